@@ -1,0 +1,1 @@
+"""Loa Làng controller: API, media pipeline, scheduler and fleet gateway."""

@@ -1,0 +1,33 @@
+"""Zones: the villages (thôn, bản) devices are grouped in."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from sqlalchemy import func, select
+
+from ..db.models import DeviceZone, Zone
+from ..errors import ApiError
+from .deps import Operator, ServicesDep
+from .schemas import ZoneIn, ZoneOut
+
+router = APIRouter(prefix="/api/zones", tags=["zones"], dependencies=[Operator])
+
+
+@router.post("", status_code=201, response_model=ZoneOut)
+def create_zone(body: ZoneIn, svc: ServicesDep) -> ZoneOut:
+    with svc.sessions.begin() as session:
+        if session.get(Zone, body.id) is not None:
+            raise ApiError(409, "zone.exists", id=body.id)
+        zone = Zone(id=body.id, name=body.name)
+        session.add(zone)
+        session.flush()
+        return ZoneOut(id=zone.id, name=zone.name, device_count=0)
+
+
+@router.get("", response_model=list[ZoneOut])
+def list_zones(svc: ServicesDep) -> list[ZoneOut]:
+    with svc.sessions() as session:
+        counts = dict(session.execute(
+            select(DeviceZone.zone_id, func.count()).group_by(DeviceZone.zone_id)).all())
+        zones = session.scalars(select(Zone).order_by(Zone.id)).all()
+        return [ZoneOut(id=z.id, name=z.name, device_count=counts.get(z.id, 0)) for z in zones]

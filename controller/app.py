@@ -1,0 +1,45 @@
+"""``create_app()``: the FastAPI application; its lifespan starts and stops the services."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from loalang import __version__
+
+from .api import broadcasts, devices, media, zones
+from .errors import install_handlers
+from .services import Services
+from .settings import Settings
+
+
+def create_app(settings: Settings | None = None, services: Services | None = None) -> FastAPI:
+    """Build the app; pass ``services`` to share an already started container (tests, demo)."""
+    owned = services is None
+    svc = services or Services(settings or Settings())
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if owned:
+            svc.start()
+        try:
+            yield
+        finally:
+            if owned:
+                svc.stop()
+
+    app = FastAPI(title="Loa Làng controller", version=__version__, lifespan=lifespan,
+                  description="Commune IP-radio controller: media, devices, zones, broadcasts.")
+    app.state.services = svc
+    install_handlers(app)
+    for module in (media, zones, devices, broadcasts):
+        app.include_router(module.router)
+
+    @app.get("/healthz", tags=["ops"])
+    def healthz() -> dict[str, object]:
+        return {"ok": True, "version": __version__, "mqtt": svc.gateway.connected.is_set(),
+                "key_id": svc.key.kid}
+
+    return app

@@ -1,0 +1,248 @@
+"""Broadcast service: create, send, cancel and close broadcasts; recover them after a restart.
+
+State of a broadcast: scheduled → sending → sent → done, or cancelled. Each transition is a
+conditional UPDATE, so two workers (or two controllers on PostgreSQL) never send twice.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from protocol.messages import CancelCommand, MediaRef, PlayCommand, Priority, utcnow
+
+from .db.models import Broadcast, Delivery, Device, DeviceZone, Media, Zone
+from .domain.delivery import TERMINAL, DeliveryState
+from .domain.timing import TimingError, plan_timing
+from .errors import ApiError
+from .fleet.commands import CommandSigner
+from .fleet.gateway import MqttGateway, NotConnected
+from .scheduler import Scheduler
+from .settings import Settings
+
+log = logging.getLogger(__name__)
+
+SEND_RETRY_S = 2.0
+
+
+@dataclass(frozen=True)
+class BroadcastRequest:
+    media_sha256: str
+    targets: list[str]
+    start_at: datetime | None = None
+    priority: Priority = Priority.normal
+    title: str = ""
+    max_late_s: int | None = None
+    volume: int | None = None
+
+
+def resolve_devices(session: Session, targets: list[str]) -> list[str]:
+    """Ids of the active devices a list of targets reaches, each once, sorted."""
+    ids: set[str] = set()
+    for target in targets:
+        if target == "all":
+            ids.update(session.scalars(select(Device.id).where(Device.retired.is_(False))))
+            continue
+        kind, _, ident = target.partition(":")
+        if kind == "zone":
+            if session.get(Zone, ident) is None:
+                raise ApiError(404, "zone.not_found", id=ident)
+            ids.update(session.scalars(
+                select(Device.id).join(DeviceZone, DeviceZone.device_id == Device.id)
+                .where(DeviceZone.zone_id == ident, Device.retired.is_(False))))
+        elif kind == "device":
+            device = session.get(Device, ident)
+            if device is None or device.retired:
+                raise ApiError(404, "device.not_found", id=ident)
+            ids.add(ident)
+    return sorted(ids)
+
+
+class BroadcastService:
+    def __init__(self, settings: Settings, sessions: sessionmaker[Session], signer: CommandSigner,
+                 gateway: MqttGateway, scheduler: Scheduler):
+        self.settings = settings
+        self._sessions = sessions
+        self._signer = signer
+        self._gateway = gateway
+        self._scheduler = scheduler
+
+    # --- creating --------------------------------------------------------------------------
+
+    def create(self, req: BroadcastRequest) -> str:
+        """Store a broadcast and its per-device deliveries and schedule its send."""
+        if not req.targets:
+            raise ApiError(422, "broadcast.no_targets")
+        now = utcnow()
+        max_late = req.max_late_s if req.max_late_s is not None else self.settings.default_max_late_s
+        try:
+            timing = plan_timing(
+                now=now, requested_start=req.start_at,
+                sync_lead=timedelta(seconds=self.settings.sync_lead_s),
+                prefetch_lead=timedelta(seconds=self.settings.prefetch_lead_s),
+                max_late=timedelta(seconds=max_late))
+        except TimingError:
+            raise ApiError(422, "broadcast.past_time") from None
+        broadcast_id = "b-" + uuid.uuid4().hex[:12]
+        with self._sessions.begin() as session:
+            media = session.get(Media, req.media_sha256)
+            if media is None:
+                raise ApiError(404, "media.not_found")
+            device_ids = resolve_devices(session, sorted(set(req.targets)))
+            if not device_ids:
+                raise ApiError(422, "broadcast.no_devices")
+            session.add(Broadcast(
+                id=broadcast_id, title=req.title or media.title, media_sha256=media.sha256,
+                priority=req.priority.value, targets=sorted(set(req.targets)), volume=req.volume,
+                start_at=timing.start_at, send_at=timing.send_at, not_after=timing.not_after,
+                state="scheduled", created_at=now))
+            for device_id in device_ids:
+                session.add(Delivery(broadcast_id=broadcast_id, device_id=device_id,
+                                     state=DeliveryState.pending.value, updated_at=now))
+        self._scheduler.at(timing.send_at, f"send:{broadcast_id}", self.send, broadcast_id)
+        return broadcast_id
+
+    # --- sending ---------------------------------------------------------------------------
+
+    def _claim(self, session: Session, broadcast_id: str, source: str, dest: str) -> bool:
+        result = session.execute(
+            update(Broadcast).where(Broadcast.id == broadcast_id, Broadcast.state == source)
+            .values(state=dest))
+        return result.rowcount == 1  # type: ignore[attr-defined]
+
+    def send(self, broadcast_id: str) -> None:
+        """Publish the signed play command to every target of the broadcast (once)."""
+        now = utcnow()
+        with self._sessions.begin() as session:
+            broadcast = session.get(Broadcast, broadcast_id)
+            if broadcast is None or broadcast.state != "scheduled":
+                return
+            if now > broadcast.not_after:
+                self._close(session, broadcast, "controller was down or unreachable at send time")
+                return
+            if not self._gateway.connected.is_set():
+                log.warning("broker unreachable; retrying %s", broadcast_id)
+                self._retry_send(broadcast_id)
+                return
+            if not self._claim(session, broadcast_id, "scheduled", "sending"):
+                return
+            media = broadcast.media
+            play = PlayCommand(
+                play_id=broadcast.id, broadcast_id=broadcast.id, title=broadcast.title,
+                start_at=broadcast.start_at, priority=Priority(broadcast.priority),
+                volume=broadcast.volume,
+                media=MediaRef(sha256=media.sha256, url=f"/media/{media.sha256}", size=media.size,
+                               duration_ms=media.duration_ms, mime=media.mime))
+            targets = list(broadcast.targets)
+            not_after = broadcast.not_after
+        try:
+            commands = [self._signer.issue(t, play, not_after, broadcast_id) for t in targets]
+            for cmd in commands:
+                self._gateway.publish(cmd.topic, cmd.data, qos=1)
+        except NotConnected:
+            log.warning("publish failed; retrying %s", broadcast_id)
+            with self._sessions.begin() as session:
+                self._claim(session, broadcast_id, "sending", "scheduled")
+            self._retry_send(broadcast_id)
+            return
+        sent_at = utcnow()
+        with self._sessions.begin() as session:
+            session.execute(update(Broadcast).where(Broadcast.id == broadcast_id)
+                            .values(state="sent", sent_at=sent_at))
+            session.execute(
+                update(Delivery)
+                .where(Delivery.broadcast_id == broadcast_id,
+                       Delivery.state == DeliveryState.pending.value)
+                .values(state=DeliveryState.sent.value, sent_at=sent_at, updated_at=sent_at))
+            broadcast = session.get(Broadcast, broadcast_id)
+            close_at = self._close_time(broadcast)
+        self._scheduler.at(close_at, f"close:{broadcast_id}", self.close, broadcast_id)
+        log.info("broadcast %s sent to %s", broadcast_id, ", ".join(targets))
+
+    def _retry_send(self, broadcast_id: str) -> None:
+        self._scheduler.at(utcnow() + timedelta(seconds=SEND_RETRY_S), f"send:{broadcast_id}",
+                           self.send, broadcast_id)
+
+    def _close_time(self, broadcast: Broadcast) -> datetime:
+        end = broadcast.start_at + timedelta(milliseconds=broadcast.media.duration_ms)
+        return max(broadcast.not_after, end) + timedelta(seconds=self.settings.missed_grace_s)
+
+    # --- closing ---------------------------------------------------------------------------
+
+    def close(self, broadcast_id: str) -> None:
+        """After the play window: devices that never reported a start are 'missed'."""
+        with self._sessions.begin() as session:
+            broadcast = session.get(Broadcast, broadcast_id)
+            if broadcast is None or broadcast.state not in ("sent", "scheduled"):
+                return
+            self._close(session, broadcast, "no start reported in the play window "
+                        "(device offline, late or out of storage)")
+
+    def _close(self, session: Session, broadcast: Broadcast, reason: str) -> None:
+        now = utcnow()
+        for delivery in broadcast.deliveries:
+            if DeliveryState(delivery.state) in TERMINAL:
+                continue
+            if delivery.state == DeliveryState.playing.value:
+                continue  # its finished report is on the way
+            delivery.state = DeliveryState.missed.value
+            delivery.reason = reason
+            delivery.updated_at = now
+        broadcast.state = "done"
+
+    # --- cancelling ------------------------------------------------------------------------
+
+    def cancel(self, broadcast_id: str) -> None:
+        with self._sessions.begin() as session:
+            broadcast = session.get(Broadcast, broadcast_id)
+            if broadcast is None:
+                raise ApiError(404, "broadcast.not_found")
+            if broadcast.state in ("done", "cancelled"):
+                raise ApiError(409, "broadcast.not_cancellable")
+            was_sent = broadcast.state in ("sending", "sent")
+            targets = list(broadcast.targets)
+            now = utcnow()
+            broadcast.state = "cancelled"
+            broadcast.cancelled_at = now
+            for delivery in broadcast.deliveries:
+                if DeliveryState(delivery.state) not in TERMINAL and \
+                        delivery.state != DeliveryState.playing.value:
+                    delivery.state = DeliveryState.cancelled.value
+                    delivery.updated_at = now
+        self._scheduler.cancel(f"send:{broadcast_id}")
+        self._scheduler.cancel(f"close:{broadcast_id}")
+        if was_sent:
+            not_after = utcnow() + timedelta(seconds=self.settings.command_ttl_s)
+            for target in targets:
+                cmd = self._signer.issue(target, CancelCommand(play_id=broadcast_id), not_after,
+                                         broadcast_id)
+                try:
+                    self._gateway.publish(cmd.topic, cmd.data, qos=1)
+                except NotConnected:
+                    log.error("cancel of %s for %s not delivered: broker unreachable",
+                              broadcast_id, target)
+
+    # --- restart ---------------------------------------------------------------------------
+
+    def recover(self) -> None:
+        """Rebuild jobs from the database after a (re)start; nothing fires twice."""
+        with self._sessions.begin() as session:
+            # A send interrupted between claim and publish: publish again; agents dedupe by
+            # play id, and fresh sequence numbers keep the replay check happy.
+            session.execute(update(Broadcast).where(Broadcast.state == "sending")
+                            .values(state="scheduled"))
+            pending = session.scalars(
+                select(Broadcast).where(Broadcast.state.in_(("scheduled", "sent")))).all()
+            jobs = [(b.id, b.state, b.send_at, self._close_time(b)) for b in pending]
+        for broadcast_id, state, send_at, close_at in jobs:
+            if state == "scheduled":
+                self._scheduler.at(send_at, f"send:{broadcast_id}", self.send, broadcast_id)
+            else:
+                self._scheduler.at(close_at, f"close:{broadcast_id}", self.close, broadcast_id)
+        if jobs:
+            log.info("recovered %d pending broadcasts", len(jobs))

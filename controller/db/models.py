@@ -1,0 +1,181 @@
+"""SQLAlchemy models: zones, devices, media, broadcasts, per-device deliveries and the device log."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """Stores naive UTC, returns aware UTC: the same on SQLite and PostgreSQL."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the database")
+        return value.astimezone(timezone.utc).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        return None if value is None else value.replace(tzinfo=timezone.utc)
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Zone(Base):
+    """A village (thôn/bản) or any named group of devices."""
+
+    __tablename__ = "zones"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=_now)
+
+
+class DeviceZone(Base):
+    __tablename__ = "device_zones"
+    device_id: Mapped[str] = mapped_column(
+        ForeignKey("devices.id", ondelete="CASCADE"), primary_key=True
+    )
+    zone_id: Mapped[str] = mapped_column(ForeignKey("zones.id", ondelete="CASCADE"), primary_key=True)
+
+
+class Device(Base):
+    """A loudspeaker cluster or smart IP receiver with its edge agent."""
+
+    __tablename__ = "devices"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    token_hash: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=_now)
+    retired: Mapped[bool] = mapped_column(Boolean, default=False)
+    status: Mapped[str] = mapped_column(String(16), default="unknown")
+    status_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    last_seen_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    version: Mapped[str] = mapped_column(String(40), default="")
+    capabilities: Mapped[list[str]] = mapped_column(JSON, default=list)
+    last_health: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    last_health_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    zones: Mapped[list[Zone]] = relationship(secondary="device_zones", lazy="selectin")
+
+
+class Media(Base):
+    """A normalised, encoded audio file, addressed by the SHA-256 of the encoded bytes."""
+
+    __tablename__ = "media"
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    title: Mapped[str] = mapped_column(String(200), default="")
+    original_filename: Mapped[str] = mapped_column(String(255), default="")
+    original_format: Mapped[str] = mapped_column(String(40), default="")
+    original_size: Mapped[int] = mapped_column(Integer)
+    size: Mapped[int] = mapped_column(Integer)
+    mime: Mapped[str] = mapped_column(String(40), default="audio/ogg")
+    duration_ms: Mapped[int] = mapped_column(Integer)
+    loudness_in_lufs: Mapped[float | None] = mapped_column(Float, nullable=True)
+    true_peak_in_dbtp: Mapped[float | None] = mapped_column(Float, nullable=True)
+    loudness_out_lufs: Mapped[float | None] = mapped_column(Float, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=_now)
+
+
+class Broadcast(Base):
+    """One bulletin sent to a set of targets, starting at the same instant everywhere."""
+
+    __tablename__ = "broadcasts"
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    title: Mapped[str] = mapped_column(String(200), default="")
+    media_sha256: Mapped[str] = mapped_column(ForeignKey("media.sha256"))
+    priority: Mapped[str] = mapped_column(String(16), default="normal")
+    targets: Mapped[list[str]] = mapped_column(JSON)
+    volume: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    start_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
+    send_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    not_after: Mapped[datetime] = mapped_column(UtcDateTime)
+    state: Mapped[str] = mapped_column(String(16), default="scheduled", index=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=_now)
+    sent_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    cancelled_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    media: Mapped[Media] = relationship(lazy="joined")
+    deliveries: Mapped[list[Delivery]] = relationship(
+        back_populates="broadcast", lazy="selectin", order_by="Delivery.device_id"
+    )
+
+
+class Delivery(Base):
+    """Where one broadcast stands on one device: sent, acked, media_ready, playing, played, ..."""
+
+    __tablename__ = "deliveries"
+    __table_args__ = (UniqueConstraint("broadcast_id", "device_id"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    broadcast_id: Mapped[str] = mapped_column(
+        ForeignKey("broadcasts.id", ondelete="CASCADE"), index=True
+    )
+    device_id: Mapped[str] = mapped_column(ForeignKey("devices.id"), index=True)
+    state: Mapped[str] = mapped_column(String(16), default="pending")
+    reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=_now)
+    sent_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    acked_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    media_ready_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    started_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    ended_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    played_ms: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    interrupted: Mapped[bool] = mapped_column(Boolean, default=False)
+    broadcast: Mapped[Broadcast] = relationship(back_populates="deliveries")
+
+
+class Command(Base):
+    """Every signed command the controller published, so refusals can be traced back."""
+
+    __tablename__ = "commands"
+    cmd_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    type: Mapped[str] = mapped_column(String(20))
+    target: Mapped[str] = mapped_column(String(80))
+    seq: Mapped[int] = mapped_column(BigInteger)
+    broadcast_id: Mapped[str | None] = mapped_column(String(40), nullable=True, index=True)
+    issued_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    not_after: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class CommandSequence(Base):
+    """Last sequence number used per command target (agents refuse anything not above it)."""
+
+    __tablename__ = "command_sequences"
+    target: Mapped[str] = mapped_column(String(80), primary_key=True)
+    last_seq: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class DeviceEvent(Base):
+    """Everything agents reported (acks, playback, security); ``event_id`` makes ingest idempotent."""
+
+    __tablename__ = "device_events"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    event_id: Mapped[str] = mapped_column(String(80), unique=True)
+    device_id: Mapped[str] = mapped_column(String(64), index=True)
+    type: Mapped[str] = mapped_column(String(40), index=True)
+    ts: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
+    received_at: Mapped[datetime] = mapped_column(UtcDateTime, default=_now)
+    play_id: Mapped[str | None] = mapped_column(String(80), nullable=True, index=True)
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)

@@ -1,0 +1,89 @@
+"""Message catalogue for user-facing text: Vietnamese first, English second.
+
+Code never hard-codes user-facing sentences; it names a message key and this module turns it
+into the reader's language.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+DEFAULT_LANGUAGE = "vi"
+LANGUAGES = ("vi", "en")
+
+MESSAGES: dict[str, dict[str, str]] = {
+    "upload.missing_file": {
+        "vi": "Chưa chọn tệp âm thanh để tải lên.",
+        "en": "No audio file was attached.",
+    },
+    "upload.empty": {"vi": "Tệp tải lên rỗng.", "en": "The uploaded file is empty."},
+    "upload.too_large": {
+        "vi": "Tệp quá lớn: tối đa {limit_mb} MB.",
+        "en": "The file is too large: at most {limit_mb} MB.",
+    },
+    "upload.not_audio": {
+        "vi": "Tệp không phải là âm thanh hợp lệ (chấp nhận WAV, MP3, M4A/AAC, OGG/Opus, FLAC).",
+        "en": "The file is not valid audio (accepted: WAV, MP3, M4A/AAC, OGG/Opus, FLAC).",
+    },
+    "upload.unsupported_format": {
+        "vi": "Định dạng '{format}' không được hỗ trợ (chấp nhận WAV, MP3, M4A/AAC, OGG/Opus, FLAC).",
+        "en": "Format '{format}' is not supported (accepted: WAV, MP3, M4A/AAC, OGG/Opus, FLAC).",
+    },
+    "upload.truncated": {
+        "vi": "Tệp âm thanh bị hỏng hoặc không đầy đủ.",
+        "en": "The audio file is corrupt or truncated.",
+    },
+    "upload.too_short": {
+        "vi": "Bản tin quá ngắn: tối thiểu {min_s} giây.",
+        "en": "The bulletin is too short: at least {min_s} seconds.",
+    },
+    "upload.too_long": {
+        "vi": "Bản tin quá dài: tối đa {max_min} phút.",
+        "en": "The bulletin is too long: at most {max_min} minutes.",
+    },
+    "upload.silent": {
+        "vi": "Tệp âm thanh không có tiếng (im lặng).",
+        "en": "The audio file is silent.",
+    },
+    "media.not_found": {"vi": "Không tìm thấy tệp âm thanh.", "en": "Audio file not found."},
+    "zone.exists": {"vi": "Thôn/khu vực '{id}' đã tồn tại.", "en": "Zone '{id}' already exists."},
+    "zone.not_found": {"vi": "Không tìm thấy thôn/khu vực '{id}'.", "en": "Zone '{id}' not found."},
+    "device.exists": {"vi": "Thiết bị '{id}' đã tồn tại.", "en": "Device '{id}' already exists."},
+    "device.not_found": {"vi": "Không tìm thấy thiết bị '{id}'.", "en": "Device '{id}' not found."},
+    "broadcast.not_found": {"vi": "Không tìm thấy bản tin phát.", "en": "Broadcast not found."},
+    "broadcast.no_targets": {
+        "vi": "Chưa chọn nơi phát (thôn hoặc thiết bị).",
+        "en": "No target chosen (zone or device).",
+    },
+    "broadcast.no_devices": {
+        "vi": "Không có thiết bị nào ở nơi đã chọn.",
+        "en": "The chosen targets contain no device.",
+    },
+    "broadcast.past_time": {
+        "vi": "Thời điểm phát đã qua.",
+        "en": "The start time is in the past.",
+    },
+    "broadcast.not_cancellable": {
+        "vi": "Bản tin đã kết thúc hoặc đã hủy, không thể hủy.",
+        "en": "The broadcast is finished or already cancelled.",
+    },
+    "auth.required": {
+        "vi": "Cần đăng nhập (thiếu hoặc sai mã truy cập).",
+        "en": "Authentication required (missing or wrong token).",
+    },
+    "request.invalid": {"vi": "Dữ liệu không hợp lệ: {detail}", "en": "Invalid input: {detail}"},
+}
+
+
+def pick_language(accept_language: str | None) -> str:
+    """First supported language in an Accept-Language header; Vietnamese when none matches."""
+    for part in (accept_language or "").split(","):
+        code = part.split(";")[0].strip().lower()[:2]
+        if code in LANGUAGES:
+            return code
+    return DEFAULT_LANGUAGE
+
+
+def translate(key: str, lang: str = DEFAULT_LANGUAGE, **params: Any) -> str:
+    entry = MESSAGES[key]
+    return entry.get(lang, entry[DEFAULT_LANGUAGE]).format(**params)

@@ -1,0 +1,65 @@
+"""Controller settings, from ``LOALANG_*`` environment variables or a ``.env`` file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Everything the controller can be told; defaults give the embedded single-machine setup."""
+
+    model_config = SettingsConfigDict(env_prefix="LOALANG_", env_file=".env", extra="ignore")
+
+    data_dir: Path = Field(Path("./loalang-data"), description="Database, media store and keys")
+    database_url: str | None = Field(None, description="SQLAlchemy URL; default SQLite in data_dir")
+
+    http_host: str = "127.0.0.1"
+    http_port: int = 8080
+    public_url: str | None = Field(None, description="Base URL agents use to fetch media")
+    api_token: str | None = Field(None, description="Operator API token; generated if unset")
+
+    mqtt_host: str = "127.0.0.1"
+    mqtt_port: int = 1883
+    mqtt_username: str | None = None
+    mqtt_password: str | None = None
+    embedded_broker: bool = Field(False, description="Start an in-process amqtt broker (demo only)")
+
+    timezone: str = "Asia/Ho_Chi_Minh"
+
+    # media pipeline
+    max_upload_bytes: int = 200 * 1024 * 1024
+    max_duration_s: float = 2 * 3600
+    min_duration_s: float = 0.3
+    loudness_target_lufs: float = -16.0
+    true_peak_dbtp: float = -1.5
+    loudness_range_lu: float = 7.0
+    opus_bitrate_kbps: int = 20
+    ffmpeg: str = "ffmpeg"
+    ffprobe: str = "ffprobe"
+
+    # timing
+    sync_lead_s: float = Field(4.0, description="start_at = now + this for 'now' broadcasts")
+    prefetch_lead_s: float = Field(90.0, description="send scheduled plays this long before start")
+    default_max_late_s: int = Field(120, description="how late an agent may still start a play")
+    command_ttl_s: int = Field(3600, description="validity of stop/cancel/zone commands")
+    missed_grace_s: float = Field(10.0, description="wait after a play's window before 'missed'")
+    offline_after_s: float = Field(180.0, description="no report for this long: shown as stale")
+
+    @property
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_dir / 'loalang.db'}"
+
+    @property
+    def resolved_public_url(self) -> str:
+        return (self.public_url or f"http://{self.http_host}:{self.http_port}").rstrip("/")
+
+    @property
+    def media_dir(self) -> Path:
+        return self.data_dir / "media"
+
+    @property
+    def keys_dir(self) -> Path:
+        return self.data_dir / "keys"

@@ -1,0 +1,126 @@
+"""Media cache: files named by their SHA-256, fetched over HTTP with Range so downloads resume.
+
+A partial download is kept as ``{sha}.part`` and continued from its length; the file only
+becomes ``{sha}.opus`` once its hash matches the signed one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import threading
+import time
+from pathlib import Path
+
+import httpx
+
+from protocol.messages import MediaRef
+
+from .fsutil import fsync_dir
+
+log = logging.getLogger(__name__)
+
+
+class MediaHashMismatch(Exception):
+    """The downloaded bytes are not the ones the signed command named."""
+
+
+class MediaUnavailable(Exception):
+    """Could not fetch the media before the deadline."""
+
+
+class MediaCache:
+    def __init__(self, directory: Path, base_url: str, token: str, timeout_s: float = 30.0):
+        self.dir = directory
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.base_url = base_url.rstrip("/")
+        self._headers = {"Authorization": f"Bearer {token}"}
+        self._timeout = timeout_s
+        self._locks: dict[str, threading.Lock] = {}
+        self._locks_guard = threading.Lock()
+
+    def path(self, sha256: str) -> Path:
+        return self.dir / f"{sha256}.opus"
+
+    def has(self, sha256: str) -> bool:
+        return self.path(sha256).is_file()
+
+    def usage(self) -> tuple[int, int]:
+        """(bytes, files) held in the cache."""
+        files = [p for p in self.dir.iterdir() if p.suffix == ".opus"]
+        return sum(p.stat().st_size for p in files), len(files)
+
+    def _lock(self, sha256: str) -> threading.Lock:
+        with self._locks_guard:
+            return self._locks.setdefault(sha256, threading.Lock())
+
+    def fetch(self, ref: MediaRef, deadline: float) -> tuple[Path, int]:
+        """Make sure ``ref`` is cached and intact; returns (path, bytes downloaded now).
+
+        Retries with backoff until ``deadline`` (a ``time.time()`` value). A hash mismatch is
+        not retried: it is a security matter, not a network one.
+        """
+        with self._lock(ref.sha256):
+            final = self.path(ref.sha256)
+            if final.is_file():
+                return final, 0
+            delay = 1.0
+            fetched = 0
+            while True:
+                try:
+                    fetched += self._download(ref)
+                    return final, fetched
+                except MediaHashMismatch:
+                    raise
+                except (httpx.HTTPError, OSError) as exc:
+                    if time.time() + delay > deadline:
+                        raise MediaUnavailable(f"{type(exc).__name__}: {exc}") from None
+                    log.warning("download of %s failed (%s); retrying in %.0fs",
+                                ref.sha256[:12], exc, delay)
+                    time.sleep(delay)
+                    delay = min(delay * 2, 30.0)
+
+    def _url(self, ref: MediaRef) -> str:
+        return ref.url if ref.url.startswith(("http://", "https://")) else self.base_url + ref.url
+
+    def _download(self, ref: MediaRef) -> int:
+        part = self.dir / f"{ref.sha256}.part"
+        have = part.stat().st_size if part.exists() else 0
+        if have > ref.size:
+            part.unlink()
+            have = 0
+        fetched = 0
+        if have < ref.size:
+            headers = dict(self._headers)
+            if have:
+                headers["Range"] = f"bytes={have}-"
+            with httpx.stream("GET", self._url(ref), headers=headers, timeout=self._timeout,
+                              follow_redirects=False) as resp:
+                if resp.status_code == 200 and have:
+                    have = 0  # server ignored the Range: start over
+                elif resp.status_code not in (200, 206):
+                    resp.raise_for_status()
+                    raise httpx.HTTPError(f"unexpected status {resp.status_code}")
+                with open(part, "ab" if have else "wb") as fh:
+                    for chunk in resp.iter_bytes(64 * 1024):
+                        fh.write(chunk)
+                        fetched += len(chunk)
+                        if have + fetched > ref.size:
+                            break
+                    fh.flush()
+                    os.fsync(fh.fileno())
+        digest = hashlib.sha256()
+        with open(part, "rb") as fh:
+            size = 0
+            while chunk := fh.read(1 << 20):
+                digest.update(chunk)
+                size += len(chunk)
+        if size < ref.size:
+            raise OSError(f"short download: {size} of {ref.size} bytes")
+        if size != ref.size or digest.hexdigest() != ref.sha256:
+            part.unlink(missing_ok=True)
+            raise MediaHashMismatch(f"got sha256 {digest.hexdigest()} ({size} bytes)")
+        os.replace(part, self.path(ref.sha256))
+        fsync_dir(self.dir)
+        return fetched

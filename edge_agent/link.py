@@ -1,0 +1,164 @@
+"""The agent's MQTT session: last-will, retained birth, resubscribe, and the outbox flusher.
+
+A persistent session (clean_session=False, fixed client id) makes the broker keep QoS 1
+commands for the agent while its link is down.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+
+import paho.mqtt.client as mqtt
+
+from protocol import topics
+from protocol.messages import DeviceState, StatusMessage, utcnow
+
+from .config import MqttConfig
+from .outbox import Outbox, OutboxItem
+
+log = logging.getLogger(__name__)
+
+CommandHandler = Callable[[str, bytes], None]
+FLUSH_WINDOW = 20
+
+
+class MqttLink:
+    def __init__(self, config: MqttConfig, device_id: str, zones: list[str], outbox: Outbox,
+                 on_command: CommandHandler, birth: Callable[[], StatusMessage]):
+        self.config = config
+        self.device_id = device_id
+        self._zones = list(zones)
+        self._outbox = outbox
+        self._on_command = on_command
+        self._birth = birth
+        self.connected = threading.Event()
+        self._stopping = threading.Event()
+        self._zones_lock = threading.Lock()
+        self._client = mqtt.Client(
+            mqtt.CallbackAPIVersion.VERSION2,
+            client_id=f"loalang-agent-{device_id}",
+            clean_session=False,
+            protocol=mqtt.MQTTv311,
+        )
+        if config.username:
+            self._client.username_pw_set(config.username, config.password)
+        will = StatusMessage(device_id=device_id, state=DeviceState.offline)
+        self._client.will_set(topics.device_topic(device_id, "status"),
+                              will.model_dump_json(exclude_none=True), qos=1, retain=True)
+        self._client.reconnect_delay_set(min_delay=1, max_delay=30)
+        self._client.on_connect = self._handle_connect
+        self._client.on_disconnect = self._handle_disconnect
+        self._client.on_message = self._handle_message
+        self._flusher = threading.Thread(target=self._flush_loop, name="outbox", daemon=True)
+
+    def start(self) -> None:
+        self._client.connect_async(self.config.host, self.config.port,
+                                   keepalive=self.config.keepalive_s)
+        self._client.loop_start()
+        self._flusher.start()
+
+    def stop(self, publish_offline: bool = True) -> None:
+        """Clean shutdown: say 'offline' ourselves (the will only fires on a lost link)."""
+        self._stopping.set()
+        self._outbox.changed.set()
+        if publish_offline and self.connected.is_set():
+            msg = StatusMessage(device_id=self.device_id, state=DeviceState.offline, ts=utcnow())
+            info = self._client.publish(topics.device_topic(self.device_id, "status"),
+                                        msg.model_dump_json(exclude_none=True), qos=1, retain=True)
+            try:
+                info.wait_for_publish(2)
+            except (RuntimeError, ValueError):
+                pass
+        self._client.disconnect()
+        self._client.loop_stop()
+        self._flusher.join(timeout=5)
+
+    def kill(self) -> None:
+        """Drop the connection without a goodbye (tests: the broker publishes the will)."""
+        self._stopping.set()
+        self._outbox.changed.set()
+        self._client.loop_stop()
+        sock = self._client.socket()
+        if sock is not None:
+            sock.close()
+
+    def publish_status(self, status: StatusMessage) -> None:
+        self._client.publish(topics.device_topic(self.device_id, "status"),
+                             status.model_dump_json(exclude_none=True), qos=1, retain=True)
+
+    def set_zones(self, zones: list[str]) -> None:
+        with self._zones_lock:
+            old = set(self._zones)
+            self._zones = list(zones)
+        if self.connected.is_set():
+            gone = [topics.zone_cmd(z) for z in old - set(zones)]
+            new = [(topics.zone_cmd(z), 1) for z in set(zones) - old]
+            if gone:
+                self._client.unsubscribe(gone)
+            if new:
+                self._client.subscribe(new)
+
+    # --- paho callbacks (network thread) ------------------------------------------------------
+
+    def _handle_connect(self, client, userdata, flags, reason_code, properties) -> None:  # type: ignore[no-untyped-def]
+        if reason_code.is_failure:
+            log.warning("MQTT connect refused: %s", reason_code)
+            return
+        with self._zones_lock:
+            subs = topics.agent_subscriptions(self.device_id, self._zones)
+        client.subscribe([(t, 1) for t in subs])
+        self.publish_status(self._birth())
+        self.connected.set()
+        self._outbox.changed.set()
+        log.info("MQTT connected to %s:%s", self.config.host, self.config.port)
+
+    def _handle_disconnect(self, client, userdata, flags, reason_code, properties) -> None:  # type: ignore[no-untyped-def]
+        self.connected.clear()
+        if not self._stopping.is_set():
+            log.warning("MQTT link lost (%s); reconnecting", reason_code)
+
+    def _handle_message(self, client, userdata, msg) -> None:  # type: ignore[no-untyped-def]
+        with self._zones_lock:
+            subscribed = topics.agent_subscriptions(self.device_id, self._zones)
+        if msg.topic not in subscribed:
+            # Not ours (seen with amqtt, which can hand out unrelated retained messages).
+            log.debug("ignoring message on unsubscribed topic %s", msg.topic)
+            return
+        try:
+            self._on_command(msg.topic, msg.payload)
+        except Exception:
+            log.exception("error handling command on %s", msg.topic)
+
+    # --- outbox -------------------------------------------------------------------------------
+
+    def _flush_loop(self) -> None:
+        while not self._stopping.is_set():
+            self._outbox.changed.wait(timeout=5)
+            self._outbox.changed.clear()
+            while self.connected.is_set() and not self._stopping.is_set():
+                items = self._outbox.pending(FLUSH_WINDOW)
+                if not items:
+                    break
+                if not self._publish_in_order(items):
+                    time.sleep(1)
+                    break
+
+    def _publish_in_order(self, items: list[OutboxItem]) -> bool:
+        infos = []
+        for item in items:
+            info = self._client.publish(item.topic, item.payload, qos=1)
+            if info.rc != mqtt.MQTT_ERR_SUCCESS:
+                break
+            infos.append((item, info))
+        for item, info in infos:
+            try:
+                info.wait_for_publish(10)
+            except (RuntimeError, ValueError):
+                return False
+            if not info.is_published():
+                return False
+            self._outbox.remove(item)
+        return len(infos) == len(items)

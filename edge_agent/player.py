@@ -1,0 +1,258 @@
+"""Plays at the right instant, one play at a time per output, higher priority first.
+
+Each scheduled play has a thread: fetch the media, open the decoder shortly before the start,
+wait for the exact ``start_at`` on the wall clock (NTP-disciplined), take the output (preempting
+a lower priority), and stream PCM to the sink. Everything it does is reported through ``emit``.
+"""
+
+from __future__ import annotations
+
+import logging
+import subprocess
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+from protocol.messages import (
+    MediaReadyEvent,
+    PlaybackFailedEvent,
+    PlaybackFinishedEvent,
+    PlaybackStartedEvent,
+    PlayCommand,
+    SecurityEvent,
+    utcnow,
+)
+
+from .cache import MediaCache, MediaHashMismatch, MediaUnavailable
+from .outputs.base import BYTES_PER_SECOND, AudioOutput, PlayInfo, SAMPLE_RATE, Sink
+
+log = logging.getLogger(__name__)
+
+CHUNK_BYTES = BYTES_PER_SECOND // 50  # 20 ms
+PREPARE_AHEAD_S = 0.5
+PREROLL_BYTES = BYTES_PER_SECOND // 5  # 200 ms decoded before the start instant
+
+
+@dataclass
+class _Play:
+    cmd: PlayCommand
+    not_after: datetime
+    cancelled: threading.Event = field(default_factory=threading.Event)
+    interrupt: threading.Event = field(default_factory=threading.Event)
+    interrupted_by: str | None = None
+
+
+class Player:
+    def __init__(self, device_id: str, output: AudioOutput, cache: MediaCache,
+                 emit: Callable[[Any], None], ffmpeg: str = "ffmpeg"):
+        self.device_id = device_id
+        self.output = output
+        self.cache = cache
+        self._emit = emit
+        self._ffmpeg = ffmpeg
+        self._plays: dict[str, _Play] = {}
+        self._lock = threading.Condition()
+        self._current: _Play | None = None
+        self._stopping = threading.Event()
+
+    # --- public ---------------------------------------------------------------------------
+
+    def schedule(self, cmd: PlayCommand, not_after: datetime) -> None:
+        play = _Play(cmd, not_after)
+        with self._lock:
+            self._plays[cmd.play_id] = play
+        threading.Thread(target=self._run, args=(play,), name=f"play-{cmd.play_id[:12]}",
+                         daemon=True).start()
+
+    def cancel(self, play_id: str) -> None:
+        with self._lock:
+            play = self._plays.get(play_id)
+        if play is not None:
+            play.interrupted_by = "cancel"
+            play.cancelled.set()
+            play.interrupt.set()
+
+    def stop_current(self, reason: str = "stop") -> None:
+        """Silence what is playing now (signed STOP)."""
+        with self._lock:
+            current = self._current
+        if current is not None:
+            current.interrupted_by = reason
+            current.interrupt.set()
+
+    def shutdown(self) -> None:
+        self._stopping.set()
+        with self._lock:
+            plays = list(self._plays.values())
+        for play in plays:
+            play.interrupted_by = "shutdown"
+            play.cancelled.set()
+            play.interrupt.set()
+
+    def active_play_ids(self) -> list[str]:
+        with self._lock:
+            return list(self._plays)
+
+    # --- one play -------------------------------------------------------------------------
+
+    def _event(self, cls: type, **fields: Any) -> Any:
+        return cls(event_id=uuid.uuid4().hex, device_id=self.device_id, ts=utcnow(), **fields)
+
+    def _fail(self, play: _Play, reason: str, detail: str = "") -> None:
+        self._emit(self._event(PlaybackFailedEvent, play_id=play.cmd.play_id,
+                               broadcast_id=play.cmd.broadcast_id, reason=reason,
+                               detail=detail[:300]))
+
+    def _run(self, play: _Play) -> None:
+        try:
+            self._run_play(play)
+        except Exception as exc:  # never die silently: the controller must learn why
+            log.exception("play %s failed", play.cmd.play_id)
+            self._fail(play, "agent_error", f"{type(exc).__name__}: {exc}")
+        finally:
+            with self._lock:
+                self._plays.pop(play.cmd.play_id, None)
+
+    def _run_play(self, play: _Play) -> None:
+        cmd = play.cmd
+        try:
+            path, fetched = self.cache.fetch(cmd.media, deadline=play.not_after.timestamp())
+        except MediaHashMismatch as exc:
+            self._emit(self._event(SecurityEvent, reason="media_hash_mismatch", detail=str(exc),
+                                   play_id=cmd.play_id))
+            self._fail(play, "media_hash_mismatch", str(exc))
+            return
+        except MediaUnavailable as exc:
+            self._fail(play, "media_unavailable", str(exc))
+            return
+        self._emit(self._event(MediaReadyEvent, play_id=cmd.play_id, sha256=cmd.media.sha256,
+                               fetched_bytes=fetched))
+        start_ts = cmd.start_at.timestamp()
+        if self._sleep_until(start_ts - PREPARE_AHEAD_S, play):
+            return
+        if utcnow() > play.not_after:
+            self._fail(play, "too_late", "media or command arrived after the play window")
+            return
+        decoder = self._open_decoder(str(path), cmd.volume)
+        try:
+            preroll = _read_exact(decoder.stdout, PREROLL_BYTES)
+            if not preroll:
+                self._fail(play, "decode_failed", _stderr(decoder))
+                return
+            if self._sleep_until(start_ts, play):
+                return
+            if not self._take_output(play):
+                self._fail(play, "output_busy", "a play of equal or higher priority held the output")
+                return
+            try:
+                self._play_stream(play, decoder, preroll)
+            finally:
+                self._release_output(play)
+        finally:
+            if decoder.poll() is None:
+                decoder.kill()
+            decoder.wait()
+
+    def _play_stream(self, play: _Play, decoder: subprocess.Popen[bytes], preroll: bytes) -> None:
+        cmd = play.cmd
+        sink: Sink = self.output.open(PlayInfo(cmd.play_id, cmd.broadcast_id, cmd.title,
+                                               cmd.start_at))
+        sink.start()
+        actual_start = datetime.now(timezone.utc)
+        self._emit(self._event(PlaybackStartedEvent, play_id=cmd.play_id,
+                               broadcast_id=cmd.broadcast_id, scheduled_start=cmd.start_at,
+                               actual_start=actual_start))
+        written = 0
+        buffered = preroll
+        error: str | None = None
+        try:
+            while not play.interrupt.is_set():
+                if not buffered:
+                    buffered = decoder.stdout.read(CHUNK_BYTES) if decoder.stdout else b""
+                    if not buffered:
+                        break
+                chunk, buffered = buffered[:CHUNK_BYTES], buffered[CHUNK_BYTES:]
+                sink.write(chunk)
+                written += len(chunk)
+        except OSError as exc:
+            error = str(exc)
+        actual_end = datetime.now(timezone.utc)
+        interrupted = play.interrupt.is_set()
+        sink.close(actual_start=actual_start, actual_end=actual_end, interrupted=interrupted)
+        if error:
+            self._fail(play, "output_error", error)
+            return
+        self._emit(self._event(
+            PlaybackFinishedEvent, play_id=cmd.play_id, broadcast_id=cmd.broadcast_id,
+            scheduled_start=cmd.start_at, actual_start=actual_start, actual_end=actual_end,
+            interrupted=interrupted, interrupted_by=play.interrupted_by if interrupted else None,
+            played_ms=round(written * 1000 / BYTES_PER_SECOND)))
+
+    # --- helpers --------------------------------------------------------------------------
+
+    def _sleep_until(self, ts: float, play: _Play) -> bool:
+        """Wait for wall-clock ``ts``; True if the play was cancelled meanwhile."""
+        while True:
+            remaining = ts - time.time()
+            if play.cancelled.is_set():
+                return True
+            if remaining <= 0:
+                return False
+            if remaining > 0.005:
+                play.cancelled.wait(min(remaining - 0.003, 1.0))
+            else:
+                time.sleep(0.0005)
+
+    def _take_output(self, play: _Play) -> bool:
+        """Own the output; preempt a lower priority; wait for an equal or higher one."""
+        with self._lock:
+            while True:
+                if play.cancelled.is_set():
+                    return False
+                current = self._current
+                if current is None:
+                    self._current = play
+                    return True
+                if play.cmd.priority.rank > current.cmd.priority.rank:
+                    current.interrupted_by = f"{play.cmd.priority.value}:{play.cmd.play_id}"
+                    current.interrupt.set()
+                elif utcnow() > play.not_after:
+                    return False
+                self._lock.wait(0.05)
+
+    def _release_output(self, play: _Play) -> None:
+        with self._lock:
+            if self._current is play:
+                self._current = None
+            self._lock.notify_all()
+
+    def _open_decoder(self, path: str, volume: int | None) -> subprocess.Popen[bytes]:
+        args = [self._ffmpeg, "-v", "error", "-nostdin", "-i", path]
+        if volume is not None and volume != 100:
+            args += ["-af", f"volume={volume / 100:.2f}"]
+        args += ["-f", "s16le", "-ac", "1", "-ar", str(SAMPLE_RATE), "-"]
+        return subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+def _read_exact(stream: Any, size: int) -> bytes:
+    parts = []
+    remaining = size
+    while remaining > 0:
+        chunk = stream.read(remaining)
+        if not chunk:
+            break
+        parts.append(chunk)
+        remaining -= len(chunk)
+    return b"".join(parts)
+
+
+def _stderr(proc: subprocess.Popen[bytes]) -> str:
+    try:
+        proc.wait(timeout=2)
+        return (proc.stderr.read() if proc.stderr else b"").decode(errors="replace")[-300:]
+    except subprocess.TimeoutExpired:
+        return "decoder produced no audio"

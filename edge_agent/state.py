@@ -1,0 +1,52 @@
+"""What the agent must remember across restarts: last sequence per target, zones, handled plays."""
+
+from __future__ import annotations
+
+import json
+import threading
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from .fsutil import atomic_write, read_json
+
+PLAY_MEMORY = timedelta(days=3)
+
+
+class AgentState:
+    """A small JSON file, rewritten atomically on every change (a few per broadcast)."""
+
+    def __init__(self, path: Path, default_zones: list[str]):
+        self.path = path
+        self._lock = threading.Lock()
+        data = read_json(path, {})
+        self.last_seq: dict[str, int] = {
+            str(k): int(v) for k, v in data.get("last_seq", {}).items()}
+        self.zones: list[str] = list(data.get("zones", default_zones))
+        self.plays: dict[str, str] = dict(data.get("plays", {}))  # play_id -> start_at iso
+
+    def _save(self) -> None:
+        data = {"last_seq": self.last_seq, "zones": self.zones, "plays": self.plays}
+        atomic_write(self.path, json.dumps(data, sort_keys=True).encode())
+
+    def accept_seq(self, target: str, seq: int) -> None:
+        """Persist ``seq`` before acting, so a replay after a restart is still refused."""
+        with self._lock:
+            self.last_seq[target] = max(seq, self.last_seq.get(target, 0))
+            self._save()
+
+    def set_zones(self, zones: list[str]) -> None:
+        with self._lock:
+            self.zones = list(zones)
+            self._save()
+
+    def claim_play(self, play_id: str, start_at: datetime, now: datetime) -> bool:
+        """True the first time a play id is seen: a play happens once, whichever path brings it."""
+        with self._lock:
+            if play_id in self.plays:
+                return False
+            self.plays[play_id] = start_at.isoformat()
+            cutoff = now - PLAY_MEMORY
+            self.plays = {k: v for k, v in self.plays.items()
+                          if datetime.fromisoformat(v) >= cutoff}
+            self._save()
+            return True

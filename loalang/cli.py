@@ -1,0 +1,264 @@
+"""The ``loalang`` command. Sub-commands import what they need lazily, so a Raspberry Pi with
+only the agent installed never imports FastAPI."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+app = typer.Typer(help="Loa Làng — đài truyền thanh thông minh / commune IP radio",
+                  no_args_is_help=True, add_completion=False)
+device_app = typer.Typer(help="Thiết bị / devices", no_args_is_help=True)
+zone_app = typer.Typer(help="Thôn, khu vực / zones", no_args_is_help=True)
+media_app = typer.Typer(help="Tệp âm thanh / media", no_args_is_help=True)
+app.add_typer(device_app, name="device")
+app.add_typer(zone_app, name="zone")
+app.add_typer(media_app, name="media")
+
+UrlOpt = typer.Option(None, "--url", help="Controller URL (env LOALANG_URL)")
+TokenOpt = typer.Option(None, "--token", help="API token (env LOALANG_TOKEN)")
+
+
+def _logging(verbose: bool) -> None:
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if not verbose:
+        for noisy in ("amqtt", "transitions", "alembic", "httpx", "apscheduler"):
+            logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def _client(url: str | None, token: str | None):  # type: ignore[no-untyped-def]
+    from .client import Client
+
+    return Client(url, token)
+
+
+def _fail(message: str) -> None:
+    typer.secho(message, fg=typer.colors.RED, err=True)
+    raise typer.Exit(1)
+
+
+def _call(fn, *args, **kwargs):  # type: ignore[no-untyped-def]
+    from .client import ApiFailure
+    import httpx
+
+    try:
+        return fn(*args, **kwargs)
+    except ApiFailure as exc:
+        _fail(f"Lỗi / error: {exc}")
+    except httpx.ConnectError as exc:
+        _fail(f"Không kết nối được bộ điều khiển / cannot reach the controller: {exc}")
+
+
+# --- services ---------------------------------------------------------------------------------
+
+
+@app.command()
+def controller(verbose: bool = typer.Option(False, "-v")) -> None:
+    """Run the controller (settings from LOALANG_* environment variables or .env)."""
+    import uvicorn
+
+    from controller.app import create_app
+    from controller.settings import Settings
+
+    _logging(verbose)
+    settings = Settings()
+    uvicorn.run(create_app(settings), host=settings.http_host, port=settings.http_port,
+                log_level="info" if verbose else "warning")
+
+
+@app.command()
+def agent(config: Path = typer.Option(..., "--config", "-c", help="agent TOML file"),
+          verbose: bool = typer.Option(False, "-v")) -> None:
+    """Run the edge agent on a device."""
+    import signal
+    import threading
+
+    from edge_agent.agent import Agent
+    from edge_agent.config import AgentConfig, ConfigError
+
+    _logging(verbose)
+    try:
+        cfg = AgentConfig.load(config)
+    except ConfigError as exc:
+        _fail(f"Cấu hình sai / bad config: {exc}")
+    the_agent = Agent(cfg)
+    done = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: done.set())
+    signal.signal(signal.SIGINT, lambda *_: done.set())
+    the_agent.start()
+    done.wait()
+    the_agent.stop()
+
+
+@app.command()
+def demo(
+    data_dir: Path = typer.Option(Path("loalang-demo"), help="where the demo keeps its state"),
+    http_port: int = typer.Option(8080),
+    mqtt_port: int = typer.Option(18830, help="port of the embedded MQTT broker"),
+    mosquitto: bool = typer.Option(False, help="use a Mosquitto on --mqtt-port, not the embedded broker"),
+    verbose: bool = typer.Option(False, "-v"),
+) -> None:
+    """Controller + embedded broker + three simulated village agents, on SQLite."""
+    from .demo import run_demo
+
+    _logging(verbose)
+    run_demo(data_dir=data_dir, http_port=http_port, mqtt_port=mqtt_port,
+             embedded_broker=not mosquitto)
+
+
+# --- operator commands --------------------------------------------------------------------------
+
+
+@zone_app.command("add")
+def zone_add(zone_id: str, name: str, url: Optional[str] = UrlOpt,
+             token: Optional[str] = TokenOpt) -> None:
+    """Add a zone (village)."""
+    out = _call(_client(url, token).post, "/api/zones", {"id": zone_id, "name": name})
+    typer.echo(f"{out['id']}: {out['name']}")
+
+
+@zone_app.command("list")
+def zone_list(url: Optional[str] = UrlOpt, token: Optional[str] = TokenOpt) -> None:
+    for z in _call(_client(url, token).get, "/api/zones"):
+        typer.echo(f"{z['id']:<20} {z['device_count']:>3} thiết bị  {z['name']}")
+
+
+@device_app.command("register")
+def device_register(
+    device_id: str,
+    name: str = typer.Option(..., help="human name, e.g. 'Cụm loa nhà văn hoá thôn Đông'"),
+    zone: list[str] = typer.Option([], "--zone", "-z"),
+    output: str = typer.Option("alsa", help="alsa (Pi) or file (tests, demo)"),
+    config_out: Optional[Path] = typer.Option(None, "--config-out", help="write agent config here"),
+    url: Optional[str] = UrlOpt,
+    token: Optional[str] = TokenOpt,
+) -> None:
+    """Register a device and print (or write) its agent config file."""
+    out = _call(_client(url, token).post, "/api/devices",
+                {"id": device_id, "name": name, "zones": zone, "output": output})
+    if config_out:
+        config_out.touch(mode=0o600)
+        config_out.write_text(out["config_toml"])
+        typer.echo(f"Đã ghi cấu hình / config written: {config_out}")
+    else:
+        typer.echo(out["config_toml"])
+
+
+@device_app.command("list")
+def device_list(url: Optional[str] = UrlOpt, token: Optional[str] = TokenOpt) -> None:
+    """Devices with status and last health."""
+    for d in _call(_client(url, token).get, "/api/devices"):
+        health = d.get("last_health") or {}
+        typer.echo(f"{d['id']:<16} {d['status']:<8} zones={','.join(d['zones']):<20} "
+                   f"seen={d.get('last_seen_at') or '-'} load={health.get('load_1m', '-')} "
+                   f"disk_free_mb={health.get('disk_free_mb', '-')}")
+
+
+@media_app.command("upload")
+def media_upload(file: Path, title: Optional[str] = None, url: Optional[str] = UrlOpt,
+                 token: Optional[str] = TokenOpt) -> None:
+    """Upload a bulletin; prints its id (sha256), length and loudness."""
+    if not file.is_file():
+        _fail(f"Không thấy tệp / no such file: {file}")
+    m = _call(_client(url, token).upload, file, title)
+    typer.echo(json.dumps(m, ensure_ascii=False, indent=1))
+
+
+def _targets(text: str) -> list[str]:
+    out = []
+    for part in (p.strip() for p in text.split(",") if p.strip()):
+        out.append(part if part == "all" or ":" in part else f"zone:{part}")
+    return out
+
+
+def _print_status(b: dict) -> None:  # type: ignore[type-arg]
+    counts = {k: v for k, v in b["summary"].items() if v}
+    typer.echo(f"{b['id']}  {b['title']!r}  {b['state']}  start {b['start_at']}  "
+               f"{json.dumps(counts)}  skew_ms={b.get('start_skew_ms')}")
+    for d in b["deliveries"]:
+        extra = f" start_offset_ms={d['start_offset_ms']}" if d.get("start_offset_ms") is not None else ""
+        reason = f" ({d['reason']})" if d.get("reason") else ""
+        typer.echo(f"  {d['device_id']:<16} {d['state']:<12} device={d.get('device_status')}"
+                   f"{extra}{reason}")
+
+
+@app.command()
+def broadcast(
+    what: str = typer.Argument(..., help="audio FILE to send, or 'status', 'cancel', 'list'"),
+    broadcast_id: Optional[str] = typer.Argument(None, help="broadcast id for status/cancel"),
+    to: Optional[str] = typer.Option(None, "--to", help="zone ids, zone:ID, device:ID or all; comma-separated"),
+    at: Optional[str] = typer.Option(None, "--at", help="HH:MM, 'YYYY-MM-DD HH:MM', +10m or ISO; default now"),
+    priority: str = typer.Option("normal", help="background, normal, priority, emergency"),
+    title: Optional[str] = typer.Option(None),
+    wait: bool = typer.Option(False, "--wait", help="follow until every device has finished"),
+    tz: str = typer.Option("Asia/Ho_Chi_Minh", help="time zone of --at"),
+    url: Optional[str] = UrlOpt,
+    token: Optional[str] = TokenOpt,
+) -> None:
+    """Send a bulletin: ``loalang broadcast FILE --to thon-dong [--at 17:00]``;
+    follow it: ``loalang broadcast status ID``."""
+    client = _client(url, token)
+    if what in ("status", "cancel"):
+        if not broadcast_id:
+            _fail(f"usage: loalang broadcast {what} ID")
+        if what == "cancel":
+            _print_status(_call(client.post, f"/api/broadcasts/{broadcast_id}/cancel"))
+            return
+        _follow(client, broadcast_id, wait)
+        return
+    if what == "list":
+        for b in _call(client.get, "/api/broadcasts"):
+            _print_status(b)
+        return
+    file = Path(what)
+    if not file.is_file():
+        _fail(f"Không thấy tệp / no such file: {file}")
+    if not to:
+        _fail("Chọn nơi phát bằng --to / choose targets with --to")
+    start_at = None
+    if at:
+        from datetime import datetime, timezone
+
+        from .timeparse import parse_when
+
+        try:
+            start_at = parse_when(at, datetime.now(timezone.utc), tz).isoformat()
+        except ValueError as exc:
+            _fail(f"Thời gian sai / bad time: {exc}")
+    media = _call(client.upload, file, title)
+    typer.echo(f"Đã tải lên / uploaded: {media['sha256'][:12]}… {media['duration_ms']/1000:.1f}s "
+               f"{media['loudness_in_lufs']:.1f} → {media['loudness_out_lufs'] or 0:.1f} LUFS")
+    b = _call(client.post, "/api/broadcasts", {
+        "media_sha256": media["sha256"], "targets": _targets(to), "start_at": start_at,
+        "priority": priority, "title": title or ""})
+    typer.echo(f"Bản tin / broadcast {b['id']} — phát lúc / starts at {b['start_at']}")
+    typer.echo(f"Theo dõi / follow: loalang broadcast status {b['id']} --wait")
+    if wait:
+        _follow(client, b["id"], True)
+
+
+def _follow(client, broadcast_id: str, wait: bool) -> None:  # type: ignore[no-untyped-def]
+    terminal = {"played", "interrupted", "failed", "missed", "cancelled"}
+    while True:
+        b = _call(client.get, f"/api/broadcasts/{broadcast_id}")
+        if not wait or all(d["state"] in terminal for d in b["deliveries"]):
+            _print_status(b)
+            return
+        counts = {k: v for k, v in b["summary"].items() if v}
+        typer.echo(f"… {json.dumps(counts)}")
+        time.sleep(1)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,63 @@
+"""Small HTTP client for the controller API, used by the CLI."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+DEFAULT_URL = "http://127.0.0.1:8080"
+TOKEN_LOCATIONS = ("loalang-data", "loalang-demo")
+
+
+class ApiFailure(Exception):
+    """The controller answered with an error; ``message`` is its (Vietnamese-first) text."""
+
+
+def find_token(explicit: str | None) -> str | None:
+    """Token from the flag, ``LOALANG_TOKEN``, or an ``api-token`` file in a data dir nearby."""
+    if explicit:
+        return explicit
+    if env := os.environ.get("LOALANG_TOKEN"):
+        return env
+    dirs = [os.environ["LOALANG_DATA_DIR"]] if os.environ.get("LOALANG_DATA_DIR") else []
+    for directory in [*dirs, *TOKEN_LOCATIONS]:
+        path = Path(directory) / "api-token"
+        if path.is_file():
+            return path.read_text().strip()
+    return None
+
+
+class Client:
+    def __init__(self, url: str | None = None, token: str | None = None, lang: str = "vi"):
+        self.url = (url or os.environ.get("LOALANG_URL") or DEFAULT_URL).rstrip("/")
+        headers = {"Accept-Language": lang}
+        if tok := find_token(token):
+            headers["Authorization"] = f"Bearer {tok}"
+        self._http = httpx.Client(base_url=self.url, headers=headers, timeout=600)
+
+    def _check(self, resp: httpx.Response) -> Any:
+        if resp.status_code >= 400:
+            try:
+                error = resp.json()["error"]
+                raise ApiFailure(f"{error['message']} [{error['code']}, HTTP {resp.status_code}]")
+            except (ValueError, KeyError, TypeError):
+                raise ApiFailure(f"HTTP {resp.status_code}: {resp.text[:300]}") from None
+        return resp.json()
+
+    def get(self, path: str, **params: Any) -> Any:
+        return self._check(self._http.get(path, params=params))
+
+    def post(self, path: str, json: Any = None) -> Any:
+        return self._check(self._http.post(path, json=json))
+
+    def put(self, path: str, json: Any = None) -> Any:
+        return self._check(self._http.put(path, json=json))
+
+    def upload(self, path: Path, title: str | None = None) -> Any:
+        with path.open("rb") as fh:
+            data = {"title": title} if title else {}
+            return self._check(self._http.post("/api/media", files={"file": (path.name, fh)},
+                                               data=data))

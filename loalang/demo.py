@@ -1,0 +1,154 @@
+"""``loalang demo``: controller, embedded broker and three village agents on one machine."""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import httpx
+
+log = logging.getLogger(__name__)
+
+ZONES = [("thon-dong", "Thôn Đông"), ("thon-tay", "Thôn Tây"), ("ban-na", "Bản Nà")]
+DEVICES = [
+    ("loa-dong-1", "Cụm loa nhà văn hoá thôn Đông", "thon-dong"),
+    ("loa-tay-1", "Cụm loa chợ thôn Tây", "thon-tay"),
+    ("loa-na-1", "Cụm loa trường bản Nà", "ban-na"),
+]
+SAMPLE_TEXT = ("Kính thưa bà con. Đây là bản tin thử nghiệm của đài truyền thanh xã. "
+               "Xin cảm ơn bà con đã lắng nghe.")
+
+
+class ServerThread:
+    """uvicorn in a background thread; the app's lifespan starts the controller's services."""
+
+    def __init__(self, app, host: str, port: int):  # type: ignore[no-untyped-def]
+        import uvicorn
+
+        self.server = uvicorn.Server(uvicorn.Config(app, host=host, port=port,
+                                                    log_level="warning", lifespan="on"))
+        self.thread = threading.Thread(target=self.server.run, name="http", daemon=True)
+
+    def start(self, timeout: float = 30) -> None:
+        self.thread.start()
+        deadline = time.time() + timeout
+        while not self.server.started:
+            if not self.thread.is_alive() or time.time() > deadline:
+                raise RuntimeError("controller HTTP server did not start")
+            time.sleep(0.05)
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=15)
+
+
+def make_sample(path: Path) -> None:
+    """A Vietnamese spoken sample (espeak-ng) or, without it, a tone sequence (ffmpeg)."""
+    if path.exists():
+        return
+    if shutil.which("espeak-ng"):
+        subprocess.run(["espeak-ng", "-v", "vi", "-s", "150", "-w", str(path), SAMPLE_TEXT],
+                       check=True, capture_output=True)
+    else:
+        subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i",
+                        "sine=frequency=660:duration=4", str(path)], check=True)
+
+
+def provision(base_url: str, token: str, agents_dir: Path) -> list[Path]:
+    """Create the demo zones and devices (once) and write each agent's config file."""
+    headers = {"Authorization": f"Bearer {token}"}
+    configs = []
+    with httpx.Client(base_url=base_url, headers=headers, timeout=30) as http:
+        existing_zones = {z["id"] for z in http.get("/api/zones").json()}
+        for zone_id, name in ZONES:
+            if zone_id not in existing_zones:
+                http.post("/api/zones", json={"id": zone_id, "name": name}).raise_for_status()
+        existing = {d["id"] for d in http.get("/api/devices").json()}
+        for device_id, name, zone in DEVICES:
+            config = agents_dir / f"{device_id}.toml"
+            configs.append(config)
+            if device_id in existing and config.exists():
+                continue
+            if device_id in existing:
+                raise RuntimeError(f"device {device_id} exists but its config {config} is gone; "
+                                   "delete the demo data dir to start over")
+            resp = http.post("/api/devices", json={"id": device_id, "name": name,
+                                                   "zones": [zone], "output": "file"})
+            resp.raise_for_status()
+            text = resp.json()["config_toml"]
+            agent_dir = (agents_dir / device_id).resolve()
+            text = text.replace('data_dir = "/var/lib/loalang-agent"',
+                                f'data_dir = "{agent_dir}"\nhealth_interval_s = 15')
+            text += f'dir = "{agent_dir / "output"}"\n'
+            config.touch(mode=0o600)
+            config.write_text(text)
+    return configs
+
+
+def run_demo(data_dir: Path, http_port: int, mqtt_port: int, embedded_broker: bool = True) -> None:
+    from controller.app import create_app
+    from controller.services import Services
+    from controller.settings import Settings
+
+    data_dir = data_dir.resolve()
+    settings = Settings(data_dir=data_dir, http_port=http_port, mqtt_port=mqtt_port,
+                        embedded_broker=embedded_broker, database_url=None)
+    services = Services(settings)
+    services.start()
+    server = ServerThread(create_app(services=services), settings.http_host, http_port)
+    server.start()
+    base_url = settings.resolved_public_url
+    agents_dir = data_dir / "agents"
+    agents_dir.mkdir(parents=True, exist_ok=True)
+    configs = provision(base_url, services.api_token, agents_dir)
+    procs = [subprocess.Popen([sys.executable, "-m", "loalang.cli", "agent", "--config", str(c)],
+                              stdout=open(agents_dir / f"{c.stem}.log", "ab"),
+                              stderr=subprocess.STDOUT)
+             for c in configs]
+    sample = data_dir / "ban-tin-mau.wav"
+    make_sample(sample)
+    token_file = data_dir / "api-token"
+    print(f"""
+Loa Làng demo đang chạy / is running
+  API + tài liệu / docs : {base_url}/docs
+  MQTT broker           : {settings.mqtt_host}:{mqtt_port} ({'embedded amqtt' if embedded_broker else 'external'})
+  Dữ liệu / data        : {data_dir}
+  Loa ảo / agents       : {', '.join(d[0] for d in DEVICES)} → {agents_dir}/<id>/output/*.wav
+
+Thử / try (in another terminal, same folder):
+  export LOALANG_TOKEN=$(cat {token_file})
+  .venv/bin/loalang broadcast {sample} --to thon-dong,thon-tay,ban-na --wait
+  .venv/bin/loalang broadcast {sample} --to thon-dong --at +1m
+  .venv/bin/loalang device list
+  .venv/bin/loalang broadcast list
+
+Ctrl-C để dừng / to stop.
+""", flush=True)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        while not stop.is_set():
+            for proc, config in zip(procs, configs):
+                if proc.poll() is not None:
+                    log.warning("agent %s exited with %s", config.stem, proc.returncode)
+            stop.wait(5)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        for proc in procs:
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        server.stop()
+        services.stop()

@@ -1,0 +1,173 @@
+"""Canonical JSON, Ed25519 signing and the checks an agent runs before obeying a command.
+
+Pure functions, no I/O: the caller supplies keys, the clock and the last accepted sequence
+numbers, and persists the new sequence number after acceptance.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+from typing import Any
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+from pydantic import ValidationError
+
+from .messages import CommandPayload, SignedEnvelope
+
+MAX_ENVELOPE_BYTES = 64 * 1024
+"""Anything larger on a command topic is refused before parsing."""
+
+DEFAULT_FUTURE_TOLERANCE = timedelta(minutes=5)
+"""How far ``issued_at`` may lie ahead of the agent's clock (clock error, not a replay window)."""
+
+
+class CanonicalJsonError(ValueError):
+    """The value cannot be put in canonical form (floats, non-string keys, NaN)."""
+
+
+def _check_canonical(value: Any) -> None:
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        return
+    if isinstance(value, int):
+        return
+    if isinstance(value, float):
+        raise CanonicalJsonError("floats are not allowed in signed payloads; use integers")
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise CanonicalJsonError("object keys must be strings")
+            _check_canonical(item)
+        return
+    if isinstance(value, (list, tuple)):
+        for item in value:
+            _check_canonical(item)
+        return
+    raise CanonicalJsonError(f"type {type(value).__name__} is not JSON")
+
+
+def canonical_json(value: Any) -> bytes:
+    """UTF-8 JSON with sorted keys, no spaces and no floats: the bytes that get signed.
+
+    Restricting signed values to strings, integers, booleans, null, lists and objects makes
+    the form unambiguous in every language (it is a subset of RFC 8785).
+    """
+    _check_canonical(value)
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def b64encode(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).decode().rstrip("=")
+
+
+def b64decode(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def public_key_bytes(key: Ed25519PublicKey) -> bytes:
+    return key.public_bytes(Encoding.Raw, PublicFormat.Raw)
+
+
+def key_id(key: Ed25519PublicKey) -> str:
+    """Short stable id of a public key: first 16 hex digits of the SHA-256 of its raw bytes."""
+    return hashlib.sha256(public_key_bytes(key)).hexdigest()[:16]
+
+
+def load_public_key(text: str) -> Ed25519PublicKey:
+    """Public key from its base64url raw form (as written in the agent's config)."""
+    raw = b64decode(text.strip())
+    if len(raw) != 32:
+        raise ValueError("an Ed25519 public key is 32 bytes")
+    return Ed25519PublicKey.from_public_bytes(raw)
+
+
+def dump_public_key(key: Ed25519PublicKey) -> str:
+    return b64encode(public_key_bytes(key))
+
+
+def sign(payload: CommandPayload, private_key: Ed25519PrivateKey) -> bytes:
+    """Serialise ``payload`` into a signed envelope, ready to publish."""
+    body = payload.model_dump(mode="json")
+    signature = private_key.sign(canonical_json(body))
+    return json.dumps({"payload": body, "sig": b64encode(signature)}, ensure_ascii=False).encode()
+
+
+class Rejected(Exception):
+    """A command the agent must not obey; ``reason`` is a stable code reported to the controller."""
+
+    def __init__(self, reason: str, detail: str = "", payload: Mapping[str, Any] | None = None):
+        super().__init__(f"{reason}: {detail}" if detail else reason)
+        self.reason = reason
+        self.detail = detail
+        self.payload = dict(payload) if isinstance(payload, Mapping) else {}
+
+    @property
+    def cmd_id(self) -> str | None:
+        value = self.payload.get("cmd_id")
+        return value if isinstance(value, str) else None
+
+
+def target_matches(target: str, device_id: str, zones: frozenset[str] | set[str]) -> bool:
+    """Whether a command addressed to ``target`` concerns this device."""
+    if target == "all":
+        return True
+    kind, _, ident = target.partition(":")
+    return (kind == "device" and ident == device_id) or (kind == "zone" and ident in zones)
+
+
+def verify(
+    raw: bytes,
+    *,
+    keys: Mapping[str, Ed25519PublicKey],
+    device_id: str,
+    zones: frozenset[str] | set[str],
+    last_seq: Mapping[str, int],
+    now: datetime,
+    future_tolerance: timedelta = DEFAULT_FUTURE_TOLERANCE,
+) -> CommandPayload:
+    """Return the command if every check passes, else raise :class:`Rejected`.
+
+    Checks, in order: size and shape, known key id, signature, payload schema, target,
+    expiry, issue time not in the future, sequence above the last accepted for that target.
+    """
+    if len(raw) > MAX_ENVELOPE_BYTES:
+        raise Rejected("malformed", f"envelope of {len(raw)} bytes is too large")
+    try:
+        envelope = SignedEnvelope.model_validate_json(raw)
+    except ValidationError as exc:
+        raise Rejected("unsigned" if b'"sig"' not in raw else "malformed", _short(exc)) from None
+    payload = envelope.payload
+    kid = payload.get("kid")
+    if not isinstance(kid, str) or kid not in keys:
+        raise Rejected("unknown_key", f"key id {kid!r} is not pinned on this device", payload)
+    try:
+        signature = b64decode(envelope.sig)
+        keys[kid].verify(signature, canonical_json(payload))
+    except (InvalidSignature, ValueError, CanonicalJsonError) as exc:
+        raise Rejected("bad_signature", type(exc).__name__, payload) from None
+    try:
+        command = CommandPayload.model_validate(payload)
+    except ValidationError as exc:
+        raise Rejected("malformed", _short(exc), payload) from None
+    if not target_matches(command.target, device_id, zones):
+        raise Rejected("wrong_target", f"addressed to {command.target}", payload)
+    if now > command.not_after:
+        raise Rejected("expired", f"not after {command.not_after.isoformat()}", payload)
+    if command.issued_at > now + future_tolerance:
+        raise Rejected("not_yet_valid", f"issued at {command.issued_at.isoformat()}", payload)
+    previous = last_seq.get(command.target, 0)
+    if command.seq <= previous:
+        raise Rejected("replayed", f"sequence {command.seq} not above {previous}", payload)
+    return command
+
+
+def _short(exc: ValidationError) -> str:
+    first = exc.errors()[0] if exc.errors() else {}
+    where = ".".join(str(p) for p in first.get("loc", ()))
+    return f"{where}: {first.get('msg', 'invalid')}"[:200]
+

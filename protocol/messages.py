@@ -1,0 +1,246 @@
+"""Pydantic models of every message body that crosses MQTT.
+
+Commands (controller → agent) travel inside a signed envelope (see ``envelope.py``);
+reports (agent → controller) are plain JSON, each with an ``event_id`` so the controller can
+deduplicate what an agent's outbox sends twice.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime, timezone
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter
+
+from .topics import ID_PATTERN
+
+
+def _utc(value: datetime) -> datetime:
+    if value.tzinfo is None:
+        raise ValueError("datetime must carry an explicit UTC offset")
+    return value.astimezone(timezone.utc)
+
+
+UtcDatetime = Annotated[datetime, AfterValidator(_utc)]
+"""A datetime that must be timezone-aware on input and is held in UTC."""
+
+Sha256 = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
+Ident = Annotated[str, Field(pattern=f"^{ID_PATTERN}$")]
+Target = Annotated[str, Field(pattern=f"^(all|device:{ID_PATTERN}|zone:{ID_PATTERN})$")]
+
+
+def utcnow() -> datetime:
+    """Current time as an aware UTC datetime."""
+    return datetime.now(timezone.utc)
+
+
+class Priority(str, enum.Enum):
+    """Priority levels, lowest first (Circular 39/2020 plus live and background)."""
+
+    background = "background"
+    normal = "normal"
+    priority = "priority"
+    live = "live"
+    emergency = "emergency"
+
+    @property
+    def rank(self) -> int:
+        return _PRIORITY_RANK[self]
+
+
+_PRIORITY_RANK = {p: i for i, p in enumerate(Priority)}
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# --- commands (the signed body) -------------------------------------------------------------
+
+
+class MediaRef(_Model):
+    """An immutable audio file the agent fetches over HTTP and checks against ``sha256``."""
+
+    sha256: Sha256
+    url: str = Field(description="Absolute URL or path relative to the controller's base URL")
+    size: int = Field(ge=1)
+    duration_ms: int = Field(ge=1)
+    mime: str = "audio/ogg"
+
+
+class PlayCommand(_Model):
+    """Play ``media`` at ``start_at`` (the same absolute instant on every target)."""
+
+    type: Literal["play"] = "play"
+    play_id: str = Field(min_length=1, max_length=80)
+    broadcast_id: str = Field(min_length=1, max_length=80)
+    title: str = Field(default="", max_length=200)
+    start_at: UtcDatetime
+    priority: Priority = Priority.normal
+    media: MediaRef
+    volume: int | None = Field(default=None, ge=0, le=100)
+
+
+class CancelCommand(_Model):
+    """Drop a play that has not started yet; stop it if it is playing."""
+
+    type: Literal["cancel"] = "cancel"
+    play_id: str = Field(min_length=1, max_length=80)
+
+
+class StopCommand(_Model):
+    """Silence the target at once, whatever is playing."""
+
+    type: Literal["stop"] = "stop"
+    reason: str = Field(default="", max_length=200)
+
+
+class SetZonesCommand(_Model):
+    """Tell one device which zones it belongs to (it resubscribes to their command topics)."""
+
+    type: Literal["set_zones"] = "set_zones"
+    zones: list[Ident] = Field(max_length=64)
+
+
+CommandBody = Annotated[
+    Union[PlayCommand, CancelCommand, StopCommand, SetZonesCommand], Field(discriminator="type")
+]
+COMMAND_BODY: TypeAdapter[Any] = TypeAdapter(CommandBody)
+
+
+class CommandPayload(_Model):
+    """The signed part of an envelope: who signed, for whom, when it is valid, in what order."""
+
+    v: Literal[1] = 1
+    kid: str = Field(min_length=1, max_length=64)
+    cmd_id: str = Field(min_length=1, max_length=80)
+    target: Target
+    issued_at: UtcDatetime
+    not_after: UtcDatetime
+    seq: int = Field(ge=1)
+    body: CommandBody
+
+
+class SignedEnvelope(_Model):
+    """What travels on a command topic: the payload and an Ed25519 signature over its canonical JSON."""
+
+    payload: dict[str, Any]
+    sig: str = Field(min_length=1, max_length=200)
+
+
+# --- reports (agent → controller) -----------------------------------------------------------
+
+
+class DeviceState(str, enum.Enum):
+    online = "online"
+    offline = "offline"
+    stopped = "stopped"
+
+
+class StatusMessage(_Model):
+    """Retained on ``device/{id}/status``; the last-will publishes ``state=offline``."""
+
+    device_id: Ident
+    state: DeviceState
+    ts: UtcDatetime | None = None
+    version: str = ""
+    capabilities: list[str] = Field(default_factory=list)
+    zones: list[Ident] = Field(default_factory=list)
+
+
+class AckMessage(_Model):
+    """Sent once per command the agent received: accepted, or rejected with a reason."""
+
+    event_id: str
+    device_id: Ident
+    cmd_id: str
+    ts: UtcDatetime
+    accepted: bool
+    play_id: str | None = None
+    reason: str | None = None
+
+
+class HealthReport(_Model):
+    """Periodic health telemetry."""
+
+    event_id: str
+    device_id: Ident
+    ts: UtcDatetime
+    version: str
+    uptime_s: int = Field(ge=0)
+    load_1m: float | None = None
+    mem_total_mb: int | None = None
+    mem_available_mb: int | None = None
+    disk_free_mb: int | None = None
+    cache_mb: float = 0.0
+    cache_files: int = 0
+    clock_synchronized: bool | None = None
+    outbox_pending: int = 0
+
+
+class _Event(_Model):
+    event_id: str = Field(min_length=1, max_length=80)
+    device_id: Ident
+    ts: UtcDatetime
+
+
+class MediaReadyEvent(_Event):
+    type: Literal["media.ready"] = "media.ready"
+    play_id: str
+    sha256: Sha256
+    fetched_bytes: int = 0
+
+
+class PlaybackStartedEvent(_Event):
+    type: Literal["playback.started"] = "playback.started"
+    play_id: str
+    broadcast_id: str
+    scheduled_start: UtcDatetime
+    actual_start: UtcDatetime
+
+
+class PlaybackFinishedEvent(_Event):
+    type: Literal["playback.finished"] = "playback.finished"
+    play_id: str
+    broadcast_id: str
+    scheduled_start: UtcDatetime
+    actual_start: UtcDatetime
+    actual_end: UtcDatetime
+    interrupted: bool = False
+    interrupted_by: str | None = None
+    played_ms: int = Field(ge=0)
+
+
+class PlaybackFailedEvent(_Event):
+    """The play will not happen (or stopped abnormally); ``reason`` is a stable code."""
+
+    type: Literal["playback.failed"] = "playback.failed"
+    play_id: str
+    broadcast_id: str
+    reason: str
+    detail: str = ""
+
+
+class SecurityEvent(_Event):
+    """Something was refused: bad signature, unknown key, expired, replayed, wrong target, bad media."""
+
+    type: Literal["security"] = "security"
+    reason: str
+    detail: str = ""
+    topic: str = ""
+    cmd_id: str | None = None
+    play_id: str | None = None
+
+
+AgentEvent = Annotated[
+    Union[
+        MediaReadyEvent,
+        PlaybackStartedEvent,
+        PlaybackFinishedEvent,
+        PlaybackFailedEvent,
+        SecurityEvent,
+    ],
+    Field(discriminator="type"),
+]
+AGENT_EVENT: TypeAdapter[Any] = TypeAdapter(AgentEvent)

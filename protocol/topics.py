@@ -1,0 +1,84 @@
+"""Every MQTT topic of the system, built from a device id or a zone id.
+
+Layout (``loalang/v1`` prefix):
+
+- ``device/{id}/cmd``  ``zone/{zone}/cmd``  ``all/cmd`` — signed commands (controller → agents)
+- ``device/{id}/status`` — retained availability, with the agent's last-will
+- ``device/{id}/telemetry`` ``device/{id}/event`` ``device/{id}/ack`` — agent → controller
+- ``device/{id}/plan`` — retained signed plan (offline-first)
+- ``controller/status`` — retained controller availability
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Literal, NamedTuple
+
+PREFIX = "loalang/v1"
+ID_PATTERN = r"[a-z0-9][a-z0-9_-]{0,63}"
+_ID_RE = re.compile(rf"^{ID_PATTERN}$")
+
+DeviceTopicKind = Literal["status", "telemetry", "event", "ack", "cmd", "plan"]
+DEVICE_TOPIC_KINDS: tuple[str, ...] = ("status", "telemetry", "event", "ack", "cmd", "plan")
+
+
+def is_valid_id(value: str) -> bool:
+    """True when ``value`` can be a device or zone id (lower-case, safe in a topic and a path)."""
+    return bool(_ID_RE.match(value))
+
+
+def _check(value: str) -> str:
+    if not is_valid_id(value):
+        raise ValueError(f"invalid id for a topic: {value!r}")
+    return value
+
+
+def device_topic(device_id: str, kind: DeviceTopicKind) -> str:
+    """Topic of one kind for one device, e.g. ``loalang/v1/device/d1/status``."""
+    return f"{PREFIX}/device/{_check(device_id)}/{kind}"
+
+
+def zone_cmd(zone_id: str) -> str:
+    """Command topic shared by every device of a zone."""
+    return f"{PREFIX}/zone/{_check(zone_id)}/cmd"
+
+
+ALL_CMD = f"{PREFIX}/all/cmd"
+CONTROLLER_STATUS = f"{PREFIX}/controller/status"
+
+
+def command_topic(target: str) -> str:
+    """Command topic for a target string (``device:ID``, ``zone:ID`` or ``all``)."""
+    if target == "all":
+        return ALL_CMD
+    kind, _, ident = target.partition(":")
+    if kind == "device":
+        return device_topic(ident, "cmd")
+    if kind == "zone":
+        return zone_cmd(ident)
+    raise ValueError(f"invalid target: {target!r}")
+
+
+def controller_subscriptions() -> list[str]:
+    """What the controller subscribes to: everything agents report."""
+    return [f"{PREFIX}/device/+/{kind}" for kind in ("status", "telemetry", "event", "ack")]
+
+
+def agent_subscriptions(device_id: str, zones: list[str]) -> list[str]:
+    """What an agent subscribes to: its own command topic, its zones' and the all-devices one."""
+    return [device_topic(device_id, "cmd"), *(zone_cmd(z) for z in zones), ALL_CMD]
+
+
+class DeviceTopic(NamedTuple):
+    device_id: str
+    kind: str
+
+
+def parse_device_topic(topic: str) -> DeviceTopic | None:
+    """Split ``loalang/v1/device/{id}/{kind}`` into its parts, or None for any other topic."""
+    parts = topic.split("/")
+    if len(parts) != 5 or f"{parts[0]}/{parts[1]}" != PREFIX or parts[2] != "device":
+        return None
+    if not is_valid_id(parts[3]) or parts[4] not in DEVICE_TOPIC_KINDS:
+        return None
+    return DeviceTopic(parts[3], parts[4])
