@@ -26,29 +26,6 @@ SAMPLE_TEXT = ("Kính thưa bà con. Đây là bản tin thử nghiệm của đ
                "Xin cảm ơn bà con đã lắng nghe.")
 
 
-class ServerThread:
-    """uvicorn in a background thread; the app's lifespan starts the controller's services."""
-
-    def __init__(self, app, host: str, port: int):  # type: ignore[no-untyped-def]
-        import uvicorn
-
-        self.server = uvicorn.Server(uvicorn.Config(app, host=host, port=port,
-                                                    log_level="warning", lifespan="on"))
-        self.thread = threading.Thread(target=self.server.run, name="http", daemon=True)
-
-    def start(self, timeout: float = 30) -> None:
-        self.thread.start()
-        deadline = time.time() + timeout
-        while not self.server.started:
-            if not self.thread.is_alive() or time.time() > deadline:
-                raise RuntimeError("controller HTTP server did not start")
-            time.sleep(0.05)
-
-    def stop(self) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=15)
-
-
 def make_sample(path: Path) -> None:
     """A Vietnamese spoken sample (espeak-ng) or, without it, a tone sequence (ffmpeg)."""
     if path.exists():
@@ -94,6 +71,7 @@ def provision(base_url: str, token: str, agents_dir: Path) -> list[Path]:
 
 def run_demo(data_dir: Path, http_port: int, mqtt_port: int, embedded_broker: bool = True) -> None:
     from controller.app import create_app
+    from controller.server import ServerThread
     from controller.services import Services
     from controller.settings import Settings
 

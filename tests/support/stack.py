@@ -1,0 +1,136 @@
+"""A running system for tests: real controller over real HTTP, real broker, in-process agents."""
+
+from __future__ import annotations
+
+import time
+import tomllib
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from controller.app import create_app
+from controller.server import ServerThread
+from controller.services import Services
+from controller.settings import Settings
+from edge_agent.agent import Agent
+from edge_agent.config import AgentConfig
+
+from .mosquitto import free_port
+
+
+def wait_for(predicate: Callable[[], Any], timeout: float = 20.0, interval: float = 0.1,
+             what: str = "condition") -> Any:
+    deadline = time.time() + timeout
+    last = None
+    while time.time() < deadline:
+        last = predicate()
+        if last:
+            return last
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}; last value: {last!r}")
+
+
+class Stack:
+    def __init__(self, tmp: Path, mqtt_port: int, database_url: str | None = None,
+                 **settings: Any):
+        self.tmp = tmp
+        self.http_port = free_port()
+        defaults: dict[str, Any] = dict(sync_lead_s=2.0, missed_grace_s=2.0, prefetch_lead_s=10)
+        defaults.update(settings)
+        self.settings = Settings(data_dir=tmp / "controller", http_port=self.http_port,
+                                 mqtt_port=mqtt_port, database_url=database_url, **defaults)
+        self.services: Services | None = None
+        self.server: ServerThread | None = None
+        self.agents: dict[str, Agent] = {}
+        self.configs: dict[str, AgentConfig] = {}
+
+    @property
+    def base_url(self) -> str:
+        return self.settings.resolved_public_url
+
+    def start(self) -> "Stack":
+        self.services = Services(self.settings)
+        self.services.start()
+        self.server = ServerThread(create_app(services=self.services), "127.0.0.1",
+                                   self.http_port)
+        self.server.start()
+        self.api = httpx.Client(base_url=self.base_url, timeout=120,
+                                headers={"Authorization": f"Bearer {self.services.api_token}"})
+        return self
+
+    def stop_controller(self) -> None:
+        if self.server:
+            self.server.stop()
+            self.server = None
+        if self.services:
+            self.services.stop()
+            self.services = None
+
+    def stop(self) -> None:
+        for agent in self.agents.values():
+            agent.stop()
+        self.agents.clear()
+        self.stop_controller()
+
+    # --- provisioning ---------------------------------------------------------------------
+
+    def add_zone(self, zone_id: str, name: str | None = None) -> None:
+        r = self.api.post("/api/zones", json={"id": zone_id, "name": name or zone_id})
+        assert r.status_code == 201, r.text
+
+    def register(self, device_id: str, zones: list[str]) -> AgentConfig:
+        r = self.api.post("/api/devices", json={"id": device_id, "name": f"Cụm loa {device_id}",
+                                                "zones": zones, "output": "file"})
+        assert r.status_code == 201, r.text
+        data = tomllib.loads(r.json()["config_toml"])
+        data["data_dir"] = str(self.tmp / "agents" / device_id)
+        data["health_interval_s"] = 5
+        config = AgentConfig.model_validate(data)
+        self.configs[device_id] = config
+        return config
+
+    def start_agent(self, device_id: str) -> Agent:
+        agent = Agent(self.configs[device_id])
+        agent.start()
+        self.agents[device_id] = agent
+        wait_for(lambda: agent.link.connected.is_set(), what=f"{device_id} connected")
+        return agent
+
+    def output_files(self, device_id: str) -> list[Path]:
+        out = self.configs[device_id].output_dir
+        return sorted(out.glob("*.wav")) if out.exists() else []
+
+    # --- API helpers ----------------------------------------------------------------------
+
+    def upload(self, path: Path, title: str = "") -> dict[str, Any]:
+        with path.open("rb") as fh:
+            r = self.api.post("/api/media", files={"file": (path.name, fh)},
+                              data={"title": title} if title else {})
+        assert r.status_code in (200, 201), r.text
+        return r.json()
+
+    def broadcast(self, sha: str, targets: list[str], **extra: Any) -> dict[str, Any]:
+        r = self.api.post("/api/broadcasts", json={"media_sha256": sha, "targets": targets,
+                                                   **extra})
+        assert r.status_code == 201, r.text
+        return r.json()
+
+    def get_broadcast(self, broadcast_id: str) -> dict[str, Any]:
+        r = self.api.get(f"/api/broadcasts/{broadcast_id}")
+        assert r.status_code == 200, r.text
+        return r.json()
+
+    def wait_states(self, broadcast_id: str, states: set[str], timeout: float = 30
+                    ) -> dict[str, Any]:
+        def done() -> dict[str, Any] | None:
+            b = self.get_broadcast(broadcast_id)
+            return b if all(d["state"] in states for d in b["deliveries"]) else None
+
+        return wait_for(done, timeout, what=f"deliveries of {broadcast_id} in {states}")
+
+    def events(self, **params: Any) -> list[dict[str, Any]]:
+        r = self.api.get("/api/events", params=params)
+        assert r.status_code == 200, r.text
+        return r.json()
