@@ -1,0 +1,145 @@
+"""The agent obeys only what the controller signed, for it, in time, once, with matching audio."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from datetime import timedelta
+
+import paho.mqtt.client as mqtt
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from edge_agent.agent import Agent
+from protocol import topics
+from protocol.envelope import key_id, sign
+from protocol.messages import CommandPayload, MediaRef, PlayCommand, utcnow
+from tests.support.stack import Stack, wait_for
+
+
+@pytest.fixture
+def one_agent(stack: Stack, speech_wav):
+    stack.add_zone("thon-dong")
+    stack.register("loa-1", ["thon-dong"])
+    stack.start_agent("loa-1")
+    media = stack.upload(speech_wav)
+    return stack, media
+
+
+def _publisher(stack: Stack) -> mqtt.Client:
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"attacker-{uuid.uuid4().hex[:6]}")
+    client.connect(stack.settings.mqtt_host, stack.settings.mqtt_port)
+    client.loop_start()
+    return client
+
+
+def _play_payload(kid: str, media: dict, *, target: str = "device:loa-1", sha: str | None = None,
+                  start_in: float = 1.5, valid_for: float = 60, issued_ago: float = 0,
+                  play_id: str | None = None) -> CommandPayload:
+    now = utcnow()
+    start = now + timedelta(seconds=start_in)
+    play_id = play_id or f"p-{uuid.uuid4().hex[:8]}"
+    return CommandPayload(
+        kid=kid, cmd_id=uuid.uuid4().hex, target=target,
+        issued_at=now - timedelta(seconds=issued_ago),
+        not_after=now + timedelta(seconds=valid_for), seq=time.time_ns() // 1_000_000 + 10_000,
+        body=PlayCommand(play_id=play_id, broadcast_id=play_id, start_at=start,
+                         media=MediaRef(sha256=sha or media["sha256"], url=media["url"],
+                                        size=media["size"], duration_ms=media["duration_ms"])))
+
+
+def _send(client: mqtt.Client, data: bytes, topic: str = topics.device_topic("loa-1", "cmd")):
+    client.publish(topic, data, qos=1).wait_for_publish(5)
+
+
+def _security(stack: Stack, reason: str) -> list[dict]:
+    return [e for e in stack.events(type="security") if e["payload"]["reason"] == reason]
+
+
+def _assert_refused(stack: Stack, reason: str) -> dict:
+    events = wait_for(lambda: _security(stack, reason), what=f"security event {reason}")
+    time.sleep(2.5)  # past the start time the command asked for
+    assert stack.output_files("loa-1") == [], "a refused command played"
+    assert events[0]["device_id"] == "loa-1"
+    return events[0]
+
+
+def test_tampered_signature_is_refused(one_agent):
+    stack, media = one_agent
+    key = stack.services.key
+    envelope = json.loads(sign(_play_payload(key.kid, media), key.private))
+    envelope["payload"]["body"]["media"]["url"] = "http://evil.example/siren.opus"
+    _send(_publisher(stack), json.dumps(envelope).encode())
+    _assert_refused(stack, "bad_signature")
+
+
+def test_unknown_key_is_refused(one_agent):
+    stack, media = one_agent
+    rogue = Ed25519PrivateKey.generate()
+    _send(_publisher(stack), sign(_play_payload(key_id(rogue.public_key()), media), rogue))
+    _assert_refused(stack, "unknown_key")
+
+
+def test_rogue_key_claiming_the_controllers_key_id_is_refused(one_agent):
+    stack, media = one_agent
+    rogue = Ed25519PrivateKey.generate()
+    _send(_publisher(stack), sign(_play_payload(stack.services.key.kid, media), rogue))
+    _assert_refused(stack, "bad_signature")
+
+
+def test_unsigned_command_is_refused(one_agent):
+    stack, media = one_agent
+    payload = _play_payload(stack.services.key.kid, media).model_dump(mode="json")
+    _send(_publisher(stack), json.dumps(payload).encode())
+    _assert_refused(stack, "unsigned")
+
+
+def test_expired_command_is_refused(one_agent):
+    stack, media = one_agent
+    key = stack.services.key
+    payload = _play_payload(key.kid, media, start_in=-30, valid_for=-10, issued_ago=60)
+    _send(_publisher(stack), sign(payload, key.private))
+    _assert_refused(stack, "expired")
+
+
+def test_command_for_another_device_is_refused(one_agent):
+    stack, media = one_agent
+    key = stack.services.key
+    payload = _play_payload(key.kid, media, target="device:loa-2")
+    _send(_publisher(stack), sign(payload, key.private))
+    _assert_refused(stack, "wrong_target")
+
+
+def test_media_whose_hash_does_not_match_is_not_played(one_agent):
+    stack, media = one_agent
+    key = stack.services.key
+    payload = _play_payload(key.kid, media, sha="ab" * 32)
+    _send(_publisher(stack), sign(payload, key.private))
+    event = _assert_refused(stack, "media_hash_mismatch")
+    assert event["play_id"] == payload.body.play_id
+    assert not (stack.configs["loa-1"].data_dir / "cache" / f"{'ab' * 32}.opus").exists()
+
+
+def test_replayed_command_is_refused_also_after_an_agent_restart(one_agent):
+    stack, media = one_agent
+    key = stack.services.key
+    data = sign(_play_payload(key.kid, media, start_in=1.0), key.private)
+    attacker = _publisher(stack)
+    _send(attacker, data)
+    wait_for(lambda: [e for e in stack.events(type="playback.finished")], timeout=20,
+             what="the genuine play")
+    assert len(stack.output_files("loa-1")) == 1
+
+    _send(attacker, data)  # same bytes again
+    wait_for(lambda: _security(stack, "replayed"), what="replay refused")
+
+    stack.agents.pop("loa-1").stop()
+    restarted = Agent(stack.configs["loa-1"])
+    restarted.start()
+    stack.agents["loa-1"] = restarted
+    wait_for(restarted.link.connected.is_set, what="agent back")
+    _send(attacker, data)
+    wait_for(lambda: len(_security(stack, "replayed")) >= 2, what="replay refused after restart")
+    time.sleep(2)
+    assert len(stack.output_files("loa-1")) == 1, "the replay played"
