@@ -30,10 +30,10 @@ _RANK = {
     DeliveryState.playing: 4,
     # terminal states
     DeliveryState.cancelled: 5,
-    DeliveryState.missed: 5,
-    DeliveryState.failed: 6,
-    DeliveryState.interrupted: 7,
-    DeliveryState.played: 8,
+    DeliveryState.missed: 6,
+    DeliveryState.failed: 7,
+    DeliveryState.interrupted: 8,
+    DeliveryState.played: 9,
 }
 
 TERMINAL = frozenset(

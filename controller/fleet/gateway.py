@@ -40,6 +40,7 @@ class MqttGateway:
         self.port = port
         self._on_message = on_message
         self.connected = threading.Event()
+        self._stopping = False
         self._client = mqtt.Client(
             mqtt.CallbackAPIVersion.VERSION2,
             client_id=client_id or f"loalang-controller-{uuid.uuid4().hex[:8]}",
@@ -61,6 +62,7 @@ class MqttGateway:
         self._client.loop_start()
 
     def stop(self) -> None:
+        self._stopping = True
         if self.connected.is_set():
             self._client.publish(topics.CONTROLLER_STATUS, b"offline", qos=1, retain=True)
         self._client.disconnect()
@@ -93,7 +95,8 @@ class MqttGateway:
 
     def _handle_disconnect(self, client, userdata, flags, reason_code, properties) -> None:  # type: ignore[no-untyped-def]
         self.connected.clear()
-        log.warning("MQTT disconnected (%s); reconnecting", reason_code)
+        if not self._stopping:
+            log.warning("MQTT disconnected (%s); reconnecting", reason_code)
 
     def _handle_message(self, client, userdata, msg) -> None:  # type: ignore[no-untyped-def]
         try:

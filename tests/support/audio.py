@@ -22,6 +22,8 @@ def make_speech(path: Path, text: str = "Kính thưa bà con, đây là bản ti
         src = ["-i", str(raw)]
     else:  # a voice-like chirp sequence when espeak-ng is missing
         src = ["-f", "lavfi", "-i", "sine=frequency=300:beep_factor=4:duration=3"]
+    if path.suffix in (".opus", ".webm"):
+        rate = 48000  # Opus only takes 8/12/16/24/48 kHz
     subprocess.run(["ffmpeg", "-v", "error", "-y", *src, "-ar", str(rate), str(path)],
                    check=True)
     raw.unlink(missing_ok=True)

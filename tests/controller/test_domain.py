@@ -1,0 +1,58 @@
+"""Pure logic: delivery state machine and broadcast timing."""
+
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from controller.domain.delivery import TERMINAL, DeliveryState, advance
+from controller.domain.timing import TimingError, plan_timing
+
+states = st.sampled_from(list(DeliveryState))
+
+
+@given(st.lists(states, max_size=20), st.randoms())
+def test_reports_in_any_order_end_in_the_same_state(reports, rnd):
+    shuffled = list(reports)
+    rnd.shuffle(shuffled)
+    a = b = DeliveryState.pending
+    for s in reports:
+        a = advance(a, s)
+    for s in shuffled:
+        b = advance(b, s)
+    assert a == b
+
+
+def test_late_ack_does_not_undo_played_and_proof_of_play_beats_missed():
+    assert advance(DeliveryState.played, DeliveryState.acked) == DeliveryState.played
+    assert advance(DeliveryState.missed, DeliveryState.played) == DeliveryState.played
+    assert advance(DeliveryState.playing, DeliveryState.missed) == DeliveryState.missed
+    assert DeliveryState.playing not in TERMINAL
+
+
+NOW = datetime(2026, 11, 22, 10, 0, tzinfo=timezone.utc)
+LEADS = dict(sync_lead=timedelta(seconds=4), prefetch_lead=timedelta(seconds=90),
+             max_late=timedelta(seconds=120))
+
+
+def test_now_starts_after_the_sync_lead():
+    t = plan_timing(now=NOW, requested_start=None, **LEADS)
+    assert t.send_at == NOW and t.start_at == NOW + timedelta(seconds=4)
+    assert t.not_after == t.start_at + timedelta(seconds=120)
+
+
+def test_later_is_sent_ahead_for_prefetch():
+    start = NOW + timedelta(hours=1)
+    t = plan_timing(now=NOW, requested_start=start, **LEADS)
+    assert t.start_at == start and t.send_at == start - timedelta(seconds=90)
+
+
+def test_soon_is_sent_now_and_never_earlier_than_the_sync_lead():
+    t = plan_timing(now=NOW, requested_start=NOW + timedelta(seconds=1), **LEADS)
+    assert t.send_at == NOW and t.start_at == NOW + timedelta(seconds=4)
+
+
+def test_past_start_is_an_error():
+    with pytest.raises(TimingError):
+        plan_timing(now=NOW, requested_start=NOW - timedelta(minutes=1), **LEADS)

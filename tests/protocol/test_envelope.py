@@ -1,0 +1,172 @@
+"""Envelope signing and checking: properties over arbitrary inputs (Hypothesis)."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from protocol.envelope import (
+    CanonicalJsonError,
+    Rejected,
+    canonical_json,
+    key_id,
+    sign,
+    verify,
+)
+from protocol.messages import (
+    CommandPayload,
+    MediaRef,
+    PlayCommand,
+    SetZonesCommand,
+    StopCommand,
+)
+
+KEY = Ed25519PrivateKey.generate()
+KID = key_id(KEY.public_key())
+KEYS = {KID: KEY.public_key()}
+NOW = datetime(2026, 11, 22, 5, 30, tzinfo=timezone.utc)
+
+ids = st.from_regex(r"[a-z0-9][a-z0-9_-]{0,20}", fullmatch=True)
+texts = st.text(max_size=40)
+targets = st.one_of(st.just("all"), ids.map(lambda i: f"device:{i}"), ids.map(lambda i: f"zone:{i}"))
+
+
+@st.composite
+def bodies(draw):
+    kind = draw(st.sampled_from(["play", "stop", "zones"]))
+    if kind == "stop":
+        return StopCommand(reason=draw(texts))
+    if kind == "zones":
+        return SetZonesCommand(zones=draw(st.lists(ids, max_size=5)))
+    return PlayCommand(
+        play_id=draw(ids), broadcast_id=draw(ids), title=draw(texts),
+        start_at=NOW + timedelta(seconds=draw(st.integers(0, 10**6)),
+                                 microseconds=draw(st.integers(0, 999_999))),
+        media=MediaRef(sha256=draw(st.from_regex(r"[0-9a-f]{64}", fullmatch=True)),
+                       url="/media/x", size=draw(st.integers(1, 2**40)),
+                       duration_ms=draw(st.integers(1, 10**8))),
+        volume=draw(st.none() | st.integers(0, 100)))
+
+
+@st.composite
+def payloads(draw):
+    return CommandPayload(kid=KID, cmd_id=draw(ids), target=draw(targets),
+                          issued_at=NOW - timedelta(seconds=draw(st.integers(0, 3600))),
+                          not_after=NOW + timedelta(seconds=draw(st.integers(1, 10**6))),
+                          seq=draw(st.integers(1, 2**62)), body=draw(bodies()))
+
+
+def _check(raw: bytes, payload: CommandPayload, last_seq=None) -> CommandPayload:
+    kind, _, ident = payload.target.partition(":")
+    device = ident if kind == "device" else "me"
+    zones = {ident} if kind == "zone" else set()
+    return verify(raw, keys=KEYS, device_id=device, zones=zones, last_seq=last_seq or {}, now=NOW)
+
+
+@given(payloads())
+@settings(max_examples=200)
+def test_signed_envelope_round_trips(payload):
+    assert _check(sign(payload, KEY), payload) == payload
+
+
+@given(payloads(), st.data())
+@settings(max_examples=200)
+def test_any_change_to_a_signed_byte_is_refused(payload, data):
+    raw = sign(payload, KEY)
+    envelope = json.loads(raw)
+    body = canonical_json(envelope["payload"])
+    i = data.draw(st.integers(0, len(body) - 1))
+    flipped = body[:i] + bytes([body[i] ^ (1 << data.draw(st.integers(0, 6)))]) + body[i + 1:]
+    try:
+        changed = json.loads(flipped)
+    except (ValueError, UnicodeDecodeError):
+        return  # no longer JSON: not a meaningful forgery
+    if not isinstance(changed, dict) or canonical_json(changed) == body:
+        return
+    forged = json.dumps({"payload": changed, "sig": envelope["sig"]}).encode()
+    with pytest.raises(Rejected) as exc:
+        _check(forged, payload)
+    assert exc.value.reason in ("bad_signature", "unknown_key", "malformed")
+
+
+@given(st.binary(max_size=2000))
+@settings(max_examples=300)
+def test_garbage_is_refused_never_crashes(raw):
+    with pytest.raises(Rejected):
+        verify(raw, keys=KEYS, device_id="me", zones=set(), last_seq={}, now=NOW)
+
+
+@given(payloads(), st.integers(0, 2**62))
+def test_sequence_must_increase(payload, last):
+    raw = sign(payload, KEY)
+    if payload.seq > last:
+        _check(raw, payload, {payload.target: last})
+    else:
+        with pytest.raises(Rejected) as exc:
+            _check(raw, payload, {payload.target: last})
+        assert exc.value.reason == "replayed"
+
+
+def _play(**over) -> CommandPayload:
+    fields = dict(kid=KID, cmd_id="c1", target="device:loa-1", issued_at=NOW,
+                  not_after=NOW + timedelta(minutes=5), seq=10,
+                  body=StopCommand())
+    fields.update(over)
+    return CommandPayload(**fields)
+
+
+@pytest.mark.parametrize("over, device, zones, reason", [
+    ({"target": "device:loa-2"}, "loa-1", set(), "wrong_target"),
+    ({"target": "zone:thon-tay"}, "loa-1", {"thon-dong"}, "wrong_target"),
+    ({"not_after": NOW - timedelta(seconds=1)}, "loa-1", set(), "expired"),
+    ({"issued_at": NOW + timedelta(hours=1), "not_after": NOW + timedelta(hours=2)},
+     "loa-1", set(), "not_yet_valid"),
+])
+def test_refusal_reasons(over, device, zones, reason):
+    payload = _play(**over)
+    with pytest.raises(Rejected) as exc:
+        verify(sign(payload, KEY), keys=KEYS, device_id=device, zones=zones, last_seq={},
+               now=NOW)
+    assert exc.value.reason == reason
+    assert exc.value.cmd_id == "c1"
+
+
+def test_zone_and_all_targets_reach_members():
+    for target, zones in (("zone:thon-dong", {"thon-dong"}), ("all", set())):
+        payload = _play(target=target)
+        assert verify(sign(payload, KEY), keys=KEYS, device_id="loa-1", zones=zones,
+                      last_seq={}, now=NOW) == payload
+
+
+def test_oversized_and_unknown_key_and_missing_signature():
+    with pytest.raises(Rejected) as exc:
+        verify(b"{" + b" " * 70000 + b"}", keys=KEYS, device_id="x", zones=set(), last_seq={},
+               now=NOW)
+    assert exc.value.reason == "malformed"
+    other = Ed25519PrivateKey.generate()
+    payload = _play(kid=key_id(other.public_key()))
+    with pytest.raises(Rejected) as exc:
+        verify(sign(payload, other), keys=KEYS, device_id="loa-1", zones=set(), last_seq={},
+               now=NOW)
+    assert exc.value.reason == "unknown_key"
+    bare = json.dumps({"payload": _play().model_dump(mode="json")}).encode()
+    with pytest.raises(Rejected) as exc:
+        verify(bare, keys=KEYS, device_id="loa-1", zones=set(), last_seq={}, now=NOW)
+    assert exc.value.reason == "unsigned"
+
+
+@given(st.recursive(st.none() | st.booleans() | st.integers() | st.text(),
+                    lambda c: st.lists(c) | st.dictionaries(st.text(), c), max_leaves=20))
+def test_canonical_json_is_stable_and_parseable(value):
+    once = canonical_json(value)
+    assert canonical_json(json.loads(once)) == once
+
+
+def test_canonical_json_refuses_floats():
+    with pytest.raises(CanonicalJsonError):
+        canonical_json({"volume": 0.5})
