@@ -50,6 +50,11 @@ class Stack:
     def base_url(self) -> str:
         return self.settings.resolved_public_url
 
+    def restart_controller(self) -> None:
+        """Stop the controller and start a new one on the same data, database and port."""
+        self.stop_controller()
+        self.start()
+
     def start(self) -> "Stack":
         self.services = Services(self.settings)
         self.services.start()

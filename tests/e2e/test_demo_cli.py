@@ -1,0 +1,75 @@
+"""The README's demo command and the broadcaster's CLI, as separate processes."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+
+import httpx
+
+from tests.support.mosquitto import free_port
+from tests.support.stack import wait_for
+
+
+def _cli(*args: str, env: dict) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "loalang.cli", *args], capture_output=True,
+                          text=True, env=env, timeout=120)
+
+
+def test_demo_runs_and_the_cli_broadcasts_to_its_three_villages(tmp_path):
+    http_port, mqtt_port = free_port(), free_port()
+    data = tmp_path / "demo"
+    env = {**os.environ, "LOALANG_URL": f"http://127.0.0.1:{http_port}",
+           "LOALANG_DATA_DIR": str(data)}
+    env.pop("LOALANG_TOKEN", None)
+    log = open(tmp_path / "demo.log", "w")
+    demo = subprocess.Popen([sys.executable, "-m", "loalang.cli", "demo", "--data-dir", str(data),
+                             "--http-port", str(http_port), "--mqtt-port", str(mqtt_port)],
+                            stdout=log, stderr=subprocess.STDOUT, env=env)
+    try:
+        def three_online():
+            try:
+                token = (data / "api-token").read_text().strip()
+                devices = httpx.get(f"{env['LOALANG_URL']}/api/devices",
+                                    headers={"Authorization": f"Bearer {token}"}).json()
+            except (OSError, httpx.HTTPError, ValueError):
+                return False
+            return len(devices) == 3 and all(d["status"] == "online" for d in devices)
+
+        wait_for(three_online, timeout=60, what="demo agents online")
+        sample = data / "ban-tin-mau.wav"
+        assert sample.exists()
+
+        sent = _cli("broadcast", str(sample), "--to", "thon-dong,thon-tay,ban-na", "--wait",
+                    env=env)
+        assert sent.returncode == 0, sent.stderr + sent.stdout
+        assert sent.stdout.count(" played ") == 3, sent.stdout
+        broadcast_id = re.search(r"(b-[0-9a-f]{12})", sent.stdout).group(1)
+
+        status = _cli("broadcast", "status", broadcast_id, env=env)
+        assert status.returncode == 0 and '"played": 3' in status.stdout
+        devices = _cli("device", "list", env=env)
+        assert devices.stdout.count("online") == 3
+        for device in ("loa-dong-1", "loa-tay-1", "loa-na-1"):
+            assert list((data / "agents" / device / "output").glob("*.wav"))
+
+        past = _cli("broadcast", str(sample), "--to", "thon-dong", "--at", "2020-01-01 03:15",
+                    env=env)
+        assert past.returncode == 1 and "past" in past.stderr
+        bad = _cli("broadcast", str(tmp_path / "missing.wav"), "--to", "thon-dong", env=env)
+        assert bad.returncode == 1 and "no such file" in bad.stderr
+        nonsense = tmp_path / "notes.mp3"
+        nonsense.write_text("không phải âm thanh")
+        refused = _cli("broadcast", str(nonsense), "--to", "thon-dong", env=env)
+        assert refused.returncode == 1 and "upload.not_audio" in refused.stderr
+    finally:
+        demo.send_signal(signal.SIGINT)
+        try:
+            demo.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            demo.kill()
+        log.close()
+    assert not [p for p in (data / "agents").glob("*.log") if b"Traceback" in p.read_bytes()]
