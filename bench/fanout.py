@@ -1,0 +1,239 @@
+"""Fan-out benchmark: broadcast → "playing" reported by N agents, against the broker's raw
+publish→deliver time measured in the same run on the same clients' processes.
+
+    .venv/bin/python bench/fanout.py                # 50 agents
+    .venv/bin/python bench/fanout.py --agents 1000  # a province-sized fleet on one broker
+
+Real Mosquitto (started here on a free port), real controller over HTTP, real agents with file
+outputs, spread over worker processes. Prints figures; asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing as mp
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from datetime import datetime
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+
+def pct(values: list[float], p: float) -> float:
+    values = sorted(values)
+    if not values:
+        return float("nan")
+    k = min(len(values) - 1, max(0, round(p / 100 * (len(values) - 1))))
+    return values[k]
+
+
+# --- worker processes ---------------------------------------------------------------------
+
+
+def raw_worker(port: int, count: int, ready, results, stop) -> None:  # type: ignore[no-untyped-def]
+    """Baseline: plain paho subscribers; record when each timestamped ping arrives."""
+    import paho.mqtt.client as mqtt
+
+    clients = []
+    latencies: list[float] = []
+
+    def on_message(client, userdata, msg):  # type: ignore[no-untyped-def]
+        sent = json.loads(msg.payload)["t"]
+        latencies.append(time.time() - sent)
+
+    for i in range(count):
+        c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"raw-{uuid.uuid4().hex[:8]}")
+        c.on_message = on_message
+        c.connect("127.0.0.1", port)
+        c.subscribe("bench/ping", qos=1)
+        c.loop_start()
+        clients.append(c)
+    time.sleep(1)
+    ready.put(count)
+    stop.wait()
+    results.put(latencies)
+    for c in clients:
+        c.loop_stop()
+        c.disconnect()
+
+
+def agent_worker(configs: list[dict], ready, stop) -> None:  # type: ignore[no-untyped-def]
+    import logging
+
+    logging.basicConfig(level=logging.WARNING)
+    from edge_agent.agent import Agent
+    from edge_agent.config import AgentConfig
+
+    agents = []
+    for data in configs:
+        agent = Agent(AgentConfig.model_validate(data))
+        agent.start()
+        agents.append(agent)
+    deadline = time.time() + 60
+    while time.time() < deadline and not all(a.link.connected.is_set() for a in agents):
+        time.sleep(0.1)
+    ready.put(len(agents))
+    stop.wait()
+    for a in agents:
+        a.stop()
+
+
+# --- the run ------------------------------------------------------------------------------
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--agents", type=int, default=50)
+    parser.add_argument("--per-process", type=int, default=100)
+    parser.add_argument("--lead", type=float, default=2.0, help="sync lead before start_at (s)")
+    parser.add_argument("--pings", type=int, default=20, help="raw broker pings")
+    args = parser.parse_args()
+
+    import httpx
+
+    from controller.app import create_app
+    from controller.db.models import DeviceEvent
+    from controller.server import ServerThread
+    from controller.services import Services
+    from controller.settings import Settings
+    from tests.support.audio import make_speech
+    from tests.support.mosquitto import Mosquitto, free_port
+
+    tmp = Path(tempfile.mkdtemp(prefix="loalang-bench-"))
+    broker = Mosquitto(tmp / "mosquitto").start()
+    n = args.agents
+    groups = [list(range(i, min(n, i + args.per_process))) for i in range(0, n, args.per_process)]
+    ctx = mp.get_context("spawn")
+
+    # 1. broker baseline: raw publish→deliver to N plain subscribers
+    ready, results, stop = ctx.Queue(), ctx.Queue(), ctx.Event()
+    procs = [ctx.Process(target=raw_worker, args=(broker.port, len(g), ready, results, stop))
+             for g in groups]
+    for p in procs:
+        p.start()
+    for _ in procs:
+        ready.get(timeout=120)
+    import paho.mqtt.client as mqtt
+
+    pub = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="bench-pub")
+    pub.connect("127.0.0.1", broker.port)
+    pub.loop_start()
+    for _ in range(args.pings):
+        pub.publish("bench/ping", json.dumps({"t": time.time()}), qos=1).wait_for_publish()
+        time.sleep(0.3)
+    time.sleep(1)
+    stop.set()
+    raw = [x for _ in procs for x in results.get(timeout=60)]
+    for p in procs:
+        p.join()
+    pub.loop_stop()
+
+    # 2. the system: controller + N agents
+    http_port = free_port()
+    settings = Settings(data_dir=tmp / "controller", http_port=http_port, mqtt_port=broker.port,
+                        sync_lead_s=args.lead, missed_grace_s=5)
+    services = Services(settings)
+    services.start()
+    server = ServerThread(create_app(services=services), "127.0.0.1", http_port)
+    server.start()
+    api = httpx.Client(base_url=settings.resolved_public_url, timeout=120,
+                       headers={"Authorization": f"Bearer {services.api_token}"})
+    api.post("/api/zones", json={"id": "all-villages", "name": "bench"}).raise_for_status()
+    configs = []
+    t0 = time.time()
+    for i in range(n):
+        r = api.post("/api/devices", json={"id": f"loa-{i:04d}", "name": f"bench {i}",
+                                           "zones": ["all-villages"], "output": "file"})
+        r.raise_for_status()
+        import tomllib
+
+        data = tomllib.loads(r.json()["config_toml"])
+        data["data_dir"] = str(tmp / "agents" / f"loa-{i:04d}")
+        data["health_interval_s"] = 3600
+        configs.append(data)
+    register_s = time.time() - t0
+    sample = make_speech(tmp / "bulletin.wav", "Thông báo khẩn.")
+    media = api.post("/api/media", files={"file": ("b.wav", sample.read_bytes())}).json()
+
+    ready, stop = ctx.Queue(), ctx.Event()
+    procs = [ctx.Process(target=agent_worker, args=([configs[i] for i in g], ready, stop))
+             for g in groups]
+    for p in procs:
+        p.start()
+    for _ in procs:
+        ready.get(timeout=300)
+    time.sleep(2)
+    # warm the media caches so the measure is the emergency path (audio prebuilt and cached)
+    warm = api.post("/api/broadcasts", json={"media_sha256": media["sha256"],
+                                             "targets": ["zone:all-villages"]}).json()
+    _wait_done(api, warm["id"], n)
+
+    requested = time.time()
+    b = api.post("/api/broadcasts", json={"media_sha256": media["sha256"],
+                                          "targets": ["zone:all-villages"],
+                                          "priority": "emergency"}).json()
+    final = _wait_done(api, b["id"], n)
+    services.ingest.wait_idle(30)
+    start_at = datetime.fromisoformat(final["start_at"]).timestamp()
+    with services.sessions() as session:
+        started = session.query(DeviceEvent).filter_by(type="playback.started",
+                                                       play_id=b["id"]).all()
+        acks = session.query(DeviceEvent).filter_by(type="ack", play_id=b["id"]).all()
+    sent_at = datetime.fromisoformat(final["sent_at"]).timestamp()
+    ack_lat = [(e.received_at.timestamp() - sent_at) * 1000 for e in acks]
+    playing_lat = [(e.received_at.timestamp() - requested) * 1000 for e in started]
+    report_lat = [(e.received_at.timestamp() - datetime.fromisoformat(
+        e.payload["actual_start"]).timestamp()) * 1000 for e in started]
+    starts = [datetime.fromisoformat(e.payload["actual_start"]).timestamp() for e in started]
+    offsets = [(s - start_at) * 1000 for s in starts]
+    played = final["summary"].get("played", 0)
+    stop.set()
+    for p in procs:
+        p.join(timeout=60)
+    server.stop()
+    services.stop()
+    broker.stop()
+
+    raw_ms = [x * 1000 for x in raw]
+    print(f"\nLoa Làng fan-out benchmark — {n} agents, {len(groups)} worker processes, "
+          f"Mosquitto, {platform.machine()} {os.cpu_count()} cores, "
+          f"{platform.python_implementation()} {platform.python_version()}")
+    print(f"  devices registered in {register_s:.1f}s; played {played}/{n}")
+    print(f"  broker raw publish→deliver  p50 {pct(raw_ms, 50):7.1f} ms  "
+          f"p99 {pct(raw_ms, 99):7.1f} ms  (n={len(raw_ms)})")
+    print(f"  command publish→ack stored  p50 {pct(ack_lat, 50):7.1f} ms  "
+          f"p99 {pct(ack_lat, 99):7.1f} ms  (n={len(ack_lat)})")
+    print(f"  request→'playing' stored    p50 {pct(playing_lat, 50):7.1f} ms  "
+          f"p99 {pct(playing_lat, 99):7.1f} ms  (includes the {args.lead:.1f}s sync lead)")
+    print(f"  'playing' minus lead        p50 {pct(playing_lat, 50) - args.lead * 1000:7.1f} ms  "
+          f"p99 {pct(playing_lat, 99) - args.lead * 1000:7.1f} ms")
+    print(f"  actual start − start_at     p50 {pct(offsets, 50):7.1f} ms  "
+          f"p99 {pct(offsets, 99):7.1f} ms  max {max(offsets or [0]):.1f} ms")
+    print(f"  start skew (max−min)        {(max(starts) - min(starts)) * 1000 if starts else 0:7.1f} ms")
+    print(f"  start→report stored         p50 {pct(report_lat, 50):7.1f} ms  "
+          f"p99 {pct(report_lat, 99):7.1f} ms")
+    if raw_ms and ack_lat:
+        print(f"  ratio ack p99 / raw p99     {pct(ack_lat, 99) / max(pct(raw_ms, 99), 0.001):7.1f}x")
+    print(f"  (median of raw: {statistics.median(raw_ms) if raw_ms else float('nan'):.1f} ms)")
+
+
+def _wait_done(api, broadcast_id: str, n: int, timeout: float = 300) -> dict:  # type: ignore[no-untyped-def]
+    terminal = {"played", "failed", "missed", "interrupted", "cancelled"}
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        b = api.get(f"/api/broadcasts/{broadcast_id}").json()
+        if all(d["state"] in terminal for d in b["deliveries"]):
+            return b
+        time.sleep(0.5)
+    return b
+
+
+if __name__ == "__main__":
+    main()

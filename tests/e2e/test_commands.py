@@ -1,0 +1,88 @@
+"""Cancel, zone changes, and the ALSA output, end to end."""
+
+from __future__ import annotations
+
+import shutil
+import time
+import tomllib
+from datetime import timedelta
+
+import pytest
+
+from edge_agent.agent import Agent
+from edge_agent.config import AgentConfig
+from protocol.messages import utcnow
+from tests.support.stack import Stack, wait_for
+
+
+def _setup(stack: Stack, speech_wav) -> dict:
+    stack.add_zone("thon-dong")
+    stack.add_zone("thon-tay")
+    stack.register("loa-1", ["thon-dong"])
+    stack.start_agent("loa-1")
+    return stack.upload(speech_wav)
+
+
+def test_cancel_before_sending_and_after_sending(stack: Stack, speech_wav):
+    media = _setup(stack, speech_wav)
+    later = stack.broadcast(media["sha256"], ["zone:thon-dong"],
+                            start_at=(utcnow() + timedelta(hours=2)).isoformat())
+    assert stack.api.post(f"/api/broadcasts/{later['id']}/cancel").json()["state"] == "cancelled"
+
+    soon = stack.broadcast(media["sha256"], ["zone:thon-dong"],
+                           start_at=(utcnow() + timedelta(seconds=6)).isoformat())
+    stack.wait_states(soon["id"], {"acked", "media_ready"})
+    r = stack.api.post(f"/api/broadcasts/{soon['id']}/cancel")
+    assert r.status_code == 200 and r.json()["deliveries"][0]["state"] == "cancelled"
+    time.sleep(7)
+    assert stack.output_files("loa-1") == []
+    again = stack.api.post(f"/api/broadcasts/{soon['id']}/cancel")
+    assert again.status_code == 409 and again.json()["error"]["code"] == "broadcast.not_cancellable"
+
+
+def test_moving_a_device_to_another_zone_takes_effect_on_the_agent(stack: Stack, speech_wav):
+    media = _setup(stack, speech_wav)
+    r = stack.api.put("/api/devices/loa-1/zones", json={"zones": ["thon-tay"]})
+    assert r.status_code == 200 and r.json()["zones"] == ["thon-tay"]
+    wait_for(lambda: stack.agents["loa-1"].state.zones == ["thon-tay"], what="agent moved")
+    b = stack.broadcast(media["sha256"], ["zone:thon-tay"])
+    stack.wait_states(b["id"], {"played"})
+    # the move survives a restart of the agent
+    stack.agents.pop("loa-1").stop()
+    assert Agent(stack.configs["loa-1"]).state.zones == ["thon-tay"]
+
+
+def test_unknown_targets_and_past_times_are_refused(stack: Stack, speech_wav):
+    media = _setup(stack, speech_wav)
+    cases = [
+        ({"targets": ["zone:nowhere"]}, 404, "zone.not_found"),
+        ({"targets": ["device:ghost"]}, 404, "device.not_found"),
+        ({"targets": []}, 422, "request.invalid"),
+        ({"targets": ["zone:thon-tay"]}, 422, "broadcast.no_devices"),
+        ({"targets": ["zone:thon-dong"], "start_at": "2020-01-01T00:00:00Z"}, 422,
+         "broadcast.past_time"),
+        ({"targets": ["zone:thon-dong"], "start_at": "2030-01-01T00:00:00"}, 422,
+         "request.invalid"),
+    ]
+    for extra, status, code in cases:
+        r = stack.api.post("/api/broadcasts", json={"media_sha256": media["sha256"], **extra})
+        assert (r.status_code, r.json()["error"]["code"]) == (status, code), extra
+    assert stack.api.get("/api/broadcasts").json() == []
+
+
+@pytest.mark.skipif(not shutil.which("aplay"), reason="alsa-utils not installed")
+def test_alsa_output_plays_through_aplay(stack: Stack, speech_wav):
+    stack.add_zone("thon-dong")
+    r = stack.api.post("/api/devices", json={"id": "loa-alsa", "name": "ALSA",
+                                             "zones": ["thon-dong"], "output": "alsa"})
+    data = tomllib.loads(r.json()["config_toml"])
+    data["data_dir"] = str(stack.tmp / "agents" / "loa-alsa")
+    data["output"]["device"] = "null"  # ALSA's discard device: the real aplay path, no card
+    stack.configs["loa-alsa"] = AgentConfig.model_validate(data)
+    stack.start_agent("loa-alsa")
+    media = stack.upload(speech_wav)
+    b = stack.broadcast(media["sha256"], ["zone:thon-dong"])
+    done = stack.wait_states(b["id"], {"played", "failed"})
+    d = done["deliveries"][0]
+    assert d["state"] == "played", d
+    assert abs(d["played_ms"] - media["duration_ms"]) < 50
