@@ -62,7 +62,8 @@ class Agent:
         self.cache = MediaCache(config.data_dir / "cache", config.controller_url, config.token)
         self.output = output or make_output(config)
         self.player = Player(self.device_id, self.output, self.cache, self.report_event,
-                             ffmpeg=config.ffmpeg)
+                             ffmpeg=config.ffmpeg,
+                             pcm_max_ms=round(config.pcm_cache_max_s * 1000))
         self.link = MqttLink(config.mqtt, self.device_id, self.state.zones, self.outbox,
                              self.on_command, self._birth)
         self._command_lock = threading.Lock()

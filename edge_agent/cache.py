@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import subprocess
 import threading
 import time
 from pathlib import Path
@@ -47,9 +48,34 @@ class MediaCache:
         return self.path(sha256).is_file()
 
     def usage(self) -> tuple[int, int]:
-        """(bytes, files) held in the cache."""
-        files = [p for p in self.dir.iterdir() if p.suffix == ".opus"]
-        return sum(p.stat().st_size for p in files), len(files)
+        """(bytes on disk, media files) held in the cache, decoded PCM included."""
+        paths = [p for p in self.dir.iterdir() if p.is_file()]
+        return sum(p.stat().st_size for p in paths), sum(p.suffix == ".opus" for p in paths)
+
+    def pcm_path(self, sha256: str) -> Path:
+        return self.dir / f"{sha256}.pcm"
+
+    def ensure_pcm(self, sha256: str, ffmpeg: str, sample_rate: int) -> Path:
+        """Decode cached media once to raw PCM, so playing it needs no process at start time.
+
+        Used for short media (emergency bulletins, jingles): they must start instantly.
+        """
+        with self._lock(sha256):
+            pcm = self.pcm_path(sha256)
+            if pcm.is_file():
+                return pcm
+            part = pcm.with_suffix(".pcm.part")
+            proc = subprocess.run(
+                [ffmpeg, "-v", "error", "-nostdin", "-y", "-i", str(self.path(sha256)),
+                 "-f", "s16le", "-ac", "1", "-ar", str(sample_rate), str(part)],
+                capture_output=True, timeout=600)
+            if proc.returncode != 0:
+                part.unlink(missing_ok=True)
+                raise OSError(proc.stderr.decode(errors="replace")[-300:])
+            with open(part, "rb+") as fh:
+                os.fsync(fh.fileno())
+            os.replace(part, pcm)
+            return pcm
 
     def _lock(self, sha256: str) -> threading.Lock:
         with self._locks_guard:

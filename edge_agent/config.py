@@ -46,6 +46,8 @@ class AgentConfig(_Section):
     output: OutputConfig = Field(default_factory=OutputConfig)
     health_interval_s: float = Field(60.0, ge=1)
     ffmpeg: str = "ffmpeg"
+    pcm_cache_max_s: float = Field(120.0, ge=0, description="media up to this long is kept "
+                                   "decoded in the cache so it starts instantly")
 
     @field_validator("keys")
     @classmethod

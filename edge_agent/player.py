@@ -1,20 +1,24 @@
 """Plays at the right instant, one play at a time per output, higher priority first.
 
-Each scheduled play has a thread: fetch the media, open the decoder shortly before the start,
-wait for the exact ``start_at`` on the wall clock (NTP-disciplined), take the output (preempting
-a lower priority), and stream PCM to the sink. Everything it does is reported through ``emit``.
+Each scheduled play has a thread: fetch the media, decode it ahead (short media once into the
+cache, long media through an ffmpeg pipe opened a few seconds before the start), wait for the
+exact ``start_at`` on the wall clock (NTP-disciplined), take the output (preempting a lower
+priority), and stream PCM to the sink. Everything it does is reported through ``emit``.
 """
 
 from __future__ import annotations
 
 import logging
 import subprocess
+import sys
 import threading
 import time
 import uuid
+from array import array
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any
 
 from protocol.messages import (
@@ -33,8 +37,65 @@ from .outputs.base import BYTES_PER_SECOND, AudioOutput, PlayInfo, SAMPLE_RATE, 
 log = logging.getLogger(__name__)
 
 CHUNK_BYTES = BYTES_PER_SECOND // 50  # 20 ms
-PREPARE_AHEAD_S = 0.5
+DECODER_AHEAD_S = 3.0  # start ffmpeg this early: spawning it is the slowest step
+PCM_AHEAD_S = 0.2
 PREROLL_BYTES = BYTES_PER_SECOND // 5  # 200 ms decoded before the start instant
+PCM_CACHE_MAX_MS = 120_000  # media up to 2 min is kept decoded (11 MB) and starts instantly
+
+
+class _PcmFile:
+    """Already decoded audio from the cache; volume applied in Python (gain <= 1)."""
+
+    def __init__(self, path: Path, volume: int | None):
+        self._fh = open(path, "rb")
+        self._gain = 1.0 if volume is None else volume / 100
+
+    def read(self, size: int) -> bytes:
+        data = self._fh.read(size)
+        if self._gain == 1.0 or not data:
+            return data
+        samples = array("h")
+        samples.frombytes(data[: len(data) // 2 * 2])
+        if sys.byteorder != "little":
+            samples.byteswap()
+        scaled = array("h", (int(x * self._gain) for x in samples))
+        if sys.byteorder != "little":
+            scaled.byteswap()
+        return scaled.tobytes()
+
+    def error(self) -> str:
+        return "cached PCM is empty"
+
+    def close(self) -> None:
+        self._fh.close()
+
+
+class _Decoder:
+    """ffmpeg decoding the cached Opus file to PCM on a pipe."""
+
+    def __init__(self, ffmpeg: str, path: Path, volume: int | None):
+        args = [ffmpeg, "-v", "error", "-nostdin", "-i", str(path)]
+        if volume is not None and volume != 100:
+            args += ["-af", f"volume={volume / 100:.2f}"]
+        args += ["-f", "s16le", "-ac", "1", "-ar", str(SAMPLE_RATE), "-"]
+        self._proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+    def read(self, size: int) -> bytes:
+        assert self._proc.stdout is not None
+        return self._proc.stdout.read(size)
+
+    def error(self) -> str:
+        try:
+            self._proc.wait(timeout=2)
+            err = self._proc.stderr.read() if self._proc.stderr else b""
+            return err.decode(errors="replace")[-300:] or "decoder produced no audio"
+        except subprocess.TimeoutExpired:
+            return "decoder produced no audio"
+
+    def close(self) -> None:
+        if self._proc.poll() is None:
+            self._proc.kill()
+        self._proc.wait()
 
 
 @dataclass
@@ -48,12 +109,14 @@ class _Play:
 
 class Player:
     def __init__(self, device_id: str, output: AudioOutput, cache: MediaCache,
-                 emit: Callable[[Any], None], ffmpeg: str = "ffmpeg"):
+                 emit: Callable[[Any], None], ffmpeg: str = "ffmpeg",
+                 pcm_max_ms: int = PCM_CACHE_MAX_MS):
         self.device_id = device_id
         self.output = output
         self.cache = cache
         self._emit = emit
         self._ffmpeg = ffmpeg
+        self._pcm_max_ms = pcm_max_ms
         self._plays: dict[str, _Play] = {}
         self._lock = threading.Condition()
         self._current: _Play | None = None
@@ -131,17 +194,24 @@ class Player:
             return
         self._emit(self._event(MediaReadyEvent, play_id=cmd.play_id, sha256=cmd.media.sha256,
                                fetched_bytes=fetched))
+        pcm = None
+        if cmd.media.duration_ms <= self._pcm_max_ms:
+            try:
+                pcm = self.cache.ensure_pcm(cmd.media.sha256, self._ffmpeg, SAMPLE_RATE)
+            except (OSError, subprocess.TimeoutExpired) as exc:
+                log.warning("could not pre-decode %s (%s); decoding at play time",
+                            cmd.media.sha256[:12], exc)
         start_ts = cmd.start_at.timestamp()
-        if self._sleep_until(start_ts - PREPARE_AHEAD_S, play):
+        if self._sleep_until(start_ts - (PCM_AHEAD_S if pcm else DECODER_AHEAD_S), play):
             return
         if utcnow() > play.not_after:
             self._fail(play, "too_late", "media or command arrived after the play window")
             return
-        decoder = self._open_decoder(str(path), cmd.volume)
+        source = _PcmFile(pcm, cmd.volume) if pcm else _Decoder(self._ffmpeg, path, cmd.volume)
         try:
-            preroll = _read_exact(decoder.stdout, PREROLL_BYTES)
+            preroll = _read_exact(source, PREROLL_BYTES)
             if not preroll:
-                self._fail(play, "decode_failed", _stderr(decoder))
+                self._fail(play, "decode_failed", source.error())
                 return
             if self._sleep_until(start_ts, play):
                 return
@@ -149,15 +219,13 @@ class Player:
                 self._fail(play, "output_busy", "a play of equal or higher priority held the output")
                 return
             try:
-                self._play_stream(play, decoder, preroll)
+                self._play_stream(play, source, preroll)
             finally:
                 self._release_output(play)
         finally:
-            if decoder.poll() is None:
-                decoder.kill()
-            decoder.wait()
+            source.close()
 
-    def _play_stream(self, play: _Play, decoder: subprocess.Popen[bytes], preroll: bytes) -> None:
+    def _play_stream(self, play: _Play, source: _PcmFile | _Decoder, preroll: bytes) -> None:
         cmd = play.cmd
         sink: Sink = self.output.open(PlayInfo(cmd.play_id, cmd.broadcast_id, cmd.title,
                                                cmd.start_at))
@@ -172,7 +240,7 @@ class Player:
         try:
             while not play.interrupt.is_set():
                 if not buffered:
-                    buffered = decoder.stdout.read(CHUNK_BYTES) if decoder.stdout else b""
+                    buffered = source.read(CHUNK_BYTES)
                     if not buffered:
                         break
                 chunk, buffered = buffered[:CHUNK_BYTES], buffered[CHUNK_BYTES:]
@@ -230,15 +298,8 @@ class Player:
                 self._current = None
             self._lock.notify_all()
 
-    def _open_decoder(self, path: str, volume: int | None) -> subprocess.Popen[bytes]:
-        args = [self._ffmpeg, "-v", "error", "-nostdin", "-i", path]
-        if volume is not None and volume != 100:
-            args += ["-af", f"volume={volume / 100:.2f}"]
-        args += ["-f", "s16le", "-ac", "1", "-ar", str(SAMPLE_RATE), "-"]
-        return subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
-
-def _read_exact(stream: Any, size: int) -> bytes:
+def _read_exact(stream: _PcmFile | _Decoder, size: int) -> bytes:
     parts = []
     remaining = size
     while remaining > 0:
@@ -248,11 +309,3 @@ def _read_exact(stream: Any, size: int) -> bytes:
         parts.append(chunk)
         remaining -= len(chunk)
     return b"".join(parts)
-
-
-def _stderr(proc: subprocess.Popen[bytes]) -> str:
-    try:
-        proc.wait(timeout=2)
-        return (proc.stderr.read() if proc.stderr else b"").decode(errors="replace")[-300:]
-    except subprocess.TimeoutExpired:
-        return "decoder produced no audio"

@@ -66,3 +66,26 @@ def test_health_reports_reach_the_controller(stack: Stack):
     assert device["status"] == "online" and device["version"]
     assert h["uptime_s"] > 0 and h["disk_free_mb"] > 0 and h["mem_total_mb"] > 0
     assert "output:file" in device["capabilities"]
+
+
+def test_volume_is_applied_on_both_playback_paths(stack: Stack, speech_wav):
+    """Short media plays from decoded PCM in the cache; long media through an ffmpeg pipe."""
+    stack.add_zone("z")
+    stack.register("loa-pcm", ["z"])
+    config = stack.register("loa-pipe", ["z"])
+    stack.configs["loa-pipe"] = config.model_copy(update={"pcm_cache_max_s": 0})
+    for d in ("loa-pcm", "loa-pipe"):
+        stack.start_agent(d)
+    media = stack.upload(speech_wav)
+    b = stack.broadcast(media["sha256"], ["zone:z"], volume=50)
+    stack.wait_states(b["id"], {"played"})
+    reference = decode(stack.services.store.path_for(media["sha256"]))
+    assert (stack.configs["loa-pcm"].data_dir / "cache" / f"{media['sha256']}.pcm").exists()
+    assert not (stack.configs["loa-pipe"].data_dir / "cache" / f"{media['sha256']}.pcm").exists()
+    for d in ("loa-pcm", "loa-pipe"):
+        played = read_wav(stack.output_files(d)[0])
+        assert abs(len(played) - len(reference)) / RATE < 0.050
+        score, _ = correlation(played, reference)
+        assert score > 0.99, (d, score)
+        ratio = np.sqrt(np.mean(played ** 2)) / np.sqrt(np.mean(reference ** 2))
+        assert abs(ratio - 0.5) < 0.02, (d, ratio)
