@@ -175,6 +175,7 @@ def main() -> None:
                                              "targets": ["zone:all-villages"]}).json()
     _wait_done(api, warm["id"], n)
 
+    services.ingest.lag_s.clear()
     requested = time.time()
     b = api.post("/api/broadcasts", json={"media_sha256": media["sha256"],
                                           "targets": ["zone:all-villages"],
@@ -186,6 +187,7 @@ def main() -> None:
         started = session.query(DeviceEvent).filter_by(type="playback.started",
                                                        play_id=b["id"]).all()
         acks = session.query(DeviceEvent).filter_by(type="ack", play_id=b["id"]).all()
+    ingest_lag = [x * 1000 for x in services.ingest.lag_s]
     sent_at = datetime.fromisoformat(final["sent_at"]).timestamp()
     ack_lat = [(e.received_at.timestamp() - sent_at) * 1000 for e in acks]
     playing_lat = [(e.received_at.timestamp() - requested) * 1000 for e in started]
@@ -217,6 +219,8 @@ def main() -> None:
     print(f"  actual start − start_at     p50 {pct(offsets, 50):7.1f} ms  "
           f"p99 {pct(offsets, 99):7.1f} ms  max {max(offsets or [0]):.1f} ms")
     print(f"  start skew (max−min)        {(max(starts) - min(starts)) * 1000 if starts else 0:7.1f} ms")
+    print(f"  controller ingest lag       p50 {pct(ingest_lag, 50):7.1f} ms  "
+          f"p99 {pct(ingest_lag, 99):7.1f} ms  (MQTT receive → row committed)")
     print(f"  start→report stored         p50 {pct(report_lat, 50):7.1f} ms  "
           f"p99 {pct(report_lat, 99):7.1f} ms")
     if raw_ms and ack_lat:

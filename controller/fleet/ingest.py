@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import logging
 import queue
+from dataclasses import dataclass
 import threading
+import time
 from datetime import datetime
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import select
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy import insert, select
+from sqlalchemy.orm import Session, lazyload, sessionmaker
 
 from protocol import topics
 from protocol.messages import (
@@ -43,11 +45,12 @@ class Ingest:
 
     def __init__(self, sessions: sessionmaker[Session], batch_size: int = 200):
         self._sessions = sessions
-        self._queue: queue.Queue[tuple[str, bytes] | None] = queue.Queue()
+        self._queue: queue.Queue[tuple[str, bytes, float] | None] = queue.Queue()
         self._batch_size = batch_size
         self._thread = threading.Thread(target=self._run, name="ingest", daemon=True)
         self.processed = 0
         self.rejected = 0
+        self.lag_s: list[float] = []  # receive → committed, last 10,000 reports (benchmarks)
         self._idle = threading.Event()
         self._idle.set()
         self.listeners: list[Any] = []
@@ -62,7 +65,7 @@ class Ingest:
     def submit(self, topic: str, payload: bytes) -> None:
         """Called from the MQTT thread; never blocks on the database."""
         self._idle.clear()
-        self._queue.put((topic, payload))
+        self._queue.put((topic, payload, time.monotonic()))
 
     def wait_idle(self, timeout: float = 10.0) -> bool:
         """Block until everything submitted so far is in the database (tests, benchmarks)."""
@@ -87,61 +90,139 @@ class Ingest:
             if self._queue.empty():
                 self._idle.set()
 
-    def _apply_batch(self, batch: list[tuple[str, bytes]]) -> None:
+    def _apply_batch(self, batch: list[tuple[str, bytes, float]]) -> None:
+        reports = [r for r in (self._parse(topic, payload) for topic, payload, _ in batch) if r]
         try:
             with self._sessions.begin() as session:
-                for topic, payload in batch:
-                    self._apply_one(session, topic, payload)
+                applied = _BatchApplier(session, reports).apply()
+            self.processed += applied
+            self.rejected += len(reports) - applied
         except Exception:
             log.exception("ingest batch failed; retrying one by one")
-            for topic, payload in batch:
+            for report in reports:
                 try:
                     with self._sessions.begin() as session:
-                        self._apply_one(session, topic, payload)
+                        applied = _BatchApplier(session, [report]).apply()
+                    self.processed += applied
+                    self.rejected += 1 - applied
                 except Exception:
                     self.rejected += 1
-                    log.exception("dropping report on %s", topic)
+                    log.exception("dropping %s report from %s", report.kind, report.device_id)
+        done = time.monotonic()
+        self.lag_s.extend(done - received for _, _, received in batch)
+        del self.lag_s[:-10000]
         for listener in list(self.listeners):
             try:
                 listener(batch)
             except Exception:
                 log.exception("ingest listener failed")
 
-    def _apply_one(self, session: Session, topic: str, payload: bytes) -> None:
+    def _parse(self, topic: str, payload: bytes) -> _Report | None:
+        """Validate one report into its model; anything malformed is counted and dropped."""
         parsed = topics.parse_device_topic(topic)
         if parsed is None or len(payload) > MAX_REPORT_BYTES:
             self.rejected += 1
-            return
-        device = session.get(Device, parsed.device_id)
-        if device is None or device.retired:
-            log.info("report from unknown device %s ignored", parsed.device_id)
-            self.rejected += 1
-            return
+            return None
         try:
             if parsed.kind == "status":
-                _apply_status(session, device, payload)
+                if not payload:  # retained status cleared
+                    return None
+                model: Any = StatusMessage.model_validate_json(payload)
             elif parsed.kind == "telemetry":
-                _apply_health(device, HealthReport.model_validate_json(payload))
+                model = HealthReport.model_validate_json(payload)
             elif parsed.kind == "ack":
-                _apply_ack(session, device, AckMessage.model_validate_json(payload))
+                model = AckMessage.model_validate_json(payload)
             elif parsed.kind == "event":
-                _apply_event(session, device, AGENT_EVENT.validate_json(payload))
+                model = AGENT_EVENT.validate_json(payload)
             else:
-                return
+                return None
         except (ValidationError, ValueError) as exc:
             self.rejected += 1
-            log.warning("malformed %s report from %s: %s", parsed.kind, device.id, exc)
-            return
-        self.processed += 1
+            log.warning("malformed %s report from %s: %s", parsed.kind, parsed.device_id, exc)
+            return None
+        if model.device_id != parsed.device_id:  # a device may only speak for itself
+            self.rejected += 1
+            log.warning("%s report on %s claims device %s", parsed.kind, topic, model.device_id)
+            return None
+        return _Report(parsed.device_id, parsed.kind, model)
 
 
-def _apply_status(session: Session, device: Device, payload: bytes) -> None:
-    if not payload:  # retained status cleared
-        return
-    status = StatusMessage.model_validate_json(payload)
-    if status.device_id != device.id:
-        raise ValueError("device id in payload does not match topic")
-    now = utcnow()
+@dataclass
+class _Report:
+    device_id: str
+    kind: str
+    model: Any
+
+
+class _BatchApplier:
+    """Applies a batch with a handful of queries: devices, seen event ids, commands, deliveries."""
+
+    def __init__(self, session: Session, reports: list[_Report]):
+        self.session = session
+        self.reports = reports
+        device_ids = {r.device_id for r in reports}
+        self.devices = {d.id: d for d in session.scalars(
+            select(Device).options(lazyload(Device.zones))
+            .where(Device.id.in_(device_ids), Device.retired.is_(False)))}
+        event_ids = [r.model.event_id for r in reports if r.kind in ("ack", "event")]
+        self.seen = set(session.scalars(
+            select(DeviceEvent.event_id).where(DeviceEvent.event_id.in_(event_ids)))) \
+            if event_ids else set()
+        cmd_ids = {r.model.cmd_id for r in reports if getattr(r.model, "cmd_id", None)}
+        self.commands: dict[str, str | None] = dict(session.execute(
+            select(Command.cmd_id, Command.broadcast_id).where(Command.cmd_id.in_(cmd_ids))
+        ).all()) if cmd_ids else {}
+        broadcast_ids = {b for b in (self._broadcast_of(r) for r in reports) if b}
+        self.deliveries = {(d.broadcast_id, d.device_id): d for d in session.scalars(
+            select(Delivery).where(Delivery.broadcast_id.in_(broadcast_ids),
+                                   Delivery.device_id.in_(device_ids)))} \
+            if broadcast_ids else {}
+        self.new_events: list[dict[str, Any]] = []
+
+    def _broadcast_of(self, report: _Report) -> str | None:
+        model = report.model
+        if isinstance(model, (AckMessage, SecurityEvent)):
+            return self.commands.get(model.cmd_id) if model.cmd_id else None
+        # play_id == broadcast_id for broadcasts; plays from schedules carry their own ids.
+        return getattr(model, "broadcast_id", None) or getattr(model, "play_id", None)
+
+    def apply(self) -> int:
+        """Apply every report; returns how many came from known devices (duplicates included)."""
+        applied = 0
+        now = utcnow()
+        for report in self.reports:
+            device = self.devices.get(report.device_id)
+            if device is None:
+                log.info("report from unknown device %s ignored", report.device_id)
+                continue
+            device.last_seen_at = now
+            model = report.model
+            if report.kind == "status":
+                _apply_status(device, model, now)
+            elif report.kind == "telemetry":
+                _apply_health(device, model)
+            else:
+                if model.event_id in self.seen:
+                    applied += 1  # already stored: the outbox sent it twice
+                    continue
+                self.seen.add(model.event_id)
+                self.new_events.append(dict(
+                    event_id=model.event_id, device_id=device.id,
+                    type="ack" if report.kind == "ack" else model.type, ts=model.ts,
+                    received_at=now, play_id=getattr(model, "play_id", None),
+                    payload=model.model_dump(mode="json")))
+                delivery = self.deliveries.get((self._broadcast_of(report), device.id))
+                if report.kind == "ack":
+                    _apply_ack(delivery, model)
+                else:
+                    _apply_event(delivery, device.id, model)
+            applied += 1
+        if self.new_events:
+            self.session.execute(insert(DeviceEvent), self.new_events)
+        return applied
+
+
+def _apply_status(device: Device, status: StatusMessage, now: datetime) -> None:
     if device.status != status.state.value:
         device.status = status.state.value
         device.status_at = status.ts or now
@@ -149,38 +230,12 @@ def _apply_status(session: Session, device: Device, payload: bytes) -> None:
         device.version = status.version
     if status.capabilities:
         device.capabilities = list(status.capabilities)
-    device.last_seen_at = now
 
 
 def _apply_health(device: Device, report: HealthReport) -> None:
-    if report.device_id != device.id:
-        raise ValueError("device id in payload does not match topic")
     if device.last_health_at is None or report.ts >= device.last_health_at:
         device.last_health = report.model_dump(mode="json")
         device.last_health_at = report.ts
-    device.last_seen_at = utcnow()
-
-
-def _record(session: Session, device: Device, event_id: str, type_: str, ts: datetime,
-            play_id: str | None, body: dict[str, Any]) -> bool:
-    """Store a report once; False when this event id was already stored."""
-    exists = session.scalar(select(DeviceEvent.id).where(DeviceEvent.event_id == event_id))
-    if exists is not None:
-        return False
-    session.add(DeviceEvent(event_id=event_id, device_id=device.id, type=type_, ts=ts,
-                            play_id=play_id, payload=body))
-    session.flush()
-    device.last_seen_at = utcnow()
-    return True
-
-
-def _delivery(session: Session, broadcast_id: str | None, device_id: str) -> Delivery | None:
-    if not broadcast_id:
-        return None
-    return session.scalar(
-        select(Delivery).where(Delivery.broadcast_id == broadcast_id,
-                               Delivery.device_id == device_id)
-    )
 
 
 def _move(delivery: Delivery | None, state: DeliveryState, reason: str | None = None) -> None:
@@ -194,14 +249,7 @@ def _move(delivery: Delivery | None, state: DeliveryState, reason: str | None = 
             delivery.reason = reason
 
 
-def _apply_ack(session: Session, device: Device, ack: AckMessage) -> None:
-    if ack.device_id != device.id:
-        raise ValueError("device id in payload does not match topic")
-    if not _record(session, device, ack.event_id, "ack", ack.ts, ack.play_id,
-                   ack.model_dump(mode="json")):
-        return
-    command = session.get(Command, ack.cmd_id)
-    delivery = _delivery(session, command.broadcast_id if command else None, device.id)
+def _apply_ack(delivery: Delivery | None, ack: AckMessage) -> None:
     if delivery is None:
         return
     if ack.accepted:
@@ -211,26 +259,15 @@ def _apply_ack(session: Session, device: Device, ack: AckMessage) -> None:
         _move(delivery, DeliveryState.failed, f"refused: {ack.reason}")
 
 
-def _apply_event(session: Session, device: Device, event: Any) -> None:
-    if event.device_id != device.id:
-        raise ValueError("device id in payload does not match topic")
-    play_id = getattr(event, "play_id", None)
-    if not _record(session, device, event.event_id, event.type, event.ts, play_id,
-                   event.model_dump(mode="json")):
-        return
+def _apply_event(delivery: Delivery | None, device_id: str, event: Any) -> None:
     if isinstance(event, SecurityEvent):
-        log.warning("security event from %s: %s %s", device.id, event.reason, event.detail)
-        command = session.get(Command, event.cmd_id) if event.cmd_id else None
-        delivery = _delivery(session, command.broadcast_id if command else None, device.id)
+        log.warning("security event from %s: %s %s", device_id, event.reason, event.detail)
         if event.reason == "expired":
             _move(delivery, DeliveryState.missed,
                   "command expired before the device received it (device was offline)")
         else:
             _move(delivery, DeliveryState.failed, f"refused: {event.reason}")
-        return
-    # play_id == broadcast_id for broadcasts; plays from schedules carry their own ids.
-    delivery = _delivery(session, getattr(event, "broadcast_id", None) or play_id, device.id)
-    if isinstance(event, MediaReadyEvent):
+    elif isinstance(event, MediaReadyEvent):
         if delivery is not None:
             delivery.media_ready_at = delivery.media_ready_at or event.ts
         _move(delivery, DeliveryState.media_ready)
@@ -253,4 +290,3 @@ def _apply_event(session: Session, device: Device, event: Any) -> None:
         reason = event.reason + (f": {event.detail}" if event.detail else "")
         state = DeliveryState.missed if event.reason == "too_late" else DeliveryState.failed
         _move(delivery, state, reason)
-
