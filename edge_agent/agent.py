@@ -138,14 +138,17 @@ class Agent:
                     reason=rej.reason, detail=rej.detail[:300], topic=topic[:200],
                     cmd_id=rej.cmd_id, play_id=play_id))
                 return
-            self.state.accept_seq(command.target, command.seq)
             body = command.body
+            play = body if isinstance(body, PlayCommand) else None
+            new_play = self.state.accept(command.target, command.seq,
+                                         play.play_id if play else None,
+                                         play.start_at if play else None, now)
             self._ack(command.cmd_id, getattr(body, "play_id", None))
-            if isinstance(body, PlayCommand):
-                if self.state.claim_play(body.play_id, body.start_at, now):
-                    self.player.schedule(body, command.not_after)
+            if play is not None:
+                if new_play:
+                    self.player.schedule(play, command.not_after)
                 else:
-                    log.info("play %s already handled", body.play_id)
+                    log.info("play %s already handled", play.play_id)
             elif isinstance(body, CancelCommand):
                 self.player.cancel(body.play_id)
             elif isinstance(body, StopCommand):

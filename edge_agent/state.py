@@ -28,25 +28,27 @@ class AgentState:
         data = {"last_seq": self.last_seq, "zones": self.zones, "plays": self.plays}
         atomic_write(self.path, json.dumps(data, sort_keys=True).encode())
 
-    def accept_seq(self, target: str, seq: int) -> None:
-        """Persist ``seq`` before acting, so a replay after a restart is still refused."""
+    def accept(self, target: str, seq: int, play_id: str | None = None,
+               start_at: datetime | None = None, now: datetime | None = None) -> bool:
+        """Persist ``seq`` (and claim ``play_id``) in one write, before acting on the command.
+
+        The sequence number makes a replay refused even after a restart; the play id makes a
+        play happen once, whichever path brings it. Returns False if the play was already seen.
+        """
         with self._lock:
             self.last_seq[target] = max(seq, self.last_seq.get(target, 0))
+            new_play = False
+            if play_id is not None and play_id not in self.plays:
+                new_play = True
+                self.plays[play_id] = (start_at or now or datetime.now()).isoformat()
+                if now is not None:
+                    cutoff = now - PLAY_MEMORY
+                    self.plays = {k: v for k, v in self.plays.items()
+                                  if datetime.fromisoformat(v) >= cutoff}
             self._save()
+            return new_play
 
     def set_zones(self, zones: list[str]) -> None:
         with self._lock:
             self.zones = list(zones)
             self._save()
-
-    def claim_play(self, play_id: str, start_at: datetime, now: datetime) -> bool:
-        """True the first time a play id is seen: a play happens once, whichever path brings it."""
-        with self._lock:
-            if play_id in self.plays:
-                return False
-            self.plays[play_id] = start_at.isoformat()
-            cutoff = now - PLAY_MEMORY
-            self.plays = {k: v for k, v in self.plays.items()
-                          if datetime.fromisoformat(v) >= cutoff}
-            self._save()
-            return True

@@ -39,14 +39,15 @@ def test_outbox_is_bounded_dropping_the_oldest(tmp_path):
 def test_state_remembers_sequences_zones_and_plays(tmp_path):
     now = datetime(2026, 11, 22, tzinfo=timezone.utc)
     state = AgentState(tmp_path / "state.json", ["thon-dong"])
-    state.accept_seq("device:loa-1", 42)
+    assert state.accept("device:loa-1", 42, "p1", now, now)
     state.set_zones(["thon-tay"])
-    assert state.claim_play("p1", now, now)
     again = AgentState(tmp_path / "state.json", ["ignored"])
     assert again.last_seq == {"device:loa-1": 42}
     assert again.zones == ["thon-tay"]
-    assert not again.claim_play("p1", now, now)
-    assert again.claim_play("p2", now, now + timedelta(days=4))  # p1 forgotten after 3 days
+    assert not again.accept("zone:thon-tay", 43, "p1", now, now)  # same play by another path
+    assert again.last_seq == {"device:loa-1": 42, "zone:thon-tay": 43}
+    later = now + timedelta(days=4)
+    assert again.accept("all", 44, "p2", later, later)  # p1 forgotten after 3 days
     assert "p1" not in again.plays
 
 
