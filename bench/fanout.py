@@ -143,7 +143,7 @@ def main() -> None:
     services.start()
     server = ServerThread(create_app(services=services), "127.0.0.1", http_port)
     server.start()
-    api = httpx.Client(base_url=settings.resolved_public_url, timeout=120,
+    api = httpx.Client(base_url=settings.resolved_public_url, timeout=600,
                        headers={"Authorization": f"Bearer {services.api_token}"})
     api.post("/api/zones", json={"id": "all-villages", "name": "bench"}).raise_for_status()
     configs = []

@@ -152,7 +152,9 @@ class BroadcastService:
             return
         sent_at = utcnow()
         with self._sessions.begin() as session:
-            session.execute(update(Broadcast).where(Broadcast.id == broadcast_id)
+            # conditional: a cancel that arrived while publishing stays cancelled
+            session.execute(update(Broadcast).where(Broadcast.id == broadcast_id,
+                                                    Broadcast.state == "sending")
                             .values(state="sent", sent_at=sent_at))
             session.execute(
                 update(Delivery)

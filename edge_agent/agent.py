@@ -67,6 +67,7 @@ class Agent:
         self.link = MqttLink(config.mqtt, self.device_id, self.state.zones, self.outbox,
                              self.on_command, self._birth)
         self._command_lock = threading.Lock()
+        self.duplicates_ignored = 0
         self._stop = threading.Event()
         self._health_thread = threading.Thread(target=self._health_loop, name="health",
                                                daemon=True)
@@ -82,6 +83,7 @@ class Agent:
         self._stop.set()
         self.player.shutdown()
         self.link.stop()
+        self.cache.close()
 
     def kill(self) -> None:
         """Vanish without a goodbye, as on a power cut (tests)."""
@@ -112,9 +114,11 @@ class Agent:
         while not self._stop.is_set():
             try:
                 report = read_health(self.device_id, _version(), self.config.data_dir,
-                                     self.cache.usage(), len(self.outbox))
+                                     self.cache.usage(), len(self.outbox),
+                                     self.duplicates_ignored)
                 self.outbox.put(topics.device_topic(self.device_id, "telemetry"),
-                                report.model_dump_json(exclude_none=True).encode())
+                                report.model_dump_json(exclude_none=True).encode(),
+                                droppable=True)
             except Exception:
                 log.exception("health report failed")
             self._stop.wait(self.config.health_interval_s)
@@ -130,6 +134,14 @@ class Agent:
                                  zones=set(self.state.zones), last_seq=self.state.last_seq,
                                  now=now)
             except Rejected as rej:
+                target, seq = rej.payload.get("target"), rej.payload.get("seq")
+                if rej.reason == "replayed" and isinstance(target, str) and \
+                        isinstance(seq, int) and self.state.is_duplicate(target, seq, rej.cmd_id):
+                    # The last accepted command again: the broker redelivering an unacknowledged
+                    # QoS 1 message after a reconnect. Harmless (already acted on); counted.
+                    self.duplicates_ignored += 1
+                    log.info("duplicate delivery of %s ignored", rej.cmd_id)
+                    return
                 log.warning("refused command on %s: %s", topic, rej)
                 body = rej.payload.get("body") if isinstance(rej.payload.get("body"), dict) else {}
                 play_id = body.get("play_id") if isinstance(body.get("play_id"), str) else None
@@ -142,7 +154,7 @@ class Agent:
             play = body if isinstance(body, PlayCommand) else None
             new_play = self.state.accept(command.target, command.seq,
                                          play.play_id if play else None,
-                                         play.start_at if play else None, now)
+                                         play.start_at if play else None, now, command.cmd_id)
             self._ack(command.cmd_id, getattr(body, "play_id", None))
             if play is not None:
                 if new_play:

@@ -36,10 +36,14 @@ class MediaCache:
         self.dir = directory
         self.dir.mkdir(parents=True, exist_ok=True)
         self.base_url = base_url.rstrip("/")
-        self._headers = {"Authorization": f"Bearer {token}"}
-        self._timeout = timeout_s
+        # One client for the agent's life: keep-alive over a slow link, TLS set up once.
+        self._http = httpx.Client(headers={"Authorization": f"Bearer {token}"},
+                                  timeout=timeout_s, follow_redirects=False)
         self._locks: dict[str, threading.Lock] = {}
         self._locks_guard = threading.Lock()
+
+    def close(self) -> None:
+        self._http.close()
 
     def path(self, sha256: str) -> Path:
         return self.dir / f"{sha256}.opus"
@@ -118,11 +122,8 @@ class MediaCache:
             have = 0
         fetched = 0
         if have < ref.size:
-            headers = dict(self._headers)
-            if have:
-                headers["Range"] = f"bytes={have}-"
-            with httpx.stream("GET", self._url(ref), headers=headers, timeout=self._timeout,
-                              follow_redirects=False) as resp:
+            headers = {"Range": f"bytes={have}-"} if have else {}
+            with self._http.stream("GET", self._url(ref), headers=headers) as resp:
                 if resp.status_code == 200 and have:
                     have = 0  # server ignored the Range: start over
                 elif resp.status_code not in (200, 206):

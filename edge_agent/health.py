@@ -32,21 +32,33 @@ def _system_uptime() -> int:
         return int(time.monotonic() - _START)
 
 
+_CLOCK_CHECK_EVERY_S = 600.0
+_clock_cache: tuple[float, bool | None] | None = None
+
+
 def clock_synchronized() -> bool | None:
-    """What systemd-timesyncd/chrony told the kernel; None where it cannot be read."""
-    if not shutil.which("timedatectl"):
-        return None
-    try:
-        out = subprocess.run(["timedatectl", "show", "-p", "NTPSynchronized", "--value"],
-                             capture_output=True, text=True, timeout=2)
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    value = out.stdout.strip()
-    return {"yes": True, "no": False}.get(value)
+    """What systemd-timesyncd/chrony told the kernel; None where it cannot be read.
+
+    Asked at most every ten minutes: spawning a process each minute is waste on a Pi.
+    """
+    global _clock_cache
+    now = time.monotonic()
+    if _clock_cache is not None and now - _clock_cache[0] < _CLOCK_CHECK_EVERY_S:
+        return _clock_cache[1]
+    value: bool | None = None
+    if shutil.which("timedatectl"):
+        try:
+            out = subprocess.run(["timedatectl", "show", "-p", "NTPSynchronized", "--value"],
+                                 capture_output=True, text=True, timeout=2)
+            value = {"yes": True, "no": False}.get(out.stdout.strip())
+        except (OSError, subprocess.TimeoutExpired):
+            value = None
+    _clock_cache = (now, value)
+    return value
 
 
 def read_health(device_id: str, version: str, data_dir: Path, cache_usage: tuple[int, int],
-                outbox_pending: int) -> HealthReport:
+                outbox_pending: int, duplicates_ignored: int = 0) -> HealthReport:
     total, available = _meminfo()
     try:
         disk_free = shutil.disk_usage(data_dir).free // (1024 * 1024)
@@ -61,4 +73,4 @@ def read_health(device_id: str, version: str, data_dir: Path, cache_usage: tuple
         uptime_s=_system_uptime(), load_1m=load, mem_total_mb=total, mem_available_mb=available,
         disk_free_mb=disk_free, cache_mb=round(cache_usage[0] / (1024 * 1024), 2),
         cache_files=cache_usage[1], clock_synchronized=clock_synchronized(),
-        outbox_pending=outbox_pending)
+        outbox_pending=outbox_pending, duplicates_ignored=duplicates_ignored)

@@ -26,10 +26,14 @@ class OutboxItem:
 
 
 class Outbox:
-    def __init__(self, directory: Path, max_items: int = 20000):
+    """Bounded: past ``max_droppable`` periodic readings the oldest go first; past ``max_items``
+    in all, the oldest of anything (a device offline for months)."""
+
+    def __init__(self, directory: Path, max_items: int = 20000, max_droppable: int = 1500):
         self.dir = directory
         self.dir.mkdir(parents=True, exist_ok=True)
         self.max_items = max_items
+        self.max_droppable = max_droppable
         self._lock = threading.Lock()
         self.changed = threading.Event()
         for stale in self.dir.glob(".*.tmp"):  # a write cut short by a power loss
@@ -41,17 +45,23 @@ class Outbox:
         return sorted(n for n in os.listdir(self.dir) if n.endswith(".json")
                       and not n.startswith("."))
 
-    def put(self, topic: str, payload: bytes) -> None:
-        """Queue a message durably; returns once it is on disk."""
+    def put(self, topic: str, payload: bytes, droppable: bool = False) -> None:
+        """Queue a message durably; returns once it is on disk.
+
+        ``droppable`` marks periodic readings (health) that may be shed before events are.
+        """
         record = json.dumps({"topic": topic, "payload": payload.decode()}).encode()
         with self._lock:
-            name = f"{self._next:012d}.json"
+            name = f"{self._next:012d}{'.d' if droppable else ''}.json"
             self._next += 1
             atomic_write(self.dir / name, record)
             names = self._names()
-            # Bounded: on a device offline for weeks, drop the oldest reports first.
-            for old in names[: max(0, len(names) - self.max_items)]:
+            readings = [n for n in names if n.endswith(".d.json")]
+            for old in readings[: max(0, len(readings) - self.max_droppable)]:
                 (self.dir / old).unlink(missing_ok=True)
+            if len(names) > self.max_items:
+                for old in self._names()[: len(names) - self.max_items]:
+                    (self.dir / old).unlink(missing_ok=True)
         self.changed.set()
 
     def pending(self, limit: int = 50) -> list[OutboxItem]:

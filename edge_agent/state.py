@@ -21,15 +21,23 @@ class AgentState:
         data = read_json(path, {})
         self.last_seq: dict[str, int] = {
             str(k): int(v) for k, v in data.get("last_seq", {}).items()}
+        self.last_cmd: dict[str, str] = {str(k): str(v) for k, v in data.get("last_cmd", {}).items()}
         self.zones: list[str] = list(data.get("zones", default_zones))
         self.plays: dict[str, str] = dict(data.get("plays", {}))  # play_id -> start_at iso
 
     def _save(self) -> None:
-        data = {"last_seq": self.last_seq, "zones": self.zones, "plays": self.plays}
+        data = {"last_seq": self.last_seq, "last_cmd": self.last_cmd, "zones": self.zones,
+                "plays": self.plays}
         atomic_write(self.path, json.dumps(data, sort_keys=True).encode())
 
+    def is_duplicate(self, target: str, seq: int, cmd_id: str | None) -> bool:
+        """The command accepted last for ``target``, delivered again (a QoS 1 redelivery)."""
+        return cmd_id is not None and self.last_seq.get(target) == seq and \
+            self.last_cmd.get(target) == cmd_id
+
     def accept(self, target: str, seq: int, play_id: str | None = None,
-               start_at: datetime | None = None, now: datetime | None = None) -> bool:
+               start_at: datetime | None = None, now: datetime | None = None,
+               cmd_id: str | None = None) -> bool:
         """Persist ``seq`` (and claim ``play_id``) in one write, before acting on the command.
 
         The sequence number makes a replay refused even after a restart; the play id makes a
@@ -37,6 +45,8 @@ class AgentState:
         """
         with self._lock:
             self.last_seq[target] = max(seq, self.last_seq.get(target, 0))
+            if cmd_id is not None:
+                self.last_cmd[target] = cmd_id
             new_play = False
             if play_id is not None and play_id not in self.plays:
                 new_play = True

@@ -177,6 +177,7 @@ class HealthReport(_Model):
     cache_files: int = 0
     clock_synchronized: bool | None = None
     outbox_pending: int = 0
+    duplicates_ignored: int = Field(0, description="QoS 1 redeliveries of the last command")
 
 
 class _Event(_Model):

@@ -195,8 +195,9 @@ class _BatchApplier:
             if device is None:
                 log.info("report from unknown device %s ignored", report.device_id)
                 continue
-            device.last_seen_at = now
             model = report.model
+            if not (report.kind == "status" and model.state.value == "offline"):
+                device.last_seen_at = now  # a last-will is the broker speaking, not the device
             if report.kind == "status":
                 _apply_status(device, model, now)
             elif report.kind == "telemetry":
@@ -262,6 +263,8 @@ def _apply_ack(delivery: Delivery | None, ack: AckMessage) -> None:
 def _apply_event(delivery: Delivery | None, device_id: str, event: Any) -> None:
     if isinstance(event, SecurityEvent):
         log.warning("security event from %s: %s %s", device_id, event.reason, event.detail)
+        if event.reason == "replayed":
+            return  # a copy of a command already handled says nothing about its delivery
         if event.reason == "expired":
             _move(delivery, DeliveryState.missed,
                   "command expired before the device received it (device was offline)")

@@ -58,21 +58,20 @@ def test_same_upload_twice_is_stored_once(small_stack: Stack, speech_wav: Path):
     assert _stored(small_stack)[1] == 1
 
 
+def _lavfi(path: Path, source: str, *args: str) -> Path:
+    """A file made by an ffmpeg generator (tones, silence, a picture)."""
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", source, *args, str(path)],
+                   check=True)
+    return path
+
+
 def _bad_inputs(speech_dir: Path) -> dict[str, tuple[str, bytes, int, str]]:
     wav = make_speech(speech_dir / "bad-base.wav").read_bytes()
     mp3 = make_speech(speech_dir / "bad-base.mp3").read_bytes()
-    long = speech_dir / "long.wav"
-    subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i",
-                    "sine=frequency=300:duration=20", "-ar", "8000", str(long)], check=True)
-    silent = speech_dir / "silent.wav"
-    subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i",
-                    "anullsrc=r=16000:cl=mono", "-t", "3", str(silent)], check=True)
-    big = speech_dir / "big.wav"
-    subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i",
-                    "sine=frequency=300:duration=10", "-ar", "48000", str(big)], check=True)
-    png = speech_dir / "pic.png"
-    subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i",
-                    "color=c=red:s=32x32", "-frames:v", "1", str(png)], check=True)
+    long = _lavfi(speech_dir / "long.wav", "sine=frequency=300:duration=20", "-ar", "8000")
+    silent = _lavfi(speech_dir / "silent.wav", "anullsrc=r=16000:cl=mono", "-t", "3")
+    big = _lavfi(speech_dir / "big.wav", "sine=frequency=300:duration=10", "-ar", "48000")
+    png = _lavfi(speech_dir / "pic.png", "color=c=red:s=32x32", "-frames:v", "1")
     return {
         "text": ("bulletin.mp3", "đây không phải âm thanh\n".encode() * 50, 415, "upload.not_audio"),
         "image": ("bulletin.wav", png.read_bytes(), 415, "upload.not_audio"),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import time
 import uuid
@@ -27,6 +28,9 @@ def one_agent(stack: Stack, speech_wav):
     return stack, media
 
 
+_SEQ = itertools.count(time.time_ns() // 1_000_000 + 10_000)  # above what the controller used
+
+
 def _publisher(stack: Stack) -> mqtt.Client:
     client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"attacker-{uuid.uuid4().hex[:6]}")
     client.connect(stack.settings.mqtt_host, stack.settings.mqtt_port)
@@ -43,7 +47,7 @@ def _play_payload(kid: str, media: dict, *, target: str = "device:loa-1", sha: s
     return CommandPayload(
         kid=kid, cmd_id=uuid.uuid4().hex, target=target,
         issued_at=now - timedelta(seconds=issued_ago),
-        not_after=now + timedelta(seconds=valid_for), seq=time.time_ns() // 1_000_000 + 10_000,
+        not_after=now + timedelta(seconds=valid_for), seq=next(_SEQ),
         body=PlayCommand(play_id=play_id, broadcast_id=play_id, start_at=start,
                          media=MediaRef(sha256=sha or media["sha256"], url=media["url"],
                                         size=media["size"], duration_ms=media["duration_ms"])))
@@ -124,14 +128,16 @@ def test_media_whose_hash_does_not_match_is_not_played(one_agent):
 def test_replayed_command_is_refused_also_after_an_agent_restart(one_agent):
     stack, media = one_agent
     key = stack.services.key
-    data = sign(_play_payload(key.kid, media, start_in=1.0), key.private)
+    old = sign(_play_payload(key.kid, media, start_in=1.0), key.private)
+    newer = sign(_play_payload(key.kid, media, start_in=1.0), key.private)
     attacker = _publisher(stack)
-    _send(attacker, data)
-    wait_for(lambda: [e for e in stack.events(type="playback.finished")], timeout=20,
-             what="the genuine play")
-    assert len(stack.output_files("loa-1")) == 1
+    _send(attacker, old)
+    _send(attacker, newer)
+    wait_for(lambda: len(stack.events(type="playback.finished")) == 2, timeout=30,
+             what="the two genuine plays")
+    assert len(stack.output_files("loa-1")) == 2
 
-    _send(attacker, data)  # same bytes again
+    _send(attacker, old)  # an older command, recorded and sent again
     wait_for(lambda: _security(stack, "replayed"), what="replay refused")
 
     stack.agents.pop("loa-1").stop()
@@ -139,7 +145,22 @@ def test_replayed_command_is_refused_also_after_an_agent_restart(one_agent):
     restarted.start()
     stack.agents["loa-1"] = restarted
     wait_for(restarted.link.connected.is_set, what="agent back")
-    _send(attacker, data)
+    _send(attacker, old)
     wait_for(lambda: len(_security(stack, "replayed")) >= 2, what="replay refused after restart")
     time.sleep(2)
-    assert len(stack.output_files("loa-1")) == 1, "the replay played"
+    assert len(stack.output_files("loa-1")) == 2, "a replay played"
+
+
+def test_redelivery_of_the_last_command_is_ignored_quietly(one_agent):
+    """MQTT QoS 1 may deliver the last command twice after a reconnect: not an attack."""
+    stack, media = one_agent
+    key = stack.services.key
+    data = sign(_play_payload(key.kid, media, start_in=1.0), key.private)
+    attacker = _publisher(stack)
+    _send(attacker, data)
+    _send(attacker, data)
+    wait_for(lambda: stack.events(type="playback.finished"), timeout=20, what="the play")
+    wait_for(lambda: stack.agents["loa-1"].duplicates_ignored == 1, what="duplicate counted")
+    time.sleep(1)
+    assert len(stack.output_files("loa-1")) == 1
+    assert _security(stack, "replayed") == []

@@ -36,6 +36,16 @@ def test_outbox_is_bounded_dropping_the_oldest(tmp_path):
     assert [i.payload for i in box.pending()] == [b"3", b"4", b"5"]
 
 
+def test_health_readings_are_shed_before_events(tmp_path):
+    box = Outbox(tmp_path / "outbox", max_items=100, max_droppable=2)
+    box.put("event", b"played-1")
+    for i in range(5):
+        box.put("telemetry", f"h{i}".encode(), droppable=True)
+    box.put("event", b"played-2")
+    assert [i.payload for i in box.pending()] == [b"played-1", b"h3", b"h4", b"played-2"]
+    assert [i.payload for i in Outbox(tmp_path / "outbox").pending()][-1] == b"played-2"
+
+
 def test_state_remembers_sequences_zones_and_plays(tmp_path):
     now = datetime(2026, 11, 22, tzinfo=timezone.utc)
     state = AgentState(tmp_path / "state.json", ["thon-dong"])
