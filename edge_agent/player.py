@@ -36,7 +36,7 @@ from .outputs.base import BYTES_PER_SECOND, AudioOutput, PlayInfo, SAMPLE_RATE, 
 
 log = logging.getLogger(__name__)
 
-CHUNK_BYTES = BYTES_PER_SECOND // 50  # 20 ms
+CHUNK_BYTES = BYTES_PER_SECOND // 10  # 100 ms: few wake-ups on a Pi, STOP still prompt
 DECODER_AHEAD_S = 3.0  # start ffmpeg this early: spawning it is the slowest step
 PCM_AHEAD_S = 0.2
 PREROLL_BYTES = BYTES_PER_SECOND // 5  # 200 ms decoded before the start instant
