@@ -49,7 +49,7 @@ def raw_worker(port: int, count: int, ready, results, stop) -> None:  # type: ig
         sent = json.loads(msg.payload)["t"]
         latencies.append(time.time() - sent)
 
-    for i in range(count):
+    for _ in range(count):
         c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"raw-{uuid.uuid4().hex[:8]}")
         c.on_message = on_message
         c.connect("127.0.0.1", port)
@@ -152,6 +152,7 @@ def main() -> None:
                        headers={"Authorization": f"Bearer {services.api_token}"})
     api.post("/api/zones", json={"id": "all-villages", "name": "bench"}).raise_for_status()
     configs = []
+    agent_root = Path(tempfile.mkdtemp(prefix="loalang-bench-agents-", dir=args.agent_dir))
     t0 = time.time()
     for i in range(n):
         r = api.post("/api/devices", json={"id": f"loa-{i:04d}", "name": f"bench {i}",
@@ -160,8 +161,6 @@ def main() -> None:
         import tomllib
 
         data = tomllib.loads(r.json()["config_toml"])
-        agent_root = Path(tempfile.mkdtemp(prefix="loalang-bench-agents-", dir=args.agent_dir)) \
-            if i == 0 else agent_root
         data["data_dir"] = str(agent_root / f"loa-{i:04d}")
         data["health_interval_s"] = 3600
         configs.append(data)
@@ -221,8 +220,7 @@ def main() -> None:
         issued = session.query(Command).filter_by(broadcast_id=b["id"]).one().issued_at.timestamp()
     agent_ack = [(e.ts.timestamp() - issued) * 1000 for e in acks]
     ack_transit = [(e.received_at.timestamp() - e.ts.timestamp()) * 1000 for e in acks]
-    sent_at = datetime.fromisoformat(final["sent_at"]).timestamp()
-    ack_lat = [(e.received_at.timestamp() - sent_at) * 1000 for e in acks]
+    ack_lat = [(e.received_at.timestamp() - issued) * 1000 for e in acks]
     playing_lat = [(e.received_at.timestamp() - requested) * 1000 for e in started]
     report_lat = [(e.received_at.timestamp() - datetime.fromisoformat(
         e.payload["actual_start"]).timestamp()) * 1000 for e in started]
@@ -246,7 +244,7 @@ def main() -> None:
           f"played {played}/{n}")
     print(f"  broker raw publish→deliver  p50 {pct(raw_ms, 50):7.1f} ms  "
           f"p99 {pct(raw_ms, 99):7.1f} ms  (n={len(raw_ms)})")
-    print(f"  command publish→ack stored  p50 {pct(ack_lat, 50):7.1f} ms  "
+    print(f"  command signed→ack stored   p50 {pct(ack_lat, 50):7.1f} ms  "
           f"p99 {pct(ack_lat, 99):7.1f} ms  (n={len(ack_lat)})")
     print(f"   of which command signed→ack written by agent  p50 {pct(agent_ack, 50):7.1f} ms  "
           f"p99 {pct(agent_ack, 99):7.1f} ms")
