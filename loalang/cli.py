@@ -19,7 +19,9 @@ zone_app = typer.Typer(help="Thôn, khu vực / zones", no_args_is_help=True)
 media_app = typer.Typer(help="Tệp âm thanh / media", no_args_is_help=True)
 app.add_typer(device_app, name="device")
 app.add_typer(zone_app, name="zone")
+schedules_app = typer.Typer(help="Lịch phát / schedules as code", no_args_is_help=True)
 app.add_typer(media_app, name="media")
+app.add_typer(schedules_app, name="schedules")
 
 UrlOpt = typer.Option(None, "--url", help="Controller URL (env LOALANG_URL)")
 TokenOpt = typer.Option(None, "--token", help="API token (env LOALANG_TOKEN)")
@@ -254,6 +256,93 @@ def _follow(client, broadcast_id: str, wait: bool) -> None:  # type: ignore[no-u
         counts = {k: v for k, v in b["summary"].items() if v}
         typer.echo(f"… {json.dumps(counts)}")
         time.sleep(1)
+
+
+# --- schedules ----------------------------------------------------------------------------------
+
+
+def _load_schedules(path: Path):  # type: ignore[no-untyped-def]
+    from controller.schedule_files import ScheduleFileError, load
+
+    try:
+        return load(path)
+    except ScheduleFileError as exc:
+        for message in exc.messages:
+            typer.secho(message, fg=typer.colors.RED, err=True)
+        raise typer.Exit(1) from None
+
+
+def _controller_facts(url: str | None, token: str | None):  # type: ignore[no-untyped-def]
+    """Media durations and zone membership from a running controller, when one is named."""
+    from controller.domain.schedules import Fleet
+
+    if not url:
+        return None, None
+    client = _client(url, token)
+    media = {m["sha256"]: m["duration_ms"] for m in _call(client.get, "/api/media")}
+    zones: dict[str, set[str]] = {}
+    for device in _call(client.get, "/api/devices"):
+        for zone in device["zones"]:
+            zones.setdefault(zone, set()).add(device["id"])
+    return media, Fleet({z: frozenset(d) for z, d in zones.items()})
+
+
+@schedules_app.command("check")
+def schedules_check(
+    path: Path = typer.Argument(..., help="a schedule file or a folder of them"),
+    days: int = typer.Option(14, help="how far ahead to look for clashes"),
+    url: Optional[str] = typer.Option(None, "--url", help="also check media and zones against this controller"),
+    token: Optional[str] = TokenOpt,
+) -> None:
+    """Check schedule files; exit code 1 on any problem (usable in CI)."""
+    from datetime import datetime, timedelta, timezone
+
+    from controller.domain.schedules import check
+
+    loaded = _load_schedules(path)
+    media, fleet = _controller_facts(url, token)
+    problems = check(loaded.schedules, now=datetime.now(timezone.utc),
+                     horizon=timedelta(days=days), media_ms=media, fleet=fleet)
+    for problem in problems:
+        typer.secho(loaded.locate(problem), fg=typer.colors.RED, err=True)
+    if problems:
+        raise typer.Exit(1)
+    typer.echo(f"OK: {len(loaded.schedules.schedules)} lịch / schedules"
+               + ("" if url else " (media and zones not checked: no --url)"))
+
+
+@schedules_app.command("plan")
+def schedules_plan(
+    path: Path = typer.Argument(..., help="a schedule file or a folder of them"),
+    days: int = typer.Option(7),
+    zone: Optional[str] = typer.Option(None, "--zone", help="only what reaches this zone"),
+    url: Optional[str] = typer.Option(None, "--url"),
+    token: Optional[str] = TokenOpt,
+) -> None:
+    """What plays when and where for the next days, and what preempts what."""
+    from datetime import datetime, timedelta, timezone
+
+    from controller.domain.schedules import preview
+
+    loaded = _load_schedules(path)
+    media, fleet = _controller_facts(url, token)
+    now = datetime.now(timezone.utc)
+    from controller.domain.schedules import MediaItem
+
+    rows = preview(loaded.schedules, now, now + timedelta(days=days), media, fleet)
+    unknown = {s.name for s in loaded.schedules.schedules
+               if media is None and any(isinstance(i, MediaItem) for i in s.programme)}
+    weekday = ["T2", "T3", "T4", "T5", "T6", "T7", "CN"]  # Thứ Hai … Chủ nhật
+    for row in rows:
+        o = row.occurrence
+        if zone and not any(t in ("all", f"zone:{zone}") for t in o.targets):
+            continue
+        length = o.end - o.start
+        cut = f"  ⇢ cắt ngang / preempts {', '.join(row.preempts)}" if row.preempts else ""
+        minutes = f"{int(length.total_seconds()) // 60}{'+?' if o.schedule in unknown else ''}"
+        typer.echo(f"{weekday[o.local_start.weekday()]} {o.local_start:%Y-%m-%d %H:%M}  "
+                   f"{minutes:>5} min  "
+                   f"{o.priority:<9} {o.schedule:<24} → {', '.join(o.targets)}{cut}")
 
 
 def main() -> None:
