@@ -86,3 +86,26 @@ def test_alsa_output_plays_through_aplay(stack: Stack, speech_wav):
     d = done["deliveries"][0]
     assert d["state"] == "played", d
     assert abs(d["played_ms"] - media["duration_ms"]) < 50
+
+
+def test_emergency_preempts_a_normal_play_which_is_reported_interrupted(stack: Stack, speech_dir):
+    from tests.support.audio import make_speech
+
+    stack.add_zone("thon-dong")
+    stack.register("loa-1", ["thon-dong"])
+    stack.start_agent("loa-1")
+    long_text = "Kính thưa bà con. " * 12
+    normal = stack.upload(make_speech(speech_dir / "dai.wav", long_text))
+    urgent = stack.upload(make_speech(speech_dir / "khan.wav", "Báo động lũ quét."))
+    assert normal["duration_ms"] > 8000
+    first = stack.broadcast(normal["sha256"], ["zone:thon-dong"])
+    stack.wait_states(first["id"], {"playing"})
+    time.sleep(1.5)
+    alarm = stack.broadcast(urgent["sha256"], ["all"], priority="emergency")
+    done = stack.wait_states(alarm["id"], {"played"})
+    cut = stack.wait_states(first["id"], {"interrupted"})["deliveries"][0]
+    assert cut["reason"] == f"interrupted by emergency:{alarm['id']}"
+    assert 1000 < cut["played_ms"] < normal["duration_ms"]
+    # the interrupted play stopped before the emergency started
+    assert cut["ended_at"] <= done["deliveries"][0]["started_at"]
+    assert len(stack.output_files("loa-1")) == 2
