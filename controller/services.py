@@ -19,6 +19,7 @@ from .keys import SigningKey, load_or_create
 from .media.pipeline import EncodeSettings
 from .media.store import MediaStore
 from .scheduler import Scheduler
+from .schedules import ScheduleService
 from .settings import Settings
 
 log = logging.getLogger(__name__)
@@ -76,6 +77,7 @@ class Services:
                                    password=settings.mqtt_password)
         self.scheduler = Scheduler()
         self.signer = CommandSigner(self.key, self.sessions)
+        self.schedules = ScheduleService(self.sessions, settings.timezone)
         self.broadcasts = BroadcastService(settings, self.sessions, self.signer, self.gateway,
                                            self.scheduler)
 

@@ -345,6 +345,62 @@ def schedules_plan(
                    f"{o.priority:<9} {o.schedule:<24} → {', '.join(o.targets)}{cut}")
 
 
+@schedules_app.command("apply")
+def schedules_apply(
+    path: Path = typer.Argument(..., help="a schedule file or a folder of them"),
+    dry_run: bool = typer.Option(False, "--dry-run", help="show the diff, change nothing"),
+    url: Optional[str] = UrlOpt,
+    token: Optional[str] = TokenOpt,
+) -> None:
+    """Make the controller's schedules equal to the files (a schedule removed from the files is
+    removed from the controller). Idempotent; nothing changes if any check fails."""
+    import httpx
+
+    loaded = _load_schedules(path)
+    client = _client(url, token)
+    body = loaded.schedules.model_dump(mode="json")
+    try:
+        resp = client._http.put("/api/schedules", json=body, params={"dry_run": dry_run})
+    except httpx.ConnectError as exc:
+        _fail(f"Không kết nối được bộ điều khiển / cannot reach the controller: {exc}")
+    if resp.status_code not in (200, 422):
+        client._check(resp)
+    result = resp.json()
+    for problem in result["problems"]:
+        from controller.domain.schedules import Problem
+
+        typer.secho(loaded.locate(Problem(**problem)), fg=typer.colors.RED, err=True)
+    for sign, key in (("+", "added"), ("~", "changed"), ("-", "removed")):
+        for name in result[key]:
+            typer.echo(f"{sign} {name}  ({loaded.where.get(name, 'controller')})")
+    if result["settings_changed"]:
+        typer.echo("~ timezone / quiet hours")
+    if result["problems"]:
+        raise typer.Exit(1)
+    if not any(result[k] for k in ("added", "changed", "removed", "settings_changed")):
+        typer.echo("Không có thay đổi / no changes")
+    elif dry_run:
+        typer.echo("(dry run: nothing changed)")
+    else:
+        typer.echo("Đã áp dụng / applied")
+
+
+@schedules_app.command("export")
+def schedules_export(out: Optional[Path] = typer.Option(None, "--out", help="file to write"),
+                     url: Optional[str] = UrlOpt, token: Optional[str] = TokenOpt) -> None:
+    """Write the controller's schedules as a schedule file (YAML)."""
+    import yaml
+
+    data = _call(_client(url, token).get, "/api/schedules")
+    text = "# Exported from the Loa Làng controller\n" + yaml.safe_dump(
+        data, allow_unicode=True, sort_keys=False, default_flow_style=False)
+    if out:
+        out.write_text(text, encoding="utf-8")
+        typer.echo(f"Đã ghi / written: {out}")
+    else:
+        typer.echo(text, nl=False)
+
+
 def main() -> None:
     app()
 

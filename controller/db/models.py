@@ -179,3 +179,21 @@ class DeviceEvent(Base):
     received_at: Mapped[datetime] = mapped_column(UtcDateTime, default=_now)
     play_id: Mapped[str | None] = mapped_column(String(80), nullable=True, index=True)
     payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
+class Schedule(Base):
+    """A recurring or one-off programme (``controller.domain.schedules.ScheduleSpec`` as JSON)."""
+
+    __tablename__ = "schedules"
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    spec: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=_now)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=_now)
+
+
+class SiteSetting(Base):
+    """Site-wide values that belong to the schedule set: time zone and quiet hours."""
+
+    __tablename__ = "site_settings"
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[Any] = mapped_column(JSON)

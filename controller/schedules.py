@@ -1,0 +1,121 @@
+"""Schedule service: the stored schedule set, its checks against real media and zones, and sync."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from protocol.messages import utcnow
+
+from .db.models import Device, DeviceZone, Media, Schedule, SiteSetting
+from .domain.schedules import (
+    DEFAULT_TIMEZONE,
+    Fleet,
+    PreviewRow,
+    Problem,
+    ScheduleSet,
+    ScheduleSpec,
+    check,
+    preview,
+)
+
+
+@dataclass
+class SyncResult:
+    added: list[str] = field(default_factory=list)
+    changed: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    settings_changed: bool = False
+    problems: list[Problem] = field(default_factory=list)
+
+    @property
+    def unchanged(self) -> bool:
+        return not (self.added or self.changed or self.removed or self.settings_changed)
+
+
+def media_durations(session: Session) -> dict[str, int]:
+    return dict(session.execute(select(Media.sha256, Media.duration_ms)).all())
+
+
+def fleet(session: Session) -> Fleet:
+    zones: dict[str, set[str]] = {}
+    rows = session.execute(select(DeviceZone.zone_id, DeviceZone.device_id)
+                           .join(Device, Device.id == DeviceZone.device_id)
+                           .where(Device.retired.is_(False))).all()
+    for zone_id, device_id in rows:
+        zones.setdefault(zone_id, set()).add(device_id)
+    return Fleet({z: frozenset(d) for z, d in zones.items()})
+
+
+class ScheduleService:
+    def __init__(self, sessions: sessionmaker[Session], default_timezone: str = DEFAULT_TIMEZONE):
+        self._sessions = sessions
+        self._default_tz = default_timezone
+
+    def current(self, session: Session | None = None) -> ScheduleSet:
+        """The stored schedule set (what ``export`` writes)."""
+        if session is None:
+            with self._sessions() as s:
+                return self.current(s)
+        settings = {row.key: row.value for row in session.scalars(select(SiteSetting))}
+        specs = [ScheduleSpec.model_validate(row.spec)
+                 for row in session.scalars(select(Schedule).order_by(Schedule.name))]
+        return ScheduleSet(timezone=settings.get("timezone", self._default_tz),
+                           quiet_hours=settings.get("quiet_hours", []), schedules=specs)
+
+    def check(self, wanted: ScheduleSet, *, now: datetime | None = None,
+              horizon: timedelta = timedelta(days=14)) -> list[Problem]:
+        with self._sessions() as session:
+            return check(wanted, now=now or utcnow(), horizon=horizon,
+                         media_ms=media_durations(session), fleet=fleet(session))
+
+    def sync(self, wanted: ScheduleSet, *, dry_run: bool = False) -> SyncResult:
+        """Make the stored set equal to ``wanted`` (idempotent); nothing changes on a problem."""
+        result = SyncResult(problems=self.check(wanted))
+        with self._sessions.begin() as session:
+            stored = {row.name: row for row in session.scalars(select(Schedule))}
+            wanted_specs = {s.name: s.model_dump(mode="json") for s in wanted.schedules}
+            for name, spec in wanted_specs.items():
+                if name not in stored:
+                    result.added.append(name)
+                elif stored[name].spec != spec:
+                    result.changed.append(name)
+            result.removed = sorted(set(stored) - set(wanted_specs))
+            current = self.current(session)
+            wanted_settings = _settings(wanted)
+            result.settings_changed = _settings(current) != wanted_settings
+            if dry_run or result.problems or result.unchanged:
+                session.rollback()
+                return result
+            now = utcnow()
+            for name in result.added:
+                session.add(Schedule(name=name, spec=wanted_specs[name], created_at=now,
+                                     updated_at=now))
+            for name in result.changed:
+                stored[name].spec = wanted_specs[name]
+                stored[name].updated_at = now
+            for name in result.removed:
+                session.delete(stored[name])
+            for key, value in wanted_settings.items():
+                row = session.get(SiteSetting, key)
+                if row is None:
+                    session.add(SiteSetting(key=key, value=value))
+                else:
+                    row.value = value
+        return result
+
+    def preview(self, start: datetime, end: datetime) -> tuple[list[PreviewRow], Fleet]:
+        with self._sessions() as session:
+            the_fleet = fleet(session)
+            rows = preview(self.current(session), start, end, media_durations(session),
+                           the_fleet)
+        return rows, the_fleet
+
+
+def _settings(schedules: ScheduleSet) -> dict[str, Any]:
+    dumped = schedules.model_dump(mode="json")
+    return {"timezone": dumped["timezone"], "quiet_hours": dumped["quiet_hours"]}
