@@ -42,6 +42,20 @@ class Scheduler:
         self._scheduler.add_job(func, "date", run_date=max(when, utcnow()), args=args, id=job_id,
                                 replace_existing=True)
 
+    def every(self, seconds: float, job_id: str, func: Callable[..., Any]) -> None:
+        """Run ``func`` now and then every ``seconds`` (one instance at a time)."""
+        from protocol.messages import utcnow
+
+        self._scheduler.add_job(func, "interval", seconds=seconds, id=job_id,
+                                next_run_time=utcnow(), replace_existing=True)
+
+    def run_soon(self, job_id: str, func: Callable[..., Any]) -> None:
+        """Run ``func`` once in the scheduler's pool, without blocking the caller."""
+        from protocol.messages import utcnow
+
+        self._scheduler.add_job(func, "date", run_date=utcnow(), id=job_id,
+                                replace_existing=True)
+
     def cancel(self, job_id: str) -> None:
         try:
             self._scheduler.remove_job(job_id)

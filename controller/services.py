@@ -19,6 +19,7 @@ from .keys import SigningKey, load_or_create
 from .media.pipeline import EncodeSettings
 from .media.store import MediaStore
 from .scheduler import Scheduler
+from .plans import PlanService
 from .schedules import ScheduleService
 from .settings import Settings
 
@@ -78,6 +79,8 @@ class Services:
         self.scheduler = Scheduler()
         self.signer = CommandSigner(self.key, self.sessions)
         self.schedules = ScheduleService(self.sessions, settings.timezone)
+        self.plans = PlanService(self.sessions, self.schedules, self.signer, self.gateway,
+                                 settings.default_max_late_s)
         self.broadcasts = BroadcastService(settings, self.sessions, self.signer, self.gateway,
                                            self.scheduler)
 
@@ -92,6 +95,11 @@ class Services:
                         self.settings.mqtt_host, self.settings.mqtt_port)
         self.scheduler.start()
         self.broadcasts.recover()
+        self.scheduler.every(self.settings.plan_refresh_s, "plans", self.plans.publish_changed)
+
+    def plans_changed(self) -> None:
+        """Schedules, devices or zones changed: republish the plans that differ, soon."""
+        self.scheduler.run_soon("plans-now", self.plans.publish_changed)
 
     def stop(self) -> None:
         self.scheduler.stop()

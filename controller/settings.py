@@ -46,6 +46,7 @@ class Settings(BaseSettings):
     default_max_late_s: int = Field(120, description="how late an agent may still start a play")
     command_ttl_s: int = Field(3600, description="validity of stop/cancel/zone commands")
     missed_grace_s: float = Field(10.0, description="wait after a play's window before 'missed'")
+    plan_refresh_s: float = Field(600.0, description="recompute plans this often (window slides)")
     offline_after_s: float = Field(180.0, description="no report for this long: shown as stale")
 
     @property

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import uuid
+from datetime import timedelta
 from typing import Any
 
 from protocol import topics
@@ -13,6 +15,8 @@ from protocol.messages import (
     AckMessage,
     CancelCommand,
     DeviceState,
+    PlaybackFailedEvent,
+    PlanCommand,
     PlayCommand,
     SecurityEvent,
     SetZonesCommand,
@@ -23,6 +27,7 @@ from protocol.messages import (
 
 from .cache import MediaCache
 from .config import AgentConfig
+from .fsutil import atomic_write, read_json
 from .health import read_health
 from .link import MqttLink
 from .outbox import Outbox
@@ -68,6 +73,9 @@ class Agent:
                              self.on_command, self._birth)
         self._command_lock = threading.Lock()
         self.duplicates_ignored = 0
+        self._plan_path = config.data_dir / "plan.json"
+        self._plan_topic = topics.device_topic(self.device_id, "plan")
+        self._planned: set[str] = set()
         self._stop = threading.Event()
         self._health_thread = threading.Thread(target=self._health_loop, name="health",
                                                daemon=True)
@@ -75,6 +83,12 @@ class Agent:
     # --- lifecycle ------------------------------------------------------------------------
 
     def start(self) -> None:
+        stored = read_json(self._plan_path, None)
+        if stored:  # play from the plan on disk even if the link never comes up
+            try:
+                self._apply_plan(PlanCommand.model_validate(stored["plan"]))
+            except (ValueError, KeyError, TypeError):
+                log.exception("stored plan unreadable; waiting for a new one")
         self.link.start()
         self._health_thread.start()
         log.info("agent %s started (zones: %s)", self.device_id, ", ".join(self.state.zones))
@@ -127,6 +141,9 @@ class Agent:
 
     def on_command(self, topic: str, raw: bytes) -> None:
         """Verify, persist the sequence number, acknowledge, then act."""
+        if topic == self._plan_topic:
+            self.on_plan(raw)
+            return
         with self._command_lock:  # one at a time: sequence checks must not interleave
             now = utcnow()
             try:
@@ -157,7 +174,8 @@ class Agent:
                                          play.start_at if play else None, now, command.cmd_id)
             self._ack(command.cmd_id, getattr(body, "play_id", None))
             if play is not None:
-                if new_play:
+                # once per play id: already scheduled here, or handled before a restart
+                if not self.player.has(play.play_id) and (new_play or play.start_at > now):
                     self.player.schedule(play, command.not_after)
                 else:
                     log.info("play %s already handled", play.play_id)
@@ -169,3 +187,62 @@ class Agent:
                 self.state.set_zones(list(body.zones))
                 self.link.set_zones(list(body.zones))
                 self.link.publish_status(self._birth())
+
+    # --- plans ----------------------------------------------------------------------------
+
+    def on_plan(self, raw: bytes) -> None:
+        """A signed plan (retained: it arrives again on every reconnect)."""
+        with self._command_lock:
+            now = utcnow()
+            stored = read_json(self._plan_path, {}) or {}
+            try:
+                command = verify(raw, keys=self._keys, device_id=self.device_id,
+                                 zones=set(self.state.zones),
+                                 last_seq={f"device:{self.device_id}": stored.get("seq", 0)},
+                                 now=now)
+            except Rejected as rej:
+                if rej.reason == "replayed" and rej.cmd_id == stored.get("cmd_id"):
+                    return  # the plan we already hold, redelivered as retained
+                log.warning("refused plan: %s", rej)
+                self.report_event(SecurityEvent(
+                    event_id=uuid.uuid4().hex, device_id=self.device_id, ts=now,
+                    reason=rej.reason, detail=rej.detail[:300], topic=self._plan_topic,
+                    cmd_id=rej.cmd_id))
+                return
+            plan = command.body
+            if not isinstance(plan, PlanCommand):
+                return
+            atomic_write(self._plan_path, json.dumps({
+                "seq": command.seq, "cmd_id": command.cmd_id,
+                "plan": plan.model_dump(mode="json")}).encode())
+            self._apply_plan(plan)
+
+    def _apply_plan(self, plan: PlanCommand) -> None:
+        """Schedule what the plan holds (each play once), drop what it no longer holds."""
+        now = utcnow()
+        late = timedelta(seconds=plan.max_late_s)
+        live = [e for e in plan.entries if e.start_at + late >= now]
+        wanted = {e.play_id for e in live}
+        for gone in self._planned - wanted:
+            self.player.cancel_pending(gone)
+        self._planned = wanted
+        new = self.state.claim_many([(e.play_id, e.start_at) for e in live], now)
+        for entry in live:
+            if self.player.has(entry.play_id):
+                continue
+            if entry.play_id not in new and entry.start_at <= now:
+                continue  # started before a restart: never twice
+            if entry.stream is not None:
+                if entry.play_id in new:
+                    self.report_event(PlaybackFailedEvent(
+                        event_id=uuid.uuid4().hex, device_id=self.device_id, ts=now,
+                        play_id=entry.play_id, broadcast_id=entry.play_id,
+                        reason="stream_unsupported",
+                        detail="stream relay playback arrives with the field issue"))
+                continue
+            assert entry.media is not None
+            self.player.schedule(PlayCommand(
+                play_id=entry.play_id, broadcast_id=entry.play_id, title=entry.title,
+                start_at=entry.start_at, priority=entry.priority, media=entry.media),
+                entry.start_at + late)
+        log.info("plan %s: %d plays ahead", plan.version, len(live))

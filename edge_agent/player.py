@@ -131,6 +131,20 @@ class Player:
         threading.Thread(target=self._run, args=(play,), name=f"play-{cmd.play_id[:12]}",
                          daemon=True).start()
 
+    def has(self, play_id: str) -> bool:
+        """Whether the play is scheduled or playing in this process."""
+        with self._lock:
+            return play_id in self._plays
+
+    def cancel_pending(self, play_id: str) -> None:
+        """Drop a play that has not started (a plan no longer has it); leave it if playing."""
+        with self._lock:
+            play = self._plays.get(play_id)
+            if play is None or self._current is play:
+                return
+        play.interrupted_by = "plan"
+        play.cancelled.set()
+
     def cancel(self, play_id: str) -> None:
         with self._lock:
             play = self._plays.get(play_id)

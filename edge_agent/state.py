@@ -62,3 +62,18 @@ class AgentState:
         with self._lock:
             self.zones = list(zones)
             self._save()
+
+    def claim_many(self, plays: list[tuple[str, datetime]], now: datetime) -> set[str]:
+        """Claim several play ids in one write; returns those not claimed before."""
+        with self._lock:
+            new = {play_id for play_id, _ in plays if play_id not in self.plays}
+            if not new:
+                return set()
+            for play_id, start_at in plays:
+                if play_id in new:
+                    self.plays[play_id] = start_at.isoformat()
+            cutoff = now - PLAY_MEMORY
+            self.plays = {k: v for k, v in self.plays.items()
+                          if datetime.fromisoformat(v) >= cutoff}
+            self._save()
+            return new

@@ -20,8 +20,9 @@ from pydantic import ValidationError
 
 from .messages import CommandPayload, SignedEnvelope
 
-MAX_ENVELOPE_BYTES = 64 * 1024
-"""Anything larger on a command topic is refused before parsing."""
+MAX_ENVELOPE_BYTES = 1024 * 1024
+"""Anything larger on a command or plan topic is refused before parsing (a 48 h plan of a busy
+device is a few tens of KB)."""
 
 DEFAULT_FUTURE_TOLERANCE = timedelta(minutes=5)
 """How far ``issued_at`` may lie ahead of the agent's clock (clock error, not a replay window)."""

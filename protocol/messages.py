@@ -103,8 +103,41 @@ class SetZonesCommand(_Model):
     zones: list[Ident] = Field(max_length=64)
 
 
+class StreamRef(_Model):
+    """A live stream to relay for a fixed time (played by agents from the field issue on)."""
+
+    url: str = Field(min_length=1, max_length=500)
+    duration_s: int = Field(ge=1, le=6 * 3600)
+
+
+class PlanEntry(_Model):
+    """One play in a device's plan: exactly one of ``media`` or ``stream``."""
+
+    play_id: str = Field(min_length=1, max_length=80)
+    title: str = Field(default="", max_length=200)
+    start_at: UtcDatetime
+    priority: Priority = Priority.normal
+    media: MediaRef | None = None
+    stream: StreamRef | None = None
+
+
+class PlanCommand(_Model):
+    """What a device plays over the next hours; retained on ``device/{id}/plan``.
+
+    The agent keeps it on disk and plays from it on its own clock when the link is down.
+    """
+
+    type: Literal["plan"] = "plan"
+    version: str = Field(min_length=1, max_length=64)
+    window_start: UtcDatetime
+    window_end: UtcDatetime
+    max_late_s: int = Field(120, ge=0, le=3600)
+    entries: list[PlanEntry] = Field(default_factory=list, max_length=2000)
+
+
 CommandBody = Annotated[
-    Union[PlayCommand, CancelCommand, StopCommand, SetZonesCommand], Field(discriminator="type")
+    Union[PlayCommand, CancelCommand, StopCommand, SetZonesCommand, PlanCommand],
+    Field(discriminator="type"),
 ]
 COMMAND_BODY: TypeAdapter[Any] = TypeAdapter(CommandBody)
 

@@ -65,8 +65,9 @@ def controller_subscriptions() -> list[str]:
 
 
 def agent_subscriptions(device_id: str, zones: list[str]) -> list[str]:
-    """What an agent subscribes to: its own command topic, its zones' and the all-devices one."""
-    return [device_topic(device_id, "cmd"), *(zone_cmd(z) for z in zones), ALL_CMD]
+    """What an agent subscribes to: its command and plan topics, its zones' and the all one."""
+    return [device_topic(device_id, "cmd"), device_topic(device_id, "plan"),
+            *(zone_cmd(z) for z in zones), ALL_CMD]
 
 
 class DeviceTopic(NamedTuple):

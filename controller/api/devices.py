@@ -93,8 +93,11 @@ def register_device(body: DeviceIn, svc: ServicesDep) -> DeviceRegistered:
                         capabilities=[], zones=_zones(session, body.zones))
         session.add(device)
         session.flush()
-        return DeviceRegistered(device=device_out(device), token=token,
-                                config_toml=render_agent_config(svc, device, token, body.output))
+        registered = DeviceRegistered(
+            device=device_out(device), token=token,
+            config_toml=render_agent_config(svc, device, token, body.output))
+    svc.plans_changed()
+    return registered
 
 
 @router.get("", response_model=list[DeviceOut])
@@ -135,4 +138,5 @@ def set_device_zones(device_id: str, body: DeviceZonesIn, svc: ServicesDep) -> D
         svc.gateway.publish(cmd.topic, cmd.data, qos=1)
     except NotConnected:
         log.warning("zones of %s changed but the broker is unreachable", device_id)
+    svc.plans_changed()
     return out

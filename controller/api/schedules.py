@@ -63,6 +63,8 @@ def sync_schedules(body: ScheduleSet, svc: ServicesDep,
                   problems=[ProblemOut(**p.__dict__) for p in result.problems])
     if result.problems:
         return JSONResponse(out.model_dump(mode="json"), status_code=422)
+    if out.applied:
+        svc.plans_changed()
     return out
 
 

@@ -197,3 +197,15 @@ class SiteSetting(Base):
     __tablename__ = "site_settings"
     key: Mapped[str] = mapped_column(String(64), primary_key=True)
     value: Mapped[Any] = mapped_column(JSON)
+
+
+class DevicePlan(Base):
+    """The plan last published (retained) to a device, so it is republished only on change."""
+
+    __tablename__ = "device_plans"
+    device_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    version: Mapped[str] = mapped_column(String(64))
+    cmd_id: Mapped[str] = mapped_column(String(40))
+    entries: Mapped[int] = mapped_column(Integer, default=0)
+    window_end: Mapped[datetime] = mapped_column(UtcDateTime)
+    published_at: Mapped[datetime] = mapped_column(UtcDateTime, default=_now)

@@ -51,12 +51,16 @@ class CommandSigner:
         return seq
 
     def issue(self, target: str, body: object, not_after: datetime,
-              broadcast_id: str | None = None) -> SignedCommand:
-        """Record and sign one command for ``target``; the caller publishes it."""
+              broadcast_id: str | None = None, seq_key: str | None = None) -> SignedCommand:
+        """Record and sign one command for ``target``; the caller publishes it.
+
+        ``seq_key`` gives a message kind its own sequence (plans: ``plan|device:ID``), so a
+        retained plan is not "older" than the commands sent after it.
+        """
         cmd_id = uuid.uuid4().hex
         now = utcnow()
         with self._lock, self._sessions.begin() as session:
-            seq = self._next_seq(session, target)
+            seq = self._next_seq(session, seq_key or target)
             payload = CommandPayload(kid=self.key.kid, cmd_id=cmd_id, target=target,
                                      issued_at=now, not_after=not_after, seq=seq,
                                      body=body)  # type: ignore[arg-type]

@@ -145,7 +145,7 @@ def test_zone_and_all_targets_reach_members():
 
 def test_oversized_and_unknown_key_and_missing_signature():
     with pytest.raises(Rejected) as exc:
-        verify(b"{" + b" " * 70000 + b"}", keys=KEYS, device_id="x", zones=set(), last_seq={},
+        verify(b"{" + b" " * (1024 * 1024 + 1) + b"}", keys=KEYS, device_id="x", zones=set(), last_seq={},
                now=NOW)
     assert exc.value.reason == "malformed"
     other = Ed25519PrivateKey.generate()

@@ -22,4 +22,5 @@ def test_command_topics_per_target():
     assert topics.command_topic("zone:thon-dong") == "loalang/v1/zone/thon-dong/cmd"
     assert topics.command_topic("device:loa-1") == "loalang/v1/device/loa-1/cmd"
     assert topics.agent_subscriptions("loa-1", ["thon-dong"]) == [
-        "loalang/v1/device/loa-1/cmd", "loalang/v1/zone/thon-dong/cmd", "loalang/v1/all/cmd"]
+        "loalang/v1/device/loa-1/cmd", "loalang/v1/device/loa-1/plan",
+        "loalang/v1/zone/thon-dong/cmd", "loalang/v1/all/cmd"]

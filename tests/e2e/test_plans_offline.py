@@ -1,0 +1,122 @@
+"""Plans: the agent holds its signed plan on disk and plays it on time with the link down."""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from controller.db.models import DevicePlan
+from protocol.messages import utcnow
+from tests.support.audio import correlation, decode, read_wav
+from tests.support.mosquitto import Mosquitto
+from tests.support.stack import Stack, wait_for
+
+HCM = ZoneInfo("Asia/Ho_Chi_Minh")
+
+
+def _schedule_at(when: datetime, sha: str, name: str = "ban-tin") -> dict:
+    local = when.astimezone(HCM)
+    return {"timezone": "Asia/Ho_Chi_Minh", "quiet_hours": [], "schedules": [{
+        "name": name, "title": "Bản tin theo lịch", "targets": ["zone:thon-dong"],
+        "start": local.strftime("%H:%M:%S"), "date": local.date().isoformat(),
+        "programme": [{"media": sha}]}]}
+
+
+def _plan_file(stack: Stack, device: str) -> dict:
+    path = stack.configs[device].data_dir / "plan.json"
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def test_agent_plays_its_plan_with_the_broker_down_and_reports_once(stack: Stack,
+                                                                    mosquitto: Mosquitto,
+                                                                    speech_wav):
+    stack.add_zone("thon-dong")
+    stack.register("loa-1", ["thon-dong"])
+    stack.start_agent("loa-1")
+    media = stack.upload(speech_wav)
+    start = (utcnow() + timedelta(seconds=12)).replace(microsecond=0)
+    r = stack.api.put("/api/schedules", json=_schedule_at(start, media["sha256"]))
+    assert r.status_code == 200 and r.json()["applied"], r.text
+
+    plan = wait_for(lambda: _plan_file(stack, "loa-1").get("plan", {}).get("entries"),
+                    what="plan on the agent's disk")
+    play_id = plan[0]["play_id"]
+    cache = stack.configs["loa-1"].data_dir / "cache" / f"{media['sha256']}.opus"
+    wait_for(cache.exists, what="media prefetched")
+
+    mosquitto.stop()  # the village's 4G link goes down before the session
+    wait_for(lambda: len(stack.output_files("loa-1")) == 1 and
+             stack.output_files("loa-1")[0].with_suffix(".json").exists(),
+             timeout=40, what="the bulletin played offline")
+    out = stack.output_files("loa-1")[0]
+    meta = json.loads(out.with_suffix(".json").read_text())
+    assert meta["play_id"] == play_id
+    assert abs((datetime.fromisoformat(meta["actual_start"]) - start).total_seconds()) < 0.5
+    score, _ = correlation(read_wav(out), decode(stack.services.store.path_for(media["sha256"])))
+    assert score > 0.99
+    assert stack.events(type="playback.finished") == []  # nothing could be reported yet
+
+    mosquitto.start()  # link back: the outbox flushes in order
+    finished = wait_for(lambda: stack.events(type="playback.finished", play_id=play_id),
+                        timeout=40, what="the play reported after reconnect")
+    time.sleep(2)
+    assert len(stack.events(type="playback.finished", play_id=play_id)) == 1
+    assert datetime.fromisoformat(finished[0]["payload"]["actual_start"]) == \
+        datetime.fromisoformat(meta["actual_start"])
+    types = [e["type"] for e in reversed(stack.events(play_id=play_id))]
+    assert types.index("playback.started") < types.index("playback.finished")
+
+
+def test_plans_are_republished_only_on_change_and_a_removed_play_does_not_play(stack: Stack,
+                                                                               speech_wav):
+    stack.add_zone("thon-dong")
+    stack.register("loa-1", ["thon-dong"])
+    stack.start_agent("loa-1")
+    media = stack.upload(speech_wav)
+    body = _schedule_at(utcnow() + timedelta(seconds=15), media["sha256"])
+    assert stack.api.put("/api/schedules", json=body).json()["applied"]
+    wait_for(lambda: _plan_file(stack, "loa-1").get("plan", {}).get("entries"), what="plan")
+
+    def version():
+        with stack.services.sessions() as session:
+            row = session.get(DevicePlan, "loa-1")
+            return (row.version, row.cmd_id) if row else None
+
+    first = version()
+    assert stack.services.plans.publish_changed() == 0  # nothing changed: nothing sent
+    assert version() == first
+
+    body["schedules"] = []
+    assert stack.api.put("/api/schedules", json=body).json()["removed"] == ["ban-tin"]
+    wait_for(lambda: _plan_file(stack, "loa-1").get("plan", {}).get("entries") == [],
+             what="empty plan on the agent")
+    time.sleep(16)
+    assert stack.output_files("loa-1") == []
+
+
+def test_agent_restarted_offline_still_plays_from_the_plan_on_disk(stack: Stack,
+                                                                   mosquitto: Mosquitto,
+                                                                   speech_wav):
+    from edge_agent.agent import Agent
+
+    stack.add_zone("thon-dong")
+    stack.register("loa-1", ["thon-dong"])
+    stack.start_agent("loa-1")
+    media = stack.upload(speech_wav)
+    start = utcnow() + timedelta(seconds=14)
+    assert stack.api.put("/api/schedules",
+                         json=_schedule_at(start, media["sha256"])).json()["applied"]
+    wait_for(lambda: _plan_file(stack, "loa-1").get("plan", {}).get("entries"), what="plan")
+    cache = stack.configs["loa-1"].data_dir / "cache" / f"{media['sha256']}.opus"
+    wait_for(cache.exists, what="media prefetched")
+
+    mosquitto.stop()
+    stack.agents.pop("loa-1").kill()  # power cut, and the link is down when it boots again
+    agent = Agent(stack.configs["loa-1"])
+    agent.start()
+    stack.agents["loa-1"] = agent
+    wait_for(lambda: len(stack.output_files("loa-1")) == 1, timeout=40,
+             what="played from the stored plan")
+    mosquitto.start()
