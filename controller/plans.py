@@ -55,7 +55,7 @@ class PlanService:
             occurrences = expand_all(schedule_set, now, end, durations)
             plans = build_plans(schedule_set, occurrences, the_fleet, devices, media, now, end,
                                 self._max_late_s)
-            sent = 0
+            done: list[tuple[str, str, str, int]] = []
             for device_id, plan in plans.items():
                 if published.get(device_id) == plan.version:
                     continue
@@ -67,17 +67,22 @@ class PlanService:
                 except NotConnected:
                     log.warning("plans not published: broker unreachable")
                     break
+                done.append((device_id, plan.version, cmd.cmd_id, len(plan.entries)))
+            if done:  # one transaction for the bookkeeping
+                stamp = utcnow()
                 with self._sessions.begin() as session:
-                    row = session.get(DevicePlan, device_id)
-                    if row is None:
-                        session.add(DevicePlan(device_id=device_id, version=plan.version,
-                                               cmd_id=cmd.cmd_id, entries=len(plan.entries),
-                                               window_end=end, published_at=utcnow()))
-                    else:
-                        row.version, row.cmd_id = plan.version, cmd.cmd_id
-                        row.entries, row.window_end, row.published_at = \
-                            len(plan.entries), end, utcnow()
-                sent += 1
+                    rows = {r.device_id: r for r in session.scalars(
+                        select(DevicePlan).where(DevicePlan.device_id.in_([d[0] for d in done])))}
+                    for device_id, version, cmd_id, count in done:
+                        row = rows.get(device_id)
+                        if row is None:
+                            session.add(DevicePlan(device_id=device_id, version=version,
+                                                   cmd_id=cmd_id, entries=count, window_end=end,
+                                                   published_at=stamp))
+                        else:
+                            row.version, row.cmd_id, row.entries = version, cmd_id, count
+                            row.window_end, row.published_at = end, stamp
+            sent = len(done)
             if sent:
                 log.info("published %d changed plans", sent)
             return sent
