@@ -107,6 +107,32 @@ class BroadcastService:
         self._scheduler.at(timing.send_at, f"send:{broadcast_id}", self.send, broadcast_id)
         return broadcast_id
 
+    def create_occurrence(self, play_id: str, schedule: str, title: str, media_sha256: str,
+                          targets: list[str], start_at: datetime, priority: Priority) -> bool:
+        """A schedule occurrence as a broadcast whose id is the plan's play id (created once).
+
+        Returns False if it exists already (a restart, or the previous tick) or reaches nobody.
+        """
+        now = utcnow()
+        max_late = timedelta(seconds=self.settings.default_max_late_s)
+        send_at = max(now, start_at - timedelta(seconds=self.settings.prefetch_lead_s))
+        with self._sessions.begin() as session:
+            if session.get(Broadcast, play_id) is not None:
+                return False
+            device_ids = resolve_devices(session, targets)
+            if not device_ids or session.get(Media, media_sha256) is None:
+                return False
+            session.add(Broadcast(
+                id=play_id, title=title, media_sha256=media_sha256, priority=priority.value,
+                targets=sorted(set(targets)), start_at=start_at, send_at=send_at,
+                not_after=start_at + max_late, state="scheduled", created_at=now,
+                schedule=schedule))
+            for device_id in device_ids:
+                session.add(Delivery(broadcast_id=play_id, device_id=device_id,
+                                     state=DeliveryState.pending.value, updated_at=now))
+        self._scheduler.at(send_at, f"send:{play_id}", self.send, play_id)
+        return True
+
     # --- sending ---------------------------------------------------------------------------
 
     def _claim(self, session: Session, broadcast_id: str, source: str, dest: str) -> bool:

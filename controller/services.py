@@ -19,6 +19,7 @@ from .keys import SigningKey, load_or_create
 from .media.pipeline import EncodeSettings
 from .media.store import MediaStore
 from .scheduler import Scheduler
+from .firing import TICK_S, ScheduleFiring
 from .plans import PlanService
 from .schedules import ScheduleService
 from .settings import Settings
@@ -83,6 +84,8 @@ class Services:
                                  settings.default_max_late_s)
         self.broadcasts = BroadcastService(settings, self.sessions, self.signer, self.gateway,
                                            self.scheduler)
+        self.firing = ScheduleFiring(self.sessions, self.schedules, self.broadcasts,
+                                     settings.prefetch_lead_s)
 
     def start(self) -> None:
         migrate(self.engine)
@@ -96,10 +99,15 @@ class Services:
         self.scheduler.start()
         self.broadcasts.recover()
         self.scheduler.every(self.settings.plan_refresh_s, "plans", self.plans.publish_changed)
+        self.scheduler.every(TICK_S, "firing", self.firing.tick)
 
     def plans_changed(self) -> None:
-        """Schedules, devices or zones changed: republish the plans that differ, soon."""
-        self.scheduler.run_soon("plans-now", self.plans.publish_changed)
+        """Schedules, devices or zones changed: republish plans and fire what is due, soon."""
+        self.scheduler.run_soon("plans-now", self._refresh)
+
+    def _refresh(self) -> None:
+        self.plans.publish_changed()
+        self.firing.tick()
 
     def stop(self) -> None:
         self.scheduler.stop()

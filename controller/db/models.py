@@ -104,7 +104,7 @@ class Broadcast(Base):
     """One bulletin sent to a set of targets, starting at the same instant everywhere."""
 
     __tablename__ = "broadcasts"
-    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    id: Mapped[str] = mapped_column(String(80), primary_key=True)  # = play id
     title: Mapped[str] = mapped_column(String(200), default="")
     media_sha256: Mapped[str] = mapped_column(ForeignKey("media.sha256"))
     priority: Mapped[str] = mapped_column(String(16), default="normal")
@@ -112,6 +112,7 @@ class Broadcast(Base):
     volume: Mapped[int | None] = mapped_column(Integer, nullable=True)
     start_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
     send_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    schedule: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
     not_after: Mapped[datetime] = mapped_column(UtcDateTime)
     state: Mapped[str] = mapped_column(String(16), default="scheduled", index=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=_now)
@@ -130,7 +131,7 @@ class Delivery(Base):
     __table_args__ = (UniqueConstraint("broadcast_id", "device_id"),)
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     broadcast_id: Mapped[str] = mapped_column(
-        ForeignKey("broadcasts.id", ondelete="CASCADE"), index=True
+        String(80), ForeignKey("broadcasts.id", ondelete="CASCADE"), index=True
     )
     device_id: Mapped[str] = mapped_column(ForeignKey("devices.id"), index=True)
     state: Mapped[str] = mapped_column(String(16), default="pending")
@@ -154,7 +155,7 @@ class Command(Base):
     type: Mapped[str] = mapped_column(String(20))
     target: Mapped[str] = mapped_column(String(80))
     seq: Mapped[int] = mapped_column(BigInteger)
-    broadcast_id: Mapped[str | None] = mapped_column(String(40), nullable=True, index=True)
+    broadcast_id: Mapped[str | None] = mapped_column(String(80), nullable=True, index=True)
     issued_at: Mapped[datetime] = mapped_column(UtcDateTime)
     not_after: Mapped[datetime] = mapped_column(UtcDateTime)
 

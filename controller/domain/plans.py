@@ -37,16 +37,22 @@ def _entries_for(occ: Occurrence, programme: list, media: Mapping[str, tuple[int
     return entries
 
 
+def occurrence_entries(schedules: ScheduleSet, occurrences: Iterable[Occurrence],
+                       media: Mapping[str, tuple[int, int]]
+                       ) -> list[tuple[Occurrence, list[PlanEntry]]]:
+    """Each occurrence with the plan entries its programme becomes."""
+    specs = {s.name: s for s in schedules.schedules}
+    return [(occ, _entries_for(occ, list(specs[occ.schedule].programme), media,
+                               specs[occ.schedule].title)) for occ in occurrences]
+
+
 def build_plans(schedules: ScheduleSet, occurrences: Iterable[Occurrence], fleet: Fleet,
                 devices: Iterable[str], media: Mapping[str, tuple[int, int]],
                 window_start: datetime, window_end: datetime, max_late_s: int
                 ) -> dict[str, PlanCommand]:
     """One plan per device (empty plans included, so a device learns its plan was emptied)."""
-    specs = {s.name: s for s in schedules.schedules}
     per_device: dict[str, list[PlanEntry]] = {d: [] for d in devices}
-    for occ in occurrences:
-        spec = specs[occ.schedule]
-        entries = _entries_for(occ, list(spec.programme), media, spec.title)
+    for occ, entries in occurrence_entries(schedules, occurrences, media):
         reach = set().union(*(fleet.devices_of(t) for t in occ.targets))
         targets = per_device.keys() if "*" in reach else reach & per_device.keys()
         for device in targets:

@@ -120,3 +120,26 @@ def test_agent_restarted_offline_still_plays_from_the_plan_on_disk(stack: Stack,
     wait_for(lambda: len(stack.output_files("loa-1")) == 1, timeout=40,
              what="played from the stored plan")
     mosquitto.start()
+
+
+def test_schedule_occurrence_is_also_fired_centrally_and_plays_once(stack: Stack, speech_wav):
+    stack.add_zone("thon-dong")
+    for d in ("loa-1", "loa-2"):
+        stack.register(d, ["thon-dong"])
+        stack.start_agent(d)
+    media = stack.upload(speech_wav)
+    start = utcnow() + timedelta(seconds=12)
+    assert stack.api.put("/api/schedules",
+                         json=_schedule_at(start, media["sha256"])).json()["applied"]
+    play_id = f"s-ban-tin-{start.astimezone(HCM):%Y%m%dT%H%M}"
+    # the occurrence is a broadcast too, tracked per device, with the plan's play id
+    done = wait_for(lambda: (lambda r: r.json() if r.status_code == 200 else None)(
+        stack.api.get(f"/api/broadcasts/{play_id}")), what="occurrence broadcast")
+    assert {d["device_id"] for d in done["deliveries"]} == {"loa-1", "loa-2"}
+    done = stack.wait_states(play_id, {"played"}, timeout=40)
+    assert all(d["acked_at"] for d in done["deliveries"])  # the live command reached them too
+    for d in ("loa-1", "loa-2"):
+        assert len(stack.output_files(d)) == 1, "plan and live command both played"
+    assert len(stack.events(type="playback.finished", play_id=play_id)) == 2
+    # a later tick (or a restarted controller) does not fire it again
+    assert stack.services.firing.tick() == 0

@@ -1,0 +1,72 @@
+"""Central firing of schedule occurrences.
+
+Every occurrence that starts within the prefetch lead becomes a broadcast whose id is the
+play id the device's plan already holds, and is sent as a signed "play at T" command like any
+broadcast: it can carry last-minute changes, devices whose plan missed it still play it, and the
+controller tracks it per device. Both paths carry one play id, so a play happens once. Created
+rows are the memory: a restart never fires an occurrence twice.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from protocol.messages import Priority, utcnow
+
+from .broadcasts import BroadcastService
+from .db.models import Broadcast, Media
+from .domain.plans import occurrence_entries
+from .domain.schedules import expand_all
+from .schedules import ScheduleService
+
+log = logging.getLogger(__name__)
+
+TICK_S = 30.0
+
+
+class ScheduleFiring:
+    def __init__(self, sessions: sessionmaker[Session], schedules: ScheduleService,
+                 broadcasts: BroadcastService, prefetch_lead_s: float):
+        self._sessions = sessions
+        self._schedules = schedules
+        self._broadcasts = broadcasts
+        self._lead = timedelta(seconds=prefetch_lead_s + 2 * TICK_S)
+
+    def tick(self) -> int:
+        """Create the broadcasts of occurrences starting soon; cancel those no longer planned."""
+        now = utcnow()
+        end = now + self._lead
+        with self._sessions() as session:
+            schedule_set = self._schedules.current(session)
+            media = {sha: (size, duration) for sha, size, duration in session.execute(
+                select(Media.sha256, Media.size, Media.duration_ms))}
+            pending = list(session.scalars(
+                select(Broadcast.id).where(Broadcast.schedule.is_not(None),
+                                           Broadcast.state == "scheduled",
+                                           Broadcast.start_at >= now)))
+        durations = {sha: ms for sha, (_, ms) in media.items()}
+        occurrences = expand_all(schedule_set, now, end, durations)
+        created = 0
+        wanted = set()
+        for occ, entries in occurrence_entries(schedule_set, occurrences, media):
+            for entry in entries:
+                if entry.media is None or entry.start_at < now:
+                    continue  # relays: played from plans once agents stream (field issue)
+                wanted.add(entry.play_id)
+                if self._broadcasts.create_occurrence(
+                        entry.play_id, occ.schedule, entry.title, entry.media.sha256,
+                        list(occ.targets), entry.start_at, Priority(entry.priority)):
+                    created += 1
+        for play_id in set(pending) - wanted:
+            log.info("schedule occurrence %s no longer planned: cancelled", play_id)
+            try:
+                self._broadcasts.cancel(play_id)
+            except Exception:
+                log.exception("cancelling %s", play_id)
+        if created:
+            log.info("created %d schedule broadcasts", created)
+        return created
