@@ -67,6 +67,10 @@ MESSAGES: dict[str, dict[str, str]] = {
         "vi": "Bản tin đã kết thúc hoặc đã hủy, không thể hủy.",
         "en": "The broadcast is finished or already cancelled.",
     },
+    "schedule.not_found": {"vi": "Không tìm thấy lịch '{name}'.",
+                           "en": "Schedule '{name}' not found."},
+    "schedule.name_mismatch": {"vi": "Tên lịch trong nội dung khác với '{name}'.",
+                               "en": "The schedule's name differs from '{name}'."},
     "auth.required": {
         "vi": "Cần đăng nhập (thiếu hoặc sai mã truy cập).",
         "en": "Authentication required (missing or wrong token).",

@@ -10,7 +10,8 @@ from pydantic import BaseModel
 
 from protocol.messages import utcnow
 
-from ..domain.schedules import ScheduleSet
+from ..domain.schedules import ScheduleSet, ScheduleSpec
+from ..errors import ApiError
 from .deps import Operator, ServicesDep
 
 router = APIRouter(prefix="/api/schedules", tags=["schedules"], dependencies=[Operator])
@@ -57,15 +58,11 @@ def sync_schedules(body: ScheduleSet, svc: ServicesDep,
     Any problem (conflict, quiet hours, missing media, ...) → 422 and nothing is stored.
     """
     result = svc.schedules.sync(body, dry_run=dry_run)
-    out = SyncOut(applied=not dry_run and not result.problems and not result.unchanged,
-                  added=result.added, changed=result.changed, removed=result.removed,
-                  settings_changed=result.settings_changed,
-                  problems=[ProblemOut(**p.__dict__) for p in result.problems])
-    if result.problems:
-        return JSONResponse(out.model_dump(mode="json"), status_code=422)
-    if out.applied:
-        svc.plans_changed()
-    return out
+    if dry_run:
+        return SyncOut(applied=False, added=result.added, changed=result.changed,
+                       removed=result.removed, settings_changed=result.settings_changed,
+                       problems=[ProblemOut(**p.__dict__) for p in result.problems])
+    return _sync_response(svc, result)
 
 
 @router.get("/plan", response_model=list[PlanRowOut])
@@ -87,3 +84,44 @@ def plan_schedules(svc: ServicesDep, days: int = Query(7, ge=1, le=31),
                               targets=list(o.targets), devices=sorted(set(devices)),
                               preempts=list(row.preempts)))
     return out
+
+
+def _sync_response(svc, result) -> SyncOut | JSONResponse:  # type: ignore[no-untyped-def]
+    out = SyncOut(applied=not result.problems and not result.unchanged, added=result.added,
+                  changed=result.changed, removed=result.removed,
+                  settings_changed=result.settings_changed,
+                  problems=[ProblemOut(**p.__dict__) for p in result.problems])
+    if result.problems:
+        return JSONResponse(out.model_dump(mode="json"), status_code=422)
+    if out.applied:
+        svc.plans_changed()
+    return out
+
+
+@router.get("/{name}", response_model=ScheduleSpec)
+def get_schedule(name: str, svc: ServicesDep) -> ScheduleSpec:
+    for spec in svc.schedules.current().schedules:
+        if spec.name == name:
+            return spec
+    raise ApiError(404, "schedule.not_found", name=name)
+
+
+@router.put("/{name}", response_model=SyncOut, responses={422: {"model": SyncOut}})
+def put_schedule(name: str, body: ScheduleSpec, svc: ServicesDep):
+    """Add or replace one schedule; checked together with all the others."""
+    if body.name != name:
+        raise ApiError(422, "schedule.name_mismatch", name=name)
+    current = svc.schedules.current()
+    others = [s for s in current.schedules if s.name != name]
+    wanted = current.model_copy(update={"schedules": [*others, body]})
+    return _sync_response(svc, svc.schedules.sync(wanted))
+
+
+@router.delete("/{name}", response_model=SyncOut)
+def delete_schedule(name: str, svc: ServicesDep):
+    current = svc.schedules.current()
+    if not any(s.name == name for s in current.schedules):
+        raise ApiError(404, "schedule.not_found", name=name)
+    wanted = current.model_copy(
+        update={"schedules": [s for s in current.schedules if s.name != name]})
+    return _sync_response(svc, svc.schedules.sync(wanted))

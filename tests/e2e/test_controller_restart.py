@@ -43,3 +43,30 @@ def test_restart_with_broadcasts_pending_plays_each_once(tmp_path, mosquitto, da
         assert len(finished) == 4 and len({e["event_id"] for e in finished}) == 4
     finally:
         stack.stop()
+
+
+def test_restart_with_a_schedule_occurrence_pending_fires_it_once(tmp_path, mosquitto,
+                                                                  speech_wav):
+    from zoneinfo import ZoneInfo
+
+    stack = Stack(tmp_path, mosquitto.port, prefetch_lead_s=3).start()
+    try:
+        stack.add_zone("thon-dong")
+        stack.register("loa-1", ["thon-dong"])
+        stack.start_agent("loa-1")
+        media = stack.upload(speech_wav)
+        local = (utcnow() + timedelta(seconds=12)).astimezone(ZoneInfo("Asia/Ho_Chi_Minh"))
+        body = {"schedules": [{"name": "tin", "targets": ["zone:thon-dong"],
+                               "start": local.strftime("%H:%M:%S"), "date": local.date().isoformat(),
+                               "programme": [{"media": media["sha256"]}]}]}
+        assert stack.api.put("/api/schedules", json=body).json()["applied"]
+        play_id = f"s-tin-{local:%Y%m%dT%H%M}"
+        stack.restart_controller()
+        stack.restart_controller()
+        stack.wait_states(play_id, {"played"}, timeout=40)
+        time.sleep(2)
+        with stack.services.sessions() as session:
+            assert session.query(Command).filter_by(broadcast_id=play_id).count() == 1
+        assert len(stack.output_files("loa-1")) == 1
+    finally:
+        stack.stop()

@@ -118,3 +118,19 @@ def test_plan_shows_what_plays_where(stack: Stack, speech_wav, tmp_path):
     assert len([r for r in rows if r["schedule"] == "suc-khoe"]) == 1
     tay = stack.api.get("/api/schedules/plan", params={"days": 7, "zone": "thon-tay"}).json()
     assert tay == []
+
+
+def test_one_schedule_at_a_time_through_the_api(stack: Stack, speech_wav):
+    sha = _setup(stack, speech_wav)
+    weekly = {"name": "suc-khoe", "title": "Sức khoẻ", "targets": ["zone:thon-dong"],
+              "start": "18:15", "rrule": "FREQ=WEEKLY;BYDAY=MO", "programme": [{"media": sha}]}
+    r = stack.api.put("/api/schedules/suc-khoe", json=weekly)
+    assert r.status_code == 200 and r.json()["added"] == ["suc-khoe"]
+    assert stack.api.get("/api/schedules/suc-khoe").json()["start"] == "18:15:00"
+    clash = {**weekly, "name": "trung", "targets": ["device:loa-1"]}
+    r = stack.api.put("/api/schedules/trung", json=clash)
+    assert r.status_code == 422 and r.json()["problems"][0]["code"] == "conflict"
+    assert stack.api.get("/api/schedules/trung").status_code == 404
+    assert stack.api.put("/api/schedules/x", json=weekly).status_code == 422
+    assert stack.api.delete("/api/schedules/suc-khoe").json()["removed"] == ["suc-khoe"]
+    assert stack.api.get("/api/schedules").json()["schedules"] == []
