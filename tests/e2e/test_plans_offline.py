@@ -24,6 +24,14 @@ def _schedule_at(when: datetime, sha: str, name: str = "ban-tin") -> dict:
         "programme": [{"media": sha}]}]}
 
 
+def _one_agent(stack: Stack, speech_wav) -> dict:
+    """Agent loa-1 in zone thon-dong, online; returns the uploaded bulletin."""
+    stack.add_zone("thon-dong")
+    stack.register("loa-1", ["thon-dong"])
+    stack.start_agent("loa-1")
+    return stack.upload(speech_wav)
+
+
 def _plan_file(stack: Stack, device: str) -> dict:
     path = stack.configs[device].data_dir / "plan.json"
     return json.loads(path.read_text()) if path.exists() else {}
@@ -32,10 +40,7 @@ def _plan_file(stack: Stack, device: str) -> dict:
 def test_agent_plays_its_plan_with_the_broker_down_and_reports_once(stack: Stack,
                                                                     mosquitto: Mosquitto,
                                                                     speech_wav):
-    stack.add_zone("thon-dong")
-    stack.register("loa-1", ["thon-dong"])
-    stack.start_agent("loa-1")
-    media = stack.upload(speech_wav)
+    media = _one_agent(stack, speech_wav)
     start = (utcnow() + timedelta(seconds=12)).replace(microsecond=0)
     r = stack.api.put("/api/schedules", json=_schedule_at(start, media["sha256"]))
     assert r.status_code == 200 and r.json()["applied"], r.text
@@ -71,10 +76,7 @@ def test_agent_plays_its_plan_with_the_broker_down_and_reports_once(stack: Stack
 
 def test_plans_are_republished_only_on_change_and_a_removed_play_does_not_play(stack: Stack,
                                                                                speech_wav):
-    stack.add_zone("thon-dong")
-    stack.register("loa-1", ["thon-dong"])
-    stack.start_agent("loa-1")
-    media = stack.upload(speech_wav)
+    media = _one_agent(stack, speech_wav)
     body = _schedule_at(utcnow() + timedelta(seconds=15), media["sha256"])
     assert stack.api.put("/api/schedules", json=body).json()["applied"]
     wait_for(lambda: _plan_file(stack, "loa-1").get("plan", {}).get("entries"), what="plan")
@@ -101,10 +103,7 @@ def test_agent_restarted_offline_still_plays_from_the_plan_on_disk(stack: Stack,
                                                                    speech_wav):
     from edge_agent.agent import Agent
 
-    stack.add_zone("thon-dong")
-    stack.register("loa-1", ["thon-dong"])
-    stack.start_agent("loa-1")
-    media = stack.upload(speech_wav)
+    media = _one_agent(stack, speech_wav)
     start = utcnow() + timedelta(seconds=14)
     assert stack.api.put("/api/schedules",
                          json=_schedule_at(start, media["sha256"])).json()["applied"]
