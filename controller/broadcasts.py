@@ -96,16 +96,22 @@ class BroadcastService:
             device_ids = resolve_devices(session, sorted(set(req.targets)))
             if not device_ids:
                 raise ApiError(422, "broadcast.no_devices")
-            session.add(Broadcast(
+            self._store(session, device_ids, Broadcast(
                 id=broadcast_id, title=req.title or media.title, media_sha256=media.sha256,
                 priority=req.priority.value, targets=sorted(set(req.targets)), volume=req.volume,
                 start_at=timing.start_at, send_at=timing.send_at, not_after=timing.not_after,
                 state="scheduled", created_at=now))
-            for device_id in device_ids:
-                session.add(Delivery(broadcast_id=broadcast_id, device_id=device_id,
-                                     state=DeliveryState.pending.value, updated_at=now))
         self._scheduler.at(timing.send_at, f"send:{broadcast_id}", self.send, broadcast_id)
         return broadcast_id
+
+    @staticmethod
+    def _store(session: Session, device_ids: list[str], broadcast: Broadcast) -> None:
+        """The broadcast row and one pending delivery per device it reaches."""
+        session.add(broadcast)
+        for device_id in device_ids:
+            session.add(Delivery(broadcast_id=broadcast.id, device_id=device_id,
+                                 state=DeliveryState.pending.value,
+                                 updated_at=broadcast.created_at))
 
     def create_occurrence(self, play_id: str, schedule: str, title: str, media_sha256: str,
                           targets: list[str], start_at: datetime, priority: Priority) -> bool:
@@ -122,14 +128,11 @@ class BroadcastService:
             device_ids = resolve_devices(session, targets)
             if not device_ids or session.get(Media, media_sha256) is None:
                 return False
-            session.add(Broadcast(
+            self._store(session, device_ids, Broadcast(
                 id=play_id, title=title, media_sha256=media_sha256, priority=priority.value,
                 targets=sorted(set(targets)), start_at=start_at, send_at=send_at,
                 not_after=start_at + max_late, state="scheduled", created_at=now,
                 schedule=schedule))
-            for device_id in device_ids:
-                session.add(Delivery(broadcast_id=play_id, device_id=device_id,
-                                     state=DeliveryState.pending.value, updated_at=now))
         self._scheduler.at(send_at, f"send:{play_id}", self.send, play_id)
         return True
 

@@ -18,10 +18,10 @@ from sqlalchemy.orm import Session, sessionmaker
 from protocol.messages import Priority, utcnow
 
 from .broadcasts import BroadcastService
-from .db.models import Broadcast, Media
+from .db.models import Broadcast
 from .domain.plans import occurrence_entries
 from .domain.schedules import expand_all
-from .schedules import ScheduleService
+from .schedules import ScheduleService, media_refs
 
 log = logging.getLogger(__name__)
 
@@ -42,8 +42,7 @@ class ScheduleFiring:
         end = now + self._lead
         with self._sessions() as session:
             schedule_set = self._schedules.current(session)
-            media = {sha: (size, duration) for sha, size, duration in session.execute(
-                select(Media.sha256, Media.size, Media.duration_ms))}
+            media = media_refs(session)
             pending = list(session.scalars(
                 select(Broadcast.id).where(Broadcast.schedule.is_not(None),
                                            Broadcast.state == "scheduled",

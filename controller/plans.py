@@ -14,12 +14,12 @@ from sqlalchemy.orm import Session, sessionmaker
 from protocol import topics
 from protocol.messages import utcnow
 
-from .db.models import Device, DevicePlan, Media
+from .db.models import Device, DevicePlan
 from .domain.plans import build_plans
 from .domain.schedules import expand_all
 from .fleet.commands import CommandSigner
 from .fleet.gateway import MqttGateway, NotConnected
-from .schedules import ScheduleService, fleet, media_durations
+from .schedules import ScheduleService, fleet, media_refs
 
 log = logging.getLogger(__name__)
 
@@ -46,12 +46,11 @@ class PlanService:
             with self._sessions() as session:
                 schedule_set = self._schedules.current(session)
                 the_fleet = fleet(session)
-                media = {sha: (size, duration) for sha, size, duration in session.execute(
-                    select(Media.sha256, Media.size, Media.duration_ms))}
-                durations = media_durations(session)
+                media = media_refs(session)
                 devices = list(session.scalars(select(Device.id)
                                                .where(Device.retired.is_(False))))
                 published = {p.device_id: p.version for p in session.scalars(select(DevicePlan))}
+            durations = {sha: ms for sha, (_, ms) in media.items()}
             occurrences = expand_all(schedule_set, now, end, durations)
             plans = build_plans(schedule_set, occurrences, the_fleet, devices, media, now, end,
                                 self._max_late_s)

@@ -92,7 +92,7 @@ def load(path: Path) -> LoadedSchedules:
         except ScheduleFileError as exc:
             errors += exc.messages
             continue
-        if "timezone" in (yaml.safe_load(file.read_text(encoding="utf-8")) or {}):
+        if "timezone" in part.model_fields_set:
             if merged["timezone"] not in (None, part.timezone):
                 errors.append(f"{file}:1: timezone {part.timezone} differs from "
                               f"{merged['timezone']} in another file")

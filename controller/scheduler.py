@@ -17,6 +17,8 @@ from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.jobstores.base import JobLookupError
 from apscheduler.schedulers.background import BackgroundScheduler
 
+from protocol.messages import utcnow
+
 log = logging.getLogger(__name__)
 
 
@@ -37,22 +39,16 @@ class Scheduler:
 
     def at(self, when: datetime, job_id: str, func: Callable[..., Any], *args: Any) -> None:
         """Run ``func(*args)`` at ``when`` (at once if it is past), replacing a job of that id."""
-        from protocol.messages import utcnow
-
         self._scheduler.add_job(func, "date", run_date=max(when, utcnow()), args=args, id=job_id,
                                 replace_existing=True)
 
     def every(self, seconds: float, job_id: str, func: Callable[..., Any]) -> None:
         """Run ``func`` now and then every ``seconds`` (one instance at a time)."""
-        from protocol.messages import utcnow
-
         self._scheduler.add_job(func, "interval", seconds=seconds, id=job_id,
                                 next_run_time=utcnow(), replace_existing=True)
 
     def run_soon(self, job_id: str, func: Callable[..., Any]) -> None:
         """Run ``func`` once in the scheduler's pool, without blocking the caller."""
-        from protocol.messages import utcnow
-
         self._scheduler.add_job(func, "date", run_date=utcnow(), id=job_id,
                                 replace_existing=True)
 

@@ -41,6 +41,12 @@ def media_durations(session: Session) -> dict[str, int]:
     return dict(session.execute(select(Media.sha256, Media.duration_ms)).all())
 
 
+def media_refs(session: Session) -> dict[str, tuple[int, int]]:
+    """sha256 → (size, duration_ms) of every stored media file, for plans."""
+    return {sha: (size, duration) for sha, size, duration in session.execute(
+        select(Media.sha256, Media.size, Media.duration_ms))}
+
+
 def fleet(session: Session) -> Fleet:
     zones: dict[str, set[str]] = {}
     rows = session.execute(select(DeviceZone.zone_id, DeviceZone.device_id)

@@ -149,11 +149,9 @@ class Agent:
             try:
                 command = verify(raw, keys=self._keys, device_id=self.device_id,
                                  zones=set(self.state.zones), last_seq=self.state.last_seq,
-                                 now=now)
+                                 last_cmd=self.state.last_cmd, now=now)
             except Rejected as rej:
-                target, seq = rej.payload.get("target"), rej.payload.get("seq")
-                if rej.reason == "replayed" and isinstance(target, str) and \
-                        isinstance(seq, int) and self.state.is_duplicate(target, seq, rej.cmd_id):
+                if rej.reason == "duplicate":
                     # The last accepted command again: the broker redelivering an unacknowledged
                     # QoS 1 message after a reconnect. Harmless (already acted on); counted.
                     self.duplicates_ignored += 1
@@ -199,9 +197,10 @@ class Agent:
                 command = verify(raw, keys=self._keys, device_id=self.device_id,
                                  zones=set(self.state.zones),
                                  last_seq={f"device:{self.device_id}": stored.get("seq", 0)},
+                                 last_cmd={f"device:{self.device_id}": stored.get("cmd_id", "")},
                                  now=now)
             except Rejected as rej:
-                if rej.reason == "replayed" and rej.cmd_id == stored.get("cmd_id"):
+                if rej.reason == "duplicate":
                     return  # the plan we already hold, redelivered as retained
                 log.warning("refused plan: %s", rej)
                 self.report_event(SecurityEvent(

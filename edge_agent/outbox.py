@@ -25,6 +25,9 @@ class OutboxItem:
     payload: bytes
 
 
+DROPPABLE = ".d.json"
+
+
 class Outbox:
     """Bounded: past ``max_droppable`` periodic readings the oldest go first; past ``max_items``
     in all, the oldest of anything (a device offline for months)."""
@@ -40,6 +43,9 @@ class Outbox:
             stale.unlink(missing_ok=True)
         names = self._names()
         self._next = int(names[-1].split(".")[0]) + 1 if names else 1
+        # Counted in memory so that queueing a report never lists the directory.
+        self._count = len(names)
+        self._readings = sum(n.endswith(DROPPABLE) for n in names)
 
     def _names(self) -> list[str]:
         return sorted(n for n in os.listdir(self.dir) if n.endswith(".json")
@@ -52,17 +58,27 @@ class Outbox:
         """
         record = json.dumps({"topic": topic, "payload": payload.decode()}).encode()
         with self._lock:
-            name = f"{self._next:012d}{'.d' if droppable else ''}.json"
+            name = f"{self._next:012d}{DROPPABLE if droppable else '.json'}"
             self._next += 1
             atomic_write(self.dir / name, record)
-            names = self._names()
-            readings = [n for n in names if n.endswith(".d.json")]
-            for old in readings[: max(0, len(readings) - self.max_droppable)]:
-                (self.dir / old).unlink(missing_ok=True)
-            if len(names) > self.max_items:
-                for old in self._names()[: len(names) - self.max_items]:
-                    (self.dir / old).unlink(missing_ok=True)
+            self._count += 1
+            self._readings += droppable
+            if self._readings > self.max_droppable or self._count > self.max_items:
+                self._trim()
         self.changed.set()
+
+    def _trim(self) -> None:
+        """Shed the oldest readings, then the oldest of anything, down to the limits."""
+        names = self._names()
+        readings = [n for n in names if n.endswith(DROPPABLE)]
+        for old in readings[: max(0, len(readings) - self.max_droppable)]:
+            (self.dir / old).unlink(missing_ok=True)
+        names = self._names()
+        for old in names[: max(0, len(names) - self.max_items)]:
+            (self.dir / old).unlink(missing_ok=True)
+        names = self._names()
+        self._count = len(names)
+        self._readings = sum(n.endswith(DROPPABLE) for n in names)
 
     def pending(self, limit: int = 50) -> list[OutboxItem]:
         """Oldest first; unreadable files (should not happen) are dropped with a warning."""
@@ -76,11 +92,20 @@ class Outbox:
                 continue
             except (OSError, ValueError, KeyError):
                 log.warning("dropping unreadable outbox file %s", path)
-                path.unlink(missing_ok=True)
+                self._discard(path)
         return items
 
     def remove(self, item: OutboxItem) -> None:
-        item.path.unlink(missing_ok=True)
+        self._discard(item.path)
+
+    def _discard(self, path: Path) -> None:
+        with self._lock:
+            try:
+                path.unlink()
+            except FileNotFoundError:
+                return  # already shed by _trim
+            self._count -= 1
+            self._readings -= path.name.endswith(DROPPABLE)
 
     def __len__(self) -> int:
-        return len(self._names())
+        return self._count

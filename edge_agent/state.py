@@ -30,11 +30,6 @@ class AgentState:
                 "plays": self.plays}
         atomic_write(self.path, json.dumps(data, sort_keys=True).encode())
 
-    def is_duplicate(self, target: str, seq: int, cmd_id: str | None) -> bool:
-        """The command accepted last for ``target``, delivered again (a QoS 1 redelivery)."""
-        return cmd_id is not None and self.last_seq.get(target) == seq and \
-            self.last_cmd.get(target) == cmd_id
-
     def accept(self, target: str, seq: int, play_id: str | None = None,
                start_at: datetime | None = None, now: datetime | None = None,
                cmd_id: str | None = None) -> bool:

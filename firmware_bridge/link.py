@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections.abc import Callable
 
 import serial
@@ -15,6 +14,15 @@ from . import codec
 from .framing import FrameDecoder, FrameError, Packet, encode
 
 log = logging.getLogger(__name__)
+
+
+def close_quietly(port: serial.Serial | None) -> None:
+    """Close a port that may already be gone (cable pulled): nothing left to report."""
+    if port is not None:
+        try:
+            port.close()
+        except (serial.SerialException, OSError):
+            pass
 
 
 class McuTimeout(TimeoutError):
@@ -100,11 +108,7 @@ class McuLink:
 
     def _close(self) -> None:
         with self._write_lock:
-            if self._serial is not None:
-                try:
-                    self._serial.close()
-                except (serial.SerialException, OSError):
-                    pass
+            close_quietly(self._serial)
             self._serial = None
         self.connected.clear()
 
@@ -156,11 +160,3 @@ class McuLink:
             slot.append(message)
             done.set()
 
-
-def wait_until(predicate: Callable[[], bool], timeout_s: float) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.02)
-    return False

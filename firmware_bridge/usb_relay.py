@@ -12,6 +12,8 @@ import threading
 
 import serial
 
+from .link import close_quietly
+
 START = 0xA0
 
 
@@ -55,11 +57,7 @@ class UsbRelayBoard:
             self.set(relay, on)
 
     def close_locked(self) -> None:
-        if self._serial is not None:
-            try:
-                self._serial.close()
-            except (serial.SerialException, OSError):
-                pass
+        close_quietly(self._serial)
         self._serial = None
 
     def close(self) -> None:

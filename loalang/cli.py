@@ -354,18 +354,9 @@ def schedules_apply(
 ) -> None:
     """Make the controller's schedules equal to the files (a schedule removed from the files is
     removed from the controller). Idempotent; nothing changes if any check fails."""
-    import httpx
-
     loaded = _load_schedules(path)
-    client = _client(url, token)
-    body = loaded.schedules.model_dump(mode="json")
-    try:
-        resp = client._http.put("/api/schedules", json=body, params={"dry_run": dry_run})
-    except httpx.ConnectError as exc:
-        _fail(f"Không kết nối được bộ điều khiển / cannot reach the controller: {exc}")
-    if resp.status_code not in (200, 422):
-        client._check(resp)
-    result = resp.json()
+    result = _call(_client(url, token).put, "/api/schedules",
+                   loaded.schedules.model_dump(mode="json"), {"dry_run": dry_run}, (422,))
     for problem in result["problems"]:
         from controller.domain.schedules import Problem
 

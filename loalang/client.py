@@ -53,8 +53,13 @@ class Client:
     def post(self, path: str, json: Any = None) -> Any:
         return self._check(self._http.post(path, json=json))
 
-    def put(self, path: str, json: Any = None) -> Any:
-        return self._check(self._http.put(path, json=json))
+    def put(self, path: str, json: Any = None, params: dict[str, Any] | None = None,
+            accept: tuple[int, ...] = ()) -> Any:
+        """PUT; statuses in ``accept`` return their JSON body instead of raising."""
+        resp = self._http.put(path, json=json, params=params)
+        if resp.status_code in accept:
+            return resp.json()
+        return self._check(resp)
 
     def upload(self, path: Path, title: str | None = None) -> Any:
         with path.open("rb") as fh:

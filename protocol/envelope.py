@@ -129,12 +129,15 @@ def verify(
     zones: frozenset[str] | set[str],
     last_seq: Mapping[str, int],
     now: datetime,
+    last_cmd: Mapping[str, str] | None = None,
     future_tolerance: timedelta = DEFAULT_FUTURE_TOLERANCE,
 ) -> CommandPayload:
     """Return the command if every check passes, else raise :class:`Rejected`.
 
     Checks, in order: size and shape, known key id, signature, payload schema, target,
     expiry, issue time not in the future, sequence above the last accepted for that target.
+    The last accepted command itself arriving again (same sequence number and, per
+    ``last_cmd``, same command id) is ``duplicate``: an MQTT QoS 1 redelivery, not a replay.
     """
     if len(raw) > MAX_ENVELOPE_BYTES:
         raise Rejected("malformed", f"envelope of {len(raw)} bytes is too large")
@@ -162,6 +165,8 @@ def verify(
     if command.issued_at > now + future_tolerance:
         raise Rejected("not_yet_valid", f"issued at {command.issued_at.isoformat()}", payload)
     previous = last_seq.get(command.target, 0)
+    if command.seq == previous and last_cmd and last_cmd.get(command.target) == command.cmd_id:
+        raise Rejected("duplicate", f"command {command.cmd_id} again", payload)
     if command.seq <= previous:
         raise Rejected("replayed", f"sequence {command.seq} not above {previous}", payload)
     return command

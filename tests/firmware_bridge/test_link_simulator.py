@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 
 from firmware_bridge import codec
-from firmware_bridge.link import McuLink, McuRefused, McuTimeout, wait_until
+from firmware_bridge.link import McuLink, McuRefused, McuTimeout
 from firmware_bridge.simulator import McuSimulator
+from tests.support.stack import wait_for
 
 
 @pytest.fixture
@@ -46,7 +47,7 @@ def test_faults_are_seen_as_readings_and_events(board):
     sim.lose_mains()
     sim.open_door()
     sim.overheat(750)
-    assert wait_until(lambda: len(events) == 3, 2)
+    wait_for(lambda: len(events) == 3, 2, what="three events")
     assert events == [codec.MainsChanged(0, 12400), codec.DoorChanged(1),
                       codec.OverTemperature(750)]
     status = link.request(codec.GetStatus())
@@ -57,7 +58,7 @@ def test_noise_on_the_line_does_not_break_the_next_request(board):
     sim, link, _ = board
     sim.noise(b"\xff\x13garbage\x00\x02\x01\x00" + bytes(range(1, 200)))
     assert isinstance(link.request(codec.Ping()), codec.Pong)
-    assert wait_until(lambda: link.frame_errors >= 1, 2)
+    wait_for(lambda: link.frame_errors >= 1, 2, what="a frame error counted")
 
 
 def test_lost_request_is_retried_slow_answers_wait_and_silent_mcu_times_out(board):
@@ -78,7 +79,7 @@ def test_lost_request_is_retried_slow_answers_wait_and_silent_mcu_times_out(boar
 def test_cable_pulled_and_plugged_back(board):
     sim, link, _ = board
     sim.unplug()
-    assert wait_until(lambda: not link.connected.is_set(), 3)
+    wait_for(lambda: not link.connected.is_set(), 3, what="link lost")
     with pytest.raises(McuTimeout):
         link.request(codec.Ping(), retries=0)
     sim.replug()

@@ -170,3 +170,14 @@ def test_canonical_json_is_stable_and_parseable(value):
 def test_canonical_json_refuses_floats():
     with pytest.raises(CanonicalJsonError):
         canonical_json({"volume": 0.5})
+
+
+def test_the_last_accepted_command_again_is_a_duplicate_an_older_one_a_replay():
+    payload = _play()
+    raw = sign(payload, KEY)
+    for last_cmd, reason in (({"device:loa-1": "c1"}, "duplicate"),
+                             ({"device:loa-1": "other"}, "replayed"), (None, "replayed")):
+        with pytest.raises(Rejected) as exc:
+            verify(raw, keys=KEYS, device_id="loa-1", zones=set(), last_seq={"device:loa-1": 10},
+                   last_cmd=last_cmd, now=NOW)
+        assert exc.value.reason == reason
