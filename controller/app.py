@@ -9,7 +9,7 @@ from fastapi import FastAPI
 
 from loalang import __version__
 
-from .api import broadcasts, devices, media, schedules, zones
+from .api import alarms, broadcasts, devices, edge, media, schedules, stop, zones
 from .errors import install_handlers
 from .services import Services
 from .settings import Settings
@@ -34,7 +34,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
                   description="Commune IP-radio controller: media, devices, zones, broadcasts.")
     app.state.services = svc
     install_handlers(app)
-    for module in (media, zones, devices, broadcasts, schedules):
+    for module in (media, zones, devices, broadcasts, schedules, alarms, stop, edge):
         app.include_router(module.router)
 
     @app.get("/healthz", tags=["ops"])

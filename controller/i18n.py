@@ -71,6 +71,15 @@ MESSAGES: dict[str, dict[str, str]] = {
                            "en": "Schedule '{name}' not found."},
     "schedule.name_mismatch": {"vi": "Tên lịch trong nội dung khác với '{name}'.",
                                "en": "The schedule's name differs from '{name}'."},
+    "edge.not_available": {
+        "vi": "Máy chủ này không có bộ cài đặt cho thiết bị.",
+        "en": "This controller has no edge installer to serve.",
+    },
+    "alarm.not_found": {"vi": "Không tìm thấy cảnh báo {id}.", "en": "Alarm {id} not found."},
+    "broker.unreachable": {
+        "vi": "Không kết nối được máy chủ MQTT; lệnh chưa được gửi.",
+        "en": "The MQTT broker is unreachable; the command was not sent.",
+    },
     "auth.required": {
         "vi": "Cần đăng nhập (thiếu hoặc sai mã truy cập).",
         "en": "Authentication required (missing or wrong token).",

@@ -6,7 +6,7 @@ import json
 import logging
 import threading
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from protocol import topics
@@ -19,17 +19,22 @@ from protocol.messages import (
     PlanCommand,
     PlayCommand,
     SecurityEvent,
+    SetVolumeCommand,
     SetZonesCommand,
     StatusMessage,
     StopCommand,
     utcnow,
 )
 
+from .alarms import Thresholds
 from .cache import MediaCache
-from .config import AgentConfig
+from .cluster import Cluster
+from .config import AgentConfig, HardwareConfig
 from .fsutil import atomic_write, read_json
+from .hardware.base import ClusterBoard
 from .health import read_health
 from .link import MqttLink
+from .network import read_network
 from .outbox import Outbox
 from .outputs.base import AudioOutput
 from .player import Player
@@ -37,7 +42,7 @@ from .state import AgentState
 
 log = logging.getLogger(__name__)
 
-CAPABILITIES = ["play", "cancel", "stop", "set_zones", "range-download"]
+CAPABILITIES = ["play", "cancel", "stop", "set_zones", "set_volume", "stream", "range-download"]
 
 
 def _version() -> str:
@@ -56,6 +61,18 @@ def make_output(config: AgentConfig) -> AudioOutput:
     return AlsaOutput(config.output.device)
 
 
+def make_board(config: HardwareConfig) -> ClusterBoard:
+    if config.backend == "mcu":
+        from .hardware.mcu import McuBoard
+
+        return McuBoard(config.port, config.baudrate)
+    if config.backend == "usb_relay":
+        from .hardware.relay import RelayBoard
+
+        return RelayBoard(config.port, config.relays)
+    return ClusterBoard()
+
+
 class Agent:
     def __init__(self, config: AgentConfig, output: AudioOutput | None = None):
         self.config = config
@@ -64,11 +81,23 @@ class Agent:
         self._keys = config.public_keys()
         self.state = AgentState(config.data_dir / "state.json", config.zones)
         self.outbox = Outbox(config.data_dir / "outbox")
-        self.cache = MediaCache(config.data_dir / "cache", config.controller_url, config.token)
+        self._plan_media: set[str] = set()
+        self.cache = MediaCache(config.data_dir / "cache", config.controller_url, config.token,
+                                max_bytes=int(config.cache_max_mb * 2**20),
+                                protected=self._media_in_use)
         self.output = output or make_output(config)
+        hw = config.hardware
+        self.cluster = Cluster(
+            make_board(hw), self.device_id, self.report_event, config.data_dir / "alarms.json",
+            lead_s=hw.lead_s, hold_s=hw.hold_s, poll_s=hw.poll_s,
+            thresholds=Thresholds(battery_low_v=hw.battery_low_v,
+                                  over_temperature_c=hw.over_temperature_c,
+                                  line_min_ma=hw.line_min_ma))
         self.player = Player(self.device_id, self.output, self.cache, self.report_event,
                              ffmpeg=config.ffmpeg,
-                             pcm_max_ms=round(config.pcm_cache_max_s * 1000))
+                             pcm_max_ms=round(config.pcm_cache_max_s * 1000),
+                             cluster=self.cluster, software_volume=self._software_volume,
+                             on_over=self.state.play_over)
         self.link = MqttLink(config.mqtt, self.device_id, self.state.zones, self.outbox,
                              self.on_command, self._birth)
         self._command_lock = threading.Lock()
@@ -89,6 +118,9 @@ class Agent:
                 self._apply_plan(PlanCommand.model_validate(stored["plan"]))
             except (ValueError, KeyError, TypeError):
                 log.exception("stored plan unreadable; waiting for a new one")
+        self._restore_pending()
+        self.cluster.start()
+        self.cluster.set_volume(self.state.volume)
         self.link.start()
         self._health_thread.start()
         log.info("agent %s started (zones: %s)", self.device_id, ", ".join(self.state.zones))
@@ -96,6 +128,7 @@ class Agent:
     def stop(self) -> None:
         self._stop.set()
         self.player.shutdown()
+        self.cluster.stop()
         self.link.stop()
         self.cache.close()
 
@@ -103,12 +136,43 @@ class Agent:
         """Vanish without a goodbye, as on a power cut (tests)."""
         self._stop.set()
         self.player.shutdown()
+        self.cluster.stop(power_off=False)
         self.link.kill()
+
+    def _restore_pending(self) -> None:
+        """Plays accepted before a restart: schedule those still ahead; one that had begun is
+        not played twice (reported instead)."""
+        now = utcnow()
+        for play_id, saved in list(self.state.pending.items()):
+            try:
+                play = PlayCommand.model_validate(saved["cmd"])
+                not_after = datetime.fromisoformat(saved["not_after"])
+            except (KeyError, TypeError, ValueError):
+                self.state.play_over(play_id)
+                continue
+            if play.start_at > now:
+                self.player.schedule(play, not_after)
+                continue
+            if not_after > now:
+                self.report_event(PlaybackFailedEvent(
+                    event_id=uuid.uuid4().hex, device_id=self.device_id, ts=now,
+                    play_id=play_id, broadcast_id=play.broadcast_id, reason="agent_restarted",
+                    detail="the agent restarted at or after the start time"))
+            self.state.play_over(play_id)
+
+    def _media_in_use(self) -> set[str]:
+        """Media the cache must keep: the current plan's and that of plays under way."""
+        return self._plan_media | self.player.media_in_use()
+
+    def _software_volume(self) -> int:
+        """The device volume applied to the samples, unless the board sets it in hardware."""
+        return 100 if self.cluster.board.hardware_volume else self.state.volume
 
     def _birth(self) -> StatusMessage:
         return StatusMessage(device_id=self.device_id, state=DeviceState.online, ts=utcnow(),
                              version=_version(),
-                             capabilities=[*CAPABILITIES, f"output:{self.output.name}"],
+                             capabilities=[*CAPABILITIES, f"output:{self.output.name}",
+                                           f"hardware:{self.cluster.board.name}"],
                              zones=self.state.zones)
 
     # --- reporting ------------------------------------------------------------------------
@@ -129,7 +193,11 @@ class Agent:
             try:
                 report = read_health(self.device_id, _version(), self.config.data_dir,
                                      self.cache.usage(), len(self.outbox),
-                                     self.duplicates_ignored)
+                                     self.duplicates_ignored).model_copy(update=dict(
+                                         volume=self.state.volume,
+                                         hardware=self.cluster.readings(),
+                                         last_line_check=self.cluster.last_line_check,
+                                         network=read_network()))
                 self.outbox.put(topics.device_topic(self.device_id, "telemetry"),
                                 report.model_dump_json(exclude_none=True).encode(),
                                 droppable=True)
@@ -167,9 +235,11 @@ class Agent:
                 return
             body = command.body
             play = body if isinstance(body, PlayCommand) else None
-            new_play = self.state.accept(command.target, command.seq,
-                                         play.play_id if play else None,
-                                         play.start_at if play else None, now, command.cmd_id)
+            new_play = self.state.accept(
+                command.target, command.seq, play.play_id if play else None,
+                play.start_at if play else None, now, command.cmd_id,
+                pending={"cmd": play.model_dump(mode="json"),
+                         "not_after": command.not_after.isoformat()} if play else None)
             self._ack(command.cmd_id, getattr(body, "play_id", None))
             if play is not None:
                 # once per play id: already scheduled here, or handled before a restart
@@ -180,7 +250,10 @@ class Agent:
             elif isinstance(body, CancelCommand):
                 self.player.cancel(body.play_id)
             elif isinstance(body, StopCommand):
-                self.player.stop_current("stop")
+                self.player.stop_now(f"stop: {body.reason}" if body.reason else "stop")
+            elif isinstance(body, SetVolumeCommand):
+                self.state.set_volume(body.level)
+                self.cluster.set_volume(body.level)
             elif isinstance(body, SetZonesCommand):
                 self.state.set_zones(list(body.zones))
                 self.link.set_zones(list(body.zones))
@@ -225,23 +298,15 @@ class Agent:
         for gone in self._planned - wanted:
             self.player.cancel_pending(gone)
         self._planned = wanted
+        self._plan_media = {e.media.sha256 for e in plan.entries if e.media is not None}
         new = self.state.claim_many([(e.play_id, e.start_at) for e in live], now)
         for entry in live:
             if self.player.has(entry.play_id):
                 continue
             if entry.play_id not in new and entry.start_at <= now:
                 continue  # started before a restart: never twice
-            if entry.stream is not None:
-                if entry.play_id in new:
-                    self.report_event(PlaybackFailedEvent(
-                        event_id=uuid.uuid4().hex, device_id=self.device_id, ts=now,
-                        play_id=entry.play_id, broadcast_id=entry.play_id,
-                        reason="stream_unsupported",
-                        detail="stream relay playback arrives with the field issue"))
-                continue
-            assert entry.media is not None
             self.player.schedule(PlayCommand(
                 play_id=entry.play_id, broadcast_id=entry.play_id, title=entry.title,
-                start_at=entry.start_at, priority=entry.priority, media=entry.media),
-                entry.start_at + late)
+                start_at=entry.start_at, priority=entry.priority, media=entry.media,
+                stream=entry.stream), entry.start_at + late)
         log.info("plan %s: %d plays ahead", plan.version, len(live))

@@ -12,6 +12,7 @@ import os
 import subprocess
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -32,8 +33,12 @@ class MediaUnavailable(Exception):
 
 
 class MediaCache:
-    def __init__(self, directory: Path, base_url: str, token: str, timeout_s: float = 30.0):
+    def __init__(self, directory: Path, base_url: str, token: str, timeout_s: float = 30.0,
+                 max_bytes: int | None = None,
+                 protected: Callable[[], set[str]] = set):
         self.dir = directory
+        self.max_bytes = max_bytes
+        self._protected = protected  # media of the current plan and of plays under way
         self.dir.mkdir(parents=True, exist_ok=True)
         self.base_url = base_url.rstrip("/")
         # One client for the agent's life: keep-alive over a slow link, TLS set up once.
@@ -67,6 +72,7 @@ class MediaCache:
         with self._lock(sha256):
             pcm = self.pcm_path(sha256)
             if pcm.is_file():
+                _touch(pcm)
                 return pcm
             part = pcm.with_suffix(".pcm.part")
             proc = subprocess.run(
@@ -79,7 +85,8 @@ class MediaCache:
             with open(part, "rb+") as fh:
                 os.fsync(fh.fileno())
             os.replace(part, pcm)
-            return pcm
+        self.evict(keep={sha256})
+        return pcm
 
     def _lock(self, sha256: str) -> threading.Lock:
         with self._locks_guard:
@@ -94,13 +101,14 @@ class MediaCache:
         with self._lock(ref.sha256):
             final = self.path(ref.sha256)
             if final.is_file():
+                _touch(final)
                 return final, 0
             delay = 1.0
             fetched = 0
             while True:
                 try:
                     fetched += self._download(ref)
-                    return final, fetched
+                    break
                 except MediaHashMismatch:
                     raise
                 except (httpx.HTTPError, OSError) as exc:
@@ -110,6 +118,44 @@ class MediaCache:
                                 ref.sha256[:12], exc, delay)
                     time.sleep(delay)
                     delay = min(delay * 2, 30.0)
+        self.evict(keep={ref.sha256})  # outside the lock: eviction takes other media's locks
+        return final, fetched
+
+    def evict(self, keep: set[str] = frozenset()) -> list[str]:  # type: ignore[assignment]
+        """Delete least recently used media until the cache fits ``max_bytes``.
+
+        Never media in ``keep``, of the current plan or of a play under way; if those alone
+        exceed the cap they all stay (playing on time matters more than the cap).
+        """
+        if self.max_bytes is None:
+            return []
+        entries: dict[str, list[Path]] = {}
+        for p in self.dir.iterdir():
+            if p.suffix in (".opus", ".pcm") and p.is_file():
+                entries.setdefault(p.stem, []).append(p)
+        sizes = {sha: sum(_size(p) for p in paths) for sha, paths in entries.items()}
+        total = sum(sizes.values())
+        if total <= self.max_bytes:
+            return []
+        protected = set(keep) | self._protected()
+        last_used = {sha: max(_mtime(p) for p in paths) for sha, paths in entries.items()}
+        evicted = []
+        for sha in sorted(entries, key=last_used.__getitem__):
+            if total <= self.max_bytes:
+                break
+            if sha in protected:
+                continue
+            with self._lock(sha):
+                for p in entries[sha]:
+                    p.unlink(missing_ok=True)
+            total -= sizes[sha]
+            evicted.append(sha)
+        if total > self.max_bytes:
+            log.warning("media cache holds %.1f MB of needed media, over its %.1f MB cap",
+                        total / 2**20, self.max_bytes / 2**20)
+        if evicted:
+            log.info("evicted %d media from the cache", len(evicted))
+        return evicted
 
     def _url(self, ref: MediaRef) -> str:
         return ref.url if ref.url.startswith(("http://", "https://")) else self.base_url + ref.url
@@ -151,3 +197,25 @@ class MediaCache:
         os.replace(part, self.path(ref.sha256))
         fsync_dir(self.dir)
         return fetched
+
+
+def _touch(path: Path) -> None:
+    """Mark as recently used (Pi SD cards are mounted noatime, so atime says nothing)."""
+    try:
+        os.utime(path)
+    except OSError:
+        pass
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
+
+
+def _mtime(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return 0.0

@@ -27,12 +27,30 @@ class MqttConfig(_Section):
     username: str | None = None
     password: str | None = None
     keepalive_s: int = Field(30, ge=5, le=600)
+    reconnect_min_s: float = Field(1.0, gt=0, le=60, description="jittered backoff bounds")
+    reconnect_max_s: float = Field(60.0, gt=0, le=3600)
 
 
 class OutputConfig(_Section):
     backend: Literal["alsa", "file"] = "alsa"
     device: str = "default"
     dir: Path | None = Field(None, description="file backend: where WAVs are written")
+
+
+class HardwareConfig(_Section):
+    """The cluster's control board: ``mcu`` (docs/firmware-protocol.md), ``usb_relay`` (LCUS
+    board switching amplifier power) or ``none``."""
+
+    backend: Literal["none", "mcu", "usb_relay"] = "none"
+    port: str = "/dev/ttyUSB0"
+    baudrate: int = Field(115200, ge=1200)
+    relays: int = Field(1, ge=1, le=8)
+    lead_s: float = Field(2.0, ge=0, le=30, description="amplifiers on this long before a play")
+    hold_s: float = Field(5.0, ge=0, le=600, description="and off this long after the last")
+    poll_s: float = Field(30.0, ge=1, le=3600)
+    line_min_ma: int = Field(20, ge=0)
+    battery_low_v: float = 11.5
+    over_temperature_c: float = 65.0
 
 
 class AgentConfig(_Section):
@@ -48,6 +66,9 @@ class AgentConfig(_Section):
     ffmpeg: str = "ffmpeg"
     pcm_cache_max_s: float = Field(120.0, ge=0, description="media up to this long is kept "
                                    "decoded in the cache so it starts instantly")
+    cache_max_mb: float = Field(2048.0, gt=0, description="media cache size cap (LRU; media "
+                                "of the current plan is never evicted)")
+    hardware: HardwareConfig = Field(default_factory=HardwareConfig)
 
     @field_validator("keys")
     @classmethod

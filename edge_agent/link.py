@@ -16,6 +16,7 @@ import paho.mqtt.client as mqtt
 from protocol import topics
 from protocol.messages import DeviceState, StatusMessage, utcnow
 
+from .backoff import Backoff
 from .config import MqttConfig
 from .outbox import Outbox, OutboxItem
 
@@ -23,6 +24,7 @@ log = logging.getLogger(__name__)
 
 CommandHandler = Callable[[str, bytes], None]
 FLUSH_WINDOW = 20
+STABLE_LINK_S = 30.0  # a link that held this long starts the next backoff from the base
 
 
 class MqttLink:
@@ -48,8 +50,12 @@ class MqttLink:
         will = StatusMessage(device_id=device_id, state=DeviceState.offline)
         self._client.will_set(topics.device_topic(device_id, "status"),
                               will.model_dump_json(exclude_none=True), qos=1, retain=True)
-        self._client.reconnect_delay_set(min_delay=1, max_delay=30)
+        self._backoff = Backoff(base=config.reconnect_min_s, cap=config.reconnect_max_s)
+        self._connected_at = 0.0
+        self._client.reconnect_delay_set(min_delay=self._backoff.next(),  # type: ignore[arg-type]
+                                         max_delay=self._backoff.cap)  # type: ignore[arg-type]
         self._client.on_connect = self._handle_connect
+        self._client.on_connect_fail = self._handle_connect_fail
         self._client.on_disconnect = self._handle_disconnect
         self._client.on_message = self._handle_message
         self._flusher = threading.Thread(target=self._flush_loop, name="outbox", daemon=True)
@@ -112,13 +118,29 @@ class MqttLink:
         client.subscribe([(t, 1) for t in subs])
         self.publish_status(self._birth())
         self.connected.set()
+        self._connected_at = time.monotonic()
         self._outbox.changed.set()
         log.info("MQTT connected to %s:%s", self.config.host, self.config.port)
 
+    def _next_delay(self) -> float:
+        """Tell paho how long to wait before its next try: jittered, growing while it fails."""
+        delay = self._backoff.next()
+        # reconnect_delay_set also resets paho's own doubling, so this is the exact wait.
+        self._client.reconnect_delay_set(min_delay=delay, max_delay=delay)  # type: ignore[arg-type]
+        return delay
+
+    def _handle_connect_fail(self, client, userdata) -> None:  # type: ignore[no-untyped-def]
+        delay = self._next_delay()
+        log.info("MQTT broker unreachable; next try in %.1f s", delay)
+
     def _handle_disconnect(self, client, userdata, flags, reason_code, properties) -> None:  # type: ignore[no-untyped-def]
         self.connected.clear()
+        if self._connected_at and time.monotonic() - self._connected_at > STABLE_LINK_S:
+            self._backoff.reset()
+        self._connected_at = 0.0
+        delay = self._next_delay()
         if not self._stopping.is_set():
-            log.warning("MQTT link lost (%s); reconnecting", reason_code)
+            log.warning("MQTT link lost (%s); reconnecting in %.1f s", reason_code, delay)
 
     def _handle_message(self, client, userdata, msg) -> None:  # type: ignore[no-untyped-def]
         with self._zones_lock:

@@ -32,7 +32,9 @@ from protocol.messages import (
 )
 
 from .cache import MediaCache, MediaHashMismatch, MediaUnavailable
+from .cluster import Cluster
 from .outputs.base import BYTES_PER_SECOND, AudioOutput, PlayInfo, SAMPLE_RATE, Sink
+from .stream import StreamSource
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +43,9 @@ DECODER_AHEAD_S = 3.0  # start ffmpeg this early: spawning it is the slowest ste
 PCM_AHEAD_S = 0.2
 PREROLL_BYTES = BYTES_PER_SECOND // 5  # 200 ms decoded before the start instant
 PCM_CACHE_MAX_MS = 120_000  # media up to 2 min is kept decoded (11 MB) and starts instantly
+STREAM_AHEAD_S = 3.0  # connect to a stream this early: its buffer absorbs a slow start
+
+Source = Any  # _PcmFile | _Decoder | StreamSource: read(n), error(), close()
 
 
 class _PcmFile:
@@ -110,10 +115,15 @@ class _Play:
 class Player:
     def __init__(self, device_id: str, output: AudioOutput, cache: MediaCache,
                  emit: Callable[[Any], None], ffmpeg: str = "ffmpeg",
-                 pcm_max_ms: int = PCM_CACHE_MAX_MS):
+                 pcm_max_ms: int = PCM_CACHE_MAX_MS, cluster: Cluster | None = None,
+                 software_volume: Callable[[], int] = lambda: 100,
+                 on_over: Callable[[str], None] = lambda play_id: None):
         self.device_id = device_id
         self.output = output
         self.cache = cache
+        self.cluster = cluster
+        self._software_volume = software_volume
+        self._on_over = on_over
         self._emit = emit
         self._ffmpeg = ffmpeg
         self._pcm_max_ms = pcm_max_ms
@@ -153,13 +163,23 @@ class Player:
             play.cancelled.set()
             play.interrupt.set()
 
-    def stop_current(self, reason: str = "stop") -> None:
-        """Silence what is playing now (signed STOP)."""
+    def stop_now(self, reason: str = "stop") -> None:
+        """Silence the device (signed STOP): what plays now and what was about to start.
+
+        Plays due later (a bulletin at 17:00) stay scheduled: STOP is about this moment.
+        """
+        now = utcnow()
         with self._lock:
-            current = self._current
-        if current is not None:
-            current.interrupted_by = reason
-            current.interrupt.set()
+            due = [p for p in self._plays.values()
+                   if p is self._current or p.cmd.start_at <= now]
+        for play in due:
+            play.interrupted_by = reason
+            play.cancelled.set()
+            play.interrupt.set()
+
+    def media_in_use(self) -> set[str]:
+        with self._lock:
+            return {p.cmd.media.sha256 for p in self._plays.values() if p.cmd.media}
 
     def shutdown(self) -> None:
         self._stopping.set()
@@ -193,9 +213,36 @@ class Player:
         finally:
             with self._lock:
                 self._plays.pop(play.cmd.play_id, None)
+            if not self._stopping.is_set():  # a shutdown is not the end of the play
+                self._on_over(play.cmd.play_id)
+
+    def _volume(self, cmd: PlayCommand) -> int | None:
+        """The gain applied in software: the play's volume times the device's (if not in hardware)."""
+        level = round((100 if cmd.volume is None else cmd.volume) * self._software_volume() / 100)
+        return None if level == 100 else level
+
+    def _warm_up(self, play: _Play, start_ts: float, ahead: float) -> bool:
+        """Sleep to the amplifier lead (or ``ahead``), power up; True if cancelled meanwhile."""
+        lead = self.cluster.lead_s if self.cluster else 0.0
+        if self._sleep_until(start_ts - max(lead, ahead), play):
+            return True
+        if self.cluster:
+            self.cluster.warm_up(play.cmd.play_id)
+        return False
 
     def _run_play(self, play: _Play) -> None:
+        try:
+            if play.cmd.stream is not None:
+                self._run_stream(play)
+            else:
+                self._run_media(play)
+        finally:
+            if self.cluster:
+                self.cluster.release(play.cmd.play_id)
+
+    def _run_media(self, play: _Play) -> None:
         cmd = play.cmd
+        assert cmd.media is not None
         try:
             path, fetched = self.cache.fetch(cmd.media, deadline=play.not_after.timestamp())
         except MediaHashMismatch as exc:
@@ -216,35 +263,63 @@ class Player:
                 log.warning("could not pre-decode %s (%s); decoding at play time",
                             cmd.media.sha256[:12], exc)
         start_ts = cmd.start_at.timestamp()
-        if self._sleep_until(start_ts - (PCM_AHEAD_S if pcm else DECODER_AHEAD_S), play):
+        ahead = PCM_AHEAD_S if pcm else DECODER_AHEAD_S
+        if self._warm_up(play, start_ts, ahead) or self._sleep_until(start_ts - ahead, play):
             return
         if utcnow() > play.not_after:
             self._fail(play, "too_late", "media or command arrived after the play window")
             return
-        source = _PcmFile(pcm, cmd.volume) if pcm else _Decoder(self._ffmpeg, path, cmd.volume)
+        volume = self._volume(cmd)
+        source = _PcmFile(pcm, volume) if pcm else _Decoder(self._ffmpeg, path, volume)
         try:
             preroll = _read_exact(source, PREROLL_BYTES)
             if not preroll:
                 self._fail(play, "decode_failed", source.error())
                 return
-            if self._sleep_until(start_ts, play):
-                return
-            if not self._take_output(play):
-                self._fail(play, "output_busy", "a play of equal or higher priority held the output")
-                return
-            try:
-                self._play_stream(play, source, preroll)
-            finally:
-                self._release_output(play)
+            self._play_when_due(play, source, preroll)
         finally:
             source.close()
 
-    def _play_stream(self, play: _Play, source: _PcmFile | _Decoder, preroll: bytes) -> None:
+    def _run_stream(self, play: _Play) -> None:
+        cmd = play.cmd
+        assert cmd.stream is not None
+        start_ts = cmd.start_at.timestamp()
+        if self._warm_up(play, start_ts, STREAM_AHEAD_S) or \
+                self._sleep_until(start_ts - STREAM_AHEAD_S, play):
+            return
+        if utcnow() > play.not_after:
+            self._fail(play, "too_late", "the stream's slot had passed")
+            return
+        source = StreamSource(self._ffmpeg, cmd.stream.urls, cmd.stream.duration_s,
+                              self._volume(cmd))
+        try:
+            self._play_when_due(play, source, b"")
+        finally:
+            source.close()
+
+    def _play_when_due(self, play: _Play, source: Source, preroll: bytes) -> None:
+        if self._sleep_until(play.cmd.start_at.timestamp(), play):
+            return
+        if not self._take_output(play):
+            if play.cancelled.is_set():
+                self._fail(play, "cancelled", play.interrupted_by or "")
+            else:
+                self._fail(play, "output_busy",
+                           "a play of equal or higher priority held the output")
+            return
+        try:
+            self._play_stream(play, source, preroll)
+        finally:
+            self._release_output(play)
+
+    def _play_stream(self, play: _Play, source: Source, preroll: bytes) -> None:
         cmd = play.cmd
         sink: Sink = self.output.open(PlayInfo(cmd.play_id, cmd.broadcast_id, cmd.title,
                                                cmd.start_at))
         sink.start()
         actual_start = datetime.now(timezone.utc)
+        if self.cluster:
+            self.cluster.started(cmd.play_id)
         self._emit(self._event(PlaybackStartedEvent, play_id=cmd.play_id,
                                broadcast_id=cmd.broadcast_id, scheduled_start=cmd.start_at,
                                actual_start=actual_start))
@@ -265,14 +340,24 @@ class Player:
         actual_end = datetime.now(timezone.utc)
         interrupted = play.interrupt.is_set()
         sink.close(actual_start=actual_start, actual_end=actual_end, interrupted=interrupted)
+        line_check = self.cluster.ended(cmd.play_id) if self.cluster else None
         if error:
             self._fail(play, "output_error", error)
             return
+        extra: dict[str, Any] = {}
+        if isinstance(source, StreamSource):
+            if not source.audio_bytes:
+                self._fail(play, "stream_unavailable", source.error())
+                return
+            extra = dict(stream_urls=source.urls_played,
+                         silence_ms=round((written - source.audio_bytes) * 1000
+                                          / BYTES_PER_SECOND))
         self._emit(self._event(
             PlaybackFinishedEvent, play_id=cmd.play_id, broadcast_id=cmd.broadcast_id,
             scheduled_start=cmd.start_at, actual_start=actual_start, actual_end=actual_end,
             interrupted=interrupted, interrupted_by=play.interrupted_by if interrupted else None,
-            played_ms=round(written * 1000 / BYTES_PER_SECOND)))
+            played_ms=round(written * 1000 / BYTES_PER_SECOND), line_check=line_check,
+            **extra))
 
     # --- helpers --------------------------------------------------------------------------
 
@@ -313,7 +398,7 @@ class Player:
             self._lock.notify_all()
 
 
-def _read_exact(stream: _PcmFile | _Decoder, size: int) -> bytes:
+def _read_exact(stream: Source, size: int) -> bytes:
     parts = []
     remaining = size
     while remaining > 0:

@@ -24,15 +24,19 @@ class AgentState:
         self.last_cmd: dict[str, str] = {str(k): str(v) for k, v in data.get("last_cmd", {}).items()}
         self.zones: list[str] = list(data.get("zones", default_zones))
         self.plays: dict[str, str] = dict(data.get("plays", {}))  # play_id -> start_at iso
+        self.volume: int = int(data.get("volume", 100))
+        # Accepted play commands not yet over: {play_id: {"cmd": ..., "not_after": iso}}.
+        # A reboot between the command and its start time must not lose the play.
+        self.pending: dict[str, dict] = dict(data.get("pending", {}))
 
     def _save(self) -> None:
         data = {"last_seq": self.last_seq, "last_cmd": self.last_cmd, "zones": self.zones,
-                "plays": self.plays}
+                "plays": self.plays, "volume": self.volume, "pending": self.pending}
         atomic_write(self.path, json.dumps(data, sort_keys=True).encode())
 
     def accept(self, target: str, seq: int, play_id: str | None = None,
                start_at: datetime | None = None, now: datetime | None = None,
-               cmd_id: str | None = None) -> bool:
+               cmd_id: str | None = None, pending: dict | None = None) -> bool:
         """Persist ``seq`` (and claim ``play_id``) in one write, before acting on the command.
 
         The sequence number makes a replay refused even after a restart; the play id makes a
@@ -46,6 +50,8 @@ class AgentState:
             if play_id is not None and play_id not in self.plays:
                 new_play = True
                 self.plays[play_id] = (start_at or now or datetime.now()).isoformat()
+                if pending is not None:
+                    self.pending[play_id] = pending
                 if now is not None:
                     cutoff = now - PLAY_MEMORY
                     self.plays = {k: v for k, v in self.plays.items()
@@ -56,6 +62,17 @@ class AgentState:
     def set_zones(self, zones: list[str]) -> None:
         with self._lock:
             self.zones = list(zones)
+            self._save()
+
+    def play_over(self, play_id: str) -> None:
+        """The play finished, failed or was cancelled: nothing to restore after a reboot."""
+        with self._lock:
+            if self.pending.pop(play_id, None) is not None:
+                self._save()
+
+    def set_volume(self, level: int) -> None:
+        with self._lock:
+            self.volume = level
             self._save()
 
     def claim_many(self, plays: list[tuple[str, datetime]], now: datetime) -> set[str]:

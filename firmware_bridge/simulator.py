@@ -52,6 +52,9 @@ class McuSimulator:
         self.silent = False
         self.drop_next = 0  # requests to ignore, as if their frames were lost on the line
         self.received: list[codec.Message] = []
+        self.watchdog_s = 10.0  # amplifiers off after this long without a valid frame
+        self.amplifier_log: list[tuple[float, int]] = []  # (time.time(), mask) at each change
+        self._last_ping = time.monotonic()
         self._master: int | None = None
         self._slave: int | None = None
         self._lock = threading.Lock()
@@ -69,6 +72,7 @@ class McuSimulator:
         master, slave = os.openpty()
         tty.setraw(slave)
         self._master, self._slave = master, slave
+        self.port.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.port.with_name(self.port.name + ".tmp")
         tmp.unlink(missing_ok=True)
         tmp.symlink_to(os.ttyname(slave))
@@ -150,6 +154,7 @@ class McuSimulator:
 
                 ready, _, _ = select.select([fd], [], [], 0.05)
                 if not ready:
+                    self._watchdog()
                     continue
                 data = os.read(fd, 512)
             except OSError:
@@ -157,6 +162,16 @@ class McuSimulator:
             for item in decoder.feed(data):
                 if isinstance(item, Packet):
                     self._answer(item)
+            self._watchdog()
+
+    def _watchdog(self) -> None:
+        if self.state.amplifiers and time.monotonic() - self._last_ping > self.watchdog_s:
+            self._set_amplifiers(0)
+
+    def _set_amplifiers(self, mask: int) -> None:
+        if mask != self.state.amplifiers:
+            self.state.amplifiers = mask
+            self.amplifier_log.append((time.time(), mask))
 
     def _answer(self, packet: Packet) -> None:
         if self.silent:
@@ -177,6 +192,7 @@ class McuSimulator:
                                     else codec.ErrorCode.unknown_type, packet.type)
             else:
                 self.received.append(message)
+                self._last_ping = time.monotonic()  # any valid frame feeds the watchdog
                 reply = self._apply(message)
         self._write(encode(codec.to_packet(reply, packet.seq)))
 
@@ -194,7 +210,7 @@ class McuSimulator:
                 return codec.Error(codec.ErrorCode.out_of_range, message.TYPE)
             mask = (1 << s.channels) - 1 if message.channel == codec.ALL_CHANNELS \
                 else 1 << message.channel
-            s.amplifiers = s.amplifiers | mask if message.on else s.amplifiers & ~mask
+            self._set_amplifiers(s.amplifiers | mask if message.on else s.amplifiers & ~mask)
         elif isinstance(message, codec.SetInput):
             s.source = message.source
         elif isinstance(message, codec.SetVolume):

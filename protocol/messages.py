@@ -11,7 +11,7 @@ import enum
 from datetime import datetime, timezone
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter, model_validator
 
 from .topics import ID_PATTERN
 
@@ -69,8 +69,24 @@ class MediaRef(_Model):
     mime: str = "audio/ogg"
 
 
+StreamUrl = Annotated[str, Field(min_length=1, max_length=500, pattern=r"^https?://")]
+
+
+class StreamRef(_Model):
+    """A live stream (relay or live studio) played for ``duration_s``; ``fallback_urls`` are
+    tried in order when ``url`` cannot be reached or drops and does not come back."""
+
+    url: StreamUrl
+    duration_s: int = Field(ge=1, le=6 * 3600)
+    fallback_urls: list[StreamUrl] = Field(default_factory=list, max_length=5)
+
+    @property
+    def urls(self) -> list[str]:
+        return [self.url, *self.fallback_urls]
+
+
 class PlayCommand(_Model):
-    """Play ``media`` at ``start_at`` (the same absolute instant on every target)."""
+    """Play ``media`` (or relay ``stream``) at ``start_at`` (the same instant on every target)."""
 
     type: Literal["play"] = "play"
     play_id: str = Field(min_length=1, max_length=80)
@@ -78,8 +94,15 @@ class PlayCommand(_Model):
     title: str = Field(default="", max_length=200)
     start_at: UtcDatetime
     priority: Priority = Priority.normal
-    media: MediaRef
+    media: MediaRef | None = None
+    stream: StreamRef | None = None
     volume: int | None = Field(default=None, ge=0, le=100)
+
+    @model_validator(mode="after")
+    def _media_or_stream(self) -> PlayCommand:
+        if (self.media is None) == (self.stream is None):
+            raise ValueError("a play carries exactly one of media or stream")
+        return self
 
 
 class CancelCommand(_Model):
@@ -87,6 +110,13 @@ class CancelCommand(_Model):
 
     type: Literal["cancel"] = "cancel"
     play_id: str = Field(min_length=1, max_length=80)
+
+
+class SetVolumeCommand(_Model):
+    """The device's own volume (percent), kept across restarts; a play's volume scales it."""
+
+    type: Literal["set_volume"] = "set_volume"
+    level: int = Field(ge=0, le=100)
 
 
 class StopCommand(_Model):
@@ -103,13 +133,6 @@ class SetZonesCommand(_Model):
     zones: list[Ident] = Field(max_length=64)
 
 
-class StreamRef(_Model):
-    """A live stream to relay for a fixed time (played by agents from the field issue on)."""
-
-    url: str = Field(min_length=1, max_length=500)
-    duration_s: int = Field(ge=1, le=6 * 3600)
-
-
 class PlanEntry(_Model):
     """One play in a device's plan: exactly one of ``media`` or ``stream``."""
 
@@ -119,6 +142,12 @@ class PlanEntry(_Model):
     priority: Priority = Priority.normal
     media: MediaRef | None = None
     stream: StreamRef | None = None
+
+    @model_validator(mode="after")
+    def _media_or_stream(self) -> PlanEntry:
+        if (self.media is None) == (self.stream is None):
+            raise ValueError("a plan entry carries exactly one of media or stream")
+        return self
 
 
 class PlanCommand(_Model):
@@ -136,7 +165,8 @@ class PlanCommand(_Model):
 
 
 CommandBody = Annotated[
-    Union[PlayCommand, CancelCommand, StopCommand, SetZonesCommand, PlanCommand],
+    Union[PlayCommand, CancelCommand, StopCommand, SetZonesCommand, SetVolumeCommand,
+          PlanCommand],
     Field(discriminator="type"),
 ]
 COMMAND_BODY: TypeAdapter[Any] = TypeAdapter(CommandBody)
@@ -194,6 +224,43 @@ class AckMessage(_Model):
     reason: str | None = None
 
 
+class HardwareReadings(_Model):
+    """What the cluster's control board says (MCU) or what the agent switched (relay board)."""
+
+    backend: str = Field(max_length=20)
+    connected: bool
+    firmware: str | None = Field(None, max_length=200)
+    mcu_uptime_s: int | None = None
+    mains: bool | None = None
+    battery_v: float | None = None
+    temperature_c: float | None = None
+    door_open: bool | None = None
+    amplifiers: list[bool] = Field(default_factory=list, max_length=16)
+    input: str | None = Field(None, max_length=10)
+    volume: int | None = None
+    line_ma: list[int] = Field(default_factory=list, max_length=16)
+
+
+class NetworkReadings(_Model):
+    """The uplink: which interface carries the default route, and its signal where known."""
+
+    interface: str | None = Field(None, max_length=32)
+    type: Literal["ethernet", "wifi", "cellular", "unknown"] = "unknown"
+    signal_dbm: int | None = None
+    signal_percent: int | None = Field(None, ge=0, le=100)
+
+
+class LineCheck(_Model):
+    """Proof of play from the hardware: current in each speaker line while the audio played."""
+
+    line_ma: list[int] = Field(max_length=16)
+    dead_channels: list[int] = Field(default_factory=list, max_length=16)
+
+    @property
+    def ok(self) -> bool:
+        return not self.dead_channels
+
+
 class HealthReport(_Model):
     """Periodic health telemetry."""
 
@@ -211,6 +278,10 @@ class HealthReport(_Model):
     clock_synchronized: bool | None = None
     outbox_pending: int = 0
     duplicates_ignored: int = Field(0, description="QoS 1 redeliveries of the last command")
+    volume: int | None = Field(None, ge=0, le=100)
+    hardware: HardwareReadings | None = None
+    last_line_check: LineCheck | None = Field(None, description="speaker lines in the last play")
+    network: NetworkReadings | None = None
 
 
 class _Event(_Model):
@@ -244,6 +315,9 @@ class PlaybackFinishedEvent(_Event):
     interrupted: bool = False
     interrupted_by: str | None = None
     played_ms: int = Field(ge=0)
+    line_check: LineCheck | None = None
+    stream_urls: list[str] | None = Field(None, max_length=20, description="streams that played")
+    silence_ms: int | None = Field(None, ge=0, description="stream gaps filled with silence")
 
 
 class PlaybackFailedEvent(_Event):
@@ -267,6 +341,32 @@ class SecurityEvent(_Event):
     play_id: str | None = None
 
 
+class AlarmCode(str, enum.Enum):
+    """Conditions a technician must see (and acknowledge) on the controller."""
+
+    mains_lost = "mains_lost"
+    battery_low = "battery_low"
+    door_open = "door_open"
+    over_temperature = "over_temperature"
+    speaker_line = "speaker_line"
+    mcu_unreachable = "mcu_unreachable"
+
+
+class AlarmEvent(_Event):
+    """A condition began (``active``) or ended. ``channel`` tells speaker lines apart."""
+
+    type: Literal["alarm"] = "alarm"
+    code: AlarmCode
+    active: bool
+    channel: int | None = Field(None, ge=0, le=15)
+    value: float | None = None
+    detail: str = Field("", max_length=300)
+
+    @property
+    def key(self) -> str:
+        return self.code.value if self.channel is None else f"{self.code.value}:{self.channel}"
+
+
 AgentEvent = Annotated[
     Union[
         MediaReadyEvent,
@@ -274,6 +374,7 @@ AgentEvent = Annotated[
         PlaybackFinishedEvent,
         PlaybackFailedEvent,
         SecurityEvent,
+        AlarmEvent,
     ],
     Field(discriminator="type"),
 ]

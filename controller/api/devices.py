@@ -8,28 +8,36 @@ import secrets
 from datetime import timedelta
 
 from fastapi import APIRouter
-from sqlalchemy import select
+from sqlalchemy import func, select
 
-from protocol.messages import SetZonesCommand, utcnow
+from protocol.messages import SetVolumeCommand, SetZonesCommand, utcnow
 
-from ..db.models import Device, Zone
+from ..db.models import Alarm, Device, Zone
 from ..errors import ApiError
 from ..fleet.gateway import NotConnected
 from ..services import Services, hash_token
 from .deps import Operator, ServicesDep
-from .schemas import DeviceIn, DeviceOut, DeviceRegistered, DeviceZonesIn
+from .schemas import DeviceIn, DeviceOut, DeviceRegistered, DeviceZonesIn, VolumeIn
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/api/devices", tags=["devices"], dependencies=[Operator])
 
 
-def device_out(device: Device) -> DeviceOut:
+def device_out(device: Device, active_alarms: int = 0) -> DeviceOut:
     return DeviceOut(
         id=device.id, name=device.name, zones=sorted(z.id for z in device.zones),
         status=device.status, status_at=device.status_at, last_seen_at=device.last_seen_at,
         version=device.version, capabilities=list(device.capabilities or []),
         last_health=device.last_health, last_health_at=device.last_health_at,
-        retired=device.retired)
+        retired=device.retired, volume=device.volume, active_alarms=active_alarms)
+
+
+def _active_alarms(session, device_id: str | None = None) -> dict[str, int]:  # type: ignore[no-untyped-def]
+    query = (select(Alarm.device_id, func.count()).where(Alarm.cleared_at.is_(None))
+             .group_by(Alarm.device_id))
+    if device_id is not None:
+        query = query.where(Alarm.device_id == device_id)
+    return dict(session.execute(query).all())  # type: ignore[arg-type]
 
 
 def _toml_str(value: str) -> str:
@@ -105,7 +113,8 @@ def list_devices(svc: ServicesDep, zone: str | None = None, status: str | None =
                  ) -> list[DeviceOut]:
     with svc.sessions() as session:
         devices = session.scalars(select(Device).order_by(Device.id)).all()
-        out = [device_out(d) for d in devices]
+        alarms = _active_alarms(session)
+        out = [device_out(d, alarms.get(d.id, 0)) for d in devices]
     if zone:
         out = [d for d in out if zone in d.zones]
     if status:
@@ -119,7 +128,7 @@ def get_device(device_id: str, svc: ServicesDep) -> DeviceOut:
         device = session.get(Device, device_id)
         if device is None:
             raise ApiError(404, "device.not_found", id=device_id)
-        return device_out(device)
+        return device_out(device, _active_alarms(session, device_id).get(device_id, 0))
 
 
 @router.put("/{device_id}/zones", response_model=DeviceOut)
@@ -140,3 +149,23 @@ def set_device_zones(device_id: str, body: DeviceZonesIn, svc: ServicesDep) -> D
         log.warning("zones of %s changed but the broker is unreachable", device_id)
     svc.plans_changed()
     return out
+
+
+@router.put("/{device_id}/volume", response_model=DeviceOut)
+def set_device_volume(device_id: str, body: VolumeIn, svc: ServicesDep) -> DeviceOut:
+    """The device's own volume (a signed ``set_volume``; the agent keeps it across restarts)."""
+    with svc.sessions() as session:
+        if session.get(Device, device_id) is None:
+            raise ApiError(404, "device.not_found", id=device_id)
+    cmd = svc.signer.issue(f"device:{device_id}", SetVolumeCommand(level=body.level),
+                           utcnow() + timedelta(hours=24))
+    try:
+        svc.gateway.publish(cmd.topic, cmd.data, qos=1)
+    except NotConnected:
+        raise ApiError(503, "broker.unreachable") from None
+    with svc.sessions.begin() as session:
+        device = session.get(Device, device_id)
+        assert device is not None
+        device.volume = body.level
+        session.flush()
+        return device_out(device, _active_alarms(session, device_id).get(device_id, 0))

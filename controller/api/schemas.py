@@ -63,6 +63,8 @@ class DeviceOut(BaseModel):
     last_health: dict[str, Any] | None
     last_health_at: datetime | None
     retired: bool
+    volume: int | None = None
+    active_alarms: int = 0
 
 
 class DeviceRegistered(BaseModel):
@@ -94,6 +96,7 @@ class DeliveryOut(BaseModel):
     started_at: datetime | None
     ended_at: datetime | None
     played_ms: int | None
+    line_check: dict[str, Any] | None = None
     interrupted: bool
     start_offset_ms: int | None = Field(None, description="actual start minus scheduled start")
     device_status: str | None = None
@@ -126,3 +129,46 @@ class DeviceEventOut(BaseModel):
     received_at: datetime
     play_id: str | None
     payload: dict[str, Any]
+
+
+class AlarmOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: int
+    device_id: str
+    key: str
+    code: str
+    channel: int | None
+    raised_at: datetime
+    cleared_at: datetime | None
+    value: float | None
+    detail: str
+    occurrences: int
+    acknowledged_at: datetime | None
+    acknowledged_by: str | None
+    ack_note: str | None
+
+    @property
+    def active(self) -> bool:
+        return self.cleared_at is None
+
+
+class AlarmAckIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    by: str = Field(min_length=1, max_length=80, description="who acknowledges (technician)")
+    note: str = Field(default="", max_length=1000)
+
+
+class StopIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    targets: list[Target] = Field(min_length=1, max_length=500)
+    reason: str = Field(default="", max_length=200)
+
+
+class StopOut(BaseModel):
+    cmd_ids: list[str]
+    devices: list[str]
+
+
+class VolumeIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    level: int = Field(ge=0, le=100)

@@ -79,6 +79,7 @@ class Device(Base):
     capabilities: Mapped[list[str]] = mapped_column(JSON, default=list)
     last_health: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     last_health_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    volume: Mapped[int | None] = mapped_column(Integer, nullable=True)
     zones: Mapped[list[Zone]] = relationship(secondary="device_zones", lazy="selectin")
 
 
@@ -144,6 +145,7 @@ class Delivery(Base):
     ended_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
     played_ms: Mapped[int | None] = mapped_column(Integer, nullable=True)
     interrupted: Mapped[bool] = mapped_column(Boolean, default=False)
+    line_check: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     broadcast: Mapped[Broadcast] = relationship(back_populates="deliveries")
 
 
@@ -210,3 +212,25 @@ class DevicePlan(Base):
     entries: Mapped[int] = mapped_column(Integer, default=0)
     window_end: Mapped[datetime] = mapped_column(UtcDateTime)
     published_at: Mapped[datetime] = mapped_column(UtcDateTime, default=_now)
+
+
+class Alarm(Base):
+    """A condition an agent raised (mains lost, dead speaker line, ...) until it clears.
+
+    A technician acknowledges it; while it stays open, further raises only count up.
+    """
+
+    __tablename__ = "alarms"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    device_id: Mapped[str] = mapped_column(ForeignKey("devices.id"), index=True)
+    key: Mapped[str] = mapped_column(String(40))
+    code: Mapped[str] = mapped_column(String(32), index=True)
+    channel: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    raised_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
+    cleared_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True, index=True)
+    value: Mapped[float | None] = mapped_column(Float, nullable=True)
+    detail: Mapped[str] = mapped_column(Text, default="")
+    occurrences: Mapped[int] = mapped_column(Integer, default=1)
+    acknowledged_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    acknowledged_by: Mapped[str | None] = mapped_column(String(80), nullable=True)
+    ack_note: Mapped[str | None] = mapped_column(Text, nullable=True)

@@ -32,7 +32,8 @@ def _entries_for(occ: Occurrence, programme: list, media: Mapping[str, tuple[int
         else:
             entries.append(PlanEntry(
                 play_id=play_id, title=title, start_at=start, priority=Priority(occ.priority),
-                stream=StreamRef(url=item.relay, duration_s=item.duration_s)))
+                stream=StreamRef(url=item.relay, duration_s=item.duration_s,
+                                 fallback_urls=list(item.fallback))))
             offset += timedelta(seconds=item.duration_s)
     return entries
 

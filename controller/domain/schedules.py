@@ -36,8 +36,18 @@ class MediaItem(_Model):
 class RelayItem(_Model):
     """A live stream (VOV, provincial station) relayed for a fixed time."""
 
-    relay: str = Field(pattern=r"^(https?|icecast)://")
+    relay: str = Field(pattern=r"^https?://", max_length=500)
     duration_s: int = Field(ge=1, le=6 * 3600)
+    fallback: list[str] = Field(default_factory=list, max_length=5,
+                                description="URLs tried in order when the relay is down")
+
+    @field_validator("fallback")
+    @classmethod
+    def _http_urls(cls, value: list[str]) -> list[str]:
+        for url in value:
+            if not url.startswith(("http://", "https://")) or len(url) > 500:
+                raise ValueError(f"fallback {url[:60]!r} is not an http(s) URL")
+        return value
 
 
 ProgrammeItem = Annotated[Union[MediaItem, RelayItem], Field(union_mode="left_to_right")]

@@ -22,6 +22,7 @@ from protocol import topics
 from protocol.messages import (
     AGENT_EVENT,
     AckMessage,
+    AlarmEvent,
     HealthReport,
     MediaReadyEvent,
     PlaybackFailedEvent,
@@ -32,7 +33,7 @@ from protocol.messages import (
     utcnow,
 )
 
-from ..db.models import Command, Delivery, Device, DeviceEvent
+from ..db.models import Alarm, Command, Delivery, Device, DeviceEvent
 from ..domain.delivery import DeliveryState, advance
 
 log = logging.getLogger(__name__)
@@ -212,6 +213,10 @@ class _BatchApplier:
                     type="ack" if report.kind == "ack" else model.type, ts=model.ts,
                     received_at=now, play_id=getattr(model, "play_id", None),
                     payload=model.model_dump(mode="json")))
+                if isinstance(model, AlarmEvent):
+                    _apply_alarm(self.session, device.id, model)
+                    applied += 1
+                    continue
                 delivery = self.deliveries.get((self._broadcast_of(report), device.id))
                 if report.kind == "ack":
                     _apply_ack(delivery, model)
@@ -284,6 +289,8 @@ def _apply_event(delivery: Delivery | None, device_id: str, event: Any) -> None:
             delivery.ended_at = event.actual_end
             delivery.played_ms = event.played_ms
             delivery.interrupted = event.interrupted
+            if event.line_check is not None:
+                delivery.line_check = event.line_check.model_dump(mode="json")
         if event.interrupted:
             _move(delivery, DeliveryState.interrupted,
                   f"interrupted by {event.interrupted_by or 'stop'}")
@@ -293,3 +300,23 @@ def _apply_event(delivery: Delivery | None, device_id: str, event: Any) -> None:
         reason = event.reason + (f": {event.detail}" if event.detail else "")
         state = DeliveryState.missed if event.reason == "too_late" else DeliveryState.failed
         _move(delivery, state, reason)
+
+
+def _apply_alarm(session: Session, device_id: str, event: AlarmEvent) -> None:
+    """Open an alarm (or count a repeat of an open one), or close the open one."""
+    open_alarm = session.scalars(
+        select(Alarm).where(Alarm.device_id == device_id, Alarm.key == event.key,
+                            Alarm.cleared_at.is_(None))
+        .order_by(Alarm.id.desc()).limit(1)).first()
+    if event.active:
+        if open_alarm is not None:
+            open_alarm.occurrences += 1
+            open_alarm.value = event.value
+            open_alarm.detail = event.detail
+            return
+        log.warning("alarm on %s: %s %s", device_id, event.key, event.detail)
+        session.add(Alarm(device_id=device_id, key=event.key, code=event.code.value,
+                          channel=event.channel, raised_at=event.ts, value=event.value,
+                          detail=event.detail, occurrences=1))
+    elif open_alarm is not None and event.ts >= open_alarm.raised_at:
+        open_alarm.cleared_at = event.ts

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import time
 import tomllib
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 
@@ -109,3 +110,59 @@ def test_emergency_preempts_a_normal_play_which_is_reported_interrupted(stack: S
     # the interrupted play stopped before the emergency started
     assert cut["ended_at"] <= done["deliveries"][0]["started_at"]
     assert len(stack.output_files("loa-1")) == 2
+
+
+def test_stop_to_a_zone_silences_its_devices_within_a_second(stack: Stack, speech_dir):
+    from tests.support.audio import make_speech
+
+    stack.add_zone("thon-dong")
+    for d in ("loa-1", "loa-2"):
+        stack.register(d, ["thon-dong"])
+        stack.start_agent(d)
+    long = stack.upload(make_speech(speech_dir / "dai-stop.wav", "Kính thưa bà con. " * 12))
+    short = stack.upload(make_speech(speech_dir / "ngan-stop.wav", "Bản tin lúc sau."))
+    later = stack.broadcast(short["sha256"], ["zone:thon-dong"],
+                            start_at=(utcnow() + timedelta(seconds=14)).isoformat())
+    b = stack.broadcast(long["sha256"], ["zone:thon-dong"])
+    stack.wait_states(b["id"], {"playing"})
+    stack.wait_states(later["id"], {"acked", "media_ready"})
+    time.sleep(1.0)
+    sent = utcnow()
+    r = stack.api.post("/api/stop", json={"targets": ["zone:thon-dong"], "reason": "nhầm tin"})
+    assert r.status_code == 200, r.text
+    assert sorted(r.json()["devices"]) == ["loa-1", "loa-2"]
+    done = stack.wait_states(b["id"], {"interrupted"})
+    for d in done["deliveries"]:
+        assert d["reason"] == "interrupted by stop: nhầm tin"
+        # the WAV sidecar says when the sound card stopped receiving audio
+        meta = json.loads(stack.output_files(d["device_id"])[0].with_suffix(".json").read_text())
+        silent_after = datetime.fromisoformat(meta["actual_end"]) - sent
+        assert meta["interrupted"] and silent_after < timedelta(seconds=1), silent_after
+    # STOP is about now: the bulletin scheduled for later still plays
+    stack.wait_states(later["id"], {"played"})
+    bad = stack.api.post("/api/stop", json={"targets": ["zone:nowhere"]})
+    assert bad.status_code == 404
+
+
+def test_device_volume_is_kept_by_the_agent_and_scales_every_play(stack: Stack, speech_wav):
+    import numpy as np
+
+    from tests.support.audio import decode, read_wav
+
+    stack.add_zone("z")
+    stack.register("loa-1", ["z"])
+    agent = stack.start_agent("loa-1")
+    r = stack.api.put("/api/devices/loa-1/volume", json={"level": 50})
+    assert r.status_code == 200 and r.json()["volume"] == 50
+    wait_for(lambda: agent.state.volume == 50, what="volume applied")
+    assert stack.api.put("/api/devices/loa-1/volume", json={"level": 101}).status_code == 422
+    # kept across a restart
+    stack.agents.pop("loa-1").stop()
+    stack.start_agent("loa-1")
+    media = stack.upload(speech_wav)
+    b = stack.broadcast(media["sha256"], ["zone:z"], volume=80)
+    stack.wait_states(b["id"], {"played"})
+    played = read_wav(stack.output_files("loa-1")[0])
+    reference = decode(stack.services.store.path_for(media["sha256"]))
+    ratio = np.sqrt(np.mean(played ** 2)) / np.sqrt(np.mean(reference ** 2))
+    assert abs(ratio - 0.4) < 0.02, ratio  # 50 % device × 80 % play

@@ -62,3 +62,28 @@ def test_unreachable_controller_gives_up_at_the_deadline(served, tmp_path):
     cache = MediaCache(tmp_path / "cache", "http://127.0.0.1:9", config.token)
     with pytest.raises(MediaUnavailable):
         cache.fetch(ref, deadline=time.time() + 2)
+
+
+def test_cache_cap_evicts_least_recently_used_but_never_media_in_use(tmp_path):
+    import os
+
+    cache_dir = tmp_path / "cache"
+    in_use = {"c" * 64}
+    cache = MediaCache(cache_dir, "http://127.0.0.1:9", "t" * 10, max_bytes=2500,
+                       protected=lambda: in_use)
+    for age, sha in enumerate(["a" * 64, "b" * 64, "c" * 64, "d" * 64]):
+        path = cache_dir / f"{sha}.opus"
+        path.write_bytes(b"x" * 1000)
+        os.utime(path, (1000 + age, 1000 + age))
+    (cache_dir / f"{'a' * 64}.pcm").write_bytes(b"p" * 500)  # decoded copy goes with it
+    os.utime(cache_dir / f"{'a' * 64}.pcm", (1000, 1000))
+    # c is the oldest after a, but the current plan needs it
+    os.utime(cache_dir / f"{'c' * 64}.opus", (10, 10))
+    evicted = cache.evict(keep={"d" * 64})
+    assert evicted == ["a" * 64, "b" * 64]
+    assert sorted(p.name[:1] for p in cache_dir.iterdir()) == ["c", "d"]
+    # needed media alone over the cap: kept, playing on time matters more
+    in_use.add("d" * 64)
+    cache.max_bytes = 500
+    assert cache.evict() == [] and len(list(cache_dir.iterdir())) == 2
+    cache.close()

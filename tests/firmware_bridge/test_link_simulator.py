@@ -85,3 +85,12 @@ def test_cable_pulled_and_plugged_back(board):
     sim.replug()
     assert link.connected.wait(5)
     assert isinstance(link.request(codec.Ping()), codec.Pong)
+
+
+def test_watchdog_switches_the_amplifiers_off_when_the_host_goes_quiet(board):
+    sim, link, _ = board
+    sim.watchdog_s = 0.5
+    link.request(codec.SetAmplifier(codec.ALL_CHANNELS, 1))
+    assert sim.state.amplifiers == 0b11
+    wait_for(lambda: sim.state.amplifiers == 0, timeout=5, what="watchdog")
+    assert sim.amplifier_log[-1][1] == 0

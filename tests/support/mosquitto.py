@@ -64,6 +64,13 @@ class Mosquitto:
                 self.proc.wait()
         self.proc = None
 
+    def kill(self) -> None:
+        """SIGKILL: the broker vanishes mid-conversation (no clean disconnects)."""
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        self.proc = None
+
     def restart(self, downtime: float = 0.5) -> None:
         self.stop()
         time.sleep(downtime)

@@ -85,13 +85,14 @@ class Stack:
         r = self.api.post("/api/zones", json={"id": zone_id, "name": name or zone_id})
         assert r.status_code == 201, r.text
 
-    def register(self, device_id: str, zones: list[str]) -> AgentConfig:
+    def register(self, device_id: str, zones: list[str], **overrides: Any) -> AgentConfig:
         r = self.api.post("/api/devices", json={"id": device_id, "name": f"Cụm loa {device_id}",
                                                 "zones": zones, "output": "file"})
         assert r.status_code == 201, r.text
         data = tomllib.loads(r.json()["config_toml"])
         data["data_dir"] = str(self.tmp / "agents" / device_id)
         data["health_interval_s"] = 5
+        data.update(overrides)
         config = AgentConfig.model_validate(data)
         self.configs[device_id] = config
         return config
@@ -134,6 +135,11 @@ class Stack:
             return b if all(d["state"] in states for d in b["deliveries"]) else None
 
         return wait_for(done, timeout, what=f"deliveries of {broadcast_id} in {states}")
+
+    def alarms(self, **params: Any) -> list[dict[str, Any]]:
+        r = self.api.get("/api/alarms", params=params)
+        assert r.status_code == 200, r.text
+        return r.json()
 
     def events(self, **params: Any) -> list[dict[str, Any]]:
         r = self.api.get("/api/events", params=params)

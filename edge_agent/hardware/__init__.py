@@ -1,0 +1,1 @@
+"""Cluster hardware behind one narrow interface: an MCU board, a USB relay board, or none."""

@@ -1,0 +1,157 @@
+"""A live HTTP stream (Icecast relay, live studio) decoded to PCM for a fixed duration.
+
+A reader thread runs ffmpeg on the current URL and fills a jitter buffer. When the stream
+drops, it reconnects to the same URL a few times, then moves to the next (fallback) URL,
+round and round until the slot ends. The player reads at the sound card's pace; when the
+buffer runs dry it gets silence, so the slot keeps its length and the horns do not stutter.
+"""
+
+from __future__ import annotations
+
+import logging
+import subprocess
+import threading
+import time
+from collections import deque
+
+from .outputs.base import BYTES_PER_SECOND, SAMPLE_RATE
+
+log = logging.getLogger(__name__)
+
+BUFFER_MAX_S = 20.0  # older audio is dropped beyond this: a relay must stay near live
+RECONNECTS_PER_URL = 2  # tries on the same URL after a drop before the next URL
+RETRY_PAUSE_S = 1.0
+READ_BYTES = BYTES_PER_SECOND // 20
+
+
+class StreamSource:
+    """``read(n)`` gives PCM (audio or silence) until ``duration_s`` has been read."""
+
+    def __init__(self, ffmpeg: str, urls: list[str], duration_s: float, volume: int | None,
+                 io_timeout_s: float = 5.0):
+        self._ffmpeg = ffmpeg
+        self._urls = list(urls)
+        self._volume = volume
+        self._io_timeout_us = int(io_timeout_s * 1_000_000)
+        self._remaining = int(duration_s * SAMPLE_RATE) * 2
+        self._buffer: deque[bytes] = deque()
+        self._buffered = 0
+        self._cond = threading.Condition()
+        self._stop = threading.Event()
+        self._proc: subprocess.Popen[bytes] | None = None
+        self.audio_bytes = 0  # from the stream, as opposed to silence
+        self.urls_played: list[str] = []
+        self.drops = 0
+        self._errors: list[str] = []
+        self._thread = threading.Thread(target=self._run, name="stream", daemon=True)
+        self._thread.start()
+
+    # --- the player's side ------------------------------------------------------------------
+
+    def read(self, size: int) -> bytes:
+        """Up to ``size`` bytes: buffered audio, else silence after one chunk's wait."""
+        size = min(size - size % 2, self._remaining)
+        if size <= 0:
+            return b""
+        with self._cond:
+            if self._buffered < size:
+                self._cond.wait(size / BYTES_PER_SECOND)
+            parts, have = [], 0
+            while self._buffer and have < size:
+                part = self._buffer.popleft()
+                if have + len(part) > size:
+                    self._buffer.appendleft(part[size - have:])
+                    part = part[: size - have]
+                parts.append(part)
+                have += len(part)
+            self._buffered -= have
+        self.audio_bytes += have
+        self._remaining -= size
+        return b"".join(parts) + bytes(size - have)
+
+    def wait_buffered(self, seconds: float, timeout: float) -> bool:
+        """Wait until ``seconds`` of audio are buffered (a pre-roll), at most ``timeout``."""
+        want = int(seconds * BYTES_PER_SECOND)
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while self._buffered < want:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._cond.wait(left)
+            return True
+
+    def error(self) -> str:
+        return "; ".join(self._errors[-3:]) or "no audio from any stream URL"
+
+    def close(self) -> None:
+        self._stop.set()
+        proc = self._proc
+        if proc is not None and proc.poll() is None:
+            proc.kill()
+        self._thread.join(timeout=5)
+
+    # --- the reader thread ------------------------------------------------------------------
+
+    def _run(self) -> None:
+        index, tries = 0, 0
+        while not self._stop.is_set():
+            url = self._urls[index]
+            got = self._pump(url)
+            if self._stop.is_set():
+                return
+            if got:
+                self.drops += 1
+                tries = 0
+                log.warning("stream %s dropped; reconnecting", url)
+            else:
+                tries += 1
+                if tries > RECONNECTS_PER_URL:
+                    index, tries = (index + 1) % len(self._urls), 0
+                    log.warning("stream %s unavailable; trying %s", url, self._urls[index])
+            self._stop.wait(RETRY_PAUSE_S)
+
+    def _pump(self, url: str) -> int:
+        """Decode ``url`` into the buffer until it ends; returns the bytes it gave."""
+        args = [self._ffmpeg, "-v", "error", "-nostdin", "-rw_timeout", str(self._io_timeout_us),
+                "-i", url]
+        if self._volume is not None and self._volume != 100:
+            args += ["-af", f"volume={self._volume / 100:.2f}"]
+        args += ["-f", "s16le", "-ac", "1", "-ar", str(SAMPLE_RATE), "-"]
+        try:
+            proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        except OSError as exc:
+            self._errors.append(str(exc))
+            return 0
+        self._proc = proc
+        got = 0
+        carry = b""  # keep every buffered part a whole number of samples
+        assert proc.stdout is not None
+        while not self._stop.is_set():
+            data = proc.stdout.read1(READ_BYTES)  # type: ignore[attr-defined]
+            if not data:
+                break
+            if not got:
+                self.urls_played.append(url)
+            got += len(data)
+            data = carry + data
+            cut = len(data) - len(data) % 2
+            carry = data[cut:]
+            if cut:
+                self._push(data[:cut])
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
+        if not got and proc.stderr is not None:
+            self._errors.append(f"{url}: " + proc.stderr.read().decode(errors="replace")
+                                .strip()[-200:])
+        return got
+
+    def _push(self, data: bytes) -> None:
+        with self._cond:
+            self._buffer.append(data)
+            self._buffered += len(data)
+            limit = int(BUFFER_MAX_S * BYTES_PER_SECOND)
+            while self._buffered > limit and self._buffer:
+                self._buffered -= len(self._buffer.popleft())
+            self._cond.notify_all()

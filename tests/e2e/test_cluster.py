@@ -1,0 +1,132 @@
+"""The technician's story against the MCU simulator on a real pty: amplifiers powered only
+around plays, speaker lines checked in every play, alarms that reach the controller."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+
+from firmware_bridge.simulator import NOMINAL_LINE_MA, McuSimulator
+from tests.support.stack import Stack, wait_for
+
+
+@pytest.fixture
+def board(tmp_path: Path) -> Iterator[McuSimulator]:
+    sim = McuSimulator(tmp_path / "ttyMCU", channels=2).start()
+    yield sim
+    sim.stop()
+
+
+def _cluster(stack: Stack, board: McuSimulator, device_id: str = "loa-1") -> None:
+    stack.add_zone("thon-dong")
+    stack.register(device_id, ["thon-dong"], hardware={
+        "backend": "mcu", "port": str(board.port), "lead_s": 1.5, "hold_s": 1.0,
+        "poll_s": 1.0})
+    stack.start_agent(device_id)
+
+
+def _ts(value: str) -> float:
+    return datetime.fromisoformat(value).timestamp()
+
+
+def _open_alarms(stack: Stack, **params) -> dict[str, dict]:
+    return {a["key"]: a for a in stack.alarms(**params)}
+
+
+def test_amplifiers_on_before_and_off_after_a_play_with_proof_of_play(stack: Stack, board,
+                                                                        speech_wav):
+    _cluster(stack, board)
+    media = stack.upload(speech_wav)
+    wait_for(lambda: board.received, what="agent talking to the board")
+    assert board.state.amplifiers == 0  # idle: amplifiers off
+    b = stack.broadcast(media["sha256"], ["zone:thon-dong"])
+    d = stack.wait_states(b["id"], {"played"})["deliveries"][0]
+    wait_for(lambda: len(board.amplifier_log) >= 2, what="amplifiers switched off again")
+    (on_at, on_mask), (off_at, off_mask) = board.amplifier_log[:2]
+    assert on_mask == 0b11 and off_mask == 0
+    assert on_at < _ts(d["started_at"]) - 1.0  # powered about lead_s before the audio
+    assert off_at > _ts(d["ended_at"])  # and only after it ended
+    assert d["line_check"] == {"line_ma": [NOMINAL_LINE_MA] * 2, "dead_channels": []}
+    finished = stack.events(type="playback.finished", play_id=b["id"])[0]
+    assert finished["payload"]["line_check"]["line_ma"] == [NOMINAL_LINE_MA] * 2
+    assert stack.alarms() == []
+
+
+def test_dead_speaker_line_raises_an_alarm_a_technician_acknowledges(stack: Stack, board,
+                                                                      speech_wav):
+    _cluster(stack, board)
+    media = stack.upload(speech_wav)
+    board.kill_line(1)
+    b = stack.broadcast(media["sha256"], ["zone:thon-dong"])
+    d = stack.wait_states(b["id"], {"played"})["deliveries"][0]
+    assert d["line_check"] == {"line_ma": [NOMINAL_LINE_MA, 0], "dead_channels": [1]}
+    wait_for(lambda: ((stack.api.get("/api/devices/loa-1").json()["last_health"] or {})
+                      .get("last_line_check") or {}).get("dead_channels") == [1],
+             what="the last play's lines in the device's health")
+    alarm = wait_for(lambda: _open_alarms(stack).get("speaker_line:1"), what="line alarm")
+    assert alarm["device_id"] == "loa-1" and alarm["cleared_at"] is None
+    assert stack.api.get("/api/devices/loa-1").json()["active_alarms"] == 1
+
+    r = stack.api.post(f"/api/alarms/{alarm['id']}/ack", json={"by": "kỹ thuật Minh",
+                                                               "note": "thay loa thôn Đông"})
+    assert r.status_code == 200 and r.json()["acknowledged_by"] == "kỹ thuật Minh"
+    assert "speaker_line:1" in _open_alarms(stack)  # seen, but still active
+    assert _open_alarms(stack, state="unacknowledged") == {}
+    assert stack.api.post("/api/alarms/999999/ack", json={"by": "x"}).status_code == 404
+
+    board.state.dead_lines.clear()  # the technician replaced the horn
+    again = stack.broadcast(media["sha256"], ["zone:thon-dong"])
+    stack.wait_states(again["id"], {"played"})
+    wait_for(lambda: "speaker_line:1" not in _open_alarms(stack), what="alarm cleared")
+    history = _open_alarms(stack, state="all")["speaker_line:1"]
+    assert history["cleared_at"] is not None and history["occurrences"] == 1
+
+
+def test_mains_door_and_temperature_reach_the_controller_with_readings(stack: Stack, board):
+    _cluster(stack, board)
+    board.lose_mains()
+    board.open_door()
+    board.overheat(720)
+    alarms = wait_for(lambda: (a := _open_alarms(stack)) and
+                      {"mains_lost", "door_open", "over_temperature"} <= set(a) and a,
+                      what="mains, door and temperature alarms")
+    assert alarms["over_temperature"]["value"] == 72.0
+    hw = wait_for(lambda: ((stack.api.get("/api/devices/loa-1").json()["last_health"] or {})
+                           .get("hardware") or {}).get("mains") is False and
+                  stack.api.get("/api/devices/loa-1").json()["last_health"]["hardware"],
+                  what="readings in the health report")
+    assert hw["connected"] and hw["battery_v"] == 12.4 and hw["door_open"] is True
+    assert hw["temperature_c"] == 72.0 and hw["firmware"] == "sim-1.0"
+    assert hw["amplifiers"] == [False, False] and hw["input"] == "ip"
+    health = stack.api.get("/api/devices/loa-1").json()["last_health"]
+    assert health["network"]["type"] in ("ethernet", "wifi", "cellular", "unknown")
+
+    board.restore_mains()
+    wait_for(lambda: "mains_lost" not in _open_alarms(stack, state="active"),
+             what="mains alarm cleared")
+    assert "door_open" in _open_alarms(stack, state="active")
+
+
+def test_serial_cable_pulled_and_plugged_back(stack: Stack, board, speech_wav):
+    _cluster(stack, board)
+    media = stack.upload(speech_wav)
+    wait_for(lambda: board.received, what="agent talking to the board")
+    board.unplug()
+    wait_for(lambda: "mcu_unreachable" in _open_alarms(stack), what="board unreachable alarm")
+    board.replug()
+    wait_for(lambda: "mcu_unreachable" not in _open_alarms(stack, state="active"),
+             what="board back")
+    b = stack.broadcast(media["sha256"], ["zone:thon-dong"])
+    d = stack.wait_states(b["id"], {"played"})["deliveries"][0]
+    assert d["line_check"]["dead_channels"] == []
+
+
+def test_hardware_volume_goes_to_the_board(stack: Stack, board):
+    _cluster(stack, board)
+    assert stack.api.put("/api/devices/loa-1/volume", json={"level": 35}).status_code == 200
+    wait_for(lambda: board.state.volume == 35, what="board volume")
+    board.state.volume = 80  # the board rebooted with its default
+    wait_for(lambda: board.state.volume == 35, what="volume set again after a reboot")

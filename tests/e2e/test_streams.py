@@ -1,0 +1,64 @@
+"""A scheduled relay plays the live stream for its duration, and survives the source dropping
+by moving to the fallback stream (real Icecast, real ffmpeg sources)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import numpy as np
+import pytest
+
+from protocol.messages import utcnow
+from tests.edge_agent.test_stream import _mount_up, dominant_hz
+from tests.support.audio import read_wav
+from tests.support.icecast import Icecast
+from tests.support.stack import Stack, wait_for
+
+HCM = ZoneInfo("Asia/Ho_Chi_Minh")
+
+
+@pytest.fixture
+def icecast(tmp_path: Path) -> Iterator[Icecast]:
+    server = Icecast(tmp_path / "icecast").start()
+    yield server
+    server.stop()
+
+
+def test_relay_plays_for_its_slot_and_falls_back_when_the_source_drops(stack: Stack,
+                                                                        icecast: Icecast):
+    icecast.feed("vov1.ogg", 440)
+    icecast.feed("du-phong.ogg", 880)
+    for mount in ("vov1.ogg", "du-phong.ogg"):
+        wait_for(lambda: _mount_up(icecast, mount), what=f"{mount} up")
+    stack.add_zone("thon-dong")
+    stack.register("loa-1", ["thon-dong"])
+    stack.start_agent("loa-1")
+    start = (utcnow() + timedelta(seconds=8)).replace(microsecond=0)
+    local = start.astimezone(HCM)
+    r = stack.api.put("/api/schedules", json={"timezone": "Asia/Ho_Chi_Minh", "schedules": [{
+        "name": "tiep-song-vov", "title": "Tiếp sóng VOV1", "targets": ["zone:thon-dong"],
+        "start": local.strftime("%H:%M:%S"), "date": local.date().isoformat(),
+        "programme": [{"relay": icecast.url("vov1.ogg"), "duration_s": 12,
+                       "fallback": [icecast.url("du-phong.ogg")]}]}]})
+    assert r.status_code == 200 and r.json()["applied"], r.text
+    started = wait_for(lambda: stack.events(type="playback.started"), timeout=30,
+                       what="relay started")
+    play_id = started[0]["play_id"]
+    wait_for(lambda: utcnow() > start + timedelta(seconds=3), what="three seconds of relay")
+    icecast.cut("vov1.ogg")  # the provincial link drops and does not come back
+    finished = wait_for(lambda: stack.events(type="playback.finished", play_id=play_id),
+                        timeout=40, what="relay finished")[0]["payload"]
+    assert finished["stream_urls"] == [icecast.url("vov1.ogg"), icecast.url("du-phong.ogg")]
+    assert not finished["interrupted"]
+    assert abs(finished["played_ms"] - 12_000) < 50  # the slot keeps its length
+
+    pcm = read_wav(stack.output_files("loa-1")[0])
+    assert abs(len(pcm) / 48000 - 12) < 0.05
+    assert abs(dominant_hz(pcm[: 2 * 48000]) - 440) < 5  # the live stream first
+    assert abs(dominant_hz(pcm[-2 * 48000:]) - 880) < 5  # then the fallback
+    assert np.sqrt(np.mean(pcm[-2 * 48000:] ** 2)) > 0.03  # audible, not silence
+    # the gap while it reconnected was short and filled with silence, not stutter
+    assert finished["silence_ms"] < 8000
