@@ -22,6 +22,8 @@ app.add_typer(zone_app, name="zone")
 schedules_app = typer.Typer(help="Lịch phát / schedules as code", no_args_is_help=True)
 app.add_typer(media_app, name="media")
 app.add_typer(schedules_app, name="schedules")
+alarms_app = typer.Typer(help="Cảnh báo thiết bị / device alarms", invoke_without_command=True)
+app.add_typer(alarms_app, name="alarms")
 
 UrlOpt = typer.Option(None, "--url", help="Controller URL (env LOALANG_URL)")
 TokenOpt = typer.Option(None, "--token", help="API token (env LOALANG_TOKEN)")
@@ -158,9 +160,68 @@ def device_list(url: Optional[str] = UrlOpt, token: Optional[str] = TokenOpt) ->
     """Devices with status and last health."""
     for d in _call(_client(url, token).get, "/api/devices"):
         health = d.get("last_health") or {}
+        hw = health.get("hardware") or {}
+        net = health.get("network") or {}
+        board = ""
+        if hw:
+            board = (f" board={'ok' if hw.get('connected') else 'UNREACHABLE'}"
+                     f" mains={'yes' if hw.get('mains') else 'NO'} battery_v={hw.get('battery_v')}"
+                     f" temp_c={hw.get('temperature_c')} door={'OPEN' if hw.get('door_open') else 'shut'}")
+        lines = health.get("last_line_check")
+        if lines:
+            dead = lines.get("dead_channels") or []
+            board += " lines=" + ("ok" if not dead else "DEAD " + ",".join(str(c + 1) for c in dead))
         typer.echo(f"{d['id']:<16} {d['status']:<8} zones={','.join(d['zones']):<20} "
-                   f"seen={d.get('last_seen_at') or '-'} load={health.get('load_1m', '-')} "
-                   f"disk_free_mb={health.get('disk_free_mb', '-')}")
+                   f"seen={d.get('last_seen_at') or '-'} alarms={d.get('active_alarms', 0)} "
+                   f"link={net.get('type', '-')} load={health.get('load_1m', '-')} "
+                   f"disk_free_mb={health.get('disk_free_mb', '-')}{board}")
+
+
+@device_app.command("volume")
+def device_volume(device_id: str, level: int = typer.Argument(..., min=0, max=100),
+                  url: Optional[str] = UrlOpt, token: Optional[str] = TokenOpt) -> None:
+    """Set a device's own volume in percent (kept by the agent across restarts)."""
+    d = _call(_client(url, token).put, f"/api/devices/{device_id}/volume", {"level": level})
+    typer.echo(f"{d['id']}: volume {d['volume']}%")
+
+
+@app.command()
+def stop(to: str = typer.Option(..., "--to", help="zone ids, zone:ID, device:ID or all"),
+         reason: str = typer.Option("", help="why (kept in the playback log)"),
+         url: Optional[str] = UrlOpt, token: Optional[str] = TokenOpt) -> None:
+    """STOP: silence what plays now on the targets (signed; within a second)."""
+    out = _call(_client(url, token).post, "/api/stop", {"targets": _targets(to), "reason": reason})
+    typer.echo(f"Đã gửi lệnh dừng / STOP sent to {len(out['devices'])} device(s): "
+               f"{', '.join(out['devices'])}")
+
+
+@alarms_app.callback()
+def alarms_list(ctx: typer.Context, device: Optional[str] = typer.Option(None, "--device"),
+                all_: bool = typer.Option(False, "--all", help="include cleared and seen"),
+                url: Optional[str] = UrlOpt, token: Optional[str] = TokenOpt) -> None:
+    """Open alarms (active or not yet acknowledged), newest first."""
+    if ctx.invoked_subcommand is not None:
+        return
+    params = {"state": "all" if all_ else "open"}
+    if device:
+        params["device_id"] = device
+    rows = _call(_client(url, token).get, "/api/alarms", **params)
+    if not rows:
+        typer.echo("Không có cảnh báo / no alarms")
+    for a in rows:
+        state = "ACTIVE" if a["cleared_at"] is None else f"cleared {a['cleared_at']}"
+        seen = f"ack by {a['acknowledged_by']}" if a["acknowledged_at"] else "NOT ACKNOWLEDGED"
+        typer.echo(f"#{a['id']:<5} {a['device_id']:<16} {a['key']:<18} {state:<10} "
+                   f"since {a['raised_at']}  x{a['occurrences']}  {seen}  {a['detail']}")
+
+
+@alarms_app.command("ack")
+def alarms_ack(alarm_id: int, by: str = typer.Option(..., "--by", help="your name"),
+               note: str = typer.Option("", "--note"), url: Optional[str] = UrlOpt,
+               token: Optional[str] = TokenOpt) -> None:
+    """Acknowledge an alarm (it leaves the list once it has also cleared)."""
+    a = _call(_client(url, token).post, f"/api/alarms/{alarm_id}/ack", {"by": by, "note": note})
+    typer.echo(f"#{a['id']} {a['key']} acknowledged by {a['acknowledged_by']}")
 
 
 @media_app.command("upload")

@@ -62,6 +62,9 @@ def provision(base_url: str, token: str, agents_dir: Path) -> list[Path]:
             text = text.replace('data_dir = "/var/lib/loalang-agent"',
                                 f'data_dir = "{agent_dir}"\nhealth_interval_s = 15')
             text += f'dir = "{agent_dir / "output"}"\n'
+            # The cluster's control board: an MCU simulator on a pty (see run_demo).
+            text += (f'\n[hardware]\nbackend = "mcu"\nport = "{agent_dir / "ttyMCU"}"\n'
+                     'poll_s = 10\n')
             config.touch(mode=0o600)
             config.write_text(text)
     return configs
@@ -80,10 +83,27 @@ def run_demo(data_dir: Path, http_port: int, mqtt_port: int, embedded_broker: bo
     services.start()
     server = ServerThread(create_app(services=services), settings.http_host, http_port)
     server.start()
+    try:
+        _run_agents(settings, services, data_dir)
+    finally:
+        server.stop()
+        services.stop()
+
+
+def _run_agents(settings, services, data_dir: Path) -> None:  # type: ignore[no-untyped-def]
+    """Provision the demo devices, start their boards and agents, wait for Ctrl-C."""
+    from firmware_bridge.simulator import McuSimulator
+
     base_url = settings.resolved_public_url
+    mqtt_port = settings.mqtt_port
+    embedded_broker = settings.embedded_broker
     agents_dir = data_dir / "agents"
     agents_dir.mkdir(parents=True, exist_ok=True)
     configs = provision(base_url, services.api_token, agents_dir)
+    boards = {c.stem: McuSimulator((agents_dir / c.stem / "ttyMCU").resolve()).start()
+              for c in configs}
+    if "loa-na-1" in boards:
+        boards["loa-na-1"].kill_line(1)  # something for the technician to find
     procs = [subprocess.Popen([sys.executable, "-m", "loalang.cli", "agent", "--config", str(c)],
                               stdout=open(agents_dir / f"{c.stem}.log", "ab"),
                               stderr=subprocess.STDOUT)
@@ -104,6 +124,11 @@ Thử / try (in another terminal, same folder):
   .venv/bin/loalang broadcast {sample} --to thon-dong --at +1m
   .venv/bin/loalang device list
   .venv/bin/loalang broadcast list
+  .venv/bin/loalang alarms
+  .venv/bin/loalang stop --to all
+
+Tủ điều khiển mô phỏng / simulated control boards (MCU over a pty): {agents_dir}/<id>/ttyMCU
+  loa-na-1 has a dead speaker line (line 2): its next play raises an alarm.
 
 Ctrl-C để dừng / to stop.
 """, flush=True)
@@ -126,5 +151,5 @@ Ctrl-C để dừng / to stop.
                 proc.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 proc.kill()
-        server.stop()
-        services.stop()
+        for board in boards.values():
+            board.stop()

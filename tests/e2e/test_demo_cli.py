@@ -53,6 +53,17 @@ def test_demo_runs_and_the_cli_broadcasts_to_its_three_villages(tmp_path):
         assert status.returncode == 0 and '"played": 3' in status.stdout
         devices = _cli("device", "list", env=env)
         assert devices.stdout.count("online") == 3
+        # the demo's simulated board in bản Nà has a dead speaker line: the technician sees it
+        def alarm_listed():
+            out = _cli("alarms", env=env).stdout
+            return "speaker_line:1" in out and out
+        listed = wait_for(alarm_listed, timeout=30, what="the dead line alarm")
+        alarm_id = re.search(r"#(\d+)\s+loa-na-1\s+speaker_line:1", listed).group(1)
+        ack = _cli("alarms", "ack", alarm_id, "--by", "Minh", env=env)
+        assert ack.returncode == 0 and "acknowledged by Minh" in ack.stdout
+        assert "ack by Minh" in _cli("alarms", env=env).stdout
+        stopped = _cli("stop", "--to", "all", "--reason", "thử", env=env)
+        assert stopped.returncode == 0 and "3 device(s)" in stopped.stdout
         for device in ("loa-dong-1", "loa-tay-1", "loa-na-1"):
             assert list((data / "agents" / device / "output").glob("*.wav"))
 
