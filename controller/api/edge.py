@@ -1,0 +1,62 @@
+"""What a technician's Pi fetches to install itself: the install script, the systemd unit and
+the agent's source (protocol, agent, serial bridge, CLI: no controller code)."""
+
+from __future__ import annotations
+
+import io
+import tarfile
+from functools import lru_cache
+from pathlib import Path
+
+from fastapi import APIRouter, Response
+
+from ..errors import ApiError
+from .deps import ServicesDep
+
+router = APIRouter(prefix="/edge", tags=["edge"])
+
+ROOT = Path(__file__).resolve().parents[2]
+DEPLOY = ROOT / "deploy" / "edge"
+AGENT_SOURCES = ("pyproject.toml", "README.md", "LICENSE", "protocol", "edge_agent",
+                 "firmware_bridge", "loalang", "deploy")
+
+
+def _read(name: str) -> bytes:
+    path = DEPLOY / name
+    if not path.is_file():
+        raise ApiError(404, "edge.not_available")
+    return path.read_bytes()
+
+
+@router.get("/install.sh")
+def install_script(svc: ServicesDep) -> Response:
+    """``curl -fsSL {controller}/edge/install.sh | sudo bash -s -- --device ... --token ...``"""
+    script = _read("install.sh").decode().replace(
+        'CONTROLLER="${LOALANG_CONTROLLER:-}"',
+        f'CONTROLLER="${{LOALANG_CONTROLLER:-{svc.settings.resolved_public_url}}}"', 1)
+    return Response(script, media_type="text/x-shellscript")
+
+
+@router.get("/loalang-agent.service")
+def systemd_unit() -> Response:
+    return Response(_read("loalang-agent.service"), media_type="text/plain")
+
+
+@lru_cache(maxsize=1)
+def _agent_tarball() -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+        for name in AGENT_SOURCES:
+            path = ROOT / name
+            if path.exists():
+                tar.add(path, arcname=f"loalang-agent/{name}",
+                        filter=lambda info: None if "__pycache__" in info.name else info)
+    return buf.getvalue()
+
+
+@router.get("/loalang-agent.tar.gz")
+def agent_source() -> Response:
+    """The agent's source tree; ``pip install loalang-agent.tar.gz[agent]`` builds it."""
+    if not (ROOT / "edge_agent").is_dir():
+        raise ApiError(404, "edge.not_available")
+    return Response(_agent_tarball(), media_type="application/gzip")
