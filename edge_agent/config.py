@@ -28,7 +28,7 @@ class MqttConfig(_Section):
     password: str | None = None
     keepalive_s: int = Field(30, ge=5, le=600)
     reconnect_min_s: float = Field(1.0, gt=0, le=60, description="jittered backoff bounds")
-    reconnect_max_s: float = Field(60.0, gt=0, le=3600)
+    reconnect_max_s: float = Field(30.0, gt=0, le=3600)
 
 
 class OutputConfig(_Section):

@@ -2,6 +2,10 @@
 
 A persistent session (clean_session=False, fixed client id) makes the broker keep QoS 1
 commands for the agent while its link is down.
+
+The outbox is flushed only while the controller's retained status says ``online``: a broker's
+PUBACK means "the broker has it", and a broker that restarted without persistence, or a
+controller that is down, would take the reports and hand them to nobody.
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ class MqttLink:
         self._on_command = on_command
         self._birth = birth
         self.connected = threading.Event()
+        self.controller_online = threading.Event()
         self._stopping = threading.Event()
         self._zones_lock = threading.Lock()
         self._client = mqtt.Client(
@@ -115,7 +120,7 @@ class MqttLink:
             return
         with self._zones_lock:
             subs = topics.agent_subscriptions(self.device_id, self._zones)
-        client.subscribe([(t, 1) for t in subs])
+        client.subscribe([(t, 1) for t in [*subs, topics.CONTROLLER_STATUS]])
         self.publish_status(self._birth())
         self.connected.set()
         self._connected_at = time.monotonic()
@@ -135,6 +140,7 @@ class MqttLink:
 
     def _handle_disconnect(self, client, userdata, flags, reason_code, properties) -> None:  # type: ignore[no-untyped-def]
         self.connected.clear()
+        self.controller_online.clear()  # learnt again from the retained status on reconnect
         if self._connected_at and time.monotonic() - self._connected_at > STABLE_LINK_S:
             self._backoff.reset()
         self._connected_at = 0.0
@@ -143,6 +149,15 @@ class MqttLink:
             log.warning("MQTT link lost (%s); reconnecting in %.1f s", reason_code, delay)
 
     def _handle_message(self, client, userdata, msg) -> None:  # type: ignore[no-untyped-def]
+        if msg.topic == topics.CONTROLLER_STATUS:
+            if msg.payload == b"online":
+                self.controller_online.set()
+                self._outbox.changed.set()
+                log.info("controller online: sending the outbox")
+            else:
+                self.controller_online.clear()
+                log.info("controller offline: reports wait in the outbox")
+            return
         with self._zones_lock:
             subscribed = topics.agent_subscriptions(self.device_id, self._zones)
         if msg.topic not in subscribed:
@@ -160,7 +175,8 @@ class MqttLink:
         while not self._stopping.is_set():
             self._outbox.changed.wait(timeout=5)
             self._outbox.changed.clear()
-            while self.connected.is_set() and not self._stopping.is_set():
+            while self.connected.is_set() and self.controller_online.is_set() \
+                    and not self._stopping.is_set():
                 items = self._outbox.pending(FLUSH_WINDOW)
                 if not items:
                     break

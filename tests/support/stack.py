@@ -92,6 +92,8 @@ class Stack:
         data = tomllib.loads(r.json()["config_toml"])
         data["data_dir"] = str(self.tmp / "agents" / device_id)
         data["health_interval_s"] = 5
+        # Tests stop brokers for tens of seconds; they check what arrives, not the backoff.
+        data["mqtt"]["reconnect_max_s"] = 2.0
         data.update(overrides)
         config = AgentConfig.model_validate(data)
         self.configs[device_id] = config
@@ -135,6 +137,16 @@ class Stack:
             return b if all(d["state"] in states for d in b["deliveries"]) else None
 
         return wait_for(done, timeout, what=f"deliveries of {broadcast_id} in {states}")
+
+    def person(self, username: str, *roles: str) -> httpx.Client:
+        """An account with ``roles`` (created by the bootstrap admin) and a client using its token."""
+        r = self.api.post("/api/users", json={"username": username, "roles": list(roles),
+                                              "password": f"{username}-secret-pw",
+                                              "display_name": username.title()})
+        assert r.status_code == 201, r.text
+        token = self.api.post(f"/api/users/{username}/tokens", json={"name": "test"}).json()
+        return httpx.Client(base_url=self.base_url, timeout=120,
+                            headers={"Authorization": f"Bearer {token['token']}"})
 
     def alarms(self, **params: Any) -> list[dict[str, Any]]:
         r = self.api.get("/api/alarms", params=params)
