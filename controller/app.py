@@ -9,7 +9,7 @@ from fastapi import FastAPI
 
 from loalang import __version__
 
-from .api import alarms, broadcasts, devices, edge, media, schedules, stop, zones
+from .api import alarms, audit, broadcasts, devices, edge, media, schedules, stop, users, zones
 from .errors import install_handlers
 from .services import Services
 from .settings import Settings
@@ -34,8 +34,10 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
                   description="Commune IP-radio controller: media, devices, zones, broadcasts.")
     app.state.services = svc
     install_handlers(app)
-    for module in (media, zones, devices, broadcasts, schedules, alarms, stop, edge):
+    for module in (media, zones, devices, broadcasts, schedules, alarms, stop, edge, users,
+                   audit):
         app.include_router(module.router)
+    app.include_router(schedules.changes_router)
 
     @app.get("/healthz", tags=["ops"])
     def healthz() -> dict[str, object]:

@@ -2,6 +2,8 @@
 
 State of a broadcast: scheduled → sending → sent → done, or cancelled. Each transition is a
 conditional UPDATE, so two workers (or two controllers on PostgreSQL) never send twice.
+Held broadcasts come first: pending_approval (a broadcaster's, until an approver releases it)
+or pending_confirmation (every emergency, until a second person confirms it); or rejected.
 """
 
 from __future__ import annotations
@@ -39,6 +41,11 @@ class BroadcastRequest:
     title: str = ""
     max_late_s: int | None = None
     volume: int | None = None
+    created_by: str = "system"
+    hold: str | None = None  # pending_approval | pending_confirmation; None: release now
+
+
+HELD = ("pending_approval", "pending_confirmation")
 
 
 def resolve_devices(session: Session, targets: list[str]) -> list[str]:
@@ -74,20 +81,23 @@ class BroadcastService:
 
     # --- creating --------------------------------------------------------------------------
 
-    def create(self, req: BroadcastRequest) -> str:
-        """Store a broadcast and its per-device deliveries and schedule its send."""
-        if not req.targets:
-            raise ApiError(422, "broadcast.no_targets")
-        now = utcnow()
-        max_late = req.max_late_s if req.max_late_s is not None else self.settings.default_max_late_s
+    def _timing(self, start_at: datetime | None, max_late_s: int | None):  # type: ignore[no-untyped-def]
+        max_late = max_late_s if max_late_s is not None else self.settings.default_max_late_s
         try:
-            timing = plan_timing(
-                now=now, requested_start=req.start_at,
+            return plan_timing(
+                now=utcnow(), requested_start=start_at,
                 sync_lead=timedelta(seconds=self.settings.sync_lead_s),
                 prefetch_lead=timedelta(seconds=self.settings.prefetch_lead_s),
                 max_late=timedelta(seconds=max_late))
         except TimingError:
             raise ApiError(422, "broadcast.past_time") from None
+
+    def create(self, req: BroadcastRequest) -> str:
+        """Store a broadcast and its per-device deliveries; schedule its send unless held."""
+        if not req.targets:
+            raise ApiError(422, "broadcast.no_targets")
+        now = utcnow()
+        timing = self._timing(req.start_at, req.max_late_s)
         broadcast_id = "b-" + uuid.uuid4().hex[:12]
         with self._sessions.begin() as session:
             media = session.get(Media, req.media_sha256)
@@ -100,9 +110,52 @@ class BroadcastService:
                 id=broadcast_id, title=req.title or media.title, media_sha256=media.sha256,
                 priority=req.priority.value, targets=sorted(set(req.targets)), volume=req.volume,
                 start_at=timing.start_at, send_at=timing.send_at, not_after=timing.not_after,
-                state="scheduled", created_at=now))
-        self._scheduler.at(timing.send_at, f"send:{broadcast_id}", self.send, broadcast_id)
+                state=req.hold or "scheduled", created_at=now, created_by=req.created_by,
+                start_on_release=req.start_at is None,
+                approved_by=None if req.hold else req.created_by,
+                approved_at=None if req.hold else now))
+        if req.hold is None:
+            self._scheduler.at(timing.send_at, f"send:{broadcast_id}", self.send, broadcast_id)
         return broadcast_id
+
+    def release(self, broadcast_id: str, by: str, held_as: str) -> None:
+        """An approver approves (``pending_approval``) or a second person confirms an emergency
+        (``pending_confirmation``): schedule it. Its creator cannot be that second person."""
+        now = utcnow()
+        with self._sessions.begin() as session:
+            broadcast = session.get(Broadcast, broadcast_id)
+            if broadcast is None:
+                raise ApiError(404, "broadcast.not_found")
+            if broadcast.state != held_as:
+                raise ApiError(409, "broadcast.not_held", state=broadcast.state)
+            if broadcast.created_by == by:
+                raise ApiError(403, "approval.same_person")
+            late = broadcast.not_after - broadcast.start_at
+            timing = self._timing(None if broadcast.start_on_release else broadcast.start_at,
+                                  round(late.total_seconds()))
+            if not self._claim(session, broadcast_id, held_as, "scheduled"):
+                raise ApiError(409, "broadcast.not_held", state=broadcast.state)
+            broadcast.start_at, broadcast.send_at = timing.start_at, timing.send_at
+            broadcast.not_after = timing.not_after
+            broadcast.approved_by, broadcast.approved_at = by, now
+        self._scheduler.at(timing.send_at, f"send:{broadcast_id}", self.send, broadcast_id)
+
+    def reject(self, broadcast_id: str, by: str, reason: str) -> None:
+        """Refuse a held broadcast with a reason; nothing is sent."""
+        now = utcnow()
+        with self._sessions.begin() as session:
+            broadcast = session.get(Broadcast, broadcast_id)
+            if broadcast is None:
+                raise ApiError(404, "broadcast.not_found")
+            if broadcast.state not in HELD:
+                raise ApiError(409, "broadcast.not_held", state=broadcast.state)
+            broadcast.state = "rejected"
+            broadcast.rejected_reason = reason
+            broadcast.approved_by, broadcast.approved_at = by, now
+            for delivery in broadcast.deliveries:
+                delivery.state = DeliveryState.cancelled.value
+                delivery.reason = f"rejected: {reason}"
+                delivery.updated_at = now
 
     @staticmethod
     def _store(session: Session, device_ids: list[str], broadcast: Broadcast) -> None:
@@ -233,7 +286,7 @@ class BroadcastService:
             broadcast = session.get(Broadcast, broadcast_id)
             if broadcast is None:
                 raise ApiError(404, "broadcast.not_found")
-            if broadcast.state in ("done", "cancelled"):
+            if broadcast.state in ("done", "cancelled", "rejected"):
                 raise ApiError(409, "broadcast.not_cancellable")
             was_sent = broadcast.state in ("sending", "sent")
             targets = list(broadcast.targets)

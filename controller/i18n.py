@@ -75,6 +75,25 @@ MESSAGES: dict[str, dict[str, str]] = {
         "vi": "Máy chủ này không có bộ cài đặt cho thiết bị.",
         "en": "This controller has no edge installer to serve.",
     },
+    "auth.forbidden": {
+        "vi": "Tài khoản của bạn không có quyền làm việc này ({permission}).",
+        "en": "Your account may not do this ({permission}).",
+    },
+    "approval.same_person": {
+        "vi": "Người phê duyệt hoặc xác nhận phải là người khác với người tạo.",
+        "en": "The approver or confirmer must be someone other than its creator.",
+    },
+    "broadcast.not_held": {
+        "vi": "Bản tin không ở trạng thái chờ duyệt/xác nhận (hiện tại: {state}).",
+        "en": "The broadcast is not waiting for approval or confirmation (now: {state}).",
+    },
+    "schedule_change.not_found": {"vi": "Không tìm thấy đề xuất thay đổi lịch {id}.",
+                                  "en": "Schedule change {id} not found."},
+    "schedule_change.decided": {"vi": "Đề xuất này đã được xử lý ({state}).",
+                                "en": "This change was already decided ({state})."},
+    "user.exists": {"vi": "Tài khoản '{name}' đã tồn tại.", "en": "User '{name}' already exists."},
+    "user.not_found": {"vi": "Không tìm thấy tài khoản '{name}'.", "en": "User '{name}' not found."},
+    "token.not_found": {"vi": "Không tìm thấy mã truy cập {id}.", "en": "Token {id} not found."},
     "alarm.not_found": {"vi": "Không tìm thấy cảnh báo {id}.", "en": "Alarm {id} not found."},
     "broker.unreachable": {
         "vi": "Không kết nối được máy chủ MQTT; lệnh chưa được gửi.",

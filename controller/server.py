@@ -12,6 +12,7 @@ class ServerThread:
     def __init__(self, app, host: str, port: int):  # type: ignore[no-untyped-def]
         import uvicorn
 
+        self.app = app
         self.server = uvicorn.Server(uvicorn.Config(app, host=host, port=port,
                                                     log_level="warning", lifespan="on"))
         self.thread = threading.Thread(target=self.server.run, name="http", daemon=True)

@@ -22,6 +22,9 @@ app.add_typer(zone_app, name="zone")
 schedules_app = typer.Typer(help="Lịch phát / schedules as code", no_args_is_help=True)
 app.add_typer(media_app, name="media")
 app.add_typer(schedules_app, name="schedules")
+user_app = typer.Typer(help="Tài khoản / accounts (run on the controller machine)",
+                       no_args_is_help=True)
+app.add_typer(user_app, name="user")
 alarms_app = typer.Typer(help="Cảnh báo thiết bị / device alarms", invoke_without_command=True)
 app.add_typer(alarms_app, name="alarms")
 
@@ -75,6 +78,66 @@ def controller(verbose: bool = typer.Option(False, "-v")) -> None:
     settings = Settings()
     uvicorn.run(create_app(settings), host=settings.http_host, port=settings.http_port,
                 log_level="info" if verbose else "warning")
+
+
+def _local_sessions():  # type: ignore[no-untyped-def]
+    """The controller's database, from the same LOALANG_* settings as ``loalang controller``."""
+    from controller.db.session import make_engine, make_sessionmaker, migrate
+    from controller.settings import Settings
+
+    settings = Settings()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    engine = make_engine(settings.resolved_database_url)
+    migrate(engine)
+    return make_sessionmaker(engine)
+
+
+@user_app.command("add")
+def user_add(
+    username: str,
+    role: list[str] = typer.Option(..., "--role", "-r",
+                                   help="broadcaster, approver, technician, admin (repeatable)"),
+    display_name: str = typer.Option("", "--display-name"),
+    password_stdin: bool = typer.Option(False, "--password-stdin",
+                                        help="read the password from standard input"),
+) -> None:
+    """Create an account (the first admin too). There is no default password: you choose it."""
+    import sys
+
+    from controller.accounts import create_user
+    from controller.auth import Role
+    from controller.errors import ApiError
+
+    try:
+        roles = [Role(r) for r in role]
+    except ValueError:
+        _fail(f"Vai trò không hợp lệ / unknown role: {', '.join(role)} "
+              f"(broadcaster, approver, technician, admin)")
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = typer.prompt("Mật khẩu / password", hide_input=True,
+                                confirmation_prompt=True)
+    try:
+        create_user(_local_sessions(), username, password, roles, display_name)
+    except ValueError as exc:
+        _fail(f"Không tạo được / not created: {exc}")
+    except ApiError as exc:
+        _fail(f"Không tạo được / not created: {exc.key}")
+    typer.echo(f"Đã tạo / created: {username} ({', '.join(r.value for r in roles)})")
+
+
+@user_app.command("token")
+def user_token(username: str, name: str = typer.Option("cli", "--name")) -> None:
+    """Issue a personal API token for the CLI (printed once; export it as LOALANG_TOKEN)."""
+    from controller.accounts import issue_token
+    from controller.errors import ApiError
+
+    try:
+        _, token = issue_token(_local_sessions(), username, name)
+    except ApiError as exc:
+        _fail(f"{exc.key}: {username}")
+    typer.echo(token)
 
 
 @app.command()

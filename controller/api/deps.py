@@ -1,13 +1,18 @@
-"""Request dependencies: the service container and the two kinds of caller (operator, device)."""
+"""Request dependencies: the service container and who is calling (a person, the bootstrap
+token, or a device), checked against one permission per route — deny by default."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from dataclasses import dataclass, field
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 
-from ..db.models import Device
+from protocol.messages import utcnow
+
+from ..auth import Role, allowed, token_hash
+from ..db.models import ApiToken, AuditEntry, Device
 from ..errors import ApiError
 from ..services import Services, hash_token, tokens_equal
 
@@ -19,17 +24,82 @@ def services(request: Request) -> Services:
 ServicesDep = Annotated[Services, Depends(services)]
 
 
+@dataclass(frozen=True)
+class Principal:
+    """Who makes a request. ``system`` is the bootstrap token in ``data_dir/api-token``."""
+
+    username: str
+    roles: frozenset[Role] = field(default_factory=frozenset)
+    ip: str = ""
+
+    @property
+    def is_system(self) -> bool:
+        return self.username == "system"
+
+
+SYSTEM_ROLES = frozenset({Role.admin})
+
+
 def _bearer(request: Request) -> str | None:
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     return token.strip() if scheme.lower() == "bearer" and token.strip() else None
 
 
-def require_operator(request: Request, svc: ServicesDep) -> None:
-    """Operator API token (accounts and roles arrive with the web UI issue)."""
+def client_ip(request: Request) -> str:
+    return request.client.host if request.client else ""
+
+
+def audit(svc: Services, principal: Principal | str, action: str, target: str = "",
+          outcome: str = "ok", ip: str = "", **detail: Any) -> None:
+    """Append one line to the audit log (its own transaction: kept even if the action fails)."""
+    actor = principal if isinstance(principal, str) else principal.username
+    ip = ip or ("" if isinstance(principal, str) else principal.ip)
+    with svc.sessions.begin() as session:
+        session.add(AuditEntry(ts=utcnow(), actor=actor[:64], action=action,
+                               target=target[:200], outcome=outcome, ip=ip, detail=detail))
+
+
+def principal_for(request: Request, svc: Services) -> Principal | None:
+    """The caller behind a bearer token (bootstrap or personal) or a browser session."""
     token = _bearer(request)
-    if token is None or not tokens_equal(token, svc.api_token):
-        raise ApiError(401, "auth.required")
+    ip = client_ip(request)
+    if token is None:
+        session_user = getattr(request.state, "web_user", None)
+        return Principal(session_user[0], session_user[1], ip) if session_user else None
+    if tokens_equal(token, svc.api_token):
+        return Principal("system", SYSTEM_ROLES, ip)
+    with svc.sessions.begin() as session:
+        row = session.query(ApiToken).filter_by(token_hash=token_hash(token)).one_or_none()
+        if row is None or row.revoked or not row.user.active:
+            return None
+        row.last_used_at = utcnow()
+        return Principal(row.user.username, frozenset(Role(r) for r in row.user.roles), ip)
+
+
+class Allow:
+    """``Depends(Allow("broadcast.create"))``: the caller, if one of its roles holds it."""
+
+    def __init__(self, permission: str):
+        self.permission = permission
+
+    def __call__(self, request: Request, svc: ServicesDep) -> Principal:
+        principal = principal_for(request, svc)
+        if principal is None:
+            if _bearer(request) is not None:
+                audit(svc, "anonymous", "auth.failed", request.url.path, "denied",
+                      client_ip(request))
+            raise ApiError(401, "auth.required")
+        if not allowed(principal.roles, self.permission):
+            audit(svc, principal, "auth.forbidden", f"{request.method} {request.url.path}",
+                  "denied", permission=self.permission)
+            raise ApiError(403, "auth.forbidden", permission=self.permission)
+        return principal
+
+
+def allow(permission: str) -> Any:
+    """The dependency for a route parameter: ``who: Principal = allow("...")``."""
+    return Depends(Allow(permission))
 
 
 def device_for_token(session: Session, token: str) -> Device | None:
@@ -43,16 +113,14 @@ def device_for_token(session: Session, token: str) -> Device | None:
     return device
 
 
-def require_device_or_operator(request: Request, svc: ServicesDep) -> None:
-    token = _bearer(request)
-    if token is None:
-        raise ApiError(401, "auth.required")
-    if tokens_equal(token, svc.api_token):
-        return
-    with svc.sessions() as session:
-        if device_for_token(session, token) is None:
-            raise ApiError(401, "auth.required")
+class DeviceOrPermission(Allow):
+    """Media downloads: a device's own token, or a person allowed ``media.read``."""
 
-
-Operator = Depends(require_operator)
-DeviceOrOperator = Depends(require_device_or_operator)
+    def __call__(self, request: Request, svc: ServicesDep) -> Principal:  # type: ignore[override]
+        token = _bearer(request)
+        if token is not None and "." in token and not token.startswith("lt_"):
+            with svc.sessions() as session:
+                device = device_for_token(session, token)
+            if device is not None:
+                return Principal(f"device:{device.id}", frozenset(), client_ip(request))
+        return super().__call__(request, svc)

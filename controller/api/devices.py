@@ -16,11 +16,11 @@ from ..db.models import Alarm, Device, Zone
 from ..errors import ApiError
 from ..fleet.gateway import NotConnected
 from ..services import Services, hash_token
-from .deps import Operator, ServicesDep
+from .deps import Principal, ServicesDep, allow, audit
 from .schemas import DeviceIn, DeviceOut, DeviceRegistered, DeviceZonesIn, VolumeIn
 
 log = logging.getLogger(__name__)
-router = APIRouter(prefix="/api/devices", tags=["devices"], dependencies=[Operator])
+router = APIRouter(prefix="/api/devices", tags=["devices"])
 
 
 def device_out(device: Device, active_alarms: int = 0) -> DeviceOut:
@@ -90,7 +90,8 @@ def _zones(session, ids: list[str]) -> list[Zone]:  # type: ignore[no-untyped-de
 
 
 @router.post("", status_code=201, response_model=DeviceRegistered)
-def register_device(body: DeviceIn, svc: ServicesDep) -> DeviceRegistered:
+def register_device(body: DeviceIn, svc: ServicesDep,
+                    who: Principal = allow("device.manage")) -> DeviceRegistered:
     """Register a device; the response holds its token (shown once) and its config file."""
     secret = secrets.token_urlsafe(32)
     token = f"{body.id}.{secret}"
@@ -105,10 +106,11 @@ def register_device(body: DeviceIn, svc: ServicesDep) -> DeviceRegistered:
             device=device_out(device), token=token,
             config_toml=render_agent_config(svc, device, token, body.output))
     svc.plans_changed()
+    audit(svc, who, "device.register", body.id, zones=list(body.zones))
     return registered
 
 
-@router.get("", response_model=list[DeviceOut])
+@router.get("", response_model=list[DeviceOut], dependencies=[allow("device.read")])
 def list_devices(svc: ServicesDep, zone: str | None = None, status: str | None = None
                  ) -> list[DeviceOut]:
     with svc.sessions() as session:
@@ -122,7 +124,7 @@ def list_devices(svc: ServicesDep, zone: str | None = None, status: str | None =
     return out
 
 
-@router.get("/{device_id}", response_model=DeviceOut)
+@router.get("/{device_id}", response_model=DeviceOut, dependencies=[allow("device.read")])
 def get_device(device_id: str, svc: ServicesDep) -> DeviceOut:
     with svc.sessions() as session:
         device = session.get(Device, device_id)
@@ -132,7 +134,8 @@ def get_device(device_id: str, svc: ServicesDep) -> DeviceOut:
 
 
 @router.put("/{device_id}/zones", response_model=DeviceOut)
-def set_device_zones(device_id: str, body: DeviceZonesIn, svc: ServicesDep) -> DeviceOut:
+def set_device_zones(device_id: str, body: DeviceZonesIn, svc: ServicesDep,
+                     who: Principal = allow("device.control")) -> DeviceOut:
     """Change a device's zones and tell the agent (signed ``set_zones``) to resubscribe."""
     with svc.sessions.begin() as session:
         device = session.get(Device, device_id)
@@ -148,11 +151,13 @@ def set_device_zones(device_id: str, body: DeviceZonesIn, svc: ServicesDep) -> D
     except NotConnected:
         log.warning("zones of %s changed but the broker is unreachable", device_id)
     svc.plans_changed()
+    audit(svc, who, "device.zones", device_id, zones=out.zones)
     return out
 
 
 @router.put("/{device_id}/volume", response_model=DeviceOut)
-def set_device_volume(device_id: str, body: VolumeIn, svc: ServicesDep) -> DeviceOut:
+def set_device_volume(device_id: str, body: VolumeIn, svc: ServicesDep,
+                      who: Principal = allow("device.control")) -> DeviceOut:
     """The device's own volume (a signed ``set_volume``; the agent keeps it across restarts)."""
     with svc.sessions() as session:
         if session.get(Device, device_id) is None:
@@ -163,6 +168,7 @@ def set_device_volume(device_id: str, body: VolumeIn, svc: ServicesDep) -> Devic
         svc.gateway.publish(cmd.topic, cmd.data, qos=1)
     except NotConnected:
         raise ApiError(503, "broker.unreachable") from None
+    audit(svc, who, "device.volume", device_id, level=body.level)
     with svc.sessions.begin() as session:
         device = session.get(Device, device_id)
         assert device is not None

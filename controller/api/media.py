@@ -6,7 +6,7 @@ import logging
 import re
 from pathlib import Path
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Depends, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse
 from sqlalchemy import select
@@ -15,7 +15,7 @@ from starlette.datastructures import UploadFile
 from ..db.models import Media
 from ..errors import ApiError
 from ..media.pipeline import MediaRejected, process_upload
-from .deps import DeviceOrOperator, Operator, ServicesDep
+from .deps import DeviceOrPermission, Principal, ServicesDep, allow, audit
 from .schemas import MediaOut
 
 log = logging.getLogger(__name__)
@@ -31,11 +31,12 @@ def _out(media: Media) -> MediaOut:
     return out
 
 
-@router.post("/api/media", status_code=201, response_model=MediaOut, dependencies=[Operator],
+@router.post("/api/media", status_code=201, response_model=MediaOut,
              responses={413: {"description": "file too large"},
                         415: {"description": "not audio, or a format not accepted"},
                         422: {"description": "empty, truncated, silent, too short or too long"}})
-async def upload_media(request: Request, response: Response, svc: ServicesDep) -> MediaOut:
+async def upload_media(request: Request, response: Response, svc: ServicesDep,
+                       who: Principal = allow("media.upload")) -> MediaOut:
     """Upload a bulletin (multipart field ``file``, optional ``title``).
 
     It is checked, loudness-normalised and encoded to Opus; nothing is stored if it fails.
@@ -72,7 +73,12 @@ async def upload_media(request: Request, response: Response, svc: ServicesDep) -
             existing = session.get(Media, sha)
             if existing is not None:
                 response.status_code = 200
-                return _out(existing)
+                out = _out(existing)
+            else:
+                out = None
+        if out is not None:
+            return out
+        with svc.sessions.begin() as session:
             media = Media(
                 sha256=sha, title=str(title or Path(filename).stem)[:200],
                 original_filename=filename, original_format=encoded.original_format,
@@ -87,20 +93,23 @@ async def upload_media(request: Request, response: Response, svc: ServicesDep) -
             except Exception:
                 svc.store.remove(sha)
                 raise
-            return _out(media)
+            out = _out(media)
+        await run_in_threadpool(audit, svc, who, "media.upload", sha, filename=filename,
+                                duration_ms=out.duration_ms)
+        return out
     finally:
         src.unlink(missing_ok=True)
         dst.unlink(missing_ok=True)
 
 
-@router.get("/api/media", response_model=list[MediaOut], dependencies=[Operator])
+@router.get("/api/media", response_model=list[MediaOut], dependencies=[allow("media.read")])
 def list_media(svc: ServicesDep) -> list[MediaOut]:
     with svc.sessions() as session:
         rows = session.scalars(select(Media).order_by(Media.created_at.desc())).all()
         return [_out(m) for m in rows]
 
 
-@router.get("/api/media/{sha256}", response_model=MediaOut, dependencies=[Operator])
+@router.get("/api/media/{sha256}", response_model=MediaOut, dependencies=[allow("media.read")])
 def get_media(sha256: str, svc: ServicesDep) -> MediaOut:
     with svc.sessions() as session:
         media = session.get(Media, sha256)
@@ -109,7 +118,7 @@ def get_media(sha256: str, svc: ServicesDep) -> MediaOut:
         return _out(media)
 
 
-@router.get("/media/{sha256}", dependencies=[DeviceOrOperator],
+@router.get("/media/{sha256}", dependencies=[Depends(DeviceOrPermission("media.read"))],
             responses={206: {"description": "partial content (Range)"}})
 def download_media(sha256: str, svc: ServicesDep) -> FileResponse:
     """The encoded audio, for agents: immutable, so it can be cached forever and resumed."""

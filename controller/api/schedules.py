@@ -1,4 +1,7 @@
-"""Schedules: the stored set (export), a checked idempotent sync (apply), and the preview."""
+"""Schedules: the stored set (export), a checked idempotent sync (apply), and the preview.
+
+A broadcaster's edit is checked at once (problems → 422) but only proposed: it waits as a
+schedule change until an approver applies it. Approvers and admins apply directly."""
 
 from __future__ import annotations
 
@@ -10,11 +13,15 @@ from pydantic import BaseModel
 
 from protocol.messages import utcnow
 
+from ..auth import skips_approval
+from ..db.models import ScheduleChange
 from ..domain.schedules import ScheduleSet, ScheduleSpec
 from ..errors import ApiError
-from .deps import Operator, ServicesDep
+from .deps import Principal, ServicesDep, allow, audit
+from .schemas import RejectIn
 
-router = APIRouter(prefix="/api/schedules", tags=["schedules"], dependencies=[Operator])
+router = APIRouter(prefix="/api/schedules", tags=["schedules"])
+changes_router = APIRouter(prefix="/api/schedule-changes", tags=["schedules"])
 
 
 class ProblemOut(BaseModel):
@@ -30,6 +37,20 @@ class SyncOut(BaseModel):
     removed: list[str]
     settings_changed: bool
     problems: list[ProblemOut]
+    pending_change: int | None = None  # stored for an approver instead of applied
+
+
+class ScheduleChangeOut(BaseModel):
+    id: int
+    kind: str
+    name: str
+    content: dict
+    state: str
+    created_by: str
+    created_at: datetime
+    decided_by: str | None
+    decided_at: datetime | None
+    reason: str | None
 
 
 class PlanRowOut(BaseModel):
@@ -44,7 +65,7 @@ class PlanRowOut(BaseModel):
     preempts: list[str]
 
 
-@router.get("", response_model=ScheduleSet)
+@router.get("", response_model=ScheduleSet, dependencies=[allow("schedule.read")])
 def export_schedules(svc: ServicesDep) -> ScheduleSet:
     """The whole stored schedule set, in the same shape as a schedule file."""
     return svc.schedules.current()
@@ -52,11 +73,14 @@ def export_schedules(svc: ServicesDep) -> ScheduleSet:
 
 @router.put("", response_model=SyncOut, responses={422: {"model": SyncOut}})
 def sync_schedules(body: ScheduleSet, svc: ServicesDep,
-                   dry_run: bool = Query(False, description="report the diff, change nothing")):
+                   dry_run: bool = Query(False, description="report the diff, change nothing"),
+                   who: Principal = allow("schedule.write")):
     """Make the stored set equal to ``body``: add, change and remove schedules (idempotent).
 
     Any problem (conflict, quiet hours, missing media, ...) → 422 and nothing is stored.
     """
+    if not dry_run:
+        return _change(svc, who, "replace", "", body, body.model_dump(mode="json"))
     result = svc.schedules.sync(body, dry_run=dry_run)
     if dry_run:
         return SyncOut(applied=False, added=result.added, changed=result.changed,
@@ -65,7 +89,7 @@ def sync_schedules(body: ScheduleSet, svc: ServicesDep,
     return _sync_response(svc, result)
 
 
-@router.get("/plan", response_model=list[PlanRowOut])
+@router.get("/plan", response_model=list[PlanRowOut], dependencies=[allow("schedule.read")])
 def plan_schedules(svc: ServicesDep, days: int = Query(7, ge=1, le=31),
                    zone: str | None = None) -> list[PlanRowOut]:
     """What plays when and where over the next days, and what preempts what."""
@@ -98,7 +122,7 @@ def _sync_response(svc, result) -> SyncOut | JSONResponse:  # type: ignore[no-un
     return out
 
 
-@router.get("/{name}", response_model=ScheduleSpec)
+@router.get("/{name}", response_model=ScheduleSpec, dependencies=[allow("schedule.read")])
 def get_schedule(name: str, svc: ServicesDep) -> ScheduleSpec:
     for spec in svc.schedules.current().schedules:
         if spec.name == name:
@@ -107,21 +131,119 @@ def get_schedule(name: str, svc: ServicesDep) -> ScheduleSpec:
 
 
 @router.put("/{name}", response_model=SyncOut, responses={422: {"model": SyncOut}})
-def put_schedule(name: str, body: ScheduleSpec, svc: ServicesDep):
+def put_schedule(name: str, body: ScheduleSpec, svc: ServicesDep,
+                 who: Principal = allow("schedule.write")):
     """Add or replace one schedule; checked together with all the others."""
     if body.name != name:
         raise ApiError(422, "schedule.name_mismatch", name=name)
-    current = svc.schedules.current()
-    others = [s for s in current.schedules if s.name != name]
-    wanted = current.model_copy(update={"schedules": [*others, body]})
-    return _sync_response(svc, svc.schedules.sync(wanted))
+    return _change(svc, who, "put", name, _wanted(svc, "put", name, body.model_dump(mode="json")),
+                   body.model_dump(mode="json"))
 
 
 @router.delete("/{name}", response_model=SyncOut)
-def delete_schedule(name: str, svc: ServicesDep):
+def delete_schedule(name: str, svc: ServicesDep, who: Principal = allow("schedule.write")):
+    return _change(svc, who, "delete", name, _wanted(svc, "delete", name, {}), {})
+
+
+def _wanted(svc: ServicesDep, kind: str, name: str, content: dict) -> ScheduleSet:
+    """The whole set a change asks for, against the set stored now."""
+    if kind == "replace":
+        return ScheduleSet.model_validate(content)
     current = svc.schedules.current()
-    if not any(s.name == name for s in current.schedules):
-        raise ApiError(404, "schedule.not_found", name=name)
-    wanted = current.model_copy(
-        update={"schedules": [s for s in current.schedules if s.name != name]})
-    return _sync_response(svc, svc.schedules.sync(wanted))
+    others = [s for s in current.schedules if s.name != name]
+    if kind == "delete":
+        if len(others) == len(current.schedules):
+            raise ApiError(404, "schedule.not_found", name=name)
+        return current.model_copy(update={"schedules": others})
+    return current.model_copy(update={"schedules": [*others, ScheduleSpec.model_validate(content)]})
+
+
+def _change(svc: ServicesDep, who: Principal, kind: str, name: str, wanted: ScheduleSet,
+            content: dict):
+    """Apply now (approvers, admins) or check and store for an approver (broadcasters)."""
+    if skips_approval(who.roles):
+        response = _sync_response(svc, svc.schedules.sync(wanted))
+        audit(svc, who, f"schedule.{kind}", name or "*",
+              "failed" if isinstance(response, JSONResponse) else "ok")
+        return response
+    check = svc.schedules.sync(wanted, dry_run=True)
+    if check.problems:
+        return _sync_response(svc, check)
+    with svc.sessions.begin() as session:
+        change = ScheduleChange(kind=kind, name=name, content=content, state="pending",
+                                created_by=who.username, created_at=utcnow())
+        session.add(change)
+        session.flush()
+        change_id = change.id
+    audit(svc, who, f"schedule.{kind}.propose", name or "*", change=change_id)
+    return JSONResponse(SyncOut(
+        applied=False, added=check.added, changed=check.changed, removed=check.removed,
+        settings_changed=check.settings_changed, problems=[],
+        pending_change=change_id).model_dump(mode="json"), status_code=202)
+
+
+def _change_out(change: ScheduleChange) -> ScheduleChangeOut:
+    return ScheduleChangeOut(
+        id=change.id, kind=change.kind, name=change.name, content=change.content,
+        state=change.state, created_by=change.created_by, created_at=change.created_at,
+        decided_by=change.decided_by, decided_at=change.decided_at, reason=change.reason)
+
+
+@changes_router.get("", response_model=list[ScheduleChangeOut], dependencies=[allow("schedule.read")])
+def list_schedule_changes(svc: ServicesDep, state: str | None = Query(None)
+                          ) -> list[ScheduleChangeOut]:
+    """Proposed schedule edits, newest first (``state=pending``: the approver's queue)."""
+    with svc.sessions() as session:
+        query = session.query(ScheduleChange).order_by(ScheduleChange.id.desc())
+        if state:
+            query = query.filter(ScheduleChange.state == state)
+        return [_change_out(c) for c in query.limit(500)]
+
+
+def _pending(svc: ServicesDep, change_id: int) -> ScheduleChange:
+    with svc.sessions() as session:
+        change = session.get(ScheduleChange, change_id)
+        if change is None:
+            raise ApiError(404, "schedule_change.not_found", id=change_id)
+        if change.state != "pending":
+            raise ApiError(409, "schedule_change.decided", state=change.state)
+        session.expunge(change)
+        return change
+
+
+@changes_router.post("/{change_id}/approve", response_model=SyncOut,
+                     responses={422: {"model": SyncOut}})
+def approve_schedule_change(change_id: int, svc: ServicesDep,
+                            who: Principal = allow("schedule.approve")):
+    """Apply a proposed edit, checked again against the set as it is now."""
+    change = _pending(svc, change_id)
+    if change.created_by == who.username:
+        raise ApiError(403, "approval.same_person")
+    response = _sync_response(svc, svc.schedules.sync(
+        _wanted(svc, change.kind, change.name, change.content)))
+    if isinstance(response, JSONResponse):
+        audit(svc, who, "schedule.approve", str(change_id), "failed")
+        return response
+    _decide(svc, change_id, "approved", who.username, None)
+    audit(svc, who, "schedule.approve", str(change_id), kind=change.kind, name=change.name)
+    return response
+
+
+@changes_router.post("/{change_id}/reject", response_model=ScheduleChangeOut)
+def reject_schedule_change(change_id: int, body: RejectIn, svc: ServicesDep,
+                           who: Principal = allow("schedule.approve")) -> ScheduleChangeOut:
+    _pending(svc, change_id)
+    out = _decide(svc, change_id, "rejected", who.username, body.reason)
+    audit(svc, who, "schedule.reject", str(change_id), reason=body.reason)
+    return out
+
+
+def _decide(svc: ServicesDep, change_id: int, state: str, by: str, reason: str | None
+            ) -> ScheduleChangeOut:
+    with svc.sessions.begin() as session:
+        change = session.get(ScheduleChange, change_id)
+        assert change is not None
+        change.state, change.decided_by, change.decided_at = state, by, utcnow()
+        change.reason = reason
+        session.flush()
+        return _change_out(change)

@@ -117,6 +117,10 @@ class BroadcastOut(BaseModel):
     sent_at: datetime | None
     summary: dict[str, int]
     start_skew_ms: int | None = Field(None, description="latest minus earliest actual start")
+    created_by: str = "system"
+    approved_by: str | None = None
+    approved_at: datetime | None = None
+    rejected_reason: str | None = None
     deliveries: list[DeliveryOut]
 
 
@@ -154,7 +158,8 @@ class AlarmOut(BaseModel):
 
 class AlarmAckIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    by: str = Field(min_length=1, max_length=80, description="who acknowledges (technician)")
+    by: str = Field("", max_length=80, description="who acknowledges; a person's own login is "
+                    "used instead, this only names the technician behind the bootstrap token")
     note: str = Field(default="", max_length=1000)
 
 
@@ -172,3 +177,8 @@ class StopOut(BaseModel):
 class VolumeIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     level: int = Field(ge=0, le=100)
+
+
+class RejectIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    reason: str = Field(min_length=1, max_length=1000, description="shown to the broadcaster")

@@ -12,15 +12,15 @@ from protocol.messages import StopCommand, utcnow
 from ..broadcasts import resolve_devices
 from ..errors import ApiError
 from ..fleet.gateway import NotConnected
-from .deps import Operator, ServicesDep
+from .deps import Principal, ServicesDep, allow, audit
 from .schemas import StopIn, StopOut
 
 log = logging.getLogger(__name__)
-router = APIRouter(prefix="/api/stop", tags=["broadcasts"], dependencies=[Operator])
+router = APIRouter(prefix="/api/stop", tags=["broadcasts"])
 
 
 @router.post("", response_model=StopOut)
-def stop(body: StopIn, svc: ServicesDep) -> StopOut:
+def stop(body: StopIn, svc: ServicesDep, who: Principal = allow("broadcast.stop")) -> StopOut:
     """Stop what plays now on the targets; plays scheduled for later stay scheduled.
 
     Sent with QoS 1 and a short validity (``command_ttl_s``): a device that was offline does
@@ -40,4 +40,5 @@ def stop(body: StopIn, svc: ServicesDep) -> StopOut:
             raise ApiError(503, "broker.unreachable") from None
         cmd_ids.append(cmd.cmd_id)
     log.warning("STOP sent to %s (%s)", ", ".join(body.targets), body.reason or "no reason")
+    audit(svc, who, "broadcast.stop", ",".join(body.targets), reason=body.reason)
     return StopOut(cmd_ids=cmd_ids, devices=devices)

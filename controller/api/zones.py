@@ -7,24 +7,25 @@ from sqlalchemy import func, select
 
 from ..db.models import DeviceZone, Zone
 from ..errors import ApiError
-from .deps import Operator, ServicesDep
+from .deps import Principal, ServicesDep, allow, audit
 from .schemas import ZoneIn, ZoneOut
 
-router = APIRouter(prefix="/api/zones", tags=["zones"], dependencies=[Operator])
+router = APIRouter(prefix="/api/zones", tags=["zones"])
 
 
 @router.post("", status_code=201, response_model=ZoneOut)
-def create_zone(body: ZoneIn, svc: ServicesDep) -> ZoneOut:
+def create_zone(body: ZoneIn, svc: ServicesDep, who: Principal = allow("zone.manage")) -> ZoneOut:
     with svc.sessions.begin() as session:
         if session.get(Zone, body.id) is not None:
             raise ApiError(409, "zone.exists", id=body.id)
         zone = Zone(id=body.id, name=body.name)
         session.add(zone)
         session.flush()
-        return ZoneOut(id=zone.id, name=zone.name, device_count=0)
+    audit(svc, who, "zone.create", body.id, name=body.name)
+    return ZoneOut(id=body.id, name=body.name, device_count=0)
 
 
-@router.get("", response_model=list[ZoneOut])
+@router.get("", response_model=list[ZoneOut], dependencies=[allow("zone.read")])
 def list_zones(svc: ServicesDep) -> list[ZoneOut]:
     with svc.sessions() as session:
         counts = dict(session.execute(

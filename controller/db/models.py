@@ -119,6 +119,13 @@ class Broadcast(Base):
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=_now)
     sent_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
     cancelled_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    # Approval: held broadcasts have state pending_approval / pending_confirmation until a
+    # second person releases them; "now" broadcasts then start when released.
+    created_by: Mapped[str] = mapped_column(String(64), default="system")
+    start_on_release: Mapped[bool] = mapped_column(Boolean, default=False)
+    approved_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    approved_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    rejected_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
     media: Mapped[Media] = relationship(lazy="joined")
     deliveries: Mapped[list[Delivery]] = relationship(
         back_populates="broadcast", lazy="selectin", order_by="Delivery.device_id"
@@ -234,3 +241,61 @@ class Alarm(Base):
     acknowledged_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
     acknowledged_by: Mapped[str | None] = mapped_column(String(80), nullable=True)
     ack_note: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+class User(Base):
+    """A person: local account, argon2 password hash, one or more roles."""
+
+    __tablename__ = "users"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    display_name: Mapped[str] = mapped_column(String(200), default="")
+    password_hash: Mapped[str] = mapped_column(String(200))
+    roles: Mapped[list[str]] = mapped_column(JSON, default=list)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=_now)
+    last_login_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+
+
+class ApiToken(Base):
+    """A user's token for the API and CLI; only its SHA-256 is kept."""
+
+    __tablename__ = "api_tokens"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(100), default="")
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=_now)
+    last_used_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    revoked: Mapped[bool] = mapped_column(Boolean, default=False)
+    user: Mapped[User] = relationship(lazy="joined")
+
+
+class AuditEntry(Base):
+    """Who did what, when, from where. Append-only: triggers refuse UPDATE and DELETE."""
+
+    __tablename__ = "audit_log"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    ts: Mapped[datetime] = mapped_column(UtcDateTime, default=_now, index=True)
+    actor: Mapped[str] = mapped_column(String(64), index=True)
+    action: Mapped[str] = mapped_column(String(64), index=True)
+    target: Mapped[str] = mapped_column(String(200), default="")
+    outcome: Mapped[str] = mapped_column(String(16), default="ok")
+    ip: Mapped[str] = mapped_column(String(64), default="")
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class ScheduleChange(Base):
+    """A schedule edit waiting for an approver: put one schedule, delete one, or the whole set."""
+
+    __tablename__ = "schedule_changes"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(16))  # put | delete | replace
+    name: Mapped[str] = mapped_column(String(64), default="")
+    content: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    state: Mapped[str] = mapped_column(String(16), default="pending", index=True)
+    created_by: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=_now)
+    decided_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    decided_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    reason: Mapped[str | None] = mapped_column(Text, nullable=True)

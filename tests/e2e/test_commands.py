@@ -103,6 +103,9 @@ def test_emergency_preempts_a_normal_play_which_is_reported_interrupted(stack: S
     stack.wait_states(first["id"], {"playing"})
     time.sleep(1.5)
     alarm = stack.broadcast(urgent["sha256"], ["all"], priority="emergency")
+    assert alarm["state"] == "pending_confirmation"  # two people: a second one confirms
+    confirmer = stack.person("pho-chu-tich", "approver")
+    assert confirmer.post(f"/api/broadcasts/{alarm['id']}/confirm").status_code == 200
     done = stack.wait_states(alarm["id"], {"played"})
     cut = stack.wait_states(first["id"], {"interrupted"})["deliveries"][0]
     assert cut["reason"] == f"interrupted by emergency:{alarm['id']}"

@@ -1,0 +1,88 @@
+"""Who may do what: roles, permissions, password and token hashing. Pure except the hasher.
+
+Deny by default: every API route names one permission (``api/deps.py: Allow``) and a test
+walks the app's routes so a route without one fails the suite.
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import secrets
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+
+class Role(str, enum.Enum):
+    broadcaster = "broadcaster"  # commune broadcaster: bulletins, sending, the routine
+    approver = "approver"  # commune leadership: approves or rejects what broadcasters made
+    technician = "technician"  # the fleet: devices, alarms, STOP
+    admin = "admin"  # users, roles, zones, devices, the audit log
+
+
+ALL = frozenset(Role)
+B, A, T, ADMIN = Role.broadcaster, Role.approver, Role.technician, Role.admin
+
+PERMISSIONS: dict[str, frozenset[Role]] = {
+    "media.read": ALL,
+    "media.upload": frozenset({B, A, ADMIN}),
+    "broadcast.read": ALL,
+    "broadcast.create": frozenset({B, A, ADMIN}),
+    "broadcast.cancel": frozenset({B, A, ADMIN}),
+    "broadcast.approve": frozenset({A, ADMIN}),
+    "broadcast.confirm": frozenset({B, A, ADMIN}),  # the second person of an emergency
+    "broadcast.stop": ALL,  # silencing is a safety action anyone on duty may take
+    "schedule.read": ALL,
+    "schedule.write": frozenset({B, A, ADMIN}),
+    "schedule.approve": frozenset({A, ADMIN}),
+    "device.read": ALL,
+    "device.control": frozenset({T, ADMIN}),  # volume, zones of a device
+    "device.manage": frozenset({ADMIN}),  # register, retire, rotate credentials
+    "zone.read": ALL,
+    "zone.manage": frozenset({ADMIN}),
+    "alarm.read": ALL,
+    "alarm.ack": frozenset({T, ADMIN}),
+    "event.read": ALL,
+    "user.manage": frozenset({ADMIN}),
+    "account.self": ALL,
+    "audit.read": frozenset({ADMIN}),
+}
+
+SKIPS_APPROVAL = frozenset({A, ADMIN})
+"""What these roles create is approved at once (never an emergency: that needs two people)."""
+
+
+def allowed(roles: frozenset[Role] | set[Role], permission: str) -> bool:
+    """Whether any of ``roles`` holds ``permission``; unknown permissions are denied."""
+    return bool(set(roles) & PERMISSIONS.get(permission, frozenset()))
+
+
+def skips_approval(roles: frozenset[Role] | set[Role]) -> bool:
+    return bool(set(roles) & SKIPS_APPROVAL)
+
+
+_hasher = PasswordHasher()  # argon2id, the library's current parameters
+MIN_PASSWORD = 10
+
+
+def hash_password(password: str) -> str:
+    if len(password) < MIN_PASSWORD:
+        raise ValueError(f"password shorter than {MIN_PASSWORD} characters")
+    return _hasher.hash(password)
+
+
+def verify_password(stored_hash: str, password: str) -> bool:
+    try:
+        return _hasher.verify(stored_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def new_token(prefix: str) -> str:
+    """An API token: ``{prefix}_{random}``; only its SHA-256 is stored."""
+    return f"{prefix}_{secrets.token_urlsafe(32)}"
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()

@@ -1,0 +1,136 @@
+"""Approvals through the API: nothing a broadcaster makes reaches a loudspeaker before an
+approver releases it, and every emergency needs two different people."""
+
+from __future__ import annotations
+
+import time
+from datetime import timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+import sqlalchemy
+
+from controller.db.models import AuditEntry
+from protocol.messages import utcnow
+from tests.support.stack import Stack
+
+HCM = ZoneInfo("Asia/Ho_Chi_Minh")
+
+
+@pytest.fixture
+def station(stack: Stack, speech_wav):
+    stack.add_zone("thon-dong")
+    stack.register("loa-1", ["thon-dong"])
+    stack.start_agent("loa-1")
+    people = {
+        "lan": stack.person("lan", "broadcaster"),
+        "hoa": stack.person("hoa", "broadcaster"),
+        "chu-tich": stack.person("chu-tich", "approver"),
+    }
+    media = people["lan"].post("/api/media", files={"file": ("ban-tin.wav",
+                                                             speech_wav.read_bytes())}).json()
+    return stack, people, media
+
+
+def test_broadcasters_bulletin_plays_only_after_an_approver_releases_it(station):
+    stack, people, media = station
+    r = people["lan"].post("/api/broadcasts", json={"media_sha256": media["sha256"],
+                                                    "targets": ["zone:thon-dong"]})
+    assert r.status_code == 201
+    b = r.json()
+    assert b["state"] == "pending_approval" and b["created_by"] == "lan"
+    time.sleep(4)  # longer than the sync lead: had it been sent, it would have played by now
+    assert stack.output_files("loa-1") == []
+    assert [x["id"] for x in stack.api.get("/api/broadcasts",
+                                           params={"state": "pending_approval"}).json()] == [b["id"]]
+    # a broadcaster cannot approve, not even someone else's
+    assert people["hoa"].post(f"/api/broadcasts/{b['id']}/approve").status_code == 403
+    r = people["chu-tich"].post(f"/api/broadcasts/{b['id']}/approve")
+    assert r.status_code == 200 and r.json()["approved_by"] == "chu-tich"
+    stack.wait_states(b["id"], {"played"})
+    again = people["chu-tich"].post(f"/api/broadcasts/{b['id']}/approve")
+    assert again.status_code == 409 and again.json()["error"]["code"] == "broadcast.not_held"
+
+
+def test_rejected_bulletin_never_plays_and_says_why(station):
+    stack, people, media = station
+    b = people["lan"].post("/api/broadcasts", json={"media_sha256": media["sha256"],
+                                                    "targets": ["zone:thon-dong"]}).json()
+    no_reason = people["chu-tich"].post(f"/api/broadcasts/{b['id']}/reject", json={"reason": ""})
+    assert no_reason.status_code == 422
+    r = people["chu-tich"].post(f"/api/broadcasts/{b['id']}/reject",
+                                json={"reason": "Sai ngày tiêm chủng"})
+    assert r.status_code == 200
+    out = r.json()
+    assert out["state"] == "rejected" and out["rejected_reason"] == "Sai ngày tiêm chủng"
+    assert {d["state"] for d in out["deliveries"]} == {"cancelled"}
+    assert people["chu-tich"].post(f"/api/broadcasts/{b['id']}/approve").status_code == 409
+    time.sleep(3)
+    assert stack.output_files("loa-1") == []
+
+
+def test_emergency_needs_two_different_people(station):
+    stack, people, media = station
+    for sender in ("lan", "chu-tich"):  # even an approver cannot send one alone
+        b = people[sender].post("/api/broadcasts", json={
+            "media_sha256": media["sha256"], "targets": ["all"], "priority": "emergency"}).json()
+        assert b["state"] == "pending_confirmation"
+        same = people[sender].post(f"/api/broadcasts/{b['id']}/confirm")
+        assert same.status_code == 403 and same.json()["error"]["code"] == "approval.same_person"
+        assert stack.get_broadcast(b["id"])["state"] == "pending_confirmation"
+    other = "hoa"
+    confirmed = people[other].post(f"/api/broadcasts/{b['id']}/confirm")
+    assert confirmed.status_code == 200 and confirmed.json()["approved_by"] == other
+    stack.wait_states(b["id"], {"played"})
+    assert len(stack.output_files("loa-1")) == 1
+    actions = [(e["actor"], e["action"], e["outcome"])
+               for e in stack.api.get("/api/audit", params={"action": "broadcast."}).json()]
+    assert ("chu-tich", "broadcast.confirm", "denied") in actions
+    assert ("hoa", "broadcast.confirm", "ok") in actions
+
+
+def test_schedule_edits_of_a_broadcaster_wait_for_an_approver(station):
+    stack, people, media = station
+    start = (utcnow() + timedelta(days=1)).astimezone(HCM)
+    spec = {"name": "ban-tin-sang", "title": "Bản tin sáng", "targets": ["zone:thon-dong"],
+            "start": "06:30", "rrule": "FREQ=DAILY", "programme": [{"media": media["sha256"]}]}
+    r = people["lan"].put("/api/schedules/ban-tin-sang", json=spec)
+    assert r.status_code == 202 and r.json()["added"] == ["ban-tin-sang"]
+    change_id = r.json()["pending_change"]
+    assert stack.api.get("/api/schedules").json()["schedules"] == []  # not applied yet
+    pending = people["chu-tich"].get("/api/schedule-changes", params={"state": "pending"}).json()
+    assert [c["id"] for c in pending] == [change_id] and pending[0]["created_by"] == "lan"
+    assert people["hoa"].post(f"/api/schedule-changes/{change_id}/approve").status_code == 403
+    ok = people["chu-tich"].post(f"/api/schedule-changes/{change_id}/approve")
+    assert ok.status_code == 200 and ok.json()["applied"]
+    assert [s["name"] for s in stack.api.get("/api/schedules").json()["schedules"]] == [
+        "ban-tin-sang"]
+    # a broken edit is refused at once, with the problem, and nothing waits
+    broken = dict(spec, name="trung-gio", programme=[{"media": "f" * 64}])
+    bad = people["lan"].put("/api/schedules/trung-gio", json=broken)
+    assert bad.status_code == 422 and bad.json()["problems"]
+    assert len(people["chu-tich"].get("/api/schedule-changes",
+                                      params={"state": "pending"}).json()) == 0
+    # rejected with a reason
+    r = people["lan"].delete("/api/schedules/ban-tin-sang")
+    assert r.status_code == 202
+    rej = people["chu-tich"].post(f"/api/schedule-changes/{r.json()['pending_change']}/reject",
+                                  json={"reason": "Giữ bản tin sáng"})
+    assert rej.status_code == 200 and rej.json()["state"] == "rejected"
+    assert len(stack.api.get("/api/schedules").json()["schedules"]) == 1
+    assert start  # (the schedule starts tomorrow: nothing plays during the test)
+
+
+def test_audit_log_is_append_only_and_exportable(station):
+    stack, people, media = station
+    csv = stack.api.get("/api/audit/export.csv")
+    assert csv.status_code == 200 and csv.text.startswith("\ufeffid,ts,actor,action")
+    assert "media.upload" in csv.text and ",lan," in csv.text
+    assert people["lan"].get("/api/audit/export.csv").status_code == 403
+    engine = stack.services.engine  # type: ignore[union-attr]
+    for statement in (sqlalchemy.update(AuditEntry).values(actor="ke-gian"),
+                      sqlalchemy.delete(AuditEntry)):
+        with pytest.raises(sqlalchemy.exc.DatabaseError):
+            with engine.begin() as conn:
+                conn.execute(statement)
+    assert stack.api.get("/api/audit").json()[-1]["actor"] != "ke-gian"
