@@ -49,6 +49,8 @@ MESSAGES: dict[str, dict[str, str]] = {
     "zone.exists": {"vi": "Thôn/khu vực '{id}' đã tồn tại.", "en": "Zone '{id}' already exists."},
     "zone.not_found": {"vi": "Không tìm thấy thôn/khu vực '{id}'.", "en": "Zone '{id}' not found."},
     "device.exists": {"vi": "Thiết bị '{id}' đã tồn tại.", "en": "Device '{id}' already exists."},
+    "device.retired": {"vi": "Thiết bị '{id}' đã ngừng sử dụng.",
+                       "en": "Device '{id}' is retired."},
     "device.not_found": {"vi": "Không tìm thấy thiết bị '{id}'.", "en": "Device '{id}' not found."},
     "broadcast.not_found": {"vi": "Không tìm thấy bản tin phát.", "en": "Broadcast not found."},
     "broadcast.no_targets": {

@@ -7,7 +7,7 @@ import logging
 import secrets
 from datetime import timedelta
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
 from sqlalchemy import func, select
 
 from protocol.messages import SetVolumeCommand, SetZonesCommand, utcnow
@@ -17,7 +17,7 @@ from ..errors import ApiError
 from ..fleet.gateway import NotConnected
 from ..services import Services, hash_token
 from .deps import Principal, ServicesDep, allow, audit
-from .schemas import DeviceIn, DeviceOut, DeviceRegistered, DeviceZonesIn, VolumeIn
+from .schemas import DeviceIn, DeviceOut, DeviceRegistered, DeviceZonesIn, LocationIn, VolumeIn
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/api/devices", tags=["devices"])
@@ -29,7 +29,8 @@ def device_out(device: Device, active_alarms: int = 0) -> DeviceOut:
         status=device.status, status_at=device.status_at, last_seen_at=device.last_seen_at,
         version=device.version, capabilities=list(device.capabilities or []),
         last_health=device.last_health, last_health_at=device.last_health_at,
-        retired=device.retired, volume=device.volume, active_alarms=active_alarms)
+        retired=device.retired, volume=device.volume, latitude=device.latitude,
+        longitude=device.longitude, active_alarms=active_alarms)
 
 
 def _active_alarms(session, device_id: str | None = None) -> dict[str, int]:  # type: ignore[no-untyped-def]
@@ -99,7 +100,8 @@ def register_device(body: DeviceIn, svc: ServicesDep,
         if session.get(Device, body.id) is not None:
             raise ApiError(409, "device.exists", id=body.id)
         device = Device(id=body.id, name=body.name, token_hash=hash_token(secret),
-                        capabilities=[], zones=_zones(session, body.zones))
+                        capabilities=[], zones=_zones(session, body.zones),
+                        latitude=body.latitude, longitude=body.longitude)
         session.add(device)
         session.flush()
         registered = DeviceRegistered(
@@ -175,3 +177,58 @@ def set_device_volume(device_id: str, body: VolumeIn, svc: ServicesDep,
         device.volume = body.level
         session.flush()
         return device_out(device, _active_alarms(session, device_id).get(device_id, 0))
+
+
+def _get_device(session, device_id: str) -> Device:  # type: ignore[no-untyped-def]
+    device = session.get(Device, device_id)
+    if device is None:
+        raise ApiError(404, "device.not_found", id=device_id)
+    return device
+
+
+@router.put("/{device_id}/location", response_model=DeviceOut)
+def set_device_location(device_id: str, body: LocationIn, svc: ServicesDep,
+                        who: Principal = allow("device.control")) -> DeviceOut:
+    """Where the cluster stands (WGS 84), for the technician's map."""
+    with svc.sessions.begin() as session:
+        device = _get_device(session, device_id)
+        device.latitude, device.longitude = body.latitude, body.longitude
+        session.flush()
+        out = device_out(device)
+    audit(svc, who, "device.location", device_id, latitude=body.latitude,
+          longitude=body.longitude)
+    return out
+
+
+@router.post("/{device_id}/rotate-token", response_model=DeviceRegistered)
+def rotate_device_token(device_id: str, svc: ServicesDep,
+                        output: str = Query("alsa", pattern="^(alsa|file)$"),
+                        who: Principal = allow("device.manage")) -> DeviceRegistered:
+    """A new device token (the old one stops working at once) and the config file carrying it."""
+    secret = secrets.token_urlsafe(32)
+    token = f"{device_id}.{secret}"
+    with svc.sessions.begin() as session:
+        device = _get_device(session, device_id)
+        if device.retired:
+            raise ApiError(409, "device.retired", id=device_id)
+        device.token_hash = hash_token(secret)
+        session.flush()
+        registered = DeviceRegistered(device=device_out(device), token=token,
+                                      config_toml=render_agent_config(svc, device, token, output))
+    audit(svc, who, "device.rotate_token", device_id)
+    return registered
+
+
+@router.post("/{device_id}/retire", response_model=DeviceOut)
+def retire_device(device_id: str, svc: ServicesDep,
+                  who: Principal = allow("device.manage")) -> DeviceOut:
+    """Take a device out of service: its token stops working, nothing is planned or sent to it,
+    its reports are ignored. Its history stays."""
+    with svc.sessions.begin() as session:
+        device = _get_device(session, device_id)
+        device.retired = True
+        session.flush()
+        out = device_out(device)
+    svc.plans_changed()
+    audit(svc, who, "device.retire", device_id)
+    return out

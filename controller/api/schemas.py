@@ -45,6 +45,14 @@ class DeviceIn(BaseModel):
     zones: list[Ident] = Field(default_factory=list, max_length=64)
     output: str = Field("alsa", pattern="^(alsa|file)$",
                         description="audio output of the agent: alsa on a Pi, file for tests")
+    latitude: float | None = Field(None, ge=-90, le=90)
+    longitude: float | None = Field(None, ge=-180, le=180)
+
+
+class LocationIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    latitude: float = Field(ge=-90, le=90)
+    longitude: float = Field(ge=-180, le=180)
 
 
 class DeviceZonesIn(BaseModel):
@@ -64,6 +72,8 @@ class DeviceOut(BaseModel):
     last_health_at: datetime | None
     retired: bool
     volume: int | None = None
+    latitude: float | None = None
+    longitude: float | None = None
     active_alarms: int = 0
 
 

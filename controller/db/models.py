@@ -80,6 +80,8 @@ class Device(Base):
     last_health: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     last_health_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
     volume: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    latitude: Mapped[float | None] = mapped_column(Float, nullable=True)
+    longitude: Mapped[float | None] = mapped_column(Float, nullable=True)
     zones: Mapped[list[Zone]] = relationship(secondary="device_zones", lazy="selectin")
 
 
