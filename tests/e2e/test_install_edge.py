@@ -75,3 +75,17 @@ def test_installer_refuses_without_what_it_needs(tmp_path: Path):
                          capture_output=True, text=True, timeout=30)
     assert out.returncode == 1 and "--device ID is required" in out.stderr
     assert not (tmp_path / "etc").exists()  # nothing half-installed
+
+
+def test_systemd_unit_is_valid(tmp_path: Path):
+    import shutil
+
+    analyze = shutil.which("systemd-analyze")
+    assert analyze, "systemd-analyze (package systemd) is needed to check the unit"
+    unit = tmp_path / "loalang-agent.service"
+    # the venv of a real install is not here: check everything else with a stand-in binary
+    unit.write_text((ROOT / "deploy" / "edge" / "loalang-agent.service").read_text()
+                    .replace("/opt/loalang/bin/loalang", "/bin/true"))
+    out = subprocess.run([analyze, "verify", str(unit)], capture_output=True, text=True,
+                         timeout=60)
+    assert out.returncode == 0 and "loalang-agent.service" not in out.stderr, out.stderr
