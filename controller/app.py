@@ -9,7 +9,8 @@ from fastapi import FastAPI
 
 from loalang import __version__
 
-from .api import alarms, audit, broadcasts, devices, edge, media, schedules, stop, users, zones
+from .api import (alarms, audit, broadcasts, devices, edge, media, schedules, session, stop,
+                  users, zones)
 from .errors import install_handlers
 from .services import Services
 from .settings import Settings
@@ -35,7 +36,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.state.services = svc
     install_handlers(app)
     for module in (media, zones, devices, broadcasts, schedules, alarms, stop, edge, users,
-                   audit):
+                   audit, session):
         app.include_router(module.router)
     app.include_router(schedules.changes_router)
 

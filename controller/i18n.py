@@ -77,6 +77,14 @@ MESSAGES: dict[str, dict[str, str]] = {
         "vi": "Máy chủ này không có bộ cài đặt cho thiết bị.",
         "en": "This controller has no edge installer to serve.",
     },
+    "auth.bad_login": {"vi": "Sai tên đăng nhập hoặc mật khẩu.",
+                       "en": "Wrong user name or password."},
+    "auth.locked": {
+        "vi": "Đăng nhập sai quá nhiều lần; hãy thử lại sau {minutes} phút.",
+        "en": "Too many failed logins; try again in {minutes} minutes.",
+    },
+    "auth.csrf": {"vi": "Phiên làm việc không hợp lệ; hãy tải lại trang.",
+                  "en": "Invalid session token; reload the page."},
     "auth.forbidden": {
         "vi": "Tài khoản của bạn không có quyền làm việc này ({permission}).",
         "en": "Your account may not do this ({permission}).",

@@ -19,6 +19,10 @@ class Settings(BaseSettings):
     http_host: str = "127.0.0.1"
     http_port: int = 8080
     public_url: str | None = Field(None, description="Base URL agents use to fetch media")
+    session_hours: float = Field(12.0, gt=0, description="browser login lifetime")
+    login_lockout_failures: int = Field(5, ge=1, description="failed logins that lock a name "
+                                        "for login_lockout_minutes")
+    login_lockout_minutes: int = Field(15, ge=1)
     api_token: str | None = Field(None, description="Operator API token; generated if unset")
 
     mqtt_host: str = "127.0.0.1"

@@ -38,6 +38,8 @@ class Principal:
 
 
 SYSTEM_ROLES = frozenset({Role.admin})
+SESSION_COOKIE = "loalang_session"
+UNSAFE = {"POST", "PUT", "PATCH", "DELETE"}
 
 
 def _bearer(request: Request) -> str | None:
@@ -65,8 +67,19 @@ def principal_for(request: Request, svc: Services) -> Principal | None:
     token = _bearer(request)
     ip = client_ip(request)
     if token is None:
-        session_user = getattr(request.state, "web_user", None)
-        return Principal(session_user[0], session_user[1], ip) if session_user else None
+        cookie = request.cookies.get(SESSION_COOKIE)
+        if not cookie:
+            return None
+        from ..accounts import session_user
+
+        with svc.sessions() as session:
+            row = session_user(session, cookie)
+            if row is None:
+                return None
+            if request.method in UNSAFE and not tokens_equal(
+                    request.headers.get("x-csrf-token", ""), row.csrf):
+                raise ApiError(403, "auth.csrf")
+            return Principal(row.user.username, frozenset(Role(r) for r in row.user.roles), ip)
     if tokens_equal(token, svc.api_token):
         return Principal("system", SYSTEM_ROLES, ip)
     with svc.sessions.begin() as session:

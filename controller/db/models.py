@@ -301,3 +301,16 @@ class ScheduleChange(Base):
     decided_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
     decided_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
     reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+class WebSession(Base):
+    """A browser login: the cookie holds a random id whose SHA-256 is the key here."""
+
+    __tablename__ = "web_sessions"
+    id_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    csrf: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=_now)
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
+    ip: Mapped[str] = mapped_column(String(64), default="")
+    user: Mapped[User] = relationship(lazy="joined")

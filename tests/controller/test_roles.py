@@ -21,6 +21,8 @@ PUBLIC = {  # deliberately open: liveness, and what a Pi fetches to install itse
     ("GET", "/edge/install.sh"),
     ("GET", "/edge/loalang-agent.service"),
     ("GET", "/edge/loalang-agent.tar.gz"),
+    ("POST", "/auth/login"),  # who you are is what it establishes
+    ("POST", "/auth/logout"),  # ends the caller's own session, if any
 }
 PLACEHOLDERS = {"sha256": "0" * 64, "alarm_id": "999999", "change_id": "999999",
                 "token_id": "999999"}
