@@ -39,6 +39,9 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
                    audit, session):
         app.include_router(module.router)
     app.include_router(schedules.changes_router)
+    from .web.pages import install as install_web
+
+    install_web(app)
 
     @app.get("/healthz", tags=["ops"])
     def healthz() -> dict[str, object]:

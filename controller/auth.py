@@ -53,6 +53,14 @@ SKIPS_APPROVAL = frozenset({A, ADMIN})
 """What these roles create is approved at once (never an emergency: that needs two people)."""
 
 
+def hold_for(roles: frozenset[Role] | set[Role], emergency: bool) -> str | None:
+    """What a new broadcast waits for: a second person (every emergency), an approver (a
+    broadcaster's), or nothing."""
+    if emergency:
+        return "pending_confirmation"
+    return None if skips_approval(roles) else "pending_approval"
+
+
 def allowed(roles: frozenset[Role] | set[Role], permission: str) -> bool:
     """Whether any of ``roles`` holds ``permission``; unknown permissions are denied."""
     return bool(set(roles) & PERMISSIONS.get(permission, frozenset()))

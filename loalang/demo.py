@@ -7,6 +7,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import textwrap
 import threading
 from pathlib import Path
 
@@ -20,6 +21,8 @@ DEVICES = [
     ("loa-tay-1", "Cụm loa chợ thôn Tây", "thon-tay"),
     ("loa-na-1", "Cụm loa trường bản Nà", "ban-na"),
 ]
+COORDINATES = {"loa-dong-1": (21.8312, 105.2105), "loa-tay-1": (21.8275, 105.1987),
+               "loa-na-1": (21.8421, 105.2043)}  # a made-up commune in the northern hills
 SAMPLE_TEXT = ("Kính thưa bà con. Đây là bản tin thử nghiệm của đài truyền thanh xã. "
                "Xin cảm ơn bà con đã lắng nghe.")
 
@@ -54,8 +57,10 @@ def provision(base_url: str, token: str, agents_dir: Path) -> list[Path]:
             if device_id in existing:
                 raise RuntimeError(f"device {device_id} exists but its config {config} is gone; "
                                    "delete the demo data dir to start over")
+            lat, lon = COORDINATES[device_id]
             resp = http.post("/api/devices", json={"id": device_id, "name": name,
-                                                   "zones": [zone], "output": "file"})
+                                                   "zones": [zone], "output": "file",
+                                                   "latitude": lat, "longitude": lon})
             resp.raise_for_status()
             text = resp.json()["config_toml"]
             agent_dir = (agents_dir / device_id).resolve()
@@ -68,6 +73,33 @@ def provision(base_url: str, token: str, agents_dir: Path) -> list[Path]:
             config.touch(mode=0o600)
             config.write_text(text)
     return configs
+
+
+DEMO_PEOPLE = [("phat-thanh", "broadcaster", "Phát thanh viên"),
+               ("duyet", "approver", "Lãnh đạo xã"), ("ky-thuat", "technician", "Kỹ thuật viên"),
+               ("quan-tri", "admin", "Quản trị")]
+
+
+def demo_accounts(base_url: str, token: str, data_dir: Path) -> Path:
+    """One account per role with a random password (never a default one), written once to
+    ``demo-accounts.txt`` (mode 0600) so whoever runs the demo can log in."""
+    import secrets
+
+    path = data_dir / "demo-accounts.txt"
+    if path.exists():
+        return path
+    lines = []
+    with httpx.Client(base_url=base_url, headers={"Authorization": f"Bearer {token}"},
+                      timeout=30) as http:
+        for username, role, name in DEMO_PEOPLE:
+            password = secrets.token_urlsafe(9)
+            r = http.post("/api/users", json={"username": username, "password": password,
+                                              "roles": [role], "display_name": name})
+            if r.status_code == 201:
+                lines.append(f"{username:<12} {password:<14} {role}")
+    path.touch(mode=0o600)
+    path.write_text("\n".join(lines) + "\n")
+    return path
 
 
 def run_demo(data_dir: Path, http_port: int, mqtt_port: int, embedded_broker: bool = True) -> None:
@@ -100,6 +132,7 @@ def _run_agents(settings, services, data_dir: Path) -> None:  # type: ignore[no-
     agents_dir = data_dir / "agents"
     agents_dir.mkdir(parents=True, exist_ok=True)
     configs = provision(base_url, services.api_token, agents_dir)
+    accounts = demo_accounts(base_url, services.api_token, data_dir)
     boards = {c.stem: McuSimulator((agents_dir / c.stem / "ttyMCU").resolve()).start()
               for c in configs}
     if "loa-na-1" in boards:
@@ -113,6 +146,8 @@ def _run_agents(settings, services, data_dir: Path) -> None:  # type: ignore[no-
     token_file = data_dir / "api-token"
     print(f"""
 Loa Làng demo đang chạy / is running
+  Giao diện web / web UI : {base_url}/   tài khoản / accounts ({accounts}):
+{textwrap.indent(accounts.read_text(), "    ")}
   API + tài liệu / docs : {base_url}/docs
   MQTT broker           : {settings.mqtt_host}:{mqtt_port} ({'embedded amqtt' if embedded_broker else 'external'})
   Dữ liệu / data        : {data_dir}

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Query
 from sqlalchemy import select
 
-from ..auth import skips_approval
+from ..auth import hold_for
 from ..broadcasts import BroadcastRequest
 from protocol.messages import Priority
 from ..db.models import Broadcast, Device, DeviceEvent
@@ -52,10 +52,7 @@ def create_broadcast(body: BroadcastIn, svc: ServicesDep,
     A broadcaster's broadcast waits for an approver (state ``pending_approval``); every
     emergency waits for a second person to confirm it (``pending_confirmation``).
     """
-    if body.priority == Priority.emergency:
-        hold: str | None = "pending_confirmation"
-    else:
-        hold = None if skips_approval(who.roles) else "pending_approval"
+    hold = hold_for(who.roles, body.priority == Priority.emergency)
     broadcast_id = svc.broadcasts.create(BroadcastRequest(
         media_sha256=body.media_sha256, targets=list(body.targets), start_at=body.start_at,
         priority=body.priority, title=body.title, max_late_s=body.max_late_s,

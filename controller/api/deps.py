@@ -62,8 +62,11 @@ def audit(svc: Services, principal: Principal | str, action: str, target: str = 
                                target=target[:200], outcome=outcome, ip=ip, detail=detail))
 
 
-def principal_for(request: Request, svc: Services) -> Principal | None:
-    """The caller behind a bearer token (bootstrap or personal) or a browser session."""
+def principal_for(request: Request, svc: Services, csrf: str | None = None) -> Principal | None:
+    """The caller behind a bearer token (bootstrap or personal) or a browser session.
+
+    A session's changes must carry its CSRF token: header ``X-CSRF-Token``, or ``csrf`` as
+    given by a page's form field."""
     token = _bearer(request)
     ip = client_ip(request)
     if token is None:
@@ -76,8 +79,8 @@ def principal_for(request: Request, svc: Services) -> Principal | None:
             row = session_user(session, cookie)
             if row is None:
                 return None
-            if request.method in UNSAFE and not tokens_equal(
-                    request.headers.get("x-csrf-token", ""), row.csrf):
+            supplied = csrf if csrf is not None else request.headers.get("x-csrf-token", "")
+            if request.method in UNSAFE and not tokens_equal(supplied, row.csrf):
                 raise ApiError(403, "auth.csrf")
             return Principal(row.user.username, frozenset(Role(r) for r in row.user.roles), ip)
     if tokens_equal(token, svc.api_token):

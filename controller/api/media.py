@@ -31,6 +31,43 @@ def _out(media: Media) -> MediaOut:
     return out
 
 
+def ingest_file(svc: ServicesDep, src: Path, size: int, filename: str,
+                title: str | None) -> tuple[MediaOut, bool]:
+    """Check, loudness-normalise, encode and store an uploaded file already on disk.
+
+    Returns the media and whether it is new; raises ApiError (nothing stored) if refused.
+    """
+    dst = svc.store.temp_path(suffix=".opus")
+    try:
+        try:
+            encoded = process_upload(src, dst, svc.encode_settings)
+        except MediaRejected as exc:
+            status = 415 if exc.key in ("upload.not_audio", "upload.unsupported_format") else 422
+            raise ApiError(status, exc.key, **exc.params) from None
+        sha, encoded_size = svc.store.put(dst)
+        with svc.sessions.begin() as session:
+            existing = session.get(Media, sha)
+            if existing is not None:
+                return _out(existing), False
+            media = Media(
+                sha256=sha, title=str(title or Path(filename).stem)[:200],
+                original_filename=filename, original_format=encoded.original_format,
+                original_size=size, size=encoded_size, mime="audio/ogg",
+                duration_ms=encoded.duration_ms,
+                loudness_in_lufs=encoded.loudness_in.integrated_lufs,
+                true_peak_in_dbtp=encoded.loudness_in.true_peak_dbtp,
+                loudness_out_lufs=encoded.loudness_out_lufs)
+            try:
+                session.add(media)
+                session.flush()
+            except Exception:
+                svc.store.remove(sha)
+                raise
+            return _out(media), True
+    finally:
+        dst.unlink(missing_ok=True)
+
+
 @router.post("/api/media", status_code=201, response_model=MediaOut,
              responses={413: {"description": "file too large"},
                         415: {"description": "not audio, or a format not accepted"},
@@ -51,10 +88,25 @@ async def upload_media(request: Request, response: Response, svc: ServicesDep,
     if not isinstance(upload, UploadFile):
         raise ApiError(422, "upload.missing_file")
     filename = (upload.filename or "")[:255]
-    src = svc.store.temp_path(suffix=Path(filename).suffix[:10])
-    dst = svc.store.temp_path(suffix=".opus")
+    src = await save_upload(svc, upload, limit)
     try:
-        size = 0
+        out, created = await run_in_threadpool(ingest_file, svc, src, src.stat().st_size,
+                                               filename, str(title) if title else None)
+    finally:
+        src.unlink(missing_ok=True)
+    if not created:
+        response.status_code = 200
+        return out
+    await run_in_threadpool(audit, svc, who, "media.upload", out.sha256, filename=filename,
+                            duration_ms=out.duration_ms)
+    return out
+
+
+async def save_upload(svc: ServicesDep, upload: UploadFile, limit: int) -> Path:
+    """Copy an upload to a temp file, refusing it past ``limit`` bytes or when empty."""
+    src = svc.store.temp_path(suffix=Path(upload.filename or "").suffix[:10])
+    size = 0
+    try:
         with src.open("wb") as fh:
             while chunk := await upload.read(CHUNK):
                 size += len(chunk)
@@ -63,43 +115,10 @@ async def upload_media(request: Request, response: Response, svc: ServicesDep,
                 fh.write(chunk)
         if size == 0:
             raise ApiError(422, "upload.empty")
-        try:
-            encoded = await run_in_threadpool(process_upload, src, dst, svc.encode_settings)
-        except MediaRejected as exc:
-            status = 415 if exc.key in ("upload.not_audio", "upload.unsupported_format") else 422
-            raise ApiError(status, exc.key, **exc.params) from None
-        sha, encoded_size = svc.store.put(dst)
-        with svc.sessions.begin() as session:
-            existing = session.get(Media, sha)
-            if existing is not None:
-                response.status_code = 200
-                out = _out(existing)
-            else:
-                out = None
-        if out is not None:
-            return out
-        with svc.sessions.begin() as session:
-            media = Media(
-                sha256=sha, title=str(title or Path(filename).stem)[:200],
-                original_filename=filename, original_format=encoded.original_format,
-                original_size=size, size=encoded_size, mime="audio/ogg",
-                duration_ms=encoded.duration_ms,
-                loudness_in_lufs=encoded.loudness_in.integrated_lufs,
-                true_peak_in_dbtp=encoded.loudness_in.true_peak_dbtp,
-                loudness_out_lufs=encoded.loudness_out_lufs)
-            try:
-                session.add(media)
-                session.flush()
-            except Exception:
-                svc.store.remove(sha)
-                raise
-            out = _out(media)
-        await run_in_threadpool(audit, svc, who, "media.upload", sha, filename=filename,
-                                duration_ms=out.duration_ms)
-        return out
-    finally:
+    except BaseException:
         src.unlink(missing_ok=True)
-        dst.unlink(missing_ok=True)
+        raise
+    return src
 
 
 @router.get("/api/media", response_model=list[MediaOut], dependencies=[allow("media.read")])

@@ -314,3 +314,20 @@ class WebSession(Base):
     expires_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
     ip: Mapped[str] = mapped_column(String(64), default="")
     user: Mapped[User] = relationship(lazy="joined")
+
+
+class DeviceTelemetry(Base):
+    """One health report, flattened for plots (the full last report stays on the device)."""
+
+    __tablename__ = "device_telemetry"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    event_id: Mapped[str] = mapped_column(String(80), unique=True)
+    device_id: Mapped[str] = mapped_column(String(64), index=True)
+    ts: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
+    load_1m: Mapped[float | None] = mapped_column(Float, nullable=True)
+    mem_available_mb: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    disk_free_mb: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    outbox_pending: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    battery_v: Mapped[float | None] = mapped_column(Float, nullable=True)
+    temperature_c: Mapped[float | None] = mapped_column(Float, nullable=True)
+    signal_dbm: Mapped[int | None] = mapped_column(Integer, nullable=True)

@@ -33,7 +33,7 @@ from protocol.messages import (
     utcnow,
 )
 
-from ..db.models import Alarm, Command, Delivery, Device, DeviceEvent
+from ..db.models import Alarm, Command, Delivery, Device, DeviceEvent, DeviceTelemetry
 from ..domain.delivery import DeliveryState, advance
 
 log = logging.getLogger(__name__)
@@ -179,6 +179,11 @@ class _BatchApplier:
                                    Delivery.device_id.in_(device_ids)))} \
             if broadcast_ids else {}
         self.new_events: list[dict[str, Any]] = []
+        health_ids = [r.model.event_id for r in reports if r.kind == "telemetry"]
+        self.seen_health = set(session.scalars(
+            select(DeviceTelemetry.event_id).where(DeviceTelemetry.event_id.in_(health_ids)))) \
+            if health_ids else set()
+        self.new_health: list[dict[str, Any]] = []
 
     def _broadcast_of(self, report: _Report) -> str | None:
         model = report.model
@@ -203,6 +208,9 @@ class _BatchApplier:
                 _apply_status(device, model, now)
             elif report.kind == "telemetry":
                 _apply_health(device, model)
+                if model.event_id not in self.seen_health:
+                    self.seen_health.add(model.event_id)
+                    self.new_health.append(_telemetry_row(device.id, model))
             else:
                 if model.event_id in self.seen:
                     applied += 1  # already stored: the outbox sent it twice
@@ -225,6 +233,8 @@ class _BatchApplier:
             applied += 1
         if self.new_events:
             self.session.execute(insert(DeviceEvent), self.new_events)
+        if self.new_health:
+            self.session.execute(insert(DeviceTelemetry), self.new_health)
         return applied
 
 
@@ -320,3 +330,13 @@ def _apply_alarm(session: Session, device_id: str, event: AlarmEvent) -> None:
                           detail=event.detail, occurrences=1))
     elif open_alarm is not None and event.ts >= open_alarm.raised_at:
         open_alarm.cleared_at = event.ts
+
+
+def _telemetry_row(device_id: str, report: HealthReport) -> dict[str, Any]:
+    hw, net = report.hardware, report.network
+    return dict(event_id=report.event_id, device_id=device_id, ts=report.ts,
+                load_1m=report.load_1m, mem_available_mb=report.mem_available_mb,
+                disk_free_mb=report.disk_free_mb, outbox_pending=report.outbox_pending,
+                battery_v=hw.battery_v if hw else None,
+                temperature_c=hw.temperature_c if hw else None,
+                signal_dbm=net.signal_dbm if net else None)

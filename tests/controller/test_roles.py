@@ -23,6 +23,10 @@ PUBLIC = {  # deliberately open: liveness, and what a Pi fetches to install itse
     ("GET", "/edge/loalang-agent.tar.gz"),
     ("POST", "/auth/login"),  # who you are is what it establishes
     ("POST", "/auth/logout"),  # ends the caller's own session, if any
+    ("GET", "/"),  # redirects to the web UI
+    ("GET", "/ui/login"),
+    ("POST", "/ui/login"),
+    ("GET", "/ui/lang/{code}"),  # sets the language cookie
 }
 PLACEHOLDERS = {"sha256": "0" * 64, "alarm_id": "999999", "change_id": "999999",
                 "token_id": "999999"}
@@ -69,9 +73,16 @@ def _routes(app) -> list[tuple[str, str, APIRoute]]:  # type: ignore[no-untyped-
 
 
 def _call(client: httpx.Client, method: str, path: str) -> httpx.Response:
+    """Status and headers only: the live event stream never ends by itself."""
     url = re.sub(r"\{(\w+)\}", lambda m: PLACEHOLDERS.get(m.group(1), "khong-co"), path)
     body = {} if method in ("POST", "PUT", "PATCH") else None
-    return client.request(method, url, json=body)
+    request = client.build_request(method, url, json=body)
+    response = client.send(request, stream=True)
+    if response.headers.get("content-type", "").startswith("text/event-stream"):
+        response.close()
+    else:
+        response.read()
+    return response
 
 
 def test_every_route_names_a_known_permission(roles_stack):
@@ -95,13 +106,19 @@ def test_each_route_allows_its_roles_and_denies_the_others(roles_stack):
         allowed = sorted(PERMISSIONS[permission], key=lambda r: r.value)
         denied = sorted(set(Role) - set(allowed), key=lambda r: r.value)
         where = f"{method} {path} ({permission})"
-        assert _call(anonymous, method, path).status_code == 401, where
+        page = path.startswith("/ui/")
+        r = _call(anonymous, method, path)
+        if page:  # a browser without a session is sent to log in
+            assert r.status_code == 303 and r.headers["location"].startswith("/ui/login"), where
+        else:
+            assert r.status_code == 401, where
         r = _call(clients[allowed[0]], method, path)
-        assert r.status_code not in (401, 403), (where, allowed[0], r.text)
+        assert r.status_code not in (401, 403), (where, allowed[0], r.status_code)
         if denied:
             r = _call(clients[denied[0]], method, path)
-            assert r.status_code == 403, (where, denied[0], r.text)
-            assert r.json()["error"]["code"] == "auth.forbidden"
+            assert r.status_code == 403, (where, denied[0], r.status_code)
+            if not page:
+                assert r.json()["error"]["code"] == "auth.forbidden"
         checked += 1
     assert checked >= 30
 

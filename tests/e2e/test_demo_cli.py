@@ -42,6 +42,10 @@ def test_demo_runs_and_the_cli_broadcasts_to_its_three_villages(tmp_path):
         wait_for(three_online, timeout=60, what="demo agents online")
         sample = data / "ban-tin-mau.wav"
         assert sample.exists()
+        accounts = data / "demo-accounts.txt"  # one login per role, random passwords
+        assert accounts.stat().st_mode & 0o077 == 0
+        assert [line.split()[2] for line in accounts.read_text().splitlines()] == [
+            "broadcaster", "approver", "technician", "admin"]
 
         sent = _cli("broadcast", str(sample), "--to", "thon-dong,thon-tay,ban-na", "--wait",
                     env=env)

@@ -56,11 +56,21 @@ class Stack:
         self.start()
 
     def start(self) -> "Stack":
-        self.services = Services(self.settings)
-        self.services.start()
-        self.server = ServerThread(create_app(services=self.services), "127.0.0.1",
-                                   self.http_port)
-        self.server.start()
+        for attempt in range(3):
+            self.services = Services(self.settings)
+            self.services.start()
+            self.server = ServerThread(create_app(services=self.services), "127.0.0.1",
+                                       self.http_port)
+            try:
+                self.server.start()
+                break
+            except RuntimeError:
+                # free_port() is check-then-use: another process may have taken the port
+                self.services.stop()
+                if attempt == 2:
+                    raise
+                self.http_port = free_port()
+                self.settings = self.settings.model_copy(update={"http_port": self.http_port})
         self.api = httpx.Client(base_url=self.base_url, timeout=120,
                                 headers={"Authorization": f"Bearer {self.services.api_token}"})
         return self

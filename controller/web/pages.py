@@ -1,0 +1,529 @@
+"""The web UI: server-rendered pages for broadcasters, approvers, technicians and admins.
+
+Every page names a permission like the API routes do (deny by default); without a login the
+browser is sent to the login page. Changes go through the JSON API (with the session's CSRF
+token) or through the forms here; live parts refresh on server-sent events.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+from collections.abc import AsyncIterator
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
+from fastapi.templating import Jinja2Templates
+from sqlalchemy import func, select
+from starlette.datastructures import UploadFile
+
+from protocol.messages import Priority, utcnow
+
+from ..accounts import session_user
+from ..api.deps import SESSION_COOKIE, Allow, Principal, ServicesDep, audit, client_ip, \
+    principal_for
+from ..api.media import ingest_file, save_upload
+from ..api.session import attempt_login, end_session, set_session_cookie
+from ..auth import allowed, hold_for
+from ..broadcasts import BroadcastRequest
+from ..db.models import (Alarm, AuditEntry, Broadcast, Device, DeviceEvent, DeviceTelemetry,
+                         ScheduleChange, Zone)
+from ..domain.delivery import DeliveryState, summarise
+from ..errors import ApiError
+from . import svg
+from .strings import LANGUAGES, state as state_words, translate
+
+router = APIRouter(prefix="/ui", tags=["web"], include_in_schema=False)
+templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
+
+NAV = [("nav.home", "/ui/", "broadcast.read"), ("nav.week", "/ui/week", "schedule.read"),
+       ("nav.send", "/ui/send", "broadcast.create"),
+       ("nav.approvals", "/ui/approvals", "broadcast.read"),
+       ("nav.fleet", "/ui/fleet", "device.read"), ("nav.alarms", "/ui/alarms", "alarm.read"),
+       ("nav.audit", "/ui/audit", "audit.read")]
+COVERAGE_COLOURS = {"played": "#1b7a3a", "interrupted": "#b8860b", "failed": "#b3261e",
+                    "missed": "#6b6b6b"}
+
+
+class LoginRequired(Exception):
+    """No session: the browser goes to the login page."""
+
+
+class PageForbidden(Exception):
+    def __init__(self, principal: Principal, permission: str):
+        self.principal = principal
+        self.permission = permission
+
+
+class PageError(Exception):
+    """A refusal shown as a page (e.g. an upload too large to even read)."""
+
+    def __init__(self, status: int, key: str, **params: Any):
+        self.status, self.key, self.params = status, key, params
+
+
+class Page(Allow):
+    """``Depends(Page("device.read"))``: like ``Allow``, but a browser without a session is
+    redirected to log in, and a refusal is a page, not JSON."""
+
+    async def __call__(self, request: Request, svc: ServicesDep) -> Principal:  # type: ignore[override]
+        csrf = request.headers.get("x-csrf-token")
+        limit = svc.settings.max_upload_bytes
+        declared = request.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > limit + 64 * 1024:
+            raise PageError(413, "upload.too_large", limit_mb=limit // (1024 * 1024))
+        if csrf is None and request.method == "POST" and request.cookies.get(SESSION_COOKIE):
+            form = await request.form()  # cached: the page reads the same form again
+            csrf = str(form.get("csrf", ""))
+        return await run_in_threadpool(self._check, request, svc, csrf)
+
+    def _check(self, request: Request, svc: ServicesDep, csrf: str | None) -> Principal:
+        principal = principal_for(request, svc, csrf)
+        if principal is None:
+            raise LoginRequired()
+        if not allowed(principal.roles, self.permission):
+            audit(svc, principal, "auth.forbidden", f"{request.method} {request.url.path}",
+                  "denied", permission=self.permission)
+            raise PageForbidden(principal, self.permission)
+        return principal
+
+
+def page(permission: str) -> Any:
+    return Depends(Page(permission))
+
+
+def lang_of(request: Request) -> str:
+    lang = request.cookies.get("lang", "vi")
+    return lang if lang in LANGUAGES else "vi"
+
+
+def render(request: Request, name: str, who: Principal | None, status_code: int = 200,
+           **context: Any) -> HTMLResponse:
+    lang = lang_of(request)
+    svc = request.app.state.services
+    csrf = ""
+    cookie = request.cookies.get(SESSION_COOKIE)
+    if cookie and who is not None:
+        with svc.sessions() as session:
+            row = session_user(session, cookie)
+            csrf = row.csrf if row else ""
+    nav = [(translate(k, lang), href) for k, href, perm in NAV
+           if who is not None and allowed(who.roles, perm)]
+    tz = ZoneInfo(svc.settings.timezone)
+
+    def local(value: datetime | None, fmt: str = "%d/%m %H:%M") -> str:
+        return value.astimezone(tz).strftime(fmt) if value else "—"
+
+    return templates.TemplateResponse(request, name, dict(
+        t=lambda key, **kw: translate(key, lang, **kw), st=lambda s: state_words(s, lang),
+        lang=lang, who=who, csrf=csrf, nav=nav,
+        local=local, can=lambda perm: who is not None and allowed(who.roles, perm), **context),
+        status_code=status_code)
+
+
+def install(app: Any) -> None:
+    """Routes, static files and the pages for missing or insufficient rights."""
+    from fastapi.staticfiles import StaticFiles
+
+    app.include_router(router)
+    app.mount("/ui/static", StaticFiles(directory=Path(__file__).parent / "static"),
+              name="static")
+
+    @app.exception_handler(LoginRequired)
+    async def _login(request: Request, exc: LoginRequired) -> RedirectResponse:
+        return RedirectResponse(f"/ui/login?next={request.url.path}", status_code=303)
+
+    @app.exception_handler(PageError)
+    async def _page_error(request: Request, exc: PageError) -> HTMLResponse:
+        message = translate(exc.key, lang_of(request), **exc.params)
+        return render(request, "error.html", None, status_code=exc.status, message=message)
+
+    @app.exception_handler(PageForbidden)
+    async def _forbidden(request: Request, exc: PageForbidden) -> HTMLResponse:
+        return render(request, "forbidden.html", exc.principal, status_code=403)
+
+    @app.get("/", include_in_schema=False)
+    def _root() -> RedirectResponse:
+        return RedirectResponse("/ui/", status_code=303)
+
+
+# --- session --------------------------------------------------------------------------------
+
+
+@router.get("/login", response_class=HTMLResponse)
+def login_page(request: Request, next: str = "/ui/") -> HTMLResponse:
+    return render(request, "login.html", None, next=next if next.startswith("/ui") else "/ui/")
+
+
+@router.post("/login", response_class=HTMLResponse)
+async def login_submit(request: Request, svc: ServicesDep) -> Response:
+    form = await request.form()
+    username, password = str(form.get("username", "")), str(form.get("password", ""))
+    target = str(form.get("next", "/ui/"))
+    try:
+        result = await run_in_threadpool(attempt_login, svc, username, password,
+                                         client_ip(request))
+    except ApiError as exc:
+        return render(request, "login.html", None, status_code=exc.status, next=target,
+                      error=translate(exc.key, lang_of(request), **exc.params),
+                      username=username)
+    response = RedirectResponse(target if target.startswith("/ui") else "/ui/", status_code=303)
+    set_session_cookie(svc, response, result)
+    return response
+
+
+@router.post("/logout")
+def logout(request: Request, svc: ServicesDep, who: Principal = page("account.self")
+           ) -> Response:
+    response = RedirectResponse("/ui/login", status_code=303)
+    end_session(svc, request, response)
+    return response
+
+
+@router.get("/lang/{code}")
+def set_language(code: str, request: Request) -> RedirectResponse:
+    back = request.headers.get("referer") or "/ui/"
+    response = RedirectResponse(back, status_code=303)
+    if code in LANGUAGES:
+        response.set_cookie("lang", code, max_age=365 * 86400, samesite="lax", path="/")
+    return response
+
+
+# --- broadcaster --------------------------------------------------------------------------
+
+
+def _zone_names(session: Any) -> dict[str, str]:
+    return dict(session.execute(select(Zone.id, Zone.name).order_by(Zone.id)).all())
+
+
+@router.get("/", response_class=HTMLResponse)
+def home(request: Request, svc: ServicesDep, who: Principal = page("broadcast.read")
+         ) -> HTMLResponse:
+    """Today: what plays where (schedules and broadcasts), and whether the last one played."""
+    now = utcnow()
+    tz = ZoneInfo(svc.settings.timezone)
+    day_end = datetime.combine(now.astimezone(tz).date() + timedelta(days=1),
+                               datetime.min.time(), tz)
+    rows, _ = svc.schedules.preview(now, day_end)
+    with svc.sessions() as session:
+        recent = session.scalars(select(Broadcast).order_by(Broadcast.created_at.desc())
+                                 .limit(10)).all()
+        zones = _zone_names(session)
+        last_by_zone: dict[str, dict[str, int]] = {}
+        for b in session.scalars(select(Broadcast).where(Broadcast.state.in_(("sent", "done")))
+                                 .order_by(Broadcast.start_at.desc()).limit(200)):
+            for target in b.targets:
+                zone = target.partition(":")[2] if target.startswith("zone:") else None
+                keys = [zone] if zone else (list(zones) if target == "all" else [])
+                for key in keys:
+                    if key in zones and key not in last_by_zone:
+                        last_by_zone[key] = summarise(
+                            [DeliveryState(d.state) for d in b.deliveries])
+        recent_rows = [dict(id=b.id, title=b.title, state=b.state, start_at=b.start_at,
+                            priority=b.priority, created_by=b.created_by,
+                            summary=summarise([DeliveryState(d.state) for d in b.deliveries]))
+                       for b in recent]
+    coverage = svg.stacked_bars([(zones[z], last_by_zone[z]) for z in zones if z in last_by_zone],
+                                COVERAGE_COLOURS, translate("home.villages", lang_of(request)))
+    return render(request, "home.html", who, plan=rows, recent=recent_rows, coverage=coverage)
+
+
+@router.get("/week", response_class=HTMLResponse)
+def week(request: Request, svc: ServicesDep, who: Principal = page("schedule.read")
+         ) -> HTMLResponse:
+    """The week's programme as a calendar: one column per day, what plays when and where,
+    scheduled occurrences and one-off broadcasts together."""
+    tz = ZoneInfo(svc.settings.timezone)
+    today = utcnow().astimezone(tz).date()
+    start = datetime.combine(today, datetime.min.time(), tz)
+    end = start + timedelta(days=7)
+    rows, _ = svc.schedules.preview(max(start, utcnow()), end)
+    days: list[dict[str, Any]] = [dict(date=today + timedelta(days=i), items=[])
+                                  for i in range(7)]
+    for row in rows:
+        o = row.occurrence
+        local_start = o.start.astimezone(tz)
+        days[(local_start.date() - today).days]["items"].append(dict(
+            time=local_start.strftime("%H:%M"), title=o.schedule, targets=list(o.targets),
+            priority=o.priority, kind="schedule", sort=local_start))
+    with svc.sessions() as session:
+        for b in session.scalars(select(Broadcast).where(
+                Broadcast.start_at >= start, Broadcast.start_at < end,
+                Broadcast.schedule.is_(None),
+                Broadcast.state.notin_(("cancelled", "rejected")))):
+            local_start = b.start_at.astimezone(tz)
+            days[(local_start.date() - today).days]["items"].append(dict(
+                time=local_start.strftime("%H:%M"), title=b.title or b.id,
+                targets=list(b.targets), priority=b.priority, kind="broadcast", id=b.id,
+                state=b.state, sort=local_start))
+    for day in days:
+        day["items"].sort(key=lambda item: item["sort"])
+    return render(request, "week.html", who, days=days)
+
+
+@router.get("/send", response_class=HTMLResponse)
+def send_form(request: Request, svc: ServicesDep, who: Principal = page("broadcast.create")
+              ) -> HTMLResponse:
+    with svc.sessions() as session:
+        zones = _zone_names(session)
+    return render(request, "send.html", who, zones=zones, form={}, errors=[])
+
+
+@router.post("/send", response_class=HTMLResponse)
+async def send_submit(request: Request, svc: ServicesDep,
+                      who: Principal = page("broadcast.create")) -> Response:
+    """Upload (or recording) + villages + time → a broadcast; bad input changes nothing."""
+    lang = lang_of(request)
+    form = await request.form(max_files=1, max_fields=100)
+    title = str(form.get("title", "")).strip()
+    villages = [str(v) for v in form.getlist("village")]
+    when = str(form.get("when", "now"))
+    at_text = str(form.get("at", ""))
+    priority = str(form.get("priority", "normal"))
+    upload = form.get("file")
+    errors = []
+    if not title:
+        errors.append(translate("error.title_empty", lang))
+    if not villages:
+        errors.append(translate("error.no_village", lang))
+    if not isinstance(upload, UploadFile) or not upload.filename:
+        errors.append(translate("error.no_file", lang))
+    start_at = None
+    if when == "at":
+        try:
+            tz = ZoneInfo(svc.settings.timezone)
+            start_at = datetime.fromisoformat(at_text).replace(tzinfo=tz)
+            if start_at <= utcnow():
+                errors.append(translate("broadcast.past_time", lang))
+        except ValueError:
+            errors.append(translate("error.bad_time", lang))
+    if priority not in {p.value for p in Priority} - {"live"}:
+        priority = "normal"
+    with svc.sessions() as session:
+        zones = _zone_names(session)
+    context = dict(zones=zones, form=dict(title=title, villages=villages, when=when,
+                                          at=at_text, priority=priority))
+    if errors:
+        return render(request, "send.html", who, status_code=422, errors=errors, **context)
+    assert isinstance(upload, UploadFile)
+    try:
+        src = await save_upload(svc, upload, svc.settings.max_upload_bytes)
+        try:
+            media, created = await run_in_threadpool(
+                ingest_file, svc, src, src.stat().st_size, upload.filename or "", title)
+        finally:
+            src.unlink(missing_ok=True)
+        if created:
+            await run_in_threadpool(audit, svc, who, "media.upload", media.sha256,
+                                    filename=upload.filename, duration_ms=media.duration_ms)
+        hold = hold_for(who.roles, priority == "emergency")
+        broadcast_id = await run_in_threadpool(svc.broadcasts.create, BroadcastRequest(
+            media_sha256=media.sha256, targets=[f"zone:{v}" for v in villages],
+            start_at=start_at, priority=Priority(priority), title=title,
+            created_by=who.username, hold=hold))
+    except ApiError as exc:
+        return render(request, "send.html", who, status_code=exc.status,
+                      errors=[translate(exc.key, lang, **exc.params)], **context)
+    await run_in_threadpool(audit, svc, who, "broadcast.create", broadcast_id,
+                            media=media.sha256, targets=villages, priority=priority, held=hold)
+    return RedirectResponse(f"/ui/broadcasts/{broadcast_id}", status_code=303)
+
+
+def _broadcast_context(svc: ServicesDep, broadcast_id: str) -> dict[str, Any]:
+    with svc.sessions() as session:
+        b = session.get(Broadcast, broadcast_id)
+        if b is None:
+            raise ApiError(404, "broadcast.not_found")
+        names = dict(session.execute(select(Device.id, Device.name)).all())
+        status = dict(session.execute(select(Device.id, Device.status)).all())
+        media = b.media
+        return dict(b=dict(
+            id=b.id, title=b.title, state=b.state, start_at=b.start_at, priority=b.priority,
+            created_by=b.created_by, approved_by=b.approved_by, reason=b.rejected_reason,
+            sha=media.sha256, duration_s=round(media.duration_ms / 1000, 1),
+            loudness_in=media.loudness_in_lufs, loudness_out=media.loudness_out_lufs,
+            summary=summarise([DeliveryState(d.state) for d in b.deliveries]),
+            deliveries=[dict(device=d.device_id, name=names.get(d.device_id, d.device_id),
+                             state=d.state, reason=d.reason, started_at=d.started_at,
+                             online=status.get(d.device_id)) for d in b.deliveries]))
+
+
+@router.get("/broadcasts/{broadcast_id}", response_class=HTMLResponse)
+def broadcast_page(broadcast_id: str, request: Request, svc: ServicesDep,
+                   who: Principal = page("broadcast.read")) -> HTMLResponse:
+    return render(request, "broadcast.html", who, **_broadcast_context(svc, broadcast_id))
+
+
+@router.get("/broadcasts/{broadcast_id}/progress", response_class=HTMLResponse)
+def broadcast_progress(broadcast_id: str, request: Request, svc: ServicesDep,
+                       who: Principal = page("broadcast.read")) -> HTMLResponse:
+    return render(request, "_progress.html", who, **_broadcast_context(svc, broadcast_id))
+
+
+# --- approver -----------------------------------------------------------------------------
+
+
+@router.get("/approvals", response_class=HTMLResponse)
+def approvals(request: Request, svc: ServicesDep, who: Principal = page("broadcast.read")
+              ) -> HTMLResponse:
+    with svc.sessions() as session:
+        held = [dict(id=b.id, title=b.title, state=b.state, start_at=b.start_at,
+                     priority=b.priority, created_by=b.created_by, targets=list(b.targets),
+                     sha=b.media_sha256, duration_s=round(b.media.duration_ms / 1000, 1))
+                for b in session.scalars(select(Broadcast).where(
+                    Broadcast.state.in_(("pending_approval", "pending_confirmation")))
+                    .order_by(Broadcast.created_at))]
+        changes = [dict(id=c.id, kind=c.kind, name=c.name, created_by=c.created_by,
+                        created_at=c.created_at, content=json.dumps(c.content,
+                                                                    ensure_ascii=False)[:400])
+                   for c in session.scalars(select(ScheduleChange).where(
+                       ScheduleChange.state == "pending").order_by(ScheduleChange.id))]
+    return render(request, "approvals.html", who, held=held, changes=changes)
+
+
+# --- technician ---------------------------------------------------------------------------
+
+
+def _fleet(svc: ServicesDep, zone: str | None, state: str | None) -> list[dict[str, Any]]:
+    with svc.sessions() as session:
+        alarms = dict(session.execute(select(Alarm.device_id, func.count())
+                                      .where(Alarm.cleared_at.is_(None))
+                                      .group_by(Alarm.device_id)).all())
+        out = []
+        for d in session.scalars(select(Device).where(Device.retired.is_(False))
+                                 .order_by(Device.id)):
+            zones = sorted(z.id for z in d.zones)
+            if zone and zone not in zones:
+                continue
+            if state and d.status != state:
+                continue
+            health = d.last_health or {}
+            out.append(dict(id=d.id, name=d.name, zones=zones, status=d.status,
+                            status_at=d.status_at, last_seen_at=d.last_seen_at,
+                            alarms=alarms.get(d.id, 0), hw=health.get("hardware") or {},
+                            net=health.get("network") or {}, load=health.get("load_1m"),
+                            lat=d.latitude, lon=d.longitude))
+        return out
+
+
+@router.get("/fleet", response_class=HTMLResponse)
+def fleet(request: Request, svc: ServicesDep, zone: str | None = None, state: str | None = None,
+          who: Principal = page("device.read")) -> HTMLResponse:
+    devices = _fleet(svc, zone or None, state or None)
+    with svc.sessions() as session:
+        zones = _zone_names(session)
+    cluster_map = svg.cluster_map([(d["name"], d["lat"], d["lon"], d["status"]) for d in devices],
+                                  translate("fleet.map", lang_of(request)))
+    return render(request, "fleet.html", who, devices=devices, zones=zones, zone=zone or "",
+                  state=state or "", cluster_map=cluster_map)
+
+
+@router.get("/fleet/table", response_class=HTMLResponse)
+def fleet_table(request: Request, svc: ServicesDep, zone: str | None = None,
+                state: str | None = None, who: Principal = page("device.read")) -> HTMLResponse:
+    return render(request, "_fleet_table.html", who,
+                  devices=_fleet(svc, zone or None, state or None))
+
+
+@router.get("/devices/{device_id}", response_class=HTMLResponse)
+def device_page(device_id: str, request: Request, svc: ServicesDep,
+                who: Principal = page("device.read")) -> HTMLResponse:
+    lang = lang_of(request)
+    since = utcnow() - timedelta(days=2)
+    with svc.sessions() as session:
+        device = session.get(Device, device_id)
+        if device is None:
+            raise ApiError(404, "device.not_found", id=device_id)
+        rows = session.scalars(select(DeviceTelemetry).where(
+            DeviceTelemetry.device_id == device_id, DeviceTelemetry.ts >= since)
+            .order_by(DeviceTelemetry.ts)).all()
+        plays = session.scalars(select(DeviceEvent).where(
+            DeviceEvent.device_id == device_id,
+            DeviceEvent.type.in_(("playback.finished", "playback.failed")))
+            .order_by(DeviceEvent.ts.desc()).limit(20)).all()
+        info = dict(id=device.id, name=device.name, status=device.status,
+                    status_at=device.status_at, health=device.last_health or {},
+                    zones=sorted(z.id for z in device.zones))
+        play_rows = [dict(ts=p.ts, type=p.type, title=p.play_id, payload=p.payload)
+                     for p in plays]
+
+    def series(attr: str) -> list[tuple[datetime, float]]:
+        return [(r.ts, float(getattr(r, attr))) for r in rows if getattr(r, attr) is not None]
+
+    charts = [svg.line_chart(series(attr), f"{translate('device.telemetry', lang)}: {label}",
+                             unit)
+              for attr, label, unit in (("load_1m", "load", ""), ("battery_v", "battery", " V"),
+                                        ("temperature_c", "°C", "°"),
+                                        ("disk_free_mb", "disk free", " MB"))
+              if series(attr)]
+    return render(request, "device.html", who, d=info, charts=charts, plays=play_rows)
+
+
+@router.get("/alarms", response_class=HTMLResponse)
+def alarms_page(request: Request, svc: ServicesDep, who: Principal = page("alarm.read")
+                ) -> HTMLResponse:
+    with svc.sessions() as session:
+        rows = session.scalars(select(Alarm).where(
+            Alarm.cleared_at.is_(None) | Alarm.acknowledged_at.is_(None))
+            .order_by(Alarm.raised_at.desc()).limit(500)).all()
+        alarms = [dict(id=a.id, device=a.device_id, key=a.key, detail=a.detail,
+                       raised_at=a.raised_at, cleared_at=a.cleared_at,
+                       acknowledged_by=a.acknowledged_by) for a in rows]
+    return render(request, "alarms.html", who, alarms=alarms)
+
+
+# --- admin ----------------------------------------------------------------------------------
+
+
+@router.get("/audit", response_class=HTMLResponse)
+def audit_page(request: Request, svc: ServicesDep, who: Principal = page("audit.read")
+               ) -> HTMLResponse:
+    with svc.sessions() as session:
+        rows = session.scalars(select(AuditEntry).order_by(AuditEntry.id.desc()).limit(300)).all()
+        entries = [dict(ts=e.ts, actor=e.actor, action=e.action, target=e.target,
+                        outcome=e.outcome, ip=e.ip) for e in rows]
+    return render(request, "audit.html", who, entries=entries)
+
+
+# --- live updates -----------------------------------------------------------------------------
+
+
+def _fingerprints(svc: ServicesDep) -> tuple[str, str]:
+    with svc.sessions() as session:
+        fleet = session.execute(select(Device.id, Device.status).order_by(Device.id)).all()
+        progress = session.execute(select(func.count(), func.max(DeviceEvent.id))).one()
+        alarms = session.execute(select(func.count(), func.max(Alarm.id))
+                                 .where(Alarm.cleared_at.is_(None))).one()
+    digest = hashlib.sha256(repr((fleet, alarms)).encode()).hexdigest()[:16]
+    return digest, repr(progress)
+
+
+@router.get("/stream")
+async def stream(request: Request, svc: ServicesDep, who: Principal = page("account.self")
+                 ) -> StreamingResponse:
+    """Server-sent events: ``fleet`` when a device or alarm changes, ``progress`` when agents
+    report; the page re-fetches what it shows. Checked every second; comments keep it alive."""
+
+    async def events() -> AsyncIterator[str]:
+        last = ("", "")
+        idle = 0
+        while not await request.is_disconnected():
+            now = await run_in_threadpool(_fingerprints, svc)
+            if now[0] != last[0] and last[0]:
+                yield "event: fleet\ndata: {}\n\n"
+            if now[1] != last[1] and last[1]:
+                yield "event: progress\ndata: {}\n\n"
+            last = now
+            idle += 1
+            if idle % 15 == 0:
+                yield ": keep-alive\n\n"
+            await asyncio.sleep(1.0)
+
+    return StreamingResponse(events(), media_type="text/event-stream",
+                             headers={"Cache-Control": "no-cache"})
