@@ -46,7 +46,7 @@ NAV = [("nav.home", "/ui/", "broadcast.read"), ("nav.week", "/ui/week", "schedul
        ("nav.send", "/ui/send", "broadcast.create"),
        ("nav.approvals", "/ui/approvals", "broadcast.read"),
        ("nav.fleet", "/ui/fleet", "device.read"), ("nav.alarms", "/ui/alarms", "alarm.read"),
-       ("nav.audit", "/ui/audit", "audit.read")]
+       ("nav.users", "/ui/users", "user.manage"), ("nav.audit", "/ui/audit", "audit.read")]
 COVERAGE_COLOURS = {"played": "#1b7a3a", "interrupted": "#b8860b", "failed": "#b3261e",
                     "missed": "#6b6b6b"}
 
@@ -479,6 +479,53 @@ def alarms_page(request: Request, svc: ServicesDep, who: Principal = page("alarm
 
 
 # --- admin ----------------------------------------------------------------------------------
+
+
+def _users(svc: ServicesDep) -> list[dict[str, Any]]:
+    from ..db.models import User
+
+    with svc.sessions() as session:
+        return [dict(username=u.username, display_name=u.display_name, roles=list(u.roles),
+                     active=u.active, last_login_at=u.last_login_at)
+                for u in session.scalars(select(User).order_by(User.username))]
+
+
+@router.get("/users", response_class=HTMLResponse)
+def users_page(request: Request, svc: ServicesDep, who: Principal = page("user.manage")
+               ) -> HTMLResponse:
+    return render(request, "users.html", who, users=_users(svc), errors=[], form={})
+
+
+@router.post("/users", response_class=HTMLResponse)
+async def users_create(request: Request, svc: ServicesDep, who: Principal = page("user.manage")
+                       ) -> Response:
+    """Create an account from the form; the admin chooses the first password."""
+    from ..accounts import create_user
+    from ..auth import Role
+
+    lang = lang_of(request)
+    form = await request.form()
+    username = str(form.get("username", "")).strip()
+    display_name = str(form.get("display_name", "")).strip()
+    password = str(form.get("password", ""))
+    roles = [str(r) for r in form.getlist("role")]
+    errors = []
+    if not roles:
+        errors.append(translate("users.no_role", lang))
+    try:
+        if not errors:
+            await run_in_threadpool(create_user, svc.sessions, username, password,
+                                    [Role(r) for r in roles], display_name)
+    except ValueError:
+        errors.append(translate("users.invalid", lang))
+    except ApiError as exc:
+        errors.append(translate(exc.key, lang, **exc.params))
+    if errors:
+        return render(request, "users.html", who, status_code=422, users=_users(svc),
+                      errors=errors, form=dict(username=username, display_name=display_name,
+                                               roles=roles))
+    await run_in_threadpool(audit, svc, who, "user.create", username, roles=roles)
+    return RedirectResponse("/ui/users", status_code=303)
 
 
 @router.get("/audit", response_class=HTMLResponse)

@@ -207,3 +207,38 @@ def test_language_switch_and_roles_in_the_menu(demo, browser):
     minh.get_by_role("link", name="English").click()
     expect(minh.get_by_role("link", name="Devices")).to_be_visible()
     _shot(minh, "12-technician-english")
+
+
+def test_admin_manages_accounts_and_a_technician_can_stop_everything(demo, browser):
+    accounts = dict(line.split()[:2] for line in
+                    (demo["data"] / "demo-accounts.txt").read_text().splitlines())
+    context = browser.new_context(base_url=demo["base"], locale="vi-VN")
+    admin = context.new_page()
+    admin.goto("/ui/login")
+    admin.get_by_label("Tên đăng nhập").fill("quan-tri")
+    admin.get_by_label("Mật khẩu").fill(accounts["quan-tri"])
+    admin.get_by_role("button", name="Đăng nhập").click()
+    admin.get_by_role("link", name="Tài khoản").click()
+
+    admin.get_by_label("Tên đăng nhập").fill("thu-ky")
+    admin.get_by_label("Mật khẩu").fill("mat-khau-thu-ky-1")
+    admin.get_by_role("button", name="Tạo tài khoản").click()  # no role chosen
+    expect(admin.get_by_role("alert")).to_contain_text("Hãy chọn ít nhất một vai trò.")
+    admin.get_by_label("Mật khẩu").fill("mat-khau-thu-ky-1")
+    admin.get_by_label("Phát thanh viên").check()
+    admin.get_by_role("button", name="Tạo tài khoản").click()
+    row = admin.locator('tr[data-user="thu-ky"]')
+    expect(row).to_contain_text("Phát thanh viên")
+    admin.once("dialog", lambda dialog: dialog.accept())
+    row.get_by_role("button", name="Khoá").click()
+    expect(admin.locator('tr[data-user="thu-ky"]')).to_contain_text("Đã khoá")
+    _shot(admin, "14-admin-accounts")
+
+    minh = _login(browser, demo, "minh")
+    minh.get_by_role("link", name="Thiết bị").click()
+    minh.once("dialog", lambda dialog: dialog.accept())
+    with minh.expect_response(lambda r: r.url.endswith("/api/stop")) as stopped:
+        minh.get_by_role("button", name="DỪNG PHÁT tất cả").click()
+    assert stopped.value.status == 200
+    log = demo["api"].get("/api/audit", params={"action": "broadcast.stop"}).json()
+    assert log and log[0]["actor"] == "minh"

@@ -18,6 +18,7 @@
     var button = event.target.closest("[data-post]");
     if (!button) { return; }
     var body = button.dataset.body ? JSON.parse(button.dataset.body) : {};
+    if (button.dataset.confirm && !window.confirm(button.dataset.confirm)) { return; }
     if (button.dataset.ask) {
       var answer = window.prompt(button.dataset.prompt || button.dataset.ask);
       if (answer === null) { return; }
@@ -25,7 +26,7 @@
     }
     button.disabled = true;
     fetch(button.dataset.post, {
-      method: "POST", credentials: "same-origin",
+      method: button.dataset.method || "POST", credentials: "same-origin",
       headers: {"Content-Type": "application/json", "X-CSRF-Token": csrf,
                 "Accept-Language": document.documentElement.lang},
       body: JSON.stringify(body)
