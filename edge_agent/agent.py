@@ -193,11 +193,10 @@ class Agent:
             try:
                 report = read_health(self.device_id, _version(), self.config.data_dir,
                                      self.cache.usage(), len(self.outbox),
-                                     self.duplicates_ignored).model_copy(update=dict(
-                                         volume=self.state.volume,
-                                         hardware=self.cluster.readings(),
-                                         last_line_check=self.cluster.last_line_check,
-                                         network=read_network()))
+                                     self.duplicates_ignored, volume=self.state.volume,
+                                     hardware=self.cluster.readings(),
+                                     last_line_check=self.cluster.last_line_check,
+                                     network=read_network())
                 self.outbox.put(topics.device_topic(self.device_id, "telemetry"),
                                 report.model_dump_json(exclude_none=True).encode(),
                                 droppable=True)

@@ -8,6 +8,7 @@ import subprocess
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 from protocol.messages import HealthReport, utcnow
 
@@ -58,7 +59,8 @@ def clock_synchronized() -> bool | None:
 
 
 def read_health(device_id: str, version: str, data_dir: Path, cache_usage: tuple[int, int],
-                outbox_pending: int, duplicates_ignored: int = 0) -> HealthReport:
+                outbox_pending: int, duplicates_ignored: int = 0, **extra: Any) -> HealthReport:
+    """System readings plus what the agent adds (``extra``: volume, hardware, network, ...)."""
     total, available = _meminfo()
     try:
         disk_free = shutil.disk_usage(data_dir).free // (1024 * 1024)
@@ -73,4 +75,4 @@ def read_health(device_id: str, version: str, data_dir: Path, cache_usage: tuple
         uptime_s=_system_uptime(), load_1m=load, mem_total_mb=total, mem_available_mb=available,
         disk_free_mb=disk_free, cache_mb=round(cache_usage[0] / (1024 * 1024), 2),
         cache_files=cache_usage[1], clock_synchronized=clock_synchronized(),
-        outbox_pending=outbox_pending, duplicates_ignored=duplicates_ignored)
+        outbox_pending=outbox_pending, duplicates_ignored=duplicates_ignored, **extra)

@@ -85,7 +85,20 @@ class StreamRef(_Model):
         return [self.url, *self.fallback_urls]
 
 
-class PlayCommand(_Model):
+class _Audio(_Model):
+    """What is played: a stored file (``media``) or a live relay (``stream``), exactly one."""
+
+    media: MediaRef | None = None
+    stream: StreamRef | None = None
+
+    @model_validator(mode="after")
+    def _media_or_stream(self) -> _Audio:
+        if (self.media is None) == (self.stream is None):
+            raise ValueError(f"{type(self).__name__} carries exactly one of media or stream")
+        return self
+
+
+class PlayCommand(_Audio):
     """Play ``media`` (or relay ``stream``) at ``start_at`` (the same instant on every target)."""
 
     type: Literal["play"] = "play"
@@ -94,15 +107,7 @@ class PlayCommand(_Model):
     title: str = Field(default="", max_length=200)
     start_at: UtcDatetime
     priority: Priority = Priority.normal
-    media: MediaRef | None = None
-    stream: StreamRef | None = None
     volume: int | None = Field(default=None, ge=0, le=100)
-
-    @model_validator(mode="after")
-    def _media_or_stream(self) -> PlayCommand:
-        if (self.media is None) == (self.stream is None):
-            raise ValueError("a play carries exactly one of media or stream")
-        return self
 
 
 class CancelCommand(_Model):
@@ -133,21 +138,13 @@ class SetZonesCommand(_Model):
     zones: list[Ident] = Field(max_length=64)
 
 
-class PlanEntry(_Model):
+class PlanEntry(_Audio):
     """One play in a device's plan: exactly one of ``media`` or ``stream``."""
 
     play_id: str = Field(min_length=1, max_length=80)
     title: str = Field(default="", max_length=200)
     start_at: UtcDatetime
     priority: Priority = Priority.normal
-    media: MediaRef | None = None
-    stream: StreamRef | None = None
-
-    @model_validator(mode="after")
-    def _media_or_stream(self) -> PlanEntry:
-        if (self.media is None) == (self.stream is None):
-            raise ValueError("a plan entry carries exactly one of media or stream")
-        return self
 
 
 class PlanCommand(_Model):

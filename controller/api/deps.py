@@ -4,6 +4,7 @@ token, or a device), checked against one permission per route — deny by defaul
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
@@ -39,6 +40,7 @@ class Principal:
 
 SYSTEM_ROLES = frozenset({Role.admin})
 SESSION_COOKIE = "loalang_session"
+TOKEN_USE_RESOLUTION = timedelta(minutes=1)
 UNSAFE = {"POST", "PUT", "PATCH", "DELETE"}
 
 
@@ -82,15 +84,22 @@ def principal_for(request: Request, svc: Services, csrf: str | None = None) -> P
             supplied = csrf if csrf is not None else request.headers.get("x-csrf-token", "")
             if request.method in UNSAFE and not tokens_equal(supplied, row.csrf):
                 raise ApiError(403, "auth.csrf")
+            request.state.csrf = row.csrf  # for the page's forms: no second lookup
             return Principal(row.user.username, frozenset(Role(r) for r in row.user.roles), ip)
     if tokens_equal(token, svc.api_token):
         return Principal("system", SYSTEM_ROLES, ip)
-    with svc.sessions.begin() as session:
+    with svc.sessions() as session:
         row = session.query(ApiToken).filter_by(token_hash=token_hash(token)).one_or_none()
         if row is None or row.revoked or not row.user.active:
             return None
-        row.last_used_at = utcnow()
-        return Principal(row.user.username, frozenset(Role(r) for r in row.user.roles), ip)
+        principal = Principal(row.user.username, frozenset(Role(r) for r in row.user.roles), ip)
+        token_id, last_used = row.id, row.last_used_at
+    now = utcnow()
+    if last_used is None or now - last_used > TOKEN_USE_RESOLUTION:
+        # "last used" to the minute is plenty, and spares the single writer a write per call
+        with svc.sessions.begin() as session:
+            session.query(ApiToken).filter_by(id=token_id).update({"last_used_at": now})
+    return principal
 
 
 class Allow:

@@ -90,16 +90,21 @@ def _zones(session, ids: list[str]) -> list[Zone]:  # type: ignore[no-untyped-de
     return zones
 
 
+def _new_token(device_id: str) -> tuple[str, str]:
+    """A device token ``{id}.{secret}`` (shown once) and the secret's hash (stored)."""
+    secret = secrets.token_urlsafe(32)
+    return f"{device_id}.{secret}", hash_token(secret)
+
+
 @router.post("", status_code=201, response_model=DeviceRegistered)
 def register_device(body: DeviceIn, svc: ServicesDep,
                     who: Principal = allow("device.manage")) -> DeviceRegistered:
     """Register a device; the response holds its token (shown once) and its config file."""
-    secret = secrets.token_urlsafe(32)
-    token = f"{body.id}.{secret}"
+    token, token_hash = _new_token(body.id)
     with svc.sessions.begin() as session:
         if session.get(Device, body.id) is not None:
             raise ApiError(409, "device.exists", id=body.id)
-        device = Device(id=body.id, name=body.name, token_hash=hash_token(secret),
+        device = Device(id=body.id, name=body.name, token_hash=token_hash,
                         capabilities=[], zones=_zones(session, body.zones),
                         latitude=body.latitude, longitude=body.longitude)
         session.add(device)
@@ -205,13 +210,12 @@ def rotate_device_token(device_id: str, svc: ServicesDep,
                         output: str = Query("alsa", pattern="^(alsa|file)$"),
                         who: Principal = allow("device.manage")) -> DeviceRegistered:
     """A new device token (the old one stops working at once) and the config file carrying it."""
-    secret = secrets.token_urlsafe(32)
-    token = f"{device_id}.{secret}"
+    token, token_hash = _new_token(device_id)
     with svc.sessions.begin() as session:
         device = _get_device(session, device_id)
         if device.retired:
             raise ApiError(409, "device.retired", id=device_id)
-        device.token_hash = hash_token(secret)
+        device.token_hash = token_hash
         session.flush()
         registered = DeviceRegistered(device=device_out(device), token=token,
                                       config_toml=render_agent_config(svc, device, token, output))

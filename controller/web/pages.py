@@ -10,6 +10,8 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import threading
+import time
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -25,7 +27,6 @@ from starlette.datastructures import UploadFile
 
 from protocol.messages import Priority, utcnow
 
-from ..accounts import session_user
 from ..api.deps import SESSION_COOKIE, Allow, Principal, ServicesDep, audit, client_ip, \
     principal_for
 from ..api.media import ingest_file, save_upload
@@ -107,12 +108,7 @@ def render(request: Request, name: str, who: Principal | None, status_code: int 
            **context: Any) -> HTMLResponse:
     lang = lang_of(request)
     svc = request.app.state.services
-    csrf = ""
-    cookie = request.cookies.get(SESSION_COOKIE)
-    if cookie and who is not None:
-        with svc.sessions() as session:
-            row = session_user(session, cookie)
-            csrf = row.csrf if row else ""
+    csrf = getattr(request.state, "csrf", "") if who is not None else ""
     nav = [(translate(k, lang), href) for k, href, perm in NAV
            if who is not None and allowed(who.roles, perm)]
     tz = ZoneInfo(svc.settings.timezone)
@@ -541,7 +537,23 @@ def audit_page(request: Request, svc: ServicesDep, who: Principal = page("audit.
 # --- live updates -----------------------------------------------------------------------------
 
 
+_FINGERPRINT_TTL_S = 0.9
+_fingerprint_cache: dict[int, tuple[float, tuple[str, str]]] = {}
+_fingerprint_lock = threading.Lock()
+
+
 def _fingerprints(svc: ServicesDep) -> tuple[str, str]:
+    """Shared by every open page: one set of queries a second, however many browsers watch."""
+    with _fingerprint_lock:
+        cached = _fingerprint_cache.get(id(svc))
+        if cached and time.monotonic() - cached[0] < _FINGERPRINT_TTL_S:
+            return cached[1]
+        value = _read_fingerprints(svc)
+        _fingerprint_cache[id(svc)] = (time.monotonic(), value)
+        return value
+
+
+def _read_fingerprints(svc: ServicesDep) -> tuple[str, str]:
     with svc.sessions() as session:
         fleet = session.execute(select(Device.id, Device.status).order_by(Device.id)).all()
         progress = session.execute(select(func.count(), func.max(DeviceEvent.id))).one()

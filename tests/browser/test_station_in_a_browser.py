@@ -6,21 +6,17 @@ test-artifacts/screenshots/."""
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
-from tests.support.mosquitto import free_port
-from tests.support.stack import wait_for
+from tests.support.demo import running_demo
 
 ROOT = Path(__file__).resolve().parents[2]
 SHOTS = ROOT / "test-artifacts" / "screenshots"
@@ -36,43 +32,14 @@ def _cli(*args: str, env: dict, stdin: str = "") -> subprocess.CompletedProcess:
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory) -> Iterator[dict]:
     tmp = tmp_path_factory.mktemp("browser")
-    http_port, mqtt_port = free_port(), free_port()
-    data = tmp / "demo"
-    env = {**os.environ, "LOALANG_DATA_DIR": str(data),
-           "LOALANG_MAX_UPLOAD_BYTES": str(MAX_UPLOAD)}
-    env.pop("LOALANG_TOKEN", None)
-    log = open(tmp / "demo.log", "w")
-    proc = subprocess.Popen([sys.executable, "-m", "loalang.cli", "demo", "--data-dir",
-                             str(data), "--http-port", str(http_port), "--mqtt-port",
-                             str(mqtt_port)], stdout=log, stderr=subprocess.STDOUT, env=env)
-    base = f"http://127.0.0.1:{http_port}"
-
-    def three_online() -> bool:
-        try:
-            token = (data / "api-token").read_text().strip()
-            devices = httpx.get(f"{base}/api/devices",
-                                headers={"Authorization": f"Bearer {token}"}).json()
-        except (OSError, httpx.HTTPError, ValueError):
-            return False
-        return len(devices) == 3 and all(d["status"] == "online" for d in devices)
-
-    try:
-        wait_for(three_online, timeout=90, what="demo agents online")
+    with running_demo(tmp, LOALANG_MAX_UPLOAD_BYTES=str(MAX_UPLOAD)) as running:
         for user, role in (("lan", "broadcaster"), ("chu-tich", "approver"),
                            ("minh", "technician")):
-            made = _cli("user", "add", user, "--role", role, "--password-stdin", env=env,
-                        stdin=PASSWORD + "\n")
+            made = _cli("user", "add", user, "--role", role, "--password-stdin",
+                        env=running.env, stdin=PASSWORD + "\n")
             assert made.returncode == 0, made.stderr
-        token = (data / "api-token").read_text().strip()
-        yield dict(base=base, data=data, api=httpx.Client(
-            base_url=base, headers={"Authorization": f"Bearer {token}"}, timeout=60))
-    finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
+        with running.api() as api:
+            yield dict(base=running.base, data=running.data, api=api)
 
 
 @pytest.fixture(scope="module")

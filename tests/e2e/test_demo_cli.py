@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import os
 import re
-import signal
 import subprocess
 import sys
 
-import httpx
-
-from tests.support.mosquitto import free_port
+from tests.support.demo import running_demo
 from tests.support.stack import wait_for
 
 
@@ -20,26 +16,8 @@ def _cli(*args: str, env: dict) -> subprocess.CompletedProcess:
 
 
 def test_demo_runs_and_the_cli_broadcasts_to_its_three_villages(tmp_path):
-    http_port, mqtt_port = free_port(), free_port()
-    data = tmp_path / "demo"
-    env = {**os.environ, "LOALANG_URL": f"http://127.0.0.1:{http_port}",
-           "LOALANG_DATA_DIR": str(data)}
-    env.pop("LOALANG_TOKEN", None)
-    log = open(tmp_path / "demo.log", "w")
-    demo = subprocess.Popen([sys.executable, "-m", "loalang.cli", "demo", "--data-dir", str(data),
-                             "--http-port", str(http_port), "--mqtt-port", str(mqtt_port)],
-                            stdout=log, stderr=subprocess.STDOUT, env=env)
-    try:
-        def three_online():
-            try:
-                token = (data / "api-token").read_text().strip()
-                devices = httpx.get(f"{env['LOALANG_URL']}/api/devices",
-                                    headers={"Authorization": f"Bearer {token}"}).json()
-            except (OSError, httpx.HTTPError, ValueError):
-                return False
-            return len(devices) == 3 and all(d["status"] == "online" for d in devices)
-
-        wait_for(three_online, timeout=60, what="demo agents online")
+    with running_demo(tmp_path) as demo:
+        data, env = demo.data, demo.env
         sample = data / "ban-tin-mau.wav"
         assert sample.exists()
         accounts = data / "demo-accounts.txt"  # one login per role, random passwords
@@ -80,11 +58,4 @@ def test_demo_runs_and_the_cli_broadcasts_to_its_three_villages(tmp_path):
         nonsense.write_text("không phải âm thanh")
         refused = _cli("broadcast", str(nonsense), "--to", "thon-dong", env=env)
         assert refused.returncode == 1 and "upload.not_audio" in refused.stderr
-    finally:
-        demo.send_signal(signal.SIGINT)
-        try:
-            demo.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            demo.kill()
-        log.close()
     assert not [p for p in (data / "agents").glob("*.log") if b"Traceback" in p.read_bytes()]

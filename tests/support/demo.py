@@ -1,0 +1,66 @@
+"""``loalang demo`` as its own process, the way a user starts it, for end-to-end tests."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from .mosquitto import free_port
+from .stack import wait_for
+
+
+@dataclass
+class Demo:
+    base: str
+    data: Path
+    env: dict[str, str]
+
+    @property
+    def token(self) -> str:
+        return (self.data / "api-token").read_text().strip()
+
+    def api(self) -> httpx.Client:
+        return httpx.Client(base_url=self.base, timeout=60,
+                            headers={"Authorization": f"Bearer {self.token}"})
+
+
+def _three_online(demo: Demo) -> bool:
+    try:
+        devices = httpx.get(f"{demo.base}/api/devices",
+                            headers={"Authorization": f"Bearer {demo.token}"}).json()
+    except (OSError, httpx.HTTPError, ValueError):
+        return False
+    return len(devices) == 3 and all(d["status"] == "online" for d in devices)
+
+
+@contextmanager
+def running_demo(tmp: Path, **env: str) -> Iterator[Demo]:
+    """Start the demo on free ports with its data in ``tmp/demo``; yield once its three
+    agents are online; stop it with Ctrl-C as a user would."""
+    http_port, mqtt_port = free_port(), free_port()
+    demo = Demo(base=f"http://127.0.0.1:{http_port}", data=tmp / "demo", env={
+        **os.environ, "LOALANG_URL": f"http://127.0.0.1:{http_port}",
+        "LOALANG_DATA_DIR": str(tmp / "demo"), **env})
+    demo.env.pop("LOALANG_TOKEN", None)
+    log = open(tmp / "demo.log", "w")
+    proc = subprocess.Popen([sys.executable, "-m", "loalang.cli", "demo", "--data-dir",
+                             str(demo.data), "--http-port", str(http_port), "--mqtt-port",
+                             str(mqtt_port)], stdout=log, stderr=subprocess.STDOUT, env=demo.env)
+    try:
+        wait_for(lambda: _three_online(demo), timeout=90, what="demo agents online")
+        yield demo
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
