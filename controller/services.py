@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from .broadcasts import BroadcastService
 from .broker import EmbeddedBroker
 from .db.session import make_engine, make_sessionmaker, migrate
+from .fleet import history as fleet_history
 from .fleet.commands import CommandSigner
 from .fleet.gateway import MqttGateway
 from .fleet.ingest import Ingest
@@ -100,6 +101,8 @@ class Services:
         self.broadcasts.recover()
         self.scheduler.every(self.settings.plan_refresh_s, "plans", self.plans.publish_changed)
         self.scheduler.every(TICK_S, "firing", self.firing.tick)
+        self.scheduler.every(self.settings.fleet_sample_s, "fleet-sample",
+                             lambda: fleet_history.record(self.sessions))
 
     def plans_changed(self) -> None:
         """Schedules, devices or zones changed: republish plans and fire what is due, soon."""

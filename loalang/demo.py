@@ -110,7 +110,8 @@ def run_demo(data_dir: Path, http_port: int, mqtt_port: int, embedded_broker: bo
 
     data_dir = data_dir.resolve()
     settings = Settings(data_dir=data_dir, http_port=http_port, mqtt_port=mqtt_port,
-                        embedded_broker=embedded_broker, database_url=None)
+                        embedded_broker=embedded_broker, database_url=None,
+                        fleet_sample_s=30)  # a visible online-ratio plot within minutes
     services = Services(settings)
     services.start()
     server = ServerThread(create_app(services=services), settings.http_host, http_port)

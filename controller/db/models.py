@@ -331,3 +331,12 @@ class DeviceTelemetry(Base):
     battery_v: Mapped[float | None] = mapped_column(Float, nullable=True)
     temperature_c: Mapped[float | None] = mapped_column(Float, nullable=True)
     signal_dbm: Mapped[int | None] = mapped_column(Integer, nullable=True)
+
+
+class FleetSample(Base):
+    """How many devices were online at one moment, for the fleet's online-ratio plot."""
+
+    __tablename__ = "fleet_samples"
+    ts: Mapped[datetime] = mapped_column(UtcDateTime, primary_key=True)
+    online: Mapped[int] = mapped_column(Integer)
+    total: Mapped[int] = mapped_column(Integer)

@@ -12,7 +12,7 @@ import hashlib
 import json
 import threading
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -37,6 +37,7 @@ from ..db.models import (Alarm, AuditEntry, Broadcast, Device, DeviceEvent, Devi
                          ScheduleChange, Zone)
 from ..domain.delivery import DeliveryState, summarise
 from ..errors import ApiError
+from ..fleet import history as fleet_history
 from . import svg
 from .strings import LANGUAGES, state as state_words, translate
 
@@ -116,11 +117,49 @@ def render(request: Request, name: str, who: Principal | None, status_code: int 
     def local(value: datetime | None, fmt: str = "%d/%m %H:%M") -> str:
         return value.astimezone(tz).strftime(fmt) if value else "—"
 
+    places = PlaceNames(svc, lang)
+
     return templates.TemplateResponse(request, name, dict(
         t=lambda key, **kw: translate(key, lang, **kw), st=lambda s: state_words(s, lang),
         lang=lang, who=who, csrf=csrf, nav=nav,
-        local=local, can=lambda perm: who is not None and allowed(who.roles, perm), **context),
+        local=local, place=places.target, zone_name=places.zone, can=lambda perm: who is not None and allowed(who.roles, perm), **context),
         status_code=status_code)
+
+
+class PlaceNames:
+    """Targets in words a broadcaster knows: village and loudspeaker names, not ids.
+
+    Reads the names on first use, once per page."""
+
+    def __init__(self, svc: Any, lang: str):
+        self._svc, self._lang = svc, lang
+        self._zones: dict[str, str] | None = None
+        self._devices: dict[str, str] = {}
+
+    def _load(self) -> dict[str, str]:
+        if self._zones is None:
+            with self._svc.sessions() as session:
+                self._zones = _zone_names(session)
+                self._devices = dict(session.execute(select(Device.id, Device.name)).all())
+        return self._zones
+
+    def zone(self, zone_id: str | Sequence[str]) -> str:
+        if not isinstance(zone_id, str):
+            return ", ".join(self.zone(z) for z in zone_id)
+        return self._load().get(zone_id, zone_id)
+
+    def target(self, target: str | Sequence[str]) -> str:
+        """``all`` / ``zone:ID`` / ``device:ID`` → "Tất cả các thôn" / village / loudspeaker;
+        a list → the names joined."""
+        if not isinstance(target, str):
+            return ", ".join(self.target(t) for t in target)
+        if target == "all":
+            return translate("target.all", self._lang)
+        kind, _, ident = target.partition(":")
+        if kind == "zone":
+            return self.zone(ident)
+        self._load()
+        return self._devices.get(ident, ident)
 
 
 def install(app: Any) -> None:
@@ -341,7 +380,7 @@ def _broadcast_context(svc: ServicesDep, broadcast_id: str) -> dict[str, Any]:
         media = b.media
         return dict(b=dict(
             id=b.id, title=b.title, state=b.state, start_at=b.start_at, priority=b.priority,
-            created_by=b.created_by, approved_by=b.approved_by, reason=b.rejected_reason,
+            targets=list(b.targets), created_by=b.created_by, approved_by=b.approved_by, reason=b.rejected_reason,
             sha=media.sha256, duration_s=round(media.duration_ms / 1000, 1),
             loudness_in=media.loudness_in_lufs, loudness_out=media.loudness_out_lufs,
             summary=summarise([DeliveryState(d.state) for d in b.deliveries]),
@@ -414,10 +453,15 @@ def fleet(request: Request, svc: ServicesDep, zone: str | None = None, state: st
     devices = _fleet(svc, zone or None, state or None)
     with svc.sessions() as session:
         zones = _zone_names(session)
+    lang = lang_of(request)
     cluster_map = svg.cluster_map([(d["name"], d["lat"], d["lon"], d["status"]) for d in devices],
-                                  translate("fleet.map", lang_of(request)))
+                                  translate("fleet.map", lang))
+    ratio = fleet_history.ratio_points(fleet_history.samples(svc.sessions,
+                                                             utcnow() - timedelta(days=7)))
+    ratio_chart = svg.line_chart(ratio, translate("fleet.online_ratio", lang), " %", (0, 100))
     return render(request, "fleet.html", who, devices=devices, zones=zones, zone=zone or "",
-                  state=state or "", cluster_map=cluster_map)
+                  state=state or "", cluster_map=cluster_map, ratio_chart=ratio_chart,
+                  ratio_now=round(ratio[-1][1]) if ratio else None)
 
 
 @router.get("/fleet/table", response_class=HTMLResponse)

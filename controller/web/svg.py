@@ -8,8 +8,10 @@ from html import escape
 W, H, PAD = 640, 180, 34
 
 
-def line_chart(points: list[tuple[datetime, float]], label: str, unit: str = "") -> str:
-    """A time series as a polyline with min/max labels; empty data gives an empty frame."""
+def line_chart(points: list[tuple[datetime, float]], label: str, unit: str = "",
+               bounds: tuple[float, float] | None = None) -> str:
+    """A time series as a polyline with min/max labels; empty data gives an empty frame.
+    ``bounds`` fixes the vertical scale (e.g. 0–100 %) instead of the data's own range."""
     head = (f'<svg viewBox="0 0 {W} {H}" role="img" aria-label="{escape(label)}" '
             f'class="chart"><title>{escape(label)}</title>')
     frame = f'<rect x="{PAD}" y="8" width="{W - PAD - 8}" height="{H - PAD - 8}" class="frame"/>'
@@ -17,7 +19,7 @@ def line_chart(points: list[tuple[datetime, float]], label: str, unit: str = "")
         return head + frame + "</svg>"
     t0, t1 = points[0][0].timestamp(), points[-1][0].timestamp()
     values = [v for _, v in points]
-    lo, hi = min(values), max(values)
+    lo, hi = bounds or (min(values), max(values))
     span_t, span_v = (t1 - t0) or 1.0, (hi - lo) or 1.0
 
     def xy(t: datetime, v: float) -> str:

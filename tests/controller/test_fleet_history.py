@@ -1,0 +1,44 @@
+"""The fleet's online ratio: samples counted from the devices table, averaged for the plot."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+from controller.db.models import Device, FleetSample
+from controller.db.session import make_engine, make_sessionmaker, migrate
+from controller.fleet import history
+
+T0 = datetime(2026, 11, 23, 0, 0, tzinfo=timezone.utc)
+
+
+def test_a_sample_counts_devices_in_service_and_old_samples_are_dropped(tmp_path, database_url):
+    engine = make_engine(database_url or f"sqlite:///{tmp_path / 'f.db'}")
+    migrate(engine)
+    sessions = make_sessionmaker(engine)
+    with sessions.begin() as session:
+        session.query(FleetSample).delete()
+        session.query(Device).delete()
+        for i, (status, retired) in enumerate([("online", False), ("online", False),
+                                                ("offline", False), ("unknown", False),
+                                                ("online", True)]):
+            session.add(Device(id=f"d{i}", name=f"D{i}", token_hash="x", capabilities=[],
+                               status=status, retired=retired))
+    history.record(sessions, T0 - timedelta(days=100))
+    history.record(sessions, T0)
+    rows = history.samples(sessions, T0 - timedelta(days=365))
+    assert rows == [(T0, 2, 4)]  # the retired one is not counted; the 100-day-old one is gone
+    assert history.ratio_points(rows) == [(T0, 50.0)]
+    with sessions.begin() as session:
+        session.query(FleetSample).delete()
+        session.query(Device).delete()
+    engine.dispose()
+
+
+def test_ratio_points_average_into_buckets_and_skip_an_empty_fleet():
+    week = [(T0 + timedelta(minutes=m), 10 if m % 2 else 0, 10) for m in range(7 * 24 * 60)]
+    points = history.ratio_points(week, max_points=100)
+    assert len(points) == 100
+    assert all(45 <= v <= 55 for _, v in points)  # half online on average, in every bucket
+    assert [p[0] for p in points] == sorted(p[0] for p in points)
+    assert history.ratio_points([(T0, 0, 0), (T0 + timedelta(minutes=1), 3, 4)]) == \
+        [(T0 + timedelta(minutes=1), 75.0)]
