@@ -32,6 +32,11 @@ class ZoneIn(BaseModel):
     name: str = Field(min_length=1, max_length=200)
 
 
+class ZoneRenameIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(min_length=1, max_length=200)
+
+
 class ZoneOut(BaseModel):
     model_config = ConfigDict(from_attributes=True)
     id: str

@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 from ..db.models import DeviceZone, Zone
 from ..errors import ApiError
 from .deps import Principal, ServicesDep, allow, audit
-from .schemas import ZoneIn, ZoneOut
+from .schemas import ZoneIn, ZoneOut, ZoneRenameIn
 
 router = APIRouter(prefix="/api/zones", tags=["zones"])
 
@@ -32,3 +32,17 @@ def list_zones(svc: ServicesDep) -> list[ZoneOut]:
             select(DeviceZone.zone_id, func.count()).group_by(DeviceZone.zone_id)).all())
         zones = session.scalars(select(Zone).order_by(Zone.id)).all()
         return [ZoneOut(id=z.id, name=z.name, device_count=counts.get(z.id, 0)) for z in zones]
+
+
+@router.patch("/{zone_id}", response_model=ZoneOut)
+def rename_zone(zone_id: str, body: ZoneRenameIn, svc: ServicesDep,
+                who: Principal = allow("zone.manage")) -> ZoneOut:
+    """A zone's name is what broadcasters read; its id (in schedules and targets) stays."""
+    with svc.sessions.begin() as session:
+        zone = session.get(Zone, zone_id)
+        if zone is None:
+            raise ApiError(404, "zone.not_found", id=zone_id)
+        old, zone.name = zone.name, body.name
+        count = session.scalar(select(func.count()).where(DeviceZone.zone_id == zone_id)) or 0
+    audit(svc, who, "zone.rename", zone_id, old=old, name=body.name)
+    return ZoneOut(id=zone_id, name=body.name, device_count=count)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import re
 import threading
 import time
 from collections.abc import AsyncIterator, Sequence
@@ -34,7 +35,7 @@ from ..api.session import attempt_login, end_session, set_session_cookie
 from ..auth import allowed, hold_for
 from ..broadcasts import BroadcastRequest
 from ..db.models import (Alarm, AuditEntry, Broadcast, Device, DeviceEvent, DeviceTelemetry,
-                         ScheduleChange, Zone)
+                         DeviceZone, ScheduleChange, Zone)
 from ..domain.delivery import DeliveryState, summarise
 from ..errors import ApiError
 from ..fleet import history as fleet_history
@@ -48,7 +49,9 @@ NAV = [("nav.home", "/ui/", "broadcast.read"), ("nav.week", "/ui/week", "schedul
        ("nav.send", "/ui/send", "broadcast.create"),
        ("nav.approvals", "/ui/approvals", "broadcast.read"),
        ("nav.fleet", "/ui/fleet", "device.read"), ("nav.alarms", "/ui/alarms", "alarm.read"),
-       ("nav.users", "/ui/users", "user.manage"), ("nav.audit", "/ui/audit", "audit.read")]
+       ("nav.setup", "/ui/setup", "device.manage"), ("nav.users", "/ui/users", "user.manage"),
+       ("nav.audit", "/ui/audit", "audit.read")]
+IDENT = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 COVERAGE_COLOURS = {"played": "#1b7a3a", "interrupted": "#b8860b", "failed": "#b3261e",
                     "missed": "#6b6b6b"}
 
@@ -106,7 +109,7 @@ def lang_of(request: Request) -> str:
 
 
 def render(request: Request, name: str, who: Principal | None, status_code: int = 200,
-           **context: Any) -> HTMLResponse:
+           headers: dict[str, str] | None = None, **context: Any) -> HTMLResponse:
     lang = lang_of(request)
     svc = request.app.state.services
     csrf = getattr(request.state, "csrf", "") if who is not None else ""
@@ -121,9 +124,10 @@ def render(request: Request, name: str, who: Principal | None, status_code: int 
 
     return templates.TemplateResponse(request, name, dict(
         t=lambda key, **kw: translate(key, lang, **kw), st=lambda s: state_words(s, lang),
-        lang=lang, who=who, csrf=csrf, nav=nav,
-        local=local, place=places.target, zone_name=places.zone, can=lambda perm: who is not None and allowed(who.roles, perm), **context),
-        status_code=status_code)
+        lang=lang, who=who, csrf=csrf, nav=nav, local=local, place=places.target,
+        zone_name=places.zone, can=lambda perm: who is not None and allowed(who.roles, perm),
+        **context),
+        status_code=status_code, headers=headers)
 
 
 class PlaceNames:
@@ -489,7 +493,9 @@ def device_page(device_id: str, request: Request, svc: ServicesDep,
             .order_by(DeviceEvent.ts.desc()).limit(20)).all()
         info = dict(id=device.id, name=device.name, status=device.status,
                     status_at=device.status_at, health=device.last_health or {},
-                    zones=sorted(z.id for z in device.zones))
+                    zones=sorted(z.id for z in device.zones), volume=device.volume,
+                    lat=device.latitude, lon=device.longitude, retired=device.retired)
+        all_zones = _zone_names(session)
         play_rows = [dict(ts=p.ts, type=p.type, title=p.play_id, payload=p.payload)
                      for p in plays]
 
@@ -502,7 +508,8 @@ def device_page(device_id: str, request: Request, svc: ServicesDep,
                                         ("temperature_c", "°C", "°"),
                                         ("disk_free_mb", "disk free", " MB"))
               if series(attr)]
-    return render(request, "device.html", who, d=info, charts=charts, plays=play_rows)
+    return render(request, "device.html", who, d=info, charts=charts, plays=play_rows,
+                  all_zones=all_zones)
 
 
 @router.get("/alarms", response_class=HTMLResponse)
@@ -566,6 +573,88 @@ async def users_create(request: Request, svc: ServicesDep, who: Principal = page
                                                roles=roles))
     await run_in_threadpool(audit, svc, who, "user.create", username, roles=roles)
     return RedirectResponse("/ui/users", status_code=303)
+
+
+def _setup_context(svc: ServicesDep) -> dict[str, Any]:
+    with svc.sessions() as session:
+        counts = dict(session.execute(select(DeviceZone.zone_id, func.count())
+                                      .group_by(DeviceZone.zone_id)).all())
+        zones = [dict(id=z.id, name=z.name, devices=counts.get(z.id, 0))
+                 for z in session.scalars(select(Zone).order_by(Zone.id))]
+        devices = [dict(id=d.id, name=d.name, zones=sorted(z.id for z in d.zones),
+                        status=d.status, retired=d.retired, created_at=d.created_at)
+                   for d in session.scalars(select(Device).order_by(Device.retired, Device.id))]
+    return dict(zones=zones, devices=devices)
+
+
+@router.get("/setup", response_class=HTMLResponse)
+def setup_page(request: Request, svc: ServicesDep, who: Principal = page("device.manage")
+               ) -> HTMLResponse:
+    """Villages and loudspeaker clusters: add, rename, register, retire."""
+    return render(request, "setup.html", who, errors=[], form={}, **_setup_context(svc))
+
+
+@router.post("/setup/devices", response_class=HTMLResponse)
+async def setup_register(request: Request, svc: ServicesDep,
+                         who: Principal = page("device.manage")) -> Response:
+    """Register a cluster from the form; the answer shows its credentials once."""
+    from ..api.devices import register_device
+    from ..api.schemas import DeviceIn
+
+    lang = lang_of(request)
+    form = await request.form()
+    fields = dict(id=str(form.get("id", "")).strip(), name=str(form.get("name", "")).strip(),
+                  zones=[str(z) for z in form.getlist("zones")],
+                  latitude=str(form.get("latitude", "")).strip(),
+                  longitude=str(form.get("longitude", "")).strip())
+    errors = []
+    if not IDENT.fullmatch(fields["id"]):
+        errors.append(translate("setup.bad_id", lang))
+    if not fields["name"]:
+        errors.append(translate("setup.no_name", lang))
+    if not fields["zones"]:
+        errors.append(translate("error.no_village", lang))
+    coordinates: dict[str, float | None] = {}
+    for key in ("latitude", "longitude"):
+        try:
+            coordinates[key] = float(fields[key]) if fields[key] else None
+        except ValueError:
+            coordinates[key] = None
+            errors.append(translate("setup.bad_coordinates", lang))
+    if None in coordinates.values() and any(coordinates.values()):
+        errors.append(translate("setup.bad_coordinates", lang))
+    registered = None
+    if not errors:
+        try:
+            body = DeviceIn(id=fields["id"], name=fields["name"], zones=fields["zones"],
+                            output="alsa", **coordinates)
+            registered = await run_in_threadpool(register_device, body, svc, who)
+        except ValueError:  # pydantic: coordinates out of range
+            errors.append(translate("setup.bad_coordinates", lang))
+        except ApiError as exc:
+            errors.append(translate(exc.key, lang, **exc.params))
+    if registered is None:
+        return render(request, "setup.html", who, status_code=422, errors=list(dict.fromkeys(
+            errors)), form=fields, **_setup_context(svc))
+    return _enrolment(request, svc, who, registered)
+
+
+@router.post("/devices/{device_id}/rotate-token", response_class=HTMLResponse)
+def device_rotate(device_id: str, request: Request, svc: ServicesDep,
+                  who: Principal = page("device.manage")) -> HTMLResponse:
+    """New credentials for a cluster (the old ones stop at once), shown once like at enrolment."""
+    from ..api.devices import rotate_device_token
+
+    return _enrolment(request, svc, who, rotate_device_token(device_id, svc, "alsa", who))
+
+
+def _enrolment(request: Request, svc: ServicesDep, who: Principal, registered: Any
+               ) -> HTMLResponse:
+    base = svc.settings.resolved_public_url
+    return render(request, "enrolled.html", who, d=registered.device,
+                  config=registered.config_toml,
+                  install=f"curl -fsSL {base}/edge/install.sh | sudo bash",
+                  headers={"Cache-Control": "no-store"})  # a secret: never cached
 
 
 @router.get("/audit", response_class=HTMLResponse)

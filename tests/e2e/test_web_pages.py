@@ -46,3 +46,74 @@ def test_fleet_page_plots_the_online_ratio_from_samples(stack: Stack):
     heights = [float(p.split(",")[1]) for p in points]
     assert heights[0] < heights[1]  # 100 % drawn higher than 50 %
     assert ">100 %<" in figure and ">0 %<" in figure  # a fixed 0–100 % scale
+
+
+def test_admin_registers_a_cluster_from_the_form_and_gets_its_config_once(stack: Stack):
+    import tomllib
+
+    from edge_agent.config import AgentConfig
+
+    stack.add_zone("thon-dong", "Thôn Đông")
+    admin = stack.person("quan-tri", "admin")
+    setup = admin.get("/ui/setup")
+    assert setup.status_code == 200 and "Thôn Đông" in setup.text
+
+    # bad input: a message in Vietnamese, nothing stored
+    bad = admin.post("/ui/setup/devices", data={"id": "Loa Đông!", "name": "", "latitude": "91"})
+    assert bad.status_code == 422
+    for message in ("Mã chỉ gồm chữ thường", "Hãy nhập tên cụm loa", "Hãy chọn ít nhất một thôn"):
+        assert message in bad.text
+    bad_place = admin.post("/ui/setup/devices", data={"id": "loa-dong-2", "name": "Chợ",
+                                                      "zones": "thon-dong", "latitude": "91",
+                                                      "longitude": "105"})
+    assert bad_place.status_code == 422 and "Toạ độ không hợp lệ" in bad_place.text
+    assert stack.api.get("/api/devices").json() == []
+
+    ok = admin.post("/ui/setup/devices", data={"id": "loa-dong-2", "name": "Cụm loa chợ",
+                                               "zones": "thon-dong", "latitude": "9.18",
+                                               "longitude": "105.15"})
+    assert ok.status_code == 200 and ok.headers["cache-control"] == "no-store"
+    config_text = ok.text.split('<pre id="agent-config">')[1].split("</pre>")[0]
+    import html
+    config = tomllib.loads(html.unescape(config_text))
+    assert config["device_id"] == "loa-dong-2" and config["zones"] == ["thon-dong"]
+    assert "/edge/install.sh | sudo bash" in ok.text
+    device = stack.api.get("/api/devices/loa-dong-2").json()
+    assert device["latitude"] == 9.18 and device["zones"] == ["thon-dong"]
+    dup = admin.post("/ui/setup/devices", data={"id": "loa-dong-2", "name": "x",
+                                                "zones": "thon-dong"})
+    assert dup.status_code == 422 and "đã tồn tại" in dup.text
+
+    # the config shown works: an agent started from it comes online
+    config.update(data_dir=str(stack.tmp / "agents" / "loa-dong-2"),
+                  output={"backend": "file"})
+    stack.configs["loa-dong-2"] = AgentConfig.model_validate(config)
+    stack.start_agent("loa-dong-2")
+    wait_for(lambda: stack.api.get("/api/devices/loa-dong-2").json()["status"] == "online",
+             what="enrolled agent online")
+
+    # new credentials: a new config, the old token refused
+    rotated = admin.post("/ui/devices/loa-dong-2/rotate-token")
+    new_token = tomllib.loads(html.unescape(
+        rotated.text.split('<pre id="agent-config">')[1].split("</pre>")[0]))["token"]
+    assert new_token != config["token"]
+    log = [(e["action"], e["target"]) for e in stack.api.get("/api/audit").json()]
+    assert ("device.register", "loa-dong-2") in log and ("device.rotate_token", "loa-dong-2") in log
+
+    # a technician sees the settings but not the admin chores; a broadcaster sees neither
+    tech = stack.person("minh", "technician").get("/ui/devices/loa-dong-2").text
+    assert 'id="volume-form"' in tech and "rotate-token" not in tech
+    assert 'id="volume-form"' not in stack.person("lan", "broadcaster").get(
+        "/ui/devices/loa-dong-2").text
+    assert stack.person("lan2", "technician").get("/ui/setup").status_code == 403
+
+
+def test_zone_rename_keeps_its_id(stack: Stack):
+    stack.add_zone("thon-dong", "Thon Dong")
+    admin = stack.person("quan-tri", "admin")
+    r = admin.patch("/api/zones/thon-dong", json={"name": "Thôn Đông"})
+    assert r.status_code == 200 and r.json()["name"] == "Thôn Đông"
+    assert admin.patch("/api/zones/khong-co", json={"name": "x"}).status_code == 404
+    assert admin.patch("/api/zones/thon-dong", json={"name": ""}).status_code == 422
+    assert stack.api.get("/api/zones").json()[0] == {"id": "thon-dong", "name": "Thôn Đông",
+                                                     "device_count": 0}

@@ -24,9 +24,13 @@
       if (answer === null) { return; }
       body[button.dataset.ask] = answer;
     }
-    button.disabled = true;
-    fetch(button.dataset.post, {
-      method: button.dataset.method || "POST", credentials: "same-origin",
+    send(button.dataset.post, button.dataset.method || "POST", body, button);
+  });
+
+  function send(url, method, body, button) {
+    if (button) { button.disabled = true; }
+    fetch(url, {
+      method: method, credentials: "same-origin",
       headers: {"Content-Type": "application/json", "X-CSRF-Token": csrf,
                 "Accept-Language": document.documentElement.lang},
       body: JSON.stringify(body)
@@ -35,9 +39,29 @@
       return response.json().then(function (data) {
         var box = document.getElementById("action-error");
         if (box) { box.textContent = data.error ? data.error.message : response.statusText; box.hidden = false; }
-        button.disabled = false;
+        if (button) { button.disabled = false; }
       });
     });
+  }
+
+  // Forms that call the JSON API: <form data-api="/api/..." data-method="PUT">. Number inputs
+  // become numbers; checkboxes sharing a name become a list (data-list="name" on the form).
+  document.addEventListener("submit", function (event) {
+    if (event.target.dataset.confirm && !window.confirm(event.target.dataset.confirm)) {
+      event.preventDefault(); return;
+    }
+    var form = event.target.closest("form[data-api]");
+    if (!form) { return; }
+    event.preventDefault();
+    var body = {}, lists = (form.dataset.list || "").split(" ").filter(Boolean);
+    lists.forEach(function (name) { body[name] = []; });
+    Array.prototype.forEach.call(form.elements, function (el) {
+      if (!el.name || el.name === "csrf") { return; }
+      if (lists.indexOf(el.name) >= 0) { if (el.checked) { body[el.name].push(el.value); } return; }
+      if (el.type === "number") { if (el.value !== "") { body[el.name] = Number(el.value); } return; }
+      body[el.name] = el.value;
+    });
+    send(form.dataset.api, form.dataset.method || "POST", body, form.querySelector("button"));
   });
 
   // Record a bulletin with the microphone; the recording becomes the form's file.
