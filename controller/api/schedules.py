@@ -80,13 +80,11 @@ def sync_schedules(body: ScheduleSet, svc: ServicesDep,
     Any problem (conflict, quiet hours, missing media, ...) → 422 and nothing is stored.
     """
     if not dry_run:
-        return _change(svc, who, "replace", "", body, body.model_dump(mode="json"))
-    result = svc.schedules.sync(body, dry_run=dry_run)
-    if dry_run:
-        return SyncOut(applied=False, added=result.added, changed=result.changed,
-                       removed=result.removed, settings_changed=result.settings_changed,
-                       problems=[ProblemOut(**p.__dict__) for p in result.problems])
-    return _sync_response(svc, result)
+        return _respond(change(svc, who, "replace", "", body.model_dump(mode="json")))
+    result = svc.schedules.sync(body, dry_run=True)
+    return SyncOut(applied=False, added=result.added, changed=result.changed,
+                   removed=result.removed, settings_changed=result.settings_changed,
+                   problems=[ProblemOut(**p.__dict__) for p in result.problems])
 
 
 @router.get("/plan", response_model=list[PlanRowOut], dependencies=[allow("schedule.read")])
@@ -110,16 +108,22 @@ def plan_schedules(svc: ServicesDep, days: int = Query(7, ge=1, le=31),
     return out
 
 
-def _sync_response(svc, result) -> SyncOut | JSONResponse:  # type: ignore[no-untyped-def]
+def _sync_out(svc: ServicesDep, result) -> tuple[int, SyncOut]:  # type: ignore[no-untyped-def]
     out = SyncOut(applied=not result.problems and not result.unchanged, added=result.added,
                   changed=result.changed, removed=result.removed,
                   settings_changed=result.settings_changed,
                   problems=[ProblemOut(**p.__dict__) for p in result.problems])
     if result.problems:
-        return JSONResponse(out.model_dump(mode="json"), status_code=422)
+        return 422, out
     if out.applied:
         svc.plans_changed()
-    return out
+    return 200, out
+
+
+def _respond(outcome: tuple[int, SyncOut]) -> SyncOut | JSONResponse:
+    status, out = outcome
+    return out if status == 200 else JSONResponse(out.model_dump(mode="json"),
+                                                  status_code=status)
 
 
 @router.get("/{name}", response_model=ScheduleSpec, dependencies=[allow("schedule.read")])
@@ -136,13 +140,12 @@ def put_schedule(name: str, body: ScheduleSpec, svc: ServicesDep,
     """Add or replace one schedule; checked together with all the others."""
     if body.name != name:
         raise ApiError(422, "schedule.name_mismatch", name=name)
-    return _change(svc, who, "put", name, _wanted(svc, "put", name, body.model_dump(mode="json")),
-                   body.model_dump(mode="json"))
+    return _respond(change(svc, who, "put", name, body.model_dump(mode="json")))
 
 
 @router.delete("/{name}", response_model=SyncOut)
 def delete_schedule(name: str, svc: ServicesDep, who: Principal = allow("schedule.write")):
-    return _change(svc, who, "delete", name, _wanted(svc, "delete", name, {}), {})
+    return _respond(change(svc, who, "delete", name, {}))
 
 
 def _wanted(svc: ServicesDep, kind: str, name: str, content: dict) -> ScheduleSet:
@@ -158,28 +161,29 @@ def _wanted(svc: ServicesDep, kind: str, name: str, content: dict) -> ScheduleSe
     return current.model_copy(update={"schedules": [*others, ScheduleSpec.model_validate(content)]})
 
 
-def _change(svc: ServicesDep, who: Principal, kind: str, name: str, wanted: ScheduleSet,
-            content: dict):
-    """Apply now (approvers, admins) or check and store for an approver (broadcasters)."""
+def change(svc: ServicesDep, who: Principal, kind: str, name: str, content: dict
+           ) -> tuple[int, SyncOut]:
+    """Apply an edit now (approvers, admins: 200) or check it and store it for an approver
+    (broadcasters: 202 with ``pending_change``); any problem → 422 and nothing changes.
+    ``kind`` is ``put`` (one schedule), ``delete`` or ``replace`` (the whole set)."""
+    wanted = _wanted(svc, kind, name, content)
     if skips_approval(who.roles):
-        response = _sync_response(svc, svc.schedules.sync(wanted))
-        audit(svc, who, f"schedule.{kind}", name or "*",
-              "failed" if isinstance(response, JSONResponse) else "ok")
-        return response
+        outcome = _sync_out(svc, svc.schedules.sync(wanted))
+        audit(svc, who, f"schedule.{kind}", name or "*", "failed" if outcome[0] != 200 else "ok")
+        return outcome
     check = svc.schedules.sync(wanted, dry_run=True)
     if check.problems:
-        return _sync_response(svc, check)
+        return _sync_out(svc, check)
     with svc.sessions.begin() as session:
-        change = ScheduleChange(kind=kind, name=name, content=content, state="pending",
-                                created_by=who.username, created_at=utcnow())
-        session.add(change)
+        proposal = ScheduleChange(kind=kind, name=name, content=content, state="pending",
+                                  created_by=who.username, created_at=utcnow())
+        session.add(proposal)
         session.flush()
-        change_id = change.id
+        change_id = proposal.id
     audit(svc, who, f"schedule.{kind}.propose", name or "*", change=change_id)
-    return JSONResponse(SyncOut(
-        applied=False, added=check.added, changed=check.changed, removed=check.removed,
-        settings_changed=check.settings_changed, problems=[],
-        pending_change=change_id).model_dump(mode="json"), status_code=202)
+    return 202, SyncOut(applied=False, added=check.added, changed=check.changed,
+                        removed=check.removed, settings_changed=check.settings_changed,
+                        problems=[], pending_change=change_id)
 
 
 def _change_out(change: ScheduleChange) -> ScheduleChangeOut:
@@ -216,17 +220,17 @@ def _pending(svc: ServicesDep, change_id: int) -> ScheduleChange:
 def approve_schedule_change(change_id: int, svc: ServicesDep,
                             who: Principal = allow("schedule.approve")):
     """Apply a proposed edit, checked again against the set as it is now."""
-    change = _pending(svc, change_id)
-    if change.created_by == who.username:
+    proposed = _pending(svc, change_id)
+    if proposed.created_by == who.username:
         raise ApiError(403, "approval.same_person")
-    response = _sync_response(svc, svc.schedules.sync(
-        _wanted(svc, change.kind, change.name, change.content)))
-    if isinstance(response, JSONResponse):
+    outcome = _sync_out(svc, svc.schedules.sync(
+        _wanted(svc, proposed.kind, proposed.name, proposed.content)))
+    if outcome[0] != 200:
         audit(svc, who, "schedule.approve", str(change_id), "failed")
-        return response
+        return _respond(outcome)
     _decide(svc, change_id, "approved", who.username, None)
-    audit(svc, who, "schedule.approve", str(change_id), kind=change.kind, name=change.name)
-    return response
+    audit(svc, who, "schedule.approve", str(change_id), kind=proposed.kind, name=proposed.name)
+    return _respond(outcome)
 
 
 @changes_router.post("/{change_id}/reject", response_model=ScheduleChangeOut)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import json
 import re
 import threading
 import time
@@ -35,17 +34,18 @@ from ..api.session import attempt_login, end_session, set_session_cookie
 from ..auth import allowed, hold_for
 from ..broadcasts import BroadcastRequest
 from ..db.models import (Alarm, AuditEntry, Broadcast, Device, DeviceEvent, DeviceTelemetry,
-                         DeviceZone, ScheduleChange, Zone)
+                         DeviceZone, Media, ScheduleChange, Zone)
 from ..domain.delivery import DeliveryState, summarise
 from ..errors import ApiError
 from ..fleet import history as fleet_history
-from . import svg
+from . import routine, svg
 from .strings import LANGUAGES, state as state_words, translate
 
 router = APIRouter(prefix="/ui", tags=["web"], include_in_schema=False)
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
 
 NAV = [("nav.home", "/ui/", "broadcast.read"), ("nav.week", "/ui/week", "schedule.read"),
+       ("nav.routine", "/ui/routine", "schedule.read"),
        ("nav.send", "/ui/send", "broadcast.create"),
        ("nav.approvals", "/ui/approvals", "broadcast.read"),
        ("nav.fleet", "/ui/fleet", "device.read"), ("nav.alarms", "/ui/alarms", "alarm.read"),
@@ -405,6 +405,144 @@ def broadcast_progress(broadcast_id: str, request: Request, svc: ServicesDep,
     return render(request, "_progress.html", who, **_broadcast_context(svc, broadcast_id))
 
 
+def _media_choices(svc: ServicesDep) -> list[dict[str, Any]]:
+    with svc.sessions() as session:
+        return [dict(sha=m.sha256, title=m.title or m.original_filename or m.sha256[:12],
+                     duration=f"{m.duration_ms // 60000}:{m.duration_ms // 1000 % 60:02d}")
+                for m in session.scalars(select(Media).order_by(Media.created_at.desc())
+                                         .limit(300))]
+
+
+def _media_titles(svc: ServicesDep) -> dict[str, str]:
+    with svc.sessions() as session:
+        return {sha: title or name for sha, title, name in session.execute(
+            select(Media.sha256, Media.title, Media.original_filename))}
+
+
+@router.get("/routine", response_class=HTMLResponse)
+def routine_page(request: Request, svc: ServicesDep, done: str = "", name: str = "",
+                 who: Principal = page("schedule.read")) -> HTMLResponse:
+    """The recurring schedules in words, and the edits waiting for an approver."""
+    lang = lang_of(request)
+    titles = _media_titles(svc)
+    schedules = [dict(name=spec.name, title=spec.title, when=routine.repetition(spec, lang),
+                      targets=list(spec.targets), priority=spec.priority,
+                      programme=routine.programme_words(spec, titles, lang),
+                      valid=(spec.valid_from, spec.valid_until))
+                 for spec in sorted(svc.schedules.current().schedules, key=lambda s: s.start)]
+    notice = ""
+    if done in ("saved", "deleted", "proposed", "unchanged"):
+        notice = translate(f"routine.{done}", lang, name=name)
+    return render(request, "routine.html", who, schedules=schedules, notice=notice,
+                  pending=_schedule_changes(svc, lang, titles))
+
+
+def _schedule_changes(svc: ServicesDep, lang: str, titles: dict[str, str]
+                      ) -> list[dict[str, Any]]:
+    """Pending schedule edits told in words (what, when, where), for approvers and editors."""
+    from ..domain.schedules import ScheduleSpec
+
+    out = []
+    with svc.sessions() as session:
+        rows = session.scalars(select(ScheduleChange).where(ScheduleChange.state == "pending")
+                               .order_by(ScheduleChange.id)).all()
+        for c in rows:
+            item = dict(id=c.id, kind=c.kind, name=c.name, created_by=c.created_by,
+                        created_at=c.created_at, what=translate(
+                            f"routine.change.{c.kind}", lang,
+                            count=len(c.content.get("schedules", []))))
+            if c.kind == "put":
+                spec = ScheduleSpec.model_validate(c.content)
+                item.update(title=spec.title, when=routine.repetition(spec, lang),
+                            targets=list(spec.targets),
+                            programme=routine.programme_words(spec, titles, lang))
+            out.append(item)
+    return out
+
+
+def _routine_form_page(request: Request, svc: ServicesDep, who: Principal,
+                       form: routine.RoutineForm, editing: bool, errors: list[str],
+                       status_code: int = 200) -> HTMLResponse:
+    with svc.sessions() as session:
+        zones = _zone_names(session)
+    return render(request, "routine_edit.html", who, status_code=status_code, form=form,
+                  editing=editing, errors=errors, zones=zones, media=_media_choices(svc),
+                  weekdays=routine.WEEKDAYS, priorities=routine.PRIORITIES)
+
+
+@router.get("/routine/new", response_class=HTMLResponse)
+def routine_new(request: Request, svc: ServicesDep, who: Principal = page("schedule.write")
+                ) -> HTMLResponse:
+    blank = routine.RoutineForm(start="06:00", days=[])
+    return _routine_form_page(request, svc, who, blank, editing=False, errors=[])
+
+
+def _stored_spec(svc: ServicesDep, name: str) -> Any:
+    for spec in svc.schedules.current().schedules:
+        if spec.name == name:
+            return spec
+    raise ApiError(404, "schedule.not_found", name=name)
+
+
+@router.get("/routine/{name}/edit", response_class=HTMLResponse)
+def routine_edit(name: str, request: Request, svc: ServicesDep,
+                 who: Principal = page("schedule.write")) -> HTMLResponse:
+    form = routine.form_from_spec(_stored_spec(svc, name))
+    return _routine_form_page(request, svc, who, form, editing=True, errors=[])
+
+
+@router.post("/routine", response_class=HTMLResponse)
+async def routine_save(request: Request, svc: ServicesDep,
+                       who: Principal = page("schedule.write")) -> Response:
+    """Check the form, then apply it (approvers) or propose it (broadcasters); any problem is
+    shown on the form and nothing changes."""
+    from ..api.schedules import change
+
+    lang = lang_of(request)
+    data = await request.form()
+    text = lambda key: str(data.get(key, ""))  # noqa: E731
+    editing = text("original") != ""
+    form = routine.RoutineForm(
+        name=text("original") if editing else text("name").strip(), title=text("title"),
+        villages=[str(v) for v in data.getlist("villages")], priority=text("priority"),
+        start=text("start"), repeat=text("repeat"), days=[str(d) for d in data.getlist("days")],
+        date=text("date"), rrule=text("rrule"), valid_from=text("valid_from"),
+        valid_until=text("valid_until"), except_dates=text("except_dates"),
+        slot_minutes=text("slot_minutes"),
+        items=[dict(kind="relay" if text(f"item-{i}") == "relay" else
+                    "media" if text(f"item-{i}") else "", sha=text(f"item-{i}")
+                    if text(f"item-{i}") != "relay" else "", url=text(f"url-{i}"),
+                    minutes=text(f"minutes-{i}"), fallback=text(f"fallback-{i}"))
+               for i in range(routine.PROGRAMME_ROWS)])
+    form.items = [row for row in form.items if row["kind"]]
+    try:
+        keep = await run_in_threadpool(_stored_spec, svc, form.name) if editing else None
+        if not editing and any(s.name == form.name for s in svc.schedules.current().schedules):
+            raise routine.FormProblems([translate("routine.exists", lang, name=form.name)])
+        spec = routine.spec_from_form(form, lang, keep)
+        status, out = await run_in_threadpool(change, svc, who, "put", spec.name,
+                                              spec.model_dump(mode="json"))
+    except routine.FormProblems as exc:
+        return _routine_form_page(request, svc, who, form, editing, exc.messages, 422)
+    if status == 422:
+        problems = [f"{translate('routine.problem.' + p.code, lang)}"
+                    f"{'' if p.schedule == spec.name else ' (' + p.schedule + ')'}: {p.message}"
+                    for p in out.problems]
+        return _routine_form_page(request, svc, who, form, editing, problems, 422)
+    done = "proposed" if status == 202 else ("saved" if out.applied else "unchanged")
+    return RedirectResponse(f"/ui/routine?done={done}&name={spec.name}", status_code=303)
+
+
+@router.post("/routine/{name}/delete", response_class=HTMLResponse)
+def routine_delete(name: str, request: Request, svc: ServicesDep,
+                   who: Principal = page("schedule.write")) -> Response:
+    from ..api.schedules import change
+
+    status, _ = change(svc, who, "delete", name, {})
+    done = "proposed" if status == 202 else "deleted"
+    return RedirectResponse(f"/ui/routine?done={done}&name={name}", status_code=303)
+
+
 # --- approver -----------------------------------------------------------------------------
 
 
@@ -418,11 +556,7 @@ def approvals(request: Request, svc: ServicesDep, who: Principal = page("broadca
                 for b in session.scalars(select(Broadcast).where(
                     Broadcast.state.in_(("pending_approval", "pending_confirmation")))
                     .order_by(Broadcast.created_at))]
-        changes = [dict(id=c.id, kind=c.kind, name=c.name, created_by=c.created_by,
-                        created_at=c.created_at, content=json.dumps(c.content,
-                                                                    ensure_ascii=False)[:400])
-                   for c in session.scalars(select(ScheduleChange).where(
-                       ScheduleChange.state == "pending").order_by(ScheduleChange.id))]
+    changes = _schedule_changes(svc, lang_of(request), _media_titles(svc))
     return render(request, "approvals.html", who, held=held, changes=changes)
 
 

@@ -117,3 +117,71 @@ def test_zone_rename_keeps_its_id(stack: Stack):
     assert admin.patch("/api/zones/thon-dong", json={"name": ""}).status_code == 422
     assert stack.api.get("/api/zones").json()[0] == {"id": "thon-dong", "name": "Thôn Đông",
                                                      "device_count": 0}
+
+
+def _routine_form(sha: str, **fields: str | list[str]) -> dict[str, str | list[str]]:
+    form: dict[str, str | list[str]] = {
+        "title": "Bản tin sức khoẻ", "name": "suc-khoe", "villages": ["thon-dong"],
+        "start": "18:15", "repeat": "weekly", "days": ["MO", "TH"], "priority": "normal",
+        "item-0": sha}
+    form.update(fields)
+    return form
+
+
+def test_routine_edited_in_the_browser_waits_for_an_approver(stack: Stack, speech_wav):
+    stack.add_zone("thon-dong", "Thôn Đông")
+    sha = stack.upload(speech_wav, "Tin sức khoẻ")["sha256"]
+    lan = stack.person("lan", "broadcaster")
+    chu_tich = stack.person("chu-tich", "approver")
+    assert "Tin sức khoẻ" in lan.get("/ui/routine/new").text  # the media library to pick from
+
+    # bad input: the form again with every problem in Vietnamese; nothing stored or proposed
+    bad = lan.post("/ui/routine", data=_routine_form(sha, title="", days=[], **{"item-0": ""}))
+    assert bad.status_code == 422
+    for message in ("Hãy nhập tiêu đề", "ít nhất một ngày trong tuần",
+                    "Hãy chọn ít nhất một bản tin"):
+        assert message in bad.text
+    assert stack.api.get("/api/schedule-changes").json() == []
+
+    proposed = lan.post("/ui/routine", data=_routine_form(sha), follow_redirects=False)
+    assert proposed.status_code == 303 and "done=proposed" in proposed.headers["location"]
+    assert stack.api.get("/api/schedules").json()["schedules"] == []  # not yet
+    approvals = chu_tich.get("/ui/approvals").text
+    assert "Thứ Hai, Thứ Năm lúc 18:15" in approvals and "Thôn Đông" in approvals
+    assert "Tin sức khoẻ" in approvals  # the bulletin by its title, not its hash
+    change_id = stack.api.get("/api/schedule-changes").json()[0]["id"]
+    assert chu_tich.post(f"/api/schedule-changes/{change_id}/approve").status_code == 200
+    stored = stack.api.get("/api/schedules/suc-khoe").json()
+    assert stored["rrule"] == "FREQ=WEEKLY;BYDAY=MO,TH" and stored["targets"] == ["zone:thon-dong"]
+    assert stored["programme"] == [{"media": sha}]
+    page = lan.get("/ui/routine").text
+    assert "Thứ Hai, Thứ Năm lúc 18:15" in page and "/ui/routine/suc-khoe/edit" in page
+
+    # a new schedule may not silently replace one with the same id
+    again = lan.post("/ui/routine", data=_routine_form(sha))
+    assert again.status_code == 422 and "Đã có lịch mã" in again.text
+
+
+def test_approver_edits_the_routine_directly_and_sees_conflicts_in_words(stack: Stack, speech_wav):
+    stack.add_zone("thon-dong", "Thôn Đông")
+    sha = stack.upload(speech_wav, "Tin sáng")["sha256"]
+    chu_tich = stack.person("chu-tich", "approver")
+    saved = chu_tich.post("/ui/routine", data=_routine_form(sha, repeat="daily", days=[]),
+                          follow_redirects=False)
+    assert "done=saved" in saved.headers["location"]
+    edit = chu_tich.get("/ui/routine/suc-khoe/edit").text
+    assert 'value="18:15"' in edit and 'name="original" value="suc-khoe"' in edit
+    clash = chu_tich.post("/ui/routine", data=_routine_form(
+        sha, name="trung-gio", repeat="daily", days=[]))
+    assert clash.status_code == 422 and "Trùng giờ với lịch khác" in clash.text
+    moved = chu_tich.post("/ui/routine", data=_routine_form(
+        sha, original="suc-khoe", start="19:00", repeat="daily", days=[]),
+        follow_redirects=False)
+    assert "done=saved" in moved.headers["location"]
+    assert stack.api.get("/api/schedules/suc-khoe").json()["start"] == "19:00:00"
+    deleted = chu_tich.post("/ui/routine/suc-khoe/delete", follow_redirects=False)
+    assert "done=deleted" in deleted.headers["location"]
+    assert stack.api.get("/api/schedules").json()["schedules"] == []
+    log = [(e["action"], e["outcome"]) for e in stack.api.get("/api/audit").json()]
+    assert log.count(("schedule.put", "ok")) == 2 and ("schedule.put", "failed") in log
+    assert ("schedule.delete", "ok") in log
