@@ -80,6 +80,8 @@ UI: dict[str, dict[str, str]] = {
     "enrolled.step_install": {"vi": "Trên Pi, chạy hai lệnh sau (cần mạng tới máy chủ đài):",
                               "en": "On the Pi, run these two commands (it must reach the "
                                     "station's server):"},
+    "enrolled.hardware_hint": {"vi": "Nếu tủ loa có bo mạch điều khiển, thay lệnh thứ hai bằng:",
+                               "en": "If the cluster has a control board, run instead:"},
     "enrolled.step_check": {"vi": "Sau một phút, kiểm tra cụm loa trực tuyến:",
                             "en": "After a minute, check that the cluster is online:"},
     "device.controls": {"vi": "Điều chỉnh", "en": "Settings"},

@@ -111,6 +111,11 @@ fi
 mkdir -p "$(dirname "$CONFIG")"
 if [ -f "$CONFIG" ]; then
   say "keeping the existing enrolment in $CONFIG"
+  # A config made in the web UI has no board yet: add the one named here, once.
+  if [ "$HARDWARE" != none ] && ! grep -q '^\[hardware\]' "$CONFIG"; then
+    printf '\n[hardware]\nbackend = "%s"\nport = "%s"\nrelays = %s\n' \
+      "$HARDWARE" "$PORT" "$RELAYS" >> "$CONFIG"
+  fi
 else
   say "enrolling $DEVICE with $CONTROLLER"
   umask 077

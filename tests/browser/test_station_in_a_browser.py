@@ -48,12 +48,16 @@ def browser() -> Iterator[Browser]:
     assert chromium, "Debian's chromium is needed (./run test installs it)"
     SHOTS.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
+        # A fake microphone (a beeping tone) that needs no permission prompt, for recording.
+        b = p.chromium.launch(executable_path=chromium, args=[
+            "--no-sandbox", "--use-fake-device-for-media-stream",
+            "--use-fake-ui-for-media-stream"])
         yield b
         b.close()
 
 
-def _login(browser: Browser, demo: dict, user: str, mobile: bool = False) -> Page:
+def _login(browser: Browser, demo: dict, user: str, mobile: bool = False,
+           password: str = PASSWORD) -> Page:
     context = browser.new_context(
         base_url=demo["base"], locale="vi-VN",
         viewport={"width": 390, "height": 844} if mobile else {"width": 1280, "height": 900})
@@ -61,7 +65,7 @@ def _login(browser: Browser, demo: dict, user: str, mobile: bool = False) -> Pag
     page.goto("/ui/")
     expect(page).to_have_url(re.compile(r"/ui/login"))
     page.get_by_label("Tên đăng nhập").fill(user)
-    page.get_by_label("Mật khẩu").fill(PASSWORD)
+    page.get_by_label("Mật khẩu").fill(password)
     page.get_by_role("button", name="Đăng nhập").click()
     expect(page).to_have_url(re.compile(r"/ui/$"))
     return page
@@ -209,3 +213,84 @@ def test_admin_manages_accounts_and_a_technician_can_stop_everything(demo, brows
     assert stopped.value.status == 200
     log = demo["api"].get("/api/audit", params={"action": "broadcast.stop"}).json()
     assert log and log[0]["actor"] == "minh"
+
+
+def test_broadcaster_records_a_bulletin_with_the_microphone(demo, browser):
+    lan = _login(browser, demo, "lan")
+    lan.goto("/ui/send")
+    lan.get_by_label("Tiêu đề bản tin").fill("Ghi âm trực tiếp")
+    lan.get_by_label("Thôn Đông").check()
+    record = lan.get_by_role("button", name="Bắt đầu ghi")
+    record.click()
+    expect(lan.get_by_role("button", name="Dừng ghi")).to_be_visible()
+    lan.wait_for_timeout(3000)  # three seconds of the fake microphone's tone
+    lan.get_by_role("button", name="Dừng ghi").click()
+    expect(lan.locator("#preview")).to_be_visible()
+    assert lan.locator("#file").evaluate("el => el.files[0].name") == "ghi-am.webm"
+    _shot(lan, "15-broadcaster-recorded")
+    lan.get_by_role("button", name="Gửi").click()
+    expect(lan).to_have_url(re.compile(r"/ui/broadcasts/b-"))
+    broadcast = demo["api"].get(f"/api/broadcasts/{lan.url.rsplit('/', 1)[1]}").json()
+    media = demo["api"].get(f"/api/media/{broadcast['media_sha256']}").json()
+    assert media["original_format"] == "webm"
+    assert 2.0 <= media["duration_ms"] / 1000 <= 6.0  # what was recorded, decoded by ffmpeg
+    assert media["loudness_in_lufs"] > -60  # a tone, not silence
+
+
+def test_broadcaster_edits_the_routine_and_the_approver_applies_it(demo, browser):
+    lan = _login(browser, demo, "lan")
+    lan.get_by_role("link", name="Lịch định kỳ").click()
+    lan.get_by_role("link", name="Thêm lịch").click()
+    lan.get_by_role("button", name="Lưu lịch").click()  # nothing filled in
+    expect(lan.get_by_role("alert")).to_contain_text("Hãy nhập tiêu đề bản tin.")
+    expect(lan.get_by_role("alert")).to_contain_text("Hãy chọn ít nhất một bản tin")
+    lan.get_by_label("Tiêu đề bản tin").fill("Bản tin nông nghiệp")
+    lan.get_by_label("Mã lịch").fill("nong-nghiep")
+    lan.get_by_label("Thôn Tây").check()
+    lan.get_by_label("Giờ bắt đầu").fill("16:45")
+    lan.get_by_label("Các ngày trong tuần").check()
+    lan.get_by_label("Thứ Bảy").check()
+    lan.get_by_label("Mục 1", exact=True).select_option(index=1)
+    _shot(lan, "16-broadcaster-routine-form")
+    lan.get_by_role("button", name="Lưu lịch").click()
+    expect(lan.get_by_role("status")).to_contain_text("đang chờ người duyệt")
+    expect(lan.get_by_text("Thứ Bảy lúc 16:45")).to_be_visible()  # in the waiting list
+
+    boss = _login(browser, demo, "chu-tich")
+    boss.get_by_role("link", name="Phê duyệt").click()
+    change = boss.locator("section[data-change]").filter(has_text="Thứ Bảy lúc 16:45")
+    expect(change).to_contain_text("Thôn Tây")
+    _shot(boss, "17-approver-schedule-change")
+    change.get_by_role("button", name="Duyệt").click()
+    expect(boss.locator("section[data-change]")).to_have_count(0)
+    boss.get_by_role("link", name="Lịch định kỳ").click()
+    expect(boss.locator('section[data-schedule="nong-nghiep"]')).to_contain_text(
+        "Thứ Bảy lúc 16:45")
+    _shot(boss, "18-routine")
+    assert demo["api"].get("/api/schedules/nong-nghiep").json()["targets"] == ["zone:thon-tay"]
+
+
+def test_admin_adds_a_village_and_registers_a_cluster(demo, browser):
+    accounts = dict(line.split()[:2] for line in
+                    (demo["data"] / "demo-accounts.txt").read_text().splitlines())
+    admin = _login(browser, demo, "quan-tri", password=accounts["quan-tri"])
+    admin.get_by_role("link", name="Thôn & thiết bị").click()
+    admin.get_by_label("Tên thôn").fill("Thôn Nam")
+    admin.get_by_label("Mã thôn").fill("thon-nam")
+    admin.get_by_role("button", name="Thêm thôn").click()
+    expect(admin.locator('tr[data-zone="thon-nam"]')).to_contain_text("Thôn Nam")
+
+    admin.get_by_role("button", name="Đăng ký cụm loa mới").click()  # nothing filled in
+    expect(admin.get_by_role("alert")).to_contain_text("Hãy nhập tên cụm loa.")
+    admin.get_by_label("Tên cụm loa").fill("Cụm loa nhà văn hoá thôn Nam")
+    admin.get_by_label("Mã cụm loa").fill("loa-nam-1")
+    admin.locator("#register ~ form").get_by_label("Thôn Nam").check()
+    admin.get_by_label("Vĩ độ").fill("9.170")
+    admin.get_by_label("Kinh độ").fill("105.160")
+    _shot(admin, "19-admin-villages-and-clusters")
+    admin.get_by_role("button", name="Đăng ký cụm loa mới").click()
+    expect(admin.get_by_role("status")).to_contain_text("chỉ hiện MỘT LẦN")
+    expect(admin.locator("#agent-config")).to_contain_text('device_id = "loa-nam-1"')
+    _shot(admin, "20-admin-cluster-registered")
+    device = demo["api"].get("/api/devices/loa-nam-1").json()
+    assert device["zones"] == ["thon-nam"] and device["latitude"] == 9.17

@@ -59,6 +59,28 @@ def test_installer_from_the_controller_enrols_a_pi_whose_agent_then_comes_online
         agent.stop()
 
 
+def test_installer_keeps_a_config_made_in_the_web_ui_and_adds_the_board(stack: Stack,
+                                                                         tmp_path: Path):
+    stack.add_zone("thon-dong")
+    made = stack.api.post("/api/devices", json={"id": "loa-pi-2", "name": "Cụm loa",
+                                                "zones": ["thon-dong"]}).json()
+    root = tmp_path / "root"
+    config_path = root / "etc" / "loalang" / "agent.toml"
+    config_path.parent.mkdir(parents=True)
+    config_path.write_text(made["config_toml"])
+    installer = tmp_path / "install.sh"
+    installer.write_text(stack.api.get("/edge/install.sh").text)
+    args = ["bash", str(installer), "--root", str(root), "--no-system", "--python",
+            sys.executable, "--hardware", "mcu", "--port", "/dev/ttyAMA0"]  # no token needed
+    for _ in range(2):  # a rerun adds nothing twice
+        run = subprocess.run(args, capture_output=True, text=True, timeout=120)
+        assert run.returncode == 0, run.stderr + run.stdout
+    config = AgentConfig.load(config_path)
+    assert config.device_id == "loa-pi-2" and config.token == made["token"]
+    assert config.hardware.backend == "mcu" and str(config.hardware.port) == "/dev/ttyAMA0"
+    assert config_path.read_text().count("[hardware]") == 1
+
+
 def test_controller_serves_the_agent_source_without_controller_code(stack: Stack):
     r = stack.api.get("/edge/loalang-agent.tar.gz")
     assert r.status_code == 200
