@@ -594,12 +594,14 @@ def fleet(request: Request, svc: ServicesDep, zone: str | None = None, state: st
     lang = lang_of(request)
     cluster_map = svg.cluster_map([(d["name"], d["lat"], d["lon"], d["status"]) for d in devices],
                                   translate("fleet.map", lang))
-    ratio = fleet_history.ratio_points(fleet_history.samples(svc.sessions,
-                                                             utcnow() - timedelta(days=7)))
+    tz = ZoneInfo(svc.settings.timezone)
+    ratio = [(ts.astimezone(tz), value) for ts, value in fleet_history.ratio_points(
+        fleet_history.samples(svc.sessions, utcnow() - timedelta(days=7)))]
     ratio_chart = svg.line_chart(ratio, translate("fleet.online_ratio", lang), " %", (0, 100))
     return render(request, "fleet.html", who, devices=devices, zones=zones, zone=zone or "",
                   state=state or "", cluster_map=cluster_map, ratio_chart=ratio_chart,
-                  ratio_now=round(ratio[-1][1]) if ratio else None)
+                  ratio_now=round(ratio[-1][1]) if ratio else None, ratio_points=len(ratio),
+                  sample_minutes=f"{svc.settings.fleet_sample_s / 60:g}")
 
 
 @router.get("/fleet/table", response_class=HTMLResponse)
@@ -630,18 +632,26 @@ def device_page(device_id: str, request: Request, svc: ServicesDep,
                     zones=sorted(z.id for z in device.zones), volume=device.volume,
                     lat=device.latitude, lon=device.longitude, retired=device.retired)
         all_zones = _zone_names(session)
-        play_rows = [dict(ts=p.ts, type=p.type, title=p.play_id, payload=p.payload)
+        titles = dict(session.execute(select(Broadcast.id, Broadcast.title).where(
+            Broadcast.id.in_({p.play_id for p in plays if p.play_id}))).all())
+        play_rows = [dict(ts=p.ts, played=p.type == "playback.finished"
+                          and not p.payload.get("interrupted"),
+                          title=titles.get(p.play_id) or p.play_id, payload=p.payload,
+                          broadcast=p.play_id if p.play_id in titles else None)
                      for p in plays]
+    tz = ZoneInfo(svc.settings.timezone)
 
     def series(attr: str) -> list[tuple[datetime, float]]:
-        return [(r.ts, float(getattr(r, attr))) for r in rows if getattr(r, attr) is not None]
+        return [(r.ts.astimezone(tz), float(getattr(r, attr))) for r in rows
+                if getattr(r, attr) is not None]
 
-    charts = [svg.line_chart(series(attr), f"{translate('device.telemetry', lang)}: {label}",
-                             unit)
-              for attr, label, unit in (("load_1m", "load", ""), ("battery_v", "battery", " V"),
-                                        ("temperature_c", "°C", "°"),
-                                        ("disk_free_mb", "disk free", " MB"))
-              if series(attr)]
+    charts = [(translate(key, lang), svg.line_chart(series(attr), translate(key, lang), unit))
+              for attr, key, unit in (("load_1m", "device.load", ""),
+                                      ("battery_v", "device.battery", " V"),
+                                      ("temperature_c", "device.temperature", " °C"),
+                                      ("disk_free_mb", "device.disk", " MB"),
+                                      ("signal_dbm", "device.signal", " dBm"))
+              if len(series(attr)) > 1]
     return render(request, "device.html", who, d=info, charts=charts, plays=play_rows,
                   all_zones=all_zones)
 

@@ -20,6 +20,8 @@ def line_chart(points: list[tuple[datetime, float]], label: str, unit: str = "",
     t0, t1 = points[0][0].timestamp(), points[-1][0].timestamp()
     values = [v for _, v in points]
     lo, hi = bounds or (min(values), max(values))
+    if hi == lo:  # a flat series is drawn mid-height, not on the frame's edge
+        lo, hi = lo - 1, hi + 1
     span_t, span_v = (t1 - t0) or 1.0, (hi - lo) or 1.0
 
     def xy(t: datetime, v: float) -> str:
