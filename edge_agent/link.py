@@ -72,11 +72,12 @@ class MqttLink:
         self._flusher.start()
 
     def stop(self, publish_offline: bool = True) -> None:
-        """Clean shutdown: say 'offline' ourselves (the will only fires on a lost link)."""
+        """Clean shutdown: say 'stopped' ourselves, so a technician can tell a service stopped
+        on purpose from a lost link (the will, 'offline', fires only on a lost link)."""
         self._stopping.set()
         self._outbox.changed.set()
         if publish_offline and self.connected.is_set():
-            msg = StatusMessage(device_id=self.device_id, state=DeviceState.offline, ts=utcnow())
+            msg = StatusMessage(device_id=self.device_id, state=DeviceState.stopped, ts=utcnow())
             info = self._client.publish(topics.device_topic(self.device_id, "status"),
                                         msg.model_dump_json(exclude_none=True), qos=1, retain=True)
             try:

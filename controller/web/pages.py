@@ -51,6 +51,7 @@ NAV = [("nav.home", "/ui/", "broadcast.read"), ("nav.week", "/ui/week", "schedul
        ("nav.fleet", "/ui/fleet", "device.read"), ("nav.alarms", "/ui/alarms", "alarm.read"),
        ("nav.setup", "/ui/setup", "device.manage"), ("nav.users", "/ui/users", "user.manage"),
        ("nav.audit", "/ui/audit", "audit.read")]
+DEVICE_STATES = ("online", "offline", "stopped")
 IDENT = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 COVERAGE_COLOURS = {"played": "#1b7a3a", "interrupted": "#b8860b", "failed": "#b3261e",
                     "missed": "#6b6b6b"}
@@ -125,7 +126,9 @@ def render(request: Request, name: str, who: Principal | None, status_code: int 
     return templates.TemplateResponse(request, name, dict(
         t=lambda key, **kw: translate(key, lang, **kw), st=lambda s: state_words(s, lang),
         lang=lang, who=who, csrf=csrf, nav=nav, local=local, place=places.target,
-        zone_name=places.zone, can=lambda perm: who is not None and allowed(who.roles, perm),
+        zone_name=places.zone, device_state=lambda status: translate(
+            f"state.{status}" if status in DEVICE_STATES else "state.unknown", lang),
+        can=lambda perm: who is not None and allowed(who.roles, perm),
         **context),
         status_code=status_code, headers=headers)
 
@@ -592,23 +595,29 @@ def fleet(request: Request, svc: ServicesDep, zone: str | None = None, state: st
     with svc.sessions() as session:
         zones = _zone_names(session)
     lang = lang_of(request)
-    cluster_map = svg.cluster_map([(d["name"], d["lat"], d["lon"], d["status"]) for d in devices],
-                                  translate("fleet.map", lang))
     tz = ZoneInfo(svc.settings.timezone)
     ratio = [(ts.astimezone(tz), value) for ts, value in fleet_history.ratio_points(
         fleet_history.samples(svc.sessions, utcnow() - timedelta(days=7)))]
     ratio_chart = svg.line_chart(ratio, translate("fleet.online_ratio", lang), " %", (0, 100))
+    every = svc.settings.fleet_sample_s
     return render(request, "fleet.html", who, devices=devices, zones=zones, zone=zone or "",
-                  state=state or "", cluster_map=cluster_map, ratio_chart=ratio_chart,
-                  ratio_now=round(ratio[-1][1]) if ratio else None, ratio_points=len(ratio),
-                  sample_minutes=f"{svc.settings.fleet_sample_s / 60:g}")
+                  state=state or "", cluster_map=_cluster_map(devices, lang),
+                  ratio_chart=ratio_chart, ratio_now=round(ratio[-1][1]) if ratio else None,
+                  ratio_points=len(ratio), sample_every=f"{every:g} s" if every < 60
+                  else f"{every / 60:g} {translate('unit.minutes', lang)}")
+
+
+def _cluster_map(devices: list[dict[str, Any]], lang: str) -> str:
+    return svg.cluster_map([(d["name"], d["lat"], d["lon"], d["status"]) for d in devices],
+                           translate("fleet.map", lang))
 
 
 @router.get("/fleet/table", response_class=HTMLResponse)
 def fleet_table(request: Request, svc: ServicesDep, zone: str | None = None,
                 state: str | None = None, who: Principal = page("device.read")) -> HTMLResponse:
-    return render(request, "_fleet_table.html", who,
-                  devices=_fleet(svc, zone or None, state or None))
+    devices = _fleet(svc, zone or None, state or None)
+    return render(request, "_fleet_table.html", who, devices=devices,
+                  cluster_map=_cluster_map(devices, lang_of(request)))
 
 
 @router.get("/devices/{device_id}", response_class=HTMLResponse)

@@ -118,7 +118,12 @@ def test_technician_sees_an_agent_go_offline(demo, browser):
     expect(row).to_have_text(re.compile("Trực tuyến"))
     _shot(minh, "06-technician-fleet")
     subprocess.run(["pkill", "-TERM", "-f", "agents/loa-na-1.toml"], check=True)
-    expect(row).to_have_text(re.compile("Mất kết nối"), timeout=30_000)
+    # a clean shutdown says so; a lost link or power (the broker's last will) is "Mất kết nối"
+    expect(row).to_have_text(re.compile("Đã tắt"), timeout=30_000)
+    subprocess.run(["pkill", "-KILL", "-f", "agents/loa-tay-1.toml"], check=True)  # power cut
+    expect(minh.locator('tr[data-device="loa-tay-1"] td.status')).to_have_text(
+        re.compile("Mất kết nối"), timeout=30_000)
+    expect(minh.locator("svg.map circle.dot.offline")).to_have_count(1)  # the map is live too
     _shot(minh, "07-technician-agent-offline")
     minh.get_by_role("link", name="Cụm loa trường bản Nà").click()
     expect(minh.get_by_role("heading", name=re.compile("Số liệu theo thời gian"))).to_be_visible()
