@@ -33,11 +33,16 @@ class ApiError(Exception):
         }
 
 
+def api_error_response(request: Request, exc: ApiError) -> JSONResponse:
+    """An ``ApiError`` as JSON in the caller's language (Accept-Language)."""
+    lang = pick_language(request.headers.get("accept-language"))
+    return JSONResponse(exc.body(lang), status_code=exc.status)
+
+
 def install_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api_error(request: Request, exc: ApiError) -> JSONResponse:
-        lang = pick_language(request.headers.get("accept-language"))
-        return JSONResponse(exc.body(lang), status_code=exc.status)
+        return api_error_response(request, exc)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:

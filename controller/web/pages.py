@@ -26,6 +26,7 @@ from sqlalchemy import func, select
 from starlette.datastructures import UploadFile
 
 from protocol.messages import Priority, utcnow
+from protocol.topics import ID_PATTERN
 
 from ..api.deps import SESSION_COOKIE, Allow, Principal, ServicesDep, audit, client_ip, \
     principal_for
@@ -36,7 +37,7 @@ from ..broadcasts import BroadcastRequest
 from ..db.models import (Alarm, AuditEntry, Broadcast, Device, DeviceEvent, DeviceTelemetry,
                          DeviceZone, Media, ScheduleChange, Zone)
 from ..domain.delivery import DeliveryState, summarise
-from ..errors import ApiError
+from ..errors import ApiError, api_error_response
 from ..fleet import history as fleet_history
 from . import routine, svg
 from .strings import LANGUAGES, state as state_words, translate
@@ -52,7 +53,7 @@ NAV = [("nav.home", "/ui/", "broadcast.read"), ("nav.week", "/ui/week", "schedul
        ("nav.setup", "/ui/setup", "device.manage"), ("nav.users", "/ui/users", "user.manage"),
        ("nav.audit", "/ui/audit", "audit.read")]
 DEVICE_STATES = ("online", "offline", "stopped")
-IDENT = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+IDENT = re.compile(f"^{ID_PATTERN}$")
 COVERAGE_COLOURS = {"played": "#1b7a3a", "interrupted": "#b8860b", "failed": "#b3261e",
                     "missed": "#6b6b6b"}
 
@@ -183,6 +184,14 @@ def install(app: Any) -> None:
 
     @app.exception_handler(PageError)
     async def _page_error(request: Request, exc: PageError) -> HTMLResponse:
+        message = translate(exc.key, lang_of(request), **exc.params)
+        return render(request, "error.html", None, status_code=exc.status, message=message)
+
+    @app.exception_handler(ApiError)
+    async def _api_error(request: Request, exc: ApiError) -> Response:
+        """On a page (not found, ...) the refusal is a page; the JSON API keeps its JSON."""
+        if not request.url.path.startswith("/ui/"):
+            return api_error_response(request, exc)
         message = translate(exc.key, lang_of(request), **exc.params)
         return render(request, "error.html", None, status_code=exc.status, message=message)
 
@@ -387,7 +396,8 @@ def _broadcast_context(svc: ServicesDep, broadcast_id: str) -> dict[str, Any]:
         media = b.media
         return dict(b=dict(
             id=b.id, title=b.title, state=b.state, start_at=b.start_at, priority=b.priority,
-            targets=list(b.targets), created_by=b.created_by, approved_by=b.approved_by, reason=b.rejected_reason,
+            targets=list(b.targets), created_by=b.created_by, approved_by=b.approved_by,
+            reason=b.rejected_reason,
             sha=media.sha256, duration_s=round(media.duration_ms / 1000, 1),
             loudness_in=media.loudness_in_lufs, loudness_out=media.loudness_out_lufs,
             summary=summarise([DeliveryState(d.state) for d in b.deliveries]),
@@ -503,7 +513,10 @@ async def routine_save(request: Request, svc: ServicesDep,
 
     lang = lang_of(request)
     data = await request.form()
-    text = lambda key: str(data.get(key, ""))  # noqa: E731
+
+    def text(key: str) -> str:
+        return str(data.get(key, ""))
+
     editing = text("original") != ""
     form = routine.RoutineForm(
         name=text("original") if editing else text("name").strip(), title=text("title"),
@@ -518,10 +531,13 @@ async def routine_save(request: Request, svc: ServicesDep,
                     minutes=text(f"minutes-{i}"), fallback=text(f"fallback-{i}"))
                for i in range(routine.PROGRAMME_ROWS)])
     form.items = [row for row in form.items if row["kind"]]
+    stored = {s.name: s for s in (await run_in_threadpool(svc.schedules.current)).schedules}
     try:
-        keep = await run_in_threadpool(_stored_spec, svc, form.name) if editing else None
-        if not editing and any(s.name == form.name for s in svc.schedules.current().schedules):
+        if editing and form.name not in stored:
+            raise ApiError(404, "schedule.not_found", name=form.name)
+        if not editing and form.name in stored:
             raise routine.FormProblems([translate("routine.exists", lang, name=form.name)])
+        keep = stored.get(form.name) if editing else None
         spec = routine.spec_from_form(form, lang, keep)
         status, out = await run_in_threadpool(change, svc, who, "put", spec.name,
                                               spec.model_dump(mode="json"))

@@ -169,6 +169,10 @@ def test_approver_edits_the_routine_directly_and_sees_conflicts_in_words(stack: 
     saved = chu_tich.post("/ui/routine", data=_routine_form(sha, repeat="daily", days=[]),
                           follow_redirects=False)
     assert "done=saved" in saved.headers["location"]
+    missing = chu_tich.get("/ui/routine/khong-co/edit")
+    assert missing.status_code == 404 and "text/html" in missing.headers["content-type"]
+    assert "khong-co" in missing.text
+    assert chu_tich.get("/api/schedules/khong-co").json()["error"]["code"] == "schedule.not_found"
     edit = chu_tich.get("/ui/routine/suc-khoe/edit").text
     assert 'value="18:15"' in edit and 'name="original" value="suc-khoe"' in edit
     clash = chu_tich.post("/ui/routine", data=_routine_form(
