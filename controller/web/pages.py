@@ -257,11 +257,9 @@ def _zone_names(session: Any) -> dict[str, str]:
 def home(request: Request, svc: ServicesDep, who: Principal = page("broadcast.read")
          ) -> HTMLResponse:
     """Today: what plays where (schedules and broadcasts), and whether the last one played."""
-    now = utcnow()
     tz = ZoneInfo(svc.settings.timezone)
-    day_end = datetime.combine(now.astimezone(tz).date() + timedelta(days=1),
-                               datetime.min.time(), tz)
-    rows, _ = svc.schedules.preview(now, day_end)
+    day_start = datetime.combine(utcnow().astimezone(tz).date(), datetime.min.time(), tz)
+    today = _programme(svc, day_start, day_start + timedelta(days=1))
     with svc.sessions() as session:
         recent = session.scalars(select(Broadcast).order_by(Broadcast.created_at.desc())
                                  .limit(10)).all()
@@ -282,7 +280,29 @@ def home(request: Request, svc: ServicesDep, who: Principal = page("broadcast.re
                        for b in recent]
     coverage = svg.stacked_bars([(zones[z], last_by_zone[z]) for z in zones if z in last_by_zone],
                                 COVERAGE_COLOURS, translate("home.villages", lang_of(request)))
-    return render(request, "home.html", who, plan=rows, recent=recent_rows, coverage=coverage)
+    return render(request, "home.html", who, plan=today, recent=recent_rows, coverage=coverage)
+
+
+def _programme(svc: ServicesDep, start: datetime, end: datetime) -> list[dict[str, Any]]:
+    """What plays in [start, end): scheduled occurrences (by their schedule's title) and
+    one-off broadcasts (with their state), in time order, in local time."""
+    tz = ZoneInfo(svc.settings.timezone)
+    rows, _ = svc.schedules.preview(max(start, utcnow()), end)
+    titles = {spec.name: spec.title or spec.name for spec in svc.schedules.current().schedules}
+    items = []
+    for row in rows:
+        o = row.occurrence
+        items.append(dict(start=o.start.astimezone(tz), title=titles.get(o.schedule, o.schedule),
+                          targets=list(o.targets), priority=o.priority, kind="schedule"))
+    with svc.sessions() as session:
+        for b in session.scalars(select(Broadcast).where(
+                Broadcast.start_at >= start, Broadcast.start_at < end,
+                Broadcast.schedule.is_(None),
+                Broadcast.state.notin_(("cancelled", "rejected")))):
+            items.append(dict(start=b.start_at.astimezone(tz), title=b.title or b.id,
+                              targets=list(b.targets), priority=b.priority, kind="broadcast",
+                              id=b.id, state=b.state))
+    return sorted(items, key=lambda item: item["start"])
 
 
 @router.get("/week", response_class=HTMLResponse)
@@ -293,28 +313,10 @@ def week(request: Request, svc: ServicesDep, who: Principal = page("schedule.rea
     tz = ZoneInfo(svc.settings.timezone)
     today = utcnow().astimezone(tz).date()
     start = datetime.combine(today, datetime.min.time(), tz)
-    end = start + timedelta(days=7)
-    rows, _ = svc.schedules.preview(max(start, utcnow()), end)
     days: list[dict[str, Any]] = [dict(date=today + timedelta(days=i), items=[])
                                   for i in range(7)]
-    for row in rows:
-        o = row.occurrence
-        local_start = o.start.astimezone(tz)
-        days[(local_start.date() - today).days]["items"].append(dict(
-            time=local_start.strftime("%H:%M"), title=o.schedule, targets=list(o.targets),
-            priority=o.priority, kind="schedule", sort=local_start))
-    with svc.sessions() as session:
-        for b in session.scalars(select(Broadcast).where(
-                Broadcast.start_at >= start, Broadcast.start_at < end,
-                Broadcast.schedule.is_(None),
-                Broadcast.state.notin_(("cancelled", "rejected")))):
-            local_start = b.start_at.astimezone(tz)
-            days[(local_start.date() - today).days]["items"].append(dict(
-                time=local_start.strftime("%H:%M"), title=b.title or b.id,
-                targets=list(b.targets), priority=b.priority, kind="broadcast", id=b.id,
-                state=b.state, sort=local_start))
-    for day in days:
-        day["items"].sort(key=lambda item: item["sort"])
+    for item in _programme(svc, start, start + timedelta(days=7)):
+        days[(item["start"].date() - today).days]["items"].append(item)
     return render(request, "week.html", who, days=days)
 
 
@@ -468,7 +470,8 @@ def _schedule_changes(svc: ServicesDep, lang: str, titles: dict[str, str]
                 spec = ScheduleSpec.model_validate(c.content)
                 item.update(title=spec.title, when=routine.repetition(spec, lang),
                             targets=list(spec.targets),
-                            programme=routine.programme_words(spec, titles, lang))
+                            programme=routine.programme_words(spec, titles, lang),
+                            listen=routine.media_of(spec))
             out.append(item)
     return out
 

@@ -218,3 +218,8 @@ def programme_words(spec: ScheduleSpec, media_titles: Mapping[str, str], lang: s
         else:
             lines.append(media_titles.get(item.media) or item.media[:12] + "…")
     return lines
+
+
+def media_of(spec: ScheduleSpec) -> list[str]:
+    """The bulletins a programme plays (sha256, in order, once each), for listening to it."""
+    return list(dict.fromkeys(i.media for i in spec.programme if isinstance(i, MediaItem)))

@@ -197,6 +197,8 @@ UI: dict[str, dict[str, str]] = {
     "login.password": {"vi": "Mật khẩu", "en": "Password"},
     "login.submit": {"vi": "Đăng nhập", "en": "Log in"},
     "home.title": {"vi": "Hôm nay", "en": "Today"},
+    "home.nothing_today": {"vi": "Hôm nay không còn gì sẽ phát.",
+                           "en": "Nothing more plays today."},
     "home.recent": {"vi": "Bản tin gần đây", "en": "Recent broadcasts"},
     "home.villages": {"vi": "Các thôn: bản tin gần nhất", "en": "Villages: last broadcast"},
     "home.none": {"vi": "Chưa có bản tin nào.", "en": "No broadcasts yet."},

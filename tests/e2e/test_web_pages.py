@@ -149,6 +149,7 @@ def test_routine_edited_in_the_browser_waits_for_an_approver(stack: Stack, speec
     approvals = chu_tich.get("/ui/approvals").text
     assert "Thứ Hai, Thứ Năm lúc 18:15" in approvals and "Thôn Đông" in approvals
     assert "Tin sức khoẻ" in approvals  # the bulletin by its title, not its hash
+    assert f'src="/media/{sha}"' in approvals  # and the approver can listen to it
     change_id = stack.api.get("/api/schedule-changes").json()[0]["id"]
     assert chu_tich.post(f"/api/schedule-changes/{change_id}/approve").status_code == 200
     stored = stack.api.get("/api/schedules/suc-khoe").json()
@@ -156,6 +157,8 @@ def test_routine_edited_in_the_browser_waits_for_an_approver(stack: Stack, speec
     assert stored["programme"] == [{"media": sha}]
     page = lan.get("/ui/routine").text
     assert "Thứ Hai, Thứ Năm lúc 18:15" in page and "/ui/routine/suc-khoe/edit" in page
+    week = lan.get("/ui/week").text  # the calendar names the schedule by its title
+    assert "Bản tin sức khoẻ" in week and "suc-khoe" not in week
 
     # a new schedule may not silently replace one with the same id
     again = lan.post("/ui/routine", data=_routine_form(sha))
