@@ -449,21 +449,26 @@ def routine_page(request: Request, svc: ServicesDep, done: str = "", name: str =
     if done in ("saved", "deleted", "proposed", "unchanged"):
         notice = translate(f"routine.{done}", lang, name=name)
     return render(request, "routine.html", who, schedules=schedules, notice=notice,
-                  pending=_schedule_changes(svc, lang, titles))
+                  pending=_schedule_changes(svc, lang, titles),
+                  decided=_schedule_changes(svc, lang, titles, decided=True))
 
 
-def _schedule_changes(svc: ServicesDep, lang: str, titles: dict[str, str]
-                      ) -> list[dict[str, Any]]:
-    """Pending schedule edits told in words (what, when, where), for approvers and editors."""
+def _schedule_changes(svc: ServicesDep, lang: str, titles: dict[str, str],
+                      decided: bool = False) -> list[dict[str, Any]]:
+    """Schedule edits told in words (what, when, where): the pending ones, oldest first, or
+    the last ten decided (with who decided and why), for approvers and editors."""
     from ..domain.schedules import ScheduleSpec
 
     out = []
     with svc.sessions() as session:
-        rows = session.scalars(select(ScheduleChange).where(ScheduleChange.state == "pending")
-                               .order_by(ScheduleChange.id)).all()
-        for c in rows:
+        query = (select(ScheduleChange).where(ScheduleChange.state != "pending")
+                 .order_by(ScheduleChange.id.desc()).limit(10) if decided else
+                 select(ScheduleChange).where(ScheduleChange.state == "pending")
+                 .order_by(ScheduleChange.id))
+        for c in session.scalars(query).all():
             item = dict(id=c.id, kind=c.kind, name=c.name, created_by=c.created_by,
-                        created_at=c.created_at, what=translate(
+                        created_at=c.created_at, state=c.state, decided_by=c.decided_by,
+                        decided_at=c.decided_at, reason=c.reason, what=translate(
                             f"routine.change.{c.kind}", lang,
                             count=len(c.content.get("schedules", []))))
             if c.kind == "put":

@@ -145,6 +145,8 @@ UI: dict[str, dict[str, str]] = {
     "routine.proposed": {"vi": "Đã gửi thay đổi, đang chờ người duyệt.",
                          "en": "Change sent; waiting for an approver."},
     "routine.pending": {"vi": "Thay đổi đang chờ duyệt", "en": "Changes waiting for approval"},
+    "routine.decided": {"vi": "Thay đổi gần đây đã xử lý", "en": "Recently decided changes"},
+    "st.approved": {"vi": "Đã duyệt", "en": "Approved"},
     "routine.exists": {"vi": "Đã có lịch mã \u201c{name}\u201d; hãy chọn mã khác hoặc sửa lịch đó.",
                        "en": "A schedule \u201c{name}\u201d exists; choose another id or edit it."},
     "routine.bad_date": {"vi": "{field}: \u201c{value}\u201d không phải ngày (năm-tháng-ngày).",

@@ -160,6 +160,14 @@ def test_routine_edited_in_the_browser_waits_for_an_approver(stack: Stack, speec
     week = lan.get("/ui/week").text  # the calendar names the schedule by its title
     assert "Bản tin sức khoẻ" in week and "suc-khoe" not in week
 
+    # a rejected change shows the approver's reason to the broadcaster
+    lan.post("/ui/routine", data=_routine_form(sha, original="suc-khoe", start="21:30"))
+    pending = stack.api.get("/api/schedule-changes", params={"state": "pending"}).json()
+    chu_tich.post(f"/api/schedule-changes/{pending[0]['id']}/reject",
+                  json={"reason": "Quá muộn, dân đã ngủ"})
+    decided = lan.get("/ui/routine").text.split("Thay đổi gần đây đã xử lý")[1]
+    assert "Bị từ chối" in decided and "Quá muộn, dân đã ngủ" in decided and "Đã duyệt" in decided
+
     # a new schedule may not silently replace one with the same id
     again = lan.post("/ui/routine", data=_routine_form(sha))
     assert again.status_code == 422 and "Đã có lịch mã" in again.text
