@@ -253,8 +253,10 @@ def test_broadcaster_edits_the_routine_and_the_approver_applies_it(demo, browser
     lan.get_by_label("Mã lịch").fill("nong-nghiep")
     lan.get_by_label("Thôn Tây").check()
     lan.get_by_label("Giờ bắt đầu").fill("16:45")
+    expect(lan.get_by_label("Thứ Bảy")).to_be_hidden()  # only what "every day" needs
     lan.get_by_label("Các ngày trong tuần").check()
     lan.get_by_label("Thứ Bảy").check()
+    expect(lan.get_by_label("Ngày phát")).to_be_hidden()
     lan.get_by_label("Mục 1", exact=True).select_option(index=1)
     _shot(lan, "16-broadcaster-routine-form")
     lan.get_by_role("button", name="Lưu lịch").click()

@@ -64,6 +64,17 @@
     send(form.dataset.api, form.dataset.method || "POST", body, form.querySelector("button"));
   });
 
+  // The routine's form: show only the fields of the chosen repetition (all show without JS).
+  var repeats = document.querySelectorAll("input[name=repeat]");
+  function showRepeat() {
+    var chosen = document.querySelector("input[name=repeat]:checked");
+    document.querySelectorAll("[data-for-repeat]").forEach(function (el) {
+      el.hidden = !chosen || el.dataset.forRepeat !== chosen.value;
+    });
+  }
+  repeats.forEach(function (r) { r.addEventListener("change", showRepeat); });
+  if (repeats.length) { showRepeat(); }
+
   // Record a bulletin with the microphone; the recording becomes the form's file.
   var record = document.getElementById("record");
   if (record && navigator.mediaDevices && window.MediaRecorder) {
