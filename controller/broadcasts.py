@@ -2,8 +2,9 @@
 
 State of a broadcast: scheduled → sending → sent → done, or cancelled. Each transition is a
 conditional UPDATE, so two workers (or two controllers on PostgreSQL) never send twice.
-Held broadcasts come first: pending_approval (a broadcaster's, until an approver releases it)
-or pending_confirmation (every emergency, until a second person confirms it); or rejected.
+Held broadcasts come first: draft (until its author submits it), pending_approval (a
+broadcaster's, until an approver releases it) or pending_confirmation (every emergency, until a
+second person confirms it); or rejected.
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ class BroadcastRequest:
     max_late_s: int | None = None
     volume: int | None = None
     created_by: str = "system"
-    hold: str | None = None  # pending_approval | pending_confirmation; None: release now
+    hold: str | None = None  # draft | pending_approval | pending_confirmation; None: send
 
 
 HELD = ("pending_approval", "pending_confirmation")
@@ -118,9 +119,28 @@ class BroadcastService:
             self._scheduler.at(timing.send_at, f"send:{broadcast_id}", self.send, broadcast_id)
         return broadcast_id
 
-    def release(self, broadcast_id: str, by: str, held_as: str) -> None:
+    def submit(self, broadcast_id: str, by: str, hold: str | None) -> None:
+        """Its author sends a draft on: to wait as ``hold`` (for an approver or a second
+        person), or, with no hold, scheduled at once (timed as if created now)."""
+        with self._sessions.begin() as session:
+            broadcast = session.get(Broadcast, broadcast_id)
+            if broadcast is None:
+                raise ApiError(404, "broadcast.not_found")
+            if broadcast.created_by != by:
+                raise ApiError(403, "broadcast.not_yours")
+            if broadcast.state != "draft":
+                raise ApiError(409, "broadcast.not_draft", state=broadcast.state)
+            if hold is not None:
+                if not self._claim(session, broadcast_id, "draft", hold):
+                    raise ApiError(409, "broadcast.not_draft", state=broadcast.state)
+                return
+        self.release(broadcast_id, by, "draft", by_author=True)
+
+    def release(self, broadcast_id: str, by: str, held_as: str, by_author: bool = False
+                ) -> None:
         """An approver approves (``pending_approval``) or a second person confirms an emergency
-        (``pending_confirmation``): schedule it. Its creator cannot be that second person."""
+        (``pending_confirmation``): schedule it. Its creator cannot be that second person
+        (``by_author`` only for a draft its author may send straight out)."""
         now = utcnow()
         with self._sessions.begin() as session:
             broadcast = session.get(Broadcast, broadcast_id)
@@ -128,7 +148,7 @@ class BroadcastService:
                 raise ApiError(404, "broadcast.not_found")
             if broadcast.state != held_as:
                 raise ApiError(409, "broadcast.not_held", state=broadcast.state)
-            if broadcast.created_by == by:
+            if broadcast.created_by == by and not by_author:
                 raise ApiError(403, "approval.same_person")
             late = broadcast.not_after - broadcast.start_at
             timing = self._timing(None if broadcast.start_on_release else broadcast.start_at,

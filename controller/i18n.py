@@ -93,6 +93,10 @@ MESSAGES: dict[str, dict[str, str]] = {
         "vi": "Người phê duyệt hoặc xác nhận phải là người khác với người tạo.",
         "en": "The approver or confirmer must be someone other than its creator.",
     },
+    "broadcast.not_draft": {"vi": "Bản tin không còn là bản nháp ({state}).",
+                            "en": "The broadcast is no longer a draft ({state})."},
+    "broadcast.not_yours": {"vi": "Chỉ người soạn bản nháp mới gửi được nó.",
+                            "en": "Only the author of a draft may submit it."},
     "broadcast.not_held": {
         "vi": "Bản tin không ở trạng thái chờ duyệt/xác nhận (hiện tại: {state}).",
         "en": "The broadcast is not waiting for approval or confirmation (now: {state}).",

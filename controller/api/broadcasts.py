@@ -52,7 +52,7 @@ def create_broadcast(body: BroadcastIn, svc: ServicesDep,
     A broadcaster's broadcast waits for an approver (state ``pending_approval``); every
     emergency waits for a second person to confirm it (``pending_confirmation``).
     """
-    hold = hold_for(who.roles, body.priority == Priority.emergency)
+    hold = "draft" if body.draft else hold_for(who.roles, body.priority == Priority.emergency)
     broadcast_id = svc.broadcasts.create(BroadcastRequest(
         media_sha256=body.media_sha256, targets=list(body.targets), start_at=body.start_at,
         priority=body.priority, title=body.title, max_late_s=body.max_late_s,
@@ -96,6 +96,22 @@ def cancel_broadcast(broadcast_id: str, svc: ServicesDep,
     """Cancel before it starts (or stop it while playing: devices report 'interrupted')."""
     svc.broadcasts.cancel(broadcast_id)
     audit(svc, who, "broadcast.cancel", broadcast_id)
+    return _get(broadcast_id, svc)
+
+
+@router.post("/api/broadcasts/{broadcast_id}/submit", response_model=BroadcastOut)
+def submit_draft(broadcast_id: str, svc: ServicesDep,
+                 who: Principal = allow("broadcast.create")) -> BroadcastOut:
+    """Its author sends a draft on, as if created now: to an approver, to a second person (an
+    emergency), or straight out (an approver's or admin's own)."""
+    try:
+        priority = _get(broadcast_id, svc).priority
+        svc.broadcasts.submit(broadcast_id, who.username,
+                              hold_for(who.roles, priority == Priority.emergency.value))
+    except ApiError as exc:
+        audit(svc, who, "broadcast.submit", broadcast_id, "denied", error=exc.key)
+        raise
+    audit(svc, who, "broadcast.submit", broadcast_id)
     return _get(broadcast_id, svc)
 
 

@@ -97,6 +97,8 @@ class BroadcastIn(BaseModel):
     max_late_s: int | None = Field(None, ge=0, le=24 * 3600,
                                    description="how late an agent may still start it")
     volume: int | None = Field(None, ge=0, le=100)
+    draft: bool = Field(False, description="keep it as a draft: nothing is sent or waits for "
+                        "approval until its author submits it")
 
 
 class DeliveryOut(BaseModel):

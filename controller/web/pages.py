@@ -375,7 +375,8 @@ async def send_submit(request: Request, svc: ServicesDep,
         if created:
             await run_in_threadpool(audit, svc, who, "media.upload", media.sha256,
                                     filename=upload.filename, duration_ms=media.duration_ms)
-        hold = hold_for(who.roles, priority == "emergency")
+        hold = "draft" if form.get("action") == "draft" else \
+            hold_for(who.roles, priority == "emergency")
         broadcast_id = await run_in_threadpool(svc.broadcasts.create, BroadcastRequest(
             media_sha256=media.sha256, targets=[f"zone:{v}" for v in villages],
             start_at=start_at, priority=Priority(priority), title=title,

@@ -69,6 +69,42 @@ def test_rejected_bulletin_never_plays_and_says_why(station):
     assert stack.output_files("loa-1") == []
 
 
+def test_a_draft_plays_nowhere_until_its_author_submits_it(station):
+    stack, people, media = station
+    draft = people["lan"].post("/api/broadcasts", json={
+        "media_sha256": media["sha256"], "targets": ["zone:thon-dong"], "draft": True}).json()
+    assert draft["state"] == "draft" and draft["approved_by"] is None
+    # not in the approver's queue, and nobody but its author may send it on
+    assert people["chu-tich"].post(f"/api/broadcasts/{draft['id']}/approve").status_code == 409
+    other = people["hoa"].post(f"/api/broadcasts/{draft['id']}/submit")
+    assert other.status_code == 403 and other.json()["error"]["code"] == "broadcast.not_yours"
+    time.sleep(4)  # longer than the sync lead: a draft is never sent
+    assert stack.output_files("loa-1") == []
+    submitted = people["lan"].post(f"/api/broadcasts/{draft['id']}/submit")
+    assert submitted.status_code == 200 and submitted.json()["state"] == "pending_approval"
+    again = people["lan"].post(f"/api/broadcasts/{draft['id']}/submit")
+    assert again.status_code == 409 and again.json()["error"]["code"] == "broadcast.not_draft"
+    people["chu-tich"].post(f"/api/broadcasts/{draft['id']}/approve")
+    stack.wait_states(draft["id"], {"played"})
+
+    # an approver's own draft goes straight out when submitted; an emergency draft still
+    # waits for a second person
+    own = people["chu-tich"].post("/api/broadcasts", json={
+        "media_sha256": media["sha256"], "targets": ["zone:thon-dong"], "draft": True}).json()
+    sent = people["chu-tich"].post(f"/api/broadcasts/{own['id']}/submit").json()
+    assert sent["state"] == "scheduled" and sent["approved_by"] == "chu-tich"
+    stack.wait_states(own["id"], {"played"})
+    urgent = people["chu-tich"].post("/api/broadcasts", json={
+        "media_sha256": media["sha256"], "targets": ["all"], "priority": "emergency",
+        "draft": True}).json()
+    assert people["chu-tich"].post(f"/api/broadcasts/{urgent['id']}/submit").json()["state"] \
+        == "pending_confirmation"
+    actions = [(e["actor"], e["action"], e["outcome"])
+               for e in stack.api.get("/api/audit", params={"action": "broadcast."}).json()]
+    assert ("lan", "broadcast.submit", "ok") in actions
+    assert ("hoa", "broadcast.submit", "denied") in actions
+
+
 def test_emergency_needs_two_different_people(station):
     stack, people, media = station
     for sender in ("lan", "chu-tich"):  # even an approver cannot send one alone

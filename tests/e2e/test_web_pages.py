@@ -200,3 +200,21 @@ def test_approver_edits_the_routine_directly_and_sees_conflicts_in_words(stack: 
     log = [(e["action"], e["outcome"]) for e in stack.api.get("/api/audit").json()]
     assert log.count(("schedule.put", "ok")) == 2 and ("schedule.put", "failed") in log
     assert ("schedule.delete", "ok") in log
+
+
+def test_a_bulletin_saved_as_a_draft_waits_for_its_author(stack: Stack, speech_wav):
+    stack.add_zone("thon-dong", "Thôn Đông")
+    stack.register("loa-1", ["thon-dong"])
+    lan = stack.person("lan", "broadcaster")
+    saved = lan.post("/ui/send", data={"title": "Tin nháp", "village": "thon-dong",
+                                       "when": "now", "priority": "normal", "action": "draft"},
+                     files={"file": ("tin.wav", speech_wav.read_bytes(), "audio/wav")},
+                     follow_redirects=False)
+    assert saved.status_code == 303
+    page = lan.get(saved.headers["location"])
+    assert "Bản nháp: chưa gửi đi" in page.text and "/submit" in page.text
+    broadcast_id = saved.headers["location"].rsplit("/", 1)[1]
+    assert stack.get_broadcast(broadcast_id)["state"] == "draft"
+    assert "Tin nháp" not in stack.person("chu-tich", "approver").get("/ui/approvals").text
+    assert "/submit" not in stack.person("hoa", "broadcaster").get(
+        f"/ui/broadcasts/{broadcast_id}").text  # only its author can send it on
