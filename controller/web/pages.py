@@ -293,7 +293,8 @@ def _programme(svc: ServicesDep, start: datetime, end: datetime) -> list[dict[st
     for row in rows:
         o = row.occurrence
         items.append(dict(start=o.start.astimezone(tz), title=titles.get(o.schedule, o.schedule),
-                          targets=list(o.targets), priority=o.priority, kind="schedule"))
+                          targets=list(o.targets), priority=o.priority, kind="schedule",
+                          schedule=o.schedule))
     with svc.sessions() as session:
         for b in session.scalars(select(Broadcast).where(
                 Broadcast.start_at >= start, Broadcast.start_at < end,
