@@ -688,20 +688,25 @@ def device_page(device_id: str, request: Request, svc: ServicesDep,
                                       ("signal_dbm", "device.signal", " dBm"))
               if len(series(attr)) > 1]
     return render(request, "device.html", who, d=info, charts=charts, plays=play_rows,
-                  all_zones=all_zones)
+                  all_zones=all_zones, alarms=_open_alarms(svc, device_id))
 
 
 @router.get("/alarms", response_class=HTMLResponse)
 def alarms_page(request: Request, svc: ServicesDep, who: Principal = page("alarm.read")
                 ) -> HTMLResponse:
+    return render(request, "alarms.html", who, alarms=_open_alarms(svc))
+
+
+def _open_alarms(svc: ServicesDep, device_id: str | None = None) -> list[dict[str, Any]]:
+    """Alarms a technician still has to look at: active, or cleared but not acknowledged."""
+    query = select(Alarm).where(Alarm.cleared_at.is_(None) | Alarm.acknowledged_at.is_(None))
+    if device_id is not None:
+        query = query.where(Alarm.device_id == device_id)
     with svc.sessions() as session:
-        rows = session.scalars(select(Alarm).where(
-            Alarm.cleared_at.is_(None) | Alarm.acknowledged_at.is_(None))
-            .order_by(Alarm.raised_at.desc()).limit(500)).all()
-        alarms = [dict(id=a.id, device=a.device_id, key=a.key, detail=a.detail,
-                       raised_at=a.raised_at, cleared_at=a.cleared_at,
-                       acknowledged_by=a.acknowledged_by) for a in rows]
-    return render(request, "alarms.html", who, alarms=alarms)
+        return [dict(id=a.id, device=a.device_id, code=a.code, key=a.key, detail=a.detail,
+                     raised_at=a.raised_at, cleared_at=a.cleared_at,
+                     acknowledged_by=a.acknowledged_by)
+                for a in session.scalars(query.order_by(Alarm.raised_at.desc()).limit(500))]
 
 
 # --- admin ----------------------------------------------------------------------------------

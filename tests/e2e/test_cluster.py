@@ -109,6 +109,14 @@ def test_mains_door_and_temperature_reach_the_controller_with_readings(stack: St
              what="mains alarm cleared")
     assert "door_open" in _open_alarms(stack, state="active")
 
+    # the technician reads them in words, by the cluster's name, also on the cluster's page
+    minh = stack.person("minh", "technician")
+    page = minh.get("/ui/alarms").text
+    for words in ("Cửa tủ loa đang mở", "Tủ loa quá nóng", "Mất điện lưới", "Cụm loa loa-1"):
+        assert words in page, words
+    assert "door_open" not in page  # no codes for people to decode
+    assert "Cửa tủ loa đang mở" in minh.get("/ui/devices/loa-1").text
+
 
 def test_serial_cable_pulled_and_plugged_back(stack: Stack, board, speech_wav):
     _cluster(stack, board)
