@@ -31,7 +31,9 @@ class AuditOut(BaseModel):
     detail: dict[str, Any]
 
 
-def _rows(svc: ServicesDep, actor: str | None, action: str | None, limit: int) -> list[AuditOut]:
+def audit_rows(svc: ServicesDep, actor: str | None, action: str | None, limit: int
+               ) -> list[AuditOut]:
+    """Newest first; ``action`` is a prefix (``broadcast.`` → every broadcast action)."""
     with svc.sessions() as session:
         query = select(AuditEntry).order_by(AuditEntry.id.desc()).limit(limit)
         if actor:
@@ -46,7 +48,7 @@ def list_audit(svc: ServicesDep, actor: str | None = None,
                action: str | None = Query(None, description="prefix, e.g. 'broadcast.'"),
                limit: int = Query(500, ge=1, le=100_000)) -> list[AuditOut]:
     """Newest first."""
-    return _rows(svc, actor, action, limit)
+    return audit_rows(svc, actor, action, limit)
 
 
 @router.get("/export.csv", dependencies=[allow("audit.read")],
@@ -57,7 +59,7 @@ def export_audit(svc: ServicesDep, actor: str | None = None, action: str | None 
     buf = io.StringIO()
     writer = csv.writer(buf)
     writer.writerow(["id", "ts", "actor", "action", "target", "outcome", "ip", "detail"])
-    for r in reversed(_rows(svc, actor, action, limit)):
+    for r in reversed(audit_rows(svc, actor, action, limit)):
         writer.writerow([r.id, r.ts.isoformat(), r.actor, r.action, r.target, r.outcome, r.ip,
                          json.dumps(r.detail, ensure_ascii=False, sort_keys=True)])
     return Response("\ufeff" + buf.getvalue(), media_type="text/csv; charset=utf-8",

@@ -842,13 +842,22 @@ def _enrolment(request: Request, svc: ServicesDep, who: Principal, registered: A
 
 
 @router.get("/audit", response_class=HTMLResponse)
-def audit_page(request: Request, svc: ServicesDep, who: Principal = page("audit.read")
-               ) -> HTMLResponse:
+def audit_page(request: Request, svc: ServicesDep, actor: str = "", action: str = "",
+               who: Principal = page("audit.read")) -> HTMLResponse:
+    """The newest 300 entries, filtered by person and by kind of action (a prefix)."""
+    from urllib.parse import urlencode
+
+    from ..api.audit import audit_rows
+
+    filters = {k: v for k, v in (("actor", actor.strip()), ("action", action.strip())) if v}
     with svc.sessions() as session:
-        rows = session.scalars(select(AuditEntry).order_by(AuditEntry.id.desc()).limit(300)).all()
-        entries = [dict(ts=e.ts, actor=e.actor, action=e.action, target=e.target,
-                        outcome=e.outcome, ip=e.ip) for e in rows]
-    return render(request, "audit.html", who, entries=entries)
+        actors = session.scalars(select(AuditEntry.actor).distinct().order_by(
+            AuditEntry.actor)).all()
+    return render(request, "audit.html", who, entries=audit_rows(
+        svc, filters.get("actor"), filters.get("action"), 300), actors=actors,
+        actor=actor, action=action, query=urlencode(filters),
+        kinds=("auth.", "broadcast.", "media.", "schedule.", "device.", "zone.", "user.",
+               "token.", "alarm."))
 
 
 # --- live updates -----------------------------------------------------------------------------

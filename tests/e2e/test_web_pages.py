@@ -200,6 +200,10 @@ def test_approver_edits_the_routine_directly_and_sees_conflicts_in_words(stack: 
     log = [(e["action"], e["outcome"]) for e in stack.api.get("/api/audit").json()]
     assert log.count(("schedule.put", "ok")) == 2 and ("schedule.put", "failed") in log
     assert ("schedule.delete", "ok") in log
+    only = stack.api.get("/ui/audit", params={"action": "schedule.", "actor": "chu-tich"}).text
+    rows = only.split("<tbody>")[1]
+    assert rows.count("<tr") == 4 and "schedule.delete" in rows and "user.create" not in rows
+    assert 'href="/api/audit/export.csv?actor=chu-tich&amp;action=schedule."' in only
 
 
 def test_a_bulletin_saved_as_a_draft_waits_for_its_author(stack: Stack, speech_wav):
