@@ -539,7 +539,8 @@ async def routine_save(request: Request, svc: ServicesDep,
                     "media" if text(f"item-{i}") else "", sha=text(f"item-{i}")
                     if text(f"item-{i}") != "relay" else "", url=text(f"url-{i}"),
                     minutes=text(f"minutes-{i}"), fallback=text(f"fallback-{i}"))
-               for i in range(routine.PROGRAMME_ROWS)])
+               for i in sorted(int(k[5:]) for k in data if k.startswith("item-")
+                               and k[5:].isdigit())[:100]])
     form.items = [row for row in form.items if row["kind"]]
     stored = {s.name: s for s in (await run_in_threadpool(svc.schedules.current)).schedules}
     try:

@@ -18,7 +18,7 @@ from ..domain.schedules import MediaItem, RelayItem, ScheduleSpec
 from .strings import translate
 
 WEEKDAYS = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")
-PROGRAMME_ROWS = 6  # items shown in the form; a longer programme belongs in a schedule file
+PROGRAMME_ROWS = 6  # empty form rows for a new programme (a longer one gets two spare rows)
 PRIORITIES = ("background", "normal", "priority", "emergency")
 
 
@@ -43,8 +43,9 @@ class RoutineForm:
 
     def rows(self) -> list[dict[str, str]]:
         """The programme padded with empty rows for the form."""
+        spare = max(2, PROGRAMME_ROWS - len(self.items))
         return self.items + [{"kind": "", "sha": "", "url": "", "minutes": "", "fallback": ""}
-                             for _ in range(max(0, PROGRAMME_ROWS - len(self.items)))]
+                             for _ in range(spare)]
 
 
 def form_from_spec(spec: ScheduleSpec) -> RoutineForm:

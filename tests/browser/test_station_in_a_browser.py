@@ -243,6 +243,9 @@ def test_broadcaster_records_a_bulletin_with_the_microphone(demo, browser):
 
 
 def test_broadcaster_edits_the_routine_and_the_approver_applies_it(demo, browser):
+    sample = demo["data"] / "ban-tin-mau.wav"  # at least one bulletin in the library
+    assert demo["api"].post("/api/media", files={"file": (sample.name, sample.read_bytes())}
+                            ).status_code in (200, 201)
     lan = _login(browser, demo, "lan")
     lan.get_by_role("link", name="Lịch định kỳ").click()
     lan.get_by_role("link", name="Thêm lịch").click()

@@ -194,15 +194,22 @@ def test_approver_edits_the_routine_directly_and_sees_conflicts_in_words(stack: 
         follow_redirects=False)
     assert "done=saved" in moved.headers["location"]
     assert stack.api.get("/api/schedules/suc-khoe").json()["start"] == "19:00:00"
+    # a programme longer than the blank form's rows keeps every item through an edit
+    long = {f"item-{i}": sha for i in range(8)}
+    chu_tich.post("/ui/routine", data=_routine_form(
+        sha, original="suc-khoe", start="19:00", repeat="daily", days=[], **long))
+    assert len(stack.api.get("/api/schedules/suc-khoe").json()["programme"]) == 8
+    edit = chu_tich.get("/ui/routine/suc-khoe/edit").text
+    assert 'name="item-9"' in edit and 'name="item-10"' not in edit  # 8 items, 2 spare rows
     deleted = chu_tich.post("/ui/routine/suc-khoe/delete", follow_redirects=False)
     assert "done=deleted" in deleted.headers["location"]
     assert stack.api.get("/api/schedules").json()["schedules"] == []
     log = [(e["action"], e["outcome"]) for e in stack.api.get("/api/audit").json()]
-    assert log.count(("schedule.put", "ok")) == 2 and ("schedule.put", "failed") in log
+    assert log.count(("schedule.put", "ok")) == 3 and ("schedule.put", "failed") in log
     assert ("schedule.delete", "ok") in log
     only = stack.api.get("/ui/audit", params={"action": "schedule.", "actor": "chu-tich"}).text
     rows = only.split("<tbody>")[1]
-    assert rows.count("<tr") == 4 and "schedule.delete" in rows and "user.create" not in rows
+    assert rows.count("<tr") == 5 and "schedule.delete" in rows and "user.create" not in rows
     assert 'href="/api/audit/export.csv?actor=chu-tich&amp;action=schedule."' in only
 
 
