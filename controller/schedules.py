@@ -114,11 +114,14 @@ class ScheduleService:
                     row.value = value
         return result
 
-    def preview(self, start: datetime, end: datetime) -> tuple[list[PreviewRow], Fleet]:
+    def preview(self, start: datetime, end: datetime, schedules: ScheduleSet | None = None
+                ) -> tuple[list[PreviewRow], Fleet]:
+        """What plays in [start, end) and what preempts what; ``schedules`` if the caller has
+        already read the stored set."""
         with self._sessions() as session:
             the_fleet = fleet(session)
-            rows = preview(self.current(session), start, end, media_durations(session),
-                           the_fleet)
+            rows = preview(schedules or self.current(session), start, end,
+                           media_durations(session), the_fleet)
         return rows, the_fleet
 
 

@@ -33,7 +33,7 @@ def list_alarms(
         elif state == "unacknowledged":
             query = query.where(Alarm.acknowledged_at.is_(None))
         elif state == "open":
-            query = query.where(Alarm.cleared_at.is_(None) | Alarm.acknowledged_at.is_(None))
+            query = query.where(Alarm.is_open())
         return [AlarmOut.model_validate(a) for a in session.scalars(query.limit(limit))]
 
 

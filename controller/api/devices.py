@@ -33,12 +33,20 @@ def device_out(device: Device, active_alarms: int = 0) -> DeviceOut:
         longitude=device.longitude, active_alarms=active_alarms)
 
 
-def _active_alarms(session, device_id: str | None = None) -> dict[str, int]:  # type: ignore[no-untyped-def]
+def active_alarm_counts(session, device_id: str | None = None) -> dict[str, int]:  # type: ignore[no-untyped-def]
+    """device id → number of alarms still active (for device lists and pages)."""
     query = (select(Alarm.device_id, func.count()).where(Alarm.cleared_at.is_(None))
              .group_by(Alarm.device_id))
     if device_id is not None:
         query = query.where(Alarm.device_id == device_id)
     return dict(session.execute(query).all())  # type: ignore[arg-type]
+
+
+def _get_device(session, device_id: str) -> Device:  # type: ignore[no-untyped-def]
+    device = session.get(Device, device_id)
+    if device is None:
+        raise ApiError(404, "device.not_found", id=device_id)
+    return device
 
 
 def _toml_str(value: str) -> str:
@@ -122,7 +130,7 @@ def list_devices(svc: ServicesDep, zone: str | None = None, status: str | None =
                  ) -> list[DeviceOut]:
     with svc.sessions() as session:
         devices = session.scalars(select(Device).order_by(Device.id)).all()
-        alarms = _active_alarms(session)
+        alarms = active_alarm_counts(session)
         out = [device_out(d, alarms.get(d.id, 0)) for d in devices]
     if zone:
         out = [d for d in out if zone in d.zones]
@@ -134,10 +142,8 @@ def list_devices(svc: ServicesDep, zone: str | None = None, status: str | None =
 @router.get("/{device_id}", response_model=DeviceOut, dependencies=[allow("device.read")])
 def get_device(device_id: str, svc: ServicesDep) -> DeviceOut:
     with svc.sessions() as session:
-        device = session.get(Device, device_id)
-        if device is None:
-            raise ApiError(404, "device.not_found", id=device_id)
-        return device_out(device, _active_alarms(session, device_id).get(device_id, 0))
+        device = _get_device(session, device_id)
+        return device_out(device, active_alarm_counts(session, device_id).get(device_id, 0))
 
 
 @router.put("/{device_id}/zones", response_model=DeviceOut)
@@ -145,9 +151,7 @@ def set_device_zones(device_id: str, body: DeviceZonesIn, svc: ServicesDep,
                      who: Principal = allow("device.control")) -> DeviceOut:
     """Change a device's zones and tell the agent (signed ``set_zones``) to resubscribe."""
     with svc.sessions.begin() as session:
-        device = session.get(Device, device_id)
-        if device is None:
-            raise ApiError(404, "device.not_found", id=device_id)
+        device = _get_device(session, device_id)
         device.zones = _zones(session, body.zones)
         session.flush()
         out = device_out(device)
@@ -167,8 +171,7 @@ def set_device_volume(device_id: str, body: VolumeIn, svc: ServicesDep,
                       who: Principal = allow("device.control")) -> DeviceOut:
     """The device's own volume (a signed ``set_volume``; the agent keeps it across restarts)."""
     with svc.sessions() as session:
-        if session.get(Device, device_id) is None:
-            raise ApiError(404, "device.not_found", id=device_id)
+        _get_device(session, device_id)
     cmd = svc.signer.issue(f"device:{device_id}", SetVolumeCommand(level=body.level),
                            utcnow() + timedelta(hours=24))
     try:
@@ -177,18 +180,10 @@ def set_device_volume(device_id: str, body: VolumeIn, svc: ServicesDep,
         raise ApiError(503, "broker.unreachable") from None
     audit(svc, who, "device.volume", device_id, level=body.level)
     with svc.sessions.begin() as session:
-        device = session.get(Device, device_id)
-        assert device is not None
+        device = _get_device(session, device_id)
         device.volume = body.level
         session.flush()
-        return device_out(device, _active_alarms(session, device_id).get(device_id, 0))
-
-
-def _get_device(session, device_id: str) -> Device:  # type: ignore[no-untyped-def]
-    device = session.get(Device, device_id)
-    if device is None:
-        raise ApiError(404, "device.not_found", id=device_id)
-    return device
+        return device_out(device, active_alarm_counts(session, device_id).get(device_id, 0))
 
 
 @router.put("/{device_id}/location", response_model=DeviceOut)

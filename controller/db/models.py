@@ -244,6 +244,11 @@ class Alarm(Base):
     acknowledged_by: Mapped[str | None] = mapped_column(String(80), nullable=True)
     ack_note: Mapped[str | None] = mapped_column(Text, nullable=True)
 
+    @staticmethod
+    def is_open() -> Any:
+        """SQL condition: still active, or cleared but not yet acknowledged (a technician's list)."""
+        return Alarm.cleared_at.is_(None) | Alarm.acknowledged_at.is_(None)
+
 
 class User(Base):
     """A person: local account, argon2 password hash, one or more roles."""

@@ -28,6 +28,7 @@ from starlette.datastructures import UploadFile
 from protocol.messages import Priority, utcnow
 from protocol.topics import ID_PATTERN
 
+from ..api.devices import active_alarm_counts
 from ..api.deps import SESSION_COOKIE, Allow, Principal, ServicesDep, audit, client_ip, \
     principal_for
 from ..api.media import ingest_file, save_upload
@@ -35,7 +36,7 @@ from ..api.session import attempt_login, end_session, set_session_cookie
 from ..auth import allowed, hold_for
 from ..broadcasts import BroadcastRequest
 from ..db.models import (Alarm, AuditEntry, Broadcast, Device, DeviceEvent, DeviceTelemetry,
-                         DeviceZone, Media, ScheduleChange, Zone)
+                         Media, ScheduleChange, Zone)
 from ..domain.delivery import DeliveryState, summarise
 from ..errors import ApiError, api_error_response
 from ..fleet import history as fleet_history
@@ -68,13 +69,6 @@ class PageForbidden(Exception):
         self.permission = permission
 
 
-class PageError(Exception):
-    """A refusal shown as a page (e.g. an upload too large to even read)."""
-
-    def __init__(self, status: int, key: str, **params: Any):
-        self.status, self.key, self.params = status, key, params
-
-
 class Page(Allow):
     """``Depends(Page("device.read"))``: like ``Allow``, but a browser without a session is
     redirected to log in, and a refusal is a page, not JSON."""
@@ -84,7 +78,7 @@ class Page(Allow):
         limit = svc.settings.max_upload_bytes
         declared = request.headers.get("content-length", "")
         if declared.isdigit() and int(declared) > limit + 64 * 1024:
-            raise PageError(413, "upload.too_large", limit_mb=limit // (1024 * 1024))
+            raise ApiError(413, "upload.too_large", limit_mb=limit // (1024 * 1024))
         if csrf is None and request.method == "POST" and request.cookies.get(SESSION_COOKIE):
             form = await request.form()  # cached: the page reads the same form again
             csrf = str(form.get("csrf", ""))
@@ -181,11 +175,6 @@ def install(app: Any) -> None:
     @app.exception_handler(LoginRequired)
     async def _login(request: Request, exc: LoginRequired) -> RedirectResponse:
         return RedirectResponse(f"/ui/login?next={request.url.path}", status_code=303)
-
-    @app.exception_handler(PageError)
-    async def _page_error(request: Request, exc: PageError) -> HTMLResponse:
-        message = translate(exc.key, lang_of(request), **exc.params)
-        return render(request, "error.html", None, status_code=exc.status, message=message)
 
     @app.exception_handler(ApiError)
     async def _api_error(request: Request, exc: ApiError) -> Response:
@@ -287,8 +276,9 @@ def _programme(svc: ServicesDep, start: datetime, end: datetime) -> list[dict[st
     """What plays in [start, end): scheduled occurrences (by their schedule's title) and
     one-off broadcasts (with their state), in time order, in local time."""
     tz = ZoneInfo(svc.settings.timezone)
-    rows, _ = svc.schedules.preview(max(start, utcnow()), end)
-    titles = {spec.name: spec.title or spec.name for spec in svc.schedules.current().schedules}
+    stored = svc.schedules.current()
+    rows, _ = svc.schedules.preview(max(start, utcnow()), end, stored)
+    titles = {spec.name: spec.title or spec.name for spec in stored.schedules}
     items = []
     for row in rows:
         o = row.occurrence
@@ -595,9 +585,7 @@ def approvals(request: Request, svc: ServicesDep, who: Principal = page("broadca
 
 def _fleet(svc: ServicesDep, zone: str | None, state: str | None) -> list[dict[str, Any]]:
     with svc.sessions() as session:
-        alarms = dict(session.execute(select(Alarm.device_id, func.count())
-                                      .where(Alarm.cleared_at.is_(None))
-                                      .group_by(Alarm.device_id)).all())
+        alarms = active_alarm_counts(session)
         out = []
         for d in session.scalars(select(Device).where(Device.retired.is_(False))
                                  .order_by(Device.id)):
@@ -700,7 +688,7 @@ def alarms_page(request: Request, svc: ServicesDep, who: Principal = page("alarm
 
 def _open_alarms(svc: ServicesDep, device_id: str | None = None) -> list[dict[str, Any]]:
     """Alarms a technician still has to look at: active, or cleared but not acknowledged."""
-    query = select(Alarm).where(Alarm.cleared_at.is_(None) | Alarm.acknowledged_at.is_(None))
+    query = select(Alarm).where(Alarm.is_open())
     if device_id is not None:
         query = query.where(Alarm.device_id == device_id)
     with svc.sessions() as session:
@@ -761,11 +749,10 @@ async def users_create(request: Request, svc: ServicesDep, who: Principal = page
 
 
 def _setup_context(svc: ServicesDep) -> dict[str, Any]:
+    from ..api.zones import list_zones
+
+    zones = list_zones(svc)  # with their device counts
     with svc.sessions() as session:
-        counts = dict(session.execute(select(DeviceZone.zone_id, func.count())
-                                      .group_by(DeviceZone.zone_id)).all())
-        zones = [dict(id=z.id, name=z.name, devices=counts.get(z.id, 0))
-                 for z in session.scalars(select(Zone).order_by(Zone.id))]
         devices = [dict(id=d.id, name=d.name, zones=sorted(z.id for z in d.zones),
                         status=d.status, retired=d.retired, created_at=d.created_at)
                    for d in session.scalars(select(Device).order_by(Device.retired, Device.id))]
