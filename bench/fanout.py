@@ -106,7 +106,7 @@ def main() -> None:
     from controller.app import create_app
     from controller.db.models import DeviceEvent
     from controller.server import ServerThread
-    from controller.services import Services
+    from controller.container import Services
     from controller.settings import Settings
     from tests.support.audio import make_speech
     from tests.support.mosquitto import Mosquitto, free_port
@@ -172,7 +172,7 @@ def main() -> None:
     # cache with the encoded file and its decoded PCM, so the figure is the control plane's.
     import subprocess
 
-    encoded = services.store.path_for(media["sha256"])
+    encoded = services.media.store.path_for(media["sha256"])
     pcm = agent_root / "bulletin.pcm"
     opus = agent_root / "bulletin.opus"
     shutil.copyfile(encoded, opus)

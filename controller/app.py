@@ -12,7 +12,7 @@ from loalang import __version__
 from .api import (alarms, audit, broadcasts, devices, edge, media, schedules, session, stop,
                   users, zones)
 from .errors import install_handlers
-from .services import Services
+from .container import Services
 from .settings import Settings
 
 
@@ -39,7 +39,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
                    audit, session):
         app.include_router(module.router)
     app.include_router(schedules.changes_router)
-    from .web.pages import install as install_web
+    from .web import install as install_web
 
     install_web(app)
 

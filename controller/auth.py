@@ -1,6 +1,6 @@
 """Who may do what: roles, permissions, password and token hashing. Pure except the hasher.
 
-Deny by default: every API route names one permission (``api/deps.py: Allow``) and a test
+Deny by default: every API route names one permission (``http.py: Allow``) and a test
 walks the app's routes so a route without one fails the suite.
 """
 
@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import enum
 import hashlib
+import hmac
 import secrets
+from dataclasses import dataclass, field
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -19,6 +21,23 @@ class Role(str, enum.Enum):
     approver = "approver"  # commune leadership: approves or rejects what broadcasters made
     technician = "technician"  # the fleet: devices, alarms, STOP
     admin = "admin"  # users, roles, zones, devices, the audit log
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who acts: a person (username, roles), ``system`` (the bootstrap token) or a device."""
+
+    username: str
+    roles: frozenset[Role] = field(default_factory=frozenset)
+    ip: str = ""
+
+    @property
+    def is_system(self) -> bool:
+        return self.username == "system"
+
+
+SYSTEM = "system"
+SYSTEM_ROLES = frozenset({Role.admin})
 
 
 ALL = frozenset(Role)
@@ -93,4 +112,9 @@ def new_token(prefix: str) -> str:
 
 
 def token_hash(token: str) -> str:
+    """Tokens are 256-bit random strings, so a plain SHA-256 is a sufficient verifier."""
     return hashlib.sha256(token.encode()).hexdigest()
+
+
+def tokens_equal(a: str, b: str) -> bool:
+    return hmac.compare_digest(a.encode(), b.encode())

@@ -1,4 +1,8 @@
-"""API errors that carry a catalogue key, so every 4xx says what went wrong in the user's language."""
+"""Domain refusals as HTTP answers, mapped once for the JSON API (the web pages render their own).
+
+Every refusal body carries the catalogue key and the message in the caller's language, with
+both languages beside it: ``{"error": {"code", "message", "messages": {"vi", "en"}}}``.
+"""
 
 from __future__ import annotations
 
@@ -8,41 +12,57 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
+from .domain.errors import (
+    Conflict,
+    DomainError,
+    Invalid,
+    Locked,
+    NotAllowed,
+    NotFound,
+    TooLarge,
+    Unauthenticated,
+    Unavailable,
+    Unsupported,
+)
 from .i18n import pick_language, translate
 
+HTTP_STATUS: dict[type[DomainError], int] = {
+    Invalid: 422, NotFound: 404, Conflict: 409, NotAllowed: 403, Unauthenticated: 401,
+    Locked: 429, TooLarge: 413, Unsupported: 415, Unavailable: 503,
+}
 
-class ApiError(Exception):
-    """An error a user can act on: HTTP status, message key and its parameters."""
 
-    def __init__(self, status: int, key: str, **params: Any):
-        super().__init__(key)
-        self.status = status
-        self.key = key
-        self.params = params
+def http_status(exc: DomainError) -> int:
+    """The HTTP status of a refusal (its nearest mapped class; 400 if none)."""
+    for cls in type(exc).__mro__:
+        if cls in HTTP_STATUS:
+            return HTTP_STATUS[cls]  # type: ignore[index]
+    return 400
 
-    def body(self, lang: str) -> dict[str, Any]:
-        return {
-            "error": {
-                "code": self.key,
-                "message": translate(self.key, lang, **self.params),
-                "messages": {
-                    "vi": translate(self.key, "vi", **self.params),
-                    "en": translate(self.key, "en", **self.params),
-                },
-            }
+
+def error_body(exc: DomainError, lang: str) -> dict[str, Any]:
+    return {
+        "error": {
+            "code": exc.key,
+            "message": translate(exc.key, lang, **exc.params),
+            "messages": {
+                "vi": translate(exc.key, "vi", **exc.params),
+                "en": translate(exc.key, "en", **exc.params),
+            },
         }
+    }
 
 
-def api_error_response(request: Request, exc: ApiError) -> JSONResponse:
-    """An ``ApiError`` as JSON in the caller's language (Accept-Language)."""
+def error_response(request: Request, exc: DomainError) -> JSONResponse:
+    """A refusal as JSON in the caller's language (Accept-Language)."""
     lang = pick_language(request.headers.get("accept-language"))
-    return JSONResponse(exc.body(lang), status_code=exc.status)
+    return JSONResponse(error_body(exc, lang), status_code=http_status(exc))
 
 
 def install_handlers(app: FastAPI) -> None:
-    @app.exception_handler(ApiError)
-    async def _api_error(request: Request, exc: ApiError) -> JSONResponse:
-        return api_error_response(request, exc)
+    @app.exception_handler(DomainError)
+    async def _domain_error(request: Request, exc: DomainError) -> JSONResponse:
+        return error_response(request, exc)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -50,8 +70,7 @@ def install_handlers(app: FastAPI) -> None:
         first = exc.errors()[0] if exc.errors() else {}
         where = ".".join(str(p) for p in first.get("loc", ()) if p != "body")
         detail = f"{where}: {first.get('msg', '')}".strip(": ")
-        err = ApiError(422, "request.invalid", detail=detail)
-        body = err.body(lang)
+        body = error_body(Invalid("request.invalid", detail=detail), lang)
         body["error"]["fields"] = [
             {"loc": list(e.get("loc", ())), "msg": e.get("msg", "")} for e in exc.errors()
         ]

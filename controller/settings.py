@@ -4,14 +4,35 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import BaseModel, ConfigDict, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class CommandValidity(BaseModel):
+    """How long each kind of command stays valid after it is issued (seconds): an agent refuses
+    it afterwards, and the command path stops retrying it. Plays and plans carry their own
+    (the play window, the plan window). Set as ``LOALANG_COMMAND_VALIDITY__STOP=60``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    cancel: int = Field(3600, ge=10, description="outlives any play window it cancels")
+    stop: int = Field(300, ge=10, description="STOP is about this moment: a device that was "
+                      "offline must not fall silent much later")
+    set_zones: int = Field(86400, ge=10)
+    set_volume: int = Field(86400, ge=10)
+
+    def seconds(self, kind: str) -> int:
+        value = getattr(self, kind, None)
+        if not isinstance(value, int):
+            raise KeyError(f"no validity for command kind {kind!r}")
+        return value
 
 
 class Settings(BaseSettings):
     """Everything the controller can be told; defaults give the embedded single-machine setup."""
 
-    model_config = SettingsConfigDict(env_prefix="LOALANG_", env_file=".env", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="LOALANG_", env_file=".env", extra="ignore",
+                                      env_nested_delimiter="__")
 
     data_dir: Path = Field(Path("./loalang-data"), description="Database, media store and keys")
     database_url: str | None = Field(None, description="SQLAlchemy URL; default SQLite in data_dir")
@@ -48,7 +69,9 @@ class Settings(BaseSettings):
     sync_lead_s: float = Field(4.0, description="start_at = now + this for 'now' broadcasts")
     prefetch_lead_s: float = Field(90.0, description="send scheduled plays this long before start")
     default_max_late_s: int = Field(120, description="how late an agent may still start a play")
-    command_ttl_s: int = Field(3600, description="validity of stop/cancel/zone commands")
+    command_validity: CommandValidity = Field(default_factory=CommandValidity)
+    command_retry_s: float = Field(5.0, gt=0, description="publish commands kept while the "
+                                   "broker was down this often (and at once on reconnect)")
     missed_grace_s: float = Field(10.0, description="wait after a play's window before 'missed'")
     plan_refresh_s: float = Field(600.0, description="recompute plans this often (window slides)")
     offline_after_s: float = Field(180.0, description="no report for this long: shown as stale")

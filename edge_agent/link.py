@@ -151,7 +151,7 @@ class MqttLink:
 
     def _handle_message(self, client, userdata, msg) -> None:  # type: ignore[no-untyped-def]
         if msg.topic == topics.CONTROLLER_STATUS:
-            if msg.payload == b"online":
+            if msg.payload == topics.CONTROLLER_ONLINE:
                 self.controller_online.set()
                 self._outbox.changed.set()
                 log.info("controller online: sending the outbox")

@@ -104,9 +104,9 @@ def user_add(
     """Create an account (the first admin too). There is no default password: you choose it."""
     import sys
 
-    from controller.accounts import create_user
+    from controller.services.accounts import create_user
     from controller.auth import Role
-    from controller.errors import ApiError
+    from controller.domain.errors import DomainError
 
     try:
         roles = [Role(r) for r in role]
@@ -122,7 +122,7 @@ def user_add(
         create_user(_local_sessions(), username, password, roles, display_name)
     except ValueError as exc:
         _fail(f"Không tạo được / not created: {exc}")
-    except ApiError as exc:
+    except DomainError as exc:
         _fail(f"Không tạo được / not created: {exc.key}")
     typer.echo(f"Đã tạo / created: {username} ({', '.join(r.value for r in roles)})")
 
@@ -130,12 +130,12 @@ def user_add(
 @user_app.command("token")
 def user_token(username: str, name: str = typer.Option("cli", "--name")) -> None:
     """Issue a personal API token for the CLI (printed once; export it as LOALANG_TOKEN)."""
-    from controller.accounts import issue_token
-    from controller.errors import ApiError
+    from controller.services.accounts import issue_token
+    from controller.domain.errors import DomainError
 
     try:
         _, token = issue_token(_local_sessions(), username, name)
-    except ApiError as exc:
+    except DomainError as exc:
         _fail(f"{exc.key}: {username}")
     typer.echo(token)
 
@@ -386,7 +386,7 @@ def _follow(client, broadcast_id: str, wait: bool) -> None:  # type: ignore[no-u
 
 
 def _load_schedules(path: Path):  # type: ignore[no-untyped-def]
-    from controller.schedule_files import ScheduleFileError, load
+    from controller.schedules.files import ScheduleFileError, load
 
     try:
         return load(path)
@@ -398,7 +398,7 @@ def _load_schedules(path: Path):  # type: ignore[no-untyped-def]
 
 def _controller_facts(url: str | None, token: str | None):  # type: ignore[no-untyped-def]
     """Media durations and zone membership from a running controller, when one is named."""
-    from controller.domain.schedules import Fleet
+    from controller.schedules.targets import Fleet
 
     if not url:
         return None, None
@@ -421,7 +421,7 @@ def schedules_check(
     """Check schedule files; exit code 1 on any problem (usable in CI)."""
     from datetime import datetime, timedelta, timezone
 
-    from controller.domain.schedules import check
+    from controller.schedules.checks import check
 
     loaded = _load_schedules(path)
     media, fleet = _controller_facts(url, token)
@@ -446,12 +446,12 @@ def schedules_plan(
     """What plays when and where for the next days, and what preempts what."""
     from datetime import datetime, timedelta, timezone
 
-    from controller.domain.schedules import preview
+    from controller.schedules.checks import preview
 
     loaded = _load_schedules(path)
     media, fleet = _controller_facts(url, token)
     now = datetime.now(timezone.utc)
-    from controller.domain.schedules import MediaItem
+    from controller.schedules.model import MediaItem
 
     rows = preview(loaded.schedules, now, now + timedelta(days=days), media, fleet)
     unknown = {s.name for s in loaded.schedules.schedules
@@ -482,7 +482,7 @@ def schedules_apply(
     result = _call(_client(url, token).put, "/api/schedules",
                    loaded.schedules.model_dump(mode="json"), {"dry_run": dry_run}, (422,))
     for problem in result["problems"]:
-        from controller.domain.schedules import Problem
+        from controller.schedules.checks import Problem
 
         typer.secho(loaded.locate(Problem(**problem)), fg=typer.colors.RED, err=True)
     for sign, key in (("+", "added"), ("~", "changed"), ("-", "removed")):

@@ -45,6 +45,11 @@ def zone_cmd(zone_id: str) -> str:
 
 ALL_CMD = f"{PREFIX}/all/cmd"
 CONTROLLER_STATUS = f"{PREFIX}/controller/status"
+CONTROLLER_ONLINE = b"online"
+"""Retained on ``controller/status`` while a controller is connected; agents flush reports then."""
+CONTROLLER_OFFLINE = b"offline"
+"""The controller's last-will (and what it says on a clean stop)."""
+ALL_PLANS = f"{PREFIX}/device/+/plan"
 
 
 def command_topic(target: str) -> str:
@@ -83,3 +88,9 @@ def parse_device_topic(topic: str) -> DeviceTopic | None:
     if not is_valid_id(parts[3]) or parts[4] not in DEVICE_TOPIC_KINDS:
         return None
     return DeviceTopic(parts[3], parts[4])
+
+
+def is_plan_topic(topic: str) -> bool:
+    """Whether ``topic`` is some device's retained plan topic."""
+    parsed = parse_device_topic(topic)
+    return parsed is not None and parsed.kind == "plan"

@@ -10,8 +10,8 @@ from pathlib import Path
 
 from fastapi import APIRouter, Response
 
-from ..errors import ApiError
-from .deps import ServicesDep
+from ..domain.errors import NotFound
+from ..http import ServicesDep
 
 router = APIRouter(prefix="/edge", tags=["edge"])
 
@@ -24,7 +24,7 @@ AGENT_SOURCES = ("pyproject.toml", "README.md", "LICENSE", "protocol", "edge_age
 def _read(name: str) -> bytes:
     path = DEPLOY / name
     if not path.is_file():
-        raise ApiError(404, "edge.not_available")
+        raise NotFound("edge.not_available")
     return path.read_bytes()
 
 
@@ -58,5 +58,5 @@ def _agent_tarball() -> bytes:
 def agent_source() -> Response:
     """The agent's source tree; ``pip install loalang-agent.tar.gz[agent]`` builds it."""
     if not (ROOT / "edge_agent").is_dir():
-        raise ApiError(404, "edge.not_available")
+        raise NotFound("edge.not_available")
     return Response(_agent_tarball(), media_type="application/gzip")

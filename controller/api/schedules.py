@@ -1,11 +1,12 @@
 """Schedules: the stored set (export), a checked idempotent sync (apply), and the preview.
 
 A broadcaster's edit is checked at once (problems → 422) but only proposed: it waits as a
-schedule change until an approver applies it. Approvers and admins apply directly."""
+schedule change until an approver applies it (202). Approvers and admins apply directly."""
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
 from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
@@ -13,11 +14,11 @@ from pydantic import BaseModel
 
 from protocol.messages import utcnow
 
-from ..auth import skips_approval
-from ..db.models import ScheduleChange
-from ..domain.schedules import ScheduleSet, ScheduleSpec
-from ..errors import ApiError
-from .deps import Principal, ServicesDep, allow, audit
+from ..auth import Principal
+from ..domain.errors import Invalid, NotFound
+from ..schedules.changes import ChangeOutcome, ChangeRecord
+from ..schedules.model import ScheduleSet, ScheduleSpec
+from ..http import ServicesDep, allow
 from .schemas import RejectIn
 
 router = APIRouter(prefix="/api/schedules", tags=["schedules"])
@@ -44,7 +45,7 @@ class ScheduleChangeOut(BaseModel):
     id: int
     kind: str
     name: str
-    content: dict
+    content: dict[str, Any]
     state: str
     created_by: str
     created_at: datetime
@@ -65,22 +66,39 @@ class PlanRowOut(BaseModel):
     preempts: list[str]
 
 
+def _respond(outcome: ChangeOutcome) -> SyncOut | JSONResponse:
+    """200 applied or unchanged, 202 proposed for an approver, 422 with the problems."""
+    r = outcome.result
+    out = SyncOut(applied=outcome.applied, added=r.added, changed=r.changed, removed=r.removed,
+                  settings_changed=r.settings_changed, pending_change=outcome.pending_change,
+                  problems=[ProblemOut(**p.__dict__) for p in outcome.problems])
+    status = 422 if outcome.problems else 202 if outcome.pending_change else 200
+    return out if status == 200 else JSONResponse(out.model_dump(mode="json"),
+                                                  status_code=status)
+
+
+def _change_out(change: ChangeRecord) -> ScheduleChangeOut:
+    return ScheduleChangeOut(**change.__dict__)
+
+
 @router.get("", response_model=ScheduleSet, dependencies=[allow("schedule.read")])
 def export_schedules(svc: ServicesDep) -> ScheduleSet:
     """The whole stored schedule set, in the same shape as a schedule file."""
     return svc.schedules.current()
 
 
-@router.put("", response_model=SyncOut, responses={422: {"model": SyncOut}})
+@router.put("", response_model=SyncOut, responses={202: {"model": SyncOut},
+                                                    422: {"model": SyncOut}})
 def sync_schedules(body: ScheduleSet, svc: ServicesDep,
                    dry_run: bool = Query(False, description="report the diff, change nothing"),
-                   who: Principal = allow("schedule.write")):
+                   who: Principal = allow("schedule.write")) -> Any:
     """Make the stored set equal to ``body``: add, change and remove schedules (idempotent).
 
     Any problem (conflict, quiet hours, missing media, ...) → 422 and nothing is stored.
     """
     if not dry_run:
-        return _respond(change(svc, who, "replace", "", body.model_dump(mode="json")))
+        return _respond(svc.schedule_changes.change(who, "replace", "",
+                                                    body.model_dump(mode="json")))
     result = svc.schedules.sync(body, dry_run=True)
     return SyncOut(applied=False, added=result.added, changed=result.changed,
                    removed=result.removed, settings_changed=result.settings_changed,
@@ -108,146 +126,50 @@ def plan_schedules(svc: ServicesDep, days: int = Query(7, ge=1, le=31),
     return out
 
 
-def _sync_out(svc: ServicesDep, result) -> tuple[int, SyncOut]:  # type: ignore[no-untyped-def]
-    out = SyncOut(applied=not result.problems and not result.unchanged, added=result.added,
-                  changed=result.changed, removed=result.removed,
-                  settings_changed=result.settings_changed,
-                  problems=[ProblemOut(**p.__dict__) for p in result.problems])
-    if result.problems:
-        return 422, out
-    if out.applied:
-        svc.plans_changed()
-    return 200, out
-
-
-def _respond(outcome: tuple[int, SyncOut]) -> SyncOut | JSONResponse:
-    status, out = outcome
-    return out if status == 200 else JSONResponse(out.model_dump(mode="json"),
-                                                  status_code=status)
-
-
 @router.get("/{name}", response_model=ScheduleSpec, dependencies=[allow("schedule.read")])
 def get_schedule(name: str, svc: ServicesDep) -> ScheduleSpec:
     for spec in svc.schedules.current().schedules:
         if spec.name == name:
             return spec
-    raise ApiError(404, "schedule.not_found", name=name)
+    raise NotFound("schedule.not_found", name=name)
 
 
-@router.put("/{name}", response_model=SyncOut, responses={422: {"model": SyncOut}})
+@router.put("/{name}", response_model=SyncOut, responses={202: {"model": SyncOut},
+                                                           422: {"model": SyncOut}})
 def put_schedule(name: str, body: ScheduleSpec, svc: ServicesDep,
-                 who: Principal = allow("schedule.write")):
+                 who: Principal = allow("schedule.write")) -> Any:
     """Add or replace one schedule; checked together with all the others."""
     if body.name != name:
-        raise ApiError(422, "schedule.name_mismatch", name=name)
-    return _respond(change(svc, who, "put", name, body.model_dump(mode="json")))
+        raise Invalid("schedule.name_mismatch", name=name)
+    return _respond(svc.schedule_changes.change(who, "put", name, body.model_dump(mode="json")))
 
 
-@router.delete("/{name}", response_model=SyncOut)
-def delete_schedule(name: str, svc: ServicesDep, who: Principal = allow("schedule.write")):
-    return _respond(change(svc, who, "delete", name, {}))
+@router.delete("/{name}", response_model=SyncOut, responses={202: {"model": SyncOut}})
+def delete_schedule(name: str, svc: ServicesDep, who: Principal = allow("schedule.write")
+                    ) -> Any:
+    return _respond(svc.schedule_changes.change(who, "delete", name, {}))
 
 
-def _wanted(svc: ServicesDep, kind: str, name: str, content: dict) -> ScheduleSet:
-    """The whole set a change asks for, against the set stored now."""
-    if kind == "replace":
-        return ScheduleSet.model_validate(content)
-    current = svc.schedules.current()
-    others = [s for s in current.schedules if s.name != name]
-    if kind == "delete":
-        if len(others) == len(current.schedules):
-            raise ApiError(404, "schedule.not_found", name=name)
-        return current.model_copy(update={"schedules": others})
-    return current.model_copy(update={"schedules": [*others, ScheduleSpec.model_validate(content)]})
-
-
-def change(svc: ServicesDep, who: Principal, kind: str, name: str, content: dict
-           ) -> tuple[int, SyncOut]:
-    """Apply an edit now (approvers, admins: 200) or check it and store it for an approver
-    (broadcasters: 202 with ``pending_change``); any problem → 422 and nothing changes.
-    ``kind`` is ``put`` (one schedule), ``delete`` or ``replace`` (the whole set)."""
-    wanted = _wanted(svc, kind, name, content)
-    if skips_approval(who.roles):
-        outcome = _sync_out(svc, svc.schedules.sync(wanted))
-        audit(svc, who, f"schedule.{kind}", name or "*", "failed" if outcome[0] != 200 else "ok")
-        return outcome
-    check = svc.schedules.sync(wanted, dry_run=True)
-    if check.problems:
-        return _sync_out(svc, check)
-    with svc.sessions.begin() as session:
-        proposal = ScheduleChange(kind=kind, name=name, content=content, state="pending",
-                                  created_by=who.username, created_at=utcnow())
-        session.add(proposal)
-        session.flush()
-        change_id = proposal.id
-    audit(svc, who, f"schedule.{kind}.propose", name or "*", change=change_id)
-    return 202, SyncOut(applied=False, added=check.added, changed=check.changed,
-                        removed=check.removed, settings_changed=check.settings_changed,
-                        problems=[], pending_change=change_id)
-
-
-def _change_out(change: ScheduleChange) -> ScheduleChangeOut:
-    return ScheduleChangeOut(
-        id=change.id, kind=change.kind, name=change.name, content=change.content,
-        state=change.state, created_by=change.created_by, created_at=change.created_at,
-        decided_by=change.decided_by, decided_at=change.decided_at, reason=change.reason)
-
-
-@changes_router.get("", response_model=list[ScheduleChangeOut], dependencies=[allow("schedule.read")])
+@changes_router.get("", response_model=list[ScheduleChangeOut],
+                    dependencies=[allow("schedule.read")])
 def list_schedule_changes(svc: ServicesDep, state: str | None = Query(None)
                           ) -> list[ScheduleChangeOut]:
     """Proposed schedule edits, newest first (``state=pending``: the approver's queue)."""
-    with svc.sessions() as session:
-        query = session.query(ScheduleChange).order_by(ScheduleChange.id.desc())
-        if state:
-            query = query.filter(ScheduleChange.state == state)
-        return [_change_out(c) for c in query.limit(500)]
-
-
-def _pending(svc: ServicesDep, change_id: int) -> ScheduleChange:
-    with svc.sessions() as session:
-        change = session.get(ScheduleChange, change_id)
-        if change is None:
-            raise ApiError(404, "schedule_change.not_found", id=change_id)
-        if change.state != "pending":
-            raise ApiError(409, "schedule_change.decided", state=change.state)
-        session.expunge(change)
-        return change
+    changes = svc.schedule_changes.list(state)
+    if state == "pending":
+        changes.reverse()  # newest first here too
+    return [_change_out(c) for c in changes]
 
 
 @changes_router.post("/{change_id}/approve", response_model=SyncOut,
                      responses={422: {"model": SyncOut}})
 def approve_schedule_change(change_id: int, svc: ServicesDep,
-                            who: Principal = allow("schedule.approve")):
+                            who: Principal = allow("schedule.approve")) -> Any:
     """Apply a proposed edit, checked again against the set as it is now."""
-    proposed = _pending(svc, change_id)
-    if proposed.created_by == who.username:
-        raise ApiError(403, "approval.same_person")
-    outcome = _sync_out(svc, svc.schedules.sync(
-        _wanted(svc, proposed.kind, proposed.name, proposed.content)))
-    if outcome[0] != 200:
-        audit(svc, who, "schedule.approve", str(change_id), "failed")
-        return _respond(outcome)
-    _decide(svc, change_id, "approved", who.username, None)
-    audit(svc, who, "schedule.approve", str(change_id), kind=proposed.kind, name=proposed.name)
-    return _respond(outcome)
+    return _respond(svc.schedule_changes.approve(who, change_id))
 
 
 @changes_router.post("/{change_id}/reject", response_model=ScheduleChangeOut)
 def reject_schedule_change(change_id: int, body: RejectIn, svc: ServicesDep,
                            who: Principal = allow("schedule.approve")) -> ScheduleChangeOut:
-    _pending(svc, change_id)
-    out = _decide(svc, change_id, "rejected", who.username, body.reason)
-    audit(svc, who, "schedule.reject", str(change_id), reason=body.reason)
-    return out
-
-
-def _decide(svc: ServicesDep, change_id: int, state: str, by: str, reason: str | None
-            ) -> ScheduleChangeOut:
-    with svc.sessions.begin() as session:
-        change = session.get(ScheduleChange, change_id)
-        assert change is not None
-        change.state, change.decided_by, change.decided_at = state, by, utcnow()
-        change.reason = reason
-        session.flush()
-        return _change_out(change)
+    return _change_out(svc.schedule_changes.reject(who, change_id, body.reason))

@@ -13,6 +13,7 @@ from sqlalchemy import (
     Float,
     ForeignKey,
     Integer,
+    LargeBinary,
     String,
     Text,
     TypeDecorator,
@@ -159,16 +160,25 @@ class Delivery(Base):
 
 
 class Command(Base):
-    """Every signed command the controller published, so refusals can be traced back."""
+    """Every signed command, as published or as waiting for the broker (``state``).
+
+    The signed bytes are kept so a command the broker could not take is published later,
+    unchanged and in sequence order (``controller.fleet.commands``)."""
 
     __tablename__ = "commands"
     cmd_id: Mapped[str] = mapped_column(String(40), primary_key=True)
     type: Mapped[str] = mapped_column(String(20))
     target: Mapped[str] = mapped_column(String(80))
+    seq_key: Mapped[str] = mapped_column(String(100), default="", index=True)
     seq: Mapped[int] = mapped_column(BigInteger)
+    topic: Mapped[str] = mapped_column(String(200), default="")
+    retain: Mapped[bool] = mapped_column(Boolean, default=False)
+    data: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    state: Mapped[str] = mapped_column(String(12), default="published", index=True)
     broadcast_id: Mapped[str | None] = mapped_column(String(80), nullable=True, index=True)
     issued_at: Mapped[datetime] = mapped_column(UtcDateTime)
     not_after: Mapped[datetime] = mapped_column(UtcDateTime)
+    published_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
 
 
 class CommandSequence(Base):
@@ -212,12 +222,15 @@ class SiteSetting(Base):
 
 
 class DevicePlan(Base):
-    """The plan last published (retained) to a device, so it is republished only on change."""
+    """The plan a device must hold (retained on its plan topic): republished when its content
+    changes, and re-asserted, byte for byte, whenever the broker lost or replaced it."""
 
     __tablename__ = "device_plans"
     device_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     version: Mapped[str] = mapped_column(String(64))
     cmd_id: Mapped[str] = mapped_column(String(40))
+    data: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    data_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
     entries: Mapped[int] = mapped_column(Integer, default=0)
     window_end: Mapped[datetime] = mapped_column(UtcDateTime)
     published_at: Mapped[datetime] = mapped_column(UtcDateTime, default=_now)

@@ -1,13 +1,32 @@
-"""Build, record and sign commands: one sequence number per target, kept in the database."""
+"""THE path every command takes: body → sequence → sign → record → publish, in order per target.
+
+One object, ``CommandPath``, for plays, cancels, STOPs, zone and volume changes and plans:
+
+- **validity** comes from one table (``Settings.command_validity``); only plays and plans
+  carry their own (the play window, the plan window);
+- **order**: a target's sequence number is taken and its command published under that
+  target's lock, and commands still waiting for the broker go out first, so numbers reach an
+  agent in the order they were issued (an agent refuses a lower number as ``replayed``);
+- **the broker down** has one declared behaviour per kind of call:
+  ``send`` keeps the command (signed bytes in the ``commands`` table) and publishes it when the
+  broker is back, until it expires; the caller learns it is ``pending``. ``send_retained``
+  (plans) records the latest message per topic, which ``RetainedKeeper`` re-asserts on every
+  (re)connect.
+"""
 
 from __future__ import annotations
 
+import enum
+import logging
 import threading
 import time
 import uuid
-from datetime import datetime
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from protocol import topics
@@ -16,55 +35,207 @@ from protocol.messages import CommandPayload, utcnow
 
 from ..db.models import Command, CommandSequence
 from ..keys import SigningKey
+from .gateway import MqttGateway, NotConnected
+
+log = logging.getLogger(__name__)
+
+OWN_VALIDITY = frozenset({"play", "plan"})
+"""Kinds whose validity the caller computes (the play's window, the plan's window)."""
 
 
-class SignedCommand:
-    def __init__(self, cmd_id: str, target: str, topic: str, data: bytes, seq: int):
-        self.cmd_id = cmd_id
-        self.target = target
-        self.topic = topic
-        self.data = data
-        self.seq = seq
+class CommandState(str, enum.Enum):
+    pending = "pending"      # signed and recorded, waiting for the broker
+    published = "published"  # the broker acknowledged it (QoS 1)
+    expired = "expired"      # its validity ran out before the broker took it
+    retained = "retained"    # a retained message (plan), re-asserted rather than queued
 
 
-class CommandSigner:
-    """Allocates sequence numbers and signs command envelopes."""
+@dataclass(frozen=True)
+class SentCommand:
+    """A command as the path left it: published now, or pending until the broker is back."""
 
-    def __init__(self, key: SigningKey, sessions: sessionmaker[Session]):
+    cmd_id: str
+    kind: str
+    target: str
+    topic: str
+    seq: int
+    data: bytes
+    state: CommandState
+    broadcast_id: str | None = None
+
+    @property
+    def pending(self) -> bool:
+        return self.state == CommandState.pending
+
+
+Listener = Callable[[SentCommand], None]
+
+
+class CommandPath:
+    """Signs, records, sequences and publishes every command the controller sends."""
+
+    def __init__(self, key: SigningKey, sessions: sessionmaker[Session], gateway: MqttGateway,
+                 validity_s: Callable[[str], int]):
         self.key = key
         self._sessions = sessions
-        self._lock = threading.Lock()
+        self._gateway = gateway
+        self._validity_s = validity_s
+        self._locks: dict[str, threading.Lock] = {}
+        self._locks_guard = threading.Lock()
+        self.listeners: list[Listener] = []  # told of every command the broker took
 
-    def _next_seq(self, session: Session, target: str) -> int:
-        row = session.scalar(
-            select(CommandSequence).where(CommandSequence.target == target).with_for_update()
-        )
-        # Never below wall-clock milliseconds: a controller restored from an old backup
-        # still issues numbers above what agents have already seen.
-        floor = time.time_ns() // 1_000_000
-        if row is None:
-            seq = floor
-            session.add(CommandSequence(target=target, last_seq=seq))
-        else:
-            seq = max(row.last_seq + 1, floor)
-            row.last_seq = seq
-        return seq
+    # --- sending ---------------------------------------------------------------------------
 
-    def issue(self, target: str, body: object, not_after: datetime,
-              broadcast_id: str | None = None, seq_key: str | None = None) -> SignedCommand:
-        """Record and sign one command for ``target``; the caller publishes it.
+    def send(self, target: str, body: Any, *, not_after: datetime | None = None,
+             broadcast_id: str | None = None) -> SentCommand:
+        """Sign and publish ``body`` to ``target``; kept and retried if the broker is down."""
+        topic = topics.command_topic(target)
+        with self._lock(target):
+            row = self._record(target, target, topic, body, self._expiry(body, not_after),
+                               broadcast_id, CommandState.pending, retain=False)
+            published = self._flush_key(target)
+        self._notify(published)
+        state = next((c.state for c in published if c.cmd_id == row.cmd_id), row.state)
+        return _sent(row, state)
 
-        ``seq_key`` gives a message kind its own sequence (plans: ``plan|device:ID``), so a
-        retained plan is not "older" than the commands sent after it.
-        """
+    def send_retained(self, target: str, topic: str, body: Any, *, not_after: datetime,
+                      seq_key: str, record: Callable[[Session, SentCommand], None]
+                      ) -> SentCommand:
+        """Sign a retained message (a plan) with its own sequence ``seq_key``, let ``record``
+        store it as the latest for its topic (same transaction), then publish it.
+
+        If the broker is down nothing is queued: the latest is re-asserted on reconnect."""
+        with self._lock(seq_key):
+            with self._sessions.begin() as session:
+                row = self._record_in(session, seq_key, target, topic, body, not_after, None,
+                                      CommandState.retained, retain=True)
+                sent = _sent(row, CommandState.retained)
+                record(session, sent)
+            try:
+                self._gateway.publish(topic, row.data, qos=1, retain=True)
+            except NotConnected as exc:
+                log.warning("retained %s not published now (%s); re-asserted on reconnect",
+                            topic, exc)
+        return sent
+
+    def flush_pending(self) -> int:
+        """Publish what waits for the broker (oldest first per target); drop what expired."""
+        with self._sessions() as session:
+            keys = list(session.scalars(select(Command.seq_key).where(
+                Command.state == CommandState.pending.value).distinct()))
+        published: list[SentCommand] = []
+        for key in keys:
+            if not self._gateway.connected.is_set():
+                break
+            with self._lock(key):
+                published += self._flush_key(key)
+        self._notify(published)
+        return len(published)
+
+    def pending(self, *, broadcast_id: str | None = None, target: str | None = None
+                ) -> list[SentCommand]:
+        """Commands still waiting for the broker, of a broadcast or for a target."""
+        query = select(Command).where(Command.state == CommandState.pending.value)
+        if broadcast_id is not None:
+            query = query.where(Command.broadcast_id == broadcast_id)
+        if target is not None:
+            query = query.where(Command.target == target)
+        with self._sessions() as session:
+            return [_sent(r, CommandState.pending) for r in session.scalars(query.order_by(
+                Command.seq))]
+
+    # --- inside ----------------------------------------------------------------------------
+
+    def _lock(self, key: str) -> threading.Lock:
+        with self._locks_guard:
+            return self._locks.setdefault(key, threading.Lock())
+
+    def _expiry(self, body: Any, not_after: datetime | None) -> datetime:
+        kind = body.type
+        if kind in OWN_VALIDITY:
+            if not_after is None:
+                raise ValueError(f"a {kind} command needs its own not_after")
+            return not_after
+        if not_after is not None:
+            raise ValueError(f"the validity of {kind} comes from Settings.command_validity")
+        return utcnow() + timedelta(seconds=self._validity_s(kind))
+
+    def _record(self, seq_key: str, target: str, topic: str, body: Any, not_after: datetime,
+                broadcast_id: str | None, state: CommandState, retain: bool) -> Command:
+        with self._sessions.begin() as session:
+            return self._record_in(session, seq_key, target, topic, body, not_after,
+                                   broadcast_id, state, retain)
+
+    def _record_in(self, session: Session, seq_key: str, target: str, topic: str, body: Any,
+                   not_after: datetime, broadcast_id: str | None, state: CommandState,
+                   retain: bool) -> Command:
         cmd_id = uuid.uuid4().hex
         now = utcnow()
-        with self._lock, self._sessions.begin() as session:
-            seq = self._next_seq(session, seq_key or target)
-            payload = CommandPayload(kid=self.key.kid, cmd_id=cmd_id, target=target,
-                                     issued_at=now, not_after=not_after, seq=seq,
-                                     body=body)  # type: ignore[arg-type]
-            session.add(Command(cmd_id=cmd_id, type=payload.body.type, target=target, seq=seq,
-                                broadcast_id=broadcast_id, issued_at=now, not_after=not_after))
-        return SignedCommand(cmd_id, target, topics.command_topic(target),
-                             sign(payload, self.key.private), seq)
+        seq = _next_seq(session, seq_key)
+        payload = CommandPayload(kid=self.key.kid, cmd_id=cmd_id, target=target, issued_at=now,
+                                 not_after=not_after, seq=seq, body=body)
+        row = Command(cmd_id=cmd_id, type=body.type, target=target, seq_key=seq_key, seq=seq,
+                      topic=topic, retain=retain, data=sign(payload, self.key.private),
+                      state=state.value, broadcast_id=broadcast_id, issued_at=now,
+                      not_after=not_after)
+        session.add(row)
+        return row
+
+    def _flush_key(self, key: str) -> list[SentCommand]:
+        """Publish the pending commands of one sequence, in order, until the broker fails.
+
+        Called with the key's lock held: nothing else takes a number for it meanwhile."""
+        with self._sessions() as session:
+            rows = list(session.scalars(select(Command).where(
+                Command.seq_key == key, Command.state == CommandState.pending.value)
+                .order_by(Command.seq)))
+        done: list[SentCommand] = []
+        for row in rows:
+            now = utcnow()
+            if now > row.not_after:
+                self._mark(row.cmd_id, CommandState.expired, now)
+                log.warning("%s for %s expired before the broker took it", row.type, row.target)
+                continue
+            try:
+                self._gateway.publish(row.topic, row.data, qos=1, retain=row.retain)
+            except NotConnected as exc:
+                log.warning("%s for %s waits for the broker (%s)", row.type, row.target, exc)
+                break
+            self._mark(row.cmd_id, CommandState.published, utcnow())
+            done.append(_sent(row, CommandState.published))
+        return done
+
+    def _mark(self, cmd_id: str, state: CommandState, when: datetime) -> None:
+        with self._sessions.begin() as session:
+            session.execute(update(Command).where(Command.cmd_id == cmd_id).values(
+                state=state.value, published_at=when if state == CommandState.published
+                else None))
+
+    def _notify(self, published: list[SentCommand]) -> None:
+        for cmd in published:
+            for listener in list(self.listeners):
+                try:
+                    listener(cmd)
+                except Exception:
+                    log.exception("command listener failed for %s", cmd.cmd_id)
+
+
+def _next_seq(session: Session, key: str) -> int:
+    """Next sequence number of ``key``, never below wall-clock milliseconds: a controller
+    restored from an old backup still issues numbers above what agents have seen."""
+    row = session.scalar(select(CommandSequence).where(CommandSequence.target == key)
+                         .with_for_update())
+    floor = time.time_ns() // 1_000_000
+    if row is None:
+        seq = floor
+        session.add(CommandSequence(target=key, last_seq=seq))
+    else:
+        seq = max(row.last_seq + 1, floor)
+        row.last_seq = seq
+    session.flush()
+    return seq
+
+
+def _sent(row: Command, state: CommandState) -> SentCommand:
+    return SentCommand(cmd_id=row.cmd_id, kind=row.type, target=row.target, topic=row.topic,
+                       seq=row.seq, data=row.data, state=state, broadcast_id=row.broadcast_id)

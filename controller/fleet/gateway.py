@@ -19,6 +19,7 @@ from protocol import topics
 log = logging.getLogger(__name__)
 
 MessageHandler = Callable[[str, bytes], None]
+ConnectHandler = Callable[[], None]
 
 
 class NotConnected(RuntimeError):
@@ -35,10 +36,17 @@ class MqttGateway:
         username: str | None = None,
         password: str | None = None,
         client_id: str | None = None,
+        on_connected: ConnectHandler = lambda: None,
+        watch: tuple[str, ...] = (),
     ):
+        """``on_message`` gets every agent report and every message on the ``watch`` topics
+        (the retained messages the controller owns); ``on_connected`` runs on the network
+        thread after each (re)connect, so it must only hand work off."""
         self.host = host
         self.port = port
         self._on_message = on_message
+        self._on_connected = on_connected
+        self._watch = watch
         self.connected = threading.Event()
         self._stopping = False
         self._client = mqtt.Client(
@@ -49,7 +57,8 @@ class MqttGateway:
         )
         if username:
             self._client.username_pw_set(username, password)
-        self._client.will_set(topics.CONTROLLER_STATUS, b"offline", qos=1, retain=True)
+        self._client.will_set(topics.CONTROLLER_STATUS, topics.CONTROLLER_OFFLINE, qos=1,
+                              retain=True)
         self._client.reconnect_delay_set(min_delay=1, max_delay=10)
         self._client.max_inflight_messages_set(1000)
         self._client.max_queued_messages_set(0)
@@ -64,7 +73,12 @@ class MqttGateway:
     def stop(self) -> None:
         self._stopping = True
         if self.connected.is_set():
-            self._client.publish(topics.CONTROLLER_STATUS, b"offline", qos=1, retain=True)
+            info = self._client.publish(topics.CONTROLLER_STATUS, topics.CONTROLLER_OFFLINE,
+                                        qos=1, retain=True)
+            try:
+                info.wait_for_publish(2)
+            except (RuntimeError, ValueError):
+                pass
         self._client.disconnect()
         self._client.loop_stop()
 
@@ -88,10 +102,14 @@ class MqttGateway:
         if reason_code.is_failure:
             log.warning("MQTT connect refused: %s", reason_code)
             return
-        client.subscribe([(t, 1) for t in topics.controller_subscriptions()])
-        client.publish(topics.CONTROLLER_STATUS, b"online", qos=1, retain=True)
+        client.subscribe([(t, 1) for t in [*topics.controller_subscriptions(), *self._watch]])
+        client.publish(topics.CONTROLLER_STATUS, topics.CONTROLLER_ONLINE, qos=1, retain=True)
         self.connected.set()
         log.info("MQTT connected to %s:%s", self.host, self.port)
+        try:
+            self._on_connected()
+        except Exception:
+            log.exception("connect handler failed")
 
     def _handle_disconnect(self, client, userdata, flags, reason_code, properties) -> None:  # type: ignore[no-untyped-def]
         self.connected.clear()

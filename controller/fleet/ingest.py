@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import logging
 import queue
-from dataclasses import dataclass
 import threading
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -44,7 +45,10 @@ MAX_REPORT_BYTES = 64 * 1024
 class Ingest:
     """Queue + worker that applies agent reports to the database."""
 
-    def __init__(self, sessions: sessionmaker[Session], batch_size: int = 200):
+    def __init__(self, sessions: sessionmaker[Session], batch_size: int = 200,
+                 on_applied: Callable[[set[str]], None] = lambda topics: None):
+        """``on_applied`` learns what each committed batch touched: ``fleet`` (a status or an
+        alarm), ``progress`` (acks, playback and security events)."""
         self._sessions = sessions
         self._queue: queue.Queue[tuple[str, bytes, float] | None] = queue.Queue()
         self._batch_size = batch_size
@@ -54,7 +58,7 @@ class Ingest:
         self.lag_s: list[float] = []  # receive → committed, last 10,000 reports (benchmarks)
         self._idle = threading.Event()
         self._idle.set()
-        self.listeners: list[Any] = []
+        self._on_applied = on_applied
 
     def start(self) -> None:
         self._thread.start()
@@ -112,9 +116,10 @@ class Ingest:
         done = time.monotonic()
         self.lag_s.extend(done - received for _, _, received in batch)
         del self.lag_s[:-10000]
-        for listener in list(self.listeners):
+        touched = {t for t in (_live_topic(r) for r in reports) if t}
+        if touched:
             try:
-                listener(batch)
+                self._on_applied(touched)
             except Exception:
                 log.exception("ingest listener failed")
 
@@ -146,6 +151,15 @@ class Ingest:
             log.warning("%s report on %s claims device %s", parsed.kind, topic, model.device_id)
             return None
         return _Report(parsed.device_id, parsed.kind, model)
+
+
+def _live_topic(report: _Report) -> str | None:
+    """What an open page must refresh after this report (``services.live``)."""
+    if report.kind == "status" or isinstance(report.model, AlarmEvent):
+        return "fleet"
+    if report.kind in ("ack", "event"):
+        return "progress"
+    return None
 
 
 @dataclass

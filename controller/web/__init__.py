@@ -1,1 +1,48 @@
-"""The station in a browser: server-rendered pages (Jinja2), htmx for updates, SSE for live."""
+"""The station in a browser: server-rendered pages (Jinja2), htmx for updates, SSE for live.
+
+``pages/`` holds one module per area (each route calls services and a view builder beside
+it), ``render.py`` what they share, ``routine_form.py`` the pure form ↔ schedule mapping.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+
+from ..domain.errors import DomainError
+from ..errors import error_response, http_status
+from .pages import admin, approvals, broadcaster, fleet, live, routine, session
+from .render import LoginRequired, PageForbidden, lang_of, render, words
+
+PAGE_MODULES = (session, broadcaster, routine, approvals, fleet, admin, live)
+
+
+def install(app: FastAPI) -> None:
+    """Routes, static files and the pages for missing or insufficient rights."""
+    for module in PAGE_MODULES:
+        app.include_router(module.router)
+    app.mount("/ui/static", StaticFiles(directory=Path(__file__).parent / "static"),
+              name="static")
+
+    @app.exception_handler(LoginRequired)
+    async def _login(request: Request, exc: LoginRequired) -> RedirectResponse:
+        return RedirectResponse(f"/ui/login?next={request.url.path}", status_code=303)
+
+    @app.exception_handler(DomainError)
+    async def _refusal(request: Request, exc: DomainError) -> Response:
+        """On a page (not found, ...) the refusal is a page; the JSON API keeps its JSON."""
+        if not request.url.path.startswith("/ui/"):
+            return error_response(request, exc)
+        return render(request, "error.html", None, status_code=http_status(exc),
+                      message=words(exc, lang_of(request)))
+
+    @app.exception_handler(PageForbidden)
+    async def _forbidden(request: Request, exc: PageForbidden) -> HTMLResponse:
+        return render(request, "forbidden.html", exc.principal, status_code=403)
+
+    @app.get("/", include_in_schema=False)
+    def _root() -> RedirectResponse:
+        return RedirectResponse("/ui/", status_code=303)

@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from controller.schedule_files import json_schema
+from controller.schedules.files import json_schema
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -43,7 +43,7 @@ def test_accepted_formats_are_normalised_to_opus(small_stack: Stack, speech_dir:
     assert m["loudness_in_lufs"] is not None
     # loudness target −16 LUFS (short speech clips land within a couple of LU)
     assert m["loudness_out_lufs"] is not None and abs(m["loudness_out_lufs"] + 16) < 3
-    stored = small_stack.services.store.path_for(m["sha256"])
+    stored = small_stack.services.media.store.path_for(m["sha256"])
     probe = subprocess.run(["ffprobe", "-v", "error", "-show_entries",
                             "stream=codec_name,sample_rate,channels", "-of", "csv=p=0",
                             str(stored)], capture_output=True, text=True).stdout.strip()

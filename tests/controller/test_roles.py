@@ -11,7 +11,7 @@ import httpx
 import pytest
 from fastapi.routing import APIRoute
 
-from controller.api.deps import Allow
+from controller.http import Allow
 from controller.auth import PERMISSIONS, Role
 from tests.support.mosquitto import Mosquitto
 from tests.support.stack import Stack

@@ -9,16 +9,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from controller.domain.schedules import (
-    Fleet,
-    QuietHours,
-    ScheduleSet,
-    ScheduleSpec,
-    check,
-    expand,
-    expand_all,
-    preview,
-)
+from controller.schedules.checks import check, preview
+from controller.schedules.model import QuietHours, ScheduleSet, ScheduleSpec
+from controller.schedules.recurrence import expand, expand_all
+from controller.schedules.targets import Fleet
 
 SHA_A, SHA_B = "a" * 64, "b" * 64
 MEDIA = {SHA_A: 10 * 60_000, SHA_B: 30_000}

@@ -26,7 +26,7 @@ def test_broadcast_to_three_agents_plays_the_normalised_audio_in_sync(stack: Sta
 
     done = stack.wait_states(b["id"], {"played"}, timeout=30)
 
-    reference = decode(stack.services.store.path_for(media["sha256"]))
+    reference = decode(stack.services.media.store.path_for(media["sha256"]))
     scheduled = datetime.fromisoformat(done["start_at"])
     starts = []
     for d in done["deliveries"]:
@@ -79,7 +79,7 @@ def test_volume_is_applied_on_both_playback_paths(stack: Stack, speech_wav):
     media = stack.upload(speech_wav)
     b = stack.broadcast(media["sha256"], ["zone:z"], volume=50)
     stack.wait_states(b["id"], {"played"})
-    reference = decode(stack.services.store.path_for(media["sha256"]))
+    reference = decode(stack.services.media.store.path_for(media["sha256"]))
     assert (stack.configs["loa-pcm"].data_dir / "cache" / f"{media['sha256']}.pcm").exists()
     assert not (stack.configs["loa-pipe"].data_dir / "cache" / f"{media['sha256']}.pcm").exists()
     for d in ("loa-pcm", "loa-pipe"):

@@ -166,6 +166,6 @@ def test_device_volume_is_kept_by_the_agent_and_scales_every_play(stack: Stack, 
     b = stack.broadcast(media["sha256"], ["zone:z"], volume=80)
     stack.wait_states(b["id"], {"played"})
     played = read_wav(stack.output_files("loa-1")[0])
-    reference = decode(stack.services.store.path_for(media["sha256"]))
+    reference = decode(stack.services.media.store.path_for(media["sha256"]))
     ratio = np.sqrt(np.mean(played ** 2)) / np.sqrt(np.mean(reference ** 2))
     assert abs(ratio - 0.4) < 0.02, ratio  # 50 % device × 80 % play

@@ -38,7 +38,7 @@ def test_media_needs_a_device_or_operator_token_and_supports_range(served):
 
 def test_interrupted_download_resumes_from_where_it_stopped(served, tmp_path):
     stack, config, ref = served
-    original = stack.services.store.path_for(ref.sha256).read_bytes()
+    original = stack.services.media.store.path_for(ref.sha256).read_bytes()
     cache = MediaCache(tmp_path / "cache", stack.base_url, config.token)
     # a previous attempt got the first 40% before the link dropped
     (tmp_path / "cache" / f"{ref.sha256}.part").write_bytes(original[: len(original) * 2 // 5])

@@ -12,7 +12,7 @@ import httpx
 
 from controller.app import create_app
 from controller.server import ServerThread
-from controller.services import Services
+from controller.container import Services
 from controller.settings import Settings
 from edge_agent.agent import Agent
 from edge_agent.config import AgentConfig

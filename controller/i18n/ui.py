@@ -1,10 +1,4 @@
-"""Every string the web UI shows, Vietnamese first, English second. Templates call ``t(key)``."""
-
-from __future__ import annotations
-
-from typing import Any
-
-LANGUAGES = ("vi", "en")
+"""Every string the web UI shows (templates call ``t(key)``)."""
 
 UI: dict[str, dict[str, str]] = {
     "app.name": {"vi": "Loa Làng — Đài truyền thanh xã", "en": "Loa Làng — commune radio"},
@@ -323,19 +317,3 @@ UI: dict[str, dict[str, str]] = {
     "st.failed": {"vi": "Lỗi", "en": "Failed"},
     "st.missed": {"vi": "Bỏ lỡ", "en": "Missed"},
 }
-
-
-def state(value: str, lang: str) -> str:
-    """A broadcast or delivery state in words (the code itself if it has none)."""
-    entry = UI.get(f"st.{value}")
-    return (entry.get(lang) or entry["vi"]) if entry else value
-
-
-def translate(key: str, lang: str, **params: Any) -> str:
-    entry = UI.get(key)
-    if entry is None:
-        from ..i18n import translate as api_translate  # error keys shared with the API
-
-        return api_translate(key, lang, **params)
-    text = entry.get(lang) or entry["vi"]
-    return text.format(**params) if params else text

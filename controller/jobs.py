@@ -1,4 +1,4 @@
-"""APScheduler wiring: one-shot jobs that send broadcasts and close them.
+"""Jobs in time (APScheduler): one-shot jobs that send and close broadcasts, periodic refreshes.
 
 The database is the source of truth; jobs live in memory and are rebuilt from it at start
 (see ``BroadcastService.recover``), so a restart neither loses nor doubles a play. A job that
@@ -22,7 +22,7 @@ from protocol.messages import utcnow
 log = logging.getLogger(__name__)
 
 
-class Scheduler:
+class Jobs:
     def __init__(self, workers: int = 8, misfire_grace_s: int = 3600):
         self._scheduler = BackgroundScheduler(
             executors={"default": ThreadPoolExecutor(workers)},

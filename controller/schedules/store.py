@@ -1,4 +1,4 @@
-"""Schedule service: the stored schedule set, its checks against real media and zones, and sync."""
+"""The stored schedule set: read it, check a wanted set against real media and zones, sync."""
 
 from __future__ import annotations
 
@@ -11,17 +11,11 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from protocol.messages import utcnow
 
-from .db.models import Device, DeviceZone, Media, Schedule, SiteSetting
-from .domain.schedules import (
-    DEFAULT_TIMEZONE,
-    Fleet,
-    PreviewRow,
-    Problem,
-    ScheduleSet,
-    ScheduleSpec,
-    check,
-    preview,
-)
+from ..db.models import Schedule, SiteSetting
+from .checks import PreviewRow, Problem, check, preview
+from .model import DEFAULT_TIMEZONE, ScheduleSet
+from .snapshot import fleet, media_durations, stored_schedules
+from .targets import Fleet
 
 
 @dataclass
@@ -37,27 +31,7 @@ class SyncResult:
         return not (self.added or self.changed or self.removed or self.settings_changed)
 
 
-def media_durations(session: Session) -> dict[str, int]:
-    return dict(session.execute(select(Media.sha256, Media.duration_ms)).all())
-
-
-def media_refs(session: Session) -> dict[str, tuple[int, int]]:
-    """sha256 → (size, duration_ms) of every stored media file, for plans."""
-    return {sha: (size, duration) for sha, size, duration in session.execute(
-        select(Media.sha256, Media.size, Media.duration_ms))}
-
-
-def fleet(session: Session) -> Fleet:
-    zones: dict[str, set[str]] = {}
-    rows = session.execute(select(DeviceZone.zone_id, DeviceZone.device_id)
-                           .join(Device, Device.id == DeviceZone.device_id)
-                           .where(Device.retired.is_(False))).all()
-    for zone_id, device_id in rows:
-        zones.setdefault(zone_id, set()).add(device_id)
-    return Fleet({z: frozenset(d) for z, d in zones.items()})
-
-
-class ScheduleService:
+class ScheduleStore:
     def __init__(self, sessions: sessionmaker[Session], default_timezone: str = DEFAULT_TIMEZONE):
         self._sessions = sessions
         self._default_tz = default_timezone
@@ -66,12 +40,8 @@ class ScheduleService:
         """The stored schedule set (what ``export`` writes)."""
         if session is None:
             with self._sessions() as s:
-                return self.current(s)
-        settings = {row.key: row.value for row in session.scalars(select(SiteSetting))}
-        specs = [ScheduleSpec.model_validate(row.spec)
-                 for row in session.scalars(select(Schedule).order_by(Schedule.name))]
-        return ScheduleSet(timezone=settings.get("timezone", self._default_tz),
-                           quiet_hours=settings.get("quiet_hours", []), schedules=specs)
+                return stored_schedules(s, self._default_tz)
+        return stored_schedules(session, self._default_tz)
 
     def check(self, wanted: ScheduleSet, *, now: datetime | None = None,
               horizon: timedelta = timedelta(days=14)) -> list[Problem]:

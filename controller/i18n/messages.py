@@ -1,15 +1,4 @@
-"""Message catalogue for user-facing text: Vietnamese first, English second.
-
-Code never hard-codes user-facing sentences; it names a message key and this module turns it
-into the reader's language.
-"""
-
-from __future__ import annotations
-
-from typing import Any
-
-DEFAULT_LANGUAGE = "vi"
-LANGUAGES = ("vi", "en")
+"""Messages of refusals and results (errors raised by services, shown by every face)."""
 
 MESSAGES: dict[str, dict[str, str]] = {
     "upload.missing_file": {
@@ -119,17 +108,3 @@ MESSAGES: dict[str, dict[str, str]] = {
     },
     "request.invalid": {"vi": "Dữ liệu không hợp lệ: {detail}", "en": "Invalid input: {detail}"},
 }
-
-
-def pick_language(accept_language: str | None) -> str:
-    """First supported language in an Accept-Language header; Vietnamese when none matches."""
-    for part in (accept_language or "").split(","):
-        code = part.split(";")[0].strip().lower()[:2]
-        if code in LANGUAGES:
-            return code
-    return DEFAULT_LANGUAGE
-
-
-def translate(key: str, lang: str = DEFAULT_LANGUAGE, **params: Any) -> str:
-    entry = MESSAGES[key]
-    return entry.get(lang, entry[DEFAULT_LANGUAGE]).format(**params)

@@ -17,11 +17,11 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from protocol.messages import Priority, utcnow
 
-from .broadcasts import BroadcastService
-from .db.models import Broadcast
-from .domain.plans import occurrence_entries
-from .domain.schedules import expand_all
-from .schedules import ScheduleService, media_refs
+from ..db.models import Broadcast
+from ..domain.broadcast import BroadcastState
+from ..services.broadcasts import BroadcastService
+from .planning import planned_plays
+from .snapshot import read_snapshot
 
 log = logging.getLogger(__name__)
 
@@ -29,38 +29,36 @@ TICK_S = 30.0
 
 
 class ScheduleFiring:
-    def __init__(self, sessions: sessionmaker[Session], schedules: ScheduleService,
-                 broadcasts: BroadcastService, prefetch_lead_s: float):
+    def __init__(self, sessions: sessionmaker[Session], broadcasts: BroadcastService,
+                 default_timezone: str, prefetch_lead_s: float):
         self._sessions = sessions
-        self._schedules = schedules
         self._broadcasts = broadcasts
+        self._default_tz = default_timezone
         self._lead = timedelta(seconds=prefetch_lead_s + 2 * TICK_S)
 
     def tick(self) -> int:
         """Create the broadcasts of occurrences starting soon; cancel those no longer planned."""
         now = utcnow()
-        end = now + self._lead
         with self._sessions() as session:
-            schedule_set = self._schedules.current(session)
-            media = media_refs(session)
-            pending = list(session.scalars(
+            snapshot = read_snapshot(session, self._default_tz)
+            pending = set(session.scalars(
                 select(Broadcast.id).where(Broadcast.schedule.is_not(None),
-                                           Broadcast.state == "scheduled",
+                                           Broadcast.state == BroadcastState.scheduled.value,
                                            Broadcast.start_at >= now)))
-        durations = {sha: ms for sha, (_, ms) in media.items()}
-        occurrences = expand_all(schedule_set, now, end, durations)
         created = 0
         wanted = set()
-        for occ, entries in occurrence_entries(schedule_set, occurrences, media):
-            for entry in entries:
+        for play in planned_plays(snapshot, now, now + self._lead, one_offs=False):
+            occ = play.occurrence
+            assert occ is not None
+            for entry in play.entries:
                 if entry.media is None or entry.start_at < now:
-                    continue  # relays: played from plans once agents stream (field issue)
+                    continue  # relays play from the plans
                 wanted.add(entry.play_id)
                 if self._broadcasts.create_occurrence(
                         entry.play_id, occ.schedule, entry.title, entry.media.sha256,
                         list(occ.targets), entry.start_at, Priority(entry.priority)):
                     created += 1
-        for play_id in set(pending) - wanted:
+        for play_id in pending - wanted:
             log.info("schedule occurrence %s no longer planned: cancelled", play_id)
             try:
                 self._broadcasts.cancel(play_id)

@@ -14,8 +14,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from ..domain.schedules import MediaItem, RelayItem, ScheduleSpec
-from .strings import translate
+from ..i18n import translate
+from ..schedules.model import MediaItem, RelayItem, ScheduleSpec
 
 WEEKDAYS = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")
 PROGRAMME_ROWS = 6  # empty form rows for a new programme (a longer one gets two spare rows)

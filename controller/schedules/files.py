@@ -9,7 +9,8 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from .domain.schedules import Problem, ScheduleSet
+from .checks import Problem
+from .model import ScheduleSet
 
 
 class ScheduleFileError(ValueError):

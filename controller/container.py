@@ -1,0 +1,166 @@
+"""Everything the controller runs, wired once and held on ``app.state.services``.
+
+The faces (``api/``, ``web/``, the CLI) reach the application's rules through the service
+objects here; nothing else is shared between them.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from protocol import topics
+
+from .broker.embedded import EmbeddedBroker
+from .db.session import make_engine, make_sessionmaker, migrate
+from .fleet import history as fleet_history
+from .fleet.commands import CommandPath
+from .fleet.gateway import MqttGateway
+from .fleet.ingest import Ingest
+from .fleet.retained import RetainedKeeper
+from .jobs import Jobs
+from .keys import SigningKey, load_or_create
+from .media.pipeline import EncodeSettings
+from .media.store import MediaStore
+from .schedules.changes import ScheduleChanges
+from .schedules.firing import TICK_S, ScheduleFiring
+from .schedules.publishing import PlanPublisher
+from .schedules.store import ScheduleStore
+from .services.accounts import AccountService
+from .services.alarms import AlarmService
+from .services.audit import AuditLog
+from .services.broadcasts import BroadcastService
+from .services.devices import DeviceService
+from .services.live import LiveUpdates
+from .services.media import MediaService
+from .services.programme import ProgrammeService
+from .services.zones import ZoneService
+from .settings import Settings
+
+log = logging.getLogger(__name__)
+
+API_TOKEN_FILE = "api-token"
+
+
+def load_or_create_api_token(settings: Settings) -> str:
+    """The operator token: from settings, else from the data dir, else generated there (0600)."""
+    if settings.api_token:
+        return settings.api_token
+    path = settings.data_dir / API_TOKEN_FILE
+    if path.exists():
+        return path.read_text().strip()
+    token = secrets.token_urlsafe(32)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    path.touch(mode=0o600)
+    path.write_text(token + "\n")
+    return token
+
+
+class Services:
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        self.engine = make_engine(settings.resolved_database_url)
+        self.sessions: sessionmaker[Session] = make_sessionmaker(self.engine)
+        self.key: SigningKey = load_or_create(settings.keys_dir)
+        self.api_token = load_or_create_api_token(settings)
+        self.broker = (EmbeddedBroker(settings.mqtt_host, settings.mqtt_port)
+                       if settings.embedded_broker else None)
+        self.jobs = Jobs()
+        self.live = LiveUpdates()
+        self.audit = AuditLog(self.sessions)
+
+        # the fleet: reports in, commands out, retained messages kept as written
+        self.ingest = Ingest(self.sessions, on_applied=self.live.changed)
+        self.gateway = MqttGateway(settings.mqtt_host, settings.mqtt_port, self._on_message,
+                                   username=settings.mqtt_username,
+                                   password=settings.mqtt_password,
+                                   on_connected=self._on_connected,
+                                   watch=(topics.ALL_PLANS, topics.CONTROLLER_STATUS))
+        self.commands = CommandPath(self.key, self.sessions, self.gateway,
+                                    settings.command_validity.seconds)
+
+        # schedules and plans
+        self.schedules = ScheduleStore(self.sessions, settings.timezone)
+        self.plans = PlanPublisher(self.sessions, self.commands, settings.timezone,
+                                   settings.default_max_late_s)
+        self.retained = RetainedKeeper(self.gateway, self.plans.retained_source())
+        self.schedule_changes = ScheduleChanges(self.sessions, self.schedules, self.audit,
+                                                self.plans_changed)
+
+        # the application's rules, for every face
+        self.broadcasts = BroadcastService(settings, self.sessions, self.commands, self.jobs,
+                                           self.audit, self.plans_changed)
+        self.firing = ScheduleFiring(self.sessions, self.broadcasts, settings.timezone,
+                                     settings.prefetch_lead_s)
+        self.devices = DeviceService(settings, self.sessions, self.key, self.commands,
+                                     self.audit, self.plans_changed)
+        self.zones = ZoneService(self.sessions, self.audit)
+        self.alarms = AlarmService(self.sessions, self.audit)
+        self.accounts = AccountService(self.sessions, self.audit, self.api_token,
+                                       settings.login_lockout_failures,
+                                       settings.login_lockout_minutes, settings.session_hours)
+        self.media = MediaService(self.sessions, MediaStore(settings.media_dir), EncodeSettings(
+            loudness_target_lufs=settings.loudness_target_lufs,
+            true_peak_dbtp=settings.true_peak_dbtp,
+            loudness_range_lu=settings.loudness_range_lu,
+            opus_bitrate_kbps=settings.opus_bitrate_kbps,
+            min_duration_s=settings.min_duration_s,
+            max_duration_s=settings.max_duration_s,
+            ffmpeg=settings.ffmpeg,
+            ffprobe=settings.ffprobe,
+        ), settings.max_upload_bytes, self.audit)
+        self.programme = ProgrammeService(self.sessions, self.schedules, settings.timezone)
+
+    def _on_message(self, topic: str, payload: bytes) -> None:
+        """MQTT thread: the controller's own retained topics to the keeper, reports to ingest."""
+        if self.retained.watches(topic):
+            self.retained.observe(topic, payload)
+        else:
+            self.ingest.submit(topic, payload)
+
+    def _on_connected(self) -> None:
+        """MQTT thread, after every (re)connect: re-assert what the broker must hold and send
+        what waited for it — off the network thread."""
+        self.retained.connected()
+        self.jobs.run_soon("commands-flush", self.commands.flush_pending)
+
+    def start(self) -> None:
+        migrate(self.engine)
+        if self.broker:
+            self.broker.start()
+        self.ingest.start()
+        self.retained.start()
+        self.jobs.start()
+        self.gateway.start()
+        if not self.gateway.wait_connected(10):
+            log.warning("MQTT broker %s:%s not reachable yet; will keep trying",
+                        self.settings.mqtt_host, self.settings.mqtt_port)
+        self.broadcasts.recover()
+        self.jobs.every(self.settings.command_retry_s, "commands-retry",
+                        self.commands.flush_pending)
+        self.jobs.every(self.settings.plan_refresh_s, "plans", self.plans.publish_changed)
+        self.jobs.every(TICK_S, "firing", self.firing.tick)
+        self.jobs.every(self.settings.fleet_sample_s, "fleet-sample",
+                        lambda: fleet_history.record(self.sessions))
+
+    def plans_changed(self) -> None:
+        """Schedules, devices, zones or one-offs changed: republish plans and fire what is
+        due, soon."""
+        self.jobs.run_soon("plans-now", self._refresh)
+
+    def _refresh(self) -> None:
+        self.plans.publish_changed()
+        self.firing.tick()
+        self.live.changed(["broadcasts"])
+
+    def stop(self) -> None:
+        self.jobs.stop()
+        self.retained.stop()
+        self.gateway.stop()
+        self.ingest.stop()
+        if self.broker:
+            self.broker.stop()
+        self.engine.dispose()

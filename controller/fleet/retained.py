@@ -1,0 +1,135 @@
+"""The retained messages the controller owns stay on the broker as the controller wrote them.
+
+Plans (``device/{id}/plan``) and the controller's own status are retained. A broker restarted
+without persistence forgets them, and anyone who may publish there can clear or replace them.
+The keeper watches those topics: after every (re)connect it waits for the broker's retained
+copies, then re-asserts each one that is missing or differs; afterwards any message there that
+differs from what the controller wrote is replaced at once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable
+
+from protocol import topics
+
+from .gateway import MqttGateway, NotConnected
+
+log = logging.getLogger(__name__)
+
+SETTLE_S = 2.0
+"""After a (re)connect, how long the broker's retained copies take to arrive."""
+
+
+class RetainedSource:
+    """Where the keeper learns what each owned retained topic must hold."""
+
+    def __init__(self, digests: Callable[[], dict[str, str]],
+                 payload: Callable[[str], bytes | None]):
+        self.digests = digests  # topic → sha256 of the payload it must hold
+        self.payload = payload  # the payload itself, read when it must be re-asserted
+
+
+class RetainedKeeper:
+    def __init__(self, gateway: MqttGateway, plans: RetainedSource):
+        self._gateway = gateway
+        self._plans = plans
+        self._inbox: queue.Queue[tuple[str, bytes] | None] = queue.Queue()
+        self._running = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="retained", daemon=True)
+        self._connect_seen = threading.Event()
+        self.reasserted = 0  # messages re-published since start (tests, metrics)
+
+    @staticmethod
+    def watches(topic: str) -> bool:
+        return topic == topics.CONTROLLER_STATUS or topics.is_plan_topic(topic)
+
+    def start(self) -> None:
+        self._running.set()
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._running.clear()
+        self._inbox.put(None)
+        self._thread.join(timeout=5)
+
+    def connected(self) -> None:
+        """The gateway (re)connected (network thread): re-check everything after settling."""
+        self._connect_seen.set()
+        self._inbox.put(("", b""))
+
+    def observe(self, topic: str, payload: bytes) -> None:
+        """A message on an owned topic (network thread): compared off the network thread."""
+        self._inbox.put((topic, payload))
+
+    # --- worker ---------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        seen: dict[str, str] = {}  # topic → digest the broker holds, since the last connect
+        settle_until = 0.0
+        while True:
+            timeout = max(0.0, settle_until - time.monotonic()) if settle_until else None
+            try:
+                item = self._inbox.get(timeout=timeout)
+            except queue.Empty:
+                item = ("", b"")
+                if settle_until and time.monotonic() >= settle_until:
+                    settle_until = 0.0
+                    self._reassert_all(seen)
+                continue
+            if item is None or not self._running.is_set():
+                return
+            topic, payload = item
+            if not topic:
+                if self._connect_seen.is_set():  # a fresh connect: start over
+                    self._connect_seen.clear()
+                    seen = {}
+                    settle_until = time.monotonic() + SETTLE_S
+                continue
+            seen[topic] = _digest(payload)
+            if not settle_until:
+                self._check(topic, seen[topic])
+
+    def _check(self, topic: str, digest: str) -> None:
+        """One message arrived after settling: replace it if it is not what we wrote."""
+        if topic == topics.CONTROLLER_STATUS:
+            if digest != _digest(topics.CONTROLLER_ONLINE):
+                self._publish(topic, topics.CONTROLLER_ONLINE)
+            return
+        wanted = self._plans.digests().get(topic)
+        if wanted is not None and wanted != digest:
+            payload = self._plans.payload(topic)
+            if payload is not None:
+                self._publish(topic, payload)
+
+    def _reassert_all(self, seen: dict[str, str]) -> None:
+        if seen.get(topics.CONTROLLER_STATUS) not in (None, _digest(topics.CONTROLLER_ONLINE)):
+            self._publish(topics.CONTROLLER_STATUS, topics.CONTROLLER_ONLINE)
+        wrong = [t for t, d in self._plans.digests().items() if seen.get(t) != d]
+        for topic in wrong:
+            payload = self._plans.payload(topic)
+            if payload is not None and not self._publish(topic, payload):
+                break
+        if wrong:
+            log.warning("re-asserted %d retained plans the broker had lost or changed",
+                        len(wrong))
+
+    def _publish(self, topic: str, payload: bytes) -> bool:
+        if not self._running.is_set():
+            return False
+        try:
+            self._gateway.publish(topic, payload, qos=1, retain=True)
+        except NotConnected as exc:
+            log.warning("could not re-assert %s: %s", topic, exc)
+            return False
+        self.reasserted += 1
+        return True
+
+
+def _digest(payload: bytes) -> str:
+    return hashlib.sha256(payload).hexdigest()

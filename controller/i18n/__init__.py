@@ -1,0 +1,44 @@
+"""The one catalogue of user-facing text: Vietnamese first, English second.
+
+Code never hard-codes user-facing sentences; it names a key and this module turns it into the
+reader's language. ``messages.py`` holds refusals and results (shared by the API, the pages
+and the CLI), ``ui.py`` the words of the web pages.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .messages import MESSAGES
+from .ui import UI
+
+DEFAULT_LANGUAGE = "vi"
+LANGUAGES = ("vi", "en")
+
+_CATALOGUE: dict[str, dict[str, str]] = {**MESSAGES, **UI}
+
+
+def pick_language(accept_language: str | None) -> str:
+    """First supported language in an Accept-Language header; Vietnamese when none matches."""
+    for part in (accept_language or "").split(","):
+        code = part.split(";")[0].strip().lower()[:2]
+        if code in LANGUAGES:
+            return code
+    return DEFAULT_LANGUAGE
+
+
+def has(key: str) -> bool:
+    return key in _CATALOGUE
+
+
+def translate(key: str, lang: str = DEFAULT_LANGUAGE, **params: Any) -> str:
+    """The text of ``key`` in ``lang`` (Vietnamese if it has no such translation)."""
+    entry = _CATALOGUE[key]
+    text = entry.get(lang) or entry[DEFAULT_LANGUAGE]
+    return text.format(**params) if params else text
+
+
+def state_words(value: str, lang: str) -> str:
+    """A broadcast or delivery state in words (the code itself if it has none)."""
+    entry = _CATALOGUE.get(f"st.{value}")
+    return (entry.get(lang) or entry[DEFAULT_LANGUAGE]) if entry else value

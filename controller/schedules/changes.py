@@ -1,0 +1,165 @@
+"""Changing the stored schedules: applied at once by approvers and admins, proposed by
+broadcasters (kept as a schedule change until an approver decides). Every change is checked
+against the whole set first; any problem and nothing changes."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from protocol.messages import utcnow
+
+from ..auth import Principal, skips_approval
+from ..db.models import ScheduleChange
+from ..domain.errors import Conflict, NotAllowed, NotFound
+from ..services.audit import AuditLog
+from .model import ScheduleSet, ScheduleSpec
+from .store import ScheduleStore, SyncResult
+
+KINDS = ("put", "delete", "replace")
+
+
+@dataclass(frozen=True)
+class ChangeOutcome:
+    """What became of an edit: applied, proposed (``pending_change``), unchanged, or refused
+    (``problems``)."""
+
+    result: SyncResult
+    applied: bool = False
+    pending_change: int | None = None
+    problems: list[Any] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class ChangeRecord:
+    id: int
+    kind: str
+    name: str
+    content: dict[str, Any]
+    state: str
+    created_by: str
+    created_at: Any
+    decided_by: str | None
+    decided_at: Any
+    reason: str | None
+
+    @property
+    def spec(self) -> ScheduleSpec | None:
+        """The one schedule a ``put`` proposes."""
+        return ScheduleSpec.model_validate(self.content) if self.kind == "put" else None
+
+
+def _record(change: ScheduleChange) -> ChangeRecord:
+    return ChangeRecord(id=change.id, kind=change.kind, name=change.name,
+                        content=change.content, state=change.state,
+                        created_by=change.created_by, created_at=change.created_at,
+                        decided_by=change.decided_by, decided_at=change.decided_at,
+                        reason=change.reason)
+
+
+class ScheduleChanges:
+    def __init__(self, sessions: sessionmaker[Session], store: ScheduleStore, audit: AuditLog,
+                 plans_changed: Callable[[], None]):
+        self._sessions = sessions
+        self._store = store
+        self._audit = audit
+        self._plans_changed = plans_changed
+
+    def wanted(self, kind: str, name: str, content: dict[str, Any]) -> ScheduleSet:
+        """The whole set an edit asks for, against the set stored now."""
+        if kind == "replace":
+            return ScheduleSet.model_validate(content)
+        current = self._store.current()
+        others = [s for s in current.schedules if s.name != name]
+        if kind == "delete":
+            if len(others) == len(current.schedules):
+                raise NotFound("schedule.not_found", name=name)
+            return current.model_copy(update={"schedules": others})
+        return current.model_copy(update={"schedules": [
+            *others, ScheduleSpec.model_validate(content)]})
+
+    def _apply(self, wanted: ScheduleSet) -> ChangeOutcome:
+        result = self._store.sync(wanted)
+        if result.problems:
+            return ChangeOutcome(result, problems=result.problems)
+        applied = not result.unchanged
+        if applied:
+            self._plans_changed()
+        return ChangeOutcome(result, applied=applied)
+
+    def change(self, who: Principal, kind: str, name: str, content: dict[str, Any]
+               ) -> ChangeOutcome:
+        """Apply an edit now (approvers, admins) or check it and store it for an approver
+        (broadcasters). ``kind``: ``put`` one schedule, ``delete`` one, ``replace`` the set."""
+        wanted = self.wanted(kind, name, content)
+        if skips_approval(who.roles):
+            outcome = self._apply(wanted)
+            self._audit.record(who, f"schedule.{kind}", name or "*",
+                               "failed" if outcome.problems else "ok")
+            return outcome
+        check = self._store.sync(wanted, dry_run=True)
+        if check.problems:
+            return ChangeOutcome(check, problems=check.problems)
+        with self._sessions.begin() as session:
+            proposal = ScheduleChange(kind=kind, name=name, content=content, state="pending",
+                                      created_by=who.username, created_at=utcnow())
+            session.add(proposal)
+            session.flush()
+            change_id = proposal.id
+        self._audit.record(who, f"schedule.{kind}.propose", name or "*", change=change_id)
+        return ChangeOutcome(check, pending_change=change_id)
+
+    def list(self, state: str | None = None, limit: int = 500, decided: bool = False
+             ) -> list[ChangeRecord]:
+        """Newest first; ``state="pending"`` is the approver's queue (oldest first then);
+        ``decided`` gives the last decided ones."""
+        query = select(ScheduleChange)
+        if decided:
+            query = query.where(ScheduleChange.state != "pending")
+        elif state:
+            query = query.where(ScheduleChange.state == state)
+        order = ScheduleChange.id if state == "pending" else ScheduleChange.id.desc()
+        with self._sessions() as session:
+            return [_record(c) for c in session.scalars(query.order_by(order).limit(limit))]
+
+    def _pending(self, change_id: int) -> ChangeRecord:
+        with self._sessions() as session:
+            change = session.get(ScheduleChange, change_id)
+            if change is None:
+                raise NotFound("schedule_change.not_found", id=change_id)
+            if change.state != "pending":
+                raise Conflict("schedule_change.decided", state=change.state)
+            return _record(change)
+
+    def approve(self, who: Principal, change_id: int) -> ChangeOutcome:
+        """Apply a proposed edit, checked again against the set as it is now."""
+        proposed = self._pending(change_id)
+        if proposed.created_by == who.username:
+            raise NotAllowed("approval.same_person")
+        outcome = self._apply(self.wanted(proposed.kind, proposed.name, proposed.content))
+        if outcome.problems:
+            self._audit.record(who, "schedule.approve", str(change_id), "failed")
+            return outcome
+        self._decide(change_id, "approved", who.username, None)
+        self._audit.record(who, "schedule.approve", str(change_id), kind=proposed.kind,
+                           name=proposed.name)
+        return outcome
+
+    def reject(self, who: Principal, change_id: int, reason: str) -> ChangeRecord:
+        self._pending(change_id)
+        out = self._decide(change_id, "rejected", who.username, reason)
+        self._audit.record(who, "schedule.reject", str(change_id), reason=reason)
+        return out
+
+    def _decide(self, change_id: int, state: str, by: str, reason: str | None) -> ChangeRecord:
+        with self._sessions.begin() as session:
+            change = session.get(ScheduleChange, change_id)
+            assert change is not None
+            change.state, change.decided_by, change.decided_at = state, by, utcnow()
+            change.reason = reason
+            session.flush()
+            return _record(change)

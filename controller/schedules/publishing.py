@@ -1,0 +1,101 @@
+"""Plan publishing: every device's signed plan for the next 48 h, retained on its plan topic.
+
+Runs at start, after a change (schedules, devices, zones, one-off broadcasts) and every few
+minutes as the window slides. A plan is republished only when what it holds changed; the
+signed bytes are kept (``device_plans``) so ``RetainedKeeper`` can re-assert them unchanged
+whenever the broker lost or replaced them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from protocol import topics
+from protocol.messages import utcnow
+
+from ..db.models import DevicePlan
+from ..fleet.commands import CommandPath, SentCommand
+from ..fleet.retained import RetainedSource
+from .planning import build_plans
+from .snapshot import read_snapshot
+
+log = logging.getLogger(__name__)
+
+PLAN_WINDOW = timedelta(hours=48)
+
+
+class PlanPublisher:
+    def __init__(self, sessions: sessionmaker[Session], commands: CommandPath,
+                 default_timezone: str, max_late_s: int):
+        self._sessions = sessions
+        self._commands = commands
+        self._default_tz = default_timezone
+        self._max_late_s = max_late_s
+        self._lock = threading.Lock()
+
+    def publish_changed(self) -> int:
+        """Sign, record and publish the plans that differ from what each device holds."""
+        with self._lock:
+            now = utcnow()
+            end = now + PLAN_WINDOW
+            with self._sessions() as session:
+                snapshot = read_snapshot(session, self._default_tz, start=now, end=end)
+                held = {p.device_id: p.version for p in session.scalars(select(DevicePlan))}
+            plans = build_plans(snapshot, now, end, self._max_late_s)
+            changed = 0
+            for device_id, plan in plans.items():
+                if held.get(device_id) == plan.version:
+                    continue
+                target = f"device:{device_id}"
+
+                def record(session: Session, sent: SentCommand, device_id: str = device_id,
+                           version: str = plan.version, count: int = len(plan.entries)) -> None:
+                    _record_plan(session, device_id, version, count, end, sent)
+
+                self._commands.send_retained(
+                    target, topics.device_topic(device_id, "plan"), plan, not_after=end,
+                    seq_key=f"plan|{target}", record=record)
+                changed += 1
+            if changed:
+                log.info("published %d changed plans", changed)
+            return changed
+
+    def retained_source(self) -> RetainedSource:
+        """What the plan topics must hold, for the keeper."""
+
+        def digests() -> dict[str, str]:
+            with self._sessions() as session:
+                rows = session.execute(select(DevicePlan.device_id, DevicePlan.data_sha256)
+                                       .where(DevicePlan.data_sha256.is_not(None))).all()
+            return {topics.device_topic(d, "plan"): sha for d, sha in rows if sha}
+
+        def payload(topic: str) -> bytes | None:
+            parsed = topics.parse_device_topic(topic)
+            if parsed is None:
+                return None
+            with self._sessions() as session:
+                row = session.get(DevicePlan, parsed.device_id)
+                return row.data if row is not None else None
+
+        return RetainedSource(digests, payload)
+
+
+def _record_plan(session: Session, device_id: str, version: str, count: int, end: datetime,
+                 sent: SentCommand) -> None:
+    row = session.get(DevicePlan, device_id)
+    stamp = utcnow()
+    sha = hashlib.sha256(sent.data).hexdigest()
+    if row is None:
+        session.add(DevicePlan(device_id=device_id, version=version, cmd_id=sent.cmd_id,
+                               entries=count, window_end=end, published_at=stamp,
+                               data=sent.data, data_sha256=sha))
+    else:
+        row.version, row.cmd_id, row.entries = version, sent.cmd_id, count
+        row.window_end, row.published_at = end, stamp
+        row.data, row.data_sha256 = sent.data, sha

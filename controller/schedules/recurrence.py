@@ -1,0 +1,79 @@
+"""Schedules expanded into concrete occurrences (UTC instants), as pure functions.
+
+Recurrence is RFC 5545 RRULE through python-dateutil, evaluated in the site's time zone
+(``Asia/Ho_Chi_Minh`` by default) and turned into UTC instants.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
+
+from dateutil.rrule import rrulestr
+
+from .model import DEFAULT_TIMEZONE, MediaItem, ScheduleSet, ScheduleSpec
+
+
+@dataclass(frozen=True)
+class Occurrence:
+    """One concrete play of a schedule."""
+
+    schedule: str
+    play_id: str
+    start: datetime  # UTC
+    end: datetime  # UTC
+    rank: int
+    priority: str
+    targets: tuple[str, ...]
+    local_start: datetime
+
+
+
+def programme_duration(spec: ScheduleSpec, media_ms: Mapping[str, int]) -> timedelta:
+    """Length of a programme; unknown media count as zero (reported separately)."""
+    total = 0
+    for item in spec.programme:
+        if isinstance(item, MediaItem):
+            total += media_ms.get(item.media, 0)
+        else:
+            total += item.duration_s * 1000
+    return timedelta(milliseconds=total)
+
+
+def expand(spec: ScheduleSpec, start: datetime, end: datetime, *, site_tz: str = DEFAULT_TIMEZONE,
+           media_ms: Mapping[str, int] | None = None) -> list[Occurrence]:
+    """Occurrences of ``spec`` starting in [start, end) (aware datetimes), in time order."""
+    zone = ZoneInfo(spec.timezone or site_tz)
+    duration = programme_duration(spec, media_ms or {})
+    local_from = start.astimezone(zone).replace(tzinfo=None)
+    local_to = end.astimezone(zone).replace(tzinfo=None)
+    if spec.date is not None:
+        candidates: Iterable[datetime] = [datetime.combine(spec.date, spec.start)]
+    else:
+        first_day = spec.valid_from or (local_from.date() - timedelta(days=1))
+        rule = rrulestr(spec.rrule or "", dtstart=datetime.combine(first_day, spec.start))
+        candidates = rule.between(local_from - timedelta(days=1), local_to, inc=True)
+    excluded = set(spec.except_dates)
+    out = []
+    for local in candidates:
+        day = local.date()
+        if day in excluded or (spec.valid_from and day < spec.valid_from) or \
+                (spec.valid_until and day > spec.valid_until):
+            continue
+        begin = local.replace(tzinfo=zone).astimezone(timezone.utc)
+        if not start <= begin < end:
+            continue
+        out.append(Occurrence(
+            schedule=spec.name, play_id=f"s-{spec.name}-{local:%Y%m%dT%H%M}", start=begin,
+            end=begin + duration, rank=spec.rank, priority=spec.priority,
+            targets=tuple(spec.targets), local_start=local))
+    return out
+
+
+def expand_all(schedules: ScheduleSet, start: datetime, end: datetime,
+               media_ms: Mapping[str, int] | None = None) -> list[Occurrence]:
+    occurrences = [o for s in schedules.schedules
+                   for o in expand(s, start, end, site_tz=schedules.timezone, media_ms=media_ms)]
+    return sorted(occurrences, key=lambda o: (o.start, -o.rank, o.schedule))

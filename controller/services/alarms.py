@@ -1,0 +1,56 @@
+"""Alarms raised by agents (mains lost, dead speaker line, door, ...) and their acknowledgement.
+
+A technician's list is the *open* alarms: still active, or cleared but not yet acknowledged.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from protocol.messages import utcnow
+
+from ..auth import Principal
+from ..db.models import Alarm
+from ..domain.errors import NotFound
+from .audit import AuditLog
+from .views import AlarmOut
+
+STATES = ("open", "active", "unacknowledged", "all")
+
+
+class AlarmService:
+    def __init__(self, sessions: sessionmaker[Session], audit: AuditLog):
+        self._sessions = sessions
+        self._audit = audit
+
+    def list(self, device_id: str | None = None, state: str = "open", limit: int = 500
+             ) -> list[AlarmOut]:
+        """Newest first; ``state`` is one of ``STATES``."""
+        with self._sessions() as session:
+            query = select(Alarm).order_by(Alarm.raised_at.desc(), Alarm.id.desc())
+            if device_id:
+                query = query.where(Alarm.device_id == device_id)
+            if state == "active":
+                query = query.where(Alarm.cleared_at.is_(None))
+            elif state == "unacknowledged":
+                query = query.where(Alarm.acknowledged_at.is_(None))
+            elif state == "open":
+                query = query.where(Alarm.is_open())
+            return [AlarmOut.model_validate(a) for a in session.scalars(query.limit(limit))]
+
+    def acknowledge(self, who: Principal, alarm_id: int, note: str = "", by: str = ""
+                    ) -> AlarmOut:
+        """A technician has seen it; it leaves the open list once it has also cleared.
+        ``by`` names the person behind the bootstrap token (a login names itself)."""
+        with self._sessions.begin() as session:
+            alarm = session.get(Alarm, alarm_id)
+            if alarm is None:
+                raise NotFound("alarm.not_found", id=alarm_id)
+            if alarm.acknowledged_at is None:
+                alarm.acknowledged_at = utcnow()
+                alarm.acknowledged_by = by if who.is_system and by else who.username
+                alarm.ack_note = note
+            out = AlarmOut.model_validate(alarm)
+        self._audit.record(who, "alarm.ack", f"{out.device_id}:{out.key}", note=note)
+        return out

@@ -1,0 +1,48 @@
+"""The append-only audit log: who did what, when, from where (triggers refuse UPDATE/DELETE)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from protocol.messages import utcnow
+
+from ..auth import Principal
+from ..db.models import AuditEntry
+from .views import AuditOut
+
+KINDS = ("auth.", "broadcast.", "media.", "schedule.", "device.", "zone.", "user.", "token.",
+         "alarm.")
+"""Action prefixes a reader filters by."""
+
+
+class AuditLog:
+    def __init__(self, sessions: sessionmaker[Session]):
+        self._sessions = sessions
+
+    def record(self, who: Principal | str, action: str, target: str = "", outcome: str = "ok",
+               ip: str = "", **detail: Any) -> None:
+        """Append one line (its own transaction: kept even if the action then fails)."""
+        actor = who if isinstance(who, str) else who.username
+        ip = ip or ("" if isinstance(who, str) else who.ip)
+        with self._sessions.begin() as session:
+            session.add(AuditEntry(ts=utcnow(), actor=actor[:64], action=action,
+                                   target=target[:200], outcome=outcome, ip=ip, detail=detail))
+
+    def rows(self, actor: str | None = None, action: str | None = None, limit: int = 500
+             ) -> list[AuditOut]:
+        """Newest first; ``action`` is a prefix (``broadcast.`` → every broadcast action)."""
+        with self._sessions() as session:
+            query = select(AuditEntry).order_by(AuditEntry.id.desc()).limit(limit)
+            if actor:
+                query = query.where(AuditEntry.actor == actor)
+            if action:
+                query = query.where(AuditEntry.action.startswith(action))
+            return [AuditOut.model_validate(r) for r in session.scalars(query)]
+
+    def actors(self) -> list[str]:
+        with self._sessions() as session:
+            return list(session.scalars(select(AuditEntry.actor).distinct()
+                                        .order_by(AuditEntry.actor)))

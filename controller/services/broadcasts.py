@@ -1,0 +1,487 @@
+"""Broadcasts: create, hold for approval, release, send, cancel, close, STOP; recover after a
+restart. States and their moves are ``domain.broadcast``; every command goes through
+``fleet.commands.CommandPath``.
+
+Each state change is a conditional UPDATE from the state it leaves, so two workers (or two
+controllers on PostgreSQL) never both send a broadcast.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from protocol.messages import CancelCommand, MediaRef, PlayCommand, Priority, StopCommand, utcnow
+
+from ..auth import Principal, hold_for
+from ..db.models import Broadcast, Delivery, Device, DeviceEvent, DeviceZone, Media, Zone
+from ..domain.broadcast import BroadcastState as S
+from ..domain.delivery import TERMINAL, DeliveryState, summarise
+from ..domain.errors import Conflict, DomainError, Invalid, NotAllowed, NotFound
+from ..domain.timing import TimingError, plan_timing
+from ..fleet.commands import CommandPath, SentCommand
+from ..jobs import Jobs
+from ..settings import Settings
+from .audit import AuditLog
+from .views import BroadcastOut, DeliveryOut, DeviceEventOut, StopOut
+
+log = logging.getLogger(__name__)
+
+MISSED_REASON = "no start reported in the play window (device offline, late or out of storage)"
+
+
+@dataclass(frozen=True)
+class BroadcastRequest:
+    media_sha256: str
+    targets: list[str]
+    start_at: datetime | None = None
+    priority: Priority = Priority.normal
+    title: str = ""
+    max_late_s: int | None = None
+    volume: int | None = None
+
+
+def resolve_devices(session: Session, targets: list[str]) -> list[str]:
+    """Ids of the active devices a list of targets reaches, each once, sorted."""
+    ids: set[str] = set()
+    for target in targets:
+        if target == "all":
+            ids.update(session.scalars(select(Device.id).where(Device.retired.is_(False))))
+            continue
+        kind, _, ident = target.partition(":")
+        if kind == "zone":
+            if session.get(Zone, ident) is None:
+                raise NotFound("zone.not_found", id=ident)
+            ids.update(session.scalars(
+                select(Device.id).join(DeviceZone, DeviceZone.device_id == Device.id)
+                .where(DeviceZone.zone_id == ident, Device.retired.is_(False))))
+        elif kind == "device":
+            device = session.get(Device, ident)
+            if device is None or device.retired:
+                raise NotFound("device.not_found", id=ident)
+            ids.add(ident)
+    return sorted(ids)
+
+
+def _claim(session: Session, broadcast_id: str, source: S, dest: S) -> bool:
+    """Move ``source`` → ``dest`` if the broadcast is still in ``source``."""
+    result = session.execute(update(Broadcast).where(
+        Broadcast.id == broadcast_id, Broadcast.state == source.value).values(state=dest.value))
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+class BroadcastService:
+    def __init__(self, settings: Settings, sessions: sessionmaker[Session],
+                 commands: CommandPath, jobs: Jobs, audit: AuditLog,
+                 plans_changed: Callable[[], None] = lambda: None):
+        self.settings = settings
+        self._sessions = sessions
+        self._commands = commands
+        self._jobs = jobs
+        self._audit = audit
+        self._plans_changed = plans_changed  # a one-off ahead travels in the device plans
+        commands.listeners.append(self._on_published)
+
+    # --- creating --------------------------------------------------------------------------
+
+    def _timing(self, start_at: datetime | None, max_late_s: int | None):  # type: ignore[no-untyped-def]
+        max_late = max_late_s if max_late_s is not None else self.settings.default_max_late_s
+        try:
+            return plan_timing(
+                now=utcnow(), requested_start=start_at,
+                sync_lead=timedelta(seconds=self.settings.sync_lead_s),
+                prefetch_lead=timedelta(seconds=self.settings.prefetch_lead_s),
+                max_late=timedelta(seconds=max_late))
+        except TimingError:
+            raise Invalid("broadcast.past_time") from None
+
+    def create(self, req: BroadcastRequest, who: Principal, *, draft: bool = False) -> str:
+        """Store a broadcast and its per-device deliveries. What it waits for follows from who
+        sends it: a broadcaster's waits for an approver, every emergency for a second person,
+        a draft for its author; otherwise it is scheduled at once."""
+        hold = S.draft if draft else _hold(who, req.priority)
+        if not req.targets:
+            raise Invalid("broadcast.no_targets")
+        now = utcnow()
+        timing = self._timing(req.start_at, req.max_late_s)
+        broadcast_id = "b-" + uuid.uuid4().hex[:12]
+        targets = sorted(set(req.targets))
+        with self._sessions.begin() as session:
+            media = session.get(Media, req.media_sha256)
+            if media is None:
+                raise NotFound("media.not_found")
+            device_ids = resolve_devices(session, targets)
+            if not device_ids:
+                raise Invalid("broadcast.no_devices")
+            self._store(session, device_ids, Broadcast(
+                id=broadcast_id, title=req.title or media.title, media_sha256=media.sha256,
+                priority=req.priority.value, targets=targets, volume=req.volume,
+                start_at=timing.start_at, send_at=timing.send_at, not_after=timing.not_after,
+                state=(hold or S.scheduled).value, created_at=now, created_by=who.username,
+                start_on_release=req.start_at is None,
+                approved_by=None if hold else who.username, approved_at=None if hold else now))
+        self._audit.record(who, "broadcast.create", broadcast_id, media=req.media_sha256,
+                           targets=targets, priority=req.priority.value,
+                           held=hold.value if hold else None)
+        if hold is None:
+            self._released(broadcast_id, timing.send_at)
+        return broadcast_id
+
+    def submit(self, broadcast_id: str, who: Principal) -> None:
+        """Its author sends a draft on, as if created now: to an approver, to a second person
+        (an emergency), or straight out (an approver's or admin's own)."""
+        try:
+            with self._sessions.begin() as session:
+                broadcast = self._get_row(session, broadcast_id)
+                if broadcast.created_by != who.username:
+                    raise NotAllowed("broadcast.not_yours")
+                if broadcast.state != S.draft.value:
+                    raise Conflict("broadcast.not_draft", state=broadcast.state)
+                hold = _hold(who, Priority(broadcast.priority))
+                if hold is not None and not _claim(session, broadcast_id, S.draft, hold):
+                    raise Conflict("broadcast.not_draft", state=broadcast.state)
+            if hold is None:
+                self._release(broadcast_id, who.username, S.draft, by_author=True)
+        except DomainError as exc:
+            self._audit.record(who, "broadcast.submit", broadcast_id, "denied", error=exc.key)
+            raise
+        self._audit.record(who, "broadcast.submit", broadcast_id)
+
+    def approve(self, broadcast_id: str, who: Principal) -> None:
+        """An approver releases a broadcaster's broadcast (never their own)."""
+        self._release_audited(broadcast_id, who, S.pending_approval, "broadcast.approve")
+
+    def confirm(self, broadcast_id: str, who: Principal) -> None:
+        """The second person of an emergency: someone other than its sender."""
+        self._release_audited(broadcast_id, who, S.pending_confirmation, "broadcast.confirm")
+
+    def _release_audited(self, broadcast_id: str, who: Principal, held_as: S, action: str
+                         ) -> None:
+        try:
+            self._release(broadcast_id, who.username, held_as)
+        except DomainError as exc:
+            self._audit.record(who, action, broadcast_id, "denied", error=exc.key)
+            raise
+        self._audit.record(who, action, broadcast_id)
+
+    def _release(self, broadcast_id: str, by: str, held_as: S, by_author: bool = False) -> None:
+        """Schedule a held broadcast; a "now" one is timed from the release."""
+        now = utcnow()
+        with self._sessions.begin() as session:
+            broadcast = self._get_row(session, broadcast_id)
+            if broadcast.state != held_as.value:
+                raise Conflict("broadcast.not_held", state=broadcast.state)
+            if broadcast.created_by == by and not by_author:
+                raise NotAllowed("approval.same_person")
+            late = broadcast.not_after - broadcast.start_at
+            timing = self._timing(None if broadcast.start_on_release else broadcast.start_at,
+                                  round(late.total_seconds()))
+            if not _claim(session, broadcast_id, held_as, S.scheduled):
+                raise Conflict("broadcast.not_held", state=broadcast.state)
+            broadcast.start_at, broadcast.send_at = timing.start_at, timing.send_at
+            broadcast.not_after = timing.not_after
+            broadcast.approved_by, broadcast.approved_at = by, now
+        self._released(broadcast_id, timing.send_at)
+
+    def _released(self, broadcast_id: str, send_at: datetime) -> None:
+        self._jobs.at(send_at, f"send:{broadcast_id}", self.send, broadcast_id)
+        if send_at > utcnow():  # starts later: it also travels in the plans
+            self._plans_changed()
+
+    def reject(self, broadcast_id: str, who: Principal, reason: str) -> None:
+        """Refuse a held broadcast with a reason; nothing is sent."""
+        now = utcnow()
+        with self._sessions.begin() as session:
+            broadcast = self._get_row(session, broadcast_id)
+            if S(broadcast.state) not in S.held():
+                raise Conflict("broadcast.not_held", state=broadcast.state)
+            broadcast.state = S.rejected.value
+            broadcast.rejected_reason = reason
+            broadcast.approved_by, broadcast.approved_at = who.username, now
+            for delivery in broadcast.deliveries:
+                delivery.state = DeliveryState.cancelled.value
+                delivery.reason = f"rejected: {reason}"
+                delivery.updated_at = now
+        self._audit.record(who, "broadcast.reject", broadcast_id, reason=reason)
+
+    @staticmethod
+    def _store(session: Session, device_ids: list[str], broadcast: Broadcast) -> None:
+        """The broadcast row and one pending delivery per device it reaches."""
+        session.add(broadcast)
+        for device_id in device_ids:
+            session.add(Delivery(broadcast_id=broadcast.id, device_id=device_id,
+                                 state=DeliveryState.pending.value,
+                                 updated_at=broadcast.created_at))
+
+    def create_occurrence(self, play_id: str, schedule: str, title: str, media_sha256: str,
+                          targets: list[str], start_at: datetime, priority: Priority) -> bool:
+        """A schedule occurrence as a broadcast whose id is the plan's play id (created once).
+
+        Returns False if it exists already (a restart, or the previous tick) or reaches nobody.
+        """
+        now = utcnow()
+        max_late = timedelta(seconds=self.settings.default_max_late_s)
+        send_at = max(now, start_at - timedelta(seconds=self.settings.prefetch_lead_s))
+        with self._sessions.begin() as session:
+            if session.get(Broadcast, play_id) is not None:
+                return False
+            device_ids = resolve_devices(session, targets)
+            if not device_ids or session.get(Media, media_sha256) is None:
+                return False
+            self._store(session, device_ids, Broadcast(
+                id=play_id, title=title, media_sha256=media_sha256, priority=priority.value,
+                targets=sorted(set(targets)), start_at=start_at, send_at=send_at,
+                not_after=start_at + max_late, state=S.scheduled.value, created_at=now,
+                schedule=schedule))
+        self._jobs.at(send_at, f"send:{play_id}", self.send, play_id)
+        return True
+
+    # --- sending ---------------------------------------------------------------------------
+
+    def send(self, broadcast_id: str) -> None:
+        """Hand the signed play command for every target to the command path (once).
+
+        Deliveries become ``sent`` as the broker takes each command (``_on_published``); if
+        it is down the commands wait in the path and go out when it is back."""
+        now = utcnow()
+        with self._sessions.begin() as session:
+            broadcast = session.get(Broadcast, broadcast_id)
+            if broadcast is None or broadcast.state != S.scheduled.value:
+                return
+            if now > broadcast.not_after:
+                self._close(session, broadcast, "controller was down or unreachable at send time")
+                return
+            if not _claim(session, broadcast_id, S.scheduled, S.sending):
+                return
+            media = broadcast.media
+            play = PlayCommand(
+                play_id=broadcast.id, broadcast_id=broadcast.id, title=broadcast.title,
+                start_at=broadcast.start_at, priority=Priority(broadcast.priority),
+                volume=broadcast.volume,
+                media=MediaRef(sha256=media.sha256, url=f"/media/{media.sha256}", size=media.size,
+                               duration_ms=media.duration_ms, mime=media.mime))
+            targets = list(broadcast.targets)
+            not_after = broadcast.not_after
+            close_at = self._close_time(broadcast)
+        for target in targets:
+            self._commands.send(target, play, not_after=not_after, broadcast_id=broadcast_id)
+        with self._sessions.begin() as session:
+            # conditional: a cancel that arrived meanwhile stays cancelled
+            session.execute(update(Broadcast).where(Broadcast.id == broadcast_id,
+                                                    Broadcast.state == S.sending.value)
+                            .values(state=S.sent.value, sent_at=utcnow()))
+        self._jobs.at(close_at, f"close:{broadcast_id}", self.close, broadcast_id)
+        log.info("broadcast %s sent to %s", broadcast_id, ", ".join(targets))
+
+    def _on_published(self, cmd: SentCommand) -> None:
+        """The broker took a play: the devices of that target move pending → sent."""
+        if cmd.kind != "play" or cmd.broadcast_id is None:
+            return
+        now = utcnow()
+        with self._sessions.begin() as session:
+            devices = resolve_devices(session, [cmd.target]) if cmd.target != "all" else None
+            query = update(Delivery).where(Delivery.broadcast_id == cmd.broadcast_id,
+                                           Delivery.state == DeliveryState.pending.value)
+            if devices is not None:
+                query = query.where(Delivery.device_id.in_(devices))
+            session.execute(query.values(state=DeliveryState.sent.value, sent_at=now,
+                                         updated_at=now))
+
+    def _close_time(self, broadcast: Broadcast) -> datetime:
+        end = broadcast.start_at + timedelta(milliseconds=broadcast.media.duration_ms)
+        return max(broadcast.not_after, end) + timedelta(seconds=self.settings.missed_grace_s)
+
+    # --- closing ---------------------------------------------------------------------------
+
+    def close(self, broadcast_id: str) -> None:
+        """After the play window: devices that never reported a start are 'missed'."""
+        with self._sessions.begin() as session:
+            broadcast = session.get(Broadcast, broadcast_id)
+            if broadcast is None or broadcast.state not in (S.sent.value, S.scheduled.value):
+                return
+            self._close(session, broadcast, MISSED_REASON)
+
+    def _close(self, session: Session, broadcast: Broadcast, reason: str) -> None:
+        now = utcnow()
+        for delivery in broadcast.deliveries:
+            if DeliveryState(delivery.state) in TERMINAL:
+                continue
+            if delivery.state == DeliveryState.playing.value:
+                continue  # its finished report is on the way
+            delivery.state = DeliveryState.missed.value
+            delivery.reason = reason
+            delivery.updated_at = now
+        broadcast.state = S.done.value
+
+    # --- cancelling and STOP ---------------------------------------------------------------
+
+    def cancel(self, broadcast_id: str, who: Principal | None = None) -> list[SentCommand]:
+        """Cancel before it starts, or stop it while playing (devices report 'interrupted').
+
+        Returns the cancel commands; those the broker could not take yet are ``pending`` and
+        go out as soon as it is back (until they expire)."""
+        with self._sessions.begin() as session:
+            broadcast = self._get_row(session, broadcast_id)
+            if S(broadcast.state).is_final:
+                raise Conflict("broadcast.not_cancellable")
+            was_sent = broadcast.state in (S.sending.value, S.sent.value)
+            ahead = S(broadcast.state) in S.awaiting_play()
+            targets = list(broadcast.targets)
+            now = utcnow()
+            broadcast.state = S.cancelled.value
+            broadcast.cancelled_at = now
+            for delivery in broadcast.deliveries:
+                if DeliveryState(delivery.state) not in TERMINAL and \
+                        delivery.state != DeliveryState.playing.value:
+                    delivery.state = DeliveryState.cancelled.value
+                    delivery.updated_at = now
+        self._jobs.cancel(f"send:{broadcast_id}")
+        self._jobs.cancel(f"close:{broadcast_id}")
+        if who is not None:
+            self._audit.record(who, "broadcast.cancel", broadcast_id)
+        if ahead:
+            self._plans_changed()  # gone from the device plans too
+        if not was_sent:
+            return []
+        sent = [self._commands.send(t, CancelCommand(play_id=broadcast_id),
+                                    broadcast_id=broadcast_id) for t in targets]
+        for cmd in sent:
+            if cmd.pending:
+                log.warning("cancel of %s for %s waits for the broker", broadcast_id, cmd.target)
+        return sent
+
+    def stop(self, targets: list[str], reason: str, who: Principal) -> StopOut:
+        """Silence what plays now on the targets; plays scheduled for later stay scheduled."""
+        targets = list(dict.fromkeys(targets))
+        with self._sessions() as session:
+            devices = resolve_devices(session, targets)
+        if not devices:
+            raise NotFound("broadcast.no_devices")
+        sent = [self._commands.send(t, StopCommand(reason=reason)) for t in targets]
+        log.warning("STOP sent to %s (%s)", ", ".join(targets), reason or "no reason")
+        self._audit.record(who, "broadcast.stop", ",".join(targets), reason=reason,
+                           pending=[c.target for c in sent if c.pending])
+        return StopOut(cmd_ids=[c.cmd_id for c in sent], devices=devices,
+                       pending=[c.target for c in sent if c.pending])
+
+    # --- reading ---------------------------------------------------------------------------
+
+    @staticmethod
+    def _get_row(session: Session, broadcast_id: str) -> Broadcast:
+        broadcast = session.get(Broadcast, broadcast_id)
+        if broadcast is None:
+            raise NotFound("broadcast.not_found")
+        return broadcast
+
+    def get(self, broadcast_id: str) -> BroadcastOut:
+        """Where the broadcast stands on every device, with actual start times and skew."""
+        with self._sessions() as session:
+            broadcast = self._get_row(session, broadcast_id)
+            out = broadcast_out(broadcast, _statuses(session))
+        out.commands_pending = sorted({c.target for c in self._commands.pending(
+            broadcast_id=broadcast_id)})
+        return out
+
+    def list(self, limit: int = 50, state: str | None = None,
+             states: tuple[S, ...] = (), by_creation: bool = False) -> list[BroadcastOut]:
+        """Newest first, by start time (or by creation), in ``state`` or one of ``states``."""
+        order = Broadcast.created_at if by_creation else Broadcast.start_at
+        with self._sessions() as session:
+            query = select(Broadcast).order_by(order.desc()).limit(limit)
+            if state:
+                query = query.where(Broadcast.state == state)
+            if states:
+                query = query.where(Broadcast.state.in_([s.value for s in states]))
+            statuses = _statuses(session)
+            return [broadcast_out(b, statuses) for b in session.scalars(query)]
+
+    def titles(self, ids: set[str]) -> dict[str, str]:
+        """broadcast id → title, for the ids that are broadcasts."""
+        if not ids:
+            return {}
+        with self._sessions() as session:
+            return dict(session.execute(select(Broadcast.id, Broadcast.title)  # type: ignore[arg-type]
+                                        .where(Broadcast.id.in_(ids))).all())
+
+    def events(self, type: str | None = None, device_id: str | None = None,
+               play_id: str | None = None, limit: int = 200) -> list[DeviceEventOut]:
+        """Everything agents reported, newest first: the playback log and security events."""
+        with self._sessions() as session:
+            query = select(DeviceEvent).order_by(DeviceEvent.ts.desc(), DeviceEvent.id.desc())
+            if type:
+                query = query.where(DeviceEvent.type == type)
+            if device_id:
+                query = query.where(DeviceEvent.device_id == device_id)
+            if play_id:
+                query = query.where(DeviceEvent.play_id == play_id)
+            return [DeviceEventOut.model_validate(r) for r in session.scalars(query.limit(limit))]
+
+    def playback_log(self, device_id: str | None = None, limit: int = 200
+                     ) -> list[DeviceEventOut]:
+        """Proof of play: finished and failed playbacks, newest first."""
+        with self._sessions() as session:
+            query = (select(DeviceEvent)
+                     .where(DeviceEvent.type.in_(("playback.finished", "playback.failed")))
+                     .order_by(DeviceEvent.ts.desc()))
+            if device_id:
+                query = query.where(DeviceEvent.device_id == device_id)
+            return [DeviceEventOut.model_validate(r) for r in session.scalars(query.limit(limit))]
+
+    # --- restart ---------------------------------------------------------------------------
+
+    def recover(self) -> None:
+        """Rebuild jobs from the database after a (re)start; nothing fires twice."""
+        with self._sessions.begin() as session:
+            # A send interrupted between claim and hand-over: send again; agents dedupe by
+            # play id, and fresh sequence numbers keep the replay check happy.
+            session.execute(update(Broadcast).where(Broadcast.state == S.sending.value)
+                            .values(state=S.scheduled.value))
+            pending = session.scalars(select(Broadcast).where(
+                Broadcast.state.in_((S.scheduled.value, S.sent.value)))).all()
+            jobs = [(b.id, b.state, b.send_at, self._close_time(b)) for b in pending]
+        for broadcast_id, state, send_at, close_at in jobs:
+            if state == S.scheduled.value:
+                self._jobs.at(send_at, f"send:{broadcast_id}", self.send, broadcast_id)
+            else:
+                self._jobs.at(close_at, f"close:{broadcast_id}", self.close, broadcast_id)
+        if jobs:
+            log.info("recovered %d pending broadcasts", len(jobs))
+
+
+def _hold(who: Principal, priority: Priority) -> S | None:
+    hold = hold_for(who.roles, priority == Priority.emergency)
+    return S(hold) if hold else None
+
+
+def _statuses(session: Session) -> dict[str, str]:
+    return dict(session.execute(select(Device.id, Device.status)).all())  # type: ignore[arg-type]
+
+
+def broadcast_out(broadcast: Broadcast, device_status: dict[str, str]) -> BroadcastOut:
+    deliveries = []
+    starts = []
+    for d in broadcast.deliveries:
+        out = DeliveryOut.model_validate(d)
+        out.device_status = device_status.get(d.device_id)
+        if d.started_at is not None:
+            out.start_offset_ms = round((d.started_at - broadcast.start_at).total_seconds() * 1000)
+            starts.append(d.started_at)
+        deliveries.append(out)
+    skew = round((max(starts) - min(starts)).total_seconds() * 1000) if len(starts) > 1 else None
+    return BroadcastOut(
+        id=broadcast.id, title=broadcast.title, media_sha256=broadcast.media_sha256,
+        duration_ms=broadcast.media.duration_ms, priority=broadcast.priority,
+        targets=list(broadcast.targets), state=broadcast.state, start_at=broadcast.start_at,
+        send_at=broadcast.send_at, not_after=broadcast.not_after,
+        created_at=broadcast.created_at, sent_at=broadcast.sent_at,
+        created_by=broadcast.created_by, approved_by=broadcast.approved_by,
+        approved_at=broadcast.approved_at, rejected_reason=broadcast.rejected_reason,
+        schedule=broadcast.schedule,
+        summary=summarise([DeliveryState(d.state) for d in broadcast.deliveries]),
+        start_skew_ms=skew, deliveries=deliveries)

@@ -1,0 +1,129 @@
+"""Media: an upload (or a recording) checked, normalised, encoded and stored by its SHA-256."""
+
+from __future__ import annotations
+
+import logging
+import re
+from pathlib import Path
+from typing import Protocol
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from ..auth import Principal
+from ..db.models import Media
+from ..domain.errors import Invalid, NotFound, TooLarge, Unsupported
+from ..media.pipeline import EncodeSettings, MediaRejected, process_upload
+from ..media.store import MediaStore
+from .audit import AuditLog
+from .views import MediaOut
+
+log = logging.getLogger(__name__)
+
+CHUNK = 1 << 20
+UNSUPPORTED = frozenset({"upload.not_audio", "upload.unsupported_format"})
+
+
+class AsyncReader(Protocol):
+    async def read(self, size: int = -1) -> bytes: ...
+
+
+def media_out(media: Media) -> MediaOut:
+    out = MediaOut.model_validate(media)
+    out.url = f"/media/{media.sha256}"
+    return out
+
+
+class MediaService:
+    def __init__(self, sessions: sessionmaker[Session], store: MediaStore,
+                 encode: EncodeSettings, max_upload_bytes: int, audit: AuditLog):
+        self._sessions = sessions
+        self.store = store
+        self._encode = encode
+        self.max_upload_bytes = max_upload_bytes
+        self._audit = audit
+
+    def too_large(self) -> TooLarge:
+        return TooLarge("upload.too_large", limit_mb=self.max_upload_bytes // (1024 * 1024))
+
+    async def receive(self, upload: AsyncReader, filename: str) -> Path:
+        """Copy an upload to a scratch file, refusing it past the limit or when empty."""
+        src = self.store.temp_path(suffix=Path(filename or "").suffix[:10])
+        size = 0
+        try:
+            with src.open("wb") as fh:
+                while chunk := await upload.read(CHUNK):
+                    size += len(chunk)
+                    if size > self.max_upload_bytes:
+                        raise self.too_large()
+                    fh.write(chunk)
+            if size == 0:
+                raise Invalid("upload.empty")
+        except BaseException:
+            src.unlink(missing_ok=True)
+            raise
+        return src
+
+    def ingest(self, who: Principal, src: Path, filename: str, title: str | None
+               ) -> tuple[MediaOut, bool]:
+        """Check, loudness-normalise, encode and store a file already on disk (which stays the
+        caller's). Returns the media and whether it is new; nothing is stored if refused."""
+        dst = self.store.temp_path(suffix=".opus")
+        try:
+            try:
+                encoded = process_upload(src, dst, self._encode)
+            except MediaRejected as exc:
+                cls = Unsupported if exc.key in UNSUPPORTED else Invalid
+                raise cls(exc.key, **exc.params) from None
+            sha, encoded_size = self.store.put(dst)
+            with self._sessions.begin() as session:
+                existing = session.get(Media, sha)
+                if existing is not None:
+                    return media_out(existing), False
+                media = Media(
+                    sha256=sha, title=str(title or Path(filename).stem)[:200],
+                    original_filename=filename, original_format=encoded.original_format,
+                    original_size=src.stat().st_size, size=encoded_size, mime="audio/ogg",
+                    duration_ms=encoded.duration_ms,
+                    loudness_in_lufs=encoded.loudness_in.integrated_lufs,
+                    true_peak_in_dbtp=encoded.loudness_in.true_peak_dbtp,
+                    loudness_out_lufs=encoded.loudness_out_lufs)
+                try:
+                    session.add(media)
+                    session.flush()
+                except Exception:
+                    self.store.remove(sha)
+                    raise
+                out = media_out(media)
+        finally:
+            dst.unlink(missing_ok=True)
+        self._audit.record(who, "media.upload", out.sha256, filename=filename,
+                           duration_ms=out.duration_ms)
+        return out, True
+
+    def list(self, limit: int | None = None) -> list[MediaOut]:
+        with self._sessions() as session:
+            query = select(Media).order_by(Media.created_at.desc())
+            if limit:
+                query = query.limit(limit)
+            return [media_out(m) for m in session.scalars(query)]
+
+    def get(self, sha256: str) -> MediaOut:
+        with self._sessions() as session:
+            media = session.get(Media, sha256)
+            if media is None:
+                raise NotFound("media.not_found")
+            return media_out(media)
+
+    def titles(self) -> dict[str, str]:
+        """sha256 → title (or the file's name), for pages that name bulletins."""
+        with self._sessions() as session:
+            return {sha: title or name for sha, title, name in session.execute(
+                select(Media.sha256, Media.title, Media.original_filename))}
+
+    def file(self, sha256: str) -> Path:
+        """The encoded file, for agents; NotFound for anything else."""
+        path = self.store.path_for(sha256) if re.fullmatch("[0-9a-f]{64}", sha256) else None
+        if path is None or not path.is_file():
+            raise NotFound("media.not_found")
+        return path

@@ -1,0 +1,173 @@
+"""Read models the services return: the JSON API sends them as they are, pages render them."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from ..auth import Role
+
+
+class MediaOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    sha256: str
+    title: str
+    original_filename: str
+    original_format: str
+    original_size: int
+    size: int
+    mime: str
+    duration_ms: int
+    loudness_in_lufs: float | None
+    true_peak_in_dbtp: float | None
+    loudness_out_lufs: float | None
+    created_at: datetime
+    url: str = ""
+
+
+class ZoneOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: str
+    name: str
+    device_count: int = 0
+
+
+class DeviceOut(BaseModel):
+    id: str
+    name: str
+    zones: list[str]
+    status: str
+    status_at: datetime | None
+    last_seen_at: datetime | None
+    version: str
+    capabilities: list[str]
+    last_health: dict[str, Any] | None
+    last_health_at: datetime | None
+    retired: bool
+    volume: int | None = None
+    latitude: float | None = None
+    longitude: float | None = None
+    active_alarms: int = 0
+    created_at: datetime | None = None
+    commands_pending: list[str] = Field(default_factory=list, description="kinds of commands "
+                                        "to this device still waiting for the broker")
+
+
+class DeviceRegistered(BaseModel):
+    device: DeviceOut
+    token: str = Field(description="shown once; only its hash is stored")
+    config_toml: str = Field(description="the agent's config file, ready to copy to the device")
+
+
+class DeliveryOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    device_id: str
+    state: str
+    reason: str | None
+    updated_at: datetime
+    sent_at: datetime | None
+    acked_at: datetime | None
+    media_ready_at: datetime | None
+    started_at: datetime | None
+    ended_at: datetime | None
+    played_ms: int | None
+    line_check: dict[str, Any] | None = None
+    interrupted: bool
+    start_offset_ms: int | None = Field(None, description="actual start minus scheduled start")
+    device_status: str | None = None
+
+
+class BroadcastOut(BaseModel):
+    id: str
+    title: str
+    media_sha256: str
+    duration_ms: int
+    priority: str
+    targets: list[str]
+    state: str
+    start_at: datetime
+    send_at: datetime
+    not_after: datetime
+    created_at: datetime
+    sent_at: datetime | None
+    summary: dict[str, int]
+    start_skew_ms: int | None = Field(None, description="latest minus earliest actual start")
+    created_by: str = "system"
+    approved_by: str | None = None
+    approved_at: datetime | None = None
+    rejected_reason: str | None = None
+    schedule: str | None = None
+    commands_pending: list[str] = Field(default_factory=list, description="targets whose "
+                                        "command (play or cancel) still waits for the broker")
+    deliveries: list[DeliveryOut]
+
+
+class DeviceEventOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    event_id: str
+    device_id: str
+    type: str
+    ts: datetime
+    received_at: datetime
+    play_id: str | None
+    payload: dict[str, Any]
+
+
+class AlarmOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: int
+    device_id: str
+    key: str
+    code: str
+    channel: int | None
+    raised_at: datetime
+    cleared_at: datetime | None
+    value: float | None
+    detail: str
+    occurrences: int
+    acknowledged_at: datetime | None
+    acknowledged_by: str | None
+    ack_note: str | None
+
+    @property
+    def active(self) -> bool:
+        return self.cleared_at is None
+
+
+class StopOut(BaseModel):
+    cmd_ids: list[str]
+    devices: list[str]
+    pending: list[str] = Field(default_factory=list, description="targets whose STOP waits for "
+                               "the broker: sent as soon as it is back, while still valid")
+
+
+class AuditOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: int
+    ts: datetime
+    actor: str
+    action: str
+    target: str
+    outcome: str
+    ip: str
+    detail: dict[str, Any]
+
+
+class UserOut(BaseModel):
+    username: str
+    display_name: str
+    roles: list[Role]
+    active: bool
+    created_at: datetime
+    last_login_at: datetime | None
+
+
+class TokenOut(BaseModel):
+    id: int
+    name: str
+    token: str | None = Field(None, description="shown once, at creation")
+    created_at: datetime
+    last_used_at: datetime | None
+    revoked: bool

@@ -1,0 +1,51 @@
+"""Zones: the villages (thôn, bản) devices are grouped in."""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from ..auth import Principal
+from ..db.models import DeviceZone, Zone
+from ..domain.errors import Conflict, NotFound
+from .audit import AuditLog
+from .views import ZoneOut
+
+
+class ZoneService:
+    def __init__(self, sessions: sessionmaker[Session], audit: AuditLog):
+        self._sessions = sessions
+        self._audit = audit
+
+    def create(self, who: Principal, zone_id: str, name: str) -> ZoneOut:
+        with self._sessions.begin() as session:
+            if session.get(Zone, zone_id) is not None:
+                raise Conflict("zone.exists", id=zone_id)
+            session.add(Zone(id=zone_id, name=name))
+        self._audit.record(who, "zone.create", zone_id, name=name)
+        return ZoneOut(id=zone_id, name=name, device_count=0)
+
+    def list(self) -> list[ZoneOut]:
+        """Every zone with how many devices it holds."""
+        with self._sessions() as session:
+            counts = dict(session.execute(
+                select(DeviceZone.zone_id, func.count()).group_by(DeviceZone.zone_id)).all())
+            zones = session.scalars(select(Zone).order_by(Zone.id)).all()
+            return [ZoneOut(id=z.id, name=z.name, device_count=counts.get(z.id, 0))
+                    for z in zones]
+
+    def names(self) -> dict[str, str]:
+        """zone id → its name, in id order (what broadcasters read)."""
+        with self._sessions() as session:
+            return dict(session.execute(select(Zone.id, Zone.name).order_by(Zone.id)).all())  # type: ignore[arg-type]
+
+    def rename(self, who: Principal, zone_id: str, name: str) -> ZoneOut:
+        """A zone's name is what broadcasters read; its id (in schedules and targets) stays."""
+        with self._sessions.begin() as session:
+            zone = session.get(Zone, zone_id)
+            if zone is None:
+                raise NotFound("zone.not_found", id=zone_id)
+            old, zone.name = zone.name, name
+            count = session.scalar(select(func.count()).where(DeviceZone.zone_id == zone_id))
+        self._audit.record(who, "zone.rename", zone_id, old=old, name=name)
+        return ZoneOut(id=zone_id, name=name, device_count=count or 0)

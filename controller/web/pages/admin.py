@@ -1,0 +1,156 @@
+"""The admin's pages: accounts, villages and clusters (register, new credentials), audit log."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from protocol.topics import ID_PATTERN
+
+from ...auth import Principal, Role
+from ...container import Services
+from ...domain.errors import DomainError
+from ...http import ServicesDep
+from ...i18n import translate
+from ...services.audit import KINDS
+from ...services.views import DeviceRegistered
+from ..render import lang_of, page, render, words
+
+router = APIRouter(prefix="/ui", tags=["web"], include_in_schema=False)
+
+IDENT = re.compile(f"^{ID_PATTERN}$")
+RANGES = {"latitude": 90.0, "longitude": 180.0}
+
+
+# --- view builders ----------------------------------------------------------------------------
+
+
+def setup_view(svc: Services) -> dict[str, Any]:
+    devices = sorted(svc.devices.list(), key=lambda d: (d.retired, d.id))
+    return dict(zones=svc.zones.list(), devices=devices)
+
+
+def enrolment_view(svc: Services, registered: DeviceRegistered) -> dict[str, Any]:
+    base = svc.settings.resolved_public_url
+    return dict(d=registered.device, config=registered.config_toml,
+                install=f"curl -fsSL {base}/edge/install.sh | sudo bash")
+
+
+def _coordinates(fields: dict[str, Any], lang: str, errors: list[str]
+                 ) -> dict[str, float | None]:
+    """Both or neither, each a number in range; a problem is added to ``errors``."""
+    out: dict[str, float | None] = {}
+    for key, limit in RANGES.items():
+        try:
+            value = float(fields[key]) if fields[key] else None
+        except ValueError:
+            value = None
+            errors.append(translate("setup.bad_coordinates", lang))
+        if value is not None and not -limit <= value <= limit:
+            errors.append(translate("setup.bad_coordinates", lang))
+        out[key] = value
+    if (out["latitude"] is None) != (out["longitude"] is None):
+        errors.append(translate("setup.bad_coordinates", lang))
+    return out
+
+
+# --- pages ------------------------------------------------------------------------------------
+
+
+@router.get("/users", response_class=HTMLResponse)
+def users_page(request: Request, svc: ServicesDep, who: Principal = page("user.manage")
+               ) -> HTMLResponse:
+    return render(request, "users.html", who, users=svc.accounts.list(), errors=[], form={})
+
+
+@router.post("/users", response_class=HTMLResponse)
+async def users_create(request: Request, svc: ServicesDep, who: Principal = page("user.manage")
+                       ) -> Response:
+    """Create an account from the form; the admin chooses the first password."""
+    lang = lang_of(request)
+    form = await request.form()
+    username = str(form.get("username", "")).strip()
+    display_name = str(form.get("display_name", "")).strip()
+    password = str(form.get("password", ""))
+    roles = [str(r) for r in form.getlist("role")]
+    errors = []
+    if not roles:
+        errors.append(translate("users.no_role", lang))
+    try:
+        if not errors:
+            await run_in_threadpool(svc.accounts.create, who, username, password,
+                                    [Role(r) for r in roles], display_name)
+    except ValueError:
+        errors.append(translate("users.invalid", lang))
+    except DomainError as exc:
+        errors.append(words(exc, lang))
+    if errors:
+        return render(request, "users.html", who, status_code=422, users=svc.accounts.list(),
+                      errors=errors, form=dict(username=username, display_name=display_name,
+                                               roles=roles))
+    return RedirectResponse("/ui/users", status_code=303)
+
+
+@router.get("/setup", response_class=HTMLResponse)
+def setup_page(request: Request, svc: ServicesDep, who: Principal = page("device.manage")
+               ) -> HTMLResponse:
+    """Villages and loudspeaker clusters: add, rename, register, retire."""
+    return render(request, "setup.html", who, errors=[], form={}, **setup_view(svc))
+
+
+@router.post("/setup/devices", response_class=HTMLResponse)
+async def setup_register(request: Request, svc: ServicesDep,
+                         who: Principal = page("device.manage")) -> Response:
+    """Register a cluster from the form; the answer shows its credentials once."""
+    lang = lang_of(request)
+    form = await request.form()
+    fields = dict(id=str(form.get("id", "")).strip(), name=str(form.get("name", "")).strip(),
+                  zones=[str(z) for z in form.getlist("zones")],
+                  latitude=str(form.get("latitude", "")).strip(),
+                  longitude=str(form.get("longitude", "")).strip())
+    errors = []
+    if not IDENT.fullmatch(fields["id"]):
+        errors.append(translate("setup.bad_id", lang))
+    if not fields["name"]:
+        errors.append(translate("setup.no_name", lang))
+    if not fields["zones"]:
+        errors.append(translate("error.no_village", lang))
+    where = _coordinates(fields, lang, errors)
+    registered = None
+    if not errors:
+        try:
+            registered = await run_in_threadpool(
+                svc.devices.register, who, fields["id"], fields["name"], fields["zones"],
+                "alsa", where["latitude"], where["longitude"])
+        except DomainError as exc:
+            errors.append(words(exc, lang))
+    if registered is None:
+        return render(request, "setup.html", who, status_code=422, errors=list(dict.fromkeys(
+            errors)), form=fields, **setup_view(svc))
+    return render(request, "enrolled.html", who, headers={"Cache-Control": "no-store"},
+                  **enrolment_view(svc, registered))  # a secret: never cached
+
+
+@router.post("/devices/{device_id}/rotate-token", response_class=HTMLResponse)
+def device_rotate(device_id: str, request: Request, svc: ServicesDep,
+                  who: Principal = page("device.manage")) -> HTMLResponse:
+    """New credentials for a cluster (the old ones stop at once), shown once like at enrolment."""
+    registered = svc.devices.rotate_token(who, device_id, "alsa")
+    return render(request, "enrolled.html", who, headers={"Cache-Control": "no-store"},
+                  **enrolment_view(svc, registered))
+
+
+@router.get("/audit", response_class=HTMLResponse)
+def audit_page(request: Request, svc: ServicesDep, actor: str = "", action: str = "",
+               who: Principal = page("audit.read")) -> HTMLResponse:
+    """The newest 300 entries, filtered by person and by kind of action (a prefix)."""
+    filters = {k: v for k, v in (("actor", actor.strip()), ("action", action.strip())) if v}
+    return render(request, "audit.html", who,
+                  entries=svc.audit.rows(filters.get("actor"), filters.get("action"), 300),
+                  actors=svc.audit.actors(), actor=actor, action=action,
+                  query=urlencode(filters), kinds=KINDS)
