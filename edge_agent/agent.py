@@ -306,6 +306,6 @@ class Agent:
                 continue  # started before a restart: never twice
             self.player.schedule(PlayCommand(
                 play_id=entry.play_id, broadcast_id=entry.play_id, title=entry.title,
-                start_at=entry.start_at, priority=entry.priority, media=entry.media,
-                stream=entry.stream), entry.start_at + late)
+                start_at=entry.start_at, priority=entry.priority, volume=entry.volume,
+                media=entry.media, stream=entry.stream), entry.start_at + late)
         log.info("plan %s: %d plays ahead", plan.version, len(live))

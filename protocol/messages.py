@@ -145,6 +145,7 @@ class PlanEntry(_Audio):
     title: str = Field(default="", max_length=200)
     start_at: UtcDatetime
     priority: Priority = Priority.normal
+    volume: int | None = Field(default=None, ge=0, le=100)
 
 
 class PlanCommand(_Model):

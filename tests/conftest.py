@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import os
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -51,3 +53,61 @@ def speech_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def speech_wav(speech_dir: Path) -> Path:
     """About three seconds of Vietnamese speech (espeak-ng) as 22.05 kHz WAV."""
     return make_speech(speech_dir / "ban-tin.wav")
+
+
+# --- tiers ----------------------------------------------------------------------------------
+
+E2E_DIRS = ("e2e", "browser")
+E2E_FIXTURES = {"mosquitto", "icecast"}
+"""A test that needs a real broker or stream server is end to end; ``-m "not e2e"`` runs the
+fast tier alone."""
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        parts = Path(str(item.fspath)).parts
+        if any(d in parts for d in E2E_DIRS) or E2E_FIXTURES & set(getattr(item, "fixturenames",
+                                                                            ())):
+            item.add_marker(pytest.mark.e2e)
+
+
+# --- nothing may fail silently in a background thread ---------------------------------------
+
+
+class _Errors(logging.Handler):
+    """Collects ERROR records that carry a traceback: an exception somewhere in a thread."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.records: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.exc_info or record.levelno >= logging.CRITICAL:
+            self.records.append(f"{record.name}: {record.getMessage()}\n"
+                                f"{self.format(record) if record.exc_info else ''}")
+
+
+@pytest.fixture(autouse=True)
+def no_background_errors(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Fail a test when any thread logged an exception or died of one while it ran.
+
+    A test that provokes such an error on purpose says so with ``@pytest.mark.allow_errors``."""
+    handler = _Errors()
+    root = logging.getLogger()
+    root.addHandler(handler)
+    previous = threading.excepthook
+
+    def hook(args: threading.ExceptHookArgs) -> None:
+        handler.records.append(f"thread {args.thread.name if args.thread else '?'} died: "
+                               f"{args.exc_type.__name__}: {args.exc_value}")
+        previous(args)
+
+    threading.excepthook = hook
+    try:
+        yield
+    finally:
+        threading.excepthook = previous
+        root.removeHandler(handler)
+    if handler.records and request.node.get_closest_marker("allow_errors") is None:
+        pytest.fail("exceptions in background threads:\n" + "\n".join(handler.records[:5]),
+                    pytrace=False)

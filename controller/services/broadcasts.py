@@ -324,13 +324,14 @@ class BroadcastService:
     def cancel(self, broadcast_id: str, who: Principal | None = None) -> list[SentCommand]:
         """Cancel before it starts, or stop it while playing (devices report 'interrupted').
 
-        Returns the cancel commands; those the broker could not take yet are ``pending`` and
+        A released broadcast is on the devices already (in their plans or as a command): each
+        target gets a signed cancel as well as a plan without it. Returns the cancel commands; those the broker could not take yet are ``pending`` and
         go out as soon as it is back (until they expire)."""
         with self._sessions.begin() as session:
             broadcast = self._get_row(session, broadcast_id)
             if S(broadcast.state).is_final:
                 raise Conflict("broadcast.not_cancellable")
-            was_sent = broadcast.state in (S.sending.value, S.sent.value)
+            # released: its play is on the devices (in their plans, or as a command)
             ahead = S(broadcast.state) in S.awaiting_play()
             targets = list(broadcast.targets)
             now = utcnow()
@@ -345,10 +346,9 @@ class BroadcastService:
         self._jobs.cancel(f"close:{broadcast_id}")
         if who is not None:
             self._audit.record(who, "broadcast.cancel", broadcast_id)
-        if ahead:
-            self._plans_changed()  # gone from the device plans too
-        if not was_sent:
+        if not ahead:
             return []
+        self._plans_changed()  # gone from the device plans too
         sent = [self._commands.send(t, CancelCommand(play_id=broadcast_id),
                                     broadcast_id=broadcast_id) for t in targets]
         for cmd in sent:

@@ -55,6 +55,9 @@ def roles_stack(tmp_path_factory) -> Iterator[tuple[Stack, dict[Role, httpx.Clie
     broker.stop()
 
 
+pytestmark = pytest.mark.e2e
+
+
 def _api_routes(routes) -> Iterator[APIRoute]:  # type: ignore[no-untyped-def]
     for route in routes:
         if isinstance(route, APIRoute):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 import subprocess
@@ -40,6 +41,8 @@ class Mosquitto:
         lines = [f"listener {self.port} 127.0.0.1", "allow_anonymous true",
                  "max_queued_messages 10000", "log_dest stderr", "log_type error",
                  "log_type warning"]
+        if os.geteuid() == 0:
+            lines.append("user root")  # else it drops to 'mosquitto' and cannot write workdir
         if persistence:
             lines += ["persistence true", f"persistence_location {workdir}/"]
         else:
