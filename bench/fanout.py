@@ -104,9 +104,9 @@ def main() -> None:
     import httpx
 
     from controller.app import create_app
+    from controller.container import Services
     from controller.db.models import DeviceEvent
     from controller.server import ServerThread
-    from controller.container import Services
     from controller.settings import Settings
     from tests.support.audio import make_speech
     from tests.support.mosquitto import Mosquitto, free_port

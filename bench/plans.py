@@ -18,12 +18,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey  # noqa: E402
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from controller.domain.plans import build_plans  # noqa: E402
-from controller.domain.schedules import Fleet, ScheduleSet, expand_all  # noqa: E402
-from protocol.envelope import key_id, sign  # noqa: E402
-from protocol.messages import CommandPayload  # noqa: E402
+from controller.schedules.model import ScheduleSet
+from controller.schedules.planning import Snapshot, build_plans
+from controller.schedules.recurrence import expand_all
+from controller.schedules.targets import Fleet
+from protocol.envelope import key_id, sign
+from protocol.messages import CommandPayload
 
 
 def make_set(zones: int) -> tuple[ScheduleSet, dict[str, tuple[int, int]]]:
@@ -67,7 +69,8 @@ def main() -> None:
     t0 = time.perf_counter()
     occurrences = expand_all(schedule_set, now, end, durations)
     t1 = time.perf_counter()
-    plans = build_plans(schedule_set, occurrences, fleet, devices, media, now, end, 120)
+    snapshot = Snapshot(schedules=schedule_set, fleet=fleet, media=media, devices=tuple(devices))
+    plans = build_plans(snapshot, now, end, 120)
     t2 = time.perf_counter()
     key = Ed25519PrivateKey.generate()
     kid = key_id(key.public_key())

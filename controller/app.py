@@ -9,10 +9,21 @@ from fastapi import FastAPI
 
 from loalang import __version__
 
-from .api import (alarms, audit, broadcasts, devices, edge, media, schedules, session, stop,
-                  users, zones)
-from .errors import install_handlers
+from .api import (
+    alarms,
+    audit,
+    broadcasts,
+    devices,
+    edge,
+    media,
+    schedules,
+    session,
+    stop,
+    users,
+    zones,
+)
 from .container import Services
+from .errors import install_handlers
 from .settings import Settings
 
 

@@ -15,8 +15,8 @@ from protocol.messages import (
     AckMessage,
     CancelCommand,
     DeviceState,
-    PlaybackFailedEvent,
     PlanCommand,
+    PlaybackFailedEvent,
     PlayCommand,
     SecurityEvent,
     SetVolumeCommand,
@@ -38,6 +38,7 @@ from .network import read_network
 from .outbox import Outbox
 from .outputs.base import AudioOutput
 from .player import Player
+from .sources import MediaSources
 from .state import AgentState
 
 log = logging.getLogger(__name__)
@@ -93,9 +94,9 @@ class Agent:
             thresholds=Thresholds(battery_low_v=hw.battery_low_v,
                                   over_temperature_c=hw.over_temperature_c,
                                   line_min_ma=hw.line_min_ma))
-        self.player = Player(self.device_id, self.output, self.cache, self.report_event,
-                             ffmpeg=config.ffmpeg,
-                             pcm_max_ms=round(config.pcm_cache_max_s * 1000),
+        sources = MediaSources(self.cache, config.ffmpeg,
+                               pcm_max_ms=round(config.pcm_cache_max_s * 1000))
+        self.player = Player(self.device_id, self.output, sources, self.report_event,
                              cluster=self.cluster, software_volume=self._software_volume,
                              on_over=self.state.play_over)
         self.link = MqttLink(config.mqtt, self.device_id, self.state.zones, self.outbox,

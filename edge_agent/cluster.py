@@ -20,8 +20,14 @@ from typing import Any
 
 from protocol.messages import AlarmCode, AlarmEvent, HardwareReadings, LineCheck, utcnow
 
-from .alarms import AlarmTracker, Condition, Thresholds, board_conditions, dead_channels, \
-    line_conditions
+from .alarms import (
+    AlarmTracker,
+    Condition,
+    Thresholds,
+    board_conditions,
+    dead_channels,
+    line_conditions,
+)
 from .fsutil import atomic_write, read_json
 from .hardware.base import BoardNotice, ClusterBoard, HardwareError
 

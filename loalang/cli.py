@@ -8,7 +8,6 @@ import logging
 import sys
 import time
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -52,8 +51,9 @@ def _fail(message: str) -> None:
 
 
 def _call(fn, *args, **kwargs):  # type: ignore[no-untyped-def]
-    from .client import ApiFailure
     import httpx
+
+    from .client import ApiFailure
 
     try:
         return fn(*args, **kwargs)
@@ -104,9 +104,9 @@ def user_add(
     """Create an account (the first admin too). There is no default password: you choose it."""
     import sys
 
-    from controller.services.accounts import create_user
     from controller.auth import Role
     from controller.domain.errors import DomainError
+    from controller.services.accounts import create_user
 
     try:
         roles = [Role(r) for r in role]
@@ -130,8 +130,8 @@ def user_add(
 @user_app.command("token")
 def user_token(username: str, name: str = typer.Option("cli", "--name")) -> None:
     """Issue a personal API token for the CLI (printed once; export it as LOALANG_TOKEN)."""
-    from controller.services.accounts import issue_token
     from controller.domain.errors import DomainError
+    from controller.services.accounts import issue_token
 
     try:
         _, token = issue_token(_local_sessions(), username, name)
@@ -184,15 +184,15 @@ def demo(
 
 
 @zone_app.command("add")
-def zone_add(zone_id: str, name: str, url: Optional[str] = UrlOpt,
-             token: Optional[str] = TokenOpt) -> None:
+def zone_add(zone_id: str, name: str, url: str | None = UrlOpt,
+             token: str | None = TokenOpt) -> None:
     """Add a zone (village)."""
     out = _call(_client(url, token).post, "/api/zones", {"id": zone_id, "name": name})
     typer.echo(f"{out['id']}: {out['name']}")
 
 
 @zone_app.command("list")
-def zone_list(url: Optional[str] = UrlOpt, token: Optional[str] = TokenOpt) -> None:
+def zone_list(url: str | None = UrlOpt, token: str | None = TokenOpt) -> None:
     for z in _call(_client(url, token).get, "/api/zones"):
         typer.echo(f"{z['id']:<20} {z['device_count']:>3} thiết bị  {z['name']}")
 
@@ -203,9 +203,9 @@ def device_register(
     name: str = typer.Option(..., help="human name, e.g. 'Cụm loa nhà văn hoá thôn Đông'"),
     zone: list[str] = typer.Option([], "--zone", "-z"),
     output: str = typer.Option("alsa", help="alsa (Pi) or file (tests, demo)"),
-    config_out: Optional[Path] = typer.Option(None, "--config-out", help="write agent config here"),
-    url: Optional[str] = UrlOpt,
-    token: Optional[str] = TokenOpt,
+    config_out: Path | None = typer.Option(None, "--config-out", help="write agent config here"),
+    url: str | None = UrlOpt,
+    token: str | None = TokenOpt,
 ) -> None:
     """Register a device and print (or write) its agent config file."""
     out = _call(_client(url, token).post, "/api/devices",
@@ -219,7 +219,7 @@ def device_register(
 
 
 @device_app.command("list")
-def device_list(url: Optional[str] = UrlOpt, token: Optional[str] = TokenOpt) -> None:
+def device_list(url: str | None = UrlOpt, token: str | None = TokenOpt) -> None:
     """Devices with status and last health."""
     for d in _call(_client(url, token).get, "/api/devices"):
         health = d.get("last_health") or {}
@@ -242,7 +242,7 @@ def device_list(url: Optional[str] = UrlOpt, token: Optional[str] = TokenOpt) ->
 
 @device_app.command("volume")
 def device_volume(device_id: str, level: int = typer.Argument(..., min=0, max=100),
-                  url: Optional[str] = UrlOpt, token: Optional[str] = TokenOpt) -> None:
+                  url: str | None = UrlOpt, token: str | None = TokenOpt) -> None:
     """Set a device's own volume in percent (kept by the agent across restarts)."""
     d = _call(_client(url, token).put, f"/api/devices/{device_id}/volume", {"level": level})
     typer.echo(f"{d['id']}: volume {d['volume']}%")
@@ -251,7 +251,7 @@ def device_volume(device_id: str, level: int = typer.Argument(..., min=0, max=10
 @app.command()
 def stop(to: str = typer.Option(..., "--to", help="zone ids, zone:ID, device:ID or all"),
          reason: str = typer.Option("", help="why (kept in the playback log)"),
-         url: Optional[str] = UrlOpt, token: Optional[str] = TokenOpt) -> None:
+         url: str | None = UrlOpt, token: str | None = TokenOpt) -> None:
     """STOP: silence what plays now on the targets (signed; within a second)."""
     out = _call(_client(url, token).post, "/api/stop", {"targets": _targets(to), "reason": reason})
     typer.echo(f"Đã gửi lệnh dừng / STOP sent to {len(out['devices'])} device(s): "
@@ -259,9 +259,9 @@ def stop(to: str = typer.Option(..., "--to", help="zone ids, zone:ID, device:ID 
 
 
 @alarms_app.callback()
-def alarms_list(ctx: typer.Context, device: Optional[str] = typer.Option(None, "--device"),
+def alarms_list(ctx: typer.Context, device: str | None = typer.Option(None, "--device"),
                 all_: bool = typer.Option(False, "--all", help="include cleared and seen"),
-                url: Optional[str] = UrlOpt, token: Optional[str] = TokenOpt) -> None:
+                url: str | None = UrlOpt, token: str | None = TokenOpt) -> None:
     """Open alarms (active or not yet acknowledged), newest first."""
     if ctx.invoked_subcommand is not None:
         return
@@ -280,16 +280,16 @@ def alarms_list(ctx: typer.Context, device: Optional[str] = typer.Option(None, "
 
 @alarms_app.command("ack")
 def alarms_ack(alarm_id: int, by: str = typer.Option(..., "--by", help="your name"),
-               note: str = typer.Option("", "--note"), url: Optional[str] = UrlOpt,
-               token: Optional[str] = TokenOpt) -> None:
+               note: str = typer.Option("", "--note"), url: str | None = UrlOpt,
+               token: str | None = TokenOpt) -> None:
     """Acknowledge an alarm (it leaves the list once it has also cleared)."""
     a = _call(_client(url, token).post, f"/api/alarms/{alarm_id}/ack", {"by": by, "note": note})
     typer.echo(f"#{a['id']} {a['key']} acknowledged by {a['acknowledged_by']}")
 
 
 @media_app.command("upload")
-def media_upload(file: Path, title: Optional[str] = None, url: Optional[str] = UrlOpt,
-                 token: Optional[str] = TokenOpt) -> None:
+def media_upload(file: Path, title: str | None = None, url: str | None = UrlOpt,
+                 token: str | None = TokenOpt) -> None:
     """Upload a bulletin; prints its id (sha256), length and loudness."""
     if not file.is_file():
         _fail(f"Không thấy tệp / no such file: {file}")
@@ -318,15 +318,15 @@ def _print_status(b: dict) -> None:  # type: ignore[type-arg]
 @app.command()
 def broadcast(
     what: str = typer.Argument(..., help="audio FILE to send, or 'status', 'cancel', 'list'"),
-    broadcast_id: Optional[str] = typer.Argument(None, help="broadcast id for status/cancel"),
-    to: Optional[str] = typer.Option(None, "--to", help="zone ids, zone:ID, device:ID or all; comma-separated"),
-    at: Optional[str] = typer.Option(None, "--at", help="HH:MM, 'YYYY-MM-DD HH:MM', +10m or ISO; default now"),
+    broadcast_id: str | None = typer.Argument(None, help="broadcast id for status/cancel"),
+    to: str | None = typer.Option(None, "--to", help="zone ids, zone:ID, device:ID or all; comma-separated"),
+    at: str | None = typer.Option(None, "--at", help="HH:MM, 'YYYY-MM-DD HH:MM', +10m or ISO; default now"),
     priority: str = typer.Option("normal", help="background, normal, priority, emergency"),
-    title: Optional[str] = typer.Option(None),
+    title: str | None = typer.Option(None),
     wait: bool = typer.Option(False, "--wait", help="follow until every device has finished"),
     tz: str = typer.Option("Asia/Ho_Chi_Minh", help="time zone of --at"),
-    url: Optional[str] = UrlOpt,
-    token: Optional[str] = TokenOpt,
+    url: str | None = UrlOpt,
+    token: str | None = TokenOpt,
 ) -> None:
     """Send a bulletin: ``loalang broadcast FILE --to thon-dong [--at 17:00]``;
     follow it: ``loalang broadcast status ID``."""
@@ -415,8 +415,8 @@ def _controller_facts(url: str | None, token: str | None):  # type: ignore[no-un
 def schedules_check(
     path: Path = typer.Argument(..., help="a schedule file or a folder of them"),
     days: int = typer.Option(14, help="how far ahead to look for clashes"),
-    url: Optional[str] = typer.Option(None, "--url", help="also check media and zones against this controller"),
-    token: Optional[str] = TokenOpt,
+    url: str | None = typer.Option(None, "--url", help="also check media and zones against this controller"),
+    token: str | None = TokenOpt,
 ) -> None:
     """Check schedule files; exit code 1 on any problem (usable in CI)."""
     from datetime import datetime, timedelta, timezone
@@ -439,9 +439,9 @@ def schedules_check(
 def schedules_plan(
     path: Path = typer.Argument(..., help="a schedule file or a folder of them"),
     days: int = typer.Option(7),
-    zone: Optional[str] = typer.Option(None, "--zone", help="only what reaches this zone"),
-    url: Optional[str] = typer.Option(None, "--url"),
-    token: Optional[str] = TokenOpt,
+    zone: str | None = typer.Option(None, "--zone", help="only what reaches this zone"),
+    url: str | None = typer.Option(None, "--url"),
+    token: str | None = TokenOpt,
 ) -> None:
     """What plays when and where for the next days, and what preempts what."""
     from datetime import datetime, timedelta, timezone
@@ -473,8 +473,8 @@ def schedules_plan(
 def schedules_apply(
     path: Path = typer.Argument(..., help="a schedule file or a folder of them"),
     dry_run: bool = typer.Option(False, "--dry-run", help="show the diff, change nothing"),
-    url: Optional[str] = UrlOpt,
-    token: Optional[str] = TokenOpt,
+    url: str | None = UrlOpt,
+    token: str | None = TokenOpt,
 ) -> None:
     """Make the controller's schedules equal to the files (a schedule removed from the files is
     removed from the controller). Idempotent; nothing changes if any check fails."""
@@ -501,8 +501,8 @@ def schedules_apply(
 
 
 @schedules_app.command("export")
-def schedules_export(out: Optional[Path] = typer.Option(None, "--out", help="file to write"),
-                     url: Optional[str] = UrlOpt, token: Optional[str] = TokenOpt) -> None:
+def schedules_export(out: Path | None = typer.Option(None, "--out", help="file to write"),
+                     url: str | None = UrlOpt, token: str | None = TokenOpt) -> None:
     """Write the controller's schedules as a schedule file (YAML)."""
     import yaml
 

@@ -104,8 +104,8 @@ def demo_accounts(base_url: str, token: str, data_dir: Path) -> Path:
 
 def run_demo(data_dir: Path, http_port: int, mqtt_port: int, embedded_broker: bool = True) -> None:
     from controller.app import create_app
-    from controller.server import ServerThread
     from controller.container import Services
+    from controller.server import ServerThread
     from controller.settings import Settings
 
     data_dir = data_dir.resolve()

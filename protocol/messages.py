@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import enum
 from datetime import datetime, timezone
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter, model_validator
 
@@ -163,8 +163,7 @@ class PlanCommand(_Model):
 
 
 CommandBody = Annotated[
-    Union[PlayCommand, CancelCommand, StopCommand, SetZonesCommand, SetVolumeCommand,
-          PlanCommand],
+    PlayCommand | CancelCommand | StopCommand | SetZonesCommand | SetVolumeCommand | PlanCommand,
     Field(discriminator="type"),
 ]
 COMMAND_BODY: TypeAdapter[Any] = TypeAdapter(CommandBody)
@@ -366,14 +365,7 @@ class AlarmEvent(_Event):
 
 
 AgentEvent = Annotated[
-    Union[
-        MediaReadyEvent,
-        PlaybackStartedEvent,
-        PlaybackFinishedEvent,
-        PlaybackFailedEvent,
-        SecurityEvent,
-        AlarmEvent,
-    ],
+    MediaReadyEvent | PlaybackStartedEvent | PlaybackFinishedEvent | PlaybackFailedEvent | SecurityEvent | AlarmEvent,
     Field(discriminator="type"),
 ]
 AGENT_EVENT: TypeAdapter[Any] = TypeAdapter(AgentEvent)

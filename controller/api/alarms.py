@@ -5,8 +5,8 @@ from __future__ import annotations
 from fastapi import APIRouter, Query
 
 from ..auth import Principal
-from ..services.views import AlarmOut
 from ..http import ServicesDep, allow
+from ..services.views import AlarmOut
 from .schemas import AlarmAckIn
 
 router = APIRouter(prefix="/api/alarms", tags=["alarms"])

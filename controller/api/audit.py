@@ -9,8 +9,8 @@ import json
 from fastapi import APIRouter, Query
 from fastapi.responses import Response
 
-from ..services.views import AuditOut
 from ..http import ServicesDep, allow
+from ..services.views import AuditOut
 
 router = APIRouter(prefix="/api/audit", tags=["audit"])
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from fastapi import APIRouter, Query
 
 from ..auth import Principal
+from ..http import ServicesDep, allow
 from ..services.broadcasts import BroadcastRequest
 from ..services.views import BroadcastOut, DeviceEventOut
-from ..http import ServicesDep, allow
 from .schemas import BroadcastIn, RejectIn
 
 router = APIRouter(tags=["broadcasts"])

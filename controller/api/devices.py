@@ -5,8 +5,8 @@ from __future__ import annotations
 from fastapi import APIRouter, Query
 
 from ..auth import Principal
-from ..services.views import DeviceOut, DeviceRegistered
 from ..http import ServicesDep, allow
+from ..services.views import DeviceOut, DeviceRegistered
 from .schemas import DeviceIn, DeviceZonesIn, LocationIn, VolumeIn
 
 router = APIRouter(prefix="/api/devices", tags=["devices"])

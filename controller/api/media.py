@@ -9,8 +9,8 @@ from starlette.datastructures import UploadFile
 
 from ..auth import Principal
 from ..domain.errors import Invalid
-from ..services.views import MediaOut
 from ..http import DeviceOrPermission, ServicesDep, allow
+from ..services.views import MediaOut
 
 router = APIRouter(tags=["media"])
 

@@ -16,9 +16,9 @@ from protocol.messages import utcnow
 
 from ..auth import Principal
 from ..domain.errors import Invalid, NotFound
+from ..http import ServicesDep, allow
 from ..schedules.changes import ChangeOutcome, ChangeRecord
 from ..schedules.model import ScheduleSet, ScheduleSpec
-from ..http import ServicesDep, allow
 from .schemas import RejectIn
 
 router = APIRouter(prefix="/api/schedules", tags=["schedules"])

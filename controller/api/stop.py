@@ -5,8 +5,8 @@ from __future__ import annotations
 from fastapi import APIRouter, Response
 
 from ..auth import Principal
-from ..services.views import StopOut
 from ..http import ServicesDep, allow
+from ..services.views import StopOut
 from .schemas import StopIn
 
 router = APIRouter(prefix="/api/stop", tags=["broadcasts"])

@@ -6,9 +6,9 @@ from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from ..auth import Principal, Role
+from ..http import ServicesDep, allow
 from ..services.accounts import check_username
 from ..services.views import TokenOut, UserOut
-from ..http import ServicesDep, allow
 
 router = APIRouter(tags=["users"])
 

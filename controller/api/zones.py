@@ -5,8 +5,8 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from ..auth import Principal
-from ..services.views import ZoneOut
 from ..http import ServicesDep, allow
+from ..services.views import ZoneOut
 from .schemas import ZoneIn, ZoneRenameIn
 
 router = APIRouter(prefix="/api/zones", tags=["zones"])

@@ -88,14 +88,16 @@ class Ingest:
                 except queue.Empty:
                     break
                 if nxt is None:
-                    self._apply_batch(batch)
+                    self.apply_batch(batch)
                     return
                 batch.append(nxt)
-            self._apply_batch(batch)
+            self.apply_batch(batch)
             if self._queue.empty():
                 self._idle.set()
 
-    def _apply_batch(self, batch: list[tuple[str, bytes, float]]) -> None:
+    def apply_batch(self, batch: list[tuple[str, bytes, float]]) -> None:
+        """Apply one batch of (topic, payload, received monotonic time) now: the worker
+        calls this; so can a test."""
         reports = [r for r in (self._parse(topic, payload) for topic, payload, _ in batch) if r]
         try:
             with self._sessions.begin() as session:

@@ -7,7 +7,7 @@ RFC 5545 RRULE evaluated in local civil time (``recurrence.py``).
 from __future__ import annotations
 
 from datetime import date, datetime, time
-from typing import Annotated, Literal, Union
+from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from dateutil.rrule import rrulestr
@@ -47,7 +47,7 @@ class RelayItem(_Model):
         return value
 
 
-ProgrammeItem = Annotated[Union[MediaItem, RelayItem], Field(union_mode="left_to_right")]
+ProgrammeItem = Annotated[MediaItem | RelayItem, Field(union_mode="left_to_right")]
 
 
 class ScheduleSpec(_Model):

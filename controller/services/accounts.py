@@ -13,8 +13,17 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from protocol.messages import utcnow
 
-from ..auth import (SYSTEM, SYSTEM_ROLES, Principal, Role, hash_password, new_token,
-                    token_hash, tokens_equal, verify_password)
+from ..auth import (
+    SYSTEM,
+    SYSTEM_ROLES,
+    Principal,
+    Role,
+    hash_password,
+    new_token,
+    token_hash,
+    tokens_equal,
+    verify_password,
+)
 from ..db.models import ApiToken, AuditEntry, Device, User, WebSession
 from ..domain.errors import Conflict, Locked, NotFound, Unauthenticated
 from .audit import AuditLog

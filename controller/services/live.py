@@ -34,7 +34,7 @@ class Subscription:
         """The topics that changed since the last call (empty on timeout)."""
         try:
             await asyncio.wait_for(self._event.wait(), timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             return set()
         await asyncio.sleep(COALESCE_S)  # let a burst finish: one event per topic
         self._event.clear()

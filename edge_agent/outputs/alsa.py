@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 from datetime import datetime
 
-from .base import PlayInfo, SAMPLE_RATE
+from .base import SAMPLE_RATE, PlayInfo
 
 
 class AlsaSink:

@@ -11,8 +11,8 @@ import httpx
 import pytest
 from fastapi.routing import APIRoute
 
-from controller.http import Allow
 from controller.auth import PERMISSIONS, Role
+from controller.http import Allow
 from tests.support.mosquitto import Mosquitto
 from tests.support.stack import Stack
 

@@ -6,8 +6,14 @@ from __future__ import annotations
 import pytest
 
 from controller.schedules.model import ScheduleSpec
-from controller.web.routine_form import FormProblems, RoutineForm, form_from_spec, programme_words, \
-    repetition, spec_from_form
+from controller.web.routine_form import (
+    FormProblems,
+    RoutineForm,
+    form_from_spec,
+    programme_words,
+    repetition,
+    spec_from_form,
+)
 
 SHA = "a" * 64
 

@@ -167,7 +167,6 @@ def test_audit_log_is_append_only_and_exportable(station):
     engine = stack.services.engine  # type: ignore[union-attr]
     for statement in (sqlalchemy.update(AuditEntry).values(actor="ke-gian"),
                       sqlalchemy.delete(AuditEntry)):
-        with pytest.raises(sqlalchemy.exc.DatabaseError):
-            with engine.begin() as conn:
-                conn.execute(statement)
+        with pytest.raises(sqlalchemy.exc.DatabaseError), engine.begin() as conn:
+            conn.execute(statement)
     assert stack.api.get("/api/audit").json()[-1]["actor"] != "ke-gian"

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 from edge_agent.alarms import AlarmTracker, Thresholds, board_conditions, line_conditions
 from protocol.messages import HardwareReadings

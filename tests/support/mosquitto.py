@@ -50,7 +50,7 @@ class Mosquitto:
         self.conf.write_text("\n".join(lines) + "\n")
         self.proc: subprocess.Popen[bytes] | None = None
 
-    def start(self) -> "Mosquitto":
+    def start(self) -> Mosquitto:
         log = open(self.workdir / "mosquitto.log", "ab")
         self.proc = subprocess.Popen([self.binary, "-c", str(self.conf)], stdout=log,
                                      stderr=subprocess.STDOUT)

@@ -11,8 +11,8 @@ from typing import Any
 import httpx
 
 from controller.app import create_app
-from controller.server import ServerThread
 from controller.container import Services
+from controller.server import ServerThread
 from controller.settings import Settings
 from edge_agent.agent import Agent
 from edge_agent.config import AgentConfig
@@ -55,7 +55,7 @@ class Stack:
         self.stop_controller()
         self.start()
 
-    def start(self) -> "Stack":
+    def start(self) -> Stack:
         for attempt in range(3):
             self.services = Services(self.settings)
             self.services.start()

@@ -21,7 +21,7 @@ class ThrottledProxy:
         proxy = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+            def do_GET(self) -> None:
                 rng = self.headers.get("Range")
                 proxy.requests.append((self.path, rng))
                 headers = {k: v for k, v in (("Authorization", self.headers.get("Authorization")),

@@ -1,0 +1,203 @@
+"""Where a play's PCM comes from: a cached bulletin (decoded once, or by ffmpeg on a pipe) or
+a live stream. The player sees only the narrow ``Source`` / ``Sources`` interface."""
+
+from __future__ import annotations
+
+import logging
+import subprocess
+import sys
+from array import array
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from protocol.messages import PlayCommand
+
+from .cache import MediaCache, MediaHashMismatch, MediaUnavailable
+from .outputs.base import BYTES_PER_SECOND, SAMPLE_RATE
+from .stream import StreamSource
+
+log = logging.getLogger(__name__)
+
+DECODER_AHEAD_S = 3.0  # start ffmpeg this early: spawning it is the slowest step
+PCM_AHEAD_S = 0.2
+PCM_CACHE_MAX_MS = 120_000  # media up to 2 min is kept decoded (11 MB) and starts instantly
+STREAM_AHEAD_S = 3.0  # connect to a stream this early: its buffer absorbs a slow start
+
+
+class Source(Protocol):
+    """PCM for one play: 16-bit mono at ``SAMPLE_RATE``; ``b""`` at its end."""
+
+    def read(self, size: int) -> bytes: ...
+
+    def error(self) -> str:
+        """Why it produced nothing (for the failure report)."""
+        ...
+
+    def close(self) -> None: ...
+
+    def outcome(self, written: int) -> SourceOutcome:
+        """After the play: a failure to report instead of "finished", and extra fields."""
+        ...
+
+
+@dataclass(frozen=True)
+class SourceOutcome:
+    failure: tuple[str, str] | None = None  # (reason, detail)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class SourceFailed(Exception):
+    """A play cannot get its audio; ``reason`` is the stable code reported to the controller."""
+
+    def __init__(self, reason: str, detail: str = "", security: bool = False):
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+        self.detail = detail
+        self.security = security  # the bytes are not the signed ones
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """What ``prepare`` made ready ahead of the start."""
+
+    ahead_s: float  # open the source this long before the start
+    fetched_bytes: int | None = None  # None for streams (nothing to fetch)
+    path: Path | None = None
+    pcm: Path | None = None
+
+
+class Sources(Protocol):
+    def prepare(self, cmd: PlayCommand, deadline_ts: float) -> Prepared:
+        """Fetch and check what the play needs; raises ``SourceFailed``."""
+        ...
+
+    def open(self, cmd: PlayCommand, prepared: Prepared, volume: int | None) -> Source:
+        """Open the PCM source, just ahead of the start."""
+        ...
+
+
+class PcmFile:
+    """Already decoded audio from the cache; volume applied in Python (gain <= 1)."""
+
+    def __init__(self, path: Path, volume: int | None):
+        self._fh = open(path, "rb")  # noqa: SIM115 — closed by close()
+        self._gain = 1.0 if volume is None else volume / 100
+
+    def read(self, size: int) -> bytes:
+        data = self._fh.read(size)
+        if self._gain == 1.0 or not data:
+            return data
+        samples = array("h")
+        samples.frombytes(data[: len(data) // 2 * 2])
+        if sys.byteorder != "little":
+            samples.byteswap()
+        scaled = array("h", (int(x * self._gain) for x in samples))
+        if sys.byteorder != "little":
+            scaled.byteswap()
+        return scaled.tobytes()
+
+    def error(self) -> str:
+        return "cached PCM is empty"
+
+    def close(self) -> None:
+        self._fh.close()
+
+    def outcome(self, written: int) -> SourceOutcome:
+        return SourceOutcome()
+
+
+class Decoder:
+    """ffmpeg decoding the cached Opus file to PCM on a pipe."""
+
+    def __init__(self, ffmpeg: str, path: Path, volume: int | None):
+        args = [ffmpeg, "-v", "error", "-nostdin", "-i", str(path)]
+        if volume is not None and volume != 100:
+            args += ["-af", f"volume={volume / 100:.2f}"]
+        args += ["-f", "s16le", "-ac", "1", "-ar", str(SAMPLE_RATE), "-"]
+        self._proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+    def read(self, size: int) -> bytes:
+        assert self._proc.stdout is not None
+        return self._proc.stdout.read(size)
+
+    def error(self) -> str:
+        try:
+            self._proc.wait(timeout=2)
+            err = self._proc.stderr.read() if self._proc.stderr else b""
+            return err.decode(errors="replace")[-300:] or "decoder produced no audio"
+        except subprocess.TimeoutExpired:
+            return "decoder produced no audio"
+
+    def close(self) -> None:
+        if self._proc.poll() is None:
+            self._proc.kill()
+        self._proc.wait()
+        for pipe in (self._proc.stdout, self._proc.stderr):
+            if pipe is not None:
+                pipe.close()
+
+    def outcome(self, written: int) -> SourceOutcome:
+        return SourceOutcome()
+
+
+class Stream:
+    """A live stream as a source: it fails if nothing at all came from any URL."""
+
+    def __init__(self, ffmpeg: str, cmd: PlayCommand, volume: int | None):
+        assert cmd.stream is not None
+        self._source = StreamSource(ffmpeg, cmd.stream.urls, cmd.stream.duration_s, volume)
+
+    def read(self, size: int) -> bytes:
+        return self._source.read(size)
+
+    def error(self) -> str:
+        return self._source.error()
+
+    def close(self) -> None:
+        self._source.close()
+
+    def outcome(self, written: int) -> SourceOutcome:
+        if not self._source.audio_bytes:
+            return SourceOutcome(failure=("stream_unavailable", self._source.error()))
+        silence_ms = round((written - self._source.audio_bytes) * 1000 / BYTES_PER_SECOND)
+        return SourceOutcome(extra=dict(stream_urls=self._source.urls_played,
+                                        silence_ms=max(0, silence_ms)))
+
+
+class MediaSources:
+    """The agent's real sources: the media cache, ffmpeg, HTTP streams."""
+
+    def __init__(self, cache: MediaCache, ffmpeg: str = "ffmpeg",
+                 pcm_max_ms: int = PCM_CACHE_MAX_MS):
+        self._cache = cache
+        self._ffmpeg = ffmpeg
+        self._pcm_max_ms = pcm_max_ms
+
+    def prepare(self, cmd: PlayCommand, deadline_ts: float) -> Prepared:
+        if cmd.stream is not None:
+            return Prepared(ahead_s=STREAM_AHEAD_S)
+        assert cmd.media is not None
+        try:
+            path, fetched = self._cache.fetch(cmd.media, deadline=deadline_ts)
+        except MediaHashMismatch as exc:
+            raise SourceFailed("media_hash_mismatch", str(exc), security=True) from None
+        except MediaUnavailable as exc:
+            raise SourceFailed("media_unavailable", str(exc)) from None
+        pcm = None
+        if cmd.media.duration_ms <= self._pcm_max_ms:
+            try:
+                pcm = self._cache.ensure_pcm(cmd.media.sha256, self._ffmpeg, SAMPLE_RATE)
+            except (OSError, subprocess.TimeoutExpired) as exc:
+                log.warning("could not pre-decode %s (%s); decoding at play time",
+                            cmd.media.sha256[:12], exc)
+        return Prepared(ahead_s=PCM_AHEAD_S if pcm else DECODER_AHEAD_S,
+                        fetched_bytes=fetched, path=path, pcm=pcm)
+
+    def open(self, cmd: PlayCommand, prepared: Prepared, volume: int | None) -> Source:
+        if cmd.stream is not None:
+            return Stream(self._ffmpeg, cmd, volume)
+        if prepared.pcm is not None:
+            return PcmFile(prepared.pcm, volume)
+        assert prepared.path is not None
+        return Decoder(self._ffmpeg, prepared.path, volume)

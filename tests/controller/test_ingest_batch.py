@@ -1,0 +1,175 @@
+"""The ingest batch applier on an in-memory SQLite: reports in, rows out (no broker needed)."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Iterator
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import create_engine, select
+from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import StaticPool
+
+from controller.db.models import (Alarm, Broadcast, Command, Delivery, Device, DeviceEvent,
+                                  DeviceTelemetry, Media)
+from controller.db.session import make_sessionmaker, migrate
+from controller.fleet.ingest import Ingest
+from protocol import topics
+from protocol.messages import utcnow
+
+NOW = utcnow()
+
+
+@pytest.fixture
+def sessions() -> Iterator[sessionmaker[Session]]:
+    engine = create_engine("sqlite://", poolclass=StaticPool,
+                           connect_args={"check_same_thread": False})
+    migrate(engine)
+    factory = make_sessionmaker(engine)
+    with factory.begin() as s:
+        s.add(Media(sha256="a" * 64, original_size=1, size=1, duration_ms=3000))
+        for device_id in ("loa-1", "loa-2"):
+            s.add(Device(id=device_id, name=device_id, token_hash="x", capabilities=[]))
+        s.add(Device(id="cu", name="old", token_hash="x", capabilities=[], retired=True))
+        s.add(Broadcast(id="b-1", media_sha256="a" * 64, targets=["zone:z"], start_at=NOW,
+                        send_at=NOW, not_after=NOW + timedelta(minutes=2), state="sent"))
+        for device_id in ("loa-1", "loa-2"):
+            s.add(Delivery(broadcast_id="b-1", device_id=device_id, state="sent",
+                           updated_at=NOW))
+        s.add(Command(cmd_id="c-1", type="play", target="zone:z", seq=1, broadcast_id="b-1",
+                      issued_at=NOW, not_after=NOW + timedelta(minutes=2)))
+    yield factory
+    engine.dispose()
+
+
+def _report(kind: str, device_id: str, **body) -> tuple[str, bytes, float]:  # type: ignore[no-untyped-def]
+    body.setdefault("device_id", device_id)
+    if kind in ("event", "ack", "telemetry"):
+        body.setdefault("event_id", uuid.uuid4().hex)
+        body.setdefault("ts", utcnow().isoformat())
+    return topics.device_topic(device_id, kind), json.dumps(body).encode(), time.monotonic()
+
+
+def _play_event(kind: str, device_id: str = "loa-1", **extra) -> tuple[str, bytes, float]:  # type: ignore[no-untyped-def]
+    fields = dict(type=kind, play_id="b-1")
+    if kind != "media.ready":
+        fields["broadcast_id"] = "b-1"
+    if kind in ("playback.started", "playback.finished"):
+        fields.update(scheduled_start=NOW.isoformat(), actual_start=NOW.isoformat())
+    if kind == "playback.finished":
+        fields.update(actual_end=(NOW + timedelta(seconds=3)).isoformat(), played_ms=3000)
+    fields.update(extra)
+    return _report("event", device_id, **fields)
+
+
+def _delivery(sessions: sessionmaker[Session], device_id: str) -> Delivery:
+    with sessions() as s:
+        return s.scalars(select(Delivery).where(Delivery.device_id == device_id)).one()
+
+
+def test_a_play_moves_forward_and_a_late_ack_does_not_undo_it(sessions):
+    ingest = Ingest(sessions)
+    ack = _report("ack", "loa-1", cmd_id="c-1", accepted=True, play_id="b-1")
+    ingest.apply_batch([_play_event("media.ready", sha256="a" * 64),
+                        _play_event("playback.started")])
+    assert _delivery(sessions, "loa-1").state == "playing"
+    ingest.apply_batch([_play_event("playback.finished"), ack])
+    delivery = _delivery(sessions, "loa-1")
+    assert delivery.state == "played" and delivery.played_ms == 3000
+    assert delivery.acked_at is not None and delivery.media_ready_at is not None
+    assert ingest.rejected == 0
+    assert _delivery(sessions, "loa-2").state == "sent"  # another device's row is untouched
+
+
+def test_the_same_event_twice_is_stored_once(sessions):
+    ingest = Ingest(sessions)
+    event = _play_event("playback.finished")
+    ingest.apply_batch([event])
+    ingest.apply_batch([event, event])
+    with sessions() as s:
+        assert len(s.scalars(select(DeviceEvent)).all()) == 1
+    assert ingest.processed == 3 and ingest.rejected == 0
+
+
+@pytest.mark.parametrize(("report", "state", "reason"), [
+    (lambda: _play_event("playback.failed", reason="too_late"), "missed", "too_late"),
+    (lambda: _report("event", "loa-1", type="security", reason="expired", cmd_id="c-1"),
+     "missed", "command expired before the device received it (device was offline)"),
+    (lambda: _report("ack", "loa-1", cmd_id="c-1", accepted=False, reason="wrong_target"),
+     "failed", "refused: wrong_target"),
+    (lambda: _play_event("playback.finished", interrupted=True, interrupted_by="emergency:b-9"),
+     "interrupted", "interrupted by emergency:b-9"),
+])
+def test_refusals_and_failures_end_a_delivery_with_the_reason(sessions, report, state, reason):
+    Ingest(sessions).apply_batch([report()])
+    delivery = _delivery(sessions, "loa-1")
+    assert (delivery.state, delivery.reason) == (state, reason)
+
+
+def test_a_report_that_speaks_for_another_device_is_dropped(sessions):
+    ingest = Ingest(sessions)
+    topic, payload, received = _play_event("playback.finished", device_id="loa-2")
+    ingest.apply_batch([(topics.device_topic("loa-1", "event"), payload, received)])
+    assert _delivery(sessions, "loa-2").state == "sent"
+    assert _delivery(sessions, "loa-1").state == "sent"
+    assert ingest.rejected == 1 and ingest.processed == 0
+
+
+def test_reports_of_unknown_and_retired_devices_are_not_applied(sessions):
+    ingest = Ingest(sessions)
+    ingest.apply_batch([_report("status", "ghost", state="online"),
+                        _report("status", "cu", state="online")])
+    with sessions() as s:
+        assert s.get(Device, "cu").status == "unknown"
+        assert s.scalars(select(DeviceEvent)).all() == []
+
+
+def test_status_sets_the_device_state_but_a_last_will_is_not_a_sign_of_life(sessions):
+    ingest = Ingest(sessions)
+    ingest.apply_batch([_report("status", "loa-1", state="online", version="1.2",
+                                capabilities=["play"])])
+    with sessions() as s:
+        device = s.get(Device, "loa-1")
+        seen = device.last_seen_at
+        assert (device.status, device.version, device.capabilities) == ("online", "1.2", ["play"])
+    ingest.apply_batch([_report("status", "loa-1", state="offline")])
+    with sessions() as s:
+        device = s.get(Device, "loa-1")
+        assert device.status == "offline" and device.last_seen_at == seen
+
+
+def test_an_alarm_opens_counts_its_repeats_and_closes(sessions):
+    ingest = Ingest(sessions)
+    raise_ = dict(type="alarm", code="speaker_line", channel=1, active=True, value=0.0)
+    ingest.apply_batch([_report("event", "loa-1", **raise_)])
+    ingest.apply_batch([_report("event", "loa-1", **raise_)])
+    with sessions() as s:
+        [alarm] = s.scalars(select(Alarm)).all()
+        assert (alarm.key, alarm.occurrences, alarm.cleared_at) == ("speaker_line:1", 2, None)
+    ingest.apply_batch([_report("event", "loa-1", **{**raise_, "active": False})])
+    with sessions() as s:
+        [alarm] = s.scalars(select(Alarm)).all()
+        assert alarm.cleared_at is not None
+
+
+def test_health_updates_the_device_and_keeps_one_row_per_report(sessions):
+    ingest = Ingest(sessions)
+    health = _report("telemetry", "loa-1", version="1.0", uptime_s=5, disk_free_mb=900,
+                     hardware={"backend": "mcu", "connected": True, "battery_v": 12.5})
+    ingest.apply_batch([health, health])
+    with sessions() as s:
+        assert s.get(Device, "loa-1").last_health["disk_free_mb"] == 900
+        [row] = s.scalars(select(DeviceTelemetry)).all()
+        assert (row.disk_free_mb, row.battery_v) == (900, 12.5)
+
+
+def test_what_a_batch_touched_is_told_to_the_live_pages(sessions):
+    touched: list[set[str]] = []
+    ingest = Ingest(sessions, on_applied=touched.append)
+    ingest.apply_batch([_report("status", "loa-1", state="online")])
+    ingest.apply_batch([_play_event("playback.started")])
+    ingest.apply_batch([_report("telemetry", "loa-1", version="1", uptime_s=1)])
+    assert touched == [{"fleet"}, {"progress"}]

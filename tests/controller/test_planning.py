@@ -1,0 +1,104 @@
+"""Building each device's plan from one snapshot: pure, so every rule is checked directly."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+from controller.schedules.model import ScheduleSet
+from controller.schedules.planning import OneOff, Snapshot, build_plans, planned_plays
+from controller.schedules.targets import Fleet
+
+A, B = "a" * 64, "b" * 64
+MEDIA = {A: (1000, 60_000), B: (2000, 30_000)}  # sha → (size, duration_ms)
+START = datetime(2026, 12, 1, 0, 0, tzinfo=timezone.utc)  # 07:00 in Hà Nội
+END = START + timedelta(hours=48)
+FLEET = Fleet({"thon-dong": frozenset({"loa-1", "loa-2"}), "thon-tay": frozenset({"loa-3"})})
+DEVICES = ("loa-1", "loa-2", "loa-3", "loa-4")  # loa-4 is in no zone
+
+
+def _set(*schedules: dict) -> ScheduleSet:
+    return ScheduleSet.model_validate({"schedules": list(schedules)})
+
+
+def _snapshot(*schedules: dict, one_offs: tuple[OneOff, ...] = ()) -> Snapshot:
+    return Snapshot(schedules=_set(*schedules), fleet=FLEET, media=MEDIA, devices=DEVICES,
+                    one_offs=one_offs)
+
+
+MORNING = {"name": "sang", "title": "Buổi sáng", "targets": ["zone:thon-dong"],
+           "start": "08:00", "rrule": "FREQ=DAILY",
+           "programme": [{"media": A}, {"relay": "http://vov.example/1", "duration_s": 600},
+                         {"media": B}]}
+
+
+def test_a_zone_schedule_reaches_only_its_devices_and_others_get_an_empty_plan():
+    plans = build_plans(_snapshot(MORNING), START, END, 120)
+    assert set(plans) == set(DEVICES)
+    assert [len(plans[d].entries) for d in DEVICES] == [6, 6, 0, 0]  # 2 days × 3 items
+    assert plans["loa-3"].version == plans["loa-4"].version  # empty plans look alike
+    assert plans["loa-1"].max_late_s == 120 and plans["loa-1"].window_end == END
+
+
+def test_a_programme_becomes_consecutive_entries_with_their_own_play_ids():
+    entries = build_plans(_snapshot(MORNING), START, END, 120)["loa-1"].entries[:3]
+    assert [e.play_id for e in entries] == ["s-sang-20261201T0800.1", "s-sang-20261201T0800.2",
+                                            "s-sang-20261201T0800.3"]
+    first, relay, last = entries
+    assert first.start_at == START + timedelta(hours=1)  # 08:00 local is 01:00 UTC
+    assert relay.start_at == first.start_at + timedelta(seconds=60)  # after A's 60 s
+    assert relay.stream is not None and relay.stream.url == "http://vov.example/1"
+    assert last.start_at == relay.start_at + timedelta(seconds=600)
+    assert last.media is not None and last.media.sha256 == B and last.media.size == 2000
+    assert {e.title for e in entries} == {"Buổi sáng"}
+
+
+def test_all_reaches_every_device_even_one_in_no_zone():
+    evening = {"name": "toi", "targets": ["all"], "start": "19:00", "date": "2026-12-01",
+               "programme": [{"media": A}]}
+    plans = build_plans(_snapshot(evening), START, END, 120)
+    assert all(len(plans[d].entries) == 1 for d in DEVICES)
+    assert plans["loa-4"].entries[0].play_id == "s-toi-20261201T1900"  # one item: no suffix
+
+
+def test_media_the_controller_does_not_have_is_never_planned():
+    ghost = {"name": "ma", "targets": ["all"], "start": "09:00", "date": "2026-12-01",
+             "programme": [{"media": "c" * 64}, {"media": A}]}
+    [entry] = build_plans(_snapshot(ghost), START, END, 120)["loa-1"].entries
+    assert entry.media is not None and entry.media.sha256 == A
+
+
+def test_a_one_off_travels_in_the_plans_of_exactly_its_devices_inside_the_window():
+    soon = OneOff(play_id="b-1", title="Họp thôn", media_sha256=B,
+                  start_at=START + timedelta(hours=3), priority="priority",
+                  devices=frozenset({"loa-2", "loa-9"}), volume=80)
+    later = OneOff(play_id="b-2", title="Sau", media_sha256=B, start_at=END + timedelta(hours=1),
+                   priority="normal", devices=frozenset({"loa-2"}))
+    plans = build_plans(_snapshot(one_offs=(soon, later)), START, END, 120)
+    [entry] = plans["loa-2"].entries
+    assert (entry.play_id, entry.priority.value, entry.volume) == ("b-1", "priority", 80)
+    assert plans["loa-1"].entries == [] and "loa-9" not in plans
+
+
+def test_entries_are_in_time_order_and_the_version_follows_the_content():
+    one_off = OneOff(play_id="b-1", title="", media_sha256=A, start_at=START + timedelta(
+        minutes=30), priority="normal", devices=frozenset({"loa-1"}))
+    plans = build_plans(_snapshot(MORNING, one_offs=(one_off,)), START, END, 120)
+    starts = [e.start_at for e in plans["loa-1"].entries]
+    assert starts == sorted(starts) and plans["loa-1"].entries[0].play_id == "b-1"
+    again = build_plans(_snapshot(MORNING, one_offs=(one_off,)), START, END, 120)
+    assert again["loa-1"].version == plans["loa-1"].version
+    without = build_plans(_snapshot(MORNING), START, END, 120)
+    assert without["loa-1"].version != plans["loa-1"].version
+    assert without["loa-2"].version == plans["loa-2"].version
+
+
+def test_firing_sees_the_same_occurrences_without_the_one_offs():
+    one_off = OneOff(play_id="b-1", title="", media_sha256=A, start_at=START + timedelta(
+        minutes=30), priority="normal", devices=frozenset({"loa-1"}))
+    snapshot = _snapshot(MORNING, one_offs=(one_off,))
+    with_one_offs = planned_plays(snapshot, START, END)
+    for_firing = planned_plays(snapshot, START, END, one_offs=False)
+    assert len(with_one_offs) == len(for_firing) + 1
+    assert all(p.occurrence is not None for p in for_firing)
+    assert [e.play_id for p in for_firing for e in p.entries] == \
+        [e.play_id for p in with_one_offs if p.occurrence for e in p.entries]

@@ -1,0 +1,210 @@
+"""The player's timing and arbitration, in milliseconds: a dummy source, the real file output.
+
+What came out is read back from the WAV files the file output wrote (the bytes a sound card
+would have got); what the player said is the events it emitted.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import wave
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from edge_agent.clock import SystemClock
+from edge_agent.outputs.base import BYTES_PER_SECOND, SAMPLE_WIDTH
+from edge_agent.outputs.file import FileOutput
+from edge_agent.player import Player
+from edge_agent.sources import Prepared, SourceFailed, SourceOutcome
+from protocol.messages import (
+    MediaRef,
+    PlaybackFailedEvent,
+    PlaybackFinishedEvent,
+    PlaybackStartedEvent,
+    PlayCommand,
+    Priority,
+    SecurityEvent,
+    utcnow,
+)
+from tests.support.stack import wait_for
+
+SHA = "0" * 64
+
+
+class Tone:
+    """``ms`` of a constant sample value: what a play wrote can be told apart by its level."""
+
+    def __init__(self, ms: int, level: int):
+        self._data = level.to_bytes(2, "little", signed=True) * (BYTES_PER_SECOND // 1000 * ms
+                                                                   // SAMPLE_WIDTH)
+
+    def read(self, size: int) -> bytes:
+        data, self._data = self._data[:size], self._data[size:]
+        return data
+
+    def error(self) -> str:
+        return "empty"
+
+    def close(self) -> None:
+        pass
+
+    def outcome(self, written: int) -> SourceOutcome:
+        return SourceOutcome()
+
+
+class DummySources:
+    """Each play id gets a tone of its own length and level; ``broken`` ids fail to prepare."""
+
+    def __init__(self) -> None:
+        self.tones: dict[str, tuple[int, int]] = {}
+        self.broken: dict[str, SourceFailed] = {}
+
+    def prepare(self, cmd: PlayCommand, deadline_ts: float) -> Prepared:
+        if cmd.play_id in self.broken:
+            raise self.broken[cmd.play_id]
+        return Prepared(ahead_s=0.01, fetched_bytes=0)
+
+    def open(self, cmd: PlayCommand, prepared: Prepared, volume: int | None) -> Tone:
+        ms, level = self.tones[cmd.play_id]
+        return Tone(ms, level)
+
+
+class Rig:
+    def __init__(self, tmp_path: Path, clock: SystemClock | None = None):
+        self.sources = DummySources()
+        self.output = FileOutput(tmp_path / "out")
+        self.events: list = []
+        self.over: list[str] = []
+        self._lock = threading.Lock()
+        self.player = Player("loa-1", self.output, self.sources, self._emit,
+                             clock=clock or SystemClock(), on_over=self.over.append)
+
+    def _emit(self, event) -> None:  # type: ignore[no-untyped-def]
+        with self._lock:
+            self.events.append(event)
+
+    def play(self, play_id: str, *, in_ms: int, ms: int, level: int = 1000,
+             priority: Priority = Priority.normal, late_ms: int = 2000) -> PlayCommand:
+        self.sources.tones[play_id] = (ms, level)
+        start = utcnow() + timedelta(milliseconds=in_ms)
+        cmd = PlayCommand(play_id=play_id, broadcast_id=play_id, start_at=start,
+                          priority=priority,
+                          media=MediaRef(sha256=SHA, url="/media/x", size=1, duration_ms=ms))
+        self.player.schedule(cmd, start + timedelta(milliseconds=late_ms))
+        return cmd
+
+    def of(self, cls: type, play_id: str) -> list:
+        with self._lock:
+            return [e for e in self.events if isinstance(e, cls) and e.play_id == play_id]
+
+    def finished(self, play_id: str, timeout: float = 5.0):  # type: ignore[no-untyped-def]
+        return wait_for(lambda: self.of(PlaybackFinishedEvent, play_id) or
+                        self.of(PlaybackFailedEvent, play_id), timeout, 0.01,
+                        f"{play_id} over")[0]
+
+    def wav(self, play_id: str) -> tuple[int, set[int]]:
+        """Samples written for a play and the sample values among them."""
+        [path] = [p for p in self.output.dir.glob("*.wav") if play_id in p.name]
+        with wave.open(str(path)) as w:
+            frames = w.readframes(w.getnframes())
+        values = {int.from_bytes(frames[i:i + 2], "little", signed=True)
+                  for i in range(0, len(frames), SAMPLE_WIDTH)}
+        return len(frames) // SAMPLE_WIDTH, values
+
+    def sidecar(self, play_id: str) -> dict:
+        [path] = [p for p in self.output.dir.glob("*.json") if play_id in p.name]
+        return json.loads(path.read_text())
+
+
+def _samples(ms: int) -> int:
+    return BYTES_PER_SECOND // SAMPLE_WIDTH * ms // 1000
+
+
+@pytest.fixture
+def rig(tmp_path: Path) -> Rig:
+    yield (r := Rig(tmp_path))
+    r.player.shutdown()
+
+
+def test_a_play_starts_at_its_instant_and_writes_all_of_its_audio(rig: Rig):
+    cmd = rig.play("p1", in_ms=80, ms=200)
+    done = rig.finished("p1")
+    assert isinstance(done, PlaybackFinishedEvent) and not done.interrupted
+    [started] = rig.of(PlaybackStartedEvent, "p1")
+    assert started.actual_start >= cmd.start_at  # never early
+    assert done.played_ms == 200
+    assert rig.wav("p1") == (_samples(200), {1000})
+    assert rig.over == ["p1"] and not rig.player.has("p1")
+
+
+def test_a_higher_priority_preempts_and_the_lower_is_reported_interrupted_by_it(rig: Rig):
+    rig.play("normal", in_ms=50, ms=2000, level=100)
+    rig.play("alarm", in_ms=300, ms=200, level=9000, priority=Priority.emergency)
+    low, high = rig.finished("normal"), rig.finished("alarm")
+    assert low.interrupted and low.interrupted_by == "emergency:alarm"
+    assert high.interrupted is False and high.played_ms == 200
+    assert low.played_ms < 2000
+    assert rig.of(PlaybackStartedEvent, "alarm")[0].actual_start >= low.actual_start
+    samples, values = rig.wav("normal")
+    assert samples < _samples(2000) and values == {100}
+    assert rig.wav("alarm") == (_samples(200), {9000})
+
+
+def test_an_equal_priority_waits_for_the_output_and_gives_up_after_its_window(rig: Rig):
+    rig.play("first", in_ms=50, ms=600)
+    rig.play("second", in_ms=100, ms=200, late_ms=100)  # may start until 200 ms: too soon
+    rig.play("third", in_ms=150, ms=200, late_ms=3000)  # waits, then plays after "first"
+    assert rig.finished("first").interrupted is False
+    busy = rig.finished("second")
+    assert isinstance(busy, PlaybackFailedEvent) and busy.reason == "output_busy"
+    third = rig.finished("third")
+    assert isinstance(third, PlaybackFinishedEvent) and not third.interrupted
+    assert third.actual_start >= rig.finished("first").actual_end
+
+
+def test_a_play_whose_window_has_passed_on_the_agents_clock_is_too_late(tmp_path: Path):
+    rig = Rig(tmp_path, clock=SystemClock(offset=timedelta(minutes=10)))
+    rig.play("late", in_ms=50, ms=200, late_ms=1000)
+    failed = rig.finished("late")
+    assert isinstance(failed, PlaybackFailedEvent) and failed.reason == "too_late"
+    assert list(rig.output.dir.glob("*.wav")) == []
+
+
+def test_stop_silences_what_plays_and_keeps_what_is_due_later(rig: Rig):
+    rig.play("now", in_ms=50, ms=3000)
+    rig.play("later", in_ms=5000, ms=200)
+    wait_for(lambda: rig.of(PlaybackStartedEvent, "now"), 5, 0.01, "now started")
+    rig.player.stop_now("stop: test")
+    stopped = rig.finished("now")
+    assert stopped.interrupted and stopped.interrupted_by == "stop: test"
+    assert stopped.played_ms < 3000
+    assert rig.sidecar("now")["interrupted"] is True
+    assert rig.player.has("later") and not rig.of(PlaybackFailedEvent, "later")
+
+
+def test_a_cancel_before_the_start_plays_nothing_and_during_the_play_interrupts(rig: Rig):
+    rig.play("ahead", in_ms=400, ms=200)
+    rig.play("running", in_ms=50, ms=3000)
+    rig.player.cancel("ahead")
+    wait_for(lambda: not rig.player.has("ahead"), 5, 0.01, "cancelled play gone")
+    assert not [p for p in rig.output.dir.glob("*.wav") if "ahead" in p.name]
+    assert not rig.of(PlaybackStartedEvent, "ahead")
+    wait_for(lambda: rig.of(PlaybackStartedEvent, "running"), 5, 0.01, "running started")
+    rig.player.cancel("running")
+    done = rig.finished("running")
+    assert done.interrupted and done.interrupted_by == "cancel"
+
+
+def test_media_that_is_not_what_was_signed_is_a_security_event_and_plays_nothing(rig: Rig):
+    rig.sources.broken["tampered"] = SourceFailed("media_hash_mismatch", "got sha256 1…",
+                                                  security=True)
+    rig.play("tampered", in_ms=50, ms=200)
+    failed = rig.finished("tampered")
+    assert isinstance(failed, PlaybackFailedEvent) and failed.reason == "media_hash_mismatch"
+    [security] = [e for e in rig.events if isinstance(e, SecurityEvent)]
+    assert security.reason == "media_hash_mismatch" and security.play_id == "tampered"
+    assert list(rig.output.dir.glob("*.wav")) == []
+
