@@ -108,7 +108,7 @@ def main() -> None:
                                            f'data_dir = "{tmp / "agent"}"')
     config = tmp / "agent.toml"
     config.write_text(text)
-    agent = subprocess.Popen([sys.executable, "-m", "loalang.cli", "agent", "--config",
+    agent = subprocess.Popen([sys.executable, "-m", "edge_agent", "run", "--config",
                               str(config)], stdout=open(tmp / "agent.log", "wb"),
                              stderr=subprocess.STDOUT)
     status = lambda: stack.api.get("/api/devices/loa-bench").json()["status"]  # noqa: E731

@@ -74,7 +74,7 @@ def agent_worker(configs: list[dict], ready, stop) -> None:  # type: ignore[no-u
 
     agents = []
     for data in configs:
-        agent = Agent(AgentConfig.model_validate(data))
+        agent = Agent(AgentConfig.from_dict(data))
         agent.start()
         agents.append(agent)
     deadline = time.time() + 60

@@ -23,6 +23,9 @@ from protocol.messages import (
     SetZonesCommand,
     StatusMessage,
     StopCommand,
+    convert,
+    encode,
+    to_builtins,
     utcnow,
 )
 
@@ -78,18 +81,18 @@ class Agent:
     def __init__(self, config: AgentConfig, output: AudioOutput | None = None):
         self.config = config
         self.device_id = config.device_id
-        config.data_dir.mkdir(parents=True, exist_ok=True)
+        config.data_path.mkdir(parents=True, exist_ok=True)
         self._keys = config.public_keys()
-        self.state = AgentState(config.data_dir / "state.json", config.zones)
-        self.outbox = Outbox(config.data_dir / "outbox")
+        self.state = AgentState(config.data_path / "state.json", config.zones)
+        self.outbox = Outbox(config.data_path / "outbox")
         self._plan_media: set[str] = set()
-        self.cache = MediaCache(config.data_dir / "cache", config.controller_url, config.token,
+        self.cache = MediaCache(config.data_path / "cache", config.controller_url, config.token,
                                 max_bytes=int(config.cache_max_mb * 2**20),
                                 protected=self._media_in_use)
         self.output = output or make_output(config)
         hw = config.hardware
         self.cluster = Cluster(
-            make_board(hw), self.device_id, self.report_event, config.data_dir / "alarms.json",
+            make_board(hw), self.device_id, self.report_event, config.data_path / "alarms.json",
             lead_s=hw.lead_s, hold_s=hw.hold_s, poll_s=hw.poll_s,
             thresholds=Thresholds(battery_low_v=hw.battery_low_v,
                                   over_temperature_c=hw.over_temperature_c,
@@ -103,7 +106,7 @@ class Agent:
                              self.on_command, self._birth)
         self._command_lock = threading.Lock()
         self.duplicates_ignored = 0
-        self._plan_path = config.data_dir / "plan.json"
+        self._plan_path = config.data_path / "plan.json"
         self._plan_topic = topics.device_topic(self.device_id, "plan")
         self._planned: set[str] = set()
         self._stop = threading.Event()
@@ -116,7 +119,7 @@ class Agent:
         stored = read_json(self._plan_path, None)
         if stored:  # play from the plan on disk even if the link never comes up
             try:
-                self._apply_plan(PlanCommand.model_validate(stored["plan"]))
+                self._apply_plan(convert(stored["plan"], PlanCommand))
             except (ValueError, KeyError, TypeError):
                 log.exception("stored plan unreadable; waiting for a new one")
         self._restore_pending()
@@ -146,7 +149,7 @@ class Agent:
         now = utcnow()
         for play_id, saved in list(self.state.pending.items()):
             try:
-                play = PlayCommand.model_validate(saved["cmd"])
+                play = convert(saved["cmd"], PlayCommand)
                 not_after = datetime.fromisoformat(saved["not_after"])
             except (KeyError, TypeError, ValueError):
                 self.state.play_over(play_id)
@@ -181,25 +184,25 @@ class Agent:
     def report_event(self, event: Any) -> None:
         """Every report goes to the on-disk outbox first; the link flushes it with QoS 1."""
         self.outbox.put(topics.device_topic(self.device_id, "event"),
-                        event.model_dump_json(exclude_none=True).encode())
+                        encode(event))
 
     def _ack(self, cmd_id: str, play_id: str | None) -> None:
         ack = AckMessage(event_id=uuid.uuid4().hex, device_id=self.device_id, cmd_id=cmd_id,
                          ts=utcnow(), accepted=True, play_id=play_id)
         self.outbox.put(topics.device_topic(self.device_id, "ack"),
-                        ack.model_dump_json(exclude_none=True).encode())
+                        encode(ack))
 
     def _health_loop(self) -> None:
         while not self._stop.is_set():
             try:
-                report = read_health(self.device_id, _version(), self.config.data_dir,
+                report = read_health(self.device_id, _version(), self.config.data_path,
                                      self.cache.usage(), len(self.outbox),
                                      self.duplicates_ignored, volume=self.state.volume,
                                      hardware=self.cluster.readings(),
                                      last_line_check=self.cluster.last_line_check,
                                      network=read_network())
                 self.outbox.put(topics.device_topic(self.device_id, "telemetry"),
-                                report.model_dump_json(exclude_none=True).encode(),
+                                encode(report),
                                 droppable=True)
             except Exception:
                 log.exception("health report failed")
@@ -238,7 +241,7 @@ class Agent:
             new_play = self.state.accept(
                 command.target, command.seq, play.play_id if play else None,
                 play.start_at if play else None, now, command.cmd_id,
-                pending={"cmd": play.model_dump(mode="json"),
+                pending={"cmd": to_builtins(play),
                          "not_after": command.not_after.isoformat()} if play else None)
             self._ack(command.cmd_id, getattr(body, "play_id", None))
             if play is not None:
@@ -286,7 +289,7 @@ class Agent:
                 return
             atomic_write(self._plan_path, json.dumps({
                 "seq": command.seq, "cmd_id": command.cmd_id,
-                "plan": plan.model_dump(mode="json")}).encode())
+                "plan": to_builtins(plan)}).encode())
             self._apply_plan(plan)
 
     def _apply_plan(self, plan: PlanCommand) -> None:

@@ -1,7 +1,9 @@
 """Media cache: files named by their SHA-256, fetched over HTTP with Range so downloads resume.
 
 A partial download is kept as ``{sha}.part`` and continued from its length; the file only
-becomes ``{sha}.opus`` once its hash matches the signed one.
+becomes ``{sha}.opus`` once its hash matches the signed one. One GET with a Range header is
+all it needs, so it uses the standard library (``http.client``, one kept-alive connection)
+rather than an HTTP package: a Pi's memory is small.
 """
 
 from __future__ import annotations
@@ -15,7 +17,9 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-import httpx
+import http.client
+import ssl
+import urllib.parse
 
 from protocol.messages import MediaRef
 
@@ -41,9 +45,8 @@ class MediaCache:
         self._protected = protected  # media of the current plan and of plays under way
         self.dir.mkdir(parents=True, exist_ok=True)
         self.base_url = base_url.rstrip("/")
-        # One client for the agent's life: keep-alive over a slow link, TLS set up once.
-        self._http = httpx.Client(headers={"Authorization": f"Bearer {token}"},
-                                  timeout=timeout_s, follow_redirects=False)
+        # One connection for the agent's life: keep-alive over a slow link, TLS set up once.
+        self._http = _Connection(self.base_url, token, timeout_s)
         self._locks: dict[str, threading.Lock] = {}
         self._locks_guard = threading.Lock()
 
@@ -111,7 +114,7 @@ class MediaCache:
                     break
                 except MediaHashMismatch:
                     raise
-                except (httpx.HTTPError, OSError) as exc:
+                except (http.client.HTTPException, OSError) as exc:
                     if time.time() + delay > deadline:
                         raise MediaUnavailable(f"{type(exc).__name__}: {exc}") from None
                     log.warning("download of %s failed (%s); retrying in %.0fs",
@@ -169,14 +172,13 @@ class MediaCache:
         fetched = 0
         if have < ref.size:
             headers = {"Range": f"bytes={have}-"} if have else {}
-            with self._http.stream("GET", self._url(ref), headers=headers) as resp:
-                if resp.status_code == 200 and have:
+            with self._http.get(self._url(ref), headers) as resp:
+                if resp.status == 200 and have:
                     have = 0  # server ignored the Range: start over
-                elif resp.status_code not in (200, 206):
-                    resp.raise_for_status()
-                    raise httpx.HTTPError(f"unexpected status {resp.status_code}")
+                elif resp.status not in (200, 206):
+                    raise _HttpStatus(f"HTTP {resp.status} for {ref.sha256[:12]}")
                 with open(part, "ab" if have else "wb") as fh:
-                    for chunk in resp.iter_bytes(64 * 1024):
+                    while chunk := resp.read(64 * 1024):
                         fh.write(chunk)
                         fetched += len(chunk)
                         if have + fetched > ref.size:
@@ -197,6 +199,71 @@ class MediaCache:
         os.replace(part, self.path(ref.sha256))
         fsync_dir(self.dir)
         return fetched
+
+
+class _HttpStatus(http.client.HTTPException):
+    """The controller answered, but not with the media (404, 401, 5xx): retried like a
+    network error until the deadline."""
+
+
+class _Response:
+    def __init__(self, conn: _Connection, resp: http.client.HTTPResponse):
+        self._conn = conn
+        self._resp = resp
+        self.status = resp.status
+
+    def read(self, size: int) -> bytes:
+        return self._resp.read(size)
+
+    def __enter__(self) -> _Response:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        # kept for the next download only if this answer was read to its end
+        if exc[0] is not None or not self._resp.isclosed() or self._resp.will_close:
+            self._conn.close()
+
+
+class _Connection:
+    """One kept-alive HTTP(S) connection to the controller, reopened after any error."""
+
+    def __init__(self, base_url: str, token: str, timeout_s: float):
+        self._base = urllib.parse.urlsplit(base_url)
+        self._auth = f"Bearer {token}"
+        self._timeout = timeout_s
+        self._conn: http.client.HTTPConnection | None = None
+
+    def _open(self, url: urllib.parse.SplitResult) -> http.client.HTTPConnection:
+        if self._conn is None:
+            if url.scheme == "https":
+                self._conn = http.client.HTTPSConnection(
+                    url.hostname or "", url.port, timeout=self._timeout,
+                    context=ssl.create_default_context())
+            else:
+                self._conn = http.client.HTTPConnection(url.hostname or "", url.port,
+                                                        timeout=self._timeout)
+        return self._conn
+
+    def get(self, url: str, headers: dict[str, str]) -> _Response:
+        parts = urllib.parse.urlsplit(url)
+        if (parts.scheme, parts.netloc) != (self._base.scheme, self._base.netloc):
+            raise _HttpStatus(f"media must come from the controller, not {parts.netloc}")
+        target = parts.path + (f"?{parts.query}" if parts.query else "")
+        for attempt in (1, 2):  # a kept-alive connection the server has closed: once more
+            conn = self._open(parts)
+            try:
+                conn.request("GET", target, headers={**headers, "Authorization": self._auth})
+                return _Response(self, conn.getresponse())
+            except (http.client.HTTPException, OSError):
+                self.close()
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
 
 
 def _touch(path: Path) -> None:

@@ -1,13 +1,19 @@
-"""The agent's config file (TOML, usually /etc/loalang/agent.toml), validated at start."""
+"""The agent's config file (TOML, usually /etc/loalang/agent.toml), validated at start.
+
+Typed with msgspec, like the wire contract: strict (no coercion, unknown keys refused) and
+light enough for a Pi.
+"""
 
 from __future__ import annotations
 
 import tomllib
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Any, Literal
 
+import msgspec
+import msgspec.structs
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from msgspec import Meta
 
 from protocol.envelope import key_id, load_public_key
 from protocol.messages import Ident
@@ -17,24 +23,29 @@ class ConfigError(ValueError):
     """The config file is missing, unreadable or invalid; the message says where."""
 
 
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class _Section(msgspec.Struct, forbid_unknown_fields=True):
+    def replace(self, **changes: Any) -> Any:
+        """A copy with some settings changed (tests, the installer)."""
+        return msgspec.structs.replace(self, **changes)
+
+
+Port = Annotated[int, Meta(ge=1, le=65535)]
 
 
 class MqttConfig(_Section):
     host: str = "127.0.0.1"
-    port: int = Field(1883, ge=1, le=65535)
+    port: Port = 1883
     username: str | None = None
     password: str | None = None
-    keepalive_s: int = Field(30, ge=5, le=600)
-    reconnect_min_s: float = Field(1.0, gt=0, le=60, description="jittered backoff bounds")
-    reconnect_max_s: float = Field(30.0, gt=0, le=3600)
+    keepalive_s: Annotated[int, Meta(ge=5, le=600)] = 30
+    reconnect_min_s: Annotated[float, Meta(gt=0, le=60)] = 1.0  # jittered backoff bounds
+    reconnect_max_s: Annotated[float, Meta(gt=0, le=3600)] = 30.0
 
 
 class OutputConfig(_Section):
     backend: Literal["alsa", "file"] = "alsa"
     device: str = "default"
-    dir: Path | None = Field(None, description="file backend: where WAVs are written")
+    dir: str | None = None  # file backend: where WAVs are written
 
 
 class HardwareConfig(_Section):
@@ -43,51 +54,61 @@ class HardwareConfig(_Section):
 
     backend: Literal["none", "mcu", "usb_relay"] = "none"
     port: str = "/dev/ttyUSB0"
-    baudrate: int = Field(115200, ge=1200)
-    relays: int = Field(1, ge=1, le=8)
-    lead_s: float = Field(2.0, ge=0, le=30, description="amplifiers on this long before a play")
-    hold_s: float = Field(5.0, ge=0, le=600, description="and off this long after the last")
-    poll_s: float = Field(30.0, ge=1, le=3600)
-    line_min_ma: int = Field(20, ge=0)
+    baudrate: Annotated[int, Meta(ge=1200)] = 115200
+    relays: Annotated[int, Meta(ge=1, le=8)] = 1
+    lead_s: Annotated[float, Meta(ge=0, le=30)] = 2.0  # amplifiers on this long before a play
+    hold_s: Annotated[float, Meta(ge=0, le=600)] = 5.0  # and off this long after the last
+    poll_s: Annotated[float, Meta(ge=1, le=3600)] = 30.0
+    line_min_ma: Annotated[int, Meta(ge=0)] = 20
     battery_low_v: float = 11.5
     over_temperature_c: float = 65.0
 
 
 class AgentConfig(_Section):
     device_id: Ident
-    controller_url: str = Field(pattern=r"^https?://")
-    token: str = Field(min_length=8)
-    zones: list[Ident] = Field(default_factory=list)
-    data_dir: Path
-    mqtt: MqttConfig = Field(default_factory=MqttConfig)
-    keys: dict[str, str] = Field(min_length=1, description="pinned controller keys: kid = key")
-    output: OutputConfig = Field(default_factory=OutputConfig)
-    health_interval_s: float = Field(60.0, ge=1)
+    controller_url: Annotated[str, Meta(pattern=r"^https?://")]
+    token: Annotated[str, Meta(min_length=8)]
+    data_dir: str
+    keys: Annotated[dict[str, str], Meta(min_length=1)]  # pinned controller keys: kid = key
+    zones: list[Ident] = msgspec.field(default_factory=list)
+    mqtt: MqttConfig = msgspec.field(default_factory=MqttConfig)
+    output: OutputConfig = msgspec.field(default_factory=OutputConfig)
+    health_interval_s: Annotated[float, Meta(ge=1)] = 60.0
     ffmpeg: str = "ffmpeg"
-    pcm_cache_max_s: float = Field(120.0, ge=0, description="media up to this long is kept "
-                                   "decoded in the cache so it starts instantly")
-    cache_max_mb: float = Field(2048.0, gt=0, description="media cache size cap (LRU; media "
-                                "of the current plan is never evicted)")
-    hardware: HardwareConfig = Field(default_factory=HardwareConfig)
+    # media up to this long is kept decoded in the cache so it starts instantly
+    pcm_cache_max_s: Annotated[float, Meta(ge=0)] = 120.0
+    # media cache size cap (LRU; media of the current plan is never evicted)
+    cache_max_mb: Annotated[float, Meta(gt=0)] = 2048.0
+    hardware: HardwareConfig = msgspec.field(default_factory=HardwareConfig)
 
-    @field_validator("keys")
-    @classmethod
-    def _keys_match_ids(cls, value: dict[str, str]) -> dict[str, str]:
-        for kid, text in value.items():
+    def __post_init__(self) -> None:
+        for kid, text in self.keys.items():
             try:
                 key = load_public_key(text)
             except ValueError as exc:
-                raise ValueError(f"key {kid!r}: {exc}") from None
+                raise ValueError(f"keys: key {kid!r}: {exc}") from None
             if key_id(key) != kid:
-                raise ValueError(f"key {kid!r} does not match its key id ({key_id(key)})")
-        return value
+                raise ValueError(f"keys: key {kid!r} does not match its key id ({key_id(key)})")
 
     def public_keys(self) -> dict[str, Ed25519PublicKey]:
         return {kid: load_public_key(text) for kid, text in self.keys.items()}
 
     @property
+    def data_path(self) -> Path:
+        return Path(self.data_dir)
+
+    @property
     def output_dir(self) -> Path:
-        return self.output.dir or (self.data_dir / "output")
+        return Path(self.output.dir) if self.output.dir else self.data_path / "output"
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> AgentConfig:
+        """Validate a parsed config (an integer may stand for a float; nothing else is
+        coerced); raises ``ConfigError`` saying which key is wrong."""
+        try:
+            return msgspec.convert(data, cls)
+        except msgspec.ValidationError as exc:
+            raise ConfigError(str(exc)) from None
 
     @classmethod
     def load(cls, path: Path, **overrides: object) -> AgentConfig:
@@ -99,8 +120,6 @@ class AgentConfig(_Section):
             raise ConfigError(f"{path}: {exc}") from None
         data.update(overrides)
         try:
-            return cls.model_validate(data)
-        except ValidationError as exc:
-            problems = "; ".join(
-                f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
-            raise ConfigError(f"{path}: {problems}") from None
+            return cls.from_dict(data)
+        except ConfigError as exc:
+            raise ConfigError(f"{path}: {exc}") from None

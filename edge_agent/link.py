@@ -18,7 +18,7 @@ from collections.abc import Callable
 import paho.mqtt.client as mqtt
 
 from protocol import topics
-from protocol.messages import DeviceState, StatusMessage, utcnow
+from protocol.messages import DeviceState, StatusMessage, encode, utcnow
 
 from .backoff import Backoff
 from .config import MqttConfig
@@ -54,7 +54,7 @@ class MqttLink:
             self._client.username_pw_set(config.username, config.password)
         will = StatusMessage(device_id=device_id, state=DeviceState.offline)
         self._client.will_set(topics.device_topic(device_id, "status"),
-                              will.model_dump_json(exclude_none=True), qos=1, retain=True)
+                              encode(will), qos=1, retain=True)
         self._backoff = Backoff(base=config.reconnect_min_s, cap=config.reconnect_max_s)
         self._connected_at = 0.0
         self._client.reconnect_delay_set(min_delay=self._backoff.next(),  # type: ignore[arg-type]
@@ -79,7 +79,7 @@ class MqttLink:
         if publish_offline and self.connected.is_set():
             msg = StatusMessage(device_id=self.device_id, state=DeviceState.stopped, ts=utcnow())
             info = self._client.publish(topics.device_topic(self.device_id, "status"),
-                                        msg.model_dump_json(exclude_none=True), qos=1, retain=True)
+                                        encode(msg), qos=1, retain=True)
             try:
                 info.wait_for_publish(2)
             except (RuntimeError, ValueError):
@@ -99,7 +99,7 @@ class MqttLink:
 
     def publish_status(self, status: StatusMessage) -> None:
         self._client.publish(topics.device_topic(self.device_id, "status"),
-                             status.model_dump_json(exclude_none=True), qos=1, retain=True)
+                             encode(status), qos=1, retain=True)
 
     def set_zones(self, zones: list[str]) -> None:
         with self._zones_lock:

@@ -143,25 +143,10 @@ def user_token(username: str, name: str = typer.Option("cli", "--name")) -> None
 @app.command()
 def agent(config: Path = typer.Option(..., "--config", "-c", help="agent TOML file"),
           verbose: bool = typer.Option(False, "-v")) -> None:
-    """Run the edge agent on a device."""
-    import signal
-    import threading
+    """Run the edge agent (a Pi runs ``loalang-agent run``, which is this without Typer)."""
+    from edge_agent.__main__ import run
 
-    from edge_agent.agent import Agent
-    from edge_agent.config import AgentConfig, ConfigError
-
-    _logging(verbose)
-    try:
-        cfg = AgentConfig.load(config)
-    except ConfigError as exc:
-        _fail(f"Cấu hình sai / bad config: {exc}")
-    the_agent = Agent(cfg)
-    done = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: done.set())
-    signal.signal(signal.SIGINT, lambda *_: done.set())
-    the_agent.start()
-    done.wait()
-    the_agent.stop()
+    raise typer.Exit(run(config, verbose))
 
 
 @app.command()

@@ -138,7 +138,7 @@ def _run_agents(settings, services, data_dir: Path) -> None:  # type: ignore[no-
               for c in configs}
     if "loa-na-1" in boards:
         boards["loa-na-1"].kill_line(1)  # something for the technician to find
-    procs = [subprocess.Popen([sys.executable, "-m", "loalang.cli", "agent", "--config", str(c)],
+    procs = [subprocess.Popen([sys.executable, "-m", "edge_agent", "run", "--config", str(c)],
                               stdout=open(agents_dir / f"{c.stem}.log", "ab"),
                               stderr=subprocess.STDOUT)
              for c in configs]

@@ -1,38 +1,44 @@
-"""Pydantic models of every message body that crosses MQTT.
+"""Typed models of every message body that crosses MQTT (msgspec Structs).
 
 Commands (controller → agent) travel inside a signed envelope (see ``envelope.py``);
 reports (agent → controller) are plain JSON, each with an ``event_id`` so the controller can
 deduplicate what an agent's outbox sends twice.
+
+msgspec rather than pydantic: the same strictness (no coercion, booleans are not numbers,
+unknown fields refused, datetimes need an offset) at a fraction of the memory, which matters on
+a Pi (``docs/benchmarks.md``). Decoding validates; constructing does not, so whatever is signed
+is checked by a round trip first (``envelope.sign``).
 """
 
 from __future__ import annotations
 
 import enum
 from datetime import datetime, timezone
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Union
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter, model_validator
+import msgspec
+import msgspec.structs
+from msgspec import Meta
 
-from .topics import ID_PATTERN
+from .topics import ID_PATTERN, SHA256_PATTERN, TARGET_PATTERN
 
-
-def _utc(value: datetime) -> datetime:
-    if value.tzinfo is None:
-        raise ValueError("datetime must carry an explicit UTC offset")
-    return value.astimezone(timezone.utc)
-
-
-UtcDatetime = Annotated[datetime, AfterValidator(_utc)]
-"""A datetime that must be timezone-aware on input and is held in UTC."""
-
-Sha256 = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
-Ident = Annotated[str, Field(pattern=f"^{ID_PATTERN}$")]
-Target = Annotated[str, Field(pattern=f"^(all|device:{ID_PATTERN}|zone:{ID_PATTERN})$")]
+UtcDatetime = Annotated[datetime, Meta(tz=True)]
+"""A datetime that must carry an explicit offset; held in UTC after decoding."""
+Sha256 = Annotated[str, Meta(pattern=SHA256_PATTERN)]
+Ident = Annotated[str, Meta(pattern=f"^{ID_PATTERN}$")]
+Target = Annotated[str, Meta(pattern=TARGET_PATTERN)]
+Text200 = Annotated[str, Meta(max_length=200)]
+Percent = Annotated[int, Meta(ge=0, le=100)]
+PlayId = Annotated[str, Meta(min_length=1, max_length=80)]
 
 
 def utcnow() -> datetime:
     """Current time as an aware UTC datetime."""
     return datetime.now(timezone.utc)
+
+
+def _utc(value: datetime) -> datetime:
+    return value if value.tzinfo is timezone.utc else value.astimezone(timezone.utc)
 
 
 class Priority(str, enum.Enum):
@@ -52,141 +58,147 @@ class Priority(str, enum.Enum):
 _PRIORITY_RANK = {p: i for i, p in enumerate(Priority)}
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class Message(msgspec.Struct, forbid_unknown_fields=True):
+    """Every message: unknown fields refused; every field written (readers need no defaults)."""
+
+
+class Tagged(Message, tag_field="type"):
+    """A message whose ``type`` names it (commands, events): unions decode by that tag."""
+
+    @property
+    def type(self) -> str:
+        return self.__struct_config__.tag  # type: ignore[return-value]
 
 
 # --- commands (the signed body) -------------------------------------------------------------
 
 
-class MediaRef(_Model):
+class MediaRef(Message):
     """An immutable audio file the agent fetches over HTTP and checks against ``sha256``."""
 
     sha256: Sha256
-    url: str = Field(description="Absolute URL or path relative to the controller's base URL")
-    size: int = Field(ge=1)
-    duration_ms: int = Field(ge=1)
-    mime: str = "audio/ogg"
+    url: Annotated[str, Meta(min_length=1, max_length=500)]  # absolute, or relative to the controller
+    size: Annotated[int, Meta(ge=1)]
+    duration_ms: Annotated[int, Meta(ge=1)]
+    mime: Annotated[str, Meta(max_length=40)] = "audio/ogg"
 
 
-StreamUrl = Annotated[str, Field(min_length=1, max_length=500, pattern=r"^https?://")]
+StreamUrl = Annotated[str, Meta(min_length=1, max_length=500, pattern=r"^https?://")]
 
 
-class StreamRef(_Model):
+class StreamRef(Message):
     """A live stream (relay or live studio) played for ``duration_s``; ``fallback_urls`` are
     tried in order when ``url`` cannot be reached or drops and does not come back."""
 
     url: StreamUrl
-    duration_s: int = Field(ge=1, le=6 * 3600)
-    fallback_urls: list[StreamUrl] = Field(default_factory=list, max_length=5)
+    duration_s: Annotated[int, Meta(ge=1, le=6 * 3600)]
+    fallback_urls: Annotated[list[StreamUrl], Meta(max_length=5)] = msgspec.field(
+        default_factory=list)
 
     @property
     def urls(self) -> list[str]:
         return [self.url, *self.fallback_urls]
 
 
-class _Audio(_Model):
-    """What is played: a stored file (``media``) or a live relay (``stream``), exactly one."""
+def _one_audio(msg: Any) -> None:
+    if (msg.media is None) == (msg.stream is None):
+        raise ValueError(f"{type(msg).__name__} carries exactly one of media or stream")
 
+
+class PlayCommand(Tagged, tag="play"):
+    """Play ``media`` (or relay ``stream``) at ``start_at`` (the same instant on every target)."""
+
+    play_id: PlayId
+    broadcast_id: PlayId
+    start_at: UtcDatetime
+    title: Text200 = ""
+    priority: Priority = Priority.normal
+    volume: Percent | None = None
     media: MediaRef | None = None
     stream: StreamRef | None = None
 
-    @model_validator(mode="after")
-    def _media_or_stream(self) -> _Audio:
-        if (self.media is None) == (self.stream is None):
-            raise ValueError(f"{type(self).__name__} carries exactly one of media or stream")
-        return self
+    def __post_init__(self) -> None:
+        self.start_at = _utc(self.start_at)
+        _one_audio(self)
 
 
-class PlayCommand(_Audio):
-    """Play ``media`` (or relay ``stream``) at ``start_at`` (the same instant on every target)."""
-
-    type: Literal["play"] = "play"
-    play_id: str = Field(min_length=1, max_length=80)
-    broadcast_id: str = Field(min_length=1, max_length=80)
-    title: str = Field(default="", max_length=200)
-    start_at: UtcDatetime
-    priority: Priority = Priority.normal
-    volume: int | None = Field(default=None, ge=0, le=100)
-
-
-class CancelCommand(_Model):
+class CancelCommand(Tagged, tag="cancel"):
     """Drop a play that has not started yet; stop it if it is playing."""
 
-    type: Literal["cancel"] = "cancel"
-    play_id: str = Field(min_length=1, max_length=80)
+    play_id: PlayId
 
 
-class SetVolumeCommand(_Model):
+class SetVolumeCommand(Tagged, tag="set_volume"):
     """The device's own volume (percent), kept across restarts; a play's volume scales it."""
 
-    type: Literal["set_volume"] = "set_volume"
-    level: int = Field(ge=0, le=100)
+    level: Percent
 
 
-class StopCommand(_Model):
+class StopCommand(Tagged, tag="stop"):
     """Silence the target at once, whatever is playing."""
 
-    type: Literal["stop"] = "stop"
-    reason: str = Field(default="", max_length=200)
+    reason: Text200 = ""
 
 
-class SetZonesCommand(_Model):
+class SetZonesCommand(Tagged, tag="set_zones"):
     """Tell one device which zones it belongs to (it resubscribes to their command topics)."""
 
-    type: Literal["set_zones"] = "set_zones"
-    zones: list[Ident] = Field(max_length=64)
+    zones: Annotated[list[Ident], Meta(max_length=64)]
 
 
-class PlanEntry(_Audio):
+class PlanEntry(Message):
     """One play in a device's plan: exactly one of ``media`` or ``stream``."""
 
-    play_id: str = Field(min_length=1, max_length=80)
-    title: str = Field(default="", max_length=200)
+    play_id: PlayId
     start_at: UtcDatetime
+    title: Text200 = ""
     priority: Priority = Priority.normal
-    volume: int | None = Field(default=None, ge=0, le=100)
+    volume: Percent | None = None
+    media: MediaRef | None = None
+    stream: StreamRef | None = None
+
+    def __post_init__(self) -> None:
+        self.start_at = _utc(self.start_at)
+        _one_audio(self)
 
 
-class PlanCommand(_Model):
+class PlanCommand(Tagged, tag="plan"):
     """What a device plays over the next hours; retained on ``device/{id}/plan``.
 
     The agent keeps it on disk and plays from it on its own clock when the link is down.
     """
 
-    type: Literal["plan"] = "plan"
-    version: str = Field(min_length=1, max_length=64)
+    version: Annotated[str, Meta(min_length=1, max_length=64)]
     window_start: UtcDatetime
     window_end: UtcDatetime
-    max_late_s: int = Field(120, ge=0, le=3600)
-    entries: list[PlanEntry] = Field(default_factory=list, max_length=2000)
+    max_late_s: Annotated[int, Meta(ge=0, le=3600)] = 120
+    entries: Annotated[list[PlanEntry], Meta(max_length=2000)] = msgspec.field(
+        default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.window_start = _utc(self.window_start)
+        self.window_end = _utc(self.window_end)
 
 
-CommandBody = Annotated[
-    PlayCommand | CancelCommand | StopCommand | SetZonesCommand | SetVolumeCommand | PlanCommand,
-    Field(discriminator="type"),
-]
-COMMAND_BODY: TypeAdapter[Any] = TypeAdapter(CommandBody)
+CommandBody = Union[PlayCommand, CancelCommand, StopCommand, SetZonesCommand, SetVolumeCommand,
+                    PlanCommand]
 
 
-class CommandPayload(_Model):
+class CommandPayload(Message):
     """The signed part of an envelope: who signed, for whom, when it is valid, in what order."""
 
-    v: Literal[1] = 1
-    kid: str = Field(min_length=1, max_length=64)
-    cmd_id: str = Field(min_length=1, max_length=80)
+    kid: Annotated[str, Meta(min_length=1, max_length=64)]
+    cmd_id: Annotated[str, Meta(min_length=1, max_length=80)]
     target: Target
     issued_at: UtcDatetime
     not_after: UtcDatetime
-    seq: int = Field(ge=1)
+    seq: Annotated[int, Meta(ge=1)]
     body: CommandBody
+    v: Literal[1] = 1
 
-
-class SignedEnvelope(_Model):
-    """What travels on a command topic: the payload and an Ed25519 signature over its canonical JSON."""
-
-    payload: dict[str, Any]
-    sig: str = Field(min_length=1, max_length=200)
+    def __post_init__(self) -> None:
+        self.issued_at = _utc(self.issued_at)
+        self.not_after = _utc(self.not_after)
 
 
 # --- reports (agent → controller) -----------------------------------------------------------
@@ -198,74 +210,76 @@ class DeviceState(str, enum.Enum):
     stopped = "stopped"
 
 
-class StatusMessage(_Model):
+class StatusMessage(Message):
     """Retained on ``device/{id}/status``; the last-will publishes ``state=offline``."""
 
     device_id: Ident
     state: DeviceState
     ts: UtcDatetime | None = None
-    version: str = ""
-    capabilities: list[str] = Field(default_factory=list)
-    zones: list[Ident] = Field(default_factory=list)
+    version: Annotated[str, Meta(max_length=40)] = ""
+    capabilities: Annotated[list[Annotated[str, Meta(max_length=40)]],
+                            Meta(max_length=32)] = msgspec.field(default_factory=list)
+    zones: Annotated[list[Ident], Meta(max_length=64)] = msgspec.field(default_factory=list)
 
 
-class AckMessage(_Model):
+class AckMessage(Message):
     """Sent once per command the agent received: accepted, or rejected with a reason."""
 
-    event_id: str
+    event_id: PlayId
     device_id: Ident
-    cmd_id: str
+    cmd_id: Annotated[str, Meta(max_length=80)]
     ts: UtcDatetime
     accepted: bool
-    play_id: str | None = None
-    reason: str | None = None
+    play_id: PlayId | None = None
+    reason: Text200 | None = None
 
 
-class HardwareReadings(_Model):
+class HardwareReadings(Message):
     """What the cluster's control board says (MCU) or what the agent switched (relay board)."""
 
-    backend: str = Field(max_length=20)
+    backend: Annotated[str, Meta(max_length=20)]
     connected: bool
-    firmware: str | None = Field(None, max_length=200)
+    firmware: Text200 | None = None
     mcu_uptime_s: int | None = None
     mains: bool | None = None
     battery_v: float | None = None
     temperature_c: float | None = None
     door_open: bool | None = None
-    amplifiers: list[bool] = Field(default_factory=list, max_length=16)
-    input: str | None = Field(None, max_length=10)
+    amplifiers: Annotated[list[bool], Meta(max_length=16)] = msgspec.field(default_factory=list)
+    input: Annotated[str, Meta(max_length=10)] | None = None
     volume: int | None = None
-    line_ma: list[int] = Field(default_factory=list, max_length=16)
+    line_ma: Annotated[list[int], Meta(max_length=16)] = msgspec.field(default_factory=list)
 
 
-class NetworkReadings(_Model):
+class NetworkReadings(Message):
     """The uplink: which interface carries the default route, and its signal where known."""
 
-    interface: str | None = Field(None, max_length=32)
+    interface: Annotated[str, Meta(max_length=32)] | None = None
     type: Literal["ethernet", "wifi", "cellular", "unknown"] = "unknown"
     signal_dbm: int | None = None
-    signal_percent: int | None = Field(None, ge=0, le=100)
+    signal_percent: Percent | None = None
 
 
-class LineCheck(_Model):
+class LineCheck(Message):
     """Proof of play from the hardware: current in each speaker line while the audio played."""
 
-    line_ma: list[int] = Field(max_length=16)
-    dead_channels: list[int] = Field(default_factory=list, max_length=16)
+    line_ma: Annotated[list[int], Meta(max_length=16)]
+    dead_channels: Annotated[list[int], Meta(max_length=16)] = msgspec.field(
+        default_factory=list)
 
     @property
     def ok(self) -> bool:
         return not self.dead_channels
 
 
-class HealthReport(_Model):
+class HealthReport(Message):
     """Periodic health telemetry."""
 
-    event_id: str
+    event_id: PlayId
     device_id: Ident
     ts: UtcDatetime
-    version: str
-    uptime_s: int = Field(ge=0)
+    version: Annotated[str, Meta(max_length=40)]
+    uptime_s: Annotated[int, Meta(ge=0)]
     load_1m: float | None = None
     mem_total_mb: int | None = None
     mem_available_mb: int | None = None
@@ -274,68 +288,63 @@ class HealthReport(_Model):
     cache_files: int = 0
     clock_synchronized: bool | None = None
     outbox_pending: int = 0
-    duplicates_ignored: int = Field(0, description="QoS 1 redeliveries of the last command")
-    volume: int | None = Field(None, ge=0, le=100)
+    duplicates_ignored: int = 0  # QoS 1 redeliveries of the last command
+    volume: Percent | None = None
     hardware: HardwareReadings | None = None
-    last_line_check: LineCheck | None = Field(None, description="speaker lines in the last play")
+    last_line_check: LineCheck | None = None  # speaker lines in the last play
     network: NetworkReadings | None = None
 
 
-class _Event(_Model):
-    event_id: str = Field(min_length=1, max_length=80)
+class _Event(Tagged):
+    event_id: PlayId
     device_id: Ident
     ts: UtcDatetime
 
 
-class MediaReadyEvent(_Event):
-    type: Literal["media.ready"] = "media.ready"
-    play_id: str
+class MediaReadyEvent(_Event, tag="media.ready"):
+    play_id: PlayId
     sha256: Sha256
     fetched_bytes: int = 0
 
 
-class PlaybackStartedEvent(_Event):
-    type: Literal["playback.started"] = "playback.started"
-    play_id: str
-    broadcast_id: str
+class PlaybackStartedEvent(_Event, tag="playback.started"):
+    play_id: PlayId
+    broadcast_id: PlayId
     scheduled_start: UtcDatetime
     actual_start: UtcDatetime
 
 
-class PlaybackFinishedEvent(_Event):
-    type: Literal["playback.finished"] = "playback.finished"
-    play_id: str
-    broadcast_id: str
+class PlaybackFinishedEvent(_Event, tag="playback.finished"):
+    play_id: PlayId
+    broadcast_id: PlayId
     scheduled_start: UtcDatetime
     actual_start: UtcDatetime
     actual_end: UtcDatetime
+    played_ms: Annotated[int, Meta(ge=0)]
     interrupted: bool = False
-    interrupted_by: str | None = None
-    played_ms: int = Field(ge=0)
+    interrupted_by: Text200 | None = None
     line_check: LineCheck | None = None
-    stream_urls: list[str] | None = Field(None, max_length=20, description="streams that played")
-    silence_ms: int | None = Field(None, ge=0, description="stream gaps filled with silence")
+    stream_urls: Annotated[list[str], Meta(max_length=20)] | None = None  # streams that played
+    silence_ms: Annotated[int, Meta(ge=0)] | None = None  # stream gaps filled with silence
 
 
-class PlaybackFailedEvent(_Event):
+class PlaybackFailedEvent(_Event, tag="playback.failed"):
     """The play will not happen (or stopped abnormally); ``reason`` is a stable code."""
 
-    type: Literal["playback.failed"] = "playback.failed"
-    play_id: str
-    broadcast_id: str
-    reason: str
-    detail: str = ""
+    play_id: PlayId
+    broadcast_id: PlayId
+    reason: Annotated[str, Meta(max_length=40)]
+    detail: Annotated[str, Meta(max_length=300)] = ""
 
 
-class SecurityEvent(_Event):
+class SecurityEvent(_Event, tag="security"):
     """Something was refused: bad signature, unknown key, expired, replayed, wrong target, bad media."""
 
-    type: Literal["security"] = "security"
-    reason: str
-    detail: str = ""
-    topic: str = ""
-    cmd_id: str | None = None
-    play_id: str | None = None
+    reason: Annotated[str, Meta(max_length=40)]
+    detail: Annotated[str, Meta(max_length=300)] = ""
+    topic: Text200 = ""
+    cmd_id: Annotated[str, Meta(max_length=80)] | None = None
+    play_id: Annotated[str, Meta(max_length=80)] | None = None
 
 
 class AlarmCode(str, enum.Enum):
@@ -349,23 +358,54 @@ class AlarmCode(str, enum.Enum):
     mcu_unreachable = "mcu_unreachable"
 
 
-class AlarmEvent(_Event):
+class AlarmEvent(_Event, tag="alarm"):
     """A condition began (``active``) or ended. ``channel`` tells speaker lines apart."""
 
-    type: Literal["alarm"] = "alarm"
     code: AlarmCode
     active: bool
-    channel: int | None = Field(None, ge=0, le=15)
+    channel: Annotated[int, Meta(ge=0, le=15)] | None = None
     value: float | None = None
-    detail: str = Field("", max_length=300)
+    detail: Annotated[str, Meta(max_length=300)] = ""
 
     @property
     def key(self) -> str:
         return self.code.value if self.channel is None else f"{self.code.value}:{self.channel}"
 
 
-AgentEvent = Annotated[
-    MediaReadyEvent | PlaybackStartedEvent | PlaybackFinishedEvent | PlaybackFailedEvent | SecurityEvent | AlarmEvent,
-    Field(discriminator="type"),
-]
-AGENT_EVENT: TypeAdapter[Any] = TypeAdapter(AgentEvent)
+AgentEvent = Union[MediaReadyEvent, PlaybackStartedEvent, PlaybackFinishedEvent,
+                   PlaybackFailedEvent, SecurityEvent, AlarmEvent]
+
+
+# --- encoding -------------------------------------------------------------------------------
+
+_encoder = msgspec.json.Encoder()
+
+
+def encode(message: Any) -> bytes:
+    """A message as compact JSON."""
+    return _encoder.encode(message)
+
+
+def decode(data: bytes | str, type: Any) -> Any:  # noqa: A002 - the msgspec name
+    """Parse and validate JSON into ``type``; raises ``msgspec.ValidationError`` or
+    ``msgspec.DecodeError`` (both ``ValueError``)."""
+    return msgspec.json.decode(data, type=type)
+
+
+def to_builtins(message: Any) -> Any:
+    """Plain dicts, lists, strings and numbers (datetimes as RFC 3339), for storing."""
+    return msgspec.to_builtins(message)
+
+
+def convert(obj: Any, type: Any) -> Any:  # noqa: A002
+    """Validate already-parsed data (a dict from disk or the database) into ``type``."""
+    return msgspec.convert(obj, type=type)
+
+
+def replace(message: Any, **changes: Any) -> Any:
+    """A copy of a message with some fields changed."""
+    return msgspec.structs.replace(message, **changes)
+
+
+Invalid = msgspec.DecodeError
+"""What decoding a bad message raises (``msgspec.ValidationError`` is one); a ``ValueError``."""

@@ -16,6 +16,10 @@ from typing import Literal, NamedTuple
 
 PREFIX = "loalang/v1"
 ID_PATTERN = r"[a-z0-9][a-z0-9_-]{0,63}"
+"""A device or zone id: lower case, safe in a topic and a path."""
+SHA256_PATTERN = r"^[0-9a-f]{64}$"
+TARGET_PATTERN = f"^(all|device:{ID_PATTERN}|zone:{ID_PATTERN})$"
+"""What a command is addressed to: ``all``, ``device:ID`` or ``zone:ID``."""
 _ID_RE = re.compile(rf"^{ID_PATTERN}$")
 
 DeviceTopicKind = Literal["status", "telemetry", "event", "ack", "cmd", "plan"]

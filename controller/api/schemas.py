@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from protocol.messages import Ident, Priority, Sha256, Target, UtcDatetime
+from protocol.messages import Priority
+
+from ..domain.types import Ident, Sha256, Target, UtcDatetime
 
 
 class ZoneIn(BaseModel):

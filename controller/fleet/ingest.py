@@ -15,14 +15,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from pydantic import ValidationError
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session, lazyload, sessionmaker
 
 from protocol import topics
 from protocol.messages import (
-    AGENT_EVENT,
     AckMessage,
+    AgentEvent,
     AlarmEvent,
     HealthReport,
     MediaReadyEvent,
@@ -31,6 +30,8 @@ from protocol.messages import (
     PlaybackStartedEvent,
     SecurityEvent,
     StatusMessage,
+    decode,
+    to_builtins,
     utcnow,
 )
 
@@ -135,16 +136,16 @@ class Ingest:
             if parsed.kind == "status":
                 if not payload:  # retained status cleared
                     return None
-                model: Any = StatusMessage.model_validate_json(payload)
+                model: Any = decode(payload, StatusMessage)
             elif parsed.kind == "telemetry":
-                model = HealthReport.model_validate_json(payload)
+                model = decode(payload, HealthReport)
             elif parsed.kind == "ack":
-                model = AckMessage.model_validate_json(payload)
+                model = decode(payload, AckMessage)
             elif parsed.kind == "event":
-                model = AGENT_EVENT.validate_json(payload)
+                model = decode(payload, AgentEvent)
             else:
                 return None
-        except (ValidationError, ValueError) as exc:
+        except ValueError as exc:
             self.rejected += 1
             log.warning("malformed %s report from %s: %s", parsed.kind, parsed.device_id, exc)
             return None
@@ -236,7 +237,7 @@ class _BatchApplier:
                     event_id=model.event_id, device_id=device.id,
                     type="ack" if report.kind == "ack" else model.type, ts=model.ts,
                     received_at=now, play_id=getattr(model, "play_id", None),
-                    payload=model.model_dump(mode="json")))
+                    payload=to_builtins(model)))
                 if isinstance(model, AlarmEvent):
                     _apply_alarm(self.session, device.id, model)
                     applied += 1
@@ -266,7 +267,7 @@ def _apply_status(device: Device, status: StatusMessage, now: datetime) -> None:
 
 def _apply_health(device: Device, report: HealthReport) -> None:
     if device.last_health_at is None or report.ts >= device.last_health_at:
-        device.last_health = report.model_dump(mode="json")
+        device.last_health = to_builtins(report)
         device.last_health_at = report.ts
 
 
@@ -316,7 +317,7 @@ def _apply_event(delivery: Delivery | None, device_id: str, event: Any) -> None:
             delivery.played_ms = event.played_ms
             delivery.interrupted = event.interrupted
             if event.line_check is not None:
-                delivery.line_check = event.line_check.model_dump(mode="json")
+                delivery.line_check = to_builtins(event.line_check)
         if event.interrupted:
             _move(delivery, DeliveryState.interrupted,
                   f"interrupted by {event.interrupted_by or 'stop'}")

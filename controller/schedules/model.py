@@ -13,7 +13,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from dateutil.rrule import rrulestr
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from protocol.messages import Ident, Priority, Sha256, Target
+from protocol.messages import Priority
+
+from ..domain.types import Ident, Sha256, Target
 
 Day = date  # alias: ScheduleSpec has a field named "date"
 

@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from protocol.messages import MediaRef, PlanCommand, PlanEntry, Priority, StreamRef
+from protocol.messages import MediaRef, PlanCommand, PlanEntry, Priority, StreamRef, to_builtins
 
 from .model import MediaItem, ProgrammeItem, ScheduleSet
 from .recurrence import Occurrence, expand_all
@@ -141,5 +141,5 @@ def build_plans(snapshot: Snapshot, window_start: datetime, window_end: datetime
 
 def plan_version(entries: list[PlanEntry]) -> str:
     """Content hash of the entries: a plan is republished only when what plays changes."""
-    data = json.dumps([e.model_dump(mode="json") for e in entries], sort_keys=True)
+    data = json.dumps(to_builtins(entries), sort_keys=True)
     return hashlib.sha256(data.encode()).hexdigest()[:16]

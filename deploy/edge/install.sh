@@ -91,7 +91,7 @@ fi
 # 3. The code, in its own virtual environment.
 SRC_DIR="$(cd "$(dirname "${BASH_SOURCE[0]:-$0}")" 2>/dev/null && cd ../.. && pwd || true)"
 if [ -n "$PYTHON" ]; then
-  LOALANG="$(dirname "$PYTHON")/loalang"
+  AGENT=("$PYTHON" -m edge_agent)
 else
   say "installing the agent into $ROOT$PREFIX"
   python3 -m venv "$ROOT$PREFIX"
@@ -104,7 +104,7 @@ else
     "$ROOT$PREFIX/bin/pip" install -q "$tmp/loalang-agent.tar.gz[agent]"
     rm -rf "$tmp"
   fi
-  LOALANG="$ROOT$PREFIX/bin/loalang"
+  AGENT=("$ROOT$PREFIX/bin/loalang-agent")
 fi
 
 # 4. Enrol once: the controller registers the device and returns its config and credentials.
@@ -122,8 +122,8 @@ else
   zone_args=()
   IFS=',' read -ra zone_list <<< "$ZONES"
   for z in "${zone_list[@]}"; do zone_args+=(--zone "$z"); done
-  LOALANG_TOKEN="$TOKEN" "$LOALANG" device register "$DEVICE" --name "${NAME:-$DEVICE}" \
-    "${zone_args[@]}" --output "$OUTPUT" --url "$CONTROLLER" --config-out "$CONFIG.new"
+  "${AGENT[@]}" enrol --controller "$CONTROLLER" --token "$TOKEN" --device "$DEVICE" \
+    --name "${NAME:-$DEVICE}" "${zone_args[@]}" --output "$OUTPUT" --config-out "$CONFIG.new"
   if [ "$OUTPUT" = alsa ] && [ "$ALSA_DEVICE" != default ]; then
     sed -i "s|^device = \"default\"|device = \"$ALSA_DEVICE\"|" "$CONFIG.new"
   fi

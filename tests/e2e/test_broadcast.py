@@ -73,15 +73,15 @@ def test_volume_is_applied_on_both_playback_paths(stack: Stack, speech_wav):
     stack.add_zone("z")
     stack.register("loa-pcm", ["z"])
     config = stack.register("loa-pipe", ["z"])
-    stack.configs["loa-pipe"] = config.model_copy(update={"pcm_cache_max_s": 0})
+    stack.configs["loa-pipe"] = config.replace(pcm_cache_max_s=0)
     for d in ("loa-pcm", "loa-pipe"):
         stack.start_agent(d)
     media = stack.upload(speech_wav)
     b = stack.broadcast(media["sha256"], ["zone:z"], volume=50)
     stack.wait_states(b["id"], {"played"})
     reference = decode(stack.services.media.store.path_for(media["sha256"]))
-    assert (stack.configs["loa-pcm"].data_dir / "cache" / f"{media['sha256']}.pcm").exists()
-    assert not (stack.configs["loa-pipe"].data_dir / "cache" / f"{media['sha256']}.pcm").exists()
+    assert (stack.configs["loa-pcm"].data_path / "cache" / f"{media['sha256']}.pcm").exists()
+    assert not (stack.configs["loa-pipe"].data_path / "cache" / f"{media['sha256']}.pcm").exists()
     for d in ("loa-pcm", "loa-pipe"):
         played = read_wav(stack.output_files(d)[0])
         assert abs(len(played) - len(reference)) / RATE < 0.050

@@ -79,7 +79,7 @@ def test_alsa_output_plays_through_aplay(stack: Stack, speech_wav):
     data = tomllib.loads(r.json()["config_toml"])
     data["data_dir"] = str(stack.tmp / "agents" / "loa-alsa")
     data["output"]["device"] = "null"  # ALSA's discard device: the real aplay path, no card
-    stack.configs["loa-alsa"] = AgentConfig.model_validate(data)
+    stack.configs["loa-alsa"] = AgentConfig.from_dict(data)
     stack.start_agent("loa-alsa")
     media = stack.upload(speech_wav)
     b = stack.broadcast(media["sha256"], ["zone:thon-dong"])

@@ -64,7 +64,7 @@ def _agent_config(stack: Stack, device_id: str, controller_url: str) -> Path:
 
 
 def _spawn_agent(config: Path) -> subprocess.Popen[bytes]:
-    return subprocess.Popen([sys.executable, "-m", "loalang.cli", "agent", "--config",
+    return subprocess.Popen([sys.executable, "-m", "edge_agent", "run", "--config",
                              str(config)], cwd=ROOT, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
 

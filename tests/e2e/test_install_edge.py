@@ -47,10 +47,9 @@ def test_installer_from_the_controller_enrols_a_pi_whose_agent_then_comes_online
     assert again.returncode == 0 and "keeping the existing enrolment" in again.stdout
 
     # the enrolled credentials work: the agent comes online (file output, no board here)
-    agent = Agent(config.model_copy(update={
-        "data_dir": tmp_path / "data",
-        "output": config.output.model_copy(update={"backend": "file"}),
-        "hardware": config.hardware.model_copy(update={"backend": "none"})}))
+    agent = Agent(config.replace(data_dir=str(tmp_path / "data"),
+                                 output=config.output.replace(backend="file"),
+                                 hardware=config.hardware.replace(backend="none")))
     agent.start()
     try:
         wait_for(lambda: stack.api.get("/api/devices/loa-pi-1").json()["status"] == "online",
@@ -107,7 +106,7 @@ def test_systemd_unit_is_valid(tmp_path: Path):
     unit = tmp_path / "loalang-agent.service"
     # the venv of a real install is not here: check everything else with a stand-in binary
     unit.write_text((ROOT / "deploy" / "edge" / "loalang-agent.service").read_text()
-                    .replace("/opt/loalang/bin/loalang", "/bin/true"))
+                    .replace("/opt/loalang/bin/loalang-agent", "/bin/true"))
     out = subprocess.run([analyze, "verify", str(unit)], capture_output=True, text=True,
                          timeout=60)
     assert out.returncode == 0 and "loalang-agent.service" not in out.stderr, out.stderr

@@ -33,7 +33,7 @@ def _one_agent(stack: Stack, speech_wav) -> dict:
 
 
 def _plan_file(stack: Stack, device: str) -> dict:
-    path = stack.configs[device].data_dir / "plan.json"
+    path = stack.configs[device].data_path / "plan.json"
     return json.loads(path.read_text()) if path.exists() else {}
 
 
@@ -48,7 +48,7 @@ def test_agent_plays_its_plan_with_the_broker_down_and_reports_once(stack: Stack
     plan = wait_for(lambda: _plan_file(stack, "loa-1").get("plan", {}).get("entries"),
                     what="plan on the agent's disk")
     play_id = plan[0]["play_id"]
-    cache = stack.configs["loa-1"].data_dir / "cache" / f"{media['sha256']}.opus"
+    cache = stack.configs["loa-1"].data_path / "cache" / f"{media['sha256']}.opus"
     wait_for(cache.exists, what="media prefetched")
 
     mosquitto.stop()  # the village's 4G link goes down before the session
@@ -108,7 +108,7 @@ def test_agent_restarted_offline_still_plays_from_the_plan_on_disk(stack: Stack,
     assert stack.api.put("/api/schedules",
                          json=_schedule_at(start, media["sha256"])).json()["applied"]
     wait_for(lambda: _plan_file(stack, "loa-1").get("plan", {}).get("entries"), what="plan")
-    cache = stack.configs["loa-1"].data_dir / "cache" / f"{media['sha256']}.opus"
+    cache = stack.configs["loa-1"].data_path / "cache" / f"{media['sha256']}.opus"
     wait_for(cache.exists, what="media prefetched")
 
     mosquitto.stop()

@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from edge_agent.agent import Agent
 from protocol import topics
 from protocol.envelope import key_id, sign
-from protocol.messages import CommandPayload, MediaRef, PlayCommand, utcnow
+from protocol.messages import CommandPayload, MediaRef, PlayCommand, to_builtins, utcnow
 from tests.support.stack import Stack, wait_for
 
 
@@ -94,7 +94,7 @@ def test_rogue_key_claiming_the_controllers_key_id_is_refused(one_agent):
 
 def test_unsigned_command_is_refused(one_agent):
     stack, media = one_agent
-    payload = _play_payload(stack.services.key.kid, media).model_dump(mode="json")
+    payload = to_builtins(_play_payload(stack.services.key.kid, media))
     _send(_publisher(stack), json.dumps(payload).encode())
     _assert_refused(stack, "unsigned")
 
@@ -122,7 +122,7 @@ def test_media_whose_hash_does_not_match_is_not_played(one_agent):
     _send(_publisher(stack), sign(payload, key.private))
     event = _assert_refused(stack, "media_hash_mismatch")
     assert event["play_id"] == payload.body.play_id
-    assert not (stack.configs["loa-1"].data_dir / "cache" / f"{'ab' * 32}.opus").exists()
+    assert not (stack.configs["loa-1"].data_path / "cache" / f"{'ab' * 32}.opus").exists()
 
 
 def test_replayed_command_is_refused_also_after_an_agent_restart(one_agent):

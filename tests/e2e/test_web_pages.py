@@ -87,7 +87,7 @@ def test_admin_registers_a_cluster_from_the_form_and_gets_its_config_once(stack:
     # the config shown works: an agent started from it comes online
     config.update(data_dir=str(stack.tmp / "agents" / "loa-dong-2"),
                   output={"backend": "file"})
-    stack.configs["loa-dong-2"] = AgentConfig.model_validate(config)
+    stack.configs["loa-dong-2"] = AgentConfig.from_dict(config)
     stack.start_agent("loa-dong-2")
     wait_for(lambda: stack.api.get("/api/devices/loa-dong-2").json()["status"] == "online",
              what="enrolled agent online")

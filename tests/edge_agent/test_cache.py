@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from edge_agent.cache import MediaCache, MediaHashMismatch, MediaUnavailable
-from protocol.messages import MediaRef
+from protocol.messages import MediaRef, replace
 from tests.support.stack import Stack
 
 
@@ -51,7 +51,7 @@ def test_interrupted_download_resumes_from_where_it_stopped(served, tmp_path):
 def test_hash_mismatch_is_refused_and_nothing_is_kept(served, tmp_path):
     stack, config, ref = served
     cache = MediaCache(tmp_path / "cache", stack.base_url, config.token)
-    forged = ref.model_copy(update={"sha256": "0" * 64, "url": ref.url})
+    forged = replace(ref, sha256="0" * 64)
     with pytest.raises(MediaHashMismatch):
         cache.fetch(forged, deadline=time.time() + 10)
     assert list((tmp_path / "cache").iterdir()) == []

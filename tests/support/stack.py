@@ -105,7 +105,7 @@ class Stack:
         # Tests stop brokers for tens of seconds; they check what arrives, not the backoff.
         data["mqtt"]["reconnect_max_s"] = 2.0
         data.update(overrides)
-        config = AgentConfig.model_validate(data)
+        config = AgentConfig.from_dict(data)
         self.configs[device_id] = config
         return config
 
