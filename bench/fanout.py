@@ -95,8 +95,9 @@ def main() -> None:
     parser.add_argument("--per-process", type=int, default=100)
     parser.add_argument("--lead", type=float, default=2.0, help="sync lead before start_at (s)")
     parser.add_argument("--pings", type=int, default=20, help="raw broker pings")
-    parser.add_argument("--agent-dir", type=Path, default=Path("/dev/shm") if Path("/dev/shm").is_dir()
-                        else None, help="where agents keep their state (default: tmpfs, so "
+    parser.add_argument("--agent-dir", type=Path,
+                        default=Path("/dev/shm") if Path("/dev/shm").is_dir() else None,
+                        help="where agents keep their state (default: tmpfs, so "
                         "1000 simulated devices do not queue on one disk's journal as real "
                         "devices, each with its own SD card, would not)")
     args = parser.parse_args()
@@ -263,13 +264,15 @@ def main() -> None:
           f"p99 {pct(playing_lat, 99) - args.lead * 1000:7.1f} ms")
     print(f"  actual start − start_at     p50 {pct(offsets, 50):7.1f} ms  "
           f"p99 {pct(offsets, 99):7.1f} ms  max {max(offsets or [0]):.1f} ms")
-    print(f"  start skew (max−min)        {(max(starts) - min(starts)) * 1000 if starts else 0:7.1f} ms")
+    skew_ms = (max(starts) - min(starts)) * 1000 if starts else 0
+    print(f"  start skew (max−min)        {skew_ms:7.1f} ms")
     print(f"  controller ingest lag       p50 {pct(ingest_lag, 50):7.1f} ms  "
           f"p99 {pct(ingest_lag, 99):7.1f} ms  (MQTT receive → row committed)")
     print(f"  start→report stored         p50 {pct(report_lat, 50):7.1f} ms  "
           f"p99 {pct(report_lat, 99):7.1f} ms")
     if raw_ms and ack_lat:
-        print(f"  ratio ack p99 / raw p99     {pct(ack_lat, 99) / max(pct(raw_ms, 99), 0.001):7.1f}x")
+        ratio = pct(ack_lat, 99) / max(pct(raw_ms, 99), 0.001)
+        print(f"  ratio ack p99 / raw p99     {ratio:7.1f}x")
     print(f"  (median of raw: {statistics.median(raw_ms) if raw_ms else float('nan'):.1f} ms)")
 
 

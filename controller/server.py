@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import threading
 import time
+from typing import Any
 
 
 class ServerThread:
     """uvicorn in a background thread; the app's lifespan starts the controller's services."""
 
-    def __init__(self, app, host: str, port: int):  # type: ignore[no-untyped-def]
+    def __init__(self, app: Any, host: str, port: int):
         import uvicorn
 
         self.app = app

@@ -33,7 +33,8 @@ class Condition:
 
 def dead_channels(line_ma: list[int], amplifiers: list[bool], min_ma: int) -> list[int]:
     """Powered channels whose speaker line carried (almost) no current."""
-    return [ch for ch, (ma, on) in enumerate(zip(line_ma, amplifiers)) if on and ma < min_ma]
+    pairs = zip(line_ma, amplifiers, strict=False)  # a board may report fewer lines
+    return [ch for ch, (ma, on) in enumerate(pairs) if on and ma < min_ma]
 
 
 def board_conditions(readings: HardwareReadings, thresholds: Thresholds,

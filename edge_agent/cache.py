@@ -9,17 +9,16 @@ rather than an HTTP package: a Pi's memory is small.
 from __future__ import annotations
 
 import hashlib
+import http.client
 import logging
 import os
+import ssl
 import subprocess
 import threading
 import time
+import urllib.parse
 from collections.abc import Callable
 from pathlib import Path
-
-import http.client
-import ssl
-import urllib.parse
 
 from protocol.messages import MediaRef
 
@@ -124,7 +123,7 @@ class MediaCache:
         self.evict(keep={ref.sha256})  # outside the lock: eviction takes other media's locks
         return final, fetched
 
-    def evict(self, keep: set[str] = frozenset()) -> list[str]:  # type: ignore[assignment]
+    def evict(self, keep: frozenset[str] | set[str] = frozenset()) -> list[str]:
         """Delete least recently used media until the cache fits ``max_bytes``.
 
         Never media in ``keep``, of the current plan or of a play under way; if those alone

@@ -14,6 +14,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from typing import Any
 
 import paho.mqtt.client as mqtt
 
@@ -115,7 +116,8 @@ class MqttLink:
 
     # --- paho callbacks (network thread) ------------------------------------------------------
 
-    def _handle_connect(self, client, userdata, flags, reason_code, properties) -> None:  # type: ignore[no-untyped-def]
+    def _handle_connect(self, client: mqtt.Client, userdata: Any, flags: Any, reason_code: Any,
+                        properties: Any) -> None:
         if reason_code.is_failure:
             log.warning("MQTT connect refused: %s", reason_code)
             return
@@ -135,11 +137,12 @@ class MqttLink:
         self._client.reconnect_delay_set(min_delay=delay, max_delay=delay)  # type: ignore[arg-type]
         return delay
 
-    def _handle_connect_fail(self, client, userdata) -> None:  # type: ignore[no-untyped-def]
+    def _handle_connect_fail(self, client: mqtt.Client, userdata: Any) -> None:
         delay = self._next_delay()
         log.info("MQTT broker unreachable; next try in %.1f s", delay)
 
-    def _handle_disconnect(self, client, userdata, flags, reason_code, properties) -> None:  # type: ignore[no-untyped-def]
+    def _handle_disconnect(self, client: mqtt.Client, userdata: Any, flags: Any, reason_code: Any,
+                        properties: Any) -> None:
         self.connected.clear()
         self.controller_online.clear()  # learnt again from the retained status on reconnect
         if self._connected_at and time.monotonic() - self._connected_at > STABLE_LINK_S:
@@ -149,7 +152,7 @@ class MqttLink:
         if not self._stopping.is_set():
             log.warning("MQTT link lost (%s); reconnecting in %.1f s", reason_code, delay)
 
-    def _handle_message(self, client, userdata, msg) -> None:  # type: ignore[no-untyped-def]
+    def _handle_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
         if msg.topic == topics.CONTROLLER_STATUS:
             if msg.payload == topics.CONTROLLER_ONLINE:
                 self.controller_online.set()

@@ -151,7 +151,8 @@ class Player:
                 self._on_over(play.cmd.play_id)
 
     def _volume(self, cmd: PlayCommand) -> int | None:
-        """The gain applied in software: the play's volume times the device's (if not in hardware)."""
+        """The gain applied in software: the play's volume times the device's (unless the
+        board sets it in hardware)."""
         level = round((100 if cmd.volume is None else cmd.volume) * self._software_volume() / 100)
         return None if level == 100 else level
 

@@ -81,7 +81,7 @@ class PcmFile:
     """Already decoded audio from the cache; volume applied in Python (gain <= 1)."""
 
     def __init__(self, path: Path, volume: int | None):
-        self._fh = open(path, "rb")  # noqa: SIM115 — closed by close()
+        self._fh = open(path, "rb")
         self._gain = 1.0 if volume is None else volume / 100
 
     def read(self, size: int) -> bytes:

@@ -21,7 +21,8 @@ class AgentState:
         data = read_json(path, {})
         self.last_seq: dict[str, int] = {
             str(k): int(v) for k, v in data.get("last_seq", {}).items()}
-        self.last_cmd: dict[str, str] = {str(k): str(v) for k, v in data.get("last_cmd", {}).items()}
+        self.last_cmd: dict[str, str] = {
+            str(k): str(v) for k, v in data.get("last_cmd", {}).items()}
         self.zones: list[str] = list(data.get("zones", default_zones))
         self.plays: dict[str, str] = dict(data.get("plays", {}))  # play_id -> start_at iso
         self.volume: int = int(data.get("volume", 100))

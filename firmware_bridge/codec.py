@@ -158,7 +158,9 @@ class Status(Message):
             *head, count = struct.unpack(cls.HEAD, body[:size])
             if len(body) != size + 2 * count:
                 raise CodecError(f"Status: {count} channels need {size + 2 * count} bytes")
-            return cls(*head, line_ma=struct.unpack(f"<{count}H", body[size:]))
+            mains, battery, temperature, door, amplifiers, source, volume = head
+            return cls(mains, battery, temperature, door, amplifiers, source, volume,
+                       tuple(struct.unpack(f"<{count}H", body[size:])))
         except struct.error as exc:
             raise CodecError(f"Status: {exc}") from None
 
@@ -245,10 +247,12 @@ class Booted(Message):
     reason: int  # 0 power-on, 1 watchdog, 2 brown-out, 3 software
 
 
-REQUESTS = {m.TYPE: m for m in (Ping, GetStatus, SetAmplifier, SetInput, SetVolume, TuneFm,
-                                GetInfo)}
-EVENTS = {m.TYPE: m for m in (MainsChanged, DoorChanged, OverTemperature, LineFault, Booted)}
-ANSWERS = {Pong.TYPE: Pong, Status.TYPE: Status, Info.TYPE: Info, Error.TYPE: Error}
+REQUESTS: dict[int, type[Message]] = {
+    m.TYPE: m for m in (Ping, GetStatus, SetAmplifier, SetInput, SetVolume, TuneFm, GetInfo)}
+EVENTS: dict[int, type[Message]] = {
+    m.TYPE: m for m in (MainsChanged, DoorChanged, OverTemperature, LineFault, Booted)}
+ANSWERS: dict[int, type[Message]] = {Pong.TYPE: Pong, Status.TYPE: Status, Info.TYPE: Info,
+                                     Error.TYPE: Error}
 SET_REQUESTS = {SetAmplifier.TYPE, SetInput.TYPE, SetVolume.TYPE, TuneFm.TYPE}
 
 

@@ -48,7 +48,7 @@ def encode(packet: Packet) -> bytes:
     if len(raw) + CRC_BYTES > MAX_PACKET:
         raise ValueError(f"packet of {len(raw) + CRC_BYTES} bytes exceeds {MAX_PACKET}")
     raw += crc16(raw).to_bytes(2, "big")
-    return cobs.encode(raw) + b"\x00"
+    return bytes(cobs.encode(raw)) + b"\x00"
 
 
 def decode_frame(frame: bytes) -> Packet:

@@ -8,6 +8,7 @@ import logging
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -154,7 +155,8 @@ def demo(
     data_dir: Path = typer.Option(Path("loalang-demo"), help="where the demo keeps its state"),
     http_port: int = typer.Option(8080),
     mqtt_port: int = typer.Option(18830, help="port of the embedded MQTT broker"),
-    mosquitto: bool = typer.Option(False, help="use a Mosquitto on --mqtt-port, not the embedded broker"),
+    mosquitto: bool = typer.Option(False, help="use a Mosquitto on --mqtt-port, not the "
+                                   "embedded broker"),
     verbose: bool = typer.Option(False, "-v"),
 ) -> None:
     """Controller + embedded broker + three simulated village agents, on SQLite."""
@@ -214,11 +216,13 @@ def device_list(url: str | None = UrlOpt, token: str | None = TokenOpt) -> None:
         if hw:
             board = (f" board={'ok' if hw.get('connected') else 'UNREACHABLE'}"
                      f" mains={'yes' if hw.get('mains') else 'NO'} battery_v={hw.get('battery_v')}"
-                     f" temp_c={hw.get('temperature_c')} door={'OPEN' if hw.get('door_open') else 'shut'}")
+                     f" temp_c={hw.get('temperature_c')}"
+                     f" door={'OPEN' if hw.get('door_open') else 'shut'}")
         lines = health.get("last_line_check")
         if lines:
             dead = lines.get("dead_channels") or []
-            board += " lines=" + ("ok" if not dead else "DEAD " + ",".join(str(c + 1) for c in dead))
+            board += " lines=" + ("ok" if not dead else
+                                  "DEAD " + ",".join(str(c + 1) for c in dead))
         typer.echo(f"{d['id']:<16} {d['status']:<8} zones={','.join(d['zones']):<20} "
                    f"seen={d.get('last_seen_at') or '-'} alarms={d.get('active_alarms', 0)} "
                    f"link={net.get('type', '-')} load={health.get('load_1m', '-')} "
@@ -289,12 +293,13 @@ def _targets(text: str) -> list[str]:
     return out
 
 
-def _print_status(b: dict) -> None:  # type: ignore[type-arg]
+def _print_status(b: dict[str, Any]) -> None:
     counts = {k: v for k, v in b["summary"].items() if v}
     typer.echo(f"{b['id']}  {b['title']!r}  {b['state']}  start {b['start_at']}  "
                f"{json.dumps(counts)}  skew_ms={b.get('start_skew_ms')}")
     for d in b["deliveries"]:
-        extra = f" start_offset_ms={d['start_offset_ms']}" if d.get("start_offset_ms") is not None else ""
+        offset = d.get("start_offset_ms")
+        extra = f" start_offset_ms={offset}" if offset is not None else ""
         reason = f" ({d['reason']})" if d.get("reason") else ""
         typer.echo(f"  {d['device_id']:<16} {d['state']:<12} device={d.get('device_status')}"
                    f"{extra}{reason}")
@@ -304,8 +309,10 @@ def _print_status(b: dict) -> None:  # type: ignore[type-arg]
 def broadcast(
     what: str = typer.Argument(..., help="audio FILE to send, or 'status', 'cancel', 'list'"),
     broadcast_id: str | None = typer.Argument(None, help="broadcast id for status/cancel"),
-    to: str | None = typer.Option(None, "--to", help="zone ids, zone:ID, device:ID or all; comma-separated"),
-    at: str | None = typer.Option(None, "--at", help="HH:MM, 'YYYY-MM-DD HH:MM', +10m or ISO; default now"),
+    to: str | None = typer.Option(None, "--to", help="zone ids, zone:ID, device:ID or all; "
+                                  "comma-separated"),
+    at: str | None = typer.Option(None, "--at", help="HH:MM, 'YYYY-MM-DD HH:MM', +10m or ISO; "
+                                  "default now"),
     priority: str = typer.Option("normal", help="background, normal, priority, emergency"),
     title: str | None = typer.Option(None),
     wait: bool = typer.Option(False, "--wait", help="follow until every device has finished"),
@@ -400,7 +407,8 @@ def _controller_facts(url: str | None, token: str | None):  # type: ignore[no-un
 def schedules_check(
     path: Path = typer.Argument(..., help="a schedule file or a folder of them"),
     days: int = typer.Option(14, help="how far ahead to look for clashes"),
-    url: str | None = typer.Option(None, "--url", help="also check media and zones against this controller"),
+    url: str | None = typer.Option(None, "--url", help="also check media and zones against "
+                                   "this controller"),
     token: str | None = TokenOpt,
 ) -> None:
     """Check schedule files; exit code 1 on any problem (usable in CI)."""

@@ -10,8 +10,13 @@ import sys
 import textwrap
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import httpx
+
+if TYPE_CHECKING:
+    from controller.container import Services
+    from controller.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -123,7 +128,7 @@ def run_demo(data_dir: Path, http_port: int, mqtt_port: int, embedded_broker: bo
         services.stop()
 
 
-def _run_agents(settings, services, data_dir: Path) -> None:  # type: ignore[no-untyped-def]
+def _run_agents(settings: Settings, services: Services, data_dir: Path) -> None:
     """Provision the demo devices, start their boards and agents, wait for Ctrl-C."""
     from firmware_bridge.simulator import McuSimulator
 
@@ -145,12 +150,13 @@ def _run_agents(settings, services, data_dir: Path) -> None:  # type: ignore[no-
     sample = data_dir / "ban-tin-mau.wav"
     make_sample(sample)
     token_file = data_dir / "api-token"
+    broker_kind = "embedded amqtt" if embedded_broker else "external"
     print(f"""
 Loa Làng demo đang chạy / is running
   Giao diện web / web UI : {base_url}/   tài khoản / accounts ({accounts}):
 {textwrap.indent(accounts.read_text(), "    ")}
   API + tài liệu / docs : {base_url}/docs
-  MQTT broker           : {settings.mqtt_host}:{mqtt_port} ({'embedded amqtt' if embedded_broker else 'external'})
+  MQTT broker           : {settings.mqtt_host}:{mqtt_port} ({broker_kind})
   Dữ liệu / data        : {data_dir}
   Loa ảo / agents       : {', '.join(d[0] for d in DEVICES)} → {agents_dir}/<id>/output/*.wav
 
@@ -172,7 +178,7 @@ Ctrl-C để dừng / to stop.
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
         while not stop.is_set():
-            for proc, config in zip(procs, configs):
+            for proc, config in zip(procs, configs, strict=False):
                 if proc.poll() is not None:
                     log.warning("agent %s exited with %s", config.stem, proc.returncode)
             stop.wait(5)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import enum
 from datetime import datetime, timezone
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal
 
 import msgspec
 import msgspec.structs
@@ -77,7 +77,7 @@ class MediaRef(Message):
     """An immutable audio file the agent fetches over HTTP and checks against ``sha256``."""
 
     sha256: Sha256
-    url: Annotated[str, Meta(min_length=1, max_length=500)]  # absolute, or relative to the controller
+    url: Annotated[str, Meta(min_length=1, max_length=500)]  # absolute, or from the controller
     size: Annotated[int, Meta(ge=1)]
     duration_ms: Annotated[int, Meta(ge=1)]
     mime: Annotated[str, Meta(max_length=40)] = "audio/ogg"
@@ -180,8 +180,8 @@ class PlanCommand(Tagged, tag="plan"):
         self.window_end = _utc(self.window_end)
 
 
-CommandBody = Union[PlayCommand, CancelCommand, StopCommand, SetZonesCommand, SetVolumeCommand,
-                    PlanCommand]
+CommandBody = (PlayCommand | CancelCommand | StopCommand | SetZonesCommand | SetVolumeCommand
+               | PlanCommand)
 
 
 class CommandPayload(Message):
@@ -338,7 +338,8 @@ class PlaybackFailedEvent(_Event, tag="playback.failed"):
 
 
 class SecurityEvent(_Event, tag="security"):
-    """Something was refused: bad signature, unknown key, expired, replayed, wrong target, bad media."""
+    """Something was refused: bad signature, unknown key, expired, replayed, wrong target, bad
+    media."""
 
     reason: Annotated[str, Meta(max_length=40)]
     detail: Annotated[str, Meta(max_length=300)] = ""
@@ -372,8 +373,8 @@ class AlarmEvent(_Event, tag="alarm"):
         return self.code.value if self.channel is None else f"{self.code.value}:{self.channel}"
 
 
-AgentEvent = Union[MediaReadyEvent, PlaybackStartedEvent, PlaybackFinishedEvent,
-                   PlaybackFailedEvent, SecurityEvent, AlarmEvent]
+AgentEvent = (MediaReadyEvent | PlaybackStartedEvent | PlaybackFinishedEvent
+              | PlaybackFailedEvent | SecurityEvent | AlarmEvent)
 
 
 # --- encoding -------------------------------------------------------------------------------
@@ -386,7 +387,7 @@ def encode(message: Any) -> bytes:
     return _encoder.encode(message)
 
 
-def decode(data: bytes | str, type: Any) -> Any:  # noqa: A002 - the msgspec name
+def decode(data: bytes | str, type: Any) -> Any:
     """Parse and validate JSON into ``type``; raises ``msgspec.ValidationError`` or
     ``msgspec.DecodeError`` (both ``ValueError``)."""
     return msgspec.json.decode(data, type=type)
@@ -397,7 +398,7 @@ def to_builtins(message: Any) -> Any:
     return msgspec.to_builtins(message)
 
 
-def convert(obj: Any, type: Any) -> Any:  # noqa: A002
+def convert(obj: Any, type: Any) -> Any:
     """Validate already-parsed data (a dict from disk or the database) into ``type``."""
     return msgspec.convert(obj, type=type)
 

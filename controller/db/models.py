@@ -1,4 +1,4 @@
-"""SQLAlchemy models: zones, devices, media, broadcasts, per-device deliveries and the device log."""
+"""SQLAlchemy models: zones, devices, media, broadcasts, per-device deliveries, the device log."""
 
 from __future__ import annotations
 
@@ -61,7 +61,8 @@ class DeviceZone(Base):
     device_id: Mapped[str] = mapped_column(
         ForeignKey("devices.id", ondelete="CASCADE"), primary_key=True
     )
-    zone_id: Mapped[str] = mapped_column(ForeignKey("zones.id", ondelete="CASCADE"), primary_key=True)
+    zone_id: Mapped[str] = mapped_column(ForeignKey("zones.id", ondelete="CASCADE"),
+                                         primary_key=True)
 
 
 class Device(Base):
@@ -190,7 +191,8 @@ class CommandSequence(Base):
 
 
 class DeviceEvent(Base):
-    """Everything agents reported (acks, playback, security); ``event_id`` makes ingest idempotent."""
+    """Everything agents reported (acks, playback, security); ``event_id`` makes ingest
+    idempotent."""
 
     __tablename__ = "device_events"
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
@@ -259,7 +261,8 @@ class Alarm(Base):
 
     @staticmethod
     def is_open() -> Any:
-        """SQL condition: still active, or cleared but not yet acknowledged (a technician's list)."""
+        """SQL condition: still active, or cleared but not yet acknowledged (a technician's
+        list)."""
         return Alarm.cleared_at.is_(None) | Alarm.acknowledged_at.is_(None)
 
 

@@ -11,6 +11,7 @@ import logging
 import threading
 import uuid
 from collections.abc import Callable
+from typing import Any
 
 import paho.mqtt.client as mqtt
 
@@ -98,7 +99,8 @@ class MqttGateway:
             if not info.is_published():
                 raise NotConnected(f"no PUBACK within {wait}s for {topic}")
 
-    def _handle_connect(self, client, userdata, flags, reason_code, properties) -> None:  # type: ignore[no-untyped-def]
+    def _handle_connect(self, client: mqtt.Client, userdata: Any, flags: Any, reason_code: Any,
+                        properties: Any) -> None:
         if reason_code.is_failure:
             log.warning("MQTT connect refused: %s", reason_code)
             return
@@ -111,12 +113,13 @@ class MqttGateway:
         except Exception:
             log.exception("connect handler failed")
 
-    def _handle_disconnect(self, client, userdata, flags, reason_code, properties) -> None:  # type: ignore[no-untyped-def]
+    def _handle_disconnect(self, client: mqtt.Client, userdata: Any, flags: Any, reason_code: Any,
+                        properties: Any) -> None:
         self.connected.clear()
         if not self._stopping:
             log.warning("MQTT disconnected (%s); reconnecting", reason_code)
 
-    def _handle_message(self, client, userdata, msg) -> None:  # type: ignore[no-untyped-def]
+    def _handle_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
         try:
             self._on_message(msg.topic, msg.payload)
         except Exception:  # a bad report must never kill the network thread

@@ -75,7 +75,8 @@ class EncodedMedia:
 def probe(path: Path, settings: EncodeSettings) -> Probe:
     """What the file claims to be; raises MediaRejected if it is not audio we accept."""
     proc = subprocess.run(
-        [settings.ffprobe, "-v", "error", "-show_format", "-show_streams", "-of", "json", str(path)],
+        [settings.ffprobe, "-v", "error", "-show_format", "-show_streams", "-of", "json",
+         str(path)],
         capture_output=True,
         text=True,
         timeout=60,
@@ -154,7 +155,8 @@ def measure_loudness(path: Path, settings: EncodeSettings) -> Loudness:
     )
 
 
-def normalise_and_encode(src: Path, dst: Path, measured: Loudness, settings: EncodeSettings) -> None:
+def normalise_and_encode(src: Path, dst: Path, measured: Loudness, settings: EncodeSettings
+                         ) -> None:
     """Second loudnorm pass (linear where possible) straight into mono 48 kHz Opus."""
     af = (
         f"loudnorm=I={settings.loudness_target_lufs}:TP={settings.true_peak_dbtp}"

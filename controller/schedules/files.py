@@ -1,4 +1,5 @@
-"""Schedules as code: YAML files under ``schedules/``, read into typed models with file:line errors."""
+"""Schedules as code: YAML files under ``schedules/``, read into typed models; errors say
+file:line."""
 
 from __future__ import annotations
 

@@ -24,7 +24,7 @@ from ..db.models import Broadcast, Delivery, Device, DeviceEvent, DeviceZone, Me
 from ..domain.broadcast import BroadcastState as S
 from ..domain.delivery import TERMINAL, DeliveryState, summarise
 from ..domain.errors import Conflict, DomainError, Invalid, NotAllowed, NotFound
-from ..domain.timing import TimingError, plan_timing
+from ..domain.timing import BroadcastTiming, TimingError, plan_timing
 from ..fleet.commands import CommandPath, SentCommand
 from ..jobs import Jobs
 from ..settings import Settings
@@ -90,7 +90,7 @@ class BroadcastService:
 
     # --- creating --------------------------------------------------------------------------
 
-    def _timing(self, start_at: datetime | None, max_late_s: int | None):  # type: ignore[no-untyped-def]
+    def _timing(self, start_at: datetime | None, max_late_s: int | None) -> BroadcastTiming:
         max_late = max_late_s if max_late_s is not None else self.settings.default_max_late_s
         try:
             return plan_timing(
@@ -325,8 +325,9 @@ class BroadcastService:
         """Cancel before it starts, or stop it while playing (devices report 'interrupted').
 
         A released broadcast is on the devices already (in their plans or as a command): each
-        target gets a signed cancel as well as a plan without it. Returns the cancel commands; those the broker could not take yet are ``pending`` and
-        go out as soon as it is back (until they expire)."""
+        target gets a signed cancel as well as a plan without it. Returns the cancel commands;
+        those the broker could not take yet are ``pending`` and go out as soon as it is back
+        (until they expire)."""
         with self._sessions.begin() as session:
             broadcast = self._get_row(session, broadcast_id)
             if S(broadcast.state).is_final:

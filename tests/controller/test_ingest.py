@@ -27,7 +27,8 @@ def test_same_event_twice_is_stored_once_and_garbage_is_dropped(stack: Stack):
     event = {"event_id": "e-1", "device_id": "loa-1", "ts": utcnow().isoformat(),
              "type": "security", "reason": "bad_signature", "detail": "test"}
     topic = topics.device_topic("loa-1", "event")
-    garbage = [b"", b"\xff\xfe", b"{}", b'{"type": "nope"}', json.dumps({**event, "ts": "x"}).encode(),
+    garbage = [b"", b"\xff\xfe", b"{}", b'{"type": "nope"}',
+               json.dumps({**event, "ts": "x"}).encode(),
                json.dumps({**event, "event_id": "e-2", "device_id": "loa-2"}).encode(),
                b"[" * 100000]
     for payload in [json.dumps(event).encode(), *garbage, json.dumps(event).encode()]:

@@ -13,8 +13,16 @@ from sqlalchemy import create_engine, select
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import StaticPool
 
-from controller.db.models import (Alarm, Broadcast, Command, Delivery, Device, DeviceEvent,
-                                  DeviceTelemetry, Media)
+from controller.db.models import (
+    Alarm,
+    Broadcast,
+    Command,
+    Delivery,
+    Device,
+    DeviceEvent,
+    DeviceTelemetry,
+    Media,
+)
 from controller.db.session import make_sessionmaker, migrate
 from controller.fleet.ingest import Ingest
 from protocol import topics

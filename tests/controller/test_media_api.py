@@ -73,7 +73,8 @@ def _bad_inputs(speech_dir: Path) -> dict[str, tuple[str, bytes, int, str]]:
     big = _lavfi(speech_dir / "big.wav", "sine=frequency=300:duration=10", "-ar", "48000")
     png = _lavfi(speech_dir / "pic.png", "color=c=red:s=32x32", "-frames:v", "1")
     return {
-        "text": ("bulletin.mp3", "đây không phải âm thanh\n".encode() * 50, 415, "upload.not_audio"),
+        "text": ("bulletin.mp3", "đây không phải âm thanh\n".encode() * 50, 415,
+                 "upload.not_audio"),
         "image": ("bulletin.wav", png.read_bytes(), 415, "upload.not_audio"),
         "empty": ("bulletin.wav", b"", 422, "upload.empty"),
         "truncated_wav": ("cut.wav", wav[: len(wav) // 3], 422, "upload.truncated"),

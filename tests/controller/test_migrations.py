@@ -32,9 +32,9 @@ def test_audit_log_refuses_updates_and_deletes_in_the_database(tmp_path, databas
             ip="10.0.0.5", detail={}))
     for statement in (sqlalchemy.update(AuditEntry).values(actor="x"),
                       sqlalchemy.delete(AuditEntry)):
-        with pytest.raises(sqlalchemy.exc.DatabaseError, match="append-only"):
-            with engine.begin() as conn:
-                conn.execute(statement)
+        with pytest.raises(sqlalchemy.exc.DatabaseError, match="append-only"), \
+                engine.begin() as conn:
+            conn.execute(statement)
     with engine.connect() as conn:
         assert conn.execute(sqlalchemy.select(AuditEntry.actor)).scalars().all() == ["lan"]
     engine.dispose()

@@ -41,8 +41,8 @@ def test_broadcasters_bulletin_plays_only_after_an_approver_releases_it(station)
     assert b["state"] == "pending_approval" and b["created_by"] == "lan"
     time.sleep(4)  # longer than the sync lead: had it been sent, it would have played by now
     assert stack.output_files("loa-1") == []
-    assert [x["id"] for x in stack.api.get("/api/broadcasts",
-                                           params={"state": "pending_approval"}).json()] == [b["id"]]
+    waiting = stack.api.get("/api/broadcasts", params={"state": "pending_approval"}).json()
+    assert [x["id"] for x in waiting] == [b["id"]]
     # a broadcaster cannot approve, not even someone else's
     assert people["hoa"].post(f"/api/broadcasts/{b['id']}/approve").status_code == 403
     r = people["chu-tich"].post(f"/api/broadcasts/{b['id']}/approve")

@@ -57,7 +57,8 @@ def test_restart_with_a_schedule_occurrence_pending_fires_it_once(tmp_path, mosq
         media = stack.upload(speech_wav)
         local = (utcnow() + timedelta(seconds=12)).astimezone(ZoneInfo("Asia/Ho_Chi_Minh"))
         body = {"schedules": [{"name": "tin", "targets": ["zone:thon-dong"],
-                               "start": local.strftime("%H:%M:%S"), "date": local.date().isoformat(),
+                               "start": local.strftime("%H:%M:%S"),
+                               "date": local.date().isoformat(),
                                "programme": [{"media": media["sha256"]}]}]}
         assert stack.api.put("/api/schedules", json=body).json()["applied"]
         play_id = f"s-tin-{local:%Y%m%dT%H%M}"

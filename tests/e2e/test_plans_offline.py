@@ -59,7 +59,8 @@ def test_agent_plays_its_plan_with_the_broker_down_and_reports_once(stack: Stack
     meta = json.loads(out.with_suffix(".json").read_text())
     assert meta["play_id"] == play_id
     assert abs((datetime.fromisoformat(meta["actual_start"]) - start).total_seconds()) < 0.5
-    score, _ = correlation(read_wav(out), decode(stack.services.media.store.path_for(media["sha256"])))
+    reference = decode(stack.services.media.store.path_for(media["sha256"]))
+    score, _ = correlation(read_wav(out), reference)
     assert score > 0.99
     assert stack.events(type="playback.finished") == []  # nothing could be reported yet
 

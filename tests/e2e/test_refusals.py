@@ -32,7 +32,8 @@ _SEQ = itertools.count(time.time_ns() // 1_000_000 + 10_000)  # above what the c
 
 
 def _publisher(stack: Stack) -> mqtt.Client:
-    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"attacker-{uuid.uuid4().hex[:6]}")
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2,
+                         client_id=f"attacker-{uuid.uuid4().hex[:6]}")
     client.connect(stack.settings.mqtt_host, stack.settings.mqtt_port)
     client.loop_start()
     return client

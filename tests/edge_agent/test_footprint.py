@@ -9,7 +9,8 @@ HEAVY_FOR_A_PI = [*CONTROLLER, "pydantic", "typer", "rich", "click", "httpx"]
 
 
 def _loaded(code: str, names: list[str]) -> str:
-    script = f"{code}\nimport sys\nprint('LOADED', ','.join(m for m in {names!r} if m in sys.modules))"
+    script = (f"{code}\nimport sys\n"
+              f"print('LOADED', ','.join(m for m in {names!r} if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
                          check=True)
     return out.stdout.strip().rsplit("LOADED", 1)[1].strip()

@@ -14,7 +14,8 @@ def test_outbox_keeps_order_across_reopen(tmp_path):
         box.put("t/event", f'{{"n": {i}}}'.encode())
     box.remove(box.pending()[0])
     reopened = Outbox(tmp_path / "outbox")
-    assert [i.payload for i in reopened.pending()] == [f'{{"n": {i}}}'.encode() for i in range(1, 5)]
+    expected = [f'{{"n": {i}}}'.encode() for i in range(1, 5)]
+    assert [i.payload for i in reopened.pending()] == expected
     reopened.put("t/event", b'{"n": 5}')
     assert reopened.pending()[-1].payload == b'{"n": 5}'
 

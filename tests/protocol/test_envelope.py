@@ -34,7 +34,8 @@ NOW = datetime(2026, 11, 22, 5, 30, tzinfo=timezone.utc)
 
 ids = st.from_regex(r"[a-z0-9][a-z0-9_-]{0,20}", fullmatch=True)
 texts = st.text(max_size=40)
-targets = st.one_of(st.just("all"), ids.map(lambda i: f"device:{i}"), ids.map(lambda i: f"zone:{i}"))
+targets = st.one_of(st.just("all"), ids.map(lambda i: f"device:{i}"),
+                    ids.map(lambda i: f"zone:{i}"))
 
 
 @st.composite
@@ -145,8 +146,8 @@ def test_zone_and_all_targets_reach_members():
 
 def test_oversized_and_unknown_key_and_missing_signature():
     with pytest.raises(Rejected) as exc:
-        verify(b"{" + b" " * (1024 * 1024 + 1) + b"}", keys=KEYS, device_id="x", zones=set(), last_seq={},
-               now=NOW)
+        verify(b"{" + b" " * (1024 * 1024 + 1) + b"}", keys=KEYS, device_id="x", zones=set(),
+               last_seq={}, now=NOW)
     assert exc.value.reason == "malformed"
     other = Ed25519PrivateKey.generate()
     payload = _play(kid=key_id(other.public_key()))

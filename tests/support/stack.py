@@ -149,7 +149,8 @@ class Stack:
         return wait_for(done, timeout, what=f"deliveries of {broadcast_id} in {states}")
 
     def person(self, username: str, *roles: str) -> httpx.Client:
-        """An account with ``roles`` (created by the bootstrap admin) and a client using its token."""
+        """An account with ``roles`` (created by the bootstrap admin) and a client using its
+        token."""
         r = self.api.post("/api/users", json={"username": username, "roles": list(roles),
                                               "password": f"{username}-secret-pw",
                                               "display_name": username.title()})

@@ -1,0 +1,23 @@
+"""The code passes its linter and the pure modules their type check (part of ``./run test``)."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", *args], cwd=ROOT, capture_output=True,
+                          text=True, timeout=300, check=False)
+
+
+def test_ruff_finds_nothing():
+    out = _run("ruff", "check", "--no-cache", ".")
+    assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_the_pure_modules_type_check():
+    """protocol/, the domain rules, plan building and serial framing (``[tool.mypy]``)."""
+    out = _run("mypy", "--no-incremental")
+    assert out.returncode == 0, out.stdout + out.stderr
