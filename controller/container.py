@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from protocol import topics
 
 from .broker.embedded import EmbeddedBroker
+from .broker.mosquitto import MosquittoBroker
 from .db.session import make_engine, make_sessionmaker, migrate
 from .fleet import history as fleet_history
 from .fleet.commands import CommandPath
@@ -58,6 +59,18 @@ def load_or_create_api_token(settings: Settings) -> str:
     return token
 
 
+def _broker(settings: Settings) -> MosquittoBroker | EmbeddedBroker | None:
+    """The broker the controller runs itself, if any (``Settings.broker``)."""
+    if settings.broker == "mosquitto":
+        return MosquittoBroker(settings.data_dir / "mosquitto", settings.mqtt_host,
+                               settings.mqtt_port)
+    if settings.broker == "embedded":
+        log.warning("embedded amqtt broker: for trying out only (no ACL, fails under "
+                    "connection bursts); install mosquitto for anything else")
+        return EmbeddedBroker(settings.mqtt_host, settings.mqtt_port)
+    return None
+
+
 class Services:
     def __init__(self, settings: Settings):
         self.settings = settings
@@ -66,8 +79,7 @@ class Services:
         self.sessions: sessionmaker[Session] = make_sessionmaker(self.engine)
         self.key: SigningKey = load_or_create(settings.keys_dir)
         self.api_token = load_or_create_api_token(settings)
-        self.broker = (EmbeddedBroker(settings.mqtt_host, settings.mqtt_port)
-                       if settings.embedded_broker else None)
+        self.broker = _broker(settings)
         self.jobs = Jobs()
         self.live = LiveUpdates()
         self.audit = AuditLog(self.sessions)

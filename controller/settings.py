@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -50,7 +51,10 @@ class Settings(BaseSettings):
     mqtt_port: int = 1883
     mqtt_username: str | None = None
     mqtt_password: str | None = None
-    embedded_broker: bool = Field(False, description="Start an in-process amqtt broker (demo only)")
+    broker: Literal["external", "mosquitto", "embedded"] = Field(
+        "external", description="external: connect to a broker run as a service; mosquitto: "
+        "start and stop one (config in data_dir/mosquitto); embedded: an in-process amqtt "
+        "broker, for trying out only (no ACL, fails under connection bursts)")
 
     timezone: str = "Asia/Ho_Chi_Minh"
 

@@ -2,8 +2,8 @@
 
 A partial download is kept as ``{sha}.part`` and continued from its length; the file only
 becomes ``{sha}.opus`` once its hash matches the signed one. One GET with a Range header is
-all it needs, so it uses the standard library (``http.client``, one kept-alive connection)
-rather than an HTTP package: a Pi's memory is small.
+all it needs, so it uses the standard library (``http.client``, a small pool of kept-alive
+connections) rather than an HTTP package: a Pi's memory is small.
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ class MediaCache:
         self.dir.mkdir(parents=True, exist_ok=True)
         self.base_url = base_url.rstrip("/")
         # One connection for the agent's life: keep-alive over a slow link, TLS set up once.
-        self._http = _Connection(self.base_url, token, timeout_s)
+        self._http = _Connections(self.base_url, token, timeout_s)
         self._locks: dict[str, threading.Lock] = {}
         self._locks_guard = threading.Lock()
 
@@ -206,7 +206,12 @@ class _HttpStatus(http.client.HTTPException):
 
 
 class _Response:
-    def __init__(self, conn: _Connection, resp: http.client.HTTPResponse):
+    """One answer, holding its connection until it is read; then the connection goes back to
+    the pool (or is closed if the answer was not read to its end)."""
+
+    def __init__(self, pool: _Connections, conn: http.client.HTTPConnection,
+                 resp: http.client.HTTPResponse):
+        self._pool = pool
         self._conn = conn
         self._resp = resp
         self.status = resp.status
@@ -218,30 +223,37 @@ class _Response:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        # kept for the next download only if this answer was read to its end
-        if exc[0] is not None or not self._resp.isclosed() or self._resp.will_close:
-            self._conn.close()
+        reusable = exc[0] is None and self._resp.isclosed() and not self._resp.will_close
+        self._pool.give_back(self._conn, reusable)
 
 
-class _Connection:
-    """One kept-alive HTTP(S) connection to the controller, reopened after any error."""
+class _Connections:
+    """Kept-alive HTTP(S) connections to the controller: one per download under way (plays
+    fetch in parallel), reused by the next download; any error closes its connection."""
 
     def __init__(self, base_url: str, token: str, timeout_s: float):
         self._base = urllib.parse.urlsplit(base_url)
         self._auth = f"Bearer {token}"
         self._timeout = timeout_s
-        self._conn: http.client.HTTPConnection | None = None
+        self._idle: list[http.client.HTTPConnection] = []
+        self._lock = threading.Lock()
 
-    def _open(self, url: urllib.parse.SplitResult) -> http.client.HTTPConnection:
-        if self._conn is None:
-            if url.scheme == "https":
-                self._conn = http.client.HTTPSConnection(
-                    url.hostname or "", url.port, timeout=self._timeout,
-                    context=ssl.create_default_context())
-            else:
-                self._conn = http.client.HTTPConnection(url.hostname or "", url.port,
-                                                        timeout=self._timeout)
-        return self._conn
+    def _take(self) -> http.client.HTTPConnection:
+        with self._lock:
+            if self._idle:
+                return self._idle.pop()
+        host, port = self._base.hostname or "", self._base.port
+        if self._base.scheme == "https":
+            return http.client.HTTPSConnection(host, port, timeout=self._timeout,
+                                               context=ssl.create_default_context())
+        return http.client.HTTPConnection(host, port, timeout=self._timeout)
+
+    def give_back(self, conn: http.client.HTTPConnection, reusable: bool) -> None:
+        if not reusable:
+            conn.close()
+            return
+        with self._lock:
+            self._idle.append(conn)
 
     def get(self, url: str, headers: dict[str, str]) -> _Response:
         parts = urllib.parse.urlsplit(url)
@@ -249,20 +261,21 @@ class _Connection:
             raise _HttpStatus(f"media must come from the controller, not {parts.netloc}")
         target = parts.path + (f"?{parts.query}" if parts.query else "")
         for attempt in (1, 2):  # a kept-alive connection the server has closed: once more
-            conn = self._open(parts)
+            conn = self._take()
             try:
                 conn.request("GET", target, headers={**headers, "Authorization": self._auth})
-                return _Response(self, conn.getresponse())
+                return _Response(self, conn, conn.getresponse())
             except (http.client.HTTPException, OSError):
-                self.close()
+                conn.close()
                 if attempt == 2:
                     raise
         raise AssertionError("unreachable")
 
     def close(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
+        with self._lock:
+            idle, self._idle = self._idle, []
+        for conn in idle:
+            conn.close()
 
 
 def _touch(path: Path) -> None:

@@ -154,17 +154,23 @@ def agent(config: Path = typer.Option(..., "--config", "-c", help="agent TOML fi
 def demo(
     data_dir: Path = typer.Option(Path("loalang-demo"), help="where the demo keeps its state"),
     http_port: int = typer.Option(8080),
-    mqtt_port: int = typer.Option(18830, help="port of the embedded MQTT broker"),
-    mosquitto: bool = typer.Option(False, help="use a Mosquitto on --mqtt-port, not the "
-                                   "embedded broker"),
+    mqtt_port: int = typer.Option(18830, help="port of the demo's MQTT broker"),
+    broker: str = typer.Option("auto", help="auto: a Mosquitto of its own when installed, "
+                               "else the embedded amqtt (trying out only); mosquitto; "
+                               "embedded; external (one already on --mqtt-port)"),
     verbose: bool = typer.Option(False, "-v"),
 ) -> None:
-    """Controller + embedded broker + three simulated village agents, on SQLite."""
+    """Controller + MQTT broker + three simulated village agents, on SQLite."""
+    from controller.broker.mosquitto import mosquitto_binary
+
     from .demo import run_demo
 
     _logging(verbose)
-    run_demo(data_dir=data_dir, http_port=http_port, mqtt_port=mqtt_port,
-             embedded_broker=not mosquitto)
+    if broker == "auto":
+        broker = "mosquitto" if mosquitto_binary() else "embedded"
+    if broker not in ("mosquitto", "embedded", "external"):
+        _fail(f"--broker: auto, mosquitto, embedded or external, not {broker!r}")
+    run_demo(data_dir=data_dir, http_port=http_port, mqtt_port=mqtt_port, broker=broker)
 
 
 # --- operator commands --------------------------------------------------------------------------

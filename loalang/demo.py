@@ -33,15 +33,14 @@ SAMPLE_TEXT = ("Kính thưa bà con. Đây là bản tin thử nghiệm của đ
 
 
 def make_sample(path: Path) -> None:
-    """A Vietnamese spoken sample (espeak-ng) or, without it, a tone sequence (ffmpeg)."""
+    """A Vietnamese spoken sample, by espeak-ng (``./run demo`` installs it)."""
     if path.exists():
         return
-    if shutil.which("espeak-ng"):
-        subprocess.run(["espeak-ng", "-v", "vi", "-s", "150", "-w", str(path), SAMPLE_TEXT],
-                       check=True, capture_output=True)
-    else:
-        subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i",
-                        "sine=frequency=660:duration=4", str(path)], check=True)
+    if not shutil.which("espeak-ng"):
+        raise SystemExit("espeak-ng is not installed: the demo's sample bulletin is spoken by "
+                         "it (apt-get install espeak-ng, or start with ./run demo)")
+    subprocess.run(["espeak-ng", "-v", "vi", "-s", "150", "-w", str(path), SAMPLE_TEXT],
+                   check=True, capture_output=True)
 
 
 def provision(base_url: str, token: str, agents_dir: Path) -> list[Path]:
@@ -107,7 +106,7 @@ def demo_accounts(base_url: str, token: str, data_dir: Path) -> Path:
     return path
 
 
-def run_demo(data_dir: Path, http_port: int, mqtt_port: int, embedded_broker: bool = True) -> None:
+def run_demo(data_dir: Path, http_port: int, mqtt_port: int, broker: str = "mosquitto") -> None:
     from controller.app import create_app
     from controller.container import Services
     from controller.server import ServerThread
@@ -115,7 +114,7 @@ def run_demo(data_dir: Path, http_port: int, mqtt_port: int, embedded_broker: bo
 
     data_dir = data_dir.resolve()
     settings = Settings(data_dir=data_dir, http_port=http_port, mqtt_port=mqtt_port,
-                        embedded_broker=embedded_broker, database_url=None,
+                        broker=broker, database_url=None,
                         fleet_sample_s=30)  # a visible online-ratio plot within minutes
     services = Services(settings)
     services.start()
@@ -134,7 +133,6 @@ def _run_agents(settings: Settings, services: Services, data_dir: Path) -> None:
 
     base_url = settings.resolved_public_url
     mqtt_port = settings.mqtt_port
-    embedded_broker = settings.embedded_broker
     agents_dir = data_dir / "agents"
     agents_dir.mkdir(parents=True, exist_ok=True)
     configs = provision(base_url, services.api_token, agents_dir)
@@ -147,10 +145,13 @@ def _run_agents(settings: Settings, services: Services, data_dir: Path) -> None:
                               stdout=open(agents_dir / f"{c.stem}.log", "ab"),
                               stderr=subprocess.STDOUT)
              for c in configs]
+    for config, proc in zip(configs, procs, strict=True):  # for whoever must stop just one
+        (agents_dir / f"{config.stem}.pid").write_text(f"{proc.pid}\n")
     sample = data_dir / "ban-tin-mau.wav"
     make_sample(sample)
     token_file = data_dir / "api-token"
-    broker_kind = "embedded amqtt" if embedded_broker else "external"
+    broker_kind = {"mosquitto": "Mosquitto, its own", "embedded": "embedded amqtt — trying "
+                   "out only", "external": "external"}[settings.broker]
     print(f"""
 Loa Làng demo đang chạy / is running
   Giao diện web / web UI : {base_url}/   tài khoản / accounts ({accounts}):

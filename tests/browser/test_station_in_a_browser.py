@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import shutil
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -16,7 +17,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
-from tests.support.demo import running_demo
+from tests.support.demo import running_demo, stop_agent
 
 ROOT = Path(__file__).resolve().parents[2]
 SHOTS = ROOT / "test-artifacts" / "screenshots"
@@ -111,16 +112,28 @@ def test_broadcaster_sends_approver_releases_three_villages_play(demo, browser):
     _shot(lan, "13-broadcaster-week")
 
 
-def test_technician_sees_an_agent_go_offline(demo, browser):
+@pytest.fixture
+def own_demo(tmp_path) -> Iterator[dict]:
+    """A demo of its own, for a test that stops agents (the module's demo stays whole)."""
+    with running_demo(tmp_path) as running:
+        made = _cli("user", "add", "minh", "--role", "technician", "--password-stdin",
+                    env=running.env, stdin=PASSWORD + "\n")
+        assert made.returncode == 0, made.stderr
+        with running.api() as api:
+            yield dict(base=running.base, data=running.data, api=api, running=running)
+
+
+def test_technician_sees_an_agent_go_offline(own_demo, browser):
+    demo = own_demo
     minh = _login(browser, demo, "minh")
     minh.get_by_role("link", name="Thiết bị").click()
     row = minh.locator('tr[data-device="loa-na-1"] td.status')
     expect(row).to_have_text(re.compile("Trực tuyến"))
     _shot(minh, "06-technician-fleet")
-    subprocess.run(["pkill", "-TERM", "-f", "agents/loa-na-1.toml"], check=True)
+    stop_agent(demo["running"], "loa-na-1")
     # a clean shutdown says so; a lost link or power (the broker's last will) is "Mất kết nối"
     expect(row).to_have_text(re.compile("Đã tắt"), timeout=30_000)
-    subprocess.run(["pkill", "-KILL", "-f", "agents/loa-tay-1.toml"], check=True)  # power cut
+    stop_agent(demo["running"], "loa-tay-1", signal.SIGKILL)  # a power cut
     expect(minh.locator('tr[data-device="loa-tay-1"] td.status')).to_have_text(
         re.compile("Mất kết nối"), timeout=30_000)
     expect(minh.locator("svg.map circle.dot.offline")).to_have_count(1)  # the map is live too

@@ -22,6 +22,9 @@ def test_reports_in_any_order_end_in_the_same_state(reports, rnd):
     for s in shuffled:
         b = advance(b, s)
     assert a == b
+    # and it is one of the reported states, which no report can move any further
+    assert a in (reports or [DeliveryState.pending])
+    assert all(advance(a, s) == a for s in reports)
 
 
 def test_late_ack_does_not_undo_played_and_proof_of_play_beats_missed():

@@ -4,7 +4,7 @@ approver releases it, and every emergency needs two different people."""
 from __future__ import annotations
 
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -41,6 +41,7 @@ def test_broadcasters_bulletin_plays_only_after_an_approver_releases_it(station)
     assert b["state"] == "pending_approval" and b["created_by"] == "lan"
     time.sleep(4)  # longer than the sync lead: had it been sent, it would have played by now
     assert stack.output_files("loa-1") == []
+    assert stack.signed_for(b["id"]) == []  # and nothing was ever signed for it
     waiting = stack.api.get("/api/broadcasts", params={"state": "pending_approval"}).json()
     assert [x["id"] for x in waiting] == [b["id"]]
     # a broadcaster cannot approve, not even someone else's
@@ -67,6 +68,7 @@ def test_rejected_bulletin_never_plays_and_says_why(station):
     assert people["chu-tich"].post(f"/api/broadcasts/{b['id']}/approve").status_code == 409
     time.sleep(3)
     assert stack.output_files("loa-1") == []
+    assert stack.signed_for(b["id"]) == []
 
 
 def test_a_draft_plays_nowhere_until_its_author_submits_it(station):
@@ -80,6 +82,7 @@ def test_a_draft_plays_nowhere_until_its_author_submits_it(station):
     assert other.status_code == 403 and other.json()["error"]["code"] == "broadcast.not_yours"
     time.sleep(4)  # longer than the sync lead: a draft is never sent
     assert stack.output_files("loa-1") == []
+    assert stack.signed_for(draft["id"]) == []
     submitted = people["lan"].post(f"/api/broadcasts/{draft['id']}/submit")
     assert submitted.status_code == 200 and submitted.json()["state"] == "pending_approval"
     again = people["lan"].post(f"/api/broadcasts/{draft['id']}/submit")
@@ -130,7 +133,8 @@ def test_schedule_edits_of_a_broadcaster_wait_for_an_approver(station):
     stack, people, media = station
     start = (utcnow() + timedelta(days=1)).astimezone(HCM)
     spec = {"name": "ban-tin-sang", "title": "Bản tin sáng", "targets": ["zone:thon-dong"],
-            "start": "06:30", "rrule": "FREQ=DAILY", "programme": [{"media": media["sha256"]}]}
+            "start": "06:30", "rrule": "FREQ=DAILY", "valid_from": start.date().isoformat(),
+            "programme": [{"media": media["sha256"]}]}
     r = people["lan"].put("/api/schedules/ban-tin-sang", json=spec)
     assert r.status_code == 202 and r.json()["added"] == ["ban-tin-sang"]
     change_id = r.json()["pending_change"]
@@ -155,7 +159,10 @@ def test_schedule_edits_of_a_broadcaster_wait_for_an_approver(station):
                                   json={"reason": "Giữ bản tin sáng"})
     assert rej.status_code == 200 and rej.json()["state"] == "rejected"
     assert len(stack.api.get("/api/schedules").json()["schedules"]) == 1
-    assert start  # (the schedule starts tomorrow: nothing plays during the test)
+    # the schedule starts tomorrow: nothing of it plays during the test
+    plan = stack.api.get("/api/schedules/plan", params={"days": 3}).json()
+    assert plan and all(datetime.fromisoformat(p["local_start"]).date() >= start.date()
+                        for p in plan)
 
 
 def test_audit_log_is_append_only_and_exportable(station):

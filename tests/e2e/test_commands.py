@@ -33,8 +33,14 @@ def test_cancel_before_sending_and_after_sending(stack: Stack, speech_wav):
     soon = stack.broadcast(media["sha256"], ["zone:thon-dong"],
                            start_at=(utcnow() + timedelta(seconds=6)).isoformat())
     stack.wait_states(soon["id"], {"acked", "media_ready"})
+    agent = stack.agents["loa-1"]
+    assert agent.player.has(soon["id"])
     r = stack.api.post(f"/api/broadcasts/{soon['id']}/cancel")
     assert r.status_code == 200 and r.json()["deliveries"][0]["state"] == "cancelled"
+    # the agent acknowledged the signed cancel and dropped the play: it can no longer sound
+    [cancel] = [c for c in stack.signed_for(soon["id"]) if c.startswith("cancel:")]
+    assert cancel.endswith(":published")
+    wait_for(lambda: not agent.player.has(soon["id"]), what="the play dropped by the agent")
     time.sleep(7)
     assert stack.output_files("loa-1") == []
     again = stack.api.post(f"/api/broadcasts/{soon['id']}/cancel")
@@ -111,11 +117,14 @@ def test_emergency_preempts_a_normal_play_which_is_reported_interrupted(stack: S
     assert cut["reason"] == f"interrupted by emergency:{alarm['id']}"
     assert 1000 < cut["played_ms"] < normal["duration_ms"]
     # the interrupted play stopped before the emergency started
-    assert cut["ended_at"] <= done["deliveries"][0]["started_at"]
+    assert datetime.fromisoformat(cut["ended_at"]) <= \
+        datetime.fromisoformat(done["deliveries"][0]["started_at"])
     assert len(stack.output_files("loa-1")) == 2
 
 
-def test_stop_to_a_zone_silences_its_devices_within_a_second(stack: Stack, speech_dir):
+def test_stop_to_a_zone_silences_its_devices_and_keeps_what_is_due_later(stack: Stack,
+                                                                         speech_dir):
+    """How fast it silences them is measured by bench/stop_latency.py, not asserted here."""
     from tests.support.audio import make_speech
 
     stack.add_zone("thon-dong")
@@ -129,7 +138,6 @@ def test_stop_to_a_zone_silences_its_devices_within_a_second(stack: Stack, speec
     b = stack.broadcast(long["sha256"], ["zone:thon-dong"])
     stack.wait_states(b["id"], {"playing"})
     stack.wait_states(later["id"], {"acked", "media_ready"})
-    time.sleep(1.0)
     sent = utcnow()
     r = stack.api.post("/api/stop", json={"targets": ["zone:thon-dong"], "reason": "nhầm tin"})
     assert r.status_code == 200, r.text
@@ -139,8 +147,8 @@ def test_stop_to_a_zone_silences_its_devices_within_a_second(stack: Stack, speec
         assert d["reason"] == "interrupted by stop: nhầm tin"
         # the WAV sidecar says when the sound card stopped receiving audio
         meta = json.loads(stack.output_files(d["device_id"])[0].with_suffix(".json").read_text())
-        silent_after = datetime.fromisoformat(meta["actual_end"]) - sent
-        assert meta["interrupted"] and silent_after < timedelta(seconds=1), silent_after
+        assert meta["interrupted"] and datetime.fromisoformat(meta["actual_end"]) >= sent
+        assert d["played_ms"] < long["duration_ms"]  # cut short, not played to its end
     # STOP is about now: the bulletin scheduled for later still plays
     stack.wait_states(later["id"], {"played"})
     bad = stack.api.post("/api/stop", json={"targets": ["zone:nowhere"]})

@@ -64,6 +64,12 @@ def _security(stack: Stack, reason: str) -> list[dict]:
 
 def _assert_refused(stack: Stack, reason: str) -> dict:
     events = wait_for(lambda: _security(stack, reason), what=f"security event {reason}")
+    agent = stack.agents["loa-1"]
+    play_id = events[0]["payload"].get("play_id")
+    if play_id is not None:
+        if reason != "media_hash_mismatch":  # a refused command is never even claimed
+            assert play_id not in agent.state.plays
+        wait_for(lambda: not agent.player.has(play_id), what="nothing scheduled for it")
     time.sleep(2.5)  # past the start time the command asked for
     assert stack.output_files("loa-1") == [], "a refused command played"
     assert events[0]["device_id"] == "loa-1"
@@ -148,6 +154,8 @@ def test_replayed_command_is_refused_also_after_an_agent_restart(one_agent):
     wait_for(restarted.link.connected.is_set, what="agent back")
     _send(attacker, old)
     wait_for(lambda: len(_security(stack, "replayed")) >= 2, what="replay refused after restart")
+    replayed = _security(stack, "replayed")[0]["payload"]["play_id"]
+    assert replayed and not restarted.player.has(replayed)  # not scheduled again
     time.sleep(2)
     assert len(stack.output_files("loa-1")) == 2, "a replay played"
 

@@ -48,6 +48,38 @@ def test_interrupted_download_resumes_from_where_it_stopped(served, tmp_path):
     assert cache.fetch(ref, deadline=time.time() + 10) == (path, 0)  # cached now
 
 
+def test_downloads_at_the_same_time_share_the_cache_safely(served, tmp_path, speech_dir):
+    """Plays fetch in parallel: each download gets a connection of its own, then reuses it."""
+    import threading
+
+    from tests.support.audio import make_speech
+
+    stack, config, first = served
+    refs = [first]
+    for i in range(5):
+        media = stack.upload(make_speech(speech_dir / f"song-song-{i}.wav", f"Bản tin số {i}."))
+        refs.append(MediaRef(sha256=media["sha256"], url=media["url"], size=media["size"],
+                             duration_ms=media["duration_ms"]))
+    cache = MediaCache(tmp_path / "cache", stack.base_url, config.token)
+    results: dict[str, bytes] = {}
+    errors: list[BaseException] = []
+
+    def fetch(ref: MediaRef) -> None:
+        try:
+            results[ref.sha256] = cache.fetch(ref, deadline=time.time() + 20)[0].read_bytes()
+        except BaseException as exc:  # noqa: BLE001 — reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=fetch, args=(r,)) for r in refs * 2]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert {hashlib.sha256(data).hexdigest() for data in results.values()} == \
+        {r.sha256 for r in refs}
+
+
 def test_hash_mismatch_is_refused_and_nothing_is_kept(served, tmp_path):
     stack, config, ref = served
     cache = MediaCache(tmp_path / "cache", stack.base_url, config.token)

@@ -16,12 +16,10 @@ def make_speech(path: Path, text: str = "Kính thưa bà con, đây là bản ti
                 rate: int = 22050) -> Path:
     """Spoken Vietnamese via espeak-ng, converted by ffmpeg to the container ``path`` implies."""
     raw = path.with_suffix(".espeak.wav")
-    if shutil.which("espeak-ng"):
-        subprocess.run(["espeak-ng", "-v", "vi", "-s", "170", "-w", str(raw), text], check=True,
-                       capture_output=True)
-        src = ["-i", str(raw)]
-    else:  # a voice-like chirp sequence when espeak-ng is missing
-        src = ["-f", "lavfi", "-i", "sine=frequency=300:beep_factor=4:duration=3"]
+    assert shutil.which("espeak-ng"), "espeak-ng is needed for speech (./run test installs it)"
+    subprocess.run(["espeak-ng", "-v", "vi", "-s", "170", "-w", str(raw), text], check=True,
+                   capture_output=True)
+    src = ["-i", str(raw)]
     if path.suffix in (".opus", ".webm"):
         rate = 48000  # Opus only takes 8/12/16/24/48 kHz
     subprocess.run(["ffmpeg", "-v", "error", "-y", *src, "-ar", str(rate), str(path)],

@@ -64,3 +64,16 @@ def running_demo(tmp: Path, **env: str) -> Iterator[Demo]:
         except subprocess.TimeoutExpired:
             proc.kill()
         log.close()
+    # nothing may have gone wrong quietly in the demo or its agents
+    logs = [tmp / "demo.log", *sorted((demo.data / "agents").glob("*.log"))]
+    broken = [p.name for p in logs if p.exists() and TRACEBACK in p.read_text(errors="replace")]
+    assert not broken, f"tracebacks in {', '.join(broken)} (under {tmp})"
+
+
+TRACEBACK = "Traceback (most recent call last)"
+
+
+def stop_agent(demo: Demo, device_id: str, sig: signal.Signals = signal.SIGTERM) -> None:
+    """Stop one of the demo's agent processes (by its PID: nothing else is touched)."""
+    pid = int((demo.data / "agents" / f"{device_id}.pid").read_text())
+    os.kill(pid, sig)

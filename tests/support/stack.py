@@ -159,6 +159,21 @@ class Stack:
         return httpx.Client(base_url=self.base_url, timeout=120,
                             headers={"Authorization": f"Bearer {token['token']}"})
 
+    def signed_for(self, play_id: str) -> list[str]:
+        """What the controller signed that names ``play_id``: its commands (any state) and the
+        plans that hold it. Empty means no loudspeaker can ever play it, whatever the timing."""
+        from sqlalchemy import select
+
+        from controller.db.models import Command, DevicePlan
+
+        assert self.services is not None
+        with self.services.sessions() as session:
+            commands = [f"{c.type}:{c.target}:{c.state}" for c in session.scalars(
+                select(Command).where(Command.broadcast_id == play_id))]
+            plans = [f"plan:{p.device_id}" for p in session.scalars(select(DevicePlan))
+                     if p.data and play_id.encode() in p.data]
+        return commands + plans
+
     def alarms(self, **params: Any) -> list[dict[str, Any]]:
         r = self.api.get("/api/alarms", params=params)
         assert r.status_code == 200, r.text
