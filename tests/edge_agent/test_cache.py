@@ -67,7 +67,7 @@ def test_downloads_at_the_same_time_share_the_cache_safely(served, tmp_path, spe
     def fetch(ref: MediaRef) -> None:
         try:
             results[ref.sha256] = cache.fetch(ref, deadline=time.time() + 20)[0].read_bytes()
-        except BaseException as exc:  # noqa: BLE001 — reported below
+        except BaseException as exc:
             errors.append(exc)
 
     threads = [threading.Thread(target=fetch, args=(r,)) for r in refs * 2]
