@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+import threading
 
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -125,6 +126,9 @@ class Services:
             ffprobe=settings.ffprobe,
         ), settings.max_upload_bytes, self.audit)
         self.programme = ProgrammeService(self.sessions, self.schedules, settings.timezone)
+        self._refresh_lock = threading.Lock()
+        self._refresh_wanted = False
+        self._refresh_running = False
 
     def _on_message(self, topic: str, payload: bytes) -> None:
         """MQTT thread: the controller's own retained topics to the keeper, reports to ingest."""
@@ -160,13 +164,30 @@ class Services:
 
     def plans_changed(self) -> None:
         """Schedules, devices, zones or one-offs changed: republish plans and fire what is
-        due, soon."""
+        due, soon. Changes during a refresh make it run once more: none is skipped."""
+        with self._refresh_lock:
+            self._refresh_wanted = True
+            if self._refresh_running:
+                return
+            self._refresh_running = True
         self.jobs.run_soon("plans-now", self._refresh)
 
     def _refresh(self) -> None:
-        self.plans.publish_changed()
-        self.firing.tick()
-        self.live.changed(["broadcasts"])
+        try:
+            while True:
+                with self._refresh_lock:
+                    if not self._refresh_wanted:
+                        return
+                    self._refresh_wanted = False
+                self.plans.publish_changed()
+                self.firing.tick()
+                self.live.changed(["broadcasts"])
+        finally:
+            with self._refresh_lock:
+                self._refresh_running = False
+                again = self._refresh_wanted  # an error ended the loop with work left
+            if again:
+                self.plans_changed()
 
     def stop(self) -> None:
         self.jobs.stop()

@@ -65,8 +65,10 @@ class MosquittoBroker:
         conf = self.workdir / "mosquitto.conf"
         conf.write_text(config_text(self.workdir, self.host, self.port))
         log_file = open(self.workdir / "mosquitto.log", "ab")
+        # its own session: a Ctrl-C to the controller must not take the broker down before
+        # the controller has said goodbye through it
         self._proc = subprocess.Popen([self.binary, "-c", str(conf)], stdout=log_file,
-                                      stderr=subprocess.STDOUT)
+                                      stderr=subprocess.STDOUT, start_new_session=True)
         log_file.close()
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

@@ -155,3 +155,17 @@ def test_schedule_occurrence_is_also_fired_centrally_and_plays_once(stack: Stack
     assert len(stack.events(type="playback.finished", play_id=play_id)) == 2
     # a later tick (or a restarted controller) does not fire it again
     assert stack.services.firing.tick() == 0
+
+
+def test_devices_registered_in_a_burst_each_get_their_plan(stack: Stack):
+    """A change during a plan refresh makes it run again: none waits for the next period."""
+    stack.add_zone("thon-dong")
+    for i in range(12):
+        stack.register(f"loa-{i}", ["thon-dong"])
+
+    def planned() -> set[str]:
+        with stack.services.sessions() as session:
+            return {row.device_id for row in session.query(DevicePlan)}
+
+    wait_for(lambda: planned() == {f"loa-{i}" for i in range(12)}, timeout=20,
+             what="a plan for every device")
