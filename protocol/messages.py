@@ -100,16 +100,11 @@ class StreamRef(Message):
         return [self.url, *self.fallback_urls]
 
 
-def _one_audio(msg: Any) -> None:
-    if (msg.media is None) == (msg.stream is None):
-        raise ValueError(f"{type(msg).__name__} carries exactly one of media or stream")
-
-
-class PlayCommand(Tagged, tag="play"):
-    """Play ``media`` (or relay ``stream``) at ``start_at`` (the same instant on every target)."""
+class Playable(Message, kw_only=True):
+    """What is played, and when: a stored file (``media``) or a live relay (``stream``),
+    exactly one; a command and a plan entry both hold it."""
 
     play_id: PlayId
-    broadcast_id: PlayId
     start_at: UtcDatetime
     title: Text200 = ""
     priority: Priority = Priority.normal
@@ -119,7 +114,14 @@ class PlayCommand(Tagged, tag="play"):
 
     def __post_init__(self) -> None:
         self.start_at = _utc(self.start_at)
-        _one_audio(self)
+        if (self.media is None) == (self.stream is None):
+            raise ValueError(f"{type(self).__name__} carries exactly one of media or stream")
+
+
+class PlayCommand(Playable, Tagged, tag="play", kw_only=True):
+    """Play ``media`` (or relay ``stream``) at ``start_at`` (the same instant on every target)."""
+
+    broadcast_id: PlayId
 
 
 class CancelCommand(Tagged, tag="cancel"):
@@ -146,20 +148,8 @@ class SetZonesCommand(Tagged, tag="set_zones"):
     zones: Annotated[list[Ident], Meta(max_length=64)]
 
 
-class PlanEntry(Message):
-    """One play in a device's plan: exactly one of ``media`` or ``stream``."""
-
-    play_id: PlayId
-    start_at: UtcDatetime
-    title: Text200 = ""
-    priority: Priority = Priority.normal
-    volume: Percent | None = None
-    media: MediaRef | None = None
-    stream: StreamRef | None = None
-
-    def __post_init__(self) -> None:
-        self.start_at = _utc(self.start_at)
-        _one_audio(self)
+class PlanEntry(Playable, kw_only=True):
+    """One play in a device's plan (its play id doubles as the broadcast id)."""
 
 
 class PlanCommand(Tagged, tag="plan"):

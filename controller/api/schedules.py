@@ -41,19 +41,6 @@ class SyncOut(BaseModel):
     pending_change: int | None = None  # stored for an approver instead of applied
 
 
-class ScheduleChangeOut(BaseModel):
-    id: int
-    kind: str
-    name: str
-    content: dict[str, Any]
-    state: str
-    created_by: str
-    created_at: datetime
-    decided_by: str | None
-    decided_at: datetime | None
-    reason: str | None
-
-
 class PlanRowOut(BaseModel):
     play_id: str
     schedule: str
@@ -75,10 +62,6 @@ def _respond(outcome: ChangeOutcome) -> SyncOut | JSONResponse:
     status = 422 if outcome.problems else 202 if outcome.pending_change else 200
     return out if status == 200 else JSONResponse(out.model_dump(mode="json"),
                                                   status_code=status)
-
-
-def _change_out(change: ChangeRecord) -> ScheduleChangeOut:
-    return ScheduleChangeOut(**change.__dict__)
 
 
 @router.get("", response_model=ScheduleSet, dependencies=[allow("schedule.read")])
@@ -150,15 +133,15 @@ def delete_schedule(name: str, svc: ServicesDep, who: Principal = allow("schedul
     return _respond(svc.schedule_changes.change(who, "delete", name, {}))
 
 
-@changes_router.get("", response_model=list[ScheduleChangeOut],
+@changes_router.get("", response_model=list[ChangeRecord],
                     dependencies=[allow("schedule.read")])
 def list_schedule_changes(svc: ServicesDep, state: str | None = Query(None)
-                          ) -> list[ScheduleChangeOut]:
+                          ) -> list[ChangeRecord]:
     """Proposed schedule edits, newest first (``state=pending``: the approver's queue)."""
     changes = svc.schedule_changes.list(state)
     if state == "pending":
         changes.reverse()  # newest first here too
-    return [_change_out(c) for c in changes]
+    return changes
 
 
 @changes_router.post("/{change_id}/approve", response_model=SyncOut,
@@ -169,7 +152,7 @@ def approve_schedule_change(change_id: int, svc: ServicesDep,
     return _respond(svc.schedule_changes.approve(who, change_id))
 
 
-@changes_router.post("/{change_id}/reject", response_model=ScheduleChangeOut)
+@changes_router.post("/{change_id}/reject", response_model=ChangeRecord)
 def reject_schedule_change(change_id: int, body: RejectIn, svc: ServicesDep,
-                           who: Principal = allow("schedule.approve")) -> ScheduleChangeOut:
-    return _change_out(svc.schedule_changes.reject(who, change_id, body.reason))
+                           who: Principal = allow("schedule.approve")) -> ChangeRecord:
+    return svc.schedule_changes.reject(who, change_id, body.reason)

@@ -6,8 +6,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -34,17 +36,19 @@ class ChangeOutcome:
     problems: list[Any] = field(default_factory=list)
 
 
-@dataclass(frozen=True)
-class ChangeRecord:
+class ChangeRecord(BaseModel):
+    """A proposed schedule edit and its decision (what the API answers, what pages show)."""
+
+    model_config = ConfigDict(from_attributes=True)
     id: int
     kind: str
     name: str
     content: dict[str, Any]
     state: str
     created_by: str
-    created_at: Any
+    created_at: datetime
     decided_by: str | None
-    decided_at: Any
+    decided_at: datetime | None
     reason: str | None
 
     @property
@@ -54,11 +58,7 @@ class ChangeRecord:
 
 
 def _record(change: ScheduleChange) -> ChangeRecord:
-    return ChangeRecord(id=change.id, kind=change.kind, name=change.name,
-                        content=change.content, state=change.state,
-                        created_by=change.created_by, created_at=change.created_at,
-                        decided_by=change.decided_by, decided_at=change.decided_at,
-                        reason=change.reason)
+    return ChangeRecord.model_validate(change)
 
 
 class ScheduleChanges:

@@ -104,8 +104,12 @@ def test_plans_are_republished_only_on_change_and_a_removed_play_does_not_play(s
     # the agent dropped the play, and what was fired centrally for it is cancelled: nothing
     # left anywhere could make it play
     wait_for(lambda: not agent.player.has(play_id), what="the play dropped by the agent")
-    fired = stack.api.get(f"/api/broadcasts/{play_id}")
-    assert fired.status_code == 404 or fired.json()["state"] == "cancelled"
+
+    def fired_gone() -> bool:
+        fired = stack.api.get(f"/api/broadcasts/{play_id}")
+        return fired.status_code == 404 or fired.json()["state"] == "cancelled"
+
+    wait_for(fired_gone, what="the centrally fired occurrence cancelled")
     wait_for(lambda: utcnow() > start + timedelta(milliseconds=media["duration_ms"] + 1000),
              timeout=40, what="the old start and length passed")
     assert stack.output_files("loa-1") == []
