@@ -69,7 +69,3 @@ def can_move(current: BroadcastState, new: BroadcastState) -> bool:
     """Whether a broadcast in ``current`` may become ``new``."""
     return new in TRANSITIONS[current]
 
-
-def sources_of(new: BroadcastState) -> list[str]:
-    """Every state from which ``new`` can be reached (values, for a conditional UPDATE)."""
-    return sorted(s.value for s, targets in TRANSITIONS.items() if new in targets)

@@ -22,6 +22,7 @@ from protocol.messages import CancelCommand, MediaRef, PlayCommand, Priority, St
 from ..auth import Principal, hold_for
 from ..db.models import Broadcast, Delivery, Device, DeviceEvent, DeviceZone, Media, Zone
 from ..domain.broadcast import BroadcastState as S
+from ..domain.broadcast import can_move
 from ..domain.delivery import TERMINAL, DeliveryState, summarise
 from ..domain.errors import Conflict, DomainError, Invalid, NotAllowed, NotFound
 from ..domain.timing import BroadcastTiming, TimingError, plan_timing
@@ -70,7 +71,10 @@ def resolve_devices(session: Session, targets: list[str]) -> list[str]:
 
 
 def _claim(session: Session, broadcast_id: str, source: S, dest: S) -> bool:
-    """Move ``source`` → ``dest`` if the broadcast is still in ``source``."""
+    """Move ``source`` → ``dest`` if the broadcast is still in ``source`` (a move the state
+    machine allows: ``domain.broadcast.can_move``)."""
+    if not can_move(source, dest):
+        raise ValueError(f"a broadcast never moves from {source.value} to {dest.value}")
     result = session.execute(update(Broadcast).where(
         Broadcast.id == broadcast_id, Broadcast.state == source.value).values(state=dest.value))
     return bool(result.rowcount)  # type: ignore[attr-defined]
@@ -199,7 +203,8 @@ class BroadcastService:
         now = utcnow()
         with self._sessions.begin() as session:
             broadcast = self._get_row(session, broadcast_id)
-            if S(broadcast.state) not in S.held():
+            if S(broadcast.state) not in S.held() or \
+                    not can_move(S(broadcast.state), S.rejected):
                 raise Conflict("broadcast.not_held", state=broadcast.state)
             broadcast.state = S.rejected.value
             broadcast.rejected_reason = reason
@@ -273,9 +278,9 @@ class BroadcastService:
             self._commands.send(target, play, not_after=not_after, broadcast_id=broadcast_id)
         with self._sessions.begin() as session:
             # conditional: a cancel that arrived meanwhile stays cancelled
-            session.execute(update(Broadcast).where(Broadcast.id == broadcast_id,
-                                                    Broadcast.state == S.sending.value)
-                            .values(state=S.sent.value, sent_at=utcnow()))
+            if _claim(session, broadcast_id, S.sending, S.sent):
+                session.execute(update(Broadcast).where(Broadcast.id == broadcast_id)
+                                .values(sent_at=utcnow()))
         self._jobs.at(close_at, f"close:{broadcast_id}", self.close, broadcast_id)
         log.info("broadcast %s sent to %s", broadcast_id, ", ".join(targets))
 
@@ -330,7 +335,7 @@ class BroadcastService:
         (until they expire)."""
         with self._sessions.begin() as session:
             broadcast = self._get_row(session, broadcast_id)
-            if S(broadcast.state).is_final:
+            if not can_move(S(broadcast.state), S.cancelled):
                 raise Conflict("broadcast.not_cancellable")
             # released: its play is on the devices (in their plans, or as a command)
             ahead = S(broadcast.state) in S.awaiting_play()

@@ -59,3 +59,18 @@ def test_soon_is_sent_now_and_never_earlier_than_the_sync_lead():
 def test_past_start_is_an_error():
     with pytest.raises(TimingError):
         plan_timing(now=NOW, requested_start=NOW - timedelta(minutes=1), **LEADS)
+
+
+def test_broadcast_states_move_only_forward_and_final_states_stay():
+    from controller.domain.broadcast import TRANSITIONS, can_move
+    from controller.domain.broadcast import BroadcastState as S
+
+    assert set(TRANSITIONS) == set(S)
+    for final in (S.done, S.cancelled, S.rejected):
+        assert final.is_final and not any(can_move(final, s) for s in S)
+    # held: only released, rejected or cancelled; never sent straight away
+    for held in S.held():
+        assert {s for s in S if can_move(held, s)} == {S.scheduled, S.rejected, S.cancelled}
+    assert not can_move(S.draft, S.sent) and not can_move(S.scheduled, S.sent)
+    assert can_move(S.sending, S.scheduled)  # a restart caught between claim and hand-over
+    assert not can_move(S.sent, S.scheduled)  # but what was handed over is never sent again
