@@ -18,6 +18,7 @@ from .api import (
     media,
     schedules,
     session,
+    speech,
     stop,
     users,
     zones,
@@ -46,8 +47,8 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
                   description="Commune IP-radio controller: media, devices, zones, broadcasts.")
     app.state.services = svc
     install_handlers(app)
-    for module in (media, zones, devices, broadcasts, schedules, alarms, stop, edge, users,
-                   audit, session):
+    for module in (media, speech, zones, devices, broadcasts, schedules, alarms, stop, edge,
+                   users, audit, session):
         app.include_router(module.router)
     app.include_router(schedules.changes_router)
     from .web import install as install_web

@@ -46,6 +46,8 @@ B, A, T, ADMIN = Role.broadcaster, Role.approver, Role.technician, Role.admin
 PERMISSIONS: dict[str, frozenset[Role]] = {
     "media.read": ALL,
     "media.upload": frozenset({B, A, ADMIN}),
+    "speech.lexicon": frozenset({B, A, ADMIN}),  # the station's abbreviations
+    "speech.settings": frozenset({ADMIN}),  # the station's default voice
     "broadcast.read": ALL,
     "broadcast.create": frozenset({B, A, ADMIN}),
     "broadcast.cancel": frozenset({B, A, ADMIN}),

@@ -26,6 +26,9 @@ from .jobs import Jobs
 from .keys import SigningKey, load_or_create
 from .media.pipeline import EncodeSettings
 from .media.store import MediaStore
+from .media.tts.engines import Engines, TtsEngine
+from .media.tts.espeak import EspeakEngine
+from .media.tts.hosted import HostedEngine
 from .schedules.changes import ScheduleChanges
 from .schedules.firing import TICK_S, ScheduleFiring
 from .schedules.publishing import PlanPublisher
@@ -37,7 +40,9 @@ from .services.broadcasts import BroadcastService
 from .services.devices import DeviceService
 from .services.live import LiveUpdates
 from .services.media import MediaService
+from .services.media_jobs import MediaJobs
 from .services.programme import ProgrammeService
+from .services.speech import SpeechService
 from .services.zones import ZoneService
 from .settings import Settings
 
@@ -70,6 +75,15 @@ def _broker(settings: Settings) -> MosquittoBroker | EmbeddedBroker | None:
                     "connection bursts); install mosquitto for anything else")
         return EmbeddedBroker(settings.mqtt_host, settings.mqtt_port)
     return None
+
+
+def tts_engines(settings: Settings) -> Engines:
+    """espeak-ng always (offline), a hosted service when one is configured."""
+    engines: list[TtsEngine] = [EspeakEngine(settings.espeak)]
+    if settings.tts_hosted_url:
+        engines.append(HostedEngine(settings.tts_hosted_url, settings.tts_hosted_api_key,
+                                    settings.tts_hosted_voices))
+    return Engines(engines)
 
 
 class Services:
@@ -118,7 +132,7 @@ class Services:
         self.media = MediaService(self.sessions, MediaStore(settings.media_dir), EncodeSettings(
             loudness_target_lufs=settings.loudness_target_lufs,
             true_peak_dbtp=settings.true_peak_dbtp,
-            loudness_range_lu=settings.loudness_range_lu,
+            tolerance_lu=settings.loudness_tolerance_lu,
             opus_bitrate_kbps=settings.opus_bitrate_kbps,
             min_duration_s=settings.min_duration_s,
             max_duration_s=settings.max_duration_s,
@@ -126,6 +140,9 @@ class Services:
             ffprobe=settings.ffprobe,
         ), settings.max_upload_bytes, self.audit)
         self.programme = ProgrammeService(self.sessions, self.schedules, settings.timezone)
+        self.speech = SpeechService(self.sessions, tts_engines(settings), self.media,
+                                    self.audit, settings.tts_default_voice)
+        self.media_jobs = MediaJobs(self.sessions, settings.media_workers, self.media.get)
         self._refresh_lock = threading.Lock()
         self._refresh_wanted = False
         self._refresh_running = False
@@ -145,6 +162,7 @@ class Services:
 
     def start(self) -> None:
         migrate(self.engine)
+        self.media_jobs.recover()
         if self.broker:
             self.broker.start()
         self.ingest.start()
@@ -190,6 +208,7 @@ class Services:
                 self.plans_changed()
 
     def stop(self) -> None:
+        self.media_jobs.shutdown()
         self.jobs.stop()
         self.retained.stop()
         self.gateway.stop()

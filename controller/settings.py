@@ -63,11 +63,23 @@ class Settings(BaseSettings):
     max_duration_s: float = 2 * 3600
     min_duration_s: float = 0.3
     loudness_target_lufs: float = -16.0
-    true_peak_dbtp: float = -1.5
-    loudness_range_lu: float = 7.0
+    true_peak_dbtp: float = Field(-1.5, description="ceiling, measured in the stored Opus file")
+    loudness_tolerance_lu: float = Field(1.0, gt=0, description="a stored file further off "
+                                         "target is flagged to the user")
     opus_bitrate_kbps: int = 20
     ffmpeg: str = "ffmpeg"
     ffprobe: str = "ffprobe"
+    media_workers: int = Field(2, ge=1, le=8, description="uploads and speech processed at once")
+
+    # text to speech
+    tts_default_voice: str = Field("espeak:vi", description="until the station chooses one")
+    tts_hosted_url: str | None = Field(None, description="a hosted TTS service (HTTP API: "
+                                       "text + voice in, audio out); none: espeak-ng only")
+    tts_hosted_api_key: str | None = None
+    tts_hosted_voices: dict[str, str] = Field(
+        default_factory=dict, description='voice name → the service\'s voice id, e.g. '
+        '{"ban-mai": "banmai"}; each is offered as "hosted:NAME" (Vietnamese)')
+    espeak: str = "espeak-ng"
 
     # timing
     sync_lead_s: float = Field(4.0, description="start_at = now + this for 'now' broadcasts")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse
 from starlette.datastructures import UploadFile
@@ -10,22 +10,26 @@ from starlette.datastructures import UploadFile
 from ..auth import Principal
 from ..domain.errors import Invalid
 from ..http import DeviceOrPermission, ServicesDep, allow
-from ..services.views import MediaOut
+from ..services.views import JobOut, MediaOut
 
 router = APIRouter(tags=["media"])
 
 FORM_OVERHEAD = 64 * 1024
 
 
-@router.post("/api/media", status_code=201, response_model=MediaOut,
-             responses={413: {"description": "file too large"},
+@router.post("/api/media", status_code=201, response_model=MediaOut | JobOut,
+             responses={202: {"model": JobOut, "description": "background=true: a job"},
+                        413: {"description": "file too large"},
                         415: {"description": "not audio, or a format not accepted"},
                         422: {"description": "empty, truncated, silent, too short or too long"}})
 async def upload_media(request: Request, response: Response, svc: ServicesDep,
-                       who: Principal = allow("media.upload")) -> MediaOut:
+                       background: bool = Query(False, description="answer 202 with a job at "
+                                                "once; GET /api/jobs/{id} follows it"),
+                       who: Principal = allow("media.upload")) -> MediaOut | JobOut:
     """Upload a bulletin (multipart field ``file``, optional ``title``).
 
     It is checked, loudness-normalised and encoded to Opus; nothing is stored if it fails.
+    A long file is better sent with ``background=true``: the answer is a job with progress.
     """
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and \
@@ -38,6 +42,13 @@ async def upload_media(request: Request, response: Response, svc: ServicesDep,
         raise Invalid("upload.missing_file")
     filename = (upload.filename or "")[:255]
     src = await svc.media.receive(upload, filename)
+    if background:
+        response.status_code = 202
+        name = str(title) if title else None
+        return svc.media_jobs.start(
+            "upload", who, name or filename,
+            lambda progress: svc.media.ingest(who, src, filename, name, progress),
+            cleanup=lambda: src.unlink(missing_ok=True))
     try:
         out, created = await run_in_threadpool(svc.media.ingest, who, src, filename,
                                                str(title) if title else None)

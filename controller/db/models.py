@@ -102,6 +102,13 @@ class Media(Base):
     loudness_in_lufs: Mapped[float | None] = mapped_column(Float, nullable=True)
     true_peak_in_dbtp: Mapped[float | None] = mapped_column(Float, nullable=True)
     loudness_out_lufs: Mapped[float | None] = mapped_column(Float, nullable=True)
+    true_peak_out_dbtp: Mapped[float | None] = mapped_column(Float, nullable=True)
+    loudness_warning: Mapped[str | None] = mapped_column(String(60), nullable=True)
+    # what it says: the language of its (first) version, and the text it was spoken from
+    language: Mapped[str] = mapped_column(String(16), default="vi")
+    text: Mapped[str | None] = mapped_column(Text, nullable=True)
+    voice: Mapped[str | None] = mapped_column(String(80), nullable=True)
+    parts: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=_now)
 
 
@@ -361,3 +368,22 @@ class FleetSample(Base):
     ts: Mapped[datetime] = mapped_column(UtcDateTime, primary_key=True)
     online: Mapped[int] = mapped_column(Integer)
     total: Mapped[int] = mapped_column(Integer)
+
+
+class MediaJob(Base):
+    """Long work on media (an upload's processing, a text spoken): its stage and progress,
+    for the page or the CLI that waits, and its result or its refusal."""
+
+    __tablename__ = "media_jobs"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))  # upload | speech
+    state: Mapped[str] = mapped_column(String(12), default="queued", index=True)
+    stage: Mapped[str] = mapped_column(String(20), default="")
+    progress: Mapped[float] = mapped_column(Float, default=0.0)
+    title: Mapped[str] = mapped_column(String(200), default="")
+    media_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    error_key: Mapped[str | None] = mapped_column(String(80), nullable=True)
+    error_params: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_by: Mapped[str] = mapped_column(String(64), default="system")
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=_now)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=_now)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import logging
 import re
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
@@ -13,7 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from ..auth import Principal
 from ..db.models import Media
 from ..domain.errors import Invalid, NotFound, TooLarge, Unsupported
-from ..media.pipeline import EncodeSettings, MediaRejected, process_upload
+from ..media.pipeline import EncodeSettings, MediaRejected, Progress, process_upload
 from ..media.store import MediaStore
 from .audit import AuditLog
 from .views import MediaOut
@@ -26,6 +27,17 @@ UNSUPPORTED = frozenset({"upload.not_audio", "upload.unsupported_format"})
 
 class AsyncReader(Protocol):
     async def read(self, size: int = -1) -> bytes: ...
+
+
+@dataclass(frozen=True)
+class About:
+    """What a bulletin says: its language, and the text (and voice) it was spoken from; a
+    bulletin of several language versions lists them in ``parts``."""
+
+    language: str = "vi"
+    text: str | None = None
+    voice: str | None = None
+    parts: list[dict[str, Any]] | None = None
 
 
 def media_out(media: Media) -> MediaOut:
@@ -64,14 +76,17 @@ class MediaService:
             raise
         return src
 
-    def ingest(self, who: Principal, src: Path, filename: str, title: str | None
+    def ingest(self, who: Principal, src: Path, filename: str, title: str | None,
+               progress: Progress | None = None, about: About | None = None
                ) -> tuple[MediaOut, bool]:
         """Check, loudness-normalise, encode and store a file already on disk (which stays the
         caller's). Returns the media and whether it is new; nothing is stored if refused."""
+        about = about or About()
         dst = self.store.temp_path(suffix=".opus")
         try:
             try:
-                encoded = process_upload(src, dst, self._encode)
+                encoded = process_upload(src, dst, self._encode,
+                                         progress or (lambda stage, done: None))
             except MediaRejected as exc:
                 cls = Unsupported if exc.key in UNSUPPORTED else Invalid
                 raise cls(exc.key, **exc.params) from None
@@ -85,9 +100,12 @@ class MediaService:
                     original_filename=filename, original_format=encoded.original_format,
                     original_size=src.stat().st_size, size=encoded_size, mime="audio/ogg",
                     duration_ms=encoded.duration_ms,
-                    loudness_in_lufs=encoded.loudness_in.integrated_lufs,
-                    true_peak_in_dbtp=encoded.loudness_in.true_peak_dbtp,
-                    loudness_out_lufs=encoded.loudness_out_lufs)
+                    loudness_in_lufs=round(encoded.loudness_in.integrated_lufs, 2),
+                    true_peak_in_dbtp=round(encoded.loudness_in.true_peak_dbtp, 2),
+                    loudness_out_lufs=encoded.loudness_out_lufs,
+                    true_peak_out_dbtp=encoded.true_peak_out_dbtp,
+                    loudness_warning=encoded.warning, language=about.language,
+                    text=about.text, voice=about.voice, parts=about.parts)
                 try:
                     session.add(media)
                     session.flush()

@@ -23,6 +23,13 @@ class MediaOut(BaseModel):
     loudness_in_lufs: float | None
     true_peak_in_dbtp: float | None
     loudness_out_lufs: float | None
+    true_peak_out_dbtp: float | None = None
+    loudness_warning: str | None = Field(None, description="set when the stored file is more "
+                                         "than the tolerance off the loudness target")
+    language: str = "vi"
+    text: str | None = Field(None, description="what it was spoken from (text to speech)")
+    voice: str | None = None
+    parts: list[dict[str, Any]] | None = None
     created_at: datetime
     url: str = ""
 
@@ -171,3 +178,34 @@ class TokenOut(BaseModel):
     created_at: datetime
     last_used_at: datetime | None
     revoked: bool
+
+
+class JobOut(BaseModel):
+    """Long media work: where it stands, and its bulletin once done."""
+
+    id: str
+    kind: str = Field(description="upload | speech")
+    state: str = Field(description="queued | running | done | failed")
+    stage: str = Field(description="measuring, speaking, encoding, checking, ...")
+    progress: float = Field(description="0 to 1")
+    title: str = ""
+    created_by: str = ""
+    created_at: datetime
+    updated_at: datetime
+    media: MediaOut | None = None
+    error: dict[str, Any] | None = Field(None, description="{code, messages: {vi, en}}")
+
+
+class VoiceOut(BaseModel):
+    id: str
+    language: str
+    name_vi: str
+    name_en: str
+    default: bool = False
+
+
+class LanguageOut(BaseModel):
+    code: str
+    name_vi: str
+    name_en: str
+    tts: bool = Field(description="a synthetic voice speaks it; else versions are recorded")

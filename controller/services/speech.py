@@ -1,0 +1,200 @@
+"""Bulletins from text: Vietnamese normalisation, the station's voice and lexicon, several
+language versions one after the other, then the same media pipeline as an upload — plans and
+commands still carry only signed media hashes."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from ..auth import Principal
+from ..db.models import SiteSetting
+from ..domain.errors import Invalid, NotFound
+from ..media.compose import Piece, compose
+from ..media.pipeline import Progress
+from ..media.tts.engines import LANGUAGES, Engines, SpeechFailed, Voice
+from ..media.tts.normalise import normalise
+from .audit import AuditLog
+from .media import About, MediaService
+from .views import MediaOut
+
+LEXICON_KEY = "tts_lexicon"
+VOICE_KEY = "tts_default_voice"
+MAX_TEXT = 20_000  # characters in one version (about 25 minutes of speech)
+CHUNK = 400  # characters spoken at a time (progress; a long text is not one process)
+GAP_MS = 250  # between chunks of one text
+BETWEEN_VERSIONS_MS = 1200  # between language versions
+_WORD = re.compile(r"^[\wÀ-ỹĐđ.&/-]{1,20}$")
+
+
+@dataclass(frozen=True)
+class SpeechPart:
+    """One version of a bulletin: a text to speak, or a stored recording, in ``language``."""
+
+    language: str = "vi"
+    text: str | None = None
+    voice: str | None = None
+    media_sha256: str | None = None
+
+
+def _chunks(text: str) -> list[str]:
+    """Sentences grouped up to ``CHUNK`` characters (a very long sentence on its own)."""
+    sentences = [s.strip() for s in re.split(r"(?<=[.!?;:…])\s+|\n+", text) if s.strip()]
+    chunks: list[str] = []
+    for sentence in sentences:
+        if chunks and len(chunks[-1]) + len(sentence) < CHUNK:
+            chunks[-1] += " " + sentence
+        else:
+            chunks.append(sentence)
+    return chunks
+
+
+class SpeechService:
+    def __init__(self, sessions: sessionmaker[Session], engines: Engines, media: MediaService,
+                 audit: AuditLog, default_voice: str):
+        self._sessions = sessions
+        self.engines = engines
+        self._media = media
+        self._audit = audit
+        self._fallback_voice = default_voice
+
+    # --- what the station has ----------------------------------------------------------------
+
+    def voices(self) -> list[Voice]:
+        return self.engines.voices()
+
+    def languages(self) -> list[dict[str, Any]]:
+        """Every language a bulletin can be in, and whether an engine speaks it."""
+        spoken = self.engines.languages_spoken()
+        return [dict(code=code, name_vi=vi, name_en=en, tts=code in spoken)
+                for code, (vi, en) in LANGUAGES.items()]
+
+    def _setting(self, key: str, default: Any) -> Any:
+        with self._sessions() as session:
+            row = session.get(SiteSetting, key)
+            return row.value if row is not None else default
+
+    def _store_setting(self, key: str, value: Any) -> None:
+        with self._sessions.begin() as session:
+            row = session.get(SiteSetting, key)
+            if row is None:
+                session.add(SiteSetting(key=key, value=value))
+            else:
+                row.value = value
+
+    def default_voice(self) -> str:
+        voice = self._setting(VOICE_KEY, self._fallback_voice)
+        return voice if self.engines.voice(voice) else self._fallback_voice
+
+    def set_default_voice(self, who: Principal, voice: str) -> str:
+        if self.engines.voice(voice) is None:
+            raise NotFound("speech.unknown_voice", voice=voice)
+        self._store_setting(VOICE_KEY, voice)
+        self._audit.record(who, "speech.voice", voice)
+        return voice
+
+    def lexicon(self) -> dict[str, str]:
+        """The station's own abbreviations (added to, or replacing, the built-in ones)."""
+        return dict(self._setting(LEXICON_KEY, {}))
+
+    def set_lexicon(self, who: Principal, entries: dict[str, str]) -> dict[str, str]:
+        clean: dict[str, str] = {}
+        for word, said in entries.items():
+            word, said = word.strip(), " ".join(said.split())
+            if not _WORD.match(word) or not said or len(said) > 200 or any(
+                    c.isdigit() for c in said):
+                raise Invalid("speech.bad_lexicon_entry", word=word[:40])
+            clean[word] = said
+        self._store_setting(LEXICON_KEY, clean)
+        self._audit.record(who, "speech.lexicon", f"{len(clean)} entries")
+        return clean
+
+    def said(self, text: str) -> str:
+        """The text as the voice will read it (for a preview of the words)."""
+        return normalise(text, self.lexicon())
+
+    # --- speaking ----------------------------------------------------------------------------
+
+    def check(self, parts: list[SpeechPart]) -> list[SpeechPart]:
+        """The parts as they will be spoken (voices filled in); refuses what cannot be."""
+        return self._check(parts)
+
+    def _check(self, parts: list[SpeechPart]) -> list[SpeechPart]:
+        if not parts:
+            raise Invalid("speech.nothing")
+        spoken = self.engines.languages_spoken()
+        checked = []
+        for part in parts:
+            if part.language not in LANGUAGES:
+                raise Invalid("speech.unknown_language", language=part.language[:20])
+            if part.media_sha256:
+                self._media.get(part.media_sha256)  # NotFound if it is not stored
+                checked.append(part)
+                continue
+            text = (part.text or "").strip()
+            if not text:
+                raise Invalid("speech.empty_text")
+            if len(text) > MAX_TEXT:
+                raise Invalid("speech.text_too_long", max=MAX_TEXT)
+            if part.language not in spoken:
+                raise Invalid("speech.no_voice_for_language",
+                              language=LANGUAGES[part.language][0])
+            voice = part.voice or self.default_voice()
+            found = self.engines.voice(voice)
+            if found is None:
+                raise NotFound("speech.unknown_voice", voice=voice)
+            if found.language != part.language:
+                raise Invalid("speech.voice_language", voice=voice)
+            checked.append(SpeechPart(part.language, text, voice))
+        return checked
+
+    def render(self, who: Principal, parts: list[SpeechPart], title: str, rate: int = 100,
+               progress: Progress | None = None) -> tuple[MediaOut, bool]:
+        """Speak (or take) each version, join them, normalise and store the bulletin."""
+        parts = self._check(parts)
+        report: Callable[[str, float], None] = progress or (lambda stage, done: None)
+        lexicon = self.lexicon()
+        work = Path(tempfile.mkdtemp(prefix="loalang-tts-"))
+        try:
+            pieces: list[Piece] = []
+            spoken = [p for p in parts if p.text]
+            total = sum(len(_chunks(normalise(p.text or "", lexicon))) for p in spoken) or 1
+            done = 0
+            for index, part in enumerate(parts):
+                if index:
+                    pieces.append(Piece(silence_ms=BETWEEN_VERSIONS_MS))
+                if part.media_sha256:
+                    pieces.append(Piece(path=self._media.file(part.media_sha256)))
+                    continue
+                assert part.text is not None and part.voice is not None
+                for n, chunk in enumerate(_chunks(normalise(part.text, lexicon))):
+                    if n:
+                        pieces.append(Piece(silence_ms=GAP_MS))
+                    out = work / f"{index}-{n}.wav"
+                    try:
+                        self.engines.synthesize(chunk, part.voice, rate, out)
+                    except SpeechFailed as exc:
+                        raise Invalid(exc.key, **exc.params) from None
+                    pieces.append(Piece(path=out))
+                    done += 1
+                    report("speaking", 0.5 * done / total)
+            joined = compose(pieces, work / "bulletin.wav")
+            first = parts[0]
+            about = About(language=first.language, text=first.text, voice=first.voice,
+                          parts=[{k: v for k, v in dict(
+                              language=p.language, text=p.text, voice=p.voice,
+                              media_sha256=p.media_sha256).items() if v is not None}
+                              for p in parts])
+            return self._media.ingest(
+                who, joined, "tts.wav", title or (first.text or "")[:80],
+                progress=lambda stage, fraction: report(stage, 0.5 + 0.5 * fraction),
+                about=about)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)

@@ -1,0 +1,121 @@
+"""Bulletins from text, end to end: spoken by each Vietnamese voice, kept with their text,
+broadcast like any bulletin and heard in the agents' sinks; the lexicon, languages with no
+voice, several language versions, and the job's progress."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.support.audio import correlation, decode, make_speech, read_wav
+from tests.support.stack import Stack, wait_for
+
+TEXT = ("Thông báo: 8h sáng mai, ngày 12/3, UBND xã họp tại nhà văn hoá thôn Đông. "
+        "Đề nghị 1.250 hộ dân cử đại diện tham dự. Liên hệ 0912 345 678.")
+
+
+def _speak(stack: Stack, parts: list[dict], title: str = "Họp thôn", **extra) -> dict:
+    r = stack.api.post("/api/speech", params={"wait": "true"},
+                       json={"title": title, "parts": parts, **extra})
+    assert r.status_code == 200, r.text
+    job = r.json()
+    assert job["state"] == "done", job
+    return job["media"]
+
+
+@pytest.fixture
+def village(stack: Stack) -> Stack:
+    stack.add_zone("thon-dong")
+    stack.register("loa-1", ["thon-dong"])
+    stack.start_agent("loa-1")
+    return stack
+
+
+@pytest.mark.parametrize("voice", ["espeak:vi", "espeak:vi-vn-x-central",
+                                   "espeak:vi-vn-x-south"])
+def test_a_text_spoken_in_each_voice_plays_on_the_loudspeaker(village: Stack, voice):
+    stack = village
+    media = _speak(stack, [{"language": "vi", "text": TEXT, "voice": voice}])
+    assert media["text"] == TEXT and media["voice"] == voice and media["language"] == "vi"
+    # ~60 syllables once the numbers are written out, at 150 a minute: 10 to 40 seconds
+    assert 10_000 < media["duration_ms"] < 40_000
+    assert abs(media["loudness_out_lufs"] + 16) <= 1 and media["loudness_warning"] is None
+    b = stack.broadcast(media["sha256"], ["zone:thon-dong"])
+    stack.wait_states(b["id"], {"played"}, timeout=90)
+    played = read_wav(stack.output_files("loa-1")[0])
+    score, _ = correlation(played, decode(stack.services.media.store.path_for(media["sha256"])))
+    assert score > 0.99
+
+
+def test_the_station_lexicon_changes_the_next_render(stack: Stack):
+    before = stack.api.post("/api/speech/said", json={"text": "HND xã họp"}).json()["said"]
+    assert before == "HND xã họp"
+    first = _speak(stack, [{"text": "HND xã họp"}])
+    r = stack.api.put("/api/speech/lexicon", json={"entries": {"HND": "Hội Nông dân"}})
+    assert r.status_code == 200 and r.json() == {"HND": "Hội Nông dân"}
+    assert stack.api.post("/api/speech/said", json={"text": "HND xã họp"}).json()["said"] == \
+        "Hội Nông dân xã họp"
+    second = _speak(stack, [{"text": "HND xã họp"}])
+    assert second["sha256"] != first["sha256"]
+    assert second["duration_ms"] > first["duration_ms"]  # four syllables instead of three letters
+    bad = stack.api.put("/api/speech/lexicon", json={"entries": {"HND": "số 5"}})
+    assert bad.status_code == 422 and bad.json()["error"]["code"] == "speech.bad_lexicon_entry"
+    assert stack.api.get("/api/speech/lexicon").json() == {"HND": "Hội Nông dân"}  # kept
+
+
+def test_a_language_with_no_voice_is_recorded_and_versions_play_one_after_the_other(
+        stack: Stack, speech_dir):
+    langs = {lang["code"]: lang for lang in stack.api.get("/api/speech/languages").json()}
+    assert langs["vi"]["tts"] and not langs["hmn"]["tts"]
+    refused = stack.api.post("/api/speech", json={"parts": [{"language": "hmn",
+                                                             "text": "Nyob zoo"}]})
+    assert refused.status_code == 422
+    assert refused.json()["error"]["code"] == "speech.no_voice_for_language"
+    recording = stack.upload(make_speech(speech_dir / "hmong.wav", "Nyob zoo cov neeg"),
+                             title="Bản H'Mông")
+    alone = _speak(stack, [{"language": "vi", "text": "Họp thôn lúc 8h."}])
+    both = _speak(stack, [{"language": "vi", "text": "Họp thôn lúc 8h."},
+                          {"language": "hmn", "media_sha256": recording["sha256"]}])
+    assert [p["language"] for p in both["parts"]] == ["vi", "hmn"]
+    assert both["parts"][1]["media_sha256"] == recording["sha256"]
+    # the Vietnamese version, a pause, then the recording
+    assert both["duration_ms"] > alone["duration_ms"] + recording["duration_ms"]
+
+
+def test_a_long_text_is_a_job_whose_progress_moves_forward(stack: Stack):
+    long_text = " ".join([TEXT] * 12)
+    r = stack.api.post("/api/speech", json={"title": "Dài", "parts": [{"text": long_text}]})
+    assert r.status_code == 202, r.text
+    job = r.json()
+    assert job["state"] in ("queued", "running")
+    seen = []
+
+    def finished() -> bool:
+        now = stack.api.get(f"/api/jobs/{job['id']}").json()
+        seen.append((now["state"], now["stage"], now["progress"]))
+        return now["state"] in ("done", "failed")
+
+    wait_for(finished, timeout=120, interval=0.2, what="the long text spoken")
+    assert seen[-1][0] == "done"
+    progress = [p for _, _, p in seen]
+    assert progress == sorted(progress) and progress[-1] == 1.0
+    assert "speaking" in {stage for _, stage, _ in seen}
+    media = stack.api.get(f"/api/jobs/{job['id']}").json()["media"]
+    assert media["duration_ms"] > 180_000 and media["text"] == long_text
+
+
+def test_an_upload_in_the_background_reports_where_it_is(stack: Stack, speech_dir):
+    path = make_speech(speech_dir / "nen.wav", "Bản tin tải lên chạy nền. " * 6)
+    with path.open("rb") as fh:
+        r = stack.api.post("/api/media", params={"background": "true"},
+                           files={"file": (path.name, fh)}, data={"title": "Chạy nền"})
+    assert r.status_code == 202, r.text
+    job_id = r.json()["id"]
+    done = wait_for(lambda: (lambda j: j if j["state"] in ("done", "failed") else None)(
+        stack.api.get(f"/api/jobs/{job_id}").json()), timeout=60, what="upload processed")
+    assert done["state"] == "done" and done["media"]["title"] == "Chạy nền"
+    garbage = stack.api.post("/api/media", params={"background": "true"},
+                             files={"file": ("x.wav", b"not audio at all" * 100)})
+    failed = wait_for(lambda: (lambda j: j if j["state"] in ("done", "failed") else None)(
+        stack.api.get(f"/api/jobs/{garbage.json()['id']}").json()), what="refusal")
+    assert failed["state"] == "failed" and failed["error"]["code"] == "upload.not_audio"
+    assert "không phải" in failed["error"]["messages"]["vi"]
