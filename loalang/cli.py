@@ -27,6 +27,8 @@ user_app = typer.Typer(help="Tài khoản / accounts (run on the controller mach
 app.add_typer(user_app, name="user")
 alarms_app = typer.Typer(help="Cảnh báo thiết bị / device alarms", invoke_without_command=True)
 app.add_typer(alarms_app, name="alarms")
+speech_app = typer.Typer(help="Đọc văn bản / text to speech", no_args_is_help=True)
+app.add_typer(speech_app, name="speech")
 
 UrlOpt = typer.Option(None, "--url", help="Controller URL (env LOALANG_URL)")
 TokenOpt = typer.Option(None, "--token", help="API token (env LOALANG_TOKEN)")
@@ -282,14 +284,103 @@ def alarms_ack(alarm_id: int, by: str = typer.Option(..., "--by", help="your nam
     typer.echo(f"#{a['id']} {a['key']} acknowledged by {a['acknowledged_by']}")
 
 
+STAGES = {"queued": "chờ / queued", "starting": "bắt đầu / starting",
+          "measuring": "đo âm lượng / measuring", "speaking": "đọc văn bản / speaking",
+          "encoding": "mã hoá / encoding", "checking": "kiểm tra / checking",
+          "done": "xong / done"}
+
+
+class _Bars:
+    """Two progress bars on the terminal: bytes sent, then the controller's processing."""
+
+    def __init__(self, size: int | None):
+        self._size = size
+        self._upload = typer.progressbar(length=size, label="Tải lên / upload    ",
+                                         show_pos=False) if size else None
+        self._sent = 0
+        self._work: Any = None
+        self._done = 0
+
+    def sent(self, total: int) -> None:
+        if self._upload is not None:
+            self._upload.update(max(0, min(total, self._size or 0) - self._sent))
+            self._sent = min(total, self._size or 0)
+
+    def progress(self, stage: str, fraction: float) -> None:
+        if self._upload is not None:
+            self._upload.render_finish()
+            self._upload = None
+        if self._work is None:
+            self._work = typer.progressbar(length=100, label="Xử lý / processing  ",
+                                           show_percent=True)
+        step = round(fraction * 100) - self._done
+        if step > 0:
+            self._work.update(step)
+            self._done += step
+        self._work.label = f"{STAGES.get(stage, stage):<20}"
+        if fraction >= 1.0:
+            self._work.render_finish()
+
+
 @media_app.command("upload")
 def media_upload(file: Path, title: str | None = None, url: str | None = UrlOpt,
                  token: str | None = TokenOpt) -> None:
-    """Upload a bulletin; prints its id (sha256), length and loudness."""
+    """Upload a bulletin (progress shown); prints its id (sha256), length and loudness."""
     if not file.is_file():
         _fail(f"Không thấy tệp / no such file: {file}")
-    m = _call(_client(url, token).upload, file, title)
+    bars = _Bars(file.stat().st_size)
+    m = _call(_client(url, token).upload, file, title, bars.sent, bars.progress)
     typer.echo(json.dumps(m, ensure_ascii=False, indent=1))
+
+
+def _speak(client: Any, text: str, voice: str | None, language: str, title: str | None
+           ) -> dict[str, Any]:
+    part: dict[str, Any] = {"language": language, "text": text}
+    if voice:
+        part["voice"] = voice if ":" in voice else f"espeak:{VOICE_ALIASES.get(voice, voice)}"
+    job = _call(client.post, "/api/speech", {"title": title or "", "parts": [part]})
+    bars = _Bars(None)
+    return _call(client.wait_job, job, bars.progress)
+
+
+VOICE_ALIASES = {"north": "vi", "bac": "vi", "central": "vi-vn-x-central",
+                 "trung": "vi-vn-x-central", "south": "vi-vn-x-south", "nam": "vi-vn-x-south"}
+
+
+@speech_app.command("voices")
+def speech_voices(url: str | None = UrlOpt, token: str | None = TokenOpt) -> None:
+    """The voices the controller can read with (the station's default is marked)."""
+    for v in _call(_client(url, token).get, "/api/speech/voices"):
+        mark = "*" if v["default"] else " "
+        typer.echo(f"{mark} {v['id']:<26} {v['language']:<4} {v['name_vi']} / {v['name_en']}")
+
+
+@speech_app.command("said")
+def speech_said(text: str, url: str | None = UrlOpt, token: str | None = TokenOpt) -> None:
+    """How a text will be read aloud: numbers, dates, units and abbreviations in words."""
+    typer.echo(_call(_client(url, token).post, "/api/speech/said", {"text": text})["said"])
+
+
+@speech_app.command("lexicon")
+def speech_lexicon(
+    add: list[str] = typer.Option([], "--add", help="ABBR=how it is read (repeatable)"),
+    remove: list[str] = typer.Option([], "--remove", help="ABBR (repeatable)"),
+    url: str | None = UrlOpt, token: str | None = TokenOpt,
+) -> None:
+    """The station's abbreviations: list them, add or remove some."""
+    client = _client(url, token)
+    entries = _call(client.get, "/api/speech/lexicon")
+    if add or remove:
+        for item in add:
+            word, sep, said = item.partition("=")
+            if not sep:
+                _fail(f"--add ABBR=words, not {item!r}")
+            entries[word.strip()] = said.strip()
+        for word in remove:
+            entries.pop(word, None)
+        entries = _call(client.put, "/api/speech/lexicon", {"entries": entries})
+    for word, said in sorted(entries.items()):
+        typer.echo(f"{word:<12} {said}")
 
 
 def _targets(text: str) -> list[str]:
@@ -313,7 +404,8 @@ def _print_status(b: dict[str, Any]) -> None:
 
 @app.command()
 def broadcast(
-    what: str = typer.Argument(..., help="audio FILE to send, or 'status', 'cancel', 'list'"),
+    what: str | None = typer.Argument(None, help="audio FILE to send, or 'status', 'cancel', "
+                                      "'list'; none with --text"),
     broadcast_id: str | None = typer.Argument(None, help="broadcast id for status/cancel"),
     to: str | None = typer.Option(None, "--to", help="zone ids, zone:ID, device:ID or all; "
                                   "comma-separated"),
@@ -321,12 +413,18 @@ def broadcast(
                                   "default now"),
     priority: str = typer.Option("normal", help="background, normal, priority, emergency"),
     title: str | None = typer.Option(None),
+    text: str | None = typer.Option(None, "--text", help="a text to read aloud instead of a "
+                                    "file (numbers, dates, abbreviations read the Vietnamese way)"),
+    voice: str | None = typer.Option(None, "--voice", help="north, central, south, or a voice "
+                                     "id (loalang speech voices); default: the station's"),
+    language: str = typer.Option("vi", "--language", help="language of --text"),
     wait: bool = typer.Option(False, "--wait", help="follow until every device has finished"),
     tz: str = typer.Option("Asia/Ho_Chi_Minh", help="time zone of --at"),
     url: str | None = UrlOpt,
     token: str | None = TokenOpt,
 ) -> None:
-    """Send a bulletin: ``loalang broadcast FILE --to thon-dong [--at 17:00]``;
+    """Send a bulletin: ``loalang broadcast FILE --to thon-dong [--at 17:00]`` or
+    ``loalang broadcast --text "..." --voice south --to thon-dong``;
     follow it: ``loalang broadcast status ID``."""
     client = _client(url, token)
     if what in ("status", "cancel"):
@@ -341,8 +439,10 @@ def broadcast(
         for b in _call(client.get, "/api/broadcasts"):
             _print_status(b)
         return
-    file = Path(what)
-    if not file.is_file():
+    if (what is None) == (text is None):
+        _fail("Một tệp hoặc --text / a FILE or --text")
+    file = Path(what) if what else None
+    if file is not None and not file.is_file():
         _fail(f"Không thấy tệp / no such file: {file}")
     if not to:
         _fail("Chọn nơi phát bằng --to / choose targets with --to")
@@ -356,9 +456,16 @@ def broadcast(
             start_at = parse_when(at, datetime.now(timezone.utc), tz).isoformat()
         except ValueError as exc:
             _fail(f"Thời gian sai / bad time: {exc}")
-    media = _call(client.upload, file, title)
+    if file is not None:
+        bars = _Bars(file.stat().st_size)
+        media = _call(client.upload, file, title, bars.sent, bars.progress)
+    else:
+        media = _speak(client, text or "", voice, language, title)
     typer.echo(f"Đã tải lên / uploaded: {media['sha256'][:12]}… {media['duration_ms']/1000:.1f}s "
                f"{media['loudness_in_lufs']:.1f} → {media['loudness_out_lufs'] or 0:.1f} LUFS")
+    if media.get("loudness_warning"):
+        typer.secho("Cảnh báo / warning: âm lượng lệch mức chuẩn / loudness off target",
+                    fg=typer.colors.YELLOW, err=True)
     b = _call(client.post, "/api/broadcasts", {
         "media_sha256": media["sha256"], "targets": _targets(to), "start_at": start_at,
         "priority": priority, "title": title or ""})

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import httpx
 
@@ -61,8 +63,45 @@ class Client:
             return resp.json()
         return self._check(resp)
 
-    def upload(self, path: Path, title: str | None = None) -> Any:
+    def upload(self, path: Path, title: str | None = None,
+               sent: Callable[[int], None] | None = None,
+               progress: Callable[[str, float], None] | None = None) -> Any:
+        """Upload and wait until it is processed; ``sent`` learns the bytes sent so far,
+        ``progress`` the processing's stage and fraction."""
         with path.open("rb") as fh:
             data = {"title": title} if title else {}
-            return self._check(self._http.post("/api/media", files={"file": (path.name, fh)},
-                                               data=data))
+            body = _Counted(fh, sent) if sent else fh
+            job = self._check(self._http.post("/api/media", params={"background": "true"},
+                                              files={"file": (path.name, body)}, data=data))
+        return self.wait_job(job, progress)
+
+    def wait_job(self, job: dict[str, Any], progress: Callable[[str, float], None] | None = None,
+                 every_s: float = 0.5) -> Any:
+        """Follow a media job until it is done; its bulletin, or ApiFailure with the reason."""
+        while job["state"] not in ("done", "failed"):
+            if progress:
+                progress(job["stage"], job["progress"])
+            time.sleep(every_s)
+            job = self.get(f"/api/jobs/{job['id']}")
+        if job["state"] == "failed":
+            error = job["error"] or {}
+            raise ApiFailure(f"{error.get('messages', {}).get('vi', '')} / "
+                             f"{error.get('messages', {}).get('en', '')} [{error.get('code')}]")
+        if progress:
+            progress("done", 1.0)
+        return job["media"]
+
+
+class _Counted:
+    """A file whose reads are counted (upload progress)."""
+
+    def __init__(self, fh: BinaryIO, sent: Callable[[int], None]):
+        self._fh = fh
+        self._sent = sent
+        self._total = 0
+
+    def read(self, size: int = -1) -> bytes:
+        data = self._fh.read(size)
+        self._total += len(data)
+        self._sent(self._total)
+        return data
