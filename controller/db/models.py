@@ -382,6 +382,7 @@ class MediaJob(Base):
     progress: Mapped[float] = mapped_column(Float, default=0.0)
     title: Mapped[str] = mapped_column(String(200), default="")
     media_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    broadcast_id: Mapped[str | None] = mapped_column(String(80), nullable=True)  # sent after
     error_key: Mapped[str | None] = mapped_column(String(80), nullable=True)
     error_params: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     created_by: Mapped[str] = mapped_column(String(64), default="system")

@@ -13,8 +13,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from ..auth import Principal
 from ..db.models import Media
-from ..domain.errors import Invalid, NotFound, TooLarge, Unsupported
-from ..media.pipeline import EncodeSettings, MediaRejected, Progress, process_upload
+from ..domain.errors import DomainError, Invalid, NotFound, TooLarge, Unsupported
+from ..media.pipeline import EncodeSettings, MediaRejected, Progress, probe, process_upload
 from ..media.store import MediaStore
 from .audit import AuditLog
 from .views import MediaOut
@@ -76,6 +76,18 @@ class MediaService:
             raise
         return src
 
+    def check(self, src: Path) -> None:
+        """Refuse at once (in a second, before any job) what is not audio we accept."""
+        try:
+            probe(src, self._encode)
+        except MediaRejected as exc:
+            raise self._refusal(exc) from None
+
+    @staticmethod
+    def _refusal(exc: MediaRejected) -> DomainError:
+        cls = Unsupported if exc.key in UNSUPPORTED else Invalid
+        return cls(exc.key, **exc.params)
+
     def ingest(self, who: Principal, src: Path, filename: str, title: str | None,
                progress: Progress | None = None, about: About | None = None
                ) -> tuple[MediaOut, bool]:
@@ -88,8 +100,7 @@ class MediaService:
                 encoded = process_upload(src, dst, self._encode,
                                          progress or (lambda stage, done: None))
             except MediaRejected as exc:
-                cls = Unsupported if exc.key in UNSUPPORTED else Invalid
-                raise cls(exc.key, **exc.params) from None
+                raise self._refusal(exc) from None
             sha, encoded_size = self.store.put(dst)
             with self._sessions.begin() as session:
                 existing = session.get(Media, sha)

@@ -50,7 +50,10 @@ class MediaJobs:
         self._pool.shutdown(wait=False, cancel_futures=True)
 
     def start(self, kind: str, who: Principal, title: str, work: Work,
-              cleanup: Callable[[], None] = lambda: None) -> JobOut:
+              cleanup: Callable[[], None] = lambda: None,
+              then: Callable[[MediaOut], str] | None = None) -> JobOut:
+        """Run ``work`` on the pool; ``then`` (a broadcast of the bulletin) runs once it is
+        done, and what it returns (the broadcast id) is kept with the job."""
         job_id = uuid.uuid4().hex
         now = utcnow()
         with self._sessions.begin() as session:
@@ -58,7 +61,7 @@ class MediaJobs:
                                  progress=0.0, title=title[:200], created_by=who.username,
                                  created_at=now, updated_at=now, error_params={}))
         self._done[job_id] = threading.Event()
-        self._pool.submit(self._run, job_id, work, cleanup)
+        self._pool.submit(self._run, job_id, work, cleanup, then)
         return self.get(job_id)
 
     def _set(self, job_id: str, **values: object) -> None:
@@ -66,7 +69,8 @@ class MediaJobs:
             session.execute(update(MediaJob).where(MediaJob.id == job_id)
                             .values(updated_at=utcnow(), **values))
 
-    def _run(self, job_id: str, work: Work, cleanup: Callable[[], None]) -> None:
+    def _run(self, job_id: str, work: Work, cleanup: Callable[[], None],
+             then: Callable[[MediaOut], str] | None) -> None:
         last = [0.0]
 
         def progress(stage: str, done: float) -> None:
@@ -78,8 +82,10 @@ class MediaJobs:
         try:
             self._set(job_id, state="running", stage="starting")
             media, _ = work(progress)
+            self._set(job_id, stage="sending" if then else "done", media_sha256=media.sha256)
+            broadcast_id = then(media) if then else None
             self._set(job_id, state="done", stage="done", progress=1.0,
-                      media_sha256=media.sha256)
+                      broadcast_id=broadcast_id)
         except DomainError as exc:
             self._set(job_id, state="failed", error_key=exc.key,
                       error_params={k: str(v) for k, v in exc.params.items()})
@@ -104,6 +110,7 @@ class MediaJobs:
                          created_at=row.created_at, updated_at=row.updated_at)
             key, params = row.error_key, dict(row.error_params or {})
             sha = row.media_sha256
+            out.broadcast_id = row.broadcast_id
         if sha:
             out.media = self._media_get(sha)
         if key:

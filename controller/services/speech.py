@@ -116,9 +116,10 @@ class SpeechService:
         self._audit.record(who, "speech.lexicon", f"{len(clean)} entries")
         return clean
 
-    def said(self, text: str) -> str:
-        """The text as the voice will read it (for a preview of the words)."""
-        return normalise(text, self.lexicon())
+    def said(self, text: str, lexicon: dict[str, str] | None = None) -> str:
+        """The text as the voice will read it (for a preview of the words); ``lexicon`` tries
+        entries not yet stored in place of the station's."""
+        return normalise(text, self.lexicon() if lexicon is None else lexicon)
 
     # --- speaking ----------------------------------------------------------------------------
 

@@ -193,6 +193,7 @@ class JobOut(BaseModel):
     created_at: datetime
     updated_at: datetime
     media: MediaOut | None = None
+    broadcast_id: str | None = Field(None, description="the broadcast made of it, if any")
     error: dict[str, Any] | None = Field(None, description="{code, messages: {vi, en}}")
 
 

@@ -27,6 +27,7 @@ NAV = [("nav.home", "/ui/", "broadcast.read"), ("nav.week", "/ui/week", "schedul
        ("nav.send", "/ui/send", "broadcast.create"),
        ("nav.approvals", "/ui/approvals", "broadcast.read"),
        ("nav.fleet", "/ui/fleet", "device.read"), ("nav.alarms", "/ui/alarms", "alarm.read"),
+       ("nav.speech", "/ui/speech", "speech.lexicon"),
        ("nav.setup", "/ui/setup", "device.manage"), ("nav.users", "/ui/users", "user.manage"),
        ("nav.audit", "/ui/audit", "audit.read")]
 DEVICE_STATES = ("online", "offline", "stopped")

@@ -317,3 +317,43 @@ def test_admin_adds_a_village_and_registers_a_cluster(demo, browser):
     _shot(admin, "20-admin-cluster-registered")
     device = demo["api"].get("/api/devices/loa-nam-1").json()
     assert device["zones"] == ["thon-nam"] and device["latitude"] == 9.17
+
+
+def test_broadcaster_types_a_text_listens_and_sends_it(demo, browser):
+    """No file at all: a text, read in the Southern voice, previewed, sent, played."""
+    lan = _login(browser, demo, "lan", mobile=True)
+    lan.goto("/ui/send")
+    lan.get_by_label("Tiêu đề bản tin").fill("Họp thôn bằng văn bản")
+    lan.get_by_label("Văn bản (máy đọc)").check()
+    expect(lan.locator("#file")).to_be_hidden()  # the audio fields step aside
+    lan.get_by_label("Văn bản cần đọc").fill(
+        "Thông báo: 8h30 sáng mai họp thôn tại nhà văn hoá, UBND xã mời bà con đến đúng giờ.")
+    lan.get_by_label("Giọng đọc").select_option(label="Giọng miền Nam (espeak-ng)")
+    lan.get_by_role("button", name="Nghe thử").click()
+    expect(lan.locator("#say-audio")).to_be_visible(timeout=60_000)
+    said = lan.locator("#said")
+    expect(said).to_contain_text("tám giờ ba mươi")
+    expect(said).to_contain_text("Ủy ban nhân dân")
+    previewed = lan.locator("#media-sha").input_value()
+    assert len(previewed) == 64
+    lan.get_by_label("Thôn Tây").check()
+    _shot(lan, "16-broadcaster-text-previewed")
+    lan.get_by_role("button", name="Gửi").click()
+    expect(lan).to_have_url(re.compile(r"/ui/broadcasts/b-"), timeout=60_000)
+    expect(lan.locator("#spoken-text")).to_contain_text("8h30 sáng mai họp thôn")
+    broadcast_id = lan.url.rsplit("/", 1)[1]
+    broadcast = demo["api"].get(f"/api/broadcasts/{broadcast_id}").json()
+    assert broadcast["media_sha256"] == previewed  # what was heard is what is sent
+    media = demo["api"].get(f"/api/media/{previewed}").json()
+    assert media["voice"] == "espeak:vi-vn-x-south" and media["text"].startswith("Thông báo: 8h30")
+    assert abs(media["loudness_out_lufs"] - -16) <= 1
+
+    approved = demo["api"].post(f"/api/broadcasts/{broadcast_id}/approve")
+    assert approved.status_code == 200, approved.text
+    row = lan.locator("#progress tbody tr")
+    expect(row).to_have_count(1)
+    expect(row.locator("td.state")).to_have_attribute("data-state", "played", timeout=60_000)
+    _shot(lan, "17-broadcaster-text-played")
+    lan.get_by_role("link", name="Sửa văn bản và đọc lại").click()
+    expect(lan.get_by_label("Văn bản cần đọc")).to_have_value(re.compile("^Thông báo: 8h30"))
+    expect(lan.get_by_label("Giọng đọc")).to_have_value("espeak:vi-vn-x-south")

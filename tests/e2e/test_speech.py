@@ -119,3 +119,52 @@ def test_an_upload_in_the_background_reports_where_it_is(stack: Stack, speech_di
         stack.api.get(f"/api/jobs/{garbage.json()['id']}").json()), what="refusal")
     assert failed["state"] == "failed" and failed["error"]["code"] == "upload.not_audio"
     assert "không phải" in failed["error"]["messages"]["vi"]
+
+
+def test_the_speech_page_edits_the_lexicon_and_a_bad_line_changes_nothing(stack: Stack):
+    lan = stack.person("lan", "broadcaster")
+    page = lan.get("/ui/speech")
+    assert page.status_code == 200 and "Ủy ban nhân dân" in page.text  # the built-in list
+    assert 'id="default_voice" name="default_voice" disabled' in page.text  # the admin's choice
+    tried = lan.post("/ui/speech", data={"lexicon": "HND = Hội Nông dân", "sample": "HND họp",
+                                         "action": "try"})
+    assert "Hội Nông dân họp" in tried.text
+    assert stack.api.get("/api/speech/lexicon").json() == {}  # trying stores nothing
+    saved = lan.post("/ui/speech",
+                     data={"lexicon": "# ours\nHND = Hội Nông dân\n\nCLB = câu lạc bộ"})
+    assert saved.status_code == 200 and "Đã lưu." in saved.text
+    assert stack.api.get("/api/speech/lexicon").json() == {"HND": "Hội Nông dân",
+                                                           "CLB": "câu lạc bộ"}
+    bad = lan.post("/ui/speech", data={"lexicon": "HND = Hội Nông dân\nCLB câu lạc bộ"})
+    assert bad.status_code == 422 and "Dòng 2" in bad.text
+    assert "CLB câu lạc bộ" in bad.text  # what was typed is kept on the page
+    digits = lan.post("/ui/speech", data={"lexicon": "HND = hội số 5"})
+    assert digits.status_code == 422
+    assert stack.api.get("/api/speech/lexicon").json() == {"HND": "Hội Nông dân",
+                                                           "CLB": "câu lạc bộ"}
+    admin = stack.person("quan-tri", "admin")
+    admin.post("/ui/speech", data={"lexicon": "HND = Hội Nông dân",
+                                   "default_voice": "espeak:vi-vn-x-central"})
+    assert 'value="espeak:vi-vn-x-central" selected' in lan.get("/ui/send").text
+
+
+def test_the_send_form_makes_a_bulletin_from_text_in_a_job(village: Stack):
+    stack = village
+    admin = stack.person("quan-tri", "admin")
+    empty = admin.post("/ui/send", data={"title": "Họp", "village": "thon-dong",
+                                         "content": "text", "text": "  "})
+    assert empty.status_code == 422 and "Chưa nhập văn bản cần đọc." in empty.text
+    sent = admin.post("/ui/send", data={"title": "Họp thôn", "village": "thon-dong",
+                                        "content": "text", "text": TEXT,
+                                        "voice": "espeak:vi"}, follow_redirects=False)
+    assert sent.status_code == 303 and sent.headers["location"].startswith("/ui/jobs/")
+    job_id = sent.headers["location"].rsplit("/", 1)[1]
+    wait_for(lambda: stack.api.get(f"/api/jobs/{job_id}").json()["state"] == "done",
+             timeout=90, what="the bulletin made")
+    job = stack.api.get(f"/api/jobs/{job_id}").json()
+    assert job["broadcast_id"] and job["media"]["text"] == TEXT
+    page = admin.get(f"/ui/jobs/{job_id}", follow_redirects=False)
+    assert page.headers["location"] == f"/ui/broadcasts/{job['broadcast_id']}"
+    stack.wait_states(job["broadcast_id"], {"played"}, timeout=90)
+    again = admin.get(f"/ui/send?again={job['broadcast_id']}").text
+    assert "8h sáng mai" in again and 'value="text" checked' in again

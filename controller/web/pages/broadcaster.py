@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -21,6 +22,8 @@ from ...errors import http_status
 from ...http import ServicesDep
 from ...i18n import translate
 from ...services.broadcasts import BroadcastRequest
+from ...services.speech import SpeechPart
+from ...services.views import MediaOut
 from .. import svg
 from ..render import lang_of, page, render, words
 
@@ -79,7 +82,8 @@ def broadcast_view(svc: Services, broadcast_id: str) -> dict[str, Any]:
         targets=b.targets, created_by=b.created_by, approved_by=b.approved_by,
         reason=b.rejected_reason, sha=media.sha256, duration_s=round(media.duration_ms / 1000, 1),
         loudness_in=media.loudness_in_lufs, loudness_out=media.loudness_out_lufs,
-        summary=b.summary, pending=b.commands_pending,
+        summary=b.summary, pending=b.commands_pending, text=media.text, voice=media.voice,
+        loudness_warning=media.loudness_warning, parts=media.parts or [],
         deliveries=[dict(device=d.device_id, name=names.get(d.device_id, d.device_id),
                          state=d.state, reason=d.reason, started_at=d.started_at,
                          online=d.device_status) for d in b.deliveries]))
@@ -101,63 +105,137 @@ def week(request: Request, svc: ServicesDep, who: Principal = page("schedule.rea
     return render(request, "week.html", who, **week_view(svc))
 
 
+def send_view(svc: Services, form: dict[str, Any]) -> dict[str, Any]:
+    return dict(zones=svc.zones.names(), form=form, voices=svc.speech.voices(),
+                default_voice=svc.speech.default_voice(), languages=svc.speech.languages())
+
+
+def _prefill(svc: Services, broadcast_id: str) -> dict[str, Any]:
+    """A bulletin's fields again, to edit its text and send it once more."""
+    b = svc.broadcasts.get(broadcast_id)
+    media = svc.media.get(b.media_sha256)
+    return dict(title=b.title, villages=[t.partition(":")[2] for t in b.targets
+                                         if t.startswith("zone:")],
+                content="text" if media.text else "audio", text=media.text or "",
+                voice=media.voice, language=media.language, priority=b.priority)
+
+
 @router.get("/send", response_class=HTMLResponse)
-def send_form(request: Request, svc: ServicesDep, who: Principal = page("broadcast.create")
-              ) -> HTMLResponse:
-    return render(request, "send.html", who, zones=svc.zones.names(), form={}, errors=[])
+def send_form(request: Request, svc: ServicesDep, again: str = "",
+              who: Principal = page("broadcast.create")) -> HTMLResponse:
+    form = _prefill(svc, again) if again else {}
+    return render(request, "send.html", who, errors=[], **send_view(svc, form))
+
+
+def _file(value: Any) -> UploadFile | None:
+    return value if isinstance(value, UploadFile) and value.filename else None
 
 
 @router.post("/send", response_class=HTMLResponse)
 async def send_submit(request: Request, svc: ServicesDep,
                       who: Principal = page("broadcast.create")) -> Response:
-    """Upload (or recording) + villages + time → a broadcast; bad input changes nothing."""
+    """A file, a recording or a text + villages + time → a bulletin made in a job (its page
+    shows the progress), then a broadcast; bad input changes nothing."""
     lang = lang_of(request)
-    form = await request.form(max_files=1, max_fields=100)
-    title = str(form.get("title", "")).strip()
-    villages = [str(v) for v in form.getlist("village")]
-    when = str(form.get("when", "now"))
-    at_text = str(form.get("at", ""))
-    priority = str(form.get("priority", "normal"))
-    upload = form.get("file")
+    form = await request.form(max_files=2, max_fields=100)
+    text_of = lambda key, default="": str(form.get(key, default)).strip()  # noqa: E731
+    fields = dict(title=text_of("title"), villages=[str(v) for v in form.getlist("village")],
+                  when=text_of("when", "now"), at=text_of("at"),
+                  priority=text_of("priority", "normal"), content=text_of("content", "audio"),
+                  text=str(form.get("text", "")), voice=text_of("voice"),
+                  language=text_of("language", "vi"), extra_language=text_of("extra_language"))
+    upload, extra = _file(form.get("file")), _file(form.get("extra_file"))
+    previewed = text_of("media_sha")
     errors = []
-    if not title:
+    if not fields["title"]:
         errors.append(translate("error.title_empty", lang))
-    if not villages:
+    if not fields["villages"]:
         errors.append(translate("error.no_village", lang))
-    if not isinstance(upload, UploadFile) or not upload.filename:
+    if fields["content"] == "text":
+        if not fields["text"].strip():
+            errors.append(translate("send.no_text", lang))
+    elif upload is None:
         errors.append(translate("error.no_file", lang))
+    if extra is not None and not fields["extra_language"]:
+        errors.append(translate("speech.unknown_language", lang, language=""))
     start_at = None
-    if when == "at":
+    if fields["when"] == "at":
         try:
             tz = ZoneInfo(svc.settings.timezone)
-            start_at = datetime.fromisoformat(at_text).replace(tzinfo=tz)
+            start_at = datetime.fromisoformat(fields["at"]).replace(tzinfo=tz)
             if start_at <= utcnow():
                 errors.append(translate("broadcast.past_time", lang))
         except ValueError:
             errors.append(translate("error.bad_time", lang))
-    if priority not in {p.value for p in Priority} - {"live"}:
-        priority = "normal"
-    context = dict(zones=svc.zones.names(), form=dict(
-        title=title, villages=villages, when=when, at=at_text, priority=priority))
+    if fields["priority"] not in {p.value for p in Priority} - {"live"}:
+        fields["priority"] = "normal"
     if errors:
-        return render(request, "send.html", who, status_code=422, errors=errors, **context)
-    assert isinstance(upload, UploadFile)
+        return render(request, "send.html", who, status_code=422, errors=errors,
+                      **send_view(svc, fields))
+    main_part = SpeechPart(fields["language"], fields["text"], fields["voice"] or None) \
+        if fields["content"] == "text" else None
     try:
-        src = await svc.media.receive(upload, upload.filename or "")
+        if main_part is not None:
+            svc.speech.check([main_part])  # refused at once: no voice for the language, ...
+        received: list[Path] = []
         try:
-            media, _ = await run_in_threadpool(svc.media.ingest, who, src,
-                                               upload.filename or "", title)
-        finally:
-            src.unlink(missing_ok=True)
-        broadcast_id = await run_in_threadpool(
-            svc.broadcasts.create, BroadcastRequest(
-                media_sha256=media.sha256, targets=[f"zone:{v}" for v in villages],
-                start_at=start_at, priority=Priority(priority), title=title),
-            who, draft=form.get("action") == "draft")
+            for f in (upload, extra):
+                if f:
+                    received.append(await svc.media.receive(f, f.filename or ""))
+                    await run_in_threadpool(svc.media.check, received[-1])
+        except DomainError:
+            for path in received:
+                path.unlink(missing_ok=True)
+            raise
     except DomainError as exc:
         return render(request, "send.html", who, status_code=http_status(exc),
-                      errors=[words(exc, lang)], **context)
-    return RedirectResponse(f"/ui/broadcasts/{broadcast_id}", status_code=303)
+                      errors=[words(exc, lang)], **send_view(svc, fields))
+    request_for = dict(targets=[f"zone:{v}" for v in fields["villages"]], start_at=start_at,
+                       priority=Priority(fields["priority"]), title=fields["title"])
+    draft = form.get("action") == "draft"
+
+    def make(progress: Any) -> tuple[MediaOut, bool]:
+        """Every version, in order: the text (or file), then the added one."""
+        parts: list[SpeechPart] = [main_part] if main_part and not previewed else []
+        if main_part and previewed:
+            parts.append(SpeechPart(fields["language"], media_sha256=previewed))
+        for path, original in zip(received, [f for f in (upload, extra) if f], strict=True):
+            media, _ = svc.media.ingest(who, path, original.filename or "", fields["title"])
+            language = fields["extra_language"] if original is extra else fields["language"]
+            parts.append(SpeechPart(language, media_sha256=media.sha256))
+        if len(parts) == 1 and parts[0].media_sha256:
+            return svc.media.get(parts[0].media_sha256), False
+        return svc.speech.render(who, parts, fields["title"], progress=progress)
+
+    def send(media: MediaOut) -> str:
+        return svc.broadcasts.create(BroadcastRequest(media_sha256=media.sha256,
+                                                      **request_for), who, draft=draft)
+
+    def cleanup() -> None:
+        for path in received:
+            path.unlink(missing_ok=True)
+
+    job = svc.media_jobs.start("speech" if main_part else "upload", who, fields["title"], make,
+                               cleanup=cleanup, then=send)
+    return RedirectResponse(f"/ui/jobs/{job.id}", status_code=303)
+
+
+@router.get("/jobs/{job_id}", response_class=HTMLResponse)
+def job_page(job_id: str, request: Request, svc: ServicesDep,
+             who: Principal = page("broadcast.read")) -> Response:
+    """A bulletin being made: its stage and progress; its broadcast's page once it is sent."""
+    job = svc.media_jobs.get(job_id)
+    next_url = f"/ui/broadcasts/{job.broadcast_id}" if job.broadcast_id else ""
+    if job.state == "done" and next_url and request.query_params.get("stay") is None:
+        return RedirectResponse(next_url, status_code=303)
+    lang = lang_of(request)
+    stages = {stage: translate(f"job.stage.{stage}", lang) for stage in JOB_STAGES}
+    return render(request, "job.html", who, job=job, next_url=next_url, stages=stages,
+                  has_stage=lambda stage: stage in JOB_STAGES)
+
+
+JOB_STAGES = ("queued", "starting", "speaking", "measuring", "encoding", "checking", "sending",
+              "done")
 
 
 @router.get("/broadcasts/{broadcast_id}", response_class=HTMLResponse)

@@ -75,9 +75,17 @@
   repeats.forEach(function (r) { r.addEventListener("change", showRepeat); });
   if (repeats.length) { showRepeat(); }
 
-  // Record a bulletin with the microphone; the recording becomes the form's file.
-  var record = document.getElementById("record");
-  if (record && navigator.mediaDevices && window.MediaRecorder) {
+  // Record with the microphone; the recording becomes the file input named by data-target.
+  // Where the browser allows no microphone (plain http:// off this machine), say why.
+  document.querySelectorAll("button.record").forEach(function (record) {
+    if (!(navigator.mediaDevices && window.MediaRecorder)) {
+      var why = document.createElement("span");
+      why.className = "error mic-why";
+      why.textContent = record.dataset.why || "";
+      record.disabled = true;
+      record.insertAdjacentElement("afterend", why);
+      return;
+    }
     var recorder = null, chunks = [];
     record.addEventListener("click", function () {
       if (recorder && recorder.state === "recording") { recorder.stop(); return; }
@@ -91,8 +99,8 @@
           var file = new File([blob], "ghi-am.webm", {type: blob.type});
           var transfer = new DataTransfer();
           transfer.items.add(file);
-          document.getElementById("file").files = transfer.files;
-          var preview = document.getElementById("preview");
+          document.getElementById(record.dataset.target).files = transfer.files;
+          var preview = document.getElementById(record.dataset.preview);
           preview.src = URL.createObjectURL(blob);
           preview.hidden = false;
           record.textContent = record.dataset.start;
@@ -101,7 +109,116 @@
         record.textContent = record.dataset.stop;
       });
     });
-  } else if (record) {
-    record.hidden = true;
+  });
+
+  // The send form: show the fields of the chosen content (all show without JavaScript).
+  var contents = document.querySelectorAll("input[name=content]");
+  function showContent() {
+    var chosen = document.querySelector("input[name=content]:checked");
+    document.querySelectorAll("[data-for-content]").forEach(function (el) {
+      el.hidden = !chosen || el.dataset.forContent !== chosen.value;
+    });
+  }
+  contents.forEach(function (c) { c.addEventListener("change", showContent); });
+  if (contents.length) { showContent(); }
+
+  function api(url, method, body) {
+    return fetch(url, {
+      method: method, credentials: "same-origin",
+      headers: {"Content-Type": "application/json", "X-CSRF-Token": csrf,
+                "Accept-Language": document.documentElement.lang},
+      body: body === undefined ? undefined : JSON.stringify(body)
+    }).then(function (r) { return r.json().then(function (data) { return {ok: r.ok, data: data}; }); });
+  }
+
+  // Follow a media job: progress into a <progress>, then done(job) or failed(job).
+  function follow(jobId, bar, label, stages, done, failed) {
+    api("/api/jobs/" + jobId, "GET").then(function (answer) {
+      var job = answer.data;
+      if (bar) { bar.hidden = false; bar.value = job.progress; }
+      if (label && stages) { label.textContent = stages[job.stage] || job.stage; }
+      if (job.state === "done") { done(job); return; }
+      if (job.state === "failed") { failed(job); return; }
+      setTimeout(function () { follow(jobId, bar, label, stages, done, failed); }, 400);
+    });
+  }
+
+  // Text to speech: listen first (the bulletin is made once; sending it reuses it).
+  var say = document.getElementById("say-preview");
+  if (say) {
+    var text = document.getElementById("text"), voice = document.getElementById("voice");
+    var language = document.getElementById("language"), sha = document.getElementById("media-sha");
+    var noVoice = document.getElementById("no-voice");
+    var forget = function () {
+      sha.value = "";
+      var option = language.options[language.selectedIndex];
+      noVoice.hidden = !(option && option.dataset.noVoice);
+    };
+    [text, voice, language].forEach(function (el) { el.addEventListener("input", forget);
+                                                    el.addEventListener("change", forget); });
+    forget();
+    say.addEventListener("click", function () {
+      var bar = document.getElementById("say-progress"), audio = document.getElementById("say-audio");
+      var said = document.getElementById("said"), error = document.getElementById("action-error");
+      say.disabled = true;
+      api("/api/speech/said", "POST", {text: text.value}).then(function (answer) {
+        if (answer.ok) { said.querySelector("span").textContent = answer.data.said; said.hidden = false; }
+      });
+      api("/api/speech", "POST", {title: document.getElementById("title").value,
+                                  parts: [{language: language.value, text: text.value,
+                                           voice: voice.value}]}).then(function (answer) {
+        if (!answer.ok) {
+          say.disabled = false;
+          window.alert(answer.data.error ? answer.data.error.message : "");
+          return;
+        }
+        follow(answer.data.id, bar, null, null, function (job) {
+          sha.value = job.media.sha256;
+          audio.src = job.media.url;
+          audio.hidden = false;
+          bar.hidden = true;
+          say.disabled = false;
+        }, function (job) {
+          bar.hidden = true;
+          say.disabled = false;
+          window.alert(job.error ? job.error.messages[document.documentElement.lang] || "" : "");
+        });
+      });
+    });
+  }
+
+  // Sending a file: the upload's own progress, buttons disabled until the answer.
+  var sendForm = document.getElementById("send-form");
+  if (sendForm && window.FormData && window.XMLHttpRequest) {
+    sendForm.addEventListener("submit", function (event) {
+      event.preventDefault();
+      var data = new FormData(sendForm);
+      if (event.submitter && event.submitter.name) { data.append(event.submitter.name, event.submitter.value); }
+      var buttons = sendForm.querySelectorAll("button[type=submit]");
+      buttons.forEach(function (b) { b.disabled = true; });
+      var bar = document.getElementById("upload-progress");
+      var xhr = new XMLHttpRequest();
+      xhr.open("POST", sendForm.getAttribute("action"));  // .action is the button named "action"
+      xhr.upload.onprogress = function (e) {
+        if (e.lengthComputable) { bar.hidden = false; bar.value = e.loaded / e.total; }
+      };
+      xhr.onload = function () {
+        if (xhr.status < 400 && xhr.responseURL) { window.location.assign(xhr.responseURL); return; }
+        document.open(); document.write(xhr.responseText); document.close();  // the form, with why
+      };
+      xhr.onerror = function () { buttons.forEach(function (b) { b.disabled = false; }); };
+      xhr.send(data);
+    });
+  }
+
+  // A job's page: its progress live, then the bulletin's page.
+  var jobBox = document.getElementById("job");
+  if (jobBox && ["done", "failed"].indexOf(jobBox.dataset.state) < 0) {
+    var stages = JSON.parse(document.getElementById("job-stages").dataset.stages || "{}");
+    follow(jobBox.dataset.job, document.getElementById("job-progress"),
+           document.getElementById("job-stage"), stages, function (job) {
+             window.location.assign(job.broadcast_id ? "/ui/broadcasts/" + job.broadcast_id
+                                                     : window.location.href + "?stay=1");
+           }, function () { window.location.reload(); });
   }
 })();

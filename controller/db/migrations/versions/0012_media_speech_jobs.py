@@ -33,6 +33,7 @@ def upgrade() -> None:
         sa.Column('progress', sa.Float(), nullable=False),
         sa.Column('title', sa.String(200), nullable=False),
         sa.Column('media_sha256', sa.String(64), nullable=True),
+        sa.Column('broadcast_id', sa.String(80), nullable=True),
         sa.Column('error_key', sa.String(80), nullable=True),
         sa.Column('error_params', sa.JSON(), nullable=False),
         sa.Column('created_by', sa.String(64), nullable=False),
