@@ -221,10 +221,15 @@ def test_a_bulletin_saved_as_a_draft_waits_for_its_author(stack: Stack, speech_w
                                        "when": "now", "priority": "normal", "action": "draft"},
                      files={"file": ("tin.wav", speech_wav.read_bytes(), "audio/wav")},
                      follow_redirects=False)
-    assert saved.status_code == 303
-    page = lan.get(saved.headers["location"])
+    assert saved.status_code == 303 and saved.headers["location"].startswith("/ui/jobs/")
+    job_id = saved.headers["location"].rsplit("/", 1)[1]
+    wait_for(lambda: stack.api.get(f"/api/jobs/{job_id}").json()["state"] == "done",
+             timeout=60, what="the upload prepared")
+    done = lan.get(f"/ui/jobs/{job_id}")  # a finished job's page leads on to its bulletin
+    assert done.status_code == 303
+    page = lan.get(done.headers["location"])
     assert "Bản nháp: chưa gửi đi" in page.text and "/submit" in page.text
-    broadcast_id = saved.headers["location"].rsplit("/", 1)[1]
+    broadcast_id = done.headers["location"].rsplit("/", 1)[1]
     assert stack.get_broadcast(broadcast_id)["state"] == "draft"
     assert "Tin nháp" not in stack.person("chu-tich", "approver").get("/ui/approvals").text
     assert "/submit" not in stack.person("hoa", "broadcaster").get(
