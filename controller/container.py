@@ -114,8 +114,6 @@ class Services:
         self.plans = PlanPublisher(self.sessions, self.commands, settings.timezone,
                                    settings.default_max_late_s)
         self.retained = RetainedKeeper(self.gateway, self.plans.retained_source())
-        self.schedule_changes = ScheduleChanges(self.sessions, self.schedules, self.audit,
-                                                self.plans_changed)
 
         # the application's rules, for every face
         self.broadcasts = BroadcastService(settings, self.sessions, self.commands, self.jobs,
@@ -142,6 +140,8 @@ class Services:
         self.programme = ProgrammeService(self.sessions, self.schedules, settings.timezone)
         self.speech = SpeechService(self.sessions, tts_engines(settings), self.media,
                                     self.audit, settings.tts_default_voice)
+        self.schedule_changes = ScheduleChanges(self.sessions, self.schedules, self.audit,
+                                                self.plans_changed, self.speech)
         self.media_jobs = MediaJobs(self.sessions, settings.media_workers, self.media.get)
         self._refresh_lock = threading.Lock()
         self._refresh_wanted = False

@@ -557,11 +557,12 @@ def schedules_plan(
     loaded = _load_schedules(path)
     media, fleet = _controller_facts(url, token)
     now = datetime.now(timezone.utc)
-    from controller.schedules.model import MediaItem
+    from controller.schedules.model import RelayItem, TextItem
 
     rows = preview(loaded.schedules, now, now + timedelta(days=days), media, fleet)
-    unknown = {s.name for s in loaded.schedules.schedules
-               if media is None and any(isinstance(i, MediaItem) for i in s.programme)}
+    unknown = {s.name for s in loaded.schedules.schedules  # lengths not known here: "+?"
+               if any(isinstance(i, TextItem) and i.media is None or
+                      media is None and not isinstance(i, RelayItem) for i in s.programme)}
     weekday = ["T2", "T3", "T4", "T5", "T6", "T7", "CN"]  # Thứ Hai … Chủ nhật
     for row in rows:
         o = row.occurrence

@@ -82,7 +82,7 @@ def sync_schedules(body: ScheduleSet, svc: ServicesDep,
     if not dry_run:
         return _respond(svc.schedule_changes.change(who, "replace", "",
                                                     body.model_dump(mode="json")))
-    result = svc.schedules.sync(body, dry_run=True)
+    result = svc.schedule_changes.check(body)
     return SyncOut(applied=False, added=result.added, changed=result.changed,
                    removed=result.removed, settings_changed=result.settings_changed,
                    problems=[ProblemOut(**p.__dict__) for p in result.problems])

@@ -17,9 +17,12 @@ from protocol.messages import utcnow
 
 from ..auth import Principal, skips_approval
 from ..db.models import ScheduleChange
-from ..domain.errors import Conflict, NotAllowed, NotFound
+from ..domain.errors import Conflict, DomainError, NotAllowed, NotFound
+from ..i18n import translate
 from ..services.audit import AuditLog
-from .model import ScheduleSet, ScheduleSpec
+from ..services.speech import SpeechPart, SpeechService
+from .checks import Problem
+from .model import ScheduleSet, ScheduleSpec, TextItem
 from .store import ScheduleStore, SyncResult
 
 KINDS = ("put", "delete", "replace")
@@ -61,13 +64,59 @@ def _record(change: ScheduleChange) -> ChangeRecord:
     return ChangeRecord.model_validate(change)
 
 
+def _part(item: TextItem) -> SpeechPart:
+    return SpeechPart(language=item.language, text=item.text, voice=item.voice)
+
+
+def _texts(wanted: ScheduleSet) -> list[tuple[ScheduleSpec, TextItem]]:
+    return [(spec, item) for spec in wanted.schedules for item in spec.programme
+            if isinstance(item, TextItem)]
+
+
+def _text_problem(spec: ScheduleSpec, exc: DomainError) -> Problem:
+    return Problem(spec.name, "text_not_speakable", translate(exc.key, "en", **exc.params))
+
+
 class ScheduleChanges:
     def __init__(self, sessions: sessionmaker[Session], store: ScheduleStore, audit: AuditLog,
-                 plans_changed: Callable[[], None]):
+                 plans_changed: Callable[[], None], speech: SpeechService | None = None):
         self._sessions = sessions
         self._store = store
         self._audit = audit
         self._plans_changed = plans_changed
+        self._speech = speech
+
+    def check(self, wanted: ScheduleSet) -> SyncResult:
+        """What applying ``wanted`` would change, and every problem (texts that cannot be
+        spoken included); nothing is stored."""
+        result = self._store.sync(wanted, dry_run=True)
+        for spec, item in _texts(wanted):
+            refusal = (self._speech.refusal(_part(item)) if self._speech else
+                       DomainError("speech.engine_missing", engine="tts"))
+            if refusal is not None:
+                result.problems.append(_text_problem(spec, refusal))
+        return result
+
+    def _spoken(self, who: Principal, wanted: ScheduleSet) -> ScheduleSet | list[Problem]:
+        """``wanted`` with every text item's ``media`` set to the bulletin that says it."""
+        if not _texts(wanted):
+            return wanted
+        problems = self.check(wanted).problems
+        if problems or self._speech is None:
+            return problems
+        specs = []
+        for spec in wanted.schedules:
+            items = []
+            for item in spec.programme:
+                if isinstance(item, TextItem):
+                    try:
+                        media = self._speech.spoken(who, _part(item), spec.title or spec.name)
+                    except DomainError as exc:
+                        return [_text_problem(spec, exc)]
+                    item = item.model_copy(update={"media": media.sha256})
+                items.append(item)
+            specs.append(spec.model_copy(update={"programme": items}))
+        return wanted.model_copy(update={"schedules": specs})
 
     def wanted(self, kind: str, name: str, content: dict[str, Any]) -> ScheduleSet:
         """The whole set an edit asks for, against the set stored now."""
@@ -82,8 +131,11 @@ class ScheduleChanges:
         return current.model_copy(update={"schedules": [
             *others, ScheduleSpec.model_validate(content)]})
 
-    def _apply(self, wanted: ScheduleSet) -> ChangeOutcome:
-        result = self._store.sync(wanted)
+    def _apply(self, who: Principal, wanted: ScheduleSet) -> ChangeOutcome:
+        spoken = self._spoken(who, wanted)
+        if isinstance(spoken, list):
+            return ChangeOutcome(SyncResult(problems=spoken), problems=spoken)
+        result = self._store.sync(spoken)
         if result.problems:
             return ChangeOutcome(result, problems=result.problems)
         applied = not result.unchanged
@@ -97,11 +149,11 @@ class ScheduleChanges:
         (broadcasters). ``kind``: ``put`` one schedule, ``delete`` one, ``replace`` the set."""
         wanted = self.wanted(kind, name, content)
         if skips_approval(who.roles):
-            outcome = self._apply(wanted)
+            outcome = self._apply(who, wanted)
             self._audit.record(who, f"schedule.{kind}", name or "*",
                                "failed" if outcome.problems else "ok")
             return outcome
-        check = self._store.sync(wanted, dry_run=True)
+        check = self.check(wanted)
         if check.problems:
             return ChangeOutcome(check, problems=check.problems)
         with self._sessions.begin() as session:
@@ -140,7 +192,7 @@ class ScheduleChanges:
         proposed = self._pending(change_id)
         if proposed.created_by == who.username:
             raise NotAllowed("approval.same_person")
-        outcome = self._apply(self.wanted(proposed.kind, proposed.name, proposed.content))
+        outcome = self._apply(who, self.wanted(proposed.kind, proposed.name, proposed.content))
         if outcome.problems:
             self._audit.record(who, "schedule.approve", str(change_id), "failed")
             return outcome

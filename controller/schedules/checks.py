@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from .model import MediaItem, QuietHours, ScheduleSet
+from .model import MediaItem, QuietHours, ScheduleSet, TextItem
 from .recurrence import Occurrence, expand, expand_all, programme_duration
 from .targets import Fleet
 
@@ -61,7 +61,8 @@ def check(schedules: ScheduleSet, *, now: datetime, horizon: timedelta = timedel
     for spec in schedules.schedules:
         if media_ms is not None:
             for item in spec.programme:
-                if isinstance(item, MediaItem) and item.media not in media_ms:
+                if isinstance(item, (MediaItem, TextItem)) and item.media is not None and \
+                        item.media not in media_ms:
                     problems.append(Problem(spec.name, "missing_media",
                                             f"media {item.media[:12]}… is not on the controller"))
             length = programme_duration(spec, media_ms)

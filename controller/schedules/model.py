@@ -32,6 +32,25 @@ class MediaItem(_Model):
     media: Sha256
 
 
+class TextItem(_Model):
+    """A text read aloud. The controller speaks it when the schedule is applied and fills in
+    ``media`` (the bulletin it made), so plans still carry only stored, signed media."""
+
+    text: str = Field(min_length=1, max_length=20_000)
+    voice: str | None = Field(None, max_length=80,
+                              description="e.g. espeak:vi-vn-x-south; the station's default if "
+                                          "not given")
+    language: str = Field("vi", pattern=r"^[a-z]{2,3}$")
+    media: Sha256 | None = Field(None, description="filled in by the controller when applied")
+
+    @field_validator("text")
+    @classmethod
+    def _has_words(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("the text is empty")
+        return value.strip()
+
+
 class RelayItem(_Model):
     """A live stream (VOV, provincial station) relayed for a fixed time."""
 
@@ -49,7 +68,12 @@ class RelayItem(_Model):
         return value
 
 
-ProgrammeItem = Annotated[MediaItem | RelayItem, Field(union_mode="left_to_right")]
+ProgrammeItem = Annotated[MediaItem | TextItem | RelayItem, Field(union_mode="left_to_right")]
+
+
+def item_media(item: MediaItem | TextItem | RelayItem) -> str | None:
+    """The stored bulletin an item plays (a text's once it is spoken); None for a relay."""
+    return item.media if isinstance(item, (MediaItem, TextItem)) else None
 
 
 class ScheduleSpec(_Model):

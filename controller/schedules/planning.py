@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 
 from protocol.messages import MediaRef, PlanCommand, PlanEntry, Priority, StreamRef, to_builtins
 
-from .model import MediaItem, ProgrammeItem, ScheduleSet
+from .model import MediaItem, ProgrammeItem, ScheduleSet, TextItem
 from .recurrence import Occurrence, expand_all
 from .targets import Fleet
 
@@ -77,9 +77,9 @@ def programme_entries(occ: Occurrence, programme: list[ProgrammeItem],
         play_id = occ.play_id if len(programme) == 1 else f"{occ.play_id}.{i + 1}"
         start = occ.start + offset
         priority = Priority(occ.priority)
-        if isinstance(item, MediaItem):
-            if item.media not in media:
-                continue  # refused by the schedule check; never planned
+        if isinstance(item, (MediaItem, TextItem)):
+            if item.media is None or item.media not in media:
+                continue  # refused by the schedule check, or a text not yet spoken
             ref = _media_ref(item.media, media)
             entries.append(PlanEntry(play_id=play_id, title=title, start_at=start,
                                      priority=priority, media=ref))

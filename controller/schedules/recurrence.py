@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 
 from dateutil.rrule import rrulestr
 
-from .model import DEFAULT_TIMEZONE, MediaItem, ScheduleSet, ScheduleSpec
+from .model import DEFAULT_TIMEZONE, RelayItem, ScheduleSet, ScheduleSpec
 
 
 @dataclass(frozen=True)
@@ -32,13 +32,13 @@ class Occurrence:
 
 
 def programme_duration(spec: ScheduleSpec, media_ms: Mapping[str, int]) -> timedelta:
-    """Length of a programme; unknown media count as zero (reported separately)."""
+    """Length of a programme; unknown media (and texts not yet spoken) count as zero."""
     total = 0
     for item in spec.programme:
-        if isinstance(item, MediaItem):
-            total += media_ms.get(item.media, 0)
-        else:
+        if isinstance(item, RelayItem):
             total += item.duration_s * 1000
+        elif item.media is not None:
+            total += media_ms.get(item.media, 0)
     return timedelta(milliseconds=total)
 
 

@@ -144,6 +144,18 @@ class MediaService:
                 raise NotFound("media.not_found")
             return media_out(media)
 
+    def find_spoken(self, language: str, text: str, voice: str, said: str) -> MediaOut | None:
+        """A stored bulletin of just this text, in this voice and read as ``said`` (the
+        lexicon may have changed the reading since), so the same text is not spoken twice."""
+        with self._sessions() as session:
+            for media in session.scalars(select(Media).where(
+                    Media.language == language, Media.text == text, Media.voice == voice)
+                    .order_by(Media.created_at.desc())):
+                parts = media.parts or []
+                if len(parts) == 1 and parts[0].get("said") == said:
+                    return media_out(media)
+        return None
+
     def titles(self) -> dict[str, str]:
         """sha256 → title (or the file's name), for pages that name bulletins."""
         with self._sessions() as session:

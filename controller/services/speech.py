@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from ..auth import Principal
 from ..db.models import SiteSetting
-from ..domain.errors import Invalid, NotFound
+from ..domain.errors import DomainError, Invalid, NotFound
 from ..media.compose import Piece, compose
 from ..media.pipeline import Progress
 from ..media.tts.engines import LANGUAGES, Engines, SpeechFailed, Voice
@@ -191,6 +191,7 @@ class SpeechService:
             about = About(language=first.language, text=first.text, voice=first.voice,
                           parts=[{k: v for k, v in dict(
                               language=p.language, text=p.text, voice=p.voice,
+                              said=normalise(p.text, lexicon) if p.text else None,
                               media_sha256=p.media_sha256).items() if v is not None}
                               for p in parts])
             return self._media.ingest(
@@ -199,3 +200,20 @@ class SpeechService:
                 about=about)
         finally:
             shutil.rmtree(work, ignore_errors=True)
+
+    def refusal(self, part: SpeechPart) -> DomainError | None:
+        """Why ``part`` cannot be spoken (for checks that report rather than raise), or None."""
+        try:
+            self._check([part])
+        except DomainError as exc:
+            return exc
+        return None
+
+    def spoken(self, who: Principal, part: SpeechPart, title: str) -> MediaOut:
+        """The bulletin that says ``part``: one stored earlier with the same words, voice and
+        reading, else spoken now (a schedule's text items, each time the schedule is applied)."""
+        (part,) = self._check([part])
+        assert part.text is not None and part.voice is not None
+        found = self._media.find_spoken(part.language, part.text, part.voice,
+                                        normalise(part.text, self.lexicon()))
+        return found or self.render(who, [part], title)[0]

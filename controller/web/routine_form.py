@@ -15,7 +15,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from ..i18n import translate
-from ..schedules.model import MediaItem, RelayItem, ScheduleSpec
+from ..schedules.model import RelayItem, ScheduleSpec, TextItem, item_media
 
 WEEKDAYS = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")
 PROGRAMME_ROWS = 6  # empty form rows for a new programme (a longer one gets two spare rows)
@@ -39,13 +39,16 @@ class RoutineForm:
     valid_until: str = ""
     except_dates: str = ""  # comma-separated YYYY-MM-DD
     slot_minutes: str = ""
-    items: list[dict[str, str]] = field(default_factory=list)  # kind=media|relay, sha, url, ...
+    items: list[dict[str, str]] = field(default_factory=list)  # kind=media|text|relay, sha, ...
 
     def rows(self) -> list[dict[str, str]]:
         """The programme padded with empty rows for the form."""
         spare = max(2, PROGRAMME_ROWS - len(self.items))
-        return self.items + [{"kind": "", "sha": "", "url": "", "minutes": "", "fallback": ""}
-                             for _ in range(spare)]
+        return self.items + [EMPTY_ROW.copy() for _ in range(spare)]
+
+
+EMPTY_ROW = {"kind": "", "sha": "", "url": "", "minutes": "", "fallback": "", "text": "",
+             "voice": ""}
 
 
 def form_from_spec(spec: ScheduleSpec) -> RoutineForm:
@@ -61,13 +64,15 @@ def form_from_spec(spec: ScheduleSpec) -> RoutineForm:
         repeat, days = "weekly", parts["BYDAY"].split(",")
     items = []
     for item in spec.programme:
-        if isinstance(item, MediaItem):
-            items.append({"kind": "media", "sha": item.media, "url": "", "minutes": "",
-                          "fallback": ""})
-        else:
-            items.append({"kind": "relay", "sha": "", "url": item.relay,
+        if isinstance(item, RelayItem):
+            items.append({**EMPTY_ROW, "kind": "relay", "url": item.relay,
                           "minutes": f"{item.duration_s / 60:g}",
                           "fallback": " ".join(item.fallback)})
+        elif isinstance(item, TextItem):
+            items.append({**EMPTY_ROW, "kind": "text", "text": item.text,
+                          "voice": item.voice or ""})
+        else:
+            items.append({**EMPTY_ROW, "kind": "media", "sha": item.media})
     villages = ["all"] if "all" in spec.targets else \
         [t.partition(":")[2] for t in spec.targets if t.startswith("zone:")]
     return RoutineForm(
@@ -149,6 +154,12 @@ def spec_from_form(form: RoutineForm, lang: str, keep: ScheduleSpec | None = Non
     for number, row in enumerate(form.items, 1):
         if row.get("kind") == "media" and row.get("sha"):
             programme.append({"media": row["sha"]})
+        elif row.get("kind") == "text":
+            text = row.get("text", "").strip()
+            if not text:
+                problem("routine.no_text", row=number)
+                continue
+            programme.append({"text": text, "voice": row.get("voice") or None})
         elif row.get("kind") == "relay":
             url, minutes = row.get("url", "").strip(), row.get("minutes", "").strip()
             try:
@@ -210,12 +221,16 @@ def repetition(spec: ScheduleSpec, lang: str) -> str:
 
 
 def programme_words(spec: ScheduleSpec, media_titles: Mapping[str, str], lang: str) -> list[str]:
-    """Each programme item as a line: the bulletin's title, or the relayed stream and minutes."""
+    """Each programme item as a line: the bulletin's title, the text read aloud, or the
+    relayed stream and minutes."""
     lines = []
     for item in spec.programme:
         if isinstance(item, RelayItem):
             lines.append(translate("routine.says_relay", lang, url=item.relay,
                                    minutes=f"{item.duration_s / 60:g}"))
+        elif isinstance(item, TextItem):
+            words = item.text if len(item.text) <= 80 else item.text[:79] + "…"
+            lines.append(translate("routine.says_text", lang, text=words))
         else:
             lines.append(media_titles.get(item.media) or item.media[:12] + "…")
     return lines
@@ -223,4 +238,4 @@ def programme_words(spec: ScheduleSpec, media_titles: Mapping[str, str], lang: s
 
 def media_of(spec: ScheduleSpec) -> list[str]:
     """The bulletins a programme plays (sha256, in order, once each), for listening to it."""
-    return list(dict.fromkeys(i.media for i in spec.programme if isinstance(i, MediaItem)))
+    return list(dict.fromkeys(sha for sha in map(item_media, spec.programme) if sha))

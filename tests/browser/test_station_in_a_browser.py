@@ -86,7 +86,7 @@ def test_broadcaster_sends_approver_releases_three_villages_play(demo, browser):
         lan.get_by_label(village).check()
     _shot(lan, "02-broadcaster-send-form")
     lan.get_by_role("button", name="Gửi").click()
-    expect(lan).to_have_url(re.compile(r"/ui/broadcasts/b-"))
+    expect(lan).to_have_url(re.compile(r"/ui/broadcasts/b-"), timeout=60_000)  # via its job
     expect(lan.get_by_text("Đã gửi, đang chờ phê duyệt.")).to_be_visible()
     broadcast_url = lan.url
     _shot(lan, "03-broadcaster-waiting-for-approval")
@@ -247,7 +247,7 @@ def test_broadcaster_records_a_bulletin_with_the_microphone(demo, browser):
     assert lan.locator("#file").evaluate("el => el.files[0].name") == "ghi-am.webm"
     _shot(lan, "15-broadcaster-recorded")
     lan.get_by_role("button", name="Gửi").click()
-    expect(lan).to_have_url(re.compile(r"/ui/broadcasts/b-"))
+    expect(lan).to_have_url(re.compile(r"/ui/broadcasts/b-"), timeout=60_000)  # via its job
     broadcast = demo["api"].get(f"/api/broadcasts/{lan.url.rsplit('/', 1)[1]}").json()
     media = demo["api"].get(f"/api/media/{broadcast['media_sha256']}").json()
     assert media["original_format"] == "webm"

@@ -102,3 +102,13 @@ def test_firing_sees_the_same_occurrences_without_the_one_offs():
     assert all(p.occurrence is not None for p in for_firing)
     assert [e.play_id for p in for_firing for e in p.entries] == \
         [e.play_id for p in with_one_offs if p.occurrence for e in p.entries]
+
+
+def test_a_text_item_plays_the_media_it_was_spoken_into_and_is_not_planned_before():
+    spoken = {**MORNING, "programme": [{"text": "Họp thôn lúc 8 giờ.", "media": B},
+                                       {"media": A}]}
+    first, second = build_plans(_snapshot(spoken), START, END, 120)["loa-1"].entries[:2]
+    assert first.media is not None and first.media.sha256 == B
+    assert second.start_at == first.start_at + timedelta(seconds=30)  # after B's 30 s
+    unspoken = {**MORNING, "programme": [{"text": "Họp thôn lúc 8 giờ."}]}
+    assert build_plans(_snapshot(unspoken), START, END, 120)["loa-1"].entries == []

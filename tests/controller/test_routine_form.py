@@ -44,6 +44,20 @@ def test_a_stored_schedule_round_trips_through_the_form(fields, repeat, words):
         "Tin sáng", "Tiếp sóng http://vov.example/vov1 (30 phút)"]
 
 
+def test_a_text_item_round_trips_and_is_told_by_its_words():
+    spec = _spec(programme=[{"text": "Sáng mai 8h họp thôn.", "voice": "espeak:vi-vn-x-south"},
+                            {"text": "Mời bà con tham dự."}])
+    form = form_from_spec(spec)
+    assert [row["kind"] for row in form.items] == ["text", "text"]
+    assert spec_from_form(form, "vi") == spec
+    assert programme_words(spec, {}, "vi") == ["Đọc văn bản: “Sáng mai 8h họp thôn.”",
+                                               "Đọc văn bản: “Mời bà con tham dự.”"]
+    form.items[1]["text"] = "  "
+    with pytest.raises(FormProblems) as refused:
+        spec_from_form(form, "vi")
+    assert "Mục 2: chưa nhập văn bản cần đọc." in refused.value.messages
+
+
 def test_editing_keeps_what_the_form_does_not_show():
     stored = _spec(targets=["zone:thon-dong", "device:loa-cho"], timezone="Asia/Bangkok")
     form = form_from_spec(stored)

@@ -4,8 +4,13 @@ voice, several language versions, and the job's progress."""
 
 from __future__ import annotations
 
+import json
+from datetime import timedelta
+from zoneinfo import ZoneInfo
+
 import pytest
 
+from protocol.messages import utcnow
 from tests.support.audio import correlation, decode, make_speech, read_wav
 from tests.support.stack import Stack, wait_for
 
@@ -168,3 +173,79 @@ def test_the_send_form_makes_a_bulletin_from_text_in_a_job(village: Stack):
     stack.wait_states(job["broadcast_id"], {"played"}, timeout=90)
     again = admin.get(f"/ui/send?again={job['broadcast_id']}").text
     assert "8h sáng mai" in again and 'value="text" checked' in again
+
+
+def _text_schedule(when, text: str, **item) -> dict:
+    local = when.astimezone(ZoneInfo("Asia/Ho_Chi_Minh"))
+    return {"timezone": "Asia/Ho_Chi_Minh", "quiet_hours": [], "schedules": [{
+        "name": "thong-bao-hop", "title": "Thông báo họp", "targets": ["zone:thon-dong"],
+        "start": local.strftime("%H:%M:%S"), "date": local.date().isoformat(),
+        "programme": [{"text": text, **item}]}]}
+
+
+def test_a_schedule_text_is_spoken_when_applied_and_its_plan_carries_only_the_media(
+        village: Stack):
+    stack = village
+    start = (utcnow() + timedelta(seconds=20)).replace(microsecond=0)
+    wanted = _text_schedule(start, TEXT, voice="espeak:vi-vn-x-south")
+    dry = stack.api.put("/api/schedules", params={"dry_run": "true"}, json=wanted)
+    assert dry.status_code == 200 and dry.json()["added"] == ["thong-bao-hop"]
+    assert stack.api.get("/api/media").json() == []  # a dry run speaks nothing
+    r = stack.api.put("/api/schedules", json=wanted)
+    assert r.status_code == 200 and r.json()["applied"], r.text
+    stored = stack.api.get("/api/schedules/thong-bao-hop").json()["programme"][0]
+    assert stored["text"] == TEXT and stored["voice"] == "espeak:vi-vn-x-south"
+    media = stack.api.get(f"/api/media/{stored['media']}").json()
+    assert media["text"] == TEXT and media["voice"] == "espeak:vi-vn-x-south"
+    assert abs(media["loudness_out_lufs"] + 16) <= 1
+    # the same text applied again is neither spoken again nor a change
+    again = stack.api.put("/api/schedules", json=wanted)
+    assert again.status_code == 200 and not again.json()["applied"]
+    assert len(stack.api.get("/api/media").json()) == 1
+    # the agent's plan names the media by hash (signed), never the text
+    plan_path = stack.configs["loa-1"].data_path / "plan.json"
+    entries = wait_for(lambda: plan_path.exists() and json.loads(plan_path.read_text())
+                       .get("plan", {}).get("entries"), what="the plan on the agent's disk")
+    assert entries[0]["media"]["sha256"] == stored["media"] and TEXT not in plan_path.read_text()
+    play_id = entries[0]["play_id"]
+    stack.wait_states(play_id, {"played"}, timeout=90)
+    played = read_wav(stack.output_files("loa-1")[0])
+    score, _ = correlation(played, decode(stack.services.media.store.path_for(stored["media"])))
+    assert score > 0.99
+
+
+def test_a_schedule_text_that_cannot_be_spoken_is_refused_and_nothing_changes(village: Stack):
+    stack = village
+    start = utcnow() + timedelta(hours=2)
+    for item, says in (({"voice": "espeak:khong-co"}, "No voice"),
+                       ({"language": "hmn"}, "No synthetic voice"),
+                       ({"language": "fr"}, "not in the list")):
+        r = stack.api.put("/api/schedules", json=_text_schedule(start, "Họp thôn", **item))
+        assert r.status_code == 422, r.text
+        problem = r.json()["problems"][0]
+        assert problem["code"] == "text_not_speakable" and says in problem["message"]
+    empty = stack.api.put("/api/schedules", json=_text_schedule(start, "   "))
+    assert empty.status_code == 422 and "empty" in empty.text
+    assert stack.api.get("/api/schedules").json()["schedules"] == []
+    assert stack.api.get("/api/media").json() == []
+
+
+def test_the_routine_form_takes_a_text_item(village: Stack):
+    stack = village
+    chu_tich = stack.person("chu-tich", "approver")
+    form = chu_tich.get("/ui/routine/new").text
+    assert 'value="text"' in form and 'name="text-0"' in form and "espeak:vi-vn-x-central" in form
+    data = {"name": "nhac-lich", "title": "Nhắc lịch họp", "villages": "thon-dong",
+            "start": "06:30", "repeat": "daily", "priority": "normal",
+            "item-0": "text", "text-0": "Sáng mai 8h họp thôn.", "voice-0": ""}
+    blank = chu_tich.post("/ui/routine", data={**data, "text-0": " "})
+    assert blank.status_code == 422 and "Mục 1: chưa nhập văn bản cần đọc." in blank.text
+    saved = chu_tich.post("/ui/routine", data=data, follow_redirects=False)
+    assert saved.status_code == 303 and "done=saved" in saved.headers["location"]
+    item = stack.api.get("/api/schedules/nhac-lich").json()["programme"][0]
+    assert item["text"] == "Sáng mai 8h họp thôn." and item["voice"] is None and item["media"]
+    media = stack.api.get(f"/api/media/{item['media']}").json()
+    assert media["voice"] == stack.services.speech.default_voice()
+    assert "Đọc văn bản: “Sáng mai 8h họp thôn.”" in chu_tich.get("/ui/routine").text
+    edit = chu_tich.get("/ui/routine/nhac-lich/edit").text
+    assert "Sáng mai 8h họp thôn.</textarea>" in edit

@@ -78,7 +78,8 @@ def _form_page(request: Request, svc: Services, who: Principal, form: routine.Ro
                editing: bool, errors: list[str], status_code: int = 200) -> HTMLResponse:
     return render(request, "routine_edit.html", who, status_code=status_code, form=form,
                   editing=editing, errors=errors, zones=svc.zones.names(),
-                  media=_media_choices(svc), weekdays=routine.WEEKDAYS,
+                  media=_media_choices(svc), voices=svc.speech.voices(),
+                  default_voice=svc.speech.default_voice(), weekdays=routine.WEEKDAYS,
                   priorities=routine.PRIORITIES)
 
 
@@ -94,10 +95,12 @@ def _form_from_post(data: Any) -> routine.RoutineForm:
         date=text("date"), rrule=text("rrule"), valid_from=text("valid_from"),
         valid_until=text("valid_until"), except_dates=text("except_dates"),
         slot_minutes=text("slot_minutes"),
-        items=[dict(kind="relay" if text(f"item-{i}") == "relay" else
+        items=[dict(kind=text(f"item-{i}") if text(f"item-{i}") in ("relay", "text") else
                     "media" if text(f"item-{i}") else "", sha=text(f"item-{i}")
-                    if text(f"item-{i}") != "relay" else "", url=text(f"url-{i}"),
-                    minutes=text(f"minutes-{i}"), fallback=text(f"fallback-{i}"))
+                    if text(f"item-{i}") not in ("relay", "text") else "",
+                    url=text(f"url-{i}"), minutes=text(f"minutes-{i}"),
+                    fallback=text(f"fallback-{i}"), text=text(f"text-{i}"),
+                    voice=text(f"voice-{i}"))
                for i in sorted(int(k[5:]) for k in data if k.startswith("item-")
                                and k[5:].isdigit())[:100]])
     form.items = [row for row in form.items if row["kind"]]
