@@ -337,7 +337,7 @@ def test_broadcaster_types_a_text_listens_and_sends_it(demo, browser):
     previewed = lan.locator("#media-sha").input_value()
     assert len(previewed) == 64
     lan.get_by_label("Thôn Tây").check()
-    _shot(lan, "16-broadcaster-text-previewed")
+    _shot(lan, "21-broadcaster-text-previewed")
     lan.get_by_role("button", name="Gửi").click()
     expect(lan).to_have_url(re.compile(r"/ui/broadcasts/b-"), timeout=60_000)
     expect(lan.locator("#spoken-text")).to_contain_text("8h30 sáng mai họp thôn")
@@ -353,7 +353,7 @@ def test_broadcaster_types_a_text_listens_and_sends_it(demo, browser):
     row = lan.locator("#progress tbody tr")
     expect(row).to_have_count(1)
     expect(row.locator("td.state")).to_have_attribute("data-state", "played", timeout=60_000)
-    _shot(lan, "17-broadcaster-text-played")
+    _shot(lan, "22-broadcaster-text-played")
     lan.get_by_role("link", name="Sửa văn bản và đọc lại").click()
     expect(lan.get_by_label("Văn bản cần đọc")).to_have_value(re.compile("^Thông báo: 8h30"))
     expect(lan.get_by_label("Giọng đọc")).to_have_value("espeak:vi-vn-x-south")
