@@ -117,7 +117,8 @@ class Services:
 
         # the application's rules, for every face
         self.broadcasts = BroadcastService(settings, self.sessions, self.commands, self.jobs,
-                                           self.audit, self.plans_changed)
+                                           self.audit, self.plans_changed,
+                                           lambda: list(self.schedules.current().quiet_hours))
         self.firing = ScheduleFiring(self.sessions, self.broadcasts, settings.timezone,
                                      settings.prefetch_lead_s)
         self.devices = DeviceService(settings, self.sessions, self.key, self.commands,

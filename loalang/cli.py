@@ -419,6 +419,8 @@ def broadcast(
                                      "id (loalang speech voices); default: the station's"),
     language: str = typer.Option("vi", "--language", help="language of --text"),
     wait: bool = typer.Option(False, "--wait", help="follow until every device has finished"),
+    quiet_override: bool = typer.Option(False, "--quiet-override", help="play inside the "
+                                        "quiet hours on purpose (logged; needs an approver)"),
     tz: str = typer.Option("Asia/Ho_Chi_Minh", help="time zone of --at"),
     url: str | None = UrlOpt,
     token: str | None = TokenOpt,
@@ -468,7 +470,7 @@ def broadcast(
                     fg=typer.colors.YELLOW, err=True)
     b = _call(client.post, "/api/broadcasts", {
         "media_sha256": media["sha256"], "targets": _targets(to), "start_at": start_at,
-        "priority": priority, "title": title or ""})
+        "priority": priority, "title": title or "", "quiet_override": quiet_override})
     typer.echo(f"Bản tin / broadcast {b['id']} — phát lúc / starts at {b['start_at']}")
     typer.echo(f"Theo dõi / follow: loalang broadcast status {b['id']} --wait")
     if wait:

@@ -24,7 +24,7 @@ def create_broadcast(body: BroadcastIn, svc: ServicesDep,
     broadcast_id = svc.broadcasts.create(BroadcastRequest(
         media_sha256=body.media_sha256, targets=list(body.targets), start_at=body.start_at,
         priority=body.priority, title=body.title, max_late_s=body.max_late_s,
-        volume=body.volume), who, draft=body.draft)
+        volume=body.volume, quiet_override=body.quiet_override), who, draft=body.draft)
     return svc.broadcasts.get(broadcast_id)
 
 

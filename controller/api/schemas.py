@@ -50,6 +50,8 @@ class BroadcastIn(BaseModel):
     volume: int | None = Field(None, ge=0, le=100)
     draft: bool = Field(False, description="keep it as a draft: nothing is sent or waits for "
                         "approval until its author submits it")
+    quiet_override: bool = Field(False, description="play inside the quiet hours on purpose "
+                                 "(logged; a broadcaster's still waits for an approver)")
 
 
 class AlarmAckIn(BaseModel):

@@ -134,6 +134,8 @@ class Broadcast(Base):
     # second person releases them; "now" broadcasts then start when released.
     created_by: Mapped[str] = mapped_column(String(64), default="system")
     start_on_release: Mapped[bool] = mapped_column(Boolean, default=False)
+    # sent inside a zone's quiet hours on purpose (asked for by its sender, audited)
+    quiet_override: Mapped[bool] = mapped_column(Boolean, default=False)
     approved_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
     approved_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
     rejected_reason: Mapped[str | None] = mapped_column(Text, nullable=True)

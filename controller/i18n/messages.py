@@ -50,6 +50,14 @@ MESSAGES: dict[str, dict[str, str]] = {
         "vi": "Không có thiết bị nào ở nơi đã chọn.",
         "en": "The chosen targets contain no device.",
     },
+    "broadcast.quiet_hours": {
+        "vi": "{at} nằm trong giờ yên tĩnh ({start}–{end}) của thôn được chọn: chỉ tin khẩn cấp "
+              "được phát. Hãy chọn giờ khác, hoặc đánh dấu \"phát trong giờ yên tĩnh\" (cần "
+              "người duyệt và được ghi nhật ký).",
+        "en": "{at} is inside the quiet hours ({start}–{end}) of a chosen village: only "
+              "emergencies may play. Choose another time, or ask to play in the quiet hours "
+              "(needs an approver, and is logged).",
+    },
     "broadcast.past_time": {
         "vi": "Thời điểm phát đã qua.",
         "en": "The start time is in the past.",

@@ -48,6 +48,17 @@ def _in_quiet(local: datetime, length: timedelta, quiet: QuietHours) -> bool:
     return False
 
 
+def quiet_at(local_start: datetime, zones: set[str], quiet_hours: list[QuietHours]
+             ) -> QuietHours | None:
+    """The quiet window a play starting at ``local_start`` (local civil time) in ``zones``
+    falls into, if any (only emergencies may start there)."""
+    for quiet in quiet_hours:
+        if ("*" in quiet.zones or bool(zones & set(quiet.zones))) and \
+                _in_quiet(local_start, timedelta(0), quiet):
+            return quiet
+    return None
+
+
 def check(schedules: ScheduleSet, *, now: datetime, horizon: timedelta = timedelta(days=14),
           media_ms: Mapping[str, int] | None = None, fleet: Fleet | None = None
           ) -> list[Problem]:

@@ -13,6 +13,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
@@ -28,6 +29,8 @@ from ..domain.errors import Conflict, DomainError, Invalid, NotAllowed, NotFound
 from ..domain.timing import BroadcastTiming, TimingError, plan_timing
 from ..fleet.commands import CommandPath, SentCommand
 from ..jobs import Jobs
+from ..schedules.checks import quiet_at
+from ..schedules.model import QuietHours
 from ..settings import Settings
 from .audit import AuditLog
 from .views import BroadcastOut, DeliveryOut, DeviceEventOut, StopOut
@@ -46,6 +49,7 @@ class BroadcastRequest:
     title: str = ""
     max_late_s: int | None = None
     volume: int | None = None
+    quiet_override: bool = False  # play inside quiet hours on purpose (an approver decides)
 
 
 def resolve_devices(session: Session, targets: list[str]) -> list[str]:
@@ -83,8 +87,10 @@ def _claim(session: Session, broadcast_id: str, source: S, dest: S) -> bool:
 class BroadcastService:
     def __init__(self, settings: Settings, sessions: sessionmaker[Session],
                  commands: CommandPath, jobs: Jobs, audit: AuditLog,
-                 plans_changed: Callable[[], None] = lambda: None):
+                 plans_changed: Callable[[], None] = lambda: None,
+                 quiet_hours: Callable[[], list[QuietHours]] = lambda: []):
         self.settings = settings
+        self._quiet_hours = quiet_hours  # the site's, as the schedule set holds them
         self._sessions = sessions
         self._commands = commands
         self._jobs = jobs
@@ -105,6 +111,30 @@ class BroadcastService:
         except TimingError:
             raise Invalid("broadcast.past_time") from None
 
+    def check_quiet(self, session: Session, device_ids: list[str], start_at: datetime,
+                    priority: Priority) -> None:
+        """Refuse a start inside the quiet hours of a zone the devices are in (emergencies
+        excepted)."""
+        if priority == Priority.emergency:
+            return
+        quiet_hours = self._quiet_hours()
+        if not quiet_hours:
+            return
+        zones = set(session.scalars(select(DeviceZone.zone_id).where(
+            DeviceZone.device_id.in_(device_ids)))) if device_ids else set()
+        local = start_at.astimezone(ZoneInfo(self.settings.timezone))
+        hit = quiet_at(local.replace(tzinfo=None), zones, quiet_hours)
+        if hit is not None:
+            raise Invalid("broadcast.quiet_hours", at=f"{local:%H:%M}",
+                          start=f"{hit.start:%H:%M}", end=f"{hit.end:%H:%M}")
+
+    def quiet_problem(self, targets: list[str], start_at: datetime | None,
+                      priority: Priority) -> None:
+        """The quiet-hours check alone, before a bulletin is made (the send form)."""
+        with self._sessions() as session:
+            devices = resolve_devices(session, sorted(set(targets)))
+            self.check_quiet(session, devices, start_at or utcnow(), priority)
+
     def create(self, req: BroadcastRequest, who: Principal, *, draft: bool = False) -> str:
         """Store a broadcast and its per-device deliveries. What it waits for follows from who
         sends it: a broadcaster's waits for an approver, every emergency for a second person,
@@ -123,16 +153,19 @@ class BroadcastService:
             device_ids = resolve_devices(session, targets)
             if not device_ids:
                 raise Invalid("broadcast.no_devices")
+            if not req.quiet_override:
+                self.check_quiet(session, device_ids, timing.start_at, req.priority)
             self._store(session, device_ids, Broadcast(
                 id=broadcast_id, title=req.title or media.title, media_sha256=media.sha256,
                 priority=req.priority.value, targets=targets, volume=req.volume,
                 start_at=timing.start_at, send_at=timing.send_at, not_after=timing.not_after,
                 state=(hold or S.scheduled).value, created_at=now, created_by=who.username,
-                start_on_release=req.start_at is None,
+                start_on_release=req.start_at is None, quiet_override=req.quiet_override,
                 approved_by=None if hold else who.username, approved_at=None if hold else now))
         self._audit.record(who, "broadcast.create", broadcast_id, media=req.media_sha256,
                            targets=targets, priority=req.priority.value,
-                           held=hold.value if hold else None)
+                           held=hold.value if hold else None,
+                           **({"quiet_override": True} if req.quiet_override else {}))
         if hold is None:
             self._released(broadcast_id, timing.send_at)
         return broadcast_id
@@ -186,6 +219,10 @@ class BroadcastService:
             late = broadcast.not_after - broadcast.start_at
             timing = self._timing(None if broadcast.start_on_release else broadcast.start_at,
                                   round(late.total_seconds()))
+            if broadcast.start_on_release and not broadcast.quiet_override:
+                # "now" is the release: an approval at 23:30 would start it in quiet hours
+                self.check_quiet(session, [d.device_id for d in broadcast.deliveries],
+                                 timing.start_at, Priority(broadcast.priority))
             if not _claim(session, broadcast_id, held_as, S.scheduled):
                 raise Conflict("broadcast.not_held", state=broadcast.state)
             broadcast.start_at, broadcast.send_at = timing.start_at, timing.send_at
@@ -488,6 +525,6 @@ def broadcast_out(broadcast: Broadcast, device_status: dict[str, str]) -> Broadc
         created_at=broadcast.created_at, sent_at=broadcast.sent_at,
         created_by=broadcast.created_by, approved_by=broadcast.approved_by,
         approved_at=broadcast.approved_at, rejected_reason=broadcast.rejected_reason,
-        schedule=broadcast.schedule,
+        schedule=broadcast.schedule, quiet_override=bool(broadcast.quiet_override),
         summary=summarise([DeliveryState(d.state) for d in broadcast.deliveries]),
         start_skew_ms=skew, deliveries=deliveries)

@@ -106,6 +106,7 @@ class BroadcastOut(BaseModel):
     approved_at: datetime | None = None
     rejected_reason: str | None = None
     schedule: str | None = None
+    quiet_override: bool = Field(False, description="sent inside quiet hours on purpose")
     commands_pending: list[str] = Field(default_factory=list, description="targets whose "
                                         "command (play or cancel) still waits for the broker")
     deliveries: list[DeliveryOut]

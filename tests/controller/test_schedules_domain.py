@@ -152,3 +152,19 @@ def test_accepted_schedules_never_play_two_equal_priorities_on_one_loudspeaker(s
             shared = {d for t in a.targets for d in FLEET.devices_of(t)} & \
                      {d for t in b.targets for d in FLEET.devices_of(t)}
             assert not shared and "all" not in a.targets + b.targets, (a, b)
+
+
+def test_quiet_at_finds_the_window_a_start_falls_in_across_midnight_and_by_zone():
+    from datetime import datetime, time
+
+    from controller.schedules.checks import quiet_at
+    from controller.schedules.model import QuietHours
+
+    night = QuietHours(zones=["thon-tay"], start=time(22), end=time(5))
+    assert quiet_at(datetime(2026, 12, 1, 23, 30), {"thon-tay"}, [night]) == night
+    assert quiet_at(datetime(2026, 12, 2, 4, 59), {"thon-tay", "x"}, [night]) == night
+    assert quiet_at(datetime(2026, 12, 2, 5, 0), {"thon-tay"}, [night]) is None
+    assert quiet_at(datetime(2026, 12, 1, 21, 59), {"thon-tay"}, [night]) is None
+    assert quiet_at(datetime(2026, 12, 1, 23, 30), {"thon-dong"}, [night]) is None
+    everywhere = QuietHours(start=time(12), end=time(13, 30))
+    assert quiet_at(datetime(2026, 12, 1, 12, 0), set(), [night, everywhere]) == everywhere

@@ -84,6 +84,7 @@ def broadcast_view(svc: Services, broadcast_id: str) -> dict[str, Any]:
         loudness_in=media.loudness_in_lufs, loudness_out=media.loudness_out_lufs,
         summary=b.summary, pending=b.commands_pending, text=media.text, voice=media.voice,
         loudness_warning=media.loudness_warning, parts=media.parts or [],
+        quiet_override=b.quiet_override,
         deliveries=[dict(device=d.device_id, name=names.get(d.device_id, d.device_id),
                          state=d.state, reason=d.reason, started_at=d.started_at,
                          online=d.device_status) for d in b.deliveries]))
@@ -143,7 +144,8 @@ async def send_submit(request: Request, svc: ServicesDep,
                   when=text_of("when", "now"), at=text_of("at"),
                   priority=text_of("priority", "normal"), content=text_of("content", "audio"),
                   text=str(form.get("text", "")), voice=text_of("voice"),
-                  language=text_of("language", "vi"), extra_language=text_of("extra_language"))
+                  language=text_of("language", "vi"), extra_language=text_of("extra_language"),
+                  quiet_override=form.get("quiet_override") == "1")
     upload, extra = _file(form.get("file")), _file(form.get("extra_file"))
     previewed = text_of("media_sha")
     errors = []
@@ -174,7 +176,12 @@ async def send_submit(request: Request, svc: ServicesDep,
                       **send_view(svc, fields))
     main_part = SpeechPart(fields["language"], fields["text"], fields["voice"] or None) \
         if fields["content"] == "text" else None
+    targets, priority = [f"zone:{v}" for v in fields["villages"]], Priority(fields["priority"])
+    request_for = dict(targets=targets, start_at=start_at, priority=priority,
+                       title=fields["title"], quiet_override=bool(fields["quiet_override"]))
     try:
+        if not fields["quiet_override"]:  # refused before anything is made
+            svc.broadcasts.quiet_problem(targets, start_at, priority)
         if main_part is not None:
             svc.speech.check([main_part])  # refused at once: no voice for the language, ...
         received: list[Path] = []
@@ -190,8 +197,6 @@ async def send_submit(request: Request, svc: ServicesDep,
     except DomainError as exc:
         return render(request, "send.html", who, status_code=http_status(exc),
                       errors=[words(exc, lang)], **send_view(svc, fields))
-    request_for = dict(targets=[f"zone:{v}" for v in fields["villages"]], start_at=start_at,
-                       priority=Priority(fields["priority"]), title=fields["title"])
     draft = form.get("action") == "draft"
 
     def make(progress: Any) -> tuple[MediaOut, bool]:
