@@ -42,6 +42,7 @@ from .services.live import LiveUpdates
 from .services.media import MediaService
 from .services.media_jobs import MediaJobs
 from .services.programme import ProgrammeService
+from .services.repeats import RepeatService
 from .services.speech import SpeechService
 from .services.zones import ZoneService
 from .settings import Settings
@@ -143,6 +144,7 @@ class Services:
                                     self.audit, settings.tts_default_voice)
         self.schedule_changes = ScheduleChanges(self.sessions, self.schedules, self.audit,
                                                 self.plans_changed, self.speech)
+        self.repeats = RepeatService(self.broadcasts, self.speech, self.media, settings.timezone)
         self.media_jobs = MediaJobs(self.sessions, settings.media_workers, self.media.get)
         self._refresh_lock = threading.Lock()
         self._refresh_wanted = False

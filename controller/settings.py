@@ -21,6 +21,8 @@ class CommandValidity(BaseModel):
                       "offline must not fall silent much later")
     set_zones: int = Field(86400, ge=10)
     set_volume: int = Field(86400, ge=10)
+    prepare: int = Field(3600, ge=10, description="how long a device keeps an emergency's "
+                         "media while it waits for its second person")
 
     def seconds(self, kind: str) -> int:
         value = getattr(self, kind, None)
@@ -83,6 +85,11 @@ class Settings(BaseSettings):
 
     # timing
     sync_lead_s: float = Field(4.0, description="start_at = now + this for 'now' broadcasts")
+    emergency_lead_min_s: float = Field(0.5, ge=0.1, description="an emergency's sync lead: "
+                                        "the fleet's measured command delivery time (p99 of the "
+                                        "recent acks), at least this, at most sync_lead_s")
+    emergency_lead_unmeasured_s: float = Field(1.5, ge=0.1, description="an emergency's sync "
+                                               "lead before any delivery has been measured")
     prefetch_lead_s: float = Field(90.0, description="send scheduled plays this long before start")
     default_max_late_s: int = Field(120, description="how late an agent may still start a play")
     command_validity: CommandValidity = Field(default_factory=CommandValidity)

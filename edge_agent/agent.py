@@ -15,9 +15,11 @@ from protocol.messages import (
     AckMessage,
     CancelCommand,
     DeviceState,
+    MediaReadyEvent,
     PlanCommand,
     PlaybackFailedEvent,
     PlayCommand,
+    PrepareCommand,
     SecurityEvent,
     SetVolumeCommand,
     SetZonesCommand,
@@ -46,7 +48,8 @@ from .state import AgentState
 
 log = logging.getLogger(__name__)
 
-CAPABILITIES = ["play", "cancel", "stop", "set_zones", "set_volume", "stream", "range-download"]
+CAPABILITIES = ["play", "prepare", "cancel", "stop", "set_zones", "set_volume", "stream",
+                "range-download"]
 
 
 def _version() -> str:
@@ -86,6 +89,7 @@ class Agent:
         self.state = AgentState(config.data_path / "state.json", config.zones)
         self.outbox = Outbox(config.data_path / "outbox")
         self._plan_media: set[str] = set()
+        self._prepared: dict[str, datetime] = {}  # sha256 → until when a prepare keeps it
         self.cache = MediaCache(config.data_path / "cache", config.controller_url, config.token,
                                 max_bytes=int(config.cache_max_mb * 2**20),
                                 protected=self._media_in_use)
@@ -165,8 +169,28 @@ class Agent:
             self.state.play_over(play_id)
 
     def _media_in_use(self) -> set[str]:
-        """Media the cache must keep: the current plan's and that of plays under way."""
-        return self._plan_media | self.player.media_in_use()
+        """Media the cache must keep: the current plan's, that of plays under way, and what
+        a prepare asked for until its command expires."""
+        now = utcnow()
+        prepared = {sha for sha, until in list(self._prepared.items()) if until > now}
+        return self._plan_media | self.player.media_in_use() | prepared
+
+    def _prepare(self, cmd: PrepareCommand, not_after: datetime) -> None:
+        """Fetch a play's media ahead (in the background) and report it ready: an emergency
+        waiting for confirmation is then one small command away from playing."""
+        self._prepared[cmd.media.sha256] = not_after
+
+        def fetch() -> None:
+            try:
+                _, fetched = self.cache.fetch(cmd.media, deadline=not_after.timestamp())
+            except Exception as exc:  # reported, never fatal: the play will try again
+                log.warning("prepare %s failed: %s", cmd.play_id, exc)
+                return
+            self.report_event(MediaReadyEvent(
+                event_id=uuid.uuid4().hex, device_id=self.device_id, ts=utcnow(),
+                play_id=cmd.play_id, sha256=cmd.media.sha256, fetched_bytes=fetched))
+
+        threading.Thread(target=fetch, name=f"prepare-{cmd.play_id[:12]}", daemon=True).start()
 
     def _software_volume(self) -> int:
         """The device volume applied to the samples, unless the board sets it in hardware."""
@@ -243,8 +267,12 @@ class Agent:
                 play.start_at if play else None, now, command.cmd_id,
                 pending={"cmd": to_builtins(play),
                          "not_after": command.not_after.isoformat()} if play else None)
-            self._ack(command.cmd_id, getattr(body, "play_id", None))
-            if play is not None:
+            prepare = body if isinstance(body, PrepareCommand) else None
+            # a prepare's ack names no play: the play's own ack is what delivers it
+            self._ack(command.cmd_id, None if prepare else getattr(body, "play_id", None))
+            if prepare is not None:
+                self._prepare(prepare, command.not_after)
+            elif play is not None:
                 # once per play id: already scheduled here, or handled before a restart
                 if not self.player.has(play.play_id) and (new_play or play.start_at > now):
                     self.player.schedule(play, command.not_after)

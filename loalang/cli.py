@@ -421,6 +421,10 @@ def broadcast(
     wait: bool = typer.Option(False, "--wait", help="follow until every device has finished"),
     quiet_override: bool = typer.Option(False, "--quiet-override", help="play inside the "
                                         "quiet hours on purpose (logged; needs an approver)"),
+    repeat_every: float | None = typer.Option(None, "--repeat-every", help="play again every "
+                                              "N minutes (each repeat says when it was issued)"),
+    repeat_for: float | None = typer.Option(None, "--repeat-for", help="for N minutes after "
+                                            "the first; default: until cancelled (at most 24 h)"),
     tz: str = typer.Option("Asia/Ho_Chi_Minh", help="time zone of --at"),
     url: str | None = UrlOpt,
     token: str | None = TokenOpt,
@@ -470,7 +474,10 @@ def broadcast(
                     fg=typer.colors.YELLOW, err=True)
     b = _call(client.post, "/api/broadcasts", {
         "media_sha256": media["sha256"], "targets": _targets(to), "start_at": start_at,
-        "priority": priority, "title": title or "", "quiet_override": quiet_override})
+        "priority": priority, "title": title or "", "quiet_override": quiet_override,
+        **({"repeat_every_s": round(repeat_every * 60),
+            "repeat_for_s": round(repeat_for * 60) if repeat_for else None}
+           if repeat_every else {})})
     typer.echo(f"Bản tin / broadcast {b['id']} — phát lúc / starts at {b['start_at']}")
     typer.echo(f"Theo dõi / follow: loalang broadcast status {b['id']} --wait")
     if wait:

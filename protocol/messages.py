@@ -124,6 +124,14 @@ class PlayCommand(Playable, Tagged, tag="play", kw_only=True):
     broadcast_id: PlayId
 
 
+class PrepareCommand(Tagged, tag="prepare"):
+    """Fetch and keep ``media`` for a play that may come (an emergency waiting for its second
+    person); plays nothing. The play command that follows then needs no download."""
+
+    play_id: PlayId
+    media: MediaRef
+
+
 class CancelCommand(Tagged, tag="cancel"):
     """Drop a play that has not started yet; stop it if it is playing."""
 
@@ -170,8 +178,8 @@ class PlanCommand(Tagged, tag="plan"):
         self.window_end = _utc(self.window_end)
 
 
-CommandBody = (PlayCommand | CancelCommand | StopCommand | SetZonesCommand | SetVolumeCommand
-               | PlanCommand)
+CommandBody = (PlayCommand | PrepareCommand | CancelCommand | StopCommand | SetZonesCommand
+               | SetVolumeCommand | PlanCommand)
 
 
 class CommandPayload(Message):

@@ -8,7 +8,7 @@ from ..auth import Principal
 from ..http import ServicesDep, allow
 from ..services.broadcasts import BroadcastRequest
 from ..services.views import BroadcastOut, DeviceEventOut
-from .schemas import BroadcastIn, RejectIn
+from .schemas import BroadcastIn, BroadcastUpdateIn, RejectIn
 
 router = APIRouter(tags=["broadcasts"])
 
@@ -21,11 +21,24 @@ def create_broadcast(body: BroadcastIn, svc: ServicesDep,
     A broadcaster's broadcast waits for an approver (state ``pending_approval``); every
     emergency waits for a second person to confirm it (``pending_confirmation``).
     """
-    broadcast_id = svc.broadcasts.create(BroadcastRequest(
+    request = BroadcastRequest(
         media_sha256=body.media_sha256, targets=list(body.targets), start_at=body.start_at,
         priority=body.priority, title=body.title, max_late_s=body.max_late_s,
-        volume=body.volume, quiet_override=body.quiet_override), who, draft=body.draft)
+        volume=body.volume, quiet_override=body.quiet_override)
+    if body.repeat_every_s:
+        broadcast_id = svc.repeats.create(who, request, body.repeat_every_s, body.repeat_for_s,
+                                          draft=body.draft)
+    else:
+        broadcast_id = svc.broadcasts.create(request, who, draft=body.draft)
     return svc.broadcasts.get(broadcast_id)
+
+
+@router.post("/api/broadcasts/{broadcast_id}/update", response_model=list[str])
+def update_broadcast(broadcast_id: str, body: BroadcastUpdateIn, svc: ServicesDep,
+                     who: Principal = allow("broadcast.create")) -> list[str]:
+    """A new message for the repetitions of a series not yet sent (introduced by the original
+    issue time); answers their ids."""
+    return svc.repeats.update(who, broadcast_id, body.media_sha256)
 
 
 @router.get("/api/broadcasts", response_model=list[BroadcastOut],

@@ -52,6 +52,16 @@ class BroadcastIn(BaseModel):
                         "approval until its author submits it")
     quiet_override: bool = Field(False, description="play inside the quiet hours on purpose "
                                  "(logged; a broadcaster's still waits for an approver)")
+    repeat_every_s: int | None = Field(None, ge=15, le=86400, description="play again this "
+                                       "often (each repetition its own broadcast, introduced by "
+                                       "the spoken issue time)")
+    repeat_for_s: int | None = Field(None, ge=1, le=7 * 86400, description="for this long "
+                                     "after the first; absent: until cancelled (at most 24 h)")
+
+
+class BroadcastUpdateIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    media_sha256: Sha256 = Field(description="the new message for the repetitions to come")
 
 
 class AlarmAckIn(BaseModel):

@@ -136,6 +136,10 @@ class Broadcast(Base):
     start_on_release: Mapped[bool] = mapped_column(Boolean, default=False)
     # sent inside a zone's quiet hours on purpose (asked for by its sender, audited)
     quiet_override: Mapped[bool] = mapped_column(Boolean, default=False)
+    # a repeated broadcast: every repetition is a broadcast of its own in the first's series
+    series_id: Mapped[str | None] = mapped_column(String(80), nullable=True, index=True)
+    repeat_index: Mapped[int] = mapped_column(Integer, default=0)
+    repeat_every_s: Mapped[int | None] = mapped_column(Integer, nullable=True)
     approved_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
     approved_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
     rejected_reason: Mapped[str | None] = mapped_column(Text, nullable=True)

@@ -62,6 +62,14 @@ MESSAGES: dict[str, dict[str, str]] = {
         "vi": "Thời điểm phát đã qua.",
         "en": "The start time is in the past.",
     },
+    "broadcast.nothing_to_update": {
+        "vi": "Không còn lần phát lại nào chưa gửi để cập nhật.",
+        "en": "No repetition is left to update (all sent or over).",
+    },
+    "broadcast.bad_repeat": {
+        "vi": "Lặp lại: khoảng cách từ {min_s} giây đến 24 giờ, và thời gian lặp không quá 7 ngày.",
+        "en": "Repeat: an interval from {min_s} s to 24 h, for at most 7 days.",
+    },
     "broadcast.not_cancellable": {
         "vi": "Bản tin đã kết thúc hoặc đã hủy, không thể hủy.",
         "en": "The broadcast is finished or already cancelled.",

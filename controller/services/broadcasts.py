@@ -18,7 +18,15 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from protocol.messages import CancelCommand, MediaRef, PlayCommand, Priority, StopCommand, utcnow
+from protocol.messages import (
+    CancelCommand,
+    MediaRef,
+    PlayCommand,
+    PrepareCommand,
+    Priority,
+    StopCommand,
+    utcnow,
+)
 
 from ..auth import Principal, hold_for
 from ..db.models import Broadcast, Delivery, Device, DeviceEvent, DeviceZone, Media, Zone
@@ -26,6 +34,7 @@ from ..domain.broadcast import BroadcastState as S
 from ..domain.broadcast import can_move
 from ..domain.delivery import TERMINAL, DeliveryState, summarise
 from ..domain.errors import Conflict, DomainError, Invalid, NotAllowed, NotFound
+from ..domain.repeats import repetition_starts
 from ..domain.timing import BroadcastTiming, TimingError, plan_timing
 from ..fleet.commands import CommandPath, SentCommand
 from ..jobs import Jobs
@@ -50,6 +59,9 @@ class BroadcastRequest:
     max_late_s: int | None = None
     volume: int | None = None
     quiet_override: bool = False  # play inside quiet hours on purpose (an approver decides)
+    repeat_every_s: int | None = None  # a series: this often, ``repeat_count`` plays in all
+    repeat_count: int = 1
+    repeat_media_sha256: str | None = None  # what the repetitions play (the issue time first)
 
 
 def resolve_devices(session: Session, targets: list[str]) -> list[str]:
@@ -100,12 +112,33 @@ class BroadcastService:
 
     # --- creating --------------------------------------------------------------------------
 
-    def _timing(self, start_at: datetime | None, max_late_s: int | None) -> BroadcastTiming:
+    def emergency_lead(self) -> timedelta:
+        """How far ahead an emergency starts: what the fleet's commands take to arrive (p99 of
+        the last 500 acks, plus 0.25 s), not the fixed lead a normal bulletin's download needs
+        — an emergency's media is already on the devices (``PrepareCommand``)."""
+        settings = self.settings
+        with self._sessions() as session:
+            rows = session.execute(
+                select(Delivery.sent_at, Delivery.acked_at)
+                .where(Delivery.sent_at.is_not(None), Delivery.acked_at.is_not(None))
+                .order_by(Delivery.sent_at.desc()).limit(500)).all()
+        taken = sorted(s for s in ((a - b).total_seconds() for b, a in rows) if s >= 0)
+        if not taken:
+            return timedelta(seconds=min(settings.emergency_lead_unmeasured_s,
+                                         settings.sync_lead_s))
+        p99 = taken[min(len(taken) - 1, int(len(taken) * 0.99))]
+        return timedelta(seconds=min(settings.sync_lead_s,
+                                     max(settings.emergency_lead_min_s, p99 + 0.25)))
+
+    def _timing(self, start_at: datetime | None, max_late_s: int | None,
+                priority: Priority = Priority.normal) -> BroadcastTiming:
         max_late = max_late_s if max_late_s is not None else self.settings.default_max_late_s
+        lead = self.emergency_lead() if priority == Priority.emergency else \
+            timedelta(seconds=self.settings.sync_lead_s)
         try:
             return plan_timing(
                 now=utcnow(), requested_start=start_at,
-                sync_lead=timedelta(seconds=self.settings.sync_lead_s),
+                sync_lead=lead,
                 prefetch_lead=timedelta(seconds=self.settings.prefetch_lead_s),
                 max_late=timedelta(seconds=max_late))
         except TimingError:
@@ -143,7 +176,7 @@ class BroadcastService:
         if not req.targets:
             raise Invalid("broadcast.no_targets")
         now = utcnow()
-        timing = self._timing(req.start_at, req.max_late_s)
+        timing = self._timing(req.start_at, req.max_late_s, req.priority)
         broadcast_id = "b-" + uuid.uuid4().hex[:12]
         targets = sorted(set(req.targets))
         with self._sessions.begin() as session:
@@ -155,20 +188,97 @@ class BroadcastService:
                 raise Invalid("broadcast.no_devices")
             if not req.quiet_override:
                 self.check_quiet(session, device_ids, timing.start_at, req.priority)
-            self._store(session, device_ids, Broadcast(
+            first = Broadcast(
                 id=broadcast_id, title=req.title or media.title, media_sha256=media.sha256,
                 priority=req.priority.value, targets=targets, volume=req.volume,
                 start_at=timing.start_at, send_at=timing.send_at, not_after=timing.not_after,
                 state=(hold or S.scheduled).value, created_at=now, created_by=who.username,
                 start_on_release=req.start_at is None, quiet_override=req.quiet_override,
-                approved_by=None if hold else who.username, approved_at=None if hold else now))
+                approved_by=None if hold else who.username, approved_at=None if hold else now)
+            self._store(session, device_ids, first)
+            repetitions = self._store_repetitions(session, req, first, device_ids)
         self._audit.record(who, "broadcast.create", broadcast_id, media=req.media_sha256,
                            targets=targets, priority=req.priority.value,
                            held=hold.value if hold else None,
-                           **({"quiet_override": True} if req.quiet_override else {}))
+                           **({"quiet_override": True} if req.quiet_override else {}),
+                           **({"repeat_every_s": req.repeat_every_s,
+                               "repeat_count": req.repeat_count} if repetitions else {}))
         if hold is None:
             self._released(broadcast_id, timing.send_at)
+            for repetition_id, send_at in repetitions:
+                self._released(repetition_id, send_at)
+        elif hold == S.pending_confirmation:
+            self._prepare(broadcast_id)
         return broadcast_id
+
+    def _store_repetitions(self, session: Session, req: BroadcastRequest, first: Broadcast,
+                           device_ids: list[str]) -> list[tuple[str, datetime]]:
+        """The repetitions of a series, each a broadcast of its own (its own signed play and
+        log rows), in the first's state; their times follow the first's release."""
+        if req.repeat_count <= 1 or not req.repeat_every_s:
+            return []
+        media = session.get(Media, req.repeat_media_sha256 or first.media_sha256)
+        if media is None:
+            raise NotFound("media.not_found")
+        every = timedelta(seconds=req.repeat_every_s)
+        first.series_id, first.repeat_every_s = first.id, req.repeat_every_s
+        out = []
+        starts = repetition_starts(first.start_at, every, req.repeat_count)
+        for k, start in enumerate(starts[1:], 1):
+            if not req.quiet_override:
+                self.check_quiet(session, device_ids, start, req.priority)
+            timing = self._timing(start, req.max_late_s, req.priority)
+            self._store(session, device_ids, Broadcast(
+                id=f"{first.id}-r{k}", title=first.title, media_sha256=media.sha256,
+                priority=first.priority, targets=first.targets, volume=first.volume,
+                start_at=timing.start_at, send_at=timing.send_at, not_after=timing.not_after,
+                state=first.state, created_at=first.created_at, created_by=first.created_by,
+                start_on_release=False, quiet_override=first.quiet_override,
+                approved_by=first.approved_by, approved_at=first.approved_at,
+                series_id=first.id, repeat_index=k, repeat_every_s=req.repeat_every_s))
+            out.append((f"{first.id}-r{k}", timing.send_at))
+        return out
+
+    @staticmethod
+    def _later_in_series(session: Session, broadcast: Broadcast) -> list[Broadcast]:
+        if broadcast.series_id is None:
+            return []
+        return list(session.scalars(select(Broadcast).where(
+            Broadcast.series_id == broadcast.series_id,
+            Broadcast.repeat_index > broadcast.repeat_index).order_by(Broadcast.repeat_index)))
+
+    def update_series(self, broadcast_id: str, media_sha256: str, who: Principal) -> list[str]:
+        """A new message for the repetitions still to come (not yet sent); returns their ids."""
+        now = utcnow()
+        with self._sessions.begin() as session:
+            broadcast = self._get_row(session, broadcast_id)
+            if session.get(Media, media_sha256) is None:
+                raise NotFound("media.not_found")
+            waiting = {S.scheduled.value, *(h.value for h in S.held()), S.draft.value}
+            changed = [b for b in [broadcast, *self._later_in_series(session, broadcast)]
+                       if b.repeat_index > 0 and b.state in waiting and b.send_at > now]
+            if not changed:
+                raise Conflict("broadcast.nothing_to_update")
+            for b in changed:
+                b.media_sha256 = media_sha256
+            ids = [b.id for b in changed]
+        self._audit.record(who, "broadcast.update", broadcast_id, media=media_sha256,
+                           repetitions=ids)
+        self._plans_changed()  # the repetitions ahead travel in the plans
+        return ids
+
+    def _prepare(self, broadcast_id: str) -> None:
+        """While an emergency waits for its second person, its media goes to the devices (a
+        signed prepare that plays nothing): on confirmation only the play command flies."""
+        with self._sessions() as session:
+            broadcast = self._get_row(session, broadcast_id)
+            media = broadcast.media
+            prepare = PrepareCommand(play_id=broadcast.id, media=MediaRef(
+                sha256=media.sha256, url=f"/media/{media.sha256}", size=media.size,
+                duration_ms=media.duration_ms, mime=media.mime))
+            targets = list(broadcast.targets)
+        for target in targets:
+            self._commands.send(target, prepare, broadcast_id=broadcast_id)
 
     def submit(self, broadcast_id: str, who: Principal) -> None:
         """Its author sends a draft on, as if created now: to an approver, to a second person
@@ -183,8 +293,13 @@ class BroadcastService:
                 hold = _hold(who, Priority(broadcast.priority))
                 if hold is not None and not _claim(session, broadcast_id, S.draft, hold):
                     raise Conflict("broadcast.not_draft", state=broadcast.state)
+                if hold is not None:
+                    for repetition in self._later_in_series(session, broadcast):
+                        _claim(session, repetition.id, S.draft, hold)
             if hold is None:
                 self._release(broadcast_id, who.username, S.draft, by_author=True)
+            elif hold == S.pending_confirmation:
+                self._prepare(broadcast_id)
         except DomainError as exc:
             self._audit.record(who, "broadcast.submit", broadcast_id, "denied", error=exc.key)
             raise
@@ -218,7 +333,7 @@ class BroadcastService:
                 raise NotAllowed("approval.same_person")
             late = broadcast.not_after - broadcast.start_at
             timing = self._timing(None if broadcast.start_on_release else broadcast.start_at,
-                                  round(late.total_seconds()))
+                                  round(late.total_seconds()), Priority(broadcast.priority))
             if broadcast.start_on_release and not broadcast.quiet_override:
                 # "now" is the release: an approval at 23:30 would start it in quiet hours
                 self.check_quiet(session, [d.device_id for d in broadcast.deliveries],
@@ -228,7 +343,22 @@ class BroadcastService:
             broadcast.start_at, broadcast.send_at = timing.start_at, timing.send_at
             broadcast.not_after = timing.not_after
             broadcast.approved_by, broadcast.approved_at = by, now
-        self._released(broadcast_id, timing.send_at)
+            released = [(broadcast_id, timing.send_at)]
+            if broadcast.repeat_every_s and broadcast.repeat_index == 0:
+                every = timedelta(seconds=broadcast.repeat_every_s)
+                for repetition in self._later_in_series(session, broadcast):
+                    if repetition.state != held_as.value:
+                        continue
+                    at = self._timing(timing.start_at + repetition.repeat_index * every,
+                                      round(late.total_seconds()),
+                                      Priority(repetition.priority))
+                    if _claim(session, repetition.id, held_as, S.scheduled):
+                        repetition.start_at, repetition.send_at = at.start_at, at.send_at
+                        repetition.not_after = at.not_after
+                        repetition.approved_by, repetition.approved_at = by, now
+                        released.append((repetition.id, at.send_at))
+        for released_id, send_at in released:
+            self._released(released_id, send_at)
 
     def _released(self, broadcast_id: str, send_at: datetime) -> None:
         self._jobs.at(send_at, f"send:{broadcast_id}", self.send, broadcast_id)
@@ -243,13 +373,16 @@ class BroadcastService:
             if S(broadcast.state) not in S.held() or \
                     not can_move(S(broadcast.state), S.rejected):
                 raise Conflict("broadcast.not_held", state=broadcast.state)
-            broadcast.state = S.rejected.value
-            broadcast.rejected_reason = reason
-            broadcast.approved_by, broadcast.approved_at = who.username, now
-            for delivery in broadcast.deliveries:
-                delivery.state = DeliveryState.cancelled.value
-                delivery.reason = f"rejected: {reason}"
-                delivery.updated_at = now
+            series = [broadcast, *(b for b in self._later_in_series(session, broadcast)
+                                   if b.state == broadcast.state)]
+            for one in series:
+                one.state = S.rejected.value
+                one.rejected_reason = reason
+                one.approved_by, one.approved_at = who.username, now
+                for delivery in one.deliveries:
+                    delivery.state = DeliveryState.cancelled.value
+                    delivery.reason = f"rejected: {reason}"
+                    delivery.updated_at = now
         self._audit.record(who, "broadcast.reject", broadcast_id, reason=reason)
 
     @staticmethod
@@ -372,32 +505,45 @@ class BroadcastService:
         (until they expire)."""
         with self._sessions.begin() as session:
             broadcast = self._get_row(session, broadcast_id)
-            if not can_move(S(broadcast.state), S.cancelled):
+            later = [b.id for b in self._later_in_series(session, broadcast)
+                     if can_move(S(b.state), S.cancelled)]
+            # a repetition that already played can still stop the rest of its series
+            itself = can_move(S(broadcast.state), S.cancelled)
+            if not itself and not later:
                 raise Conflict("broadcast.not_cancellable")
             # released: its play is on the devices (in their plans, or as a command)
-            ahead = S(broadcast.state) in S.awaiting_play()
+            ahead = itself and S(broadcast.state) in S.awaiting_play()
             targets = list(broadcast.targets)
             now = utcnow()
-            broadcast.state = S.cancelled.value
-            broadcast.cancelled_at = now
-            for delivery in broadcast.deliveries:
-                if DeliveryState(delivery.state) not in TERMINAL and \
-                        delivery.state != DeliveryState.playing.value:
-                    delivery.state = DeliveryState.cancelled.value
-                    delivery.updated_at = now
-        self._jobs.cancel(f"send:{broadcast_id}")
-        self._jobs.cancel(f"close:{broadcast_id}")
+            if itself:
+                broadcast.state = S.cancelled.value
+                broadcast.cancelled_at = now
+                for delivery in broadcast.deliveries:
+                    if DeliveryState(delivery.state) not in TERMINAL and \
+                            delivery.state != DeliveryState.playing.value:
+                        delivery.state = DeliveryState.cancelled.value
+                        delivery.updated_at = now
+        if itself:
+            self._jobs.cancel(f"send:{broadcast_id}")
+            self._jobs.cancel(f"close:{broadcast_id}")
         if who is not None:
-            self._audit.record(who, "broadcast.cancel", broadcast_id)
+            self._audit.record(who, "broadcast.cancel", broadcast_id,
+                               **({"repetitions": later} if later else {}))
+        cancelled_later = []
+        for repetition_id in later:  # a series stops: the repetitions still to come go too
+            try:
+                cancelled_later += self.cancel(repetition_id)
+            except Conflict:
+                pass  # it started or ended meanwhile
         if not ahead:
-            return []
+            return cancelled_later
         self._plans_changed()  # gone from the device plans too
         sent = [self._commands.send(t, CancelCommand(play_id=broadcast_id),
                                     broadcast_id=broadcast_id) for t in targets]
         for cmd in sent:
             if cmd.pending:
                 log.warning("cancel of %s for %s waits for the broker", broadcast_id, cmd.target)
-        return sent
+        return sent + cancelled_later
 
     def stop(self, targets: list[str], reason: str, who: Principal) -> StopOut:
         """Silence what plays now on the targets; plays scheduled for later stay scheduled."""
@@ -526,5 +672,6 @@ def broadcast_out(broadcast: Broadcast, device_status: dict[str, str]) -> Broadc
         created_by=broadcast.created_by, approved_by=broadcast.approved_by,
         approved_at=broadcast.approved_at, rejected_reason=broadcast.rejected_reason,
         schedule=broadcast.schedule, quiet_override=bool(broadcast.quiet_override),
+        series_id=broadcast.series_id, repeat_index=broadcast.repeat_index or 0,
         summary=summarise([DeliveryState(d.state) for d in broadcast.deliveries]),
         start_skew_ms=skew, deliveries=deliveries)

@@ -107,6 +107,8 @@ class BroadcastOut(BaseModel):
     rejected_reason: str | None = None
     schedule: str | None = None
     quiet_override: bool = Field(False, description="sent inside quiet hours on purpose")
+    series_id: str | None = Field(None, description="a repetition's series: its first's id")
+    repeat_index: int = Field(0, description="0 for the first play, 1 for the first repeat, …")
     commands_pending: list[str] = Field(default_factory=list, description="targets whose "
                                         "command (play or cancel) still waits for the broker")
     deliveries: list[DeliveryOut]

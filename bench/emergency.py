@@ -1,0 +1,196 @@
+"""Emergency benchmark: the second person's confirmation → "playing" on N agents, with the
+audio pushed to the devices while the emergency waited (a signed ``prepare``), next to the
+broker's raw fan-out measured in the same run.
+
+    .venv/bin/python bench/emergency.py               # 50 agents in separate processes
+    .venv/bin/python bench/emergency.py --agents 500  # as many as the host allows
+
+Real Mosquitto (started here on a free port), the real controller over HTTP, real agents with
+file outputs in worker processes; nothing is seeded into the agents' caches. A normal bulletin
+first (it also gives the controller the fleet's delivery times its emergency lead is taken
+from), then an emergency: sent by one account, prepared on every device, confirmed by a
+second. Prints figures; asserts nothing. Goal (issue 12): p99 ≤ 1.5 s at 50 agents, 0 bytes
+downloaded on the critical path.
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing as mp
+import os
+import platform
+import sys
+import tempfile
+import time
+from datetime import datetime
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from fanout import _wait_done, agent_worker, pct, raw_worker
+
+
+def _all_ready(api, broadcast_id: str, n: int, timeout: float = 120) -> float:  # type: ignore[no-untyped-def]
+    """Seconds until every delivery of a waiting emergency reports its media ready."""
+    t0 = time.time()
+    while time.time() - t0 < timeout:
+        b = api.get(f"/api/broadcasts/{broadcast_id}").json()
+        if sum(d["state"] == "media_ready" for d in b["deliveries"]) >= n:
+            return time.time() - t0
+        time.sleep(0.2)
+    return float("nan")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--agents", type=int, default=50)
+    parser.add_argument("--per-process", type=int, default=10,
+                        help="agents per worker process (50 agents: 5 processes)")
+    parser.add_argument("--pings", type=int, default=20, help="raw broker pings")
+    args = parser.parse_args()
+
+    import json
+
+    import httpx
+    import paho.mqtt.client as mqtt
+
+    from controller.app import create_app
+    from controller.container import Services
+    from controller.db.models import DeviceEvent
+    from controller.server import ServerThread
+    from controller.settings import Settings
+    from tests.support.audio import make_speech
+    from tests.support.mosquitto import Mosquitto, free_port
+
+    tmp = Path(tempfile.mkdtemp(prefix="loalang-bench-emergency-"))
+    broker = Mosquitto(tmp / "mosquitto").start()
+    n = args.agents
+    groups = [list(range(i, min(n, i + args.per_process))) for i in range(0, n, args.per_process)]
+    ctx = mp.get_context("spawn")
+
+    # 1. the broker's raw publish → deliver to N plain subscribers, same processes layout
+    ready, results, stop = ctx.Queue(), ctx.Queue(), ctx.Event()
+    procs = [ctx.Process(target=raw_worker, args=(broker.port, len(g), ready, results, stop))
+             for g in groups]
+    for p in procs:
+        p.start()
+    for _ in procs:
+        ready.get(timeout=120)
+    pub = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="bench-pub")
+    pub.connect("127.0.0.1", broker.port)
+    pub.loop_start()
+    for _ in range(args.pings):
+        pub.publish("bench/ping", json.dumps({"t": time.time()}), qos=1).wait_for_publish()
+        time.sleep(0.3)
+    time.sleep(1)
+    stop.set()
+    raw_ms = [x * 1000 for _ in procs for x in results.get(timeout=60)]
+    for p in procs:
+        p.join()
+    pub.loop_stop()
+
+    # 2. controller + N agents with empty caches
+    http_port = free_port()
+    settings = Settings(data_dir=tmp / "controller", http_port=http_port, mqtt_port=broker.port,
+                        missed_grace_s=5)
+    services = Services(settings)
+    services.start()
+    server = ServerThread(create_app(services=services), "127.0.0.1", http_port)
+    server.start()
+    api = httpx.Client(base_url=settings.resolved_public_url, timeout=600,
+                       headers={"Authorization": f"Bearer {services.api_token}"})
+    api.post("/api/zones", json={"id": "all-villages", "name": "bench"}).raise_for_status()
+    import tomllib
+
+    agent_root = Path(tempfile.mkdtemp(prefix="loalang-bench-agents-",
+                                       dir="/dev/shm" if Path("/dev/shm").is_dir() else None))
+    configs = []
+    for i in range(n):
+        r = api.post("/api/devices", json={"id": f"loa-{i:04d}", "name": f"bench {i}",
+                                           "zones": ["all-villages"], "output": "file"})
+        r.raise_for_status()
+        data = tomllib.loads(r.json()["config_toml"])
+        data["data_dir"] = str(agent_root / f"loa-{i:04d}")
+        data["health_interval_s"] = 3600
+        configs.append(data)
+    ready, stop = ctx.Queue(), ctx.Event()
+    procs = [ctx.Process(target=agent_worker, args=([configs[i] for i in g], ready, stop))
+             for g in groups]
+    for p in procs:
+        p.start()
+    for _ in procs:
+        ready.get(timeout=600)
+    deadline = time.time() + 300
+    while sum(d["status"] == "online" for d in api.get("/api/devices").json()) < n and \
+            time.time() < deadline:
+        time.sleep(1)
+
+    def upload(text: str, name: str) -> dict:
+        path = make_speech(tmp / f"{name}.wav", text)
+        return api.post("/api/media", files={"file": (path.name, path.read_bytes())}).json()
+
+    # a normal bulletin first: the fleet's delivery times, measured
+    normal = upload("Kính thưa bà con, đây là bản tin thường.", "normal")
+    warm = api.post("/api/broadcasts", json={"media_sha256": normal["sha256"],
+                                             "targets": ["zone:all-villages"]}).json()
+    _wait_done(api, warm["id"], n)
+    lead = services.broadcasts.emergency_lead().total_seconds()
+
+    # the emergency: one person sends, it is prepared everywhere, a second person confirms
+    siren = upload("Thông báo khẩn cấp: bão số chín sắp đổ bộ, bà con khẩn trương sơ tán.",
+                   "emergency")
+    api.post("/api/users", json={"username": "truc-ban", "password": "bench-password-1",
+                                 "roles": ["approver"]}).raise_for_status()
+    second = api.post("/api/users/truc-ban/tokens", json={}).json()["token"]
+    b = api.post("/api/broadcasts", json={"media_sha256": siren["sha256"],
+                                          "targets": ["zone:all-villages"],
+                                          "priority": "emergency"}).json()
+    prepared_s = _all_ready(api, b["id"], n)
+    confirmed = time.time()
+    api.post(f"/api/broadcasts/{b['id']}/confirm",
+             headers={"Authorization": f"Bearer {second}"}).raise_for_status()
+    final = _wait_done(api, b["id"], n)
+    services.ingest.wait_idle(30)
+    with services.sessions() as session:
+        started = session.query(DeviceEvent).filter_by(type="playback.started",
+                                                       play_id=b["id"]).all()
+        ready_events = session.query(DeviceEvent).filter_by(type="media.ready",
+                                                            play_id=b["id"]).all()
+    playing = [(datetime.fromisoformat(e.payload["actual_start"]).timestamp() - confirmed) * 1000
+               for e in started]
+    stored = [(e.received_at.timestamp() - confirmed) * 1000 for e in started]
+    after = [e for e in ready_events if e.ts.timestamp() >= confirmed]
+    before = [e for e in ready_events if e.ts.timestamp() < confirmed]
+    critical_bytes = sum(e.payload.get("fetched_bytes", 0) for e in after)
+    starts = [datetime.fromisoformat(e.payload["actual_start"]).timestamp() for e in started]
+    played = final["summary"].get("played", 0)
+    stop.set()
+    for p in procs:
+        p.join(timeout=60)
+    server.stop()
+    services.stop()
+    broker.stop()
+
+    print(f"\nLoa Làng emergency benchmark — {n} agents in {len(groups)} processes, Mosquitto, "
+          f"{platform.machine()} {os.cpu_count()} cores, "
+          f"{platform.python_implementation()} {platform.python_version()}")
+    print(f"  broker raw publish→deliver      p50 {pct(raw_ms, 50):7.1f} ms  "
+          f"p99 {pct(raw_ms, 99):7.1f} ms  (n={len(raw_ms)})")
+    print(f"  prepared on every device in     {prepared_s:7.2f} s   (while it waited; "
+          f"{sum(e.payload.get('fetched_bytes', 0) for e in before)} bytes fetched)")
+    print(f"  emergency lead (from the fleet) {lead * 1000:7.0f} ms  "
+          f"(a normal bulletin: {settings.sync_lead_s * 1000:.0f} ms)")
+    print(f"  confirmation→playing (device)   p50 {pct(playing, 50):7.1f} ms  "
+          f"p99 {pct(playing, 99):7.1f} ms  max {max(playing or [0]):.1f} ms  (goal p99 ≤ 1500)")
+    print(f"  confirmation→'playing' stored   p50 {pct(stored, 50):7.1f} ms  "
+          f"p99 {pct(stored, 99):7.1f} ms")
+    skew = (max(starts) - min(starts)) * 1000 if starts else 0.0
+    print(f"  start skew (max−min)            {skew:7.1f} ms")
+    print(f"  bytes downloaded on the critical path: {critical_bytes} "
+          f"({len(after)} media.ready after confirmation; goal 0)")
+    print(f"  played {played}/{n}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,89 @@
+"""Emergencies: the audio is on the loudspeakers before the second person confirms, so the
+confirmation only sends a small signed play; its lead comes from the fleet's measured
+delivery time, not the fixed lead a download needs."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from tests.support.audio import make_speech
+from tests.support.stack import Stack, wait_for
+
+
+def test_a_waiting_emergency_is_prepared_on_every_device_and_plays_without_a_download(
+        stack: Stack, speech_wav):
+    stack.add_zone("thon-dong")
+    stack.add_zone("thon-tay")
+    for device, zone in (("loa-1", "thon-dong"), ("loa-2", "thon-tay")):
+        stack.register(device, [zone])
+        stack.start_agent(device)
+    media = stack.upload(speech_wav, title="Bão số 9")
+    lan = stack.person("lan", "broadcaster")
+    b = lan.post("/api/broadcasts", json={"media_sha256": media["sha256"], "targets": ["all"],
+                                          "priority": "emergency"}).json()
+    assert b["state"] == "pending_confirmation"
+    # while it waits: fetched and reported ready by every device, nothing played
+    waiting = wait_for(lambda: (lambda got: got if all(
+        d["state"] == "media_ready" for d in got["deliveries"]) else None)(
+        stack.get_broadcast(b["id"])), timeout=30, what="the emergency prepared everywhere")
+    assert waiting["state"] == "pending_confirmation"
+    for device in ("loa-1", "loa-2"):
+        cached = stack.configs[device].data_path / "cache" / f"{media['sha256']}.opus"
+        assert cached.is_file() and stack.output_files(device) == []
+    prepared = stack.events(type="media.ready", play_id=b["id"])
+    assert sum(e["payload"]["fetched_bytes"] for e in prepared) == 2 * media["size"]
+
+    confirmed = stack.person("chu-tich", "approver").post(f"/api/broadcasts/{b['id']}/confirm")
+    assert confirmed.status_code == 200, confirmed.text
+    released = stack.get_broadcast(b["id"])
+    lead = datetime.fromisoformat(released["start_at"]) - \
+        datetime.fromisoformat(released["approved_at"])
+    assert lead.total_seconds() < stack.services.settings.sync_lead_s  # no download to wait for
+    stack.wait_states(b["id"], {"played"}, timeout=60)
+    # on the critical path, the devices downloaded nothing
+    ready = stack.events(type="media.ready", play_id=b["id"])
+    assert len(ready) == 4 and sorted(e["payload"]["fetched_bytes"] for e in ready)[:2] == [0, 0]
+    for device in ("loa-1", "loa-2"):
+        assert len(stack.output_files(device)) == 1
+
+
+def test_a_repeated_bulletin_restates_its_issue_time_and_a_cancel_stops_the_rest(
+        stack: Stack, speech_wav, tmp_path):
+    stack.add_zone("thon-dong")
+    stack.register("loa-1", ["thon-dong"])
+    stack.start_agent("loa-1")
+    media = stack.upload(speech_wav, title="Tin bão")
+    r = stack.api.post("/api/broadcasts", json={
+        "media_sha256": media["sha256"], "targets": ["zone:thon-dong"], "priority": "priority",
+        "repeat_every_s": 20, "repeat_for_s": 40})
+    assert r.status_code == 201, r.text
+    first = r.json()
+    assert first["series_id"] == first["id"] and first["repeat_index"] == 0
+    series = [first["id"], f"{first['id']}-r1", f"{first['id']}-r2"]
+    repeats = [stack.get_broadcast(i) for i in series[1:]]
+    starts = [datetime.fromisoformat(b["start_at"]) for b in [first, *repeats]]
+    gaps = [(b - a).total_seconds() for a, b in zip(starts, starts[1:], strict=False)]
+    assert gaps == [20.0, 20.0]
+    # the repetitions say when the bulletin was issued, then the bulletin
+    again = stack.api.get(f"/api/media/{repeats[0]['media_sha256']}").json()
+    assert again["parts"][0]["text"].startswith("Bản tin phát lúc ")
+    assert again["parts"][1]["media_sha256"] == media["sha256"]
+    assert again["duration_ms"] > media["duration_ms"] + 2000
+    # an update: the repetitions still to come get the new message, with the same issue time
+    other = stack.upload(make_speech(tmp_path / "cap-nhat.wav", "Bão đã đổi hướng."),
+                         title="Tin bão cập nhật")
+    updated = stack.api.post(f"/api/broadcasts/{first['id']}/update",
+                             json={"media_sha256": other["sha256"]})
+    assert updated.status_code == 200 and updated.json() == series[1:]
+    now_says = stack.api.get(f"/api/media/{stack.get_broadcast(series[1])['media_sha256']}").json()
+    assert now_says["parts"][0]["text"] == again["parts"][0]["text"]  # the same issue time
+    assert now_says["parts"][1]["media_sha256"] == other["sha256"]
+    stack.wait_states(series[0], {"played"}, timeout=60)
+    stack.wait_states(series[1], {"played"}, timeout=60)
+    # cancelling the series after the second play stops the third
+    assert stack.api.post(f"/api/broadcasts/{series[1]}/cancel").status_code == 200
+    assert stack.get_broadcast(series[2])["state"] == "cancelled"
+    played = stack.output_files("loa-1")
+    assert len(played) == 2
+    log = stack.api.get("/api/playback-log").json()
+    assert {row["play_id"] for row in log} >= set(series[:2])
