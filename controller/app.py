@@ -13,6 +13,7 @@ from .api import (
     alarms,
     audit,
     broadcasts,
+    cap,
     devices,
     edge,
     media,
@@ -48,7 +49,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.state.services = svc
     install_handlers(app)
     for module in (media, speech, zones, devices, broadcasts, schedules, alarms, stop, edge,
-                   users, audit, session):
+                   users, audit, session, cap):
         app.include_router(module.router)
     app.include_router(schedules.changes_router)
     from .web import install as install_web

@@ -37,6 +37,7 @@ from .services.accounts import AccountService
 from .services.alarms import AlarmService
 from .services.audit import AuditLog
 from .services.broadcasts import BroadcastService
+from .services.cap import CapService
 from .services.devices import DeviceService
 from .services.live import LiveUpdates
 from .services.media import MediaService
@@ -145,6 +146,8 @@ class Services:
         self.schedule_changes = ScheduleChanges(self.sessions, self.schedules, self.audit,
                                                 self.plans_changed, self.speech)
         self.repeats = RepeatService(self.broadcasts, self.speech, self.media, settings.timezone)
+        self.cap = CapService(settings, self.sessions, self.broadcasts, self.repeats,
+                              self.speech, self.media, self.audit)
         self.media_jobs = MediaJobs(self.sessions, settings.media_workers, self.media.get)
         self._refresh_lock = threading.Lock()
         self._refresh_wanted = False

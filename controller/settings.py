@@ -8,6 +8,18 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from .cap.rules import DEFAULT_RULES, CapRule
+
+
+class CapFeed(BaseModel):
+    """A warning centre that posts CAP alerts, with its own token and release policy."""
+
+    model_config = ConfigDict(extra="forbid")
+    token: str = Field(min_length=16)
+    policy: Literal["confirm", "auto"] = "confirm"
+    test_zone: str | None = Field(None, description="Test and Exercise alerts play only here "
+                                  "(never to the public); none: logged only")
+
 
 class CommandValidity(BaseModel):
     """How long each kind of command stays valid after it is issued (seconds): an agent refuses
@@ -82,6 +94,15 @@ class Settings(BaseSettings):
         default_factory=dict, description='voice name → the service\'s voice id, e.g. '
         '{"ban-mai": "banmai"}; each is offered as "hosted:NAME" (Vietnamese)')
     espeak: str = "espeak-ng"
+
+    # CAP 1.2 alerts from warning centres
+    cap_feeds: dict[str, CapFeed] = Field(
+        default_factory=dict, description='feed name → {"token": "...", "policy": "confirm" '
+        '(two people, the default) or "auto", "test_zone": a zone for Test/Exercise alerts}; '
+        'each posts to /api/cap with its token')
+    cap_rules: list[CapRule] = Field(default_factory=lambda: list(DEFAULT_RULES),
+                                     description="severity/urgency/certainty → action, first "
+                                     "match wins (docs/emergencies.md)")
 
     # timing
     sync_lead_s: float = Field(4.0, description="start_at = now + this for 'now' broadcasts")

@@ -29,6 +29,9 @@ alarms_app = typer.Typer(help="Cảnh báo thiết bị / device alarms", invoke
 app.add_typer(alarms_app, name="alarms")
 speech_app = typer.Typer(help="Đọc văn bản / text to speech", no_args_is_help=True)
 app.add_typer(speech_app, name="speech")
+cap_app = typer.Typer(help="Cảnh báo CAP 1.2 / CAP alerts from warning centres",
+                      no_args_is_help=True)
+app.add_typer(cap_app, name="cap")
 
 UrlOpt = typer.Option(None, "--url", help="Controller URL (env LOALANG_URL)")
 TokenOpt = typer.Option(None, "--token", help="API token (env LOALANG_TOKEN)")
@@ -634,6 +637,75 @@ def schedules_export(out: Path | None = typer.Option(None, "--out", help="file t
 
 def main() -> None:
     app()
+
+
+# --- CAP alerts -------------------------------------------------------------------------------
+
+
+@cap_app.command("check")
+def cap_check(path: Path = typer.Argument(..., help="a CAP 1.2 XML file")) -> None:
+    """Check a CAP 1.2 alert as the controller will (structure, dates, areas, digests) and
+    say what the station's default rules would do with it. Exit 1 if it is not valid."""
+    from controller.cap.alert import CapInvalid, parse
+    from controller.cap.rules import DEFAULT_RULES, rule_for
+
+    try:
+        alert = parse(path.read_bytes())
+    except OSError as exc:
+        _fail(f"Không đọc được tệp / cannot read: {exc}")
+    except CapInvalid as exc:
+        _fail(f"Không hợp lệ / invalid: {exc.where}: {exc.problem}")
+    typer.echo(f"OK: {alert.identifier} từ / from {alert.sender}, {alert.sent.isoformat()}, "
+               f"{alert.status} {alert.msg_type}")
+    for ref in alert.references:
+        typer.echo(f"  thay cho / references {ref[1]} ({ref[0]}, {ref[2]})")
+    info = alert.info_for("vi-VN")
+    if info is None:
+        typer.echo("  không có <info> / no info: logged only")
+        return
+    rule = rule_for(info, DEFAULT_RULES)
+    typer.echo(f"  {info.language}: {info.headline or info.event} — {info.urgency}/"
+               f"{info.severity}/{info.certainty} → {rule.action}"
+               + (f", lặp mỗi / every {rule.repeat_every_min} min" if rule.repeat_every_min
+                  else ""))
+    if info.expires:
+        typer.echo(f"  hết hạn / expires {info.expires.isoformat()}")
+    for area in info.areas:
+        what = [f"geocode {n}={v}" for n, v in area.geocodes] + \
+            [f"polygon ({len(p)} points)" for p in area.polygons] + \
+            [f"circle {r:g} km" for _, _, r in area.circles]
+        typer.echo(f"  vùng / area: {area.description}: {', '.join(what) or '—'}")
+    for resource in info.resources:
+        typer.echo(f"  âm thanh / resource: {resource.mime} {resource.size or '?'} bytes"
+                   f"{' (inline, digest checked)' if resource.data is not None else ''}")
+
+
+@cap_app.command("send")
+def cap_send(
+    path: Path = typer.Argument(..., help="a CAP 1.2 XML file"),
+    feed_token: str = typer.Option(..., "--feed-token", envvar="LOALANG_CAP_TOKEN",
+                                   help="the feed's token (settings: cap_feeds)"),
+    url: str | None = UrlOpt,
+) -> None:
+    """Post an alert to the controller as a feed would; prints what was done."""
+    import os
+
+    import httpx
+
+    base = (url or os.environ.get("LOALANG_URL") or "http://127.0.0.1:8080").rstrip("/")
+    try:
+        r = httpx.post(f"{base}/api/cap", content=path.read_bytes(), timeout=120,
+                       headers={"Authorization": f"Bearer {feed_token}",
+                                "Content-Type": "application/cap+xml"})
+    except httpx.HTTPError as exc:
+        _fail(f"Không kết nối được bộ điều khiển / cannot reach the controller: {exc}")
+    if r.status_code >= 400:
+        error = r.json().get("error", {}) if r.headers.get("content-type", "").startswith(
+            "application/json") else {}
+        _fail(f"Lỗi / error {r.status_code}: {error.get('message', r.text[:300])}")
+    out = r.json()
+    typer.echo(f"{out['action']}{' (đã nhận trước đó / seen before)' if out['duplicate'] else ''}"
+               f" → {out['broadcast_id'] or '—'} {', '.join(out['zones'])}")
 
 
 if __name__ == "__main__":

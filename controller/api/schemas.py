@@ -2,21 +2,28 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from pydantic import BaseModel, ConfigDict, Field
 
 from protocol.messages import Priority
 
 from ..domain.types import Ident, Sha256, Target, UtcDatetime
 
+Geocode = Annotated[str, Field(min_length=1, max_length=120, pattern=r"^[^\s]+$")]
+
 
 class ZoneIn(BaseModel):
     id: Ident
     name: str = Field(min_length=1, max_length=200)
+    geocodes: list[Geocode] = Field(default_factory=list, max_length=50, description="what CAP "
+                                    "alerts call this village: VALUE or valueName=VALUE")
 
 
 class ZoneRenameIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    name: str = Field(min_length=1, max_length=200)
+    name: str | None = Field(None, min_length=1, max_length=200)
+    geocodes: list[Geocode] | None = Field(None, max_length=50)
 
 
 class DeviceIn(BaseModel):

@@ -14,7 +14,7 @@ router = APIRouter(prefix="/api/zones", tags=["zones"])
 
 @router.post("", status_code=201, response_model=ZoneOut)
 def create_zone(body: ZoneIn, svc: ServicesDep, who: Principal = allow("zone.manage")) -> ZoneOut:
-    return svc.zones.create(who, body.id, body.name)
+    return svc.zones.create(who, body.id, body.name, body.geocodes)
 
 
 @router.get("", response_model=list[ZoneOut], dependencies=[allow("zone.read")])
@@ -25,5 +25,9 @@ def list_zones(svc: ServicesDep) -> list[ZoneOut]:
 @router.patch("/{zone_id}", response_model=ZoneOut)
 def rename_zone(zone_id: str, body: ZoneRenameIn, svc: ServicesDep,
                 who: Principal = allow("zone.manage")) -> ZoneOut:
-    """A zone's name is what broadcasters read; its id (in schedules and targets) stays."""
-    return svc.zones.rename(who, zone_id, body.name)
+    """A zone's name is what broadcasters read; its id (in schedules and targets) stays.
+    ``geocodes``: what CAP alerts call it."""
+    out = svc.zones.rename(who, zone_id, body.name) if body.name is not None else None
+    if body.geocodes is not None:
+        out = svc.zones.set_geocodes(who, zone_id, body.geocodes)
+    return out or svc.zones.get(zone_id)

@@ -53,6 +53,8 @@ class Zone(Base):
     __tablename__ = "zones"
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
+    # what warning centres call it in a CAP alert's <geocode> ("VALUE" or "valueName=VALUE")
+    geocodes: Mapped[list[str]] = mapped_column(JSON, default=list)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=_now)
 
 
@@ -394,3 +396,22 @@ class MediaJob(Base):
     created_by: Mapped[str] = mapped_column(String(64), default="system")
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=_now)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=_now)
+
+
+class CapAlert(Base):
+    """A CAP alert received from a feed, once per (sender, identifier), and what was done."""
+
+    __tablename__ = "cap_alerts"
+    __table_args__ = (UniqueConstraint("sender", "identifier",
+                                       name="uq_cap_alerts_sender_identifier"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    feed: Mapped[str] = mapped_column(String(64))
+    sender: Mapped[str] = mapped_column(String(255))
+    identifier: Mapped[str] = mapped_column(String(255))
+    sent: Mapped[datetime] = mapped_column(UtcDateTime)
+    status: Mapped[str] = mapped_column(String(16))
+    msg_type: Mapped[str] = mapped_column(String(16))
+    action: Mapped[str] = mapped_column(String(32))  # emergency, advisory, ignored, logged, …
+    broadcast_id: Mapped[str | None] = mapped_column(String(80), nullable=True)
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    received_at: Mapped[datetime] = mapped_column(UtcDateTime, default=_now)

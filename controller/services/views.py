@@ -39,6 +39,7 @@ class ZoneOut(BaseModel):
     id: str
     name: str
     device_count: int = 0
+    geocodes: list[str] = Field(default_factory=list)
 
 
 class DeviceOut(BaseModel):

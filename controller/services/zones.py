@@ -17,13 +17,30 @@ class ZoneService:
         self._sessions = sessions
         self._audit = audit
 
-    def create(self, who: Principal, zone_id: str, name: str) -> ZoneOut:
+    def create(self, who: Principal, zone_id: str, name: str,
+               geocodes: list[str] | None = None) -> ZoneOut:
         with self._sessions.begin() as session:
             if session.get(Zone, zone_id) is not None:
                 raise Conflict("zone.exists", id=zone_id)
-            session.add(Zone(id=zone_id, name=name))
-        self._audit.record(who, "zone.create", zone_id, name=name)
-        return ZoneOut(id=zone_id, name=name, device_count=0)
+            session.add(Zone(id=zone_id, name=name, geocodes=list(geocodes or [])))
+        self._audit.record(who, "zone.create", zone_id, name=name, geocodes=geocodes or [])
+        return ZoneOut(id=zone_id, name=name, device_count=0, geocodes=list(geocodes or []))
+
+    def get(self, zone_id: str) -> ZoneOut:
+        for zone in self.list():
+            if zone.id == zone_id:
+                return zone
+        raise NotFound("zone.not_found", id=zone_id)
+
+    def set_geocodes(self, who: Principal, zone_id: str, geocodes: list[str]) -> ZoneOut:
+        """What warning centres call the village in a CAP alert's area."""
+        with self._sessions.begin() as session:
+            zone = session.get(Zone, zone_id)
+            if zone is None:
+                raise NotFound("zone.not_found", id=zone_id)
+            zone.geocodes = list(dict.fromkeys(geocodes))
+        self._audit.record(who, "zone.geocodes", zone_id, geocodes=geocodes)
+        return self.get(zone_id)
 
     def list(self) -> list[ZoneOut]:
         """Every zone with how many devices it holds."""
@@ -31,8 +48,8 @@ class ZoneService:
             counts = dict(session.execute(
                 select(DeviceZone.zone_id, func.count()).group_by(DeviceZone.zone_id)).all())
             zones = session.scalars(select(Zone).order_by(Zone.id)).all()
-            return [ZoneOut(id=z.id, name=z.name, device_count=counts.get(z.id, 0))
-                    for z in zones]
+            return [ZoneOut(id=z.id, name=z.name, device_count=counts.get(z.id, 0),
+                            geocodes=list(z.geocodes or [])) for z in zones]
 
     def names(self) -> dict[str, str]:
         """zone id → its name, in id order (what broadcasters read)."""
@@ -48,4 +65,5 @@ class ZoneService:
             old, zone.name = zone.name, name
             count = session.scalar(select(func.count()).where(DeviceZone.zone_id == zone_id))
         self._audit.record(who, "zone.rename", zone_id, old=old, name=name)
-        return ZoneOut(id=zone_id, name=name, device_count=count or 0)
+        return ZoneOut(id=zone_id, name=name, device_count=count or 0,
+                       geocodes=list(zone.geocodes or []))

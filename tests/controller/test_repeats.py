@@ -37,4 +37,5 @@ def test_the_issue_time_is_said_in_words():
     said = normalise(words, {})
     assert not any(c.isdigit() for c in said)
     assert "mười bốn giờ ba mươi" in said and "tháng mười hai" in said
-    assert issue_time_words(datetime(2026, 12, 1, 7, 0)) == "Bản tin phát lúc 7 giờ ngày 1 tháng 12."
+    assert issue_time_words(datetime(2026, 12, 1, 7, 0)) == \
+        "Bản tin phát lúc 7 giờ ngày 1 tháng 12."

@@ -1,0 +1,50 @@
+"""CAP 1.2 alerts from warning centres: each feed posts with its own token."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Header, Request
+from pydantic import BaseModel
+
+from ..cap.alert import MAX_BYTES
+from ..domain.errors import TooLarge, Unauthenticated
+from ..http import ServicesDep, allow
+
+router = APIRouter(prefix="/api/cap", tags=["cap"])
+
+
+class CapOut(BaseModel):
+    alert_id: int
+    action: str
+    broadcast_id: str | None
+    duplicate: bool
+    zones: list[str]
+
+
+@router.post("", response_model=CapOut)
+async def receive_alert(request: Request, svc: ServicesDep,
+                        authorization: str = Header("", description="Bearer <feed token>")
+                        ) -> CapOut:
+    """A CAP 1.2 document (``application/cap+xml``): checked, acted on once per (sender,
+    identifier) by the station's rules. Malformed or expired → 422 naming the problem and
+    nothing is broadcast; the same alert again answers what was done the first time."""
+    scheme, _, token = authorization.partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        raise Unauthenticated("cap.bad_token")
+    feed = svc.cap.feed_for(token.strip())
+    body = await request.body()
+    if len(body) > MAX_BYTES:
+        raise TooLarge("upload.too_large", limit_mb=MAX_BYTES // 2**20)
+    from fastapi.concurrency import run_in_threadpool
+
+    outcome = await run_in_threadpool(svc.cap.receive, feed, body)
+    return CapOut(alert_id=outcome.alert_id, action=outcome.action,
+                  broadcast_id=outcome.broadcast_id, duplicate=outcome.duplicate,
+                  zones=list(outcome.zones))
+
+
+@router.get("", dependencies=[allow("broadcast.read")])
+def list_alerts(svc: ServicesDep) -> list[dict[str, Any]]:
+    """The alerts received, newest first, with what was done with each."""
+    return svc.cap.list()
