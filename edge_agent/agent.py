@@ -101,8 +101,8 @@ class Agent:
             thresholds=Thresholds(battery_low_v=hw.battery_low_v,
                                   over_temperature_c=hw.over_temperature_c,
                                   line_min_ma=hw.line_min_ma))
-        sources = MediaSources(self.cache, config.ffmpeg,
-                               pcm_max_ms=round(config.pcm_cache_max_s * 1000))
+        self.sources = sources = MediaSources(self.cache, config.ffmpeg,
+                                              pcm_max_ms=round(config.pcm_cache_max_s * 1000))
         self.player = Player(self.device_id, self.output, sources, self.report_event,
                              cluster=self.cluster, software_volume=self._software_volume,
                              on_over=self.state.play_over)
@@ -181,14 +181,15 @@ class Agent:
         self._prepared[cmd.media.sha256] = not_after
 
         def fetch() -> None:
-            try:
-                _, fetched = self.cache.fetch(cmd.media, deadline=not_after.timestamp())
+            try:  # fetched and, if short, decoded: the play then starts at once
+                prepared = self.sources.prefetch(cmd.media, not_after.timestamp())
             except Exception as exc:  # reported, never fatal: the play will try again
                 log.warning("prepare %s failed: %s", cmd.play_id, exc)
                 return
             self.report_event(MediaReadyEvent(
                 event_id=uuid.uuid4().hex, device_id=self.device_id, ts=utcnow(),
-                play_id=cmd.play_id, sha256=cmd.media.sha256, fetched_bytes=fetched))
+                play_id=cmd.play_id, sha256=cmd.media.sha256,
+                fetched_bytes=prepared.fetched_bytes or 0))
 
         threading.Thread(target=fetch, name=f"prepare-{cmd.play_id[:12]}", daemon=True).start()
 

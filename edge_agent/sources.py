@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from protocol.messages import PlayCommand
+from protocol.messages import MediaRef, PlayCommand
 
 from .cache import MediaCache, MediaHashMismatch, MediaUnavailable
 from .outputs.base import BYTES_PER_SECOND, SAMPLE_RATE
@@ -178,19 +178,24 @@ class MediaSources:
         if cmd.stream is not None:
             return Prepared(ahead_s=STREAM_AHEAD_S)
         assert cmd.media is not None
+        return self.prefetch(cmd.media, deadline_ts)
+
+    def prefetch(self, media: MediaRef, deadline_ts: float) -> Prepared:
+        """Fetch (hash-checked) and, for short media, decode ahead: what a play needs, done
+        before it (a plan entry, an emergency waiting for confirmation)."""
         try:
-            path, fetched = self._cache.fetch(cmd.media, deadline=deadline_ts)
+            path, fetched = self._cache.fetch(media, deadline=deadline_ts)
         except MediaHashMismatch as exc:
             raise SourceFailed("media_hash_mismatch", str(exc), security=True) from None
         except MediaUnavailable as exc:
             raise SourceFailed("media_unavailable", str(exc)) from None
         pcm = None
-        if cmd.media.duration_ms <= self._pcm_max_ms:
+        if media.duration_ms <= self._pcm_max_ms:
             try:
-                pcm = self._cache.ensure_pcm(cmd.media.sha256, self._ffmpeg, SAMPLE_RATE)
+                pcm = self._cache.ensure_pcm(media.sha256, self._ffmpeg, SAMPLE_RATE)
             except (OSError, subprocess.TimeoutExpired) as exc:
                 log.warning("could not pre-decode %s (%s); decoding at play time",
-                            cmd.media.sha256[:12], exc)
+                            media.sha256[:12], exc)
         return Prepared(ahead_s=PCM_AHEAD_S if pcm else DECODER_AHEAD_S,
                         fetched_bytes=fetched, path=path, pcm=pcm)
 

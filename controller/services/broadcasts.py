@@ -29,7 +29,16 @@ from protocol.messages import (
 )
 
 from ..auth import Principal, hold_for
-from ..db.models import Broadcast, Delivery, Device, DeviceEvent, DeviceZone, Media, Zone
+from ..db.models import (
+    Broadcast,
+    Command,
+    Delivery,
+    Device,
+    DeviceEvent,
+    DeviceZone,
+    Media,
+    Zone,
+)
 from ..domain.broadcast import BroadcastState as S
 from ..domain.broadcast import can_move
 from ..domain.delivery import TERMINAL, DeliveryState, summarise
@@ -114,14 +123,16 @@ class BroadcastService:
 
     def emergency_lead(self) -> timedelta:
         """How far ahead an emergency starts: what the fleet's commands take to arrive (p99 of
-        the last 500 acks, plus 0.25 s), not the fixed lead a normal bulletin's download needs
-        — an emergency's media is already on the devices (``PrepareCommand``)."""
+        the last 500 plays from signing to the device's ack, plus 0.25 s), not the fixed lead
+        a normal bulletin's download needs — an emergency's media is already on the devices
+        (``PrepareCommand``)."""
         settings = self.settings
-        with self._sessions() as session:
+        with self._sessions() as session:  # signed → accepted by the device, per delivery
             rows = session.execute(
-                select(Delivery.sent_at, Delivery.acked_at)
-                .where(Delivery.sent_at.is_not(None), Delivery.acked_at.is_not(None))
-                .order_by(Delivery.sent_at.desc()).limit(500)).all()
+                select(Command.issued_at, Delivery.acked_at)
+                .join(Delivery, Delivery.broadcast_id == Command.broadcast_id)
+                .where(Command.type == "play", Delivery.acked_at.is_not(None))
+                .order_by(Command.issued_at.desc()).limit(500)).all()
         taken = sorted(s for s in ((a - b).total_seconds() for b, a in rows) if s >= 0)
         if not taken:
             return timedelta(seconds=min(settings.emergency_lead_unmeasured_s,
@@ -467,6 +478,14 @@ class BroadcastService:
                 query = query.where(Delivery.device_id.in_(devices))
             session.execute(query.values(state=DeliveryState.sent.value, sent_at=now,
                                          updated_at=now))
+            # an ack may be stored before the broker's PUBACK is seen here: the send time
+            # still counts (the emergency lead is measured from it)
+            late = update(Delivery).where(Delivery.broadcast_id == cmd.broadcast_id,
+                                          Delivery.sent_at.is_(None),
+                                          Delivery.state != DeliveryState.pending.value)
+            if devices is not None:
+                late = late.where(Delivery.device_id.in_(devices))
+            session.execute(late.values(sent_at=now))
 
     def _close_time(self, broadcast: Broadcast) -> datetime:
         end = broadcast.start_at + timedelta(milliseconds=broadcast.media.duration_ms)
