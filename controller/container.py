@@ -39,6 +39,7 @@ from .services.audit import AuditLog
 from .services.broadcasts import BroadcastService
 from .services.cap import CapService
 from .services.devices import DeviceService
+from .services.emergencies import EmergencyService
 from .services.live import LiveUpdates
 from .services.media import MediaService
 from .services.media_jobs import MediaJobs
@@ -120,7 +121,8 @@ class Services:
         # the application's rules, for every face
         self.broadcasts = BroadcastService(settings, self.sessions, self.commands, self.jobs,
                                            self.audit, self.plans_changed,
-                                           lambda: list(self.schedules.current().quiet_hours))
+                                           lambda: list(self.schedules.current().quiet_hours),
+                                           lambda: self.live.changed(["broadcasts"]))
         self.firing = ScheduleFiring(self.sessions, self.broadcasts, settings.timezone,
                                      settings.prefetch_lead_s)
         self.devices = DeviceService(settings, self.sessions, self.key, self.commands,
@@ -146,6 +148,8 @@ class Services:
         self.schedule_changes = ScheduleChanges(self.sessions, self.schedules, self.audit,
                                                 self.plans_changed, self.speech)
         self.repeats = RepeatService(self.broadcasts, self.speech, self.media, settings.timezone)
+        self.emergencies = EmergencyService(self.sessions, self.broadcasts, self.repeats,
+                                            self.speech, self.media, settings.ffmpeg)
         self.cap = CapService(settings, self.sessions, self.broadcasts, self.repeats,
                               self.speech, self.media, self.audit)
         self.media_jobs = MediaJobs(self.sessions, settings.media_workers, self.media.get)

@@ -639,6 +639,74 @@ def main() -> None:
     app()
 
 
+# --- emergencies and approvals ----------------------------------------------------------------
+
+
+@app.command()
+def emergency(
+    text: str = typer.Option(..., "--text", help="the message, read aloud after the siren"),
+    to: str = typer.Option("all", "--to", help="zone ids, zone:ID, device:ID or all"),
+    title: str = typer.Option("Thông báo khẩn cấp", "--title"),
+    intro: str = typer.Option("siren", "--intro", help="siren, chime or none"),
+    voice: str | None = typer.Option(None, "--voice", help="a voice id; default the station's"),
+    repeat_every: int | None = typer.Option(None, "--repeat-every", help="minutes"),
+    repeat_for: int | None = typer.Option(None, "--repeat-for", help="minutes; default: until "
+                                          "cancelled (at most 24 h)"),
+    wait: bool = typer.Option(False, "--wait", help="follow it until every device finished"),
+    url: str | None = UrlOpt, token: str | None = TokenOpt,
+) -> None:
+    """One action: siren, then the text read aloud, to every village; it waits for a second
+    person (``loalang approvals --watch``), already on the loudspeakers."""
+    client = _client(url, token)
+    b = _call(client.post, "/api/emergencies", {
+        "title": title, "targets": _targets(to), "text": text, "voice": voice,
+        "intro": intro, "repeat_every_min": repeat_every, "repeat_for_min": repeat_for})
+    typer.secho(f"Khẩn cấp / emergency {b['id']}: chờ người thứ hai xác nhận / waiting for a "
+                f"second person (loalang approvals confirm {b['id']})", fg=typer.colors.RED)
+    if wait:
+        _follow(client, b["id"], True)
+
+
+@app.command()
+def approvals(
+    action: str | None = typer.Argument(None, help="'confirm' or 'approve' with an ID"),
+    broadcast_id: str | None = typer.Argument(None),
+    watch: bool = typer.Option(False, "--watch", help="keep watching; ring on a new one"),
+    url: str | None = UrlOpt, token: str | None = TokenOpt,
+) -> None:
+    """What waits for someone (emergencies first); ``confirm ID`` / ``approve ID``."""
+    import time
+
+    client = _client(url, token)
+    if action in ("confirm", "approve"):
+        if not broadcast_id:
+            _fail(f"usage: loalang approvals {action} ID")
+        _print_status(_call(client.post, f"/api/broadcasts/{broadcast_id}/{action}"))
+        return
+    if action is not None:
+        _fail("usage: loalang approvals [--watch] | confirm ID | approve ID")
+    seen: set[str] = set()
+    while True:
+        held = [b for state in ("pending_confirmation", "pending_approval")
+                for b in _call(client.get, "/api/broadcasts", state=state)
+                if b.get("repeat_index", 0) == 0]
+        for b in held:
+            if b["id"] in seen:
+                continue
+            seen.add(b["id"])
+            urgent = b["state"] == "pending_confirmation"
+            bell = "\a" if watch and urgent else ""  # the terminal rings for an emergency
+            typer.secho(f"{bell}{'KHẨN CẤP / EMERGENCY' if urgent else 'chờ duyệt / to approve'}  "
+                        f"{b['id']}  {b['title']!r}  {', '.join(b['targets'])}  "
+                        f"by {b['created_by']}",
+                        fg=typer.colors.RED if urgent else None)
+        if not watch:
+            if not held:
+                typer.echo("Không có gì chờ duyệt / nothing waiting")
+            return
+        time.sleep(2)
+
+
 # --- CAP alerts -------------------------------------------------------------------------------
 
 

@@ -7,8 +7,9 @@ from fastapi import APIRouter, Query
 from ..auth import Principal
 from ..http import ServicesDep, allow
 from ..services.broadcasts import BroadcastRequest
+from ..services.emergencies import EmergencyRequest
 from ..services.views import BroadcastOut, DeviceEventOut
-from .schemas import BroadcastIn, BroadcastUpdateIn, RejectIn
+from .schemas import BroadcastIn, BroadcastUpdateIn, EmergencyIn, RejectIn
 
 router = APIRouter(tags=["broadcasts"])
 
@@ -31,6 +32,29 @@ def create_broadcast(body: BroadcastIn, svc: ServicesDep,
     else:
         broadcast_id = svc.broadcasts.create(request, who, draft=body.draft)
     return svc.broadcasts.get(broadcast_id)
+
+
+@router.post("/api/emergencies", status_code=201, response_model=BroadcastOut)
+def send_emergency(body: EmergencyIn, svc: ServicesDep,
+                   who: Principal = allow("broadcast.create")) -> BroadcastOut:
+    """One action: a siren (or chime), then the message read aloud (or a recording), to
+    every village unless ``targets`` says otherwise, optionally repeated. It waits for a
+    second person, its audio already on the loudspeakers."""
+    broadcast_id = svc.emergencies.send(who, EmergencyRequest(
+        title=body.title, targets=list(body.targets), text=body.text, voice=body.voice,
+        media_sha256=body.media_sha256, intro=body.intro,
+        repeat_every_s=body.repeat_every_min * 60 if body.repeat_every_min else None,
+        repeat_for_s=body.repeat_for_min * 60 if body.repeat_for_min else None))
+    return svc.broadcasts.get(broadcast_id)
+
+
+@router.post("/api/broadcasts/{broadcast_id}/correction", status_code=201,
+             response_model=BroadcastOut)
+def correct_emergency(broadcast_id: str, svc: ServicesDep,
+                      who: Principal = allow("broadcast.create")) -> BroadcastOut:
+    """"Thông báo nhầm": stop the false emergency (and its repetitions) and send the
+    ready-made correction to the same loudspeakers; it waits for a second person."""
+    return svc.broadcasts.get(svc.emergencies.correct(who, broadcast_id))
 
 
 @router.post("/api/broadcasts/{broadcast_id}/update", response_model=list[str])

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -76,6 +76,19 @@ class AlarmAckIn(BaseModel):
     by: str = Field("", max_length=80, description="who acknowledges; a person's own login is "
                     "used instead, this only names the technician behind the bootstrap token")
     note: str = Field(default="", max_length=1000)
+
+
+class EmergencyIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    title: str = Field("Thông báo khẩn cấp", min_length=1, max_length=200)
+    targets: list[Target] = Field(default_factory=lambda: ["all"], min_length=1, max_length=500)
+    text: str | None = Field(None, max_length=20_000, description="read aloud; or media_sha256")
+    voice: str | None = Field(None, max_length=80)
+    media_sha256: Sha256 | None = Field(None, description="a recording instead of a text")
+    intro: Literal["siren", "chime", "none"] = "siren"
+    repeat_every_min: int | None = Field(None, ge=1, le=1440)
+    repeat_for_min: int | None = Field(None, ge=1, le=7 * 1440,
+                                       description="absent: until cancelled (at most 24 h)")
 
 
 class StopIn(BaseModel):

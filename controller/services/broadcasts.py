@@ -109,8 +109,10 @@ class BroadcastService:
     def __init__(self, settings: Settings, sessions: sessionmaker[Session],
                  commands: CommandPath, jobs: Jobs, audit: AuditLog,
                  plans_changed: Callable[[], None] = lambda: None,
-                 quiet_hours: Callable[[], list[QuietHours]] = lambda: []):
+                 quiet_hours: Callable[[], list[QuietHours]] = lambda: [],
+                 held_changed: Callable[[], None] = lambda: None):
         self.settings = settings
+        self._held_changed = held_changed  # open pages show what waits for someone, live
         self._quiet_hours = quiet_hours  # the site's, as the schedule set holds them
         self._sessions = sessions
         self._commands = commands
@@ -220,6 +222,8 @@ class BroadcastService:
                 self._released(repetition_id, send_at)
         elif hold == S.pending_confirmation:
             self._prepare(broadcast_id)
+        if hold is not None:
+            self._held_changed()
         return broadcast_id
 
     def _store_repetitions(self, session: Session, req: BroadcastRequest, first: Broadcast,

@@ -14,10 +14,20 @@ from fastapi.staticfiles import StaticFiles
 
 from ..domain.errors import DomainError
 from ..errors import error_response, http_status
-from .pages import admin, approvals, broadcaster, fleet, live, routine, session, speech
+from .pages import (
+    admin,
+    approvals,
+    broadcaster,
+    emergency,
+    fleet,
+    live,
+    routine,
+    session,
+    speech,
+)
 from .render import LoginRequired, PageForbidden, lang_of, render, words
 
-PAGE_MODULES = (session, broadcaster, routine, approvals, fleet, speech, admin, live)
+PAGE_MODULES = (session, broadcaster, emergency, routine, approvals, fleet, speech, admin, live)
 
 
 def install(app: FastAPI) -> None:

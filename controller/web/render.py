@@ -25,6 +25,7 @@ templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
 NAV = [("nav.home", "/ui/", "broadcast.read"), ("nav.week", "/ui/week", "schedule.read"),
        ("nav.routine", "/ui/routine", "schedule.read"),
        ("nav.send", "/ui/send", "broadcast.create"),
+       ("nav.emergency", "/ui/emergency", "broadcast.create"),
        ("nav.approvals", "/ui/approvals", "broadcast.read"),
        ("nav.fleet", "/ui/fleet", "device.read"), ("nav.alarms", "/ui/alarms", "alarm.read"),
        ("nav.speech", "/ui/speech", "speech.lexicon"),
@@ -117,6 +118,13 @@ class PlaceNames:
         return self._devices.get(ident, ident)
 
 
+def _waiting(svc: Services, who: Principal | None) -> int:
+    """Emergencies this person may confirm (someone else's), for the header's badge."""
+    from .pages.emergency import waiting_for
+
+    return waiting_for(svc, who)
+
+
 def render(request: Request, name: str, who: Principal | None, status_code: int = 200,
            headers: dict[str, str] | None = None, **context: Any) -> HTMLResponse:
     lang = lang_of(request)
@@ -137,5 +145,5 @@ def render(request: Request, name: str, who: Principal | None, status_code: int 
         zone_name=places.zone, device_state=lambda status: translate(
             f"state.{status}" if status in DEVICE_STATES else "state.unknown", lang),
         can=lambda perm: who is not None and allowed(who.roles, perm),
-        **context),
+        waiting=_waiting(svc, who), **context),
         status_code=status_code, headers=headers)

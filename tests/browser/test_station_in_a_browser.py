@@ -357,3 +357,30 @@ def test_broadcaster_types_a_text_listens_and_sends_it(demo, browser):
     lan.get_by_role("link", name="Sửa văn bản và đọc lại").click()
     expect(lan.get_by_label("Văn bản cần đọc")).to_have_value(re.compile("^Thông báo: 8h30"))
     expect(lan.get_by_label("Giọng đọc")).to_have_value("espeak:vi-vn-x-south")
+
+
+def test_an_emergency_from_a_phone_reaches_the_approvers_open_page_live(demo, browser):
+    boss = _login(browser, demo, "chu-tich")
+    boss.get_by_role("link", name="Phê duyệt").click()  # open before the emergency exists
+    badge = boss.locator("#emergency-badge")
+    expect(badge).to_be_hidden()
+    lan = _login(browser, demo, "lan", mobile=True)
+    lan.get_by_role("link", name="Phát khẩn cấp").click()
+    expect(lan.get_by_label("Tất cả các thôn")).to_be_checked()  # every village preselected
+    lan.get_by_label("Nội dung thông báo (máy đọc)").fill(
+        "Nước sông đang lên nhanh. Bà con vùng trũng khẩn trương sơ tán lên nhà văn hoá xã.")
+    _shot(lan, "23-broadcaster-emergency-form")
+    lan.get_by_role("button", name="Phát khẩn cấp").last.click()
+    expect(lan).to_have_url(re.compile(r"/ui/broadcasts/b-"), timeout=60_000)
+    # the approver's page was not reloaded: the badge and the emergency arrive by themselves
+    expect(badge).to_be_visible(timeout=15_000)
+    expect(badge).to_have_text(re.compile("1 tin khẩn cấp chờ xác nhận"))
+    expect(boss.get_by_text("Thông báo khẩn cấp").first).to_be_visible()
+    _shot(boss, "24-approver-emergency-waiting")
+    boss.get_by_role("button", name="Xác nhận (người thứ hai)").click()  # the second tap
+    expect(boss.locator("#emergency-badge")).to_be_hidden(timeout=15_000)
+    rows = lan.locator("#progress tbody tr")
+    expect(rows).to_have_count(3)
+    for i in range(3):
+        expect(rows.nth(i).locator("td.state")).to_have_attribute("data-state", "played",
+                                                                  timeout=60_000)

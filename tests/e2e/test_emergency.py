@@ -87,3 +87,68 @@ def test_a_repeated_bulletin_restates_its_issue_time_and_a_cancel_stops_the_rest
     assert len(played) == 2
     log = stack.api.get("/api/playback-log").json()
     assert {row["play_id"] for row in log} >= set(series[:2])
+
+
+def test_one_action_siren_then_text_to_every_village_and_a_ready_correction(stack: Stack):
+    stack.add_zone("thon-dong", "Thôn Đông")
+    stack.register("loa-1", ["thon-dong"])
+    stack.start_agent("loa-1")
+    lan = stack.person("lan", "broadcaster")
+    form = lan.get("/ui/emergency").text
+    assert 'name="village" value="all" checked' in form and 'value="siren" checked' in form
+    sent = lan.post("/ui/emergency", data={
+        "title": "Lũ quét", "text": "Nước sông lên nhanh, bà con sơ tán ngay.",
+        "intro": "siren", "village": "all"}, follow_redirects=False)
+    assert sent.status_code == 303, sent.text
+    broadcast_id = sent.headers["location"].rsplit("/", 1)[1]
+    b = stack.get_broadcast(broadcast_id)
+    assert b["priority"] == "emergency" and b["targets"] == ["all"]
+    assert b["state"] == "pending_confirmation"
+    media = stack.api.get(f"/api/media/{b['media_sha256']}").json()
+    siren = stack.api.get(f"/api/media/{media['parts'][0]['media_sha256']}").json()
+    assert siren["original_filename"] == "builtin:siren" and siren["duration_ms"] >= 3900
+    assert media["parts"][1]["text"] == "Nước sông lên nhanh, bà con sơ tán ngay."
+    # the approver sees it waiting (the header's badge) and confirms it
+    boss = stack.person("chu-tich", "approver")
+    assert "1 tin khẩn cấp chờ xác nhận" in boss.get("/ui/emergency-badge").text
+    assert boss.post(f"/api/broadcasts/{broadcast_id}/confirm").status_code == 200
+    assert "hidden" in boss.get("/ui/emergency-badge").text
+    stack.wait_states(broadcast_id, {"played"}, timeout=60)
+    # a false alarm: the correction was made when the emergency was, and goes to the same
+    # loudspeakers, again with two people
+    fixed = lan.post(f"/api/broadcasts/{broadcast_id}/correction")
+    assert fixed.status_code == 201, fixed.text
+    correction = fixed.json()
+    assert correction["targets"] == ["all"] and correction["state"] == "pending_confirmation"
+    said = stack.api.get(f"/api/media/{correction['media_sha256']}").json()
+    assert said["text"].startswith("Xin bà con chú ý. Thông báo khẩn cấp vừa phát là")
+    assert boss.post(f"/api/broadcasts/{correction['id']}/confirm").status_code == 200
+    stack.wait_states(correction["id"], {"played"}, timeout=60)
+    assert len(stack.output_files("loa-1")) == 2
+
+
+def test_the_cli_sends_an_emergency_and_a_second_person_confirms_it(stack: Stack):
+    import os
+    import re
+    import subprocess
+    import sys
+
+    stack.add_zone("thon-dong")
+    stack.register("loa-1", ["thon-dong"])
+    lan = stack.person("lan", "broadcaster")
+    boss = stack.person("chu-tich", "approver")
+
+    def cli(client, *args: str) -> subprocess.CompletedProcess[str]:
+        token = client.headers["Authorization"].split()[1]
+        env = {**os.environ, "LOALANG_URL": stack.base_url, "LOALANG_TOKEN": token}
+        return subprocess.run([sys.executable, "-m", "loalang.cli", *args], env=env,
+                              capture_output=True, text=True, timeout=120)
+
+    sent = cli(lan, "emergency", "--text", "Sạt lở đất ở đồi sau trường.", "--intro", "chime")
+    assert sent.returncode == 0, sent.stderr
+    broadcast_id = re.search(r"b-[0-9a-f]{12}", sent.stdout).group(0)
+    listed = cli(boss, "approvals")
+    assert "KHẨN CẤP / EMERGENCY" in listed.stdout and broadcast_id in listed.stdout
+    confirmed = cli(boss, "approvals", "confirm", broadcast_id)
+    assert confirmed.returncode == 0, confirmed.stderr
+    assert stack.get_broadcast(broadcast_id)["approved_by"] == "chu-tich"

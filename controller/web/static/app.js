@@ -6,11 +6,31 @@
   // Live: the server says what changed; htmx re-fetches the parts listening for it.
   if (csrf && window.EventSource) {
     var source = new EventSource("/ui/stream");
-    ["fleet", "progress"].forEach(function (name) {
+    ["fleet", "progress", "broadcasts"].forEach(function (name) {
       source.addEventListener(name, function () {
         if (window.htmx) { window.htmx.trigger(document.body, name); }
       });
     });
+  }
+
+  // An emergency waiting for a second person: the badge grows, and the page says so aloud.
+  var lastWaiting = Number((document.getElementById("emergency-badge") || {dataset: {}}).dataset.count || 0);
+  document.addEventListener("htmx:afterSwap", function () {
+    var badge = document.getElementById("emergency-badge");
+    if (!badge) { return; }
+    var count = Number(badge.dataset.count || 0);
+    if (count > lastWaiting) { beep(); }
+    lastWaiting = count;
+  });
+  function beep() {
+    var Context = window.AudioContext || window.webkitAudioContext;
+    if (!Context) { return; }
+    try {
+      var ctx = new Context(), osc = ctx.createOscillator(), gain = ctx.createGain();
+      osc.frequency.value = 880; gain.gain.value = 0.2;
+      osc.connect(gain); gain.connect(ctx.destination);
+      osc.start(); osc.stop(ctx.currentTime + 0.6);
+    } catch (e) { /* a browser that will not play before a click: the badge still shows */ }
   }
 
   // Buttons that call the JSON API: data-post="/api/...", optional data-body, data-ask.
