@@ -28,7 +28,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from fanout import _wait_done, agent_worker, pct, raw_worker
+from fanout import _wait_done, agent_worker, pct, raw_baseline, start_station
 
 
 def _all_ready(api, broadcast_id: str, n: int, timeout: float = 120) -> float:  # type: ignore[no-untyped-def]
@@ -50,18 +50,9 @@ def main() -> None:
     parser.add_argument("--pings", type=int, default=20, help="raw broker pings")
     args = parser.parse_args()
 
-    import json
-
-    import httpx
-    import paho.mqtt.client as mqtt
-
-    from controller.app import create_app
-    from controller.container import Services
     from controller.db.models import DeviceEvent
-    from controller.server import ServerThread
-    from controller.settings import Settings
     from tests.support.audio import make_speech
-    from tests.support.mosquitto import Mosquitto, free_port
+    from tests.support.mosquitto import Mosquitto
 
     tmp = Path(tempfile.mkdtemp(prefix="loalang-bench-emergency-"))
     broker = Mosquitto(tmp / "mosquitto").start()
@@ -70,50 +61,14 @@ def main() -> None:
     ctx = mp.get_context("spawn")
 
     # 1. the broker's raw publish → deliver to N plain subscribers, same processes layout
-    ready, results, stop = ctx.Queue(), ctx.Queue(), ctx.Event()
-    procs = [ctx.Process(target=raw_worker, args=(broker.port, len(g), ready, results, stop))
-             for g in groups]
-    for p in procs:
-        p.start()
-    for _ in procs:
-        ready.get(timeout=120)
-    pub = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="bench-pub")
-    pub.connect("127.0.0.1", broker.port)
-    pub.loop_start()
-    for _ in range(args.pings):
-        pub.publish("bench/ping", json.dumps({"t": time.time()}), qos=1).wait_for_publish()
-        time.sleep(0.3)
-    time.sleep(1)
-    stop.set()
-    raw_ms = [x * 1000 for _ in procs for x in results.get(timeout=60)]
-    for p in procs:
-        p.join()
-    pub.loop_stop()
+    raw_ms = raw_baseline(broker.port, groups, args.pings, ctx)
 
     # 2. controller + N agents with empty caches
-    http_port = free_port()
-    settings = Settings(data_dir=tmp / "controller", http_port=http_port, mqtt_port=broker.port,
-                        missed_grace_s=5)
-    services = Services(settings)
-    services.start()
-    server = ServerThread(create_app(services=services), "127.0.0.1", http_port)
-    server.start()
-    api = httpx.Client(base_url=settings.resolved_public_url, timeout=600,
-                       headers={"Authorization": f"Bearer {services.api_token}"})
-    api.post("/api/zones", json={"id": "all-villages", "name": "bench"}).raise_for_status()
-    import tomllib
-
     agent_root = Path(tempfile.mkdtemp(prefix="loalang-bench-agents-",
                                        dir="/dev/shm" if Path("/dev/shm").is_dir() else None))
-    configs = []
-    for i in range(n):
-        r = api.post("/api/devices", json={"id": f"loa-{i:04d}", "name": f"bench {i}",
-                                           "zones": ["all-villages"], "output": "file"})
-        r.raise_for_status()
-        data = tomllib.loads(r.json()["config_toml"])
-        data["data_dir"] = str(agent_root / f"loa-{i:04d}")
-        data["health_interval_s"] = 3600
-        configs.append(data)
+    services, server, api, configs = start_station(tmp, broker.port, n, agent_root,
+                                                   missed_grace_s=5)
+    settings = services.settings
     ready, stop = ctx.Queue(), ctx.Event()
     procs = [ctx.Process(target=agent_worker, args=([configs[i] for i in g], ready, stop))
              for g in groups]

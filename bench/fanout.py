@@ -86,6 +86,68 @@ def agent_worker(configs: list[dict], ready, stop) -> None:  # type: ignore[no-u
         a.stop()
 
 
+def raw_baseline(port: int, groups: list[list[int]], pings: int, ctx) -> list[float]:  # type: ignore[no-untyped-def]
+    """The broker's raw publish→deliver (ms) to as many plain subscribers, in the same
+    process layout as the agents."""
+    import paho.mqtt.client as mqtt
+
+    ready, results, stop = ctx.Queue(), ctx.Queue(), ctx.Event()
+    procs = [ctx.Process(target=raw_worker, args=(port, len(g), ready, results, stop))
+             for g in groups]
+    for p in procs:
+        p.start()
+    for _ in procs:
+        ready.get(timeout=120)
+    pub = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="bench-pub")
+    pub.connect("127.0.0.1", port)
+    pub.loop_start()
+    for _ in range(pings):
+        pub.publish("bench/ping", json.dumps({"t": time.time()}), qos=1).wait_for_publish()
+        time.sleep(0.3)
+    time.sleep(1)
+    stop.set()
+    raw = [x * 1000 for _ in procs for x in results.get(timeout=60)]
+    for p in procs:
+        p.join()
+    pub.loop_stop()
+    return raw
+
+
+def start_station(tmp: Path, broker_port: int, n: int, agent_root: Path, **settings):  # type: ignore[no-untyped-def]
+    """The controller over HTTP with ``n`` devices registered in one zone; their agent
+    configs (state under ``agent_root``) for the worker processes."""
+    import tomllib
+
+    import httpx
+
+    from controller.app import create_app
+    from controller.container import Services
+    from controller.server import ServerThread
+    from controller.settings import Settings
+    from tests.support.mosquitto import free_port
+
+    http_port = free_port()
+    config = Settings(data_dir=tmp / "controller", http_port=http_port, mqtt_port=broker_port,
+                      **settings)
+    services = Services(config)
+    services.start()
+    server = ServerThread(create_app(services=services), "127.0.0.1", http_port)
+    server.start()
+    api = httpx.Client(base_url=config.resolved_public_url, timeout=600,
+                       headers={"Authorization": f"Bearer {services.api_token}"})
+    api.post("/api/zones", json={"id": "all-villages", "name": "bench"}).raise_for_status()
+    configs = []
+    for i in range(n):
+        r = api.post("/api/devices", json={"id": f"loa-{i:04d}", "name": f"bench {i}",
+                                           "zones": ["all-villages"], "output": "file"})
+        r.raise_for_status()
+        data = tomllib.loads(r.json()["config_toml"])
+        data["data_dir"] = str(agent_root / f"loa-{i:04d}")
+        data["health_interval_s"] = 3600
+        configs.append(data)
+    return services, server, api, configs
+
+
 # --- the run ------------------------------------------------------------------------------
 
 
@@ -102,15 +164,9 @@ def main() -> None:
                         "devices, each with its own SD card, would not)")
     args = parser.parse_args()
 
-    import httpx
-
-    from controller.app import create_app
-    from controller.container import Services
     from controller.db.models import DeviceEvent
-    from controller.server import ServerThread
-    from controller.settings import Settings
     from tests.support.audio import make_speech
-    from tests.support.mosquitto import Mosquitto, free_port
+    from tests.support.mosquitto import Mosquitto
 
     tmp = Path(tempfile.mkdtemp(prefix="loalang-bench-"))
     broker = Mosquitto(tmp / "mosquitto").start()
@@ -119,52 +175,13 @@ def main() -> None:
     ctx = mp.get_context("spawn")
 
     # 1. broker baseline: raw publish→deliver to N plain subscribers
-    ready, results, stop = ctx.Queue(), ctx.Queue(), ctx.Event()
-    procs = [ctx.Process(target=raw_worker, args=(broker.port, len(g), ready, results, stop))
-             for g in groups]
-    for p in procs:
-        p.start()
-    for _ in procs:
-        ready.get(timeout=120)
-    import paho.mqtt.client as mqtt
-
-    pub = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="bench-pub")
-    pub.connect("127.0.0.1", broker.port)
-    pub.loop_start()
-    for _ in range(args.pings):
-        pub.publish("bench/ping", json.dumps({"t": time.time()}), qos=1).wait_for_publish()
-        time.sleep(0.3)
-    time.sleep(1)
-    stop.set()
-    raw = [x for _ in procs for x in results.get(timeout=60)]
-    for p in procs:
-        p.join()
-    pub.loop_stop()
+    raw_ms = raw_baseline(broker.port, groups, args.pings, ctx)
 
     # 2. the system: controller + N agents
-    http_port = free_port()
-    settings = Settings(data_dir=tmp / "controller", http_port=http_port, mqtt_port=broker.port,
-                        sync_lead_s=args.lead, missed_grace_s=5)
-    services = Services(settings)
-    services.start()
-    server = ServerThread(create_app(services=services), "127.0.0.1", http_port)
-    server.start()
-    api = httpx.Client(base_url=settings.resolved_public_url, timeout=600,
-                       headers={"Authorization": f"Bearer {services.api_token}"})
-    api.post("/api/zones", json={"id": "all-villages", "name": "bench"}).raise_for_status()
-    configs = []
     agent_root = Path(tempfile.mkdtemp(prefix="loalang-bench-agents-", dir=args.agent_dir))
     t0 = time.time()
-    for i in range(n):
-        r = api.post("/api/devices", json={"id": f"loa-{i:04d}", "name": f"bench {i}",
-                                           "zones": ["all-villages"], "output": "file"})
-        r.raise_for_status()
-        import tomllib
-
-        data = tomllib.loads(r.json()["config_toml"])
-        data["data_dir"] = str(agent_root / f"loa-{i:04d}")
-        data["health_interval_s"] = 3600
-        configs.append(data)
+    services, server, api, configs = start_station(tmp, broker.port, n, agent_root,
+                                                   sync_lead_s=args.lead, missed_grace_s=5)
     register_s = time.time() - t0
     sample = make_speech(tmp / "bulletin.wav", "Thông báo khẩn.")
     media = api.post("/api/media", files={"file": ("b.wav", sample.read_bytes())}).json()
@@ -243,7 +260,6 @@ def main() -> None:
     services.stop()
     broker.stop()
 
-    raw_ms = [x * 1000 for x in raw]
     print(f"\nLoa Làng fan-out benchmark — {n} agents, {len(groups)} worker processes, "
           f"Mosquitto, {platform.machine()} {os.cpu_count()} cores, "
           f"{platform.python_implementation()} {platform.python_version()}")

@@ -31,21 +31,23 @@ SEVERITY = ("Extreme", "Severe", "Moderate", "Minor", "Unknown")
 CERTAINTY = ("Observed", "Likely", "Possible", "Unlikely", "Unknown")
 
 # element sequences: (name, min, max); max None = unbounded
-_ALERT = [("identifier", 1, 1), ("sender", 1, 1), ("sent", 1, 1), ("status", 1, 1),
+Sequence = list[tuple[str, int, int | None]]
+_ALERT: Sequence = [("identifier", 1, 1), ("sender", 1, 1), ("sent", 1, 1), ("status", 1, 1),
           ("msgType", 1, 1), ("source", 0, 1), ("scope", 1, 1), ("restriction", 0, 1),
           ("addresses", 0, 1), ("code", 0, None), ("note", 0, 1), ("references", 0, 1),
           ("incidents", 0, 1), ("info", 0, None)]
-_INFO = [("language", 0, 1), ("category", 1, None), ("event", 1, 1), ("responseType", 0, None),
+_INFO: Sequence = [
+         ("language", 0, 1), ("category", 1, None), ("event", 1, 1), ("responseType", 0, None),
          ("urgency", 1, 1), ("severity", 1, 1), ("certainty", 1, 1), ("audience", 0, 1),
          ("eventCode", 0, None), ("effective", 0, 1), ("onset", 0, 1), ("expires", 0, 1),
          ("senderName", 0, 1), ("headline", 0, 1), ("description", 0, 1),
          ("instruction", 0, 1), ("web", 0, 1), ("contact", 0, 1), ("parameter", 0, None),
          ("resource", 0, None), ("area", 0, None)]
-_RESOURCE = [("resourceDesc", 1, 1), ("mimeType", 1, 1), ("size", 0, 1), ("uri", 0, 1),
-             ("derefUri", 0, 1), ("digest", 0, 1)]
-_AREA = [("areaDesc", 1, 1), ("polygon", 0, None), ("circle", 0, None), ("geocode", 0, None),
-         ("altitude", 0, 1), ("ceiling", 0, 1)]
-_PAIR = [("valueName", 1, 1), ("value", 1, 1)]
+_RESOURCE: Sequence = [("resourceDesc", 1, 1), ("mimeType", 1, 1), ("size", 0, 1),
+                       ("uri", 0, 1), ("derefUri", 0, 1), ("digest", 0, 1)]
+_AREA: Sequence = [("areaDesc", 1, 1), ("polygon", 0, None), ("circle", 0, None),
+                   ("geocode", 0, None), ("altitude", 0, 1), ("ceiling", 0, 1)]
+_PAIR: Sequence = [("valueName", 1, 1), ("value", 1, 1)]
 
 _DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}[+-]\d{2}:\d{2}$")
 _POINT = r"-?\d+(?:\.\d+)?,-?\d+(?:\.\d+)?"
@@ -142,8 +144,7 @@ def _local(el: Element) -> str:
     return el.tag.split("}", 1)[1] if el.tag.startswith("{") else el.tag
 
 
-def _children(el: Element, where: str, sequence: list[tuple[str, int, int | None]]
-              ) -> dict[str, list[Element]]:
+def _children(el: Element, where: str, sequence: Sequence) -> dict[str, list[Element]]:
     """The children of ``el`` by name, checked against ``sequence`` (names, order, counts)."""
     found: dict[str, list[Element]] = {}
     order = [name for name, _, _ in sequence]

@@ -367,6 +367,9 @@ def test_an_emergency_from_a_phone_reaches_the_approvers_open_page_live(demo, br
     lan = _login(browser, demo, "lan", mobile=True)
     lan.get_by_role("link", name="Phát khẩn cấp").click()
     expect(lan.get_by_label("Tất cả các thôn")).to_be_checked()  # every village preselected
+    lan.get_by_label("Tất cả các thôn").uncheck()  # (another test added a cluster with no agent)
+    for village in ("Thôn Đông", "Thôn Tây", "Bản Nà"):
+        lan.get_by_label(village).check()
     lan.get_by_label("Nội dung thông báo (máy đọc)").fill(
         "Nước sông đang lên nhanh. Bà con vùng trũng khẩn trương sơ tán lên nhà văn hoá xã.")
     _shot(lan, "23-broadcaster-emergency-form")

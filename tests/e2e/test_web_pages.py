@@ -116,7 +116,7 @@ def test_zone_rename_keeps_its_id(stack: Stack):
     assert admin.patch("/api/zones/khong-co", json={"name": "x"}).status_code == 404
     assert admin.patch("/api/zones/thon-dong", json={"name": ""}).status_code == 422
     assert stack.api.get("/api/zones").json()[0] == {"id": "thon-dong", "name": "Thôn Đông",
-                                                     "device_count": 0}
+                                                     "device_count": 0, "geocodes": []}
 
 
 def _routine_form(sha: str, **fields: str | list[str]) -> dict[str, str | list[str]]:
