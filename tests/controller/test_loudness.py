@@ -13,6 +13,7 @@ from controller.media.pipeline import EncodeSettings, MediaRejected, process_upl
 from tests.support.audio import make_speech
 
 SETTINGS = EncodeSettings()
+pytestmark = pytest.mark.e2e  # minutes of real ffmpeg work: the full suite, not the fast tier
 
 
 def _ffmpeg(*args: str) -> None:
