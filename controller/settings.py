@@ -106,6 +106,8 @@ class Settings(BaseSettings):
 
     # timing
     sync_lead_s: float = Field(4.0, description="start_at = now + this for 'now' broadcasts")
+    emergency_volume: int = Field(100, ge=0, le=100, description="every emergency plays at "
+                                  "this volume, whatever a loudspeaker's own volume is")
     emergency_lead_min_s: float = Field(0.5, ge=0.1, description="an emergency's sync lead: "
                                         "the fleet's measured command delivery time (p99 of the "
                                         "recent acks), at least this, at most sync_lead_s")

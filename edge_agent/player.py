@@ -22,6 +22,7 @@ from protocol.messages import (
     PlaybackFinishedEvent,
     PlaybackStartedEvent,
     PlayCommand,
+    Priority,
     SecurityEvent,
 )
 
@@ -152,7 +153,10 @@ class Player:
 
     def _volume(self, cmd: PlayCommand) -> int | None:
         """The gain applied in software: the play's volume times the device's (unless the
-        board sets it in hardware)."""
+        board sets it in hardware). An emergency plays at the station's emergency volume
+        whatever the device's own, which may have been turned down."""
+        if cmd.priority == Priority.emergency and cmd.volume is not None:
+            return None if cmd.volume == 100 else cmd.volume
         level = round((100 if cmd.volume is None else cmd.volume) * self._software_volume() / 100)
         return None if level == 100 else level
 

@@ -203,7 +203,9 @@ class BroadcastService:
                 self.check_quiet(session, device_ids, timing.start_at, req.priority)
             first = Broadcast(
                 id=broadcast_id, title=req.title or media.title, media_sha256=media.sha256,
-                priority=req.priority.value, targets=targets, volume=req.volume,
+                priority=req.priority.value, targets=targets,
+                volume=req.volume if req.volume is not None or req.priority != Priority.emergency
+                else self.settings.emergency_volume,
                 start_at=timing.start_at, send_at=timing.send_at, not_after=timing.not_after,
                 state=(hold or S.scheduled).value, created_at=now, created_by=who.username,
                 start_on_release=req.start_at is None, quiet_override=req.quiet_override,

@@ -177,3 +177,10 @@ def test_device_volume_is_kept_by_the_agent_and_scales_every_play(stack: Stack, 
     reference = decode(stack.services.media.store.path_for(media["sha256"]))
     ratio = np.sqrt(np.mean(played ** 2)) / np.sqrt(np.mean(reference ** 2))
     assert abs(ratio - 0.4) < 0.02, ratio  # 50 % device × 80 % play
+    # an emergency plays at the station's emergency volume, the device's 50 % notwithstanding
+    urgent = stack.broadcast(media["sha256"], ["zone:z"], priority="emergency")
+    stack.person("chu-tich", "approver").post(f"/api/broadcasts/{urgent['id']}/confirm")
+    stack.wait_states(urgent["id"], {"played"})
+    loud = read_wav(stack.output_files("loa-1")[-1])
+    ratio = np.sqrt(np.mean(loud ** 2)) / np.sqrt(np.mean(reference ** 2))
+    assert abs(ratio - stack.services.settings.emergency_volume / 100) < 0.02, ratio
