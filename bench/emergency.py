@@ -9,7 +9,8 @@ Real Mosquitto (started here on a free port), the real controller over HTTP, rea
 file outputs in worker processes; nothing is seeded into the agents' caches. A normal bulletin
 first (it also gives the controller the fleet's delivery times its emergency lead is taken
 from), then an emergency: sent by one account, prepared on every device, confirmed by a
-second. Prints figures; asserts nothing. Goal (issue 12): p99 ≤ 1.5 s at 50 agents, 0 bytes
+second. Then a CAP alert from a feed trusted to release on its own: POST → playing. Prints
+figures; asserts nothing. Goal (issue 12): p99 ≤ 1.5 s at 50 agents, 0 bytes
 downloaded on the critical path.
 """
 
@@ -66,8 +67,10 @@ def main() -> None:
     # 2. controller + N agents with empty caches
     agent_root = Path(tempfile.mkdtemp(prefix="loalang-bench-agents-",
                                        dir="/dev/shm" if Path("/dev/shm").is_dir() else None))
-    services, server, api, configs = start_station(tmp, broker.port, n, agent_root,
-                                                   missed_grace_s=5)
+    feed_token = "bench-cap-feed-token-0123"
+    services, server, api, configs = start_station(
+        tmp, broker.port, n, agent_root, missed_grace_s=5,
+        cap_feeds={"bench": {"token": feed_token, "policy": "auto"}})
     settings = services.settings
     ready, stop = ctx.Queue(), ctx.Event()
     procs = [ctx.Process(target=agent_worker, args=([configs[i] for i in g], ready, stop))
@@ -120,6 +123,22 @@ def main() -> None:
     critical_bytes = sum(e.payload.get("fetched_bytes", 0) for e in after)
     starts = [datetime.fromisoformat(e.payload["actual_start"]).timestamp() for e in started]
     played = final["summary"].get("played", 0)
+
+    # a CAP alert from a feed trusted to release (policy auto): POST → playing, spoken on arrival
+    api.patch("/api/zones/all-villages", json={"geocodes": ["xa=VN-XA-0001"]}).raise_for_status()
+    from tests.support.cap import cap_alert
+
+    posted = time.time()
+    answer = api.post("/api/cap", content=cap_alert("BENCH-1", expires=None), headers={
+        "Authorization": f"Bearer {feed_token}", "Content-Type": "application/cap+xml"}).json()
+    answered_s = time.time() - posted
+    cap_final = _wait_done(api, answer["broadcast_id"], n)
+    services.ingest.wait_idle(30)
+    with services.sessions() as session:
+        cap_started = session.query(DeviceEvent).filter_by(
+            type="playback.started", play_id=answer["broadcast_id"]).all()
+    cap_playing = [(datetime.fromisoformat(e.payload["actual_start"]).timestamp() - posted)
+                   * 1000 for e in cap_started]
     stop.set()
     for p in procs:
         p.join(timeout=60)
@@ -145,6 +164,11 @@ def main() -> None:
     print(f"  bytes downloaded on the critical path: {critical_bytes} "
           f"({len(after)} media.ready after confirmation; goal 0)")
     print(f"  played {played}/{n}")
+    print(f"  CAP alert POST answered in       {answered_s * 1000:7.0f} ms  (checked, spoken, "
+          f"stored, released: {answer['action']})")
+    print(f"  CAP POST→playing (device)        p50 {pct(cap_playing, 50):7.1f} ms  "
+          f"p99 {pct(cap_playing, 99):7.1f} ms  (no prepare: downloaded on release; played "
+          f"{cap_final['summary'].get('played', 0)}/{n})")
 
 
 if __name__ == "__main__":

@@ -6,13 +6,13 @@ cancelling any of them stops the rest."""
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from protocol.messages import utcnow
 
 from ..auth import Principal
-from ..domain.errors import Invalid
+from ..domain.errors import DomainError, Invalid
 from ..domain.repeats import issue_time_words, repetition_count
 from .broadcasts import BroadcastRequest, BroadcastService
 from .media import MediaService
@@ -58,13 +58,24 @@ class RepeatService:
         return self._broadcasts.create(replace(req, repeat_every_s=every_s, repeat_count=count,
                                                repeat_media_sha256=introduced), who, draft=draft)
 
+    def _issue_words(self, series_id: str, created_at: datetime) -> str:
+        """The sentence the series' repetitions already say (the same words after an
+        update), else one from when the series was created."""
+        try:
+            said = self._media.get(self._broadcasts.get(f"{series_id}-r1").media_sha256)
+            words = (said.parts or [{}])[0].get("text") or ""
+            if words.startswith("Bản tin phát lúc"):
+                return str(words)
+        except DomainError:
+            pass
+        return issue_time_words(created_at.astimezone(self._zone))
+
     def update(self, who: Principal, broadcast_id: str, media_sha256: str) -> list[str]:
         """A new message for the repetitions still to come, introduced by the original
         issue time (kept from the series' first)."""
         first = self._broadcasts.get(broadcast_id)
         series = self._broadcasts.get(first.series_id) if first.series_id else first
-        issued = series.created_at.astimezone(self._zone)
         message = self._media.get(media_sha256)
-        introduced = self._said_before(who, issue_time_words(issued), message.sha256,
-                                       message.language, series.title)
+        introduced = self._said_before(who, self._issue_words(series.id, series.created_at),
+                                       message.sha256, message.language, series.title)
         return self._broadcasts.update_series(broadcast_id, introduced, who)
