@@ -29,7 +29,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from fanout import _wait_done, agent_worker, pct, raw_baseline, start_station
+from fanout import _wait_done, pct, raw_baseline, start_agents, start_station
 
 
 def _all_ready(api, broadcast_id: str, n: int, timeout: float = 120) -> float:  # type: ignore[no-untyped-def]
@@ -72,13 +72,7 @@ def main() -> None:
         tmp, broker.port, n, agent_root, missed_grace_s=5,
         cap_feeds={"bench": {"token": feed_token, "policy": "auto"}})
     settings = services.settings
-    ready, stop = ctx.Queue(), ctx.Event()
-    procs = [ctx.Process(target=agent_worker, args=([configs[i] for i in g], ready, stop))
-             for g in groups]
-    for p in procs:
-        p.start()
-    for _ in procs:
-        ready.get(timeout=600)
+    procs, stop = start_agents(configs, groups, ctx)
     deadline = time.time() + 300
     while sum(d["status"] == "online" for d in api.get("/api/devices").json()) < n and \
             time.time() < deadline:

@@ -113,6 +113,19 @@ def raw_baseline(port: int, groups: list[list[int]], pings: int, ctx) -> list[fl
     return raw
 
 
+def start_agents(configs: list[dict], groups: list[list[int]], ctx):  # type: ignore[no-untyped-def]
+    """The agents in worker processes, one per group; returns when every one is connected:
+    (processes, the event that stops them)."""
+    ready, stop = ctx.Queue(), ctx.Event()
+    procs = [ctx.Process(target=agent_worker, args=([configs[i] for i in g], ready, stop))
+             for g in groups]
+    for p in procs:
+        p.start()
+    for _ in procs:
+        ready.get(timeout=600)
+    return procs, stop
+
+
 def start_station(tmp: Path, broker_port: int, n: int, agent_root: Path, **settings):  # type: ignore[no-untyped-def]
     """The controller over HTTP with ``n`` devices registered in one zone; their agent
     configs (state under ``agent_root``) for the worker processes."""
@@ -202,14 +215,8 @@ def main() -> None:
         os.link(opus, cache / f"{media['sha256']}.opus")
         os.link(pcm, cache / f"{media['sha256']}.pcm")
 
-    ready, stop = ctx.Queue(), ctx.Event()
-    procs = [ctx.Process(target=agent_worker, args=([configs[i] for i in g], ready, stop))
-             for g in groups]
     t0 = time.time()
-    for p in procs:
-        p.start()
-    for _ in procs:
-        ready.get(timeout=600)
+    procs, stop = start_agents(configs, groups, ctx)
     connect_s = time.time() - t0
 
     def online() -> int:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from protocol.messages import (
@@ -143,11 +143,14 @@ class BroadcastService:
         return timedelta(seconds=min(settings.sync_lead_s,
                                      max(settings.emergency_lead_min_s, p99 + 0.25)))
 
-    def _timing(self, start_at: datetime | None, max_late_s: int | None,
-                priority: Priority = Priority.normal) -> BroadcastTiming:
-        max_late = max_late_s if max_late_s is not None else self.settings.default_max_late_s
-        lead = self.emergency_lead() if priority == Priority.emergency else \
+    def _lead(self, priority: Priority) -> timedelta:
+        """A "now" broadcast's sync lead (an emergency's is measured: one query)."""
+        return self.emergency_lead() if priority == Priority.emergency else \
             timedelta(seconds=self.settings.sync_lead_s)
+
+    def _timing(self, start_at: datetime | None, max_late_s: int | None,
+                lead: timedelta) -> BroadcastTiming:
+        max_late = max_late_s if max_late_s is not None else self.settings.default_max_late_s
         try:
             return plan_timing(
                 now=utcnow(), requested_start=start_at,
@@ -189,7 +192,8 @@ class BroadcastService:
         if not req.targets:
             raise Invalid("broadcast.no_targets")
         now = utcnow()
-        timing = self._timing(req.start_at, req.max_late_s, req.priority)
+        lead = self._lead(req.priority)
+        timing = self._timing(req.start_at, req.max_late_s, lead)
         broadcast_id = "b-" + uuid.uuid4().hex[:12]
         targets = sorted(set(req.targets))
         with self._sessions.begin() as session:
@@ -211,7 +215,7 @@ class BroadcastService:
                 start_on_release=req.start_at is None, quiet_override=req.quiet_override,
                 approved_by=None if hold else who.username, approved_at=None if hold else now)
             self._store(session, device_ids, first)
-            repetitions = self._store_repetitions(session, req, first, device_ids)
+            repetitions = self._store_repetitions(session, req, first, device_ids, lead)
         self._audit.record(who, "broadcast.create", broadcast_id, media=req.media_sha256,
                            targets=targets, priority=req.priority.value,
                            held=hold.value if hold else None,
@@ -229,7 +233,8 @@ class BroadcastService:
         return broadcast_id
 
     def _store_repetitions(self, session: Session, req: BroadcastRequest, first: Broadcast,
-                           device_ids: list[str]) -> list[tuple[str, datetime]]:
+                           device_ids: list[str], lead: timedelta
+                           ) -> list[tuple[str, datetime]]:
         """The repetitions of a series, each a broadcast of its own (its own signed play and
         log rows), in the first's state; their times follow the first's release."""
         if req.repeat_count <= 1 or not req.repeat_every_s:
@@ -244,7 +249,7 @@ class BroadcastService:
         for k, start in enumerate(starts[1:], 1):
             if not req.quiet_override:
                 self.check_quiet(session, device_ids, start, req.priority)
-            timing = self._timing(start, req.max_late_s, req.priority)
+            timing = self._timing(start, req.max_late_s, lead)
             self._store(session, device_ids, Broadcast(
                 id=f"{first.id}-r{k}", title=first.title, media_sha256=media.sha256,
                 priority=first.priority, targets=first.targets, volume=first.volume,
@@ -349,8 +354,9 @@ class BroadcastService:
             if broadcast.created_by == by and not by_author:
                 raise NotAllowed("approval.same_person")
             late = broadcast.not_after - broadcast.start_at
+            lead = self._lead(Priority(broadcast.priority))
             timing = self._timing(None if broadcast.start_on_release else broadcast.start_at,
-                                  round(late.total_seconds()), Priority(broadcast.priority))
+                                  round(late.total_seconds()), lead)
             if broadcast.start_on_release and not broadcast.quiet_override:
                 # "now" is the release: an approval at 23:30 would start it in quiet hours
                 self.check_quiet(session, [d.device_id for d in broadcast.deliveries],
@@ -367,8 +373,7 @@ class BroadcastService:
                     if repetition.state != held_as.value:
                         continue
                     at = self._timing(timing.start_at + repetition.repeat_index * every,
-                                      round(late.total_seconds()),
-                                      Priority(repetition.priority))
+                                      round(late.total_seconds()), lead)
                     if _claim(session, repetition.id, held_as, S.scheduled):
                         repetition.start_at, repetition.send_at = at.start_at, at.send_at
                         repetition.not_after = at.not_after
@@ -484,14 +489,6 @@ class BroadcastService:
                 query = query.where(Delivery.device_id.in_(devices))
             session.execute(query.values(state=DeliveryState.sent.value, sent_at=now,
                                          updated_at=now))
-            # an ack may be stored before the broker's PUBACK is seen here: the send time
-            # still counts (the emergency lead is measured from it)
-            late = update(Delivery).where(Delivery.broadcast_id == cmd.broadcast_id,
-                                          Delivery.sent_at.is_(None),
-                                          Delivery.state != DeliveryState.pending.value)
-            if devices is not None:
-                late = late.where(Delivery.device_id.in_(devices))
-            session.execute(late.values(sent_at=now))
 
     def _close_time(self, broadcast: Broadcast) -> datetime:
         end = broadcast.start_at + timedelta(milliseconds=broadcast.media.duration_ms)
@@ -614,6 +611,14 @@ class BroadcastService:
                 query = query.where(Broadcast.state.in_([s.value for s in states]))
             statuses = _statuses(session)
             return [broadcast_out(b, statuses) for b in session.scalars(query)]
+
+    def waiting_for_others(self, username: str) -> int:
+        """Emergencies waiting for a second person that ``username`` did not send (each series
+        once): a count for every page's header, so one query and no deliveries."""
+        with self._sessions() as session:
+            return session.scalar(select(func.count()).select_from(Broadcast).where(
+                Broadcast.state == S.pending_confirmation.value,
+                Broadcast.created_by != username, Broadcast.repeat_index == 0)) or 0
 
     def titles(self, ids: set[str]) -> dict[str, str]:
         """broadcast id → title, for the ids that are broadcasts."""

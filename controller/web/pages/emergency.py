@@ -86,5 +86,4 @@ def waiting_for(svc: ServicesDep, who: Principal | None) -> int:
     """Emergencies this person may confirm (someone else's, still waiting)."""
     if who is None or not allowed(who.roles, "broadcast.confirm"):
         return 0
-    return sum(1 for b in svc.broadcasts.list(limit=50, state="pending_confirmation")
-               if b.created_by != who.username and b.repeat_index == 0)
+    return svc.broadcasts.waiting_for_others(who.username)
