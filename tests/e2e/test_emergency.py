@@ -53,9 +53,13 @@ def test_a_repeated_bulletin_restates_its_issue_time_and_a_cancel_stops_the_rest
     stack.register("loa-1", ["thon-dong"])
     stack.start_agent("loa-1")
     media = stack.upload(speech_wav, title="Tin bão")
+    # the update's new message, made before the series so that the update comes well before
+    # the repetitions are sent (each is sent 10 s ahead of its start)
+    other = stack.upload(make_speech(tmp_path / "cap-nhat.wav", "Bão đã đổi hướng."),
+                         title="Tin bão cập nhật")
     r = stack.api.post("/api/broadcasts", json={
         "media_sha256": media["sha256"], "targets": ["zone:thon-dong"], "priority": "priority",
-        "repeat_every_s": 20, "repeat_for_s": 40})
+        "repeat_every_s": 30, "repeat_for_s": 60})
     assert r.status_code == 201, r.text
     first = r.json()
     assert first["series_id"] == first["id"] and first["repeat_index"] == 0
@@ -63,15 +67,13 @@ def test_a_repeated_bulletin_restates_its_issue_time_and_a_cancel_stops_the_rest
     repeats = [stack.get_broadcast(i) for i in series[1:]]
     starts = [datetime.fromisoformat(b["start_at"]) for b in [first, *repeats]]
     gaps = [(b - a).total_seconds() for a, b in zip(starts, starts[1:], strict=False)]
-    assert gaps == [20.0, 20.0]
+    assert gaps == [30.0, 30.0]
     # the repetitions say when the bulletin was issued, then the bulletin
     again = stack.api.get(f"/api/media/{repeats[0]['media_sha256']}").json()
     assert again["parts"][0]["text"].startswith("Bản tin phát lúc ")
     assert again["parts"][1]["media_sha256"] == media["sha256"]
     assert again["duration_ms"] > media["duration_ms"] + 2000
     # an update: the repetitions still to come get the new message, with the same issue time
-    other = stack.upload(make_speech(tmp_path / "cap-nhat.wav", "Bão đã đổi hướng."),
-                         title="Tin bão cập nhật")
     updated = stack.api.post(f"/api/broadcasts/{first['id']}/update",
                              json={"media_sha256": other["sha256"]})
     assert updated.status_code == 200 and updated.json() == series[1:]
