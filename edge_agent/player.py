@@ -29,7 +29,7 @@ from protocol.messages import (
 from .clock import Clock, SystemClock
 from .cluster import Cluster
 from .outputs.base import BYTES_PER_SECOND, AudioOutput, PlayInfo, Sink
-from .sources import Source, SourceFailed, Sources
+from .sources import Source, SourceFailed, Sources, pcm_bytes
 
 log = logging.getLogger(__name__)
 
@@ -191,19 +191,35 @@ class Player:
         if self.clock.now() > play.not_after:
             self._fail(play, "too_late", "media or command arrived after the play window")
             return
-        source = self.sources.open(cmd, prepared, self._volume(cmd))
+        offset_s = self._late_s(cmd)
+        if cmd.media is not None and offset_s * 1000 >= cmd.media.duration_ms:
+            self._fail(play, "too_late", f"ready {offset_s:.1f} s after the start: "
+                                         "the bulletin was already over")
+            return
+        source = self.sources.open(cmd, prepared, self._volume(cmd), offset_s)
         try:
             preroll = b"" if cmd.stream is not None else _read_exact(source, PREROLL_BYTES)
             if cmd.stream is None and not preroll:
-                self._fail(play, "decode_failed", source.error())
+                self._fail(play, "too_late" if offset_s else "decode_failed",
+                           "the bulletin was already over" if offset_s else source.error())
                 return
-            self._play_when_due(play, source, preroll)
+            self._play_when_due(play, source, preroll, offset_s)
         finally:
             source.close()
 
-    def _play_when_due(self, play: _Play, source: Source, preroll: bytes) -> None:
+    def _late_s(self, cmd: PlayCommand) -> float:
+        """How far past ``start_at`` stored media is opened: the offset a late play joins
+        at, in step with the loudspeakers that started on time (0 when on time; a live
+        stream has no offset)."""
+        if cmd.stream is not None:
+            return 0.0
+        return max(0.0, (self.clock.now() - cmd.start_at).total_seconds())
+
+    def _play_when_due(self, play: _Play, source: Source, preroll: bytes,
+                       offset_s: float) -> None:
         if self.clock.wait_until(play.cmd.start_at, play.cancelled):
             return
+        asked = self.clock.now()
         if not self._take_output(play):
             if play.cancelled.is_set():
                 self._fail(play, "cancelled", play.interrupted_by or "")
@@ -212,11 +228,20 @@ class Player:
                            "a play of equal or higher priority held the output")
             return
         try:
-            self._play_stream(play, source, preroll)
+            joined_late_ms = None
+            if offset_s > 0:  # also skip what passed while the source opened
+                lag_s = max(0.0, (asked - play.cmd.start_at).total_seconds() - offset_s)
+                preroll = _skip(source, preroll, pcm_bytes(lag_s))
+                if not preroll:
+                    self._fail(play, "too_late", "the bulletin was already over")
+                    return
+                joined_late_ms = round((offset_s + lag_s) * 1000)
+            self._play_stream(play, source, preroll, joined_late_ms)
         finally:
             self._release_output(play)
 
-    def _play_stream(self, play: _Play, source: Source, preroll: bytes) -> None:
+    def _play_stream(self, play: _Play, source: Source, preroll: bytes,
+                     joined_late_ms: int | None = None) -> None:
         cmd = play.cmd
         sink: Sink = self.output.open(PlayInfo(cmd.play_id, cmd.broadcast_id, cmd.title,
                                                cmd.start_at))
@@ -226,7 +251,7 @@ class Player:
             self.cluster.started(cmd.play_id)
         self._emit(self._event(PlaybackStartedEvent, play_id=cmd.play_id,
                                broadcast_id=cmd.broadcast_id, scheduled_start=cmd.start_at,
-                               actual_start=actual_start))
+                               actual_start=actual_start, joined_late_ms=joined_late_ms))
         written = 0
         buffered = preroll
         error: str | None = None
@@ -257,7 +282,7 @@ class Player:
             scheduled_start=cmd.start_at, actual_start=actual_start, actual_end=actual_end,
             interrupted=interrupted, interrupted_by=play.interrupted_by if interrupted else None,
             played_ms=round(written * 1000 / BYTES_PER_SECOND), line_check=line_check,
-            **outcome.extra))
+            joined_late_ms=joined_late_ms, **outcome.extra))
 
     # --- arbitration ----------------------------------------------------------------------
 
@@ -283,6 +308,20 @@ class Player:
             if self._current is play:
                 self._current = None
             self._lock.notify_all()
+
+
+def _skip(source: Source, preroll: bytes, size: int) -> bytes:
+    """Drop ``size`` bytes from the front of what ``preroll`` then ``source`` hold; returns
+    the preroll left (refilled if it ran out, empty at the end of the audio)."""
+    if size < len(preroll):
+        return preroll[size:]
+    size -= len(preroll)
+    while size > 0:
+        dropped = source.read(min(size, CHUNK_BYTES * 10))
+        if not dropped:
+            return b""
+        size -= len(dropped)
+    return _read_exact(source, PREROLL_BYTES)
 
 
 def _read_exact(stream: Source, size: int) -> bytes:

@@ -72,16 +72,24 @@ class Sources(Protocol):
         """Fetch and check what the play needs; raises ``SourceFailed``."""
         ...
 
-    def open(self, cmd: PlayCommand, prepared: Prepared, volume: int | None) -> Source:
-        """Open the PCM source, just ahead of the start."""
+    def open(self, cmd: PlayCommand, prepared: Prepared, volume: int | None,
+             offset_s: float = 0.0) -> Source:
+        """Open the PCM source, just ahead of the start; a late join starts ``offset_s``
+        into stored media (streams are live and ignore it)."""
         ...
+
+
+def pcm_bytes(seconds: float) -> int:
+    """Whole samples of PCM in ``seconds`` (never half a sample)."""
+    return max(0, round(seconds * SAMPLE_RATE)) * (BYTES_PER_SECOND // SAMPLE_RATE)
 
 
 class PcmFile:
     """Already decoded audio from the cache; volume applied in Python (gain <= 1)."""
 
-    def __init__(self, path: Path, volume: int | None):
+    def __init__(self, path: Path, volume: int | None, offset_s: float = 0.0):
         self._fh = open(path, "rb")
+        self._fh.seek(pcm_bytes(offset_s))
         self._gain = 1.0 if volume is None else volume / 100
 
     def read(self, size: int) -> bytes:
@@ -110,8 +118,11 @@ class PcmFile:
 class Decoder:
     """ffmpeg decoding the cached Opus file to PCM on a pipe."""
 
-    def __init__(self, ffmpeg: str, path: Path, volume: int | None):
-        args = [ffmpeg, "-v", "error", "-nostdin", "-i", str(path)]
+    def __init__(self, ffmpeg: str, path: Path, volume: int | None, offset_s: float = 0.0):
+        args = [ffmpeg, "-v", "error", "-nostdin"]
+        if offset_s > 0:  # an input seek: ffmpeg decodes from there, no PCM read to skip
+            args += ["-ss", f"{offset_s:.3f}"]
+        args += ["-i", str(path)]
         if volume is not None and volume != 100:
             args += ["-af", f"volume={volume / 100:.2f}"]
         args += ["-f", "s16le", "-ac", "1", "-ar", str(SAMPLE_RATE), "-"]
@@ -199,10 +210,11 @@ class MediaSources:
         return Prepared(ahead_s=PCM_AHEAD_S if pcm else DECODER_AHEAD_S,
                         fetched_bytes=fetched, path=path, pcm=pcm)
 
-    def open(self, cmd: PlayCommand, prepared: Prepared, volume: int | None) -> Source:
+    def open(self, cmd: PlayCommand, prepared: Prepared, volume: int | None,
+             offset_s: float = 0.0) -> Source:
         if cmd.stream is not None:
             return Stream(self._ffmpeg, cmd, volume)
         if prepared.pcm is not None:
-            return PcmFile(prepared.pcm, volume)
+            return PcmFile(prepared.pcm, volume, offset_s)
         assert prepared.path is not None
-        return Decoder(self._ffmpeg, prepared.path, volume)
+        return Decoder(self._ffmpeg, prepared.path, volume, offset_s)

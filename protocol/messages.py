@@ -305,11 +305,17 @@ class MediaReadyEvent(_Event, tag="media.ready"):
     fetched_bytes: int = 0
 
 
+# Not ready at start_at (the command or media came late, the device came back): the play
+# started this far into its audio, so it is in step with the loudspeakers that were on time.
+JoinedLateMs = Annotated[int, Meta(ge=0)] | None
+
+
 class PlaybackStartedEvent(_Event, tag="playback.started"):
     play_id: PlayId
     broadcast_id: PlayId
     scheduled_start: UtcDatetime
     actual_start: UtcDatetime
+    joined_late_ms: JoinedLateMs = None
 
 
 class PlaybackFinishedEvent(_Event, tag="playback.finished"):
@@ -324,6 +330,7 @@ class PlaybackFinishedEvent(_Event, tag="playback.finished"):
     line_check: LineCheck | None = None
     stream_urls: Annotated[list[str], Meta(max_length=20)] | None = None  # streams that played
     silence_ms: Annotated[int, Meta(ge=0)] | None = None  # stream gaps filled with silence
+    joined_late_ms: JoinedLateMs = None
 
 
 class PlaybackFailedEvent(_Event, tag="playback.failed"):

@@ -12,6 +12,7 @@ import pytest
 
 from tests.support import postgres
 from tests.support.audio import make_speech
+from tests.support.icecast import Icecast
 from tests.support.mosquitto import Mosquitto
 from tests.support.stack import Stack
 
@@ -21,6 +22,14 @@ def mosquitto(tmp_path: Path) -> Iterator[Mosquitto]:
     broker = Mosquitto(tmp_path / "mosquitto").start()
     yield broker
     broker.stop()
+
+
+@pytest.fixture
+def icecast(tmp_path: Path) -> Iterator[Icecast]:
+    """A real Icecast on a free port, with ffmpeg sources fed by the test."""
+    server = Icecast(tmp_path / "icecast").start()
+    yield server
+    server.stop()
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

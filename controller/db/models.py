@@ -170,6 +170,8 @@ class Delivery(Base):
     started_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
     ended_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
     played_ms: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    # not ready at the start, the device joined this far into the audio (in step with the rest)
+    joined_late_ms: Mapped[int | None] = mapped_column(Integer, nullable=True)
     interrupted: Mapped[bool] = mapped_column(Boolean, default=False)
     line_check: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     broadcast: Mapped[Broadcast] = relationship(back_populates="deliveries")

@@ -309,12 +309,14 @@ def _apply_event(delivery: Delivery | None, device_id: str, event: Any) -> None:
     elif isinstance(event, PlaybackStartedEvent):
         if delivery is not None:
             delivery.started_at = event.actual_start
+            delivery.joined_late_ms = event.joined_late_ms
         _move(delivery, DeliveryState.playing)
     elif isinstance(event, PlaybackFinishedEvent):
         if delivery is not None:
             delivery.started_at = event.actual_start
             delivery.ended_at = event.actual_end
             delivery.played_ms = event.played_ms
+            delivery.joined_late_ms = event.joined_late_ms
             delivery.interrupted = event.interrupted
             if event.line_check is not None:
                 delivery.line_check = to_builtins(event.line_check)

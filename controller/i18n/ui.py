@@ -244,6 +244,8 @@ UI: dict[str, dict[str, str]] = {
     "broadcast.listen": {"vi": "Nghe thử", "en": "Listen"},
     "broadcast.by": {"vi": "Người tạo", "en": "Created by"},
     "broadcast.device": {"vi": "Cụm loa", "en": "Loudspeaker"},
+    "broadcast.joined_late": {"vi": "vào muộn {s} giây, phát cùng nhịp các loa khác",
+                              "en": "joined {s} s late, in step with the others"},
     "broadcast.cancel": {"vi": "Huỷ", "en": "Cancel"},
     "approvals.title": {"vi": "Chờ phê duyệt", "en": "Waiting for approval"},
     "approvals.none": {"vi": "Không có gì chờ duyệt.", "en": "Nothing is waiting."},

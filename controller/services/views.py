@@ -81,6 +81,8 @@ class DeliveryOut(BaseModel):
     started_at: datetime | None
     ended_at: datetime | None
     played_ms: int | None
+    joined_late_ms: int | None = Field(None, description="not ready at the start: joined this "
+                                       "far into the audio, in step with the others")
     line_check: dict[str, Any] | None = None
     interrupted: bool
     start_offset_ms: int | None = Field(None, description="actual start minus scheduled start")

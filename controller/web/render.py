@@ -137,11 +137,16 @@ def render(request: Request, name: str, who: Principal | None, status_code: int 
     def local(value: datetime | None, fmt: str = "%d/%m %H:%M") -> str:
         return value.astimezone(tz).strftime(fmt) if value else "—"
 
+    def seconds(ms: int) -> str:
+        """Milliseconds as seconds with one decimal, written the reader's way (1,5 / 1.5)."""
+        text = f"{ms / 1000:.1f}"
+        return text.replace(".", ",") if lang == "vi" else text
+
     places = PlaceNames(svc, lang)
 
     return templates.TemplateResponse(request, name, dict(
         t=lambda key, **kw: translate(key, lang, **kw), st=lambda s: state_words(s, lang),
-        lang=lang, who=who, csrf=csrf, nav=nav, local=local, place=places.target,
+        lang=lang, who=who, csrf=csrf, nav=nav, local=local, seconds=seconds, place=places.target,
         zone_name=places.zone, device_state=lambda status: translate(
             f"state.{status}" if status in DEVICE_STATES else "state.unknown", lang),
         can=lambda perm: who is not None and allowed(who.roles, perm),

@@ -3,13 +3,10 @@ by moving to the fallback stream (real Icecast, real ffmpeg sources)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import numpy as np
-import pytest
 
 from protocol.messages import utcnow
 from tests.edge_agent.test_stream import _mount_up, dominant_hz
@@ -18,13 +15,6 @@ from tests.support.icecast import Icecast
 from tests.support.stack import Stack, wait_for
 
 HCM = ZoneInfo("Asia/Ho_Chi_Minh")
-
-
-@pytest.fixture
-def icecast(tmp_path: Path) -> Iterator[Icecast]:
-    server = Icecast(tmp_path / "icecast").start()
-    yield server
-    server.stop()
 
 
 def test_relay_plays_for_its_slot_and_falls_back_when_the_source_drops(stack: Stack,

@@ -18,7 +18,7 @@ from edge_agent.clock import SystemClock
 from edge_agent.outputs.base import BYTES_PER_SECOND, SAMPLE_WIDTH
 from edge_agent.outputs.file import FileOutput
 from edge_agent.player import Player
-from edge_agent.sources import Prepared, SourceFailed, SourceOutcome
+from edge_agent.sources import Prepared, SourceFailed, SourceOutcome, pcm_bytes
 from protocol.messages import (
     MediaRef,
     PlaybackFailedEvent,
@@ -37,9 +37,10 @@ SHA = "0" * 64
 class Tone:
     """``ms`` of a constant sample value: what a play wrote can be told apart by its level."""
 
-    def __init__(self, ms: int, level: int):
+    def __init__(self, ms: int, level: int, offset_s: float = 0.0):
         self._data = level.to_bytes(2, "little", signed=True) * (BYTES_PER_SECOND // 1000 * ms
                                                                    // SAMPLE_WIDTH)
+        self._data = self._data[pcm_bytes(offset_s):]
 
     def read(self, size: int) -> bytes:
         data, self._data = self._data[:size], self._data[size:]
@@ -61,15 +62,18 @@ class DummySources:
     def __init__(self) -> None:
         self.tones: dict[str, tuple[int, int]] = {}
         self.broken: dict[str, SourceFailed] = {}
+        self.offsets: dict[str, float] = {}
 
     def prepare(self, cmd: PlayCommand, deadline_ts: float) -> Prepared:
         if cmd.play_id in self.broken:
             raise self.broken[cmd.play_id]
         return Prepared(ahead_s=0.01, fetched_bytes=0)
 
-    def open(self, cmd: PlayCommand, prepared: Prepared, volume: int | None) -> Tone:
+    def open(self, cmd: PlayCommand, prepared: Prepared, volume: int | None,
+             offset_s: float = 0.0) -> Tone:
         ms, level = self.tones[cmd.play_id]
-        return Tone(ms, level)
+        self.offsets[cmd.play_id] = offset_s
+        return Tone(ms, level, offset_s)
 
 
 class Rig:
@@ -208,3 +212,36 @@ def test_media_that_is_not_what_was_signed_is_a_security_event_and_plays_nothing
     assert security.reason == "media_hash_mismatch" and security.play_id == "tampered"
     assert list(rig.output.dir.glob("*.wav")) == []
 
+
+
+def test_a_play_ready_after_its_start_joins_at_the_offset_the_others_have_reached(rig: Rig):
+    """An emergency whose command came 1.5 s late plays in step with the loudspeakers that
+    were on time: from 1.5 s into its audio, not from the beginning."""
+    cmd = rig.play("late", in_ms=-1500, ms=4000, late_ms=10_000)
+    done = rig.finished("late")
+    assert isinstance(done, PlaybackFinishedEvent) and not done.interrupted
+    [started] = rig.of(PlaybackStartedEvent, "late")
+    assert started.joined_late_ms is not None and 1500 <= started.joined_late_ms < 2500
+    assert done.joined_late_ms == started.joined_late_ms
+    into_audio = (started.actual_start - cmd.start_at).total_seconds() * 1000
+    assert abs(into_audio - started.joined_late_ms) < 100  # the offset is the time it lost
+    samples, values = rig.wav("late")
+    assert abs(samples - _samples(4000 - started.joined_late_ms)) <= _samples(1)
+    assert values == {1000} and abs(done.played_ms - (4000 - started.joined_late_ms)) <= 1
+
+
+def test_an_on_time_play_and_one_that_waited_for_the_output_start_from_the_beginning(rig: Rig):
+    rig.play("first", in_ms=50, ms=500)
+    rig.play("queued", in_ms=100, ms=300, late_ms=3000)  # ready on time, waits for "first"
+    assert rig.finished("first").joined_late_ms is None
+    queued = rig.finished("queued")
+    assert isinstance(queued, PlaybackFinishedEvent) and queued.joined_late_ms is None
+    assert rig.wav("queued")[0] == _samples(300) and rig.sources.offsets["queued"] == 0.0
+
+
+def test_a_play_ready_after_its_audio_would_have_ended_is_too_late_and_plays_nothing(rig: Rig):
+    rig.play("over", in_ms=-3000, ms=2000, late_ms=10_000)
+    failed = rig.finished("over")
+    assert isinstance(failed, PlaybackFailedEvent) and failed.reason == "too_late"
+    assert "already over" in failed.detail
+    assert list(rig.output.dir.glob("*.wav")) == []

@@ -3,23 +3,13 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import numpy as np
-import pytest
 
 from edge_agent.outputs.base import BYTES_PER_SECOND
 from edge_agent.stream import StreamSource
 from tests.support.icecast import Icecast
 from tests.support.stack import wait_for
-
-
-@pytest.fixture
-def icecast(tmp_path: Path) -> Iterator[Icecast]:
-    server = Icecast(tmp_path / "icecast").start()
-    yield server
-    server.stop()
 
 
 def _mount_up(icecast: Icecast, mount: str) -> bool:

@@ -87,6 +87,7 @@ def broadcast_view(svc: Services, broadcast_id: str) -> dict[str, Any]:
         quiet_override=b.quiet_override,
         deliveries=[dict(device=d.device_id, name=names.get(d.device_id, d.device_id),
                          state=d.state, reason=d.reason, started_at=d.started_at,
+                         joined_late_ms=d.joined_late_ms,
                          online=d.device_status) for d in b.deliveries]))
 
 
