@@ -38,6 +38,7 @@ from .services.alarms import AlarmService
 from .services.audit import AuditLog
 from .services.broadcasts import BroadcastService
 from .services.cap import CapService
+from .services.cap_watch import CapWatcher
 from .services.devices import DeviceService
 from .services.emergencies import EmergencyService
 from .services.live import LiveUpdates
@@ -152,6 +153,7 @@ class Services:
                                             self.speech, self.media, settings.ffmpeg)
         self.cap = CapService(settings, self.sessions, self.broadcasts, self.repeats,
                               self.speech, self.media, self.audit)
+        self.cap_watch = CapWatcher(self.cap, settings.cap_feeds)
         self.media_jobs = MediaJobs(self.sessions, settings.media_workers, self.media.get)
         self._refresh_lock = threading.Lock()
         self._refresh_wanted = False
@@ -189,6 +191,11 @@ class Services:
         self.jobs.every(TICK_S, "firing", self.firing.tick)
         self.jobs.every(self.settings.fleet_sample_s, "fleet-sample",
                         lambda: fleet_history.record(self.sessions))
+        for name, feed in self.cap_watch.watched().items():
+            self.jobs.every(feed.poll_s, f"cap-watch:{name}",
+                            lambda name=name: self.cap_watch.poll(name))
+            self.jobs.run_soon(f"cap-watch-first:{name}",
+                               lambda name=name: self.cap_watch.poll(name))
 
     def plans_changed(self) -> None:
         """Schedules, devices, zones or one-offs changed: republish plans and fire what is

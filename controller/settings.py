@@ -5,20 +5,32 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from .cap.rules import DEFAULT_RULES, CapRule
 
 
 class CapFeed(BaseModel):
-    """A warning centre that posts CAP alerts, with its own token and release policy."""
+    """A warning centre's CAP alerts, with its release policy: posted to ``/api/cap`` with
+    the feed's token, dropped into a watched folder, and/or fetched from a URL."""
 
     model_config = ConfigDict(extra="forbid")
-    token: str = Field(min_length=16)
+    token: str | None = Field(None, min_length=16, description="for POST /api/cap")
     policy: Literal["confirm", "auto"] = "confirm"
     test_zone: str | None = Field(None, description="Test and Exercise alerts play only here "
                                   "(never to the public); none: logged only")
+    folder: Path | None = Field(None, description="*.xml files dropped here are read, then "
+                                "moved to done/ or refused/ (with the reason beside them)")
+    url: str | None = Field(None, pattern=r"^https?://", max_length=500,
+                            description="one CAP alert, or an Atom/RSS index of alerts")
+    poll_s: float = Field(30.0, ge=5, le=3600, description="how often folder and URL are read")
+
+    @model_validator(mode="after")
+    def _has_a_source(self) -> CapFeed:
+        if not (self.token or self.folder or self.url):
+            raise ValueError("a CAP feed needs a token (to POST), a folder or a url")
+        return self
 
 
 class CommandValidity(BaseModel):
@@ -98,8 +110,9 @@ class Settings(BaseSettings):
     # CAP 1.2 alerts from warning centres
     cap_feeds: dict[str, CapFeed] = Field(
         default_factory=dict, description='feed name → {"token": "...", "policy": "confirm" '
-        '(two people, the default) or "auto", "test_zone": a zone for Test/Exercise alerts}; '
-        'each posts to /api/cap with its token')
+        '(two people, the default) or "auto", "test_zone": a zone for Test/Exercise alerts, '
+        '"folder": a watched folder, "url": a CAP alert or Atom/RSS index, "poll_s": 30}; '
+        'a token posts to /api/cap')
     cap_rules: list[CapRule] = Field(default_factory=lambda: list(DEFAULT_RULES),
                                      description="severity/urgency/certainty → action, first "
                                      "match wins (docs/emergencies.md)")

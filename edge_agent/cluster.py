@@ -57,7 +57,8 @@ class Cluster:
         self._want_on = False
         self._applied_on: bool | None = None  # None: unknown (start, board rebooted)
         self._off_at: float | None = None
-        self._volume: int | None = None
+        self._volume: int | None = None  # the device's own volume
+        self._play_volume: dict[str, int] = {}  # plays that set it for their time (emergency)
         self._applied_volume: int | None = None
         self._playing: dict[str, float] = {}  # play id -> monotonic time its audio began
         self._checks: dict[str, LineCheck | None] = {}
@@ -96,12 +97,20 @@ class Cluster:
 
     # --- what the player calls ---------------------------------------------------------------
 
-    def warm_up(self, play_id: str) -> None:
-        """A play starts in ``lead_s``: power the amplifiers (without blocking the player)."""
+    @property
+    def hardware_volume(self) -> bool:
+        """The board sets the volume in the amplifier: the samples stay at full scale."""
+        return self.board.hardware_volume
+
+    def warm_up(self, play_id: str, volume: int | None = None) -> None:
+        """A play starts in ``lead_s``: power the amplifiers (without blocking the player);
+        ``volume`` sets the board's volume for the play's time (an emergency's)."""
         if not self.present:
             return
         with self._lock:
             self._holders.add(play_id)
+            if volume is not None and self.board.hardware_volume:
+                self._play_volume[play_id] = volume
             self._want_on = True
             self._off_at = None
         self._wake.set()
@@ -133,6 +142,7 @@ class Cluster:
             return
         with self._lock:
             self._holders.discard(play_id)
+            self._play_volume.pop(play_id, None)  # back to the device's own volume
             if not self._holders and self._want_on and self._off_at is None:
                 self._off_at = time.monotonic() + self.hold_s
         self._wake.set()
@@ -145,6 +155,11 @@ class Cluster:
             self._volume = level
         self._wake.set()
         return True
+
+    def _wanted_volume(self) -> int | None:  # under the lock
+        """What the board should be set to: a play's own volume while it holds the
+        amplifiers (the loudest, if several), else the device's."""
+        return max(self._play_volume.values(), default=self._volume)
 
     def readings(self) -> HardwareReadings | None:
         with self._lock:
@@ -186,6 +201,7 @@ class Cluster:
                    if pid not in self._checks and now - t0 >= self.line_check_after_s]
             poll = self._poll_now or now >= next_poll
             self._poll_now = False
+            volume = self._wanted_volume()
         if want_on != self._applied_on:
             try:
                 self.board.set_amplifiers(want_on)
@@ -194,7 +210,6 @@ class Cluster:
             except HardwareError as exc:
                 log.warning("amplifiers %s failed: %s", "on" if want_on else "off", exc)
                 poll = True
-        volume = self._volume
         if volume is not None and volume != self._applied_volume:
             try:
                 self.board.set_volume(volume)
@@ -242,8 +257,9 @@ class Cluster:
                     and any(readings.amplifiers) != self._applied_on:
                 self._applied_on = None  # the board lost our state (watchdog, brown-out)
                 self._wake.set()
-            if readings.connected and None not in (readings.volume, self._volume) and \
-                    readings.volume != self._volume:
+            wanted = self._wanted_volume()
+            if readings.connected and None not in (readings.volume, wanted) and \
+                    readings.volume != wanted:
                 self._applied_volume = None  # set again on the next turn of the loop
                 self._wake.set()
         found, judged = board_conditions(readings, self.thresholds, set(self._tracker.active))

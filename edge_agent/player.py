@@ -151,12 +151,23 @@ class Player:
             if not self._stopping.is_set():  # a shutdown is not the end of the play
                 self._on_over(play.cmd.play_id)
 
+    def _emergency_level(self, cmd: PlayCommand) -> int | None:
+        """An emergency plays at the station's emergency volume (the command's) whatever the
+        device's own volume was turned down to."""
+        return cmd.volume if cmd.priority == Priority.emergency else None
+
+    def _board_level(self, cmd: PlayCommand) -> int | None:
+        """The volume a board with hardware volume is set to for this play (else None)."""
+        hardware = self.cluster is not None and self.cluster.hardware_volume
+        return self._emergency_level(cmd) if hardware else None
+
     def _volume(self, cmd: PlayCommand) -> int | None:
         """The gain applied in software: the play's volume times the device's (unless the
-        board sets it in hardware). An emergency plays at the station's emergency volume
-        whatever the device's own, which may have been turned down."""
-        if cmd.priority == Priority.emergency and cmd.volume is not None:
-            return None if cmd.volume == 100 else cmd.volume
+        board sets it in hardware: then an emergency's level goes to the board instead)."""
+        if (level := self._emergency_level(cmd)) is not None:
+            if self.cluster is not None and self.cluster.hardware_volume:
+                return None
+            return None if level == 100 else level
         level = round((100 if cmd.volume is None else cmd.volume) * self._software_volume() / 100)
         return None if level == 100 else level
 
@@ -185,7 +196,7 @@ class Player:
         if self.clock.wait_until(cmd.start_at - max(lead, ahead), play.cancelled):
             return
         if self.cluster:
-            self.cluster.warm_up(cmd.play_id)
+            self.cluster.warm_up(cmd.play_id, self._board_level(cmd))
         if self.clock.wait_until(cmd.start_at - ahead, play.cancelled):
             return
         if self.clock.now() > play.not_after:

@@ -54,6 +54,7 @@ class McuSimulator:
         self.received: list[codec.Message] = []
         self.watchdog_s = 10.0  # amplifiers off after this long without a valid frame
         self.amplifier_log: list[tuple[float, int]] = []  # (time.time(), mask) at each change
+        self.volume_log: list[tuple[float, int]] = []  # (time.time(), level) at each SetVolume
         self._last_ping = time.monotonic()
         self._master: int | None = None
         self._slave: int | None = None
@@ -215,6 +216,7 @@ class McuSimulator:
             s.source = message.source
         elif isinstance(message, codec.SetVolume):
             s.volume = message.level
+            self.volume_log.append((time.time(), message.level))
         elif isinstance(message, codec.TuneFm):
             s.fm_10khz = message.freq_10khz
         else:

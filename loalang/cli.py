@@ -776,5 +776,20 @@ def cap_send(
                f" → {out['broadcast_id'] or '—'} {', '.join(out['zones'])}")
 
 
+@cap_app.command("feeds")
+def cap_feeds(url: str | None = UrlOpt, token: str | None = TokenOpt) -> None:
+    """The station's CAP feeds: how each one arrives and what its last read found."""
+    for feed in _call(_client(url, token).get, "/api/cap/feeds"):
+        ways = [w for w in ("POST /api/cap" if feed["post"] else None, feed["folder"],
+                            feed["url"]) if w]
+        typer.echo(f"{feed['name']} ({feed['policy']}): {' | '.join(ways)}")
+        if feed["folder"] or feed["url"]:
+            typer.echo(f"  đọc lần cuối / last read: {feed['polled_at'] or '—'} · nhận / read "
+                       f"{feed['received']} · từ chối / refused {feed['refused']}")
+        if feed["last_error"]:
+            typer.secho(f"  lỗi / error ({feed['last_error_at']}): {feed['last_error']}",
+                        fg=typer.colors.RED)
+
+
 if __name__ == "__main__":
     sys.exit(main())

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, Header, Request
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from ..cap.alert import MAX_BYTES
 from ..domain.errors import TooLarge, Unauthenticated
@@ -42,6 +43,36 @@ async def receive_alert(request: Request, svc: ServicesDep,
     return CapOut(alert_id=outcome.alert_id, action=outcome.action,
                   broadcast_id=outcome.broadcast_id, duplicate=outcome.duplicate,
                   zones=list(outcome.zones))
+
+
+class CapFeedOut(BaseModel):
+    name: str
+    policy: str
+    post: bool = Field(description="alerts may be POSTed to /api/cap with the feed's token")
+    folder: str | None
+    url: str | None
+    poll_s: float
+    polled_at: datetime | None = Field(description="last read of its folder or URL")
+    received: int = Field(description="alerts read from the folder or URL since the start")
+    refused: int
+    last_error: str | None
+    last_error_at: datetime | None
+
+
+@router.get("/feeds", response_model=list[CapFeedOut], dependencies=[allow("broadcast.read")])
+def list_feeds(svc: ServicesDep) -> list[CapFeedOut]:
+    """The configured feeds and, for a watched folder or URL, what its last read found."""
+    status = svc.cap_watch.status()
+    out = []
+    for name, feed in sorted(svc.settings.cap_feeds.items()):
+        seen = status.get(name)
+        out.append(CapFeedOut(
+            name=name, policy=feed.policy, post=feed.token is not None,
+            folder=str(feed.folder) if feed.folder else None, url=feed.url, poll_s=feed.poll_s,
+            polled_at=seen.polled_at if seen else None, received=seen.received if seen else 0,
+            refused=seen.refused if seen else 0, last_error=seen.last_error if seen else None,
+            last_error_at=seen.last_error_at if seen else None))
+    return out
 
 
 @router.get("", dependencies=[allow("broadcast.read")])

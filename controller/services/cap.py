@@ -66,7 +66,8 @@ class CapService:
     def feed_for(self, token: str) -> str:
         """The feed a token belongs to (compared in constant time)."""
         for name, feed in self._settings.cap_feeds.items():
-            if token and hmac.compare_digest(token.encode(), feed.token.encode()):
+            if token and feed.token and hmac.compare_digest(token.encode(),
+                                                            feed.token.encode()):
                 return name
         raise Unauthenticated("cap.bad_token")
 

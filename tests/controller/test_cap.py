@@ -89,3 +89,23 @@ def test_areas_cover_villages_by_geocode_polygon_or_circle():
     other_code = "<geocode><valueName>tinh</valueName><value>VN-XA-0002</value></geocode>"
     assert zones_for(parse(cap_alert(area=other_code)).infos[0].areas, codes, places) == \
         {"thon-tay"}
+
+
+def test_a_watched_url_is_an_alert_or_an_atom_or_rss_index_of_alerts():
+    from controller.cap.index import NotAFeed, read_feed
+
+    assert read_feed(cap_alert(), "https://kttv.example/cap/latest.xml").alert
+    atom = (b'<feed xmlns="http://www.w3.org/2005/Atom"><entry><link rel="alternate" '
+            b'href="https://kttv.example/page/1"/><link type="application/cap+xml" '
+            b'href="1.xml"/></entry><entry><link href="/cap/2.xml"/></entry>'
+            b'<entry><link href="/cap/2.xml"/></entry></feed>')
+    assert read_feed(atom, "https://kttv.example/cap/index.atom").links == (
+        "https://kttv.example/cap/1.xml", "https://kttv.example/cap/2.xml")
+    rss = (b'<rss version="2.0"><channel><item><link>https://a.example/x.xml</link></item>'
+           b'<item><enclosure url="y.cap" type="application/cap+xml"/><link>page</link>'
+           b'</item></channel></rss>')
+    assert read_feed(rss, "https://a.example/feed").links == (
+        "https://a.example/x.xml", "https://a.example/y.cap")
+    for bad in (b"<html/>", b"not xml", b'<!DOCTYPE a [<!ENTITY x "y">]><rss>&x;</rss>'):
+        with pytest.raises(NotAFeed):
+            read_feed(bad, "https://a.example/")

@@ -138,3 +138,35 @@ def test_hardware_volume_goes_to_the_board(stack: Stack, board):
     wait_for(lambda: board.state.volume == 35, what="board volume")
     board.state.volume = 80  # the board rebooted with its default
     wait_for(lambda: board.state.volume == 35, what="volume set again after a reboot")
+
+
+def test_an_emergency_sets_a_hardware_volume_board_to_the_emergency_volume_for_its_time(
+        stack: Stack, board, speech_wav):
+    """The technician turned this cluster down to 30 %: a normal bulletin plays at 30 %, an
+    emergency at the station's emergency volume (the board's gain, the samples untouched),
+    and the cluster is back at 30 % after it."""
+    _cluster(stack, board)
+    assert stack.api.put("/api/devices/loa-1/volume", json={"level": 30}).status_code == 200
+    wait_for(lambda: board.state.volume == 30, what="board volume")
+    before = len(board.volume_log)
+    media = stack.upload(speech_wav)
+    lan = stack.person("lan", "broadcaster")
+    b = lan.post("/api/broadcasts", json={"media_sha256": media["sha256"], "targets": ["all"],
+                                          "priority": "emergency"}).json()
+    assert stack.person("chu-tich", "approver").post(
+        f"/api/broadcasts/{b['id']}/confirm").status_code == 200
+    d = stack.wait_states(b["id"], {"played"})["deliveries"][0]
+    wait_for(lambda: board.state.volume == 30, what="back to the cluster's own volume")
+    changes = [(at, level) for at, level in board.volume_log[before:] if level != 30]
+    # (set again when a poll crossed the change: the same level twice is one change)
+    assert {level for _, level in changes} == {stack.services.settings.emergency_volume}
+    up_at = changes[0][0]
+    [down_at] = [at for at, level in board.volume_log if level == 30 and at > up_at][:1]
+    assert up_at < _ts(d["started_at"]) and down_at >= _ts(d["ended_at"])
+    # the samples were not scaled in software: the cluster's 30 % is not applied twice
+    [wav] = stack.output_files("loa-1")
+    from tests.support.audio import correlation, decode, read_wav
+    played = read_wav(wav)
+    original = decode(stack.configs["loa-1"].data_path / "cache" / f"{media['sha256']}.opus")
+    assert correlation(played, original)[0] > 0.95
+    assert abs(float(abs(played).max()) - float(abs(original).max())) < 0.02
