@@ -16,6 +16,7 @@ from .api import (
     cap,
     devices,
     edge,
+    live,
     media,
     schedules,
     session,
@@ -49,7 +50,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.state.services = svc
     install_handlers(app)
     for module in (media, speech, zones, devices, broadcasts, schedules, alarms, stop, edge,
-                   users, audit, session, cap):
+                   users, audit, session, cap, live):
         app.include_router(module.router)
     app.include_router(schedules.changes_router)
     from .web import install as install_web

@@ -54,6 +54,8 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     "broadcast.approve": frozenset({A, ADMIN}),
     "broadcast.confirm": frozenset({B, A, ADMIN}),  # the second person of an emergency
     "broadcast.stop": ALL,  # silencing is a safety action anyone on duty may take
+    "live.start": frozenset({B, A, ADMIN}),  # a live voice is not held (it is audited)
+    "live.end_any": frozenset({A, ADMIN}),  # end someone else's live broadcast
     "schedule.read": ALL,
     "schedule.write": frozenset({B, A, ADMIN}),
     "schedule.approve": frozenset({A, ADMIN}),

@@ -44,6 +44,7 @@ from .services.emergencies import EmergencyService
 from .services.live import LiveUpdates
 from .services.media import MediaService
 from .services.media_jobs import MediaJobs
+from .services.onair import OnAirService
 from .services.programme import ProgrammeService
 from .services.repeats import RepeatService
 from .services.speech import SpeechService
@@ -154,6 +155,8 @@ class Services:
         self.cap = CapService(settings, self.sessions, self.broadcasts, self.repeats,
                               self.speech, self.media, self.audit)
         self.cap_watch = CapWatcher(self.cap, settings.cap_feeds)
+        self.onair = OnAirService(settings, self.sessions, self.broadcasts, self.accounts,
+                                  self.jobs, self.audit)
         self.media_jobs = MediaJobs(self.sessions, settings.media_workers, self.media.get)
         self._refresh_lock = threading.Lock()
         self._refresh_wanted = False
@@ -185,6 +188,7 @@ class Services:
             log.warning("MQTT broker %s:%s not reachable yet; will keep trying",
                         self.settings.mqtt_host, self.settings.mqtt_port)
         self.broadcasts.recover()
+        self.onair.start()
         self.jobs.every(self.settings.command_retry_s, "commands-retry",
                         self.commands.flush_pending)
         self.jobs.every(self.settings.plan_refresh_s, "plans", self.plans.publish_changed)
@@ -225,6 +229,7 @@ class Services:
                 self.plans_changed()
 
     def stop(self) -> None:
+        self.onair.stop()
         self.media_jobs.shutdown()
         self.jobs.stop()
         self.retained.stop()

@@ -117,6 +117,26 @@ class Settings(BaseSettings):
                                      description="severity/urgency/certainty → action, first "
                                      "match wins (docs/emergencies.md)")
 
+    # live and relays (docs/live.md)
+    icecast: Literal["managed", "external", "off"] = Field(
+        "managed", description="managed: the controller writes Icecast's config and starts it "
+        "(Debian package icecast2); external: one the operator runs, set up as docs/live.md "
+        "shows; off: no live broadcasts")
+    icecast_host: str = Field("127.0.0.1", description="where the managed Icecast listens")
+    icecast_port: int = 8000
+    icecast_public_url: str | None = Field(None, description="how devices reach Icecast; "
+                                           "default http://icecast_host:icecast_port")
+    icecast_source_password: str | None = Field(None, description="the controller's own "
+                                                "sources (browser, line-in); generated if unset")
+    live_max_s: int = Field(3 * 3600, ge=60, le=6 * 3600, description="a live broadcast ends "
+                            "by itself after this long")
+    live_lead_s: float = Field(1.0, ge=0.2, le=10, description="a live or relay play starts "
+                               "this long after it is sent")
+    live_line_in: str = Field("-f alsa -i default", description="ffmpeg input arguments of "
+                              "the controller's line-in (the station's mixer)")
+    live_source_grace_s: float = Field(15.0, ge=1, description="a live broadcast whose source "
+                                       "went away (browser closed, link lost) ends after this")
+
     # timing
     sync_lead_s: float = Field(4.0, description="start_at = now + this for 'now' broadcasts")
     emergency_volume: int = Field(100, ge=0, le=100, description="every emergency plays at "

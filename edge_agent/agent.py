@@ -49,7 +49,7 @@ from .state import AgentState
 log = logging.getLogger(__name__)
 
 CAPABILITIES = ["play", "prepare", "cancel", "stop", "set_zones", "set_volume", "stream",
-                "range-download"]
+                "range-download", "live"]
 
 
 def _version() -> str:
@@ -101,8 +101,10 @@ class Agent:
             thresholds=Thresholds(battery_low_v=hw.battery_low_v,
                                   over_temperature_c=hw.over_temperature_c,
                                   line_min_ma=hw.line_min_ma))
-        self.sources = sources = MediaSources(self.cache, config.ffmpeg,
-                                              pcm_max_ms=round(config.pcm_cache_max_s * 1000))
+        self.sources = sources = MediaSources(
+            self.cache, config.ffmpeg, pcm_max_ms=round(config.pcm_cache_max_s * 1000),
+            credentials=(config.device_id, config.token),
+            live_buffer_s=config.live_buffer_ms / 1000)
         self.player = Player(self.device_id, self.output, sources, self.report_event,
                              cluster=self.cluster, software_volume=self._software_volume,
                              on_over=self.state.play_over)
@@ -280,7 +282,10 @@ class Agent:
                 else:
                     log.info("play %s already handled", play.play_id)
             elif isinstance(body, CancelCommand):
-                self.player.cancel(body.play_id)
+                if body.ended:
+                    self.player.end(body.play_id)
+                else:
+                    self.player.cancel(body.play_id)
             elif isinstance(body, StopCommand):
                 self.player.stop_now(f"stop: {body.reason}" if body.reason else "stop")
             elif isinstance(body, SetVolumeCommand):

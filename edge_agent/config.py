@@ -79,6 +79,9 @@ class AgentConfig(_Section):
     pcm_cache_max_s: Annotated[float, Meta(ge=0)] = 120.0
     # media cache size cap (LRU; media of the current plan is never evicted)
     cache_max_mb: Annotated[float, Meta(gt=0)] = 2048.0
+    # a live voice's jitter buffer: what a 4G link's hiccups may hold back before the oldest
+    # audio is dropped (the delay from the microphone stays below it plus the pipeline's)
+    live_buffer_ms: Annotated[int, Meta(ge=200, le=10_000)] = 1000
     hardware: HardwareConfig = msgspec.field(default_factory=HardwareConfig)
 
     def __post_init__(self) -> None:

@@ -45,6 +45,7 @@ class _Play:
     cancelled: threading.Event = field(default_factory=threading.Event)
     interrupt: threading.Event = field(default_factory=threading.Event)
     interrupted_by: str | None = None
+    ended: bool = False  # stopped because it is over (a live broadcast's end), not cut
 
 
 class Player:
@@ -94,6 +95,15 @@ class Player:
             play = self._plays.get(play_id)
         if play is not None:
             play.interrupted_by = "cancel"
+            play.cancelled.set()
+            play.interrupt.set()
+
+    def end(self, play_id: str) -> None:
+        """The play is over as planned (a live broadcast ended): stop it, report it finished."""
+        with self._lock:
+            play = self._plays.get(play_id)
+        if play is not None:
+            play.ended = True
             play.cancelled.set()
             play.interrupt.set()
 
@@ -278,7 +288,7 @@ class Player:
         except OSError as exc:
             error = str(exc)
         actual_end = self.clock.now()
-        interrupted = play.interrupt.is_set()
+        interrupted = play.interrupt.is_set() and not play.ended
         sink.close(actual_start=actual_start, actual_end=actual_end, interrupted=interrupted)
         line_check = self.cluster.ended(cmd.play_id) if self.cluster else None
         if error:

@@ -10,6 +10,7 @@ from array import array
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
+from urllib.parse import quote, urlsplit, urlunsplit
 
 from protocol.messages import MediaRef, PlayCommand
 
@@ -155,9 +156,15 @@ class Decoder:
 class Stream:
     """A live stream as a source: it fails if nothing at all came from any URL."""
 
-    def __init__(self, ffmpeg: str, cmd: PlayCommand, volume: int | None):
+    def __init__(self, ffmpeg: str, cmd: PlayCommand, volume: int | None,
+                 credentials: tuple[str, str] | None = None, live_buffer_s: float = 1.0):
         assert cmd.stream is not None
-        self._source = StreamSource(ffmpeg, cmd.stream.urls, cmd.stream.duration_s, volume)
+        stream = cmd.stream
+        urls = [with_credentials(u, *credentials) if stream.auth and credentials else u
+                for u in stream.urls]
+        self._source = StreamSource(ffmpeg, urls, stream.duration_s, volume,
+                                    buffer_max_s=live_buffer_s if stream.live else None)
+        self._shown = stream.urls  # reported without the credentials
 
     def read(self, size: int) -> bytes:
         return self._source.read(size)
@@ -172,18 +179,28 @@ class Stream:
         if not self._source.audio_bytes:
             return SourceOutcome(failure=("stream_unavailable", self._source.error()))
         silence_ms = round((written - self._source.audio_bytes) * 1000 / BYTES_PER_SECOND)
-        return SourceOutcome(extra=dict(stream_urls=self._source.urls_played,
-                                        silence_ms=max(0, silence_ms)))
+        played = [self._shown[self._source.urls.index(u)] for u in self._source.urls_played]
+        return SourceOutcome(extra=dict(stream_urls=played, silence_ms=max(0, silence_ms)))
+
+
+def with_credentials(url: str, user: str, password: str) -> str:
+    """``url`` with HTTP basic credentials in it (how ffmpeg and Icecast take them)."""
+    parts = urlsplit(url)
+    netloc = f"{quote(user, safe='')}:{quote(password, safe='')}@{parts.netloc.rpartition('@')[2]}"
+    return urlunsplit(parts._replace(netloc=netloc))
 
 
 class MediaSources:
     """The agent's real sources: the media cache, ffmpeg, HTTP streams."""
 
     def __init__(self, cache: MediaCache, ffmpeg: str = "ffmpeg",
-                 pcm_max_ms: int = PCM_CACHE_MAX_MS):
+                 pcm_max_ms: int = PCM_CACHE_MAX_MS,
+                 credentials: tuple[str, str] | None = None, live_buffer_s: float = 1.0):
         self._cache = cache
         self._ffmpeg = ffmpeg
         self._pcm_max_ms = pcm_max_ms
+        self._credentials = credentials  # for the station's own stream server
+        self._live_buffer_s = live_buffer_s
 
     def prepare(self, cmd: PlayCommand, deadline_ts: float) -> Prepared:
         if cmd.stream is not None:
@@ -213,7 +230,7 @@ class MediaSources:
     def open(self, cmd: PlayCommand, prepared: Prepared, volume: int | None,
              offset_s: float = 0.0) -> Source:
         if cmd.stream is not None:
-            return Stream(self._ffmpeg, cmd, volume)
+            return Stream(self._ffmpeg, cmd, volume, self._credentials, self._live_buffer_s)
         if prepared.pcm is not None:
             return PcmFile(prepared.pcm, volume, offset_s)
         assert prepared.path is not None

@@ -13,6 +13,7 @@ import subprocess
 import threading
 import time
 from collections import deque
+from urllib.parse import urlsplit, urlunsplit
 
 from .outputs.base import BYTES_PER_SECOND, SAMPLE_RATE
 
@@ -24,13 +25,23 @@ RETRY_PAUSE_S = 1.0
 READ_BYTES = BYTES_PER_SECOND // 20
 
 
+def shown(url: str) -> str:
+    """``url`` without credentials: what logs and reports may carry."""
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
+
+
 class StreamSource:
     """``read(n)`` gives PCM (audio or silence) until ``duration_s`` has been read."""
 
     def __init__(self, ffmpeg: str, urls: list[str], duration_s: float, volume: int | None,
-                 io_timeout_s: float = 5.0):
+                 io_timeout_s: float = 5.0, buffer_max_s: float | None = None):
         self._ffmpeg = ffmpeg
         self._urls = list(urls)
+        # a relay keeps up to BUFFER_MAX_S; a live voice only its jitter buffer: what is
+        # older is dropped, so the delay from the microphone stays that low
+        self._limit = int((buffer_max_s or BUFFER_MAX_S) * SAMPLE_RATE) * 2
+        self._low_delay = buffer_max_s is not None
         self._volume = volume
         self._io_timeout_us = int(io_timeout_s * 1_000_000)
         self._remaining = int(duration_s * SAMPLE_RATE) * 2
@@ -81,6 +92,10 @@ class StreamSource:
                 self._cond.wait(left)
             return True
 
+    @property
+    def urls(self) -> list[str]:
+        return list(self._urls)
+
     def error(self) -> str:
         return "; ".join(self._errors[-3:]) or "no audio from any stream URL"
 
@@ -103,18 +118,22 @@ class StreamSource:
             if got:
                 self.drops += 1
                 tries = 0
-                log.warning("stream %s dropped; reconnecting", url)
+                log.warning("stream %s dropped; reconnecting", shown(url))
             else:
                 tries += 1
                 if tries > RECONNECTS_PER_URL:
                     index, tries = (index + 1) % len(self._urls), 0
-                    log.warning("stream %s unavailable; trying %s", url, self._urls[index])
+                    log.warning("stream %s unavailable; trying %s", shown(url),
+                                shown(self._urls[index]))
             self._stop.wait(RETRY_PAUSE_S)
 
     def _pump(self, url: str) -> int:
         """Decode ``url`` into the buffer until it ends; returns the bytes it gave."""
-        args = [self._ffmpeg, "-v", "error", "-nostdin", "-rw_timeout", str(self._io_timeout_us),
-                "-i", url]
+        args = [self._ffmpeg, "-v", "error", "-nostdin", "-rw_timeout", str(self._io_timeout_us)]
+        if self._low_delay:  # start decoding at once, hold nothing back in ffmpeg
+            args += ["-fflags", "nobuffer", "-flags", "low_delay", "-probesize", "4096",
+                     "-analyzeduration", "0"]
+        args += ["-i", url]
         if self._volume is not None and self._volume != 100:
             args += ["-af", f"volume={self._volume / 100:.2f}"]
         args += ["-f", "s16le", "-ac", "1", "-ar", str(SAMPLE_RATE), "-"]
@@ -142,16 +161,16 @@ class StreamSource:
         if proc.poll() is None:
             proc.kill()
         proc.wait()
-        if not got and proc.stderr is not None:
-            self._errors.append(f"{url}: " + proc.stderr.read().decode(errors="replace")
-                                .strip()[-200:])
+        if not got and proc.stderr is not None:  # reported: never with the credentials
+            said = proc.stderr.read().decode(errors="replace").replace(url, shown(url))
+            self._errors.append(f"{shown(url)}: " + said.strip()[-200:])
         return got
 
     def _push(self, data: bytes) -> None:
         with self._cond:
             self._buffer.append(data)
             self._buffered += len(data)
-            limit = int(BUFFER_MAX_S * BYTES_PER_SECOND)
+            limit = self._limit
             while self._buffered > limit and self._buffer:
                 self._buffered -= len(self._buffer.popleft())
             self._cond.notify_all()

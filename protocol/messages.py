@@ -88,12 +88,18 @@ StreamUrl = Annotated[str, Meta(min_length=1, max_length=500, pattern=r"^https?:
 
 class StreamRef(Message):
     """A live stream (relay or live studio) played for ``duration_s``; ``fallback_urls`` are
-    tried in order when ``url`` cannot be reached or drops and does not come back."""
+    tried in order when ``url`` cannot be reached or drops and does not come back.
+
+    ``live``: a voice from the station, played with a short jitter buffer (old audio is
+    dropped, so the delay stays low) until a cancel with ``ended`` says it is over.
+    ``auth``: the station's own stream server, listened to with the device's credentials."""
 
     url: StreamUrl
     duration_s: Annotated[int, Meta(ge=1, le=6 * 3600)]
     fallback_urls: Annotated[list[StreamUrl], Meta(max_length=5)] = msgspec.field(
         default_factory=list)
+    live: bool = False
+    auth: bool = False
 
     @property
     def urls(self) -> list[str]:
@@ -133,9 +139,11 @@ class PrepareCommand(Tagged, tag="prepare"):
 
 
 class CancelCommand(Tagged, tag="cancel"):
-    """Drop a play that has not started yet; stop it if it is playing."""
+    """Drop a play that has not started yet; stop it if it is playing. ``ended``: the play is
+    over as planned (a live broadcast's "Kết thúc"): reported finished, not interrupted."""
 
     play_id: PlayId
+    ended: bool = False
 
 
 class SetVolumeCommand(Tagged, tag="set_volume"):

@@ -120,7 +120,10 @@ class Broadcast(Base):
     __tablename__ = "broadcasts"
     id: Mapped[str] = mapped_column(String(80), primary_key=True)  # = play id
     title: Mapped[str] = mapped_column(String(200), default="")
-    media_sha256: Mapped[str] = mapped_column(ForeignKey("media.sha256"))
+    # a stored bulletin, or (live, relay) a stream: {"kind", "url", "fallback_urls", "source"}
+    media_sha256: Mapped[str | None] = mapped_column(ForeignKey("media.sha256"), nullable=True)
+    stream: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    ended_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
     priority: Mapped[str] = mapped_column(String(16), default="normal")
     targets: Mapped[list[str]] = mapped_column(JSON)
     volume: Mapped[int | None] = mapped_column(Integer, nullable=True)
@@ -145,7 +148,7 @@ class Broadcast(Base):
     approved_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
     approved_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
     rejected_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
-    media: Mapped[Media] = relationship(lazy="joined")
+    media: Mapped[Media | None] = relationship(lazy="joined")
     deliveries: Mapped[list[Delivery]] = relationship(
         back_populates="broadcast", lazy="selectin", order_by="Delivery.device_id"
     )
@@ -295,6 +298,8 @@ class User(Base):
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=_now)
     last_login_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    # for a streaming source client (BUTT, Mixxx, ffmpeg) going live as this person
+    source_password_hash: Mapped[str | None] = mapped_column(String(200), nullable=True)
 
 
 class ApiToken(Base):

@@ -236,6 +236,7 @@ UI: dict[str, dict[str, str]] = {
     "priority.normal": {"vi": "Bình thường", "en": "Normal"},
     "priority.priority": {"vi": "Ưu tiên", "en": "Priority"},
     "priority.emergency": {"vi": "Khẩn cấp", "en": "Emergency"},
+    "priority.live": {"vi": "Trực tiếp", "en": "Live"},
     "broadcast.title": {"vi": "Bản tin", "en": "Broadcast"},
     "broadcast.state": {"vi": "Trạng thái", "en": "State"},
     "broadcast.start": {"vi": "Giờ phát", "en": "Start"},

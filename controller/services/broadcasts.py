@@ -13,6 +13,8 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any, Literal
+from urllib.parse import urlsplit, urlunsplit
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select, update
@@ -25,6 +27,7 @@ from protocol.messages import (
     PrepareCommand,
     Priority,
     StopCommand,
+    StreamRef,
     utcnow,
 )
 
@@ -51,7 +54,7 @@ from ..schedules.checks import quiet_at
 from ..schedules.model import QuietHours
 from ..settings import Settings
 from .audit import AuditLog
-from .views import BroadcastOut, DeliveryOut, DeviceEventOut, StopOut
+from .views import BroadcastOut, DeliveryOut, DeviceEventOut, StopOut, StreamOut
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +74,24 @@ class BroadcastRequest:
     repeat_every_s: int | None = None  # a series: this often, ``repeat_count`` plays in all
     repeat_count: int = 1
     repeat_media_sha256: str | None = None  # what the repetitions play (the issue time first)
+
+
+@dataclass
+class StreamRequest:
+    """A live voice from the station or a relay (VOV, the provincial station), now or at
+    ``start_at``: ``urls`` first to last are the stream and its fallbacks."""
+
+    kind: Literal["live", "relay"]
+    targets: list[str]
+    urls: list[str]
+    title: str = ""
+    duration_s: int | None = None  # live: until it is ended (at most ``live_max_s``)
+    start_at: datetime | None = None
+    priority: Priority | None = None  # live: always ``live``; relay: normal unless said
+    auth: bool = False  # the station's own stream server: devices listen with credentials
+    source: str | None = None  # live: browser, line_in, client (shown, audited)
+    mount: str | None = None  # the station's stream server's mount it plays
+    broadcast_id: str | None = None  # chosen by the caller (the mount is named by it)
 
 
 def resolve_devices(session: Session, targets: list[str]) -> list[str]:
@@ -189,6 +210,8 @@ class BroadcastService:
         sends it: a broadcaster's waits for an approver, every emergency for a second person,
         a draft for its author; otherwise it is scheduled at once."""
         hold = S.draft if draft else _hold(who, req.priority)
+        if req.priority == Priority.live:
+            raise Invalid("live.file_not_live")  # live is a voice from the station (go_live)
         if not req.targets:
             raise Invalid("broadcast.no_targets")
         now = utcnow()
@@ -439,6 +462,90 @@ class BroadcastService:
         self._jobs.at(send_at, f"send:{play_id}", self.send, play_id)
         return True
 
+    def create_stream(self, req: StreamRequest, who: Principal) -> str:
+        """Store a live or relay broadcast (a stream instead of a stored file). A live voice is
+        never held: it cannot be approved before it is spoken (it is audited, and anyone on
+        duty can STOP it); a relay waits for approval like any bulletin of its sender."""
+        priority = Priority.live if req.kind == "live" else (req.priority or Priority.normal)
+        if req.kind == "relay" and priority in (Priority.live, Priority.emergency):
+            raise Invalid("live.relay_priority")
+        if not req.targets:
+            raise Invalid("broadcast.no_targets")
+        if not req.urls:
+            raise Invalid("live.no_stream")
+        hold = None if req.kind == "live" else _hold(who, priority)
+        duration = req.duration_s or self.settings.live_max_s
+        if not 1 <= duration <= self.settings.live_max_s:
+            raise Invalid("live.duration", max_min=self.settings.live_max_s // 60)
+        lead = timedelta(seconds=self.settings.live_lead_s)
+        timing = self._timing(req.start_at, duration, lead)  # may join while it lasts
+        broadcast_id = req.broadcast_id or \
+            ("l-" if req.kind == "live" else "r-") + uuid.uuid4().hex[:12]
+        targets = sorted(set(req.targets))
+        now = utcnow()
+        with self._sessions.begin() as session:
+            device_ids = resolve_devices(session, targets)
+            if not device_ids:
+                raise Invalid("broadcast.no_devices")
+            self.check_quiet(session, device_ids, timing.start_at, priority)
+            self._store(session, device_ids, Broadcast(
+                id=broadcast_id, title=req.title or (
+                    "Phát trực tiếp" if req.kind == "live" else "Tiếp sóng"),
+                media_sha256=None, priority=priority.value, targets=targets,
+                stream=dict(kind=req.kind, urls=list(req.urls), duration_s=duration,
+                            auth=req.auth, source=req.source, mount=req.mount),
+                start_at=timing.start_at, send_at=timing.send_at, not_after=timing.not_after,
+                state=(hold or S.scheduled).value, created_at=now, created_by=who.username,
+                start_on_release=req.start_at is None,
+                approved_by=None if hold else who.username, approved_at=None if hold else now))
+        self._audit.record(who, f"broadcast.{req.kind}", broadcast_id, targets=targets,
+                           urls=[_no_credentials(u) for u in req.urls], duration_s=duration,
+                           source=req.source, held=hold.value if hold else None)
+        if hold is None:
+            self._released(broadcast_id, timing.send_at)
+        else:
+            self._held_changed()
+        return broadcast_id
+
+    def end_stream(self, broadcast_id: str, who: Principal | None) -> None:
+        """A live broadcast (or a relay) is over: every device stops it and reports it played
+        ("Kết thúc"), not interrupted."""
+        now = utcnow()
+        with self._sessions.begin() as session:
+            broadcast = self._get_row(session, broadcast_id)
+            if broadcast.stream is None:
+                raise Conflict("live.not_a_stream")
+            if broadcast.ended_at is not None or broadcast.state in (
+                    S.done.value, S.cancelled.value):
+                return  # ended already (the browser said so twice, or its source went)
+            if broadcast.state != S.sent.value:
+                started = False
+            else:
+                started = True
+                broadcast.ended_at = now
+            targets = list(broadcast.targets)
+        if not started:
+            self.cancel(broadcast_id, who)
+            return
+        if who is not None:
+            self._audit.record(who, "broadcast.end", broadcast_id)
+        for target in targets:
+            self._commands.send(target, CancelCommand(play_id=broadcast_id, ended=True),
+                                broadcast_id=broadcast_id)
+        self._jobs.cancel(f"close:{broadcast_id}")
+        self._jobs.at(now + timedelta(seconds=self.settings.missed_grace_s),
+                      f"close:{broadcast_id}", self.close, broadcast_id)
+
+    def on_air(self) -> list[BroadcastOut]:
+        """Live broadcasts that have not ended (the banner every page shows)."""
+        with self._sessions() as session:
+            rows = session.scalars(select(Broadcast).where(
+                Broadcast.priority == Priority.live.value, Broadcast.ended_at.is_(None),
+                Broadcast.state.in_([S.scheduled.value, S.sending.value, S.sent.value]))
+                .order_by(Broadcast.start_at))
+            statuses = _statuses(session)
+            return [broadcast_out(b, statuses) for b in rows]
+
     # --- sending ---------------------------------------------------------------------------
 
     def send(self, broadcast_id: str) -> None:
@@ -456,13 +563,10 @@ class BroadcastService:
                 return
             if not _claim(session, broadcast_id, S.scheduled, S.sending):
                 return
-            media = broadcast.media
             play = PlayCommand(
                 play_id=broadcast.id, broadcast_id=broadcast.id, title=broadcast.title,
                 start_at=broadcast.start_at, priority=Priority(broadcast.priority),
-                volume=broadcast.volume,
-                media=MediaRef(sha256=media.sha256, url=f"/media/{media.sha256}", size=media.size,
-                               duration_ms=media.duration_ms, mime=media.mime))
+                volume=broadcast.volume, **_playable(broadcast))
             targets = list(broadcast.targets)
             not_after = broadcast.not_after
             close_at = self._close_time(broadcast)
@@ -491,7 +595,7 @@ class BroadcastService:
                                          updated_at=now))
 
     def _close_time(self, broadcast: Broadcast) -> datetime:
-        end = broadcast.start_at + timedelta(milliseconds=broadcast.media.duration_ms)
+        end = broadcast.start_at + timedelta(milliseconds=_duration_ms(broadcast))
         return max(broadcast.not_after, end) + timedelta(seconds=self.settings.missed_grace_s)
 
     # --- closing ---------------------------------------------------------------------------
@@ -673,6 +777,34 @@ class BroadcastService:
             log.info("recovered %d pending broadcasts", len(jobs))
 
 
+def _playable(broadcast: Broadcast) -> dict[str, Any]:
+    """What a play command carries: the stored media, or the stream."""
+    if broadcast.stream is not None:
+        s = broadcast.stream
+        return dict(stream=StreamRef(url=s["urls"][0], fallback_urls=list(s["urls"][1:]),
+                                     duration_s=s["duration_s"], live=s["kind"] == "live",
+                                     auth=bool(s.get("auth"))))
+    media = broadcast.media
+    assert media is not None
+    return dict(media=MediaRef(sha256=media.sha256, url=f"/media/{media.sha256}",
+                               size=media.size, duration_ms=media.duration_ms, mime=media.mime))
+
+
+def _duration_ms(broadcast: Broadcast) -> int:
+    """The stored file's length; a stream's slot (a live one, until it ended)."""
+    if broadcast.media is not None:
+        return broadcast.media.duration_ms
+    assert broadcast.stream is not None
+    if broadcast.ended_at is not None:
+        return max(0, round((broadcast.ended_at - broadcast.start_at).total_seconds() * 1000))
+    return int(broadcast.stream["duration_s"]) * 1000
+
+
+def _no_credentials(url: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
+
+
 def _hold(who: Principal, priority: Priority) -> S | None:
     hold = hold_for(who.roles, priority == Priority.emergency)
     return S(hold) if hold else None
@@ -695,7 +827,12 @@ def broadcast_out(broadcast: Broadcast, device_status: dict[str, str]) -> Broadc
     skew = round((max(starts) - min(starts)).total_seconds() * 1000) if len(starts) > 1 else None
     return BroadcastOut(
         id=broadcast.id, title=broadcast.title, media_sha256=broadcast.media_sha256,
-        duration_ms=broadcast.media.duration_ms, priority=broadcast.priority,
+        duration_ms=_duration_ms(broadcast), priority=broadcast.priority,
+        stream=StreamOut(kind=broadcast.stream["kind"],
+                         urls=[_no_credentials(u) for u in broadcast.stream["urls"]],
+                         source=broadcast.stream.get("source"),
+                         mount=broadcast.stream.get("mount")) if broadcast.stream else None,
+        ended_at=broadcast.ended_at,
         targets=list(broadcast.targets), state=broadcast.state, start_at=broadcast.start_at,
         send_at=broadcast.send_at, not_after=broadcast.not_after,
         created_at=broadcast.created_at, sent_at=broadcast.sent_at,

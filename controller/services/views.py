@@ -89,10 +89,19 @@ class DeliveryOut(BaseModel):
     device_status: str | None = None
 
 
+class StreamOut(BaseModel):
+    kind: str = Field(description="live (the station's voice) or relay")
+    urls: list[str] = Field(description="the stream, then its fallbacks")
+    source: str | None = Field(None, description="live: browser, line_in or client")
+    mount: str | None = Field(None, description="on the station's stream server")
+
+
 class BroadcastOut(BaseModel):
     id: str
     title: str
-    media_sha256: str
+    media_sha256: str | None = Field(description="the stored bulletin (none for a stream)")
+    stream: StreamOut | None = None
+    ended_at: datetime | None = Field(None, description="a live broadcast's end")
     duration_ms: int
     priority: str
     targets: list[str]

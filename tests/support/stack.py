@@ -37,7 +37,8 @@ class Stack:
                  **settings: Any):
         self.tmp = tmp
         self.http_port = free_port()
-        defaults: dict[str, Any] = dict(sync_lead_s=2.0, missed_grace_s=2.0, prefetch_lead_s=10)
+        defaults: dict[str, Any] = dict(sync_lead_s=2.0, missed_grace_s=2.0, prefetch_lead_s=10,
+                                        icecast="off")
         defaults.update(settings)
         self.settings = Settings(data_dir=tmp / "controller", http_port=self.http_port,
                                  mqtt_port=mqtt_port, database_url=database_url, **defaults)

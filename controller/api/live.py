@@ -1,0 +1,125 @@
+"""Live from the station: start and end a live broadcast, the browser microphone's
+WebSocket, a person's source password for a streaming client, and Icecast's questions."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from fastapi import APIRouter, Request, Response, WebSocket, WebSocketDisconnect
+from fastapi.concurrency import run_in_threadpool
+from pydantic import BaseModel, Field
+
+from ..auth import Principal, allowed, tokens_equal
+from ..http import SESSION_COOKIE, ServicesDep, allow
+from ..services.onair import SOURCES
+from ..services.views import BroadcastOut
+
+log = logging.getLogger(__name__)
+
+router = APIRouter(tags=["live"])
+
+MAX_CHUNK = 256 * 1024  # one MediaRecorder chunk (250 ms of Opus is ~1 kB)
+
+
+class LiveIn(BaseModel):
+    targets: list[str] = Field(min_length=1, max_length=200)
+    title: str = Field("", max_length=200)
+    source: str = Field("browser", description=f"one of {', '.join(SOURCES)}")
+
+
+class LiveOut(BaseModel):
+    broadcast_id: str
+    mount: str
+    source: str
+    source_url: str = Field(description="a streaming client sends here (user: your login "
+                                        "name, password: your source password)")
+    feed: str | None = Field(None, description="browser: the WebSocket the microphone's "
+                                               "WebM/Opus chunks are sent to")
+
+
+class SourcePasswordOut(BaseModel):
+    user: str
+    password: str = Field(description="shown once; a new one replaces it")
+    server: str
+
+
+@router.post("/api/live", status_code=201, response_model=LiveOut)
+def go_live(body: LiveIn, svc: ServicesDep, who: Principal = allow("live.start")) -> LiveOut:
+    """Go live now to ``targets``; devices start within ``live_lead_s`` and play until
+    ``/end``. Not held for approval (a voice cannot be approved before it is spoken): it is
+    audited, and STOP silences it like anything else."""
+    started = svc.onair.go_live(who, list(body.targets), body.title, body.source)
+    return LiveOut(broadcast_id=started.broadcast_id, mount=started.mount,
+                   source=started.source, source_url=started.source_url,
+                   feed=f"/api/live/{started.broadcast_id}/feed"
+                   if started.source == "browser" else None)
+
+
+@router.post("/api/live/{broadcast_id}/end", status_code=204)
+def end_live(broadcast_id: str, svc: ServicesDep,
+             who: Principal = allow("live.start")) -> Response:
+    """"Kết thúc": every loudspeaker stops; each logs the play with its start and end."""
+    svc.onair.end(broadcast_id, who)
+    return Response(status_code=204)
+
+
+@router.get("/api/live", response_model=list[BroadcastOut])
+def on_air(svc: ServicesDep, who: Principal = allow("broadcast.read")) -> list[BroadcastOut]:
+    """Live broadcasts on air now."""
+    return svc.broadcasts.on_air()
+
+
+@router.post("/api/live/source-password", response_model=SourcePasswordOut)
+def source_password(svc: ServicesDep, who: Principal = allow("live.start")
+                    ) -> SourcePasswordOut:
+    """A new password for your streaming client (BUTT, Mixxx, ffmpeg); the old one stops."""
+    return SourcePasswordOut(user=who.username, password=svc.onair.new_source_password(who),
+                             server=svc.onair.public_url)
+
+
+@router.websocket("/api/live/{broadcast_id}/feed")
+async def browser_feed(websocket: WebSocket, broadcast_id: str) -> None:
+    """The browser's microphone: binary WebM/Opus chunks (MediaRecorder), from the person's
+    logged-in page (its session cookie and its CSRF token in ``?csrf=``; same origin)."""
+    svc = websocket.app.state.services
+    cookie = websocket.cookies.get(SESSION_COOKIE, "")
+    ip = websocket.client.host if websocket.client else ""
+    found = await run_in_threadpool(svc.accounts.for_cookie, cookie, ip) if cookie else None
+    origin = websocket.headers.get("origin", "")
+    host = websocket.headers.get("host", "")
+    if found is None or not tokens_equal(websocket.query_params.get("csrf", ""), found.csrf) \
+            or (origin and origin.split("://", 1)[-1] != host) \
+            or not allowed(found.principal.roles, "live.start"):
+        await websocket.close(code=4401)
+        return
+    try:
+        source = await run_in_threadpool(svc.onair.browser_feed, broadcast_id, found.principal)
+    except Exception as exc:  # refused: not theirs, ended, not a browser broadcast
+        log.info("live feed %s refused: %s", broadcast_id, exc)
+        await websocket.close(code=4409)
+        return
+    await websocket.accept()
+    try:
+        while True:
+            chunk = await websocket.receive_bytes()
+            if len(chunk) > MAX_CHUNK or not await asyncio.to_thread(source.write, chunk):
+                break
+    except WebSocketDisconnect:
+        pass
+    finally:
+        await run_in_threadpool(svc.onair.feed_closed, broadcast_id, source)
+        if source.error():
+            log.warning("live %s: encoder said %s", broadcast_id, source.error())
+
+
+@router.post("/icecast/auth", include_in_schema=False)
+async def icecast_auth(request: Request, key: str = "") -> Response:
+    """Icecast's URL authentication (listener_add, stream_auth, mount_add, mount_remove):
+    200 with ``icecast-auth-user: 1`` when allowed. Only the station's Icecast knows ``key``."""
+    svc = request.app.state.services
+    form = {k: str(v) for k, v in (await request.form()).items()}
+    ok = await run_in_threadpool(svc.onair.icecast_says, key, form)
+    headers = {"icecast-auth-user": "1"} if ok else {"icecast-auth-message": "refused"}
+    return Response(status_code=200, headers=headers)
+

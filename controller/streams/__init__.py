@@ -1,0 +1,1 @@
+"""The station's stream server (Icecast) and the live sources the controller feeds it."""
