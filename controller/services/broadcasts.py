@@ -131,9 +131,9 @@ class BroadcastService:
                  commands: CommandPath, jobs: Jobs, audit: AuditLog,
                  plans_changed: Callable[[], None] = lambda: None,
                  quiet_hours: Callable[[], list[QuietHours]] = lambda: [],
-                 held_changed: Callable[[], None] = lambda: None):
+                 changed: Callable[[], None] = lambda: None):
         self.settings = settings
-        self._held_changed = held_changed  # open pages show what waits for someone, live
+        self._changed = changed  # open pages show what waits for someone and what is on air
         self._quiet_hours = quiet_hours  # the site's, as the schedule set holds them
         self._sessions = sessions
         self._commands = commands
@@ -252,7 +252,7 @@ class BroadcastService:
         elif hold == S.pending_confirmation:
             self._prepare(broadcast_id)
         if hold is not None:
-            self._held_changed()
+            self._changed()
         return broadcast_id
 
     def _store_repetitions(self, session: Session, req: BroadcastRequest, first: Broadcast,
@@ -503,8 +503,7 @@ class BroadcastService:
                            source=req.source, held=hold.value if hold else None)
         if hold is None:
             self._released(broadcast_id, timing.send_at)
-        else:
-            self._held_changed()
+        self._changed()  # waiting for approval, or on air (the banner on every page)
         return broadcast_id
 
     def end_stream(self, broadcast_id: str, who: Principal | None) -> None:
@@ -535,16 +534,19 @@ class BroadcastService:
         self._jobs.cancel(f"close:{broadcast_id}")
         self._jobs.at(now + timedelta(seconds=self.settings.missed_grace_s),
                       f"close:{broadcast_id}", self.close, broadcast_id)
+        self._changed()
 
     def on_air(self) -> list[BroadcastOut]:
-        """Live broadcasts that have not ended (the banner every page shows)."""
+        """Live broadcasts that have not ended and still play somewhere, or are about to (the
+        banner every page shows; one an emergency cut everywhere is on air no more)."""
         with self._sessions() as session:
             rows = session.scalars(select(Broadcast).where(
                 Broadcast.priority == Priority.live.value, Broadcast.ended_at.is_(None),
                 Broadcast.state.in_([S.scheduled.value, S.sending.value, S.sent.value]))
                 .order_by(Broadcast.start_at))
             statuses = _statuses(session)
-            return [broadcast_out(b, statuses) for b in rows]
+            return [broadcast_out(b, statuses) for b in rows
+                    if any(DeliveryState(d.state) not in TERMINAL for d in b.deliveries)]
 
     # --- sending ---------------------------------------------------------------------------
 

@@ -21,13 +21,15 @@ from .pages import (
     emergency,
     fleet,
     live,
+    onair,
     routine,
     session,
     speech,
 )
 from .render import LoginRequired, PageForbidden, lang_of, render, words
 
-PAGE_MODULES = (session, broadcaster, emergency, routine, approvals, fleet, speech, admin, live)
+PAGE_MODULES = (session, broadcaster, emergency, onair, routine, approvals, fleet, speech, admin,
+                live)
 
 
 def install(app: FastAPI) -> None:

@@ -26,6 +26,7 @@ NAV = [("nav.home", "/ui/", "broadcast.read"), ("nav.week", "/ui/week", "schedul
        ("nav.routine", "/ui/routine", "schedule.read"),
        ("nav.send", "/ui/send", "broadcast.create"),
        ("nav.emergency", "/ui/emergency", "broadcast.create"),
+       ("nav.live", "/ui/live", "live.start"),
        ("nav.approvals", "/ui/approvals", "broadcast.read"),
        ("nav.fleet", "/ui/fleet", "device.read"), ("nav.alarms", "/ui/alarms", "alarm.read"),
        ("nav.speech", "/ui/speech", "speech.lexicon"),
@@ -125,6 +126,13 @@ def _waiting(svc: Services, who: Principal | None) -> int:
     return waiting_for(svc, who)
 
 
+def _on_air(svc: Services, who: Principal | None) -> list[dict[str, Any]]:
+    """What is live now, for the banner every page shows."""
+    from .pages.onair import on_air_view
+
+    return on_air_view(svc, who)
+
+
 def render(request: Request, name: str, who: Principal | None, status_code: int = 200,
            headers: dict[str, str] | None = None, **context: Any) -> HTMLResponse:
     lang = lang_of(request)
@@ -150,5 +158,5 @@ def render(request: Request, name: str, who: Principal | None, status_code: int 
         zone_name=places.zone, device_state=lambda status: translate(
             f"state.{status}" if status in DEVICE_STATES else "state.unknown", lang),
         can=lambda perm: who is not None and allowed(who.roles, perm),
-        waiting=_waiting(svc, who), **context),
+        waiting=_waiting(svc, who), on_air=_on_air(svc, who), **context),
         status_code=status_code, headers=headers)

@@ -14,10 +14,13 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
+from tests.support.audio import read_wav
 from tests.support.demo import running_demo, stop_agent
+from tests.support.stack import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 SHOTS = ROOT / "test-artifacts" / "screenshots"
@@ -70,6 +73,10 @@ def _login(browser: Browser, demo: dict, user: str, mobile: bool = False,
     page.get_by_role("button", name="Đăng nhập").click()
     expect(page).to_have_url(re.compile(r"/ui/$"))
     return page
+
+
+def wait_until(check, what: str, timeout: float = 60):  # type: ignore[no-untyped-def]
+    return wait_for(check, timeout=timeout, what=what)
 
 
 def _shot(page: Page, name: str) -> None:
@@ -387,3 +394,42 @@ def test_an_emergency_from_a_phone_reaches_the_approvers_open_page_live(demo, br
     for i in range(3):
         expect(rows.nth(i).locator("td.state")).to_have_attribute("data-state", "played",
                                                                   timeout=60_000)
+
+
+def test_a_broadcaster_goes_live_from_a_phone_to_two_villages_and_ends_it(demo, browser):
+    """Chromium's fake microphone (a beeping tone) → the page's WebSocket → the controller's
+    encoder → Icecast → two villages' agents; the banner stays on every page while live."""
+    lan = _login(browser, demo, "lan", mobile=True)
+    lan.get_by_role("link", name="Phát trực tiếp").click()
+    lan.get_by_label("Thôn Đông").check()
+    lan.get_by_label("Thôn Tây").check()
+    expect(lan.locator("#mic-why")).to_be_hidden()  # 127.0.0.1 is a secure context
+    lan.wait_for_function("Number(document.getElementById('level').dataset.level || 0) > 0.01",
+                          timeout=15_000)  # the level meter moves with the microphone
+    _shot(lan, "25-broadcaster-live-form")
+    lan.get_by_role("button", name="Bắt đầu").click()
+    expect(lan.locator("#live-status")).to_be_visible()
+    api = demo["api"]
+    live = wait_until(lambda: api.get("/api/live").json(), "the live broadcast")[0]
+    assert live["stream"]["source"] == "browser" and live["created_by"] == "lan"
+    wait_until(lambda: all(d["state"] == "playing" for d in
+                           api.get(f"/api/broadcasts/{live['id']}").json()["deliveries"]),
+               "both villages playing the voice")
+    # another page keeps the banner, with the time on air and the way to end it
+    other = lan.context.new_page()
+    other.goto("/ui/")
+    expect(other.locator(".live-banner").first).to_contain_text("ĐANG PHÁT TRỰC TIẾP")
+    other.wait_for_timeout(3000)  # three seconds of voice
+    _shot(other, "26-live-banner-on-every-page")
+    other.close()
+    lan.get_by_role("button", name="Kết thúc").first.click()
+    done = wait_until(lambda: (lambda b: b if all(d["state"] == "played" for d in b["deliveries"])
+                               else None)(api.get(f"/api/broadcasts/{live['id']}").json()),
+                      "both villages logged the live as played")
+    for d in done["deliveries"]:
+        assert d["started_at"] and d["ended_at"] and d["played_ms"] > 2000
+        [wav] = sorted((demo["data"] / "agents" / d["device_id"] / "output").glob(
+            f"*{live['id']}*.wav"))
+        pcm = read_wav(wav)
+        assert np.sqrt(np.mean(pcm ** 2)) > 0.01  # the fake microphone's beeps came out
+    expect(lan.locator("#live-banner")).to_be_hidden(timeout=15_000)

@@ -148,7 +148,9 @@
       headers: {"Content-Type": "application/json", "X-CSRF-Token": csrf,
                 "Accept-Language": document.documentElement.lang},
       body: body === undefined ? undefined : JSON.stringify(body)
-    }).then(function (r) { return r.json().then(function (data) { return {ok: r.ok, data: data}; }); });
+    }).then(function (r) {
+      return r.text().then(function (text) { return {ok: r.ok, data: text ? JSON.parse(text) : {}}; });
+    });
   }
 
   // Follow a media job: progress into a <progress>, then done(job) or failed(job).
@@ -228,6 +230,106 @@
       };
       xhr.onerror = function () { buttons.forEach(function (b) { b.disabled = false; }); };
       xhr.send(data);
+    });
+  }
+
+  // Elapsed time of what is on air (the banner, the live page), every second.
+  setInterval(function () {
+    document.querySelectorAll(".elapsed[data-since]").forEach(function (el) {
+      if (!el.dataset.since) { return; }
+      var s = Math.max(0, Math.floor((Date.now() - Date.parse(el.dataset.since)) / 1000));
+      var h = Math.floor(s / 3600), m = Math.floor(s / 60) % 60, sec = s % 60;
+      el.textContent = (h ? h + ":" : "") + String(m).padStart(2, "0") + ":" + String(sec).padStart(2, "0");
+    });
+  }, 1000);
+
+  // Going live: the microphone's level before and during; "Bắt đầu" creates the live
+  // broadcast and sends the microphone (WebM/Opus chunks, 100 ms each) over a WebSocket;
+  // "Kết thúc" ends it. Other sources (line-in, a streaming client) need no microphone here.
+  var liveForm = document.getElementById("live-form");
+  if (liveForm) {
+    var mic = null, recorder = null, socket = null, liveId = null, meter = document.getElementById("level");
+    var startButton = document.getElementById("live-start"), endButton = document.getElementById("live-end");
+    var sourceOf = function () { return (liveForm.querySelector("input[name=source]:checked") || {}).value; };
+    var showSource = function () {
+      liveForm.querySelectorAll("[data-for-source]").forEach(function (el) {
+        el.hidden = el.dataset.forSource !== sourceOf();
+      });
+      if (sourceOf() === "browser") { openMic(); }
+    };
+    var canUseMic = !!(window.isSecureContext && navigator.mediaDevices && window.MediaRecorder);
+    function openMic() {
+      if (mic || !canUseMic) {
+        document.getElementById("mic-why").hidden = canUseMic;
+        return Promise.resolve(mic);
+      }
+      return navigator.mediaDevices.getUserMedia({audio: {echoCancellation: false, noiseSuppression: true}}).then(function (stream) {
+        mic = stream;
+        var Context = window.AudioContext || window.webkitAudioContext;
+        var ctx = new Context(), analyser = ctx.createAnalyser(), data = new Float32Array(1024);
+        ctx.createMediaStreamSource(stream).connect(analyser);
+        (function draw() {
+          analyser.getFloatTimeDomainData(data);
+          var sum = 0; for (var i = 0; i < data.length; i++) { sum += data[i] * data[i]; }
+          meter.value = Math.min(1, Math.sqrt(sum / data.length) * 4);
+          meter.dataset.level = meter.value;
+          requestAnimationFrame(draw);
+        })();
+        return stream;
+      });
+    }
+    liveForm.querySelectorAll("input[name=source]").forEach(function (r) { r.addEventListener("change", showSource); });
+    showSource();
+    var fail = function (message) {
+      var box = document.getElementById("action-error");
+      box.textContent = message; box.hidden = false;
+      startButton.disabled = false;
+    };
+    liveForm.addEventListener("submit", function (event) {
+      event.preventDefault();
+      var villages = Array.prototype.map.call(liveForm.querySelectorAll("input[name=village]:checked"), function (c) { return c.value; });
+      var targets = villages.indexOf("all") >= 0 ? ["all"] : villages.map(function (v) { return "zone:" + v; });
+      var source = sourceOf();
+      startButton.disabled = true;
+      var ready = source === "browser" ? openMic() : Promise.resolve(null);
+      ready.then(function (stream) {
+        if (source === "browser" && !stream) { fail(document.getElementById("mic-why").textContent); return; }
+        return api("/api/live", "POST", {targets: targets, title: document.getElementById("title").value, source: source}).then(function (answer) {
+          if (!answer.ok) { fail(answer.data.error ? answer.data.error.message : ""); return; }
+          liveId = answer.data.broadcast_id;
+          document.getElementById("live-mount").textContent = source === "client" ? answer.data.source_url : "";
+          var status = document.getElementById("live-status");
+          status.querySelector(".elapsed").dataset.since = new Date().toISOString();
+          status.hidden = false; startButton.hidden = true; endButton.hidden = false;
+          if (source !== "browser") { return; }
+          var scheme = window.location.protocol === "https:" ? "wss://" : "ws://";
+          socket = new WebSocket(scheme + window.location.host + answer.data.feed + "?csrf=" + encodeURIComponent(csrf));
+          socket.binaryType = "arraybuffer";
+          socket.onopen = function () {
+            recorder = new MediaRecorder(stream, {mimeType: "audio/webm;codecs=opus", audioBitsPerSecond: 32000});
+            recorder.ondataavailable = function (e) {
+              if (e.data.size && socket.readyState === 1) { socket.send(e.data); }
+            };
+            recorder.start(100);
+          };
+        });
+      }).catch(function (error) { fail(String(error)); });
+    });
+    endButton.addEventListener("click", function () {
+      endButton.disabled = true;
+      if (recorder && recorder.state !== "inactive") { recorder.stop(); }
+      if (socket) { socket.close(); }
+      api("/api/live/" + liveId + "/end", "POST").then(function () { window.location.reload(); });
+    });
+    document.getElementById("source-password").addEventListener("click", function () {
+      api("/api/live/source-password", "POST").then(function (answer) {
+        var out = document.getElementById("source-password-out");
+        out.querySelector("code").textContent = answer.ok ? answer.data.user + " / " + answer.data.password : "";
+        out.hidden = false;
+      });
+    });
+    window.addEventListener("beforeunload", function (event) {
+      if (liveId && recorder && recorder.state === "recording") { event.preventDefault(); event.returnValue = ""; }
     });
   }
 
