@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Response
 
 from loalang import __version__
 
@@ -26,6 +26,7 @@ from .api import (
     zones,
 )
 from .container import Services
+from .domain.errors import NotFound
 from .errors import install_handlers
 from .settings import Settings
 
@@ -56,6 +57,16 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     from .web import install as install_web
 
     install_web(app)
+
+    @app.get("/tls/ca.crt", tags=["ops"], response_class=Response)
+    def station_ca() -> Response:
+        """The station's own certificate authority, to trust on a phone or PC before opening
+        the web UI over HTTPS (docs/operations.md); 404 with the operator's own certificate."""
+        ca = svc.settings.data_dir / "tls" / "ca.crt"
+        if svc.settings.tls_cert is not None or not ca.is_file():
+            raise NotFound("tls.no_ca")
+        return Response(ca.read_bytes(), media_type="application/x-x509-ca-cert", headers={
+            "Content-Disposition": 'attachment; filename="loalang-ca.crt"'})
 
     @app.get("/healthz", tags=["ops"])
     def healthz() -> dict[str, object]:

@@ -6,16 +6,24 @@ import threading
 import time
 from typing import Any
 
+from .settings import Settings
+from .tls import TlsFiles, ensure_certificate
+
 
 class ServerThread:
-    """uvicorn in a background thread; the app's lifespan starts the controller's services."""
+    """uvicorn in a background thread; the app's lifespan starts the controller's services
+    (``lifespan="off"`` for a second server of the same app, e.g. its HTTPS face)."""
 
-    def __init__(self, app: Any, host: str, port: int):
+    def __init__(self, app: Any, host: str, port: int, tls: TlsFiles | None = None,
+                 lifespan: str = "on"):
         import uvicorn
 
         self.app = app
+        ssl: dict[str, Any] = dict(ssl_certfile=str(tls.cert), ssl_keyfile=str(tls.key)) \
+            if tls else {}
         self.server = uvicorn.Server(uvicorn.Config(app, host=host, port=port,
-                                                    log_level="warning", lifespan="on"))
+                                                    log_level="warning", lifespan=lifespan,
+                                                    **ssl))
         self.thread = threading.Thread(target=self.server.run, name="http", daemon=True)
 
     def start(self, timeout: float = 30) -> None:
@@ -29,3 +37,12 @@ class ServerThread:
     def stop(self) -> None:
         self.server.should_exit = True
         self.thread.join(timeout=15)
+
+
+def https_server(app: Any, settings: Settings) -> tuple[ServerThread, TlsFiles] | None:
+    """The web UI's HTTPS face on the LAN (none when ``https_port`` is 0)."""
+    if not settings.https_port:
+        return None
+    tls = ensure_certificate(settings.data_dir / "tls", settings.station_name,
+                             settings.tls_names, settings.tls_cert, settings.tls_key)
+    return ServerThread(app, settings.https_host, settings.https_port, tls, lifespan="off"), tls

@@ -67,6 +67,15 @@ class Settings(BaseSettings):
     http_host: str = "127.0.0.1"
     http_port: int = 8080
     public_url: str | None = Field(None, description="Base URL agents use to fetch media")
+    https_host: str = Field("0.0.0.0", description="where the web UI is served over HTTPS "
+                            "(the station's LAN: phones need it for the microphone)")
+    https_port: int = Field(8443, ge=0, description="0: no HTTPS")
+    tls_cert: Path | None = Field(None, description="the operator's certificate (PEM, chain "
+                                  "included); unset: one made by the station's own CA")
+    tls_key: Path | None = None
+    tls_names: list[str] = Field(default_factory=list, description="more names the made "
+                                 "certificate covers (the machine's own are found)")
+    station_name: str = Field("Đài truyền thanh xã", max_length=64)
     session_hours: float = Field(12.0, gt=0, description="browser login lifetime")
     login_lockout_failures: int = Field(5, ge=1, description="failed logins that lock a name "
                                         "for login_lockout_minutes")

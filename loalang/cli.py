@@ -75,15 +75,38 @@ def _call(fn, *args, **kwargs):  # type: ignore[no-untyped-def]
 @app.command()
 def controller(verbose: bool = typer.Option(False, "-v")) -> None:
     """Run the controller (settings from LOALANG_* environment variables or .env)."""
+    import signal
+    import socket
+
     import uvicorn
 
     from controller.app import create_app
+    from controller.container import Services
+    from controller.server import https_server
     from controller.settings import Settings
 
     _logging(verbose)
     settings = Settings()
-    uvicorn.run(create_app(settings), host=settings.http_host, port=settings.http_port,
-                log_level="info" if verbose else "warning")
+    services = Services(settings)
+    services.start()
+    app_ = create_app(services=services)
+    https = https_server(app_, settings)  # the same app over TLS, for phones on the LAN
+
+    def _exit(signum: int, frame: object) -> None:  # uvicorn re-raises SIGTERM as it exits:
+        raise SystemExit(0)  # let it unwind through ``finally``, which stops the services
+
+    signal.signal(signal.SIGTERM, _exit)
+    try:
+        if https is not None:
+            https[0].start()
+            typer.echo(f"HTTPS: https://{socket.gethostname()}:{settings.https_port}/ui/"
+                       + (f" (CA to trust on phones: {https[1].ca})" if https[1].ca else ""))
+        uvicorn.run(app_, host=settings.http_host, port=settings.http_port,
+                    log_level="info" if verbose else "warning")
+    finally:
+        if https is not None:
+            https[0].stop()
+        services.stop()
 
 
 def _local_sessions():  # type: ignore[no-untyped-def]

@@ -109,7 +109,7 @@ def demo_accounts(base_url: str, token: str, data_dir: Path) -> Path:
 def run_demo(data_dir: Path, http_port: int, mqtt_port: int, broker: str = "mosquitto") -> None:
     from controller.app import create_app
     from controller.container import Services
-    from controller.server import ServerThread
+    from controller.server import ServerThread, https_server
     from controller.settings import Settings
 
     data_dir = data_dir.resolve()
@@ -118,13 +118,28 @@ def run_demo(data_dir: Path, http_port: int, mqtt_port: int, broker: str = "mosq
                         fleet_sample_s=30)  # a visible online-ratio plot within minutes
     services = Services(settings)
     services.start()
-    server = ServerThread(create_app(services=services), settings.http_host, http_port)
+    app = create_app(services=services)
+    server = ServerThread(app, settings.http_host, http_port)
     server.start()
+    https = https_server(app, settings)  # phones on the LAN: the microphone needs HTTPS
+    if https is not None:
+        https[0].start()
     try:
         _run_agents(settings, services, data_dir)
     finally:
+        if https is not None:
+            https[0].stop()
         server.stop()
         services.stop()
+
+
+def _https_line(settings: Settings) -> str:
+    if not settings.https_port:
+        return "HTTPS off (LOALANG_HTTPS_PORT=0)"
+    import socket
+
+    return (f"https://{socket.gethostname()}:{settings.https_port}/ui/  (trust the station's "
+            f"CA first: {settings.data_dir / 'tls' / 'ca.crt'}, docs/operations.md)")
 
 
 def _run_agents(settings: Settings, services: Services, data_dir: Path) -> None:
@@ -156,6 +171,8 @@ def _run_agents(settings: Settings, services: Services, data_dir: Path) -> None:
 Loa Làng demo đang chạy / is running
   Giao diện web / web UI : {base_url}/   tài khoản / accounts ({accounts}):
 {textwrap.indent(accounts.read_text(), "    ")}
+  Điện thoại / phones   : {_https_line(settings)}
+  Trực tiếp / live      : {base_url}/ui/live (Icecast :{settings.icecast_port})
   API + tài liệu / docs : {base_url}/docs
   MQTT broker           : {settings.mqtt_host}:{mqtt_port} ({broker_kind})
   Dữ liệu / data        : {data_dir}

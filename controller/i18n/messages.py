@@ -65,6 +65,8 @@ MESSAGES: dict[str, dict[str, str]] = {
     "emergency.unknown_intro": {"vi": "Không có âm báo '{intro}'.", "en": "No intro '{intro}'."},
     "emergency.not_an_emergency": {"vi": "Chỉ đính chính được tin khẩn cấp.",
                                    "en": "Only an emergency can be corrected."},
+    "tls.no_ca": {"vi": "Trạm dùng chứng chỉ riêng, không có CA để tải.",
+                  "en": "The station uses its own certificate: there is no CA to download."},
     "live.off": {"vi": "Trạm chưa bật máy chủ phát trực tiếp (icecast = off).",
                  "en": "Live broadcasting is off at this station (icecast = off)."},
     "live.source": {"vi": "Nguồn phát phải là một trong: {sources}.",

@@ -10,6 +10,7 @@ import logging
 import os
 import secrets
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -63,6 +64,24 @@ def config_text(host: str, port: int, auth_url: str, admin_password: str, logdir
 """
 
 
+def _answers(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+def _die_with_parent() -> None:
+    """In the child: take Icecast down with the controller, even a killed one (Linux)."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass
+
+
 class IcecastServer:
     """``icecast2 -c <generated>`` as a child process (its logs in a directory it may write)."""
 
@@ -85,21 +104,40 @@ class IcecastServer:
         conf.write_text(config_text(self.host, self.port, self.auth_url,
                                     secrets.token_urlsafe(24), logdir))
         os.chmod(conf, 0o644)
+        self._stop_orphan(conf)
+        if _answers(self.host, self.port):
+            raise RuntimeError(f"{self.host}:{self.port} is already taken (another Icecast?): "
+                               "set LOALANG_ICECAST_PORT, or icecast=external to use it")
         self._proc = subprocess.Popen([self.binary, "-c", str(conf)],
                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                      start_new_session=True)
+                                      preexec_fn=_die_with_parent)
+        (self.workdir / "icecast.pid").write_text(f"{self._proc.pid}\n")
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self._proc.poll() is not None:
                 raise RuntimeError(f"icecast2 exited at start (logs in {logdir})")
-            try:
-                with socket.create_connection((self.host, self.port), timeout=0.5):
-                    log.info("Icecast listening on %s:%s (logs in %s)", self.host, self.port,
-                             logdir)
-                    return
-            except OSError:
-                time.sleep(0.1)
+            if _answers(self.host, self.port):
+                log.info("Icecast listening on %s:%s (logs in %s)", self.host, self.port, logdir)
+                return
+            time.sleep(0.1)
         raise RuntimeError(f"icecast2 did not listen on {self.host}:{self.port}")
+
+    def _stop_orphan(self, conf: Path) -> None:
+        """An Icecast left by a controller that was killed (it changed user, so it did not
+        die with it): ours if it runs our config; stopped before ours starts."""
+        pidfile = self.workdir / "icecast.pid"
+        try:
+            pid = int(pidfile.read_text())
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        except (OSError, ValueError):
+            return
+        if str(conf).encode() in cmdline:
+            log.warning("stopping the Icecast a previous controller left running (pid %s)", pid)
+            os.kill(pid, signal.SIGTERM)
+            for _ in range(50):
+                if not Path(f"/proc/{pid}").exists():
+                    break
+                time.sleep(0.1)
 
     def stop(self) -> None:
         if self._proc is not None and self._proc.poll() is None:

@@ -29,6 +29,7 @@ PUBLIC = {  # deliberately open: liveness, and what a Pi fetches to install itse
     ("GET", "/ui/lang/{code}"),  # sets the language cookie
     ("POST", "/api/cap"),  # a warning centre's feed: its own token (tests/e2e/test_cap.py)
     ("POST", "/icecast/auth"),  # the station's Icecast: its own key (tests/e2e/test_live.py)
+    ("GET", "/tls/ca.crt"),  # a public certificate, to trust before logging in over HTTPS
 }
 PLACEHOLDERS = {"sha256": "0" * 64, "alarm_id": "999999", "change_id": "999999",
                 "token_id": "999999"}

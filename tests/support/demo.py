@@ -48,7 +48,8 @@ def running_demo(tmp: Path, **env: str) -> Iterator[Demo]:
     http_port, mqtt_port = free_port(), free_port()
     demo = Demo(base=f"http://127.0.0.1:{http_port}", data=tmp / "demo", env={
         **os.environ, "LOALANG_URL": f"http://127.0.0.1:{http_port}",
-        "LOALANG_DATA_DIR": str(tmp / "demo"), "LOALANG_ICECAST_PORT": str(free_port()), **env})
+        "LOALANG_DATA_DIR": str(tmp / "demo"), "LOALANG_ICECAST_PORT": str(free_port()),
+        "LOALANG_HTTPS_PORT": str(free_port()), **env})
     demo.env.pop("LOALANG_TOKEN", None)
     log = open(tmp / "demo.log", "w")
     proc = subprocess.Popen([sys.executable, "-m", "loalang.cli", "demo", "--data-dir",
