@@ -46,6 +46,7 @@ from .services.media import MediaService
 from .services.media_jobs import MediaJobs
 from .services.onair import OnAirService
 from .services.programme import ProgrammeService
+from .services.relays import RelayService
 from .services.repeats import RepeatService
 from .services.speech import SpeechService
 from .services.zones import ZoneService
@@ -155,6 +156,7 @@ class Services:
         self.cap = CapService(settings, self.sessions, self.broadcasts, self.repeats,
                               self.speech, self.media, self.audit)
         self.cap_watch = CapWatcher(self.cap, settings.cap_feeds)
+        self.relays = RelayService(self.sessions, self.broadcasts)
         self.onair = OnAirService(settings, self.sessions, self.broadcasts, self.accounts,
                                   self.jobs, self.audit)
         self.media_jobs = MediaJobs(self.sessions, settings.media_workers, self.media.get)

@@ -335,7 +335,9 @@ class Agent:
         for gone in self._planned - wanted:
             self.player.cancel_pending(gone)
         self._planned = wanted
-        self._plan_media = {e.media.sha256 for e in plan.entries if e.media is not None}
+        self._plan_media = {e.media.sha256 for e in plan.entries if e.media is not None} | {
+            e.stream.fallback_media.sha256 for e in plan.entries
+            if e.stream is not None and e.stream.fallback_media is not None}
         new = self.state.claim_many([(e.play_id, e.start_at) for e in live], now)
         for entry in live:
             if self.player.has(entry.play_id):

@@ -17,6 +17,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from protocol.messages import (
+    AlarmCode,
+    AlarmEvent,
     MediaReadyEvent,
     PlaybackFailedEvent,
     PlaybackFinishedEvent,
@@ -36,6 +38,7 @@ log = logging.getLogger(__name__)
 CHUNK_BYTES = BYTES_PER_SECOND // 10  # 100 ms: few wake-ups on a Pi, STOP still prompt
 PREROLL_BYTES = BYTES_PER_SECOND // 5  # 200 ms decoded before the start instant
 ARBITRATION_POLL_S = 0.05
+DEAD_AIR_ALARM_S = 10  # a stream's dead air that raises the alarm when it names no threshold
 
 
 @dataclass
@@ -123,7 +126,10 @@ class Player:
 
     def media_in_use(self) -> set[str]:
         with self._lock:
-            return {p.cmd.media.sha256 for p in self._plays.values() if p.cmd.media}
+            plays = list(self._plays.values())
+        return {p.cmd.media.sha256 for p in plays if p.cmd.media} | {
+            p.cmd.stream.fallback_media.sha256 for p in plays
+            if p.cmd.stream is not None and p.cmd.stream.fallback_media is not None}
 
     def shutdown(self) -> None:
         self._stopping.set()
@@ -304,6 +310,21 @@ class Player:
             interrupted=interrupted, interrupted_by=play.interrupted_by if interrupted else None,
             played_ms=round(written * 1000 / BYTES_PER_SECOND), line_check=line_check,
             joined_late_ms=joined_late_ms, **outcome.extra))
+        if cmd.stream is not None:
+            self._dead_air_alarm(cmd, outcome.extra)
+
+    def _dead_air_alarm(self, cmd: PlayCommand, extra: dict[str, Any]) -> None:
+        """A relay or live stream that was silent longer than its threshold raises the
+        ``dead_air`` alarm (a technician sees which stream); a clean one clears it."""
+        assert cmd.stream is not None
+        limit_ms = (cmd.stream.silence_s or DEAD_AIR_ALARM_S) * 1000
+        dead_ms = int(extra.get("dead_air_ms") or 0)
+        switches = int(extra.get("silence_switches") or 0)
+        active = dead_ms >= limit_ms or switches > 0
+        detail = (f"{cmd.title or cmd.play_id}: {dead_ms / 1000:.0f} s of dead air, "
+                  f"{switches} switch(es) away from a silent stream ({cmd.stream.url})")
+        self._emit(self._event(AlarmEvent, code=AlarmCode.dead_air, active=active,
+                               value=round(dead_ms / 1000, 1), detail=detail[:300]))
 
     # --- arbitration ----------------------------------------------------------------------
 

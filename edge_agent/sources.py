@@ -157,14 +157,18 @@ class Stream:
     """A live stream as a source: it fails if nothing at all came from any URL."""
 
     def __init__(self, ffmpeg: str, cmd: PlayCommand, volume: int | None,
-                 credentials: tuple[str, str] | None = None, live_buffer_s: float = 1.0):
+                 credentials: tuple[str, str] | None = None, live_buffer_s: float = 1.0,
+                 fallback_file: Path | None = None):
         assert cmd.stream is not None
         stream = cmd.stream
         urls = [with_credentials(u, *credentials) if stream.auth and credentials else u
                 for u in stream.urls]
         self._source = StreamSource(ffmpeg, urls, stream.duration_s, volume,
-                                    buffer_max_s=live_buffer_s if stream.live else None)
-        self._shown = stream.urls  # reported without the credentials
+                                    buffer_max_s=live_buffer_s if stream.live else None,
+                                    silence_s=stream.silence_s,
+                                    fallback_file=str(fallback_file) if fallback_file else None)
+        # reported without the credentials; the fallback file by its name
+        self._shown = [*stream.urls, *(["fallback"] if fallback_file else [])]
 
     def read(self, size: int) -> bytes:
         return self._source.read(size)
@@ -178,9 +182,14 @@ class Stream:
     def outcome(self, written: int) -> SourceOutcome:
         if not self._source.audio_bytes:
             return SourceOutcome(failure=("stream_unavailable", self._source.error()))
-        silence_ms = round((written - self._source.audio_bytes) * 1000 / BYTES_PER_SECOND)
+        gaps = max(0, written - self._source.audio_bytes)
+        silence_ms = round(gaps * 1000 / BYTES_PER_SECOND)
+        dead_ms = min(round((gaps + self._source.silent_bytes) * 1000 / BYTES_PER_SECOND),
+                      round(written * 1000 / BYTES_PER_SECOND))
         played = [self._shown[self._source.urls.index(u)] for u in self._source.urls_played]
-        return SourceOutcome(extra=dict(stream_urls=played, silence_ms=max(0, silence_ms)))
+        return SourceOutcome(extra=dict(stream_urls=played, silence_ms=silence_ms,
+                                        dead_air_ms=dead_ms,
+                                        silence_switches=self._source.silence_switches))
 
 
 def with_credentials(url: str, user: str, password: str) -> str:
@@ -204,7 +213,15 @@ class MediaSources:
 
     def prepare(self, cmd: PlayCommand, deadline_ts: float) -> Prepared:
         if cmd.stream is not None:
-            return Prepared(ahead_s=STREAM_AHEAD_S)
+            fallback = cmd.stream.fallback_media
+            if fallback is None:
+                return Prepared(ahead_s=STREAM_AHEAD_S)
+            try:  # a relay's fallback file is fetched ahead like any bulletin
+                path, fetched = self._cache.fetch(fallback, deadline=deadline_ts)
+            except (MediaHashMismatch, MediaUnavailable) as exc:
+                log.warning("relay fallback %s not fetched: %s", fallback.sha256[:12], exc)
+                return Prepared(ahead_s=STREAM_AHEAD_S)
+            return Prepared(ahead_s=STREAM_AHEAD_S, fetched_bytes=fetched, path=path)
         assert cmd.media is not None
         return self.prefetch(cmd.media, deadline_ts)
 
@@ -230,7 +247,8 @@ class MediaSources:
     def open(self, cmd: PlayCommand, prepared: Prepared, volume: int | None,
              offset_s: float = 0.0) -> Source:
         if cmd.stream is not None:
-            return Stream(self._ffmpeg, cmd, volume, self._credentials, self._live_buffer_s)
+            return Stream(self._ffmpeg, cmd, volume, self._credentials, self._live_buffer_s,
+                          fallback_file=prepared.path)
         if prepared.pcm is not None:
             return PcmFile(prepared.pcm, volume, offset_s)
         assert prepared.path is not None

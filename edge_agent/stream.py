@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import logging
 import subprocess
+import sys
 import threading
 import time
+from array import array
 from collections import deque
 from urllib.parse import urlsplit, urlunsplit
 
@@ -23,6 +25,16 @@ BUFFER_MAX_S = 20.0  # older audio is dropped beyond this: a relay must stay nea
 RECONNECTS_PER_URL = 2  # tries on the same URL after a drop before the next URL
 RETRY_PAUSE_S = 1.0
 READ_BYTES = BYTES_PER_SECOND // 20
+SILENT_PEAK = 100  # |sample| below this (about -50 dBFS) throughout a chunk: silence
+
+
+def _peak(pcm: bytes) -> int:
+    """The largest absolute sample of 16-bit little-endian PCM (min/max run in C)."""
+    samples = array("h")
+    samples.frombytes(pcm)
+    if sys.byteorder != "little":
+        samples.byteswap()
+    return max(max(samples), -min(samples)) if samples else 0
 
 
 def shown(url: str) -> str:
@@ -35,9 +47,12 @@ class StreamSource:
     """``read(n)`` gives PCM (audio or silence) until ``duration_s`` has been read."""
 
     def __init__(self, ffmpeg: str, urls: list[str], duration_s: float, volume: int | None,
-                 io_timeout_s: float = 5.0, buffer_max_s: float | None = None):
+                 io_timeout_s: float = 5.0, buffer_max_s: float | None = None,
+                 silence_s: float | None = None, fallback_file: str | None = None):
         self._ffmpeg = ffmpeg
-        self._urls = list(urls)
+        self._urls = list(urls) + ([fallback_file] if fallback_file else [])
+        self._fallback = fallback_file  # played when no URL gives sound, then URLs again
+        self._silence_limit = int(silence_s * SAMPLE_RATE) * 2 if silence_s else None
         # a relay keeps up to BUFFER_MAX_S; a live voice only its jitter buffer: what is
         # older is dropped, so the delay from the microphone stays that low
         self._limit = int((buffer_max_s or BUFFER_MAX_S) * SAMPLE_RATE) * 2
@@ -51,6 +66,8 @@ class StreamSource:
         self._stop = threading.Event()
         self._proc: subprocess.Popen[bytes] | None = None
         self.audio_bytes = 0  # from the stream, as opposed to silence
+        self.silent_bytes = 0  # of those, silent ones (dead air: connected, nothing said)
+        self.silence_switches = 0  # URLs left because they had been silent too long
         self.urls_played: list[str] = []
         self.drops = 0
         self._errors: list[str] = []
@@ -112,9 +129,18 @@ class StreamSource:
         index, tries = 0, 0
         while not self._stop.is_set():
             url = self._urls[index]
-            got = self._pump(url)
+            got, silent = self._pump(url)
             if self._stop.is_set():
                 return
+            if url == self._fallback:  # the fallback file played (or failed): URLs again
+                index, tries = 0, 0
+                continue
+            if silent:
+                self.silence_switches += 1
+                index, tries = (index + 1) % len(self._urls), 0
+                log.warning("stream %s silent too long (dead air); trying %s", shown(url),
+                            shown(self._urls[index]))
+                continue
             if got:
                 self.drops += 1
                 tries = 0
@@ -127,12 +153,16 @@ class StreamSource:
                                 shown(self._urls[index]))
             self._stop.wait(RETRY_PAUSE_S)
 
-    def _pump(self, url: str) -> int:
-        """Decode ``url`` into the buffer until it ends; returns the bytes it gave."""
+    def _pump(self, url: str) -> tuple[int, bool]:
+        """Decode ``url`` into the buffer until it ends (or, with another source to try,
+        until it has been silent too long); returns the bytes it gave and whether it was
+        left for its silence."""
         args = [self._ffmpeg, "-v", "error", "-nostdin", "-rw_timeout", str(self._io_timeout_us)]
         if self._low_delay:  # start decoding at once, hold nothing back in ffmpeg
             args += ["-fflags", "nobuffer", "-flags", "low_delay", "-probesize", "4096",
                      "-analyzeduration", "0"]
+        if url == self._fallback:  # a stored file, read a little faster than it plays: the
+            args += ["-readrate", "1.05"]  # buffer stays ahead of the sound card
         args += ["-i", url]
         if self._volume is not None and self._volume != 100:
             args += ["-af", f"volume={self._volume / 100:.2f}"]
@@ -141,9 +171,11 @@ class StreamSource:
             proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         except OSError as exc:
             self._errors.append(str(exc))
-            return 0
+            return 0, False
         self._proc = proc
-        got = 0
+        got, silent_run, left_silent = 0, 0, False
+        switch_after = self._silence_limit if url != self._fallback and len(self._urls) > 1 \
+            else None
         carry = b""  # keep every buffered part a whole number of samples
         assert proc.stdout is not None
         while not self._stop.is_set():
@@ -157,14 +189,29 @@ class StreamSource:
             cut = len(data) - len(data) % 2
             carry = data[cut:]
             if cut:
-                self._push(data[:cut])
+                chunk = data[:cut]
+                if _peak(chunk) < SILENT_PEAK:
+                    silent_run += cut
+                    self.silent_bytes += cut
+                else:
+                    silent_run = 0
+                self._push(chunk)
+                if switch_after is not None and silent_run >= switch_after:
+                    left_silent = True
+                    self._drop_buffered()  # queued silence is dead air too: not played
+                    break
         if proc.poll() is None:
             proc.kill()
         proc.wait()
         if not got and proc.stderr is not None:  # reported: never with the credentials
             said = proc.stderr.read().decode(errors="replace").replace(url, shown(url))
             self._errors.append(f"{shown(url)}: " + said.strip()[-200:])
-        return got
+        return got, left_silent
+
+    def _drop_buffered(self) -> None:
+        with self._cond:
+            self._buffer.clear()
+            self._buffered = 0
 
     def _push(self, data: bytes) -> None:
         with self._cond:

@@ -100,6 +100,10 @@ class StreamRef(Message):
         default_factory=list)
     live: bool = False
     auth: bool = False
+    # dead air: after this long of silence from a URL (connected but silent), the next is
+    # tried; when none gives sound, ``fallback_media`` (a stored bulletin) plays
+    silence_s: Annotated[int, Meta(ge=2, le=600)] | None = None
+    fallback_media: MediaRef | None = None
 
     @property
     def urls(self) -> list[str]:
@@ -338,6 +342,8 @@ class PlaybackFinishedEvent(_Event, tag="playback.finished"):
     line_check: LineCheck | None = None
     stream_urls: Annotated[list[str], Meta(max_length=20)] | None = None  # streams that played
     silence_ms: Annotated[int, Meta(ge=0)] | None = None  # stream gaps filled with silence
+    dead_air_ms: Annotated[int, Meta(ge=0)] | None = None  # gaps and silent sound, in all
+    silence_switches: Annotated[int, Meta(ge=0)] | None = None  # URLs left for their silence
     joined_late_ms: JoinedLateMs = None
 
 
@@ -370,6 +376,7 @@ class AlarmCode(str, enum.Enum):
     over_temperature = "over_temperature"
     speaker_line = "speaker_line"
     mcu_unreachable = "mcu_unreachable"
+    dead_air = "dead_air"  # a relay or live stream gave silence longer than its threshold
 
 
 class AlarmEvent(_Event, tag="alarm"):

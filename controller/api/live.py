@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from datetime import datetime
 
 from fastapi import APIRouter, Request, Response, WebSocket, WebSocketDisconnect
 from fastapi.concurrency import run_in_threadpool
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
+
+from protocol.messages import Priority
 
 from ..auth import Principal, allowed, tokens_equal
 from ..http import SESSION_COOKIE, ServicesDep, allow
@@ -76,6 +79,53 @@ def source_password(svc: ServicesDep, who: Principal = allow("live.start")
     """A new password for your streaming client (BUTT, Mixxx, ffmpeg); the old one stops."""
     return SourcePasswordOut(user=who.username, password=svc.onair.new_source_password(who),
                              server=svc.onair.public_url)
+
+
+class RelayIn(BaseModel):
+    targets: list[str] = Field(min_length=1, max_length=200)
+    url: str = Field(pattern=r"^https?://", max_length=500)
+    fallback_urls: list[str] = Field(default_factory=list, max_length=5)
+    duration_s: int = Field(ge=1, le=6 * 3600)
+    title: str = Field("", max_length=200)
+    start_at: datetime | None = None
+    priority: Priority = Priority.normal
+    fallback_media_sha256: str | None = Field(None, pattern=r"^[0-9a-f]{64}$",
+                                              description="played when no URL gives sound")
+    silence_s: int | None = Field(None, ge=2, le=600, description="dead air on a URL "
+                                  "longer than this: the next is tried (default 10)")
+
+    @field_validator("fallback_urls")
+    @classmethod
+    def _http(cls, urls: list[str]) -> list[str]:
+        if any(not u.startswith(("http://", "https://")) or len(u) > 500 for u in urls):
+            raise ValueError("every fallback must be an http(s) URL")
+        return urls
+
+
+class DeadAirOut(BaseModel):
+    relay: str
+    plays: int
+    played_s: float
+    dead_air_s: float
+    switches: int
+
+
+@router.post("/api/relays", status_code=201, response_model=BroadcastOut)
+def relay_now(body: RelayIn, svc: ServicesDep,
+              who: Principal = allow("broadcast.create")) -> BroadcastOut:
+    """Tiếp sóng: a stream (VOV, the province) now or at ``start_at`` for ``duration_s``,
+    its fallback URLs and file when it is down or silent; a broadcaster's waits for approval."""
+    broadcast_id = svc.relays.relay_now(
+        who, list(body.targets), [body.url, *body.fallback_urls], body.duration_s, body.title,
+        body.start_at, body.priority, body.fallback_media_sha256, body.silence_s)
+    return svc.broadcasts.get(broadcast_id)
+
+
+@router.get("/api/relays/dead-air", response_model=list[DeadAirOut])
+def dead_air(svc: ServicesDep, days: int = 7,
+             who: Principal = allow("device.read")) -> list[DeadAirOut]:
+    """Per relay over the last ``days``: plays, seconds played, seconds of dead air."""
+    return [DeadAirOut(**vars(d)) for d in svc.relays.dead_air(days)]
 
 
 @router.websocket("/api/live/{broadcast_id}/feed")

@@ -307,6 +307,8 @@ UI: dict[str, dict[str, str]] = {
                            "en": "Speaker line dead (no current while playing)"},
     "alarm.mcu_unreachable": {"vi": "Mất liên lạc với bo mạch điều khiển",
                               "en": "Control board not answering"},
+    "alarm.dead_air": {"vi": "Tiếp sóng bị lặng tiếng (luồng có kết nối nhưng không có tiếng)",
+                       "en": "Dead air on a relay (connected, but silent)"},
     "alarms.ack": {"vi": "Đã biết", "en": "Acknowledge"},
     "alarms.acked_by": {"vi": "đã xem", "en": "seen by"},
     "audit.title": {"vi": "Nhật ký hoạt động", "en": "Audit log"},

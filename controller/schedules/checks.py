@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from .model import MediaItem, QuietHours, ScheduleSet, TextItem
+from .model import MediaItem, QuietHours, RelayItem, ScheduleSet, TextItem
 from .recurrence import Occurrence, expand, expand_all, programme_duration
 from .targets import Fleet
 
@@ -76,6 +76,11 @@ def check(schedules: ScheduleSet, *, now: datetime, horizon: timedelta = timedel
                         item.media not in media_ms:
                     problems.append(Problem(spec.name, "missing_media",
                                             f"media {item.media[:12]}… is not on the controller"))
+                if isinstance(item, RelayItem) and item.fallback_media is not None and \
+                        item.fallback_media not in media_ms:
+                    problems.append(Problem(spec.name, "missing_media",
+                                            f"the relay's fallback {item.fallback_media[:12]}… "
+                                            "is not on the controller"))
             length = programme_duration(spec, media_ms)
             if spec.slot_minutes and length > timedelta(minutes=spec.slot_minutes):
                 problems.append(Problem(

@@ -58,6 +58,8 @@ class RelayItem(_Model):
     duration_s: int = Field(ge=1, le=6 * 3600)
     fallback: list[str] = Field(default_factory=list, max_length=5,
                                 description="URLs tried in order when the relay is down")
+    fallback_media: Sha256 | None = Field(None, description="a stored bulletin played when "
+                                          "every URL is down or silent")
 
     @field_validator("fallback")
     @classmethod

@@ -92,6 +92,8 @@ class StreamRequest:
     source: str | None = None  # live: browser, line_in, client (shown, audited)
     mount: str | None = None  # the station's stream server's mount it plays
     broadcast_id: str | None = None  # chosen by the caller (the mount is named by it)
+    fallback_media_sha256: str | None = None  # relay: plays when no URL gives sound
+    silence_s: int | None = None  # dead air longer than this on a URL: the next is tried
 
 
 def resolve_devices(session: Session, targets: list[str]) -> list[str]:
@@ -487,13 +489,18 @@ class BroadcastService:
             device_ids = resolve_devices(session, targets)
             if not device_ids:
                 raise Invalid("broadcast.no_devices")
+            if req.fallback_media_sha256 and session.get(Media, req.fallback_media_sha256) \
+                    is None:
+                raise NotFound("media.not_found")
             self.check_quiet(session, device_ids, timing.start_at, priority)
             self._store(session, device_ids, Broadcast(
                 id=broadcast_id, title=req.title or (
                     "Phát trực tiếp" if req.kind == "live" else "Tiếp sóng"),
                 media_sha256=None, priority=priority.value, targets=targets,
                 stream=dict(kind=req.kind, urls=list(req.urls), duration_s=duration,
-                            auth=req.auth, source=req.source, mount=req.mount),
+                            auth=req.auth, source=req.source, mount=req.mount,
+                            fallback_media=req.fallback_media_sha256,
+                            silence_s=req.silence_s),
                 start_at=timing.start_at, send_at=timing.send_at, not_after=timing.not_after,
                 state=(hold or S.scheduled).value, created_at=now, created_by=who.username,
                 start_on_release=req.start_at is None,
@@ -568,7 +575,7 @@ class BroadcastService:
             play = PlayCommand(
                 play_id=broadcast.id, broadcast_id=broadcast.id, title=broadcast.title,
                 start_at=broadcast.start_at, priority=Priority(broadcast.priority),
-                volume=broadcast.volume, **_playable(broadcast))
+                volume=broadcast.volume, **_playable(session, broadcast))
             targets = list(broadcast.targets)
             not_after = broadcast.not_after
             close_at = self._close_time(broadcast)
@@ -779,17 +786,23 @@ class BroadcastService:
             log.info("recovered %d pending broadcasts", len(jobs))
 
 
-def _playable(broadcast: Broadcast) -> dict[str, Any]:
-    """What a play command carries: the stored media, or the stream."""
+def _media_ref(media: Media) -> MediaRef:
+    return MediaRef(sha256=media.sha256, url=f"/media/{media.sha256}", size=media.size,
+                    duration_ms=media.duration_ms, mime=media.mime)
+
+
+def _playable(session: Session, broadcast: Broadcast) -> dict[str, Any]:
+    """What a play command carries: the stored media, or the stream (with its fallback)."""
     if broadcast.stream is not None:
         s = broadcast.stream
+        fallback = session.get(Media, s["fallback_media"]) if s.get("fallback_media") else None
         return dict(stream=StreamRef(url=s["urls"][0], fallback_urls=list(s["urls"][1:]),
                                      duration_s=s["duration_s"], live=s["kind"] == "live",
-                                     auth=bool(s.get("auth"))))
+                                     auth=bool(s.get("auth")), silence_s=s.get("silence_s"),
+                                     fallback_media=_media_ref(fallback) if fallback else None))
     media = broadcast.media
     assert media is not None
-    return dict(media=MediaRef(sha256=media.sha256, url=f"/media/{media.sha256}",
-                               size=media.size, duration_ms=media.duration_ms, mime=media.mime))
+    return dict(media=_media_ref(media))
 
 
 def _duration_ms(broadcast: Broadcast) -> int:

@@ -58,10 +58,15 @@ class Icecast:
         return self
 
     def feed(self, mount: str, frequency: int) -> None:
-        """An ffmpeg source sending a sine tone (Ogg/Opus, in real time) to ``mount``."""
+        """An ffmpeg source sending a sine tone (Ogg/Opus, in real time) to ``mount``;
+        frequency 0: silence (a studio link that is up but carries nothing: dead air)."""
+        # (a hiss at -66 dBFS, as a studio feed that carries nothing has: pure digital zeros
+        # would be Opus packets of a few bytes that Ogg holds back for seconds)
+        source = f"sine=frequency={frequency}:sample_rate=48000" if frequency else \
+            "anoisesrc=color=pink:amplitude=0.0005:sample_rate=48000"
         self.sources[mount] = subprocess.Popen(
             ["ffmpeg", "-v", "error", "-nostdin", "-re", "-f", "lavfi", "-i",
-             f"sine=frequency={frequency}:sample_rate=48000", "-ac", "1", "-c:a", "libopus",
+             source, "-ac", "1", "-c:a", "libopus",
              "-b:a", "32k", "-content_type", "application/ogg", "-f", "ogg",
              f"icecast://source:{PASSWORD}@127.0.0.1:{self.port}/{mount}"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
