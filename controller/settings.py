@@ -137,6 +137,8 @@ class Settings(BaseSettings):
                                            "default http://icecast_host:icecast_port")
     icecast_source_password: str | None = Field(None, description="the controller's own "
                                                 "sources (browser, line-in); generated if unset")
+    relay_presets: dict[str, str] = Field(default_factory=dict, description="name → stream "
+                                          "URL offered on the relay form (VOV1, the province)")
     live_max_s: int = Field(3 * 3600, ge=60, le=6 * 3600, description="a live broadcast ends "
                             "by itself after this long")
     live_lead_s: float = Field(1.0, ge=0.2, le=10, description="a live or relay play starts "

@@ -105,3 +105,36 @@ def test_a_bad_relay_is_refused_with_a_clear_message(stack: Stack):
         assert r.status_code in (404, 422), r.text
         assert says in r.text
     assert stack.api.get("/api/broadcasts").json() == []
+
+
+def test_a_broadcaster_relays_from_the_web_form_and_it_waits_for_approval(stack: Stack,
+                                                                           icecast: Icecast):
+    icecast.feed("tinh.ogg", 440)
+    wait_for(lambda: _mount_up(icecast, "tinh.ogg"), what="the province's stream up")
+    stack.add_zone("thon-dong", "Thôn Đông")
+    stack.register("loa-1", ["thon-dong"])
+    stack.start_agent("loa-1")
+    lan = stack.person("lan", "broadcaster")
+    assert "Tiếp sóng ngay" in lan.get("/ui/live").text
+    bad = lan.post("/ui/relay", data={"url": "vov1", "minutes": "0"})
+    assert bad.status_code == 422
+    assert "Hãy nhập địa chỉ http(s)" in bad.text and "Hãy chọn ít nhất một thôn" in bad.text
+    assert stack.api.get("/api/broadcasts").json() == []
+    sent = lan.post("/ui/relay", follow_redirects=False, data={
+        "title": "Tiếp sóng đài tỉnh", "url": icecast.url("tinh.ogg"), "minutes": "1",
+        "fallback": "http://127.0.0.1:9/khong-co\n", "village": "thon-dong"})
+    assert sent.status_code == 303, sent.text
+    broadcast_id = sent.headers["location"].rsplit("/", 1)[1]
+    page = lan.get(sent.headers["location"]).text
+    assert "Tiếp sóng đài tỉnh" in page and icecast.url("tinh.ogg") in page
+    b = stack.get_broadcast(broadcast_id)
+    assert b["state"] == "pending_approval" and b["stream"]["urls"][1] == "http://127.0.0.1:9/khong-co"
+    approved = stack.person("chu-tich", "approver").post(f"/api/broadcasts/{broadcast_id}/approve")
+    assert approved.status_code == 200, approved.text
+    wait_for(lambda: stack.events(type="playback.started", play_id=broadcast_id), timeout=30,
+             what="the relay on air")
+    assert stack.api.post(f"/api/broadcasts/{broadcast_id}/cancel").status_code == 200
+    done = stack.wait_states(broadcast_id, {"interrupted"}, timeout=30)
+    assert done["deliveries"][0]["started_at"]
+    fleet = stack.person("minh", "technician").get("/ui/fleet").text
+    assert "Tiếp sóng đài tỉnh" in fleet  # in the dead-air table, with its plays

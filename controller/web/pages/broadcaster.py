@@ -17,7 +17,7 @@ from protocol.messages import Priority, utcnow
 from ...auth import Principal
 from ...container import Services
 from ...domain.broadcast import BroadcastState
-from ...domain.errors import DomainError
+from ...domain.errors import DomainError, NotFound
 from ...errors import http_status
 from ...http import ServicesDep
 from ...i18n import translate
@@ -75,15 +75,19 @@ def week_view(svc: Services) -> dict[str, Any]:
 def broadcast_view(svc: Services, broadcast_id: str) -> dict[str, Any]:
     """A bulletin and where it stands on every loudspeaker, by name."""
     b = svc.broadcasts.get(broadcast_id)
-    media = svc.media.get(b.media_sha256)
+    media = svc.media.get(b.media_sha256) if b.media_sha256 else None  # a stream has none
     names = svc.devices.names()
     return dict(b=dict(
         id=b.id, title=b.title, state=b.state, start_at=b.start_at, priority=b.priority,
         targets=b.targets, created_by=b.created_by, approved_by=b.approved_by,
-        reason=b.rejected_reason, sha=media.sha256, duration_s=round(media.duration_ms / 1000, 1),
-        loudness_in=media.loudness_in_lufs, loudness_out=media.loudness_out_lufs,
-        summary=b.summary, pending=b.commands_pending, text=media.text, voice=media.voice,
-        loudness_warning=media.loudness_warning, parts=media.parts or [],
+        reason=b.rejected_reason, sha=media.sha256 if media else None,
+        duration_s=round(b.duration_ms / 1000, 1),
+        loudness_in=media.loudness_in_lufs if media else None,
+        loudness_out=media.loudness_out_lufs if media else None,
+        summary=b.summary, pending=b.commands_pending, text=media.text if media else None,
+        voice=media.voice if media else None,
+        loudness_warning=media.loudness_warning if media else False,
+        parts=(media.parts or []) if media else [], stream=b.stream, ended_at=b.ended_at,
         quiet_override=b.quiet_override,
         deliveries=[dict(device=d.device_id, name=names.get(d.device_id, d.device_id),
                          state=d.state, reason=d.reason, started_at=d.started_at,
@@ -115,6 +119,8 @@ def send_view(svc: Services, form: dict[str, Any]) -> dict[str, Any]:
 def _prefill(svc: Services, broadcast_id: str) -> dict[str, Any]:
     """A bulletin's fields again, to edit its text and send it once more."""
     b = svc.broadcasts.get(broadcast_id)
+    if b.media_sha256 is None:
+        raise NotFound("broadcast.not_found")  # a live or relay broadcast has no text
     media = svc.media.get(b.media_sha256)
     return dict(title=b.title, villages=[t.partition(":")[2] for t in b.targets
                                          if t.startswith("zone:")],

@@ -57,6 +57,7 @@ def fleet_view(svc: Services, lang: str, zone: str, state: str) -> dict[str, Any
                 ratio_chart=svg.line_chart(ratio, translate("fleet.online_ratio", lang), " %",
                                            (0, 100)),
                 ratio_now=round(ratio[-1][1]) if ratio else None, ratio_points=len(ratio),
+                dead_air=svc.relays.dead_air(7),
                 sample_every=f"{every:g} s" if every < 60
                 else f"{every / 60:g} {translate('unit.minutes', lang)}")
 
