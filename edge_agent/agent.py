@@ -104,7 +104,9 @@ class Agent:
         self.sources = sources = MediaSources(
             self.cache, config.ffmpeg, pcm_max_ms=round(config.pcm_cache_max_s * 1000),
             credentials=(config.device_id, config.token),
-            live_buffer_s=config.live_buffer_ms / 1000)
+            live_buffer_s=config.live_buffer_ms / 1000,
+            fm=(lambda on: self.cluster.listen_fm(on, fm_mhz)) if (fm_mhz := hw.fm_fallback_mhz)
+            else None)
         self.player = Player(self.device_id, self.output, sources, self.report_event,
                              cluster=self.cluster, software_volume=self._software_volume,
                              on_over=self.state.play_over)

@@ -161,6 +161,20 @@ class Cluster:
         amplifiers (the loudest, if several), else the device's."""
         return max(self._play_volume.values(), default=self._volume)
 
+    def listen_fm(self, on: bool, freq_mhz: float) -> bool:
+        """Amplifiers from the board's FM tuner (a relay with no stream left), or back to the
+        Pi's audio; False when the board cannot."""
+        if not self.present:
+            return False
+        try:
+            self.board.listen_fm(round(freq_mhz * 100) if on else None)
+        except HardwareError as exc:
+            log.warning("FM %s failed: %s", "fallback" if on else "release", exc)
+            return False
+        log.warning("relay: %s", f"FM {freq_mhz:.1f} MHz on the amplifiers" if on
+                    else "streams back; FM off")
+        return True
+
     def readings(self) -> HardwareReadings | None:
         with self._lock:
             return self._readings

@@ -62,6 +62,9 @@ class HardwareConfig(_Section):
     line_min_ma: Annotated[int, Meta(ge=0)] = 20
     battery_low_v: float = 11.5
     over_temperature_c: float = 65.0
+    # a relay whose streams are all unreachable falls back to this station on the board's FM
+    # tuner (MHz, e.g. 100.0 for VOV1 where it is received); none: no FM fallback
+    fm_fallback_mhz: Annotated[float, Meta(ge=64.0, le=108.0)] | None = None
 
 
 class AgentConfig(_Section):

@@ -7,6 +7,7 @@ import logging
 import subprocess
 import sys
 from array import array
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -16,7 +17,7 @@ from protocol.messages import MediaRef, PlayCommand
 
 from .cache import MediaCache, MediaHashMismatch, MediaUnavailable
 from .outputs.base import BYTES_PER_SECOND, SAMPLE_RATE
-from .stream import StreamSource
+from .stream import DEAD_AIR_S, StreamSource
 
 log = logging.getLogger(__name__)
 
@@ -158,16 +159,18 @@ class Stream:
 
     def __init__(self, ffmpeg: str, cmd: PlayCommand, volume: int | None,
                  credentials: tuple[str, str] | None = None, live_buffer_s: float = 1.0,
-                 fallback_file: Path | None = None):
+                 fallback_file: Path | None = None, fm: Callable[[bool], bool] | None = None):
         assert cmd.stream is not None
         stream = cmd.stream
         urls = [with_credentials(u, *credentials) if stream.auth and credentials else u
                 for u in stream.urls]
         self._source = StreamSource(ffmpeg, urls, stream.duration_s, volume,
                                     buffer_max_s=live_buffer_s if stream.live else None,
-                                    silence_s=stream.silence_s,
-                                    fallback_file=str(fallback_file) if fallback_file else None)
-        # reported without the credentials; the fallback file by its name
+                                    silence_s=stream.silence_s or
+                                    (None if stream.live else DEAD_AIR_S),
+                                    fallback_file=str(fallback_file) if fallback_file else None,
+                                    fm=None if stream.live or fallback_file else fm)
+        # reported without the credentials; the fallback file and the tuner by name
         self._shown = [*stream.urls, *(["fallback"] if fallback_file else [])]
 
     def read(self, size: int) -> bytes:
@@ -180,13 +183,14 @@ class Stream:
         self._source.close()
 
     def outcome(self, written: int) -> SourceOutcome:
-        if not self._source.audio_bytes:
+        if not self._source.audio_bytes and "fm" not in self._source.urls_played:
             return SourceOutcome(failure=("stream_unavailable", self._source.error()))
         gaps = max(0, written - self._source.audio_bytes)
         silence_ms = round(gaps * 1000 / BYTES_PER_SECOND)
         dead_ms = min(round((gaps + self._source.silent_bytes) * 1000 / BYTES_PER_SECOND),
                       round(written * 1000 / BYTES_PER_SECOND))
-        played = [self._shown[self._source.urls.index(u)] for u in self._source.urls_played]
+        played = [u if u == "fm" else self._shown[self._source.urls.index(u)]
+                  for u in self._source.urls_played]
         return SourceOutcome(extra=dict(stream_urls=played, silence_ms=silence_ms,
                                         dead_air_ms=dead_ms,
                                         silence_switches=self._source.silence_switches))
@@ -204,8 +208,10 @@ class MediaSources:
 
     def __init__(self, cache: MediaCache, ffmpeg: str = "ffmpeg",
                  pcm_max_ms: int = PCM_CACHE_MAX_MS,
-                 credentials: tuple[str, str] | None = None, live_buffer_s: float = 1.0):
+                 credentials: tuple[str, str] | None = None, live_buffer_s: float = 1.0,
+                 fm: Callable[[bool], bool] | None = None):
         self._cache = cache
+        self._fm = fm  # the board's FM tuner as a relay's last resort
         self._ffmpeg = ffmpeg
         self._pcm_max_ms = pcm_max_ms
         self._credentials = credentials  # for the station's own stream server
@@ -248,7 +254,7 @@ class MediaSources:
              offset_s: float = 0.0) -> Source:
         if cmd.stream is not None:
             return Stream(self._ffmpeg, cmd, volume, self._credentials, self._live_buffer_s,
-                          fallback_file=prepared.path)
+                          fallback_file=prepared.path, fm=self._fm)
         if prepared.pcm is not None:
             return PcmFile(prepared.pcm, volume, offset_s)
         assert prepared.path is not None

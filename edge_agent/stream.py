@@ -15,6 +15,7 @@ import threading
 import time
 from array import array
 from collections import deque
+from collections.abc import Callable
 from urllib.parse import urlsplit, urlunsplit
 
 from .outputs.base import BYTES_PER_SECOND, SAMPLE_RATE
@@ -26,6 +27,7 @@ RECONNECTS_PER_URL = 2  # tries on the same URL after a drop before the next URL
 RETRY_PAUSE_S = 1.0
 READ_BYTES = BYTES_PER_SECOND // 20
 SILENT_PEAK = 100  # |sample| below this (about -50 dBFS) throughout a chunk: silence
+DEAD_AIR_S = 10.0  # silence this long is dead air, where the stream names no threshold
 
 
 def _peak(pcm: bytes) -> int:
@@ -48,11 +50,16 @@ class StreamSource:
 
     def __init__(self, ffmpeg: str, urls: list[str], duration_s: float, volume: int | None,
                  io_timeout_s: float = 5.0, buffer_max_s: float | None = None,
-                 silence_s: float | None = None, fallback_file: str | None = None):
+                 silence_s: float | None = None, fallback_file: str | None = None,
+                 fm: Callable[[bool], bool] | None = None):
         self._ffmpeg = ffmpeg
         self._urls = list(urls) + ([fallback_file] if fallback_file else [])
         self._fallback = fallback_file  # played when no URL gives sound, then URLs again
+        self._fm = fm  # the board's FM tuner, when no URL answers and there is no file
+        self.fm_on = False
         self._silence_limit = int(silence_s * SAMPLE_RATE) * 2 if silence_s else None
+        # dead air is silence that lasts: runs at least this long (a pause is not dead air)
+        self._dead_after = self._silence_limit or int(DEAD_AIR_S * SAMPLE_RATE) * 2
         # a relay keeps up to BUFFER_MAX_S; a live voice only its jitter buffer: what is
         # older is dropped, so the delay from the microphone stays that low
         self._limit = int((buffer_max_s or BUFFER_MAX_S) * SAMPLE_RATE) * 2
@@ -66,7 +73,7 @@ class StreamSource:
         self._stop = threading.Event()
         self._proc: subprocess.Popen[bytes] | None = None
         self.audio_bytes = 0  # from the stream, as opposed to silence
-        self.silent_bytes = 0  # of those, silent ones (dead air: connected, nothing said)
+        self.silent_bytes = 0  # of those, in silences that lasted (dead air: connected, mute)
         self.silence_switches = 0  # URLs left because they had been silent too long
         self.urls_played: list[str] = []
         self.drops = 0
@@ -118,6 +125,9 @@ class StreamSource:
 
     def close(self) -> None:
         self._stop.set()
+        if self.fm_on and self._fm is not None:
+            self._fm(False)
+            self.fm_on = False
         proc = self._proc
         if proc is not None and proc.poll() is None:
             proc.kill()
@@ -151,6 +161,10 @@ class StreamSource:
                     index, tries = (index + 1) % len(self._urls), 0
                     log.warning("stream %s unavailable; trying %s", shown(url),
                                 shown(self._urls[index]))
+                    if index == 0 and self._fm is not None and not self.fm_on:
+                        self.fm_on = self._fm(True)  # a full round without sound: FM
+                        if self.fm_on:
+                            self.urls_played.append("fm")
             self._stop.wait(RETRY_PAUSE_S)
 
     def _pump(self, url: str) -> tuple[int, bool]:
@@ -184,6 +198,9 @@ class StreamSource:
                 break
             if not got:
                 self.urls_played.append(url)
+                if self.fm_on and self._fm is not None:  # a stream is back: FM off
+                    self._fm(False)
+                    self.fm_on = False
             got += len(data)
             data = carry + data
             cut = len(data) - len(data) % 2
@@ -192,7 +209,9 @@ class StreamSource:
                 chunk = data[:cut]
                 if _peak(chunk) < SILENT_PEAK:
                     silent_run += cut
-                    self.silent_bytes += cut
+                    if silent_run >= self._dead_after:  # the whole run once it is dead air
+                        self.silent_bytes += cut if silent_run - cut >= self._dead_after \
+                            else silent_run
                 else:
                     silent_run = 0
                 self._push(chunk)

@@ -59,7 +59,10 @@ _PRIORITY_RANK = {p: i for i, p in enumerate(Priority)}
 
 
 class Message(msgspec.Struct, forbid_unknown_fields=True):
-    """Every message: unknown fields refused; every field written (readers need no defaults)."""
+    """Every message: unknown fields refused; every field written (readers need no defaults),
+    except in the command parts that gained fields later (``omit_defaults``: a stream, a
+    cancel): those are left out at their default, so an agent one version older still reads
+    what it knows. (Events go to the controller, which is upgraded first.)"""
 
 
 class Tagged(Message, tag_field="type"):
@@ -86,7 +89,7 @@ class MediaRef(Message):
 StreamUrl = Annotated[str, Meta(min_length=1, max_length=500, pattern=r"^https?://")]
 
 
-class StreamRef(Message):
+class StreamRef(Message, omit_defaults=True):
     """A live stream (relay or live studio) played for ``duration_s``; ``fallback_urls`` are
     tried in order when ``url`` cannot be reached or drops and does not come back.
 
@@ -142,7 +145,7 @@ class PrepareCommand(Tagged, tag="prepare"):
     media: MediaRef
 
 
-class CancelCommand(Tagged, tag="cancel"):
+class CancelCommand(Tagged, tag="cancel", omit_defaults=True):
     """Drop a play that has not started yet; stop it if it is playing. ``ended``: the play is
     over as planned (a live broadcast's "Kết thúc"): reported finished, not interrupted."""
 

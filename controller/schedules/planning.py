@@ -63,10 +63,6 @@ class PlannedPlay:
     devices: frozenset[str] = field(default_factory=frozenset)
 
 
-RELAY_SILENCE_S = 10
-"""Dead air longer than this on a relay's URL (connected, but silent): the next is tried."""
-
-
 def _media_ref(sha: str, media: Mapping[str, tuple[int, int]]) -> MediaRef:
     size, duration_ms = media[sha]
     return MediaRef(sha256=sha, url=f"/media/{sha}", size=size, duration_ms=duration_ms)
@@ -93,7 +89,7 @@ def programme_entries(occ: Occurrence, programme: list[ProgrammeItem],
             entries.append(PlanEntry(
                 play_id=play_id, title=title, start_at=start, priority=priority,
                 stream=StreamRef(url=item.relay, duration_s=item.duration_s,
-                                 fallback_urls=list(item.fallback), silence_s=RELAY_SILENCE_S,
+                                 fallback_urls=list(item.fallback),
                                  fallback_media=_media_ref(fallback, media)
                                  if fallback is not None and fallback in media else None)))
             offset += timedelta(seconds=item.duration_s)

@@ -14,7 +14,6 @@ from protocol.messages import Priority, utcnow
 
 from ..auth import Principal
 from ..db.models import Broadcast, DeviceEvent
-from ..schedules.planning import RELAY_SILENCE_S
 from .broadcasts import BroadcastService, StreamRequest
 
 
@@ -45,7 +44,7 @@ class RelayService:
             kind="relay", targets=targets, urls=urls, title=title, duration_s=duration_s,
             start_at=start_at, priority=priority,
             fallback_media_sha256=fallback_media_sha256,
-            silence_s=silence_s or RELAY_SILENCE_S), who)
+            silence_s=silence_s), who)  # none: the agent's own threshold (10 s)
 
     def dead_air(self, days: int = 7) -> list[DeadAir]:
         """Per relay over the last ``days``: plays, minutes played, minutes of dead air."""

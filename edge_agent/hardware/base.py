@@ -45,6 +45,11 @@ class ClusterBoard:
         """Hardware volume in percent (only where ``hardware_volume``); raises HardwareError."""
         raise HardwareError("this board has no volume control")
 
+    def listen_fm(self, freq_10khz: int | None) -> None:
+        """Feed the amplifiers from the board's FM tuner at ``freq_10khz`` (None: back to the
+        Pi's audio); raises HardwareError where the board has no tuner."""
+        raise HardwareError("this board has no FM tuner")
+
     def read(self) -> HardwareReadings | None:
         """Current readings (``connected=False`` when the board does not answer), or None
         for no hardware at all."""

@@ -80,6 +80,13 @@ class McuBoard(ClusterBoard):
     def set_volume(self, level: int) -> None:
         self._request(codec.SetVolume(level))
 
+    def listen_fm(self, freq_10khz: int | None) -> None:
+        if freq_10khz is None:
+            self._request(codec.SetInput(codec.InputSource.ip))
+            return
+        self._request(codec.TuneFm(freq_10khz))
+        self._request(codec.SetInput(codec.InputSource.fm))
+
     def read(self) -> HardwareReadings:
         try:
             info = self._info

@@ -170,3 +170,24 @@ def test_an_emergency_sets_a_hardware_volume_board_to_the_emergency_volume_for_i
     original = decode(stack.configs["loa-1"].data_path / "cache" / f"{media['sha256']}.opus")
     assert correlation(played, original)[0] > 0.95
     assert abs(float(abs(played).max()) - float(abs(original).max())) < 0.02
+
+
+def test_a_relay_with_no_stream_left_falls_back_to_the_boards_fm_tuner(stack: Stack, board):
+    """Every URL of the relay is down and it has no fallback file: the board's tuner feeds the
+    amplifiers (VOV1 on FM) for the slot, and the play says so."""
+    stack.add_zone("thon-dong")
+    stack.register("loa-1", ["thon-dong"], hardware={
+        "backend": "mcu", "port": str(board.port), "lead_s": 0.5, "hold_s": 1.0,
+        "poll_s": 1.0, "fm_fallback_mhz": 100.0})
+    stack.start_agent("loa-1")
+    wait_for(lambda: board.received, what="agent talking to the board")
+    r = stack.api.post("/api/relays", json={
+        "targets": ["zone:thon-dong"], "url": "http://127.0.0.1:9/vov1", "duration_s": 12,
+        "title": "Tiếp sóng VOV1"})
+    assert r.status_code == 201, r.text
+    wait_for(lambda: board.state.source == 1, timeout=30, what="the board on its FM input")
+    assert board.state.fm_10khz == 10000 and board.state.amplifiers
+    done = wait_for(lambda: stack.events(type="playback.finished", play_id=r.json()["id"]),
+                    timeout=40, what="the relay over")[0]["payload"]
+    assert done["stream_urls"] == ["fm"] and not done["interrupted"]
+    assert board.state.source == 0  # back to the Pi's audio for what comes next
