@@ -401,8 +401,9 @@ def test_a_broadcaster_goes_live_from_a_phone_to_two_villages_and_ends_it(demo, 
     encoder → Icecast → two villages' agents; the banner stays on every page while live."""
     lan = _login(browser, demo, "lan", mobile=True)
     lan.get_by_role("link", name="Phát trực tiếp").click()
-    lan.get_by_label("Thôn Đông").check()
-    lan.get_by_label("Thôn Tây").check()
+    form = lan.locator("#live-form")  # (the relay form below has villages too)
+    form.get_by_label("Thôn Đông").check()
+    form.get_by_label("Thôn Tây").check()
     expect(lan.locator("#mic-why")).to_be_hidden()  # 127.0.0.1 is a secure context
     lan.wait_for_function("Number(document.getElementById('level').dataset.level || 0) > 0.01",
                           timeout=15_000)  # the level meter moves with the microphone
