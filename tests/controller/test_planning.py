@@ -112,3 +112,18 @@ def test_a_text_item_plays_the_media_it_was_spoken_into_and_is_not_planned_befor
     assert second.start_at == first.start_at + timedelta(seconds=30)  # after B's 30 s
     unspoken = {**MORNING, "programme": [{"text": "Họp thôn lúc 8 giờ."}]}
     assert build_plans(_snapshot(unspoken), START, END, 120)["loa-1"].entries == []
+
+
+def test_a_relay_carries_its_fallback_file_only_when_the_controller_has_it():
+    def relay(fallback: str) -> dict:
+        return {"name": "vov", "targets": ["all"], "start": "06:00", "date": "2026-12-02",
+                "programme": [{"relay": "http://vov.example/1", "duration_s": 600,
+                               "fallback": ["http://vov.example/2"],
+                               "fallback_media": fallback}]}
+
+    [entry] = build_plans(_snapshot(relay(B)), START, END, 120)["loa-1"].entries
+    assert entry.stream is not None and entry.stream.fallback_urls == ["http://vov.example/2"]
+    assert entry.stream.fallback_media is not None and entry.stream.fallback_media.sha256 == B
+    assert entry.stream.silence_s is None  # the agent's own dead-air threshold (10 s)
+    [without] = build_plans(_snapshot(relay("c" * 64)), START, END, 120)["loa-1"].entries
+    assert without.stream is not None and without.stream.fallback_media is None
