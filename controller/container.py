@@ -37,6 +37,7 @@ from .services.accounts import AccountService
 from .services.alarms import AlarmService
 from .services.audit import AuditLog
 from .services.broadcasts import BroadcastService
+from .services.broker_access import BrokerAccess
 from .services.cap import CapService
 from .services.cap_watch import CapWatcher
 from .services.devices import DeviceService
@@ -71,11 +72,11 @@ def load_or_create_api_token(settings: Settings) -> str:
     return token
 
 
-def _broker(settings: Settings) -> MosquittoBroker | EmbeddedBroker | None:
+def _broker(settings: Settings, access: bool) -> MosquittoBroker | EmbeddedBroker | None:
     """The broker the controller runs itself, if any (``Settings.broker``)."""
     if settings.broker == "mosquitto":
         return MosquittoBroker(settings.data_dir / "mosquitto", settings.mqtt_host,
-                               settings.mqtt_port)
+                               settings.mqtt_port, access=access)
     if settings.broker == "embedded":
         log.warning("embedded amqtt broker: for trying out only (no ACL, fails under "
                     "connection bursts); install mosquitto for anything else")
@@ -100,7 +101,8 @@ class Services:
         self.sessions: sessionmaker[Session] = make_sessionmaker(self.engine)
         self.key: SigningKey = load_or_create(settings.keys_dir)
         self.api_token = load_or_create_api_token(settings)
-        self.broker = _broker(settings)
+        self.broker_access = BrokerAccess(settings, self.sessions, self._reload_broker)
+        self.broker = _broker(settings, self.broker_access.enabled)
         self.jobs = Jobs()
         self.live = LiveUpdates()
         self.audit = AuditLog(self.sessions)
@@ -108,8 +110,8 @@ class Services:
         # the fleet: reports in, commands out, retained messages kept as written
         self.ingest = Ingest(self.sessions, on_applied=self.live.changed)
         self.gateway = MqttGateway(settings.mqtt_host, settings.mqtt_port, self._on_message,
-                                   username=settings.mqtt_username,
-                                   password=settings.mqtt_password,
+                                   username=self.broker_access.username,
+                                   password=self.broker_access.password,
                                    on_connected=self._on_connected,
                                    watch=(topics.ALL_PLANS, topics.CONTROLLER_STATUS))
         self.commands = CommandPath(self.key, self.sessions, self.gateway,
@@ -129,7 +131,7 @@ class Services:
         self.firing = ScheduleFiring(self.sessions, self.broadcasts, settings.timezone,
                                      settings.prefetch_lead_s)
         self.devices = DeviceService(settings, self.sessions, self.key, self.commands,
-                                     self.audit, self.plans_changed)
+                                     self.audit, self.plans_changed, self.broker_access)
         self.zones = ZoneService(self.sessions, self.audit)
         self.alarms = AlarmService(self.sessions, self.audit)
         self.accounts = AccountService(self.sessions, self.audit, self.api_token,
@@ -177,9 +179,14 @@ class Services:
         self.retained.connected()
         self.jobs.run_soon("commands-flush", self.commands.flush_pending)
 
+    def _reload_broker(self) -> None:
+        if isinstance(self.broker, MosquittoBroker):
+            self.broker.reload()
+
     def start(self) -> None:
         migrate(self.engine)
         self.media_jobs.recover()
+        self.broker_access.sync()  # the broker's log-ins before it (or we) start
         if self.broker:
             self.broker.start()
         self.ingest.start()

@@ -84,8 +84,18 @@ class Settings(BaseSettings):
 
     mqtt_host: str = "127.0.0.1"
     mqtt_port: int = 1883
-    mqtt_username: str | None = None
-    mqtt_password: str | None = None
+    mqtt_username: str | None = Field(None, description="the controller's own broker login "
+                                      "(default loalang-controller where access is managed)")
+    mqtt_password: str | None = Field(None, description="generated into "
+                                      "data_dir/mosquitto/controller-password if unset")
+    broker_access: bool | None = Field(None, description="log-ins and ACL from the device "
+                                       "registry: default on for the Mosquitto the controller "
+                                       "runs, and wherever mqtt_password_file is set")
+    mqtt_password_file: Path | None = Field(None, description="an operator-run Mosquitto's "
+                                            "password_file, kept by the controller")
+    mqtt_acl_file: Path | None = Field(None, description="its acl_file, kept by the controller")
+    mqtt_reload_command: str | None = Field(None, description="run after they change, e.g. "
+                                            "'systemctl reload mosquitto'")
     broker: Literal["external", "mosquitto", "embedded"] = Field(
         "external", description="external: connect to a broker run as a service; mosquitto: "
         "start and stop one (config in data_dir/mosquitto); embedded: an in-process amqtt "

@@ -216,6 +216,12 @@ class Cluster:
             poll = self._poll_now or now >= next_poll
             self._poll_now = False
             volume = self._wanted_volume()
+        if volume is not None and volume != self._applied_volume:  # first: before the audio
+            try:
+                self.board.set_volume(volume)
+                self._applied_volume = volume
+            except HardwareError as exc:
+                log.warning("hardware volume failed: %s", exc)
         if want_on != self._applied_on:
             try:
                 self.board.set_amplifiers(want_on)
@@ -224,12 +230,6 @@ class Cluster:
             except HardwareError as exc:
                 log.warning("amplifiers %s failed: %s", "on" if want_on else "off", exc)
                 poll = True
-        if volume is not None and volume != self._applied_volume:
-            try:
-                self.board.set_volume(volume)
-                self._applied_volume = volume
-            except HardwareError as exc:
-                log.warning("hardware volume failed: %s", exc)
         for play_id in due:
             check = self._line_check()
             with self._lock:

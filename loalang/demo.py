@@ -56,15 +56,20 @@ def provision(base_url: str, token: str, agents_dir: Path) -> list[Path]:
         for device_id, name, zone in DEVICES:
             config = agents_dir / f"{device_id}.toml"
             configs.append(config)
-            if device_id in existing and config.exists():
+            if device_id in existing and config.exists() and "username = " in config.read_text():
                 continue
-            if device_id in existing:
+            if device_id in existing and config.exists():
+                # made before the broker had a log-in per device: a new token carries one
+                resp = http.post(f"/api/devices/{device_id}/rotate-token",
+                                 params={"output": "file"})
+            elif device_id in existing:
                 raise RuntimeError(f"device {device_id} exists but its config {config} is gone; "
                                    "delete the demo data dir to start over")
-            lat, lon = COORDINATES[device_id]
-            resp = http.post("/api/devices", json={"id": device_id, "name": name,
-                                                   "zones": [zone], "output": "file",
-                                                   "latitude": lat, "longitude": lon})
+            else:
+                lat, lon = COORDINATES[device_id]
+                resp = http.post("/api/devices", json={"id": device_id, "name": name,
+                                                       "zones": [zone], "output": "file",
+                                                       "latitude": lat, "longitude": lon})
             resp.raise_for_status()
             text = resp.json()["config_toml"]
             agent_dir = (agents_dir / device_id).resolve()

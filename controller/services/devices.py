@@ -20,6 +20,7 @@ from ..fleet.commands import CommandPath
 from ..keys import SigningKey
 from ..settings import Settings
 from .audit import AuditLog
+from .broker_access import BrokerAccess
 from .views import DeviceOut, DeviceRegistered
 
 
@@ -73,8 +74,10 @@ def _new_token(device_id: str) -> tuple[str, str]:
 
 class DeviceService:
     def __init__(self, settings: Settings, sessions: sessionmaker[Session], key: SigningKey,
-                 commands: CommandPath, audit: AuditLog, plans_changed: Callable[[], None]):
+                 commands: CommandPath, audit: AuditLog, plans_changed: Callable[[], None],
+                 access: BrokerAccess | None = None):
         self._settings = settings
+        self._access = access  # the broker's log-ins follow the registry
         self._sessions = sessions
         self._key = key
         self._commands = commands
@@ -98,9 +101,10 @@ class DeviceService:
             f"host = {_toml_str(s.mqtt_host)}",
             f"port = {s.mqtt_port}",
         ]
-        if s.mqtt_username:
-            lines.append(f"username = {_toml_str(s.mqtt_username)}")
-            lines.append(f"password = {_toml_str(s.mqtt_password or '')}")
+        if self._access is not None and self._access.enabled:
+            # its own broker log-in (never the controller's): the ACL allows it its own topics
+            lines.append(f"username = {_toml_str(device.id)}")
+            lines.append(f"password = {_toml_str(token)}")
         lines += [
             "",
             "# Controller public keys this device obeys (key id = base64url Ed25519 key).",
@@ -126,14 +130,22 @@ class DeviceService:
                 raise Conflict("device.exists", id=device_id)
             device = Device(id=device_id, name=name, token_hash=hashed, capabilities=[],
                             zones=_zones(session, zones), latitude=latitude,
-                            longitude=longitude)
+                            longitude=longitude, mqtt_password_hash=self._broker_hash(token))
             session.add(device)
             session.flush()
             registered = DeviceRegistered(device=device_out(device), token=token,
                                           config_toml=self.agent_config(device, token, output))
+        self._access_changed()
         self._plans_changed()
         self._audit.record(who, "device.register", device_id, zones=list(zones))
         return registered
+
+    def _broker_hash(self, token: str) -> str | None:
+        return self._access.device_hash(token) if self._access is not None else None
+
+    def _access_changed(self) -> None:
+        if self._access is not None:
+            self._access.sync()
 
     def rotate_token(self, who: Principal, device_id: str, output: str = "alsa"
                      ) -> DeviceRegistered:
@@ -144,9 +156,11 @@ class DeviceService:
             if device.retired:
                 raise Conflict("device.retired", id=device_id)
             device.token_hash = hashed
+            device.mqtt_password_hash = self._broker_hash(token)  # the old one stops now
             session.flush()
             registered = DeviceRegistered(device=device_out(device), token=token,
                                           config_toml=self.agent_config(device, token, output))
+        self._access_changed()
         self._audit.record(who, "device.rotate_token", device_id)
         return registered
 
@@ -158,6 +172,7 @@ class DeviceService:
             device.retired = True
             session.flush()
             out = device_out(device)
+        self._access_changed()  # its broker log-in is refused from now on
         self._plans_changed()
         self._audit.record(who, "device.retire", device_id)
         return out
@@ -205,6 +220,7 @@ class DeviceService:
             session.flush()
             ids = sorted(z.id for z in device.zones)
         self._commands.send(f"device:{device_id}", SetZonesCommand(zones=ids))
+        self._access_changed()  # its zones' command topics in the ACL
         self._plans_changed()
         self._audit.record(who, "device.zones", device_id, zones=ids)
         return self.get(device_id)

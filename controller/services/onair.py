@@ -13,13 +13,11 @@ from __future__ import annotations
 
 import hmac
 import logging
-import os
 import re
 import secrets
 import threading
 from dataclasses import dataclass
 from datetime import timedelta
-from pathlib import Path
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
@@ -29,6 +27,7 @@ from protocol.messages import Priority, utcnow
 from ..auth import Principal, Role, allowed, token_hash, tokens_equal
 from ..db.models import Broadcast, Delivery, User
 from ..domain.errors import Conflict, Invalid, NotAllowed, NotFound
+from ..fsutil import secret_file
 from ..jobs import Jobs
 from ..settings import Settings
 from ..streams.icecast import AUTH_PATH, IcecastServer
@@ -52,18 +51,6 @@ class LiveStarted:
     source_url: str  # where a streaming client sends (host, port, mount; its user is the person)
 
 
-def _secret_file(path: Path) -> str:
-    """A secret kept in the data dir (0600), made on first use."""
-    if path.is_file():
-        return path.read_text().strip()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    value = secrets.token_urlsafe(24)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        fh.write(value + "\n")
-    return value
-
-
 class OnAirService:
     def __init__(self, settings: Settings, sessions: sessionmaker[Session],
                  broadcasts: BroadcastService, accounts: AccountService, jobs: Jobs,
@@ -76,8 +63,8 @@ class OnAirService:
         self._audit = audit
         workdir = settings.data_dir / "icecast"
         self.source_password = settings.icecast_source_password or \
-            _secret_file(workdir / "source-password")
-        self.auth_key = _secret_file(workdir / "auth-key")  # Icecast's questions carry it
+            secret_file(workdir / "source-password")
+        self.auth_key = secret_file(workdir / "auth-key")  # Icecast's questions carry it
         self._sources: dict[str, FfmpegSource] = {}
         self._lock = threading.Lock()
         self._icecast: IcecastServer | None = None

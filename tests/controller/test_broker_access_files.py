@@ -1,0 +1,39 @@
+"""The broker's password file and ACL from the registry: pure, checked line by line (that
+Mosquitto accepts them is tests/e2e/test_broker_access.py)."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+
+from controller.broker.access import BrokerUser, acl_file, mosquitto_hash, password_file
+
+
+def test_a_password_is_hashed_as_mosquitto_2_writes_it():
+    hashed = mosquitto_hash("loa-1.secret", salt=b"0123456789ab")
+    kind, iterations, salt, digest = hashed.split("$")[1:]
+    assert (kind, iterations) == ("7", "101")
+    assert base64.b64decode(salt) == b"0123456789ab"
+    assert base64.b64decode(digest) == hashlib.pbkdf2_hmac("sha512", b"loa-1.secret",
+                                                           b"0123456789ab", 101)
+    assert mosquitto_hash("x") != mosquitto_hash("x")  # a fresh salt each time
+
+
+def test_each_device_gets_exactly_its_own_topics_and_only_the_controller_writes_commands():
+    controller = BrokerUser("loalang-controller", "$7$c")
+    devices = [BrokerUser("loa-2", "$7$b", ("thon-tay",)),
+               BrokerUser("loa-1", "$7$a", ("thon-dong", "cho"))]
+    assert password_file(controller, devices).splitlines() == [
+        "loalang-controller:$7$c", "loa-1:$7$a", "loa-2:$7$b"]
+    acl = acl_file(controller, devices)
+    blocks = {b.splitlines()[0]: b.splitlines()[1:] for b in acl.split("\n\n") if
+              b.startswith("user ")}
+    assert blocks["user loalang-controller"] == ["topic readwrite loalang/v1/#"]
+    assert blocks["user loa-1"] == [
+        "topic write loalang/v1/device/loa-1/status", "topic write loalang/v1/device/loa-1/ack",
+        "topic write loalang/v1/device/loa-1/event",
+        "topic write loalang/v1/device/loa-1/telemetry",
+        "topic read loalang/v1/device/loa-1/cmd", "topic read loalang/v1/device/loa-1/plan",
+        "topic read loalang/v1/zone/cho/cmd", "topic read loalang/v1/zone/thon-dong/cmd",
+        "topic read loalang/v1/all/cmd", "topic read loalang/v1/controller/status"]
+    assert "pattern" not in acl and "loa-2" not in "\n".join(blocks["user loa-1"])
