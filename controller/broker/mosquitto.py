@@ -17,6 +17,8 @@ import subprocess
 import time
 from pathlib import Path
 
+from ..children import stop_child
+
 log = logging.getLogger(__name__)
 
 MAX_QUEUED = 10_000
@@ -103,13 +105,7 @@ class MosquittoBroker:
 
     def stop(self) -> None:
         """SIGTERM (it saves what it must keep), SIGKILL if it hangs."""
-        if self._proc is not None and self._proc.poll() is None:
-            self._proc.terminate()
-            try:
-                self._proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self._proc.kill()
-                self._proc.wait()
+        stop_child(self._proc)
         self._proc = None
 
     def reload(self) -> None:

@@ -18,6 +18,8 @@ import time
 from pathlib import Path
 from xml.sax.saxutils import escape, quoteattr
 
+from ..children import stop_child
+
 log = logging.getLogger(__name__)
 
 AUTH_PATH = "/icecast/auth"
@@ -140,11 +142,5 @@ class IcecastServer:
                 time.sleep(0.1)
 
     def stop(self) -> None:
-        if self._proc is not None and self._proc.poll() is None:
-            self._proc.terminate()
-            try:
-                self._proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self._proc.kill()
-                self._proc.wait()
+        stop_child(self._proc)
         self._proc = None
