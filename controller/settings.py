@@ -40,13 +40,15 @@ class CommandValidity(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    cancel: int = Field(3600, ge=10, description="outlives any play window it cancels")
-    stop: int = Field(300, ge=10, description="STOP is about this moment: a device that was "
-                      "offline must not fall silent much later")
-    set_zones: int = Field(86400, ge=10)
-    set_volume: int = Field(86400, ge=10)
-    prepare: int = Field(3600, ge=10, description="how long a device keeps an emergency's "
-                         "media while it waits for its second person")
+    # at most what agents accept for the kind (protocol/envelope.py MAX_VALIDITY)
+    cancel: int = Field(3600, ge=10, le=7 * 86400,
+                        description="outlives any play window it cancels")
+    stop: int = Field(300, ge=10, le=86400, description="STOP is about this moment: a device "
+                      "that was offline must not fall silent much later")
+    set_zones: int = Field(86400, ge=10, le=7 * 86400)
+    set_volume: int = Field(86400, ge=10, le=7 * 86400)
+    prepare: int = Field(3600, ge=10, le=86400, description="how long a device keeps an "
+                         "emergency's media while it waits for its second person")
 
     def seconds(self, kind: str) -> int:
         value = getattr(self, kind, None)

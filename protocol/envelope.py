@@ -33,6 +33,16 @@ MAX_ENVELOPE_BYTES = 1024 * 1024
 device is a few tens of KB)."""
 
 DEFAULT_FUTURE_TOLERANCE = timedelta(minutes=5)
+SEQ_MAX = 2**53
+"""No sequence number above this (the largest integer every JSON reader keeps exactly)."""
+SEQ_AHEAD = timedelta(minutes=10)
+"""Sequence numbers follow the controller's wall clock in milliseconds (a burst may run a
+little ahead): one far above now would block every later command to its target."""
+MAX_VALIDITY: dict[str, timedelta] = {
+    "play": timedelta(days=1), "prepare": timedelta(days=1), "stop": timedelta(days=1),
+    "cancel": timedelta(days=7), "set_zones": timedelta(days=7),
+    "set_volume": timedelta(days=7), "plan": timedelta(days=7)}
+"""The longest a command of each kind may be valid (``not_after − issued_at``)."""
 """How far ``issued_at`` may lie ahead of the agent's clock (clock error, not a replay window)."""
 
 
@@ -148,7 +158,8 @@ def verify(
     """Return the command if every check passes, else raise :class:`Rejected`.
 
     Checks, in order: size and shape, known key id, signature, payload schema, target,
-    expiry, issue time not in the future, sequence above the last accepted for that target.
+    expiry, issue time not in the future, validity no longer than its kind's, sequence not
+    beyond the clock (nor 2^53), sequence above the last accepted for that target.
     The last accepted command itself arriving again (same sequence number and, per
     ``last_cmd``, same command id) is ``duplicate``: an MQTT QoS 1 redelivery, not a replay.
     """
@@ -177,6 +188,13 @@ def verify(
         raise Rejected("expired", f"not after {command.not_after.isoformat()}", payload)
     if command.issued_at > now + future_tolerance:
         raise Rejected("not_yet_valid", f"issued at {command.issued_at.isoformat()}", payload)
+    longest = MAX_VALIDITY.get(command.body.type, timedelta(days=1))
+    if command.not_after - command.issued_at > longest:
+        raise Rejected("malformed", f"valid for longer than a {command.body.type} may be "
+                       f"({longest})", payload)
+    ahead_ms = int((now + future_tolerance + SEQ_AHEAD).timestamp() * 1000)
+    if command.seq > min(SEQ_MAX, ahead_ms):
+        raise Rejected("malformed", f"sequence {command.seq} is beyond the clock", payload)
     previous = last_seq.get(command.target, 0)
     if command.seq == previous and last_cmd and last_cmd.get(command.target) == command.cmd_id:
         raise Rejected("duplicate", f"command {command.cmd_id} again", payload)

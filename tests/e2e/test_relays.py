@@ -50,7 +50,8 @@ def test_a_silent_stream_is_left_for_the_next_within_the_threshold(stack: Stack,
         "title": "Tiếp sóng VOV1", "silence_s": 3})
     assert r.status_code == 201, r.text
     relay = r.json()
-    assert relay["stream"]["kind"] == "relay" and relay["state"] == "scheduled"
+    assert relay["stream"]["kind"] == "relay"
+    assert relay["state"] in ("scheduled", "sending", "sent")  # released at once (an admin)
     done = _finished(stack, relay["id"])
     assert done["stream_urls"] == [icecast.url("vov1.ogg"), icecast.url("vov1-du-phong.ogg")]
     assert done["silence_switches"] >= 1
