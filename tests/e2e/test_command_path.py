@@ -190,3 +190,21 @@ def test_a_replaced_plan_and_a_clobbered_controller_status_are_put_back(stack: S
         seen.close()
     agent = stack.agents["loa-1"]
     wait_for(agent.link.controller_online.is_set, what="the agent sees the controller again")
+
+
+def test_a_second_controller_stopping_cleanly_does_not_silence_the_fleet(stack: Stack,
+                                                                         mosquitto, tmp_path,
+                                                                         speech_wav):
+    """Its last word on ``controller/status`` is "offline"; the running controller puts its own
+    back, the agents send their reports again, and a broadcast ends played, not missed."""
+    stack.add_zone("thon-dong")
+    stack.register("loa-1", ["thon-dong"])
+    agent = stack.start_agent("loa-1")
+    wait_for(lambda: agent.link.controller_online.is_set(), what="controller online")
+    other = Stack(tmp_path / "second", mosquitto.port).start()
+    other.stop()  # a clean stop: it publishes "offline", retained, on the same topic
+    wait_for(lambda: agent.link.controller_online.is_set(), timeout=30,
+             what="the running controller's status back on the agent")
+    media = stack.upload(speech_wav)
+    b = stack.broadcast(media["sha256"], ["zone:thon-dong"])
+    assert stack.wait_states(b["id"], {"played"}, timeout=60)["deliveries"][0]["played_ms"]
