@@ -25,6 +25,7 @@ from .api import (
     users,
     zones,
 )
+from .body_limits import BodyLimits
 from .container import Services
 from .domain.errors import NotFound
 from .errors import install_handlers
@@ -50,6 +51,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
                   description="Commune IP-radio controller: media, devices, zones, broadcasts.")
     app.state.services = svc
     install_handlers(app)
+    app.add_middleware(BodyLimits, services=svc)  # before any route reads a byte of a body
     for module in (media, speech, zones, devices, broadcasts, schedules, alarms, stop, edge,
                    users, audit, session, cap, live):
         app.include_router(module.router)

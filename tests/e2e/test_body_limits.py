@@ -1,0 +1,63 @@
+"""Bodies are refused before they are read: a 300 MB login body, a 250 MB upload with a
+made-up session, a chunked upload past the limit — each answered at once, nothing stored."""
+
+from __future__ import annotations
+
+import socket
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.support.mosquitto import Mosquitto
+from tests.support.stack import Stack
+
+
+@pytest.fixture
+def stack(tmp_path: Path, mosquitto: Mosquitto):
+    s = Stack(tmp_path, mosquitto.port, max_upload_bytes=2 * 1024 * 1024).start()
+    yield s
+    s.stop()
+
+
+def _announce(stack: Stack, path: str, length: int, headers: str = "") -> tuple[int, float]:
+    """Send only the headers of a ``length``-byte POST and a first KB: the status that comes
+    back, and how long it took (the server never waits for the rest)."""
+    t0 = time.time()
+    with socket.create_connection(("127.0.0.1", stack.http_port), timeout=10) as sock:
+        sock.sendall((f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: {length}\r\n"
+                      f"Content-Type: multipart/form-data; boundary=x\r\n{headers}\r\n").encode())
+        sock.sendall(b"x" * 1024)
+        answer = sock.recv(4096).decode(errors="replace")
+    return int(answer.split()[1]), time.time() - t0
+
+
+def test_huge_bodies_are_refused_at_their_headers(stack: Stack):
+    status, took = _announce(stack, "/auth/login", 300 * 1024 * 1024)
+    assert status == 413 and took < 5
+    status, _ = _announce(stack, "/ui/send", 250 * 1024 * 1024,
+                          "Cookie: loalang_session=bia-dat\r\n")
+    assert status == 413  # above the upload limit: refused before who is asking
+    status, _ = _announce(stack, "/ui/send", 1024 * 1024, "Cookie: loalang_session=bia-dat\r\n")
+    assert status == 303  # within it, but nobody logged in: to the login page, not a byte read
+    status, _ = _announce(stack, "/api/media", 1024 * 1024)
+    assert status == 401
+
+
+def test_a_chunked_upload_is_cut_off_at_the_limit_and_nothing_is_stored(stack: Stack):
+    token = stack.api.headers["Authorization"]
+
+    def chunks():  # a well-formed form whose file never ends: 4 MiB, no length announced
+        yield (b'--x\r\nContent-Disposition: form-data; name="file"; filename="a.wav"\r\n'
+               b"Content-Type: audio/wav\r\n\r\n")
+        for _ in range(64):
+            yield b"\0" * 65536
+
+    r = httpx.post(f"{stack.base_url}/api/media", content=chunks(), timeout=30, headers={
+        "Authorization": token, "Content-Type": "multipart/form-data; boundary=x"})
+    assert r.status_code == 413 and r.json()["error"]["code"] == "upload.too_large"
+    assert stack.api.get("/api/media").json() == []
+    big = httpx.post(f"{stack.base_url}/api/zones", content=b"{" + b" " * (5 * 2**20) + b"}",
+                     headers={"Authorization": token, "Content-Type": "application/json"})
+    assert big.status_code == 413  # any other body: 4 MiB at most
