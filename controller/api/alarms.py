@@ -7,7 +7,7 @@ from fastapi import APIRouter, Query
 from ..auth import Principal
 from ..http import ServicesDep, allow
 from ..services.views import AlarmOut
-from .schemas import AlarmAckIn
+from .schemas import AlarmAckIn, RowId
 
 router = APIRouter(prefix="/api/alarms", tags=["alarms"])
 
@@ -25,7 +25,7 @@ def list_alarms(
 
 
 @router.post("/{alarm_id}/ack", response_model=AlarmOut)
-def acknowledge_alarm(alarm_id: int, body: AlarmAckIn, svc: ServicesDep,
+def acknowledge_alarm(alarm_id: RowId, body: AlarmAckIn, svc: ServicesDep,
                       who: Principal = allow("alarm.ack")) -> AlarmOut:
     """A technician has seen the alarm. It leaves the open list once it has also cleared."""
     return svc.alarms.acknowledge(who, alarm_id, body.note, body.by)

@@ -19,7 +19,7 @@ from ..domain.errors import Invalid, NotFound
 from ..http import ServicesDep, allow
 from ..schedules.changes import ChangeOutcome, ChangeRecord
 from ..schedules.model import ScheduleSet, ScheduleSpec
-from .schemas import RejectIn
+from .schemas import RejectIn, RowId
 
 router = APIRouter(prefix="/api/schedules", tags=["schedules"])
 changes_router = APIRouter(prefix="/api/schedule-changes", tags=["schedules"])
@@ -146,13 +146,13 @@ def list_schedule_changes(svc: ServicesDep, state: str | None = Query(None)
 
 @changes_router.post("/{change_id}/approve", response_model=SyncOut,
                      responses={422: {"model": SyncOut}})
-def approve_schedule_change(change_id: int, svc: ServicesDep,
+def approve_schedule_change(change_id: RowId, svc: ServicesDep,
                             who: Principal = allow("schedule.approve")) -> Any:
     """Apply a proposed edit, checked again against the set as it is now."""
     return _respond(svc.schedule_changes.approve(who, change_id))
 
 
 @changes_router.post("/{change_id}/reject", response_model=ChangeRecord)
-def reject_schedule_change(change_id: int, body: RejectIn, svc: ServicesDep,
+def reject_schedule_change(change_id: RowId, body: RejectIn, svc: ServicesDep,
                            who: Principal = allow("schedule.approve")) -> ChangeRecord:
     return svc.schedule_changes.reject(who, change_id, body.reason)

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
+from fastapi import Path as PathParam
 from pydantic import BaseModel, ConfigDict, Field
 
 from protocol.messages import Priority
 
 from ..domain.types import Ident, Sha256, Target, UtcDatetime
+
+RowId = Annotated[int, PathParam(ge=1, le=2**63 - 1, description="a stored row's number")]
+"""An id in a path: a 20-digit number is a 422, not a database overflow (500)."""
 
 Geocode = Annotated[str, Field(min_length=1, max_length=120, pattern=r"^[^\s]+$")]
 
@@ -32,14 +36,14 @@ class DeviceIn(BaseModel):
     zones: list[Ident] = Field(default_factory=list, max_length=64)
     output: str = Field("alsa", pattern="^(alsa|file)$",
                         description="audio output of the agent: alsa on a Pi, file for tests")
-    latitude: float | None = Field(None, ge=-90, le=90)
-    longitude: float | None = Field(None, ge=-180, le=180)
+    latitude: float | None = Field(None, ge=-90, le=90, strict=True)
+    longitude: float | None = Field(None, ge=-180, le=180, strict=True)
 
 
 class LocationIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    latitude: float = Field(ge=-90, le=90)
-    longitude: float = Field(ge=-180, le=180)
+    latitude: float = Field(ge=-90, le=90, strict=True)  # (strict: JSON false is no number)
+    longitude: float = Field(ge=-180, le=180, strict=True)
 
 
 class DeviceZonesIn(BaseModel):
@@ -99,7 +103,7 @@ class StopIn(BaseModel):
 
 class VolumeIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    level: int = Field(ge=0, le=100)
+    level: int = Field(ge=0, le=100, strict=True)
 
 
 class RejectIn(BaseModel):

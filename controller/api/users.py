@@ -9,6 +9,7 @@ from ..auth import Principal, Role
 from ..http import ServicesDep, allow
 from ..services.accounts import check_username
 from ..services.views import TokenOut, UserOut
+from .schemas import RowId
 
 router = APIRouter(tags=["users"])
 
@@ -68,6 +69,6 @@ def create_token(username: str, body: TokenIn, svc: ServicesDep,
 
 
 @router.post("/api/users/{username}/tokens/{token_id}/revoke", response_model=TokenOut)
-def revoke_token(username: str, token_id: int, svc: ServicesDep,
+def revoke_token(username: str, token_id: RowId, svc: ServicesDep,
                  who: Principal = allow("user.manage")) -> TokenOut:
     return svc.accounts.revoke_token(who, username, token_id)

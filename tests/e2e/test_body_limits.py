@@ -61,3 +61,25 @@ def test_a_chunked_upload_is_cut_off_at_the_limit_and_nothing_is_stored(stack: S
     big = httpx.post(f"{stack.base_url}/api/zones", content=b"{" + b" " * (5 * 2**20) + b"}",
                      headers={"Authorization": token, "Content-Type": "application/json"})
     assert big.status_code == 413  # any other body: 4 MiB at most
+
+
+def test_ids_too_large_for_the_database_and_booleans_for_numbers_are_a_clear_422(stack: Stack):
+    """Once a 500 (OverflowError in SQLite), and JSON false taken as 0."""
+    api = stack.api
+    stack.add_zone("thon-dong")
+    stack.register("loa-1", ["thon-dong"])
+    huge = "9" * 20
+    for method, path, body in (("POST", f"/api/schedule-changes/{huge}/approve", None),
+                               ("POST", f"/api/schedule-changes/{huge}/reject",
+                                {"reason": "x"}),
+                               ("POST", f"/api/alarms/{huge}/ack", {"by": "minh"}),
+                               ("POST", f"/api/users/admin/tokens/{huge}/revoke", None)):
+        r = api.request(method, path, json=body)
+        assert r.status_code == 422, (path, r.status_code, r.text)
+    for path, body in (("/api/devices/loa-1/volume", {"level": False}),
+                       ("/api/devices/loa-1/location", {"latitude": False, "longitude": 105})):
+        r = api.put(path, json=body)
+        assert r.status_code == 422, (path, r.text)
+        assert r.json()["error"]["code"] == "request.invalid"
+    device = api.get("/api/devices/loa-1").json()
+    assert device["latitude"] is None and device["volume"] in (None, 100)  # nothing stored
