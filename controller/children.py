@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import socket
 import subprocess
+import time
 
 
 def stop_child(proc: subprocess.Popen[bytes] | None, timeout: float = 10.0) -> None:
@@ -15,3 +17,25 @@ def stop_child(proc: subprocess.Popen[bytes] | None, timeout: float = 10.0) -> N
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait()
+
+
+def listening(host: str, port: int) -> bool:
+    """Whether something accepts connections on ``host:port``."""
+    try:
+        with socket.create_connection((host, port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+def wait_listening(proc: subprocess.Popen[bytes], host: str, port: int, timeout: float,
+                   name: str, logs: str) -> None:
+    """Return once the child listens; RuntimeError if it exits or does not within ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{name} exited at start (see {logs})")
+        if listening(host, port):
+            return
+        time.sleep(0.05)
+    raise RuntimeError(f"{name} did not listen on {host}:{port}")

@@ -172,18 +172,19 @@ class Player:
         device's own volume was turned down to."""
         return cmd.volume if cmd.priority == Priority.emergency else None
 
+    @property
+    def _hardware_volume(self) -> bool:
+        return self.cluster is not None and self.cluster.hardware_volume
+
     def _board_level(self, cmd: PlayCommand) -> int | None:
         """The volume a board with hardware volume is set to for this play (else None)."""
-        hardware = self.cluster is not None and self.cluster.hardware_volume
-        return self._emergency_level(cmd) if hardware else None
+        return self._emergency_level(cmd) if self._hardware_volume else None
 
     def _volume(self, cmd: PlayCommand) -> int | None:
         """The gain applied in software: the play's volume times the device's (unless the
         board sets it in hardware: then an emergency's level goes to the board instead)."""
         if (level := self._emergency_level(cmd)) is not None:
-            if self.cluster is not None and self.cluster.hardware_volume:
-                return None
-            return None if level == 100 else level
+            return None if self._hardware_volume or level == 100 else level
         level = round((100 if cmd.volume is None else cmd.volume) * self._software_volume() / 100)
         return None if level == 100 else level
 

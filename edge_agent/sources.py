@@ -11,9 +11,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
-from urllib.parse import quote, urlsplit, urlunsplit
 
 from protocol.messages import MediaRef, PlayCommand
+from protocol.urls import with_credentials
 
 from .cache import MediaCache, MediaHashMismatch, MediaUnavailable
 from .outputs.base import BYTES_PER_SECOND, SAMPLE_RATE
@@ -194,13 +194,6 @@ class Stream:
         return SourceOutcome(extra=dict(stream_urls=played, silence_ms=silence_ms,
                                         dead_air_ms=dead_ms,
                                         silence_switches=self._source.silence_switches))
-
-
-def with_credentials(url: str, user: str, password: str) -> str:
-    """``url`` with HTTP basic credentials in it (how ffmpeg and Icecast take them)."""
-    parts = urlsplit(url)
-    netloc = f"{quote(user, safe='')}:{quote(password, safe='')}@{parts.netloc.rpartition('@')[2]}"
-    return urlunsplit(parts._replace(netloc=netloc))
 
 
 class MediaSources:

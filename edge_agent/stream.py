@@ -16,7 +16,8 @@ import time
 from array import array
 from collections import deque
 from collections.abc import Callable
-from urllib.parse import urlsplit, urlunsplit
+
+from protocol.urls import without_credentials as shown  # what logs and reports may carry
 
 from .outputs.base import BYTES_PER_SECOND, SAMPLE_RATE
 
@@ -37,12 +38,6 @@ def _peak(pcm: bytes) -> int:
     if sys.byteorder != "little":
         samples.byteswap()
     return max(max(samples), -min(samples)) if samples else 0
-
-
-def shown(url: str) -> str:
-    """``url`` without credentials: what logs and reports may carry."""
-    parts = urlsplit(url)
-    return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
 
 
 class StreamSource:

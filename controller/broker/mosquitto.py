@@ -12,12 +12,10 @@ import logging
 import os
 import shutil
 import signal
-import socket
 import subprocess
-import time
 from pathlib import Path
 
-from ..children import stop_child
+from ..children import stop_child, wait_listening
 
 log = logging.getLogger(__name__)
 
@@ -91,17 +89,9 @@ class MosquittoBroker:
         self._proc = subprocess.Popen([self.binary, "-c", str(conf)], stdout=log_file,
                                       stderr=subprocess.STDOUT, start_new_session=True)
         log_file.close()
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self._proc.poll() is not None:
-                raise RuntimeError(f"mosquitto exited at start (see {self.workdir}/mosquitto.log)")
-            try:
-                with socket.create_connection((self.host, self.port), timeout=0.5):
-                    log.info("mosquitto listening on %s:%s", self.host, self.port)
-                    return
-            except OSError:
-                time.sleep(0.05)
-        raise RuntimeError(f"mosquitto did not listen on {self.host}:{self.port}")
+        wait_listening(self._proc, self.host, self.port, timeout, "mosquitto",
+                       f"{self.workdir}/mosquitto.log")
+        log.info("mosquitto listening on %s:%s", self.host, self.port)
 
     def stop(self) -> None:
         """SIGTERM (it saves what it must keep), SIGKILL if it hangs."""

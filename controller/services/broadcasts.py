@@ -14,7 +14,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
-from urllib.parse import urlsplit, urlunsplit
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select, update
@@ -30,6 +29,7 @@ from protocol.messages import (
     StreamRef,
     utcnow,
 )
+from protocol.urls import without_credentials
 
 from ..auth import Principal, hold_for
 from ..db.models import (
@@ -506,7 +506,7 @@ class BroadcastService:
                 start_on_release=req.start_at is None,
                 approved_by=None if hold else who.username, approved_at=None if hold else now))
         self._audit.record(who, f"broadcast.{req.kind}", broadcast_id, targets=targets,
-                           urls=[_no_credentials(u) for u in req.urls], duration_s=duration,
+                           urls=[without_credentials(u) for u in req.urls], duration_s=duration,
                            source=req.source, held=hold.value if hold else None)
         if hold is None:
             self._released(broadcast_id, timing.send_at)
@@ -815,11 +815,6 @@ def _duration_ms(broadcast: Broadcast) -> int:
     return int(broadcast.stream["duration_s"]) * 1000
 
 
-def _no_credentials(url: str) -> str:
-    parts = urlsplit(url)
-    return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
-
-
 def _hold(who: Principal, priority: Priority) -> S | None:
     hold = hold_for(who.roles, priority == Priority.emergency)
     return S(hold) if hold else None
@@ -844,7 +839,7 @@ def broadcast_out(broadcast: Broadcast, device_status: dict[str, str]) -> Broadc
         id=broadcast.id, title=broadcast.title, media_sha256=broadcast.media_sha256,
         duration_ms=_duration_ms(broadcast), priority=broadcast.priority,
         stream=StreamOut(kind=broadcast.stream["kind"],
-                         urls=[_no_credentials(u) for u in broadcast.stream["urls"]],
+                         urls=[without_credentials(u) for u in broadcast.stream["urls"]],
                          source=broadcast.stream.get("source"),
                          mount=broadcast.stream.get("mount")) if broadcast.stream else None,
         ended_at=broadcast.ended_at,

@@ -18,6 +18,7 @@ import secrets
 import threading
 from dataclasses import dataclass
 from datetime import timedelta
+from urllib.parse import urlsplit
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
@@ -230,13 +231,14 @@ class OnAirService:
             return row
 
     def _target(self, mount: str) -> str:
+        """Where the controller's own sources send: its managed Icecast, else the public one."""
         s = self.settings
-        public = self.public_url.split("://", 1)[1]
-        host, _, port = public.partition(":")
         if s.icecast == "managed":
-            host, port = s.icecast_host, str(s.icecast_port)
-        return icecast_target(host, int(port or 80), mount, CONTROLLER_SOURCE,
-                              self.source_password)
+            host, port = s.icecast_host, s.icecast_port
+        else:
+            public = urlsplit(self.public_url)
+            host, port = public.hostname or "127.0.0.1", public.port or 80
+        return icecast_target(host, port, mount, CONTROLLER_SOURCE, self.source_password)
 
     def _attach(self, broadcast_id: str, source: FfmpegSource) -> None:
         with self._lock:

@@ -11,14 +11,13 @@ import os
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import time
 from pathlib import Path
 from xml.sax.saxutils import escape, quoteattr
 
-from ..children import stop_child
+from ..children import listening, stop_child, wait_listening
 
 log = logging.getLogger(__name__)
 
@@ -66,14 +65,6 @@ def config_text(host: str, port: int, auth_url: str, admin_password: str, logdir
 """
 
 
-def _answers(host: str, port: int) -> bool:
-    try:
-        with socket.create_connection((host, port), timeout=0.5):
-            return True
-    except OSError:
-        return False
-
-
 def _die_with_parent() -> None:
     """In the child: take Icecast down with the controller, even a killed one (Linux)."""
     try:
@@ -107,22 +98,15 @@ class IcecastServer:
                                     secrets.token_urlsafe(24), logdir))
         os.chmod(conf, 0o644)
         self._stop_orphan(conf)
-        if _answers(self.host, self.port):
+        if listening(self.host, self.port):
             raise RuntimeError(f"{self.host}:{self.port} is already taken (another Icecast?): "
                                "set LOALANG_ICECAST_PORT, or icecast=external to use it")
         self._proc = subprocess.Popen([self.binary, "-c", str(conf)],
                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                       preexec_fn=_die_with_parent)
         (self.workdir / "icecast.pid").write_text(f"{self._proc.pid}\n")
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self._proc.poll() is not None:
-                raise RuntimeError(f"icecast2 exited at start (logs in {logdir})")
-            if _answers(self.host, self.port):
-                log.info("Icecast listening on %s:%s (logs in %s)", self.host, self.port, logdir)
-                return
-            time.sleep(0.1)
-        raise RuntimeError(f"icecast2 did not listen on {self.host}:{self.port}")
+        wait_listening(self._proc, self.host, self.port, timeout, "icecast2", str(logdir))
+        log.info("Icecast listening on %s:%s (logs in %s)", self.host, self.port, logdir)
 
     def _stop_orphan(self, conf: Path) -> None:
         """An Icecast left by a controller that was killed (it changed user, so it did not
