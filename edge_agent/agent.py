@@ -310,7 +310,7 @@ class Agent:
                                  zones=set(self.state.zones),
                                  last_seq={f"device:{self.device_id}": stored.get("seq", 0)},
                                  last_cmd={f"device:{self.device_id}": stored.get("cmd_id", "")},
-                                 now=now)
+                                 now=now, plan_topic=True)
             except Rejected as rej:
                 if rej.reason == "duplicate":
                     return  # the plan we already hold, redelivered as retained

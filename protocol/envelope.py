@@ -33,6 +33,7 @@ MAX_ENVELOPE_BYTES = 1024 * 1024
 device is a few tens of KB)."""
 
 DEFAULT_FUTURE_TOLERANCE = timedelta(minutes=5)
+"""How far ``issued_at`` may lie ahead of the agent's clock (clock error, not a replay window)."""
 SEQ_MAX = 2**53
 """No sequence number above this (the largest integer every JSON reader keeps exactly)."""
 SEQ_AHEAD = timedelta(minutes=10)
@@ -42,8 +43,11 @@ MAX_VALIDITY: dict[str, timedelta] = {
     "play": timedelta(days=1), "prepare": timedelta(days=1), "stop": timedelta(days=1),
     "cancel": timedelta(days=7), "set_zones": timedelta(days=7),
     "set_volume": timedelta(days=7), "plan": timedelta(days=7)}
-"""The longest a command of each kind may be valid (``not_after − issued_at``)."""
-"""How far ``issued_at`` may lie ahead of the agent's clock (clock error, not a replay window)."""
+"""The longest a command of each kind may be valid (``not_after − issued_at``); a play's
+``start_at`` (each of a plan's) may also lie at most this long before ``issued_at`` (a late
+send still joins in step) and never after ``not_after``."""
+PLAN_TOPIC_KINDS = frozenset({"plan"})
+"""The only command kind a plan topic carries; a command topic carries every other kind."""
 
 
 class CanonicalJsonError(ValueError):
@@ -154,12 +158,15 @@ def verify(
     now: datetime,
     last_cmd: Mapping[str, str] | None = None,
     future_tolerance: timedelta = DEFAULT_FUTURE_TOLERANCE,
+    plan_topic: bool = False,
 ) -> CommandPayload:
     """Return the command if every check passes, else raise :class:`Rejected`.
 
-    Checks, in order: size and shape, known key id, signature, payload schema, target,
-    expiry, issue time not in the future, validity no longer than its kind's, sequence not
-    beyond the clock (nor 2^53), sequence above the last accepted for that target.
+    Checks, in order: size and shape (no key twice in an object), known key id, signature,
+    payload schema (strict: no coercion, booleans are no numbers), the kind its topic carries
+    (``plan_topic``: plans only, else no plans), target, expiry, issue time not in the future,
+    validity no longer than its kind's, start times inside the validity, sequence not beyond
+    the clock (nor 2^53), sequence above the last accepted for that target.
     The last accepted command itself arriving again (same sequence number and, per
     ``last_cmd``, same command id) is ``duplicate``: an MQTT QoS 1 redelivery, not a replay.
     """
@@ -169,12 +176,17 @@ def verify(
         envelope = decode(raw, SignedEnvelope)
     except Invalid as exc:
         raise Rejected("unsigned" if b'"sig"' not in raw else "malformed", _short(exc)) from None
+    repeated = _repeated_key(raw)
+    if repeated is not None:
+        raise Rejected("malformed", f"key {repeated[:40]!r} appears twice in one object")
     payload = envelope.payload
     kid = payload.get("kid")
     if not isinstance(kid, str) or kid not in keys:
         raise Rejected("unknown_key", f"key id {kid!r} is not pinned on this device", payload)
     try:
         signature = b64decode(envelope.sig)
+        if b64encode(signature) != envelope.sig:  # one signature, one spelling
+            raise ValueError("signature not in canonical base64url")
         keys[kid].verify(signature, canonical_json(payload))
     except (InvalidSignature, ValueError, CanonicalJsonError) as exc:
         raise Rejected("bad_signature", type(exc).__name__, payload) from None
@@ -182,6 +194,9 @@ def verify(
         command = msgspec.convert(payload, CommandPayload)
     except Invalid as exc:
         raise Rejected("malformed", _short(exc), payload) from None
+    if (command.body.type in PLAN_TOPIC_KINDS) != plan_topic:
+        raise Rejected("wrong_topic", f"a {command.body.type} command on a "
+                       f"{'plan' if plan_topic else 'command'} topic", payload)
     if not target_matches(command.target, device_id, zones):
         raise Rejected("wrong_target", f"addressed to {command.target}", payload)
     if now > command.not_after:
@@ -192,6 +207,10 @@ def verify(
     if command.not_after - command.issued_at > longest:
         raise Rejected("malformed", f"valid for longer than a {command.body.type} may be "
                        f"({longest})", payload)
+    for start in _start_times(command.body):
+        if not command.issued_at - longest <= start <= command.not_after:
+            raise Rejected("malformed", f"start {start.isoformat()} outside the command's "
+                           "validity", payload)
     ahead_ms = int((now + future_tolerance + SEQ_AHEAD).timestamp() * 1000)
     if command.seq > min(SEQ_MAX, ahead_ms):
         raise Rejected("malformed", f"sequence {command.seq} is beyond the clock", payload)
@@ -201,6 +220,36 @@ def verify(
     if command.seq <= previous:
         raise Rejected("replayed", f"sequence {command.seq} not above {previous}", payload)
     return command
+
+
+def _start_times(body: Any) -> list[datetime]:
+    start = getattr(body, "start_at", None)
+    if isinstance(start, datetime):
+        return [start]
+    return [entry.start_at for entry in getattr(body, "entries", ())]
+
+
+class _RepeatedKey(Exception):
+    pass
+
+
+def _no_repeats(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    seen: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in seen:
+            raise _RepeatedKey(key)
+        seen[key] = value
+    return seen
+
+
+def _repeated_key(raw: bytes) -> str | None:
+    """A key that appears twice in one object of ``raw`` (already known to be JSON), if any:
+    readers disagree on which one counts, so a signed command must not have one."""
+    try:
+        json.loads(raw, object_pairs_hook=_no_repeats)
+    except _RepeatedKey as exc:
+        return str(exc.args[0])
+    return None
 
 
 def _short(exc: Exception) -> str:

@@ -28,8 +28,19 @@ Sha256 = Annotated[str, Meta(pattern=SHA256_PATTERN)]
 Ident = Annotated[str, Meta(pattern=f"^{ID_PATTERN}$")]
 Target = Annotated[str, Meta(pattern=TARGET_PATTERN)]
 Text200 = Annotated[str, Meta(max_length=200)]
+Line200 = Annotated[str, Meta(max_length=200, pattern=r"^[^\x00-\x1f\x7f]*$")]
+"""One line of text in a command (a title, a reason): no control characters."""
+
+
+def one_line(text: str, limit: int = 200) -> str:
+    """``text`` as a command may carry it: whitespace and control characters become single
+    spaces, cut at ``limit`` (a title typed with a line break, a CAP headline)."""
+    return " ".join("".join(" " if c < " " or c == "\x7f" else c for c in text).split())[:limit]
 Percent = Annotated[int, Meta(ge=0, le=100)]
-PlayId = Annotated[str, Meta(min_length=1, max_length=80)]
+WORD_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,79}$"
+PlayId = Annotated[str, Meta(pattern=WORD_PATTERN)]
+"""A play, broadcast or command id: letters, digits and ``._:-``, never a space or a control
+character (ids go into logs and database keys)."""
 
 
 def utcnow() -> datetime:
@@ -80,13 +91,14 @@ class MediaRef(Message):
     """An immutable audio file the agent fetches over HTTP and checks against ``sha256``."""
 
     sha256: Sha256
-    url: Annotated[str, Meta(min_length=1, max_length=500)]  # absolute, or from the controller
-    size: Annotated[int, Meta(ge=1)]
-    duration_ms: Annotated[int, Meta(ge=1)]
-    mime: Annotated[str, Meta(max_length=40)] = "audio/ogg"
+    url: Annotated[str, Meta(max_length=500, pattern=r"^(/|https?://)[\x21-\x7e]*$")]
+    """absolute, or a path on the controller; printable ASCII (URLs are percent-encoded)"""
+    size: Annotated[int, Meta(ge=1, le=2**40)]
+    duration_ms: Annotated[int, Meta(ge=1, le=2**40)]
+    mime: Annotated[str, Meta(max_length=40, pattern=r"^[a-z]+/[a-z0-9.+-]+$")] = "audio/ogg"
 
 
-StreamUrl = Annotated[str, Meta(min_length=1, max_length=500, pattern=r"^https?://")]
+StreamUrl = Annotated[str, Meta(max_length=500, pattern=r"^https?://[\x21-\x7e]+$")]
 
 
 class StreamRef(Message, omit_defaults=True):
@@ -119,7 +131,7 @@ class Playable(Message, kw_only=True):
 
     play_id: PlayId
     start_at: UtcDatetime
-    title: Text200 = ""
+    title: Line200 = ""
     priority: Priority = Priority.normal
     volume: Percent | None = None
     media: MediaRef | None = None
@@ -162,7 +174,7 @@ class SetVolumeCommand(Tagged, tag="set_volume"):
 class StopCommand(Tagged, tag="stop"):
     """Silence the target at once, whatever is playing."""
 
-    reason: Text200 = ""
+    reason: Line200 = ""
 
 
 class SetZonesCommand(Tagged, tag="set_zones"):
@@ -181,7 +193,7 @@ class PlanCommand(Tagged, tag="plan"):
     The agent keeps it on disk and plays from it on its own clock when the link is down.
     """
 
-    version: Annotated[str, Meta(min_length=1, max_length=64)]
+    version: Annotated[str, Meta(max_length=64, pattern=WORD_PATTERN)]
     window_start: UtcDatetime
     window_end: UtcDatetime
     max_late_s: Annotated[int, Meta(ge=0, le=3600)] = 120
@@ -200,8 +212,8 @@ CommandBody = (PlayCommand | PrepareCommand | CancelCommand | StopCommand | SetZ
 class CommandPayload(Message):
     """The signed part of an envelope: who signed, for whom, when it is valid, in what order."""
 
-    kid: Annotated[str, Meta(min_length=1, max_length=64)]
-    cmd_id: Annotated[str, Meta(min_length=1, max_length=80)]
+    kid: Annotated[str, Meta(pattern=r"^[0-9a-f]{16}$")]
+    cmd_id: PlayId
     target: Target
     issued_at: UtcDatetime
     not_after: UtcDatetime

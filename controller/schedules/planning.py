@@ -15,7 +15,15 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from protocol.messages import MediaRef, PlanCommand, PlanEntry, Priority, StreamRef, to_builtins
+from protocol.messages import (
+    MediaRef,
+    PlanCommand,
+    PlanEntry,
+    Priority,
+    StreamRef,
+    one_line,
+    to_builtins,
+)
 
 from .model import MediaItem, ProgrammeItem, ScheduleSet, TextItem
 from .recurrence import Occurrence, expand_all
@@ -81,13 +89,13 @@ def programme_entries(occ: Occurrence, programme: list[ProgrammeItem],
             if item.media is None or item.media not in media:
                 continue  # refused by the schedule check, or a text not yet spoken
             ref = _media_ref(item.media, media)
-            entries.append(PlanEntry(play_id=play_id, title=title, start_at=start,
+            entries.append(PlanEntry(play_id=play_id, title=one_line(title), start_at=start,
                                      priority=priority, media=ref))
             offset += timedelta(milliseconds=ref.duration_ms)
         else:
             fallback = item.fallback_media
             entries.append(PlanEntry(
-                play_id=play_id, title=title, start_at=start, priority=priority,
+                play_id=play_id, title=one_line(title), start_at=start, priority=priority,
                 stream=StreamRef(url=item.relay, duration_s=item.duration_s,
                                  fallback_urls=list(item.fallback),
                                  fallback_media=_media_ref(fallback, media)
@@ -110,7 +118,7 @@ def planned_plays(snapshot: Snapshot, start: datetime, end: datetime, *,
         for b in snapshot.one_offs:
             if not start <= b.start_at < end or b.media_sha256 not in snapshot.media:
                 continue
-            entry = PlanEntry(play_id=b.play_id, title=b.title, start_at=b.start_at,
+            entry = PlanEntry(play_id=b.play_id, title=one_line(b.title), start_at=b.start_at,
                               priority=Priority(b.priority), volume=b.volume,
                               media=_media_ref(b.media_sha256, snapshot.media))
             plays.append(PlannedPlay(None, [entry], devices=b.devices))

@@ -27,6 +27,7 @@ from protocol.messages import (
     Priority,
     StopCommand,
     StreamRef,
+    one_line,
     utcnow,
 )
 from protocol.urls import without_credentials
@@ -573,7 +574,7 @@ class BroadcastService:
             if not _claim(session, broadcast_id, S.scheduled, S.sending):
                 return
             play = PlayCommand(
-                play_id=broadcast.id, broadcast_id=broadcast.id, title=broadcast.title,
+                play_id=broadcast.id, broadcast_id=broadcast.id, title=one_line(broadcast.title),
                 start_at=broadcast.start_at, priority=Priority(broadcast.priority),
                 volume=broadcast.volume, **_playable(session, broadcast))
             targets = list(broadcast.targets)
@@ -687,7 +688,8 @@ class BroadcastService:
             devices = resolve_devices(session, targets)
         if not devices:
             raise NotFound("broadcast.no_devices")
-        sent = [self._commands.send(t, StopCommand(reason=reason)) for t in targets]
+        sent = [self._commands.send(t, StopCommand(reason=one_line(reason)))
+                for t in targets]
         log.warning("STOP sent to %s (%s)", ", ".join(targets), reason or "no reason")
         self._audit.record(who, "broadcast.stop", ",".join(targets), reason=reason,
                            pending=[c.target for c in sent if c.pending])

@@ -122,6 +122,15 @@ def test_command_for_another_device_is_refused(one_agent):
     _assert_refused(stack, "wrong_target")
 
 
+def test_a_signed_play_on_the_plan_topic_is_reported_not_dropped(one_agent):
+    stack, media = one_agent
+    key = stack.services.key
+    payload = _play_payload(key.kid, media)
+    _send(_publisher(stack), sign(payload, key.private), topics.device_topic("loa-1", "plan"))
+    event = _assert_refused(stack, "wrong_topic")
+    assert event["payload"]["cmd_id"] == payload.cmd_id
+
+
 def test_media_whose_hash_does_not_match_is_not_played(one_agent):
     stack, media = one_agent
     key = stack.services.key

@@ -34,13 +34,13 @@ NOW = datetime(2026, 11, 22, 5, 30, tzinfo=timezone.utc)
 NOW_MS = int(NOW.timestamp() * 1000)  # sequence numbers follow the clock in milliseconds
 
 ids = st.from_regex(r"[a-z0-9][a-z0-9_-]{0,20}", fullmatch=True)
-texts = st.text(max_size=40)
+texts = st.text(st.characters(blacklist_categories=("Cc", "Cs")), max_size=40)  # one line
 targets = st.one_of(st.just("all"), ids.map(lambda i: f"device:{i}"),
                     ids.map(lambda i: f"zone:{i}"))
 
 
 @st.composite
-def bodies(draw):
+def bodies(draw, latest: datetime):
     kind = draw(st.sampled_from(["play", "stop", "zones"]))
     if kind == "stop":
         return StopCommand(reason=draw(texts))
@@ -48,8 +48,9 @@ def bodies(draw):
         return SetZonesCommand(zones=draw(st.lists(ids, max_size=5)))
     return PlayCommand(
         play_id=draw(ids), broadcast_id=draw(ids), title=draw(texts),
-        start_at=NOW + timedelta(seconds=draw(st.integers(0, 10**6)),
-                                 microseconds=draw(st.integers(0, 999_999))),
+        start_at=min(latest, NOW + timedelta(seconds=draw(st.integers(-3600, 0)),
+                                              microseconds=draw(st.integers(0, 999_999)))
+                     + draw(st.timedeltas(timedelta(0), latest - NOW))),
         media=MediaRef(sha256=draw(st.from_regex(r"[0-9a-f]{64}", fullmatch=True)),
                        url="/media/x", size=draw(st.integers(1, 2**40)),
                        duration_ms=draw(st.integers(1, 10**8))),
@@ -58,10 +59,11 @@ def bodies(draw):
 
 @st.composite
 def payloads(draw):
+    not_after = NOW + timedelta(seconds=draw(st.integers(1, 80_000)))
     return CommandPayload(kid=KID, cmd_id=draw(ids), target=draw(targets),
                           issued_at=NOW - timedelta(seconds=draw(st.integers(0, 3600))),
-                          not_after=NOW + timedelta(seconds=draw(st.integers(1, 80_000))),
-                          seq=draw(st.integers(1, NOW_MS)), body=draw(bodies()))
+                          not_after=not_after,
+                          seq=draw(st.integers(1, NOW_MS)), body=draw(bodies(not_after)))
 
 
 def _check(raw: bytes, payload: CommandPayload, last_seq=None) -> CommandPayload:
