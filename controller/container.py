@@ -6,20 +6,23 @@ objects here; nothing else is shared between them.
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import secrets
 import threading
+from pathlib import Path
 
 from sqlalchemy.orm import Session, sessionmaker
 
 from protocol import topics
+from protocol.messages import ReceiptMessage, encode
 
 from .broker.embedded import EmbeddedBroker
-from .broker.mosquitto import MosquittoBroker
+from .broker.mosquitto import MosquittoBroker, TlsListener
 from .db.session import make_engine, make_sessionmaker, migrate
 from .fleet import history as fleet_history
 from .fleet.commands import CommandPath
-from .fleet.gateway import MqttGateway
+from .fleet.gateway import MqttGateway, NotConnected
 from .fleet.ingest import Ingest
 from .fleet.retained import RetainedKeeper
 from .jobs import Jobs
@@ -52,6 +55,7 @@ from .services.repeats import RepeatService
 from .services.speech import SpeechService
 from .services.zones import ZoneService
 from .settings import Settings
+from .tls import ensure_certificate
 
 log = logging.getLogger(__name__)
 
@@ -72,11 +76,39 @@ def load_or_create_api_token(settings: Settings) -> str:
     return token
 
 
+def _controller_id(data_dir: Path) -> str:
+    """This installation's own id on the broker, made once and kept in the data dir."""
+    path = data_dir / "controller-id"
+    if path.is_file():
+        return path.read_text().strip()
+    value = "c" + secrets.token_hex(4)
+    path.write_text(value + "\n")
+    return value
+
+
+def _loopback(host: str) -> bool:
+    try:
+        return host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 def _broker(settings: Settings, access: bool) -> MosquittoBroker | EmbeddedBroker | None:
     """The broker the controller runs itself, if any (``Settings.broker``)."""
     if settings.broker == "mosquitto":
+        tls = None
+        if settings.mqtt_tls_port:
+            files = ensure_certificate(settings.data_dir / "tls", settings.station_name,
+                                       [settings.agent_mqtt_host, *settings.tls_names],
+                                       settings.tls_cert, settings.tls_key)
+            tls = TlsListener(settings.mqtt_tls_host, settings.mqtt_tls_port,
+                              files.ca or files.cert, files.cert, files.key)
+        elif not _loopback(settings.mqtt_host):
+            raise ValueError(f"plain MQTT on {settings.mqtt_host} would carry device "
+                             "credentials in clear text: keep mqtt_host on loopback and set "
+                             "mqtt_tls_port for agents off this machine")
         return MosquittoBroker(settings.data_dir / "mosquitto", settings.mqtt_host,
-                               settings.mqtt_port, access=access)
+                               settings.mqtt_port, access=access, tls=tls)
     if settings.broker == "embedded":
         log.warning("embedded amqtt broker: for trying out only (no ACL, fails under "
                     "connection bursts); install mosquitto for anything else")
@@ -108,11 +140,13 @@ class Services:
         self.audit = AuditLog(self.sessions)
 
         # the fleet: reports in, commands out, retained messages kept as written
-        self.ingest = Ingest(self.sessions, on_applied=self.live.changed)
-        self.gateway = MqttGateway(settings.mqtt_host, settings.mqtt_port, self._on_message,
-                                   username=self.broker_access.username,
-                                   password=self.broker_access.password,
+        self.ingest = Ingest(self.sessions, on_applied=self.live.changed,
+                             on_stored=self._send_receipts)
+        self.controller_id = settings.controller_id or _controller_id(settings.data_dir)
+        self.gateway = MqttGateway(self.broker_access.login(), self._on_message,
+                                   controller_id=self.controller_id,
                                    on_connected=self._on_connected,
+                                   on_reports_connected=self._on_reports_connected,
                                    watch=(topics.ALL_PLANS, topics.CONTROLLER_STATUS))
         self.commands = CommandPath(self.key, self.sessions, self.gateway,
                                     settings.command_validity.seconds)
@@ -121,7 +155,8 @@ class Services:
         self.schedules = ScheduleStore(self.sessions, settings.timezone)
         self.plans = PlanPublisher(self.sessions, self.commands, settings.timezone,
                                    settings.default_max_late_s)
-        self.retained = RetainedKeeper(self.gateway, self.plans.retained_source())
+        self.retained = RetainedKeeper(self.gateway, self.plans.retained_source(),
+                                       (topics.CONTROLLER_STATUS, self.gateway.status_topic))
 
         # the application's rules, for every face
         self.broadcasts = BroadcastService(settings, self.sessions, self.commands, self.jobs,
@@ -173,11 +208,25 @@ class Services:
         else:
             self.ingest.submit(topic, payload)
 
+    def _send_receipts(self, stored: dict[str, list[str]]) -> None:
+        """Ingest thread: tell each device which of its reports are stored (QoS 1, no wait:
+        a receipt lost is a report sent again, stored once)."""
+        for device_id, ids in stored.items():
+            try:
+                self.gateway.publish(topics.device_topic(device_id, "receipt"),
+                                     encode(ReceiptMessage(ids=ids)), wait=None)
+            except NotConnected:
+                return  # the agents send them again and get their receipt then
+
     def _on_connected(self) -> None:
-        """MQTT thread, after every (re)connect: re-assert what the broker must hold and send
-        what waited for it — off the network thread."""
-        self.retained.connected()
+        """MQTT thread, after every (re)connect of the command session: send what waited for
+        it — off the network thread."""
         self.jobs.run_soon("commands-flush", self.commands.flush_pending)
+
+    def _on_reports_connected(self) -> None:
+        """MQTT thread, after every (re)connect of the report session: the broker sends its
+        retained copies again; re-assert what differs."""
+        self.retained.connected()
 
     def _reload_broker(self) -> None:
         if isinstance(self.broker, MosquittoBroker):

@@ -86,10 +86,23 @@ class Settings(BaseSettings):
 
     mqtt_host: str = "127.0.0.1"
     mqtt_port: int = 1883
+    controller_id: str | None = Field(None, pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$",
+                                      description="this controller's own status topic "
+                                      "(several may share a broker); made once into "
+                                      "data_dir/controller-id if unset")
     mqtt_username: str | None = Field(None, description="the controller's own broker login "
                                       "(default loalang-controller where access is managed)")
     mqtt_password: str | None = Field(None, description="generated into "
                                       "data_dir/mosquitto/controller-password if unset")
+    mqtt_ca_file: Path | None = Field(None, description="MQTT over TLS to an operator's "
+                                      "broker: its certificate checked against this CA and "
+                                      "mqtt_host (agents get the CA in their config)")
+    mqtt_tls_port: int = Field(0, ge=0, description="the Mosquitto the controller runs also "
+                               "listens here with TLS (certificate from the station's CA), "
+                               "for agents off this machine; 0: loopback only")
+    mqtt_tls_host: str = "0.0.0.0"
+    mqtt_public_host: str | None = Field(None, description="the broker's name agents connect "
+                                         "to (default: public_url's host); in the certificate")
     broker_access: bool | None = Field(None, description="log-ins and ACL from the device "
                                        "registry: default on for the Mosquitto the controller "
                                        "runs, and wherever mqtt_password_file is set")
@@ -187,6 +200,14 @@ class Settings(BaseSettings):
     @property
     def resolved_public_url(self) -> str:
         return (self.public_url or f"http://{self.http_host}:{self.http_port}").rstrip("/")
+
+    @property
+    def agent_mqtt_host(self) -> str:
+        """The broker's name as agents off this machine reach it."""
+        from urllib.parse import urlsplit
+
+        return self.mqtt_public_host or urlsplit(self.resolved_public_url).hostname or \
+            self.mqtt_host
 
     @property
     def media_dir(self) -> Path:

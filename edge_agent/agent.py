@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import threading
@@ -30,6 +31,7 @@ from protocol.messages import (
     to_builtins,
     utcnow,
 )
+from protocol.topics import DeviceTopicKind
 
 from .alarms import Thresholds
 from .cache import MediaCache
@@ -92,7 +94,7 @@ class Agent:
         self._prepared: dict[str, datetime] = {}  # sha256 → until when a prepare keeps it
         self.cache = MediaCache(config.data_path / "cache", config.controller_url, config.token,
                                 max_bytes=int(config.cache_max_mb * 2**20),
-                                protected=self._media_in_use)
+                                protected=self._media_in_use, tls=config.tls_context())
         self.output = output or make_output(config)
         hw = config.hardware
         self.cluster = Cluster(
@@ -111,7 +113,8 @@ class Agent:
                              cluster=self.cluster, software_volume=self._software_volume,
                              on_over=self.state.play_over)
         self.link = MqttLink(config.mqtt, self.device_id, self.state.zones, self.outbox,
-                             self.on_command, self._birth)
+                             self.on_command, self._birth,
+                             tls=config.tls_context() if config.mqtt.tls else None)
         self._command_lock = threading.Lock()
         self.duplicates_ignored = 0
         self._plan_path = config.data_path / "plan.json"
@@ -212,14 +215,24 @@ class Agent:
 
     def report_event(self, event: Any) -> None:
         """Every report goes to the on-disk outbox first; the link flushes it with QoS 1."""
-        self.outbox.put(topics.device_topic(self.device_id, "event"),
-                        encode(event))
+        self._report("event", encode(event), event.event_id)
 
-    def _ack(self, cmd_id: str, play_id: str | None) -> None:
+    def _report(self, kind: DeviceTopicKind, payload: bytes, key: str,
+                droppable: bool = False) -> None:
+        """Into the outbox; on a full disk straight to the broker from memory (lost in a
+        power cut, but told now rather than never)."""
+        topic = topics.device_topic(self.device_id, kind)
+        try:
+            self.outbox.put(topic, payload, droppable=droppable, key=key)
+        except OSError as exc:
+            log.error("outbox not writable (%s): %s sent from memory", exc, kind)
+            self.link.publish_now(topic, payload)
+
+    def _ack(self, cmd_id: str, play_id: str | None, refused: str | None = None) -> None:
         ack = AckMessage(event_id=uuid.uuid4().hex, device_id=self.device_id, cmd_id=cmd_id,
-                         ts=utcnow(), accepted=True, play_id=play_id)
-        self.outbox.put(topics.device_topic(self.device_id, "ack"),
-                        encode(ack))
+                         ts=utcnow(), accepted=refused is None, reason=refused,
+                         play_id=play_id)
+        self._report("ack", encode(ack), ack.event_id)
 
     def _health_loop(self) -> None:
         while not self._stop.is_set():
@@ -230,9 +243,8 @@ class Agent:
                                      hardware=self.cluster.readings(),
                                      last_line_check=self.cluster.last_line_check,
                                      network=read_network())
-                self.outbox.put(topics.device_topic(self.device_id, "telemetry"),
-                                encode(report),
-                                droppable=True)
+                self.cluster.check_disk(report.disk_free_mb, self.config.disk_low_mb)
+                self._report("telemetry", encode(report), report.event_id, droppable=True)
             except Exception:
                 log.exception("health report failed")
             self._stop.wait(self.config.health_interval_s)
@@ -267,11 +279,18 @@ class Agent:
                 return
             body = command.body
             play = body if isinstance(body, PlayCommand) else None
-            new_play = self.state.accept(
-                command.target, command.seq, play.play_id if play else None,
-                play.start_at if play else None, now, command.cmd_id,
-                pending={"cmd": to_builtins(play),
-                         "not_after": command.not_after.isoformat()} if play else None)
+            try:
+                new_play = self.state.accept(
+                    command.target, command.seq, play.play_id if play else None,
+                    play.start_at if play else None, now, command.cmd_id,
+                    pending={"cmd": to_builtins(play),
+                             "not_after": command.not_after.isoformat()} if play else None)
+            except OSError as exc:
+                # its sequence number cannot be kept, so it must not be obeyed: refused, said
+                log.error("command %s refused: state not writable (%s)", command.cmd_id, exc)
+                self._ack(command.cmd_id, getattr(body, "play_id", None),
+                          refused="disk_full" if exc.errno == errno.ENOSPC else "storage_error")
+                return
             prepare = body if isinstance(body, PrepareCommand) else None
             # a prepare's ack names no play: the play's own ack is what delivers it
             self._ack(command.cmd_id, None if prepare else getattr(body, "play_id", None))
@@ -323,10 +342,13 @@ class Agent:
             plan = command.body
             if not isinstance(plan, PlanCommand):
                 return
-            atomic_write(self._plan_path, json.dumps({
-                "seq": command.seq, "cmd_id": command.cmd_id,
-                "plan": to_builtins(plan)}).encode())
-            self._apply_plan(plan)
+            try:
+                atomic_write(self._plan_path, json.dumps({
+                    "seq": command.seq, "cmd_id": command.cmd_id,
+                    "plan": to_builtins(plan)}).encode())
+                self._apply_plan(plan)
+            except OSError as exc:  # a full disk: the plan on disk stays the one played
+                log.error("plan %s not kept: %s", plan.version, exc)
 
     def _apply_plan(self, plan: PlanCommand) -> None:
         """Schedule what the plan holds (each play once), drop what it no longer holds."""

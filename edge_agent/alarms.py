@@ -85,6 +85,18 @@ def line_conditions(line_ma: list[int], amplifiers: list[bool],
     return found, judged
 
 
+def disk_conditions(free_mb: int | None, low_mb: float,
+                    active: set[str]) -> tuple[list[Condition], set[str]]:
+    """Storage nearly full: raised below ``low_mb`` free, cleared only above 1.5 times it."""
+    key = AlarmCode.disk_low.value
+    if free_mb is None:
+        return [], set()
+    limit = low_mb * 1.5 if key in active else low_mb
+    found = [Condition(AlarmCode.disk_low, value=float(free_mb),
+                       detail=f"{free_mb} MB free")] if free_mb < limit else []
+    return found, {key}
+
+
 class AlarmTracker:
     """The set of active alarms; ``update`` says which began and which ended."""
 

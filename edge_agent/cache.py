@@ -38,14 +38,15 @@ class MediaUnavailable(Exception):
 class MediaCache:
     def __init__(self, directory: Path, base_url: str, token: str, timeout_s: float = 30.0,
                  max_bytes: int | None = None,
-                 protected: Callable[[], set[str]] = set):
+                 protected: Callable[[], set[str]] = set,
+                 tls: ssl.SSLContext | None = None):
         self.dir = directory
         self.max_bytes = max_bytes
         self._protected = protected  # media of the current plan and of plays under way
         self.dir.mkdir(parents=True, exist_ok=True)
         self.base_url = base_url.rstrip("/")
         # One connection for the agent's life: keep-alive over a slow link, TLS set up once.
-        self._http = _Connections(self.base_url, token, timeout_s)
+        self._http = _Connections(self.base_url, token, timeout_s, tls)
         self._locks: dict[str, threading.Lock] = {}
         self._locks_guard = threading.Lock()
 
@@ -231,8 +232,10 @@ class _Connections:
     """Kept-alive HTTP(S) connections to the controller: one per download under way (plays
     fetch in parallel), reused by the next download; any error closes its connection."""
 
-    def __init__(self, base_url: str, token: str, timeout_s: float):
+    def __init__(self, base_url: str, token: str, timeout_s: float,
+                 tls: ssl.SSLContext | None = None):
         self._base = urllib.parse.urlsplit(base_url)
+        self._tls = tls or ssl.create_default_context()
         self._auth = f"Bearer {token}"
         self._timeout = timeout_s
         self._idle: list[http.client.HTTPConnection] = []
@@ -245,7 +248,7 @@ class _Connections:
         host, port = self._base.hostname or "", self._base.port
         if self._base.scheme == "https":
             return http.client.HTTPSConnection(host, port, timeout=self._timeout,
-                                               context=ssl.create_default_context())
+                                               context=self._tls)
         return http.client.HTTPConnection(host, port, timeout=self._timeout)
 
     def give_back(self, conn: http.client.HTTPConnection, reusable: bool) -> None:

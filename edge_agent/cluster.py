@@ -26,6 +26,7 @@ from .alarms import (
     Thresholds,
     board_conditions,
     dead_channels,
+    disk_conditions,
     line_conditions,
 )
 from .fsutil import atomic_write, read_json
@@ -294,14 +295,24 @@ class Cluster:
         self.last_line_check = check
         return check
 
+    def check_disk(self, free_mb: int | None, low_mb: float) -> None:
+        """The health loop's reading of free storage: raise or clear ``disk_low``."""
+        with self._lock:
+            active = set(self._tracker.active)
+        self._apply(*disk_conditions(free_mb, low_mb, active))
+
     def _apply(self, found: list[Condition], judged: set[str]) -> None:
         with self._lock:
             raised, cleared = self._tracker.update(found, judged)
             if not raised and not cleared:
                 return
-            atomic_write(self._alarms_path, json.dumps({
-                key: {"code": c.code.value, "channel": c.channel, "value": c.value,
-                      "detail": c.detail} for key, c in self._tracker.active.items()}).encode())
+            try:
+                atomic_write(self._alarms_path, json.dumps({
+                    key: {"code": c.code.value, "channel": c.channel, "value": c.value,
+                          "detail": c.detail}
+                    for key, c in self._tracker.active.items()}).encode())
+            except OSError as exc:  # a full disk: the alarm still goes out
+                log.error("alarms not saved: %s", exc)
         for condition, active in [*((c, True) for c in raised), *((c, False) for c in cleared)]:
             log.warning("alarm %s %s", condition.key, "raised" if active else "cleared")
             self._emit(AlarmEvent(event_id=uuid.uuid4().hex, device_id=self.device_id,

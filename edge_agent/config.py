@@ -6,6 +6,7 @@ light enough for a Pi.
 
 from __future__ import annotations
 
+import ssl
 import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -40,6 +41,14 @@ class MqttConfig(_Section):
     keepalive_s: Annotated[int, Meta(ge=5, le=600)] = 30
     reconnect_min_s: Annotated[float, Meta(gt=0, le=60)] = 1.0  # jittered backoff bounds
     reconnect_max_s: Annotated[float, Meta(gt=0, le=3600)] = 30.0
+    # after an outage the outbox waits a random 0..flush_jitter_s before it flows (a whole
+    # fleet coming back must not flood the controller in the same second)
+    flush_jitter_s: Annotated[float, Meta(ge=0, le=600)] = 10.0
+    # reports the broker took but the controller has not confirmed go again after this
+    receipt_timeout_s: Annotated[float, Meta(gt=0, le=600)] = 20.0
+    # MQTT over TLS: the broker's certificate is checked against the station's CA
+    # (``ca_pem``, else the system's) and ``host``; there is no switch to skip the check
+    tls: bool = False
 
 
 class OutputConfig(_Section):
@@ -73,6 +82,10 @@ class AgentConfig(_Section):
     token: Annotated[str, Meta(min_length=8)]
     data_dir: str
     keys: Annotated[dict[str, str], Meta(min_length=1)]  # pinned controller keys: kid = key
+    # the station's own CA (PEM), trusted for MQTT over TLS and HTTPS to the controller;
+    # none: the system's CAs (an operator's certificate from a public CA)
+    ca_pem: Annotated[str, Meta(max_length=20_000,
+                                pattern="-----BEGIN CERTIFICATE-----")] | None = None
     zones: list[Ident] = msgspec.field(default_factory=list)
     mqtt: MqttConfig = msgspec.field(default_factory=MqttConfig)
     output: OutputConfig = msgspec.field(default_factory=OutputConfig)
@@ -86,6 +99,8 @@ class AgentConfig(_Section):
     # audio is dropped (the delay from the microphone stays below it plus the pipeline's)
     live_buffer_ms: Annotated[int, Meta(ge=200, le=10_000)] = 1000
     hardware: HardwareConfig = msgspec.field(default_factory=HardwareConfig)
+    # free storage under this raises a disk_low alarm (a full disk refuses commands)
+    disk_low_mb: Annotated[float, Meta(ge=0)] = 100.0
 
     def __post_init__(self) -> None:
         for kid, text in self.keys.items():
@@ -95,6 +110,11 @@ class AgentConfig(_Section):
                 raise ValueError(f"keys: key {kid!r}: {exc}") from None
             if key_id(key) != kid:
                 raise ValueError(f"keys: key {kid!r} does not match its key id ({key_id(key)})")
+
+    def tls_context(self) -> ssl.SSLContext:
+        """Certificates checked, hostnames too, against the station's CA (or the system's)."""
+        return ssl.create_default_context(cadata=self.ca_pem) if self.ca_pem \
+            else ssl.create_default_context()
 
     def public_keys(self) -> dict[str, Ed25519PublicKey]:
         return {kid: load_public_key(text) for kid, text in self.keys.items()}

@@ -3,14 +3,20 @@
 A persistent session (clean_session=False, fixed client id) makes the broker keep QoS 1
 commands for the agent while its link is down.
 
-The outbox is flushed only while the controller's retained status says ``online``: a broker's
-PUBACK means "the broker has it", and a broker that restarted without persistence, or a
-controller that is down, would take the reports and hand them to nobody.
+Reports leave the outbox only when the controller's receipt names them: a broker's PUBACK
+means "the broker has it", and a broker whose queue for the controller is full drops it
+(85 % of a fleet's burst after an outage once). The flusher sends a window of reports, waits
+for their receipt, and sends them again if none comes. It sends while any controller's
+retained status says ``online`` (each controller has its own topic: one stopping cannot
+silence the fleet), after a random pause when the controller comes back, so a fleet's
+backlog arrives spread out.
 """
 
 from __future__ import annotations
 
 import logging
+import random
+import ssl
 import threading
 import time
 from collections.abc import Callable
@@ -19,7 +25,7 @@ from typing import Any
 import paho.mqtt.client as mqtt
 
 from protocol import topics
-from protocol.messages import DeviceState, StatusMessage, encode, utcnow
+from protocol.messages import DeviceState, ReceiptMessage, StatusMessage, decode, encode, utcnow
 
 from .backoff import Backoff
 from .config import MqttConfig
@@ -34,7 +40,8 @@ STABLE_LINK_S = 30.0  # a link that held this long starts the next backoff from 
 
 class MqttLink:
     def __init__(self, config: MqttConfig, device_id: str, zones: list[str], outbox: Outbox,
-                 on_command: CommandHandler, birth: Callable[[], StatusMessage]):
+                 on_command: CommandHandler, birth: Callable[[], StatusMessage],
+                 tls: ssl.SSLContext | None = None):
         self.config = config
         self.device_id = device_id
         self._zones = list(zones)
@@ -43,6 +50,13 @@ class MqttLink:
         self._birth = birth
         self.connected = threading.Event()
         self.controller_online = threading.Event()
+        self._online_controllers: set[str] = set()
+        self._receipt_topic = topics.device_topic(device_id, "receipt")
+        self._awaiting: dict[str, OutboxItem] = {}  # sent, not yet confirmed: key -> item
+        self._awaiting_lock = threading.Lock()
+        self._receipt = threading.Event()
+        self.resent = 0  # reports sent again for want of a receipt (health, benchmarks)
+        self._comeback = True  # the controller (re)appeared: a backlog waits a random pause
         self._stopping = threading.Event()
         self._zones_lock = threading.Lock()
         self._client = mqtt.Client(
@@ -53,6 +67,8 @@ class MqttLink:
         )
         if config.username:
             self._client.username_pw_set(config.username, config.password)
+        if tls is not None:  # certificate and host name checked (the context says so)
+            self._client.tls_set_context(tls)
         will = StatusMessage(device_id=device_id, state=DeviceState.offline)
         self._client.will_set(topics.device_topic(device_id, "status"),
                               encode(will), qos=1, retain=True)
@@ -98,6 +114,11 @@ class MqttLink:
         if sock is not None:
             sock.close()
 
+    def publish_now(self, topic: str, payload: bytes) -> None:
+        """A report that could not be queued on disk: QoS 1 from memory, if connected."""
+        if self.connected.is_set():
+            self._client.publish(topic, payload, qos=1)
+
     def publish_status(self, status: StatusMessage) -> None:
         self._client.publish(topics.device_topic(self.device_id, "status"),
                              encode(status), qos=1, retain=True)
@@ -123,7 +144,8 @@ class MqttLink:
             return
         with self._zones_lock:
             subs = topics.agent_subscriptions(self.device_id, self._zones)
-        client.subscribe([(t, 1) for t in [*subs, topics.CONTROLLER_STATUS]])
+        client.subscribe([(t, 1) for t in [*subs, self._receipt_topic,
+                                           topics.CONTROLLER_STATUSES]])
         self.publish_status(self._birth())
         self.connected.set()
         self._connected_at = time.monotonic()
@@ -144,7 +166,8 @@ class MqttLink:
     def _handle_disconnect(self, client: mqtt.Client, userdata: Any, flags: Any, reason_code: Any,
                         properties: Any) -> None:
         self.connected.clear()
-        self.controller_online.clear()  # learnt again from the retained status on reconnect
+        self._online_controllers.clear()  # learnt again from the retained statuses
+        self.controller_online.clear()
         if self._connected_at and time.monotonic() - self._connected_at > STABLE_LINK_S:
             self._backoff.reset()
         self._connected_at = 0.0
@@ -153,14 +176,12 @@ class MqttLink:
             log.warning("MQTT link lost (%s); reconnecting in %.1f s", reason_code, delay)
 
     def _handle_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
-        if msg.topic == topics.CONTROLLER_STATUS:
-            if msg.payload == topics.CONTROLLER_ONLINE:
-                self.controller_online.set()
-                self._outbox.changed.set()
-                log.info("controller online: sending the outbox")
-            else:
-                self.controller_online.clear()
-                log.info("controller offline: reports wait in the outbox")
+        controller = topics.parse_controller_status(msg.topic)
+        if controller is not None:
+            self._controller_status(controller, msg.payload)
+            return
+        if msg.topic == self._receipt_topic:
+            self._handle_receipt(msg.payload)
             return
         with self._zones_lock:
             subscribed = topics.agent_subscriptions(self.device_id, self._zones)
@@ -173,23 +194,71 @@ class MqttLink:
         except Exception:
             log.exception("error handling command on %s", msg.topic)
 
+    def _controller_status(self, controller: str, payload: bytes) -> None:
+        was = self.controller_online.is_set()
+        if payload == topics.CONTROLLER_ONLINE:
+            self._online_controllers.add(controller)
+        else:
+            self._online_controllers.discard(controller)
+        if self._online_controllers and not was:
+            self._comeback = True
+            self.controller_online.set()
+            self._outbox.changed.set()
+            log.info("controller %s online: sending the outbox", controller)
+        elif not self._online_controllers and was:
+            self.controller_online.clear()
+            log.info("no controller online: reports wait in the outbox")
+
+    def _handle_receipt(self, payload: bytes) -> None:
+        """Network thread: delete what the controller has stored."""
+        try:
+            receipt = decode(payload, ReceiptMessage)
+        except ValueError:
+            log.warning("malformed receipt ignored")
+            return
+        with self._awaiting_lock:
+            done = [self._awaiting.pop(k) for k in receipt.ids if k in self._awaiting]
+        for item in done:
+            self._outbox.remove(item)
+        if done:
+            self._receipt.set()
+
     # --- outbox -------------------------------------------------------------------------------
 
     def _flush_loop(self) -> None:
+        timeout = self.config.receipt_timeout_s
         while not self._stopping.is_set():
             self._outbox.changed.wait(timeout=5)
             self._outbox.changed.clear()
-            while self.connected.is_set() and self.controller_online.is_set() \
-                    and not self._stopping.is_set():
+            while self._can_send():
+                if self._comeback:
+                    self._comeback = False
+                    if len(self._outbox) > FLUSH_WINDOW:  # a backlog, not the daily trickle
+                        if self._stopping.wait(random.uniform(0, self.config.flush_jitter_s)):
+                            return
+                        continue  # the link may have gone meanwhile
                 items = self._outbox.pending(FLUSH_WINDOW)
                 if not items:
                     break
                 if not self._publish_in_order(items):
                     time.sleep(1)
                     break
+                if not self._wait_receipts(timeout):
+                    self.resent += self._forget_awaiting()
+                    timeout = min(timeout * 2, 60.0)  # a slow controller: back off
+                else:
+                    timeout = self.config.receipt_timeout_s
+
+    def _can_send(self) -> bool:
+        return self.connected.is_set() and self.controller_online.is_set() \
+            and not self._stopping.is_set()
 
     def _publish_in_order(self, items: list[OutboxItem]) -> bool:
         infos = []
+        with self._awaiting_lock:
+            for item in items:
+                if item.key is not None:
+                    self._awaiting[item.key] = item
         for item in items:
             info = self._client.publish(item.topic, item.payload, qos=1)
             if info.rc != mqtt.MQTT_ERR_SUCCESS:
@@ -202,5 +271,27 @@ class MqttLink:
                 return False
             if not info.is_published():
                 return False
-            self._outbox.remove(item)
+            if item.key is None:  # written by an older agent: the broker's word must do
+                self._outbox.remove(item)
         return len(infos) == len(items)
+
+    def _wait_receipts(self, timeout: float) -> bool:
+        """Until the controller confirmed every report of the window (False: it did not in
+        ``timeout``, or the link or the controller went)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            with self._awaiting_lock:
+                if not self._awaiting:
+                    return True
+            left = deadline - time.monotonic()
+            if left <= 0 or not self._can_send():
+                return False
+            self._receipt.wait(min(left, 1.0))
+            self._receipt.clear()
+
+    def _forget_awaiting(self) -> int:
+        """Unconfirmed reports stay in the outbox and go again with the next window."""
+        with self._awaiting_lock:
+            count = len(self._awaiting)
+            self._awaiting.clear()
+        return count

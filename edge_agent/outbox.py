@@ -1,7 +1,10 @@
-"""On-disk store-and-forward queue: every report survives restarts and power cuts until PUBACK.
+"""On-disk store-and-forward queue: every report survives restarts and power cuts until the
+controller says it has stored it.
 
 One file per message, named by a monotonically increasing number, written atomically; the
-flusher publishes them in order with QoS 1 and deletes each once the broker acknowledged it.
+flusher publishes them in order with QoS 1 and deletes each once the controller's receipt
+names its ``key`` (the report's event id). A file without a key (written by an older agent)
+goes once the broker acknowledged it, as before.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ class OutboxItem:
     path: Path
     topic: str
     payload: bytes
+    key: str | None = None
 
 
 DROPPABLE = ".d.json"
@@ -51,12 +55,14 @@ class Outbox:
         return sorted(n for n in os.listdir(self.dir) if n.endswith(".json")
                       and not n.startswith("."))
 
-    def put(self, topic: str, payload: bytes, droppable: bool = False) -> None:
-        """Queue a message durably; returns once it is on disk.
+    def put(self, topic: str, payload: bytes, droppable: bool = False,
+            key: str | None = None) -> None:
+        """Queue a message durably; returns once it is on disk (``OSError`` if it cannot be).
 
-        ``droppable`` marks periodic readings (health) that may be shed before events are.
+        ``droppable`` marks periodic readings (health) that may be shed before events are;
+        ``key`` is what the controller's receipt will name.
         """
-        record = json.dumps({"topic": topic, "payload": payload.decode()}).encode()
+        record = json.dumps({"topic": topic, "payload": payload.decode(), "key": key}).encode()
         with self._lock:
             name = f"{self._next:012d}{DROPPABLE if droppable else '.json'}"
             self._next += 1
@@ -87,7 +93,8 @@ class Outbox:
             path = self.dir / name
             try:
                 record = json.loads(path.read_bytes())
-                items.append(OutboxItem(path, record["topic"], record["payload"].encode()))
+                items.append(OutboxItem(path, record["topic"], record["payload"].encode(),
+                                        record.get("key")))
             except FileNotFoundError:
                 continue
             except (OSError, ValueError, KeyError):

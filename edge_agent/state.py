@@ -69,7 +69,10 @@ class AgentState:
         """The play finished, failed or was cancelled: nothing to restore after a reboot."""
         with self._lock:
             if self.pending.pop(play_id, None) is not None:
-                self._save()
+                try:
+                    self._save()
+                except OSError:  # a full disk: at worst a reboot restores a play that is over
+                    pass
 
     def set_volume(self, level: int) -> None:
         with self._lock:

@@ -247,6 +247,14 @@ class StatusMessage(Message):
     zones: Annotated[list[Ident], Meta(max_length=64)] = msgspec.field(default_factory=list)
 
 
+class ReceiptMessage(Message):
+    """On ``device/{id}/receipt``: these reports are stored (or refused for good, so never
+    worth sending again); the agent deletes them from its outbox. Only the controller's
+    credential may publish here (the broker's ACL), so it is not signed."""
+
+    ids: Annotated[list[PlayId], Meta(max_length=1000)]
+
+
 class AckMessage(Message):
     """Sent once per command the agent received: accepted, or rejected with a reason."""
 
@@ -392,6 +400,7 @@ class AlarmCode(str, enum.Enum):
     speaker_line = "speaker_line"
     mcu_unreachable = "mcu_unreachable"
     dead_air = "dead_air"  # a relay or live stream gave silence longer than its threshold
+    disk_low = "disk_low"  # the agent's storage is nearly full: commands may be refused
 
 
 class AlarmEvent(_Event, tag="alarm"):

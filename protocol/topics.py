@@ -6,7 +6,10 @@ Layout (``loalang/v1`` prefix):
 - ``device/{id}/status`` — retained availability, with the agent's last-will
 - ``device/{id}/telemetry`` ``device/{id}/event`` ``device/{id}/ack`` — agent → controller
 - ``device/{id}/plan`` — retained signed plan (offline-first)
-- ``controller/status`` — retained controller availability
+- ``device/{id}/receipt`` — the event ids of reports the controller has stored: only then
+  does the agent delete them from its outbox (a broker's PUBACK is not enough)
+- ``controller/{controller_id}/status`` — retained availability of each controller (several
+  may share a broker); ``controller/status`` is the same for agents older than 0.9
 """
 
 from __future__ import annotations
@@ -22,8 +25,9 @@ TARGET_PATTERN = f"^(all|device:{ID_PATTERN}|zone:{ID_PATTERN})$"
 """What a command is addressed to: ``all``, ``device:ID`` or ``zone:ID``."""
 _ID_RE = re.compile(rf"^{ID_PATTERN}$")
 
-DeviceTopicKind = Literal["status", "telemetry", "event", "ack", "cmd", "plan"]
-DEVICE_TOPIC_KINDS: tuple[str, ...] = ("status", "telemetry", "event", "ack", "cmd", "plan")
+DeviceTopicKind = Literal["status", "telemetry", "event", "ack", "cmd", "plan", "receipt"]
+DEVICE_TOPIC_KINDS: tuple[str, ...] = ("status", "telemetry", "event", "ack", "cmd", "plan",
+                                       "receipt")
 
 
 def is_valid_id(value: str) -> bool:
@@ -49,10 +53,27 @@ def zone_cmd(zone_id: str) -> str:
 
 ALL_CMD = f"{PREFIX}/all/cmd"
 CONTROLLER_STATUS = f"{PREFIX}/controller/status"
+"""The one status topic agents before 0.9 read (kept, and re-asserted, for them)."""
+CONTROLLER_STATUSES = f"{PREFIX}/controller/+/status"
+"""Every controller's own status: an agent sends reports while any of them is online."""
 CONTROLLER_ONLINE = b"online"
-"""Retained on ``controller/status`` while a controller is connected; agents flush reports then."""
+"""Retained on a controller's status topic while it is connected; agents flush reports then."""
 CONTROLLER_OFFLINE = b"offline"
 """The controller's last-will (and what it says on a clean stop)."""
+
+
+def controller_status(controller_id: str) -> str:
+    """One controller's own retained status: another controller stopping cannot clobber it."""
+    return f"{PREFIX}/controller/{_check(controller_id)}/status"
+
+
+def parse_controller_status(topic: str) -> str | None:
+    """The controller id of ``controller/{id}/status``, or None for any other topic."""
+    parts = topic.split("/")
+    if len(parts) != 5 or f"{parts[0]}/{parts[1]}" != PREFIX or parts[2] != "controller" \
+            or parts[4] != "status" or not is_valid_id(parts[3]):
+        return None
+    return parts[3]
 ALL_PLANS = f"{PREFIX}/device/+/plan"
 
 

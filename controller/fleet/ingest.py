@@ -1,15 +1,19 @@
 """Turn agent reports (status, telemetry, acks, events) into database rows.
 
 One worker thread drains a queue in batches, so the MQTT thread never waits on the database
-and SQLite sees a single writer. Reports are deduplicated by ``event_id``.
+and SQLite sees a single writer. Reports are deduplicated by ``event_id``. After each batch
+is committed, ``on_stored`` learns the event ids stored per device (duplicates and reports
+refused for good included): the receipts that let each agent delete them from its outbox.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import queue
 import threading
 import time
+from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -47,9 +51,11 @@ class Ingest:
     """Queue + worker that applies agent reports to the database."""
 
     def __init__(self, sessions: sessionmaker[Session], batch_size: int = 200,
-                 on_applied: Callable[[set[str]], None] = lambda topics: None):
+                 on_applied: Callable[[set[str]], None] = lambda topics: None,
+                 on_stored: Callable[[dict[str, list[str]]], None] = lambda ids: None):
         """``on_applied`` learns what each committed batch touched: ``fleet`` (a status or an
-        alarm), ``progress`` (acks, playback and security events)."""
+        alarm), ``progress`` (acks, playback and security events); ``on_stored`` the event
+        ids now safe in the database, per device."""
         self._sessions = sessions
         self._queue: queue.Queue[tuple[str, bytes, float] | None] = queue.Queue()
         self._batch_size = batch_size
@@ -60,6 +66,8 @@ class Ingest:
         self._idle = threading.Event()
         self._idle.set()
         self._on_applied = on_applied
+        self._on_stored = on_stored
+        self._refused: dict[str, list[str]] = defaultdict(list)  # this batch's, per device
 
     def start(self) -> None:
         self._thread.start()
@@ -99,23 +107,38 @@ class Ingest:
     def apply_batch(self, batch: list[tuple[str, bytes, float]]) -> None:
         """Apply one batch of (topic, payload, received monotonic time) now: the worker
         calls this; so can a test."""
+        self._refused.clear()
         reports = [r for r in (self._parse(topic, payload) for topic, payload, _ in batch) if r]
+        stored: dict[str, list[str]] = defaultdict(list)
+        for device_id, ids in self._refused.items():
+            stored[device_id] += ids
         try:
             with self._sessions.begin() as session:
-                applied = _BatchApplier(session, reports).apply()
+                applier = _BatchApplier(session, reports)
+                applied = applier.apply()
             self.processed += applied
             self.rejected += len(reports) - applied
+            for device_id, ids in applier.stored.items():
+                stored[device_id] += ids
         except Exception:
             log.exception("ingest batch failed; retrying one by one")
             for report in reports:
                 try:
                     with self._sessions.begin() as session:
-                        applied = _BatchApplier(session, [report]).apply()
+                        applier = _BatchApplier(session, [report])
+                        applied = applier.apply()
                     self.processed += applied
                     self.rejected += 1 - applied
-                except Exception:
+                    for device_id, ids in applier.stored.items():
+                        stored[device_id] += ids
+                except Exception:  # no receipt: the agent sends it again later
                     self.rejected += 1
                     log.exception("dropping %s report from %s", report.kind, report.device_id)
+        if stored:
+            try:
+                self._on_stored(dict(stored))
+            except Exception:
+                log.exception("receipts not sent")
         done = time.monotonic()
         self.lag_s.extend(done - received for _, _, received in batch)
         del self.lag_s[:-10000]
@@ -148,12 +171,24 @@ class Ingest:
         except ValueError as exc:
             self.rejected += 1
             log.warning("malformed %s report from %s: %s", parsed.kind, parsed.device_id, exc)
+            event_id = _event_id(payload)
+            if event_id is not None:  # refused for good: sending it again would not help
+                self._refused[parsed.device_id].append(event_id)
             return None
         if model.device_id != parsed.device_id:  # a device may only speak for itself
             self.rejected += 1
             log.warning("%s report on %s claims device %s", parsed.kind, topic, model.device_id)
             return None
         return _Report(parsed.device_id, parsed.kind, model)
+
+
+def _event_id(payload: bytes) -> str | None:
+    """The event id of a report that did not decode, if it has a usable one."""
+    try:
+        value = json.loads(payload).get("event_id")
+    except (ValueError, AttributeError):
+        return None
+    return value if isinstance(value, str) and 0 < len(value) <= 80 else None
 
 
 def _live_topic(report: _Report) -> str | None:
@@ -201,6 +236,7 @@ class _BatchApplier:
             select(DeviceTelemetry.event_id).where(DeviceTelemetry.event_id.in_(health_ids)))) \
             if health_ids else set()
         self.new_health: list[dict[str, Any]] = []
+        self.stored: dict[str, list[str]] = defaultdict(list)  # device → event ids (receipts)
 
     def _broadcast_of(self, report: _Report) -> str | None:
         model = report.model
@@ -219,6 +255,8 @@ class _BatchApplier:
                 log.info("report from unknown device %s ignored", report.device_id)
                 continue
             model = report.model
+            if report.kind != "status":
+                self.stored[device.id].append(model.event_id)
             if not (report.kind == "status" and model.state.value == "offline"):
                 device.last_seen_at = now  # a last-will is the broker speaking, not the device
             if report.kind == "status":

@@ -1,6 +1,7 @@
 """The retained messages the controller owns stay on the broker as the controller wrote them.
 
-Plans (``device/{id}/plan``) and the controller's own status are retained. A broker restarted
+Plans (``device/{id}/plan``) and the controller's own status (its own topic, and the one
+older agents read) are retained. A broker restarted
 without persistence forgets them, and anyone who may publish there can clear or replace them.
 The keeper watches those topics: after every (re)connect it waits for the broker's retained
 copies, then re-asserts each one that is missing or differs; afterwards any message there that
@@ -36,18 +37,20 @@ class RetainedSource:
 
 
 class RetainedKeeper:
-    def __init__(self, gateway: MqttGateway, plans: RetainedSource):
+    def __init__(self, gateway: MqttGateway, plans: RetainedSource,
+                 statuses: tuple[str, ...] = (topics.CONTROLLER_STATUS,)):
+        """``statuses``: the status topics that must say ``online`` while we run."""
         self._gateway = gateway
         self._plans = plans
+        self._statuses = statuses
         self._inbox: queue.Queue[tuple[str, bytes] | None] = queue.Queue()
         self._running = threading.Event()
         self._thread = threading.Thread(target=self._run, name="retained", daemon=True)
         self._connect_seen = threading.Event()
         self.reasserted = 0  # messages re-published since start (tests, metrics)
 
-    @staticmethod
-    def watches(topic: str) -> bool:
-        return topic == topics.CONTROLLER_STATUS or topics.is_plan_topic(topic)
+    def watches(self, topic: str) -> bool:
+        return topic in self._statuses or topics.is_plan_topic(topic)
 
     def start(self) -> None:
         self._running.set()
@@ -97,7 +100,7 @@ class RetainedKeeper:
 
     def _check(self, topic: str, digest: str) -> None:
         """One message arrived after settling: replace it if it is not what we wrote."""
-        if topic == topics.CONTROLLER_STATUS:
+        if topic in self._statuses:
             if digest != _digest(topics.CONTROLLER_ONLINE):
                 self._publish(topic, topics.CONTROLLER_ONLINE)
             return
@@ -108,8 +111,9 @@ class RetainedKeeper:
                 self._publish(topic, payload)
 
     def _reassert_all(self, seen: dict[str, str]) -> None:
-        if seen.get(topics.CONTROLLER_STATUS) not in (None, _digest(topics.CONTROLLER_ONLINE)):
-            self._publish(topics.CONTROLLER_STATUS, topics.CONTROLLER_ONLINE)
+        for status in self._statuses:
+            if seen.get(status) not in (None, _digest(topics.CONTROLLER_ONLINE)):
+                self._publish(status, topics.CONTROLLER_ONLINE)
         wrong = [t for t, d in self._plans.digests().items() if seen.get(t) != d]
         for topic in wrong:
             payload = self._plans.payload(topic)

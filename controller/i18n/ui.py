@@ -325,6 +325,8 @@ UI: dict[str, dict[str, str]] = {
                               "en": "Control board not answering"},
     "alarm.dead_air": {"vi": "Tiếp sóng bị lặng tiếng (luồng có kết nối nhưng không có tiếng)",
                        "en": "Dead air on a relay (connected, but silent)"},
+    "alarm.disk_low": {"vi": "Bộ nhớ của cụm loa sắp đầy (lệnh phát có thể bị từ chối)",
+                       "en": "The cluster's storage is almost full (commands may be refused)"},
     "alarms.ack": {"vi": "Đã biết", "en": "Acknowledge"},
     "alarms.acked_by": {"vi": "đã xem", "en": "seen by"},
     "audit.title": {"vi": "Nhật ký hoạt động", "en": "Audit log"},

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from ..broker.access import BrokerUser, acl_file, mosquitto_hash, password_file
 from ..db.models import Device
+from ..fleet.gateway import BrokerLogin
 from ..fsutil import secret_file, write_private
 from ..settings import Settings
 
@@ -37,10 +38,18 @@ class BrokerAccess:
         self.password_path = settings.mqtt_password_file or workdir / "passwords"
         self.acl_path = settings.mqtt_acl_file or workdir / "acl"
         self.username = settings.mqtt_username or (CONTROLLER_USER if self.enabled else None)
+        # the command session's own login where the broker binds client ids to user names
+        self.command_username = f"{self.username}-cmd" if self.enabled else self.username
         self.password = settings.mqtt_password
         if self.enabled and not self.password:
             self.password = secret_file(workdir / "controller-password")
         self._lock = threading.Lock()
+
+    def login(self) -> BrokerLogin:
+        """How the controller's two sessions log in."""
+        s = self._settings
+        return BrokerLogin(s.mqtt_host, s.mqtt_port, self.username, self.command_username,
+                           self.password, str(s.mqtt_ca_file) if s.mqtt_ca_file else None)
 
     def device_hash(self, token: str) -> str | None:
         """What the registry keeps of a new device token for the broker (None: access off)."""
@@ -56,11 +65,15 @@ class BrokerAccess:
                        for d in session.scalars(select(Device).where(
                            Device.retired.is_(False), Device.mqtt_password_hash.is_not(None)))
                        if d.mqtt_password_hash]
-        controller = BrokerUser(self.username, mosquitto_hash(self.password))
+        digest = mosquitto_hash(self.password)
+        controllers = [BrokerUser(self.username, digest)]
+        if self.command_username and self.command_username != self.username:
+            controllers.append(BrokerUser(self.command_username, digest))
         with self._lock:
             # 0640: an operator's Mosquitto reads them as the controller's group
-            write_private(self.password_path, password_file(controller, devices).encode(), 0o640)
-            write_private(self.acl_path, acl_file(controller, devices).encode(), 0o640)
+            write_private(self.password_path, password_file(controllers, devices).encode(),
+                          0o640)
+            write_private(self.acl_path, acl_file(controllers, devices).encode(), 0o640)
             self._reload()
         log.info("broker access: %d devices and the controller", len(devices))
 

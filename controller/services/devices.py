@@ -97,10 +97,19 @@ class DeviceService:
             f"zones = [{zones}]",
             'data_dir = "/var/lib/loalang-agent"',
             "",
-            "[mqtt]",
-            f"host = {_toml_str(s.mqtt_host)}",
-            f"port = {s.mqtt_port}",
         ]
+        ca = self._station_ca()
+        if ca is not None:  # trusted for MQTT over TLS and HTTPS to the controller
+            lines.insert(-1, f'ca_pem = """\n{ca.strip()}\n"""')
+        lines += ["[mqtt]"]
+        if s.mqtt_tls_port and s.broker == "mosquitto":  # the TLS listener of ours
+            lines += [f"host = {_toml_str(s.agent_mqtt_host)}", f"port = {s.mqtt_tls_port}",
+                      "tls = true"]
+        elif s.mqtt_ca_file:  # an operator's broker with TLS
+            lines += [f"host = {_toml_str(s.mqtt_public_host or s.mqtt_host)}",
+                      f"port = {s.mqtt_port}", "tls = true"]
+        else:
+            lines += [f"host = {_toml_str(s.mqtt_host)}", f"port = {s.mqtt_port}"]
         if self._access is not None and self._access.enabled:
             # its own broker log-in (never the controller's): the ACL allows it its own topics
             lines.append(f"username = {_toml_str(device.id)}")
@@ -117,6 +126,17 @@ class DeviceService:
         if output == "alsa":
             lines.append('device = "default"')
         return "\n".join(lines) + "\n"
+
+    def _station_ca(self) -> str | None:
+        """The CA agents must trust: the operator's broker CA, else the station's own (made
+        for HTTPS and the broker's TLS listener), if there is one."""
+        s = self._settings
+        if s.mqtt_ca_file:
+            return s.mqtt_ca_file.read_text()
+        own = s.data_dir / "tls" / "ca.crt"
+        if (s.mqtt_tls_port or s.resolved_public_url.startswith("https:")) and own.is_file():
+            return own.read_text()
+        return None
 
     # --- registry --------------------------------------------------------------------------
 

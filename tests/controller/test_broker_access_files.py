@@ -20,20 +20,24 @@ def test_a_password_is_hashed_as_mosquitto_2_writes_it():
 
 
 def test_each_device_gets_exactly_its_own_topics_and_only_the_controller_writes_commands():
-    controller = BrokerUser("loalang-controller", "$7$c")
+    controller = [BrokerUser("loalang-controller", "$7$c"),
+                  BrokerUser("loalang-controller-cmd", "$7$c")]
     devices = [BrokerUser("loa-2", "$7$b", ("thon-tay",)),
                BrokerUser("loa-1", "$7$a", ("thon-dong", "cho"))]
     assert password_file(controller, devices).splitlines() == [
-        "loalang-controller:$7$c", "loa-1:$7$a", "loa-2:$7$b"]
+        "loalang-controller:$7$c", "loalang-controller-cmd:$7$c", "loa-1:$7$a", "loa-2:$7$b"]
     acl = acl_file(controller, devices)
     blocks = {b.splitlines()[0]: b.splitlines()[1:] for b in acl.split("\n\n") if
               b.startswith("user ")}
     assert blocks["user loalang-controller"] == ["topic readwrite loalang/v1/#"]
+    assert blocks["user loalang-controller-cmd"] == ["topic readwrite loalang/v1/#"]
     assert blocks["user loa-1"] == [
         "topic write loalang/v1/device/loa-1/status", "topic write loalang/v1/device/loa-1/ack",
         "topic write loalang/v1/device/loa-1/event",
         "topic write loalang/v1/device/loa-1/telemetry",
         "topic read loalang/v1/device/loa-1/cmd", "topic read loalang/v1/device/loa-1/plan",
+        "topic read loalang/v1/device/loa-1/receipt",
         "topic read loalang/v1/zone/cho/cmd", "topic read loalang/v1/zone/thon-dong/cmd",
-        "topic read loalang/v1/all/cmd", "topic read loalang/v1/controller/status"]
+        "topic read loalang/v1/all/cmd", "topic read loalang/v1/controller/status",
+        "topic read loalang/v1/controller/+/status"]
     assert "pattern" not in acl and "loa-2" not in "\n".join(blocks["user loa-1"])
