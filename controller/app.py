@@ -16,6 +16,7 @@ from .api import (
     cap,
     devices,
     edge,
+    keys,
     live,
     media,
     schedules,
@@ -53,7 +54,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     install_handlers(app)
     app.add_middleware(BodyLimits, services=svc)  # before any route reads a byte of a body
     for module in (media, speech, zones, devices, broadcasts, schedules, alarms, stop, edge,
-                   users, audit, session, cap, live):
+                   users, audit, session, cap, live, keys):
         app.include_router(module.router)
     app.include_router(schedules.changes_router)
     from .web import install as install_web

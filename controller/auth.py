@@ -70,6 +70,7 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     "user.manage": frozenset({ADMIN}),
     "account.self": ALL,
     "audit.read": frozenset({ADMIN}),
+    "keys.manage": frozenset({ADMIN}),  # rotate the key every loudspeaker trusts
 }
 
 SKIPS_APPROVAL = frozenset({A, ADMIN})

@@ -26,7 +26,7 @@ from .fleet.gateway import MqttGateway, NotConnected
 from .fleet.ingest import Ingest
 from .fleet.retained import RetainedKeeper
 from .jobs import Jobs
-from .keys import SigningKey, load_or_create
+from .keys import KeyRing, SigningKey
 from .media.pipeline import EncodeSettings
 from .media.store import MediaStore
 from .media.tts.engines import Engines, TtsEngine
@@ -52,6 +52,7 @@ from .services.onair import OnAirService
 from .services.programme import ProgrammeService
 from .services.relays import RelayService
 from .services.repeats import RepeatService
+from .services.signing import SigningKeys
 from .services.speech import SpeechService
 from .services.zones import ZoneService
 from .settings import Settings
@@ -131,7 +132,7 @@ class Services:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         self.engine = make_engine(settings.resolved_database_url)
         self.sessions: sessionmaker[Session] = make_sessionmaker(self.engine)
-        self.key: SigningKey = load_or_create(settings.keys_dir)
+        self.keys = KeyRing(settings.keys_dir)
         self.api_token = load_or_create_api_token(settings)
         self.broker_access = BrokerAccess(settings, self.sessions, self._reload_broker)
         self.broker = _broker(settings, self.broker_access.enabled)
@@ -148,7 +149,7 @@ class Services:
                                    on_connected=self._on_connected,
                                    on_reports_connected=self._on_reports_connected,
                                    watch=(topics.ALL_PLANS, topics.CONTROLLER_STATUS))
-        self.commands = CommandPath(self.key, self.sessions, self.gateway,
+        self.commands = CommandPath(self.keys, self.sessions, self.gateway,
                                     settings.command_validity.seconds)
 
         # schedules and plans
@@ -165,8 +166,12 @@ class Services:
                                            lambda: self.live.changed(["broadcasts"]))
         self.firing = ScheduleFiring(self.sessions, self.broadcasts, settings.timezone,
                                      settings.prefetch_lead_s)
-        self.devices = DeviceService(settings, self.sessions, self.key, self.commands,
+        self.devices = DeviceService(settings, self.sessions, self.keys, self.commands,
                                      self.audit, self.plans_changed, self.broker_access)
+        self.signing = SigningKeys(self.keys, self.sessions, self.commands, self.audit,
+                                   lambda: self.jobs.run_soon(
+                                       "plans-resigned", lambda: self.plans.publish_changed(
+                                           every=True)))
         self.zones = ZoneService(self.sessions, self.audit)
         self.alarms = AlarmService(self.sessions, self.audit)
         self.accounts = AccountService(self.sessions, self.audit, self.api_token,
@@ -207,6 +212,11 @@ class Services:
             self.retained.observe(topic, payload)
         else:
             self.ingest.submit(topic, payload)
+
+    @property
+    def key(self) -> SigningKey:
+        """The key that signs commands now."""
+        return self.keys.active
 
     def _send_receipts(self, stored: dict[str, list[str]]) -> None:
         """Ingest thread: tell each device which of its reports are stored (QoS 1, no wait:

@@ -1,4 +1,9 @@
-"""The controller's Ed25519 signing key: created once in the data dir, never leaves it."""
+"""The controller's Ed25519 signing keys: created in the data dir, never leave it.
+
+One key signs (``controller-ed25519.pem``). A rotation makes the next one
+(``next-ed25519.pem``), which devices are told to trust while the current one still signs;
+promoting it makes it the one that signs and keeps the old one's public half in
+``retired/`` (devices are told to refuse it)."""
 
 from __future__ import annotations
 
@@ -17,6 +22,7 @@ from cryptography.hazmat.primitives.serialization import (
 from protocol.envelope import dump_public_key, key_id
 
 KEY_FILE = "controller-ed25519.pem"
+NEXT_FILE = "next-ed25519.pem"
 
 
 @dataclass(frozen=True)
@@ -29,22 +35,61 @@ class SigningKey:
         return dump_public_key(self.private.public_key())
 
 
+def _read(path: Path) -> SigningKey:
+    key = load_pem_private_key(path.read_bytes(), password=None)
+    if not isinstance(key, Ed25519PrivateKey):
+        raise ValueError(f"{path} is not an Ed25519 private key")
+    return SigningKey(private=key, kid=key_id(key.public_key()))
+
+
+def _create(path: Path) -> SigningKey:
+    key = Ed25519PrivateKey.generate()
+    pem = key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption())
+    tmp = path.with_suffix(".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(pem)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+    return SigningKey(private=key, kid=key_id(key.public_key()))
+
+
 def load_or_create(keys_dir: Path) -> SigningKey:
     """Load the signing key, creating it (mode 0600) on first start."""
     keys_dir.mkdir(parents=True, exist_ok=True)
     path = keys_dir / KEY_FILE
-    if path.exists():
-        key = load_pem_private_key(path.read_bytes(), password=None)
-        if not isinstance(key, Ed25519PrivateKey):
-            raise ValueError(f"{path} is not an Ed25519 private key")
-    else:
-        key = Ed25519PrivateKey.generate()
-        pem = key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption())
-        tmp = path.with_suffix(".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(pem)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    return SigningKey(private=key, kid=key_id(key.public_key()))
+    return _read(path) if path.exists() else _create(path)
+
+
+class KeyRing:
+    """The key that signs, the next one while devices learn it, and the retired ones."""
+
+    def __init__(self, keys_dir: Path):
+        self.dir = keys_dir
+        self.active = load_or_create(keys_dir)
+        path = keys_dir / NEXT_FILE
+        self.next: SigningKey | None = _read(path) if path.exists() else None
+
+    def retired(self) -> list[str]:
+        folder = self.dir / "retired"
+        return sorted(p.stem for p in folder.glob("*.pub")) if folder.is_dir() else []
+
+    def make_next(self) -> SigningKey:
+        """The next key (made once; asking again gives the same one until it is promoted)."""
+        if self.next is None:
+            self.next = _create(self.dir / NEXT_FILE)
+        return self.next
+
+    def promote(self) -> SigningKey:
+        """The next key signs from now on; the old one's public half goes to ``retired/``.
+        Returns the old key."""
+        if self.next is None:
+            raise ValueError("no next key to promote")
+        old = self.active
+        folder = self.dir / "retired"
+        folder.mkdir(exist_ok=True)
+        (folder / f"{old.kid}.pub").write_text(old.public_b64 + "\n")
+        os.replace(self.dir / NEXT_FILE, self.dir / KEY_FILE)  # one rename: never no key
+        self.active, self.next = self.next, None
+        return old

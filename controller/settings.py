@@ -49,6 +49,9 @@ class CommandValidity(BaseModel):
     set_volume: int = Field(86400, ge=10, le=7 * 86400)
     prepare: int = Field(3600, ge=10, le=86400, description="how long a device keeps an "
                          "emergency's media while it waits for its second person")
+    trust_key: int = Field(7 * 86400, ge=10, le=7 * 86400, description="a device offline "
+                           "this long still learns the next signing key when it returns")
+    retire_key: int = Field(7 * 86400, ge=10, le=7 * 86400)
 
     def seconds(self, kind: str) -> int:
         value = getattr(self, kind, None)

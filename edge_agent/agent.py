@@ -10,8 +10,10 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
 from protocol import topics
-from protocol.envelope import Rejected, verify
+from protocol.envelope import Rejected, load_public_key, verify
 from protocol.messages import (
     AckMessage,
     CancelCommand,
@@ -21,11 +23,13 @@ from protocol.messages import (
     PlaybackFailedEvent,
     PlayCommand,
     PrepareCommand,
+    RetireKeyCommand,
     SecurityEvent,
     SetVolumeCommand,
     SetZonesCommand,
     StatusMessage,
     StopCommand,
+    TrustKeyCommand,
     convert,
     encode,
     to_builtins,
@@ -87,7 +91,7 @@ class Agent:
         self.config = config
         self.device_id = config.device_id
         config.data_path.mkdir(parents=True, exist_ok=True)
-        self._keys = config.public_keys()
+        self._pinned = config.public_keys()
         self.state = AgentState(config.data_path / "state.json", config.zones)
         self.outbox = Outbox(config.data_path / "outbox")
         self._plan_media: set[str] = set()
@@ -200,6 +204,13 @@ class Agent:
 
         threading.Thread(target=fetch, name=f"prepare-{cmd.play_id[:12]}", daemon=True).start()
 
+    def trusted_keys(self) -> dict[str, Ed25519PublicKey]:
+        """The keys pinned in the config and those learnt since, less the retired ones."""
+        keys = dict(self._pinned)
+        for kid, text in self.state.keys.items():
+            keys.setdefault(kid, load_public_key(text))
+        return {kid: key for kid, key in keys.items() if kid not in self.state.retired_keys}
+
     def _software_volume(self) -> int:
         """The device volume applied to the samples, unless the board sets it in hardware."""
         return 100 if self.cluster.board.hardware_volume else self.state.volume
@@ -259,7 +270,7 @@ class Agent:
         with self._command_lock:  # one at a time: sequence checks must not interleave
             now = utcnow()
             try:
-                command = verify(raw, keys=self._keys, device_id=self.device_id,
+                command = verify(raw, keys=self.trusted_keys(), device_id=self.device_id,
                                  zones=set(self.state.zones), last_seq=self.state.last_seq,
                                  last_cmd=self.state.last_cmd, now=now)
             except Rejected as rej:
@@ -316,6 +327,12 @@ class Agent:
                 self.state.set_zones(list(body.zones))
                 self.link.set_zones(list(body.zones))
                 self.link.publish_status(self._birth())
+            elif isinstance(body, TrustKeyCommand):
+                self.state.trust_key(body.kid, body.key)
+                log.info("signing key %s trusted (announced by %s)", body.kid, command.kid)
+            elif isinstance(body, RetireKeyCommand):
+                self.state.retire_key(body.kid)
+                log.warning("signing key %s retired (by %s)", body.kid, command.kid)
 
     # --- plans ----------------------------------------------------------------------------
 
@@ -325,7 +342,7 @@ class Agent:
             now = utcnow()
             stored = read_json(self._plan_path, {}) or {}
             try:
-                command = verify(raw, keys=self._keys, device_id=self.device_id,
+                command = verify(raw, keys=self.trusted_keys(), device_id=self.device_id,
                                  zones=set(self.state.zones),
                                  last_seq={f"device:{self.device_id}": stored.get("seq", 0)},
                                  last_cmd={f"device:{self.device_id}": stored.get("cmd_id", "")},

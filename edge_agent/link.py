@@ -243,9 +243,10 @@ class MqttLink:
                 if not self._publish_in_order(items):
                     time.sleep(1)
                     break
-                if not self._wait_receipts(timeout):
+                if not self._wait_receipts(timeout * random.uniform(0.5, 1.5)):
                     self.resent += self._forget_awaiting()
-                    timeout = min(timeout * 2, 60.0)  # a slow controller: back off
+                    # a slow controller: back off, each agent at its own pace
+                    timeout = min(timeout * 2, 60.0)
                 else:
                     timeout = self.config.receipt_timeout_s
 

@@ -29,10 +29,14 @@ class AgentState:
         # Accepted play commands not yet over: {play_id: {"cmd": ..., "not_after": iso}}.
         # A reboot between the command and its start time must not lose the play.
         self.pending: dict[str, dict] = dict(data.get("pending", {}))
+        # signing keys learnt by command (kid -> base64url key) and those retired for good
+        self.keys: dict[str, str] = {str(k): str(v) for k, v in data.get("keys", {}).items()}
+        self.retired_keys: set[str] = {str(k) for k in data.get("retired_keys", [])}
 
     def _save(self) -> None:
         data = {"last_seq": self.last_seq, "last_cmd": self.last_cmd, "zones": self.zones,
-                "plays": self.plays, "volume": self.volume, "pending": self.pending}
+                "plays": self.plays, "volume": self.volume, "pending": self.pending,
+                "keys": self.keys, "retired_keys": sorted(self.retired_keys)}
         atomic_write(self.path, json.dumps(data, sort_keys=True).encode())
 
     def accept(self, target: str, seq: int, play_id: str | None = None,
@@ -59,6 +63,18 @@ class AgentState:
                                   if datetime.fromisoformat(v) >= cutoff}
             self._save()
             return new_play
+
+    def trust_key(self, kid: str, key: str) -> None:
+        with self._lock:
+            if kid not in self.retired_keys:
+                self.keys[kid] = key
+                self._save()
+
+    def retire_key(self, kid: str) -> None:
+        with self._lock:
+            self.keys.pop(kid, None)
+            self.retired_keys.add(kid)
+            self._save()
 
     def set_zones(self, zones: list[str]) -> None:
         with self._lock:

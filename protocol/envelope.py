@@ -18,7 +18,15 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from .messages import CommandPayload, Invalid, Message, decode, encode
+from .messages import (
+    CommandPayload,
+    Invalid,
+    Message,
+    RetireKeyCommand,
+    TrustKeyCommand,
+    decode,
+    encode,
+)
 
 
 class SignedEnvelope(Message):
@@ -42,7 +50,8 @@ little ahead): one far above now would block every later command to its target."
 MAX_VALIDITY: dict[str, timedelta] = {
     "play": timedelta(days=1), "prepare": timedelta(days=1), "stop": timedelta(days=1),
     "cancel": timedelta(days=7), "set_zones": timedelta(days=7),
-    "set_volume": timedelta(days=7), "plan": timedelta(days=7)}
+    "set_volume": timedelta(days=7), "plan": timedelta(days=7),
+    "trust_key": timedelta(days=7), "retire_key": timedelta(days=7)}
 """The longest a command of each kind may be valid (``not_after − issued_at``); a play's
 ``start_at`` (each of a plan's) may also lie at most this long before ``issued_at`` (a late
 send still joins in step) and never after ``not_after``."""
@@ -207,6 +216,9 @@ def verify(
     if command.not_after - command.issued_at > longest:
         raise Rejected("malformed", f"valid for longer than a {command.body.type} may be "
                        f"({longest})", payload)
+    if not _key_change_holds(command):
+        raise Rejected("malformed", "a key announced under another key id, or a key retiring "
+                       "itself", payload)
     for start in _start_times(command.body):
         if not command.issued_at - longest <= start <= command.not_after:
             raise Rejected("malformed", f"start {start.isoformat()} outside the command's "
@@ -220,6 +232,19 @@ def verify(
     if command.seq <= previous:
         raise Rejected("replayed", f"sequence {command.seq} not above {previous}", payload)
     return command
+
+
+def _key_change_holds(command: CommandPayload) -> bool:
+    """A ``trust_key`` names its key by its own id; a ``retire_key`` is signed by another."""
+    body = command.body
+    if isinstance(body, TrustKeyCommand):
+        try:
+            return key_id(load_public_key(body.key)) == body.kid
+        except ValueError:
+            return False
+    if isinstance(body, RetireKeyCommand):
+        return body.kid != command.kid
+    return True
 
 
 def _start_times(body: Any) -> list[datetime]:

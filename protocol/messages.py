@@ -183,6 +183,24 @@ class SetZonesCommand(Tagged, tag="set_zones"):
     zones: Annotated[list[Ident], Meta(max_length=64)]
 
 
+KeyId = Annotated[str, Meta(pattern=r"^[0-9a-f]{16}$")]
+"""First 16 hex digits of the SHA-256 of a raw Ed25519 public key (``envelope.key_id``)."""
+
+
+class TrustKeyCommand(Tagged, tag="trust_key"):
+    """Obey commands signed with this key too (the controller's next key, announced with the
+    current one before it takes over). ``key``: base64url raw Ed25519 public key."""
+
+    kid: KeyId
+    key: Annotated[str, Meta(min_length=43, max_length=44, pattern=r"^[A-Za-z0-9_-]+$")]
+
+
+class RetireKeyCommand(Tagged, tag="retire_key"):
+    """Never obey this key again (the controller's old key, once the next one signs)."""
+
+    kid: KeyId
+
+
 class PlanEntry(Playable, kw_only=True):
     """One play in a device's plan (its play id doubles as the broadcast id)."""
 
@@ -206,13 +224,13 @@ class PlanCommand(Tagged, tag="plan"):
 
 
 CommandBody = (PlayCommand | PrepareCommand | CancelCommand | StopCommand | SetZonesCommand
-               | SetVolumeCommand | PlanCommand)
+               | SetVolumeCommand | PlanCommand | TrustKeyCommand | RetireKeyCommand)
 
 
 class CommandPayload(Message):
     """The signed part of an envelope: who signed, for whom, when it is valid, in what order."""
 
-    kid: Annotated[str, Meta(pattern=r"^[0-9a-f]{16}$")]
+    kid: KeyId
     cmd_id: PlayId
     target: Target
     issued_at: UtcDatetime

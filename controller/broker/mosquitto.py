@@ -48,7 +48,7 @@ class TlsListener:
 
 def config_text(workdir: Path, host: str, port: int, persistence: bool = True,
                 access: bool = False, max_queued: int = MAX_QUEUED,
-                tls: TlsListener | None = None) -> str:
+                tls: TlsListener | None = None, max_inflight: int | None = None) -> str:
     """The broker's configuration. Without ``persistence`` a restart forgets retained messages
     and sessions (tests use that to play a broker that lost everything). With ``access``,
     every client logs in (the password file and ACL made from the device registry,
@@ -64,6 +64,7 @@ def config_text(workdir: Path, host: str, port: int, persistence: bool = True,
         *(["persistence true", f"persistence_location {workdir}/", "autosave_interval 30"]
           if persistence else ["persistence false"]),
         f"max_queued_messages {max_queued}",
+        *([f"max_inflight_messages {max_inflight}"] if max_inflight else []),
         "log_dest stderr",
         "log_type error",
         "log_type warning",
@@ -81,7 +82,7 @@ class MosquittoBroker:
 
     def __init__(self, workdir: Path, host: str, port: int, persistence: bool = True,
                  access: bool = False, max_queued: int = MAX_QUEUED,
-                 tls: TlsListener | None = None):
+                 tls: TlsListener | None = None, max_inflight: int | None = None):
         binary = mosquitto_binary()
         if binary is None:
             raise RuntimeError("mosquitto is not installed (Debian package 'mosquitto')")
@@ -93,13 +94,15 @@ class MosquittoBroker:
         self.access = access  # log-ins and ACL from the device registry
         self.max_queued = max_queued
         self.tls = tls
+        self.max_inflight = max_inflight  # Mosquitto's default (20) unless a test says
         self._proc: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout: float = 10.0) -> None:
         self.workdir.mkdir(parents=True, exist_ok=True)
         conf = self.workdir / "mosquitto.conf"
         conf.write_text(config_text(self.workdir, self.host, self.port, self.persistence,
-                                    self.access, self.max_queued, self.tls))
+                                    self.access, self.max_queued, self.tls,
+                                    self.max_inflight))
         if self.access:  # it must have the files to start; the controller fills them
             for name in ("passwords", "acl"):
                 if not (self.workdir / name).exists():

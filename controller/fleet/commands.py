@@ -34,7 +34,7 @@ from protocol.envelope import sign
 from protocol.messages import CommandPayload, utcnow
 
 from ..db.models import Command, CommandSequence
-from ..keys import SigningKey
+from ..keys import KeyRing, SigningKey
 from .gateway import MqttGateway, NotConnected
 
 log = logging.getLogger(__name__)
@@ -74,15 +74,20 @@ Listener = Callable[[SentCommand], None]
 class CommandPath:
     """Signs, records, sequences and publishes every command the controller sends."""
 
-    def __init__(self, key: SigningKey, sessions: sessionmaker[Session], gateway: MqttGateway,
+    def __init__(self, keys: KeyRing, sessions: sessionmaker[Session], gateway: MqttGateway,
                  validity_s: Callable[[str], int]):
-        self.key = key
+        self._keys = keys
         self._sessions = sessions
         self._gateway = gateway
         self._validity_s = validity_s
         self._locks: dict[str, threading.Lock] = {}
         self._locks_guard = threading.Lock()
         self.listeners: list[Listener] = []  # told of every command the broker took
+
+    @property
+    def key(self) -> SigningKey:
+        """The key that signs now (a promotion changes it for every command after)."""
+        return self._keys.active
 
     # --- sending ---------------------------------------------------------------------------
 

@@ -37,6 +37,12 @@ MESSAGES: dict[str, dict[str, str]] = {
     "media.not_found": {"vi": "Không tìm thấy tệp âm thanh.", "en": "Audio file not found."},
     "zone.exists": {"vi": "Thôn/khu vực '{id}' đã tồn tại.", "en": "Zone '{id}' already exists."},
     "zone.not_found": {"vi": "Không tìm thấy thôn/khu vực '{id}'.", "en": "Zone '{id}' not found."},
+    "keys.no_next": {"vi": "Chưa có khóa mới: hãy thông báo khóa mới trước.",
+                     "en": "There is no next key: announce one first."},
+    "keys.devices_waiting": {
+        "vi": "{count} thiết bị chưa nhận khóa mới ({devices}); chờ thêm hoặc dùng force.",
+        "en": "{count} devices have not acknowledged the next key ({devices}); wait, or "
+              "use force."},
     "device.exists": {"vi": "Thiết bị '{id}' đã tồn tại.", "en": "Device '{id}' already exists."},
     "device.retired": {"vi": "Thiết bị '{id}' đã ngừng sử dụng.",
                        "en": "Device '{id}' is retired."},

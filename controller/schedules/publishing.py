@@ -39,8 +39,9 @@ class PlanPublisher:
         self._max_late_s = max_late_s
         self._lock = threading.Lock()
 
-    def publish_changed(self) -> int:
-        """Sign, record and publish the plans that differ from what each device holds."""
+    def publish_changed(self, every: bool = False) -> int:
+        """Sign, record and publish the plans that differ from what each device holds
+        (``every``: all of them, e.g. once a new key signs)."""
         with self._lock:
             now = utcnow()
             end = now + PLAN_WINDOW
@@ -50,7 +51,7 @@ class PlanPublisher:
             plans = build_plans(snapshot, now, end, self._max_late_s)
             changed = 0
             for device_id, plan in plans.items():
-                if held.get(device_id) == plan.version:
+                if held.get(device_id) == plan.version and not every:
                     continue
                 target = f"device:{device_id}"
 

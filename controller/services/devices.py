@@ -17,7 +17,7 @@ from ..auth import Principal, token_hash
 from ..db.models import Alarm, Device, DeviceTelemetry, Zone
 from ..domain.errors import Conflict, NotFound
 from ..fleet.commands import CommandPath
-from ..keys import SigningKey
+from ..keys import KeyRing
 from ..settings import Settings
 from .audit import AuditLog
 from .broker_access import BrokerAccess
@@ -73,13 +73,13 @@ def _new_token(device_id: str) -> tuple[str, str]:
 
 
 class DeviceService:
-    def __init__(self, settings: Settings, sessions: sessionmaker[Session], key: SigningKey,
+    def __init__(self, settings: Settings, sessions: sessionmaker[Session], keys: KeyRing,
                  commands: CommandPath, audit: AuditLog, plans_changed: Callable[[], None],
                  access: BrokerAccess | None = None):
         self._settings = settings
         self._access = access  # the broker's log-ins follow the registry
         self._sessions = sessions
-        self._key = key
+        self._keys = keys
         self._commands = commands
         self._audit = audit
         self._plans_changed = plans_changed
@@ -118,7 +118,8 @@ class DeviceService:
             "",
             "# Controller public keys this device obeys (key id = base64url Ed25519 key).",
             "[keys]",
-            f"{_toml_str(self._key.kid)} = {_toml_str(self._key.public_b64)}",
+            *(f"{_toml_str(k.kid)} = {_toml_str(k.public_b64)}"
+              for k in (self._keys.active, self._keys.next) if k is not None),
             "",
             "[output]",
             f"backend = {_toml_str(output)}",

@@ -9,7 +9,6 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
@@ -18,7 +17,6 @@ from protocol.envelope import (
     Rejected,
     b64encode,
     canonical_json,
-    key_id,
     sign,
     verify,
 )
@@ -33,11 +31,8 @@ from protocol.messages import (
     StopCommand,
     StreamRef,
 )
+from tests.protocol.test_envelope import KEY, KEYS, KID, NOW
 
-KEY = Ed25519PrivateKey.generate()
-KID = key_id(KEY.public_key())
-KEYS = {KID: KEY.public_key()}
-NOW = datetime(2026, 11, 22, 5, 30, tzinfo=timezone.utc)
 SHA = "ab" * 32
 MEDIA = MediaRef(sha256=SHA, url=f"/media/{SHA}", size=48_000, duration_ms=30_000)
 
