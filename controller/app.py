@@ -26,6 +26,7 @@ from .api import (
     users,
     zones,
 )
+from .api.schemas import ERROR_RESPONSES
 from .body_limits import BodyLimits
 from .container import Services
 from .domain.errors import NotFound
@@ -55,8 +56,8 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.add_middleware(BodyLimits, services=svc)  # before any route reads a byte of a body
     for module in (media, speech, zones, devices, broadcasts, schedules, alarms, stop, edge,
                    users, audit, session, cap, live, keys):
-        app.include_router(module.router)
-    app.include_router(schedules.changes_router)
+        app.include_router(module.router, responses=ERROR_RESPONSES)
+    app.include_router(schedules.changes_router, responses=ERROR_RESPONSES)
     from .web import install as install_web
 
     install_web(app)

@@ -9,8 +9,10 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .domain.errors import (
     Conflict,
@@ -75,3 +77,19 @@ def install_handlers(app: FastAPI) -> None:
             {"loc": list(e.get("loc", ())), "msg": e.get("msg", "")} for e in exc.errors()
         ]
         return JSONResponse(body, status_code=422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
+        """An unknown path or method (404, 405) in the project's shape for the API; the web
+        pages keep their own."""
+        if request.url.path.startswith("/ui") or exc.status_code < 400:
+            return await http_exception_handler(request, exc)
+        lang = pick_language(request.headers.get("accept-language"))
+        if exc.status_code == 400:  # FastAPI's "error parsing the body": not UTF-8 JSON
+            return JSONResponse(error_body(Invalid("request.invalid", detail=str(exc.detail)),
+                                           lang), status_code=422)
+        key = {404: "http.not_found", 405: "http.method_not_allowed"}.get(exc.status_code,
+                                                                           "http.error")
+        body = error_body(DomainError(key, status=exc.status_code), lang)
+        return JSONResponse(body, status_code=exc.status_code,
+                            headers=getattr(exc, "headers", None))

@@ -66,8 +66,7 @@ class Allow:
         principal = principal_for(request, svc)
         if principal is None:
             if bearer(request) is not None:
-                svc.audit.record("anonymous", "auth.failed", request.url.path, "denied",
-                                 client_ip(request))
+                svc.audit.record_anonymous("auth.failed", request.url.path, client_ip(request))
             raise Unauthenticated("auth.required")
         self.check(svc, request, principal)
         return principal

@@ -28,7 +28,12 @@ def _read(name: str) -> bytes:
     return path.read_bytes()
 
 
-@router.get("/install.sh")
+def _file(media_type: str) -> dict[int | str, dict[str, object]]:
+    return {200: {"content": {media_type: {"schema": {"type": "string"}}},
+                  "description": "the file"}}
+
+
+@router.get("/install.sh", response_class=Response, responses=_file("text/x-shellscript"))
 def install_script(svc: ServicesDep) -> Response:
     """``curl -fsSL {controller}/edge/install.sh | sudo bash -s -- --device ... --token ...``"""
     script = _read("install.sh").decode().replace(
@@ -37,7 +42,7 @@ def install_script(svc: ServicesDep) -> Response:
     return Response(script, media_type="text/x-shellscript")
 
 
-@router.get("/loalang-agent.service")
+@router.get("/loalang-agent.service", response_class=Response, responses=_file("text/plain"))
 def systemd_unit() -> Response:
     return Response(_read("loalang-agent.service"), media_type="text/plain")
 
@@ -54,7 +59,8 @@ def _agent_tarball() -> bytes:
     return buf.getvalue()
 
 
-@router.get("/loalang-agent.tar.gz")
+@router.get("/loalang-agent.tar.gz", response_class=Response,
+            responses=_file("application/gzip"))
 def agent_source() -> Response:
     """The agent's source tree; ``pip install loalang-agent.tar.gz[agent]`` builds it."""
     if not (ROOT / "edge_agent").is_dir():

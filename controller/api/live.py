@@ -7,7 +7,7 @@ import asyncio
 import logging
 from datetime import datetime
 
-from fastapi import APIRouter, Request, Response, WebSocket, WebSocketDisconnect
+from fastapi import APIRouter, Query, Request, Response, WebSocket, WebSocketDisconnect
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field, field_validator
 
@@ -122,7 +122,7 @@ def relay_now(body: RelayIn, svc: ServicesDep,
 
 
 @router.get("/api/relays/dead-air", response_model=list[DeadAirOut])
-def dead_air(svc: ServicesDep, days: int = 7,
+def dead_air(svc: ServicesDep, days: int = Query(7, ge=1, le=366),
              who: Principal = allow("device.read")) -> list[DeadAirOut]:
     """Per relay over the last ``days``: plays, seconds played, seconds of dead air."""
     return [DeadAirOut(**vars(d)) for d in svc.relays.dead_air(days)]

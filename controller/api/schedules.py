@@ -21,6 +21,11 @@ from ..schedules.changes import ChangeOutcome, ChangeRecord
 from ..schedules.model import ScheduleSet, ScheduleSpec
 from .schemas import RejectIn, RowId
 
+SYNC_REFUSED: dict[str, object] = {
+    "description": "the problems (nothing stored), or a request that does not validate",
+    "content": {"application/json": {"schema": {"anyOf": [
+        {"$ref": "#/components/schemas/SyncOut"}, {"$ref": "#/components/schemas/ErrorOut"}]}}}}
+
 router = APIRouter(prefix="/api/schedules", tags=["schedules"])
 changes_router = APIRouter(prefix="/api/schedule-changes", tags=["schedules"])
 
@@ -71,7 +76,7 @@ def export_schedules(svc: ServicesDep) -> ScheduleSet:
 
 
 @router.put("", response_model=SyncOut, responses={202: {"model": SyncOut},
-                                                    422: {"model": SyncOut}})
+                                                    422: SYNC_REFUSED})
 def sync_schedules(body: ScheduleSet, svc: ServicesDep,
                    dry_run: bool = Query(False, description="report the diff, change nothing"),
                    who: Principal = allow("schedule.write")) -> Any:
@@ -118,7 +123,7 @@ def get_schedule(name: str, svc: ServicesDep) -> ScheduleSpec:
 
 
 @router.put("/{name}", response_model=SyncOut, responses={202: {"model": SyncOut},
-                                                           422: {"model": SyncOut}})
+                                                           422: SYNC_REFUSED})
 def put_schedule(name: str, body: ScheduleSpec, svc: ServicesDep,
                  who: Principal = allow("schedule.write")) -> Any:
     """Add or replace one schedule; checked together with all the others."""
@@ -145,7 +150,7 @@ def list_schedule_changes(svc: ServicesDep, state: str | None = Query(None)
 
 
 @changes_router.post("/{change_id}/approve", response_model=SyncOut,
-                     responses={422: {"model": SyncOut}})
+                     responses={422: SYNC_REFUSED})
 def approve_schedule_change(change_id: RowId, svc: ServicesDep,
                             who: Principal = allow("schedule.approve")) -> Any:
     """Apply a proposed edit, checked again against the set as it is now."""

@@ -14,6 +14,30 @@ from ..domain.types import Ident, Sha256, Target, UtcDatetime
 RowId = Annotated[int, PathParam(ge=1, le=2**63 - 1, description="a stored row's number")]
 """An id in a path: a 20-digit number is a 422, not a database overflow (500)."""
 
+class ErrorDetail(BaseModel):
+    code: str = Field(description="catalogue key, e.g. device.exists")
+    message: str = Field(description="in the caller's language (Accept-Language)")
+    messages: dict[str, str] = Field(description="the same in vi and en")
+    fields: list[dict[str, object]] | None = Field(None, description="422: each invalid field")
+
+
+class ErrorOut(BaseModel):
+    """Every refusal's body (controller/errors.py)."""
+
+    error: ErrorDetail
+
+
+ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
+    401: {"model": ErrorOut, "description": "no valid token or session"},
+    403: {"model": ErrorOut, "description": "the caller's roles do not allow it"},
+    404: {"model": ErrorOut, "description": "what it names does not exist"},
+    409: {"model": ErrorOut, "description": "a state that does not allow it"},
+    413: {"model": ErrorOut, "description": "the body is larger than allowed"},
+    422: {"model": ErrorOut, "description": "the request does not validate"},
+    429: {"model": ErrorOut, "description": "too many failed log-ins: locked for a while"},
+}
+"""The refusals every route of the API may answer, documented in the OpenAPI once."""
+
 Geocode = Annotated[str, Field(min_length=1, max_length=120, pattern=r"^[^\s]+$")]
 
 

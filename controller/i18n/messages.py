@@ -160,6 +160,11 @@ MESSAGES: dict[str, dict[str, str]] = {
         "vi": "Cần đăng nhập (thiếu hoặc sai mã truy cập).",
         "en": "Authentication required (missing or wrong token).",
     },
+    "http.not_found": {"vi": "Không có địa chỉ này.", "en": "No such address."},
+    "http.method_not_allowed": {"vi": "Địa chỉ này không nhận cách gọi đó.",
+                                "en": "This address does not take that method."},
+    "http.error": {"vi": "Yêu cầu không được phục vụ (HTTP {status}).",
+                   "en": "The request was not served (HTTP {status})."},
     "request.invalid": {"vi": "Dữ liệu không hợp lệ: {detail}", "en": "Invalid input: {detail}"},
     "media.loudness_off": {
         "vi": "Âm lượng của bản tin lệch mức chuẩn hơn 1 LU sau khi xử lý; hãy nghe lại trước khi phát.",

@@ -8,7 +8,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from protocol.messages import utcnow
@@ -84,12 +84,17 @@ class Login:
     roles: list[str]
 
 
-def recent_failures(session: Session, username: str, minutes: int) -> int:
-    """Failed logins for a name in the last minutes, counted from the audit log."""
+def recent_failures(session: Session, username: str, minutes: int, ip: str | None = None
+                    ) -> int:
+    """Failed logins for a name in the last minutes (from one address, if ``ip``),
+    counted from the audit log."""
     since = utcnow() - timedelta(minutes=minutes)
-    return session.scalar(select(func.count()).select_from(AuditEntry).where(
+    query = select(func.count()).select_from(AuditEntry).where(
         AuditEntry.action == "auth.login", AuditEntry.outcome == "denied",
-        AuditEntry.target == username[:200], AuditEntry.ts >= since)) or 0
+        AuditEntry.target == username[:200], AuditEntry.ts >= since)
+    if ip is not None:
+        query = query.where(AuditEntry.ip == ip)
+    return session.scalar(query) or 0
 
 
 def login(sessions: sessionmaker[Session], username: str, password: str, ip: str,
@@ -188,11 +193,14 @@ class AccountService:
     # --- browser logins --------------------------------------------------------------------
 
     def attempt_login(self, username: str, password: str, ip: str) -> Login:
-        """Same answer for an unknown name and a wrong password; a name is locked for a while
-        after repeated failures. Every attempt is in the audit log."""
+        """Same answer for an unknown name and a wrong password. A name is locked for a while
+        after repeated failures from one address (so a stranger cannot lock the admin out
+        from elsewhere), and from everywhere after ten times as many (a guessing botnet).
+        Every attempt is in the audit log."""
         with self._sessions() as session:
-            locked = recent_failures(session, username, self._lockout_minutes) >= \
-                self._lockout_failures
+            locked = recent_failures(session, username, self._lockout_minutes, ip) >= \
+                self._lockout_failures or recent_failures(
+                    session, username, self._lockout_minutes) >= 10 * self._lockout_failures
         if locked:
             self._audit.record(username[:64], "auth.login", username, "denied", ip, locked=True)
             raise Locked("auth.locked", minutes=self._lockout_minutes)
@@ -247,10 +255,16 @@ class AccountService:
                 user.display_name = display_name
             if password is not None:
                 user.password_hash = hash_password(password)
+                # whoever knew the old one is logged out everywhere
+                session.execute(delete(WebSession).where(WebSession.user_id == user.id))
             if roles is not None:
                 user.roles = sorted(r.value for r in set(roles))
             if active is not None:
                 user.active = active
+                if not active:  # for good: reactivating brings back no old session or token
+                    session.execute(delete(WebSession).where(WebSession.user_id == user.id))
+                    session.execute(update(ApiToken).where(ApiToken.user_id == user.id)
+                                    .values(revoked=True))
             session.flush()
             out = user_out(user)
         changed = [k for k, v in (("display_name", display_name), ("roles", roles),

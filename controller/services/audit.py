@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from typing import Any
 
 from sqlalchemy import select
@@ -18,9 +20,33 @@ KINDS = ("auth.", "broadcast.", "media.", "schedule.", "device.", "zone.", "user
 """Action prefixes a reader filters by."""
 
 
+ANONYMOUS_EVERY_S = 60.0
+"""Anonymous refusals (a bad token) are written at most once a minute per address and path:
+the rest are counted into the next row, so nobody can fill the log that cannot be pruned."""
+
+
 class AuditLog:
     def __init__(self, sessions: sessionmaker[Session]):
         self._sessions = sessions
+        self._throttle: dict[tuple[str, str, str], tuple[float, int]] = {}
+        self._throttle_lock = threading.Lock()
+
+    def record_anonymous(self, action: str, target: str, ip: str) -> None:
+        """A refusal of someone unknown: one row per address, action and target a minute,
+        carrying how many more there were (``repeated``)."""
+        key = (ip, action, target[:200])
+        now = time.monotonic()
+        with self._throttle_lock:
+            last, skipped = self._throttle.get(key, (0.0, 0))
+            if last and now - last < ANONYMOUS_EVERY_S:
+                self._throttle[key] = (last, skipped + 1)
+                return
+            self._throttle[key] = (now, 0)
+            if len(self._throttle) > 10_000:  # forget the quiet ones
+                self._throttle = {k: v for k, v in self._throttle.items()
+                                  if now - v[0] < ANONYMOUS_EVERY_S}
+        self.record("anonymous", action, target, "denied", ip,
+                    **({"repeated": skipped} if skipped else {}))
 
     def record(self, who: Principal | str, action: str, target: str = "", outcome: str = "ok",
                ip: str = "", **detail: Any) -> None:
