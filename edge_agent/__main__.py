@@ -15,6 +15,7 @@ import argparse
 import json
 import logging
 import signal
+import ssl
 import sys
 import threading
 import urllib.error
@@ -49,7 +50,7 @@ def run(config_path: Path, verbose: bool = False) -> int:
 
 
 def enrol(controller: str, token: str, device: str, zones: list[str], name: str, output: str,
-          config_out: Path) -> int:
+          config_out: Path, ca_file: Path | None = None) -> int:
     """Register this device with the controller and write the config it answers (0600)."""
     body = json.dumps({"id": device, "name": name or device, "zones": zones,
                        "output": output}).encode()
@@ -59,7 +60,8 @@ def enrol(controller: str, token: str, device: str, zones: list[str], name: str,
                                          "Content-Type": "application/json",
                                          "Accept-Language": "vi, en"})
     try:
-        with urllib.request.urlopen(request, timeout=30) as response:
+        context = ssl.create_default_context(cafile=str(ca_file) if ca_file else None)
+        with urllib.request.urlopen(request, timeout=30, context=context) as response:
             answer = json.loads(response.read())
     except urllib.error.HTTPError as exc:
         try:
@@ -94,11 +96,13 @@ def main(argv: list[str] | None = None) -> int:
     enrol_cmd.add_argument("--name", default="")
     enrol_cmd.add_argument("--output", choices=("alsa", "file"), default="alsa")
     enrol_cmd.add_argument("--config-out", type=Path, required=True)
+    enrol_cmd.add_argument("--ca-file", type=Path, help="the station's CA, for an https "
+                           "controller whose certificate it made")
     args = parser.parse_args(argv)
     if args.command == "run":
         return run(args.config, args.verbose)
     return enrol(args.controller, args.token, args.device, args.zone, args.name, args.output,
-                 args.config_out)
+                 args.config_out, args.ca_file)
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ set -euo pipefail
 CONTROLLER="${LOALANG_CONTROLLER:-}"   # filled in when the controller serves this script
 TOKEN="${LOALANG_TOKEN:-}"
 DEVICE="" NAME="" ZONES="" HARDWARE="none" PORT="/dev/ttyUSB0" RELAYS=1 OUTPUT="alsa"
-ALSA_DEVICE="default" ROOT="" SYSTEM=1 PYTHON=""
+ALSA_DEVICE="default" ROOT="" SYSTEM=1 PYTHON="" CA_FILE=""
 PREFIX=/opt/loalang USER_NAME=loalang-agent
 
 usage() {
@@ -25,6 +25,8 @@ options:
   --device ID        device id (lowercase, digits, '-'); --name TEXT; --zones a,b
   --hardware none|mcu|usb_relay   cluster control board; --port /dev/ttyUSB0; --relays N
   --output alsa|file --alsa-device NAME (default "default")
+  --ca-file FILE     the station's CA (its /tls/ca.crt, checked by its fingerprint) for an
+                     https:// controller whose certificate the station's own CA made
   --root DIR --no-system --python PATH   staging/testing: install under DIR, skip apt,
                      users and systemd, use an existing Python environment
 USAGE
@@ -45,6 +47,7 @@ while [ $# -gt 0 ]; do
     --root) ROOT="$2"; shift 2 ;;
     --no-system) SYSTEM=0; shift ;;
     --python) PYTHON="$2"; shift 2 ;;
+    --ca-file) CA_FILE="$2"; shift 2 ;;
     -h|--help) usage; exit 0 ;;
     *) echo "unknown option: $1" >&2; usage >&2; exit 2 ;;
   esac
@@ -57,6 +60,13 @@ CONFIG="$ROOT/etc/loalang/agent.toml"
 UNIT="$ROOT/etc/systemd/system/loalang-agent.service"
 [ -n "$CONTROLLER" ] || die "--controller URL is required"
 CONTROLLER="${CONTROLLER%/}"
+CURL=(curl -fsSL)
+CA_ARGS=()
+if [ -n "$CA_FILE" ]; then
+  [ -f "$CA_FILE" ] || die "--ca-file $CA_FILE: no such file"
+  CURL+=(--cacert "$CA_FILE")
+  CA_ARGS=(--ca-file "$CA_FILE")
+fi
 case "$HARDWARE" in none|mcu|usb_relay) ;; *) die "--hardware is none, mcu or usb_relay" ;; esac
 if [ ! -f "$CONFIG" ]; then
   [ -n "$DEVICE" ] || die "--device ID is required for a first install"
@@ -100,7 +110,7 @@ else
     "$ROOT$PREFIX/bin/pip" install -q "$SRC_DIR[agent]"
   else
     tmp=$(mktemp -d)
-    curl -fsSL "$CONTROLLER/edge/loalang-agent.tar.gz" -o "$tmp/loalang-agent.tar.gz"
+    "${CURL[@]}" "$CONTROLLER/edge/loalang-agent.tar.gz" -o "$tmp/loalang-agent.tar.gz"
     "$ROOT$PREFIX/bin/pip" install -q "$tmp/loalang-agent.tar.gz[agent]"
     rm -rf "$tmp"
   fi
@@ -123,7 +133,8 @@ else
   IFS=',' read -ra zone_list <<< "$ZONES"
   for z in "${zone_list[@]}"; do zone_args+=(--zone "$z"); done
   "${AGENT[@]}" enrol --controller "$CONTROLLER" --token "$TOKEN" --device "$DEVICE" \
-    --name "${NAME:-$DEVICE}" "${zone_args[@]}" --output "$OUTPUT" --config-out "$CONFIG.new"
+    --name "${NAME:-$DEVICE}" "${zone_args[@]}" --output "$OUTPUT" "${CA_ARGS[@]}" \
+    --config-out "$CONFIG.new"
   if [ "$OUTPUT" = alsa ] && [ "$ALSA_DEVICE" != default ]; then
     sed -i "s|^device = \"default\"|device = \"$ALSA_DEVICE\"|" "$CONFIG.new"
   fi
@@ -143,7 +154,7 @@ mkdir -p "$(dirname "$UNIT")"
 if [ -n "$SRC_DIR" ] && [ -f "$SRC_DIR/deploy/edge/loalang-agent.service" ]; then
   cp "$SRC_DIR/deploy/edge/loalang-agent.service" "$UNIT"
 else
-  curl -fsSL "$CONTROLLER/edge/loalang-agent.service" -o "$UNIT"
+  "${CURL[@]}" "$CONTROLLER/edge/loalang-agent.service" -o "$UNIT"
 fi
 if [ "$SYSTEM" = 1 ]; then
   systemctl daemon-reload
