@@ -167,7 +167,8 @@ class Services:
         self.firing = ScheduleFiring(self.sessions, self.broadcasts, settings.timezone,
                                      settings.prefetch_lead_s)
         self.devices = DeviceService(settings, self.sessions, self.keys, self.commands,
-                                     self.audit, self.plans_changed, self.broker_access)
+                                     self.audit, self.plans_changed, self.broker_access,
+                                     empty_plan=self.plans.publish_empty)
         self.signing = SigningKeys(self.keys, self.sessions, self.commands, self.audit,
                                    lambda: self.jobs.run_soon(
                                        "plans-resigned", lambda: self.plans.publish_changed(

@@ -17,12 +17,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from protocol import topics
-from protocol.messages import utcnow
+from protocol.messages import PlanCommand, utcnow
 
 from ..db.models import DevicePlan
 from ..fleet.commands import CommandPath, SentCommand
 from ..fleet.retained import RetainedSource
-from .planning import build_plans
+from .planning import build_plans, plan_version
 from .snapshot import read_snapshot
 
 log = logging.getLogger(__name__)
@@ -66,6 +66,23 @@ class PlanPublisher:
             if changed:
                 log.info("published %d changed plans", changed)
             return changed
+
+    def publish_empty(self, device_id: str) -> SentCommand:
+        """An empty plan for a device leaving service: a Pi still on its pole drops what its
+        plan on disk holds (the planner only plans for active devices)."""
+        with self._lock:
+            now = utcnow()
+            end = now + PLAN_WINDOW
+            plan = PlanCommand(version=plan_version([]), window_start=now, window_end=end,
+                               max_late_s=self._max_late_s, entries=[])
+            target = f"device:{device_id}"
+
+            def record(session: Session, sent: SentCommand) -> None:
+                _record_plan(session, device_id, plan.version, 0, end, sent)
+
+            return self._commands.send_retained(
+                target, topics.device_topic(device_id, "plan"), plan, not_after=end,
+                seq_key=f"plan|{target}", record=record)
 
     def retained_source(self) -> RetainedSource:
         """What the plan topics must hold, for the keeper."""

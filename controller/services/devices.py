@@ -5,16 +5,17 @@ from __future__ import annotations
 
 import json
 import secrets
+import time
 from collections.abc import Callable
 from datetime import datetime
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from protocol.messages import SetVolumeCommand, SetZonesCommand
+from protocol.messages import SetVolumeCommand, SetZonesCommand, StopCommand
 
 from ..auth import Principal, token_hash
-from ..db.models import Alarm, Device, DeviceTelemetry, Zone
+from ..db.models import Alarm, Device, DeviceEvent, DeviceTelemetry, Zone
 from ..domain.errors import Conflict, NotFound
 from ..fleet.commands import CommandPath
 from ..keys import KeyRing
@@ -72,11 +73,32 @@ def _new_token(device_id: str) -> tuple[str, str]:
     return f"{device_id}.{secret}", token_hash(secret)
 
 
+RETIRE_WAIT_S = 5.0
+"""How long retiring an online device waits for it to acknowledge being emptied."""
+
+
+def _wait_ack(sessions: sessionmaker[Session], device_id: str, cmd_id: str,
+              timeout: float) -> bool:
+    """Until the device's ack of ``cmd_id`` is stored, or ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with sessions() as session:
+            recent = session.scalars(select(DeviceEvent.payload).where(
+                DeviceEvent.device_id == device_id, DeviceEvent.type == "ack")
+                .order_by(DeviceEvent.id.desc()).limit(20))
+            if any(p.get("cmd_id") == cmd_id for p in recent):
+                return True
+        time.sleep(0.1)
+    return False
+
+
 class DeviceService:
     def __init__(self, settings: Settings, sessions: sessionmaker[Session], keys: KeyRing,
                  commands: CommandPath, audit: AuditLog, plans_changed: Callable[[], None],
-                 access: BrokerAccess | None = None):
+                 access: BrokerAccess | None = None,
+                 empty_plan: Callable[[str], object] = lambda device_id: None):
         self._settings = settings
+        self._empty_plan = empty_plan
         self._access = access  # the broker's log-ins follow the registry
         self._sessions = sessions
         self._keys = keys
@@ -186,13 +208,21 @@ class DeviceService:
         return registered
 
     def retire(self, who: Principal, device_id: str) -> DeviceOut:
-        """Out of service: its token stops working, nothing is planned or sent to it, its
-        reports are ignored. Its history stays."""
+        """Out of service: told first (silence, no zones, an empty plan, so a Pi still on its
+        pole plays nothing from its disk), then its token and broker log-in stop working,
+        nothing is planned or sent to it, its reports are ignored. Its history stays."""
         with self._sessions.begin() as session:
             device = get_device(session, device_id)
+            online = device.status == "online"
             device.retired = True
             session.flush()
             out = device_out(device)
+        target = f"device:{device_id}"
+        self._commands.send(target, StopCommand(reason="retired"))
+        zones = self._commands.send(target, SetZonesCommand(zones=[]))
+        self._empty_plan(device_id)
+        if online:  # give it a moment to take them before its log-in goes
+            _wait_ack(self._sessions, device_id, zones.cmd_id, RETIRE_WAIT_S)
         self._access_changed()  # its broker log-in is refused from now on
         self._plans_changed()
         self._audit.record(who, "device.retire", device_id)

@@ -5,6 +5,7 @@ nothing else; a rotated or retired credential is refused at once."""
 from __future__ import annotations
 
 import threading
+from datetime import timedelta
 import time
 import uuid
 from collections.abc import Iterator
@@ -153,3 +154,24 @@ def test_a_retired_device_is_put_off_the_broker_and_gets_no_more_commands(statio
     assert [d["device_id"] for d in s.get_broadcast(b["id"])["deliveries"]] == ["loa-1"]
     time.sleep(3)
     assert s.output_files("loa-2") == []  # the ACL no longer lets "all" reach it
+
+
+def test_a_retired_pi_still_on_its_pole_is_emptied_before_its_log_in_goes(station: Stack,
+                                                                         speech_wav):
+    """Else it went on playing its plan on disk, unrecorded, with no link to stop it."""
+    import json
+
+    from protocol.messages import utcnow
+
+    s = station
+    media = s.upload(speech_wav)
+    later = (utcnow() + timedelta(seconds=40)).isoformat()
+    s.broadcast(media["sha256"], ["zone:thon-tay"], start_at=later)
+    plan = s.configs["loa-2"].data_path / "plan.json"
+    wait_for(lambda: plan.exists() and json.loads(plan.read_text())["plan"]["entries"],
+             what="the bulletin in loa-2's plan on disk")
+    assert s.api.post("/api/devices/loa-2/retire").status_code == 200
+    agent = s.agents["loa-2"]
+    assert json.loads(plan.read_text())["plan"]["entries"] == []  # emptied first
+    assert agent.state.zones == []
+    wait_for(lambda: not agent.link.connected.is_set(), timeout=10, what="then off the broker")
