@@ -5,10 +5,10 @@ nothing else; a rotated or retired credential is refused at once."""
 from __future__ import annotations
 
 import threading
-from datetime import timedelta
 import time
 import uuid
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
