@@ -175,3 +175,31 @@ def test_a_retired_pi_still_on_its_pole_is_emptied_before_its_log_in_goes(statio
     assert json.loads(plan.read_text())["plan"]["entries"] == []  # emptied first
     assert agent.state.zones == []
     wait_for(lambda: not agent.link.connected.is_set(), timeout=10, what="then off the broker")
+
+
+def test_the_broker_drops_a_message_over_a_mebibyte_before_anyone_reads_it(station: Stack):
+    """100 MB on a device's own event topic once took the controller from 112 to 333 MB."""
+    import msgspec
+
+    from protocol.messages import MediaReadyEvent, utcnow
+
+    s = station
+    own = Client(s, *_own(s, "loa-1"))
+    assert own.settle()
+
+    def event(event_id: str, pad: int) -> bytes:
+        e = msgspec.json.encode(MediaReadyEvent(event_id=event_id, device_id="loa-1",
+                                                ts=utcnow(), play_id="p", sha256="ab" * 32))
+        return e[:-1] + b',"pad":"' + b"x" * pad + b'"}'
+
+    topic = topics.device_topic("loa-1", "event")
+    assert s.services is not None
+    refused_before = s.services.ingest.rejected
+    own.c.publish(topic, event("huge-1", 2 * 1024 * 1024), qos=1).wait_for_publish(10)
+    own.c.publish(topic, event("small-1", 0)[:-len(b',"pad":""}')] + b"}", qos=1
+                  ).wait_for_publish(10)
+    wait_for(lambda: [e for e in s.events(device_id="loa-1") if e["event_id"] == "small-1"],
+             what="the small one stored")
+    assert [e for e in s.events(device_id="loa-1") if e["event_id"] == "huge-1"] == []
+    assert s.services.ingest.rejected == refused_before  # it never reached the controller
+    own.close()
