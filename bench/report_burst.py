@@ -28,6 +28,9 @@ def main() -> None:
     ap.add_argument("--agents", type=int, default=100)
     ap.add_argument("--backlog", type=int, default=30)
     ap.add_argument("--queue", type=int, default=1000)
+    ap.add_argument("--jitter", type=float, default=10.0, help="flush_jitter_s of each agent")
+    ap.add_argument("--no-receipts", action="store_true", help="the old way, for comparison: "
+                    "reports queued without a key go on the broker's PUBACK")
     args = ap.parse_args()
 
     from sqlalchemy import select
@@ -56,8 +59,8 @@ def main() -> None:
                 event = MediaReadyEvent(event_id=uuid.uuid4().hex, device_id=device,
                                         ts=utcnow(), play_id=f"outage-{k}", sha256="ab" * 32)
                 outbox.put(topics.device_topic(device, "event"), encode(event),
-                           key=event.event_id)
-            config = MqttConfig(port=broker.port, flush_jitter_s=10.0)
+                           key=None if args.no_receipts else event.event_id)
+            config = MqttConfig(port=broker.port, flush_jitter_s=args.jitter)
             links.append(MqttLink(config, device, [], outbox, lambda t, p: None,
                                   lambda d=device: StatusMessage(device_id=d,
                                                                  state=DeviceState.online)))
@@ -74,14 +77,17 @@ def main() -> None:
         wait_for(lambda: sum(len(link._outbox) for link in links) == 0, timeout=900,
                  interval=0.5, what="every outbox empty")
         took = time.monotonic() - began
+        stack.services.ingest.wait_idle(60)
         rows = stored()
         resent = sum(link.resent for link in links)
-        print(f"agents {args.agents}, backlog {args.backlog} each, broker queue {args.queue}")
+        print(f"agents {args.agents}, backlog {args.backlog} each, broker queue {args.queue}, "
+              f"pause before a backlog 0-{args.jitter:g} s, "
+              f"{'no receipts (the old way)' if args.no_receipts else 'receipts'}")
         print(f"reports queued {expected}, stored {sum(rows.values())} "
               f"({len(rows)} distinct, {sum(1 for n in rows.values() if n > 1)} twice), "
               f"lost {expected - len(rows)}")
         print(f"sent again for want of a receipt {resent} ({resent / expected:.1%}); "
-              f"every outbox empty after {took:.1f} s (the pause before a backlog is 0-10 s)")
+              f"every outbox empty after {took:.1f} s")
     finally:
         for link in links:
             link.stop(publish_offline=False)
