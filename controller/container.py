@@ -244,6 +244,11 @@ class Services:
             self.broker.reload()
 
     def start(self) -> None:
+        s = self.settings
+        if s.broker == "external" and not s.mqtt_ca_file and not _loopback(s.mqtt_host):
+            log.warning("MQTT to %s without TLS: device credentials and reports cross the "
+                        "network in clear text; set mqtt_ca_file (docs/operations.md)",
+                        s.mqtt_host)
         migrate(self.engine)
         self.media_jobs.recover()
         self.broker_access.sync()  # the broker's log-ins before it (or we) start
