@@ -163,7 +163,8 @@ class Services:
         self.broadcasts = BroadcastService(settings, self.sessions, self.commands, self.jobs,
                                            self.audit, self.plans_changed,
                                            lambda: list(self.schedules.current().quiet_hours),
-                                           lambda: self.live.changed(["broadcasts"]))
+                                           lambda: self.live.changed(["broadcasts",
+                                                                      "progress"]))
         self.firing = ScheduleFiring(self.sessions, self.broadcasts, settings.timezone,
                                      settings.prefetch_lead_s)
         self.devices = DeviceService(settings, self.sessions, self.keys, self.commands,

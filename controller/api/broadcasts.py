@@ -57,6 +57,15 @@ def correct_emergency(broadcast_id: str, svc: ServicesDep,
     return svc.broadcasts.get(svc.emergencies.correct(who, broadcast_id))
 
 
+@router.post("/api/broadcasts/{broadcast_id}/resend", status_code=201,
+             response_model=BroadcastOut)
+def resend_missed(broadcast_id: str, svc: ServicesDep,
+                  who: Principal = allow("broadcast.create")) -> BroadcastOut:
+    """The same audio, now, to exactly the loudspeakers that missed it, failed or were cut
+    off (held for approval like any broadcast of the caller's)."""
+    return svc.broadcasts.get(svc.broadcasts.resend_missed(broadcast_id, who))
+
+
 @router.post("/api/broadcasts/{broadcast_id}/update", response_model=list[str])
 def update_broadcast(broadcast_id: str, body: BroadcastUpdateIn, svc: ServicesDep,
                      who: Principal = allow("broadcast.create")) -> list[str]:

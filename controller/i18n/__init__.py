@@ -42,3 +42,21 @@ def state_words(value: str, lang: str) -> str:
     """A broadcast or delivery state in words (the code itself if it has none)."""
     entry = _CATALOGUE.get(f"st.{value}")
     return (entry.get(lang) or entry[DEFAULT_LANGUAGE]) if entry else value
+
+
+def reason_words(reason: str | None, lang: str) -> str:
+    """A delivery's stored reason in words (``domain/outcome.py`` knows our reasons)."""
+    from ..domain.outcome import reason_of
+
+    found = reason_of(reason)
+    if found is None:
+        return ""
+    params = dict(found.params)
+    if "priority" in params:
+        params["priority"] = translate(f"priority.{params['priority']}", lang)
+    if found.key == "reason.stop" and not params.get("who"):
+        params["who"] = "—"
+    try:
+        return translate(found.key, lang, **params)
+    except KeyError:
+        return reason or ""

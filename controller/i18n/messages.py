@@ -37,6 +37,12 @@ MESSAGES: dict[str, dict[str, str]] = {
     "media.not_found": {"vi": "Không tìm thấy tệp âm thanh.", "en": "Audio file not found."},
     "zone.exists": {"vi": "Thôn/khu vực '{id}' đã tồn tại.", "en": "Zone '{id}' already exists."},
     "zone.not_found": {"vi": "Không tìm thấy thôn/khu vực '{id}'.", "en": "Zone '{id}' not found."},
+    "broadcast.resend_stream": {"vi": "Không phát lại được một buổi phát trực tiếp hay tiếp sóng.",
+                                "en": "A live or relayed broadcast cannot be sent again."},
+    "broadcast.resend_not_over": {"vi": "Bản tin chưa phát xong: hãy chờ đến khi xong.",
+                                  "en": "The bulletin is not over yet: wait until it is."},
+    "broadcast.resend_none": {"vi": "Mọi cụm loa đã phát bản tin này: không có gì để phát lại.",
+                              "en": "Every loudspeaker played it: there is nothing to send again."},
     "keys.no_next": {"vi": "Chưa có khóa mới: hãy thông báo khóa mới trước.",
                      "en": "There is no next key: announce one first."},
     "keys.devices_waiting": {

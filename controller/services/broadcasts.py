@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select, update
+from sqlalchemy import String, cast, func, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from protocol.messages import (
@@ -47,6 +47,7 @@ from ..domain.broadcast import BroadcastState as S
 from ..domain.broadcast import can_move
 from ..domain.delivery import TERMINAL, DeliveryState, summarise
 from ..domain.errors import Conflict, DomainError, Invalid, NotAllowed, NotFound
+from ..domain.outcome import RESENDABLE, outcome
 from ..domain.repeats import repetition_starts
 from ..domain.timing import BroadcastTiming, TimingError, plan_timing
 from ..fleet.commands import CommandPath, SentCommand
@@ -617,6 +618,7 @@ class BroadcastService:
             if broadcast is None or broadcast.state not in (S.sent.value, S.scheduled.value):
                 return
             self._close(session, broadcast, MISSED_REASON)
+        self._changed()  # open pages show the missed loudspeakers at once
 
     def _close(self, session: Session, broadcast: Broadcast, reason: str) -> None:
         now = utcnow()
@@ -705,6 +707,27 @@ class BroadcastService:
             raise NotFound("broadcast.not_found")
         return broadcast
 
+    def resend_missed(self, broadcast_id: str, who: Principal) -> str:
+        """"Phát lại cho các thôn bị lỡ": the same audio, now, to exactly the loudspeakers
+        that missed it, failed or were cut off (a broadcast of its own, approved as any)."""
+        with self._sessions() as session:
+            broadcast = self._get_row(session, broadcast_id)
+            if broadcast.media_sha256 is None:
+                raise Conflict("broadcast.resend_stream")  # a live voice is gone
+            if broadcast.state != S.done.value:
+                raise Conflict("broadcast.resend_not_over")
+            again = sorted(d.device_id for d in broadcast.deliveries
+                           if outcome(d.state, d.line_check) in RESENDABLE)
+            media, title = broadcast.media_sha256, broadcast.title
+            priority, volume = Priority(broadcast.priority), broadcast.volume
+        if not again:
+            raise Conflict("broadcast.resend_none")
+        new_id = self.create(BroadcastRequest(
+            media_sha256=media, targets=[f"device:{d}" for d in again], priority=priority,
+            title=one_line(f"{title} (phát lại)"), volume=volume), who)
+        self._audit.record(who, "broadcast.resend", new_id, of=broadcast_id, devices=again)
+        return new_id
+
     def get(self, broadcast_id: str) -> BroadcastOut:
         """Where the broadcast stands on every device, with actual start times and skew."""
         with self._sessions() as session:
@@ -726,6 +749,35 @@ class BroadcastService:
                 query = query.where(Broadcast.state.in_([s.value for s in states]))
             statuses = _statuses(session)
             return [broadcast_out(b, statuses) for b in session.scalars(query)]
+
+    def search(self, text: str = "", zone: str = "", state: str = "", priority: str = "",
+               since: datetime | None = None, until: datetime | None = None,
+               offset: int = 0, limit: int = 25) -> tuple[list[BroadcastOut], int]:
+        """The history, newest first: title or id containing ``text``, for a village (its own
+        or ``all``), in a state, of a priority, starting in [since, until); one page and the
+        total."""
+        query = select(Broadcast)
+        if text:
+            like = f"%{text.strip().lower()}%"
+            query = query.where(or_(func.lower(Broadcast.title).like(like),
+                                    func.lower(Broadcast.id).like(like)))
+        if zone:
+            as_text = cast(Broadcast.targets, String)
+            query = query.where(or_(as_text.like(f'%"zone:{zone}"%'), as_text.like('%"all"%')))
+        if state:
+            query = query.where(Broadcast.state == state)
+        if priority:
+            query = query.where(Broadcast.priority == priority)
+        if since is not None:
+            query = query.where(Broadcast.start_at >= since)
+        if until is not None:
+            query = query.where(Broadcast.start_at < until)
+        with self._sessions() as session:
+            total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+            rows = session.scalars(query.order_by(Broadcast.start_at.desc(), Broadcast.id)
+                                   .offset(offset).limit(limit))
+            statuses = _statuses(session)
+            return [broadcast_out(b, statuses) for b in rows], total
 
     def waiting_for_others(self, username: str) -> int:
         """Emergencies waiting for a second person that ``username`` did not send (each series

@@ -55,6 +55,14 @@ def install(app: FastAPI) -> None:
     async def _forbidden(request: Request, exc: PageForbidden) -> HTMLResponse:
         return render(request, "forbidden.html", exc.principal, status_code=403)
 
+    icon = (Path(__file__).parent / "static" / "favicon.svg").read_bytes()
+
+    @app.get("/favicon.ico", include_in_schema=False)
+    def _favicon() -> Response:
+        """The loudspeaker icon (SVG: every browser in use reads it)."""
+        return Response(icon, media_type="image/svg+xml",
+                        headers={"Cache-Control": "max-age=86400"})
+
     @app.get("/", include_in_schema=False)
     def _root() -> RedirectResponse:
         return RedirectResponse("/ui/", status_code=303)

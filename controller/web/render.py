@@ -22,7 +22,8 @@ from ..i18n import LANGUAGES, state_words, translate
 
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
 
-NAV = [("nav.home", "/ui/", "broadcast.read"), ("nav.week", "/ui/week", "schedule.read"),
+NAV = [("nav.home", "/ui/", "broadcast.read"), ("nav.history", "/ui/broadcasts", "broadcast.read"),
+       ("nav.week", "/ui/week", "schedule.read"),
        ("nav.routine", "/ui/routine", "schedule.read"),
        ("nav.send", "/ui/send", "broadcast.create"),
        ("nav.emergency", "/ui/emergency", "broadcast.create"),
@@ -138,8 +139,10 @@ def render(request: Request, name: str, who: Principal | None, status_code: int 
     lang = lang_of(request)
     svc: Services = request.app.state.services
     csrf = getattr(request.state, "csrf", "") if who is not None else ""
-    nav = [(translate(k, lang), href) for k, href, perm in NAV
-           if who is not None and allowed(who.roles, perm)]
+    here = request.url.path.rstrip("/") or "/"
+    nav = [(translate(k, lang), href, here == (href.rstrip("/") or "/") or (
+            href != "/ui/" and here.startswith(href.rstrip("/") + "/")))
+           for k, href, perm in NAV if who is not None and allowed(who.roles, perm)]
     tz = ZoneInfo(svc.settings.timezone)
 
     def local(value: datetime | None, fmt: str = "%d/%m %H:%M") -> str:

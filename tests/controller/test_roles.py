@@ -24,6 +24,7 @@ PUBLIC = {  # deliberately open: liveness, and what a Pi fetches to install itse
     ("POST", "/auth/login"),  # who you are is what it establishes
     ("POST", "/auth/logout"),  # ends the caller's own session, if any
     ("GET", "/"),  # redirects to the web UI
+    ("GET", "/favicon.ico"),  # the browser asks on every page, logged in or not
     ("GET", "/ui/login"),
     ("POST", "/ui/login"),
     ("GET", "/ui/lang/{code}"),  # sets the language cookie

@@ -63,6 +63,17 @@ def test_dead_speaker_line_raises_an_alarm_a_technician_acknowledges(stack: Stac
     b = stack.broadcast(media["sha256"], ["zone:thon-dong"])
     d = stack.wait_states(b["id"], {"played"})["deliveries"][0]
     assert d["line_check"] == {"line_ma": [NOMINAL_LINE_MA, 0], "dead_channels": [1]}
+    # the pages say it played with a fault, not a green "Đã phát"
+    import httpx
+
+    stack.person("lan", "broadcaster")
+    web = httpx.Client(base_url=stack.base_url, timeout=60)
+    assert web.post("/auth/login", json={"username": "lan", "password": "lan-secret-pw"}
+                    ).status_code == 200
+    page = web.get(f"/ui/broadcasts/{b['id']}").text
+    assert "Đã phát nhưng có lỗi đường loa: đường loa 2 không có dòng điện" in page
+    assert 'data-outcome="fault"' in page and 'data-outcome="played"' not in page
+    assert 'data-zone="thon-dong" data-worst="fault"' in web.get("/ui/").text
     wait_for(lambda: ((stack.api.get("/api/devices/loa-1").json()["last_health"] or {})
                       .get("last_line_check") or {}).get("dead_channels") == [1],
              what="the last play's lines in the device's health")

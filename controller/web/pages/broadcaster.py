@@ -18,19 +18,24 @@ from ...auth import Principal
 from ...container import Services
 from ...domain.broadcast import BroadcastState
 from ...domain.errors import DomainError, NotFound
+from ...domain.outcome import (
+    OUTCOME_ORDER,
+    RESENDABLE,
+    Outcome,
+    dead_lines,
+    outcome,
+    summarise,
+)
 from ...errors import http_status
 from ...http import ServicesDep
-from ...i18n import translate
+from ...i18n import reason_words, translate
 from ...services.broadcasts import BroadcastRequest
+from ...services.coverage import village_coverage
 from ...services.speech import SpeechPart
 from ...services.views import MediaOut
-from .. import svg
 from ..render import lang_of, page, render, words
 
 router = APIRouter(prefix="/ui", tags=["web"], include_in_schema=False)
-
-COVERAGE_COLOURS = {"played": "#1b7a3a", "interrupted": "#b8860b", "failed": "#b3261e",
-                    "missed": "#6b6b6b"}
 
 
 # --- view builders ----------------------------------------------------------------------------
@@ -43,21 +48,11 @@ def _today(svc: Services) -> tuple[datetime, datetime]:
 
 
 def home_view(svc: Services, lang: str) -> dict[str, Any]:
-    """Today's programme, the last bulletins, and whether each village heard the latest."""
+    """Today's programme, the last bulletins, and whether each village heard its latest."""
     start, end = _today(svc)
     recent = svc.broadcasts.list(limit=10, by_creation=True)
-    zones = svc.zones.names()
-    last_by_zone: dict[str, dict[str, int]] = {}
-    for b in svc.broadcasts.list(limit=200, states=(BroadcastState.sent, BroadcastState.done)):
-        for target in b.targets:
-            zone = target.partition(":")[2] if target.startswith("zone:") else None
-            keys = [zone] if zone else (list(zones) if target == "all" else [])
-            for key in keys:
-                if key in zones and key not in last_by_zone:
-                    last_by_zone[key] = b.summary
-    coverage = svg.stacked_bars([(zones[z], last_by_zone[z]) for z in zones if z in last_by_zone],
-                                COVERAGE_COLOURS, translate("home.villages", lang))
-    return dict(plan=svc.programme.between(start, end), recent=recent, coverage=coverage)
+    return dict(plan=svc.programme.between(start, end), recent=recent,
+                villages=village_coverage(svc.sessions), outcomes=[o.value for o in OUTCOME_ORDER])
 
 
 def week_view(svc: Services) -> dict[str, Any]:
@@ -72,11 +67,17 @@ def week_view(svc: Services) -> dict[str, Any]:
     return dict(days=days)
 
 
-def broadcast_view(svc: Services, broadcast_id: str) -> dict[str, Any]:
-    """A bulletin and where it stands on every loudspeaker, by name."""
+def broadcast_view(svc: Services, broadcast_id: str, lang: str) -> dict[str, Any]:
+    """A bulletin and where it stands on every loudspeaker, by name, in words."""
     b = svc.broadcasts.get(broadcast_id)
     media = svc.media.get(b.media_sha256) if b.media_sha256 else None  # a stream has none
     names = svc.devices.names()
+    deliveries = [dict(device=d.device_id, name=names.get(d.device_id, d.device_id),
+                       state=d.state, outcome=outcome(d.state, d.line_check).value,
+                       dead_lines=", ".join(str(n) for n in dead_lines(d.line_check)),
+                       reason=reason_words(d.reason, lang), started_at=d.started_at,
+                       joined_late_ms=d.joined_late_ms, online=d.device_status)
+                  for d in b.deliveries]
     return dict(b=dict(
         id=b.id, title=b.title, state=b.state, start_at=b.start_at, priority=b.priority,
         targets=b.targets, created_by=b.created_by, approved_by=b.approved_by,
@@ -89,10 +90,9 @@ def broadcast_view(svc: Services, broadcast_id: str) -> dict[str, Any]:
         loudness_warning=media.loudness_warning if media else False,
         parts=(media.parts or []) if media else [], stream=b.stream, ended_at=b.ended_at,
         quiet_override=b.quiet_override,
-        deliveries=[dict(device=d.device_id, name=names.get(d.device_id, d.device_id),
-                         state=d.state, reason=d.reason, started_at=d.started_at,
-                         joined_late_ms=d.joined_late_ms,
-                         online=d.device_status) for d in b.deliveries]))
+        deliveries=deliveries, outcomes=summarise(Outcome(d["outcome"]) for d in deliveries),
+        resendable=[d["device"] for d in deliveries if Outcome(d["outcome"]) in RESENDABLE]),
+        outcome_order=[o.value for o in OUTCOME_ORDER])
 
 
 # --- pages ------------------------------------------------------------------------------------
@@ -112,8 +112,16 @@ def week(request: Request, svc: ServicesDep, who: Principal = page("schedule.rea
 
 
 def send_view(svc: Services, form: dict[str, Any]) -> dict[str, Any]:
+    """The form, and per village the loudspeakers that may not play (offline, stopped, or
+    with an alarm open): the sender is told before sending, not after."""
+    unwell: dict[str, list[str]] = {}
+    for d in svc.devices.list(include_retired=False):
+        if d.status != "online" or d.active_alarms:
+            for z in d.zones:
+                unwell.setdefault(z, []).append(d.name or d.id)
     return dict(zones=svc.zones.names(), form=form, voices=svc.speech.voices(),
-                default_voice=svc.speech.default_voice(), languages=svc.speech.languages())
+                default_voice=svc.speech.default_voice(), languages=svc.speech.languages(),
+                unwell=unwell)
 
 
 def _prefill(svc: Services, broadcast_id: str) -> dict[str, Any]:
@@ -133,6 +141,31 @@ def send_form(request: Request, svc: ServicesDep, again: str = "",
               who: Principal = page("broadcast.create")) -> HTMLResponse:
     form = _prefill(svc, again) if again else {}
     return render(request, "send.html", who, errors=[], **send_view(svc, form))
+
+
+def _stored(svc: Services, sha256: str) -> bool:
+    try:
+        svc.media.get(sha256)
+    except NotFound:
+        return False
+    return True
+
+
+async def _keep(svc: Services, who: Principal, upload: UploadFile, title: str
+                ) -> dict[str, str]:
+    """Store a chosen file while the form is sent back with an error, so it is not lost
+    (browsers cannot fill a file field again). Nothing if the file itself is refused."""
+    try:
+        path = await svc.media.receive(upload, upload.filename or "")
+        try:
+            await run_in_threadpool(svc.media.check, path)
+            media, _ = await run_in_threadpool(svc.media.ingest, who, path,
+                                               upload.filename or "", title or None)
+        finally:
+            path.unlink(missing_ok=True)
+    except DomainError:
+        return {}
+    return dict(kept_sha=media.sha256, kept_name=upload.filename or media.title)
 
 
 def _file(value: Any) -> UploadFile | None:
@@ -155,6 +188,10 @@ async def send_submit(request: Request, svc: ServicesDep,
                   quiet_override=form.get("quiet_override") == "1")
     upload, extra = _file(form.get("file")), _file(form.get("extra_file"))
     previewed = text_of("media_sha")
+    kept = text_of("kept_sha") if upload is None else ""  # the file chosen before an error
+    if kept and not _stored(svc, kept):
+        kept = ""
+    fields.update(kept_sha=kept, kept_name=text_of("kept_name") if kept else "")
     errors = []
     if not fields["title"]:
         errors.append(translate("error.title_empty", lang))
@@ -163,11 +200,13 @@ async def send_submit(request: Request, svc: ServicesDep,
     if fields["content"] == "text":
         if not fields["text"].strip():
             errors.append(translate("send.no_text", lang))
-    elif upload is None:
+    elif upload is None and not kept:
         errors.append(translate("error.no_file", lang))
     if extra is not None and not fields["extra_language"]:
         errors.append(translate("speech.unknown_language", lang, language=""))
     start_at = None
+    if fields["at"]:  # a typed time is honoured even if "at" was not ticked
+        fields["when"] = "at"
     if fields["when"] == "at":
         try:
             tz = ZoneInfo(svc.settings.timezone)
@@ -179,11 +218,14 @@ async def send_submit(request: Request, svc: ServicesDep,
     if fields["priority"] not in {p.value for p in Priority} - {"live"}:
         fields["priority"] = "normal"
     if errors:
+        if upload is not None and fields["content"] != "text":
+            fields.update(await _keep(svc, who, upload, fields["title"]))
         return render(request, "send.html", who, status_code=422, errors=errors,
                       **send_view(svc, fields))
     main_part = SpeechPart(fields["language"], fields["text"], fields["voice"] or None) \
         if fields["content"] == "text" else None
-    targets, priority = [f"zone:{v}" for v in fields["villages"]], Priority(fields["priority"])
+    targets = ["all"] if "*" in fields["villages"] else [f"zone:{v}" for v in fields["villages"]]
+    priority = Priority(fields["priority"])
     request_for = dict(targets=targets, start_at=start_at, priority=priority,
                        title=fields["title"], quiet_override=bool(fields["quiet_override"]))
     try:
@@ -215,6 +257,8 @@ async def send_submit(request: Request, svc: ServicesDep,
             media, _ = svc.media.ingest(who, path, original.filename or "", fields["title"])
             language = fields["extra_language"] if original is extra else fields["language"]
             parts.append(SpeechPart(language, media_sha256=media.sha256))
+        if kept and not received and fields["content"] != "text":
+            parts.insert(0, SpeechPart(fields["language"], media_sha256=kept))
         if len(parts) == 1 and parts[0].media_sha256:
             return svc.media.get(parts[0].media_sha256), False
         return svc.speech.render(who, parts, fields["title"], progress=progress)
@@ -250,13 +294,46 @@ JOB_STAGES = ("queued", "starting", "speaking", "measuring", "encoding", "checki
               "done")
 
 
+HISTORY_PAGE = 25
+
+
+@router.get("/broadcasts", response_class=HTMLResponse)
+def history(request: Request, svc: ServicesDep, q: str = "", village: str = "",
+            state: str = "", priority: str = "", day: str = "", page_no: int = 1,
+            who: Principal = page("broadcast.read")) -> HTMLResponse:
+    """Every bulletin, newest first: search by title, filter by village, day, state and
+    priority, 25 a page."""
+    tz = ZoneInfo(svc.settings.timezone)
+    since = until = None
+    try:
+        if day:
+            since = datetime.combine(datetime.strptime(day, "%Y-%m-%d").date(),
+                                     datetime.min.time(), tz)
+            until = since + timedelta(days=1)
+    except ValueError:
+        day = ""
+    page_no = max(1, min(page_no, 10_000))
+    rows, total = svc.broadcasts.search(
+        q[:100], village if village in svc.zones.names() else "",
+        state if state in {s.value for s in BroadcastState} else "",
+        priority if priority in {p.value for p in Priority} else "", since, until,
+        offset=(page_no - 1) * HISTORY_PAGE, limit=HISTORY_PAGE)
+    pages = max(1, -(-total // HISTORY_PAGE))
+    return render(request, "history.html", who, rows=rows, total=total, page_no=page_no,
+                  pages=pages, zones=svc.zones.names(), states=[s.value for s in BroadcastState],
+                  priorities=[p.value for p in Priority],
+                  f=dict(q=q, village=village, state=state, priority=priority, day=day))
+
+
 @router.get("/broadcasts/{broadcast_id}", response_class=HTMLResponse)
 def broadcast_page(broadcast_id: str, request: Request, svc: ServicesDep,
                    who: Principal = page("broadcast.read")) -> HTMLResponse:
-    return render(request, "broadcast.html", who, **broadcast_view(svc, broadcast_id))
+    return render(request, "broadcast.html", who,
+                  **broadcast_view(svc, broadcast_id, lang_of(request)))
 
 
 @router.get("/broadcasts/{broadcast_id}/progress", response_class=HTMLResponse)
 def broadcast_progress(broadcast_id: str, request: Request, svc: ServicesDep,
                        who: Principal = page("broadcast.read")) -> HTMLResponse:
-    return render(request, "_progress.html", who, **broadcast_view(svc, broadcast_id))
+    return render(request, "_progress.html", who,
+                  **broadcast_view(svc, broadcast_id, lang_of(request)))

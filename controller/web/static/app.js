@@ -13,6 +13,23 @@
     });
   }
 
+  // Tables on a phone: each cell carries its column's name (CSS shows it as a card).
+  function labelCells(root) {
+    (root.querySelectorAll ? root : document).querySelectorAll("table").forEach(function (table) {
+      var names = Array.prototype.map.call(table.querySelectorAll("thead th"), function (th) {
+        return th.textContent.trim();
+      });
+      if (!names.length) { return; }
+      table.querySelectorAll("tbody tr").forEach(function (tr) {
+        Array.prototype.forEach.call(tr.children, function (td, i) {
+          if (names[i] && !td.dataset.label) { td.dataset.label = names[i]; }
+        });
+      });
+    });
+  }
+  labelCells(document);
+  document.addEventListener("htmx:afterSwap", function (event) { labelCells(event.target.parentNode || document); });
+
   // An emergency waiting for a second person: the badge grows, and the page says so aloud.
   var lastWaiting = Number((document.getElementById("emergency-badge") || {dataset: {}}).dataset.count || 0);
   document.addEventListener("htmx:afterSwap", function () {
@@ -55,7 +72,15 @@
                 "Accept-Language": document.documentElement.lang},
       body: JSON.stringify(body)
     }).then(function (response) {
-      if (response.ok) { window.location.reload(); return; }
+      if (response.ok) {
+        // data-open="/ui/broadcasts/": go to what the answer made (its id), else reload
+        if (button && button.dataset.open) {
+          return response.json().then(function (made) {
+            window.location.assign(button.dataset.open + encodeURIComponent(made.id));
+          });
+        }
+        window.location.reload(); return;
+      }
       return response.json().then(function (data) {
         var box = document.getElementById("action-error");
         if (box) { box.textContent = data.error ? data.error.message : response.statusText; box.hidden = false; }

@@ -1,0 +1,66 @@
+"""Did every village hear it? Per village, the latest bulletin that reached its own
+loudspeakers and what happened on each of them (``domain/outcome.py``) — not the whole
+bulletin's counts. Villages with no bulletin yet are listed too."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from ..db.models import Broadcast, Delivery, Device, Zone
+from ..domain.broadcast import BroadcastState
+from ..domain.outcome import OUTCOME_ORDER, Outcome, outcome, summarise
+
+LOOK_BACK = 300
+"""How many recent bulletins are searched for each village's latest."""
+
+
+@dataclass
+class VillageCoverage:
+    zone: str
+    name: str
+    devices: int
+    broadcast_id: str | None = None
+    title: str = ""
+    start_at: datetime | None = None
+    counts: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def worst(self) -> str | None:
+        """What the village's line is coloured by: the worst outcome it has."""
+        for o in reversed(OUTCOME_ORDER[:-1]):  # failed, missed, interrupted, fault, played
+            if self.counts.get(o.value):
+                return o.value
+        return Outcome.waiting.value if self.counts.get("waiting") else None
+
+
+def village_coverage(sessions: sessionmaker[Session]) -> list[VillageCoverage]:
+    with sessions() as session:
+        zones = list(session.scalars(select(Zone).order_by(Zone.name)))
+        members: dict[str, set[str]] = {z.id: set() for z in zones}
+        for device in session.scalars(select(Device).where(Device.retired.is_(False))):
+            for z in device.zones:
+                members.setdefault(z.id, set()).add(device.id)
+        recent = list(session.scalars(
+            select(Broadcast).where(Broadcast.state.in_(
+                [BroadcastState.sent.value, BroadcastState.done.value]))
+            .order_by(Broadcast.start_at.desc()).limit(LOOK_BACK)))
+        by_broadcast: dict[str, list[Delivery]] = {}
+        if recent:
+            for d in session.scalars(select(Delivery).where(
+                    Delivery.broadcast_id.in_([b.id for b in recent]))):
+                by_broadcast.setdefault(d.broadcast_id, []).append(d)
+        out = []
+        for z in zones:
+            row = VillageCoverage(z.id, z.name, len(members[z.id]))
+            for b in recent:  # newest first
+                own = [d for d in by_broadcast.get(b.id, []) if d.device_id in members[z.id]]
+                if own:
+                    row.broadcast_id, row.title, row.start_at = b.id, b.title, b.start_at
+                    row.counts = summarise(outcome(d.state, d.line_check) for d in own)
+                    break
+            out.append(row)
+        return out
