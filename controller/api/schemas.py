@@ -132,4 +132,4 @@ class VolumeIn(BaseModel):
 
 class RejectIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    reason: str = Field(min_length=1, max_length=1000, description="shown to the broadcaster")
+    reason: str = Field(max_length=1000, description="shown to the broadcaster; not empty")

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from ..auth import Principal, Role
-from ..http import ServicesDep, allow
+from ..http import SESSION_COOKIE, ServicesDep, allow
 from ..services.accounts import check_username
 from ..services.views import TokenOut, UserOut
 from .schemas import RowId
@@ -41,6 +41,29 @@ class TokenIn(BaseModel):
 def me(svc: ServicesDep, who: Principal = allow("account.self")) -> UserOut:
     """Who the token or session belongs to, with its roles."""
     return svc.accounts.me(who)
+
+
+class PasswordIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    current: str = Field(max_length=200)
+    new: str = Field(max_length=200, description="at least 10 characters")
+
+
+@router.post("/api/me/password", status_code=204)
+def change_password(body: PasswordIn, request: Request, svc: ServicesDep,
+                    who: Principal = allow("account.self")) -> Response:
+    """Your own password, with the current one; your other sessions end."""
+    svc.accounts.change_own_password(who, body.current, body.new,
+                                     request.cookies.get(SESSION_COOKIE))
+    return Response(status_code=204)
+
+
+@router.post("/api/users/{username}/unlock", response_model=UserOut)
+def unlock_user(username: str, svc: ServicesDep, who: Principal = allow("user.manage")
+                ) -> UserOut:
+    """Failed log-ins so far no longer lock this name (someone forgot, or was locked out by
+    a stranger's tries)."""
+    return svc.accounts.unlock(who, username)
 
 
 @router.get("/api/users", response_model=list[UserOut], dependencies=[allow("user.manage")])

@@ -21,11 +21,12 @@ class Outcome(str, enum.Enum):
     interrupted = "interrupted"
     missed = "missed"
     failed = "failed"
+    cancelled = "cancelled"  # withdrawn or rejected before it played: nobody missed it
     waiting = "waiting"  # not over yet: sent, acknowledged, downloading, playing
 
 
 OUTCOME_ORDER = (Outcome.played, Outcome.fault, Outcome.interrupted, Outcome.missed,
-                 Outcome.failed, Outcome.waiting)
+                 Outcome.failed, Outcome.cancelled, Outcome.waiting)
 """How a summary lists them (and the legend)."""
 
 RESENDABLE = frozenset({Outcome.missed, Outcome.failed, Outcome.interrupted})
@@ -43,7 +44,7 @@ def outcome(state: str, line_check: Mapping[str, Any] | None = None) -> Outcome:
     if state == "played":
         dead = (line_check or {}).get("dead_channels") or []
         return Outcome.fault if dead else Outcome.played
-    if state in ("interrupted", "missed", "failed"):
+    if state in ("interrupted", "missed", "failed", "cancelled"):
         return Outcome(state)
     return Outcome.waiting
 
@@ -70,6 +71,7 @@ _PATTERNS: list[tuple[re.Pattern[str], str]] = [
                 r"(?P<play>.+)$"), "reason.preempted"),
     (re.compile(r"^interrupted by (?P<what>cancel|plan|shutdown)$"), "reason.by_{what}"),
     (re.compile(r"^refused: (?P<code>[a-z_]+)$"), "reason.refused_{code}"),
+    (re.compile(r"^rejected: (?P<text>.*)$"), "reason.rejected"),
     (re.compile(r"^(?P<code>too_late|output_busy|output_error|decode_failed|agent_error|"
                 r"agent_restarted|cancelled)(: (?P<detail>.*))?$"), "reason.{code}"),
 ]

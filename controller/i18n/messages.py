@@ -43,6 +43,12 @@ MESSAGES: dict[str, dict[str, str]] = {
                                   "en": "The bulletin is not over yet: wait until it is."},
     "broadcast.resend_none": {"vi": "Mọi cụm loa đã phát bản tin này: không có gì để phát lại.",
                               "en": "Every loudspeaker played it: there is nothing to send again."},
+    "account.password_short": {"vi": "Mật khẩu mới cần ít nhất {n} ký tự.",
+                               "en": "The new password needs at least {n} characters."},
+    "account.password_wrong": {"vi": "Mật khẩu hiện tại không đúng.",
+                               "en": "The current password is not right."},
+    "approvals.reason_required": {"vi": "Hãy ghi lý do từ chối để người gửi biết cần sửa gì.",
+                                  "en": "Give a reason, so the sender knows what to change."},
     "keys.no_next": {"vi": "Chưa có khóa mới: hãy thông báo khóa mới trước.",
                      "en": "There is no next key: announce one first."},
     "keys.devices_waiting": {

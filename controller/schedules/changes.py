@@ -17,7 +17,7 @@ from protocol.messages import utcnow
 
 from ..auth import Principal, skips_approval
 from ..db.models import ScheduleChange
-from ..domain.errors import Conflict, DomainError, NotAllowed, NotFound
+from ..domain.errors import Conflict, DomainError, Invalid, NotAllowed, NotFound
 from ..i18n import translate
 from ..services.audit import AuditLog
 from ..services.speech import SpeechPart, SpeechService
@@ -202,6 +202,8 @@ class ScheduleChanges:
         return outcome
 
     def reject(self, who: Principal, change_id: int, reason: str) -> ChangeRecord:
+        if not reason.strip():
+            raise Invalid("approvals.reason_required")
         self._pending(change_id)
         out = self._decide(change_id, "rejected", who.username, reason)
         self._audit.record(who, "schedule.reject", str(change_id), reason=reason)

@@ -25,11 +25,12 @@ from ..auth import (
     verify_password,
 )
 from ..db.models import ApiToken, AuditEntry, Device, User, WebSession
-from ..domain.errors import Conflict, Locked, NotFound, Unauthenticated
+from ..domain.errors import Conflict, Invalid, Locked, NotAllowed, NotFound, Unauthenticated
 from .audit import AuditLog
 from .views import TokenOut, UserOut
 
 USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
+MIN_PASSWORD = 10
 
 
 def check_username(value: str) -> str:
@@ -89,6 +90,10 @@ def recent_failures(session: Session, username: str, minutes: int, ip: str | Non
     """Failed logins for a name in the last minutes (from one address, if ``ip``),
     counted from the audit log."""
     since = utcnow() - timedelta(minutes=minutes)
+    unlocked = session.scalar(select(func.max(AuditEntry.ts)).where(
+        AuditEntry.action == "user.unlock", AuditEntry.target == username[:200]))
+    if unlocked is not None and unlocked > since:  # an admin unlocked it since
+        since = unlocked
     query = select(func.count()).select_from(AuditEntry).where(
         AuditEntry.action == "auth.login", AuditEntry.outcome == "denied",
         AuditEntry.target == username[:200], AuditEntry.ts >= since)
@@ -272,6 +277,39 @@ class AccountService:
         self._audit.record(who, "user.update", username, changed=changed,
                            password_changed=password is not None)
         return out
+
+    def change_own_password(self, who: Principal, current: str, new: str,
+                            keep_cookie: str | None = None) -> None:
+        """Anyone's own password, with the current one; every other session of theirs ends
+        (this one stays)."""
+        if len(new) < MIN_PASSWORD:
+            raise Invalid("account.password_short", n=MIN_PASSWORD)
+        with self._sessions.begin() as session:
+            user = find_user(session, who.username)
+            if not verify_password(user.password_hash, current):
+                raise NotAllowed("account.password_wrong")
+            user.password_hash = hash_password(new)
+            keep = token_hash(keep_cookie) if keep_cookie else ""
+            session.execute(delete(WebSession).where(WebSession.user_id == user.id,
+                                                     WebSession.id_hash != keep))
+        self._audit.record(who, "user.password", who.username)
+
+    def unlock(self, who: Principal, username: str) -> UserOut:
+        """Failed log-ins before now no longer lock the name."""
+        with self._sessions() as session:
+            out = user_out(find_user(session, username))
+        self._audit.record(who, "user.unlock", username)
+        return out
+
+    def locked(self) -> set[str]:
+        """Names locked now (from one address or from everywhere)."""
+        with self._sessions() as session:
+            since = utcnow() - timedelta(minutes=self._lockout_minutes)
+            names = set(session.scalars(select(AuditEntry.target).where(
+                AuditEntry.action == "auth.login", AuditEntry.outcome == "denied",
+                AuditEntry.ts >= since).distinct()))
+            return {n for n in names if recent_failures(
+                session, n, self._lockout_minutes) >= self._lockout_failures}
 
     def create_token(self, who: Principal, username: str, name: str) -> TokenOut:
         """A personal API token for the CLI (shown once; only its hash is kept)."""

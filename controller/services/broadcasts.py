@@ -416,6 +416,8 @@ class BroadcastService:
 
     def reject(self, broadcast_id: str, who: Principal, reason: str) -> None:
         """Refuse a held broadcast with a reason; nothing is sent."""
+        if not reason.strip():
+            raise Invalid("approvals.reason_required")
         now = utcnow()
         with self._sessions.begin() as session:
             broadcast = self._get_row(session, broadcast_id)
@@ -690,6 +692,7 @@ class BroadcastService:
             devices = resolve_devices(session, targets)
         if not devices:
             raise NotFound("broadcast.no_devices")
+        reason = reason or who.username  # the loudspeakers' log says who, if not why
         sent = [self._commands.send(t, StopCommand(reason=one_line(reason)))
                 for t in targets]
         log.warning("STOP sent to %s (%s)", ", ".join(targets), reason or "no reason")
@@ -898,7 +901,8 @@ def broadcast_out(broadcast: Broadcast, device_status: dict[str, str]) -> Broadc
                          mount=broadcast.stream.get("mount")) if broadcast.stream else None,
         ended_at=broadcast.ended_at,
         targets=list(broadcast.targets), state=broadcast.state, start_at=broadcast.start_at,
-        send_at=broadcast.send_at, not_after=broadcast.not_after,
+        start_on_release=bool(broadcast.start_on_release), send_at=broadcast.send_at,
+        not_after=broadcast.not_after,
         created_at=broadcast.created_at, sent_at=broadcast.sent_at,
         created_by=broadcast.created_by, approved_by=broadcast.approved_by,
         approved_at=broadcast.approved_at, rejected_reason=broadcast.rejected_reason,

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from ..db.models import Broadcast, Delivery, Device, Zone
 from ..domain.broadcast import BroadcastState
-from ..domain.outcome import OUTCOME_ORDER, Outcome, outcome, summarise
+from ..domain.outcome import Outcome, outcome, summarise
 
 LOOK_BACK = 300
 """How many recent bulletins are searched for each village's latest."""
@@ -31,7 +31,8 @@ class VillageCoverage:
     @property
     def worst(self) -> str | None:
         """What the village's line is coloured by: the worst outcome it has."""
-        for o in reversed(OUTCOME_ORDER[:-1]):  # failed, missed, interrupted, fault, played
+        for o in (Outcome.failed, Outcome.missed, Outcome.interrupted, Outcome.fault,
+                  Outcome.played):
             if self.counts.get(o.value):
                 return o.value
         return Outcome.waiting.value if self.counts.get("waiting") else None

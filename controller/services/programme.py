@@ -27,6 +27,7 @@ class ProgrammeItem:
     schedule: str | None = None
     id: str | None = None
     state: str | None = None
+    on_release: bool = False  # held: plays when approved, not at ``start``
 
 
 class ProgrammeService:
@@ -56,5 +57,8 @@ class ProgrammeService:
                 items.append(ProgrammeItem(start=b.start_at.astimezone(self._tz),
                                            title=b.title or b.id, targets=list(b.targets),
                                            priority=b.priority, kind="broadcast", id=b.id,
-                                           state=b.state))
+                                           state=b.state, on_release=bool(
+                                               b.start_on_release and b.state in (
+                                                   BroadcastState.pending_approval.value,
+                                                   BroadcastState.pending_confirmation.value))))
         return sorted(items, key=lambda item: item.start)

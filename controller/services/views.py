@@ -107,6 +107,8 @@ class BroadcastOut(BaseModel):
     targets: list[str]
     state: str
     start_at: datetime
+    start_on_release: bool = Field(False, description="held: plays as soon as it is approved "
+                                   "(start_at is only a placeholder until then)")
     send_at: datetime
     not_after: datetime
     created_at: datetime

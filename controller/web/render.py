@@ -154,12 +154,22 @@ def render(request: Request, name: str, who: Principal | None, status_code: int 
         return text.replace(".", ",") if lang == "vi" else text
 
     places = PlaceNames(svc, lang)
+    names: dict[str, str] | None = None
+
+    def name_of(username: str | None) -> str:
+        """A person's full name (their login name if they gave none)."""
+        nonlocal names
+        if not username:
+            return "—"
+        if names is None:
+            names = svc.accounts.display_names()
+        return names.get(username) or username
 
     return templates.TemplateResponse(request, name, dict(
         t=lambda key, **kw: translate(key, lang, **kw), st=lambda s: state_words(s, lang),
         lang=lang, who=who, csrf=csrf, nav=nav, local=local, seconds=seconds, place=places.target,
         zone_name=places.zone, device_state=lambda status: translate(
             f"state.{status}" if status in DEVICE_STATES else "state.unknown", lang),
-        can=lambda perm: who is not None and allowed(who.roles, perm),
+        can=lambda perm: who is not None and allowed(who.roles, perm), name_of=name_of,
         waiting=_waiting(svc, who), on_air=_on_air(svc, who), **context),
         status_code=status_code, headers=headers)

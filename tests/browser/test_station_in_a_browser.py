@@ -43,7 +43,7 @@ def demo(tmp_path_factory) -> Iterator[dict]:
                         env=running.env, stdin=PASSWORD + "\n")
             assert made.returncode == 0, made.stderr
         with running.api() as api:
-            yield dict(base=running.base, data=running.data, api=api)
+            yield dict(base=running.base, data=running.data, api=api, env=running.env)
 
 
 @pytest.fixture(scope="module")
@@ -564,3 +564,38 @@ def test_the_history_of_bulletins_is_searched_on_a_phone(demo, browser):
     lan.get_by_label("Tìm theo tiêu đề").fill("không có tin này")
     lan.get_by_role("button", name="Tìm").click()
     expect(lan.locator("#history-count")).to_have_text("0 bản tin")
+
+
+def test_own_password_change_and_an_admin_resets_and_unlocks(demo, browser):
+    made = _cli("user", "add", "hong", "--role", "broadcaster", "--display-name", "Trần Thị Hồng",
+                "--password-stdin", env=demo["env"], stdin=PASSWORD + "\n")
+    assert made.returncode == 0, made.stderr
+    hong = _login(browser, demo, "hong", mobile=True)
+    expect(hong.locator("header .me")).to_have_text("Trần Thị Hồng")  # her name, not "hong"
+    hong.locator("header .me").click()
+    hong.get_by_label("Mật khẩu hiện tại").fill("sai-mat-khau-roi")
+    hong.get_by_label("Mật khẩu mới").fill("mat-khau-moi-cua-hong")
+    hong.get_by_role("button", name="Lưu mật khẩu mới").click()
+    expect(hong.get_by_role("alert")).to_contain_text("Mật khẩu hiện tại không đúng.")
+    hong.get_by_label("Mật khẩu hiện tại").fill(PASSWORD)
+    hong.get_by_role("button", name="Lưu mật khẩu mới").click()
+    expect(hong.get_by_role("status")).to_contain_text("Đã đổi mật khẩu.")
+    _shot(hong, "34-phone-own-password")
+
+    stranger = browser.new_context(base_url=demo["base"]).new_page()
+    for _ in range(5):  # a stranger's wrong tries lock her name (from that address)
+        stranger.request.post("/auth/login", data={"username": "hong", "password": "doan-bua"})
+    accounts = dict(line.split()[:2] for line in
+                    (demo["data"] / "demo-accounts.txt").read_text().splitlines())
+    admin = _login(browser, demo, "quan-tri", password=accounts["quan-tri"])
+    admin.goto("/ui/users")
+    row = admin.locator('tr[data-user="hong"]')
+    expect(row).to_contain_text("Đang bị khoá")
+    row.get_by_role("button", name="Mở khoá").click()
+    expect(admin.get_by_role("status")).to_contain_text("Đã mở khoá tài khoản.")
+    expect(admin.locator('tr[data-user="hong"]')).not_to_contain_text("Đang bị khoá")
+    admin.once("dialog", lambda dialog: dialog.accept("mat-khau-dat-lai-1"))
+    admin.locator('tr[data-user="hong"]').get_by_role("button", name="Đặt lại mật khẩu").click()
+    expect(admin.get_by_role("status")).to_contain_text("Đã đặt lại mật khẩu")
+    again = _login(browser, demo, "hong", password="mat-khau-dat-lai-1")
+    expect(again.locator("header .me")).to_have_text("Trần Thị Hồng")

@@ -234,3 +234,30 @@ def test_a_bulletin_saved_as_a_draft_waits_for_its_author(stack: Stack, speech_w
     assert "Tin nháp" not in stack.person("chu-tich", "approver").get("/ui/approvals").text
     assert "/submit" not in stack.person("hoa", "broadcaster").get(
         f"/ui/broadcasts/{broadcast_id}").text  # only its author can send it on
+
+
+def test_a_rejected_bulletin_says_who_and_why_in_words_and_can_be_edited_again(
+        stack: Stack, speech_wav):
+    stack.add_zone("thon-dong", "Thôn Đông")
+    stack.register("loa-1", ["thon-dong"])
+    sha = stack.upload(speech_wav, "Tin sáng")["sha256"]
+    lan = stack.person("lan", "broadcaster")
+    boss = stack.person("chu-tich", "approver")
+    b = lan.post("/api/broadcasts", json={"media_sha256": sha, "targets": ["zone:thon-dong"],
+                                         "title": "Tin sáng"}).json()
+    page = lan.get(f"/ui/broadcasts/{b['id']}").text
+    assert "Ngay khi được duyệt" in page  # not the time it was made
+    empty = boss.post(f"/api/broadcasts/{b['id']}/reject", json={"reason": "  "},
+                      headers={"Accept-Language": "vi"})
+    assert empty.status_code == 422
+    assert empty.json()["error"]["message"] == \
+        "Hãy ghi lý do từ chối để người gửi biết cần sửa gì."
+    assert boss.post(f"/api/broadcasts/{b['id']}/reject",
+                     json={"reason": "sai ngày họp"}).status_code == 200
+    page = lan.get(f"/ui/broadcasts/{b['id']}").text
+    assert "✗ từ chối bởi Chu-Tich" in page and "✓" not in page
+    assert "bị từ chối: sai ngày họp" in page and "rejected:" not in page
+    assert f'href="/ui/send?again={b["id"]}"' in page  # Sửa và gửi lại
+    form = lan.get(f"/ui/send?again={b['id']}").text
+    assert 'name="kept_sha" value="' + sha in form  # the same audio, kept, ready to send
+    assert 'value="thon-dong" checked' in form

@@ -65,7 +65,8 @@ def _coordinates(fields: dict[str, Any], lang: str, errors: list[str]
 @router.get("/users", response_class=HTMLResponse)
 def users_page(request: Request, svc: ServicesDep, who: Principal = page("user.manage")
                ) -> HTMLResponse:
-    return render(request, "users.html", who, users=svc.accounts.list(), errors=[], form={})
+    return render(request, "users.html", who, users=svc.accounts.list(), errors=[], form={},
+                  locked=svc.accounts.locked())
 
 
 @router.post("/users", response_class=HTMLResponse)
@@ -91,7 +92,7 @@ async def users_create(request: Request, svc: ServicesDep, who: Principal = page
         errors.append(words(exc, lang))
     if errors:
         return render(request, "users.html", who, status_code=422, users=svc.accounts.list(),
-                      errors=errors, form=dict(username=username, display_name=display_name,
+                      locked=svc.accounts.locked(), errors=errors, form=dict(username=username, display_name=display_name,
                                                roles=roles))
     return RedirectResponse("/ui/users", status_code=303)
 

@@ -80,6 +80,7 @@ def broadcast_view(svc: Services, broadcast_id: str, lang: str) -> dict[str, Any
                   for d in b.deliveries]
     return dict(b=dict(
         id=b.id, title=b.title, state=b.state, start_at=b.start_at, priority=b.priority,
+        on_release=b.start_on_release and b.state.startswith("pending"),
         targets=b.targets, created_by=b.created_by, approved_by=b.approved_by,
         reason=b.rejected_reason, sha=media.sha256 if media else None,
         duration_s=round(b.duration_ms / 1000, 1),
@@ -130,10 +131,13 @@ def _prefill(svc: Services, broadcast_id: str) -> dict[str, Any]:
     if b.media_sha256 is None:
         raise NotFound("broadcast.not_found")  # a live or relay broadcast has no text
     media = svc.media.get(b.media_sha256)
-    return dict(title=b.title, villages=[t.partition(":")[2] for t in b.targets
-                                         if t.startswith("zone:")],
+    villages = ["*"] if "all" in b.targets else [t.partition(":")[2] for t in b.targets
+                                                 if t.startswith("zone:")]
+    return dict(title=b.title, villages=villages,
                 content="text" if media.text else "audio", text=media.text or "",
-                voice=media.voice, language=media.language, priority=b.priority)
+                voice=media.voice, language=media.language, priority=b.priority,
+                kept_sha="" if media.text else media.sha256,
+                kept_name="" if media.text else media.original_filename or media.title)
 
 
 @router.get("/send", response_class=HTMLResponse)

@@ -56,3 +56,10 @@ def set_language(code: str, request: Request) -> RedirectResponse:
     if code in LANGUAGES:
         response.set_cookie("lang", code, max_age=365 * 86400, samesite="lax", path="/")
     return response
+
+
+@router.get("/account", response_class=HTMLResponse)
+def account_page(request: Request, svc: ServicesDep, who: Principal = page("account.self")
+                 ) -> HTMLResponse:
+    """Your name, roles and password."""
+    return render(request, "account.html", who, me=svc.accounts.me(who))

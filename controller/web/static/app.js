@@ -13,6 +13,16 @@
     });
   }
 
+  // What the last action saved, said once after the reload it caused.
+  var said = window.sessionStorage.getItem("loalang-saved");
+  if (said) {
+    window.sessionStorage.removeItem("loalang-saved");
+    var note = document.createElement("p");
+    note.className = "notice saved"; note.setAttribute("role", "status"); note.textContent = said;
+    var main = document.getElementById("main");
+    if (main) { main.insertBefore(note, main.firstChild); }
+  }
+
   // Tables on a phone: each cell carries its column's name (CSS shows it as a card).
   function labelCells(root) {
     (root.querySelectorAll ? root : document).querySelectorAll("table").forEach(function (table) {
@@ -79,6 +89,8 @@
             window.location.assign(button.dataset.open + encodeURIComponent(made.id));
           });
         }
+        var saved = button && (button.dataset.saved || (button.form && button.form.dataset.saved));
+        if (saved) { window.sessionStorage.setItem("loalang-saved", saved); }
         window.location.reload(); return;
       }
       return response.json().then(function (data) {
