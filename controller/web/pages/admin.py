@@ -92,8 +92,8 @@ async def users_create(request: Request, svc: ServicesDep, who: Principal = page
         errors.append(words(exc, lang))
     if errors:
         return render(request, "users.html", who, status_code=422, users=svc.accounts.list(),
-                      locked=svc.accounts.locked(), errors=errors, form=dict(username=username, display_name=display_name,
-                                               roles=roles))
+                      locked=svc.accounts.locked(), errors=errors,
+                      form=dict(username=username, display_name=display_name, roles=roles))
     return RedirectResponse("/ui/users", status_code=303)
 
 
