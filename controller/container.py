@@ -175,7 +175,8 @@ class Services:
                                        "plans-resigned", lambda: self.plans.publish_changed(
                                            every=True)))
         self.zones = ZoneService(self.sessions, self.audit)
-        self.alarms = AlarmService(self.sessions, self.audit)
+        self.alarms = AlarmService(self.sessions, self.audit,
+                                   lambda: self.live.changed(["fleet"]))
         self.accounts = AccountService(self.sessions, self.audit, self.api_token,
                                        settings.login_lockout_failures,
                                        settings.login_lockout_minutes, settings.session_hours)
@@ -270,6 +271,8 @@ class Services:
         self.jobs.every(TICK_S, "firing", self.firing.tick)
         self.jobs.every(self.settings.fleet_sample_s, "fleet-sample",
                         lambda: fleet_history.record(self.sessions))
+        self.jobs.every(min(60.0, self.settings.offline_alarm_min * 30), "offline-alarms",
+                        lambda: self.alarms.check_offline(self.settings.offline_alarm_min))
         for name, feed in self.cap_watch.watched().items():
             self.jobs.every(feed.poll_s, f"cap-watch:{name}",
                             lambda name=name: self.cap_watch.poll(name))

@@ -5,13 +5,16 @@ A technician's list is the *open* alarms: still active, or cleared but not yet a
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import timedelta
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from protocol.messages import utcnow
 
 from ..auth import Principal
-from ..db.models import Alarm
+from ..db.models import Alarm, Device
 from ..domain.errors import NotFound
 from .audit import AuditLog
 from .views import AlarmOut
@@ -19,10 +22,41 @@ from .views import AlarmOut
 STATES = ("open", "active", "unacknowledged", "all")
 
 
+OFFLINE = "device_offline"
+"""The controller's own alarm: a cluster silent (offline) for longer than the station allows."""
+
+
 class AlarmService:
-    def __init__(self, sessions: sessionmaker[Session], audit: AuditLog):
+    def __init__(self, sessions: sessionmaker[Session], audit: AuditLog,
+                 changed: Callable[[], None] = lambda: None):
         self._sessions = sessions
         self._audit = audit
+        self._changed = changed
+
+    def check_offline(self, after_min: float) -> tuple[int, int]:
+        """Raise ``device_offline`` for clusters offline longer than ``after_min`` minutes,
+        clear it for those back (a technician hears of a silent pole without watching the
+        fleet page). Returns (raised, cleared)."""
+        now = utcnow()
+        raised = cleared = 0
+        with self._sessions.begin() as session:
+            devices = list(session.scalars(select(Device).where(Device.retired.is_(False))))
+            open_ = {a.device_id: a for a in session.scalars(select(Alarm).where(
+                Alarm.key == OFFLINE, Alarm.cleared_at.is_(None)))}
+            for d in devices:
+                gone = d.status == "offline" and d.status_at is not None and \
+                    now - d.status_at > timedelta(minutes=after_min)
+                if gone and d.id not in open_:
+                    session.add(Alarm(device_id=d.id, key=OFFLINE, code=OFFLINE,
+                                      raised_at=d.status_at, occurrences=1,
+                                      detail=f"{after_min:g} min"))
+                    raised += 1
+                elif d.status != "offline" and d.id in open_:
+                    open_[d.id].cleared_at = d.status_at or now
+                    cleared += 1
+        if raised or cleared:
+            self._changed()
+        return raised, cleared
 
     def list(self, device_id: str | None = None, state: str = "open", limit: int = 500
              ) -> list[AlarmOut]:

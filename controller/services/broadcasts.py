@@ -811,6 +811,14 @@ class BroadcastService:
                 query = query.where(DeviceEvent.play_id == play_id)
             return [DeviceEventOut.model_validate(r) for r in session.scalars(query.limit(limit))]
 
+    def now_playing(self) -> dict[str, str]:
+        """device id → the title of what it plays now (its delivery says ``playing``)."""
+        with self._sessions() as session:
+            rows = session.execute(select(Delivery.device_id, Broadcast.title, Broadcast.id)
+                                   .join(Broadcast, Broadcast.id == Delivery.broadcast_id)
+                                   .where(Delivery.state == DeliveryState.playing.value)).all()
+        return {device: title or bid for device, title, bid in rows}
+
     def playback_log(self, device_id: str | None = None, limit: int = 200
                      ) -> list[DeviceEventOut]:
         """Proof of play: finished and failed playbacks, newest first."""

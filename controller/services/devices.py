@@ -73,6 +73,10 @@ def _new_token(device_id: str) -> tuple[str, str]:
     return f"{device_id}.{secret}", token_hash(secret)
 
 
+def _loopback_name(host: str) -> bool:
+    return host in ("127.0.0.1", "localhost", "::1")
+
+
 RETIRE_WAIT_S = 5.0
 """How long retiring an online device waits for it to acknowledge being emptied."""
 
@@ -130,8 +134,10 @@ class DeviceService:
         elif s.mqtt_ca_file:  # an operator's broker with TLS
             lines += [f"host = {_toml_str(s.mqtt_public_host or s.mqtt_host)}",
                       f"port = {s.mqtt_port}", "tls = true"]
-        else:
-            lines += [f"host = {_toml_str(s.mqtt_host)}", f"port = {s.mqtt_port}"]
+        else:  # the broker on this machine is reached by the public name from elsewhere
+            host = s.agent_mqtt_host if s.broker == "external" and _loopback_name(
+                s.mqtt_host) else s.mqtt_host
+            lines += [f"host = {_toml_str(host)}", f"port = {s.mqtt_port}"]
         if self._access is not None and self._access.enabled:
             # its own broker log-in (never the controller's): the ACL allows it its own topics
             lines.append(f"username = {_toml_str(device.id)}")

@@ -73,6 +73,8 @@ def test_admin_registers_a_cluster_from_the_form_and_gets_its_config_once(stack:
                                                "zones": "thon-dong", "latitude": "9.18",
                                                "longitude": "105.15"})
     assert ok.status_code == 200 and ok.headers["cache-control"] == "no-store"
+    # no public URL set: the page says the config only works on this machine
+    assert 'id="no-public-url"' in ok.text and "LOALANG_PUBLIC_URL" in ok.text
     config_text = ok.text.split('<pre id="agent-config">')[1].split("</pre>")[0]
     import html
     config = tomllib.loads(html.unescape(config_text))
@@ -261,3 +263,57 @@ def test_a_rejected_bulletin_says_who_and_why_in_words_and_can_be_edited_again(
     form = lan.get(f"/ui/send?again={b['id']}").text
     assert 'name="kept_sha" value="' + sha in form  # the same audio, kept, ready to send
     assert 'value="thon-dong" checked' in form
+
+
+def test_the_fleet_counts_finds_sorts_says_what_plays_how_old_readings_are_and_alarms_silence(
+        stack: Stack, speech_dir):
+    from datetime import timedelta
+
+    from protocol.messages import utcnow
+    from tests.support.audio import make_speech
+
+    stack.add_zone("thon-dong", "Thôn Đông")
+    for d in ("loa-1", "loa-2", "loa-3"):
+        stack.register(d, ["thon-dong"])
+    stack.start_agent("loa-1")
+    stack.start_agent("loa-2")
+    minh = stack.person("minh", "technician")
+    wait_for(lambda: 'Trực tuyến: 2' in minh.get("/ui/fleet").text, what="two online")
+    stack.agents["loa-2"].kill()  # a power cut: the broker's last will says offline
+    wait_for(lambda: "Mất kết nối: 1" in minh.get("/ui/fleet").text, what="one offline")
+    fleet = minh.get("/ui/fleet").text
+    assert "Tổng số: 3" in fleet and "Chưa rõ: 1" in fleet  # loa-3 never came
+    assert "Trực tuyến: 1" in fleet
+    assert ": 33 %</h2>" in fleet  # the online ratio now, not the last sample's 100 %
+    found = minh.get("/ui/fleet", params={"q": "loa-2"}).text
+    assert 'data-device="loa-2"' in found and 'data-device="loa-1"' not in found
+    ordered = minh.get("/ui/fleet", params={"sort": "state"}).text
+    assert ordered.index('data-device="loa-2"') < ordered.index('data-device="loa-1"')
+
+    long = stack.upload(make_speech(speech_dir / "dai-fleet.wav", "Kính thưa bà con. " * 10),
+                        "Tin dài")
+    b = stack.broadcast(long["sha256"], ["device:loa-1"], title="Tin dài")
+    stack.wait_states(b["id"], {"playing"})
+    assert "Đang phát: Tin dài" in minh.get("/ui/fleet/table").text
+
+    # loa-2's last readings are shown with their time, and flagged once they are old
+    assert stack.services is not None
+    with stack.services.sessions.begin() as session:
+        from controller.db.models import Device
+
+        row = session.get(Device, "loa-2")
+        assert row is not None
+        row.last_health_at = utcnow() - timedelta(hours=2)
+        row.status_at = utcnow() - timedelta(minutes=30)
+    table = minh.get("/ui/fleet/table", params={"q": "loa-2"}).text
+    assert "số liệu lúc" in table and "số liệu cũ" in table
+    raised, _ = stack.services.alarms.check_offline(10)
+    assert raised == 1
+    alarms = [a for a in stack.alarms() if a["code"] == "device_offline"]
+    assert [a["device_id"] for a in alarms] == ["loa-2"]
+    assert "Cụm loa mất kết nối quá lâu" in minh.get("/ui/alarms").text
+    assert stack.services.alarms.check_offline(10) == (0, 0)  # raised once
+    stack.start_agent("loa-2")
+    wait_for(lambda: stack.api.get("/api/devices/loa-2").json()["status"] == "online",
+             what="back")
+    assert stack.services.alarms.check_offline(10) == (0, 1)  # and cleared when it is back

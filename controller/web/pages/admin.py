@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
@@ -37,8 +37,11 @@ def setup_view(svc: Services) -> dict[str, Any]:
 
 def enrolment_view(svc: Services, registered: DeviceRegistered) -> dict[str, Any]:
     base = svc.settings.resolved_public_url
+    host = urlsplit(base).hostname or ""
     return dict(d=registered.device, config=registered.config_toml,
-                install=f"curl -fsSL {base}/edge/install.sh | sudo bash")
+                install=f"curl -fsSL {base}/edge/install.sh | sudo bash",
+                local_only=svc.settings.public_url is None or host in ("127.0.0.1", "localhost",
+                                                                       "::1"))
 
 
 def _coordinates(fields: dict[str, Any], lang: str, errors: list[str]

@@ -29,16 +29,47 @@ DEVICE_CHARTS = (("load_1m", "device.load", ""), ("battery_v", "device.battery",
 # --- view builders ----------------------------------------------------------------------------
 
 
-def fleet_rows(svc: Services, zone: str | None, state: str | None) -> list[dict[str, Any]]:
+STALE_AFTER = timedelta(minutes=5)
+"""Readings older than this are flagged (an offline cluster keeps its last ones)."""
+SORTS = ("name", "state", "alarms")
+
+
+def fleet_rows(svc: Services, zone: str | None, state: str | None, q: str = "",
+               sort: str = "name") -> list[dict[str, Any]]:
+    playing = svc.broadcasts.now_playing()
+    now = utcnow()
     out = []
     for d in svc.devices.list(zone, state, include_retired=False):
+        if q and q.lower() not in f"{d.id} {d.name}".lower():
+            continue
         health = d.last_health or {}
+        read_at = d.last_health_at
         out.append(dict(id=d.id, name=d.name, zones=d.zones, status=d.status,
                         status_at=d.status_at, last_seen_at=d.last_seen_at,
                         alarms=d.active_alarms, hw=health.get("hardware") or {},
                         net=health.get("network") or {}, load=health.get("load_1m"),
-                        lat=d.latitude, lon=d.longitude))
+                        lat=d.latitude, lon=d.longitude, playing=playing.get(d.id),
+                        read_at=read_at,
+                        stale=read_at is None or now - read_at > STALE_AFTER))
+    order = {"offline": 0, "stopped": 1}
+    if sort == "state":
+        out.sort(key=lambda r: (order.get(r["status"] or "", 2), r["name"]))
+    elif sort == "alarms":
+        out.sort(key=lambda r: (-r["alarms"], r["name"]))
+    else:
+        out.sort(key=lambda r: r["name"])
     return out
+
+
+def fleet_counts(svc: Services) -> dict[str, int]:
+    """The whole fleet by state (not the filtered rows), and how many have open alarms."""
+    devices = svc.devices.list(include_retired=False)
+    counts = {s: sum(1 for d in devices if d.status == s) for s in ("online", "offline",
+                                                                   "stopped")}
+    counts["unknown"] = len(devices) - sum(counts.values())
+    counts["alarms"] = sum(1 for d in devices if d.active_alarms)
+    counts["all"] = len(devices)
+    return counts
 
 
 def _cluster_map(devices: list[dict[str, Any]], lang: str) -> str:
@@ -46,13 +77,17 @@ def _cluster_map(devices: list[dict[str, Any]], lang: str) -> str:
                            translate("fleet.map", lang))
 
 
-def fleet_view(svc: Services, lang: str, zone: str, state: str) -> dict[str, Any]:
-    devices = fleet_rows(svc, zone or None, state or None)
+def fleet_view(svc: Services, lang: str, zone: str, state: str, q: str = "",
+               sort: str = "name") -> dict[str, Any]:
+    devices = fleet_rows(svc, zone or None, state or None, q, sort)
+    counts = fleet_counts(svc)
     tz = ZoneInfo(svc.settings.timezone)
     ratio = [(ts.astimezone(tz), value) for ts, value in fleet_history.ratio_points(
         fleet_history.samples(svc.sessions, utcnow() - timedelta(days=7)))]
     every = svc.settings.fleet_sample_s
-    return dict(devices=devices, zones=svc.zones.names(), zone=zone, state=state,
+    return dict(devices=devices, zones=svc.zones.names(), zone=zone, state=state, q=q,
+                sort=sort, sorts=SORTS, counts=counts,
+                online_now=round(100 * counts["online"] / counts["all"]) if counts["all"] else None,
                 cluster_map=_cluster_map(devices, lang),
                 ratio_chart=svg.line_chart(ratio, translate("fleet.online_ratio", lang), " %",
                                            (0, 100)),
@@ -92,16 +127,19 @@ def device_view(svc: Services, lang: str, device_id: str) -> dict[str, Any]:
 
 @router.get("/fleet", response_class=HTMLResponse)
 def fleet(request: Request, svc: ServicesDep, zone: str | None = None, state: str | None = None,
-          who: Principal = page("device.read")) -> HTMLResponse:
-    return render(request, "fleet.html", who, **fleet_view(svc, lang_of(request), zone or "",
-                                                            state or ""))
+          q: str = "", sort: str = "name", who: Principal = page("device.read")) -> HTMLResponse:
+    return render(request, "fleet.html", who, **fleet_view(
+        svc, lang_of(request), zone or "", state or "", q[:100],
+        sort if sort in SORTS else "name"))
 
 
 @router.get("/fleet/table", response_class=HTMLResponse)
 def fleet_table(request: Request, svc: ServicesDep, zone: str | None = None,
-                state: str | None = None, who: Principal = page("device.read")) -> HTMLResponse:
-    devices = fleet_rows(svc, zone or None, state or None)
-    return render(request, "_fleet_table.html", who, devices=devices,
+                state: str | None = None, q: str = "", sort: str = "name",
+                who: Principal = page("device.read")) -> HTMLResponse:
+    devices = fleet_rows(svc, zone or None, state or None, q[:100],
+                         sort if sort in SORTS else "name")
+    return render(request, "_fleet_table.html", who, devices=devices, counts=fleet_counts(svc),
                   cluster_map=_cluster_map(devices, lang_of(request)))
 
 
