@@ -7,6 +7,8 @@ schedule file may hold stays editable as its RFC 5545 rule.
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, time
@@ -18,7 +20,7 @@ from ..i18n import translate
 from ..schedules.model import RelayItem, ScheduleSpec, TextItem, item_media
 
 WEEKDAYS = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")
-PROGRAMME_ROWS = 6  # empty form rows for a new programme (a longer one gets two spare rows)
+SPARE_ROWS = 1  # one empty programme row beyond what is filled; "Thêm một mục" adds more
 PRIORITIES = ("background", "normal", "priority", "emergency")
 
 
@@ -40,11 +42,34 @@ class RoutineForm:
     except_dates: str = ""  # comma-separated YYYY-MM-DD
     slot_minutes: str = ""
     items: list[dict[str, str]] = field(default_factory=list)  # kind=media|text|relay, sha, ...
+    extra_rows: int = 0  # more empty rows asked for ("Thêm một mục")
 
     def rows(self) -> list[dict[str, str]]:
-        """The programme padded with empty rows for the form."""
-        spare = max(2, PROGRAMME_ROWS - len(self.items))
-        return self.items + [EMPTY_ROW.copy() for _ in range(spare)]
+        """The programme and one empty row (more when asked for)."""
+        filled = [r for r in self.items if r.get("kind")]
+        return filled + [EMPTY_ROW.copy() for _ in range(SPARE_ROWS + self.extra_rows)]
+
+
+def derive_name(title: str, taken: set[str] | frozenset[str] = frozenset()) -> str:
+    """A schedule's code from its title, as a person would write it without accents
+    ("Bản tin sáng" → "ban-tin-sang"), made unique among ``taken``."""
+    plain = unicodedata.normalize("NFKD", title.replace("đ", "d").replace("Đ", "D"))
+    plain = "".join(c for c in plain if not unicodedata.combining(c)).lower()
+    base = re.sub(r"[^a-z0-9]+", "-", plain).strip("-")[:56] or "lich"
+    name, n = base, 2
+    while name in taken:
+        name, n = f"{base}-{n}", n + 1
+    return name
+
+
+def parse_day(text: str) -> date:
+    """A date as a person types it: 06/02/2027 (day first, as in Vietnam) or 2027-02-06."""
+    text = text.strip()
+    match = re.fullmatch(r"(\d{1,2})[/.-](\d{1,2})[/.-](\d{4})", text)
+    if match:
+        d, m, y = (int(g) for g in match.groups())
+        return date(y, m, d)
+    return date.fromisoformat(text)
 
 
 EMPTY_ROW = {"kind": "", "sha": "", "url": "", "minutes": "", "fallback": "", "text": "",
@@ -82,7 +107,7 @@ def form_from_spec(spec: ScheduleSpec) -> RoutineForm:
         rrule=spec.rrule or "" if repeat == "rule" else "",
         valid_from=spec.valid_from.isoformat() if spec.valid_from else "",
         valid_until=spec.valid_until.isoformat() if spec.valid_until else "",
-        except_dates=", ".join(d.isoformat() for d in spec.except_dates),
+        except_dates=", ".join(d.strftime("%d/%m/%Y") for d in spec.except_dates),
         slot_minutes=str(spec.slot_minutes or ""), items=items)
 
 
@@ -109,7 +134,7 @@ def spec_from_form(form: RoutineForm, lang: str, keep: ScheduleSpec | None = Non
         if not text.strip():
             return None
         try:
-            return date.fromisoformat(text.strip())
+            return parse_day(text)
         except ValueError:
             problem("routine.bad_date", field=translate(what, lang), value=text.strip()[:20])
             return None
@@ -239,3 +264,29 @@ def programme_words(spec: ScheduleSpec, media_titles: Mapping[str, str], lang: s
 def media_of(spec: ScheduleSpec) -> list[str]:
     """The bulletins a programme plays (sha256, in order, once each), for listening to it."""
     return list(dict.fromkeys(sha for sha in map(item_media, spec.programme) if sha))
+
+
+def differences(old: ScheduleSpec, new: ScheduleSpec, media_titles: Mapping[str, str],
+                lang: str, place: Any = None) -> list[tuple[str, str, str]]:
+    """What an edit changes, for the approver: (what, before, after) per changed part, in
+    words. ``place`` turns targets into village names."""
+    def where(spec: ScheduleSpec) -> str:
+        return place(list(spec.targets)) if place else ", ".join(spec.targets)
+
+    def days(spec: ScheduleSpec) -> str:
+        return ", ".join(d.strftime("%d/%m/%Y") for d in spec.except_dates)
+
+    parts = [
+        ("routine.title_label", old.title, new.title),
+        ("routine.when", repetition(old, lang), repetition(new, lang)),
+        ("send.villages", where(old), where(new)),
+        ("send.priority", translate(f"priority.{old.priority}", lang),
+         translate(f"priority.{new.priority}", lang)),
+        ("routine.programme", " · ".join(programme_words(old, media_titles, lang)),
+         " · ".join(programme_words(new, media_titles, lang))),
+        ("routine.from", str(old.valid_from or "—"), str(new.valid_from or "—")),
+        ("routine.until", str(old.valid_until or "—"), str(new.valid_until or "—")),
+        ("routine.except_dates", days(old) or "—", days(new) or "—"),
+    ]
+    return [(translate(key, lang), before, after) for key, before, after in parts
+            if before != after]

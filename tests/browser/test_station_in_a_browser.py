@@ -275,8 +275,7 @@ def test_broadcaster_edits_the_routine_and_the_approver_applies_it(demo, browser
     lan.get_by_role("button", name="Lưu lịch").click()  # nothing filled in
     expect(lan.get_by_role("alert")).to_contain_text("Hãy nhập tiêu đề bản tin.")
     expect(lan.get_by_role("alert")).to_contain_text("Hãy chọn ít nhất một bản tin")
-    lan.get_by_label("Tiêu đề bản tin").fill("Bản tin nông nghiệp")
-    lan.get_by_label("Mã lịch").fill("nong-nghiep")
+    lan.get_by_label("Tên lịch phát").fill("Bản tin nông nghiệp")  # its code is made from it
     lan.get_by_label("Thôn Tây").check()
     lan.get_by_label("Giờ bắt đầu").fill("16:45")
     expect(lan.get_by_label("Thứ Bảy")).to_be_hidden()  # only what "every day" needs
@@ -297,10 +296,11 @@ def test_broadcaster_edits_the_routine_and_the_approver_applies_it(demo, browser
     change.get_by_role("button", name="Duyệt").click()
     expect(boss.locator("section[data-change]")).to_have_count(0)
     boss.get_by_role("link", name="Lịch định kỳ").click()
-    expect(boss.locator('section[data-schedule="nong-nghiep"]')).to_contain_text(
+    expect(boss.locator('section[data-schedule="ban-tin-nong-nghiep"]')).to_contain_text(
         "Thứ Bảy lúc 16:45")
     _shot(boss, "18-routine")
-    assert demo["api"].get("/api/schedules/nong-nghiep").json()["targets"] == ["zone:thon-tay"]
+    assert demo["api"].get("/api/schedules/ban-tin-nong-nghiep").json()["targets"] == [
+        "zone:thon-tay"]
 
 
 def test_admin_adds_a_village_and_registers_a_cluster(demo, browser):

@@ -202,7 +202,7 @@ def test_approver_edits_the_routine_directly_and_sees_conflicts_in_words(stack: 
         sha, original="suc-khoe", start="19:00", repeat="daily", days=[], **long))
     assert len(stack.api.get("/api/schedules/suc-khoe").json()["programme"]) == 8
     edit = chu_tich.get("/ui/routine/suc-khoe/edit").text
-    assert 'name="item-9"' in edit and 'name="item-10"' not in edit  # 8 items, 2 spare rows
+    assert 'name="item-8"' in edit and 'name="item-9"' not in edit  # 8 items, 1 spare row
     deleted = chu_tich.post("/ui/routine/suc-khoe/delete", follow_redirects=False)
     assert "done=deleted" in deleted.headers["location"]
     assert stack.api.get("/api/schedules").json()["schedules"] == []
@@ -317,3 +317,32 @@ def test_the_fleet_counts_finds_sorts_says_what_plays_how_old_readings_are_and_a
     wait_for(lambda: stack.api.get("/api/devices/loa-2").json()["status"] == "online",
              what="back")
     assert stack.services.alarms.check_offline(10) == (0, 1)  # and cleared when it is back
+
+
+def test_the_routine_form_in_plain_words_and_the_approvers_diff(stack: Stack, speech_wav):
+    stack.add_zone("thon-dong", "Thôn Đông")
+    stack.add_zone("thon-tay", "Thôn Tây")
+    sha = stack.upload(speech_wav, "Tin sức khoẻ")["sha256"]
+    lan = stack.person("lan", "broadcaster")
+    boss = stack.person("chu-tich", "approver")
+    form = lan.get("/ui/routine/new").text
+    assert "Tên lịch phát" in form and form.count('name="item-') == 1  # one row to start
+    more = lan.post("/ui/routine", data=_routine_form(sha, name="", action="add_row"))
+    assert more.text.count("<select id=\"item-") == 3  # its item, a spare row, one added
+    assert stack.api.get("/api/schedule-changes").json() == []
+    # no code typed: made from the name; days off written day/month/year
+    made = boss.post("/ui/routine", data=_routine_form(
+        sha, name="", title="Bản tin sức khoẻ đầu tuần", except_dates="06/02/2027, 07/02/2027"),
+        follow_redirects=False)
+    assert made.status_code == 303 and "name=ban-tin-suc-khoe-dau-tuan" in made.headers["location"]
+    stored = stack.api.get("/api/schedules/ban-tin-suc-khoe-dau-tuan").json()
+    assert stored["except_dates"] == ["2027-02-06", "2027-02-07"]
+    # a broadcaster's edit: the approver sees what changes, before and after
+    lan.post("/ui/routine", data=_routine_form(
+        sha, original="ban-tin-suc-khoe-dau-tuan", title="Bản tin sức khoẻ đầu tuần",
+        start="19:00", villages=["thon-dong", "thon-tay"], except_dates="06/02/2027, 07/02/2027"))
+    page = boss.get("/ui/approvals").text
+    diff = page[page.index('class="diff"'):page.index("</table>", page.index('class="diff"'))]
+    assert "18:15" in diff and "19:00" in diff
+    assert "<del>Thôn Đông</del>" in diff and "<ins>Thôn Đông, Thôn Tây</ins>" in diff
+    assert "Ưu tiên" not in diff and "Mức ưu tiên" not in diff  # unchanged parts are not listed

@@ -24,11 +24,18 @@ router = APIRouter(prefix="/ui", tags=["web"], include_in_schema=False)
 
 
 def schedule_changes_view(svc: Services, lang: str, titles: dict[str, str],
-                          decided: bool = False) -> list[dict[str, Any]]:
+                          decided: bool = False, place: Any = None) -> list[dict[str, Any]]:
     """Schedule edits told in words (what, when, where): the pending ones, oldest first, or
     the last ten decided (with who decided and why), for approvers and editors."""
     changes = (svc.schedule_changes.list(decided=True, limit=10) if decided
                else svc.schedule_changes.list(state="pending"))
+    stored = {s.name: s for s in svc.schedules.current().schedules}
+    if place is None:
+        names = svc.zones.names()
+
+        def place(targets: list[str]) -> str:
+            return ", ".join(translate("target.all", lang) if t == "all" else
+                             names.get(t.partition(":")[2], t) for t in targets)
     out = []
     for c in changes:
         item = dict(id=c.id, kind=c.kind, name=c.name, created_by=c.created_by,
@@ -42,6 +49,9 @@ def schedule_changes_view(svc: Services, lang: str, titles: dict[str, str],
                         targets=list(spec.targets),
                         programme=routine.programme_words(spec, titles, lang),
                         listen=routine.media_of(spec))
+            before = stored.get(spec.name)
+            if before is not None and c.state == "pending":
+                item["changes"] = routine.differences(before, spec, titles, lang, place)
         out.append(item)
     return out
 
@@ -104,6 +114,8 @@ def _form_from_post(data: Any) -> routine.RoutineForm:
                for i in sorted(int(k[5:]) for k in data if k.startswith("item-")
                                and k[5:].isdigit())[:100]])
     form.items = [row for row in form.items if row["kind"]]
+    form.extra_rows = min(20, int(text("extra_rows") or 0) if text("extra_rows").isdigit()
+                          else 0)
     return form
 
 
@@ -141,7 +153,13 @@ async def routine_save(request: Request, svc: ServicesDep,
     data = await request.form()
     editing = str(data.get("original", "")) != ""
     form = _form_from_post(data)
+    if data.get("action") == "add_row":  # one more programme row; nothing is saved
+        form.extra_rows += 1
+        return _form_page(request, svc, who, form, editing, [])
     stored = {s.name: s for s in (await run_in_threadpool(svc.schedules.current)).schedules}
+    derived = not editing and not form.name
+    if derived:  # the code is made from the title (again on the next try, if this fails)
+        form.name = routine.derive_name(form.title, set(stored))
     try:
         if editing and form.name not in stored:
             raise NotFound("schedule.not_found", name=form.name)
@@ -151,8 +169,10 @@ async def routine_save(request: Request, svc: ServicesDep,
         outcome = await run_in_threadpool(svc.schedule_changes.change, who, "put", spec.name,
                                           spec.model_dump(mode="json"))
     except routine.FormProblems as exc:
+        form.name = "" if derived else form.name
         return _form_page(request, svc, who, form, editing, exc.messages, 422)
     if outcome.problems:
+        form.name = "" if derived else form.name
         problems = [f"{translate('routine.problem.' + p.code, lang)}"
                     f"{'' if p.schedule == spec.name else ' (' + p.schedule + ')'}: {p.message}"
                     for p in outcome.problems]
