@@ -542,6 +542,17 @@ def test_a_technician_acknowledges_an_alarm_on_a_phone(demo, browser):
     button.click()
     expect(minh.locator("tr[data-alarm]").filter(has_text="cửa tủ mở")).to_contain_text(
         "minh", timeout=30_000)
+    def charted() -> bool:  # two health reports make a line
+        minh.goto("/ui/devices/loa-tay-1")
+        return minh.locator("figure.plot svg").count() > 0
+
+    wait_until(charted, "the device's charts", timeout=150)
+    expect(minh.locator("#current-volume")).to_contain_text("%")
+    chart = minh.locator("figure.plot svg").first
+    box = chart.bounding_box()
+    assert box is not None and box["height"] >= 80 and box["width"] <= 390
+    assert _fits(minh)
+    _shot(minh, "35-phone-device")
 
 
 def test_the_history_of_bulletins_is_searched_on_a_phone(demo, browser):

@@ -114,7 +114,9 @@ def device_view(svc: Services, lang: str, device_id: str) -> dict[str, Any]:
         d=dict(id=device.id, name=device.name, status=device.status,
                status_at=device.status_at, health=device.last_health or {},
                zones=device.zones, volume=device.volume, lat=device.latitude,
-               lon=device.longitude, retired=device.retired),
+               lon=device.longitude, retired=device.retired,
+               current_volume=(device.last_health or {}).get("volume", device.volume),
+               health_at=device.last_health_at),
         charts=charts, all_zones=svc.zones.names(), alarms=svc.alarms.list(device_id),
         plays=[dict(ts=p.ts, played=p.type == "playback.finished"
                     and not p.payload.get("interrupted"),
