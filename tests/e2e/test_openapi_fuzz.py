@@ -1,7 +1,7 @@
 """Schemathesis against the running controller's OpenAPI (real broker, real database): the
 examples, the boundary values and random requests for every API operation, as the bootstrap
 admin. No answer may be a 5xx, or have a status, content type or body its operation does not
-document. (About 1,500 requests here; ``--max-examples 30`` gave 4,035 that all passed.)"""
+document. (2,943 requests here; ``--max-examples 30`` gave 4,035, all passed.)"""
 
 from __future__ import annotations
 
@@ -28,5 +28,6 @@ def test_no_5xx_and_no_answer_outside_the_openapi(stack: Stack):
          "--exclude-path-regex", "^/(ui|tls|icecast)"],  # pages, and Icecast's own callback
         capture_output=True, text=True, timeout=600)
     summary = out.stdout[out.stdout.rfind("SUMMARY"):]
+    print(summary[summary.find("Test cases:"):][:200])
     assert out.returncode == 0, out.stdout[-6000:] + out.stderr[-2000:]
     assert " passed" in summary and "failures" not in summary.split("Test cases:")[-1]
