@@ -553,6 +553,9 @@ def test_a_technician_acknowledges_an_alarm_on_a_phone(demo, browser):
     assert box is not None and box["height"] >= 80 and box["width"] <= 390
     assert _fits(minh)
     _shot(minh, "35-phone-device")
+    minh.get_by_label("Âm lượng (0–100)").fill("80")
+    minh.locator("#volume-form").get_by_role("button", name="Lưu").click()
+    expect(minh.get_by_role("status")).to_contain_text("Đã lưu.")  # saving says so
 
 
 def test_the_history_of_bulletins_is_searched_on_a_phone(demo, browser):

@@ -15,6 +15,10 @@ def test_pages_name_villages_and_loudspeakers_not_ids(stack: Stack, speech_wav):
     stack.start_agent("loa-1")
     sha = stack.upload(speech_wav, "Tin sáng")["sha256"]
     lan = stack.person("lan", "broadcaster")
+    home = lan.get("/ui/").text  # a village with no bulletin yet is listed, and says so
+    assert 'data-zone="thon-dong" data-worst="none"' in home and "Chưa có bản tin nào" in home
+    icon = lan.get("/favicon.ico")
+    assert icon.status_code == 200 and icon.headers["content-type"] == "image/svg+xml"
     b = lan.post("/api/broadcasts", json={"media_sha256": sha, "targets": ["zone:thon-dong"],
                                          "title": "Tin sáng"}).json()
     approvals = lan.get("/ui/approvals").text
@@ -213,6 +217,26 @@ def test_approver_edits_the_routine_directly_and_sees_conflicts_in_words(stack: 
     rows = only.split("<tbody>")[1]
     assert rows.count("<tr") == 5 and "schedule.delete" in rows and "user.create" not in rows
     assert 'href="/api/audit/export.csv?actor=chu-tich&amp;action=schedule."' in only
+
+
+def test_all_villages_in_the_send_form_reaches_every_loudspeaker(stack: Stack, speech_wav):
+    stack.add_zone("thon-dong", "Thôn Đông")
+    stack.add_zone("thon-tay", "Thôn Tây")
+    stack.register("loa-1", ["thon-dong"])
+    stack.register("loa-2", ["thon-tay"])
+    boss = stack.person("chu-tich", "approver")
+    assert "Tất cả các thôn" in boss.get("/ui/send").text
+    sent = boss.post("/ui/send", data={"title": "Tin cả xã", "village": "*", "when": "now",
+                                       "priority": "normal"},
+                     files={"file": ("tin.wav", speech_wav.read_bytes(), "audio/wav")},
+                     follow_redirects=False)
+    assert sent.status_code == 303
+    job_id = sent.headers["location"].rsplit("/", 1)[1]
+    job = wait_for(lambda: (j := stack.api.get(f"/api/jobs/{job_id}").json())["broadcast_id"]
+                   and j, timeout=60, what="the bulletin made")
+    made = stack.get_broadcast(job["broadcast_id"])
+    assert made["targets"] == ["all"]
+    assert sorted(d["device_id"] for d in made["deliveries"]) == ["loa-1", "loa-2"]
 
 
 def test_a_bulletin_saved_as_a_draft_waits_for_its_author(stack: Stack, speech_wav):
