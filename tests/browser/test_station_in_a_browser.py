@@ -22,6 +22,8 @@ from tests.support.audio import read_wav
 from tests.support.demo import running_demo, stop_agent
 from tests.support.stack import wait_for
 
+pytestmark = pytest.mark.xdist_group("browser-demo")  # one demo, on one worker
+
 ROOT = Path(__file__).resolve().parents[2]
 SHOTS = ROOT / "test-artifacts" / "screenshots"
 PASSWORD = "mat-khau-thu-nghiem"

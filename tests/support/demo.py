@@ -56,7 +56,7 @@ def running_demo(tmp: Path, **env: str) -> Iterator[Demo]:
                              str(demo.data), "--http-port", str(http_port), "--mqtt-port",
                              str(mqtt_port)], stdout=log, stderr=subprocess.STDOUT, env=demo.env)
     try:
-        wait_for(lambda: _three_online(demo), timeout=90, what="demo agents online")
+        wait_for(lambda: _three_online(demo), timeout=180, what="demo agents online")
         yield demo
     finally:
         proc.send_signal(signal.SIGINT)
