@@ -10,6 +10,7 @@ import ipaddress
 import logging
 import secrets
 import threading
+from datetime import timedelta
 from pathlib import Path
 
 from sqlalchemy.orm import Session, sessionmaker
@@ -271,6 +272,8 @@ class Services:
         self.jobs.every(TICK_S, "firing", self.firing.tick)
         self.jobs.every(self.settings.fleet_sample_s, "fleet-sample",
                         lambda: fleet_history.record(self.sessions))
+        self.jobs.every(3600, "telemetry-prune", lambda: fleet_history.prune_telemetry(
+            self.sessions, timedelta(days=self.settings.telemetry_keep_days)))
         self.jobs.every(min(60.0, self.settings.offline_alarm_min * 30), "offline-alarms",
                         lambda: self.alarms.check_offline(self.settings.offline_alarm_min))
         for name, feed in self.cap_watch.watched().items():

@@ -193,6 +193,8 @@ class Settings(BaseSettings):
     missed_grace_s: float = Field(10.0, description="wait after a play's window before 'missed'")
     plan_refresh_s: float = Field(600.0, description="recompute plans this often (window slides)")
     offline_after_s: float = Field(180.0, description="no report for this long: shown as stale")
+    telemetry_keep_days: float = Field(30.0, gt=0, description="health readings older than "
+                                       "this are deleted (the device page plots 2 days)")
     offline_alarm_min: float = Field(10.0, gt=0, description="a cluster offline this long "
                                      "raises a device_offline alarm (cleared when it is back)")
     fleet_sample_s: float = Field(300.0, gt=0, description="sample the fleet's online ratio "

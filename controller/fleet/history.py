@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from protocol.messages import utcnow
 
-from ..db.models import Device, FleetSample
+from ..db.models import Device, DeviceTelemetry, FleetSample
 
 KEEP = timedelta(days=90)
 
@@ -28,6 +28,23 @@ def record(sessions: sessionmaker[Session], now: datetime | None = None) -> Flee
         session.merge(sample)
         session.execute(delete(FleetSample).where(FleetSample.ts < now - KEEP))
     return sample
+
+
+def prune_telemetry(sessions: sessionmaker[Session], keep: timedelta,
+                    now: datetime | None = None, batch: int = 10_000) -> int:
+    """Drop health readings older than ``keep`` (a fleet writes one per device a minute: they
+    were never pruned), a batch at a time so ingest is not held up. Returns how many went."""
+    cutoff = (now or utcnow()) - keep
+    gone = 0
+    while True:
+        with sessions.begin() as session:
+            ids = list(session.scalars(select(DeviceTelemetry.id).where(
+                DeviceTelemetry.ts < cutoff).limit(batch)))
+            if ids:
+                session.execute(delete(DeviceTelemetry).where(DeviceTelemetry.id.in_(ids)))
+        gone += len(ids)
+        if len(ids) < batch:
+            return gone
 
 
 def samples(sessions: sessionmaker[Session], since: datetime) -> list[tuple[datetime, int, int]]:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
+from sqlalchemy import select
+
 from controller.db.models import Device, FleetSample
 from controller.db.session import make_engine, make_sessionmaker, migrate
 from controller.fleet import history
@@ -42,3 +44,24 @@ def test_ratio_points_average_into_buckets_and_skip_an_empty_fleet():
     assert [p[0] for p in points] == sorted(p[0] for p in points)
     assert history.ratio_points([(T0, 0, 0), (T0 + timedelta(minutes=1), 3, 4)]) == \
         [(T0 + timedelta(minutes=1), 75.0)]
+
+
+def test_old_health_readings_are_pruned_in_batches(tmp_path, database_url):
+    from controller.db.models import DeviceTelemetry
+
+    engine = make_engine(database_url or f"sqlite:///{tmp_path / 't.db'}")
+    migrate(engine)
+    sessions = make_sessionmaker(engine)
+    with sessions.begin() as session:
+        session.query(DeviceTelemetry).delete()
+        session.query(Device).delete()
+        session.add(Device(id="d1", name="D1", token_hash="x", capabilities=[]))
+        session.flush()
+        for h in range(50):  # one reading an hour, going back 50 hours
+            session.add(DeviceTelemetry(event_id=f"e{h}", device_id="d1",
+                                        ts=T0 - timedelta(hours=h)))
+    gone = history.prune_telemetry(sessions, timedelta(days=1), now=T0, batch=7)
+    assert gone == 25  # hours 25..49
+    with sessions() as session:
+        left = sorted(session.scalars(select(DeviceTelemetry.ts)))
+    assert len(left) == 25 and min(left) >= T0 - timedelta(hours=24)
