@@ -1,7 +1,9 @@
 """The station in a real headless Chromium (Debian's, driven by Playwright; nothing is
 downloaded): a broadcaster sends a bulletin to three villages, an approver releases it, the
 three demo agents turn "played" live; a technician sees an agent go offline when its process
-stops; bad input gets a clear Vietnamese message and stores nothing. Screenshots are kept in
+stops; bad input gets a clear Vietnamese message and sends nothing; on a phone, a missed village
+is told live and resent, a typed time is honoured, an alarm is acknowledged, the history is
+searched, passwords are changed, reset and unlocked. Screenshots are kept in
 test-artifacts/screenshots/."""
 
 from __future__ import annotations
