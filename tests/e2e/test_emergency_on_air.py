@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 
 from protocol.messages import utcnow
 from tests.e2e.test_streams import _mount_up
-from tests.support.audio import correlation, decode, make_speech, read_wav
+from tests.support.audio import as_played, correlation, decode, make_speech, read_wav
 from tests.support.icecast import Icecast
 from tests.support.stack import Stack, wait_for
 
@@ -75,10 +75,12 @@ def test_a_confirmed_emergency_interrupts_a_bulletin_and_a_relay_and_plays_from_
     ready = [e["payload"]["fetched_bytes"] for e in stack.events(type="media.ready",
                                                                  play_id=b["id"])]
     assert sorted(ready) == [0, 0, alert["size"], alert["size"]]
+    deliveries = {d["device_id"]: d for d in stack.get_broadcast(b["id"])["deliveries"]}
     for device in ("loa-1", "loa-2"):
         [emergency_wav] = [p for p in stack.output_files(device) if b["id"] in p.name]
-        score, _ = correlation(read_wav(emergency_wav), decode(
-            stack.configs[device].data_path / "cache" / f"{alert['sha256']}.opus"))
+        score, _ = correlation(read_wav(emergency_wav), as_played(decode(
+            stack.configs[device].data_path / "cache" / f"{alert['sha256']}.opus"),
+            deliveries[device]))
         assert score > 0.9
 
 

@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from protocol.messages import utcnow
-from tests.support.audio import correlation, decode, make_speech, read_wav
+from tests.support.audio import as_played, correlation, decode, make_speech, read_wav
 from tests.support.stack import Stack, wait_for
 
 TEXT = ("Thông báo: 8h sáng mai, ngày 12/3, UBND xã họp tại nhà văn hoá thôn Đông. "
@@ -45,10 +45,11 @@ def test_a_text_spoken_in_each_voice_plays_on_the_loudspeaker(village: Stack, vo
     assert 10_000 < media["duration_ms"] < 40_000
     assert abs(media["loudness_out_lufs"] + 16) <= 1 and media["loudness_warning"] is None
     b = stack.broadcast(media["sha256"], ["zone:thon-dong"])
-    stack.wait_states(b["id"], {"played"}, timeout=90)
+    d = stack.wait_states(b["id"], {"played"}, timeout=90)["deliveries"][0]
     played = read_wav(stack.output_files("loa-1")[0])
-    score, _ = correlation(played, decode(stack.services.media.store.path_for(media["sha256"])))
-    assert score > 0.99
+    reference = decode(stack.services.media.store.path_for(media["sha256"]))
+    score, _ = correlation(played, as_played(reference, d))
+    assert score > 0.99, (score, d["joined_late_ms"])
 
 
 def test_the_station_lexicon_changes_the_next_render(stack: Stack):
@@ -208,10 +209,11 @@ def test_a_schedule_text_is_spoken_when_applied_and_its_plan_carries_only_the_me
                        .get("plan", {}).get("entries"), what="the plan on the agent's disk")
     assert entries[0]["media"]["sha256"] == stored["media"] and TEXT not in plan_path.read_text()
     play_id = entries[0]["play_id"]
-    stack.wait_states(play_id, {"played"}, timeout=90)
+    d = stack.wait_states(play_id, {"played"}, timeout=90)["deliveries"][0]
     played = read_wav(stack.output_files("loa-1")[0])
-    score, _ = correlation(played, decode(stack.services.media.store.path_for(stored["media"])))
-    assert score > 0.99
+    reference = decode(stack.services.media.store.path_for(stored["media"]))
+    score, _ = correlation(played, as_played(reference, d))
+    assert score > 0.99, (score, d["joined_late_ms"])
 
 
 def test_a_schedule_text_that_cannot_be_spoken_is_refused_and_nothing_changes(village: Stack):

@@ -56,3 +56,11 @@ def correlation(a: np.ndarray, b: np.ndarray, max_lag: int = 2400) -> tuple[floa
     best, best_lag = float(values[i]), int(lags[i])
     norm = float(np.sqrt(np.sum(a * a) * np.sum(b * b))) or 1.0
     return best / norm, best_lag
+
+
+def as_played(reference: np.ndarray, delivery: dict) -> np.ndarray:
+    """What a loudspeaker should have played of ``reference``: all of it, or the rest from
+    where the others were if it joined late (``joined_late_ms``: its download finished after
+    the start on a loaded machine, so it joined in step rather than from the beginning)."""
+    late = delivery.get("joined_late_ms") or 0
+    return reference[int(late * RATE / 1000):]
