@@ -6,7 +6,6 @@ objects here; nothing else is shared between them.
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import secrets
 import threading
@@ -56,7 +55,7 @@ from .services.repeats import RepeatService
 from .services.signing import SigningKeys
 from .services.speech import SpeechService
 from .services.zones import ZoneService
-from .settings import Settings
+from .settings import Settings, is_loopback
 from .tls import ensure_certificate
 
 log = logging.getLogger(__name__)
@@ -88,13 +87,6 @@ def _controller_id(data_dir: Path) -> str:
     return value
 
 
-def _loopback(host: str) -> bool:
-    try:
-        return host == "localhost" or ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def _broker(settings: Settings, access: bool) -> MosquittoBroker | EmbeddedBroker | None:
     """The broker the controller runs itself, if any (``Settings.broker``)."""
     if settings.broker == "mosquitto":
@@ -105,7 +97,7 @@ def _broker(settings: Settings, access: bool) -> MosquittoBroker | EmbeddedBroke
                                        settings.tls_cert, settings.tls_key)
             tls = TlsListener(settings.mqtt_tls_host, settings.mqtt_tls_port,
                               files.ca or files.cert, files.cert, files.key)
-        elif not _loopback(settings.mqtt_host):
+        elif not is_loopback(settings.mqtt_host):
             raise ValueError(f"plain MQTT on {settings.mqtt_host} would carry device "
                              "credentials in clear text: keep mqtt_host on loopback and set "
                              "mqtt_tls_port for agents off this machine")
@@ -248,7 +240,7 @@ class Services:
 
     def start(self) -> None:
         s = self.settings
-        if s.broker == "external" and not s.mqtt_ca_file and not _loopback(s.mqtt_host):
+        if s.broker == "external" and not s.mqtt_ca_file and not is_loopback(s.mqtt_host):
             log.warning("MQTT to %s without TLS: device credentials and reports cross the "
                         "network in clear text; set mqtt_ca_file (docs/operations.md)",
                         s.mqtt_host)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
 from typing import Literal
 
@@ -31,6 +32,14 @@ class CapFeed(BaseModel):
         if not (self.token or self.folder or self.url):
             raise ValueError("a CAP feed needs a token (to POST), a folder or a url")
         return self
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` names this machine only (nothing off it can reach it there)."""
+    try:
+        return host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 class CommandValidity(BaseModel):

@@ -19,7 +19,7 @@ from ..db.models import Alarm, Device, DeviceEvent, DeviceTelemetry, Zone
 from ..domain.errors import Conflict, NotFound
 from ..fleet.commands import CommandPath
 from ..keys import KeyRing
-from ..settings import Settings
+from ..settings import Settings, is_loopback
 from .audit import AuditLog
 from .broker_access import BrokerAccess
 from .views import DeviceOut, DeviceRegistered
@@ -71,10 +71,6 @@ def _new_token(device_id: str) -> tuple[str, str]:
     """A device token ``{id}.{secret}`` (shown once) and the secret's hash (stored)."""
     secret = secrets.token_urlsafe(32)
     return f"{device_id}.{secret}", token_hash(secret)
-
-
-def _loopback_name(host: str) -> bool:
-    return host in ("127.0.0.1", "localhost", "::1")
 
 
 RETIRE_WAIT_S = 5.0
@@ -135,7 +131,7 @@ class DeviceService:
             lines += [f"host = {_toml_str(s.mqtt_public_host or s.mqtt_host)}",
                       f"port = {s.mqtt_port}", "tls = true"]
         else:  # the broker on this machine is reached by the public name from elsewhere
-            host = s.agent_mqtt_host if s.broker == "external" and _loopback_name(
+            host = s.agent_mqtt_host if s.broker == "external" and is_loopback(
                 s.mqtt_host) else s.mqtt_host
             lines += [f"host = {_toml_str(host)}", f"port = {s.mqtt_port}"]
         if self._access is not None and self._access.enabled:

@@ -19,6 +19,7 @@ from ...http import ServicesDep
 from ...i18n import translate
 from ...services.audit import KINDS
 from ...services.views import DeviceRegistered
+from ...settings import is_loopback
 from ..render import lang_of, page, render, words
 
 router = APIRouter(prefix="/ui", tags=["web"], include_in_schema=False)
@@ -40,8 +41,7 @@ def enrolment_view(svc: Services, registered: DeviceRegistered) -> dict[str, Any
     host = urlsplit(base).hostname or ""
     return dict(d=registered.device, config=registered.config_toml,
                 install=f"curl -fsSL {base}/edge/install.sh | sudo bash",
-                local_only=svc.settings.public_url is None or host in ("127.0.0.1", "localhost",
-                                                                       "::1"))
+                local_only=svc.settings.public_url is None or is_loopback(host))
 
 
 def _coordinates(fields: dict[str, Any], lang: str, errors: list[str]
