@@ -16,6 +16,7 @@ from ...container import Services
 from ...fleet import history as fleet_history
 from ...http import ServicesDep
 from ...i18n import translate
+from ...services.views import DeviceOut
 from .. import svg
 from ..render import lang_of, page, render
 
@@ -34,13 +35,15 @@ STALE_AFTER = timedelta(minutes=5)
 SORTS = ("name", "state", "alarms")
 
 
-def fleet_rows(svc: Services, zone: str | None, state: str | None, q: str = "",
-               sort: str = "name") -> list[dict[str, Any]]:
+def fleet_rows(svc: Services, devices: list[DeviceOut], zone: str | None, state: str | None,
+               q: str = "", sort: str = "name") -> list[dict[str, Any]]:
+    """The rows shown, from the fleet listed once (``devices``): filtered and sorted."""
     playing = svc.broadcasts.now_playing()
     now = utcnow()
     out = []
-    for d in svc.devices.list(zone, state, include_retired=False):
-        if q and q.lower() not in f"{d.id} {d.name}".lower():
+    for d in devices:
+        if (zone and zone not in d.zones) or (state and d.status != state) or \
+                (q and q.lower() not in f"{d.id} {d.name}".lower()):
             continue
         health = d.last_health or {}
         read_at = d.last_health_at
@@ -61,9 +64,8 @@ def fleet_rows(svc: Services, zone: str | None, state: str | None, q: str = "",
     return out
 
 
-def fleet_counts(svc: Services) -> dict[str, int]:
+def fleet_counts(devices: list[DeviceOut]) -> dict[str, int]:
     """The whole fleet by state (not the filtered rows), and how many have open alarms."""
-    devices = svc.devices.list(include_retired=False)
     counts = {s: sum(1 for d in devices if d.status == s) for s in ("online", "offline",
                                                                    "stopped")}
     counts["unknown"] = len(devices) - sum(counts.values())
@@ -79,8 +81,9 @@ def _cluster_map(devices: list[dict[str, Any]], lang: str) -> str:
 
 def fleet_view(svc: Services, lang: str, zone: str, state: str, q: str = "",
                sort: str = "name") -> dict[str, Any]:
-    devices = fleet_rows(svc, zone or None, state or None, q, sort)
-    counts = fleet_counts(svc)
+    fleet = svc.devices.list(include_retired=False)
+    devices = fleet_rows(svc, fleet, zone or None, state or None, q, sort)
+    counts = fleet_counts(fleet)
     tz = ZoneInfo(svc.settings.timezone)
     ratio = [(ts.astimezone(tz), value) for ts, value in fleet_history.ratio_points(
         fleet_history.samples(svc.sessions, utcnow() - timedelta(days=7)))]
@@ -139,9 +142,10 @@ def fleet(request: Request, svc: ServicesDep, zone: str | None = None, state: st
 def fleet_table(request: Request, svc: ServicesDep, zone: str | None = None,
                 state: str | None = None, q: str = "", sort: str = "name",
                 who: Principal = page("device.read")) -> HTMLResponse:
-    devices = fleet_rows(svc, zone or None, state or None, q[:100],
+    fleet = svc.devices.list(include_retired=False)
+    devices = fleet_rows(svc, fleet, zone or None, state or None, q[:100],
                          sort if sort in SORTS else "name")
-    return render(request, "_fleet_table.html", who, devices=devices, counts=fleet_counts(svc),
+    return render(request, "_fleet_table.html", who, devices=devices, counts=fleet_counts(fleet),
                   cluster_map=_cluster_map(devices, lang_of(request)))
 
 
