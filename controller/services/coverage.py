@@ -16,6 +16,9 @@ from ..domain.outcome import Outcome, outcome, summarise
 
 LOOK_BACK = 300
 """How many recent bulletins are searched for each village's latest."""
+PAGE = 25
+"""Bulletins read at a time, newest first: most villages find theirs in the first page, and
+the home page refreshes on every report."""
 
 
 @dataclass
@@ -45,23 +48,30 @@ def village_coverage(sessions: sessionmaker[Session]) -> list[VillageCoverage]:
         for device in session.scalars(select(Device).where(Device.retired.is_(False))):
             for z in device.zones:
                 members.setdefault(z.id, set()).add(device.id)
-        recent = list(session.scalars(
-            select(Broadcast).where(Broadcast.state.in_(
-                [BroadcastState.sent.value, BroadcastState.done.value]))
-            .order_by(Broadcast.start_at.desc()).limit(LOOK_BACK)))
-        by_broadcast: dict[str, list[Delivery]] = {}
-        if recent:
+        rows = {z.id: VillageCoverage(z.id, z.name, len(members[z.id])) for z in zones}
+        # villages still looking for their latest (one with no loudspeaker has none)
+        waiting = {z.id for z in zones if members[z.id]}
+        for offset in range(0, LOOK_BACK, PAGE):
+            if not waiting:
+                break
+            page = list(session.scalars(
+                select(Broadcast).where(Broadcast.state.in_(
+                    [BroadcastState.sent.value, BroadcastState.done.value]))
+                .order_by(Broadcast.start_at.desc(), Broadcast.id)
+                .offset(offset).limit(PAGE)))
+            if not page:
+                break
+            by_broadcast: dict[str, list[Delivery]] = {}
             for d in session.scalars(select(Delivery).where(
-                    Delivery.broadcast_id.in_([b.id for b in recent]))):
+                    Delivery.broadcast_id.in_([b.id for b in page]))):
                 by_broadcast.setdefault(d.broadcast_id, []).append(d)
-        out = []
-        for z in zones:
-            row = VillageCoverage(z.id, z.name, len(members[z.id]))
-            for b in recent:  # newest first
-                own = [d for d in by_broadcast.get(b.id, []) if d.device_id in members[z.id]]
-                if own:
-                    row.broadcast_id, row.title, row.start_at = b.id, b.title, b.start_at
-                    row.counts = summarise(outcome(d.state, d.line_check) for d in own)
-                    break
-            out.append(row)
-        return out
+            for b in page:  # newest first
+                for zone in list(waiting):
+                    own = [d for d in by_broadcast.get(b.id, [])
+                           if d.device_id in members[zone]]
+                    if own:
+                        row = rows[zone]
+                        row.broadcast_id, row.title, row.start_at = b.id, b.title, b.start_at
+                        row.counts = summarise(outcome(d.state, d.line_check) for d in own)
+                        waiting.discard(zone)
+        return [rows[z.id] for z in zones]
