@@ -2,24 +2,41 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 
+import pytest
 from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
 
-from controller.db.models import Device, FleetSample
+from controller.db.models import Device, DeviceTelemetry, FleetSample
 from controller.db.session import make_engine, make_sessionmaker, migrate
 from controller.fleet import history
 
 T0 = datetime(2026, 11, 23, 0, 0, tzinfo=timezone.utc)
 
 
-def test_a_sample_counts_devices_in_service_and_old_samples_are_dropped(tmp_path, database_url):
+def _empty(made: sessionmaker[Session]) -> None:
+    with made.begin() as session:
+        for model in (FleetSample, DeviceTelemetry, Device):
+            session.query(model).delete()
+
+
+@pytest.fixture
+def sessions(tmp_path, database_url) -> Iterator[sessionmaker[Session]]:
+    """A migrated database (SQLite and PostgreSQL) with no devices, samples or readings,
+    emptied again afterwards."""
     engine = make_engine(database_url or f"sqlite:///{tmp_path / 'f.db'}")
     migrate(engine)
-    sessions = make_sessionmaker(engine)
+    made = make_sessionmaker(engine)
+    _empty(made)
+    yield made
+    _empty(made)
+    engine.dispose()
+
+
+def test_a_sample_counts_devices_in_service_and_old_samples_are_dropped(sessions):
     with sessions.begin() as session:
-        session.query(FleetSample).delete()
-        session.query(Device).delete()
         for i, (status, retired) in enumerate([("online", False), ("online", False),
                                                 ("offline", False), ("unknown", False),
                                                 ("online", True)]):
@@ -30,10 +47,6 @@ def test_a_sample_counts_devices_in_service_and_old_samples_are_dropped(tmp_path
     rows = history.samples(sessions, T0 - timedelta(days=365))
     assert rows == [(T0, 2, 4)]  # the retired one is not counted; the 100-day-old one is gone
     assert history.ratio_points(rows) == [(T0, 50.0)]
-    with sessions.begin() as session:
-        session.query(FleetSample).delete()
-        session.query(Device).delete()
-    engine.dispose()
 
 
 def test_ratio_points_average_into_buckets_and_skip_an_empty_fleet():
@@ -46,15 +59,8 @@ def test_ratio_points_average_into_buckets_and_skip_an_empty_fleet():
         [(T0 + timedelta(minutes=1), 75.0)]
 
 
-def test_old_health_readings_are_pruned_in_batches(tmp_path, database_url):
-    from controller.db.models import DeviceTelemetry
-
-    engine = make_engine(database_url or f"sqlite:///{tmp_path / 't.db'}")
-    migrate(engine)
-    sessions = make_sessionmaker(engine)
+def test_old_health_readings_are_pruned_in_batches(sessions):
     with sessions.begin() as session:
-        session.query(DeviceTelemetry).delete()
-        session.query(Device).delete()
         session.add(Device(id="d1", name="D1", token_hash="x", capabilities=[]))
         session.flush()
         for h in range(50):  # one reading an hour, going back 50 hours
