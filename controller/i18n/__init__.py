@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..domain.outcome import reason_of
 from .messages import MESSAGES
 from .ui import UI
 
@@ -46,8 +47,6 @@ def state_words(value: str, lang: str) -> str:
 
 def reason_words(reason: str | None, lang: str) -> str:
     """A delivery's stored reason in words (``domain/outcome.py`` knows our reasons)."""
-    from ..domain.outcome import reason_of
-
     found = reason_of(reason)
     if found is None:
         return ""

@@ -695,7 +695,7 @@ class BroadcastService:
         reason = reason or who.username  # the loudspeakers' log says who, if not why
         sent = [self._commands.send(t, StopCommand(reason=one_line(reason)))
                 for t in targets]
-        log.warning("STOP sent to %s (%s)", ", ".join(targets), reason or "no reason")
+        log.warning("STOP sent to %s (%s)", ", ".join(targets), reason)
         self._audit.record(who, "broadcast.stop", ",".join(targets), reason=reason,
                            pending=[c.target for c in sent if c.pending])
         return StopOut(cmd_ids=[c.cmd_id for c in sent], devices=devices,
