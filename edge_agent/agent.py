@@ -93,12 +93,14 @@ class Agent:
         config.data_path.mkdir(parents=True, exist_ok=True)
         self._pinned = config.public_keys()
         self.state = AgentState(config.data_path / "state.json", config.zones)
+        self._trusted = self._trusted_now()
+        tls = config.tls_context()  # the station's CA, for HTTPS and MQTT alike
         self.outbox = Outbox(config.data_path / "outbox")
         self._plan_media: set[str] = set()
         self._prepared: dict[str, datetime] = {}  # sha256 → until when a prepare keeps it
         self.cache = MediaCache(config.data_path / "cache", config.controller_url, config.token,
                                 max_bytes=int(config.cache_max_mb * 2**20),
-                                protected=self._media_in_use, tls=config.tls_context())
+                                protected=self._media_in_use, tls=tls)
         self.output = output or make_output(config)
         hw = config.hardware
         self.cluster = Cluster(
@@ -118,7 +120,7 @@ class Agent:
                              on_over=self.state.play_over)
         self.link = MqttLink(config.mqtt, self.device_id, self.state.zones, self.outbox,
                              self.on_command, self._birth,
-                             tls=config.tls_context() if config.mqtt.tls else None)
+                             tls=tls if config.mqtt.tls else None)
         self._command_lock = threading.Lock()
         self.duplicates_ignored = 0
         self._plan_path = config.data_path / "plan.json"
@@ -206,6 +208,10 @@ class Agent:
 
     def trusted_keys(self) -> dict[str, Ed25519PublicKey]:
         """The keys pinned in the config and those learnt since, less the retired ones."""
+        return self._trusted
+
+    def _trusted_now(self) -> dict[str, Ed25519PublicKey]:
+        """Made when the agent starts and when a key is trusted or retired, not per command."""
         keys = dict(self._pinned)
         for kid, text in self.state.keys.items():
             keys.setdefault(kid, load_public_key(text))
@@ -270,7 +276,7 @@ class Agent:
         with self._command_lock:  # one at a time: sequence checks must not interleave
             now = utcnow()
             try:
-                command = verify(raw, keys=self.trusted_keys(), device_id=self.device_id,
+                command = verify(raw, keys=self._trusted, device_id=self.device_id,
                                  zones=set(self.state.zones), last_seq=self.state.last_seq,
                                  last_cmd=self.state.last_cmd, now=now)
             except Rejected as rej:
@@ -329,9 +335,11 @@ class Agent:
                 self.link.publish_status(self._birth())
             elif isinstance(body, TrustKeyCommand):
                 self.state.trust_key(body.kid, body.key)
+                self._trusted = self._trusted_now()
                 log.info("signing key %s trusted (announced by %s)", body.kid, command.kid)
             elif isinstance(body, RetireKeyCommand):
                 self.state.retire_key(body.kid)
+                self._trusted = self._trusted_now()
                 log.warning("signing key %s retired (by %s)", body.kid, command.kid)
 
     # --- plans ----------------------------------------------------------------------------
@@ -342,7 +350,7 @@ class Agent:
             now = utcnow()
             stored = read_json(self._plan_path, {}) or {}
             try:
-                command = verify(raw, keys=self.trusted_keys(), device_id=self.device_id,
+                command = verify(raw, keys=self._trusted, device_id=self.device_id,
                                  zones=set(self.state.zones),
                                  last_seq={f"device:{self.device_id}": stored.get("seq", 0)},
                                  last_cmd={f"device:{self.device_id}": stored.get("cmd_id", "")},
