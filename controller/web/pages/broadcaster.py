@@ -21,7 +21,6 @@ from ...domain.errors import DomainError, NotFound
 from ...domain.outcome import (
     OUTCOME_ORDER,
     RESENDABLE,
-    Outcome,
     dead_lines,
     outcome,
     summarise,
@@ -72,12 +71,13 @@ def broadcast_view(svc: Services, broadcast_id: str, lang: str) -> dict[str, Any
     b = svc.broadcasts.get(broadcast_id)
     media = svc.media.get(b.media_sha256) if b.media_sha256 else None  # a stream has none
     names = svc.devices.names()
+    outcomes = [outcome(d.state, d.line_check) for d in b.deliveries]
     deliveries = [dict(device=d.device_id, name=names.get(d.device_id, d.device_id),
-                       state=d.state, outcome=outcome(d.state, d.line_check).value,
+                       state=d.state, outcome=o.value,
                        dead_lines=", ".join(str(n) for n in dead_lines(d.line_check)),
                        reason=reason_words(d.reason, lang), started_at=d.started_at,
                        joined_late_ms=d.joined_late_ms, online=d.device_status)
-                  for d in b.deliveries]
+                  for d, o in zip(b.deliveries, outcomes, strict=True)]
     return dict(b=dict(
         id=b.id, title=b.title, state=b.state, start_at=b.start_at, priority=b.priority,
         on_release=b.start_on_release and b.state.startswith("pending"),
@@ -91,8 +91,9 @@ def broadcast_view(svc: Services, broadcast_id: str, lang: str) -> dict[str, Any
         loudness_warning=media.loudness_warning if media else False,
         parts=(media.parts or []) if media else [], stream=b.stream, ended_at=b.ended_at,
         quiet_override=b.quiet_override,
-        deliveries=deliveries, outcomes=summarise(Outcome(d["outcome"]) for d in deliveries),
-        resendable=[d["device"] for d in deliveries if Outcome(d["outcome"]) in RESENDABLE]),
+        deliveries=deliveries, outcomes=summarise(outcomes),
+        resendable=[d.device_id for d, o in zip(b.deliveries, outcomes, strict=True)
+                    if o in RESENDABLE]),
         outcome_order=[o.value for o in OUTCOME_ORDER])
 
 
