@@ -8,6 +8,7 @@ connections) rather than an HTTP package: a Pi's memory is small.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import http.client
 import logging
@@ -33,6 +34,10 @@ class MediaHashMismatch(Exception):
 
 class MediaUnavailable(Exception):
     """Could not fetch the media before the deadline."""
+
+
+class StorageFull(MediaUnavailable):
+    """The media cannot be stored: the device's storage is full (retrying does not help)."""
 
 
 class MediaCache:
@@ -115,6 +120,8 @@ class MediaCache:
                 except MediaHashMismatch:
                     raise
                 except (http.client.HTTPException, OSError) as exc:
+                    if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+                        raise StorageFull(str(exc)) from None  # said at once: no retry helps
                     if time.time() + delay > deadline:
                         raise MediaUnavailable(f"{type(exc).__name__}: {exc}") from None
                     log.warning("download of %s failed (%s); retrying in %.0fs",

@@ -15,7 +15,7 @@ from typing import Any, Protocol
 from protocol.messages import MediaRef, PlayCommand
 from protocol.urls import with_credentials
 
-from .cache import MediaCache, MediaHashMismatch, MediaUnavailable
+from .cache import MediaCache, MediaHashMismatch, MediaUnavailable, StorageFull
 from .outputs.base import BYTES_PER_SECOND, SAMPLE_RATE
 from .stream import DEAD_AIR_S, StreamSource
 
@@ -231,6 +231,8 @@ class MediaSources:
             path, fetched = self._cache.fetch(media, deadline=deadline_ts)
         except MediaHashMismatch as exc:
             raise SourceFailed("media_hash_mismatch", str(exc), security=True) from None
+        except StorageFull as exc:
+            raise SourceFailed("disk_full", str(exc)) from None
         except MediaUnavailable as exc:
             raise SourceFailed("media_unavailable", str(exc)) from None
         pcm = None

@@ -73,7 +73,8 @@ _PATTERNS: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r"^refused: (?P<code>[a-z_]+)$"), "reason.refused_{code}"),
     (re.compile(r"^rejected: (?P<text>.*)$"), "reason.rejected"),
     (re.compile(r"^(?P<code>too_late|output_busy|output_error|decode_failed|agent_error|"
-                r"agent_restarted|cancelled)(: (?P<detail>.*))?$"), "reason.{code}"),
+                r"agent_restarted|cancelled|disk_full|media_unavailable)(: (?P<detail>.*))?$"),
+     "reason.{code}"),
 ]
 
 KNOWN_REFUSALS = frozenset({"disk_full", "storage_error", "bad_signature", "unknown_key",

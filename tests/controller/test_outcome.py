@@ -27,6 +27,8 @@ def test_a_play_with_a_dead_line_is_a_fault_not_a_success():
     ("interrupted by stop: minh", "dừng bằng nút DỪNG (minh)"),
     ("interrupted by emergency:b-123", "nhường cho một bản tin ưu tiên cao hơn (Khẩn cấp)"),
     ("refused: disk_full", "cụm loa từ chối: bộ nhớ đã đầy"),
+    ("disk_full: [Errno 28] No space left on device", "bộ nhớ của cụm loa đã đầy"),
+    ("media_unavailable: TimeoutError", "cụm loa không tải được âm thanh kịp giờ"),
     ("refused: something_new", "cụm loa từ chối lệnh (something_new)"),
     ("rejected: sai ngày", "bị từ chối: sai ngày"),
     ("too_late: 3 s", "lệnh đến quá muộn để phát"),

@@ -54,7 +54,9 @@ def test_a_full_disk_refuses_the_command_says_so_and_raises_an_alarm(stack: Stac
     try:
         b = stack.broadcast(media["sha256"], ["zone:thon-dong"])
         d = stack.wait_states(b["id"], {"failed"}, timeout=60)["deliveries"][0]
-        assert d["reason"] == "refused: disk_full"
+        # the command refused (its state cannot be written), or, when the small state file
+        # still fits in the filesystem's slack, the audio that cannot be stored: said at once
+        assert d["reason"] == "refused: disk_full" or d["reason"].startswith("disk_full"), d
         alarms = wait_for(lambda: [a for a in stack.alarms() if a["code"] == "disk_low"],
                           what="disk_low alarm")
         assert alarms[0]["device_id"] == "loa-1" and alarms[0]["cleared_at"] is None
