@@ -75,6 +75,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     @app.get("/healthz", tags=["ops"])
     def healthz() -> dict[str, object]:
         return {"ok": True, "version": __version__, "mqtt": svc.gateway.connected.is_set(),
-                "key_id": svc.key.kid}
+                "key_id": svc.key.kid, "controller_id": svc.controller_id,
+                "leader": svc.leadership.is_leader}
 
     return app

@@ -27,6 +27,7 @@ from .fleet.ingest import Ingest
 from .fleet.retained import RetainedKeeper
 from .jobs import Jobs
 from .keys import KeyRing, SigningKey
+from .leadership import KeyLocks, Leadership
 from .media.pipeline import EncodeSettings
 from .media.store import MediaStore
 from .media.tts.engines import Engines, TtsEngine
@@ -132,18 +133,23 @@ class Services:
         self.jobs = Jobs()
         self.live = LiveUpdates()
         self.audit = AuditLog(self.sessions)
+        self.controller_id = settings.controller_id or _controller_id(settings.data_dir)
+        # one leader among the controllers of one database (PostgreSQL); SQLite: this one
+        self.leadership = Leadership(self.engine, self.controller_id,
+                                     on_elected=self._lead, on_deposed=self._follow,
+                                     on_notice=self._on_notice, poll_s=settings.leader_poll_s)
+        self.locks = KeyLocks(self.engine)
 
         # the fleet: reports in, commands out, retained messages kept as written
-        self.ingest = Ingest(self.sessions, on_applied=self.live.changed,
+        self.ingest = Ingest(self.sessions, on_applied=self._fleet_changed,
                              on_stored=self._send_receipts)
-        self.controller_id = settings.controller_id or _controller_id(settings.data_dir)
         self.gateway = MqttGateway(self.broker_access.login(), self._on_message,
                                    controller_id=self.controller_id,
                                    on_connected=self._on_connected,
                                    on_reports_connected=self._on_reports_connected,
                                    watch=(topics.ALL_PLANS, topics.CONTROLLER_STATUS))
         self.commands = CommandPath(self.keys, self.sessions, self.gateway,
-                                    settings.command_validity.seconds)
+                                    settings.command_validity.seconds, self.locks)
 
         # schedules and plans
         self.schedules = ScheduleStore(self.sessions, settings.timezone)
@@ -157,16 +163,15 @@ class Services:
                                            self.audit, self.plans_changed,
                                            lambda: list(self.schedules.current().quiet_hours),
                                            lambda: self.live.changed(["broadcasts",
-                                                                      "progress"]))
+                                                                      "progress"]),
+                                           announce=self._announce_broadcast)
         self.firing = ScheduleFiring(self.sessions, self.broadcasts, settings.timezone,
                                      settings.prefetch_lead_s)
         self.devices = DeviceService(settings, self.sessions, self.keys, self.commands,
                                      self.audit, self.plans_changed, self.broker_access,
                                      empty_plan=self.plans.publish_empty)
         self.signing = SigningKeys(self.keys, self.sessions, self.commands, self.audit,
-                                   lambda: self.jobs.run_soon(
-                                       "plans-resigned", lambda: self.plans.publish_changed(
-                                           every=True)))
+                                   self._resign_plans)
         self.zones = ZoneService(self.sessions, self.audit)
         self.alarms = AlarmService(self.sessions, self.audit,
                                    lambda: self.live.changed(["fleet"]))
@@ -197,7 +202,8 @@ class Services:
         self.relays = RelayService(self.sessions, self.broadcasts)
         self.onair = OnAirService(settings, self.sessions, self.broadcasts, self.accounts,
                                   self.jobs, self.audit)
-        self.media_jobs = MediaJobs(self.sessions, settings.media_workers, self.media.get)
+        self.media_jobs = MediaJobs(self.sessions, settings.media_workers, self.media.get,
+                                    self.controller_id)
         self._refresh_lock = threading.Lock()
         self._refresh_wanted = False
         self._refresh_running = False
@@ -252,31 +258,83 @@ class Services:
         self.ingest.start()
         self.retained.start()
         self.jobs.start()
-        self.gateway.start()
+        self.gateway.start(reports=False)  # reports: the leader's (``_lead``)
         if not self.gateway.wait_connected(10):
             log.warning("MQTT broker %s:%s not reachable yet; will keep trying",
                         self.settings.mqtt_host, self.settings.mqtt_port)
-        self.broadcasts.recover()
         self.onair.start()
-        self.jobs.every(self.settings.command_retry_s, "commands-retry",
-                        self.commands.flush_pending)
-        self.jobs.every(self.settings.plan_refresh_s, "plans", self.plans.publish_changed)
+        self.leadership.start()  # SQLite: leads at once; PostgreSQL: when elected
+
+    LEADER_JOBS = ("commands-retry", "plans", "firing", "fleet-sample", "telemetry-prune",
+                   "offline-alarms")
+    """What runs on the leading controller only (and ``cap-watch:*``)."""
+
+    def _lead(self) -> None:
+        """Elected (election thread): take reports, rebuild jobs, run the periodic work."""
+        s = self.settings
+        self.gateway.start_reports()
+        self.broadcasts.recover()
+        self.jobs.every(s.command_retry_s, "commands-retry", self.commands.flush_pending)
+        self.jobs.every(s.plan_refresh_s, "plans", self.plans.publish_changed)
         self.jobs.every(TICK_S, "firing", self.firing.tick)
-        self.jobs.every(self.settings.fleet_sample_s, "fleet-sample",
+        self.jobs.every(s.fleet_sample_s, "fleet-sample",
                         lambda: fleet_history.record(self.sessions))
         self.jobs.every(3600, "telemetry-prune", lambda: fleet_history.prune_telemetry(
-            self.sessions, timedelta(days=self.settings.telemetry_keep_days)))
-        self.jobs.every(min(60.0, self.settings.offline_alarm_min * 30), "offline-alarms",
-                        lambda: self.alarms.check_offline(self.settings.offline_alarm_min))
+            self.sessions, timedelta(days=s.telemetry_keep_days)))
+        self.jobs.every(min(60.0, s.offline_alarm_min * 30), "offline-alarms",
+                        lambda: self.alarms.check_offline(s.offline_alarm_min))
         for name, feed in self.cap_watch.watched().items():
             self.jobs.every(feed.poll_s, f"cap-watch:{name}",
                             lambda name=name: self.cap_watch.poll(name))
             self.jobs.run_soon(f"cap-watch-first:{name}",
                                lambda name=name: self.cap_watch.poll(name))
 
+    def _follow(self) -> None:
+        """Lost the lead (the database connection broke): stop what only the leader runs."""
+        for job_id in self.LEADER_JOBS:
+            self.jobs.cancel(job_id)
+        for name in self.cap_watch.watched():
+            self.jobs.cancel(f"cap-watch:{name}")
+        self.gateway.stop_reports()
+
+    def _on_notice(self, kind: str, payload: str) -> None:
+        """A notice from another controller (election thread)."""
+        if kind == "live":
+            self.live.changed(payload.split(","))
+        elif not self.leadership.is_leader:
+            return
+        elif kind == "plans":
+            self.plans_changed()
+        elif kind == "broadcast":
+            self.broadcasts.schedule_jobs(payload)
+        elif kind == "resign":
+            self._resign_plans()
+
+    def _fleet_changed(self, kinds: list[str]) -> None:
+        """Ingest applied reports: this controller's open pages, and the other controllers'."""
+        self.live.changed(kinds)
+        if self.leadership.shared:
+            self.leadership.notify("live", ",".join(sorted(set(kinds))))
+
+    def _announce_broadcast(self, broadcast_id: str) -> None:
+        """Released here: the leader schedules it too (it sends if this controller dies)."""
+        if not self.leadership.is_leader:
+            self.leadership.notify("broadcast", broadcast_id)
+
+    def _resign_plans(self) -> None:
+        """A key was promoted: every plan signed again, by the leader."""
+        if not self.leadership.is_leader:
+            self.leadership.notify("resign")
+            return
+        self.jobs.run_soon("plans-resigned", lambda: self.plans.publish_changed(every=True))
+
     def plans_changed(self) -> None:
         """Schedules, devices, zones or one-offs changed: republish plans and fire what is
-        due, soon. Changes during a refresh make it run once more: none is skipped."""
+        due, soon (on the leader: a follower tells it). Changes during a refresh make it run
+        once more: none is skipped."""
+        if not self.leadership.is_leader:
+            self.leadership.notify("plans")
+            return
         with self._refresh_lock:
             self._refresh_wanted = True
             if self._refresh_running:
@@ -306,6 +364,7 @@ class Services:
                 return
 
     def stop(self) -> None:
+        self.leadership.stop()
         self.onair.stop()
         self.media_jobs.shutdown()
         self.jobs.stop()
@@ -314,4 +373,5 @@ class Services:
         self.ingest.stop()
         if self.broker:
             self.broker.stop()
+        self.locks.dispose()
         self.engine.dispose()

@@ -63,13 +63,44 @@ def load_or_create(keys_dir: Path) -> SigningKey:
 
 
 class KeyRing:
-    """The key that signs, the next one while devices learn it, and the retired ones."""
+    """The key that signs, the next one while devices learn it, and the retired ones.
+
+    Several controllers may share one keys folder (``Settings.shared_dir``): a key made or
+    promoted by one is read by the others at their next command (one ``stat`` per use)."""
 
     def __init__(self, keys_dir: Path):
         self.dir = keys_dir
-        self.active = load_or_create(keys_dir)
-        path = keys_dir / NEXT_FILE
-        self.next: SigningKey | None = _read(path) if path.exists() else None
+        self._active = load_or_create(keys_dir)
+        self._next: SigningKey | None = None
+        self._seen: tuple[int, int] = (-1, -1)
+        self._reload()
+
+    def _stamp(self) -> tuple[int, int]:
+        def mtime(name: str) -> int:
+            try:
+                return (self.dir / name).stat().st_mtime_ns
+            except FileNotFoundError:
+                return 0
+        return mtime(KEY_FILE), mtime(NEXT_FILE)
+
+    def _reload(self) -> None:
+        stamp = self._stamp()
+        if stamp == self._seen:
+            return
+        if stamp[0] != self._seen[0] and stamp[0]:
+            self._active = _read(self.dir / KEY_FILE)
+        self._next = _read(self.dir / NEXT_FILE) if stamp[1] else None
+        self._seen = stamp
+
+    @property
+    def active(self) -> SigningKey:
+        self._reload()
+        return self._active
+
+    @property
+    def next(self) -> SigningKey | None:
+        self._reload()
+        return self._next
 
     def retired(self) -> list[str]:
         folder = self.dir / "retired"
@@ -78,7 +109,8 @@ class KeyRing:
     def make_next(self) -> SigningKey:
         """The next key (made once; asking again gives the same one until it is promoted)."""
         if self.next is None:
-            self.next = _create(self.dir / NEXT_FILE)
+            _create(self.dir / NEXT_FILE)
+        assert self.next is not None
         return self.next
 
     def promote(self) -> SigningKey:
@@ -91,5 +123,5 @@ class KeyRing:
         folder.mkdir(exist_ok=True)
         (folder / f"{old.kid}.pub").write_text(old.public_b64 + "\n")
         os.replace(self.dir / NEXT_FILE, self.dir / KEY_FILE)  # one rename: never no key
-        self.active, self.next = self.next, None
+        self._reload()
         return old

@@ -77,6 +77,11 @@ class Settings(BaseSettings):
 
     data_dir: Path = Field(Path("./loalang-data"), description="Database, media store and keys")
     database_url: str | None = Field(None, description="SQLAlchemy URL; default SQLite in data_dir")
+    shared_dir: Path | None = Field(None, description="media store and signing keys, shared by "
+                                    "every controller of one PostgreSQL database (a network "
+                                    "filesystem); default data_dir")
+    leader_poll_s: float = Field(1.0, gt=0, le=30, description="how often a follower "
+                                 "controller tries to take the lead (PostgreSQL)")
 
     http_host: str = "127.0.0.1"
     http_port: int = 8080
@@ -227,8 +232,8 @@ class Settings(BaseSettings):
 
     @property
     def media_dir(self) -> Path:
-        return self.data_dir / "media"
+        return (self.shared_dir or self.data_dir) / "media"
 
     @property
     def keys_dir(self) -> Path:
-        return self.data_dir / "keys"
+        return (self.shared_dir or self.data_dir) / "keys"

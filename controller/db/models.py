@@ -403,6 +403,8 @@ class MediaJob(Base):
     error_key: Mapped[str | None] = mapped_column(String(80), nullable=True)
     error_params: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     created_by: Mapped[str] = mapped_column(String(64), default="system")
+    controller_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    """The controller whose threads run it (several may share one database)."""
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=_now)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=_now)
 

@@ -5,8 +5,9 @@ One object, ``CommandPath``, for plays, cancels, STOPs, zone and volume changes 
 - **validity** comes from one table (``Settings.command_validity``); only plays and plans
   carry their own (the play window, the plan window);
 - **order**: a target's sequence number is taken and its command published under that
-  target's lock, and commands still waiting for the broker go out first, so numbers reach an
-  agent in the order they were issued (an agent refuses a lower number as ``replayed``);
+  target's lock (held across controllers on PostgreSQL: ``KeyLocks``), and commands still
+  waiting for the broker go out first, so numbers reach an agent in the order they were
+  issued (an agent refuses a lower number as ``replayed``);
 - **the broker down** has one declared behaviour per kind of call:
   ``send`` keeps the command (signed bytes in the ``commands`` table) and publishes it when the
   broker is back, until it expires; the caller learns it is ``pending``. ``send_retained``
@@ -18,7 +19,6 @@ from __future__ import annotations
 
 import enum
 import logging
-import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -35,6 +35,7 @@ from protocol.messages import CommandPayload, utcnow
 
 from ..db.models import Command, CommandSequence
 from ..keys import KeyRing, SigningKey
+from ..leadership import KeyLocks
 from .gateway import MqttGateway, NotConnected
 
 log = logging.getLogger(__name__)
@@ -75,13 +76,12 @@ class CommandPath:
     """Signs, records, sequences and publishes every command the controller sends."""
 
     def __init__(self, keys: KeyRing, sessions: sessionmaker[Session], gateway: MqttGateway,
-                 validity_s: Callable[[str], int]):
+                 validity_s: Callable[[str], int], locks: KeyLocks):
         self._keys = keys
         self._sessions = sessions
         self._gateway = gateway
         self._validity_s = validity_s
-        self._locks: dict[str, threading.Lock] = {}
-        self._locks_guard = threading.Lock()
+        self._locks = locks
         self.listeners: list[Listener] = []  # told of every command the broker took
 
     @property
@@ -93,9 +93,16 @@ class CommandPath:
 
     def send(self, target: str, body: Any, *, not_after: datetime | None = None,
              broadcast_id: str | None = None) -> SentCommand:
-        """Sign and publish ``body`` to ``target``; kept and retried if the broker is down."""
+        """Sign and publish ``body`` to ``target``; kept and retried if the broker is down.
+
+        A play of a broadcast is sent once per target: asked again (a send interrupted by a
+        crash and taken up by another controller), the command already recorded is returned."""
         topic = topics.command_topic(target)
-        with self._lock(target):
+        with self._locks.hold(target):
+            if broadcast_id is not None and body.type == "play":
+                earlier = self._recorded_play(target, broadcast_id)
+                if earlier is not None:
+                    return earlier
             row = self._record(target, target, topic, body, self._expiry(body, not_after),
                                broadcast_id, CommandState.pending, retain=False)
             published = self._flush_key(target)
@@ -110,7 +117,7 @@ class CommandPath:
         store it as the latest for its topic (same transaction), then publish it.
 
         If the broker is down nothing is queued: the latest is re-asserted on reconnect."""
-        with self._lock(seq_key):
+        with self._locks.hold(seq_key):
             with self._sessions.begin() as session:
                 row = self._record_in(session, seq_key, target, topic, body, not_after, None,
                                       CommandState.retained, retain=True)
@@ -132,7 +139,7 @@ class CommandPath:
         for key in keys:
             if not self._gateway.connected.is_set():
                 break
-            with self._lock(key):
+            with self._locks.hold(key):
                 published += self._flush_key(key)
         self._notify(published)
         return len(published)
@@ -151,9 +158,12 @@ class CommandPath:
 
     # --- inside ----------------------------------------------------------------------------
 
-    def _lock(self, key: str) -> threading.Lock:
-        with self._locks_guard:
-            return self._locks.setdefault(key, threading.Lock())
+    def _recorded_play(self, target: str, broadcast_id: str) -> SentCommand | None:
+        with self._sessions() as session:
+            row = session.scalar(select(Command).where(
+                Command.broadcast_id == broadcast_id, Command.target == target,
+                Command.type == "play").limit(1))
+        return None if row is None else _sent(row, CommandState(row.state))
 
     def _expiry(self, body: Any, not_after: datetime | None) -> datetime:
         kind = body.type

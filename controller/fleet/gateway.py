@@ -74,11 +74,9 @@ class MqttGateway:
         self.connected = threading.Event()  # the command session: what publish needs
         self.reports_connected = threading.Event()
         self._stopping = False
-        self._reports = self._client(f"loalang-controller-{controller_id}", login.username,
-                                     self.status_topic)
-        self._reports.on_connect = self._handle_reports_connect
-        self._reports.on_disconnect = self._handle_reports_disconnect
-        self._reports.on_message = self._handle_message
+        self._controller_id = controller_id
+        self._reports: mqtt.Client | None = None
+        self._reports_lock = threading.Lock()
         self._commands = self._client(f"loalang-controller-{controller_id}-cmd",
                                       login.command_username or login.username,
                                       topics.CONTROLLER_STATUS)
@@ -99,28 +97,59 @@ class MqttGateway:
         client.reconnect_delay_set(min_delay=1, max_delay=10)
         return client
 
-    def start(self) -> None:
-        for client in (self._commands, self._reports):
+    def start(self, reports: bool = True) -> None:
+        """Connect the command session, and the report session unless ``reports`` is False
+        (a follower controller: only the leader takes reports, ``start_reports``)."""
+        self._commands.connect_async(self.host, self.port, keepalive=30)
+        self._commands.loop_start()
+        if reports:
+            self.start_reports()
+
+    def start_reports(self) -> None:
+        """Take the fleet's reports (and say this controller is online to the agents)."""
+        with self._reports_lock:
+            if self._reports is not None:
+                return
+            client = self._client(f"loalang-controller-{self._controller_id}",
+                                  self._login.username, self.status_topic)
+            client.on_connect = self._handle_reports_connect
+            client.on_disconnect = self._handle_reports_disconnect
+            client.on_message = self._handle_message
+            self._reports = client
             client.connect_async(self.host, self.port, keepalive=30)
             client.loop_start()
+
+    def stop_reports(self) -> None:
+        """Stop taking reports (a controller that lost the lead): ``offline``, disconnect."""
+        with self._reports_lock:
+            client, self._reports = self._reports, None
+        if client is not None:
+            self._say_offline(client, self.status_topic, self.reports_connected)
+            self.reports_connected.clear()
 
     def stop(self) -> None:
         """Say ``offline`` on our own topics (the legacy one too: the keeper of another
         controller still running puts it back), then disconnect both sessions."""
         self._stopping = True
-        for client, topic, up in ((self._reports, self.status_topic, self.reports_connected),
-                                  (self._commands, topics.CONTROLLER_STATUS, self.connected)):
-            if up.is_set():
-                info = client.publish(topic, topics.CONTROLLER_OFFLINE, qos=1, retain=True)
-                try:
-                    info.wait_for_publish(2)
-                except (RuntimeError, ValueError):
-                    pass
-            client.disconnect()
-            client.loop_stop()
+        self.stop_reports()
+        self._say_offline(self._commands, topics.CONTROLLER_STATUS, self.connected)
+
+    @staticmethod
+    def _say_offline(client: mqtt.Client, topic: str, up: threading.Event) -> None:
+        if up.is_set():
+            info = client.publish(topic, topics.CONTROLLER_OFFLINE, qos=1, retain=True)
+            try:
+                info.wait_for_publish(2)
+            except (RuntimeError, ValueError):
+                pass
+        client.disconnect()
+        client.loop_stop()
 
     def wait_connected(self, timeout: float) -> bool:
-        return self.connected.wait(timeout) and self.reports_connected.wait(timeout)
+        """Both sessions up (only the command session while reports are not taken)."""
+        if not self.connected.wait(timeout):
+            return False
+        return self._reports is None or self.reports_connected.wait(timeout)
 
     def publish(self, topic: str, payload: bytes, *, qos: int = 1, retain: bool = False,
                 wait: float | None = 5.0) -> None:
@@ -171,7 +200,8 @@ class MqttGateway:
 
     def _handle_reports_disconnect(self, client: mqtt.Client, userdata: Any, flags: Any,
                                    reason_code: Any, properties: Any) -> None:
-        self.reports_connected.clear()
+        if client is self._reports:
+            self.reports_connected.clear()
 
     def _handle_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
         try:

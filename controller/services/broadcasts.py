@@ -135,9 +135,11 @@ class BroadcastService:
                  commands: CommandPath, jobs: Jobs, audit: AuditLog,
                  plans_changed: Callable[[], None] = lambda: None,
                  quiet_hours: Callable[[], list[QuietHours]] = lambda: [],
-                 changed: Callable[[], None] = lambda: None):
+                 changed: Callable[[], None] = lambda: None,
+                 announce: Callable[[str], None] = lambda _id: None):
         self.settings = settings
         self._changed = changed  # open pages show what waits for someone and what is on air
+        self._announce = announce  # tell the leading controller (it sends if this one dies)
         self._quiet_hours = quiet_hours  # the site's, as the schedule set holds them
         self._sessions = sessions
         self._commands = commands
@@ -411,6 +413,7 @@ class BroadcastService:
 
     def _released(self, broadcast_id: str, send_at: datetime) -> None:
         self._jobs.at(send_at, f"send:{broadcast_id}", self.send, broadcast_id)
+        self._announce(broadcast_id)
         if send_at > utcnow():  # starts later: it also travels in the plans
             self._plans_changed()
 
@@ -833,22 +836,33 @@ class BroadcastService:
     # --- restart ---------------------------------------------------------------------------
 
     def recover(self) -> None:
-        """Rebuild jobs from the database after a (re)start; nothing fires twice."""
+        """Rebuild jobs from the database after a (re)start or on taking the lead; nothing
+        fires twice (``send`` claims a broadcast, and plays once per target)."""
         with self._sessions.begin() as session:
-            # A send interrupted between claim and hand-over: send again; agents dedupe by
-            # play id, and fresh sequence numbers keep the replay check happy.
+            # A send interrupted between claim and hand-over: send again. Targets already
+            # sent are skipped (``CommandPath.send``); agents dedupe by play id besides.
             session.execute(update(Broadcast).where(Broadcast.state == S.sending.value)
                             .values(state=S.scheduled.value))
-            pending = session.scalars(select(Broadcast).where(
-                Broadcast.state.in_((S.scheduled.value, S.sent.value)))).all()
-            jobs = [(b.id, b.state, b.send_at, self._close_time(b)) for b in pending]
-        for broadcast_id, state, send_at, close_at in jobs:
-            if state == S.scheduled.value:
-                self._jobs.at(send_at, f"send:{broadcast_id}", self.send, broadcast_id)
-            else:
-                self._jobs.at(close_at, f"close:{broadcast_id}", self.close, broadcast_id)
-        if jobs:
-            log.info("recovered %d pending broadcasts", len(jobs))
+            pending = list(session.scalars(select(Broadcast.id).where(
+                Broadcast.state.in_((S.scheduled.value, S.sent.value)))))
+        for broadcast_id in pending:
+            self.schedule_jobs(broadcast_id)
+        if pending:
+            log.info("recovered %d pending broadcasts", len(pending))
+
+    def schedule_jobs(self, broadcast_id: str) -> None:
+        """The job a broadcast waits for here: its send if scheduled, its close if sent (a
+        broadcast released by another controller is also scheduled on the leader)."""
+        with self._sessions() as session:
+            broadcast = session.get(Broadcast, broadcast_id)
+            if broadcast is None:
+                return
+            state, send_at, close_at = broadcast.state, broadcast.send_at, \
+                self._close_time(broadcast)
+        if state == S.scheduled.value:
+            self._jobs.at(send_at, f"send:{broadcast_id}", self.send, broadcast_id)
+        elif state == S.sent.value:
+            self._jobs.at(close_at, f"close:{broadcast_id}", self.close, broadcast_id)
 
 
 def _media_ref(media: Media) -> MediaRef:

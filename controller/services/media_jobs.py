@@ -14,7 +14,7 @@ import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
-from sqlalchemy import update
+from sqlalchemy import or_, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from protocol.messages import utcnow
@@ -33,18 +33,22 @@ REPORT_EVERY_S = 0.5
 
 class MediaJobs:
     def __init__(self, sessions: sessionmaker[Session], workers: int,
-                 media_get: Callable[[str], MediaOut]):
+                 media_get: Callable[[str], MediaOut], controller_id: str):
         self._sessions = sessions
+        self._controller_id = controller_id
         self._pool = ThreadPoolExecutor(workers, thread_name_prefix="media-job")
         self._media_get = media_get
         self._done: dict[str, threading.Event] = {}
 
     def recover(self) -> None:
-        """Jobs a previous run left unfinished will not finish: say so."""
+        """Jobs a previous run of this controller left unfinished will not finish: say so
+        (another controller's jobs are its own)."""
         with self._sessions.begin() as session:
-            session.execute(update(MediaJob).where(MediaJob.state.in_(("queued", "running")))
-                            .values(state="failed", error_key="job.interrupted",
-                                    updated_at=utcnow()))
+            session.execute(update(MediaJob).where(
+                MediaJob.state.in_(("queued", "running")),
+                or_(MediaJob.controller_id == self._controller_id,
+                    MediaJob.controller_id.is_(None))).values(
+                state="failed", error_key="job.interrupted", updated_at=utcnow()))
 
     def shutdown(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
@@ -59,6 +63,7 @@ class MediaJobs:
         with self._sessions.begin() as session:
             session.add(MediaJob(id=job_id, kind=kind, state="queued", stage="queued",
                                  progress=0.0, title=title[:200], created_by=who.username,
+                                 controller_id=self._controller_id,
                                  created_at=now, updated_at=now, error_params={}))
         self._done[job_id] = threading.Event()
         self._pool.submit(self._run, job_id, work, cleanup, then)
