@@ -96,7 +96,10 @@ class Stack:
         r = self.api.post("/api/zones", json={"id": zone_id, "name": name or zone_id})
         assert r.status_code == 201, r.text
 
-    def register(self, device_id: str, zones: list[str], **overrides: Any) -> AgentConfig:
+    def register(self, device_id: str, zones: list[str], mqtt_port: int | None = None,
+                 **overrides: Any) -> AgentConfig:
+        """Register through the API and make the agent's config (``mqtt_port``: another node
+        of a clustered broker than the controller's)."""
         r = self.api.post("/api/devices", json={"id": device_id, "name": f"Cụm loa {device_id}",
                                                 "zones": zones, "output": "file"})
         assert r.status_code == 201, r.text
@@ -105,6 +108,8 @@ class Stack:
         data["health_interval_s"] = 5
         # Tests stop brokers for tens of seconds; they check what arrives, not the backoff.
         data["mqtt"]["reconnect_max_s"] = 2.0
+        if mqtt_port is not None:
+            data["mqtt"]["port"] = mqtt_port
         data.update(overrides)
         config = AgentConfig.from_dict(data)
         self.configs[device_id] = config

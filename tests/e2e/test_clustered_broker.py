@@ -1,0 +1,97 @@
+"""The core path on both brokers the project supports: a single Mosquitto (a commune) and a
+two-node NATS cluster with JetStream (a province), with the controller on one node and
+loudspeakers on either: a broadcast plays everywhere, a plan is played from disk with the
+broker down and reported once when it is back, and a power cut shows through the last-will."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from protocol.messages import utcnow
+from tests.e2e.test_plans_offline import _schedule_at
+from tests.support.mosquitto import Mosquitto
+from tests.support.nats import NatsCluster
+from tests.support.stack import Stack, wait_for
+
+
+@pytest.fixture(params=["mosquitto", "nats-cluster"])
+def broker(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
+    """The broker under test; ``agent_port`` is where the second loudspeaker connects (the
+    other node of the cluster)."""
+    if request.param == "mosquitto":
+        server: Any = Mosquitto(tmp_path / "mosquitto", persistence=True).start()
+        server.agent_port = server.port
+    else:
+        server = NatsCluster(tmp_path / "nats", nodes=2).start()
+        server.agent_port = server.mqtt_ports[1]
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def cluster_stack(tmp_path: Path, broker: Any) -> Iterator[Stack]:
+    stack = Stack(tmp_path, broker.port).start()
+    stack.add_zone("thon-dong")
+    stack.register("loa-1", ["thon-dong"])
+    stack.register("loa-2", ["thon-dong"], mqtt_port=broker.agent_port)
+    for device_id in ("loa-1", "loa-2"):
+        stack.start_agent(device_id)
+    yield stack
+    stack.stop()
+
+
+def test_a_broadcast_plays_on_loudspeakers_on_every_node(cluster_stack: Stack, speech_wav):
+    stack = cluster_stack
+    media = stack.upload(speech_wav)
+    b = stack.broadcast(media["sha256"], ["zone:thon-dong"],
+                        start_at=(utcnow() + timedelta(seconds=4)).isoformat())
+    stack.wait_states(b["id"], {"played"}, timeout=40)
+    for device_id in ("loa-1", "loa-2"):
+        assert len(stack.output_files(device_id)) == 1
+    assert len(stack.events(type="playback.finished", play_id=b["id"])) == 2
+
+
+def test_a_plan_plays_from_disk_with_the_broker_down_and_is_reported_once(
+        cluster_stack: Stack, broker: Any, speech_wav):
+    stack = cluster_stack
+    media = stack.upload(speech_wav)
+    start = (utcnow() + timedelta(seconds=14)).replace(microsecond=0)
+    r = stack.api.put("/api/schedules", json=_schedule_at(start, media["sha256"]))
+    assert r.status_code == 200 and r.json()["applied"], r.text
+    for device_id in ("loa-1", "loa-2"):  # the retained plan reached the other node too
+        path = stack.configs[device_id].data_path / "plan.json"
+        wait_for(lambda path=path: path.exists() and json.loads(path.read_text())
+                 .get("plan", {}).get("entries"), what=f"the plan on {device_id}'s disk")
+        cache = stack.configs[device_id].data_path / "cache" / f"{media['sha256']}.opus"
+        wait_for(cache.exists, what=f"media prefetched on {device_id}")
+
+    broker.stop()  # every node: the province's broker is down for the bulletin
+    for device_id in ("loa-1", "loa-2"):
+        wait_for(lambda d=device_id: len(stack.output_files(d)) == 1 and
+                 stack.output_files(d)[0].with_suffix(".json").exists(), timeout=40,
+                 what=f"{device_id} played its plan offline")
+    broker.start()
+    finished = wait_for(lambda: len(stack.events(type="playback.finished")) >= 2 and
+                        stack.events(type="playback.finished"), timeout=60,
+                        what="both plays reported once the broker is back")
+    for device_id in ("loa-1", "loa-2"):
+        wait_for(lambda d=device_id: len(stack.agents[d].outbox) == 0, timeout=60,
+                 what=f"{device_id}'s outbox emptied by receipts")
+    assert sorted(e["device_id"] for e in stack.events(type="playback.finished")) == \
+        ["loa-1", "loa-2"], finished
+
+
+def test_a_power_cut_shows_through_the_last_will(cluster_stack: Stack):
+    stack = cluster_stack
+    wait_for(lambda: {d["id"]: d["status"] for d in stack.api.get("/api/devices").json()}
+             == {"loa-1": "online", "loa-2": "online"}, what="both online")
+    stack.agents.pop("loa-2").kill()  # no goodbye: the broker publishes the will
+    wait_for(lambda: {d["id"]: d["status"] for d in stack.api.get("/api/devices").json()}
+             == {"loa-1": "online", "loa-2": "offline"}, timeout=60,
+             what="loa-2 offline through its last-will")
