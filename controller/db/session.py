@@ -27,7 +27,8 @@ def make_engine(url: str) -> Engine:
             cur.close()
 
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10,
+                         insertmanyvalues_page_size=100)
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:

@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select
-from sqlalchemy.orm import Session, lazyload, sessionmaker
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session, sessionmaker
 
 from protocol import topics
 from protocol.messages import (
@@ -50,7 +50,7 @@ MAX_REPORT_BYTES = 64 * 1024
 class Ingest:
     """Queue + worker that applies agent reports to the database."""
 
-    def __init__(self, sessions: sessionmaker[Session], batch_size: int = 200,
+    def __init__(self, sessions: sessionmaker[Session], batch_size: int = 1000,
                  on_applied: Callable[[set[str]], None] = lambda topics: None,
                  on_stored: Callable[[dict[str, list[str]]], None] = lambda ids: None):
         """``on_applied`` learns what each committed batch touched: ``fleet`` (a status or an
@@ -68,6 +68,7 @@ class Ingest:
         self._on_applied = on_applied
         self._on_stored = on_stored
         self._refused: dict[str, list[str]] = defaultdict(list)  # this batch's, per device
+        self._commands: dict[str, str | None] = {}  # cmd_id → broadcast (commands never change)
 
     def start(self) -> None:
         self._thread.start()
@@ -114,10 +115,12 @@ class Ingest:
             stored[device_id] += ids
         try:
             with self._sessions.begin() as session:
-                applier = _BatchApplier(session, reports)
+                applier = _BatchApplier(session, reports, self._commands)
                 applied = applier.apply()
             self.processed += applied
             self.rejected += len(reports) - applied
+            if len(self._commands) > 100_000:
+                self._commands.clear()
             for device_id, ids in applier.stored.items():
                 stored[device_id] += ids
         except Exception:
@@ -207,35 +210,33 @@ class _Report:
     model: Any
 
 
-class _BatchApplier:
-    """Applies a batch with a handful of queries: devices, seen event ids, commands, deliveries."""
+LAST_SEEN_EVERY_S = 10.0
+"""A device's ``last_seen_at`` is written at most this often: a fleet's reports do not each
+rewrite its row (pages and the offline alarm count in minutes)."""
 
-    def __init__(self, session: Session, reports: list[_Report]):
+
+class _BatchApplier:
+    """Applies a batch in a handful of statements, whatever its size: the devices' light rows,
+    the events and health rows inserted at once (duplicates skipped by the database), the
+    commands and deliveries they concern, and one coalesced update per device that changed."""
+
+    def __init__(self, session: Session, reports: list[_Report],
+                 command_cache: dict[str, str | None] | None = None):
         self.session = session
         self.reports = reports
         device_ids = {r.device_id for r in reports}
-        self.devices = {d.id: d for d in session.scalars(
-            select(Device).options(lazyload(Device.zones))
+        self.devices: dict[str, Any] = {row.id: row for row in session.execute(
+            select(Device.id, Device.last_seen_at, Device.last_health_at)
             .where(Device.id.in_(device_ids), Device.retired.is_(False)))}
-        event_ids = [r.model.event_id for r in reports if r.kind in ("ack", "event")]
-        self.seen = set(session.scalars(
-            select(DeviceEvent.event_id).where(DeviceEvent.event_id.in_(event_ids)))) \
-            if event_ids else set()
+        self._command_cache = command_cache if command_cache is not None else {}
         cmd_ids = {r.model.cmd_id for r in reports if getattr(r.model, "cmd_id", None)}
-        self.commands: dict[str, str | None] = dict(session.execute(
-            select(Command.cmd_id, Command.broadcast_id).where(Command.cmd_id.in_(cmd_ids))
-        ).all()) if cmd_ids else {}
-        broadcast_ids = {b for b in (self._broadcast_of(r) for r in reports) if b}
-        self.deliveries = {(d.broadcast_id, d.device_id): d for d in session.scalars(
-            select(Delivery).where(Delivery.broadcast_id.in_(broadcast_ids),
-                                   Delivery.device_id.in_(device_ids)))} \
-            if broadcast_ids else {}
-        self.new_events: list[dict[str, Any]] = []
-        health_ids = [r.model.event_id for r in reports if r.kind == "telemetry"]
-        self.seen_health = set(session.scalars(
-            select(DeviceTelemetry.event_id).where(DeviceTelemetry.event_id.in_(health_ids)))) \
-            if health_ids else set()
-        self.new_health: list[dict[str, Any]] = []
+        missing = cmd_ids - self._command_cache.keys()
+        if missing:
+            self._command_cache.update((cmd_id, broadcast_id) for cmd_id, broadcast_id in
+                                       session.execute(select(Command.cmd_id,
+                                                              Command.broadcast_id)
+                                                       .where(Command.cmd_id.in_(missing))))
+        self.commands = self._command_cache
         self.stored: dict[str, list[str]] = defaultdict(list)  # device → event ids (receipts)
 
     def _broadcast_of(self, report: _Report) -> str | None:
@@ -249,48 +250,111 @@ class _BatchApplier:
         """Apply every report; returns how many came from known devices (duplicates included)."""
         applied = 0
         now = utcnow()
+        events: list[_Report] = []
+        rows: list[dict[str, Any]] = []
+        health_rows: list[dict[str, Any]] = []
+        changes: dict[str, dict[str, Any]] = defaultdict(dict)  # device → columns to write
+        statuses: list[_Report] = []
         for report in self.reports:
             device = self.devices.get(report.device_id)
             if device is None:
                 log.info("report from unknown device %s ignored", report.device_id)
                 continue
-            model = report.model
-            if report.kind != "status":
-                self.stored[device.id].append(model.event_id)
-            if not (report.kind == "status" and model.state.value == "offline"):
-                device.last_seen_at = now  # a last-will is the broker speaking, not the device
-            if report.kind == "status":
-                _apply_status(device, model, now)
-            elif report.kind == "telemetry":
-                _apply_health(device, model)
-                if model.event_id not in self.seen_health:
-                    self.seen_health.add(model.event_id)
-                    self.new_health.append(_telemetry_row(device.id, model))
-            else:
-                if model.event_id in self.seen:
-                    applied += 1  # already stored: the outbox sent it twice
-                    continue
-                self.seen.add(model.event_id)
-                self.new_events.append(dict(
-                    event_id=model.event_id, device_id=device.id,
-                    type="ack" if report.kind == "ack" else model.type, ts=model.ts,
-                    received_at=now, play_id=getattr(model, "play_id", None),
-                    payload=to_builtins(model)))
-                if isinstance(model, AlarmEvent):
-                    _apply_alarm(self.session, device.id, model)
-                    applied += 1
-                    continue
-                delivery = self.deliveries.get((self._broadcast_of(report), device.id))
-                if report.kind == "ack":
-                    _apply_ack(delivery, model)
-                else:
-                    _apply_event(delivery, device.id, model)
             applied += 1
-        if self.new_events:
-            self.session.execute(insert(DeviceEvent), self.new_events)
-        if self.new_health:
-            self.session.execute(insert(DeviceTelemetry), self.new_health)
+            model = report.model
+            # a last-will is the broker speaking, not the device
+            if not (report.kind == "status" and model.state.value == "offline") and (
+                    device.last_seen_at is None or
+                    (now - device.last_seen_at).total_seconds() >= LAST_SEEN_EVERY_S):
+                changes[device.id]["last_seen_at"] = now
+            if report.kind == "status":
+                statuses.append(report)
+                continue
+            self.stored[device.id].append(model.event_id)
+            if report.kind == "telemetry":
+                health_rows.append(_telemetry_row(device.id, model))
+                newest = changes[device.id].get("last_health_at") or device.last_health_at
+                if newest is None or model.ts >= newest:
+                    changes[device.id].update(last_health=to_builtins(model),
+                                              last_health_at=model.ts)
+                continue
+            events.append(report)
+            rows.append(dict(
+                event_id=model.event_id, device_id=device.id,
+                type="ack" if report.kind == "ack" else model.type, ts=model.ts,
+                received_at=now, play_id=getattr(model, "play_id", None),
+                payload=to_builtins(model)))
+        new = self._insert_new(DeviceEvent, rows)
+        if health_rows:
+            self._insert_new(DeviceTelemetry, health_rows)
+        fresh: list[_Report] = []
+        for report in events:  # the same event twice in one batch is applied once
+            if report.model.event_id in new:
+                new.discard(report.model.event_id)
+                fresh.append(report)
+        self._apply_events(fresh)
+        for report in statuses:
+            device = self.session.get(Device, report.device_id)
+            if device is not None:
+                _apply_status(device, report.model, now)
+        self._write_devices(changes)
         return applied
+
+    def _insert_new(self, table: Any, rows: list[dict[str, Any]]) -> set[str]:
+        """Insert the rows whose ``event_id`` is not stored yet (an outbox sends again what
+        had no receipt); returns the event ids inserted. One look-up, then one pipelined
+        insert (``ON CONFLICT DO NOTHING`` for safety): RETURNING would make the driver parse
+        one huge statement per page instead of reusing one short one."""
+        if not rows:
+            return set()
+        ids = {r["event_id"] for r in rows}
+        seen = set(self.session.scalars(select(table.event_id).where(
+            table.event_id.in_(ids))))
+        fresh: dict[str, dict[str, Any]] = {}
+        for row in rows:
+            if row["event_id"] not in seen:
+                fresh.setdefault(row["event_id"], row)
+        if fresh:
+            dialect = self.session.get_bind().dialect.name
+            if dialect == "postgresql":
+                from sqlalchemy.dialects.postgresql import insert as dialect_insert
+            else:
+                from sqlalchemy.dialects.sqlite import insert as dialect_insert
+            self.session.execute(
+                dialect_insert(table).on_conflict_do_nothing(index_elements=["event_id"]),
+                list(fresh.values()))
+        return set(fresh)
+
+    def _apply_events(self, fresh: list[_Report]) -> None:
+        """What the newly stored acks and events change: deliveries and alarms."""
+        if not fresh:
+            return
+        keys = {(self._broadcast_of(r), r.device_id) for r in fresh
+                if not isinstance(r.model, AlarmEvent)}
+        broadcast_ids = {b for b, _ in keys if b}
+        devices = {d for _, d in keys}
+        deliveries = {(d.broadcast_id, d.device_id): d for d in self.session.scalars(
+            select(Delivery).where(Delivery.broadcast_id.in_(broadcast_ids),
+                                   Delivery.device_id.in_(devices)))} if broadcast_ids else {}
+        for report in fresh:
+            model = report.model
+            if isinstance(model, AlarmEvent):
+                _apply_alarm(self.session, report.device_id, model)
+                continue
+            delivery = deliveries.get((self._broadcast_of(report), report.device_id))
+            if report.kind == "ack":
+                _apply_ack(delivery, model)
+            else:
+                _apply_event(delivery, report.device_id, model)
+
+    def _write_devices(self, changes: dict[str, dict[str, Any]]) -> None:
+        """One UPDATE per set of changed columns, for every device at once (executemany)."""
+        by_columns: dict[tuple[str, ...], list[dict[str, Any]]] = defaultdict(list)
+        for device_id, values in changes.items():
+            if values:
+                by_columns[tuple(sorted(values))].append({"id": device_id, **values})
+        for batch in by_columns.values():
+            self.session.execute(update(Device), batch)
 
 
 def _apply_status(device: Device, status: StatusMessage, now: datetime) -> None:
@@ -301,12 +365,6 @@ def _apply_status(device: Device, status: StatusMessage, now: datetime) -> None:
         device.version = status.version
     if status.capabilities:
         device.capabilities = list(status.capabilities)
-
-
-def _apply_health(device: Device, report: HealthReport) -> None:
-    if device.last_health_at is None or report.ts >= device.last_health_at:
-        device.last_health = to_builtins(report)
-        device.last_health_at = report.ts
 
 
 def _move(delivery: Delivery | None, state: DeliveryState, reason: str | None = None) -> None:
