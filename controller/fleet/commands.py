@@ -11,8 +11,8 @@ One object, ``CommandPath``, for plays, cancels, STOPs, zone and volume changes 
 - **the broker down** has one declared behaviour per kind of call:
   ``send`` keeps the command (signed bytes in the ``commands`` table) and publishes it when the
   broker is back, until it expires; the caller learns it is ``pending``. ``send_retained``
-  (plans) records the latest message per topic, which ``RetainedKeeper`` re-asserts on every
-  (re)connect.
+  (plans) records the latest message per topic (its signed bytes there, not in ``commands``),
+  which ``RetainedKeeper`` re-asserts on every (re)connect.
 """
 
 from __future__ import annotations
@@ -72,6 +72,24 @@ class SentCommand:
 Listener = Callable[[SentCommand], None]
 
 
+RETAINED_LOCK = "retained"
+"""The one lock every retained send (plans) holds, across controllers."""
+RETAINED_CHUNK = 250
+
+
+@dataclass(frozen=True)
+class RetainedMessage:
+    """One retained message to sign and publish: its own sequence ``seq_key``; ``record``
+    stores it as the latest for its topic, in the transaction that numbers it."""
+
+    target: str
+    topic: str
+    body: Any
+    not_after: datetime
+    seq_key: str
+    record: Callable[[Session, SentCommand], None]
+
+
 class CommandPath:
     """Signs, records, sequences and publishes every command the controller sends."""
 
@@ -117,17 +135,52 @@ class CommandPath:
         store it as the latest for its topic (same transaction), then publish it.
 
         If the broker is down nothing is queued: the latest is re-asserted on reconnect."""
-        with self._locks.hold(seq_key):
-            with self._sessions.begin() as session:
-                row = self._record_in(session, seq_key, target, topic, body, not_after, None,
-                                      CommandState.retained, retain=True)
-                sent = _sent(row, CommandState.retained)
-                record(session, sent)
-            try:
-                self._gateway.publish(topic, row.data, qos=1, retain=True)
-            except NotConnected as exc:
-                log.warning("retained %s not published now (%s); re-asserted on reconnect",
-                            topic, exc)
+        return self.send_retained_many([RetainedMessage(target, topic, body, not_after,
+                                                        seq_key, record)])[0]
+
+    def send_retained_many(self, messages: list[RetainedMessage], *,
+                           prefetch: Callable[[Session, list[RetainedMessage]], None]
+                           = lambda session, part: None, chunk: int = RETAINED_CHUNK
+                           ) -> list[SentCommand]:
+        """``send_retained`` for many messages at once (every device's plan after a change):
+        one transaction per ``chunk`` (``prefetch`` loads what their ``record`` needs), every
+        message published without waiting for its PUBACK, and the broker's acks awaited once
+        at the end. All retained sends hold one lock (across controllers), so two refreshes
+        never interleave their numbers."""
+        sent: list[SentCommand] = []
+        infos: list[Any] = []
+        with self._locks.hold(RETAINED_LOCK):
+            for i in range(0, len(messages), chunk):
+                part = messages[i:i + chunk]
+                key = self.key  # one key for the chunk (a promotion waits for the next)
+                with self._sessions.begin() as session:
+                    prefetch(session, part)
+                    seqs = _next_seqs(session, [m.seq_key for m in part])
+                    for m, seq in zip(part, seqs, strict=True):
+                        row = self._new_row(session, seq, m.seq_key, m.target, m.topic, m.body,
+                                            m.not_after, None, CommandState.retained,
+                                            retain=True, key=key)
+                        one = _sent(row, CommandState.retained)
+                        # the signed bytes are kept once, by the recorder (device_plans):
+                        # 5,000 plans of 3 KiB each were written twice per change
+                        row.data = b""
+                        m.record(session, one)
+                        sent.append(one)
+                for one in sent[-len(part):]:
+                    try:
+                        infos.append(self._gateway.publish(one.topic, one.data, qos=1,
+                                                           retain=True, wait=None))
+                    except NotConnected as exc:
+                        log.warning("retained %s not published now (%s); re-asserted on "
+                                    "reconnect", one.topic, exc)
+                        break
+        deadline = time.monotonic() + 5 + len(infos) / 1000
+        for info in infos:
+            if info is not None:
+                try:
+                    info.wait_for_publish(max(0.1, deadline - time.monotonic()))
+                except (RuntimeError, ValueError):
+                    break  # disconnected meanwhile: the keeper re-asserts on reconnect
         return sent
 
     def flush_pending(self) -> int:
@@ -184,13 +237,19 @@ class CommandPath:
     def _record_in(self, session: Session, seq_key: str, target: str, topic: str, body: Any,
                    not_after: datetime, broadcast_id: str | None, state: CommandState,
                    retain: bool) -> Command:
+        return self._new_row(session, _next_seqs(session, [seq_key])[0], seq_key, target,
+                             topic, body, not_after, broadcast_id, state, retain)
+
+    def _new_row(self, session: Session, seq: int, seq_key: str, target: str, topic: str,
+                 body: Any, not_after: datetime, broadcast_id: str | None, state: CommandState,
+                 retain: bool, key: SigningKey | None = None) -> Command:
         cmd_id = uuid.uuid4().hex
         now = utcnow()
-        seq = _next_seq(session, seq_key)
-        payload = CommandPayload(kid=self.key.kid, cmd_id=cmd_id, target=target, issued_at=now,
+        key = key or self.key
+        payload = CommandPayload(kid=key.kid, cmd_id=cmd_id, target=target, issued_at=now,
                                  not_after=not_after, seq=seq, body=body)
         row = Command(cmd_id=cmd_id, type=body.type, target=target, seq_key=seq_key, seq=seq,
-                      topic=topic, retain=retain, data=sign(payload, self.key.private),
+                      topic=topic, retain=retain, data=sign(payload, key.private),
                       state=state.value, broadcast_id=broadcast_id, issued_at=now,
                       not_after=not_after)
         session.add(row)
@@ -235,20 +294,25 @@ class CommandPath:
                     log.exception("command listener failed for %s", cmd.cmd_id)
 
 
-def _next_seq(session: Session, key: str) -> int:
-    """Next sequence number of ``key``, never below wall-clock milliseconds: a controller
-    restored from an old backup still issues numbers above what agents have seen."""
-    row = session.scalar(select(CommandSequence).where(CommandSequence.target == key)
-                         .with_for_update())
+def _next_seqs(session: Session, keys: list[str]) -> list[int]:
+    """The next sequence number of each key (in order; a key twice gets two), never below
+    wall-clock milliseconds: a controller restored from an old backup still issues numbers
+    above what agents have seen. The rows are locked until the transaction ends."""
+    rows = {r.target: r for r in session.scalars(select(CommandSequence).where(
+        CommandSequence.target.in_(set(keys))).with_for_update())}
     floor = time.time_ns() // 1_000_000
-    if row is None:
-        seq = floor
-        session.add(CommandSequence(target=key, last_seq=seq))
-    else:
-        seq = max(row.last_seq + 1, floor)
-        row.last_seq = seq
+    seqs: list[int] = []
+    for key in keys:
+        row = rows.get(key)
+        if row is None:
+            row = rows[key] = CommandSequence(target=key, last_seq=floor)
+            session.add(row)
+            seqs.append(floor)
+        else:
+            row.last_seq = max(row.last_seq + 1, floor)
+            seqs.append(row.last_seq)
     session.flush()
-    return seq
+    return seqs
 
 
 def _sent(row: Command, state: CommandState) -> SentCommand:

@@ -152,9 +152,9 @@ class MqttGateway:
         return self._reports is None or self.reports_connected.wait(timeout)
 
     def publish(self, topic: str, payload: bytes, *, qos: int = 1, retain: bool = False,
-                wait: float | None = 5.0) -> None:
+                wait: float | None = 5.0) -> mqtt.MQTTMessageInfo:
         """Publish on the command session; with ``wait``, block until the broker has
-        acknowledged it (QoS 1)."""
+        acknowledged it (QoS 1); without, the caller may wait on what is returned."""
         if not self.connected.is_set():
             raise NotConnected(f"not connected to {self.host}:{self.port}")
         info = self._commands.publish(topic, payload, qos=qos, retain=retain)
@@ -164,6 +164,7 @@ class MqttGateway:
             info.wait_for_publish(wait)
             if not info.is_published():
                 raise NotConnected(f"no PUBACK within {wait}s for {topic}")
+        return info
 
     def _handle_commands_connect(self, client: mqtt.Client, userdata: Any, flags: Any,
                                  reason_code: Any, properties: Any) -> None:

@@ -1,0 +1,135 @@
+"""Plans end to end: after a schedule change, every device's 48 h plan built, signed, recorded
+and published (retained) — the whole refresh, not only its pure part (bench/plans.py).
+
+    .venv/bin/python bench/plans_e2e.py [--devices 5000] [--zones 100] [--db postgresql|sqlite]
+
+A real Mosquitto and the real controller (PostgreSQL in a throw-away database, or SQLite),
+the province's schedules of bench/plans.py put through the HTTP API as a broadcaster would,
+``--devices`` devices in ``--zones`` zones (written straight into the database: registration
+is not what is measured). Prints the time from the change to the last plan retained on the
+broker (a subscriber counts them), then the same for a change to one zone, which must
+republish that zone's plans only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import resource
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--devices", type=int, default=5000)
+    ap.add_argument("--zones", type=int, default=100)
+    ap.add_argument("--db", choices=("postgresql", "sqlite"), default="postgresql")
+    args = ap.parse_args()
+
+    import paho.mqtt.client as mqtt
+    from sqlalchemy import func, select
+
+    from bench.plans import make_set
+    from controller.db.models import Device, DevicePlan, DeviceZone, Media, Zone
+    from protocol import topics
+    from protocol.messages import utcnow
+    from tests.support import postgres
+    from tests.support.mosquitto import Mosquitto
+    from tests.support.stack import Stack, wait_for
+
+    tmp = Path(tempfile.mkdtemp(prefix="loalang-plans-"))
+    broker = Mosquitto(tmp / "mosquitto", max_queued=1_000_000, max_inflight=1000).start()
+    pg = postgres.temp_database() if args.db == "postgresql" else None
+    url = pg.__enter__() if pg else None
+    stack = Stack(tmp, broker.port, database_url=url, fleet_sample_s=3600).start()
+    services = stack.services
+    assert services is not None
+    schedule_set, media = make_set(args.zones)
+    per_zone = args.devices // args.zones
+    retained: dict[str, float] = {}
+    lock = threading.Lock()
+
+    def on_message(client, userdata, msg):  # type: ignore[no-untyped-def]
+        with lock:
+            retained[msg.topic] = time.monotonic()
+
+    watcher = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="bench-plan-watch")
+    watcher.on_message = on_message
+    watcher.connect("127.0.0.1", broker.port)
+    watcher.subscribe(topics.ALL_PLANS, qos=1)
+    watcher.loop_start()
+    try:
+        with services.sessions.begin() as session:
+            session.add_all(Zone(id=f"z{z}", name=f"Thôn {z}") for z in range(args.zones))
+            session.add_all(Media(sha256=sha, original_size=size, size=size, duration_ms=ms)
+                            for sha, (size, ms) in media.items())
+            session.flush()
+            for z in range(args.zones):
+                ids = [f"d{z:03d}-{i:03d}" for i in range(per_zone)]
+                session.add_all(Device(id=d, name=d, token_hash="-", capabilities=[])
+                                for d in ids)
+                session.flush()
+                session.add_all(DeviceZone(device_id=d, zone_id=f"z{z}") for d in ids)
+        n = args.zones * per_zone
+        body = schedule_set.model_dump(mode="json", exclude_none=True)
+
+        def change(document: dict) -> tuple[float, float, int]:  # type: ignore[type-arg]
+            """PUT the schedules; seconds until the plans are recorded and until the last
+            is retained on the broker, and how many were republished."""
+            wait_for(lambda: not services._refresh_running, timeout=600, interval=0.2,
+                     what="no refresh running")
+            with lock:
+                retained.clear()
+            began_at = utcnow()
+            began = time.monotonic()
+            cpu0 = resource.getrusage(resource.RUSAGE_SELF)
+            r = stack.api.put("/api/schedules", json=document)
+            assert r.status_code == 200 and r.json()["applied"], r.text
+            time.sleep(0.5)
+            wait_for(lambda: not services._refresh_running, timeout=600, interval=0.05,
+                     what="the refresh done")
+            recorded = time.monotonic() - began
+            with services.sessions() as session:
+                count = session.scalar(select(func.count()).select_from(DevicePlan).where(
+                    DevicePlan.published_at >= began_at)) or 0
+            wait_for(lambda: len(retained) >= count, timeout=120, interval=0.05,
+                     what=f"{count} plans retained on the broker")
+            with lock:
+                last = max(retained.values(), default=began)
+            cpu1 = resource.getrusage(resource.RUSAGE_SELF)
+            cpu = cpu1.ru_utime - cpu0.ru_utime + cpu1.ru_stime - cpu0.ru_stime
+            print(f"    controller CPU {cpu:.1f} s")
+            return recorded, last - began, count
+
+        print(f"\nLoa Làng plans end to end — {args.db}, {n} devices, {args.zones} zones, "
+              f"{len(schedule_set.schedules)} schedules, {platform.machine()} "
+              f"{os.cpu_count()} cores, {platform.python_implementation()} "
+              f"{platform.python_version()}")
+        recorded, on_broker, count = change(body)
+        print(f"  every plan after a change: {count} plans recorded in {recorded:.2f} s, "
+              f"the last retained on the broker after {on_broker:.2f} s")
+        one_zone = dict(body)
+        one_zone["schedules"] = [*body["schedules"], {
+            "name": "hop-thon-z7", "targets": ["zone:z7"], "start": "20:00",
+            "rrule": "FREQ=DAILY", "programme": [{"media": next(iter(media))}]}]
+        recorded, on_broker, count = change(one_zone)
+        print(f"  one zone's change: {count} plans republished (zone z7 has {per_zone}) in "
+              f"{recorded:.2f} s, the last retained after {on_broker:.2f} s")
+    finally:
+        watcher.loop_stop()
+        watcher.disconnect()
+        stack.stop()
+        broker.stop()
+        if pg:
+            pg.__exit__(None, None, None)
+
+
+if __name__ == "__main__":
+    main()
