@@ -51,6 +51,7 @@ from .outputs.base import AudioOutput
 from .player import Player
 from .sources import MediaSources
 from .state import AgentState
+from .timesync import OffsetReader
 
 log = logging.getLogger(__name__)
 
@@ -115,9 +116,12 @@ class Agent:
             live_buffer_s=config.live_buffer_ms / 1000,
             fm=(lambda on: self.cluster.listen_fm(on, fm_mhz)) if (fm_mhz := hw.fm_fallback_mhz)
             else None)
+        self.clock_offset = OffsetReader(config.ntp_server, config.ntp_port,
+                                         config.ntp_check_s)
         self.player = Player(self.device_id, self.output, sources, self.report_event,
                              cluster=self.cluster, software_volume=self._software_volume,
-                             on_over=self.state.play_over)
+                             on_over=self.state.play_over,
+                             clock_offset_ms=lambda: self.clock_offset.offset_ms)
         self.link = MqttLink(config.mqtt, self.device_id, self.state.zones, self.outbox,
                              self.on_command, self._birth,
                              tls=tls if config.mqtt.tls else None)
@@ -254,12 +258,15 @@ class Agent:
     def _health_loop(self) -> None:
         while not self._stop.is_set():
             try:
+                offset = self.clock_offset.refresh()
                 report = read_health(self.device_id, _version(), self.config.data_path,
                                      self.cache.usage(), len(self.outbox),
                                      self.duplicates_ignored, volume=self.state.volume,
                                      hardware=self.cluster.readings(),
                                      last_line_check=self.cluster.last_line_check,
-                                     network=read_network())
+                                     network=read_network(),
+                                     clock_offset_ms=offset.offset_ms if offset else None,
+                                     clock_source=offset.source if offset else None)
                 self.cluster.check_disk(report.disk_free_mb, self.config.disk_low_mb)
                 self._report("telemetry", encode(report), report.event_id, droppable=True)
             except Exception:

@@ -101,6 +101,10 @@ class AgentConfig(_Section):
     hardware: HardwareConfig = msgspec.field(default_factory=HardwareConfig)
     # free storage under this raises a disk_low alarm (a full disk refuses commands)
     disk_low_mb: Annotated[float, Meta(ge=0)] = 100.0
+    # the clock's offset is read from chrony or timesyncd, else asked of this SNTP server
+    ntp_server: Annotated[str, Meta(max_length=200)] | None = None
+    ntp_port: Annotated[int, Meta(ge=1, le=65535)] = 123
+    ntp_check_s: Annotated[float, Meta(ge=10)] = 600.0
 
     def __post_init__(self) -> None:
         for kid, text in self.keys.items():

@@ -56,8 +56,10 @@ class Player:
                  emit: Callable[[Any], None], clock: Clock | None = None,
                  cluster: Cluster | None = None,
                  software_volume: Callable[[], int] = lambda: 100,
-                 on_over: Callable[[str], None] = lambda play_id: None):
+                 on_over: Callable[[str], None] = lambda play_id: None,
+                 clock_offset_ms: Callable[[], float | None] = lambda: None):
         self.device_id = device_id
+        self._clock_offset_ms = clock_offset_ms  # the last reading (timesync), for reports
         self.output = output
         self.sources = sources
         self.clock: Clock = clock or SystemClock()
@@ -279,7 +281,8 @@ class Player:
             self.cluster.started(cmd.play_id)
         self._emit(self._event(PlaybackStartedEvent, play_id=cmd.play_id,
                                broadcast_id=cmd.broadcast_id, scheduled_start=cmd.start_at,
-                               actual_start=actual_start, joined_late_ms=joined_late_ms))
+                               actual_start=actual_start, joined_late_ms=joined_late_ms,
+                               clock_offset_ms=self._clock_offset_ms()))
         written = 0
         buffered = preroll
         error: str | None = None

@@ -338,6 +338,10 @@ class HealthReport(Message):
     cache_mb: float = 0.0
     cache_files: int = 0
     clock_synchronized: bool | None = None
+    # true time minus this device's clock (NTP's θ), and where it was read (chrony, timesyncd,
+    # sntp); None where nothing answers
+    clock_offset_ms: float | None = None
+    clock_source: Annotated[str, Meta(max_length=20)] | None = None
     outbox_pending: int = 0
     duplicates_ignored: int = 0  # QoS 1 redeliveries of the last command
     volume: Percent | None = None
@@ -367,8 +371,9 @@ class PlaybackStartedEvent(_Event, tag="playback.started"):
     play_id: PlayId
     broadcast_id: PlayId
     scheduled_start: UtcDatetime
-    actual_start: UtcDatetime
+    actual_start: UtcDatetime  # on the device's own clock
     joined_late_ms: JoinedLateMs = None
+    clock_offset_ms: float | None = None  # true start = actual_start + this (HealthReport)
 
 
 class PlaybackFinishedEvent(_Event, tag="playback.finished"):

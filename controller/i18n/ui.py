@@ -88,6 +88,7 @@ UI: dict[str, dict[str, str]] = {
     "device.longitude": {"vi": "Kinh độ", "en": "Longitude"},
     "device.controls": {"vi": "Điều chỉnh", "en": "Settings"},
     "device.volume": {"vi": "Âm lượng (0–100)", "en": "Volume (0–100)"},
+    "device.clock_offset": {"vi": "Đồng hồ lệch so với giờ chuẩn", "en": "Clock offset from true time"},
     "device.zones": {"vi": "Thuộc thôn", "en": "Villages"},
     "device.save": {"vi": "Lưu", "en": "Save"},
     "device.admin": {"vi": "Quản trị", "en": "Administration"},
