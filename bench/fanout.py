@@ -290,7 +290,15 @@ def main() -> None:
     print(f"  actual start − start_at     p50 {pct(offsets, 50):7.1f} ms  "
           f"p99 {pct(offsets, 99):7.1f} ms  max {max(offsets or [0]):.1f} ms")
     skew_ms = (max(starts) - min(starts)) * 1000 if starts else 0
-    print(f"  start skew (max−min)        {skew_ms:7.1f} ms")
+    print(f"  start skew (max−min)        {skew_ms:7.1f} ms  (each on its own clock)")
+    # corrected for each clock's reported offset from true time (timesync: chrony,
+    # timesyncd or SNTP); devices that report none count as on time
+    true_starts = [s + (e.payload.get("clock_offset_ms") or 0) / 1000
+                   for s, e in zip(starts, started, strict=True)]
+    with_offset = sum(e.payload.get("clock_offset_ms") is not None for e in started)
+    if true_starts:
+        print(f"  start skew, true time       {(max(true_starts) - min(true_starts)) * 1000:7.1f}"
+              f" ms  ({with_offset}/{len(started)} reported a clock offset)")
     print(f"  controller ingest lag       p50 {pct(ingest_lag, 50):7.1f} ms  "
           f"p99 {pct(ingest_lag, 99):7.1f} ms  (MQTT receive → row committed)")
     print(f"  start→report stored         p50 {pct(report_lat, 50):7.1f} ms  "
