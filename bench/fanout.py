@@ -86,14 +86,17 @@ def agent_worker(configs: list[dict], ready, stop) -> None:  # type: ignore[no-u
         a.stop()
 
 
-def raw_baseline(port: int, groups: list[list[int]], pings: int, ctx) -> list[float]:  # type: ignore[no-untyped-def]
+def raw_baseline(port: int, groups: list[list[int]], pings: int, ctx,  # type: ignore[no-untyped-def]
+                 node_ports: list[int] | None = None) -> list[float]:
     """The broker's raw publish→deliver (ms) to as many plain subscribers, in the same
-    process layout as the agents."""
+    process layout (and on the same nodes of a cluster) as the agents."""
     import paho.mqtt.client as mqtt
 
+    nodes = node_ports or [port]
     ready, results, stop = ctx.Queue(), ctx.Queue(), ctx.Event()
-    procs = [ctx.Process(target=raw_worker, args=(port, len(g), ready, results, stop))
-             for g in groups]
+    procs = [ctx.Process(target=raw_worker, args=(nodes[k % len(nodes)], len(g), ready,
+                                                  results, stop))
+             for k, g in enumerate(groups)]
     for p in procs:
         p.start()
     for _ in procs:
@@ -170,6 +173,9 @@ def main() -> None:
     parser.add_argument("--per-process", type=int, default=100)
     parser.add_argument("--lead", type=float, default=2.0, help="sync lead before start_at (s)")
     parser.add_argument("--pings", type=int, default=20, help="raw broker pings")
+    parser.add_argument("--broker", choices=("mosquitto", "nats"), default="mosquitto",
+                        help="nats: a two-node NATS cluster (JetStream, MQTT), the controller "
+                        "on one node and the agents' processes alternating between both")
     parser.add_argument("--agent-dir", type=Path,
                         default=Path("/dev/shm") if Path("/dev/shm").is_dir() else None,
                         help="where agents keep their state (default: tmpfs, so "
@@ -182,13 +188,20 @@ def main() -> None:
     from tests.support.mosquitto import Mosquitto
 
     tmp = Path(tempfile.mkdtemp(prefix="loalang-bench-"))
-    broker = Mosquitto(tmp / "mosquitto").start()
+    if args.broker == "nats":
+        from tests.support.nats import NatsCluster
+
+        broker = NatsCluster(tmp / "nats", nodes=2).start()
+        node_ports = broker.mqtt_ports
+    else:
+        broker = Mosquitto(tmp / "mosquitto").start()
+        node_ports = [broker.port]
     n = args.agents
     groups = [list(range(i, min(n, i + args.per_process))) for i in range(0, n, args.per_process)]
     ctx = mp.get_context("spawn")
 
     # 1. broker baseline: raw publish→deliver to N plain subscribers
-    raw_ms = raw_baseline(broker.port, groups, args.pings, ctx)
+    raw_ms = raw_baseline(broker.port, groups, args.pings, ctx, node_ports)
 
     # 2. the system: controller + N agents
     agent_root = Path(tempfile.mkdtemp(prefix="loalang-bench-agents-", dir=args.agent_dir))
@@ -196,6 +209,9 @@ def main() -> None:
     services, server, api, configs = start_station(tmp, broker.port, n, agent_root,
                                                    sync_lead_s=args.lead, missed_grace_s=5)
     register_s = time.time() - t0
+    for k, group in enumerate(groups):  # each worker process on one node, as the raw run
+        for i in group:
+            configs[i]["mqtt"]["port"] = node_ports[k % len(node_ports)]
     sample = make_speech(tmp / "bulletin.wav", "Thông báo khẩn.")
     media = api.post("/api/media", files={"file": ("b.wav", sample.read_bytes())}).json()
 
@@ -269,7 +285,8 @@ def main() -> None:
     broker.stop()
 
     print(f"\nLoa Làng fan-out benchmark — {n} agents, {len(groups)} worker processes, "
-          f"Mosquitto, {platform.machine()} {os.cpu_count()} cores, "
+          f"{'NATS cluster of 2' if args.broker == 'nats' else 'Mosquitto'}, "
+          f"{platform.machine()} {os.cpu_count()} cores, "
           f"{platform.python_implementation()} {platform.python_version()}")
     print(f"  agent state on {agent_root}")
     print(f"  devices registered in {register_s:.1f}s; agents connected in {connect_s:.1f}s; "

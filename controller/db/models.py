@@ -133,7 +133,7 @@ class Broadcast(Base):
     send_at: Mapped[datetime] = mapped_column(UtcDateTime)
     schedule: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
     not_after: Mapped[datetime] = mapped_column(UtcDateTime)
-    state: Mapped[str] = mapped_column(String(16), default="scheduled", index=True)
+    state: Mapped[str] = mapped_column(String(24), default="scheduled", index=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=_now)
     sent_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
     cancelled_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)

@@ -74,3 +74,21 @@ def test_broadcast_states_move_only_forward_and_final_states_stay():
     assert not can_move(S.draft, S.sent) and not can_move(S.scheduled, S.sent)
     assert can_move(S.sending, S.scheduled)  # a restart caught between claim and hand-over
     assert not can_move(S.sent, S.scheduled)  # but what was handed over is never sent again
+
+
+def test_every_state_a_row_can_take_fits_its_column():
+    """PostgreSQL refuses a value longer than its column (SQLite does not check): every
+    emergency once failed there, 'pending_confirmation' in a column of 16."""
+    from controller.db.models import Alarm, Broadcast, Command, Delivery, Device
+    from controller.domain.broadcast import BroadcastState
+    from controller.domain.delivery import DeliveryState
+    from controller.fleet.commands import CommandState
+    from protocol.messages import AlarmCode, DeviceState, Priority
+
+    columns = [(Broadcast.state, BroadcastState), (Delivery.state, DeliveryState),
+               (Command.state, CommandState), (Device.status, DeviceState),
+               (Broadcast.priority, Priority), (Alarm.code, AlarmCode)]
+    for column, states in columns:
+        width = column.property.columns[0].type.length
+        too_long = [s.value for s in states if len(s.value) > width]
+        assert too_long == [], f"{column} ({width}) cannot hold {too_long}"
