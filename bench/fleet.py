@@ -64,6 +64,7 @@ class SimAgent:
         self.config = AgentConfig.from_dict(config)
         self.device_id = self.config.device_id
         self.keys = self.config.public_keys()
+        self.config.data_path.mkdir(parents=True, exist_ok=True)
         self.state = AgentState(self.config.data_path / "state.json", self.config.zones)
         self.results = results
         self.pending: dict[str, tuple[str, bytes, float]] = {}  # event id → unconfirmed report
@@ -223,6 +224,10 @@ def sim_worker(configs: list[dict[str, Any]], ready: Any, stop: Any, out: Any) -
         unconfirmed = sum(len(a.pending) for a in agents)
         for agent in agents:
             agent.client.disconnect()
+        others = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+        for task in others:
+            task.cancel()
+        await asyncio.gather(*others, return_exceptions=True)
         usage = resource.getrusage(resource.RUSAGE_SELF)
         out.put(dict(results, unconfirmed=unconfirmed,
                      cpu_s=usage.ru_utime + usage.ru_stime, rss_mb=usage.ru_maxrss / 1024))
@@ -368,6 +373,9 @@ def main() -> None:
               f"{connect_s:.1f} s; played {len(starts)}/{n}; refused {len(refused)}; "
               f"reports unconfirmed at the end {sum(p['unconfirmed'] for p in parts)}, "
               f"sent again {sum(len(p['resent']) for p in parts)}")
+        print(f"  controller: RSS {controller_rss:.0f} MiB, CPU {ctl_cpu:.1f} s over "
+              f"{wall:.1f} s; broker CPU {broker1 - broker0:.1f} s; simulators CPU "
+              f"{sim_cpu:.1f} s in all (RSS {max(p['rss_mb'] for p in parts):.0f} MiB each)")
         if pct(late, 99) > LOOP_LATE_LIMIT_MS:
             print(f"  REFUSED: the simulators' event loops ran {pct(late, 99):.0f} ms late (p99):"
                   " the harness was the bottleneck; use more processes or fewer agents")
@@ -383,9 +391,6 @@ def main() -> None:
               f"p99 {pct(playing, 99):7.1f} ms  (includes the sync lead)")
         if starts:
             print(f"  start skew (max−min)        {(max(starts) - min(starts)) * 1000:7.1f} ms")
-        print(f"  controller: RSS {controller_rss:.0f} MiB, CPU {ctl_cpu:.1f} s over "
-              f"{wall:.1f} s; broker CPU {broker1 - broker0:.1f} s; simulators CPU "
-              f"{sim_cpu:.1f} s in all (RSS {max(p['rss_mb'] for p in parts):.0f} MiB each)")
     finally:
         if stop is not None:
             stop.set()
