@@ -54,7 +54,8 @@ def running_demo(tmp: Path, **env: str) -> Iterator[Demo]:
     log = open(tmp / "demo.log", "w")
     proc = subprocess.Popen([sys.executable, "-m", "loalang.cli", "demo", "--data-dir",
                              str(demo.data), "--http-port", str(http_port), "--mqtt-port",
-                             str(mqtt_port)], stdout=log, stderr=subprocess.STDOUT, env=demo.env)
+                             str(mqtt_port)], stdout=log, stderr=subprocess.STDOUT, env=demo.env,
+                            start_new_session=True)  # its agents share its process group
     try:
         wait_for(lambda: _three_online(demo), timeout=180, what="demo agents online")
         yield demo
@@ -64,6 +65,13 @@ def running_demo(tmp: Path, **env: str) -> Iterator[Demo]:
             proc.wait(timeout=30)
         except subprocess.TimeoutExpired:
             proc.kill()
+        # an agent the demo could not stop in time must not outlive the test: it kept
+        # reopening its simulated board's pty by name, and a later test's board got the same
+        # /dev/pts number ("multiple access on port")
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
         log.close()
     # nothing may have gone wrong quietly in the demo or its agents
     logs = [tmp / "demo.log", *sorted((demo.data / "agents").glob("*.log"))]
