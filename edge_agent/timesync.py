@@ -23,7 +23,9 @@ import time
 from dataclasses import dataclass
 
 NTP_EPOCH_OFFSET = 2_208_988_800  # seconds from 1900-01-01 to 1970-01-01
-_PACKET = struct.Struct("!B B b b I I 4s Q Q Q Q")
+PACKET = struct.Struct("!B B b b I I 4s Q Q Q Q")
+"""An NTP packet (RFC 4330 §4): flags, stratum, poll, precision, delay, dispersion, ref id,
+and the reference, originate, receive and transmit timestamps."""
 
 
 @dataclass(frozen=True)
@@ -45,7 +47,7 @@ def from_ntp(value: int) -> float:
 
 def sntp_request(t1: float) -> bytes:
     """A client request (version 4, mode 3) carrying our send time ``t1``."""
-    return _PACKET.pack(0x23, 0, 0, 0, 0, 0, b"\0\0\0\0", 0, 0, 0, to_ntp(t1))
+    return PACKET.pack(0x23, 0, 0, 0, 0, 0, b"\0\0\0\0", 0, 0, 0, to_ntp(t1))
 
 
 def sntp_offset(reply: bytes, t1: float, t4: float) -> float:
@@ -53,10 +55,10 @@ def sntp_offset(reply: bytes, t1: float, t4: float) -> float:
 
     Refuses what is not a valid answer to that request (RFC 4330 §5): wrong mode, a
     kiss-of-death or unsynchronised server, or an originate time that is not ours."""
-    if len(reply) < _PACKET.size:
+    if len(reply) < PACKET.size:
         raise ValueError("short SNTP reply")
     (flags, stratum, _poll, _precision, _delay, _dispersion, _ref_id, _ref, originate,
-     receive, transmit) = _PACKET.unpack_from(reply)
+     receive, transmit) = PACKET.unpack_from(reply)
     if flags & 0x07 != 4:
         raise ValueError("not a server reply")
     if flags >> 6 == 3 or stratum == 0 or stratum > 15:

@@ -3,12 +3,12 @@ SNTP exchange over UDP with a server whose clock is ahead."""
 
 from __future__ import annotations
 
-import struct
 import time
 
 import pytest
 
 from edge_agent.timesync import (
+    PACKET,
     OffsetReader,
     from_ntp,
     parse_chrony_tracking,
@@ -19,8 +19,6 @@ from edge_agent.timesync import (
     to_ntp,
 )
 from tests.support.sntp import SntpServer
-
-PACKET = struct.Struct("!B B b b I I 4s Q Q Q Q")
 
 
 def _reply(t1: float, t2: float, t3: float, flags: int = 0x24, stratum: int = 2) -> bytes:

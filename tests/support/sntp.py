@@ -4,13 +4,10 @@ what a village Pi whose clock is behind true time sees when it asks."""
 from __future__ import annotations
 
 import socket
-import struct
 import threading
 import time
 
-from edge_agent.timesync import to_ntp
-
-_PACKET = struct.Struct("!B B b b I I 4s Q Q Q Q")
+from edge_agent.timesync import PACKET, to_ntp
 
 
 class SntpServer:
@@ -43,11 +40,11 @@ class SntpServer:
             except OSError:
                 return
             received = time.time() + self.ahead_s
-            if len(data) < _PACKET.size:
+            if len(data) < PACKET.size:
                 continue
             self.requests += 1
-            client_transmit = _PACKET.unpack_from(data)[10]
-            reply = _PACKET.pack(0x24, self.stratum, 6, -20, 0, 0, b"LOCL",
+            client_transmit = PACKET.unpack_from(data)[10]
+            reply = PACKET.pack(0x24, self.stratum, 6, -20, 0, 0, b"LOCL",
                                  to_ntp(received), client_transmit, to_ntp(received),
                                  to_ntp(time.time() + self.ahead_s))
             self._sock.sendto(reply, peer)
