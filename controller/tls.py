@@ -74,7 +74,12 @@ def ensure_certificate(tls_dir: Path, station: str, extra_names: list[str] | Non
     tls_dir.mkdir(parents=True, exist_ok=True)
     ca_cert, ca_key = _ca(tls_dir, station)
     names, addresses = local_names()
-    names = sorted(set(names) | set(extra_names or []))
+    for extra in extra_names or []:  # an address given as a name must be an IP entry
+        try:
+            addresses.append(str(ipaddress.ip_address(extra)))
+        except ValueError:
+            names.append(extra)
+    names, addresses = sorted(set(names)), sorted(set(addresses))
     cert_path, key_path = tls_dir / "server.crt", tls_dir / "server.key"
     if not _covers(cert_path, names, addresses):
         _issue(cert_path, key_path, ca_cert, ca_key, station, names, addresses)
