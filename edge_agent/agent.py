@@ -293,9 +293,14 @@ class Agent:
                     self.duplicates_ignored += 1
                     log.info("duplicate delivery of %s ignored", rej.cmd_id)
                     return
-                log.warning("refused command on %s: %s", topic, rej)
                 body = rej.payload.get("body") if isinstance(rej.payload.get("body"), dict) else {}
                 play_id = body.get("play_id") if isinstance(body.get("play_id"), str) else None
+                if rej.reason == "expired" and play_id in self.state.plays:
+                    # a late copy of a play this device already handled (from its plan while
+                    # the link was down, or before): the broker's backlog, nothing missed
+                    log.info("expired copy of %s, already handled, ignored", play_id)
+                    return
+                log.warning("refused command on %s: %s", topic, rej)
                 self.report_event(SecurityEvent(
                     event_id=uuid.uuid4().hex, device_id=self.device_id, ts=now,
                     reason=rej.reason, detail=rej.detail[:300], topic=topic[:200],
@@ -365,6 +370,13 @@ class Agent:
             except Rejected as rej:
                 if rej.reason == "duplicate":
                     return  # the plan we already hold, redelivered as retained
+                if rej.reason == "replayed":
+                    # An older plan the station signed: what a broker restored from its last
+                    # snapshot holds after a crash. Refused like any replay, but not an attack
+                    # to report; the controller re-asserts the current one.
+                    log.info("older plan ignored (%s); keeping sequence %s", rej.detail,
+                             stored.get("seq"))
+                    return
                 log.warning("refused plan: %s", rej)
                 self.report_event(SecurityEvent(
                     event_id=uuid.uuid4().hex, device_id=self.device_id, ts=now,

@@ -46,6 +46,7 @@ class Stack:
         self.server: ServerThread | None = None
         self.agents: dict[str, Agent] = {}
         self.configs: dict[str, AgentConfig] = {}
+        self.config_data: dict[str, dict[str, Any]] = {}  # as registered, for other processes
 
     @property
     def base_url(self) -> str:
@@ -60,8 +61,8 @@ class Stack:
         for attempt in range(3):
             self.services = Services(self.settings)
             self.services.start()
-            self.server = ServerThread(create_app(services=self.services), "127.0.0.1",
-                                       self.http_port)
+            self.server = ServerThread(create_app(services=self.services),
+                                       self.settings.http_host, self.http_port)
             try:
                 self.server.start()
                 break
@@ -113,6 +114,7 @@ class Stack:
         data.update(overrides)
         config = AgentConfig.from_dict(data)
         self.configs[device_id] = config
+        self.config_data[device_id] = data
         return config
 
     def start_agent(self, device_id: str) -> Agent:
