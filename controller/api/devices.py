@@ -21,9 +21,13 @@ def register_device(body: DeviceIn, svc: ServicesDep,
 
 
 @router.get("", response_model=list[DeviceOut], dependencies=[allow("device.read")])
-def list_devices(svc: ServicesDep, zone: str | None = None, status: str | None = None
+def list_devices(svc: ServicesDep, zone: str | None = None, status: str | None = None,
+                 offset: int = Query(0, ge=0),
+                 limit: int | None = Query(None, ge=1, le=5000, description="at most this "
+                                           "many, by id from ``offset`` (absent: all)")
                  ) -> list[DeviceOut]:
-    return svc.devices.list(zone, status)
+    """Devices by id, with their live status and last health report."""
+    return svc.devices.list(zone, status, offset=offset, limit=limit)
 
 
 @router.get("/{device_id}", response_model=DeviceOut, dependencies=[allow("device.read")])

@@ -7,7 +7,9 @@ import json
 import secrets
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
@@ -15,7 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from protocol.messages import SetVolumeCommand, SetZonesCommand, StopCommand
 
 from ..auth import Principal, token_hash
-from ..db.models import Alarm, Device, DeviceEvent, DeviceTelemetry, Zone
+from ..db.models import Alarm, Device, DeviceEvent, DeviceTelemetry, DeviceZone, Zone
 from ..domain.errors import Conflict, NotFound
 from ..fleet.commands import CommandPath
 from ..keys import KeyRing
@@ -43,6 +45,48 @@ def device_out(device: Device, active_alarms: int = 0) -> DeviceOut:
         retired=device.retired, volume=device.volume, latitude=device.latitude,
         longitude=device.longitude, active_alarms=active_alarms,
         created_at=device.created_at)
+
+
+FLEET_SORTS = ("name", "state", "alarms")
+FLEET_PAGE_SIZE = 200
+"""Rows per fleet page: a province's 5,000 clusters are 25 pages, not one 3 MB table."""
+
+
+@dataclass(frozen=True)
+class FleetPage:
+    """One page of the fleet as a technician filtered and sorted it."""
+
+    devices: list[DeviceOut]  # this page's, in order
+    counts: dict[str, int]  # the whole fleet in service by state, and how many have alarms
+    matched: int  # devices the filters let through, on all pages
+    page: int  # 1-based, within 1..pages
+    pages: int
+
+
+def fleet_order(rows: list[Any], alarms: dict[str, int], zone_members: set[str] | None,
+                state: str | None, q: str, sort: str) -> list[Any]:
+    """The (id, name, status) rows the filters let through, in the order asked for."""
+    needle = q.lower()
+    out = [r for r in rows if (zone_members is None or r.id in zone_members)
+           and (not state or r.status == state)
+           and (not needle or needle in f"{r.id} {r.name}".lower())]
+    order = {"offline": 0, "stopped": 1}
+    if sort == "state":
+        out.sort(key=lambda r: (order.get(r.status or "", 2), r.name))
+    elif sort == "alarms":
+        out.sort(key=lambda r: (-alarms.get(r.id, 0), r.name))
+    else:
+        out.sort(key=lambda r: r.name)
+    return out
+
+
+def fleet_counts(rows: list[Any], alarms: dict[str, int]) -> dict[str, int]:
+    counts = {s: sum(1 for r in rows if r.status == s) for s in ("online", "offline",
+                                                                 "stopped")}
+    counts["unknown"] = len(rows) - sum(counts.values())
+    counts["alarms"] = sum(1 for r in rows if alarms.get(r.id))
+    counts["all"] = len(rows)
+    return counts
 
 
 def get_device(session: Session, device_id: str) -> Device:
@@ -231,18 +275,40 @@ class DeviceService:
         return out
 
     def list(self, zone: str | None = None, status: str | None = None,
-             include_retired: bool = True) -> list[DeviceOut]:
+             include_retired: bool = True, offset: int = 0,
+             limit: int | None = None) -> list[DeviceOut]:
+        """Devices by id, filtered in the database; ``offset``/``limit`` page through them."""
         with self._sessions() as session:
-            query = select(Device).order_by(Device.id)
+            query = select(Device).order_by(Device.id).offset(offset).limit(limit)
             if not include_retired:
                 query = query.where(Device.retired.is_(False))
+            if zone:
+                query = query.where(Device.id.in_(
+                    select(DeviceZone.device_id).where(DeviceZone.zone_id == zone)))
+            if status:
+                query = query.where(Device.status == status)
             alarms = active_alarm_counts(session)
-            out = [device_out(d, alarms.get(d.id, 0)) for d in session.scalars(query)]
-        if zone:
-            out = [d for d in out if zone in d.zones]
-        if status:
-            out = [d for d in out if d.status == status]
-        return out
+            return [device_out(d, alarms.get(d.id, 0)) for d in session.scalars(query)]
+
+    def fleet_page(self, zone: str | None = None, state: str | None = None, q: str = "",
+                   sort: str = "name", page: int = 1, per_page: int = FLEET_PAGE_SIZE
+                   ) -> FleetPage:
+        """The fleet page: counts over every device in service, filters and order over light
+        rows, and only the page's devices read in full (their health, zones)."""
+        with self._sessions() as session:
+            rows = list(session.execute(select(Device.id, Device.name, Device.status)
+                                        .where(Device.retired.is_(False))))
+            alarms = active_alarm_counts(session)
+            members = set(session.scalars(select(DeviceZone.device_id).where(
+                DeviceZone.zone_id == zone))) if zone else None
+            chosen = fleet_order(rows, alarms, members, state, q,
+                                 sort if sort in FLEET_SORTS else "name")
+            pages = max(1, -(-len(chosen) // per_page))
+            page = min(max(1, page), pages)
+            ids = [r.id for r in chosen[(page - 1) * per_page:page * per_page]]
+            full = {d.id: d for d in session.scalars(select(Device).where(Device.id.in_(ids)))}
+            devices = [device_out(full[i], alarms.get(i, 0)) for i in ids if i in full]
+        return FleetPage(devices, fleet_counts(rows, alarms), len(chosen), page, pages)
 
     def get(self, device_id: str) -> DeviceOut:
         with self._sessions() as session:

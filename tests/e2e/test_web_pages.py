@@ -370,3 +370,39 @@ def test_the_routine_form_in_plain_words_and_the_approvers_diff(stack: Stack, sp
     assert "18:15" in diff and "19:00" in diff
     assert "<del>Thôn Đông</del>" in diff and "<ins>Thôn Đông, Thôn Tây</ins>" in diff
     assert "Ưu tiên" not in diff and "Mức ưu tiên" not in diff  # unchanged parts are not listed
+
+
+def test_a_province_fleet_is_paged_counted_whole_and_filtered_before_paging(stack: Stack):
+    from controller.db.models import Device, DeviceZone
+    from controller.services.devices import FLEET_PAGE_SIZE
+
+    stack.add_zone("thon-dong", "Thôn Đông")
+    stack.add_zone("thon-tay", "Thôn Tây")
+    n = FLEET_PAGE_SIZE * 2 + 50
+    assert stack.services is not None
+    with stack.services.sessions.begin() as session:  # a province, straight into the table
+        session.add_all(Device(id=f"loa-{i:04d}", name=f"Cụm {i:04d}", token_hash="-",
+                               capabilities=[], status="offline" if i % 7 == 0 else "online")
+                        for i in range(n))
+        session.flush()
+        session.add_all(DeviceZone(device_id=f"loa-{i:04d}",
+                                   zone_id="thon-dong" if i % 2 else "thon-tay")
+                        for i in range(n))
+    minh = stack.person("minh", "technician")
+    first = minh.get("/ui/fleet").text
+    assert f"Tổng số: {n}" in first  # counts are the whole fleet's
+    assert first.count('data-device="') == FLEET_PAGE_SIZE
+    assert "Trang 1/3" in first and 'rel="next"' in first and 'rel="prev"' not in first
+    last = minh.get("/ui/fleet", params={"page": 3}).text
+    assert last.count('data-device="') == 50 and f'data-device="loa-{n - 1:04d}"' in last
+    assert minh.get("/ui/fleet", params={"page": 99}).text.count('data-device="') == 50
+    # filters apply before paging: thon-dong's offline ones, all on one page
+    want = [i for i in range(n) if i % 2 and i % 7 == 0]
+    found = minh.get("/ui/fleet/table", params={"zone": "thon-dong", "state": "offline"}).text
+    assert found.count('data-device="') == len(want)
+    assert f"{len(want)} cụm loa khớp bộ lọc" in found and "Trang" not in found
+    # the JSON API pages by id
+    page = stack.api.get("/api/devices", params={"offset": 10, "limit": 5,
+                                                 "zone": "thon-tay"}).json()
+    assert [d["id"] for d in page] == [f"loa-{i:04d}" for i in range(20, 30, 2)]
+    assert stack.api.get("/api/devices", params={"limit": 0}).status_code == 422

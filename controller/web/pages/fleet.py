@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
 
 from protocol.messages import utcnow
@@ -16,6 +16,7 @@ from ...container import Services
 from ...fleet import history as fleet_history
 from ...http import ServicesDep
 from ...i18n import translate
+from ...services.devices import FLEET_SORTS
 from ...services.views import DeviceOut
 from .. import svg
 from ..render import lang_of, page, render
@@ -32,19 +33,14 @@ DEVICE_CHARTS = (("load_1m", "device.load", ""), ("battery_v", "device.battery",
 
 STALE_AFTER = timedelta(minutes=5)
 """Readings older than this are flagged (an offline cluster keeps its last ones)."""
-SORTS = ("name", "state", "alarms")
 
 
-def fleet_rows(svc: Services, devices: list[DeviceOut], zone: str | None, state: str | None,
-               q: str = "", sort: str = "name") -> list[dict[str, Any]]:
-    """The rows shown, from the fleet listed once (``devices``): filtered and sorted."""
+def fleet_rows(svc: Services, devices: list[DeviceOut]) -> list[dict[str, Any]]:
+    """What the table shows of each of the page's devices."""
     playing = svc.broadcasts.now_playing()
     now = utcnow()
     out = []
     for d in devices:
-        if (zone and zone not in d.zones) or (state and d.status != state) or \
-                (q and q.lower() not in f"{d.id} {d.name}".lower()):
-            continue
         health = d.last_health or {}
         read_at = d.last_health_at
         out.append(dict(id=d.id, name=d.name, zones=d.zones, status=d.status,
@@ -54,24 +50,18 @@ def fleet_rows(svc: Services, devices: list[DeviceOut], zone: str | None, state:
                         lat=d.latitude, lon=d.longitude, playing=playing.get(d.id),
                         read_at=read_at,
                         stale=read_at is None or now - read_at > STALE_AFTER))
-    order = {"offline": 0, "stopped": 1}
-    if sort == "state":
-        out.sort(key=lambda r: (order.get(r["status"] or "", 2), r["name"]))
-    elif sort == "alarms":
-        out.sort(key=lambda r: (-r["alarms"], r["name"]))
-    else:
-        out.sort(key=lambda r: r["name"])
     return out
 
 
-def fleet_counts(devices: list[DeviceOut]) -> dict[str, int]:
-    """The whole fleet by state (not the filtered rows), and how many have open alarms."""
-    counts = {s: sum(1 for d in devices if d.status == s) for s in ("online", "offline",
-                                                                   "stopped")}
-    counts["unknown"] = len(devices) - sum(counts.values())
-    counts["alarms"] = sum(1 for d in devices if d.active_alarms)
-    counts["all"] = len(devices)
-    return counts
+def fleet_table(svc: Services, lang: str, zone: str, state: str, q: str, sort: str,
+                page: int) -> dict[str, Any]:
+    """The table's part of the page (also what its live refresh renders)."""
+    sort = sort if sort in FLEET_SORTS else "name"
+    found = svc.devices.fleet_page(zone or None, state or None, q, sort, page)
+    devices = fleet_rows(svc, found.devices)
+    return dict(devices=devices, counts=found.counts, matched=found.matched,
+                page=found.page, pages=found.pages, zone=zone, state=state, q=q, sort=sort,
+                cluster_map=_cluster_map(devices, lang))
 
 
 def _cluster_map(devices: list[dict[str, Any]], lang: str) -> str:
@@ -80,18 +70,15 @@ def _cluster_map(devices: list[dict[str, Any]], lang: str) -> str:
 
 
 def fleet_view(svc: Services, lang: str, zone: str, state: str, q: str = "",
-               sort: str = "name") -> dict[str, Any]:
-    fleet = svc.devices.list(include_retired=False)
-    devices = fleet_rows(svc, fleet, zone or None, state or None, q, sort)
-    counts = fleet_counts(fleet)
+               sort: str = "name", page: int = 1) -> dict[str, Any]:
+    table = fleet_table(svc, lang, zone, state, q, sort, page)
+    counts = table["counts"]
     tz = ZoneInfo(svc.settings.timezone)
     ratio = [(ts.astimezone(tz), value) for ts, value in fleet_history.ratio_points(
         fleet_history.samples(svc.sessions, utcnow() - timedelta(days=7)))]
     every = svc.settings.fleet_sample_s
-    return dict(devices=devices, zones=svc.zones.names(), zone=zone, state=state, q=q,
-                sort=sort, sorts=SORTS, counts=counts,
+    return dict(**table, zones=svc.zones.names(), sorts=FLEET_SORTS,
                 online_now=round(100 * counts["online"] / counts["all"]) if counts["all"] else None,
-                cluster_map=_cluster_map(devices, lang),
                 ratio_chart=svg.line_chart(ratio, translate("fleet.online_ratio", lang), " %",
                                            (0, 100)),
                 ratio_now=round(ratio[-1][1]) if ratio else None, ratio_points=len(ratio),
@@ -132,21 +119,19 @@ def device_view(svc: Services, lang: str, device_id: str) -> dict[str, Any]:
 
 @router.get("/fleet", response_class=HTMLResponse)
 def fleet(request: Request, svc: ServicesDep, zone: str | None = None, state: str | None = None,
-          q: str = "", sort: str = "name", who: Principal = page("device.read")) -> HTMLResponse:
+          q: str = "", sort: str = "name", number: int = Query(1, alias="page"),
+          who: Principal = page("device.read")) -> HTMLResponse:
     return render(request, "fleet.html", who, **fleet_view(
-        svc, lang_of(request), zone or "", state or "", q[:100],
-        sort if sort in SORTS else "name"))
+        svc, lang_of(request), zone or "", state or "", q[:100], sort, number))
 
 
 @router.get("/fleet/table", response_class=HTMLResponse)
-def fleet_table(request: Request, svc: ServicesDep, zone: str | None = None,
-                state: str | None = None, q: str = "", sort: str = "name",
-                who: Principal = page("device.read")) -> HTMLResponse:
-    fleet = svc.devices.list(include_retired=False)
-    devices = fleet_rows(svc, fleet, zone or None, state or None, q[:100],
-                         sort if sort in SORTS else "name")
-    return render(request, "_fleet_table.html", who, devices=devices, counts=fleet_counts(fleet),
-                  cluster_map=_cluster_map(devices, lang_of(request)))
+def fleet_table_part(request: Request, svc: ServicesDep, zone: str | None = None,
+                     state: str | None = None, q: str = "", sort: str = "name",
+                     number: int = Query(1, alias="page"),
+                     who: Principal = page("device.read")) -> HTMLResponse:
+    return render(request, "_fleet_table.html", who, **fleet_table(
+        svc, lang_of(request), zone or "", state or "", q[:100], sort, number))
 
 
 @router.get("/devices/{device_id}", response_class=HTMLResponse)
