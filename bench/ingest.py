@@ -180,6 +180,8 @@ def main() -> None:
         processed0 = services.ingest.processed
         cpu0 = resource.getrusage(resource.RUSAGE_SELF)
         broker_cpu0 = cpu_of(broker._proc.pid)
+        worker = getattr(getattr(services.ingest, "_applier", None), "_proc", None)
+        worker_cpu0 = cpu_of(worker.pid) if worker else 0.0
         t0 = time.monotonic()
         go.set()
         results = [done.get(timeout=900) for _ in procs]
@@ -190,6 +192,7 @@ def main() -> None:
         took = time.monotonic() - t0
         cpu1 = resource.getrusage(resource.RUSAGE_SELF)
         broker_cpu = cpu_of(broker._proc.pid) - broker_cpu0
+        worker_cpu = cpu_of(worker.pid) - worker_cpu0 if worker else 0.0
         stored = counts() - base
         for p in procs:
             p.join(30)
@@ -212,8 +215,9 @@ def main() -> None:
             print("  REFUSED: the publishers were not ahead of the controller; no rate printed")
         else:
             print(f"  stored {stored / took:,.0f} reports/s (first sent → last committed)")
-        print(f"  CPU: controller {ctl_cpu:.1f} s ({ctl_cpu / took:.0%} of one core), "
-              f"broker {broker_cpu:.1f} s, publishers {pub_cpu:.1f} s")
+        print(f"  CPU: controller {ctl_cpu:.1f} s ({ctl_cpu / took:.0%} of one core)"
+              + (f" + its ingest process {worker_cpu:.1f} s ({worker_cpu / took:.0%})"
+                 if worker else "") + f", broker {broker_cpu:.1f} s, publishers {pub_cpu:.1f} s")
         if lag:
             print(f"  ingest lag (received → committed) p50 {lag[len(lag) // 2] * 1000:.0f} ms"
                   f"  p99 {lag[int(len(lag) * 0.99)] * 1000:.0f} ms")

@@ -141,8 +141,11 @@ class Services:
         self.locks = KeyLocks(self.engine)
 
         # the fleet: reports in, commands out, retained messages kept as written
+        url = settings.resolved_database_url
         self.ingest = Ingest(self.sessions, on_applied=self._fleet_changed,
-                             on_stored=self._send_receipts)
+                             on_stored=self._send_receipts,
+                             process_url=url if settings.ingest_process and
+                             url.startswith("postgresql") else None)
         self.gateway = MqttGateway(self.broker_access.login(), self._on_message,
                                    controller_id=self.controller_id,
                                    on_connected=self._on_connected,
@@ -220,13 +223,20 @@ class Services:
         """The key that signs commands now."""
         return self.keys.active
 
+    RECEIPTS_AT_ONCE = 100
+    """Receipts in flight at once: paho scans every message in flight on each PUBACK, so a
+    thousand at once cost a million steps of this interpreter."""
+
     def _send_receipts(self, stored: dict[str, list[str]]) -> None:
-        """Ingest thread: tell each device which of its reports are stored (QoS 1, no wait:
+        """Ingest's receipt thread: tell each device which of its reports are stored (QoS 1;
         a receipt lost is a report sent again, stored once)."""
-        for device_id, ids in stored.items():
+        last = None
+        for k, (device_id, ids) in enumerate(stored.items()):
+            if last is not None and k % self.RECEIPTS_AT_ONCE == 0:
+                last.wait_for_publish(5)  # the previous hundred acknowledged, or given up
             try:
-                self.gateway.publish(topics.device_topic(device_id, "receipt"),
-                                     encode(ReceiptMessage(ids=ids)), wait=None)
+                last = self.gateway.publish(topics.device_topic(device_id, "receipt"),
+                                            encode(ReceiptMessage(ids=ids)), wait=None)
             except NotConnected:
                 return  # the agents send them again and get their receipt then
 

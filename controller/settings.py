@@ -207,6 +207,9 @@ class Settings(BaseSettings):
     missed_grace_s: float = Field(10.0, description="wait after a play's window before 'missed'")
     plan_refresh_s: float = Field(600.0, description="recompute plans this often (window slides)")
     offline_after_s: float = Field(180.0, description="no report for this long: shown as stale")
+    ingest_process: bool = Field(True, description="on PostgreSQL, apply agent reports in a "
+                                 "process of its own (the MQTT threads then never wait for "
+                                 "the database work's interpreter lock)")
     telemetry_keep_days: float = Field(30.0, gt=0, description="health readings older than "
                                        "this are deleted (the device page plots 2 days)")
     offline_alarm_min: float = Field(10.0, gt=0, description="a cluster offline this long "

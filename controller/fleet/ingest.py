@@ -1,7 +1,9 @@
 """Turn agent reports (status, telemetry, acks, events) into database rows.
 
 One worker thread drains a queue in batches, so the MQTT thread never waits on the database
-and SQLite sees a single writer. Reports are deduplicated by ``event_id``. After each batch
+and SQLite sees a single writer. On PostgreSQL the batches are applied in a process of its own
+(``Applier`` behind a pipe), so the database work never holds the interpreter lock the MQTT
+threads need to keep reading. Reports are deduplicated by ``event_id``. After each batch
 is committed, ``on_stored`` learns the event ids stored per device (duplicates and reports
 refused for good included): the receipts that let each agent delete them from its outbox.
 """
@@ -10,13 +12,15 @@ from __future__ import annotations
 
 import json
 import logging
+import multiprocessing as mp
 import queue
 import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
+from multiprocessing.connection import Connection
 from typing import Any
 
 from sqlalchemy import select, update
@@ -47,19 +51,159 @@ log = logging.getLogger(__name__)
 MAX_REPORT_BYTES = 64 * 1024
 
 
+@dataclass
+class BatchResult:
+    """What one applied batch did (crosses from the ingest process: plain data)."""
+
+    processed: int = 0
+    rejected: int = 0
+    stored: dict[str, list[str]] = field(default_factory=dict)  # device → event ids
+    touched: set[str] = field(default_factory=set)  # "fleet", "progress"
+
+    def merged(self, other: BatchResult) -> BatchResult:
+        stored = {k: list(v) for k, v in self.stored.items()}
+        for device_id, ids in other.stored.items():
+            stored.setdefault(device_id, []).extend(ids)
+        return BatchResult(self.processed + other.processed, self.rejected + other.rejected,
+                           stored, self.touched | other.touched)
+
+
+class Applier:
+    """Parses a batch of raw reports and applies it in one transaction (one by one if the
+    batch fails). Holds the command look-up cache: commands never change."""
+
+    def __init__(self, sessions: sessionmaker[Session]):
+        self._sessions = sessions
+        self._commands: dict[str, str | None] = {}  # cmd_id → broadcast
+
+    def apply(self, batch: list[tuple[str, bytes, float]]) -> BatchResult:
+        result = BatchResult()
+        refused: dict[str, list[str]] = defaultdict(list)
+        reports = [r for r in (_parse(topic, payload, result, refused)
+                               for topic, payload, _ in batch) if r]
+        stored: dict[str, list[str]] = defaultdict(list)
+        for device_id, ids in refused.items():
+            stored[device_id] += ids
+        try:
+            with self._sessions.begin() as session:
+                applier = _BatchApplier(session, reports, self._commands)
+                applied = applier.apply()
+            result.processed += applied
+            result.rejected += len(reports) - applied
+            if len(self._commands) > 100_000:
+                self._commands.clear()
+            for device_id, ids in applier.stored.items():
+                stored[device_id] += ids
+        except Exception:
+            log.exception("ingest batch failed; retrying one by one")
+            for report in reports:
+                try:
+                    with self._sessions.begin() as session:
+                        applier = _BatchApplier(session, [report])
+                        applied = applier.apply()
+                    result.processed += applied
+                    result.rejected += 1 - applied
+                    for device_id, ids in applier.stored.items():
+                        stored[device_id] += ids
+                except Exception:  # no receipt: the agent sends it again later
+                    result.rejected += 1
+                    log.exception("dropping %s report from %s", report.kind, report.device_id)
+        result.stored = dict(stored)
+        result.touched = {t for t in (_live_topic(r) for r in reports) if t}
+        return result
+
+
+def _ingest_process(database_url: str, conn: Connection) -> None:
+    """The ingest process: batches in, results out, until told to stop (None) or orphaned."""
+    from ..db.session import make_engine, make_sessionmaker
+
+    logging.basicConfig(level=logging.WARNING,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    engine = make_engine(database_url)
+    applier = Applier(make_sessionmaker(engine))
+    conn.send("ready")
+    while True:
+        try:
+            batch = conn.recv()
+        except (EOFError, OSError):
+            break
+        if batch is None:
+            break
+        conn.send(applier.apply(batch))
+    engine.dispose()
+
+
+class _ProcessApplier:
+    """``Applier.apply`` in a process of its own: the database work (most of ingest's CPU)
+    then never holds this interpreter's lock, which the MQTT threads need to keep reading.
+    A worker that dies is started again; its batch gets no receipts and is sent again."""
+
+    def __init__(self, database_url: str):
+        self._url = database_url
+        self._ctx = mp.get_context("spawn")
+        self._proc: Any = None
+        self._conn: Connection | None = None
+
+    def _spawn(self) -> None:
+        ours, theirs = self._ctx.Pipe()
+        self._proc = self._ctx.Process(target=_ingest_process, args=(self._url, theirs),
+                                       name="loalang-ingest", daemon=True)
+        self._proc.start()
+        theirs.close()
+        if not ours.poll(60) or ours.recv() != "ready":
+            raise RuntimeError("the ingest process did not start")
+        self._conn = ours
+
+    def apply(self, batch: list[tuple[str, bytes, float]]) -> BatchResult:
+        if self._conn is None or not self._proc.is_alive():
+            self._spawn()
+        assert self._conn is not None
+        try:
+            self._conn.send(batch)
+            result: BatchResult = self._conn.recv()
+            return result
+        except (EOFError, OSError):
+            log.error("ingest process died (exit code %s); starting another",
+                      self._proc.exitcode)
+            self._conn = None
+            return BatchResult(rejected=len(batch))
+
+    def close(self) -> None:
+        if self._conn is not None:
+            try:
+                self._conn.send(None)
+            except OSError:
+                pass
+        if self._proc is not None:
+            self._proc.join(10)
+            if self._proc.is_alive():
+                self._proc.kill()
+        self._conn = None
+
+
 class Ingest:
     """Queue + worker that applies agent reports to the database."""
 
     def __init__(self, sessions: sessionmaker[Session], batch_size: int = 1000,
                  on_applied: Callable[[set[str]], None] = lambda topics: None,
-                 on_stored: Callable[[dict[str, list[str]]], None] = lambda ids: None):
+                 on_stored: Callable[[dict[str, list[str]]], None] = lambda ids: None,
+                 process_url: str | None = None):
         """``on_applied`` learns what each committed batch touched: ``fleet`` (a status or an
         alarm), ``progress`` (acks, playback and security events); ``on_stored`` the event
-        ids now safe in the database, per device."""
-        self._sessions = sessions
+        ids now safe in the database, per device. With ``process_url`` (a database URL)
+        the batches are applied in a process of its own."""
+        self._applier: Applier | _ProcessApplier = (
+            _ProcessApplier(process_url) if process_url else Applier(sessions))
         self._queue: queue.Queue[tuple[str, bytes, float] | None] = queue.Queue()
         self._batch_size = batch_size
         self._thread = threading.Thread(target=self._run, name="ingest", daemon=True)
+        # receipts and page updates of a committed batch go out while the next one is applied
+        self._after: queue.Queue[tuple[list[tuple[str, bytes, float]], BatchResult] | None] = \
+            queue.Queue()
+        self._after_thread = threading.Thread(target=self._run_after, name="ingest-receipts",
+                                              daemon=True)
+        self._pending = 0  # reports submitted whose batch's receipts are not out yet
+        self._count_lock = threading.Lock()
         self.processed = 0
         self.rejected = 0
         self.lag_s: list[float] = []  # receive → committed, last 10,000 reports (benchmarks)
@@ -67,19 +211,26 @@ class Ingest:
         self._idle.set()
         self._on_applied = on_applied
         self._on_stored = on_stored
-        self._refused: dict[str, list[str]] = defaultdict(list)  # this batch's, per device
-        self._commands: dict[str, str | None] = {}  # cmd_id → broadcast (commands never change)
 
     def start(self) -> None:
+        if isinstance(self._applier, _ProcessApplier):
+            self._applier._spawn()  # at start, so a broken setup fails loudly here
+        self._after_thread.start()
         self._thread.start()
 
     def stop(self) -> None:
         self._queue.put(None)
         self._thread.join(timeout=10)
+        self._after.put(None)
+        self._after_thread.join(timeout=10)
+        if isinstance(self._applier, _ProcessApplier):
+            self._applier.close()
 
     def submit(self, topic: str, payload: bytes) -> None:
         """Called from the MQTT thread; never blocks on the database."""
-        self._idle.clear()
+        with self._count_lock:
+            self._pending += 1
+            self._idle.clear()
         self._queue.put((topic, payload, time.monotonic()))
 
     def wait_idle(self, timeout: float = 10.0) -> bool:
@@ -92,97 +243,107 @@ class Ingest:
             if item is None:
                 return
             batch = [item]
+            stop = False
             while len(batch) < self._batch_size:
                 try:
                     nxt = self._queue.get_nowait()
                 except queue.Empty:
                     break
                 if nxt is None:
-                    self.apply_batch(batch)
-                    return
+                    stop = True
+                    break
                 batch.append(nxt)
-            self.apply_batch(batch)
-            if self._queue.empty():
-                self._idle.set()
+            self._after.put((batch, self._apply(batch)))
+            if stop:
+                return
+
+    def _run_after(self) -> None:
+        """Receipts for every batch committed meanwhile at once: under load a device then
+        gets one receipt naming several reports rather than one per batch."""
+        while (item := self._after.get()) is not None:
+            batch, result = item
+            stop = False
+            while True:
+                try:
+                    more = self._after.get_nowait()
+                except queue.Empty:
+                    break
+                if more is None:
+                    stop = True
+                    break
+                batch = batch + more[0]
+                result = result.merged(more[1])
+            self._applied(batch, result)
+            with self._count_lock:
+                self._pending -= len(batch)
+                if self._pending == 0:
+                    self._idle.set()
+            if stop:
+                return
+
+    def _apply(self, batch: list[tuple[str, bytes, float]]) -> BatchResult:
+        try:
+            return self._applier.apply(batch)
+        except Exception:  # the process could not start: no receipts, sent again later
+            log.exception("ingest batch not applied")
+            return BatchResult(rejected=len(batch))
 
     def apply_batch(self, batch: list[tuple[str, bytes, float]]) -> None:
-        """Apply one batch of (topic, payload, received monotonic time) now: the worker
-        calls this; so can a test."""
-        self._refused.clear()
-        reports = [r for r in (self._parse(topic, payload) for topic, payload, _ in batch) if r]
-        stored: dict[str, list[str]] = defaultdict(list)
-        for device_id, ids in self._refused.items():
-            stored[device_id] += ids
-        try:
-            with self._sessions.begin() as session:
-                applier = _BatchApplier(session, reports, self._commands)
-                applied = applier.apply()
-            self.processed += applied
-            self.rejected += len(reports) - applied
-            if len(self._commands) > 100_000:
-                self._commands.clear()
-            for device_id, ids in applier.stored.items():
-                stored[device_id] += ids
-        except Exception:
-            log.exception("ingest batch failed; retrying one by one")
-            for report in reports:
-                try:
-                    with self._sessions.begin() as session:
-                        applier = _BatchApplier(session, [report])
-                        applied = applier.apply()
-                    self.processed += applied
-                    self.rejected += 1 - applied
-                    for device_id, ids in applier.stored.items():
-                        stored[device_id] += ids
-                except Exception:  # no receipt: the agent sends it again later
-                    self.rejected += 1
-                    log.exception("dropping %s report from %s", report.kind, report.device_id)
-        if stored:
+        """Apply one batch of (topic, payload, received monotonic time) now, receipts
+        included (tests call this; the worker threads split the two)."""
+        self._applied(batch, self._apply(batch))
+
+    def _applied(self, batch: list[tuple[str, bytes, float]], result: BatchResult) -> None:
+        """After a batch is committed: receipts, counters, live pages."""
+        self.processed += result.processed
+        self.rejected += result.rejected
+        if result.stored:
             try:
-                self._on_stored(dict(stored))
+                self._on_stored(result.stored)
             except Exception:
                 log.exception("receipts not sent")
         done = time.monotonic()
         self.lag_s.extend(done - received for _, _, received in batch)
         del self.lag_s[:-10000]
-        touched = {t for t in (_live_topic(r) for r in reports) if t}
-        if touched:
+        if result.touched:
             try:
-                self._on_applied(touched)
+                self._on_applied(result.touched)
             except Exception:
                 log.exception("ingest listener failed")
 
-    def _parse(self, topic: str, payload: bytes) -> _Report | None:
-        """Validate one report into its model; anything malformed is counted and dropped."""
-        parsed = topics.parse_device_topic(topic)
-        if parsed is None or len(payload) > MAX_REPORT_BYTES:
-            self.rejected += 1
-            return None
-        try:
-            if parsed.kind == "status":
-                if not payload:  # retained status cleared
-                    return None
-                model: Any = decode(payload, StatusMessage)
-            elif parsed.kind == "telemetry":
-                model = decode(payload, HealthReport)
-            elif parsed.kind == "ack":
-                model = decode(payload, AckMessage)
-            elif parsed.kind == "event":
-                model = decode(payload, AgentEvent)
-            else:
+
+def _parse(topic: str, payload: bytes, result: BatchResult,
+           refused: dict[str, list[str]]) -> _Report | None:
+    """Validate one report into its model; anything malformed is counted and dropped."""
+    parsed = topics.parse_device_topic(topic)
+    if parsed is None or len(payload) > MAX_REPORT_BYTES:
+        result.rejected += 1
+        return None
+    try:
+        if parsed.kind == "status":
+            if not payload:  # retained status cleared
                 return None
-        except ValueError as exc:
-            self.rejected += 1
-            log.warning("malformed %s report from %s: %s", parsed.kind, parsed.device_id, exc)
-            event_id = _event_id(payload)
-            if event_id is not None:  # refused for good: sending it again would not help
-                self._refused[parsed.device_id].append(event_id)
+            model: Any = decode(payload, StatusMessage)
+        elif parsed.kind == "telemetry":
+            model = decode(payload, HealthReport)
+        elif parsed.kind == "ack":
+            model = decode(payload, AckMessage)
+        elif parsed.kind == "event":
+            model = decode(payload, AgentEvent)
+        else:
             return None
-        if model.device_id != parsed.device_id:  # a device may only speak for itself
-            self.rejected += 1
-            log.warning("%s report on %s claims device %s", parsed.kind, topic, model.device_id)
-            return None
-        return _Report(parsed.device_id, parsed.kind, model)
+    except ValueError as exc:
+        result.rejected += 1
+        log.warning("malformed %s report from %s: %s", parsed.kind, parsed.device_id, exc)
+        event_id = _event_id(payload)
+        if event_id is not None:  # refused for good: sending it again would not help
+            refused[parsed.device_id].append(event_id)
+        return None
+    if model.device_id != parsed.device_id:  # a device may only speak for itself
+        result.rejected += 1
+        log.warning("%s report on %s claims device %s", parsed.kind, topic, model.device_id)
+        return None
+    return _Report(parsed.device_id, parsed.kind, model)
 
 
 def _event_id(payload: bytes) -> str | None:

@@ -87,28 +87,44 @@ class RetainedKeeper:
                 continue
             if item is None or not self._running.is_set():
                 return
-            topic, payload = item
-            if not topic:
-                if self._connect_seen.is_set():  # a fresh connect: start over
-                    self._connect_seen.clear()
-                    seen = {}
-                    settle_until = time.monotonic() + SETTLE_S
-                continue
-            seen[topic] = _digest(payload)
-            if not settle_until:
-                self._check(topic, seen[topic])
+            # what else is waiting comes too: a fleet's plans published at once arrive back
+            # as thousands of messages, checked against one read of what they must hold
+            items = [item]
+            while len(items) < 10_000:
+                try:
+                    items.append(self._inbox.get_nowait())
+                except queue.Empty:
+                    break
+            arrived: dict[str, str] = {}
+            for item in items:
+                if item is None:
+                    return
+                topic, payload = item
+                if not topic:
+                    if self._connect_seen.is_set():  # a fresh connect: start over
+                        self._connect_seen.clear()
+                        seen, arrived = {}, {}
+                        settle_until = time.monotonic() + SETTLE_S
+                    continue
+                seen[topic] = arrived[topic] = _digest(payload)
+            if arrived and not settle_until:
+                self._check(arrived)
 
-    def _check(self, topic: str, digest: str) -> None:
-        """One message arrived after settling: replace it if it is not what we wrote."""
-        if topic in self._statuses:
-            if digest != _digest(topics.CONTROLLER_ONLINE):
-                self._publish(topic, topics.CONTROLLER_ONLINE)
-            return
-        wanted = self._plans.digests().get(topic)
-        if wanted is not None and wanted != digest:
-            payload = self._plans.payload(topic)
-            if payload is not None:
-                self._publish(topic, payload)
+    def _check(self, arrived: dict[str, str]) -> None:
+        """Messages arrived after settling (topic → digest): replace what we did not write."""
+        wanted: dict[str, str] | None = None
+        for topic, digest in arrived.items():
+            if topic in self._statuses:
+                if digest != _digest(topics.CONTROLLER_ONLINE):
+                    self._publish(topic, topics.CONTROLLER_ONLINE)
+                continue
+            if wanted is None:
+                wanted = self._plans.digests()
+            want = wanted.get(topic)
+            if want is not None and want != digest:
+                payload = self._plans.payload(topic)
+                if payload is not None:
+                    self._publish(topic, payload)
 
     def _reassert_all(self, seen: dict[str, str]) -> None:
         for status in self._statuses:

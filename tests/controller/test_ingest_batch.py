@@ -203,3 +203,48 @@ def test_a_device_row_is_written_once_per_batch_and_last_seen_at_most_every_10_s
     ingest.apply_batch([_play_event("playback.started")])
     with sessions() as s:
         assert s.get(Device, "loa-1").last_seen_at > first_seen
+
+
+def test_on_postgresql_a_process_of_its_own_applies_reports_and_one_that_dies_is_replaced():
+    """The ingest process (``process_url``): rows stored, receipts for them; killed with -9,
+    the next batch is stored by a new process (one lost mid-batch gets no receipts: its
+    agents send it again)."""
+    import os
+    import signal
+
+    from controller.db.session import make_engine
+    from tests.support import postgres
+
+    if not postgres.available():
+        pytest.skip("PostgreSQL not reachable")
+    with postgres.temp_database() as url:
+        engine = make_engine(url)
+        migrate(engine)
+        factory = make_sessionmaker(engine)
+        with factory.begin() as s:
+            s.add(Device(id="loa-1", name="loa-1", token_hash="x", capabilities=[]))
+        receipts: list[dict[str, list[str]]] = []
+        ingest = Ingest(factory, on_stored=receipts.append, process_url=url)
+        ingest.start()
+        try:
+            def report(event_id: str) -> tuple[str, bytes, float]:
+                return (topics.device_topic("loa-1", "event"), json.dumps({
+                    "event_id": event_id, "device_id": "loa-1", "ts": NOW.isoformat(),
+                    "type": "security", "reason": "bad_signature", "detail": ""}).encode(),
+                    time.monotonic())
+
+            ingest.apply_batch([report("e-1"), report("e-2")])
+            assert receipts == [{"loa-1": ["e-1", "e-2"]}]
+            worker = ingest._applier._proc  # type: ignore[union-attr]
+            assert worker.pid != os.getpid()
+            os.kill(worker.pid, signal.SIGKILL)
+            worker.join(5)
+            ingest.apply_batch([report("e-2"), report("e-3"), report("e-4")])
+            assert receipts[1:] == [{"loa-1": ["e-2", "e-3", "e-4"]}]  # e-2: already stored
+            assert ingest._applier._proc.pid != worker.pid  # type: ignore[union-attr]
+            with factory() as s:
+                assert sorted(s.scalars(select(DeviceEvent.event_id))) == [
+                    "e-1", "e-2", "e-3", "e-4"]
+        finally:
+            ingest.stop()
+            engine.dispose()
