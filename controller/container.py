@@ -279,6 +279,13 @@ class Services:
                    "offline-alarms")
     """What runs on the leading controller only (and ``cap-watch:*``)."""
 
+    def _prune_telemetry(self) -> None:
+        """Hourly: health readings thinned past a few days, deleted past a month."""
+        s = self.settings
+        fleet_history.prune_telemetry(self.sessions, timedelta(days=s.telemetry_keep_days))
+        fleet_history.downsample_telemetry(self.sessions,
+                                           timedelta(days=s.telemetry_full_days))
+
     def _lead(self) -> None:
         """Elected (election thread): take reports, rebuild jobs, run the periodic work."""
         s = self.settings
@@ -289,8 +296,7 @@ class Services:
         self.jobs.every(TICK_S, "firing", self.firing.tick)
         self.jobs.every(s.fleet_sample_s, "fleet-sample",
                         lambda: fleet_history.record(self.sessions))
-        self.jobs.every(3600, "telemetry-prune", lambda: fleet_history.prune_telemetry(
-            self.sessions, timedelta(days=s.telemetry_keep_days)))
+        self.jobs.every(3600, "telemetry-prune", self._prune_telemetry)
         self.jobs.every(min(60.0, s.offline_alarm_min * 30), "offline-alarms",
                         lambda: self.alarms.check_offline(s.offline_alarm_min))
         for name, feed in self.cap_watch.watched().items():

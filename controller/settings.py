@@ -210,6 +210,8 @@ class Settings(BaseSettings):
     ingest_process: bool = Field(True, description="on PostgreSQL, apply agent reports in a "
                                  "process of its own (the MQTT threads then never wait for "
                                  "the database work's interpreter lock)")
+    telemetry_full_days: float = Field(2.0, gt=0, description="health readings older than "
+                                       "this are thinned to one an hour per device")
     telemetry_keep_days: float = Field(30.0, gt=0, description="health readings older than "
                                        "this are deleted (the device page plots 2 days)")
     offline_alarm_min: float = Field(10.0, gt=0, description="a cluster offline this long "

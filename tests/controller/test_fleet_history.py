@@ -71,3 +71,37 @@ def test_old_health_readings_are_pruned_in_batches(sessions):
     with sessions() as session:
         left = sorted(session.scalars(select(DeviceTelemetry.ts)))
     assert len(left) == 25 and min(left) >= T0 - timedelta(hours=24)
+
+
+def test_readings_older_than_two_days_are_thinned_to_one_an_hour_per_device(sessions):
+    with sessions.begin() as session:
+        for d in ("d1", "d2"):
+            session.add(Device(id=d, name=d, token_hash="x", capabilities=[]))
+        session.flush()
+        for d in ("d1", "d2"):
+            for m in range(0, 4 * 24 * 60, 10):  # one reading every 10 minutes for 4 days
+                session.add(DeviceTelemetry(event_id=f"{d}-{m}", device_id=d,
+                                            ts=T0 - timedelta(minutes=m)))
+    keep_full = timedelta(days=2)
+    gone = history.downsample_telemetry(sessions, keep_full, every=timedelta(hours=1),
+                                        now=T0, batch=50)
+    with sessions() as session:
+        rows = list(session.execute(select(DeviceTelemetry.device_id, DeviceTelemetry.ts)))
+    for d in ("d1", "d2"):
+        recent = [ts for dev, ts in rows if dev == d and ts >= T0 - keep_full]
+        old = sorted(ts for dev, ts in rows if dev == d and ts < T0 - keep_full)
+        assert len(recent) == 2 * 24 * 6 + 1  # the last two days untouched, every 10 min
+        # older: one an hour (48 hours), each hour's first reading
+        assert len(old) == 48
+        assert len({ts.replace(minute=0, second=0, microsecond=0) for ts in old}) == 48
+        originals = [T0 - timedelta(minutes=m) for m in range(0, 4 * 24 * 60, 10)
+                     if T0 - timedelta(minutes=m) < T0 - keep_full]
+        first = {}
+        for ts in sorted(originals):
+            first.setdefault(ts.replace(minute=0), ts)
+        assert [ts.replace(tzinfo=timezone.utc) if ts.tzinfo is None else ts
+                for ts in old] == sorted(first.values())
+    assert gone == 2 * (4 * 24 * 6 - (2 * 24 * 6 + 1) - 48)
+    # run again: nothing more to thin
+    assert history.downsample_telemetry(sessions, keep_full, every=timedelta(hours=1),
+                                        now=T0) == 0
