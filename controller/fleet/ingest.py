@@ -238,21 +238,9 @@ class Ingest:
         return self._idle.wait(timeout)
 
     def _run(self) -> None:
-        while True:
-            item = self._queue.get()
-            if item is None:
-                return
-            batch = [item]
-            stop = False
-            while len(batch) < self._batch_size:
-                try:
-                    nxt = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if nxt is None:
-                    stop = True
-                    break
-                batch.append(nxt)
+        while (item := self._queue.get()) is not None:
+            more, stop = _waiting(self._queue, self._batch_size - 1)
+            batch = [item, *more]
             self._after.put((batch, self._apply(batch)))
             if stop:
                 return
@@ -262,17 +250,10 @@ class Ingest:
         gets one receipt naming several reports rather than one per batch."""
         while (item := self._after.get()) is not None:
             batch, result = item
-            stop = False
-            while True:
-                try:
-                    more = self._after.get_nowait()
-                except queue.Empty:
-                    break
-                if more is None:
-                    stop = True
-                    break
-                batch = batch + more[0]
-                result = result.merged(more[1])
+            more, stop = _waiting(self._after, 10_000)
+            for other_batch, other in more:
+                batch = batch + other_batch
+                result = result.merged(other)
             self._applied(batch, result)
             with self._count_lock:
                 self._pending -= len(batch)
@@ -310,6 +291,21 @@ class Ingest:
                 self._on_applied(result.touched)
             except Exception:
                 log.exception("ingest listener failed")
+
+
+def _waiting(q: queue.Queue[Any], limit: int) -> tuple[list[Any], bool]:
+    """Up to ``limit`` items already in ``q``, without waiting; and whether the stop marker
+    (None) came among them."""
+    items = []
+    while len(items) < limit:
+        try:
+            item = q.get_nowait()
+        except queue.Empty:
+            break
+        if item is None:
+            return items, True
+        items.append(item)
+    return items, False
 
 
 def _parse(topic: str, payload: bytes, result: BatchResult,
