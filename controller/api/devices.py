@@ -22,7 +22,7 @@ def register_device(body: DeviceIn, svc: ServicesDep,
 
 @router.get("", response_model=list[DeviceOut], dependencies=[allow("device.read")])
 def list_devices(svc: ServicesDep, zone: str | None = None, status: str | None = None,
-                 offset: int = Query(0, ge=0),
+                 offset: int = Query(0, ge=0, le=10_000_000),
                  limit: int | None = Query(None, ge=1, le=5000, description="at most this "
                                            "many, by id from ``offset`` (absent: all)")
                  ) -> list[DeviceOut]:

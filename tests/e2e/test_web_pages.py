@@ -406,3 +406,4 @@ def test_a_province_fleet_is_paged_counted_whole_and_filtered_before_paging(stac
                                                  "zone": "thon-tay"}).json()
     assert [d["id"] for d in page] == [f"loa-{i:04d}" for i in range(20, 30, 2)]
     assert stack.api.get("/api/devices", params={"limit": 0}).status_code == 422
+    assert stack.api.get("/api/devices", params={"offset": 2**63}).status_code == 422
