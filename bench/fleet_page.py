@@ -15,6 +15,7 @@ is under 300 ms for a province's 5,000 devices.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import statistics
 import sys
 import tempfile
@@ -45,14 +46,16 @@ def main() -> None:
     from tests.support.stack import Stack
 
     tmp = Path(tempfile.mkdtemp(prefix="loalang-fleetpage-"))
-    broker = Mosquitto(tmp / "mosquitto").start()
-    pg = postgres.temp_database() if args.db == "postgresql" else None
-    url = pg.__enter__() if pg else None
-    stack = Stack(tmp, broker.port, database_url=url).start()
-    services = stack.services
-    assert services is not None
-    now = utcnow()
-    try:
+    with contextlib.ExitStack() as cleanup:  # stopped in reverse: controller, database, broker
+        broker = Mosquitto(tmp / "mosquitto").start()
+        cleanup.callback(broker.stop)
+        url = (cleanup.enter_context(postgres.temp_database()) if args.db == "postgresql"
+               else None)
+        stack = Stack(tmp, broker.port, database_url=url).start()
+        cleanup.callback(stack.stop)
+        services = stack.services
+        assert services is not None
+        now = utcnow()
         with services.sessions.begin() as session:
             zones = [f"thon-{z:02d}" for z in range(20)]
             session.add_all(Zone(id=z, name=f"Thôn {z}") for z in zones)
@@ -98,11 +101,6 @@ def main() -> None:
             times = times[1:]  # the first warms the caches
             print(f"  {path:26s} p50 {statistics.median(times):7.0f} ms  "
                   f"max {max(times):7.0f} ms  {size / 1024:8.0f} KiB")
-    finally:
-        stack.stop()
-        broker.stop()
-        if pg:
-            pg.__exit__(None, None, None)
 
 
 if __name__ == "__main__":

@@ -66,29 +66,26 @@ def downsample_telemetry(sessions: sessionmaker[Session], keep_full: timedelta,
             if not rows:
                 return gone
             after_id = rows[-1].id
-            buckets = {(r.device_id, int(_utc(r.ts).timestamp() // step)) for r in rows}
+            buckets = {(r.device_id, int(r.ts.timestamp() // step)) for r in rows}
             devices = {d for d, _ in buckets}
-            lo = min(_utc(r.ts) for r in rows).timestamp() // step * step
-            hi = (max(_utc(r.ts) for r in rows).timestamp() // step + 1) * step
-            # the first reading of each bucket, wherever in the table it is
+            lo = min(r.ts for r in rows).timestamp() // step * step
+            hi = (max(r.ts for r in rows).timestamp() // step + 1) * step
+            # the first reading of each bucket, wherever in the table it is (times come back
+            # as aware UTC: UtcDateTime)
             keep: dict[tuple[str, int], tuple[datetime, int]] = {}
             for rid, device_id, ts in session.execute(
                     select(DeviceTelemetry.id, DeviceTelemetry.device_id, DeviceTelemetry.ts)
                     .where(DeviceTelemetry.device_id.in_(devices),
                            DeviceTelemetry.ts >= datetime.fromtimestamp(lo, _UTC),
                            DeviceTelemetry.ts < min(cutoff, datetime.fromtimestamp(hi, _UTC)))):
-                key = (device_id, int(_utc(ts).timestamp() // step))
-                if key in buckets and (key not in keep or (_utc(ts), rid) < keep[key]):
-                    keep[key] = (_utc(ts), rid)
+                key = (device_id, int(ts.timestamp() // step))
+                if key in buckets and (key not in keep or (ts, rid) < keep[key]):
+                    keep[key] = (ts, rid)
             kept = {rid for _, rid in keep.values()}
             doomed = [r.id for r in rows if r.id not in kept]
             if doomed:
                 session.execute(delete(DeviceTelemetry).where(DeviceTelemetry.id.in_(doomed)))
             gone += len(doomed)
-
-
-def _utc(ts: datetime) -> datetime:
-    return ts if ts.tzinfo is not None else ts.replace(tzinfo=_UTC)
 
 
 def samples(sessions: sessionmaker[Session], since: datetime) -> list[tuple[datetime, int, int]]:

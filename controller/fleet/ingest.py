@@ -45,6 +45,7 @@ from protocol.messages import (
 
 from ..db.models import Alarm, Command, Delivery, Device, DeviceEvent, DeviceTelemetry
 from ..domain.delivery import DeliveryState, advance
+from .queues import waiting
 
 log = logging.getLogger(__name__)
 
@@ -239,7 +240,7 @@ class Ingest:
 
     def _run(self) -> None:
         while (item := self._queue.get()) is not None:
-            more, stop = _waiting(self._queue, self._batch_size - 1)
+            more, stop = waiting(self._queue, self._batch_size - 1)
             batch = [item, *more]
             self._after.put((batch, self._apply(batch)))
             if stop:
@@ -250,7 +251,7 @@ class Ingest:
         gets one receipt naming several reports rather than one per batch."""
         while (item := self._after.get()) is not None:
             batch, result = item
-            more, stop = _waiting(self._after, 10_000)
+            more, stop = waiting(self._after, 10_000)
             for other_batch, other in more:
                 batch = batch + other_batch
                 result = result.merged(other)
@@ -291,21 +292,6 @@ class Ingest:
                 self._on_applied(result.touched)
             except Exception:
                 log.exception("ingest listener failed")
-
-
-def _waiting(q: queue.Queue[Any], limit: int) -> tuple[list[Any], bool]:
-    """Up to ``limit`` items already in ``q``, without waiting; and whether the stop marker
-    (None) came among them."""
-    items = []
-    while len(items) < limit:
-        try:
-            item = q.get_nowait()
-        except queue.Empty:
-            break
-        if item is None:
-            return items, True
-        items.append(item)
-    return items, False
 
 
 def _parse(topic: str, payload: bytes, result: BatchResult,

@@ -20,6 +20,7 @@ from collections.abc import Callable
 from protocol import topics
 
 from .gateway import MqttGateway, NotConnected
+from .queues import waiting
 
 log = logging.getLogger(__name__)
 
@@ -89,17 +90,11 @@ class RetainedKeeper:
                 return
             # what else is waiting comes too: a fleet's plans published at once arrive back
             # as thousands of messages, checked against one read of what they must hold
-            items = [item]
-            while len(items) < 10_000:
-                try:
-                    items.append(self._inbox.get_nowait())
-                except queue.Empty:
-                    break
+            more, stop = waiting(self._inbox, 9_999)
+            if stop:
+                return
             arrived: dict[str, str] = {}
-            for item in items:
-                if item is None:
-                    return
-                topic, payload = item
+            for topic, payload in [item, *more]:
                 if not topic:
                     if self._connect_seen.is_set():  # a fresh connect: start over
                         self._connect_seen.clear()
