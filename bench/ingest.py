@@ -9,6 +9,11 @@ controller is made large, so that the figure is the controller's (losses at the 
 the receipts' business: bench/report_burst.py).
 
     .venv/bin/python bench/ingest.py [--devices 1000] [--reports 30] [--db postgresql|sqlite]
+    .venv/bin/python bench/ingest.py --rate 5000 --reports 60 --stop-agents 3
+
+With ``--stop-agents N``, N real agents in a zone of their own play a bulletin while the
+flood goes on, and a STOP to that zone is sent ``--stop-after`` seconds into it: the figure is
+API call → each sound card silent (the file output's ``actual_end``), with ingest saturated.
 
 Prints reports/s stored (first received → last committed), the controller's CPU (this
 process) apart from the publishers' and the broker's, and refuses to print a rate when the
@@ -118,6 +123,8 @@ def main() -> None:
     ap.add_argument("--db", choices=("postgresql", "sqlite"), default="postgresql")
     ap.add_argument("--rate", type=float, default=0, help="reports/s offered in all (0: as "
                     "fast as the publishers go); the controller keeps up or it does not")
+    ap.add_argument("--stop-agents", type=int, default=0, help="real agents stopped mid-flood")
+    ap.add_argument("--stop-after", type=float, default=4.0, help="seconds into the flood")
     args = ap.parse_args()
 
     from sqlalchemy import func, select
@@ -153,6 +160,15 @@ def main() -> None:
         r = stack.api.post("/api/stop", json={"targets": ["zone:bench"], "reason": "bench"})
         assert r.status_code in (200, 202), r.text
         cmd_id = _cmd_id(services, "zone:bench")
+        stopped = [f"loa-stop-{i}" for i in range(args.stop_agents)]
+        if stopped:
+            stack.add_zone("thon")
+            for d in stopped:
+                stack.register(d, ["thon"])
+                stack.start_agent(d)
+            speech = stack.upload(make_speech(tmp / "dai.wav", "Kính thưa bà con. " * 40))
+            long_play = stack.broadcast(speech["sha256"], ["zone:thon"])
+            stack.wait_states(long_play["id"], {"playing"}, timeout=60)
         # the plans the new broadcast changed are published before the clock starts
         time.sleep(1)
         wait_for(lambda: not services._refresh_running, timeout=900, interval=0.5,
@@ -171,9 +187,11 @@ def main() -> None:
         expected = sum(ready.get(timeout=600) for _ in procs)
 
         def counts() -> int:
-            with services.sessions() as session:
-                return (session.scalar(select(func.count()).select_from(DeviceEvent)) or 0) + \
-                    (session.scalar(select(func.count()).select_from(DeviceTelemetry)) or 0)
+            with services.sessions() as session:  # the flood's rows, not the stopped agents'
+                return (session.scalar(select(func.count()).select_from(DeviceEvent).where(
+                    DeviceEvent.device_id.notlike("loa-stop-%"))) or 0) + \
+                    (session.scalar(select(func.count()).select_from(DeviceTelemetry).where(
+                        DeviceTelemetry.device_id.notlike("loa-stop-%"))) or 0)
 
         base = counts()
         services.ingest.lag_s.clear()
@@ -184,6 +202,15 @@ def main() -> None:
         worker_cpu0 = cpu_of(worker.pid) if worker else 0.0
         t0 = time.monotonic()
         go.set()
+        stop_ms: list[float] = []
+        stop_api_ms = 0.0
+        if stopped:
+            time.sleep(args.stop_after)
+            sent = utcnow()
+            r = stack.api.post("/api/stop", json={"targets": ["zone:thon"], "reason": "bench"})
+            stop_api_ms = (utcnow() - sent).total_seconds() * 1000
+            assert r.status_code in (200, 202), r.text
+            stop_ms = _silent_after(stack, stopped, sent)
         results = [done.get(timeout=900) for _ in procs]
         published_s = max(r[0] for r in results)
         wait_for(lambda: services.ingest.processed - processed0 >= expected, timeout=900,
@@ -218,6 +245,11 @@ def main() -> None:
         print(f"  CPU: controller {ctl_cpu:.1f} s ({ctl_cpu / took:.0%} of one core)"
               + (f" + its ingest process {worker_cpu:.1f} s ({worker_cpu / took:.0%})"
                  if worker else "") + f", broker {broker_cpu:.1f} s, publishers {pub_cpu:.1f} s")
+        if stopped:
+            print(f"  STOP mid-flood ({args.stop_after:.0f} s in), {len(stopped)} agents: API "
+                  f"answered in {stop_api_ms:.0f} ms; silent after min {min(stop_ms):.0f} / "
+                  f"max {max(stop_ms):.0f} ms (target under 1000 ms; ratio "
+                  f"{max(stop_ms) / 1000:.2f})")
         if lag:
             print(f"  ingest lag (received → committed) p50 {lag[len(lag) // 2] * 1000:.0f} ms"
                   f"  p99 {lag[int(len(lag) * 0.99)] * 1000:.0f} ms")
@@ -226,6 +258,26 @@ def main() -> None:
         broker.stop()
         if pg:
             pg.__exit__(None, None, None)
+
+
+def _silent_after(stack, devices: list[str], sent) -> list[float]:  # type: ignore[no-untyped-def]
+    """Milliseconds from ``sent`` to each agent's last sample (its sidecar's actual_end)."""
+    import json
+    from datetime import datetime
+
+    from tests.support.stack import wait_for
+
+    def ends() -> list[datetime]:
+        out = []
+        for d in devices:
+            metas = sorted(stack.configs[d].output_dir.glob("*.json"))
+            meta = json.loads(metas[-1].read_text()) if metas else {}
+            if meta.get("actual_end"):
+                out.append(datetime.fromisoformat(meta["actual_end"]))
+        return out
+    wait_for(lambda: len(ends()) == len(devices), timeout=60, interval=0.05,
+             what="every stopped agent silent")
+    return [(end - sent).total_seconds() * 1000 for end in ends()]
 
 
 def _cmd_id(services, target: str) -> str:  # type: ignore[no-untyped-def]
