@@ -43,6 +43,14 @@ def cpu_of(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def rss_mib(pid: int) -> float:
+    """Resident memory of a process now, MiB (Linux /proc)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
 def publisher(port: int, devices: list[str], reports: int, cmd_id: str, play_id: str,
               rate: float, ready, go, done) -> None:  # type: ignore[no-untyped-def]
     """One process: a session per device, ``reports`` reports each, pre-encoded."""
@@ -245,6 +253,9 @@ def main() -> None:
         print(f"  CPU: controller {ctl_cpu:.1f} s ({ctl_cpu / took:.0%} of one core)"
               + (f" + its ingest process {worker_cpu:.1f} s ({worker_cpu / took:.0%})"
                  if worker else "") + f", broker {broker_cpu:.1f} s, publishers {pub_cpu:.1f} s")
+        print(f"  RSS: controller {rss_mib(os.getpid()):.0f} MiB"
+              + (f" + ingest process {rss_mib(worker.pid):.0f} MiB" if worker else "")
+              + f", broker {rss_mib(broker._proc.pid):.0f} MiB")
         if stopped:
             print(f"  STOP mid-flood ({args.stop_after:.0f} s in), {len(stopped)} agents: API "
                   f"answered in {stop_api_ms:.0f} ms; silent after min {min(stop_ms):.0f} / "

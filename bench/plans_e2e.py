@@ -122,6 +122,12 @@ def main() -> None:
         recorded, on_broker, count = change(one_zone)
         print(f"  one zone's change: {count} plans republished (zone z7 has {per_zone}) in "
               f"{recorded:.2f} s, the last retained after {on_broker:.2f} s")
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        now_rss = next(int(line.split()[1]) for line in
+                       Path("/proc/self/status").read_text().splitlines()
+                       if line.startswith("VmRSS:")) / 1024
+        print(f"  controller RSS with {n} devices and their plans: {now_rss:.0f} MiB now, "
+              f"{peak:.0f} MiB at the peak (this process: the controller and the bench)")
     finally:
         watcher.loop_stop()
         watcher.disconnect()

@@ -21,6 +21,7 @@ class Role(str, enum.Enum):
     approver = "approver"  # commune leadership: approves or rejects what broadcasters made
     technician = "technician"  # the fleet: devices, alarms, STOP
     admin = "admin"  # users, roles, zones, devices, the audit log
+    province = "province"  # the provincial information system: reads the export API, nothing else
 
 
 @dataclass(frozen=True)
@@ -40,8 +41,9 @@ SYSTEM = "system"
 SYSTEM_ROLES = frozenset({Role.admin})
 
 
-ALL = frozenset(Role)
 B, A, T, ADMIN = Role.broadcaster, Role.approver, Role.technician, Role.admin
+ALL = frozenset({B, A, T, ADMIN})
+"""The station's people (every role but the province's machine account)."""
 
 PERMISSIONS: dict[str, frozenset[Role]] = {
     "media.read": ALL,
@@ -71,6 +73,8 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     "account.self": ALL,
     "audit.read": frozenset({ADMIN}),
     "keys.manage": frozenset({ADMIN}),  # rotate the key every loudspeaker trusts
+    "report.read": ALL,  # the station's monthly report (page, CSV, PDF)
+    "export.read": frozenset({Role.province, ADMIN}),  # the provincial export API
 }
 
 SKIPS_APPROVAL = frozenset({A, ADMIN})

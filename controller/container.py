@@ -53,6 +53,7 @@ from .services.onair import OnAirService
 from .services.programme import ProgrammeService
 from .services.relays import RelayService
 from .services.repeats import RepeatService
+from .services.reports import Reports
 from .services.signing import SigningKeys
 from .services.speech import SpeechService
 from .services.zones import ZoneService
@@ -176,6 +177,7 @@ class Services:
         self.signing = SigningKeys(self.keys, self.sessions, self.commands, self.audit,
                                    self._resign_plans)
         self.zones = ZoneService(self.sessions, self.audit)
+        self.reports = Reports(self.sessions, settings)
         self.alarms = AlarmService(self.sessions, self.audit,
                                    lambda: self.live.changed(["fleet"]))
         self.accounts = AccountService(self.sessions, self.audit, self.api_token,

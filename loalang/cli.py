@@ -127,7 +127,8 @@ def _local_sessions():  # type: ignore[no-untyped-def]
 def user_add(
     username: str,
     role: list[str] = typer.Option(..., "--role", "-r",
-                                   help="broadcaster, approver, technician, admin (repeatable)"),
+                                   help="broadcaster, approver, technician, admin, province "
+                                   "(the provincial system's export token; repeatable)"),
     display_name: str = typer.Option("", "--display-name"),
     password_stdin: bool = typer.Option(False, "--password-stdin",
                                         help="read the password from standard input"),
@@ -143,7 +144,7 @@ def user_add(
         roles = [Role(r) for r in role]
     except ValueError:
         _fail(f"Vai trò không hợp lệ / unknown role: {', '.join(role)} "
-              f"(broadcaster, approver, technician, admin)")
+              f"(broadcaster, approver, technician, admin, province)")
     if password_stdin:
         password = sys.stdin.readline().rstrip("\n")
     else:
@@ -303,6 +304,33 @@ def device_volume(device_id: str, level: int = typer.Argument(..., min=0, max=10
     """Set a device's own volume in percent (kept by the agent across restarts)."""
     d = _call(_client(url, token).put, f"/api/devices/{device_id}/volume", {"level": level})
     typer.echo(f"{d['id']}: volume {d['volume']}%")
+
+
+@app.command()
+def report(
+    month: str | None = typer.Option(None, "--month", help="YYYY-MM (default: last month)"),
+    fmt: str = typer.Option("pdf", "--format", help="pdf | csv | json"),
+    kind: str = typer.Option("log", "--kind", help="CSV table: log | villages | equipment"),
+    out: Path | None = typer.Option(None, "--out", "-o", help="file (default: a name for it)"),
+    lang: str = typer.Option("vi", "--lang", help="vi | en"),
+    url: str | None = UrlOpt, token: str | None = TokenOpt,
+) -> None:
+    """Báo cáo tháng / the station's monthly report, for the province."""
+    if fmt not in ("pdf", "csv", "json") or kind not in ("log", "villages", "equipment"):
+        _fail("--format: pdf | csv | json; --kind: log | villages | equipment")
+    params: dict[str, Any] = {"lang": lang, **({"month": month} if month else {})}
+    client = _client(url, token)
+    if fmt == "json":
+        data = json.dumps(_call(client.get, "/api/reports/station", **params),
+                          ensure_ascii=False, indent=2).encode()
+    elif fmt == "csv":
+        data = _call(client.get_bytes, "/api/reports/station.csv", kind=kind, **params)
+    else:
+        data = _call(client.get_bytes, "/api/reports/station.pdf", **params)
+    target = out or Path(f"bao-cao-{month or 'thang-truoc'}"
+                         f"{'-' + kind if fmt == 'csv' else ''}.{fmt}")
+    target.write_bytes(data)
+    typer.echo(f"Đã lưu / saved: {target} ({len(data):,} bytes)")
 
 
 @app.command()

@@ -52,6 +52,13 @@ class Client:
     def get(self, path: str, **params: Any) -> Any:
         return self._check(self._http.get(path, params=params))
 
+    def get_bytes(self, path: str, **params: Any) -> bytes:
+        """A download (CSV, PDF): the body as it came, or ApiFailure in words."""
+        resp = self._http.get(path, params=params)
+        if resp.status_code >= 400:
+            self._check(resp)
+        return resp.content
+
     def post(self, path: str, json: Any = None) -> Any:
         return self._check(self._http.post(path, json=json))
 

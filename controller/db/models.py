@@ -378,6 +378,17 @@ class DeviceTelemetry(Base):
     signal_dbm: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
 
+class DeviceStatusChange(Base):
+    """A cluster went online, offline or stopped at this moment: its online ratio over a
+    month (the equipment report) is read from these."""
+
+    __tablename__ = "device_status_changes"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    device_id: Mapped[str] = mapped_column(String(64), index=True)
+    status: Mapped[str] = mapped_column(String(16))
+    at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
+
+
 class FleetSample(Base):
     """How many devices were online at one moment, for the fleet's online-ratio plot."""
 

@@ -43,7 +43,15 @@ from protocol.messages import (
     utcnow,
 )
 
-from ..db.models import Alarm, Command, Delivery, Device, DeviceEvent, DeviceTelemetry
+from ..db.models import (
+    Alarm,
+    Command,
+    Delivery,
+    Device,
+    DeviceEvent,
+    DeviceStatusChange,
+    DeviceTelemetry,
+)
 from ..domain.delivery import DeliveryState, advance
 from .queues import waiting
 
@@ -438,8 +446,9 @@ class _BatchApplier:
         self._apply_events(fresh)
         for report in statuses:
             device = self.session.get(Device, report.device_id)
-            if device is not None:
-                _apply_status(device, report.model, now)
+            if device is not None and _apply_status(device, report.model, now):
+                self.session.add(DeviceStatusChange(device_id=device.id, status=device.status,
+                                                    at=device.status_at))
         self._write_devices(changes)
         return applied
 
@@ -500,14 +509,17 @@ class _BatchApplier:
             self.session.execute(update(Device), batch)
 
 
-def _apply_status(device: Device, status: StatusMessage, now: datetime) -> None:
-    if device.status != status.state.value:
+def _apply_status(device: Device, status: StatusMessage, now: datetime) -> bool:
+    """Apply a retained status; True when the device's state changed (a row for history)."""
+    changed = device.status != status.state.value
+    if changed:
         device.status = status.state.value
         device.status_at = status.ts or now
     if status.version:
         device.version = status.version
     if status.capabilities:
         device.capabilities = list(status.capabilities)
+    return changed
 
 
 def _move(delivery: Delivery | None, state: DeliveryState, reason: str | None = None) -> None:

@@ -212,4 +212,10 @@ MESSAGES: dict[str, dict[str, str]] = {
                         "en": "The job was interrupted by a controller restart; send it again."},
     "job.failed": {"vi": "Xử lý thất bại (lỗi máy chủ); hãy thử lại.",
                    "en": "Processing failed (a controller error); try again."},
+    "report.bad_month": {"vi": "Tháng không hợp lệ: {month} (dạng NNNN-TT, ví dụ 2026-11).",
+                         "en": "Not a month: {month} (YYYY-MM, e.g. 2026-11)."},
+    "report.bad_period": {"vi": "Kỳ báo cáo kết thúc trước khi bắt đầu.",
+                          "en": "The period ends before it starts."},
+    "report.too_long": {"vi": "Một báo cáo dài tối đa 400 ngày.",
+                        "en": "A report covers at most 400 days."},
 }

@@ -22,6 +22,7 @@ from .pages import (
     fleet,
     live,
     onair,
+    reports,
     routine,
     session,
     speech,
@@ -29,7 +30,7 @@ from .pages import (
 from .render import LoginRequired, PageForbidden, lang_of, render, words
 
 PAGE_MODULES = (session, broadcaster, emergency, onair, routine, approvals, fleet, speech, admin,
-                live)
+                live, reports)
 
 
 def install(app: FastAPI) -> None:

@@ -1,0 +1,255 @@
+"""A station report as files: CSV for spreadsheets (UTF-8 with BOM, headers in the reader's
+language, local times) and a PDF for the province (fpdf2, charts drawn by matplotlib)."""
+
+from __future__ import annotations
+
+import csv
+import enum
+import io
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from ..domain.outcome import Outcome
+from ..i18n import has, translate
+from .models import BroadcastLine, StationReport
+
+
+class CsvKind(str, enum.Enum):
+    log = "log"  # one row per bulletin × cluster
+    villages = "villages"  # totals per village
+    equipment = "equipment"  # uptime, online ratio, alarms per cluster
+
+
+PDF_LOG_ROWS = 2000
+"""The PDF lists bulletins (one row each, outcomes counted); past this many it says how many
+more there are: the per-cluster detail is the CSV's."""
+
+
+def _when(at: datetime | None) -> str:
+    return at.strftime("%d/%m/%Y %H:%M:%S") if at else ""
+
+
+def _ratio(value: float | None) -> str:
+    return f"{value * 100:.1f}%" if value is not None else ""
+
+
+def _number(value: float | None) -> str:
+    return f"{value:.1f}" if value is not None else ""
+
+
+def csv_bytes(report: StationReport, kind: CsvKind, lang: str = "vi") -> bytes:
+    """One table of the report as CSV: BOM first, so a spreadsheet reads Vietnamese right."""
+    t: Callable[[str], str] = lambda key: translate(key, lang)  # noqa: E731
+    buf = io.StringIO()
+    writer = csv.writer(buf)
+    if kind is CsvKind.log:
+        writer.writerow([t(k) for k in (
+            "report.bulletin", "report.priority", "report.village", "report.cluster",
+            "report.device_id", "report.planned_start", "report.planned_end",
+            "report.actual_start", "report.actual_end", "report.duration", "report.outcome",
+            "report.reason")])
+        for line in report.lines:
+            writer.writerow([
+                line.title, t(f"priority.{line.priority}"), ", ".join(line.villages),
+                line.cluster, line.device_id, _when(line.planned_start),
+                _when(line.planned_end), _when(line.actual_start), _when(line.actual_end),
+                f"{line.duration_s:.1f}", t(f"outcome.{line.outcome.value}"),
+                line.reason or ""])
+    elif kind is CsvKind.villages:
+        writer.writerow([t(k) for k in (
+            "report.village", "report.bulletins", "report.deliveries", "report.played",
+            "report.fault", "report.interrupted", "report.missed", "report.failed",
+            "report.minutes_on_air", "report.success_rate")])
+        for v in report.villages:
+            writer.writerow([v.village, v.bulletins, v.deliveries, v.played, v.fault,
+                             v.interrupted, v.missed, v.failed, f"{v.minutes_on_air:.1f}",
+                             _ratio(v.success_rate)])
+    else:
+        writer.writerow([t(k) for k in (
+            "report.cluster", "report.device_id", "report.village", "report.status_now",
+            "report.online_hours", "report.online_ratio", "report.alarms_raised",
+            "report.alarms_cleared", "report.mttr")])
+        for c in report.clusters:
+            writer.writerow([c.cluster, c.device_id, ", ".join(c.villages),
+                             _status_words(c.status_now, lang),
+                             f"{c.online_hours:.2f}", _ratio(c.online_ratio), c.alarms_raised,
+                             c.alarms_cleared, _number(c.mean_repair_min)])
+    return ("\ufeff" + buf.getvalue()).encode("utf-8")
+
+
+def _status_words(status: str, lang: str) -> str:
+    return translate(f"state.{status}", lang) if has(f"state.{status}") else status
+
+
+# --- PDF ---------------------------------------------------------------------------------
+
+def _font_dir() -> Path:
+    """DejaVu Sans as matplotlib ships it: every Vietnamese letter, nothing to install."""
+    import matplotlib
+
+    return Path(matplotlib.get_data_path()) / "fonts" / "ttf"
+
+
+def _chart_png(draw: Callable[[Any], None], width_in: float = 7.5, height_in: float = 2.6
+               ) -> bytes:
+    """A matplotlib figure (no pyplot: no global state, safe in a server thread) as PNG."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(width_in, height_in), dpi=150)
+    ax = fig.add_subplot()
+    draw(ax)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    return buf.getvalue()
+
+
+def _coverage_chart(report: StationReport, lang: str) -> bytes:
+    names = [v.village for v in report.villages]
+    rates = [(v.success_rate or 0.0) * 100 for v in report.villages]
+
+    def draw(ax: Any) -> None:
+        ax.bar(range(len(names)), rates, color="#2e7d32")
+        ax.set_xticks(range(len(names)), names, rotation=30 if len(names) > 6 else 0,
+                      ha="right" if len(names) > 6 else "center", fontsize=7)
+        ax.set_ylim(0, 100)
+        ax.set_ylabel("%")
+        ax.set_title(translate("report.chart_coverage", lang), fontsize=10)
+        ax.grid(axis="y", alpha=0.3)
+    return _chart_png(draw)
+
+
+def _online_chart(report: StationReport, lang: str) -> bytes:
+    days = [d.day for d in report.days if d.online_ratio is not None]
+    ratios = [(d.online_ratio or 0.0) * 100 for d in report.days if d.online_ratio is not None]
+
+    def draw(ax: Any) -> None:
+        ax.plot(days, ratios, marker="o", markersize=3, color="#1565c0")
+        ax.set_ylim(0, 105)
+        ax.set_ylabel("%")
+        ax.set_title(translate("report.chart_online", lang), fontsize=10)
+        ax.grid(alpha=0.3)
+        ax.tick_params(axis="x", labelsize=7)
+        ax.xaxis.set_major_formatter(_day_formatter())
+    return _chart_png(draw)
+
+
+def _day_formatter() -> Any:
+    from matplotlib.dates import DateFormatter
+
+    return DateFormatter("%d/%m")  # type: ignore[no-untyped-call]
+
+
+def bulletin_rows(lines: Sequence[BroadcastLine]) -> list[dict[str, Any]]:
+    """The log folded per bulletin: its start, villages, and clusters per outcome."""
+    grouped: dict[str, list[BroadcastLine]] = defaultdict(list)
+    for line in lines:
+        grouped[line.broadcast_id].append(line)
+    rows = []
+    for group in grouped.values():
+        first = group[0]
+        villages = sorted({v for line in group for v in line.villages})
+        rows.append(dict(title=first.title, priority=first.priority,
+                         start=first.planned_start, villages=villages, clusters=len(group),
+                         played=sum(line.outcome is Outcome.played for line in group),
+                         minutes=max(line.duration_s for line in group) / 60))
+    return rows
+
+
+def pdf_bytes(report: StationReport, lang: str = "vi") -> bytes:
+    """The monthly report: the station's name, totals, two charts, per village, equipment and
+    the bulletins of the period."""
+    from fpdf import FPDF
+    from fpdf.fonts import FontFace
+
+    t: Callable[[str], str] = lambda key: translate(key, lang)  # noqa: E731
+    pdf = FPDF(orientation="portrait", format="A4")
+    fonts = _font_dir()
+    pdf.add_font("DejaVu", "", str(fonts / "DejaVuSans.ttf"))
+    pdf.add_font("DejaVu", "B", str(fonts / "DejaVuSans-Bold.ttf"))
+    pdf.set_title(f"{report.station} — {t('report.title')} {report.label}")
+    pdf.set_author(report.station)
+    pdf.set_auto_page_break(True, margin=12)
+    pdf.add_page()
+    heading = FontFace(emphasis="BOLD", fill_color=(230, 236, 240))
+
+    pdf.set_font("DejaVu", "B", 15)
+    pdf.multi_cell(0, 8, report.station, new_x="LMARGIN", new_y="NEXT")
+    pdf.set_font("DejaVu", "B", 12)
+    pdf.multi_cell(0, 7, f"{t('report.title')} — {report.label}", new_x="LMARGIN",
+                   new_y="NEXT")
+    pdf.set_font("DejaVu", "", 8)
+    pdf.multi_cell(0, 5, f"{t('report.period')}: {report.period_start:%d/%m/%Y} – "
+                         f"{report.last_day:%d/%m/%Y} ({report.timezone}). "
+                         f"{t('report.generated')}: {_when(report.generated_at)}",
+                   new_x="LMARGIN", new_y="NEXT")
+    pdf.ln(2)
+
+    def section(key: str) -> None:
+        pdf.ln(2)
+        pdf.set_font("DejaVu", "B", 11)
+        pdf.multi_cell(0, 7, t(key), new_x="LMARGIN", new_y="NEXT")
+        pdf.set_font("DejaVu", "", 8)
+
+    def table(header: Sequence[str], rows: Sequence[Sequence[str]],
+              widths: Sequence[float]) -> None:
+        with pdf.table(col_widths=tuple(widths), headings_style=heading, line_height=4.5,
+                       text_align="LEFT") as tab:
+            row = tab.row()
+            for cell in header:
+                row.cell(cell)
+            for values in rows:
+                row = tab.row()
+                for cell in values:
+                    row.cell(cell)
+
+    section("report.totals")
+    totals = report.totals
+    table([t("report.bulletins"), t("report.deliveries"), t("report.played"),
+           t("report.minutes_on_air"), t("report.success_rate"), t("report.online_ratio"),
+           t("report.alarms_raised"), t("report.mttr")],
+          [[str(totals.bulletins), str(totals.deliveries), str(totals.played),
+            f"{totals.minutes_on_air:.1f}", _ratio(totals.success_rate),
+            _ratio(totals.online_ratio), str(totals.alarms_raised),
+            _number(totals.mean_repair_min)]], (1,) * 8)
+
+    if report.villages:
+        pdf.ln(2)
+        pdf.image(io.BytesIO(_coverage_chart(report, lang)), w=pdf.epw)
+    if any(d.online_ratio is not None for d in report.days):
+        pdf.image(io.BytesIO(_online_chart(report, lang)), w=pdf.epw)
+
+    section("report.per_village")
+    table([t(k) for k in ("report.village", "report.bulletins", "report.played",
+                          "report.fault", "report.interrupted", "report.missed",
+                          "report.failed", "report.minutes_on_air", "report.success_rate")],
+          [[v.village, str(v.bulletins), str(v.played), str(v.fault), str(v.interrupted),
+            str(v.missed), str(v.failed), f"{v.minutes_on_air:.1f}", _ratio(v.success_rate)]
+           for v in report.villages], (3, 1, 1, 1, 1, 1, 1, 1.2, 1.2))
+
+    section("report.equipment")
+    table([t(k) for k in ("report.cluster", "report.village", "report.online_hours",
+                          "report.online_ratio", "report.alarms_raised",
+                          "report.alarms_cleared", "report.mttr")],
+          [[c.cluster, ", ".join(c.villages), f"{c.online_hours:.1f}", _ratio(c.online_ratio),
+            str(c.alarms_raised), str(c.alarms_cleared), _number(c.mean_repair_min)]
+           for c in report.clusters], (2.4, 2.4, 1, 1, 1, 1, 1.2))
+
+    section("report.broadcast_log")
+    rows = bulletin_rows(report.lines)
+    if not rows:
+        pdf.multi_cell(0, 5, t("report.nothing"), new_x="LMARGIN", new_y="NEXT")
+    else:
+        table([t(k) for k in ("report.planned_start", "report.bulletin", "report.priority",
+                              "report.village", "report.played", "report.minutes_on_air")],
+              [[_when(r["start"]), r["title"], t(f"priority.{r['priority']}"),
+                ", ".join(r["villages"]), f"{r['played']}/{r['clusters']}",
+                f"{r['minutes']:.1f}"] for r in rows[:PDF_LOG_ROWS]],
+              (1.6, 3, 1, 2.6, 0.8, 0.8))
+        if len(rows) > PDF_LOG_ROWS:
+            pdf.multi_cell(0, 5, f"… +{len(rows) - PDF_LOG_ROWS}", new_x="LMARGIN",
+                           new_y="NEXT")
+    return bytes(pdf.output())

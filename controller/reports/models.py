@@ -1,0 +1,148 @@
+"""What a station report holds (the page, the CSV, the PDF and the JSON are four faces of it)
+and what the provincial export API answers. Times are aware; local ones carry the station's
+UTC offset."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Generic, TypeVar
+
+from pydantic import BaseModel, Field
+
+from ..domain.outcome import Outcome
+
+
+class BroadcastLine(BaseModel):
+    """One bulletin on one cluster."""
+
+    broadcast_id: str
+    title: str
+    priority: str
+    device_id: str
+    cluster: str
+    villages: list[str] = Field(description="names of the cluster's villages")
+    planned_start: datetime
+    planned_end: datetime | None = Field(description="start + the audio's length (none: live)")
+    actual_start: datetime | None
+    actual_end: datetime | None
+    duration_s: float = Field(description="seconds actually played")
+    outcome: Outcome
+    reason: str | None = None
+
+
+class VillageTotals(BaseModel):
+    zone_id: str
+    village: str
+    bulletins: int = Field(description="distinct broadcasts that reached the village")
+    deliveries: int = Field(description="bulletin × cluster")
+    played: int
+    fault: int = Field(description="played, but a speaker line carried no current")
+    interrupted: int
+    missed: int
+    failed: int
+    minutes_on_air: float = Field(description="per bulletin, the longest its clusters played")
+    success_rate: float | None = Field(description="played / meant to play (not cancelled)")
+
+
+class ClusterEquipment(BaseModel):
+    device_id: str
+    cluster: str
+    villages: list[str]
+    status_now: str
+    online_hours: float
+    online_ratio: float | None = Field(description="online time / the period (since it was "
+                                       "registered, if later)")
+    alarms_raised: int
+    alarms_cleared: int
+    mean_repair_min: float | None = Field(description="mean cleared − raised of the alarms "
+                                          "that cleared in the period")
+
+
+class DayOnline(BaseModel):
+    day: date
+    online_ratio: float | None
+
+
+class ReportTotals(BaseModel):
+    bulletins: int
+    deliveries: int
+    played: int
+    minutes_on_air: float
+    success_rate: float | None
+    online_ratio: float | None
+    alarms_raised: int
+    alarms_cleared: int
+    mean_repair_min: float | None
+
+
+class StationReport(BaseModel):
+    """A station's broadcasts and equipment over a period."""
+
+    station: str
+    period_start: datetime
+    period_end: datetime = Field(description="exclusive")
+    last_day: date = Field(description="the period's last local day")
+    label: str = Field(description="what the period is called, e.g. 11/2026")
+    timezone: str
+    generated_at: datetime
+    totals: ReportTotals
+    villages: list[VillageTotals]
+    clusters: list[ClusterEquipment]
+    days: list[DayOnline]
+    lines: list[BroadcastLine]
+
+
+# --- the provincial export API -------------------------------------------------------------
+
+class ExportBulletin(BaseModel):
+    """A broadcast and what it did on each cluster."""
+
+    id: str
+    title: str
+    priority: str
+    state: str
+    start_at: datetime
+    planned_end: datetime | None
+    targets: list[str]
+    created_by: str
+    approved_by: str | None
+    outcomes: dict[str, int] = Field(description="outcome → clusters")
+    deliveries: list[BroadcastLine]
+
+
+class ExportDevice(BaseModel):
+    id: str
+    name: str
+    villages: list[str]
+    status: str
+    status_at: datetime | None
+    last_seen_at: datetime | None
+    version: str
+    retired: bool
+    open_alarms: int
+
+
+class ExportAlarm(BaseModel):
+    id: int
+    device_id: str
+    code: str
+    channel: int | None
+    raised_at: datetime
+    cleared_at: datetime | None
+    acknowledged_at: datetime | None
+    acknowledged_by: str | None
+    detail: str
+    occurrences: int
+
+
+Item = TypeVar("Item")
+
+
+class Page(BaseModel, Generic[Item]):
+    """One page of a list: ``next_offset`` is null on the last one."""
+
+    total: int
+    offset: int
+    limit: int
+    next_offset: int | None
+    items: list[Item]

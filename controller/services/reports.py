@@ -1,0 +1,330 @@
+"""The station's report for a period (broadcast log, equipment) and the provincial export
+API's pages: read from the database, figured by ``controller.reports.figures``."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from protocol.messages import utcnow
+
+from ..db.models import Alarm, Broadcast, Delivery, Device, DeviceStatusChange
+from ..domain.errors import Invalid
+from ..domain.outcome import Outcome, outcome
+from ..reports.figures import (
+    local_days,
+    mean_repair_minutes,
+    month_bounds,
+    online_seconds,
+    success_rate,
+)
+from ..reports.models import (
+    BroadcastLine,
+    ClusterEquipment,
+    DayOnline,
+    ExportAlarm,
+    ExportBulletin,
+    ExportDevice,
+    Page,
+    ReportTotals,
+    StationReport,
+    VillageTotals,
+)
+from ..settings import Settings
+
+_History = tuple[dict[str, str], dict[str, list[tuple[datetime, str]]]]
+"""Each device's status at the period's start, and its changes inside it in time order."""
+
+MAX_PERIOD = timedelta(days=400)
+"""A report covers at most a year and a bit: the broadcast log of one is already long."""
+
+
+class Reports:
+    def __init__(self, sessions: sessionmaker[Session], settings: Settings):
+        self._sessions = sessions
+        self._settings = settings
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self._settings.timezone)
+
+    def month(self, month: str | None = None) -> tuple[datetime, datetime, str]:
+        """``YYYY-MM`` (default: last month, the one a station reports) → its bounds, label."""
+        if month is None:
+            first = utcnow().astimezone(self.zone).date().replace(day=1)
+            prev = first - timedelta(days=1)
+            month = f"{prev.year:04d}-{prev.month:02d}"
+        try:
+            start, end = month_bounds(month, self.zone)
+        except ValueError:
+            raise Invalid("report.bad_month", month=month) from None
+        return start, end, f"{start.month:02d}/{start.year}"
+
+    def period(self, start: datetime, end: datetime) -> tuple[datetime, datetime]:
+        """Checked bounds (aware, in order, at most ``MAX_PERIOD``); naive ones are local."""
+        if start.tzinfo is None:
+            start = start.replace(tzinfo=self.zone)
+        if end.tzinfo is None:
+            end = end.replace(tzinfo=self.zone)
+        if end <= start:
+            raise Invalid("report.bad_period")
+        if end - start > MAX_PERIOD:
+            raise Invalid("report.too_long")
+        return start, end
+
+    # --- the station report -----------------------------------------------------------------
+
+    def station(self, start: datetime, end: datetime, label: str = "") -> StationReport:
+        start, end = self.period(start, end)
+        zone = self.zone
+        with self._sessions() as session:
+            devices = list(session.scalars(select(Device).order_by(Device.id)))
+            lines, by_broadcast = self._lines(session, devices, start, end)
+            history = self._status_history(session, start, end)
+            clusters = self._equipment(session, devices, history, start, end)
+            days = self._days(devices, history, start, end)
+            alarms_raised = sum(c.alarms_raised for c in clusters)
+            alarms_cleared = sum(c.alarms_cleared for c in clusters)
+            repairs = self._repairs(session, start, end, None)
+        villages = self._villages(devices, lines)
+        played = [line for line in lines if line.outcome is Outcome.played]
+        online = [c.online_ratio for c in clusters if c.online_ratio is not None]
+        totals = ReportTotals(
+            bulletins=len(by_broadcast), deliveries=len(lines), played=len(played),
+            minutes_on_air=round(sum(max(line.duration_s for line in group)
+                                     for group in by_broadcast.values()) / 60, 1),
+            success_rate=success_rate(line.outcome for line in lines),
+            online_ratio=sum(online) / len(online) if online else None,
+            alarms_raised=alarms_raised, alarms_cleared=alarms_cleared,
+            mean_repair_min=mean_repair_minutes(repairs))
+        return StationReport(
+            station=self._settings.station_name, period_start=start.astimezone(zone),
+            period_end=end.astimezone(zone), timezone=self._settings.timezone,
+            last_day=(end - timedelta(microseconds=1)).astimezone(zone).date(),
+            label=label or f"{start.astimezone(zone):%d/%m/%Y} – "
+                           f"{(end - timedelta(seconds=1)).astimezone(zone):%d/%m/%Y}",
+            generated_at=utcnow().astimezone(zone), totals=totals, villages=villages,
+            clusters=clusters, days=days, lines=lines)
+
+    def _lines(self, session: Session, devices: Sequence[Device], start: datetime,
+               end: datetime, broadcast_ids: Sequence[str] | None = None
+               ) -> tuple[list[BroadcastLine], dict[str, list[BroadcastLine]]]:
+        """Every delivery of the broadcasts sent for a start in the period, in start order."""
+        names = {d.id: (d.name, [z.name for z in d.zones]) for d in devices}
+        query = (select(Delivery, Broadcast).join(Broadcast, Delivery.broadcast_id == Broadcast.id)
+                 .order_by(Broadcast.start_at, Broadcast.id, Delivery.device_id))
+        if broadcast_ids is None:
+            query = query.where(Broadcast.start_at >= start, Broadcast.start_at < end,
+                                Broadcast.sent_at.is_not(None))
+        else:
+            query = query.where(Broadcast.id.in_(broadcast_ids))
+        zone = self.zone
+        lines: list[BroadcastLine] = []
+        by_broadcast: dict[str, list[BroadcastLine]] = defaultdict(list)
+        for delivery, b in session.execute(query):
+            cluster, villages = names.get(delivery.device_id, (delivery.device_id, []))
+            line = BroadcastLine(
+                broadcast_id=b.id, title=b.title or (b.media.title if b.media else ""),
+                priority=b.priority, device_id=delivery.device_id, cluster=cluster,
+                villages=villages, planned_start=b.start_at.astimezone(zone),
+                planned_end=_planned_end(b, zone),
+                actual_start=_local(delivery.started_at, zone),
+                actual_end=_local(delivery.ended_at, zone),
+                duration_s=round((delivery.played_ms or 0) / 1000, 1),
+                outcome=outcome(delivery.state, delivery.line_check),
+                reason=delivery.reason)
+            lines.append(line)
+            by_broadcast[b.id].append(line)
+        return lines, by_broadcast
+
+    def _villages(self, devices: Sequence[Device], lines: Sequence[BroadcastLine]
+                  ) -> list[VillageTotals]:
+        """Per village, over its clusters' deliveries (a cluster in two villages counts in
+        both)."""
+        zones_of = {d.id: [(z.id, z.name) for z in d.zones] for d in devices}
+        grouped: dict[tuple[str, str], list[BroadcastLine]] = defaultdict(list)
+        for line in lines:
+            for zone in zones_of.get(line.device_id, []):
+                grouped[zone].append(line)
+        out = []
+        for (zone_id, name), group in sorted(grouped.items(), key=lambda kv: kv[0][1]):
+            longest: dict[str, float] = defaultdict(float)
+            for line in group:
+                longest[line.broadcast_id] = max(longest[line.broadcast_id], line.duration_s)
+            count = defaultdict(int, {o: sum(line.outcome is o for line in group)
+                                      for o in Outcome})
+            out.append(VillageTotals(
+                zone_id=zone_id, village=name, bulletins=len(longest), deliveries=len(group),
+                played=count[Outcome.played], fault=count[Outcome.fault],
+                interrupted=count[Outcome.interrupted], missed=count[Outcome.missed],
+                failed=count[Outcome.failed],
+                minutes_on_air=round(sum(longest.values()) / 60, 1),
+                success_rate=success_rate(line.outcome for line in group)))
+        return out
+
+    def _status_history(self, session: Session, start: datetime, end: datetime) -> _History:
+        """Each device's status at ``start`` and its changes inside the period."""
+        before: dict[str, str] = {}
+        last = (select(DeviceStatusChange.device_id, func.max(DeviceStatusChange.id))
+                .where(DeviceStatusChange.at < start).group_by(DeviceStatusChange.device_id))
+        ids = [row[1] for row in session.execute(last)]
+        for chunk in range(0, len(ids), 1000):
+            for row in session.scalars(select(DeviceStatusChange).where(
+                    DeviceStatusChange.id.in_(ids[chunk:chunk + 1000]))):
+                before[row.device_id] = row.status
+        changes: dict[str, list[tuple[datetime, str]]] = defaultdict(list)
+        for row in session.scalars(select(DeviceStatusChange).where(
+                DeviceStatusChange.at >= start, DeviceStatusChange.at < end)
+                .order_by(DeviceStatusChange.at, DeviceStatusChange.id)):
+            changes[row.device_id].append((row.at, row.status))
+        return before, changes
+
+    def _equipment(self, session: Session, devices: Sequence[Device], history: _History,
+                   start: datetime, end: datetime) -> list[ClusterEquipment]:
+        before, changes = history
+        raised = dict(session.execute(
+            select(Alarm.device_id, func.count()).where(
+                Alarm.raised_at >= start, Alarm.raised_at < end).group_by(Alarm.device_id)).all())
+        cleared = dict(session.execute(
+            select(Alarm.device_id, func.count()).where(
+                Alarm.cleared_at >= start, Alarm.cleared_at < end)
+            .group_by(Alarm.device_id)).all())
+        repairs: dict[str, list[tuple[datetime, datetime]]] = defaultdict(list)
+        for device_id, r, c in self._repair_rows(session, start, end, None):
+            repairs[device_id].append((r, c))
+        out = []
+        for d in devices:
+            if d.retired and d.id not in changes and d.id not in raised:
+                continue
+            since = max(start, d.created_at)
+            span = (end - since).total_seconds()
+            seconds = online_seconds(changes.get(d.id, []), before.get(d.id), since, end) \
+                if span > 0 else 0.0
+            out.append(ClusterEquipment(
+                device_id=d.id, cluster=d.name, villages=[z.name for z in d.zones],
+                status_now=d.status, online_hours=round(seconds / 3600, 2),
+                online_ratio=seconds / span if span > 0 else None,
+                alarms_raised=int(raised.get(d.id, 0)), alarms_cleared=int(cleared.get(d.id, 0)),
+                mean_repair_min=mean_repair_minutes(repairs.get(d.id, []))))
+        return out
+
+    def _days(self, devices: Sequence[Device], history: _History, start: datetime,
+              end: datetime) -> list[DayOnline]:
+        """The fleet's online ratio each local day: the clusters' mean over the day."""
+        before, changes = history
+        days = local_days(start, end, self.zone)
+        ratios: list[list[float]] = [[] for _ in days]
+        for d in devices:
+            if d.retired:
+                continue
+            seq = changes.get(d.id, [])
+            held, i = before.get(d.id), 0
+            for n, (_, lo, hi) in enumerate(days):
+                while i < len(seq) and seq[i][0] < lo:
+                    held, i = seq[i][1], i + 1
+                since = max(lo, d.created_at)
+                if since >= hi:
+                    continue
+                inside = [change for change in seq[i:] if change[0] < hi]
+                ratios[n].append(online_seconds(inside, held, since, hi) /
+                                 (hi - since).total_seconds())
+        return [DayOnline(day=day, online_ratio=sum(r) / len(r) if r else None)
+                for (day, _, _), r in zip(days, ratios, strict=True)]
+
+    def _repair_rows(self, session: Session, start: datetime, end: datetime,
+                     device_id: str | None) -> list[Any]:
+        query = select(Alarm.device_id, Alarm.raised_at, Alarm.cleared_at).where(
+            Alarm.cleared_at >= start, Alarm.cleared_at < end)
+        if device_id:
+            query = query.where(Alarm.device_id == device_id)
+        return list(session.execute(query))
+
+    def _repairs(self, session: Session, start: datetime, end: datetime,
+                 device_id: str | None) -> list[tuple[datetime, datetime]]:
+        return [(r, c) for _, r, c in self._repair_rows(session, start, end, device_id)]
+
+    # --- the provincial export API ----------------------------------------------------------
+
+    def export_bulletins(self, start: datetime, end: datetime, offset: int, limit: int
+                         ) -> Page[ExportBulletin]:
+        """Broadcasts sent for a start in the period, oldest first, with their outcomes."""
+        start, end = self.period(start, end)
+        where = (Broadcast.start_at >= start, Broadcast.start_at < end,
+                 Broadcast.sent_at.is_not(None))
+        zone = self.zone
+        with self._sessions() as session:
+            total = session.scalar(select(func.count()).select_from(Broadcast).where(*where)) or 0
+            rows = list(session.scalars(select(Broadcast).where(*where)
+                                        .order_by(Broadcast.start_at, Broadcast.id)
+                                        .offset(offset).limit(limit)))
+            devices = list(session.scalars(select(Device)))
+            lines, by_broadcast = self._lines(session, devices, start, end,
+                                              [b.id for b in rows])
+            items = []
+            for b in rows:
+                group = by_broadcast.get(b.id, [])
+                outcomes: dict[str, int] = defaultdict(int)
+                for line in group:
+                    outcomes[line.outcome.value] += 1
+                items.append(ExportBulletin(
+                    id=b.id, title=b.title or (b.media.title if b.media else ""),
+                    priority=b.priority, state=b.state, start_at=b.start_at.astimezone(zone),
+                    planned_end=_planned_end(b, zone), targets=list(b.targets),
+                    created_by=b.created_by, approved_by=b.approved_by,
+                    outcomes=dict(outcomes), deliveries=group))
+        return _page(items, total, offset, limit)
+
+    def export_devices(self, offset: int, limit: int) -> Page[ExportDevice]:
+        """Every cluster's status now, with its open alarms."""
+        zone = self.zone
+        with self._sessions() as session:
+            total = session.scalar(select(func.count()).select_from(Device)) or 0
+            open_ = dict(session.execute(select(Alarm.device_id, func.count()).where(
+                Alarm.cleared_at.is_(None)).group_by(Alarm.device_id)).all())
+            items = [ExportDevice(
+                id=d.id, name=d.name, villages=[z.name for z in d.zones], status=d.status,
+                status_at=_local(d.status_at, zone), last_seen_at=_local(d.last_seen_at, zone),
+                version=d.version, retired=d.retired, open_alarms=int(open_.get(d.id, 0)))
+                for d in session.scalars(select(Device).order_by(Device.id)
+                                         .offset(offset).limit(limit))]
+        return _page(items, total, offset, limit)
+
+    def export_alarms(self, start: datetime, end: datetime, offset: int, limit: int
+                      ) -> Page[ExportAlarm]:
+        """Alarms raised in the period, oldest first."""
+        start, end = self.period(start, end)
+        where = (Alarm.raised_at >= start, Alarm.raised_at < end)
+        zone = self.zone
+        with self._sessions() as session:
+            total = session.scalar(select(func.count()).select_from(Alarm).where(*where)) or 0
+            items = [ExportAlarm(
+                id=a.id, device_id=a.device_id, code=a.code, channel=a.channel,
+                raised_at=a.raised_at.astimezone(zone), cleared_at=_local(a.cleared_at, zone),
+                acknowledged_at=_local(a.acknowledged_at, zone),
+                acknowledged_by=a.acknowledged_by, detail=a.detail, occurrences=a.occurrences)
+                for a in session.scalars(select(Alarm).where(*where)
+                                         .order_by(Alarm.raised_at, Alarm.id)
+                                         .offset(offset).limit(limit))]
+        return _page(items, total, offset, limit)
+
+
+def _page(items: list[Any], total: int, offset: int, limit: int) -> Page[Any]:
+    after = offset + len(items)
+    return Page(total=total, offset=offset, limit=limit,
+                next_offset=after if after < total else None, items=items)
+
+
+def _local(at: datetime | None, zone: ZoneInfo) -> datetime | None:
+    return at.astimezone(zone) if at is not None else None
+
+
+def _planned_end(b: Broadcast, zone: ZoneInfo) -> datetime | None:
+    if b.media is None:
+        return _local(b.ended_at, zone)
+    return (b.start_at + timedelta(milliseconds=b.media.duration_ms)).astimezone(zone)
