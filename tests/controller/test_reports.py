@@ -14,8 +14,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from controller.db.session import make_engine, make_sessionmaker, migrate
 from controller.domain.errors import Invalid
-from controller.reports.documents import CsvKind, csv_bytes, pdf_bytes
 from controller.domain.outcome import Outcome
+from controller.reports.documents import CsvKind, csv_bytes, pdf_bytes
 from controller.reports.figures import online_seconds, success_rate
 from controller.services.reports import Reports
 from controller.settings import Settings
