@@ -32,6 +32,8 @@ from .body_limits import BodyLimits
 from .container import Services
 from .domain.errors import NotFound
 from .errors import install_handlers
+from .http import allow
+from .metrics import CONTENT_TYPE as METRICS_TYPE
 from .settings import Settings
 
 
@@ -72,6 +74,14 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
             raise NotFound("tls.no_ca")
         return Response(ca.read_bytes(), media_type="application/x-x509-ca-cert", headers={
             "Content-Disposition": 'attachment; filename="loalang-ca.crt"'})
+
+    @app.get("/metrics", tags=["ops"], response_class=Response,
+             dependencies=[allow("metrics.read")],
+             responses={200: {"content": {"text/plain": {}}}})
+    def metrics() -> Response:
+        """Prometheus metrics (a technician's or admin's token: ``authorization`` in the
+        scrape config; ``deploy/prometheus.yml``)."""
+        return Response(svc.metrics.exposition(), media_type=METRICS_TYPE)
 
     @app.get("/healthz", tags=["ops"])
     def healthz() -> dict[str, object]:

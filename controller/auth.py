@@ -75,6 +75,7 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     "keys.manage": frozenset({ADMIN}),  # rotate the key every loudspeaker trusts
     "report.read": ALL,  # the station's monthly report (page, CSV, PDF)
     "export.read": frozenset({Role.province, ADMIN}),  # the provincial export API
+    "metrics.read": frozenset({T, ADMIN}),  # Prometheus scrapes /metrics with a token
 }
 
 SKIPS_APPROVAL = frozenset({A, ADMIN})

@@ -33,6 +33,7 @@ from .media.store import MediaStore
 from .media.tts.engines import Engines, TtsEngine
 from .media.tts.espeak import EspeakEngine
 from .media.tts.hosted import HostedEngine
+from .metrics import Metrics
 from .schedules.changes import ScheduleChanges
 from .schedules.firing import TICK_S, ScheduleFiring
 from .schedules.publishing import PlanPublisher
@@ -178,6 +179,7 @@ class Services:
                                    self._resign_plans)
         self.zones = ZoneService(self.sessions, self.audit)
         self.reports = Reports(self.sessions, settings)
+        self.metrics = Metrics(self)
         self.alarms = AlarmService(self.sessions, self.audit,
                                    lambda: self.live.changed(["fleet"]))
         self.accounts = AccountService(self.sessions, self.audit, self.api_token,

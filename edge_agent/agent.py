@@ -10,17 +10,21 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
+import msgspec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from protocol import topics
 from protocol.envelope import Rejected, load_public_key, verify
 from protocol.messages import (
     AckMessage,
+    AgentCounters,
     CancelCommand,
     DeviceState,
     MediaReadyEvent,
     PlanCommand,
     PlaybackFailedEvent,
+    PlaybackFinishedEvent,
+    PlaybackStartedEvent,
     PlayCommand,
     PrepareCommand,
     RetireKeyCommand,
@@ -127,6 +131,7 @@ class Agent:
                              tls=tls if config.mqtt.tls else None)
         self._command_lock = threading.Lock()
         self.duplicates_ignored = 0
+        self.counters = AgentCounters()  # commands, plays (the link counts its own)
         self._plan_path = config.data_path / "plan.json"
         self._plan_topic = topics.device_topic(self.device_id, "plan")
         self._planned: set[str] = set()
@@ -236,6 +241,10 @@ class Agent:
 
     def report_event(self, event: Any) -> None:
         """Every report goes to the on-disk outbox first; the link flushes it with QoS 1."""
+        if isinstance(event, PlaybackStartedEvent):
+            self.counters.plays_started += 1
+        elif isinstance(event, PlaybackFinishedEvent):
+            self.counters.plays_finished += 1
         self._report("event", encode(event), event.event_id)
 
     def _report(self, kind: DeviceTopicKind, payload: bytes, key: str,
@@ -253,7 +262,15 @@ class Agent:
         ack = AckMessage(event_id=uuid.uuid4().hex, device_id=self.device_id, cmd_id=cmd_id,
                          ts=utcnow(), accepted=refused is None, reason=refused,
                          play_id=play_id)
+        if refused is None:
+            self.counters.commands_accepted += 1
+        else:
+            self.counters.commands_refused += 1
         self._report("ack", encode(ack), ack.event_id)
+
+    def _counted(self) -> AgentCounters:
+        return msgspec.structs.replace(self.counters, link_losses=self.link.losses,
+                                       reports_resent=self.link.resent)
 
     def _health_loop(self) -> None:
         while not self._stop.is_set():
@@ -266,7 +283,8 @@ class Agent:
                                      last_line_check=self.cluster.last_line_check,
                                      network=read_network(),
                                      clock_offset_ms=offset.offset_ms if offset else None,
-                                     clock_source=offset.source if offset else None)
+                                     clock_source=offset.source if offset else None,
+                                     counters=self._counted())
                 self.cluster.check_disk(report.disk_free_mb, self.config.disk_low_mb)
                 self._report("telemetry", encode(report), report.event_id, droppable=True)
             except Exception:

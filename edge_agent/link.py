@@ -56,6 +56,7 @@ class MqttLink:
         self._awaiting_lock = threading.Lock()
         self._receipt = threading.Event()
         self.resent = 0  # reports sent again for want of a receipt (health, benchmarks)
+        self.losses = 0  # sessions lost (health)
         self._comeback = True  # the controller (re)appeared: a backlog waits a random pause
         self._stopping = threading.Event()
         self._zones_lock = threading.Lock()
@@ -166,6 +167,7 @@ class MqttLink:
     def _handle_disconnect(self, client: mqtt.Client, userdata: Any, flags: Any, reason_code: Any,
                         properties: Any) -> None:
         self.connected.clear()
+        self.losses += 1
         self._online_controllers.clear()  # learnt again from the retained statuses
         self.controller_online.clear()
         if self._connected_at and time.monotonic() - self._connected_at > STABLE_LINK_S:

@@ -323,6 +323,17 @@ class LineCheck(Message):
         return not self.dead_channels
 
 
+class AgentCounters(Message):
+    """What the agent counted since it started (a monitoring system plots their rates)."""
+
+    commands_accepted: int = 0
+    commands_refused: int = 0
+    plays_started: int = 0
+    plays_finished: int = 0
+    link_losses: int = 0  # MQTT sessions lost
+    reports_resent: int = 0  # sent again for want of the controller's receipt
+
+
 class HealthReport(Message):
     """Periodic health telemetry."""
 
@@ -348,6 +359,7 @@ class HealthReport(Message):
     hardware: HardwareReadings | None = None
     last_line_check: LineCheck | None = None  # speaker lines in the last play
     network: NetworkReadings | None = None
+    counters: AgentCounters | None = None
 
 
 class _Event(Tagged):

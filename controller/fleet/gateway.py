@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import ssl
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -63,6 +64,7 @@ class MqttGateway:
         (the retained messages the controller owns); ``on_connected`` runs on the network
         thread after each (re)connect of the command session, ``on_reports_connected`` of the
         report session (the broker then sends the retained copies again): hand work off."""
+        self.observe_publish: Callable[[float], None] = lambda seconds: None  # metrics
         self.host = login.host
         self.port = login.port
         self.status_topic = topics.controller_status(controller_id)
@@ -157,6 +159,7 @@ class MqttGateway:
         acknowledged it (QoS 1); without, the caller may wait on what is returned."""
         if not self.connected.is_set():
             raise NotConnected(f"not connected to {self.host}:{self.port}")
+        began = time.monotonic()
         info = self._commands.publish(topic, payload, qos=qos, retain=retain)
         if info.rc != mqtt.MQTT_ERR_SUCCESS:
             raise NotConnected(mqtt.error_string(info.rc))
@@ -164,6 +167,7 @@ class MqttGateway:
             info.wait_for_publish(wait)
             if not info.is_published():
                 raise NotConnected(f"no PUBACK within {wait}s for {topic}")
+            self.observe_publish(time.monotonic() - began)
         return info
 
     def _handle_commands_connect(self, client: mqtt.Client, userdata: Any, flags: Any,

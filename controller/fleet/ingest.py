@@ -216,6 +216,7 @@ class Ingest:
         self.processed = 0
         self.rejected = 0
         self.lag_s: list[float] = []  # receive → committed, last 10,000 reports (benchmarks)
+        self.observe_lag: Callable[[float], None] = lambda seconds: None  # metrics
         self._idle = threading.Event()
         self._idle.set()
         self._on_applied = on_applied
@@ -241,6 +242,11 @@ class Ingest:
             self._pending += 1
             self._idle.clear()
         self._queue.put((topic, payload, time.monotonic()))
+
+    @property
+    def backlog(self) -> int:
+        """Reports received whose batch is not committed and receipted yet (metrics)."""
+        return self._pending
 
     def wait_idle(self, timeout: float = 10.0) -> bool:
         """Block until everything submitted so far is in the database (tests, benchmarks)."""
@@ -293,8 +299,11 @@ class Ingest:
             except Exception:
                 log.exception("receipts not sent")
         done = time.monotonic()
-        self.lag_s.extend(done - received for _, _, received in batch)
+        lags = [done - received for _, _, received in batch]
+        self.lag_s.extend(lags)
         del self.lag_s[:-10000]
+        for lag in lags:
+            self.observe_lag(lag)
         if result.touched:
             try:
                 self._on_applied(result.touched)

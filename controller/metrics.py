@@ -1,0 +1,102 @@
+"""The controller's Prometheus metrics: read from the services when scraped (devices by
+state, alarms, deliveries, queues) plus two histograms observed as things happen (a report's
+ingest lag, a command's publish → PUBACK). One registry per controller, not the global one."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
+from prometheus_client import CollectorRegistry, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoMetricFamily
+from prometheus_client.registry import Collector
+from sqlalchemy import func, select
+
+from loalang import __version__
+from protocol.messages import utcnow
+
+from .db.models import Alarm, Broadcast, Command, Delivery, Device, MediaJob
+
+if TYPE_CHECKING:
+    from .container import Services
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+DELIVERIES_WINDOW = timedelta(hours=24)
+"""``loalang_deliveries`` counts the deliveries of bulletins that started this recently."""
+
+
+class Metrics:
+    def __init__(self, services: Services):
+        self.registry = CollectorRegistry()  # no auto-describe: no query before migrations
+        self.ingest_lag = Histogram(
+            "loalang_ingest_lag_seconds", "A report received → committed with its receipt due",
+            buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60), registry=self.registry)
+        self.publish = Histogram(
+            "loalang_command_publish_seconds", "A command published → the broker's PUBACK",
+            buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5),
+            registry=self.registry)
+        self.registry.register(_ServicesCollector(services))
+        services.ingest.observe_lag = self.ingest_lag.observe
+        services.gateway.observe_publish = self.publish.observe
+
+    def exposition(self) -> bytes:
+        return generate_latest(self.registry)
+
+
+class _ServicesCollector(Collector):
+    """Values read at scrape time: a few grouped queries, no per-device work."""
+
+    def __init__(self, services: Services):
+        self._svc = services
+
+    def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily | InfoMetricFamily]:
+        svc = self._svc
+        info = InfoMetricFamily("loalang_controller", "This controller")
+        info.add_metric([], {"version": __version__, "controller_id": svc.controller_id})
+        yield info
+        yield _gauge("loalang_leader", "1 if this controller runs the scheduler and plans",
+                     1 if svc.leadership.is_leader else 0)
+        yield _gauge("loalang_broker_connected", "1 while the command session is connected",
+                     1 if svc.gateway.connected.is_set() else 0)
+        since = utcnow() - DELIVERIES_WINDOW
+        with svc.sessions() as session:
+            devices = GaugeMetricFamily("loalang_devices", "Clusters in service by status",
+                                        labels=["status"])
+            counts = dict(session.execute(select(Device.status, func.count()).where(
+                Device.retired.is_(False)).group_by(Device.status)).all())
+            for status in sorted({"online", "offline", "stopped", "unknown", *counts}):
+                devices.add_metric([status], counts.get(status, 0))
+            yield devices
+            alarms = GaugeMetricFamily("loalang_alarms_active", "Alarms not cleared, by code",
+                                       labels=["code"])
+            for code, n in session.execute(select(Alarm.code, func.count()).where(
+                    Alarm.cleared_at.is_(None)).group_by(Alarm.code)):
+                alarms.add_metric([code], n)
+            yield alarms
+            deliveries = GaugeMetricFamily(
+                "loalang_deliveries", "Deliveries of bulletins started in the last 24 h, by "
+                "state", labels=["state"])
+            for state, n in session.execute(
+                    select(Delivery.state, func.count()).join(Broadcast)
+                    .where(Broadcast.start_at >= since).group_by(Delivery.state)):
+                deliveries.add_metric([state], n)
+            yield deliveries
+            yield _gauge("loalang_commands_pending", "Commands signed and waiting for the broker",
+                         session.scalar(select(func.count()).select_from(Command).where(
+                             Command.state == "pending")) or 0)
+            yield _gauge("loalang_media_jobs_waiting", "Uploads and texts being processed",
+                         session.scalar(select(func.count()).select_from(MediaJob).where(
+                             MediaJob.state.in_(("queued", "running")))) or 0)
+        processed = CounterMetricFamily("loalang_reports", "Agent reports applied (rejected: "
+                                        "malformed or refused)", labels=["result"])
+        processed.add_metric(["applied"], svc.ingest.processed)
+        processed.add_metric(["rejected"], svc.ingest.rejected)
+        yield processed
+        yield _gauge("loalang_ingest_backlog", "Reports received, not yet committed and "
+                     "receipted", svc.ingest.backlog)
+
+
+def _gauge(name: str, doc: str, value: float) -> GaugeMetricFamily:
+    return GaugeMetricFamily(name, doc, value=value)
