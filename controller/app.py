@@ -19,6 +19,7 @@ from .api import (
     keys,
     live,
     media,
+    notices,
     reports,
     schedules,
     session,
@@ -58,7 +59,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     install_handlers(app)
     app.add_middleware(BodyLimits, services=svc)  # before any route reads a byte of a body
     for module in (media, speech, zones, devices, broadcasts, schedules, alarms, stop, edge,
-                   users, audit, session, cap, live, keys, reports):
+                   users, audit, session, cap, live, keys, reports, notices):
         app.include_router(module.router, responses=ERROR_RESPONSES)
     app.include_router(schedules.changes_router, responses=ERROR_RESPONSES)
     from .web import install as install_web

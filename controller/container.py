@@ -50,6 +50,7 @@ from .services.emergencies import EmergencyService
 from .services.live import LiveUpdates
 from .services.media import MediaService
 from .services.media_jobs import MediaJobs
+from .services.notices import Notices
 from .services.onair import OnAirService
 from .services.programme import ProgrammeService
 from .services.relays import RelayService
@@ -180,6 +181,7 @@ class Services:
         self.zones = ZoneService(self.sessions, self.audit)
         self.reports = Reports(self.sessions, settings)
         self.metrics = Metrics(self)
+        self.notices = Notices(self.sessions, settings)
         self.alarms = AlarmService(self.sessions, self.audit,
                                    lambda: self.live.changed(["fleet"]))
         self.accounts = AccountService(self.sessions, self.audit, self.api_token,
@@ -303,6 +305,7 @@ class Services:
         self.jobs.every(3600, "telemetry-prune", self._prune_telemetry)
         self.jobs.every(min(60.0, s.offline_alarm_min * 30), "offline-alarms",
                         lambda: self.alarms.check_offline(s.offline_alarm_min))
+        self.jobs.every(s.notice_every_s, "notices", self.notices.tick)
         for name, feed in self.cap_watch.watched().items():
             self.jobs.every(feed.poll_s, f"cap-watch:{name}",
                             lambda name=name: self.cap_watch.poll(name))

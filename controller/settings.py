@@ -218,6 +218,23 @@ class Settings(BaseSettings):
                                      "raises a device_offline alarm (cleared when it is back)")
     fleet_sample_s: float = Field(300.0, gt=0, description="sample the fleet's online ratio "
                                   "this often (kept 90 days, plotted on the fleet page)")
+    # notices to people (controller/notices): e-mail and a webhook; the web UI always lists them
+    notice_every_s: float = Field(30.0, gt=0, description="look for what to tell this often")
+    notice_per_hour: int = Field(20, ge=1, le=10_000, description="at most this many notices "
+                                 "an hour per channel; the rest are recorded as suppressed")
+    notice_confirm_wait_s: float = Field(120.0, gt=0, description="an emergency waiting this "
+                                         "long for its second person is told")
+    notice_language: str = Field("vi", pattern="^(vi|en)$")
+    notice_smtp_host: str | None = Field(None, description="SMTP server (unset: no e-mail)")
+    notice_smtp_port: int = Field(25, ge=1, le=65535)
+    notice_smtp_starttls: bool = False
+    notice_smtp_user: str | None = None
+    notice_smtp_password: str | None = None
+    notice_smtp_from: str = "loalang@localhost"
+    notice_smtp_to: list[str] = Field(default_factory=list, description="technicians' addresses")
+    notice_webhook_url: str | None = Field(None, description="HTTPS endpoint of a chat or SMS "
+                                           "gateway (JSON POST; unset: none)")
+    notice_webhook_token: str | None = Field(None, description="sent as a Bearer token")
 
     @property
     def resolved_database_url(self) -> str:

@@ -389,6 +389,26 @@ class DeviceStatusChange(Base):
     at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
 
 
+class Notice(Base):
+    """Something a person was told (or was to be told) on one channel: one row per condition
+    and channel, so it is told once; failures are retried, a flood is suppressed."""
+
+    __tablename__ = "notices"
+    __table_args__ = (UniqueConstraint("key", "channel", name="uq_notices_key_channel"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    key: Mapped[str] = mapped_column(String(120))  # the condition: "alarm:12", "missed:b-3"
+    rule: Mapped[str] = mapped_column(String(40), index=True)
+    channel: Mapped[str] = mapped_column(String(20))
+    subject: Mapped[str] = mapped_column(String(300))
+    text: Mapped[str] = mapped_column(Text)
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    state: Mapped[str] = mapped_column(String(12), index=True)  # NoticeState
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=_now, index=True)
+    sent_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+
+
 class FleetSample(Base):
     """How many devices were online at one moment, for the fleet's online-ratio plot."""
 

@@ -595,4 +595,12 @@ UI: dict[str, dict[str, str]] = {
     "report.chart_online": {"vi": "Tỷ lệ cụm loa trực tuyến theo ngày", "en": "Clusters online per day"},
     "report.nothing": {"vi": "Không có bản tin nào trong kỳ này.", "en": "No bulletins in this period."},
     "role.province": {"vi": "Hệ thống tỉnh", "en": "Provincial system"},
+    "nav.notices": {"vi": "Thông báo", "en": "Notices"},
+    "notices.title": {"vi": "Thông báo đã gửi", "en": "Notices sent"},
+    "notices.hint": {"vi": "Những điều đài đã báo cho kỹ thuật viên và người phụ trách (qua thư điện tử, tin nhắn và tại đây), mỗi sự việc một lần.",
+                     "en": "What the station told its technicians and leaders (by e-mail, message and here), once per condition."},
+    "notices.none": {"vi": "Chưa có thông báo nào.", "en": "No notices yet."},
+    "notices.when": {"vi": "Lúc", "en": "When"},
+    "notices.subject": {"vi": "Tiêu đề", "en": "Subject"},
+    "notices.text": {"vi": "Nội dung", "en": "Text"},
 }

@@ -72,6 +72,8 @@ class Reports:
             start = start.replace(tzinfo=self.zone)
         if end.tzinfo is None:
             end = end.replace(tzinfo=self.zone)
+        if not (1970 <= start.year <= 2200 and 1970 <= end.year <= 2200):
+            raise Invalid("report.bad_period")  # (and no overflow turning year 1 into UTC)
         if end <= start:
             raise Invalid("report.bad_period")
         if end - start > MAX_PERIOD:

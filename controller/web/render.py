@@ -32,6 +32,7 @@ NAV = [("nav.home", "/ui/", "broadcast.read"), ("nav.history", "/ui/broadcasts",
        ("nav.fleet", "/ui/fleet", "device.read"), ("nav.alarms", "/ui/alarms", "alarm.read"),
        ("nav.speech", "/ui/speech", "speech.lexicon"),
        ("nav.reports", "/ui/reports", "report.read"),
+       ("nav.notices", "/ui/notices", "alarm.read"),
        ("nav.setup", "/ui/setup", "device.manage"), ("nav.users", "/ui/users", "user.manage"),
        ("nav.audit", "/ui/audit", "audit.read")]
 DEVICE_STATES = ("online", "offline", "stopped")

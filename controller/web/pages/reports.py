@@ -1,5 +1,5 @@
-"""The station's report page: a month's totals, villages and equipment, with the CSV and PDF
-to send the province (both are the report API's downloads)."""
+"""The station's report page (a month's totals, villages and equipment, with the CSV and PDF
+to send the province: the report API's downloads) and the notices it was sent."""
 
 from __future__ import annotations
 
@@ -32,3 +32,10 @@ def reports_page(request: Request, svc: ServicesDep,
     chosen = f"{report.period_start:%Y-%m}"
     return render(request, "reports.html", who, report=report, month=chosen, error=error,
                   query=urlencode({"month": chosen, "lang": lang_of(request)}))
+
+
+@router.get("/notices", response_class=HTMLResponse)
+def notices_page(request: Request, svc: ServicesDep,
+                 who: Principal = page("alarm.read")) -> HTMLResponse:
+    """What the station was told lately (the web UI's own channel), newest first."""
+    return render(request, "notices.html", who, notices=svc.notices.shown(200))
