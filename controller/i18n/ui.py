@@ -603,4 +603,5 @@ UI: dict[str, dict[str, str]] = {
     "notices.when": {"vi": "Lúc", "en": "When"},
     "notices.subject": {"vi": "Tiêu đề", "en": "Subject"},
     "notices.text": {"vi": "Nội dung", "en": "Text"},
+    "fleet.version": {"vi": "phiên bản", "en": "version"},
 }

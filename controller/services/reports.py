@@ -10,11 +10,11 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session, lazyload, sessionmaker
 
 from protocol.messages import utcnow
 
-from ..db.models import Alarm, Broadcast, Delivery, Device, DeviceStatusChange
+from ..db.models import Alarm, Broadcast, Delivery, Device, DeviceStatusChange, Media
 from ..domain.errors import Invalid
 from ..domain.outcome import Outcome, outcome
 from ..reports.figures import (
@@ -119,7 +119,14 @@ class Reports:
                ) -> tuple[list[BroadcastLine], dict[str, list[BroadcastLine]]]:
         """Every delivery of the broadcasts sent for a start in the period, in start order."""
         names = {d.id: (d.name, [z.name for z in d.zones]) for d in devices}
-        query = (select(Delivery, Broadcast).join(Broadcast, Delivery.broadcast_id == Broadcast.id)
+        # plain columns, not entities: a broadcast entity would load all its deliveries again
+        query = (select(Delivery.broadcast_id, Delivery.device_id, Delivery.state,
+                        Delivery.line_check, Delivery.started_at, Delivery.ended_at,
+                        Delivery.played_ms, Delivery.reason, Broadcast.title,
+                        Broadcast.priority, Broadcast.start_at, Broadcast.ended_at,
+                        Media.title, Media.duration_ms)
+                 .join(Broadcast, Delivery.broadcast_id == Broadcast.id)
+                 .outerjoin(Media, Broadcast.media_sha256 == Media.sha256)
                  .order_by(Broadcast.start_at, Broadcast.id, Delivery.device_id))
         if broadcast_ids is None:
             query = query.where(Broadcast.start_at >= start, Broadcast.start_at < end,
@@ -129,20 +136,20 @@ class Reports:
         zone = self.zone
         lines: list[BroadcastLine] = []
         by_broadcast: dict[str, list[BroadcastLine]] = defaultdict(list)
-        for delivery, b in session.execute(query):
-            cluster, villages = names.get(delivery.device_id, (delivery.device_id, []))
+        for (bid, device_id, state, line_check, started, ended, played_ms, reason, title,
+             priority, start_at, b_ended, media_title, duration_ms) in session.execute(query):
+            cluster, villages = names.get(device_id, (device_id, []))
+            planned_end = (start_at + timedelta(milliseconds=duration_ms)
+                           if duration_ms is not None else b_ended)
             line = BroadcastLine(
-                broadcast_id=b.id, title=b.title or (b.media.title if b.media else ""),
-                priority=b.priority, device_id=delivery.device_id, cluster=cluster,
-                villages=villages, planned_start=b.start_at.astimezone(zone),
-                planned_end=_planned_end(b, zone),
-                actual_start=_local(delivery.started_at, zone),
-                actual_end=_local(delivery.ended_at, zone),
-                duration_s=round((delivery.played_ms or 0) / 1000, 1),
-                outcome=outcome(delivery.state, delivery.line_check),
-                reason=delivery.reason)
+                broadcast_id=bid, title=title or media_title or "", priority=priority,
+                device_id=device_id, cluster=cluster, villages=villages,
+                planned_start=start_at.astimezone(zone), planned_end=_local(planned_end, zone),
+                actual_start=_local(started, zone), actual_end=_local(ended, zone),
+                duration_s=round((played_ms or 0) / 1000, 1),
+                outcome=outcome(state, line_check), reason=reason)
             lines.append(line)
-            by_broadcast[b.id].append(line)
+            by_broadcast[bid].append(line)
         return lines, by_broadcast
 
     def _villages(self, devices: Sequence[Device], lines: Sequence[BroadcastLine]
@@ -263,6 +270,7 @@ class Reports:
         with self._sessions() as session:
             total = session.scalar(select(func.count()).select_from(Broadcast).where(*where)) or 0
             rows = list(session.scalars(select(Broadcast).where(*where)
+                                        .options(lazyload(Broadcast.deliveries))
                                         .order_by(Broadcast.start_at, Broadcast.id)
                                         .offset(offset).limit(limit)))
             devices = list(session.scalars(select(Device)))

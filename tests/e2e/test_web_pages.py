@@ -331,6 +331,7 @@ def test_the_fleet_counts_finds_sorts_says_what_plays_how_old_readings_are_and_a
         row.status_at = utcnow() - timedelta(minutes=30)
     table = minh.get("/ui/fleet/table", params={"q": "loa-2"}).text
     assert "số liệu lúc" in table and "số liệu cũ" in table
+    assert "phiên bản " in table  # the agent's version, as its status said
     raised, _ = stack.services.alarms.check_offline(10)
     assert raised == 1
     alarms = [a for a in stack.alarms() if a["code"] == "device_offline"]

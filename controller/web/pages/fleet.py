@@ -48,7 +48,7 @@ def fleet_rows(svc: Services, devices: list[DeviceOut]) -> list[dict[str, Any]]:
                         alarms=d.active_alarms, hw=health.get("hardware") or {},
                         net=health.get("network") or {}, load=health.get("load_1m"),
                         lat=d.latitude, lon=d.longitude, playing=playing.get(d.id),
-                        read_at=read_at,
+                        read_at=read_at, version=d.version,
                         stale=read_at is None or now - read_at > STALE_AFTER))
     return out
 
