@@ -22,8 +22,7 @@ from controller.settings import Settings
 from tests.support.history import CLUSTERS, VILLAGES, Written, write_month
 
 
-@pytest.fixture
-def month(tmp_path, database_url) -> Iterator[tuple[Reports, Written]]:
+def _month(tmp_path, database_url: str | None) -> Iterator[tuple[Reports, Written]]:
     engine = make_engine(database_url or f"sqlite:///{tmp_path / 'r.db'}")
     migrate(engine)
     sessions: sessionmaker[Session] = make_sessionmaker(engine)
@@ -31,6 +30,18 @@ def month(tmp_path, database_url) -> Iterator[tuple[Reports, Written]]:
     settings = Settings(data_dir=tmp_path, station_name="Đài truyền thanh xã Tân Lập")
     yield Reports(sessions, settings), written
     engine.dispose()
+
+
+@pytest.fixture
+def month(tmp_path, database_url) -> Iterator[tuple[Reports, Written]]:
+    """The totals, on SQLite and PostgreSQL."""
+    yield from _month(tmp_path, database_url)
+
+
+@pytest.fixture
+def month_sqlite(tmp_path) -> Iterator[tuple[Reports, Written]]:
+    """The documents, which do not depend on the database."""
+    yield from _month(tmp_path, None)
 
 
 def test_totals_match_the_rows_written(month):
@@ -82,8 +93,8 @@ def test_totals_match_the_rows_written(month):
     assert all(0 <= d.online_ratio <= 1 for d in report.days)
 
 
-def test_csv_is_for_a_spreadsheet_in_vietnamese_and_local_time(month):
-    reports, w = month
+def test_csv_is_for_a_spreadsheet_in_vietnamese_and_local_time(month_sqlite):
+    reports, w = month_sqlite
     report = reports.station(*reports.month("2026-11")[:2])
     data = csv_bytes(report, CsvKind.log)
     assert data.startswith(b"\xef\xbb\xbf")  # BOM: a spreadsheet then reads UTF-8
@@ -102,8 +113,8 @@ def test_csv_is_for_a_spreadsheet_in_vietnamese_and_local_time(month):
     assert english.splitlines()[0].startswith("Cluster,Device id,Village,Status now")
 
 
-def test_pdf_has_the_station_charts_and_tables(month):
-    reports, w = month
+def test_pdf_has_the_station_charts_and_tables(month_sqlite):
+    reports, w = month_sqlite
     start, end, label = reports.month("2026-11")
     report = reports.station(start, end, label)
     data = pdf_bytes(report)
@@ -119,8 +130,8 @@ def test_pdf_has_the_station_charts_and_tables(month):
     assert pdf.metadata.title == "Đài truyền thanh xã Tân Lập — Báo cáo hoạt động 11/2026"
 
 
-def test_bad_periods_are_refused_in_words(month):
-    reports, _ = month
+def test_bad_periods_are_refused_in_words(month_sqlite):
+    reports, _ = month_sqlite
     for bad in ("2026-13", "11-2026", "2026-00"):
         with pytest.raises(Invalid) as err:
             reports.month(bad)
