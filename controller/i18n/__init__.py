@@ -45,6 +45,15 @@ def state_words(value: str, lang: str) -> str:
     return (entry.get(lang) or entry[DEFAULT_LANGUAGE]) if entry else value
 
 
+DEVICE_STATES = ("online", "offline", "stopped")
+"""A device's statuses that have words; anything else reads as unknown."""
+
+
+def device_state_words(status: str, lang: str) -> str:
+    """A device's status in words (online, offline, stopped; otherwise unknown)."""
+    return translate(f"state.{status}" if status in DEVICE_STATES else "state.unknown", lang)
+
+
 def reason_words(reason: str | None, lang: str) -> str:
     """A delivery's stored reason in words (``domain/outcome.py`` knows our reasons)."""
     found = reason_of(reason)

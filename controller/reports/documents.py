@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ..domain.outcome import Outcome
-from ..i18n import has, translate
+from ..i18n import device_state_words, translate
 from .models import BroadcastLine, StationReport
 
 
@@ -74,14 +74,10 @@ def csv_bytes(report: StationReport, kind: CsvKind, lang: str = "vi") -> bytes:
             "report.alarms_cleared", "report.mttr")])
         for c in report.clusters:
             writer.writerow([c.cluster, c.device_id, ", ".join(c.villages),
-                             _status_words(c.status_now, lang),
+                             device_state_words(c.status_now, lang),
                              f"{c.online_hours:.2f}", _ratio(c.online_ratio), c.alarms_raised,
                              c.alarms_cleared, _number(c.mean_repair_min)])
     return ("\ufeff" + buf.getvalue()).encode("utf-8")
-
-
-def _status_words(status: str, lang: str) -> str:
-    return translate(f"state.{status}", lang) if has(f"state.{status}") else status
 
 
 # --- PDF ---------------------------------------------------------------------------------

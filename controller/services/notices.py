@@ -116,8 +116,7 @@ class Notices:
                       for a in session.scalars(select(Alarm).where(
                           Alarm.cleared_at.is_(None),
                           Alarm.code.in_(("device_offline", "speaker_line"))))]
-            held = [HeldEmergency(b.id, b.title or (b.media.title if b.media else ""),
-                                  b.created_by, b.created_at)
+            held = [HeldEmergency(b.id, b.title, b.created_by, b.created_at)
                     for b in session.scalars(select(Broadcast).where(
                         Broadcast.state == "pending_confirmation"))]
             missed_rows: dict[str, list[str]] = defaultdict(list)
@@ -127,7 +126,7 @@ class Notices:
                     .where(Delivery.state == "missed", Broadcast.start_at >= now - MISSED_WINDOW)
                     .order_by(Broadcast.start_at)):
                 missed_rows[b.id].append(delivery.device_id)
-                titles[b.id] = (b.title or (b.media.title if b.media else ""), b.start_at)
+                titles[b.id] = (b.title, b.start_at)
             missed = [MissedBulletin(bid, titles[bid][0], titles[bid][1],
                                      sorted({v for d in ids for v in villages(d)}), len(ids))
                       for bid, ids in missed_rows.items()]

@@ -89,11 +89,11 @@ class Reports:
             devices = list(session.scalars(select(Device).order_by(Device.id)))
             lines, by_broadcast = self._lines(session, devices, start, end)
             history = self._status_history(session, start, end)
-            clusters = self._equipment(session, devices, history, start, end)
+            repairs = self._repairs(session, start, end)
+            clusters = self._equipment(session, devices, history, repairs, start, end)
             days = self._days(devices, history, start, end)
             alarms_raised = sum(c.alarms_raised for c in clusters)
             alarms_cleared = sum(c.alarms_cleared for c in clusters)
-            repairs = self._repairs(session, start, end, None)
         villages = self._villages(devices, lines)
         played = [line for line in lines if line.outcome is Outcome.played]
         online = [c.online_ratio for c in clusters if c.online_ratio is not None]
@@ -104,7 +104,7 @@ class Reports:
             success_rate=success_rate(line.outcome for line in lines),
             online_ratio=sum(online) / len(online) if online else None,
             alarms_raised=alarms_raised, alarms_cleared=alarms_cleared,
-            mean_repair_min=mean_repair_minutes(repairs))
+            mean_repair_min=mean_repair_minutes(r for rs in repairs.values() for r in rs))
         return StationReport(
             station=self._settings.station_name, period_start=start.astimezone(zone),
             period_end=end.astimezone(zone), timezone=self._settings.timezone,
@@ -124,7 +124,7 @@ class Reports:
                         Delivery.line_check, Delivery.started_at, Delivery.ended_at,
                         Delivery.played_ms, Delivery.reason, Broadcast.title,
                         Broadcast.priority, Broadcast.start_at, Broadcast.ended_at,
-                        Media.title, Media.duration_ms)
+                        Media.duration_ms)
                  .join(Broadcast, Delivery.broadcast_id == Broadcast.id)
                  .outerjoin(Media, Broadcast.media_sha256 == Media.sha256)
                  .order_by(Broadcast.start_at, Broadcast.id, Delivery.device_id))
@@ -137,14 +137,13 @@ class Reports:
         lines: list[BroadcastLine] = []
         by_broadcast: dict[str, list[BroadcastLine]] = defaultdict(list)
         for (bid, device_id, state, line_check, started, ended, played_ms, reason, title,
-             priority, start_at, b_ended, media_title, duration_ms) in session.execute(query):
+             priority, start_at, b_ended, duration_ms) in session.execute(query):
             cluster, villages = names.get(device_id, (device_id, []))
-            planned_end = (start_at + timedelta(milliseconds=duration_ms)
-                           if duration_ms is not None else b_ended)
             line = BroadcastLine(
-                broadcast_id=bid, title=title or media_title or "", priority=priority,
+                broadcast_id=bid, title=title, priority=priority,
                 device_id=device_id, cluster=cluster, villages=villages,
-                planned_start=start_at.astimezone(zone), planned_end=_local(planned_end, zone),
+                planned_start=start_at.astimezone(zone),
+                planned_end=_planned_end(start_at, duration_ms, b_ended, zone),
                 actual_start=_local(started, zone), actual_end=_local(ended, zone),
                 duration_s=round((played_ms or 0) / 1000, 1),
                 outcome=outcome(state, line_check), reason=reason)
@@ -179,14 +178,12 @@ class Reports:
 
     def _status_history(self, session: Session, start: datetime, end: datetime) -> _History:
         """Each device's status at ``start`` and its changes inside the period."""
-        before: dict[str, str] = {}
-        last = (select(DeviceStatusChange.device_id, func.max(DeviceStatusChange.id))
-                .where(DeviceStatusChange.at < start).group_by(DeviceStatusChange.device_id))
-        ids = [row[1] for row in session.execute(last)]
-        for chunk in range(0, len(ids), 1000):
-            for row in session.scalars(select(DeviceStatusChange).where(
-                    DeviceStatusChange.id.in_(ids[chunk:chunk + 1000]))):
-                before[row.device_id] = row.status
+        newest = (select(func.max(DeviceStatusChange.id))
+                  .where(DeviceStatusChange.at < start)
+                  .group_by(DeviceStatusChange.device_id).scalar_subquery())
+        before = {device_id: status for device_id, status in session.execute(
+            select(DeviceStatusChange.device_id, DeviceStatusChange.status)
+            .where(DeviceStatusChange.id.in_(newest)))}
         changes: dict[str, list[tuple[datetime, str]]] = defaultdict(list)
         for row in session.scalars(select(DeviceStatusChange).where(
                 DeviceStatusChange.at >= start, DeviceStatusChange.at < end)
@@ -195,7 +192,8 @@ class Reports:
         return before, changes
 
     def _equipment(self, session: Session, devices: Sequence[Device], history: _History,
-                   start: datetime, end: datetime) -> list[ClusterEquipment]:
+                   repairs: dict[str, list[tuple[datetime, datetime]]], start: datetime,
+                   end: datetime) -> list[ClusterEquipment]:
         before, changes = history
         raised = dict(session.execute(
             select(Alarm.device_id, func.count()).where(
@@ -204,9 +202,6 @@ class Reports:
             select(Alarm.device_id, func.count()).where(
                 Alarm.cleared_at >= start, Alarm.cleared_at < end)
             .group_by(Alarm.device_id)).all())
-        repairs: dict[str, list[tuple[datetime, datetime]]] = defaultdict(list)
-        for device_id, r, c in self._repair_rows(session, start, end, None):
-            repairs[device_id].append((r, c))
         out = []
         for d in devices:
             if d.retired and d.id not in changes and d.id not in raised:
@@ -246,17 +241,16 @@ class Reports:
         return [DayOnline(day=day, online_ratio=sum(r) / len(r) if r else None)
                 for (day, _, _), r in zip(days, ratios, strict=True)]
 
-    def _repair_rows(self, session: Session, start: datetime, end: datetime,
-                     device_id: str | None) -> list[Any]:
-        query = select(Alarm.device_id, Alarm.raised_at, Alarm.cleared_at).where(
-            Alarm.cleared_at >= start, Alarm.cleared_at < end)
-        if device_id:
-            query = query.where(Alarm.device_id == device_id)
-        return list(session.execute(query))
-
-    def _repairs(self, session: Session, start: datetime, end: datetime,
-                 device_id: str | None) -> list[tuple[datetime, datetime]]:
-        return [(r, c) for _, r, c in self._repair_rows(session, start, end, device_id)]
+    def _repairs(self, session: Session, start: datetime, end: datetime
+                 ) -> dict[str, list[tuple[datetime, datetime]]]:
+        """Per device, (raised, cleared) of the alarms that cleared in the period."""
+        out: dict[str, list[tuple[datetime, datetime]]] = defaultdict(list)
+        for device_id, raised, cleared in session.execute(
+                select(Alarm.device_id, Alarm.raised_at, Alarm.cleared_at).where(
+                    Alarm.cleared_at >= start, Alarm.cleared_at < end)):
+            if cleared is not None:  # (the condition says so; the type does not know it)
+                out[device_id].append((raised, cleared))
+        return out
 
     # --- the provincial export API ----------------------------------------------------------
 
@@ -283,9 +277,11 @@ class Reports:
                 for line in group:
                     outcomes[line.outcome.value] += 1
                 items.append(ExportBulletin(
-                    id=b.id, title=b.title or (b.media.title if b.media else ""),
+                    id=b.id, title=b.title,
                     priority=b.priority, state=b.state, start_at=b.start_at.astimezone(zone),
-                    planned_end=_planned_end(b, zone), targets=list(b.targets),
+                    planned_end=_planned_end(b.start_at, b.media.duration_ms if b.media
+                                             else None, b.ended_at, zone),
+                    targets=list(b.targets),
                     created_by=b.created_by, approved_by=b.approved_by,
                     outcomes=dict(outcomes), deliveries=group))
         return _page(items, total, offset, limit)
@@ -334,7 +330,9 @@ def _local(at: datetime | None, zone: ZoneInfo) -> datetime | None:
     return at.astimezone(zone) if at is not None else None
 
 
-def _planned_end(b: Broadcast, zone: ZoneInfo) -> datetime | None:
-    if b.media is None:
-        return _local(b.ended_at, zone)
-    return (b.start_at + timedelta(milliseconds=b.media.duration_ms)).astimezone(zone)
+def _planned_end(start_at: datetime, duration_ms: int | None, ended_at: datetime | None,
+                 zone: ZoneInfo) -> datetime | None:
+    """Start + the audio's length; a stream (live, relay) has only the end it had."""
+    if duration_ms is None:
+        return _local(ended_at, zone)
+    return (start_at + timedelta(milliseconds=duration_ms)).astimezone(zone)

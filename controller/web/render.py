@@ -18,7 +18,7 @@ from ..auth import Principal, allowed
 from ..container import Services
 from ..domain.errors import DomainError, NotAllowed
 from ..http import SESSION_COOKIE, Allow, ServicesDep, principal_for
-from ..i18n import LANGUAGES, state_words, translate
+from ..i18n import LANGUAGES, device_state_words, state_words, translate
 
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
 
@@ -35,7 +35,6 @@ NAV = [("nav.home", "/ui/", "broadcast.read"), ("nav.history", "/ui/broadcasts",
        ("nav.notices", "/ui/notices", "alarm.read"),
        ("nav.setup", "/ui/setup", "device.manage"), ("nav.users", "/ui/users", "user.manage"),
        ("nav.audit", "/ui/audit", "audit.read")]
-DEVICE_STATES = ("online", "offline", "stopped")
 
 
 class LoginRequired(Exception):
@@ -170,8 +169,7 @@ def render(request: Request, name: str, who: Principal | None, status_code: int 
     return templates.TemplateResponse(request, name, dict(
         t=lambda key, **kw: translate(key, lang, **kw), st=lambda s: state_words(s, lang),
         lang=lang, who=who, csrf=csrf, nav=nav, local=local, seconds=seconds, place=places.target,
-        zone_name=places.zone, device_state=lambda status: translate(
-            f"state.{status}" if status in DEVICE_STATES else "state.unknown", lang),
+        zone_name=places.zone, device_state=lambda status: device_state_words(status, lang),
         can=lambda perm: who is not None and allowed(who.roles, perm), name_of=name_of,
         waiting=_waiting(svc, who), on_air=_on_air(svc, who), **context),
         status_code=status_code, headers=headers)
