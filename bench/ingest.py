@@ -272,23 +272,12 @@ def main() -> None:
 
 
 def _silent_after(stack, devices: list[str], sent) -> list[float]:  # type: ignore[no-untyped-def]
-    """Milliseconds from ``sent`` to each agent's last sample (its sidecar's actual_end)."""
-    import json
-    from datetime import datetime
-
+    """Milliseconds from ``sent`` to each agent's last sample."""
     from tests.support.stack import wait_for
 
-    def ends() -> list[datetime]:
-        out = []
-        for d in devices:
-            metas = sorted(stack.configs[d].output_dir.glob("*.json"))
-            meta = json.loads(metas[-1].read_text()) if metas else {}
-            if meta.get("actual_end"):
-                out.append(datetime.fromisoformat(meta["actual_end"]))
-        return out
-    wait_for(lambda: len(ends()) == len(devices), timeout=60, interval=0.05,
-             what="every stopped agent silent")
-    return [(end - sent).total_seconds() * 1000 for end in ends()]
+    wait_for(lambda: all(stack.last_play_end(d) for d in devices), timeout=60,
+             interval=0.05, what="every stopped agent silent")
+    return [(stack.last_play_end(d) - sent).total_seconds() * 1000 for d in devices]
 
 
 def _cmd_id(services, target: str) -> str:  # type: ignore[no-untyped-def]

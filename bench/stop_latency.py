@@ -9,12 +9,10 @@ card; its sidecar records when the last sample was handed over).
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 import tempfile
 import time
-from datetime import datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -50,10 +48,7 @@ def main() -> None:
             stack.api.post("/api/stop", json={"targets": ["zone:thon"], "reason": "bench"})
             stack.wait_states(b["id"], {"interrupted"})
             for d in devices:
-                meta = json.loads(sorted(stack.configs[d].output_dir.glob("*.json"))[-1]
-                                  .read_text())
-                end = datetime.fromisoformat(meta["actual_end"])
-                latencies.append((end - sent).total_seconds() * 1000)
+                latencies.append((stack.last_play_end(d) - sent).total_seconds() * 1000)
             time.sleep(1)
     finally:
         stack.stop()

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import time
 import tomllib
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -127,6 +129,13 @@ class Stack:
     def output_files(self, device_id: str) -> list[Path]:
         out = self.configs[device_id].output_dir
         return sorted(out.glob("*.wav")) if out.exists() else []
+
+    def last_play_end(self, device_id: str) -> datetime | None:
+        """When the device's sound card got its last sample (the file output's sidecar of its
+        newest play), or None while it plays or before it played."""
+        metas = sorted(self.configs[device_id].output_dir.glob("*.json"))
+        end = json.loads(metas[-1].read_text()).get("actual_end") if metas else None
+        return datetime.fromisoformat(end) if end else None
 
     # --- API helpers ----------------------------------------------------------------------
 
