@@ -3,6 +3,8 @@ the same port."""
 
 from __future__ import annotations
 
+import os
+import random
 import socket
 import time
 from pathlib import Path
@@ -11,10 +13,39 @@ from typing import Any
 from controller.broker.mosquitto import MosquittoBroker, mosquitto_binary
 
 
+def _ephemeral_low() -> int:
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
+_PORTS_FROM = 10000
+_SLICES = 8  # test workers with a range each
+_given: set[int] = set()
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    """A port nothing listens on, for a server started next. Below the kernel's ephemeral
+    range, so no outgoing connection takes it before the server binds (a port from bind(0)
+    once went to another test's connection in that gap), and in this test worker's own slice,
+    so two workers never pick the same one."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+    index = int(worker[2:]) % _SLICES if worker[2:].isdigit() else 0
+    span = (_ephemeral_low() - _PORTS_FROM) // _SLICES
+    low = _PORTS_FROM + index * span
+    for _ in range(4 * span):
+        port = low + random.randrange(span)
+        if port in _given:
+            continue
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _given.add(port)
+        return port
+    raise RuntimeError(f"no free port in {low}-{low + span}")
 
 
 def wait_port(port: int, timeout: float = 10.0) -> None:
