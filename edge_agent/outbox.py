@@ -52,8 +52,13 @@ class Outbox:
         self._readings = sum(n.endswith(DROPPABLE) for n in names)
 
     def _names(self) -> list[str]:
-        return sorted(n for n in os.listdir(self.dir) if n.endswith(".json")
-                      and not n.startswith("."))
+        """Queued reports, oldest first; none while the storage is gone (an SD card that
+        failed or was unmounted must not kill the flush thread)."""
+        try:
+            listed = os.listdir(self.dir)
+        except FileNotFoundError:
+            return []
+        return sorted(n for n in listed if n.endswith(".json") and not n.startswith("."))
 
     def put(self, topic: str, payload: bytes, droppable: bool = False,
             key: str | None = None) -> None:
