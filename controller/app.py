@@ -25,6 +25,7 @@ from .api import (
     session,
     speech,
     stop,
+    updates,
     users,
     zones,
 )
@@ -59,7 +60,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     install_handlers(app)
     app.add_middleware(BodyLimits, services=svc)  # before any route reads a byte of a body
     for module in (media, speech, zones, devices, broadcasts, schedules, alarms, stop, edge,
-                   users, audit, session, cap, live, keys, reports, notices):
+                   users, audit, session, cap, live, keys, reports, notices, updates):
         app.include_router(module.router, responses=ERROR_RESPONSES)
     app.include_router(schedules.changes_router, responses=ERROR_RESPONSES)
     from .web import install as install_web

@@ -76,6 +76,9 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     "report.read": ALL,  # the station's monthly report (page, CSV, PDF)
     "export.read": frozenset({Role.province, ADMIN}),  # the provincial export API
     "metrics.read": frozenset({T, ADMIN}),  # Prometheus scrapes /metrics with a token
+    "update.read": frozenset({T, ADMIN}),  # agent releases and their rollouts
+    "update.manage": frozenset({ADMIN}),  # new code on every loudspeaker: like keys.manage
+    "update.stop": frozenset({T, ADMIN}),  # halting a rollout is a safety action
 }
 
 SKIPS_APPROVAL = frozenset({A, ADMIN})

@@ -25,7 +25,8 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
 BODY_LIMIT = 4 * 1024 * 1024  # any JSON or form: a schedule set, a CAP alert (2 MiB) fit
-UPLOAD_PATHS = ("/api/media", "/ui/send")  # audio files: up to max_upload_bytes, logged in only
+UPLOAD_PATHS = ("/api/media", "/ui/send",  # audio files: up to max_upload_bytes, logged in only
+                "/api/releases", "/ui/updates/releases")  # agent releases (wheels)
 MULTIPART_SLACK = 1024 * 1024  # the form's other fields and boundaries around the file
 
 

@@ -58,6 +58,7 @@ from .services.repeats import RepeatService
 from .services.reports import Reports
 from .services.signing import SigningKeys
 from .services.speech import SpeechService
+from .services.updates import Updates
 from .services.zones import ZoneService
 from .settings import Settings, is_loopback
 from .tls import ensure_certificate
@@ -182,6 +183,8 @@ class Services:
         self.reports = Reports(self.sessions, settings)
         self.metrics = Metrics(self)
         self.notices = Notices(self.sessions, settings)
+        self.updates = Updates(settings.data_dir / "releases", self.sessions, self.commands,
+                               self.audit, lambda: self.live.changed(["fleet"]))
         self.alarms = AlarmService(self.sessions, self.audit,
                                    lambda: self.live.changed(["fleet"]))
         self.accounts = AccountService(self.sessions, self.audit, self.api_token,
@@ -282,7 +285,7 @@ class Services:
         self.leadership.start()  # SQLite: leads at once; PostgreSQL: when elected
 
     LEADER_JOBS = ("commands-retry", "plans", "firing", "fleet-sample", "telemetry-prune",
-                   "offline-alarms")
+                   "offline-alarms", "notices", "updates")
     """What runs on the leading controller only (and ``cap-watch:*``)."""
 
     def _prune_telemetry(self) -> None:
@@ -306,6 +309,7 @@ class Services:
         self.jobs.every(min(60.0, s.offline_alarm_min * 30), "offline-alarms",
                         lambda: self.alarms.check_offline(s.offline_alarm_min))
         self.jobs.every(s.notice_every_s, "notices", self.notices.tick)
+        self.jobs.every(s.rollout_every_s, "updates", self.updates.tick)
         for name, feed in self.cap_watch.watched().items():
             self.jobs.every(feed.poll_s, f"cap-watch:{name}",
                             lambda name=name: self.cap_watch.poll(name))

@@ -61,6 +61,8 @@ class CommandValidity(BaseModel):
     trust_key: int = Field(7 * 86400, ge=10, le=7 * 86400, description="a device offline "
                            "this long still learns the next signing key when it returns")
     retire_key: int = Field(7 * 86400, ge=10, le=7 * 86400)
+    update: int = Field(86400, ge=60, le=7 * 86400, description="a device offline this "
+                        "long after its wave began still installs the release on return")
 
     def seconds(self, kind: str) -> int:
         value = getattr(self, kind, None)
@@ -218,6 +220,8 @@ class Settings(BaseSettings):
                                      "raises a device_offline alarm (cleared when it is back)")
     fleet_sample_s: float = Field(300.0, gt=0, description="sample the fleet's online ratio "
                                   "this often (kept 90 days, plotted on the fleet page)")
+    rollout_every_s: float = Field(10.0, gt=0, description="follow agent update rollouts "
+                                   "this often (outcomes in, the next wave out)")
     # notices to people (controller/notices): e-mail and a webhook; the web UI always lists them
     notice_every_s: float = Field(30.0, gt=0, description="look for what to tell this often")
     notice_per_hour: int = Field(20, ge=1, le=10_000, description="at most this many notices "

@@ -5,6 +5,9 @@ resident memory stays small (``docs/benchmarks.md``). The operator's ``loalang``
 another program, for the station's PC.
 
     loalang-agent run --config /etc/loalang/agent.toml [-v]
+    loalang-agent check --config ...   what a new release must pass before the agent uses it
+    loalang-agent guard --config ...   before each start (systemd ExecStartPre): leave a
+                                       release under trial that keeps failing
     loalang-agent enrol --controller URL --token TOKEN --device ID --zone Z [--zone Z2]
                         [--name TEXT] [--output alsa|file] --config-out PATH
 """
@@ -29,9 +32,10 @@ def _logging(verbose: bool) -> None:
 
 
 def run(config_path: Path, verbose: bool = False) -> int:
-    """Run the agent until SIGTERM or SIGINT."""
+    """Run the agent until SIGTERM or SIGINT (or an update restarts it into a release)."""
     from .agent import Agent
     from .config import AgentConfig, ConfigError
+    from .update import exec_current
 
     _logging(verbose)
     try:
@@ -39,13 +43,80 @@ def run(config_path: Path, verbose: bool = False) -> int:
     except ConfigError as exc:
         print(f"Cấu hình sai / bad config: {exc}", file=sys.stderr)
         return 1
-    agent = Agent(config)
+    agent = Agent(config, config_path=config_path)
     done = threading.Event()
+    restart = threading.Event()
+
+    def restart_now() -> None:
+        restart.set()
+        done.set()
+
+    agent.updates.restart = restart_now
     signal.signal(signal.SIGTERM, lambda *_: done.set())
     signal.signal(signal.SIGINT, lambda *_: done.set())
-    agent.start()
+    try:
+        agent.start()
+    except Exception as exc:
+        logging.getLogger(__name__).exception("agent failed to start")
+        if not agent.updates.give_up("start_failed", f"{type(exc).__name__}: {exc}"):
+            raise
     done.wait()
-    agent.stop()
+    try:
+        agent.stop()
+    except Exception:  # a start that failed half-way: leave anyway
+        logging.getLogger(__name__).exception("agent did not stop cleanly")
+    if restart.is_set():
+        exec_current(agent.updates.releases, config_path, verbose)
+    return 0
+
+
+def check(config_path: Path) -> int:
+    """A release's self-check, run by the agent before it switches to it: this code imports
+    whole and reads this device's config, state and plan; prints its version (JSON)."""
+    import subprocess
+
+    from loalang import __version__
+    from protocol.messages import PlanCommand, convert
+
+    from . import agent as _agent  # noqa: F401  (every module the agent imports at start)
+    from .config import AgentConfig, ConfigError
+    from .fsutil import read_json
+    from .hardware import mcu as _mcu  # noqa: F401
+    from .outputs import alsa as _alsa  # noqa: F401
+    from .state import AgentState
+
+    try:
+        config = AgentConfig.load(config_path)
+        AgentState(config.data_path / "state.json", config.zones)
+        stored = read_json(config.data_path / "plan.json", None)
+        if stored:
+            convert(stored["plan"], PlanCommand)
+        subprocess.run([config.ffmpeg, "-version"], capture_output=True, check=True,
+                       timeout=30)
+    except (ConfigError, ValueError, KeyError, TypeError, OSError,
+            subprocess.SubprocessError) as exc:
+        print(f"check failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+    print(json.dumps({"version": __version__}))
+    return 0
+
+
+def guard(config_path: Path) -> int:
+    """systemd's ExecStartPre: go back from a release under trial that keeps failing. Never
+    fails itself (the service must start either way)."""
+    from .config import AgentConfig, ConfigError
+    from .update import Releases
+    from .update import guard as check_trial
+
+    _logging(False)
+    try:
+        config = AgentConfig.load(config_path)
+        reason = check_trial(config.data_path / "update.json", Releases(config.releases_path))
+    except (ConfigError, OSError, ValueError) as exc:
+        print(f"guard: {exc}", file=sys.stderr)
+        return 0
+    if reason:
+        print(f"guard: release under trial left ({reason})", file=sys.stderr)
     return 0
 
 
@@ -88,6 +159,10 @@ def main(argv: list[str] | None = None) -> int:
     run_cmd = commands.add_parser("run", help="run the agent")
     run_cmd.add_argument("--config", "-c", type=Path, required=True, help="agent TOML file")
     run_cmd.add_argument("-v", "--verbose", action="store_true")
+    for name, text in (("check", "self-check of this release (before an update switches)"),
+                       ("guard", "before each start: leave a failing release under trial")):
+        sub = commands.add_parser(name, help=text)
+        sub.add_argument("--config", "-c", type=Path, required=True, help="agent TOML file")
     enrol_cmd = commands.add_parser("enrol", help="register this device, write its config")
     enrol_cmd.add_argument("--controller", required=True)
     enrol_cmd.add_argument("--token", required=True, help="an operator token (used once)")
@@ -101,6 +176,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "run":
         return run(args.config, args.verbose)
+    if args.command == "check":
+        return check(args.config)
+    if args.command == "guard":
+        return guard(args.config)
     return enrol(args.controller, args.token, args.device, args.zone, args.name, args.output,
                  args.config_out, args.ca_file)
 

@@ -8,6 +8,7 @@ import logging
 import threading
 import uuid
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import msgspec
@@ -34,6 +35,7 @@ from protocol.messages import (
     StatusMessage,
     StopCommand,
     TrustKeyCommand,
+    UpdateCommand,
     convert,
     encode,
     to_builtins,
@@ -56,11 +58,12 @@ from .player import Player
 from .sources import MediaSources
 from .state import AgentState
 from .timesync import OffsetReader
+from .update import Releases, Updater
 
 log = logging.getLogger(__name__)
 
 CAPABILITIES = ["play", "prepare", "cancel", "stop", "set_zones", "set_volume", "stream",
-                "range-download", "live"]
+                "range-download", "live", "update"]
 
 
 def _version() -> str:
@@ -92,7 +95,8 @@ def make_board(config: HardwareConfig) -> ClusterBoard:
 
 
 class Agent:
-    def __init__(self, config: AgentConfig, output: AudioOutput | None = None):
+    def __init__(self, config: AgentConfig, output: AudioOutput | None = None,
+                 config_path: Path | None = None):
         self.config = config
         self.device_id = config.device_id
         config.data_path.mkdir(parents=True, exist_ok=True)
@@ -129,6 +133,10 @@ class Agent:
         self.link = MqttLink(config.mqtt, self.device_id, self.state.zones, self.outbox,
                              self.on_command, self._birth,
                              tls=tls if config.mqtt.tls else None)
+        # signed updates; ``loalang-agent run`` sets ``updates.restart`` (exec into a release)
+        self.updates = Updater(config.data_path, Releases(config.releases_path), config_path,
+                               _version(), self.cache.fetch_file, self.report_event,
+                               self.player.quiet, self.device_id)
         self._command_lock = threading.Lock()
         self.duplicates_ignored = 0
         self.counters = AgentCounters()  # commands, plays (the link counts its own)
@@ -153,10 +161,13 @@ class Agent:
         self.cluster.set_volume(self.state.volume)
         self.link.start()
         self._health_thread.start()
+        self.updates.started(online=lambda: self.link.connected.is_set()
+                             and self.link.controller_online.is_set())
         log.info("agent %s started (zones: %s)", self.device_id, ", ".join(self.state.zones))
 
     def stop(self) -> None:
         self._stop.set()
+        self.updates.close()
         self.player.shutdown()
         self.cluster.stop()
         self.link.stop()
@@ -371,6 +382,8 @@ class Agent:
                 self.state.retire_key(body.kid)
                 self._trusted = self._trusted_now()
                 log.warning("signing key %s retired (by %s)", body.kid, command.kid)
+            elif isinstance(body, UpdateCommand):
+                self.updates.handle(body, command.cmd_id)
 
     # --- plans ----------------------------------------------------------------------------
 

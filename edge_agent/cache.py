@@ -111,25 +111,38 @@ class MediaCache:
             if final.is_file():
                 _touch(final)
                 return final, 0
-            delay = 1.0
-            fetched = 0
-            while True:
-                try:
-                    fetched += self._download(ref)
-                    break
-                except MediaHashMismatch:
-                    raise
-                except (http.client.HTTPException, OSError) as exc:
-                    if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
-                        raise StorageFull(str(exc)) from None  # said at once: no retry helps
-                    if time.time() + delay > deadline:
-                        raise MediaUnavailable(f"{type(exc).__name__}: {exc}") from None
-                    log.warning("download of %s failed (%s); retrying in %.0fs",
-                                ref.sha256[:12], exc, delay)
-                    time.sleep(delay)
-                    delay = min(delay * 2, 30.0)
+            fetched = self._retrying(self._url(ref), ref.sha256, ref.size, final, deadline)
         self.evict(keep={ref.sha256})  # outside the lock: eviction takes other media's locks
         return final, fetched
+
+    def fetch_file(self, url: str, sha256: str, size: int, final: Path,
+                   deadline: float) -> int:
+        """Download any file the controller serves (an agent release) to ``final``, resumed
+        and checked against ``sha256`` like media; not kept in (nor evicted from) the cache."""
+        if final.is_file():
+            return 0
+        with self._lock(sha256):
+            return self._retrying(url if url.startswith(("http://", "https://"))
+                                  else self.base_url + url, sha256, size, final, deadline)
+
+    def _retrying(self, url: str, sha256: str, size: int, final: Path,
+                  deadline: float) -> int:
+        delay = 1.0
+        fetched = 0
+        while True:
+            try:
+                return fetched + self._download(url, sha256, size, final)
+            except MediaHashMismatch:
+                raise
+            except (http.client.HTTPException, OSError) as exc:
+                if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+                    raise StorageFull(str(exc)) from None  # said at once: no retry helps
+                if time.time() + delay > deadline:
+                    raise MediaUnavailable(f"{type(exc).__name__}: {exc}") from None
+                log.warning("download of %s failed (%s); retrying in %.0fs",
+                            sha256[:12], exc, delay)
+                time.sleep(delay)
+                delay = min(delay * 2, 30.0)
 
     def evict(self, keep: frozenset[str] | set[str] = frozenset()) -> list[str]:
         """Delete least recently used media until the cache fits ``max_bytes``.
@@ -170,41 +183,41 @@ class MediaCache:
     def _url(self, ref: MediaRef) -> str:
         return ref.url if ref.url.startswith(("http://", "https://")) else self.base_url + ref.url
 
-    def _download(self, ref: MediaRef) -> int:
-        part = self.dir / f"{ref.sha256}.part"
+    def _download(self, url: str, sha256: str, expected: int, final: Path) -> int:
+        part = final.with_name(f"{sha256}.part")
         have = part.stat().st_size if part.exists() else 0
-        if have > ref.size:
+        if have > expected:
             part.unlink()
             have = 0
         fetched = 0
-        if have < ref.size:
+        if have < expected:
             headers = {"Range": f"bytes={have}-"} if have else {}
-            with self._http.get(self._url(ref), headers) as resp:
+            with self._http.get(url, headers) as resp:
                 if resp.status == 200 and have:
                     have = 0  # server ignored the Range: start over
                 elif resp.status not in (200, 206):
-                    raise _HttpStatus(f"HTTP {resp.status} for {ref.sha256[:12]}")
+                    raise _HttpStatus(f"HTTP {resp.status} for {sha256[:12]}")
                 with open(part, "ab" if have else "wb") as fh:
                     while chunk := resp.read(64 * 1024):
                         fh.write(chunk)
                         fetched += len(chunk)
-                        if have + fetched > ref.size:
+                        if have + fetched > expected:
                             break
                     fh.flush()
                     os.fsync(fh.fileno())
         digest = hashlib.sha256()
         with open(part, "rb") as fh:
-            size = 0
+            got = 0
             while chunk := fh.read(1 << 20):
                 digest.update(chunk)
-                size += len(chunk)
-        if size < ref.size:
-            raise OSError(f"short download: {size} of {ref.size} bytes")
-        if size != ref.size or digest.hexdigest() != ref.sha256:
+                got += len(chunk)
+        if got < expected:
+            raise OSError(f"short download: {got} of {expected} bytes")
+        if got != expected or digest.hexdigest() != sha256:
             part.unlink(missing_ok=True)
-            raise MediaHashMismatch(f"got sha256 {digest.hexdigest()} ({size} bytes)")
-        os.replace(part, self.path(ref.sha256))
-        fsync_dir(self.dir)
+            raise MediaHashMismatch(f"got sha256 {digest.hexdigest()} ({got} bytes)")
+        os.replace(part, final)
+        fsync_dir(final.parent)
         return fetched
 
 

@@ -105,6 +105,9 @@ class AgentConfig(_Section):
     ntp_server: Annotated[str, Meta(max_length=200)] | None = None
     ntp_port: Annotated[int, Meta(ge=1, le=65535)] = 123
     ntp_check_s: Annotated[float, Meta(ge=10)] = 600.0
+    # agent releases, one virtualenv each, and the ``current`` link the service starts
+    # (edge_agent/update.py); none: ``{data_dir}/releases``
+    releases_dir: str | None = None
 
     def __post_init__(self) -> None:
         for kid, text in self.keys.items():
@@ -126,6 +129,10 @@ class AgentConfig(_Section):
     @property
     def data_path(self) -> Path:
         return Path(self.data_dir)
+
+    @property
+    def releases_path(self) -> Path:
+        return Path(self.releases_dir) if self.releases_dir else self.data_path / "releases"
 
     @property
     def output_dir(self) -> Path:

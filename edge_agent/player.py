@@ -142,6 +142,13 @@ class Player:
             play.cancelled.set()
             play.interrupt.set()
 
+    def quiet(self, within_s: float) -> bool:
+        """Nothing plays now and nothing is due within ``within_s`` (an update may restart)."""
+        soon = self.clock.now() + timedelta(seconds=within_s)
+        with self._lock:
+            return self._current is None and all(
+                p.cmd.start_at > soon for p in self._plays.values())
+
     def active_play_ids(self) -> list[str]:
         with self._lock:
             return list(self._plays)

@@ -35,6 +35,13 @@ app.add_typer(cap_app, name="cap")
 keys_app = typer.Typer(help="Khóa ký lệnh / the controller's signing key", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
 
+release_app = typer.Typer(help="Bản phát hành phần mềm thiết bị / agent releases",
+                          no_args_is_help=True)
+app.add_typer(release_app, name="release")
+rollout_app = typer.Typer(help="Cập nhật thiết bị theo đợt / agent rollouts in waves",
+                          no_args_is_help=True)
+app.add_typer(rollout_app, name="rollout")
+
 UrlOpt = typer.Option(None, "--url", help="Controller URL (env LOALANG_URL)")
 TokenOpt = typer.Option(None, "--token", help="API token (env LOALANG_TOKEN)")
 
@@ -237,6 +244,79 @@ def keys_promote(force: bool = typer.Option(False, "--force", help="although som
                  url: str | None = UrlOpt, token: str | None = TokenOpt) -> None:
     """The next key signs from now on; the old one is retired on every device."""
     _print_keys(_call(_client(url, token).post, "/api/keys/promote", {"force": force}))
+
+
+@release_app.command("add")
+def release_add(wheel: Path, notes: str = typer.Option("", "--notes"),
+                url: str | None = UrlOpt, token: str | None = TokenOpt) -> None:
+    """Keep an agent release: a wheel built with ``pip wheel --no-deps -w dist .``."""
+    if not wheel.is_file():
+        _fail(f"Không thấy tệp / no such file: {wheel}")
+    out = _call(_client(url, token).post_file, "/api/releases", wheel, notes=notes)
+    typer.echo(f"{out['version']}  sha256 {out['sha256']}  {out['size']} bytes")
+
+
+@release_app.command("list")
+def release_list(url: str | None = UrlOpt, token: str | None = TokenOpt) -> None:
+    """The releases kept, newest first, with how many devices run each."""
+    for r in _call(_client(url, token).get, "/api/releases"):
+        typer.echo(f"{r['version']:<14} {r['devices_running']:>5} thiết bị / devices  "
+                   f"{r['sha256'][:16]}  {r['notes']}")
+
+
+def _print_rollout(r: dict[str, Any]) -> None:
+    typer.echo(f"{r['id']}  {r['version']}  {r['state']}  đợt / wave {r['wave'] + 1}/"
+               f"{r['waves']}  {json.dumps(r['counts'])}" + (f"  — {r['reason']}"
+                                                             if r["reason"] else ""))
+    for t in r.get("targets", []):
+        why = f"{t['reason']}: {t['detail']}" if t["detail"] else t["reason"]
+        typer.echo(f"  {t['wave'] + 1}  {t['device_id']:<24} {t['state']:<12} "
+                   f"{t['from_version'] or '?'} → {t['running'] or '?'}  {why}")
+
+
+@rollout_app.command("start")
+def rollout_start(version: str, zone: str | None = typer.Option(None, "--zone"),
+                  confirm_s: int = typer.Option(180, "--confirm-s", help="a device must be "
+                                                "back online on the release this soon"),
+                  wait: bool = typer.Option(False, "--wait", help="follow it to the end"),
+                  url: str | None = UrlOpt, token: str | None = TokenOpt) -> None:
+    """Send a release to the devices in waves (1 device, 10 %, all); stops on a failure."""
+    client = _client(url, token)
+    r = _call(client.post, "/api/rollouts", {"version": version, "zone_id": zone,
+                                             "confirm_s": confirm_s})
+    while wait and r["state"] == "running":
+        time.sleep(2)
+        r = _call(client.get, f"/api/rollouts/{r['id']}")
+    _print_rollout(r)
+    if r["state"] == "stopped":
+        raise typer.Exit(1)
+
+
+@rollout_app.command("show")
+def rollout_show(rollout_id: str = typer.Argument("", help="default: the latest"),
+                 url: str | None = UrlOpt, token: str | None = TokenOpt) -> None:
+    """A rollout device by device (the latest one unless named)."""
+    client = _client(url, token)
+    if not rollout_id:
+        latest = _call(client.get, "/api/rollouts")
+        if not latest:
+            _fail("Chưa có đợt cập nhật nào / no rollout yet")
+        rollout_id = latest[0]["id"]
+    _print_rollout(_call(client.get, f"/api/rollouts/{rollout_id}"))
+
+
+@rollout_app.command("stop")
+def rollout_stop(rollout_id: str, url: str | None = UrlOpt,
+                 token: str | None = TokenOpt) -> None:
+    """Send nothing more (what was sent finishes or rolls back on its devices)."""
+    _print_rollout(_call(_client(url, token).post, f"/api/rollouts/{rollout_id}/stop", {}))
+
+
+@rollout_app.command("resume")
+def rollout_resume(rollout_id: str, url: str | None = UrlOpt,
+                   token: str | None = TokenOpt) -> None:
+    """Go on with a stopped rollout; its wave's failed devices are tried again."""
+    _print_rollout(_call(_client(url, token).post, f"/api/rollouts/{rollout_id}/resume", {}))
 
 
 @zone_app.command("add")

@@ -82,6 +82,12 @@ class Client:
                                               files={"file": (path.name, body)}, data=data))
         return self.wait_job(job, progress)
 
+    def post_file(self, path: str, file: Path, **fields: str) -> Any:
+        """A multipart upload answered at once (an agent release)."""
+        with file.open("rb") as fh:
+            return self._check(self._http.post(path, files={"file": (file.name, fh)},
+                                               data=fields))
+
     def wait_job(self, job: dict[str, Any], progress: Callable[[str, float], None] | None = None,
                  every_s: float = 0.5) -> Any:
         """Follow a media job until it is done; its bulletin, or ApiFailure with the reason."""

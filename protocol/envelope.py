@@ -51,7 +51,8 @@ MAX_VALIDITY: dict[str, timedelta] = {
     "play": timedelta(days=1), "prepare": timedelta(days=1), "stop": timedelta(days=1),
     "cancel": timedelta(days=7), "set_zones": timedelta(days=7),
     "set_volume": timedelta(days=7), "plan": timedelta(days=7),
-    "trust_key": timedelta(days=7), "retire_key": timedelta(days=7)}
+    "trust_key": timedelta(days=7), "retire_key": timedelta(days=7),
+    "update": timedelta(days=7)}
 """The longest a command of each kind may be valid (``not_after − issued_at``); a play's
 ``start_at`` (each of a plan's) may also lie at most this long before ``issued_at`` (a late
 send still joins in step) and never after ``not_after``."""

@@ -201,6 +201,22 @@ class RetireKeyCommand(Tagged, tag="retire_key"):
     kid: KeyId
 
 
+VersionText = Annotated[str, Meta(max_length=40, pattern=r"^[0-9][0-9A-Za-z.+!_-]{0,39}$")]
+"""An agent release's version (PEP 440: ``0.2.0``, ``0.2.0rc1``, ``0.2.0+station.1``)."""
+
+
+class UpdateCommand(Tagged, tag="update", kw_only=True):
+    """Install this agent release (a wheel, fetched over HTTP and checked against ``sha256``)
+    beside the running one and switch to it; the agent goes back to the running one on its
+    own if the new one does not come online and pass its self-check within ``confirm_s``."""
+
+    version: VersionText
+    url: Annotated[str, Meta(max_length=500, pattern=r"^(/|https?://)[\x21-\x7e]*$")]
+    sha256: Sha256
+    size: Annotated[int, Meta(ge=1, le=512 * 2**20)]
+    confirm_s: Annotated[int, Meta(ge=10, le=3600)] = 180
+
+
 class PlanEntry(Playable, kw_only=True):
     """One play in a device's plan (its play id doubles as the broadcast id)."""
 
@@ -224,7 +240,8 @@ class PlanCommand(Tagged, tag="plan"):
 
 
 CommandBody = (PlayCommand | PrepareCommand | CancelCommand | StopCommand | SetZonesCommand
-               | SetVolumeCommand | PlanCommand | TrustKeyCommand | RetireKeyCommand)
+               | SetVolumeCommand | PlanCommand | TrustKeyCommand | RetireKeyCommand
+               | UpdateCommand)
 
 
 class CommandPayload(Message):
@@ -452,8 +469,27 @@ class AlarmEvent(_Event, tag="alarm"):
         return self.code.value if self.channel is None else f"{self.code.value}:{self.channel}"
 
 
+class UpdateResult(str, enum.Enum):
+    """How an update command ended on the device."""
+
+    installed = "installed"      # the new release runs, online, self-check passed
+    refused = "refused"          # not switched to: download, hash, install or check failed
+    rolled_back = "rolled_back"  # switched to, did not come online or crashed: back again
+
+
+class UpdateEvent(_Event, tag="update"):
+    """The outcome of an ``update`` command; ``running`` is the version that sends it."""
+
+    cmd_id: PlayId
+    version: VersionText
+    running: Annotated[str, Meta(max_length=40)]
+    result: UpdateResult
+    reason: Annotated[str, Meta(max_length=40)] = ""
+    detail: Annotated[str, Meta(max_length=300)] = ""
+
+
 AgentEvent = (MediaReadyEvent | PlaybackStartedEvent | PlaybackFinishedEvent
-              | PlaybackFailedEvent | SecurityEvent | AlarmEvent)
+              | PlaybackFailedEvent | SecurityEvent | AlarmEvent | UpdateEvent)
 
 
 # --- encoding -------------------------------------------------------------------------------

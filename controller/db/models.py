@@ -457,3 +457,51 @@ class CapAlert(Base):
     broadcast_id: Mapped[str | None] = mapped_column(String(80), nullable=True)
     detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     received_at: Mapped[datetime] = mapped_column(UtcDateTime, default=_now)
+
+
+class AgentRelease(Base):
+    """An agent release (a wheel) the controller serves to devices for signed updates."""
+
+    __tablename__ = "agent_releases"
+    version: Mapped[str] = mapped_column(String(40), primary_key=True)
+    filename: Mapped[str] = mapped_column(String(200), unique=True)
+    sha256: Mapped[str] = mapped_column(String(64))
+    size: Mapped[int] = mapped_column(BigInteger)
+    notes: Mapped[str] = mapped_column(String(500), default="")
+    uploaded_by: Mapped[str] = mapped_column(String(80))
+    uploaded_at: Mapped[datetime] = mapped_column(UtcDateTime, default=_now)
+
+
+class Rollout(Base):
+    """A release sent to devices in waves (1 device, 10 %, the rest); stops on a failure."""
+
+    __tablename__ = "rollouts"
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    version: Mapped[str] = mapped_column(ForeignKey("agent_releases.version"), index=True)
+    state: Mapped[str] = mapped_column(String(12), index=True)  # RolloutState
+    wave: Mapped[int] = mapped_column(Integer, default=0)  # the wave under way (0-based)
+    waves: Mapped[int] = mapped_column(Integer)
+    wave_at: Mapped[datetime] = mapped_column(UtcDateTime, default=_now)  # when it began
+    zone_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    confirm_s: Mapped[int] = mapped_column(Integer)
+    wave_timeout_s: Mapped[int] = mapped_column(Integer)
+    reason: Mapped[str] = mapped_column(String(300), default="")
+    created_by: Mapped[str] = mapped_column(String(80))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=_now)
+    finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+
+
+class RolloutTarget(Base):
+    """One device of a rollout: its wave and how its update went."""
+
+    __tablename__ = "rollout_targets"
+    rollout_id: Mapped[str] = mapped_column(ForeignKey("rollouts.id"), primary_key=True)
+    device_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    wave: Mapped[int] = mapped_column(Integer)
+    state: Mapped[str] = mapped_column(String(12))  # TargetState
+    from_version: Mapped[str] = mapped_column(String(40), default="")
+    cmd_id: Mapped[str | None] = mapped_column(String(80), nullable=True)
+    sent_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    done_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    reason: Mapped[str] = mapped_column(String(40), default="")
+    detail: Mapped[str] = mapped_column(String(300), default="")

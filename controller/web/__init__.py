@@ -26,11 +26,12 @@ from .pages import (
     routine,
     session,
     speech,
+    updates,
 )
 from .render import LoginRequired, PageForbidden, lang_of, render, words
 
 PAGE_MODULES = (session, broadcaster, emergency, onair, routine, approvals, fleet, speech, admin,
-                live, reports)
+                live, reports, updates)
 
 
 def install(app: FastAPI) -> None:

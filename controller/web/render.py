@@ -33,6 +33,7 @@ NAV = [("nav.home", "/ui/", "broadcast.read"), ("nav.history", "/ui/broadcasts",
        ("nav.speech", "/ui/speech", "speech.lexicon"),
        ("nav.reports", "/ui/reports", "report.read"),
        ("nav.notices", "/ui/notices", "alarm.read"),
+       ("nav.updates", "/ui/updates", "update.read"),
        ("nav.setup", "/ui/setup", "device.manage"), ("nav.users", "/ui/users", "user.manage"),
        ("nav.audit", "/ui/audit", "audit.read")]
 

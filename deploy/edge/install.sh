@@ -14,7 +14,7 @@ CONTROLLER="${LOALANG_CONTROLLER:-}"   # filled in when the controller serves th
 TOKEN="${LOALANG_TOKEN:-}"
 DEVICE="" NAME="" ZONES="" HARDWARE="none" PORT="/dev/ttyUSB0" RELAYS=1 OUTPUT="alsa"
 ALSA_DEVICE="default" ROOT="" SYSTEM=1 PYTHON="" CA_FILE=""
-PREFIX=/opt/loalang USER_NAME=loalang-agent
+RELEASES=/var/lib/loalang-agent/releases USER_NAME=loalang-agent
 
 usage() {
   sed -n '2,11p' "$0" 2>/dev/null || true
@@ -98,23 +98,35 @@ if [ "$SYSTEM" = 1 ]; then
   usermod -a -G audio,dialout "$USER_NAME"
 fi
 
-# 3. The code, in its own virtual environment.
+# 3. The code: a virtual environment per release under $RELEASES, "current" naming the one
+#    the service starts; signed updates install the next beside it (docs/deploy-edge.md).
 SRC_DIR="$(cd "$(dirname "${BASH_SOURCE[0]:-$0}")" 2>/dev/null && cd ../.. && pwd || true)"
 if [ -n "$PYTHON" ]; then
   AGENT=("$PYTHON" -m edge_agent)
 else
-  say "installing the agent into $ROOT$PREFIX"
-  python3 -m venv "$ROOT$PREFIX"
-  "$ROOT$PREFIX/bin/pip" install -q --upgrade pip
+  tmp=""
   if [ -n "$SRC_DIR" ] && [ -f "$SRC_DIR/pyproject.toml" ] && [ -d "$SRC_DIR/edge_agent" ]; then
-    "$ROOT$PREFIX/bin/pip" install -q "$SRC_DIR[agent]"
+    SOURCE="$SRC_DIR"
   else
     tmp=$(mktemp -d)
     "${CURL[@]}" "$CONTROLLER/edge/loalang-agent.tar.gz" -o "$tmp/loalang-agent.tar.gz"
-    "$ROOT$PREFIX/bin/pip" install -q "$tmp/loalang-agent.tar.gz[agent]"
-    rm -rf "$tmp"
+    tar -xzf "$tmp/loalang-agent.tar.gz" -C "$tmp"
+    SOURCE="$tmp/loalang-agent"
   fi
-  AGENT=("$ROOT$PREFIX/bin/loalang-agent")
+  VERSION=$(sed -n 's/^__version__ = "\(.*\)"$/\1/p' "$SOURCE/loalang/__init__.py")
+  [ -n "$VERSION" ] || die "cannot read the agent's version in $SOURCE"
+  RELEASE="$ROOT$RELEASES/$VERSION"
+  say "installing agent $VERSION into $RELEASE"
+  mkdir -p "$ROOT$RELEASES"
+  rm -rf "$RELEASE"
+  python3 -m venv "$RELEASE"
+  "$RELEASE/bin/pip" install -q --upgrade pip
+  "$RELEASE/bin/pip" install -q "$SOURCE[agent]"
+  ln -sfn "$VERSION" "$ROOT$RELEASES/current"
+  if [ -n "$tmp" ]; then rm -rf "$tmp"; fi
+  # the agent installs its updates itself: the releases are its own
+  if [ "$SYSTEM" = 1 ]; then chown -R "$USER_NAME:$USER_NAME" "$ROOT$RELEASES"; fi
+  AGENT=("$ROOT$RELEASES/current/bin/loalang-agent")
 fi
 
 # 4. Enrol once: the controller registers the device and returns its config and credentials.

@@ -105,8 +105,12 @@ def test_systemd_unit_is_valid(tmp_path: Path):
     assert analyze, "systemd-analyze (package systemd) is needed to check the unit"
     unit = tmp_path / "loalang-agent.service"
     # the venv of a real install is not here: check everything else with a stand-in binary
-    unit.write_text((ROOT / "deploy" / "edge" / "loalang-agent.service").read_text()
-                    .replace("/opt/loalang/bin/loalang-agent", "/bin/true"))
+    text = (ROOT / "deploy" / "edge" / "loalang-agent.service").read_text()
+    for release in ("current", "previous"):
+        path = f"/var/lib/loalang-agent/releases/{release}/bin/loalang-agent"
+        assert path in text
+        text = text.replace(path, "/bin/true")
+    unit.write_text(text)
     out = subprocess.run([analyze, "verify", str(unit)], capture_output=True, text=True,
                          timeout=60)
     assert out.returncode == 0 and "loalang-agent.service" not in out.stderr, out.stderr
