@@ -310,7 +310,9 @@ class Updates:
         with self._sessions.begin() as session:
             row = self._locked(session, rollout_id)
             self._check_move(row, state)
-            row.state, row.reason = state.value, reason[:300]
+            # why it stopped stays readable after a person stops or cancels it
+            row.state = state.value
+            row.reason = (f"{row.reason}; {reason}" if row.reason else reason)[-300:]
             if state is RolloutState.cancelled:
                 row.finished_at = utcnow()
         self._changed()

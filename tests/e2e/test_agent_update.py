@@ -165,8 +165,22 @@ def test_a_wave_rollout_updates_every_agent_and_a_broken_release_is_rolled_back(
     shown = _cli(stack, "rollout", "show")
     assert "stopped" in shown and "rolled_back" in shown and BROKEN in shown
 
+    # the wheel altered on the controller's disk (same size): the signed hash catches it
+    r = stack.api.post(f"/api/rollouts/{stopped['id']}/cancel")
+    assert r.status_code == 200 and r.json()["state"] == "cancelled", r.text
+    stored = stack.settings.data_dir / "releases" / wheels[BROKEN].name
+    data = bytearray(stored.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    stored.write_bytes(bytes(data))
+    tampered = _rollout(stack, BROKEN, {"finished", "stopped"})
+    refused = next(t for t in tampered["targets"] if t["wave"] == 0)
+    assert tampered["state"] == "stopped"
+    assert refused["state"] == "refused" and refused["reason"] == "hash_mismatch", refused
+    assert all(a.current() == GOOD for a in agents)
+
     # the technician's page says it in words: versions running, the wave, who went back
     page = stack.api.get("/ui/updates")
     assert page.status_code == 200, page.text
-    assert "đã tự quay về bản cũ" in page.text and "not_online" in page.text
+    assert "không cài được" in page.text and "hash_mismatch" in page.text
+    assert "rolled_back not_online; cancelled by" in page.text  # the earlier one, below
     assert f"<td>{GOOD}</td><td>3</td>" in page.text  # three clusters on the good release

@@ -160,7 +160,11 @@ class Stack:
     def wait_states(self, broadcast_id: str, states: set[str], timeout: float = 30
                     ) -> dict[str, Any]:
         def done() -> dict[str, Any] | None:
-            b = self.get_broadcast(broadcast_id)
+            r = self.api.get(f"/api/broadcasts/{broadcast_id}")
+            if r.status_code == 404:  # a schedule's play: its row appears when it fires
+                return None
+            assert r.status_code == 200, r.text
+            b = r.json()
             return b if all(d["state"] in states for d in b["deliveries"]) else None
 
         return wait_for(done, timeout, what=f"deliveries of {broadcast_id} in {states}")
