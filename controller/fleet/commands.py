@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from protocol import topics
@@ -156,16 +156,24 @@ class CommandPath:
                 with self._sessions.begin() as session:
                     prefetch(session, part)
                     seqs = _next_seqs(session, [m.seq_key for m in part])
+                    rows: list[dict[str, Any]] = []
                     for m, seq in zip(part, seqs, strict=True):
-                        row = self._new_row(session, seq, m.seq_key, m.target, m.topic, m.body,
-                                            m.not_after, None, CommandState.retained,
-                                            retain=True, key=key)
-                        one = _sent(row, CommandState.retained)
+                        cmd_id, now, data = self._signed(seq, m.target, m.body, m.not_after, key)
                         # the signed bytes are kept once, by the recorder (device_plans):
                         # 5,000 plans of 3 KiB each were written twice per change
-                        row.data = b""
+                        rows.append(dict(cmd_id=cmd_id, type=m.body.type, target=m.target,
+                                         seq_key=m.seq_key, seq=seq, topic=m.topic,
+                                         retain=True, data=b"",
+                                         state=CommandState.retained.value,
+                                         broadcast_id=None, issued_at=now,
+                                         not_after=m.not_after))
+                        one = SentCommand(cmd_id=cmd_id, kind=m.body.type, target=m.target,
+                                          topic=m.topic, seq=seq, data=data,
+                                          state=CommandState.retained)
                         m.record(session, one)
                         sent.append(one)
+                    # one multi-row insert rather than an ORM object per command
+                    session.execute(insert(Command), rows)
                 for one in sent[-len(part):]:
                     try:
                         infos.append(self._gateway.publish(one.topic, one.data, qos=1,
@@ -243,17 +251,22 @@ class CommandPath:
     def _new_row(self, session: Session, seq: int, seq_key: str, target: str, topic: str,
                  body: Any, not_after: datetime, broadcast_id: str | None, state: CommandState,
                  retain: bool, key: SigningKey | None = None) -> Command:
-        cmd_id = uuid.uuid4().hex
-        now = utcnow()
-        key = key or self.key
-        payload = CommandPayload(kid=key.kid, cmd_id=cmd_id, target=target, issued_at=now,
-                                 not_after=not_after, seq=seq, body=body)
+        cmd_id, now, data = self._signed(seq, target, body, not_after, key or self.key)
         row = Command(cmd_id=cmd_id, type=body.type, target=target, seq_key=seq_key, seq=seq,
-                      topic=topic, retain=retain, data=sign(payload, key.private),
-                      state=state.value, broadcast_id=broadcast_id, issued_at=now,
-                      not_after=not_after)
+                      topic=topic, retain=retain, data=data, state=state.value,
+                      broadcast_id=broadcast_id, issued_at=now, not_after=not_after)
         session.add(row)
         return row
+
+    @staticmethod
+    def _signed(seq: int, target: str, body: Any, not_after: datetime, key: SigningKey
+                ) -> tuple[str, datetime, bytes]:
+        """A new command id, its issue time and the signed envelope."""
+        cmd_id = uuid.uuid4().hex
+        now = utcnow()
+        payload = CommandPayload(kid=key.kid, cmd_id=cmd_id, target=target, issued_at=now,
+                                 not_after=not_after, seq=seq, body=body)
+        return cmd_id, now, sign(payload, key.private)
 
     def _flush_key(self, key: str) -> list[SentCommand]:
         """Publish the pending commands of one sequence, in order, until the broker fails.

@@ -12,7 +12,7 @@ from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from .model import MediaItem, QuietHours, RelayItem, ScheduleSet, TextItem
-from .recurrence import Occurrence, expand, expand_all, programme_duration
+from .recurrence import Occurrence, expand_all, fires, programme_duration
 from .targets import Fleet
 
 NEVER_FIRES_HORIZON = timedelta(days=400)
@@ -90,8 +90,8 @@ def check(schedules: ScheduleSet, *, now: datetime, horizon: timedelta = timedel
         if spec.valid_from:
             zone = ZoneInfo(spec.timezone or schedules.timezone)
             window_from = max(now, datetime.combine(spec.valid_from, time(0), zone))
-        if not expand(spec, window_from, window_from + NEVER_FIRES_HORIZON,
-                      site_tz=schedules.timezone):
+        if not fires(spec, window_from, window_from + NEVER_FIRES_HORIZON,
+                     site_tz=schedules.timezone):
             problems.append(Problem(spec.name, "never_fires",
                                     "no occurrence from now on (check date, rule and validity)"))
     occurrences = expand_all(schedules, now, now + horizon, media_ms)

@@ -6,9 +6,10 @@ Recurrence is RFC 5545 RRULE through python-dateutil, evaluated in the site's ti
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+from itertools import takewhile
 from zoneinfo import ZoneInfo
 
 from dateutil.rrule import rrulestr
@@ -45,6 +46,20 @@ def programme_duration(spec: ScheduleSpec, media_ms: Mapping[str, int]) -> timed
 def expand(spec: ScheduleSpec, start: datetime, end: datetime, *, site_tz: str = DEFAULT_TIMEZONE,
            media_ms: Mapping[str, int] | None = None) -> list[Occurrence]:
     """Occurrences of ``spec`` starting in [start, end) (aware datetimes), in time order."""
+    return list(occurrences(spec, start, end, site_tz=site_tz, media_ms=media_ms))
+
+
+def fires(spec: ScheduleSpec, start: datetime, end: datetime, *,
+          site_tz: str = DEFAULT_TIMEZONE) -> bool:
+    """Whether ``spec`` has an occurrence in [start, end): stops at the first (a daily rule
+    over 400 days is 400 occurrences to build otherwise, for each of a province's schedules)."""
+    return next(occurrences(spec, start, end, site_tz=site_tz), None) is not None
+
+
+def occurrences(spec: ScheduleSpec, start: datetime, end: datetime, *,
+                site_tz: str = DEFAULT_TIMEZONE, media_ms: Mapping[str, int] | None = None
+                ) -> Iterator[Occurrence]:
+    """``expand``, one occurrence at a time."""
     zone = ZoneInfo(spec.timezone or site_tz)
     duration = programme_duration(spec, media_ms or {})
     local_from = start.astimezone(zone).replace(tzinfo=None)
@@ -54,9 +69,9 @@ def expand(spec: ScheduleSpec, start: datetime, end: datetime, *, site_tz: str =
     else:
         first_day = spec.valid_from or (local_from.date() - timedelta(days=1))
         rule = rrulestr(spec.rrule or "", dtstart=datetime.combine(first_day, spec.start))
-        candidates = rule.between(local_from - timedelta(days=1), local_to, inc=True)
+        candidates = takewhile(lambda local: local <= local_to,
+                               rule.xafter(local_from - timedelta(days=1), inc=True))
     excluded = set(spec.except_dates)
-    out = []
     for local in candidates:
         day = local.date()
         if day in excluded or (spec.valid_from and day < spec.valid_from) or \
@@ -65,11 +80,10 @@ def expand(spec: ScheduleSpec, start: datetime, end: datetime, *, site_tz: str =
         begin = local.replace(tzinfo=zone).astimezone(timezone.utc)
         if not start <= begin < end:
             continue
-        out.append(Occurrence(
+        yield Occurrence(
             schedule=spec.name, play_id=f"s-{spec.name}-{local:%Y%m%dT%H%M}", start=begin,
             end=begin + duration, rank=spec.rank, priority=spec.priority,
-            targets=tuple(spec.targets), local_start=local))
-    return out
+            targets=tuple(spec.targets), local_start=local)
 
 
 def expand_all(schedules: ScheduleSet, start: datetime, end: datetime,

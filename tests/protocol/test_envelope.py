@@ -205,3 +205,15 @@ def test_absurd_values_signed_with_the_real_key_are_refused(over, says):
     ok = _play(seq=NOW_MS + 60_000)  # a burst a minute ahead of the clock is fine
     assert verify(sign(ok, KEY), keys=KEYS, device_id="loa-1", zones=set(), last_seq={},
                   now=NOW) == ok
+
+
+def test_the_signer_s_canonical_form_is_the_checker_s_for_every_character():
+    """sign() makes the canonical bytes with msgspec, verify() with json.dumps: the two must
+    agree on every string escape, or a title with that character would never verify."""
+    import msgspec
+
+    from protocol.envelope import canonical_json
+
+    text = "".join(chr(c) for c in range(0x110000) if not 0xD800 <= c <= 0xDFFF)
+    value = {"z": [text[i:i + 5000] for i in range(0, len(text), 5000)], "a": {"b": 1, "A": None}}
+    assert msgspec.json.Encoder(order="sorted").encode(value) == canonical_json(value)
