@@ -5,7 +5,36 @@ from __future__ import annotations
 
 import os
 import secrets
+from collections.abc import Callable
 from pathlib import Path
+from typing import Protocol
+
+CHUNK = 1 << 20
+
+
+class AsyncReader(Protocol):
+    async def read(self, size: int = -1) -> bytes: ...
+
+
+async def receive_upload(upload: AsyncReader, dest: Path, limit: int,
+                         too_large: Callable[[], Exception], empty: Callable[[], Exception]
+                         ) -> Path:
+    """Copy an upload to ``dest`` as it streams in, refusing it past ``limit`` bytes or when
+    empty; nothing is left behind when it is refused."""
+    size = 0
+    try:
+        with dest.open("wb") as fh:
+            while chunk := await upload.read(CHUNK):
+                size += len(chunk)
+                if size > limit:
+                    raise too_large()
+                fh.write(chunk)
+        if size == 0:
+            raise empty()
+    except BaseException:
+        dest.unlink(missing_ok=True)
+        raise
+    return dest
 
 
 def write_private(path: Path, data: bytes, mode: int = 0o600) -> None:

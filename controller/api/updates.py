@@ -13,12 +13,11 @@ from starlette.datastructures import UploadFile
 from ..auth import Principal
 from ..domain.errors import Invalid
 from ..http import DeviceOrPermission, ServicesDep, allow
-from ..services.updates import MAX_RELEASE_BYTES, ReleaseOut, RolloutOut, RolloutRequest
+from ..services.updates import ReleaseOut, RolloutOut, RolloutRequest
 
 router = APIRouter(tags=["updates"])
 
 RolloutId = PathParam(max_length=40, pattern=r"^[0-9a-f]{1,40}$")
-CHUNK = 1 << 20
 
 
 async def receive_release(request: Request, svc: ServicesDep) -> tuple[Path, str, str]:
@@ -27,20 +26,7 @@ async def receive_release(request: Request, svc: ServicesDep) -> tuple[Path, str
     upload = form.get("file")
     if not isinstance(upload, UploadFile):
         raise Invalid("upload.missing_file")
-    src = svc.updates.scratch()
-    size = 0
-    try:
-        with src.open("wb") as fh:
-            while chunk := await upload.read(CHUNK):
-                size += len(chunk)
-                if size > MAX_RELEASE_BYTES:
-                    raise svc.updates.too_large()
-                fh.write(chunk)
-        if size == 0:
-            raise Invalid("upload.empty")
-    except BaseException:
-        src.unlink(missing_ok=True)
-        raise
+    src = await svc.updates.receive(upload)
     return src, (upload.filename or "")[:200], str(form.get("notes") or "")[:500]
 
 

@@ -6,7 +6,7 @@ import logging
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from ..auth import Principal
 from ..db.models import Media
 from ..domain.errors import DomainError, Invalid, NotFound, TooLarge, Unsupported
+from ..fsutil import AsyncReader, receive_upload
 from ..media.pipeline import EncodeSettings, MediaRejected, Progress, probe, process_upload
 from ..media.store import MediaStore
 from .audit import AuditLog
@@ -21,12 +22,7 @@ from .views import MediaOut
 
 log = logging.getLogger(__name__)
 
-CHUNK = 1 << 20
 UNSUPPORTED = frozenset({"upload.not_audio", "upload.unsupported_format"})
-
-
-class AsyncReader(Protocol):
-    async def read(self, size: int = -1) -> bytes: ...
 
 
 @dataclass(frozen=True)
@@ -60,21 +56,9 @@ class MediaService:
 
     async def receive(self, upload: AsyncReader, filename: str) -> Path:
         """Copy an upload to a scratch file, refusing it past the limit or when empty."""
-        src = self.store.temp_path(suffix=Path(filename or "").suffix[:10])
-        size = 0
-        try:
-            with src.open("wb") as fh:
-                while chunk := await upload.read(CHUNK):
-                    size += len(chunk)
-                    if size > self.max_upload_bytes:
-                        raise self.too_large()
-                    fh.write(chunk)
-            if size == 0:
-                raise Invalid("upload.empty")
-        except BaseException:
-            src.unlink(missing_ok=True)
-            raise
-        return src
+        return await receive_upload(upload, self.store.temp_path(
+            suffix=Path(filename or "").suffix[:10]), self.max_upload_bytes, self.too_large,
+            lambda: Invalid("upload.empty"))
 
     def check(self, src: Path) -> None:
         """Refuse at once (in a second, before any job) what is not audio we accept."""

@@ -35,6 +35,7 @@ from ..domain.rollout import (
     wave_outcome,
 )
 from ..fleet.commands import CommandPath
+from ..fsutil import AsyncReader, receive_upload
 from .audit import AuditLog
 
 log = logging.getLogger(__name__)
@@ -141,12 +142,13 @@ class Updates:
 
     # --- releases ---------------------------------------------------------------------------
 
-    def scratch(self) -> Path:
-        return self.dir / f".upload-{uuid.uuid4().hex}"
-
-    @staticmethod
-    def too_large() -> TooLarge:
-        return TooLarge("upload.too_large", limit_mb=MAX_RELEASE_BYTES // 2**20)
+    async def receive(self, upload: AsyncReader) -> Path:
+        """An uploaded wheel, copied to a scratch file beside the releases (refused past
+        ``MAX_RELEASE_BYTES`` or empty); ``add_release`` consumes it."""
+        return await receive_upload(
+            upload, self.dir / f".upload-{uuid.uuid4().hex}", MAX_RELEASE_BYTES,
+            lambda: TooLarge("upload.too_large", limit_mb=MAX_RELEASE_BYTES // 2**20),
+            lambda: Invalid("upload.empty"))
 
     def add_release(self, who: Principal, src: Path, filename: str, notes: str = ""
                     ) -> ReleaseOut:

@@ -144,8 +144,9 @@ else
   zone_args=()
   IFS=',' read -ra zone_list <<< "$ZONES"
   for z in "${zone_list[@]}"; do zone_args+=(--zone "$z"); done
-  "${AGENT[@]}" enrol --controller "$CONTROLLER" --token "$TOKEN" --device "$DEVICE" \
-    --name "${NAME:-$DEVICE}" "${zone_args[@]}" --output "$OUTPUT" "${CA_ARGS[@]}" \
+  # "--opt=value": a token (or a name) may begin with "-", which argparse takes for an option
+  "${AGENT[@]}" enrol --controller="$CONTROLLER" --token="$TOKEN" --device="$DEVICE" \
+    --name="${NAME:-$DEVICE}" "${zone_args[@]}" --output "$OUTPUT" "${CA_ARGS[@]}" \
     --config-out "$CONFIG.new"
   if [ "$OUTPUT" = alsa ] && [ "$ALSA_DEVICE" != default ]; then
     sed -i "s|^device = \"default\"|device = \"$ALSA_DEVICE\"|" "$CONFIG.new"

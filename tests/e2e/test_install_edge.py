@@ -114,3 +114,15 @@ def test_systemd_unit_is_valid(tmp_path: Path):
     out = subprocess.run([analyze, "verify", str(unit)], capture_output=True, text=True,
                          timeout=60)
     assert out.returncode == 0 and "loalang-agent.service" not in out.stderr, out.stderr
+
+
+def test_a_token_beginning_with_a_dash_reaches_the_enrolment(tmp_path: Path):
+    """API tokens are URL-safe base64: one in 64 begins with "-" (once taken for an option)."""
+    out = subprocess.run(["bash", str(ROOT / "deploy" / "edge" / "install.sh"), "--root",
+                          str(tmp_path), "--no-system", "--python", sys.executable,
+                          "--controller", "http://127.0.0.1:9", "--device", "loa-pi-3",
+                          "--zones", "thon-dong", "--name", "-Cụm loa", "--token", "-x1y2z3w4"],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 1, out.stderr + out.stdout
+    assert "expected one argument" not in out.stderr
+    assert "cannot reach the controller" in out.stderr

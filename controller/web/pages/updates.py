@@ -47,15 +47,7 @@ async def updates_add_release(request: Request, svc: ServicesDep,
     try:
         if not isinstance(upload, UploadFile) or not upload.filename:
             raise Invalid("upload.missing_file")
-        src = svc.updates.scratch()
-        size = 0
-        with src.open("wb") as fh:
-            while chunk := await upload.read(1 << 20):
-                size += len(chunk)
-                if size > MAX_RELEASE_BYTES:
-                    src.unlink(missing_ok=True)
-                    raise svc.updates.too_large()
-                fh.write(chunk)
+        src = await svc.updates.receive(upload)
         await run_in_threadpool(svc.updates.add_release, who, src, upload.filename[:200],
                                 str(form.get("notes") or "")[:500])
     except DomainError as exc:
