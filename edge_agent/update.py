@@ -375,6 +375,7 @@ class Updater:
         if running is None or self.restart is None or self._config_path is None:
             raise UpdateFailed("not_updatable", "this agent was not started from a release "
                                f"under {self.releases.root} (reinstall with install.sh)")
+        log.info("update to %s: fetching %s (%d bytes)", cmd.version, cmd.url, cmd.size)
         downloads = self.releases.root / ".downloads"
         downloads.mkdir(parents=True, exist_ok=True)
         wheel = downloads / wheel_name(cmd)
@@ -388,6 +389,7 @@ class Updater:
             release = self.releases.install(wheel, cmd.version, site_packages(running))
         finally:
             shutil.rmtree(downloads, ignore_errors=True)
+        log.info("update to %s: installed beside %s, checking it", cmd.version, self.version)
         try:
             found = self.releases.check(release, self._config_path)
             if found != cmd.version:
