@@ -73,19 +73,21 @@ def run(config_path: Path, verbose: bool = False) -> int:
 def check(config_path: Path) -> int:
     """A release's self-check, run by the agent before it switches to it: this code imports
     whole and reads this device's config, state and plan; prints its version (JSON)."""
+    import importlib
     import subprocess
 
     from loalang import __version__
     from protocol.messages import PlanCommand, convert
 
-    from . import agent as _agent  # noqa: F401  (every module the agent imports at start)
     from .config import AgentConfig, ConfigError
     from .fsutil import read_json
-    from .hardware import mcu as _mcu  # noqa: F401
-    from .outputs import alsa as _alsa  # noqa: F401
     from .state import AgentState
 
     try:
+        # every module the agent may import, its boards and outputs included
+        for module in ("agent", "hardware.mcu", "hardware.relay", "outputs.alsa",
+                       "outputs.file", "update"):
+            importlib.import_module(f"edge_agent.{module}")
         config = AgentConfig.load(config_path)
         AgentState(config.data_path / "state.json", config.zones)
         stored = read_json(config.data_path / "plan.json", None)
@@ -93,7 +95,7 @@ def check(config_path: Path) -> int:
             convert(stored["plan"], PlanCommand)
         subprocess.run([config.ffmpeg, "-version"], capture_output=True, check=True,
                        timeout=30)
-    except (ConfigError, ValueError, KeyError, TypeError, OSError,
+    except (ImportError, SyntaxError, ConfigError, ValueError, KeyError, TypeError, OSError,
             subprocess.SubprocessError) as exc:
         print(f"check failed: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1
