@@ -30,8 +30,10 @@ def test_restart_with_broadcasts_pending_plays_each_once(tmp_path, mosquitto, da
 
         stack.restart_controller()
 
-        stack.wait_states(sent["id"], {"played"}, timeout=30)
-        stack.wait_states(pending["id"], {"played"}, timeout=40)
+        # the agents send their backlog after a random pause once the controller is back
+        # (flush_jitter_s, 10 s): on a loaded machine 30 s was once not enough
+        stack.wait_states(sent["id"], {"played"}, timeout=60)
+        stack.wait_states(pending["id"], {"played"}, timeout=60)
         time.sleep(2)
         for d in ("loa-1", "loa-2"):
             assert len(stack.output_files(d)) == 2, "a broadcast played twice or not at all"
