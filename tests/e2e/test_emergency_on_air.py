@@ -33,7 +33,7 @@ def _prepared_everywhere(stack: Stack, broadcast_id: str) -> dict | None:
 def test_a_confirmed_emergency_interrupts_a_bulletin_and_a_relay_and_plays_from_its_cache(
         stack: Stack, icecast: Icecast, tmp_path: Path):
     icecast.feed("vov1.ogg", 440)
-    wait_for(lambda: _mount_up(icecast, "vov1.ogg"), what="vov1 up")
+    wait_for(lambda: _mount_up(icecast, "vov1.ogg"), what="vov1 up", timeout=60)
     stack.add_zone("thon-dong")
     stack.add_zone("thon-tay")
     for device, zone in (("loa-1", "thon-dong"), ("loa-2", "thon-tay")):

@@ -42,7 +42,7 @@ def test_a_silent_stream_is_left_for_the_next_within_the_threshold(stack: Stack,
     icecast.feed("vov1.ogg", 0)  # the link is up, the studio sends nothing
     icecast.feed("vov1-du-phong.ogg", 880)
     for mount in ("vov1.ogg", "vov1-du-phong.ogg"):
-        wait_for(lambda m=mount: _mount_up(icecast, m), what=f"{mount} up")
+        wait_for(lambda m=mount: _mount_up(icecast, m), what=f"{mount} up", timeout=60)
     _one_village(stack)
     r = stack.api.post("/api/relays", json={
         "targets": ["zone:thon-dong"], "url": icecast.url("vov1.ogg"),
@@ -111,7 +111,7 @@ def test_a_bad_relay_is_refused_with_a_clear_message(stack: Stack):
 def test_a_broadcaster_relays_from_the_web_form_and_it_waits_for_approval(stack: Stack,
                                                                            icecast: Icecast):
     icecast.feed("tinh.ogg", 440)
-    wait_for(lambda: _mount_up(icecast, "tinh.ogg"), what="the province's stream up")
+    wait_for(lambda: _mount_up(icecast, "tinh.ogg"), what="the province's stream up", timeout=60)
     stack.add_zone("thon-dong", "Thôn Đông")
     stack.register("loa-1", ["thon-dong"])
     stack.start_agent("loa-1")

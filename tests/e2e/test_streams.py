@@ -22,7 +22,7 @@ def test_relay_plays_for_its_slot_and_falls_back_when_the_source_drops(stack: St
     icecast.feed("vov1.ogg", 440)
     icecast.feed("du-phong.ogg", 880)
     for mount in ("vov1.ogg", "du-phong.ogg"):
-        wait_for(lambda m=mount: _mount_up(icecast, m), what=f"{mount} up")
+        wait_for(lambda m=mount: _mount_up(icecast, m), what=f"{mount} up", timeout=60)
     stack.add_zone("thon-dong")
     stack.register("loa-1", ["thon-dong"])
     stack.start_agent("loa-1")
