@@ -307,10 +307,7 @@ class Updater:
         record = read_record(self.record_path)
         if record is None or record.reported or record.state.result is None:
             return
-        self._report(UpdateEvent(event_id=uuid.uuid4().hex, device_id=self._device_id,
-                                 ts=utcnow(), cmd_id=record.cmd_id, version=record.version,
-                                 running=self.version, result=record.state.result,
-                                 reason=record.reason, detail=record.detail))
+        self._report(self._event(record))
         record.reported = True
         write_record(self.record_path, record)
         log.info("update to %s: %s %s", record.version, record.state.value, record.reason)
@@ -422,14 +419,18 @@ class Updater:
     def _tell(self, record: UpdateRecord) -> None:
         """Record a final outcome of this process, then report it."""
         if self.trial() is not None:  # never overwrite a trial under way (confirmed later)
-            self._report(UpdateEvent(event_id=uuid.uuid4().hex, device_id=self._device_id,
-                                     ts=utcnow(), cmd_id=record.cmd_id,
-                                     version=record.version, running=self.version,
-                                     result=UpdateResult(record.state.value),
-                                     reason=record.reason, detail=record.detail))
+            self._report(self._event(record))
             return
         write_record(self.record_path, record)
         self.report_pending()
+
+    def _event(self, record: UpdateRecord) -> UpdateEvent:
+        """The report of a final outcome, sent by the release running now."""
+        result = record.state.result
+        assert result is not None, "a trial has no outcome yet"
+        return UpdateEvent(event_id=uuid.uuid4().hex, device_id=self._device_id, ts=utcnow(),
+                           cmd_id=record.cmd_id, version=record.version, running=self.version,
+                           result=result, reason=record.reason, detail=record.detail)
 
 
 def wheel_name(cmd: UpdateCommand) -> str:

@@ -92,10 +92,15 @@ def canonical_json(value: Any) -> bytes:
     """UTF-8 JSON with sorted keys, no spaces and no floats: the bytes that get signed.
 
     Restricting signed values to strings, integers, booleans, null, lists and objects makes
-    the form unambiguous in every language (it is a subset of RFC 8785).
+    the form unambiguous in every language (it is a subset of RFC 8785): what
+    ``json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)`` writes,
+    made by msgspec at a sixth of the cost (the same escapes for every code point, tested).
     """
     _check_canonical(value)
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    return _canonical.encode(value)
+
+
+_canonical = msgspec.json.Encoder(order="sorted")
 
 
 def b64encode(data: bytes) -> str:
@@ -127,12 +132,6 @@ def dump_public_key(key: Ed25519PublicKey) -> str:
     return b64encode(public_key_bytes(key))
 
 
-_canonical = msgspec.json.Encoder(order="sorted")
-"""The canonical form, at a sixth of ``json.dumps``' cost: sorted keys, no spaces, the same
-string escapes as ``json.dumps(ensure_ascii=False)`` for every code point (tested), so an
-agent checking with ``canonical_json`` gets the same bytes."""
-
-
 def sign(payload: CommandPayload, private_key: Ed25519PrivateKey) -> bytes:
     """Serialise ``payload`` into a signed envelope, ready to publish.
 
@@ -144,7 +143,7 @@ def sign(payload: CommandPayload, private_key: Ed25519PrivateKey) -> bytes:
     # cannot be signed, and the parser reports each (walking every value instead took 40 %
     # of signing 5,000 plans).
     body = json.loads(data, parse_float=_refuse_float, parse_constant=_refuse_float)
-    canonical = _canonical.encode(body)
+    canonical = _canonical.encode(body)  # canonical_json without a walk: floats refused above
     signature = private_key.sign(canonical)
     # the envelope holds the signed bytes themselves: no third serialisation
     return b'{"payload": ' + canonical + b', "sig": "' + b64encode(signature).encode() + b'"}'

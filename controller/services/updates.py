@@ -17,7 +17,7 @@ from email.parser import HeaderParser
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from protocol.messages import UpdateCommand, utcnow
@@ -176,12 +176,16 @@ class Updates:
         log.info("agent release %s kept (%s)", version, out.sha256[:12])
         return out
 
-    def releases(self) -> list[ReleaseOut]:
+    def versions(self) -> dict[str, int]:
+        """How many devices in service run each agent version ("" before a first report)."""
         with self._sessions() as session:
-            running: dict[str, int] = {}
-            for version in session.scalars(select(Device.version).where(
-                    Device.retired.is_(False))):
-                running[version] = running.get(version, 0) + 1
+            return {v: n for v, n in session.execute(
+                select(Device.version, func.count()).where(Device.retired.is_(False))
+                .group_by(Device.version))}
+
+    def releases(self) -> list[ReleaseOut]:
+        running = self.versions()
+        with self._sessions() as session:
             rows = session.scalars(select(AgentRelease)
                                    .order_by(AgentRelease.uploaded_at.desc())).all()
             return [ReleaseOut.model_validate(r).model_copy(
@@ -215,11 +219,12 @@ class Updates:
                     DeviceZone.zone_id == req.zone_id)))
             if req.devices is not None:
                 query = query.where(Device.id.in_(req.devices))
-            devices = [d for d in session.scalars(query) if d.version != req.version]
+            chosen = list(session.scalars(query))
             if req.devices is not None:
-                unknown = set(req.devices) - {d.id for d in session.scalars(query)}
+                unknown = set(req.devices) - {d.id for d in chosen}
                 if unknown:
                     raise NotFound("device.not_found", id=sorted(unknown)[0])
+            devices = [d for d in chosen if d.version != req.version]
             if not devices:
                 raise Invalid("rollout.no_devices", version=req.version)
             # online first, so the first wave is a device that answers now

@@ -11,7 +11,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from edge_agent.update import Releases, link_tree
+from edge_agent.update import Releases
 
 ROOT = Path(__file__).resolve().parents[2]
 AGENT_PACKAGES = ("protocol", "edge_agent", "firmware_bridge", "loalang")
@@ -77,6 +77,3 @@ def first_release(root: Path, wheel: Path, version: str, deps: Path) -> Releases
     release = releases.install(wheel, version, deps)
     releases.point(releases.current, release)
     return releases
-
-
-__all__ = ["build_wheel", "dependencies_site", "first_release", "link_tree"]

@@ -23,12 +23,10 @@ def _page(request: Request, svc: ServicesDep, who: Principal, error: str = "",
           status_code: int = 200) -> HTMLResponse:
     rollouts = svc.updates.rollouts(10)
     latest = svc.updates.rollout(rollouts[0].id) if rollouts else None
-    versions: dict[str, int] = {}
-    for device in svc.devices.list():
-        versions[device.version or "?"] = versions.get(device.version or "?", 0) + 1
+    versions = sorted((v or "?", n) for v, n in svc.updates.versions().items())
     return render(request, "updates.html", who, status_code=status_code, error=error,
                   releases=svc.updates.releases(), rollouts=rollouts, latest=latest,
-                  versions=sorted(versions.items()), zones=svc.zones.names(),
+                  versions=versions, zones=svc.zones.names(),
                   max_mb=MAX_RELEASE_BYTES // 2**20)
 
 
