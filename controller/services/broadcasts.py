@@ -17,7 +17,7 @@ from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import String, cast, func, or_, select, update
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session, lazyload, sessionmaker
 
 from protocol.messages import (
     CancelCommand,
@@ -377,7 +377,7 @@ class BroadcastService:
         """Schedule a held broadcast; a "now" one is timed from the release."""
         now = utcnow()
         with self._sessions.begin() as session:
-            broadcast = self._get_row(session, broadcast_id)
+            broadcast = self._get_row(session, broadcast_id, deliveries=False)
             if broadcast.state != held_as.value:
                 raise Conflict("broadcast.not_held", state=broadcast.state)
             if broadcast.created_by == by and not by_author:
@@ -386,7 +386,8 @@ class BroadcastService:
             lead = self._lead(Priority(broadcast.priority))
             timing = self._timing(None if broadcast.start_on_release else broadcast.start_at,
                                   round(late.total_seconds()), lead)
-            if broadcast.start_on_release and not broadcast.quiet_override:
+            if broadcast.start_on_release and not broadcast.quiet_override and \
+                    broadcast.priority != Priority.emergency.value:  # (exempt: not read)
                 # "now" is the release: an approval at 23:30 would start it in quiet hours
                 self.check_quiet(session, [d.device_id for d in broadcast.deliveries],
                                  timing.start_at, Priority(broadcast.priority))
@@ -412,7 +413,8 @@ class BroadcastService:
             self._released(released_id, send_at)
 
     def _released(self, broadcast_id: str, send_at: datetime) -> None:
-        self._jobs.at(send_at, f"send:{broadcast_id}", self.send, broadcast_id)
+        if not self._send_now(broadcast_id, send_at):
+            self._jobs.at(send_at, f"send:{broadcast_id}", self.send, broadcast_id)
         self._announce(broadcast_id)
         if send_at > utcnow():  # starts later: it also travels in the plans
             self._plans_changed()
@@ -570,8 +572,9 @@ class BroadcastService:
         Deliveries become ``sent`` as the broker takes each command (``_on_published``); if
         it is down the commands wait in the path and go out when it is back."""
         now = utcnow()
-        with self._sessions.begin() as session:
-            broadcast = session.get(Broadcast, broadcast_id)
+        with self._sessions.begin() as session:  # (its deliveries: thousands, not needed)
+            broadcast = session.get(Broadcast, broadcast_id,
+                                    options=[lazyload(Broadcast.deliveries)])
             if broadcast is None or broadcast.state != S.scheduled.value:
                 return
             if now > broadcast.not_after:
@@ -595,6 +598,20 @@ class BroadcastService:
                                 .values(sent_at=utcnow()))
         self._jobs.at(close_at, f"close:{broadcast_id}", self.close, broadcast_id)
         log.info("broadcast %s sent to %s", broadcast_id, ", ".join(targets))
+
+    def _send_now(self, broadcast_id: str, send_at: datetime) -> bool:
+        """Send a broadcast due now (an emergency's confirmation) from the releasing thread,
+        before its answer is built, rather than after a hop to the scheduler's thread that
+        would race that answer for the interpreter. False if it is not due or that failed."""
+        if send_at > utcnow():
+            return False
+        try:
+            self.send(broadcast_id)
+        except Exception:
+            log.exception("broadcast %s: sending at release failed; the scheduler retries",
+                          broadcast_id)
+            return False
+        return True
 
     def _on_published(self, cmd: SentCommand) -> None:
         """The broker took a play: the devices of that target move pending → sent."""
@@ -707,8 +724,11 @@ class BroadcastService:
     # --- reading ---------------------------------------------------------------------------
 
     @staticmethod
-    def _get_row(session: Session, broadcast_id: str) -> Broadcast:
-        broadcast = session.get(Broadcast, broadcast_id)
+    def _get_row(session: Session, broadcast_id: str, deliveries: bool = True) -> Broadcast:
+        """The broadcast; with its deliveries loaded at once unless ``deliveries`` is False
+        (then read on first use, inside the session: an emergency has thousands)."""
+        broadcast = session.get(Broadcast, broadcast_id, options=[] if deliveries else
+                                [lazyload(Broadcast.deliveries)])
         if broadcast is None:
             raise NotFound("broadcast.not_found")
         return broadcast
