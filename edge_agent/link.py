@@ -5,11 +5,11 @@ commands for the agent while its link is down.
 
 Reports leave the outbox only when the controller's receipt names them: a broker's PUBACK
 means "the broker has it", and a broker whose queue for the controller is full drops it
-(85 % of a fleet's burst after an outage once). The flusher sends a window of reports, waits
-for their receipt, and sends them again if none comes. It sends while any controller's
-retained status says ``online`` (each controller has its own topic: one stopping cannot
-silence the fleet), after a random pause when the controller comes back, so a fleet's
-backlog arrives spread out.
+(85 % of a fleet's burst after an outage once). The flusher keeps a window of reports in
+flight, sends each new one as a receipt makes room, and sends them again if none comes. It
+sends while any controller's retained status says ``online`` (each controller has its own
+topic: one stopping cannot silence the fleet), after a random pause when the controller
+comes back, so a fleet's backlog arrives spread out.
 """
 
 from __future__ import annotations
@@ -54,7 +54,6 @@ class MqttLink:
         self._receipt_topic = topics.device_topic(device_id, "receipt")
         self._awaiting: dict[str, OutboxItem] = {}  # sent, not yet confirmed: key -> item
         self._awaiting_lock = threading.Lock()
-        self._receipt = threading.Event()
         self.resent = 0  # reports sent again for want of a receipt (health, benchmarks)
         self.losses = 0  # sessions lost (health)
         self._comeback = True  # the controller (re)appeared: a backlog waits a random pause
@@ -223,15 +222,22 @@ class MqttLink:
         for item in done:
             self._outbox.remove(item)
         if done:
-            self._receipt.set()
+            self._outbox.changed.set()  # room in the window: the flusher sends more
 
     # --- outbox -------------------------------------------------------------------------------
 
     def _flush_loop(self) -> None:
+        """Keep up to ``FLUSH_WINDOW`` reports in flight, oldest first: a new report goes out
+        while earlier ones wait for their receipt (an ack never waits for the receipt of the
+        report before it). If a window sent gets no receipt in time, everything in flight
+        goes again, in order, and the wait doubles (a slow controller)."""
         timeout = self.config.receipt_timeout_s
+        windows: list[tuple[float, set[str]]] = []  # (given up at, keys) in the order sent
+        changed = self._outbox.changed  # new reports, and receipts, both set it
         while not self._stopping.is_set():
-            self._outbox.changed.wait(timeout=5)
-            self._outbox.changed.clear()
+            changed.wait(timeout=5 if not windows else
+                         max(0.0, min(5.0, windows[0][0] - time.monotonic())))
+            changed.clear()
             while self._can_send():
                 if self._comeback:
                     self._comeback = False
@@ -239,18 +245,32 @@ class MqttLink:
                         if self._stopping.wait(random.uniform(0, self.config.flush_jitter_s)):
                             return
                         continue  # the link may have gone meanwhile
-                items = self._outbox.pending(FLUSH_WINDOW)
+                with self._awaiting_lock:
+                    in_flight = set(self._awaiting)
+                if len(windows) != len(kept := [w for w in windows if w[1] & in_flight]):
+                    timeout = self.config.receipt_timeout_s  # confirmed in time
+                windows = kept
+                if windows and time.monotonic() >= windows[0][0]:
+                    self.resent += self._forget_awaiting()
+                    timeout = min(timeout * 2, 60.0)  # back off, each agent at its own pace
+                    windows = []
+                    continue
+                room = FLUSH_WINDOW - len(in_flight)
+                items = [] if room <= 0 else [
+                    item for item in self._outbox.pending(FLUSH_WINDOW + len(in_flight))
+                    if item.key is None or item.key not in in_flight][:room]
                 if not items:
-                    break
+                    break  # wait for receipts, new reports or the deadline
                 if not self._publish_in_order(items):
                     time.sleep(1)
                     break
-                if not self._wait_receipts(timeout * random.uniform(0.5, 1.5)):
-                    self.resent += self._forget_awaiting()
-                    # a slow controller: back off, each agent at its own pace
-                    timeout = min(timeout * 2, 60.0)
-                else:
-                    timeout = self.config.receipt_timeout_s
+                keys = {item.key for item in items if item.key is not None}
+                if keys:
+                    windows.append((time.monotonic() + timeout * random.uniform(0.5, 1.5),
+                                    keys))
+            if not self._can_send():
+                windows = []  # the link or the controller went: all goes again when back
+                self.resent += self._forget_awaiting()
 
     def _can_send(self) -> bool:
         return self.connected.is_set() and self.controller_online.is_set() \
@@ -277,20 +297,6 @@ class MqttLink:
             if item.key is None:  # written by an older agent: the broker's word must do
                 self._outbox.remove(item)
         return len(infos) == len(items)
-
-    def _wait_receipts(self, timeout: float) -> bool:
-        """Until the controller confirmed every report of the window (False: it did not in
-        ``timeout``, or the link or the controller went)."""
-        deadline = time.monotonic() + timeout
-        while True:
-            with self._awaiting_lock:
-                if not self._awaiting:
-                    return True
-            left = deadline - time.monotonic()
-            if left <= 0 or not self._can_send():
-                return False
-            self._receipt.wait(min(left, 1.0))
-            self._receipt.clear()
 
     def _forget_awaiting(self) -> int:
         """Unconfirmed reports stay in the outbox and go again with the next window."""
