@@ -35,6 +35,8 @@ def test_a_waiting_emergency_is_prepared_on_every_device_and_plays_without_a_dow
 
     confirmed = stack.person("chu-tich", "approver").post(f"/api/broadcasts/{b['id']}/confirm")
     assert confirmed.status_code == 200, confirmed.text
+    # the play went to the broker before the confirmation was answered (no scheduler hop)
+    assert confirmed.json()["state"] == "sent", confirmed.json()["state"]
     released = stack.get_broadcast(b["id"])
     lead = datetime.fromisoformat(released["start_at"]) - \
         datetime.fromisoformat(released["approved_at"])

@@ -159,3 +159,55 @@ def test_the_controller_sends_a_receipt_for_a_report_it_cannot_read(tmp_path):
     finally:
         stack.stop()
         broker.stop()
+
+
+def test_a_new_report_goes_out_while_an_earlier_one_waits_for_its_receipt(tmp_path):
+    """The play's ack must not wait for the receipt of the report before it (an emergency's
+    ack had queued behind the prepare's); the one without a receipt still goes again."""
+    from edge_agent.config import MqttConfig
+    from edge_agent.link import MqttLink
+    from protocol.messages import DeviceState, ReceiptMessage, StatusMessage
+
+    broker = Mosquitto(tmp_path / "mq").start()
+    device = "loa-window"
+    arrived: list[tuple[str, float]] = []  # (event id, when the "controller" got it)
+    controller = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="ctl")
+    controller.on_message = lambda c, u, m: arrived.append(
+        (json.loads(m.payload)["event_id"], time.monotonic()))
+    controller.connect("127.0.0.1", broker.port)
+    controller.subscribe(topics.device_topic(device, "event"), qos=1)
+    controller.publish(topics.controller_status("c1"), topics.CONTROLLER_ONLINE, qos=1,
+                       retain=True).wait_for_publish(5)
+    controller.loop_start()
+    outbox = Outbox(tmp_path / "outbox")
+    link = MqttLink(MqttConfig(port=broker.port, flush_jitter_s=0, receipt_timeout_s=4),
+                    device, [], outbox, on_command=lambda topic, payload: None,
+                    birth=lambda: StatusMessage(device_id=device, ts=utcnow(), version="t",
+                                                state=DeviceState.online))
+    try:
+        link.start()
+        wait_for(link.controller_online.is_set, timeout=10, what="the controller seen online")
+        first_topic, first, first_id = _queued_report(device, 1)
+        outbox.put(first_topic, first, key=first_id)
+        wait_for(lambda: [e for e, _ in arrived] == [first_id], what="the first report sent")
+        # no receipt for it: the next report still goes at once, not after the first's timeout
+        second_topic, second, second_id = _queued_report(device, 2)
+        queued = time.monotonic()
+        outbox.put(second_topic, second, key=second_id)
+        wait_for(lambda: second_id in {e for e, _ in arrived}, timeout=3,
+                 what="the second report sent while the first waits for its receipt")
+        took = next(t for e, t in arrived if e == second_id) - queued
+        assert took < 2.0, f"the second report waited {took:.1f} s"
+        controller.publish(topics.device_topic(device, "receipt"),
+                           encode(ReceiptMessage(ids=[second_id])), qos=1)
+        # the first, never confirmed, goes again after its timeout (2-6 s) and only it does
+        wait_for(lambda: [e for e, _ in arrived].count(first_id) >= 2, timeout=15,
+                 what="the unconfirmed report sent again")
+        assert [e for e, _ in arrived].count(second_id) == 1
+        controller.publish(topics.device_topic(device, "receipt"),
+                           encode(ReceiptMessage(ids=[first_id])), qos=1)
+        wait_for(lambda: len(outbox) == 0, what="the outbox empty once both are confirmed")
+    finally:
+        link.stop()
+        controller.loop_stop()
+        broker.stop()
