@@ -124,12 +124,17 @@ class Settings(BaseSettings):
                                          "to (default: public_url's host); in the certificate")
     broker_access: bool | None = Field(None, description="log-ins and ACL from the device "
                                        "registry: default on for the Mosquitto the controller "
-                                       "runs, and wherever mqtt_password_file is set")
+                                       "runs, and wherever mqtt_password_file or "
+                                       "nats_authorization_file is set")
     mqtt_password_file: Path | None = Field(None, description="an operator-run Mosquitto's "
                                             "password_file, kept by the controller")
     mqtt_acl_file: Path | None = Field(None, description="its acl_file, kept by the controller")
+    nats_authorization_file: Path | None = Field(
+        None, description="a NATS cluster's authorization block (device log-ins and "
+        "subjects), kept by the controller; every node's config includes it")
     mqtt_reload_command: str | None = Field(None, description="run after they change, e.g. "
-                                            "'systemctl reload mosquitto'")
+                                            "'systemctl reload mosquitto' (NATS: "
+                                            "'systemctl reload nats-server' on every node)")
     broker: Literal["external", "mosquitto", "embedded"] = Field(
         "external", description="external: connect to a broker run as a service; mosquitto: "
         "start and stop one (config in data_dir/mosquitto); embedded: an in-process amqtt "

@@ -1,7 +1,8 @@
 """Keeps the broker's password file and ACL in step with the device registry, and reloads
 the broker: a device registered can log in at once, a rotated or retired credential is
-refused at once. For the Mosquitto the controller runs (``broker = "mosquitto"``) or one the
-operator runs (``mqtt_password_file``/``mqtt_acl_file`` and a ``mqtt_reload_command``)."""
+refused at once. For the Mosquitto the controller runs (``broker = "mosquitto"``), one the
+operator runs (``mqtt_password_file``/``mqtt_acl_file`` and a ``mqtt_reload_command``), or a
+NATS cluster (``nats_authorization_file``, included by every node, and a reload command)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,15 @@ from collections.abc import Callable
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from ..broker.access import BrokerUser, acl_file, mosquitto_hash, password_file
+from ..broker.access import (
+    BrokerUser,
+    acl_file,
+    is_nats_hash,
+    mosquitto_hash,
+    nats_authorization,
+    nats_hash,
+    password_file,
+)
 from ..db.models import Device
 from ..fleet.gateway import BrokerLogin
 from ..fsutil import secret_file, write_private
@@ -32,8 +41,10 @@ class BrokerAccess:
         self._sessions = sessions
         self._reload_managed = reload
         managed = settings.broker == "mosquitto"
-        self.enabled = bool(settings.mqtt_password_file) or (
+        self.nats_path = settings.nats_authorization_file
+        self.enabled = bool(settings.mqtt_password_file) or bool(self.nats_path) or (
             managed if settings.broker_access is None else settings.broker_access)
+        self._hash = nats_hash if self.nats_path else mosquitto_hash
         workdir = settings.data_dir / "mosquitto"
         self.password_path = settings.mqtt_password_file or workdir / "passwords"
         self.acl_path = settings.mqtt_acl_file or workdir / "acl"
@@ -53,7 +64,7 @@ class BrokerAccess:
 
     def device_hash(self, token: str) -> str | None:
         """What the registry keeps of a new device token for the broker (None: access off)."""
-        return mosquitto_hash(token) if self.enabled else None
+        return self._hash(token) if self.enabled else None
 
     def sync(self) -> None:
         """Write both files from the registry (retired devices left out) and reload."""
@@ -65,10 +76,13 @@ class BrokerAccess:
                        for d in session.scalars(select(Device).where(
                            Device.retired.is_(False), Device.mqtt_password_hash.is_not(None)))
                        if d.mqtt_password_hash]
-        digest = mosquitto_hash(self.password)
+        digest = self._hash(self.password)
         controllers = [BrokerUser(self.username, digest)]
         if self.command_username and self.command_username != self.username:
             controllers.append(BrokerUser(self.command_username, digest))
+        if self.nats_path:
+            self._sync_nats(controllers, devices)
+            return
         with self._lock:
             # 0640: an operator's Mosquitto reads them as the controller's group
             write_private(self.password_path, password_file(controllers, devices).encode(),
@@ -76,6 +90,19 @@ class BrokerAccess:
             write_private(self.acl_path, acl_file(controllers, devices).encode(), 0o640)
             self._reload()
         log.info("broker access: %d devices and the controller", len(devices))
+
+    def _sync_nats(self, controllers: list[BrokerUser], devices: list[BrokerUser]) -> None:
+        assert self.nats_path is not None
+        usable = [d for d in devices if is_nats_hash(d.password_hash)]
+        if len(usable) < len(devices):  # registered while the broker was a Mosquitto
+            log.warning("broker access: %d devices have a Mosquitto password hash NATS cannot "
+                        "check; rotate their tokens (POST /api/devices/{id}/rotate-token)",
+                        len(devices) - len(usable))
+        with self._lock:
+            write_private(self.nats_path, nats_authorization(controllers, usable).encode(),
+                          0o640)
+            self._reload()
+        log.info("broker access (NATS): %d devices and the controller", len(usable))
 
     def _reload(self) -> None:
         command = self._settings.mqtt_reload_command

@@ -41,3 +41,27 @@ def test_each_device_gets_exactly_its_own_topics_and_only_the_controller_writes_
         "topic read loalang/v1/all/cmd", "topic read loalang/v1/controller/status",
         "topic read loalang/v1/controller/+/status"]
     assert "pattern" not in acl and "loa-2" not in "\n".join(blocks["user loa-1"])
+
+
+def test_a_nats_cluster_gets_each_devices_own_subjects_and_hashes_it_can_check():
+    import json
+
+    import bcrypt
+
+    from controller.broker.access import nats_authorization, nats_hash
+
+    hashed = nats_hash("loa-1.secret")
+    assert hashed.startswith("$2a$04$") and bcrypt.checkpw(b"loa-1.secret", hashed.encode())
+    text = nats_authorization([BrokerUser("loalang-controller", "$2a$c")],
+                              [BrokerUser("loa-1", "$2a$a", ("thon-dong",))])
+    users = json.loads(text[text.index("["):text.rindex("]") + 1])  # NATS reads JSON
+    device = users[1]
+    assert device["user"] == "loa-1" and device["password"] == "$2a$a"
+    assert device["permissions"]["publish"]["allow"] == [
+        f"loalang.v1.device.loa-1.{kind}" for kind in ("status", "ack", "event", "telemetry")]
+    assert device["permissions"]["subscribe"]["allow"] == [
+        "loalang.v1.device.loa-1.cmd", "loalang.v1.device.loa-1.plan",
+        "loalang.v1.device.loa-1.receipt", "loalang.v1.zone.thon-dong.cmd",
+        "loalang.v1.all.cmd", "loalang.v1.controller.status",
+        "loalang.v1.controller.*.status", "$MQTT.sub.>"]
+    assert users[0]["permissions"]["publish"]["allow"] == ["loalang.v1.>"]

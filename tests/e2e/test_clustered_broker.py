@@ -6,6 +6,7 @@ broker down and reported once when it is back, and a power cut shows through the
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -27,16 +28,20 @@ def broker(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
     if request.param == "mosquitto":
         server: Any = Mosquitto(tmp_path / "mosquitto", persistence=True).start()
         server.agent_port = server.port
-    else:
-        server = NatsCluster(tmp_path / "nats", nodes=2).start()
+        server.access = {}
+    else:  # with the controller's per-device log-ins and subjects, as a province runs it
+        authorization = tmp_path / "nats" / "authorization.conf"
+        server = NatsCluster(tmp_path / "nats", nodes=2, authorization=authorization).start()
         server.agent_port = server.mqtt_ports[1]
+        server.access = dict(nats_authorization_file=authorization,
+                             mqtt_reload_command=server.reload_command)
     yield server
     server.stop()
 
 
 @pytest.fixture
 def cluster_stack(tmp_path: Path, broker: Any) -> Iterator[Stack]:
-    stack = Stack(tmp_path, broker.port).start()
+    stack = Stack(tmp_path, broker.port, **broker.access).start()
     stack.add_zone("thon-dong")
     stack.register("loa-1", ["thon-dong"])
     stack.register("loa-2", ["thon-dong"], mqtt_port=broker.agent_port)
@@ -95,3 +100,54 @@ def test_a_power_cut_shows_through_the_last_will(cluster_stack: Stack):
     wait_for(lambda: {d["id"]: d["status"] for d in stack.api.get("/api/devices").json()}
              == {"loa-1": "online", "loa-2": "offline"}, timeout=60,
              what="loa-2 offline through its last-will")
+
+
+def test_a_stolen_pis_credential_does_only_its_own_job_on_the_cluster(cluster_stack: Stack,
+                                                                       broker: Any):
+    """The controller's per-device subjects on NATS (Mosquitto's ACL has its own tests:
+    test_broker_access.py): another device's commands, reports, the controller's status and
+    an old token are all out of a stolen credential's reach, on every node."""
+    if not broker.access:
+        pytest.skip("Mosquitto's ACL: tests/e2e/test_broker_access.py")
+    import msgspec
+
+    from protocol import topics
+    from protocol.messages import PlaybackFinishedEvent
+    from tests.e2e.test_broker_access import Client, _own
+
+    stack = cluster_stack
+    thief = Client(stack, *_own(stack, "loa-1"))
+    assert thief.settle()
+    for topic in ("#", topics.device_topic("loa-2", "cmd"), topics.ALL_PLANS):
+        thief.c.subscribe(topic, qos=1)
+    now = utcnow()
+    forged = msgspec.json.encode(PlaybackFinishedEvent(
+        event_id="forged-1", device_id="loa-2", ts=now, play_id="p", broadcast_id="p",
+        scheduled_start=now, actual_start=now, actual_end=now, played_ms=1))
+    thief.c.publish(topics.device_topic("loa-2", "event"), forged, qos=1)
+    thief.c.publish(topics.CONTROLLER_STATUS, topics.CONTROLLER_OFFLINE, qos=1, retain=True)
+    stop = stack.api.post("/api/stop", json={"targets": ["device:loa-2"], "reason": "thu"})
+    assert stop.status_code == 200, stop.text
+    time.sleep(2)
+    assert not [t for t, _ in thief.got if "/loa-2/" in t]
+    assert [e for e in stack.events(device_id="loa-2") if e["event_id"] == "forged-1"] == []
+    status = Client(stack, *_own(stack, "loa-2"))  # what loa-2 reads: still online
+    assert status.settle()
+    status.c.subscribe(topics.CONTROLLER_STATUS, qos=1)
+    wait_for(lambda: status.got, timeout=5, what="the controller's retained status")
+    assert status.got[-1][1] == topics.CONTROLLER_ONLINE
+
+    def refused(username: str, password: str) -> bool:
+        probe = Client(stack, username, password)
+        got_in = probe.settle()
+        probe.close()
+        return not got_in
+
+    assert refused("loa-1", "khong-phai-mat-khau")
+    old = _own(stack, "loa-2")
+    assert stack.api.post("/api/devices/loa-2/rotate-token",
+                          params={"output": "file"}).status_code == 200
+    wait_for(lambda: refused(*old), timeout=10,
+             what="the old token refused once every node re-read the log-ins")
+    thief.close()
+    status.close()

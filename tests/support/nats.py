@@ -8,11 +8,15 @@ across the nodes, so an agent on one node reads a plan the controller published 
 from __future__ import annotations
 
 import json
+import os
+import secrets
 import shutil
 import subprocess
 import time
 import urllib.request
 from pathlib import Path
+
+from controller.broker.access import BrokerUser, nats_authorization, nats_hash
 
 from .mosquitto import free_port, wait_port
 
@@ -26,7 +30,9 @@ class NatsCluster:
     """``nodes`` nats-server processes in one cluster; ``port`` is node 1's MQTT port,
     ``mqtt_ports`` every node's."""
 
-    def __init__(self, workdir: Path, nodes: int = 2):
+    def __init__(self, workdir: Path, nodes: int = 2, authorization: Path | None = None):
+        """``authorization``: a file every node includes (the controller's per-device
+        log-ins and subjects); until the controller writes it, nobody may log in."""
         if nats_binary() is None:
             raise RuntimeError("nats-server is not installed (run ./run test to install it)")
         self.workdir = workdir
@@ -36,6 +42,17 @@ class NatsCluster:
         self.http_ports = [free_port() for _ in range(nodes)]
         self.mqtt_ports = [free_port() for _ in range(nodes)]
         self.procs: list[subprocess.Popen[bytes] | None] = [None] * nodes
+        self.authorization = authorization
+        if authorization is not None and not authorization.exists():
+            authorization.parent.mkdir(parents=True, exist_ok=True)
+            authorization.write_text(nats_authorization(  # one user nobody knows
+                [BrokerUser("nobody", nats_hash(secrets.token_hex(16)))], []))
+
+    @property
+    def reload_command(self) -> str:
+        """What the controller runs after writing the authorization file: every node of
+        this cluster re-reads its config (SIGHUP), wherever it was restarted."""
+        return f"pkill -HUP -f {self.workdir}/n[0-9]+/nats.conf"
 
     @property
     def port(self) -> int:
@@ -55,7 +72,8 @@ jetstream {{ store_dir: "{node / 'js'}" }}
 cluster {{ name: loalang, listen: 127.0.0.1:{self.route_ports[i]}, routes: [{routes}] }}
 mqtt {{ listen: 127.0.0.1:{self.mqtt_ports[i]} }}
 max_payload: 1MB
-""")
+""" + (f'include "{os.path.relpath(self.authorization, node)}"\n'  # (relative to it)
+       if self.authorization else ""))
         return path
 
     def start(self, timeout: float = 30.0) -> NatsCluster:
