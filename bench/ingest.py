@@ -53,7 +53,13 @@ def rss_mib(pid: int) -> float:
 
 def publisher(port: int, devices: list[str], reports: int, cmd_id: str, play_id: str,
               rate: float, ready, go, done) -> None:  # type: ignore[no-untyped-def]
-    """One process: a session per device, ``reports`` reports each, pre-encoded."""
+    """One process: a session per device, ``reports`` reports each, pre-encoded.
+
+    No thread per session: paho writes each publish at once from this thread (no loop
+    thread to hand it to), and one selector reads every session's PUBACKs; with a loop
+    thread per session the publishers took more than a core and measured themselves."""
+    import selectors
+
     import paho.mqtt.client as mqtt
 
     from protocol import topics
@@ -70,13 +76,23 @@ def publisher(port: int, devices: list[str], reports: int, cmd_id: str, play_id:
     now = utcnow()
     work: list[tuple[mqtt.Client, str, bytes]] = []
     clients = []
+    selector = selectors.DefaultSelector()
+
+    def pump(timeout: float = 0.0) -> None:
+        """Read what the broker sent (CONNACKs, PUBACKs); write what is still queued."""
+        for key, _ in selector.select(timeout):
+            key.data.loop_read()
+        for client in clients:
+            if client.want_write():
+                client.loop_write()
+
     for device in devices:
         c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"pub-{device}",
                         protocol=mqtt.MQTTv311)
         c.max_inflight_messages_set(200)
         c.max_queued_messages_set(0)
         c.connect("127.0.0.1", port)
-        c.loop_start()
+        selector.register(c.socket(), selectors.EVENT_READ, c)
         clients.append(c)
 
         def ev(device: str = device, **kw):  # type: ignore[no-untyped-def]
@@ -103,22 +119,26 @@ def publisher(port: int, devices: list[str], reports: int, cmd_id: str, play_id:
             work.append((c, topics.device_topic(device, topic), encode(body)))
     # interleave the devices, as a fleet's reports arrive
     work.sort(key=lambda w: hash(w[2]))
+    while not all(c.is_connected() for c in clients):
+        pump(0.1)
     ready.put(len(work))
     go.wait()
     began = time.monotonic()
     infos = []
     for i, (c, t, p) in enumerate(work):
-        if rate and i % 50 == 0:  # paced: this process's share of --rate
-            ahead = began + i / rate - time.monotonic()
-            if ahead > 0:
-                time.sleep(ahead)
+        if i % 50 == 0:
+            pump()
+            if rate:  # paced: this process's share of --rate
+                ahead = began + i / rate - time.monotonic()
+                if ahead > 0:
+                    time.sleep(ahead)
         infos.append(c.publish(t, p, qos=1))
-    for info in infos:
-        info.wait_for_publish(120)
+    deadline = time.monotonic() + 120
+    while not all(i.is_published() for i in infos) and time.monotonic() < deadline:
+        pump(0.1)
     done.put((time.monotonic() - began, sum(i.is_published() for i in infos),
               resource.getrusage(resource.RUSAGE_SELF)))
     for c in clients:
-        c.loop_stop()
         c.disconnect()
 
 
