@@ -4,7 +4,8 @@ Plans (``device/{id}/plan``) and the controller's own status (its own topic, and
 older agents read) are retained. A broker restarted
 without persistence forgets them, and anyone who may publish there can clear or replace them.
 The keeper watches those topics: after every (re)connect it waits for the broker's retained
-copies, then re-asserts each one that is missing or differs; afterwards any message there that
+copies, then re-asserts each one that is missing or differs (the plans after a second look,
+so that one published meanwhile is not taken for lost); afterwards any message there that
 differs from what the controller wrote is replaced at once.
 """
 
@@ -77,15 +78,23 @@ class RetainedKeeper:
     def _run(self) -> None:
         seen: dict[str, str] = {}  # topic → digest the broker holds, since the last connect
         settle_until = 0.0
+        recheck: list[str] = []  # plans the broker did not hold as written when settled
+        recheck_at = 0.0
         while True:
-            timeout = max(0.0, settle_until - time.monotonic()) if settle_until else None
+            deadlines = [d for d in (settle_until, recheck_at) if d]
+            timeout = max(0.0, min(deadlines) - time.monotonic()) if deadlines else None
             try:
                 item = self._inbox.get(timeout=timeout)
             except queue.Empty:
-                item = ("", b"")
-                if settle_until and time.monotonic() >= settle_until:
+                now = time.monotonic()
+                if settle_until and now >= settle_until:
                     settle_until = 0.0
-                    self._reassert_all(seen)
+                    recheck = self._differing(seen)
+                    recheck_at = now + SETTLE_S if recheck else 0.0
+                elif recheck_at and now >= recheck_at:
+                    recheck_at = 0.0
+                    self._reassert(recheck, seen)
+                    recheck = []
                 continue
             if item is None or not self._running.is_set():
                 return
@@ -99,7 +108,7 @@ class RetainedKeeper:
                 if not topic:
                     if self._connect_seen.is_set():  # a fresh connect: start over
                         self._connect_seen.clear()
-                        seen, arrived = {}, {}
+                        seen, arrived, recheck, recheck_at = {}, {}, [], 0.0
                         settle_until = time.monotonic() + SETTLE_S
                     continue
                 seen[topic] = arrived[topic] = _digest(payload)
@@ -122,11 +131,20 @@ class RetainedKeeper:
                 if payload is not None:
                     self._publish(topic, payload)
 
-    def _reassert_all(self, seen: dict[str, str]) -> None:
+    def _differing(self, seen: dict[str, str]) -> list[str]:
+        """Settled after a connect: put our statuses back at once; return the plans the
+        broker does not hold as written. Those are looked at again a moment later: a plan
+        published while we settled may simply not be back yet (a controller's first refresh
+        after it starts), and re-publishing it then would be noise, not repair."""
         for status in self._statuses:
             if seen.get(status) not in (None, _digest(topics.CONTROLLER_ONLINE)):
                 self._publish(status, topics.CONTROLLER_ONLINE)
-        wrong = [t for t, d in self._plans.digests(None).items() if seen.get(t) != d]
+        return [t for t, d in self._plans.digests(None).items() if seen.get(t) != d]
+
+    def _reassert(self, candidates: list[str], seen: dict[str, str]) -> None:
+        """Re-publish the plans still missing or different on the broker (lost or changed)."""
+        wanted = self._plans.digests(candidates)
+        wrong = [t for t in candidates if t in wanted and seen.get(t) != wanted[t]]
         for topic in wrong:
             payload = self._plans.payload(topic)
             if payload is not None and not self._publish(topic, payload):
