@@ -22,7 +22,7 @@ reaching that device's socket (``SO_TIMESTAMPNS``), and a device's own work on a
 CPU time it spent on it, as if it had its own core (a Pi's core is slower: the agent's own cost
 is in "Edge agent footprint"). What a device sends is stamped with the moment it meant to send,
 and the time it then waited in its simulator's loop is printed and taken off the figures that
-include it.
+include it. ``FLEET_PROFILE_SIM=1`` prints a profile of each simulator's measured part.
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ import multiprocessing as mp
 import os
 import platform
 import resource
+import socket
 import sys
 import tempfile
 import time
@@ -53,12 +54,11 @@ the harness, not in the burst a real fleet sends, and that figure would flatter 
 
 SYNC_LEAD_S = 2.0
 
-SO_TIMESTAMPNS = getattr(__import__("socket"), "SO_TIMESTAMPNS", 35)  # Linux, not in Python's list
+SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)  # Linux's; not in Python's list
 
 
 def timed_client_class() -> Any:
     """A paho client that remembers when the kernel received the bytes it last read."""
-    import socket
     import struct
 
     import paho.mqtt.client as mqtt
@@ -136,8 +136,6 @@ class SimAgent:
 
     # paho on an asyncio loop (paho's own external-loop callbacks)
     def _socket_open(self, client: Any, userdata: Any, sock: Any) -> None:
-        import socket
-
         sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
         self.loop.add_reader(sock, client.loop_read)
 
@@ -269,8 +267,8 @@ def sim_worker(configs: list[dict[str, Any]], ready: Any, stop: Any, out: Any,
     logging.basicConfig(level=logging.WARNING)
     loop = asyncio.new_event_loop()
     results: dict[str, Any] = {k: [] for k in ("raw_ms", "verified", "starts", "refused",
-                                                     "resent", "late_ms", "own_ms",
-                                                     "send_wait_ms", "spare_ms")}
+                                               "resent", "late_ms", "own_ms", "send_wait_ms",
+                                               "spare_ms")}
     results["untimed"] = 0
     if idle:  # never take a core from the system under test
         os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
