@@ -619,11 +619,15 @@ class BroadcastService:
             return
         now = utcnow()
         with self._sessions.begin() as session:
-            devices = resolve_devices(session, [cmd.target]) if cmd.target != "all" else None
             query = update(Delivery).where(Delivery.broadcast_id == cmd.broadcast_id,
                                            Delivery.state == DeliveryState.pending.value)
-            if devices is not None:
-                query = query.where(Delivery.device_id.in_(devices))
+            targets = session.scalar(select(Broadcast.targets).where(
+                Broadcast.id == cmd.broadcast_id))
+            if cmd.target != "all" and targets != [cmd.target]:
+                # one of several targets: only its devices (one target: all the deliveries,
+                # without listing an emergency's thousands of devices)
+                query = query.where(Delivery.device_id.in_(
+                    resolve_devices(session, [cmd.target])))
             session.execute(query.values(state=DeliveryState.sent.value, sent_at=now,
                                          updated_at=now))
 
