@@ -33,6 +33,9 @@ def main() -> int:
     parser.add_argument("--loss", type=float, default=0.10, help="each way, 0..1")
     parser.add_argument("--partition-s", type=float, default=600)
     parser.add_argument("--db", choices=("sqlite", "postgresql"), default="sqlite")
+    # a bulletin's start after it is sent: the audio crosses the lossy link first (with 12 s
+    # one of 50 was ready too late on 2026-12-04 and, rightly, did not play it late)
+    parser.add_argument("--lead-s", type=float, default=20)
     args = parser.parse_args()
 
     from tests.support import postgres, villages
@@ -49,7 +52,8 @@ def main() -> int:
           else contextlib.nullcontext(None)) as url:
         run = FaultRun(agents=args.agents, villages=args.villages,
                        per_process=args.per_process, delay_ms=args.delay_ms, loss=args.loss,
-                       partition_s=args.partition_s, database_url=url).run(tmp, speech)
+                       partition_s=args.partition_s, lead_s=args.lead_s,
+                       database_url=url).run(tmp, speech)
     f = run.figures
     print(f"\nLoa Làng fault run — {args.agents} agents in {args.villages} villages "
           f"({args.per_process} per process), {args.delay_ms:.0f} ms and {args.loss:.0%} loss "
