@@ -61,7 +61,7 @@ class MqttLink:
         self._zones_lock = threading.Lock()
         self._client = mqtt.Client(
             mqtt.CallbackAPIVersion.VERSION2,
-            client_id=f"loalang-agent-{device_id}",
+            client_id=topics.client_id(f"loalang-agent-{device_id}", config.password),
             clean_session=False,
             protocol=mqtt.MQTTv311,
         )

@@ -14,6 +14,8 @@ Layout (``loalang/v1`` prefix):
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import re
 from typing import Literal, NamedTuple
 
@@ -119,3 +121,14 @@ def is_plan_topic(topic: str) -> bool:
     """Whether ``topic`` is some device's retained plan topic."""
     parsed = parse_device_topic(topic)
     return parsed is not None and parsed.kind == "plan"
+
+
+def client_id(name: str, password: str | None) -> str:
+    """The MQTT client id of a session named ``name``, with a tag only the holder of the
+    log-in's password can compute. Mosquitto binds a client id to its user name on every
+    listener the controller writes; a NATS cluster cannot, so there the id itself must be
+    something another credential cannot name (a session is taken over by its client id)."""
+    if not password:
+        return name
+    tag = hmac.new(password.encode(), b"loalang mqtt client id", hashlib.sha256).hexdigest()
+    return f"{name}-{tag[:16]}"

@@ -5,9 +5,11 @@ Pure: the registry in, the files' text out. A device may publish only its own
 ``status``/``ack``/``event``/``telemetry`` and read only its own ``cmd`` and ``plan``, its
 zones' ``cmd``, ``all/cmd``, its own ``receipt`` and the controllers' statuses; only the
 controller's credentials (one per session) publish commands, plans, receipts and statuses.
-With ``use_username_as_clientid`` (set by ``broker/mosquitto.py``) a device's client id is
-its user name, so nobody can take over another device's session. NATS has no such binding
-(docs/operations.md says what that leaves open).
+With ``use_username_as_clientid`` (set by ``broker/mosquitto.py`` on every listener) a
+device's client id is its user name, so nobody can take over another device's session. NATS
+has no such binding: there every session's client id carries a tag only its password's holder
+can compute (``topics.client_id``), and log-ins are allowed MQTT connections only
+(docs/operations.md).
 """
 
 from __future__ import annotations
@@ -105,7 +107,10 @@ def nats_authorization(controllers: Iterable[BrokerUser], devices: Iterable[Brok
         # NATS's config format reads JSON; bcrypt's "$" is literal inside quotes
         return "    " + json.dumps({"user": u.username, "password": u.password_hash,
                                     "permissions": {"publish": {"allow": publish},
-                                                    "subscribe": {"allow": subscribe}}})
+                                                    "subscribe": {"allow": subscribe}},
+                                    # MQTT only: NATS's own protocol reaches past the
+                                    # MQTT layer's sessions and retained messages
+                                    "allowed_connection_types": ["MQTT"]})
 
     everything = [nats_subject(f"{topics.PREFIX}/#")]
     lines = [user(c, everything, [*everything, NATS_MQTT_INTERNAL]) for c in controllers]

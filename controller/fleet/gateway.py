@@ -88,7 +88,8 @@ class MqttGateway:
         self._commands.on_disconnect = self._handle_commands_disconnect
 
     def _client(self, client_id: str, username: str | None, will_topic: str) -> mqtt.Client:
-        client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id,
+        client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2,
+                             client_id=topics.client_id(client_id, self._login.password),
                              clean_session=True, protocol=mqtt.MQTTv311)
         if username:
             client.username_pw_set(username, self._login.password)

@@ -65,3 +65,29 @@ def test_a_nats_cluster_gets_each_devices_own_subjects_and_hashes_it_can_check()
         "loalang.v1.all.cmd", "loalang.v1.controller.status",
         "loalang.v1.controller.*.status", "$MQTT.sub.>"]
     assert users[0]["permissions"]["publish"]["allow"] == ["loalang.v1.>"]
+    assert {u["allowed_connection_types"][0] for u in users} == {"MQTT"}
+
+
+def test_every_listener_binds_client_ids_to_log_ins():
+    """Mosquitto 2.0 reads ``use_username_as_clientid`` per listener: set under the loopback
+    listener only, a second credential over TLS took another device's session."""
+    from pathlib import Path
+
+    from controller.broker.mosquitto import TlsListener, config_text
+
+    tls = TlsListener("0.0.0.0", 8883, Path("ca"), Path("crt"), Path("key"))
+    text = config_text(Path("/x"), "127.0.0.1", 1883, access=True, tls=tls)
+    blocks = text.split("\nlistener ")[1:]
+    assert [b.splitlines()[0] for b in blocks] == ["1883 127.0.0.1", "8883 0.0.0.0"]
+    assert all("use_username_as_clientid true" in b.splitlines() for b in blocks)
+    assert "use_username_as_clientid" not in config_text(Path("/x"), "127.0.0.1", 1883)
+
+
+def test_a_session_client_id_is_one_only_its_passwords_holder_can_name():
+    from protocol.topics import client_id
+
+    mine = client_id("loalang-agent-loa-2", "loa-2.token")
+    assert mine.startswith("loalang-agent-loa-2-") and len(mine) == len("loalang-agent-loa-2-") + 16
+    assert mine == client_id("loalang-agent-loa-2", "loa-2.token")
+    assert mine != client_id("loalang-agent-loa-2", "loa-1.token")
+    assert client_id("loalang-agent-loa-2", None) == "loalang-agent-loa-2"  # no log-in at all

@@ -151,3 +151,46 @@ def test_a_stolen_pis_credential_does_only_its_own_job_on_the_cluster(cluster_st
              what="the old token refused once every node re-read the log-ins")
     thief.close()
     status.close()
+
+
+def test_on_the_cluster_no_other_credential_can_name_a_session_or_speak_nats_itself(
+        cluster_stack: Stack, broker: Any):
+    """NATS cannot bind a client id to a log-in as Mosquitto does: there a session is taken
+    over by naming its client id. Every session's id carries a tag only its password's
+    holder can compute, so a stolen credential can name none of them: trying the ids it could
+    guess kicks no loudspeaker and no controller session. NATS's own protocol, which reaches
+    beneath the MQTT layer, refuses every log-in the controller writes."""
+    if not broker.access:
+        pytest.skip("Mosquitto binds client ids to log-ins: tests/e2e/test_broker_tls.py")
+    import socket
+
+    from protocol import topics
+    from tests.e2e.test_broker_access import Client, _own
+
+    stack = cluster_stack
+    assert stack.services is not None
+    victim = stack.agents["loa-2"]
+    wait_for(victim.link.controller_online.is_set, what="loa-2 sees the controller")
+    losses = victim.link.losses
+    controller = stack.services.controller_id
+    guesses = ["loalang-agent-loa-2", f"loalang-controller-{controller}",
+               f"loalang-controller-{controller}-cmd"]
+    for name in guesses:
+        thief = Client(stack, *_own(stack, "loa-1"), client_id=name)
+        assert thief.settle(), name
+        time.sleep(0.5)
+        thief.close()
+    time.sleep(2)
+    assert victim.link.losses == losses and victim.link.connected.is_set()
+    assert victim.link.controller_online.is_set()  # no controller session was taken either
+    assert stack.services.gateway.connected.is_set()
+    assert victim.link._client._client_id.decode() not in guesses
+
+    # NATS's client port with a device's log-in: refused
+    with socket.create_connection(("127.0.0.1", broker.client_ports[0]), timeout=5) as sock:
+        sock.recv(4096)  # INFO
+        user, password = _own(stack, "loa-1")
+        sock.sendall(f'CONNECT {{"user":"{user}","pass":"{password}","verbose":true}}\r\n'
+                     f"SUB {topics.PREFIX.replace('/', '.')}.> 1\r\nPING\r\n".encode())
+        answer = sock.recv(4096).decode()
+    assert "-ERR" in answer and "PONG" not in answer, answer
