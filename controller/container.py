@@ -19,6 +19,7 @@ from protocol.messages import ReceiptMessage, encode
 
 from .broker.embedded import EmbeddedBroker
 from .broker.mosquitto import MosquittoBroker, TlsListener
+from .children import Supervisor
 from .db.session import make_engine, make_sessionmaker, migrate
 from .fleet import history as fleet_history
 from .fleet.commands import CommandPath
@@ -214,6 +215,15 @@ class Services:
         self.relays = RelayService(self.sessions, self.broadcasts)
         self.onair = OnAirService(settings, self.sessions, self.broadcasts, self.accounts,
                                   self.jobs, self.audit)
+        # the processes this controller runs, restarted when they die
+        self.children = Supervisor(self.alarms.service_failing, self.alarms.service_recovered,
+                                   max_delay_s=settings.child_restart_max_s,
+                                   stable_s=settings.child_stable_s)
+        if isinstance(self.broker, MosquittoBroker):
+            self.children.add("mosquitto", self.broker, prepare=self.broker_access.sync)
+        icecast = self.onair.stream_server()
+        if icecast is not None:
+            self.children.add("icecast", icecast, required=False)
         self.media_jobs = MediaJobs(self.sessions, settings.media_workers, self.media.get,
                                     self.controller_id)
         self._refresh_lock = threading.Lock()
@@ -272,8 +282,9 @@ class Services:
         migrate(self.engine)
         self.media_jobs.recover()
         self.broker_access.sync()  # the broker's log-ins before it (or we) start
-        if self.broker:
-            self.broker.start()
+        if isinstance(self.broker, EmbeddedBroker):
+            self.broker.start()  # in this process: nothing to supervise
+        self.children.start()  # the broker and Icecast we run, kept running
         self.ingest.start()
         self.retained.start()
         self.jobs.start()
@@ -281,7 +292,6 @@ class Services:
         if not self.gateway.wait_connected(10):
             log.warning("MQTT broker %s:%s not reachable yet; will keep trying",
                         self.settings.mqtt_host, self.settings.mqtt_port)
-        self.onair.start()
         self.leadership.start()  # SQLite: leads at once; PostgreSQL: when elected
 
     LEADER_JOBS = ("commands-retry", "plans", "firing", "fleet-sample", "telemetry-prune",
@@ -398,7 +408,8 @@ class Services:
         self.retained.stop()
         self.gateway.stop()
         self.ingest.stop()
-        if self.broker:
+        self.children.stop()
+        if isinstance(self.broker, EmbeddedBroker):
             self.broker.stop()
         self.locks.dispose()
         self.engine.dispose()

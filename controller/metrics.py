@@ -60,6 +60,19 @@ class _ServicesCollector(Collector):
                      1 if svc.leadership.is_leader else 0)
         yield _gauge("loalang_broker_connected", "1 while the command session is connected",
                      1 if svc.gateway.connected.is_set() else 0)
+        up = GaugeMetricFamily("loalang_service_up", "1 while a process this controller runs "
+                               "(mosquitto, icecast) is up", labels=["service"])
+        failing = GaugeMetricFamily("loalang_service_failing", "1 while it keeps dying "
+                                    "(an alarm is open)", labels=["service"])
+        restarts = CounterMetricFamily("loalang_service_restarts", "Started again after "
+                                       "dying", labels=["service"])
+        for child in svc.children.statuses():
+            up.add_metric([child.name], 1 if child.up else 0)
+            failing.add_metric([child.name], 1 if child.failing else 0)
+            restarts.add_metric([child.name], child.restarts)
+        yield up
+        yield failing
+        yield restarts
         since = utcnow() - DELIVERIES_WINDOW
         with svc.sessions() as session:
             devices = GaugeMetricFamily("loalang_devices", "Clusters in service by status",

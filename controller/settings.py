@@ -101,6 +101,11 @@ class Settings(BaseSettings):
     login_lockout_failures: int = Field(5, ge=1, description="failed logins that lock a name "
                                         "for login_lockout_minutes")
     login_lockout_minutes: int = Field(15, ge=1)
+    child_restart_max_s: float = Field(60.0, gt=0, description="the longest wait before a "
+                                       "dead broker or Icecast the controller runs is started "
+                                       "again (the wait doubles from 1 s)")
+    child_stable_s: float = Field(60.0, gt=0, description="up this long after dying, a "
+                                  "service's alarm clears")
     api_token: str | None = Field(None, description="Operator API token; generated if unset")
 
     mqtt_host: str = "127.0.0.1"

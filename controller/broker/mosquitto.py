@@ -13,10 +13,11 @@ import os
 import shutil
 import signal
 import subprocess
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..children import stop_child, wait_listening
+from ..children import die_with_parent, listening, stop_child, stop_orphan, wait_listening
 
 log = logging.getLogger(__name__)
 
@@ -105,41 +106,71 @@ class MosquittoBroker:
         self.tls = tls
         self.max_inflight = max_inflight  # Mosquitto's default (20) unless a test says
         self._proc: subprocess.Popen[bytes] | None = None
+        self._lock = threading.RLock()
 
     def start(self, timeout: float = 10.0) -> None:
-        self.workdir.mkdir(parents=True, exist_ok=True)
-        conf = self.workdir / "mosquitto.conf"
-        conf.write_text(config_text(self.workdir, self.host, self.port, self.persistence,
-                                    self.access, self.max_queued, self.tls,
-                                    self.max_inflight))
-        if self.access:  # it must have the files to start; the controller fills them
-            for name in ("passwords", "acl"):
-                if not (self.workdir / name).exists():
-                    (self.workdir / name).write_text("")
-                    os.chmod(self.workdir / name, 0o600)
-        log_file = open(self.workdir / "mosquitto.log", "ab")
-        # its own session: a Ctrl-C to the controller must not take the broker down before
-        # the controller has said goodbye through it
-        self._proc = subprocess.Popen([self.binary, "-c", str(conf)], stdout=log_file,
-                                      stderr=subprocess.STDOUT, start_new_session=True)
-        log_file.close()
-        wait_listening(self._proc, self.host, self.port, timeout, "mosquitto",
-                       f"{self.workdir}/mosquitto.log")
+        """Write the configuration and start; RuntimeError (one line, naming the setting) if
+        the port is taken or it would not start. Started from the supervisor's thread
+        (``controller/children.py``), it dies with the controller."""
+        with self._lock:
+            self.workdir.mkdir(parents=True, exist_ok=True)
+            conf = self.workdir / "mosquitto.conf"
+            conf.write_text(config_text(self.workdir, self.host, self.port, self.persistence,
+                                        self.access, self.max_queued, self.tls,
+                                        self.max_inflight))
+            if self.access:  # it must have the files to start; the controller fills them
+                for name in ("passwords", "acl"):
+                    if not (self.workdir / name).exists():
+                        (self.workdir / name).write_text("")
+                        os.chmod(self.workdir / name, 0o600)
+            stop_orphan(self.workdir / "mosquitto.pid", conf, "Mosquitto")
+            for host, port, option in self._listeners():
+                if listening(host, port):
+                    raise RuntimeError(f"{host}:{port} is already taken (another broker?): "
+                                       f"choose another with {option}")
+            log_file = open(self.workdir / "mosquitto.log", "ab")
+            # its own session: a Ctrl-C to the controller must not take the broker down
+            # before the controller has said goodbye through it
+            self._proc = subprocess.Popen([self.binary, "-c", str(conf)], stdout=log_file,
+                                          stderr=subprocess.STDOUT, start_new_session=True,
+                                          preexec_fn=die_with_parent)
+            log_file.close()
+            (self.workdir / "mosquitto.pid").write_text(f"{self._proc.pid}\n")
+            try:
+                wait_listening(self._proc, self.host, self.port, timeout, "mosquitto",
+                               f"{self.workdir}/mosquitto.log")
+            except RuntimeError:
+                stop_child(self._proc)
+                self._proc = None
+                raise
         log.info("mosquitto listening on %s:%s", self.host, self.port)
+
+    def _listeners(self) -> list[tuple[str, int, str]]:
+        found = [(self.host, self.port, "LOALANG_MQTT_PORT (demo: --mqtt-port)")]
+        if self.tls is not None:
+            host = "127.0.0.1" if self.tls.host in ("0.0.0.0", "::", "") else self.tls.host
+            found.append((host, self.tls.port, "LOALANG_MQTT_TLS_PORT"))
+        return found
+
+    def alive(self) -> bool:
+        proc = self._proc
+        return proc is not None and proc.poll() is None
 
     def stop(self) -> None:
         """SIGTERM (it saves what it must keep), SIGKILL if it hangs."""
-        stop_child(self._proc)
-        self._proc = None
+        with self._lock:
+            stop_child(self._proc)
+            self._proc = None
 
     def reload(self) -> None:
-        """SIGHUP: Mosquitto reads its password file and ACL again."""
-        if self._proc is not None and self._proc.poll() is None:
-            self._proc.send_signal(signal.SIGHUP)
+        """SIGHUP: Mosquitto reads its password file and ACL again. (One starting meanwhile
+        reads them anyway: the lock keeps a SIGHUP from reaching it before its handler.)"""
+        with self._lock:
+            if self._proc is not None and self._proc.poll() is None:
+                self._proc.send_signal(signal.SIGHUP)
 
     def kill(self) -> None:
         """SIGKILL: the broker vanishes mid-conversation (no clean disconnects, nothing saved)."""
         if self._proc is not None and self._proc.poll() is None:
             self._proc.kill()
             self._proc.wait()
-        self._proc = None

@@ -261,14 +261,17 @@ class DevicePlan(Base):
 
 
 class Alarm(Base):
-    """A condition an agent raised (mains lost, dead speaker line, ...) until it clears.
+    """A condition an agent raised (mains lost, dead speaker line, ...) or the controller saw
+    (a cluster offline too long, a station service failing) until it clears.
 
     A technician acknowledges it; while it stays open, further raises only count up.
     """
 
     __tablename__ = "alarms"
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    device_id: Mapped[str] = mapped_column(ForeignKey("devices.id"), index=True)
+    # None: the station's own (a service the controller runs keeps dying)
+    device_id: Mapped[str | None] = mapped_column(ForeignKey("devices.id"), index=True,
+                                                  nullable=True)
     key: Mapped[str] = mapped_column(String(40))
     code: Mapped[str] = mapped_column(String(32), index=True)
     channel: Mapped[int | None] = mapped_column(Integer, nullable=True)

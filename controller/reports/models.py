@@ -124,7 +124,7 @@ class ExportDevice(BaseModel):
 
 class ExportAlarm(BaseModel):
     id: int
-    device_id: str
+    device_id: str | None  # None: the station's own service (broker, stream server)
     code: str
     channel: int | None
     raised_at: datetime

@@ -24,6 +24,9 @@ STATES = ("open", "active", "unacknowledged", "all")
 
 OFFLINE = "device_offline"
 """The controller's own alarm: a cluster silent (offline) for longer than the station allows."""
+SERVICE_DOWN = "service_down"
+"""The station's own alarm (no device): a service the controller runs (the MQTT broker,
+Icecast) keeps dying; keyed ``service:<name>``."""
 
 
 class AlarmService:
@@ -57,6 +60,31 @@ class AlarmService:
         if raised or cleared:
             self._changed()
         return raised, cleared
+
+    def service_failing(self, name: str, detail: str) -> None:
+        """A supervised child keeps dying: one open alarm per service (a repeat counts up)."""
+        key = f"service:{name}"
+        with self._sessions.begin() as session:
+            open_alarm = session.scalars(select(Alarm).where(
+                Alarm.device_id.is_(None), Alarm.key == key, Alarm.cleared_at.is_(None))
+                .limit(1)).first()
+            if open_alarm is not None:
+                open_alarm.occurrences += 1
+                open_alarm.detail = detail
+            else:
+                session.add(Alarm(device_id=None, key=key, code=SERVICE_DOWN,
+                                  raised_at=utcnow(), occurrences=1,
+                                  detail=f"{name}: {detail}"[:300]))
+        self._changed()
+
+    def service_recovered(self, name: str) -> None:
+        """It has stayed up: its alarm clears (and leaves the list once acknowledged)."""
+        with self._sessions.begin() as session:
+            for alarm in session.scalars(select(Alarm).where(
+                    Alarm.device_id.is_(None), Alarm.key == f"service:{name}",
+                    Alarm.cleared_at.is_(None))):
+                alarm.cleared_at = utcnow()
+        self._changed()
 
     def list(self, device_id: str | None = None, state: str = "open", limit: int = 500
              ) -> list[AlarmOut]:

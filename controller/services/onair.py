@@ -87,26 +87,26 @@ class OnAirService:
         host = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
         return f"http://{host}:{self.settings.http_port}{AUTH_PATH}?key={self.auth_key}"
 
-    def start(self) -> None:
+    def stream_server(self) -> IcecastServer | None:
+        """The Icecast this controller runs (``icecast = "managed"``), for the supervisor to
+        start and keep running; None otherwise."""
         if self.settings.icecast != "managed":
-            return
-        try:
-            self._icecast = IcecastServer(self.settings.data_dir / "icecast",
-                                          self.settings.icecast_host, self.settings.icecast_port,
-                                          self.auth_url())
-            self._icecast.start()
-        except RuntimeError as exc:
-            self._icecast = None
-            log.error("live broadcasts unavailable: %s", exc)
+            return None
+        if self._icecast is None:
+            try:
+                self._icecast = IcecastServer(self.settings.data_dir / "icecast",
+                                              self.settings.icecast_host,
+                                              self.settings.icecast_port, self.auth_url())
+            except RuntimeError as exc:  # not installed
+                log.error("live broadcasts unavailable: %s", exc)
+        return self._icecast
 
     def stop(self) -> None:
+        """Close the live sources (the supervisor stops Icecast itself)."""
         with self._lock:
             sources, self._sources = list(self._sources.values()), {}
         for source in sources:
             source.stop()
-        if self._icecast is not None:
-            self._icecast.stop()
-            self._icecast = None
 
     # --- going live ------------------------------------------------------------------------
 

@@ -142,7 +142,7 @@ class DeviceEventOut(BaseModel):
 class AlarmOut(BaseModel):
     model_config = ConfigDict(from_attributes=True)
     id: int
-    device_id: str
+    device_id: str | None = Field(description="None: the station's own service")
     key: str
     code: str
     channel: int | None

@@ -10,14 +10,12 @@ import logging
 import os
 import secrets
 import shutil
-import signal
 import subprocess
 import tempfile
-import time
 from pathlib import Path
 from xml.sax.saxutils import escape, quoteattr
 
-from ..children import listening, stop_child, wait_listening
+from ..children import die_with_parent, listening, stop_child, stop_orphan, wait_listening
 
 log = logging.getLogger(__name__)
 
@@ -65,16 +63,6 @@ def config_text(host: str, port: int, auth_url: str, admin_password: str, logdir
 """
 
 
-def _die_with_parent() -> None:
-    """In the child: take Icecast down with the controller, even a killed one (Linux)."""
-    try:
-        import ctypes
-
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    except OSError:
-        pass
-
-
 class IcecastServer:
     """``icecast2 -c <generated>`` as a child process (its logs in a directory it may write)."""
 
@@ -87,43 +75,39 @@ class IcecastServer:
         self.host, self.port = host, port
         self.auth_url = auth_url
         self._proc: subprocess.Popen[bytes] | None = None
+        self._logdir: Path | None = None
 
     def start(self, timeout: float = 10.0) -> None:
         self.workdir.mkdir(parents=True, exist_ok=True)
-        # Icecast drops root for 'nobody' before it opens its logs: they go where it may write
-        logdir = Path(tempfile.mkdtemp(prefix="loalang-icecast-"))
-        os.chmod(logdir, 0o777)
+        # Icecast drops root for 'nobody' before it opens its logs: they go where it may
+        # write (one folder for every start of this controller)
+        if self._logdir is None:
+            self._logdir = Path(tempfile.mkdtemp(prefix="loalang-icecast-"))
+            os.chmod(self._logdir, 0o777)
+        logdir = self._logdir
         conf = self.workdir / "icecast.xml"
         conf.write_text(config_text(self.host, self.port, self.auth_url,
                                     secrets.token_urlsafe(24), logdir))
         os.chmod(conf, 0o644)
-        self._stop_orphan(conf)
+        stop_orphan(self.workdir / "icecast.pid", conf, "Icecast")
         if listening(self.host, self.port):
             raise RuntimeError(f"{self.host}:{self.port} is already taken (another Icecast?): "
-                               "set LOALANG_ICECAST_PORT, or icecast=external to use it")
+                               "choose another with LOALANG_ICECAST_PORT (demo: "
+                               "--icecast-port), or icecast=external to use it")
         self._proc = subprocess.Popen([self.binary, "-c", str(conf)],
                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                      preexec_fn=_die_with_parent)
+                                      preexec_fn=die_with_parent)
         (self.workdir / "icecast.pid").write_text(f"{self._proc.pid}\n")
-        wait_listening(self._proc, self.host, self.port, timeout, "icecast2", str(logdir))
+        try:
+            wait_listening(self._proc, self.host, self.port, timeout, "icecast2", str(logdir))
+        except RuntimeError:
+            self.stop()
+            raise
         log.info("Icecast listening on %s:%s (logs in %s)", self.host, self.port, logdir)
 
-    def _stop_orphan(self, conf: Path) -> None:
-        """An Icecast left by a controller that was killed (it changed user, so it did not
-        die with it): ours if it runs our config; stopped before ours starts."""
-        pidfile = self.workdir / "icecast.pid"
-        try:
-            pid = int(pidfile.read_text())
-            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-        except (OSError, ValueError):
-            return
-        if str(conf).encode() in cmdline:
-            log.warning("stopping the Icecast a previous controller left running (pid %s)", pid)
-            os.kill(pid, signal.SIGTERM)
-            for _ in range(50):
-                if not Path(f"/proc/{pid}").exists():
-                    break
-                time.sleep(0.1)
+    def alive(self) -> bool:
+        proc = self._proc
+        return proc is not None and proc.poll() is None
 
     def stop(self) -> None:
         stop_child(self._proc)

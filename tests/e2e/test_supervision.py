@@ -1,0 +1,98 @@
+"""The processes the controller runs are kept running: its Mosquitto killed with -9 is back
+within seconds with its generated log-ins and ACL (a retired device is still refused, the
+ACL still holds), and one that keeps dying raises the station's alarm and its metrics until
+it stays up."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from protocol import topics
+from tests.e2e.test_broker_access import Client, _own
+from tests.support.mosquitto import free_port
+from tests.support.stack import Stack, wait_for
+
+
+@pytest.fixture
+def station(tmp_path: Path) -> Iterator[Stack]:
+    s = Stack(tmp_path, free_port(), broker="mosquitto", child_stable_s=4.0).start()
+    s.add_zone("thon-dong")
+    for device in ("loa-1", "loa-2"):
+        s.register(device, ["thon-dong"])
+        s.start_agent(device)
+    yield s
+    s.stop()
+
+
+def _broker_pid(s: Stack) -> int:
+    return int((s.settings.data_dir / "mosquitto" / "mosquitto.pid").read_text())
+
+
+def _kill_broker(s: Stack) -> int:
+    pid = _broker_pid(s)
+    os.kill(pid, signal.SIGKILL)
+    return pid
+
+
+def _back(s: Stack, old_pid: int) -> None:
+    wait_for(lambda: _broker_pid(s) != old_pid and s.services is not None and
+             s.services.gateway.connected.is_set(), timeout=30,
+             what="the broker started again and the controller back on it")
+
+
+def test_a_broker_killed_with_minus_9_is_back_with_its_log_ins_and_acl(station: Stack):
+    s = station
+    old = _kill_broker(s)
+    _back(s, old)
+    for device in ("loa-1", "loa-2"):
+        wait_for(s.agents[device].link.connected.is_set, timeout=30,
+                 what=f"{device} back on the broker")
+    # the ACL still holds: loa-1's credential reads nothing of anyone else's
+    thief = Client(s, *_own(s, "loa-1"))
+    assert thief.settle()
+    thief.c.subscribe("#", qos=1)
+    thief.c.subscribe(topics.device_topic("loa-2", "cmd"), qos=1)
+    time.sleep(0.5)
+    assert s.api.post("/api/stop", json={"targets": ["device:loa-2"],
+                                         "reason": "kiểm tra"}).status_code in (200, 202)
+    time.sleep(1.5)
+    assert not [t for t, _ in thief.got if "/loa-2/" in t]
+    thief.close()
+    # a retirement after the restart reaches the new process: the credential is refused
+    retired = _own(s, "loa-2")
+    assert s.api.post("/api/devices/loa-2/retire").status_code == 200
+    wait_for(lambda: not s.agents["loa-2"].link.connected.is_set(), timeout=10,
+             what="the retired device put off the restarted broker")
+    probe = Client(s, *retired)
+    assert not probe.settle()
+    probe.close()
+    metrics = s.api.get("/metrics").text
+    assert 'loalang_service_up{service="mosquitto"} 1.0' in metrics
+    assert 'loalang_service_restarts_total{service="mosquitto"} 1.0' in metrics
+
+
+def test_a_broker_that_keeps_dying_raises_the_stations_alarm_until_it_stays_up(
+        station: Stack):
+    s = station
+    for _ in range(3):
+        old = _kill_broker(s)
+        wait_for(lambda old=old: _broker_pid(s) != old, timeout=30, interval=0.05,
+                 what="the broker started again")
+        time.sleep(0.3)
+    alarms = wait_for(lambda: [a for a in s.alarms() if a["code"] == "service_down"],
+                      timeout=10, what="the station's alarm")
+    assert alarms[0]["device_id"] is None and alarms[0]["key"] == "service:mosquitto"
+    assert alarms[0]["cleared_at"] is None
+    assert 'loalang_service_failing{service="mosquitto"} 1.0' in s.api.get("/metrics").text
+    page = s.api.get("/ui/alarms")
+    assert page.status_code == 200 and "Máy chủ của trạm" in page.text
+    # up for child_stable_s: cleared (and open until a technician acknowledges it)
+    wait_for(lambda: s.alarms(state="active") == [], timeout=30, what="the alarm cleared")
+    assert 'loalang_service_failing{service="mosquitto"} 0.0' in s.api.get("/metrics").text
+    assert [a["code"] for a in s.alarms()] == ["service_down"]
