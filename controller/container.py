@@ -190,7 +190,8 @@ class Services:
                                    lambda: self.live.changed(["fleet"]))
         self.accounts = AccountService(self.sessions, self.audit, self.api_token,
                                        settings.login_lockout_failures,
-                                       settings.login_lockout_minutes, settings.session_hours)
+                                       settings.login_lockout_minutes, settings.session_hours,
+                                       settings.login_slowdown_max_s)
         self.media = MediaService(self.sessions, MediaStore(settings.media_dir), EncodeSettings(
             loudness_target_lufs=settings.loudness_target_lufs,
             true_peak_dbtp=settings.true_peak_dbtp,
@@ -302,6 +303,7 @@ class Services:
         """Hourly: health readings thinned past a few days, deleted past a month."""
         s = self.settings
         fleet_history.prune_telemetry(self.sessions, timedelta(days=s.telemetry_keep_days))
+        self.plans.prune_scheduled(timedelta(days=s.telemetry_keep_days))
         fleet_history.downsample_telemetry(self.sessions,
                                            timedelta(days=s.telemetry_full_days))
 

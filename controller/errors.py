@@ -56,9 +56,12 @@ def error_body(exc: DomainError, lang: str) -> dict[str, Any]:
 
 
 def error_response(request: Request, exc: DomainError) -> JSONResponse:
-    """A refusal as JSON in the caller's language (Accept-Language)."""
+    """A refusal as JSON in the caller's language (Accept-Language); a throttled one says
+    when to come back (Retry-After)."""
     lang = pick_language(request.headers.get("accept-language"))
-    return JSONResponse(error_body(exc, lang), status_code=http_status(exc))
+    headers = {"Retry-After": str(exc.params["seconds"])} \
+        if isinstance(exc, Locked) and "seconds" in exc.params else None
+    return JSONResponse(error_body(exc, lang), status_code=http_status(exc), headers=headers)
 
 
 def install_handlers(app: FastAPI) -> None:

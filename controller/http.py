@@ -12,6 +12,7 @@ from .auth import Principal, allowed, tokens_equal
 from .container import Services
 from .domain.errors import NotAllowed, Unauthenticated
 from .services.accounts import Login
+from .services.logins import known_cookie_name
 
 SESSION_COOKIE = "loalang_session"
 UNSAFE = {"POST", "PUT", "PATCH", "DELETE"}
@@ -97,9 +98,21 @@ class DeviceOrPermission(Allow):
 
 def set_session_cookie(svc: Services, response: Response, result: Login) -> None:
     s = svc.settings
+    secure = s.resolved_public_url.startswith("https://")
     response.set_cookie(SESSION_COOKIE, result.cookie, max_age=int(s.session_hours * 3600),
-                        httponly=True, samesite="lax",
-                        secure=s.resolved_public_url.startswith("https://"), path="/")
+                        httponly=True, samesite="lax", secure=secure, path="/")
+    if result.known_cookie:  # this browser logged in to this name: others' failures pass it by
+        response.set_cookie(known_cookie_name(result.username), result.known_cookie,
+                            max_age=KNOWN_DEVICE_DAYS * 86400, httponly=True, samesite="strict",
+                            secure=secure, path="/")
+
+
+KNOWN_DEVICE_DAYS = 180
+
+
+def known_cookie(request: Request, username: str) -> str | None:
+    """The browser's known-device cookie for ``username``, if it has one."""
+    return request.cookies.get(known_cookie_name(username))
 
 
 def end_session(svc: Services, request: Request, response: Response) -> None:

@@ -98,9 +98,13 @@ class Settings(BaseSettings):
                                  "certificate covers (the machine's own are found)")
     station_name: str = Field("Đài truyền thanh xã", max_length=64)
     session_hours: float = Field(12.0, gt=0, description="browser login lifetime")
-    login_lockout_failures: int = Field(5, ge=1, description="failed logins that lock a name "
-                                        "for login_lockout_minutes")
+    login_lockout_failures: int = Field(10, ge=1, description="failed logins to one name "
+                                        "from one address that refuse it there until "
+                                        "login_lockout_minutes pass (slowed from the 3rd; a "
+                                        "browser that logged in to it before is exempt)")
     login_lockout_minutes: int = Field(15, ge=1)
+    login_slowdown_max_s: float = Field(300.0, gt=0, description="the longest a slowed "
+                                        "log-in waits (2 s after the 3rd failure, doubling)")
     child_restart_max_s: float = Field(60.0, gt=0, description="the longest wait before a "
                                        "dead broker or Icecast the controller runs is started "
                                        "again (the wait doubles from 1 s)")

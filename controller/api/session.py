@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, Field
 
-from ..http import ServicesDep, client_ip, end_session, set_session_cookie
+from ..http import ServicesDep, client_ip, end_session, known_cookie, set_session_cookie
 
 router = APIRouter(prefix="/auth", tags=["session"])
 
@@ -25,7 +25,8 @@ class LoginOut(BaseModel):
 @router.post("/login", response_model=LoginOut)
 def log_in(body: LoginIn, request: Request, response: Response, svc: ServicesDep) -> LoginOut:
     """Open a browser session (cookie) and return the CSRF token its changes must carry."""
-    result = svc.accounts.attempt_login(body.username, body.password, client_ip(request))
+    result = svc.accounts.attempt_login(body.username, body.password, client_ip(request),
+                                        known_cookie(request, body.username))
     set_session_cookie(svc, response, result)
     return LoginOut(username=result.username, display_name=result.display_name,
                     roles=result.roles, csrf=result.csrf)

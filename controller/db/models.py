@@ -260,6 +260,21 @@ class DevicePlan(Base):
     published_at: Mapped[datetime] = mapped_column(UtcDateTime, default=_now)
 
 
+class ScheduledPlay(Base):
+    """A play a schedule put in devices' plans, as first planned: what a device's report of a
+    play that was never fired centrally (a relay, the controller down at its time) is checked
+    against (``controller/domain/report_checks.py``). Pruned with old telemetry."""
+
+    __tablename__ = "scheduled_plays"
+    play_id: Mapped[str] = mapped_column(String(80), primary_key=True)
+    start_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    latest_start: Mapped[datetime] = mapped_column(UtcDateTime)
+    ends_by: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
+    duration_ms: Mapped[int | None] = mapped_column(Integer, nullable=True)  # None: a stream
+    targets: Mapped[list[str]] = mapped_column(JSON)
+    planned_at: Mapped[datetime] = mapped_column(UtcDateTime, default=_now)
+
+
 class Alarm(Base):
     """A condition an agent raised (mains lost, dead speaker line, ...) or the controller saw
     (a cluster offline too long, a station service failing) until it clears.

@@ -45,7 +45,6 @@ from protocol.messages import (
 
 from ..db.models import (
     Alarm,
-    Command,
     Delivery,
     Device,
     DeviceEvent,
@@ -53,7 +52,10 @@ from ..db.models import (
     DeviceTelemetry,
 )
 from ..domain.delivery import DeliveryState, advance
+from ..domain.report_checks import Refusal
+from .evidence import CommandFacts, Evidence
 from .queues import waiting
+from .security import refused_row, security_alarm
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +85,7 @@ class Applier:
 
     def __init__(self, sessions: sessionmaker[Session]):
         self._sessions = sessions
-        self._commands: dict[str, str | None] = {}  # cmd_id → broadcast
+        self._commands: dict[str, CommandFacts] = {}
 
     def apply(self, batch: list[tuple[str, bytes, float]]) -> BatchResult:
         result = BatchResult()
@@ -381,28 +383,25 @@ class _BatchApplier:
     commands and deliveries they concern, and one coalesced update per device that changed."""
 
     def __init__(self, session: Session, reports: list[_Report],
-                 command_cache: dict[str, str | None] | None = None):
+                 command_cache: dict[str, CommandFacts] | None = None):
         self.session = session
         self.reports = reports
         device_ids = {r.device_id for r in reports}
         self.devices: dict[str, Any] = {row.id: row for row in session.execute(
             select(Device.id, Device.last_seen_at, Device.last_health_at)
             .where(Device.id.in_(device_ids), Device.retired.is_(False)))}
-        self._command_cache = command_cache if command_cache is not None else {}
-        cmd_ids = {r.model.cmd_id for r in reports if getattr(r.model, "cmd_id", None)}
-        missing = cmd_ids - self._command_cache.keys()
-        if missing:
-            self._command_cache.update((cmd_id, broadcast_id) for cmd_id, broadcast_id in
-                                       session.execute(select(Command.cmd_id,
-                                                              Command.broadcast_id)
-                                                       .where(Command.cmd_id.in_(missing))))
-        self.commands = self._command_cache
+        self.commands = command_cache if command_cache is not None else {}
+        self.evidence = Evidence(session, ((r.device_id, r.model) for r in reports
+                                           if r.kind in ("ack", "event")
+                                           and r.device_id in self.devices), self.commands)
         self.stored: dict[str, list[str]] = defaultdict(list)  # device → event ids (receipts)
+        self.refused: list[tuple[str, Refusal, Any]] = []
 
     def _broadcast_of(self, report: _Report) -> str | None:
         model = report.model
         if isinstance(model, (AckMessage, SecurityEvent)):
-            return self.commands.get(model.cmd_id) if model.cmd_id else None
+            facts = self.commands.get(model.cmd_id) if model.cmd_id else None
+            return facts.broadcast_id if facts else None
         # play_id == broadcast_id for broadcasts; plays from schedules carry their own ids.
         return getattr(model, "broadcast_id", None) or getattr(model, "play_id", None)
 
@@ -438,6 +437,11 @@ class _BatchApplier:
                     changes[device.id].update(last_health=to_builtins(model),
                                               last_health_at=model.ts)
                 continue
+            refused = self.evidence.refusal(device.id, model, now)
+            if refused is not None:  # not about anything sent to it, or out of its window
+                rows.append(refused_row(device.id, report.kind, model, refused, now))
+                self.refused.append((device.id, refused, model))
+                continue
             events.append(report)
             rows.append(dict(
                 event_id=model.event_id, device_id=device.id,
@@ -453,6 +457,12 @@ class _BatchApplier:
                 new.discard(report.model.event_id)
                 fresh.append(report)
         self._apply_events(fresh)
+        for device_id, refused, model in self.refused:
+            if model.event_id in new:
+                log.warning("report %s from %s refused: %s", model.event_id, device_id,
+                            refused.value)
+                security_alarm(self.session, device_id, f"{refused.value}: "
+                               f"{getattr(model, 'play_id', None) or model.cmd_id}", now)
         for report in statuses:
             device = self.session.get(Device, report.device_id)
             if device is not None and _apply_status(device, report.model, now):

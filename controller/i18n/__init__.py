@@ -39,6 +39,13 @@ def translate(key: str, lang: str = DEFAULT_LANGUAGE, **params: Any) -> str:
     return text.format(**params) if params else text
 
 
+def translate_or(key: str, lang: str, fallback: str) -> str:
+    """The text of ``key`` if the catalogue has it, else ``fallback`` (a code from a device
+    that this controller has no words for)."""
+    entry = _CATALOGUE.get(key)
+    return (entry.get(lang) or entry[DEFAULT_LANGUAGE]) if entry else fallback
+
+
 def state_words(value: str, lang: str) -> str:
     """A broadcast or delivery state in words (the code itself if it has none)."""
     entry = _CATALOGUE.get(f"st.{value}")

@@ -135,8 +135,14 @@ MESSAGES: dict[str, dict[str, str]] = {
     "auth.bad_login": {"vi": "Sai tên đăng nhập hoặc mật khẩu.",
                        "en": "Wrong user name or password."},
     "auth.locked": {
-        "vi": "Đăng nhập sai quá nhiều lần; hãy thử lại sau {minutes} phút.",
-        "en": "Too many failed logins; try again in {minutes} minutes.",
+        "vi": "Đăng nhập sai quá nhiều lần từ nơi này; hãy thử lại sau {minutes} phút "
+              "(hoặc nhờ quản trị viên mở khoá).",
+        "en": "Too many failed logins from here; try again in {minutes} minutes (or ask an "
+              "admin to unlock the name).",
+    },
+    "auth.slowed": {
+        "vi": "Đăng nhập sai nhiều lần; hãy chờ {seconds} giây rồi thử lại.",
+        "en": "Several failed logins; wait {seconds} seconds and try again.",
     },
     "auth.csrf": {"vi": "Phiên làm việc không hợp lệ; hãy tải lại trang.",
                   "en": "Invalid session token; reload the page."},

@@ -339,6 +339,27 @@ UI: dict[str, dict[str, str]] = {
     "enrolled.no_public_url": {"vi": "Bộ điều khiển chưa có địa chỉ công khai (LOALANG_PUBLIC_URL), nên cấu hình này trỏ tới 127.0.0.1: chỉ dùng được cho cụm loa trên chính máy này. Hãy đặt địa chỉ mà cụm loa trong thôn gọi tới được, khởi động lại, rồi cấp lại mã (đổi khoá).",
                                "en": "The controller has no public address (LOALANG_PUBLIC_URL), so this config points at 127.0.0.1: it only works for a cluster on this very machine. Set the address the village clusters can reach, restart, then issue the credentials again (rotate)."},
     "alarm.device_offline": {"vi": "Cụm loa mất kết nối quá lâu", "en": "Cluster offline too long"},
+    "alarm.security": {"vi": "Tài khoản của cụm loa làm điều không được phép (đã bị từ chối: "
+                             "báo cáo sai, truy cập trái phép)",
+                       "en": "The cluster's log-in tried what it may not (refused: false "
+                             "reports, access denied)"},
+    "device.security": {"vi": "Sự kiện an ninh gần đây", "en": "Recent security events"},
+    "device.security_help": {
+        "vi": "Những gì đã bị từ chối: lệnh không có chữ ký đúng gửi tới cụm loa, báo cáo của "
+              "cụm loa không khớp với những gì trạm đã gửi, truy cập trái phép trên máy chủ MQTT.",
+        "en": "What was refused: commands to the cluster without a valid signature, reports "
+              "from it that do not match what the station sent, access the broker denied."},
+    "security.report_refused": {"vi": "Báo cáo bị từ chối (không khớp với lịch đã gửi)",
+                                "en": "Report refused (does not match what was sent)"},
+    "security.broker_denied": {"vi": "Máy chủ MQTT từ chối truy cập",
+                               "en": "Access denied by the broker"},
+    "security.bad_signature": {"vi": "Lệnh có chữ ký sai", "en": "Command with a bad signature"},
+    "security.unknown_key": {"vi": "Lệnh ký bằng khoá lạ", "en": "Command signed by an unknown key"},
+    "security.expired": {"vi": "Lệnh đã hết hạn", "en": "Command expired"},
+    "security.replayed": {"vi": "Lệnh bị phát lại (trùng số thứ tự)", "en": "Command replayed"},
+    "security.unsigned": {"vi": "Lệnh không có chữ ký", "en": "Unsigned command"},
+    "security.malformed": {"vi": "Lệnh sai định dạng", "en": "Malformed command"},
+    "security.wrong_target": {"vi": "Lệnh gửi nhầm thiết bị", "en": "Command for another device"},
     "alarm.service_down": {"vi": "Dịch vụ của trạm liên tục bị dừng (đang tự khởi động lại)",
                            "en": "A station service keeps dying (being restarted)"},
     "alarms.station": {"vi": "Máy chủ của trạm", "en": "Station server"},

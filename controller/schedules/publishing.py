@@ -14,16 +14,16 @@ import threading
 from collections.abc import Collection
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import delete, insert, select
 from sqlalchemy.orm import Session, defer, sessionmaker
 
 from protocol import topics
 from protocol.messages import PlanCommand, utcnow
 
-from ..db.models import DevicePlan
+from ..db.models import DevicePlan, ScheduledPlay
 from ..fleet.commands import CommandPath, RetainedMessage, SentCommand
 from ..fleet.retained import RetainedSource
-from .planning import build_plans, plan_version
+from .planning import PlannedPlay, build_plans, plan_version, planned_plays
 from .snapshot import read_snapshot
 
 log = logging.getLogger(__name__)
@@ -52,6 +52,7 @@ class PlanPublisher:
                 held = {d: v for d, v in session.execute(
                     select(DevicePlan.device_id, DevicePlan.version))}
             plans = build_plans(snapshot, now, end, self._max_late_s)
+            self._record_scheduled(planned_plays(snapshot, now, end, one_offs=False))
             messages = []
             for device_id, plan in plans.items():
                 if held.get(device_id) == plan.version and not every:
@@ -69,6 +70,38 @@ class PlanPublisher:
             if messages:
                 log.info("published %d changed plans", len(messages))
             return len(messages)
+
+    def _record_scheduled(self, plays: list[PlannedPlay]) -> None:
+        """Keep each schedule play as first planned (new ones only): the record a device's
+        report of it is checked against, even after the schedule changed."""
+        rows = {}
+        late = timedelta(seconds=self._max_late_s)
+        for play in plays:
+            for entry in play.entries:
+                length = timedelta(milliseconds=entry.media.duration_ms) if entry.media \
+                    else timedelta(seconds=entry.stream.duration_s) if entry.stream \
+                    else timedelta(0)
+                rows[entry.play_id] = dict(
+                    play_id=entry.play_id, start_at=entry.start_at,
+                    latest_start=entry.start_at + late, ends_by=entry.start_at + length,
+                    duration_ms=entry.media.duration_ms if entry.media else None,
+                    targets=list(play.targets), planned_at=utcnow())
+        if not rows:
+            return
+        with self._sessions.begin() as session:
+            known = set(session.scalars(select(ScheduledPlay.play_id).where(
+                ScheduledPlay.play_id.in_(rows))))
+            fresh = [row for play_id, row in rows.items() if play_id not in known]
+            if fresh:
+                session.execute(insert(ScheduledPlay), fresh)
+
+    def prune_scheduled(self, keep: timedelta) -> int:
+        """Forget the plays that ended longer ago than ``keep`` (reports that old are
+        refused as about plays never sent)."""
+        with self._sessions.begin() as session:
+            done = session.execute(delete(ScheduledPlay).where(
+                ScheduledPlay.ends_by < utcnow() - keep))
+        return int(done.rowcount or 0)  # type: ignore[attr-defined]
 
     def publish_empty(self, device_id: str) -> SentCommand:
         """An empty plan for a device leaving service: a Pi still on its pole drops what its

@@ -3,12 +3,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import secrets
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from protocol.messages import utcnow
@@ -24,9 +25,10 @@ from ..auth import (
     tokens_equal,
     verify_password,
 )
-from ..db.models import ApiToken, AuditEntry, Device, User, WebSession
+from ..db.models import ApiToken, Device, User, WebSession
 from ..domain.errors import Conflict, Invalid, Locked, NotAllowed, NotFound, Unauthenticated
 from .audit import AuditLog
+from .logins import LoginThrottle
 from .views import TokenOut, UserOut
 
 USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
@@ -83,23 +85,7 @@ class Login:
     username: str
     display_name: str
     roles: list[str]
-
-
-def recent_failures(session: Session, username: str, minutes: int, ip: str | None = None
-                    ) -> int:
-    """Failed logins for a name in the last minutes (from one address, if ``ip``),
-    counted from the audit log."""
-    since = utcnow() - timedelta(minutes=minutes)
-    unlocked = session.scalar(select(func.max(AuditEntry.ts)).where(
-        AuditEntry.action == "user.unlock", AuditEntry.target == username[:200]))
-    if unlocked is not None and unlocked > since:  # an admin unlocked it since
-        since = unlocked
-    query = select(func.count()).select_from(AuditEntry).where(
-        AuditEntry.action == "auth.login", AuditEntry.outcome == "denied",
-        AuditEntry.target == username[:200], AuditEntry.ts >= since)
-    if ip is not None:
-        query = query.where(AuditEntry.ip == ip)
-    return session.scalar(query) or 0
+    known_cookie: str = ""  # the browser keeps it: this name logged in from here before
 
 
 def login(sessions: sessionmaker[Session], username: str, password: str, ip: str,
@@ -144,12 +130,13 @@ class AccountService:
     """Accounts and the credentials people and devices present."""
 
     def __init__(self, sessions: sessionmaker[Session], audit: AuditLog, api_token: str,
-                 lockout_failures: int, lockout_minutes: int, session_hours: float):
+                 lockout_failures: int, lockout_minutes: int, session_hours: float,
+                 slowdown_max_s: float = 300.0):
         self._sessions = sessions
         self._audit = audit
         self._api_token = api_token
-        self._lockout_failures = lockout_failures
-        self._lockout_minutes = lockout_minutes
+        self.throttle = LoginThrottle(sessions, lockout_minutes, lockout_failures,
+                                      slowdown_max_s)
         self._session_hours = session_hours
 
     # --- who is calling --------------------------------------------------------------------
@@ -197,24 +184,33 @@ class AccountService:
 
     # --- browser logins --------------------------------------------------------------------
 
-    def attempt_login(self, username: str, password: str, ip: str) -> Login:
-        """Same answer for an unknown name and a wrong password. A name is locked for a while
-        after repeated failures from one address (so a stranger cannot lock the admin out
-        from elsewhere), and from everywhere after ten times as many (a guessing botnet).
-        Every attempt is in the audit log."""
-        with self._sessions() as session:
-            locked = recent_failures(session, username, self._lockout_minutes, ip) >= \
-                self._lockout_failures or recent_failures(
-                    session, username, self._lockout_minutes) >= 10 * self._lockout_failures
-        if locked:
-            self._audit.record(username[:64], "auth.login", username, "denied", ip, locked=True)
-            raise Locked("auth.locked", minutes=self._lockout_minutes)
+    def attempt_login(self, username: str, password: str, ip: str,
+                      known_cookie: str | None = None) -> Login:
+        """Same answer for an unknown name and a wrong password. Attempts are slowed and then
+        refused per name and address, per address, and slowed per name and for everyone
+        (``services/logins.py``); a browser that logged in to this name before
+        (``known_cookie``) is held back only by its own failures. Every attempt is in the
+        audit log (held-back ones as ``throttled``)."""
+        known = self.throttle.known_device(username, known_cookie)
+        verdict = self.throttle.verdict(username, ip, known)
+        if not verdict.allowed:
+            assert verdict.scope is not None
+            self._audit.record(username[:64], "auth.login", username, "throttled", ip,
+                               scope=verdict.scope.value, retry_after_s=verdict.retry_after_s,
+                               known_device=known is not None)
+            raise Locked("auth.locked" if verdict.refused else "auth.slowed",
+                         minutes=max(1, round(verdict.retry_after_s / 60)),
+                         seconds=verdict.retry_after_s)
         result = login(self._sessions, username, password, ip, self._session_hours)
         if result is None:
-            self._audit.record(username[:64], "auth.login", username, "denied", ip)
+            self._audit.record(username[:64], "auth.login", username, "denied", ip,
+                               known_device=known is not None)
+            self.throttle.failed(known)
             raise Unauthenticated("auth.bad_login")
-        self._audit.record(result.username, "auth.login", result.username, "ok", ip)
-        return result
+        self._audit.record(result.username, "auth.login", result.username, "ok", ip,
+                           known_device=known is not None)
+        return dataclasses.replace(result, known_cookie=known_cookie if known and known_cookie
+                                   else self.throttle.known_cookie(result.username))
 
     def end_session(self, cookie: str, ip: str) -> None:
         with self._sessions.begin() as session:
@@ -302,14 +298,8 @@ class AccountService:
         return out
 
     def locked(self) -> set[str]:
-        """Names locked now (from one address or from everywhere)."""
-        with self._sessions() as session:
-            since = utcnow() - timedelta(minutes=self._lockout_minutes)
-            names = set(session.scalars(select(AuditEntry.target).where(
-                AuditEntry.action == "auth.login", AuditEntry.outcome == "denied",
-                AuditEntry.ts >= since).distinct()))
-            return {n for n in names if recent_failures(
-                session, n, self._lockout_minutes) >= self._lockout_failures}
+        """Names held back now (refused from some address, or slowed from everywhere)."""
+        return self.throttle.locked_names()
 
     def create_token(self, who: Principal, username: str, name: str) -> TokenOut:
         """A personal API token for the CLI (shown once; only its hash is kept)."""

@@ -21,7 +21,9 @@ from controller.db.models import (
     Device,
     DeviceEvent,
     DeviceTelemetry,
+    DeviceZone,
     Media,
+    Zone,
 )
 from controller.db.session import make_sessionmaker, migrate
 from controller.fleet.ingest import Ingest
@@ -39,8 +41,10 @@ def sessions() -> Iterator[sessionmaker[Session]]:
     factory = make_sessionmaker(engine)
     with factory.begin() as s:
         s.add(Media(sha256="a" * 64, original_size=1, size=1, duration_ms=3000))
+        s.add(Zone(id="z", name="Thôn Z"))
         for device_id in ("loa-1", "loa-2"):
             s.add(Device(id=device_id, name=device_id, token_hash="x", capabilities=[]))
+            s.add(DeviceZone(device_id=device_id, zone_id="z"))
         s.add(Device(id="cu", name="old", token_hash="x", capabilities=[], retired=True))
         s.add(Broadcast(id="b-1", media_sha256="a" * 64, targets=["zone:z"], start_at=NOW,
                         send_at=NOW, not_after=NOW + timedelta(minutes=2), state="sent"))
@@ -248,3 +252,121 @@ def test_on_postgresql_a_process_of_its_own_applies_reports_and_one_that_dies_is
         finally:
             ingest.stop()
             engine.dispose()
+
+
+# --- reports checked against the record -----------------------------------------------------
+
+
+def _security(sessions: sessionmaker[Session], device_id: str) -> list[DeviceEvent]:
+    with sessions() as s:
+        return list(s.scalars(select(DeviceEvent).where(DeviceEvent.device_id == device_id,
+                                                        DeviceEvent.type == "security")))
+
+
+def _only_to_loa_1(sessions: sessionmaker[Session]) -> None:
+    with sessions.begin() as s:
+        s.add(Broadcast(id="b-2", media_sha256="a" * 64, targets=["device:loa-1"],
+                        start_at=NOW + timedelta(minutes=3), send_at=NOW,
+                        not_after=NOW + timedelta(minutes=5), state="sent"))
+        s.add(Delivery(broadcast_id="b-2", device_id="loa-1", state="sent", updated_at=NOW))
+
+
+def test_a_play_reported_before_its_start_is_refused_as_a_security_event(sessions):
+    """loa-dong-1 once marked a bulletin due at 01:44:05 as played, started 01:40:43."""
+    _only_to_loa_1(sessions)
+    early = NOW + timedelta(minutes=3) - timedelta(seconds=202)
+    receipts: list[dict[str, list[str]]] = []
+    ingest = Ingest(sessions, on_stored=receipts.append)
+    forged = _play_event("playback.finished", play_id="b-2", broadcast_id="b-2",
+                         actual_start=early.isoformat(),
+                         actual_end=(early + timedelta(seconds=7)).isoformat(), played_ms=7000)
+    ingest.apply_batch([forged])
+    with sessions() as s:
+        delivery = s.scalars(select(Delivery).where(Delivery.broadcast_id == "b-2")).one()
+        assert delivery.state == "sent" and delivery.played_ms is None  # not believed
+        assert s.scalars(select(DeviceEvent).where(
+            DeviceEvent.type == "playback.finished")).all() == []
+        [alarm] = s.scalars(select(Alarm)).all()
+        assert (alarm.device_id, alarm.code, alarm.acknowledged_at) == ("loa-1", "security", None)
+    [event] = _security(sessions, "loa-1")
+    assert event.payload["reason"] == "report_refused"
+    assert event.payload["detail"] == "before_start"
+    assert event.payload["report"]["play_id"] == "b-2"
+    event_id = json.loads(forged[1])["event_id"]
+    assert receipts == [{"loa-1": [event_id]}]  # receipted: refused for good, not resent
+
+
+def test_a_neighbour_reporting_a_play_sent_only_to_another_device_is_refused(sessions):
+    _only_to_loa_1(sessions)
+    ingest = Ingest(sessions)
+    at = NOW + timedelta(minutes=3)
+    ingest.apply_batch([_play_event("playback.finished", device_id="loa-2", play_id="b-2",
+                                    broadcast_id="b-2", actual_start=at.isoformat(),
+                                    actual_end=(at + timedelta(seconds=3)).isoformat())])
+    assert [e.payload["detail"] for e in _security(sessions, "loa-2")] == ["not_sent"]
+    with sessions() as s:
+        assert s.scalars(select(DeviceEvent).where(
+            DeviceEvent.type == "playback.finished")).all() == []
+    # an ack for a command addressed to loa-1 alone, from loa-2: refused too
+    with sessions.begin() as s:
+        s.add(Command(cmd_id="c-2", type="play", target="device:loa-1", seq=2,
+                      broadcast_id="b-2", issued_at=NOW, not_after=NOW + timedelta(minutes=5)))
+    ingest.apply_batch([_report("ack", "loa-2", cmd_id="c-2", accepted=True, play_id="b-2")])
+    assert [e.payload["detail"] for e in _security(sessions, "loa-2")] == ["not_sent"] * 2
+    with sessions() as s:  # one alarm, counted up
+        [alarm] = s.scalars(select(Alarm)).all()
+        assert (alarm.device_id, alarm.occurrences) == ("loa-2", 2)
+
+
+@pytest.mark.parametrize(("extra", "refusal"), [
+    (dict(actual_end=(NOW + timedelta(minutes=4)).isoformat()), "ends_too_late"),
+    (dict(played_ms=60_000), "played_too_long"),
+    (dict(actual_start=(NOW + timedelta(minutes=3)).isoformat(),
+          actual_end=(NOW + timedelta(minutes=3, seconds=3)).isoformat()), "after_window"),
+])
+def test_times_outside_the_plays_window_are_refused(sessions, extra, refusal):
+    ingest = Ingest(sessions)
+    ingest.apply_batch([_play_event("playback.finished", **extra)])
+    assert [e.payload["detail"] for e in _security(sessions, "loa-1")] == [refusal]
+    assert _delivery(sessions, "loa-1").state == "sent"
+
+
+def test_a_device_whose_clock_is_off_is_judged_on_true_time(sessions):
+    """A clock 60 s behind reports a start 60 s before the true one; its offset (true minus
+    device) puts it back in the window."""
+    ingest = Ingest(sessions)
+    behind = NOW - timedelta(seconds=60)
+    ingest.apply_batch([_report("telemetry", "loa-1", version="1", uptime_s=1,
+                                clock_offset_ms=60_000.0)])
+    ingest.apply_batch([_play_event("playback.finished", actual_start=behind.isoformat(),
+                                    actual_end=(behind + timedelta(seconds=3)).isoformat())])
+    assert _delivery(sessions, "loa-1").state == "played"
+    assert _security(sessions, "loa-1") == []
+
+
+def test_a_schedules_play_from_the_plans_is_believed_for_the_devices_it_reaches(sessions):
+    """A play never fired centrally (a relay; the controller down at its time) is checked
+    against the schedule's record: its targets and its window."""
+    from controller.db.models import ScheduledPlay
+
+    with sessions.begin() as s:
+        s.add(ScheduledPlay(play_id="s-tin-sang-20261206T0530", start_at=NOW,
+                            latest_start=NOW + timedelta(minutes=2),
+                            ends_by=NOW + timedelta(seconds=3), duration_ms=3000,
+                            targets=["device:loa-1"]))
+    ingest = Ingest(sessions)
+    play = dict(play_id="s-tin-sang-20261206T0530", broadcast_id="s-tin-sang-20261206T0530")
+    ingest.apply_batch([_play_event("playback.finished", **play),
+                        _play_event("playback.finished", device_id="loa-2", **play)])
+    with sessions() as s:
+        assert [e.device_id for e in s.scalars(select(DeviceEvent).where(
+            DeviceEvent.type == "playback.finished"))] == ["loa-1"]
+    assert [e.payload["detail"] for e in _security(sessions, "loa-2")] == ["not_sent"]
+
+
+def test_an_ack_before_its_command_was_issued_is_refused(sessions):
+    ingest = Ingest(sessions)
+    ingest.apply_batch([_report("ack", "loa-1", cmd_id="c-1", accepted=True, play_id="b-1",
+                                ts=(NOW - timedelta(minutes=5)).isoformat())])
+    assert [e.payload["detail"] for e in _security(sessions, "loa-1")] == ["ack_out_of_window"]
+    assert _delivery(sessions, "loa-1").acked_at is None

@@ -8,7 +8,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
@@ -203,3 +203,50 @@ def test_the_broker_drops_a_message_over_a_mebibyte_before_anyone_reads_it(stati
     assert [e for e in s.events(device_id="loa-1") if e["event_id"] == "huge-1"] == []
     assert s.services.ingest.rejected == refused_before  # it never reached the controller
     own.close()
+
+
+def test_reports_a_device_could_not_have_made_are_refused_and_shown_to_the_technician(
+        station: Stack, speech_wav):
+    """Over the real broker with real log-ins: loa-1's own credential claims a bulletin not
+    yet due as played, and loa-2 reports a bulletin sent only to loa-1. Neither reaches the
+    broadcast log; both are security events and a technician's alarm."""
+    import msgspec
+
+    from protocol.messages import PlaybackFinishedEvent, utcnow
+
+    s = station
+    media = s.upload(speech_wav)
+    later = utcnow() + timedelta(minutes=10)
+    b = s.broadcast(media["sha256"], ["device:loa-1"], start_at=later.isoformat())
+    start = datetime.fromisoformat(s.get_broadcast(b["id"])["start_at"])
+
+    def finished(event_id: str, device: str, at: datetime) -> bytes:
+        return msgspec.json.encode(PlaybackFinishedEvent(
+            event_id=event_id, device_id=device, ts=utcnow(), play_id=b["id"],
+            broadcast_id=b["id"], scheduled_start=start, actual_start=at,
+            actual_end=at + timedelta(seconds=3), played_ms=3000))
+
+    own = Client(s, *_own(s, "loa-1"))
+    neighbour = Client(s, *_own(s, "loa-2"))
+    assert own.settle() and neighbour.settle()
+    own.c.publish(topics.device_topic("loa-1", "event"),
+                  finished("forged-early", "loa-1", utcnow() - timedelta(seconds=5)), qos=1)
+    neighbour.c.publish(topics.device_topic("loa-2", "event"),
+                        finished("forged-neighbour", "loa-2", start), qos=1)
+    security = wait_for(lambda: {e["event_id"]: e for e in s.events(type="security")
+                                 if e["event_id"].startswith("forged-")}.values()
+                        if len([e for e in s.events(type="security")
+                                if e["event_id"].startswith("forged-")]) == 2 else None,
+                        what="both forgeries stored as security events")
+    reasons = {e["event_id"]: e["payload"]["detail"] for e in security}
+    assert reasons == {"forged-early": "before_start", "forged-neighbour": "not_sent"}
+    assert [e for e in s.api.get("/api/playback-log").json()
+            if e.get("play_id") == b["id"]] == []
+    assert all(d["state"] not in ("played", "playing")
+               for d in s.get_broadcast(b["id"])["deliveries"])
+    alarms = {a["device_id"]: a for a in s.alarms() if a["code"] == "security"}
+    assert set(alarms) == {"loa-1", "loa-2"}
+    page = s.api.get("/ui/alarms")
+    assert "làm điều không được phép" in page.text
+    own.close()
+    neighbour.close()

@@ -15,7 +15,7 @@ from ...auth import Principal
 from ...container import Services
 from ...fleet import history as fleet_history
 from ...http import ServicesDep
-from ...i18n import translate
+from ...i18n import translate, translate_or
 from ...services.devices import FLEET_SORTS
 from ...services.views import DeviceOut
 from .. import svg
@@ -108,6 +108,12 @@ def device_view(svc: Services, lang: str, device_id: str) -> dict[str, Any]:
                current_volume=(device.last_health or {}).get("volume", device.volume),
                health_at=device.last_health_at),
         charts=charts, all_zones=svc.zones.names(), alarms=svc.alarms.list(device_id),
+        security=[dict(ts=e.ts, reason=translate_or(f"security.{e.payload.get('reason')}", lang,
+                                                    str(e.payload.get("reason", ""))),
+                       detail=e.payload.get("detail", ""),
+                       about=(e.payload.get("report") or {}).get("play_id")
+                       or e.payload.get("topic") or e.payload.get("cmd_id") or "")
+                  for e in svc.broadcasts.events("security", device_id, limit=10)],
         plays=[dict(ts=p.ts, played=p.type == "playback.finished"
                     and not p.payload.get("interrupted"),
                     title=titles.get(p.play_id or "") or p.play_id, payload=p.payload,

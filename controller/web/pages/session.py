@@ -9,7 +9,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from ...auth import Principal
 from ...domain.errors import DomainError
 from ...errors import http_status
-from ...http import ServicesDep, client_ip, end_session, set_session_cookie
+from ...http import ServicesDep, client_ip, end_session, known_cookie, set_session_cookie
 from ...i18n import LANGUAGES
 from ..render import lang_of, page, render, words
 
@@ -32,7 +32,7 @@ async def login_submit(request: Request, svc: ServicesDep) -> Response:
     target = str(form.get("next", "/ui/"))
     try:
         result = await run_in_threadpool(svc.accounts.attempt_login, username, password,
-                                         client_ip(request))
+                                         client_ip(request), known_cookie(request, username))
     except DomainError as exc:
         return render(request, "login.html", None, status_code=http_status(exc), next=target,
                       error=words(exc, lang_of(request)), username=username)
