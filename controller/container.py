@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from protocol import topics
 from protocol.messages import ReceiptMessage, encode
 
+from .broker.denials import Handler, LogTail
 from .broker.embedded import EmbeddedBroker
 from .broker.mosquitto import MosquittoBroker, TlsListener
 from .children import Supervisor
@@ -44,6 +45,7 @@ from .services.alarms import AlarmService
 from .services.audit import AuditLog
 from .services.broadcasts import BroadcastService
 from .services.broker_access import BrokerAccess
+from .services.broker_denials import BrokerDenials
 from .services.cap import CapService
 from .services.cap_watch import CapWatcher
 from .services.devices import DeviceService
@@ -93,7 +95,8 @@ def _controller_id(data_dir: Path) -> str:
     return value
 
 
-def _broker(settings: Settings, access: bool) -> MosquittoBroker | EmbeddedBroker | None:
+def _broker(settings: Settings, access: bool, on_log: Handler | None
+            ) -> MosquittoBroker | EmbeddedBroker | None:
     """The broker the controller runs itself, if any (``Settings.broker``)."""
     if settings.broker == "mosquitto":
         tls = None
@@ -108,7 +111,8 @@ def _broker(settings: Settings, access: bool) -> MosquittoBroker | EmbeddedBroke
                              "credentials in clear text: keep mqtt_host on loopback and set "
                              "mqtt_tls_port for agents off this machine")
         return MosquittoBroker(settings.data_dir / "mosquitto", settings.mqtt_host,
-                               settings.mqtt_port, access=access, tls=tls)
+                               settings.mqtt_port, access=access, tls=tls,
+                               on_log=on_log if access else None)
     if settings.broker == "embedded":
         log.warning("embedded amqtt broker: for trying out only (no ACL, fails under "
                     "connection bursts); install mosquitto for anything else")
@@ -134,7 +138,12 @@ class Services:
         self.keys = KeyRing(settings.keys_dir)
         self.api_token = load_or_create_api_token(settings)
         self.broker_access = BrokerAccess(settings, self.sessions, self._reload_broker)
-        self.broker = _broker(settings, self.broker_access.enabled)
+        # the broker's refusals, from its log: each device's security events
+        self.denials = BrokerDenials(self.sessions, self.broker_access.reads_of,
+                                     lambda: self.live.changed(["fleet"]))
+        self.broker_log = LogTail(settings.broker_log_file, self.denials.seen) \
+            if settings.broker_log_file else None
+        self.broker = _broker(settings, self.broker_access.enabled, self.denials.seen)
         self.jobs = Jobs()
         self.live = LiveUpdates()
         self.audit = AuditLog(self.sessions)
@@ -286,6 +295,8 @@ class Services:
         if isinstance(self.broker, EmbeddedBroker):
             self.broker.start()  # in this process: nothing to supervise
         self.children.start()  # the broker and Icecast we run, kept running
+        if self.broker_log is not None:
+            self.broker_log.start()
         self.ingest.start()
         self.retained.start()
         self.jobs.start()
@@ -296,7 +307,7 @@ class Services:
         self.leadership.start()  # SQLite: leads at once; PostgreSQL: when elected
 
     LEADER_JOBS = ("commands-retry", "plans", "firing", "fleet-sample", "telemetry-prune",
-                   "offline-alarms", "notices", "updates")
+                   "offline-alarms", "notices", "updates", "broker-denials")
     """What runs on the leading controller only (and ``cap-watch:*``)."""
 
     def _prune_telemetry(self) -> None:
@@ -322,6 +333,7 @@ class Services:
                         lambda: self.alarms.check_offline(s.offline_alarm_min))
         self.jobs.every(s.notice_every_s, "notices", self.notices.tick)
         self.jobs.every(s.rollout_every_s, "updates", self.updates.tick)
+        self.jobs.every(10.0, "broker-denials", self.denials.flush)
         for name, feed in self.cap_watch.watched().items():
             self.jobs.every(feed.poll_s, f"cap-watch:{name}",
                             lambda name=name: self.cap_watch.poll(name))
@@ -411,6 +423,8 @@ class Services:
         self.gateway.stop()
         self.ingest.stop()
         self.children.stop()
+        if self.broker_log is not None:
+            self.broker_log.stop()
         if isinstance(self.broker, EmbeddedBroker):
             self.broker.stop()
         self.locks.dispose()

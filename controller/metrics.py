@@ -107,6 +107,10 @@ class _ServicesCollector(Collector):
         processed.add_metric(["applied"], svc.ingest.processed)
         processed.add_metric(["rejected"], svc.ingest.rejected)
         yield processed
+        denials = CounterMetricFamily("loalang_broker_denials", "Refusals the broker logged "
+                                      "for devices' log-ins (ACL)")
+        denials.add_metric([], svc.denials.seen_total)
+        yield denials
         yield _gauge("loalang_ingest_backlog", "Reports received, not yet committed and "
                      "receipted", svc.ingest.backlog)
 

@@ -105,6 +105,10 @@ class Settings(BaseSettings):
     login_lockout_minutes: int = Field(15, ge=1)
     login_slowdown_max_s: float = Field(300.0, gt=0, description="the longest a slowed "
                                         "log-in waits (2 s after the 3rd failure, doubling)")
+    broker_log_file: Path | None = Field(None, description="the log file of a broker the "
+                                         "operator runs, followed for its refusals (ACL "
+                                         "denials) as devices' security events; Mosquitto "
+                                         "with log_type debug, or NATS")
     child_restart_max_s: float = Field(60.0, gt=0, description="the longest wait before a "
                                        "dead broker or Icecast the controller runs is started "
                                        "again (the wait doubles from 1 s)")

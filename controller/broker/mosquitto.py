@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..children import die_with_parent, listening, stop_child, stop_orphan, wait_listening
+from .denials import Handler, grow_pipe, read_stream
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +93,10 @@ class MosquittoBroker:
 
     def __init__(self, workdir: Path, host: str, port: int, persistence: bool = True,
                  access: bool = False, max_queued: int = MAX_QUEUED,
-                 tls: TlsListener | None = None, max_inflight: int | None = None):
+                 tls: TlsListener | None = None, max_inflight: int | None = None,
+                 on_log: Handler | None = None):
+        """``on_log``: the broker's refusals and subscriptions, read from its debug log
+        (``broker/denials.py``); without it only errors and warnings are logged."""
         binary = mosquitto_binary()
         if binary is None:
             raise RuntimeError("mosquitto is not installed (Debian package 'mosquitto')")
@@ -105,6 +109,7 @@ class MosquittoBroker:
         self.max_queued = max_queued
         self.tls = tls
         self.max_inflight = max_inflight  # Mosquitto's default (20) unless a test says
+        self.on_log = on_log
         self._proc: subprocess.Popen[bytes] | None = None
         self._lock = threading.RLock()
 
@@ -117,7 +122,7 @@ class MosquittoBroker:
             conf = self.workdir / "mosquitto.conf"
             conf.write_text(config_text(self.workdir, self.host, self.port, self.persistence,
                                         self.access, self.max_queued, self.tls,
-                                        self.max_inflight))
+                                        self.max_inflight, self.on_log is not None))
             if self.access:  # it must have the files to start; the controller fills them
                 for name in ("passwords", "acl"):
                     if not (self.workdir / name).exists():
@@ -131,10 +136,17 @@ class MosquittoBroker:
             log_file = open(self.workdir / "mosquitto.log", "ab")
             # its own session: a Ctrl-C to the controller must not take the broker down
             # before the controller has said goodbye through it
-            self._proc = subprocess.Popen([self.binary, "-c", str(conf)], stdout=log_file,
+            self._proc = subprocess.Popen([self.binary, "-c", str(conf)],
+                                          stdout=subprocess.PIPE if self.on_log else log_file,
                                           stderr=subprocess.STDOUT, start_new_session=True,
                                           preexec_fn=die_with_parent)
-            log_file.close()
+            if self.on_log is not None:  # its debug log: refusals out, the rest kept
+                assert self._proc.stdout is not None
+                grow_pipe(self._proc.stdout.fileno())
+                threading.Thread(target=read_stream, name="mosquitto-log", daemon=True,
+                                 args=(self._proc.stdout, self.on_log, log_file)).start()
+            else:
+                log_file.close()
             (self.workdir / "mosquitto.pid").write_text(f"{self._proc.pid}\n")
             try:
                 wait_listening(self._proc, self.host, self.port, timeout, "mosquitto",

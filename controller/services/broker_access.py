@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from ..broker.access import (
     BrokerUser,
     acl_file,
+    device_reads,
     is_nats_hash,
     mosquitto_hash,
     nats_authorization,
@@ -55,6 +56,11 @@ class BrokerAccess:
         if self.enabled and not self.password:
             self.password = secret_file(workdir / "controller-password")
         self._lock = threading.Lock()
+        self._reads: dict[str, frozenset[str]] = {}
+
+    def reads_of(self, user: str) -> frozenset[str] | None:
+        """What a device may subscribe to, as last written (None: not a device's log-in)."""
+        return self._reads.get(user)
 
     def login(self) -> BrokerLogin:
         """How the controller's two sessions log in."""
@@ -76,6 +82,8 @@ class BrokerAccess:
                        for d in session.scalars(select(Device).where(
                            Device.retired.is_(False), Device.mqtt_password_hash.is_not(None)))
                        if d.mqtt_password_hash]
+        self._reads = {d.username: frozenset(device_reads(d.username, d.zones))
+                       for d in devices}
         digest = self._hash(self.password)
         controllers = [BrokerUser(self.username, digest)]
         if self.command_username and self.command_username != self.username:

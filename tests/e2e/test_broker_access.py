@@ -250,3 +250,42 @@ def test_reports_a_device_could_not_have_made_are_refused_and_shown_to_the_techn
     assert "làm điều không được phép" in page.text
     own.close()
     neighbour.close()
+
+
+def test_what_the_broker_refuses_a_device_becomes_its_security_events_at_a_measured_rate(
+        station: Stack):
+    """A stolen Pi probing ``#`` and publishing as its neighbour: Mosquitto refuses it (or,
+    for a subscription, filters what it delivers); the controller reads the refusals from
+    the broker's log and shows them on that device, one event a minute however many."""
+    s = station
+    thief = Client(s, *_own(s, "loa-1"))
+    assert thief.settle()
+    thief.c.subscribe("#", qos=1)
+    for k in range(50):
+        thief.c.publish(topics.device_topic("loa-2", "event"), b"{}", qos=1)
+    thief.c.publish(topics.CONTROLLER_STATUS, topics.CONTROLLER_OFFLINE, qos=1,
+                    retain=True).wait_for_publish(5)
+    events = wait_for(lambda: [e for e in s.events(type="security", device_id="loa-1")
+                               if e["payload"]["reason"] == "broker_denied"], timeout=20,
+                      what="the broker's refusal as loa-1's security event")
+    assert len(events) == 1  # the first at once; the rest counted into the next
+    assert s.services is not None
+    wait_for(lambda: s.services.denials.seen_total >= 52, timeout=10,
+             what="every refusal read from the broker's log")
+    s.services.denials._every_s = 0.0  # (a minute later)
+    s.services.denials.flush()
+    events = [e["payload"] for e in s.events(type="security", device_id="loa-1")
+              if e["payload"]["reason"] == "broker_denied"]
+    assert sum(e["denials"] for e in events) == 52 and len(events) == 2
+    details = " ".join(e["detail"] for e in events)
+    assert "subscribe #" in details and f"publish {topics.device_topic('loa-2', 'event')}" \
+        in details and f"publish {topics.CONTROLLER_STATUS}" in details
+    [alarm] = [a for a in s.alarms(device_id="loa-1") if a["code"] == "security"]
+    assert alarm["occurrences"] == 52
+    assert s.events(type="security", device_id="loa-2") == []  # the victim did nothing
+    page = s.api.get("/ui/devices/loa-1").text
+    assert "Máy chủ MQTT từ chối truy cập" in page
+    assert "loalang_broker_denials_total 52.0" in s.api.get("/metrics").text
+    log = (s.settings.data_dir / "mosquitto" / "mosquitto.log").read_text()
+    assert "Denied PUBLISH" in log and "Received PUBLISH" not in log  # no debug chatter kept
+    thief.close()

@@ -34,7 +34,8 @@ def broker(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
         server = NatsCluster(tmp_path / "nats", nodes=2, authorization=authorization).start()
         server.agent_port = server.mqtt_ports[1]
         server.access = dict(nats_authorization_file=authorization,
-                             mqtt_reload_command=server.reload_command)
+                             mqtt_reload_command=server.reload_command,
+                             broker_log_file=tmp_path / "nats" / "n1.log")
     yield server
     server.stop()
 
@@ -131,6 +132,12 @@ def test_a_stolen_pis_credential_does_only_its_own_job_on_the_cluster(cluster_st
     time.sleep(2)
     assert not [t for t, _ in thief.got if "/loa-2/" in t]
     assert [e for e in stack.events(device_id="loa-2") if e["event_id"] == "forged-1"] == []
+    # the node's log says what it refused: loa-1's security event
+    refused = wait_for(lambda: [e["payload"] for e in stack.events(type="security",
+                                                                   device_id="loa-1")
+                                if e["payload"]["reason"] == "broker_denied"], timeout=20,
+                       what="the cluster's refusal as loa-1's security event")
+    assert refused[0]["detail"] == "subscribe # ×1"  # the first at once (the rest: later)
     status = Client(stack, *_own(stack, "loa-2"))  # what loa-2 reads: still online
     assert status.settle()
     status.c.subscribe(topics.CONTROLLER_STATUS, qos=1)
