@@ -1,6 +1,9 @@
-"""Request bodies are limited while they stream in, and an upload's sender is checked before
-any of it is read: a 300 MB login body, or a 250 MB upload with a made-up session cookie, is
-refused at its headers, and a chunked body is cut off at the limit (nothing spooled beyond).
+"""Request bodies are limited while they stream in, and the sender of any body is checked
+before a byte of it is read: a 300 MB login body, or a 250 MB upload with a made-up session
+cookie, is refused at its headers; a chunked body is cut off at the limit (nothing spooled
+beyond) and answered 413, whatever the route made of the cut; a body without a valid log-in
+is answered 401 (a page: to the log-in page) before it is parsed or validated, on every route
+but the few that check their own callers (``PUBLIC``).
 
 A pure ASGI middleware around the app (HTTP only; the live microphone's WebSocket limits its
 own frames)."""
@@ -28,6 +31,9 @@ BODY_LIMIT = 4 * 1024 * 1024  # any JSON or form: a schedule set, a CAP alert (2
 UPLOAD_PATHS = ("/api/media", "/ui/send",  # audio files: up to max_upload_bytes, logged in only
                 "/api/releases", "/ui/updates/releases")  # agent releases (wheels)
 MULTIPART_SLACK = 1024 * 1024  # the form's other fields and boundaries around the file
+PUBLIC = ("/auth/login", "/auth/logout", "/ui/login", "/icecast/auth", "/api/cap")
+"""Where a body comes without a person's log-in: logging in, Icecast's questions (its own
+key), CAP feeds (their own tokens, checked before the body is read)."""
 
 
 class _Cut(Exception):
@@ -55,7 +61,8 @@ class BodyLimits:
         if length.isdigit() and int(length) > limit:
             await _refuse(send, too_large, lang)
             return
-        if upload and not await to_thread.run_sync(self._signed_in, headers, scope):
+        if scope["path"] not in PUBLIC and \
+                not await to_thread.run_sync(self._signed_in, headers, scope):
             if scope["path"].startswith("/ui/"):  # a browser goes to log in, as on any page
                 await send({"type": "http.response.start", "status": 303, "headers": [
                     (b"location", b"/ui/login"), (b"content-length", b"0"),
@@ -65,19 +72,25 @@ class BodyLimits:
                 await _refuse(send, Unauthenticated("auth.required"), lang)
             return
         seen = 0
-        started = False
+        started = cut = False
 
         async def limited() -> Message:
-            nonlocal seen
+            nonlocal seen, cut
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > limit:
+                    cut = True
                     raise _Cut
             return message
 
         async def watch(message: Message) -> None:
             nonlocal started
+            if cut:  # the route answered the cut its own way ("error parsing body"): 413
+                if message["type"] == "http.response.start" and not started:
+                    started = True
+                    await _refuse(send, too_large, lang)
+                return
             if message["type"] == "http.response.start":
                 started = True
             await send(message)

@@ -83,3 +83,46 @@ def test_ids_too_large_for_the_database_and_booleans_for_numbers_are_a_clear_422
         assert r.json()["error"]["code"] == "request.invalid"
     device = api.get("/api/devices/loa-1").json()
     assert device["latitude"] is None and device["volume"] in (None, 100)  # nothing stored
+
+
+def test_every_route_checks_the_log_in_before_the_body_and_every_oversize_body_is_413(
+        stack: Stack):
+    """A stranger's body is never parsed or validated: 401 before anything, on every route
+    that takes one (``/api/speech`` once answered 422 to a stranger's bad body). And an
+    oversize body, chunked, is 413 on every route, not "error parsing body"."""
+    from controller.body_limits import PUBLIC
+
+    spec = stack.api.get("/openapi.json").json()
+    routes = [(method.upper(), path.replace("{", "").replace("}", ""))
+              for path, ops in spec["paths"].items() for method in ops
+              if method in ("post", "put", "patch") and path not in PUBLIC]
+    with_body = [(method.upper(), path.replace("{", "").replace("}", ""))
+                 for path, ops in spec["paths"].items() for method, op in ops.items()
+                 if method in ("post", "put", "patch") and path not in PUBLIC
+                 and "requestBody" in op]
+    assert len(with_body) > 20
+    assert len(routes) > 40
+    stranger = httpx.Client(base_url=stack.base_url, timeout=30)
+    for method, path in routes:
+        r = stranger.request(method, path, content=b"{not json",
+                             headers={"Content-Type": "application/json"})
+        assert r.status_code == 401, (method, path, r.status_code, r.text[:200])
+        assert r.json()["error"]["code"] == "auth.required"
+
+    def oversize():  # 5 MiB of JSON, no length announced
+        yield b'{"x": "'
+        for _ in range(80):
+            yield b"x" * 65536
+        yield b'"}'
+
+    token = stack.api.headers["Authorization"]
+    for method, path in with_body:
+        if path in ("/api/media", "/api/releases"):
+            continue  # uploads: their own, larger limit (above)
+        r = httpx.request(method, f"{stack.base_url}{path}", content=oversize(), timeout=30,
+                          headers={"Authorization": token, "Content-Type": "application/json"})
+        assert r.status_code == 413, (method, path, r.status_code, r.text[:200])
+        assert r.json()["error"]["code"] == "upload.too_large"
+    r = stranger.post("/auth/login", content=oversize(),
+                      headers={"Content-Type": "application/json"})
+    assert r.status_code == 413  # the public ones too
