@@ -284,6 +284,15 @@ class Services:
             self.broker.reload()
 
     def start(self) -> None:
+        """Start everything, or nothing: a start that fails part way stops what it had
+        started (a broker, Icecast) before the error goes on."""
+        try:
+            self._start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def _start(self) -> None:
         s = self.settings
         if s.broker == "external" and not s.mqtt_ca_file and not is_loopback(s.mqtt_host):
             log.warning("MQTT to %s without TLS: device credentials and reports cross the "
@@ -415,17 +424,18 @@ class Services:
                 return
 
     def stop(self) -> None:
-        self.leadership.stop()
-        self.onair.stop()
-        self.media_jobs.shutdown()
-        self.jobs.stop()
-        self.retained.stop()
-        self.gateway.stop()
-        self.ingest.stop()
-        self.children.stop()
+        """Stop every part, each whatever became of the others (after a failed start some
+        never ran)."""
+        steps = [self.leadership.stop, self.onair.stop, self.media_jobs.shutdown,
+                 self.jobs.stop, self.retained.stop, self.gateway.stop, self.ingest.stop,
+                 self.children.stop]
         if self.broker_log is not None:
-            self.broker_log.stop()
+            steps.append(self.broker_log.stop)
         if isinstance(self.broker, EmbeddedBroker):
-            self.broker.stop()
-        self.locks.dispose()
-        self.engine.dispose()
+            steps.append(self.broker.stop)
+        steps += [self.locks.dispose, self.engine.dispose]
+        for step in steps:
+            try:
+                step()
+            except Exception:
+                log.exception("stopping %s", getattr(step, "__qualname__", step))

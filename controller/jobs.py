@@ -35,7 +35,8 @@ class Jobs:
         self._scheduler.start()
 
     def stop(self) -> None:
-        self._scheduler.shutdown(wait=False)
+        if self._scheduler.running:
+            self._scheduler.shutdown(wait=False)
 
     def at(self, when: datetime, job_id: str, func: Callable[..., Any], *args: Any) -> None:
         """Run ``func(*args)`` at ``when`` (at once if it is past), replacing a job of that id."""

@@ -191,24 +191,35 @@ def agent(config: Path = typer.Option(..., "--config", "-c", help="agent TOML fi
 @app.command()
 def demo(
     data_dir: Path = typer.Option(Path("loalang-demo"), help="where the demo keeps its state"),
-    http_port: int = typer.Option(8080),
-    mqtt_port: int = typer.Option(18830, help="port of the demo's MQTT broker"),
+    http_port: int | None = typer.Option(None, help="web UI and API [default: 8080, or a "
+                                         "free port if taken]"),
+    https_port: int | None = typer.Option(None, help="the web UI over HTTPS for phones; 0: "
+                                          "none [default: 8443, or a free port if taken]"),
+    mqtt_port: int | None = typer.Option(None, help="the demo's MQTT broker [default: "
+                                         "18830, or a free port if taken]"),
+    icecast_port: int | None = typer.Option(None, help="live voices and relays [default: "
+                                            "8000, or a free port if taken]"),
     broker: str = typer.Option("auto", help="auto: a Mosquitto of its own when installed, "
                                "else the embedded amqtt (trying out only); mosquitto; "
                                "embedded; external (one already on --mqtt-port)"),
     verbose: bool = typer.Option(False, "-v"),
 ) -> None:
-    """Controller + MQTT broker + three simulated village agents, on SQLite."""
+    """Controller + MQTT broker + three simulated village agents, on SQLite. A port given
+    must be free; one not given is the usual one, or a free one if that is taken."""
     from controller.broker.mosquitto import mosquitto_binary
 
-    from .demo import run_demo
+    from .demo import DemoPorts, run_demo
 
     _logging(verbose)
     if broker == "auto":
         broker = "mosquitto" if mosquitto_binary() else "embedded"
     if broker not in ("mosquitto", "embedded", "external"):
         _fail(f"--broker: auto, mosquitto, embedded or external, not {broker!r}")
-    run_demo(data_dir=data_dir, http_port=http_port, mqtt_port=mqtt_port, broker=broker)
+    try:
+        run_demo(data_dir=data_dir, ports=DemoPorts(http_port, https_port, mqtt_port,
+                                                    icecast_port), broker=broker)
+    except RuntimeError as exc:  # a port taken, a broker that would not start: one line
+        _fail(f"loalang demo: {exc}")
 
 
 # --- operator commands --------------------------------------------------------------------------

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 import signal
 import subprocess
 import sys
 import textwrap
 import threading
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -111,31 +114,135 @@ def demo_accounts(base_url: str, token: str, data_dir: Path) -> Path:
     return path
 
 
-def run_demo(data_dir: Path, http_port: int, mqtt_port: int, broker: str = "mosquitto") -> None:
+DEMO_MQTT_PORT = 18830
+
+
+class DemoError(RuntimeError):
+    """The demo cannot start: one line saying why and which option to change."""
+
+
+@dataclass(frozen=True)
+class DemoPorts:
+    """Every port the demo binds. None: the usual one, or a free one if that is taken."""
+
+    http: int | None = None
+    https: int | None = None
+    mqtt: int | None = None
+    icecast: int | None = None
+
+
+def port_free(host: str, port: int) -> bool:
+    """Whether a server could listen on ``host:port`` now (as servers do, with SO_REUSEADDR:
+    connections of a killed demo lingering in TIME_WAIT do not count)."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def _choose(option: str, asked: int | None, usual: int, host: str = "127.0.0.1") -> int:
+    """An option given must be free (else a clear error naming it); the usual port is
+    replaced by a free one when taken."""
+    if asked is not None:
+        if asked and not port_free(host, asked):
+            raise DemoError(f"port {asked} is already in use: choose another with {option}")
+        return asked
+    if port_free(host, usual):
+        return usual
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        free = int(sock.getsockname()[1])
+    print(f"port {usual} is in use; the demo takes {free} instead ({option} to choose)",
+          flush=True)
+    return free
+
+
+def demo_settings(data_dir: Path, ports: DemoPorts, broker: str) -> Settings:
+    """The demo's settings: SQLite in ``data_dir``, every port chosen (``DemoError``)."""
+    from controller.settings import Settings
+
+    usual = Settings(data_dir=data_dir)  # what the environment says otherwise
+    # the demo's own broker, beside a system one on 1883
+    usual_mqtt = usual.mqtt_port if "LOALANG_MQTT_PORT" in os.environ else DEMO_MQTT_PORT
+    return Settings(
+        data_dir=data_dir, database_url=None, broker=broker,
+        http_port=_choose("--http-port", ports.http, usual.http_port),
+        https_port=_choose("--https-port", ports.https, usual.https_port, usual.https_host)
+        if usual.https_port or ports.https else 0,
+        mqtt_port=_choose("--mqtt-port", ports.mqtt, usual_mqtt),
+        icecast_port=_choose("--icecast-port", ports.icecast, usual.icecast_port,
+                             usual.icecast_host),
+        fleet_sample_s=30)  # a visible online-ratio plot within minutes
+
+
+def run_demo(data_dir: Path, ports: DemoPorts, broker: str = "mosquitto") -> None:
+    """Start everything, or nothing: a start that fails stops what it had started."""
     from controller.app import create_app
     from controller.container import Services
     from controller.server import ServerThread, https_server
-    from controller.settings import Settings
 
     data_dir = data_dir.resolve()
-    settings = Settings(data_dir=data_dir, http_port=http_port, mqtt_port=mqtt_port,
-                        broker=broker, database_url=None,
-                        fleet_sample_s=30)  # a visible online-ratio plot within minutes
-    services = Services(settings)
-    services.start()
-    app = create_app(services=services)
-    server = ServerThread(app, settings.http_host, http_port)
-    server.start()
-    https = https_server(app, settings)  # phones on the LAN: the microphone needs HTTPS
-    if https is not None:
-        https[0].start()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    claim(data_dir)
+    stop_orphans(data_dir)  # before the ports are judged: they may hold the demo's own
+    settings = demo_settings(data_dir, ports, broker)
+    started: list[Callable[[], None]] = []
     try:
+        services = Services(settings)
+        services.start()
+        started.append(services.stop)
+        app = create_app(services=services)
+        server = ServerThread(app, settings.http_host, settings.http_port)
+        server.start()
+        started.append(server.stop)
+        https = https_server(app, settings)  # phones on the LAN: the microphone needs HTTPS
+        if https is not None:
+            https[0].start()
+            started.append(https[0].stop)
         _run_agents(settings, services, data_dir)
     finally:
-        if https is not None:
-            https[0].stop()
-        server.stop()
-        services.stop()
+        for stop in reversed(started):
+            try:
+                stop()
+            except Exception:
+                log.exception("stopping the demo")
+
+
+def claim(data_dir: Path) -> None:
+    """One demo per data folder: a second is refused (it would take the first's broker,
+    Icecast and agents for a killed demo's leftovers)."""
+    pidfile = data_dir / "demo.pid"
+    try:
+        pid = int(pidfile.read_text())
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except (OSError, ValueError):
+        pid, cmdline = 0, b""
+    if pid and pid != os.getpid() and b"demo" in cmdline:
+        raise DemoError(f"a demo already runs on {data_dir} (pid {pid}): stop it, or choose "
+                        "another --data-dir")
+    pidfile.write_text(f"{os.getpid()}\n")
+
+
+def stop_orphans(data_dir: Path) -> None:
+    """What a demo killed with -9 left running on this data folder (found by its pid files):
+    an Icecast that changed user (the death signal does not follow it), agents of an older
+    demo (the new ones would push them off the broker and back, for ever)."""
+    from controller.children import stop_orphan
+
+    stop_orphan(data_dir / "icecast" / "icecast.pid", data_dir / "icecast" / "icecast.xml",
+                "Icecast")
+    stop_orphan(data_dir / "mosquitto" / "mosquitto.pid",
+                data_dir / "mosquitto" / "mosquitto.conf", "Mosquitto")
+    agents_dir = data_dir / "agents"
+    for pidfile in agents_dir.glob("*.pid"):
+        stop_orphan(pidfile, agents_dir / f"{pidfile.stem}.toml", "agent")
 
 
 def _https_line(settings: Settings) -> str:
@@ -149,6 +256,7 @@ def _https_line(settings: Settings) -> str:
 
 def _run_agents(settings: Settings, services: Services, data_dir: Path) -> None:
     """Provision the demo devices, start their boards and agents, wait for Ctrl-C."""
+    from controller.children import die_with_parent
     from firmware_bridge.simulator import McuSimulator
 
     base_url = settings.resolved_public_url
@@ -157,14 +265,16 @@ def _run_agents(settings: Settings, services: Services, data_dir: Path) -> None:
     agents_dir.mkdir(parents=True, exist_ok=True)
     configs = provision(base_url, services.api_token, agents_dir)
     accounts = demo_accounts(base_url, services.api_token, data_dir)
-    boards = {c.stem: McuSimulator((agents_dir / c.stem / "ttyMCU").resolve()).start()
+    # the link's folder resolved, not the link: one left by a killed demo points at a pty
+    # that is gone (resolving it once made the board write /dev/pts/N.tmp)
+    boards = {c.stem: McuSimulator((agents_dir / c.stem).resolve() / "ttyMCU").start()
               for c in configs}
     if "loa-na-1" in boards:
         boards["loa-na-1"].kill_line(1)  # something for the technician to find
     procs = [subprocess.Popen([sys.executable, "-m", "edge_agent", "run", "--config", str(c)],
                               stdout=open(agents_dir / f"{c.stem}.log", "ab"),
-                              stderr=subprocess.STDOUT)
-             for c in configs]
+                              stderr=subprocess.STDOUT, preexec_fn=die_with_parent)
+             for c in configs]  # (a demo killed with -9 takes its agents with it)
     for config, proc in zip(configs, procs, strict=True):  # for whoever must stop just one
         (agents_dir / f"{config.stem}.pid").write_text(f"{proc.pid}\n")
     sample = data_dir / "ban-tin-mau.wav"

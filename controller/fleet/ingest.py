@@ -232,9 +232,11 @@ class Ingest:
 
     def stop(self) -> None:
         self._queue.put(None)
-        self._thread.join(timeout=10)
+        if self._thread.is_alive():
+            self._thread.join(timeout=10)
         self._after.put(None)
-        self._after_thread.join(timeout=10)
+        if self._after_thread.is_alive():
+            self._after_thread.join(timeout=10)
         if isinstance(self._applier, _ProcessApplier):
             self._applier.close()
 

@@ -62,7 +62,8 @@ class RetainedKeeper:
     def stop(self) -> None:
         self._running.clear()
         self._inbox.put(None)
-        self._thread.join(timeout=5)
+        if self._thread.is_alive():
+            self._thread.join(timeout=5)
 
     def connected(self) -> None:
         """The gateway (re)connected (network thread): re-check everything after settling."""

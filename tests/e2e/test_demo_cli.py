@@ -61,3 +61,65 @@ def test_demo_runs_and_the_cli_broadcasts_to_its_three_villages(tmp_path):
         refused = _cli("broadcast", str(nonsense), "--to", "thon-dong", env=env)
         assert refused.returncode == 1 and "upload.not_audio" in refused.stderr
     assert not [p for p in (data / "agents").glob("*.log") if b"Traceback" in p.read_bytes()]
+
+
+def test_the_demo_on_taken_ports_after_a_kill_and_a_failed_start(tmp_path):
+    """Every port is an option: one given and taken is a one-line error naming it; the usual
+    one taken is replaced by a free one. A demo killed with -9 takes its broker and agents with
+    it, and a new one on the same folder starts (the old Icecast stopped). A start that fails
+    once its broker and Icecast run leaves no process behind."""
+    import os
+    import signal
+    import socket
+
+    from tests.support.demo import Demo, _three_online, demo_process, processes_of
+    from tests.support.mosquitto import free_port
+
+    data = tmp_path / "demo"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LOALANG_")}
+    ports = {"http-port": free_port(), "mqtt-port": free_port(), "icecast-port": free_port()}
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        busy = taken.getsockname()[1]
+        refused = _cli("demo", "--data-dir", str(data), "--http-port", str(busy),
+                       "--mqtt-port", str(ports["mqtt-port"]), env=env)
+        assert refused.returncode == 1
+        assert refused.stderr.strip() == (f"loalang demo: port {busy} is already in use: "
+                                          "choose another with --http-port")
+        assert "Traceback" not in refused.stdout + refused.stderr
+        assert processes_of(data) == []
+        # the usual HTTPS port (here through the environment) taken: a free one instead
+        demo = Demo(base=f"http://127.0.0.1:{ports['http-port']}", data=data, env=env)
+        log = tmp_path / "demo.log"
+        first = demo_process(data, ports, log, {**env, "LOALANG_HTTPS_PORT": str(busy)})
+        try:
+            wait_for(lambda: _three_online(demo), timeout=180, what="the demo online")
+            assert f"port {busy} is in use; the demo takes" in log.read_text()
+            assert any("mosquitto" in p for p in processes_of(data))
+            os.kill(first.pid, signal.SIGKILL)
+            first.wait()
+            wait_for(lambda: [p for p in processes_of(data) if "icecast" not in p] == [],
+                     timeout=30, what="broker and agents gone with the killed demo")
+        finally:
+            if first.poll() is None:
+                first.kill()
+    second = demo_process(data, ports, log, env)
+    try:
+        wait_for(lambda: _three_online(demo), timeout=180, what="the demo online again")
+        running = processes_of(data)
+        assert len([p for p in running if "edge_agent" in p]) == 3, running
+        assert len([p for p in running if "mosquitto -c" in p]) == 1, running
+        assert len([p for p in running if "icecast2" in p]) == 1, running
+        again = _cli("demo", "--data-dir", str(data), "--http-port", str(free_port()), env=env)
+        assert again.returncode == 1 and "a demo already runs on" in again.stderr
+    finally:
+        os.killpg(second.pid, signal.SIGINT)
+        second.wait(timeout=60)
+    wait_for(lambda: processes_of(data) == [], timeout=30, what="nothing left after Ctrl-C")
+    # a start that fails after its broker and Icecast are up (a device's config gone)
+    (data / "agents" / "loa-na-1.toml").unlink()
+    failed = _cli("demo", "--data-dir", str(data), *[a for o, p in ports.items()
+                                                      for a in (f"--{o}", str(p))], env=env)
+    assert failed.returncode == 1 and "loa-na-1" in failed.stderr.strip().splitlines()[-1]
+    assert processes_of(data) == []

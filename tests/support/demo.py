@@ -86,3 +86,29 @@ def stop_agent(demo: Demo, device_id: str, sig: signal.Signals = signal.SIGTERM)
     """Stop one of the demo's agent processes (by its PID: nothing else is touched)."""
     pid = int((demo.data / "agents" / f"{device_id}.pid").read_text())
     os.kill(pid, sig)
+
+
+def demo_process(data: Path, ports: dict[str, int], log: Path, env: dict[str, str]
+                 ) -> subprocess.Popen[bytes]:
+    """``loalang demo`` on ``data`` with ``ports`` (option name → port), as its own session."""
+    args = [sys.executable, "-m", "loalang.cli", "demo", "--data-dir", str(data)]
+    for option, port in ports.items():
+        args += [f"--{option}", str(port)]
+    return subprocess.Popen(args, stdout=log.open("ab"), stderr=subprocess.STDOUT, env=env,
+                            start_new_session=True)
+
+
+def processes_of(data: Path) -> list[str]:
+    """Every running process whose command line names ``data`` (its broker, Icecast, agents)."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            state = (proc / "stat").read_text().split(") ", 1)[1][:1]
+        except (OSError, IndexError):
+            continue
+        if str(data) in cmdline and state != "Z":
+            found.append(cmdline.strip())
+    return found
