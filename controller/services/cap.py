@@ -23,7 +23,8 @@ from protocol.messages import Priority, utcnow
 
 from ..auth import Principal, Role
 from ..cap.alert import Alert, CapInvalid, Info, parse
-from ..cap.rules import rule_for, zones_for
+from ..cap.decision import Decision, Verdict, decide
+from ..cap.rules import zones_for
 from ..db.models import CapAlert, Device, Zone
 from ..domain.errors import Conflict, DomainError, Invalid, Unauthenticated
 from ..settings import CapFeed, Settings
@@ -85,11 +86,12 @@ class CapService:
         seen = self._seen(alert)
         if seen is not None:
             return seen
-        info = alert.info_for("vi-VN")
-        if info is not None and info.expires is not None and info.expires <= utcnow():
+        decision = decide(alert, utcnow(), self._settings.cap_rules, feed.test_zone)
+        if decision.verdict == Verdict.refuse:
+            assert decision.info is not None and decision.info.expires is not None
             self._audit.record(who, "cap.receive", alert.identifier, "refused", problem="expired")
-            raise Invalid("cap.expired", expires=info.expires.isoformat())
-        action, broadcast_id, zones, detail = self._act(feed_name, feed, who, alert, info)
+            raise Invalid("cap.expired", expires=decision.info.expires.isoformat())
+        action, broadcast_id, zones, detail = self._act(feed_name, feed, who, alert, decision)
         outcome = self._store(feed_name, alert, action, broadcast_id, zones, detail)
         self._audit.record(who, "cap.receive", alert.identifier, status=alert.status,
                            msg_type=alert.msg_type, did=action, broadcast=broadcast_id,
@@ -117,23 +119,16 @@ class CapService:
                               zones=tuple(row.detail.get("zones", [])))
 
     def _act(self, feed_name: str, feed: CapFeed, who: Principal, alert: Alert,
-             info: Info | None) -> tuple[str, str | None, set[str], dict[str, Any]]:
+             decision: Decision) -> tuple[str, str | None, set[str], dict[str, Any]]:
+        info = decision.info
         detail: dict[str, Any] = {"headline": info.headline if info else ""}
-        if alert.msg_type in ("Update", "Cancel"):
+        if decision.cancels:
             detail["cancelled"] = self._cancel_referenced(who, alert)
-            if alert.msg_type == "Cancel":
-                return "cancelled", None, set(), detail
-        if alert.msg_type not in ("Alert", "Update") or info is None:
-            return "logged", None, set(), detail
-        if alert.status in ("System", "Draft"):
-            return "logged", None, set(), detail
-        test = alert.status in ("Test", "Exercise")
-        if test and not feed.test_zone:
-            return "logged", None, set(), detail
-        rule = rule_for(info, self._settings.cap_rules)
+        if decision.verdict != Verdict.sound:
+            return decision.action, None, set(), detail
+        assert info is not None and decision.rule is not None
+        rule, test = decision.rule, decision.test
         detail["rule"] = rule.model_dump()
-        if rule.action == "ignore":
-            return "ignored", None, set(), detail
         zones = {feed.test_zone} if test and feed.test_zone else self._zones(info)
         detail["zones"] = sorted(zones)
         if not zones:
