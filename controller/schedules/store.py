@@ -51,7 +51,7 @@ class ScheduleStore:
 
     def sync(self, wanted: ScheduleSet, *, dry_run: bool = False) -> SyncResult:
         """Make the stored set equal to ``wanted`` (idempotent); nothing changes on a problem."""
-        result = SyncResult(problems=self.check(wanted))
+        result = SyncResult()
         with self._sessions.begin() as session:
             stored = {row.name: row for row in session.scalars(select(Schedule))}
             wanted_specs = {s.name: s.model_dump(mode="json") for s in wanted.schedules}
@@ -60,6 +60,11 @@ class ScheduleStore:
                     result.added.append(name)
                 elif stored[name].spec != spec:
                     result.changed.append(name)
+            # a stored one-off that has played (or a rule past its end) is finished, not
+            # wrong: it must not block every other edit until someone deletes it
+            finished = set(stored) - set(result.added) - set(result.changed)
+            result.problems = [p for p in self.check(wanted)
+                               if not (p.code == "never_fires" and p.schedule in finished)]
             result.removed = sorted(set(stored) - set(wanted_specs))
             current = self.current(session)
             wanted_settings = _settings(wanted)

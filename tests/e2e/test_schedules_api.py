@@ -134,3 +134,30 @@ def test_one_schedule_at_a_time_through_the_api(stack: Stack, speech_wav):
     assert stack.api.put("/api/schedules/x", json=weekly).status_code == 422
     assert stack.api.delete("/api/schedules/suc-khoe").json()["removed"] == ["suc-khoe"]
     assert stack.api.get("/api/schedules").json()["schedules"] == []
+
+
+def test_a_one_off_that_has_played_does_not_block_the_next_edit(stack: Stack, speech_wav):
+    """Once its time has passed, a one-off stored earlier never fires again: that is finished,
+    not wrong. It once made every later edit fail ("never_fires") until someone deleted it.
+    A new one-off in the past is still refused."""
+    import time
+    from datetime import timedelta
+    from zoneinfo import ZoneInfo
+
+    from protocol.messages import utcnow
+
+    sha = _setup(stack, speech_wav)
+    soon = (utcnow() + timedelta(seconds=3)).astimezone(ZoneInfo("Asia/Ho_Chi_Minh"))
+    once = {"name": "hop-thon", "targets": ["zone:thon-dong"],
+            "start": soon.strftime("%H:%M:%S"), "date": soon.date().isoformat(),
+            "programme": [{"media": sha}]}
+    assert stack.api.put("/api/schedules/hop-thon", json=once).status_code == 200
+    time.sleep(max(0.0, (soon - utcnow()).total_seconds() + 1.5))
+    weekly = {"name": "suc-khoe", "targets": ["zone:thon-tay"], "start": "18:15",
+              "rrule": "FREQ=WEEKLY;BYDAY=MO", "programme": [{"media": sha}]}
+    r = stack.api.put("/api/schedules/suc-khoe", json=weekly)
+    assert r.status_code == 200 and r.json()["added"] == ["suc-khoe"], r.text
+    assert stack.api.get("/api/schedules/hop-thon").status_code == 200  # kept, as stored
+    past = {**once, "name": "hop-lai"}
+    r = stack.api.put("/api/schedules/hop-lai", json=past)
+    assert r.status_code == 422 and r.json()["problems"][0]["code"] == "never_fires"
