@@ -232,7 +232,7 @@ class Supervisor:
             if not first:
                 entry.prepare()
             entry.child.start()
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - any failure to start is a death to back off
             message = str(exc) or type(exc).__name__
             with self._lock:
                 entry.status.last_error = message

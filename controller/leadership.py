@@ -14,6 +14,7 @@ notices go straight to its own handler.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import threading
@@ -196,13 +197,11 @@ class Leadership:
                     sender, _, payload = rest.partition(":")
                     if sender != self.controller_id:
                         self._deliver(kind, payload)
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - psycopg's and the network's: step down, retry
                 log.warning("leadership connection lost (%s); retrying", exc)
                 if conn is not None:
-                    try:
+                    with contextlib.suppress(Exception):  # already broken
                         conn.close()
-                    except Exception:
-                        pass
                 conn = None
                 if self._leader.is_set():
                     log.error("lost the lead (database connection lost): stepping down")

@@ -216,7 +216,7 @@ class Agent:
         def fetch() -> None:
             try:  # fetched and, if short, decoded: the play then starts at once
                 prepared = self.sources.prefetch(cmd.media, not_after.timestamp())
-            except Exception as exc:  # reported, never fatal: the play will try again
+            except Exception as exc:  # noqa: BLE001 - never fatal: the play will try again
                 log.warning("prepare %s failed: %s", cmd.play_id, exc)
                 return
             self.report_event(MediaReadyEvent(

@@ -380,7 +380,7 @@ class Updater:
             self._fetch(cmd.url, cmd.sha256, cmd.size, wheel, time.time() + 3600)
         except MediaHashMismatch as exc:
             raise UpdateFailed("hash_mismatch", str(exc)) from None
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - any failure of the fetch is reported
             raise UpdateFailed("download_failed", str(exc)) from None
         try:
             release = self.releases.install(wheel, cmd.version, site_packages(running))

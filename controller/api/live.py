@@ -145,7 +145,8 @@ async def browser_feed(websocket: WebSocket, broadcast_id: str) -> None:
         return
     try:
         source = await run_in_threadpool(svc.onair.browser_feed, broadcast_id, found.principal)
-    except Exception as exc:  # refused: not theirs, ended, not a browser broadcast
+    except Exception as exc:  # noqa: BLE001 - any refusal (not theirs, ended, not a browser
+        # broadcast) closes the socket with one code
         log.info("live feed %s refused: %s", broadcast_id, exc)
         await websocket.close(code=4409)
         return

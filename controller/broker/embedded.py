@@ -51,7 +51,7 @@ class EmbeddedBroker:
 
         try:
             loop.run_until_complete(_start())
-        except BaseException as exc:  # report to start()
+        except BaseException as exc:  # noqa: BLE001 - whatever ends the loop is start()'s error
             self._error = exc
             self._ready.set()
             return

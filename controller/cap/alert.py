@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from xml.etree.ElementTree import Element
 
+from defusedxml import DefusedXmlException
 from defusedxml import ElementTree as SafeET  # no entity expansion, no external entities
 
 NS = "urn:oasis:names:tc:emergency:cap:1.2"
@@ -295,7 +296,7 @@ def parse(document: bytes) -> Alert:
         root = SafeET.fromstring(document)
     except SafeET.ParseError as exc:
         raise CapInvalid("alert", f"not well-formed XML ({exc})") from None
-    except Exception as exc:  # defusedxml's refusals: entities, DTDs
+    except DefusedXmlException as exc:  # defusedxml's refusals: entities, DTDs
         raise CapInvalid("alert", f"refused XML construct ({type(exc).__name__})") from None
     if root.tag != f"{{{NS}}}alert":
         raise CapInvalid("alert", f"the root must be <alert> in {NS}, not {root.tag}")

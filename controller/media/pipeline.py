@@ -256,7 +256,8 @@ def encode_and_measure(src: Path, dst: Path, gain_db: float, limit_dbfs: float |
             [settings.ffmpeg, "-hide_banner", "-nostdin", "-nostats", "-progress", "pipe:1",
              "-f", "ogg", "-i", "pipe:0", "-af", "ebur128=peak=true", "-f", "null", "-"],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=dec_err)
-        assert encoder.stdout is not None and checker.stdin is not None
+        assert encoder.stdout is not None
+        assert checker.stdin is not None
         assert checker.stdout is not None
         done = [0.0]
 

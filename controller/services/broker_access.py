@@ -76,7 +76,8 @@ class BrokerAccess:
         """Write both files from the registry (retired devices left out) and reload."""
         if not self.enabled:
             return
-        assert self.username and self.password
+        assert self.username
+        assert self.password
         with self._sessions() as session:
             devices = [BrokerUser(d.id, d.mqtt_password_hash, tuple(z.id for z in d.zones))
                        for d in session.scalars(select(Device).where(

@@ -88,7 +88,8 @@ class CapService:
             return seen
         decision = decide(alert, utcnow(), self._settings.cap_rules, feed.test_zone)
         if decision.verdict == Verdict.refuse:
-            assert decision.info is not None and decision.info.expires is not None
+            assert decision.info is not None
+            assert decision.info.expires is not None
             self._audit.record(who, "cap.receive", alert.identifier, "refused", problem="expired")
             raise Invalid("cap.expired", expires=decision.info.expires.isoformat())
         action, broadcast_id, zones, detail = self._act(feed_name, feed, who, alert, decision)
@@ -126,7 +127,8 @@ class CapService:
             detail["cancelled"] = self._cancel_referenced(who, alert)
         if decision.verdict != Verdict.sound:
             return decision.action, None, set(), detail
-        assert info is not None and decision.rule is not None
+        assert info is not None
+        assert decision.rule is not None
         rule, test = decision.rule, decision.test
         detail["rule"] = rule.model_dump()
         zones = {feed.test_zone} if test and feed.test_zone else self._zones(info)

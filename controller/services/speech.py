@@ -174,7 +174,8 @@ class SpeechService:
                 if part.media_sha256:
                     pieces.append(Piece(path=self._media.file(part.media_sha256)))
                     continue
-                assert part.text is not None and part.voice is not None
+                assert part.text is not None
+                assert part.voice is not None
                 for n, chunk in enumerate(_chunks(normalise(part.text, lexicon))):
                     if n:
                         pieces.append(Piece(silence_ms=GAP_MS))
@@ -213,7 +214,8 @@ class SpeechService:
         """The bulletin that says ``part``: one stored earlier with the same words, voice and
         reading, else spoken now (a schedule's text items, each time the schedule is applied)."""
         (part,) = self._check([part])
-        assert part.text is not None and part.voice is not None
+        assert part.text is not None
+        assert part.voice is not None
         found = self._media.find_spoken(part.language, part.text, part.voice,
                                         normalise(part.text, self.lexicon()))
         return found or self.render(who, [part], title)[0]

@@ -41,7 +41,8 @@ def test_the_station_ca_signs_a_certificate_for_the_machines_names(station):
     ca = s.settings.data_dir / "tls" / "ca.crt"
     # the CA can be downloaded before logging in, to be trusted on a phone
     got = httpx.get(f"{s.base_url}/tls/ca.crt")
-    assert got.status_code == 200 and got.content == ca.read_bytes()
+    assert got.status_code == 200
+    assert got.content == ca.read_bytes()
     trusting = ssl.create_default_context(cafile=str(ca))
     r = httpx.get(f"https://127.0.0.1:{port}/healthz", verify=trusting)
     assert r.status_code == 200

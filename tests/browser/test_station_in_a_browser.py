@@ -199,7 +199,8 @@ def test_bad_input_gets_a_vietnamese_message_and_stores_nothing(demo, browser, t
     after = (len(demo["api"].get("/api/media").json()),
              len(demo["api"].get("/api/broadcasts").json()))
     # no broadcast from any of them; of the files, only the good one kept for the next try
-    assert after[1] == before[1] and after[0] <= before[0] + 1
+    assert after[1] == before[1]
+    assert after[0] <= before[0] + 1
 
 
 def test_language_switch_and_roles_in_the_menu(demo, browser):
@@ -245,7 +246,8 @@ def test_admin_manages_accounts_and_a_technician_can_stop_everything(demo, brows
         minh.get_by_role("button", name="DỪNG PHÁT tất cả").click()
     assert stopped.value.status == 200
     log = demo["api"].get("/api/audit", params={"action": "broadcast.stop"}).json()
-    assert log and log[0]["actor"] == "minh"
+    assert log
+    assert log[0]["actor"] == "minh"
 
 
 def test_broadcaster_records_a_bulletin_with_the_microphone(demo, browser):
@@ -331,7 +333,8 @@ def test_admin_adds_a_village_and_registers_a_cluster(demo, browser):
     expect(admin.locator("#agent-config")).to_contain_text('device_id = "loa-nam-1"')
     _shot(admin, "20-admin-cluster-registered")
     device = demo["api"].get("/api/devices/loa-nam-1").json()
-    assert device["zones"] == ["thon-nam"] and device["latitude"] == 9.17
+    assert device["zones"] == ["thon-nam"]
+    assert device["latitude"] == 9.17
 
 
 def test_broadcaster_types_a_text_listens_and_sends_it(demo, browser):
@@ -360,7 +363,8 @@ def test_broadcaster_types_a_text_listens_and_sends_it(demo, browser):
     broadcast = demo["api"].get(f"/api/broadcasts/{broadcast_id}").json()
     assert broadcast["media_sha256"] == previewed  # what was heard is what is sent
     media = demo["api"].get(f"/api/media/{previewed}").json()
-    assert media["voice"] == "espeak:vi-vn-x-south" and media["text"].startswith("Thông báo: 8h30")
+    assert media["voice"] == "espeak:vi-vn-x-south"
+    assert media["text"].startswith("Thông báo: 8h30")
     assert abs(media["loudness_out_lufs"] - -16) <= 1
 
     approved = demo["api"].post(f"/api/broadcasts/{broadcast_id}/approve")
@@ -420,7 +424,8 @@ def test_a_broadcaster_goes_live_from_a_phone_to_two_villages_and_ends_it(demo, 
     expect(lan.locator("#live-status")).to_be_visible()
     api = demo["api"]
     live = wait_until(lambda: api.get("/api/live").json(), "the live broadcast")[0]
-    assert live["stream"]["source"] == "browser" and live["created_by"] == "lan"
+    assert live["stream"]["source"] == "browser"
+    assert live["created_by"] == "lan"
     wait_until(lambda: all(d["state"] == "playing" for d in
                            api.get(f"/api/broadcasts/{live['id']}").json()["deliveries"]),
                "both villages playing the voice")
@@ -436,7 +441,9 @@ def test_a_broadcaster_goes_live_from_a_phone_to_two_villages_and_ends_it(demo, 
                                else None)(api.get(f"/api/broadcasts/{live['id']}").json()),
                       "both villages logged the live as played")
     for d in done["deliveries"]:
-        assert d["started_at"] and d["ended_at"] and d["played_ms"] > 2000
+        assert d["started_at"]
+        assert d["ended_at"]
+        assert d["played_ms"] > 2000
         [wav] = sorted((demo["data"] / "agents" / d["device_id"] / "output").glob(
             f"*{live['id']}*.wav"))
         pcm = read_wav(wav)
@@ -541,7 +548,8 @@ def test_a_technician_acknowledges_an_alarm_on_a_phone(demo, browser):
     button = row.get_by_role("button", name="Đã biết")
     expect(button).to_be_visible(timeout=30_000)  # on a phone too: no hidden column
     box = button.bounding_box()
-    assert box is not None and box["height"] >= 44  # a thumb can press it
+    assert box is not None
+    assert box["height"] >= 44
     assert _fits(minh)
     _shot(minh, "32-phone-alarm")
     button.click()
@@ -555,7 +563,9 @@ def test_a_technician_acknowledges_an_alarm_on_a_phone(demo, browser):
     expect(minh.locator("#current-volume")).to_contain_text("%")
     chart = minh.locator("figure.plot svg").first
     box = chart.bounding_box()
-    assert box is not None and box["height"] >= 80 and box["width"] <= 390
+    assert box is not None
+    assert box["height"] >= 80
+    assert box["width"] <= 390
     assert _fits(minh)
     _shot(minh, "35-phone-device")
     minh.get_by_label("Âm lượng (0–100)").fill("80")

@@ -67,7 +67,8 @@ def test_a_malformed_alert_would_be_refused_naming_the_element(tmp_path):
     bad = tmp_path / "bad.xml"
     bad.write_bytes(cap_alert(msg_type="Cancel"))  # a Cancel must name what it cancels
     out = _check(bad)
-    assert out.returncode == 1 and "alert/references" in out.stderr
+    assert out.returncode == 1
+    assert "alert/references" in out.stderr
     assert "WOULD BE REFUSED" in out.stderr
 
 

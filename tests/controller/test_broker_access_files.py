@@ -40,7 +40,8 @@ def test_each_device_gets_exactly_its_own_topics_and_only_the_controller_writes_
         "topic read loalang/v1/zone/cho/cmd", "topic read loalang/v1/zone/thon-dong/cmd",
         "topic read loalang/v1/all/cmd", "topic read loalang/v1/controller/status",
         "topic read loalang/v1/controller/+/status"]
-    assert "pattern" not in acl and "loa-2" not in "\n".join(blocks["user loa-1"])
+    assert "pattern" not in acl
+    assert "loa-2" not in "\n".join(blocks["user loa-1"])
 
 
 def test_a_nats_cluster_gets_each_devices_own_subjects_and_hashes_it_can_check():
@@ -51,12 +52,14 @@ def test_a_nats_cluster_gets_each_devices_own_subjects_and_hashes_it_can_check()
     from controller.broker.access import nats_authorization, nats_hash
 
     hashed = nats_hash("loa-1.secret")
-    assert hashed.startswith("$2a$04$") and bcrypt.checkpw(b"loa-1.secret", hashed.encode())
+    assert hashed.startswith("$2a$04$")
+    assert bcrypt.checkpw(b"loa-1.secret", hashed.encode())
     text = nats_authorization([BrokerUser("loalang-controller", "$2a$c")],
                               [BrokerUser("loa-1", "$2a$a", ("thon-dong",))])
     users = json.loads(text[text.index("["):text.rindex("]") + 1])  # NATS reads JSON
     device = users[1]
-    assert device["user"] == "loa-1" and device["password"] == "$2a$a"
+    assert device["user"] == "loa-1"
+    assert device["password"] == "$2a$a"
     assert device["permissions"]["publish"]["allow"] == [
         f"loalang.v1.device.loa-1.{kind}" for kind in ("status", "ack", "event", "telemetry")]
     assert device["permissions"]["subscribe"]["allow"] == [
@@ -87,7 +90,8 @@ def test_a_session_client_id_is_one_only_its_passwords_holder_can_name():
     from protocol.topics import client_id
 
     mine = client_id("loalang-agent-loa-2", "loa-2.token")
-    assert mine.startswith("loalang-agent-loa-2-") and len(mine) == len("loalang-agent-loa-2-") + 16
+    assert mine.startswith("loalang-agent-loa-2-")
+    assert len(mine) == len("loalang-agent-loa-2-") + 16
     assert mine == client_id("loalang-agent-loa-2", "loa-2.token")
     assert mine != client_id("loalang-agent-loa-2", "loa-1.token")
     assert client_id("loalang-agent-loa-2", None) == "loalang-agent-loa-2"  # no log-in at all

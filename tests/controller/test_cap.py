@@ -15,16 +15,19 @@ def test_a_storm_warning_is_read_with_its_vietnamese_info():
              "<urgency>Immediate</urgency><severity>Extreme</severity>"
              "<certainty>Observed</certainty><headline>Typhoon 9</headline></info>")
     alert = parse(cap_alert(extra_info=other))
-    assert alert.identifier == "VN-KTTV-2026-0091" and alert.status == "Actual"
+    assert alert.identifier == "VN-KTTV-2026-0091"
+    assert alert.status == "Actual"
     assert alert.sent.utcoffset().total_seconds() == 7 * 3600
     info = alert.info_for("vi-VN")
-    assert info is not None and info.headline == "Cảnh báo bão số 9"
-    assert STORM_TEXT in info.text and info.text.endswith("Nghe loa truyền thanh để cập nhật.")
+    assert info is not None
+    assert info.headline == "Cảnh báo bão số 9"
+    assert STORM_TEXT in info.text
+    assert info.text.endswith("Nghe loa truyền thanh để cập nhật.")
     assert info.areas[0].geocodes == [("xa", "VN-XA-0001")]
     assert rule_for(info, DEFAULT_RULES).action == "emergency"
 
 
-@pytest.mark.parametrize("document, where, says", [
+@pytest.mark.parametrize(("document", "where", "says"), [
     (b"<alert>", "alert", "not well-formed"),
     (b'<alert xmlns="urn:oasis:names:tc:emergency:cap:1.1"/>', "alert", "root must be"),
     (cap_alert().replace(b"<sender>kttv@nchmf.gov.vn</sender>", b""), "alert/sender",

@@ -41,19 +41,22 @@ LEADS = dict(sync_lead=timedelta(seconds=4), prefetch_lead=timedelta(seconds=90)
 
 def test_now_starts_after_the_sync_lead():
     t = plan_timing(now=NOW, requested_start=None, **LEADS)
-    assert t.send_at == NOW and t.start_at == NOW + timedelta(seconds=4)
+    assert t.send_at == NOW
+    assert t.start_at == NOW + timedelta(seconds=4)
     assert t.not_after == t.start_at + timedelta(seconds=120)
 
 
 def test_later_is_sent_ahead_for_prefetch():
     start = NOW + timedelta(hours=1)
     t = plan_timing(now=NOW, requested_start=start, **LEADS)
-    assert t.start_at == start and t.send_at == start - timedelta(seconds=90)
+    assert t.start_at == start
+    assert t.send_at == start - timedelta(seconds=90)
 
 
 def test_soon_is_sent_now_and_never_earlier_than_the_sync_lead():
     t = plan_timing(now=NOW, requested_start=NOW + timedelta(seconds=1), **LEADS)
-    assert t.send_at == NOW and t.start_at == NOW + timedelta(seconds=4)
+    assert t.send_at == NOW
+    assert t.start_at == NOW + timedelta(seconds=4)
 
 
 def test_past_start_is_an_error():
@@ -67,11 +70,13 @@ def test_broadcast_states_move_only_forward_and_final_states_stay():
 
     assert set(TRANSITIONS) == set(S)
     for final in (S.done, S.cancelled, S.rejected):
-        assert final.is_final and not any(can_move(final, s) for s in S)
+        assert final.is_final
+        assert not any(can_move(final, s) for s in S)
     # held: only released, rejected or cancelled; never sent straight away
     for held in S.held():
         assert {s for s in S if can_move(held, s)} == {S.scheduled, S.rejected, S.cancelled}
-    assert not can_move(S.draft, S.sent) and not can_move(S.scheduled, S.sent)
+    assert not can_move(S.draft, S.sent)
+    assert not can_move(S.scheduled, S.sent)
     assert can_move(S.sending, S.scheduled)  # a restart caught between claim and hand-over
     assert not can_move(S.sent, S.scheduled)  # but what was handed over is never sent again
 

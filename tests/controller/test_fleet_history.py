@@ -70,7 +70,8 @@ def test_old_health_readings_are_pruned_in_batches(sessions):
     assert gone == 25  # hours 25..49
     with sessions() as session:
         left = sorted(session.scalars(select(DeviceTelemetry.ts)))
-    assert len(left) == 25 and min(left) >= T0 - timedelta(hours=24)
+    assert len(left) == 25
+    assert min(left) >= T0 - timedelta(hours=24)
 
 
 def test_readings_older_than_two_days_are_thinned_to_one_an_hour_per_device(sessions):

@@ -90,8 +90,10 @@ def test_a_play_moves_forward_and_a_late_ack_does_not_undo_it(sessions):
     assert _delivery(sessions, "loa-1").state == "playing"
     ingest.apply_batch([_play_event("playback.finished"), ack])
     delivery = _delivery(sessions, "loa-1")
-    assert delivery.state == "played" and delivery.played_ms == 3000
-    assert delivery.acked_at is not None and delivery.media_ready_at is not None
+    assert delivery.state == "played"
+    assert delivery.played_ms == 3000
+    assert delivery.acked_at is not None
+    assert delivery.media_ready_at is not None
     assert ingest.rejected == 0
     assert _delivery(sessions, "loa-2").state == "sent"  # another device's row is untouched
 
@@ -103,7 +105,8 @@ def test_the_same_event_twice_is_stored_once(sessions):
     ingest.apply_batch([event, event])
     with sessions() as s:
         assert len(s.scalars(select(DeviceEvent)).all()) == 1
-    assert ingest.processed == 3 and ingest.rejected == 0
+    assert ingest.processed == 3
+    assert ingest.rejected == 0
 
 
 @pytest.mark.parametrize(("report", "state", "reason"), [
@@ -127,7 +130,8 @@ def test_a_report_that_speaks_for_another_device_is_dropped(sessions):
     ingest.apply_batch([(topics.device_topic("loa-1", "event"), payload, received)])
     assert _delivery(sessions, "loa-2").state == "sent"
     assert _delivery(sessions, "loa-1").state == "sent"
-    assert ingest.rejected == 1 and ingest.processed == 0
+    assert ingest.rejected == 1
+    assert ingest.processed == 0
 
 
 def test_reports_of_unknown_and_retired_devices_are_not_applied(sessions):
@@ -150,7 +154,8 @@ def test_status_sets_the_device_state_but_a_last_will_is_not_a_sign_of_life(sess
     ingest.apply_batch([_report("status", "loa-1", state="offline")])
     with sessions() as s:
         device = s.get(Device, "loa-1")
-        assert device.status == "offline" and device.last_seen_at == seen
+        assert device.status == "offline"
+        assert device.last_seen_at == seen
 
 
 def test_an_alarm_opens_counts_its_repeats_and_closes(sessions):
@@ -283,7 +288,8 @@ def test_a_play_reported_before_its_start_is_refused_as_a_security_event(session
     ingest.apply_batch([forged])
     with sessions() as s:
         delivery = s.scalars(select(Delivery).where(Delivery.broadcast_id == "b-2")).one()
-        assert delivery.state == "sent" and delivery.played_ms is None  # not believed
+        assert delivery.state == "sent"
+        assert delivery.played_ms is None
         assert s.scalars(select(DeviceEvent).where(
             DeviceEvent.type == "playback.finished")).all() == []
         [alarm] = s.scalars(select(Alarm)).all()

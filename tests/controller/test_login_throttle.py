@@ -22,19 +22,22 @@ def test_a_name_tried_from_one_address_is_slowed_with_a_doubling_wait_then_refus
     assert judge(Failures(name_and_address=_n(5)), False, NOW).retry_after_s == 8
     assert judge(Failures(name_and_address=_n(5, ago_s=9)), False, NOW).allowed  # waited
     refused = judge(Failures(name_and_address=_n(10, ago_s=60)), False, NOW)
-    assert refused.refused and refused.retry_after_s == 15 * 60 - 60
+    assert refused.refused
+    assert refused.retry_after_s == 15 * 60 - 60
 
 
 def test_a_name_tried_from_everywhere_is_only_ever_slowed():
     verdict = judge(Failures(name=_n(500)), False, NOW)
-    assert verdict.scope == Scope.name and not verdict.refused
+    assert verdict.scope == Scope.name
+    assert not verdict.refused
     assert verdict.retry_after_s == 300  # the cap
 
 
 def test_the_global_brake_slows_strangers_but_not_a_known_device():
     brake = Failures(everyone=_n(250), address=_n(1), name=_n(1))
     held = judge(brake, False, NOW)
-    assert held.scope == Scope.everyone and not held.refused
+    assert held.scope == Scope.everyone
+    assert not held.refused
     assert judge(brake, True, NOW).allowed
 
 
@@ -42,9 +45,11 @@ def test_a_known_device_answers_only_for_its_own_failures():
     others = Failures(name_and_address=_n(40), address=_n(60), name=_n(100))
     assert judge(others, True, NOW).allowed
     own = judge(Failures(known_device=_n(20)), True, NOW)
-    assert own.scope == Scope.known_device and own.refused
+    assert own.scope == Scope.known_device
+    assert own.refused
 
 
 def test_the_longest_hold_is_the_answer():
     verdict = judge(Failures(name_and_address=_n(4), address=_n(50)), False, NOW)
-    assert verdict.scope == Scope.address and verdict.refused
+    assert verdict.scope == Scope.address
+    assert verdict.refused

@@ -107,6 +107,8 @@ def test_progress_is_reported_in_order(inputs, tmp_path):
     process_upload(inputs["60 s"], tmp_path / "out.opus", SETTINGS,
                    lambda stage, done: seen.append((stage, done)))
     fractions = [done for _, done in seen]
-    assert fractions == sorted(fractions) and fractions[-1] == 1.0
-    assert [s for s, _ in seen][0] == "measuring" and seen[-1][0] == "done"
+    assert fractions == sorted(fractions)
+    assert fractions[-1] == 1.0
+    assert [s for s, _ in seen][0] == "measuring"
+    assert seen[-1][0] == "done"
     assert "encoding" in {s for s, _ in seen}

@@ -39,10 +39,12 @@ def test_accepted_formats_are_normalised_to_opus(small_stack: Stack, speech_dir:
     r = _post(small_stack, src.name, src.read_bytes())
     assert r.status_code == 201, r.text
     m = r.json()
-    assert m["mime"] == "audio/ogg" and 1500 < m["duration_ms"] < 8000
+    assert m["mime"] == "audio/ogg"
+    assert 1500 < m["duration_ms"] < 8000
     assert m["loudness_in_lufs"] is not None
     # loudness target −16 LUFS (short speech clips land within a couple of LU)
-    assert m["loudness_out_lufs"] is not None and abs(m["loudness_out_lufs"] + 16) < 3
+    assert m["loudness_out_lufs"] is not None
+    assert abs(m["loudness_out_lufs"] + 16) < 3
     stored = small_stack.services.media.store.path_for(m["sha256"])
     probe = subprocess.run(["ffprobe", "-v", "error", "-show_entries",
                             "stream=codec_name,sample_rate,channels", "-of", "csv=p=0",
@@ -53,7 +55,8 @@ def test_accepted_formats_are_normalised_to_opus(small_stack: Stack, speech_dir:
 def test_same_upload_twice_is_stored_once(small_stack: Stack, speech_wav: Path):
     first = _post(small_stack, "a.wav", speech_wav.read_bytes())
     second = _post(small_stack, "b.wav", speech_wav.read_bytes())
-    assert first.status_code == 201 and second.status_code == 200
+    assert first.status_code == 201
+    assert second.status_code == 200
     assert first.json()["sha256"] == second.json()["sha256"]
     assert _stored(small_stack)[1] == 1
 
@@ -95,7 +98,8 @@ def test_bad_uploads_get_a_clear_error_and_store_nothing(small_stack: Stack, spe
         assert r.status_code == status, (case, r.text)
         error = r.json()["error"]
         assert error["code"] == code, case
-        assert error["message"] == error["messages"]["vi"] and error["messages"]["en"]
+        assert error["message"] == error["messages"]["vi"]
+        assert error["messages"]["en"]
         assert _stored(small_stack) == before, f"{case} left something behind"
     # what was stored before is intact and still served
     sha = good.json()["sha256"]
@@ -117,4 +121,5 @@ def test_api_refuses_callers_without_the_token(small_stack: Stack, speech_wav: P
     anon = httpx.Client(base_url=small_stack.base_url)
     assert anon.get("/api/devices").status_code == 401
     r = anon.post("/api/media", files={"file": ("a.wav", speech_wav.read_bytes())})
-    assert r.status_code == 401 and _stored(small_stack)[1] == 0
+    assert r.status_code == 401
+    assert _stored(small_stack)[1] == 0

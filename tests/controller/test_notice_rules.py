@@ -30,10 +30,12 @@ def test_each_rule_names_its_condition():
         ("alarm:1", Rule.cluster_offline), ("alarm:2", Rule.speaker_line),
         ("confirm:b-1", Rule.emergency_unconfirmed), ("missed:b-9", Rule.bulletin_missed)]
     assert found[1].params["line"] == 3  # numbered from 1, as on the cabinet
-    assert found[3].params["villages"] == "Bản Nậm" and found[3].params["clusters"] == 2
+    assert found[3].params["villages"] == "Bản Nậm"
+    assert found[3].params["clusters"] == 2
     # the same facts again give the same keys: the service tells each once per channel
     assert [n.key for n in find(alarms, held, missed, NOW, WAIT)] == [n.key for n in found]
 
 
 def test_the_hourly_limit():
-    assert under_limit(19, 20) and not under_limit(20, 20)
+    assert under_limit(19, 20)
+    assert not under_limit(20, 20)

@@ -18,10 +18,11 @@ def test_a_play_with_a_dead_line_is_a_fault_not_a_success():
     assert outcome("played", {"line_ma": [410, 405], "dead_channels": []}) == Outcome.played
     assert outcome("played", None) == Outcome.played
     assert dead_lines({"dead_channels": [1]}) == [2]  # numbered as on the cabinet
-    assert outcome("media_ready") == Outcome.waiting and outcome("missed") == Outcome.missed
+    assert outcome("media_ready") == Outcome.waiting
+    assert outcome("missed") == Outcome.missed
 
 
-@pytest.mark.parametrize("stored, vi", [
+@pytest.mark.parametrize(("stored", "vi"), [
     ("no start reported in the play window (device offline, late or out of storage)",
      "cụm loa không báo bắt đầu phát trong khung giờ"),
     ("interrupted by stop: minh", "dừng bằng nút DỪNG (minh)"),
@@ -37,7 +38,8 @@ def test_a_play_with_a_dead_line_is_a_fault_not_a_success():
 def test_every_stored_reason_reads_in_vietnamese(stored, vi):
     assert reason_words(stored, "vi").startswith(vi)
     assert "interrupted by" not in reason_words(stored, "vi")
-    assert reason_of(None) is None and reason_words(None, "vi") == ""
+    assert reason_of(None) is None
+    assert reason_words(None, "vi") == ""
 
 
 def test_a_schedule_code_is_made_from_its_name_and_dates_are_read_as_typed():
@@ -46,7 +48,7 @@ def test_a_schedule_code_is_made_from_its_name_and_dates_are_read_as_typed():
     assert derive_name("Bản tin sáng", {"ban-tin-sang"}) == "ban-tin-sang-2"
     assert derive_name("!!!") == "lich"
     assert parse_day("06/02/2027") == date(2027, 2, 6) == parse_day("2027-02-06")
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="out of range"):
         parse_day("31/02/2027")
 
 
@@ -56,5 +58,6 @@ def test_an_approver_sees_only_what_changes():
     new = old.model_copy(update={"start": time(6, 30)})
     changed = differences(old, new, {"ab" * 32: "Tin"}, "vi")
     assert len(changed) == 1  # the time, nothing else
-    assert "06:00" in changed[0][1] and "06:30" in changed[0][2]
+    assert "06:00" in changed[0][1]
+    assert "06:30" in changed[0][2]
     assert differences(old, old, {}, "vi") == []

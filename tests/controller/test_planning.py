@@ -36,7 +36,8 @@ def test_a_zone_schedule_reaches_only_its_devices_and_others_get_an_empty_plan()
     assert set(plans) == set(DEVICES)
     assert [len(plans[d].entries) for d in DEVICES] == [6, 6, 0, 0]  # 2 days × 3 items
     assert plans["loa-3"].version == plans["loa-4"].version  # empty plans look alike
-    assert plans["loa-1"].max_late_s == 120 and plans["loa-1"].window_end == END
+    assert plans["loa-1"].max_late_s == 120
+    assert plans["loa-1"].window_end == END
 
 
 def test_a_programme_becomes_consecutive_entries_with_their_own_play_ids():
@@ -46,9 +47,12 @@ def test_a_programme_becomes_consecutive_entries_with_their_own_play_ids():
     first, relay, last = entries
     assert first.start_at == START + timedelta(hours=1)  # 08:00 local is 01:00 UTC
     assert relay.start_at == first.start_at + timedelta(seconds=60)  # after A's 60 s
-    assert relay.stream is not None and relay.stream.url == "http://vov.example/1"
+    assert relay.stream is not None
+    assert relay.stream.url == "http://vov.example/1"
     assert last.start_at == relay.start_at + timedelta(seconds=600)
-    assert last.media is not None and last.media.sha256 == B and last.media.size == 2000
+    assert last.media is not None
+    assert last.media.sha256 == B
+    assert last.media.size == 2000
     assert {e.title for e in entries} == {"Buổi sáng"}
 
 
@@ -64,7 +68,8 @@ def test_media_the_controller_does_not_have_is_never_planned():
     ghost = {"name": "ma", "targets": ["all"], "start": "09:00", "date": "2026-12-01",
              "programme": [{"media": "c" * 64}, {"media": A}]}
     [entry] = build_plans(_snapshot(ghost), START, END, 120)["loa-1"].entries
-    assert entry.media is not None and entry.media.sha256 == A
+    assert entry.media is not None
+    assert entry.media.sha256 == A
 
 
 def test_a_one_off_travels_in_the_plans_of_exactly_its_devices_inside_the_window():
@@ -76,7 +81,8 @@ def test_a_one_off_travels_in_the_plans_of_exactly_its_devices_inside_the_window
     plans = build_plans(_snapshot(one_offs=(soon, later)), START, END, 120)
     [entry] = plans["loa-2"].entries
     assert (entry.play_id, entry.priority.value, entry.volume) == ("b-1", "priority", 80)
-    assert plans["loa-1"].entries == [] and "loa-9" not in plans
+    assert plans["loa-1"].entries == []
+    assert "loa-9" not in plans
 
 
 def test_entries_are_in_time_order_and_the_version_follows_the_content():
@@ -84,7 +90,8 @@ def test_entries_are_in_time_order_and_the_version_follows_the_content():
         minutes=30), priority="normal", devices=frozenset({"loa-1"}))
     plans = build_plans(_snapshot(MORNING, one_offs=(one_off,)), START, END, 120)
     starts = [e.start_at for e in plans["loa-1"].entries]
-    assert starts == sorted(starts) and plans["loa-1"].entries[0].play_id == "b-1"
+    assert starts == sorted(starts)
+    assert plans["loa-1"].entries[0].play_id == "b-1"
     again = build_plans(_snapshot(MORNING, one_offs=(one_off,)), START, END, 120)
     assert again["loa-1"].version == plans["loa-1"].version
     without = build_plans(_snapshot(MORNING), START, END, 120)
@@ -108,7 +115,8 @@ def test_a_text_item_plays_the_media_it_was_spoken_into_and_is_not_planned_befor
     spoken = {**MORNING, "programme": [{"text": "Họp thôn lúc 8 giờ.", "media": B},
                                        {"media": A}]}
     first, second = build_plans(_snapshot(spoken), START, END, 120)["loa-1"].entries[:2]
-    assert first.media is not None and first.media.sha256 == B
+    assert first.media is not None
+    assert first.media.sha256 == B
     assert second.start_at == first.start_at + timedelta(seconds=30)  # after B's 30 s
     unspoken = {**MORNING, "programme": [{"text": "Họp thôn lúc 8 giờ."}]}
     assert build_plans(_snapshot(unspoken), START, END, 120)["loa-1"].entries == []
@@ -122,8 +130,11 @@ def test_a_relay_carries_its_fallback_file_only_when_the_controller_has_it():
                                "fallback_media": fallback}]}
 
     [entry] = build_plans(_snapshot(relay(B)), START, END, 120)["loa-1"].entries
-    assert entry.stream is not None and entry.stream.fallback_urls == ["http://vov.example/2"]
-    assert entry.stream.fallback_media is not None and entry.stream.fallback_media.sha256 == B
+    assert entry.stream is not None
+    assert entry.stream.fallback_urls == ["http://vov.example/2"]
+    assert entry.stream.fallback_media is not None
+    assert entry.stream.fallback_media.sha256 == B
     assert entry.stream.silence_s is None  # the agent's own dead-air threshold (10 s)
     [without] = build_plans(_snapshot(relay("c" * 64)), START, END, 120)["loa-1"].entries
-    assert without.stream is not None and without.stream.fallback_media is None
+    assert without.stream is not None
+    assert without.stream.fallback_media is None

@@ -21,7 +21,7 @@ def test_count_covers_the_span_including_the_first_and_is_capped():
     assert repetition_count(timedelta(minutes=2), timedelta(minutes=5)) == 3
     assert repetition_count(timedelta(hours=3), None) == 9  # a day, until cancelled
     assert repetition_count(timedelta(minutes=1), None) == MAX_REPETITIONS
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="positive interval"):
         repetition_count(timedelta(0), None)
 
 
@@ -36,6 +36,7 @@ def test_the_issue_time_is_said_in_words():
     assert words == "Bản tin phát lúc 14 giờ 30 ngày 1 tháng 12."
     said = normalise(words, {})
     assert not any(c.isdigit() for c in said)
-    assert "mười bốn giờ ba mươi" in said and "tháng mười hai" in said
+    assert "mười bốn giờ ba mươi" in said
+    assert "tháng mười hai" in said
     assert issue_time_words(datetime(2026, 12, 1, 7, 0)) == \
         "Bản tin phát lúc 7 giờ ngày 1 tháng 12."

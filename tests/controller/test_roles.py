@@ -116,7 +116,8 @@ def test_each_route_allows_its_roles_and_denies_the_others(roles_stack):
         page = path.startswith("/ui/")
         r = _call(anonymous, method, path)
         if page:  # a browser without a session is sent to log in
-            assert r.status_code == 303 and r.headers["location"].startswith("/ui/login"), where
+            assert r.status_code == 303, where
+            assert r.headers["location"].startswith("/ui/login"), where
         else:
             assert r.status_code == 401, where
         r = _call(clients[allowed[0]], method, path)

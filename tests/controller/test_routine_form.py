@@ -25,7 +25,7 @@ def _spec(**fields) -> ScheduleSpec:
     return ScheduleSpec.model_validate(base)
 
 
-@pytest.mark.parametrize("fields, repeat, words", [
+@pytest.mark.parametrize(("fields", "repeat", "words"), [
     ({}, "daily", "Hằng ngày lúc 05:30"),
     ({"rrule": "FREQ=WEEKLY;BYDAY=MO,TH"}, "weekly", "Thứ Hai, Thứ Năm lúc 05:30"),
     ({"rrule": None, "date": "2027-03-02"}, "once", "Ngày 02/03/2027 lúc 05:30"),

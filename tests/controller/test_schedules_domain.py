@@ -56,7 +56,8 @@ def test_interval_rules_count_from_valid_from_whatever_the_window():
 def test_one_off_and_per_site_time_zone():
     once = spec(rrule=None, date=date(2026, 12, 1), start=time(9, 0), timezone="Asia/Bangkok")
     occ = expand(once, NOW, NOW + timedelta(days=30))
-    assert len(occ) == 1 and occ[0].start == datetime(2026, 12, 1, 2, 0, tzinfo=timezone.utc)
+    assert len(occ) == 1
+    assert occ[0].start == datetime(2026, 12, 1, 2, 0, tzinfo=timezone.utc)
     assert occ[0].play_id == "s-sang-20261201T0900"
 
 
@@ -151,7 +152,8 @@ def test_accepted_schedules_never_play_two_equal_priorities_on_one_loudspeaker(s
                 continue
             shared = {d for t in a.targets for d in FLEET.devices_of(t)} & \
                      {d for t in b.targets for d in FLEET.devices_of(t)}
-            assert not shared and "all" not in a.targets + b.targets, (a, b)
+            assert not shared, (a, b)
+            assert "all" not in a.targets + b.targets, (a, b)
 
 
 def test_quiet_at_finds_the_window_a_start_falls_in_across_midnight_and_by_zone():

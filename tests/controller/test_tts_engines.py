@@ -93,7 +93,8 @@ def test_the_hosted_engine_sends_text_voice_speed_and_key_and_keeps_the_audio(se
     out = engines.synthesize("Xin chào bà con", "hosted:ban-mai", 120, tmp_path / "h.wav")
     assert out.read_bytes() == _Service.audio
     [call] = _Service.seen
-    assert call["key"] == "khoa-bi-mat" and call["kind"] == "application/json"
+    assert call["key"] == "khoa-bi-mat"
+    assert call["kind"] == "application/json"
     assert call["body"] == {"text": "Xin chào bà con", "voice": "banmai", "speed": 1.2}
 
 
@@ -101,7 +102,8 @@ def test_the_hosted_engine_says_why_it_failed(service, tmp_path):
     wrong_key = HostedEngine(service, "sai", {"ban-mai": "banmai"})
     with pytest.raises(SpeechFailed) as exc:
         wrong_key.synthesize("Xin chào", "ban-mai", 100, tmp_path / "a.wav")
-    assert exc.value.key == "speech.engine_refused" and exc.value.params["status"] == 401
+    assert exc.value.key == "speech.engine_refused"
+    assert exc.value.params["status"] == 401
     not_audio = HostedEngine(service, "khoa-bi-mat", {"loi": "loi"})
     with pytest.raises(SpeechFailed) as exc:
         not_audio.synthesize("Xin chào", "loi", 100, tmp_path / "b.wav")
@@ -110,4 +112,5 @@ def test_the_hosted_engine_says_why_it_failed(service, tmp_path):
     with pytest.raises(SpeechFailed) as exc:
         nowhere.synthesize("Xin chào", "x", 100, tmp_path / "c.wav")
     assert exc.value.key == "speech.engine_unreachable"
-    assert not (tmp_path / "a.wav").exists() and not (tmp_path / "b.wav").exists()
+    assert not (tmp_path / "a.wav").exists()
+    assert not (tmp_path / "b.wav").exists()

@@ -128,14 +128,17 @@ def test_a_wave_rollout_updates_every_agent_and_a_broken_release_is_rolled_back(
     again = stack.api.post("/api/releases", files={"file": (wheels[GOOD].name, b"x")})
     assert again.status_code == 422  # not a wheel: refused, the kept one untouched
     kept = stack.api.get("/api/releases").json()
-    assert [r["version"] for r in kept] == [GOOD] and kept[0]["devices_running"] == 0
+    assert [r["version"] for r in kept] == [GOOD]
+    assert kept[0]["devices_running"] == 0
     done = _rollout(stack, GOOD, {"finished", "stopped"})
     assert done["state"] == "finished", done
-    assert done["waves"] == 2 and [t["wave"] for t in done["targets"]].count(0) == 1
+    assert done["waves"] == 2
+    assert [t["wave"] for t in done["targets"]].count(0) == 1
     assert {t["state"] for t in done["targets"]} == {"installed"}
     assert _versions(stack) == dict.fromkeys(DEVICES, GOOD)
     for agent, pid in zip(agents, pids, strict=True):
-        assert agent.proc.poll() is None and agent.proc.pid == pid  # exec: the same service
+        assert agent.proc.poll() is None
+        assert agent.proc.pid == pid
         assert agent.current() == GOOD
         assert agent.releases.previous.resolve().name == BASE
     updates = [e for e in stack.api.get("/api/events", params={"type": "update"}).json()]
@@ -147,7 +150,8 @@ def test_a_wave_rollout_updates_every_agent_and_a_broken_release_is_rolled_back(
     stopped = _rollout(stack, BROKEN, {"finished", "stopped"})
     assert stopped["state"] == "stopped", stopped
     first = next(t for t in stopped["targets"] if t["wave"] == 0)
-    assert first["state"] == "rolled_back" and first["reason"] == "not_online", first
+    assert first["state"] == "rolled_back", first
+    assert first["reason"] == "not_online", first
     assert BROKEN in first["detail"]
     assert all(t["state"] == "waiting" and t["sent_at"] is None
                for t in stopped["targets"] if t["wave"] > 0)
@@ -163,11 +167,14 @@ def test_a_wave_rollout_updates_every_agent_and_a_broken_release_is_rolled_back(
     assert (went_back.releases.root / GOOD).is_dir()
 
     shown = _cli(stack, "rollout", "show")
-    assert "stopped" in shown and "rolled_back" in shown and BROKEN in shown
+    assert "stopped" in shown
+    assert "rolled_back" in shown
+    assert BROKEN in shown
 
     # the wheel altered on the controller's disk (same size): the signed hash catches it
     r = stack.api.post(f"/api/rollouts/{stopped['id']}/cancel")
-    assert r.status_code == 200 and r.json()["state"] == "cancelled", r.text
+    assert r.status_code == 200, r.text
+    assert r.json()["state"] == "cancelled", r.text
     stored = stack.settings.data_dir / "releases" / wheels[BROKEN].name
     data = bytearray(stored.read_bytes())
     data[len(data) // 2] ^= 0xFF
@@ -175,12 +182,14 @@ def test_a_wave_rollout_updates_every_agent_and_a_broken_release_is_rolled_back(
     tampered = _rollout(stack, BROKEN, {"finished", "stopped"})
     refused = next(t for t in tampered["targets"] if t["wave"] == 0)
     assert tampered["state"] == "stopped"
-    assert refused["state"] == "refused" and refused["reason"] == "hash_mismatch", refused
+    assert refused["state"] == "refused", refused
+    assert refused["reason"] == "hash_mismatch", refused
     assert all(a.current() == GOOD for a in agents)
 
     # the technician's page says it in words: versions running, the wave, who went back
     page = stack.api.get("/ui/updates")
     assert page.status_code == 200, page.text
-    assert "không cài được" in page.text and "hash_mismatch" in page.text
+    assert "không cài được" in page.text
+    assert "hash_mismatch" in page.text
     assert "rolled_back not_online; cancelled by" in page.text  # the earlier one, below
     assert f"<td>{GOOD}</td><td>3</td>" in page.text  # three clusters on the good release

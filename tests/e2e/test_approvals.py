@@ -38,7 +38,8 @@ def test_broadcasters_bulletin_plays_only_after_an_approver_releases_it(station)
                                                     "targets": ["zone:thon-dong"]})
     assert r.status_code == 201
     b = r.json()
-    assert b["state"] == "pending_approval" and b["created_by"] == "lan"
+    assert b["state"] == "pending_approval"
+    assert b["created_by"] == "lan"
     time.sleep(4)  # longer than the sync lead: had it been sent, it would have played by now
     assert stack.output_files("loa-1") == []
     assert stack.signed_for(b["id"]) == []  # and nothing was ever signed for it
@@ -47,10 +48,12 @@ def test_broadcasters_bulletin_plays_only_after_an_approver_releases_it(station)
     # a broadcaster cannot approve, not even someone else's
     assert people["hoa"].post(f"/api/broadcasts/{b['id']}/approve").status_code == 403
     r = people["chu-tich"].post(f"/api/broadcasts/{b['id']}/approve")
-    assert r.status_code == 200 and r.json()["approved_by"] == "chu-tich"
+    assert r.status_code == 200
+    assert r.json()["approved_by"] == "chu-tich"
     stack.wait_states(b["id"], {"played"})
     again = people["chu-tich"].post(f"/api/broadcasts/{b['id']}/approve")
-    assert again.status_code == 409 and again.json()["error"]["code"] == "broadcast.not_held"
+    assert again.status_code == 409
+    assert again.json()["error"]["code"] == "broadcast.not_held"
 
 
 def test_rejected_bulletin_never_plays_and_says_why(station):
@@ -63,7 +66,8 @@ def test_rejected_bulletin_never_plays_and_says_why(station):
                                 json={"reason": "Sai ngày tiêm chủng"})
     assert r.status_code == 200
     out = r.json()
-    assert out["state"] == "rejected" and out["rejected_reason"] == "Sai ngày tiêm chủng"
+    assert out["state"] == "rejected"
+    assert out["rejected_reason"] == "Sai ngày tiêm chủng"
     assert {d["state"] for d in out["deliveries"]} == {"cancelled"}
     assert people["chu-tich"].post(f"/api/broadcasts/{b['id']}/approve").status_code == 409
     time.sleep(3)
@@ -75,18 +79,22 @@ def test_a_draft_plays_nowhere_until_its_author_submits_it(station):
     stack, people, media = station
     draft = people["lan"].post("/api/broadcasts", json={
         "media_sha256": media["sha256"], "targets": ["zone:thon-dong"], "draft": True}).json()
-    assert draft["state"] == "draft" and draft["approved_by"] is None
+    assert draft["state"] == "draft"
+    assert draft["approved_by"] is None
     # not in the approver's queue, and nobody but its author may send it on
     assert people["chu-tich"].post(f"/api/broadcasts/{draft['id']}/approve").status_code == 409
     other = people["hoa"].post(f"/api/broadcasts/{draft['id']}/submit")
-    assert other.status_code == 403 and other.json()["error"]["code"] == "broadcast.not_yours"
+    assert other.status_code == 403
+    assert other.json()["error"]["code"] == "broadcast.not_yours"
     time.sleep(4)  # longer than the sync lead: a draft is never sent
     assert stack.output_files("loa-1") == []
     assert stack.signed_for(draft["id"]) == []
     submitted = people["lan"].post(f"/api/broadcasts/{draft['id']}/submit")
-    assert submitted.status_code == 200 and submitted.json()["state"] == "pending_approval"
+    assert submitted.status_code == 200
+    assert submitted.json()["state"] == "pending_approval"
     again = people["lan"].post(f"/api/broadcasts/{draft['id']}/submit")
-    assert again.status_code == 409 and again.json()["error"]["code"] == "broadcast.not_draft"
+    assert again.status_code == 409
+    assert again.json()["error"]["code"] == "broadcast.not_draft"
     people["chu-tich"].post(f"/api/broadcasts/{draft['id']}/approve")
     stack.wait_states(draft["id"], {"played"})
 
@@ -96,7 +104,8 @@ def test_a_draft_plays_nowhere_until_its_author_submits_it(station):
         "media_sha256": media["sha256"], "targets": ["zone:thon-dong"], "draft": True}).json()
     sent = people["chu-tich"].post(f"/api/broadcasts/{own['id']}/submit").json()
     # released, not held (a "now" broadcast may already be on its way when the answer is read)
-    assert sent["state"] in ("scheduled", "sending", "sent") and sent["approved_by"] == "chu-tich"
+    assert sent["state"] in ("scheduled", "sending", "sent")
+    assert sent["approved_by"] == "chu-tich"
     stack.wait_states(own["id"], {"played"})
     urgent = people["chu-tich"].post("/api/broadcasts", json={
         "media_sha256": media["sha256"], "targets": ["all"], "priority": "emergency",
@@ -116,11 +125,13 @@ def test_emergency_needs_two_different_people(station):
             "media_sha256": media["sha256"], "targets": ["all"], "priority": "emergency"}).json()
         assert b["state"] == "pending_confirmation"
         same = people[sender].post(f"/api/broadcasts/{b['id']}/confirm")
-        assert same.status_code == 403 and same.json()["error"]["code"] == "approval.same_person"
+        assert same.status_code == 403
+        assert same.json()["error"]["code"] == "approval.same_person"
         assert stack.get_broadcast(b["id"])["state"] == "pending_confirmation"
     other = "hoa"
     confirmed = people[other].post(f"/api/broadcasts/{b['id']}/confirm")
-    assert confirmed.status_code == 200 and confirmed.json()["approved_by"] == other
+    assert confirmed.status_code == 200
+    assert confirmed.json()["approved_by"] == other
     stack.wait_states(b["id"], {"played"})
     assert len(stack.output_files("loa-1")) == 1
     actions = [(e["actor"], e["action"], e["outcome"])
@@ -136,20 +147,24 @@ def test_schedule_edits_of_a_broadcaster_wait_for_an_approver(station):
             "start": "06:30", "rrule": "FREQ=DAILY", "valid_from": start.date().isoformat(),
             "programme": [{"media": media["sha256"]}]}
     r = people["lan"].put("/api/schedules/ban-tin-sang", json=spec)
-    assert r.status_code == 202 and r.json()["added"] == ["ban-tin-sang"]
+    assert r.status_code == 202
+    assert r.json()["added"] == ["ban-tin-sang"]
     change_id = r.json()["pending_change"]
     assert stack.api.get("/api/schedules").json()["schedules"] == []  # not applied yet
     pending = people["chu-tich"].get("/api/schedule-changes", params={"state": "pending"}).json()
-    assert [c["id"] for c in pending] == [change_id] and pending[0]["created_by"] == "lan"
+    assert [c["id"] for c in pending] == [change_id]
+    assert pending[0]["created_by"] == "lan"
     assert people["hoa"].post(f"/api/schedule-changes/{change_id}/approve").status_code == 403
     ok = people["chu-tich"].post(f"/api/schedule-changes/{change_id}/approve")
-    assert ok.status_code == 200 and ok.json()["applied"]
+    assert ok.status_code == 200
+    assert ok.json()["applied"]
     assert [s["name"] for s in stack.api.get("/api/schedules").json()["schedules"]] == [
         "ban-tin-sang"]
     # a broken edit is refused at once, with the problem, and nothing waits
     broken = dict(spec, name="trung-gio", programme=[{"media": "f" * 64}])
     bad = people["lan"].put("/api/schedules/trung-gio", json=broken)
-    assert bad.status_code == 422 and bad.json()["problems"]
+    assert bad.status_code == 422
+    assert bad.json()["problems"]
     assert len(people["chu-tich"].get("/api/schedule-changes",
                                       params={"state": "pending"}).json()) == 0
     # rejected with a reason
@@ -157,19 +172,23 @@ def test_schedule_edits_of_a_broadcaster_wait_for_an_approver(station):
     assert r.status_code == 202
     rej = people["chu-tich"].post(f"/api/schedule-changes/{r.json()['pending_change']}/reject",
                                   json={"reason": "Giữ bản tin sáng"})
-    assert rej.status_code == 200 and rej.json()["state"] == "rejected"
+    assert rej.status_code == 200
+    assert rej.json()["state"] == "rejected"
     assert len(stack.api.get("/api/schedules").json()["schedules"]) == 1
     # the schedule starts tomorrow: nothing of it plays during the test
     plan = stack.api.get("/api/schedules/plan", params={"days": 3}).json()
-    assert plan and all(datetime.fromisoformat(p["local_start"]).date() >= start.date()
+    assert plan
+    assert all(datetime.fromisoformat(p["local_start"]).date() >= start.date()
                         for p in plan)
 
 
 def test_audit_log_is_append_only_and_exportable(station):
     stack, people, media = station
     csv = stack.api.get("/api/audit/export.csv")
-    assert csv.status_code == 200 and csv.text.startswith("\ufeffid,ts,actor,action")
-    assert "media.upload" in csv.text and ",lan," in csv.text
+    assert csv.status_code == 200
+    assert csv.text.startswith("\ufeffid,ts,actor,action")
+    assert "media.upload" in csv.text
+    assert ",lan," in csv.text
     assert people["lan"].get("/api/audit/export.csv").status_code == 403
     engine = stack.services.engine  # type: ignore[union-attr]
     for statement in (sqlalchemy.update(AuditEntry).values(actor="ke-gian"),

@@ -35,7 +35,8 @@ def _announce(stack: Stack, path: str, length: int, headers: str = "") -> tuple[
 
 def test_huge_bodies_are_refused_at_their_headers(stack: Stack):
     status, took = _announce(stack, "/auth/login", 300 * 1024 * 1024)
-    assert status == 413 and took < 5
+    assert status == 413
+    assert took < 5
     status, _ = _announce(stack, "/ui/send", 250 * 1024 * 1024,
                           "Cookie: loalang_session=bia-dat\r\n")
     assert status == 413  # above the upload limit: refused before who is asking
@@ -56,7 +57,8 @@ def test_a_chunked_upload_is_cut_off_at_the_limit_and_nothing_is_stored(stack: S
 
     r = httpx.post(f"{stack.base_url}/api/media", content=chunks(), timeout=30, headers={
         "Authorization": token, "Content-Type": "multipart/form-data; boundary=x"})
-    assert r.status_code == 413 and r.json()["error"]["code"] == "upload.too_large"
+    assert r.status_code == 413
+    assert r.json()["error"]["code"] == "upload.too_large"
     assert stack.api.get("/api/media").json() == []
     big = httpx.post(f"{stack.base_url}/api/zones", content=b"{" + b" " * (5 * 2**20) + b"}",
                      headers={"Authorization": token, "Content-Type": "application/json"})
@@ -82,7 +84,8 @@ def test_ids_too_large_for_the_database_and_booleans_for_numbers_are_a_clear_422
         assert r.status_code == 422, (path, r.text)
         assert r.json()["error"]["code"] == "request.invalid"
     device = api.get("/api/devices/loa-1").json()
-    assert device["latitude"] is None and device["volume"] in (None, 100)  # nothing stored
+    assert device["latitude"] is None
+    assert device["volume"] in (None, 100)
 
 
 def test_every_route_checks_the_log_in_before_the_body_and_every_oversize_body_is_413(

@@ -38,13 +38,15 @@ def test_broadcast_to_three_agents_plays_the_normalised_audio_in_sync(stack: Sta
         expected = as_played(reference, d)
         assert abs(len(played) - len(expected)) / RATE < 0.050
         score, lag = correlation(played, expected)
-        assert score > 0.99 and abs(lag) < 48, (score, lag)
+        assert score > 0.99, (score, lag)
+        assert abs(lag) < 48, (score, lag)
         assert np.sqrt(np.mean(played ** 2)) > 0.01  # not silence
         meta = json.loads(files[0].with_suffix(".json").read_text())
         actual = datetime.fromisoformat(meta["actual_start"])
         # the controller recorded the actual start the agent reported
         assert datetime.fromisoformat(d["started_at"]) == actual
-        assert d["start_offset_ms"] is not None and d["ended_at"] is not None
+        assert d["start_offset_ms"] is not None
+        assert d["ended_at"] is not None
         assert (actual - scheduled).total_seconds() >= 0
         starts.append(actual)
     assert done["start_skew_ms"] is not None
@@ -65,8 +67,11 @@ def test_health_reports_reach_the_controller(stack: Stack):
 
     device = wait_for(health, what="health report")
     h = device["last_health"]
-    assert device["status"] == "online" and device["version"]
-    assert h["uptime_s"] > 0 and h["disk_free_mb"] > 0 and h["mem_total_mb"] > 0
+    assert device["status"] == "online"
+    assert device["version"]
+    assert h["uptime_s"] > 0
+    assert h["disk_free_mb"] > 0
+    assert h["mem_total_mb"] > 0
     assert "output:file" in device["capabilities"]
 
 

@@ -60,9 +60,11 @@ def test_a_device_enrolled_for_tls_plays_over_it_and_nothing_gets_in_without_the
         station: Stack, speech_wav):
     s = station
     config = s.register("loa-1", ["thon-dong"])
-    assert config.mqtt.tls and config.mqtt.host == "localhost"
+    assert config.mqtt.tls
+    assert config.mqtt.host == "localhost"
     assert config.mqtt.port == s.settings.mqtt_tls_port
-    assert config.ca_pem and "BEGIN CERTIFICATE" in config.ca_pem
+    assert config.ca_pem
+    assert "BEGIN CERTIFICATE" in config.ca_pem
     s.start_agent("loa-1")
     media = s.upload(speech_wav)
     b = s.broadcast(media["sha256"], ["zone:thon-dong"])

@@ -50,17 +50,21 @@ def test_an_actual_storm_alert_becomes_a_spoken_repeating_emergency_for_its_vill
     r = _post(s, cap_alert())
     assert r.status_code == 200, r.text
     out = r.json()
-    assert out["action"] == "emergency" and out["zones"] == ["thon-dong"]
+    assert out["action"] == "emergency"
+    assert out["zones"] == ["thon-dong"]
     b = s.get_broadcast(out["broadcast_id"])
-    assert b["state"] == "pending_confirmation" and b["priority"] == "emergency"  # two people
-    assert b["targets"] == ["zone:thon-dong"] and b["title"] == "Cảnh báo bão số 9"
+    assert b["state"] == "pending_confirmation"
+    assert b["priority"] == "emergency"
+    assert b["targets"] == ["zone:thon-dong"]
+    assert b["title"] == "Cảnh báo bão số 9"
     assert b["series_id"] == b["id"]  # repeated every 2 hours until it expires (48 at most)
     media = s.api.get(f"/api/media/{b['media_sha256']}").json()
     assert media["text"].startswith("Cảnh báo bão số 9\nBão số 9 đang tiến vào đất liền")
     assert media["voice"] == s.services.speech.default_voice()
     # the same alert again: nothing new
     again = _post(s, cap_alert())
-    assert again.json()["duplicate"] and again.json()["broadcast_id"] == out["broadcast_id"]
+    assert again.json()["duplicate"]
+    assert again.json()["broadcast_id"] == out["broadcast_id"]
     assert len([x for x in _broadcasts(s) if x["repeat_index"] == 0]) == 1
     log = s.api.get("/api/cap").json()
     assert [a["action"] for a in log] == ["emergency"]
@@ -79,9 +83,11 @@ def test_an_actual_storm_alert_becomes_a_spoken_repeating_emergency_for_its_vill
 def test_test_and_exercise_never_reach_the_public(station):
     s = station
     test = _post(s, cap_alert("T-1", status="Test"))
-    assert test.json()["action"] == "test" and test.json()["zones"] == ["thu-nghiem"]
+    assert test.json()["action"] == "test"
+    assert test.json()["zones"] == ["thu-nghiem"]
     b = s.get_broadcast(test.json()["broadcast_id"])
-    assert b["targets"] == ["zone:thu-nghiem"] and b["priority"] == "priority"
+    assert b["targets"] == ["zone:thu-nghiem"]
+    assert b["priority"] == "priority"
     assert {d["device_id"] for d in b["deliveries"]} == {"loa-thu"}
     assert _post(s, cap_alert("S-1", status="System")).json()["action"] == "logged"
 
@@ -92,14 +98,16 @@ def test_areas_by_polygon_rules_and_refusals(station):
               "21.25,105.45</polygon>")
     advisory = _post(s, cap_alert("P-1", area=square, urgency="Future", severity="Moderate",
                                   certainty="Likely"))
-    assert advisory.json()["action"] == "advisory" and advisory.json()["zones"] == ["ban-na"]
+    assert advisory.json()["action"] == "advisory"
+    assert advisory.json()["zones"] == ["ban-na"]
     assert s.get_broadcast(advisory.json()["broadcast_id"])["state"] == "pending_approval"
     assert _post(s, cap_alert("M-1", severity="Minor")).json()["action"] == "ignored"
     nowhere = "<geocode><valueName>xa</valueName><value>VN-XA-9999</value></geocode>"
     assert _post(s, cap_alert("N-1", area=nowhere)).json()["action"] == "no_area"
     before = len(_broadcasts(s))
     expired = _post(s, cap_alert("E-1", expires="2020-01-01T00:00:00+07:00"))
-    assert expired.status_code == 422 and expired.json()["error"]["code"] == "cap.expired"
+    assert expired.status_code == 422
+    assert expired.json()["error"]["code"] == "cap.expired"
     malformed = _post(s, cap_alert("X-1", sent="2026-12-01T14:30:00Z"))
     assert malformed.status_code == 422
     assert "alert/sent" in malformed.json()["error"]["messages"]["en"]
@@ -117,9 +125,11 @@ def test_an_alerts_own_audio_is_played_once_its_digest_checks(station, speech_wa
     assert good.json()["action"] == "emergency"
     media = s.api.get(f"/api/media/{s.get_broadcast(good.json()['broadcast_id'])['media_sha256']}"
                       ).json()
-    assert media["text"] is None and media["original_filename"] == "cap-audio"
+    assert media["text"] is None
+    assert media["original_filename"] == "cap-audio"
     bad = _post(s, cap_alert("A-2", resource=audio_resource(audio, digest="0" * 40)))
-    assert bad.status_code == 422 and "digest" in bad.text
+    assert bad.status_code == 422
+    assert "digest" in bad.text
 
 
 def test_a_feed_trusted_to_release_plays_at_once_and_is_audited(station):
@@ -128,9 +138,11 @@ def test_a_feed_trusted_to_release_plays_at_once_and_is_audited(station):
     out = _post(s, cap_alert("AUTO-1", expires=None), token=AUTO).json()
     assert out["action"] == "emergency"
     b = s.get_broadcast(out["broadcast_id"])
-    assert b["approved_by"] == "cap:tu-dong:auto" and b["state"] not in (
+    assert b["approved_by"] == "cap:tu-dong:auto"
+    assert b["state"] not in (
         "pending_confirmation", "rejected", "cancelled")
     s.wait_states(out["broadcast_id"], {"played"}, timeout=90)
     confirms = [e for e in s.api.get("/api/audit").json() if e["action"] == "broadcast.confirm"]
-    assert confirms and confirms[0]["actor"] == "cap:tu-dong:auto"
+    assert confirms
+    assert confirms[0]["actor"] == "cap:tu-dong:auto"
     wait_for(lambda: len(s.output_files("loa-dong")) == 1, what="played on thôn Đông")

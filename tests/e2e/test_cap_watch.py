@@ -121,7 +121,8 @@ def test_files_dropped_in_the_folder_are_read_once_and_filed_with_the_reason(
     assert (refused / "hong.xml").read_bytes() == b"<alert>"  # kept as it came
     assert (inbox / "ghi-chu.txt").exists()
     [b] = _broadcasts(s)
-    assert b["priority"] == "emergency" and b["state"] == "pending_confirmation"
+    assert b["priority"] == "emergency"
+    assert b["state"] == "pending_confirmation"
     assert b["targets"] == ["zone:thon-dong"]
     feed = _feed(s, "hop-thu")
     assert (feed["received"], feed["refused"], feed["post"]) == (1, 2, False)
@@ -143,7 +144,8 @@ def test_an_atom_index_is_followed_each_alert_read_once(station: Stack, centre: 
 
     wait_for(lambda: len(s.api.get("/api/cap").json()) == 2, timeout=60, what="both read")
     by_id = {a["identifier"]: a for a in s.api.get("/api/cap").json()}
-    assert by_id["KTTV-A1"]["action"] == "emergency" and by_id["KTTV-A1"]["feed"] == "kttv"
+    assert by_id["KTTV-A1"]["action"] == "emergency"
+    assert by_id["KTTV-A1"]["feed"] == "kttv"
     assert by_id["KTTV-T1"]["action"] == "test"
     test = s.get_broadcast(by_id["KTTV-T1"]["broadcast_id"])
     assert test["targets"] == ["zone:thu-nghiem"]  # never the public
@@ -151,16 +153,19 @@ def test_an_atom_index_is_followed_each_alert_read_once(station: Stack, centre: 
 
     # later polls: the index answers 304 (its ETag) and no alert is fetched again
     wait_for(lambda: _feed(s, "kttv")["polled_at"] != polled, timeout=30, what="polled again")
-    assert centre.hits["/cap/a1.xml"] == 1 and centre.hits["/cap/t1.xml"] == 1
+    assert centre.hits["/cap/a1.xml"] == 1
+    assert centre.hits["/cap/t1.xml"] == 1
     assert centre.hits["/cap/index.atom"] >= 2
     assert len(_broadcasts(s)) == 2
     # the centre publishes a new alert: the index changes, only the new one is fetched
     centre.documents["/cap/a2.xml"] = cap_alert("KTTV-A2", urgency="Expected")
     centre.documents["/cap/index.atom"] = atom("/cap/a2.xml", "/cap/t1.xml", "/cap/a1.xml")
     wait_for(lambda: len(s.api.get("/api/cap").json()) == 3, timeout=30, what="the new one")
-    assert centre.hits["/cap/a1.xml"] == 1 and centre.hits["/cap/a2.xml"] == 1
+    assert centre.hits["/cap/a1.xml"] == 1
+    assert centre.hits["/cap/a2.xml"] == 1
     feed = _feed(s, "kttv")
-    assert feed["last_error"] is None and feed["received"] == 3
+    assert feed["last_error"] is None
+    assert feed["received"] == 3
 
 
 def test_an_unreachable_or_wrong_feed_url_is_reported_and_broadcasts_nothing(
@@ -177,4 +182,5 @@ def test_an_unreachable_or_wrong_feed_url_is_reported_and_broadcasts_nothing(
         capture_output=True, text=True, timeout=60)
     assert shown.returncode == 0, shown.stderr
     assert f"kttv (confirm): {centre.url('/cap/index.atom')}" in shown.stdout
-    assert "hop-thu (confirm): " in shown.stdout and "not a CAP alert" in shown.stdout
+    assert "hop-thu (confirm): " in shown.stdout
+    assert "not a CAP alert" in shown.stdout

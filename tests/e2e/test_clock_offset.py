@@ -49,8 +49,10 @@ def test_an_agents_clock_offset_reaches_the_controller_with_health_and_plays(
                                                                          abs=0.03)
 
         page = stack.api.get("/ui/devices/loa-na")
-        assert page.status_code == 200 and 'id="clock-offset"' in page.text
+        assert page.status_code == 200
+        assert 'id="clock-offset"' in page.text
         shown = re.search(r'id="clock-offset">[^<]*<strong>([+-]\d+) ms', page.text)
-        assert shown and int(shown.group(1)) == pytest.approx(250, abs=25)
+        assert shown
+        assert int(shown.group(1)) == pytest.approx(250, abs=25)
     finally:
         server.stop()

@@ -46,7 +46,8 @@ def test_amplifiers_on_before_and_off_after_a_play_with_proof_of_play(stack: Sta
     d = stack.wait_states(b["id"], {"played"})["deliveries"][0]
     wait_for(lambda: len(board.amplifier_log) >= 2, what="amplifiers switched off again")
     (on_at, on_mask), (off_at, off_mask) = board.amplifier_log[:2]
-    assert on_mask == 0b11 and off_mask == 0
+    assert on_mask == 0b11
+    assert off_mask == 0
     assert on_at < _ts(d["started_at"])  # powered before the audio (lead_s ahead)
     assert off_at > _ts(d["ended_at"])  # and only after it ended
     assert d["line_check"] == {"line_ma": [NOMINAL_LINE_MA] * 2, "dead_channels": []}
@@ -72,18 +73,21 @@ def test_dead_speaker_line_raises_an_alarm_a_technician_acknowledges(stack: Stac
                     ).status_code == 200
     page = web.get(f"/ui/broadcasts/{b['id']}").text
     assert "Đã phát nhưng có lỗi đường loa: đường loa 2 không có dòng điện" in page
-    assert 'data-outcome="fault"' in page and 'data-outcome="played"' not in page
+    assert 'data-outcome="fault"' in page
+    assert 'data-outcome="played"' not in page
     assert 'data-zone="thon-dong" data-worst="fault"' in web.get("/ui/").text
     wait_for(lambda: ((stack.api.get("/api/devices/loa-1").json()["last_health"] or {})
                       .get("last_line_check") or {}).get("dead_channels") == [1],
              what="the last play's lines in the device's health")
     alarm = wait_for(lambda: _open_alarms(stack).get("speaker_line:1"), what="line alarm")
-    assert alarm["device_id"] == "loa-1" and alarm["cleared_at"] is None
+    assert alarm["device_id"] == "loa-1"
+    assert alarm["cleared_at"] is None
     assert stack.api.get("/api/devices/loa-1").json()["active_alarms"] == 1
 
     r = stack.api.post(f"/api/alarms/{alarm['id']}/ack", json={"by": "kỹ thuật Minh",
                                                                "note": "thay loa thôn Đông"})
-    assert r.status_code == 200 and r.json()["acknowledged_by"] == "kỹ thuật Minh"
+    assert r.status_code == 200
+    assert r.json()["acknowledged_by"] == "kỹ thuật Minh"
     assert "speaker_line:1" in _open_alarms(stack)  # seen, but still active
     assert _open_alarms(stack, state="unacknowledged") == {}
     assert stack.api.post("/api/alarms/999999/ack", json={"by": "x"}).status_code == 404
@@ -93,7 +97,8 @@ def test_dead_speaker_line_raises_an_alarm_a_technician_acknowledges(stack: Stac
     stack.wait_states(again["id"], {"played"})
     wait_for(lambda: "speaker_line:1" not in _open_alarms(stack), what="alarm cleared")
     history = _open_alarms(stack, state="all")["speaker_line:1"]
-    assert history["cleared_at"] is not None and history["occurrences"] == 1
+    assert history["cleared_at"] is not None
+    assert history["occurrences"] == 1
 
 
 def test_mains_door_and_temperature_reach_the_controller_with_readings(stack: Stack, board):
@@ -109,9 +114,13 @@ def test_mains_door_and_temperature_reach_the_controller_with_readings(stack: St
                            .get("hardware") or {}).get("mains") is False and
                   stack.api.get("/api/devices/loa-1").json()["last_health"]["hardware"],
                   what="readings in the health report")
-    assert hw["connected"] and hw["battery_v"] == 12.4 and hw["door_open"] is True
-    assert hw["temperature_c"] == 72.0 and hw["firmware"] == "sim-1.0"
-    assert hw["amplifiers"] == [False, False] and hw["input"] == "ip"
+    assert hw["connected"]
+    assert hw["battery_v"] == 12.4
+    assert hw["door_open"] is True
+    assert hw["temperature_c"] == 72.0
+    assert hw["firmware"] == "sim-1.0"
+    assert hw["amplifiers"] == [False, False]
+    assert hw["input"] == "ip"
     health = stack.api.get("/api/devices/loa-1").json()["last_health"]
     assert health["network"]["type"] in ("ethernet", "wifi", "cellular", "unknown")
 
@@ -176,7 +185,8 @@ def test_an_emergency_sets_a_hardware_volume_board_to_the_emergency_volume_for_i
     # set when the emergency took the amplifiers: normally before its audio, and never more
     # than the board's serial round trips after it (an emergency's lead is shorter than the
     # amplifiers' warm-up; a loaded test machine adds its own delay)
-    assert up_at < _ts(d["started_at"]) + 0.5 and down_at >= _ts(d["ended_at"])
+    assert up_at < _ts(d["started_at"]) + 0.5
+    assert down_at >= _ts(d["ended_at"])
     # the samples were not scaled in software: the cluster's 30 % is not applied twice
     [wav] = stack.output_files("loa-1")
     from tests.support.audio import as_played, correlation, decode, read_wav
@@ -201,8 +211,10 @@ def test_a_relay_with_no_stream_left_falls_back_to_the_boards_fm_tuner(stack: St
         "title": "Tiếp sóng VOV1"})
     assert r.status_code == 201, r.text
     wait_for(lambda: board.state.source == 1, timeout=30, what="the board on its FM input")
-    assert board.state.fm_10khz == 10000 and board.state.amplifiers
+    assert board.state.fm_10khz == 10000
+    assert board.state.amplifiers
     done = wait_for(lambda: stack.events(type="playback.finished", play_id=r.json()["id"]),
                     timeout=40, what="the relay over")[0]["payload"]
-    assert done["stream_urls"] == ["fm"] and not done["interrupted"]
+    assert done["stream_urls"] == ["fm"]
+    assert not done["interrupted"]
     assert board.state.source == 0  # back to the Pi's audio for what comes next

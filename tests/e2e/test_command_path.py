@@ -85,7 +85,8 @@ def test_a_cancel_during_a_broker_outage_is_kept_and_delivered(persistent, speec
     assert r.json()["state"] == "cancelled"
     assert r.json()["commands_pending"] == ["zone:thon-dong"]  # the caller is told
     [cancel] = _commands(stack, broadcast_id=b["id"], type="cancel")
-    assert cancel.state == "pending" and cancel.data
+    assert cancel.state == "pending"
+    assert cancel.data
 
     mosquitto.start()
     wait_for(lambda: _commands(stack, cmd_id=cancel.cmd_id)[0].state == "published",
@@ -96,7 +97,8 @@ def test_a_cancel_during_a_broker_outage_is_kept_and_delivered(persistent, speec
     # past the start and the whole bulletin: nothing came out of either loudspeaker
     wait_for(lambda: utcnow() > start + timedelta(milliseconds=media["duration_ms"] + 1500),
              timeout=40, what="the play window passed")
-    assert stack.output_files("loa-1") == [] and stack.output_files("loa-2") == []
+    assert stack.output_files("loa-1") == []
+    assert stack.output_files("loa-2") == []
     assert stack.get_broadcast(b["id"])["commands_pending"] == []
 
 
@@ -107,7 +109,8 @@ def test_a_stop_while_the_broker_is_down_answers_pending_then_goes_out(persisten
     wait_for(lambda: not stack.services.gateway.connected.is_set(), what="controller offline")
     r = stack.api.post("/api/stop", json={"targets": ["all"], "reason": "test"})
     assert r.status_code == 202, r.text
-    assert r.json()["pending"] == ["all"] and r.json()["devices"] == ["loa-1"]
+    assert r.json()["pending"] == ["all"]
+    assert r.json()["devices"] == ["loa-1"]
     [cmd_id] = r.json()["cmd_ids"]
     mosquitto.start()
     wait_for(lambda: any(e["payload"]["cmd_id"] == cmd_id for e in stack.events(type="ack")),

@@ -42,7 +42,8 @@ def test_restart_with_broadcasts_pending_plays_each_once(tmp_path, mosquitto, da
                 commands = session.query(Command).filter_by(broadcast_id=b["id"]).count()
                 assert commands == 1, f"{b['id']} was sent {commands} times"
         finished = stack.events(type="playback.finished")
-        assert len(finished) == 4 and len({e["event_id"] for e in finished}) == 4
+        assert len(finished) == 4
+        assert len({e["event_id"] for e in finished}) == 4
     finally:
         stack.stop()
 

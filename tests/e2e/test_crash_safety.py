@@ -142,7 +142,8 @@ def test_agent_killed_while_writing_its_plan_and_outbox_leaves_them_readable(tmp
     for round_ in range(8):
         proc = subprocess.Popen([sys.executable, "-c", WRITER, str(tmp_path)], cwd=ROOT,
                                 stdout=subprocess.PIPE)
-        assert proc.stdout is not None and proc.stdout.readline() == b"ready\n"
+        assert proc.stdout is not None
+        assert proc.stdout.readline() == b"ready\n"
         time.sleep(0.05 + 0.037 * round_)  # land the kill at different points of a write
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait()

@@ -32,7 +32,8 @@ def test_demo_runs_and_the_cli_broadcasts_to_its_three_villages(tmp_path):
         broadcast_id = re.search(r"(b-[0-9a-f]{12})", sent.stdout).group(1)
 
         status = _cli("broadcast", "status", broadcast_id, env=env)
-        assert status.returncode == 0 and '"played": 3' in status.stdout
+        assert status.returncode == 0
+        assert '"played": 3' in status.stdout
         devices = _cli("device", "list", env=env)
         assert devices.stdout.count("online") == 3
         # the demo's simulated board in bản Nà has a dead speaker line: the technician sees it
@@ -44,22 +45,27 @@ def test_demo_runs_and_the_cli_broadcasts_to_its_three_villages(tmp_path):
         listed = wait_for(alarm_listed, timeout=90, interval=1, what="the dead line alarm")
         alarm_id = re.search(r"#(\d+)\s+loa-na-1\s+speaker_line:1", listed).group(1)
         ack = _cli("alarms", "ack", alarm_id, "--by", "Minh", env=env)
-        assert ack.returncode == 0 and "acknowledged by Minh" in ack.stdout
+        assert ack.returncode == 0
+        assert "acknowledged by Minh" in ack.stdout
         assert "ack by Minh" in _cli("alarms", env=env).stdout
         stopped = _cli("stop", "--to", "all", "--reason", "thử", env=env)
-        assert stopped.returncode == 0 and "3 device(s)" in stopped.stdout
+        assert stopped.returncode == 0
+        assert "3 device(s)" in stopped.stdout
         for device in ("loa-dong-1", "loa-tay-1", "loa-na-1"):
             assert list((data / "agents" / device / "output").glob("*.wav"))
 
         past = _cli("broadcast", str(sample), "--to", "thon-dong", "--at", "2020-01-01 03:15",
                     env=env)
-        assert past.returncode == 1 and "past" in past.stderr
+        assert past.returncode == 1
+        assert "past" in past.stderr
         bad = _cli("broadcast", str(tmp_path / "missing.wav"), "--to", "thon-dong", env=env)
-        assert bad.returncode == 1 and "no such file" in bad.stderr
+        assert bad.returncode == 1
+        assert "no such file" in bad.stderr
         nonsense = tmp_path / "notes.mp3"
         nonsense.write_text("không phải âm thanh")
         refused = _cli("broadcast", str(nonsense), "--to", "thon-dong", env=env)
-        assert refused.returncode == 1 and "upload.not_audio" in refused.stderr
+        assert refused.returncode == 1
+        assert "upload.not_audio" in refused.stderr
     assert not [p for p in (data / "agents").glob("*.log") if b"Traceback" in p.read_bytes()]
 
 
@@ -112,7 +118,8 @@ def test_the_demo_on_taken_ports_after_a_kill_and_a_failed_start(tmp_path):
         assert len([p for p in running if "mosquitto -c" in p]) == 1, running
         assert len([p for p in running if "icecast2" in p]) == 1, running
         again = _cli("demo", "--data-dir", str(data), "--http-port", str(free_port()), env=env)
-        assert again.returncode == 1 and "a demo already runs on" in again.stderr
+        assert again.returncode == 1
+        assert "a demo already runs on" in again.stderr
     finally:
         os.killpg(second.pid, signal.SIGINT)
         second.wait(timeout=60)
@@ -121,5 +128,6 @@ def test_the_demo_on_taken_ports_after_a_kill_and_a_failed_start(tmp_path):
     (data / "agents" / "loa-na-1.toml").unlink()
     failed = _cli("demo", "--data-dir", str(data), *[a for o, p in ports.items()
                                                       for a in (f"--{o}", str(p))], env=env)
-    assert failed.returncode == 1 and "loa-na-1" in failed.stderr.strip().splitlines()[-1]
+    assert failed.returncode == 1
+    assert "loa-na-1" in failed.stderr.strip().splitlines()[-1]
     assert processes_of(data) == []

@@ -29,7 +29,8 @@ def test_a_waiting_emergency_is_prepared_on_every_device_and_plays_without_a_dow
     assert waiting["state"] == "pending_confirmation"
     for device in ("loa-1", "loa-2"):
         cached = stack.configs[device].data_path / "cache" / f"{media['sha256']}.opus"
-        assert cached.is_file() and stack.output_files(device) == []
+        assert cached.is_file()
+        assert stack.output_files(device) == []
     prepared = stack.events(type="media.ready", play_id=b["id"])
     assert sum(e["payload"]["fetched_bytes"] for e in prepared) == 2 * media["size"]
 
@@ -44,7 +45,8 @@ def test_a_waiting_emergency_is_prepared_on_every_device_and_plays_without_a_dow
     stack.wait_states(b["id"], {"played"}, timeout=60)
     # on the critical path, the devices downloaded nothing
     ready = stack.events(type="media.ready", play_id=b["id"])
-    assert len(ready) == 4 and sorted(e["payload"]["fetched_bytes"] for e in ready)[:2] == [0, 0]
+    assert len(ready) == 4
+    assert sorted(e["payload"]["fetched_bytes"] for e in ready)[:2] == [0, 0]
     for device in ("loa-1", "loa-2"):
         assert len(stack.output_files(device)) == 1
 
@@ -64,7 +66,8 @@ def test_a_repeated_bulletin_restates_its_issue_time_and_a_cancel_stops_the_rest
         "repeat_every_s": 30, "repeat_for_s": 60})
     assert r.status_code == 201, r.text
     first = r.json()
-    assert first["series_id"] == first["id"] and first["repeat_index"] == 0
+    assert first["series_id"] == first["id"]
+    assert first["repeat_index"] == 0
     series = [first["id"], f"{first['id']}-r1", f"{first['id']}-r2"]
     repeats = [stack.get_broadcast(i) for i in series[1:]]
     starts = [datetime.fromisoformat(b["start_at"]) for b in [first, *repeats]]
@@ -78,7 +81,8 @@ def test_a_repeated_bulletin_restates_its_issue_time_and_a_cancel_stops_the_rest
     # an update: the repetitions still to come get the new message, with the same issue time
     updated = stack.api.post(f"/api/broadcasts/{first['id']}/update",
                              json={"media_sha256": other["sha256"]})
-    assert updated.status_code == 200 and updated.json() == series[1:]
+    assert updated.status_code == 200
+    assert updated.json() == series[1:]
     now_says = stack.api.get(f"/api/media/{stack.get_broadcast(series[1])['media_sha256']}").json()
     assert now_says["parts"][0]["text"] == again["parts"][0]["text"]  # the same issue time
     assert now_says["parts"][1]["media_sha256"] == other["sha256"]
@@ -99,18 +103,21 @@ def test_one_action_siren_then_text_to_every_village_and_a_ready_correction(stac
     stack.start_agent("loa-1")
     lan = stack.person("lan", "broadcaster")
     form = lan.get("/ui/emergency").text
-    assert 'name="village" value="all" checked' in form and 'value="siren" checked' in form
+    assert 'name="village" value="all" checked' in form
+    assert 'value="siren" checked' in form
     sent = lan.post("/ui/emergency", data={
         "title": "Lũ quét", "text": "Nước sông lên nhanh, bà con sơ tán ngay.",
         "intro": "siren", "village": "all"}, follow_redirects=False)
     assert sent.status_code == 303, sent.text
     broadcast_id = sent.headers["location"].rsplit("/", 1)[1]
     b = stack.get_broadcast(broadcast_id)
-    assert b["priority"] == "emergency" and b["targets"] == ["all"]
+    assert b["priority"] == "emergency"
+    assert b["targets"] == ["all"]
     assert b["state"] == "pending_confirmation"
     media = stack.api.get(f"/api/media/{b['media_sha256']}").json()
     siren = stack.api.get(f"/api/media/{media['parts'][0]['media_sha256']}").json()
-    assert siren["original_filename"] == "builtin:siren" and siren["duration_ms"] >= 3900
+    assert siren["original_filename"] == "builtin:siren"
+    assert siren["duration_ms"] >= 3900
     assert media["parts"][1]["text"] == "Nước sông lên nhanh, bà con sơ tán ngay."
     # the approver sees it waiting (the header's badge) and confirms it
     boss = stack.person("chu-tich", "approver")
@@ -123,7 +130,8 @@ def test_one_action_siren_then_text_to_every_village_and_a_ready_correction(stac
     fixed = lan.post(f"/api/broadcasts/{broadcast_id}/correction")
     assert fixed.status_code == 201, fixed.text
     correction = fixed.json()
-    assert correction["targets"] == ["all"] and correction["state"] == "pending_confirmation"
+    assert correction["targets"] == ["all"]
+    assert correction["state"] == "pending_confirmation"
     said = stack.api.get(f"/api/media/{correction['media_sha256']}").json()
     assert said["text"].startswith("Xin bà con chú ý. Thông báo khẩn cấp vừa phát là")
     assert boss.post(f"/api/broadcasts/{correction['id']}/confirm").status_code == 200
@@ -152,7 +160,8 @@ def test_the_cli_sends_an_emergency_and_a_second_person_confirms_it(stack: Stack
     assert sent.returncode == 0, sent.stderr
     broadcast_id = re.search(r"b-[0-9a-f]{12}", sent.stdout).group(0)
     listed = cli(boss, "approvals")
-    assert "KHẨN CẤP / EMERGENCY" in listed.stdout and broadcast_id in listed.stdout
+    assert "KHẨN CẤP / EMERGENCY" in listed.stdout
+    assert broadcast_id in listed.stdout
     confirmed = cli(boss, "approvals", "confirm", broadcast_id)
     assert confirmed.returncode == 0, confirmed.stderr
     assert stack.get_broadcast(broadcast_id)["approved_by"] == "chu-tich"

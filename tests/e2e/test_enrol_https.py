@@ -51,7 +51,8 @@ def test_enrol_over_https_with_the_station_ca_then_play(station: Stack, tmp_path
     ca = s.settings.data_dir / "tls" / "ca.crt"
     out = tmp_path / "agent.toml"
     refused = _enrol(s, out)
-    assert refused.returncode == 1 and "CERTIFICATE_VERIFY_FAILED" in refused.stderr
+    assert refused.returncode == 1
+    assert "CERTIFICATE_VERIFY_FAILED" in refused.stderr
     done = _enrol(s, out, "--ca-file", str(ca))
     assert done.returncode == 0, done.stderr
     data = tomllib.loads(out.read_text())

@@ -59,7 +59,8 @@ def test_a_full_disk_refuses_the_command_says_so_and_raises_an_alarm(stack: Stac
         assert d["reason"] == "refused: disk_full" or d["reason"].startswith("disk_full"), d
         alarms = wait_for(lambda: [a for a in stack.alarms() if a["code"] == "disk_low"],
                           what="disk_low alarm")
-        assert alarms[0]["device_id"] == "loa-1" and alarms[0]["cleared_at"] is None
+        assert alarms[0]["device_id"] == "loa-1"
+        assert alarms[0]["cleared_at"] is None
 
         def free_reported() -> int | None:
             health = stack.api.get("/api/devices/loa-1").json().get("last_health") or {}

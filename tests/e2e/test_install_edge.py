@@ -34,17 +34,21 @@ def test_installer_from_the_controller_enrols_a_pi_whose_agent_then_comes_online
 
     config_path = root / "etc" / "loalang" / "agent.toml"
     config = AgentConfig.load(config_path)
-    assert config.device_id == "loa-pi-1" and config.zones == ["thon-dong"]
-    assert config.output.backend == "alsa" and config.hardware.backend == "mcu"
+    assert config.device_id == "loa-pi-1"
+    assert config.zones == ["thon-dong"]
+    assert config.output.backend == "alsa"
+    assert config.hardware.backend == "mcu"
     assert str(config.data_dir) == "/var/lib/loalang-agent"
     assert config_path.stat().st_mode & 0o077 == 0  # holds the device's credentials
     unit = root / "etc" / "systemd" / "system" / "loalang-agent.service"
     assert unit.read_text() == (ROOT / "deploy" / "edge" / "loalang-agent.service").read_text()
     device = stack.api.get("/api/devices/loa-pi-1").json()
-    assert device["zones"] == ["thon-dong"] and device["name"] == "Cụm loa chợ"
+    assert device["zones"] == ["thon-dong"]
+    assert device["name"] == "Cụm loa chợ"
 
     again = subprocess.run(args, capture_output=True, text=True, timeout=120)
-    assert again.returncode == 0 and "keeping the existing enrolment" in again.stdout
+    assert again.returncode == 0
+    assert "keeping the existing enrolment" in again.stdout
 
     # the enrolled credentials work: the agent comes online (file output, no board here)
     agent = Agent(config.replace(data_dir=str(tmp_path / "data"),
@@ -75,8 +79,10 @@ def test_installer_keeps_a_config_made_in_the_web_ui_and_adds_the_board(stack: S
         run = subprocess.run(args, capture_output=True, text=True, timeout=120)
         assert run.returncode == 0, run.stderr + run.stdout
     config = AgentConfig.load(config_path)
-    assert config.device_id == "loa-pi-2" and config.token == made["token"]
-    assert config.hardware.backend == "mcu" and str(config.hardware.port) == "/dev/ttyAMA0"
+    assert config.device_id == "loa-pi-2"
+    assert config.token == made["token"]
+    assert config.hardware.backend == "mcu"
+    assert str(config.hardware.port) == "/dev/ttyAMA0"
     assert config_path.read_text().count("[hardware]") == 1
 
 
@@ -94,7 +100,8 @@ def test_installer_refuses_without_what_it_needs(tmp_path: Path):
     out = subprocess.run(["bash", str(ROOT / "deploy" / "edge" / "install.sh"), "--root",
                           str(tmp_path), "--no-system", "--controller", "http://127.0.0.1:9"],
                          capture_output=True, text=True, timeout=30)
-    assert out.returncode == 1 and "--device ID is required" in out.stderr
+    assert out.returncode == 1
+    assert "--device ID is required" in out.stderr
     assert not (tmp_path / "etc").exists()  # nothing half-installed
 
 
@@ -113,7 +120,8 @@ def test_systemd_unit_is_valid(tmp_path: Path):
     unit.write_text(text)
     out = subprocess.run([analyze, "verify", str(unit)], capture_output=True, text=True,
                          timeout=60)
-    assert out.returncode == 0 and "loalang-agent.service" not in out.stderr, out.stderr
+    assert out.returncode == 0, out.stderr
+    assert "loalang-agent.service" not in out.stderr, out.stderr
 
 
 def test_a_token_beginning_with_a_dash_reaches_the_enrolment(tmp_path: Path):

@@ -27,11 +27,14 @@ def test_rotate_promote_retire(stack: Stack, speech_wav):
     old = stack.services.keys.active
 
     r = stack.api.post("/api/keys/promote", json={})
-    assert r.status_code == 409 and r.json()["error"]["code"] == "keys.no_next"
+    assert r.status_code == 409
+    assert r.json()["error"]["code"] == "keys.no_next"
     r = stack.api.post("/api/keys/next")
     assert r.status_code == 200, r.text
     nxt = r.json()["next"]
-    assert nxt and nxt != old.kid and r.json()["active"] == old.kid
+    assert nxt
+    assert nxt != old.kid
+    assert r.json()["active"] == old.kid
     status = wait_for(lambda: (s := stack.api.get("/api/keys").json())["devices_waiting"] == []
                       and s, what="every device acknowledged the next key")
     assert status["devices_ready"] == ["loa-1", "loa-2"]
@@ -42,10 +45,12 @@ def test_rotate_promote_retire(stack: Stack, speech_wav):
     assert set(cfg.keys) == {old.kid, nxt}
 
     r = stack.api.post("/api/keys/promote", json={})
-    assert r.status_code == 409 and r.json()["error"]["code"] == "keys.devices_waiting"
+    assert r.status_code == 409
+    assert r.json()["error"]["code"] == "keys.devices_waiting"
     r = stack.api.post("/api/keys/promote", json={"force": True})  # loa-3 never started
     assert r.status_code == 200, r.text
-    assert r.json()["active"] == nxt and r.json()["retired"] == [old.kid]
+    assert r.json()["active"] == nxt
+    assert r.json()["retired"] == [old.kid]
     for agent in stack.agents.values():
         wait_for(lambda a=agent: set(a.trusted_keys()) == {nxt}, what="old key retired")
 

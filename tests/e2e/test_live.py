@@ -65,14 +65,16 @@ def test_an_announcer_goes_live_from_a_streaming_client_to_two_villages(station:
     out = live.json()
     # a wrong password is refused by the station's Icecast; the right one speaks
     wrong = _client(_target(s, "lan", "sai-mat-khau", out["mount"]))
-    assert wrong.wait(timeout=20) != 0 and b"401" in wrong.stderr.read()
+    assert wrong.wait(timeout=20) != 0
+    assert b"401" in wrong.stderr.read()
     started_at = time.time()
     client = _client(_target(s, "lan", secret["password"], out["mount"]))
     try:
         wait_for(lambda: len(_started(s, out["broadcast_id"])) == 2, timeout=30,
                  what="both villages on air")
         b = s.get_broadcast(out["broadcast_id"])
-        assert b["priority"] == "live" and b["stream"]["source"] == "client"
+        assert b["priority"] == "live"
+        assert b["stream"]["source"] == "client"
         assert [d["state"] for d in b["deliveries"]] == ["playing", "playing"]
         assert lan.get("/api/live").json()[0]["id"] == out["broadcast_id"]
         wait_for(lambda: time.time() > started_at + SWITCH_S + 3, timeout=30,
@@ -86,13 +88,16 @@ def test_an_announcer_goes_live_from_a_streaming_client_to_two_villages(station:
     assert done["ended_at"] is not None
     delays = []
     for d in done["deliveries"]:
-        assert d["started_at"] and d["ended_at"] and not d["interrupted"]
+        assert d["started_at"]
+        assert d["ended_at"]
+        assert not d["interrupted"]
         [wav] = s.output_files(d["device_id"])
         pcm = read_wav(wav)
         tenths = [pcm[i:i + 4800] for i in range(0, len(pcm) - 4800, 4800)]
         loud = [i for i, x in enumerate(tenths) if np.sqrt(np.mean(x ** 2)) > 0.05]
         heard = [round(dominant_hz(tenths[i]) / 10) * 10 for i in loud]
-        assert 440 in heard and 880 in heard, heard
+        assert 440 in heard, heard
+        assert 880 in heard, heard
         assert heard.index(880) > max(i for i, hz in enumerate(heard) if hz == 440) - 3
         # the switch came out of the loudspeaker this long after the client made it
         switch_at = datetime.fromisoformat(d["started_at"]).timestamp() + \

@@ -38,13 +38,15 @@ def test_an_offline_cluster_is_told_once_by_mail_and_webhook(tmp_path, mosquitto
             waited = time.monotonic() - gone
             assert waited >= 3 * 0.9  # not before the rule's 0.05 min
             time.sleep(3)  # several more passes of the rules: nothing told twice
-            assert len(smtp.messages) == 1 and len(hook.bodies) == 1
+            assert len(smtp.messages) == 1
+            assert len(hook.bodies) == 1
             mail = smtp.messages[0]
             assert mail["Subject"] == "[Đài xã Tân Lập] Cụm loa loa-cho mất kết nối"
             assert mail["To"] == "kythuat@xa.gov.vn"
             assert "Thôn Đông" in mail.get_content()
             body = hook.bodies[0]
-            assert body["rule"] == "cluster_offline" and body["detail"]["device_id"] == "loa-cho"
+            assert body["rule"] == "cluster_offline"
+            assert body["detail"]["device_id"] == "loa-cho"
             assert hook.headers[0]["Authorization"] == "Bearer zalo-oa-secret"
             notices = stack.api.get("/api/notices").json()
             assert sorted((n["channel"], n["state"]) for n in notices) == [
@@ -81,7 +83,8 @@ def test_a_failed_call_is_retried_and_a_flood_suppressed(tmp_path):
             rows = list(session.scalars(select(Notice).where(Notice.channel == "webhook")))
         assert sorted((n.state, n.attempts) for n in rows) == [
             ("sent", 1), ("sent", 1), ("sent", 2), ("suppressed", 0)]
-        assert len(hook.bodies) == 3 and hook.calls == 4
+        assert len(hook.bodies) == 3
+        assert hook.calls == 4
         assert all("Đường loa 2 của Loa" in b["subject"] for b in hook.bodies)
     assert len(notices.shown()) == 4  # the web UI lists every one
     engine.dispose()

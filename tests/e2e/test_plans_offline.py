@@ -42,7 +42,8 @@ def test_agent_plays_its_plan_with_the_broker_down_and_reports_once(stack: Stack
     media = _one_agent(stack, speech_wav)
     start = (utcnow() + timedelta(seconds=12)).replace(microsecond=0)
     r = stack.api.put("/api/schedules", json=_schedule_at(start, media["sha256"]))
-    assert r.status_code == 200 and r.json()["applied"], r.text
+    assert r.status_code == 200, r.text
+    assert r.json()["applied"], r.text
 
     plan = wait_for(lambda: _plan_file(stack, "loa-1").get("plan", {}).get("entries"),
                     what="plan on the agent's disk")

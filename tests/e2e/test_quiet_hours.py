@@ -62,7 +62,8 @@ def test_a_normal_bulletin_at_2330_is_refused_and_an_emergency_passes(villages):
     assert "quiet hours (22:00–05:00)" in error["messages"]["en"]
     assert stack.api.get("/api/broadcasts").json() == []  # nothing stored
     emergency = _post(stack.api, sha, late, priority="emergency")
-    assert emergency.status_code == 201 and emergency.json()["state"] == "pending_confirmation"
+    assert emergency.status_code == 201
+    assert emergency.json()["state"] == "pending_confirmation"
     # outside the window, or a village whose own quiet hours do not cover it: accepted
     assert _post(stack.api, sha, _tonight_at(20, 0)).status_code == 201
     _quiet(stack, "22:00", "05:00", zones=["thon-tay"])
@@ -77,7 +78,8 @@ def test_an_override_is_explicit_shown_and_logged(villages):
     asked = _post(lan, sha, late, quiet_override=True)
     assert asked.status_code == 201, asked.text
     b = asked.json()
-    assert b["quiet_override"] and b["state"] == "pending_approval"  # an approver decides
+    assert b["quiet_override"]
+    assert b["state"] == "pending_approval"
     audit = [e for e in stack.api.get("/api/audit").json() if e["action"] == "broadcast.create"]
     assert audit[0]["detail"].get("quiet_override") is True
     page = stack.person("chu-tich", "approver").get(f"/ui/broadcasts/{b['id']}").text
@@ -88,12 +90,14 @@ def test_a_now_bulletin_approved_inside_quiet_hours_is_refused(villages):
     stack, sha = villages
     lan = stack.person("lan", "broadcaster")
     held = lan.post("/api/broadcasts", json={"media_sha256": sha, "targets": ["zone:thon-dong"]})
-    assert held.status_code == 201 and held.json()["state"] == "pending_approval"
+    assert held.status_code == 201
+    assert held.json()["state"] == "pending_approval"
     now = datetime.now(HCM)
     _quiet(stack, f"{(now - timedelta(hours=1)):%H:%M}", f"{(now + timedelta(hours=1)):%H:%M}")
     approved = stack.person("chu-tich", "approver").post(
         f"/api/broadcasts/{held.json()['id']}/approve")
-    assert approved.status_code == 422 and approved.json()["error"]["code"] == \
+    assert approved.status_code == 422
+    assert approved.json()["error"]["code"] == \
         "broadcast.quiet_hours"
     assert stack.get_broadcast(held.json()["id"])["state"] == "pending_approval"
 
@@ -117,5 +121,6 @@ def test_the_send_form_and_the_cli_say_so_before_anything_is_made(villages, spee
     cli = subprocess.run([sys.executable, "-m", "loalang.cli", "broadcast", str(speech_wav),
                           "--to", "thon-dong", "--at", late.strftime("%Y-%m-%d %H:%M")],
                          env=env, capture_output=True, text=True, cwd=ROOT, timeout=120)
-    assert cli.returncode != 0 and "giờ yên tĩnh" in cli.stdout + cli.stderr
+    assert cli.returncode != 0
+    assert "giờ yên tĩnh" in cli.stdout + cli.stderr
     assert stack.api.get("/api/broadcasts").json() == []

@@ -58,7 +58,8 @@ def test_a_silent_stream_is_left_for_the_next_within_the_threshold(stack: Stack,
     pcm = read_wav(stack.output_files("loa-1")[0])
     seconds = [pcm[i * 48000:(i + 1) * 48000] for i in range(len(pcm) // 48000)]
     audible = [i for i, s in enumerate(seconds) if np.sqrt(np.mean(s ** 2)) > 0.03]
-    assert audible and audible[0] <= 7, audible  # 3 s of silence, then the switch
+    assert audible, audible
+    assert audible[0] <= 7, audible  # 3 s of silence, then the switch
     assert abs(dominant_hz(seconds[audible[0] + 1]) - 880) < 5
     assert 2.5 <= done["dead_air_ms"] / 1000 <= 8
     # the technician: an alarm on the loudspeaker, and the dead air of the relay
@@ -66,8 +67,10 @@ def test_a_silent_stream_is_left_for_the_next_within_the_threshold(stack: Stack,
                      timeout=30, what="the dead-air alarm")[0]
     assert "vov1.ogg" in alarm["detail"]
     [report] = stack.api.get("/api/relays/dead-air").json()
-    assert report["relay"] == "Tiếp sóng VOV1" and report["switches"] >= 1
-    assert 2.5 <= report["dead_air_s"] <= 8 and report["plays"] == 1
+    assert report["relay"] == "Tiếp sóng VOV1"
+    assert report["switches"] >= 1
+    assert 2.5 <= report["dead_air_s"] <= 8
+    assert report["plays"] == 1
     assert stack.get_broadcast(relay["id"])["deliveries"][0]["state"] == "played"
 
 
@@ -84,14 +87,16 @@ def test_a_relay_whose_streams_are_all_down_plays_its_fallback_file(stack: Stack
         "title": "Tiếp sóng đài tỉnh", "fallback_media_sha256": fallback["sha256"]})
     assert r.status_code == 201, r.text
     done = _finished(stack, r.json()["id"])
-    assert set(done["stream_urls"]) == {"fallback"} and not done["interrupted"]  # (again
+    assert set(done["stream_urls"]) == {"fallback"}
+    assert not done["interrupted"]
     # after the URLs were tried once more)
     pcm = read_wav(stack.output_files("loa-1")[0])
     assert abs(len(pcm) / 48000 - 20) < 0.1  # the slot keeps its length
     said = decode(stack.configs["loa-1"].data_path / "cache" / f"{fallback['sha256']}.opus")
     at, score = _find(pcm, said)  # the file began after the URLs had failed
     print(f"fallback file at {at / 48000:.1f} s: correlation {score:.2f}")
-    assert score > 0.8 and at > 0
+    assert score > 0.8
+    assert at > 0
 
 
 def test_a_bad_relay_is_refused_with_a_clear_message(stack: Stack):
@@ -119,7 +124,8 @@ def test_a_broadcaster_relays_from_the_web_form_and_it_waits_for_approval(stack:
     assert "Tiếp sóng ngay" in lan.get("/ui/live").text
     bad = lan.post("/ui/relay", data={"url": "vov1", "minutes": "0"})
     assert bad.status_code == 422
-    assert "Hãy nhập địa chỉ http(s)" in bad.text and "Hãy chọn ít nhất một thôn" in bad.text
+    assert "Hãy nhập địa chỉ http(s)" in bad.text
+    assert "Hãy chọn ít nhất một thôn" in bad.text
     assert stack.api.get("/api/broadcasts").json() == []
     sent = lan.post("/ui/relay", follow_redirects=False, data={
         "title": "Tiếp sóng đài tỉnh", "url": icecast.url("tinh.ogg"), "minutes": "1",
@@ -127,9 +133,11 @@ def test_a_broadcaster_relays_from_the_web_form_and_it_waits_for_approval(stack:
     assert sent.status_code == 303, sent.text
     broadcast_id = sent.headers["location"].rsplit("/", 1)[1]
     page = lan.get(sent.headers["location"]).text
-    assert "Tiếp sóng đài tỉnh" in page and icecast.url("tinh.ogg") in page
+    assert "Tiếp sóng đài tỉnh" in page
+    assert icecast.url("tinh.ogg") in page
     b = stack.get_broadcast(broadcast_id)
-    assert b["state"] == "pending_approval" and b["stream"]["urls"][1] == "http://127.0.0.1:9/khong-co"
+    assert b["state"] == "pending_approval"
+    assert b["stream"]["urls"][1] == "http://127.0.0.1:9/khong-co"
     approved = stack.person("chu-tich", "approver").post(f"/api/broadcasts/{broadcast_id}/approve")
     assert approved.status_code == 200, approved.text
     wait_for(lambda: stack.events(type="playback.started", play_id=broadcast_id), timeout=30,

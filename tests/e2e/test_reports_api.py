@@ -27,7 +27,8 @@ def test_export_api_pages_filters_and_keeps_to_its_token(stack, tmp_path):
                                                              "offset": offset})
         assert r.status_code == 200, r.text
         page = r.json()
-        assert page["total"] == 90 and page["limit"] == 40
+        assert page["total"] == 90
+        assert page["limit"] == 40
         seen += page["items"]
         offset = page["next_offset"]
     assert len(seen) == 90 == len({b["id"] for b in seen})
@@ -44,18 +45,22 @@ def test_export_api_pages_filters_and_keeps_to_its_token(stack, tmp_path):
     # filtered: one day holds its three bulletins
     day = province.get("/api/export/v1/bulletins", params={
         "from": "2026-11-10T00:00:00+07:00", "to": "2026-11-11T00:00:00+07:00"}).json()
-    assert day["total"] == 3 and all(b["start_at"].startswith("2026-11-10") for b in day["items"])
+    assert day["total"] == 3
+    assert all(b["start_at"].startswith("2026-11-10") for b in day["items"])
 
     alarms = province.get("/api/export/v1/alarms", params={**MONTH, "limit": 1000}).json()
     assert alarms["total"] == sum(written.start <= a[1] < written.end for a in written.alarms)
     devices = province.get("/api/export/v1/devices", params={"limit": 2}).json()
-    assert devices["total"] == 6 and len(devices["items"]) == 2 and devices["next_offset"] == 2
+    assert devices["total"] == 6
+    assert len(devices["items"]) == 2
+    assert devices["next_offset"] == 2
     schema = province.get("/api/export/v1/schema").json()
     assert "items" in schema["bulletins"]["properties"]
 
     # bad input is refused in words, nothing else changes
     r = province.get("/api/export/v1/bulletins", params={"from": MONTH["to"], "to": MONTH["from"]})
-    assert r.status_code == 422 and "kết thúc trước" in r.json()["error"]["message"]
+    assert r.status_code == 422
+    assert "kết thúc trước" in r.json()["error"]["message"]
     assert province.get("/api/export/v1/bulletins", params={**MONTH, "limit": 0}
                         ).status_code == 422
 
@@ -79,7 +84,8 @@ def test_the_report_page_downloads_and_cli(stack, tmp_path):
                   "/api/reports/station.pdf?month=2026-11"):
         assert words in page.text, words
     bad = broadcaster.get("/ui/reports", params={"month": "2026-1x"})
-    assert bad.status_code == 200 and "Tháng không hợp lệ" in bad.text
+    assert bad.status_code == 200
+    assert "Tháng không hợp lệ" in bad.text
 
     pdf = broadcaster.get("/api/reports/station.pdf", params={"month": "2026-11"})
     assert pdf.headers["content-type"] == "application/pdf"
@@ -95,7 +101,9 @@ def test_the_report_page_downloads_and_cli(stack, tmp_path):
                                       "--url", stack.base_url, "--token", token])
     assert result.exit_code == 0, result.output
     lines = out.read_text(encoding="utf-8-sig").splitlines()
-    assert lines[0].startswith("Thôn,Số bản tin") and len(lines) == 4
+    assert lines[0].startswith("Thôn,Số bản tin")
+    assert len(lines) == 4
     result = CliRunner().invoke(app, ["report", "--month", "2026-13", "--url", stack.base_url,
                                       "--token", token, "--out", str(tmp_path / "x.pdf")])
-    assert result.exit_code == 1 and not (tmp_path / "x.pdf").exists()
+    assert result.exit_code == 1
+    assert not (tmp_path / "x.pdf").exists()

@@ -40,11 +40,13 @@ def test_upload_shows_progress_and_a_refusal_says_why(stack: Stack, speech_dir, 
     path = make_speech(speech_dir / "cli-upload.wav")
     ok = _cli(stack, "media", "upload", str(path), "--title", "Thử")
     assert ok.returncode == 0, ok.stderr
-    assert "Tải lên / upload" in ok.stdout + ok.stderr and '"title": "Thử"' in ok.stdout
+    assert "Tải lên / upload" in ok.stdout + ok.stderr
+    assert '"title": "Thử"' in ok.stdout
     junk = tmp_path / "junk.wav"
     junk.write_bytes(b"RIFF not really a wave file" * 200)
     bad = _cli(stack, "media", "upload", str(junk))
-    assert bad.returncode == 1 and "upload.not_audio" in bad.stderr
+    assert bad.returncode == 1
+    assert "upload.not_audio" in bad.stderr
     voices = _cli(stack, "speech", "voices")
     assert "espeak:vi-vn-x-central" in voices.stdout
     said = _cli(stack, "speech", "said", "UBND họp lúc 17:00")

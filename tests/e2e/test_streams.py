@@ -33,7 +33,8 @@ def test_relay_plays_for_its_slot_and_falls_back_when_the_source_drops(stack: St
         "start": local.strftime("%H:%M:%S"), "date": local.date().isoformat(),
         "programme": [{"relay": icecast.url("vov1.ogg"), "duration_s": 12,
                        "fallback": [icecast.url("du-phong.ogg")]}]}]})
-    assert r.status_code == 200 and r.json()["applied"], r.text
+    assert r.status_code == 200, r.text
+    assert r.json()["applied"], r.text
     started = wait_for(lambda: stack.events(type="playback.started"), timeout=30,
                        what="relay started")
     play_id = started[0]["play_id"]

@@ -106,7 +106,8 @@ def test_two_controllers_one_leads_and_the_other_takes_over_when_it_is_killed(
     agents: list[Agent] = []
     configs: dict[str, AgentConfig] = {}
     try:
-        assert a.leads() and not b.leads(), "exactly one controller leads"
+        assert a.leads(), "exactly one controller leads"
+        assert not b.leads(), "exactly one controller leads"
 
         # provisioning through the follower: its plan changes reach the leader
         assert b.api.post("/api/zones", json={"id": "thon-dong", "name": "Thôn Đông"}
@@ -173,14 +174,16 @@ def test_two_controllers_one_leads_and_the_other_takes_over_when_it_is_killed(
                 rows = session.scalars(select(Command).where(Command.target == target)
                                        .order_by(Command.issued_at)).all()
                 seqs = [r.seq for r in rows]
-                assert seqs == sorted(seqs) and len(set(seqs)) == len(seqs), target
+                assert seqs == sorted(seqs), target
+                assert len(set(seqs)) == len(seqs), target
         engine.dispose()
         for device_id in configs:
             played = sorted(configs[device_id].output_dir.glob("*.wav"))
             assert len(played) == 3, f"{device_id} played {len(played)} of 3"
         events = b.api.get("/api/events", params={"limit": 500}).json()
         finished = [e for e in events if e["type"] == "playback.finished"]
-        assert len(finished) == 6 and len({e["event_id"] for e in finished}) == 6
+        assert len(finished) == 6
+        assert len({e["event_id"] for e in finished}) == 6
         refused = [e for e in events if e["type"].startswith("security")]
         assert refused == [], f"an agent refused a command: {refused}"
         assert b.health()["mqtt"]

@@ -18,20 +18,24 @@ def test_login_session_csrf_and_logout(stack: Stack):
     stack.person("lan", "broadcaster")
     browser = _browser(stack)
     bad = browser.post("/auth/login", json={"username": "lan", "password": "sai-mat-khau"})
-    assert bad.status_code == 401 and bad.json()["error"]["code"] == "auth.bad_login"
+    assert bad.status_code == 401
+    assert bad.json()["error"]["code"] == "auth.bad_login"
     assert "Sai tên đăng nhập" in bad.json()["error"]["message"]  # Vietnamese first
     ghost = browser.post("/auth/login", json={"username": "ma", "password": "x"})
     assert ghost.json()["error"]["code"] == "auth.bad_login"  # no hint whether the name exists
 
     ok = browser.post("/auth/login", json={"username": "lan", "password": "lan-secret-pw"})
-    assert ok.status_code == 200 and ok.json()["roles"] == ["broadcaster"]
+    assert ok.status_code == 200
+    assert ok.json()["roles"] == ["broadcaster"]
     cookie = ok.headers["set-cookie"]
-    assert "HttpOnly" in cookie and "SameSite=lax" in cookie.replace("Lax", "lax")
+    assert "HttpOnly" in cookie
+    assert "SameSite=lax" in cookie.replace("Lax", "lax")
     csrf = ok.json()["csrf"]
     assert browser.get("/api/me").json()["username"] == "lan"
 
     no_csrf = browser.post("/api/stop", json={"targets": ["all"]})
-    assert no_csrf.status_code == 403 and no_csrf.json()["error"]["code"] == "auth.csrf"
+    assert no_csrf.status_code == 403
+    assert no_csrf.json()["error"]["code"] == "auth.csrf"
     with_csrf = browser.post("/api/stop", json={}, headers={"X-CSRF-Token": csrf})
     assert with_csrf.status_code == 422  # past authentication, the body is what is wrong
 
@@ -39,8 +43,10 @@ def test_login_session_csrf_and_logout(stack: Stack):
     assert browser.get("/api/me").status_code == 401
     log = [(e["actor"], e["action"], e["outcome"])
            for e in stack.api.get("/api/audit", params={"action": "auth.log"}).json()]
-    assert ("lan", "auth.login", "denied") in log and ("lan", "auth.login", "ok") in log
-    assert ("ma", "auth.login", "denied") in log and ("lan", "auth.logout", "ok") in log
+    assert ("lan", "auth.login", "denied") in log
+    assert ("lan", "auth.login", "ok") in log
+    assert ("ma", "auth.login", "denied") in log
+    assert ("lan", "auth.logout", "ok") in log
 
 
 def test_deactivation_ends_sessions(stack: Stack):
@@ -73,7 +79,8 @@ def test_a_stranger_on_the_stations_own_address_cannot_lock_the_approver_out(
     codes = [_try(stranger, "duyet", "doan-bua").status_code for _ in range(3)]
     assert codes == [401, 401, 401]
     slowed = _try(stranger, "duyet", "doan-bua-nua")
-    assert slowed.status_code == 429 and slowed.json()["error"]["code"] == "auth.slowed"
+    assert slowed.status_code == 429
+    assert slowed.json()["error"]["code"] == "auth.slowed"
     assert int(slowed.headers["retry-after"]) >= 1
     # the real approver, same address, right password: in at once
     assert _try(approver, "duyet", "duyet-secret-pw").status_code == 200
@@ -88,7 +95,8 @@ def test_a_stranger_on_the_stations_own_address_cannot_lock_the_approver_out(
             time.sleep(int(r.headers["retry-after"]))
         assert r.status_code == 401
     refused = _try(stranger, "duyet", "duyet-secret-pw")  # even the right one, from there
-    assert refused.status_code == 429 and refused.json()["error"]["code"] == "auth.locked"
+    assert refused.status_code == 429
+    assert refused.json()["error"]["code"] == "auth.locked"
     assert _try(approver, "duyet", "duyet-secret-pw").status_code == 200  # still not her
     # ... and from another address the name is not locked
     assert _try(_browser(stack, "127.0.0.2"), "duyet", "duyet-secret-pw").status_code == 200
@@ -109,7 +117,8 @@ def test_one_address_trying_every_name_is_slowed(stack: Stack):
     codes = [_try(guesser, f"ten-{k}", "mat-khau").status_code for k in range(10)]
     assert codes == [401] * 10
     slowed = _try(guesser, "ten-10", "mat-khau")
-    assert slowed.status_code == 429 and slowed.json()["error"]["code"] == "auth.slowed"
+    assert slowed.status_code == 429
+    assert slowed.json()["error"]["code"] == "auth.slowed"
     audit = stack.api.get("/api/audit", params={"action": "auth.login"}).json()
     assert [e["detail"]["scope"] for e in audit if e["outcome"] == "throttled"] == ["address"]
     # a person elsewhere is not slowed by it
@@ -143,17 +152,21 @@ def test_bad_tokens_from_one_address_write_one_audit_row_a_minute(stack: Stack):
         assert stranger.get("/api/devices").status_code == 401
     rows = [r for r in stack.api.get("/api/audit", params={"action": "auth.failed"}).json()
             if r["target"] == "/api/devices"]
-    assert len(rows) == 1 and rows[0]["ip"] == "127.0.0.1"
+    assert len(rows) == 1
+    assert rows[0]["ip"] == "127.0.0.1"
 
 
 def test_unknown_paths_and_methods_answer_in_the_projects_shape(stack: Stack):
     r = stack.api.get("/api/khong-co")
-    assert r.status_code == 404 and r.json()["error"]["code"] == "http.not_found"
+    assert r.status_code == 404
+    assert r.json()["error"]["code"] == "http.not_found"
     r = stack.api.delete("/api/zones")
-    assert r.status_code == 405 and r.json()["error"]["code"] == "http.method_not_allowed"
+    assert r.status_code == 405
+    assert r.json()["error"]["code"] == "http.method_not_allowed"
     r = stack.api.post("/api/zones", content=b"{not json", headers={
         "Content-Type": "application/json"})
-    assert r.status_code == 422 and r.json()["error"]["code"] == "request.invalid"
+    assert r.status_code == 422
+    assert r.json()["error"]["code"] == "request.invalid"
     spec = stack.api.get("/openapi.json").json()
     for path, ops in spec["paths"].items():
         for method, op in ops.items():

@@ -37,7 +37,8 @@ def test_each_fault_becomes_its_condition():
 
 def test_an_unreachable_board_judges_nothing_else():
     found, judged = board_conditions(HardwareReadings(backend="mcu", connected=False), T, set())
-    assert keys(found) == {"mcu_unreachable"} and judged == {"mcu_unreachable"}
+    assert keys(found) == {"mcu_unreachable"}
+    assert judged == {"mcu_unreachable"}
 
 
 def test_temperature_clears_only_once_clearly_cooler():
@@ -49,21 +50,27 @@ def test_temperature_clears_only_once_clearly_cooler():
 
 def test_lines_are_judged_only_where_the_amplifier_is_powered():
     found, judged = line_conditions([180, 3], [True, True], T)
-    assert keys(found) == {"speaker_line:1"} and judged == {"speaker_line:0", "speaker_line:1"}
+    assert keys(found) == {"speaker_line:1"}
+    assert judged == {"speaker_line:0", "speaker_line:1"}
     found, judged = line_conditions([0, 0], [False, False], T)
-    assert found == [] and judged == set()
+    assert found == []
+    assert judged == set()
 
 
 def test_tracker_raises_once_and_clears_only_what_a_reading_judged():
     tracker = AlarmTracker()
     raised, cleared = tracker.update(*line_conditions([180, 0], [True, True], T))
-    assert keys(raised) == {"speaker_line:1"} and cleared == []
+    assert keys(raised) == {"speaker_line:1"}
+    assert cleared == []
     raised, cleared = tracker.update(*line_conditions([180, 0], [True, True], T))
-    assert raised == [] and cleared == []  # still dead: nothing new
+    assert raised == []
+    assert cleared == []
     raised, cleared = tracker.update(*board_conditions(readings(), T, set()))
-    assert raised == [] and cleared == []  # a board poll says nothing about lines
+    assert raised == []
+    assert cleared == []
     raised, cleared = tracker.update(*line_conditions([180, 175], [True, True], T))
-    assert raised == [] and keys(cleared) == {"speaker_line:1"}
+    assert raised == []
+    assert keys(cleared) == {"speaker_line:1"}
 
 
 @given(st.lists(st.tuples(st.booleans(), st.booleans(), st.floats(10, 14),

@@ -30,9 +30,11 @@ def test_media_needs_a_device_or_operator_token_and_supports_range(served):
     assert httpx.get(url, headers={"Authorization": "Bearer loa-1.wrong"}).status_code == 401
     auth = {"Authorization": f"Bearer {config.token}"}
     full = httpx.get(url, headers=auth)
-    assert full.status_code == 200 and hashlib.sha256(full.content).hexdigest() == ref.sha256
+    assert full.status_code == 200
+    assert hashlib.sha256(full.content).hexdigest() == ref.sha256
     part = httpx.get(url, headers={**auth, "Range": "bytes=100-199"})
-    assert part.status_code == 206 and part.content == full.content[100:200]
+    assert part.status_code == 206
+    assert part.content == full.content[100:200]
     assert httpx.get(stack.base_url + "/media/..%2F..%2Fapi-token", headers=auth).status_code == 404
 
 
@@ -67,7 +69,7 @@ def test_downloads_at_the_same_time_share_the_cache_safely(served, tmp_path, spe
     def fetch(ref: MediaRef) -> None:
         try:
             results[ref.sha256] = cache.fetch(ref, deadline=time.time() + 20)[0].read_bytes()
-        except BaseException as exc:
+        except Exception as exc:  # noqa: BLE001 - collected: the test asserts there are none
             errors.append(exc)
 
     threads = [threading.Thread(target=fetch, args=(r,)) for r in refs * 2]
@@ -117,5 +119,6 @@ def test_cache_cap_evicts_least_recently_used_but_never_media_in_use(tmp_path):
     # needed media alone over the cap: kept, playing on time matters more
     in_use.add("d" * 64)
     cache.max_bytes = 500
-    assert cache.evict() == [] and len(list(cache_dir.iterdir())) == 2
+    assert cache.evict() == []
+    assert len(list(cache_dir.iterdir())) == 2
     cache.close()

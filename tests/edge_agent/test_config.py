@@ -16,7 +16,8 @@ def test_registration_writes_a_config_the_agent_accepts(stack: Stack, tmp_path):
     path = tmp_path / "agent.toml"
     path.write_text(r.json()["config_toml"])
     config = AgentConfig.load(path)
-    assert config.device_id == "loa-1" and config.zones == ["thon-dong"]
+    assert config.device_id == "loa-1"
+    assert config.zones == ["thon-dong"]
     assert config.output.backend == "alsa"
     assert list(config.keys) == [stack.services.key.kid]
     assert config.token == r.json()["token"]

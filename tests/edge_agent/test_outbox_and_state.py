@@ -65,4 +65,5 @@ def test_state_remembers_sequences_zones_and_plays(tmp_path):
 def test_corrupt_state_file_falls_back_to_defaults(tmp_path):
     (tmp_path / "state.json").write_bytes(b'{"last_seq": {"a"')
     state = AgentState(tmp_path / "state.json", ["z"])
-    assert state.last_seq == {} and state.zones == ["z"]
+    assert state.last_seq == {}
+    assert state.zones == ["z"]

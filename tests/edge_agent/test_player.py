@@ -136,24 +136,29 @@ def rig(tmp_path: Path) -> Rig:
 def test_a_play_starts_at_its_instant_and_writes_all_of_its_audio(rig: Rig):
     cmd = rig.play("p1", in_ms=80, ms=200)
     done = rig.finished("p1")
-    assert isinstance(done, PlaybackFinishedEvent) and not done.interrupted
+    assert isinstance(done, PlaybackFinishedEvent)
+    assert not done.interrupted
     [started] = rig.of(PlaybackStartedEvent, "p1")
     assert started.actual_start >= cmd.start_at  # never early
     assert done.played_ms == 200
     assert rig.wav("p1") == (_samples(200), {1000})
-    assert rig.over == ["p1"] and not rig.player.has("p1")
+    assert rig.over == ["p1"]
+    assert not rig.player.has("p1")
 
 
 def test_a_higher_priority_preempts_and_the_lower_is_reported_interrupted_by_it(rig: Rig):
     rig.play("normal", in_ms=50, ms=2000, level=100)
     rig.play("alarm", in_ms=300, ms=200, level=9000, priority=Priority.emergency)
     low, high = rig.finished("normal"), rig.finished("alarm")
-    assert low.interrupted and low.interrupted_by == "emergency:alarm"
-    assert high.interrupted is False and high.played_ms == 200
+    assert low.interrupted
+    assert low.interrupted_by == "emergency:alarm"
+    assert high.interrupted is False
+    assert high.played_ms == 200
     assert low.played_ms < 2000
     assert rig.of(PlaybackStartedEvent, "alarm")[0].actual_start >= low.actual_start
     samples, values = rig.wav("normal")
-    assert samples < _samples(2000) and values == {100}
+    assert samples < _samples(2000)
+    assert values == {100}
     assert rig.wav("alarm") == (_samples(200), {9000})
 
 
@@ -163,9 +168,11 @@ def test_an_equal_priority_waits_for_the_output_and_gives_up_after_its_window(ri
     rig.play("third", in_ms=150, ms=200, late_ms=3000)  # waits, then plays after "first"
     assert rig.finished("first").interrupted is False
     busy = rig.finished("second")
-    assert isinstance(busy, PlaybackFailedEvent) and busy.reason == "output_busy"
+    assert isinstance(busy, PlaybackFailedEvent)
+    assert busy.reason == "output_busy"
     third = rig.finished("third")
-    assert isinstance(third, PlaybackFinishedEvent) and not third.interrupted
+    assert isinstance(third, PlaybackFinishedEvent)
+    assert not third.interrupted
     assert third.actual_start >= rig.finished("first").actual_end
 
 
@@ -173,7 +180,8 @@ def test_a_play_whose_window_has_passed_on_the_agents_clock_is_too_late(tmp_path
     rig = Rig(tmp_path, clock=SystemClock(offset=timedelta(minutes=10)))
     rig.play("late", in_ms=50, ms=200, late_ms=1000)
     failed = rig.finished("late")
-    assert isinstance(failed, PlaybackFailedEvent) and failed.reason == "too_late"
+    assert isinstance(failed, PlaybackFailedEvent)
+    assert failed.reason == "too_late"
     assert list(rig.output.dir.glob("*.wav")) == []
 
 
@@ -183,10 +191,12 @@ def test_stop_silences_what_plays_and_keeps_what_is_due_later(rig: Rig):
     wait_for(lambda: rig.of(PlaybackStartedEvent, "now"), 5, 0.01, "now started")
     rig.player.stop_now("stop: test")
     stopped = rig.finished("now")
-    assert stopped.interrupted and stopped.interrupted_by == "stop: test"
+    assert stopped.interrupted
+    assert stopped.interrupted_by == "stop: test"
     assert stopped.played_ms < 3000
     assert rig.sidecar("now")["interrupted"] is True
-    assert rig.player.has("later") and not rig.of(PlaybackFailedEvent, "later")
+    assert rig.player.has("later")
+    assert not rig.of(PlaybackFailedEvent, "later")
 
 
 def test_a_cancel_before_the_start_plays_nothing_and_during_the_play_interrupts(rig: Rig):
@@ -199,7 +209,8 @@ def test_a_cancel_before_the_start_plays_nothing_and_during_the_play_interrupts(
     wait_for(lambda: rig.of(PlaybackStartedEvent, "running"), 5, 0.01, "running started")
     rig.player.cancel("running")
     done = rig.finished("running")
-    assert done.interrupted and done.interrupted_by == "cancel"
+    assert done.interrupted
+    assert done.interrupted_by == "cancel"
 
 
 def test_media_that_is_not_what_was_signed_is_a_security_event_and_plays_nothing(rig: Rig):
@@ -207,9 +218,11 @@ def test_media_that_is_not_what_was_signed_is_a_security_event_and_plays_nothing
                                                   security=True)
     rig.play("tampered", in_ms=50, ms=200)
     failed = rig.finished("tampered")
-    assert isinstance(failed, PlaybackFailedEvent) and failed.reason == "media_hash_mismatch"
+    assert isinstance(failed, PlaybackFailedEvent)
+    assert failed.reason == "media_hash_mismatch"
     [security] = [e for e in rig.events if isinstance(e, SecurityEvent)]
-    assert security.reason == "media_hash_mismatch" and security.play_id == "tampered"
+    assert security.reason == "media_hash_mismatch"
+    assert security.play_id == "tampered"
     assert list(rig.output.dir.glob("*.wav")) == []
 
 
@@ -219,15 +232,18 @@ def test_a_play_ready_after_its_start_joins_at_the_offset_the_others_have_reache
     were on time: from 1.5 s into its audio, not from the beginning."""
     cmd = rig.play("late", in_ms=-1500, ms=4000, late_ms=10_000)
     done = rig.finished("late")
-    assert isinstance(done, PlaybackFinishedEvent) and not done.interrupted
+    assert isinstance(done, PlaybackFinishedEvent)
+    assert not done.interrupted
     [started] = rig.of(PlaybackStartedEvent, "late")
-    assert started.joined_late_ms is not None and 1500 <= started.joined_late_ms < 2500
+    assert started.joined_late_ms is not None
+    assert 1500 <= started.joined_late_ms < 2500
     assert done.joined_late_ms == started.joined_late_ms
     into_audio = (started.actual_start - cmd.start_at).total_seconds() * 1000
     assert abs(into_audio - started.joined_late_ms) < 100  # the offset is the time it lost
     samples, values = rig.wav("late")
     assert abs(samples - _samples(4000 - started.joined_late_ms)) <= _samples(1)
-    assert values == {1000} and abs(done.played_ms - (4000 - started.joined_late_ms)) <= 1
+    assert values == {1000}
+    assert abs(done.played_ms - (4000 - started.joined_late_ms)) <= 1
 
 
 def test_an_on_time_play_and_one_that_waited_for_the_output_start_from_the_beginning(rig: Rig):
@@ -235,13 +251,16 @@ def test_an_on_time_play_and_one_that_waited_for_the_output_start_from_the_begin
     rig.play("queued", in_ms=100, ms=300, late_ms=3000)  # ready on time, waits for "first"
     assert rig.finished("first").joined_late_ms is None
     queued = rig.finished("queued")
-    assert isinstance(queued, PlaybackFinishedEvent) and queued.joined_late_ms is None
-    assert rig.wav("queued")[0] == _samples(300) and rig.sources.offsets["queued"] == 0.0
+    assert isinstance(queued, PlaybackFinishedEvent)
+    assert queued.joined_late_ms is None
+    assert rig.wav("queued")[0] == _samples(300)
+    assert rig.sources.offsets["queued"] == 0.0
 
 
 def test_a_play_ready_after_its_audio_would_have_ended_is_too_late_and_plays_nothing(rig: Rig):
     rig.play("over", in_ms=-3000, ms=2000, late_ms=10_000)
     failed = rig.finished("over")
-    assert isinstance(failed, PlaybackFailedEvent) and failed.reason == "too_late"
+    assert isinstance(failed, PlaybackFailedEvent)
+    assert failed.reason == "too_late"
     assert "already over" in failed.detail
     assert list(rig.output.dir.glob("*.wav")) == []

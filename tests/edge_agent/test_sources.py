@@ -48,4 +48,5 @@ def test_stored_media_opened_at_an_offset_gives_the_audio_from_that_instant(
     expected = whole[round(1.25 * RATE):]
     assert abs(len(joined) - len(expected)) <= RATE // 50  # within 20 ms of the rest
     score, lag = correlation(joined, expected)
-    assert score > 0.95 and abs(lag) <= RATE // 200  # the same audio, within 5 ms
+    assert score > 0.95
+    assert abs(lag) <= RATE // 200

@@ -49,8 +49,10 @@ def test_a_crash_loop_goes_back_after_the_allowed_starts(tmp_path: Path) -> None
     assert guard(record, releases) == "crashed"
     assert releases.current.resolve().name == "0.1.0"
     kept = read_record(record)
-    assert kept is not None and kept.state is UpdateState.rolled_back
-    assert kept.reason == "crashed" and not kept.reported  # the old release reports it
+    assert kept is not None
+    assert kept.state is UpdateState.rolled_back
+    assert kept.reason == "crashed"
+    assert not kept.reported
     assert guard(record, releases) is None  # nothing under trial any more
 
 

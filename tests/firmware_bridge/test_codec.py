@@ -49,9 +49,11 @@ def test_any_packet_decodes_or_is_a_codec_error(type_, body):
 
 
 def test_out_of_range_requests_are_refused_before_they_reach_the_wire():
-    for bad in (lambda: codec.SetVolume(101), lambda: codec.TuneFm(12000),
-                lambda: codec.SetInput(9), lambda: codec.SetAmplifier(0, 2)):
-        with pytest.raises(ValueError):
+    for bad, why in ((lambda: codec.SetVolume(101), "volume is 0–100"),
+                     (lambda: codec.TuneFm(12000), "FM frequency outside"),
+                     (lambda: codec.SetInput(9), "not a valid InputSource"),
+                     (lambda: codec.SetAmplifier(0, 2), "on is 0 or 1")):
+        with pytest.raises(ValueError, match=why):
             bad()
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from cobs import cobs
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -46,12 +47,9 @@ def test_any_corrupted_byte_fails_the_crc(packet, data):
     raw = bytearray(cobs.decode(encode(packet)[:-1]))
     i = data.draw(st.integers(0, len(raw) - 1))
     raw[i] ^= data.draw(st.integers(1, 255))  # CRC-16 catches every burst up to 16 bits
-    try:
+    with pytest.raises(FrameError) as caught:
         decode_frame(cobs.encode(bytes(raw)))
-    except FrameError as err:
-        assert err.reason == "crc"
-    else:
-        raise AssertionError("corruption not detected")
+    assert caught.value.reason == "crc"
 
 
 def test_endless_noise_without_delimiter_is_dropped_and_the_line_recovers():
@@ -65,12 +63,9 @@ def test_endless_noise_without_delimiter_is_dropped_and_the_line_recovers():
 def test_errors_name_their_reason():
     assert decode_frame(encode(Packet(1, 2, b"x"))[:-1]) == Packet(1, 2, b"x")
     for frame, reason in ((b"\x01", "short"), (b"\x02\x00\x01", "cobs")):
-        try:
+        with pytest.raises(FrameError) as caught:
             decode_frame(frame)
-        except FrameError as err:
-            assert err.reason == reason
-        else:
-            raise AssertionError(frame)
+        assert caught.value.reason == reason, frame
 
 
 def test_crc_is_ccitt_false_as_documented():

@@ -32,7 +32,9 @@ def test_every_command_and_reading(board):
     assert link.request(codec.TuneFm(9910)) == codec.Ok(0x06)
     status = link.request(codec.GetStatus())
     assert (status.amplifiers, status.source, status.volume) == (0b11, 1, 55)
-    assert status.line_ma == (180, 180) and status.mains == 1 and status.door_open == 0
+    assert status.line_ma == (180, 180)
+    assert status.mains == 1
+    assert status.door_open == 0
     assert sim.state.fm_10khz == 9910
     with pytest.raises(McuRefused) as refused:
         link.request(codec.SetAmplifier(7, 1))

@@ -15,7 +15,7 @@ def test_commands_match_the_board_documentation():
     assert command(1, True) == bytes.fromhex("A00101A2")
     assert command(1, False) == bytes.fromhex("A00100A1")
     assert command(2, True) == bytes.fromhex("A00201A3")
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="relays 1 to 8"):
         command(0, True)
 
 
@@ -37,7 +37,7 @@ def test_board_receives_the_bytes_in_order(tmp_path):
         board.set_all(True)
         board.set(2, False)
         assert _read(master, 12) == bytes.fromhex("A00101A2" "A00201A3" "A00200A2")
-        with pytest.raises(ValueError):
+        with pytest.raises(ValueError, match="this board has 2 relays"):
             board.set(3, True)
     finally:
         board.close()

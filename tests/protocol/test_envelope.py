@@ -124,7 +124,7 @@ def _play(**over) -> CommandPayload:
     return CommandPayload(**fields)
 
 
-@pytest.mark.parametrize("over, device, zones, reason", [
+@pytest.mark.parametrize(("over", "device", "zones", "reason"), [
     ({"target": "device:loa-2"}, "loa-1", set(), "wrong_target"),
     ({"target": "zone:thon-tay"}, "loa-1", {"thon-dong"}, "wrong_target"),
     ({"not_after": NOW - timedelta(seconds=1)}, "loa-1", set(), "expired"),
@@ -187,7 +187,7 @@ def test_the_last_accepted_command_again_is_a_duplicate_an_older_one_a_replay():
         assert exc.value.reason == reason
 
 
-@pytest.mark.parametrize("over, says", [
+@pytest.mark.parametrize(("over", "says"), [
     ({"seq": 2**64}, "beyond the clock"),
     ({"seq": 2**53 + 1}, "beyond the clock"),
     ({"seq": NOW_MS + 3_600_000}, "beyond the clock"),  # an hour ahead of the clock
@@ -201,7 +201,8 @@ def test_absurd_values_signed_with_the_real_key_are_refused(over, says):
     with pytest.raises(Rejected) as exc:
         verify(sign(payload, KEY), keys=KEYS, device_id="loa-1", zones=set(), last_seq={},
                now=NOW)
-    assert exc.value.reason == "malformed" and says in exc.value.detail
+    assert exc.value.reason == "malformed"
+    assert says in exc.value.detail
     ok = _play(seq=NOW_MS + 60_000)  # a burst a minute ahead of the clock is fine
     assert verify(sign(ok, KEY), keys=KEYS, device_id="loa-1", zones=set(), last_seq={},
                   now=NOW) == ok

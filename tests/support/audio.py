@@ -37,7 +37,8 @@ def decode(path: Path) -> np.ndarray:
 
 def read_wav(path: Path) -> np.ndarray:
     with wave.open(str(path), "rb") as wav:
-        assert wav.getframerate() == RATE and wav.getnchannels() == 1
+        assert wav.getframerate() == RATE
+        assert wav.getnchannels() == 1
         data = wav.readframes(wav.getnframes())
     return np.frombuffer(data, dtype="<i2").astype(np.float64) / 32768.0
 
