@@ -74,8 +74,12 @@ def sample(pid: int, seconds: float) -> dict[str, float]:
             kid_ticks += cpu_ticks(k) - start
         except OSError:
             pass  # exited: its last slice is lost, a small undercount
-    return {"cpu_pct": (cpu_ticks(pid) - c0) / TICKS / wall * 100, "rss_mb": peak,
-            "children_cpu_pct": kid_ticks / TICKS / wall * 100, "children_rss_mb": kid_rss}
+    return {
+        "cpu_pct": (cpu_ticks(pid) - c0) / TICKS / wall * 100,
+        "rss_mb": peak,
+        "children_cpu_pct": kid_ticks / TICKS / wall * 100,
+        "children_rss_mb": kid_rss,
+    }
 
 
 def main() -> None:
@@ -83,12 +87,20 @@ def main() -> None:
     ap.add_argument("--idle-s", type=float, default=30)
     ap.add_argument("--play-s", type=float, default=20)
     ap.add_argument("--restarts", type=int, default=5)
-    ap.add_argument("--stable-s", type=float, default=35,
-                    help="link up this long before each restart (the agent's backoff starts "
-                         "over after 30 s of stable link; shorter measures a flapping broker)")
-    ap.add_argument("--media-s", type=float, default=150,
-                    help="bulletin length; over 120 s it is decoded by an ffmpeg child while "
-                         "it plays, shorter ones from PCM decoded in advance")
+    ap.add_argument(
+        "--stable-s",
+        type=float,
+        default=35,
+        help="link up this long before each restart (the agent's backoff starts "
+        "over after 30 s of stable link; shorter measures a flapping broker)",
+    )
+    ap.add_argument(
+        "--media-s",
+        type=float,
+        default=150,
+        help="bulletin length; over 120 s it is decoded by an ffmpeg child while "
+        "it plays, shorter ones from PCM decoded in advance",
+    )
     args = ap.parse_args()
 
     import paho.mqtt.client as mqtt
@@ -102,15 +114,20 @@ def main() -> None:
     stack.add_zone("thon-dong")
     # The file output paces like a sound card (ALSA's null device does not: it would swallow
     # the audio at once), so "playing" lasts as long as the bulletin.
-    r = stack.api.post("/api/devices", json={"id": "loa-bench", "name": "bench",
-                                             "zones": ["thon-dong"], "output": "file"})
-    text = r.json()["config_toml"].replace('data_dir = "/var/lib/loalang-agent"',
-                                           f'data_dir = "{tmp / "agent"}"')
+    r = stack.api.post(
+        "/api/devices",
+        json={"id": "loa-bench", "name": "bench", "zones": ["thon-dong"], "output": "file"},
+    )
+    text = r.json()["config_toml"].replace(
+        'data_dir = "/var/lib/loalang-agent"', f'data_dir = "{tmp / "agent"}"'
+    )
     config = tmp / "agent.toml"
     config.write_text(text)
-    agent = subprocess.Popen([sys.executable, "-m", "edge_agent", "run", "--config",
-                              str(config)], stdout=open(tmp / "agent.log", "wb"),
-                             stderr=subprocess.STDOUT)
+    agent = subprocess.Popen(
+        [sys.executable, "-m", "edge_agent", "run", "--config", str(config)],
+        stdout=open(tmp / "agent.log", "wb"),
+        stderr=subprocess.STDOUT,
+    )
     status = lambda: stack.api.get("/api/devices/loa-bench").json()["status"]  # noqa: E731
     try:
         wait_for(lambda: status() == "online", what="agent online")
@@ -118,10 +135,19 @@ def main() -> None:
         idle = sample(agent.pid, args.idle_s)
 
         long_wav = tmp / "long.wav"
-        subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i",
-                        f"sine=frequency=440:duration={max(args.media_s, args.play_s + 15)}",
-                        str(long_wav)],
-                       check=True)
+        subprocess.run(
+            [
+                "ffmpeg",
+                "-v",
+                "error",
+                "-f",
+                "lavfi",
+                "-i",
+                f"sine=frequency=440:duration={max(args.media_s, args.play_s + 15)}",
+                str(long_wav),
+            ],
+            check=True,
+        )
         media = stack.upload(long_wav)
         b = stack.broadcast(media["sha256"], ["zone:thon-dong"])
         try:
@@ -139,9 +165,11 @@ def main() -> None:
         seen = threading.Event()
         watcher = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
         watcher.on_message = lambda c, u, m: (
-            json.loads(m.payload or b"{}").get("state") == "online" and seen.set())
+            json.loads(m.payload or b"{}").get("state") == "online" and seen.set()
+        )
         watcher.on_connect = lambda c, u, f, rc, p: c.subscribe(
-            "loalang/v1/device/loa-bench/status", qos=1)
+            "loalang/v1/device/loa-bench/status", qos=1
+        )
         reconnect_s = []
         for _ in range(args.restarts):
             broker.kill()
@@ -164,17 +192,23 @@ def main() -> None:
         stack.stop()
         broker.stop()
 
-    print(f"machine: {platform.machine()} {os.cpu_count()} cores, Python "
-          f"{platform.python_version()}, bulletin {max(args.media_s, args.play_s + 15):.0f} s")
+    print(
+        f"machine: {platform.machine()} {os.cpu_count()} cores, Python "
+        f"{platform.python_version()}, bulletin {max(args.media_s, args.play_s + 15):.0f} s"
+    )
     for name, s in (("idle", idle), ("playing", playing)):
-        print(f"{name:8} agent RSS {s['rss_mb']:.1f} MB  CPU {s['cpu_pct']:.2f} % of a core   "
-              f"children (ffmpeg/aplay) RSS {s['children_rss_mb']:.1f} MB  "
-              f"CPU {s['children_cpu_pct']:.2f} %")
+        print(
+            f"{name:8} agent RSS {s['rss_mb']:.1f} MB  CPU {s['cpu_pct']:.2f} % of a core   "
+            f"children (ffmpeg/aplay) RSS {s['children_rss_mb']:.1f} MB  "
+            f"CPU {s['children_cpu_pct']:.2f} %"
+        )
     print(f"RSS share of a 1 GB Raspberry Pi 3: {playing['rss_mb'] / 1024 * 100:.1f} %")
-    print(f"reconnect after broker restart (n={len(reconnect_s)}): "
-          f"median {statistics.median(reconnect_s):.2f} s, max {max(reconnect_s):.2f} s "
-          f"(broker down 1 s; link stable {args.stable_s:.0f} s before each restart; "
-          f"backoff: jittered, first retry 1–3 s)")
+    print(
+        f"reconnect after broker restart (n={len(reconnect_s)}): "
+        f"median {statistics.median(reconnect_s):.2f} s, max {max(reconnect_s):.2f} s "
+        f"(broker down 1 s; link stable {args.stable_s:.0f} s before each restart; "
+        f"backoff: jittered, first retry 1–3 s)"
+    )
 
 
 if __name__ == "__main__":

@@ -86,17 +86,23 @@ def agent_worker(configs: list[dict], ready, stop) -> None:  # type: ignore[no-u
         a.stop()
 
 
-def raw_baseline(port: int, groups: list[list[int]], pings: int, ctx,  # type: ignore[no-untyped-def]
-                 node_ports: list[int] | None = None) -> list[float]:
+def raw_baseline(
+    port: int,
+    groups: list[list[int]],
+    pings: int,
+    ctx,  # type: ignore[no-untyped-def]
+    node_ports: list[int] | None = None,
+) -> list[float]:
     """The broker's raw publish→deliver (ms) to as many plain subscribers, in the same
     process layout (and on the same nodes of a cluster) as the agents."""
     import paho.mqtt.client as mqtt
 
     nodes = node_ports or [port]
     ready, results, stop = ctx.Queue(), ctx.Queue(), ctx.Event()
-    procs = [ctx.Process(target=raw_worker, args=(nodes[k % len(nodes)], len(g), ready,
-                                                  results, stop))
-             for k, g in enumerate(groups)]
+    procs = [
+        ctx.Process(target=raw_worker, args=(nodes[k % len(nodes)], len(g), ready, results, stop))
+        for k, g in enumerate(groups)
+    ]
     for p in procs:
         p.start()
     for _ in procs:
@@ -120,8 +126,10 @@ def start_agents(configs: list[dict], groups: list[list[int]], ctx):  # type: ig
     """The agents in worker processes, one per group; returns when every one is connected:
     (processes, the event that stops them)."""
     ready, stop = ctx.Queue(), ctx.Event()
-    procs = [ctx.Process(target=agent_worker, args=([configs[i] for i in g], ready, stop))
-             for g in groups]
+    procs = [
+        ctx.Process(target=agent_worker, args=([configs[i] for i in g], ready, stop))
+        for g in groups
+    ]
     for p in procs:
         p.start()
     for _ in procs:
@@ -143,19 +151,30 @@ def start_station(tmp: Path, broker_port: int, n: int, agent_root: Path, **setti
     from tests.support.mosquitto import free_port
 
     http_port = free_port()
-    config = Settings(data_dir=tmp / "controller", http_port=http_port, mqtt_port=broker_port,
-                      **settings)
+    config = Settings(
+        data_dir=tmp / "controller", http_port=http_port, mqtt_port=broker_port, **settings
+    )
     services = Services(config)
     services.start()
     server = ServerThread(create_app(services=services), "127.0.0.1", http_port)
     server.start()
-    api = httpx.Client(base_url=config.resolved_public_url, timeout=600,
-                       headers={"Authorization": f"Bearer {services.api_token}"})
+    api = httpx.Client(
+        base_url=config.resolved_public_url,
+        timeout=600,
+        headers={"Authorization": f"Bearer {services.api_token}"},
+    )
     api.post("/api/zones", json={"id": "all-villages", "name": "bench"}).raise_for_status()
     configs = []
     for i in range(n):
-        r = api.post("/api/devices", json={"id": f"loa-{i:04d}", "name": f"bench {i}",
-                                           "zones": ["all-villages"], "output": "file"})
+        r = api.post(
+            "/api/devices",
+            json={
+                "id": f"loa-{i:04d}",
+                "name": f"bench {i}",
+                "zones": ["all-villages"],
+                "output": "file",
+            },
+        )
         r.raise_for_status()
         data = tomllib.loads(r.json()["config_toml"])
         data["data_dir"] = str(agent_root / f"loa-{i:04d}")
@@ -173,14 +192,21 @@ def main() -> None:
     parser.add_argument("--per-process", type=int, default=100)
     parser.add_argument("--lead", type=float, default=2.0, help="sync lead before start_at (s)")
     parser.add_argument("--pings", type=int, default=20, help="raw broker pings")
-    parser.add_argument("--broker", choices=("mosquitto", "nats"), default="mosquitto",
-                        help="nats: a two-node NATS cluster (JetStream, MQTT), the controller "
-                        "on one node and the agents' processes alternating between both")
-    parser.add_argument("--agent-dir", type=Path,
-                        default=Path("/dev/shm") if Path("/dev/shm").is_dir() else None,
-                        help="where agents keep their state (default: tmpfs, so "
-                        "1000 simulated devices do not queue on one disk's journal as real "
-                        "devices, each with its own SD card, would not)")
+    parser.add_argument(
+        "--broker",
+        choices=("mosquitto", "nats"),
+        default="mosquitto",
+        help="nats: a two-node NATS cluster (JetStream, MQTT), the controller "
+        "on one node and the agents' processes alternating between both",
+    )
+    parser.add_argument(
+        "--agent-dir",
+        type=Path,
+        default=Path("/dev/shm") if Path("/dev/shm").is_dir() else None,
+        help="where agents keep their state (default: tmpfs, so "
+        "1000 simulated devices do not queue on one disk's journal as real "
+        "devices, each with its own SD card, would not)",
+    )
     args = parser.parse_args()
 
     from controller.db.models import DeviceEvent
@@ -206,8 +232,9 @@ def main() -> None:
     # 2. the system: controller + N agents
     agent_root = Path(tempfile.mkdtemp(prefix="loalang-bench-agents-", dir=args.agent_dir))
     t0 = time.time()
-    services, server, api, configs = start_station(tmp, broker.port, n, agent_root,
-                                                   sync_lead_s=args.lead, missed_grace_s=5)
+    services, server, api, configs = start_station(
+        tmp, broker.port, n, agent_root, sync_lead_s=args.lead, missed_grace_s=5
+    )
     register_s = time.time() - t0
     for k, group in enumerate(groups):  # each worker process on one node, as the raw run
         for i in group:
@@ -223,8 +250,23 @@ def main() -> None:
     pcm = agent_root / "bulletin.pcm"
     opus = agent_root / "bulletin.opus"
     shutil.copyfile(encoded, opus)
-    subprocess.run(["ffmpeg", "-v", "error", "-i", str(encoded), "-f", "s16le", "-ac", "1",
-                    "-ar", "48000", str(pcm)], check=True)
+    subprocess.run(
+        [
+            "ffmpeg",
+            "-v",
+            "error",
+            "-i",
+            str(encoded),
+            "-f",
+            "s16le",
+            "-ac",
+            "1",
+            "-ar",
+            "48000",
+            str(pcm),
+        ],
+        check=True,
+    )
     for data in configs:
         cache = Path(data["data_dir"]) / "cache"
         cache.mkdir(parents=True, exist_ok=True)
@@ -245,21 +287,30 @@ def main() -> None:
     services.ingest.lag_s.clear()
     # Two people (the rule Hawaii 2018 lacked): the bootstrap admin sends, a second account
     # confirms; the clock starts at the confirmation, when the alert is really requested.
-    api.post("/api/users", json={"username": "truc-ban", "password": "bench-password-1",
-                                 "roles": ["approver"]}).raise_for_status()
+    api.post(
+        "/api/users",
+        json={"username": "truc-ban", "password": "bench-password-1", "roles": ["approver"]},
+    ).raise_for_status()
     second_token = api.post("/api/users/truc-ban/tokens", json={}).json()["token"]
-    b = api.post("/api/broadcasts", json={"media_sha256": media["sha256"],
-                                          "targets": ["zone:all-villages"],
-                                          "priority": "emergency"}).json()
+    b = api.post(
+        "/api/broadcasts",
+        json={
+            "media_sha256": media["sha256"],
+            "targets": ["zone:all-villages"],
+            "priority": "emergency",
+        },
+    ).json()
     requested = time.time()
-    api.post(f"/api/broadcasts/{b['id']}/confirm",
-             headers={"Authorization": f"Bearer {second_token}"}).raise_for_status()
+    api.post(
+        f"/api/broadcasts/{b['id']}/confirm", headers={"Authorization": f"Bearer {second_token}"}
+    ).raise_for_status()
     final = _wait_done(api, b["id"], n)
     services.ingest.wait_idle(30)
     start_at = datetime.fromisoformat(final["start_at"]).timestamp()
     with services.sessions() as session:
-        started = session.query(DeviceEvent).filter_by(type="playback.started",
-                                                       play_id=b["id"]).all()
+        started = (
+            session.query(DeviceEvent).filter_by(type="playback.started", play_id=b["id"]).all()
+        )
         acks = session.query(DeviceEvent).filter_by(type="ack", play_id=b["id"]).all()
     ingest_lag = [x * 1000 for x in services.ingest.lag_s]
     with services.sessions() as session:
@@ -271,8 +322,11 @@ def main() -> None:
     ack_transit = [(e.received_at.timestamp() - e.ts.timestamp()) * 1000 for e in acks]
     ack_lat = [(e.received_at.timestamp() - issued) * 1000 for e in acks]
     playing_lat = [(e.received_at.timestamp() - requested) * 1000 for e in started]
-    report_lat = [(e.received_at.timestamp() - datetime.fromisoformat(
-        e.payload["actual_start"]).timestamp()) * 1000 for e in started]
+    report_lat = [
+        (e.received_at.timestamp() - datetime.fromisoformat(e.payload["actual_start"]).timestamp())
+        * 1000
+        for e in started
+    ]
     starts = [datetime.fromisoformat(e.payload["actual_start"]).timestamp() for e in started]
     offsets = [(s - start_at) * 1000 for s in starts]
     played = final["summary"].get("played", 0)
@@ -284,42 +338,68 @@ def main() -> None:
     services.stop()
     broker.stop()
 
-    print(f"\nLoa Làng fan-out benchmark — {n} agents, {len(groups)} worker processes, "
-          f"{'NATS cluster of 2' if args.broker == 'nats' else 'Mosquitto'}, "
-          f"{platform.machine()} {os.cpu_count()} cores, "
-          f"{platform.python_implementation()} {platform.python_version()}")
+    print(
+        f"\nLoa Làng fan-out benchmark — {n} agents, {len(groups)} worker processes, "
+        f"{'NATS cluster of 2' if args.broker == 'nats' else 'Mosquitto'}, "
+        f"{platform.machine()} {os.cpu_count()} cores, "
+        f"{platform.python_implementation()} {platform.python_version()}"
+    )
     print(f"  agent state on {agent_root}")
-    print(f"  devices registered in {register_s:.1f}s; agents connected in {connect_s:.1f}s; "
-          f"played {played}/{n}")
-    print(f"  broker raw publish→deliver  p50 {pct(raw_ms, 50):7.1f} ms  "
-          f"p99 {pct(raw_ms, 99):7.1f} ms  (n={len(raw_ms)})")
-    print(f"  command signed→ack stored   p50 {pct(ack_lat, 50):7.1f} ms  "
-          f"p99 {pct(ack_lat, 99):7.1f} ms  (n={len(ack_lat)})")
-    print(f"   of which command signed→ack written by agent  p50 {pct(agent_ack, 50):7.1f} ms  "
-          f"p99 {pct(agent_ack, 99):7.1f} ms")
-    print(f"   and ack written→stored by controller         p50 {pct(ack_transit, 50):7.1f} ms  "
-          f"p99 {pct(ack_transit, 99):7.1f} ms  (outbox, broker, ingest)")
+    print(
+        f"  devices registered in {register_s:.1f}s; agents connected in {connect_s:.1f}s; "
+        f"played {played}/{n}"
+    )
+    print(
+        f"  broker raw publish→deliver  p50 {pct(raw_ms, 50):7.1f} ms  "
+        f"p99 {pct(raw_ms, 99):7.1f} ms  (n={len(raw_ms)})"
+    )
+    print(
+        f"  command signed→ack stored   p50 {pct(ack_lat, 50):7.1f} ms  "
+        f"p99 {pct(ack_lat, 99):7.1f} ms  (n={len(ack_lat)})"
+    )
+    print(
+        f"   of which command signed→ack written by agent  p50 {pct(agent_ack, 50):7.1f} ms  "
+        f"p99 {pct(agent_ack, 99):7.1f} ms"
+    )
+    print(
+        f"   and ack written→stored by controller         p50 {pct(ack_transit, 50):7.1f} ms  "
+        f"p99 {pct(ack_transit, 99):7.1f} ms  (outbox, broker, ingest)"
+    )
     lead_ms = (start_at - requested) * 1000  # an emergency's lead is the fleet's, measured
-    print(f"  request→'playing' stored    p50 {pct(playing_lat, 50):7.1f} ms  "
-          f"p99 {pct(playing_lat, 99):7.1f} ms  (includes the {lead_ms / 1000:.2f}s sync lead)")
-    print(f"  'playing' minus lead        p50 {pct(playing_lat, 50) - lead_ms:7.1f} ms  "
-          f"p99 {pct(playing_lat, 99) - lead_ms:7.1f} ms")
-    print(f"  actual start − start_at     p50 {pct(offsets, 50):7.1f} ms  "
-          f"p99 {pct(offsets, 99):7.1f} ms  max {max(offsets or [0]):.1f} ms")
+    print(
+        f"  request→'playing' stored    p50 {pct(playing_lat, 50):7.1f} ms  "
+        f"p99 {pct(playing_lat, 99):7.1f} ms  (includes the {lead_ms / 1000:.2f}s sync lead)"
+    )
+    print(
+        f"  'playing' minus lead        p50 {pct(playing_lat, 50) - lead_ms:7.1f} ms  "
+        f"p99 {pct(playing_lat, 99) - lead_ms:7.1f} ms"
+    )
+    print(
+        f"  actual start − start_at     p50 {pct(offsets, 50):7.1f} ms  "
+        f"p99 {pct(offsets, 99):7.1f} ms  max {max(offsets or [0]):.1f} ms"
+    )
     skew_ms = (max(starts) - min(starts)) * 1000 if starts else 0
     print(f"  start skew (max−min)        {skew_ms:7.1f} ms  (each on its own clock)")
     # corrected for each clock's reported offset from true time (timesync: chrony,
     # timesyncd or SNTP); devices that report none count as on time
-    true_starts = [s + (e.payload.get("clock_offset_ms") or 0) / 1000
-                   for s, e in zip(starts, started, strict=True)]
+    true_starts = [
+        s + (e.payload.get("clock_offset_ms") or 0) / 1000
+        for s, e in zip(starts, started, strict=True)
+    ]
     with_offset = sum(e.payload.get("clock_offset_ms") is not None for e in started)
     if true_starts:
-        print(f"  start skew, true time       {(max(true_starts) - min(true_starts)) * 1000:7.1f}"
-              f" ms  ({with_offset}/{len(started)} reported a clock offset)")
-    print(f"  controller ingest lag       p50 {pct(ingest_lag, 50):7.1f} ms  "
-          f"p99 {pct(ingest_lag, 99):7.1f} ms  (MQTT receive → row committed)")
-    print(f"  start→report stored         p50 {pct(report_lat, 50):7.1f} ms  "
-          f"p99 {pct(report_lat, 99):7.1f} ms")
+        print(
+            f"  start skew, true time       {(max(true_starts) - min(true_starts)) * 1000:7.1f}"
+            f" ms  ({with_offset}/{len(started)} reported a clock offset)"
+        )
+    print(
+        f"  controller ingest lag       p50 {pct(ingest_lag, 50):7.1f} ms  "
+        f"p99 {pct(ingest_lag, 99):7.1f} ms  (MQTT receive → row committed)"
+    )
+    print(
+        f"  start→report stored         p50 {pct(report_lat, 50):7.1f} ms  "
+        f"p99 {pct(report_lat, 99):7.1f} ms"
+    )
     if raw_ms and ack_lat:
         ratio = pct(ack_lat, 99) / max(pct(raw_ms, 99), 0.001)
         print(f"  ratio ack p99 / raw p99     {ratio:7.1f}x")

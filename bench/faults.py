@@ -48,29 +48,46 @@ def main() -> int:
     tmp = Path(tempfile.mkdtemp(prefix="loalang-faults-"))
     speech = make_speech(tmp / "bulletin.wav", "Thông báo khẩn về cơn bão số năm.")
     t0 = time.time()
-    with (postgres.temp_database() if args.db == "postgresql"
-          else contextlib.nullcontext(None)) as url:
-        run = FaultRun(agents=args.agents, villages=args.villages,
-                       per_process=args.per_process, delay_ms=args.delay_ms, loss=args.loss,
-                       partition_s=args.partition_s, lead_s=args.lead_s,
-                       database_url=url).run(tmp, speech)
+    with (
+        postgres.temp_database() if args.db == "postgresql" else contextlib.nullcontext(None)
+    ) as url:
+        run = FaultRun(
+            agents=args.agents,
+            villages=args.villages,
+            per_process=args.per_process,
+            delay_ms=args.delay_ms,
+            loss=args.loss,
+            partition_s=args.partition_s,
+            lead_s=args.lead_s,
+            database_url=url,
+        ).run(tmp, speech)
     f = run.figures
-    print(f"\nLoa Làng fault run — {args.agents} agents in {args.villages} villages "
-          f"({args.per_process} per process), {args.delay_ms:.0f} ms and {args.loss:.0%} loss "
-          f"each way, {args.db}, {platform.machine()} {os.cpu_count()} cores, "
-          f"{time.time() - t0:.0f} s in all")
+    print(
+        f"\nLoa Làng fault run — {args.agents} agents in {args.villages} villages "
+        f"({args.per_process} per process), {args.delay_ms:.0f} ms and {args.loss:.0%} loss "
+        f"each way, {args.db}, {platform.machine()} {os.cpu_count()} cores, "
+        f"{time.time() - t0:.0f} s in all"
+    )
     print(f"  agents online through the weak links in {f['connect_s']:.1f} s")
-    for name, what in (("lossy", "broadcast, weak links only"),
-                       ("broker_kill", "broadcast, broker killed -9")):
+    for name, what in (
+        ("lossy", "broadcast, weak links only"),
+        ("broker_kill", "broadcast, broker killed -9"),
+    ):
         if f"{name}_ack_ms_p50" in f:
-            print(f"  {what:30s} signed→ack stored p50 {f[f'{name}_ack_ms_p50']:7.0f} ms  "
-                  f"max {f[f'{name}_ack_ms_max']:7.0f} ms")
+            print(
+                f"  {what:30s} signed→ack stored p50 {f[f'{name}_ack_ms_p50']:7.0f} ms  "
+                f"max {f[f'{name}_ack_ms_max']:7.0f} ms"
+            )
     print(f"  broker killed after {f['broker_kill_acked_before']}/{args.agents} acks")
-    print(f"  partition of {args.partition_s:.0f} s: the cut agents started the plan entry "
-          f"{f.get('cut_start_late_ms_min', float('nan')):.1f}–"
-          f"{f.get('cut_start_late_ms_max', float('nan')):.1f} ms after it was due")
-    print(f"  link back: all online in {f['back_online_s']:.1f} s, every play reported in "
-          f"{f['reported_after_heal_s']:.1f} s")
+    print(
+        f"  partition of {args.partition_s:.0f} s: the cut agents started the plan entry "
+        f"{f.get('cut_start_late_ms_min', float('nan')):.1f}–"
+        f"{f.get('cut_start_late_ms_max', float('nan')):.1f} ms after it was due"
+    )
+    print(
+        f"  link back: all online in {f['back_online_s']:.1f} s, every play reported in "
+        f"{f['reported_after_heal_s']:.1f} s"
+    )
     print(f"  problems: {len(run.problems)}")
     for problem in run.problems:
         print(f"    {problem}")

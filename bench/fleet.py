@@ -93,8 +93,9 @@ def pct(values: list[float], p: float) -> float:
 class SimAgent:
     """One loudspeaker: its MQTT session on the shared event loop, its real state file."""
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, config: dict[str, Any],
-                 results: dict[str, Any]):
+    def __init__(
+        self, loop: asyncio.AbstractEventLoop, config: dict[str, Any], results: dict[str, Any]
+    ):
         import paho.mqtt.client as mqtt
 
         from edge_agent.config import AgentConfig
@@ -111,9 +112,12 @@ class SimAgent:
         self.pending: dict[str, tuple[str, bytes, float]] = {}  # event id → unconfirmed report
         self.connected = asyncio.Event()
         m = self.config.mqtt
-        self.client = timed_client_class()(mqtt.CallbackAPIVersion.VERSION2,
-                                           client_id=self.device_id, clean_session=False,
-                                           protocol=mqtt.MQTTv311)
+        self.client = timed_client_class()(
+            mqtt.CallbackAPIVersion.VERSION2,
+            client_id=self.device_id,
+            clean_session=False,
+            protocol=mqtt.MQTTv311,
+        )
         if m.username:
             self.client.username_pw_set(m.username, m.password)
         self.status_topic = topics.device_topic(self.device_id, "status")
@@ -124,15 +128,24 @@ class SimAgent:
         self.client.on_socket_close = self._socket_close
         self.client.on_socket_register_write = self._want_write
         self._write_soon = False
-        self.subscriptions = [*topics.agent_subscriptions(self.device_id, self.state.zones),
-                              topics.device_topic(self.device_id, "receipt"), "bench/ping"]
+        self.subscriptions = [
+            *topics.agent_subscriptions(self.device_id, self.state.zones),
+            topics.device_topic(self.device_id, "receipt"),
+            "bench/ping",
+        ]
 
     def _status(self, online: bool) -> bytes:
         from protocol.messages import DeviceState, StatusMessage, encode, utcnow
 
-        return encode(StatusMessage(device_id=self.device_id, ts=utcnow(), version="sim",
-                                    state=DeviceState.online if online else
-                                    DeviceState.offline, capabilities=["output:null"]))
+        return encode(
+            StatusMessage(
+                device_id=self.device_id,
+                ts=utcnow(),
+                version="sim",
+                state=DeviceState.online if online else DeviceState.offline,
+                capabilities=["output:null"],
+            )
+        )
 
     # paho on an asyncio loop (paho's own external-loop callbacks)
     def _socket_open(self, client: Any, userdata: Any, sock: Any) -> None:
@@ -213,23 +226,44 @@ class SimAgent:
         cpu0 = time.thread_time()
         now = utcnow()
         try:
-            command = verify(raw, keys=self.keys, device_id=self.device_id,
-                             zones=set(self.state.zones), last_seq=self.state.last_seq,
-                             last_cmd=self.state.last_cmd, now=now)
+            command = verify(
+                raw,
+                keys=self.keys,
+                device_id=self.device_id,
+                zones=set(self.state.zones),
+                last_seq=self.state.last_seq,
+                last_cmd=self.state.last_cmd,
+                now=now,
+            )
         except Rejected as rej:
             self.results["refused"].append(rej.reason)
             return
         body = command.body
         play = body if isinstance(body, PlayCommand) else None
-        new = self.state.accept(command.target, command.seq, play.play_id if play else None,
-                                play.start_at if play else None, now, command.cmd_id)
+        new = self.state.accept(
+            command.target,
+            command.seq,
+            play.play_id if play else None,
+            play.start_at if play else None,
+            now,
+            command.cmd_id,
+        )
         # verified on its own core: arrival plus the CPU this device spent on it
         verified = received + (time.thread_time() - cpu0)
         self.results["verified"].append((command.cmd_id, received, verified))
         self.results["own_ms"].append((verified - received) * 1000)
-        self.report("ack", AckMessage(event_id=uuid.uuid4().hex, device_id=self.device_id,
-                                      cmd_id=command.cmd_id, ts=utcnow(), accepted=True,
-                                      play_id=play.play_id if play else None), meant=verified)
+        self.report(
+            "ack",
+            AckMessage(
+                event_id=uuid.uuid4().hex,
+                device_id=self.device_id,
+                cmd_id=command.cmd_id,
+                ts=utcnow(),
+                accepted=True,
+                play_id=play.play_id if play else None,
+            ),
+            meant=verified,
+        )
         if play is not None and new:
             self.results["spare_ms"].append((play.start_at.timestamp() - verified) * 1000)
             delay = max(0.0, play.start_at.timestamp() - time.time())
@@ -243,9 +277,13 @@ class SimAgent:
 
         actual = utcnow()
         self.results["starts"].append((play.start_at.timestamp(), actual.timestamp()))
-        common = dict(device_id=self.device_id, play_id=play.play_id,
-                      broadcast_id=play.broadcast_id, scheduled_start=play.start_at,
-                      actual_start=actual)
+        common = dict(
+            device_id=self.device_id,
+            play_id=play.play_id,
+            broadcast_id=play.broadcast_id,
+            scheduled_start=play.start_at,
+            actual_start=actual,
+        )
         started = PlaybackStartedEvent(event_id=uuid.uuid4().hex, ts=actual, **common)
         # every start due now is stamped first; the reports follow on the loop's next turn
         self.loop.call_soon(self.report, "event", started, actual.timestamp())
@@ -253,22 +291,42 @@ class SimAgent:
 
         def finish() -> None:
             end = utcnow()
-            self.report("event", PlaybackFinishedEvent(
-                event_id=uuid.uuid4().hex, ts=end, actual_end=end,
-                played_ms=int((end - actual) / timedelta(milliseconds=1)), **common))
+            self.report(
+                "event",
+                PlaybackFinishedEvent(
+                    event_id=uuid.uuid4().hex,
+                    ts=end,
+                    actual_end=end,
+                    played_ms=int((end - actual) / timedelta(milliseconds=1)),
+                    **common,
+                ),
+            )
+
         self.loop.call_later(duration_s, finish)
 
 
-def sim_worker(configs: list[dict[str, Any]], ready: Any, stop: Any, out: Any,
-               idle: bool = True) -> None:
+def sim_worker(
+    configs: list[dict[str, Any]], ready: Any, stop: Any, out: Any, idle: bool = True
+) -> None:
     """One process: its share of the fleet on one event loop; reports what it measured."""
     import logging
 
     logging.basicConfig(level=logging.WARNING)
     loop = asyncio.new_event_loop()
-    results: dict[str, Any] = {k: [] for k in ("raw_ms", "verified", "starts", "refused",
-                                               "resent", "late_ms", "own_ms", "send_wait_ms",
-                                               "spare_ms")}
+    results: dict[str, Any] = {
+        k: []
+        for k in (
+            "raw_ms",
+            "verified",
+            "starts",
+            "refused",
+            "resent",
+            "late_ms",
+            "own_ms",
+            "send_wait_ms",
+            "spare_ms",
+        )
+    }
     results["untimed"] = 0
     if idle:  # never take a core from the system under test
         os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
@@ -286,10 +344,12 @@ def sim_worker(configs: list[dict[str, Any]], ready: Any, stop: Any, out: Any,
                 await asyncio.sleep(1)
                 for agent in agents:
                     agent.client.loop_misc()
+
         keepalive = loop.create_task(misc())
         ready.put(len(agents))
         if os.environ.get("FLEET_PROFILE_SIM"):
             import cProfile
+
             profiler = cProfile.Profile()
             profiler.enable()
         tick = 0.1
@@ -306,6 +366,7 @@ def sim_worker(configs: list[dict[str, Any]], ready: Any, stop: Any, out: Any,
         unconfirmed = sum(len(a.pending) for a in agents)
         if os.environ.get("FLEET_PROFILE_SIM"):
             import pstats
+
             profiler.disable()
             pstats.Stats(profiler).sort_stats("tottime").print_stats(25)
         keepalive.cancel()
@@ -316,8 +377,14 @@ def sim_worker(configs: list[dict[str, Any]], ready: Any, stop: Any, out: Any,
             task.cancel()
         await asyncio.gather(*others, return_exceptions=True)
         usage = resource.getrusage(resource.RUSAGE_SELF)
-        out.put(dict(results, unconfirmed=unconfirmed,
-                     cpu_s=usage.ru_utime + usage.ru_stime, rss_mb=usage.ru_maxrss / 1024))
+        out.put(
+            dict(
+                results,
+                unconfirmed=unconfirmed,
+                cpu_s=usage.ru_utime + usage.ru_stime,
+                rss_mb=usage.ru_maxrss / 1024,
+            )
+        )
 
     loop.run_until_complete(run())
 
@@ -343,10 +410,17 @@ def main() -> None:
     ap.add_argument("--per-process", type=int, default=1250)
     ap.add_argument("--db", choices=("postgresql", "sqlite"), default="postgresql")
     ap.add_argument("--pings", type=int, default=10)
-    ap.add_argument("--no-idle", action="store_true",
-                    help="run the simulators at normal priority (they then compete for cores)")
-    ap.add_argument("--state-dir", type=Path, default=Path("/dev/shm") if Path("/dev/shm")
-                    .is_dir() else None, help="where simulated agents keep their state")
+    ap.add_argument(
+        "--no-idle",
+        action="store_true",
+        help="run the simulators at normal priority (they then compete for cores)",
+    )
+    ap.add_argument(
+        "--state-dir",
+        type=Path,
+        default=Path("/dev/shm") if Path("/dev/shm").is_dir() else None,
+        help="where simulated agents keep their state",
+    )
     args = ap.parse_args()
 
     import tomllib
@@ -367,8 +441,14 @@ def main() -> None:
     broker = Mosquitto(tmp / "mosquitto").start()
     pg = postgres.temp_database() if args.db == "postgresql" else None
     url = pg.__enter__() if pg else None
-    stack = Stack(tmp, broker.port, database_url=url, sync_lead_s=SYNC_LEAD_S, missed_grace_s=5,
-                  fleet_sample_s=3600).start()
+    stack = Stack(
+        tmp,
+        broker.port,
+        database_url=url,
+        sync_lead_s=SYNC_LEAD_S,
+        missed_grace_s=5,
+        fleet_sample_s=3600,
+    ).start()
     services = stack.services
     assert services is not None
     procs: list[Any] = []
@@ -378,8 +458,15 @@ def main() -> None:
         began = time.monotonic()
 
         def register(i: int) -> dict[str, Any]:
-            r = stack.api.post("/api/devices", json={"id": f"loa-{i:05d}", "name": f"sim {i}",
-                                                     "zones": ["tinh"], "output": "file"})
+            r = stack.api.post(
+                "/api/devices",
+                json={
+                    "id": f"loa-{i:05d}",
+                    "name": f"sim {i}",
+                    "zones": ["tinh"],
+                    "output": "file",
+                },
+            )
             r.raise_for_status()
             data = tomllib.loads(r.json()["config_toml"])
             data["data_dir"] = str(state_root / f"loa-{i:05d}")
@@ -392,10 +479,12 @@ def main() -> None:
 
         ctx = mp.get_context("spawn")
         ready, stop, out = ctx.Queue(), ctx.Event(), ctx.Queue()
-        groups = [configs[i:i + args.per_process] for i in range(0, n, args.per_process)]
+        groups = [configs[i : i + args.per_process] for i in range(0, n, args.per_process)]
         began = time.monotonic()
-        procs = [ctx.Process(target=sim_worker, args=(g, ready, stop, out, not args.no_idle))
-                 for g in groups]
+        procs = [
+            ctx.Process(target=sim_worker, args=(g, ready, stop, out, not args.no_idle))
+            for g in groups
+        ]
         for p in procs:
             p.start()
         for _ in procs:
@@ -404,8 +493,13 @@ def main() -> None:
 
         def online() -> int:
             with services.sessions() as session:
-                return session.scalar(select(func.count()).select_from(Device).where(
-                    Device.status == "online")) or 0
+                return (
+                    session.scalar(
+                        select(func.count()).select_from(Device).where(Device.status == "online")
+                    )
+                    or 0
+                )
+
         wait_for(lambda: online() >= n, timeout=600, interval=1, what="the fleet online")
         time.sleep(3)
 
@@ -418,14 +512,20 @@ def main() -> None:
             time.sleep(max(0.5, n / 5000))
         pub.loop_stop()
 
-
         # an emergency to every loudspeaker, confirmed by a second person
-        stack.api.post("/api/users", json={"username": "truc-ban", "password": "bench-pass-1",
-                                           "roles": ["approver"]}).raise_for_status()
+        stack.api.post(
+            "/api/users",
+            json={"username": "truc-ban", "password": "bench-pass-1", "roles": ["approver"]},
+        ).raise_for_status()
         second = stack.api.post("/api/users/truc-ban/tokens", json={}).json()["token"]
-        b = stack.api.post("/api/broadcasts", json={"media_sha256": media["sha256"],
-                                                    "targets": ["zone:tinh"],
-                                                    "priority": "emergency"}).json()
+        b = stack.api.post(
+            "/api/broadcasts",
+            json={
+                "media_sha256": media["sha256"],
+                "targets": ["zone:tinh"],
+                "priority": "emergency",
+            },
+        ).json()
         # the second person confirms seconds later, once the audio is ready on the devices
         # (the prepare command's acks and 'media ready' reports are in)
         time.sleep(3)
@@ -433,14 +533,23 @@ def main() -> None:
         time.sleep(1)
         cpu0, broker0 = resource.getrusage(resource.RUSAGE_SELF), cpu_of(broker._proc.pid)
         confirmed = time.time()
-        stack.api.post(f"/api/broadcasts/{b['id']}/confirm",
-                       headers={"Authorization": f"Bearer {second}"}).raise_for_status()
+        stack.api.post(
+            f"/api/broadcasts/{b['id']}/confirm", headers={"Authorization": f"Bearer {second}"}
+        ).raise_for_status()
 
         def played() -> int:
             with services.sessions() as session:
-                return session.scalar(select(func.count()).select_from(DeviceEvent).where(
-                    DeviceEvent.type == "playback.finished",
-                    DeviceEvent.play_id == b["id"])) or 0
+                return (
+                    session.scalar(
+                        select(func.count())
+                        .select_from(DeviceEvent)
+                        .where(
+                            DeviceEvent.type == "playback.finished", DeviceEvent.play_id == b["id"]
+                        )
+                    )
+                    or 0
+                )
+
         wait_for(lambda: played() >= n, timeout=600, interval=0.5, what="every play reported")
         services.ingest.wait_idle(60)
         cpu1, broker1 = resource.getrusage(resource.RUSAGE_SELF), cpu_of(broker._proc.pid)
@@ -448,21 +557,37 @@ def main() -> None:
         stop.set()
         parts = [out.get(timeout=300) for _ in procs]
         with services.sessions() as session:
-            play_cmd = session.scalars(select(Command.cmd_id).where(
-                Command.broadcast_id == b["id"], Command.type == "play")).all()
-            started = session.scalars(select(DeviceEvent).where(
-                DeviceEvent.type == "playback.started", DeviceEvent.play_id == b["id"])).all()
+            play_cmd = session.scalars(
+                select(Command.cmd_id).where(
+                    Command.broadcast_id == b["id"], Command.type == "play"
+                )
+            ).all()
+            started = session.scalars(
+                select(DeviceEvent).where(
+                    DeviceEvent.type == "playback.started", DeviceEvent.play_id == b["id"]
+                )
+            ).all()
         raw = [x for part in parts for x in part["raw_ms"]]
-        verified = [(v - confirmed) * 1000 for part in parts for c, _, v in part["verified"]
-                    if c in set(play_cmd)]
+        verified = [
+            (v - confirmed) * 1000
+            for part in parts
+            for c, _, v in part["verified"]
+            if c in set(play_cmd)
+        ]
         # a started report as if its device had started at start_at and sent at once: the
         # play's start, plus what the report took from leaving the device to being stored
         sent_at = {e: t for part in parts for e, _, t in part["send_wait_ms"]}
         start_at = started[0].payload["scheduled_start"] if started else None
-        lead_ms = ((datetime.fromisoformat(start_at).timestamp() - confirmed) * 1000
-                   if start_at else float("nan"))
-        playing = [lead_ms + (e.received_at.timestamp() - sent_at[e.event_id]) * 1000
-                   for e in started if e.event_id in sent_at]
+        lead_ms = (
+            (datetime.fromisoformat(start_at).timestamp() - confirmed) * 1000
+            if start_at
+            else float("nan")
+        )
+        playing = [
+            lead_ms + (e.received_at.timestamp() - sent_at[e.event_id]) * 1000
+            for e in started
+            if e.event_id in sent_at
+        ]
         own = [x for part in parts for x in part["own_ms"]]
         spare = [x for part in parts for x in part["spare_ms"]]
         send_wait = [ms for part in parts for _, ms, _ in part["send_wait_ms"]]
@@ -475,53 +600,81 @@ def main() -> None:
         ctl_cpu = cpu1.ru_utime - cpu0.ru_utime + cpu1.ru_stime - cpu0.ru_stime
         wall = time.time() - confirmed
 
-        print(f"\nLoa Làng fleet simulator — {n} agents in {len(procs)} processes (event loop), "
-              f"{args.db}, Mosquitto, {platform.machine()} {os.cpu_count()} cores, "
-              f"{platform.python_implementation()} {platform.python_version()}")
-        print(f"  registered through the API in {register_s:.1f} s; sessions up in "
-              f"{connect_s:.1f} s; played {len(starts)}/{n}; refused {len(refused)}; "
-              f"reports unconfirmed at the end {sum(p['unconfirmed'] for p in parts)}, "
-              f"sent again {resent}")
-        print(f"  controller: RSS {controller_rss:.0f} MiB, CPU {ctl_cpu:.1f} s over "
-              f"{wall:.1f} s; broker CPU {broker1 - broker0:.1f} s; simulators CPU "
-              f"{sim_cpu:.1f} s in all (RSS {max(p['rss_mb'] for p in parts):.0f} MiB each"
-              f"{', SCHED_IDLE' if not args.no_idle else ''})")
-        print(f"  simulators' loop lateness p99 {pct(late, 99):.1f} ms, max {max(late):.0f} ms; "
-              f"reports waited in them before sending p50 {pct(send_wait, 50):.1f} / p99 "
-              f"{pct(send_wait, 99):.1f} ms (taken off below)")
+        print(
+            f"\nLoa Làng fleet simulator — {n} agents in {len(procs)} processes (event loop), "
+            f"{args.db}, Mosquitto, {platform.machine()} {os.cpu_count()} cores, "
+            f"{platform.python_implementation()} {platform.python_version()}"
+        )
+        print(
+            f"  registered through the API in {register_s:.1f} s; sessions up in "
+            f"{connect_s:.1f} s; played {len(starts)}/{n}; refused {len(refused)}; "
+            f"reports unconfirmed at the end {sum(p['unconfirmed'] for p in parts)}, "
+            f"sent again {resent}"
+        )
+        print(
+            f"  controller: RSS {controller_rss:.0f} MiB, CPU {ctl_cpu:.1f} s over "
+            f"{wall:.1f} s; broker CPU {broker1 - broker0:.1f} s; simulators CPU "
+            f"{sim_cpu:.1f} s in all (RSS {max(p['rss_mb'] for p in parts):.0f} MiB each"
+            f"{', SCHED_IDLE' if not args.no_idle else ''})"
+        )
+        print(
+            f"  simulators' loop lateness p99 {pct(late, 99):.1f} ms, max {max(late):.0f} ms; "
+            f"reports waited in them before sending p50 {pct(send_wait, 50):.1f} / p99 "
+            f"{pct(send_wait, 99):.1f} ms (taken off below)"
+        )
         # What the harness's own queueing can spoil, and then the figure is refused: a
         # message without the kernel's arrival time, a play verified too late to start,
         # reports sent again (a receipt waited past its timeout behind the simulators)
         if untimed or not spare or min(spare) < 0 or resent:
-            print(f"  REFUSED: {untimed} messages without the kernel's arrival time, "
-                  f"{sum(1 for x in spare if x < 0)} plays verified after start_at, {resent} "
-                  "reports sent again: the harness was the bottleneck; use fewer agents")
+            print(
+                f"  REFUSED: {untimed} messages without the kernel's arrival time, "
+                f"{sum(1 for x in spare if x < 0)} plays verified after start_at, {resent} "
+                "reports sent again: the harness was the bottleneck; use fewer agents"
+            )
             return
-        print(f"  broker raw fan-out          p50 {pct(raw, 50):7.1f} ms  "
-              f"p99 {pct(raw, 99):7.1f} ms  (n={len(raw)})")
-        first = min((r - confirmed) * 1000 for part in parts for c, r, _ in part["verified"]
-                    if c in set(play_cmd))
-        print(f"  confirmation → the play's first arrival at a device {first:.1f} ms "
-              "(the controller's part)")
-        print(f"  confirmation → verified     p50 {pct(verified, 50):7.1f} ms  "
-              f"p99 {pct(verified, 99):7.1f} ms  max {max(verified):.1f} ms  "
-              f"(n={len(verified)}; ratio p99/raw p99 "
-              f"{pct(verified, 99) / max(pct(raw, 99), 0.001):.1f}x)")
-        print(f"    of which the device's own work p50 {pct(own, 50):5.2f} ms  p99 "
-              f"{pct(own, 99):5.2f} ms (CPU time here); play verified with {min(spare):.0f} ms "
-              f"to spare before start_at at least")
+        print(
+            f"  broker raw fan-out          p50 {pct(raw, 50):7.1f} ms  "
+            f"p99 {pct(raw, 99):7.1f} ms  (n={len(raw)})"
+        )
+        first = min(
+            (r - confirmed) * 1000
+            for part in parts
+            for c, r, _ in part["verified"]
+            if c in set(play_cmd)
+        )
+        print(
+            f"  confirmation → the play's first arrival at a device {first:.1f} ms "
+            "(the controller's part)"
+        )
+        print(
+            f"  confirmation → verified     p50 {pct(verified, 50):7.1f} ms  "
+            f"p99 {pct(verified, 99):7.1f} ms  max {max(verified):.1f} ms  "
+            f"(n={len(verified)}; ratio p99/raw p99 "
+            f"{pct(verified, 99) / max(pct(raw, 99), 0.001):.1f}x)"
+        )
+        print(
+            f"    of which the device's own work p50 {pct(own, 50):5.2f} ms  p99 "
+            f"{pct(own, 99):5.2f} ms (CPU time here); play verified with {min(spare):.0f} ms "
+            f"to spare before start_at at least"
+        )
         if pct(late, 99) > LOOP_LATE_LIMIT_MS:
-            print(f"  confirmation → 'playing' stored: REFUSED (the simulators' loops ran "
-                  f"{pct(late, 99):.0f} ms late: the controller saw the fleet's reports spread"
-                  " by the harness, not as a fleet sends them)")
+            print(
+                f"  confirmation → 'playing' stored: REFUSED (the simulators' loops ran "
+                f"{pct(late, 99):.0f} ms late: the controller saw the fleet's reports spread"
+                " by the harness, not as a fleet sends them)"
+            )
         else:
-            print(f"  confirmation → 'playing' stored p50 {pct(playing, 50):7.1f} ms  "
-                  f"p99 {pct(playing, 99):7.1f} ms  (the play starts {lead_ms:.0f} ms after "
-                  "the confirmation: the measured emergency lead)")
+            print(
+                f"  confirmation → 'playing' stored p50 {pct(playing, 50):7.1f} ms  "
+                f"p99 {pct(playing, 99):7.1f} ms  (the play starts {lead_ms:.0f} ms after "
+                "the confirmation: the measured emergency lead)"
+            )
         if starts:
-            print(f"  start skew (max−min) of the simulated outputs: "
-                  f"{(max(starts) - min(starts)) * 1000:.1f} ms (one clock, the simulators' "
-                  "timers: the sound card's skew is the real agent's, bench/fanout.py)")
+            print(
+                f"  start skew (max−min) of the simulated outputs: "
+                f"{(max(starts) - min(starts)) * 1000:.1f} ms (one clock, the simulators' "
+                "timers: the sound card's skew is the real agent's, bench/fanout.py)"
+            )
     finally:
         if stop is not None:
             stop.set()

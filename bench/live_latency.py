@@ -43,11 +43,41 @@ CLICK_S = 0.05
 def _source(target: str, seconds: float, clicks: list[float], stop: threading.Event) -> None:
     """Paced raw PCM into ffmpeg's stdin; each click's wall time is noted as it is written."""
     proc = subprocess.Popen(
-        ["ffmpeg", "-v", "error", "-hide_banner", "-fflags", "nobuffer", "-f", "s16le", "-ar",
-         str(RATE), "-ac", "1", "-i", "pipe:0", "-c:a", "libopus", "-b:a", "32k",
-         "-application", "voip", "-frame_duration", "20", "-page_duration", "100000",
-         "-flush_packets", "1", "-content_type", "application/ogg", "-f", "ogg", target],
-        stdin=subprocess.PIPE)
+        [
+            "ffmpeg",
+            "-v",
+            "error",
+            "-hide_banner",
+            "-fflags",
+            "nobuffer",
+            "-f",
+            "s16le",
+            "-ar",
+            str(RATE),
+            "-ac",
+            "1",
+            "-i",
+            "pipe:0",
+            "-c:a",
+            "libopus",
+            "-b:a",
+            "32k",
+            "-application",
+            "voip",
+            "-frame_duration",
+            "20",
+            "-page_duration",
+            "100000",
+            "-flush_packets",
+            "1",
+            "-content_type",
+            "application/ogg",
+            "-f",
+            "ogg",
+            target,
+        ],
+        stdin=subprocess.PIPE,
+    )
     assert proc.stdin is not None
     chunk = RATE // 50  # 20 ms
     t = np.arange(int(RATE * CLICK_S)) / RATE
@@ -79,7 +109,7 @@ def _clicks_heard(wav: Path, started: float) -> list[float]:
         pcm = np.frombuffer(w.readframes(w.getnframes()), dtype="<i2").astype(np.float64)
     hop = RATE // 200  # 5 ms
     frames = len(pcm) // hop
-    energy = np.array([np.sqrt(np.mean(pcm[i * hop:(i + 1) * hop] ** 2)) for i in range(frames)])
+    energy = np.array([np.sqrt(np.mean(pcm[i * hop : (i + 1) * hop] ** 2)) for i in range(frames)])
     loud = energy > 3000
     onsets = [i for i in range(1, frames) if loud[i] and not loud[i - 1]]
     return [started + i * hop / RATE for i in onsets]
@@ -91,20 +121,30 @@ def run(n: int, per_process: int, seconds: float, broker_port: int, ctx) -> dict
     tmp = Path(tempfile.mkdtemp(prefix="loalang-bench-live-"))
     agent_root = tmp / "agents"
     services, server, api, configs = start_station(
-        tmp, broker_port, n, agent_root, icecast="managed", icecast_port=free_port())
+        tmp, broker_port, n, agent_root, icecast="managed", icecast_port=free_port()
+    )
     groups = [list(range(i, min(n, i + per_process))) for i in range(0, n, per_process)]
     procs, stop_agents = start_agents(configs, groups, ctx)
     deadline = time.time() + 300
-    while sum(d["status"] == "online" for d in api.get("/api/devices").json()) < n and \
-            time.time() < deadline:
+    while (
+        sum(d["status"] == "online" for d in api.get("/api/devices").json()) < n
+        and time.time() < deadline
+    ):
         time.sleep(1)
-    api.post("/api/users", json={"username": "phat-thanh-vien", "password": "bench-password-1",
-                                 "roles": ["broadcaster"]}).raise_for_status()
+    api.post(
+        "/api/users",
+        json={
+            "username": "phat-thanh-vien",
+            "password": "bench-password-1",
+            "roles": ["broadcaster"],
+        },
+    ).raise_for_status()
     token = api.post("/api/users/phat-thanh-vien/tokens", json={}).json()["token"]
     auth = {"Authorization": f"Bearer {token}"}
     secret = api.post("/api/live/source-password", headers=auth).json()["password"]
-    live = api.post("/api/live", headers=auth, json={
-        "targets": ["zone:all-villages"], "source": "client"}).json()
+    live = api.post(
+        "/api/live", headers=auth, json={"targets": ["zone:all-villages"], "source": "client"}
+    ).json()
     s = services.settings
     target = f"icecast://phat-thanh-vien:{secret}@127.0.0.1:{s.icecast_port}{live['mount']}"
     clicks: list[float] = []
@@ -122,9 +162,12 @@ def run(n: int, per_process: int, seconds: float, broker_port: int, ctx) -> dict
     with services.sessions() as session:
         from controller.db.models import DeviceEvent
 
-        on_air = max(datetime.fromisoformat(e.payload["actual_start"]).timestamp() for e in
-                     session.query(DeviceEvent).filter_by(type="playback.started",
-                                                          play_id=live["broadcast_id"]))
+        on_air = max(
+            datetime.fromisoformat(e.payload["actual_start"]).timestamp()
+            for e in session.query(DeviceEvent).filter_by(
+                type="playback.started", play_id=live["broadcast_id"]
+            )
+        )
     for config in configs:
         out = Path(config["data_dir"]) / "output"
         wavs = sorted(out.glob(f"*{live['broadcast_id']}*.wav"))
@@ -149,8 +192,15 @@ def run(n: int, per_process: int, seconds: float, broker_port: int, ctx) -> dict
     server.stop()
     services.stop()
     counted = len([c for c in clicks if c > on_air + 0.5])
-    return dict(n=n, clicks=counted, heard=sum(per_agent), agents_heard=len(per_agent),
-                delays=delays, steady=steady, load=load)
+    return dict(
+        n=n,
+        clicks=counted,
+        heard=sum(per_agent),
+        agents_heard=len(per_agent),
+        delays=delays,
+        steady=steady,
+        load=load,
+    )
 
 
 def main() -> None:
@@ -163,10 +213,14 @@ def main() -> None:
 
     broker = Mosquitto(Path(tempfile.mkdtemp(prefix="loalang-bench-mqtt-"))).start()
     ctx = mp.get_context("spawn")
-    print(f"\nLoa Làng live latency — mouth to speaker, {platform.machine()} "
-          f"{mp.cpu_count()} cores, CPython {platform.python_version()}")
-    print("  (source → ffmpeg Opus/Ogg, 100 ms pages → Icecast → agent ffmpeg → 1 s jitter "
-          "buffer cap → sink)")
+    print(
+        f"\nLoa Làng live latency — mouth to speaker, {platform.machine()} "
+        f"{mp.cpu_count()} cores, CPython {platform.python_version()}"
+    )
+    print(
+        "  (source → ffmpeg Opus/Ogg, 100 ms pages → Icecast → agent ffmpeg → 1 s jitter "
+        "buffer cap → sink)"
+    )
     try:
         for n in args.agents:
             r = run(n, args.per_process, args.seconds, broker.port, ctx)
@@ -174,14 +228,18 @@ def main() -> None:
             if not d:
                 print(f"  {n:>3} agents: no click heard ({r['agents_heard']} sinks)")
                 continue
-            print(f"  {n:>3} agents: p50 {pct(d, 50):6.0f} ms  p99 {pct(d, 99):6.0f} ms  "
-                  f"max {max(d):6.0f} ms  ({r['heard']}/{r['clicks'] * n} clicks heard, "
-                  f"goal p99 ≤ 1500 ms; load average {r['load']:.1f} on "
-                  f"{mp.cpu_count()} cores)")
+            print(
+                f"  {n:>3} agents: p50 {pct(d, 50):6.0f} ms  p99 {pct(d, 99):6.0f} ms  "
+                f"max {max(d):6.0f} ms  ({r['heard']}/{r['clicks'] * n} clicks heard, "
+                f"goal p99 ≤ 1500 ms; load average {r['load']:.1f} on "
+                f"{mp.cpu_count()} cores)"
+            )
             if r["steady"]:
                 s = r["steady"]
-                print(f"       from 5 s on air: p50 {pct(s, 50):6.0f} ms  p99 {pct(s, 99):6.0f} "
-                      f"ms  max {max(s):6.0f} ms")
+                print(
+                    f"       from 5 s on air: p50 {pct(s, 50):6.0f} ms  p99 {pct(s, 99):6.0f} "
+                    f"ms  max {max(s):6.0f} ms"
+                )
     finally:
         broker.stop()
 

@@ -32,23 +32,59 @@ def make_set(zones: int) -> tuple[ScheduleSet, dict[str, tuple[int, int]]]:
     media = {f"{i:064x}": (300_000, 5 * 60_000) for i in range(1, zones + 10)}
     shas = list(media)
     schedules = [
-        {"name": "buoi-sang", "targets": ["all"], "start": "05:30", "rrule": "FREQ=DAILY",
-         "programme": [{"media": shas[0]}, {"relay": "http://vov.example/1", "duration_s": 1800}]},
-        {"name": "buoi-chieu", "targets": ["all"], "start": "17:00", "rrule": "FREQ=DAILY",
-         "programme": [{"media": shas[1]}, {"relay": "http://tinh.example/1", "duration_s": 1500}]},
+        {
+            "name": "buoi-sang",
+            "targets": ["all"],
+            "start": "05:30",
+            "rrule": "FREQ=DAILY",
+            "programme": [
+                {"media": shas[0]},
+                {"relay": "http://vov.example/1", "duration_s": 1800},
+            ],
+        },
+        {
+            "name": "buoi-chieu",
+            "targets": ["all"],
+            "start": "17:00",
+            "rrule": "FREQ=DAILY",
+            "programme": [
+                {"media": shas[1]},
+                {"relay": "http://tinh.example/1", "duration_s": 1500},
+            ],
+        },
     ]
     for z in range(zones):
-        schedules.append({"name": f"tuan-{z}", "targets": [f"zone:z{z}"], "start": "18:15",
-                          "rrule": f"FREQ=WEEKLY;BYDAY={['MO', 'TU', 'WE', 'TH', 'FR'][z % 5]}",
-                          "programme": [{"media": shas[2 + z]}]})
+        schedules.append(
+            {
+                "name": f"tuan-{z}",
+                "targets": [f"zone:z{z}"],
+                "start": "18:15",
+                "rrule": f"FREQ=WEEKLY;BYDAY={['MO', 'TU', 'WE', 'TH', 'FR'][z % 5]}",
+                "programme": [{"media": shas[2 + z]}],
+            }
+        )
         if z % 10 == 0:
-            schedules.append({"name": f"toi-{z}", "targets": [f"zone:z{z}"], "start": "19:30",
-                              "rrule": "FREQ=DAILY", "programme": [{"media": shas[2 + z]}]})
+            schedules.append(
+                {
+                    "name": f"toi-{z}",
+                    "targets": [f"zone:z{z}"],
+                    "start": "19:30",
+                    "rrule": "FREQ=DAILY",
+                    "programme": [{"media": shas[2 + z]}],
+                }
+            )
         if z < 5:
-            schedules.append({"name": f"thoi-tiet-{z}", "targets": [f"zone:z{z}"],
-                              "start": "06:00", "rrule": "FREQ=HOURLY;INTERVAL=3;BYHOUR=6,9,12,15",
-                              "valid_from": "2026-01-01", "priority": "priority",
-                              "programme": [{"media": shas[3]}]})
+            schedules.append(
+                {
+                    "name": f"thoi-tiet-{z}",
+                    "targets": [f"zone:z{z}"],
+                    "start": "06:00",
+                    "rrule": "FREQ=HOURLY;INTERVAL=3;BYHOUR=6,9,12,15",
+                    "valid_from": "2026-01-01",
+                    "priority": "priority",
+                    "programme": [{"media": shas[3]}],
+                }
+            )
     return ScheduleSet.model_validate({"schedules": schedules}), media
 
 
@@ -59,8 +95,9 @@ def main() -> None:
     args = parser.parse_args()
     schedule_set, media = make_set(args.zones)
     per_zone = args.devices // args.zones
-    fleet = Fleet({f"z{z}": frozenset(f"d{z}-{i}" for i in range(per_zone))
-                   for z in range(args.zones)})
+    fleet = Fleet(
+        {f"z{z}": frozenset(f"d{z}-{i}" for i in range(per_zone)) for z in range(args.zones)}
+    )
     devices = sorted(fleet.devices)
     now = datetime(2026, 11, 23, 0, 0, tzinfo=timezone.utc)
     end = now + timedelta(hours=48)
@@ -76,20 +113,33 @@ def main() -> None:
     kid = key_id(key.public_key())
     total_bytes = 0
     for seq, (device, plan) in enumerate(plans.items(), start=1):
-        payload = CommandPayload(kid=kid, cmd_id=f"c{seq}", target=f"device:{device}",
-                                 issued_at=now, not_after=end, seq=seq, body=plan)
+        payload = CommandPayload(
+            kid=kid,
+            cmd_id=f"c{seq}",
+            target=f"device:{device}",
+            issued_at=now,
+            not_after=end,
+            seq=seq,
+            body=plan,
+        )
         total_bytes += len(sign(payload, key))
     t3 = time.perf_counter()
 
     entries = sum(len(p.entries) for p in plans.values())
     n = len(plans)
-    print(f"Loa Làng plan benchmark — {n} devices, {args.zones} zones, "
-          f"{len(schedule_set.schedules)} schedules, 48 h window ({date.today()})")
+    print(
+        f"Loa Làng plan benchmark — {n} devices, {args.zones} zones, "
+        f"{len(schedule_set.schedules)} schedules, 48 h window ({date.today()})"
+    )
     print(f"  occurrences expanded   {len(occurrences):7d} in {t1 - t0:6.3f} s")
-    print(f"  plans built            {n:7d} in {t2 - t1:6.3f} s  ({n / (t2 - t1):8.0f} plans/s, "
-          f"{entries} entries, {entries / n:.1f} per device)")
-    print(f"  plans signed           {n:7d} in {t3 - t2:6.3f} s  ({n / (t3 - t2):8.0f} plans/s, "
-          f"{total_bytes / n / 1024:.1f} KiB per signed plan)")
+    print(
+        f"  plans built            {n:7d} in {t2 - t1:6.3f} s  ({n / (t2 - t1):8.0f} plans/s, "
+        f"{entries} entries, {entries / n:.1f} per device)"
+    )
+    print(
+        f"  plans signed           {n:7d} in {t3 - t2:6.3f} s  ({n / (t3 - t2):8.0f} plans/s, "
+        f"{total_bytes / n / 1024:.1f} KiB per signed plan)"
+    )
     print(f"  total                  {t3 - t0:6.3f} s  ({n / (t3 - t0):8.0f} plans/s)")
 
 

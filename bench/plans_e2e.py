@@ -60,8 +60,11 @@ def main() -> None:
     ap.add_argument("--devices", type=int, default=5000)
     ap.add_argument("--zones", type=int, default=100)
     ap.add_argument("--db", choices=("postgresql", "sqlite"), default="postgresql")
-    ap.add_argument("--profile", action="store_true", help="then re-sign every plan once "
-                    "under cProfile and print where the time went")
+    ap.add_argument(
+        "--profile",
+        action="store_true",
+        help="then re-sign every plan once under cProfile and print where the time went",
+    )
     args = ap.parse_args()
 
     from sqlalchemy import func, select
@@ -96,13 +99,14 @@ def main() -> None:
     try:
         with services.sessions.begin() as session:
             session.add_all(Zone(id=f"z{z}", name=f"Thôn {z}") for z in range(args.zones))
-            session.add_all(Media(sha256=sha, original_size=size, size=size, duration_ms=ms)
-                            for sha, (size, ms) in media.items())
+            session.add_all(
+                Media(sha256=sha, original_size=size, size=size, duration_ms=ms)
+                for sha, (size, ms) in media.items()
+            )
             session.flush()
             for z in range(args.zones):
                 ids = [f"d{z:03d}-{i:03d}" for i in range(per_zone)]
-                session.add_all(Device(id=d, name=d, token_hash="-", capabilities=[])
-                                for d in ids)
+                session.add_all(Device(id=d, name=d, token_hash="-", capabilities=[]) for d in ids)
                 session.flush()
                 session.add_all(DeviceZone(device_id=d, zone_id=f"z{z}") for d in ids)
         n = args.zones * per_zone
@@ -111,8 +115,12 @@ def main() -> None:
         def change(document: dict) -> tuple[float, float, int]:  # type: ignore[type-arg]
             """PUT the schedules; seconds until the plans are recorded and until the last
             is retained on the broker, and how many were republished."""
-            wait_for(lambda: not services._refresh_running, timeout=600, interval=0.2,
-                     what="no refresh running")
+            wait_for(
+                lambda: not services._refresh_running,
+                timeout=600,
+                interval=0.2,
+                what="no refresh running",
+            )
             ours.send("clear")
             ours.recv()
             began_at = utcnow()
@@ -121,54 +129,94 @@ def main() -> None:
             r = stack.api.put("/api/schedules", json=document)
             assert r.status_code == 200, r.text
             assert r.json()["applied"], r.text
-            print(f"    the change checked and saved (the API's answer) in "
-                  f"{time.monotonic() - began:.2f} s")
+            print(
+                f"    the change checked and saved (the API's answer) in "
+                f"{time.monotonic() - began:.2f} s"
+            )
             time.sleep(0.5)
-            wait_for(lambda: not services._refresh_running, timeout=600, interval=0.05,
-                     what="the refresh done")
+            wait_for(
+                lambda: not services._refresh_running,
+                timeout=600,
+                interval=0.05,
+                what="the refresh done",
+            )
             recorded = time.monotonic() - began
             with services.sessions() as session:
-                count = session.scalar(select(func.count()).select_from(DevicePlan).where(
-                    DevicePlan.published_at >= began_at)) or 0
-            wait_for(lambda: ask()[0] >= count, timeout=120, interval=0.05,
-                     what=f"{count} plans retained on the broker")
+                count = (
+                    session.scalar(
+                        select(func.count())
+                        .select_from(DevicePlan)
+                        .where(DevicePlan.published_at >= began_at)
+                    )
+                    or 0
+                )
+            wait_for(
+                lambda: ask()[0] >= count,
+                timeout=120,
+                interval=0.05,
+                what=f"{count} plans retained on the broker",
+            )
             last = ask()[1] or began
             cpu1 = resource.getrusage(resource.RUSAGE_SELF)
             cpu = cpu1.ru_utime - cpu0.ru_utime + cpu1.ru_stime - cpu0.ru_stime
             print(f"    controller CPU {cpu:.1f} s")
             return recorded, last - began, count
 
-        print(f"\nLoa Làng plans end to end — {args.db}, {n} devices, {args.zones} zones, "
-              f"{len(schedule_set.schedules)} schedules, {platform.machine()} "
-              f"{os.cpu_count()} cores, {platform.python_implementation()} "
-              f"{platform.python_version()}")
+        print(
+            f"\nLoa Làng plans end to end — {args.db}, {n} devices, {args.zones} zones, "
+            f"{len(schedule_set.schedules)} schedules, {platform.machine()} "
+            f"{os.cpu_count()} cores, {platform.python_implementation()} "
+            f"{platform.python_version()}"
+        )
         recorded, on_broker, count = change(body)
-        print(f"  every plan after a change: {count} plans recorded in {recorded:.2f} s, "
-              f"the last retained on the broker after {on_broker:.2f} s")
+        print(
+            f"  every plan after a change: {count} plans recorded in {recorded:.2f} s, "
+            f"the last retained on the broker after {on_broker:.2f} s"
+        )
         one_zone = dict(body)
-        one_zone["schedules"] = [*body["schedules"], {
-            "name": "hop-thon-z7", "targets": ["zone:z7"], "start": "20:00",
-            "rrule": "FREQ=DAILY", "programme": [{"media": next(iter(media))}]}]
+        one_zone["schedules"] = [
+            *body["schedules"],
+            {
+                "name": "hop-thon-z7",
+                "targets": ["zone:z7"],
+                "start": "20:00",
+                "rrule": "FREQ=DAILY",
+                "programme": [{"media": next(iter(media))}],
+            },
+        ]
         recorded, on_broker, count = change(one_zone)
-        print(f"  one zone's change: {count} plans republished (zone z7 has {per_zone}) in "
-              f"{recorded:.2f} s, the last retained after {on_broker:.2f} s")
+        print(
+            f"  one zone's change: {count} plans republished (zone z7 has {per_zone}) in "
+            f"{recorded:.2f} s, the last retained after {on_broker:.2f} s"
+        )
         if args.profile:
             import cProfile
             import pstats
 
-            wait_for(lambda: not services._refresh_running, timeout=600, interval=0.2,
-                     what="no refresh running")
+            wait_for(
+                lambda: not services._refresh_running,
+                timeout=600,
+                interval=0.2,
+                what="no refresh running",
+            )
             profile = cProfile.Profile()
             began = time.monotonic()
             profile.runcall(services.plans.publish_changed, every=True)
             print(f"  every plan re-signed under the profiler: {time.monotonic() - began:.2f} s")
             pstats.Stats(profile).sort_stats("tottime").print_stats(25)
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        now_rss = next(int(line.split()[1]) for line in
-                       Path("/proc/self/status").read_text().splitlines()
-                       if line.startswith("VmRSS:")) / 1024
-        print(f"  controller RSS with {n} devices and their plans: {now_rss:.0f} MiB now, "
-              f"{peak:.0f} MiB at the peak (this process: the controller and the bench)")
+        now_rss = (
+            next(
+                int(line.split()[1])
+                for line in Path("/proc/self/status").read_text().splitlines()
+                if line.startswith("VmRSS:")
+            )
+            / 1024
+        )
+        print(
+            f"  controller RSS with {n} devices and their plans: {now_rss:.0f} MiB now, "
+            f"{peak:.0f} MiB at the peak (this process: the controller and the bench)"
+        )
     finally:
         ours.send("stop")
         watcher.join(10)

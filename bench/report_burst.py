@@ -25,8 +25,17 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
-def links_group(port: int, devices: list[str], root: str, backlog: int, jitter: float,
-                receipts: bool, ready, go, done) -> None:  # type: ignore[no-untyped-def]
+def links_group(
+    port: int,
+    devices: list[str],
+    root: str,
+    backlog: int,
+    jitter: float,
+    receipts: bool,
+    ready,
+    go,
+    done,
+) -> None:  # type: ignore[no-untyped-def]
     """One process: ``devices`` agents' outboxes filled with a backlog, their links started
     together on ``go``; reports (seconds until every outbox is empty, reports sent again)."""
     from edge_agent.config import MqttConfig
@@ -39,14 +48,29 @@ def links_group(port: int, devices: list[str], root: str, backlog: int, jitter: 
     for device in devices:
         outbox = Outbox(Path(root) / device / "outbox")
         for k in range(backlog):
-            event = MediaReadyEvent(event_id=uuid.uuid4().hex, device_id=device,
-                                    ts=utcnow(), play_id=f"outage-{k}", sha256="ab" * 32)
-            outbox.put(topics.device_topic(device, "event"), encode(event),
-                       key=event.event_id if receipts else None)
+            event = MediaReadyEvent(
+                event_id=uuid.uuid4().hex,
+                device_id=device,
+                ts=utcnow(),
+                play_id=f"outage-{k}",
+                sha256="ab" * 32,
+            )
+            outbox.put(
+                topics.device_topic(device, "event"),
+                encode(event),
+                key=event.event_id if receipts else None,
+            )
         config = MqttConfig(port=port, flush_jitter_s=jitter)
-        links.append(MqttLink(config, device, [], outbox, lambda t, p: None,
-                              lambda d=device: StatusMessage(device_id=d,
-                                                             state=DeviceState.online)))
+        links.append(
+            MqttLink(
+                config,
+                device,
+                [],
+                outbox,
+                lambda t, p: None,
+                lambda d=device: StatusMessage(device_id=d, state=DeviceState.online),
+            )
+        )
     ready.put(len(links))
     go.wait()
     began = time.monotonic()
@@ -67,11 +91,18 @@ def main() -> None:
     ap.add_argument("--backlog", type=int, default=30)
     ap.add_argument("--queue", type=int, default=1000)
     ap.add_argument("--jitter", type=float, default=10.0, help="flush_jitter_s of each agent")
-    ap.add_argument("--per-process", type=int, default=250, help="agents' links per process "
-                    "(paho's select() fails above 1,024 descriptors)")
+    ap.add_argument(
+        "--per-process",
+        type=int,
+        default=250,
+        help="agents' links per process (paho's select() fails above 1,024 descriptors)",
+    )
     ap.add_argument("--db", choices=("sqlite", "postgresql"), default="sqlite")
-    ap.add_argument("--no-receipts", action="store_true", help="the old way, for comparison: "
-                    "reports queued without a key go on the broker's PUBACK")
+    ap.add_argument(
+        "--no-receipts",
+        action="store_true",
+        help="the old way, for comparison: reports queued without a key go on the broker's PUBACK",
+    )
     args = ap.parse_args()
 
     from sqlalchemy import select
@@ -95,11 +126,23 @@ def main() -> None:
         ctx = mp.get_context("spawn")
         ready, go, done = ctx.Queue(), ctx.Event(), ctx.Queue()
         groups = max(1, -(-args.agents // args.per_process))
-        procs = [ctx.Process(target=links_group,
-                             args=(broker.port, devices[i::groups], str(tmp / "agents"),
-                                   args.backlog, args.jitter, not args.no_receipts,
-                                   ready, go, done))
-                 for i in range(groups)]
+        procs = [
+            ctx.Process(
+                target=links_group,
+                args=(
+                    broker.port,
+                    devices[i::groups],
+                    str(tmp / "agents"),
+                    args.backlog,
+                    args.jitter,
+                    not args.no_receipts,
+                    ready,
+                    go,
+                    done,
+                ),
+            )
+            for i in range(groups)
+        ]
         for proc in procs:
             proc.start()
         assert sum(ready.get(timeout=600) for _ in procs) == args.agents
@@ -111,16 +154,25 @@ def main() -> None:
         assert stack.services is not None
         stack.services.ingest.wait_idle(120)
         with stack.services.sessions() as session:
-            rows = Counter(session.scalars(select(DeviceEvent.event_id).where(
-                DeviceEvent.type == "media.ready")))
-        print(f"agents {args.agents} in {groups} processes, backlog {args.backlog} each, "
-              f"broker queue {args.queue}, pause before a backlog 0-{args.jitter:g} s, "
-              f"{'no receipts (the old way)' if args.no_receipts else 'receipts'}, {args.db}")
-        print(f"reports queued {expected}, stored {sum(rows.values())} "
-              f"({len(rows)} distinct, {sum(1 for n in rows.values() if n > 1)} twice), "
-              f"lost {expected - len(rows)}" + (f", still queued {left}" if left else ""))
-        print(f"sent again for want of a receipt {resent} ({resent / expected:.1%}); "
-              f"every outbox empty after {took:.1f} s")
+            rows = Counter(
+                session.scalars(
+                    select(DeviceEvent.event_id).where(DeviceEvent.type == "media.ready")
+                )
+            )
+        print(
+            f"agents {args.agents} in {groups} processes, backlog {args.backlog} each, "
+            f"broker queue {args.queue}, pause before a backlog 0-{args.jitter:g} s, "
+            f"{'no receipts (the old way)' if args.no_receipts else 'receipts'}, {args.db}"
+        )
+        print(
+            f"reports queued {expected}, stored {sum(rows.values())} "
+            f"({len(rows)} distinct, {sum(1 for n in rows.values() if n > 1)} twice), "
+            f"lost {expected - len(rows)}" + (f", still queued {left}" if left else "")
+        )
+        print(
+            f"sent again for want of a receipt {resent} ({resent / expected:.1%}); "
+            f"every outbox empty after {took:.1f} s"
+        )
     finally:
         for proc in procs:
             proc.join(30)

@@ -62,18 +62,36 @@ def main() -> None:
         ids = [f"loa-{i:05d}" for i in range(args.devices)]
         t0 = time.monotonic()
         with sessions.begin() as s:
-            s.execute(insert(Zone), [dict(id=f"thon-{v}", name=f"Thôn {v}", geocodes=[])
-                                     for v in range(args.villages)])
-            s.execute(insert(Device), [dict(id=d, name=d, token_hash="-", capabilities=[],
-                                            created_at=start - timedelta(days=60))
-                                       for d in ids])
-            s.execute(insert(DeviceZone), [dict(device_id=d, zone_id=f"thon-{i % args.villages}")
-                                           for i, d in enumerate(ids)])
-            s.execute(insert(DeviceStatusChange), [dict(device_id=d, status="online",
-                                                        at=start - timedelta(days=60))
-                                                   for d in ids])
-            s.add(Media(sha256="a" * 64, title="Bản tin", original_size=1, size=1,
-                        duration_ms=300_000))
+            s.execute(
+                insert(Zone),
+                [dict(id=f"thon-{v}", name=f"Thôn {v}", geocodes=[]) for v in range(args.villages)],
+            )
+            s.execute(
+                insert(Device),
+                [
+                    dict(
+                        id=d,
+                        name=d,
+                        token_hash="-",
+                        capabilities=[],
+                        created_at=start - timedelta(days=60),
+                    )
+                    for d in ids
+                ],
+            )
+            s.execute(
+                insert(DeviceZone),
+                [dict(device_id=d, zone_id=f"thon-{i % args.villages}") for i, d in enumerate(ids)],
+            )
+            s.execute(
+                insert(DeviceStatusChange),
+                [dict(device_id=d, status="online", at=start - timedelta(days=60)) for d in ids],
+            )
+            s.add(
+                Media(
+                    sha256="a" * 64, title="Bản tin", original_size=1, size=1, duration_ms=300_000
+                )
+            )
         deliveries = 0
         for day in range(30):
             with sessions.begin() as s:
@@ -81,27 +99,57 @@ def main() -> None:
                 for k in range(args.bulletins):
                     at = start + timedelta(days=day, hours=6 + 5 * k)
                     bid = f"b-{day}-{k}"
-                    s.add(Broadcast(id=bid, title=f"Bản tin {day + 1}/{k + 1}",
-                                    media_sha256="a" * 64, targets=["all"], start_at=at,
-                                    send_at=at, not_after=at + timedelta(minutes=10),
-                                    state="done", sent_at=at))
+                    s.add(
+                        Broadcast(
+                            id=bid,
+                            title=f"Bản tin {day + 1}/{k + 1}",
+                            media_sha256="a" * 64,
+                            targets=["all"],
+                            start_at=at,
+                            send_at=at,
+                            not_after=at + timedelta(minutes=10),
+                            state="done",
+                            sent_at=at,
+                        )
+                    )
                     for d in ids:
                         state = rnd.choice(("played",) * 9 + ("missed",))
-                        rows.append(dict(broadcast_id=bid, device_id=d, state=state,
-                                         started_at=at if state == "played" else None,
-                                         played_ms=300_000 if state == "played" else None))
+                        rows.append(
+                            dict(
+                                broadcast_id=bid,
+                                device_id=d,
+                                state=state,
+                                started_at=at if state == "played" else None,
+                                played_ms=300_000 if state == "played" else None,
+                            )
+                        )
                 s.flush()
                 s.execute(insert(Delivery), rows)
                 deliveries += len(rows)
                 outages = rnd.sample(ids, max(1, args.devices // 50))
-                s.execute(insert(DeviceStatusChange), [
-                    dict(device_id=d, status=status, at=start + timedelta(days=day, hours=h))
-                    for d in outages for status, h in (("offline", 1), ("online", 3))])
-                s.execute(insert(Alarm), [
-                    dict(device_id=d, key="device_offline", code="device_offline",
-                         raised_at=start + timedelta(days=day, hours=1, minutes=10),
-                         cleared_at=start + timedelta(days=day, hours=3), occurrences=1,
-                         detail="") for d in outages])
+                s.execute(
+                    insert(DeviceStatusChange),
+                    [
+                        dict(device_id=d, status=status, at=start + timedelta(days=day, hours=h))
+                        for d in outages
+                        for status, h in (("offline", 1), ("online", 3))
+                    ],
+                )
+                s.execute(
+                    insert(Alarm),
+                    [
+                        dict(
+                            device_id=d,
+                            key="device_offline",
+                            code="device_offline",
+                            raised_at=start + timedelta(days=day, hours=1, minutes=10),
+                            cleared_at=start + timedelta(days=day, hours=3),
+                            occurrences=1,
+                            detail="",
+                        )
+                        for d in outages
+                    ],
+                )
         written = time.monotonic() - t0
         reports = Reports(sessions, Settings(data_dir=tmp))
 
@@ -113,18 +161,20 @@ def main() -> None:
             print(f"  {what}: {took:.2f} s" + (f" ({size / 1e6:.1f} MB)" if size else ""))
             return out
 
-        print(f"\nLoa Làng report benchmark — {args.db}, {args.devices} clusters in "
-              f"{args.villages} villages, {args.bulletins} bulletins a day: {deliveries:,} "
-              f"deliveries in the month (written in {written:.0f} s), {platform.machine()} "
-              f"{os.cpu_count()} cores, {platform.python_implementation()} "
-              f"{platform.python_version()}")
-        report = timed("station report (query + figures)",
-                       lambda: reports.station(start, end, "11/2026"))
+        print(
+            f"\nLoa Làng report benchmark — {args.db}, {args.devices} clusters in "
+            f"{args.villages} villages, {args.bulletins} bulletins a day: {deliveries:,} "
+            f"deliveries in the month (written in {written:.0f} s), {platform.machine()} "
+            f"{os.cpu_count()} cores, {platform.python_implementation()} "
+            f"{platform.python_version()}"
+        )
+        report = timed(
+            "station report (query + figures)", lambda: reports.station(start, end, "11/2026")
+        )
         timed("CSV, broadcast log", lambda: csv_bytes(report, CsvKind.log))
         timed("CSV, equipment", lambda: csv_bytes(report, CsvKind.equipment))
         timed("PDF", lambda: pdf_bytes(report))
-        timed("export page of 100 bulletins",
-              lambda: reports.export_bulletins(start, end, 0, 100))
+        timed("export page of 100 bulletins", lambda: reports.export_bulletins(start, end, 0, 100))
         print(f"  peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")
     finally:
         engine.dispose()

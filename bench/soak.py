@@ -69,8 +69,11 @@ def proc_figures(pid: int | None) -> dict[str, float]:
     except OSError:
         return {}
     fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
-    return {"rss_mb": int(fields["VmRSS"].split()[0]) / 1024, "fds": fds,
-            "threads": int(fields["Threads"])}
+    return {
+        "rss_mb": int(fields["VmRSS"].split()[0]) / 1024,
+        "fds": fds,
+        "threads": int(fields["Threads"]),
+    }
 
 
 def lines_in(paths: list[Path]) -> int:
@@ -104,9 +107,14 @@ class Soak:
         from tests.support import postgres
         from tests.support.villages import Villages
 
-        with (postgres.temp_database() if self.args.db == "postgresql"
-              else contextlib.nullcontext(None)) as url, \
-                Villages(self.args.villages, self.args.delay_ms, self.args.loss) as villages:
+        with (
+            (
+                postgres.temp_database()
+                if self.args.db == "postgresql"
+                else contextlib.nullcontext(None)
+            ) as url,
+            Villages(self.args.villages, self.args.delay_ms, self.args.loss) as villages,
+        ):
             return self._run(villages, url)
 
     def _run(self, villages: Any, database_url: str | None) -> int:
@@ -117,25 +125,54 @@ class Soak:
         host = villages.host_ip
         relay_dir = self.tmp / "relay"
         relay_dir.mkdir()
-        subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i",
-                        "sine=frequency=330:duration=150", "-ac", "1", "-c:a", "libopus",
-                        "-b:a", "24k", str(relay_dir / "vov.ogg")], check=True)
+        subprocess.run(
+            [
+                "ffmpeg",
+                "-v",
+                "error",
+                "-f",
+                "lavfi",
+                "-i",
+                "sine=frequency=330:duration=150",
+                "-ac",
+                "1",
+                "-c:a",
+                "libopus",
+                "-b:a",
+                "24k",
+                str(relay_dir / "vov.ogg"),
+            ],
+            check=True,
+        )
         relay_port = free_port()
-        relay = ThreadingHTTPServer((host, relay_port),
-                                    partial(_QuietHandler, directory=str(relay_dir)))
+        relay = ThreadingHTTPServer(
+            (host, relay_port), partial(_QuietHandler, directory=str(relay_dir))
+        )
         threading.Thread(target=relay.serve_forever, daemon=True).start()
-        stack = Stack(self.tmp, free_port(), database_url=database_url, broker="mosquitto",
-                      http_host=host, mqtt_tls_host=host, mqtt_tls_port=free_port(),
-                      icecast="managed", icecast_host=host, icecast_port=free_port(),
-                      live_line_in="-re -f lavfi -i sine=frequency=440",
-                      live_source_grace_s=20, sync_lead_s=5.0, missed_grace_s=30.0,
-                      fleet_sample_s=60).start()
+        stack = Stack(
+            self.tmp,
+            free_port(),
+            database_url=database_url,
+            broker="mosquitto",
+            http_host=host,
+            mqtt_tls_host=host,
+            mqtt_tls_port=free_port(),
+            icecast="managed",
+            icecast_host=host,
+            icecast_port=free_port(),
+            live_line_in="-re -f lavfi -i sine=frequency=440",
+            live_source_grace_s=20,
+            sync_lead_s=5.0,
+            missed_grace_s=30.0,
+            fleet_sample_s=60,
+        ).start()
         procs: list[subprocess.Popen[bytes]] = []
         try:
             devices = self._provision(stack, villages, procs, wait_for)
             sha = stack.upload(make_speech(self.tmp / "minute.wav", "Bản tin thử nghiệm."))
-            self._loop(stack, villages, devices, sha["sha256"],
-                       f"http://{host}:{relay_port}/vov.ogg")
+            self._loop(
+                stack, villages, devices, sha["sha256"], f"http://{host}:{relay_port}/vov.ogg"
+            )
             self._quiesce(stack, devices, wait_for)
             self._check_plays(stack, devices)
         finally:
@@ -151,8 +188,9 @@ class Soak:
         self._report()
         return 1 if self.problems else 0
 
-    def _provision(self, stack: Any, villages: Any, procs: list[subprocess.Popen[bytes]],
-                   wait_for: Any) -> dict[str, int]:
+    def _provision(
+        self, stack: Any, villages: Any, procs: list[subprocess.Popen[bytes]], wait_for: Any
+    ) -> dict[str, int]:
         stack.add_zone("all")
         for v in range(len(villages)):
             stack.add_zone(f"village-{v}")
@@ -171,21 +209,34 @@ class Soak:
                 path = self.tmp / f"agents-{v}-{k}.json"
                 path.write_text(json.dumps([stack.config_data[d] for d in group]))
                 with path.with_suffix(".log").open("wb") as log:
-                    procs.append(subprocess.Popen(
-                        village.command([sys.executable, "-m", "tests.support.agent_group",
-                                         str(path)]), cwd=ROOT, stdout=log,
-                        stderr=subprocess.STDOUT))
+                    procs.append(
+                        subprocess.Popen(
+                            village.command(
+                                [sys.executable, "-m", "tests.support.agent_group", str(path)]
+                            ),
+                            cwd=ROOT,
+                            stdout=log,
+                            stderr=subprocess.STDOUT,
+                        )
+                    )
         self.agent_pid = procs[0].pid  # ("ip netns exec" execs the agent in place)
-        wait_for(lambda: sum(d["status"] == "online" for d in stack.api.get(
-            "/api/devices").json()) == len(devices), timeout=300, interval=1,
-            what="every agent online")
+        wait_for(
+            lambda: (
+                sum(d["status"] == "online" for d in stack.api.get("/api/devices").json())
+                == len(devices)
+            ),
+            timeout=300,
+            interval=1,
+            what="every agent online",
+        )
         self.say(f"{len(devices)} agents online in {len(villages)} villages")
         return devices
 
     # --- the day --------------------------------------------------------------------------
 
-    def _loop(self, stack: Any, villages: Any, devices: dict[str, int], sha: str,
-              relay_url: str) -> None:
+    def _loop(
+        self, stack: Any, villages: Any, devices: dict[str, int], sha: str, relay_url: str
+    ) -> None:
         a = self.args
         start = time.monotonic()
         end = start + a.minutes * 60
@@ -205,8 +256,10 @@ class Soak:
                     # and must still happen, from the plan on disk
                     cut = (rnd.randrange(len(villages)), time.monotonic() + 15)
                 if live_now:
-                    r = stack.api.post("/api/live", json={
-                        "targets": ["zone:all"], "title": "Trực tiếp", "source": "line_in"})
+                    r = stack.api.post(
+                        "/api/live",
+                        json={"targets": ["zone:all"], "title": "Trực tiếp", "source": "line_in"},
+                    )
                     if r.status_code == 201:
                         live = (r.json()["broadcast_id"], time.monotonic() + 60)
                         self.say(f"live slot {live[0]} on air")
@@ -229,8 +282,7 @@ class Soak:
                 live = None
             if not broker_killed and elapsed >= a.minutes * 30:
                 broker_killed = True
-                pid = int((stack.settings.data_dir / "mosquitto" / "mosquitto.pid")
-                          .read_text())
+                pid = int((stack.settings.data_dir / "mosquitto" / "mosquitto.pid").read_text())
                 os.kill(pid, 9)
                 self.say(f"broker killed with -9 (pid {pid})")
             time.sleep(0.5)
@@ -239,8 +291,17 @@ class Soak:
         if live is not None:
             stack.api.post(f"/api/live/{live[0]}/end")
 
-    def _minute(self, stack: Any, villages: Any, devices: dict[str, int], sha: str,
-                relay_url: str, minute: int, rnd: random.Random, live_now: bool) -> None:
+    def _minute(
+        self,
+        stack: Any,
+        villages: Any,
+        devices: dict[str, int],
+        sha: str,
+        relay_url: str,
+        minute: int,
+        rnd: random.Random,
+        live_now: bool,
+    ) -> None:
         """This minute's work; a bulletin due under a live slot is expected to yield to it
         (live outranks normal), so it is not counted as lost."""
         from protocol.messages import utcnow
@@ -248,10 +309,17 @@ class Soak:
         due = (utcnow() + timedelta(seconds=40)).replace(microsecond=0)
         local = due.astimezone(HCM)
         name = f"soak-{minute:04d}"
-        r = stack.api.put(f"/api/schedules/{name}", json={
-            "name": name, "title": f"Bản tin phút {minute}", "targets": ["zone:all"],
-            "start": local.strftime("%H:%M:%S"), "date": local.date().isoformat(),
-            "programme": [{"media": sha}]})
+        r = stack.api.put(
+            f"/api/schedules/{name}",
+            json={
+                "name": name,
+                "title": f"Bản tin phút {minute}",
+                "targets": ["zone:all"],
+                "start": local.strftime("%H:%M:%S"),
+                "date": local.date().isoformat(),
+                "programme": [{"media": sha}],
+            },
+        )
         if r.status_code not in (200, 202):
             self.problems.append(f"schedule {name} refused: {r.text[:200]}")
         elif not live_now:
@@ -262,33 +330,57 @@ class Soak:
         if minute % 10 == 5:  # a village silenced while the minute's bulletin plays
             v = rnd.randrange(len(villages))
             play_id = f"s-{name}-{local:%Y%m%dT%H%M}"
-            threading.Timer(max(0.0, (due - utcnow()).total_seconds() + 1.0), self._stop,
-                            args=(stack, v, play_id)).start()
+            threading.Timer(
+                max(0.0, (due - utcnow()).total_seconds() + 1.0),
+                self._stop,
+                args=(stack, v, play_id),
+            ).start()
         if minute % 5 == 2:  # a text bulletin, spoken and sent
             v = rnd.randrange(len(villages))
-            job = stack.api.post("/api/speech", params={"wait": "true"}, json={
-                "title": "Thông báo", "parts": [{"language": "vi", "text":
-                                                 f"Thông báo số {minute}: 8h30 sáng mai họp "
-                                                 "tại nhà văn hoá."}]})
+            job = stack.api.post(
+                "/api/speech",
+                params={"wait": "true"},
+                json={
+                    "title": "Thông báo",
+                    "parts": [
+                        {
+                            "language": "vi",
+                            "text": f"Thông báo số {minute}: 8h30 sáng mai họp tại nhà văn hoá.",
+                        }
+                    ],
+                },
+            )
             if job.status_code == 200 and job.json().get("media"):
-                b = stack.api.post("/api/broadcasts", json={
-                    "media_sha256": job.json()["media"]["sha256"],
-                    "targets": [f"zone:village-{v}"],
-                    "start_at": (utcnow() + timedelta(seconds=15)).isoformat()})
+                b = stack.api.post(
+                    "/api/broadcasts",
+                    json={
+                        "media_sha256": job.json()["media"]["sha256"],
+                        "targets": [f"zone:village-{v}"],
+                        "start_at": (utcnow() + timedelta(seconds=15)).isoformat(),
+                    },
+                )
                 if b.status_code != 201:
                     self.problems.append(f"text bulletin refused: {b.text[:200]}")
             else:
                 self.problems.append(f"speech failed: {job.text[:200]}")
         if minute % 15 == 8:  # a relay of the "provincial station" for a minute
-            r = stack.api.post("/api/relays", json={
-                "targets": ["zone:all"], "url": relay_url, "duration_s": 20,
-                "title": "Tiếp sóng", "start_at": (utcnow() + timedelta(seconds=8)).isoformat()})
+            r = stack.api.post(
+                "/api/relays",
+                json={
+                    "targets": ["zone:all"],
+                    "url": relay_url,
+                    "duration_s": 20,
+                    "title": "Tiếp sóng",
+                    "start_at": (utcnow() + timedelta(seconds=8)).isoformat(),
+                },
+            )
             if r.status_code != 201:
                 self.problems.append(f"relay refused: {r.text[:200]}")
 
     def _stop(self, stack: Any, village: int, play_id: str) -> None:
-        r = stack.api.post("/api/stop", json={"targets": [f"zone:village-{village}"],
-                                              "reason": "soak"})
+        r = stack.api.post(
+            "/api/stop", json={"targets": [f"zone:village-{village}"], "reason": "soak"}
+        )
         self.stopped.add((f"village-{village}", play_id))
         self.say(f"STOP to village-{village} during {play_id} ({r.status_code})")
 
@@ -308,30 +400,43 @@ class Soak:
             from sqlalchemy import text
 
             with stack.services.engine.connect() as conn:
-                db_mb = conn.execute(text("SELECT pg_database_size(current_database())")
-                                     ).scalar() / 2**20
+                db_mb = (
+                    conn.execute(text("SELECT pg_database_size(current_database())")).scalar()
+                    / 2**20
+                )
         sample = {
-            "minute": minute, "controller": proc_figures(os.getpid()),
-            "broker": proc_figures(broker_pid), "agent": proc_figures(self.agent_pid),
-            "db_mb": db_mb, "controller_lines": self.lines.count,
+            "minute": minute,
+            "controller": proc_figures(os.getpid()),
+            "broker": proc_figures(broker_pid),
+            "agent": proc_figures(self.agent_pid),
+            "db_mb": db_mb,
+            "controller_lines": self.lines.count,
             "broker_lines": lines_in([data / "mosquitto" / "mosquitto.log"]),
             "agent_lines": lines_in(sorted(self.tmp.glob("agents-*.log"))),
         }
         self.samples.append(sample)
         c, b, g = sample["controller"], sample["broker"], sample["agent"]
-        print(f"  m{minute:>4}  controller {c.get('rss_mb', 0):6.1f} MB {c.get('fds', 0):4} fd "
-              f"{c.get('threads', 0):3} thr | broker {b.get('rss_mb', 0):5.1f} MB "
-              f"{b.get('fds', 0):4} fd | agent {g.get('rss_mb', 0):5.1f} MB {g.get('fds', 0):3} "
-              f"fd {g.get('threads', 0):3} thr | db {db_mb:6.1f} MB | log lines "
-              f"{sample['controller_lines']}/{sample['broker_lines']}/{sample['agent_lines']}",
-              flush=True)
+        print(
+            f"  m{minute:>4}  controller {c.get('rss_mb', 0):6.1f} MB {c.get('fds', 0):4} fd "
+            f"{c.get('threads', 0):3} thr | broker {b.get('rss_mb', 0):5.1f} MB "
+            f"{b.get('fds', 0):4} fd | agent {g.get('rss_mb', 0):5.1f} MB {g.get('fds', 0):3} "
+            f"fd {g.get('threads', 0):3} thr | db {db_mb:6.1f} MB | log lines "
+            f"{sample['controller_lines']}/{sample['broker_lines']}/{sample['agent_lines']}",
+            flush=True,
+        )
 
     def _quiesce(self, stack: Any, devices: dict[str, int], wait_for: Any) -> None:
         self.say("the day is over: waiting for the last plays and reports")
         time.sleep(90)
-        wait_for(lambda: sum(d["status"] == "online" for d in stack.api.get(
-            "/api/devices").json()) == len(devices), timeout=180, interval=1,
-            what="every agent online")
+        wait_for(
+            lambda: (
+                sum(d["status"] == "online" for d in stack.api.get("/api/devices").json())
+                == len(devices)
+            ),
+            timeout=180,
+            interval=1,
+            what="every agent online",
+        )
         stack.services.ingest.wait_idle(60)
         time.sleep(30)  # outboxes flushed
         stack.services.ingest.wait_idle(60)
@@ -339,8 +444,9 @@ class Soak:
     def _check_plays(self, stack: Any, devices: dict[str, int]) -> None:
         played: dict[str, Counter[str]] = {}
         for device in devices:
-            metas = [json.loads(p.read_text()) for p in
-                     stack.configs[device].output_dir.glob("*.json")]
+            metas = [
+                json.loads(p.read_text()) for p in stack.configs[device].output_dir.glob("*.json")
+            ]
             played[device] = Counter(m["play_id"] for m in metas)
         lost, doubled = [], []
         for device, counts in played.items():
@@ -357,10 +463,15 @@ class Soak:
         from controller.db.models import DeviceEvent
 
         with stack.services.sessions() as session:
-            security = session.scalars(select(DeviceEvent).where(
-                DeviceEvent.type == "security")).all()
-        self.result = {"expected": sum(len(v) for v in self.expected.values()),
-                       "lost": lost, "doubled": doubled, "security": len(security)}
+            security = session.scalars(
+                select(DeviceEvent).where(DeviceEvent.type == "security")
+            ).all()
+        self.result = {
+            "expected": sum(len(v) for v in self.expected.values()),
+            "lost": lost,
+            "doubled": doubled,
+            "security": len(security),
+        }
         for e in security[:10]:
             self.problems.append(f"security event from {e.device_id}: {e.payload}")
         if doubled:
@@ -370,8 +481,10 @@ class Soak:
 
     def _report(self) -> None:
         a = self.args
-        first, last = self.samples[1] if len(self.samples) > 1 else self.samples[0], \
-            self.samples[-1]
+        first, last = (
+            self.samples[1] if len(self.samples) > 1 else self.samples[0],
+            self.samples[-1],
+        )
         hours = max(1e-9, (last["minute"] - first["minute"]) / 60)
 
         def growth(part: str, key: str) -> str:
@@ -384,20 +497,20 @@ class Soak:
         print(f"""
 Loa Làng soak — {a.minutes} min, {a.agents} agents in {a.villages} villages ({a.delay_ms:.0f} ms,
 {a.loss:.0%} loss each way), {a.db}, {platform.machine()} {os.cpu_count()} cores
-(growth measured from minute {first['minute']} to {last['minute']})
-  controller RSS MB   {growth('controller', 'rss_mb')}
-  controller fds      {growth('controller', 'fds')}
-  controller threads  {growth('controller', 'threads')}
-  broker RSS MB       {growth('broker', 'rss_mb')}
-  broker fds          {growth('broker', 'fds')}
-  agent RSS MB        {growth('agent', 'rss_mb')}
-  agent fds           {growth('agent', 'fds')}
-  agent threads       {growth('agent', 'threads')}
-  database MB         {first['db_mb']:.1f} → {last['db_mb']:.1f} ({db_rate:+.1f}/h)
-  log lines           controller {last['controller_lines']}, broker {last['broker_lines']},
-                      agents {last['agent_lines']} ({lines / hours:.0f}/h)
-  plays               {r.get('expected', 0)} due, {len(r.get('lost', []))} lost,
-                      {len(r.get('doubled', []))} doubled, {r.get('security', 0)} security events
+(growth measured from minute {first["minute"]} to {last["minute"]})
+  controller RSS MB   {growth("controller", "rss_mb")}
+  controller fds      {growth("controller", "fds")}
+  controller threads  {growth("controller", "threads")}
+  broker RSS MB       {growth("broker", "rss_mb")}
+  broker fds          {growth("broker", "fds")}
+  agent RSS MB        {growth("agent", "rss_mb")}
+  agent fds           {growth("agent", "fds")}
+  agent threads       {growth("agent", "threads")}
+  database MB         {first["db_mb"]:.1f} → {last["db_mb"]:.1f} ({db_rate:+.1f}/h)
+  log lines           controller {last["controller_lines"]}, broker {last["broker_lines"]},
+                      agents {last["agent_lines"]} ({lines / hours:.0f}/h)
+  plays               {r.get("expected", 0)} due, {len(r.get("lost", []))} lost,
+                      {len(r.get("doubled", []))} doubled, {r.get("security", 0)} security events
   controller warnings by logger: {dict(self.lines.by_logger.most_common(8))}
 """)
         for problem in self.problems:

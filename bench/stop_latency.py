@@ -54,9 +54,11 @@ def main() -> None:
         stack.stop()
         broker.stop()
     latencies.sort()
-    print(f"STOP → silent, {args.agents} agents × {args.stops} stops: min {latencies[0]:.0f} ms, "
-          f"median {statistics.median(latencies):.0f} ms, max {latencies[-1]:.0f} ms "
-          f"(target: under 1000 ms; ratio max/target {latencies[-1] / 1000:.2f})")
+    print(
+        f"STOP → silent, {args.agents} agents × {args.stops} stops: min {latencies[0]:.0f} ms, "
+        f"median {statistics.median(latencies):.0f} ms, max {latencies[-1]:.0f} ms "
+        f"(target: under 1000 ms; ratio max/target {latencies[-1] / 1000:.2f})"
+    )
 
 
 if __name__ == "__main__":

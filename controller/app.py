@@ -54,13 +54,35 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
             if owned:
                 svc.stop()
 
-    app = FastAPI(title="Loa Làng controller", version=__version__, lifespan=lifespan,
-                  description="Commune IP-radio controller: media, devices, zones, broadcasts.")
+    app = FastAPI(
+        title="Loa Làng controller",
+        version=__version__,
+        lifespan=lifespan,
+        description="Commune IP-radio controller: media, devices, zones, broadcasts.",
+    )
     app.state.services = svc
     install_handlers(app)
     app.add_middleware(BodyLimits, services=svc)  # before any route reads a byte of a body
-    for module in (media, speech, zones, devices, broadcasts, schedules, alarms, stop, edge,
-                   users, audit, session, cap, live, keys, reports, notices, updates):
+    for module in (
+        media,
+        speech,
+        zones,
+        devices,
+        broadcasts,
+        schedules,
+        alarms,
+        stop,
+        edge,
+        users,
+        audit,
+        session,
+        cap,
+        live,
+        keys,
+        reports,
+        notices,
+        updates,
+    ):
         app.include_router(module.router, responses=ERROR_RESPONSES)
     app.include_router(schedules.changes_router, responses=ERROR_RESPONSES)
     from .web import install as install_web
@@ -74,12 +96,19 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         ca = svc.settings.data_dir / "tls" / "ca.crt"
         if svc.settings.tls_cert is not None or not ca.is_file():
             raise NotFound("tls.no_ca")
-        return Response(ca.read_bytes(), media_type="application/x-x509-ca-cert", headers={
-            "Content-Disposition": 'attachment; filename="loalang-ca.crt"'})
+        return Response(
+            ca.read_bytes(),
+            media_type="application/x-x509-ca-cert",
+            headers={"Content-Disposition": 'attachment; filename="loalang-ca.crt"'},
+        )
 
-    @app.get("/metrics", tags=["ops"], response_class=Response,
-             dependencies=[allow("metrics.read")],
-             responses={200: {"content": {"text/plain": {}}}})
+    @app.get(
+        "/metrics",
+        tags=["ops"],
+        response_class=Response,
+        dependencies=[allow("metrics.read")],
+        responses={200: {"content": {"text/plain": {}}}},
+    )
     def metrics() -> Response:
         """Prometheus metrics (a technician's or admin's token: ``authorization`` in the
         scrape config; ``deploy/prometheus.yml``)."""
@@ -87,8 +116,13 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
 
     @app.get("/healthz", tags=["ops"])
     def healthz() -> dict[str, object]:
-        return {"ok": True, "version": __version__, "mqtt": svc.gateway.connected.is_set(),
-                "key_id": svc.key.kid, "controller_id": svc.controller_id,
-                "leader": svc.leadership.is_leader}
+        return {
+            "ok": True,
+            "version": __version__,
+            "mqtt": svc.gateway.connected.is_set(),
+            "key_id": svc.key.kid,
+            "controller_id": svc.controller_id,
+            "leader": svc.leadership.is_leader,
+        }
 
     return app

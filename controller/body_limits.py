@@ -28,8 +28,12 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
 BODY_LIMIT = 4 * 1024 * 1024  # any JSON or form: a schedule set, a CAP alert (2 MiB) fit
-UPLOAD_PATHS = ("/api/media", "/ui/send",  # audio files: up to max_upload_bytes, logged in only
-                "/api/releases", "/ui/updates/releases")  # agent releases (wheels)
+UPLOAD_PATHS = (
+    "/api/media",
+    "/ui/send",  # audio files: up to max_upload_bytes, logged in only
+    "/api/releases",
+    "/ui/updates/releases",
+)  # agent releases (wheels)
 MULTIPART_SLACK = 1024 * 1024  # the form's other fields and boundaries around the file
 PUBLIC = ("/auth/login", "/auth/logout", "/ui/login", "/icecast/auth", "/api/cap")
 """Where a body comes without a person's log-in: logging in, Icecast's questions (its own
@@ -41,8 +45,12 @@ class _Cut(Exception):
 
 
 class BodyLimits:
-    def __init__(self, app: Callable[[Scope, Receive, Send], Awaitable[None]],
-                 services: Any, body_limit: int = BODY_LIMIT):
+    def __init__(
+        self,
+        app: Callable[[Scope, Receive, Send], Awaitable[None]],
+        services: Any,
+        body_limit: int = BODY_LIMIT,
+    ):
         self.app = app
         self.services = services
         self.body_limit = body_limit
@@ -53,20 +61,30 @@ class BodyLimits:
             return
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
         upload = scope["path"] in UPLOAD_PATHS
-        limit = self.services.settings.max_upload_bytes + MULTIPART_SLACK if upload \
-            else self.body_limit
+        limit = (
+            self.services.settings.max_upload_bytes + MULTIPART_SLACK if upload else self.body_limit
+        )
         lang = pick_language(headers.get("accept-language"))
         too_large = TooLarge("upload.too_large", limit_mb=max(1, limit // 2**20))
         length = headers.get("content-length", "")
         if length.isdigit() and int(length) > limit:
             await _refuse(send, too_large, lang)
             return
-        if scope["path"] not in PUBLIC and \
-                not await to_thread.run_sync(self._signed_in, headers, scope):
+        if scope["path"] not in PUBLIC and not await to_thread.run_sync(
+            self._signed_in, headers, scope
+        ):
             if scope["path"].startswith("/ui/"):  # a browser goes to log in, as on any page
-                await send({"type": "http.response.start", "status": 303, "headers": [
-                    (b"location", b"/ui/login"), (b"content-length", b"0"),
-                    (b"connection", b"close")]})
+                await send(
+                    {
+                        "type": "http.response.start",
+                        "status": 303,
+                        "headers": [
+                            (b"location", b"/ui/login"),
+                            (b"content-length", b"0"),
+                            (b"connection", b"close"),
+                        ],
+                    }
+                )
                 await send({"type": "http.response.body", "body": b""})
             else:
                 await _refuse(send, Unauthenticated("auth.required"), lang)
@@ -114,8 +132,15 @@ class BodyLimits:
 
 async def _refuse(send: Send, exc: DomainError, lang: str) -> None:
     body = json.dumps(error_body(exc, lang), ensure_ascii=False).encode()
-    await send({"type": "http.response.start", "status": http_status(exc),
-                "headers": [(b"content-type", b"application/json"),
-                            (b"content-length", str(len(body)).encode()),
-                            (b"connection", b"close")]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": http_status(exc),
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                (b"connection", b"close"),
+            ],
+        }
+    )
     await send({"type": "http.response.body", "body": body})

@@ -48,8 +48,9 @@ def listening(host: str, port: int) -> bool:
         return False
 
 
-def wait_listening(proc: subprocess.Popen[bytes], host: str, port: int, timeout: float,
-                   name: str, logs: str) -> None:
+def wait_listening(
+    proc: subprocess.Popen[bytes], host: str, port: int, timeout: float, name: str, logs: str
+) -> None:
     """Return once the child listens; RuntimeError if it exits or does not within ``timeout``."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -141,11 +142,18 @@ class Supervisor:
     ``stable_s``. Every start happens on the supervisor's own thread (see
     ``die_with_parent``)."""
 
-    def __init__(self, on_failing: Callable[[str, str], None] = lambda name, detail: None,
-                 on_recovered: Callable[[str], None] = lambda name: None, *,
-                 check_s: float = 0.5, min_delay_s: float = 1.0, max_delay_s: float = 60.0,
-                 failing_deaths: int = 3, failing_window_s: float = 600.0,
-                 stable_s: float = 60.0):
+    def __init__(
+        self,
+        on_failing: Callable[[str, str], None] = lambda name, detail: None,
+        on_recovered: Callable[[str], None] = lambda name: None,
+        *,
+        check_s: float = 0.5,
+        min_delay_s: float = 1.0,
+        max_delay_s: float = 60.0,
+        failing_deaths: int = 3,
+        failing_window_s: float = 600.0,
+        stable_s: float = 60.0,
+    ):
         self._on_failing = on_failing
         self._on_recovered = on_recovered
         self._check_s = check_s
@@ -159,8 +167,14 @@ class Supervisor:
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
 
-    def add(self, name: str, child: Child, *, prepare: Callable[[], None] = lambda: None,
-            required: bool = True) -> None:
+    def add(
+        self,
+        name: str,
+        child: Child,
+        *,
+        prepare: Callable[[], None] = lambda: None,
+        required: bool = True,
+    ) -> None:
         """Supervise ``child``. A ``required`` child that cannot start the first time fails
         ``start``; another is logged and tried again."""
         self._entries.append(_Entry(name, child, prepare, required, ChildStatus(name)))
@@ -195,8 +209,16 @@ class Supervisor:
 
     def statuses(self) -> list[ChildStatus]:
         with self._lock:
-            return [ChildStatus(e.status.name, e.status.up, e.status.restarts, e.status.failing,
-                                e.status.last_error) for e in self._entries]
+            return [
+                ChildStatus(
+                    e.status.name,
+                    e.status.up,
+                    e.status.restarts,
+                    e.status.failing,
+                    e.status.last_error,
+                )
+                for e in self._entries
+            ]
 
     # --- the watch -------------------------------------------------------------------------
 
@@ -251,8 +273,12 @@ class Supervisor:
         status = entry.status
         with self._lock:
             if status.up:
-                log.error("%s %s; starting it again in %.0f s", entry.name, how,
-                          max(entry.delay, self._min_delay))
+                log.error(
+                    "%s %s; starting it again in %.0f s",
+                    entry.name,
+                    how,
+                    max(entry.delay, self._min_delay),
+                )
             status.up = False
             status.deaths.append(now)
             recent = [t for t in status.deaths if now - t <= self._failing_window]

@@ -95,27 +95,46 @@ def _controller_id(data_dir: Path) -> str:
     return value
 
 
-def _broker(settings: Settings, access: bool, on_log: Handler | None
-            ) -> MosquittoBroker | EmbeddedBroker | None:
+def _broker(
+    settings: Settings, access: bool, on_log: Handler | None
+) -> MosquittoBroker | EmbeddedBroker | None:
     """The broker the controller runs itself, if any (``Settings.broker``)."""
     if settings.broker == "mosquitto":
         tls = None
         if settings.mqtt_tls_port:
-            files = ensure_certificate(settings.data_dir / "tls", settings.station_name,
-                                       [settings.agent_mqtt_host, *settings.tls_names],
-                                       settings.tls_cert, settings.tls_key)
-            tls = TlsListener(settings.mqtt_tls_host, settings.mqtt_tls_port,
-                              files.ca or files.cert, files.cert, files.key)
+            files = ensure_certificate(
+                settings.data_dir / "tls",
+                settings.station_name,
+                [settings.agent_mqtt_host, *settings.tls_names],
+                settings.tls_cert,
+                settings.tls_key,
+            )
+            tls = TlsListener(
+                settings.mqtt_tls_host,
+                settings.mqtt_tls_port,
+                files.ca or files.cert,
+                files.cert,
+                files.key,
+            )
         elif not is_loopback(settings.mqtt_host):
-            raise ValueError(f"plain MQTT on {settings.mqtt_host} would carry device "
-                             "credentials in clear text: keep mqtt_host on loopback and set "
-                             "mqtt_tls_port for agents off this machine")
-        return MosquittoBroker(settings.data_dir / "mosquitto", settings.mqtt_host,
-                               settings.mqtt_port, access=access, tls=tls,
-                               on_log=on_log if access else None)
+            raise ValueError(
+                f"plain MQTT on {settings.mqtt_host} would carry device "
+                "credentials in clear text: keep mqtt_host on loopback and set "
+                "mqtt_tls_port for agents off this machine"
+            )
+        return MosquittoBroker(
+            settings.data_dir / "mosquitto",
+            settings.mqtt_host,
+            settings.mqtt_port,
+            access=access,
+            tls=tls,
+            on_log=on_log if access else None,
+        )
     if settings.broker == "embedded":
-        log.warning("embedded amqtt broker: for trying out only (no ACL, fails under "
-                    "connection bursts); install mosquitto for anything else")
+        log.warning(
+            "embedded amqtt broker: for trying out only (no ACL, fails under "
+            "connection bursts); install mosquitto for anything else"
+        )
         return EmbeddedBroker(settings.mqtt_host, settings.mqtt_port)
     return None
 
@@ -124,8 +143,11 @@ def tts_engines(settings: Settings) -> Engines:
     """espeak-ng always (offline), a hosted service when one is configured."""
     engines: list[TtsEngine] = [EspeakEngine(settings.espeak)]
     if settings.tts_hosted_url:
-        engines.append(HostedEngine(settings.tts_hosted_url, settings.tts_hosted_api_key,
-                                    settings.tts_hosted_voices))
+        engines.append(
+            HostedEngine(
+                settings.tts_hosted_url, settings.tts_hosted_api_key, settings.tts_hosted_voices
+            )
+        )
     return Engines(engines)
 
 
@@ -139,103 +161,166 @@ class Services:
         self.api_token = load_or_create_api_token(settings)
         self.broker_access = BrokerAccess(settings, self.sessions, self._reload_broker)
         # the broker's refusals, from its log: each device's security events
-        self.denials = BrokerDenials(self.sessions, self.broker_access.reads_of,
-                                     lambda: self.live.changed(["fleet"]))
-        self.broker_log = LogTail(settings.broker_log_file, self.denials.seen) \
-            if settings.broker_log_file else None
+        self.denials = BrokerDenials(
+            self.sessions, self.broker_access.reads_of, lambda: self.live.changed(["fleet"])
+        )
+        self.broker_log = (
+            LogTail(settings.broker_log_file, self.denials.seen)
+            if settings.broker_log_file
+            else None
+        )
         self.broker = _broker(settings, self.broker_access.enabled, self.denials.seen)
         self.jobs = Jobs()
         self.live = LiveUpdates()
         self.audit = AuditLog(self.sessions)
         self.controller_id = settings.controller_id or _controller_id(settings.data_dir)
         # one leader among the controllers of one database (PostgreSQL); SQLite: this one
-        self.leadership = Leadership(self.engine, self.controller_id,
-                                     on_elected=self._lead, on_deposed=self._follow,
-                                     on_notice=self._on_notice, poll_s=settings.leader_poll_s)
+        self.leadership = Leadership(
+            self.engine,
+            self.controller_id,
+            on_elected=self._lead,
+            on_deposed=self._follow,
+            on_notice=self._on_notice,
+            poll_s=settings.leader_poll_s,
+        )
         self.locks = KeyLocks(self.engine)
 
         # the fleet: reports in, commands out, retained messages kept as written
         url = settings.resolved_database_url
-        self.ingest = Ingest(self.sessions, on_applied=self._fleet_changed,
-                             on_stored=self._send_receipts,
-                             process_url=url if settings.ingest_process and
-                             url.startswith("postgresql") else None)
-        self.gateway = MqttGateway(self.broker_access.login(), self._on_message,
-                                   controller_id=self.controller_id,
-                                   on_connected=self._on_connected,
-                                   on_reports_connected=self._on_reports_connected,
-                                   watch=(topics.ALL_PLANS, topics.CONTROLLER_STATUS))
-        self.commands = CommandPath(self.keys, self.sessions, self.gateway,
-                                    settings.command_validity.seconds, self.locks)
+        self.ingest = Ingest(
+            self.sessions,
+            on_applied=self._fleet_changed,
+            on_stored=self._send_receipts,
+            process_url=url if settings.ingest_process and url.startswith("postgresql") else None,
+        )
+        self.gateway = MqttGateway(
+            self.broker_access.login(),
+            self._on_message,
+            controller_id=self.controller_id,
+            on_connected=self._on_connected,
+            on_reports_connected=self._on_reports_connected,
+            watch=(topics.ALL_PLANS, topics.CONTROLLER_STATUS),
+        )
+        self.commands = CommandPath(
+            self.keys, self.sessions, self.gateway, settings.command_validity.seconds, self.locks
+        )
 
         # schedules and plans
         self.schedules = ScheduleStore(self.sessions, settings.timezone)
-        self.plans = PlanPublisher(self.sessions, self.commands, settings.timezone,
-                                   settings.default_max_late_s)
-        self.retained = RetainedKeeper(self.gateway, self.plans.retained_source(),
-                                       (topics.CONTROLLER_STATUS, self.gateway.status_topic))
+        self.plans = PlanPublisher(
+            self.sessions, self.commands, settings.timezone, settings.default_max_late_s
+        )
+        self.retained = RetainedKeeper(
+            self.gateway,
+            self.plans.retained_source(),
+            (topics.CONTROLLER_STATUS, self.gateway.status_topic),
+        )
 
         # the application's rules, for every face
-        self.broadcasts = BroadcastService(settings, self.sessions, self.commands, self.jobs,
-                                           self.audit, self.plans_changed,
-                                           lambda: list(self.schedules.current().quiet_hours),
-                                           lambda: self.live.changed(["broadcasts",
-                                                                      "progress"]),
-                                           announce=self._announce_broadcast)
-        self.firing = ScheduleFiring(self.sessions, self.broadcasts, settings.timezone,
-                                     settings.prefetch_lead_s)
-        self.devices = DeviceService(settings, self.sessions, self.keys, self.commands,
-                                     self.audit, self.plans_changed, self.broker_access,
-                                     empty_plan=self.plans.publish_empty)
-        self.signing = SigningKeys(self.keys, self.sessions, self.commands, self.audit,
-                                   self._resign_plans)
+        self.broadcasts = BroadcastService(
+            settings,
+            self.sessions,
+            self.commands,
+            self.jobs,
+            self.audit,
+            self.plans_changed,
+            lambda: list(self.schedules.current().quiet_hours),
+            lambda: self.live.changed(["broadcasts", "progress"]),
+            announce=self._announce_broadcast,
+        )
+        self.firing = ScheduleFiring(
+            self.sessions, self.broadcasts, settings.timezone, settings.prefetch_lead_s
+        )
+        self.devices = DeviceService(
+            settings,
+            self.sessions,
+            self.keys,
+            self.commands,
+            self.audit,
+            self.plans_changed,
+            self.broker_access,
+            empty_plan=self.plans.publish_empty,
+        )
+        self.signing = SigningKeys(
+            self.keys, self.sessions, self.commands, self.audit, self._resign_plans
+        )
         self.zones = ZoneService(self.sessions, self.audit)
         self.reports = Reports(self.sessions, settings)
         self.metrics = Metrics(self)
         self.notices = Notices(self.sessions, settings)
-        self.updates = Updates(settings.data_dir / "releases", self.sessions, self.commands,
-                               self.audit, lambda: self.live.changed(["fleet"]))
-        self.alarms = AlarmService(self.sessions, self.audit,
-                                   lambda: self.live.changed(["fleet"]))
-        self.accounts = AccountService(self.sessions, self.audit, self.api_token,
-                                       settings.login_lockout_failures,
-                                       settings.login_lockout_minutes, settings.session_hours,
-                                       settings.login_slowdown_max_s)
-        self.media = MediaService(self.sessions, MediaStore(settings.media_dir), EncodeSettings(
-            loudness_target_lufs=settings.loudness_target_lufs,
-            true_peak_dbtp=settings.true_peak_dbtp,
-            tolerance_lu=settings.loudness_tolerance_lu,
-            opus_bitrate_kbps=settings.opus_bitrate_kbps,
-            min_duration_s=settings.min_duration_s,
-            max_duration_s=settings.max_duration_s,
-            ffmpeg=settings.ffmpeg,
-            ffprobe=settings.ffprobe,
-        ), settings.max_upload_bytes, self.audit)
+        self.updates = Updates(
+            settings.data_dir / "releases",
+            self.sessions,
+            self.commands,
+            self.audit,
+            lambda: self.live.changed(["fleet"]),
+        )
+        self.alarms = AlarmService(self.sessions, self.audit, lambda: self.live.changed(["fleet"]))
+        self.accounts = AccountService(
+            self.sessions,
+            self.audit,
+            self.api_token,
+            settings.login_lockout_failures,
+            settings.login_lockout_minutes,
+            settings.session_hours,
+            settings.login_slowdown_max_s,
+        )
+        self.media = MediaService(
+            self.sessions,
+            MediaStore(settings.media_dir),
+            EncodeSettings(
+                loudness_target_lufs=settings.loudness_target_lufs,
+                true_peak_dbtp=settings.true_peak_dbtp,
+                tolerance_lu=settings.loudness_tolerance_lu,
+                opus_bitrate_kbps=settings.opus_bitrate_kbps,
+                min_duration_s=settings.min_duration_s,
+                max_duration_s=settings.max_duration_s,
+                ffmpeg=settings.ffmpeg,
+                ffprobe=settings.ffprobe,
+            ),
+            settings.max_upload_bytes,
+            self.audit,
+        )
         self.programme = ProgrammeService(self.sessions, self.schedules, settings.timezone)
-        self.speech = SpeechService(self.sessions, tts_engines(settings), self.media,
-                                    self.audit, settings.tts_default_voice)
-        self.schedule_changes = ScheduleChanges(self.sessions, self.schedules, self.audit,
-                                                self.plans_changed, self.speech)
+        self.speech = SpeechService(
+            self.sessions, tts_engines(settings), self.media, self.audit, settings.tts_default_voice
+        )
+        self.schedule_changes = ScheduleChanges(
+            self.sessions, self.schedules, self.audit, self.plans_changed, self.speech
+        )
         self.repeats = RepeatService(self.broadcasts, self.speech, self.media, settings.timezone)
-        self.emergencies = EmergencyService(self.sessions, self.broadcasts, self.repeats,
-                                            self.speech, self.media, settings.ffmpeg)
-        self.cap = CapService(settings, self.sessions, self.broadcasts, self.repeats,
-                              self.speech, self.media, self.audit)
+        self.emergencies = EmergencyService(
+            self.sessions, self.broadcasts, self.repeats, self.speech, self.media, settings.ffmpeg
+        )
+        self.cap = CapService(
+            settings,
+            self.sessions,
+            self.broadcasts,
+            self.repeats,
+            self.speech,
+            self.media,
+            self.audit,
+        )
         self.cap_watch = CapWatcher(self.cap, settings.cap_feeds)
         self.relays = RelayService(self.sessions, self.broadcasts)
-        self.onair = OnAirService(settings, self.sessions, self.broadcasts, self.accounts,
-                                  self.jobs, self.audit)
+        self.onair = OnAirService(
+            settings, self.sessions, self.broadcasts, self.accounts, self.jobs, self.audit
+        )
         # the processes this controller runs, restarted when they die
-        self.children = Supervisor(self.alarms.service_failing, self.alarms.service_recovered,
-                                   max_delay_s=settings.child_restart_max_s,
-                                   stable_s=settings.child_stable_s)
+        self.children = Supervisor(
+            self.alarms.service_failing,
+            self.alarms.service_recovered,
+            max_delay_s=settings.child_restart_max_s,
+            stable_s=settings.child_stable_s,
+        )
         if isinstance(self.broker, MosquittoBroker):
             self.children.add("mosquitto", self.broker, prepare=self.broker_access.sync)
         icecast = self.onair.stream_server()
         if icecast is not None:
             self.children.add("icecast", icecast, required=False)
-        self.media_jobs = MediaJobs(self.sessions, settings.media_workers, self.media.get,
-                                    self.controller_id)
+        self.media_jobs = MediaJobs(
+            self.sessions, settings.media_workers, self.media.get, self.controller_id
+        )
         self._refresh_lock = threading.Lock()
         self._refresh_wanted = False
         self._refresh_running = False
@@ -264,8 +349,11 @@ class Services:
             if last is not None and k % self.RECEIPTS_AT_ONCE == 0:
                 last.wait_for_publish(5)  # the previous hundred acknowledged, or given up
             try:
-                last = self.gateway.publish(topics.device_topic(device_id, "receipt"),
-                                            encode(ReceiptMessage(ids=ids)), wait=None)
+                last = self.gateway.publish(
+                    topics.device_topic(device_id, "receipt"),
+                    encode(ReceiptMessage(ids=ids)),
+                    wait=None,
+                )
             except NotConnected:
                 return  # the agents send them again and get their receipt then
 
@@ -295,9 +383,11 @@ class Services:
     def _start(self) -> None:
         s = self.settings
         if s.broker == "external" and not s.mqtt_ca_file and not is_loopback(s.mqtt_host):
-            log.warning("MQTT to %s without TLS: device credentials and reports cross the "
-                        "network in clear text; set mqtt_ca_file (docs/operations.md)",
-                        s.mqtt_host)
+            log.warning(
+                "MQTT to %s without TLS: device credentials and reports cross the "
+                "network in clear text; set mqtt_ca_file (docs/operations.md)",
+                s.mqtt_host,
+            )
         migrate(self.engine)
         self.media_jobs.recover()
         self.broker_access.sync()  # the broker's log-ins before it (or we) start
@@ -311,12 +401,24 @@ class Services:
         self.jobs.start()
         self.gateway.start(reports=False)  # reports: the leader's (``_lead``)
         if not self.gateway.wait_connected(10):
-            log.warning("MQTT broker %s:%s not reachable yet; will keep trying",
-                        self.settings.mqtt_host, self.settings.mqtt_port)
+            log.warning(
+                "MQTT broker %s:%s not reachable yet; will keep trying",
+                self.settings.mqtt_host,
+                self.settings.mqtt_port,
+            )
         self.leadership.start()  # SQLite: leads at once; PostgreSQL: when elected
 
-    LEADER_JOBS = ("commands-retry", "plans", "firing", "fleet-sample", "telemetry-prune",
-                   "offline-alarms", "notices", "updates", "broker-denials")
+    LEADER_JOBS = (
+        "commands-retry",
+        "plans",
+        "firing",
+        "fleet-sample",
+        "telemetry-prune",
+        "offline-alarms",
+        "notices",
+        "updates",
+        "broker-denials",
+    )
     """What runs on the leading controller only (and ``cap-watch:*``)."""
 
     def _prune_telemetry(self) -> None:
@@ -324,8 +426,7 @@ class Services:
         s = self.settings
         fleet_history.prune_telemetry(self.sessions, timedelta(days=s.telemetry_keep_days))
         self.plans.prune_scheduled(timedelta(days=s.telemetry_keep_days))
-        fleet_history.downsample_telemetry(self.sessions,
-                                           timedelta(days=s.telemetry_full_days))
+        fleet_history.downsample_telemetry(self.sessions, timedelta(days=s.telemetry_full_days))
 
     def _lead(self) -> None:
         """Elected (election thread): take reports, rebuild jobs, run the periodic work."""
@@ -335,19 +436,25 @@ class Services:
         self.jobs.every(s.command_retry_s, "commands-retry", self.commands.flush_pending)
         self.jobs.every(s.plan_refresh_s, "plans", self.plans.publish_changed)
         self.jobs.every(TICK_S, "firing", self.firing.tick)
-        self.jobs.every(s.fleet_sample_s, "fleet-sample",
-                        lambda: fleet_history.record(self.sessions))
+        self.jobs.every(
+            s.fleet_sample_s, "fleet-sample", lambda: fleet_history.record(self.sessions)
+        )
         self.jobs.every(3600, "telemetry-prune", self._prune_telemetry)
-        self.jobs.every(min(60.0, s.offline_alarm_min * 30), "offline-alarms",
-                        lambda: self.alarms.check_offline(s.offline_alarm_min))
+        self.jobs.every(
+            min(60.0, s.offline_alarm_min * 30),
+            "offline-alarms",
+            lambda: self.alarms.check_offline(s.offline_alarm_min),
+        )
         self.jobs.every(s.notice_every_s, "notices", self.notices.tick)
         self.jobs.every(s.rollout_every_s, "updates", self.updates.tick)
         self.jobs.every(10.0, "broker-denials", self.denials.flush)
         for name, feed in self.cap_watch.watched().items():
-            self.jobs.every(feed.poll_s, f"cap-watch:{name}",
-                            lambda name=name: self.cap_watch.poll(name))
-            self.jobs.run_soon(f"cap-watch-first:{name}",
-                               lambda name=name: self.cap_watch.poll(name))
+            self.jobs.every(
+                feed.poll_s, f"cap-watch:{name}", lambda name=name: self.cap_watch.poll(name)
+            )
+            self.jobs.run_soon(
+                f"cap-watch-first:{name}", lambda name=name: self.cap_watch.poll(name)
+            )
 
     def _follow(self) -> None:
         """Lost the lead (the database connection broke): stop what only the leader runs."""
@@ -426,9 +533,16 @@ class Services:
     def stop(self) -> None:
         """Stop every part, each whatever became of the others (after a failed start some
         never ran)."""
-        steps = [self.leadership.stop, self.onair.stop, self.media_jobs.shutdown,
-                 self.jobs.stop, self.retained.stop, self.gateway.stop, self.ingest.stop,
-                 self.children.stop]
+        steps = [
+            self.leadership.stop,
+            self.onair.stop,
+            self.media_jobs.shutdown,
+            self.jobs.stop,
+            self.retained.stop,
+            self.gateway.stop,
+            self.ingest.stop,
+            self.children.stop,
+        ]
         if self.broker_log is not None:
             steps.append(self.broker_log.stop)
         if isinstance(self.broker, EmbeddedBroker):

@@ -29,8 +29,15 @@ from .domain.errors import (
 from .i18n import pick_language, translate
 
 HTTP_STATUS: dict[type[DomainError], int] = {
-    Invalid: 422, NotFound: 404, Conflict: 409, NotAllowed: 403, Unauthenticated: 401,
-    Locked: 429, TooLarge: 413, Unsupported: 415, Unavailable: 503,
+    Invalid: 422,
+    NotFound: 404,
+    Conflict: 409,
+    NotAllowed: 403,
+    Unauthenticated: 401,
+    Locked: 429,
+    TooLarge: 413,
+    Unsupported: 415,
+    Unavailable: 503,
 }
 
 
@@ -59,8 +66,11 @@ def error_response(request: Request, exc: DomainError) -> JSONResponse:
     """A refusal as JSON in the caller's language (Accept-Language); a throttled one says
     when to come back (Retry-After)."""
     lang = pick_language(request.headers.get("accept-language"))
-    headers = {"Retry-After": str(exc.params["seconds"])} \
-        if isinstance(exc, Locked) and "seconds" in exc.params else None
+    headers = (
+        {"Retry-After": str(exc.params["seconds"])}
+        if isinstance(exc, Locked) and "seconds" in exc.params
+        else None
+    )
     return JSONResponse(error_body(exc, lang), status_code=http_status(exc), headers=headers)
 
 
@@ -89,10 +99,14 @@ def install_handlers(app: FastAPI) -> None:
             return await http_exception_handler(request, exc)
         lang = pick_language(request.headers.get("accept-language"))
         if exc.status_code == 400:  # FastAPI's "error parsing the body": not UTF-8 JSON
-            return JSONResponse(error_body(Invalid("request.invalid", detail=str(exc.detail)),
-                                           lang), status_code=422)
-        key = {404: "http.not_found", 405: "http.method_not_allowed"}.get(exc.status_code,
-                                                                           "http.error")
+            return JSONResponse(
+                error_body(Invalid("request.invalid", detail=str(exc.detail)), lang),
+                status_code=422,
+            )
+        key = {404: "http.not_found", 405: "http.method_not_allowed"}.get(
+            exc.status_code, "http.error"
+        )
         body = error_body(DomainError(key, status=exc.status_code), lang)
-        return JSONResponse(body, status_code=exc.status_code,
-                            headers=getattr(exc, "headers", None))
+        return JSONResponse(
+            body, status_code=exc.status_code, headers=getattr(exc, "headers", None)
+        )

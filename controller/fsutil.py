@@ -16,9 +16,13 @@ class AsyncReader(Protocol):
     async def read(self, size: int = -1) -> bytes: ...
 
 
-async def receive_upload(upload: AsyncReader, dest: Path, limit: int,
-                         too_large: Callable[[], Exception], empty: Callable[[], Exception]
-                         ) -> Path:
+async def receive_upload(
+    upload: AsyncReader,
+    dest: Path,
+    limit: int,
+    too_large: Callable[[], Exception],
+    empty: Callable[[], Exception],
+) -> Path:
     """Copy an upload to ``dest`` as it streams in, refusing it past ``limit`` bytes or when
     empty; nothing is left behind when it is refused."""
     size = 0

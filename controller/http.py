@@ -74,8 +74,13 @@ class Allow:
 
     def check(self, svc: Services, request: Request, principal: Principal) -> None:
         if not allowed(principal.roles, self.permission):
-            svc.audit.record(principal, "auth.forbidden", f"{request.method} {request.url.path}",
-                             "denied", permission=self.permission)
+            svc.audit.record(
+                principal,
+                "auth.forbidden",
+                f"{request.method} {request.url.path}",
+                "denied",
+                permission=self.permission,
+            )
             raise NotAllowed("auth.forbidden", permission=self.permission)
 
 
@@ -99,12 +104,25 @@ class DeviceOrPermission(Allow):
 def set_session_cookie(svc: Services, response: Response, result: Login) -> None:
     s = svc.settings
     secure = s.resolved_public_url.startswith("https://")
-    response.set_cookie(SESSION_COOKIE, result.cookie, max_age=int(s.session_hours * 3600),
-                        httponly=True, samesite="lax", secure=secure, path="/")
+    response.set_cookie(
+        SESSION_COOKIE,
+        result.cookie,
+        max_age=int(s.session_hours * 3600),
+        httponly=True,
+        samesite="lax",
+        secure=secure,
+        path="/",
+    )
     if result.known_cookie:  # this browser logged in to this name: others' failures pass it by
-        response.set_cookie(known_cookie_name(result.username), result.known_cookie,
-                            max_age=KNOWN_DEVICE_DAYS * 86400, httponly=True, samesite="strict",
-                            secure=secure, path="/")
+        response.set_cookie(
+            known_cookie_name(result.username),
+            result.known_cookie,
+            max_age=KNOWN_DEVICE_DAYS * 86400,
+            httponly=True,
+            samesite="strict",
+            secure=secure,
+            path="/",
+        )
 
 
 KNOWN_DEVICE_DAYS = 180

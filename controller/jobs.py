@@ -26,8 +26,11 @@ class Jobs:
     def __init__(self, workers: int = 8, misfire_grace_s: int = 3600):
         self._scheduler = BackgroundScheduler(
             executors={"default": ThreadPoolExecutor(workers)},
-            job_defaults={"coalesce": True, "max_instances": 1,
-                          "misfire_grace_time": misfire_grace_s},
+            job_defaults={
+                "coalesce": True,
+                "max_instances": 1,
+                "misfire_grace_time": misfire_grace_s,
+            },
             timezone="UTC",
         )
 
@@ -40,18 +43,24 @@ class Jobs:
 
     def at(self, when: datetime, job_id: str, func: Callable[..., Any], *args: Any) -> None:
         """Run ``func(*args)`` at ``when`` (at once if it is past), replacing a job of that id."""
-        self._scheduler.add_job(func, "date", run_date=max(when, utcnow()), args=args, id=job_id,
-                                replace_existing=True)
+        self._scheduler.add_job(
+            func, "date", run_date=max(when, utcnow()), args=args, id=job_id, replace_existing=True
+        )
 
     def every(self, seconds: float, job_id: str, func: Callable[..., Any]) -> None:
         """Run ``func`` now and then every ``seconds`` (one instance at a time)."""
-        self._scheduler.add_job(func, "interval", seconds=seconds, id=job_id,
-                                next_run_time=utcnow(), replace_existing=True)
+        self._scheduler.add_job(
+            func,
+            "interval",
+            seconds=seconds,
+            id=job_id,
+            next_run_time=utcnow(),
+            replace_existing=True,
+        )
 
     def run_soon(self, job_id: str, func: Callable[..., Any]) -> None:
         """Run ``func`` once in the scheduler's pool, without blocking the caller."""
-        self._scheduler.add_job(func, "date", run_date=utcnow(), id=job_id,
-                                replace_existing=True)
+        self._scheduler.add_job(func, "date", run_date=utcnow(), id=job_id, replace_existing=True)
 
     def cancel(self, job_id: str) -> None:
         try:

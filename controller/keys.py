@@ -81,6 +81,7 @@ class KeyRing:
                 return (self.dir / name).stat().st_mtime_ns
             except FileNotFoundError:
                 return 0
+
         return mtime(KEY_FILE), mtime(NEXT_FILE)
 
     def _reload(self) -> None:

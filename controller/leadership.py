@@ -39,8 +39,9 @@ def is_postgresql(engine: Engine) -> bool:
 
 def _lock_key(name: str) -> int:
     """A stable signed 64-bit key for a lock name (what pg_advisory_lock takes)."""
-    return int.from_bytes(hashlib.blake2b(name.encode(), digest_size=8).digest(), "big",
-                          signed=True)
+    return int.from_bytes(
+        hashlib.blake2b(name.encode(), digest_size=8).digest(), "big", signed=True
+    )
 
 
 class KeyLocks:
@@ -51,9 +52,17 @@ class KeyLocks:
     def __init__(self, engine: Engine):
         self._thread_locks: dict[str, threading.Lock] = {}
         self._guard = threading.Lock()
-        self._pg = create_engine(engine.url, isolation_level="AUTOCOMMIT", pool_size=4,
-                                 max_overflow=16, pool_pre_ping=True) \
-            if is_postgresql(engine) else None
+        self._pg = (
+            create_engine(
+                engine.url,
+                isolation_level="AUTOCOMMIT",
+                pool_size=4,
+                max_overflow=16,
+                pool_pre_ping=True,
+            )
+            if is_postgresql(engine)
+            else None
+        )
 
     def _thread_lock(self, name: str) -> threading.Lock:
         with self._guard:
@@ -85,8 +94,16 @@ class Leadership:
     ``on_elected``/``on_deposed`` run on the election thread; ``on_notice(kind, payload)``
     gets every notice another controller (or this one, on SQLite) sent."""
 
-    def __init__(self, engine: Engine, controller_id: str, *, on_elected: Callable[[], None],
-                 on_deposed: Callable[[], None], on_notice: Notice, poll_s: float = 1.0):
+    def __init__(
+        self,
+        engine: Engine,
+        controller_id: str,
+        *,
+        on_elected: Callable[[], None],
+        on_deposed: Callable[[], None],
+        on_notice: Notice,
+        poll_s: float = 1.0,
+    ):
         self._engine = engine
         self.controller_id = controller_id
         self._on_elected = on_elected
@@ -97,9 +114,17 @@ class Leadership:
         self._tried = threading.Event()  # the first election attempt is over
         self._running = threading.Event()
         self._thread: threading.Thread | None = None
-        self._notify = create_engine(engine.url, isolation_level="AUTOCOMMIT", pool_size=2,
-                                     max_overflow=8, pool_pre_ping=True) \
-            if is_postgresql(engine) else None
+        self._notify = (
+            create_engine(
+                engine.url,
+                isolation_level="AUTOCOMMIT",
+                pool_size=2,
+                max_overflow=8,
+                pool_pre_ping=True,
+            )
+            if is_postgresql(engine)
+            else None
+        )
 
     @property
     def is_leader(self) -> bool:
@@ -140,8 +165,10 @@ class Leadership:
             return
         try:
             with self._notify.connect() as conn:
-                conn.execute(text("SELECT pg_notify(:c, :p)"),
-                             {"c": CHANNEL, "p": f"{kind}:{self.controller_id}:{payload}"})
+                conn.execute(
+                    text("SELECT pg_notify(:c, :p)"),
+                    {"c": CHANNEL, "p": f"{kind}:{self.controller_id}:{payload}"},
+                )
         except Exception:  # a notice is a hint; the leader's periodic jobs catch up
             log.exception("notice %s not sent", kind)
 
@@ -172,19 +199,25 @@ class Leadership:
         import psycopg
 
         conninfo = self._engine.url.set(drivername="postgresql").render_as_string(
-            hide_password=False)
+            hide_password=False
+        )
         conn: psycopg.Connection | None = None
         while self._running.is_set():
             try:
                 if conn is None:
                     # keepalives: a leader cut off from the database notices within ~10 s
-                    conn = psycopg.connect(conninfo, autocommit=True, keepalives=1,
-                                           keepalives_idle=3, keepalives_interval=2,
-                                           keepalives_count=3, connect_timeout=5)
+                    conn = psycopg.connect(
+                        conninfo,
+                        autocommit=True,
+                        keepalives=1,
+                        keepalives_idle=3,
+                        keepalives_interval=2,
+                        keepalives_count=3,
+                        connect_timeout=5,
+                    )
                     conn.execute(f"LISTEN {CHANNEL}")
                 if not self._leader.is_set():
-                    got = conn.execute("SELECT pg_try_advisory_lock(%s)",
-                                       (LEADER_LOCK,)).fetchone()
+                    got = conn.execute("SELECT pg_try_advisory_lock(%s)", (LEADER_LOCK,)).fetchone()
                     if got and got[0]:
                         self._become_leader()
                     elif not self._tried.is_set():

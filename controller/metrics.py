@@ -31,12 +31,17 @@ class Metrics:
     def __init__(self, services: Services):
         self.registry = CollectorRegistry()  # no auto-describe: no query before migrations
         self.ingest_lag = Histogram(
-            "loalang_ingest_lag_seconds", "A report received → committed with its receipt due",
-            buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60), registry=self.registry)
+            "loalang_ingest_lag_seconds",
+            "A report received → committed with its receipt due",
+            buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
+            registry=self.registry,
+        )
         self.publish = Histogram(
-            "loalang_command_publish_seconds", "A command published → the broker's PUBACK",
+            "loalang_command_publish_seconds",
+            "A command published → the broker's PUBACK",
             buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5),
-            registry=self.registry)
+            registry=self.registry,
+        )
         self.registry.register(_ServicesCollector(services))
         services.ingest.observe_lag = self.ingest_lag.observe
         services.gateway.observe_publish = self.publish.observe
@@ -56,16 +61,29 @@ class _ServicesCollector(Collector):
         info = InfoMetricFamily("loalang_controller", "This controller")
         info.add_metric([], {"version": __version__, "controller_id": svc.controller_id})
         yield info
-        yield _gauge("loalang_leader", "1 if this controller runs the scheduler and plans",
-                     1 if svc.leadership.is_leader else 0)
-        yield _gauge("loalang_broker_connected", "1 while the command session is connected",
-                     1 if svc.gateway.connected.is_set() else 0)
-        up = GaugeMetricFamily("loalang_service_up", "1 while a process this controller runs "
-                               "(mosquitto, icecast) is up", labels=["service"])
-        failing = GaugeMetricFamily("loalang_service_failing", "1 while it keeps dying "
-                                    "(an alarm is open)", labels=["service"])
-        restarts = CounterMetricFamily("loalang_service_restarts", "Started again after "
-                                       "dying", labels=["service"])
+        yield _gauge(
+            "loalang_leader",
+            "1 if this controller runs the scheduler and plans",
+            1 if svc.leadership.is_leader else 0,
+        )
+        yield _gauge(
+            "loalang_broker_connected",
+            "1 while the command session is connected",
+            1 if svc.gateway.connected.is_set() else 0,
+        )
+        up = GaugeMetricFamily(
+            "loalang_service_up",
+            "1 while a process this controller runs (mosquitto, icecast) is up",
+            labels=["service"],
+        )
+        failing = GaugeMetricFamily(
+            "loalang_service_failing",
+            "1 while it keeps dying (an alarm is open)",
+            labels=["service"],
+        )
+        restarts = CounterMetricFamily(
+            "loalang_service_restarts", "Started again after dying", labels=["service"]
+        )
         for child in svc.children.statuses():
             up.add_metric([child.name], 1 if child.up else 0)
             failing.add_metric([child.name], 1 if child.failing else 0)
@@ -75,44 +93,78 @@ class _ServicesCollector(Collector):
         yield restarts
         since = utcnow() - DELIVERIES_WINDOW
         with svc.sessions() as session:
-            devices = GaugeMetricFamily("loalang_devices", "Clusters in service by status",
-                                        labels=["status"])
-            counts = dict(session.execute(select(Device.status, func.count()).where(
-                Device.retired.is_(False)).group_by(Device.status)).all())
+            devices = GaugeMetricFamily(
+                "loalang_devices", "Clusters in service by status", labels=["status"]
+            )
+            counts = dict(
+                session.execute(
+                    select(Device.status, func.count())
+                    .where(Device.retired.is_(False))
+                    .group_by(Device.status)
+                ).all()
+            )
             for status in sorted({"online", "offline", "stopped", "unknown", *counts}):
                 devices.add_metric([status], counts.get(status, 0))
             yield devices
-            alarms = GaugeMetricFamily("loalang_alarms_active", "Alarms not cleared, by code",
-                                       labels=["code"])
-            for code, n in session.execute(select(Alarm.code, func.count()).where(
-                    Alarm.cleared_at.is_(None)).group_by(Alarm.code)):
+            alarms = GaugeMetricFamily(
+                "loalang_alarms_active", "Alarms not cleared, by code", labels=["code"]
+            )
+            for code, n in session.execute(
+                select(Alarm.code, func.count())
+                .where(Alarm.cleared_at.is_(None))
+                .group_by(Alarm.code)
+            ):
                 alarms.add_metric([code], n)
             yield alarms
             deliveries = GaugeMetricFamily(
-                "loalang_deliveries", "Deliveries of bulletins started in the last 24 h, by "
-                "state", labels=["state"])
+                "loalang_deliveries",
+                "Deliveries of bulletins started in the last 24 h, by state",
+                labels=["state"],
+            )
             for state, n in session.execute(
-                    select(Delivery.state, func.count()).join(Broadcast)
-                    .where(Broadcast.start_at >= since).group_by(Delivery.state)):
+                select(Delivery.state, func.count())
+                .join(Broadcast)
+                .where(Broadcast.start_at >= since)
+                .group_by(Delivery.state)
+            ):
                 deliveries.add_metric([state], n)
             yield deliveries
-            yield _gauge("loalang_commands_pending", "Commands signed and waiting for the broker",
-                         session.scalar(select(func.count()).select_from(Command).where(
-                             Command.state == "pending")) or 0)
-            yield _gauge("loalang_media_jobs_waiting", "Uploads and texts being processed",
-                         session.scalar(select(func.count()).select_from(MediaJob).where(
-                             MediaJob.state.in_(("queued", "running")))) or 0)
-        processed = CounterMetricFamily("loalang_reports", "Agent reports applied (rejected: "
-                                        "malformed or refused)", labels=["result"])
+            yield _gauge(
+                "loalang_commands_pending",
+                "Commands signed and waiting for the broker",
+                session.scalar(
+                    select(func.count()).select_from(Command).where(Command.state == "pending")
+                )
+                or 0,
+            )
+            yield _gauge(
+                "loalang_media_jobs_waiting",
+                "Uploads and texts being processed",
+                session.scalar(
+                    select(func.count())
+                    .select_from(MediaJob)
+                    .where(MediaJob.state.in_(("queued", "running")))
+                )
+                or 0,
+            )
+        processed = CounterMetricFamily(
+            "loalang_reports",
+            "Agent reports applied (rejected: malformed or refused)",
+            labels=["result"],
+        )
         processed.add_metric(["applied"], svc.ingest.processed)
         processed.add_metric(["rejected"], svc.ingest.rejected)
         yield processed
-        denials = CounterMetricFamily("loalang_broker_denials", "Refusals the broker logged "
-                                      "for devices' log-ins (ACL)")
+        denials = CounterMetricFamily(
+            "loalang_broker_denials", "Refusals the broker logged for devices' log-ins (ACL)"
+        )
         denials.add_metric([], svc.denials.seen_total)
         yield denials
-        yield _gauge("loalang_ingest_backlog", "Reports received, not yet committed and "
-                     "receipted", svc.ingest.backlog)
+        yield _gauge(
+            "loalang_ingest_backlog",
+            "Reports received, not yet committed and receipted",
+            svc.ingest.backlog,
+        )
 
 
 def _gauge(name: str, doc: str, value: float) -> GaugeMetricFamily:

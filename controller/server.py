@@ -14,16 +14,18 @@ class ServerThread:
     """uvicorn in a background thread; the app's lifespan starts the controller's services
     (``lifespan="off"`` for a second server of the same app, e.g. its HTTPS face)."""
 
-    def __init__(self, app: Any, host: str, port: int, tls: TlsFiles | None = None,
-                 lifespan: str = "on"):
+    def __init__(
+        self, app: Any, host: str, port: int, tls: TlsFiles | None = None, lifespan: str = "on"
+    ):
         import uvicorn
 
         self.app = app
-        ssl: dict[str, Any] = dict(ssl_certfile=str(tls.cert), ssl_keyfile=str(tls.key)) \
-            if tls else {}
-        self.server = uvicorn.Server(uvicorn.Config(app, host=host, port=port,
-                                                    log_level="warning", lifespan=lifespan,
-                                                    **ssl))
+        ssl: dict[str, Any] = (
+            dict(ssl_certfile=str(tls.cert), ssl_keyfile=str(tls.key)) if tls else {}
+        )
+        self.server = uvicorn.Server(
+            uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan=lifespan, **ssl)
+        )
         self.thread = threading.Thread(target=self.server.run, name="http", daemon=True)
 
     def start(self, timeout: float = 30) -> None:
@@ -43,6 +45,11 @@ def https_server(app: Any, settings: Settings) -> tuple[ServerThread, TlsFiles] 
     """The web UI's HTTPS face on the LAN (none when ``https_port`` is 0)."""
     if not settings.https_port:
         return None
-    tls = ensure_certificate(settings.data_dir / "tls", settings.station_name,
-                             settings.tls_names, settings.tls_cert, settings.tls_key)
+    tls = ensure_certificate(
+        settings.data_dir / "tls",
+        settings.station_name,
+        settings.tls_names,
+        settings.tls_cert,
+        settings.tls_key,
+    )
     return ServerThread(app, settings.https_host, settings.https_port, tls, lifespan="off"), tls

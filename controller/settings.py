@@ -19,12 +19,22 @@ class CapFeed(BaseModel):
     model_config = ConfigDict(extra="forbid")
     token: str | None = Field(None, min_length=16, description="for POST /api/cap")
     policy: Literal["confirm", "auto"] = "confirm"
-    test_zone: str | None = Field(None, description="Test and Exercise alerts play only here "
-                                  "(never to the public); none: logged only")
-    folder: Path | None = Field(None, description="*.xml files dropped here are read, then "
-                                "moved to done/ or refused/ (with the reason beside them)")
-    url: str | None = Field(None, pattern=r"^https?://", max_length=500,
-                            description="one CAP alert, or an Atom/RSS index of alerts")
+    test_zone: str | None = Field(
+        None,
+        description="Test and Exercise alerts play only here "
+        "(never to the public); none: logged only",
+    )
+    folder: Path | None = Field(
+        None,
+        description="*.xml files dropped here are read, then "
+        "moved to done/ or refused/ (with the reason beside them)",
+    )
+    url: str | None = Field(
+        None,
+        pattern=r"^https?://",
+        max_length=500,
+        description="one CAP alert, or an Atom/RSS index of alerts",
+    )
     poll_s: float = Field(30.0, ge=5, le=3600, description="how often folder and URL are read")
 
     @model_validator(mode="after")
@@ -50,19 +60,39 @@ class CommandValidity(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     # at most what agents accept for the kind (protocol/envelope.py MAX_VALIDITY)
-    cancel: int = Field(3600, ge=10, le=7 * 86400,
-                        description="outlives any play window it cancels")
-    stop: int = Field(300, ge=10, le=86400, description="STOP is about this moment: a device "
-                      "that was offline must not fall silent much later")
+    cancel: int = Field(
+        3600, ge=10, le=7 * 86400, description="outlives any play window it cancels"
+    )
+    stop: int = Field(
+        300,
+        ge=10,
+        le=86400,
+        description="STOP is about this moment: a device "
+        "that was offline must not fall silent much later",
+    )
     set_zones: int = Field(86400, ge=10, le=7 * 86400)
     set_volume: int = Field(86400, ge=10, le=7 * 86400)
-    prepare: int = Field(3600, ge=10, le=86400, description="how long a device keeps an "
-                         "emergency's media while it waits for its second person")
-    trust_key: int = Field(7 * 86400, ge=10, le=7 * 86400, description="a device offline "
-                           "this long still learns the next signing key when it returns")
+    prepare: int = Field(
+        3600,
+        ge=10,
+        le=86400,
+        description="how long a device keeps an "
+        "emergency's media while it waits for its second person",
+    )
+    trust_key: int = Field(
+        7 * 86400,
+        ge=10,
+        le=7 * 86400,
+        description="a device offline this long still learns the next signing key when it returns",
+    )
     retire_key: int = Field(7 * 86400, ge=10, le=7 * 86400)
-    update: int = Field(86400, ge=60, le=7 * 86400, description="a device offline this "
-                        "long after its wave began still installs the release on return")
+    update: int = Field(
+        86400,
+        ge=60,
+        le=7 * 86400,
+        description="a device offline this "
+        "long after its wave began still installs the release on return",
+    )
 
     def seconds(self, kind: str) -> int:
         value = getattr(self, kind, None)
@@ -74,84 +104,143 @@ class CommandValidity(BaseModel):
 class Settings(BaseSettings):
     """Everything the controller can be told; defaults give the embedded single-machine setup."""
 
-    model_config = SettingsConfigDict(env_prefix="LOALANG_", env_file=".env", extra="ignore",
-                                      env_nested_delimiter="__")
+    model_config = SettingsConfigDict(
+        env_prefix="LOALANG_", env_file=".env", extra="ignore", env_nested_delimiter="__"
+    )
 
     data_dir: Path = Field(Path("./loalang-data"), description="Database, media store and keys")
     database_url: str | None = Field(None, description="SQLAlchemy URL; default SQLite in data_dir")
-    shared_dir: Path | None = Field(None, description="media store and signing keys, shared by "
-                                    "every controller of one PostgreSQL database (a network "
-                                    "filesystem); default data_dir")
-    leader_poll_s: float = Field(1.0, gt=0, le=30, description="how often a follower "
-                                 "controller tries to take the lead (PostgreSQL)")
+    shared_dir: Path | None = Field(
+        None,
+        description="media store and signing keys, shared by "
+        "every controller of one PostgreSQL database (a network "
+        "filesystem); default data_dir",
+    )
+    leader_poll_s: float = Field(
+        1.0,
+        gt=0,
+        le=30,
+        description="how often a follower controller tries to take the lead (PostgreSQL)",
+    )
 
     http_host: str = "127.0.0.1"
     http_port: int = 8080
     public_url: str | None = Field(None, description="Base URL agents use to fetch media")
-    https_host: str = Field("0.0.0.0", description="where the web UI is served over HTTPS "
-                            "(the station's LAN: phones need it for the microphone)")
+    https_host: str = Field(
+        "0.0.0.0",
+        description="where the web UI is served over HTTPS "
+        "(the station's LAN: phones need it for the microphone)",
+    )
     https_port: int = Field(8443, ge=0, description="0: no HTTPS")
-    tls_cert: Path | None = Field(None, description="the operator's certificate (PEM, chain "
-                                  "included); unset: one made by the station's own CA")
+    tls_cert: Path | None = Field(
+        None,
+        description="the operator's certificate (PEM, chain "
+        "included); unset: one made by the station's own CA",
+    )
     tls_key: Path | None = None
-    tls_names: list[str] = Field(default_factory=list, description="more names the made "
-                                 "certificate covers (the machine's own are found)")
+    tls_names: list[str] = Field(
+        default_factory=list,
+        description="more names the made certificate covers (the machine's own are found)",
+    )
     station_name: str = Field("Đài truyền thanh xã", max_length=64)
     session_hours: float = Field(12.0, gt=0, description="browser login lifetime")
-    login_lockout_failures: int = Field(10, ge=1, description="failed logins to one name "
-                                        "from one address that refuse it there until "
-                                        "login_lockout_minutes pass (slowed from the 3rd; a "
-                                        "browser that logged in to it before is exempt)")
+    login_lockout_failures: int = Field(
+        10,
+        ge=1,
+        description="failed logins to one name "
+        "from one address that refuse it there until "
+        "login_lockout_minutes pass (slowed from the 3rd; a "
+        "browser that logged in to it before is exempt)",
+    )
     login_lockout_minutes: int = Field(15, ge=1)
-    login_slowdown_max_s: float = Field(300.0, gt=0, description="the longest a slowed "
-                                        "log-in waits (2 s after the 3rd failure, doubling)")
-    broker_log_file: Path | None = Field(None, description="the log file of a broker the "
-                                         "operator runs, followed for its refusals (ACL "
-                                         "denials) as devices' security events; Mosquitto "
-                                         "with log_type debug, or NATS")
-    child_restart_max_s: float = Field(60.0, gt=0, description="the longest wait before a "
-                                       "dead broker or Icecast the controller runs is started "
-                                       "again (the wait doubles from 1 s)")
-    child_stable_s: float = Field(60.0, gt=0, description="up this long after dying, a "
-                                  "service's alarm clears")
+    login_slowdown_max_s: float = Field(
+        300.0,
+        gt=0,
+        description="the longest a slowed log-in waits (2 s after the 3rd failure, doubling)",
+    )
+    broker_log_file: Path | None = Field(
+        None,
+        description="the log file of a broker the "
+        "operator runs, followed for its refusals (ACL "
+        "denials) as devices' security events; Mosquitto "
+        "with log_type debug, or NATS",
+    )
+    child_restart_max_s: float = Field(
+        60.0,
+        gt=0,
+        description="the longest wait before a "
+        "dead broker or Icecast the controller runs is started "
+        "again (the wait doubles from 1 s)",
+    )
+    child_stable_s: float = Field(
+        60.0, gt=0, description="up this long after dying, a service's alarm clears"
+    )
     api_token: str | None = Field(None, description="Operator API token; generated if unset")
 
     mqtt_host: str = "127.0.0.1"
     mqtt_port: int = 1883
-    controller_id: str | None = Field(None, pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$",
-                                      description="this controller's own status topic "
-                                      "(several may share a broker); made once into "
-                                      "data_dir/controller-id if unset")
-    mqtt_username: str | None = Field(None, description="the controller's own broker login "
-                                      "(default loalang-controller where access is managed)")
-    mqtt_password: str | None = Field(None, description="generated into "
-                                      "data_dir/mosquitto/controller-password if unset")
-    mqtt_ca_file: Path | None = Field(None, description="MQTT over TLS to an operator's "
-                                      "broker: its certificate checked against this CA and "
-                                      "mqtt_host (agents get the CA in their config)")
-    mqtt_tls_port: int = Field(0, ge=0, description="the Mosquitto the controller runs also "
-                               "listens here with TLS (certificate from the station's CA), "
-                               "for agents off this machine; 0: loopback only")
+    controller_id: str | None = Field(
+        None,
+        pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$",
+        description="this controller's own status topic "
+        "(several may share a broker); made once into "
+        "data_dir/controller-id if unset",
+    )
+    mqtt_username: str | None = Field(
+        None,
+        description="the controller's own broker login "
+        "(default loalang-controller where access is managed)",
+    )
+    mqtt_password: str | None = Field(
+        None, description="generated into data_dir/mosquitto/controller-password if unset"
+    )
+    mqtt_ca_file: Path | None = Field(
+        None,
+        description="MQTT over TLS to an operator's "
+        "broker: its certificate checked against this CA and "
+        "mqtt_host (agents get the CA in their config)",
+    )
+    mqtt_tls_port: int = Field(
+        0,
+        ge=0,
+        description="the Mosquitto the controller runs also "
+        "listens here with TLS (certificate from the station's CA), "
+        "for agents off this machine; 0: loopback only",
+    )
     mqtt_tls_host: str = "0.0.0.0"
-    mqtt_public_host: str | None = Field(None, description="the broker's name agents connect "
-                                         "to (default: public_url's host); in the certificate")
-    broker_access: bool | None = Field(None, description="log-ins and ACL from the device "
-                                       "registry: default on for the Mosquitto the controller "
-                                       "runs, and wherever mqtt_password_file or "
-                                       "nats_authorization_file is set")
-    mqtt_password_file: Path | None = Field(None, description="an operator-run Mosquitto's "
-                                            "password_file, kept by the controller")
+    mqtt_public_host: str | None = Field(
+        None,
+        description="the broker's name agents connect "
+        "to (default: public_url's host); in the certificate",
+    )
+    broker_access: bool | None = Field(
+        None,
+        description="log-ins and ACL from the device "
+        "registry: default on for the Mosquitto the controller "
+        "runs, and wherever mqtt_password_file or "
+        "nats_authorization_file is set",
+    )
+    mqtt_password_file: Path | None = Field(
+        None, description="an operator-run Mosquitto's password_file, kept by the controller"
+    )
     mqtt_acl_file: Path | None = Field(None, description="its acl_file, kept by the controller")
     nats_authorization_file: Path | None = Field(
-        None, description="a NATS cluster's authorization block (device log-ins and "
-        "subjects), kept by the controller; every node's config includes it")
-    mqtt_reload_command: str | None = Field(None, description="run after they change, e.g. "
-                                            "'systemctl reload mosquitto' (NATS: "
-                                            "'systemctl reload nats-server' on every node)")
+        None,
+        description="a NATS cluster's authorization block (device log-ins and "
+        "subjects), kept by the controller; every node's config includes it",
+    )
+    mqtt_reload_command: str | None = Field(
+        None,
+        description="run after they change, e.g. "
+        "'systemctl reload mosquitto' (NATS: "
+        "'systemctl reload nats-server' on every node)",
+    )
     broker: Literal["external", "mosquitto", "embedded"] = Field(
-        "external", description="external: connect to a broker run as a service; mosquitto: "
+        "external",
+        description="external: connect to a broker run as a service; mosquitto: "
         "start and stop one (config in data_dir/mosquitto); embedded: an in-process amqtt "
-        "broker, for trying out only (no ACL, fails under connection bursts)")
+        "broker, for trying out only (no ACL, fails under connection bursts)",
+    )
 
     timezone: str = "Asia/Ho_Chi_Minh"
 
@@ -161,8 +250,9 @@ class Settings(BaseSettings):
     min_duration_s: float = 0.3
     loudness_target_lufs: float = -16.0
     true_peak_dbtp: float = Field(-1.5, description="ceiling, measured in the stored Opus file")
-    loudness_tolerance_lu: float = Field(1.0, gt=0, description="a stored file further off "
-                                         "target is flagged to the user")
+    loudness_tolerance_lu: float = Field(
+        1.0, gt=0, description="a stored file further off target is flagged to the user"
+    )
     opus_bitrate_kbps: int = 20
     ffmpeg: str = "ffmpeg"
     ffprobe: str = "ffprobe"
@@ -170,82 +260,143 @@ class Settings(BaseSettings):
 
     # text to speech
     tts_default_voice: str = Field("espeak:vi", description="until the station chooses one")
-    tts_hosted_url: str | None = Field(None, description="a hosted TTS service (HTTP API: "
-                                       "text + voice in, audio out); none: espeak-ng only")
+    tts_hosted_url: str | None = Field(
+        None,
+        description="a hosted TTS service (HTTP API: "
+        "text + voice in, audio out); none: espeak-ng only",
+    )
     tts_hosted_api_key: str | None = None
     tts_hosted_voices: dict[str, str] = Field(
-        default_factory=dict, description='voice name → the service\'s voice id, e.g. '
-        '{"ban-mai": "banmai"}; each is offered as "hosted:NAME" (Vietnamese)')
+        default_factory=dict,
+        description="voice name → the service's voice id, e.g. "
+        '{"ban-mai": "banmai"}; each is offered as "hosted:NAME" (Vietnamese)',
+    )
     espeak: str = "espeak-ng"
 
     # CAP 1.2 alerts from warning centres
     cap_feeds: dict[str, CapFeed] = Field(
-        default_factory=dict, description='feed name → {"token": "...", "policy": "confirm" '
+        default_factory=dict,
+        description='feed name → {"token": "...", "policy": "confirm" '
         '(two people, the default) or "auto", "test_zone": a zone for Test/Exercise alerts, '
         '"folder": a watched folder, "url": a CAP alert or Atom/RSS index, "poll_s": 30}; '
-        'a token posts to /api/cap')
-    cap_rules: list[CapRule] = Field(default_factory=lambda: list(DEFAULT_RULES),
-                                     description="severity/urgency/certainty → action, first "
-                                     "match wins (docs/emergencies.md)")
+        "a token posts to /api/cap",
+    )
+    cap_rules: list[CapRule] = Field(
+        default_factory=lambda: list(DEFAULT_RULES),
+        description="severity/urgency/certainty → action, first match wins (docs/emergencies.md)",
+    )
 
     # live and relays (docs/live.md)
     icecast: Literal["managed", "external", "off"] = Field(
-        "managed", description="managed: the controller writes Icecast's config and starts it "
+        "managed",
+        description="managed: the controller writes Icecast's config and starts it "
         "(Debian package icecast2); external: one the operator runs, set up as docs/live.md "
-        "shows; off: no live broadcasts")
+        "shows; off: no live broadcasts",
+    )
     icecast_host: str = Field("127.0.0.1", description="where the managed Icecast listens")
     icecast_port: int = 8000
-    icecast_public_url: str | None = Field(None, description="how devices reach Icecast; "
-                                           "default http://icecast_host:icecast_port")
-    icecast_source_password: str | None = Field(None, description="the controller's own "
-                                                "sources (browser, line-in); generated if unset")
-    relay_presets: dict[str, str] = Field(default_factory=dict, description="name → stream "
-                                          "URL offered on the relay form (VOV1, the province)")
-    live_max_s: int = Field(3 * 3600, ge=60, le=6 * 3600, description="a live broadcast ends "
-                            "by itself after this long")
-    live_lead_s: float = Field(1.0, ge=0.2, le=10, description="a live or relay play starts "
-                               "this long after it is sent")
-    live_line_in: str = Field("-f alsa -i default", description="ffmpeg input arguments of "
-                              "the controller's line-in (the station's mixer)")
-    live_source_grace_s: float = Field(15.0, ge=1, description="a live broadcast whose source "
-                                       "went away (browser closed, link lost) ends after this")
+    icecast_public_url: str | None = Field(
+        None, description="how devices reach Icecast; default http://icecast_host:icecast_port"
+    )
+    icecast_source_password: str | None = Field(
+        None, description="the controller's own sources (browser, line-in); generated if unset"
+    )
+    relay_presets: dict[str, str] = Field(
+        default_factory=dict,
+        description="name → stream URL offered on the relay form (VOV1, the province)",
+    )
+    live_max_s: int = Field(
+        3 * 3600, ge=60, le=6 * 3600, description="a live broadcast ends by itself after this long"
+    )
+    live_lead_s: float = Field(
+        1.0, ge=0.2, le=10, description="a live or relay play starts this long after it is sent"
+    )
+    live_line_in: str = Field(
+        "-f alsa -i default",
+        description="ffmpeg input arguments of the controller's line-in (the station's mixer)",
+    )
+    live_source_grace_s: float = Field(
+        15.0,
+        ge=1,
+        description="a live broadcast whose source "
+        "went away (browser closed, link lost) ends after this",
+    )
 
     # timing
     sync_lead_s: float = Field(4.0, description="start_at = now + this for 'now' broadcasts")
-    emergency_volume: int = Field(100, ge=0, le=100, description="every emergency plays at "
-                                  "this volume, whatever a loudspeaker's own volume is")
-    emergency_lead_min_s: float = Field(0.5, ge=0.1, description="an emergency's sync lead: "
-                                        "the fleet's measured command delivery time (p99 of the "
-                                        "recent acks), at least this, at most sync_lead_s")
-    emergency_lead_unmeasured_s: float = Field(1.5, ge=0.1, description="an emergency's sync "
-                                               "lead before any delivery has been measured")
+    emergency_volume: int = Field(
+        100,
+        ge=0,
+        le=100,
+        description="every emergency plays at this volume, whatever a loudspeaker's own volume is",
+    )
+    emergency_lead_min_s: float = Field(
+        0.5,
+        ge=0.1,
+        description="an emergency's sync lead: "
+        "the fleet's measured command delivery time (p99 of the "
+        "recent acks), at least this, at most sync_lead_s",
+    )
+    emergency_lead_unmeasured_s: float = Field(
+        1.5, ge=0.1, description="an emergency's sync lead before any delivery has been measured"
+    )
     prefetch_lead_s: float = Field(90.0, description="send scheduled plays this long before start")
     default_max_late_s: int = Field(120, description="how late an agent may still start a play")
     command_validity: CommandValidity = Field(default_factory=CommandValidity)
-    command_retry_s: float = Field(5.0, gt=0, description="publish commands kept while the "
-                                   "broker was down this often (and at once on reconnect)")
+    command_retry_s: float = Field(
+        5.0,
+        gt=0,
+        description="publish commands kept while the "
+        "broker was down this often (and at once on reconnect)",
+    )
     missed_grace_s: float = Field(10.0, description="wait after a play's window before 'missed'")
     plan_refresh_s: float = Field(600.0, description="recompute plans this often (window slides)")
     offline_after_s: float = Field(180.0, description="no report for this long: shown as stale")
-    ingest_process: bool = Field(True, description="on PostgreSQL, apply agent reports in a "
-                                 "process of its own (the MQTT threads then never wait for "
-                                 "the database work's interpreter lock)")
-    telemetry_full_days: float = Field(2.0, gt=0, description="health readings older than "
-                                       "this are thinned to one an hour per device")
-    telemetry_keep_days: float = Field(30.0, gt=0, description="health readings older than "
-                                       "this are deleted (the device page plots 2 days)")
-    offline_alarm_min: float = Field(10.0, gt=0, description="a cluster offline this long "
-                                     "raises a device_offline alarm (cleared when it is back)")
-    fleet_sample_s: float = Field(300.0, gt=0, description="sample the fleet's online ratio "
-                                  "this often (kept 90 days, plotted on the fleet page)")
-    rollout_every_s: float = Field(10.0, gt=0, description="follow agent update rollouts "
-                                   "this often (outcomes in, the next wave out)")
+    ingest_process: bool = Field(
+        True,
+        description="on PostgreSQL, apply agent reports in a "
+        "process of its own (the MQTT threads then never wait for "
+        "the database work's interpreter lock)",
+    )
+    telemetry_full_days: float = Field(
+        2.0,
+        gt=0,
+        description="health readings older than this are thinned to one an hour per device",
+    )
+    telemetry_keep_days: float = Field(
+        30.0,
+        gt=0,
+        description="health readings older than this are deleted (the device page plots 2 days)",
+    )
+    offline_alarm_min: float = Field(
+        10.0,
+        gt=0,
+        description="a cluster offline this long "
+        "raises a device_offline alarm (cleared when it is back)",
+    )
+    fleet_sample_s: float = Field(
+        300.0,
+        gt=0,
+        description="sample the fleet's online ratio "
+        "this often (kept 90 days, plotted on the fleet page)",
+    )
+    rollout_every_s: float = Field(
+        10.0,
+        gt=0,
+        description="follow agent update rollouts this often (outcomes in, the next wave out)",
+    )
     # notices to people (controller/notices): e-mail and a webhook; the web UI always lists them
     notice_every_s: float = Field(30.0, gt=0, description="look for what to tell this often")
-    notice_per_hour: int = Field(20, ge=1, le=10_000, description="at most this many notices "
-                                 "an hour per channel; the rest are recorded as suppressed")
-    notice_confirm_wait_s: float = Field(120.0, gt=0, description="an emergency waiting this "
-                                         "long for its second person is told")
+    notice_per_hour: int = Field(
+        20,
+        ge=1,
+        le=10_000,
+        description="at most this many notices "
+        "an hour per channel; the rest are recorded as suppressed",
+    )
+    notice_confirm_wait_s: float = Field(
+        120.0, gt=0, description="an emergency waiting this long for its second person is told"
+    )
     notice_language: str = Field("vi", pattern="^(vi|en)$")
     notice_smtp_host: str | None = Field(None, description="SMTP server (unset: no e-mail)")
     notice_smtp_port: int = Field(25, ge=1, le=65535)
@@ -254,8 +405,9 @@ class Settings(BaseSettings):
     notice_smtp_password: str | None = None
     notice_smtp_from: str = "loalang@localhost"
     notice_smtp_to: list[str] = Field(default_factory=list, description="technicians' addresses")
-    notice_webhook_url: str | None = Field(None, description="HTTPS endpoint of a chat or SMS "
-                                           "gateway (JSON POST; unset: none)")
+    notice_webhook_url: str | None = Field(
+        None, description="HTTPS endpoint of a chat or SMS gateway (JSON POST; unset: none)"
+    )
     notice_webhook_token: str | None = Field(None, description="sent as a Bearer token")
 
     @property
@@ -271,8 +423,9 @@ class Settings(BaseSettings):
         """The broker's name as agents off this machine reach it."""
         from urllib.parse import urlsplit
 
-        return self.mqtt_public_host or urlsplit(self.resolved_public_url).hostname or \
-            self.mqtt_host
+        return (
+            self.mqtt_public_host or urlsplit(self.resolved_public_url).hostname or self.mqtt_host
+        )
 
     @property
     def media_dir(self) -> Path:

@@ -65,8 +65,13 @@ def local_names() -> tuple[list[str], list[str]]:
     return sorted(n for n in names if n), sorted(set(valid))
 
 
-def ensure_certificate(tls_dir: Path, station: str, extra_names: list[str] | None = None,
-                       cert: Path | None = None, key: Path | None = None) -> TlsFiles:
+def ensure_certificate(
+    tls_dir: Path,
+    station: str,
+    extra_names: list[str] | None = None,
+    cert: Path | None = None,
+    key: Path | None = None,
+) -> TlsFiles:
     """The operator's files, or the local CA's certificate for this machine (made if
     missing, expiring, or not covering a name or address it now has)."""
     if cert is not None and key is not None:
@@ -91,18 +96,24 @@ def spki_sha256(cert_path: Path) -> str:
     """The base64 SHA-256 of a certificate's public key (browsers pin a key by it)."""
     import base64
 
-    pem = cert_path.read_bytes().split(b"-----END CERTIFICATE-----")[0] + \
-        b"-----END CERTIFICATE-----\n"
-    public = x509.load_pem_x509_certificate(pem).public_key().public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    pem = (
+        cert_path.read_bytes().split(b"-----END CERTIFICATE-----")[0]
+        + b"-----END CERTIFICATE-----\n"
+    )
+    public = (
+        x509.load_pem_x509_certificate(pem)
+        .public_key()
+        .public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    )
     digest = hashes.Hash(hashes.SHA256())
     digest.update(public)
     return base64.b64encode(digest.finalize()).decode()
 
 
 def _key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
-    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                             serialization.NoEncryption())
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
 
 
 def _ca(tls_dir: Path, station: str) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
@@ -112,22 +123,39 @@ def _ca(tls_dir: Path, station: str) -> tuple[x509.Certificate, ec.EllipticCurve
         assert isinstance(key, ec.EllipticCurvePrivateKey)
         return x509.load_pem_x509_certificate(cert_path.read_bytes()), key
     key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"{station} CA"[:64]),
-                      x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Loa Làng")])
+    name = x509.Name(
+        [
+            x509.NameAttribute(NameOID.COMMON_NAME, f"{station} CA"[:64]),
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Loa Làng"),
+        ]
+    )
     now = datetime.now(timezone.utc)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
-            .public_key(key.public_key()).serial_number(x509.random_serial_number())
-            .not_valid_before(now - timedelta(hours=1))
-            .not_valid_after(now + timedelta(days=CA_DAYS))
-            .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-            .add_extension(x509.KeyUsage(digital_signature=True, key_cert_sign=True,
-                                         crl_sign=True, content_commitment=False,
-                                         key_encipherment=False, data_encipherment=False,
-                                         key_agreement=False, encipher_only=False,
-                                         decipher_only=False), critical=True)
-            .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()),
-                           critical=False)
-            .sign(key, hashes.SHA256()))
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(hours=1))
+        .not_valid_after(now + timedelta(days=CA_DAYS))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                key_cert_sign=True,
+                crl_sign=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        .sign(key, hashes.SHA256())
+    )
     write_private(key_path, _key_pem(key))
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     return cert, key
@@ -145,28 +173,45 @@ def _covers(cert_path: Path, names: list[str], addresses: list[str]) -> bool:
     return set(names) <= have_names and set(addresses) <= have_ips
 
 
-def _issue(cert_path: Path, key_path: Path, ca_cert: x509.Certificate,
-           ca_key: ec.EllipticCurvePrivateKey, station: str, names: list[str],
-           addresses: list[str]) -> None:
+def _issue(
+    cert_path: Path,
+    key_path: Path,
+    ca_cert: x509.Certificate,
+    ca_key: ec.EllipticCurvePrivateKey,
+    station: str,
+    names: list[str],
+    addresses: list[str],
+) -> None:
     key = ec.generate_private_key(ec.SECP256R1())
     now = datetime.now(timezone.utc)
-    san = [x509.DNSName(n) for n in names] + \
-        [x509.IPAddress(ipaddress.ip_address(a)) for a in addresses]
-    cert = (x509.CertificateBuilder()
-            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, names[0]),
-                                     x509.NameAttribute(NameOID.ORGANIZATION_NAME,
-                                                        station[:64])]))
-            .issuer_name(ca_cert.subject).public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - timedelta(hours=1))
-            .not_valid_after(now + timedelta(days=SERVER_DAYS))
-            .add_extension(x509.SubjectAlternativeName(san), critical=False)
-            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]),
-                           critical=False)
-            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(
-                ca_key.public_key()), critical=False)
-            .sign(ca_key, hashes.SHA256()))
+    san = [x509.DNSName(n) for n in names] + [
+        x509.IPAddress(ipaddress.ip_address(a)) for a in addresses
+    ]
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(
+            x509.Name(
+                [
+                    x509.NameAttribute(NameOID.COMMON_NAME, names[0]),
+                    x509.NameAttribute(NameOID.ORGANIZATION_NAME, station[:64]),
+                ]
+            )
+        )
+        .issuer_name(ca_cert.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(hours=1))
+        .not_valid_after(now + timedelta(days=SERVER_DAYS))
+        .add_extension(x509.SubjectAlternativeName(san), critical=False)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False
+        )
+        .sign(ca_key, hashes.SHA256())
+    )
     write_private(key_path, _key_pem(key))
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM) +
-                          ca_cert.public_bytes(serialization.Encoding.PEM))
+    cert_path.write_bytes(
+        cert.public_bytes(serialization.Encoding.PEM)
+        + ca_cert.public_bytes(serialization.Encoding.PEM)
+    )

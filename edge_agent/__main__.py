@@ -27,8 +27,10 @@ from pathlib import Path
 
 
 def _logging(verbose: bool) -> None:
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
 
 
 def run(config_path: Path, verbose: bool = False) -> int:
@@ -85,18 +87,31 @@ def check(config_path: Path) -> int:
 
     try:
         # every module the agent may import, its boards and outputs included
-        for module in ("agent", "hardware.mcu", "hardware.relay", "outputs.alsa",
-                       "outputs.file", "update"):
+        for module in (
+            "agent",
+            "hardware.mcu",
+            "hardware.relay",
+            "outputs.alsa",
+            "outputs.file",
+            "update",
+        ):
             importlib.import_module(f"edge_agent.{module}")
         config = AgentConfig.load(config_path)
         AgentState(config.data_path / "state.json", config.zones)
         stored = read_json(config.data_path / "plan.json", None)
         if stored:
             convert(stored["plan"], PlanCommand)
-        subprocess.run([config.ffmpeg, "-version"], capture_output=True, check=True,
-                       timeout=30)
-    except (ImportError, SyntaxError, ConfigError, ValueError, KeyError, TypeError, OSError,
-            subprocess.SubprocessError) as exc:
+        subprocess.run([config.ffmpeg, "-version"], capture_output=True, check=True, timeout=30)
+    except (
+        ImportError,
+        SyntaxError,
+        ConfigError,
+        ValueError,
+        KeyError,
+        TypeError,
+        OSError,
+        subprocess.SubprocessError,
+    ) as exc:
         print(f"check failed: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1
     print(json.dumps({"version": __version__}))
@@ -122,16 +137,30 @@ def guard(config_path: Path) -> int:
     return 0
 
 
-def enrol(controller: str, token: str, device: str, zones: list[str], name: str, output: str,
-          config_out: Path, ca_file: Path | None = None) -> int:
+def enrol(
+    controller: str,
+    token: str,
+    device: str,
+    zones: list[str],
+    name: str,
+    output: str,
+    config_out: Path,
+    ca_file: Path | None = None,
+) -> int:
     """Register this device with the controller and write the config it answers (0600)."""
-    body = json.dumps({"id": device, "name": name or device, "zones": zones,
-                       "output": output}).encode()
-    request = urllib.request.Request(f"{controller.rstrip('/')}/api/devices", data=body,
-                                     method="POST", headers={
-                                         "Authorization": f"Bearer {token}",
-                                         "Content-Type": "application/json",
-                                         "Accept-Language": "vi, en"})
+    body = json.dumps(
+        {"id": device, "name": name or device, "zones": zones, "output": output}
+    ).encode()
+    request = urllib.request.Request(
+        f"{controller.rstrip('/')}/api/devices",
+        data=body,
+        method="POST",
+        headers={
+            "Authorization": f"Bearer {token}",
+            "Content-Type": "application/json",
+            "Accept-Language": "vi, en",
+        },
+    )
     try:
         context = ssl.create_default_context(cafile=str(ca_file) if ca_file else None)
         with urllib.request.urlopen(request, timeout=30, context=context) as response:
@@ -144,8 +173,10 @@ def enrol(controller: str, token: str, device: str, zones: list[str], name: str,
         print(f"Lỗi / error: {message}", file=sys.stderr)
         return 1
     except (urllib.error.URLError, OSError) as exc:
-        print(f"Không kết nối được bộ điều khiển / cannot reach the controller: {exc}",
-              file=sys.stderr)
+        print(
+            f"Không kết nối được bộ điều khiển / cannot reach the controller: {exc}",
+            file=sys.stderr,
+        )
         return 1
     config_out.parent.mkdir(parents=True, exist_ok=True)
     config_out.touch(mode=0o600)
@@ -155,14 +186,17 @@ def enrol(controller: str, token: str, device: str, zones: list[str], name: str,
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="loalang-agent",
-                                     description="Loa Làng edge agent (village loudspeaker)")
+    parser = argparse.ArgumentParser(
+        prog="loalang-agent", description="Loa Làng edge agent (village loudspeaker)"
+    )
     commands = parser.add_subparsers(dest="command", required=True)
     run_cmd = commands.add_parser("run", help="run the agent")
     run_cmd.add_argument("--config", "-c", type=Path, required=True, help="agent TOML file")
     run_cmd.add_argument("-v", "--verbose", action="store_true")
-    for name, text in (("check", "self-check of this release (before an update switches)"),
-                       ("guard", "before each start: leave a failing release under trial")):
+    for name, text in (
+        ("check", "self-check of this release (before an update switches)"),
+        ("guard", "before each start: leave a failing release under trial"),
+    ):
         sub = commands.add_parser(name, help=text)
         sub.add_argument("--config", "-c", type=Path, required=True, help="agent TOML file")
     enrol_cmd = commands.add_parser("enrol", help="register this device, write its config")
@@ -173,8 +207,11 @@ def main(argv: list[str] | None = None) -> int:
     enrol_cmd.add_argument("--name", default="")
     enrol_cmd.add_argument("--output", choices=("alsa", "file"), default="alsa")
     enrol_cmd.add_argument("--config-out", type=Path, required=True)
-    enrol_cmd.add_argument("--ca-file", type=Path, help="the station's CA, for an https "
-                           "controller whose certificate it made")
+    enrol_cmd.add_argument(
+        "--ca-file",
+        type=Path,
+        help="the station's CA, for an https controller whose certificate it made",
+    )
     args = parser.parse_args(argv)
     if args.command == "run":
         return run(args.config, args.verbose)
@@ -182,8 +219,16 @@ def main(argv: list[str] | None = None) -> int:
         return check(args.config)
     if args.command == "guard":
         return guard(args.config)
-    return enrol(args.controller, args.token, args.device, args.zone, args.name, args.output,
-                 args.config_out, args.ca_file)
+    return enrol(
+        args.controller,
+        args.token,
+        args.device,
+        args.zone,
+        args.name,
+        args.output,
+        args.config_out,
+        args.ca_file,
+    )
 
 
 if __name__ == "__main__":

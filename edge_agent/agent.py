@@ -62,8 +62,18 @@ from .update import Releases, Updater
 
 log = logging.getLogger(__name__)
 
-CAPABILITIES = ["play", "prepare", "cancel", "stop", "set_zones", "set_volume", "stream",
-                "range-download", "live", "update"]
+CAPABILITIES = [
+    "play",
+    "prepare",
+    "cancel",
+    "stop",
+    "set_zones",
+    "set_volume",
+    "stream",
+    "range-download",
+    "live",
+    "update",
+]
 
 
 def _version() -> str:
@@ -95,8 +105,12 @@ def make_board(config: HardwareConfig) -> ClusterBoard:
 
 
 class Agent:
-    def __init__(self, config: AgentConfig, output: AudioOutput | None = None,
-                 config_path: Path | None = None):
+    def __init__(
+        self,
+        config: AgentConfig,
+        output: AudioOutput | None = None,
+        config_path: Path | None = None,
+    ):
         self.config = config
         self.device_id = config.device_id
         config.data_path.mkdir(parents=True, exist_ok=True)
@@ -107,36 +121,71 @@ class Agent:
         self.outbox = Outbox(config.data_path / "outbox")
         self._plan_media: set[str] = set()
         self._prepared: dict[str, datetime] = {}  # sha256 → until when a prepare keeps it
-        self.cache = MediaCache(config.data_path / "cache", config.controller_url, config.token,
-                                max_bytes=int(config.cache_max_mb * 2**20),
-                                protected=self._media_in_use, tls=tls)
+        self.cache = MediaCache(
+            config.data_path / "cache",
+            config.controller_url,
+            config.token,
+            max_bytes=int(config.cache_max_mb * 2**20),
+            protected=self._media_in_use,
+            tls=tls,
+        )
         self.output = output or make_output(config)
         hw = config.hardware
         self.cluster = Cluster(
-            make_board(hw), self.device_id, self.report_event, config.data_path / "alarms.json",
-            lead_s=hw.lead_s, hold_s=hw.hold_s, poll_s=hw.poll_s,
-            thresholds=Thresholds(battery_low_v=hw.battery_low_v,
-                                  over_temperature_c=hw.over_temperature_c,
-                                  line_min_ma=hw.line_min_ma))
+            make_board(hw),
+            self.device_id,
+            self.report_event,
+            config.data_path / "alarms.json",
+            lead_s=hw.lead_s,
+            hold_s=hw.hold_s,
+            poll_s=hw.poll_s,
+            thresholds=Thresholds(
+                battery_low_v=hw.battery_low_v,
+                over_temperature_c=hw.over_temperature_c,
+                line_min_ma=hw.line_min_ma,
+            ),
+        )
         self.sources = sources = MediaSources(
-            self.cache, config.ffmpeg, pcm_max_ms=round(config.pcm_cache_max_s * 1000),
+            self.cache,
+            config.ffmpeg,
+            pcm_max_ms=round(config.pcm_cache_max_s * 1000),
             credentials=(config.device_id, config.token),
             live_buffer_s=config.live_buffer_ms / 1000,
-            fm=(lambda on: self.cluster.listen_fm(on, fm_mhz)) if (fm_mhz := hw.fm_fallback_mhz)
-            else None)
-        self.clock_offset = OffsetReader(config.ntp_server, config.ntp_port,
-                                         config.ntp_check_s)
-        self.player = Player(self.device_id, self.output, sources, self.report_event,
-                             cluster=self.cluster, software_volume=self._software_volume,
-                             on_over=self.state.play_over,
-                             clock_offset_ms=lambda: self.clock_offset.offset_ms)
-        self.link = MqttLink(config.mqtt, self.device_id, self.state.zones, self.outbox,
-                             self.on_command, self._birth,
-                             tls=tls if config.mqtt.tls else None)
+            fm=(lambda on: self.cluster.listen_fm(on, fm_mhz))
+            if (fm_mhz := hw.fm_fallback_mhz)
+            else None,
+        )
+        self.clock_offset = OffsetReader(config.ntp_server, config.ntp_port, config.ntp_check_s)
+        self.player = Player(
+            self.device_id,
+            self.output,
+            sources,
+            self.report_event,
+            cluster=self.cluster,
+            software_volume=self._software_volume,
+            on_over=self.state.play_over,
+            clock_offset_ms=lambda: self.clock_offset.offset_ms,
+        )
+        self.link = MqttLink(
+            config.mqtt,
+            self.device_id,
+            self.state.zones,
+            self.outbox,
+            self.on_command,
+            self._birth,
+            tls=tls if config.mqtt.tls else None,
+        )
         # signed updates; ``loalang-agent run`` sets ``updates.restart`` (exec into a release)
-        self.updates = Updater(config.data_path, Releases(config.releases_path), config_path,
-                               _version(), self.cache.fetch_file, self.report_event,
-                               self.player.quiet, self.device_id)
+        self.updates = Updater(
+            config.data_path,
+            Releases(config.releases_path),
+            config_path,
+            _version(),
+            self.cache.fetch_file,
+            self.report_event,
+            self.player.quiet,
+            self.device_id,
+        )
         self._command_lock = threading.Lock()
         self.duplicates_ignored = 0
         self.counters = AgentCounters()  # commands, plays (the link counts its own)
@@ -144,8 +193,7 @@ class Agent:
         self._plan_topic = topics.device_topic(self.device_id, "plan")
         self._planned: set[str] = set()
         self._stop = threading.Event()
-        self._health_thread = threading.Thread(target=self._health_loop, name="health",
-                                               daemon=True)
+        self._health_thread = threading.Thread(target=self._health_loop, name="health", daemon=True)
 
     # --- lifecycle ------------------------------------------------------------------------
 
@@ -161,8 +209,9 @@ class Agent:
         self.cluster.set_volume(self.state.volume)
         self.link.start()
         self._health_thread.start()
-        self.updates.started(online=lambda: self.link.connected.is_set()
-                             and self.link.controller_online.is_set())
+        self.updates.started(
+            online=lambda: self.link.connected.is_set() and self.link.controller_online.is_set()
+        )
         log.info("agent %s started (zones: %s)", self.device_id, ", ".join(self.state.zones))
 
     def stop(self) -> None:
@@ -195,10 +244,17 @@ class Agent:
                 self.player.schedule(play, not_after)
                 continue
             if not_after > now:
-                self.report_event(PlaybackFailedEvent(
-                    event_id=uuid.uuid4().hex, device_id=self.device_id, ts=now,
-                    play_id=play_id, broadcast_id=play.broadcast_id, reason="agent_restarted",
-                    detail="the agent restarted at or after the start time"))
+                self.report_event(
+                    PlaybackFailedEvent(
+                        event_id=uuid.uuid4().hex,
+                        device_id=self.device_id,
+                        ts=now,
+                        play_id=play_id,
+                        broadcast_id=play.broadcast_id,
+                        reason="agent_restarted",
+                        detail="the agent restarted at or after the start time",
+                    )
+                )
             self.state.play_over(play_id)
 
     def _media_in_use(self) -> set[str]:
@@ -219,10 +275,16 @@ class Agent:
             except Exception as exc:  # noqa: BLE001 - never fatal: the play will try again
                 log.warning("prepare %s failed: %s", cmd.play_id, exc)
                 return
-            self.report_event(MediaReadyEvent(
-                event_id=uuid.uuid4().hex, device_id=self.device_id, ts=utcnow(),
-                play_id=cmd.play_id, sha256=cmd.media.sha256,
-                fetched_bytes=prepared.fetched_bytes or 0))
+            self.report_event(
+                MediaReadyEvent(
+                    event_id=uuid.uuid4().hex,
+                    device_id=self.device_id,
+                    ts=utcnow(),
+                    play_id=cmd.play_id,
+                    sha256=cmd.media.sha256,
+                    fetched_bytes=prepared.fetched_bytes or 0,
+                )
+            )
 
         threading.Thread(target=fetch, name=f"prepare-{cmd.play_id[:12]}", daemon=True).start()
 
@@ -242,11 +304,18 @@ class Agent:
         return 100 if self.cluster.board.hardware_volume else self.state.volume
 
     def _birth(self) -> StatusMessage:
-        return StatusMessage(device_id=self.device_id, state=DeviceState.online, ts=utcnow(),
-                             version=_version(),
-                             capabilities=[*CAPABILITIES, f"output:{self.output.name}",
-                                           f"hardware:{self.cluster.board.name}"],
-                             zones=self.state.zones)
+        return StatusMessage(
+            device_id=self.device_id,
+            state=DeviceState.online,
+            ts=utcnow(),
+            version=_version(),
+            capabilities=[
+                *CAPABILITIES,
+                f"output:{self.output.name}",
+                f"hardware:{self.cluster.board.name}",
+            ],
+            zones=self.state.zones,
+        )
 
     # --- reporting ------------------------------------------------------------------------
 
@@ -258,8 +327,9 @@ class Agent:
             self.counters.plays_finished += 1
         self._report("event", encode(event), event.event_id)
 
-    def _report(self, kind: DeviceTopicKind, payload: bytes, key: str,
-                droppable: bool = False) -> None:
+    def _report(
+        self, kind: DeviceTopicKind, payload: bytes, key: str, droppable: bool = False
+    ) -> None:
         """Into the outbox; on a full disk straight to the broker from memory (lost in a
         power cut, but told now rather than never)."""
         topic = topics.device_topic(self.device_id, kind)
@@ -270,9 +340,15 @@ class Agent:
             self.link.publish_now(topic, payload)
 
     def _ack(self, cmd_id: str, play_id: str | None, refused: str | None = None) -> None:
-        ack = AckMessage(event_id=uuid.uuid4().hex, device_id=self.device_id, cmd_id=cmd_id,
-                         ts=utcnow(), accepted=refused is None, reason=refused,
-                         play_id=play_id)
+        ack = AckMessage(
+            event_id=uuid.uuid4().hex,
+            device_id=self.device_id,
+            cmd_id=cmd_id,
+            ts=utcnow(),
+            accepted=refused is None,
+            reason=refused,
+            play_id=play_id,
+        )
         if refused is None:
             self.counters.commands_accepted += 1
         else:
@@ -280,22 +356,29 @@ class Agent:
         self._report("ack", encode(ack), ack.event_id)
 
     def _counted(self) -> AgentCounters:
-        return msgspec.structs.replace(self.counters, link_losses=self.link.losses,
-                                       reports_resent=self.link.resent)
+        return msgspec.structs.replace(
+            self.counters, link_losses=self.link.losses, reports_resent=self.link.resent
+        )
 
     def _health_loop(self) -> None:
         while not self._stop.is_set():
             try:
                 offset = self.clock_offset.refresh()
-                report = read_health(self.device_id, _version(), self.config.data_path,
-                                     self.cache.usage(), len(self.outbox),
-                                     self.duplicates_ignored, volume=self.state.volume,
-                                     hardware=self.cluster.readings(),
-                                     last_line_check=self.cluster.last_line_check,
-                                     network=read_network(),
-                                     clock_offset_ms=offset.offset_ms if offset else None,
-                                     clock_source=offset.source if offset else None,
-                                     counters=self._counted())
+                report = read_health(
+                    self.device_id,
+                    _version(),
+                    self.config.data_path,
+                    self.cache.usage(),
+                    len(self.outbox),
+                    self.duplicates_ignored,
+                    volume=self.state.volume,
+                    hardware=self.cluster.readings(),
+                    last_line_check=self.cluster.last_line_check,
+                    network=read_network(),
+                    clock_offset_ms=offset.offset_ms if offset else None,
+                    clock_source=offset.source if offset else None,
+                    counters=self._counted(),
+                )
                 self.cluster.check_disk(report.disk_free_mb, self.config.disk_low_mb)
                 self._report("telemetry", encode(report), report.event_id, droppable=True)
             except Exception:
@@ -312,9 +395,15 @@ class Agent:
         with self._command_lock:  # one at a time: sequence checks must not interleave
             now = utcnow()
             try:
-                command = verify(raw, keys=self._trusted, device_id=self.device_id,
-                                 zones=set(self.state.zones), last_seq=self.state.last_seq,
-                                 last_cmd=self.state.last_cmd, now=now)
+                command = verify(
+                    raw,
+                    keys=self._trusted,
+                    device_id=self.device_id,
+                    zones=set(self.state.zones),
+                    last_seq=self.state.last_seq,
+                    last_cmd=self.state.last_cmd,
+                    now=now,
+                )
             except Rejected as rej:
                 if rej.reason == "duplicate":
                     # The last accepted command again: the broker redelivering an unacknowledged
@@ -330,24 +419,41 @@ class Agent:
                     log.info("expired copy of %s, already handled, ignored", play_id)
                     return
                 log.warning("refused command on %s: %s", topic, rej)
-                self.report_event(SecurityEvent(
-                    event_id=uuid.uuid4().hex, device_id=self.device_id, ts=now,
-                    reason=rej.reason, detail=rej.detail[:300], topic=topic[:200],
-                    cmd_id=rej.cmd_id, play_id=play_id))
+                self.report_event(
+                    SecurityEvent(
+                        event_id=uuid.uuid4().hex,
+                        device_id=self.device_id,
+                        ts=now,
+                        reason=rej.reason,
+                        detail=rej.detail[:300],
+                        topic=topic[:200],
+                        cmd_id=rej.cmd_id,
+                        play_id=play_id,
+                    )
+                )
                 return
             body = command.body
             play = body if isinstance(body, PlayCommand) else None
             try:
                 new_play = self.state.accept(
-                    command.target, command.seq, play.play_id if play else None,
-                    play.start_at if play else None, now, command.cmd_id,
-                    pending={"cmd": to_builtins(play),
-                             "not_after": command.not_after.isoformat()} if play else None)
+                    command.target,
+                    command.seq,
+                    play.play_id if play else None,
+                    play.start_at if play else None,
+                    now,
+                    command.cmd_id,
+                    pending={"cmd": to_builtins(play), "not_after": command.not_after.isoformat()}
+                    if play
+                    else None,
+                )
             except OSError as exc:
                 # its sequence number cannot be kept, so it must not be obeyed: refused, said
                 log.error("command %s refused: state not writable (%s)", command.cmd_id, exc)
-                self._ack(command.cmd_id, getattr(body, "play_id", None),
-                          refused="disk_full" if exc.errno == errno.ENOSPC else "storage_error")
+                self._ack(
+                    command.cmd_id,
+                    getattr(body, "play_id", None),
+                    refused="disk_full" if exc.errno == errno.ENOSPC else "storage_error",
+                )
                 return
             prepare = body if isinstance(body, PrepareCommand) else None
             # a prepare's ack names no play: the play's own ack is what delivers it
@@ -393,11 +499,16 @@ class Agent:
             now = utcnow()
             stored = read_json(self._plan_path, {}) or {}
             try:
-                command = verify(raw, keys=self._trusted, device_id=self.device_id,
-                                 zones=set(self.state.zones),
-                                 last_seq={f"device:{self.device_id}": stored.get("seq", 0)},
-                                 last_cmd={f"device:{self.device_id}": stored.get("cmd_id", "")},
-                                 now=now, plan_topic=True)
+                command = verify(
+                    raw,
+                    keys=self._trusted,
+                    device_id=self.device_id,
+                    zones=set(self.state.zones),
+                    last_seq={f"device:{self.device_id}": stored.get("seq", 0)},
+                    last_cmd={f"device:{self.device_id}": stored.get("cmd_id", "")},
+                    now=now,
+                    plan_topic=True,
+                )
             except Rejected as rej:
                 if rej.reason == "duplicate":
                     return  # the plan we already hold, redelivered as retained
@@ -405,22 +516,35 @@ class Agent:
                     # An older plan the station signed: what a broker restored from its last
                     # snapshot holds after a crash. Refused like any replay, but not an attack
                     # to report; the controller re-asserts the current one.
-                    log.info("older plan ignored (%s); keeping sequence %s", rej.detail,
-                             stored.get("seq"))
+                    log.info(
+                        "older plan ignored (%s); keeping sequence %s",
+                        rej.detail,
+                        stored.get("seq"),
+                    )
                     return
                 log.warning("refused plan: %s", rej)
-                self.report_event(SecurityEvent(
-                    event_id=uuid.uuid4().hex, device_id=self.device_id, ts=now,
-                    reason=rej.reason, detail=rej.detail[:300], topic=self._plan_topic,
-                    cmd_id=rej.cmd_id))
+                self.report_event(
+                    SecurityEvent(
+                        event_id=uuid.uuid4().hex,
+                        device_id=self.device_id,
+                        ts=now,
+                        reason=rej.reason,
+                        detail=rej.detail[:300],
+                        topic=self._plan_topic,
+                        cmd_id=rej.cmd_id,
+                    )
+                )
                 return
             plan = command.body
             if not isinstance(plan, PlanCommand):
                 return
             try:
-                atomic_write(self._plan_path, json.dumps({
-                    "seq": command.seq, "cmd_id": command.cmd_id,
-                    "plan": to_builtins(plan)}).encode())
+                atomic_write(
+                    self._plan_path,
+                    json.dumps(
+                        {"seq": command.seq, "cmd_id": command.cmd_id, "plan": to_builtins(plan)}
+                    ).encode(),
+                )
                 self._apply_plan(plan)
             except OSError as exc:  # a full disk: the plan on disk stays the one played
                 log.error("plan %s not kept: %s", plan.version, exc)
@@ -435,16 +559,27 @@ class Agent:
             self.player.cancel_pending(gone)
         self._planned = wanted
         self._plan_media = {e.media.sha256 for e in plan.entries if e.media is not None} | {
-            e.stream.fallback_media.sha256 for e in plan.entries
-            if e.stream is not None and e.stream.fallback_media is not None}
+            e.stream.fallback_media.sha256
+            for e in plan.entries
+            if e.stream is not None and e.stream.fallback_media is not None
+        }
         new = self.state.claim_many([(e.play_id, e.start_at) for e in live], now)
         for entry in live:
             if self.player.has(entry.play_id):
                 continue
             if entry.play_id not in new and entry.start_at <= now:
                 continue  # started before a restart: never twice
-            self.player.schedule(PlayCommand(
-                play_id=entry.play_id, broadcast_id=entry.play_id, title=entry.title,
-                start_at=entry.start_at, priority=entry.priority, volume=entry.volume,
-                media=entry.media, stream=entry.stream), entry.start_at + late)
+            self.player.schedule(
+                PlayCommand(
+                    play_id=entry.play_id,
+                    broadcast_id=entry.play_id,
+                    title=entry.title,
+                    start_at=entry.start_at,
+                    priority=entry.priority,
+                    volume=entry.volume,
+                    media=entry.media,
+                    stream=entry.stream,
+                ),
+                entry.start_at + late,
+            )
         log.info("plan %s: %d plays ahead", plan.version, len(live))

@@ -37,28 +37,36 @@ def dead_channels(line_ma: list[int], amplifiers: list[bool], min_ma: int) -> li
     return [ch for ch, (ma, on) in enumerate(pairs) if on and ma < min_ma]
 
 
-def board_conditions(readings: HardwareReadings, thresholds: Thresholds,
-                     active: set[str]) -> tuple[list[Condition], set[str]]:
+def board_conditions(
+    readings: HardwareReadings, thresholds: Thresholds, active: set[str]
+) -> tuple[list[Condition], set[str]]:
     """Conditions read from a status answer, and the keys this reading can speak about.
 
     Speaker lines are judged during plays only (see ``dead_channels``): an idle line carries
     no current. ``active`` gives hysteresis for temperature.
     """
     if not readings.connected:
-        return [Condition(AlarmCode.mcu_unreachable, detail="no answer from the control board")], \
-            {AlarmCode.mcu_unreachable.value}
+        return [Condition(AlarmCode.mcu_unreachable, detail="no answer from the control board")], {
+            AlarmCode.mcu_unreachable.value
+        }
     found: list[Condition] = []
     judged = {AlarmCode.mcu_unreachable.value}
     if readings.mains is not None:
         judged.add(AlarmCode.mains_lost.value)
         if not readings.mains:
-            found.append(Condition(AlarmCode.mains_lost, value=readings.battery_v,
-                                   detail="on battery"))
+            found.append(
+                Condition(AlarmCode.mains_lost, value=readings.battery_v, detail="on battery")
+            )
     if readings.battery_v is not None:
         judged.add(AlarmCode.battery_low.value)
         if readings.battery_v < thresholds.battery_low_v:
-            found.append(Condition(AlarmCode.battery_low, value=readings.battery_v,
-                                   detail=f"battery {readings.battery_v:.1f} V"))
+            found.append(
+                Condition(
+                    AlarmCode.battery_low,
+                    value=readings.battery_v,
+                    detail=f"battery {readings.battery_v:.1f} V",
+                )
+            )
     if readings.door_open is not None:
         judged.add(AlarmCode.door_open.value)
         if readings.door_open:
@@ -69,31 +77,50 @@ def board_conditions(readings: HardwareReadings, thresholds: Thresholds,
         if AlarmCode.over_temperature.value in active:
             limit -= thresholds.temperature_hysteresis_c
         if readings.temperature_c >= limit:
-            found.append(Condition(AlarmCode.over_temperature, value=readings.temperature_c,
-                                   detail=f"cabinet {readings.temperature_c:.1f} °C"))
+            found.append(
+                Condition(
+                    AlarmCode.over_temperature,
+                    value=readings.temperature_c,
+                    detail=f"cabinet {readings.temperature_c:.1f} °C",
+                )
+            )
     return found, judged
 
 
-def line_conditions(line_ma: list[int], amplifiers: list[bool],
-                    thresholds: Thresholds) -> tuple[list[Condition], set[str]]:
+def line_conditions(
+    line_ma: list[int], amplifiers: list[bool], thresholds: Thresholds
+) -> tuple[list[Condition], set[str]]:
     """Speaker-line conditions from a reading taken while audio played."""
-    judged = {f"{AlarmCode.speaker_line.value}:{ch}"
-              for ch, on in enumerate(amplifiers[: len(line_ma)]) if on}
-    found = [Condition(AlarmCode.speaker_line, channel=ch, value=line_ma[ch],
-                       detail=f"line {ch + 1}: {line_ma[ch]} mA")
-             for ch in dead_channels(line_ma, amplifiers, thresholds.line_min_ma)]
+    judged = {
+        f"{AlarmCode.speaker_line.value}:{ch}"
+        for ch, on in enumerate(amplifiers[: len(line_ma)])
+        if on
+    }
+    found = [
+        Condition(
+            AlarmCode.speaker_line,
+            channel=ch,
+            value=line_ma[ch],
+            detail=f"line {ch + 1}: {line_ma[ch]} mA",
+        )
+        for ch in dead_channels(line_ma, amplifiers, thresholds.line_min_ma)
+    ]
     return found, judged
 
 
-def disk_conditions(free_mb: int | None, low_mb: float,
-                    active: set[str]) -> tuple[list[Condition], set[str]]:
+def disk_conditions(
+    free_mb: int | None, low_mb: float, active: set[str]
+) -> tuple[list[Condition], set[str]]:
     """Storage nearly full: raised below ``low_mb`` free, cleared only above 1.5 times it."""
     key = AlarmCode.disk_low.value
     if free_mb is None:
         return [], set()
     limit = low_mb * 1.5 if key in active else low_mb
-    found = [Condition(AlarmCode.disk_low, value=float(free_mb),
-                       detail=f"{free_mb} MB free")] if free_mb < limit else []
+    found = (
+        [Condition(AlarmCode.disk_low, value=float(free_mb), detail=f"{free_mb} MB free")]
+        if free_mb < limit
+        else []
+    )
     return found, {key}
 
 
@@ -103,8 +130,9 @@ class AlarmTracker:
     def __init__(self, active: dict[str, Condition] | None = None):
         self.active: dict[str, Condition] = dict(active or {})
 
-    def update(self, found: list[Condition], judged: set[str]
-               ) -> tuple[list[Condition], list[Condition]]:
+    def update(
+        self, found: list[Condition], judged: set[str]
+    ) -> tuple[list[Condition], list[Condition]]:
         """Apply what one reading found among the keys it ``judged``: (raised, cleared)."""
         now = {c.key: c for c in found}
         raised = [c for key, c in now.items() if key not in self.active]

@@ -8,10 +8,14 @@ from collections.abc import Callable
 
 
 class Backoff:
-    """"Decorrelated jitter": each delay is random in [base, 3 × previous], capped at ``cap``."""
+    """ "Decorrelated jitter": each delay is random in [base, 3 × previous], capped at ``cap``."""
 
-    def __init__(self, base: float = 1.0, cap: float = 60.0,
-                 uniform: Callable[[float, float], float] = random.uniform):
+    def __init__(
+        self,
+        base: float = 1.0,
+        cap: float = 60.0,
+        uniform: Callable[[float, float], float] = random.uniform,
+    ):
         if not 0 < base <= cap:
             raise ValueError("need 0 < base <= cap")
         self.base = base

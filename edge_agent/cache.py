@@ -41,10 +41,16 @@ class StorageFull(MediaUnavailable):
 
 
 class MediaCache:
-    def __init__(self, directory: Path, base_url: str, token: str, timeout_s: float = 30.0,
-                 max_bytes: int | None = None,
-                 protected: Callable[[], set[str]] = set,
-                 tls: ssl.SSLContext | None = None):
+    def __init__(
+        self,
+        directory: Path,
+        base_url: str,
+        token: str,
+        timeout_s: float = 30.0,
+        max_bytes: int | None = None,
+        protected: Callable[[], set[str]] = set,
+        tls: ssl.SSLContext | None = None,
+    ):
         self.dir = directory
         self.max_bytes = max_bytes
         self._protected = protected  # media of the current plan and of plays under way
@@ -84,9 +90,25 @@ class MediaCache:
                 return pcm
             part = pcm.with_suffix(".pcm.part")
             proc = subprocess.run(
-                [ffmpeg, "-v", "error", "-nostdin", "-y", "-i", str(self.path(sha256)),
-                 "-f", "s16le", "-ac", "1", "-ar", str(sample_rate), str(part)],
-                capture_output=True, timeout=600)
+                [
+                    ffmpeg,
+                    "-v",
+                    "error",
+                    "-nostdin",
+                    "-y",
+                    "-i",
+                    str(self.path(sha256)),
+                    "-f",
+                    "s16le",
+                    "-ac",
+                    "1",
+                    "-ar",
+                    str(sample_rate),
+                    str(part),
+                ],
+                capture_output=True,
+                timeout=600,
+            )
             if proc.returncode != 0:
                 part.unlink(missing_ok=True)
                 raise OSError(proc.stderr.decode(errors="replace")[-300:])
@@ -115,18 +137,21 @@ class MediaCache:
         self.evict(keep={ref.sha256})  # outside the lock: eviction takes other media's locks
         return final, fetched
 
-    def fetch_file(self, url: str, sha256: str, size: int, final: Path,
-                   deadline: float) -> int:
+    def fetch_file(self, url: str, sha256: str, size: int, final: Path, deadline: float) -> int:
         """Download any file the controller serves (an agent release) to ``final``, resumed
         and checked against ``sha256`` like media; not kept in (nor evicted from) the cache."""
         if final.is_file():
             return 0
         with self._lock(sha256):
-            return self._retrying(url if url.startswith(("http://", "https://"))
-                                  else self.base_url + url, sha256, size, final, deadline)
+            return self._retrying(
+                url if url.startswith(("http://", "https://")) else self.base_url + url,
+                sha256,
+                size,
+                final,
+                deadline,
+            )
 
-    def _retrying(self, url: str, sha256: str, size: int, final: Path,
-                  deadline: float) -> int:
+    def _retrying(self, url: str, sha256: str, size: int, final: Path, deadline: float) -> int:
         delay = 1.0
         fetched = 0
         while True:
@@ -139,8 +164,9 @@ class MediaCache:
                     raise StorageFull(str(exc)) from None  # said at once: no retry helps
                 if time.time() + delay > deadline:
                     raise MediaUnavailable(f"{type(exc).__name__}: {exc}") from None
-                log.warning("download of %s failed (%s); retrying in %.0fs",
-                            sha256[:12], exc, delay)
+                log.warning(
+                    "download of %s failed (%s); retrying in %.0fs", sha256[:12], exc, delay
+                )
                 time.sleep(delay)
                 delay = min(delay * 2, 30.0)
 
@@ -174,8 +200,11 @@ class MediaCache:
             total -= sizes[sha]
             evicted.append(sha)
         if total > self.max_bytes:
-            log.warning("media cache holds %.1f MB of needed media, over its %.1f MB cap",
-                        total / 2**20, self.max_bytes / 2**20)
+            log.warning(
+                "media cache holds %.1f MB of needed media, over its %.1f MB cap",
+                total / 2**20,
+                self.max_bytes / 2**20,
+            )
         if evicted:
             log.info("evicted %d media from the cache", len(evicted))
         return evicted
@@ -230,8 +259,9 @@ class _Response:
     """One answer, holding its connection until it is read; then the connection goes back to
     the pool (or is closed if the answer was not read to its end)."""
 
-    def __init__(self, pool: _Connections, conn: http.client.HTTPConnection,
-                 resp: http.client.HTTPResponse):
+    def __init__(
+        self, pool: _Connections, conn: http.client.HTTPConnection, resp: http.client.HTTPResponse
+    ):
         self._pool = pool
         self._conn = conn
         self._resp = resp
@@ -252,8 +282,9 @@ class _Connections:
     """Kept-alive HTTP(S) connections to the controller: one per download under way (plays
     fetch in parallel), reused by the next download; any error closes its connection."""
 
-    def __init__(self, base_url: str, token: str, timeout_s: float,
-                 tls: ssl.SSLContext | None = None):
+    def __init__(
+        self, base_url: str, token: str, timeout_s: float, tls: ssl.SSLContext | None = None
+    ):
         self._base = urllib.parse.urlsplit(base_url)
         self._tls = tls or ssl.create_default_context()
         self._auth = f"Bearer {token}"
@@ -267,8 +298,7 @@ class _Connections:
                 return self._idle.pop()
         host, port = self._base.hostname or "", self._base.port
         if self._base.scheme == "https":
-            return http.client.HTTPSConnection(host, port, timeout=self._timeout,
-                                               context=self._tls)
+            return http.client.HTTPSConnection(host, port, timeout=self._timeout, context=self._tls)
         return http.client.HTTPConnection(host, port, timeout=self._timeout)
 
     def give_back(self, conn: http.client.HTTPConnection, reusable: bool) -> None:

@@ -36,10 +36,19 @@ log = logging.getLogger(__name__)
 
 
 class Cluster:
-    def __init__(self, board: ClusterBoard, device_id: str, emit: Callable[[Any], None],
-                 alarms_path: Path, lead_s: float = 2.0, hold_s: float = 5.0,
-                 poll_s: float = 30.0, line_check_after_s: float = 1.0,
-                 thresholds: Thresholds | None = None, unreachable_after_s: float = 5.0):
+    def __init__(
+        self,
+        board: ClusterBoard,
+        device_id: str,
+        emit: Callable[[Any], None],
+        alarms_path: Path,
+        lead_s: float = 2.0,
+        hold_s: float = 5.0,
+        poll_s: float = 30.0,
+        line_check_after_s: float = 1.0,
+        thresholds: Thresholds | None = None,
+        unreachable_after_s: float = 5.0,
+    ):
         self.board = board
         self.device_id = device_id
         self.lead_s = lead_s if board.name != "none" else 0.0
@@ -67,10 +76,15 @@ class Cluster:
         self._readings: HardwareReadings | None = None
         self.last_line_check: LineCheck | None = None
         stored = read_json(alarms_path, {}) or {}
-        self._tracker = AlarmTracker({
-            key: Condition(AlarmCode(c["code"]), c.get("channel"), c.get("value"),
-                           c.get("detail", ""))
-            for key, c in stored.items() if c.get("code") in AlarmCode.__members__})
+        self._tracker = AlarmTracker(
+            {
+                key: Condition(
+                    AlarmCode(c["code"]), c.get("channel"), c.get("value"), c.get("detail", "")
+                )
+                for key, c in stored.items()
+                if c.get("code") in AlarmCode.__members__
+            }
+        )
         self._thread = threading.Thread(target=self._run, name="cluster", daemon=True)
 
     @property
@@ -172,8 +186,10 @@ class Cluster:
         except HardwareError as exc:
             log.warning("FM %s failed: %s", "fallback" if on else "release", exc)
             return False
-        log.warning("relay: %s", f"FM {freq_mhz:.1f} MHz on the amplifiers" if on
-                    else "streams back; FM off")
+        log.warning(
+            "relay: %s",
+            f"FM {freq_mhz:.1f} MHz on the amplifiers" if on else "streams back; FM off",
+        )
         return True
 
     def readings(self) -> HardwareReadings | None:
@@ -185,9 +201,17 @@ class Cluster:
     def _on_notice(self, notice: BoardNotice) -> None:
         if notice.kind == "line_fault" and notice.channel is not None:
             key = f"{AlarmCode.speaker_line.value}:{notice.channel}"
-            self._apply([Condition(AlarmCode.speaker_line, notice.channel, notice.value,
-                                   f"line {notice.channel + 1}: fault reported by the board")],
-                        {key})
+            self._apply(
+                [
+                    Condition(
+                        AlarmCode.speaker_line,
+                        notice.channel,
+                        notice.value,
+                        f"line {notice.channel + 1}: fault reported by the board",
+                    )
+                ],
+                {key},
+            )
         with self._lock:
             if notice.kind == "rebooted":
                 self._applied_on = None
@@ -212,8 +236,11 @@ class Cluster:
                 self._want_on = False
                 self._off_at = None
             want_on = self._want_on
-            due = [pid for pid, t0 in self._playing.items()
-                   if pid not in self._checks and now - t0 >= self.line_check_after_s]
+            due = [
+                pid
+                for pid, t0 in self._playing.items()
+                if pid not in self._checks and now - t0 >= self.line_check_after_s
+            ]
             poll = self._poll_now or now >= next_poll
             self._poll_now = False
             volume = self._wanted_volume()
@@ -248,8 +275,11 @@ class Cluster:
         with self._lock:
             if self._off_at is not None:
                 deadlines.append(self._off_at)
-            deadlines += [t0 + self.line_check_after_s for pid, t0 in self._playing.items()
-                          if pid not in self._checks]
+            deadlines += [
+                t0 + self.line_check_after_s
+                for pid, t0 in self._playing.items()
+                if pid not in self._checks
+            ]
         if retry:
             deadlines.append(now + 2.0)
         return max(0.0, min(deadlines) - now)
@@ -268,13 +298,20 @@ class Cluster:
                 return min(1.0, self.poll_s)  # a glitch is not an alarm yet: look again soon
         with self._lock:
             self._readings = readings
-            if readings.connected and readings.amplifiers and self._applied_on is not None \
-                    and any(readings.amplifiers) != self._applied_on:
+            if (
+                readings.connected
+                and readings.amplifiers
+                and self._applied_on is not None
+                and any(readings.amplifiers) != self._applied_on
+            ):
                 self._applied_on = None  # the board lost our state (watchdog, brown-out)
                 self._wake.set()
             wanted = self._wanted_volume()
-            if readings.connected and None not in (readings.volume, wanted) and \
-                    readings.volume != wanted:
+            if (
+                readings.connected
+                and None not in (readings.volume, wanted)
+                and readings.volume != wanted
+            ):
                 self._applied_volume = None  # set again on the next turn of the loop
                 self._wake.set()
         found, judged = board_conditions(readings, self.thresholds, set(self._tracker.active))
@@ -289,9 +326,12 @@ class Cluster:
             self._readings = readings
         found, judged = line_conditions(readings.line_ma, readings.amplifiers, self.thresholds)
         self._apply(found, judged)
-        check = LineCheck(line_ma=readings.line_ma,
-                          dead_channels=dead_channels(readings.line_ma, readings.amplifiers,
-                                                      self.thresholds.line_min_ma))
+        check = LineCheck(
+            line_ma=readings.line_ma,
+            dead_channels=dead_channels(
+                readings.line_ma, readings.amplifiers, self.thresholds.line_min_ma
+            ),
+        )
         self.last_line_check = check
         return check
 
@@ -307,15 +347,33 @@ class Cluster:
             if not raised and not cleared:
                 return
             try:
-                atomic_write(self._alarms_path, json.dumps({
-                    key: {"code": c.code.value, "channel": c.channel, "value": c.value,
-                          "detail": c.detail}
-                    for key, c in self._tracker.active.items()}).encode())
+                atomic_write(
+                    self._alarms_path,
+                    json.dumps(
+                        {
+                            key: {
+                                "code": c.code.value,
+                                "channel": c.channel,
+                                "value": c.value,
+                                "detail": c.detail,
+                            }
+                            for key, c in self._tracker.active.items()
+                        }
+                    ).encode(),
+                )
             except OSError as exc:  # a full disk: the alarm still goes out
                 log.error("alarms not saved: %s", exc)
         for condition, active in [*((c, True) for c in raised), *((c, False) for c in cleared)]:
             log.warning("alarm %s %s", condition.key, "raised" if active else "cleared")
-            self._emit(AlarmEvent(event_id=uuid.uuid4().hex, device_id=self.device_id,
-                                  ts=utcnow(), code=condition.code, active=active,
-                                  channel=condition.channel, value=condition.value,
-                                  detail=condition.detail))
+            self._emit(
+                AlarmEvent(
+                    event_id=uuid.uuid4().hex,
+                    device_id=self.device_id,
+                    ts=utcnow(),
+                    code=condition.code,
+                    active=active,
+                    channel=condition.channel,
+                    value=condition.value,
+                    detail=condition.detail,
+                )
+            )

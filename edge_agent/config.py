@@ -84,8 +84,9 @@ class AgentConfig(_Section):
     keys: Annotated[dict[str, str], Meta(min_length=1)]  # pinned controller keys: kid = key
     # the station's own CA (PEM), trusted for MQTT over TLS and HTTPS to the controller;
     # none: the system's CAs (an operator's certificate from a public CA)
-    ca_pem: Annotated[str, Meta(max_length=20_000,
-                                pattern="-----BEGIN CERTIFICATE-----")] | None = None
+    ca_pem: (
+        Annotated[str, Meta(max_length=20_000, pattern="-----BEGIN CERTIFICATE-----")] | None
+    ) = None
     zones: list[Ident] = msgspec.field(default_factory=list)
     mqtt: MqttConfig = msgspec.field(default_factory=MqttConfig)
     output: OutputConfig = msgspec.field(default_factory=OutputConfig)
@@ -120,8 +121,11 @@ class AgentConfig(_Section):
 
     def tls_context(self) -> ssl.SSLContext:
         """Certificates checked, hostnames too, against the station's CA (or the system's)."""
-        return ssl.create_default_context(cadata=self.ca_pem) if self.ca_pem \
+        return (
+            ssl.create_default_context(cadata=self.ca_pem)
+            if self.ca_pem
             else ssl.create_default_context()
+        )
 
     def public_keys(self) -> dict[str, Ed25519PublicKey]:
         return {kid: load_public_key(text) for kid, text in self.keys.items()}

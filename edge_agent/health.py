@@ -49,8 +49,12 @@ def clock_synchronized() -> bool | None:
     value: bool | None = None
     if shutil.which("timedatectl"):
         try:
-            out = subprocess.run(["timedatectl", "show", "-p", "NTPSynchronized", "--value"],
-                                 capture_output=True, text=True, timeout=2)
+            out = subprocess.run(
+                ["timedatectl", "show", "-p", "NTPSynchronized", "--value"],
+                capture_output=True,
+                text=True,
+                timeout=2,
+            )
             value = {"yes": True, "no": False}.get(out.stdout.strip())
         except (OSError, subprocess.TimeoutExpired):
             value = None
@@ -58,8 +62,15 @@ def clock_synchronized() -> bool | None:
     return value
 
 
-def read_health(device_id: str, version: str, data_dir: Path, cache_usage: tuple[int, int],
-                outbox_pending: int, duplicates_ignored: int = 0, **extra: Any) -> HealthReport:
+def read_health(
+    device_id: str,
+    version: str,
+    data_dir: Path,
+    cache_usage: tuple[int, int],
+    outbox_pending: int,
+    duplicates_ignored: int = 0,
+    **extra: Any,
+) -> HealthReport:
     """System readings plus what the agent adds (``extra``: volume, hardware, network, ...)."""
     total, available = _meminfo()
     try:
@@ -71,8 +82,19 @@ def read_health(device_id: str, version: str, data_dir: Path, cache_usage: tuple
     except OSError:
         load = None
     return HealthReport(
-        event_id=uuid.uuid4().hex, device_id=device_id, ts=utcnow(), version=version,
-        uptime_s=_system_uptime(), load_1m=load, mem_total_mb=total, mem_available_mb=available,
-        disk_free_mb=disk_free, cache_mb=round(cache_usage[0] / (1024 * 1024), 2),
-        cache_files=cache_usage[1], clock_synchronized=clock_synchronized(),
-        outbox_pending=outbox_pending, duplicates_ignored=duplicates_ignored, **extra)
+        event_id=uuid.uuid4().hex,
+        device_id=device_id,
+        ts=utcnow(),
+        version=version,
+        uptime_s=_system_uptime(),
+        load_1m=load,
+        mem_total_mb=total,
+        mem_available_mb=available,
+        disk_free_mb=disk_free,
+        cache_mb=round(cache_usage[0] / (1024 * 1024), 2),
+        cache_files=cache_usage[1],
+        clock_synchronized=clock_synchronized(),
+        outbox_pending=outbox_pending,
+        duplicates_ignored=duplicates_ignored,
+        **extra,
+    )

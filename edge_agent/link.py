@@ -39,9 +39,16 @@ STABLE_LINK_S = 30.0  # a link that held this long starts the next backoff from 
 
 
 class MqttLink:
-    def __init__(self, config: MqttConfig, device_id: str, zones: list[str], outbox: Outbox,
-                 on_command: CommandHandler, birth: Callable[[], StatusMessage],
-                 tls: ssl.SSLContext | None = None):
+    def __init__(
+        self,
+        config: MqttConfig,
+        device_id: str,
+        zones: list[str],
+        outbox: Outbox,
+        on_command: CommandHandler,
+        birth: Callable[[], StatusMessage],
+        tls: ssl.SSLContext | None = None,
+    ):
         self.config = config
         self.device_id = device_id
         self._zones = list(zones)
@@ -70,12 +77,15 @@ class MqttLink:
         if tls is not None:  # certificate and host name checked (the context says so)
             self._client.tls_set_context(tls)
         will = StatusMessage(device_id=device_id, state=DeviceState.offline)
-        self._client.will_set(topics.device_topic(device_id, "status"),
-                              encode(will), qos=1, retain=True)
+        self._client.will_set(
+            topics.device_topic(device_id, "status"), encode(will), qos=1, retain=True
+        )
         self._backoff = Backoff(base=config.reconnect_min_s, cap=config.reconnect_max_s)
         self._connected_at = 0.0
-        self._client.reconnect_delay_set(min_delay=self._backoff.next(),  # type: ignore[arg-type]
-                                         max_delay=self._backoff.cap)  # type: ignore[arg-type]
+        self._client.reconnect_delay_set(
+            min_delay=self._backoff.next(),  # type: ignore[arg-type]
+            max_delay=self._backoff.cap,
+        )  # type: ignore[arg-type]
         self._client.on_connect = self._handle_connect
         self._client.on_connect_fail = self._handle_connect_fail
         self._client.on_disconnect = self._handle_disconnect
@@ -83,8 +93,9 @@ class MqttLink:
         self._flusher = threading.Thread(target=self._flush_loop, name="outbox", daemon=True)
 
     def start(self) -> None:
-        self._client.connect_async(self.config.host, self.config.port,
-                                   keepalive=self.config.keepalive_s)
+        self._client.connect_async(
+            self.config.host, self.config.port, keepalive=self.config.keepalive_s
+        )
         self._client.loop_start()
         self._flusher.start()
 
@@ -95,8 +106,9 @@ class MqttLink:
         self._outbox.changed.set()
         if publish_offline and self.connected.is_set():
             msg = StatusMessage(device_id=self.device_id, state=DeviceState.stopped, ts=utcnow())
-            info = self._client.publish(topics.device_topic(self.device_id, "status"),
-                                        encode(msg), qos=1, retain=True)
+            info = self._client.publish(
+                topics.device_topic(self.device_id, "status"), encode(msg), qos=1, retain=True
+            )
             try:
                 info.wait_for_publish(2)
             except (RuntimeError, ValueError):
@@ -120,8 +132,9 @@ class MqttLink:
             self._client.publish(topic, payload, qos=1)
 
     def publish_status(self, status: StatusMessage) -> None:
-        self._client.publish(topics.device_topic(self.device_id, "status"),
-                             encode(status), qos=1, retain=True)
+        self._client.publish(
+            topics.device_topic(self.device_id, "status"), encode(status), qos=1, retain=True
+        )
 
     def set_zones(self, zones: list[str]) -> None:
         with self._zones_lock:
@@ -137,15 +150,15 @@ class MqttLink:
 
     # --- paho callbacks (network thread) ------------------------------------------------------
 
-    def _handle_connect(self, client: mqtt.Client, userdata: Any, flags: Any, reason_code: Any,
-                        properties: Any) -> None:
+    def _handle_connect(
+        self, client: mqtt.Client, userdata: Any, flags: Any, reason_code: Any, properties: Any
+    ) -> None:
         if reason_code.is_failure:
             log.warning("MQTT connect refused: %s", reason_code)
             return
         with self._zones_lock:
             subs = topics.agent_subscriptions(self.device_id, self._zones)
-        client.subscribe([(t, 1) for t in [*subs, self._receipt_topic,
-                                           topics.CONTROLLER_STATUSES]])
+        client.subscribe([(t, 1) for t in [*subs, self._receipt_topic, topics.CONTROLLER_STATUSES]])
         self.publish_status(self._birth())
         self.connected.set()
         self._connected_at = time.monotonic()
@@ -163,8 +176,9 @@ class MqttLink:
         delay = self._next_delay()
         log.info("MQTT broker unreachable; next try in %.1f s", delay)
 
-    def _handle_disconnect(self, client: mqtt.Client, userdata: Any, flags: Any, reason_code: Any,
-                        properties: Any) -> None:
+    def _handle_disconnect(
+        self, client: mqtt.Client, userdata: Any, flags: Any, reason_code: Any, properties: Any
+    ) -> None:
         self.connected.clear()
         self.losses += 1
         self._online_controllers.clear()  # learnt again from the retained statuses
@@ -235,8 +249,9 @@ class MqttLink:
         windows: list[tuple[float, set[str]]] = []  # (given up at, keys) in the order sent
         changed = self._outbox.changed  # new reports, and receipts, both set it
         while not self._stopping.is_set():
-            changed.wait(timeout=5 if not windows else
-                         max(0.0, min(5.0, windows[0][0] - time.monotonic())))
+            changed.wait(
+                timeout=5 if not windows else max(0.0, min(5.0, windows[0][0] - time.monotonic()))
+            )
             changed.clear()
             while self._can_send():
                 if self._comeback:
@@ -256,9 +271,15 @@ class MqttLink:
                     windows = []
                     continue
                 room = FLUSH_WINDOW - len(in_flight)
-                items = [] if room <= 0 else [
-                    item for item in self._outbox.pending(FLUSH_WINDOW + len(in_flight))
-                    if item.key is None or item.key not in in_flight][:room]
+                items = (
+                    []
+                    if room <= 0
+                    else [
+                        item
+                        for item in self._outbox.pending(FLUSH_WINDOW + len(in_flight))
+                        if item.key is None or item.key not in in_flight
+                    ][:room]
+                )
                 if not items:
                     break  # wait for receipts, new reports or the deadline
                 if not self._publish_in_order(items):
@@ -266,15 +287,17 @@ class MqttLink:
                     break
                 keys = {item.key for item in items if item.key is not None}
                 if keys:
-                    windows.append((time.monotonic() + timeout * random.uniform(0.5, 1.5),
-                                    keys))
+                    windows.append((time.monotonic() + timeout * random.uniform(0.5, 1.5), keys))
             if not self._can_send():
                 windows = []  # the link or the controller went: all goes again when back
                 self.resent += self._forget_awaiting()
 
     def _can_send(self) -> bool:
-        return self.connected.is_set() and self.controller_online.is_set() \
+        return (
+            self.connected.is_set()
+            and self.controller_online.is_set()
             and not self._stopping.is_set()
+        )
 
     def _publish_in_order(self, items: list[OutboxItem]) -> bool:
         infos = []

@@ -59,8 +59,9 @@ def cellular_signal_percent() -> int | None:
     if not shutil.which("mmcli"):
         return None
     try:
-        out = subprocess.run(["mmcli", "-m", "any", "--output-keyvalue"], capture_output=True,
-                             text=True, timeout=3).stdout
+        out = subprocess.run(
+            ["mmcli", "-m", "any", "--output-keyvalue"], capture_output=True, text=True, timeout=3
+        ).stdout
     except (OSError, subprocess.TimeoutExpired):
         return None
     for line in out.splitlines():
@@ -81,8 +82,10 @@ def read_network() -> NetworkReadings:
     name = default_interface()
     kind = interface_type(name) if name else "unknown"
     readings = NetworkReadings(
-        interface=name, type=kind,  # type: ignore[arg-type]
+        interface=name,
+        type=kind,  # type: ignore[arg-type]
         signal_dbm=wifi_signal_dbm(name) if name and kind == "wifi" else None,
-        signal_percent=cellular_signal_percent() if kind == "cellular" else None)
+        signal_percent=cellular_signal_percent() if kind == "cellular" else None,
+    )
     _cache = (now, readings)
     return readings

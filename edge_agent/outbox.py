@@ -60,8 +60,9 @@ class Outbox:
             return []
         return sorted(n for n in listed if n.endswith(".json") and not n.startswith("."))
 
-    def put(self, topic: str, payload: bytes, droppable: bool = False,
-            key: str | None = None) -> None:
+    def put(
+        self, topic: str, payload: bytes, droppable: bool = False, key: str | None = None
+    ) -> None:
         """Queue a message durably; returns once it is on disk (``OSError`` if it cannot be).
 
         ``droppable`` marks periodic readings (health) that may be shed before events are;
@@ -98,8 +99,9 @@ class Outbox:
             path = self.dir / name
             try:
                 record = json.loads(path.read_bytes())
-                items.append(OutboxItem(path, record["topic"], record["payload"].encode(),
-                                        record.get("key")))
+                items.append(
+                    OutboxItem(path, record["topic"], record["payload"].encode(), record.get("key"))
+                )
             except FileNotFoundError:
                 continue
             except (OSError, ValueError, KeyError):

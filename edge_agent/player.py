@@ -52,12 +52,18 @@ class _Play:
 
 
 class Player:
-    def __init__(self, device_id: str, output: AudioOutput, sources: Sources,
-                 emit: Callable[[Any], None], clock: Clock | None = None,
-                 cluster: Cluster | None = None,
-                 software_volume: Callable[[], int] = lambda: 100,
-                 on_over: Callable[[str], None] = lambda play_id: None,
-                 clock_offset_ms: Callable[[], float | None] = lambda: None):
+    def __init__(
+        self,
+        device_id: str,
+        output: AudioOutput,
+        sources: Sources,
+        emit: Callable[[Any], None],
+        clock: Clock | None = None,
+        cluster: Cluster | None = None,
+        software_volume: Callable[[], int] = lambda: 100,
+        on_over: Callable[[str], None] = lambda play_id: None,
+        clock_offset_ms: Callable[[], float | None] = lambda: None,
+    ):
         self.device_id = device_id
         self._clock_offset_ms = clock_offset_ms  # the last reading (timesync), for reports
         self.output = output
@@ -78,8 +84,9 @@ class Player:
         play = _Play(cmd, not_after)
         with self._lock:
             self._plays[cmd.play_id] = play
-        threading.Thread(target=self._run, args=(play,), name=f"play-{cmd.play_id[:12]}",
-                         daemon=True).start()
+        threading.Thread(
+            target=self._run, args=(play,), name=f"play-{cmd.play_id[:12]}", daemon=True
+        ).start()
 
     def has(self, play_id: str) -> bool:
         """Whether the play is scheduled or playing in this process."""
@@ -119,8 +126,7 @@ class Player:
         """
         now = self.clock.now()
         with self._lock:
-            due = [p for p in self._plays.values()
-                   if p is self._current or p.cmd.start_at <= now]
+            due = [p for p in self._plays.values() if p is self._current or p.cmd.start_at <= now]
         for play in due:
             play.interrupted_by = reason
             play.cancelled.set()
@@ -130,8 +136,10 @@ class Player:
         with self._lock:
             plays = list(self._plays.values())
         return {p.cmd.media.sha256 for p in plays if p.cmd.media} | {
-            p.cmd.stream.fallback_media.sha256 for p in plays
-            if p.cmd.stream is not None and p.cmd.stream.fallback_media is not None}
+            p.cmd.stream.fallback_media.sha256
+            for p in plays
+            if p.cmd.stream is not None and p.cmd.stream.fallback_media is not None
+        }
 
     def shutdown(self) -> None:
         self._stopping.set()
@@ -147,7 +155,8 @@ class Player:
         soon = self.clock.now() + timedelta(seconds=within_s)
         with self._lock:
             return self._current is None and all(
-                p.cmd.start_at > soon for p in self._plays.values())
+                p.cmd.start_at > soon for p in self._plays.values()
+            )
 
     def active_play_ids(self) -> list[str]:
         with self._lock:
@@ -156,13 +165,20 @@ class Player:
     # --- one play -------------------------------------------------------------------------
 
     def _event(self, cls: type, **fields: Any) -> Any:
-        return cls(event_id=uuid.uuid4().hex, device_id=self.device_id, ts=self.clock.now(),
-                   **fields)
+        return cls(
+            event_id=uuid.uuid4().hex, device_id=self.device_id, ts=self.clock.now(), **fields
+        )
 
     def _fail(self, play: _Play, reason: str, detail: str = "") -> None:
-        self._emit(self._event(PlaybackFailedEvent, play_id=play.cmd.play_id,
-                               broadcast_id=play.cmd.broadcast_id, reason=reason,
-                               detail=detail[:300]))
+        self._emit(
+            self._event(
+                PlaybackFailedEvent,
+                play_id=play.cmd.play_id,
+                broadcast_id=play.cmd.broadcast_id,
+                reason=reason,
+                detail=detail[:300],
+            )
+        )
 
     def _run(self, play: _Play) -> None:
         try:
@@ -210,13 +226,25 @@ class Player:
             prepared = self.sources.prepare(cmd, deadline_ts=play.not_after.timestamp())
         except SourceFailed as exc:
             if exc.security:
-                self._emit(self._event(SecurityEvent, reason=exc.reason, detail=exc.detail[:300],
-                                       play_id=cmd.play_id))
+                self._emit(
+                    self._event(
+                        SecurityEvent,
+                        reason=exc.reason,
+                        detail=exc.detail[:300],
+                        play_id=cmd.play_id,
+                    )
+                )
             self._fail(play, exc.reason, exc.detail)
             return
         if cmd.media is not None:
-            self._emit(self._event(MediaReadyEvent, play_id=cmd.play_id, sha256=cmd.media.sha256,
-                                   fetched_bytes=prepared.fetched_bytes or 0))
+            self._emit(
+                self._event(
+                    MediaReadyEvent,
+                    play_id=cmd.play_id,
+                    sha256=cmd.media.sha256,
+                    fetched_bytes=prepared.fetched_bytes or 0,
+                )
+            )
         ahead = timedelta(seconds=prepared.ahead_s)
         lead = timedelta(seconds=self.cluster.lead_s if self.cluster else 0.0)
         if self.clock.wait_until(cmd.start_at - max(lead, ahead), play.cancelled):
@@ -230,15 +258,21 @@ class Player:
             return
         offset_s = self._late_s(cmd)
         if cmd.media is not None and offset_s * 1000 >= cmd.media.duration_ms:
-            self._fail(play, "too_late", f"ready {offset_s:.1f} s after the start: "
-                                         "the bulletin was already over")
+            self._fail(
+                play,
+                "too_late",
+                f"ready {offset_s:.1f} s after the start: the bulletin was already over",
+            )
             return
         source = self.sources.open(cmd, prepared, self._volume(cmd), offset_s)
         try:
             preroll = b"" if cmd.stream is not None else _read_exact(source, PREROLL_BYTES)
             if cmd.stream is None and not preroll:
-                self._fail(play, "too_late" if offset_s else "decode_failed",
-                           "the bulletin was already over" if offset_s else source.error())
+                self._fail(
+                    play,
+                    "too_late" if offset_s else "decode_failed",
+                    "the bulletin was already over" if offset_s else source.error(),
+                )
                 return
             self._play_when_due(play, source, preroll, offset_s)
         finally:
@@ -252,8 +286,7 @@ class Player:
             return 0.0
         return max(0.0, (self.clock.now() - cmd.start_at).total_seconds())
 
-    def _play_when_due(self, play: _Play, source: Source, preroll: bytes,
-                       offset_s: float) -> None:
+    def _play_when_due(self, play: _Play, source: Source, preroll: bytes, offset_s: float) -> None:
         if self.clock.wait_until(play.cmd.start_at, play.cancelled):
             return
         asked = self.clock.now()
@@ -261,8 +294,9 @@ class Player:
             if play.cancelled.is_set():
                 self._fail(play, "cancelled", play.interrupted_by or "")
             else:
-                self._fail(play, "output_busy",
-                           "a play of equal or higher priority held the output")
+                self._fail(
+                    play, "output_busy", "a play of equal or higher priority held the output"
+                )
             return
         try:
             joined_late_ms = None
@@ -277,19 +311,28 @@ class Player:
         finally:
             self._release_output(play)
 
-    def _play_stream(self, play: _Play, source: Source, preroll: bytes,
-                     joined_late_ms: int | None = None) -> None:
+    def _play_stream(
+        self, play: _Play, source: Source, preroll: bytes, joined_late_ms: int | None = None
+    ) -> None:
         cmd = play.cmd
-        sink: Sink = self.output.open(PlayInfo(cmd.play_id, cmd.broadcast_id, cmd.title,
-                                               cmd.start_at))
+        sink: Sink = self.output.open(
+            PlayInfo(cmd.play_id, cmd.broadcast_id, cmd.title, cmd.start_at)
+        )
         sink.start()
         actual_start = self.clock.now()
         if self.cluster:
             self.cluster.started(cmd.play_id)
-        self._emit(self._event(PlaybackStartedEvent, play_id=cmd.play_id,
-                               broadcast_id=cmd.broadcast_id, scheduled_start=cmd.start_at,
-                               actual_start=actual_start, joined_late_ms=joined_late_ms,
-                               clock_offset_ms=self._clock_offset_ms()))
+        self._emit(
+            self._event(
+                PlaybackStartedEvent,
+                play_id=cmd.play_id,
+                broadcast_id=cmd.broadcast_id,
+                scheduled_start=cmd.start_at,
+                actual_start=actual_start,
+                joined_late_ms=joined_late_ms,
+                clock_offset_ms=self._clock_offset_ms(),
+            )
+        )
         written = 0
         buffered = preroll
         error: str | None = None
@@ -315,12 +358,22 @@ class Player:
         if outcome.failure is not None:
             self._fail(play, *outcome.failure)
             return
-        self._emit(self._event(
-            PlaybackFinishedEvent, play_id=cmd.play_id, broadcast_id=cmd.broadcast_id,
-            scheduled_start=cmd.start_at, actual_start=actual_start, actual_end=actual_end,
-            interrupted=interrupted, interrupted_by=play.interrupted_by if interrupted else None,
-            played_ms=round(written * 1000 / BYTES_PER_SECOND), line_check=line_check,
-            joined_late_ms=joined_late_ms, **outcome.extra))
+        self._emit(
+            self._event(
+                PlaybackFinishedEvent,
+                play_id=cmd.play_id,
+                broadcast_id=cmd.broadcast_id,
+                scheduled_start=cmd.start_at,
+                actual_start=actual_start,
+                actual_end=actual_end,
+                interrupted=interrupted,
+                interrupted_by=play.interrupted_by if interrupted else None,
+                played_ms=round(written * 1000 / BYTES_PER_SECOND),
+                line_check=line_check,
+                joined_late_ms=joined_late_ms,
+                **outcome.extra,
+            )
+        )
         if cmd.stream is not None:
             self._dead_air_alarm(cmd, outcome.extra)
 
@@ -332,10 +385,19 @@ class Player:
         dead_ms = int(extra.get("dead_air_ms") or 0)
         switches = int(extra.get("silence_switches") or 0)
         active = dead_ms >= limit_ms or switches > 0
-        detail = (f"{cmd.title or cmd.play_id}: {dead_ms / 1000:.0f} s of dead air, "
-                  f"{switches} switch(es) away from a silent stream ({cmd.stream.url})")
-        self._emit(self._event(AlarmEvent, code=AlarmCode.dead_air, active=active,
-                               value=round(dead_ms / 1000, 1), detail=detail[:300]))
+        detail = (
+            f"{cmd.title or cmd.play_id}: {dead_ms / 1000:.0f} s of dead air, "
+            f"{switches} switch(es) away from a silent stream ({cmd.stream.url})"
+        )
+        self._emit(
+            self._event(
+                AlarmEvent,
+                code=AlarmCode.dead_air,
+                active=active,
+                value=round(dead_ms / 1000, 1),
+                detail=detail[:300],
+            )
+        )
 
     # --- arbitration ----------------------------------------------------------------------
 

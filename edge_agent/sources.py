@@ -74,8 +74,9 @@ class Sources(Protocol):
         """Fetch and check what the play needs; raises ``SourceFailed``."""
         ...
 
-    def open(self, cmd: PlayCommand, prepared: Prepared, volume: int | None,
-             offset_s: float = 0.0) -> Source:
+    def open(
+        self, cmd: PlayCommand, prepared: Prepared, volume: int | None, offset_s: float = 0.0
+    ) -> Source:
         """Open the PCM source, just ahead of the start; a late join starts ``offset_s``
         into stored media (streams are live and ignore it)."""
         ...
@@ -157,19 +158,32 @@ class Decoder:
 class Stream:
     """A live stream as a source: it fails if nothing at all came from any URL."""
 
-    def __init__(self, ffmpeg: str, cmd: PlayCommand, volume: int | None,
-                 credentials: tuple[str, str] | None = None, live_buffer_s: float = 1.0,
-                 fallback_file: Path | None = None, fm: Callable[[bool], bool] | None = None):
+    def __init__(
+        self,
+        ffmpeg: str,
+        cmd: PlayCommand,
+        volume: int | None,
+        credentials: tuple[str, str] | None = None,
+        live_buffer_s: float = 1.0,
+        fallback_file: Path | None = None,
+        fm: Callable[[bool], bool] | None = None,
+    ):
         assert cmd.stream is not None
         stream = cmd.stream
-        urls = [with_credentials(u, *credentials) if stream.auth and credentials else u
-                for u in stream.urls]
-        self._source = StreamSource(ffmpeg, urls, stream.duration_s, volume,
-                                    buffer_max_s=live_buffer_s if stream.live else None,
-                                    silence_s=stream.silence_s or
-                                    (None if stream.live else DEAD_AIR_S),
-                                    fallback_file=str(fallback_file) if fallback_file else None,
-                                    fm=None if stream.live or fallback_file else fm)
+        urls = [
+            with_credentials(u, *credentials) if stream.auth and credentials else u
+            for u in stream.urls
+        ]
+        self._source = StreamSource(
+            ffmpeg,
+            urls,
+            stream.duration_s,
+            volume,
+            buffer_max_s=live_buffer_s if stream.live else None,
+            silence_s=stream.silence_s or (None if stream.live else DEAD_AIR_S),
+            fallback_file=str(fallback_file) if fallback_file else None,
+            fm=None if stream.live or fallback_file else fm,
+        )
         # reported without the credentials; the fallback file and the tuner by name
         self._shown = [*stream.urls, *(["fallback"] if fallback_file else [])]
 
@@ -187,22 +201,36 @@ class Stream:
             return SourceOutcome(failure=("stream_unavailable", self._source.error()))
         gaps = max(0, written - self._source.audio_bytes)
         silence_ms = round(gaps * 1000 / BYTES_PER_SECOND)
-        dead_ms = min(round((gaps + self._source.silent_bytes) * 1000 / BYTES_PER_SECOND),
-                      round(written * 1000 / BYTES_PER_SECOND))
-        played = [u if u == "fm" else self._shown[self._source.urls.index(u)]
-                  for u in self._source.urls_played]
-        return SourceOutcome(extra=dict(stream_urls=played, silence_ms=silence_ms,
-                                        dead_air_ms=dead_ms,
-                                        silence_switches=self._source.silence_switches))
+        dead_ms = min(
+            round((gaps + self._source.silent_bytes) * 1000 / BYTES_PER_SECOND),
+            round(written * 1000 / BYTES_PER_SECOND),
+        )
+        played = [
+            u if u == "fm" else self._shown[self._source.urls.index(u)]
+            for u in self._source.urls_played
+        ]
+        return SourceOutcome(
+            extra=dict(
+                stream_urls=played,
+                silence_ms=silence_ms,
+                dead_air_ms=dead_ms,
+                silence_switches=self._source.silence_switches,
+            )
+        )
 
 
 class MediaSources:
     """The agent's real sources: the media cache, ffmpeg, HTTP streams."""
 
-    def __init__(self, cache: MediaCache, ffmpeg: str = "ffmpeg",
-                 pcm_max_ms: int = PCM_CACHE_MAX_MS,
-                 credentials: tuple[str, str] | None = None, live_buffer_s: float = 1.0,
-                 fm: Callable[[bool], bool] | None = None):
+    def __init__(
+        self,
+        cache: MediaCache,
+        ffmpeg: str = "ffmpeg",
+        pcm_max_ms: int = PCM_CACHE_MAX_MS,
+        credentials: tuple[str, str] | None = None,
+        live_buffer_s: float = 1.0,
+        fm: Callable[[bool], bool] | None = None,
+    ):
         self._cache = cache
         self._fm = fm  # the board's FM tuner as a relay's last resort
         self._ffmpeg = ffmpeg
@@ -240,16 +268,29 @@ class MediaSources:
             try:
                 pcm = self._cache.ensure_pcm(media.sha256, self._ffmpeg, SAMPLE_RATE)
             except (OSError, subprocess.TimeoutExpired) as exc:
-                log.warning("could not pre-decode %s (%s); decoding at play time",
-                            media.sha256[:12], exc)
-        return Prepared(ahead_s=PCM_AHEAD_S if pcm else DECODER_AHEAD_S,
-                        fetched_bytes=fetched, path=path, pcm=pcm)
+                log.warning(
+                    "could not pre-decode %s (%s); decoding at play time", media.sha256[:12], exc
+                )
+        return Prepared(
+            ahead_s=PCM_AHEAD_S if pcm else DECODER_AHEAD_S,
+            fetched_bytes=fetched,
+            path=path,
+            pcm=pcm,
+        )
 
-    def open(self, cmd: PlayCommand, prepared: Prepared, volume: int | None,
-             offset_s: float = 0.0) -> Source:
+    def open(
+        self, cmd: PlayCommand, prepared: Prepared, volume: int | None, offset_s: float = 0.0
+    ) -> Source:
         if cmd.stream is not None:
-            return Stream(self._ffmpeg, cmd, volume, self._credentials, self._live_buffer_s,
-                          fallback_file=prepared.path, fm=self._fm)
+            return Stream(
+                self._ffmpeg,
+                cmd,
+                volume,
+                self._credentials,
+                self._live_buffer_s,
+                fallback_file=prepared.path,
+                fm=self._fm,
+            )
         if prepared.pcm is not None:
             return PcmFile(prepared.pcm, volume, offset_s)
         assert prepared.path is not None

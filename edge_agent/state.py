@@ -20,9 +20,11 @@ class AgentState:
         self._lock = threading.Lock()
         data = read_json(path, {})
         self.last_seq: dict[str, int] = {
-            str(k): int(v) for k, v in data.get("last_seq", {}).items()}
+            str(k): int(v) for k, v in data.get("last_seq", {}).items()
+        }
         self.last_cmd: dict[str, str] = {
-            str(k): str(v) for k, v in data.get("last_cmd", {}).items()}
+            str(k): str(v) for k, v in data.get("last_cmd", {}).items()
+        }
         self.zones: list[str] = list(data.get("zones", default_zones))
         self.plays: dict[str, str] = dict(data.get("plays", {}))  # play_id -> start_at iso
         self.volume: int = int(data.get("volume", 100))
@@ -34,14 +36,28 @@ class AgentState:
         self.retired_keys: set[str] = {str(k) for k in data.get("retired_keys", [])}
 
     def _save(self) -> None:
-        data = {"last_seq": self.last_seq, "last_cmd": self.last_cmd, "zones": self.zones,
-                "plays": self.plays, "volume": self.volume, "pending": self.pending,
-                "keys": self.keys, "retired_keys": sorted(self.retired_keys)}
+        data = {
+            "last_seq": self.last_seq,
+            "last_cmd": self.last_cmd,
+            "zones": self.zones,
+            "plays": self.plays,
+            "volume": self.volume,
+            "pending": self.pending,
+            "keys": self.keys,
+            "retired_keys": sorted(self.retired_keys),
+        }
         atomic_write(self.path, json.dumps(data, sort_keys=True).encode())
 
-    def accept(self, target: str, seq: int, play_id: str | None = None,
-               start_at: datetime | None = None, now: datetime | None = None,
-               cmd_id: str | None = None, pending: dict | None = None) -> bool:
+    def accept(
+        self,
+        target: str,
+        seq: int,
+        play_id: str | None = None,
+        start_at: datetime | None = None,
+        now: datetime | None = None,
+        cmd_id: str | None = None,
+        pending: dict | None = None,
+    ) -> bool:
         """Persist ``seq`` (and claim ``play_id``) in one write, before acting on the command.
 
         The sequence number makes a replay refused even after a restart; the play id makes a
@@ -59,8 +75,9 @@ class AgentState:
                     self.pending[play_id] = pending
                 if now is not None:
                     cutoff = now - PLAY_MEMORY
-                    self.plays = {k: v for k, v in self.plays.items()
-                                  if datetime.fromisoformat(v) >= cutoff}
+                    self.plays = {
+                        k: v for k, v in self.plays.items() if datetime.fromisoformat(v) >= cutoff
+                    }
             self._save()
             return new_play
 
@@ -105,7 +122,8 @@ class AgentState:
                 if play_id in new:
                     self.plays[play_id] = start_at.isoformat()
             cutoff = now - PLAY_MEMORY
-            self.plays = {k: v for k, v in self.plays.items()
-                          if datetime.fromisoformat(v) >= cutoff}
+            self.plays = {
+                k: v for k, v in self.plays.items() if datetime.fromisoformat(v) >= cutoff
+            }
             self._save()
             return new

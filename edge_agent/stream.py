@@ -43,10 +43,18 @@ def _peak(pcm: bytes) -> int:
 class StreamSource:
     """``read(n)`` gives PCM (audio or silence) until ``duration_s`` has been read."""
 
-    def __init__(self, ffmpeg: str, urls: list[str], duration_s: float, volume: int | None,
-                 io_timeout_s: float = 5.0, buffer_max_s: float | None = None,
-                 silence_s: float | None = None, fallback_file: str | None = None,
-                 fm: Callable[[bool], bool] | None = None):
+    def __init__(
+        self,
+        ffmpeg: str,
+        urls: list[str],
+        duration_s: float,
+        volume: int | None,
+        io_timeout_s: float = 5.0,
+        buffer_max_s: float | None = None,
+        silence_s: float | None = None,
+        fallback_file: str | None = None,
+        fm: Callable[[bool], bool] | None = None,
+    ):
         self._ffmpeg = ffmpeg
         self._urls = list(urls) + ([fallback_file] if fallback_file else [])
         self._fallback = fallback_file  # played when no URL gives sound, then URLs again
@@ -90,7 +98,7 @@ class StreamSource:
             while self._buffer and have < size:
                 part = self._buffer.popleft()
                 if have + len(part) > size:
-                    self._buffer.appendleft(part[size - have:])
+                    self._buffer.appendleft(part[size - have :])
                     part = part[: size - have]
                 parts.append(part)
                 have += len(part)
@@ -143,8 +151,11 @@ class StreamSource:
             if silent:
                 self.silence_switches += 1
                 index, tries = (index + 1) % len(self._urls), 0
-                log.warning("stream %s silent too long (dead air); trying %s", shown(url),
-                            shown(self._urls[index]))
+                log.warning(
+                    "stream %s silent too long (dead air); trying %s",
+                    shown(url),
+                    shown(self._urls[index]),
+                )
                 continue
             if got:
                 self.drops += 1
@@ -154,8 +165,9 @@ class StreamSource:
                 tries += 1
                 if tries > RECONNECTS_PER_URL:
                     index, tries = (index + 1) % len(self._urls), 0
-                    log.warning("stream %s unavailable; trying %s", shown(url),
-                                shown(self._urls[index]))
+                    log.warning(
+                        "stream %s unavailable; trying %s", shown(url), shown(self._urls[index])
+                    )
                     if index == 0 and self._fm is not None and not self.fm_on:
                         self.fm_on = self._fm(True)  # a full round without sound: FM
                         if self.fm_on:
@@ -168,8 +180,16 @@ class StreamSource:
         left for its silence."""
         args = [self._ffmpeg, "-v", "error", "-nostdin", "-rw_timeout", str(self._io_timeout_us)]
         if self._low_delay:  # start decoding at once, hold nothing back in ffmpeg
-            args += ["-fflags", "nobuffer", "-flags", "low_delay", "-probesize", "4096",
-                     "-analyzeduration", "0"]
+            args += [
+                "-fflags",
+                "nobuffer",
+                "-flags",
+                "low_delay",
+                "-probesize",
+                "4096",
+                "-analyzeduration",
+                "0",
+            ]
         if url == self._fallback:  # a stored file, read a little faster than it plays: the
             args += ["-readrate", "1.05"]  # buffer stays ahead of the sound card
         args += ["-i", url]
@@ -183,8 +203,9 @@ class StreamSource:
             return 0, False
         self._proc = proc
         got, silent_run, left_silent = 0, 0, False
-        switch_after = self._silence_limit if url != self._fallback and len(self._urls) > 1 \
-            else None
+        switch_after = (
+            self._silence_limit if url != self._fallback and len(self._urls) > 1 else None
+        )
         carry = b""  # keep every buffered part a whole number of samples
         assert proc.stdout is not None
         while not self._stop.is_set():
@@ -205,8 +226,9 @@ class StreamSource:
                 if _peak(chunk) < SILENT_PEAK:
                     silent_run += cut
                     if silent_run >= self._dead_after:  # the whole run once it is dead air
-                        self.silent_bytes += cut if silent_run - cut >= self._dead_after \
-                            else silent_run
+                        self.silent_bytes += (
+                            cut if silent_run - cut >= self._dead_after else silent_run
+                        )
                 else:
                     silent_run = 0
                 self._push(chunk)

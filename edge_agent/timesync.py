@@ -57,8 +57,19 @@ def sntp_offset(reply: bytes, t1: float, t4: float) -> float:
     kiss-of-death or unsynchronised server, or an originate time that is not ours."""
     if len(reply) < PACKET.size:
         raise ValueError("short SNTP reply")
-    (flags, stratum, _poll, _precision, _delay, _dispersion, _ref_id, _ref, originate,
-     receive, transmit) = PACKET.unpack_from(reply)
+    (
+        flags,
+        stratum,
+        _poll,
+        _precision,
+        _delay,
+        _dispersion,
+        _ref_id,
+        _ref,
+        originate,
+        receive,
+        transmit,
+    ) = PACKET.unpack_from(reply)
     if flags & 0x07 != 4:
         raise ValueError("not a server reply")
     if flags >> 6 == 3 or stratum == 0 or stratum > 15:

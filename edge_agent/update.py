@@ -62,9 +62,9 @@ INSTALL_TIMEOUT_S = 900.0
 class UpdateState(str, enum.Enum):
     """Where the last update stands; ``trying`` is the only state that moves on its own."""
 
-    trying = "trying"            # switched to, not yet confirmed
-    installed = "installed"      # confirmed: online and checked
-    refused = "refused"          # never switched to
+    trying = "trying"  # switched to, not yet confirmed
+    installed = "installed"  # confirmed: online and checked
+    refused = "refused"  # never switched to
     rolled_back = "rolled_back"  # switched to, then left
 
     @property
@@ -160,8 +160,20 @@ class Releases:
         try:
             _run([sys.executable, "-m", "venv", "--without-pip", str(target)], "venv")
             link_tree(base, site_packages(target))
-            _run([str(target / "bin" / "python"), "-m", "pip", "install", "--no-deps",
-                  "--no-index", "--disable-pip-version-check", "-q", str(wheel)], "pip")
+            _run(
+                [
+                    str(target / "bin" / "python"),
+                    "-m",
+                    "pip",
+                    "install",
+                    "--no-deps",
+                    "--no-index",
+                    "--disable-pip-version-check",
+                    "-q",
+                    str(wheel),
+                ],
+                "pip",
+            )
         except BaseException:
             shutil.rmtree(target, ignore_errors=True)
             raise
@@ -169,8 +181,11 @@ class Releases:
 
     def check(self, release: Path, config_path: Path) -> str:
         """Run the release's own ``check`` against this device's files; its version."""
-        out = _run([str(release / "bin" / "loalang-agent"), "check", "--config",
-                    str(config_path)], "check", timeout=CHECK_TIMEOUT_S)
+        out = _run(
+            [str(release / "bin" / "loalang-agent"), "check", "--config", str(config_path)],
+            "check",
+            timeout=CHECK_TIMEOUT_S,
+        )
         try:
             return str(json.loads(out.strip().splitlines()[-1])["version"])
         except (ValueError, KeyError, IndexError, TypeError):
@@ -187,8 +202,7 @@ class Releases:
 
 
 def site_packages(prefix: Path) -> Path:
-    return Path(sysconfig.get_path("purelib", vars={"base": str(prefix),
-                                                    "platbase": str(prefix)}))
+    return Path(sysconfig.get_path("purelib", vars={"base": str(prefix), "platbase": str(prefix)}))
 
 
 def link_tree(source: Path, dest: Path) -> None:
@@ -209,8 +223,9 @@ def link_tree(source: Path, dest: Path) -> None:
 
 def _run(argv: list[str], step: str, timeout: float = INSTALL_TIMEOUT_S) -> str:
     try:
-        proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout,
-                              stdin=subprocess.DEVNULL)
+        proc = subprocess.run(
+            argv, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL
+        )
     except subprocess.TimeoutExpired:
         raise UpdateFailed(f"{step}_failed", f"no answer in {timeout:.0f} s") from None
     except OSError as exc:
@@ -235,8 +250,11 @@ def guard(record_path: Path, releases: Releases, now: datetime | None = None) ->
         reason = "not_online"
     if reason is not None:
         releases.point(releases.current, Path(record.from_path))
-        record.move(UpdateState.rolled_back, reason,
-                    f"{record.version} started {record.starts - 1} times without coming online")
+        record.move(
+            UpdateState.rolled_back,
+            reason,
+            f"{record.version} started {record.starts - 1} times without coming online",
+        )
     write_record(record_path, record)
     return reason
 
@@ -248,9 +266,17 @@ class Updater:
     """The agent's side of updates: handles the command, confirms or leaves a new release,
     reports each outcome once (through the outbox)."""
 
-    def __init__(self, data_dir: Path, releases: Releases, config_path: Path | None,
-                 version: str, fetch: Fetch, report: Callable[[Any], None],
-                 quiet: Callable[[float], bool], device_id: str):
+    def __init__(
+        self,
+        data_dir: Path,
+        releases: Releases,
+        config_path: Path | None,
+        version: str,
+        fetch: Fetch,
+        report: Callable[[Any], None],
+        quiet: Callable[[float], bool],
+        device_id: str,
+    ):
         self.record_path = data_dir / "update.json"
         self.releases = releases
         self._config_path = config_path
@@ -280,8 +306,9 @@ class Updater:
         self._remove_failed()
         record = self.trial()
         if record is not None:
-            threading.Thread(target=self._confirm, args=(record, online), name="update-confirm",
-                             daemon=True).start()
+            threading.Thread(
+                target=self._confirm, args=(record, online), name="update-confirm", daemon=True
+            ).start()
 
     def _remove_failed(self) -> None:
         """The release this device went back from is deleted (space on an SD card)."""
@@ -323,14 +350,22 @@ class Updater:
                 self.report_pending()
                 return
             if utcnow() > deadline:
-                self._roll_back(record, "not_online", f"{record.version} did not reach the "
-                                "broker and a controller in time")
+                self._roll_back(
+                    record,
+                    "not_online",
+                    f"{record.version} did not reach the broker and a controller in time",
+                )
                 return
             self._stop.wait(1.0)
 
     def _roll_back(self, record: UpdateRecord, reason: str, detail: str) -> None:
-        log.error("update to %s failed (%s: %s): back to %s", record.version, reason, detail,
-                  record.from_version)
+        log.error(
+            "update to %s failed (%s: %s): back to %s",
+            record.version,
+            reason,
+            detail,
+            record.from_version,
+        )
         self.releases.point(self.releases.current, Path(record.from_path))
         record.move(UpdateState.rolled_back, reason, detail)
         write_record(self.record_path, record)
@@ -344,8 +379,9 @@ class Updater:
 
     def handle(self, cmd: UpdateCommand, cmd_id: str) -> None:
         """An accepted update command: done in the background (downloads take minutes)."""
-        threading.Thread(target=self._update, args=(cmd, cmd_id), name="update",
-                         daemon=True).start()
+        threading.Thread(
+            target=self._update, args=(cmd, cmd_id), name="update", daemon=True
+        ).start()
 
     def _update(self, cmd: UpdateCommand, cmd_id: str) -> None:
         if not self._busy.acquire(blocking=False):
@@ -365,13 +401,22 @@ class Updater:
     def _install(self, cmd: UpdateCommand, cmd_id: str) -> None:
         running = self.releases.running()
         if cmd.version == self.version:
-            self._tell(UpdateRecord(cmd_id=cmd_id, version=cmd.version,
-                                    from_version=self.version, state=UpdateState.installed,
-                                    detail="already running"))
+            self._tell(
+                UpdateRecord(
+                    cmd_id=cmd_id,
+                    version=cmd.version,
+                    from_version=self.version,
+                    state=UpdateState.installed,
+                    detail="already running",
+                )
+            )
             return
         if running is None or self.restart is None or self._config_path is None:
-            raise UpdateFailed("not_updatable", "this agent was not started from a release "
-                               f"under {self.releases.root} (reinstall with install.sh)")
+            raise UpdateFailed(
+                "not_updatable",
+                "this agent was not started from a release "
+                f"under {self.releases.root} (reinstall with install.sh)",
+            )
         log.info("update to %s: fetching %s (%d bytes)", cmd.version, cmd.url, cmd.size)
         downloads = self.releases.root / ".downloads"
         downloads.mkdir(parents=True, exist_ok=True)
@@ -395,10 +440,15 @@ class Updater:
             shutil.rmtree(release, ignore_errors=True)
             raise
         self._wait_quiet()
-        record = UpdateRecord(cmd_id=cmd_id, version=cmd.version, from_version=self.version,
-                              from_path=str(running), to_path=str(release),
-                              state=UpdateState.trying,
-                              deadline=utcnow() + timedelta(seconds=cmd.confirm_s))
+        record = UpdateRecord(
+            cmd_id=cmd_id,
+            version=cmd.version,
+            from_version=self.version,
+            from_path=str(running),
+            to_path=str(release),
+            state=UpdateState.trying,
+            deadline=utcnow() + timedelta(seconds=cmd.confirm_s),
+        )
         write_record(self.record_path, record)
         self.releases.point(self.releases.previous, running)
         self.releases.point(self.releases.current, release)
@@ -413,8 +463,16 @@ class Updater:
             self._stop.wait(5.0)
 
     def _refused(self, cmd: UpdateCommand, cmd_id: str, reason: str, detail: str) -> None:
-        self._tell(UpdateRecord(cmd_id=cmd_id, version=cmd.version, from_version=self.version,
-                                state=UpdateState.refused, reason=reason, detail=detail[-300:]))
+        self._tell(
+            UpdateRecord(
+                cmd_id=cmd_id,
+                version=cmd.version,
+                from_version=self.version,
+                state=UpdateState.refused,
+                reason=reason,
+                detail=detail[-300:],
+            )
+        )
 
     def _tell(self, record: UpdateRecord) -> None:
         """Record a final outcome of this process, then report it."""
@@ -428,9 +486,17 @@ class Updater:
         """The report of a final outcome, sent by the release running now."""
         result = record.state.result
         assert result is not None, "a trial has no outcome yet"
-        return UpdateEvent(event_id=uuid.uuid4().hex, device_id=self._device_id, ts=utcnow(),
-                           cmd_id=record.cmd_id, version=record.version, running=self.version,
-                           result=result, reason=record.reason, detail=record.detail)
+        return UpdateEvent(
+            event_id=uuid.uuid4().hex,
+            device_id=self._device_id,
+            ts=utcnow(),
+            cmd_id=record.cmd_id,
+            version=record.version,
+            running=self.version,
+            result=result,
+            reason=record.reason,
+            detail=record.detail,
+        )
 
 
 def wheel_name(cmd: UpdateCommand) -> str:

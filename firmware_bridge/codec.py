@@ -146,9 +146,17 @@ class Status(Message):
     line_ma: tuple[int, ...] = field(default_factory=tuple)
 
     def body(self) -> bytes:
-        head = struct.pack(self.HEAD, self.mains, self.battery_mv, self.temperature_dc,
-                           self.door_open, self.amplifiers, self.source, self.volume,
-                           len(self.line_ma))
+        head = struct.pack(
+            self.HEAD,
+            self.mains,
+            self.battery_mv,
+            self.temperature_dc,
+            self.door_open,
+            self.amplifiers,
+            self.source,
+            self.volume,
+            len(self.line_ma),
+        )
         return head + struct.pack(f"<{len(self.line_ma)}H", *self.line_ma)
 
     @classmethod
@@ -159,8 +167,16 @@ class Status(Message):
             if len(body) != size + 2 * count:
                 raise CodecError(f"Status: {count} channels need {size + 2 * count} bytes")
             mains, battery, temperature, door, amplifiers, source, volume = head
-            return cls(mains, battery, temperature, door, amplifiers, source, volume,
-                       tuple(struct.unpack(f"<{count}H", body[size:])))
+            return cls(
+                mains,
+                battery,
+                temperature,
+                door,
+                amplifiers,
+                source,
+                volume,
+                tuple(struct.unpack(f"<{count}H", body[size:])),
+            )
         except struct.error as exc:
             raise CodecError(f"Status: {exc}") from None
 
@@ -248,11 +264,17 @@ class Booted(Message):
 
 
 REQUESTS: dict[int, type[Message]] = {
-    m.TYPE: m for m in (Ping, GetStatus, SetAmplifier, SetInput, SetVolume, TuneFm, GetInfo)}
+    m.TYPE: m for m in (Ping, GetStatus, SetAmplifier, SetInput, SetVolume, TuneFm, GetInfo)
+}
 EVENTS: dict[int, type[Message]] = {
-    m.TYPE: m for m in (MainsChanged, DoorChanged, OverTemperature, LineFault, Booted)}
-ANSWERS: dict[int, type[Message]] = {Pong.TYPE: Pong, Status.TYPE: Status, Info.TYPE: Info,
-                                     Error.TYPE: Error}
+    m.TYPE: m for m in (MainsChanged, DoorChanged, OverTemperature, LineFault, Booted)
+}
+ANSWERS: dict[int, type[Message]] = {
+    Pong.TYPE: Pong,
+    Status.TYPE: Status,
+    Info.TYPE: Info,
+    Error.TYPE: Error,
+}
 SET_REQUESTS = {SetAmplifier.TYPE, SetInput.TYPE, SetVolume.TYPE, TuneFm.TYPE}
 
 

@@ -38,8 +38,14 @@ class McuRefused(RuntimeError):
 
 
 class McuLink:
-    def __init__(self, port: str, on_event: Callable[[codec.Message], None] | None = None,
-                 baudrate: int = 115200, timeout_s: float = 0.5, retries: int = 2):
+    def __init__(
+        self,
+        port: str,
+        on_event: Callable[[codec.Message], None] | None = None,
+        baudrate: int = 115200,
+        timeout_s: float = 0.5,
+        retries: int = 2,
+    ):
         self.port = port
         self.baudrate = baudrate
         self.timeout_s = timeout_s
@@ -71,8 +77,9 @@ class McuLink:
             self._seq = self._seq % 255 + 1  # 1..255; 0 is never used by the host
             return self._seq
 
-    def request(self, message: codec.Message, timeout_s: float | None = None,
-                retries: int | None = None) -> codec.Message:
+    def request(
+        self, message: codec.Message, timeout_s: float | None = None, retries: int | None = None
+    ) -> codec.Message:
         """Send a request and wait for its answer; retried with a new sequence id on timeout."""
         attempts = 1 + (self.retries if retries is None else retries)
         wait = self.timeout_s if timeout_s is None else timeout_s
@@ -159,4 +166,3 @@ class McuLink:
             done, slot = waiting
             slot.append(message)
             done.set()
-

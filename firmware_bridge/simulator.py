@@ -37,8 +37,10 @@ class BoardState:
     started: float = field(default_factory=time.monotonic)
 
     def line_ma(self) -> tuple[int, ...]:
-        return tuple(NOMINAL_LINE_MA if self.amplifiers >> ch & 1 and ch not in self.dead_lines
-                     else 0 for ch in range(self.channels))
+        return tuple(
+            NOMINAL_LINE_MA if self.amplifiers >> ch & 1 and ch not in self.dead_lines else 0
+            for ch in range(self.channels)
+        )
 
 
 class McuSimulator:
@@ -189,8 +191,9 @@ class McuSimulator:
                 message = codec.from_packet(packet)
             except (codec.CodecError, ValueError):
                 known = packet.type in codec.REQUESTS
-                reply = codec.Error(codec.ErrorCode.bad_body if known
-                                    else codec.ErrorCode.unknown_type, packet.type)
+                reply = codec.Error(
+                    codec.ErrorCode.bad_body if known else codec.ErrorCode.unknown_type, packet.type
+                )
             else:
                 self.received.append(message)
                 self._last_ping = time.monotonic()  # any valid frame feeds the watchdog
@@ -202,15 +205,26 @@ class McuSimulator:
         if isinstance(message, codec.Ping):
             return codec.Pong(uptime_s=int(time.monotonic() - s.started))
         if isinstance(message, codec.GetStatus):
-            return codec.Status(s.mains, s.battery_mv, s.temperature_dc, s.door_open,
-                                s.amplifiers, s.source, s.volume, s.line_ma())
+            return codec.Status(
+                s.mains,
+                s.battery_mv,
+                s.temperature_dc,
+                s.door_open,
+                s.amplifiers,
+                s.source,
+                s.volume,
+                s.line_ma(),
+            )
         if isinstance(message, codec.GetInfo):
             return codec.Info(1, s.channels, self.firmware)
         if isinstance(message, codec.SetAmplifier):
             if message.channel != codec.ALL_CHANNELS and message.channel >= s.channels:
                 return codec.Error(codec.ErrorCode.out_of_range, message.TYPE)
-            mask = (1 << s.channels) - 1 if message.channel == codec.ALL_CHANNELS \
+            mask = (
+                (1 << s.channels) - 1
+                if message.channel == codec.ALL_CHANNELS
                 else 1 << message.channel
+            )
             self._set_amplifiers(s.amplifiers | mask if message.on else s.amplifiers & ~mask)
         elif isinstance(message, codec.SetInput):
             s.source = message.source

@@ -62,34 +62,52 @@ class Client:
     def post(self, path: str, json: Any = None) -> Any:
         return self._check(self._http.post(path, json=json))
 
-    def put(self, path: str, json: Any = None, params: dict[str, Any] | None = None,
-            accept: tuple[int, ...] = ()) -> Any:
+    def put(
+        self,
+        path: str,
+        json: Any = None,
+        params: dict[str, Any] | None = None,
+        accept: tuple[int, ...] = (),
+    ) -> Any:
         """PUT; statuses in ``accept`` return their JSON body instead of raising."""
         resp = self._http.put(path, json=json, params=params)
         if resp.status_code in accept:
             return resp.json()
         return self._check(resp)
 
-    def upload(self, path: Path, title: str | None = None,
-               sent: Callable[[int], None] | None = None,
-               progress: Callable[[str, float], None] | None = None) -> Any:
+    def upload(
+        self,
+        path: Path,
+        title: str | None = None,
+        sent: Callable[[int], None] | None = None,
+        progress: Callable[[str, float], None] | None = None,
+    ) -> Any:
         """Upload and wait until it is processed; ``sent`` learns the bytes sent so far,
         ``progress`` the processing's stage and fraction."""
         with path.open("rb") as fh:
             data = {"title": title} if title else {}
             body = _Counted(fh, sent) if sent else fh
-            job = self._check(self._http.post("/api/media", params={"background": "true"},
-                                              files={"file": (path.name, body)}, data=data))
+            job = self._check(
+                self._http.post(
+                    "/api/media",
+                    params={"background": "true"},
+                    files={"file": (path.name, body)},
+                    data=data,
+                )
+            )
         return self.wait_job(job, progress)
 
     def post_file(self, path: str, file: Path, **fields: str) -> Any:
         """A multipart upload answered at once (an agent release)."""
         with file.open("rb") as fh:
-            return self._check(self._http.post(path, files={"file": (file.name, fh)},
-                                               data=fields))
+            return self._check(self._http.post(path, files={"file": (file.name, fh)}, data=fields))
 
-    def wait_job(self, job: dict[str, Any], progress: Callable[[str, float], None] | None = None,
-                 every_s: float = 0.5) -> Any:
+    def wait_job(
+        self,
+        job: dict[str, Any],
+        progress: Callable[[str, float], None] | None = None,
+        every_s: float = 0.5,
+    ) -> Any:
         """Follow a media job until it is done; its bulletin, or ApiFailure with the reason."""
         while job["state"] not in ("done", "failed"):
             if progress:
@@ -98,8 +116,10 @@ class Client:
             job = self.get(f"/api/jobs/{job['id']}")
         if job["state"] == "failed":
             error = job["error"] or {}
-            raise ApiFailure(f"{error.get('messages', {}).get('vi', '')} / "
-                             f"{error.get('messages', {}).get('en', '')} [{error.get('code')}]")
+            raise ApiFailure(
+                f"{error.get('messages', {}).get('vi', '')} / "
+                f"{error.get('messages', {}).get('en', '')} [{error.get('code')}]"
+            )
         if progress:
             progress("done", 1.0)
         return job["media"]

@@ -29,10 +29,15 @@ DEVICES = [
     ("loa-tay-1", "Cụm loa chợ thôn Tây", "thon-tay"),
     ("loa-na-1", "Cụm loa trường bản Nà", "ban-na"),
 ]
-COORDINATES = {"loa-dong-1": (21.8312, 105.2105), "loa-tay-1": (21.8275, 105.1987),
-               "loa-na-1": (21.8421, 105.2043)}  # a made-up commune in the northern hills
-SAMPLE_TEXT = ("Kính thưa bà con. Đây là bản tin thử nghiệm của đài truyền thanh xã. "
-               "Xin cảm ơn bà con đã lắng nghe.")
+COORDINATES = {
+    "loa-dong-1": (21.8312, 105.2105),
+    "loa-tay-1": (21.8275, 105.1987),
+    "loa-na-1": (21.8421, 105.2043),
+}  # a made-up commune in the northern hills
+SAMPLE_TEXT = (
+    "Kính thưa bà con. Đây là bản tin thử nghiệm của đài truyền thanh xã. "
+    "Xin cảm ơn bà con đã lắng nghe."
+)
 
 
 def make_sample(path: Path) -> None:
@@ -40,10 +45,15 @@ def make_sample(path: Path) -> None:
     if path.exists():
         return
     if not shutil.which("espeak-ng"):
-        raise SystemExit("espeak-ng is not installed: the demo's sample bulletin is spoken by "
-                         "it (apt-get install espeak-ng, or start with ./run demo)")
-    subprocess.run(["espeak-ng", "-v", "vi", "-s", "150", "-w", str(path), SAMPLE_TEXT],
-                   check=True, capture_output=True)
+        raise SystemExit(
+            "espeak-ng is not installed: the demo's sample bulletin is spoken by "
+            "it (apt-get install espeak-ng, or start with ./run demo)"
+        )
+    subprocess.run(
+        ["espeak-ng", "-v", "vi", "-s", "150", "-w", str(path), SAMPLE_TEXT],
+        check=True,
+        capture_output=True,
+    )
 
 
 def provision(base_url: str, token: str, agents_dir: Path) -> list[Path]:
@@ -63,33 +73,48 @@ def provision(base_url: str, token: str, agents_dir: Path) -> list[Path]:
                 continue
             if device_id in existing and config.exists():
                 # made before the broker had a log-in per device: a new token carries one
-                resp = http.post(f"/api/devices/{device_id}/rotate-token",
-                                 params={"output": "file"})
+                resp = http.post(
+                    f"/api/devices/{device_id}/rotate-token", params={"output": "file"}
+                )
             elif device_id in existing:
-                raise RuntimeError(f"device {device_id} exists but its config {config} is gone; "
-                                   "delete the demo data dir to start over")
+                raise RuntimeError(
+                    f"device {device_id} exists but its config {config} is gone; "
+                    "delete the demo data dir to start over"
+                )
             else:
                 lat, lon = COORDINATES[device_id]
-                resp = http.post("/api/devices", json={"id": device_id, "name": name,
-                                                       "zones": [zone], "output": "file",
-                                                       "latitude": lat, "longitude": lon})
+                resp = http.post(
+                    "/api/devices",
+                    json={
+                        "id": device_id,
+                        "name": name,
+                        "zones": [zone],
+                        "output": "file",
+                        "latitude": lat,
+                        "longitude": lon,
+                    },
+                )
             resp.raise_for_status()
             text = resp.json()["config_toml"]
             agent_dir = (agents_dir / device_id).resolve()
-            text = text.replace('data_dir = "/var/lib/loalang-agent"',
-                                f'data_dir = "{agent_dir}"\nhealth_interval_s = 15')
+            text = text.replace(
+                'data_dir = "/var/lib/loalang-agent"',
+                f'data_dir = "{agent_dir}"\nhealth_interval_s = 15',
+            )
             text += f'dir = "{agent_dir / "output"}"\n'
             # The cluster's control board: an MCU simulator on a pty (see run_demo).
-            text += (f'\n[hardware]\nbackend = "mcu"\nport = "{agent_dir / "ttyMCU"}"\n'
-                     'poll_s = 10\n')
+            text += f'\n[hardware]\nbackend = "mcu"\nport = "{agent_dir / "ttyMCU"}"\npoll_s = 10\n'
             config.touch(mode=0o600)
             config.write_text(text)
     return configs
 
 
-DEMO_PEOPLE = [("phat-thanh", "broadcaster", "Phát thanh viên"),
-               ("duyet", "approver", "Lãnh đạo xã"), ("ky-thuat", "technician", "Kỹ thuật viên"),
-               ("quan-tri", "admin", "Quản trị")]
+DEMO_PEOPLE = [
+    ("phat-thanh", "broadcaster", "Phát thanh viên"),
+    ("duyet", "approver", "Lãnh đạo xã"),
+    ("ky-thuat", "technician", "Kỹ thuật viên"),
+    ("quan-tri", "admin", "Quản trị"),
+]
 
 
 def demo_accounts(base_url: str, token: str, data_dir: Path) -> Path:
@@ -101,12 +126,20 @@ def demo_accounts(base_url: str, token: str, data_dir: Path) -> Path:
     if path.exists():
         return path
     lines = []
-    with httpx.Client(base_url=base_url, headers={"Authorization": f"Bearer {token}"},
-                      timeout=30) as http:
+    with httpx.Client(
+        base_url=base_url, headers={"Authorization": f"Bearer {token}"}, timeout=30
+    ) as http:
         for username, role, name in DEMO_PEOPLE:
             password = secrets.token_urlsafe(9)
-            r = http.post("/api/users", json={"username": username, "password": password,
-                                              "roles": [role], "display_name": name})
+            r = http.post(
+                "/api/users",
+                json={
+                    "username": username,
+                    "password": password,
+                    "roles": [role],
+                    "display_name": name,
+                },
+            )
             if r.status_code == 201:
                 lines.append(f"{username:<12} {password:<14} {role}")
     path.touch(mode=0o600)
@@ -159,8 +192,7 @@ def _choose(option: str, asked: int | None, usual: int, host: str = "127.0.0.1")
     with socket.socket() as sock:
         sock.bind((host, 0))
         free = int(sock.getsockname()[1])
-    print(f"port {usual} is in use; the demo takes {free} instead ({option} to choose)",
-          flush=True)
+    print(f"port {usual} is in use; the demo takes {free} instead ({option} to choose)", flush=True)
     return free
 
 
@@ -172,14 +204,19 @@ def demo_settings(data_dir: Path, ports: DemoPorts, broker: str) -> Settings:
     # the demo's own broker, beside a system one on 1883
     usual_mqtt = usual.mqtt_port if "LOALANG_MQTT_PORT" in os.environ else DEMO_MQTT_PORT
     return Settings(
-        data_dir=data_dir, database_url=None, broker=broker,
+        data_dir=data_dir,
+        database_url=None,
+        broker=broker,
         http_port=_choose("--http-port", ports.http, usual.http_port),
         https_port=_choose("--https-port", ports.https, usual.https_port, usual.https_host)
-        if usual.https_port or ports.https else 0,
+        if usual.https_port or ports.https
+        else 0,
         mqtt_port=_choose("--mqtt-port", ports.mqtt, usual_mqtt),
-        icecast_port=_choose("--icecast-port", ports.icecast, usual.icecast_port,
-                             usual.icecast_host),
-        fleet_sample_s=30)  # a visible online-ratio plot within minutes
+        icecast_port=_choose(
+            "--icecast-port", ports.icecast, usual.icecast_port, usual.icecast_host
+        ),
+        fleet_sample_s=30,
+    )  # a visible online-ratio plot within minutes
 
 
 def run_demo(data_dir: Path, ports: DemoPorts, broker: str = "mosquitto") -> None:
@@ -225,8 +262,9 @@ def claim(data_dir: Path) -> None:
     except (OSError, ValueError):
         pid, cmdline = 0, b""
     if pid and pid != os.getpid() and b"demo" in cmdline:
-        raise DemoError(f"a demo already runs on {data_dir} (pid {pid}): stop it, or choose "
-                        "another --data-dir")
+        raise DemoError(
+            f"a demo already runs on {data_dir} (pid {pid}): stop it, or choose another --data-dir"
+        )
     pidfile.write_text(f"{os.getpid()}\n")
 
 
@@ -236,10 +274,14 @@ def stop_orphans(data_dir: Path) -> None:
     demo (the new ones would push them off the broker and back, for ever)."""
     from controller.children import stop_orphan
 
-    stop_orphan(data_dir / "icecast" / "icecast.pid", data_dir / "icecast" / "icecast.xml",
-                "Icecast")
-    stop_orphan(data_dir / "mosquitto" / "mosquitto.pid",
-                data_dir / "mosquitto" / "mosquitto.conf", "Mosquitto")
+    stop_orphan(
+        data_dir / "icecast" / "icecast.pid", data_dir / "icecast" / "icecast.xml", "Icecast"
+    )
+    stop_orphan(
+        data_dir / "mosquitto" / "mosquitto.pid",
+        data_dir / "mosquitto" / "mosquitto.conf",
+        "Mosquitto",
+    )
     agents_dir = data_dir / "agents"
     for pidfile in agents_dir.glob("*.pid"):
         stop_orphan(pidfile, agents_dir / f"{pidfile.stem}.toml", "agent")
@@ -250,8 +292,10 @@ def _https_line(settings: Settings) -> str:
         return "HTTPS off (LOALANG_HTTPS_PORT=0)"
     import socket
 
-    return (f"https://{socket.gethostname()}:{settings.https_port}/ui/  (trust the station's "
-            f"CA first: {settings.data_dir / 'tls' / 'ca.crt'}, docs/operations.md)")
+    return (
+        f"https://{socket.gethostname()}:{settings.https_port}/ui/  (trust the station's "
+        f"CA first: {settings.data_dir / 'tls' / 'ca.crt'}, docs/operations.md)"
+    )
 
 
 def _run_agents(settings: Settings, services: Services, data_dir: Path) -> None:
@@ -267,22 +311,32 @@ def _run_agents(settings: Settings, services: Services, data_dir: Path) -> None:
     accounts = demo_accounts(base_url, services.api_token, data_dir)
     # the link's folder resolved, not the link: one left by a killed demo points at a pty
     # that is gone (resolving it once made the board write /dev/pts/N.tmp)
-    boards = {c.stem: McuSimulator((agents_dir / c.stem).resolve() / "ttyMCU").start()
-              for c in configs}
+    boards = {
+        c.stem: McuSimulator((agents_dir / c.stem).resolve() / "ttyMCU").start() for c in configs
+    }
     if "loa-na-1" in boards:
         boards["loa-na-1"].kill_line(1)  # something for the technician to find
-    procs = [subprocess.Popen([sys.executable, "-m", "edge_agent", "run", "--config", str(c)],
-                              stdout=open(agents_dir / f"{c.stem}.log", "ab"),
-                              stderr=subprocess.STDOUT, preexec_fn=die_with_parent)
-             for c in configs]  # (a demo killed with -9 takes its agents with it)
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "edge_agent", "run", "--config", str(c)],
+            stdout=open(agents_dir / f"{c.stem}.log", "ab"),
+            stderr=subprocess.STDOUT,
+            preexec_fn=die_with_parent,
+        )
+        for c in configs
+    ]  # (a demo killed with -9 takes its agents with it)
     for config, proc in zip(configs, procs, strict=True):  # for whoever must stop just one
         (agents_dir / f"{config.stem}.pid").write_text(f"{proc.pid}\n")
     sample = data_dir / "ban-tin-mau.wav"
     make_sample(sample)
     token_file = data_dir / "api-token"
-    broker_kind = {"mosquitto": "Mosquitto, its own", "embedded": "embedded amqtt — trying "
-                   "out only", "external": "external"}[settings.broker]
-    print(f"""
+    broker_kind = {
+        "mosquitto": "Mosquitto, its own",
+        "embedded": "embedded amqtt — trying out only",
+        "external": "external",
+    }[settings.broker]
+    print(
+        f"""
 Loa Làng demo đang chạy / is running
   Giao diện web / web UI : {base_url}/   tài khoản / accounts ({accounts}):
 {textwrap.indent(accounts.read_text(), "    ")}
@@ -291,7 +345,7 @@ Loa Làng demo đang chạy / is running
   API + tài liệu / docs : {base_url}/docs
   MQTT broker           : {settings.mqtt_host}:{mqtt_port} ({broker_kind})
   Dữ liệu / data        : {data_dir}
-  Loa ảo / agents       : {', '.join(d[0] for d in DEVICES)} → {agents_dir}/<id>/output/*.wav
+  Loa ảo / agents       : {", ".join(d[0] for d in DEVICES)} → {agents_dir}/<id>/output/*.wav
 
 Thử / try (in another terminal, same folder):
   export LOALANG_TOKEN=$(cat {token_file})
@@ -306,7 +360,9 @@ Tủ điều khiển mô phỏng / simulated control boards (MCU over a pty): {a
   loa-na-1 has a dead speaker line (line 2): its next play raises an alarm.
 
 Ctrl-C để dừng / to stop.
-""", flush=True)
+""",
+        flush=True,
+    )
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:

@@ -20,18 +20,21 @@ def parse_when(text: str, now: datetime, tz: str = "Asia/Ho_Chi_Minh") -> dateti
     zone = ZoneInfo(tz)
     if m := _RELATIVE.match(text):
         return (now + timedelta(seconds=int(m.group(1)) * _UNITS[m.group(2)])).astimezone(
-            timezone.utc)
+            timezone.utc
+        )
     if re.fullmatch(r"\d{1,2}:\d{2}(:\d{2})?", text):
         parts = [int(p) for p in text.split(":")]
         local_now = now.astimezone(zone)
-        when = local_now.replace(hour=parts[0], minute=parts[1],
-                                 second=parts[2] if len(parts) > 2 else 0, microsecond=0)
+        when = local_now.replace(
+            hour=parts[0], minute=parts[1], second=parts[2] if len(parts) > 2 else 0, microsecond=0
+        )
     else:
         try:
             when = datetime.fromisoformat(text)
         except ValueError:
-            raise ValueError(f"cannot read time {text!r}: use HH:MM, 'YYYY-MM-DD HH:MM', "
-                             "+10m or ISO 8601") from None
+            raise ValueError(
+                f"cannot read time {text!r}: use HH:MM, 'YYYY-MM-DD HH:MM', +10m or ISO 8601"
+            ) from None
         if when.tzinfo is None:
             when = when.replace(tzinfo=zone)
     when = when.astimezone(timezone.utc)

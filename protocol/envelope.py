@@ -36,6 +36,7 @@ class SignedEnvelope(Message):
     payload: dict[str, Any]
     sig: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
 
+
 MAX_ENVELOPE_BYTES = 1024 * 1024
 """Anything larger on a command or plan topic is refused before parsing (a 48 h plan of a busy
 device is a few tens of KB)."""
@@ -48,11 +49,17 @@ SEQ_AHEAD = timedelta(minutes=10)
 """Sequence numbers follow the controller's wall clock in milliseconds (a burst may run a
 little ahead): one far above now would block every later command to its target."""
 MAX_VALIDITY: dict[str, timedelta] = {
-    "play": timedelta(days=1), "prepare": timedelta(days=1), "stop": timedelta(days=1),
-    "cancel": timedelta(days=7), "set_zones": timedelta(days=7),
-    "set_volume": timedelta(days=7), "plan": timedelta(days=7),
-    "trust_key": timedelta(days=7), "retire_key": timedelta(days=7),
-    "update": timedelta(days=7)}
+    "play": timedelta(days=1),
+    "prepare": timedelta(days=1),
+    "stop": timedelta(days=1),
+    "cancel": timedelta(days=7),
+    "set_zones": timedelta(days=7),
+    "set_volume": timedelta(days=7),
+    "plan": timedelta(days=7),
+    "trust_key": timedelta(days=7),
+    "retire_key": timedelta(days=7),
+    "update": timedelta(days=7),
+}
 """The longest a command of each kind may be valid (``not_after − issued_at``); a play's
 ``start_at`` (each of a plan's) may also lie at most this long before ``issued_at`` (a late
 send still joins in step) and never after ``not_after``."""
@@ -219,8 +226,11 @@ def verify(
     except Invalid as exc:
         raise Rejected("malformed", _short(exc), payload) from None
     if (command.body.type in PLAN_TOPIC_KINDS) != plan_topic:
-        raise Rejected("wrong_topic", f"a {command.body.type} command on a "
-                       f"{'plan' if plan_topic else 'command'} topic", payload)
+        raise Rejected(
+            "wrong_topic",
+            f"a {command.body.type} command on a {'plan' if plan_topic else 'command'} topic",
+            payload,
+        )
     if not target_matches(command.target, device_id, zones):
         raise Rejected("wrong_target", f"addressed to {command.target}", payload)
     if now > command.not_after:
@@ -229,15 +239,18 @@ def verify(
         raise Rejected("not_yet_valid", f"issued at {command.issued_at.isoformat()}", payload)
     longest = MAX_VALIDITY.get(command.body.type, timedelta(days=1))
     if command.not_after - command.issued_at > longest:
-        raise Rejected("malformed", f"valid for longer than a {command.body.type} may be "
-                       f"({longest})", payload)
+        raise Rejected(
+            "malformed", f"valid for longer than a {command.body.type} may be ({longest})", payload
+        )
     if not _key_change_holds(command):
-        raise Rejected("malformed", "a key announced under another key id, or a key retiring "
-                       "itself", payload)
+        raise Rejected(
+            "malformed", "a key announced under another key id, or a key retiring itself", payload
+        )
     for start in _start_times(command.body):
         if not command.issued_at - longest <= start <= command.not_after:
-            raise Rejected("malformed", f"start {start.isoformat()} outside the command's "
-                           "validity", payload)
+            raise Rejected(
+                "malformed", f"start {start.isoformat()} outside the command's validity", payload
+            )
     ahead_ms = int((now + future_tolerance + SEQ_AHEAD).timestamp() * 1000)
     if command.seq > min(SEQ_MAX, ahead_ms):
         raise Rejected("malformed", f"sequence {command.seq} is beyond the clock", payload)
@@ -294,4 +307,3 @@ def _repeated_key(raw: bytes) -> str | None:
 
 def _short(exc: Exception) -> str:
     return str(exc)[:200]
-

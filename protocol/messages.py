@@ -36,6 +36,8 @@ def one_line(text: str, limit: int = 200) -> str:
     """``text`` as a command may carry it: whitespace and control characters become single
     spaces, cut at ``limit`` (a title typed with a line break, a CAP headline)."""
     return " ".join("".join(" " if c < " " or c == "\x7f" else c for c in text).split())[:limit]
+
+
 Percent = Annotated[int, Meta(ge=0, le=100)]
 WORD_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,79}$"
 PlayId = Annotated[str, Meta(pattern=WORD_PATTERN)]
@@ -112,7 +114,8 @@ class StreamRef(Message, omit_defaults=True):
     url: StreamUrl
     duration_s: Annotated[int, Meta(ge=1, le=6 * 3600)]
     fallback_urls: Annotated[list[StreamUrl], Meta(max_length=5)] = msgspec.field(
-        default_factory=list)
+        default_factory=list
+    )
     live: bool = False
     auth: bool = False
     # dead air: after this long of silence from a URL (connected but silent), the next is
@@ -231,17 +234,25 @@ class PlanCommand(Tagged, tag="plan"):
     window_start: UtcDatetime
     window_end: UtcDatetime
     max_late_s: Annotated[int, Meta(ge=0, le=3600)] = 120
-    entries: Annotated[list[PlanEntry], Meta(max_length=2000)] = msgspec.field(
-        default_factory=list)
+    entries: Annotated[list[PlanEntry], Meta(max_length=2000)] = msgspec.field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.window_start = _utc(self.window_start)
         self.window_end = _utc(self.window_end)
 
 
-CommandBody = (PlayCommand | PrepareCommand | CancelCommand | StopCommand | SetZonesCommand
-               | SetVolumeCommand | PlanCommand | TrustKeyCommand | RetireKeyCommand
-               | UpdateCommand)
+CommandBody = (
+    PlayCommand
+    | PrepareCommand
+    | CancelCommand
+    | StopCommand
+    | SetZonesCommand
+    | SetVolumeCommand
+    | PlanCommand
+    | TrustKeyCommand
+    | RetireKeyCommand
+    | UpdateCommand
+)
 
 
 class CommandPayload(Message):
@@ -277,8 +288,9 @@ class StatusMessage(Message):
     state: DeviceState
     ts: UtcDatetime | None = None
     version: Annotated[str, Meta(max_length=40)] = ""
-    capabilities: Annotated[list[Annotated[str, Meta(max_length=40)]],
-                            Meta(max_length=32)] = msgspec.field(default_factory=list)
+    capabilities: Annotated[list[Annotated[str, Meta(max_length=40)]], Meta(max_length=32)] = (
+        msgspec.field(default_factory=list)
+    )
     zones: Annotated[list[Ident], Meta(max_length=64)] = msgspec.field(default_factory=list)
 
 
@@ -332,8 +344,7 @@ class LineCheck(Message):
     """Proof of play from the hardware: current in each speaker line while the audio played."""
 
     line_ma: Annotated[list[int], Meta(max_length=16)]
-    dead_channels: Annotated[list[int], Meta(max_length=16)] = msgspec.field(
-        default_factory=list)
+    dead_channels: Annotated[list[int], Meta(max_length=16)] = msgspec.field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -472,8 +483,8 @@ class AlarmEvent(_Event, tag="alarm"):
 class UpdateResult(str, enum.Enum):
     """How an update command ended on the device."""
 
-    installed = "installed"      # the new release runs, online, self-check passed
-    refused = "refused"          # not switched to: download, hash, install or check failed
+    installed = "installed"  # the new release runs, online, self-check passed
+    refused = "refused"  # not switched to: download, hash, install or check failed
     rolled_back = "rolled_back"  # switched to, did not come online or crashed: back again
 
 
@@ -488,8 +499,15 @@ class UpdateEvent(_Event, tag="update"):
     detail: Annotated[str, Meta(max_length=300)] = ""
 
 
-AgentEvent = (MediaReadyEvent | PlaybackStartedEvent | PlaybackFinishedEvent
-              | PlaybackFailedEvent | SecurityEvent | AlarmEvent | UpdateEvent)
+AgentEvent = (
+    MediaReadyEvent
+    | PlaybackStartedEvent
+    | PlaybackFinishedEvent
+    | PlaybackFailedEvent
+    | SecurityEvent
+    | AlarmEvent
+    | UpdateEvent
+)
 
 
 # --- encoding -------------------------------------------------------------------------------

@@ -28,8 +28,15 @@ TARGET_PATTERN = f"^(all|device:{ID_PATTERN}|zone:{ID_PATTERN})$"
 _ID_RE = re.compile(rf"^{ID_PATTERN}$")
 
 DeviceTopicKind = Literal["status", "telemetry", "event", "ack", "cmd", "plan", "receipt"]
-DEVICE_TOPIC_KINDS: tuple[str, ...] = ("status", "telemetry", "event", "ack", "cmd", "plan",
-                                       "receipt")
+DEVICE_TOPIC_KINDS: tuple[str, ...] = (
+    "status",
+    "telemetry",
+    "event",
+    "ack",
+    "cmd",
+    "plan",
+    "receipt",
+)
 
 
 def is_valid_id(value: str) -> bool:
@@ -72,10 +79,17 @@ def controller_status(controller_id: str) -> str:
 def parse_controller_status(topic: str) -> str | None:
     """The controller id of ``controller/{id}/status``, or None for any other topic."""
     parts = topic.split("/")
-    if len(parts) != 5 or f"{parts[0]}/{parts[1]}" != PREFIX or parts[2] != "controller" \
-            or parts[4] != "status" or not is_valid_id(parts[3]):
+    if (
+        len(parts) != 5
+        or f"{parts[0]}/{parts[1]}" != PREFIX
+        or parts[2] != "controller"
+        or parts[4] != "status"
+        or not is_valid_id(parts[3])
+    ):
         return None
     return parts[3]
+
+
 ALL_PLANS = f"{PREFIX}/device/+/plan"
 
 
@@ -98,8 +112,12 @@ def controller_subscriptions() -> list[str]:
 
 def agent_subscriptions(device_id: str, zones: list[str]) -> list[str]:
     """What an agent subscribes to: its command and plan topics, its zones' and the all one."""
-    return [device_topic(device_id, "cmd"), device_topic(device_id, "plan"),
-            *(zone_cmd(z) for z in zones), ALL_CMD]
+    return [
+        device_topic(device_id, "cmd"),
+        device_topic(device_id, "plan"),
+        *(zone_cmd(z) for z in zones),
+        ALL_CMD,
+    ]
 
 
 class DeviceTopic(NamedTuple):

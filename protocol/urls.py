@@ -10,8 +10,9 @@ def with_credentials(url: str, user: str, password: str) -> str:
     """``url`` with HTTP basic credentials in it (how ffmpeg and Icecast take them)."""
     parts = urlsplit(url)
     host = parts.netloc.rpartition("@")[2]
-    return urlunsplit(parts._replace(netloc=f"{quote(user, safe='')}:"
-                                            f"{quote(password, safe='')}@{host}"))
+    return urlunsplit(
+        parts._replace(netloc=f"{quote(user, safe='')}:{quote(password, safe='')}@{host}")
+    )
 
 
 def without_credentials(url: str) -> str:

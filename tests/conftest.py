@@ -75,8 +75,9 @@ fast tier alone."""
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
         parts = Path(str(item.fspath)).parts
-        if any(d in parts for d in E2E_DIRS) or E2E_FIXTURES & set(getattr(item, "fixturenames",
-                                                                            ())):
+        if any(d in parts for d in E2E_DIRS) or E2E_FIXTURES & set(
+            getattr(item, "fixturenames", ())
+        ):
             item.add_marker(pytest.mark.e2e)
 
 
@@ -92,8 +93,10 @@ class _Errors(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         if record.exc_info or record.levelno >= logging.CRITICAL:
-            self.records.append(f"{record.name}: {record.getMessage()}\n"
-                                f"{self.format(record) if record.exc_info else ''}")
+            self.records.append(
+                f"{record.name}: {record.getMessage()}\n"
+                f"{self.format(record) if record.exc_info else ''}"
+            )
 
 
 @pytest.fixture(autouse=True)
@@ -107,8 +110,10 @@ def no_background_errors(request: pytest.FixtureRequest) -> Iterator[None]:
     previous = threading.excepthook
 
     def hook(args: threading.ExceptHookArgs) -> None:
-        handler.records.append(f"thread {args.thread.name if args.thread else '?'} died: "
-                               f"{args.exc_type.__name__}: {args.exc_value}")
+        handler.records.append(
+            f"thread {args.thread.name if args.thread else '?'} died: "
+            f"{args.exc_type.__name__}: {args.exc_value}"
+        )
         previous(args)
 
     threading.excepthook = hook
@@ -118,5 +123,6 @@ def no_background_errors(request: pytest.FixtureRequest) -> Iterator[None]:
         threading.excepthook = previous
         root.removeHandler(handler)
     if handler.records and request.node.get_closest_marker("allow_errors") is None:
-        pytest.fail("exceptions in background threads:\n" + "\n".join(handler.records[:5]),
-                    pytrace=False)
+        pytest.fail(
+            "exceptions in background threads:\n" + "\n".join(handler.records[:5]), pytrace=False
+        )

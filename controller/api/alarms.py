@@ -16,8 +16,11 @@ router = APIRouter(prefix="/api/alarms", tags=["alarms"])
 def list_alarms(
     svc: ServicesDep,
     device_id: str | None = None,
-    state: str = Query("open", pattern="^(open|active|unacknowledged|all)$",
-                       description="open: active or not yet acknowledged"),
+    state: str = Query(
+        "open",
+        pattern="^(open|active|unacknowledged|all)$",
+        description="open: active or not yet acknowledged",
+    ),
     limit: int = Query(500, ge=1, le=5000),
 ) -> list[AlarmOut]:
     """Alarms, newest first. A technician's list is ``open``: still active or not yet seen."""
@@ -25,7 +28,8 @@ def list_alarms(
 
 
 @router.post("/{alarm_id}/ack", response_model=AlarmOut)
-def acknowledge_alarm(alarm_id: RowId, body: AlarmAckIn, svc: ServicesDep,
-                      who: Principal = allow("alarm.ack")) -> AlarmOut:
+def acknowledge_alarm(
+    alarm_id: RowId, body: AlarmAckIn, svc: ServicesDep, who: Principal = allow("alarm.ack")
+) -> AlarmOut:
     """A technician has seen the alarm. It leaves the open list once it has also cleared."""
     return svc.alarms.acknowledge(who, alarm_id, body.note, body.by)

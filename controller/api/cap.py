@@ -24,9 +24,11 @@ class CapOut(BaseModel):
 
 
 @router.post("", response_model=CapOut)
-async def receive_alert(request: Request, svc: ServicesDep,
-                        authorization: str = Header("", description="Bearer <feed token>")
-                        ) -> CapOut:
+async def receive_alert(
+    request: Request,
+    svc: ServicesDep,
+    authorization: str = Header("", description="Bearer <feed token>"),
+) -> CapOut:
     """A CAP 1.2 document (``application/cap+xml``): checked, acted on once per (sender,
     identifier) by the station's rules. Malformed or expired → 422 naming the problem and
     nothing is broadcast; the same alert again answers what was done the first time."""
@@ -40,9 +42,13 @@ async def receive_alert(request: Request, svc: ServicesDep,
     from fastapi.concurrency import run_in_threadpool
 
     outcome = await run_in_threadpool(svc.cap.receive, feed, body)
-    return CapOut(alert_id=outcome.alert_id, action=outcome.action,
-                  broadcast_id=outcome.broadcast_id, duplicate=outcome.duplicate,
-                  zones=list(outcome.zones))
+    return CapOut(
+        alert_id=outcome.alert_id,
+        action=outcome.action,
+        broadcast_id=outcome.broadcast_id,
+        duplicate=outcome.duplicate,
+        zones=list(outcome.zones),
+    )
 
 
 class CapFeedOut(BaseModel):
@@ -66,12 +72,21 @@ def list_feeds(svc: ServicesDep) -> list[CapFeedOut]:
     out = []
     for name, feed in sorted(svc.settings.cap_feeds.items()):
         seen = status.get(name)
-        out.append(CapFeedOut(
-            name=name, policy=feed.policy, post=feed.token is not None,
-            folder=str(feed.folder) if feed.folder else None, url=feed.url, poll_s=feed.poll_s,
-            polled_at=seen.polled_at if seen else None, received=seen.received if seen else 0,
-            refused=seen.refused if seen else 0, last_error=seen.last_error if seen else None,
-            last_error_at=seen.last_error_at if seen else None))
+        out.append(
+            CapFeedOut(
+                name=name,
+                policy=feed.policy,
+                post=feed.token is not None,
+                folder=str(feed.folder) if feed.folder else None,
+                url=feed.url,
+                poll_s=feed.poll_s,
+                polled_at=seen.polled_at if seen else None,
+                received=seen.received if seen else 0,
+                refused=seen.refused if seen else 0,
+                last_error=seen.last_error if seen else None,
+                last_error_at=seen.last_error_at if seen else None,
+            )
+        )
     return out
 
 

@@ -17,8 +17,16 @@ router = APIRouter(prefix="/edge", tags=["edge"])
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy" / "edge"
-AGENT_SOURCES = ("pyproject.toml", "README.md", "LICENSE", "protocol", "edge_agent",
-                 "firmware_bridge", "loalang", "deploy")
+AGENT_SOURCES = (
+    "pyproject.toml",
+    "README.md",
+    "LICENSE",
+    "protocol",
+    "edge_agent",
+    "firmware_bridge",
+    "loalang",
+    "deploy",
+)
 
 
 def _read(name: str) -> bytes:
@@ -29,16 +37,23 @@ def _read(name: str) -> bytes:
 
 
 def _file(media_type: str) -> dict[int | str, dict[str, object]]:
-    return {200: {"content": {media_type: {"schema": {"type": "string"}}},
-                  "description": "the file"}}
+    return {
+        200: {"content": {media_type: {"schema": {"type": "string"}}}, "description": "the file"}
+    }
 
 
 @router.get("/install.sh", response_class=Response, responses=_file("text/x-shellscript"))
 def install_script(svc: ServicesDep) -> Response:
     """``curl -fsSL {controller}/edge/install.sh | sudo bash -s -- --device ... --token ...``"""
-    script = _read("install.sh").decode().replace(
-        'CONTROLLER="${LOALANG_CONTROLLER:-}"',
-        f'CONTROLLER="${{LOALANG_CONTROLLER:-{svc.settings.resolved_public_url}}}"', 1)
+    script = (
+        _read("install.sh")
+        .decode()
+        .replace(
+            'CONTROLLER="${LOALANG_CONTROLLER:-}"',
+            f'CONTROLLER="${{LOALANG_CONTROLLER:-{svc.settings.resolved_public_url}}}"',
+            1,
+        )
+    )
     return Response(script, media_type="text/x-shellscript")
 
 
@@ -54,13 +69,15 @@ def _agent_tarball() -> bytes:
         for name in AGENT_SOURCES:
             path = ROOT / name
             if path.exists():
-                tar.add(path, arcname=f"loalang-agent/{name}",
-                        filter=lambda info: None if "__pycache__" in info.name else info)
+                tar.add(
+                    path,
+                    arcname=f"loalang-agent/{name}",
+                    filter=lambda info: None if "__pycache__" in info.name else info,
+                )
     return buf.getvalue()
 
 
-@router.get("/loalang-agent.tar.gz", response_class=Response,
-            responses=_file("application/gzip"))
+@router.get("/loalang-agent.tar.gz", response_class=Response, responses=_file("application/gzip"))
 def agent_source() -> Response:
     """The agent's source tree; ``pip install loalang-agent.tar.gz[agent]`` builds it."""
     if not (ROOT / "edge_agent").is_dir():

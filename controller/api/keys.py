@@ -25,15 +25,18 @@ def key_status(svc: ServicesDep) -> SigningKeysOut:
 
 
 @router.post("/next", response_model=SigningKeysOut)
-def announce_next_key(svc: ServicesDep, who: Principal = allow("keys.manage")
-                      ) -> SigningKeysOut:
+def announce_next_key(svc: ServicesDep, who: Principal = allow("keys.manage")) -> SigningKeysOut:
     """Make the next key and tell every device to trust it (signed with the current key)."""
     return svc.signing.announce(who)
 
 
-@router.post("/promote", response_model=SigningKeysOut,
-             responses={409: {"description": "no next key, or devices still waiting"}})
-def promote_next_key(body: PromoteIn, svc: ServicesDep, who: Principal = allow("keys.manage")
-                     ) -> SigningKeysOut:
+@router.post(
+    "/promote",
+    response_model=SigningKeysOut,
+    responses={409: {"description": "no next key, or devices still waiting"}},
+)
+def promote_next_key(
+    body: PromoteIn, svc: ServicesDep, who: Principal = allow("keys.manage")
+) -> SigningKeysOut:
     """The next key signs from now on; the old one is retired on every device."""
     return svc.signing.promote(who, body.force)

@@ -35,10 +35,13 @@ class LiveOut(BaseModel):
     broadcast_id: str
     mount: str
     source: str
-    source_url: str = Field(description="a streaming client sends here (user: your login "
-                                        "name, password: your source password)")
-    feed: str | None = Field(None, description="browser: the WebSocket the microphone's "
-                                               "WebM/Opus chunks are sent to")
+    source_url: str = Field(
+        description="a streaming client sends here (user: your login "
+        "name, password: your source password)"
+    )
+    feed: str | None = Field(
+        None, description="browser: the WebSocket the microphone's WebM/Opus chunks are sent to"
+    )
 
 
 class SourcePasswordOut(BaseModel):
@@ -53,16 +56,18 @@ def go_live(body: LiveIn, svc: ServicesDep, who: Principal = allow("live.start")
     ``/end``. Not held for approval (a voice cannot be approved before it is spoken): it is
     audited, and STOP silences it like anything else."""
     started = svc.onair.go_live(who, list(body.targets), body.title, body.source)
-    return LiveOut(broadcast_id=started.broadcast_id, mount=started.mount,
-                   source=started.source, source_url=started.source_url,
-                   feed=f"/api/live/{started.broadcast_id}/feed"
-                   if started.source == "browser" else None)
+    return LiveOut(
+        broadcast_id=started.broadcast_id,
+        mount=started.mount,
+        source=started.source,
+        source_url=started.source_url,
+        feed=f"/api/live/{started.broadcast_id}/feed" if started.source == "browser" else None,
+    )
 
 
 @router.post("/api/live/{broadcast_id}/end", status_code=204)
-def end_live(broadcast_id: str, svc: ServicesDep,
-             who: Principal = allow("live.start")) -> Response:
-    """"Kết thúc": every loudspeaker stops; each logs the play with its start and end."""
+def end_live(broadcast_id: str, svc: ServicesDep, who: Principal = allow("live.start")) -> Response:
+    """ "Kết thúc": every loudspeaker stops; each logs the play with its start and end."""
     svc.onair.end(broadcast_id, who)
     return Response(status_code=204)
 
@@ -74,11 +79,11 @@ def on_air(svc: ServicesDep, who: Principal = allow("broadcast.read")) -> list[B
 
 
 @router.post("/api/live/source-password", response_model=SourcePasswordOut)
-def source_password(svc: ServicesDep, who: Principal = allow("live.start")
-                    ) -> SourcePasswordOut:
+def source_password(svc: ServicesDep, who: Principal = allow("live.start")) -> SourcePasswordOut:
     """A new password for your streaming client (BUTT, Mixxx, ffmpeg); the old one stops."""
-    return SourcePasswordOut(user=who.username, password=svc.onair.new_source_password(who),
-                             server=svc.onair.public_url)
+    return SourcePasswordOut(
+        user=who.username, password=svc.onair.new_source_password(who), server=svc.onair.public_url
+    )
 
 
 class RelayIn(BaseModel):
@@ -89,10 +94,15 @@ class RelayIn(BaseModel):
     title: str = Field("", max_length=200)
     start_at: datetime | None = None
     priority: Priority = Priority.normal
-    fallback_media_sha256: str | None = Field(None, pattern=r"^[0-9a-f]{64}$",
-                                              description="played when no URL gives sound")
-    silence_s: int | None = Field(None, ge=2, le=600, description="dead air on a URL "
-                                  "longer than this: the next is tried (default 10)")
+    fallback_media_sha256: str | None = Field(
+        None, pattern=r"^[0-9a-f]{64}$", description="played when no URL gives sound"
+    )
+    silence_s: int | None = Field(
+        None,
+        ge=2,
+        le=600,
+        description="dead air on a URL longer than this: the next is tried (default 10)",
+    )
 
     @field_validator("fallback_urls")
     @classmethod
@@ -111,19 +121,29 @@ class DeadAirOut(BaseModel):
 
 
 @router.post("/api/relays", status_code=201, response_model=BroadcastOut)
-def relay_now(body: RelayIn, svc: ServicesDep,
-              who: Principal = allow("broadcast.create")) -> BroadcastOut:
+def relay_now(
+    body: RelayIn, svc: ServicesDep, who: Principal = allow("broadcast.create")
+) -> BroadcastOut:
     """Tiếp sóng: a stream (VOV, the province) now or at ``start_at`` for ``duration_s``,
     its fallback URLs and file when it is down or silent; a broadcaster's waits for approval."""
     broadcast_id = svc.relays.relay_now(
-        who, list(body.targets), [body.url, *body.fallback_urls], body.duration_s, body.title,
-        body.start_at, body.priority, body.fallback_media_sha256, body.silence_s)
+        who,
+        list(body.targets),
+        [body.url, *body.fallback_urls],
+        body.duration_s,
+        body.title,
+        body.start_at,
+        body.priority,
+        body.fallback_media_sha256,
+        body.silence_s,
+    )
     return svc.broadcasts.get(broadcast_id)
 
 
 @router.get("/api/relays/dead-air", response_model=list[DeadAirOut])
-def dead_air(svc: ServicesDep, days: int = Query(7, ge=1, le=366),
-             who: Principal = allow("device.read")) -> list[DeadAirOut]:
+def dead_air(
+    svc: ServicesDep, days: int = Query(7, ge=1, le=366), who: Principal = allow("device.read")
+) -> list[DeadAirOut]:
     """Per relay over the last ``days``: plays, seconds played, seconds of dead air."""
     return [DeadAirOut(**vars(d)) for d in svc.relays.dead_air(days)]
 
@@ -138,9 +158,12 @@ async def browser_feed(websocket: WebSocket, broadcast_id: str) -> None:
     found = await run_in_threadpool(svc.accounts.for_cookie, cookie, ip) if cookie else None
     origin = websocket.headers.get("origin", "")
     host = websocket.headers.get("host", "")
-    if found is None or not tokens_equal(websocket.query_params.get("csrf", ""), found.csrf) \
-            or (origin and origin.split("://", 1)[-1] != host) \
-            or not allowed(found.principal.roles, "live.start"):
+    if (
+        found is None
+        or not tokens_equal(websocket.query_params.get("csrf", ""), found.csrf)
+        or (origin and origin.split("://", 1)[-1] != host)
+        or not allowed(found.principal.roles, "live.start")
+    ):
         await websocket.close(code=4401)
         return
     try:
@@ -173,4 +196,3 @@ async def icecast_auth(request: Request, key: str = "") -> Response:
     ok = await run_in_threadpool(svc.onair.icecast_says, key, form)
     headers = {"icecast-auth-user": "1"} if ok else {"icecast-auth-message": "refused"}
     return Response(status_code=200, headers=headers)
-

@@ -17,23 +17,37 @@ router = APIRouter(tags=["media"])
 FORM_OVERHEAD = 64 * 1024
 
 
-@router.post("/api/media", status_code=201, response_model=MediaOut | JobOut,
-             responses={202: {"model": JobOut, "description": "background=true: a job"},
-                        413: {"description": "file too large"},
-                        415: {"description": "not audio, or a format not accepted"},
-                        422: {"description": "empty, truncated, silent, too short or too long"}})
-async def upload_media(request: Request, response: Response, svc: ServicesDep,
-                       background: bool = Query(False, description="answer 202 with a job at "
-                                                "once; GET /api/jobs/{id} follows it"),
-                       who: Principal = allow("media.upload")) -> MediaOut | JobOut:
+@router.post(
+    "/api/media",
+    status_code=201,
+    response_model=MediaOut | JobOut,
+    responses={
+        202: {"model": JobOut, "description": "background=true: a job"},
+        413: {"description": "file too large"},
+        415: {"description": "not audio, or a format not accepted"},
+        422: {"description": "empty, truncated, silent, too short or too long"},
+    },
+)
+async def upload_media(
+    request: Request,
+    response: Response,
+    svc: ServicesDep,
+    background: bool = Query(
+        False, description="answer 202 with a job at once; GET /api/jobs/{id} follows it"
+    ),
+    who: Principal = allow("media.upload"),
+) -> MediaOut | JobOut:
     """Upload a bulletin (multipart field ``file``, optional ``title``).
 
     It is checked, loudness-normalised and encoded to Opus; nothing is stored if it fails.
     A long file is better sent with ``background=true``: the answer is a job with progress.
     """
     declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and \
-            int(declared) > svc.media.max_upload_bytes + FORM_OVERHEAD:
+    if (
+        declared
+        and declared.isdigit()
+        and int(declared) > svc.media.max_upload_bytes + FORM_OVERHEAD
+    ):
         raise svc.media.too_large()
     form = await request.form(max_files=1, max_fields=5)
     upload = form.get("file")
@@ -46,12 +60,16 @@ async def upload_media(request: Request, response: Response, svc: ServicesDep,
         response.status_code = 202
         name = str(title) if title else None
         return svc.media_jobs.start(
-            "upload", who, name or filename,
+            "upload",
+            who,
+            name or filename,
             lambda progress: svc.media.ingest(who, src, filename, name, progress),
-            cleanup=lambda: src.unlink(missing_ok=True))
+            cleanup=lambda: src.unlink(missing_ok=True),
+        )
     try:
-        out, created = await run_in_threadpool(svc.media.ingest, who, src, filename,
-                                               str(title) if title else None)
+        out, created = await run_in_threadpool(
+            svc.media.ingest, who, src, filename, str(title) if title else None
+        )
     finally:
         src.unlink(missing_ok=True)
     if not created:
@@ -69,9 +87,15 @@ def get_media(sha256: str, svc: ServicesDep) -> MediaOut:
     return svc.media.get(sha256)
 
 
-@router.get("/media/{sha256}", dependencies=[Depends(DeviceOrPermission("media.read"))],
-            responses={206: {"description": "partial content (Range)"}})
+@router.get(
+    "/media/{sha256}",
+    dependencies=[Depends(DeviceOrPermission("media.read"))],
+    responses={206: {"description": "partial content (Range)"}},
+)
 def download_media(sha256: str, svc: ServicesDep) -> FileResponse:
     """The encoded audio, for agents: immutable, so it can be cached forever and resumed."""
-    return FileResponse(svc.media.file(sha256), media_type="audio/ogg",
-                        headers={"Cache-Control": "private, max-age=31536000, immutable"})
+    return FileResponse(
+        svc.media.file(sha256),
+        media_type="audio/ogg",
+        headers={"Cache-Control": "private, max-age=31536000, immutable"},
+    )

@@ -23,8 +23,17 @@ from .schemas import RejectIn, RowId
 
 SYNC_REFUSED: dict[str, object] = {
     "description": "the problems (nothing stored), or a request that does not validate",
-    "content": {"application/json": {"schema": {"anyOf": [
-        {"$ref": "#/components/schemas/SyncOut"}, {"$ref": "#/components/schemas/ErrorOut"}]}}}}
+    "content": {
+        "application/json": {
+            "schema": {
+                "anyOf": [
+                    {"$ref": "#/components/schemas/SyncOut"},
+                    {"$ref": "#/components/schemas/ErrorOut"},
+                ]
+            }
+        }
+    },
+}
 
 router = APIRouter(prefix="/api/schedules", tags=["schedules"])
 changes_router = APIRouter(prefix="/api/schedule-changes", tags=["schedules"])
@@ -61,12 +70,17 @@ class PlanRowOut(BaseModel):
 def _respond(outcome: ChangeOutcome) -> SyncOut | JSONResponse:
     """200 applied or unchanged, 202 proposed for an approver, 422 with the problems."""
     r = outcome.result
-    out = SyncOut(applied=outcome.applied, added=r.added, changed=r.changed, removed=r.removed,
-                  settings_changed=r.settings_changed, pending_change=outcome.pending_change,
-                  problems=[ProblemOut(**p.__dict__) for p in outcome.problems])
+    out = SyncOut(
+        applied=outcome.applied,
+        added=r.added,
+        changed=r.changed,
+        removed=r.removed,
+        settings_changed=r.settings_changed,
+        pending_change=outcome.pending_change,
+        problems=[ProblemOut(**p.__dict__) for p in outcome.problems],
+    )
     status = 422 if outcome.problems else 202 if outcome.pending_change else 200
-    return out if status == 200 else JSONResponse(out.model_dump(mode="json"),
-                                                  status_code=status)
+    return out if status == 200 else JSONResponse(out.model_dump(mode="json"), status_code=status)
 
 
 @router.get("", response_model=ScheduleSet, dependencies=[allow("schedule.read")])
@@ -75,42 +89,67 @@ def export_schedules(svc: ServicesDep) -> ScheduleSet:
     return svc.schedules.current()
 
 
-@router.put("", response_model=SyncOut, responses={202: {"model": SyncOut},
-                                                    422: SYNC_REFUSED})
-def sync_schedules(body: ScheduleSet, svc: ServicesDep,
-                   dry_run: bool = Query(False, description="report the diff, change nothing"),
-                   who: Principal = allow("schedule.write")) -> Any:
+@router.put("", response_model=SyncOut, responses={202: {"model": SyncOut}, 422: SYNC_REFUSED})
+def sync_schedules(
+    body: ScheduleSet,
+    svc: ServicesDep,
+    dry_run: bool = Query(False, description="report the diff, change nothing"),
+    who: Principal = allow("schedule.write"),
+) -> Any:
     """Make the stored set equal to ``body``: add, change and remove schedules (idempotent).
 
     Any problem (conflict, quiet hours, missing media, ...) → 422 and nothing is stored.
     """
     if not dry_run:
-        return _respond(svc.schedule_changes.change(who, "replace", "",
-                                                    body.model_dump(mode="json")))
+        return _respond(
+            svc.schedule_changes.change(who, "replace", "", body.model_dump(mode="json"))
+        )
     result = svc.schedule_changes.check(body)
-    return SyncOut(applied=False, added=result.added, changed=result.changed,
-                   removed=result.removed, settings_changed=result.settings_changed,
-                   problems=[ProblemOut(**p.__dict__) for p in result.problems])
+    return SyncOut(
+        applied=False,
+        added=result.added,
+        changed=result.changed,
+        removed=result.removed,
+        settings_changed=result.settings_changed,
+        problems=[ProblemOut(**p.__dict__) for p in result.problems],
+    )
 
 
 @router.get("/plan", response_model=list[PlanRowOut], dependencies=[allow("schedule.read")])
-def plan_schedules(svc: ServicesDep, days: int = Query(7, ge=1, le=31),
-                   zone: str | None = None) -> list[PlanRowOut]:
+def plan_schedules(
+    svc: ServicesDep, days: int = Query(7, ge=1, le=31), zone: str | None = None
+) -> list[PlanRowOut]:
     """What plays when and where over the next days, and what preempts what."""
     now = utcnow()
     rows, fleet = svc.schedules.preview(now, now + timedelta(days=days))
     out = []
     for row in rows:
         o = row.occurrence
-        devices = sorted(d for t in o.targets for d in fleet.devices_of(t)
-                         if d != "*" and not d.startswith("zone:"))
-        if zone and not any(t == "all" or t == f"zone:{zone}" for t in o.targets) and \
-                not set(devices) & fleet.zones.get(zone, frozenset()):
+        devices = sorted(
+            d
+            for t in o.targets
+            for d in fleet.devices_of(t)
+            if d != "*" and not d.startswith("zone:")
+        )
+        if (
+            zone
+            and not any(t == "all" or t == f"zone:{zone}" for t in o.targets)
+            and not set(devices) & fleet.zones.get(zone, frozenset())
+        ):
             continue
-        out.append(PlanRowOut(play_id=o.play_id, schedule=o.schedule, priority=o.priority,
-                              start=o.start, end=o.end, local_start=o.local_start.isoformat(),
-                              targets=list(o.targets), devices=sorted(set(devices)),
-                              preempts=list(row.preempts)))
+        out.append(
+            PlanRowOut(
+                play_id=o.play_id,
+                schedule=o.schedule,
+                priority=o.priority,
+                start=o.start,
+                end=o.end,
+                local_start=o.local_start.isoformat(),
+                targets=list(o.targets),
+                devices=sorted(set(devices)),
+                preempts=list(row.preempts),
+            )
+        )
     return out
 
 
@@ -122,10 +161,12 @@ def get_schedule(name: str, svc: ServicesDep) -> ScheduleSpec:
     raise NotFound("schedule.not_found", name=name)
 
 
-@router.put("/{name}", response_model=SyncOut, responses={202: {"model": SyncOut},
-                                                           422: SYNC_REFUSED})
-def put_schedule(name: str, body: ScheduleSpec, svc: ServicesDep,
-                 who: Principal = allow("schedule.write")) -> Any:
+@router.put(
+    "/{name}", response_model=SyncOut, responses={202: {"model": SyncOut}, 422: SYNC_REFUSED}
+)
+def put_schedule(
+    name: str, body: ScheduleSpec, svc: ServicesDep, who: Principal = allow("schedule.write")
+) -> Any:
     """Add or replace one schedule; checked together with all the others."""
     if body.name != name:
         raise Invalid("schedule.name_mismatch", name=name)
@@ -133,15 +174,12 @@ def put_schedule(name: str, body: ScheduleSpec, svc: ServicesDep,
 
 
 @router.delete("/{name}", response_model=SyncOut, responses={202: {"model": SyncOut}})
-def delete_schedule(name: str, svc: ServicesDep, who: Principal = allow("schedule.write")
-                    ) -> Any:
+def delete_schedule(name: str, svc: ServicesDep, who: Principal = allow("schedule.write")) -> Any:
     return _respond(svc.schedule_changes.change(who, "delete", name, {}))
 
 
-@changes_router.get("", response_model=list[ChangeRecord],
-                    dependencies=[allow("schedule.read")])
-def list_schedule_changes(svc: ServicesDep, state: str | None = Query(None)
-                          ) -> list[ChangeRecord]:
+@changes_router.get("", response_model=list[ChangeRecord], dependencies=[allow("schedule.read")])
+def list_schedule_changes(svc: ServicesDep, state: str | None = Query(None)) -> list[ChangeRecord]:
     """Proposed schedule edits, newest first (``state=pending``: the approver's queue)."""
     changes = svc.schedule_changes.list(state)
     if state == "pending":
@@ -149,15 +187,16 @@ def list_schedule_changes(svc: ServicesDep, state: str | None = Query(None)
     return changes
 
 
-@changes_router.post("/{change_id}/approve", response_model=SyncOut,
-                     responses={422: SYNC_REFUSED})
-def approve_schedule_change(change_id: RowId, svc: ServicesDep,
-                            who: Principal = allow("schedule.approve")) -> Any:
+@changes_router.post("/{change_id}/approve", response_model=SyncOut, responses={422: SYNC_REFUSED})
+def approve_schedule_change(
+    change_id: RowId, svc: ServicesDep, who: Principal = allow("schedule.approve")
+) -> Any:
     """Apply a proposed edit, checked again against the set as it is now."""
     return _respond(svc.schedule_changes.approve(who, change_id))
 
 
 @changes_router.post("/{change_id}/reject", response_model=ChangeRecord)
-def reject_schedule_change(change_id: RowId, body: RejectIn, svc: ServicesDep,
-                           who: Principal = allow("schedule.approve")) -> ChangeRecord:
+def reject_schedule_change(
+    change_id: RowId, body: RejectIn, svc: ServicesDep, who: Principal = allow("schedule.approve")
+) -> ChangeRecord:
     return svc.schedule_changes.reject(who, change_id, body.reason)

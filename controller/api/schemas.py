@@ -14,6 +14,7 @@ from ..domain.types import Ident, Sha256, Target, UtcDatetime
 RowId = Annotated[int, PathParam(ge=1, le=2**63 - 1, description="a stored row's number")]
 """An id in a path: a 20-digit number is a 422, not a database overflow (500)."""
 
+
 class ErrorDetail(BaseModel):
     code: str = Field(description="catalogue key, e.g. device.exists")
     message: str = Field(description="in the caller's language (Accept-Language)")
@@ -44,8 +45,11 @@ Geocode = Annotated[str, Field(min_length=1, max_length=120, pattern=r"^[^\s]+$"
 class ZoneIn(BaseModel):
     id: Ident
     name: str = Field(min_length=1, max_length=200)
-    geocodes: list[Geocode] = Field(default_factory=list, max_length=50, description="what CAP "
-                                    "alerts call this village: VALUE or valueName=VALUE")
+    geocodes: list[Geocode] = Field(
+        default_factory=list,
+        max_length=50,
+        description="what CAP alerts call this village: VALUE or valueName=VALUE",
+    )
 
 
 class ZoneRenameIn(BaseModel):
@@ -58,8 +62,11 @@ class DeviceIn(BaseModel):
     id: Ident
     name: str = Field(min_length=1, max_length=200)
     zones: list[Ident] = Field(default_factory=list, max_length=64)
-    output: str = Field("alsa", pattern="^(alsa|file)$",
-                        description="audio output of the agent: alsa on a Pi, file for tests")
+    output: str = Field(
+        "alsa",
+        pattern="^(alsa|file)$",
+        description="audio output of the agent: alsa on a Pi, file for tests",
+    )
     latitude: float | None = Field(None, ge=-90, le=90, strict=True)
     longitude: float | None = Field(None, ge=-180, le=180, strict=True)
 
@@ -80,18 +87,34 @@ class BroadcastIn(BaseModel):
     start_at: UtcDatetime | None = Field(None, description="absent: now (after a short sync lead)")
     priority: Priority = Priority.normal
     title: str = Field("", max_length=200)
-    max_late_s: int | None = Field(None, ge=0, le=24 * 3600,
-                                   description="how late an agent may still start it")
+    max_late_s: int | None = Field(
+        None, ge=0, le=24 * 3600, description="how late an agent may still start it"
+    )
     volume: int | None = Field(None, ge=0, le=100)
-    draft: bool = Field(False, description="keep it as a draft: nothing is sent or waits for "
-                        "approval until its author submits it")
-    quiet_override: bool = Field(False, description="play inside the quiet hours on purpose "
-                                 "(logged; a broadcaster's still waits for an approver)")
-    repeat_every_s: int | None = Field(None, ge=15, le=86400, description="play again this "
-                                       "often (each repetition its own broadcast, introduced by "
-                                       "the spoken issue time)")
-    repeat_for_s: int | None = Field(None, ge=1, le=7 * 86400, description="for this long "
-                                     "after the first; absent: until cancelled (at most 24 h)")
+    draft: bool = Field(
+        False,
+        description="keep it as a draft: nothing is sent or waits for "
+        "approval until its author submits it",
+    )
+    quiet_override: bool = Field(
+        False,
+        description="play inside the quiet hours on purpose "
+        "(logged; a broadcaster's still waits for an approver)",
+    )
+    repeat_every_s: int | None = Field(
+        None,
+        ge=15,
+        le=86400,
+        description="play again this "
+        "often (each repetition its own broadcast, introduced by "
+        "the spoken issue time)",
+    )
+    repeat_for_s: int | None = Field(
+        None,
+        ge=1,
+        le=7 * 86400,
+        description="for this long after the first; absent: until cancelled (at most 24 h)",
+    )
 
 
 class BroadcastUpdateIn(BaseModel):
@@ -101,8 +124,12 @@ class BroadcastUpdateIn(BaseModel):
 
 class AlarmAckIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    by: str = Field("", max_length=80, description="who acknowledges; a person's own login is "
-                    "used instead, this only names the technician behind the bootstrap token")
+    by: str = Field(
+        "",
+        max_length=80,
+        description="who acknowledges; a person's own login is "
+        "used instead, this only names the technician behind the bootstrap token",
+    )
     note: str = Field(default="", max_length=1000)
 
 
@@ -115,8 +142,9 @@ class EmergencyIn(BaseModel):
     media_sha256: Sha256 | None = Field(None, description="a recording instead of a text")
     intro: Literal["siren", "chime", "none"] = "siren"
     repeat_every_min: int | None = Field(None, ge=1, le=1440)
-    repeat_for_min: int | None = Field(None, ge=1, le=7 * 1440,
-                                       description="absent: until cancelled (at most 24 h)")
+    repeat_for_min: int | None = Field(
+        None, ge=1, le=7 * 1440, description="absent: until cancelled (at most 24 h)"
+    )
 
 
 class StopIn(BaseModel):

@@ -25,11 +25,16 @@ class LoginOut(BaseModel):
 @router.post("/login", response_model=LoginOut)
 def log_in(body: LoginIn, request: Request, response: Response, svc: ServicesDep) -> LoginOut:
     """Open a browser session (cookie) and return the CSRF token its changes must carry."""
-    result = svc.accounts.attempt_login(body.username, body.password, client_ip(request),
-                                        known_cookie(request, body.username))
+    result = svc.accounts.attempt_login(
+        body.username, body.password, client_ip(request), known_cookie(request, body.username)
+    )
     set_session_cookie(svc, response, result)
-    return LoginOut(username=result.username, display_name=result.display_name,
-                    roles=result.roles, csrf=result.csrf)
+    return LoginOut(
+        username=result.username,
+        display_name=result.display_name,
+        roles=result.roles,
+        csrf=result.csrf,
+    )
 
 
 @router.post("/logout", status_code=204)

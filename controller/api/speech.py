@@ -19,10 +19,12 @@ WAIT_MAX_S = 600
 class PartIn(BaseModel):
     language: str = Field("vi", max_length=16)
     text: str | None = Field(None, max_length=20_000)
-    voice: str | None = Field(None, max_length=80, description="e.g. espeak:vi-vn-x-south; "
-                              "absent: the station's default")
-    media_sha256: str | None = Field(None, pattern=r"^[0-9a-f]{64}$",
-                                     description="a recording already uploaded, instead of text")
+    voice: str | None = Field(
+        None, max_length=80, description="e.g. espeak:vi-vn-x-south; absent: the station's default"
+    )
+    media_sha256: str | None = Field(
+        None, pattern=r"^[0-9a-f]{64}$", description="a recording already uploaded, instead of text"
+    )
 
     @model_validator(mode="after")
     def _text_or_recording(self) -> PartIn:
@@ -33,14 +35,16 @@ class PartIn(BaseModel):
 
 class SpeechIn(BaseModel):
     title: str = Field("", max_length=200)
-    parts: list[PartIn] = Field(min_length=1, max_length=8,
-                                description="versions, played one after the other")
+    parts: list[PartIn] = Field(
+        min_length=1, max_length=8, description="versions, played one after the other"
+    )
     rate: int = Field(100, ge=50, le=200, description="percent of the voice's normal speed")
 
 
 class LexiconIn(BaseModel):
-    entries: dict[str, str] = Field(description="abbreviation → how it is read, e.g. "
-                                    "{\"HND\": \"Hội Nông dân\"}")
+    entries: dict[str, str] = Field(
+        description='abbreviation → how it is read, e.g. {"HND": "Hội Nông dân"}'
+    )
 
 
 class VoiceIn(BaseModel):
@@ -55,16 +59,24 @@ class SaidOut(BaseModel):
     said: str = Field(description="the text as the voice reads it")
 
 
-@router.get("/api/speech/voices", response_model=list[VoiceOut],
-            dependencies=[allow("media.read")])
+@router.get("/api/speech/voices", response_model=list[VoiceOut], dependencies=[allow("media.read")])
 def voices(svc: ServicesDep) -> list[VoiceOut]:
     default = svc.speech.default_voice()
-    return [VoiceOut(id=v.id, language=v.language, name_vi=v.name_vi, name_en=v.name_en,
-                     default=v.id == default) for v in svc.speech.voices()]
+    return [
+        VoiceOut(
+            id=v.id,
+            language=v.language,
+            name_vi=v.name_vi,
+            name_en=v.name_en,
+            default=v.id == default,
+        )
+        for v in svc.speech.voices()
+    ]
 
 
-@router.get("/api/speech/languages", response_model=list[LanguageOut],
-            dependencies=[allow("media.read")])
+@router.get(
+    "/api/speech/languages", response_model=list[LanguageOut], dependencies=[allow("media.read")]
+)
 def languages(svc: ServicesDep) -> list[LanguageOut]:
     """The languages a bulletin can be in; ``tts`` false: record a version in it instead."""
     return [LanguageOut(**lang) for lang in svc.speech.languages()]
@@ -76,18 +88,29 @@ def said(body: SaidIn, svc: ServicesDep) -> SaidOut:
     return SaidOut(said=svc.speech.said(body.text))
 
 
-@router.post("/api/speech", response_model=JobOut, status_code=202,
-             responses={200: {"model": JobOut, "description": "done (with ?wait=true)"}})
-def speak(body: SpeechIn, response: Response, svc: ServicesDep,
-          wait: bool = Query(False, description="answer when it is done (up to 10 min)"),
-          who: Principal = allow("media.upload")) -> JobOut:
+@router.post(
+    "/api/speech",
+    response_model=JobOut,
+    status_code=202,
+    responses={200: {"model": JobOut, "description": "done (with ?wait=true)"}},
+)
+def speak(
+    body: SpeechIn,
+    response: Response,
+    svc: ServicesDep,
+    wait: bool = Query(False, description="answer when it is done (up to 10 min)"),
+    who: Principal = allow("media.upload"),
+) -> JobOut:
     """Speak a bulletin (one or several language versions) as a job; ``GET /api/jobs/{id}``
     follows it; its ``media`` is then sent like any upload."""
     parts = [SpeechPart(p.language, p.text, p.voice, p.media_sha256) for p in body.parts]
     svc.speech.check(parts)  # refusals (unknown voice, no voice for the language) at once
     job = svc.media_jobs.start(
-        "speech", who, body.title or (parts[0].text or "")[:80],
-        lambda progress: svc.speech.render(who, parts, body.title, body.rate, progress))
+        "speech",
+        who,
+        body.title or (parts[0].text or "")[:80],
+        lambda progress: svc.speech.render(who, parts, body.title, body.rate, progress),
+    )
     if wait:
         job = svc.media_jobs.wait(job.id, WAIT_MAX_S)
         if job.state in ("done", "failed"):
@@ -95,22 +118,25 @@ def speak(body: SpeechIn, response: Response, svc: ServicesDep,
     return job
 
 
-@router.get("/api/speech/lexicon", response_model=dict[str, str],
-            dependencies=[allow("media.read")])
+@router.get(
+    "/api/speech/lexicon", response_model=dict[str, str], dependencies=[allow("media.read")]
+)
 def lexicon(svc: ServicesDep) -> dict[str, str]:
     """The station's own abbreviations (the built-in ones are always known)."""
     return svc.speech.lexicon()
 
 
 @router.put("/api/speech/lexicon", response_model=dict[str, str])
-def set_lexicon(body: LexiconIn, svc: ServicesDep,
-                who: Principal = allow("speech.lexicon")) -> dict[str, str]:
+def set_lexicon(
+    body: LexiconIn, svc: ServicesDep, who: Principal = allow("speech.lexicon")
+) -> dict[str, str]:
     return svc.speech.set_lexicon(who, body.entries)
 
 
 @router.put("/api/speech/default-voice", response_model=VoiceIn)
-def set_default_voice(body: VoiceIn, svc: ServicesDep,
-                      who: Principal = allow("speech.settings")) -> VoiceIn:
+def set_default_voice(
+    body: VoiceIn, svc: ServicesDep, who: Principal = allow("speech.settings")
+) -> VoiceIn:
     return VoiceIn(voice=svc.speech.set_default_voice(who, body.voice))
 
 

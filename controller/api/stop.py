@@ -12,10 +12,16 @@ from .schemas import StopIn
 router = APIRouter(prefix="/api/stop", tags=["broadcasts"])
 
 
-@router.post("", response_model=StopOut, responses={202: {
-    "model": StopOut, "description": "some STOPs wait for the broker (``pending``)"}})
-def stop(body: StopIn, response: Response, svc: ServicesDep,
-         who: Principal = allow("broadcast.stop")) -> StopOut:
+@router.post(
+    "",
+    response_model=StopOut,
+    responses={
+        202: {"model": StopOut, "description": "some STOPs wait for the broker (``pending``)"}
+    },
+)
+def stop(
+    body: StopIn, response: Response, svc: ServicesDep, who: Principal = allow("broadcast.stop")
+) -> StopOut:
     """Stop what plays now on the targets; plays scheduled for later stay scheduled.
 
     Valid for ``command_validity.stop`` seconds: a device that was offline does not fall

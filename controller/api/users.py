@@ -50,17 +50,18 @@ class PasswordIn(BaseModel):
 
 
 @router.post("/api/me/password", status_code=204)
-def change_password(body: PasswordIn, request: Request, svc: ServicesDep,
-                    who: Principal = allow("account.self")) -> Response:
+def change_password(
+    body: PasswordIn, request: Request, svc: ServicesDep, who: Principal = allow("account.self")
+) -> Response:
     """Your own password, with the current one; your other sessions end."""
-    svc.accounts.change_own_password(who, body.current, body.new,
-                                     request.cookies.get(SESSION_COOKIE))
+    svc.accounts.change_own_password(
+        who, body.current, body.new, request.cookies.get(SESSION_COOKIE)
+    )
     return Response(status_code=204)
 
 
 @router.post("/api/users/{username}/unlock", response_model=UserOut)
-def unlock_user(username: str, svc: ServicesDep, who: Principal = allow("user.manage")
-                ) -> UserOut:
+def unlock_user(username: str, svc: ServicesDep, who: Principal = allow("user.manage")) -> UserOut:
     """Failed log-ins so far no longer lock this name (someone forgot, or was locked out by
     a stranger's tries)."""
     return svc.accounts.unlock(who, username)
@@ -77,21 +78,25 @@ def create_user(body: UserIn, svc: ServicesDep, who: Principal = allow("user.man
 
 
 @router.patch("/api/users/{username}", response_model=UserOut)
-def update_user(username: str, body: UserPatch, svc: ServicesDep,
-                who: Principal = allow("user.manage")) -> UserOut:
+def update_user(
+    username: str, body: UserPatch, svc: ServicesDep, who: Principal = allow("user.manage")
+) -> UserOut:
     """Change roles, name, password, or deactivate (tokens and sessions stop working)."""
-    return svc.accounts.update(who, username, body.display_name, body.password, body.roles,
-                               body.active)
+    return svc.accounts.update(
+        who, username, body.display_name, body.password, body.roles, body.active
+    )
 
 
 @router.post("/api/users/{username}/tokens", status_code=201, response_model=TokenOut)
-def create_token(username: str, body: TokenIn, svc: ServicesDep,
-                 who: Principal = allow("user.manage")) -> TokenOut:
+def create_token(
+    username: str, body: TokenIn, svc: ServicesDep, who: Principal = allow("user.manage")
+) -> TokenOut:
     """A personal API token for the CLI (shown once; only its hash is kept)."""
     return svc.accounts.create_token(who, username, body.name)
 
 
 @router.post("/api/users/{username}/tokens/{token_id}/revoke", response_model=TokenOut)
-def revoke_token(username: str, token_id: RowId, svc: ServicesDep,
-                 who: Principal = allow("user.manage")) -> TokenOut:
+def revoke_token(
+    username: str, token_id: RowId, svc: ServicesDep, who: Principal = allow("user.manage")
+) -> TokenOut:
     return svc.accounts.revoke_token(who, username, token_id)

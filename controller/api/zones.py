@@ -23,8 +23,9 @@ def list_zones(svc: ServicesDep) -> list[ZoneOut]:
 
 
 @router.patch("/{zone_id}", response_model=ZoneOut)
-def rename_zone(zone_id: str, body: ZoneRenameIn, svc: ServicesDep,
-                who: Principal = allow("zone.manage")) -> ZoneOut:
+def rename_zone(
+    zone_id: str, body: ZoneRenameIn, svc: ServicesDep, who: Principal = allow("zone.manage")
+) -> ZoneOut:
     """A zone's name is what broadcasters read; its id (in schedules and targets) stays.
     ``geocodes``: what CAP alerts call it."""
     out = svc.zones.rename(who, zone_id, body.name) if body.name is not None else None

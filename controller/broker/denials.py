@@ -25,8 +25,10 @@ log = logging.getLogger(__name__)
 
 _MOSQUITTO_DENIED = re.compile(rb"Denied PUBLISH from (\S+) \(d\d, q\d, r\d, m\d+, '([^']*)'")
 _MOSQUITTO_SUBSCRIBE = re.compile(rb"^(?:\d+: )?(\S+) (\d+) (\S+)$")
-_NATS_VIOLATION = re.compile(rb'(Publish|Subscription) Violation - User "([^"]+)", '
-                             rb'Subject "([^"]+)"')
+_NATS_VIOLATION = re.compile(
+    rb'(Publish|Subscription) Violation - User "([^"]+)", '
+    rb'Subject "([^"]+)"'
+)
 _CHATTER = (b"Received ", b"Sending ", b"\t", b"No will message", b"Client ")
 """Debug lines that are not kept (every message and ping), after the timestamp."""
 
@@ -74,8 +76,11 @@ def parse_line(line: bytes) -> Denial | Subscription | None:
 def kept(line: bytes) -> bool:
     """Whether a line goes on to the broker's log file (not the per-message debug chatter)."""
     body = line.split(b": ", 1)[1] if line[:1].isdigit() and b": " in line else line
-    return not body.startswith(_CHATTER) or body.startswith(b"Client <unknown>") or \
-        b"disconnected" in body
+    return (
+        not body.startswith(_CHATTER)
+        or body.startswith(b"Client <unknown>")
+        or b"disconnected" in body
+    )
 
 
 Handler = Callable[[Denial | Subscription], None]

@@ -23,31 +23,92 @@ MAX_BYTES = 2 * 2**20
 STATUS = ("Actual", "Exercise", "System", "Test", "Draft")
 MSG_TYPE = ("Alert", "Update", "Cancel", "Ack", "Error")
 SCOPE = ("Public", "Restricted", "Private")
-CATEGORY = ("Geo", "Met", "Safety", "Security", "Rescue", "Fire", "Health", "Env",
-            "Transport", "Infra", "CBRNE", "Other")
-RESPONSE = ("Shelter", "Evacuate", "Prepare", "Execute", "Avoid", "Monitor", "Assess",
-            "AllClear", "None")
+CATEGORY = (
+    "Geo",
+    "Met",
+    "Safety",
+    "Security",
+    "Rescue",
+    "Fire",
+    "Health",
+    "Env",
+    "Transport",
+    "Infra",
+    "CBRNE",
+    "Other",
+)
+RESPONSE = (
+    "Shelter",
+    "Evacuate",
+    "Prepare",
+    "Execute",
+    "Avoid",
+    "Monitor",
+    "Assess",
+    "AllClear",
+    "None",
+)
 URGENCY = ("Immediate", "Expected", "Future", "Past", "Unknown")
 SEVERITY = ("Extreme", "Severe", "Moderate", "Minor", "Unknown")
 CERTAINTY = ("Observed", "Likely", "Possible", "Unlikely", "Unknown")
 
 # element sequences: (name, min, max); max None = unbounded
 Sequence = list[tuple[str, int, int | None]]
-_ALERT: Sequence = [("identifier", 1, 1), ("sender", 1, 1), ("sent", 1, 1), ("status", 1, 1),
-          ("msgType", 1, 1), ("source", 0, 1), ("scope", 1, 1), ("restriction", 0, 1),
-          ("addresses", 0, 1), ("code", 0, None), ("note", 0, 1), ("references", 0, 1),
-          ("incidents", 0, 1), ("info", 0, None)]
+_ALERT: Sequence = [
+    ("identifier", 1, 1),
+    ("sender", 1, 1),
+    ("sent", 1, 1),
+    ("status", 1, 1),
+    ("msgType", 1, 1),
+    ("source", 0, 1),
+    ("scope", 1, 1),
+    ("restriction", 0, 1),
+    ("addresses", 0, 1),
+    ("code", 0, None),
+    ("note", 0, 1),
+    ("references", 0, 1),
+    ("incidents", 0, 1),
+    ("info", 0, None),
+]
 _INFO: Sequence = [
-         ("language", 0, 1), ("category", 1, None), ("event", 1, 1), ("responseType", 0, None),
-         ("urgency", 1, 1), ("severity", 1, 1), ("certainty", 1, 1), ("audience", 0, 1),
-         ("eventCode", 0, None), ("effective", 0, 1), ("onset", 0, 1), ("expires", 0, 1),
-         ("senderName", 0, 1), ("headline", 0, 1), ("description", 0, 1),
-         ("instruction", 0, 1), ("web", 0, 1), ("contact", 0, 1), ("parameter", 0, None),
-         ("resource", 0, None), ("area", 0, None)]
-_RESOURCE: Sequence = [("resourceDesc", 1, 1), ("mimeType", 1, 1), ("size", 0, 1),
-                       ("uri", 0, 1), ("derefUri", 0, 1), ("digest", 0, 1)]
-_AREA: Sequence = [("areaDesc", 1, 1), ("polygon", 0, None), ("circle", 0, None),
-                   ("geocode", 0, None), ("altitude", 0, 1), ("ceiling", 0, 1)]
+    ("language", 0, 1),
+    ("category", 1, None),
+    ("event", 1, 1),
+    ("responseType", 0, None),
+    ("urgency", 1, 1),
+    ("severity", 1, 1),
+    ("certainty", 1, 1),
+    ("audience", 0, 1),
+    ("eventCode", 0, None),
+    ("effective", 0, 1),
+    ("onset", 0, 1),
+    ("expires", 0, 1),
+    ("senderName", 0, 1),
+    ("headline", 0, 1),
+    ("description", 0, 1),
+    ("instruction", 0, 1),
+    ("web", 0, 1),
+    ("contact", 0, 1),
+    ("parameter", 0, None),
+    ("resource", 0, None),
+    ("area", 0, None),
+]
+_RESOURCE: Sequence = [
+    ("resourceDesc", 1, 1),
+    ("mimeType", 1, 1),
+    ("size", 0, 1),
+    ("uri", 0, 1),
+    ("derefUri", 0, 1),
+    ("digest", 0, 1),
+]
+_AREA: Sequence = [
+    ("areaDesc", 1, 1),
+    ("polygon", 0, None),
+    ("circle", 0, None),
+    ("geocode", 0, None),
+    ("altitude", 0, 1),
+    ("ceiling", 0, 1),
+]
 _PAIR: Sequence = [("valueName", 1, 1), ("value", 1, 1)]
 
 _DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}[+-]\d{2}:\d{2}$")
@@ -78,8 +139,7 @@ class Resource:
         if self.digest and hashlib.sha1(content).hexdigest() != self.digest.lower():
             raise CapInvalid(f"{where}/digest", "the audio does not match its digest")
         if self.size is not None and self.size != len(content):
-            raise CapInvalid(f"{where}/size",
-                             f"the audio is {len(content)} bytes, not {self.size}")
+            raise CapInvalid(f"{where}/size", f"the audio is {len(content)} bytes, not {self.size}")
         return content
 
 
@@ -110,8 +170,9 @@ class Info:
     @property
     def text(self) -> str:
         """What is read aloud: headline, description, instruction."""
-        return "\n".join(x.strip() for x in (self.headline, self.description, self.instruction)
-                         if x.strip())
+        return "\n".join(
+            x.strip() for x in (self.headline, self.description, self.instruction) if x.strip()
+        )
 
 
 @dataclass(frozen=True)
@@ -160,8 +221,7 @@ def _children(el: Element, where: str, sequence: Sequence) -> dict[str, list[Ele
             raise CapInvalid(f"{where}/{name}", "not a CAP 1.2 element here")
         position = order.index(name)
         if position < last:
-            raise CapInvalid(f"{where}/{name}", f"out of order (must come before "
-                                                f"{order[last]})")
+            raise CapInvalid(f"{where}/{name}", f"out of order (must come before {order[last]})")
         last = position
         found.setdefault(name, []).append(child)
     for name, low, high in sequence:
@@ -236,11 +296,14 @@ def _resource(el: Element, where: str) -> Resource:
     digest = _text(found, "digest", where, required=False) or None
     if digest and not re.fullmatch(r"[0-9a-fA-F]{40}", digest):
         raise CapInvalid(f"{where}/digest", "not a SHA-1 digest (40 hex digits)")
-    resource = Resource(description=_text(found, "resourceDesc", where),
-                        mime=_text(found, "mimeType", where),
-                        size=int(size_text) if size_text else None,
-                        uri=_text(found, "uri", where, required=False) or None,
-                        data=data, digest=digest)
+    resource = Resource(
+        description=_text(found, "resourceDesc", where),
+        mime=_text(found, "mimeType", where),
+        size=int(size_text) if size_text else None,
+        uri=_text(found, "uri", where, required=False) or None,
+        data=data,
+        digest=digest,
+    )
     if data is not None:
         resource.checked(data, where)
     return resource
@@ -251,14 +314,15 @@ def _area(el: Element, where: str) -> Area:
     geocodes = []
     for code in found.get("geocode", []):
         pair = _children(code, f"{where}/geocode", _PAIR)
-        geocodes.append((_text(pair, "valueName", f"{where}/geocode"),
-                         _text(pair, "value", f"{where}/geocode")))
-    return Area(description=_text(found, "areaDesc", where),
-                polygons=[_polygon(p.text or "", f"{where}/polygon")
-                          for p in found.get("polygon", [])],
-                circles=[_circle(c.text or "", f"{where}/circle")
-                         for c in found.get("circle", [])],
-                geocodes=geocodes)
+        geocodes.append(
+            (_text(pair, "valueName", f"{where}/geocode"), _text(pair, "value", f"{where}/geocode"))
+        )
+    return Area(
+        description=_text(found, "areaDesc", where),
+        polygons=[_polygon(p.text or "", f"{where}/polygon") for p in found.get("polygon", [])],
+        circles=[_circle(c.text or "", f"{where}/circle") for c in found.get("circle", [])],
+        geocodes=geocodes,
+    )
 
 
 def _info(el: Element, where: str) -> Info:
@@ -280,12 +344,14 @@ def _info(el: Element, where: str) -> Info:
         urgency=_enum(_text(found, "urgency", where), URGENCY, f"{where}/urgency"),
         severity=_enum(_text(found, "severity", where), SEVERITY, f"{where}/severity"),
         certainty=_enum(_text(found, "certainty", where), CERTAINTY, f"{where}/certainty"),
-        onset=when("onset"), expires=when("expires"),
+        onset=when("onset"),
+        expires=when("expires"),
         headline=_text(found, "headline", where, required=False),
         description=_text(found, "description", where, required=False),
         instruction=_text(found, "instruction", where, required=False),
         resources=[_resource(r, f"{where}/resource") for r in found.get("resource", [])],
-        areas=[_area(a, f"{where}/area") for a in found.get("area", [])])
+        areas=[_area(a, f"{where}/area") for a in found.get("area", [])],
+    )
 
 
 def parse(document: bytes) -> Alert:
@@ -315,9 +381,12 @@ def parse(document: bytes) -> Alert:
     if re.search(r"[\s,<&]", identifier):
         raise CapInvalid("alert/identifier", "no spaces, commas or restricted characters")
     return Alert(
-        identifier=identifier, sender=_text(found, "sender", "alert"),
+        identifier=identifier,
+        sender=_text(found, "sender", "alert"),
         sent=parse_datetime(_text(found, "sent", "alert"), "alert/sent"),
         status=_enum(_text(found, "status", "alert"), STATUS, "alert/status"),
-        msg_type=msg_type, scope=_enum(_text(found, "scope", "alert"), SCOPE, "alert/scope"),
+        msg_type=msg_type,
+        scope=_enum(_text(found, "scope", "alert"), SCOPE, "alert/scope"),
         references=references,
-        infos=[_info(info, f"alert/info[{i + 1}]") for i, info in enumerate(found.get("info", []))])
+        infos=[_info(info, f"alert/info[{i + 1}]") for i, info in enumerate(found.get("info", []))],
+    )

@@ -22,11 +22,11 @@ from .rules import CapRule, rule_for
 class Verdict(str, enum.Enum):
     """The outcome, and ``loalang cap check``'s exit code for it."""
 
-    sound = "sound"        # an emergency, an advisory, or a test in the feed's test village
-    log = "log"            # recorded, nothing played (system/draft, test without a test
-                           # village, no info, a rule that ignores it)
-    cancel = "cancel"      # a Cancel: the earlier alerts it names are cancelled
-    refuse = "refuse"      # malformed or expired: refused, nothing recorded as acted on
+    sound = "sound"  # an emergency, an advisory, or a test in the feed's test village
+    log = "log"  # recorded, nothing played (system/draft, test without a test
+    # village, no info, a rule that ignores it)
+    cancel = "cancel"  # a Cancel: the earlier alerts it names are cancelled
+    refuse = "refuse"  # malformed or expired: refused, nothing recorded as acted on
 
     @property
     def exit_code(self) -> int:
@@ -48,31 +48,60 @@ class Decision:
     reason: str = ""
 
 
-def decide(alert: Alert, now: datetime, rules: Iterable[CapRule],
-           test_zone: str | None = None) -> Decision:
+def decide(
+    alert: Alert, now: datetime, rules: Iterable[CapRule], test_zone: str | None = None
+) -> Decision:
     """The station's decision on ``alert`` at ``now``."""
     info = alert.info_for("vi-VN")
     if info is not None and info.expires is not None and info.expires <= now:
-        return Decision(Verdict.refuse, "expired", info,
-                        reason=f"hết hạn lúc / expired at {info.expires.isoformat()}")
+        return Decision(
+            Verdict.refuse,
+            "expired",
+            info,
+            reason=f"hết hạn lúc / expired at {info.expires.isoformat()}",
+        )
     cancels = alert.msg_type in ("Update", "Cancel") and bool(alert.references)
     if alert.msg_type == "Cancel":
-        return Decision(Verdict.cancel, "cancelled", info, cancels=cancels,
-                        reason="huỷ các cảnh báo trước / cancels earlier alerts")
+        return Decision(
+            Verdict.cancel,
+            "cancelled",
+            info,
+            cancels=cancels,
+            reason="huỷ các cảnh báo trước / cancels earlier alerts",
+        )
     if alert.msg_type not in ("Alert", "Update") or info is None:
-        return Decision(Verdict.log, "logged", info, cancels=cancels,
-                        reason=f"{alert.msg_type}" + ("" if info else ", no <info>"))
+        return Decision(
+            Verdict.log,
+            "logged",
+            info,
+            cancels=cancels,
+            reason=f"{alert.msg_type}" + ("" if info else ", no <info>"),
+        )
     if alert.status in ("System", "Draft"):
-        return Decision(Verdict.log, "logged", info, cancels=cancels,
-                        reason=f"status {alert.status}")
+        return Decision(
+            Verdict.log, "logged", info, cancels=cancels, reason=f"status {alert.status}"
+        )
     test = alert.status in ("Test", "Exercise")
     if test and not test_zone:
-        return Decision(Verdict.log, "logged", info, cancels=cancels, test=True,
-                        reason=f"status {alert.status}, no test village for this feed")
+        return Decision(
+            Verdict.log,
+            "logged",
+            info,
+            cancels=cancels,
+            test=True,
+            reason=f"status {alert.status}, no test village for this feed",
+        )
     rule = rule_for(info, rules)
     if rule.action == "ignore":
-        return Decision(Verdict.log, "ignored", info, rule, cancels=cancels, test=test,
-                        reason=f"{info.urgency}/{info.severity}/{info.certainty}: the rules "
-                               "ignore it")
-    return Decision(Verdict.sound, "test" if test else rule.action, info, rule,
-                    cancels=cancels, test=test)
+        return Decision(
+            Verdict.log,
+            "ignored",
+            info,
+            rule,
+            cancels=cancels,
+            test=test,
+            reason=f"{info.urgency}/{info.severity}/{info.certainty}: the rules ignore it",
+        )
+    return Decision(
+        Verdict.sound, "test" if test else rule.action, info, rule, cancels=cancels, test=test
+    )

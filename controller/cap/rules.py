@@ -23,20 +23,34 @@ class CapRule(BaseModel):
     severity: list[str] = Field(default_factory=lambda: ["*"])
     certainty: list[str] = Field(default_factory=lambda: ["*"])
     action: Action
-    repeat_every_min: int | None = Field(None, ge=1, le=1440,
-                                         description="repeat until the alert expires")
+    repeat_every_min: int | None = Field(
+        None, ge=1, le=1440, description="repeat until the alert expires"
+    )
 
     def matches(self, info: Info) -> bool:
-        return all("*" in allowed or value in allowed for allowed, value in (
-            (self.urgency, info.urgency), (self.severity, info.severity),
-            (self.certainty, info.certainty)))
+        return all(
+            "*" in allowed or value in allowed
+            for allowed, value in (
+                (self.urgency, info.urgency),
+                (self.severity, info.severity),
+                (self.certainty, info.certainty),
+            )
+        )
 
 
 DEFAULT_RULES = [
-    CapRule(urgency=["Immediate", "Expected"], severity=["Extreme", "Severe"],
-            certainty=["Observed", "Likely"], action="emergency", repeat_every_min=120),
-    CapRule(severity=["Extreme", "Severe", "Moderate"],
-            certainty=["Observed", "Likely", "Possible"], action="advisory"),
+    CapRule(
+        urgency=["Immediate", "Expected"],
+        severity=["Extreme", "Severe"],
+        certainty=["Observed", "Likely"],
+        action="emergency",
+        repeat_every_min=120,
+    ),
+    CapRule(
+        severity=["Extreme", "Severe", "Moderate"],
+        certainty=["Observed", "Likely", "Possible"],
+        action="advisory",
+    ),
     CapRule(action="ignore"),
 ]
 
@@ -74,8 +88,11 @@ def _geocode_matches(zone_code: str, value_name: str, value: str) -> bool:
     return code == value and (not name or name.lower() == value_name.lower())
 
 
-def zones_for(areas: Iterable[Area], zone_geocodes: Mapping[str, list[str]],
-              device_places: Iterable[tuple[float, float, Iterable[str]]]) -> set[str]:
+def zones_for(
+    areas: Iterable[Area],
+    zone_geocodes: Mapping[str, list[str]],
+    device_places: Iterable[tuple[float, float, Iterable[str]]],
+) -> set[str]:
     """Villages an alert's areas cover: by geocode, or any of their loudspeakers inside a
     polygon or circle."""
     areas = list(areas)
@@ -87,6 +104,7 @@ def zones_for(areas: Iterable[Area], zone_geocodes: Mapping[str, list[str]],
                 covered.add(zone)
         for lat, lon, zones in places:
             if any(_inside(lat, lon, p) for p in area.polygons) or any(
-                    _km(lat, lon, clat, clon) <= radius for clat, clon, radius in area.circles):
+                _km(lat, lon, clat, clon) <= radius for clat, clon, radius in area.circles
+            ):
                 covered.update(zones)
     return covered

@@ -63,8 +63,9 @@ class DeviceZone(Base):
     device_id: Mapped[str] = mapped_column(
         ForeignKey("devices.id", ondelete="CASCADE"), primary_key=True
     )
-    zone_id: Mapped[str] = mapped_column(ForeignKey("zones.id", ondelete="CASCADE"),
-                                         primary_key=True)
+    zone_id: Mapped[str] = mapped_column(
+        ForeignKey("zones.id", ondelete="CASCADE"), primary_key=True
+    )
 
 
 class Device(Base):
@@ -285,8 +286,9 @@ class Alarm(Base):
     __tablename__ = "alarms"
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     # None: the station's own (a service the controller runs keeps dying)
-    device_id: Mapped[str | None] = mapped_column(ForeignKey("devices.id"), index=True,
-                                                  nullable=True)
+    device_id: Mapped[str | None] = mapped_column(
+        ForeignKey("devices.id"), index=True, nullable=True
+    )
     key: Mapped[str] = mapped_column(String(40))
     code: Mapped[str] = mapped_column(String(32), index=True)
     channel: Mapped[int | None] = mapped_column(Integer, nullable=True)
@@ -462,8 +464,9 @@ class CapAlert(Base):
     """A CAP alert received from a feed, once per (sender, identifier), and what was done."""
 
     __tablename__ = "cap_alerts"
-    __table_args__ = (UniqueConstraint("sender", "identifier",
-                                       name="uq_cap_alerts_sender_identifier"),)
+    __table_args__ = (
+        UniqueConstraint("sender", "identifier", name="uq_cap_alerts_sender_identifier"),
+    )
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     feed: Mapped[str] = mapped_column(String(64))
     sender: Mapped[str] = mapped_column(String(255))

@@ -27,8 +27,9 @@ def make_engine(url: str) -> Engine:
             cur.close()
 
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10,
-                         insertmanyvalues_page_size=100)
+    return create_engine(
+        url, pool_pre_ping=True, pool_size=10, max_overflow=10, insertmanyvalues_page_size=100
+    )
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:

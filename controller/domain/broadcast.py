@@ -12,14 +12,14 @@ import enum
 
 
 class BroadcastState(str, enum.Enum):
-    draft = "draft"                                # saved by its author, not submitted
-    pending_approval = "pending_approval"          # a broadcaster's, until an approver releases it
+    draft = "draft"  # saved by its author, not submitted
+    pending_approval = "pending_approval"  # a broadcaster's, until an approver releases it
     pending_confirmation = "pending_confirmation"  # every emergency, until a second person confirms
     rejected = "rejected"
-    scheduled = "scheduled"                        # released; its send job is due at send_at
-    sending = "sending"                            # claimed by a worker, commands being signed
-    sent = "sent"                                  # handed to the command path
-    done = "done"                                  # play window over; missed devices marked
+    scheduled = "scheduled"  # released; its send job is due at send_at
+    sending = "sending"  # claimed by a worker, commands being signed
+    sent = "sent"  # handed to the command path
+    done = "done"  # play window over; missed devices marked
     cancelled = "cancelled"
 
     @classmethod
@@ -44,20 +44,27 @@ class BroadcastState(str, enum.Enum):
 _FINAL = frozenset({BroadcastState.done, BroadcastState.cancelled, BroadcastState.rejected})
 
 TRANSITIONS: dict[BroadcastState, frozenset[BroadcastState]] = {
-    BroadcastState.draft: frozenset({BroadcastState.pending_approval,
-                                     BroadcastState.pending_confirmation,
-                                     BroadcastState.scheduled, BroadcastState.cancelled}),
-    BroadcastState.pending_approval: frozenset({BroadcastState.scheduled,
-                                                BroadcastState.rejected,
-                                                BroadcastState.cancelled}),
-    BroadcastState.pending_confirmation: frozenset({BroadcastState.scheduled,
-                                                    BroadcastState.rejected,
-                                                    BroadcastState.cancelled}),
-    BroadcastState.scheduled: frozenset({BroadcastState.sending, BroadcastState.done,
-                                         BroadcastState.cancelled}),
+    BroadcastState.draft: frozenset(
+        {
+            BroadcastState.pending_approval,
+            BroadcastState.pending_confirmation,
+            BroadcastState.scheduled,
+            BroadcastState.cancelled,
+        }
+    ),
+    BroadcastState.pending_approval: frozenset(
+        {BroadcastState.scheduled, BroadcastState.rejected, BroadcastState.cancelled}
+    ),
+    BroadcastState.pending_confirmation: frozenset(
+        {BroadcastState.scheduled, BroadcastState.rejected, BroadcastState.cancelled}
+    ),
+    BroadcastState.scheduled: frozenset(
+        {BroadcastState.sending, BroadcastState.done, BroadcastState.cancelled}
+    ),
     # back to scheduled: a restart caught it between claim and publish; it is sent again
-    BroadcastState.sending: frozenset({BroadcastState.sent, BroadcastState.scheduled,
-                                       BroadcastState.cancelled}),
+    BroadcastState.sending: frozenset(
+        {BroadcastState.sent, BroadcastState.scheduled, BroadcastState.cancelled}
+    ),
     BroadcastState.sent: frozenset({BroadcastState.done, BroadcastState.cancelled}),
     BroadcastState.done: frozenset(),
     BroadcastState.cancelled: frozenset(),
@@ -68,4 +75,3 @@ TRANSITIONS: dict[BroadcastState, frozenset[BroadcastState]] = {
 def can_move(current: BroadcastState, new: BroadcastState) -> bool:
     """Whether a broadcast in ``current`` may become ``new``."""
     return new in TRANSITIONS[current]
-

@@ -10,15 +10,15 @@ import enum
 
 
 class DeliveryState(str, enum.Enum):
-    pending = "pending"          # broadcast not sent yet
-    sent = "sent"                # command published; device has not answered
-    acked = "acked"              # agent verified and accepted the command
+    pending = "pending"  # broadcast not sent yet
+    sent = "sent"  # command published; device has not answered
+    acked = "acked"  # agent verified and accepted the command
     media_ready = "media_ready"  # audio downloaded and checked
     playing = "playing"
     played = "played"
     interrupted = "interrupted"  # started, then preempted or stopped
-    failed = "failed"            # refused or could not play; see reason
-    missed = "missed"            # play window passed with no start reported
+    failed = "failed"  # refused or could not play; see reason
+    missed = "missed"  # play window passed with no start reported
     cancelled = "cancelled"
 
 

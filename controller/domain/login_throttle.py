@@ -82,8 +82,9 @@ class Verdict:
 ALLOWED = Verdict(True)
 
 
-def _held(rule: Rule, count: Count, now: datetime, window: timedelta, scope: Scope
-          ) -> Verdict | None:
+def _held(
+    rule: Rule, count: Count, now: datetime, window: timedelta, scope: Scope
+) -> Verdict | None:
     if count.failures < rule.soft or count.last is None:
         return None
     if rule.hard is not None and count.failures >= rule.hard:
@@ -94,18 +95,24 @@ def _held(rule: Rule, count: Count, now: datetime, window: timedelta, scope: Sco
     return Verdict(False, scope, max(1, round(left + 0.49))) if left > 0 else None
 
 
-def judge(failures: Failures, known_device: bool, now: datetime,
-          limits: Limits = Limits()) -> Verdict:
+def judge(
+    failures: Failures, known_device: bool, now: datetime, limits: Limits = Limits()
+) -> Verdict:
     """May this attempt be tried now? The first scope that holds it back says so."""
     if known_device:
         scopes = [(limits.known_device, failures.known_device, Scope.known_device)]
     else:
-        scopes = [(limits.name_and_address, failures.name_and_address, Scope.name_and_address),
-                  (limits.address, failures.address, Scope.address),
-                  (limits.name, failures.name, Scope.name),
-                  (limits.everyone, failures.everyone, Scope.everyone)]
-    held = [v for rule, count, scope in scopes
-            if (v := _held(rule, count, now, limits.window, scope)) is not None]
+        scopes = [
+            (limits.name_and_address, failures.name_and_address, Scope.name_and_address),
+            (limits.address, failures.address, Scope.address),
+            (limits.name, failures.name, Scope.name),
+            (limits.everyone, failures.everyone, Scope.everyone),
+        ]
+    held = [
+        v
+        for rule, count, scope in scopes
+        if (v := _held(rule, count, now, limits.window, scope)) is not None
+    ]
     if not held:
         return ALLOWED
     return max(held, key=lambda v: (v.refused, v.retry_after_s))

@@ -25,8 +25,15 @@ class Outcome(str, enum.Enum):
     waiting = "waiting"  # not over yet: sent, acknowledged, downloading, playing
 
 
-OUTCOME_ORDER = (Outcome.played, Outcome.fault, Outcome.interrupted, Outcome.missed,
-                 Outcome.failed, Outcome.cancelled, Outcome.waiting)
+OUTCOME_ORDER = (
+    Outcome.played,
+    Outcome.fault,
+    Outcome.interrupted,
+    Outcome.missed,
+    Outcome.failed,
+    Outcome.cancelled,
+    Outcome.waiting,
+)
 """How a summary lists them (and the legend)."""
 
 RESENDABLE = frozenset({Outcome.missed, Outcome.failed, Outcome.interrupted})
@@ -67,19 +74,40 @@ _PATTERNS: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r"^command expired before the device received it"), "reason.expired"),
     (re.compile(r"^interrupted by stop: ?(?P<who>.*)$"), "reason.stop"),
     (re.compile(r"^interrupted by stop$"), "reason.stop"),
-    (re.compile(r"^interrupted by (?P<priority>emergency|live|priority|normal|background):"
-                r"(?P<play>.+)$"), "reason.preempted"),
+    (
+        re.compile(
+            r"^interrupted by (?P<priority>emergency|live|priority|normal|background):"
+            r"(?P<play>.+)$"
+        ),
+        "reason.preempted",
+    ),
     (re.compile(r"^interrupted by (?P<what>cancel|plan|shutdown)$"), "reason.by_{what}"),
     (re.compile(r"^refused: (?P<code>[a-z_]+)$"), "reason.refused_{code}"),
     (re.compile(r"^rejected: (?P<text>.*)$"), "reason.rejected"),
-    (re.compile(r"^(?P<code>too_late|output_busy|output_error|decode_failed|agent_error|"
-                r"agent_restarted|cancelled|disk_full|media_unavailable)(: (?P<detail>.*))?$"),
-     "reason.{code}"),
+    (
+        re.compile(
+            r"^(?P<code>too_late|output_busy|output_error|decode_failed|agent_error|"
+            r"agent_restarted|cancelled|disk_full|media_unavailable)(: (?P<detail>.*))?$"
+        ),
+        "reason.{code}",
+    ),
 ]
 
-KNOWN_REFUSALS = frozenset({"disk_full", "storage_error", "bad_signature", "unknown_key",
-                            "expired", "malformed", "wrong_target", "not_yet_valid",
-                            "media_hash_mismatch", "wrong_topic", "unsigned"})
+KNOWN_REFUSALS = frozenset(
+    {
+        "disk_full",
+        "storage_error",
+        "bad_signature",
+        "unknown_key",
+        "expired",
+        "malformed",
+        "wrong_target",
+        "not_yet_valid",
+        "media_hash_mismatch",
+        "wrong_topic",
+        "unsigned",
+    }
+)
 
 
 def reason_of(reason: str | None) -> Reason | None:
@@ -92,8 +120,11 @@ def reason_of(reason: str | None) -> Reason | None:
         if match is None:
             continue
         params = {k: v or "" for k, v in match.groupdict().items()}
-        if "{code}" in key and key.startswith("reason.refused_") and \
-                params.get("code") not in KNOWN_REFUSALS:
+        if (
+            "{code}" in key
+            and key.startswith("reason.refused_")
+            and params.get("code") not in KNOWN_REFUSALS
+        ):
             return Reason("reason.refused", {"code": params.get("code", "")})
         return Reason(key.format(**params), params)
     return Reason("reason.other", {"text": reason})

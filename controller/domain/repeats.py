@@ -24,7 +24,7 @@ def repetition_starts(first: datetime, every: timedelta, count: int) -> list[dat
 
 
 def issue_time_words(local: datetime) -> str:
-    """"Bản tin phát lúc 14 giờ 30 ngày 1 tháng 12" (read aloud before each repetition);
+    """ "Bản tin phát lúc 14 giờ 30 ngày 1 tháng 12" (read aloud before each repetition);
     the digits are read out by the text normaliser like any other text."""
     minutes = f" {local.minute}" if local.minute else ""
     return f"Bản tin phát lúc {local.hour} giờ{minutes} ngày {local.day} tháng {local.month}."

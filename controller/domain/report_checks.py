@@ -24,10 +24,10 @@ moment apart, a clock stepped by NTP between two reports. The incident it answer
 class Refusal(str, enum.Enum):
     """Why a report was refused (stored as the reason of a security event)."""
 
-    not_sent = "not_sent"              # names a play or command never sent to this device
-    before_start = "before_start"      # says it started before the play's start
-    after_window = "after_window"      # says it started after the play's window had ended
-    ends_too_late = "ends_too_late"    # says it ended after the play's window had ended
+    not_sent = "not_sent"  # names a play or command never sent to this device
+    before_start = "before_start"  # says it started before the play's start
+    after_window = "after_window"  # says it started after the play's window had ended
+    ends_too_late = "ends_too_late"  # says it ended after the play's window had ended
     ends_before_start = "ends_before_start"
     played_too_long = "played_too_long"  # longer than the audio
     from_the_future = "from_the_future"  # about a moment that had not come when it arrived
@@ -58,8 +58,11 @@ class CommandRecord:
 def reaches(target: str, device_id: str, zones: frozenset[str]) -> bool:
     """Whether a command's target (``all``, ``device:ID``, ``zone:ID``) reaches the device."""
     kind, _, name = target.partition(":")
-    return target == "all" or (kind == "device" and name == device_id) or \
-        (kind == "zone" and name in zones)
+    return (
+        target == "all"
+        or (kind == "device" and name == device_id)
+        or (kind == "zone" and name in zones)
+    )
 
 
 def _true(device_time: datetime, offset_ms: float | None) -> datetime:
@@ -67,8 +70,12 @@ def _true(device_time: datetime, offset_ms: float | None) -> datetime:
     return device_time + timedelta(milliseconds=offset_ms or 0.0)
 
 
-def check_started(record: PlayRecord | None, actual_start: datetime, offset_ms: float | None,
-                  received_at: datetime) -> Refusal | None:
+def check_started(
+    record: PlayRecord | None,
+    actual_start: datetime,
+    offset_ms: float | None,
+    received_at: datetime,
+) -> Refusal | None:
     """A ``playback.started`` report."""
     if record is None:
         return Refusal.not_sent
@@ -82,9 +89,14 @@ def check_started(record: PlayRecord | None, actual_start: datetime, offset_ms: 
     return None
 
 
-def check_finished(record: PlayRecord | None, actual_start: datetime, actual_end: datetime,
-                   played_ms: int, offset_ms: float | None, received_at: datetime
-                   ) -> Refusal | None:
+def check_finished(
+    record: PlayRecord | None,
+    actual_start: datetime,
+    actual_end: datetime,
+    played_ms: int,
+    offset_ms: float | None,
+    received_at: datetime,
+) -> Refusal | None:
     """A ``playback.finished`` report: its start as above, and an end inside the window."""
     refused = check_started(record, actual_start, offset_ms, received_at)
     if refused is not None or record is None:
@@ -96,14 +108,21 @@ def check_finished(record: PlayRecord | None, actual_start: datetime, actual_end
         return Refusal.ends_too_late
     if end > received_at + TOLERANCE:
         return Refusal.from_the_future
-    if record.duration is not None and \
-            timedelta(milliseconds=played_ms) > record.duration + TOLERANCE:
+    if (
+        record.duration is not None
+        and timedelta(milliseconds=played_ms) > record.duration + TOLERANCE
+    ):
         return Refusal.played_too_long
     return None
 
 
-def check_ack(record: CommandRecord | None, device_id: str, zones: frozenset[str],
-              ts: datetime, offset_ms: float | None) -> Refusal | None:
+def check_ack(
+    record: CommandRecord | None,
+    device_id: str,
+    zones: frozenset[str],
+    ts: datetime,
+    offset_ms: float | None,
+) -> Refusal | None:
     """An ack names a command sent to this device, acknowledged while it was valid."""
     if record is None or not reaches(record.target, device_id, zones):
         return Refusal.not_sent

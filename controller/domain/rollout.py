@@ -13,14 +13,15 @@ from collections.abc import Iterable, Sequence
 
 class RolloutState(str, enum.Enum):
     running = "running"
-    stopped = "stopped"      # a device failed (or a person stopped it): nothing more is sent
-    finished = "finished"    # every wave done
+    stopped = "stopped"  # a device failed (or a person stopped it): nothing more is sent
+    finished = "finished"  # every wave done
     cancelled = "cancelled"  # given up for good
 
 
 ROLLOUT_TRANSITIONS: dict[RolloutState, frozenset[RolloutState]] = {
-    RolloutState.running: frozenset({RolloutState.stopped, RolloutState.finished,
-                                     RolloutState.cancelled}),
+    RolloutState.running: frozenset(
+        {RolloutState.stopped, RolloutState.finished, RolloutState.cancelled}
+    ),
     RolloutState.stopped: frozenset({RolloutState.running, RolloutState.cancelled}),
     RolloutState.finished: frozenset(),
     RolloutState.cancelled: frozenset(),
@@ -28,13 +29,13 @@ ROLLOUT_TRANSITIONS: dict[RolloutState, frozenset[RolloutState]] = {
 
 
 class TargetState(str, enum.Enum):
-    waiting = "waiting"          # its wave has not reached it, or it is offline
-    sent = "sent"                # the signed update command went out
-    installed = "installed"      # it runs the release, online and checked
-    skipped = "skipped"          # an agent too old to update itself (install.sh again)
-    refused = "refused"          # it did not switch (download, hash, install, check)
+    waiting = "waiting"  # its wave has not reached it, or it is offline
+    sent = "sent"  # the signed update command went out
+    installed = "installed"  # it runs the release, online and checked
+    skipped = "skipped"  # an agent too old to update itself (install.sh again)
+    refused = "refused"  # it did not switch (download, hash, install, check)
     rolled_back = "rolled_back"  # it switched, failed, and went back on its own
-    timed_out = "timed_out"      # no outcome within the wave's time
+    timed_out = "timed_out"  # no outcome within the wave's time
 
     @property
     def failed(self) -> bool:
@@ -48,10 +49,12 @@ class TargetState(str, enum.Enum):
 FAILED = frozenset({TargetState.refused, TargetState.rolled_back, TargetState.timed_out})
 
 TARGET_TRANSITIONS: dict[TargetState, frozenset[TargetState]] = {
-    TargetState.waiting: frozenset({TargetState.sent, TargetState.skipped,
-                                    TargetState.installed, TargetState.timed_out}),
-    TargetState.sent: frozenset({TargetState.installed, TargetState.refused,
-                                 TargetState.rolled_back, TargetState.timed_out}),
+    TargetState.waiting: frozenset(
+        {TargetState.sent, TargetState.skipped, TargetState.installed, TargetState.timed_out}
+    ),
+    TargetState.sent: frozenset(
+        {TargetState.installed, TargetState.refused, TargetState.rolled_back, TargetState.timed_out}
+    ),
     TargetState.installed: frozenset(),
     TargetState.skipped: frozenset(),
     # resuming a stopped rollout tries its failed devices again
@@ -85,14 +88,13 @@ def wave_sizes(count: int, plan: Sequence[float] = WAVE_PLAN) -> list[int]:
     return sizes
 
 
-def assign_waves(device_ids: Sequence[str], plan: Sequence[float] = WAVE_PLAN
-                 ) -> dict[str, int]:
+def assign_waves(device_ids: Sequence[str], plan: Sequence[float] = WAVE_PLAN) -> dict[str, int]:
     """Each device's wave, in the order given (the caller puts online devices first, so the
     first wave is a device that can answer now)."""
     waves: dict[str, int] = {}
     start = 0
     for wave, size in enumerate(wave_sizes(len(device_ids), plan)):
-        for device_id in device_ids[start:start + size]:
+        for device_id in device_ids[start : start + size]:
             waves[device_id] = wave
         start += size
     return waves

@@ -45,10 +45,10 @@ OWN_VALIDITY = frozenset({"play", "plan"})
 
 
 class CommandState(str, enum.Enum):
-    pending = "pending"      # signed and recorded, waiting for the broker
+    pending = "pending"  # signed and recorded, waiting for the broker
     published = "published"  # the broker acknowledged it (QoS 1)
-    expired = "expired"      # its validity ran out before the broker took it
-    retained = "retained"    # a retained message (plan), re-asserted rather than queued
+    expired = "expired"  # its validity ran out before the broker took it
+    retained = "retained"  # a retained message (plan), re-asserted rather than queued
 
 
 @dataclass(frozen=True)
@@ -93,8 +93,14 @@ class RetainedMessage:
 class CommandPath:
     """Signs, records, sequences and publishes every command the controller sends."""
 
-    def __init__(self, keys: KeyRing, sessions: sessionmaker[Session], gateway: MqttGateway,
-                 validity_s: Callable[[str], int], locks: KeyLocks):
+    def __init__(
+        self,
+        keys: KeyRing,
+        sessions: sessionmaker[Session],
+        gateway: MqttGateway,
+        validity_s: Callable[[str], int],
+        locks: KeyLocks,
+    ):
         self._keys = keys
         self._sessions = sessions
         self._gateway = gateway
@@ -109,8 +115,14 @@ class CommandPath:
 
     # --- sending ---------------------------------------------------------------------------
 
-    def send(self, target: str, body: Any, *, not_after: datetime | None = None,
-             broadcast_id: str | None = None) -> SentCommand:
+    def send(
+        self,
+        target: str,
+        body: Any,
+        *,
+        not_after: datetime | None = None,
+        broadcast_id: str | None = None,
+    ) -> SentCommand:
         """Sign and publish ``body`` to ``target``; kept and retried if the broker is down.
 
         A play of a broadcast is sent once per target: asked again (a send interrupted by a
@@ -121,27 +133,46 @@ class CommandPath:
                 earlier = self._recorded_play(target, broadcast_id)
                 if earlier is not None:
                     return earlier
-            row = self._record(target, target, topic, body, self._expiry(body, not_after),
-                               broadcast_id, CommandState.pending, retain=False)
+            row = self._record(
+                target,
+                target,
+                topic,
+                body,
+                self._expiry(body, not_after),
+                broadcast_id,
+                CommandState.pending,
+                retain=False,
+            )
             published = self._flush_key(target)
         self._notify(published)
         state = next((c.state for c in published if c.cmd_id == row.cmd_id), row.state)
         return _sent(row, state)
 
-    def send_retained(self, target: str, topic: str, body: Any, *, not_after: datetime,
-                      seq_key: str, record: Callable[[Session, SentCommand], None]
-                      ) -> SentCommand:
+    def send_retained(
+        self,
+        target: str,
+        topic: str,
+        body: Any,
+        *,
+        not_after: datetime,
+        seq_key: str,
+        record: Callable[[Session, SentCommand], None],
+    ) -> SentCommand:
         """Sign a retained message (a plan) with its own sequence ``seq_key``, let ``record``
         store it as the latest for its topic (same transaction), then publish it.
 
         If the broker is down nothing is queued: the latest is re-asserted on reconnect."""
-        return self.send_retained_many([RetainedMessage(target, topic, body, not_after,
-                                                        seq_key, record)])[0]
+        return self.send_retained_many(
+            [RetainedMessage(target, topic, body, not_after, seq_key, record)]
+        )[0]
 
-    def send_retained_many(self, messages: list[RetainedMessage], *,
-                           prefetch: Callable[[Session, list[RetainedMessage]], None]
-                           = lambda session, part: None, chunk: int = RETAINED_CHUNK
-                           ) -> list[SentCommand]:
+    def send_retained_many(
+        self,
+        messages: list[RetainedMessage],
+        *,
+        prefetch: Callable[[Session, list[RetainedMessage]], None] = lambda session, part: None,
+        chunk: int = RETAINED_CHUNK,
+    ) -> list[SentCommand]:
         """``send_retained`` for many messages at once (every device's plan after a change):
         one transaction per ``chunk`` (``prefetch`` loads what their ``record`` needs), every
         message published without waiting for its PUBACK, and the broker's acks awaited once
@@ -151,7 +182,7 @@ class CommandPath:
         infos: list[Any] = []
         with self._locks.hold(RETAINED_LOCK):
             for i in range(0, len(messages), chunk):
-                part = messages[i:i + chunk]
+                part = messages[i : i + chunk]
                 key = self.key  # one key for the chunk (a promotion waits for the next)
                 with self._sessions.begin() as session:
                     prefetch(session, part)
@@ -161,26 +192,48 @@ class CommandPath:
                         cmd_id, now, data = self._signed(seq, m.target, m.body, m.not_after, key)
                         # the signed bytes are kept once, by the recorder (device_plans):
                         # 5,000 plans of 3 KiB each were written twice per change
-                        rows.append(dict(cmd_id=cmd_id, type=m.body.type, target=m.target,
-                                         seq_key=m.seq_key, seq=seq, topic=m.topic,
-                                         retain=True, data=b"",
-                                         state=CommandState.retained.value,
-                                         broadcast_id=None, issued_at=now,
-                                         not_after=m.not_after))
-                        one = SentCommand(cmd_id=cmd_id, kind=m.body.type, target=m.target,
-                                          topic=m.topic, seq=seq, data=data,
-                                          state=CommandState.retained)
+                        rows.append(
+                            dict(
+                                cmd_id=cmd_id,
+                                type=m.body.type,
+                                target=m.target,
+                                seq_key=m.seq_key,
+                                seq=seq,
+                                topic=m.topic,
+                                retain=True,
+                                data=b"",
+                                state=CommandState.retained.value,
+                                broadcast_id=None,
+                                issued_at=now,
+                                not_after=m.not_after,
+                            )
+                        )
+                        one = SentCommand(
+                            cmd_id=cmd_id,
+                            kind=m.body.type,
+                            target=m.target,
+                            topic=m.topic,
+                            seq=seq,
+                            data=data,
+                            state=CommandState.retained,
+                        )
                         m.record(session, one)
                         sent.append(one)
                     # one multi-row insert rather than an ORM object per command
                     session.execute(insert(Command), rows)
-                for one in sent[-len(part):]:
+                for one in sent[-len(part) :]:
                     try:
-                        infos.append(self._gateway.publish(one.topic, one.data, qos=1,
-                                                           retain=True, wait=None))
+                        infos.append(
+                            self._gateway.publish(
+                                one.topic, one.data, qos=1, retain=True, wait=None
+                            )
+                        )
                     except NotConnected as exc:
-                        log.warning("retained %s not published now (%s); re-asserted on "
-                                    "reconnect", one.topic, exc)
+                        log.warning(
+                            "retained %s not published now (%s); re-asserted on reconnect",
+                            one.topic,
+                            exc,
+                        )
                         break
         deadline = time.monotonic() + 5 + len(infos) / 1000
         for info in infos:
@@ -194,8 +247,13 @@ class CommandPath:
     def flush_pending(self) -> int:
         """Publish what waits for the broker (oldest first per target); drop what expired."""
         with self._sessions() as session:
-            keys = list(session.scalars(select(Command.seq_key).where(
-                Command.state == CommandState.pending.value).distinct()))
+            keys = list(
+                session.scalars(
+                    select(Command.seq_key)
+                    .where(Command.state == CommandState.pending.value)
+                    .distinct()
+                )
+            )
         published: list[SentCommand] = []
         for key in keys:
             if not self._gateway.connected.is_set():
@@ -205,8 +263,9 @@ class CommandPath:
         self._notify(published)
         return len(published)
 
-    def pending(self, *, broadcast_id: str | None = None, target: str | None = None
-                ) -> list[SentCommand]:
+    def pending(
+        self, *, broadcast_id: str | None = None, target: str | None = None
+    ) -> list[SentCommand]:
         """Commands still waiting for the broker, of a broadcast or for a target."""
         query = select(Command).where(Command.state == CommandState.pending.value)
         if broadcast_id is not None:
@@ -214,16 +273,23 @@ class CommandPath:
         if target is not None:
             query = query.where(Command.target == target)
         with self._sessions() as session:
-            return [_sent(r, CommandState.pending) for r in session.scalars(query.order_by(
-                Command.seq))]
+            return [
+                _sent(r, CommandState.pending) for r in session.scalars(query.order_by(Command.seq))
+            ]
 
     # --- inside ----------------------------------------------------------------------------
 
     def _recorded_play(self, target: str, broadcast_id: str) -> SentCommand | None:
         with self._sessions() as session:
-            row = session.scalar(select(Command).where(
-                Command.broadcast_id == broadcast_id, Command.target == target,
-                Command.type == "play").limit(1))
+            row = session.scalar(
+                select(Command)
+                .where(
+                    Command.broadcast_id == broadcast_id,
+                    Command.target == target,
+                    Command.type == "play",
+                )
+                .limit(1)
+            )
         return None if row is None else _sent(row, CommandState(row.state))
 
     def _expiry(self, body: Any, not_after: datetime | None) -> datetime:
@@ -236,36 +302,95 @@ class CommandPath:
             raise ValueError(f"the validity of {kind} comes from Settings.command_validity")
         return utcnow() + timedelta(seconds=self._validity_s(kind))
 
-    def _record(self, seq_key: str, target: str, topic: str, body: Any, not_after: datetime,
-                broadcast_id: str | None, state: CommandState, retain: bool) -> Command:
+    def _record(
+        self,
+        seq_key: str,
+        target: str,
+        topic: str,
+        body: Any,
+        not_after: datetime,
+        broadcast_id: str | None,
+        state: CommandState,
+        retain: bool,
+    ) -> Command:
         with self._sessions.begin() as session:
-            return self._record_in(session, seq_key, target, topic, body, not_after,
-                                   broadcast_id, state, retain)
+            return self._record_in(
+                session, seq_key, target, topic, body, not_after, broadcast_id, state, retain
+            )
 
-    def _record_in(self, session: Session, seq_key: str, target: str, topic: str, body: Any,
-                   not_after: datetime, broadcast_id: str | None, state: CommandState,
-                   retain: bool) -> Command:
-        return self._new_row(session, _next_seqs(session, [seq_key])[0], seq_key, target,
-                             topic, body, not_after, broadcast_id, state, retain)
+    def _record_in(
+        self,
+        session: Session,
+        seq_key: str,
+        target: str,
+        topic: str,
+        body: Any,
+        not_after: datetime,
+        broadcast_id: str | None,
+        state: CommandState,
+        retain: bool,
+    ) -> Command:
+        return self._new_row(
+            session,
+            _next_seqs(session, [seq_key])[0],
+            seq_key,
+            target,
+            topic,
+            body,
+            not_after,
+            broadcast_id,
+            state,
+            retain,
+        )
 
-    def _new_row(self, session: Session, seq: int, seq_key: str, target: str, topic: str,
-                 body: Any, not_after: datetime, broadcast_id: str | None, state: CommandState,
-                 retain: bool, key: SigningKey | None = None) -> Command:
+    def _new_row(
+        self,
+        session: Session,
+        seq: int,
+        seq_key: str,
+        target: str,
+        topic: str,
+        body: Any,
+        not_after: datetime,
+        broadcast_id: str | None,
+        state: CommandState,
+        retain: bool,
+        key: SigningKey | None = None,
+    ) -> Command:
         cmd_id, now, data = self._signed(seq, target, body, not_after, key or self.key)
-        row = Command(cmd_id=cmd_id, type=body.type, target=target, seq_key=seq_key, seq=seq,
-                      topic=topic, retain=retain, data=data, state=state.value,
-                      broadcast_id=broadcast_id, issued_at=now, not_after=not_after)
+        row = Command(
+            cmd_id=cmd_id,
+            type=body.type,
+            target=target,
+            seq_key=seq_key,
+            seq=seq,
+            topic=topic,
+            retain=retain,
+            data=data,
+            state=state.value,
+            broadcast_id=broadcast_id,
+            issued_at=now,
+            not_after=not_after,
+        )
         session.add(row)
         return row
 
     @staticmethod
-    def _signed(seq: int, target: str, body: Any, not_after: datetime, key: SigningKey
-                ) -> tuple[str, datetime, bytes]:
+    def _signed(
+        seq: int, target: str, body: Any, not_after: datetime, key: SigningKey
+    ) -> tuple[str, datetime, bytes]:
         """A new command id, its issue time and the signed envelope."""
         cmd_id = uuid.uuid4().hex
         now = utcnow()
-        payload = CommandPayload(kid=key.kid, cmd_id=cmd_id, target=target, issued_at=now,
-                                 not_after=not_after, seq=seq, body=body)
+        payload = CommandPayload(
+            kid=key.kid,
+            cmd_id=cmd_id,
+            target=target,
+            issued_at=now,
+            not_after=not_after,
+            seq=seq,
+            body=body,
+        )
         return cmd_id, now, sign(payload, key.private)
 
     def _flush_key(self, key: str) -> list[SentCommand]:
@@ -273,9 +398,13 @@ class CommandPath:
 
         Called with the key's lock held: nothing else takes a number for it meanwhile."""
         with self._sessions() as session:
-            rows = list(session.scalars(select(Command).where(
-                Command.seq_key == key, Command.state == CommandState.pending.value)
-                .order_by(Command.seq)))
+            rows = list(
+                session.scalars(
+                    select(Command)
+                    .where(Command.seq_key == key, Command.state == CommandState.pending.value)
+                    .order_by(Command.seq)
+                )
+            )
         done: list[SentCommand] = []
         for row in rows:
             now = utcnow()
@@ -294,9 +423,14 @@ class CommandPath:
 
     def _mark(self, cmd_id: str, state: CommandState, when: datetime) -> None:
         with self._sessions.begin() as session:
-            session.execute(update(Command).where(Command.cmd_id == cmd_id).values(
-                state=state.value, published_at=when if state == CommandState.published
-                else None))
+            session.execute(
+                update(Command)
+                .where(Command.cmd_id == cmd_id)
+                .values(
+                    state=state.value,
+                    published_at=when if state == CommandState.published else None,
+                )
+            )
 
     def _notify(self, published: list[SentCommand]) -> None:
         for cmd in published:
@@ -311,8 +445,12 @@ def _next_seqs(session: Session, keys: list[str]) -> list[int]:
     """The next sequence number of each key (in order; a key twice gets two), never below
     wall-clock milliseconds: a controller restored from an old backup still issues numbers
     above what agents have seen. The rows are locked until the transaction ends."""
-    rows = {r.target: r for r in session.scalars(select(CommandSequence).where(
-        CommandSequence.target.in_(set(keys))).with_for_update())}
+    rows = {
+        r.target: r
+        for r in session.scalars(
+            select(CommandSequence).where(CommandSequence.target.in_(set(keys))).with_for_update()
+        )
+    }
     floor = time.time_ns() // 1_000_000
     seqs: list[int] = []
     for key in keys:
@@ -329,5 +467,13 @@ def _next_seqs(session: Session, keys: list[str]) -> list[int]:
 
 
 def _sent(row: Command, state: CommandState) -> SentCommand:
-    return SentCommand(cmd_id=row.cmd_id, kind=row.type, target=row.target, topic=row.topic,
-                       seq=row.seq, data=row.data, state=state, broadcast_id=row.broadcast_id)
+    return SentCommand(
+        cmd_id=row.cmd_id,
+        kind=row.type,
+        target=row.target,
+        topic=row.topic,
+        seq=row.seq,
+        data=row.data,
+        state=state,
+        broadcast_id=row.broadcast_id,
+    )

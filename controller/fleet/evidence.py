@@ -36,8 +36,7 @@ from ..domain.report_checks import (
     reaches,
 )
 
-PLAY_REPORTS = (MediaReadyEvent, PlaybackStartedEvent, PlaybackFinishedEvent,
-                PlaybackFailedEvent)
+PLAY_REPORTS = (MediaReadyEvent, PlaybackStartedEvent, PlaybackFinishedEvent, PlaybackFailedEvent)
 """Reports about a play: each must name one sent to its device."""
 
 
@@ -52,19 +51,30 @@ class CommandFacts:
 class Evidence:
     """The record for one batch: plays sent per device, commands, zones, clock offsets."""
 
-    def __init__(self, session: Session, reports: Iterable[tuple[str, Any]],
-                 commands: dict[str, CommandFacts]):
+    def __init__(
+        self,
+        session: Session,
+        reports: Iterable[tuple[str, Any]],
+        commands: dict[str, CommandFacts],
+    ):
         """``reports``: (device id, model) of every ack and event in the batch; ``commands``
         the cache of recorded commands (filled here with what the batch names)."""
         reports = list(reports)
         self.commands = commands
         wanted = {c for _, m in reports if (c := getattr(m, "cmd_id", None))} - commands.keys()
         if wanted:
-            for row in session.execute(select(
-                    Command.cmd_id, Command.broadcast_id, Command.target, Command.issued_at,
-                    Command.not_after).where(Command.cmd_id.in_(wanted))):
+            for row in session.execute(
+                select(
+                    Command.cmd_id,
+                    Command.broadcast_id,
+                    Command.target,
+                    Command.issued_at,
+                    Command.not_after,
+                ).where(Command.cmd_id.in_(wanted))
+            ):
                 commands[row.cmd_id] = CommandFacts(
-                    row.broadcast_id, CommandRecord(row.target, row.issued_at, row.not_after))
+                    row.broadcast_id, CommandRecord(row.target, row.issued_at, row.not_after)
+                )
         plays = {(m.play_id, d) for d, m in reports if isinstance(m, PLAY_REPORTS)}
         play_ids = {p for p, _ in plays}
         self._broadcasts: dict[str, PlayRecord] = {}
@@ -72,38 +82,56 @@ class Evidence:
         self._scheduled: dict[str, tuple[PlayRecord, list[str]]] = {}
         if play_ids:
             for b, duration_ms in session.execute(
-                    select(Broadcast, Media.duration_ms).outerjoin(Media)
-                    .where(Broadcast.id.in_(play_ids))):
+                select(Broadcast, Media.duration_ms)
+                .outerjoin(Media)
+                .where(Broadcast.id.in_(play_ids))
+            ):
                 self._broadcasts[b.id] = _broadcast_record(b, duration_ms)
-            self._delivered = set(session.execute(
-                select(Delivery.broadcast_id, Delivery.device_id).where(
-                    Delivery.broadcast_id.in_(self._broadcasts),
-                    Delivery.device_id.in_({d for _, d in plays})))) if self._broadcasts \
+            self._delivered = (
+                set(
+                    session.execute(
+                        select(Delivery.broadcast_id, Delivery.device_id).where(
+                            Delivery.broadcast_id.in_(self._broadcasts),
+                            Delivery.device_id.in_({d for _, d in plays}),
+                        )
+                    )
+                )
+                if self._broadcasts
                 else set()
+            )
             rest = play_ids - self._broadcasts.keys()
             if rest:
-                for s in session.scalars(select(ScheduledPlay).where(
-                        ScheduledPlay.play_id.in_(rest))):
-                    duration = None if s.duration_ms is None else \
-                        timedelta(milliseconds=s.duration_ms)
+                for s in session.scalars(
+                    select(ScheduledPlay).where(ScheduledPlay.play_id.in_(rest))
+                ):
+                    duration = (
+                        None if s.duration_ms is None else timedelta(milliseconds=s.duration_ms)
+                    )
                     self._scheduled[s.play_id] = (
                         PlayRecord(s.start_at, s.latest_start, s.ends_by, duration),
-                        list(s.targets))
+                        list(s.targets),
+                    )
         devices = {d for d, _ in reports}
         self._zones: dict[str, frozenset[str]] = {}
         if devices:
             zones: dict[str, set[str]] = defaultdict(set)
-            for device_id, zone_id in session.execute(select(
-                    DeviceZone.device_id, DeviceZone.zone_id).where(
-                    DeviceZone.device_id.in_(devices))):
+            for device_id, zone_id in session.execute(
+                select(DeviceZone.device_id, DeviceZone.zone_id).where(
+                    DeviceZone.device_id.in_(devices)
+                )
+            ):
                 zones[device_id].add(zone_id)
             self._zones = {d: frozenset(zones.get(d, ())) for d in devices}
-        timed = {d for d, m in reports if isinstance(m, (PlaybackStartedEvent,
-                                                         PlaybackFinishedEvent, AckMessage))}
+        timed = {
+            d
+            for d, m in reports
+            if isinstance(m, (PlaybackStartedEvent, PlaybackFinishedEvent, AckMessage))
+        }
         self._offsets: dict[str, float | None] = {}
         if timed:
-            for device_id, health in session.execute(select(Device.id, Device.last_health)
-                                                     .where(Device.id.in_(timed))):
+            for device_id, health in session.execute(
+                select(Device.id, Device.last_health).where(Device.id.in_(timed))
+            ):
                 offset = (health or {}).get("clock_offset_ms")
                 self._offsets[device_id] = offset if isinstance(offset, (int, float)) else None
 
@@ -123,19 +151,32 @@ class Evidence:
         """Why this report is not believable (None: it is)."""
         if isinstance(model, AckMessage):
             facts = self.commands.get(model.cmd_id)
-            return check_ack(facts.record if facts else None, device_id,
-                             self._zones.get(device_id, frozenset()), model.ts,
-                             self._offsets.get(device_id))
+            return check_ack(
+                facts.record if facts else None,
+                device_id,
+                self._zones.get(device_id, frozenset()),
+                model.ts,
+                self._offsets.get(device_id),
+            )
         if not isinstance(model, PLAY_REPORTS):
             return None
         record = self.play(device_id, model.play_id)
         if isinstance(model, PlaybackStartedEvent):
-            offset = model.clock_offset_ms if model.clock_offset_ms is not None else \
-                self._offsets.get(device_id)
+            offset = (
+                model.clock_offset_ms
+                if model.clock_offset_ms is not None
+                else self._offsets.get(device_id)
+            )
             return check_started(record, model.actual_start, offset, now)
         if isinstance(model, PlaybackFinishedEvent):
-            return check_finished(record, model.actual_start, model.actual_end,
-                                  model.played_ms, self._offsets.get(device_id), now)
+            return check_finished(
+                record,
+                model.actual_start,
+                model.actual_end,
+                model.played_ms,
+                self._offsets.get(device_id),
+                now,
+            )
         return None if record is not None else Refusal.not_sent
 
 

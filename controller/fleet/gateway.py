@@ -79,23 +79,31 @@ class MqttGateway:
         self._controller_id = controller_id
         self._reports: mqtt.Client | None = None
         self._reports_lock = threading.Lock()
-        self._commands = self._client(f"loalang-controller-{controller_id}-cmd",
-                                      login.command_username or login.username,
-                                      topics.CONTROLLER_STATUS)
+        self._commands = self._client(
+            f"loalang-controller-{controller_id}-cmd",
+            login.command_username or login.username,
+            topics.CONTROLLER_STATUS,
+        )
         self._commands.max_inflight_messages_set(1000)
         self._commands.max_queued_messages_set(0)
         self._commands.on_connect = self._handle_commands_connect
         self._commands.on_disconnect = self._handle_commands_disconnect
 
     def _client(self, client_id: str, username: str | None, will_topic: str) -> mqtt.Client:
-        client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2,
-                             client_id=topics.client_id(client_id, self._login.password),
-                             clean_session=True, protocol=mqtt.MQTTv311)
+        client = mqtt.Client(
+            mqtt.CallbackAPIVersion.VERSION2,
+            client_id=topics.client_id(client_id, self._login.password),
+            clean_session=True,
+            protocol=mqtt.MQTTv311,
+        )
         if username:
             client.username_pw_set(username, self._login.password)
         if self._login.ca_file:
-            client.tls_set(ca_certs=self._login.ca_file, cert_reqs=ssl.CERT_REQUIRED,
-                           tls_version=ssl.PROTOCOL_TLS_CLIENT)
+            client.tls_set(
+                ca_certs=self._login.ca_file,
+                cert_reqs=ssl.CERT_REQUIRED,
+                tls_version=ssl.PROTOCOL_TLS_CLIENT,
+            )
         client.will_set(will_topic, topics.CONTROLLER_OFFLINE, qos=1, retain=True)
         client.reconnect_delay_set(min_delay=1, max_delay=10)
         return client
@@ -113,8 +121,9 @@ class MqttGateway:
         with self._reports_lock:
             if self._reports is not None:
                 return
-            client = self._client(f"loalang-controller-{self._controller_id}",
-                                  self._login.username, self.status_topic)
+            client = self._client(
+                f"loalang-controller-{self._controller_id}", self._login.username, self.status_topic
+            )
             client.on_connect = self._handle_reports_connect
             client.on_disconnect = self._handle_reports_disconnect
             client.on_message = self._handle_message
@@ -154,8 +163,15 @@ class MqttGateway:
             return False
         return self._reports is None or self.reports_connected.wait(timeout)
 
-    def publish(self, topic: str, payload: bytes, *, qos: int = 1, retain: bool = False,
-                wait: float | None = 5.0) -> mqtt.MQTTMessageInfo:
+    def publish(
+        self,
+        topic: str,
+        payload: bytes,
+        *,
+        qos: int = 1,
+        retain: bool = False,
+        wait: float | None = 5.0,
+    ) -> mqtt.MQTTMessageInfo:
         """Publish on the command session; with ``wait``, block until the broker has
         acknowledged it (QoS 1); without, the caller may wait on what is returned."""
         if not self.connected.is_set():
@@ -171,8 +187,9 @@ class MqttGateway:
             self.observe_publish(time.monotonic() - began)
         return info
 
-    def _handle_commands_connect(self, client: mqtt.Client, userdata: Any, flags: Any,
-                                 reason_code: Any, properties: Any) -> None:
+    def _handle_commands_connect(
+        self, client: mqtt.Client, userdata: Any, flags: Any, reason_code: Any, properties: Any
+    ) -> None:
         if reason_code.is_failure:
             log.warning("MQTT connect refused (commands): %s", reason_code)
             return
@@ -184,13 +201,15 @@ class MqttGateway:
         except Exception:
             log.exception("connect handler failed")
 
-    def _handle_reports_connect(self, client: mqtt.Client, userdata: Any, flags: Any,
-                                reason_code: Any, properties: Any) -> None:
+    def _handle_reports_connect(
+        self, client: mqtt.Client, userdata: Any, flags: Any, reason_code: Any, properties: Any
+    ) -> None:
         if reason_code.is_failure:
             log.warning("MQTT connect refused (reports): %s", reason_code)
             return
-        client.subscribe([(t, 1) for t in [*topics.controller_subscriptions(), *self._watch,
-                                           self.status_topic]])
+        client.subscribe(
+            [(t, 1) for t in [*topics.controller_subscriptions(), *self._watch, self.status_topic]]
+        )
         client.publish(self.status_topic, topics.CONTROLLER_ONLINE, qos=1, retain=True)
         self.reports_connected.set()
         try:
@@ -198,14 +217,16 @@ class MqttGateway:
         except Exception:
             log.exception("connect handler failed")
 
-    def _handle_commands_disconnect(self, client: mqtt.Client, userdata: Any, flags: Any,
-                                    reason_code: Any, properties: Any) -> None:
+    def _handle_commands_disconnect(
+        self, client: mqtt.Client, userdata: Any, flags: Any, reason_code: Any, properties: Any
+    ) -> None:
         self.connected.clear()
         if not self._stopping:
             log.warning("MQTT disconnected (%s); reconnecting", reason_code)
 
-    def _handle_reports_disconnect(self, client: mqtt.Client, userdata: Any, flags: Any,
-                                   reason_code: Any, properties: Any) -> None:
+    def _handle_reports_disconnect(
+        self, client: mqtt.Client, userdata: Any, flags: Any, reason_code: Any, properties: Any
+    ) -> None:
         if client is self._reports:
             self.reports_connected.clear()
 

@@ -22,25 +22,36 @@ def record(sessions: sessionmaker[Session], now: datetime | None = None) -> Flee
     """Count the devices in service and those online now; drop samples older than ``KEEP``."""
     now = now or utcnow()
     with sessions.begin() as session:
-        rows = dict(session.execute(
-            select(Device.status, func.count()).where(Device.retired.is_(False))
-            .group_by(Device.status)).all())
+        rows = dict(
+            session.execute(
+                select(Device.status, func.count())
+                .where(Device.retired.is_(False))
+                .group_by(Device.status)
+            ).all()
+        )
         sample = FleetSample(ts=now, online=rows.get("online", 0), total=sum(rows.values()))
         session.merge(sample)
         session.execute(delete(FleetSample).where(FleetSample.ts < now - KEEP))
     return sample
 
 
-def prune_telemetry(sessions: sessionmaker[Session], keep: timedelta,
-                    now: datetime | None = None, batch: int = 10_000) -> int:
+def prune_telemetry(
+    sessions: sessionmaker[Session],
+    keep: timedelta,
+    now: datetime | None = None,
+    batch: int = 10_000,
+) -> int:
     """Drop health readings older than ``keep`` (a fleet writes one per device a minute: they
     were never pruned), a batch at a time so ingest is not held up. Returns how many went."""
     cutoff = (now or utcnow()) - keep
     gone = 0
     while True:
         with sessions.begin() as session:
-            ids = list(session.scalars(select(DeviceTelemetry.id).where(
-                DeviceTelemetry.ts < cutoff).limit(batch)))
+            ids = list(
+                session.scalars(
+                    select(DeviceTelemetry.id).where(DeviceTelemetry.ts < cutoff).limit(batch)
+                )
+            )
             if ids:
                 session.execute(delete(DeviceTelemetry).where(DeviceTelemetry.id.in_(ids)))
         gone += len(ids)
@@ -48,9 +59,13 @@ def prune_telemetry(sessions: sessionmaker[Session], keep: timedelta,
             return gone
 
 
-def downsample_telemetry(sessions: sessionmaker[Session], keep_full: timedelta,
-                         every: timedelta = timedelta(hours=1), now: datetime | None = None,
-                         batch: int = 10_000) -> int:
+def downsample_telemetry(
+    sessions: sessionmaker[Session],
+    keep_full: timedelta,
+    every: timedelta = timedelta(hours=1),
+    now: datetime | None = None,
+    batch: int = 10_000,
+) -> int:
     """Thin health readings older than ``keep_full`` to the first of each ``every`` per
     device (a fleet's minute-by-minute readings become hourly ones: a month of 5,000
     devices is 3.6 million rows, not 216 million). Returns how many went. Idempotent."""
@@ -59,10 +74,14 @@ def downsample_telemetry(sessions: sessionmaker[Session], keep_full: timedelta,
     gone, after_id = 0, 0
     while True:
         with sessions.begin() as session:
-            rows = list(session.execute(
-                select(DeviceTelemetry.id, DeviceTelemetry.device_id, DeviceTelemetry.ts)
-                .where(DeviceTelemetry.ts < cutoff, DeviceTelemetry.id > after_id)
-                .order_by(DeviceTelemetry.id).limit(batch)))
+            rows = list(
+                session.execute(
+                    select(DeviceTelemetry.id, DeviceTelemetry.device_id, DeviceTelemetry.ts)
+                    .where(DeviceTelemetry.ts < cutoff, DeviceTelemetry.id > after_id)
+                    .order_by(DeviceTelemetry.id)
+                    .limit(batch)
+                )
+            )
             if not rows:
                 return gone
             after_id = rows[-1].id
@@ -74,10 +93,12 @@ def downsample_telemetry(sessions: sessionmaker[Session], keep_full: timedelta,
             # as aware UTC: UtcDateTime)
             keep: dict[tuple[str, int], tuple[datetime, int]] = {}
             for rid, device_id, ts in session.execute(
-                    select(DeviceTelemetry.id, DeviceTelemetry.device_id, DeviceTelemetry.ts)
-                    .where(DeviceTelemetry.device_id.in_(devices),
-                           DeviceTelemetry.ts >= datetime.fromtimestamp(lo, _UTC),
-                           DeviceTelemetry.ts < min(cutoff, datetime.fromtimestamp(hi, _UTC)))):
+                select(DeviceTelemetry.id, DeviceTelemetry.device_id, DeviceTelemetry.ts).where(
+                    DeviceTelemetry.device_id.in_(devices),
+                    DeviceTelemetry.ts >= datetime.fromtimestamp(lo, _UTC),
+                    DeviceTelemetry.ts < min(cutoff, datetime.fromtimestamp(hi, _UTC)),
+                )
+            ):
                 key = (device_id, int(ts.timestamp() // step))
                 if key in buckets and (key not in keep or (ts, rid) < keep[key]):
                     keep[key] = (ts, rid)
@@ -90,13 +111,19 @@ def downsample_telemetry(sessions: sessionmaker[Session], keep_full: timedelta,
 
 def samples(sessions: sessionmaker[Session], since: datetime) -> list[tuple[datetime, int, int]]:
     with sessions() as session:
-        return [tuple(r) for r in session.execute(  # type: ignore[misc]
-            select(FleetSample.ts, FleetSample.online, FleetSample.total)
-            .where(FleetSample.ts >= since).order_by(FleetSample.ts))]
+        return [
+            tuple(r)
+            for r in session.execute(  # type: ignore[misc]
+                select(FleetSample.ts, FleetSample.online, FleetSample.total)
+                .where(FleetSample.ts >= since)
+                .order_by(FleetSample.ts)
+            )
+        ]
 
 
-def ratio_points(rows: list[tuple[datetime, int, int]], max_points: int = 240
-                 ) -> list[tuple[datetime, float]]:
+def ratio_points(
+    rows: list[tuple[datetime, int, int]], max_points: int = 240
+) -> list[tuple[datetime, float]]:
     """Online percentage per sample, averaged in equal time buckets to at most ``max_points``
     (a week of 1-minute samples still draws as a light SVG). Samples of an empty fleet are
     skipped: 0 of 0 is not an outage."""
@@ -107,7 +134,10 @@ def ratio_points(rows: list[tuple[datetime, int, int]], max_points: int = 240
     width = (t1 - t0) / max_points or 1.0
     buckets: dict[int, list[tuple[datetime, float]]] = {}
     for ts, value in points:
-        buckets.setdefault(min(int((ts.timestamp() - t0) / width), max_points - 1),
-                           []).append((ts, value))
-    return [(group[len(group) // 2][0], sum(v for _, v in group) / len(group))
-            for _, group in sorted(buckets.items())]
+        buckets.setdefault(min(int((ts.timestamp() - t0) / width), max_points - 1), []).append(
+            (ts, value)
+        )
+    return [
+        (group[len(group) // 2][0], sum(v for _, v in group) / len(group))
+        for _, group in sorted(buckets.items())
+    ]

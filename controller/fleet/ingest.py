@@ -75,8 +75,12 @@ class BatchResult:
         stored = {k: list(v) for k, v in self.stored.items()}
         for device_id, ids in other.stored.items():
             stored.setdefault(device_id, []).extend(ids)
-        return BatchResult(self.processed + other.processed, self.rejected + other.rejected,
-                           stored, self.touched | other.touched)
+        return BatchResult(
+            self.processed + other.processed,
+            self.rejected + other.rejected,
+            stored,
+            self.touched | other.touched,
+        )
 
 
 class Applier:
@@ -90,8 +94,9 @@ class Applier:
     def apply(self, batch: list[tuple[str, bytes, float]]) -> BatchResult:
         result = BatchResult()
         refused: dict[str, list[str]] = defaultdict(list)
-        reports = [r for r in (_parse(topic, payload, result, refused)
-                               for topic, payload, _ in batch) if r]
+        reports = [
+            r for r in (_parse(topic, payload, result, refused) for topic, payload, _ in batch) if r
+        ]
         stored: dict[str, list[str]] = defaultdict(list)
         for device_id, ids in refused.items():
             stored[device_id] += ids
@@ -128,8 +133,9 @@ def _ingest_process(database_url: str, conn: Connection) -> None:
     """The ingest process: batches in, results out, until told to stop (None) or orphaned."""
     from ..db.session import make_engine, make_sessionmaker
 
-    logging.basicConfig(level=logging.WARNING,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     engine = make_engine(database_url)
     applier = Applier(make_sessionmaker(engine))
     conn.send("ready")
@@ -157,8 +163,9 @@ class _ProcessApplier:
 
     def _spawn(self) -> None:
         ours, theirs = self._ctx.Pipe()
-        self._proc = self._ctx.Process(target=_ingest_process, args=(self._url, theirs),
-                                       name="loalang-ingest", daemon=True)
+        self._proc = self._ctx.Process(
+            target=_ingest_process, args=(self._url, theirs), name="loalang-ingest", daemon=True
+        )
         self._proc.start()
         theirs.close()
         if not ours.poll(60) or ours.recv() != "ready":
@@ -174,8 +181,7 @@ class _ProcessApplier:
             result: BatchResult = self._conn.recv()
             return result
         except (EOFError, OSError):
-            log.error("ingest process died (exit code %s); starting another",
-                      self._proc.exitcode)
+            log.error("ingest process died (exit code %s); starting another", self._proc.exitcode)
             self._conn = None
             return BatchResult(rejected=len(batch))
 
@@ -195,24 +201,31 @@ class _ProcessApplier:
 class Ingest:
     """Queue + worker that applies agent reports to the database."""
 
-    def __init__(self, sessions: sessionmaker[Session], batch_size: int = 1000,
-                 on_applied: Callable[[set[str]], None] = lambda topics: None,
-                 on_stored: Callable[[dict[str, list[str]]], None] = lambda ids: None,
-                 process_url: str | None = None):
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        batch_size: int = 1000,
+        on_applied: Callable[[set[str]], None] = lambda topics: None,
+        on_stored: Callable[[dict[str, list[str]]], None] = lambda ids: None,
+        process_url: str | None = None,
+    ):
         """``on_applied`` learns what each committed batch touched: ``fleet`` (a status or an
         alarm), ``progress`` (acks, playback and security events); ``on_stored`` the event
         ids now safe in the database, per device. With ``process_url`` (a database URL)
         the batches are applied in a process of its own."""
         self._applier: Applier | _ProcessApplier = (
-            _ProcessApplier(process_url) if process_url else Applier(sessions))
+            _ProcessApplier(process_url) if process_url else Applier(sessions)
+        )
         self._queue: queue.Queue[tuple[str, bytes, float] | None] = queue.Queue()
         self._batch_size = batch_size
         self._thread = threading.Thread(target=self._run, name="ingest", daemon=True)
         # receipts and page updates of a committed batch go out while the next one is applied
-        self._after: queue.Queue[tuple[list[tuple[str, bytes, float]], BatchResult] | None] = \
+        self._after: queue.Queue[tuple[list[tuple[str, bytes, float]], BatchResult] | None] = (
             queue.Queue()
-        self._after_thread = threading.Thread(target=self._run_after, name="ingest-receipts",
-                                              daemon=True)
+        )
+        self._after_thread = threading.Thread(
+            target=self._run_after, name="ingest-receipts", daemon=True
+        )
         self._pending = 0  # reports submitted whose batch's receipts are not out yet
         self._count_lock = threading.Lock()
         self.processed = 0
@@ -315,8 +328,9 @@ class Ingest:
                 log.exception("ingest listener failed")
 
 
-def _parse(topic: str, payload: bytes, result: BatchResult,
-           refused: dict[str, list[str]]) -> _Report | None:
+def _parse(
+    topic: str, payload: bytes, result: BatchResult, refused: dict[str, list[str]]
+) -> _Report | None:
     """Validate one report into its model; anything malformed is counted and dropped."""
     parsed = topics.parse_device_topic(topic)
     if parsed is None or len(payload) > MAX_REPORT_BYTES:
@@ -384,18 +398,33 @@ class _BatchApplier:
     the events and health rows inserted at once (duplicates skipped by the database), the
     commands and deliveries they concern, and one coalesced update per device that changed."""
 
-    def __init__(self, session: Session, reports: list[_Report],
-                 command_cache: dict[str, CommandFacts] | None = None):
+    def __init__(
+        self,
+        session: Session,
+        reports: list[_Report],
+        command_cache: dict[str, CommandFacts] | None = None,
+    ):
         self.session = session
         self.reports = reports
         device_ids = {r.device_id for r in reports}
-        self.devices: dict[str, Any] = {row.id: row for row in session.execute(
-            select(Device.id, Device.last_seen_at, Device.last_health_at)
-            .where(Device.id.in_(device_ids), Device.retired.is_(False)))}
+        self.devices: dict[str, Any] = {
+            row.id: row
+            for row in session.execute(
+                select(Device.id, Device.last_seen_at, Device.last_health_at).where(
+                    Device.id.in_(device_ids), Device.retired.is_(False)
+                )
+            )
+        }
         self.commands = command_cache if command_cache is not None else {}
-        self.evidence = Evidence(session, ((r.device_id, r.model) for r in reports
-                                           if r.kind in ("ack", "event")
-                                           and r.device_id in self.devices), self.commands)
+        self.evidence = Evidence(
+            session,
+            (
+                (r.device_id, r.model)
+                for r in reports
+                if r.kind in ("ack", "event") and r.device_id in self.devices
+            ),
+            self.commands,
+        )
         self.stored: dict[str, list[str]] = defaultdict(list)  # device → event ids (receipts)
         self.refused: list[tuple[str, Refusal, Any]] = []
 
@@ -425,8 +454,9 @@ class _BatchApplier:
             model = report.model
             # a last-will is the broker speaking, not the device
             if not (report.kind == "status" and model.state.value == "offline") and (
-                    device.last_seen_at is None or
-                    (now - device.last_seen_at).total_seconds() >= LAST_SEEN_EVERY_S):
+                device.last_seen_at is None
+                or (now - device.last_seen_at).total_seconds() >= LAST_SEEN_EVERY_S
+            ):
                 changes[device.id]["last_seen_at"] = now
             if report.kind == "status":
                 statuses.append(report)
@@ -436,8 +466,9 @@ class _BatchApplier:
                 health_rows.append(_telemetry_row(device.id, model))
                 newest = changes[device.id].get("last_health_at") or device.last_health_at
                 if newest is None or model.ts >= newest:
-                    changes[device.id].update(last_health=to_builtins(model),
-                                              last_health_at=model.ts)
+                    changes[device.id].update(
+                        last_health=to_builtins(model), last_health_at=model.ts
+                    )
                 continue
             refused = self.evidence.refusal(device.id, model, now)
             if refused is not None:  # not about anything sent to it, or out of its window
@@ -445,11 +476,17 @@ class _BatchApplier:
                 self.refused.append((device.id, refused, model))
                 continue
             events.append(report)
-            rows.append(dict(
-                event_id=model.event_id, device_id=device.id,
-                type="ack" if report.kind == "ack" else model.type, ts=model.ts,
-                received_at=now, play_id=getattr(model, "play_id", None),
-                payload=to_builtins(model)))
+            rows.append(
+                dict(
+                    event_id=model.event_id,
+                    device_id=device.id,
+                    type="ack" if report.kind == "ack" else model.type,
+                    ts=model.ts,
+                    received_at=now,
+                    play_id=getattr(model, "play_id", None),
+                    payload=to_builtins(model),
+                )
+            )
         new = self._insert_new(DeviceEvent, rows)
         if health_rows:
             self._insert_new(DeviceTelemetry, health_rows)
@@ -461,15 +498,23 @@ class _BatchApplier:
         self._apply_events(fresh)
         for device_id, refused, model in self.refused:
             if model.event_id in new:
-                log.warning("report %s from %s refused: %s", model.event_id, device_id,
-                            refused.value)
-                security_alarm(self.session, device_id, f"{refused.value}: "
-                               f"{getattr(model, 'play_id', None) or model.cmd_id}", now)
+                log.warning(
+                    "report %s from %s refused: %s", model.event_id, device_id, refused.value
+                )
+                security_alarm(
+                    self.session,
+                    device_id,
+                    f"{refused.value}: {getattr(model, 'play_id', None) or model.cmd_id}",
+                    now,
+                )
         for report in statuses:
             device = self.session.get(Device, report.device_id)
             if device is not None and _apply_status(device, report.model, now):
-                self.session.add(DeviceStatusChange(device_id=device.id, status=device.status,
-                                                    at=device.status_at))
+                self.session.add(
+                    DeviceStatusChange(
+                        device_id=device.id, status=device.status, at=device.status_at
+                    )
+                )
         self._write_devices(changes)
         return applied
 
@@ -481,8 +526,7 @@ class _BatchApplier:
         if not rows:
             return set()
         ids = {r["event_id"] for r in rows}
-        seen = set(self.session.scalars(select(table.event_id).where(
-            table.event_id.in_(ids))))
+        seen = set(self.session.scalars(select(table.event_id).where(table.event_id.in_(ids))))
         fresh: dict[str, dict[str, Any]] = {}
         for row in rows:
             if row["event_id"] not in seen:
@@ -495,20 +539,33 @@ class _BatchApplier:
                 from sqlalchemy.dialects.sqlite import insert as dialect_insert
             self.session.execute(
                 dialect_insert(table).on_conflict_do_nothing(index_elements=["event_id"]),
-                list(fresh.values()))
+                list(fresh.values()),
+            )
         return set(fresh)
 
     def _apply_events(self, fresh: list[_Report]) -> None:
         """What the newly stored acks and events change: deliveries and alarms."""
         if not fresh:
             return
-        keys = {(self._broadcast_of(r), r.device_id) for r in fresh
-                if not isinstance(r.model, AlarmEvent)}
+        keys = {
+            (self._broadcast_of(r), r.device_id)
+            for r in fresh
+            if not isinstance(r.model, AlarmEvent)
+        }
         broadcast_ids = {b for b, _ in keys if b}
         devices = {d for _, d in keys}
-        deliveries = {(d.broadcast_id, d.device_id): d for d in self.session.scalars(
-            select(Delivery).where(Delivery.broadcast_id.in_(broadcast_ids),
-                                   Delivery.device_id.in_(devices)))} if broadcast_ids else {}
+        deliveries = (
+            {
+                (d.broadcast_id, d.device_id): d
+                for d in self.session.scalars(
+                    select(Delivery).where(
+                        Delivery.broadcast_id.in_(broadcast_ids), Delivery.device_id.in_(devices)
+                    )
+                )
+            }
+            if broadcast_ids
+            else {}
+        )
         for report in fresh:
             model = report.model
             if isinstance(model, AlarmEvent):
@@ -570,8 +627,11 @@ def _apply_event(delivery: Delivery | None, device_id: str, event: Any) -> None:
         if event.reason == "replayed":
             return  # a copy of a command already handled says nothing about its delivery
         if event.reason == "expired":
-            _move(delivery, DeliveryState.missed,
-                  "command expired before the device received it (device was offline)")
+            _move(
+                delivery,
+                DeliveryState.missed,
+                "command expired before the device received it (device was offline)",
+            )
         else:
             _move(delivery, DeliveryState.failed, f"refused: {event.reason}")
     elif isinstance(event, MediaReadyEvent):
@@ -593,8 +653,11 @@ def _apply_event(delivery: Delivery | None, device_id: str, event: Any) -> None:
             if event.line_check is not None:
                 delivery.line_check = to_builtins(event.line_check)
         if event.interrupted:
-            _move(delivery, DeliveryState.interrupted,
-                  f"interrupted by {event.interrupted_by or 'stop'}")
+            _move(
+                delivery,
+                DeliveryState.interrupted,
+                f"interrupted by {event.interrupted_by or 'stop'}",
+            )
         else:
             _move(delivery, DeliveryState.played)
     elif isinstance(event, PlaybackFailedEvent):
@@ -606,9 +669,11 @@ def _apply_event(delivery: Delivery | None, device_id: str, event: Any) -> None:
 def _apply_alarm(session: Session, device_id: str, event: AlarmEvent) -> None:
     """Open an alarm (or count a repeat of an open one), or close the open one."""
     open_alarm = session.scalars(
-        select(Alarm).where(Alarm.device_id == device_id, Alarm.key == event.key,
-                            Alarm.cleared_at.is_(None))
-        .order_by(Alarm.id.desc()).limit(1)).first()
+        select(Alarm)
+        .where(Alarm.device_id == device_id, Alarm.key == event.key, Alarm.cleared_at.is_(None))
+        .order_by(Alarm.id.desc())
+        .limit(1)
+    ).first()
     if event.active:
         if open_alarm is not None:
             open_alarm.occurrences += 1
@@ -616,18 +681,33 @@ def _apply_alarm(session: Session, device_id: str, event: AlarmEvent) -> None:
             open_alarm.detail = event.detail
             return
         log.warning("alarm on %s: %s %s", device_id, event.key, event.detail)
-        session.add(Alarm(device_id=device_id, key=event.key, code=event.code.value,
-                          channel=event.channel, raised_at=event.ts, value=event.value,
-                          detail=event.detail, occurrences=1))
+        session.add(
+            Alarm(
+                device_id=device_id,
+                key=event.key,
+                code=event.code.value,
+                channel=event.channel,
+                raised_at=event.ts,
+                value=event.value,
+                detail=event.detail,
+                occurrences=1,
+            )
+        )
     elif open_alarm is not None and event.ts >= open_alarm.raised_at:
         open_alarm.cleared_at = event.ts
 
 
 def _telemetry_row(device_id: str, report: HealthReport) -> dict[str, Any]:
     hw, net = report.hardware, report.network
-    return dict(event_id=report.event_id, device_id=device_id, ts=report.ts,
-                load_1m=report.load_1m, mem_available_mb=report.mem_available_mb,
-                disk_free_mb=report.disk_free_mb, outbox_pending=report.outbox_pending,
-                battery_v=hw.battery_v if hw else None,
-                temperature_c=hw.temperature_c if hw else None,
-                signal_dbm=net.signal_dbm if net else None)
+    return dict(
+        event_id=report.event_id,
+        device_id=device_id,
+        ts=report.ts,
+        load_1m=report.load_1m,
+        mem_available_mb=report.mem_available_mb,
+        disk_free_mb=report.disk_free_mb,
+        outbox_pending=report.outbox_pending,
+        battery_v=hw.battery_v if hw else None,
+        temperature_c=hw.temperature_c if hw else None,
+        signal_dbm=net.signal_dbm if net else None,
+    )

@@ -32,16 +32,23 @@ SETTLE_S = 2.0
 class RetainedSource:
     """Where the keeper learns what each owned retained topic must hold."""
 
-    def __init__(self, digests: Callable[[Collection[str] | None], dict[str, str]],
-                 payload: Callable[[str], bytes | None]):
+    def __init__(
+        self,
+        digests: Callable[[Collection[str] | None], dict[str, str]],
+        payload: Callable[[str], bytes | None],
+    ):
         # topic → sha256 of the payload it must hold (of the topics named, or of all)
         self.digests = digests
         self.payload = payload  # the payload itself, read when it must be re-asserted
 
 
 class RetainedKeeper:
-    def __init__(self, gateway: MqttGateway, plans: RetainedSource,
-                 statuses: tuple[str, ...] = (topics.CONTROLLER_STATUS,)):
+    def __init__(
+        self,
+        gateway: MqttGateway,
+        plans: RetainedSource,
+        statuses: tuple[str, ...] = (topics.CONTROLLER_STATUS,),
+    ):
         """``statuses``: the status topics that must say ``online`` while we run."""
         self._gateway = gateway
         self._plans = plans
@@ -151,8 +158,7 @@ class RetainedKeeper:
             if payload is not None and not self._publish(topic, payload):
                 break
         if wrong:
-            log.warning("re-asserted %d retained plans the broker had lost or changed",
-                        len(wrong))
+            log.warning("re-asserted %d retained plans the broker had lost or changed", len(wrong))
 
     def _publish(self, topic: str, payload: bytes) -> bool:
         if not self._running.is_set():

@@ -103,9 +103,21 @@ class EncodedMedia:
 def probe(path: Path, settings: EncodeSettings) -> Probe:
     """What the file claims to be; raises MediaRejected if it is not audio we accept."""
     proc = subprocess.run(
-        [settings.ffprobe, "-v", "error", "-show_format", "-show_streams", "-of", "json",
-         str(path)],
-        capture_output=True, text=True, timeout=60, check=False)
+        [
+            settings.ffprobe,
+            "-v",
+            "error",
+            "-show_format",
+            "-show_streams",
+            "-of",
+            "json",
+            str(path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     if proc.returncode != 0:
         raise MediaRejected("upload.not_audio")
     try:
@@ -126,10 +138,13 @@ def probe(path: Path, settings: EncodeSettings) -> Probe:
         raise MediaRejected("upload.not_audio")
     _check_duration(duration, settings)
     stream = audio[0]
-    return Probe(format=ACCEPTED_FORMATS[fmt], duration_s=duration,
-                 codec=stream.get("codec_name", ""),
-                 sample_rate=int(stream.get("sample_rate") or 0),
-                 channels=int(stream.get("channels") or 0))
+    return Probe(
+        format=ACCEPTED_FORMATS[fmt],
+        duration_s=duration,
+        codec=stream.get("codec_name", ""),
+        sample_rate=int(stream.get("sample_rate") or 0),
+        channels=int(stream.get("channels") or 0),
+    )
 
 
 def _check_duration(duration: float, settings: EncodeSettings) -> None:
@@ -144,15 +159,18 @@ def _check_duration(duration: float, settings: EncodeSettings) -> None:
 _TIME = re.compile(r"^out_time_us=(\d+)$", re.M)
 
 
-def _ffmpeg(args: list[str], settings: EncodeSettings, seconds: float,
-            on_fraction: Callable[[float], None]) -> tuple[str, float]:
+def _ffmpeg(
+    args: list[str], settings: EncodeSettings, seconds: float, on_fraction: Callable[[float], None]
+) -> tuple[str, float]:
     """Run ffmpeg with ``-progress`` on stdout, reporting the fraction of ``seconds`` of audio
     processed so far; returns its stderr and how many seconds it processed."""
     done = 0.0
     with tempfile.TemporaryFile() as err:
-        proc = subprocess.Popen([settings.ffmpeg, "-hide_banner", "-nostdin", "-nostats",
-                                 "-progress", "pipe:1", *args],
-                                stdout=subprocess.PIPE, stderr=err)
+        proc = subprocess.Popen(
+            [settings.ffmpeg, "-hide_banner", "-nostdin", "-nostats", "-progress", "pipe:1", *args],
+            stdout=subprocess.PIPE,
+            stderr=err,
+        )
         assert proc.stdout is not None
         for line in proc.stdout:
             match = _TIME.match(line.decode(errors="replace").strip())
@@ -194,9 +212,16 @@ def _sample_windows(duration_s: float) -> tuple[float, float]:
     return every, every / 10
 
 
-def measure(path: Path, settings: EncodeSettings, duration_s: float, *, af: str = "",
-            true_peak: bool = True, on_fraction: Callable[[float], None] = lambda f: None,
-            sample_to: Path | None = None) -> Loudness:
+def measure(
+    path: Path,
+    settings: EncodeSettings,
+    duration_s: float,
+    *,
+    af: str = "",
+    true_peak: bool = True,
+    on_fraction: Callable[[float], None] = lambda f: None,
+    sample_to: Path | None = None,
+) -> Loudness:
     """Integrated loudness (and true peak) of the mono 48 kHz downmix of ``path``, after the
     filter chain ``af`` if any. Decodes every sample; a broken file raises. ``sample_to``
     also writes a sample of the downmix there (float WAV), in the same pass."""
@@ -209,53 +234,130 @@ def measure(path: Path, settings: EncodeSettings, duration_s: float, *, af: str 
         every, length = _sample_windows(duration_s)
         pick = f"aselect='lt(mod(t\\,{every:g})\\,{length:g})',asetpts=N/SR/TB"
         graph = f"[0:a:0]{DOWNMIX},asplit=2[m][s];[m]{meter}[out];[s]{pick}[sample]"
-        outputs = ["-filter_complex", graph, "-map", "[out]", "-f", "null", "-",
-                   "-map", "[sample]", "-c:a", "pcm_f32le", "-y", str(sample_to)]
-    stderr, decoded = _ffmpeg(["-xerror", *_input(path, duration_s), *outputs],
-                              settings, duration_s * (loops + 1), on_fraction)
+        outputs = [
+            "-filter_complex",
+            graph,
+            "-map",
+            "[out]",
+            "-f",
+            "null",
+            "-",
+            "-map",
+            "[sample]",
+            "-c:a",
+            "pcm_f32le",
+            "-y",
+            str(sample_to),
+        ]
+    stderr, decoded = _ffmpeg(
+        ["-xerror", *_input(path, duration_s), *outputs],
+        settings,
+        duration_s * (loops + 1),
+        on_fraction,
+    )
     # the last summary: with a filter graph ffmpeg also prints one for a graph it only probed
     i_found, tp_found = _I.findall(stderr), _TP.findall(stderr)
     if not i_found or (true_peak and not tp_found):
         raise MediaRejected("upload.not_audio")
     integrated = float(i_found[-1])
     peak = float(tp_found[-1]) if tp_found else float("nan")
-    return Loudness(integrated_lufs=integrated, true_peak_dbtp=peak,
-                    decoded_s=decoded / (loops + 1))
+    return Loudness(
+        integrated_lufs=integrated, true_peak_dbtp=peak, decoded_s=decoded / (loops + 1)
+    )
 
 
 def _chain(gain_db: float, limit_dbfs: float | None) -> str:
     """The level chain: a linear gain, then (when peaks need it) a look-ahead limiter."""
     parts = [f"volume={gain_db:.2f}dB"]
     if limit_dbfs is not None:
-        parts.append(f"alimiter=limit={10 ** (limit_dbfs / 20):.4f}:level=false:"
-                     "attack=5:release=50:latency=true")
+        parts.append(
+            f"alimiter=limit={10 ** (limit_dbfs / 20):.4f}:level=false:"
+            "attack=5:release=50:latency=true"
+        )
     return ",".join(parts)
 
 
-def _encoder_args(src: Path, gain_db: float, limit_dbfs: float | None,
-                  settings: EncodeSettings) -> list[str]:
+def _encoder_args(
+    src: Path, gain_db: float, limit_dbfs: float | None, settings: EncodeSettings
+) -> list[str]:
     """The level chain on the mono 48 kHz downmix, into Opus in Ogg on stdout, bit-exact (the
     same input gives the same bytes, hence the same SHA-256)."""
-    return [settings.ffmpeg, "-hide_banner", "-nostdin", "-nostats", "-v", "error",
-            "-i", str(src), "-map", "0:a:0", "-af", f"{DOWNMIX},{_chain(gain_db, limit_dbfs)}",
-            "-c:a", "libopus", "-b:a", f"{settings.opus_bitrate_kbps}k", "-vbr", "on",
-            "-application", "audio", "-frame_duration", "60", "-compression_level", "5",
-            "-map_metadata", "-1", "-fflags", "+bitexact", "-flags:a", "+bitexact",
-            "-f", "ogg", "pipe:1"]
+    return [
+        settings.ffmpeg,
+        "-hide_banner",
+        "-nostdin",
+        "-nostats",
+        "-v",
+        "error",
+        "-i",
+        str(src),
+        "-map",
+        "0:a:0",
+        "-af",
+        f"{DOWNMIX},{_chain(gain_db, limit_dbfs)}",
+        "-c:a",
+        "libopus",
+        "-b:a",
+        f"{settings.opus_bitrate_kbps}k",
+        "-vbr",
+        "on",
+        "-application",
+        "audio",
+        "-frame_duration",
+        "60",
+        "-compression_level",
+        "5",
+        "-map_metadata",
+        "-1",
+        "-fflags",
+        "+bitexact",
+        "-flags:a",
+        "+bitexact",
+        "-f",
+        "ogg",
+        "pipe:1",
+    ]
 
 
-def encode_and_measure(src: Path, dst: Path, gain_db: float, limit_dbfs: float | None,
-                       settings: EncodeSettings, duration_s: float,
-                       on_fraction: Callable[[float], None] = lambda f: None) -> Loudness:
+def encode_and_measure(
+    src: Path,
+    dst: Path,
+    gain_db: float,
+    limit_dbfs: float | None,
+    settings: EncodeSettings,
+    duration_s: float,
+    on_fraction: Callable[[float], None] = lambda f: None,
+) -> Loudness:
     """Encode ``src`` into ``dst`` and measure the encoded stream as it is written: the
     encoder and a decoder measuring its output run side by side (two cores, one pass)."""
     with tempfile.TemporaryFile() as enc_err, tempfile.TemporaryFile() as dec_err:
-        encoder = subprocess.Popen(_encoder_args(src, gain_db, limit_dbfs, settings),
-                                   stdout=subprocess.PIPE, stderr=enc_err)
+        encoder = subprocess.Popen(
+            _encoder_args(src, gain_db, limit_dbfs, settings),
+            stdout=subprocess.PIPE,
+            stderr=enc_err,
+        )
         checker = subprocess.Popen(
-            [settings.ffmpeg, "-hide_banner", "-nostdin", "-nostats", "-progress", "pipe:1",
-             "-f", "ogg", "-i", "pipe:0", "-af", "ebur128=peak=true", "-f", "null", "-"],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=dec_err)
+            [
+                settings.ffmpeg,
+                "-hide_banner",
+                "-nostdin",
+                "-nostats",
+                "-progress",
+                "pipe:1",
+                "-f",
+                "ogg",
+                "-i",
+                "pipe:0",
+                "-af",
+                "ebur128=peak=true",
+                "-f",
+                "null",
+                "-",
+            ],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=dec_err,
+        )
         assert encoder.stdout is not None
         assert checker.stdin is not None
         assert checker.stdout is not None
@@ -299,8 +401,21 @@ def encode_and_measure(src: Path, dst: Path, gain_db: float, limit_dbfs: float |
 def decoded_duration_s(path: Path, settings: EncodeSettings) -> float:
     """Duration of an encoded file (Ogg/Opus has it exactly in its last granule position)."""
     proc = subprocess.run(
-        [settings.ffprobe, "-v", "error", "-show_entries", "format=duration", "-of", "csv=p=0",
-         str(path)], capture_output=True, text=True, timeout=60, check=False)
+        [
+            settings.ffprobe,
+            "-v",
+            "error",
+            "-show_entries",
+            "format=duration",
+            "-of",
+            "csv=p=0",
+            str(path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     try:
         return float(proc.stdout.strip())
     except ValueError:
@@ -331,8 +446,14 @@ class LevelProbe:
     the whole input, or for a long one of its sample (a tenth), offset to stand for the whole.
     The stored file is measured after encoding anyway, and corrected if the sample misled."""
 
-    def __init__(self, src: Path, seconds: float, measured: Loudness,
-                 settings: EncodeSettings, sample: Path | None = None):
+    def __init__(
+        self,
+        src: Path,
+        seconds: float,
+        measured: Loudness,
+        settings: EncodeSettings,
+        sample: Path | None = None,
+    ):
         self.settings, self.measured = settings, measured
         self.src, self.seconds = src, seconds
         self.offset = 0.0
@@ -347,9 +468,12 @@ class LevelProbe:
     def pre_codec(self, gain: float, limit: float | None) -> float:
         key = (round(gain, 2), limit)
         if key not in self._known:
-            self._known[key] = measure(self.src, self.settings, self.seconds,
-                                       af=_chain(gain, limit), true_peak=False
-                                       ).integrated_lufs + self.offset
+            self._known[key] = (
+                measure(
+                    self.src, self.settings, self.seconds, af=_chain(gain, limit), true_peak=False
+                ).integrated_lufs
+                + self.offset
+            )
         return self._known[key]
 
     def gain_for(self, wanted: float, gain: float, limit: float) -> float:
@@ -371,8 +495,15 @@ class LevelProbe:
         return gain
 
 
-def _encode(src: Path, dst: Path, gain: float, limit: float | None, settings: EncodeSettings,
-            seconds: float, on_fraction: Callable[[float], None]) -> Loudness:
+def _encode(
+    src: Path,
+    dst: Path,
+    gain: float,
+    limit: float | None,
+    settings: EncodeSettings,
+    seconds: float,
+    on_fraction: Callable[[float], None],
+) -> Loudness:
     """Encode and measure the stored file (a short clip again, looped, once it is written)."""
     out = encode_and_measure(src, dst, gain, limit, settings, seconds, on_fraction)
     if seconds < SHORT_S:
@@ -386,8 +517,9 @@ def _miss(out: Loudness, settings: EncodeSettings) -> float:
     return abs(out.integrated_lufs - settings.loudness_target_lufs) + 10 * over
 
 
-def process_upload(src: Path, dst: Path, settings: EncodeSettings,
-                   progress: Progress = _no_progress) -> EncodedMedia:
+def process_upload(
+    src: Path, dst: Path, settings: EncodeSettings, progress: Progress = _no_progress
+) -> EncodedMedia:
     """Validate ``src`` and write its normalised Opus encoding to ``dst``."""
     info = probe(src, settings)
     seconds = info.duration_s
@@ -403,17 +535,23 @@ def process_upload(src: Path, dst: Path, settings: EncodeSettings,
             sample.unlink(missing_ok=True)
 
 
-def _process(src: Path, dst: Path, settings: EncodeSettings, progress: Progress, info: Probe,
-             stage: Callable[[str, float, float], Callable[[float], None]],
-             sample: Path | None) -> EncodedMedia:
+def _process(
+    src: Path,
+    dst: Path,
+    settings: EncodeSettings,
+    progress: Progress,
+    info: Probe,
+    stage: Callable[[str, float, float], Callable[[float], None]],
+    sample: Path | None,
+) -> EncodedMedia:
     seconds = info.duration_s
-    measured = measure(src, settings, seconds, on_fraction=stage("measuring", 0.0, 0.2),
-                       sample_to=sample)
+    measured = measure(
+        src, settings, seconds, on_fraction=stage("measuring", 0.0, 0.2), sample_to=sample
+    )
     if not math.isfinite(measured.integrated_lufs) or measured.integrated_lufs <= SILENT_LUFS:
         raise MediaRejected("upload.silent")
     # a container that announced much more than could be decoded was truncated
-    if seconds >= SHORT_S and measured.decoded_s and \
-            measured.decoded_s < seconds * 0.9 - 0.5:
+    if seconds >= SHORT_S and measured.decoded_s and measured.decoded_s < seconds * 0.9 - 0.5:
         raise MediaRejected("upload.truncated")
     target, ceiling = settings.loudness_target_lufs, settings.true_peak_dbtp
     gain, limit = plan_level(measured, settings)
@@ -421,14 +559,19 @@ def _process(src: Path, dst: Path, settings: EncodeSettings, progress: Progress,
     if limit is not None:  # the limiter takes loudness: find the gain that makes up for it
         gain = levels.gain_for(target + CODEC_LOSS_LU, gain, limit)
     out = _encode(src, dst, gain, limit, settings, seconds, stage("encoding", 0.2, 0.8))
-    if abs(out.integrated_lufs - target) > settings.tolerance_lu / 2 or \
-            out.true_peak_dbtp > ceiling:
+    if (
+        abs(out.integrated_lufs - target) > settings.tolerance_lu / 2
+        or out.true_peak_dbtp > ceiling
+    ):
         # once more, corrected by what the stored file measured: what the codec (and, for a
         # long input, the sample) took, at the gain and limit that made it
         made_with = limit
         if out.true_peak_dbtp > ceiling:
-            limit = (limit if limit is not None else ceiling - LIMITER_MARGIN_DB) - \
-                (out.true_peak_dbtp - ceiling) - 0.5
+            limit = (
+                (limit if limit is not None else ceiling - LIMITER_MARGIN_DB)
+                - (out.true_peak_dbtp - ceiling)
+                - 0.5
+            )
         if limit is not None:
             loss = levels.pre_codec(gain, made_with) - out.integrated_lufs
             gain = levels.gain_for(target + loss, gain, limit)
@@ -451,7 +594,12 @@ def _process(src: Path, dst: Path, settings: EncodeSettings, progress: Progress,
     if abs(out.integrated_lufs - target) > settings.tolerance_lu or out.true_peak_dbtp > ceiling:
         warning = "media.loudness_off"
     progress("done", 1.0)
-    return EncodedMedia(path=dst, original_format=info.format,
-                        duration_ms=round(duration * 1000), loudness_in=measured,
-                        loudness_out_lufs=round(out.integrated_lufs, 2),
-                        true_peak_out_dbtp=round(out.true_peak_dbtp, 2), warning=warning)
+    return EncodedMedia(
+        path=dst,
+        original_format=info.format,
+        duration_ms=round(duration * 1000),
+        loudness_in=measured,
+        loudness_out_lufs=round(out.integrated_lufs, 2),
+        true_peak_out_dbtp=round(out.true_peak_dbtp, 2),
+        warning=warning,
+    )

@@ -36,9 +36,18 @@ class Channel(Protocol):
 class SmtpChannel:
     name = "email"
 
-    def __init__(self, host: str, port: int, sender: str, recipients: list[str], *,
-                 starttls: bool = False, user: str | None = None, password: str | None = None,
-                 timeout: float = 15.0):
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        sender: str,
+        recipients: list[str],
+        *,
+        starttls: bool = False,
+        user: str | None = None,
+        password: str | None = None,
+        timeout: float = 15.0,
+    ):
         self._host, self._port, self._sender = host, port, sender
         self._recipients = recipients
         self._starttls, self._user, self._password = starttls, user, password
@@ -71,8 +80,14 @@ class WebhookChannel:
         self._timeout = timeout
 
     def send(self, message: Outgoing) -> None:
-        body = {"key": message.key, "rule": message.rule, "subject": message.subject,
-                "text": message.text, "station": message.station, "detail": message.detail}
+        body = {
+            "key": message.key,
+            "rule": message.rule,
+            "subject": message.subject,
+            "text": message.text,
+            "station": message.station,
+            "detail": message.detail,
+        }
         try:
             r = httpx.post(self._url, json=body, headers=self._headers, timeout=self._timeout)
         except httpx.HTTPError as exc:

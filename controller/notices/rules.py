@@ -65,28 +65,56 @@ class MissedBulletin:
     clusters: int
 
 
-def find(alarms: Iterable[OpenAlarm], held: Iterable[HeldEmergency],
-         missed: Iterable[MissedBulletin], now: datetime, confirm_wait: timedelta
-         ) -> list[Notice]:
+def find(
+    alarms: Iterable[OpenAlarm],
+    held: Iterable[HeldEmergency],
+    missed: Iterable[MissedBulletin],
+    now: datetime,
+    confirm_wait: timedelta,
+) -> list[Notice]:
     """Every notice the facts call for (already-told ones are the caller's to skip)."""
     out: list[Notice] = []
     for a in alarms:
-        base = dict(cluster=a.cluster, device_id=a.device_id, villages=", ".join(a.villages),
-                    since=a.raised_at)
+        base = dict(
+            cluster=a.cluster,
+            device_id=a.device_id,
+            villages=", ".join(a.villages),
+            since=a.raised_at,
+        )
         if a.code == "device_offline":
             out.append(Notice(f"alarm:{a.id}", Rule.cluster_offline, base))
         elif a.code == "speaker_line":
-            out.append(Notice(f"alarm:{a.id}", Rule.speaker_line,
-                              {**base, "line": (a.channel or 0) + 1}))
+            out.append(
+                Notice(f"alarm:{a.id}", Rule.speaker_line, {**base, "line": (a.channel or 0) + 1})
+            )
     for h in held:
         if now - h.created_at >= confirm_wait:
-            out.append(Notice(f"confirm:{h.broadcast_id}", Rule.emergency_unconfirmed,
-                              dict(title=h.title, who=h.created_by, since=h.created_at,
-                                   broadcast_id=h.broadcast_id)))
+            out.append(
+                Notice(
+                    f"confirm:{h.broadcast_id}",
+                    Rule.emergency_unconfirmed,
+                    dict(
+                        title=h.title,
+                        who=h.created_by,
+                        since=h.created_at,
+                        broadcast_id=h.broadcast_id,
+                    ),
+                )
+            )
     for m in missed:
-        out.append(Notice(f"missed:{m.broadcast_id}", Rule.bulletin_missed,
-                          dict(title=m.title, start=m.start_at, villages=", ".join(m.villages),
-                               clusters=m.clusters, broadcast_id=m.broadcast_id)))
+        out.append(
+            Notice(
+                f"missed:{m.broadcast_id}",
+                Rule.bulletin_missed,
+                dict(
+                    title=m.title,
+                    start=m.start_at,
+                    villages=", ".join(m.villages),
+                    clusters=m.clusters,
+                    broadcast_id=m.broadcast_id,
+                ),
+            )
+        )
     return out
 
 

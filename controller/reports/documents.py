@@ -46,41 +46,111 @@ def csv_bytes(report: StationReport, kind: CsvKind, lang: str = "vi") -> bytes:
     buf = io.StringIO()
     writer = csv.writer(buf)
     if kind is CsvKind.log:
-        writer.writerow([t(k) for k in (
-            "report.bulletin", "report.priority", "report.village", "report.cluster",
-            "report.device_id", "report.planned_start", "report.planned_end",
-            "report.actual_start", "report.actual_end", "report.duration", "report.outcome",
-            "report.reason")])
+        writer.writerow(
+            [
+                t(k)
+                for k in (
+                    "report.bulletin",
+                    "report.priority",
+                    "report.village",
+                    "report.cluster",
+                    "report.device_id",
+                    "report.planned_start",
+                    "report.planned_end",
+                    "report.actual_start",
+                    "report.actual_end",
+                    "report.duration",
+                    "report.outcome",
+                    "report.reason",
+                )
+            ]
+        )
         for line in report.lines:
-            writer.writerow([
-                line.title, t(f"priority.{line.priority}"), ", ".join(line.villages),
-                line.cluster, line.device_id, _when(line.planned_start),
-                _when(line.planned_end), _when(line.actual_start), _when(line.actual_end),
-                f"{line.duration_s:.1f}", t(f"outcome.{line.outcome.value}"),
-                line.reason or ""])
+            writer.writerow(
+                [
+                    line.title,
+                    t(f"priority.{line.priority}"),
+                    ", ".join(line.villages),
+                    line.cluster,
+                    line.device_id,
+                    _when(line.planned_start),
+                    _when(line.planned_end),
+                    _when(line.actual_start),
+                    _when(line.actual_end),
+                    f"{line.duration_s:.1f}",
+                    t(f"outcome.{line.outcome.value}"),
+                    line.reason or "",
+                ]
+            )
     elif kind is CsvKind.villages:
-        writer.writerow([t(k) for k in (
-            "report.village", "report.bulletins", "report.deliveries", "report.played",
-            "report.fault", "report.interrupted", "report.missed", "report.failed",
-            "report.minutes_on_air", "report.success_rate")])
+        writer.writerow(
+            [
+                t(k)
+                for k in (
+                    "report.village",
+                    "report.bulletins",
+                    "report.deliveries",
+                    "report.played",
+                    "report.fault",
+                    "report.interrupted",
+                    "report.missed",
+                    "report.failed",
+                    "report.minutes_on_air",
+                    "report.success_rate",
+                )
+            ]
+        )
         for v in report.villages:
-            writer.writerow([v.village, v.bulletins, v.deliveries, v.played, v.fault,
-                             v.interrupted, v.missed, v.failed, f"{v.minutes_on_air:.1f}",
-                             _ratio(v.success_rate)])
+            writer.writerow(
+                [
+                    v.village,
+                    v.bulletins,
+                    v.deliveries,
+                    v.played,
+                    v.fault,
+                    v.interrupted,
+                    v.missed,
+                    v.failed,
+                    f"{v.minutes_on_air:.1f}",
+                    _ratio(v.success_rate),
+                ]
+            )
     else:
-        writer.writerow([t(k) for k in (
-            "report.cluster", "report.device_id", "report.village", "report.status_now",
-            "report.online_hours", "report.online_ratio", "report.alarms_raised",
-            "report.alarms_cleared", "report.mttr")])
+        writer.writerow(
+            [
+                t(k)
+                for k in (
+                    "report.cluster",
+                    "report.device_id",
+                    "report.village",
+                    "report.status_now",
+                    "report.online_hours",
+                    "report.online_ratio",
+                    "report.alarms_raised",
+                    "report.alarms_cleared",
+                    "report.mttr",
+                )
+            ]
+        )
         for c in report.clusters:
-            writer.writerow([c.cluster, c.device_id, ", ".join(c.villages),
-                             device_state_words(c.status_now, lang),
-                             f"{c.online_hours:.2f}", _ratio(c.online_ratio), c.alarms_raised,
-                             c.alarms_cleared, _number(c.mean_repair_min)])
+            writer.writerow(
+                [
+                    c.cluster,
+                    c.device_id,
+                    ", ".join(c.villages),
+                    device_state_words(c.status_now, lang),
+                    f"{c.online_hours:.2f}",
+                    _ratio(c.online_ratio),
+                    c.alarms_raised,
+                    c.alarms_cleared,
+                    _number(c.mean_repair_min),
+                ]
+            )
     return ("\ufeff" + buf.getvalue()).encode("utf-8")
 
 
 # --- PDF ---------------------------------------------------------------------------------
+
 
 def _font_dir() -> Path:
     """DejaVu Sans as matplotlib ships it: every Vietnamese letter, nothing to install."""
@@ -89,8 +159,7 @@ def _font_dir() -> Path:
     return Path(matplotlib.get_data_path()) / "fonts" / "ttf"
 
 
-def _chart_png(draw: Callable[[Any], None], width_in: float = 7.5, height_in: float = 2.6
-               ) -> bytes:
+def _chart_png(draw: Callable[[Any], None], width_in: float = 7.5, height_in: float = 2.6) -> bytes:
     """A matplotlib figure (no pyplot: no global state, safe in a server thread) as PNG."""
     from matplotlib.figure import Figure
 
@@ -109,12 +178,18 @@ def _coverage_chart(report: StationReport, lang: str) -> bytes:
 
     def draw(ax: Any) -> None:
         ax.bar(range(len(names)), rates, color="#2e7d32")
-        ax.set_xticks(range(len(names)), names, rotation=30 if len(names) > 6 else 0,
-                      ha="right" if len(names) > 6 else "center", fontsize=7)
+        ax.set_xticks(
+            range(len(names)),
+            names,
+            rotation=30 if len(names) > 6 else 0,
+            ha="right" if len(names) > 6 else "center",
+            fontsize=7,
+        )
         ax.set_ylim(0, 100)
         ax.set_ylabel("%")
         ax.set_title(translate("report.chart_coverage", lang), fontsize=10)
         ax.grid(axis="y", alpha=0.3)
+
     return _chart_png(draw)
 
 
@@ -130,6 +205,7 @@ def _online_chart(report: StationReport, lang: str) -> bytes:
         ax.grid(alpha=0.3)
         ax.tick_params(axis="x", labelsize=7)
         ax.xaxis.set_major_formatter(_day_formatter())
+
     return _chart_png(draw)
 
 
@@ -148,10 +224,17 @@ def bulletin_rows(lines: Sequence[BroadcastLine]) -> list[dict[str, Any]]:
     for group in grouped.values():
         first = group[0]
         villages = sorted({v for line in group for v in line.villages})
-        rows.append(dict(title=first.title, priority=first.priority,
-                         start=first.planned_start, villages=villages, clusters=len(group),
-                         played=sum(line.outcome is Outcome.played for line in group),
-                         minutes=max(line.duration_s for line in group) / 60))
+        rows.append(
+            dict(
+                title=first.title,
+                priority=first.priority,
+                start=first.planned_start,
+                villages=villages,
+                clusters=len(group),
+                played=sum(line.outcome is Outcome.played for line in group),
+                minutes=max(line.duration_s for line in group) / 60,
+            )
+        )
     return rows
 
 
@@ -175,13 +258,17 @@ def pdf_bytes(report: StationReport, lang: str = "vi") -> bytes:
     pdf.set_font("DejaVu", "B", 15)
     pdf.multi_cell(0, 8, report.station, new_x="LMARGIN", new_y="NEXT")
     pdf.set_font("DejaVu", "B", 12)
-    pdf.multi_cell(0, 7, f"{t('report.title')} — {report.label}", new_x="LMARGIN",
-                   new_y="NEXT")
+    pdf.multi_cell(0, 7, f"{t('report.title')} — {report.label}", new_x="LMARGIN", new_y="NEXT")
     pdf.set_font("DejaVu", "", 8)
-    pdf.multi_cell(0, 5, f"{t('report.period')}: {report.period_start:%d/%m/%Y} – "
-                         f"{report.last_day:%d/%m/%Y} ({report.timezone}). "
-                         f"{t('report.generated')}: {_when(report.generated_at)}",
-                   new_x="LMARGIN", new_y="NEXT")
+    pdf.multi_cell(
+        0,
+        5,
+        f"{t('report.period')}: {report.period_start:%d/%m/%Y} – "
+        f"{report.last_day:%d/%m/%Y} ({report.timezone}). "
+        f"{t('report.generated')}: {_when(report.generated_at)}",
+        new_x="LMARGIN",
+        new_y="NEXT",
+    )
     pdf.ln(2)
 
     def section(key: str) -> None:
@@ -190,10 +277,12 @@ def pdf_bytes(report: StationReport, lang: str = "vi") -> bytes:
         pdf.multi_cell(0, 7, t(key), new_x="LMARGIN", new_y="NEXT")
         pdf.set_font("DejaVu", "", 8)
 
-    def table(header: Sequence[str], rows: Sequence[Sequence[str]],
-              widths: Sequence[float]) -> None:
-        with pdf.table(col_widths=tuple(widths), headings_style=heading, line_height=4.5,
-                       text_align="LEFT") as tab:
+    def table(
+        header: Sequence[str], rows: Sequence[Sequence[str]], widths: Sequence[float]
+    ) -> None:
+        with pdf.table(
+            col_widths=tuple(widths), headings_style=heading, line_height=4.5, text_align="LEFT"
+        ) as tab:
             row = tab.row()
             for cell in header:
                 row.cell(cell)
@@ -204,13 +293,31 @@ def pdf_bytes(report: StationReport, lang: str = "vi") -> bytes:
 
     section("report.totals")
     totals = report.totals
-    table([t("report.bulletins"), t("report.deliveries"), t("report.played"),
-           t("report.minutes_on_air"), t("report.success_rate"), t("report.online_ratio"),
-           t("report.alarms_raised"), t("report.mttr")],
-          [[str(totals.bulletins), str(totals.deliveries), str(totals.played),
-            f"{totals.minutes_on_air:.1f}", _ratio(totals.success_rate),
-            _ratio(totals.online_ratio), str(totals.alarms_raised),
-            _number(totals.mean_repair_min)]], (1,) * 8)
+    table(
+        [
+            t("report.bulletins"),
+            t("report.deliveries"),
+            t("report.played"),
+            t("report.minutes_on_air"),
+            t("report.success_rate"),
+            t("report.online_ratio"),
+            t("report.alarms_raised"),
+            t("report.mttr"),
+        ],
+        [
+            [
+                str(totals.bulletins),
+                str(totals.deliveries),
+                str(totals.played),
+                f"{totals.minutes_on_air:.1f}",
+                _ratio(totals.success_rate),
+                _ratio(totals.online_ratio),
+                str(totals.alarms_raised),
+                _number(totals.mean_repair_min),
+            ]
+        ],
+        (1,) * 8,
+    )
 
     if report.villages:
         pdf.ln(2)
@@ -219,33 +326,97 @@ def pdf_bytes(report: StationReport, lang: str = "vi") -> bytes:
         pdf.image(io.BytesIO(_online_chart(report, lang)), w=pdf.epw)
 
     section("report.per_village")
-    table([t(k) for k in ("report.village", "report.bulletins", "report.played",
-                          "report.fault", "report.interrupted", "report.missed",
-                          "report.failed", "report.minutes_on_air", "report.success_rate")],
-          [[v.village, str(v.bulletins), str(v.played), str(v.fault), str(v.interrupted),
-            str(v.missed), str(v.failed), f"{v.minutes_on_air:.1f}", _ratio(v.success_rate)]
-           for v in report.villages], (3, 1, 1, 1, 1, 1, 1, 1.2, 1.2))
+    table(
+        [
+            t(k)
+            for k in (
+                "report.village",
+                "report.bulletins",
+                "report.played",
+                "report.fault",
+                "report.interrupted",
+                "report.missed",
+                "report.failed",
+                "report.minutes_on_air",
+                "report.success_rate",
+            )
+        ],
+        [
+            [
+                v.village,
+                str(v.bulletins),
+                str(v.played),
+                str(v.fault),
+                str(v.interrupted),
+                str(v.missed),
+                str(v.failed),
+                f"{v.minutes_on_air:.1f}",
+                _ratio(v.success_rate),
+            ]
+            for v in report.villages
+        ],
+        (3, 1, 1, 1, 1, 1, 1, 1.2, 1.2),
+    )
 
     section("report.equipment")
-    table([t(k) for k in ("report.cluster", "report.village", "report.online_hours",
-                          "report.online_ratio", "report.alarms_raised",
-                          "report.alarms_cleared", "report.mttr")],
-          [[c.cluster, ", ".join(c.villages), f"{c.online_hours:.1f}", _ratio(c.online_ratio),
-            str(c.alarms_raised), str(c.alarms_cleared), _number(c.mean_repair_min)]
-           for c in report.clusters], (2.4, 2.4, 1, 1, 1, 1, 1.2))
+    table(
+        [
+            t(k)
+            for k in (
+                "report.cluster",
+                "report.village",
+                "report.online_hours",
+                "report.online_ratio",
+                "report.alarms_raised",
+                "report.alarms_cleared",
+                "report.mttr",
+            )
+        ],
+        [
+            [
+                c.cluster,
+                ", ".join(c.villages),
+                f"{c.online_hours:.1f}",
+                _ratio(c.online_ratio),
+                str(c.alarms_raised),
+                str(c.alarms_cleared),
+                _number(c.mean_repair_min),
+            ]
+            for c in report.clusters
+        ],
+        (2.4, 2.4, 1, 1, 1, 1, 1.2),
+    )
 
     section("report.broadcast_log")
     rows = bulletin_rows(report.lines)
     if not rows:
         pdf.multi_cell(0, 5, t("report.nothing"), new_x="LMARGIN", new_y="NEXT")
     else:
-        table([t(k) for k in ("report.planned_start", "report.bulletin", "report.priority",
-                              "report.village", "report.played", "report.minutes_on_air")],
-              [[_when(r["start"]), r["title"], t(f"priority.{r['priority']}"),
-                ", ".join(r["villages"]), f"{r['played']}/{r['clusters']}",
-                f"{r['minutes']:.1f}"] for r in rows[:PDF_LOG_ROWS]],
-              (1.6, 3, 1, 2.6, 0.8, 0.8))
+        table(
+            [
+                t(k)
+                for k in (
+                    "report.planned_start",
+                    "report.bulletin",
+                    "report.priority",
+                    "report.village",
+                    "report.played",
+                    "report.minutes_on_air",
+                )
+            ],
+            [
+                [
+                    _when(r["start"]),
+                    r["title"],
+                    t(f"priority.{r['priority']}"),
+                    ", ".join(r["villages"]),
+                    f"{r['played']}/{r['clusters']}",
+                    f"{r['minutes']:.1f}",
+                ]
+                for r in rows[:PDF_LOG_ROWS]
+            ],
+            (1.6, 3, 1, 2.6, 0.8, 0.8),
+        )
         if len(rows) > PDF_LOG_ROWS:
-            pdf.multi_cell(0, 5, f"… +{len(rows) - PDF_LOG_ROWS}", new_x="LMARGIN",
-                           new_y="NEXT")
+            pdf.multi_cell(0, 5, f"… +{len(rows) - PDF_LOG_ROWS}", new_x="LMARGIN", new_y="NEXT")
     return bytes(pdf.output())

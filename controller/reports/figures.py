@@ -24,8 +24,9 @@ def success_rate(outcomes: Iterable[Outcome]) -> float | None:
     return sum(o is Outcome.played for o in meant) / len(meant) if meant else None
 
 
-def online_seconds(changes: Sequence[tuple[datetime, str]], before: str | None,
-                   start: datetime, end: datetime) -> float:
+def online_seconds(
+    changes: Sequence[tuple[datetime, str]], before: str | None, start: datetime, end: datetime
+) -> float:
     """Seconds in ``[start, end)`` spent ``online``, from the status changes inside it (in
     time order) and the status held at ``start`` (``before``; None: not known yet, which
     counts as not online)."""
@@ -58,8 +59,9 @@ def month_bounds(month: str, zone: ZoneInfo) -> tuple[datetime, datetime]:
     return (datetime.combine(first, time(), zone), datetime.combine(after, time(), zone))
 
 
-def local_days(start: datetime, end: datetime, zone: ZoneInfo) -> list[tuple[date, datetime,
-                                                                               datetime]]:
+def local_days(
+    start: datetime, end: datetime, zone: ZoneInfo
+) -> list[tuple[date, datetime, datetime]]:
     """Each local day touching ``[start, end)``: (day, its start, its end), clipped."""
     out = []
     day = start.astimezone(zone).date()

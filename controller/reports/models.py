@@ -50,12 +50,14 @@ class ClusterEquipment(BaseModel):
     villages: list[str]
     status_now: str
     online_hours: float
-    online_ratio: float | None = Field(description="online time / the period (since it was "
-                                       "registered, if later)")
+    online_ratio: float | None = Field(
+        description="online time / the period (since it was registered, if later)"
+    )
     alarms_raised: int
     alarms_cleared: int
-    mean_repair_min: float | None = Field(description="mean cleared − raised of the alarms "
-                                          "that cleared in the period")
+    mean_repair_min: float | None = Field(
+        description="mean cleared − raised of the alarms that cleared in the period"
+    )
 
 
 class DayOnline(BaseModel):
@@ -93,6 +95,7 @@ class StationReport(BaseModel):
 
 
 # --- the provincial export API -------------------------------------------------------------
+
 
 class ExportBulletin(BaseModel):
     """A broadcast and what it did on each cluster."""

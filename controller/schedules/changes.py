@@ -69,8 +69,12 @@ def _part(item: TextItem) -> SpeechPart:
 
 
 def _texts(wanted: ScheduleSet) -> list[tuple[ScheduleSpec, TextItem]]:
-    return [(spec, item) for spec in wanted.schedules for item in spec.programme
-            if isinstance(item, TextItem)]
+    return [
+        (spec, item)
+        for spec in wanted.schedules
+        for item in spec.programme
+        if isinstance(item, TextItem)
+    ]
 
 
 def _text_problem(spec: ScheduleSpec, exc: DomainError) -> Problem:
@@ -78,8 +82,14 @@ def _text_problem(spec: ScheduleSpec, exc: DomainError) -> Problem:
 
 
 class ScheduleChanges:
-    def __init__(self, sessions: sessionmaker[Session], store: ScheduleStore, audit: AuditLog,
-                 plans_changed: Callable[[], None], speech: SpeechService | None = None):
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        store: ScheduleStore,
+        audit: AuditLog,
+        plans_changed: Callable[[], None],
+        speech: SpeechService | None = None,
+    ):
         self._sessions = sessions
         self._store = store
         self._audit = audit
@@ -91,8 +101,11 @@ class ScheduleChanges:
         spoken included); nothing is stored."""
         result = self._store.sync(wanted, dry_run=True)
         for spec, item in _texts(wanted):
-            refusal = (self._speech.refusal(_part(item)) if self._speech else
-                       DomainError("speech.engine_missing", engine="tts"))
+            refusal = (
+                self._speech.refusal(_part(item))
+                if self._speech
+                else DomainError("speech.engine_missing", engine="tts")
+            )
             if refusal is not None:
                 result.problems.append(_text_problem(spec, refusal))
         return result
@@ -128,8 +141,9 @@ class ScheduleChanges:
             if len(others) == len(current.schedules):
                 raise NotFound("schedule.not_found", name=name)
             return current.model_copy(update={"schedules": others})
-        return current.model_copy(update={"schedules": [
-            *others, ScheduleSpec.model_validate(content)]})
+        return current.model_copy(
+            update={"schedules": [*others, ScheduleSpec.model_validate(content)]}
+        )
 
     def _apply(self, who: Principal, wanted: ScheduleSet) -> ChangeOutcome:
         spoken = self._spoken(who, wanted)
@@ -143,30 +157,39 @@ class ScheduleChanges:
             self._plans_changed()
         return ChangeOutcome(result, applied=applied)
 
-    def change(self, who: Principal, kind: str, name: str, content: dict[str, Any]
-               ) -> ChangeOutcome:
+    def change(
+        self, who: Principal, kind: str, name: str, content: dict[str, Any]
+    ) -> ChangeOutcome:
         """Apply an edit now (approvers, admins) or check it and store it for an approver
         (broadcasters). ``kind``: ``put`` one schedule, ``delete`` one, ``replace`` the set."""
         wanted = self.wanted(kind, name, content)
         if skips_approval(who.roles):
             outcome = self._apply(who, wanted)
-            self._audit.record(who, f"schedule.{kind}", name or "*",
-                               "failed" if outcome.problems else "ok")
+            self._audit.record(
+                who, f"schedule.{kind}", name or "*", "failed" if outcome.problems else "ok"
+            )
             return outcome
         check = self.check(wanted)
         if check.problems:
             return ChangeOutcome(check, problems=check.problems)
         with self._sessions.begin() as session:
-            proposal = ScheduleChange(kind=kind, name=name, content=content, state="pending",
-                                      created_by=who.username, created_at=utcnow())
+            proposal = ScheduleChange(
+                kind=kind,
+                name=name,
+                content=content,
+                state="pending",
+                created_by=who.username,
+                created_at=utcnow(),
+            )
             session.add(proposal)
             session.flush()
             change_id = proposal.id
         self._audit.record(who, f"schedule.{kind}.propose", name or "*", change=change_id)
         return ChangeOutcome(check, pending_change=change_id)
 
-    def list(self, state: str | None = None, limit: int = 500, decided: bool = False
-             ) -> list[ChangeRecord]:
+    def list(
+        self, state: str | None = None, limit: int = 500, decided: bool = False
+    ) -> list[ChangeRecord]:
         """Newest first; ``state="pending"`` is the approver's queue (oldest first then);
         ``decided`` gives the last decided ones."""
         query = select(ScheduleChange)
@@ -197,8 +220,9 @@ class ScheduleChanges:
             self._audit.record(who, "schedule.approve", str(change_id), "failed")
             return outcome
         self._decide(change_id, "approved", who.username, None)
-        self._audit.record(who, "schedule.approve", str(change_id), kind=proposed.kind,
-                           name=proposed.name)
+        self._audit.record(
+            who, "schedule.approve", str(change_id), kind=proposed.kind, name=proposed.name
+        )
         return outcome
 
     def reject(self, who: Principal, change_id: int, reason: str) -> ChangeRecord:

@@ -37,8 +37,7 @@ def _line_of(node: yaml.Node | None, path: tuple[Any, ...]) -> int:
     for key in path:
         if isinstance(node, yaml.MappingNode):
             found = next((v for k, v in node.value if getattr(k, "value", None) == key), None)
-        elif isinstance(node, yaml.SequenceNode) and isinstance(key, int) and \
-                key < len(node.value):
+        elif isinstance(node, yaml.SequenceNode) and isinstance(key, int) and key < len(node.value):
             found = node.value[key]
         else:
             found = None
@@ -60,8 +59,9 @@ def load_file(path: Path) -> tuple[ScheduleSet, dict[str, str]]:
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark else 1
-        raise ScheduleFileError([f"{path}:{line}: not valid YAML: "
-                                 f"{getattr(exc, 'problem', exc)}"]) from None
+        raise ScheduleFileError(
+            [f"{path}:{line}: not valid YAML: {getattr(exc, 'problem', exc)}"]
+        ) from None
     if data is None:
         data = {}
     if not isinstance(data, dict):
@@ -75,8 +75,10 @@ def load_file(path: Path) -> tuple[ScheduleSet, dict[str, str]]:
             where = ".".join(str(p) for p in loc)
             messages.append(f"{path}:{_line_of(node, loc)}: {where}: {err['msg']}")
         raise ScheduleFileError(messages) from None
-    where = {s.name: f"{path}:{_line_of(node, ('schedules', i))}"
-             for i, s in enumerate(schedules.schedules)}
+    where = {
+        s.name: f"{path}:{_line_of(node, ('schedules', i))}"
+        for i, s in enumerate(schedules.schedules)
+    }
     return schedules, where
 
 
@@ -96,14 +98,18 @@ def load(path: Path) -> LoadedSchedules:
             continue
         if "timezone" in part.model_fields_set:
             if merged["timezone"] not in (None, part.timezone):
-                errors.append(f"{file}:1: timezone {part.timezone} differs from "
-                              f"{merged['timezone']} in another file")
+                errors.append(
+                    f"{file}:1: timezone {part.timezone} differs from "
+                    f"{merged['timezone']} in another file"
+                )
             merged["timezone"] = part.timezone
         merged["quiet_hours"] += part.quiet_hours
         for spec in part.schedules:
             if spec.name in where:
-                errors.append(f"{part_where[spec.name]}: schedule name {spec.name!r} already "
-                              f"used at {where[spec.name]}")
+                errors.append(
+                    f"{part_where[spec.name]}: schedule name {spec.name!r} already "
+                    f"used at {where[spec.name]}"
+                )
                 continue
             where[spec.name] = part_where[spec.name]
             merged["schedules"].append(spec)

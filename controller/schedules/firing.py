@@ -29,8 +29,13 @@ TICK_S = 30.0
 
 
 class ScheduleFiring:
-    def __init__(self, sessions: sessionmaker[Session], broadcasts: BroadcastService,
-                 default_timezone: str, prefetch_lead_s: float):
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        broadcasts: BroadcastService,
+        default_timezone: str,
+        prefetch_lead_s: float,
+    ):
         self._sessions = sessions
         self._broadcasts = broadcasts
         self._default_tz = default_timezone
@@ -41,10 +46,15 @@ class ScheduleFiring:
         now = utcnow()
         with self._sessions() as session:
             snapshot = read_snapshot(session, self._default_tz)
-            pending = set(session.scalars(
-                select(Broadcast.id).where(Broadcast.schedule.is_not(None),
-                                           Broadcast.state == BroadcastState.scheduled.value,
-                                           Broadcast.start_at >= now)))
+            pending = set(
+                session.scalars(
+                    select(Broadcast.id).where(
+                        Broadcast.schedule.is_not(None),
+                        Broadcast.state == BroadcastState.scheduled.value,
+                        Broadcast.start_at >= now,
+                    )
+                )
+            )
         created = 0
         wanted = set()
         for play in planned_plays(snapshot, now, now + self._lead, one_offs=False):
@@ -55,8 +65,14 @@ class ScheduleFiring:
                     continue  # relays play from the plans
                 wanted.add(entry.play_id)
                 if self._broadcasts.create_occurrence(
-                        entry.play_id, occ.schedule, entry.title, entry.media.sha256,
-                        list(occ.targets), entry.start_at, Priority(entry.priority)):
+                    entry.play_id,
+                    occ.schedule,
+                    entry.title,
+                    entry.media.sha256,
+                    list(occ.targets),
+                    entry.start_at,
+                    Priority(entry.priority),
+                ):
                     created += 1
         for play_id in pending - wanted:
             log.info("schedule occurrence %s no longer planned: cancelled", play_id)

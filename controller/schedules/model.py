@@ -37,9 +37,11 @@ class TextItem(_Model):
     ``media`` (the bulletin it made), so plans still carry only stored, signed media."""
 
     text: str = Field(min_length=1, max_length=20_000)
-    voice: str | None = Field(None, max_length=80,
-                              description="e.g. espeak:vi-vn-x-south; the station's default if "
-                                          "not given")
+    voice: str | None = Field(
+        None,
+        max_length=80,
+        description="e.g. espeak:vi-vn-x-south; the station's default if not given",
+    )
     language: str = Field("vi", pattern=r"^[a-z]{2,3}$")
     media: Sha256 | None = Field(None, description="filled in by the controller when applied")
 
@@ -56,10 +58,12 @@ class RelayItem(_Model):
 
     relay: str = Field(pattern=r"^https?://", max_length=500)
     duration_s: int = Field(ge=1, le=6 * 3600)
-    fallback: list[str] = Field(default_factory=list, max_length=5,
-                                description="URLs tried in order when the relay is down")
-    fallback_media: Sha256 | None = Field(None, description="a stored bulletin played when "
-                                          "every URL is down or silent")
+    fallback: list[str] = Field(
+        default_factory=list, max_length=5, description="URLs tried in order when the relay is down"
+    )
+    fallback_media: Sha256 | None = Field(
+        None, description="a stored bulletin played when every URL is down or silent"
+    )
 
     @field_validator("fallback")
     @classmethod

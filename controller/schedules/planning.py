@@ -76,8 +76,12 @@ def _media_ref(sha: str, media: Mapping[str, tuple[int, int]]) -> MediaRef:
     return MediaRef(sha256=sha, url=f"/media/{sha}", size=size, duration_ms=duration_ms)
 
 
-def programme_entries(occ: Occurrence, programme: list[ProgrammeItem],
-                      media: Mapping[str, tuple[int, int]], title: str) -> list[PlanEntry]:
+def programme_entries(
+    occ: Occurrence,
+    programme: list[ProgrammeItem],
+    media: Mapping[str, tuple[int, int]],
+    title: str,
+) -> list[PlanEntry]:
     """A programme becomes consecutive entries; a single item keeps the occurrence's play id."""
     entries = []
     offset = timedelta(0)
@@ -89,38 +93,65 @@ def programme_entries(occ: Occurrence, programme: list[ProgrammeItem],
             if item.media is None or item.media not in media:
                 continue  # refused by the schedule check, or a text not yet spoken
             ref = _media_ref(item.media, media)
-            entries.append(PlanEntry(play_id=play_id, title=one_line(title), start_at=start,
-                                     priority=priority, media=ref))
+            entries.append(
+                PlanEntry(
+                    play_id=play_id,
+                    title=one_line(title),
+                    start_at=start,
+                    priority=priority,
+                    media=ref,
+                )
+            )
             offset += timedelta(milliseconds=ref.duration_ms)
         else:
             fallback = item.fallback_media
-            entries.append(PlanEntry(
-                play_id=play_id, title=one_line(title), start_at=start, priority=priority,
-                stream=StreamRef(url=item.relay, duration_s=item.duration_s,
-                                 fallback_urls=list(item.fallback),
-                                 fallback_media=_media_ref(fallback, media)
-                                 if fallback is not None and fallback in media else None)))
+            entries.append(
+                PlanEntry(
+                    play_id=play_id,
+                    title=one_line(title),
+                    start_at=start,
+                    priority=priority,
+                    stream=StreamRef(
+                        url=item.relay,
+                        duration_s=item.duration_s,
+                        fallback_urls=list(item.fallback),
+                        fallback_media=_media_ref(fallback, media)
+                        if fallback is not None and fallback in media
+                        else None,
+                    ),
+                )
+            )
             offset += timedelta(seconds=item.duration_s)
     return entries
 
 
-def planned_plays(snapshot: Snapshot, start: datetime, end: datetime, *,
-                  one_offs: bool = True) -> list[PlannedPlay]:
+def planned_plays(
+    snapshot: Snapshot, start: datetime, end: datetime, *, one_offs: bool = True
+) -> list[PlannedPlay]:
     """Every play starting in [start, end): schedule occurrences, then one-off broadcasts."""
     specs = {s.name: s for s in snapshot.schedules.schedules}
     plays = []
     for occ in expand_all(snapshot.schedules, start, end, snapshot.durations):
         spec = specs[occ.schedule]
-        plays.append(PlannedPlay(occ, programme_entries(occ, list(spec.programme),
-                                                        snapshot.media, spec.title),
-                                 targets=occ.targets))
+        plays.append(
+            PlannedPlay(
+                occ,
+                programme_entries(occ, list(spec.programme), snapshot.media, spec.title),
+                targets=occ.targets,
+            )
+        )
     if one_offs:
         for b in snapshot.one_offs:
             if not start <= b.start_at < end or b.media_sha256 not in snapshot.media:
                 continue
-            entry = PlanEntry(play_id=b.play_id, title=one_line(b.title), start_at=b.start_at,
-                              priority=Priority(b.priority), volume=b.volume,
-                              media=_media_ref(b.media_sha256, snapshot.media))
+            entry = PlanEntry(
+                play_id=b.play_id,
+                title=one_line(b.title),
+                start_at=b.start_at,
+                priority=Priority(b.priority),
+                volume=b.volume,
+                media=_media_ref(b.media_sha256, snapshot.media),
+            )
             plays.append(PlannedPlay(None, [entry], devices=b.devices))
     return plays
 
@@ -134,8 +165,9 @@ def reach(play: PlannedPlay, fleet: Fleet, devices: Iterable[str]) -> set[str]:
     return known if "*" in targets else targets & known
 
 
-def build_plans(snapshot: Snapshot, window_start: datetime, window_end: datetime,
-                max_late_s: int) -> dict[str, PlanCommand]:
+def build_plans(
+    snapshot: Snapshot, window_start: datetime, window_end: datetime, max_late_s: int
+) -> dict[str, PlanCommand]:
     """One plan per active device (empty plans included, so a device learns it was emptied)."""
     per_device: dict[str, list[PlanEntry]] = {d: [] for d in snapshot.devices}
     for play in planned_plays(snapshot, window_start, window_end):
@@ -144,9 +176,13 @@ def build_plans(snapshot: Snapshot, window_start: datetime, window_end: datetime
     plans = {}
     for device, entries in per_device.items():
         entries.sort(key=lambda e: (e.start_at, e.play_id))
-        plans[device] = PlanCommand(version=plan_version(entries), window_start=window_start,
-                                    window_end=window_end, max_late_s=max_late_s,
-                                    entries=entries)
+        plans[device] = PlanCommand(
+            version=plan_version(entries),
+            window_start=window_start,
+            window_end=window_end,
+            max_late_s=max_late_s,
+            entries=entries,
+        )
     return plans
 
 

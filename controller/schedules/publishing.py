@@ -32,8 +32,13 @@ PLAN_WINDOW = timedelta(hours=48)
 
 
 class PlanPublisher:
-    def __init__(self, sessions: sessionmaker[Session], commands: CommandPath,
-                 default_timezone: str, max_late_s: int):
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        commands: CommandPath,
+        default_timezone: str,
+        max_late_s: int,
+    ):
         self._sessions = sessions
         self._commands = commands
         self._default_tz = default_timezone
@@ -49,8 +54,10 @@ class PlanPublisher:
             with self._sessions() as session:
                 snapshot = read_snapshot(session, self._default_tz, start=now, end=end)
                 # the versions only: the rows hold each plan's signed bytes (60 MB for 5,000)
-                held = {d: v for d, v in session.execute(
-                    select(DevicePlan.device_id, DevicePlan.version))}
+                held = {
+                    d: v
+                    for d, v in session.execute(select(DevicePlan.device_id, DevicePlan.version))
+                }
             plans = build_plans(snapshot, now, end, self._max_late_s)
             self._record_scheduled(planned_plays(snapshot, now, end, one_offs=False))
             messages = []
@@ -59,13 +66,25 @@ class PlanPublisher:
                     continue
                 target = f"device:{device_id}"
 
-                def record(session: Session, sent: SentCommand, device_id: str = device_id,
-                           version: str = plan.version, count: int = len(plan.entries)) -> None:
+                def record(
+                    session: Session,
+                    sent: SentCommand,
+                    device_id: str = device_id,
+                    version: str = plan.version,
+                    count: int = len(plan.entries),
+                ) -> None:
                     _record_plan(session, device_id, version, count, end, sent)
 
-                messages.append(RetainedMessage(
-                    target, topics.device_topic(device_id, "plan"), plan, end,
-                    f"plan|{target}", record))
+                messages.append(
+                    RetainedMessage(
+                        target,
+                        topics.device_topic(device_id, "plan"),
+                        plan,
+                        end,
+                        f"plan|{target}",
+                        record,
+                    )
+                )
             self._commands.send_retained_many(messages, prefetch=_load_plan_rows)
             if messages:
                 log.info("published %d changed plans", len(messages))
@@ -78,19 +97,30 @@ class PlanPublisher:
         late = timedelta(seconds=self._max_late_s)
         for play in plays:
             for entry in play.entries:
-                length = timedelta(milliseconds=entry.media.duration_ms) if entry.media \
-                    else timedelta(seconds=entry.stream.duration_s) if entry.stream \
+                length = (
+                    timedelta(milliseconds=entry.media.duration_ms)
+                    if entry.media
+                    else timedelta(seconds=entry.stream.duration_s)
+                    if entry.stream
                     else timedelta(0)
+                )
                 rows[entry.play_id] = dict(
-                    play_id=entry.play_id, start_at=entry.start_at,
-                    latest_start=entry.start_at + late, ends_by=entry.start_at + length,
+                    play_id=entry.play_id,
+                    start_at=entry.start_at,
+                    latest_start=entry.start_at + late,
+                    ends_by=entry.start_at + length,
                     duration_ms=entry.media.duration_ms if entry.media else None,
-                    targets=list(play.targets), planned_at=utcnow())
+                    targets=list(play.targets),
+                    planned_at=utcnow(),
+                )
         if not rows:
             return
         with self._sessions.begin() as session:
-            known = set(session.scalars(select(ScheduledPlay.play_id).where(
-                ScheduledPlay.play_id.in_(rows))))
+            known = set(
+                session.scalars(
+                    select(ScheduledPlay.play_id).where(ScheduledPlay.play_id.in_(rows))
+                )
+            )
             fresh = [row for play_id, row in rows.items() if play_id not in known]
             if fresh:
                 session.execute(insert(ScheduledPlay), fresh)
@@ -99,8 +129,9 @@ class PlanPublisher:
         """Forget the plays that ended longer ago than ``keep`` (reports that old are
         refused as about plays never sent)."""
         with self._sessions.begin() as session:
-            done = session.execute(delete(ScheduledPlay).where(
-                ScheduledPlay.ends_by < utcnow() - keep))
+            done = session.execute(
+                delete(ScheduledPlay).where(ScheduledPlay.ends_by < utcnow() - keep)
+            )
         return int(done.rowcount or 0)  # type: ignore[attr-defined]
 
     def publish_empty(self, device_id: str) -> SentCommand:
@@ -109,23 +140,34 @@ class PlanPublisher:
         with self._lock:
             now = utcnow()
             end = now + PLAN_WINDOW
-            plan = PlanCommand(version=plan_version([]), window_start=now, window_end=end,
-                               max_late_s=self._max_late_s, entries=[])
+            plan = PlanCommand(
+                version=plan_version([]),
+                window_start=now,
+                window_end=end,
+                max_late_s=self._max_late_s,
+                entries=[],
+            )
             target = f"device:{device_id}"
 
             def record(session: Session, sent: SentCommand) -> None:
                 _record_plan(session, device_id, plan.version, 0, end, sent)
 
             return self._commands.send_retained(
-                target, topics.device_topic(device_id, "plan"), plan, not_after=end,
-                seq_key=f"plan|{target}", record=record)
+                target,
+                topics.device_topic(device_id, "plan"),
+                plan,
+                not_after=end,
+                seq_key=f"plan|{target}",
+                record=record,
+            )
 
     def retained_source(self) -> RetainedSource:
         """What the plan topics must hold, for the keeper."""
 
         def digests(only: Collection[str] | None) -> dict[str, str]:
             query = select(DevicePlan.device_id, DevicePlan.data_sha256).where(
-                DevicePlan.data_sha256.is_not(None))
+                DevicePlan.data_sha256.is_not(None)
+            )
             if only is not None:
                 ids = {p.device_id for t in only if (p := topics.parse_device_topic(t))}
                 if not ids:
@@ -150,22 +192,36 @@ def _load_plan_rows(session: Session, part: list[RetainedMessage]) -> None:
     """The plan rows a chunk replaces, in one query (``_record_plan`` then finds them, or
     knows there is none, without one query each)."""
     ids = [m.target.partition(":")[2] for m in part]
-    session.info["plan_rows"] = {row.device_id: row for row in session.scalars(
-        select(DevicePlan).where(DevicePlan.device_id.in_(ids))
-        .options(defer(DevicePlan.data)))}  # replaced, never read: 12 KiB a row not fetched
+    session.info["plan_rows"] = {
+        row.device_id: row
+        for row in session.scalars(
+            select(DevicePlan).where(DevicePlan.device_id.in_(ids)).options(defer(DevicePlan.data))
+        )
+    }  # replaced, never read: 12 KiB a row not fetched
 
 
-def _record_plan(session: Session, device_id: str, version: str, count: int, end: datetime,
-                 sent: SentCommand) -> None:
+def _record_plan(
+    session: Session, device_id: str, version: str, count: int, end: datetime, sent: SentCommand
+) -> None:
     prefetched = session.info.get("plan_rows")
-    row = prefetched.get(device_id) if prefetched is not None else \
-        session.get(DevicePlan, device_id)
+    row = (
+        prefetched.get(device_id) if prefetched is not None else session.get(DevicePlan, device_id)
+    )
     stamp = utcnow()
     sha = hashlib.sha256(sent.data).hexdigest()
     if row is None:
-        session.add(DevicePlan(device_id=device_id, version=version, cmd_id=sent.cmd_id,
-                               entries=count, window_end=end, published_at=stamp,
-                               data=sent.data, data_sha256=sha))
+        session.add(
+            DevicePlan(
+                device_id=device_id,
+                version=version,
+                cmd_id=sent.cmd_id,
+                entries=count,
+                window_end=end,
+                published_at=stamp,
+                data=sent.data,
+                data_sha256=sha,
+            )
+        )
     else:
         row.version, row.cmd_id, row.entries = version, sent.cmd_id, count
         row.window_end, row.published_at = end, stamp

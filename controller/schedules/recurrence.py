@@ -31,7 +31,6 @@ class Occurrence:
     local_start: datetime
 
 
-
 def programme_duration(spec: ScheduleSpec, media_ms: Mapping[str, int]) -> timedelta:
     """Length of a programme; unknown media (and texts not yet spoken) count as zero."""
     total = 0
@@ -43,22 +42,34 @@ def programme_duration(spec: ScheduleSpec, media_ms: Mapping[str, int]) -> timed
     return timedelta(milliseconds=total)
 
 
-def expand(spec: ScheduleSpec, start: datetime, end: datetime, *, site_tz: str = DEFAULT_TIMEZONE,
-           media_ms: Mapping[str, int] | None = None) -> list[Occurrence]:
+def expand(
+    spec: ScheduleSpec,
+    start: datetime,
+    end: datetime,
+    *,
+    site_tz: str = DEFAULT_TIMEZONE,
+    media_ms: Mapping[str, int] | None = None,
+) -> list[Occurrence]:
     """Occurrences of ``spec`` starting in [start, end) (aware datetimes), in time order."""
     return list(occurrences(spec, start, end, site_tz=site_tz, media_ms=media_ms))
 
 
-def fires(spec: ScheduleSpec, start: datetime, end: datetime, *,
-          site_tz: str = DEFAULT_TIMEZONE) -> bool:
+def fires(
+    spec: ScheduleSpec, start: datetime, end: datetime, *, site_tz: str = DEFAULT_TIMEZONE
+) -> bool:
     """Whether ``spec`` has an occurrence in [start, end): stops at the first (a daily rule
     over 400 days is 400 occurrences to build otherwise, for each of a province's schedules)."""
     return next(occurrences(spec, start, end, site_tz=site_tz), None) is not None
 
 
-def occurrences(spec: ScheduleSpec, start: datetime, end: datetime, *,
-                site_tz: str = DEFAULT_TIMEZONE, media_ms: Mapping[str, int] | None = None
-                ) -> Iterator[Occurrence]:
+def occurrences(
+    spec: ScheduleSpec,
+    start: datetime,
+    end: datetime,
+    *,
+    site_tz: str = DEFAULT_TIMEZONE,
+    media_ms: Mapping[str, int] | None = None,
+) -> Iterator[Occurrence]:
     """``expand``, one occurrence at a time."""
     zone = ZoneInfo(spec.timezone or site_tz)
     duration = programme_duration(spec, media_ms or {})
@@ -69,25 +80,42 @@ def occurrences(spec: ScheduleSpec, start: datetime, end: datetime, *,
     else:
         first_day = spec.valid_from or (local_from.date() - timedelta(days=1))
         rule = rrulestr(spec.rrule or "", dtstart=datetime.combine(first_day, spec.start))
-        candidates = takewhile(lambda local: local <= local_to,
-                               rule.xafter(local_from - timedelta(days=1), inc=True))
+        candidates = takewhile(
+            lambda local: local <= local_to, rule.xafter(local_from - timedelta(days=1), inc=True)
+        )
     excluded = set(spec.except_dates)
     for local in candidates:
         day = local.date()
-        if day in excluded or (spec.valid_from and day < spec.valid_from) or \
-                (spec.valid_until and day > spec.valid_until):
+        if (
+            day in excluded
+            or (spec.valid_from and day < spec.valid_from)
+            or (spec.valid_until and day > spec.valid_until)
+        ):
             continue
         begin = local.replace(tzinfo=zone).astimezone(timezone.utc)
         if not start <= begin < end:
             continue
         yield Occurrence(
-            schedule=spec.name, play_id=f"s-{spec.name}-{local:%Y%m%dT%H%M}", start=begin,
-            end=begin + duration, rank=spec.rank, priority=spec.priority,
-            targets=tuple(spec.targets), local_start=local)
+            schedule=spec.name,
+            play_id=f"s-{spec.name}-{local:%Y%m%dT%H%M}",
+            start=begin,
+            end=begin + duration,
+            rank=spec.rank,
+            priority=spec.priority,
+            targets=tuple(spec.targets),
+            local_start=local,
+        )
 
 
-def expand_all(schedules: ScheduleSet, start: datetime, end: datetime,
-               media_ms: Mapping[str, int] | None = None) -> list[Occurrence]:
-    occurrences = [o for s in schedules.schedules
-                   for o in expand(s, start, end, site_tz=schedules.timezone, media_ms=media_ms)]
+def expand_all(
+    schedules: ScheduleSet,
+    start: datetime,
+    end: datetime,
+    media_ms: Mapping[str, int] | None = None,
+) -> list[Occurrence]:
+    occurrences = [
+        o
+        for s in schedules.schedules
+        for o in expand(s, start, end, site_tz=schedules.timezone, media_ms=media_ms)
+    ]
     return sorted(occurrences, key=lambda o: (o.start, -o.rank, o.schedule))

@@ -43,11 +43,21 @@ class ScheduleStore:
                 return stored_schedules(s, self._default_tz)
         return stored_schedules(session, self._default_tz)
 
-    def check(self, wanted: ScheduleSet, *, now: datetime | None = None,
-              horizon: timedelta = timedelta(days=14)) -> list[Problem]:
+    def check(
+        self,
+        wanted: ScheduleSet,
+        *,
+        now: datetime | None = None,
+        horizon: timedelta = timedelta(days=14),
+    ) -> list[Problem]:
         with self._sessions() as session:
-            return check(wanted, now=now or utcnow(), horizon=horizon,
-                         media_ms=media_durations(session), fleet=fleet(session))
+            return check(
+                wanted,
+                now=now or utcnow(),
+                horizon=horizon,
+                media_ms=media_durations(session),
+                fleet=fleet(session),
+            )
 
     def sync(self, wanted: ScheduleSet, *, dry_run: bool = False) -> SyncResult:
         """Make the stored set equal to ``wanted`` (idempotent); nothing changes on a problem."""
@@ -63,8 +73,11 @@ class ScheduleStore:
             # a stored one-off that has played (or a rule past its end) is finished, not
             # wrong: it must not block every other edit until someone deletes it
             finished = set(stored) - set(result.added) - set(result.changed)
-            result.problems = [p for p in self.check(wanted)
-                               if not (p.code == "never_fires" and p.schedule in finished)]
+            result.problems = [
+                p
+                for p in self.check(wanted)
+                if not (p.code == "never_fires" and p.schedule in finished)
+            ]
             result.removed = sorted(set(stored) - set(wanted_specs))
             current = self.current(session)
             wanted_settings = _settings(wanted)
@@ -74,8 +87,9 @@ class ScheduleStore:
                 return result
             now = utcnow()
             for name in result.added:
-                session.add(Schedule(name=name, spec=wanted_specs[name], created_at=now,
-                                     updated_at=now))
+                session.add(
+                    Schedule(name=name, spec=wanted_specs[name], created_at=now, updated_at=now)
+                )
             for name in result.changed:
                 stored[name].spec = wanted_specs[name]
                 stored[name].updated_at = now
@@ -89,14 +103,16 @@ class ScheduleStore:
                     row.value = value
         return result
 
-    def preview(self, start: datetime, end: datetime, schedules: ScheduleSet | None = None
-                ) -> tuple[list[PreviewRow], Fleet]:
+    def preview(
+        self, start: datetime, end: datetime, schedules: ScheduleSet | None = None
+    ) -> tuple[list[PreviewRow], Fleet]:
         """What plays in [start, end) and what preempts what; ``schedules`` if the caller has
         already read the stored set."""
         with self._sessions() as session:
             the_fleet = fleet(session)
-            rows = preview(schedules or self.current(session), start, end,
-                           media_durations(session), the_fleet)
+            rows = preview(
+                schedules or self.current(session), start, end, media_durations(session), the_fleet
+            )
         return rows, the_fleet
 
 

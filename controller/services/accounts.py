@@ -48,30 +48,47 @@ def find_user(session: Session, username: str) -> User:
     return user
 
 
-def create_user(sessions: sessionmaker[Session], username: str, password: str,
-                roles: list[Role], display_name: str = "") -> User:
+def create_user(
+    sessions: sessionmaker[Session],
+    username: str,
+    password: str,
+    roles: list[Role],
+    display_name: str = "",
+) -> User:
     """A new active account; the password is stored as an argon2id hash only."""
     check_username(username)
     password_hash = hash_password(password)
     with sessions.begin() as session:
         if session.scalars(select(User).where(User.username == username)).first():
             raise Conflict("user.exists", name=username)
-        user = User(username=username, display_name=display_name, password_hash=password_hash,
-                    roles=sorted(r.value for r in set(roles)), active=True, created_at=utcnow())
+        user = User(
+            username=username,
+            display_name=display_name,
+            password_hash=password_hash,
+            roles=sorted(r.value for r in set(roles)),
+            active=True,
+            created_at=utcnow(),
+        )
         session.add(user)
         session.flush()
         session.expunge(user)
         return user
 
 
-def issue_token(sessions: sessionmaker[Session], username: str, name: str = ""
-                ) -> tuple[ApiToken, str]:
+def issue_token(
+    sessions: sessionmaker[Session], username: str, name: str = ""
+) -> tuple[ApiToken, str]:
     """A personal API token (returned once; only its SHA-256 is stored)."""
     token = new_token("lt")
     with sessions.begin() as session:
         user = find_user(session, username)
-        row = ApiToken(user_id=user.id, token_hash=token_hash(token), name=name,
-                       created_at=utcnow(), revoked=False)
+        row = ApiToken(
+            user_id=user.id,
+            token_hash=token_hash(token),
+            name=name,
+            created_at=utcnow(),
+            revoked=False,
+        )
         session.add(row)
         session.flush()
         session.expunge(row)
@@ -88,8 +105,9 @@ class Login:
     known_cookie: str = ""  # the browser keeps it: this name logged in from here before
 
 
-def login(sessions: sessionmaker[Session], username: str, password: str, ip: str,
-          hours: float) -> Login | None:
+def login(
+    sessions: sessionmaker[Session], username: str, password: str, ip: str, hours: float
+) -> Login | None:
     """Check the password (argon2) and open a browser session; None if it does not match."""
     with sessions.begin() as session:
         user = session.scalars(select(User).where(User.username == username)).first()
@@ -98,8 +116,16 @@ def login(sessions: sessionmaker[Session], username: str, password: str, ip: str
         now = utcnow()
         session.execute(delete(WebSession).where(WebSession.expires_at < now))
         cookie, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(24)
-        session.add(WebSession(id_hash=token_hash(cookie), user_id=user.id, csrf=csrf,
-                               created_at=now, expires_at=now + timedelta(hours=hours), ip=ip))
+        session.add(
+            WebSession(
+                id_hash=token_hash(cookie),
+                user_id=user.id,
+                csrf=csrf,
+                created_at=now,
+                expires_at=now + timedelta(hours=hours),
+                ip=ip,
+            )
+        )
         user.last_login_at = now
         return Login(cookie, csrf, user.username, user.display_name, list(user.roles))
 
@@ -112,9 +138,14 @@ def session_user(session: Session, cookie: str) -> WebSession | None:
 
 
 def user_out(user: User) -> UserOut:
-    return UserOut(username=user.username, display_name=user.display_name,
-                   roles=[Role(r) for r in user.roles], active=user.active,
-                   created_at=user.created_at, last_login_at=user.last_login_at)
+    return UserOut(
+        username=user.username,
+        display_name=user.display_name,
+        roles=[Role(r) for r in user.roles],
+        active=user.active,
+        created_at=user.created_at,
+        last_login_at=user.last_login_at,
+    )
 
 
 @dataclass(frozen=True)
@@ -129,14 +160,20 @@ TOKEN_USE_RESOLUTION = timedelta(minutes=1)
 class AccountService:
     """Accounts and the credentials people and devices present."""
 
-    def __init__(self, sessions: sessionmaker[Session], audit: AuditLog, api_token: str,
-                 lockout_failures: int, lockout_minutes: int, session_hours: float,
-                 slowdown_max_s: float = 300.0):
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        audit: AuditLog,
+        api_token: str,
+        lockout_failures: int,
+        lockout_minutes: int,
+        session_hours: float,
+        slowdown_max_s: float = 300.0,
+    ):
         self._sessions = sessions
         self._audit = audit
         self._api_token = api_token
-        self.throttle = LoginThrottle(sessions, lockout_minutes, lockout_failures,
-                                      slowdown_max_s)
+        self.throttle = LoginThrottle(sessions, lockout_minutes, lockout_failures, slowdown_max_s)
         self._session_hours = session_hours
 
     # --- who is calling --------------------------------------------------------------------
@@ -146,12 +183,12 @@ class AccountService:
         if tokens_equal(token, self._api_token):
             return Principal(SYSTEM, SYSTEM_ROLES, ip)
         with self._sessions() as session:
-            row = session.scalars(select(ApiToken).where(
-                ApiToken.token_hash == token_hash(token))).first()
+            row = session.scalars(
+                select(ApiToken).where(ApiToken.token_hash == token_hash(token))
+            ).first()
             if row is None or row.revoked or not row.user.active:
                 return None
-            principal = Principal(row.user.username,
-                                  frozenset(Role(r) for r in row.user.roles), ip)
+            principal = Principal(row.user.username, frozenset(Role(r) for r in row.user.roles), ip)
             token_id, last_used = row.id, row.last_used_at
         now = utcnow()
         if last_used is None or now - last_used > TOKEN_USE_RESOLUTION:
@@ -166,9 +203,10 @@ class AccountService:
             row = session_user(session, cookie)
             if row is None:
                 return None
-            return SessionPrincipal(Principal(row.user.username,
-                                              frozenset(Role(r) for r in row.user.roles), ip),
-                                    row.csrf)
+            return SessionPrincipal(
+                Principal(row.user.username, frozenset(Role(r) for r in row.user.roles), ip),
+                row.csrf,
+            )
 
     def device_for_token(self, token: str) -> str | None:
         """Device tokens read ``{device_id}.{secret}``; only the secret's hash is stored."""
@@ -177,15 +215,19 @@ class AccountService:
             return None
         with self._sessions() as session:
             device = session.get(Device, device_id)
-            if device is None or device.retired or \
-                    not tokens_equal(device.token_hash, token_hash(secret)):
+            if (
+                device is None
+                or device.retired
+                or not tokens_equal(device.token_hash, token_hash(secret))
+            ):
                 return None
             return device.id
 
     # --- browser logins --------------------------------------------------------------------
 
-    def attempt_login(self, username: str, password: str, ip: str,
-                      known_cookie: str | None = None) -> Login:
+    def attempt_login(
+        self, username: str, password: str, ip: str, known_cookie: str | None = None
+    ) -> Login:
         """Same answer for an unknown name and a wrong password. Attempts are slowed and then
         refused per name and address, per address, and slowed per name and for everyone
         (``services/logins.py``); a browser that logged in to this name before
@@ -195,22 +237,37 @@ class AccountService:
         verdict = self.throttle.verdict(username, ip, known)
         if not verdict.allowed:
             assert verdict.scope is not None
-            self._audit.record(username[:64], "auth.login", username, "throttled", ip,
-                               scope=verdict.scope.value, retry_after_s=verdict.retry_after_s,
-                               known_device=known is not None)
-            raise Locked("auth.locked" if verdict.refused else "auth.slowed",
-                         minutes=max(1, round(verdict.retry_after_s / 60)),
-                         seconds=verdict.retry_after_s)
+            self._audit.record(
+                username[:64],
+                "auth.login",
+                username,
+                "throttled",
+                ip,
+                scope=verdict.scope.value,
+                retry_after_s=verdict.retry_after_s,
+                known_device=known is not None,
+            )
+            raise Locked(
+                "auth.locked" if verdict.refused else "auth.slowed",
+                minutes=max(1, round(verdict.retry_after_s / 60)),
+                seconds=verdict.retry_after_s,
+            )
         result = login(self._sessions, username, password, ip, self._session_hours)
         if result is None:
-            self._audit.record(username[:64], "auth.login", username, "denied", ip,
-                               known_device=known is not None)
+            self._audit.record(
+                username[:64], "auth.login", username, "denied", ip, known_device=known is not None
+            )
             self.throttle.failed(known)
             raise Unauthenticated("auth.bad_login")
-        self._audit.record(result.username, "auth.login", result.username, "ok", ip,
-                           known_device=known is not None)
-        return dataclasses.replace(result, known_cookie=known_cookie if known and known_cookie
-                                   else self.throttle.known_cookie(result.username))
+        self._audit.record(
+            result.username, "auth.login", result.username, "ok", ip, known_device=known is not None
+        )
+        return dataclasses.replace(
+            result,
+            known_cookie=known_cookie
+            if known and known_cookie
+            else self.throttle.known_cookie(result.username),
+        )
 
     def end_session(self, cookie: str, ip: str) -> None:
         with self._sessions.begin() as session:
@@ -225,9 +282,14 @@ class AccountService:
 
     def me(self, who: Principal) -> UserOut:
         if who.is_system:
-            return UserOut(username=SYSTEM, display_name="bootstrap token",
-                           roles=list(who.roles), active=True, created_at=utcnow(),
-                           last_login_at=None)
+            return UserOut(
+                username=SYSTEM,
+                display_name="bootstrap token",
+                roles=list(who.roles),
+                active=True,
+                created_at=utcnow(),
+                last_login_at=None,
+            )
         with self._sessions() as session:
             return user_out(find_user(session, who.username))
 
@@ -237,18 +299,29 @@ class AccountService:
 
     def display_names(self) -> dict[str, str]:
         with self._sessions() as session:
-            return {u: n or u for u, n in session.execute(select(User.username,
-                                                                 User.display_name))}
+            return {u: n or u for u, n in session.execute(select(User.username, User.display_name))}
 
-    def create(self, who: Principal, username: str, password: str, roles: list[Role],
-               display_name: str = "") -> UserOut:
+    def create(
+        self,
+        who: Principal,
+        username: str,
+        password: str,
+        roles: list[Role],
+        display_name: str = "",
+    ) -> UserOut:
         out = user_out(create_user(self._sessions, username, password, roles, display_name))
         self._audit.record(who, "user.create", username, roles=[r.value for r in out.roles])
         return out
 
-    def update(self, who: Principal, username: str, display_name: str | None = None,
-               password: str | None = None, roles: list[Role] | None = None,
-               active: bool | None = None) -> UserOut:
+    def update(
+        self,
+        who: Principal,
+        username: str,
+        display_name: str | None = None,
+        password: str | None = None,
+        roles: list[Role] | None = None,
+        active: bool | None = None,
+    ) -> UserOut:
         """Change roles, name, password, or deactivate (tokens and sessions stop working)."""
         with self._sessions.begin() as session:
             user = find_user(session, username)
@@ -264,18 +337,24 @@ class AccountService:
                 user.active = active
                 if not active:  # for good: reactivating brings back no old session or token
                     session.execute(delete(WebSession).where(WebSession.user_id == user.id))
-                    session.execute(update(ApiToken).where(ApiToken.user_id == user.id)
-                                    .values(revoked=True))
+                    session.execute(
+                        update(ApiToken).where(ApiToken.user_id == user.id).values(revoked=True)
+                    )
             session.flush()
             out = user_out(user)
-        changed = [k for k, v in (("display_name", display_name), ("roles", roles),
-                                  ("active", active)) if v is not None]
-        self._audit.record(who, "user.update", username, changed=changed,
-                           password_changed=password is not None)
+        changed = [
+            k
+            for k, v in (("display_name", display_name), ("roles", roles), ("active", active))
+            if v is not None
+        ]
+        self._audit.record(
+            who, "user.update", username, changed=changed, password_changed=password is not None
+        )
         return out
 
-    def change_own_password(self, who: Principal, current: str, new: str,
-                            keep_cookie: str | None = None) -> None:
+    def change_own_password(
+        self, who: Principal, current: str, new: str, keep_cookie: str | None = None
+    ) -> None:
         """Anyone's own password, with the current one; every other session of theirs ends
         (this one stays)."""
         if len(new) < MIN_PASSWORD:
@@ -286,8 +365,9 @@ class AccountService:
                 raise NotAllowed("account.password_wrong")
             user.password_hash = hash_password(new)
             keep = token_hash(keep_cookie) if keep_cookie else ""
-            session.execute(delete(WebSession).where(WebSession.user_id == user.id,
-                                                     WebSession.id_hash != keep))
+            session.execute(
+                delete(WebSession).where(WebSession.user_id == user.id, WebSession.id_hash != keep)
+            )
         self._audit.record(who, "user.password", who.username)
 
     def unlock(self, who: Principal, username: str) -> UserOut:
@@ -304,8 +384,14 @@ class AccountService:
     def create_token(self, who: Principal, username: str, name: str) -> TokenOut:
         """A personal API token for the CLI (shown once; only its hash is kept)."""
         row, token = issue_token(self._sessions, username, name)
-        out = TokenOut(id=row.id, name=row.name, token=token, created_at=row.created_at,
-                       last_used_at=None, revoked=False)
+        out = TokenOut(
+            id=row.id,
+            name=row.name,
+            token=token,
+            created_at=row.created_at,
+            last_used_at=None,
+            revoked=False,
+        )
         self._audit.record(who, "token.create", username, token_id=out.id, name=name)
         return out
 
@@ -316,8 +402,12 @@ class AccountService:
             if row is None or row.user_id != user.id:
                 raise NotFound("token.not_found", id=token_id)
             row.revoked = True
-            out = TokenOut(id=row.id, name=row.name, created_at=row.created_at,
-                           last_used_at=row.last_used_at, revoked=True)
+            out = TokenOut(
+                id=row.id,
+                name=row.name,
+                created_at=row.created_at,
+                last_used_at=row.last_used_at,
+                revoked=True,
+            )
         self._audit.record(who, "token.revoke", username, token_id=token_id)
         return out
-

@@ -30,8 +30,12 @@ Icecast) keeps dying; keyed ``service:<name>``."""
 
 
 class AlarmService:
-    def __init__(self, sessions: sessionmaker[Session], audit: AuditLog,
-                 changed: Callable[[], None] = lambda: None):
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        audit: AuditLog,
+        changed: Callable[[], None] = lambda: None,
+    ):
         self._sessions = sessions
         self._audit = audit
         self._changed = changed
@@ -44,15 +48,29 @@ class AlarmService:
         raised = cleared = 0
         with self._sessions.begin() as session:
             devices = list(session.scalars(select(Device).where(Device.retired.is_(False))))
-            open_ = {a.device_id: a for a in session.scalars(select(Alarm).where(
-                Alarm.key == OFFLINE, Alarm.cleared_at.is_(None)))}
+            open_ = {
+                a.device_id: a
+                for a in session.scalars(
+                    select(Alarm).where(Alarm.key == OFFLINE, Alarm.cleared_at.is_(None))
+                )
+            }
             for d in devices:
-                gone = d.status == "offline" and d.status_at is not None and \
-                    now - d.status_at > timedelta(minutes=after_min)
+                gone = (
+                    d.status == "offline"
+                    and d.status_at is not None
+                    and now - d.status_at > timedelta(minutes=after_min)
+                )
                 if gone and d.id not in open_:
-                    session.add(Alarm(device_id=d.id, key=OFFLINE, code=OFFLINE,
-                                      raised_at=d.status_at, occurrences=1,
-                                      detail=f"{after_min:g} min"))
+                    session.add(
+                        Alarm(
+                            device_id=d.id,
+                            key=OFFLINE,
+                            code=OFFLINE,
+                            raised_at=d.status_at,
+                            occurrences=1,
+                            detail=f"{after_min:g} min",
+                        )
+                    )
                     raised += 1
                 elif d.status != "offline" and d.id in open_:
                     open_[d.id].cleared_at = d.status_at or now
@@ -65,29 +83,43 @@ class AlarmService:
         """A supervised child keeps dying: one open alarm per service (a repeat counts up)."""
         key = f"service:{name}"
         with self._sessions.begin() as session:
-            open_alarm = session.scalars(select(Alarm).where(
-                Alarm.device_id.is_(None), Alarm.key == key, Alarm.cleared_at.is_(None))
-                .limit(1)).first()
+            open_alarm = session.scalars(
+                select(Alarm)
+                .where(Alarm.device_id.is_(None), Alarm.key == key, Alarm.cleared_at.is_(None))
+                .limit(1)
+            ).first()
             if open_alarm is not None:
                 open_alarm.occurrences += 1
                 open_alarm.detail = detail
             else:
-                session.add(Alarm(device_id=None, key=key, code=SERVICE_DOWN,
-                                  raised_at=utcnow(), occurrences=1,
-                                  detail=f"{name}: {detail}"[:300]))
+                session.add(
+                    Alarm(
+                        device_id=None,
+                        key=key,
+                        code=SERVICE_DOWN,
+                        raised_at=utcnow(),
+                        occurrences=1,
+                        detail=f"{name}: {detail}"[:300],
+                    )
+                )
         self._changed()
 
     def service_recovered(self, name: str) -> None:
         """It has stayed up: its alarm clears (and leaves the list once acknowledged)."""
         with self._sessions.begin() as session:
-            for alarm in session.scalars(select(Alarm).where(
-                    Alarm.device_id.is_(None), Alarm.key == f"service:{name}",
-                    Alarm.cleared_at.is_(None))):
+            for alarm in session.scalars(
+                select(Alarm).where(
+                    Alarm.device_id.is_(None),
+                    Alarm.key == f"service:{name}",
+                    Alarm.cleared_at.is_(None),
+                )
+            ):
                 alarm.cleared_at = utcnow()
         self._changed()
 
-    def list(self, device_id: str | None = None, state: str = "open", limit: int = 500
-             ) -> list[AlarmOut]:
+    def list(
+        self, device_id: str | None = None, state: str = "open", limit: int = 500
+    ) -> list[AlarmOut]:
         """Newest first; ``state`` is one of ``STATES``."""
         with self._sessions() as session:
             query = select(Alarm).order_by(Alarm.raised_at.desc(), Alarm.id.desc())
@@ -101,8 +133,7 @@ class AlarmService:
                 query = query.where(Alarm.is_open())
             return [AlarmOut.model_validate(a) for a in session.scalars(query.limit(limit))]
 
-    def acknowledge(self, who: Principal, alarm_id: int, note: str = "", by: str = ""
-                    ) -> AlarmOut:
+    def acknowledge(self, who: Principal, alarm_id: int, note: str = "", by: str = "") -> AlarmOut:
         """A technician has seen it; it leaves the open list once it has also cleared.
         ``by`` names the person behind the bootstrap token (a login names itself)."""
         with self._sessions.begin() as session:

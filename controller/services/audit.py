@@ -15,8 +15,17 @@ from ..auth import Principal
 from ..db.models import AuditEntry
 from .views import AuditOut
 
-KINDS = ("auth.", "broadcast.", "media.", "schedule.", "device.", "zone.", "user.", "token.",
-         "alarm.")
+KINDS = (
+    "auth.",
+    "broadcast.",
+    "media.",
+    "schedule.",
+    "device.",
+    "zone.",
+    "user.",
+    "token.",
+    "alarm.",
+)
 """Action prefixes a reader filters by."""
 
 
@@ -43,22 +52,41 @@ class AuditLog:
                 return
             self._throttle[key] = (now, 0)
             if len(self._throttle) > 10_000:  # forget the quiet ones
-                self._throttle = {k: v for k, v in self._throttle.items()
-                                  if now - v[0] < ANONYMOUS_EVERY_S}
-        self.record("anonymous", action, target, "denied", ip,
-                    **({"repeated": skipped} if skipped else {}))
+                self._throttle = {
+                    k: v for k, v in self._throttle.items() if now - v[0] < ANONYMOUS_EVERY_S
+                }
+        self.record(
+            "anonymous", action, target, "denied", ip, **({"repeated": skipped} if skipped else {})
+        )
 
-    def record(self, who: Principal | str, action: str, target: str = "", outcome: str = "ok",
-               ip: str = "", **detail: Any) -> None:
+    def record(
+        self,
+        who: Principal | str,
+        action: str,
+        target: str = "",
+        outcome: str = "ok",
+        ip: str = "",
+        **detail: Any,
+    ) -> None:
         """Append one line (its own transaction: kept even if the action then fails)."""
         actor = who if isinstance(who, str) else who.username
         ip = ip or ("" if isinstance(who, str) else who.ip)
         with self._sessions.begin() as session:
-            session.add(AuditEntry(ts=utcnow(), actor=actor[:64], action=action,
-                                   target=target[:200], outcome=outcome, ip=ip, detail=detail))
+            session.add(
+                AuditEntry(
+                    ts=utcnow(),
+                    actor=actor[:64],
+                    action=action,
+                    target=target[:200],
+                    outcome=outcome,
+                    ip=ip,
+                    detail=detail,
+                )
+            )
 
-    def rows(self, actor: str | None = None, action: str | None = None, limit: int = 500
-             ) -> list[AuditOut]:
+    def rows(
+        self, actor: str | None = None, action: str | None = None, limit: int = 500
+    ) -> list[AuditOut]:
         """Newest first; ``action`` is a prefix (``broadcast.`` → every broadcast action)."""
         with self._sessions() as session:
             query = select(AuditEntry).order_by(AuditEntry.id.desc()).limit(limit)
@@ -70,5 +98,6 @@ class AuditLog:
 
     def actors(self) -> list[str]:
         with self._sessions() as session:
-            return list(session.scalars(select(AuditEntry.actor).distinct()
-                                        .order_by(AuditEntry.actor)))
+            return list(
+                session.scalars(select(AuditEntry.actor).distinct().order_by(AuditEntry.actor))
+            )

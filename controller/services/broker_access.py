@@ -36,15 +36,22 @@ CONTROLLER_USER = "loalang-controller"
 
 
 class BrokerAccess:
-    def __init__(self, settings: Settings, sessions: sessionmaker[Session],
-                 reload: Callable[[], None] = lambda: None):
+    def __init__(
+        self,
+        settings: Settings,
+        sessions: sessionmaker[Session],
+        reload: Callable[[], None] = lambda: None,
+    ):
         self._settings = settings
         self._sessions = sessions
         self._reload_managed = reload
         managed = settings.broker == "mosquitto"
         self.nats_path = settings.nats_authorization_file
-        self.enabled = bool(settings.mqtt_password_file) or bool(self.nats_path) or (
-            managed if settings.broker_access is None else settings.broker_access)
+        self.enabled = (
+            bool(settings.mqtt_password_file)
+            or bool(self.nats_path)
+            or (managed if settings.broker_access is None else settings.broker_access)
+        )
         self._hash = nats_hash if self.nats_path else mosquitto_hash
         workdir = settings.data_dir / "mosquitto"
         self.password_path = settings.mqtt_password_file or workdir / "passwords"
@@ -65,8 +72,14 @@ class BrokerAccess:
     def login(self) -> BrokerLogin:
         """How the controller's two sessions log in."""
         s = self._settings
-        return BrokerLogin(s.mqtt_host, s.mqtt_port, self.username, self.command_username,
-                           self.password, str(s.mqtt_ca_file) if s.mqtt_ca_file else None)
+        return BrokerLogin(
+            s.mqtt_host,
+            s.mqtt_port,
+            self.username,
+            self.command_username,
+            self.password,
+            str(s.mqtt_ca_file) if s.mqtt_ca_file else None,
+        )
 
     def device_hash(self, token: str) -> str | None:
         """What the registry keeps of a new device token for the broker (None: access off)."""
@@ -79,12 +92,16 @@ class BrokerAccess:
         assert self.username
         assert self.password
         with self._sessions() as session:
-            devices = [BrokerUser(d.id, d.mqtt_password_hash, tuple(z.id for z in d.zones))
-                       for d in session.scalars(select(Device).where(
-                           Device.retired.is_(False), Device.mqtt_password_hash.is_not(None)))
-                       if d.mqtt_password_hash]
-        self._reads = {d.username: frozenset(device_reads(d.username, d.zones))
-                       for d in devices}
+            devices = [
+                BrokerUser(d.id, d.mqtt_password_hash, tuple(z.id for z in d.zones))
+                for d in session.scalars(
+                    select(Device).where(
+                        Device.retired.is_(False), Device.mqtt_password_hash.is_not(None)
+                    )
+                )
+                if d.mqtt_password_hash
+            ]
+        self._reads = {d.username: frozenset(device_reads(d.username, d.zones)) for d in devices}
         digest = self._hash(self.password)
         controllers = [BrokerUser(self.username, digest)]
         if self.command_username and self.command_username != self.username:
@@ -94,8 +111,7 @@ class BrokerAccess:
             return
         with self._lock:
             # 0640: an operator's Mosquitto reads them as the controller's group
-            write_private(self.password_path, password_file(controllers, devices).encode(),
-                          0o640)
+            write_private(self.password_path, password_file(controllers, devices).encode(), 0o640)
             write_private(self.acl_path, acl_file(controllers, devices).encode(), 0o640)
             self._reload()
         log.info("broker access: %d devices and the controller", len(devices))
@@ -104,23 +120,21 @@ class BrokerAccess:
         assert self.nats_path is not None
         usable = [d for d in devices if is_nats_hash(d.password_hash)]
         if len(usable) < len(devices):  # registered while the broker was a Mosquitto
-            log.warning("broker access: %d devices have a Mosquitto password hash NATS cannot "
-                        "check; rotate their tokens (POST /api/devices/{id}/rotate-token)",
-                        len(devices) - len(usable))
+            log.warning(
+                "broker access: %d devices have a Mosquitto password hash NATS cannot "
+                "check; rotate their tokens (POST /api/devices/{id}/rotate-token)",
+                len(devices) - len(usable),
+            )
         with self._lock:
-            write_private(self.nats_path, nats_authorization(controllers, usable).encode(),
-                          0o640)
+            write_private(self.nats_path, nats_authorization(controllers, usable).encode(), 0o640)
             self._reload()
         log.info("broker access (NATS): %d devices and the controller", len(usable))
 
     def _reload(self) -> None:
         command = self._settings.mqtt_reload_command
         if command:
-            done = subprocess.run(shlex.split(command), capture_output=True, text=True,
-                                  timeout=30)
+            done = subprocess.run(shlex.split(command), capture_output=True, text=True, timeout=30)
             if done.returncode != 0:
                 log.error("broker reload (%s) failed: %s", command, done.stderr.strip()[-300:])
         else:
             self._reload_managed()
-
-

@@ -24,9 +24,13 @@ log = logging.getLogger(__name__)
 
 
 class BrokerDenials:
-    def __init__(self, sessions: sessionmaker[Session],
-                 reads: Callable[[str], frozenset[str] | None],
-                 changed: Callable[[], None] = lambda: None, every_s: float = 60.0):
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        reads: Callable[[str], frozenset[str] | None],
+        changed: Callable[[], None] = lambda: None,
+        every_s: float = 60.0,
+    ):
         """``reads(user)``: what a device may subscribe to (None: not a device)."""
         self._sessions = sessions
         self._reads = reads
@@ -58,8 +62,11 @@ class BrokerDenials:
         one). Returns the events written."""
         now = time.monotonic()
         with self._lock:
-            users = [u for u in ([only] if only else list(self._pending))
-                     if u in self._pending and now - self._last.get(u, -1e9) >= self._every_s]
+            users = [
+                u
+                for u in ([only] if only else list(self._pending))
+                if u in self._pending and now - self._last.get(u, -1e9) >= self._every_s
+            ]
             batch = {u: self._pending.pop(u) for u in users}
             for u in users:
                 self._last[u] = now
@@ -69,15 +76,28 @@ class BrokerDenials:
         with self._sessions.begin() as session:
             for user, counts in batch.items():
                 total = sum(counts.values())
-                detail = "; ".join(f"{action} {topic} ×{n}"
-                                   for (action, topic), n in counts.most_common(5))
+                detail = "; ".join(
+                    f"{action} {topic} ×{n}" for (action, topic), n in counts.most_common(5)
+                )
                 (action, topic), _ = counts.most_common(1)[0]
-                session.add(DeviceEvent(
-                    event_id=f"broker-{uuid.uuid4().hex}", device_id=user, type="security",
-                    ts=at, received_at=at, play_id=None,
-                    payload={"type": "security", "reason": "broker_denied",
-                             "detail": detail[:300], "topic": topic[:200], "action": action,
-                             "denials": total}))
+                session.add(
+                    DeviceEvent(
+                        event_id=f"broker-{uuid.uuid4().hex}",
+                        device_id=user,
+                        type="security",
+                        ts=at,
+                        received_at=at,
+                        play_id=None,
+                        payload={
+                            "type": "security",
+                            "reason": "broker_denied",
+                            "detail": detail[:300],
+                            "topic": topic[:200],
+                            "action": action,
+                            "denials": total,
+                        },
+                    )
+                )
                 security_alarm(session, user, f"broker_denied: {detail}", at, count=total)
                 log.warning("the broker refused %s: %s", user, detail)
         self._changed()

@@ -53,9 +53,16 @@ class CapOutcome:
 
 
 class CapService:
-    def __init__(self, settings: Settings, sessions: sessionmaker[Session],
-                 broadcasts: BroadcastService, repeats: RepeatService, speech: SpeechService,
-                 media: MediaService, audit: AuditLog):
+    def __init__(
+        self,
+        settings: Settings,
+        sessions: sessionmaker[Session],
+        broadcasts: BroadcastService,
+        repeats: RepeatService,
+        speech: SpeechService,
+        media: MediaService,
+        audit: AuditLog,
+    ):
         self._settings = settings
         self._sessions = sessions
         self._broadcasts = broadcasts
@@ -67,8 +74,7 @@ class CapService:
     def feed_for(self, token: str) -> str:
         """The feed a token belongs to (compared in constant time)."""
         for name, feed in self._settings.cap_feeds.items():
-            if token and feed.token and hmac.compare_digest(token.encode(),
-                                                            feed.token.encode()):
+            if token and feed.token and hmac.compare_digest(token.encode(), feed.token.encode()):
                 return name
         raise Unauthenticated("cap.bad_token")
 
@@ -80,8 +86,9 @@ class CapService:
         try:
             alert = parse(document)
         except CapInvalid as exc:
-            self._audit.record(who, "cap.receive", "", "refused", where=exc.where,
-                               problem=exc.problem)
+            self._audit.record(
+                who, "cap.receive", "", "refused", where=exc.where, problem=exc.problem
+            )
             raise Invalid("cap.invalid", where=exc.where, problem=exc.problem) from None
         seen = self._seen(alert)
         if seen is not None:
@@ -94,33 +101,59 @@ class CapService:
             raise Invalid("cap.expired", expires=decision.info.expires.isoformat())
         action, broadcast_id, zones, detail = self._act(feed_name, feed, who, alert, decision)
         outcome = self._store(feed_name, alert, action, broadcast_id, zones, detail)
-        self._audit.record(who, "cap.receive", alert.identifier, status=alert.status,
-                           msg_type=alert.msg_type, did=action, broadcast=broadcast_id,
-                           zones=sorted(zones))
+        self._audit.record(
+            who,
+            "cap.receive",
+            alert.identifier,
+            status=alert.status,
+            msg_type=alert.msg_type,
+            did=action,
+            broadcast=broadcast_id,
+            zones=sorted(zones),
+        )
         return outcome
 
     def list(self, limit: int = 100) -> list[dict[str, Any]]:
         with self._sessions() as session:
-            return [dict(id=a.id, feed=a.feed, sender=a.sender, identifier=a.identifier,
-                         sent=a.sent, status=a.status, msg_type=a.msg_type, action=a.action,
-                         broadcast_id=a.broadcast_id, detail=a.detail,
-                         received_at=a.received_at)
-                    for a in session.scalars(select(CapAlert).order_by(CapAlert.id.desc())
-                                             .limit(limit))]
+            return [
+                dict(
+                    id=a.id,
+                    feed=a.feed,
+                    sender=a.sender,
+                    identifier=a.identifier,
+                    sent=a.sent,
+                    status=a.status,
+                    msg_type=a.msg_type,
+                    action=a.action,
+                    broadcast_id=a.broadcast_id,
+                    detail=a.detail,
+                    received_at=a.received_at,
+                )
+                for a in session.scalars(select(CapAlert).order_by(CapAlert.id.desc()).limit(limit))
+            ]
 
     # --- what to do -----------------------------------------------------------------------
 
     def _seen(self, alert: Alert) -> CapOutcome | None:
         with self._sessions() as session:
-            row = session.scalar(select(CapAlert).where(CapAlert.sender == alert.sender,
-                                                        CapAlert.identifier == alert.identifier))
+            row = session.scalar(
+                select(CapAlert).where(
+                    CapAlert.sender == alert.sender, CapAlert.identifier == alert.identifier
+                )
+            )
             if row is None:
                 return None
-            return CapOutcome(row.id, row.action, row.broadcast_id, duplicate=True,
-                              zones=tuple(row.detail.get("zones", [])))
+            return CapOutcome(
+                row.id,
+                row.action,
+                row.broadcast_id,
+                duplicate=True,
+                zones=tuple(row.detail.get("zones", [])),
+            )
 
-    def _act(self, feed_name: str, feed: CapFeed, who: Principal, alert: Alert,
-             decision: Decision) -> tuple[str, str | None, set[str], dict[str, Any]]:
+    def _act(
+        self, feed_name: str, feed: CapFeed, who: Principal, alert: Alert, decision: Decision
+    ) -> tuple[str, str | None, set[str], dict[str, Any]]:
         info = decision.info
         detail: dict[str, Any] = {"headline": info.headline if info else ""}
         if decision.cancels:
@@ -143,15 +176,19 @@ class CapService:
         try:
             request = BroadcastRequest(
                 media_sha256=self._audio(who, info),
-                targets=[f"zone:{z}" for z in sorted(zones)], start_at=start,
+                targets=[f"zone:{z}" for z in sorted(zones)],
+                start_at=start,
                 title=(info.headline or info.event)[:200],
-                priority=Priority.emergency if emergency else Priority.priority)
+                priority=Priority.emergency if emergency else Priority.priority,
+            )
             if rule.repeat_every_min and not test:  # until it expires (48 plays at most)
-                until = (info.expires - (start or now)).total_seconds() if info.expires \
-                    else None
+                until = (info.expires - (start or now)).total_seconds() if info.expires else None
                 broadcast_id = self._repeats.create(
-                    who, request, rule.repeat_every_min * 60,
-                    None if until is None else max(1, min(int(until), MAX_REPEAT_S)))
+                    who,
+                    request,
+                    rule.repeat_every_min * 60,
+                    None if until is None else max(1, min(int(until), MAX_REPEAT_S)),
+                )
             else:
                 broadcast_id = self._broadcasts.create(request, who)
         except (CapInvalid, DomainError) as exc:  # quiet hours, no voice, a bad digest…
@@ -163,8 +200,7 @@ class CapService:
 
     def _release(self, feed_name: str, broadcast_id: str) -> None:
         """A feed trusted to release on its own (policy ``auto``): audited as such."""
-        releaser = Principal(username=f"cap:{feed_name}:auto",
-                             roles=frozenset({Role.approver}))
+        releaser = Principal(username=f"cap:{feed_name}:auto", roles=frozenset({Role.approver}))
         state = self._broadcasts.get(broadcast_id).state
         if state == "pending_confirmation":
             self._broadcasts.confirm(broadcast_id, releaser)
@@ -174,10 +210,16 @@ class CapService:
     def _cancel_referenced(self, who: Principal, alert: Alert) -> list[str]:
         cancelled = []
         with self._sessions() as session:
-            ids = [row.broadcast_id for sender, identifier, _ in alert.references
-                   for row in session.scalars(select(CapAlert).where(
-                       CapAlert.sender == sender, CapAlert.identifier == identifier))
-                   if row.broadcast_id]
+            ids = [
+                row.broadcast_id
+                for sender, identifier, _ in alert.references
+                for row in session.scalars(
+                    select(CapAlert).where(
+                        CapAlert.sender == sender, CapAlert.identifier == identifier
+                    )
+                )
+                if row.broadcast_id
+            ]
         for broadcast_id in ids:
             try:
                 state = self._broadcasts.get(broadcast_id).state
@@ -193,12 +235,21 @@ class CapService:
     def _zones(self, info: Info) -> set[str]:
         with self._sessions() as session:
             codes = {z.id: list(z.geocodes or []) for z in session.scalars(select(Zone))}
-            places = [(d.latitude, d.longitude, [z.id for z in d.zones])
-                      for d in session.scalars(select(Device).where(
-                          Device.retired.is_(False), Device.latitude.is_not(None),
-                          Device.longitude.is_not(None)))]
-        return zones_for(info.areas, codes, [(lat, lon, z) for lat, lon, z in places
-                                             if lat is not None and lon is not None])
+            places = [
+                (d.latitude, d.longitude, [z.id for z in d.zones])
+                for d in session.scalars(
+                    select(Device).where(
+                        Device.retired.is_(False),
+                        Device.latitude.is_not(None),
+                        Device.longitude.is_not(None),
+                    )
+                )
+            ]
+        return zones_for(
+            info.areas,
+            codes,
+            [(lat, lon, z) for lat, lon, z in places if lat is not None and lon is not None],
+        )
 
     def _audio(self, who: Principal, info: Info) -> str:
         """The alert's own audio (digest checked), else its text spoken."""
@@ -217,8 +268,9 @@ class CapService:
         language = info.language.split("-")[0].lower() or "vi"
         if not info.text:
             raise Invalid("cap.nothing_to_say")
-        media, _ = self._speech.render(who, [SpeechPart(language, info.text)],
-                                       info.headline or info.event)
+        media, _ = self._speech.render(
+            who, [SpeechPart(language, info.text)], info.headline or info.event
+        )
         return media.sha256
 
     @staticmethod
@@ -239,15 +291,29 @@ class CapService:
             log.warning("CAP resource %s not fetched: %s", uri, exc)
             return None
 
-    def _store(self, feed: str, alert: Alert, action: str, broadcast_id: str | None,
-               zones: set[str], detail: dict[str, Any]) -> CapOutcome:
+    def _store(
+        self,
+        feed: str,
+        alert: Alert,
+        action: str,
+        broadcast_id: str | None,
+        zones: set[str],
+        detail: dict[str, Any],
+    ) -> CapOutcome:
         try:
             with self._sessions.begin() as session:
-                row = CapAlert(feed=feed, sender=alert.sender, identifier=alert.identifier,
-                               sent=alert.sent, status=alert.status, msg_type=alert.msg_type,
-                               action=action, broadcast_id=broadcast_id,
-                               detail={**detail, "zones": sorted(zones)},
-                               received_at=utcnow())
+                row = CapAlert(
+                    feed=feed,
+                    sender=alert.sender,
+                    identifier=alert.identifier,
+                    sent=alert.sent,
+                    status=alert.status,
+                    msg_type=alert.msg_type,
+                    action=action,
+                    broadcast_id=broadcast_id,
+                    detail={**detail, "zones": sorted(zones)},
+                    received_at=utcnow(),
+                )
                 session.add(row)
                 session.flush()
                 return CapOutcome(row.id, action, broadcast_id, zones=tuple(sorted(zones)))
@@ -255,4 +321,3 @@ class CapService:
             seen = self._seen(alert)
             assert seen is not None
             return seen
-

@@ -85,8 +85,10 @@ class CapWatcher:
     def _poll_folder(self, name: str, folder: Path) -> None:
         try:
             folder.mkdir(parents=True, exist_ok=True)
-            found = sorted({p for pattern in PATTERNS for p in folder.glob(pattern)},
-                           key=lambda p: p.stat().st_mtime)
+            found = sorted(
+                {p for pattern in PATTERNS for p in folder.glob(pattern)},
+                key=lambda p: p.stat().st_mtime,
+            )
         except OSError as exc:
             self._error(name, f"{folder}: {exc}")
             return
@@ -164,8 +166,13 @@ class CapWatcher:
             return " / ".join(translate(exc.key, lang, **exc.params) for lang in ("vi", "en"))
         with self._lock:
             self._status[name].received += 1
-        log.info("CAP feed %s: alert %s → %s%s", name, outcome.alert_id, outcome.action,
-                 " (seen before)" if outcome.duplicate else "")
+        log.info(
+            "CAP feed %s: alert %s → %s%s",
+            name,
+            outcome.alert_id,
+            outcome.action,
+            " (seen before)" if outcome.duplicate else "",
+        )
         return None
 
     def _error(self, name: str, message: str) -> None:
@@ -175,8 +182,9 @@ class CapWatcher:
             self._status[name].last_error_at = utcnow()
 
 
-def _get(http: httpx.Client, url: str, headers: dict[str, str]
-         ) -> tuple[int, bytes, str, httpx.Headers]:
+def _get(
+    http: httpx.Client, url: str, headers: dict[str, str]
+) -> tuple[int, bytes, str, httpx.Headers]:
     """GET at most ``MAX_BYTES`` (a CAP document's limit): status, body, final URL, headers."""
     with http.stream("GET", url, headers=headers) as response:
         if response.status_code == 304:

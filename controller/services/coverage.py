@@ -34,8 +34,13 @@ class VillageCoverage:
     @property
     def worst(self) -> str | None:
         """What the village's line is coloured by: the worst outcome it has."""
-        for o in (Outcome.failed, Outcome.missed, Outcome.interrupted, Outcome.fault,
-                  Outcome.played):
+        for o in (
+            Outcome.failed,
+            Outcome.missed,
+            Outcome.interrupted,
+            Outcome.fault,
+            Outcome.played,
+        ):
             if self.counts.get(o.value):
                 return o.value
         return Outcome.waiting.value if self.counts.get("waiting") else None
@@ -54,21 +59,27 @@ def village_coverage(sessions: sessionmaker[Session]) -> list[VillageCoverage]:
         for offset in range(0, LOOK_BACK, PAGE):
             if not waiting:
                 break
-            page = list(session.scalars(
-                select(Broadcast).where(Broadcast.state.in_(
-                    [BroadcastState.sent.value, BroadcastState.done.value]))
-                .order_by(Broadcast.start_at.desc(), Broadcast.id)
-                .offset(offset).limit(PAGE)))
+            page = list(
+                session.scalars(
+                    select(Broadcast)
+                    .where(
+                        Broadcast.state.in_([BroadcastState.sent.value, BroadcastState.done.value])
+                    )
+                    .order_by(Broadcast.start_at.desc(), Broadcast.id)
+                    .offset(offset)
+                    .limit(PAGE)
+                )
+            )
             if not page:
                 break
             by_broadcast: dict[str, list[Delivery]] = {}
-            for d in session.scalars(select(Delivery).where(
-                    Delivery.broadcast_id.in_([b.id for b in page]))):
+            for d in session.scalars(
+                select(Delivery).where(Delivery.broadcast_id.in_([b.id for b in page]))
+            ):
                 by_broadcast.setdefault(d.broadcast_id, []).append(d)
             for b in page:  # newest first
                 for zone in list(waiting):
-                    own = [d for d in by_broadcast.get(b.id, [])
-                           if d.device_id in members[zone]]
+                    own = [d for d in by_broadcast.get(b.id, []) if d.device_id in members[zone]]
                     if own:
                         row = rows[zone]
                         row.broadcast_id, row.title, row.start_at = b.id, b.title, b.start_at

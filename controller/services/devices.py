@@ -29,8 +29,11 @@ from .views import DeviceOut, DeviceRegistered
 
 def active_alarm_counts(session: Session, device_id: str | None = None) -> dict[str, int]:
     """device id → number of alarms still active."""
-    query = (select(Alarm.device_id, func.count()).where(Alarm.cleared_at.is_(None))
-             .group_by(Alarm.device_id))
+    query = (
+        select(Alarm.device_id, func.count())
+        .where(Alarm.cleared_at.is_(None))
+        .group_by(Alarm.device_id)
+    )
     if device_id is not None:
         query = query.where(Alarm.device_id == device_id)
     return dict(session.execute(query).all())  # type: ignore[arg-type]
@@ -38,13 +41,23 @@ def active_alarm_counts(session: Session, device_id: str | None = None) -> dict[
 
 def device_out(device: Device, active_alarms: int = 0) -> DeviceOut:
     return DeviceOut(
-        id=device.id, name=device.name, zones=sorted(z.id for z in device.zones),
-        status=device.status, status_at=device.status_at, last_seen_at=device.last_seen_at,
-        version=device.version, capabilities=list(device.capabilities or []),
-        last_health=device.last_health, last_health_at=device.last_health_at,
-        retired=device.retired, volume=device.volume, latitude=device.latitude,
-        longitude=device.longitude, active_alarms=active_alarms,
-        created_at=device.created_at)
+        id=device.id,
+        name=device.name,
+        zones=sorted(z.id for z in device.zones),
+        status=device.status,
+        status_at=device.status_at,
+        last_seen_at=device.last_seen_at,
+        version=device.version,
+        capabilities=list(device.capabilities or []),
+        last_health=device.last_health,
+        last_health_at=device.last_health_at,
+        retired=device.retired,
+        volume=device.volume,
+        latitude=device.latitude,
+        longitude=device.longitude,
+        active_alarms=active_alarms,
+        created_at=device.created_at,
+    )
 
 
 FLEET_SORTS = ("name", "state", "alarms")
@@ -63,13 +76,23 @@ class FleetPage:
     pages: int
 
 
-def fleet_order(rows: list[Any], alarms: dict[str, int], zone_members: set[str] | None,
-                state: str | None, q: str, sort: str) -> list[Any]:
+def fleet_order(
+    rows: list[Any],
+    alarms: dict[str, int],
+    zone_members: set[str] | None,
+    state: str | None,
+    q: str,
+    sort: str,
+) -> list[Any]:
     """The (id, name, status) rows the filters let through, in the order asked for."""
     needle = q.lower()
-    out = [r for r in rows if (zone_members is None or r.id in zone_members)
-           and (not state or r.status == state)
-           and (not needle or needle in f"{r.id} {r.name}".lower())]
+    out = [
+        r
+        for r in rows
+        if (zone_members is None or r.id in zone_members)
+        and (not state or r.status == state)
+        and (not needle or needle in f"{r.id} {r.name}".lower())
+    ]
     order = {"offline": 0, "stopped": 1}
     if sort == "state":
         out.sort(key=lambda r: (order.get(r.status or "", 2), r.name))
@@ -81,8 +104,7 @@ def fleet_order(rows: list[Any], alarms: dict[str, int], zone_members: set[str] 
 
 
 def fleet_counts(rows: list[Any], alarms: dict[str, int]) -> dict[str, int]:
-    counts = {s: sum(1 for r in rows if r.status == s) for s in ("online", "offline",
-                                                                 "stopped")}
+    counts = {s: sum(1 for r in rows if r.status == s) for s in ("online", "offline", "stopped")}
     counts["unknown"] = len(rows) - sum(counts.values())
     counts["alarms"] = sum(1 for r in rows if alarms.get(r.id))
     counts["all"] = len(rows)
@@ -121,15 +143,17 @@ RETIRE_WAIT_S = 5.0
 """How long retiring an online device waits for it to acknowledge being emptied."""
 
 
-def _wait_ack(sessions: sessionmaker[Session], device_id: str, cmd_id: str,
-              timeout: float) -> bool:
+def _wait_ack(sessions: sessionmaker[Session], device_id: str, cmd_id: str, timeout: float) -> bool:
     """Until the device's ack of ``cmd_id`` is stored, or ``timeout``."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         with sessions() as session:
-            recent = session.scalars(select(DeviceEvent.payload).where(
-                DeviceEvent.device_id == device_id, DeviceEvent.type == "ack")
-                .order_by(DeviceEvent.id.desc()).limit(20))
+            recent = session.scalars(
+                select(DeviceEvent.payload)
+                .where(DeviceEvent.device_id == device_id, DeviceEvent.type == "ack")
+                .order_by(DeviceEvent.id.desc())
+                .limit(20)
+            )
             if any(p.get("cmd_id") == cmd_id for p in recent):
                 return True
         time.sleep(0.1)
@@ -137,10 +161,17 @@ def _wait_ack(sessions: sessionmaker[Session], device_id: str, cmd_id: str,
 
 
 class DeviceService:
-    def __init__(self, settings: Settings, sessions: sessionmaker[Session], keys: KeyRing,
-                 commands: CommandPath, audit: AuditLog, plans_changed: Callable[[], None],
-                 access: BrokerAccess | None = None,
-                 empty_plan: Callable[[str], object] = lambda device_id: None):
+    def __init__(
+        self,
+        settings: Settings,
+        sessions: sessionmaker[Session],
+        keys: KeyRing,
+        commands: CommandPath,
+        audit: AuditLog,
+        plans_changed: Callable[[], None],
+        access: BrokerAccess | None = None,
+        empty_plan: Callable[[str], object] = lambda device_id: None,
+    ):
         self._settings = settings
         self._empty_plan = empty_plan
         self._access = access  # the broker's log-ins follow the registry
@@ -169,14 +200,23 @@ class DeviceService:
             lines.insert(-1, f'ca_pem = """\n{ca.strip()}\n"""')
         lines += ["[mqtt]"]
         if s.mqtt_tls_port and s.broker == "mosquitto":  # the TLS listener of ours
-            lines += [f"host = {_toml_str(s.agent_mqtt_host)}", f"port = {s.mqtt_tls_port}",
-                      "tls = true"]
+            lines += [
+                f"host = {_toml_str(s.agent_mqtt_host)}",
+                f"port = {s.mqtt_tls_port}",
+                "tls = true",
+            ]
         elif s.mqtt_ca_file:  # an operator's broker with TLS
-            lines += [f"host = {_toml_str(s.mqtt_public_host or s.mqtt_host)}",
-                      f"port = {s.mqtt_port}", "tls = true"]
+            lines += [
+                f"host = {_toml_str(s.mqtt_public_host or s.mqtt_host)}",
+                f"port = {s.mqtt_port}",
+                "tls = true",
+            ]
         else:  # the broker on this machine is reached by the public name from elsewhere
-            host = s.agent_mqtt_host if s.broker == "external" and is_loopback(
-                s.mqtt_host) else s.mqtt_host
+            host = (
+                s.agent_mqtt_host
+                if s.broker == "external" and is_loopback(s.mqtt_host)
+                else s.mqtt_host
+            )
             lines += [f"host = {_toml_str(host)}", f"port = {s.mqtt_port}"]
         if self._access is not None and self._access.enabled:
             # its own broker log-in (never the controller's): the ACL allows it its own topics
@@ -186,8 +226,11 @@ class DeviceService:
             "",
             "# Controller public keys this device obeys (key id = base64url Ed25519 key).",
             "[keys]",
-            *(f"{_toml_str(k.kid)} = {_toml_str(k.public_b64)}"
-              for k in (self._keys.active, self._keys.next) if k is not None),
+            *(
+                f"{_toml_str(k.kid)} = {_toml_str(k.public_b64)}"
+                for k in (self._keys.active, self._keys.next)
+                if k is not None
+            ),
             "",
             "[output]",
             f"backend = {_toml_str(output)}",
@@ -209,21 +252,38 @@ class DeviceService:
 
     # --- registry --------------------------------------------------------------------------
 
-    def register(self, who: Principal, device_id: str, name: str, zones: list[str],
-                 output: str = "alsa", latitude: float | None = None,
-                 longitude: float | None = None) -> DeviceRegistered:
+    def register(
+        self,
+        who: Principal,
+        device_id: str,
+        name: str,
+        zones: list[str],
+        output: str = "alsa",
+        latitude: float | None = None,
+        longitude: float | None = None,
+    ) -> DeviceRegistered:
         """Register a device; the answer holds its token (shown once) and its config file."""
         token, hashed = _new_token(device_id)
         with self._sessions.begin() as session:
             if session.get(Device, device_id) is not None:
                 raise Conflict("device.exists", id=device_id)
-            device = Device(id=device_id, name=name, token_hash=hashed, capabilities=[],
-                            zones=_zones(session, zones), latitude=latitude,
-                            longitude=longitude, mqtt_password_hash=self._broker_hash(token))
+            device = Device(
+                id=device_id,
+                name=name,
+                token_hash=hashed,
+                capabilities=[],
+                zones=_zones(session, zones),
+                latitude=latitude,
+                longitude=longitude,
+                mqtt_password_hash=self._broker_hash(token),
+            )
             session.add(device)
             session.flush()
-            registered = DeviceRegistered(device=device_out(device), token=token,
-                                          config_toml=self.agent_config(device, token, output))
+            registered = DeviceRegistered(
+                device=device_out(device),
+                token=token,
+                config_toml=self.agent_config(device, token, output),
+            )
         self._access_changed()
         self._plans_changed()
         self._audit.record(who, "device.register", device_id, zones=list(zones))
@@ -236,8 +296,9 @@ class DeviceService:
         if self._access is not None:
             self._access.sync()
 
-    def rotate_token(self, who: Principal, device_id: str, output: str = "alsa"
-                     ) -> DeviceRegistered:
+    def rotate_token(
+        self, who: Principal, device_id: str, output: str = "alsa"
+    ) -> DeviceRegistered:
         """A new device token (the old one stops working at once) and the config carrying it."""
         token, hashed = _new_token(device_id)
         with self._sessions.begin() as session:
@@ -247,8 +308,11 @@ class DeviceService:
             device.token_hash = hashed
             device.mqtt_password_hash = self._broker_hash(token)  # the old one stops now
             session.flush()
-            registered = DeviceRegistered(device=device_out(device), token=token,
-                                          config_toml=self.agent_config(device, token, output))
+            registered = DeviceRegistered(
+                device=device_out(device),
+                token=token,
+                config_toml=self.agent_config(device, token, output),
+            )
         self._access_changed()
         self._audit.record(who, "device.rotate_token", device_id)
         return registered
@@ -274,38 +338,57 @@ class DeviceService:
         self._audit.record(who, "device.retire", device_id)
         return out
 
-    def list(self, zone: str | None = None, status: str | None = None,
-             include_retired: bool = True, offset: int = 0,
-             limit: int | None = None) -> list[DeviceOut]:
+    def list(
+        self,
+        zone: str | None = None,
+        status: str | None = None,
+        include_retired: bool = True,
+        offset: int = 0,
+        limit: int | None = None,
+    ) -> list[DeviceOut]:
         """Devices by id, filtered in the database; ``offset``/``limit`` page through them."""
         with self._sessions() as session:
             query = select(Device).order_by(Device.id).offset(offset).limit(limit)
             if not include_retired:
                 query = query.where(Device.retired.is_(False))
             if zone:
-                query = query.where(Device.id.in_(
-                    select(DeviceZone.device_id).where(DeviceZone.zone_id == zone)))
+                query = query.where(
+                    Device.id.in_(select(DeviceZone.device_id).where(DeviceZone.zone_id == zone))
+                )
             if status:
                 query = query.where(Device.status == status)
             alarms = active_alarm_counts(session)
             return [device_out(d, alarms.get(d.id, 0)) for d in session.scalars(query)]
 
-    def fleet_page(self, zone: str | None = None, state: str | None = None, q: str = "",
-                   sort: str = "name", page: int = 1, per_page: int = FLEET_PAGE_SIZE
-                   ) -> FleetPage:
+    def fleet_page(
+        self,
+        zone: str | None = None,
+        state: str | None = None,
+        q: str = "",
+        sort: str = "name",
+        page: int = 1,
+        per_page: int = FLEET_PAGE_SIZE,
+    ) -> FleetPage:
         """The fleet page: counts over every device in service, filters and order over light
         rows, and only the page's devices read in full (their health, zones)."""
         with self._sessions() as session:
-            rows = list(session.execute(select(Device.id, Device.name, Device.status)
-                                        .where(Device.retired.is_(False))))
+            rows = list(
+                session.execute(
+                    select(Device.id, Device.name, Device.status).where(Device.retired.is_(False))
+                )
+            )
             alarms = active_alarm_counts(session)
-            members = set(session.scalars(select(DeviceZone.device_id).where(
-                DeviceZone.zone_id == zone))) if zone else None
-            chosen = fleet_order(rows, alarms, members, state, q,
-                                 sort if sort in FLEET_SORTS else "name")
+            members = (
+                set(session.scalars(select(DeviceZone.device_id).where(DeviceZone.zone_id == zone)))
+                if zone
+                else None
+            )
+            chosen = fleet_order(
+                rows, alarms, members, state, q, sort if sort in FLEET_SORTS else "name"
+            )
             pages = max(1, -(-len(chosen) // per_page))
             page = min(max(1, page), pages)
-            ids = [r.id for r in chosen[(page - 1) * per_page:page * per_page]]
+            ids = [r.id for r in chosen[(page - 1) * per_page : page * per_page]]
             full = {d.id: d for d in session.scalars(select(Device).where(Device.id.in_(ids)))}
             devices = [device_out(full[i], alarms.get(i, 0)) for i in ids if i in full]
         return FleetPage(devices, fleet_counts(rows, alarms), len(chosen), page, pages)
@@ -314,16 +397,21 @@ class DeviceService:
         with self._sessions() as session:
             device = get_device(session, device_id)
             out = device_out(device, active_alarm_counts(session, device_id).get(device_id, 0))
-        out.commands_pending = sorted({c.kind for c in self._commands.pending(
-            target=f"device:{device_id}")})
+        out.commands_pending = sorted(
+            {c.kind for c in self._commands.pending(target=f"device:{device_id}")}
+        )
         return out
 
     def telemetry(self, device_id: str, since: datetime) -> list[DeviceTelemetry]:
         """The device's health reports since ``since``, oldest first (for plots)."""
         with self._sessions() as session:
-            return list(session.scalars(select(DeviceTelemetry).where(
-                DeviceTelemetry.device_id == device_id, DeviceTelemetry.ts >= since)
-                .order_by(DeviceTelemetry.ts)))
+            return list(
+                session.scalars(
+                    select(DeviceTelemetry)
+                    .where(DeviceTelemetry.device_id == device_id, DeviceTelemetry.ts >= since)
+                    .order_by(DeviceTelemetry.ts)
+                )
+            )
 
     def names(self) -> dict[str, str]:
         with self._sessions() as session:
@@ -352,12 +440,14 @@ class DeviceService:
         self._audit.record(who, "device.volume", device_id, level=level)
         return self.get(device_id)
 
-    def set_location(self, who: Principal, device_id: str, latitude: float, longitude: float
-                     ) -> DeviceOut:
+    def set_location(
+        self, who: Principal, device_id: str, latitude: float, longitude: float
+    ) -> DeviceOut:
         """Where the cluster stands (WGS 84), for the technician's map."""
         with self._sessions.begin() as session:
             device = get_device(session, device_id)
             device.latitude, device.longitude = latitude, longitude
-        self._audit.record(who, "device.location", device_id, latitude=latitude,
-                           longitude=longitude)
+        self._audit.record(
+            who, "device.location", device_id, latitude=latitude, longitude=longitude
+        )
         return self.get(device_id)

@@ -26,14 +26,16 @@ from .speech import SpeechPart, SpeechService
 
 Intro = Literal["siren", "chime", "none"]
 
-CORRECTION_TEXT = ("Xin bà con chú ý. Thông báo khẩn cấp vừa phát là thông báo nhầm. "
-                   "Không có tình huống khẩn cấp. Xin bà con bỏ qua thông báo đó.")
+CORRECTION_TEXT = (
+    "Xin bà con chú ý. Thông báo khẩn cấp vừa phát là thông báo nhầm. "
+    "Không có tình huống khẩn cấp. Xin bà con bỏ qua thông báo đó."
+)
 
 # ffmpeg sources for the built-in sounds (generated once, stored like any bulletin)
 _SOUNDS = {
     "siren": "aevalsrc='0.6*sin(2*PI*t*(650+250*sin(2*PI*0.5*t)))':s=48000:d=4",
     "chime": "aevalsrc='0.5*(sin(2*PI*880*t)*lt(t,0.6)+sin(2*PI*660*t)*between(t,0.6,1.2)"
-             "+sin(2*PI*520*t)*gt(t,1.2))*exp(-2*mod(t,0.6))':s=48000:d=1.9",
+    "+sin(2*PI*520*t)*gt(t,1.2))*exp(-2*mod(t,0.6))':s=48000:d=1.9",
 }
 
 
@@ -50,9 +52,15 @@ class EmergencyRequest:
 
 
 class EmergencyService:
-    def __init__(self, sessions: sessionmaker[Session], broadcasts: BroadcastService,
-                 repeats: RepeatService, speech: SpeechService, media: MediaService,
-                 ffmpeg: str = "ffmpeg"):
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        broadcasts: BroadcastService,
+        repeats: RepeatService,
+        speech: SpeechService,
+        media: MediaService,
+        ffmpeg: str = "ffmpeg",
+    ):
         self._sessions = sessions
         self._broadcasts = broadcasts
         self._repeats = repeats
@@ -66,20 +74,34 @@ class EmergencyService:
             raise Invalid("emergency.unknown_intro", intro=name)
         filename = f"builtin:{name}"
         with self._sessions() as session:
-            found = session.scalar(select(Media.sha256).where(
-                Media.original_filename == filename))
+            found = session.scalar(select(Media.sha256).where(Media.original_filename == filename))
         if found:
             return found
         with tempfile.TemporaryDirectory(prefix="loalang-sound-") as tmp:
             path = Path(tmp) / f"{name}.wav"
-            subprocess.run([self._ffmpeg, "-v", "error", "-f", "lavfi", "-i", _SOUNDS[name],
-                            "-ac", "1", str(path)], check=True, timeout=60)
-            media, _ = self._media.ingest(who, path, filename,
-                                          "Còi báo động" if name == "siren" else "Chuông báo")
+            subprocess.run(
+                [
+                    self._ffmpeg,
+                    "-v",
+                    "error",
+                    "-f",
+                    "lavfi",
+                    "-i",
+                    _SOUNDS[name],
+                    "-ac",
+                    "1",
+                    str(path),
+                ],
+                check=True,
+                timeout=60,
+            )
+            media, _ = self._media.ingest(
+                who, path, filename, "Còi báo động" if name == "siren" else "Chuông báo"
+            )
         return media.sha256
 
     def correction_media(self, who: Principal) -> str:
-        """"Thông báo nhầm" in the station's voice: spoken once, then reused."""
+        """ "Thông báo nhầm" in the station's voice: spoken once, then reused."""
         return self._speech.spoken(who, SpeechPart("vi", CORRECTION_TEXT), "Thông báo nhầm").sha256
 
     def send(self, who: Principal, req: EmergencyRequest) -> str:
@@ -89,25 +111,33 @@ class EmergencyService:
         if not req.targets:
             raise Invalid("broadcast.no_targets")
         if req.media_sha256:
-            message = SpeechPart(self._media.get(req.media_sha256).language,
-                                 media_sha256=req.media_sha256)
+            message = SpeechPart(
+                self._media.get(req.media_sha256).language, media_sha256=req.media_sha256
+            )
         elif req.text and req.text.strip():
             message = SpeechPart("vi", req.text.strip(), req.voice)
         else:
             raise Invalid("speech.empty_text")
         self._speech.check([message])
-        parts = [] if req.intro == "none" else [
-            SpeechPart("vi", media_sha256=self.sound(who, req.intro))]
+        parts = (
+            []
+            if req.intro == "none"
+            else [SpeechPart("vi", media_sha256=self.sound(who, req.intro))]
+        )
         media, _ = self._speech.render(who, [*parts, message], req.title)
         self.correction_media(who)
-        request = BroadcastRequest(media_sha256=media.sha256, targets=list(req.targets),
-                                   priority=Priority.emergency, title=req.title)
+        request = BroadcastRequest(
+            media_sha256=media.sha256,
+            targets=list(req.targets),
+            priority=Priority.emergency,
+            title=req.title,
+        )
         if req.repeat_every_s:
             return self._repeats.create(who, request, req.repeat_every_s, req.repeat_for_s)
         return self._broadcasts.create(request, who)
 
     def correct(self, who: Principal, broadcast_id: str) -> str:
-        """"Thông báo nhầm": stop what the false emergency still plays (its repetitions too)
+        """ "Thông báo nhầm": stop what the false emergency still plays (its repetitions too)
         and send the ready-made correction to the same loudspeakers (two people, as every
         emergency)."""
         original = self._broadcasts.get(broadcast_id)
@@ -118,7 +148,10 @@ class EmergencyService:
             self._broadcasts.cancel(first.id, who)
         except Conflict:
             pass  # over already: the correction still goes out
-        request = BroadcastRequest(media_sha256=self.correction_media(who),
-                                   targets=list(original.targets), priority=Priority.emergency,
-                                   title=f"Đính chính: {first.title}"[:200])
+        request = BroadcastRequest(
+            media_sha256=self.correction_media(who),
+            targets=list(original.targets),
+            priority=Priority.emergency,
+            title=f"Đính chính: {first.title}"[:200],
+        )
         return self._broadcasts.create(request, who)

@@ -35,19 +35,27 @@ def known_cookie_name(username: str) -> str:
 
 
 class LoginThrottle:
-    def __init__(self, sessions: sessionmaker[Session], window_minutes: int,
-                 name_and_address_hard: int, slowdown_max_s: float = 300.0):
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        window_minutes: int,
+        name_and_address_hard: int,
+        slowdown_max_s: float = 300.0,
+    ):
         self._sessions = sessions
         default = Limits()
         self.limits = Limits(
             window=timedelta(minutes=window_minutes),
-            name_and_address=Rule(soft=min(3, name_and_address_hard),
-                                  hard=name_and_address_hard, max_s=slowdown_max_s),
+            name_and_address=Rule(
+                soft=min(3, name_and_address_hard), hard=name_and_address_hard, max_s=slowdown_max_s
+            ),
             address=dataclasses.replace(default.address, max_s=slowdown_max_s),
             name=dataclasses.replace(default.name, max_s=slowdown_max_s),
-            everyone=dataclasses.replace(default.everyone,
-                                         max_s=min(slowdown_max_s, default.everyone.max_s)),
-            known_device=dataclasses.replace(default.known_device, max_s=slowdown_max_s))
+            everyone=dataclasses.replace(
+                default.everyone, max_s=min(slowdown_max_s, default.everyone.max_s)
+            ),
+            known_device=dataclasses.replace(default.known_device, max_s=slowdown_max_s),
+        )
         self._key: bytes | None = None
         self._known_failures: dict[str, deque[datetime]] = defaultdict(deque)
         self._lock = threading.Lock()
@@ -66,7 +74,8 @@ class LoginThrottle:
                 address=_count(session, since, ip=ip),
                 name=_count(session, name_since, target=username),
                 everyone=_count(session, since),
-                known_device=self._known_count(known, since) if known else Count())
+                known_device=self._known_count(known, since) if known else Count(),
+            )
         return judge(failures, known is not None, now, self.limits)
 
     def failed(self, known: str | None) -> None:
@@ -85,8 +94,11 @@ class LoginThrottle:
 
     @staticmethod
     def _unlocked(session: Session, username: str) -> datetime | None:
-        return session.scalar(select(func.max(AuditEntry.ts)).where(
-            AuditEntry.action == "user.unlock", AuditEntry.target == username[:200]))
+        return session.scalar(
+            select(func.max(AuditEntry.ts)).where(
+                AuditEntry.action == "user.unlock", AuditEntry.target == username[:200]
+            )
+        )
 
     def locked_names(self) -> set[str]:
         """Names refused now from some address, or slowed from everywhere: the accounts page
@@ -95,18 +107,33 @@ class LoginThrottle:
         hard = self.limits.name_and_address.hard or 0
         locked = set()
         with self._sessions() as session:
-            names = set(session.scalars(select(AuditEntry.target).where(
-                AuditEntry.action == "auth.login", AuditEntry.outcome == "denied",
-                AuditEntry.ts >= since).distinct()))
+            names = set(
+                session.scalars(
+                    select(AuditEntry.target)
+                    .where(
+                        AuditEntry.action == "auth.login",
+                        AuditEntry.outcome == "denied",
+                        AuditEntry.ts >= since,
+                    )
+                    .distinct()
+                )
+            )
             for name in names:
                 name_since = max(since, self._unlocked(session, name) or since)
-                per_address = [n for (n,) in session.execute(
-                    select(func.count()).where(
-                        AuditEntry.action == "auth.login", AuditEntry.outcome == "denied",
-                        AuditEntry.target == name, AuditEntry.ts >= name_since)
-                    .group_by(AuditEntry.ip))]
-                if any(n >= hard for n in per_address) or \
-                        sum(per_address) >= self.limits.name.soft:
+                per_address = [
+                    n
+                    for (n,) in session.execute(
+                        select(func.count())
+                        .where(
+                            AuditEntry.action == "auth.login",
+                            AuditEntry.outcome == "denied",
+                            AuditEntry.target == name,
+                            AuditEntry.ts >= name_since,
+                        )
+                        .group_by(AuditEntry.ip)
+                    )
+                ]
+                if any(n >= hard for n in per_address) or sum(per_address) >= self.limits.name.soft:
                     locked.add(name)
         return locked
 
@@ -125,8 +152,9 @@ class LoginThrottle:
         return nonce if hmac.compare_digest(sig, self._sign(username, nonce)) else None
 
     def _sign(self, username: str, nonce: str) -> str:
-        return hmac.new(self._secret(), f"{username}|{nonce}".encode(),
-                        hashlib.sha256).hexdigest()[:32]
+        return hmac.new(self._secret(), f"{username}|{nonce}".encode(), hashlib.sha256).hexdigest()[
+            :32
+        ]
 
     def _secret(self) -> bytes:
         """One key for every controller of the database, made on first use."""
@@ -140,11 +168,12 @@ class LoginThrottle:
         return self._key
 
 
-def _count(session: Session, since: datetime, *, target: str | None = None,
-           ip: str | None = None) -> Count:
+def _count(
+    session: Session, since: datetime, *, target: str | None = None, ip: str | None = None
+) -> Count:
     query = select(func.count(), func.max(AuditEntry.ts)).where(
-        AuditEntry.action == "auth.login", AuditEntry.outcome == "denied",
-        AuditEntry.ts >= since)
+        AuditEntry.action == "auth.login", AuditEntry.outcome == "denied", AuditEntry.ts >= since
+    )
     if target is not None:
         query = query.where(AuditEntry.target == target[:200])
     if ip is not None:

@@ -43,8 +43,14 @@ def media_out(media: Media) -> MediaOut:
 
 
 class MediaService:
-    def __init__(self, sessions: sessionmaker[Session], store: MediaStore,
-                 encode: EncodeSettings, max_upload_bytes: int, audit: AuditLog):
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        store: MediaStore,
+        encode: EncodeSettings,
+        max_upload_bytes: int,
+        audit: AuditLog,
+    ):
         self._sessions = sessions
         self.store = store
         self._encode = encode
@@ -56,9 +62,13 @@ class MediaService:
 
     async def receive(self, upload: AsyncReader, filename: str) -> Path:
         """Copy an upload to a scratch file, refusing it past the limit or when empty."""
-        return await receive_upload(upload, self.store.temp_path(
-            suffix=Path(filename or "").suffix[:10]), self.max_upload_bytes, self.too_large,
-            lambda: Invalid("upload.empty"))
+        return await receive_upload(
+            upload,
+            self.store.temp_path(suffix=Path(filename or "").suffix[:10]),
+            self.max_upload_bytes,
+            self.too_large,
+            lambda: Invalid("upload.empty"),
+        )
 
     def check(self, src: Path) -> None:
         """Refuse at once (in a second, before any job) what is not audio we accept."""
@@ -72,17 +82,24 @@ class MediaService:
         cls = Unsupported if exc.key in UNSUPPORTED else Invalid
         return cls(exc.key, **exc.params)
 
-    def ingest(self, who: Principal, src: Path, filename: str, title: str | None,
-               progress: Progress | None = None, about: About | None = None
-               ) -> tuple[MediaOut, bool]:
+    def ingest(
+        self,
+        who: Principal,
+        src: Path,
+        filename: str,
+        title: str | None,
+        progress: Progress | None = None,
+        about: About | None = None,
+    ) -> tuple[MediaOut, bool]:
         """Check, loudness-normalise, encode and store a file already on disk (which stays the
         caller's). Returns the media and whether it is new; nothing is stored if refused."""
         about = about or About()
         dst = self.store.temp_path(suffix=".opus")
         try:
             try:
-                encoded = process_upload(src, dst, self._encode,
-                                         progress or (lambda stage, done: None))
+                encoded = process_upload(
+                    src, dst, self._encode, progress or (lambda stage, done: None)
+                )
             except MediaRejected as exc:
                 raise self._refusal(exc) from None
             sha, encoded_size = self.store.put(dst)
@@ -91,16 +108,24 @@ class MediaService:
                 if existing is not None:
                     return media_out(existing), False
                 media = Media(
-                    sha256=sha, title=str(title or Path(filename).stem)[:200],
-                    original_filename=filename, original_format=encoded.original_format,
-                    original_size=src.stat().st_size, size=encoded_size, mime="audio/ogg",
+                    sha256=sha,
+                    title=str(title or Path(filename).stem)[:200],
+                    original_filename=filename,
+                    original_format=encoded.original_format,
+                    original_size=src.stat().st_size,
+                    size=encoded_size,
+                    mime="audio/ogg",
                     duration_ms=encoded.duration_ms,
                     loudness_in_lufs=round(encoded.loudness_in.integrated_lufs, 2),
                     true_peak_in_dbtp=round(encoded.loudness_in.true_peak_dbtp, 2),
                     loudness_out_lufs=encoded.loudness_out_lufs,
                     true_peak_out_dbtp=encoded.true_peak_out_dbtp,
-                    loudness_warning=encoded.warning, language=about.language,
-                    text=about.text, voice=about.voice, parts=about.parts)
+                    loudness_warning=encoded.warning,
+                    language=about.language,
+                    text=about.text,
+                    voice=about.voice,
+                    parts=about.parts,
+                )
                 try:
                     session.add(media)
                     session.flush()
@@ -110,8 +135,9 @@ class MediaService:
                 out = media_out(media)
         finally:
             dst.unlink(missing_ok=True)
-        self._audit.record(who, "media.upload", out.sha256, filename=filename,
-                           duration_ms=out.duration_ms)
+        self._audit.record(
+            who, "media.upload", out.sha256, filename=filename, duration_ms=out.duration_ms
+        )
         return out, True
 
     def list(self, limit: int | None = None) -> list[MediaOut]:
@@ -132,9 +158,11 @@ class MediaService:
         """A stored bulletin of just this text, in this voice and read as ``said`` (the
         lexicon may have changed the reading since), so the same text is not spoken twice."""
         with self._sessions() as session:
-            for media in session.scalars(select(Media).where(
-                    Media.language == language, Media.text == text, Media.voice == voice)
-                    .order_by(Media.created_at.desc())):
+            for media in session.scalars(
+                select(Media)
+                .where(Media.language == language, Media.text == text, Media.voice == voice)
+                .order_by(Media.created_at.desc())
+            ):
                 parts = media.parts or []
                 if len(parts) == 1 and parts[0].get("said") == said:
                     return media_out(media)
@@ -143,8 +171,12 @@ class MediaService:
     def titles(self) -> dict[str, str]:
         """sha256 → title (or the file's name), for pages that name bulletins."""
         with self._sessions() as session:
-            return {sha: title or name for sha, title, name in session.execute(
-                select(Media.sha256, Media.title, Media.original_filename))}
+            return {
+                sha: title or name
+                for sha, title, name in session.execute(
+                    select(Media.sha256, Media.title, Media.original_filename)
+                )
+            }
 
     def file(self, sha256: str) -> Path:
         """The encoded file, for agents; NotFound for anything else."""

@@ -32,8 +32,13 @@ REPORT_EVERY_S = 0.5
 
 
 class MediaJobs:
-    def __init__(self, sessions: sessionmaker[Session], workers: int,
-                 media_get: Callable[[str], MediaOut], controller_id: str):
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        workers: int,
+        media_get: Callable[[str], MediaOut],
+        controller_id: str,
+    ):
         self._sessions = sessions
         self._controller_id = controller_id
         self._pool = ThreadPoolExecutor(workers, thread_name_prefix="media-job")
@@ -44,38 +49,67 @@ class MediaJobs:
         """Jobs a previous run of this controller left unfinished will not finish: say so
         (another controller's jobs are its own)."""
         with self._sessions.begin() as session:
-            session.execute(update(MediaJob).where(
-                MediaJob.state.in_(("queued", "running")),
-                or_(MediaJob.controller_id == self._controller_id,
-                    MediaJob.controller_id.is_(None))).values(
-                state="failed", error_key="job.interrupted", updated_at=utcnow()))
+            session.execute(
+                update(MediaJob)
+                .where(
+                    MediaJob.state.in_(("queued", "running")),
+                    or_(
+                        MediaJob.controller_id == self._controller_id,
+                        MediaJob.controller_id.is_(None),
+                    ),
+                )
+                .values(state="failed", error_key="job.interrupted", updated_at=utcnow())
+            )
 
     def shutdown(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
 
-    def start(self, kind: str, who: Principal, title: str, work: Work,
-              cleanup: Callable[[], None] = lambda: None,
-              then: Callable[[MediaOut], str] | None = None) -> JobOut:
+    def start(
+        self,
+        kind: str,
+        who: Principal,
+        title: str,
+        work: Work,
+        cleanup: Callable[[], None] = lambda: None,
+        then: Callable[[MediaOut], str] | None = None,
+    ) -> JobOut:
         """Run ``work`` on the pool; ``then`` (a broadcast of the bulletin) runs once it is
         done, and what it returns (the broadcast id) is kept with the job."""
         job_id = uuid.uuid4().hex
         now = utcnow()
         with self._sessions.begin() as session:
-            session.add(MediaJob(id=job_id, kind=kind, state="queued", stage="queued",
-                                 progress=0.0, title=title[:200], created_by=who.username,
-                                 controller_id=self._controller_id,
-                                 created_at=now, updated_at=now, error_params={}))
+            session.add(
+                MediaJob(
+                    id=job_id,
+                    kind=kind,
+                    state="queued",
+                    stage="queued",
+                    progress=0.0,
+                    title=title[:200],
+                    created_by=who.username,
+                    controller_id=self._controller_id,
+                    created_at=now,
+                    updated_at=now,
+                    error_params={},
+                )
+            )
         self._done[job_id] = threading.Event()
         self._pool.submit(self._run, job_id, work, cleanup, then)
         return self.get(job_id)
 
     def _set(self, job_id: str, **values: object) -> None:
         with self._sessions.begin() as session:
-            session.execute(update(MediaJob).where(MediaJob.id == job_id)
-                            .values(updated_at=utcnow(), **values))
+            session.execute(
+                update(MediaJob).where(MediaJob.id == job_id).values(updated_at=utcnow(), **values)
+            )
 
-    def _run(self, job_id: str, work: Work, cleanup: Callable[[], None],
-             then: Callable[[MediaOut], str] | None) -> None:
+    def _run(
+        self,
+        job_id: str,
+        work: Work,
+        cleanup: Callable[[], None],
+        then: Callable[[MediaOut], str] | None,
+    ) -> None:
         last = [0.0]
 
         def progress(stage: str, done: float) -> None:
@@ -89,11 +123,14 @@ class MediaJobs:
             media, _ = work(progress)
             self._set(job_id, stage="sending" if then else "done", media_sha256=media.sha256)
             broadcast_id = then(media) if then else None
-            self._set(job_id, state="done", stage="done", progress=1.0,
-                      broadcast_id=broadcast_id)
+            self._set(job_id, state="done", stage="done", progress=1.0, broadcast_id=broadcast_id)
         except DomainError as exc:
-            self._set(job_id, state="failed", error_key=exc.key,
-                      error_params={k: str(v) for k, v in exc.params.items()})
+            self._set(
+                job_id,
+                state="failed",
+                error_key=exc.key,
+                error_params={k: str(v) for k, v in exc.params.items()},
+            )
         except Exception:
             log.exception("media job %s failed", job_id)
             self._set(job_id, state="failed", error_key="job.failed")
@@ -110,17 +147,27 @@ class MediaJobs:
             row = session.get(MediaJob, job_id)
             if row is None:
                 raise NotFound("job.not_found", id=job_id[:40])
-            out = JobOut(id=row.id, kind=row.kind, state=row.state, stage=row.stage,
-                         progress=row.progress, title=row.title, created_by=row.created_by,
-                         created_at=row.created_at, updated_at=row.updated_at)
+            out = JobOut(
+                id=row.id,
+                kind=row.kind,
+                state=row.state,
+                stage=row.stage,
+                progress=row.progress,
+                title=row.title,
+                created_by=row.created_by,
+                created_at=row.created_at,
+                updated_at=row.updated_at,
+            )
             key, params = row.error_key, dict(row.error_params or {})
             sha = row.media_sha256
             out.broadcast_id = row.broadcast_id
         if sha:
             out.media = self._media_get(sha)
         if key:
-            out.error = {"code": key, "messages": {lang: translate(key, lang, **params)
-                                                   for lang in ("vi", "en")}}
+            out.error = {
+                "code": key,
+                "messages": {lang: translate(key, lang, **params) for lang in ("vi", "en")},
+            }
         return out
 
     def wait(self, job_id: str, timeout: float) -> JobOut:

@@ -59,19 +59,29 @@ def channels_from(settings: Settings) -> list[Channel]:
     """The channels the settings configure (e-mail, webhook), in that order."""
     out: list[Channel] = []
     if settings.notice_smtp_host and settings.notice_smtp_to:
-        out.append(SmtpChannel(settings.notice_smtp_host, settings.notice_smtp_port,
-                               settings.notice_smtp_from, settings.notice_smtp_to,
-                               starttls=settings.notice_smtp_starttls,
-                               user=settings.notice_smtp_user,
-                               password=settings.notice_smtp_password))
+        out.append(
+            SmtpChannel(
+                settings.notice_smtp_host,
+                settings.notice_smtp_port,
+                settings.notice_smtp_from,
+                settings.notice_smtp_to,
+                starttls=settings.notice_smtp_starttls,
+                user=settings.notice_smtp_user,
+                password=settings.notice_smtp_password,
+            )
+        )
     if settings.notice_webhook_url:
         out.append(WebhookChannel(settings.notice_webhook_url, settings.notice_webhook_token))
     return out
 
 
 class Notices:
-    def __init__(self, sessions: sessionmaker[Session], settings: Settings,
-                 channels: list[Channel] | None = None):
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        settings: Settings,
+        channels: list[Channel] | None = None,
+    ):
         self._sessions = sessions
         self._settings = settings
         self._channels = channels if channels is not None else channels_from(settings)
@@ -81,67 +91,105 @@ class Notices:
         """Find what to tell, record it once per channel, send it; retry what failed.
         Returns how many messages went out."""
         now = utcnow()
-        found = find(*self._facts(now), now=now,
-                     confirm_wait=timedelta(seconds=self._settings.notice_confirm_wait_s))
+        found = find(
+            *self._facts(now),
+            now=now,
+            confirm_wait=timedelta(seconds=self._settings.notice_confirm_wait_s),
+        )
         recorded = self._record(found, now)
         return self._deliver(recorded, now)
 
     def shown(self, limit: int = 200) -> list[NoticeOut]:
         """Newest first (the web UI's channel)."""
         with self._sessions() as session:
-            return [NoticeOut.model_validate(n) for n in session.scalars(
-                select(Notice).where(Notice.channel == WEB)
-                .order_by(Notice.id.desc()).limit(limit))]
+            return [
+                NoticeOut.model_validate(n)
+                for n in session.scalars(
+                    select(Notice)
+                    .where(Notice.channel == WEB)
+                    .order_by(Notice.id.desc())
+                    .limit(limit)
+                )
+            ]
 
     def log(self, limit: int = 500) -> list[NoticeOut]:
         """Every channel's record, newest first (sent, failed, suppressed)."""
         with self._sessions() as session:
-            return [NoticeOut.model_validate(n) for n in session.scalars(
-                select(Notice).order_by(Notice.id.desc()).limit(limit))]
+            return [
+                NoticeOut.model_validate(n)
+                for n in session.scalars(select(Notice).order_by(Notice.id.desc()).limit(limit))
+            ]
 
     # --- the facts ----------------------------------------------------------------------------
 
-    def _facts(self, now: datetime) -> tuple[list[OpenAlarm], list[HeldEmergency],
-                                             list[MissedBulletin]]:
+    def _facts(
+        self, now: datetime
+    ) -> tuple[list[OpenAlarm], list[HeldEmergency], list[MissedBulletin]]:
         with self._sessions() as session:
             devices = {d.id: d for d in session.scalars(select(Device))}
 
             def villages(device_id: str) -> list[str]:
                 d = devices.get(device_id)
                 return [z.name for z in d.zones] if d else []
-            alarms = [OpenAlarm(id=a.id, code=a.code, device_id=a.device_id,
-                                cluster=devices[a.device_id].name if a.device_id in devices
-                                else a.device_id, villages=villages(a.device_id),
-                                raised_at=a.raised_at, channel=a.channel)
-                      for a in session.scalars(select(Alarm).where(
-                          Alarm.cleared_at.is_(None),
-                          Alarm.code.in_(("device_offline", "speaker_line"))))]
-            held = [HeldEmergency(b.id, b.title, b.created_by, b.created_at)
-                    for b in session.scalars(select(Broadcast).where(
-                        Broadcast.state == "pending_confirmation"))]
+
+            alarms = [
+                OpenAlarm(
+                    id=a.id,
+                    code=a.code,
+                    device_id=a.device_id,
+                    cluster=devices[a.device_id].name if a.device_id in devices else a.device_id,
+                    villages=villages(a.device_id),
+                    raised_at=a.raised_at,
+                    channel=a.channel,
+                )
+                for a in session.scalars(
+                    select(Alarm).where(
+                        Alarm.cleared_at.is_(None),
+                        Alarm.code.in_(("device_offline", "speaker_line")),
+                    )
+                )
+            ]
+            held = [
+                HeldEmergency(b.id, b.title, b.created_by, b.created_at)
+                for b in session.scalars(
+                    select(Broadcast).where(Broadcast.state == "pending_confirmation")
+                )
+            ]
             missed_rows: dict[str, list[str]] = defaultdict(list)
             titles: dict[str, tuple[str, datetime]] = {}
             for delivery, b in session.execute(
-                    select(Delivery, Broadcast).join(Broadcast)
-                    .where(Delivery.state == "missed", Broadcast.start_at >= now - MISSED_WINDOW)
-                    .order_by(Broadcast.start_at)):
+                select(Delivery, Broadcast)
+                .join(Broadcast)
+                .where(Delivery.state == "missed", Broadcast.start_at >= now - MISSED_WINDOW)
+                .order_by(Broadcast.start_at)
+            ):
                 missed_rows[b.id].append(delivery.device_id)
                 titles[b.id] = (b.title, b.start_at)
-            missed = [MissedBulletin(bid, titles[bid][0], titles[bid][1],
-                                     sorted({v for d in ids for v in villages(d)}), len(ids))
-                      for bid, ids in missed_rows.items()]
+            missed = [
+                MissedBulletin(
+                    bid,
+                    titles[bid][0],
+                    titles[bid][1],
+                    sorted({v for d in ids for v in villages(d)}),
+                    len(ids),
+                )
+                for bid, ids in missed_rows.items()
+            ]
         return alarms, held, missed
 
     # --- recording and sending ----------------------------------------------------------------
 
     def _words(self, notice: Found) -> tuple[str, str]:
         lang = self._settings.notice_language
-        params = {k: self._when(v) if isinstance(v, datetime) else v
-                  for k, v in notice.params.items()}
+        params = {
+            k: self._when(v) if isinstance(v, datetime) else v for k, v in notice.params.items()
+        }
         params["station"] = self._settings.station_name
         rule = notice.rule.value
-        return (translate(f"notice.{rule}.subject", lang, **params),
-                translate(f"notice.{rule}.text", lang, **params))
+        return (
+            translate(f"notice.{rule}.subject", lang, **params),
+            translate(f"notice.{rule}.text", lang, **params),
+        )
 
     def _when(self, at: datetime) -> str:
         return at.astimezone(self._zone).strftime("%H:%M %d/%m/%Y")
@@ -153,20 +201,30 @@ class Notices:
         if not found:
             return fresh
         with self._sessions() as session:
-            told = {(key, channel) for key, channel in session.execute(
-                select(Notice.key, Notice.channel).where(
-                    Notice.key.in_([f.key for f in found])))}
+            told = {
+                (key, channel)
+                for key, channel in session.execute(
+                    select(Notice.key, Notice.channel).where(Notice.key.in_([f.key for f in found]))
+                )
+            }
         for notice in found:
             subject, text = self._words(notice)
-            detail = {k: v.isoformat() if isinstance(v, datetime) else v
-                      for k, v in notice.params.items()}
+            detail = {
+                k: v.isoformat() if isinstance(v, datetime) else v for k, v in notice.params.items()
+            }
             for name in names:
                 if (notice.key, name) in told:
                     continue
-                row = Notice(key=notice.key, rule=notice.rule.value, channel=name,
-                             subject=subject[:300], text=text, detail=detail,
-                             state=(NoticeState.shown if name == WEB
-                                    else NoticeState.failed).value, created_at=now)
+                row = Notice(
+                    key=notice.key,
+                    rule=notice.rule.value,
+                    channel=name,
+                    subject=subject[:300],
+                    text=text,
+                    detail=detail,
+                    state=(NoticeState.shown if name == WEB else NoticeState.failed).value,
+                    created_at=now,
+                )
                 try:
                     with self._sessions.begin() as session:
                         session.add(row)
@@ -181,8 +239,13 @@ class Notices:
     def _deliver(self, fresh: list[int], now: datetime) -> int:
         by_name = {c.name: c for c in self._channels}
         with self._sessions() as session:
-            retry = list(session.scalars(select(Notice.id).where(
-                Notice.state == NoticeState.failed.value, Notice.attempts > 0)))
+            retry = list(
+                session.scalars(
+                    select(Notice.id).where(
+                        Notice.state == NoticeState.failed.value, Notice.attempts > 0
+                    )
+                )
+            )
         sent = 0
         for notice_id in [*fresh, *retry]:
             with self._sessions.begin() as session:
@@ -193,16 +256,35 @@ class Notices:
                 if channel is None:  # a channel since unconfigured
                     row.state, row.error = NoticeState.given_up.value, "channel not configured"
                     continue
-                hour = session.scalar(select(func.count()).select_from(Notice).where(
-                    Notice.channel == row.channel, Notice.state == NoticeState.sent.value,
-                    Notice.sent_at >= now - timedelta(hours=1))) or 0
+                hour = (
+                    session.scalar(
+                        select(func.count())
+                        .select_from(Notice)
+                        .where(
+                            Notice.channel == row.channel,
+                            Notice.state == NoticeState.sent.value,
+                            Notice.sent_at >= now - timedelta(hours=1),
+                        )
+                    )
+                    or 0
+                )
                 if not under_limit(hour, self._settings.notice_per_hour):
                     row.state = NoticeState.suppressed.value
-                    log.warning("notice %s on %s suppressed: %d sent in the last hour",
-                                row.key, row.channel, hour)
+                    log.warning(
+                        "notice %s on %s suppressed: %d sent in the last hour",
+                        row.key,
+                        row.channel,
+                        hour,
+                    )
                     continue
-                message = Outgoing(row.key, row.rule, row.subject, row.text,
-                                   self._settings.station_name, dict(row.detail))
+                message = Outgoing(
+                    row.key,
+                    row.rule,
+                    row.subject,
+                    row.text,
+                    self._settings.station_name,
+                    dict(row.detail),
+                )
                 row.attempts += 1
                 try:
                     channel.send(message)
@@ -215,5 +297,3 @@ class Notices:
                 row.state, row.sent_at, row.error = NoticeState.sent.value, utcnow(), None
                 sent += 1
         return sent
-
-

@@ -53,9 +53,15 @@ class LiveStarted:
 
 
 class OnAirService:
-    def __init__(self, settings: Settings, sessions: sessionmaker[Session],
-                 broadcasts: BroadcastService, accounts: AccountService, jobs: Jobs,
-                 audit: AuditLog):
+    def __init__(
+        self,
+        settings: Settings,
+        sessions: sessionmaker[Session],
+        broadcasts: BroadcastService,
+        accounts: AccountService,
+        jobs: Jobs,
+        audit: AuditLog,
+    ):
         self.settings = settings
         self._sessions = sessions
         self._broadcasts = broadcasts
@@ -63,8 +69,9 @@ class OnAirService:
         self._jobs = jobs
         self._audit = audit
         workdir = settings.data_dir / "icecast"
-        self.source_password = settings.icecast_source_password or \
-            secret_file(workdir / "source-password")
+        self.source_password = settings.icecast_source_password or secret_file(
+            workdir / "source-password"
+        )
         self.auth_key = secret_file(workdir / "auth-key")  # Icecast's questions carry it
         self._sources: dict[str, FfmpegSource] = {}
         self._lock = threading.Lock()
@@ -94,9 +101,12 @@ class OnAirService:
             return None
         if self._icecast is None:
             try:
-                self._icecast = IcecastServer(self.settings.data_dir / "icecast",
-                                              self.settings.icecast_host,
-                                              self.settings.icecast_port, self.auth_url())
+                self._icecast = IcecastServer(
+                    self.settings.data_dir / "icecast",
+                    self.settings.icecast_host,
+                    self.settings.icecast_port,
+                    self.auth_url(),
+                )
             except RuntimeError as exc:  # not installed
                 log.error("live broadcasts unavailable: %s", exc)
         return self._icecast
@@ -110,8 +120,7 @@ class OnAirService:
 
     # --- going live ------------------------------------------------------------------------
 
-    def go_live(self, who: Principal, targets: list[str], title: str, source: str
-                ) -> LiveStarted:
+    def go_live(self, who: Principal, targets: list[str], title: str, source: str) -> LiveStarted:
         """A live broadcast to ``targets`` from ``source``; devices start within the live
         lead and play until it is ended (or its source is gone for the grace time)."""
         if not self.enabled:
@@ -120,18 +129,32 @@ class OnAirService:
             raise Invalid("live.source", sources=", ".join(SOURCES))
         broadcast_id = "l-" + secrets.token_hex(6)
         mount = f"/{broadcast_id}.ogg"
-        self._broadcasts.create_stream(StreamRequest(
-            kind="live", targets=targets, urls=[self.public_url + mount], title=title,
-            auth=True, source=source, mount=mount, broadcast_id=broadcast_id), who)
+        self._broadcasts.create_stream(
+            StreamRequest(
+                kind="live",
+                targets=targets,
+                urls=[self.public_url + mount],
+                title=title,
+                auth=True,
+                source=source,
+                mount=mount,
+                broadcast_id=broadcast_id,
+            ),
+            who,
+        )
         if source == "line_in":
-            self._attach(broadcast_id, FfmpegSource.line_in(
-                self.settings.ffmpeg, self.settings.live_line_in, self._target(mount)))
+            self._attach(
+                broadcast_id,
+                FfmpegSource.line_in(
+                    self.settings.ffmpeg, self.settings.live_line_in, self._target(mount)
+                ),
+            )
         # a source must come: the browser's within seconds, a person's client a little later
         self._end_later(broadcast_id, self.settings.live_source_grace_s + 45)
         return LiveStarted(broadcast_id, mount, source, self.public_url + mount)
 
     def end(self, broadcast_id: str, who: Principal | None) -> None:
-        """"Kết thúc": every loudspeaker stops and logs it as played; the source is closed."""
+        """ "Kết thúc": every loudspeaker stops and logs it as played; the source is closed."""
         self._owned(broadcast_id, who)
         self._broadcasts.end_stream(broadcast_id, who)
         self._jobs.cancel(f"live-end:{broadcast_id}")
@@ -185,8 +208,11 @@ class OnAirService:
             log.info("live %s: source on air", broadcast_id)
             return True
         if action == "mount_remove" and broadcast_id:
-            log.info("live %s: source gone; ends in %.0f s unless it comes back", broadcast_id,
-                     self.settings.live_source_grace_s)
+            log.info(
+                "live %s: source gone; ends in %.0f s unless it comes back",
+                broadcast_id,
+                self.settings.live_source_grace_s,
+            )
             self._end_later(broadcast_id, self.settings.live_source_grace_s)
             return True
         return False
@@ -196,17 +222,30 @@ class OnAirService:
         if device_id is None or device_id != user or broadcast_id is None:
             return False
         with self._sessions() as session:
-            return session.scalar(select(Delivery.id).join(Broadcast).where(
-                Delivery.broadcast_id == broadcast_id, Delivery.device_id == device_id,
-                Broadcast.ended_at.is_(None))) is not None
+            return (
+                session.scalar(
+                    select(Delivery.id)
+                    .join(Broadcast)
+                    .where(
+                        Delivery.broadcast_id == broadcast_id,
+                        Delivery.device_id == device_id,
+                        Broadcast.ended_at.is_(None),
+                    )
+                )
+                is not None
+            )
 
     def _may_speak(self, broadcast_id: str | None, user: str, password: str) -> bool:
         if broadcast_id is None:
             return False
         with self._sessions() as session:
             row = session.get(Broadcast, broadcast_id)
-            if row is None or row.stream is None or row.ended_at is not None or \
-                    row.state not in ("scheduled", "sending", "sent"):
+            if (
+                row is None
+                or row.stream is None
+                or row.ended_at is not None
+                or row.state not in ("scheduled", "sending", "sent")
+            ):
                 return False
             if user == CONTROLLER_SOURCE:
                 return tokens_equal(password, self.source_password)
@@ -214,8 +253,11 @@ class OnAirService:
             if person is None or not person.active or person.source_password_hash is None:
                 return False
             roles = frozenset(Role(r) for r in person.roles)
-            return row.created_by == user and allowed(roles, "live.start") and \
-                tokens_equal(person.source_password_hash, token_hash(password))
+            return (
+                row.created_by == user
+                and allowed(roles, "live.start")
+                and tokens_equal(person.source_password_hash, token_hash(password))
+            )
 
     # --- helpers ---------------------------------------------------------------------------
 
@@ -224,8 +266,11 @@ class OnAirService:
             row = session.get(Broadcast, broadcast_id)
             if row is None or row.priority != Priority.live.value:
                 raise NotFound("broadcast.not_found")
-            if who is not None and row.created_by != who.username and \
-                    not allowed(who.roles, "live.end_any"):
+            if (
+                who is not None
+                and row.created_by != who.username
+                and not allowed(who.roles, "live.end_any")
+            ):
                 raise NotAllowed("live.not_yours")
             session.expunge(row)
             return row
@@ -253,11 +298,18 @@ class OnAirService:
             source.stop()
 
     def _end_later(self, broadcast_id: str, seconds: float) -> None:
-        self._jobs.at(utcnow() + timedelta(seconds=seconds), f"live-end:{broadcast_id}",
-                      self._end_unattended, broadcast_id)
+        self._jobs.at(
+            utcnow() + timedelta(seconds=seconds),
+            f"live-end:{broadcast_id}",
+            self._end_unattended,
+            broadcast_id,
+        )
 
     def _end_unattended(self, broadcast_id: str) -> None:
-        log.warning("live %s: no source for %.0f s; ending it", broadcast_id,
-                    self.settings.live_source_grace_s)
+        log.warning(
+            "live %s: no source for %.0f s; ending it",
+            broadcast_id,
+            self.settings.live_source_grace_s,
+        )
         self._broadcasts.end_stream(broadcast_id, None)
         self._detach(broadcast_id)

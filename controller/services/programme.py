@@ -31,8 +31,7 @@ class ProgrammeItem:
 
 
 class ProgrammeService:
-    def __init__(self, sessions: sessionmaker[Session], schedules: ScheduleStore,
-                 timezone: str):
+    def __init__(self, sessions: sessionmaker[Session], schedules: ScheduleStore, timezone: str):
         self._sessions = sessions
         self._schedules = schedules
         self._tz = ZoneInfo(timezone)
@@ -43,22 +42,48 @@ class ProgrammeService:
         stored = self._schedules.current()
         rows, _ = self._schedules.preview(max(start, utcnow()), end, stored)
         titles = {spec.name: spec.title or spec.name for spec in stored.schedules}
-        items = [ProgrammeItem(start=r.occurrence.start.astimezone(self._tz),
-                               title=titles.get(r.occurrence.schedule, r.occurrence.schedule),
-                               targets=list(r.occurrence.targets),
-                               priority=r.occurrence.priority, kind="schedule",
-                               schedule=r.occurrence.schedule) for r in rows]
-        hidden = (BroadcastState.cancelled.value, BroadcastState.rejected.value,
-                  BroadcastState.draft.value)
+        items = [
+            ProgrammeItem(
+                start=r.occurrence.start.astimezone(self._tz),
+                title=titles.get(r.occurrence.schedule, r.occurrence.schedule),
+                targets=list(r.occurrence.targets),
+                priority=r.occurrence.priority,
+                kind="schedule",
+                schedule=r.occurrence.schedule,
+            )
+            for r in rows
+        ]
+        hidden = (
+            BroadcastState.cancelled.value,
+            BroadcastState.rejected.value,
+            BroadcastState.draft.value,
+        )
         with self._sessions() as session:
-            for b in session.scalars(select(Broadcast).where(
-                    Broadcast.start_at >= start, Broadcast.start_at < end,
-                    Broadcast.schedule.is_(None), Broadcast.state.notin_(hidden))):
-                items.append(ProgrammeItem(start=b.start_at.astimezone(self._tz),
-                                           title=b.title or b.id, targets=list(b.targets),
-                                           priority=b.priority, kind="broadcast", id=b.id,
-                                           state=b.state, on_release=bool(
-                                               b.start_on_release and b.state in (
-                                                   BroadcastState.pending_approval.value,
-                                                   BroadcastState.pending_confirmation.value))))
+            for b in session.scalars(
+                select(Broadcast).where(
+                    Broadcast.start_at >= start,
+                    Broadcast.start_at < end,
+                    Broadcast.schedule.is_(None),
+                    Broadcast.state.notin_(hidden),
+                )
+            ):
+                items.append(
+                    ProgrammeItem(
+                        start=b.start_at.astimezone(self._tz),
+                        title=b.title or b.id,
+                        targets=list(b.targets),
+                        priority=b.priority,
+                        kind="broadcast",
+                        id=b.id,
+                        state=b.state,
+                        on_release=bool(
+                            b.start_on_release
+                            and b.state
+                            in (
+                                BroadcastState.pending_approval.value,
+                                BroadcastState.pending_confirmation.value,
+                            )
+                        ),
+                    )
+                )
         return sorted(items, key=lambda item: item.start)

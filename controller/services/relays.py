@@ -33,29 +33,55 @@ class RelayService:
         self._sessions = sessions
         self._broadcasts = broadcasts
 
-    def relay_now(self, who: Principal, targets: list[str], urls: list[str], duration_s: int,
-                  title: str = "", start_at: datetime | None = None,
-                  priority: Priority = Priority.normal,
-                  fallback_media_sha256: str | None = None,
-                  silence_s: int | None = None) -> str:
+    def relay_now(
+        self,
+        who: Principal,
+        targets: list[str],
+        urls: list[str],
+        duration_s: int,
+        title: str = "",
+        start_at: datetime | None = None,
+        priority: Priority = Priority.normal,
+        fallback_media_sha256: str | None = None,
+        silence_s: int | None = None,
+    ) -> str:
         """A relay to ``targets`` (its URLs first to last, then the fallback file), held for
         approval like any of its sender's bulletins."""
-        return self._broadcasts.create_stream(StreamRequest(
-            kind="relay", targets=targets, urls=urls, title=title, duration_s=duration_s,
-            start_at=start_at, priority=priority,
-            fallback_media_sha256=fallback_media_sha256,
-            silence_s=silence_s), who)  # none: the agent's own threshold (10 s)
+        return self._broadcasts.create_stream(
+            StreamRequest(
+                kind="relay",
+                targets=targets,
+                urls=urls,
+                title=title,
+                duration_s=duration_s,
+                start_at=start_at,
+                priority=priority,
+                fallback_media_sha256=fallback_media_sha256,
+                silence_s=silence_s,
+            ),
+            who,
+        )  # none: the agent's own threshold (10 s)
 
     def dead_air(self, days: int = 7) -> list[DeadAir]:
         """Per relay over the last ``days``: plays, minutes played, minutes of dead air."""
         since = utcnow() - timedelta(days=days)
         with self._sessions() as session:
-            rows = session.execute(select(DeviceEvent.play_id, DeviceEvent.payload).where(
-                DeviceEvent.type == "playback.finished", DeviceEvent.ts >= since)).all()
+            rows = session.execute(
+                select(DeviceEvent.play_id, DeviceEvent.payload).where(
+                    DeviceEvent.type == "playback.finished", DeviceEvent.ts >= since
+                )
+            ).all()
             finished = [(pid or "", p) for pid, p in rows if p.get("stream_urls") is not None]
             ids = {pid for pid, _ in finished if pid.startswith(("r-", "l-"))}
-            titles = dict(session.execute(select(Broadcast.id, Broadcast.title).where(
-                Broadcast.id.in_(ids))).all()) if ids else {}  # type: ignore[arg-type]
+            titles = (
+                dict(
+                    session.execute(
+                        select(Broadcast.id, Broadcast.title).where(Broadcast.id.in_(ids))
+                    ).all()
+                )
+                if ids
+                else {}
+            )  # type: ignore[arg-type]
         totals: dict[str, list[float]] = defaultdict(lambda: [0, 0.0, 0.0, 0])
         for play_id, payload in finished:
             relay = titles.get(play_id) or _schedule_of(play_id)
@@ -64,8 +90,13 @@ class RelayService:
             t[1] += payload.get("played_ms", 0) / 1000
             t[2] += (payload.get("dead_air_ms") or payload.get("silence_ms") or 0) / 1000
             t[3] += payload.get("silence_switches") or 0
-        return sorted((DeadAir(relay, int(t[0]), round(t[1], 1), round(t[2], 1), int(t[3]))
-                       for relay, t in totals.items()), key=lambda d: -d.dead_air_s)
+        return sorted(
+            (
+                DeadAir(relay, int(t[0]), round(t[1], 1), round(t[2], 1), int(t[3]))
+                for relay, t in totals.items()
+            ),
+            key=lambda d: -d.dead_air_s,
+        )
 
 
 def _schedule_of(play_id: str) -> str:

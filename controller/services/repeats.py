@@ -23,8 +23,13 @@ MAX_FOR = timedelta(days=7)
 
 
 class RepeatService:
-    def __init__(self, broadcasts: BroadcastService, speech: SpeechService, media: MediaService,
-                 timezone: str):
+    def __init__(
+        self,
+        broadcasts: BroadcastService,
+        speech: SpeechService,
+        media: MediaService,
+        timezone: str,
+    ):
         self._broadcasts = broadcasts
         self._speech = speech
         self._media = media
@@ -34,29 +39,45 @@ class RepeatService:
         """The bulletin preceded by "Bản tin phát lúc …" (now, the issue time), as new media."""
         message = self._media.get(media_sha256)
         words = issue_time_words(utcnow().astimezone(self._zone))
-        return self._said_before(who, words, message.sha256, message.language,
-                                 title or message.title)
+        return self._said_before(
+            who, words, message.sha256, message.language, title or message.title
+        )
 
-    def _said_before(self, who: Principal, words: str, media_sha256: str, language: str,
-                     title: str) -> str:
+    def _said_before(
+        self, who: Principal, words: str, media_sha256: str, language: str, title: str
+    ) -> str:
         parts = [SpeechPart("vi", words), SpeechPart(language, media_sha256=media_sha256)]
         out, _ = self._speech.render(who, parts, title)
         return out.sha256
 
-    def create(self, who: Principal, req: BroadcastRequest, every_s: int, for_s: int | None,
-               *, draft: bool = False) -> str:
+    def create(
+        self,
+        who: Principal,
+        req: BroadcastRequest,
+        every_s: int,
+        for_s: int | None,
+        *,
+        draft: bool = False,
+    ) -> str:
         """The first play, then one every ``every_s`` for ``for_s`` (None: until cancelled,
         at most a day); the repetitions restate the issue time."""
-        if not MIN_EVERY_S <= every_s <= 86400 or (for_s is not None and not
-                                                   0 < for_s <= MAX_FOR.total_seconds()):
+        if not MIN_EVERY_S <= every_s <= 86400 or (
+            for_s is not None and not 0 < for_s <= MAX_FOR.total_seconds()
+        ):
             raise Invalid("broadcast.bad_repeat", min_s=MIN_EVERY_S)
-        count = repetition_count(timedelta(seconds=every_s),
-                                 None if for_s is None else timedelta(seconds=for_s))
+        count = repetition_count(
+            timedelta(seconds=every_s), None if for_s is None else timedelta(seconds=for_s)
+        )
         if count <= 1:
             return self._broadcasts.create(req, who, draft=draft)
         introduced = self.introduced(who, req.media_sha256, req.title)
-        return self._broadcasts.create(replace(req, repeat_every_s=every_s, repeat_count=count,
-                                               repeat_media_sha256=introduced), who, draft=draft)
+        return self._broadcasts.create(
+            replace(
+                req, repeat_every_s=every_s, repeat_count=count, repeat_media_sha256=introduced
+            ),
+            who,
+            draft=draft,
+        )
 
     def _issue_words(self, series_id: str, created_at: datetime) -> str:
         """The sentence the series' repetitions already say (the same words after an
@@ -76,6 +97,11 @@ class RepeatService:
         first = self._broadcasts.get(broadcast_id)
         series = self._broadcasts.get(first.series_id) if first.series_id else first
         message = self._media.get(media_sha256)
-        introduced = self._said_before(who, self._issue_words(series.id, series.created_at),
-                                       message.sha256, message.language, series.title)
+        introduced = self._said_before(
+            who,
+            self._issue_words(series.id, series.created_at),
+            message.sha256,
+            message.language,
+            series.title,
+        )
         return self._broadcasts.update_series(broadcast_id, introduced, who)

@@ -98,61 +98,116 @@ class Reports:
         played = [line for line in lines if line.outcome is Outcome.played]
         online = [c.online_ratio for c in clusters if c.online_ratio is not None]
         totals = ReportTotals(
-            bulletins=len(by_broadcast), deliveries=len(lines), played=len(played),
-            minutes_on_air=round(sum(max(line.duration_s for line in group)
-                                     for group in by_broadcast.values()) / 60, 1),
+            bulletins=len(by_broadcast),
+            deliveries=len(lines),
+            played=len(played),
+            minutes_on_air=round(
+                sum(max(line.duration_s for line in group) for group in by_broadcast.values()) / 60,
+                1,
+            ),
             success_rate=success_rate(line.outcome for line in lines),
             online_ratio=sum(online) / len(online) if online else None,
-            alarms_raised=alarms_raised, alarms_cleared=alarms_cleared,
-            mean_repair_min=mean_repair_minutes(r for rs in repairs.values() for r in rs))
+            alarms_raised=alarms_raised,
+            alarms_cleared=alarms_cleared,
+            mean_repair_min=mean_repair_minutes(r for rs in repairs.values() for r in rs),
+        )
         return StationReport(
-            station=self._settings.station_name, period_start=start.astimezone(zone),
-            period_end=end.astimezone(zone), timezone=self._settings.timezone,
+            station=self._settings.station_name,
+            period_start=start.astimezone(zone),
+            period_end=end.astimezone(zone),
+            timezone=self._settings.timezone,
             last_day=(end - timedelta(microseconds=1)).astimezone(zone).date(),
-            label=label or f"{start.astimezone(zone):%d/%m/%Y} – "
-                           f"{(end - timedelta(seconds=1)).astimezone(zone):%d/%m/%Y}",
-            generated_at=utcnow().astimezone(zone), totals=totals, villages=villages,
-            clusters=clusters, days=days, lines=lines)
+            label=label
+            or f"{start.astimezone(zone):%d/%m/%Y} – "
+            f"{(end - timedelta(seconds=1)).astimezone(zone):%d/%m/%Y}",
+            generated_at=utcnow().astimezone(zone),
+            totals=totals,
+            villages=villages,
+            clusters=clusters,
+            days=days,
+            lines=lines,
+        )
 
-    def _lines(self, session: Session, devices: Sequence[Device], start: datetime,
-               end: datetime, broadcast_ids: Sequence[str] | None = None
-               ) -> tuple[list[BroadcastLine], dict[str, list[BroadcastLine]]]:
+    def _lines(
+        self,
+        session: Session,
+        devices: Sequence[Device],
+        start: datetime,
+        end: datetime,
+        broadcast_ids: Sequence[str] | None = None,
+    ) -> tuple[list[BroadcastLine], dict[str, list[BroadcastLine]]]:
         """Every delivery of the broadcasts sent for a start in the period, in start order."""
         names = {d.id: (d.name, [z.name for z in d.zones]) for d in devices}
         # plain columns, not entities: a broadcast entity would load all its deliveries again
-        query = (select(Delivery.broadcast_id, Delivery.device_id, Delivery.state,
-                        Delivery.line_check, Delivery.started_at, Delivery.ended_at,
-                        Delivery.played_ms, Delivery.reason, Broadcast.title,
-                        Broadcast.priority, Broadcast.start_at, Broadcast.ended_at,
-                        Media.duration_ms)
-                 .join(Broadcast, Delivery.broadcast_id == Broadcast.id)
-                 .outerjoin(Media, Broadcast.media_sha256 == Media.sha256)
-                 .order_by(Broadcast.start_at, Broadcast.id, Delivery.device_id))
+        query = (
+            select(
+                Delivery.broadcast_id,
+                Delivery.device_id,
+                Delivery.state,
+                Delivery.line_check,
+                Delivery.started_at,
+                Delivery.ended_at,
+                Delivery.played_ms,
+                Delivery.reason,
+                Broadcast.title,
+                Broadcast.priority,
+                Broadcast.start_at,
+                Broadcast.ended_at,
+                Media.duration_ms,
+            )
+            .join(Broadcast, Delivery.broadcast_id == Broadcast.id)
+            .outerjoin(Media, Broadcast.media_sha256 == Media.sha256)
+            .order_by(Broadcast.start_at, Broadcast.id, Delivery.device_id)
+        )
         if broadcast_ids is None:
-            query = query.where(Broadcast.start_at >= start, Broadcast.start_at < end,
-                                Broadcast.sent_at.is_not(None))
+            query = query.where(
+                Broadcast.start_at >= start,
+                Broadcast.start_at < end,
+                Broadcast.sent_at.is_not(None),
+            )
         else:
             query = query.where(Broadcast.id.in_(broadcast_ids))
         zone = self.zone
         lines: list[BroadcastLine] = []
         by_broadcast: dict[str, list[BroadcastLine]] = defaultdict(list)
-        for (bid, device_id, state, line_check, started, ended, played_ms, reason, title,
-             priority, start_at, b_ended, duration_ms) in session.execute(query):
+        for (
+            bid,
+            device_id,
+            state,
+            line_check,
+            started,
+            ended,
+            played_ms,
+            reason,
+            title,
+            priority,
+            start_at,
+            b_ended,
+            duration_ms,
+        ) in session.execute(query):
             cluster, villages = names.get(device_id, (device_id, []))
             line = BroadcastLine(
-                broadcast_id=bid, title=title, priority=priority,
-                device_id=device_id, cluster=cluster, villages=villages,
+                broadcast_id=bid,
+                title=title,
+                priority=priority,
+                device_id=device_id,
+                cluster=cluster,
+                villages=villages,
                 planned_start=start_at.astimezone(zone),
                 planned_end=_planned_end(start_at, duration_ms, b_ended, zone),
-                actual_start=_local(started, zone), actual_end=_local(ended, zone),
+                actual_start=_local(started, zone),
+                actual_end=_local(ended, zone),
                 duration_s=round((played_ms or 0) / 1000, 1),
-                outcome=outcome(state, line_check), reason=reason)
+                outcome=outcome(state, line_check),
+                reason=reason,
+            )
             lines.append(line)
             by_broadcast[bid].append(line)
         return lines, by_broadcast
 
-    def _villages(self, devices: Sequence[Device], lines: Sequence[BroadcastLine]
-                  ) -> list[VillageTotals]:
+    def _villages(
+        self, devices: Sequence[Device], lines: Sequence[BroadcastLine]
+    ) -> list[VillageTotals]:
         """Per village, over its clusters' deliveries (a cluster in two villages counts in
         both)."""
         zones_of = {d.id: [(z.id, z.name) for z in d.zones] for d in devices}
@@ -165,61 +220,102 @@ class Reports:
             longest: dict[str, float] = defaultdict(float)
             for line in group:
                 longest[line.broadcast_id] = max(longest[line.broadcast_id], line.duration_s)
-            count = defaultdict(int, {o: sum(line.outcome is o for line in group)
-                                      for o in Outcome})
-            out.append(VillageTotals(
-                zone_id=zone_id, village=name, bulletins=len(longest), deliveries=len(group),
-                played=count[Outcome.played], fault=count[Outcome.fault],
-                interrupted=count[Outcome.interrupted], missed=count[Outcome.missed],
-                failed=count[Outcome.failed],
-                minutes_on_air=round(sum(longest.values()) / 60, 1),
-                success_rate=success_rate(line.outcome for line in group)))
+            count = defaultdict(int, {o: sum(line.outcome is o for line in group) for o in Outcome})
+            out.append(
+                VillageTotals(
+                    zone_id=zone_id,
+                    village=name,
+                    bulletins=len(longest),
+                    deliveries=len(group),
+                    played=count[Outcome.played],
+                    fault=count[Outcome.fault],
+                    interrupted=count[Outcome.interrupted],
+                    missed=count[Outcome.missed],
+                    failed=count[Outcome.failed],
+                    minutes_on_air=round(sum(longest.values()) / 60, 1),
+                    success_rate=success_rate(line.outcome for line in group),
+                )
+            )
         return out
 
     def _status_history(self, session: Session, start: datetime, end: datetime) -> _History:
         """Each device's status at ``start`` and its changes inside the period."""
-        newest = (select(func.max(DeviceStatusChange.id))
-                  .where(DeviceStatusChange.at < start)
-                  .group_by(DeviceStatusChange.device_id).scalar_subquery())
-        before = {device_id: status for device_id, status in session.execute(
-            select(DeviceStatusChange.device_id, DeviceStatusChange.status)
-            .where(DeviceStatusChange.id.in_(newest)))}
+        newest = (
+            select(func.max(DeviceStatusChange.id))
+            .where(DeviceStatusChange.at < start)
+            .group_by(DeviceStatusChange.device_id)
+            .scalar_subquery()
+        )
+        before = {
+            device_id: status
+            for device_id, status in session.execute(
+                select(DeviceStatusChange.device_id, DeviceStatusChange.status).where(
+                    DeviceStatusChange.id.in_(newest)
+                )
+            )
+        }
         changes: dict[str, list[tuple[datetime, str]]] = defaultdict(list)
-        for row in session.scalars(select(DeviceStatusChange).where(
-                DeviceStatusChange.at >= start, DeviceStatusChange.at < end)
-                .order_by(DeviceStatusChange.at, DeviceStatusChange.id)):
+        for row in session.scalars(
+            select(DeviceStatusChange)
+            .where(DeviceStatusChange.at >= start, DeviceStatusChange.at < end)
+            .order_by(DeviceStatusChange.at, DeviceStatusChange.id)
+        ):
             changes[row.device_id].append((row.at, row.status))
         return before, changes
 
-    def _equipment(self, session: Session, devices: Sequence[Device], history: _History,
-                   repairs: dict[str, list[tuple[datetime, datetime]]], start: datetime,
-                   end: datetime) -> list[ClusterEquipment]:
+    def _equipment(
+        self,
+        session: Session,
+        devices: Sequence[Device],
+        history: _History,
+        repairs: dict[str, list[tuple[datetime, datetime]]],
+        start: datetime,
+        end: datetime,
+    ) -> list[ClusterEquipment]:
         before, changes = history
-        raised = dict(session.execute(
-            select(Alarm.device_id, func.count()).where(
-                Alarm.raised_at >= start, Alarm.raised_at < end).group_by(Alarm.device_id)).all())
-        cleared = dict(session.execute(
-            select(Alarm.device_id, func.count()).where(
-                Alarm.cleared_at >= start, Alarm.cleared_at < end)
-            .group_by(Alarm.device_id)).all())
+        raised = dict(
+            session.execute(
+                select(Alarm.device_id, func.count())
+                .where(Alarm.raised_at >= start, Alarm.raised_at < end)
+                .group_by(Alarm.device_id)
+            ).all()
+        )
+        cleared = dict(
+            session.execute(
+                select(Alarm.device_id, func.count())
+                .where(Alarm.cleared_at >= start, Alarm.cleared_at < end)
+                .group_by(Alarm.device_id)
+            ).all()
+        )
         out = []
         for d in devices:
             if d.retired and d.id not in changes and d.id not in raised:
                 continue
             since = max(start, d.created_at)
             span = (end - since).total_seconds()
-            seconds = online_seconds(changes.get(d.id, []), before.get(d.id), since, end) \
-                if span > 0 else 0.0
-            out.append(ClusterEquipment(
-                device_id=d.id, cluster=d.name, villages=[z.name for z in d.zones],
-                status_now=d.status, online_hours=round(seconds / 3600, 2),
-                online_ratio=seconds / span if span > 0 else None,
-                alarms_raised=int(raised.get(d.id, 0)), alarms_cleared=int(cleared.get(d.id, 0)),
-                mean_repair_min=mean_repair_minutes(repairs.get(d.id, []))))
+            seconds = (
+                online_seconds(changes.get(d.id, []), before.get(d.id), since, end)
+                if span > 0
+                else 0.0
+            )
+            out.append(
+                ClusterEquipment(
+                    device_id=d.id,
+                    cluster=d.name,
+                    villages=[z.name for z in d.zones],
+                    status_now=d.status,
+                    online_hours=round(seconds / 3600, 2),
+                    online_ratio=seconds / span if span > 0 else None,
+                    alarms_raised=int(raised.get(d.id, 0)),
+                    alarms_cleared=int(cleared.get(d.id, 0)),
+                    mean_repair_min=mean_repair_minutes(repairs.get(d.id, [])),
+                )
+            )
         return out
 
-    def _days(self, devices: Sequence[Device], history: _History, start: datetime,
-              end: datetime) -> list[DayOnline]:
+    def _days(
+        self, devices: Sequence[Device], history: _History, start: datetime, end: datetime
+    ) -> list[DayOnline]:
         """The fleet's online ratio each local day: the clusters' mean over the day."""
         before, changes = history
         days = local_days(start, end, self.zone)
@@ -236,54 +332,78 @@ class Reports:
                 if since >= hi:
                     continue
                 inside = [change for change in seq[i:] if change[0] < hi]
-                ratios[n].append(online_seconds(inside, held, since, hi) /
-                                 (hi - since).total_seconds())
-        return [DayOnline(day=day, online_ratio=sum(r) / len(r) if r else None)
-                for (day, _, _), r in zip(days, ratios, strict=True)]
+                ratios[n].append(
+                    online_seconds(inside, held, since, hi) / (hi - since).total_seconds()
+                )
+        return [
+            DayOnline(day=day, online_ratio=sum(r) / len(r) if r else None)
+            for (day, _, _), r in zip(days, ratios, strict=True)
+        ]
 
-    def _repairs(self, session: Session, start: datetime, end: datetime
-                 ) -> dict[str, list[tuple[datetime, datetime]]]:
+    def _repairs(
+        self, session: Session, start: datetime, end: datetime
+    ) -> dict[str, list[tuple[datetime, datetime]]]:
         """Per device, (raised, cleared) of the alarms that cleared in the period."""
         out: dict[str, list[tuple[datetime, datetime]]] = defaultdict(list)
         for device_id, raised, cleared in session.execute(
-                select(Alarm.device_id, Alarm.raised_at, Alarm.cleared_at).where(
-                    Alarm.cleared_at >= start, Alarm.cleared_at < end)):
+            select(Alarm.device_id, Alarm.raised_at, Alarm.cleared_at).where(
+                Alarm.cleared_at >= start, Alarm.cleared_at < end
+            )
+        ):
             if cleared is not None:  # (the condition says so; the type does not know it)
                 out[device_id].append((raised, cleared))
         return out
 
     # --- the provincial export API ----------------------------------------------------------
 
-    def export_bulletins(self, start: datetime, end: datetime, offset: int, limit: int
-                         ) -> Page[ExportBulletin]:
+    def export_bulletins(
+        self, start: datetime, end: datetime, offset: int, limit: int
+    ) -> Page[ExportBulletin]:
         """Broadcasts sent for a start in the period, oldest first, with their outcomes."""
         start, end = self.period(start, end)
-        where = (Broadcast.start_at >= start, Broadcast.start_at < end,
-                 Broadcast.sent_at.is_not(None))
+        where = (
+            Broadcast.start_at >= start,
+            Broadcast.start_at < end,
+            Broadcast.sent_at.is_not(None),
+        )
         zone = self.zone
         with self._sessions() as session:
             total = session.scalar(select(func.count()).select_from(Broadcast).where(*where)) or 0
-            rows = list(session.scalars(select(Broadcast).where(*where)
-                                        .options(lazyload(Broadcast.deliveries))
-                                        .order_by(Broadcast.start_at, Broadcast.id)
-                                        .offset(offset).limit(limit)))
+            rows = list(
+                session.scalars(
+                    select(Broadcast)
+                    .where(*where)
+                    .options(lazyload(Broadcast.deliveries))
+                    .order_by(Broadcast.start_at, Broadcast.id)
+                    .offset(offset)
+                    .limit(limit)
+                )
+            )
             devices = list(session.scalars(select(Device)))
-            lines, by_broadcast = self._lines(session, devices, start, end,
-                                              [b.id for b in rows])
+            lines, by_broadcast = self._lines(session, devices, start, end, [b.id for b in rows])
             items = []
             for b in rows:
                 group = by_broadcast.get(b.id, [])
                 outcomes: dict[str, int] = defaultdict(int)
                 for line in group:
                     outcomes[line.outcome.value] += 1
-                items.append(ExportBulletin(
-                    id=b.id, title=b.title,
-                    priority=b.priority, state=b.state, start_at=b.start_at.astimezone(zone),
-                    planned_end=_planned_end(b.start_at, b.media.duration_ms if b.media
-                                             else None, b.ended_at, zone),
-                    targets=list(b.targets),
-                    created_by=b.created_by, approved_by=b.approved_by,
-                    outcomes=dict(outcomes), deliveries=group))
+                items.append(
+                    ExportBulletin(
+                        id=b.id,
+                        title=b.title,
+                        priority=b.priority,
+                        state=b.state,
+                        start_at=b.start_at.astimezone(zone),
+                        planned_end=_planned_end(
+                            b.start_at, b.media.duration_ms if b.media else None, b.ended_at, zone
+                        ),
+                        targets=list(b.targets),
+                        created_by=b.created_by,
+                        approved_by=b.approved_by,
+                        outcomes=dict(outcomes),
+                        deliveries=group,
+                    )
+                )
         return _page(items, total, offset, limit)
 
     def export_devices(self, offset: int, limit: int) -> Page[ExportDevice]:
@@ -291,47 +411,82 @@ class Reports:
         zone = self.zone
         with self._sessions() as session:
             total = session.scalar(select(func.count()).select_from(Device)) or 0
-            open_ = dict(session.execute(select(Alarm.device_id, func.count()).where(
-                Alarm.cleared_at.is_(None)).group_by(Alarm.device_id)).all())
-            items = [ExportDevice(
-                id=d.id, name=d.name, villages=[z.name for z in d.zones], status=d.status,
-                status_at=_local(d.status_at, zone), last_seen_at=_local(d.last_seen_at, zone),
-                version=d.version, retired=d.retired, open_alarms=int(open_.get(d.id, 0)))
-                for d in session.scalars(select(Device).order_by(Device.id)
-                                         .offset(offset).limit(limit))]
+            open_ = dict(
+                session.execute(
+                    select(Alarm.device_id, func.count())
+                    .where(Alarm.cleared_at.is_(None))
+                    .group_by(Alarm.device_id)
+                ).all()
+            )
+            items = [
+                ExportDevice(
+                    id=d.id,
+                    name=d.name,
+                    villages=[z.name for z in d.zones],
+                    status=d.status,
+                    status_at=_local(d.status_at, zone),
+                    last_seen_at=_local(d.last_seen_at, zone),
+                    version=d.version,
+                    retired=d.retired,
+                    open_alarms=int(open_.get(d.id, 0)),
+                )
+                for d in session.scalars(
+                    select(Device).order_by(Device.id).offset(offset).limit(limit)
+                )
+            ]
         return _page(items, total, offset, limit)
 
-    def export_alarms(self, start: datetime, end: datetime, offset: int, limit: int
-                      ) -> Page[ExportAlarm]:
+    def export_alarms(
+        self, start: datetime, end: datetime, offset: int, limit: int
+    ) -> Page[ExportAlarm]:
         """Alarms raised in the period, oldest first."""
         start, end = self.period(start, end)
         where = (Alarm.raised_at >= start, Alarm.raised_at < end)
         zone = self.zone
         with self._sessions() as session:
             total = session.scalar(select(func.count()).select_from(Alarm).where(*where)) or 0
-            items = [ExportAlarm(
-                id=a.id, device_id=a.device_id, code=a.code, channel=a.channel,
-                raised_at=a.raised_at.astimezone(zone), cleared_at=_local(a.cleared_at, zone),
-                acknowledged_at=_local(a.acknowledged_at, zone),
-                acknowledged_by=a.acknowledged_by, detail=a.detail, occurrences=a.occurrences)
-                for a in session.scalars(select(Alarm).where(*where)
-                                         .order_by(Alarm.raised_at, Alarm.id)
-                                         .offset(offset).limit(limit))]
+            items = [
+                ExportAlarm(
+                    id=a.id,
+                    device_id=a.device_id,
+                    code=a.code,
+                    channel=a.channel,
+                    raised_at=a.raised_at.astimezone(zone),
+                    cleared_at=_local(a.cleared_at, zone),
+                    acknowledged_at=_local(a.acknowledged_at, zone),
+                    acknowledged_by=a.acknowledged_by,
+                    detail=a.detail,
+                    occurrences=a.occurrences,
+                )
+                for a in session.scalars(
+                    select(Alarm)
+                    .where(*where)
+                    .order_by(Alarm.raised_at, Alarm.id)
+                    .offset(offset)
+                    .limit(limit)
+                )
+            ]
         return _page(items, total, offset, limit)
 
 
 def _page(items: list[Any], total: int, offset: int, limit: int) -> Page[Any]:
     after = offset + len(items)
-    return Page(total=total, offset=offset, limit=limit,
-                next_offset=after if after < total else None, items=items)
+    return Page(
+        total=total,
+        offset=offset,
+        limit=limit,
+        next_offset=after if after < total else None,
+        items=items,
+    )
 
 
 def _local(at: datetime | None, zone: ZoneInfo) -> datetime | None:
     return at.astimezone(zone) if at is not None else None
 
 
-def _planned_end(start_at: datetime, duration_ms: int | None, ended_at: datetime | None,
-                 zone: ZoneInfo) -> datetime | None:
+def _planned_end(
+    start_at: datetime, duration_ms: int | None, ended_at: datetime | None, zone: ZoneInfo
+) -> datetime | None:
     """Start + the audio's length; a stream (live, relay) has only the end it had."""
     if duration_ms is None:
         return _local(ended_at, zone)

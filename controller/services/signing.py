@@ -36,15 +36,23 @@ class SigningKeysOut(BaseModel):
     active: str = Field(description="key id that signs every command now")
     next: str | None = Field(None, description="announced, not yet signing")
     retired: list[str] = Field(default_factory=list, description="refused by devices told so")
-    devices_ready: list[str] = Field(default_factory=list,
-                                     description="devices that acknowledged the next key")
-    devices_waiting: list[str] = Field(default_factory=list,
-                                       description="devices that have not yet")
+    devices_ready: list[str] = Field(
+        default_factory=list, description="devices that acknowledged the next key"
+    )
+    devices_waiting: list[str] = Field(
+        default_factory=list, description="devices that have not yet"
+    )
 
 
 class SigningKeys:
-    def __init__(self, keys: KeyRing, sessions: sessionmaker[Session], commands: CommandPath,
-                 audit: AuditLog, republish_plans: Callable[[], None]):
+    def __init__(
+        self,
+        keys: KeyRing,
+        sessions: sessionmaker[Session],
+        commands: CommandPath,
+        audit: AuditLog,
+        republish_plans: Callable[[], None],
+    ):
         self._keys = keys
         self._sessions = sessions
         self._commands = commands
@@ -53,10 +61,13 @@ class SigningKeys:
 
     def status(self) -> SigningKeysOut:
         ready, waiting = self._acknowledged()
-        return SigningKeysOut(active=self._keys.active.kid,
-                              next=self._keys.next.kid if self._keys.next else None,
-                              retired=self._keys.retired(), devices_ready=ready,
-                              devices_waiting=waiting)
+        return SigningKeysOut(
+            active=self._keys.active.kid,
+            next=self._keys.next.kid if self._keys.next else None,
+            retired=self._keys.retired(),
+            devices_ready=ready,
+            devices_waiting=waiting,
+        )
 
     def announce(self, who: Principal) -> SigningKeysOut:
         """Make the next key (once) and tell every device to trust it."""
@@ -72,32 +83,40 @@ class SigningKeys:
             raise Conflict("keys.no_next")
         _, waiting = self._acknowledged()
         if waiting and not force:
-            raise Conflict("keys.devices_waiting", count=len(waiting),
-                           devices=", ".join(waiting[:10]))
+            raise Conflict(
+                "keys.devices_waiting", count=len(waiting), devices=", ".join(waiting[:10])
+            )
         old = self._keys.promote()
         self._commands.send("all", RetireKeyCommand(kid=old.kid))  # signed with the new key
         self._republish_plans()
-        self._audit.record(who, "keys.promote", self._keys.active.kid, retired=old.kid,
-                           waiting=waiting)
+        self._audit.record(
+            who, "keys.promote", self._keys.active.kid, retired=old.kid, waiting=waiting
+        )
         log.warning("signing key %s now signs; %s retired", self._keys.active.kid, old.kid)
         return self.status()
 
     def _acknowledged(self) -> tuple[list[str], list[str]]:
         """Devices that acknowledged the latest announcement of the next key, and the rest."""
         with self._sessions() as session:
-            devices = sorted(session.scalars(select(Device.id).where(
-                Device.retired.is_(False))))
+            devices = sorted(session.scalars(select(Device.id).where(Device.retired.is_(False))))
             if self._keys.next is None:
                 return [], []
             announced = session.scalars(
-                select(Command).where(Command.type == "trust_key")
-                .order_by(Command.issued_at.desc())).all()
-            cmd_ids = {c.cmd_id for c in announced if c.data and
-                       self._keys.next.kid.encode() in c.data}
+                select(Command)
+                .where(Command.type == "trust_key")
+                .order_by(Command.issued_at.desc())
+            ).all()
+            cmd_ids = {
+                c.cmd_id for c in announced if c.data and self._keys.next.kid.encode() in c.data
+            }
             if not cmd_ids:
                 return [], devices
             since = min(c.issued_at for c in announced if c.cmd_id in cmd_ids)
-            acked = {e.device_id for e in session.scalars(
-                select(DeviceEvent).where(DeviceEvent.type == "ack", DeviceEvent.ts >= since))
-                if e.payload.get("cmd_id") in cmd_ids and e.payload.get("accepted")}
+            acked = {
+                e.device_id
+                for e in session.scalars(
+                    select(DeviceEvent).where(DeviceEvent.type == "ack", DeviceEvent.ts >= since)
+                )
+                if e.payload.get("cmd_id") in cmd_ids and e.payload.get("accepted")
+            }
         return [d for d in devices if d in acked], [d for d in devices if d not in acked]

@@ -57,8 +57,14 @@ def _chunks(text: str) -> list[str]:
 
 
 class SpeechService:
-    def __init__(self, sessions: sessionmaker[Session], engines: Engines, media: MediaService,
-                 audit: AuditLog, default_voice: str):
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        engines: Engines,
+        media: MediaService,
+        audit: AuditLog,
+        default_voice: str,
+    ):
         self._sessions = sessions
         self.engines = engines
         self._media = media
@@ -73,8 +79,10 @@ class SpeechService:
     def languages(self) -> list[dict[str, Any]]:
         """Every language a bulletin can be in, and whether an engine speaks it."""
         spoken = self.engines.languages_spoken()
-        return [dict(code=code, name_vi=vi, name_en=en, tts=code in spoken)
-                for code, (vi, en) in LANGUAGES.items()]
+        return [
+            dict(code=code, name_vi=vi, name_en=en, tts=code in spoken)
+            for code, (vi, en) in LANGUAGES.items()
+        ]
 
     def _setting(self, key: str, default: Any) -> Any:
         with self._sessions() as session:
@@ -108,8 +116,12 @@ class SpeechService:
         clean: dict[str, str] = {}
         for word, said in entries.items():
             word, said = word.strip(), " ".join(said.split())
-            if not _WORD.match(word) or not said or len(said) > 200 or any(
-                    c.isdigit() for c in said):
+            if (
+                not _WORD.match(word)
+                or not said
+                or len(said) > 200
+                or any(c.isdigit() for c in said)
+            ):
                 raise Invalid("speech.bad_lexicon_entry", word=word[:40])
             clean[word] = said
         self._store_setting(LEXICON_KEY, clean)
@@ -145,8 +157,7 @@ class SpeechService:
             if len(text) > MAX_TEXT:
                 raise Invalid("speech.text_too_long", max=MAX_TEXT)
             if part.language not in spoken:
-                raise Invalid("speech.no_voice_for_language",
-                              language=LANGUAGES[part.language][0])
+                raise Invalid("speech.no_voice_for_language", language=LANGUAGES[part.language][0])
             voice = part.voice or self.default_voice()
             found = self.engines.voice(voice)
             if found is None:
@@ -156,8 +167,14 @@ class SpeechService:
             checked.append(SpeechPart(part.language, text, voice))
         return checked
 
-    def render(self, who: Principal, parts: list[SpeechPart], title: str, rate: int = 100,
-               progress: Progress | None = None) -> tuple[MediaOut, bool]:
+    def render(
+        self,
+        who: Principal,
+        parts: list[SpeechPart],
+        title: str,
+        rate: int = 100,
+        progress: Progress | None = None,
+    ) -> tuple[MediaOut, bool]:
         """Speak (or take) each version, join them, normalise and store the bulletin."""
         parts = self._check(parts)
         report: Callable[[str, float], None] = progress or (lambda stage, done: None)
@@ -189,16 +206,33 @@ class SpeechService:
                     report("speaking", 0.5 * done / total)
             joined = compose(pieces, work / "bulletin.wav")
             first = parts[0]
-            about = About(language=first.language, text=first.text, voice=first.voice,
-                          parts=[{k: v for k, v in dict(
-                              language=p.language, text=p.text, voice=p.voice,
-                              said=normalise(p.text, lexicon) if p.text else None,
-                              media_sha256=p.media_sha256).items() if v is not None}
-                              for p in parts])
+            about = About(
+                language=first.language,
+                text=first.text,
+                voice=first.voice,
+                parts=[
+                    {
+                        k: v
+                        for k, v in dict(
+                            language=p.language,
+                            text=p.text,
+                            voice=p.voice,
+                            said=normalise(p.text, lexicon) if p.text else None,
+                            media_sha256=p.media_sha256,
+                        ).items()
+                        if v is not None
+                    }
+                    for p in parts
+                ],
+            )
             return self._media.ingest(
-                who, joined, "tts.wav", title or (first.text or "")[:80],
+                who,
+                joined,
+                "tts.wav",
+                title or (first.text or "")[:80],
                 progress=lambda stage, fraction: report(stage, 0.5 + 0.5 * fraction),
-                about=about)
+                about=about,
+            )
         finally:
             shutil.rmtree(work, ignore_errors=True)
 
@@ -216,6 +250,7 @@ class SpeechService:
         (part,) = self._check([part])
         assert part.text is not None
         assert part.voice is not None
-        found = self._media.find_spoken(part.language, part.text, part.voice,
-                                        normalise(part.text, self.lexicon()))
+        found = self._media.find_spoken(
+            part.language, part.text, part.voice, normalise(part.text, self.lexicon())
+        )
         return found or self.render(who, [part], title)[0]

@@ -63,12 +63,22 @@ class RolloutRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     version: str = Field(max_length=40)
     zone_id: str | None = Field(None, max_length=64, description="only this zone's devices")
-    devices: list[str] | None = Field(None, max_length=10_000,
-                                      description="only these devices (else every device)")
-    confirm_s: int = Field(180, ge=10, le=3600, description="a device must come back online "
-                           "on the new release this soon, or it goes back on its own")
-    wave_timeout_s: int = Field(1800, ge=60, le=7 * 86400, description="a device of a wave "
-                                "with no outcome this long after the wave began fails it")
+    devices: list[str] | None = Field(
+        None, max_length=10_000, description="only these devices (else every device)"
+    )
+    confirm_s: int = Field(
+        180,
+        ge=10,
+        le=3600,
+        description="a device must come back online "
+        "on the new release this soon, or it goes back on its own",
+    )
+    wave_timeout_s: int = Field(
+        1800,
+        ge=60,
+        le=7 * 86400,
+        description="a device of a wave with no outcome this long after the wave began fails it",
+    )
 
 
 class TargetOut(BaseModel):
@@ -110,10 +120,17 @@ def read_wheel(path: Path, filename: str) -> str:
     try:
         with zipfile.ZipFile(path) as wheel:
             names = wheel.namelist()
-            meta = next((n for n in names if re.fullmatch(r"loalang-[^/]+\.dist-info/METADATA",
-                                                           n)), None)
-            entry = next((n for n in names if re.fullmatch(
-                r"loalang-[^/]+\.dist-info/entry_points\.txt", n)), None)
+            meta = next(
+                (n for n in names if re.fullmatch(r"loalang-[^/]+\.dist-info/METADATA", n)), None
+            )
+            entry = next(
+                (
+                    n
+                    for n in names
+                    if re.fullmatch(r"loalang-[^/]+\.dist-info/entry_points\.txt", n)
+                ),
+                None,
+            )
             if meta is None or entry is None or "edge_agent/__main__.py" not in names:
                 raise Invalid("release.not_agent")
             headers = HeaderParser().parsestr(wheel.read(meta).decode("utf-8", "replace"))
@@ -131,8 +148,14 @@ def read_wheel(path: Path, filename: str) -> str:
 
 
 class Updates:
-    def __init__(self, directory: Path, sessions: sessionmaker[Session], commands: CommandPath,
-                 audit: AuditLog, changed: Callable[[], None] = lambda: None):
+    def __init__(
+        self,
+        directory: Path,
+        sessions: sessionmaker[Session],
+        commands: CommandPath,
+        audit: AuditLog,
+        changed: Callable[[], None] = lambda: None,
+    ):
         self.dir = directory
         self.dir.mkdir(parents=True, exist_ok=True)
         self._sessions = sessions
@@ -146,12 +169,14 @@ class Updates:
         """An uploaded wheel, copied to a scratch file beside the releases (refused past
         ``MAX_RELEASE_BYTES`` or empty); ``add_release`` consumes it."""
         return await receive_upload(
-            upload, self.dir / f".upload-{uuid.uuid4().hex}", MAX_RELEASE_BYTES,
+            upload,
+            self.dir / f".upload-{uuid.uuid4().hex}",
+            MAX_RELEASE_BYTES,
             lambda: TooLarge("upload.too_large", limit_mb=MAX_RELEASE_BYTES // 2**20),
-            lambda: Invalid("upload.empty"))
+            lambda: Invalid("upload.empty"),
+        )
 
-    def add_release(self, who: Principal, src: Path, filename: str, notes: str = ""
-                    ) -> ReleaseOut:
+    def add_release(self, who: Principal, src: Path, filename: str, notes: str = "") -> ReleaseOut:
         """Keep a wheel of the agent as a release (``src`` is consumed); nothing is stored
         when it is not one, or when its version is already kept."""
         try:
@@ -163,10 +188,15 @@ class Updates:
             with self._sessions.begin() as session:
                 if session.get(AgentRelease, version) is not None:
                     raise Conflict("release.exists", version=version)
-                row = AgentRelease(version=version, filename=filename,
-                                   sha256=digest.hexdigest(), size=src.stat().st_size,
-                                   notes=notes[:500], uploaded_by=who.username,
-                                   uploaded_at=utcnow())
+                row = AgentRelease(
+                    version=version,
+                    filename=filename,
+                    sha256=digest.hexdigest(),
+                    size=src.stat().st_size,
+                    notes=notes[:500],
+                    uploaded_by=who.username,
+                    uploaded_at=utcnow(),
+                )
                 session.add(row)
                 os.replace(src, self.dir / filename)  # before the commit: never a row alone
                 out = ReleaseOut.model_validate(row)
@@ -179,17 +209,27 @@ class Updates:
     def versions(self) -> dict[str, int]:
         """How many devices in service run each agent version ("" before a first report)."""
         with self._sessions() as session:
-            return {v: n for v, n in session.execute(
-                select(Device.version, func.count()).where(Device.retired.is_(False))
-                .group_by(Device.version))}
+            return {
+                v: n
+                for v, n in session.execute(
+                    select(Device.version, func.count())
+                    .where(Device.retired.is_(False))
+                    .group_by(Device.version)
+                )
+            }
 
     def releases(self) -> list[ReleaseOut]:
         running = self.versions()
         with self._sessions() as session:
-            rows = session.scalars(select(AgentRelease)
-                                   .order_by(AgentRelease.uploaded_at.desc())).all()
-            return [ReleaseOut.model_validate(r).model_copy(
-                update={"devices_running": running.get(r.version, 0)}) for r in rows]
+            rows = session.scalars(
+                select(AgentRelease).order_by(AgentRelease.uploaded_at.desc())
+            ).all()
+            return [
+                ReleaseOut.model_validate(r).model_copy(
+                    update={"devices_running": running.get(r.version, 0)}
+                )
+                for r in rows
+            ]
 
     def release_file(self, filename: str) -> Path:
         """A kept release's wheel, for a device to download."""
@@ -209,14 +249,20 @@ class Updates:
             release = session.get(AgentRelease, req.version)
             if release is None:
                 raise NotFound("release.not_found", version=req.version)
-            busy = session.scalar(select(Rollout.id).where(Rollout.state.in_(
-                [RolloutState.running.value, RolloutState.stopped.value])))
+            busy = session.scalar(
+                select(Rollout.id).where(
+                    Rollout.state.in_([RolloutState.running.value, RolloutState.stopped.value])
+                )
+            )
             if busy is not None:
                 raise Conflict("rollout.under_way", rollout=busy)
             query = select(Device).where(Device.retired.is_(False))
             if req.zone_id:
-                query = query.where(Device.id.in_(select(DeviceZone.device_id).where(
-                    DeviceZone.zone_id == req.zone_id)))
+                query = query.where(
+                    Device.id.in_(
+                        select(DeviceZone.device_id).where(DeviceZone.zone_id == req.zone_id)
+                    )
+                )
             if req.devices is not None:
                 query = query.where(Device.id.in_(req.devices))
             chosen = list(session.scalars(query))
@@ -230,28 +276,46 @@ class Updates:
             # online first, so the first wave is a device that answers now
             devices.sort(key=lambda d: (d.status != "online", d.id))
             waves = assign_waves([d.id for d in devices])
-            rollout = Rollout(id=uuid.uuid4().hex[:16], version=req.version,
-                              state=RolloutState.running.value, wave=0,
-                              waves=max(waves.values()) + 1, wave_at=now,
-                              zone_id=req.zone_id, confirm_s=req.confirm_s,
-                              wave_timeout_s=req.wave_timeout_s, reason="",
-                              created_by=who.username, created_at=now)
+            rollout = Rollout(
+                id=uuid.uuid4().hex[:16],
+                version=req.version,
+                state=RolloutState.running.value,
+                wave=0,
+                waves=max(waves.values()) + 1,
+                wave_at=now,
+                zone_id=req.zone_id,
+                confirm_s=req.confirm_s,
+                wave_timeout_s=req.wave_timeout_s,
+                reason="",
+                created_by=who.username,
+                created_at=now,
+            )
             session.add(rollout)
             session.flush()
             for d in devices:
-                session.add(RolloutTarget(rollout_id=rollout.id, device_id=d.id,
-                                          wave=waves[d.id], state=TargetState.waiting.value,
-                                          from_version=d.version, reason="", detail=""))
+                session.add(
+                    RolloutTarget(
+                        rollout_id=rollout.id,
+                        device_id=d.id,
+                        wave=waves[d.id],
+                        state=TargetState.waiting.value,
+                        from_version=d.version,
+                        reason="",
+                        detail="",
+                    )
+                )
             rollout_id = rollout.id
-        self._audit.record(who, "rollout.start", rollout_id, version=req.version,
-                           devices=len(devices))
+        self._audit.record(
+            who, "rollout.start", rollout_id, version=req.version, devices=len(devices)
+        )
         self.tick()
         return self.rollout(rollout_id)
 
     def rollouts(self, limit: int = 20) -> list[RolloutOut]:
         with self._sessions() as session:
-            ids = list(session.scalars(select(Rollout.id).order_by(
-                Rollout.created_at.desc()).limit(limit)))
+            ids = list(
+                session.scalars(select(Rollout.id).order_by(Rollout.created_at.desc()).limit(limit))
+            )
         return [self.rollout(i, targets=False) for i in ids]
 
     def rollout(self, rollout_id: str, targets: bool = True) -> RolloutOut:
@@ -259,20 +323,34 @@ class Updates:
             row = session.get(Rollout, rollout_id)
             if row is None:
                 raise NotFound("rollout.not_found", rollout=rollout_id[:40])
-            rows = session.scalars(select(RolloutTarget).where(
-                RolloutTarget.rollout_id == rollout_id).order_by(
-                RolloutTarget.wave, RolloutTarget.device_id)).all()
-            versions = {d: v for d, v in session.execute(select(Device.id, Device.version)
-                                                         .where(Device.id.in_(
-                                                             [t.device_id for t in rows])))
-                        } if targets else {}
+            rows = session.scalars(
+                select(RolloutTarget)
+                .where(RolloutTarget.rollout_id == rollout_id)
+                .order_by(RolloutTarget.wave, RolloutTarget.device_id)
+            ).all()
+            versions = (
+                {
+                    d: v
+                    for d, v in session.execute(
+                        select(Device.id, Device.version).where(
+                            Device.id.in_([t.device_id for t in rows])
+                        )
+                    )
+                }
+                if targets
+                else {}
+            )
             counts: dict[str, int] = {}
             for t in rows:
                 counts[t.state] = counts.get(t.state, 0) + 1
             out = RolloutOut.model_validate(row).model_copy(update={"counts": counts})
             if targets:
-                out.targets = [TargetOut.model_validate(t).model_copy(
-                    update={"running": versions.get(t.device_id, "")}) for t in rows]
+                out.targets = [
+                    TargetOut.model_validate(t).model_copy(
+                        update={"running": versions.get(t.device_id, "")}
+                    )
+                    for t in rows
+                ]
             return out
 
     def stop(self, who: Principal, rollout_id: str) -> RolloutOut:
@@ -292,12 +370,18 @@ class Updates:
             row = self._locked(session, rollout_id)
             self._check_move(row, RolloutState.running)
             row.state, row.reason, row.wave_at = RolloutState.running.value, "", utcnow()
-            for t in session.scalars(select(RolloutTarget).where(
-                    RolloutTarget.rollout_id == rollout_id,
-                    RolloutTarget.wave == row.wave)):
+            for t in session.scalars(
+                select(RolloutTarget).where(
+                    RolloutTarget.rollout_id == rollout_id, RolloutTarget.wave == row.wave
+                )
+            ):
                 if TargetState(t.state).failed:
-                    t.state, t.cmd_id, t.sent_at, t.done_at = TargetState.waiting.value, \
-                        None, None, None
+                    t.state, t.cmd_id, t.sent_at, t.done_at = (
+                        TargetState.waiting.value,
+                        None,
+                        None,
+                        None,
+                    )
         self._audit.record(who, "rollout.resume", rollout_id)
         self.tick()
         return self.rollout(rollout_id)
@@ -329,8 +413,11 @@ class Updates:
     def tick(self) -> None:
         """Follow the running rollout: outcomes in, waves on, commands out."""
         with self._sessions() as session:
-            ids = list(session.scalars(select(Rollout.id).where(
-                Rollout.state == RolloutState.running.value)))
+            ids = list(
+                session.scalars(
+                    select(Rollout.id).where(Rollout.state == RolloutState.running.value)
+                )
+            )
         for rollout_id in ids:
             try:
                 self._step(rollout_id)
@@ -348,16 +435,20 @@ class Updates:
             state, wave = row.state, row.wave
             moved = False
             while True:
-                targets = list(session.scalars(select(RolloutTarget).where(
-                    RolloutTarget.rollout_id == rollout_id, RolloutTarget.wave == row.wave)))
+                targets = list(
+                    session.scalars(
+                        select(RolloutTarget).where(
+                            RolloutTarget.rollout_id == rollout_id, RolloutTarget.wave == row.wave
+                        )
+                    )
+                )
                 moved |= self._outcomes(session, targets, row, now)
                 outcome = wave_outcome(TargetState(t.state) for t in targets)
                 if outcome is WaveOutcome.failed:
                     bad = next(t for t in targets if TargetState(t.state).failed)
                     row.state = RolloutState.stopped.value
                     row.reason = f"{bad.device_id}: {bad.state} {bad.reason}".strip()[:300]
-                    log.error("rollout %s of %s stopped: %s", rollout_id, row.version,
-                              row.reason)
+                    log.error("rollout %s of %s stopped: %s", rollout_id, row.version, row.reason)
                     break
                 if outcome is WaveOutcome.done:
                     if row.wave + 1 >= row.waves:
@@ -367,8 +458,12 @@ class Updates:
                         break
                     row.wave, row.wave_at = row.wave + 1, now
                     continue
-                devices = {d.id: d for d in session.scalars(select(Device).where(
-                    Device.id.in_([t.device_id for t in targets])))}
+                devices = {
+                    d.id: d
+                    for d in session.scalars(
+                        select(Device).where(Device.id.in_([t.device_id for t in targets]))
+                    )
+                }
                 for t in targets:
                     if t.state != TargetState.waiting.value:
                         continue
@@ -378,10 +473,15 @@ class Updates:
                     elif device.version == row.version:
                         moved |= self._set(t, TargetState.installed, now, "already")
                     elif device.status == "online" and UPDATE_CAPABILITY not in (
-                            device.capabilities or []):
-                        moved |= self._set(t, TargetState.skipped, now, "unsupported",
-                                           f"agent {device.version or '?'} cannot update "
-                                           "itself")
+                        device.capabilities or []
+                    ):
+                        moved |= self._set(
+                            t,
+                            TargetState.skipped,
+                            now,
+                            "unsupported",
+                            f"agent {device.version or '?'} cannot update itself",
+                        )
                     elif device.status == "online":  # claimed here: one sender only
                         t.state, t.sent_at = TargetState.sent.value, now
                         to_send.append(t.device_id)
@@ -394,10 +494,14 @@ class Updates:
         if changed or to_send:
             self._changed()
 
-    def _send(self, rollout_id: str, device_id: str, release: AgentRelease,
-              confirm_s: int) -> None:
-        cmd = UpdateCommand(version=release.version, url=RELEASE_PATH + release.filename,
-                            sha256=release.sha256, size=release.size, confirm_s=confirm_s)
+    def _send(self, rollout_id: str, device_id: str, release: AgentRelease, confirm_s: int) -> None:
+        cmd = UpdateCommand(
+            version=release.version,
+            url=RELEASE_PATH + release.filename,
+            sha256=release.sha256,
+            size=release.size,
+            confirm_s=confirm_s,
+        )
         sent = self._commands.send(f"device:{device_id}", cmd)
         with self._sessions.begin() as session:
             t = session.get(RolloutTarget, (rollout_id, device_id))
@@ -405,37 +509,52 @@ class Updates:
                 t.cmd_id = sent.cmd_id
         log.info("rollout %s: update to %s sent to %s", rollout_id, release.version, device_id)
 
-    def _outcomes(self, session: Session, targets: list[RolloutTarget], row: Rollout,
-                  now: datetime) -> bool:
+    def _outcomes(
+        self, session: Session, targets: list[RolloutTarget], row: Rollout, now: datetime
+    ) -> bool:
         """Each sent device's ``update`` event, or the wave's time running out; whether any
         device's state moved."""
         moved = False
         sent = {t.cmd_id: t for t in targets if t.state == TargetState.sent.value and t.cmd_id}
         if sent:
-            for event in session.scalars(select(DeviceEvent).where(
+            for event in session.scalars(
+                select(DeviceEvent).where(
                     DeviceEvent.type == "update",
-                    DeviceEvent.device_id.in_([t.device_id for t in sent.values()]))):
+                    DeviceEvent.device_id.in_([t.device_id for t in sent.values()]),
+                )
+            ):
                 target = sent.get(event.payload.get("cmd_id"))
                 if target is None or target.device_id != event.device_id:
                     continue
                 result = str(event.payload.get("result"))
-                state = {"installed": TargetState.installed, "refused": TargetState.refused,
-                         "rolled_back": TargetState.rolled_back}.get(result)
+                state = {
+                    "installed": TargetState.installed,
+                    "refused": TargetState.refused,
+                    "rolled_back": TargetState.rolled_back,
+                }.get(result)
                 if state is not None:
-                    moved |= self._set(target, state, event.ts,
-                                       str(event.payload.get("reason", "")),
-                                       str(event.payload.get("detail", "")))
+                    moved |= self._set(
+                        target,
+                        state,
+                        event.ts,
+                        str(event.payload.get("reason", "")),
+                        str(event.payload.get("detail", "")),
+                    )
         late = now - timedelta(seconds=row.wave_timeout_s)
         for t in targets:
-            if t.state in (TargetState.waiting.value, TargetState.sent.value) and \
-                    row.wave_at < late:
-                moved |= self._set(t, TargetState.timed_out, now, "no_answer" if t.sent_at
-                                   else "offline")
+            if (
+                t.state in (TargetState.waiting.value, TargetState.sent.value)
+                and row.wave_at < late
+            ):
+                moved |= self._set(
+                    t, TargetState.timed_out, now, "no_answer" if t.sent_at else "offline"
+                )
         return moved
 
     @staticmethod
-    def _set(target: RolloutTarget, state: TargetState, at: datetime, reason: str = "",
-             detail: str = "") -> bool:
+    def _set(
+        target: RolloutTarget, state: TargetState, at: datetime, reason: str = "", detail: str = ""
+    ) -> bool:
         if not can_move(TargetState(target.state), state):
             return False
         target.state, target.done_at = state.value, at

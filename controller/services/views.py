@@ -24,8 +24,10 @@ class MediaOut(BaseModel):
     true_peak_in_dbtp: float | None
     loudness_out_lufs: float | None
     true_peak_out_dbtp: float | None = None
-    loudness_warning: str | None = Field(None, description="set when the stored file is more "
-                                         "than the tolerance off the loudness target")
+    loudness_warning: str | None = Field(
+        None,
+        description="set when the stored file is more than the tolerance off the loudness target",
+    )
     language: str = "vi"
     text: str | None = Field(None, description="what it was spoken from (text to speech)")
     voice: str | None = None
@@ -59,8 +61,10 @@ class DeviceOut(BaseModel):
     longitude: float | None = None
     active_alarms: int = 0
     created_at: datetime | None = None
-    commands_pending: list[str] = Field(default_factory=list, description="kinds of commands "
-                                        "to this device still waiting for the broker")
+    commands_pending: list[str] = Field(
+        default_factory=list,
+        description="kinds of commands to this device still waiting for the broker",
+    )
 
 
 class DeviceRegistered(BaseModel):
@@ -81,8 +85,11 @@ class DeliveryOut(BaseModel):
     started_at: datetime | None
     ended_at: datetime | None
     played_ms: int | None
-    joined_late_ms: int | None = Field(None, description="not ready at the start: joined this "
-                                       "far into the audio, in step with the others")
+    joined_late_ms: int | None = Field(
+        None,
+        description="not ready at the start: joined this "
+        "far into the audio, in step with the others",
+    )
     line_check: dict[str, Any] | None = None
     interrupted: bool
     start_offset_ms: int | None = Field(None, description="actual start minus scheduled start")
@@ -107,8 +114,11 @@ class BroadcastOut(BaseModel):
     targets: list[str]
     state: str
     start_at: datetime
-    start_on_release: bool = Field(False, description="held: plays as soon as it is approved "
-                                   "(start_at is only a placeholder until then)")
+    start_on_release: bool = Field(
+        False,
+        description="held: plays as soon as it is approved "
+        "(start_at is only a placeholder until then)",
+    )
     send_at: datetime
     not_after: datetime
     created_at: datetime
@@ -123,8 +133,10 @@ class BroadcastOut(BaseModel):
     quiet_override: bool = Field(False, description="sent inside quiet hours on purpose")
     series_id: str | None = Field(None, description="a repetition's series: its first's id")
     repeat_index: int = Field(0, description="0 for the first play, 1 for the first repeat, …")
-    commands_pending: list[str] = Field(default_factory=list, description="targets whose "
-                                        "command (play or cancel) still waits for the broker")
+    commands_pending: list[str] = Field(
+        default_factory=list,
+        description="targets whose command (play or cancel) still waits for the broker",
+    )
     deliveries: list[DeliveryOut]
 
 
@@ -163,8 +175,11 @@ class AlarmOut(BaseModel):
 class StopOut(BaseModel):
     cmd_ids: list[str]
     devices: list[str]
-    pending: list[str] = Field(default_factory=list, description="targets whose STOP waits for "
-                               "the broker: sent as soon as it is back, while still valid")
+    pending: list[str] = Field(
+        default_factory=list,
+        description="targets whose STOP waits for "
+        "the broker: sent as soon as it is back, while still valid",
+    )
 
 
 class AuditOut(BaseModel):

@@ -17,8 +17,9 @@ class ZoneService:
         self._sessions = sessions
         self._audit = audit
 
-    def create(self, who: Principal, zone_id: str, name: str,
-               geocodes: list[str] | None = None) -> ZoneOut:
+    def create(
+        self, who: Principal, zone_id: str, name: str, geocodes: list[str] | None = None
+    ) -> ZoneOut:
         with self._sessions.begin() as session:
             if session.get(Zone, zone_id) is not None:
                 raise Conflict("zone.exists", id=zone_id)
@@ -45,11 +46,21 @@ class ZoneService:
     def list(self) -> list[ZoneOut]:
         """Every zone with how many devices it holds."""
         with self._sessions() as session:
-            counts = dict(session.execute(
-                select(DeviceZone.zone_id, func.count()).group_by(DeviceZone.zone_id)).all())
+            counts = dict(
+                session.execute(
+                    select(DeviceZone.zone_id, func.count()).group_by(DeviceZone.zone_id)
+                ).all()
+            )
             zones = session.scalars(select(Zone).order_by(Zone.id)).all()
-            return [ZoneOut(id=z.id, name=z.name, device_count=counts.get(z.id, 0),
-                            geocodes=list(z.geocodes or [])) for z in zones]
+            return [
+                ZoneOut(
+                    id=z.id,
+                    name=z.name,
+                    device_count=counts.get(z.id, 0),
+                    geocodes=list(z.geocodes or []),
+                )
+                for z in zones
+            ]
 
     def names(self) -> dict[str, str]:
         """zone id → its name, in id order (what broadcasters read)."""
@@ -65,5 +76,6 @@ class ZoneService:
             old, zone.name = zone.name, name
             count = session.scalar(select(func.count()).where(DeviceZone.zone_id == zone_id))
         self._audit.record(who, "zone.rename", zone_id, old=old, name=name)
-        return ZoneOut(id=zone_id, name=name, device_count=count or 0,
-                       geocodes=list(zone.geocodes or []))
+        return ZoneOut(
+            id=zone_id, name=name, device_count=count or 0, geocodes=list(zone.geocodes or [])
+        )

@@ -15,9 +15,28 @@ from urllib.parse import quote
 
 log = logging.getLogger(__name__)
 
-OPUS_ARGS = ["-ac", "1", "-ar", "48000", "-c:a", "libopus", "-b:a", "32k",
-             "-application", "voip", "-frame_duration", "20", "-page_duration", "100000",
-             "-flush_packets", "1", "-content_type", "application/ogg", "-f", "ogg"]
+OPUS_ARGS = [
+    "-ac",
+    "1",
+    "-ar",
+    "48000",
+    "-c:a",
+    "libopus",
+    "-b:a",
+    "32k",
+    "-application",
+    "voip",
+    "-frame_duration",
+    "20",
+    "-page_duration",
+    "100000",
+    "-flush_packets",
+    "1",
+    "-content_type",
+    "application/ogg",
+    "-f",
+    "ogg",
+]
 
 
 def icecast_target(host: str, port: int, mount: str, user: str, password: str) -> str:
@@ -29,10 +48,23 @@ class FfmpegSource:
 
     def __init__(self, ffmpeg: str, input_args: list[str], target: str, stdin: bool):
         self._secret = target.partition("://")[2].rpartition("@")[0]  # never in a log
-        args = [ffmpeg, "-v", "error", "-nostdin" if not stdin else "-hide_banner",
-                "-fflags", "nobuffer", *input_args, *OPUS_ARGS, target]
-        self._proc = subprocess.Popen(args, stdin=subprocess.PIPE if stdin else None,
-                                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        args = [
+            ffmpeg,
+            "-v",
+            "error",
+            "-nostdin" if not stdin else "-hide_banner",
+            "-fflags",
+            "nobuffer",
+            *input_args,
+            *OPUS_ARGS,
+            target,
+        ]
+        self._proc = subprocess.Popen(
+            args,
+            stdin=subprocess.PIPE if stdin else None,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
         self._lock = threading.Lock()
         self._stderr: list[str] = []
         threading.Thread(target=self._drain, daemon=True, name="live-source-log").start()

@@ -30,16 +30,27 @@ from .pages import (
 )
 from .render import LoginRequired, PageForbidden, lang_of, render, words
 
-PAGE_MODULES = (session, broadcaster, emergency, onair, routine, approvals, fleet, speech, admin,
-                live, reports, updates)
+PAGE_MODULES = (
+    session,
+    broadcaster,
+    emergency,
+    onair,
+    routine,
+    approvals,
+    fleet,
+    speech,
+    admin,
+    live,
+    reports,
+    updates,
+)
 
 
 def install(app: FastAPI) -> None:
     """Routes, static files and the pages for missing or insufficient rights."""
     for module in PAGE_MODULES:
         app.include_router(module.router)
-    app.mount("/ui/static", StaticFiles(directory=Path(__file__).parent / "static"),
-              name="static")
+    app.mount("/ui/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
 
     @app.exception_handler(LoginRequired)
     async def _login(request: Request, exc: LoginRequired) -> RedirectResponse:
@@ -50,8 +61,13 @@ def install(app: FastAPI) -> None:
         """On a page (not found, ...) the refusal is a page; the JSON API keeps its JSON."""
         if not request.url.path.startswith("/ui/"):
             return error_response(request, exc)
-        return render(request, "error.html", None, status_code=http_status(exc),
-                      message=words(exc, lang_of(request)))
+        return render(
+            request,
+            "error.html",
+            None,
+            status_code=http_status(exc),
+            message=words(exc, lang_of(request)),
+        )
 
     @app.exception_handler(PageForbidden)
     async def _forbidden(request: Request, exc: PageForbidden) -> HTMLResponse:
@@ -62,8 +78,9 @@ def install(app: FastAPI) -> None:
     @app.get("/favicon.ico", include_in_schema=False)
     def _favicon() -> Response:
         """The loudspeaker icon (SVG: every browser in use reads it)."""
-        return Response(icon, media_type="image/svg+xml",
-                        headers={"Cache-Control": "max-age=86400"})
+        return Response(
+            icon, media_type="image/svg+xml", headers={"Cache-Control": "max-age=86400"}
+        )
 
     @app.get("/", include_in_schema=False)
     def _root() -> RedirectResponse:

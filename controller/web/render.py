@@ -22,20 +22,25 @@ from ..i18n import LANGUAGES, device_state_words, state_words, translate
 
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
 
-NAV = [("nav.home", "/ui/", "broadcast.read"), ("nav.history", "/ui/broadcasts", "broadcast.read"),
-       ("nav.week", "/ui/week", "schedule.read"),
-       ("nav.routine", "/ui/routine", "schedule.read"),
-       ("nav.send", "/ui/send", "broadcast.create"),
-       ("nav.emergency", "/ui/emergency", "broadcast.create"),
-       ("nav.live", "/ui/live", "live.start"),
-       ("nav.approvals", "/ui/approvals", "broadcast.read"),
-       ("nav.fleet", "/ui/fleet", "device.read"), ("nav.alarms", "/ui/alarms", "alarm.read"),
-       ("nav.speech", "/ui/speech", "speech.lexicon"),
-       ("nav.reports", "/ui/reports", "report.read"),
-       ("nav.notices", "/ui/notices", "alarm.read"),
-       ("nav.updates", "/ui/updates", "update.read"),
-       ("nav.setup", "/ui/setup", "device.manage"), ("nav.users", "/ui/users", "user.manage"),
-       ("nav.audit", "/ui/audit", "audit.read")]
+NAV = [
+    ("nav.home", "/ui/", "broadcast.read"),
+    ("nav.history", "/ui/broadcasts", "broadcast.read"),
+    ("nav.week", "/ui/week", "schedule.read"),
+    ("nav.routine", "/ui/routine", "schedule.read"),
+    ("nav.send", "/ui/send", "broadcast.create"),
+    ("nav.emergency", "/ui/emergency", "broadcast.create"),
+    ("nav.live", "/ui/live", "live.start"),
+    ("nav.approvals", "/ui/approvals", "broadcast.read"),
+    ("nav.fleet", "/ui/fleet", "device.read"),
+    ("nav.alarms", "/ui/alarms", "alarm.read"),
+    ("nav.speech", "/ui/speech", "speech.lexicon"),
+    ("nav.reports", "/ui/reports", "report.read"),
+    ("nav.notices", "/ui/notices", "alarm.read"),
+    ("nav.updates", "/ui/updates", "update.read"),
+    ("nav.setup", "/ui/setup", "device.manage"),
+    ("nav.users", "/ui/users", "user.manage"),
+    ("nav.audit", "/ui/audit", "audit.read"),
+]
 
 
 class LoginRequired(Exception):
@@ -136,15 +141,28 @@ def _on_air(svc: Services, who: Principal | None) -> list[dict[str, Any]]:
     return on_air_view(svc, who)
 
 
-def render(request: Request, name: str, who: Principal | None, status_code: int = 200,
-           headers: dict[str, str] | None = None, **context: Any) -> HTMLResponse:
+def render(
+    request: Request,
+    name: str,
+    who: Principal | None,
+    status_code: int = 200,
+    headers: dict[str, str] | None = None,
+    **context: Any,
+) -> HTMLResponse:
     lang = lang_of(request)
     svc: Services = request.app.state.services
     csrf = getattr(request.state, "csrf", "") if who is not None else ""
     here = request.url.path.rstrip("/") or "/"
-    nav = [(translate(k, lang), href, here == (href.rstrip("/") or "/") or (
-            href != "/ui/" and here.startswith(href.rstrip("/") + "/")))
-           for k, href, perm in NAV if who is not None and allowed(who.roles, perm)]
+    nav = [
+        (
+            translate(k, lang),
+            href,
+            here == (href.rstrip("/") or "/")
+            or (href != "/ui/" and here.startswith(href.rstrip("/") + "/")),
+        )
+        for k, href, perm in NAV
+        if who is not None and allowed(who.roles, perm)
+    ]
     tz = ZoneInfo(svc.settings.timezone)
 
     def local(value: datetime | None, fmt: str = "%d/%m %H:%M") -> str:
@@ -167,10 +185,27 @@ def render(request: Request, name: str, who: Principal | None, status_code: int 
             names = svc.accounts.display_names()
         return names.get(username) or username
 
-    return templates.TemplateResponse(request, name, dict(
-        t=lambda key, **kw: translate(key, lang, **kw), st=lambda s: state_words(s, lang),
-        lang=lang, who=who, csrf=csrf, nav=nav, local=local, seconds=seconds, place=places.target,
-        zone_name=places.zone, device_state=lambda status: device_state_words(status, lang),
-        can=lambda perm: who is not None and allowed(who.roles, perm), name_of=name_of,
-        waiting=_waiting(svc, who), on_air=_on_air(svc, who), **context),
-        status_code=status_code, headers=headers)
+    return templates.TemplateResponse(
+        request,
+        name,
+        dict(
+            t=lambda key, **kw: translate(key, lang, **kw),
+            st=lambda s: state_words(s, lang),
+            lang=lang,
+            who=who,
+            csrf=csrf,
+            nav=nav,
+            local=local,
+            seconds=seconds,
+            place=places.target,
+            zone_name=places.zone,
+            device_state=lambda status: device_state_words(status, lang),
+            can=lambda perm: who is not None and allowed(who.roles, perm),
+            name_of=name_of,
+            waiting=_waiting(svc, who),
+            on_air=_on_air(svc, who),
+            **context,
+        ),
+        status_code=status_code,
+        headers=headers,
+    )

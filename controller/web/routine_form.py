@@ -72,8 +72,15 @@ def parse_day(text: str) -> date:
     return date.fromisoformat(text)
 
 
-EMPTY_ROW = {"kind": "", "sha": "", "url": "", "minutes": "", "fallback": "", "text": "",
-             "voice": ""}
+EMPTY_ROW = {
+    "kind": "",
+    "sha": "",
+    "url": "",
+    "minutes": "",
+    "fallback": "",
+    "text": "",
+    "voice": "",
+}
 
 
 def form_from_spec(spec: ScheduleSpec) -> RoutineForm:
@@ -84,31 +91,51 @@ def form_from_spec(spec: ScheduleSpec) -> RoutineForm:
         repeat = "once"
     elif parts == {"FREQ": "DAILY"}:
         repeat = "daily"
-    elif set(parts) == {"FREQ", "BYDAY"} and parts["FREQ"] == "WEEKLY" and \
-            set(parts["BYDAY"].split(",")) <= set(WEEKDAYS):
+    elif (
+        set(parts) == {"FREQ", "BYDAY"}
+        and parts["FREQ"] == "WEEKLY"
+        and set(parts["BYDAY"].split(",")) <= set(WEEKDAYS)
+    ):
         repeat, days = "weekly", parts["BYDAY"].split(",")
     items = []
     for item in spec.programme:
         if isinstance(item, RelayItem):
-            items.append({**EMPTY_ROW, "kind": "relay", "url": item.relay,
-                          "minutes": f"{item.duration_s / 60:g}",
-                          "fallback": " ".join(item.fallback)})
+            items.append(
+                {
+                    **EMPTY_ROW,
+                    "kind": "relay",
+                    "url": item.relay,
+                    "minutes": f"{item.duration_s / 60:g}",
+                    "fallback": " ".join(item.fallback),
+                }
+            )
         elif isinstance(item, TextItem):
-            items.append({**EMPTY_ROW, "kind": "text", "text": item.text,
-                          "voice": item.voice or ""})
+            items.append(
+                {**EMPTY_ROW, "kind": "text", "text": item.text, "voice": item.voice or ""}
+            )
         else:
             items.append({**EMPTY_ROW, "kind": "media", "sha": item.media})
-    villages = ["all"] if "all" in spec.targets else \
-        [t.partition(":")[2] for t in spec.targets if t.startswith("zone:")]
+    villages = (
+        ["all"]
+        if "all" in spec.targets
+        else [t.partition(":")[2] for t in spec.targets if t.startswith("zone:")]
+    )
     return RoutineForm(
-        name=spec.name, title=spec.title, villages=villages, priority=spec.priority,
-        start=spec.start.strftime("%H:%M"), repeat=repeat, days=days,
+        name=spec.name,
+        title=spec.title,
+        villages=villages,
+        priority=spec.priority,
+        start=spec.start.strftime("%H:%M"),
+        repeat=repeat,
+        days=days,
         date=spec.date.isoformat() if spec.date else "",
         rrule=spec.rrule or "" if repeat == "rule" else "",
         valid_from=spec.valid_from.isoformat() if spec.valid_from else "",
         valid_until=spec.valid_until.isoformat() if spec.valid_until else "",
         except_dates=", ".join(d.strftime("%d/%m/%Y") for d in spec.except_dates),
-        slot_minutes=str(spec.slot_minutes or ""), items=items)
+        slot_minutes=str(spec.slot_minutes or ""),
+        items=items,
+    )
 
 
 class FormProblems(Exception):
@@ -119,8 +146,7 @@ class FormProblems(Exception):
         self.messages = messages
 
 
-def spec_from_form(form: RoutineForm, lang: str, keep: ScheduleSpec | None = None
-                   ) -> ScheduleSpec:
+def spec_from_form(form: RoutineForm, lang: str, keep: ScheduleSpec | None = None) -> ScheduleSpec:
     """The schedule a filled-in form asks for, or ``FormProblems`` naming every bad field.
 
     ``keep`` is the stored schedule being edited: what the form does not show (its device
@@ -167,8 +193,13 @@ def spec_from_form(form: RoutineForm, lang: str, keep: ScheduleSpec | None = Non
         rrule = form.rrule.strip() or None
         if rrule is None:
             problem("routine.no_rule")
-    excepted = [d for d in (day(t, "routine.except_dates") for t in
-                            form.except_dates.replace(";", ",").split(",")) if d]
+    excepted = [
+        d
+        for d in (
+            day(t, "routine.except_dates") for t in form.except_dates.replace(";", ",").split(",")
+        )
+        if d
+    ]
     slot = None
     if form.slot_minutes.strip():
         if form.slot_minutes.strip().isdigit() and 1 <= int(form.slot_minutes) <= 1440:
@@ -194,8 +225,9 @@ def spec_from_form(form: RoutineForm, lang: str, keep: ScheduleSpec | None = Non
             if not url.startswith(("http://", "https://")) or not 1 <= seconds <= 6 * 3600:
                 problem("routine.bad_relay", row=number)
                 continue
-            programme.append({"relay": url, "duration_s": seconds,
-                              "fallback": row.get("fallback", "").split()})
+            programme.append(
+                {"relay": url, "duration_s": seconds, "fallback": row.get("fallback", "").split()}
+            )
     if not programme:
         problem("routine.no_programme")
     valid_from = day(form.valid_from, "routine.from")
@@ -207,17 +239,32 @@ def spec_from_form(form: RoutineForm, lang: str, keep: ScheduleSpec | None = Non
     if errors:
         raise FormProblems(errors)
     try:
-        return ScheduleSpec.model_validate(dict(
-            name=form.name, title=form.title.strip(), targets=targets, priority=form.priority,
-            start=start, rrule=rrule, date=once, valid_from=valid_from,
-            valid_until=valid_until, except_dates=excepted,
-            slot_minutes=slot, timezone=keep.timezone if keep else None, programme=programme))
+        return ScheduleSpec.model_validate(
+            dict(
+                name=form.name,
+                title=form.title.strip(),
+                targets=targets,
+                priority=form.priority,
+                start=start,
+                rrule=rrule,
+                date=once,
+                valid_from=valid_from,
+                valid_until=valid_until,
+                except_dates=excepted,
+                slot_minutes=slot,
+                timezone=keep.timezone if keep else None,
+                programme=programme,
+            )
+        )
     except ValidationError as exc:
         raise FormProblems([_field_message(e, lang) for e in exc.errors()]) from None
 
 
-_FIELD_KEYS = {"name": "setup.bad_id", "rrule": "routine.bad_rule",
-               "priority": "routine.bad_priority"}
+_FIELD_KEYS = {
+    "name": "setup.bad_id",
+    "rrule": "routine.bad_rule",
+    "priority": "routine.bad_priority",
+}
 
 
 def _field_message(error: Mapping[str, Any], lang: str) -> str:
@@ -251,8 +298,11 @@ def programme_words(spec: ScheduleSpec, media_titles: Mapping[str, str], lang: s
     lines = []
     for item in spec.programme:
         if isinstance(item, RelayItem):
-            lines.append(translate("routine.says_relay", lang, url=item.relay,
-                                   minutes=f"{item.duration_s / 60:g}"))
+            lines.append(
+                translate(
+                    "routine.says_relay", lang, url=item.relay, minutes=f"{item.duration_s / 60:g}"
+                )
+            )
         elif isinstance(item, TextItem):
             words = item.text if len(item.text) <= 80 else item.text[:79] + "…"
             lines.append(translate("routine.says_text", lang, text=words))
@@ -266,10 +316,16 @@ def media_of(spec: ScheduleSpec) -> list[str]:
     return list(dict.fromkeys(sha for sha in map(item_media, spec.programme) if sha))
 
 
-def differences(old: ScheduleSpec, new: ScheduleSpec, media_titles: Mapping[str, str],
-                lang: str, place: Any = None) -> list[tuple[str, str, str]]:
+def differences(
+    old: ScheduleSpec,
+    new: ScheduleSpec,
+    media_titles: Mapping[str, str],
+    lang: str,
+    place: Any = None,
+) -> list[tuple[str, str, str]]:
     """What an edit changes, for the approver: (what, before, after) per changed part, in
     words. ``place`` turns targets into village names."""
+
     def where(spec: ScheduleSpec) -> str:
         return place(list(spec.targets)) if place else ", ".join(spec.targets)
 
@@ -280,13 +336,20 @@ def differences(old: ScheduleSpec, new: ScheduleSpec, media_titles: Mapping[str,
         ("routine.title_label", old.title, new.title),
         ("routine.when", repetition(old, lang), repetition(new, lang)),
         ("send.villages", where(old), where(new)),
-        ("send.priority", translate(f"priority.{old.priority}", lang),
-         translate(f"priority.{new.priority}", lang)),
-        ("routine.programme", " · ".join(programme_words(old, media_titles, lang)),
-         " · ".join(programme_words(new, media_titles, lang))),
+        (
+            "send.priority",
+            translate(f"priority.{old.priority}", lang),
+            translate(f"priority.{new.priority}", lang),
+        ),
+        (
+            "routine.programme",
+            " · ".join(programme_words(old, media_titles, lang)),
+            " · ".join(programme_words(new, media_titles, lang)),
+        ),
         ("routine.from", str(old.valid_from or "—"), str(new.valid_from or "—")),
         ("routine.until", str(old.valid_until or "—"), str(new.valid_until or "—")),
         ("routine.except_dates", days(old) or "—", days(new) or "—"),
     ]
-    return [(translate(key, lang), before, after) for key, before, after in parts
-            if before != after]
+    return [
+        (translate(key, lang), before, after) for key, before, after in parts if before != after
+    ]

@@ -57,8 +57,9 @@ class McuBoard(ClusterBoard):
 
     def _on_event(self, message: codec.Message) -> None:
         if isinstance(message, codec.LineFault):
-            self._on_notice(BoardNotice("line_fault", channel=message.channel,
-                                        value=message.current_ma))
+            self._on_notice(
+                BoardNotice("line_fault", channel=message.channel, value=message.current_ma)
+            )
         elif isinstance(message, codec.Booted):
             self._on_notice(BoardNotice("rebooted"))
         else:
@@ -94,8 +95,9 @@ class McuBoard(ClusterBoard):
                 info = self._request(codec.GetInfo())
                 assert isinstance(info, codec.Info)
                 if info.protocol != PROTOCOL_VERSION:
-                    log.error("board speaks protocol %d, this agent %d", info.protocol,
-                              PROTOCOL_VERSION)
+                    log.error(
+                        "board speaks protocol %d, this agent %d", info.protocol, PROTOCOL_VERSION
+                    )
                     raise HardwareError("unsupported protocol version")
                 self._info = info
             status = self._request(codec.GetStatus())
@@ -108,9 +110,16 @@ class McuBoard(ClusterBoard):
         except ValueError:
             source = str(status.source)
         return HardwareReadings(
-            backend=self.name, connected=True, firmware=info.firmware,
-            mcu_uptime_s=self._uptime_s, mains=bool(status.mains),
+            backend=self.name,
+            connected=True,
+            firmware=info.firmware,
+            mcu_uptime_s=self._uptime_s,
+            mains=bool(status.mains),
             battery_v=round(status.battery_mv / 1000, 2),
-            temperature_c=round(status.temperature_dc / 10, 1), door_open=bool(status.door_open),
+            temperature_c=round(status.temperature_dc / 10, 1),
+            door_open=bool(status.door_open),
             amplifiers=[bool(status.amplifiers >> ch & 1) for ch in range(channels)],
-            input=source, volume=status.volume, line_ma=list(status.line_ma))
+            input=source,
+            volume=status.volume,
+            line_ma=list(status.line_ma),
+        )

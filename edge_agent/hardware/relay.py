@@ -35,5 +35,6 @@ class RelayBoard(ClusterBoard):
 
     def read(self) -> HardwareReadings:
         # The board answers nothing: report what was last switched, and whether that worked.
-        return HardwareReadings(backend=self.name, connected=self._ok,
-                                amplifiers=[bool(self._on)] * self._board.relays)
+        return HardwareReadings(
+            backend=self.name, connected=self._ok, amplifiers=[bool(self._on)] * self._board.relays
+        )

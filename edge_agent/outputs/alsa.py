@@ -12,8 +12,22 @@ class AlsaSink:
     def __init__(self, device: str):
         # Opened ahead of the start so the device is ready when the first samples arrive.
         self._proc = subprocess.Popen(
-            ["aplay", "-q", "-D", device, "-t", "raw", "-f", "S16_LE", "-c", "1",
-             "-r", str(SAMPLE_RATE), "--buffer-time=200000", "-"],
+            [
+                "aplay",
+                "-q",
+                "-D",
+                device,
+                "-t",
+                "raw",
+                "-f",
+                "S16_LE",
+                "-c",
+                "1",
+                "-r",
+                str(SAMPLE_RATE),
+                "--buffer-time=200000",
+                "-",
+            ],
             stdin=subprocess.PIPE,
         )
 

@@ -26,8 +26,15 @@ NAME = "loa-lang.xa-mau.vn"  # the station's LAN name (resolved to this machine 
 @pytest.fixture
 def station(tmp_path: Path, mosquitto: Mosquitto) -> Iterator[tuple[Stack, int]]:
     port = free_port()
-    s = Stack(tmp_path, mosquitto.port, https_port=port, https_host="127.0.0.1",
-              tls_names=[NAME], station_name="Đài xã Mẫu", icecast="external").start()
+    s = Stack(
+        tmp_path,
+        mosquitto.port,
+        https_port=port,
+        https_host="127.0.0.1",
+        tls_names=[NAME],
+        station_name="Đài xã Mẫu",
+        icecast="external",
+    ).start()
     server, tls = https_server(s.server.app, s.settings)  # type: ignore[misc, union-attr]
     server.start()
     s.person("lan", "broadcaster")
@@ -52,20 +59,27 @@ def test_the_station_ca_signs_a_certificate_for_the_machines_names(station):
     assert key == 0o600
 
 
-def test_over_https_by_a_lan_name_the_microphone_works_and_over_http_the_page_says_why(
-        station):
+def test_over_https_by_a_lan_name_the_microphone_works_and_over_http_the_page_says_why(station):
     s, port = station
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     assert chromium, "Debian's chromium is needed (./run test installs it)"
     pin = spki_sha256(s.settings.data_dir / "tls" / "server.crt")
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=chromium, args=[
-            "--no-sandbox", "--use-fake-device-for-media-stream",
-            "--use-fake-ui-for-media-stream", f"--host-resolver-rules=MAP {NAME} 127.0.0.1",
-            f"--ignore-certificate-errors-spki-list={pin}"])  # as if the CA were installed
+        browser = p.chromium.launch(
+            executable_path=chromium,
+            args=[
+                "--no-sandbox",
+                "--use-fake-device-for-media-stream",
+                "--use-fake-ui-for-media-stream",
+                f"--host-resolver-rules=MAP {NAME} 127.0.0.1",
+                f"--ignore-certificate-errors-spki-list={pin}",
+            ],
+        )  # as if the CA were installed
         try:
-            for base, secure in ((f"https://{NAME}:{port}", True),
-                                 (f"http://{NAME}:{s.http_port}", False)):
+            for base, secure in (
+                (f"https://{NAME}:{port}", True),
+                (f"http://{NAME}:{s.http_port}", False),
+            ):
                 page = browser.new_context(base_url=base, locale="vi-VN").new_page()
                 page.goto("/ui/login")
                 page.get_by_label("Tên đăng nhập").fill("lan")
@@ -81,7 +95,8 @@ def test_over_https_by_a_lan_name_the_microphone_works_and_over_http_the_page_sa
                     expect(why).to_be_hidden()
                     page.wait_for_function(
                         "Number(document.getElementById('level').dataset.level || 0) > 0.01",
-                        timeout=15_000)
+                        timeout=15_000,
+                    )
                 else:
                     expect(why).to_be_visible()
                     expect(why).to_contain_text("https://")

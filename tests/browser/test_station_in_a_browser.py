@@ -33,18 +33,35 @@ MAX_UPLOAD = 3 * 1024 * 1024
 
 
 def _cli(*args: str, env: dict, stdin: str = "") -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "loalang.cli", *args], input=stdin,
-                          capture_output=True, text=True, env=env, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "loalang.cli", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
 
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory) -> Iterator[dict]:
     tmp = tmp_path_factory.mktemp("browser")
     with running_demo(tmp, LOALANG_MAX_UPLOAD_BYTES=str(MAX_UPLOAD)) as running:
-        for user, role in (("lan", "broadcaster"), ("chu-tich", "approver"),
-                           ("minh", "technician")):
-            made = _cli("user", "add", user, "--role", role, "--password-stdin",
-                        env=running.env, stdin=PASSWORD + "\n")
+        for user, role in (
+            ("lan", "broadcaster"),
+            ("chu-tich", "approver"),
+            ("minh", "technician"),
+        ):
+            made = _cli(
+                "user",
+                "add",
+                user,
+                "--role",
+                role,
+                "--password-stdin",
+                env=running.env,
+                stdin=PASSWORD + "\n",
+            )
             assert made.returncode == 0, made.stderr
         with running.api() as api:
             yield dict(base=running.base, data=running.data, api=api, env=running.env)
@@ -57,18 +74,26 @@ def browser() -> Iterator[Browser]:
     SHOTS.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as p:
         # A fake microphone (a beeping tone) that needs no permission prompt, for recording.
-        b = p.chromium.launch(executable_path=chromium, args=[
-            "--no-sandbox", "--use-fake-device-for-media-stream",
-            "--use-fake-ui-for-media-stream"])
+        b = p.chromium.launch(
+            executable_path=chromium,
+            args=[
+                "--no-sandbox",
+                "--use-fake-device-for-media-stream",
+                "--use-fake-ui-for-media-stream",
+            ],
+        )
         yield b
         b.close()
 
 
-def _login(browser: Browser, demo: dict, user: str, mobile: bool = False,
-           password: str = PASSWORD) -> Page:
+def _login(
+    browser: Browser, demo: dict, user: str, mobile: bool = False, password: str = PASSWORD
+) -> Page:
     context = browser.new_context(
-        base_url=demo["base"], locale="vi-VN",
-        viewport={"width": 390, "height": 844} if mobile else {"width": 1280, "height": 900})
+        base_url=demo["base"],
+        locale="vi-VN",
+        viewport={"width": 390, "height": 844} if mobile else {"width": 1280, "height": 900},
+    )
     page = context.new_page()
     page.goto("/ui/")
     expect(page).to_have_url(re.compile(r"/ui/login"))
@@ -113,8 +138,9 @@ def test_broadcaster_sends_approver_releases_three_villages_play(demo, browser):
     rows = lan.locator("#progress tbody tr")
     expect(rows).to_have_count(3)
     for i in range(3):
-        expect(rows.nth(i).locator("td.state")).to_have_attribute("data-state", "played",
-                                                                  timeout=60_000)
+        expect(rows.nth(i).locator("td.state")).to_have_attribute(
+            "data-state", "played", timeout=60_000
+        )
         expect(rows.nth(i).locator("td.state")).to_have_text(re.compile("Đã phát"))
     assert lan.url == broadcast_url
     _shot(lan, "05-broadcaster-three-villages-played")
@@ -127,8 +153,16 @@ def test_broadcaster_sends_approver_releases_three_villages_play(demo, browser):
 def own_demo(tmp_path) -> Iterator[dict]:
     """A demo of its own, for a test that stops agents (the module's demo stays whole)."""
     with running_demo(tmp_path) as running:
-        made = _cli("user", "add", "minh", "--role", "technician", "--password-stdin",
-                    env=running.env, stdin=PASSWORD + "\n")
+        made = _cli(
+            "user",
+            "add",
+            "minh",
+            "--role",
+            "technician",
+            "--password-stdin",
+            env=running.env,
+            stdin=PASSWORD + "\n",
+        )
         assert made.returncode == 0, made.stderr
         with running.api() as api:
             yield dict(base=running.base, data=running.data, api=api, running=running)
@@ -146,7 +180,8 @@ def test_technician_sees_an_agent_go_offline(own_demo, browser):
     expect(row).to_have_text(re.compile("Đã tắt"), timeout=30_000)
     stop_agent(demo["running"], "loa-tay-1", signal.SIGKILL)  # a power cut
     expect(minh.locator('tr[data-device="loa-tay-1"] td.status')).to_have_text(
-        re.compile("Mất kết nối"), timeout=30_000)
+        re.compile("Mất kết nối"), timeout=30_000
+    )
     expect(minh.locator("svg.map circle.dot.offline")).to_have_count(1)  # the map is live too
     _shot(minh, "07-technician-agent-offline")
     minh.get_by_role("link", name="Cụm loa trường bản Nà").click()
@@ -155,8 +190,10 @@ def test_technician_sees_an_agent_go_offline(own_demo, browser):
 
 
 def test_bad_input_gets_a_vietnamese_message_and_stores_nothing(demo, browser, tmp_path):
-    before = (len(demo["api"].get("/api/media").json()),
-              len(demo["api"].get("/api/broadcasts").json()))
+    before = (
+        len(demo["api"].get("/api/media").json()),
+        len(demo["api"].get("/api/broadcasts").json()),
+    )
     lan = _login(browser, demo, "lan")
     send = "/ui/send"
 
@@ -196,8 +233,10 @@ def test_bad_input_gets_a_vietnamese_message_and_stores_nothing(demo, browser, t
     expect(lan.get_by_role("alert")).to_contain_text("quá lớn")
     _shot(lan, "11-bad-input-too-large")
 
-    after = (len(demo["api"].get("/api/media").json()),
-             len(demo["api"].get("/api/broadcasts").json()))
+    after = (
+        len(demo["api"].get("/api/media").json()),
+        len(demo["api"].get("/api/broadcasts").json()),
+    )
     # no broadcast from any of them; of the files, only the good one kept for the next try
     assert after[1] == before[1]
     assert after[0] <= before[0] + 1
@@ -215,8 +254,9 @@ def test_language_switch_and_roles_in_the_menu(demo, browser):
 
 
 def test_admin_manages_accounts_and_a_technician_can_stop_everything(demo, browser):
-    accounts = dict(line.split()[:2] for line in
-                    (demo["data"] / "demo-accounts.txt").read_text().splitlines())
+    accounts = dict(
+        line.split()[:2] for line in (demo["data"] / "demo-accounts.txt").read_text().splitlines()
+    )
     context = browser.new_context(base_url=demo["base"], locale="vi-VN")
     admin = context.new_page()
     admin.goto("/ui/login")
@@ -274,8 +314,9 @@ def test_broadcaster_records_a_bulletin_with_the_microphone(demo, browser):
 
 def test_broadcaster_edits_the_routine_and_the_approver_applies_it(demo, browser):
     sample = demo["data"] / "ban-tin-mau.wav"  # at least one bulletin in the library
-    assert demo["api"].post("/api/media", files={"file": (sample.name, sample.read_bytes())}
-                            ).status_code in (200, 201)
+    assert demo["api"].post(
+        "/api/media", files={"file": (sample.name, sample.read_bytes())}
+    ).status_code in (200, 201)
     lan = _login(browser, demo, "lan")
     lan.get_by_role("link", name="Lịch định kỳ").click()
     lan.get_by_role("link", name="Thêm lịch").click()
@@ -304,15 +345,18 @@ def test_broadcaster_edits_the_routine_and_the_approver_applies_it(demo, browser
     expect(boss.locator("section[data-change]")).to_have_count(0)
     boss.get_by_role("link", name="Lịch định kỳ").click()
     expect(boss.locator('section[data-schedule="ban-tin-nong-nghiep"]')).to_contain_text(
-        "Thứ Bảy lúc 16:45")
+        "Thứ Bảy lúc 16:45"
+    )
     _shot(boss, "18-routine")
     assert demo["api"].get("/api/schedules/ban-tin-nong-nghiep").json()["targets"] == [
-        "zone:thon-tay"]
+        "zone:thon-tay"
+    ]
 
 
 def test_admin_adds_a_village_and_registers_a_cluster(demo, browser):
-    accounts = dict(line.split()[:2] for line in
-                    (demo["data"] / "demo-accounts.txt").read_text().splitlines())
+    accounts = dict(
+        line.split()[:2] for line in (demo["data"] / "demo-accounts.txt").read_text().splitlines()
+    )
     admin = _login(browser, demo, "quan-tri", password=accounts["quan-tri"])
     admin.get_by_role("link", name="Thôn & thiết bị").click()
     admin.get_by_label("Tên thôn").fill("Thôn Nam")
@@ -345,7 +389,8 @@ def test_broadcaster_types_a_text_listens_and_sends_it(demo, browser):
     lan.get_by_label("Văn bản (máy đọc)").check()
     expect(lan.locator("#file")).to_be_hidden()  # the audio fields step aside
     lan.get_by_label("Văn bản cần đọc").fill(
-        "Thông báo: 8h30 sáng mai họp thôn tại nhà văn hoá, UBND xã mời bà con đến đúng giờ.")
+        "Thông báo: 8h30 sáng mai họp thôn tại nhà văn hoá, UBND xã mời bà con đến đúng giờ."
+    )
     lan.get_by_label("Giọng đọc").select_option(label="Giọng miền Nam (espeak-ng)")
     lan.get_by_role("button", name="Nghe thử").click()
     expect(lan.locator("#say-audio")).to_be_visible(timeout=60_000)
@@ -390,7 +435,8 @@ def test_an_emergency_from_a_phone_reaches_the_approvers_open_page_live(demo, br
     for village in ("Thôn Đông", "Thôn Tây", "Bản Nà"):
         lan.get_by_label(village).check()
     lan.get_by_label("Nội dung thông báo (máy đọc)").fill(
-        "Nước sông đang lên nhanh. Bà con vùng trũng khẩn trương sơ tán lên nhà văn hoá xã.")
+        "Nước sông đang lên nhanh. Bà con vùng trũng khẩn trương sơ tán lên nhà văn hoá xã."
+    )
     _shot(lan, "23-broadcaster-emergency-form")
     lan.get_by_role("button", name="Phát khẩn cấp").last.click()
     expect(lan).to_have_url(re.compile(r"/ui/broadcasts/b-"), timeout=60_000)
@@ -404,8 +450,9 @@ def test_an_emergency_from_a_phone_reaches_the_approvers_open_page_live(demo, br
     rows = lan.locator("#progress tbody tr")
     expect(rows).to_have_count(3)
     for i in range(3):
-        expect(rows.nth(i).locator("td.state")).to_have_attribute("data-state", "played",
-                                                                  timeout=60_000)
+        expect(rows.nth(i).locator("td.state")).to_have_attribute(
+            "data-state", "played", timeout=60_000
+        )
 
 
 def test_a_broadcaster_goes_live_from_a_phone_to_two_villages_and_ends_it(demo, browser):
@@ -417,8 +464,9 @@ def test_a_broadcaster_goes_live_from_a_phone_to_two_villages_and_ends_it(demo, 
     form.get_by_label("Thôn Đông").check()
     form.get_by_label("Thôn Tây").check()
     expect(lan.locator("#mic-why")).to_be_hidden()  # 127.0.0.1 is a secure context
-    lan.wait_for_function("Number(document.getElementById('level').dataset.level || 0) > 0.01",
-                          timeout=15_000)  # the level meter moves with the microphone
+    lan.wait_for_function(
+        "Number(document.getElementById('level').dataset.level || 0) > 0.01", timeout=15_000
+    )  # the level meter moves with the microphone
     _shot(lan, "25-broadcaster-live-form")
     lan.get_by_role("button", name="Bắt đầu").click()
     expect(lan.locator("#live-status")).to_be_visible()
@@ -426,9 +474,13 @@ def test_a_broadcaster_goes_live_from_a_phone_to_two_villages_and_ends_it(demo, 
     live = wait_until(lambda: api.get("/api/live").json(), "the live broadcast")[0]
     assert live["stream"]["source"] == "browser"
     assert live["created_by"] == "lan"
-    wait_until(lambda: all(d["state"] == "playing" for d in
-                           api.get(f"/api/broadcasts/{live['id']}").json()["deliveries"]),
-               "both villages playing the voice")
+    wait_until(
+        lambda: all(
+            d["state"] == "playing"
+            for d in api.get(f"/api/broadcasts/{live['id']}").json()["deliveries"]
+        ),
+        "both villages playing the voice",
+    )
     # another page keeps the banner, with the time on air and the way to end it
     other = lan.context.new_page()
     other.goto("/ui/")
@@ -437,17 +489,21 @@ def test_a_broadcaster_goes_live_from_a_phone_to_two_villages_and_ends_it(demo, 
     _shot(other, "26-live-banner-on-every-page")
     other.close()
     lan.get_by_role("button", name="Kết thúc").first.click()
-    done = wait_until(lambda: (lambda b: b if all(d["state"] == "played" for d in b["deliveries"])
-                               else None)(api.get(f"/api/broadcasts/{live['id']}").json()),
-                      "both villages logged the live as played")
+    done = wait_until(
+        lambda: (lambda b: b if all(d["state"] == "played" for d in b["deliveries"]) else None)(
+            api.get(f"/api/broadcasts/{live['id']}").json()
+        ),
+        "both villages logged the live as played",
+    )
     for d in done["deliveries"]:
         assert d["started_at"]
         assert d["ended_at"]
         assert d["played_ms"] > 2000
-        [wav] = sorted((demo["data"] / "agents" / d["device_id"] / "output").glob(
-            f"*{live['id']}*.wav"))
+        [wav] = sorted(
+            (demo["data"] / "agents" / d["device_id"] / "output").glob(f"*{live['id']}*.wav")
+        )
         pcm = read_wav(wav)
-        assert np.sqrt(np.mean(pcm ** 2)) > 0.01  # the fake microphone's beeps came out
+        assert np.sqrt(np.mean(pcm**2)) > 0.01  # the fake microphone's beeps came out
     expect(lan.locator("#live-banner")).to_be_hidden(timeout=15_000)
 
 
@@ -462,18 +518,28 @@ def _fits(page: Page) -> bool:
 def test_a_missed_village_is_told_live_with_its_reason_and_resent(demo, browser):
     api = demo["api"]
     api.post("/api/zones", json={"id": "xom-moi", "name": "Xóm Mới"})
-    api.post("/api/devices", json={"id": "loa-moi-1", "name": "Cụm loa xóm Mới",
-                                   "zones": ["xom-moi"], "output": "file"})  # never switched on
+    api.post(
+        "/api/devices",
+        json={"id": "loa-moi-1", "name": "Cụm loa xóm Mới", "zones": ["xom-moi"], "output": "file"},
+    )  # never switched on
     lan = _login(browser, demo, "lan", mobile=True)
     lan.goto("/ui/send")
     expect(lan.locator('.offline-warning[data-zone="xom-moi"]')).to_contain_text(
-        "Cụm loa xóm Mới")  # told before sending, not after
+        "Cụm loa xóm Mới"
+    )  # told before sending, not after
     assert _fits(lan)
-    sha = api.post("/api/media", files={"file": ("tin.wav", (demo["data"] / "ban-tin-mau.wav")
-                                                 .read_bytes())}).json()["sha256"]
-    b = api.post("/api/broadcasts", json={"media_sha256": sha, "title": "Tin họp xóm",
-                                          "targets": ["zone:xom-moi", "zone:thon-dong"],
-                                          "max_late_s": 2}).json()
+    sha = api.post(
+        "/api/media", files={"file": ("tin.wav", (demo["data"] / "ban-tin-mau.wav").read_bytes())}
+    ).json()["sha256"]
+    b = api.post(
+        "/api/broadcasts",
+        json={
+            "media_sha256": sha,
+            "title": "Tin họp xóm",
+            "targets": ["zone:xom-moi", "zone:thon-dong"],
+            "max_late_s": 2,
+        },
+    ).json()
     lan.goto(f"/ui/broadcasts/{b['id']}")
     missed = lan.locator('tr[data-device="loa-moi-1"] td.state')
     played = lan.locator('tr[data-device="loa-dong-1"] td.state')
@@ -486,11 +552,11 @@ def test_a_missed_village_is_told_live_with_its_reason_and_resent(demo, browser)
     assert _fits(lan)
     _shot(lan, "30-phone-missed-village")
     lan.goto("/ui/")
-    expect(lan.locator('.village[data-zone="xom-moi"]')).to_have_attribute("data-worst",
-                                                                           "missed")
+    expect(lan.locator('.village[data-zone="xom-moi"]')).to_have_attribute("data-worst", "missed")
     expect(lan.locator('.village[data-zone="thon-dong"]')).to_contain_text("Tin họp xóm")
     expect(lan.locator('.village[data-zone="thon-dong"] [data-outcome="played"]')).to_have_text(
-        "Đã phát: 1")  # its own loudspeaker, not the bulletin's two
+        "Đã phát: 1"
+    )  # its own loudspeaker, not the bulletin's two
     _shot(lan, "31-phone-villages")
     lan.goto(f"/ui/broadcasts/{b['id']}")
     lan.get_by_role("button", name=re.compile("Phát lại cho các thôn bị lỡ")).click()
@@ -534,12 +600,19 @@ def test_a_technician_acknowledges_an_alarm_on_a_phone(demo, browser):
     client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="loa-tay-1-probe")
     if config["mqtt"].get("username"):
         client.username_pw_set(config["mqtt"]["username"], config["mqtt"]["password"])
-    event = AlarmEvent(event_id=uuid.uuid4().hex, device_id="loa-tay-1", ts=utcnow(),
-                       code=AlarmCode.door_open, active=True, detail="cửa tủ mở")
+    event = AlarmEvent(
+        event_id=uuid.uuid4().hex,
+        device_id="loa-tay-1",
+        ts=utcnow(),
+        code=AlarmCode.door_open,
+        active=True,
+        detail="cửa tủ mở",
+    )
     client.connect(config["mqtt"]["host"], config["mqtt"]["port"])
     client.loop_start()
-    client.publish(topics.device_topic("loa-tay-1", "event"), encode(event),
-                   qos=1).wait_for_publish(10)
+    client.publish(
+        topics.device_topic("loa-tay-1", "event"), encode(event), qos=1
+    ).wait_for_publish(10)
     client.loop_stop()
     client.disconnect()
     minh = _login(browser, demo, "minh", mobile=True)
@@ -554,7 +627,9 @@ def test_a_technician_acknowledges_an_alarm_on_a_phone(demo, browser):
     _shot(minh, "32-phone-alarm")
     button.click()
     expect(minh.locator("tr[data-alarm]").filter(has_text="cửa tủ mở")).to_contain_text(
-        "minh", timeout=30_000)
+        "minh", timeout=30_000
+    )
+
     def charted() -> bool:  # two health reports make a line
         minh.goto("/ui/devices/loa-tay-1")
         return minh.locator("figure.plot svg").count() > 0
@@ -575,11 +650,14 @@ def test_a_technician_acknowledges_an_alarm_on_a_phone(demo, browser):
 
 def test_the_history_of_bulletins_is_searched_on_a_phone(demo, browser):
     api = demo["api"]
-    sha = api.post("/api/media", files={"file": ("tin.wav", (demo["data"] / "ban-tin-mau.wav")
-                                                 .read_bytes())}).json()["sha256"]
+    sha = api.post(
+        "/api/media", files={"file": ("tin.wav", (demo["data"] / "ban-tin-mau.wav").read_bytes())}
+    ).json()["sha256"]
     for i in range(3):
-        api.post("/api/broadcasts", json={"media_sha256": sha, "title": f"Lịch thu thuế {i}",
-                                          "targets": ["zone:ban-na"]})
+        api.post(
+            "/api/broadcasts",
+            json={"media_sha256": sha, "title": f"Lịch thu thuế {i}", "targets": ["zone:ban-na"]},
+        )
     lan = _login(browser, demo, "lan", mobile=True)
     lan.get_by_role("link", name="Lịch sử").click()
     expect(lan.get_by_role("link", name="Lịch sử")).to_have_attribute("aria-current", "page")
@@ -596,8 +674,18 @@ def test_the_history_of_bulletins_is_searched_on_a_phone(demo, browser):
 
 
 def test_own_password_change_and_an_admin_resets_and_unlocks(demo, browser):
-    made = _cli("user", "add", "hong", "--role", "broadcaster", "--display-name", "Trần Thị Hồng",
-                "--password-stdin", env=demo["env"], stdin=PASSWORD + "\n")
+    made = _cli(
+        "user",
+        "add",
+        "hong",
+        "--role",
+        "broadcaster",
+        "--display-name",
+        "Trần Thị Hồng",
+        "--password-stdin",
+        env=demo["env"],
+        stdin=PASSWORD + "\n",
+    )
     assert made.returncode == 0, made.stderr
     hong = _login(browser, demo, "hong", mobile=True)
     expect(hong.locator("header .me")).to_have_text("Trần Thị Hồng")  # her name, not "hong"
@@ -614,8 +702,9 @@ def test_own_password_change_and_an_admin_resets_and_unlocks(demo, browser):
     stranger = browser.new_context(base_url=demo["base"]).new_page()
     for _ in range(5):  # a stranger's wrong tries lock her name (from that address)
         stranger.request.post("/auth/login", data={"username": "hong", "password": "doan-bua"})
-    accounts = dict(line.split()[:2] for line in
-                    (demo["data"] / "demo-accounts.txt").read_text().splitlines())
+    accounts = dict(
+        line.split()[:2] for line in (demo["data"] / "demo-accounts.txt").read_text().splitlines()
+    )
     admin = _login(browser, demo, "quan-tri", password=accounts["quan-tri"])
     admin.goto("/ui/users")
     row = admin.locator('tr[data-user="hong"]')

@@ -13,8 +13,13 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "loalang.cli", "schedules", *args],
-                          capture_output=True, text=True, cwd=ROOT, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "loalang.cli", "schedules", *args],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=60,
+    )
 
 
 def test_shipped_examples_pass_and_preview():
@@ -84,10 +89,14 @@ def test_invalid_files_point_at_the_line(tmp_path):
     assert out.returncode == 1
     assert f"{not_yaml}:3: not valid YAML" in out.stderr
     unknown = tmp_path / "c.yaml"
-    unknown.write_text(BROKEN.replace("    rrule: FREQ=DAILY\n    programme:\n      - relay: "
-                                      "http://vov.example/2", "    rrule: FREQ=DAILY\n    "
-                                      "colour: red\n    programme:\n      - relay: "
-                                      "http://vov.example/2"))
+    unknown.write_text(
+        BROKEN.replace(
+            "    rrule: FREQ=DAILY\n    programme:\n      - relay: http://vov.example/2",
+            "    rrule: FREQ=DAILY\n    "
+            "colour: red\n    programme:\n      - relay: "
+            "http://vov.example/2",
+        )
+    )
     out = _cli("check", str(unknown))
     assert out.returncode == 1
     assert f"{unknown}:17: schedules.1.colour: Extra inputs" in out.stderr

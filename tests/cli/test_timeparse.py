@@ -18,10 +18,12 @@ def test_a_passed_clock_time_is_an_error_not_tomorrow():
 
 def test_relative_iso_and_local_dates():
     assert parse_when("+10m", NOW) == datetime(2026, 11, 22, 3, 10, tzinfo=timezone.utc)
-    assert parse_when("2026-12-01 05:30", NOW) == datetime(2026, 11, 30, 22, 30,
-                                                           tzinfo=timezone.utc)
-    assert parse_when("2026-12-01T05:30:00+00:00", NOW) == datetime(2026, 12, 1, 5, 30,
-                                                                    tzinfo=timezone.utc)
+    assert parse_when("2026-12-01 05:30", NOW) == datetime(
+        2026, 11, 30, 22, 30, tzinfo=timezone.utc
+    )
+    assert parse_when("2026-12-01T05:30:00+00:00", NOW) == datetime(
+        2026, 12, 1, 5, 30, tzinfo=timezone.utc
+    )
 
 
 def test_garbage_is_a_clear_error():

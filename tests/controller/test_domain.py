@@ -35,8 +35,11 @@ def test_late_ack_does_not_undo_played_and_proof_of_play_beats_missed():
 
 
 NOW = datetime(2026, 11, 22, 10, 0, tzinfo=timezone.utc)
-LEADS = dict(sync_lead=timedelta(seconds=4), prefetch_lead=timedelta(seconds=90),
-             max_late=timedelta(seconds=120))
+LEADS = dict(
+    sync_lead=timedelta(seconds=4),
+    prefetch_lead=timedelta(seconds=90),
+    max_late=timedelta(seconds=120),
+)
 
 
 def test_now_starts_after_the_sync_lead():
@@ -90,9 +93,14 @@ def test_every_state_a_row_can_take_fits_its_column():
     from controller.fleet.commands import CommandState
     from protocol.messages import AlarmCode, DeviceState, Priority
 
-    columns = [(Broadcast.state, BroadcastState), (Delivery.state, DeliveryState),
-               (Command.state, CommandState), (Device.status, DeviceState),
-               (Broadcast.priority, Priority), (Alarm.code, AlarmCode)]
+    columns = [
+        (Broadcast.state, BroadcastState),
+        (Delivery.state, DeliveryState),
+        (Command.state, CommandState),
+        (Device.status, DeviceState),
+        (Broadcast.priority, Priority),
+        (Alarm.code, AlarmCode),
+    ]
     for column, states in columns:
         width = column.property.columns[0].type.length
         too_long = [s.value for s in states if len(s.value) > width]

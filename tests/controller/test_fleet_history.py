@@ -37,11 +37,25 @@ def sessions(tmp_path, database_url) -> Iterator[sessionmaker[Session]]:
 
 def test_a_sample_counts_devices_in_service_and_old_samples_are_dropped(sessions):
     with sessions.begin() as session:
-        for i, (status, retired) in enumerate([("online", False), ("online", False),
-                                                ("offline", False), ("unknown", False),
-                                                ("online", True)]):
-            session.add(Device(id=f"d{i}", name=f"D{i}", token_hash="x", capabilities=[],
-                               status=status, retired=retired))
+        for i, (status, retired) in enumerate(
+            [
+                ("online", False),
+                ("online", False),
+                ("offline", False),
+                ("unknown", False),
+                ("online", True),
+            ]
+        ):
+            session.add(
+                Device(
+                    id=f"d{i}",
+                    name=f"D{i}",
+                    token_hash="x",
+                    capabilities=[],
+                    status=status,
+                    retired=retired,
+                )
+            )
     history.record(sessions, T0 - timedelta(days=100))
     history.record(sessions, T0)
     rows = history.samples(sessions, T0 - timedelta(days=365))
@@ -55,8 +69,9 @@ def test_ratio_points_average_into_buckets_and_skip_an_empty_fleet():
     assert len(points) == 100
     assert all(45 <= v <= 55 for _, v in points)  # half online on average, in every bucket
     assert [p[0] for p in points] == sorted(p[0] for p in points)
-    assert history.ratio_points([(T0, 0, 0), (T0 + timedelta(minutes=1), 3, 4)]) == \
-        [(T0 + timedelta(minutes=1), 75.0)]
+    assert history.ratio_points([(T0, 0, 0), (T0 + timedelta(minutes=1), 3, 4)]) == [
+        (T0 + timedelta(minutes=1), 75.0)
+    ]
 
 
 def test_old_health_readings_are_pruned_in_batches(sessions):
@@ -64,8 +79,9 @@ def test_old_health_readings_are_pruned_in_batches(sessions):
         session.add(Device(id="d1", name="D1", token_hash="x", capabilities=[]))
         session.flush()
         for h in range(50):  # one reading an hour, going back 50 hours
-            session.add(DeviceTelemetry(event_id=f"e{h}", device_id="d1",
-                                        ts=T0 - timedelta(hours=h)))
+            session.add(
+                DeviceTelemetry(event_id=f"e{h}", device_id="d1", ts=T0 - timedelta(hours=h))
+            )
     gone = history.prune_telemetry(sessions, timedelta(days=1), now=T0, batch=7)
     assert gone == 25  # hours 25..49
     with sessions() as session:
@@ -81,11 +97,13 @@ def test_readings_older_than_two_days_are_thinned_to_one_an_hour_per_device(sess
         session.flush()
         for d in ("d1", "d2"):
             for m in range(0, 4 * 24 * 60, 10):  # one reading every 10 minutes for 4 days
-                session.add(DeviceTelemetry(event_id=f"{d}-{m}", device_id=d,
-                                            ts=T0 - timedelta(minutes=m)))
+                session.add(
+                    DeviceTelemetry(event_id=f"{d}-{m}", device_id=d, ts=T0 - timedelta(minutes=m))
+                )
     keep_full = timedelta(days=2)
-    gone = history.downsample_telemetry(sessions, keep_full, every=timedelta(hours=1),
-                                        now=T0, batch=50)
+    gone = history.downsample_telemetry(
+        sessions, keep_full, every=timedelta(hours=1), now=T0, batch=50
+    )
     with sessions() as session:
         rows = list(session.execute(select(DeviceTelemetry.device_id, DeviceTelemetry.ts)))
     for d in ("d1", "d2"):
@@ -95,14 +113,17 @@ def test_readings_older_than_two_days_are_thinned_to_one_an_hour_per_device(sess
         # older: one an hour (48 hours), each hour's first reading
         assert len(old) == 48
         assert len({ts.replace(minute=0, second=0, microsecond=0) for ts in old}) == 48
-        originals = [T0 - timedelta(minutes=m) for m in range(0, 4 * 24 * 60, 10)
-                     if T0 - timedelta(minutes=m) < T0 - keep_full]
+        originals = [
+            T0 - timedelta(minutes=m)
+            for m in range(0, 4 * 24 * 60, 10)
+            if T0 - timedelta(minutes=m) < T0 - keep_full
+        ]
         first = {}
         for ts in sorted(originals):
             first.setdefault(ts.replace(minute=0), ts)
-        assert [ts.replace(tzinfo=timezone.utc) if ts.tzinfo is None else ts
-                for ts in old] == sorted(first.values())
+        assert [
+            ts.replace(tzinfo=timezone.utc) if ts.tzinfo is None else ts for ts in old
+        ] == sorted(first.values())
     assert gone == 2 * (4 * 24 * 6 - (2 * 24 * 6 + 1) - 48)
     # run again: nothing more to thin
-    assert history.downsample_telemetry(sessions, keep_full, every=timedelta(hours=1),
-                                        now=T0) == 0
+    assert history.downsample_telemetry(sessions, keep_full, every=timedelta(hours=1), now=T0) == 0

@@ -24,18 +24,31 @@ def test_same_event_twice_is_stored_once_and_garbage_is_dropped(stack: Stack):
     stack.add_zone("z")
     stack.register("loa-1", ["z"])
     client = _client(stack)
-    event = {"event_id": "e-1", "device_id": "loa-1", "ts": utcnow().isoformat(),
-             "type": "security", "reason": "bad_signature", "detail": "test"}
+    event = {
+        "event_id": "e-1",
+        "device_id": "loa-1",
+        "ts": utcnow().isoformat(),
+        "type": "security",
+        "reason": "bad_signature",
+        "detail": "test",
+    }
     topic = topics.device_topic("loa-1", "event")
-    garbage = [b"", b"\xff\xfe", b"{}", b'{"type": "nope"}',
-               json.dumps({**event, "ts": "x"}).encode(),
-               json.dumps({**event, "event_id": "e-2", "device_id": "loa-2"}).encode(),
-               b"[" * 100000]
+    garbage = [
+        b"",
+        b"\xff\xfe",
+        b"{}",
+        b'{"type": "nope"}',
+        json.dumps({**event, "ts": "x"}).encode(),
+        json.dumps({**event, "event_id": "e-2", "device_id": "loa-2"}).encode(),
+        b"[" * 100000,
+    ]
     for payload in [json.dumps(event).encode(), *garbage, json.dumps(event).encode()]:
         client.publish(topic, payload, qos=1).wait_for_publish(5)
-    client.publish(topics.device_topic("ghost", "event"),
-                   json.dumps({**event, "event_id": "e-3", "device_id": "ghost"}), qos=1
-                   ).wait_for_publish(5)
+    client.publish(
+        topics.device_topic("ghost", "event"),
+        json.dumps({**event, "event_id": "e-3", "device_id": "ghost"}),
+        qos=1,
+    ).wait_for_publish(5)
     ingest = stack.services.ingest
     wait_for(lambda: ingest.processed + ingest.rejected >= len(garbage) + 3, what="ingest")
     assert ingest.wait_idle()

@@ -35,8 +35,9 @@ NOW = utcnow()
 
 @pytest.fixture
 def sessions() -> Iterator[sessionmaker[Session]]:
-    engine = create_engine("sqlite://", poolclass=StaticPool,
-                           connect_args={"check_same_thread": False})
+    engine = create_engine(
+        "sqlite://", poolclass=StaticPool, connect_args={"check_same_thread": False}
+    )
     migrate(engine)
     factory = make_sessionmaker(engine)
     with factory.begin() as s:
@@ -46,13 +47,30 @@ def sessions() -> Iterator[sessionmaker[Session]]:
             s.add(Device(id=device_id, name=device_id, token_hash="x", capabilities=[]))
             s.add(DeviceZone(device_id=device_id, zone_id="z"))
         s.add(Device(id="cu", name="old", token_hash="x", capabilities=[], retired=True))
-        s.add(Broadcast(id="b-1", media_sha256="a" * 64, targets=["zone:z"], start_at=NOW,
-                        send_at=NOW, not_after=NOW + timedelta(minutes=2), state="sent"))
+        s.add(
+            Broadcast(
+                id="b-1",
+                media_sha256="a" * 64,
+                targets=["zone:z"],
+                start_at=NOW,
+                send_at=NOW,
+                not_after=NOW + timedelta(minutes=2),
+                state="sent",
+            )
+        )
         for device_id in ("loa-1", "loa-2"):
-            s.add(Delivery(broadcast_id="b-1", device_id=device_id, state="sent",
-                           updated_at=NOW))
-        s.add(Command(cmd_id="c-1", type="play", target="zone:z", seq=1, broadcast_id="b-1",
-                      issued_at=NOW, not_after=NOW + timedelta(minutes=2)))
+            s.add(Delivery(broadcast_id="b-1", device_id=device_id, state="sent", updated_at=NOW))
+        s.add(
+            Command(
+                cmd_id="c-1",
+                type="play",
+                target="zone:z",
+                seq=1,
+                broadcast_id="b-1",
+                issued_at=NOW,
+                not_after=NOW + timedelta(minutes=2),
+            )
+        )
     yield factory
     engine.dispose()
 
@@ -85,8 +103,9 @@ def _delivery(sessions: sessionmaker[Session], device_id: str) -> Delivery:
 def test_a_play_moves_forward_and_a_late_ack_does_not_undo_it(sessions):
     ingest = Ingest(sessions)
     ack = _report("ack", "loa-1", cmd_id="c-1", accepted=True, play_id="b-1")
-    ingest.apply_batch([_play_event("media.ready", sha256="a" * 64),
-                        _play_event("playback.started")])
+    ingest.apply_batch(
+        [_play_event("media.ready", sha256="a" * 64), _play_event("playback.started")]
+    )
     assert _delivery(sessions, "loa-1").state == "playing"
     ingest.apply_batch([_play_event("playback.finished"), ack])
     delivery = _delivery(sessions, "loa-1")
@@ -109,15 +128,29 @@ def test_the_same_event_twice_is_stored_once(sessions):
     assert ingest.rejected == 0
 
 
-@pytest.mark.parametrize(("report", "state", "reason"), [
-    (lambda: _play_event("playback.failed", reason="too_late"), "missed", "too_late"),
-    (lambda: _report("event", "loa-1", type="security", reason="expired", cmd_id="c-1"),
-     "missed", "command expired before the device received it (device was offline)"),
-    (lambda: _report("ack", "loa-1", cmd_id="c-1", accepted=False, reason="wrong_target"),
-     "failed", "refused: wrong_target"),
-    (lambda: _play_event("playback.finished", interrupted=True, interrupted_by="emergency:b-9"),
-     "interrupted", "interrupted by emergency:b-9"),
-])
+@pytest.mark.parametrize(
+    ("report", "state", "reason"),
+    [
+        (lambda: _play_event("playback.failed", reason="too_late"), "missed", "too_late"),
+        (
+            lambda: _report("event", "loa-1", type="security", reason="expired", cmd_id="c-1"),
+            "missed",
+            "command expired before the device received it (device was offline)",
+        ),
+        (
+            lambda: _report("ack", "loa-1", cmd_id="c-1", accepted=False, reason="wrong_target"),
+            "failed",
+            "refused: wrong_target",
+        ),
+        (
+            lambda: _play_event(
+                "playback.finished", interrupted=True, interrupted_by="emergency:b-9"
+            ),
+            "interrupted",
+            "interrupted by emergency:b-9",
+        ),
+    ],
+)
 def test_refusals_and_failures_end_a_delivery_with_the_reason(sessions, report, state, reason):
     Ingest(sessions).apply_batch([report()])
     delivery = _delivery(sessions, "loa-1")
@@ -136,8 +169,9 @@ def test_a_report_that_speaks_for_another_device_is_dropped(sessions):
 
 def test_reports_of_unknown_and_retired_devices_are_not_applied(sessions):
     ingest = Ingest(sessions)
-    ingest.apply_batch([_report("status", "ghost", state="online"),
-                        _report("status", "cu", state="online")])
+    ingest.apply_batch(
+        [_report("status", "ghost", state="online"), _report("status", "cu", state="online")]
+    )
     with sessions() as s:
         assert s.get(Device, "cu").status == "unknown"
         assert s.scalars(select(DeviceEvent)).all() == []
@@ -145,8 +179,9 @@ def test_reports_of_unknown_and_retired_devices_are_not_applied(sessions):
 
 def test_status_sets_the_device_state_but_a_last_will_is_not_a_sign_of_life(sessions):
     ingest = Ingest(sessions)
-    ingest.apply_batch([_report("status", "loa-1", state="online", version="1.2",
-                                capabilities=["play"])])
+    ingest.apply_batch(
+        [_report("status", "loa-1", state="online", version="1.2", capabilities=["play"])]
+    )
     with sessions() as s:
         device = s.get(Device, "loa-1")
         seen = device.last_seen_at
@@ -174,8 +209,14 @@ def test_an_alarm_opens_counts_its_repeats_and_closes(sessions):
 
 def test_health_updates_the_device_and_keeps_one_row_per_report(sessions):
     ingest = Ingest(sessions)
-    health = _report("telemetry", "loa-1", version="1.0", uptime_s=5, disk_free_mb=900,
-                     hardware={"backend": "mcu", "connected": True, "battery_v": 12.5})
+    health = _report(
+        "telemetry",
+        "loa-1",
+        version="1.0",
+        uptime_s=5,
+        disk_free_mb=900,
+        hardware={"backend": "mcu", "connected": True, "battery_v": 12.5},
+    )
     ingest.apply_batch([health, health])
     with sessions() as s:
         assert s.get(Device, "loa-1").last_health["disk_free_mb"] == 900
@@ -195,8 +236,10 @@ def test_what_a_batch_touched_is_told_to_the_live_pages(sessions):
 def test_a_device_row_is_written_once_per_batch_and_last_seen_at_most_every_10_s(sessions):
     """A fleet's reports do not each rewrite the device row (issue 16: 37 % of ingest)."""
     ingest = Ingest(sessions)
-    ingest.apply_batch([_report("telemetry", "loa-1", version="1", uptime_s=k, disk_free_mb=k)
-                        for k in range(5)] + [_play_event("media.ready", sha256="a" * 64)])
+    ingest.apply_batch(
+        [_report("telemetry", "loa-1", version="1", uptime_s=k, disk_free_mb=k) for k in range(5)]
+        + [_play_event("media.ready", sha256="a" * 64)]
+    )
     with sessions() as s:
         device = s.get(Device, "loa-1")
         first_seen = device.last_seen_at
@@ -236,11 +279,22 @@ def test_on_postgresql_a_process_of_its_own_applies_reports_and_one_that_dies_is
         ingest = Ingest(factory, on_stored=receipts.append, process_url=url)
         ingest.start()
         try:
+
             def report(event_id: str) -> tuple[str, bytes, float]:
-                return (topics.device_topic("loa-1", "event"), json.dumps({
-                    "event_id": event_id, "device_id": "loa-1", "ts": NOW.isoformat(),
-                    "type": "security", "reason": "bad_signature", "detail": ""}).encode(),
-                    time.monotonic())
+                return (
+                    topics.device_topic("loa-1", "event"),
+                    json.dumps(
+                        {
+                            "event_id": event_id,
+                            "device_id": "loa-1",
+                            "ts": NOW.isoformat(),
+                            "type": "security",
+                            "reason": "bad_signature",
+                            "detail": "",
+                        }
+                    ).encode(),
+                    time.monotonic(),
+                )
 
             ingest.apply_batch([report("e-1"), report("e-2")])
             assert receipts == [{"loa-1": ["e-1", "e-2"]}]
@@ -253,7 +307,11 @@ def test_on_postgresql_a_process_of_its_own_applies_reports_and_one_that_dies_is
             assert ingest._applier._proc.pid != worker.pid  # type: ignore[union-attr]
             with factory() as s:
                 assert sorted(s.scalars(select(DeviceEvent.event_id))) == [
-                    "e-1", "e-2", "e-3", "e-4"]
+                    "e-1",
+                    "e-2",
+                    "e-3",
+                    "e-4",
+                ]
         finally:
             ingest.stop()
             engine.dispose()
@@ -264,15 +322,28 @@ def test_on_postgresql_a_process_of_its_own_applies_reports_and_one_that_dies_is
 
 def _security(sessions: sessionmaker[Session], device_id: str) -> list[DeviceEvent]:
     with sessions() as s:
-        return list(s.scalars(select(DeviceEvent).where(DeviceEvent.device_id == device_id,
-                                                        DeviceEvent.type == "security")))
+        return list(
+            s.scalars(
+                select(DeviceEvent).where(
+                    DeviceEvent.device_id == device_id, DeviceEvent.type == "security"
+                )
+            )
+        )
 
 
 def _only_to_loa_1(sessions: sessionmaker[Session]) -> None:
     with sessions.begin() as s:
-        s.add(Broadcast(id="b-2", media_sha256="a" * 64, targets=["device:loa-1"],
-                        start_at=NOW + timedelta(minutes=3), send_at=NOW,
-                        not_after=NOW + timedelta(minutes=5), state="sent"))
+        s.add(
+            Broadcast(
+                id="b-2",
+                media_sha256="a" * 64,
+                targets=["device:loa-1"],
+                start_at=NOW + timedelta(minutes=3),
+                send_at=NOW,
+                not_after=NOW + timedelta(minutes=5),
+                state="sent",
+            )
+        )
         s.add(Delivery(broadcast_id="b-2", device_id="loa-1", state="sent", updated_at=NOW))
 
 
@@ -282,16 +353,23 @@ def test_a_play_reported_before_its_start_is_refused_as_a_security_event(session
     early = NOW + timedelta(minutes=3) - timedelta(seconds=202)
     receipts: list[dict[str, list[str]]] = []
     ingest = Ingest(sessions, on_stored=receipts.append)
-    forged = _play_event("playback.finished", play_id="b-2", broadcast_id="b-2",
-                         actual_start=early.isoformat(),
-                         actual_end=(early + timedelta(seconds=7)).isoformat(), played_ms=7000)
+    forged = _play_event(
+        "playback.finished",
+        play_id="b-2",
+        broadcast_id="b-2",
+        actual_start=early.isoformat(),
+        actual_end=(early + timedelta(seconds=7)).isoformat(),
+        played_ms=7000,
+    )
     ingest.apply_batch([forged])
     with sessions() as s:
         delivery = s.scalars(select(Delivery).where(Delivery.broadcast_id == "b-2")).one()
         assert delivery.state == "sent"
         assert delivery.played_ms is None
-        assert s.scalars(select(DeviceEvent).where(
-            DeviceEvent.type == "playback.finished")).all() == []
+        assert (
+            s.scalars(select(DeviceEvent).where(DeviceEvent.type == "playback.finished")).all()
+            == []
+        )
         [alarm] = s.scalars(select(Alarm)).all()
         assert (alarm.device_id, alarm.code, alarm.acknowledged_at) == ("loa-1", "security", None)
     [event] = _security(sessions, "loa-1")
@@ -306,17 +384,37 @@ def test_a_neighbour_reporting_a_play_sent_only_to_another_device_is_refused(ses
     _only_to_loa_1(sessions)
     ingest = Ingest(sessions)
     at = NOW + timedelta(minutes=3)
-    ingest.apply_batch([_play_event("playback.finished", device_id="loa-2", play_id="b-2",
-                                    broadcast_id="b-2", actual_start=at.isoformat(),
-                                    actual_end=(at + timedelta(seconds=3)).isoformat())])
+    ingest.apply_batch(
+        [
+            _play_event(
+                "playback.finished",
+                device_id="loa-2",
+                play_id="b-2",
+                broadcast_id="b-2",
+                actual_start=at.isoformat(),
+                actual_end=(at + timedelta(seconds=3)).isoformat(),
+            )
+        ]
+    )
     assert [e.payload["detail"] for e in _security(sessions, "loa-2")] == ["not_sent"]
     with sessions() as s:
-        assert s.scalars(select(DeviceEvent).where(
-            DeviceEvent.type == "playback.finished")).all() == []
+        assert (
+            s.scalars(select(DeviceEvent).where(DeviceEvent.type == "playback.finished")).all()
+            == []
+        )
     # an ack for a command addressed to loa-1 alone, from loa-2: refused too
     with sessions.begin() as s:
-        s.add(Command(cmd_id="c-2", type="play", target="device:loa-1", seq=2,
-                      broadcast_id="b-2", issued_at=NOW, not_after=NOW + timedelta(minutes=5)))
+        s.add(
+            Command(
+                cmd_id="c-2",
+                type="play",
+                target="device:loa-1",
+                seq=2,
+                broadcast_id="b-2",
+                issued_at=NOW,
+                not_after=NOW + timedelta(minutes=5),
+            )
+        )
     ingest.apply_batch([_report("ack", "loa-2", cmd_id="c-2", accepted=True, play_id="b-2")])
     assert [e.payload["detail"] for e in _security(sessions, "loa-2")] == ["not_sent"] * 2
     with sessions() as s:  # one alarm, counted up
@@ -324,12 +422,20 @@ def test_a_neighbour_reporting_a_play_sent_only_to_another_device_is_refused(ses
         assert (alarm.device_id, alarm.occurrences) == ("loa-2", 2)
 
 
-@pytest.mark.parametrize(("extra", "refusal"), [
-    (dict(actual_end=(NOW + timedelta(minutes=4)).isoformat()), "ends_too_late"),
-    (dict(played_ms=60_000), "played_too_long"),
-    (dict(actual_start=(NOW + timedelta(minutes=3)).isoformat(),
-          actual_end=(NOW + timedelta(minutes=3, seconds=3)).isoformat()), "after_window"),
-])
+@pytest.mark.parametrize(
+    ("extra", "refusal"),
+    [
+        (dict(actual_end=(NOW + timedelta(minutes=4)).isoformat()), "ends_too_late"),
+        (dict(played_ms=60_000), "played_too_long"),
+        (
+            dict(
+                actual_start=(NOW + timedelta(minutes=3)).isoformat(),
+                actual_end=(NOW + timedelta(minutes=3, seconds=3)).isoformat(),
+            ),
+            "after_window",
+        ),
+    ],
+)
 def test_times_outside_the_plays_window_are_refused(sessions, extra, refusal):
     ingest = Ingest(sessions)
     ingest.apply_batch([_play_event("playback.finished", **extra)])
@@ -342,10 +448,18 @@ def test_a_device_whose_clock_is_off_is_judged_on_true_time(sessions):
     device) puts it back in the window."""
     ingest = Ingest(sessions)
     behind = NOW - timedelta(seconds=60)
-    ingest.apply_batch([_report("telemetry", "loa-1", version="1", uptime_s=1,
-                                clock_offset_ms=60_000.0)])
-    ingest.apply_batch([_play_event("playback.finished", actual_start=behind.isoformat(),
-                                    actual_end=(behind + timedelta(seconds=3)).isoformat())])
+    ingest.apply_batch(
+        [_report("telemetry", "loa-1", version="1", uptime_s=1, clock_offset_ms=60_000.0)]
+    )
+    ingest.apply_batch(
+        [
+            _play_event(
+                "playback.finished",
+                actual_start=behind.isoformat(),
+                actual_end=(behind + timedelta(seconds=3)).isoformat(),
+            )
+        ]
+    )
     assert _delivery(sessions, "loa-1").state == "played"
     assert _security(sessions, "loa-1") == []
 
@@ -356,23 +470,45 @@ def test_a_schedules_play_from_the_plans_is_believed_for_the_devices_it_reaches(
     from controller.db.models import ScheduledPlay
 
     with sessions.begin() as s:
-        s.add(ScheduledPlay(play_id="s-tin-sang-20261206T0530", start_at=NOW,
-                            latest_start=NOW + timedelta(minutes=2),
-                            ends_by=NOW + timedelta(seconds=3), duration_ms=3000,
-                            targets=["device:loa-1"]))
+        s.add(
+            ScheduledPlay(
+                play_id="s-tin-sang-20261206T0530",
+                start_at=NOW,
+                latest_start=NOW + timedelta(minutes=2),
+                ends_by=NOW + timedelta(seconds=3),
+                duration_ms=3000,
+                targets=["device:loa-1"],
+            )
+        )
     ingest = Ingest(sessions)
     play = dict(play_id="s-tin-sang-20261206T0530", broadcast_id="s-tin-sang-20261206T0530")
-    ingest.apply_batch([_play_event("playback.finished", **play),
-                        _play_event("playback.finished", device_id="loa-2", **play)])
+    ingest.apply_batch(
+        [
+            _play_event("playback.finished", **play),
+            _play_event("playback.finished", device_id="loa-2", **play),
+        ]
+    )
     with sessions() as s:
-        assert [e.device_id for e in s.scalars(select(DeviceEvent).where(
-            DeviceEvent.type == "playback.finished"))] == ["loa-1"]
+        assert [
+            e.device_id
+            for e in s.scalars(select(DeviceEvent).where(DeviceEvent.type == "playback.finished"))
+        ] == ["loa-1"]
     assert [e.payload["detail"] for e in _security(sessions, "loa-2")] == ["not_sent"]
 
 
 def test_an_ack_before_its_command_was_issued_is_refused(sessions):
     ingest = Ingest(sessions)
-    ingest.apply_batch([_report("ack", "loa-1", cmd_id="c-1", accepted=True, play_id="b-1",
-                                ts=(NOW - timedelta(minutes=5)).isoformat())])
+    ingest.apply_batch(
+        [
+            _report(
+                "ack",
+                "loa-1",
+                cmd_id="c-1",
+                accepted=True,
+                play_id="b-1",
+                ts=(NOW - timedelta(minutes=5)).isoformat(),
+            )
+        ]
+    )
     assert [e.payload["detail"] for e in _security(sessions, "loa-1")] == ["ack_out_of_window"]
     assert _delivery(sessions, "loa-1").acked_at is None

@@ -17,8 +17,12 @@ def _n(failures: int, ago_s: float = 0.0) -> Count:
 def test_a_name_tried_from_one_address_is_slowed_with_a_doubling_wait_then_refused():
     assert judge(Failures(name_and_address=_n(2)), False, NOW).allowed
     third = judge(Failures(name_and_address=_n(3)), False, NOW)
-    assert (third.allowed, third.scope, third.retry_after_s, third.refused) == \
-        (False, Scope.name_and_address, 2, False)
+    assert (third.allowed, third.scope, third.retry_after_s, third.refused) == (
+        False,
+        Scope.name_and_address,
+        2,
+        False,
+    )
     assert judge(Failures(name_and_address=_n(5)), False, NOW).retry_after_s == 8
     assert judge(Failures(name_and_address=_n(5, ago_s=9)), False, NOW).allowed  # waited
     refused = judge(Failures(name_and_address=_n(10, ago_s=60)), False, NOW)

@@ -23,9 +23,25 @@ def _ffmpeg(*args: str) -> None:
 def ebur128(path: Path, loops: int = 9) -> tuple[float, float]:
     """Integrated loudness and true peak of a file, measured apart from the pipeline (looped
     ten times: EBU R128 integrates 400 ms blocks, too few in a half-second clip)."""
-    out = subprocess.run(["ffmpeg", "-hide_banner", "-nostdin", "-stream_loop", str(loops), "-i",
-                          str(path), "-af", "ebur128=peak=true", "-f", "null", "-"],
-                         capture_output=True, text=True, check=True).stderr
+    out = subprocess.run(
+        [
+            "ffmpeg",
+            "-hide_banner",
+            "-nostdin",
+            "-stream_loop",
+            str(loops),
+            "-i",
+            str(path),
+            "-af",
+            "ebur128=peak=true",
+            "-f",
+            "null",
+            "-",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stderr
     integrated = float(re.findall(r"I:\s+(-?[\d.]+) LUFS", out)[-1])
     peak = float(re.findall(r"Peak:\s+(-?[\d.]+) dBFS", out)[-1])
     return integrated, peak
@@ -34,8 +50,11 @@ def ebur128(path: Path, loops: int = 9) -> tuple[float, float]:
 @pytest.fixture(scope="module")
 def inputs(tmp_path_factory) -> dict[str, Path]:
     d = tmp_path_factory.mktemp("loudness")
-    speech = make_speech(d / "speech.wav", "Kính thưa bà con, đây là bản tin của đài truyền "
-                         "thanh xã. Sáng mai lúc tám giờ họp thôn tại nhà văn hoá.")
+    speech = make_speech(
+        d / "speech.wav",
+        "Kính thưa bà con, đây là bản tin của đài truyền "
+        "thanh xã. Sáng mai lúc tám giờ họp thôn tại nhà văn hoá.",
+    )
     long = d / "long.wav"
     _ffmpeg("-stream_loop", "12", "-i", str(speech), "-t", "60", str(long))
     made = {"60 s": long}
@@ -46,29 +65,77 @@ def inputs(tmp_path_factory) -> dict[str, Path]:
     made["quiet, −45 LUFS"] = d / "quiet.wav"
     _ffmpeg("-i", str(five), "-af", "volume=-26dB", str(made["quiet, −45 LUFS"]))
     made["clipped loud"] = d / "clipped.wav"
-    _ffmpeg("-i", str(five), "-af", "volume=20dB,alimiter=limit=1:level=false",
-            str(made["clipped loud"]))
+    _ffmpeg(
+        "-i",
+        str(five),
+        "-af",
+        "volume=20dB,alimiter=limit=1:level=false",
+        str(made["clipped loud"]),
+    )
     made["stereo"] = d / "stereo.wav"
     _ffmpeg("-i", str(five), "-af", "pan=stereo|c0=c0|c1=0.5*c0", str(made["stereo"]))
     made["5.1"] = d / "surround.wav"
-    _ffmpeg("-i", str(five), "-af", "pan=5.1|c0=c0|c1=c0|c2=c0|c3=0*c0|c4=0.3*c0|c5=0.3*c0",
-            str(made["5.1"]))
+    _ffmpeg(
+        "-i",
+        str(five),
+        "-af",
+        "pan=5.1|c0=c0|c1=c0|c2=c0|c3=0*c0|c4=0.3*c0|c5=0.3*c0",
+        str(made["5.1"]),
+    )
     made["MP3 near 0 dBTP"] = d / "hot.mp3"
-    _ffmpeg("-i", str(five), "-af", "volume=6dB", "-c:a", "libmp3lame", "-b:a", "128k",
-            str(made["MP3 near 0 dBTP"]))
+    _ffmpeg(
+        "-i",
+        str(five),
+        "-af",
+        "volume=6dB",
+        "-c:a",
+        "libmp3lame",
+        "-b:a",
+        "128k",
+        str(made["MP3 near 0 dBTP"]),
+    )
     # long enough for the limiter's passes to run on a sample; its level jumps every 20 s
     made["3 min MP3, level drifting 18 dB"] = d / "drifting.mp3"
-    steps = "+".join(f"between(t,{20 * n},{20 * n + 20})*{10 ** (((n * 7) % 10 - 6) * 2 / 20):.3f}"
-                     for n in range(9))
-    _ffmpeg("-stream_loop", "2", "-i", str(long), "-t", "180", "-af",
-            f"volume='{steps}':eval=frame", "-ac", "2", "-c:a", "libmp3lame", "-b:a", "128k",
-            str(made["3 min MP3, level drifting 18 dB"]))
+    steps = "+".join(
+        f"between(t,{20 * n},{20 * n + 20})*{10 ** (((n * 7) % 10 - 6) * 2 / 20):.3f}"
+        for n in range(9)
+    )
+    _ffmpeg(
+        "-stream_loop",
+        "2",
+        "-i",
+        str(long),
+        "-t",
+        "180",
+        "-af",
+        f"volume='{steps}':eval=frame",
+        "-ac",
+        "2",
+        "-c:a",
+        "libmp3lame",
+        "-b:a",
+        "128k",
+        str(made["3 min MP3, level drifting 18 dB"]),
+    )
     return made
 
 
-@pytest.mark.parametrize("name", ["0.5 s", "1 s", "2 s", "5 s", "60 s", "quiet, −45 LUFS",
-                                  "clipped loud", "stereo", "5.1", "MP3 near 0 dBTP",
-                                  "3 min MP3, level drifting 18 dB"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "0.5 s",
+        "1 s",
+        "2 s",
+        "5 s",
+        "60 s",
+        "quiet, −45 LUFS",
+        "clipped loud",
+        "stereo",
+        "5.1",
+        "MP3 near 0 dBTP",
+        "3 min MP3, level drifting 18 dB",
+    ],
+)
 def test_every_input_ends_at_the_target_loudness_under_the_ceiling(inputs, name, tmp_path):
     out = tmp_path / "out.opus"
     encoded = process_upload(inputs[name], out, SETTINGS)
@@ -104,8 +171,12 @@ def test_silence_and_broken_files_are_refused(tmp_path):
 
 def test_progress_is_reported_in_order(inputs, tmp_path):
     seen: list[tuple[str, float]] = []
-    process_upload(inputs["60 s"], tmp_path / "out.opus", SETTINGS,
-                   lambda stage, done: seen.append((stage, done)))
+    process_upload(
+        inputs["60 s"],
+        tmp_path / "out.opus",
+        SETTINGS,
+        lambda stage, done: seen.append((stage, done)),
+    )
     fractions = [done for _, done in seen]
     assert fractions == sorted(fractions)
     assert fractions[-1] == 1.0

@@ -29,8 +29,9 @@ def _stored(stack: Stack) -> tuple[list[Path], int]:
 
 
 def _post(stack: Stack, name: str, data: bytes, lang: str = "vi"):
-    return stack.api.post("/api/media", files={"file": (name, data)},
-                          headers={"Accept-Language": lang})
+    return stack.api.post(
+        "/api/media", files={"file": (name, data)}, headers={"Accept-Language": lang}
+    )
 
 
 @pytest.mark.parametrize("ext", ["wav", "mp3", "m4a", "ogg", "opus", "flac"])
@@ -46,9 +47,20 @@ def test_accepted_formats_are_normalised_to_opus(small_stack: Stack, speech_dir:
     assert m["loudness_out_lufs"] is not None
     assert abs(m["loudness_out_lufs"] + 16) < 3
     stored = small_stack.services.media.store.path_for(m["sha256"])
-    probe = subprocess.run(["ffprobe", "-v", "error", "-show_entries",
-                            "stream=codec_name,sample_rate,channels", "-of", "csv=p=0",
-                            str(stored)], capture_output=True, text=True).stdout.strip()
+    probe = subprocess.run(
+        [
+            "ffprobe",
+            "-v",
+            "error",
+            "-show_entries",
+            "stream=codec_name,sample_rate,channels",
+            "-of",
+            "csv=p=0",
+            str(stored),
+        ],
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
     assert probe == "opus,48000,1"
 
 
@@ -63,8 +75,9 @@ def test_same_upload_twice_is_stored_once(small_stack: Stack, speech_wav: Path):
 
 def _lavfi(path: Path, source: str, *args: str) -> Path:
     """A file made by an ffmpeg generator (tones, silence, a picture)."""
-    subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", source, *args, str(path)],
-                   check=True)
+    subprocess.run(
+        ["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", source, *args, str(path)], check=True
+    )
     return path
 
 
@@ -76,8 +89,12 @@ def _bad_inputs(speech_dir: Path) -> dict[str, tuple[str, bytes, int, str]]:
     big = _lavfi(speech_dir / "big.wav", "sine=frequency=300:duration=10", "-ar", "48000")
     png = _lavfi(speech_dir / "pic.png", "color=c=red:s=32x32", "-frames:v", "1")
     return {
-        "text": ("bulletin.mp3", "đây không phải âm thanh\n".encode() * 50, 415,
-                 "upload.not_audio"),
+        "text": (
+            "bulletin.mp3",
+            "đây không phải âm thanh\n".encode() * 50,
+            415,
+            "upload.not_audio",
+        ),
         "image": ("bulletin.wav", png.read_bytes(), 415, "upload.not_audio"),
         "empty": ("bulletin.wav", b"", 422, "upload.empty"),
         "truncated_wav": ("cut.wav", wav[: len(wav) // 3], 422, "upload.truncated"),
@@ -88,8 +105,9 @@ def _bad_inputs(speech_dir: Path) -> dict[str, tuple[str, bytes, int, str]]:
     }
 
 
-def test_bad_uploads_get_a_clear_error_and_store_nothing(small_stack: Stack, speech_dir: Path,
-                                                         speech_wav: Path):
+def test_bad_uploads_get_a_clear_error_and_store_nothing(
+    small_stack: Stack, speech_dir: Path, speech_wav: Path
+):
     good = _post(small_stack, "good.wav", speech_wav.read_bytes())
     assert good.status_code == 201
     before = _stored(small_stack)
@@ -107,8 +125,9 @@ def test_bad_uploads_get_a_clear_error_and_store_nothing(small_stack: Stack, spe
 
 
 def test_errors_speak_english_on_request_and_missing_file_is_explained(small_stack: Stack):
-    r = small_stack.api.post("/api/media", data={"title": "x"},
-                             headers={"Accept-Language": "en-GB,en;q=0.9"})
+    r = small_stack.api.post(
+        "/api/media", data={"title": "x"}, headers={"Accept-Language": "en-GB,en;q=0.9"}
+    )
     assert r.status_code == 422
     assert r.json()["error"]["message"] == "No audio file was attached."
     r = small_stack.api.post("/api/media", data={"title": "x"})

@@ -27,13 +27,25 @@ def test_audit_log_refuses_updates_and_deletes_in_the_database(tmp_path, databas
     engine = make_engine(database_url or f"sqlite:///{tmp_path / 'a.db'}")
     migrate(engine)
     with engine.begin() as conn:
-        conn.execute(sqlalchemy.insert(AuditEntry).values(
-            ts=utcnow(), actor="lan", action="broadcast.create", target="b-1", outcome="ok",
-            ip="10.0.0.5", detail={}))
-    for statement in (sqlalchemy.update(AuditEntry).values(actor="x"),
-                      sqlalchemy.delete(AuditEntry)):
-        with pytest.raises(sqlalchemy.exc.DatabaseError, match="append-only"), \
-                engine.begin() as conn:
+        conn.execute(
+            sqlalchemy.insert(AuditEntry).values(
+                ts=utcnow(),
+                actor="lan",
+                action="broadcast.create",
+                target="b-1",
+                outcome="ok",
+                ip="10.0.0.5",
+                detail={},
+            )
+        )
+    for statement in (
+        sqlalchemy.update(AuditEntry).values(actor="x"),
+        sqlalchemy.delete(AuditEntry),
+    ):
+        with (
+            pytest.raises(sqlalchemy.exc.DatabaseError, match="append-only"),
+            engine.begin() as conn,
+        ):
             conn.execute(statement)
     with engine.connect() as conn:
         assert conn.execute(sqlalchemy.select(AuditEntry.actor)).scalars().all() == ["lan"]

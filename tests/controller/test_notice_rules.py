@@ -19,16 +19,23 @@ WAIT = timedelta(minutes=2)
 
 
 def test_each_rule_names_its_condition():
-    alarms = [OpenAlarm(1, "device_offline", "loa-1", "Cụm chợ", ["Thôn Đông"], NOW),
-              OpenAlarm(2, "speaker_line", "loa-2", "Cụm đình", ["Thôn Đoài"], NOW, channel=2),
-              OpenAlarm(3, "door_open", "loa-3", "Cụm 3", [], NOW)]  # no rule for it
-    held = [HeldEmergency("b-1", "Lũ quét", "lan", NOW - WAIT),
-            HeldEmergency("b-2", "Bão", "minh", NOW - WAIT / 2)]  # not waited long enough
+    alarms = [
+        OpenAlarm(1, "device_offline", "loa-1", "Cụm chợ", ["Thôn Đông"], NOW),
+        OpenAlarm(2, "speaker_line", "loa-2", "Cụm đình", ["Thôn Đoài"], NOW, channel=2),
+        OpenAlarm(3, "door_open", "loa-3", "Cụm 3", [], NOW),
+    ]  # no rule for it
+    held = [
+        HeldEmergency("b-1", "Lũ quét", "lan", NOW - WAIT),
+        HeldEmergency("b-2", "Bão", "minh", NOW - WAIT / 2),
+    ]  # not waited long enough
     missed = [MissedBulletin("b-9", "Bản tin sáng", NOW, ["Bản Nậm"], 2)]
     found = find(alarms, held, missed, NOW, WAIT)
     assert [(n.key, n.rule) for n in found] == [
-        ("alarm:1", Rule.cluster_offline), ("alarm:2", Rule.speaker_line),
-        ("confirm:b-1", Rule.emergency_unconfirmed), ("missed:b-9", Rule.bulletin_missed)]
+        ("alarm:1", Rule.cluster_offline),
+        ("alarm:2", Rule.speaker_line),
+        ("confirm:b-1", Rule.emergency_unconfirmed),
+        ("missed:b-9", Rule.bulletin_missed),
+    ]
     assert found[1].params["line"] == 3  # numbered from 1, as on the cabinet
     assert found[3].params["villages"] == "Bản Nậm"
     assert found[3].params["clusters"] == 2

@@ -22,19 +22,24 @@ def test_a_play_with_a_dead_line_is_a_fault_not_a_success():
     assert outcome("missed") == Outcome.missed
 
 
-@pytest.mark.parametrize(("stored", "vi"), [
-    ("no start reported in the play window (device offline, late or out of storage)",
-     "cụm loa không báo bắt đầu phát trong khung giờ"),
-    ("interrupted by stop: minh", "dừng bằng nút DỪNG (minh)"),
-    ("interrupted by emergency:b-123", "nhường cho một bản tin ưu tiên cao hơn (Khẩn cấp)"),
-    ("refused: disk_full", "cụm loa từ chối: bộ nhớ đã đầy"),
-    ("disk_full: [Errno 28] No space left on device", "bộ nhớ của cụm loa đã đầy"),
-    ("media_unavailable: TimeoutError", "cụm loa không tải được âm thanh kịp giờ"),
-    ("refused: something_new", "cụm loa từ chối lệnh (something_new)"),
-    ("rejected: sai ngày", "bị từ chối: sai ngày"),
-    ("too_late: 3 s", "lệnh đến quá muộn để phát"),
-    ("a reason nobody wrote down", "a reason nobody wrote down"),
-])
+@pytest.mark.parametrize(
+    ("stored", "vi"),
+    [
+        (
+            "no start reported in the play window (device offline, late or out of storage)",
+            "cụm loa không báo bắt đầu phát trong khung giờ",
+        ),
+        ("interrupted by stop: minh", "dừng bằng nút DỪNG (minh)"),
+        ("interrupted by emergency:b-123", "nhường cho một bản tin ưu tiên cao hơn (Khẩn cấp)"),
+        ("refused: disk_full", "cụm loa từ chối: bộ nhớ đã đầy"),
+        ("disk_full: [Errno 28] No space left on device", "bộ nhớ của cụm loa đã đầy"),
+        ("media_unavailable: TimeoutError", "cụm loa không tải được âm thanh kịp giờ"),
+        ("refused: something_new", "cụm loa từ chối lệnh (something_new)"),
+        ("rejected: sai ngày", "bị từ chối: sai ngày"),
+        ("too_late: 3 s", "lệnh đến quá muộn để phát"),
+        ("a reason nobody wrote down", "a reason nobody wrote down"),
+    ],
+)
 def test_every_stored_reason_reads_in_vietnamese(stored, vi):
     assert reason_words(stored, "vi").startswith(vi)
     assert "interrupted by" not in reason_words(stored, "vi")
@@ -53,8 +58,14 @@ def test_a_schedule_code_is_made_from_its_name_and_dates_are_read_as_typed():
 
 
 def test_an_approver_sees_only_what_changes():
-    old = ScheduleSpec(name="sang", title="Bản tin sáng", targets=["zone:thon-dong"],
-                       start=time(6, 0), rrule="FREQ=DAILY", programme=[{"media": "ab" * 32}])
+    old = ScheduleSpec(
+        name="sang",
+        title="Bản tin sáng",
+        targets=["zone:thon-dong"],
+        start=time(6, 0),
+        rrule="FREQ=DAILY",
+        programme=[{"media": "ab" * 32}],
+    )
     new = old.model_copy(update={"start": time(6, 30)})
     changed = differences(old, new, {"ab" * 32: "Tin"}, "vi")
     assert len(changed) == 1  # the time, nothing else

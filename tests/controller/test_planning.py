@@ -21,14 +21,19 @@ def _set(*schedules: dict) -> ScheduleSet:
 
 
 def _snapshot(*schedules: dict, one_offs: tuple[OneOff, ...] = ()) -> Snapshot:
-    return Snapshot(schedules=_set(*schedules), fleet=FLEET, media=MEDIA, devices=DEVICES,
-                    one_offs=one_offs)
+    return Snapshot(
+        schedules=_set(*schedules), fleet=FLEET, media=MEDIA, devices=DEVICES, one_offs=one_offs
+    )
 
 
-MORNING = {"name": "sang", "title": "Buổi sáng", "targets": ["zone:thon-dong"],
-           "start": "08:00", "rrule": "FREQ=DAILY",
-           "programme": [{"media": A}, {"relay": "http://vov.example/1", "duration_s": 600},
-                         {"media": B}]}
+MORNING = {
+    "name": "sang",
+    "title": "Buổi sáng",
+    "targets": ["zone:thon-dong"],
+    "start": "08:00",
+    "rrule": "FREQ=DAILY",
+    "programme": [{"media": A}, {"relay": "http://vov.example/1", "duration_s": 600}, {"media": B}],
+}
 
 
 def test_a_zone_schedule_reaches_only_its_devices_and_others_get_an_empty_plan():
@@ -42,8 +47,11 @@ def test_a_zone_schedule_reaches_only_its_devices_and_others_get_an_empty_plan()
 
 def test_a_programme_becomes_consecutive_entries_with_their_own_play_ids():
     entries = build_plans(_snapshot(MORNING), START, END, 120)["loa-1"].entries[:3]
-    assert [e.play_id for e in entries] == ["s-sang-20261201T0800.1", "s-sang-20261201T0800.2",
-                                            "s-sang-20261201T0800.3"]
+    assert [e.play_id for e in entries] == [
+        "s-sang-20261201T0800.1",
+        "s-sang-20261201T0800.2",
+        "s-sang-20261201T0800.3",
+    ]
     first, relay, last = entries
     assert first.start_at == START + timedelta(hours=1)  # 08:00 local is 01:00 UTC
     assert relay.start_at == first.start_at + timedelta(seconds=60)  # after A's 60 s
@@ -57,27 +65,49 @@ def test_a_programme_becomes_consecutive_entries_with_their_own_play_ids():
 
 
 def test_all_reaches_every_device_even_one_in_no_zone():
-    evening = {"name": "toi", "targets": ["all"], "start": "19:00", "date": "2026-12-01",
-               "programme": [{"media": A}]}
+    evening = {
+        "name": "toi",
+        "targets": ["all"],
+        "start": "19:00",
+        "date": "2026-12-01",
+        "programme": [{"media": A}],
+    }
     plans = build_plans(_snapshot(evening), START, END, 120)
     assert all(len(plans[d].entries) == 1 for d in DEVICES)
     assert plans["loa-4"].entries[0].play_id == "s-toi-20261201T1900"  # one item: no suffix
 
 
 def test_media_the_controller_does_not_have_is_never_planned():
-    ghost = {"name": "ma", "targets": ["all"], "start": "09:00", "date": "2026-12-01",
-             "programme": [{"media": "c" * 64}, {"media": A}]}
+    ghost = {
+        "name": "ma",
+        "targets": ["all"],
+        "start": "09:00",
+        "date": "2026-12-01",
+        "programme": [{"media": "c" * 64}, {"media": A}],
+    }
     [entry] = build_plans(_snapshot(ghost), START, END, 120)["loa-1"].entries
     assert entry.media is not None
     assert entry.media.sha256 == A
 
 
 def test_a_one_off_travels_in_the_plans_of_exactly_its_devices_inside_the_window():
-    soon = OneOff(play_id="b-1", title="Họp thôn", media_sha256=B,
-                  start_at=START + timedelta(hours=3), priority="priority",
-                  devices=frozenset({"loa-2", "loa-9"}), volume=80)
-    later = OneOff(play_id="b-2", title="Sau", media_sha256=B, start_at=END + timedelta(hours=1),
-                   priority="normal", devices=frozenset({"loa-2"}))
+    soon = OneOff(
+        play_id="b-1",
+        title="Họp thôn",
+        media_sha256=B,
+        start_at=START + timedelta(hours=3),
+        priority="priority",
+        devices=frozenset({"loa-2", "loa-9"}),
+        volume=80,
+    )
+    later = OneOff(
+        play_id="b-2",
+        title="Sau",
+        media_sha256=B,
+        start_at=END + timedelta(hours=1),
+        priority="normal",
+        devices=frozenset({"loa-2"}),
+    )
     plans = build_plans(_snapshot(one_offs=(soon, later)), START, END, 120)
     [entry] = plans["loa-2"].entries
     assert (entry.play_id, entry.priority.value, entry.volume) == ("b-1", "priority", 80)
@@ -86,8 +116,14 @@ def test_a_one_off_travels_in_the_plans_of_exactly_its_devices_inside_the_window
 
 
 def test_entries_are_in_time_order_and_the_version_follows_the_content():
-    one_off = OneOff(play_id="b-1", title="", media_sha256=A, start_at=START + timedelta(
-        minutes=30), priority="normal", devices=frozenset({"loa-1"}))
+    one_off = OneOff(
+        play_id="b-1",
+        title="",
+        media_sha256=A,
+        start_at=START + timedelta(minutes=30),
+        priority="normal",
+        devices=frozenset({"loa-1"}),
+    )
     plans = build_plans(_snapshot(MORNING, one_offs=(one_off,)), START, END, 120)
     starts = [e.start_at for e in plans["loa-1"].entries]
     assert starts == sorted(starts)
@@ -100,20 +136,26 @@ def test_entries_are_in_time_order_and_the_version_follows_the_content():
 
 
 def test_firing_sees_the_same_occurrences_without_the_one_offs():
-    one_off = OneOff(play_id="b-1", title="", media_sha256=A, start_at=START + timedelta(
-        minutes=30), priority="normal", devices=frozenset({"loa-1"}))
+    one_off = OneOff(
+        play_id="b-1",
+        title="",
+        media_sha256=A,
+        start_at=START + timedelta(minutes=30),
+        priority="normal",
+        devices=frozenset({"loa-1"}),
+    )
     snapshot = _snapshot(MORNING, one_offs=(one_off,))
     with_one_offs = planned_plays(snapshot, START, END)
     for_firing = planned_plays(snapshot, START, END, one_offs=False)
     assert len(with_one_offs) == len(for_firing) + 1
     assert all(p.occurrence is not None for p in for_firing)
-    assert [e.play_id for p in for_firing for e in p.entries] == \
-        [e.play_id for p in with_one_offs if p.occurrence for e in p.entries]
+    assert [e.play_id for p in for_firing for e in p.entries] == [
+        e.play_id for p in with_one_offs if p.occurrence for e in p.entries
+    ]
 
 
 def test_a_text_item_plays_the_media_it_was_spoken_into_and_is_not_planned_before():
-    spoken = {**MORNING, "programme": [{"text": "Họp thôn lúc 8 giờ.", "media": B},
-                                       {"media": A}]}
+    spoken = {**MORNING, "programme": [{"text": "Họp thôn lúc 8 giờ.", "media": B}, {"media": A}]}
     first, second = build_plans(_snapshot(spoken), START, END, 120)["loa-1"].entries[:2]
     assert first.media is not None
     assert first.media.sha256 == B
@@ -124,10 +166,20 @@ def test_a_text_item_plays_the_media_it_was_spoken_into_and_is_not_planned_befor
 
 def test_a_relay_carries_its_fallback_file_only_when_the_controller_has_it():
     def relay(fallback: str) -> dict:
-        return {"name": "vov", "targets": ["all"], "start": "06:00", "date": "2026-12-02",
-                "programme": [{"relay": "http://vov.example/1", "duration_s": 600,
-                               "fallback": ["http://vov.example/2"],
-                               "fallback_media": fallback}]}
+        return {
+            "name": "vov",
+            "targets": ["all"],
+            "start": "06:00",
+            "date": "2026-12-02",
+            "programme": [
+                {
+                    "relay": "http://vov.example/1",
+                    "duration_s": 600,
+                    "fallback": ["http://vov.example/2"],
+                    "fallback_media": fallback,
+                }
+            ],
+        }
 
     [entry] = build_plans(_snapshot(relay(B)), START, END, 120)["loa-1"].entries
     assert entry.stream is not None

@@ -28,7 +28,10 @@ def test_count_covers_the_span_including_the_first_and_is_capped():
 def test_starts_follow_the_first():
     first = datetime(2026, 12, 1, 7, 30, tzinfo=timezone.utc)
     assert repetition_starts(first, timedelta(hours=2), 3) == [
-        first, first + timedelta(hours=2), first + timedelta(hours=4)]
+        first,
+        first + timedelta(hours=2),
+        first + timedelta(hours=4),
+    ]
 
 
 def test_the_issue_time_is_said_in_words():
@@ -38,5 +41,6 @@ def test_the_issue_time_is_said_in_words():
     assert not any(c.isdigit() for c in said)
     assert "mười bốn giờ ba mươi" in said
     assert "tháng mười hai" in said
-    assert issue_time_words(datetime(2026, 12, 1, 7, 0)) == \
-        "Bản tin phát lúc 7 giờ ngày 1 tháng 12."
+    assert (
+        issue_time_words(datetime(2026, 12, 1, 7, 0)) == "Bản tin phát lúc 7 giờ ngày 1 tháng 12."
+    )

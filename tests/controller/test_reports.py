@@ -87,7 +87,8 @@ def test_totals_match_the_rows_written(month):
         assert by_cluster[device].alarms_cleared == len(repaired)
         if repaired:
             assert by_cluster[device].mean_repair_min == pytest.approx(
-                sum(repaired) / len(repaired))
+                sum(repaired) / len(repaired)
+            )
     assert by_cluster["loa-nam-2"].online_ratio < 1  # down over the month's end
     assert len(report.days) == 30
     assert all(0 <= d.online_ratio <= 1 for d in report.days)
@@ -104,10 +105,17 @@ def test_csv_is_for_a_spreadsheet_in_vietnamese_and_local_time(month_sqlite):
     first = rows[1]
     assert first[5].startswith("01/11/2026 ")  # planned start in station time (UTC+7)
     words = {r[10] for r in rows[1:]}
-    assert words == {"Đã phát", "Đã phát nhưng có lỗi đường loa", "Bị ngắt giữa chừng",
-                     "Lỗi (không phát)", "Bị lỡ (không phát)", "Đã huỷ (không phát)"}
-    villages = list(csv.reader(io.StringIO(
-        csv_bytes(report, CsvKind.villages).decode("utf-8-sig"))))
+    assert words == {
+        "Đã phát",
+        "Đã phát nhưng có lỗi đường loa",
+        "Bị ngắt giữa chừng",
+        "Lỗi (không phát)",
+        "Bị lỡ (không phát)",
+        "Đã huỷ (không phát)",
+    }
+    villages = list(
+        csv.reader(io.StringIO(csv_bytes(report, CsvKind.villages).decode("utf-8-sig")))
+    )
     assert [r[0] for r in villages[1:]] == sorted(VILLAGES.values())
     english = csv_bytes(report, CsvKind.equipment, "en").decode("utf-8-sig")
     assert english.splitlines()[0].startswith("Cluster,Device id,Village,Status now")
@@ -121,9 +129,16 @@ def test_pdf_has_the_station_charts_and_tables(month_sqlite):
     assert data.startswith(b"%PDF")
     pdf = PdfReader(io.BytesIO(data))
     text = "\n".join(page.extract_text() for page in pdf.pages)
-    for words in ("Đài truyền thanh xã Tân Lập", "Báo cáo hoạt động — 11/2026",
-                  "Tỷ lệ thành công", "Thôn Đông", "Bản Nậm", "Cụm loa-cho",
-                  "Nhật ký phát thanh", "Bản tin 1/1"):
+    for words in (
+        "Đài truyền thanh xã Tân Lập",
+        "Báo cáo hoạt động — 11/2026",
+        "Tỷ lệ thành công",
+        "Thôn Đông",
+        "Bản Nậm",
+        "Cụm loa-cho",
+        "Nhật ký phát thanh",
+        "Bản tin 1/1",
+    ):
         assert words in text, words
     images = sum(len(page.images) for page in pdf.pages)
     assert images == 2  # coverage per village, online ratio per day
@@ -148,11 +163,20 @@ def test_online_seconds_counts_from_the_state_held_at_the_start():
     hour = timedelta(hours=1)
     assert online_seconds([], "online", t0, t0 + hour) == 3600
     assert online_seconds([], None, t0, t0 + hour) == 0
-    assert online_seconds([(t0 + hour / 4, "offline"), (t0 + hour / 2, "online")], "online",
-                          t0, t0 + hour) == 2700
+    assert (
+        online_seconds(
+            [(t0 + hour / 4, "offline"), (t0 + hour / 2, "online")], "online", t0, t0 + hour
+        )
+        == 2700
+    )
     # a change before the start clamps to it; after the end, to the end
-    assert online_seconds([(t0 - hour, "online"), (t0 + 2 * hour, "offline")], "offline",
-                          t0, t0 + hour) == 3600
-    assert success_rate([Outcome.played, Outcome.fault, Outcome.cancelled, Outcome.waiting]
-                        ) == 0.5  # a dead line is no success; withdrawn or on its way: not counted
+    assert (
+        online_seconds(
+            [(t0 - hour, "online"), (t0 + 2 * hour, "offline")], "offline", t0, t0 + hour
+        )
+        == 3600
+    )
+    assert (
+        success_rate([Outcome.played, Outcome.fault, Outcome.cancelled, Outcome.waiting]) == 0.5
+    )  # a dead line is no success; withdrawn or on its way: not counted
     assert success_rate([Outcome.cancelled]) is None

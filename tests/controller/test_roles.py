@@ -32,8 +32,12 @@ PUBLIC = {  # deliberately open: liveness, and what a Pi fetches to install itse
     ("POST", "/icecast/auth"),  # the station's Icecast: its own key (tests/e2e/test_live.py)
     ("GET", "/tls/ca.crt"),  # a public certificate, to trust before logging in over HTTPS
 }
-PLACEHOLDERS = {"sha256": "0" * 64, "alarm_id": "999999", "change_id": "999999",
-                "token_id": "999999"}
+PLACEHOLDERS = {
+    "sha256": "0" * 64,
+    "alarm_id": "999999",
+    "change_id": "999999",
+    "token_id": "999999",
+}
 
 
 def permission_of(route: APIRoute) -> str | None:
@@ -71,8 +75,11 @@ def _api_routes(routes) -> Iterator[APIRoute]:  # type: ignore[no-untyped-def]
 
 
 def _routes(app) -> list[tuple[str, str, APIRoute]]:  # type: ignore[no-untyped-def]
-    found = [(method, route.path, route) for route in _api_routes(app.routes)
-             for method in sorted(route.methods)]
+    found = [
+        (method, route.path, route)
+        for route in _api_routes(app.routes)
+        for method in sorted(route.methods)
+    ]
     # whatever FastAPI does inside, nothing the app serves may escape the walk
     documented = {(m.upper(), p) for p, ops in app.openapi()["paths"].items() for m in ops}
     assert documented <= {(m, p) for m, p, _ in found}, documented - {(m, p) for m, p, _ in found}
@@ -95,8 +102,9 @@ def _call(client: httpx.Client, method: str, path: str) -> httpx.Response:
 def test_every_route_names_a_known_permission(roles_stack):
     stack, _ = roles_stack
     app = stack.server.app  # type: ignore[union-attr]
-    unprotected = [f"{m} {p}" for m, p, r in _routes(app)
-                   if (m, p) not in PUBLIC and permission_of(r) is None]
+    unprotected = [
+        f"{m} {p}" for m, p, r in _routes(app) if (m, p) not in PUBLIC and permission_of(r) is None
+    ]
     assert unprotected == []
     unknown = {permission_of(r) for _, _, r in _routes(app)} - set(PERMISSIONS) - {None}
     assert unknown == set()
@@ -136,6 +144,11 @@ def test_refusals_are_in_the_audit_log(roles_stack):
     clients[Role.broadcaster].get("/api/audit")
     httpx.get(stack.base_url + "/api/devices", headers={"Authorization": "Bearer nope"})
     log = stack.api.get("/api/audit", params={"action": "auth."}).json()
-    assert any(e["action"] == "auth.forbidden" and e["actor"] == "nguoi-broadcaster"
-               and e["outcome"] == "denied" and e["ip"] == "127.0.0.1" for e in log)
+    assert any(
+        e["action"] == "auth.forbidden"
+        and e["actor"] == "nguoi-broadcaster"
+        and e["outcome"] == "denied"
+        and e["ip"] == "127.0.0.1"
+        for e in log
+    )
     assert any(e["action"] == "auth.failed" for e in log)

@@ -15,10 +15,19 @@ from controller.domain.rollout import (
 )
 
 
-@pytest.mark.parametrize(("count", "sizes"), [
-    (0, []), (1, [1]), (2, [1, 1]), (3, [1, 2]), (10, [1, 9]), (11, [1, 1, 9]),
-    (100, [1, 9, 90]), (5000, [1, 499, 4500]),
-])
+@pytest.mark.parametrize(
+    ("count", "sizes"),
+    [
+        (0, []),
+        (1, [1]),
+        (2, [1, 1]),
+        (3, [1, 2]),
+        (10, [1, 9]),
+        (11, [1, 1, 9]),
+        (100, [1, 9, 90]),
+        (5000, [1, 499, 4500]),
+    ],
+)
 def test_wave_sizes(count: int, sizes: list[int]) -> None:
     assert wave_sizes(count) == sizes
     assert sum(sizes) == count

@@ -21,13 +21,16 @@ TEXT = "Kính thưa bà con, sáng mai lúc tám giờ họp thôn tại nhà v�
 
 
 def _seconds(path: Path) -> float:
-    out = subprocess.run(["ffprobe", "-v", "error", "-show_entries", "format=duration", "-of",
-                          "csv=p=0", str(path)], capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        ["ffprobe", "-v", "error", "-show_entries", "format=duration", "-of", "csv=p=0", str(path)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return float(out.stdout)
 
 
-@pytest.mark.parametrize("voice", ["espeak:vi", "espeak:vi-vn-x-central",
-                                   "espeak:vi-vn-x-south"])
+@pytest.mark.parametrize("voice", ["espeak:vi", "espeak:vi-vn-x-central", "espeak:vi-vn-x-south"])
 def test_each_espeak_voice_speaks_vietnamese_for_a_plausible_time(voice, tmp_path):
     engines = Engines([EspeakEngine()])
     out = engines.synthesize(TEXT, voice, 100, tmp_path / "out.wav")
@@ -52,8 +55,9 @@ class _Service(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        type(self).seen.append(dict(body=body, key=self.headers.get("api-key"),
-                                    kind=self.headers.get("Content-Type")))
+        type(self).seen.append(
+            dict(body=body, key=self.headers.get("api-key"), kind=self.headers.get("Content-Type"))
+        )
         if self.headers.get("api-key") != "khoa-bi-mat":
             self.send_response(401)
             self.end_headers()
@@ -85,10 +89,8 @@ def service(tmp_path) -> Iterator[str]:
     server.shutdown()
 
 
-def test_the_hosted_engine_sends_text_voice_speed_and_key_and_keeps_the_audio(service,
-                                                                              tmp_path):
-    engines = Engines([EspeakEngine(), HostedEngine(service, "khoa-bi-mat",
-                                                    {"ban-mai": "banmai"})])
+def test_the_hosted_engine_sends_text_voice_speed_and_key_and_keeps_the_audio(service, tmp_path):
+    engines = Engines([EspeakEngine(), HostedEngine(service, "khoa-bi-mat", {"ban-mai": "banmai"})])
     assert "hosted:ban-mai" in [v.id for v in engines.voices()]
     out = engines.synthesize("Xin chào bà con", "hosted:ban-mai", 120, tmp_path / "h.wav")
     assert out.read_bytes() == _Service.audio

@@ -31,38 +31,55 @@ def _never_connects(src: Path) -> None:
     link = src / "edge_agent" / "link.py"
     text = link.read_text()
     assert "self._client.connect_async(self.config.host, self.config.port," in text
-    link.write_text(text.replace("self._client.connect_async(self.config.host, self.config.port,",
-                                 "self._client.connect_async(self.config.host, 9,"))
+    link.write_text(
+        text.replace(
+            "self._client.connect_async(self.config.host, self.config.port,",
+            "self._client.connect_async(self.config.host, 9,",
+        )
+    )
 
 
 @pytest.fixture(scope="module")
 def wheels(tmp_path_factory) -> dict[str, Path]:
     work = tmp_path_factory.mktemp("releases")
-    return {BASE: build_wheel(BASE, work), GOOD: build_wheel(GOOD, work),
-            BROKEN: build_wheel(BROKEN, work, patch=_never_connects),
-            "deps": dependencies_site(work / "deps")}
+    return {
+        BASE: build_wheel(BASE, work),
+        GOOD: build_wheel(GOOD, work),
+        BROKEN: build_wheel(BROKEN, work, patch=_never_connects),
+        "deps": dependencies_site(work / "deps"),
+    }
 
 
 class PiAgent:
     """An agent installed as install.sh leaves a Pi: releases/current, run as a process."""
 
     def __init__(self, stack: Stack, device_id: str, wheels: dict[str, Path]):
-        r = stack.api.post("/api/devices", json={"id": device_id, "name": device_id,
-                                                 "zones": ["thon-dong"], "output": "file"})
+        r = stack.api.post(
+            "/api/devices",
+            json={"id": device_id, "name": device_id, "zones": ["thon-dong"], "output": "file"},
+        )
         assert r.status_code == 201, r.text
         self.data = stack.tmp / "agents" / device_id
-        text = r.json()["config_toml"].replace('data_dir = "/var/lib/loalang-agent"',
-                                               f'data_dir = "{self.data}"')
+        text = r.json()["config_toml"].replace(
+            'data_dir = "/var/lib/loalang-agent"', f'data_dir = "{self.data}"'
+        )
         text = text.replace("[mqtt]\n", "[mqtt]\nflush_jitter_s = 0.2\nreconnect_max_s = 2.0\n")
         self.config = stack.tmp / f"{device_id}.toml"
         self.config.write_text(text)
-        self.releases = first_release(self.data / "releases", wheels[BASE], BASE,
-                                      wheels["deps"])
+        self.releases = first_release(self.data / "releases", wheels[BASE], BASE, wheels["deps"])
         self.log = (stack.tmp / f"{device_id}.log").open("wb")
         self.proc = subprocess.Popen(
-            [str(self.releases.current / "bin" / "loalang-agent"), "run", "--config",
-             str(self.config)], cwd=stack.tmp, stdout=self.log, stderr=subprocess.STDOUT,
-            env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"})
+            [
+                str(self.releases.current / "bin" / "loalang-agent"),
+                "run",
+                "--config",
+                str(self.config),
+            ],
+            cwd=stack.tmp,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"},
+        )
 
     def current(self) -> str:
         return self.releases.current.resolve().name
@@ -88,40 +105,63 @@ def fleet(tmp_path: Path, mosquitto: Mosquitto, wheels) -> Iterator[tuple[Stack,
 
 
 def _versions(stack: Stack) -> dict[str, str]:
-    return {d["id"]: d["version"] for d in stack.api.get("/api/devices").json()
-            if d["status"] == "online"}
+    return {
+        d["id"]: d["version"]
+        for d in stack.api.get("/api/devices").json()
+        if d["status"] == "online"
+    }
 
 
 def _upload(stack: Stack, wheel: Path) -> dict:
     with wheel.open("rb") as fh:
-        r = stack.api.post("/api/releases", files={"file": (wheel.name, fh)},
-                           data={"notes": "test"})
+        r = stack.api.post(
+            "/api/releases", files={"file": (wheel.name, fh)}, data={"notes": "test"}
+        )
     assert r.status_code == 201, r.text
     return r.json()
 
 
 def _cli(stack: Stack, *args: str) -> str:
-    out = subprocess.run([sys.executable, "-m", "loalang.cli", *args, "--url", stack.base_url,
-                          "--token", stack.services.api_token], capture_output=True, text=True,
-                         timeout=60)
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "loalang.cli",
+            *args,
+            "--url",
+            stack.base_url,
+            "--token",
+            stack.services.api_token,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert out.returncode == 0, out.stderr + out.stdout
     return out.stdout
 
 
 def _rollout(stack: Stack, version: str, final: set[str], timeout: float = 90) -> dict:
-    r = stack.api.post("/api/rollouts", json={"version": version, "confirm_s": 10,
-                                              "wave_timeout_s": 120})
+    r = stack.api.post(
+        "/api/rollouts", json={"version": version, "confirm_s": 10, "wave_timeout_s": 120}
+    )
     assert r.status_code == 201, r.text
     rollout_id = r.json()["id"]
-    return wait_for(lambda: (x := stack.api.get(f"/api/rollouts/{rollout_id}").json())
-                    ["state"] in final and x, timeout=timeout, interval=0.5,
-                    what=f"rollout of {version} to end")
+    return wait_for(
+        lambda: (x := stack.api.get(f"/api/rollouts/{rollout_id}").json())["state"] in final and x,
+        timeout=timeout,
+        interval=0.5,
+        what=f"rollout of {version} to end",
+    )
 
 
 def test_a_wave_rollout_updates_every_agent_and_a_broken_release_is_rolled_back(fleet, wheels):
     stack, agents = fleet
-    wait_for(lambda: _versions(stack) == dict.fromkeys(DEVICES, BASE), timeout=30,
-             what="three agents online on the first release")
+    wait_for(
+        lambda: _versions(stack) == dict.fromkeys(DEVICES, BASE),
+        timeout=30,
+        what="three agents online on the first release",
+    )
     pids = [a.proc.pid for a in agents]
 
     assert _cli(stack, "release", "add", str(wheels[GOOD])).startswith(f"{GOOD}  sha256 ")
@@ -142,8 +182,9 @@ def test_a_wave_rollout_updates_every_agent_and_a_broken_release_is_rolled_back(
         assert agent.current() == GOOD
         assert agent.releases.previous.resolve().name == BASE
     updates = [e for e in stack.api.get("/api/events", params={"type": "update"}).json()]
-    assert sorted((e["device_id"], e["payload"]["result"]) for e in updates) == \
-        [(d, "installed") for d in DEVICES]
+    assert sorted((e["device_id"], e["payload"]["result"]) for e in updates) == [
+        (d, "installed") for d in DEVICES
+    ]
 
     # a release that never comes online: the first device goes back, nobody else gets it
     _upload(stack, wheels[BROKEN])
@@ -153,17 +194,24 @@ def test_a_wave_rollout_updates_every_agent_and_a_broken_release_is_rolled_back(
     assert first["state"] == "rolled_back", first
     assert first["reason"] == "not_online", first
     assert BROKEN in first["detail"]
-    assert all(t["state"] == "waiting" and t["sent_at"] is None
-               for t in stopped["targets"] if t["wave"] > 0)
+    assert all(
+        t["state"] == "waiting" and t["sent_at"] is None
+        for t in stopped["targets"]
+        if t["wave"] > 0
+    )
     assert first["device_id"] in stopped["reason"]
-    wait_for(lambda: _versions(stack) == dict.fromkeys(DEVICES, GOOD), timeout=30,
-             what="the first device back online on the good release")
+    wait_for(
+        lambda: _versions(stack) == dict.fromkeys(DEVICES, GOOD),
+        timeout=30,
+        what="the first device back online on the good release",
+    )
     for agent in agents:
         assert agent.proc.poll() is None
         assert agent.current() == GOOD
     went_back = next(a for a in agents if a.data.name == first["device_id"])
-    wait_for(lambda: not (went_back.releases.root / BROKEN).exists(),
-             what="the failed release deleted")
+    wait_for(
+        lambda: not (went_back.releases.root / BROKEN).exists(), what="the failed release deleted"
+    )
     assert (went_back.releases.root / GOOD).is_dir()
 
     shown = _cli(stack, "rollout", "show")

@@ -27,15 +27,19 @@ def station(stack: Stack, speech_wav):
         "hoa": stack.person("hoa", "broadcaster"),
         "chu-tich": stack.person("chu-tich", "approver"),
     }
-    media = people["lan"].post("/api/media", files={"file": ("ban-tin.wav",
-                                                             speech_wav.read_bytes())}).json()
+    media = (
+        people["lan"]
+        .post("/api/media", files={"file": ("ban-tin.wav", speech_wav.read_bytes())})
+        .json()
+    )
     return stack, people, media
 
 
 def test_broadcasters_bulletin_plays_only_after_an_approver_releases_it(station):
     stack, people, media = station
-    r = people["lan"].post("/api/broadcasts", json={"media_sha256": media["sha256"],
-                                                    "targets": ["zone:thon-dong"]})
+    r = people["lan"].post(
+        "/api/broadcasts", json={"media_sha256": media["sha256"], "targets": ["zone:thon-dong"]}
+    )
     assert r.status_code == 201
     b = r.json()
     assert b["state"] == "pending_approval"
@@ -58,12 +62,18 @@ def test_broadcasters_bulletin_plays_only_after_an_approver_releases_it(station)
 
 def test_rejected_bulletin_never_plays_and_says_why(station):
     stack, people, media = station
-    b = people["lan"].post("/api/broadcasts", json={"media_sha256": media["sha256"],
-                                                    "targets": ["zone:thon-dong"]}).json()
+    b = (
+        people["lan"]
+        .post(
+            "/api/broadcasts", json={"media_sha256": media["sha256"], "targets": ["zone:thon-dong"]}
+        )
+        .json()
+    )
     no_reason = people["chu-tich"].post(f"/api/broadcasts/{b['id']}/reject", json={"reason": ""})
     assert no_reason.status_code == 422
-    r = people["chu-tich"].post(f"/api/broadcasts/{b['id']}/reject",
-                                json={"reason": "Sai ngày tiêm chủng"})
+    r = people["chu-tich"].post(
+        f"/api/broadcasts/{b['id']}/reject", json={"reason": "Sai ngày tiêm chủng"}
+    )
     assert r.status_code == 200
     out = r.json()
     assert out["state"] == "rejected"
@@ -77,8 +87,14 @@ def test_rejected_bulletin_never_plays_and_says_why(station):
 
 def test_a_draft_plays_nowhere_until_its_author_submits_it(station):
     stack, people, media = station
-    draft = people["lan"].post("/api/broadcasts", json={
-        "media_sha256": media["sha256"], "targets": ["zone:thon-dong"], "draft": True}).json()
+    draft = (
+        people["lan"]
+        .post(
+            "/api/broadcasts",
+            json={"media_sha256": media["sha256"], "targets": ["zone:thon-dong"], "draft": True},
+        )
+        .json()
+    )
     assert draft["state"] == "draft"
     assert draft["approved_by"] is None
     # not in the approver's queue, and nobody but its author may send it on
@@ -100,20 +116,40 @@ def test_a_draft_plays_nowhere_until_its_author_submits_it(station):
 
     # an approver's own draft goes straight out when submitted; an emergency draft still
     # waits for a second person
-    own = people["chu-tich"].post("/api/broadcasts", json={
-        "media_sha256": media["sha256"], "targets": ["zone:thon-dong"], "draft": True}).json()
+    own = (
+        people["chu-tich"]
+        .post(
+            "/api/broadcasts",
+            json={"media_sha256": media["sha256"], "targets": ["zone:thon-dong"], "draft": True},
+        )
+        .json()
+    )
     sent = people["chu-tich"].post(f"/api/broadcasts/{own['id']}/submit").json()
     # released, not held (a "now" broadcast may already be on its way when the answer is read)
     assert sent["state"] in ("scheduled", "sending", "sent")
     assert sent["approved_by"] == "chu-tich"
     stack.wait_states(own["id"], {"played"})
-    urgent = people["chu-tich"].post("/api/broadcasts", json={
-        "media_sha256": media["sha256"], "targets": ["all"], "priority": "emergency",
-        "draft": True}).json()
-    assert people["chu-tich"].post(f"/api/broadcasts/{urgent['id']}/submit").json()["state"] \
+    urgent = (
+        people["chu-tich"]
+        .post(
+            "/api/broadcasts",
+            json={
+                "media_sha256": media["sha256"],
+                "targets": ["all"],
+                "priority": "emergency",
+                "draft": True,
+            },
+        )
+        .json()
+    )
+    assert (
+        people["chu-tich"].post(f"/api/broadcasts/{urgent['id']}/submit").json()["state"]
         == "pending_confirmation"
-    actions = [(e["actor"], e["action"], e["outcome"])
-               for e in stack.api.get("/api/audit", params={"action": "broadcast."}).json()]
+    )
+    actions = [
+        (e["actor"], e["action"], e["outcome"])
+        for e in stack.api.get("/api/audit", params={"action": "broadcast."}).json()
+    ]
     assert ("lan", "broadcast.submit", "ok") in actions
     assert ("hoa", "broadcast.submit", "denied") in actions
 
@@ -121,8 +157,14 @@ def test_a_draft_plays_nowhere_until_its_author_submits_it(station):
 def test_emergency_needs_two_different_people(station):
     stack, people, media = station
     for sender in ("lan", "chu-tich"):  # even an approver cannot send one alone
-        b = people[sender].post("/api/broadcasts", json={
-            "media_sha256": media["sha256"], "targets": ["all"], "priority": "emergency"}).json()
+        b = (
+            people[sender]
+            .post(
+                "/api/broadcasts",
+                json={"media_sha256": media["sha256"], "targets": ["all"], "priority": "emergency"},
+            )
+            .json()
+        )
         assert b["state"] == "pending_confirmation"
         same = people[sender].post(f"/api/broadcasts/{b['id']}/confirm")
         assert same.status_code == 403
@@ -134,8 +176,10 @@ def test_emergency_needs_two_different_people(station):
     assert confirmed.json()["approved_by"] == other
     stack.wait_states(b["id"], {"played"})
     assert len(stack.output_files("loa-1")) == 1
-    actions = [(e["actor"], e["action"], e["outcome"])
-               for e in stack.api.get("/api/audit", params={"action": "broadcast."}).json()]
+    actions = [
+        (e["actor"], e["action"], e["outcome"])
+        for e in stack.api.get("/api/audit", params={"action": "broadcast."}).json()
+    ]
     assert ("chu-tich", "broadcast.confirm", "denied") in actions
     assert ("hoa", "broadcast.confirm", "ok") in actions
 
@@ -143,9 +187,15 @@ def test_emergency_needs_two_different_people(station):
 def test_schedule_edits_of_a_broadcaster_wait_for_an_approver(station):
     stack, people, media = station
     start = (utcnow() + timedelta(days=1)).astimezone(HCM)
-    spec = {"name": "ban-tin-sang", "title": "Bản tin sáng", "targets": ["zone:thon-dong"],
-            "start": "06:30", "rrule": "FREQ=DAILY", "valid_from": start.date().isoformat(),
-            "programme": [{"media": media["sha256"]}]}
+    spec = {
+        "name": "ban-tin-sang",
+        "title": "Bản tin sáng",
+        "targets": ["zone:thon-dong"],
+        "start": "06:30",
+        "rrule": "FREQ=DAILY",
+        "valid_from": start.date().isoformat(),
+        "programme": [{"media": media["sha256"]}],
+    }
     r = people["lan"].put("/api/schedules/ban-tin-sang", json=spec)
     assert r.status_code == 202
     assert r.json()["added"] == ["ban-tin-sang"]
@@ -159,27 +209,31 @@ def test_schedule_edits_of_a_broadcaster_wait_for_an_approver(station):
     assert ok.status_code == 200
     assert ok.json()["applied"]
     assert [s["name"] for s in stack.api.get("/api/schedules").json()["schedules"]] == [
-        "ban-tin-sang"]
+        "ban-tin-sang"
+    ]
     # a broken edit is refused at once, with the problem, and nothing waits
     broken = dict(spec, name="trung-gio", programme=[{"media": "f" * 64}])
     bad = people["lan"].put("/api/schedules/trung-gio", json=broken)
     assert bad.status_code == 422
     assert bad.json()["problems"]
-    assert len(people["chu-tich"].get("/api/schedule-changes",
-                                      params={"state": "pending"}).json()) == 0
+    assert (
+        len(people["chu-tich"].get("/api/schedule-changes", params={"state": "pending"}).json())
+        == 0
+    )
     # rejected with a reason
     r = people["lan"].delete("/api/schedules/ban-tin-sang")
     assert r.status_code == 202
-    rej = people["chu-tich"].post(f"/api/schedule-changes/{r.json()['pending_change']}/reject",
-                                  json={"reason": "Giữ bản tin sáng"})
+    rej = people["chu-tich"].post(
+        f"/api/schedule-changes/{r.json()['pending_change']}/reject",
+        json={"reason": "Giữ bản tin sáng"},
+    )
     assert rej.status_code == 200
     assert rej.json()["state"] == "rejected"
     assert len(stack.api.get("/api/schedules").json()["schedules"]) == 1
     # the schedule starts tomorrow: nothing of it plays during the test
     plan = stack.api.get("/api/schedules/plan", params={"days": 3}).json()
     assert plan
-    assert all(datetime.fromisoformat(p["local_start"]).date() >= start.date()
-                        for p in plan)
+    assert all(datetime.fromisoformat(p["local_start"]).date() >= start.date() for p in plan)
 
 
 def test_audit_log_is_append_only_and_exportable(station):
@@ -191,8 +245,10 @@ def test_audit_log_is_append_only_and_exportable(station):
     assert ",lan," in csv.text
     assert people["lan"].get("/api/audit/export.csv").status_code == 403
     engine = stack.services.engine  # type: ignore[union-attr]
-    for statement in (sqlalchemy.update(AuditEntry).values(actor="ke-gian"),
-                      sqlalchemy.delete(AuditEntry)):
+    for statement in (
+        sqlalchemy.update(AuditEntry).values(actor="ke-gian"),
+        sqlalchemy.delete(AuditEntry),
+    ):
         with pytest.raises(sqlalchemy.exc.DatabaseError), engine.begin() as conn:
             conn.execute(statement)
     assert stack.api.get("/api/audit").json()[-1]["actor"] != "ke-gian"

@@ -26,8 +26,12 @@ def _announce(stack: Stack, path: str, length: int, headers: str = "") -> tuple[
     back, and how long it took (the server never waits for the rest)."""
     t0 = time.time()
     with socket.create_connection(("127.0.0.1", stack.http_port), timeout=10) as sock:
-        sock.sendall((f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: {length}\r\n"
-                      f"Content-Type: multipart/form-data; boundary=x\r\n{headers}\r\n").encode())
+        sock.sendall(
+            (
+                f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: {length}\r\n"
+                f"Content-Type: multipart/form-data; boundary=x\r\n{headers}\r\n"
+            ).encode()
+        )
         sock.sendall(b"x" * 1024)
         answer = sock.recv(4096).decode(errors="replace")
     return int(answer.split()[1]), time.time() - t0
@@ -37,8 +41,9 @@ def test_huge_bodies_are_refused_at_their_headers(stack: Stack):
     status, took = _announce(stack, "/auth/login", 300 * 1024 * 1024)
     assert status == 413
     assert took < 5
-    status, _ = _announce(stack, "/ui/send", 250 * 1024 * 1024,
-                          "Cookie: loalang_session=bia-dat\r\n")
+    status, _ = _announce(
+        stack, "/ui/send", 250 * 1024 * 1024, "Cookie: loalang_session=bia-dat\r\n"
+    )
     assert status == 413  # above the upload limit: refused before who is asking
     status, _ = _announce(stack, "/ui/send", 1024 * 1024, "Cookie: loalang_session=bia-dat\r\n")
     assert status == 303  # within it, but nobody logged in: to the login page, not a byte read
@@ -50,18 +55,27 @@ def test_a_chunked_upload_is_cut_off_at_the_limit_and_nothing_is_stored(stack: S
     token = stack.api.headers["Authorization"]
 
     def chunks():  # a well-formed form whose file never ends: 4 MiB, no length announced
-        yield (b'--x\r\nContent-Disposition: form-data; name="file"; filename="a.wav"\r\n'
-               b"Content-Type: audio/wav\r\n\r\n")
+        yield (
+            b'--x\r\nContent-Disposition: form-data; name="file"; filename="a.wav"\r\n'
+            b"Content-Type: audio/wav\r\n\r\n"
+        )
         for _ in range(64):
             yield b"\0" * 65536
 
-    r = httpx.post(f"{stack.base_url}/api/media", content=chunks(), timeout=30, headers={
-        "Authorization": token, "Content-Type": "multipart/form-data; boundary=x"})
+    r = httpx.post(
+        f"{stack.base_url}/api/media",
+        content=chunks(),
+        timeout=30,
+        headers={"Authorization": token, "Content-Type": "multipart/form-data; boundary=x"},
+    )
     assert r.status_code == 413
     assert r.json()["error"]["code"] == "upload.too_large"
     assert stack.api.get("/api/media").json() == []
-    big = httpx.post(f"{stack.base_url}/api/zones", content=b"{" + b" " * (5 * 2**20) + b"}",
-                     headers={"Authorization": token, "Content-Type": "application/json"})
+    big = httpx.post(
+        f"{stack.base_url}/api/zones",
+        content=b"{" + b" " * (5 * 2**20) + b"}",
+        headers={"Authorization": token, "Content-Type": "application/json"},
+    )
     assert big.status_code == 413  # any other body: 4 MiB at most
 
 
@@ -71,15 +85,18 @@ def test_ids_too_large_for_the_database_and_booleans_for_numbers_are_a_clear_422
     stack.add_zone("thon-dong")
     stack.register("loa-1", ["thon-dong"])
     huge = "9" * 20
-    for method, path, body in (("POST", f"/api/schedule-changes/{huge}/approve", None),
-                               ("POST", f"/api/schedule-changes/{huge}/reject",
-                                {"reason": "x"}),
-                               ("POST", f"/api/alarms/{huge}/ack", {"by": "minh"}),
-                               ("POST", f"/api/users/admin/tokens/{huge}/revoke", None)):
+    for method, path, body in (
+        ("POST", f"/api/schedule-changes/{huge}/approve", None),
+        ("POST", f"/api/schedule-changes/{huge}/reject", {"reason": "x"}),
+        ("POST", f"/api/alarms/{huge}/ack", {"by": "minh"}),
+        ("POST", f"/api/users/admin/tokens/{huge}/revoke", None),
+    ):
         r = api.request(method, path, json=body)
         assert r.status_code == 422, (path, r.status_code, r.text)
-    for path, body in (("/api/devices/loa-1/volume", {"level": False}),
-                       ("/api/devices/loa-1/location", {"latitude": False, "longitude": 105})):
+    for path, body in (
+        ("/api/devices/loa-1/volume", {"level": False}),
+        ("/api/devices/loa-1/location", {"latitude": False, "longitude": 105}),
+    ):
         r = api.put(path, json=body)
         assert r.status_code == 422, (path, r.text)
         assert r.json()["error"]["code"] == "request.invalid"
@@ -88,27 +105,32 @@ def test_ids_too_large_for_the_database_and_booleans_for_numbers_are_a_clear_422
     assert device["volume"] in (None, 100)
 
 
-def test_every_route_checks_the_log_in_before_the_body_and_every_oversize_body_is_413(
-        stack: Stack):
+def test_every_route_checks_the_log_in_before_the_body_and_every_oversize_body_is_413(stack: Stack):
     """A stranger's body is never parsed or validated: 401 before anything, on every route
     that takes one (``/api/speech`` once answered 422 to a stranger's bad body). And an
     oversize body, chunked, is 413 on every route, not "error parsing body"."""
     from controller.body_limits import PUBLIC
 
     spec = stack.api.get("/openapi.json").json()
-    routes = [(method.upper(), path.replace("{", "").replace("}", ""))
-              for path, ops in spec["paths"].items() for method in ops
-              if method in ("post", "put", "patch") and path not in PUBLIC]
-    with_body = [(method.upper(), path.replace("{", "").replace("}", ""))
-                 for path, ops in spec["paths"].items() for method, op in ops.items()
-                 if method in ("post", "put", "patch") and path not in PUBLIC
-                 and "requestBody" in op]
+    routes = [
+        (method.upper(), path.replace("{", "").replace("}", ""))
+        for path, ops in spec["paths"].items()
+        for method in ops
+        if method in ("post", "put", "patch") and path not in PUBLIC
+    ]
+    with_body = [
+        (method.upper(), path.replace("{", "").replace("}", ""))
+        for path, ops in spec["paths"].items()
+        for method, op in ops.items()
+        if method in ("post", "put", "patch") and path not in PUBLIC and "requestBody" in op
+    ]
     assert len(with_body) > 20
     assert len(routes) > 40
     stranger = httpx.Client(base_url=stack.base_url, timeout=30)
     for method, path in routes:
-        r = stranger.request(method, path, content=b"{not json",
-                             headers={"Content-Type": "application/json"})
+        r = stranger.request(
+            method, path, content=b"{not json", headers={"Content-Type": "application/json"}
+        )
         assert r.status_code == 401, (method, path, r.status_code, r.text[:200])
         assert r.json()["error"]["code"] == "auth.required"
 
@@ -122,10 +144,16 @@ def test_every_route_checks_the_log_in_before_the_body_and_every_oversize_body_i
     for method, path in with_body:
         if path in ("/api/media", "/api/releases"):
             continue  # uploads: their own, larger limit (above)
-        r = httpx.request(method, f"{stack.base_url}{path}", content=oversize(), timeout=30,
-                          headers={"Authorization": token, "Content-Type": "application/json"})
+        r = httpx.request(
+            method,
+            f"{stack.base_url}{path}",
+            content=oversize(),
+            timeout=30,
+            headers={"Authorization": token, "Content-Type": "application/json"},
+        )
         assert r.status_code == 413, (method, path, r.status_code, r.text[:200])
         assert r.json()["error"]["code"] == "upload.too_large"
-    r = stranger.post("/auth/login", content=oversize(),
-                      headers={"Content-Type": "application/json"})
+    r = stranger.post(
+        "/auth/login", content=oversize(), headers={"Content-Type": "application/json"}
+    )
     assert r.status_code == 413  # the public ones too

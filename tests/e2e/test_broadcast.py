@@ -17,8 +17,10 @@ def test_broadcast_to_three_agents_plays_the_normalised_audio_in_sync(stack: Sta
     for device_id, zone in (("loa-1", "thon-dong"), ("loa-2", "thon-dong"), ("loa-3", "thon-tay")):
         stack.register(device_id, [zone])
         stack.start_agent(device_id)
-    wait_for(lambda: all(d["status"] == "online" for d in stack.api.get("/api/devices").json()),
-             what="three devices online")
+    wait_for(
+        lambda: all(d["status"] == "online" for d in stack.api.get("/api/devices").json()),
+        what="three devices online",
+    )
 
     media = stack.upload(speech_wav, title="Bản tin thử")
     b = stack.broadcast(media["sha256"], ["zone:thon-dong", "zone:thon-tay"])
@@ -40,7 +42,7 @@ def test_broadcast_to_three_agents_plays_the_normalised_audio_in_sync(stack: Sta
         score, lag = correlation(played, expected)
         assert score > 0.99, (score, lag)
         assert abs(lag) < 48, (score, lag)
-        assert np.sqrt(np.mean(played ** 2)) > 0.01  # not silence
+        assert np.sqrt(np.mean(played**2)) > 0.01  # not silence
         meta = json.loads(files[0].with_suffix(".json").read_text())
         actual = datetime.fromisoformat(meta["actual_start"])
         # the controller recorded the actual start the agent reported
@@ -52,8 +54,11 @@ def test_broadcast_to_three_agents_plays_the_normalised_audio_in_sync(stack: Sta
     assert done["start_skew_ms"] is not None
 
     log = stack.api.get("/api/playback-log").json()
-    assert sorted(e["device_id"] for e in log if e["play_id"] == b["id"]) == \
-        ["loa-1", "loa-2", "loa-3"]
+    assert sorted(e["device_id"] for e in log if e["play_id"] == b["id"]) == [
+        "loa-1",
+        "loa-2",
+        "loa-3",
+    ]
 
 
 def test_health_reports_reach_the_controller(stack: Stack):
@@ -95,5 +100,5 @@ def test_volume_is_applied_on_both_playback_paths(stack: Stack, speech_wav):
         assert abs(len(played) - len(expected)) / RATE < 0.050
         score, _ = correlation(played, expected)
         assert score > 0.99, (d, score)
-        ratio = np.sqrt(np.mean(played ** 2)) / np.sqrt(np.mean(expected ** 2))
+        ratio = np.sqrt(np.mean(played**2)) / np.sqrt(np.mean(expected**2))
         assert abs(ratio - 0.5) < 0.02, (d, ratio)

@@ -35,13 +35,15 @@ def station(tmp_path: Path) -> Iterator[Stack]:
 class Client:
     """A plain MQTT client with someone's credential: what it got, whether it got in."""
 
-    def __init__(self, s: Stack, username: str | None, password: str | None,
-                 client_id: str | None = None):
+    def __init__(
+        self, s: Stack, username: str | None, password: str | None, client_id: str | None = None
+    ):
         self.got: list[tuple[str, bytes]] = []
         self.refused: int | None = None
         self.connected = threading.Event()
-        self.c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2,
-                             client_id=client_id or f"probe-{uuid.uuid4().hex[:6]}")
+        self.c = mqtt.Client(
+            mqtt.CallbackAPIVersion.VERSION2, client_id=client_id or f"probe-{uuid.uuid4().hex[:6]}"
+        )
         if username is not None:
             self.c.username_pw_set(username, password)
         self.c.on_connect = self._on_connect
@@ -91,15 +93,26 @@ def test_a_devices_credential_does_its_own_job_and_nothing_else(station: Stack, 
     from protocol.messages import PlaybackFinishedEvent, utcnow
 
     at = datetime.fromisoformat(s.get_broadcast(b["id"])["start_at"])
-    forged = msgspec.json.encode(PlaybackFinishedEvent(
-        event_id="forged-1", device_id="loa-2", ts=utcnow(), play_id=b["id"],
-        broadcast_id=b["id"], scheduled_start=at, actual_start=at, actual_end=at,
-        played_ms=1))
+    forged = msgspec.json.encode(
+        PlaybackFinishedEvent(
+            event_id="forged-1",
+            device_id="loa-2",
+            ts=utcnow(),
+            play_id=b["id"],
+            broadcast_id=b["id"],
+            scheduled_start=at,
+            actual_start=at,
+            actual_end=at,
+            played_ms=1,
+        )
+    )
     thief.c.publish(topics.device_topic("loa-2", "event"), forged, qos=1).wait_for_publish(5)
-    thief.c.publish(topics.device_topic("loa-2", "status"), b'{"state":"offline"}', qos=1,
-                    retain=True).wait_for_publish(5)
-    thief.c.publish(topics.CONTROLLER_STATUS, topics.CONTROLLER_OFFLINE, qos=1,
-                    retain=True).wait_for_publish(5)
+    thief.c.publish(
+        topics.device_topic("loa-2", "status"), b'{"state":"offline"}', qos=1, retain=True
+    ).wait_for_publish(5)
+    thief.c.publish(
+        topics.CONTROLLER_STATUS, topics.CONTROLLER_OFFLINE, qos=1, retain=True
+    ).wait_for_publish(5)
     # a STOP for loa-2 goes to loa-2, not to the thief connected with loa-2's client id
     stop = s.api.post("/api/stop", json={"targets": ["device:loa-2"], "reason": "thu"})
     assert stop.status_code == 200, stop.text
@@ -142,13 +155,17 @@ def test_a_rotated_or_retired_credential_is_refused_at_once(station: Stack):
     assert not Client(s, *retired_creds).settle()
 
 
-def test_a_retired_device_is_put_off_the_broker_and_gets_no_more_commands(station: Stack,
-                                                                          speech_wav):
+def test_a_retired_device_is_put_off_the_broker_and_gets_no_more_commands(
+    station: Stack, speech_wav
+):
     s = station
     assert s.api.post("/api/devices/loa-2/retire").status_code == 200
     # the broker re-reads its log-ins and drops the connection; reconnecting is refused
-    wait_for(lambda: not s.agents["loa-2"].link.connected.is_set(), timeout=10,
-             what="the retired device off the broker")
+    wait_for(
+        lambda: not s.agents["loa-2"].link.connected.is_set(),
+        timeout=10,
+        what="the retired device off the broker",
+    )
     media = s.upload(speech_wav)
     b = s.broadcast(media["sha256"], ["all"])
     s.wait_states(b["id"], {"played"}, timeout=60)
@@ -157,8 +174,9 @@ def test_a_retired_device_is_put_off_the_broker_and_gets_no_more_commands(statio
     assert s.output_files("loa-2") == []  # the ACL no longer lets "all" reach it
 
 
-def test_a_retired_pi_still_on_its_pole_is_emptied_before_its_log_in_goes(station: Stack,
-                                                                         speech_wav):
+def test_a_retired_pi_still_on_its_pole_is_emptied_before_its_log_in_goes(
+    station: Stack, speech_wav
+):
     """Else it went on playing its plan on disk, unrecorded, with no link to stop it."""
     import json
 
@@ -169,8 +187,10 @@ def test_a_retired_pi_still_on_its_pole_is_emptied_before_its_log_in_goes(statio
     later = (utcnow() + timedelta(seconds=40)).isoformat()
     s.broadcast(media["sha256"], ["zone:thon-tay"], start_at=later)
     plan = s.configs["loa-2"].data_path / "plan.json"
-    wait_for(lambda: plan.exists() and json.loads(plan.read_text())["plan"]["entries"],
-             what="the bulletin in loa-2's plan on disk")
+    wait_for(
+        lambda: plan.exists() and json.loads(plan.read_text())["plan"]["entries"],
+        what="the bulletin in loa-2's plan on disk",
+    )
     assert s.api.post("/api/devices/loa-2/retire").status_code == 200
     agent = s.agents["loa-2"]
     assert json.loads(plan.read_text())["plan"]["entries"] == []  # emptied first
@@ -189,25 +209,32 @@ def test_the_broker_drops_a_message_over_a_mebibyte_before_anyone_reads_it(stati
     assert own.settle()
 
     def event(event_id: str, pad: int) -> bytes:
-        e = msgspec.json.encode(MediaReadyEvent(event_id=event_id, device_id="loa-1",
-                                                ts=utcnow(), play_id="p", sha256="ab" * 32))
+        e = msgspec.json.encode(
+            MediaReadyEvent(
+                event_id=event_id, device_id="loa-1", ts=utcnow(), play_id="p", sha256="ab" * 32
+            )
+        )
         return e[:-1] + b',"pad":"' + b"x" * pad + b'"}'
 
     topic = topics.device_topic("loa-1", "event")
     assert s.services is not None
     refused_before = s.services.ingest.rejected
     own.c.publish(topic, event("huge-1", 2 * 1024 * 1024), qos=1).wait_for_publish(10)
-    own.c.publish(topic, event("small-1", 0)[:-len(b',"pad":""}')] + b"}", qos=1
-                  ).wait_for_publish(10)
-    wait_for(lambda: [e for e in s.events(device_id="loa-1") if e["event_id"] == "small-1"],
-             what="the small one stored")
+    own.c.publish(topic, event("small-1", 0)[: -len(b',"pad":""}')] + b"}", qos=1).wait_for_publish(
+        10
+    )
+    wait_for(
+        lambda: [e for e in s.events(device_id="loa-1") if e["event_id"] == "small-1"],
+        what="the small one stored",
+    )
     assert [e for e in s.events(device_id="loa-1") if e["event_id"] == "huge-1"] == []
     assert s.services.ingest.rejected == refused_before  # it never reached the controller
     own.close()
 
 
 def test_reports_a_device_could_not_have_made_are_refused_and_shown_to_the_technician(
-        station: Stack, speech_wav):
+    station: Stack, speech_wav
+):
     """Over the real broker with real log-ins: loa-1's own credential claims a bulletin not
     yet due as played, and loa-2 reports a bulletin sent only to loa-1. Neither reaches the
     broadcast log; both are security events and a technician's alarm."""
@@ -222,30 +249,51 @@ def test_reports_a_device_could_not_have_made_are_refused_and_shown_to_the_techn
     start = datetime.fromisoformat(s.get_broadcast(b["id"])["start_at"])
 
     def finished(event_id: str, device: str, at: datetime) -> bytes:
-        return msgspec.json.encode(PlaybackFinishedEvent(
-            event_id=event_id, device_id=device, ts=utcnow(), play_id=b["id"],
-            broadcast_id=b["id"], scheduled_start=start, actual_start=at,
-            actual_end=at + timedelta(seconds=3), played_ms=3000))
+        return msgspec.json.encode(
+            PlaybackFinishedEvent(
+                event_id=event_id,
+                device_id=device,
+                ts=utcnow(),
+                play_id=b["id"],
+                broadcast_id=b["id"],
+                scheduled_start=start,
+                actual_start=at,
+                actual_end=at + timedelta(seconds=3),
+                played_ms=3000,
+            )
+        )
 
     own = Client(s, *_own(s, "loa-1"))
     neighbour = Client(s, *_own(s, "loa-2"))
     assert own.settle()
     assert neighbour.settle()
-    own.c.publish(topics.device_topic("loa-1", "event"),
-                  finished("forged-early", "loa-1", utcnow() - timedelta(seconds=5)), qos=1)
-    neighbour.c.publish(topics.device_topic("loa-2", "event"),
-                        finished("forged-neighbour", "loa-2", start), qos=1)
-    security = wait_for(lambda: {e["event_id"]: e for e in s.events(type="security")
-                                 if e["event_id"].startswith("forged-")}.values()
-                        if len([e for e in s.events(type="security")
-                                if e["event_id"].startswith("forged-")]) == 2 else None,
-                        what="both forgeries stored as security events")
+    own.c.publish(
+        topics.device_topic("loa-1", "event"),
+        finished("forged-early", "loa-1", utcnow() - timedelta(seconds=5)),
+        qos=1,
+    )
+    neighbour.c.publish(
+        topics.device_topic("loa-2", "event"), finished("forged-neighbour", "loa-2", start), qos=1
+    )
+    security = wait_for(
+        lambda: (
+            {
+                e["event_id"]: e
+                for e in s.events(type="security")
+                if e["event_id"].startswith("forged-")
+            }.values()
+            if len([e for e in s.events(type="security") if e["event_id"].startswith("forged-")])
+            == 2
+            else None
+        ),
+        what="both forgeries stored as security events",
+    )
     reasons = {e["event_id"]: e["payload"]["detail"] for e in security}
     assert reasons == {"forged-early": "before_start", "forged-neighbour": "not_sent"}
-    assert [e for e in s.api.get("/api/playback-log").json()
-            if e.get("play_id") == b["id"]] == []
-    assert all(d["state"] not in ("played", "playing")
-               for d in s.get_broadcast(b["id"])["deliveries"])
+    assert [e for e in s.api.get("/api/playback-log").json() if e.get("play_id") == b["id"]] == []
+    assert all(
+        d["state"] not in ("played", "playing") for d in s.get_broadcast(b["id"])["deliveries"]
+    )
     alarms = {a["device_id"]: a for a in s.alarms() if a["code"] == "security"}
     assert set(alarms) == {"loa-1", "loa-2"}
     page = s.api.get("/ui/alarms")
@@ -255,7 +303,8 @@ def test_reports_a_device_could_not_have_made_are_refused_and_shown_to_the_techn
 
 
 def test_what_the_broker_refuses_a_device_becomes_its_security_events_at_a_measured_rate(
-        station: Stack):
+    station: Stack,
+):
     """A stolen Pi probing ``#`` and publishing as its neighbour: Mosquitto refuses it (or,
     for a subscription, filters what it delivers); the controller reads the refusals from
     the broker's log and shows them on that device, one event a minute however many."""
@@ -265,25 +314,37 @@ def test_what_the_broker_refuses_a_device_becomes_its_security_events_at_a_measu
     thief.c.subscribe("#", qos=1)
     for _ in range(50):
         thief.c.publish(topics.device_topic("loa-2", "event"), b"{}", qos=1)
-    thief.c.publish(topics.CONTROLLER_STATUS, topics.CONTROLLER_OFFLINE, qos=1,
-                    retain=True).wait_for_publish(5)
-    events = wait_for(lambda: [e for e in s.events(type="security", device_id="loa-1")
-                               if e["payload"]["reason"] == "broker_denied"], timeout=20,
-                      what="the broker's refusal as loa-1's security event")
+    thief.c.publish(
+        topics.CONTROLLER_STATUS, topics.CONTROLLER_OFFLINE, qos=1, retain=True
+    ).wait_for_publish(5)
+    events = wait_for(
+        lambda: [
+            e
+            for e in s.events(type="security", device_id="loa-1")
+            if e["payload"]["reason"] == "broker_denied"
+        ],
+        timeout=20,
+        what="the broker's refusal as loa-1's security event",
+    )
     assert len(events) == 1  # the first at once; the rest counted into the next
     assert s.services is not None
-    wait_for(lambda: s.services.denials.seen_total >= 52, timeout=10,
-             what="every refusal read from the broker's log")
+    wait_for(
+        lambda: s.services.denials.seen_total >= 52,
+        timeout=10,
+        what="every refusal read from the broker's log",
+    )
     s.services.denials._every_s = 0.0  # (a minute later)
     s.services.denials.flush()
-    events = [e["payload"] for e in s.events(type="security", device_id="loa-1")
-              if e["payload"]["reason"] == "broker_denied"]
+    events = [
+        e["payload"]
+        for e in s.events(type="security", device_id="loa-1")
+        if e["payload"]["reason"] == "broker_denied"
+    ]
     assert sum(e["denials"] for e in events) == 52
     assert len(events) == 2
     details = " ".join(e["detail"] for e in events)
     assert "subscribe #" in details
-    assert f"publish {topics.device_topic('loa-2', 'event')}" \
-        in details
+    assert f"publish {topics.device_topic('loa-2', 'event')}" in details
     assert f"publish {topics.CONTROLLER_STATUS}" in details
     [alarm] = [a for a in s.alarms(device_id="loa-1") if a["code"] == "security"]
     assert alarm["occurrences"] == 52

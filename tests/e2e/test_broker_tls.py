@@ -22,15 +22,25 @@ from tests.support.stack import Stack, wait_for
 
 @pytest.fixture
 def station(tmp_path: Path) -> Iterator[Stack]:
-    s = Stack(tmp_path, free_port(), broker="mosquitto", mqtt_tls_port=free_port(),
-              mqtt_public_host="localhost").start()  # TLS on every interface
+    s = Stack(
+        tmp_path,
+        free_port(),
+        broker="mosquitto",
+        mqtt_tls_port=free_port(),
+        mqtt_public_host="localhost",
+    ).start()  # TLS on every interface
     s.add_zone("thon-dong")
     yield s
     s.stop()
 
 
-def _connects(port: int, host: str, context: ssl.SSLContext | None, username: str | None = None,
-              password: str | None = None) -> str:
+def _connects(
+    port: int,
+    host: str,
+    context: ssl.SSLContext | None,
+    username: str | None = None,
+    password: str | None = None,
+) -> str:
     """What happened: "connected", "refused <code>", or the TLS/socket error's name."""
     client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"p-{uuid.uuid4().hex[:6]}")
     if context is not None:
@@ -57,7 +67,8 @@ def _connects(port: int, host: str, context: ssl.SSLContext | None, username: st
 
 
 def test_a_device_enrolled_for_tls_plays_over_it_and_nothing_gets_in_without_the_ca(
-        station: Stack, speech_wav):
+    station: Stack, speech_wav
+):
     s = station
     config = s.register("loa-1", ["thon-dong"])
     assert config.mqtt.tls
@@ -75,8 +86,10 @@ def test_a_device_enrolled_for_tls_plays_over_it_and_nothing_gets_in_without_the
     trusted = config.tls_context()
     assert _connects(port, "localhost", trusted, user, password) == "connected"
     # the system's CAs do not know the station's: the handshake fails
-    assert _connects(port, "localhost", ssl.create_default_context(), user, password) \
+    assert (
+        _connects(port, "localhost", ssl.create_default_context(), user, password)
         == "SSLCertVerificationError"
+    )
     # a name the certificate does not hold: refused even with the right CA
     assert _connects(port, "127.0.0.2", trusted, user, password) == "SSLCertVerificationError"
     # plain MQTT to the TLS port gets nowhere
@@ -101,13 +114,24 @@ def test_the_broker_status_topic_of_each_controller_is_its_own(station: Stack):
 class _Probe:
     """An MQTT client over TLS with someone's credential and a client id of its choosing."""
 
-    def __init__(self, s: Stack, context: ssl.SSLContext, username: str, password: str,
-                 client_id: str, clean: bool = True):
+    def __init__(
+        self,
+        s: Stack,
+        context: ssl.SSLContext,
+        username: str,
+        password: str,
+        client_id: str,
+        clean: bool = True,
+    ):
         self.got: list[tuple[str, bytes]] = []
         self.connected = threading.Event()
         self.session_present: bool | None = None
-        self.c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id,
-                             clean_session=clean, protocol=mqtt.MQTTv311)
+        self.c = mqtt.Client(
+            mqtt.CallbackAPIVersion.VERSION2,
+            client_id=client_id,
+            clean_session=clean,
+            protocol=mqtt.MQTTv311,
+        )
         self.c.tls_set_context(context)
         self.c.username_pw_set(username, password)
         self.c.on_connect = self._on_connect
@@ -126,7 +150,8 @@ class _Probe:
 
 
 def test_a_stolen_credential_over_tls_takes_no_other_session_and_a_queued_stop_reaches_its_device(
-        station: Stack):
+    station: Stack,
+):
     """Over the TLS listener every device uses, a second credential connecting with another
     device's or the controller's client id takes nobody's session: no one is kicked, and a
     STOP queued for an offline loudspeaker waits for that loudspeaker alone."""
@@ -136,17 +161,17 @@ def test_a_stolen_credential_over_tls_takes_no_other_session_and_a_queued_stop_r
         s.start_agent(device)
     assert s.services is not None
     context = s.configs["loa-1"].tls_context()
-    thief_login = (s.configs["loa-1"].mqtt.username or "",
-                   s.configs["loa-1"].mqtt.password or "")
+    thief_login = (s.configs["loa-1"].mqtt.username or "", s.configs["loa-1"].mqtt.password or "")
     victim = s.agents["loa-2"]
     victim_id = victim.link._client._client_id.decode()  # what a thief would have to name
-    controller_ids = [f"loalang-controller-{s.services.controller_id}",
-                      f"loalang-controller-{s.services.controller_id}-cmd"]
+    controller_ids = [
+        f"loalang-controller-{s.services.controller_id}",
+        f"loalang-controller-{s.services.controller_id}-cmd",
+    ]
     # every controller status on the wire, read with the controller's own log-in on loopback
     statuses: list[bytes] = []
     watch = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="status-watch")
-    watch.username_pw_set(s.services.broker_access.username,
-                          s.services.broker_access.password)
+    watch.username_pw_set(s.services.broker_access.username, s.services.broker_access.password)
     watch.on_message = lambda c, u, m: statuses.append(m.payload)
     watch.connect("127.0.0.1", s.settings.mqtt_port)
     watch.subscribe(topics.CONTROLLER_STATUSES, qos=1)
@@ -170,8 +195,11 @@ def test_a_stolen_credential_over_tls_takes_no_other_session_and_a_queued_stop_r
     # loa-2 offline, its persistent session kept by the broker; the thief logs in with
     # loa-2's client id, then a STOP for loa-2 is sent: it waits for loa-2 and reaches it
     victim.link.kill()
-    wait_for(lambda: s.api.get("/api/devices/loa-2").json()["status"] == "offline",
-             timeout=30, what="loa-2 offline")
+    wait_for(
+        lambda: s.api.get("/api/devices/loa-2").json()["status"] == "offline",
+        timeout=30,
+        what="loa-2 offline",
+    )
     thief = _Probe(s, context, *thief_login, client_id=victim_id, clean=False)
     assert thief.connected.wait(5)
     # (its client id is its own user name: at most it resumes loa-1's session)
@@ -183,8 +211,10 @@ def test_a_stolen_credential_over_tls_takes_no_other_session_and_a_queued_stop_r
     thief.close()
     victim.stop()
     s.start_agent("loa-2")  # the same device, its own log-in and session
-    wait_for(lambda: [e for e in s.events(device_id="loa-2")
-                      if e["payload"].get("cmd_id") == cmd_id], timeout=30,
-             what="loa-2's ack of the STOP queued for it")
+    wait_for(
+        lambda: [e for e in s.events(device_id="loa-2") if e["payload"].get("cmd_id") == cmd_id],
+        timeout=30,
+        what="loa-2's ack of the STOP queued for it",
+    )
     watch.loop_stop()
     watch.disconnect()

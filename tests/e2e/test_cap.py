@@ -21,11 +21,17 @@ AUTO = "auto-feed-token-0123456789"
 
 @pytest.fixture
 def station(tmp_path: Path, mosquitto: Mosquitto):
-    s = Stack(tmp_path, mosquitto.port, cap_feeds={
-        "kttv": {"token": TOKEN, "test_zone": "thu-nghiem"},
-        "tu-dong": {"token": AUTO, "policy": "auto"}}).start()
-    s.api.post("/api/zones", json={"id": "thon-dong", "name": "Thôn Đông",
-                                   "geocodes": ["xa=VN-XA-0001"]}).raise_for_status()
+    s = Stack(
+        tmp_path,
+        mosquitto.port,
+        cap_feeds={
+            "kttv": {"token": TOKEN, "test_zone": "thu-nghiem"},
+            "tu-dong": {"token": AUTO, "policy": "auto"},
+        },
+    ).start()
+    s.api.post(
+        "/api/zones", json={"id": "thon-dong", "name": "Thôn Đông", "geocodes": ["xa=VN-XA-0001"]}
+    ).raise_for_status()
     s.add_zone("ban-na", "Bản Nà")
     s.add_zone("thu-nghiem", "Nhóm thử nghiệm")
     s.register("loa-dong", ["thon-dong"])
@@ -37,8 +43,12 @@ def station(tmp_path: Path, mosquitto: Mosquitto):
 
 
 def _post(s: Stack, document: bytes, token: str = TOKEN) -> httpx.Response:
-    return httpx.post(f"{s.base_url}/api/cap", content=document, timeout=120, headers={
-        "Authorization": f"Bearer {token}", "Content-Type": "application/cap+xml"})
+    return httpx.post(
+        f"{s.base_url}/api/cap",
+        content=document,
+        timeout=120,
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/cap+xml"},
+    )
 
 
 def _broadcasts(s: Stack) -> list[dict]:
@@ -70,8 +80,12 @@ def test_an_actual_storm_alert_becomes_a_spoken_repeating_emergency_for_its_vill
     assert [a["action"] for a in log] == ["emergency"]
     # an Update replaces it; a Cancel withdraws the update
     ref = "kttv@nchmf.gov.vn,VN-KTTV-2026-0091,2026-12-01T14:30:00+07:00"
-    update = _post(s, cap_alert("VN-KTTV-2026-0092", msg_type="Update", references=ref,
-                                headline="Cập nhật bão số 9"))
+    update = _post(
+        s,
+        cap_alert(
+            "VN-KTTV-2026-0092", msg_type="Update", references=ref, headline="Cập nhật bão số 9"
+        ),
+    )
     assert update.json()["action"] == "emergency"
     assert s.get_broadcast(out["broadcast_id"])["state"] == "rejected"  # never confirmed
     ref2 = "kttv@nchmf.gov.vn,VN-KTTV-2026-0092,2026-12-01T15:00:00+07:00"
@@ -94,10 +108,10 @@ def test_test_and_exercise_never_reach_the_public(station):
 
 def test_areas_by_polygon_rules_and_refusals(station):
     s = station
-    square = ("<polygon>21.25,105.45 21.35,105.45 21.35,105.55 21.25,105.55 "
-              "21.25,105.45</polygon>")
-    advisory = _post(s, cap_alert("P-1", area=square, urgency="Future", severity="Moderate",
-                                  certainty="Likely"))
+    square = "<polygon>21.25,105.45 21.35,105.45 21.35,105.55 21.25,105.55 21.25,105.45</polygon>"
+    advisory = _post(
+        s, cap_alert("P-1", area=square, urgency="Future", severity="Moderate", certainty="Likely")
+    )
     assert advisory.json()["action"] == "advisory"
     assert advisory.json()["zones"] == ["ban-na"]
     assert s.get_broadcast(advisory.json()["broadcast_id"])["state"] == "pending_approval"
@@ -113,8 +127,11 @@ def test_areas_by_polygon_rules_and_refusals(station):
     assert "alert/sent" in malformed.json()["error"]["messages"]["en"]
     assert _post(s, cap_alert("X-2"), token="wrong-token-0000000000").status_code == 401
     assert len(_broadcasts(s)) == before  # none of these broadcast anything
-    refused = [e for e in s.api.get("/api/audit").json()
-               if e["action"] == "cap.receive" and e["outcome"] == "refused"]
+    refused = [
+        e
+        for e in s.api.get("/api/audit").json()
+        if e["action"] == "cap.receive" and e["outcome"] == "refused"
+    ]
     assert len(refused) == 2
 
 
@@ -123,8 +140,9 @@ def test_an_alerts_own_audio_is_played_once_its_digest_checks(station, speech_wa
     audio = speech_wav.read_bytes()
     good = _post(s, cap_alert("A-1", resource=audio_resource(audio)))
     assert good.json()["action"] == "emergency"
-    media = s.api.get(f"/api/media/{s.get_broadcast(good.json()['broadcast_id'])['media_sha256']}"
-                      ).json()
+    media = s.api.get(
+        f"/api/media/{s.get_broadcast(good.json()['broadcast_id'])['media_sha256']}"
+    ).json()
     assert media["text"] is None
     assert media["original_filename"] == "cap-audio"
     bad = _post(s, cap_alert("A-2", resource=audio_resource(audio, digest="0" * 40)))
@@ -139,8 +157,7 @@ def test_a_feed_trusted_to_release_plays_at_once_and_is_audited(station):
     assert out["action"] == "emergency"
     b = s.get_broadcast(out["broadcast_id"])
     assert b["approved_by"] == "cap:tu-dong:auto"
-    assert b["state"] not in (
-        "pending_confirmation", "rejected", "cancelled")
+    assert b["state"] not in ("pending_confirmation", "rejected", "cancelled")
     s.wait_states(out["broadcast_id"], {"played"}, timeout=90)
     confirms = [e for e in s.api.get("/api/audit").json() if e["action"] == "broadcast.confirm"]
     assert confirms

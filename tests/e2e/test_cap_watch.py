@@ -35,7 +35,7 @@ class Centre:
                 if body is None:
                     self.send_error(404)
                     return
-                etag = f'"{hash(body) & 0xffffffff:x}"'
+                etag = f'"{hash(body) & 0xFFFFFFFF:x}"'
                 if self.headers.get("If-None-Match") == etag:
                     self.send_response(304)
                     self.end_headers()
@@ -60,12 +60,17 @@ class Centre:
 
 
 def atom(*links: str) -> bytes:
-    entries = "".join(f'<entry><id>{link}</id><title>Cảnh báo</title><updated>'
-                      f'2026-12-01T14:30:00+07:00</updated><link rel="alternate" '
-                      f'type="application/cap+xml" href="{link}"/></entry>' for link in links)
-    return (f'<?xml version="1.0" encoding="UTF-8"?><feed xmlns="http://www.w3.org/2005/Atom">'
-            f'<id>kttv</id><title>KTTV</title><updated>2026-12-01T14:30:00+07:00</updated>'
-            f'{entries}</feed>').encode()
+    entries = "".join(
+        f"<entry><id>{link}</id><title>Cảnh báo</title><updated>"
+        f'2026-12-01T14:30:00+07:00</updated><link rel="alternate" '
+        f'type="application/cap+xml" href="{link}"/></entry>'
+        for link in links
+    )
+    return (
+        f'<?xml version="1.0" encoding="UTF-8"?><feed xmlns="http://www.w3.org/2005/Atom">'
+        f"<id>kttv</id><title>KTTV</title><updated>2026-12-01T14:30:00+07:00</updated>"
+        f"{entries}</feed>"
+    ).encode()
 
 
 @pytest.fixture
@@ -77,15 +82,19 @@ def centre() -> Iterator[Centre]:
 
 @pytest.fixture
 def station(tmp_path: Path, mosquitto: Mosquitto, centre: Centre) -> Iterator[Stack]:
-    s = Stack(tmp_path, mosquitto.port, cap_feeds={
-        "hop-thu": {"folder": str(tmp_path / "cap-in"), "poll_s": 5,
-                    "test_zone": "thu-nghiem"},
-        "kttv": {"url": centre.url("/cap/index.atom"), "poll_s": 5,
-                 "test_zone": "thu-nghiem"}})
+    s = Stack(
+        tmp_path,
+        mosquitto.port,
+        cap_feeds={
+            "hop-thu": {"folder": str(tmp_path / "cap-in"), "poll_s": 5, "test_zone": "thu-nghiem"},
+            "kttv": {"url": centre.url("/cap/index.atom"), "poll_s": 5, "test_zone": "thu-nghiem"},
+        },
+    )
     centre.documents["/cap/index.atom"] = atom()
     s.start()
-    s.api.post("/api/zones", json={"id": "thon-dong", "name": "Thôn Đông",
-                                   "geocodes": ["xa=VN-XA-0001"]}).raise_for_status()
+    s.api.post(
+        "/api/zones", json={"id": "thon-dong", "name": "Thôn Đông", "geocodes": ["xa=VN-XA-0001"]}
+    ).raise_for_status()
     s.add_zone("thu-nghiem", "Nhóm thử nghiệm")
     s.register("loa-dong", ["thon-dong"])
     s.register("loa-thu", ["thu-nghiem"])
@@ -102,7 +111,8 @@ def _broadcasts(s: Stack) -> list[dict]:
 
 
 def test_files_dropped_in_the_folder_are_read_once_and_filed_with_the_reason(
-        station: Stack, tmp_path: Path):
+    station: Stack, tmp_path: Path
+):
     s = station
     inbox = tmp_path / "cap-in"
     wait_for(lambda: inbox.is_dir(), what="the folder made on the first poll")
@@ -115,7 +125,11 @@ def test_files_dropped_in_the_folder_are_read_once_and_filed_with_the_reason(
     assert sorted(p.name for p in (inbox / "done").iterdir()) == ["bao-so-9.xml"]
     refused = inbox / "refused"
     assert sorted(p.name for p in refused.iterdir()) == [
-        "het-han.xml", "het-han.xml.txt", "hong.xml", "hong.xml.txt"]
+        "het-han.xml",
+        "het-han.xml.txt",
+        "hong.xml",
+        "hong.xml.txt",
+    ]
     assert "hết hạn" in (refused / "het-han.xml.txt").read_text()
     assert "not well-formed" in (refused / "hong.xml.txt").read_text()
     assert (refused / "hong.xml").read_bytes() == b"<alert>"  # kept as it came
@@ -129,8 +143,7 @@ def test_files_dropped_in_the_folder_are_read_once_and_filed_with_the_reason(
 
     # the same alert dropped again (a second mail of it) is seen, not broadcast twice
     (inbox / "bao-so-9.xml").write_bytes(cap_alert())
-    wait_for(lambda: len(list((inbox / "done").iterdir())) == 2, timeout=30,
-             what="the copy filed")
+    wait_for(lambda: len(list((inbox / "done").iterdir())) == 2, timeout=30, what="the copy filed")
     assert len(_broadcasts(s)) == 1
     alerts = s.api.get("/api/cap").json()
     assert [a["identifier"] for a in alerts] == ["VN-KTTV-2026-0091"]
@@ -169,7 +182,8 @@ def test_an_atom_index_is_followed_each_alert_read_once(station: Stack, centre: 
 
 
 def test_an_unreachable_or_wrong_feed_url_is_reported_and_broadcasts_nothing(
-        station: Stack, centre: Centre):
+    station: Stack, centre: Centre
+):
     s = station
     centre.documents["/cap/index.atom"] = b"<html>maintenance</html>"
     wait_for(lambda: _feed(s, "kttv")["last_error"], timeout=30, what="the error kept")
@@ -177,9 +191,13 @@ def test_an_unreachable_or_wrong_feed_url_is_reported_and_broadcasts_nothing(
     assert _broadcasts(s) == []
     # the technician's view from a terminal
     token = s.api.headers["Authorization"].split()[1]
-    shown = subprocess.run([sys.executable, "-m", "loalang.cli", "cap", "feeds"], env={
-        **os.environ, "LOALANG_URL": s.base_url, "LOALANG_TOKEN": token},
-        capture_output=True, text=True, timeout=60)
+    shown = subprocess.run(
+        [sys.executable, "-m", "loalang.cli", "cap", "feeds"],
+        env={**os.environ, "LOALANG_URL": s.base_url, "LOALANG_TOKEN": token},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert shown.returncode == 0, shown.stderr
     assert f"kttv (confirm): {centre.url('/cap/index.atom')}" in shown.stdout
     assert "hop-thu (confirm): " in shown.stdout

@@ -15,7 +15,8 @@ from tests.support.stack import Stack, wait_for
 
 
 def test_an_agents_clock_offset_reaches_the_controller_with_health_and_plays(
-        stack: Stack, speech_wav):
+    stack: Stack, speech_wav
+):
     server = SntpServer(ahead_s=0.25).start()
     try:
         stack.add_zone("ban-na")
@@ -32,8 +33,9 @@ def test_an_agents_clock_offset_reaches_the_controller_with_health_and_plays(
         assert h["clock_offset_ms"] == pytest.approx(250, abs=25)
 
         media = stack.upload(speech_wav)
-        b = stack.broadcast(media["sha256"], ["zone:ban-na"],
-                            start_at=(utcnow() + timedelta(seconds=4)).isoformat())
+        b = stack.broadcast(
+            media["sha256"], ["zone:ban-na"], start_at=(utcnow() + timedelta(seconds=4)).isoformat()
+        )
         stack.wait_states(b["id"], {"played"}, timeout=40)
         [started] = stack.events(type="playback.started", play_id=b["id"])
         offset = started["payload"]["clock_offset_ms"]
@@ -45,8 +47,7 @@ def test_an_agents_clock_offset_reaches_the_controller_with_health_and_plays(
         own_late = (actual - scheduled).total_seconds()
         assert 0 <= own_late < 1.5
         true_start = actual + timedelta(milliseconds=offset)
-        assert (true_start - scheduled).total_seconds() == pytest.approx(own_late + 0.25,
-                                                                         abs=0.03)
+        assert (true_start - scheduled).total_seconds() == pytest.approx(own_late + 0.25, abs=0.03)
 
         page = stack.api.get("/ui/devices/loa-na")
         assert page.status_code == 200

@@ -22,9 +22,17 @@ def board(tmp_path: Path) -> Iterator[McuSimulator]:
 
 def _cluster(stack: Stack, board: McuSimulator, device_id: str = "loa-1") -> None:
     stack.add_zone("thon-dong")
-    stack.register(device_id, ["thon-dong"], hardware={
-        "backend": "mcu", "port": str(board.port), "lead_s": 1.5, "hold_s": 1.0,
-        "poll_s": 1.0})
+    stack.register(
+        device_id,
+        ["thon-dong"],
+        hardware={
+            "backend": "mcu",
+            "port": str(board.port),
+            "lead_s": 1.5,
+            "hold_s": 1.0,
+            "poll_s": 1.0,
+        },
+    )
     stack.start_agent(device_id)
 
 
@@ -36,8 +44,9 @@ def _open_alarms(stack: Stack, **params) -> dict[str, dict]:
     return {a["key"]: a for a in stack.alarms(**params)}
 
 
-def test_amplifiers_on_before_and_off_after_a_play_with_proof_of_play(stack: Stack, board,
-                                                                        speech_wav):
+def test_amplifiers_on_before_and_off_after_a_play_with_proof_of_play(
+    stack: Stack, board, speech_wav
+):
     _cluster(stack, board)
     media = stack.upload(speech_wav)
     wait_for(lambda: board.received, what="agent talking to the board")
@@ -56,8 +65,9 @@ def test_amplifiers_on_before_and_off_after_a_play_with_proof_of_play(stack: Sta
     assert stack.alarms() == []
 
 
-def test_dead_speaker_line_raises_an_alarm_a_technician_acknowledges(stack: Stack, board,
-                                                                      speech_wav):
+def test_dead_speaker_line_raises_an_alarm_a_technician_acknowledges(
+    stack: Stack, board, speech_wav
+):
     _cluster(stack, board)
     media = stack.upload(speech_wav)
     board.kill_line(1)
@@ -69,23 +79,35 @@ def test_dead_speaker_line_raises_an_alarm_a_technician_acknowledges(stack: Stac
 
     stack.person("lan", "broadcaster")
     web = httpx.Client(base_url=stack.base_url, timeout=60)
-    assert web.post("/auth/login", json={"username": "lan", "password": "lan-secret-pw"}
-                    ).status_code == 200
+    assert (
+        web.post("/auth/login", json={"username": "lan", "password": "lan-secret-pw"}).status_code
+        == 200
+    )
     page = web.get(f"/ui/broadcasts/{b['id']}").text
     assert "Đã phát nhưng có lỗi đường loa: đường loa 2 không có dòng điện" in page
     assert 'data-outcome="fault"' in page
     assert 'data-outcome="played"' not in page
     assert 'data-zone="thon-dong" data-worst="fault"' in web.get("/ui/").text
-    wait_for(lambda: ((stack.api.get("/api/devices/loa-1").json()["last_health"] or {})
-                      .get("last_line_check") or {}).get("dead_channels") == [1],
-             what="the last play's lines in the device's health")
+    wait_for(
+        lambda: (
+            (
+                (stack.api.get("/api/devices/loa-1").json()["last_health"] or {}).get(
+                    "last_line_check"
+                )
+                or {}
+            ).get("dead_channels")
+            == [1]
+        ),
+        what="the last play's lines in the device's health",
+    )
     alarm = wait_for(lambda: _open_alarms(stack).get("speaker_line:1"), what="line alarm")
     assert alarm["device_id"] == "loa-1"
     assert alarm["cleared_at"] is None
     assert stack.api.get("/api/devices/loa-1").json()["active_alarms"] == 1
 
-    r = stack.api.post(f"/api/alarms/{alarm['id']}/ack", json={"by": "kỹ thuật Minh",
-                                                               "note": "thay loa thôn Đông"})
+    r = stack.api.post(
+        f"/api/alarms/{alarm['id']}/ack", json={"by": "kỹ thuật Minh", "note": "thay loa thôn Đông"}
+    )
     assert r.status_code == 200
     assert r.json()["acknowledged_by"] == "kỹ thuật Minh"
     assert "speaker_line:1" in _open_alarms(stack)  # seen, but still active
@@ -106,14 +128,26 @@ def test_mains_door_and_temperature_reach_the_controller_with_readings(stack: St
     board.lose_mains()
     board.open_door()
     board.overheat(720)
-    alarms = wait_for(lambda: (a := _open_alarms(stack)) and
-                      {"mains_lost", "door_open", "over_temperature"} <= set(a) and a,
-                      what="mains, door and temperature alarms")
+    alarms = wait_for(
+        lambda: (
+            (a := _open_alarms(stack))
+            and {"mains_lost", "door_open", "over_temperature"} <= set(a)
+            and a
+        ),
+        what="mains, door and temperature alarms",
+    )
     assert alarms["over_temperature"]["value"] == 72.0
-    hw = wait_for(lambda: ((stack.api.get("/api/devices/loa-1").json()["last_health"] or {})
-                           .get("hardware") or {}).get("mains") is False and
-                  stack.api.get("/api/devices/loa-1").json()["last_health"]["hardware"],
-                  what="readings in the health report")
+    hw = wait_for(
+        lambda: (
+            (
+                (stack.api.get("/api/devices/loa-1").json()["last_health"] or {}).get("hardware")
+                or {}
+            ).get("mains")
+            is False
+            and stack.api.get("/api/devices/loa-1").json()["last_health"]["hardware"]
+        ),
+        what="readings in the health report",
+    )
     assert hw["connected"]
     assert hw["battery_v"] == 12.4
     assert hw["door_open"] is True
@@ -125,8 +159,9 @@ def test_mains_door_and_temperature_reach_the_controller_with_readings(stack: St
     assert health["network"]["type"] in ("ethernet", "wifi", "cellular", "unknown")
 
     board.restore_mains()
-    wait_for(lambda: "mains_lost" not in _open_alarms(stack, state="active"),
-             what="mains alarm cleared")
+    wait_for(
+        lambda: "mains_lost" not in _open_alarms(stack, state="active"), what="mains alarm cleared"
+    )
     assert "door_open" in _open_alarms(stack, state="active")
 
     # the technician reads them in words, by the cluster's name, also on the cluster's page
@@ -145,8 +180,9 @@ def test_serial_cable_pulled_and_plugged_back(stack: Stack, board, speech_wav):
     board.unplug()
     wait_for(lambda: "mcu_unreachable" in _open_alarms(stack), what="board unreachable alarm")
     board.replug()
-    wait_for(lambda: "mcu_unreachable" not in _open_alarms(stack, state="active"),
-             what="board back")
+    wait_for(
+        lambda: "mcu_unreachable" not in _open_alarms(stack, state="active"), what="board back"
+    )
     b = stack.broadcast(media["sha256"], ["zone:thon-dong"])
     d = stack.wait_states(b["id"], {"played"})["deliveries"][0]
     assert d["line_check"]["dead_channels"] == []
@@ -161,7 +197,8 @@ def test_hardware_volume_goes_to_the_board(stack: Stack, board):
 
 
 def test_an_emergency_sets_a_hardware_volume_board_to_the_emergency_volume_for_its_time(
-        stack: Stack, board, speech_wav):
+    stack: Stack, board, speech_wav
+):
     """The technician turned this cluster down to 30 %: a normal bulletin plays at 30 %, an
     emergency at the station's emergency volume (the board's gain, the samples untouched),
     and the cluster is back at 30 % after it."""
@@ -171,10 +208,14 @@ def test_an_emergency_sets_a_hardware_volume_board_to_the_emergency_volume_for_i
     before = len(board.volume_log)
     media = stack.upload(speech_wav)
     lan = stack.person("lan", "broadcaster")
-    b = lan.post("/api/broadcasts", json={"media_sha256": media["sha256"], "targets": ["all"],
-                                          "priority": "emergency"}).json()
-    assert stack.person("chu-tich", "approver").post(
-        f"/api/broadcasts/{b['id']}/confirm").status_code == 200
+    b = lan.post(
+        "/api/broadcasts",
+        json={"media_sha256": media["sha256"], "targets": ["all"], "priority": "emergency"},
+    ).json()
+    assert (
+        stack.person("chu-tich", "approver").post(f"/api/broadcasts/{b['id']}/confirm").status_code
+        == 200
+    )
     d = stack.wait_states(b["id"], {"played"})["deliveries"][0]
     wait_for(lambda: board.state.volume == 30, what="back to the cluster's own volume")
     changes = [(at, level) for at, level in board.volume_log[before:] if level != 30]
@@ -190,9 +231,11 @@ def test_an_emergency_sets_a_hardware_volume_board_to_the_emergency_volume_for_i
     # the samples were not scaled in software: the cluster's 30 % is not applied twice
     [wav] = stack.output_files("loa-1")
     from tests.support.audio import as_played, correlation, decode, read_wav
+
     played = read_wav(wav)
-    original = as_played(decode(stack.configs["loa-1"].data_path / "cache" /
-                                f"{media['sha256']}.opus"), d)
+    original = as_played(
+        decode(stack.configs["loa-1"].data_path / "cache" / f"{media['sha256']}.opus"), d
+    )
     assert correlation(played, original)[0] > 0.95
     assert abs(float(abs(played).max()) - float(abs(original).max())) < 0.02
 
@@ -201,20 +244,38 @@ def test_a_relay_with_no_stream_left_falls_back_to_the_boards_fm_tuner(stack: St
     """Every URL of the relay is down and it has no fallback file: the board's tuner feeds the
     amplifiers (VOV1 on FM) for the slot, and the play says so."""
     stack.add_zone("thon-dong")
-    stack.register("loa-1", ["thon-dong"], hardware={
-        "backend": "mcu", "port": str(board.port), "lead_s": 0.5, "hold_s": 1.0,
-        "poll_s": 1.0, "fm_fallback_mhz": 100.0})
+    stack.register(
+        "loa-1",
+        ["thon-dong"],
+        hardware={
+            "backend": "mcu",
+            "port": str(board.port),
+            "lead_s": 0.5,
+            "hold_s": 1.0,
+            "poll_s": 1.0,
+            "fm_fallback_mhz": 100.0,
+        },
+    )
     stack.start_agent("loa-1")
     wait_for(lambda: board.received, what="agent talking to the board")
-    r = stack.api.post("/api/relays", json={
-        "targets": ["zone:thon-dong"], "url": "http://127.0.0.1:9/vov1", "duration_s": 12,
-        "title": "Tiếp sóng VOV1"})
+    r = stack.api.post(
+        "/api/relays",
+        json={
+            "targets": ["zone:thon-dong"],
+            "url": "http://127.0.0.1:9/vov1",
+            "duration_s": 12,
+            "title": "Tiếp sóng VOV1",
+        },
+    )
     assert r.status_code == 201, r.text
     wait_for(lambda: board.state.source == 1, timeout=30, what="the board on its FM input")
     assert board.state.fm_10khz == 10000
     assert board.state.amplifiers
-    done = wait_for(lambda: stack.events(type="playback.finished", play_id=r.json()["id"]),
-                    timeout=40, what="the relay over")[0]["payload"]
+    done = wait_for(
+        lambda: stack.events(type="playback.finished", play_id=r.json()["id"]),
+        timeout=40,
+        what="the relay over",
+    )[0]["payload"]
     assert done["stream_urls"] == ["fm"]
     assert not done["interrupted"]
     assert board.state.source == 0  # back to the Pi's audio for what comes next

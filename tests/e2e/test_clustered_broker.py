@@ -33,9 +33,11 @@ def broker(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
         authorization = tmp_path / "nats" / "authorization.conf"
         server = NatsCluster(tmp_path / "nats", nodes=2, authorization=authorization).start()
         server.agent_port = server.mqtt_ports[1]
-        server.access = dict(nats_authorization_file=authorization,
-                             mqtt_reload_command=server.reload_command,
-                             broker_log_file=tmp_path / "nats" / "n1.log")
+        server.access = dict(
+            nats_authorization_file=authorization,
+            mqtt_reload_command=server.reload_command,
+            broker_log_file=tmp_path / "nats" / "n1.log",
+        )
     yield server
     server.stop()
 
@@ -55,8 +57,9 @@ def cluster_stack(tmp_path: Path, broker: Any) -> Iterator[Stack]:
 def test_a_broadcast_plays_on_loudspeakers_on_every_node(cluster_stack: Stack, speech_wav):
     stack = cluster_stack
     media = stack.upload(speech_wav)
-    b = stack.broadcast(media["sha256"], ["zone:thon-dong"],
-                        start_at=(utcnow() + timedelta(seconds=4)).isoformat())
+    b = stack.broadcast(
+        media["sha256"], ["zone:thon-dong"], start_at=(utcnow() + timedelta(seconds=4)).isoformat()
+    )
     stack.wait_states(b["id"], {"played"}, timeout=40)
     for device_id in ("loa-1", "loa-2"):
         assert len(stack.output_files(device_id)) == 1
@@ -64,7 +67,8 @@ def test_a_broadcast_plays_on_loudspeakers_on_every_node(cluster_stack: Stack, s
 
 
 def test_a_plan_plays_from_disk_with_the_broker_down_and_is_reported_once(
-        cluster_stack: Stack, broker: Any, speech_wav):
+    cluster_stack: Stack, broker: Any, speech_wav
+):
     stack = cluster_stack
     media = stack.upload(speech_wav)
     start = (utcnow() + timedelta(seconds=14)).replace(microsecond=0)
@@ -73,39 +77,69 @@ def test_a_plan_plays_from_disk_with_the_broker_down_and_is_reported_once(
     assert r.json()["applied"], r.text
     for device_id in ("loa-1", "loa-2"):  # the retained plan reached the other node too
         path = stack.configs[device_id].data_path / "plan.json"
-        wait_for(lambda path=path: path.exists() and json.loads(path.read_text())
-                 .get("plan", {}).get("entries"), what=f"the plan on {device_id}'s disk")
+        wait_for(
+            lambda path=path: (
+                path.exists() and json.loads(path.read_text()).get("plan", {}).get("entries")
+            ),
+            what=f"the plan on {device_id}'s disk",
+        )
         cache = stack.configs[device_id].data_path / "cache" / f"{media['sha256']}.opus"
         wait_for(cache.exists, what=f"media prefetched on {device_id}")
 
     broker.stop()  # every node: the province's broker is down for the bulletin
     for device_id in ("loa-1", "loa-2"):
-        wait_for(lambda d=device_id: len(stack.output_files(d)) == 1 and
-                 stack.output_files(d)[0].with_suffix(".json").exists(), timeout=40,
-                 what=f"{device_id} played its plan offline")
+        wait_for(
+            lambda d=device_id: (
+                len(stack.output_files(d)) == 1
+                and stack.output_files(d)[0].with_suffix(".json").exists()
+            ),
+            timeout=40,
+            what=f"{device_id} played its plan offline",
+        )
     broker.start()
-    finished = wait_for(lambda: len(stack.events(type="playback.finished")) >= 2 and
-                        stack.events(type="playback.finished"), timeout=60,
-                        what="both plays reported once the broker is back")
+    finished = wait_for(
+        lambda: (
+            len(stack.events(type="playback.finished")) >= 2
+            and stack.events(type="playback.finished")
+        ),
+        timeout=60,
+        what="both plays reported once the broker is back",
+    )
     for device_id in ("loa-1", "loa-2"):
-        wait_for(lambda d=device_id: len(stack.agents[d].outbox) == 0, timeout=60,
-                 what=f"{device_id}'s outbox emptied by receipts")
-    assert sorted(e["device_id"] for e in stack.events(type="playback.finished")) == \
-        ["loa-1", "loa-2"], finished
+        wait_for(
+            lambda d=device_id: len(stack.agents[d].outbox) == 0,
+            timeout=60,
+            what=f"{device_id}'s outbox emptied by receipts",
+        )
+    assert sorted(e["device_id"] for e in stack.events(type="playback.finished")) == [
+        "loa-1",
+        "loa-2",
+    ], finished
 
 
 def test_a_power_cut_shows_through_the_last_will(cluster_stack: Stack):
     stack = cluster_stack
-    wait_for(lambda: {d["id"]: d["status"] for d in stack.api.get("/api/devices").json()}
-             == {"loa-1": "online", "loa-2": "online"}, what="both online")
+    wait_for(
+        lambda: (
+            {d["id"]: d["status"] for d in stack.api.get("/api/devices").json()}
+            == {"loa-1": "online", "loa-2": "online"}
+        ),
+        what="both online",
+    )
     stack.agents.pop("loa-2").kill()  # no goodbye: the broker publishes the will
-    wait_for(lambda: {d["id"]: d["status"] for d in stack.api.get("/api/devices").json()}
-             == {"loa-1": "online", "loa-2": "offline"}, timeout=60,
-             what="loa-2 offline through its last-will")
+    wait_for(
+        lambda: (
+            {d["id"]: d["status"] for d in stack.api.get("/api/devices").json()}
+            == {"loa-1": "online", "loa-2": "offline"}
+        ),
+        timeout=60,
+        what="loa-2 offline through its last-will",
+    )
 
 
-def test_a_stolen_pis_credential_does_only_its_own_job_on_the_cluster(cluster_stack: Stack,
-                                                                       broker: Any):
+def test_a_stolen_pis_credential_does_only_its_own_job_on_the_cluster(
+    cluster_stack: Stack, broker: Any
+):
     """The controller's per-device subjects on NATS (Mosquitto's ACL has its own tests:
     test_broker_access.py): another device's commands, reports, the controller's status and
     an old token are all out of a stolen credential's reach, on every node."""
@@ -123,9 +157,19 @@ def test_a_stolen_pis_credential_does_only_its_own_job_on_the_cluster(cluster_st
     for topic in ("#", topics.device_topic("loa-2", "cmd"), topics.ALL_PLANS):
         thief.c.subscribe(topic, qos=1)
     now = utcnow()
-    forged = msgspec.json.encode(PlaybackFinishedEvent(
-        event_id="forged-1", device_id="loa-2", ts=now, play_id="p", broadcast_id="p",
-        scheduled_start=now, actual_start=now, actual_end=now, played_ms=1))
+    forged = msgspec.json.encode(
+        PlaybackFinishedEvent(
+            event_id="forged-1",
+            device_id="loa-2",
+            ts=now,
+            play_id="p",
+            broadcast_id="p",
+            scheduled_start=now,
+            actual_start=now,
+            actual_end=now,
+            played_ms=1,
+        )
+    )
     thief.c.publish(topics.device_topic("loa-2", "event"), forged, qos=1)
     thief.c.publish(topics.CONTROLLER_STATUS, topics.CONTROLLER_OFFLINE, qos=1, retain=True)
     stop = stack.api.post("/api/stop", json={"targets": ["device:loa-2"], "reason": "thu"})
@@ -134,10 +178,15 @@ def test_a_stolen_pis_credential_does_only_its_own_job_on_the_cluster(cluster_st
     assert not [t for t, _ in thief.got if "/loa-2/" in t]
     assert [e for e in stack.events(device_id="loa-2") if e["event_id"] == "forged-1"] == []
     # the node's log says what it refused: loa-1's security event
-    refused = wait_for(lambda: [e["payload"] for e in stack.events(type="security",
-                                                                   device_id="loa-1")
-                                if e["payload"]["reason"] == "broker_denied"], timeout=20,
-                       what="the cluster's refusal as loa-1's security event")
+    refused = wait_for(
+        lambda: [
+            e["payload"]
+            for e in stack.events(type="security", device_id="loa-1")
+            if e["payload"]["reason"] == "broker_denied"
+        ],
+        timeout=20,
+        what="the cluster's refusal as loa-1's security event",
+    )
     assert refused[0]["detail"] == "subscribe # ×1"  # the first at once (the rest: later)
     status = Client(stack, *_own(stack, "loa-2"))  # what loa-2 reads: still online
     assert status.settle()
@@ -153,16 +202,22 @@ def test_a_stolen_pis_credential_does_only_its_own_job_on_the_cluster(cluster_st
 
     assert refused("loa-1", "khong-phai-mat-khau")
     old = _own(stack, "loa-2")
-    assert stack.api.post("/api/devices/loa-2/rotate-token",
-                          params={"output": "file"}).status_code == 200
-    wait_for(lambda: refused(*old), timeout=10,
-             what="the old token refused once every node re-read the log-ins")
+    assert (
+        stack.api.post("/api/devices/loa-2/rotate-token", params={"output": "file"}).status_code
+        == 200
+    )
+    wait_for(
+        lambda: refused(*old),
+        timeout=10,
+        what="the old token refused once every node re-read the log-ins",
+    )
     thief.close()
     status.close()
 
 
 def test_on_the_cluster_no_other_credential_can_name_a_session_or_speak_nats_itself(
-        cluster_stack: Stack, broker: Any):
+    cluster_stack: Stack, broker: Any
+):
     """NATS cannot bind a client id to a log-in as Mosquitto does: there a session is taken
     over by naming its client id. Every session's id carries a tag only its password's
     holder can compute, so a stolen credential can name none of them: trying the ids it could
@@ -181,8 +236,11 @@ def test_on_the_cluster_no_other_credential_can_name_a_session_or_speak_nats_its
     wait_for(victim.link.controller_online.is_set, what="loa-2 sees the controller")
     losses = victim.link.losses
     controller = stack.services.controller_id
-    guesses = ["loalang-agent-loa-2", f"loalang-controller-{controller}",
-               f"loalang-controller-{controller}-cmd"]
+    guesses = [
+        "loalang-agent-loa-2",
+        f"loalang-controller-{controller}",
+        f"loalang-controller-{controller}-cmd",
+    ]
     for name in guesses:
         thief = Client(stack, *_own(stack, "loa-1"), client_id=name)
         assert thief.settle(), name
@@ -199,8 +257,10 @@ def test_on_the_cluster_no_other_credential_can_name_a_session_or_speak_nats_its
     with socket.create_connection(("127.0.0.1", broker.client_ports[0]), timeout=5) as sock:
         sock.recv(4096)  # INFO
         user, password = _own(stack, "loa-1")
-        sock.sendall(f'CONNECT {{"user":"{user}","pass":"{password}","verbose":true}}\r\n'
-                     f"SUB {topics.PREFIX.replace('/', '.')}.> 1\r\nPING\r\n".encode())
+        sock.sendall(
+            f'CONNECT {{"user":"{user}","pass":"{password}","verbose":true}}\r\n'
+            f"SUB {topics.PREFIX.replace('/', '.')}.> 1\r\nPING\r\n".encode()
+        )
         answer = sock.recv(4096).decode()
     assert "-ERR" in answer, answer
     assert "PONG" not in answer, answer

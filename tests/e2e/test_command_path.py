@@ -89,14 +89,29 @@ def test_a_cancel_during_a_broker_outage_is_kept_and_delivered(persistent, speec
     assert cancel.data
 
     mosquitto.start()
-    wait_for(lambda: _commands(stack, cmd_id=cancel.cmd_id)[0].state == "published",
-             timeout=30, what="the kept cancel published once the broker is back")
-    wait_for(lambda: {e["device_id"] for e in stack.events(type="ack")
-                      if e["payload"]["cmd_id"] == cancel.cmd_id} == {"loa-1", "loa-2"},
-             timeout=30, what="both agents acknowledged the cancel")
+    wait_for(
+        lambda: _commands(stack, cmd_id=cancel.cmd_id)[0].state == "published",
+        timeout=30,
+        what="the kept cancel published once the broker is back",
+    )
+    wait_for(
+        lambda: (
+            {
+                e["device_id"]
+                for e in stack.events(type="ack")
+                if e["payload"]["cmd_id"] == cancel.cmd_id
+            }
+            == {"loa-1", "loa-2"}
+        ),
+        timeout=30,
+        what="both agents acknowledged the cancel",
+    )
     # past the start and the whole bulletin: nothing came out of either loudspeaker
-    wait_for(lambda: utcnow() > start + timedelta(milliseconds=media["duration_ms"] + 1500),
-             timeout=40, what="the play window passed")
+    wait_for(
+        lambda: utcnow() > start + timedelta(milliseconds=media["duration_ms"] + 1500),
+        timeout=40,
+        what="the play window passed",
+    )
     assert stack.output_files("loa-1") == []
     assert stack.output_files("loa-2") == []
     assert stack.get_broadcast(b["id"])["commands_pending"] == []
@@ -113,8 +128,11 @@ def test_a_stop_while_the_broker_is_down_answers_pending_then_goes_out(persisten
     assert r.json()["devices"] == ["loa-1"]
     [cmd_id] = r.json()["cmd_ids"]
     mosquitto.start()
-    wait_for(lambda: any(e["payload"]["cmd_id"] == cmd_id for e in stack.events(type="ack")),
-             timeout=30, what="the agent acknowledged the kept STOP")
+    wait_for(
+        lambda: any(e["payload"]["cmd_id"] == cmd_id for e in stack.events(type="ack")),
+        timeout=30,
+        what="the agent acknowledged the kept STOP",
+    )
 
 
 def test_commands_sent_from_many_threads_reach_the_agent_in_order(stack: Stack, speech_wav):
@@ -137,15 +155,24 @@ def test_commands_sent_from_many_threads_reach_the_agent_in_order(stack: Stack, 
         t.join()
     assert all(c.state.value == "published" for c in sent)
     ids = {c.cmd_id for c in sent}
-    wait_for(lambda: ids <= {e["payload"]["cmd_id"] for e in stack.events(type="ack", limit=500)
-                             if e["payload"]["accepted"]}, timeout=30,
-             what="every command accepted")
+    wait_for(
+        lambda: (
+            ids
+            <= {
+                e["payload"]["cmd_id"]
+                for e in stack.events(type="ack", limit=500)
+                if e["payload"]["accepted"]
+            }
+        ),
+        timeout=30,
+        what="every command accepted",
+    )
     assert [e for e in stack.events(type="security") if e["payload"]["reason"] == "replayed"] == []
 
 
-def test_retained_plans_are_reasserted_after_the_broker_lost_them(stack: Stack,
-                                                                  mosquitto: Mosquitto,
-                                                                  speech_wav):
+def test_retained_plans_are_reasserted_after_the_broker_lost_them(
+    stack: Stack, mosquitto: Mosquitto, speech_wav
+):
     _one_village(stack, speech_wav)
     plan_topic = topics.device_topic("loa-1", "plan")
 
@@ -160,15 +187,18 @@ def test_retained_plans_are_reasserted_after_the_broker_lost_them(stack: Stack,
     wait_for(stack.services.gateway.connected.is_set, timeout=30, what="controller reconnected")
     seen = Retained(mosquitto.port, plan_topic)
     try:
-        wait_for(lambda: seen.get(plan_topic) == wanted, timeout=20,
-                 what="the plan retained again, byte for byte")
+        wait_for(
+            lambda: seen.get(plan_topic) == wanted,
+            timeout=20,
+            what="the plan retained again, byte for byte",
+        )
     finally:
         seen.close()
 
 
-def test_a_replaced_plan_and_a_clobbered_controller_status_are_put_back(stack: Stack,
-                                                                        mosquitto: Mosquitto,
-                                                                        speech_wav):
+def test_a_replaced_plan_and_a_clobbered_controller_status_are_put_back(
+    stack: Stack, mosquitto: Mosquitto, speech_wav
+):
     _one_village(stack, speech_wav)
     plan_topic = topics.device_topic("loa-1", "plan")
     with stack.services.sessions() as session:
@@ -177,8 +207,9 @@ def test_a_replaced_plan_and_a_clobbered_controller_status_are_put_back(stack: S
     stray.connect("127.0.0.1", mosquitto.port)
     stray.loop_start()
     stray.publish(plan_topic, b"", qos=1, retain=True).wait_for_publish(5)
-    stray.publish(topics.CONTROLLER_STATUS, topics.CONTROLLER_OFFLINE, qos=1,
-                  retain=True).wait_for_publish(5)
+    stray.publish(
+        topics.CONTROLLER_STATUS, topics.CONTROLLER_OFFLINE, qos=1, retain=True
+    ).wait_for_publish(5)
     stray.loop_stop()
     stray.disconnect()
 
@@ -187,17 +218,20 @@ def test_a_replaced_plan_and_a_clobbered_controller_status_are_put_back(stack: S
         with stack.services.sessions() as session:
             wanted = session.get(DevicePlan, "loa-1").data
         wait_for(lambda: seen.get(plan_topic) == wanted, timeout=20, what="plan put back")
-        wait_for(lambda: seen.get(topics.CONTROLLER_STATUS) == topics.CONTROLLER_ONLINE,
-                 timeout=20, what="controller status put back")
+        wait_for(
+            lambda: seen.get(topics.CONTROLLER_STATUS) == topics.CONTROLLER_ONLINE,
+            timeout=20,
+            what="controller status put back",
+        )
     finally:
         seen.close()
     agent = stack.agents["loa-1"]
     wait_for(agent.link.controller_online.is_set, what="the agent sees the controller again")
 
 
-def test_a_second_controller_stopping_cleanly_does_not_silence_the_fleet(stack: Stack,
-                                                                         mosquitto, tmp_path,
-                                                                         speech_wav):
+def test_a_second_controller_stopping_cleanly_does_not_silence_the_fleet(
+    stack: Stack, mosquitto, tmp_path, speech_wav
+):
     """Its last word on ``controller/status`` is "offline"; the running controller puts its own
     back, the agents send their reports again, and a broadcast ends played, not missed."""
     stack.add_zone("thon-dong")
@@ -206,8 +240,11 @@ def test_a_second_controller_stopping_cleanly_does_not_silence_the_fleet(stack: 
     wait_for(lambda: agent.link.controller_online.is_set(), what="controller online")
     other = Stack(tmp_path / "second", mosquitto.port).start()
     other.stop()  # a clean stop: it publishes "offline", retained, on the same topic
-    wait_for(lambda: agent.link.controller_online.is_set(), timeout=30,
-             what="the running controller's status back on the agent")
+    wait_for(
+        lambda: agent.link.controller_online.is_set(),
+        timeout=30,
+        what="the running controller's status back on the agent",
+    )
     media = stack.upload(speech_wav)
     b = stack.broadcast(media["sha256"], ["zone:thon-dong"])
     assert stack.wait_states(b["id"], {"played"}, timeout=60)["deliveries"][0]["played_ms"]

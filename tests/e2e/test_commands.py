@@ -26,12 +26,14 @@ def _setup(stack: Stack, speech_wav) -> dict:
 
 def test_cancel_before_sending_and_after_sending(stack: Stack, speech_wav):
     media = _setup(stack, speech_wav)
-    later = stack.broadcast(media["sha256"], ["zone:thon-dong"],
-                            start_at=(utcnow() + timedelta(hours=2)).isoformat())
+    later = stack.broadcast(
+        media["sha256"], ["zone:thon-dong"], start_at=(utcnow() + timedelta(hours=2)).isoformat()
+    )
     assert stack.api.post(f"/api/broadcasts/{later['id']}/cancel").json()["state"] == "cancelled"
 
-    soon = stack.broadcast(media["sha256"], ["zone:thon-dong"],
-                           start_at=(utcnow() + timedelta(seconds=6)).isoformat())
+    soon = stack.broadcast(
+        media["sha256"], ["zone:thon-dong"], start_at=(utcnow() + timedelta(seconds=6)).isoformat()
+    )
     stack.wait_states(soon["id"], {"acked", "media_ready"})
     agent = stack.agents["loa-1"]
     assert agent.player.has(soon["id"])
@@ -69,10 +71,16 @@ def test_unknown_targets_and_past_times_are_refused(stack: Stack, speech_wav):
         ({"targets": ["device:ghost"]}, 404, "device.not_found"),
         ({"targets": []}, 422, "request.invalid"),
         ({"targets": ["zone:thon-tay"]}, 422, "broadcast.no_devices"),
-        ({"targets": ["zone:thon-dong"], "start_at": "2020-01-01T00:00:00Z"}, 422,
-         "broadcast.past_time"),
-        ({"targets": ["zone:thon-dong"], "start_at": "2030-01-01T00:00:00"}, 422,
-         "request.invalid"),
+        (
+            {"targets": ["zone:thon-dong"], "start_at": "2020-01-01T00:00:00Z"},
+            422,
+            "broadcast.past_time",
+        ),
+        (
+            {"targets": ["zone:thon-dong"], "start_at": "2030-01-01T00:00:00"},
+            422,
+            "request.invalid",
+        ),
     ]
     for extra, status, code in cases:
         r = stack.api.post("/api/broadcasts", json={"media_sha256": media["sha256"], **extra})
@@ -83,8 +91,10 @@ def test_unknown_targets_and_past_times_are_refused(stack: Stack, speech_wav):
 @pytest.mark.skipif(not shutil.which("aplay"), reason="alsa-utils not installed")
 def test_alsa_output_plays_through_aplay(stack: Stack, speech_wav):
     stack.add_zone("thon-dong")
-    r = stack.api.post("/api/devices", json={"id": "loa-alsa", "name": "ALSA",
-                                             "zones": ["thon-dong"], "output": "alsa"})
+    r = stack.api.post(
+        "/api/devices",
+        json={"id": "loa-alsa", "name": "ALSA", "zones": ["thon-dong"], "output": "alsa"},
+    )
     data = tomllib.loads(r.json()["config_toml"])
     data["data_dir"] = str(stack.tmp / "agents" / "loa-alsa")
     data["output"]["device"] = "null"  # ALSA's discard device: the real aplay path, no card
@@ -120,13 +130,13 @@ def test_emergency_preempts_a_normal_play_which_is_reported_interrupted(stack: S
     assert cut["reason"] == f"interrupted by emergency:{alarm['id']}"
     assert 1000 < cut["played_ms"] < normal["duration_ms"]
     # the interrupted play stopped before the emergency started
-    assert datetime.fromisoformat(cut["ended_at"]) <= \
-        datetime.fromisoformat(done["deliveries"][0]["started_at"])
+    assert datetime.fromisoformat(cut["ended_at"]) <= datetime.fromisoformat(
+        done["deliveries"][0]["started_at"]
+    )
     assert len(stack.output_files("loa-1")) == 2
 
 
-def test_stop_to_a_zone_silences_its_devices_and_keeps_what_is_due_later(stack: Stack,
-                                                                         speech_dir):
+def test_stop_to_a_zone_silences_its_devices_and_keeps_what_is_due_later(stack: Stack, speech_dir):
     """How fast it silences them is measured by bench/stop_latency.py, not asserted here."""
     from tests.support.audio import make_speech
 
@@ -136,8 +146,9 @@ def test_stop_to_a_zone_silences_its_devices_and_keeps_what_is_due_later(stack: 
         stack.start_agent(d)
     long = stack.upload(make_speech(speech_dir / "dai-stop.wav", "Kính thưa bà con. " * 12))
     short = stack.upload(make_speech(speech_dir / "ngan-stop.wav", "Bản tin lúc sau."))
-    later = stack.broadcast(short["sha256"], ["zone:thon-dong"],
-                            start_at=(utcnow() + timedelta(seconds=14)).isoformat())
+    later = stack.broadcast(
+        short["sha256"], ["zone:thon-dong"], start_at=(utcnow() + timedelta(seconds=14)).isoformat()
+    )
     b = stack.broadcast(long["sha256"], ["zone:thon-dong"])
     stack.wait_states(b["id"], {"playing"})
     stack.wait_states(later["id"], {"acked", "media_ready"})
@@ -180,12 +191,12 @@ def test_device_volume_is_kept_by_the_agent_and_scales_every_play(stack: Stack, 
     stack.wait_states(b["id"], {"played"})
     played = read_wav(stack.output_files("loa-1")[0])
     reference = decode(stack.services.media.store.path_for(media["sha256"]))
-    ratio = np.sqrt(np.mean(played ** 2)) / np.sqrt(np.mean(reference ** 2))
+    ratio = np.sqrt(np.mean(played**2)) / np.sqrt(np.mean(reference**2))
     assert abs(ratio - 0.4) < 0.02, ratio  # 50 % device × 80 % play
     # an emergency plays at the station's emergency volume, the device's 50 % notwithstanding
     urgent = stack.broadcast(media["sha256"], ["zone:z"], priority="emergency")
     stack.person("chu-tich", "approver").post(f"/api/broadcasts/{urgent['id']}/confirm")
     stack.wait_states(urgent["id"], {"played"})
     loud = read_wav(stack.output_files("loa-1")[-1])
-    ratio = np.sqrt(np.mean(loud ** 2)) / np.sqrt(np.mean(reference ** 2))
+    ratio = np.sqrt(np.mean(loud**2)) / np.sqrt(np.mean(reference**2))
     assert abs(ratio - stack.services.settings.emergency_volume / 100) < 0.02, ratio

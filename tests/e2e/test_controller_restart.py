@@ -10,8 +10,9 @@ from protocol.messages import utcnow
 from tests.support.stack import Stack
 
 
-def test_restart_with_broadcasts_pending_plays_each_once(tmp_path, mosquitto, database_url,
-                                                         speech_wav):
+def test_restart_with_broadcasts_pending_plays_each_once(
+    tmp_path, mosquitto, database_url, speech_wav
+):
     stack = Stack(tmp_path, mosquitto.port, database_url=database_url, prefetch_lead_s=3).start()
     try:
         stack.add_zone("thon-dong")
@@ -20,11 +21,17 @@ def test_restart_with_broadcasts_pending_plays_each_once(tmp_path, mosquitto, da
             stack.start_agent(d)
         media = stack.upload(speech_wav)
         # already sent when the controller goes down, starts while it is down or restarting
-        sent = stack.broadcast(media["sha256"], ["zone:thon-dong"],
-                               start_at=(utcnow() + timedelta(seconds=3)).isoformat())
+        sent = stack.broadcast(
+            media["sha256"],
+            ["zone:thon-dong"],
+            start_at=(utcnow() + timedelta(seconds=3)).isoformat(),
+        )
         # not yet sent when the controller goes down (send_at = start − 3 s)
-        pending = stack.broadcast(media["sha256"], ["zone:thon-dong"],
-                                  start_at=(utcnow() + timedelta(seconds=12)).isoformat())
+        pending = stack.broadcast(
+            media["sha256"],
+            ["zone:thon-dong"],
+            start_at=(utcnow() + timedelta(seconds=12)).isoformat(),
+        )
         stack.wait_states(sent["id"], {"acked", "media_ready", "playing", "played"})
         assert stack.get_broadcast(pending["id"])["state"] == "scheduled"
 
@@ -48,8 +55,7 @@ def test_restart_with_broadcasts_pending_plays_each_once(tmp_path, mosquitto, da
         stack.stop()
 
 
-def test_restart_with_a_schedule_occurrence_pending_fires_it_once(tmp_path, mosquitto,
-                                                                  speech_wav):
+def test_restart_with_a_schedule_occurrence_pending_fires_it_once(tmp_path, mosquitto, speech_wav):
     from zoneinfo import ZoneInfo
 
     stack = Stack(tmp_path, mosquitto.port, prefetch_lead_s=3).start()
@@ -59,10 +65,17 @@ def test_restart_with_a_schedule_occurrence_pending_fires_it_once(tmp_path, mosq
         stack.start_agent("loa-1")
         media = stack.upload(speech_wav)
         local = (utcnow() + timedelta(seconds=12)).astimezone(ZoneInfo("Asia/Ho_Chi_Minh"))
-        body = {"schedules": [{"name": "tin", "targets": ["zone:thon-dong"],
-                               "start": local.strftime("%H:%M:%S"),
-                               "date": local.date().isoformat(),
-                               "programme": [{"media": media["sha256"]}]}]}
+        body = {
+            "schedules": [
+                {
+                    "name": "tin",
+                    "targets": ["zone:thon-dong"],
+                    "start": local.strftime("%H:%M:%S"),
+                    "date": local.date().isoformat(),
+                    "programme": [{"media": media["sha256"]}],
+                }
+            ]
+        }
         assert stack.api.put("/api/schedules", json=body).json()["applied"]
         play_id = f"s-tin-{local:%Y%m%dT%H%M}"
         stack.restart_controller()

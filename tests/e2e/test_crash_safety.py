@@ -25,7 +25,8 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_broker_killed_mid_play_the_play_finishes_and_is_reported_once(
-        stack: Stack, mosquitto: Mosquitto, speech_dir):
+    stack: Stack, mosquitto: Mosquitto, speech_dir
+):
     stack.add_zone("thon-dong")
     stack.register("loa-1", ["thon-dong"])
     agent = stack.start_agent("loa-1")
@@ -33,8 +34,11 @@ def test_broker_killed_mid_play_the_play_finishes_and_is_reported_once(
     b = stack.broadcast(media["sha256"], ["zone:thon-dong"])
     stack.wait_states(b["id"], {"playing"})
     mosquitto.kill()
-    sidecar = wait_for(lambda: [p for p in stack.configs["loa-1"].output_dir.glob("*.json")],
-                       timeout=60, what="the play to finish with the broker down")[0]
+    sidecar = wait_for(
+        lambda: [p for p in stack.configs["loa-1"].output_dir.glob("*.json")],
+        timeout=60,
+        what="the play to finish with the broker down",
+    )[0]
     meta = json.loads(sidecar.read_text())
     assert not meta["interrupted"]
     played = read_wav(sidecar.with_suffix(".wav"))
@@ -50,23 +54,29 @@ def test_broker_killed_mid_play_the_play_finishes_and_is_reported_once(
 
 
 def _agent_config(stack: Stack, device_id: str, controller_url: str) -> Path:
-    r = stack.api.post("/api/devices", json={"id": device_id, "name": device_id,
-                                             "zones": ["thon-dong"], "output": "file"})
+    r = stack.api.post(
+        "/api/devices",
+        json={"id": device_id, "name": device_id, "zones": ["thon-dong"], "output": "file"},
+    )
     assert r.status_code == 201, r.text
     data_dir = stack.tmp / "agents" / device_id
     text = r.json()["config_toml"]
     text = text.replace('data_dir = "/var/lib/loalang-agent"', f'data_dir = "{data_dir}"')
-    text = text.replace(f'controller_url = "{stack.base_url}"',
-                        f'controller_url = "{controller_url}"')
+    text = text.replace(
+        f'controller_url = "{stack.base_url}"', f'controller_url = "{controller_url}"'
+    )
     path = stack.tmp / f"{device_id}.toml"
     path.write_text(text)
     return path
 
 
 def _spawn_agent(config: Path) -> subprocess.Popen[bytes]:
-    return subprocess.Popen([sys.executable, "-m", "edge_agent", "run", "--config",
-                             str(config)], cwd=ROOT, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+    return subprocess.Popen(
+        [sys.executable, "-m", "edge_agent", "run", "--config", str(config)],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
 
 
 @pytest.fixture
@@ -89,10 +99,15 @@ def test_agent_killed_mid_download_resumes_after_restart(slow_stack, speech_dir)
     part = cache / f"{media['sha256']}.part"
     agent = _spawn_agent(config)
     try:
-        wait_for(lambda: stack.api.get("/api/devices/loa-1").json()["status"] == "online",
-                 what="agent online")
-        b = stack.broadcast(media["sha256"], ["zone:thon-dong"],
-                            start_at=(utcnow() + timedelta(seconds=90)).isoformat())
+        wait_for(
+            lambda: stack.api.get("/api/devices/loa-1").json()["status"] == "online",
+            what="agent online",
+        )
+        b = stack.broadcast(
+            media["sha256"],
+            ["zone:thon-dong"],
+            start_at=(utcnow() + timedelta(seconds=90)).isoformat(),
+        )
         wait_for(lambda: part.exists() and part.stat().st_size > 20_000, what="download half-way")
         agent.send_signal(signal.SIGKILL)  # power cut
         agent.wait()
@@ -140,8 +155,9 @@ def test_agent_killed_while_writing_its_plan_and_outbox_leaves_them_readable(tmp
     from edge_agent.outbox import Outbox
 
     for round_ in range(8):
-        proc = subprocess.Popen([sys.executable, "-c", WRITER, str(tmp_path)], cwd=ROOT,
-                                stdout=subprocess.PIPE)
+        proc = subprocess.Popen(
+            [sys.executable, "-c", WRITER, str(tmp_path)], cwd=ROOT, stdout=subprocess.PIPE
+        )
         assert proc.stdout is not None
         assert proc.stdout.readline() == b"ready\n"
         time.sleep(0.05 + 0.037 * round_)  # land the kill at different points of a write

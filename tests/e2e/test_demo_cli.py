@@ -11,8 +11,13 @@ from tests.support.stack import wait_for
 
 
 def _cli(*args: str, env: dict) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "loalang.cli", *args], capture_output=True,
-                          text=True, env=env, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "loalang.cli", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
 
 
 def test_demo_runs_and_the_cli_broadcasts_to_its_three_villages(tmp_path):
@@ -23,10 +28,15 @@ def test_demo_runs_and_the_cli_broadcasts_to_its_three_villages(tmp_path):
         accounts = data / "demo-accounts.txt"  # one login per role, random passwords
         assert accounts.stat().st_mode & 0o077 == 0
         assert [line.split()[2] for line in accounts.read_text().splitlines()] == [
-            "broadcaster", "approver", "technician", "admin"]
+            "broadcaster",
+            "approver",
+            "technician",
+            "admin",
+        ]
 
-        sent = _cli("broadcast", str(sample), "--to", "thon-dong,thon-tay,ban-na", "--wait",
-                    env=env)
+        sent = _cli(
+            "broadcast", str(sample), "--to", "thon-dong,thon-tay,ban-na", "--wait", env=env
+        )
         assert sent.returncode == 0, sent.stderr + sent.stdout
         assert sent.stdout.count(" played ") == 3, sent.stdout
         broadcast_id = re.search(r"(b-[0-9a-f]{12})", sent.stdout).group(1)
@@ -36,10 +46,12 @@ def test_demo_runs_and_the_cli_broadcasts_to_its_three_villages(tmp_path):
         assert '"played": 3' in status.stdout
         devices = _cli("device", "list", env=env)
         assert devices.stdout.count("online") == 3
+
         # the demo's simulated board in bản Nà has a dead speaker line: the technician sees it
         def alarm_listed():
             out = _cli("alarms", env=env).stdout
             return "speaker_line:1" in out and out
+
         # reported after the play; on a loaded machine a report whose receipt came late is
         # sent again only after receipt_timeout_s (20 s ±50 %)
         listed = wait_for(alarm_listed, timeout=90, interval=1, what="the dead line alarm")
@@ -54,8 +66,9 @@ def test_demo_runs_and_the_cli_broadcasts_to_its_three_villages(tmp_path):
         for device in ("loa-dong-1", "loa-tay-1", "loa-na-1"):
             assert list((data / "agents" / device / "output").glob("*.wav"))
 
-        past = _cli("broadcast", str(sample), "--to", "thon-dong", "--at", "2020-01-01 03:15",
-                    env=env)
+        past = _cli(
+            "broadcast", str(sample), "--to", "thon-dong", "--at", "2020-01-01 03:15", env=env
+        )
         assert past.returncode == 1
         assert "past" in past.stderr
         bad = _cli("broadcast", str(tmp_path / "missing.wav"), "--to", "thon-dong", env=env)
@@ -88,11 +101,20 @@ def test_the_demo_on_taken_ports_after_a_kill_and_a_failed_start(tmp_path):
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         busy = taken.getsockname()[1]
-        refused = _cli("demo", "--data-dir", str(data), "--http-port", str(busy),
-                       "--mqtt-port", str(ports["mqtt-port"]), env=env)
+        refused = _cli(
+            "demo",
+            "--data-dir",
+            str(data),
+            "--http-port",
+            str(busy),
+            "--mqtt-port",
+            str(ports["mqtt-port"]),
+            env=env,
+        )
         assert refused.returncode == 1
-        assert refused.stderr.strip() == (f"loalang demo: port {busy} is already in use: "
-                                          "choose another with --http-port")
+        assert refused.stderr.strip() == (
+            f"loalang demo: port {busy} is already in use: choose another with --http-port"
+        )
         assert "Traceback" not in refused.stdout + refused.stderr
         assert processes_of(data) == []
         # the usual HTTPS port (here through the environment) taken: a free one instead
@@ -105,8 +127,11 @@ def test_the_demo_on_taken_ports_after_a_kill_and_a_failed_start(tmp_path):
             assert any("mosquitto" in p for p in processes_of(data))
             os.kill(first.pid, signal.SIGKILL)
             first.wait()
-            wait_for(lambda: [p for p in processes_of(data) if "icecast" not in p] == [],
-                     timeout=30, what="broker and agents gone with the killed demo")
+            wait_for(
+                lambda: [p for p in processes_of(data) if "icecast" not in p] == [],
+                timeout=30,
+                what="broker and agents gone with the killed demo",
+            )
         finally:
             if first.poll() is None:
                 first.kill()
@@ -126,8 +151,13 @@ def test_the_demo_on_taken_ports_after_a_kill_and_a_failed_start(tmp_path):
     wait_for(lambda: processes_of(data) == [], timeout=30, what="nothing left after Ctrl-C")
     # a start that fails after its broker and Icecast are up (a device's config gone)
     (data / "agents" / "loa-na-1.toml").unlink()
-    failed = _cli("demo", "--data-dir", str(data), *[a for o, p in ports.items()
-                                                      for a in (f"--{o}", str(p))], env=env)
+    failed = _cli(
+        "demo",
+        "--data-dir",
+        str(data),
+        *[a for o, p in ports.items() for a in (f"--{o}", str(p))],
+        env=env,
+    )
     assert failed.returncode == 1
     assert "loa-na-1" in failed.stderr.strip().splitlines()[-1]
     assert processes_of(data) == []

@@ -17,13 +17,17 @@ def test_rotate_retire_and_locate_a_device(stack: Stack, speech_wav):
     assert httpx.get(url, headers={"Authorization": f"Bearer {old.token}"}).status_code == 200
 
     technician = stack.person("ky-thuat", "technician")
-    r = technician.put("/api/devices/loa-1/location", json={"latitude": 21.0278,
-                                                            "longitude": 105.8342})
+    r = technician.put(
+        "/api/devices/loa-1/location", json={"latitude": 21.0278, "longitude": 105.8342}
+    )
     assert r.status_code == 200
-    assert (r.json()["latitude"], r.json()["longitude"]) == (
-        21.0278, 105.8342)
-    assert technician.put("/api/devices/loa-1/location",
-                          json={"latitude": 91, "longitude": 0}).status_code == 422
+    assert (r.json()["latitude"], r.json()["longitude"]) == (21.0278, 105.8342)
+    assert (
+        technician.put(
+            "/api/devices/loa-1/location", json={"latitude": 91, "longitude": 0}
+        ).status_code
+        == 422
+    )
     assert technician.post("/api/devices/loa-1/rotate-token").status_code == 403
 
     rotated = stack.api.post("/api/devices/loa-1/rotate-token", params={"output": "file"})
@@ -37,14 +41,17 @@ def test_rotate_retire_and_locate_a_device(stack: Stack, speech_wav):
     assert retired.status_code == 200
     assert retired.json()["retired"] is True
     assert httpx.get(url, headers={"Authorization": f"Bearer {new_token}"}).status_code == 401
-    nobody = stack.api.post("/api/broadcasts", json={"media_sha256": media["sha256"],
-                                                     "targets": ["zone:thon-dong"]})
+    nobody = stack.api.post(
+        "/api/broadcasts", json={"media_sha256": media["sha256"], "targets": ["zone:thon-dong"]}
+    )
     assert nobody.status_code == 422
     assert nobody.json()["error"]["code"] == "broadcast.no_devices"
     again = stack.api.post("/api/devices/loa-1/rotate-token")
     assert again.status_code == 409
     assert again.json()["error"]["code"] == "device.retired"
-    actions = [e["action"] for e in stack.api.get("/api/audit",
-                                                  params={"action": "device."}).json()]
-    assert {"device.register", "device.location", "device.rotate_token",
-            "device.retire"} <= set(actions)
+    actions = [
+        e["action"] for e in stack.api.get("/api/audit", params={"action": "device."}).json()
+    ]
+    assert {"device.register", "device.location", "device.rotate_token", "device.retire"} <= set(
+        actions
+    )

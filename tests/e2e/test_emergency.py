@@ -11,7 +11,8 @@ from tests.support.stack import Stack, wait_for
 
 
 def test_a_waiting_emergency_is_prepared_on_every_device_and_plays_without_a_download(
-        stack: Stack, speech_wav):
+    stack: Stack, speech_wav
+):
     stack.add_zone("thon-dong")
     stack.add_zone("thon-tay")
     for device, zone in (("loa-1", "thon-dong"), ("loa-2", "thon-tay")):
@@ -19,13 +20,19 @@ def test_a_waiting_emergency_is_prepared_on_every_device_and_plays_without_a_dow
         stack.start_agent(device)
     media = stack.upload(speech_wav, title="Bão số 9")
     lan = stack.person("lan", "broadcaster")
-    b = lan.post("/api/broadcasts", json={"media_sha256": media["sha256"], "targets": ["all"],
-                                          "priority": "emergency"}).json()
+    b = lan.post(
+        "/api/broadcasts",
+        json={"media_sha256": media["sha256"], "targets": ["all"], "priority": "emergency"},
+    ).json()
     assert b["state"] == "pending_confirmation"
     # while it waits: fetched and reported ready by every device, nothing played
-    waiting = wait_for(lambda: (lambda got: got if all(
-        d["state"] == "media_ready" for d in got["deliveries"]) else None)(
-        stack.get_broadcast(b["id"])), timeout=30, what="the emergency prepared everywhere")
+    waiting = wait_for(
+        lambda: (
+            lambda got: got if all(d["state"] == "media_ready" for d in got["deliveries"]) else None
+        )(stack.get_broadcast(b["id"])),
+        timeout=30,
+        what="the emergency prepared everywhere",
+    )
     assert waiting["state"] == "pending_confirmation"
     for device in ("loa-1", "loa-2"):
         cached = stack.configs[device].data_path / "cache" / f"{media['sha256']}.opus"
@@ -39,8 +46,9 @@ def test_a_waiting_emergency_is_prepared_on_every_device_and_plays_without_a_dow
     # the play went to the broker before the confirmation was answered (no scheduler hop)
     assert confirmed.json()["state"] == "sent", confirmed.json()["state"]
     released = stack.get_broadcast(b["id"])
-    lead = datetime.fromisoformat(released["start_at"]) - \
-        datetime.fromisoformat(released["approved_at"])
+    lead = datetime.fromisoformat(released["start_at"]) - datetime.fromisoformat(
+        released["approved_at"]
+    )
     assert lead.total_seconds() < stack.services.settings.sync_lead_s  # no download to wait for
     stack.wait_states(b["id"], {"played"}, timeout=60)
     # on the critical path, the devices downloaded nothing
@@ -52,18 +60,27 @@ def test_a_waiting_emergency_is_prepared_on_every_device_and_plays_without_a_dow
 
 
 def test_a_repeated_bulletin_restates_its_issue_time_and_a_cancel_stops_the_rest(
-        stack: Stack, speech_wav, tmp_path):
+    stack: Stack, speech_wav, tmp_path
+):
     stack.add_zone("thon-dong")
     stack.register("loa-1", ["thon-dong"])
     stack.start_agent("loa-1")
     media = stack.upload(speech_wav, title="Tin bão")
     # the update's new message, made before the series so that the update comes well before
     # the repetitions are sent (each is sent 10 s ahead of its start)
-    other = stack.upload(make_speech(tmp_path / "cap-nhat.wav", "Bão đã đổi hướng."),
-                         title="Tin bão cập nhật")
-    r = stack.api.post("/api/broadcasts", json={
-        "media_sha256": media["sha256"], "targets": ["zone:thon-dong"], "priority": "priority",
-        "repeat_every_s": 30, "repeat_for_s": 60})
+    other = stack.upload(
+        make_speech(tmp_path / "cap-nhat.wav", "Bão đã đổi hướng."), title="Tin bão cập nhật"
+    )
+    r = stack.api.post(
+        "/api/broadcasts",
+        json={
+            "media_sha256": media["sha256"],
+            "targets": ["zone:thon-dong"],
+            "priority": "priority",
+            "repeat_every_s": 30,
+            "repeat_for_s": 60,
+        },
+    )
     assert r.status_code == 201, r.text
     first = r.json()
     assert first["series_id"] == first["id"]
@@ -79,8 +96,9 @@ def test_a_repeated_bulletin_restates_its_issue_time_and_a_cancel_stops_the_rest
     assert again["parts"][1]["media_sha256"] == media["sha256"]
     assert again["duration_ms"] > media["duration_ms"] + 2000
     # an update: the repetitions still to come get the new message, with the same issue time
-    updated = stack.api.post(f"/api/broadcasts/{first['id']}/update",
-                             json={"media_sha256": other["sha256"]})
+    updated = stack.api.post(
+        f"/api/broadcasts/{first['id']}/update", json={"media_sha256": other["sha256"]}
+    )
     assert updated.status_code == 200
     assert updated.json() == series[1:]
     now_says = stack.api.get(f"/api/media/{stack.get_broadcast(series[1])['media_sha256']}").json()
@@ -105,9 +123,16 @@ def test_one_action_siren_then_text_to_every_village_and_a_ready_correction(stac
     form = lan.get("/ui/emergency").text
     assert 'name="village" value="all" checked' in form
     assert 'value="siren" checked' in form
-    sent = lan.post("/ui/emergency", data={
-        "title": "Lũ quét", "text": "Nước sông lên nhanh, bà con sơ tán ngay.",
-        "intro": "siren", "village": "all"}, follow_redirects=False)
+    sent = lan.post(
+        "/ui/emergency",
+        data={
+            "title": "Lũ quét",
+            "text": "Nước sông lên nhanh, bà con sơ tán ngay.",
+            "intro": "siren",
+            "village": "all",
+        },
+        follow_redirects=False,
+    )
     assert sent.status_code == 303, sent.text
     broadcast_id = sent.headers["location"].rsplit("/", 1)[1]
     b = stack.get_broadcast(broadcast_id)
@@ -153,8 +178,13 @@ def test_the_cli_sends_an_emergency_and_a_second_person_confirms_it(stack: Stack
     def cli(client, *args: str) -> subprocess.CompletedProcess[str]:
         token = client.headers["Authorization"].split()[1]
         env = {**os.environ, "LOALANG_URL": stack.base_url, "LOALANG_TOKEN": token}
-        return subprocess.run([sys.executable, "-m", "loalang.cli", *args], env=env,
-                              capture_output=True, text=True, timeout=120)
+        return subprocess.run(
+            [sys.executable, "-m", "loalang.cli", *args],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
 
     sent = cli(lan, "emergency", "--text", "Sạt lở đất ở đồi sau trường.", "--intro", "chime")
     assert sent.returncode == 0, sent.stderr

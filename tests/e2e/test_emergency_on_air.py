@@ -15,9 +15,11 @@ from tests.support.icecast import Icecast
 from tests.support.stack import Stack, wait_for
 
 HCM = ZoneInfo("Asia/Ho_Chi_Minh")
-LONG_TEXT = ("Kính thưa bà con, sau đây là bản tin nông nghiệp của xã. Thời tiết tuần này "
-             "thuận lợi cho việc gieo cấy lúa vụ đông. Bà con chú ý thăm đồng thường xuyên, "
-             "phát hiện sâu bệnh sớm và báo cho cán bộ khuyến nông của xã để được hướng dẫn.")
+LONG_TEXT = (
+    "Kính thưa bà con, sau đây là bản tin nông nghiệp của xã. Thời tiết tuần này "
+    "thuận lợi cho việc gieo cấy lúa vụ đông. Bà con chú ý thăm đồng thường xuyên, "
+    "phát hiện sâu bệnh sớm và báo cho cán bộ khuyến nông của xã để được hướng dẫn."
+)
 
 
 def _started(stack: Stack, device: str) -> dict | None:
@@ -31,7 +33,8 @@ def _prepared_everywhere(stack: Stack, broadcast_id: str) -> dict | None:
 
 
 def test_a_confirmed_emergency_interrupts_a_bulletin_and_a_relay_and_plays_from_its_cache(
-        stack: Stack, icecast: Icecast, tmp_path: Path):
+    stack: Stack, icecast: Icecast, tmp_path: Path
+):
     icecast.feed("vov1.ogg", 440)
     wait_for(lambda: _mount_up(icecast, "vov1.ogg"), what="vov1 up", timeout=60)
     stack.add_zone("thon-dong")
@@ -44,50 +47,80 @@ def test_a_confirmed_emergency_interrupts_a_bulletin_and_a_relay_and_plays_from_
     assert bulletin["duration_ms"] > 12_000
     normal = stack.broadcast(bulletin["sha256"], ["zone:thon-dong"])
     local = (utcnow() + timedelta(seconds=6)).replace(microsecond=0).astimezone(HCM)
-    r = stack.api.put("/api/schedules", json={"timezone": "Asia/Ho_Chi_Minh", "schedules": [{
-        "name": "tiep-song-vov", "title": "Tiếp sóng VOV1", "targets": ["zone:thon-tay"],
-        "start": local.strftime("%H:%M:%S"), "date": local.date().isoformat(),
-        "programme": [{"relay": icecast.url("vov1.ogg"), "duration_s": 60}]}]})
+    r = stack.api.put(
+        "/api/schedules",
+        json={
+            "timezone": "Asia/Ho_Chi_Minh",
+            "schedules": [
+                {
+                    "name": "tiep-song-vov",
+                    "title": "Tiếp sóng VOV1",
+                    "targets": ["zone:thon-tay"],
+                    "start": local.strftime("%H:%M:%S"),
+                    "date": local.date().isoformat(),
+                    "programme": [{"relay": icecast.url("vov1.ogg"), "duration_s": 60}],
+                }
+            ],
+        },
+    )
     assert r.status_code == 200, r.text
     assert r.json()["applied"], r.text
     # the emergency is made and waits for the second person, already on both devices
-    alert = stack.upload(make_speech(tmp_path / "lu.wav", "Lũ quét, bà con sơ tán ngay."),
-                         "Lũ quét")
+    alert = stack.upload(
+        make_speech(tmp_path / "lu.wav", "Lũ quét, bà con sơ tán ngay."), "Lũ quét"
+    )
     lan = stack.person("lan", "broadcaster")
-    b = lan.post("/api/broadcasts", json={"media_sha256": alert["sha256"], "targets": ["all"],
-                                          "priority": "emergency"}).json()
+    b = lan.post(
+        "/api/broadcasts",
+        json={"media_sha256": alert["sha256"], "targets": ["all"], "priority": "emergency"},
+    ).json()
     wait_for(lambda: _prepared_everywhere(stack, b["id"]), timeout=30, what="prepared")
     relay = wait_for(lambda: _started(stack, "loa-2"), timeout=30, what="relay on air")
     assert _started(stack, "loa-1")["play_id"] == normal["id"]
-    wait_for(lambda: utcnow() > datetime.fromisoformat(relay["payload"]["actual_start"])
-             + timedelta(seconds=2), what="two seconds of relay")
+    wait_for(
+        lambda: (
+            utcnow()
+            > datetime.fromisoformat(relay["payload"]["actual_start"]) + timedelta(seconds=2)
+        ),
+        what="two seconds of relay",
+    )
 
-    assert stack.person("chu-tich", "approver").post(
-        f"/api/broadcasts/{b['id']}/confirm").status_code == 200
+    assert (
+        stack.person("chu-tich", "approver").post(f"/api/broadcasts/{b['id']}/confirm").status_code
+        == 200
+    )
     stack.wait_states(b["id"], {"played"}, timeout=30)
 
     for device, play_id in (("loa-1", normal["id"]), ("loa-2", relay["play_id"])):
-        [done] = [e["payload"] for e in stack.events(type="playback.finished", play_id=play_id)
-                  if e["device_id"] == device]
+        [done] = [
+            e["payload"]
+            for e in stack.events(type="playback.finished", play_id=play_id)
+            if e["device_id"] == device
+        ]
         assert done["interrupted"]
         assert done["interrupted_by"] == f"emergency:{b['id']}"
-    assert {d["state"] for d in stack.get_broadcast(normal["id"])["deliveries"]} == \
-        {"interrupted"}
+    assert {d["state"] for d in stack.get_broadcast(normal["id"])["deliveries"]} == {"interrupted"}
     # the emergency came from the cache the prepare filled: nothing downloaded on release
-    ready = [e["payload"]["fetched_bytes"] for e in stack.events(type="media.ready",
-                                                                 play_id=b["id"])]
+    ready = [
+        e["payload"]["fetched_bytes"] for e in stack.events(type="media.ready", play_id=b["id"])
+    ]
     assert sorted(ready) == [0, 0, alert["size"], alert["size"]]
     deliveries = {d["device_id"]: d for d in stack.get_broadcast(b["id"])["deliveries"]}
     for device in ("loa-1", "loa-2"):
         [emergency_wav] = [p for p in stack.output_files(device) if b["id"] in p.name]
-        score, _ = correlation(read_wav(emergency_wav), as_played(decode(
-            stack.configs[device].data_path / "cache" / f"{alert['sha256']}.opus"),
-            deliveries[device]))
+        score, _ = correlation(
+            read_wav(emergency_wav),
+            as_played(
+                decode(stack.configs[device].data_path / "cache" / f"{alert['sha256']}.opus"),
+                deliveries[device],
+            ),
+        )
         assert score > 0.9
 
 
 def test_a_loudspeaker_back_after_the_start_joins_in_step_with_the_others(
-        stack: Stack, tmp_path: Path):
+    stack: Stack, tmp_path: Path
+):
     stack.add_zone("thon-dong")
     for device in ("loa-1", "loa-2"):
         stack.register(device, ["thon-dong"])
@@ -95,10 +128,14 @@ def test_a_loudspeaker_back_after_the_start_joins_in_step_with_the_others(
     stack.agents["loa-2"].stop()  # its power is cut; the broker keeps its session
     alert = stack.upload(make_speech(tmp_path / "bao.wav", LONG_TEXT), "Bão số 9")
     lan = stack.person("lan", "broadcaster")
-    b = lan.post("/api/broadcasts", json={"media_sha256": alert["sha256"], "targets": ["all"],
-                                          "priority": "emergency"}).json()
-    assert stack.person("chu-tich", "approver").post(
-        f"/api/broadcasts/{b['id']}/confirm").status_code == 200
+    b = lan.post(
+        "/api/broadcasts",
+        json={"media_sha256": alert["sha256"], "targets": ["all"], "priority": "emergency"},
+    ).json()
+    assert (
+        stack.person("chu-tich", "approver").post(f"/api/broadcasts/{b['id']}/confirm").status_code
+        == 200
+    )
     start_at = datetime.fromisoformat(stack.get_broadcast(b["id"])["start_at"])
     wait_for(lambda: _started(stack, "loa-1"), timeout=30, what="loa-1 on air")
     wait_for(lambda: utcnow() > start_at + timedelta(seconds=3), what="three seconds in")

@@ -23,12 +23,18 @@ ROOT = Path(__file__).resolve().parents[2]
 @pytest.fixture
 def station(tmp_path: Path, mosquitto: Mosquitto) -> Iterator[Stack]:
     port = free_port()
-    s = Stack(tmp_path, mosquitto.port, https_port=port, https_host="127.0.0.1",
-              public_url=f"https://localhost:{port}")
+    s = Stack(
+        tmp_path,
+        mosquitto.port,
+        https_port=port,
+        https_host="127.0.0.1",
+        public_url=f"https://localhost:{port}",
+    )
     s.start()
     # the test itself talks to the plain loopback face; the device to the public HTTPS one
-    s.api = httpx.Client(base_url=f"http://127.0.0.1:{s.http_port}", timeout=120,
-                         headers=s.api.headers)
+    s.api = httpx.Client(
+        base_url=f"http://127.0.0.1:{s.http_port}", timeout=120, headers=s.api.headers
+    )
     server, _ = https_server(s.server.app, s.settings)  # type: ignore[misc, union-attr]
     server.start()
     s.add_zone("thon-dong")
@@ -40,10 +46,30 @@ def station(tmp_path: Path, mosquitto: Mosquitto) -> Iterator[Stack]:
 def _enrol(s: Stack, out: Path, *extra: str) -> subprocess.CompletedProcess[str]:
     assert s.services is not None
     return subprocess.run(
-        [sys.executable, "-m", "edge_agent", "enrol", "--controller", s.settings.public_url,
-         "--token", s.services.api_token, "--device", "loa-1", "--zone", "thon-dong",
-         "--output", "file", "--config-out", str(out), *extra],
-        capture_output=True, text=True, cwd=ROOT, timeout=60)
+        [
+            sys.executable,
+            "-m",
+            "edge_agent",
+            "enrol",
+            "--controller",
+            s.settings.public_url,
+            "--token",
+            s.services.api_token,
+            "--device",
+            "loa-1",
+            "--zone",
+            "thon-dong",
+            "--output",
+            "file",
+            "--config-out",
+            str(out),
+            *extra,
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=60,
+    )
 
 
 def test_enrol_over_https_with_the_station_ca_then_play(station: Stack, tmp_path, speech_wav):

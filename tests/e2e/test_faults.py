@@ -16,11 +16,13 @@ from tests.support.fault_run import FaultRun
 
 @pytest.mark.skipif(villages.available() is not None, reason=str(villages.available()))
 def test_weak_links_a_killed_broker_and_a_partition_lose_nothing_and_play_once(
-        tmp_path: Path, speech_wav: Path):
+    tmp_path: Path, speech_wav: Path
+):
     # a 20 s lead: the first broadcast's audio is not on the devices yet and crosses the weak
     # link after the broker's restart (with 10 s, one device was once ready too late)
-    run = FaultRun(agents=4, villages=2, partition_s=24, keepalive_s=5, lead_s=20,
-                   plain_broadcast=False)
+    run = FaultRun(
+        agents=4, villages=2, partition_s=24, keepalive_s=5, lead_s=20, plain_broadcast=False
+    )
     run.run(tmp_path, speech_wav)
     assert run.problems == [], "\n".join(run.log + run.problems)
     # the cut-off village played its plan entry on its own clock, on time

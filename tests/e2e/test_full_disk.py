@@ -18,8 +18,11 @@ from tests.support.stack import Stack, wait_for
 def small_disk(tmp_path: Path) -> Iterator[Path]:
     mount = tmp_path / "sd"
     mount.mkdir()
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(mount)],
-                          capture_output=True, text=True)
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(mount)],
+        capture_output=True,
+        text=True,
+    )
     if done.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs here (root needed): {done.stderr.strip()}")
     yield mount
@@ -41,15 +44,22 @@ def _fill(directory: Path) -> Path:
     return filler
 
 
-def test_a_full_disk_refuses_the_command_says_so_and_raises_an_alarm(stack: Stack, small_disk,
-                                                                     speech_wav):
+def test_a_full_disk_refuses_the_command_says_so_and_raises_an_alarm(
+    stack: Stack, small_disk, speech_wav
+):
     stack.add_zone("thon-dong")
-    stack.register("loa-1", ["thon-dong"], data_dir=str(small_disk / "agent"),
-                   health_interval_s=1, disk_low_mb=2)
+    stack.register(
+        "loa-1",
+        ["thon-dong"],
+        data_dir=str(small_disk / "agent"),
+        health_interval_s=1,
+        disk_low_mb=2,
+    )
     stack.start_agent("loa-1")
     media = stack.upload(speech_wav)
-    wait_for(lambda: stack.api.get("/api/devices/loa-1").json()["status"] == "online",
-             what="online")
+    wait_for(
+        lambda: stack.api.get("/api/devices/loa-1").json()["status"] == "online", what="online"
+    )
     filler = _fill(small_disk)
     try:
         b = stack.broadcast(media["sha256"], ["zone:thon-dong"])
@@ -57,8 +67,9 @@ def test_a_full_disk_refuses_the_command_says_so_and_raises_an_alarm(stack: Stac
         # the command refused (its state cannot be written), or, when the small state file
         # still fits in the filesystem's slack, the audio that cannot be stored: said at once
         assert d["reason"] == "refused: disk_full" or d["reason"].startswith("disk_full"), d
-        alarms = wait_for(lambda: [a for a in stack.alarms() if a["code"] == "disk_low"],
-                          what="disk_low alarm")
+        alarms = wait_for(
+            lambda: [a for a in stack.alarms() if a["code"] == "disk_low"], what="disk_low alarm"
+        )
         assert alarms[0]["device_id"] == "loa-1"
         assert alarms[0]["cleared_at"] is None
 
@@ -70,7 +81,12 @@ def test_a_full_disk_refuses_the_command_says_so_and_raises_an_alarm(stack: Stac
         assert stack.output_files("loa-1") == []  # nothing played
     finally:
         os.unlink(filler)
-    wait_for(lambda: [a for a in stack.alarms() if a["code"] == "disk_low"
-                      and a["cleared_at"] is not None], timeout=30, what="alarm cleared")
+    wait_for(
+        lambda: [
+            a for a in stack.alarms() if a["code"] == "disk_low" and a["cleared_at"] is not None
+        ],
+        timeout=30,
+        what="alarm cleared",
+    )
     b = stack.broadcast(media["sha256"], ["zone:thon-dong"])  # room again: it plays
     stack.wait_states(b["id"], {"played"}, timeout=60)

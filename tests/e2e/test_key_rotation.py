@@ -35,8 +35,10 @@ def test_rotate_promote_retire(stack: Stack, speech_wav):
     assert nxt
     assert nxt != old.kid
     assert r.json()["active"] == old.kid
-    status = wait_for(lambda: (s := stack.api.get("/api/keys").json())["devices_waiting"] == []
-                      and s, what="every device acknowledged the next key")
+    status = wait_for(
+        lambda: (s := stack.api.get("/api/keys").json())["devices_waiting"] == [] and s,
+        what="every device acknowledged the next key",
+    )
     assert status["devices_ready"] == ["loa-1", "loa-2"]
     for agent in stack.agents.values():
         assert set(agent.trusted_keys()) == {old.kid, nxt}
@@ -58,24 +60,35 @@ def test_rotate_promote_retire(stack: Stack, speech_wav):
     b = stack.broadcast(media["sha256"], ["device:loa-1", "device:loa-2"])
     stack.wait_states(b["id"], {"played"}, timeout=60)
     # every plan was signed again with the new key
-    wait_for(lambda: all(json.loads(p)["payload"]["kid"] == nxt for p in _plans(stack)),
-             what="plans re-signed")
+    wait_for(
+        lambda: all(json.loads(p)["payload"]["kid"] == nxt for p in _plans(stack)),
+        what="plans re-signed",
+    )
 
     # the old key is refused now, even after a restart of the agent
     stack.agents["loa-1"].stop()
     stack.start_agent("loa-1")
-    forged = CommandPayload(kid=old.kid, cmd_id=uuid.uuid4().hex, target="device:loa-1",
-                            issued_at=utcnow(), not_after=utcnow() + timedelta(minutes=5),
-                            seq=int(utcnow().timestamp() * 1000) + 60_000,
-                            body=StopCommand(reason="old key"))
+    forged = CommandPayload(
+        kid=old.kid,
+        cmd_id=uuid.uuid4().hex,
+        target="device:loa-1",
+        issued_at=utcnow(),
+        not_after=utcnow() + timedelta(minutes=5),
+        seq=int(utcnow().timestamp() * 1000) + 60_000,
+        body=StopCommand(reason="old key"),
+    )
     client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="old-key")
     client.connect("127.0.0.1", stack.settings.mqtt_port)
     client.loop_start()
-    client.publish(topics.device_topic("loa-1", "cmd"), sign(forged, old.private),
-                   qos=1).wait_for_publish(5)
-    events = wait_for(lambda: [e for e in stack.events(type="security")
-                               if e["payload"].get("cmd_id") == forged.cmd_id],
-                      what="the old key refused")
+    client.publish(
+        topics.device_topic("loa-1", "cmd"), sign(forged, old.private), qos=1
+    ).wait_for_publish(5)
+    events = wait_for(
+        lambda: [
+            e for e in stack.events(type="security") if e["payload"].get("cmd_id") == forged.cmd_id
+        ],
+        what="the old key refused",
+    )
     assert events[0]["payload"]["reason"] == "unknown_key"
     client.loop_stop()
 
@@ -92,8 +105,12 @@ def _plans(stack: Stack) -> list[bytes]:
 
 def test_keys_on_the_command_line(stack: Stack):
     env = {"LOALANG_URL": stack.base_url, "LOALANG_TOKEN": stack.services.api_token}  # type: ignore[union-attr]
-    out = subprocess.run([sys.executable, "-m", "loalang.cli", "keys", "status"],
-                         capture_output=True, text=True, env={**env, "PATH": "/usr/bin:/bin"},
-                         timeout=60)
+    out = subprocess.run(
+        [sys.executable, "-m", "loalang.cli", "keys", "status"],
+        capture_output=True,
+        text=True,
+        env={**env, "PATH": "/usr/bin:/bin"},
+        timeout=60,
+    )
     assert out.returncode == 0, out.stderr
     assert stack.services.keys.active.kid in out.stdout  # type: ignore[union-attr]

@@ -25,8 +25,13 @@ SWITCH_S = 4.0  # the source's tone goes from 440 Hz to 880 Hz this long after i
 
 @pytest.fixture
 def station(tmp_path: Path, mosquitto: Mosquitto) -> Iterator[Stack]:
-    s = Stack(tmp_path, mosquitto.port, icecast="managed", icecast_port=free_port(),
-              live_line_in="-re -f lavfi -i sine=frequency=660:sample_rate=48000").start()
+    s = Stack(
+        tmp_path,
+        mosquitto.port,
+        icecast="managed",
+        icecast_port=free_port(),
+        live_line_in="-re -f lavfi -i sine=frequency=660:sample_rate=48000",
+    ).start()
     s.add_zone("thon-dong", "Thôn Đông")
     s.add_zone("thon-tay", "Thôn Tây")
     for device, zone in (("loa-1", "thon-dong"), ("loa-2", "thon-tay")):
@@ -40,10 +45,33 @@ def _client(target: str) -> subprocess.Popen[bytes]:
     """What BUTT or Mixxx would do: a tone that changes pitch at SWITCH_S, in real time."""
     tone = f"sin(2*PI*if(lt(t,{SWITCH_S}),440,880)*t)*0.5"
     return subprocess.Popen(
-        ["ffmpeg", "-v", "error", "-nostdin", "-re", "-f", "lavfi", "-i",
-         f"aevalsrc='{tone}':s=48000", "-ac", "1", "-c:a", "libopus", "-b:a", "32k",
-         "-page_duration", "100000", "-content_type", "application/ogg", "-f", "ogg", target],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        [
+            "ffmpeg",
+            "-v",
+            "error",
+            "-nostdin",
+            "-re",
+            "-f",
+            "lavfi",
+            "-i",
+            f"aevalsrc='{tone}':s=48000",
+            "-ac",
+            "1",
+            "-c:a",
+            "libopus",
+            "-b:a",
+            "32k",
+            "-page_duration",
+            "100000",
+            "-content_type",
+            "application/ogg",
+            "-f",
+            "ogg",
+            target,
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
 
 
 def _target(s: Stack, user: str, password: str, mount: str) -> str:
@@ -51,16 +79,23 @@ def _target(s: Stack, user: str, password: str, mount: str) -> str:
 
 
 def _started(s: Stack, play_id: str) -> dict[str, dict]:
-    return {e["device_id"]: e["payload"] for e in s.events(type="playback.started",
-                                                           play_id=play_id)}
+    return {
+        e["device_id"]: e["payload"] for e in s.events(type="playback.started", play_id=play_id)
+    }
 
 
 def test_an_announcer_goes_live_from_a_streaming_client_to_two_villages(station: Stack):
     s = station
     lan = s.person("lan", "broadcaster")
     secret = lan.post("/api/live/source-password").json()
-    live = lan.post("/api/live", json={"targets": ["zone:thon-dong", "zone:thon-tay"],
-                                       "title": "Thông báo họp xóm", "source": "client"})
+    live = lan.post(
+        "/api/live",
+        json={
+            "targets": ["zone:thon-dong", "zone:thon-tay"],
+            "title": "Thông báo họp xóm",
+            "source": "client",
+        },
+    )
     assert live.status_code == 201, live.text
     out = live.json()
     # a wrong password is refused by the station's Icecast; the right one speaks
@@ -70,15 +105,21 @@ def test_an_announcer_goes_live_from_a_streaming_client_to_two_villages(station:
     started_at = time.time()
     client = _client(_target(s, "lan", secret["password"], out["mount"]))
     try:
-        wait_for(lambda: len(_started(s, out["broadcast_id"])) == 2, timeout=30,
-                 what="both villages on air")
+        wait_for(
+            lambda: len(_started(s, out["broadcast_id"])) == 2,
+            timeout=30,
+            what="both villages on air",
+        )
         b = s.get_broadcast(out["broadcast_id"])
         assert b["priority"] == "live"
         assert b["stream"]["source"] == "client"
         assert [d["state"] for d in b["deliveries"]] == ["playing", "playing"]
         assert lan.get("/api/live").json()[0]["id"] == out["broadcast_id"]
-        wait_for(lambda: time.time() > started_at + SWITCH_S + 3, timeout=30,
-                 what="the voice after the switch")
+        wait_for(
+            lambda: time.time() > started_at + SWITCH_S + 3,
+            timeout=30,
+            what="the voice after the switch",
+        )
         assert lan.post(f"/api/live/{out['broadcast_id']}/end").status_code == 204
         done = s.wait_states(out["broadcast_id"], {"played"}, timeout=30)
     finally:
@@ -93,15 +134,16 @@ def test_an_announcer_goes_live_from_a_streaming_client_to_two_villages(station:
         assert not d["interrupted"]
         [wav] = s.output_files(d["device_id"])
         pcm = read_wav(wav)
-        tenths = [pcm[i:i + 4800] for i in range(0, len(pcm) - 4800, 4800)]
-        loud = [i for i, x in enumerate(tenths) if np.sqrt(np.mean(x ** 2)) > 0.05]
+        tenths = [pcm[i : i + 4800] for i in range(0, len(pcm) - 4800, 4800)]
+        loud = [i for i, x in enumerate(tenths) if np.sqrt(np.mean(x**2)) > 0.05]
         heard = [round(dominant_hz(tenths[i]) / 10) * 10 for i in loud]
         assert 440 in heard, heard
         assert 880 in heard, heard
         assert heard.index(880) > max(i for i, hz in enumerate(heard) if hz == 440) - 3
         # the switch came out of the loudspeaker this long after the client made it
-        switch_at = datetime.fromisoformat(d["started_at"]).timestamp() + \
-            loud[heard.index(880)] * 0.1
+        switch_at = (
+            datetime.fromisoformat(d["started_at"]).timestamp() + loud[heard.index(880)] * 0.1
+        )
         delays.append(switch_at - (started_at + SWITCH_S))
     print(f"mouth-to-speaker delay (client → Icecast → agents): {delays}")
     assert all(0 < x < 4.0 for x in delays), delays  # a live buffer, not a relay's 20 s
@@ -111,8 +153,7 @@ def test_a_device_listens_only_with_its_own_credentials_to_its_own_live(station:
     s = station
     s.add_zone("thon-bac")
     s.register("loa-3", ["thon-bac"])
-    out = s.api.post("/api/live", json={"targets": ["zone:thon-dong"],
-                                        "source": "line_in"}).json()
+    out = s.api.post("/api/live", json={"targets": ["zone:thon-dong"], "source": "line_in"}).json()
     url = f"http://127.0.0.1:{s.settings.icecast_port}{out['mount']}"
     wait_for(lambda: len(_started(s, out["broadcast_id"])) == 1, timeout=30, what="on air")
 
@@ -126,8 +167,10 @@ def test_a_device_listens_only_with_its_own_credentials_to_its_own_live(station:
     assert listen(other.device_id, other.token) == 401
     assert listen("loa-1", other.token) == 401  # someone else's token
     assert httpx.get(url, timeout=5).status_code == 401
-    refused = httpx.post(f"{s.base_url}/icecast/auth?key=doan-mo", data={
-        "action": "mount_remove", "mount": out["mount"]})
+    refused = httpx.post(
+        f"{s.base_url}/icecast/auth?key=doan-mo",
+        data={"action": "mount_remove", "mount": out["mount"]},
+    )
     assert "icecast-auth-user" not in refused.headers  # no key: it cannot end a live
     on_air = datetime.fromisoformat(_started(s, out["broadcast_id"])["loa-1"]["actual_start"])
     wait_for(lambda: time.time() > on_air.timestamp() + 3, what="three seconds on air")
@@ -145,10 +188,14 @@ def test_an_emergency_preempts_live_and_live_does_not_come_back(station: Stack, 
     out = lan.post("/api/live", json={"targets": ["all"], "source": "line_in"}).json()
     wait_for(lambda: len(_started(s, out["broadcast_id"])) == 2, timeout=30, what="on air")
     alert = s.upload(make_speech(tmp_path / "lu.wav", "Lũ quét, bà con sơ tán ngay."))
-    b = lan.post("/api/broadcasts", json={"media_sha256": alert["sha256"], "targets": ["all"],
-                                          "priority": "emergency"}).json()
-    assert s.person("chu-tich", "approver").post(
-        f"/api/broadcasts/{b['id']}/confirm").status_code == 200
+    b = lan.post(
+        "/api/broadcasts",
+        json={"media_sha256": alert["sha256"], "targets": ["all"], "priority": "emergency"},
+    ).json()
+    assert (
+        s.person("chu-tich", "approver").post(f"/api/broadcasts/{b['id']}/confirm").status_code
+        == 200
+    )
     s.wait_states(b["id"], {"played"}, timeout=60)
     live = s.wait_states(out["broadcast_id"], {"interrupted"}, timeout=30)
     assert {d["reason"] for d in live["deliveries"]} == {f"interrupted by emergency:{b['id']}"}

@@ -17,9 +17,15 @@ def test_sixty_devices_registered_at_once_each_get_their_plan(stack: Stack):
     stack.add_zone("thon-dong")
 
     def register(i: int) -> int:
-        return stack.api.post("/api/devices", json={
-            "id": f"loa-{i}", "name": f"Cụm loa {i}", "zones": ["thon-dong"],
-            "output": "file"}).status_code
+        return stack.api.post(
+            "/api/devices",
+            json={
+                "id": f"loa-{i}",
+                "name": f"Cụm loa {i}",
+                "zones": ["thon-dong"],
+                "output": "file",
+            },
+        ).status_code
 
     with ThreadPoolExecutor(8) as pool:
         assert set(pool.map(register, range(DEVICES))) == {201}
@@ -29,11 +35,18 @@ def test_sixty_devices_registered_at_once_each_get_their_plan(stack: Stack):
         with stack.services.sessions() as session:  # type: ignore[union-attr]
             return set(session.scalars(select(DevicePlan.device_id)))
 
-    wait_for(lambda: planned() == {f"loa-{i}" for i in range(DEVICES)}, timeout=60,
-             what="a plan for every device")
+    wait_for(
+        lambda: planned() == {f"loa-{i}" for i in range(DEVICES)},
+        timeout=60,
+        what="a plan for every device",
+    )
     # and later changes are still refreshed (the refresh is not stuck 'running')
     stack.add_zone("thon-tay")
-    assert stack.api.post("/api/devices", json={"id": "loa-late", "name": "Muộn",
-                                                "zones": ["thon-tay"], "output": "file"}
-                          ).status_code == 201
+    assert (
+        stack.api.post(
+            "/api/devices",
+            json={"id": "loa-late", "name": "Muộn", "zones": ["thon-tay"], "output": "file"},
+        ).status_code
+        == 201
+    )
     wait_for(lambda: "loa-late" in planned(), timeout=30, what="the late one's plan")

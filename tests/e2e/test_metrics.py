@@ -13,8 +13,11 @@ from tests.support.stack import Stack, wait_for
 
 
 def _samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    return {(s.name, tuple(sorted(s.labels.items()))): s.value
-            for family in text_string_to_metric_families(text) for s in family.samples}
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
 
 
 def test_metrics_after_a_broadcast_and_the_agents_counters(stack: Stack, speech_wav):
@@ -44,19 +47,28 @@ def test_metrics_after_a_broadcast_and_the_agents_counters(stack: Stack, speech_
     assert m[("loalang_commands_pending", ())] == 0
     assert stack.person("phat-thanh", "broadcaster").get("/metrics").status_code == 403
     # the sample Grafana dashboard plots only what the controller exposes
-    dashboard = json.loads((Path(__file__).parents[2] / "deploy" / "monitoring" /
-                            "grafana-dashboard.json").read_text())
-    plotted = {name for panel in dashboard["panels"] for t in panel["targets"]
-               for name in re.findall(r"loalang_[a-z_]+", t["expr"])}
+    dashboard = json.loads(
+        (Path(__file__).parents[2] / "deploy" / "monitoring" / "grafana-dashboard.json").read_text()
+    )
+    plotted = {
+        name
+        for panel in dashboard["panels"]
+        for t in panel["targets"]
+        for name in re.findall(r"loalang_[a-z_]+", t["expr"])
+    }
     exposed = {name for name, _ in m} | {f.name for f in text_string_to_metric_families(r.text)}
     assert plotted, plotted - exposed
     assert plotted <= exposed, plotted - exposed
 
     def counters():  # type: ignore[no-untyped-def]
         d = stack.api.get("/api/devices/loa-1").json()
-        return ((d.get("last_health") or {}).get("counters") or {})
-    wait_for(lambda: counters().get("plays_finished") == 1, timeout=20,
-             what="a health report counting the play")
+        return (d.get("last_health") or {}).get("counters") or {}
+
+    wait_for(
+        lambda: counters().get("plays_finished") == 1,
+        timeout=20,
+        what="a health report counting the play",
+    )
     c = counters()
     assert c["plays_started"] == 1
     assert c["commands_accepted"] >= 1

@@ -21,20 +21,34 @@ from tests.support.stack import Stack, wait_for
 
 def test_an_offline_cluster_is_told_once_by_mail_and_webhook(tmp_path, mosquitto):
     with SmtpServer() as smtp, WebhookReceiver() as hook:
-        stack = Stack(tmp_path, mosquitto.port, offline_alarm_min=0.05, notice_every_s=1,
-                      notice_smtp_host="127.0.0.1", notice_smtp_port=smtp.port,
-                      notice_smtp_to=["kythuat@xa.gov.vn"], notice_webhook_url=hook.url,
-                      notice_webhook_token="zalo-oa-secret",
-                      station_name="Đài xã Tân Lập").start()
+        stack = Stack(
+            tmp_path,
+            mosquitto.port,
+            offline_alarm_min=0.05,
+            notice_every_s=1,
+            notice_smtp_host="127.0.0.1",
+            notice_smtp_port=smtp.port,
+            notice_smtp_to=["kythuat@xa.gov.vn"],
+            notice_webhook_url=hook.url,
+            notice_webhook_token="zalo-oa-secret",
+            station_name="Đài xã Tân Lập",
+        ).start()
         try:
             stack.add_zone("thon-dong", "Thôn Đông")
             stack.register("loa-cho", ["thon-dong"])
             stack.start_agent("loa-cho").kill()  # then the power goes: only the last will
-            wait_for(lambda: stack.api.get("/api/devices/loa-cho").json()["status"] ==
-                     "offline", timeout=20, what="offline")
+            wait_for(
+                lambda: stack.api.get("/api/devices/loa-cho").json()["status"] == "offline",
+                timeout=20,
+                what="offline",
+            )
             gone = time.monotonic()
-            wait_for(lambda: smtp.messages and hook.bodies, timeout=30, interval=0.2,
-                     what="an e-mail and a webhook call")
+            wait_for(
+                lambda: smtp.messages and hook.bodies,
+                timeout=30,
+                interval=0.2,
+                what="an e-mail and a webhook call",
+            )
             waited = time.monotonic() - gone
             assert waited >= 3 * 0.9  # not before the rule's 0.05 min
             time.sleep(3)  # several more passes of the rules: nothing told twice
@@ -50,7 +64,10 @@ def test_an_offline_cluster_is_told_once_by_mail_and_webhook(tmp_path, mosquitto
             assert hook.headers[0]["Authorization"] == "Bearer zalo-oa-secret"
             notices = stack.api.get("/api/notices").json()
             assert sorted((n["channel"], n["state"]) for n in notices) == [
-                ("email", "sent"), ("web", "shown"), ("webhook", "sent")]
+                ("email", "sent"),
+                ("web", "shown"),
+                ("webhook", "sent"),
+            ]
             page = stack.person("ky-thuat", "technician").get("/ui/notices").text
             assert "Cụm loa loa-cho mất kết nối" in page
         finally:
@@ -67,8 +84,15 @@ def test_a_failed_call_is_retried_and_a_flood_suppressed(tmp_path):
         for i in range(3):
             session.add(Device(id=f"loa-{i}", name=f"Loa {i}", token_hash="-", capabilities=[]))
             session.flush()
-            session.add(Alarm(device_id=f"loa-{i}", key="speaker_line:1", code="speaker_line",
-                              channel=1, raised_at=now - timedelta(minutes=i)))
+            session.add(
+                Alarm(
+                    device_id=f"loa-{i}",
+                    key="speaker_line:1",
+                    code="speaker_line",
+                    channel=1,
+                    raised_at=now - timedelta(minutes=i),
+                )
+            )
     settings = Settings(data_dir=tmp_path, notice_per_hour=3)
     with WebhookReceiver(fail_first=1) as hook:
         notices = Notices(sessions, settings, [WebhookChannel(hook.url)])
@@ -76,13 +100,24 @@ def test_a_failed_call_is_retried_and_a_flood_suppressed(tmp_path):
         assert notices.tick() == 1  # the failed one, again
         assert notices.tick() == 0  # nothing new, nothing told twice
         with sessions.begin() as session:  # a fourth line dies: over 3 an hour
-            session.add(Alarm(device_id="loa-0", key="speaker_line:2", code="speaker_line",
-                              channel=2, raised_at=now))
+            session.add(
+                Alarm(
+                    device_id="loa-0",
+                    key="speaker_line:2",
+                    code="speaker_line",
+                    channel=2,
+                    raised_at=now,
+                )
+            )
         assert notices.tick() == 0
         with sessions() as session:
             rows = list(session.scalars(select(Notice).where(Notice.channel == "webhook")))
         assert sorted((n.state, n.attempts) for n in rows) == [
-            ("sent", 1), ("sent", 1), ("sent", 2), ("suppressed", 0)]
+            ("sent", 1),
+            ("sent", 1),
+            ("sent", 2),
+            ("suppressed", 0),
+        ]
         assert len(hook.bodies) == 3
         assert hook.calls == 4
         assert all("Đường loa 2 của Loa" in b["subject"] for b in hook.bodies)

@@ -41,8 +41,12 @@ def test_offline_agent_that_returns_before_the_start_plays_in_time(stack: Stack,
 
     start = utcnow() + timedelta(seconds=6)
     b = stack.broadcast(media["sha256"], ["zone:thon-dong"], start_at=start.isoformat())
-    sent = wait_for(lambda: (lambda x: x if _delivery(x, "loa-2")["state"] == "sent" else None)(
-        stack.get_broadcast(b["id"])), what="command sent")
+    sent = wait_for(
+        lambda: (lambda x: x if _delivery(x, "loa-2")["state"] == "sent" else None)(
+            stack.get_broadcast(b["id"])
+        ),
+        what="command sent",
+    )
     # the broadcaster sees that this device has not answered and is offline
     assert _delivery(sent, "loa-2")["device_status"] == "offline"
 
@@ -70,8 +74,14 @@ def test_offline_agent_that_returns_after_the_play_window_does_not_play(stack: S
     assert missed["reason"]
 
     agent = _restart(stack, "loa-2")  # the queued command is past its not-after: refused
-    events = wait_for(lambda: [e for e in stack.events(type="security", device_id="loa-2")
-                               if e["payload"]["reason"] == "expired"], what="expired refusal")
+    events = wait_for(
+        lambda: [
+            e
+            for e in stack.events(type="security", device_id="loa-2")
+            if e["payload"]["reason"] == "expired"
+        ],
+        what="expired refusal",
+    )
     assert events[0]["payload"]["play_id"] == b["id"]
     assert b["id"] not in agent.state.plays
     assert not agent.player.has(b["id"])
@@ -89,8 +99,10 @@ def test_broker_restart_between_two_broadcasts(stack: Stack, mosquitto: Mosquitt
     wait_for(lambda: stack.services.gateway.connected.is_set(), what="controller reconnected")
     for agent in stack.agents.values():
         wait_for(agent.link.connected.is_set, what=f"{agent.device_id} reconnected")
-    wait_for(lambda: all(_status(stack, d) == "online" for d in ("loa-1", "loa-2")),
-             what="devices online again")
+    wait_for(
+        lambda: all(_status(stack, d) == "online" for d in ("loa-1", "loa-2")),
+        what="devices online again",
+    )
 
     second = stack.broadcast(media["sha256"], ["zone:thon-dong"])
     stack.wait_states(second["id"], {"played"})

@@ -19,19 +19,35 @@ def test_no_5xx_and_no_answer_outside_the_openapi(stack: Stack):
     stack.register("loa-1", ["thon-dong"])
     assert stack.services is not None
     out = subprocess.run(
-        [str(ST), "run", f"{stack.base_url}/openapi.json",
-         "-H", f"Authorization: Bearer {stack.services.api_token}",
-         "-c", "not_a_server_error,status_code_conformance,content_type_conformance,"
-               "response_schema_conformance",
-         "--max-examples", "10", "--phases", "examples,coverage,fuzzing",
-         # one worker: two threads in CPython 3.11.7's ast.parse (Hypothesis describing a
-         # lambda) race on its recursion counter, "SystemError: AST constructor recursion
-         # depth mismatch" (CPython gh-106905), a runtime error every few runs
-         "--generation-deterministic", "--no-color", "--workers", "1",
-         "--exclude-path-regex", "^/(ui|tls|icecast)"],  # pages, and Icecast's own callback
-        capture_output=True, text=True, timeout=600)
-    summary = out.stdout[out.stdout.rfind("SUMMARY"):]
-    print(summary[summary.find("Test cases:"):][:200])
+        [
+            str(ST),
+            "run",
+            f"{stack.base_url}/openapi.json",
+            "-H",
+            f"Authorization: Bearer {stack.services.api_token}",
+            "-c",
+            "not_a_server_error,status_code_conformance,content_type_conformance,"
+            "response_schema_conformance",
+            "--max-examples",
+            "10",
+            "--phases",
+            "examples,coverage,fuzzing",
+            # one worker: two threads in CPython 3.11.7's ast.parse (Hypothesis describing a
+            # lambda) race on its recursion counter, "SystemError: AST constructor recursion
+            # depth mismatch" (CPython gh-106905), a runtime error every few runs
+            "--generation-deterministic",
+            "--no-color",
+            "--workers",
+            "1",
+            "--exclude-path-regex",
+            "^/(ui|tls|icecast)",
+        ],  # pages, and Icecast's own callback
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    summary = out.stdout[out.stdout.rfind("SUMMARY") :]
+    print(summary[summary.find("Test cases:") :][:200])
     assert out.returncode == 0, out.stdout[-6000:] + out.stderr[-2000:]
     assert " passed" in summary
     assert "failures" not in summary.split("Test cases:")[-1]

@@ -20,9 +20,14 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def _quiet(stack: Stack, start: str, end: str, zones: list[str] | None = None) -> None:
-    r = stack.api.put("/api/schedules", json={
-        "timezone": "Asia/Ho_Chi_Minh", "schedules": [],
-        "quiet_hours": [{"zones": zones or ["*"], "start": start, "end": end}]})
+    r = stack.api.put(
+        "/api/schedules",
+        json={
+            "timezone": "Asia/Ho_Chi_Minh",
+            "schedules": [],
+            "quiet_hours": [{"zones": zones or ["*"], "start": start, "end": end}],
+        },
+    )
     assert r.status_code == 200, r.text
 
 
@@ -45,9 +50,16 @@ def villages(stack: Stack, speech_wav) -> tuple[Stack, str]:
 
 
 def _post(client, sha: str, at: datetime, **extra):
-    return client.post("/api/broadcasts", json={
-        "media_sha256": sha, "targets": ["zone:thon-dong"], "start_at": at.isoformat(),
-        "title": "Tin muộn", **extra})
+    return client.post(
+        "/api/broadcasts",
+        json={
+            "media_sha256": sha,
+            "targets": ["zone:thon-dong"],
+            "start_at": at.isoformat(),
+            "title": "Tin muộn",
+            **extra,
+        },
+    )
 
 
 def test_a_normal_bulletin_at_2330_is_refused_and_an_emergency_passes(villages):
@@ -95,10 +107,10 @@ def test_a_now_bulletin_approved_inside_quiet_hours_is_refused(villages):
     now = datetime.now(HCM)
     _quiet(stack, f"{(now - timedelta(hours=1)):%H:%M}", f"{(now + timedelta(hours=1)):%H:%M}")
     approved = stack.person("chu-tich", "approver").post(
-        f"/api/broadcasts/{held.json()['id']}/approve")
+        f"/api/broadcasts/{held.json()['id']}/approve"
+    )
     assert approved.status_code == 422
-    assert approved.json()["error"]["code"] == \
-        "broadcast.quiet_hours"
+    assert approved.json()["error"]["code"] == "broadcast.quiet_hours"
     assert stack.get_broadcast(held.json()["id"])["state"] == "pending_approval"
 
 
@@ -108,19 +120,41 @@ def test_the_send_form_and_the_cli_say_so_before_anything_is_made(villages, spee
     late = _tonight_at(23, 30)
     lan = stack.person("lan", "broadcaster")
     media_before = len(stack.api.get("/api/media").json())
-    page = lan.post("/ui/send", data={"title": "Tin muộn", "village": "thon-dong", "when": "at",
-                                      "at": late.strftime("%Y-%m-%dT%H:%M"),
-                                      "priority": "normal"},
-                    files={"file": ("tin.wav", speech_wav.read_bytes(), "audio/wav")},
-                    follow_redirects=False)
+    page = lan.post(
+        "/ui/send",
+        data={
+            "title": "Tin muộn",
+            "village": "thon-dong",
+            "when": "at",
+            "at": late.strftime("%Y-%m-%dT%H:%M"),
+            "priority": "normal",
+        },
+        files={"file": ("tin.wav", speech_wav.read_bytes(), "audio/wav")},
+        follow_redirects=False,
+    )
     assert page.status_code == 422
     assert "nằm trong giờ yên tĩnh (22:00–05:00)" in page.text
     assert 'name="quiet_override"' in page.text
     assert len(stack.api.get("/api/media").json()) == media_before  # no job, nothing made
     env = {**os.environ, "LOALANG_URL": stack.base_url, "LOALANG_TOKEN": stack.services.api_token}
-    cli = subprocess.run([sys.executable, "-m", "loalang.cli", "broadcast", str(speech_wav),
-                          "--to", "thon-dong", "--at", late.strftime("%Y-%m-%d %H:%M")],
-                         env=env, capture_output=True, text=True, cwd=ROOT, timeout=120)
+    cli = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "loalang.cli",
+            "broadcast",
+            str(speech_wav),
+            "--to",
+            "thon-dong",
+            "--at",
+            late.strftime("%Y-%m-%d %H:%M"),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=120,
+    )
     assert cli.returncode != 0
     assert "giờ yên tĩnh" in cli.stdout + cli.stderr
     assert stack.api.get("/api/broadcasts").json() == []

@@ -32,26 +32,47 @@ _SEQ = itertools.count(time.time_ns() // 1_000_000 + 10_000)  # above what the c
 
 
 def _publisher(stack: Stack) -> mqtt.Client:
-    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2,
-                         client_id=f"attacker-{uuid.uuid4().hex[:6]}")
+    client = mqtt.Client(
+        mqtt.CallbackAPIVersion.VERSION2, client_id=f"attacker-{uuid.uuid4().hex[:6]}"
+    )
     client.connect(stack.settings.mqtt_host, stack.settings.mqtt_port)
     client.loop_start()
     return client
 
 
-def _play_payload(kid: str, media: dict, *, target: str = "device:loa-1", sha: str | None = None,
-                  start_in: float = 1.5, valid_for: float = 60, issued_ago: float = 0,
-                  play_id: str | None = None) -> CommandPayload:
+def _play_payload(
+    kid: str,
+    media: dict,
+    *,
+    target: str = "device:loa-1",
+    sha: str | None = None,
+    start_in: float = 1.5,
+    valid_for: float = 60,
+    issued_ago: float = 0,
+    play_id: str | None = None,
+) -> CommandPayload:
     now = utcnow()
     start = now + timedelta(seconds=start_in)
     play_id = play_id or f"p-{uuid.uuid4().hex[:8]}"
     return CommandPayload(
-        kid=kid, cmd_id=uuid.uuid4().hex, target=target,
+        kid=kid,
+        cmd_id=uuid.uuid4().hex,
+        target=target,
         issued_at=now - timedelta(seconds=issued_ago),
-        not_after=now + timedelta(seconds=valid_for), seq=next(_SEQ),
-        body=PlayCommand(play_id=play_id, broadcast_id=play_id, start_at=start,
-                         media=MediaRef(sha256=sha or media["sha256"], url=media["url"],
-                                        size=media["size"], duration_ms=media["duration_ms"])))
+        not_after=now + timedelta(seconds=valid_for),
+        seq=next(_SEQ),
+        body=PlayCommand(
+            play_id=play_id,
+            broadcast_id=play_id,
+            start_at=start,
+            media=MediaRef(
+                sha256=sha or media["sha256"],
+                url=media["url"],
+                size=media["size"],
+                duration_ms=media["duration_ms"],
+            ),
+        ),
+    )
 
 
 def _send(client: mqtt.Client, data: bytes, topic: str = topics.device_topic("loa-1", "cmd")):
@@ -149,8 +170,11 @@ def test_replayed_command_is_refused_also_after_an_agent_restart(one_agent):
     attacker = _publisher(stack)
     _send(attacker, old)
     _send(attacker, newer)
-    wait_for(lambda: len(stack.events(type="playback.finished")) == 2, timeout=30,
-             what="the two genuine plays")
+    wait_for(
+        lambda: len(stack.events(type="playback.finished")) == 2,
+        timeout=30,
+        what="the two genuine plays",
+    )
     assert len(stack.output_files("loa-1")) == 2
 
     _send(attacker, old)  # an older command, recorded and sent again

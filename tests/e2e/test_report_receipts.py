@@ -31,8 +31,13 @@ BACKLOG = 30
 
 
 def _queued_report(device_id: str, k: int) -> tuple[str, bytes, str]:
-    event = MediaReadyEvent(event_id=uuid.uuid4().hex, device_id=device_id, ts=utcnow(),
-                            play_id=f"outage-{k}", sha256="ab" * 32)
+    event = MediaReadyEvent(
+        event_id=uuid.uuid4().hex,
+        device_id=device_id,
+        ts=utcnow(),
+        play_id=f"outage-{k}",
+        sha256="ab" * 32,
+    )
     return topics.device_topic(device_id, "event"), encode(event), event.event_id
 
 
@@ -63,12 +68,20 @@ def test_a_fleet_flushing_its_backlog_into_a_tiny_broker_queue_loses_nothing(tmp
             """Reports stored, whatever became of them: these name plays never sent (made
             up for the backlog), so each is kept as a refused report under its event id."""
             with stack.services.sessions() as session:  # type: ignore[union-attr]
-                return Counter(session.scalars(select(DeviceEvent.event_id).where(
-                    DeviceEvent.device_id.like("loa-%"))))
+                return Counter(
+                    session.scalars(
+                        select(DeviceEvent.event_id).where(DeviceEvent.device_id.like("loa-%"))
+                    )
+                )
 
-        wait_for(lambda: sum(stored().values()) >= AGENTS * BACKLOG
-                 and all(len(a.outbox) == 0 for a in agents), timeout=120,
-                 what="every queued report stored and every outbox empty")
+        wait_for(
+            lambda: (
+                sum(stored().values()) >= AGENTS * BACKLOG
+                and all(len(a.outbox) == 0 for a in agents)
+            ),
+            timeout=120,
+            what="every queued report stored and every outbox empty",
+        )
         rows = stored()
         assert set(rows) == set().union(*want.values())  # every one of them
         assert set(rows.values()) == {1}  # and each once
@@ -82,8 +95,10 @@ def test_a_fleet_flushing_its_backlog_into_a_tiny_broker_queue_loses_nothing(tmp
 
 def _silenced(stack: Stack, device_id: str) -> bool:
     """The WAV sidecar of the play says it was cut short."""
-    return any(json.loads(p.read_text()).get("interrupted") for p in
-               stack.configs[device_id].output_dir.glob("*.json"))
+    return any(
+        json.loads(p.read_text()).get("interrupted")
+        for p in stack.configs[device_id].output_dir.glob("*.json")
+    )
 
 
 def test_a_stop_reaches_the_agents_while_reports_flood_the_controller(tmp_path, speech_dir):
@@ -109,8 +124,13 @@ def test_a_stop_reaches_the_agents_while_reports_flood_the_controller(tmp_path, 
             topic = topics.device_topic("loa-2", "event")
             while not stop_flood.is_set():
                 for _ in range(200):
-                    event = MediaReadyEvent(event_id=uuid.uuid4().hex, device_id="loa-2",
-                                            ts=utcnow(), play_id="flood", sha256="ab" * 32)
+                    event = MediaReadyEvent(
+                        event_id=uuid.uuid4().hex,
+                        device_id="loa-2",
+                        ts=utcnow(),
+                        play_id="flood",
+                        sha256="ab" * 32,
+                    )
                     client.publish(topic, encode(event), qos=1)
                     sent[0] += 1
                 time.sleep(0.001)
@@ -129,8 +149,10 @@ def test_a_stop_reaches_the_agents_while_reports_flood_the_controller(tmp_path, 
         finally:
             stop_flood.set()
             flooder.join(10)
-        print(f"STOP → silence in {took:.2f} s with {sent[0]} reports flooding in, "
-              f"{backlog} waiting at the controller")
+        print(
+            f"STOP → silence in {took:.2f} s with {sent[0]} reports flooding in, "
+            f"{backlog} waiting at the controller"
+        )
         d = stack.wait_states(b["id"], {"interrupted"}, timeout=120)["deliveries"]
         assert [x["state"] for x in d] == ["interrupted"]
     finally:
@@ -151,9 +173,16 @@ def test_the_controller_sends_a_receipt_for_a_report_it_cannot_read(tmp_path):
         client.subscribe(topics.device_topic("loa-1", "receipt"), qos=1)
         client.loop_start()
         time.sleep(0.5)
-        bad = json.dumps({"type": "media.ready", "event_id": "e-bad", "device_id": "loa-1",
-                          "ts": (utcnow() - timedelta(seconds=1)).isoformat(),
-                          "play_id": "p", "sha256": "not-a-hash"}).encode()
+        bad = json.dumps(
+            {
+                "type": "media.ready",
+                "event_id": "e-bad",
+                "device_id": "loa-1",
+                "ts": (utcnow() - timedelta(seconds=1)).isoformat(),
+                "play_id": "p",
+                "sha256": "not-a-hash",
+            }
+        ).encode()
         client.publish(topics.device_topic("loa-1", "event"), bad, qos=1)
         wait_for(lambda: got, what="a receipt")
         assert json.loads(got[0]) == {"ids": ["e-bad"]}
@@ -175,17 +204,25 @@ def test_a_new_report_goes_out_while_an_earlier_one_waits_for_its_receipt(tmp_pa
     arrived: list[tuple[str, float]] = []  # (event id, when the "controller" got it)
     controller = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="ctl")
     controller.on_message = lambda c, u, m: arrived.append(
-        (json.loads(m.payload)["event_id"], time.monotonic()))
+        (json.loads(m.payload)["event_id"], time.monotonic())
+    )
     controller.connect("127.0.0.1", broker.port)
     controller.subscribe(topics.device_topic(device, "event"), qos=1)
-    controller.publish(topics.controller_status("c1"), topics.CONTROLLER_ONLINE, qos=1,
-                       retain=True).wait_for_publish(5)
+    controller.publish(
+        topics.controller_status("c1"), topics.CONTROLLER_ONLINE, qos=1, retain=True
+    ).wait_for_publish(5)
     controller.loop_start()
     outbox = Outbox(tmp_path / "outbox")
-    link = MqttLink(MqttConfig(port=broker.port, flush_jitter_s=0, receipt_timeout_s=4),
-                    device, [], outbox, on_command=lambda topic, payload: None,
-                    birth=lambda: StatusMessage(device_id=device, ts=utcnow(), version="t",
-                                                state=DeviceState.online))
+    link = MqttLink(
+        MqttConfig(port=broker.port, flush_jitter_s=0, receipt_timeout_s=4),
+        device,
+        [],
+        outbox,
+        on_command=lambda topic, payload: None,
+        birth=lambda: StatusMessage(
+            device_id=device, ts=utcnow(), version="t", state=DeviceState.online
+        ),
+    )
     try:
         link.start()
         wait_for(link.controller_online.is_set, timeout=10, what="the controller seen online")
@@ -196,18 +233,26 @@ def test_a_new_report_goes_out_while_an_earlier_one_waits_for_its_receipt(tmp_pa
         second_topic, second, second_id = _queued_report(device, 2)
         queued = time.monotonic()
         outbox.put(second_topic, second, key=second_id)
-        wait_for(lambda: second_id in {e for e, _ in arrived}, timeout=3,
-                 what="the second report sent while the first waits for its receipt")
+        wait_for(
+            lambda: second_id in {e for e, _ in arrived},
+            timeout=3,
+            what="the second report sent while the first waits for its receipt",
+        )
         took = next(t for e, t in arrived if e == second_id) - queued
         assert took < 2.0, f"the second report waited {took:.1f} s"
-        controller.publish(topics.device_topic(device, "receipt"),
-                           encode(ReceiptMessage(ids=[second_id])), qos=1)
+        controller.publish(
+            topics.device_topic(device, "receipt"), encode(ReceiptMessage(ids=[second_id])), qos=1
+        )
         # the first, never confirmed, goes again after its timeout (2-6 s) and only it does
-        wait_for(lambda: [e for e, _ in arrived].count(first_id) >= 2, timeout=15,
-                 what="the unconfirmed report sent again")
+        wait_for(
+            lambda: [e for e, _ in arrived].count(first_id) >= 2,
+            timeout=15,
+            what="the unconfirmed report sent again",
+        )
         assert [e for e, _ in arrived].count(second_id) == 1
-        controller.publish(topics.device_topic(device, "receipt"),
-                           encode(ReceiptMessage(ids=[first_id])), qos=1)
+        controller.publish(
+            topics.device_topic(device, "receipt"), encode(ReceiptMessage(ids=[first_id])), qos=1
+        )
         wait_for(lambda: len(outbox) == 0, what="the outbox empty once both are confirmed")
     finally:
         link.stop()

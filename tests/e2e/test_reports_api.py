@@ -23,8 +23,9 @@ def test_export_api_pages_filters_and_keeps_to_its_token(stack, tmp_path):
     # paged: 90 bulletins in pages of 40, oldest first, each with every cluster's outcome
     seen, offset = [], 0
     while offset is not None:
-        r = province.get("/api/export/v1/bulletins", params={**MONTH, "limit": 40,
-                                                             "offset": offset})
+        r = province.get(
+            "/api/export/v1/bulletins", params={**MONTH, "limit": 40, "offset": offset}
+        )
         assert r.status_code == 200, r.text
         page = r.json()
         assert page["total"] == 90
@@ -43,8 +44,10 @@ def test_export_api_pages_filters_and_keeps_to_its_token(stack, tmp_path):
     assert sum(b["outcomes"].get("failed", 0) for b in seen) == by_state["failed"]
 
     # filtered: one day holds its three bulletins
-    day = province.get("/api/export/v1/bulletins", params={
-        "from": "2026-11-10T00:00:00+07:00", "to": "2026-11-11T00:00:00+07:00"}).json()
+    day = province.get(
+        "/api/export/v1/bulletins",
+        params={"from": "2026-11-10T00:00:00+07:00", "to": "2026-11-11T00:00:00+07:00"},
+    ).json()
     assert day["total"] == 3
     assert all(b["start_at"].startswith("2026-11-10") for b in day["items"])
 
@@ -61,16 +64,18 @@ def test_export_api_pages_filters_and_keeps_to_its_token(stack, tmp_path):
     r = province.get("/api/export/v1/bulletins", params={"from": MONTH["to"], "to": MONTH["from"]})
     assert r.status_code == 422
     assert "kết thúc trước" in r.json()["error"]["message"]
-    assert province.get("/api/export/v1/bulletins", params={**MONTH, "limit": 0}
-                        ).status_code == 422
+    assert province.get("/api/export/v1/bulletins", params={**MONTH, "limit": 0}).status_code == 422
 
     # its token reads the export, and nothing else; others' do not read the export
     anonymous = stack.person("ky-thuat", "technician")
     anonymous.headers["Authorization"] = "Bearer wrong-token"
     assert anonymous.get("/api/export/v1/bulletins", params=MONTH).status_code == 401
     assert broadcaster.get("/api/export/v1/devices").status_code == 403
-    for method, path in (("get", "/api/broadcasts"), ("get", "/api/reports/station"),
-                         ("post", "/api/stop")):
+    for method, path in (
+        ("get", "/api/broadcasts"),
+        ("get", "/api/reports/station"),
+        ("post", "/api/stop"),
+    ):
         assert getattr(province, method)(path).status_code == 403, path
 
 
@@ -80,8 +85,13 @@ def test_the_report_page_downloads_and_cli(stack, tmp_path):
     broadcaster = stack.person("phat-thanh", "broadcaster")
     page = broadcaster.get("/ui/reports", params={"month": "2026-11"})
     assert page.status_code == 200
-    for words in ("Báo cáo hoạt động — 11/2026", "Thôn Đông", "Cụm loa-cho", "30/11/2026",
-                  "/api/reports/station.pdf?month=2026-11"):
+    for words in (
+        "Báo cáo hoạt động — 11/2026",
+        "Thôn Đông",
+        "Cụm loa-cho",
+        "30/11/2026",
+        "/api/reports/station.pdf?month=2026-11",
+    ):
         assert words in page.text, words
     bad = broadcaster.get("/ui/reports", params={"month": "2026-1x"})
     assert bad.status_code == 200
@@ -90,20 +100,48 @@ def test_the_report_page_downloads_and_cli(stack, tmp_path):
     pdf = broadcaster.get("/api/reports/station.pdf", params={"month": "2026-11"})
     assert pdf.headers["content-type"] == "application/pdf"
     assert "Thôn Đoài" in PdfReader(io.BytesIO(pdf.content)).pages[0].extract_text()
-    csv = broadcaster.get("/api/reports/station.csv", params={"month": "2026-11",
-                                                              "kind": "equipment"})
+    csv = broadcaster.get(
+        "/api/reports/station.csv", params={"month": "2026-11", "kind": "equipment"}
+    )
     assert csv.content.startswith(b"\xef\xbb\xbfC\xe1\xbb\xa5m loa")  # BOM, "Cụm loa"
 
     out = tmp_path / "bao-cao.csv"
     token = broadcaster.headers["Authorization"].split()[1]
-    result = CliRunner().invoke(app, ["report", "--month", "2026-11", "--format", "csv",
-                                      "--kind", "villages", "--out", str(out),
-                                      "--url", stack.base_url, "--token", token])
+    result = CliRunner().invoke(
+        app,
+        [
+            "report",
+            "--month",
+            "2026-11",
+            "--format",
+            "csv",
+            "--kind",
+            "villages",
+            "--out",
+            str(out),
+            "--url",
+            stack.base_url,
+            "--token",
+            token,
+        ],
+    )
     assert result.exit_code == 0, result.output
     lines = out.read_text(encoding="utf-8-sig").splitlines()
     assert lines[0].startswith("Thôn,Số bản tin")
     assert len(lines) == 4
-    result = CliRunner().invoke(app, ["report", "--month", "2026-13", "--url", stack.base_url,
-                                      "--token", token, "--out", str(tmp_path / "x.pdf")])
+    result = CliRunner().invoke(
+        app,
+        [
+            "report",
+            "--month",
+            "2026-13",
+            "--url",
+            stack.base_url,
+            "--token",
+            token,
+            "--out",
+            str(tmp_path / "x.pdf"),
+        ],
+    )
     assert result.exit_code == 1
     assert not (tmp_path / "x.pdf").exists()

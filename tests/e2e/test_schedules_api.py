@@ -16,8 +16,14 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def _cli(stack: Stack, *args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "LOALANG_URL": stack.base_url, "LOALANG_TOKEN": stack.services.api_token}
-    return subprocess.run([sys.executable, "-m", "loalang.cli", "schedules", *args], env=env,
-                          capture_output=True, text=True, cwd=ROOT, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "loalang.cli", "schedules", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=60,
+    )
 
 
 def _write(tmp_path: Path, sha: str, extra: str = "") -> Path:
@@ -54,8 +60,9 @@ def _setup(stack: Stack, speech_wav) -> str:
     return stack.upload(speech_wav)["sha256"]
 
 
-def test_apply_is_idempotent_removes_what_the_files_dropped_and_exports(stack: Stack, speech_wav,
-                                                                        tmp_path):
+def test_apply_is_idempotent_removes_what_the_files_dropped_and_exports(
+    stack: Stack, speech_wav, tmp_path
+):
     sha = _setup(stack, speech_wav)
     path = _write(tmp_path, sha)
     dry = _cli(stack, "apply", str(path), "--dry-run")
@@ -84,8 +91,9 @@ def test_apply_is_idempotent_removes_what_the_files_dropped_and_exports(stack: S
     assert _cli(stack, "apply", str(exported)).stdout.strip().endswith("no changes")
 
 
-def test_apply_refuses_problems_with_file_and_line_and_stores_nothing(stack: Stack, speech_wav,
-                                                                      tmp_path):
+def test_apply_refuses_problems_with_file_and_line_and_stores_nothing(
+    stack: Stack, speech_wav, tmp_path
+):
     sha = _setup(stack, speech_wav)
     clash = """\
   - name: chen-ngang
@@ -128,8 +136,14 @@ def test_plan_shows_what_plays_where(stack: Stack, speech_wav, tmp_path):
 
 def test_one_schedule_at_a_time_through_the_api(stack: Stack, speech_wav):
     sha = _setup(stack, speech_wav)
-    weekly = {"name": "suc-khoe", "title": "Sức khoẻ", "targets": ["zone:thon-dong"],
-              "start": "18:15", "rrule": "FREQ=WEEKLY;BYDAY=MO", "programme": [{"media": sha}]}
+    weekly = {
+        "name": "suc-khoe",
+        "title": "Sức khoẻ",
+        "targets": ["zone:thon-dong"],
+        "start": "18:15",
+        "rrule": "FREQ=WEEKLY;BYDAY=MO",
+        "programme": [{"media": sha}],
+    }
     r = stack.api.put("/api/schedules/suc-khoe", json=weekly)
     assert r.status_code == 200
     assert r.json()["added"] == ["suc-khoe"]
@@ -156,13 +170,22 @@ def test_a_one_off_that_has_played_does_not_block_the_next_edit(stack: Stack, sp
 
     sha = _setup(stack, speech_wav)
     soon = (utcnow() + timedelta(seconds=3)).astimezone(ZoneInfo("Asia/Ho_Chi_Minh"))
-    once = {"name": "hop-thon", "targets": ["zone:thon-dong"],
-            "start": soon.strftime("%H:%M:%S"), "date": soon.date().isoformat(),
-            "programme": [{"media": sha}]}
+    once = {
+        "name": "hop-thon",
+        "targets": ["zone:thon-dong"],
+        "start": soon.strftime("%H:%M:%S"),
+        "date": soon.date().isoformat(),
+        "programme": [{"media": sha}],
+    }
     assert stack.api.put("/api/schedules/hop-thon", json=once).status_code == 200
     time.sleep(max(0.0, (soon - utcnow()).total_seconds() + 1.5))
-    weekly = {"name": "suc-khoe", "targets": ["zone:thon-tay"], "start": "18:15",
-              "rrule": "FREQ=WEEKLY;BYDAY=MO", "programme": [{"media": sha}]}
+    weekly = {
+        "name": "suc-khoe",
+        "targets": ["zone:thon-tay"],
+        "start": "18:15",
+        "rrule": "FREQ=WEEKLY;BYDAY=MO",
+        "programme": [{"media": sha}],
+    }
     r = stack.api.put("/api/schedules/suc-khoe", json=weekly)
     assert r.status_code == 200, r.text
     assert r.json()["added"] == ["suc-khoe"], r.text

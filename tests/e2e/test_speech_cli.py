@@ -15,21 +15,39 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def _cli(stack: Stack, *args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "LOALANG_URL": stack.base_url, "LOALANG_TOKEN": stack.services.api_token}
-    return subprocess.run([sys.executable, "-m", "loalang.cli", *args], env=env, cwd=ROOT,
-                          capture_output=True, text=True, timeout=180, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "loalang.cli", *args],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
 
 
 def test_broadcast_a_text_in_the_southern_voice_and_follow_it(stack: Stack):
     stack.add_zone("thon-dong")
     stack.register("loa-1", ["thon-dong"])
     stack.start_agent("loa-1")
-    out = _cli(stack, "broadcast", "--text", "Thông báo: 8h sáng mai họp thôn.", "--voice",
-               "south", "--to", "thon-dong", "--wait")
+    out = _cli(
+        stack,
+        "broadcast",
+        "--text",
+        "Thông báo: 8h sáng mai họp thôn.",
+        "--voice",
+        "south",
+        "--to",
+        "thon-dong",
+        "--wait",
+    )
     assert out.returncode == 0, out.stderr + out.stdout
     assert "played" in out.stdout
     # the progress bar, by stage (a short text may be spoken between two polls)
-    assert any(stage in out.stdout + out.stderr for stage in (
-        "đọc văn bản / speaking", "đo âm lượng / measuring", "mã hoá / encoding"))
+    assert any(
+        stage in out.stdout + out.stderr
+        for stage in ("đọc văn bản / speaking", "đo âm lượng / measuring", "mã hoá / encoding")
+    )
     [media] = stack.api.get("/api/media").json()
     assert media["voice"] == "espeak:vi-vn-x-south"
     assert media["text"] == "Thông báo: 8h sáng mai họp thôn."

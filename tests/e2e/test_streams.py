@@ -17,8 +17,9 @@ from tests.support.stack import Stack, wait_for
 HCM = ZoneInfo("Asia/Ho_Chi_Minh")
 
 
-def test_relay_plays_for_its_slot_and_falls_back_when_the_source_drops(stack: Stack,
-                                                                        icecast: Icecast):
+def test_relay_plays_for_its_slot_and_falls_back_when_the_source_drops(
+    stack: Stack, icecast: Icecast
+):
     icecast.feed("vov1.ogg", 440)
     icecast.feed("du-phong.ogg", 880)
     for mount in ("vov1.ogg", "du-phong.ogg"):
@@ -28,28 +29,49 @@ def test_relay_plays_for_its_slot_and_falls_back_when_the_source_drops(stack: St
     stack.start_agent("loa-1")
     start = (utcnow() + timedelta(seconds=8)).replace(microsecond=0)
     local = start.astimezone(HCM)
-    r = stack.api.put("/api/schedules", json={"timezone": "Asia/Ho_Chi_Minh", "schedules": [{
-        "name": "tiep-song-vov", "title": "Tiếp sóng VOV1", "targets": ["zone:thon-dong"],
-        "start": local.strftime("%H:%M:%S"), "date": local.date().isoformat(),
-        "programme": [{"relay": icecast.url("vov1.ogg"), "duration_s": 12,
-                       "fallback": [icecast.url("du-phong.ogg")]}]}]})
+    r = stack.api.put(
+        "/api/schedules",
+        json={
+            "timezone": "Asia/Ho_Chi_Minh",
+            "schedules": [
+                {
+                    "name": "tiep-song-vov",
+                    "title": "Tiếp sóng VOV1",
+                    "targets": ["zone:thon-dong"],
+                    "start": local.strftime("%H:%M:%S"),
+                    "date": local.date().isoformat(),
+                    "programme": [
+                        {
+                            "relay": icecast.url("vov1.ogg"),
+                            "duration_s": 12,
+                            "fallback": [icecast.url("du-phong.ogg")],
+                        }
+                    ],
+                }
+            ],
+        },
+    )
     assert r.status_code == 200, r.text
     assert r.json()["applied"], r.text
-    started = wait_for(lambda: stack.events(type="playback.started"), timeout=30,
-                       what="relay started")
+    started = wait_for(
+        lambda: stack.events(type="playback.started"), timeout=30, what="relay started"
+    )
     play_id = started[0]["play_id"]
     wait_for(lambda: utcnow() > start + timedelta(seconds=3), what="three seconds of relay")
     icecast.cut("vov1.ogg")  # the provincial link drops and does not come back
-    finished = wait_for(lambda: stack.events(type="playback.finished", play_id=play_id),
-                        timeout=40, what="relay finished")[0]["payload"]
+    finished = wait_for(
+        lambda: stack.events(type="playback.finished", play_id=play_id),
+        timeout=40,
+        what="relay finished",
+    )[0]["payload"]
     assert finished["stream_urls"] == [icecast.url("vov1.ogg"), icecast.url("du-phong.ogg")]
     assert not finished["interrupted"]
     assert abs(finished["played_ms"] - 12_000) < 50  # the slot keeps its length
 
     pcm = read_wav(stack.output_files("loa-1")[0])
     assert abs(len(pcm) / 48000 - 12) < 0.05
-    seconds = [pcm[i * 48000:(i + 1) * 48000] for i in range(12)]
-    audible = [i for i, s in enumerate(seconds) if np.sqrt(np.mean(s ** 2)) > 0.03]
+    seconds = [pcm[i * 48000 : (i + 1) * 48000] for i in range(12)]
+    audible = [i for i, s in enumerate(seconds) if np.sqrt(np.mean(s**2)) > 0.03]
     assert audible, "nothing audible came out"
     assert abs(dominant_hz(seconds[audible[0]]) - 440) < 5  # the live stream first
     assert abs(dominant_hz(seconds[audible[-1]]) - 880) < 5  # then the fallback, audible

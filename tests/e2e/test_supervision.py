@@ -41,9 +41,15 @@ def _kill_broker(s: Stack) -> int:
 
 
 def _back(s: Stack, old_pid: int) -> None:
-    wait_for(lambda: _broker_pid(s) != old_pid and s.services is not None and
-             s.services.gateway.connected.is_set(), timeout=30,
-             what="the broker started again and the controller back on it")
+    wait_for(
+        lambda: (
+            _broker_pid(s) != old_pid
+            and s.services is not None
+            and s.services.gateway.connected.is_set()
+        ),
+        timeout=30,
+        what="the broker started again and the controller back on it",
+    )
 
 
 def test_a_broker_killed_with_minus_9_is_back_with_its_log_ins_and_acl(station: Stack):
@@ -51,24 +57,29 @@ def test_a_broker_killed_with_minus_9_is_back_with_its_log_ins_and_acl(station: 
     old = _kill_broker(s)
     _back(s, old)
     for device in ("loa-1", "loa-2"):
-        wait_for(s.agents[device].link.connected.is_set, timeout=30,
-                 what=f"{device} back on the broker")
+        wait_for(
+            s.agents[device].link.connected.is_set, timeout=30, what=f"{device} back on the broker"
+        )
     # the ACL still holds: loa-1's credential reads nothing of anyone else's
     thief = Client(s, *_own(s, "loa-1"))
     assert thief.settle()
     thief.c.subscribe("#", qos=1)
     thief.c.subscribe(topics.device_topic("loa-2", "cmd"), qos=1)
     time.sleep(0.5)
-    assert s.api.post("/api/stop", json={"targets": ["device:loa-2"],
-                                         "reason": "kiểm tra"}).status_code in (200, 202)
+    assert s.api.post(
+        "/api/stop", json={"targets": ["device:loa-2"], "reason": "kiểm tra"}
+    ).status_code in (200, 202)
     time.sleep(1.5)
     assert not [t for t, _ in thief.got if "/loa-2/" in t]
     thief.close()
     # a retirement after the restart reaches the new process: the credential is refused
     retired = _own(s, "loa-2")
     assert s.api.post("/api/devices/loa-2/retire").status_code == 200
-    wait_for(lambda: not s.agents["loa-2"].link.connected.is_set(), timeout=10,
-             what="the retired device put off the restarted broker")
+    wait_for(
+        lambda: not s.agents["loa-2"].link.connected.is_set(),
+        timeout=10,
+        what="the retired device put off the restarted broker",
+    )
     probe = Client(s, *retired)
     assert not probe.settle()
     probe.close()
@@ -77,16 +88,22 @@ def test_a_broker_killed_with_minus_9_is_back_with_its_log_ins_and_acl(station: 
     assert 'loalang_service_restarts_total{service="mosquitto"} 1.0' in metrics
 
 
-def test_a_broker_that_keeps_dying_raises_the_stations_alarm_until_it_stays_up(
-        station: Stack):
+def test_a_broker_that_keeps_dying_raises_the_stations_alarm_until_it_stays_up(station: Stack):
     s = station
     for _ in range(3):
         old = _kill_broker(s)
-        wait_for(lambda old=old: _broker_pid(s) != old, timeout=30, interval=0.05,
-                 what="the broker started again")
+        wait_for(
+            lambda old=old: _broker_pid(s) != old,
+            timeout=30,
+            interval=0.05,
+            what="the broker started again",
+        )
         time.sleep(0.3)
-    alarms = wait_for(lambda: [a for a in s.alarms() if a["code"] == "service_down"],
-                      timeout=10, what="the station's alarm")
+    alarms = wait_for(
+        lambda: [a for a in s.alarms() if a["code"] == "service_down"],
+        timeout=10,
+        what="the station's alarm",
+    )
     assert alarms[0]["device_id"] is None
     assert alarms[0]["key"] == "service:mosquitto"
     assert alarms[0]["cleared_at"] is None

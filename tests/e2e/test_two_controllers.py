@@ -40,17 +40,27 @@ class ControllerProcess:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = tmp / f"{name}.log"
-        self.env = {**os.environ, **env, "LOALANG_CONTROLLER_ID": name,
-                    "LOALANG_DATA_DIR": str(tmp / name), "LOALANG_HTTP_PORT": str(self.port)}
+        self.env = {
+            **os.environ,
+            **env,
+            "LOALANG_CONTROLLER_ID": name,
+            "LOALANG_DATA_DIR": str(tmp / name),
+            "LOALANG_HTTP_PORT": str(self.port),
+        }
         self.proc: subprocess.Popen[bytes] | None = None
-        self.api = httpx.Client(base_url=self.url, timeout=60,
-                                headers={"Authorization": f"Bearer {TOKEN}"})
+        self.api = httpx.Client(
+            base_url=self.url, timeout=60, headers={"Authorization": f"Bearer {TOKEN}"}
+        )
 
     def start(self) -> ControllerProcess:
         with self.log.open("ab") as log:
             self.proc = subprocess.Popen(
-                [str(Path(sys.executable).parent / "loalang"), "controller", "-v"], cwd=ROOT,
-                env=self.env, stdout=log, stderr=subprocess.STDOUT)
+                [str(Path(sys.executable).parent / "loalang"), "controller", "-v"],
+                cwd=ROOT,
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
         wait_for(self.health, 60, what=f"controller {self.name} serving")
         return self
 
@@ -87,15 +97,24 @@ def pg_url() -> Any:
 
 
 def test_two_controllers_one_leads_and_the_other_takes_over_when_it_is_killed(
-        tmp_path, mosquitto, pg_url, speech_wav):
+    tmp_path, mosquitto, pg_url, speech_wav
+):
     serving_port = free_port()
-    env = {"LOALANG_DATABASE_URL": pg_url, "LOALANG_SHARED_DIR": str(tmp_path / "shared"),
-           "LOALANG_MQTT_PORT": str(mosquitto.port), "LOALANG_BROKER": "external",
-           "LOALANG_API_TOKEN": TOKEN, "LOALANG_HTTPS_PORT": "0", "LOALANG_ICECAST": "off",
-           "LOALANG_SYNC_LEAD_S": "2", "LOALANG_MISSED_GRACE_S": "2",
-           "LOALANG_PREFETCH_LEAD_S": "3", "LOALANG_LEADER_POLL_S": "0.5",
-           # media is fetched from the one that stays (a load balancer's job in a province)
-           "LOALANG_PUBLIC_URL": f"http://127.0.0.1:{serving_port}"}
+    env = {
+        "LOALANG_DATABASE_URL": pg_url,
+        "LOALANG_SHARED_DIR": str(tmp_path / "shared"),
+        "LOALANG_MQTT_PORT": str(mosquitto.port),
+        "LOALANG_BROKER": "external",
+        "LOALANG_API_TOKEN": TOKEN,
+        "LOALANG_HTTPS_PORT": "0",
+        "LOALANG_ICECAST": "off",
+        "LOALANG_SYNC_LEAD_S": "2",
+        "LOALANG_MISSED_GRACE_S": "2",
+        "LOALANG_PREFETCH_LEAD_S": "3",
+        "LOALANG_LEADER_POLL_S": "0.5",
+        # media is fetched from the one that stays (a load balancer's job in a province)
+        "LOALANG_PUBLIC_URL": f"http://127.0.0.1:{serving_port}",
+    }
     a = ControllerProcess("ctl-a", tmp_path, env).start()
     wait_for(a.leads, 20, what="the first controller leading")
     b = ControllerProcess("ctl-b", tmp_path, env)
@@ -110,11 +129,15 @@ def test_two_controllers_one_leads_and_the_other_takes_over_when_it_is_killed(
         assert not b.leads(), "exactly one controller leads"
 
         # provisioning through the follower: its plan changes reach the leader
-        assert b.api.post("/api/zones", json={"id": "thon-dong", "name": "Thôn Đông"}
-                          ).status_code == 201
+        assert (
+            b.api.post("/api/zones", json={"id": "thon-dong", "name": "Thôn Đông"}).status_code
+            == 201
+        )
         for device_id in ("loa-1", "loa-2"):
-            r = b.api.post("/api/devices", json={"id": device_id, "name": device_id,
-                                                 "zones": ["thon-dong"], "output": "file"})
+            r = b.api.post(
+                "/api/devices",
+                json={"id": device_id, "name": device_id, "zones": ["thon-dong"], "output": "file"},
+            )
             assert r.status_code == 201, r.text
             data = tomllib.loads(r.json()["config_toml"])
             data["data_dir"] = str(tmp_path / "agents" / device_id)
@@ -126,8 +149,9 @@ def test_two_controllers_one_leads_and_the_other_takes_over_when_it_is_killed(
             agents.append(agent)
         for agent in agents:
             wait_for(lambda agent=agent: agent.link.connected.is_set(), what="agent connected")
-            wait_for(lambda agent=agent: agent._plan_path.exists(), 30,
-                     what="a plan from the leader")
+            wait_for(
+                lambda agent=agent: agent._plan_path.exists(), 30, what="a plan from the leader"
+            )
         with speech_wav.open("rb") as fh:
             media = b.api.post("/api/media", files={"file": ("tin.wav", fh)}).json()
 
@@ -139,8 +163,11 @@ def test_two_controllers_one_leads_and_the_other_takes_over_when_it_is_killed(
                 r = ctl.api.put("/api/devices/loa-1/volume", json={"level": level})
                 if r.status_code != 200:
                     failures.append(f"{ctl.name}: {r.status_code} {r.text}")
-        threads = [threading.Thread(target=volumes, args=(a, range(40, 60))),
-                   threading.Thread(target=volumes, args=(b, range(60, 80)))]
+
+        threads = [
+            threading.Thread(target=volumes, args=(a, range(40, 60))),
+            threading.Thread(target=volumes, args=(b, range(60, 80))),
+        ]
         for t in threads:
             t.start()
         for t in threads:
@@ -167,12 +194,14 @@ def test_two_controllers_one_leads_and_the_other_takes_over_when_it_is_killed(
         engine = create_engine(pg_url)
         with Session(engine) as session:
             for broadcast_id in (first, later, stop_after):
-                sent = session.scalars(select(Command).where(
-                    Command.broadcast_id == broadcast_id)).all()
+                sent = session.scalars(
+                    select(Command).where(Command.broadcast_id == broadcast_id)
+                ).all()
                 assert len(sent) == 1, f"{broadcast_id} sent {len(sent)} times"
             for target in ("device:loa-1", "zone:thon-dong"):
-                rows = session.scalars(select(Command).where(Command.target == target)
-                                       .order_by(Command.issued_at)).all()
+                rows = session.scalars(
+                    select(Command).where(Command.target == target).order_by(Command.issued_at)
+                ).all()
                 seqs = [r.seq for r in rows]
                 assert seqs == sorted(seqs), target
                 assert len(set(seqs)) == len(seqs), target
@@ -195,16 +224,23 @@ def test_two_controllers_one_leads_and_the_other_takes_over_when_it_is_killed(
 
 
 def _broadcast(ctl: ControllerProcess, sha: str, seconds: float) -> str:
-    r = ctl.api.post("/api/broadcasts", json={
-        "media_sha256": sha, "targets": ["zone:thon-dong"],
-        "start_at": (utcnow() + timedelta(seconds=seconds)).isoformat()})
+    r = ctl.api.post(
+        "/api/broadcasts",
+        json={
+            "media_sha256": sha,
+            "targets": ["zone:thon-dong"],
+            "start_at": (utcnow() + timedelta(seconds=seconds)).isoformat(),
+        },
+    )
     assert r.status_code == 201, r.text
     return str(r.json()["id"])
 
 
-def _wait_states(ctl: ControllerProcess, broadcast_id: str, states: set[str],
-                 timeout: float) -> None:
+def _wait_states(
+    ctl: ControllerProcess, broadcast_id: str, states: set[str], timeout: float
+) -> None:
     def done() -> bool:
         b = ctl.api.get(f"/api/broadcasts/{broadcast_id}").json()
         return all(d["state"] in states for d in b["deliveries"])
+
     wait_for(done, timeout, interval=0.3, what=f"{broadcast_id} in {states}")

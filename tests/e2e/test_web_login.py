@@ -10,8 +10,9 @@ from tests.support.stack import Stack
 
 def _browser(stack: Stack, source: str = "127.0.0.1") -> httpx.Client:
     """A browser on a machine of its own (``source``: the address it connects from)."""
-    return httpx.Client(base_url=stack.base_url, timeout=60,
-                        transport=httpx.HTTPTransport(local_address=source))
+    return httpx.Client(
+        base_url=stack.base_url, timeout=60, transport=httpx.HTTPTransport(local_address=source)
+    )
 
 
 def test_login_session_csrf_and_logout(stack: Stack):
@@ -41,8 +42,10 @@ def test_login_session_csrf_and_logout(stack: Stack):
 
     assert browser.post("/auth/logout").status_code == 204
     assert browser.get("/api/me").status_code == 401
-    log = [(e["actor"], e["action"], e["outcome"])
-           for e in stack.api.get("/api/audit", params={"action": "auth.log"}).json()]
+    log = [
+        (e["actor"], e["action"], e["outcome"])
+        for e in stack.api.get("/api/audit", params={"action": "auth.log"}).json()
+    ]
     assert ("lan", "auth.login", "denied") in log
     assert ("lan", "auth.login", "ok") in log
     assert ("ma", "auth.login", "denied") in log
@@ -52,8 +55,12 @@ def test_login_session_csrf_and_logout(stack: Stack):
 def test_deactivation_ends_sessions(stack: Stack):
     stack.person("hoa", "approver")
     browser = _browser(stack)
-    assert browser.post("/auth/login", json={"username": "hoa", "password": "hoa-secret-pw"}
-                        ).status_code == 200
+    assert (
+        browser.post(
+            "/auth/login", json={"username": "hoa", "password": "hoa-secret-pw"}
+        ).status_code
+        == 200
+    )
     assert browser.get("/api/me").status_code == 200
     stack.api.patch("/api/users/hoa", json={"active": False})
     assert browser.get("/api/me").status_code == 401  # her open session stops at once
@@ -63,8 +70,7 @@ def _try(browser: httpx.Client, username: str, password: str) -> httpx.Response:
     return browser.post("/auth/login", json={"username": username, "password": password})
 
 
-def test_a_stranger_on_the_stations_own_address_cannot_lock_the_approver_out(
-        tmp_path, mosquitto):
+def test_a_stranger_on_the_stations_own_address_cannot_lock_the_approver_out(tmp_path, mosquitto):
     """Everyone behind the commune office's one router shares an address. A stranger there
     guessing ``duyet``'s password is slowed, then refused; the approver's own browser, which
     logged in to ``duyet`` before, is not held back by the stranger's failures."""
@@ -102,7 +108,8 @@ def test_a_stranger_on_the_stations_own_address_cannot_lock_the_approver_out(
     assert _try(_browser(stack, "127.0.0.2"), "duyet", "duyet-secret-pw").status_code == 200
     audit = stack.api.get("/api/audit", params={"action": "auth.login"}).json()
     assert {e["detail"].get("scope") for e in audit if e["outcome"] == "throttled"} == {
-        "name_and_address"}
+        "name_and_address"
+    }
     assert "duyet" in stack.services.accounts.locked()  # the admin page offers an unlock
     assert stack.api.post("/api/users/duyet/unlock").status_code == 200
     while (r := _try(stranger, "duyet", "duyet-secret-pw")).status_code == 429:
@@ -129,29 +136,44 @@ def test_one_address_trying_every_name_is_slowed(stack: Stack):
 def test_deactivation_is_for_good_and_a_new_password_ends_every_session(stack: Stack):
     token = stack.person("hoa", "approver").headers["Authorization"]
     browser = _browser(stack)
-    assert browser.post("/auth/login", json={"username": "hoa", "password": "hoa-secret-pw"}
-                        ).status_code == 200
+    assert (
+        browser.post(
+            "/auth/login", json={"username": "hoa", "password": "hoa-secret-pw"}
+        ).status_code
+        == 200
+    )
     stack.api.patch("/api/users/hoa", json={"active": False})
     stack.api.patch("/api/users/hoa", json={"active": True})
     assert browser.get("/api/me").status_code == 401  # the old cookie does not come back
     with httpx.Client(base_url=stack.base_url, headers={"Authorization": token}) as cli:
         assert cli.get("/api/me").status_code == 401  # nor the old token
 
-    assert browser.post("/auth/login", json={"username": "hoa", "password": "hoa-secret-pw"}
-                        ).status_code == 200
+    assert (
+        browser.post(
+            "/auth/login", json={"username": "hoa", "password": "hoa-secret-pw"}
+        ).status_code
+        == 200
+    )
     assert browser.get("/api/me").status_code == 200
     stack.api.patch("/api/users/hoa", json={"password": "mat-khau-moi-2026"})
     assert browser.get("/api/me").status_code == 401  # whoever knew the old one is out
-    assert browser.post("/auth/login", json={"username": "hoa",
-                                             "password": "mat-khau-moi-2026"}).status_code == 200
+    assert (
+        browser.post(
+            "/auth/login", json={"username": "hoa", "password": "mat-khau-moi-2026"}
+        ).status_code
+        == 200
+    )
 
 
 def test_bad_tokens_from_one_address_write_one_audit_row_a_minute(stack: Stack):
     stranger = httpx.Client(base_url=stack.base_url, headers={"Authorization": "Bearer nope"})
     for _ in range(50):
         assert stranger.get("/api/devices").status_code == 401
-    rows = [r for r in stack.api.get("/api/audit", params={"action": "auth.failed"}).json()
-            if r["target"] == "/api/devices"]
+    rows = [
+        r
+        for r in stack.api.get("/api/audit", params={"action": "auth.failed"}).json()
+        if r["target"] == "/api/devices"
+    ]
     assert len(rows) == 1
     assert rows[0]["ip"] == "127.0.0.1"
 
@@ -163,8 +185,9 @@ def test_unknown_paths_and_methods_answer_in_the_projects_shape(stack: Stack):
     r = stack.api.delete("/api/zones")
     assert r.status_code == 405
     assert r.json()["error"]["code"] == "http.method_not_allowed"
-    r = stack.api.post("/api/zones", content=b"{not json", headers={
-        "Content-Type": "application/json"})
+    r = stack.api.post(
+        "/api/zones", content=b"{not json", headers={"Content-Type": "application/json"}
+    )
     assert r.status_code == 422
     assert r.json()["error"]["code"] == "request.invalid"
     spec = stack.api.get("/openapi.json").json()

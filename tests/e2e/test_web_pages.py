@@ -21,8 +21,10 @@ def test_pages_name_villages_and_loudspeakers_not_ids(stack: Stack, speech_wav):
     icon = lan.get("/favicon.ico")
     assert icon.status_code == 200
     assert icon.headers["content-type"] == "image/svg+xml"
-    b = lan.post("/api/broadcasts", json={"media_sha256": sha, "targets": ["zone:thon-dong"],
-                                         "title": "Tin sáng"}).json()
+    b = lan.post(
+        "/api/broadcasts",
+        json={"media_sha256": sha, "targets": ["zone:thon-dong"], "title": "Tin sáng"},
+    ).json()
     approvals = lan.get("/ui/approvals").text
     assert "Thôn Đông" in approvals
     assert "zone:thon-dong" not in approvals
@@ -40,12 +42,16 @@ def test_fleet_page_plots_the_online_ratio_from_samples(stack: Stack):
         stack.register(device, ["thon-dong"])
     stack.start_agent("loa-1")
     stack.start_agent("loa-2")
-    wait_for(lambda: all(d["status"] == "online" for d in stack.api.get("/api/devices").json()),
-             what="both online")
+    wait_for(
+        lambda: all(d["status"] == "online" for d in stack.api.get("/api/devices").json()),
+        what="both online",
+    )
     history.record(stack.services.sessions)
     stack.agents.pop("loa-2").stop()  # a clean shutdown: "stopped", not online either
-    wait_for(lambda: stack.api.get("/api/devices/loa-2").json()["status"] == "stopped",
-             what="loa-2 stopped")
+    wait_for(
+        lambda: stack.api.get("/api/devices/loa-2").json()["status"] == "stopped",
+        what="loa-2 stopped",
+    )
     history.record(stack.services.sessions)
     page = stack.person("minh", "technician").get("/ui/fleet").text
     figure = page.split('id="online-ratio"')[1].split("</figure>")[0]
@@ -74,16 +80,30 @@ def test_admin_registers_a_cluster_from_the_form_and_gets_its_config_once(stack:
     assert bad.status_code == 422
     for message in ("Mã chỉ gồm chữ thường", "Hãy nhập tên cụm loa", "Hãy chọn ít nhất một thôn"):
         assert message in bad.text
-    bad_place = admin.post("/ui/setup/devices", data={"id": "loa-dong-2", "name": "Chợ",
-                                                      "zones": "thon-dong", "latitude": "91",
-                                                      "longitude": "105"})
+    bad_place = admin.post(
+        "/ui/setup/devices",
+        data={
+            "id": "loa-dong-2",
+            "name": "Chợ",
+            "zones": "thon-dong",
+            "latitude": "91",
+            "longitude": "105",
+        },
+    )
     assert bad_place.status_code == 422
     assert "Toạ độ không hợp lệ" in bad_place.text
     assert stack.api.get("/api/devices").json() == []
 
-    ok = admin.post("/ui/setup/devices", data={"id": "loa-dong-2", "name": "Cụm loa chợ",
-                                               "zones": "thon-dong", "latitude": "9.18",
-                                               "longitude": "105.15"})
+    ok = admin.post(
+        "/ui/setup/devices",
+        data={
+            "id": "loa-dong-2",
+            "name": "Cụm loa chợ",
+            "zones": "thon-dong",
+            "latitude": "9.18",
+            "longitude": "105.15",
+        },
+    )
     assert ok.status_code == 200
     assert ok.headers["cache-control"] == "no-store"
     # no public URL set: the page says the config only works on this machine
@@ -91,6 +111,7 @@ def test_admin_registers_a_cluster_from_the_form_and_gets_its_config_once(stack:
     assert "LOALANG_PUBLIC_URL" in ok.text
     config_text = ok.text.split('<pre id="agent-config">')[1].split("</pre>")[0]
     import html
+
     config = tomllib.loads(html.unescape(config_text))
     assert config["device_id"] == "loa-dong-2"
     assert config["zones"] == ["thon-dong"]
@@ -98,23 +119,26 @@ def test_admin_registers_a_cluster_from_the_form_and_gets_its_config_once(stack:
     device = stack.api.get("/api/devices/loa-dong-2").json()
     assert device["latitude"] == 9.18
     assert device["zones"] == ["thon-dong"]
-    dup = admin.post("/ui/setup/devices", data={"id": "loa-dong-2", "name": "x",
-                                                "zones": "thon-dong"})
+    dup = admin.post(
+        "/ui/setup/devices", data={"id": "loa-dong-2", "name": "x", "zones": "thon-dong"}
+    )
     assert dup.status_code == 422
     assert "đã tồn tại" in dup.text
 
     # the config shown works: an agent started from it comes online
-    config.update(data_dir=str(stack.tmp / "agents" / "loa-dong-2"),
-                  output={"backend": "file"})
+    config.update(data_dir=str(stack.tmp / "agents" / "loa-dong-2"), output={"backend": "file"})
     stack.configs["loa-dong-2"] = AgentConfig.from_dict(config)
     stack.start_agent("loa-dong-2")
-    wait_for(lambda: stack.api.get("/api/devices/loa-dong-2").json()["status"] == "online",
-             what="enrolled agent online")
+    wait_for(
+        lambda: stack.api.get("/api/devices/loa-dong-2").json()["status"] == "online",
+        what="enrolled agent online",
+    )
 
     # new credentials: a new config, the old token refused
     rotated = admin.post("/ui/devices/loa-dong-2/rotate-token")
-    new_token = tomllib.loads(html.unescape(
-        rotated.text.split('<pre id="agent-config">')[1].split("</pre>")[0]))["token"]
+    new_token = tomllib.loads(
+        html.unescape(rotated.text.split('<pre id="agent-config">')[1].split("</pre>")[0])
+    )["token"]
     assert new_token != config["token"]
     log = [(e["action"], e["target"]) for e in stack.api.get("/api/audit").json()]
     assert ("device.register", "loa-dong-2") in log
@@ -124,8 +148,10 @@ def test_admin_registers_a_cluster_from_the_form_and_gets_its_config_once(stack:
     tech = stack.person("minh", "technician").get("/ui/devices/loa-dong-2").text
     assert 'id="volume-form"' in tech
     assert "rotate-token" not in tech
-    assert 'id="volume-form"' not in stack.person("lan", "broadcaster").get(
-        "/ui/devices/loa-dong-2").text
+    assert (
+        'id="volume-form"'
+        not in stack.person("lan", "broadcaster").get("/ui/devices/loa-dong-2").text
+    )
     assert stack.person("lan2", "technician").get("/ui/setup").status_code == 403
 
 
@@ -137,15 +163,25 @@ def test_zone_rename_keeps_its_id(stack: Stack):
     assert r.json()["name"] == "Thôn Đông"
     assert admin.patch("/api/zones/khong-co", json={"name": "x"}).status_code == 404
     assert admin.patch("/api/zones/thon-dong", json={"name": ""}).status_code == 422
-    assert stack.api.get("/api/zones").json()[0] == {"id": "thon-dong", "name": "Thôn Đông",
-                                                     "device_count": 0, "geocodes": []}
+    assert stack.api.get("/api/zones").json()[0] == {
+        "id": "thon-dong",
+        "name": "Thôn Đông",
+        "device_count": 0,
+        "geocodes": [],
+    }
 
 
 def _routine_form(sha: str, **fields: str | list[str]) -> dict[str, str | list[str]]:
     form: dict[str, str | list[str]] = {
-        "title": "Bản tin sức khoẻ", "name": "suc-khoe", "villages": ["thon-dong"],
-        "start": "18:15", "repeat": "weekly", "days": ["MO", "TH"], "priority": "normal",
-        "item-0": sha}
+        "title": "Bản tin sức khoẻ",
+        "name": "suc-khoe",
+        "villages": ["thon-dong"],
+        "start": "18:15",
+        "repeat": "weekly",
+        "days": ["MO", "TH"],
+        "priority": "normal",
+        "item-0": sha,
+    }
     form.update(fields)
     return form
 
@@ -160,8 +196,11 @@ def test_routine_edited_in_the_browser_waits_for_an_approver(stack: Stack, speec
     # bad input: the form again with every problem in Vietnamese; nothing stored or proposed
     bad = lan.post("/ui/routine", data=_routine_form(sha, title="", days=[], **{"item-0": ""}))
     assert bad.status_code == 422
-    for message in ("Hãy nhập tiêu đề", "ít nhất một ngày trong tuần",
-                    "Hãy chọn ít nhất một bản tin"):
+    for message in (
+        "Hãy nhập tiêu đề",
+        "ít nhất một ngày trong tuần",
+        "Hãy chọn ít nhất một bản tin",
+    ):
         assert message in bad.text
     assert stack.api.get("/api/schedule-changes").json() == []
 
@@ -190,8 +229,9 @@ def test_routine_edited_in_the_browser_waits_for_an_approver(stack: Stack, speec
     # a rejected change shows the approver's reason to the broadcaster
     lan.post("/ui/routine", data=_routine_form(sha, original="suc-khoe", start="21:30"))
     pending = stack.api.get("/api/schedule-changes", params={"state": "pending"}).json()
-    chu_tich.post(f"/api/schedule-changes/{pending[0]['id']}/reject",
-                  json={"reason": "Quá muộn, dân đã ngủ"})
+    chu_tich.post(
+        f"/api/schedule-changes/{pending[0]['id']}/reject", json={"reason": "Quá muộn, dân đã ngủ"}
+    )
     decided = lan.get("/ui/routine").text.split("Thay đổi gần đây đã xử lý")[1]
     assert "Bị từ chối" in decided
     assert "Quá muộn, dân đã ngủ" in decided
@@ -207,8 +247,9 @@ def test_approver_edits_the_routine_directly_and_sees_conflicts_in_words(stack: 
     stack.add_zone("thon-dong", "Thôn Đông")
     sha = stack.upload(speech_wav, "Tin sáng")["sha256"]
     chu_tich = stack.person("chu-tich", "approver")
-    saved = chu_tich.post("/ui/routine", data=_routine_form(sha, repeat="daily", days=[]),
-                          follow_redirects=False)
+    saved = chu_tich.post(
+        "/ui/routine", data=_routine_form(sha, repeat="daily", days=[]), follow_redirects=False
+    )
     assert "done=saved" in saved.headers["location"]
     missing = chu_tich.get("/ui/routine/khong-co/edit")
     assert missing.status_code == 404
@@ -218,19 +259,26 @@ def test_approver_edits_the_routine_directly_and_sees_conflicts_in_words(stack: 
     edit = chu_tich.get("/ui/routine/suc-khoe/edit").text
     assert 'value="18:15"' in edit
     assert 'name="original" value="suc-khoe"' in edit
-    clash = chu_tich.post("/ui/routine", data=_routine_form(
-        sha, name="trung-gio", repeat="daily", days=[]))
+    clash = chu_tich.post(
+        "/ui/routine", data=_routine_form(sha, name="trung-gio", repeat="daily", days=[])
+    )
     assert clash.status_code == 422
     assert "Trùng giờ với lịch khác" in clash.text
-    moved = chu_tich.post("/ui/routine", data=_routine_form(
-        sha, original="suc-khoe", start="19:00", repeat="daily", days=[]),
-        follow_redirects=False)
+    moved = chu_tich.post(
+        "/ui/routine",
+        data=_routine_form(sha, original="suc-khoe", start="19:00", repeat="daily", days=[]),
+        follow_redirects=False,
+    )
     assert "done=saved" in moved.headers["location"]
     assert stack.api.get("/api/schedules/suc-khoe").json()["start"] == "19:00:00"
     # a programme longer than the blank form's rows keeps every item through an edit
     long = {f"item-{i}": sha for i in range(8)}
-    chu_tich.post("/ui/routine", data=_routine_form(
-        sha, original="suc-khoe", start="19:00", repeat="daily", days=[], **long))
+    chu_tich.post(
+        "/ui/routine",
+        data=_routine_form(
+            sha, original="suc-khoe", start="19:00", repeat="daily", days=[], **long
+        ),
+    )
     assert len(stack.api.get("/api/schedules/suc-khoe").json()["programme"]) == 8
     edit = chu_tich.get("/ui/routine/suc-khoe/edit").text
     assert 'name="item-8"' in edit
@@ -257,14 +305,19 @@ def test_all_villages_in_the_send_form_reaches_every_loudspeaker(stack: Stack, s
     stack.register("loa-2", ["thon-tay"])
     boss = stack.person("chu-tich", "approver")
     assert "Tất cả các thôn" in boss.get("/ui/send").text
-    sent = boss.post("/ui/send", data={"title": "Tin cả xã", "village": "*", "when": "now",
-                                       "priority": "normal"},
-                     files={"file": ("tin.wav", speech_wav.read_bytes(), "audio/wav")},
-                     follow_redirects=False)
+    sent = boss.post(
+        "/ui/send",
+        data={"title": "Tin cả xã", "village": "*", "when": "now", "priority": "normal"},
+        files={"file": ("tin.wav", speech_wav.read_bytes(), "audio/wav")},
+        follow_redirects=False,
+    )
     assert sent.status_code == 303
     job_id = sent.headers["location"].rsplit("/", 1)[1]
-    job = wait_for(lambda: (j := stack.api.get(f"/api/jobs/{job_id}").json())["broadcast_id"]
-                   and j, timeout=60, what="the bulletin made")
+    job = wait_for(
+        lambda: (j := stack.api.get(f"/api/jobs/{job_id}").json())["broadcast_id"] and j,
+        timeout=60,
+        what="the bulletin made",
+    )
     made = stack.get_broadcast(job["broadcast_id"])
     assert made["targets"] == ["all"]
     assert sorted(d["device_id"] for d in made["deliveries"]) == ["loa-1", "loa-2"]
@@ -274,15 +327,26 @@ def test_a_bulletin_saved_as_a_draft_waits_for_its_author(stack: Stack, speech_w
     stack.add_zone("thon-dong", "Thôn Đông")
     stack.register("loa-1", ["thon-dong"])
     lan = stack.person("lan", "broadcaster")
-    saved = lan.post("/ui/send", data={"title": "Tin nháp", "village": "thon-dong",
-                                       "when": "now", "priority": "normal", "action": "draft"},
-                     files={"file": ("tin.wav", speech_wav.read_bytes(), "audio/wav")},
-                     follow_redirects=False)
+    saved = lan.post(
+        "/ui/send",
+        data={
+            "title": "Tin nháp",
+            "village": "thon-dong",
+            "when": "now",
+            "priority": "normal",
+            "action": "draft",
+        },
+        files={"file": ("tin.wav", speech_wav.read_bytes(), "audio/wav")},
+        follow_redirects=False,
+    )
     assert saved.status_code == 303
     assert saved.headers["location"].startswith("/ui/jobs/")
     job_id = saved.headers["location"].rsplit("/", 1)[1]
-    wait_for(lambda: stack.api.get(f"/api/jobs/{job_id}").json()["state"] == "done",
-             timeout=60, what="the upload prepared")
+    wait_for(
+        lambda: stack.api.get(f"/api/jobs/{job_id}").json()["state"] == "done",
+        timeout=60,
+        what="the upload prepared",
+    )
     done = lan.get(f"/ui/jobs/{job_id}")  # a finished job's page leads on to its bulletin
     assert done.status_code == 303
     page = lan.get(done.headers["location"])
@@ -291,28 +355,37 @@ def test_a_bulletin_saved_as_a_draft_waits_for_its_author(stack: Stack, speech_w
     broadcast_id = done.headers["location"].rsplit("/", 1)[1]
     assert stack.get_broadcast(broadcast_id)["state"] == "draft"
     assert "Tin nháp" not in stack.person("chu-tich", "approver").get("/ui/approvals").text
-    assert "/submit" not in stack.person("hoa", "broadcaster").get(
-        f"/ui/broadcasts/{broadcast_id}").text  # only its author can send it on
+    assert (
+        "/submit"
+        not in stack.person("hoa", "broadcaster").get(f"/ui/broadcasts/{broadcast_id}").text
+    )  # only its author can send it on
 
 
 def test_a_rejected_bulletin_says_who_and_why_in_words_and_can_be_edited_again(
-        stack: Stack, speech_wav):
+    stack: Stack, speech_wav
+):
     stack.add_zone("thon-dong", "Thôn Đông")
     stack.register("loa-1", ["thon-dong"])
     sha = stack.upload(speech_wav, "Tin sáng")["sha256"]
     lan = stack.person("lan", "broadcaster")
     boss = stack.person("chu-tich", "approver")
-    b = lan.post("/api/broadcasts", json={"media_sha256": sha, "targets": ["zone:thon-dong"],
-                                         "title": "Tin sáng"}).json()
+    b = lan.post(
+        "/api/broadcasts",
+        json={"media_sha256": sha, "targets": ["zone:thon-dong"], "title": "Tin sáng"},
+    ).json()
     page = lan.get(f"/ui/broadcasts/{b['id']}").text
     assert "Ngay khi được duyệt" in page  # not the time it was made
-    empty = boss.post(f"/api/broadcasts/{b['id']}/reject", json={"reason": "  "},
-                      headers={"Accept-Language": "vi"})
+    empty = boss.post(
+        f"/api/broadcasts/{b['id']}/reject",
+        json={"reason": "  "},
+        headers={"Accept-Language": "vi"},
+    )
     assert empty.status_code == 422
-    assert empty.json()["error"]["message"] == \
-        "Hãy ghi lý do từ chối để người gửi biết cần sửa gì."
-    assert boss.post(f"/api/broadcasts/{b['id']}/reject",
-                     json={"reason": "sai ngày họp"}).status_code == 200
+    assert empty.json()["error"]["message"] == "Hãy ghi lý do từ chối để người gửi biết cần sửa gì."
+    assert (
+        boss.post(f"/api/broadcasts/{b['id']}/reject", json={"reason": "sai ngày họp"}).status_code
+        == 200
+    )
     page = lan.get(f"/ui/broadcasts/{b['id']}").text
     assert "✗ từ chối bởi Chu-Tich" in page
     assert "✓" not in page
@@ -325,7 +398,8 @@ def test_a_rejected_bulletin_says_who_and_why_in_words_and_can_be_edited_again(
 
 
 def test_the_fleet_counts_finds_sorts_says_what_plays_how_old_readings_are_and_alarms_silence(
-        stack: Stack, speech_dir):
+    stack: Stack, speech_dir
+):
     from datetime import timedelta
 
     from protocol.messages import utcnow
@@ -337,7 +411,7 @@ def test_the_fleet_counts_finds_sorts_says_what_plays_how_old_readings_are_and_a
     stack.start_agent("loa-1")
     stack.start_agent("loa-2")
     minh = stack.person("minh", "technician")
-    wait_for(lambda: 'Trực tuyến: 2' in minh.get("/ui/fleet").text, what="two online")
+    wait_for(lambda: "Trực tuyến: 2" in minh.get("/ui/fleet").text, what="two online")
     stack.agents["loa-2"].kill()  # a power cut: the broker's last will says offline
     wait_for(lambda: "Mất kết nối: 1" in minh.get("/ui/fleet").text, what="one offline")
     fleet = minh.get("/ui/fleet").text
@@ -351,8 +425,9 @@ def test_the_fleet_counts_finds_sorts_says_what_plays_how_old_readings_are_and_a
     ordered = minh.get("/ui/fleet", params={"sort": "state"}).text
     assert ordered.index('data-device="loa-2"') < ordered.index('data-device="loa-1"')
 
-    long = stack.upload(make_speech(speech_dir / "dai-fleet.wav", "Kính thưa bà con. " * 10),
-                        "Tin dài")
+    long = stack.upload(
+        make_speech(speech_dir / "dai-fleet.wav", "Kính thưa bà con. " * 10), "Tin dài"
+    )
     b = stack.broadcast(long["sha256"], ["device:loa-1"], title="Tin dài")
     stack.wait_states(b["id"], {"playing"})
     assert "Đang phát: Tin dài" in minh.get("/ui/fleet/table").text
@@ -377,8 +452,7 @@ def test_the_fleet_counts_finds_sorts_says_what_plays_how_old_readings_are_and_a
     assert "Cụm loa mất kết nối quá lâu" in minh.get("/ui/alarms").text
     assert stack.services.alarms.check_offline(10) == (0, 0)  # raised once
     stack.start_agent("loa-2")
-    wait_for(lambda: stack.api.get("/api/devices/loa-2").json()["status"] == "online",
-             what="back")
+    wait_for(lambda: stack.api.get("/api/devices/loa-2").json()["status"] == "online", what="back")
     assert stack.services.alarms.check_offline(10) == (0, 1)  # and cleared when it is back
 
 
@@ -392,22 +466,34 @@ def test_the_routine_form_in_plain_words_and_the_approvers_diff(stack: Stack, sp
     assert "Tên lịch phát" in form
     assert form.count('name="item-') == 1
     more = lan.post("/ui/routine", data=_routine_form(sha, name="", action="add_row"))
-    assert more.text.count("<select id=\"item-") == 3  # its item, a spare row, one added
+    assert more.text.count('<select id="item-') == 3  # its item, a spare row, one added
     assert stack.api.get("/api/schedule-changes").json() == []
     # no code typed: made from the name; days off written day/month/year
-    made = boss.post("/ui/routine", data=_routine_form(
-        sha, name="", title="Bản tin sức khoẻ đầu tuần", except_dates="06/02/2027, 07/02/2027"),
-        follow_redirects=False)
+    made = boss.post(
+        "/ui/routine",
+        data=_routine_form(
+            sha, name="", title="Bản tin sức khoẻ đầu tuần", except_dates="06/02/2027, 07/02/2027"
+        ),
+        follow_redirects=False,
+    )
     assert made.status_code == 303
     assert "name=ban-tin-suc-khoe-dau-tuan" in made.headers["location"]
     stored = stack.api.get("/api/schedules/ban-tin-suc-khoe-dau-tuan").json()
     assert stored["except_dates"] == ["2027-02-06", "2027-02-07"]
     # a broadcaster's edit: the approver sees what changes, before and after
-    lan.post("/ui/routine", data=_routine_form(
-        sha, original="ban-tin-suc-khoe-dau-tuan", title="Bản tin sức khoẻ đầu tuần",
-        start="19:00", villages=["thon-dong", "thon-tay"], except_dates="06/02/2027, 07/02/2027"))
+    lan.post(
+        "/ui/routine",
+        data=_routine_form(
+            sha,
+            original="ban-tin-suc-khoe-dau-tuan",
+            title="Bản tin sức khoẻ đầu tuần",
+            start="19:00",
+            villages=["thon-dong", "thon-tay"],
+            except_dates="06/02/2027, 07/02/2027",
+        ),
+    )
     page = boss.get("/ui/approvals").text
-    diff = page[page.index('class="diff"'):page.index("</table>", page.index('class="diff"'))]
+    diff = page[page.index('class="diff"') : page.index("</table>", page.index('class="diff"'))]
     assert "18:15" in diff
     assert "19:00" in diff
     assert "<del>Thôn Đông</del>" in diff
@@ -425,13 +511,21 @@ def test_a_province_fleet_is_paged_counted_whole_and_filtered_before_paging(stac
     n = FLEET_PAGE_SIZE * 2 + 50
     assert stack.services is not None
     with stack.services.sessions.begin() as session:  # a province, straight into the table
-        session.add_all(Device(id=f"loa-{i:04d}", name=f"Cụm {i:04d}", token_hash="-",
-                               capabilities=[], status="offline" if i % 7 == 0 else "online")
-                        for i in range(n))
+        session.add_all(
+            Device(
+                id=f"loa-{i:04d}",
+                name=f"Cụm {i:04d}",
+                token_hash="-",
+                capabilities=[],
+                status="offline" if i % 7 == 0 else "online",
+            )
+            for i in range(n)
+        )
         session.flush()
-        session.add_all(DeviceZone(device_id=f"loa-{i:04d}",
-                                   zone_id="thon-dong" if i % 2 else "thon-tay")
-                        for i in range(n))
+        session.add_all(
+            DeviceZone(device_id=f"loa-{i:04d}", zone_id="thon-dong" if i % 2 else "thon-tay")
+            for i in range(n)
+        )
     minh = stack.person("minh", "technician")
     first = minh.get("/ui/fleet").text
     assert f"Tổng số: {n}" in first  # counts are the whole fleet's
@@ -450,8 +544,9 @@ def test_a_province_fleet_is_paged_counted_whole_and_filtered_before_paging(stac
     assert f"{len(want)} cụm loa khớp bộ lọc" in found
     assert "Trang" not in found
     # the JSON API pages by id
-    page = stack.api.get("/api/devices", params={"offset": 10, "limit": 5,
-                                                 "zone": "thon-tay"}).json()
+    page = stack.api.get(
+        "/api/devices", params={"offset": 10, "limit": 5, "zone": "thon-tay"}
+    ).json()
     assert [d["id"] for d in page] == [f"loa-{i:04d}" for i in range(20, 30, 2)]
     assert stack.api.get("/api/devices", params={"limit": 0}).status_code == 422
     assert stack.api.get("/api/devices", params={"offset": 2**63}).status_code == 422

@@ -18,8 +18,12 @@ def served(stack: Stack, speech_wav):
     stack.add_zone("z")
     config = stack.register("loa-1", ["z"])
     media = stack.upload(speech_wav)
-    ref = MediaRef(sha256=media["sha256"], url=media["url"], size=media["size"],
-                   duration_ms=media["duration_ms"])
+    ref = MediaRef(
+        sha256=media["sha256"],
+        url=media["url"],
+        size=media["size"],
+        duration_ms=media["duration_ms"],
+    )
     return stack, config, ref
 
 
@@ -60,8 +64,14 @@ def test_downloads_at_the_same_time_share_the_cache_safely(served, tmp_path, spe
     refs = [first]
     for i in range(5):
         media = stack.upload(make_speech(speech_dir / f"song-song-{i}.wav", f"Bản tin số {i}."))
-        refs.append(MediaRef(sha256=media["sha256"], url=media["url"], size=media["size"],
-                             duration_ms=media["duration_ms"]))
+        refs.append(
+            MediaRef(
+                sha256=media["sha256"],
+                url=media["url"],
+                size=media["size"],
+                duration_ms=media["duration_ms"],
+            )
+        )
     cache = MediaCache(tmp_path / "cache", stack.base_url, config.token)
     results: dict[str, bytes] = {}
     errors: list[BaseException] = []
@@ -78,8 +88,9 @@ def test_downloads_at_the_same_time_share_the_cache_safely(served, tmp_path, spe
     for t in threads:
         t.join()
     assert errors == []
-    assert {hashlib.sha256(data).hexdigest() for data in results.values()} == \
-        {r.sha256 for r in refs}
+    assert {hashlib.sha256(data).hexdigest() for data in results.values()} == {
+        r.sha256 for r in refs
+    }
 
 
 def test_hash_mismatch_is_refused_and_nothing_is_kept(served, tmp_path):
@@ -103,8 +114,9 @@ def test_cache_cap_evicts_least_recently_used_but_never_media_in_use(tmp_path):
 
     cache_dir = tmp_path / "cache"
     in_use = {"c" * 64}
-    cache = MediaCache(cache_dir, "http://127.0.0.1:9", "t" * 10, max_bytes=2500,
-                       protected=lambda: in_use)
+    cache = MediaCache(
+        cache_dir, "http://127.0.0.1:9", "t" * 10, max_bytes=2500, protected=lambda: in_use
+    )
     for age, sha in enumerate(["a" * 64, "b" * 64, "c" * 64, "d" * 64]):
         path = cache_dir / f"{sha}.opus"
         path.write_bytes(b"x" * 1000)

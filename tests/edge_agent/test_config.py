@@ -10,8 +10,9 @@ from tests.support.stack import Stack
 
 def test_registration_writes_a_config_the_agent_accepts(stack: Stack, tmp_path):
     stack.add_zone("thon-dong")
-    r = stack.api.post("/api/devices", json={"id": "loa-1", "name": "Cụm loa \"Đông\"",
-                                             "zones": ["thon-dong"]})
+    r = stack.api.post(
+        "/api/devices", json={"id": "loa-1", "name": 'Cụm loa "Đông"', "zones": ["thon-dong"]}
+    )
     assert r.status_code == 201
     path = tmp_path / "agent.toml"
     path.write_text(r.json()["config_toml"])
@@ -33,8 +34,10 @@ def test_bad_configs_say_what_is_wrong(tmp_path):
     path.write_text('device_id = "Loa 1"\n')
     with pytest.raises(ConfigError, match="device_id"):
         AgentConfig.load(path)
-    path.write_text('device_id = "loa-1"\ncontroller_url = "http://x"\ntoken = "loa-1.abcdefgh"\n'
-                    'data_dir = "/tmp/x"\n[keys]\nabc = "AAAA"\n')
+    path.write_text(
+        'device_id = "loa-1"\ncontroller_url = "http://x"\ntoken = "loa-1.abcdefgh"\n'
+        'data_dir = "/tmp/x"\n[keys]\nabc = "AAAA"\n'
+    )
     with pytest.raises(ConfigError, match="keys"):
         AgentConfig.load(path)
     path.write_text("device_id = [")

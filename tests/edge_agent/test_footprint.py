@@ -3,34 +3,50 @@
 import subprocess
 import sys
 
-CONTROLLER = ["fastapi", "starlette", "sqlalchemy", "alembic", "apscheduler", "uvicorn",
-              "amqtt", "controller"]
+CONTROLLER = [
+    "fastapi",
+    "starlette",
+    "sqlalchemy",
+    "alembic",
+    "apscheduler",
+    "uvicorn",
+    "amqtt",
+    "controller",
+]
 HEAVY_FOR_A_PI = [*CONTROLLER, "pydantic", "typer", "rich", "click", "httpx"]
 
 
 def _loaded(code: str, names: list[str]) -> str:
-    script = (f"{code}\nimport sys\n"
-              f"print('LOADED', ','.join(m for m in {names!r} if m in sys.modules))")
-    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                         check=True)
+    script = (
+        f"{code}\nimport sys\nprint('LOADED', ','.join(m for m in {names!r} if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
     return out.stdout.strip().rsplit("LOADED", 1)[1].strip()
 
 
 def test_the_agent_imports_nothing_a_pi_does_not_need():
     """``loalang-agent`` (what the systemd unit runs): no FastAPI, pydantic, Typer or httpx."""
-    code = ("import edge_agent.__main__, edge_agent.agent, edge_agent.outputs.file, "
-            "edge_agent.outputs.alsa, edge_agent.hardware.mcu, edge_agent.hardware.relay")
+    code = (
+        "import edge_agent.__main__, edge_agent.agent, edge_agent.outputs.file, "
+        "edge_agent.outputs.alsa, edge_agent.hardware.mcu, edge_agent.hardware.relay"
+    )
     assert _loaded(code, HEAVY_FOR_A_PI) == ""
 
 
 def test_the_agent_command_runs_without_the_operator_cli():
-    out = subprocess.run([sys.executable, "-m", "edge_agent", "run", "--help"],
-                         capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-m", "edge_agent", "run", "--help"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     assert "--config" in out.stdout
 
 
 def test_the_operator_cli_imports_nothing_of_the_controller():
     assert _loaded("import loalang.cli", CONTROLLER) == ""
-    code = ("sys.argv = ['loalang', 'agent', '--help']\nimport loalang.cli as c\ntry:\n"
-            "    c.main()\nexcept SystemExit:\n    pass")
+    code = (
+        "sys.argv = ['loalang', 'agent', '--help']\nimport loalang.cli as c\ntry:\n"
+        "    c.main()\nexcept SystemExit:\n    pass"
+    )
     assert _loaded("import sys\n" + code, CONTROLLER) == ""

@@ -38,9 +38,10 @@ class Tone:
     """``ms`` of a constant sample value: what a play wrote can be told apart by its level."""
 
     def __init__(self, ms: int, level: int, offset_s: float = 0.0):
-        self._data = level.to_bytes(2, "little", signed=True) * (BYTES_PER_SECOND // 1000 * ms
-                                                                   // SAMPLE_WIDTH)
-        self._data = self._data[pcm_bytes(offset_s):]
+        self._data = level.to_bytes(2, "little", signed=True) * (
+            BYTES_PER_SECOND // 1000 * ms // SAMPLE_WIDTH
+        )
+        self._data = self._data[pcm_bytes(offset_s) :]
 
     def read(self, size: int) -> bytes:
         data, self._data = self._data[:size], self._data[size:]
@@ -69,8 +70,9 @@ class DummySources:
             raise self.broken[cmd.play_id]
         return Prepared(ahead_s=0.01, fetched_bytes=0)
 
-    def open(self, cmd: PlayCommand, prepared: Prepared, volume: int | None,
-             offset_s: float = 0.0) -> Tone:
+    def open(
+        self, cmd: PlayCommand, prepared: Prepared, volume: int | None, offset_s: float = 0.0
+    ) -> Tone:
         ms, level = self.tones[cmd.play_id]
         self.offsets[cmd.play_id] = offset_s
         return Tone(ms, level, offset_s)
@@ -83,20 +85,38 @@ class Rig:
         self.events: list = []
         self.over: list[str] = []
         self._lock = threading.Lock()
-        self.player = Player("loa-1", self.output, self.sources, self._emit,
-                             clock=clock or SystemClock(), on_over=self.over.append)
+        self.player = Player(
+            "loa-1",
+            self.output,
+            self.sources,
+            self._emit,
+            clock=clock or SystemClock(),
+            on_over=self.over.append,
+        )
 
     def _emit(self, event) -> None:  # type: ignore[no-untyped-def]
         with self._lock:
             self.events.append(event)
 
-    def play(self, play_id: str, *, in_ms: int, ms: int, level: int = 1000,
-             priority: Priority = Priority.normal, late_ms: int = 2000) -> PlayCommand:
+    def play(
+        self,
+        play_id: str,
+        *,
+        in_ms: int,
+        ms: int,
+        level: int = 1000,
+        priority: Priority = Priority.normal,
+        late_ms: int = 2000,
+    ) -> PlayCommand:
         self.sources.tones[play_id] = (ms, level)
         start = utcnow() + timedelta(milliseconds=in_ms)
-        cmd = PlayCommand(play_id=play_id, broadcast_id=play_id, start_at=start,
-                          priority=priority,
-                          media=MediaRef(sha256=SHA, url="/media/x", size=1, duration_ms=ms))
+        cmd = PlayCommand(
+            play_id=play_id,
+            broadcast_id=play_id,
+            start_at=start,
+            priority=priority,
+            media=MediaRef(sha256=SHA, url="/media/x", size=1, duration_ms=ms),
+        )
         self.player.schedule(cmd, start + timedelta(milliseconds=late_ms))
         return cmd
 
@@ -105,17 +125,24 @@ class Rig:
             return [e for e in self.events if isinstance(e, cls) and e.play_id == play_id]
 
     def finished(self, play_id: str, timeout: float = 5.0):  # type: ignore[no-untyped-def]
-        return wait_for(lambda: self.of(PlaybackFinishedEvent, play_id) or
-                        self.of(PlaybackFailedEvent, play_id), timeout, 0.01,
-                        f"{play_id} over")[0]
+        return wait_for(
+            lambda: (
+                self.of(PlaybackFinishedEvent, play_id) or self.of(PlaybackFailedEvent, play_id)
+            ),
+            timeout,
+            0.01,
+            f"{play_id} over",
+        )[0]
 
     def wav(self, play_id: str) -> tuple[int, set[int]]:
         """Samples written for a play and the sample values among them."""
         [path] = [p for p in self.output.dir.glob("*.wav") if play_id in p.name]
         with wave.open(str(path)) as w:
             frames = w.readframes(w.getnframes())
-        values = {int.from_bytes(frames[i:i + 2], "little", signed=True)
-                  for i in range(0, len(frames), SAMPLE_WIDTH)}
+        values = {
+            int.from_bytes(frames[i : i + 2], "little", signed=True)
+            for i in range(0, len(frames), SAMPLE_WIDTH)
+        }
         return len(frames) // SAMPLE_WIDTH, values
 
     def sidecar(self, play_id: str) -> dict:
@@ -214,8 +241,9 @@ def test_a_cancel_before_the_start_plays_nothing_and_during_the_play_interrupts(
 
 
 def test_media_that_is_not_what_was_signed_is_a_security_event_and_plays_nothing(rig: Rig):
-    rig.sources.broken["tampered"] = SourceFailed("media_hash_mismatch", "got sha256 1…",
-                                                  security=True)
+    rig.sources.broken["tampered"] = SourceFailed(
+        "media_hash_mismatch", "got sha256 1…", security=True
+    )
     rig.play("tampered", in_ms=50, ms=200)
     failed = rig.finished("tampered")
     assert isinstance(failed, PlaybackFailedEvent)
@@ -224,7 +252,6 @@ def test_media_that_is_not_what_was_signed_is_a_security_event_and_plays_nothing
     assert security.reason == "media_hash_mismatch"
     assert security.play_id == "tampered"
     assert list(rig.output.dir.glob("*.wav")) == []
-
 
 
 def test_a_play_ready_after_its_start_joins_at_the_offset_the_others_have_reached(rig: Rig):

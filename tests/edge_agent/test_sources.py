@@ -31,11 +31,20 @@ def speech(tmp_path: Path) -> tuple[Path, np.ndarray]:
 
 @pytest.mark.parametrize("decoded_ahead", [True, False], ids=["pcm-cache", "ffmpeg-pipe"])
 def test_stored_media_opened_at_an_offset_gives_the_audio_from_that_instant(
-        tmp_path: Path, speech: tuple[Path, np.ndarray], decoded_ahead: bool):
+    tmp_path: Path, speech: tuple[Path, np.ndarray], decoded_ahead: bool
+):
     path, whole = speech
-    cmd = PlayCommand(play_id="p", broadcast_id="p", start_at=utcnow() - timedelta(seconds=1),
-                      media=MediaRef(sha256="0" * 64, url="/media/x", size=path.stat().st_size,
-                                     duration_ms=round(len(whole) * 1000 / RATE)))
+    cmd = PlayCommand(
+        play_id="p",
+        broadcast_id="p",
+        start_at=utcnow() - timedelta(seconds=1),
+        media=MediaRef(
+            sha256="0" * 64,
+            url="/media/x",
+            size=path.stat().st_size,
+            duration_ms=round(len(whole) * 1000 / RATE),
+        ),
+    )
     pcm = None
     if decoded_ahead:
         pcm = tmp_path / "bulletin.pcm"
@@ -45,7 +54,7 @@ def test_stored_media_opened_at_an_offset_gives_the_audio_from_that_instant(
 
     joined = _read_all(sources.open(cmd, prepared, None, offset_s=1.25))
 
-    expected = whole[round(1.25 * RATE):]
+    expected = whole[round(1.25 * RATE) :]
     assert abs(len(joined) - len(expected)) <= RATE // 50  # within 20 ms of the rest
     score, lag = correlation(joined, expected)
     assert score > 0.95

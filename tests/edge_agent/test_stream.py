@@ -40,8 +40,9 @@ def dominant_hz(samples: np.ndarray) -> float:
 def test_dead_url_falls_back_and_a_slot_keeps_its_length(icecast: Icecast):
     icecast.feed("backup.ogg", 880)
     wait_for(lambda: _mount_up(icecast, "backup.ogg"), what="backup mount up")
-    source = StreamSource("ffmpeg", [icecast.url("nothing.ogg"), icecast.url("backup.ogg")],
-                          duration_s=6, volume=None)
+    source = StreamSource(
+        "ffmpeg", [icecast.url("nothing.ogg"), icecast.url("backup.ogg")], duration_s=6, volume=None
+    )
     try:
         pcm = _play(source, 6)
     finally:
@@ -51,7 +52,7 @@ def test_dead_url_falls_back_and_a_slot_keeps_its_length(icecast: Icecast):
     assert source.audio_bytes > 0
     tail = pcm[-48000:]
     assert abs(dominant_hz(tail) - 880) < 5
-    assert np.sqrt(np.mean(tail ** 2)) > 1000
+    assert np.sqrt(np.mean(tail**2)) > 1000
 
 
 def test_no_stream_at_all_gives_silence_and_says_why(icecast: Icecast):

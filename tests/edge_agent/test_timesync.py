@@ -22,8 +22,9 @@ from tests.support.sntp import SntpServer
 
 
 def _reply(t1: float, t2: float, t3: float, flags: int = 0x24, stratum: int = 2) -> bytes:
-    return PACKET.pack(flags, stratum, 6, -20, 0, 0, b"GPS\0", 0, to_ntp(t1), to_ntp(t2),
-                       to_ntp(t3))
+    return PACKET.pack(
+        flags, stratum, 6, -20, 0, 0, b"GPS\0", 0, to_ntp(t1), to_ntp(t2), to_ntp(t3)
+    )
 
 
 def test_ntp_timestamps_round_trip_to_the_microsecond():
@@ -41,13 +42,16 @@ def test_the_offset_is_true_time_minus_our_clock_net_of_the_round_trip():
     assert request[0] == 0x23
 
 
-@pytest.mark.parametrize(("reply", "why"), [
-    (lambda t1: _reply(t1, t1, t1, flags=0x23), "not a server reply"),
-    (lambda t1: _reply(t1, t1, t1, stratum=0), "not synchronised"),  # kiss-of-death
-    (lambda t1: _reply(t1, t1, t1, flags=0xE4), "not synchronised"),  # leap: alarm
-    (lambda t1: _reply(t1 + 1, t1, t1), "does not answer"),  # someone else's answer
-    (lambda t1: b"\x24" * 20, "short"),
-])
+@pytest.mark.parametrize(
+    ("reply", "why"),
+    [
+        (lambda t1: _reply(t1, t1, t1, flags=0x23), "not a server reply"),
+        (lambda t1: _reply(t1, t1, t1, stratum=0), "not synchronised"),  # kiss-of-death
+        (lambda t1: _reply(t1, t1, t1, flags=0xE4), "not synchronised"),  # leap: alarm
+        (lambda t1: _reply(t1 + 1, t1, t1), "does not answer"),  # someone else's answer
+        (lambda t1: b"\x24" * 20, "short"),
+    ],
+)
 def test_a_reply_that_is_no_answer_is_refused(reply, why):
     t1 = 1_800_000_000.0
     with pytest.raises(ValueError, match=why):
@@ -55,8 +59,10 @@ def test_a_reply_that_is_no_answer_is_refused(reply, why):
 
 
 def test_chrony_and_timesyncd_output_give_the_same_sign_as_sntp():
-    slow = "Reference ID    : C0A80001 (ntp)\nSystem time     : 0.012500000 seconds slow of " \
-           "NTP time\nLast offset     : +0.000001 seconds\n"
+    slow = (
+        "Reference ID    : C0A80001 (ntp)\nSystem time     : 0.012500000 seconds slow of "
+        "NTP time\nLast offset     : +0.000001 seconds\n"
+    )
     fast = slow.replace("slow of", "fast of")
     assert parse_chrony_tracking(slow) == pytest.approx(0.0125)  # behind: θ > 0
     assert parse_chrony_tracking(fast) == pytest.approx(-0.0125)

@@ -27,10 +27,18 @@ def _trial(tmp_path: Path, deadline_s: float = 600) -> tuple[Releases, Path]:
     releases.point(releases.previous, releases.root / "0.1.0")
     releases.point(releases.current, releases.root / "0.2.0")
     record = tmp_path / "update.json"
-    write_record(record, UpdateRecord(
-        cmd_id="c-1", version="0.2.0", from_version="0.1.0",
-        from_path=str(releases.root / "0.1.0"), to_path=str(releases.root / "0.2.0"),
-        state=UpdateState.trying, deadline=utcnow() + timedelta(seconds=deadline_s)))
+    write_record(
+        record,
+        UpdateRecord(
+            cmd_id="c-1",
+            version="0.2.0",
+            from_version="0.1.0",
+            from_path=str(releases.root / "0.1.0"),
+            to_path=str(releases.root / "0.2.0"),
+            state=UpdateState.trying,
+            deadline=utcnow() + timedelta(seconds=deadline_s),
+        ),
+    )
     return releases, record
 
 
@@ -75,7 +83,8 @@ def test_the_wheel_keeps_the_name_its_url_gives() -> None:
     def cmd(url: str) -> UpdateCommand:
         return UpdateCommand(version="0.2.0", url=url, sha256="0" * 64, size=1)
 
-    assert wheel_name(cmd("/edge/releases/loalang-0.2.0-py3-none-any.whl")) == \
-        "loalang-0.2.0-py3-none-any.whl"
-    assert wheel_name(cmd("/edge/releases/../../etc/passwd")) == \
-        "loalang-0.2.0-py3-none-any.whl"
+    assert (
+        wheel_name(cmd("/edge/releases/loalang-0.2.0-py3-none-any.whl"))
+        == "loalang-0.2.0-py3-none-any.whl"
+    )
+    assert wheel_name(cmd("/edge/releases/../../etc/passwd")) == "loalang-0.2.0-py3-none-any.whl"

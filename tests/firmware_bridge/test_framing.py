@@ -16,8 +16,12 @@ from firmware_bridge.framing import (
     encode,
 )
 
-packets = st.builds(Packet, type=st.integers(0, 255), seq=st.integers(0, 255),
-                    body=st.binary(max_size=MAX_PACKET - 5))
+packets = st.builds(
+    Packet,
+    type=st.integers(0, 255),
+    seq=st.integers(0, 255),
+    body=st.binary(max_size=MAX_PACKET - 5),
+)
 
 
 @given(st.lists(packets, max_size=8), st.data())

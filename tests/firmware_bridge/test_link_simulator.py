@@ -50,8 +50,11 @@ def test_faults_are_seen_as_readings_and_events(board):
     sim.open_door()
     sim.overheat(750)
     wait_for(lambda: len(events) == 3, 2, what="three events")
-    assert events == [codec.MainsChanged(0, 12400), codec.DoorChanged(1),
-                      codec.OverTemperature(750)]
+    assert events == [
+        codec.MainsChanged(0, 12400),
+        codec.DoorChanged(1),
+        codec.OverTemperature(750),
+    ]
     status = link.request(codec.GetStatus())
     assert (status.mains, status.door_open, status.temperature_dc) == (0, 1, 750)
 

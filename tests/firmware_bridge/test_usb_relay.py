@@ -36,7 +36,7 @@ def test_board_receives_the_bytes_in_order(tmp_path):
     try:
         board.set_all(True)
         board.set(2, False)
-        assert _read(master, 12) == bytes.fromhex("A00101A2" "A00201A3" "A00200A2")
+        assert _read(master, 12) == bytes.fromhex("A00101A2A00201A3A00200A2")
         with pytest.raises(ValueError, match="this board has 2 relays"):
             board.set(3, True)
     finally:

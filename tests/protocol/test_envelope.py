@@ -35,8 +35,9 @@ NOW_MS = int(NOW.timestamp() * 1000)  # sequence numbers follow the clock in mil
 
 ids = st.from_regex(r"[a-z0-9][a-z0-9_-]{0,20}", fullmatch=True)
 texts = st.text(st.characters(blacklist_categories=("Cc", "Cs")), max_size=40)  # one line
-targets = st.one_of(st.just("all"), ids.map(lambda i: f"device:{i}"),
-                    ids.map(lambda i: f"zone:{i}"))
+targets = st.one_of(
+    st.just("all"), ids.map(lambda i: f"device:{i}"), ids.map(lambda i: f"zone:{i}")
+)
 
 
 @st.composite
@@ -47,23 +48,39 @@ def bodies(draw, latest: datetime):
     if kind == "zones":
         return SetZonesCommand(zones=draw(st.lists(ids, max_size=5)))
     return PlayCommand(
-        play_id=draw(ids), broadcast_id=draw(ids), title=draw(texts),
-        start_at=min(latest, NOW + timedelta(seconds=draw(st.integers(-3600, 0)),
-                                              microseconds=draw(st.integers(0, 999_999)))
-                     + draw(st.timedeltas(timedelta(0), latest - NOW))),
-        media=MediaRef(sha256=draw(st.from_regex(r"[0-9a-f]{64}", fullmatch=True)),
-                       url="/media/x", size=draw(st.integers(1, 2**40)),
-                       duration_ms=draw(st.integers(1, 10**8))),
-        volume=draw(st.none() | st.integers(0, 100)))
+        play_id=draw(ids),
+        broadcast_id=draw(ids),
+        title=draw(texts),
+        start_at=min(
+            latest,
+            NOW
+            + timedelta(
+                seconds=draw(st.integers(-3600, 0)), microseconds=draw(st.integers(0, 999_999))
+            )
+            + draw(st.timedeltas(timedelta(0), latest - NOW)),
+        ),
+        media=MediaRef(
+            sha256=draw(st.from_regex(r"[0-9a-f]{64}", fullmatch=True)),
+            url="/media/x",
+            size=draw(st.integers(1, 2**40)),
+            duration_ms=draw(st.integers(1, 10**8)),
+        ),
+        volume=draw(st.none() | st.integers(0, 100)),
+    )
 
 
 @st.composite
 def payloads(draw):
     not_after = NOW + timedelta(seconds=draw(st.integers(1, 80_000)))
-    return CommandPayload(kid=KID, cmd_id=draw(ids), target=draw(targets),
-                          issued_at=NOW - timedelta(seconds=draw(st.integers(0, 3600))),
-                          not_after=not_after,
-                          seq=draw(st.integers(1, NOW_MS)), body=draw(bodies(not_after)))
+    return CommandPayload(
+        kid=KID,
+        cmd_id=draw(ids),
+        target=draw(targets),
+        issued_at=NOW - timedelta(seconds=draw(st.integers(0, 3600))),
+        not_after=not_after,
+        seq=draw(st.integers(1, NOW_MS)),
+        body=draw(bodies(not_after)),
+    )
 
 
 def _check(raw: bytes, payload: CommandPayload, last_seq=None) -> CommandPayload:
@@ -86,7 +103,7 @@ def test_any_change_to_a_signed_byte_is_refused(payload, data):
     envelope = json.loads(raw)
     body = canonical_json(envelope["payload"])
     i = data.draw(st.integers(0, len(body) - 1))
-    flipped = body[:i] + bytes([body[i] ^ (1 << data.draw(st.integers(0, 6)))]) + body[i + 1:]
+    flipped = body[:i] + bytes([body[i] ^ (1 << data.draw(st.integers(0, 6)))]) + body[i + 1 :]
     try:
         changed = json.loads(flipped)
     except (ValueError, UnicodeDecodeError):
@@ -117,25 +134,37 @@ def test_sequence_must_increase(payload, last):
 
 
 def _play(**over) -> CommandPayload:
-    fields = dict(kid=KID, cmd_id="c1", target="device:loa-1", issued_at=NOW,
-                  not_after=NOW + timedelta(minutes=5), seq=10,
-                  body=StopCommand())
+    fields = dict(
+        kid=KID,
+        cmd_id="c1",
+        target="device:loa-1",
+        issued_at=NOW,
+        not_after=NOW + timedelta(minutes=5),
+        seq=10,
+        body=StopCommand(),
+    )
     fields.update(over)
     return CommandPayload(**fields)
 
 
-@pytest.mark.parametrize(("over", "device", "zones", "reason"), [
-    ({"target": "device:loa-2"}, "loa-1", set(), "wrong_target"),
-    ({"target": "zone:thon-tay"}, "loa-1", {"thon-dong"}, "wrong_target"),
-    ({"not_after": NOW - timedelta(seconds=1)}, "loa-1", set(), "expired"),
-    ({"issued_at": NOW + timedelta(hours=1), "not_after": NOW + timedelta(hours=2)},
-     "loa-1", set(), "not_yet_valid"),
-])
+@pytest.mark.parametrize(
+    ("over", "device", "zones", "reason"),
+    [
+        ({"target": "device:loa-2"}, "loa-1", set(), "wrong_target"),
+        ({"target": "zone:thon-tay"}, "loa-1", {"thon-dong"}, "wrong_target"),
+        ({"not_after": NOW - timedelta(seconds=1)}, "loa-1", set(), "expired"),
+        (
+            {"issued_at": NOW + timedelta(hours=1), "not_after": NOW + timedelta(hours=2)},
+            "loa-1",
+            set(),
+            "not_yet_valid",
+        ),
+    ],
+)
 def test_refusal_reasons(over, device, zones, reason):
     payload = _play(**over)
     with pytest.raises(Rejected) as exc:
-        verify(sign(payload, KEY), keys=KEYS, device_id=device, zones=zones, last_seq={},
-               now=NOW)
+        verify(sign(payload, KEY), keys=KEYS, device_id=device, zones=zones, last_seq={}, now=NOW)
     assert exc.value.reason == reason
     assert exc.value.cmd_id == "c1"
 
@@ -143,20 +172,31 @@ def test_refusal_reasons(over, device, zones, reason):
 def test_zone_and_all_targets_reach_members():
     for target, zones in (("zone:thon-dong", {"thon-dong"}), ("all", set())):
         payload = _play(target=target)
-        assert verify(sign(payload, KEY), keys=KEYS, device_id="loa-1", zones=zones,
-                      last_seq={}, now=NOW) == payload
+        assert (
+            verify(
+                sign(payload, KEY), keys=KEYS, device_id="loa-1", zones=zones, last_seq={}, now=NOW
+            )
+            == payload
+        )
 
 
 def test_oversized_and_unknown_key_and_missing_signature():
     with pytest.raises(Rejected) as exc:
-        verify(b"{" + b" " * (1024 * 1024 + 1) + b"}", keys=KEYS, device_id="x", zones=set(),
-               last_seq={}, now=NOW)
+        verify(
+            b"{" + b" " * (1024 * 1024 + 1) + b"}",
+            keys=KEYS,
+            device_id="x",
+            zones=set(),
+            last_seq={},
+            now=NOW,
+        )
     assert exc.value.reason == "malformed"
     other = Ed25519PrivateKey.generate()
     payload = _play(kid=key_id(other.public_key()))
     with pytest.raises(Rejected) as exc:
-        verify(sign(payload, other), keys=KEYS, device_id="loa-1", zones=set(), last_seq={},
-               now=NOW)
+        verify(
+            sign(payload, other), keys=KEYS, device_id="loa-1", zones=set(), last_seq={}, now=NOW
+        )
     assert exc.value.reason == "unknown_key"
     bare = json.dumps({"payload": to_builtins(_play())}).encode()
     with pytest.raises(Rejected) as exc:
@@ -164,8 +204,13 @@ def test_oversized_and_unknown_key_and_missing_signature():
     assert exc.value.reason == "unsigned"
 
 
-@given(st.recursive(st.none() | st.booleans() | st.integers() | st.text(),
-                    lambda c: st.lists(c) | st.dictionaries(st.text(), c), max_leaves=20))
+@given(
+    st.recursive(
+        st.none() | st.booleans() | st.integers() | st.text(),
+        lambda c: st.lists(c) | st.dictionaries(st.text(), c),
+        max_leaves=20,
+    )
+)
 def test_canonical_json_is_stable_and_parseable(value):
     once = canonical_json(value)
     assert canonical_json(json.loads(once)) == once
@@ -179,33 +224,48 @@ def test_canonical_json_refuses_floats():
 def test_the_last_accepted_command_again_is_a_duplicate_an_older_one_a_replay():
     payload = _play()
     raw = sign(payload, KEY)
-    for last_cmd, reason in (({"device:loa-1": "c1"}, "duplicate"),
-                             ({"device:loa-1": "other"}, "replayed"), (None, "replayed")):
+    for last_cmd, reason in (
+        ({"device:loa-1": "c1"}, "duplicate"),
+        ({"device:loa-1": "other"}, "replayed"),
+        (None, "replayed"),
+    ):
         with pytest.raises(Rejected) as exc:
-            verify(raw, keys=KEYS, device_id="loa-1", zones=set(), last_seq={"device:loa-1": 10},
-                   last_cmd=last_cmd, now=NOW)
+            verify(
+                raw,
+                keys=KEYS,
+                device_id="loa-1",
+                zones=set(),
+                last_seq={"device:loa-1": 10},
+                last_cmd=last_cmd,
+                now=NOW,
+            )
         assert exc.value.reason == reason
 
 
-@pytest.mark.parametrize(("over", "says"), [
-    ({"seq": 2**64}, "beyond the clock"),
-    ({"seq": 2**53 + 1}, "beyond the clock"),
-    ({"seq": NOW_MS + 3_600_000}, "beyond the clock"),  # an hour ahead of the clock
-    ({"not_after": NOW + timedelta(days=2)}, "longer than a stop"),
-    ({"body": SetZonesCommand(zones=["a"]), "not_after": NOW + timedelta(days=30)},
-     "longer than a set_zones"),
-])
+@pytest.mark.parametrize(
+    ("over", "says"),
+    [
+        ({"seq": 2**64}, "beyond the clock"),
+        ({"seq": 2**53 + 1}, "beyond the clock"),
+        ({"seq": NOW_MS + 3_600_000}, "beyond the clock"),  # an hour ahead of the clock
+        ({"not_after": NOW + timedelta(days=2)}, "longer than a stop"),
+        (
+            {"body": SetZonesCommand(zones=["a"]), "not_after": NOW + timedelta(days=30)},
+            "longer than a set_zones",
+        ),
+    ],
+)
 def test_absurd_values_signed_with_the_real_key_are_refused(over, says):
     """A sequence number of 2^64 once blocked every later command to its device for good."""
     payload = _play(**over)
     with pytest.raises(Rejected) as exc:
-        verify(sign(payload, KEY), keys=KEYS, device_id="loa-1", zones=set(), last_seq={},
-               now=NOW)
+        verify(sign(payload, KEY), keys=KEYS, device_id="loa-1", zones=set(), last_seq={}, now=NOW)
     assert exc.value.reason == "malformed"
     assert says in exc.value.detail
     ok = _play(seq=NOW_MS + 60_000)  # a burst a minute ahead of the clock is fine
-    assert verify(sign(ok, KEY), keys=KEYS, device_id="loa-1", zones=set(), last_seq={},
-                  now=NOW) == ok
+    assert (
+        verify(sign(ok, KEY), keys=KEYS, device_id="loa-1", zones=set(), last_seq={}, now=NOW) == ok
+    )
 
 
 def test_the_signer_s_canonical_form_is_the_checker_s_for_every_character():
@@ -217,6 +277,8 @@ def test_the_signer_s_canonical_form_is_the_checker_s_for_every_character():
     from protocol.envelope import canonical_json
 
     text = "".join(chr(c) for c in range(0x110000) if not 0xD800 <= c <= 0xDFFF)
-    value = {"z": [text[i:i + 5000] for i in range(0, len(text), 5000)], "a": {"b": 1, "A": None}}
-    assert canonical_json(value) == json.dumps(value, sort_keys=True, separators=(",", ":"),
-                                               ensure_ascii=False).encode()
+    value = {"z": [text[i : i + 5000] for i in range(0, len(text), 5000)], "a": {"b": 1, "A": None}}
+    assert (
+        canonical_json(value)
+        == json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    )

@@ -38,24 +38,50 @@ MEDIA = MediaRef(sha256=SHA, url=f"/media/{SHA}", size=48_000, duration_ms=30_00
 
 
 def _payload(body: Any, cmd_id: str = "c1") -> CommandPayload:
-    return CommandPayload(kid=KID, cmd_id=cmd_id, target="device:loa-1", issued_at=NOW,
-                          not_after=NOW + timedelta(hours=1),
-                          seq=int(NOW.timestamp() * 1000), body=body)
+    return CommandPayload(
+        kid=KID,
+        cmd_id=cmd_id,
+        target="device:loa-1",
+        issued_at=NOW,
+        not_after=NOW + timedelta(hours=1),
+        seq=int(NOW.timestamp() * 1000),
+        body=body,
+    )
 
 
 VALID = [
-    _payload(PlayCommand(play_id="b1", broadcast_id="b1", title="Bản tin sáng",
-                         start_at=NOW + timedelta(minutes=2), priority=Priority.emergency,
-                         volume=80, media=MEDIA)),
-    _payload(PlayCommand(play_id="r1", broadcast_id="r1", start_at=NOW,
-                         stream=StreamRef(url="http://vov.example/vov1", duration_s=600,
-                                          fallback_urls=["http://b.example/x"]))),
+    _payload(
+        PlayCommand(
+            play_id="b1",
+            broadcast_id="b1",
+            title="Bản tin sáng",
+            start_at=NOW + timedelta(minutes=2),
+            priority=Priority.emergency,
+            volume=80,
+            media=MEDIA,
+        )
+    ),
+    _payload(
+        PlayCommand(
+            play_id="r1",
+            broadcast_id="r1",
+            start_at=NOW,
+            stream=StreamRef(
+                url="http://vov.example/vov1", duration_s=600, fallback_urls=["http://b.example/x"]
+            ),
+        )
+    ),
     _payload(StopCommand(reason="web")),
     _payload(SetVolumeCommand(level=60)),
 ]
-PLAN = _payload(PlanCommand(version="v1", window_start=NOW, window_end=NOW + timedelta(hours=1),
-                            entries=[PlanEntry(play_id="p1", start_at=NOW + timedelta(minutes=5),
-                                               media=MEDIA)]))
+PLAN = _payload(
+    PlanCommand(
+        version="v1",
+        window_start=NOW,
+        window_end=NOW + timedelta(hours=1),
+        entries=[PlanEntry(play_id="p1", start_at=NOW + timedelta(minutes=5), media=MEDIA)],
+    )
+)
 
 # Values of every JSON type but floats (those cannot be signed); a leaf is replaced by one of
 # another type, or by an out-of-bounds one of its own type.
@@ -103,8 +129,9 @@ def _resigned(payload: Any) -> bytes:
 
 
 def _verify(raw: bytes, plan_topic: bool = False) -> CommandPayload:
-    return verify(raw, keys=KEYS, device_id="loa-1", zones=set(), last_seq={}, now=NOW,
-                  plan_topic=plan_topic)
+    return verify(
+        raw, keys=KEYS, device_id="loa-1", zones=set(), last_seq={}, now=NOW, plan_topic=plan_topic
+    )
 
 
 def _optional_null(path: tuple) -> bool:
@@ -119,14 +146,19 @@ def mutations(draw: st.DrawFn) -> tuple[bytes, bool, str]:
     raw = sign(original, KEY)
     envelope = json.loads(raw)
     payload = envelope["payload"]
-    how = draw(st.sampled_from(["retype", "resign_drop", "resign_add", "unsigned", "twice",
-                                "topic", "sig"]))
+    how = draw(
+        st.sampled_from(
+            ["retype", "resign_drop", "resign_add", "unsigned", "twice", "topic", "sig"]
+        )
+    )
     if how == "topic":
         return raw, not is_plan, how
     if how == "sig":
         sig = envelope["sig"]
         i = draw(st.integers(0, len(sig) - 1))
-        forged = sig[:i] + draw(st.sampled_from([c for c in "AQgw-_" if c != sig[i]])) + sig[i+1:]
+        forged = (
+            sig[:i] + draw(st.sampled_from([c for c in "AQgw-_" if c != sig[i]])) + sig[i + 1 :]
+        )
         assume(forged.rstrip("A") != sig.rstrip("A"))
         return json.dumps({"payload": payload, "sig": forged}).encode(), is_plan, how
     path = draw(st.sampled_from(_leaves(payload)[1:]))
@@ -135,16 +167,34 @@ def mutations(draw: st.DrawFn) -> tuple[bytes, bool, str]:
         new = draw(st.sampled_from(OTHER_TYPE[type(old)]))
         assume(not (new is None and _optional_null(path)))
         # another one-line text is a valid title or reason
-        assume(not (path[-1] in ("title", "reason") and isinstance(new, str) and len(new) <= 200
-                    and new.isprintable()))
+        assume(
+            not (
+                path[-1] in ("title", "reason")
+                and isinstance(new, str)
+                and len(new) <= 200
+                and new.isprintable()
+            )
+        )
         assume(not (path[-1] == "fallback_urls" and new == []))
         return _resigned(_set(payload, path, new)), is_plan, how
     if how == "resign_drop":
         parent = _get(payload, path[:-1])
         assume(isinstance(parent, dict) and path[-1] != "type")
-        defaults = {"v", "title", "priority", "volume", "reason", "fallback_urls",
-                    "fallback_media", "max_late_s", "entries", "media", "stream", "ended",
-                    "mime"}
+        defaults = {
+            "v",
+            "title",
+            "priority",
+            "volume",
+            "reason",
+            "fallback_urls",
+            "fallback_media",
+            "max_late_s",
+            "entries",
+            "media",
+            "stream",
+            "ended",
+            "mime",
+        }
         assume(path[-1] not in defaults)
         changed = json.loads(json.dumps(payload))
         del _get(changed, path[:-1])[path[-1]]
@@ -184,21 +234,38 @@ def test_no_mutation_of_a_valid_envelope_is_accepted(case):
     raw, plan_topic, how = case
     with pytest.raises(Rejected) as exc:
         _verify(raw, plan_topic)
-    assert exc.value.reason in {"malformed", "bad_signature", "unknown_key", "unsigned",
-                                "wrong_topic"}, how
+    assert exc.value.reason in {
+        "malformed",
+        "bad_signature",
+        "unknown_key",
+        "unsigned",
+        "wrong_topic",
+    }, how
 
 
-@pytest.mark.parametrize(("field", "value"), [
-    ("seq", "1732253400000"), ("seq", True), ("body.level", "60"), ("body.level", True),
-    ("body.level", 60.0), ("issued_at", 1732253400), ("not_after", 0),
-])
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("seq", "1732253400000"),
+        ("seq", True),
+        ("body.level", "60"),
+        ("body.level", True),
+        ("body.level", 60.0),
+        ("issued_at", 1732253400),
+        ("not_after", 0),
+    ],
+)
 def test_no_coercion_even_when_signed_with_the_real_key(field, value):
     """Numbers sent as strings, booleans as numbers, epoch numbers as times: all refused."""
     payload = json.loads(sign(VALID[3], KEY))["payload"]
     path = tuple(field.split("."))
-    raw = _resigned(_set(payload, path, value)) if not isinstance(value, float) else \
-        json.dumps({"payload": _set(payload, path, value),
-                    "sig": json.loads(sign(VALID[3], KEY))["sig"]}).encode()
+    raw = (
+        _resigned(_set(payload, path, value))
+        if not isinstance(value, float)
+        else json.dumps(
+            {"payload": _set(payload, path, value), "sig": json.loads(sign(VALID[3], KEY))["sig"]}
+        ).encode()
+    )
     with pytest.raises(Rejected) as exc:
         _verify(raw)
     assert exc.value.reason in ("malformed", "bad_signature")
@@ -221,8 +288,10 @@ def test_a_play_on_a_plan_topic_and_a_plan_on_a_command_topic_are_reported_wrong
         assert exc.value.cmd_id == "c1"
 
 
-@pytest.mark.parametrize("start", [datetime(1970, 1, 1, tzinfo=timezone.utc),
-                                   NOW - timedelta(days=2), NOW + timedelta(hours=2)])
+@pytest.mark.parametrize(
+    "start",
+    [datetime(1970, 1, 1, tzinfo=timezone.utc), NOW - timedelta(days=2), NOW + timedelta(hours=2)],
+)
 def test_a_start_outside_the_validity_is_refused(start):
     """``start_at: 0`` once played at once as 1970."""
     play = PlayCommand(play_id="b1", broadcast_id="b1", start_at=start, media=MEDIA)
@@ -230,8 +299,9 @@ def test_a_start_outside_the_validity_is_refused(start):
         _verify(sign(_payload(play), KEY))
     assert exc.value.reason == "malformed"
     assert "outside" in exc.value.detail
-    late = PlayCommand(play_id="b1", broadcast_id="b1", start_at=NOW - timedelta(hours=1),
-                       media=MEDIA)
+    late = PlayCommand(
+        play_id="b1", broadcast_id="b1", start_at=NOW - timedelta(hours=1), media=MEDIA
+    )
     assert _verify(sign(_payload(late), KEY)).body == late  # a late send still joins in step
 
 

@@ -12,26 +12,45 @@ import numpy as np
 RATE = 48000
 
 
-def make_speech(path: Path, text: str = "Kính thưa bà con, đây là bản tin thử nghiệm của xã.",
-                rate: int = 22050) -> Path:
+def make_speech(
+    path: Path, text: str = "Kính thưa bà con, đây là bản tin thử nghiệm của xã.", rate: int = 22050
+) -> Path:
     """Spoken Vietnamese via espeak-ng, converted by ffmpeg to the container ``path`` implies."""
     raw = path.with_suffix(".espeak.wav")
     assert shutil.which("espeak-ng"), "espeak-ng is needed for speech (./run test installs it)"
-    subprocess.run(["espeak-ng", "-v", "vi", "-s", "170", "-w", str(raw), text], check=True,
-                   capture_output=True)
+    subprocess.run(
+        ["espeak-ng", "-v", "vi", "-s", "170", "-w", str(raw), text],
+        check=True,
+        capture_output=True,
+    )
     src = ["-i", str(raw)]
     if path.suffix in (".opus", ".webm"):
         rate = 48000  # Opus only takes 8/12/16/24/48 kHz
-    subprocess.run(["ffmpeg", "-v", "error", "-y", *src, "-ar", str(rate), str(path)],
-                   check=True)
+    subprocess.run(["ffmpeg", "-v", "error", "-y", *src, "-ar", str(rate), str(path)], check=True)
     raw.unlink(missing_ok=True)
     return path
 
 
 def decode(path: Path) -> np.ndarray:
     """Any audio file as mono float samples at 48 kHz (through ffmpeg)."""
-    out = subprocess.run(["ffmpeg", "-v", "error", "-i", str(path), "-f", "s16le", "-ac", "1",
-                          "-ar", str(RATE), "-"], check=True, capture_output=True).stdout
+    out = subprocess.run(
+        [
+            "ffmpeg",
+            "-v",
+            "error",
+            "-i",
+            str(path),
+            "-f",
+            "s16le",
+            "-ac",
+            "1",
+            "-ar",
+            str(RATE),
+            "-",
+        ],
+        check=True,
+        capture_output=True,
+    ).stdout
     return np.frombuffer(out, dtype="<i2").astype(np.float64) / 32768.0
 
 
@@ -64,4 +83,4 @@ def as_played(reference: np.ndarray, delivery: dict) -> np.ndarray:
     where the others were if it joined late (``joined_late_ms``: its download finished after
     the start on a loaded machine, so it joined in step rather than from the beginning)."""
     late = delivery.get("joined_late_ms") or 0
-    return reference[int(late * RATE / 1000):]
+    return reference[int(late * RATE / 1000) :]

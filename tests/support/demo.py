@@ -28,14 +28,16 @@ class Demo:
         return (self.data / "api-token").read_text().strip()
 
     def api(self) -> httpx.Client:
-        return httpx.Client(base_url=self.base, timeout=60,
-                            headers={"Authorization": f"Bearer {self.token}"})
+        return httpx.Client(
+            base_url=self.base, timeout=60, headers={"Authorization": f"Bearer {self.token}"}
+        )
 
 
 def _three_online(demo: Demo) -> bool:
     try:
-        devices = httpx.get(f"{demo.base}/api/devices",
-                            headers={"Authorization": f"Bearer {demo.token}"}).json()
+        devices = httpx.get(
+            f"{demo.base}/api/devices", headers={"Authorization": f"Bearer {demo.token}"}
+        ).json()
     except (OSError, httpx.HTTPError, ValueError):
         return False
     return len(devices) == 3 and all(d["status"] == "online" for d in devices)
@@ -46,16 +48,38 @@ def running_demo(tmp: Path, **env: str) -> Iterator[Demo]:
     """Start the demo on free ports with its data in ``tmp/demo``; yield once its three
     agents are online; stop it with Ctrl-C as a user would."""
     http_port, mqtt_port = free_port(), free_port()
-    demo = Demo(base=f"http://127.0.0.1:{http_port}", data=tmp / "demo", env={
-        **os.environ, "LOALANG_URL": f"http://127.0.0.1:{http_port}",
-        "LOALANG_DATA_DIR": str(tmp / "demo"), "LOALANG_ICECAST_PORT": str(free_port()),
-        "LOALANG_HTTPS_PORT": str(free_port()), **env})
+    demo = Demo(
+        base=f"http://127.0.0.1:{http_port}",
+        data=tmp / "demo",
+        env={
+            **os.environ,
+            "LOALANG_URL": f"http://127.0.0.1:{http_port}",
+            "LOALANG_DATA_DIR": str(tmp / "demo"),
+            "LOALANG_ICECAST_PORT": str(free_port()),
+            "LOALANG_HTTPS_PORT": str(free_port()),
+            **env,
+        },
+    )
     demo.env.pop("LOALANG_TOKEN", None)
     log = open(tmp / "demo.log", "w")
-    proc = subprocess.Popen([sys.executable, "-m", "loalang.cli", "demo", "--data-dir",
-                             str(demo.data), "--http-port", str(http_port), "--mqtt-port",
-                             str(mqtt_port)], stdout=log, stderr=subprocess.STDOUT, env=demo.env,
-                            start_new_session=True)  # its agents share its process group
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "loalang.cli",
+            "demo",
+            "--data-dir",
+            str(demo.data),
+            "--http-port",
+            str(http_port),
+            "--mqtt-port",
+            str(mqtt_port),
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env=demo.env,
+        start_new_session=True,
+    )  # its agents share its process group
     try:
         wait_for(lambda: _three_online(demo), timeout=180, what="demo agents online")
         yield demo
@@ -88,14 +112,16 @@ def stop_agent(demo: Demo, device_id: str, sig: signal.Signals = signal.SIGTERM)
     os.kill(pid, sig)
 
 
-def demo_process(data: Path, ports: dict[str, int], log: Path, env: dict[str, str]
-                 ) -> subprocess.Popen[bytes]:
+def demo_process(
+    data: Path, ports: dict[str, int], log: Path, env: dict[str, str]
+) -> subprocess.Popen[bytes]:
     """``loalang demo`` on ``data`` with ``ports`` (option name → port), as its own session."""
     args = [sys.executable, "-m", "loalang.cli", "demo", "--data-dir", str(data)]
     for option, port in ports.items():
         args += [f"--{option}", str(port)]
-    return subprocess.Popen(args, stdout=log.open("ab"), stderr=subprocess.STDOUT, env=env,
-                            start_new_session=True)
+    return subprocess.Popen(
+        args, stdout=log.open("ab"), stderr=subprocess.STDOUT, env=env, start_new_session=True
+    )
 
 
 def processes_of(data: Path) -> list[str]:

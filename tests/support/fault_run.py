@@ -60,10 +60,17 @@ class FaultRun:
 
     def run(self, tmp: Path, speech_wav: Path) -> FaultRun:
         with Villages(self.villages, self.delay_ms, self.loss) as villages:
-            stack = Stack(tmp, free_port(), database_url=self.database_url, broker="mosquitto",
-                          http_host=villages.host_ip, mqtt_tls_host=villages.host_ip,
-                          mqtt_tls_port=free_port(),  # agents off this host speak TLS
-                          sync_lead_s=5.0, missed_grace_s=30.0).start()
+            stack = Stack(
+                tmp,
+                free_port(),
+                database_url=self.database_url,
+                broker="mosquitto",
+                http_host=villages.host_ip,
+                mqtt_tls_host=villages.host_ip,
+                mqtt_tls_port=free_port(),  # agents off this host speak TLS
+                sync_lead_s=5.0,
+                missed_grace_s=30.0,
+            ).start()
             procs: list[subprocess.Popen[bytes]] = []
             try:
                 devices = self._provision(stack, villages, tmp, procs)
@@ -82,8 +89,9 @@ class FaultRun:
 
     # --- setting up ---------------------------------------------------------------------
 
-    def _provision(self, stack: Stack, villages: Villages, tmp: Path,
-                   procs: list[subprocess.Popen[bytes]]) -> dict[str, int]:
+    def _provision(
+        self, stack: Stack, villages: Villages, tmp: Path, procs: list[subprocess.Popen[bytes]]
+    ) -> dict[str, int]:
         """Devices registered (zone ``all`` and their village's), agents started inside their
         village; returns device → village."""
         stack.add_zone("all")
@@ -99,19 +107,32 @@ class FaultRun:
             mine = [d for d, dv in devices.items() if dv == v]
             for k in range(0, len(mine), self.per_process):
                 path = tmp / f"agents-{v}-{k}.json"
-                path.write_text(json.dumps([stack.config_data[d] for d in
-                                            mine[k:k + self.per_process]]))
+                path.write_text(
+                    json.dumps([stack.config_data[d] for d in mine[k : k + self.per_process]])
+                )
                 with path.with_suffix(".log").open("wb") as log:
-                    procs.append(subprocess.Popen(
-                        village.command([sys.executable, "-m", "tests.support.agent_group",
-                                         str(path)]), cwd=ROOT, stdout=log,
-                        stderr=subprocess.STDOUT))
+                    procs.append(
+                        subprocess.Popen(
+                            village.command(
+                                [sys.executable, "-m", "tests.support.agent_group", str(path)]
+                            ),
+                            cwd=ROOT,
+                            stdout=log,
+                            stderr=subprocess.STDOUT,
+                        )
+                    )
         t0 = time.time()
-        wait_for(lambda: self._online(stack) == len(devices), timeout=180, interval=0.5,
-                 what="every agent online through its weak link")
+        wait_for(
+            lambda: self._online(stack) == len(devices),
+            timeout=180,
+            interval=0.5,
+            what="every agent online through its weak link",
+        )
         self.figures["connect_s"] = time.time() - t0
-        self.say(f"{len(devices)} agents online in {self.figures['connect_s']:.1f}s behind "
-                 f"{self.delay_ms:.0f} ms and {self.loss:.0%} loss each way")
+        self.say(
+            f"{len(devices)} agents online in {self.figures['connect_s']:.1f}s behind "
+            f"{self.delay_ms:.0f} ms and {self.loss:.0%} loss each way"
+        )
         return devices
 
     @staticmethod
@@ -124,8 +145,9 @@ class FaultRun:
 
     # --- the faults ---------------------------------------------------------------------
 
-    def _scenario(self, stack: Stack, villages: Villages, devices: dict[str, int],
-                  speech_wav: Path) -> None:
+    def _scenario(
+        self, stack: Stack, villages: Villages, devices: dict[str, int], speech_wav: Path
+    ) -> None:
         media = stack.upload(speech_wav)
         sha = media["sha256"]
         broadcasts: list[str] = []
@@ -143,11 +165,19 @@ class FaultRun:
         start = utcnow() + timedelta(seconds=self.lead_s + self.broker_down_s)
         b = stack.broadcast(sha, ["zone:all"], start_at=start.isoformat())
         broadcasts.append(b["id"])
-        wait_for(lambda: any(d["state"] != "sent" and d["state"] != "pending"
-                             for d in stack.get_broadcast(b["id"])["deliveries"]),
-                 timeout=30, interval=0.05, what="a first ack")
-        acked = sum(d["state"] not in ("sent", "pending")
-                    for d in stack.get_broadcast(b["id"])["deliveries"])
+        wait_for(
+            lambda: any(
+                d["state"] != "sent" and d["state"] != "pending"
+                for d in stack.get_broadcast(b["id"])["deliveries"]
+            ),
+            timeout=30,
+            interval=0.05,
+            what="a first ack",
+        )
+        acked = sum(
+            d["state"] not in ("sent", "pending")
+            for d in stack.get_broadcast(b["id"])["deliveries"]
+        )
         assert stack.services is not None
         assert isinstance(stack.services.broker, MosquittoBroker)
         broker = stack.services.broker
@@ -165,25 +195,44 @@ class FaultRun:
 
         # 3. half the villages cut off while a plan entry falls due
         cut = [v for v in range(len(villages)) if v % 2 == 1]
-        due = (utcnow() + timedelta(seconds=self.lead_s + self.partition_s / 2)
-               ).replace(microsecond=0)
+        due = (utcnow() + timedelta(seconds=self.lead_s + self.partition_s / 2)).replace(
+            microsecond=0
+        )
         local = due.astimezone(HCM)
-        r = stack.api.put("/api/schedules", json={
-            "timezone": "Asia/Ho_Chi_Minh", "quiet_hours": [], "schedules": [{
-                "name": "ban-tin-bao", "title": "Bản tin phòng chống bão",
-                "targets": ["zone:all"], "start": local.strftime("%H:%M:%S"),
-                "date": local.date().isoformat(), "programme": [{"media": sha}]}]})
+        r = stack.api.put(
+            "/api/schedules",
+            json={
+                "timezone": "Asia/Ho_Chi_Minh",
+                "quiet_hours": [],
+                "schedules": [
+                    {
+                        "name": "ban-tin-bao",
+                        "title": "Bản tin phòng chống bão",
+                        "targets": ["zone:all"],
+                        "start": local.strftime("%H:%M:%S"),
+                        "date": local.date().isoformat(),
+                        "programme": [{"media": sha}],
+                    }
+                ],
+            },
+        )
         assert r.status_code == 200, r.text
-        play_ids = wait_for(lambda: self._planned(stack, devices, sha), timeout=60,
-                            interval=0.5, what="the plan entry and its audio on every agent")
+        play_ids = wait_for(
+            lambda: self._planned(stack, devices, sha),
+            timeout=60,
+            interval=0.5,
+            what="the plan entry and its audio on every agent",
+        )
         (plan_play,) = play_ids
         cut_at = due.timestamp() - self.partition_s / 2
         time.sleep(max(0.0, cut_at - time.time()))
         for v in cut:
             villages[v].cut()
         cut_devices = {d for d, v in devices.items() if v in cut}
-        self.say(f"villages {cut} cut off ({len(cut_devices)} agents) for "
-                 f"{self.partition_s:.0f}s; plan entry due at {local:%H:%M:%S}")
+        self.say(
+            f"villages {cut} cut off ({len(cut_devices)} agents) for "
+            f"{self.partition_s:.0f}s; plan entry due at {local:%H:%M:%S}"
+        )
         time.sleep(max(0.0, due.timestamp() + 6 - time.time()))  # the play is over
         heal_at = cut_at + self.partition_s
         wrong = self._shown_wrong(stack, cut_devices)
@@ -200,26 +249,45 @@ class FaultRun:
         for v in cut:
             villages[v].heal()
         t0 = time.time()
-        wait_for(lambda: self._online(stack) == len(devices), timeout=120, interval=0.5,
-                 what="every agent online again")
+        wait_for(
+            lambda: self._online(stack) == len(devices),
+            timeout=120,
+            interval=0.5,
+            what="every agent online again",
+        )
         self.figures["back_online_s"] = time.time() - t0
-        wait_for(lambda: self._reported(stack, plan_play) >= len(devices), timeout=120,
-                 interval=0.5, what="the plan entry's plays reported")
+        wait_for(
+            lambda: self._reported(stack, plan_play) >= len(devices),
+            timeout=120,
+            interval=0.5,
+            what="the plan entry's plays reported",
+        )
         self.figures["reported_after_heal_s"] = time.time() - t0
-        self.say(f"link back: all online in {self.figures['back_online_s']:.1f}s, every play "
-                 f"reported in {self.figures['reported_after_heal_s']:.1f}s")
-        wait_for(lambda: not [e for e in stack.alarms(state="active")], timeout=60,
-                 interval=1, what="no alarm left active")
-        wait_for(lambda: not self._unsent(stack, devices), timeout=60, interval=0.5,
-                 what="every agent's outbox flushed")
+        self.say(
+            f"link back: all online in {self.figures['back_online_s']:.1f}s, every play "
+            f"reported in {self.figures['reported_after_heal_s']:.1f}s"
+        )
+        wait_for(
+            lambda: not [e for e in stack.alarms(state="active")],
+            timeout=60,
+            interval=1,
+            what="no alarm left active",
+        )
+        wait_for(
+            lambda: not self._unsent(stack, devices),
+            timeout=60,
+            interval=0.5,
+            what="every agent's outbox flushed",
+        )
         self._check_plays(stack, devices, broadcasts, plan_play, due, cut_devices)
 
     @staticmethod
     def _shown_wrong(stack: Stack, cut_devices: set[str]) -> dict[str, str]:
         """Devices the controller shows other than cut off (offline) or reachable (online)."""
         shown = {d["id"]: d["status"] for d in stack.api.get("/api/devices").json()}
-        return {d: s for d, s in shown.items()
-                if s != ("offline" if d in cut_devices else "online")}
+        return {
+            d: s for d, s in shown.items() if s != ("offline" if d in cut_devices else "online")
+        }
 
     def _planned(self, stack: Stack, devices: dict[str, int], sha: str) -> set[str] | None:
         ids = set()
@@ -239,18 +307,32 @@ class FaultRun:
     def _reported(stack: Stack, play_id: str) -> int:
         assert stack.services is not None
         with stack.services.sessions() as session:
-            return len(session.scalars(select(DeviceEvent).where(
-                DeviceEvent.play_id == play_id, DeviceEvent.type == "playback.finished")).all())
+            return len(
+                session.scalars(
+                    select(DeviceEvent).where(
+                        DeviceEvent.play_id == play_id, DeviceEvent.type == "playback.finished"
+                    )
+                ).all()
+            )
 
     def _ack_figures(self, stack: Stack, broadcast_id: str, name: str) -> None:
         from controller.db.models import Command
 
         assert stack.services is not None
         with stack.services.sessions() as session:
-            issued = min(c.issued_at for c in session.scalars(select(Command).where(
-                Command.broadcast_id == broadcast_id, Command.type == "play")))
-            acks = session.scalars(select(DeviceEvent).where(
-                DeviceEvent.play_id == broadcast_id, DeviceEvent.type == "ack")).all()
+            issued = min(
+                c.issued_at
+                for c in session.scalars(
+                    select(Command).where(
+                        Command.broadcast_id == broadcast_id, Command.type == "play"
+                    )
+                )
+            )
+            acks = session.scalars(
+                select(DeviceEvent).where(
+                    DeviceEvent.play_id == broadcast_id, DeviceEvent.type == "ack"
+                )
+            ).all()
         lat = sorted((e.received_at - issued).total_seconds() * 1000 for e in acks)
         if lat:
             self.figures[f"{name}_ack_ms_p50"] = statistics.median(lat)
@@ -258,19 +340,31 @@ class FaultRun:
 
     # --- what played against what is stored ---------------------------------------------
 
-    def _check_plays(self, stack: Stack, devices: dict[str, int], broadcasts: list[str],
-                     plan_play: str, due: datetime, cut_devices: set[str]) -> None:
+    def _check_plays(
+        self,
+        stack: Stack,
+        devices: dict[str, int],
+        broadcasts: list[str],
+        plan_play: str,
+        due: datetime,
+        cut_devices: set[str],
+    ) -> None:
         assert stack.services is not None
         stack.services.ingest.wait_idle(30)
         with stack.services.sessions() as session:
-            events = session.scalars(select(DeviceEvent).where(
-                DeviceEvent.type.in_(("playback.started", "playback.finished")))).all()
+            events = session.scalars(
+                select(DeviceEvent).where(
+                    DeviceEvent.type.in_(("playback.started", "playback.finished"))
+                )
+            ).all()
             stored = Counter((e.device_id, e.play_id, e.type) for e in events)
         late: dict[str, float] = {}
         played_keys: set[tuple[str, str]] = set()
         for device in devices:
-            played = [json.loads(p.read_text()) for p in
-                      sorted(stack.configs[device].output_dir.glob("*.json"))]
+            played = [
+                json.loads(p.read_text())
+                for p in sorted(stack.configs[device].output_dir.glob("*.json"))
+            ]
             counts = Counter(m["play_id"] for m in played)
             played_keys.update((device, play_id) for play_id in counts)
             for play_id, n in counts.items():
@@ -285,8 +379,9 @@ class FaultRun:
                     if n != 1:
                         self.problems.append(f"{device} {m['play_id']}: {n} {kind} stored")
                 if m["play_id"] == plan_play:
-                    late[device] = (datetime.fromisoformat(m["actual_start"])
-                                    - due).total_seconds() * 1000
+                    late[device] = (
+                        datetime.fromisoformat(m["actual_start"]) - due
+                    ).total_seconds() * 1000
         for device, play_id, kind in stored:
             if (device, play_id) not in played_keys:
                 self.problems.append(f"{kind} of {play_id} stored for {device}, never played")
@@ -295,11 +390,13 @@ class FaultRun:
             self.figures["cut_start_late_ms_max"] = max(cut_late)
             self.figures["cut_start_late_ms_min"] = min(cut_late)
             if min(cut_late) < 0 or max(cut_late) > 1000:
-                self.problems.append(f"cut-off agents started the plan entry off time: "
-                                     f"{sorted(cut_late)} ms")
+                self.problems.append(
+                    f"cut-off agents started the plan entry off time: {sorted(cut_late)} ms"
+                )
         with stack.services.sessions() as session:
-            security = session.scalars(select(DeviceEvent).where(
-                DeviceEvent.type == "security")).all()
+            security = session.scalars(
+                select(DeviceEvent).where(DeviceEvent.type == "security")
+            ).all()
         for e in security:  # faults are not attacks: a technician must not be sent chasing
             self.problems.append(f"security event from {e.device_id}: {e.payload}")
         for b in broadcasts:

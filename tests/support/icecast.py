@@ -27,8 +27,11 @@ class Icecast:
         # private to root, so the logs go to a directory of their own.
         logdir = self.logdir = Path(tempfile.mkdtemp(prefix="loalang-icecast-"))
         os.chmod(logdir, 0o777)
-        owner = ("<changeowner><user>nobody</user><group>nogroup</group></changeowner>"
-                 if os.geteuid() == 0 else "")
+        owner = (
+            "<changeowner><user>nobody</user><group>nogroup</group></changeowner>"
+            if os.geteuid() == 0
+            else ""
+        )
         self.conf = workdir / "icecast.xml"
         # A small burst: listeners get ~2 s of audio at once, so the tests see drops quickly.
         self.conf.write_text(f"""<icecast>
@@ -52,8 +55,11 @@ class Icecast:
         return f"http://127.0.0.1:{self.port}/{mount}"
 
     def start(self) -> Icecast:
-        self.proc = subprocess.Popen([self.binary, "-c", str(self.conf)],
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.proc = subprocess.Popen(
+            [self.binary, "-c", str(self.conf)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         wait_port(self.port)
         return self
 
@@ -62,14 +68,37 @@ class Icecast:
         frequency 0: silence (a studio link that is up but carries nothing: dead air)."""
         # (a hiss at -66 dBFS, as a studio feed that carries nothing has: pure digital zeros
         # would be Opus packets of a few bytes that Ogg holds back for seconds)
-        source = f"sine=frequency={frequency}:sample_rate=48000" if frequency else \
-            "anoisesrc=color=pink:amplitude=0.0005:sample_rate=48000"
+        source = (
+            f"sine=frequency={frequency}:sample_rate=48000"
+            if frequency
+            else "anoisesrc=color=pink:amplitude=0.0005:sample_rate=48000"
+        )
         self.sources[mount] = subprocess.Popen(
-            ["ffmpeg", "-v", "error", "-nostdin", "-re", "-f", "lavfi", "-i",
-             source, "-ac", "1", "-c:a", "libopus",
-             "-b:a", "32k", "-content_type", "application/ogg", "-f", "ogg",
-             f"icecast://source:{PASSWORD}@127.0.0.1:{self.port}/{mount}"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            [
+                "ffmpeg",
+                "-v",
+                "error",
+                "-nostdin",
+                "-re",
+                "-f",
+                "lavfi",
+                "-i",
+                source,
+                "-ac",
+                "1",
+                "-c:a",
+                "libopus",
+                "-b:a",
+                "32k",
+                "-content_type",
+                "application/ogg",
+                "-f",
+                "ogg",
+                f"icecast://source:{PASSWORD}@127.0.0.1:{self.port}/{mount}",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
 
     def cut(self, mount: str) -> None:
         """The source goes away (studio link lost): listeners of the mount are dropped."""

@@ -62,12 +62,14 @@ def wait_port(port: int, timeout: float = 10.0) -> None:
 class Mosquitto(MosquittoBroker):
     """Without persistence by default: a restart is a broker that lost everything."""
 
-    def __init__(self, workdir: Path, port: int | None = None, persistence: bool = False,
-                 **options: Any):
+    def __init__(
+        self, workdir: Path, port: int | None = None, persistence: bool = False, **options: Any
+    ):
         if mosquitto_binary() is None:
             raise RuntimeError("mosquitto is not installed (run ./run test to install it)")
-        super().__init__(workdir, "127.0.0.1", port or free_port(), persistence=persistence,
-                         **options)
+        super().__init__(
+            workdir, "127.0.0.1", port or free_port(), persistence=persistence, **options
+        )
 
     def start(self, timeout: float = 10.0) -> Mosquitto:  # type: ignore[override]
         super().start(timeout)

@@ -23,7 +23,8 @@ from .mosquitto import free_port, wait_port
 
 def nats_binary() -> str | None:
     return shutil.which("nats-server") or next(
-        (p for p in ("/usr/sbin/nats-server", "/usr/bin/nats-server") if Path(p).exists()), None)
+        (p for p in ("/usr/sbin/nats-server", "/usr/bin/nats-server") if Path(p).exists()), None
+    )
 
 
 class NatsCluster:
@@ -45,8 +46,11 @@ class NatsCluster:
         self.authorization = authorization
         if authorization is not None and not authorization.exists():
             authorization.parent.mkdir(parents=True, exist_ok=True)
-            authorization.write_text(nats_authorization(  # one user nobody knows
-                [BrokerUser("nobody", nats_hash(secrets.token_hex(16)))], []))
+            authorization.write_text(
+                nats_authorization(  # one user nobody knows
+                    [BrokerUser("nobody", nats_hash(secrets.token_hex(16)))], []
+                )
+            )
 
     @property
     def reload_command(self) -> str:
@@ -61,19 +65,26 @@ class NatsCluster:
     def _config(self, i: int) -> Path:
         node = self.workdir / f"n{i + 1}"
         node.mkdir(parents=True, exist_ok=True)
-        routes = ", ".join(f"nats://127.0.0.1:{p}" for j, p in enumerate(self.route_ports)
-                           if j != i)
+        routes = ", ".join(
+            f"nats://127.0.0.1:{p}" for j, p in enumerate(self.route_ports) if j != i
+        )
         path = node / "nats.conf"
-        path.write_text(f"""
+        path.write_text(
+            f"""
 server_name: n{i + 1}
 listen: 127.0.0.1:{self.client_ports[i]}
 http: 127.0.0.1:{self.http_ports[i]}
-jetstream {{ store_dir: "{node / 'js'}" }}
+jetstream {{ store_dir: "{node / "js"}" }}
 cluster {{ name: loalang, listen: 127.0.0.1:{self.route_ports[i]}, routes: [{routes}] }}
 mqtt {{ listen: 127.0.0.1:{self.mqtt_ports[i]} }}
 max_payload: 1MB
-""" + (f'include "{os.path.relpath(self.authorization, node)}"\n'  # (relative to it)
-       if self.authorization else ""))
+"""
+            + (
+                f'include "{os.path.relpath(self.authorization, node)}"\n'  # (relative to it)
+                if self.authorization
+                else ""
+            )
+        )
         return path
 
     def start(self, timeout: float = 30.0) -> NatsCluster:
@@ -81,8 +92,9 @@ max_payload: 1MB
             if self.procs[i] is None:
                 config = self._config(i)
                 log = (self.workdir / f"n{i + 1}.log").open("ab")
-                self.procs[i] = subprocess.Popen([str(nats_binary()), "-c", str(config)],
-                                                 stdout=log, stderr=subprocess.STDOUT)
+                self.procs[i] = subprocess.Popen(
+                    [str(nats_binary()), "-c", str(config)], stdout=log, stderr=subprocess.STDOUT
+                )
         for port in self.mqtt_ports:
             wait_port(port, timeout)
         self._wait_jetstream(timeout)

@@ -15,8 +15,16 @@ from edge_agent.update import Releases
 
 ROOT = Path(__file__).resolve().parents[2]
 AGENT_PACKAGES = ("protocol", "edge_agent", "firmware_bridge", "loalang")
-AGENT_DISTRIBUTIONS = ("msgspec", "cryptography", "cffi", "pycparser", "paho-mqtt", "pyserial",
-                       "cobs", "pip")
+AGENT_DISTRIBUTIONS = (
+    "msgspec",
+    "cryptography",
+    "cffi",
+    "pycparser",
+    "paho-mqtt",
+    "pyserial",
+    "cobs",
+    "pip",
+)
 """What a Pi's first release holds besides the agent (``pip install loalang[agent]``)."""
 
 
@@ -26,21 +34,34 @@ def build_wheel(version: str, work: Path, patch: Callable[[Path], None] | None =
     shutil.rmtree(src, ignore_errors=True)
     src.mkdir(parents=True)
     for name in AGENT_PACKAGES:
-        shutil.copytree(ROOT / name, src / name,
-                        ignore=shutil.ignore_patterns("__pycache__"))
+        shutil.copytree(ROOT / name, src / name, ignore=shutil.ignore_patterns("__pycache__"))
     (src / "README.md").write_text("Loa Làng agent (test release)\n")
     pyproject = (ROOT / "pyproject.toml").read_text()
-    (src / "pyproject.toml").write_text(re.sub(r'(?m)^version = ".*"$',
-                                               f'version = "{version}"', pyproject, count=1))
+    (src / "pyproject.toml").write_text(
+        re.sub(r'(?m)^version = ".*"$', f'version = "{version}"', pyproject, count=1)
+    )
     init = src / "loalang" / "__init__.py"
-    init.write_text(re.sub(r'__version__ = ".*"', f'__version__ = "{version}"',
-                           init.read_text()))
+    init.write_text(re.sub(r'__version__ = ".*"', f'__version__ = "{version}"', init.read_text()))
     if patch is not None:
         patch(src)
     out = work / "wheels"
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps",
-                    "--no-build-isolation", "--no-index", "-w", str(out), str(src)],
-                   check=True, capture_output=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "-q",
+            "--no-deps",
+            "--no-build-isolation",
+            "--no-index",
+            "-w",
+            str(out),
+            str(src),
+        ],
+        check=True,
+        capture_output=True,
+    )
     return out / f"loalang-{version}-py3-none-any.whl"
 
 

@@ -44,7 +44,17 @@ class SntpServer:
                 continue
             self.requests += 1
             client_transmit = PACKET.unpack_from(data)[10]
-            reply = PACKET.pack(0x24, self.stratum, 6, -20, 0, 0, b"LOCL",
-                                 to_ntp(received), client_transmit, to_ntp(received),
-                                 to_ntp(time.time() + self.ahead_s))
+            reply = PACKET.pack(
+                0x24,
+                self.stratum,
+                6,
+                -20,
+                0,
+                0,
+                b"LOCL",
+                to_ntp(received),
+                client_transmit,
+                to_ntp(received),
+                to_ntp(time.time() + self.ahead_s),
+            )
             self._sock.sendto(reply, peer)

@@ -22,8 +22,12 @@ from edge_agent.config import AgentConfig
 from .mosquitto import free_port
 
 
-def wait_for(predicate: Callable[[], Any], timeout: float = 20.0, interval: float = 0.1,
-             what: str = "condition") -> Any:
+def wait_for(
+    predicate: Callable[[], Any],
+    timeout: float = 20.0,
+    interval: float = 0.1,
+    what: str = "condition",
+) -> Any:
     deadline = time.time() + timeout
     last = None
     while time.time() < deadline:
@@ -35,15 +39,20 @@ def wait_for(predicate: Callable[[], Any], timeout: float = 20.0, interval: floa
 
 
 class Stack:
-    def __init__(self, tmp: Path, mqtt_port: int, database_url: str | None = None,
-                 **settings: Any):
+    def __init__(self, tmp: Path, mqtt_port: int, database_url: str | None = None, **settings: Any):
         self.tmp = tmp
         self.http_port = free_port()
-        defaults: dict[str, Any] = dict(sync_lead_s=2.0, missed_grace_s=2.0, prefetch_lead_s=10,
-                                        icecast="off")
+        defaults: dict[str, Any] = dict(
+            sync_lead_s=2.0, missed_grace_s=2.0, prefetch_lead_s=10, icecast="off"
+        )
         defaults.update(settings)
-        self.settings = Settings(data_dir=tmp / "controller", http_port=self.http_port,
-                                 mqtt_port=mqtt_port, database_url=database_url, **defaults)
+        self.settings = Settings(
+            data_dir=tmp / "controller",
+            http_port=self.http_port,
+            mqtt_port=mqtt_port,
+            database_url=database_url,
+            **defaults,
+        )
         self.services: Services | None = None
         self.server: ServerThread | None = None
         self.agents: dict[str, Agent] = {}
@@ -63,8 +72,9 @@ class Stack:
         for attempt in range(3):
             self.services = Services(self.settings)
             self.services.start()
-            self.server = ServerThread(create_app(services=self.services),
-                                       self.settings.http_host, self.http_port)
+            self.server = ServerThread(
+                create_app(services=self.services), self.settings.http_host, self.http_port
+            )
             try:
                 self.server.start()
                 break
@@ -75,8 +85,11 @@ class Stack:
                     raise
                 self.http_port = free_port()
                 self.settings = self.settings.model_copy(update={"http_port": self.http_port})
-        self.api = httpx.Client(base_url=self.base_url, timeout=120,
-                                headers={"Authorization": f"Bearer {self.services.api_token}"})
+        self.api = httpx.Client(
+            base_url=self.base_url,
+            timeout=120,
+            headers={"Authorization": f"Bearer {self.services.api_token}"},
+        )
         return self
 
     def stop_controller(self) -> None:
@@ -99,12 +112,20 @@ class Stack:
         r = self.api.post("/api/zones", json={"id": zone_id, "name": name or zone_id})
         assert r.status_code == 201, r.text
 
-    def register(self, device_id: str, zones: list[str], mqtt_port: int | None = None,
-                 **overrides: Any) -> AgentConfig:
+    def register(
+        self, device_id: str, zones: list[str], mqtt_port: int | None = None, **overrides: Any
+    ) -> AgentConfig:
         """Register through the API and make the agent's config (``mqtt_port``: another node
         of a clustered broker than the controller's)."""
-        r = self.api.post("/api/devices", json={"id": device_id, "name": f"Cụm loa {device_id}",
-                                                "zones": zones, "output": "file"})
+        r = self.api.post(
+            "/api/devices",
+            json={
+                "id": device_id,
+                "name": f"Cụm loa {device_id}",
+                "zones": zones,
+                "output": "file",
+            },
+        )
         assert r.status_code == 201, r.text
         data = tomllib.loads(r.json()["config_toml"])
         data["data_dir"] = str(self.tmp / "agents" / device_id)
@@ -141,14 +162,18 @@ class Stack:
 
     def upload(self, path: Path, title: str = "") -> dict[str, Any]:
         with path.open("rb") as fh:
-            r = self.api.post("/api/media", files={"file": (path.name, fh)},
-                              data={"title": title} if title else {})
+            r = self.api.post(
+                "/api/media",
+                files={"file": (path.name, fh)},
+                data={"title": title} if title else {},
+            )
         assert r.status_code in (200, 201), r.text
         return r.json()
 
     def broadcast(self, sha: str, targets: list[str], **extra: Any) -> dict[str, Any]:
-        r = self.api.post("/api/broadcasts", json={"media_sha256": sha, "targets": targets,
-                                                   **extra})
+        r = self.api.post(
+            "/api/broadcasts", json={"media_sha256": sha, "targets": targets, **extra}
+        )
         assert r.status_code == 201, r.text
         return r.json()
 
@@ -157,8 +182,9 @@ class Stack:
         assert r.status_code == 200, r.text
         return r.json()
 
-    def wait_states(self, broadcast_id: str, states: set[str], timeout: float = 30
-                    ) -> dict[str, Any]:
+    def wait_states(
+        self, broadcast_id: str, states: set[str], timeout: float = 30
+    ) -> dict[str, Any]:
         def done() -> dict[str, Any] | None:
             r = self.api.get(f"/api/broadcasts/{broadcast_id}")
             if r.status_code == 404:  # a schedule's play: its row appears when it fires
@@ -172,13 +198,22 @@ class Stack:
     def person(self, username: str, *roles: str) -> httpx.Client:
         """An account with ``roles`` (created by the bootstrap admin) and a client using its
         token."""
-        r = self.api.post("/api/users", json={"username": username, "roles": list(roles),
-                                              "password": f"{username}-secret-pw",
-                                              "display_name": username.title()})
+        r = self.api.post(
+            "/api/users",
+            json={
+                "username": username,
+                "roles": list(roles),
+                "password": f"{username}-secret-pw",
+                "display_name": username.title(),
+            },
+        )
         assert r.status_code == 201, r.text
         token = self.api.post(f"/api/users/{username}/tokens", json={"name": "test"}).json()
-        return httpx.Client(base_url=self.base_url, timeout=120,
-                            headers={"Authorization": f"Bearer {token['token']}"})
+        return httpx.Client(
+            base_url=self.base_url,
+            timeout=120,
+            headers={"Authorization": f"Bearer {token['token']}"},
+        )
 
     def signed_for(self, play_id: str) -> list[str]:
         """What the controller signed that names ``play_id``: its commands (any state) and the
@@ -189,10 +224,15 @@ class Stack:
 
         assert self.services is not None
         with self.services.sessions() as session:
-            commands = [f"{c.type}:{c.target}:{c.state}" for c in session.scalars(
-                select(Command).where(Command.broadcast_id == play_id))]
-            plans = [f"plan:{p.device_id}" for p in session.scalars(select(DevicePlan))
-                     if p.data and play_id.encode() in p.data]
+            commands = [
+                f"{c.type}:{c.target}:{c.state}"
+                for c in session.scalars(select(Command).where(Command.broadcast_id == play_id))
+            ]
+            plans = [
+                f"plan:{p.device_id}"
+                for p in session.scalars(select(DevicePlan))
+                if p.data and play_id.encode() in p.data
+            ]
         return commands + plans
 
     def alarms(self, **params: Any) -> list[dict[str, Any]]:

@@ -24,12 +24,17 @@ class ThrottledProxy:
             def do_GET(self) -> None:
                 rng = self.headers.get("Range")
                 proxy.requests.append((self.path, rng))
-                headers = {k: v for k, v in (("Authorization", self.headers.get("Authorization")),
-                                             ("Range", rng)) if v}
+                headers = {
+                    k: v
+                    for k, v in (
+                        ("Authorization", self.headers.get("Authorization")),
+                        ("Range", rng),
+                    )
+                    if v
+                }
                 with httpx.stream("GET", proxy.upstream + self.path, headers=headers) as resp:
                     self.send_response(resp.status_code)
-                    for key in ("Content-Type", "Content-Length", "Content-Range",
-                                "Accept-Ranges"):
+                    for key in ("Content-Type", "Content-Length", "Content-Range", "Accept-Ranges"):
                         if key in resp.headers:
                             self.send_header(key, resp.headers[key])
                     self.end_headers()

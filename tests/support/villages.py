@@ -48,8 +48,9 @@ def _ip(*args: str) -> None:
 class Village:
     """One namespace and its link; ``ip`` is the village's address."""
 
-    def __init__(self, prefix: str, index: int, host_ip: str, subnet: str,
-                 delay_ms: float, loss: float):
+    def __init__(
+        self, prefix: str, index: int, host_ip: str, subnet: str, delay_ms: float, loss: float
+    ):
         self.netns = f"{prefix}v{index}"
         self.host_tun = f"{prefix}h{index}"
         self.village_tun = f"{prefix}v{index}"
@@ -65,10 +66,20 @@ class Village:
         _ip("tuntap", "add", "dev", self.village_tun, "mode", "tun")
         # the relay opens both devices here; one then moves into the namespace, still open
         self._relay = subprocess.Popen(
-            [sys.executable, "-m", "tests.support.villages", "relay", self.host_tun,
-             self.village_tun, str(self.delay_ms), str(self.loss)],
-            stdout=subprocess.PIPE, cwd=Path(__file__).resolve().parents[2],
-            start_new_session=True)
+            [
+                sys.executable,
+                "-m",
+                "tests.support.villages",
+                "relay",
+                self.host_tun,
+                self.village_tun,
+                str(self.delay_ms),
+                str(self.loss),
+            ],
+            stdout=subprocess.PIPE,
+            cwd=Path(__file__).resolve().parents[2],
+            start_new_session=True,
+        )
         assert self._relay.stdout is not None
         if self._relay.stdout.readline().strip() != b"ready":
             raise RuntimeError(f"the link relay of {self.netns} did not start")
@@ -114,8 +125,10 @@ class Villages:
         k = random.choice([k for k in range(1, 250) if f"ll{k}h" not in taken])
         self.prefix = f"ll{k}"
         self.host_ip = f"10.77.{k}.1"
-        self.villages = [Village(self.prefix, i, self.host_ip, f"10.{100 + i}.{k}", delay_ms,
-                                 loss) for i in range(count)]
+        self.villages = [
+            Village(self.prefix, i, self.host_ip, f"10.{100 + i}.{k}", delay_ms, loss)
+            for i in range(count)
+        ]
 
     def __enter__(self) -> Villages:
         _ip("addr", "add", f"{self.host_ip}/32", "dev", "lo")
@@ -130,8 +143,9 @@ class Villages:
     def __exit__(self, *exc: object) -> None:
         for village in self.villages:
             village.stop()
-        subprocess.run(["ip", "addr", "del", f"{self.host_ip}/32", "dev", "lo"],
-                       capture_output=True)
+        subprocess.run(
+            ["ip", "addr", "del", f"{self.host_ip}/32", "dev", "lo"], capture_output=True
+        )
 
     def __getitem__(self, i: int) -> Village:
         return self.villages[i]

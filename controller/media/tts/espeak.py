@@ -11,10 +11,18 @@ from .engines import SpeechFailed, Voice
 
 VOICES = (
     Voice("espeak:vi", "vi", "Giọng miền Bắc (espeak-ng)", "Northern Vietnamese (espeak-ng)"),
-    Voice("espeak:vi-vn-x-central", "vi", "Giọng miền Trung (espeak-ng)",
-          "Central Vietnamese (espeak-ng)"),
-    Voice("espeak:vi-vn-x-south", "vi", "Giọng miền Nam (espeak-ng)",
-          "Southern Vietnamese (espeak-ng)"),
+    Voice(
+        "espeak:vi-vn-x-central",
+        "vi",
+        "Giọng miền Trung (espeak-ng)",
+        "Central Vietnamese (espeak-ng)",
+    ),
+    Voice(
+        "espeak:vi-vn-x-south",
+        "vi",
+        "Giọng miền Nam (espeak-ng)",
+        "Southern Vietnamese (espeak-ng)",
+    ),
 )
 WORDS_PER_MINUTE = 150  # espeak-ng's rate at 100 %; slower than its 175 for outdoor horns
 
@@ -36,9 +44,13 @@ class EspeakEngine:
             raise SpeechFailed("speech.engine_missing", engine="espeak-ng")
         speed = max(80, min(450, round(WORDS_PER_MINUTE * rate / 100)))
         try:
-            proc = subprocess.run([self.binary, "-v", voice, "-s", str(speed), "-b", "1",
-                                   "--stdin", "-w", str(out)], input=text.encode(),
-                                  capture_output=True, timeout=600, check=False)
+            proc = subprocess.run(
+                [self.binary, "-v", voice, "-s", str(speed), "-b", "1", "--stdin", "-w", str(out)],
+                input=text.encode(),
+                capture_output=True,
+                timeout=600,
+                check=False,
+            )
         except subprocess.TimeoutExpired:
             raise SpeechFailed("speech.engine_failed", engine="espeak-ng") from None
         if proc.returncode != 0 or not out.exists() or out.stat().st_size <= 44:

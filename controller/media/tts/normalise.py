@@ -16,25 +16,62 @@ DIGITS = ("không", "một", "hai", "ba", "bốn", "năm", "sáu", "bảy", "tá
 SCALES = ("", "nghìn", "triệu", "tỷ", "nghìn tỷ", "triệu tỷ")
 
 ABBREVIATIONS: dict[str, str] = {
-    "UBND": "Ủy ban nhân dân", "HĐND": "Hội đồng nhân dân", "MTTQ": "Mặt trận Tổ quốc",
-    "UBMTTQ": "Ủy ban Mặt trận Tổ quốc", "HTX": "hợp tác xã", "BHYT": "bảo hiểm y tế",
-    "BHXH": "bảo hiểm xã hội", "TP": "thành phố", "TX": "thị xã", "TT": "thị trấn",
-    "THCS": "trung học cơ sở", "THPT": "trung học phổ thông", "CSGT": "cảnh sát giao thông",
-    "PCCC": "phòng cháy chữa cháy", "PCTT": "phòng chống thiên tai",
-    "TKCN": "tìm kiếm cứu nạn", "BCH": "Ban chỉ huy", "ATGT": "an toàn giao thông",
-    "HLHPN": "Hội Liên hiệp Phụ nữ", "CCB": "Cựu chiến binh", "XHCN": "xã hội chủ nghĩa",
-    "KT-XH": "kinh tế xã hội", "CN": "Chủ nhật", "VN": "Việt Nam", "SĐT": "số điện thoại",
-    "ĐT": "điện thoại", "QL": "quốc lộ", "TL": "tỉnh lộ", "BQL": "Ban quản lý",
+    "UBND": "Ủy ban nhân dân",
+    "HĐND": "Hội đồng nhân dân",
+    "MTTQ": "Mặt trận Tổ quốc",
+    "UBMTTQ": "Ủy ban Mặt trận Tổ quốc",
+    "HTX": "hợp tác xã",
+    "BHYT": "bảo hiểm y tế",
+    "BHXH": "bảo hiểm xã hội",
+    "TP": "thành phố",
+    "TX": "thị xã",
+    "TT": "thị trấn",
+    "THCS": "trung học cơ sở",
+    "THPT": "trung học phổ thông",
+    "CSGT": "cảnh sát giao thông",
+    "PCCC": "phòng cháy chữa cháy",
+    "PCTT": "phòng chống thiên tai",
+    "TKCN": "tìm kiếm cứu nạn",
+    "BCH": "Ban chỉ huy",
+    "ATGT": "an toàn giao thông",
+    "HLHPN": "Hội Liên hiệp Phụ nữ",
+    "CCB": "Cựu chiến binh",
+    "XHCN": "xã hội chủ nghĩa",
+    "KT-XH": "kinh tế xã hội",
+    "CN": "Chủ nhật",
+    "VN": "Việt Nam",
+    "SĐT": "số điện thoại",
+    "ĐT": "điện thoại",
+    "QL": "quốc lộ",
+    "TL": "tỉnh lộ",
+    "BQL": "Ban quản lý",
 }
 """What every station's text may hold; a station adds or overrides entries (its lexicon)."""
 
 UNITS: dict[str, str] = {
-    "km/h": "ki lô mét trên giờ", "m/s": "mét trên giây", "km²": "ki lô mét vuông",
-    "km2": "ki lô mét vuông", "m²": "mét vuông", "m2": "mét vuông", "m³": "mét khối",
-    "m3": "mét khối", "kWh": "ki lô oát giờ", "kW": "ki lô oát", "km": "ki lô mét",
-    "cm": "xen ti mét", "mm": "mi li mét", "ml": "mi li lít", "kg": "ki lô gam",
-    "ha": "héc ta", "°C": "độ xê", "ºC": "độ xê", "°": "độ", "%": "phần trăm",
-    "m": "mét", "g": "gam", "l": "lít",
+    "km/h": "ki lô mét trên giờ",
+    "m/s": "mét trên giây",
+    "km²": "ki lô mét vuông",
+    "km2": "ki lô mét vuông",
+    "m²": "mét vuông",
+    "m2": "mét vuông",
+    "m³": "mét khối",
+    "m3": "mét khối",
+    "kWh": "ki lô oát giờ",
+    "kW": "ki lô oát",
+    "km": "ki lô mét",
+    "cm": "xen ti mét",
+    "mm": "mi li mét",
+    "ml": "mi li lít",
+    "kg": "ki lô gam",
+    "ha": "héc ta",
+    "°C": "độ xê",
+    "ºC": "độ xê",
+    "°": "độ",
+    "%": "phần trăm",
+    "m": "mét",
+    "g": "gam",
+    "l": "lít",
 }
 """Units after a number (longest first when matching)."""
 
@@ -150,18 +187,23 @@ def _date(day: str, month: str, year: str | None, said: str | None) -> str:
 
 _PHONE = re.compile(r"(?<![\d.,])(?:\+84[ .]?|0)\d(?:[ .]?\d){7,10}(?![\d])")
 _CALLED = re.compile(r"(?i)(" + "|".join(CALL_WORDS) + r")(\s*:?\s*)(\d[\d .]*\d|\d)")
-_DATE = re.compile(r"(?i)(ngày\s+)?(?<![\d.])(\d{1,2})(?:/(\d{1,2})(?:/(\d{4}|\d{2}))?"
-                   r"|-(\d{1,2})-(\d{4}))(?![\d/])")
+_DATE = re.compile(
+    r"(?i)(ngày\s+)?(?<![\d.])(\d{1,2})(?:/(\d{1,2})(?:/(\d{4}|\d{2}))?"
+    r"|-(\d{1,2})-(\d{4}))(?![\d/])"
+)
 """12/3, 12/3/2026, 12-3-2026 (with a hyphen only with its year: 7-8 is a range)."""
 _CODE = re.compile(r"(?<=[A-ZĐ])(?=\d)|(?<=\d)(?=[A-ZĐ])")
 """Where a capital letter touches a digit (QL1A, A12): said apart."""
 _CLOCK = re.compile(r"(?<![\d.,:])(\d{1,2}):(\d{2})(?::\d{2})?(?![\d:])")
-_HOURS = re.compile(r"(?i)(?<![\d.,])(\d{1,2})\s?(?:h|g)(\d{2})?(?:\s?(?:p|ph)" + _WORD_END +
-                    r")?" + _WORD_END)
+_HOURS = re.compile(
+    r"(?i)(?<![\d.,])(\d{1,2})\s?(?:h|g)(\d{2})?(?:\s?(?:p|ph)" + _WORD_END + r")?" + _WORD_END
+)
 _RANGE = re.compile(rf"(?<![\d.,])({_NUM})\s?[-–]\s?(?=\d)")
-_UNIT = re.compile(rf"(?<![\d.,])({_NUM})\s?(" +
-                   "|".join(re.escape(u) for u in sorted(UNITS, key=len, reverse=True)) +
-                   r")(?![\wÀ-ỹ²³])")
+_UNIT = re.compile(
+    rf"(?<![\d.,])({_NUM})\s?("
+    + "|".join(re.escape(u) for u in sorted(UNITS, key=len, reverse=True))
+    + r")(?![\wÀ-ỹ²³])"
+)
 _ORDINAL = re.compile(r"(?i)\b(thứ|tháng)\s+(\d{1,2})(?!\d)")
 _ANY_NUMBER = re.compile(_NUM)
 
@@ -177,8 +219,7 @@ def _abbreviations(text: str, lexicon: Mapping[str, str]) -> str:
     if not lexicon:
         return text
     words = sorted(lexicon, key=len, reverse=True)
-    pattern = re.compile(r"(?<![\wÀ-ỹ])(" + "|".join(re.escape(w) for w in words) +
-                         r")(?![\wÀ-ỹ])")
+    pattern = re.compile(r"(?<![\wÀ-ỹ])(" + "|".join(re.escape(w) for w in words) + r")(?![\wÀ-ỹ])")
     return pattern.sub(lambda m: lexicon[m.group(1)], text)
 
 
@@ -192,13 +233,23 @@ def normalise(text: str, lexicon: Mapping[str, str] | None = None) -> str:
     text = _CALLED.sub(lambda m: f"{m.group(1)}{m.group(2)}{read_digits(m.group(3))}", text)
     text = _PHONE.sub(_phone, text)
     text = _DATE.sub(_dates, text)
-    text = _CLOCK.sub(lambda m: _time(m.group(1), m.group(2)) if int(m.group(1)) < 24
-                      else m.group(0), text)
-    text = _HOURS.sub(lambda m: _time(m.group(1), m.group(2)) if int(m.group(1)) < 24
-                      else m.group(0), text)
-    text = _ORDINAL.sub(lambda m: f"{m.group(1)} " + (
-        {"1": "nhất", "4": "tư"}.get(m.group(2).lstrip("0"), read_number(int(m.group(2))))
-        if m.group(1).lower() == "thứ" else _month(int(m.group(2)))), text)
+    text = _CLOCK.sub(
+        lambda m: _time(m.group(1), m.group(2)) if int(m.group(1)) < 24 else m.group(0), text
+    )
+    text = _HOURS.sub(
+        lambda m: _time(m.group(1), m.group(2)) if int(m.group(1)) < 24 else m.group(0), text
+    )
+    text = _ORDINAL.sub(
+        lambda m: (
+            f"{m.group(1)} "
+            + (
+                {"1": "nhất", "4": "tư"}.get(m.group(2).lstrip("0"), read_number(int(m.group(2))))
+                if m.group(1).lower() == "thứ"
+                else _month(int(m.group(2)))
+            )
+        ),
+        text,
+    )
     text = _RANGE.sub(lambda m: f"{_number_words(m.group(1))} đến ", text)
     text = _UNIT.sub(lambda m: f"{_number_words(m.group(1))} {UNITS[m.group(2)]}", text)
     text = _ANY_NUMBER.sub(lambda m: _number_words(m.group(0)), text)

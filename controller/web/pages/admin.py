@@ -39,13 +39,15 @@ def setup_view(svc: Services) -> dict[str, Any]:
 def enrolment_view(svc: Services, registered: DeviceRegistered) -> dict[str, Any]:
     base = svc.settings.resolved_public_url
     host = urlsplit(base).hostname or ""
-    return dict(d=registered.device, config=registered.config_toml,
-                install=f"curl -fsSL {base}/edge/install.sh | sudo bash",
-                local_only=svc.settings.public_url is None or is_loopback(host))
+    return dict(
+        d=registered.device,
+        config=registered.config_toml,
+        install=f"curl -fsSL {base}/edge/install.sh | sudo bash",
+        local_only=svc.settings.public_url is None or is_loopback(host),
+    )
 
 
-def _coordinates(fields: dict[str, Any], lang: str, errors: list[str]
-                 ) -> dict[str, float | None]:
+def _coordinates(fields: dict[str, Any], lang: str, errors: list[str]) -> dict[str, float | None]:
     """Both or neither, each a number in range; a problem is added to ``errors``."""
     out: dict[str, float | None] = {}
     for key, limit in RANGES.items():
@@ -66,15 +68,24 @@ def _coordinates(fields: dict[str, Any], lang: str, errors: list[str]
 
 
 @router.get("/users", response_class=HTMLResponse)
-def users_page(request: Request, svc: ServicesDep, who: Principal = page("user.manage")
-               ) -> HTMLResponse:
-    return render(request, "users.html", who, users=svc.accounts.list(), errors=[], form={},
-                  locked=svc.accounts.locked())
+def users_page(
+    request: Request, svc: ServicesDep, who: Principal = page("user.manage")
+) -> HTMLResponse:
+    return render(
+        request,
+        "users.html",
+        who,
+        users=svc.accounts.list(),
+        errors=[],
+        form={},
+        locked=svc.accounts.locked(),
+    )
 
 
 @router.post("/users", response_class=HTMLResponse)
-async def users_create(request: Request, svc: ServicesDep, who: Principal = page("user.manage")
-                       ) -> Response:
+async def users_create(
+    request: Request, svc: ServicesDep, who: Principal = page("user.manage")
+) -> Response:
     """Create an account from the form; the admin chooses the first password."""
     lang = lang_of(request)
     form = await request.form()
@@ -87,36 +98,49 @@ async def users_create(request: Request, svc: ServicesDep, who: Principal = page
         errors.append(translate("users.no_role", lang))
     try:
         if not errors:
-            await run_in_threadpool(svc.accounts.create, who, username, password,
-                                    [Role(r) for r in roles], display_name)
+            await run_in_threadpool(
+                svc.accounts.create, who, username, password, [Role(r) for r in roles], display_name
+            )
     except ValueError:
         errors.append(translate("users.invalid", lang))
     except DomainError as exc:
         errors.append(words(exc, lang))
     if errors:
-        return render(request, "users.html", who, status_code=422, users=svc.accounts.list(),
-                      locked=svc.accounts.locked(), errors=errors,
-                      form=dict(username=username, display_name=display_name, roles=roles))
+        return render(
+            request,
+            "users.html",
+            who,
+            status_code=422,
+            users=svc.accounts.list(),
+            locked=svc.accounts.locked(),
+            errors=errors,
+            form=dict(username=username, display_name=display_name, roles=roles),
+        )
     return RedirectResponse("/ui/users", status_code=303)
 
 
 @router.get("/setup", response_class=HTMLResponse)
-def setup_page(request: Request, svc: ServicesDep, who: Principal = page("device.manage")
-               ) -> HTMLResponse:
+def setup_page(
+    request: Request, svc: ServicesDep, who: Principal = page("device.manage")
+) -> HTMLResponse:
     """Villages and loudspeaker clusters: add, rename, register, retire."""
     return render(request, "setup.html", who, errors=[], form={}, **setup_view(svc))
 
 
 @router.post("/setup/devices", response_class=HTMLResponse)
-async def setup_register(request: Request, svc: ServicesDep,
-                         who: Principal = page("device.manage")) -> Response:
+async def setup_register(
+    request: Request, svc: ServicesDep, who: Principal = page("device.manage")
+) -> Response:
     """Register a cluster from the form; the answer shows its credentials once."""
     lang = lang_of(request)
     form = await request.form()
-    fields = dict(id=str(form.get("id", "")).strip(), name=str(form.get("name", "")).strip(),
-                  zones=[str(z) for z in form.getlist("zones")],
-                  latitude=str(form.get("latitude", "")).strip(),
-                  longitude=str(form.get("longitude", "")).strip())
+    fields = dict(
+        id=str(form.get("id", "")).strip(),
+        name=str(form.get("name", "")).strip(),
+        zones=[str(z) for z in form.getlist("zones")],
+        latitude=str(form.get("latitude", "")).strip(),
+        longitude=str(form.get("longitude", "")).strip(),
+    )
     errors = []
     if not IDENT.fullmatch(fields["id"]):
         errors.append(translate("setup.bad_id", lang))
@@ -129,32 +153,69 @@ async def setup_register(request: Request, svc: ServicesDep,
     if not errors:
         try:
             registered = await run_in_threadpool(
-                svc.devices.register, who, fields["id"], fields["name"], fields["zones"],
-                "alsa", where["latitude"], where["longitude"])
+                svc.devices.register,
+                who,
+                fields["id"],
+                fields["name"],
+                fields["zones"],
+                "alsa",
+                where["latitude"],
+                where["longitude"],
+            )
         except DomainError as exc:
             errors.append(words(exc, lang))
     if registered is None:
-        return render(request, "setup.html", who, status_code=422, errors=list(dict.fromkeys(
-            errors)), form=fields, **setup_view(svc))
-    return render(request, "enrolled.html", who, headers={"Cache-Control": "no-store"},
-                  **enrolment_view(svc, registered))  # a secret: never cached
+        return render(
+            request,
+            "setup.html",
+            who,
+            status_code=422,
+            errors=list(dict.fromkeys(errors)),
+            form=fields,
+            **setup_view(svc),
+        )
+    return render(
+        request,
+        "enrolled.html",
+        who,
+        headers={"Cache-Control": "no-store"},
+        **enrolment_view(svc, registered),
+    )  # a secret: never cached
 
 
 @router.post("/devices/{device_id}/rotate-token", response_class=HTMLResponse)
-def device_rotate(device_id: str, request: Request, svc: ServicesDep,
-                  who: Principal = page("device.manage")) -> HTMLResponse:
+def device_rotate(
+    device_id: str, request: Request, svc: ServicesDep, who: Principal = page("device.manage")
+) -> HTMLResponse:
     """New credentials for a cluster (the old ones stop at once), shown once like at enrolment."""
     registered = svc.devices.rotate_token(who, device_id, "alsa")
-    return render(request, "enrolled.html", who, headers={"Cache-Control": "no-store"},
-                  **enrolment_view(svc, registered))
+    return render(
+        request,
+        "enrolled.html",
+        who,
+        headers={"Cache-Control": "no-store"},
+        **enrolment_view(svc, registered),
+    )
 
 
 @router.get("/audit", response_class=HTMLResponse)
-def audit_page(request: Request, svc: ServicesDep, actor: str = "", action: str = "",
-               who: Principal = page("audit.read")) -> HTMLResponse:
+def audit_page(
+    request: Request,
+    svc: ServicesDep,
+    actor: str = "",
+    action: str = "",
+    who: Principal = page("audit.read"),
+) -> HTMLResponse:
     """The newest 300 entries, filtered by person and by kind of action (a prefix)."""
     filters = {k: v for k, v in (("actor", actor.strip()), ("action", action.strip())) if v}
-    return render(request, "audit.html", who,
-                  entries=svc.audit.rows(filters.get("actor"), filters.get("action"), 300),
-                  actors=svc.audit.actors(), actor=actor, action=action,
-                  query=urlencode(filters), kinds=KINDS)
+    return render(
+        request,
+        "audit.html",
+        who,
+        entries=svc.audit.rows(filters.get("actor"), filters.get("action"), 300),
+        actors=svc.audit.actors(),
+        actor=actor,
+        action=action,
+        query=urlencode(filters),
+        kinds=KINDS,
+    )

@@ -19,16 +19,31 @@ router = APIRouter(prefix="/ui", tags=["web"], include_in_schema=False)
 
 
 def approvals_view(svc: Services, lang: str) -> dict[str, Any]:
-    held = sorted(svc.broadcasts.list(limit=500, states=tuple(BroadcastState.held())),
-                  key=lambda b: b.created_at)
-    return dict(held=[dict(id=b.id, title=b.title, state=b.state, start_at=b.start_at,
-                           priority=b.priority, created_by=b.created_by, targets=b.targets,
-                           sha=b.media_sha256, duration_s=round(b.duration_ms / 1000, 1))
-                      for b in held],
-                changes=schedule_changes_view(svc, lang, svc.media.titles()))
+    held = sorted(
+        svc.broadcasts.list(limit=500, states=tuple(BroadcastState.held())),
+        key=lambda b: b.created_at,
+    )
+    return dict(
+        held=[
+            dict(
+                id=b.id,
+                title=b.title,
+                state=b.state,
+                start_at=b.start_at,
+                priority=b.priority,
+                created_by=b.created_by,
+                targets=b.targets,
+                sha=b.media_sha256,
+                duration_s=round(b.duration_ms / 1000, 1),
+            )
+            for b in held
+        ],
+        changes=schedule_changes_view(svc, lang, svc.media.titles()),
+    )
 
 
 @router.get("/approvals", response_class=HTMLResponse)
-def approvals(request: Request, svc: ServicesDep, who: Principal = page("broadcast.read")
-              ) -> HTMLResponse:
+def approvals(
+    request: Request, svc: ServicesDep, who: Principal = page("broadcast.read")
+) -> HTMLResponse:
     return render(request, "approvals.html", who, **approvals_view(svc, lang_of(request)))

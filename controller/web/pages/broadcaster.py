@@ -50,8 +50,12 @@ def home_view(svc: Services, lang: str) -> dict[str, Any]:
     """Today's programme, the last bulletins, and whether each village heard its latest."""
     start, end = _today(svc)
     recent = svc.broadcasts.list(limit=10, by_creation=True)
-    return dict(plan=svc.programme.between(start, end), recent=recent,
-                villages=village_coverage(svc.sessions), outcomes=[o.value for o in OUTCOME_ORDER])
+    return dict(
+        plan=svc.programme.between(start, end),
+        recent=recent,
+        villages=village_coverage(svc.sessions),
+        outcomes=[o.value for o in OUTCOME_ORDER],
+    )
 
 
 def week_view(svc: Services) -> dict[str, Any]:
@@ -59,8 +63,7 @@ def week_view(svc: Services) -> dict[str, Any]:
     tz = ZoneInfo(svc.settings.timezone)
     today = utcnow().astimezone(tz).date()
     start = datetime.combine(today, datetime.min.time(), tz)
-    days: list[dict[str, Any]] = [dict(date=today + timedelta(days=i), items=[])
-                                  for i in range(7)]
+    days: list[dict[str, Any]] = [dict(date=today + timedelta(days=i), items=[]) for i in range(7)]
     for item in svc.programme.between(start, start + timedelta(days=7)):
         days[(item.start.date() - today).days]["items"].append(item)
     return dict(days=days)
@@ -72,44 +75,70 @@ def broadcast_view(svc: Services, broadcast_id: str, lang: str) -> dict[str, Any
     media = svc.media.get(b.media_sha256) if b.media_sha256 else None  # a stream has none
     names = svc.devices.names()
     outcomes = [outcome(d.state, d.line_check) for d in b.deliveries]
-    deliveries = [dict(device=d.device_id, name=names.get(d.device_id, d.device_id),
-                       state=d.state, outcome=o.value,
-                       dead_lines=", ".join(str(n) for n in dead_lines(d.line_check)),
-                       reason=reason_words(d.reason, lang), started_at=d.started_at,
-                       joined_late_ms=d.joined_late_ms, online=d.device_status)
-                  for d, o in zip(b.deliveries, outcomes, strict=True)]
-    return dict(b=dict(
-        id=b.id, title=b.title, state=b.state, start_at=b.start_at, priority=b.priority,
-        on_release=b.start_on_release and b.state.startswith("pending"),
-        targets=b.targets, created_by=b.created_by, approved_by=b.approved_by,
-        reason=b.rejected_reason, sha=media.sha256 if media else None,
-        duration_s=round(b.duration_ms / 1000, 1),
-        loudness_in=media.loudness_in_lufs if media else None,
-        loudness_out=media.loudness_out_lufs if media else None,
-        summary=b.summary, pending=b.commands_pending, text=media.text if media else None,
-        voice=media.voice if media else None,
-        loudness_warning=media.loudness_warning if media else False,
-        parts=(media.parts or []) if media else [], stream=b.stream, ended_at=b.ended_at,
-        quiet_override=b.quiet_override,
-        deliveries=deliveries, outcomes=summarise(outcomes),
-        resendable=[d.device_id for d, o in zip(b.deliveries, outcomes, strict=True)
-                    if o in RESENDABLE]),
-        outcome_order=[o.value for o in OUTCOME_ORDER])
+    deliveries = [
+        dict(
+            device=d.device_id,
+            name=names.get(d.device_id, d.device_id),
+            state=d.state,
+            outcome=o.value,
+            dead_lines=", ".join(str(n) for n in dead_lines(d.line_check)),
+            reason=reason_words(d.reason, lang),
+            started_at=d.started_at,
+            joined_late_ms=d.joined_late_ms,
+            online=d.device_status,
+        )
+        for d, o in zip(b.deliveries, outcomes, strict=True)
+    ]
+    return dict(
+        b=dict(
+            id=b.id,
+            title=b.title,
+            state=b.state,
+            start_at=b.start_at,
+            priority=b.priority,
+            on_release=b.start_on_release and b.state.startswith("pending"),
+            targets=b.targets,
+            created_by=b.created_by,
+            approved_by=b.approved_by,
+            reason=b.rejected_reason,
+            sha=media.sha256 if media else None,
+            duration_s=round(b.duration_ms / 1000, 1),
+            loudness_in=media.loudness_in_lufs if media else None,
+            loudness_out=media.loudness_out_lufs if media else None,
+            summary=b.summary,
+            pending=b.commands_pending,
+            text=media.text if media else None,
+            voice=media.voice if media else None,
+            loudness_warning=media.loudness_warning if media else False,
+            parts=(media.parts or []) if media else [],
+            stream=b.stream,
+            ended_at=b.ended_at,
+            quiet_override=b.quiet_override,
+            deliveries=deliveries,
+            outcomes=summarise(outcomes),
+            resendable=[
+                d.device_id for d, o in zip(b.deliveries, outcomes, strict=True) if o in RESENDABLE
+            ],
+        ),
+        outcome_order=[o.value for o in OUTCOME_ORDER],
+    )
 
 
 # --- pages ------------------------------------------------------------------------------------
 
 
 @router.get("/", response_class=HTMLResponse)
-def home(request: Request, svc: ServicesDep, who: Principal = page("broadcast.read")
-         ) -> HTMLResponse:
+def home(
+    request: Request, svc: ServicesDep, who: Principal = page("broadcast.read")
+) -> HTMLResponse:
     """Today: what plays where (schedules and broadcasts), and whether the last one played."""
     return render(request, "home.html", who, **home_view(svc, lang_of(request)))
 
 
 @router.get("/week", response_class=HTMLResponse)
-def week(request: Request, svc: ServicesDep, who: Principal = page("schedule.read")
-         ) -> HTMLResponse:
+def week(
+    request: Request, svc: ServicesDep, who: Principal = page("schedule.read")
+) -> HTMLResponse:
     return render(request, "week.html", who, **week_view(svc))
 
 
@@ -121,9 +150,14 @@ def send_view(svc: Services, form: dict[str, Any]) -> dict[str, Any]:
         if d.status != "online" or d.active_alarms:
             for z in d.zones:
                 unwell.setdefault(z, []).append(d.name or d.id)
-    return dict(zones=svc.zones.names(), form=form, voices=svc.speech.voices(),
-                default_voice=svc.speech.default_voice(), languages=svc.speech.languages(),
-                unwell=unwell)
+    return dict(
+        zones=svc.zones.names(),
+        form=form,
+        voices=svc.speech.voices(),
+        default_voice=svc.speech.default_voice(),
+        languages=svc.speech.languages(),
+        unwell=unwell,
+    )
 
 
 def _prefill(svc: Services, broadcast_id: str) -> dict[str, Any]:
@@ -132,18 +166,28 @@ def _prefill(svc: Services, broadcast_id: str) -> dict[str, Any]:
     if b.media_sha256 is None:
         raise NotFound("broadcast.not_found")  # a live or relay broadcast has no text
     media = svc.media.get(b.media_sha256)
-    villages = ["*"] if "all" in b.targets else [t.partition(":")[2] for t in b.targets
-                                                 if t.startswith("zone:")]
-    return dict(title=b.title, villages=villages,
-                content="text" if media.text else "audio", text=media.text or "",
-                voice=media.voice, language=media.language, priority=b.priority,
-                kept_sha="" if media.text else media.sha256,
-                kept_name="" if media.text else media.original_filename or media.title)
+    villages = (
+        ["*"]
+        if "all" in b.targets
+        else [t.partition(":")[2] for t in b.targets if t.startswith("zone:")]
+    )
+    return dict(
+        title=b.title,
+        villages=villages,
+        content="text" if media.text else "audio",
+        text=media.text or "",
+        voice=media.voice,
+        language=media.language,
+        priority=b.priority,
+        kept_sha="" if media.text else media.sha256,
+        kept_name="" if media.text else media.original_filename or media.title,
+    )
 
 
 @router.get("/send", response_class=HTMLResponse)
-def send_form(request: Request, svc: ServicesDep, again: str = "",
-              who: Principal = page("broadcast.create")) -> HTMLResponse:
+def send_form(
+    request: Request, svc: ServicesDep, again: str = "", who: Principal = page("broadcast.create")
+) -> HTMLResponse:
     form = _prefill(svc, again) if again else {}
     return render(request, "send.html", who, errors=[], **send_view(svc, form))
 
@@ -156,16 +200,16 @@ def _stored(svc: Services, sha256: str) -> bool:
     return True
 
 
-async def _keep(svc: Services, who: Principal, upload: UploadFile, title: str
-                ) -> dict[str, str]:
+async def _keep(svc: Services, who: Principal, upload: UploadFile, title: str) -> dict[str, str]:
     """Store a chosen file while the form is sent back with an error, so it is not lost
     (browsers cannot fill a file field again). Nothing if the file itself is refused."""
     try:
         path = await svc.media.receive(upload, upload.filename or "")
         try:
             await run_in_threadpool(svc.media.check, path)
-            media, _ = await run_in_threadpool(svc.media.ingest, who, path,
-                                               upload.filename or "", title or None)
+            media, _ = await run_in_threadpool(
+                svc.media.ingest, who, path, upload.filename or "", title or None
+            )
         finally:
             path.unlink(missing_ok=True)
     except DomainError:
@@ -178,19 +222,27 @@ def _file(value: Any) -> UploadFile | None:
 
 
 @router.post("/send", response_class=HTMLResponse)
-async def send_submit(request: Request, svc: ServicesDep,
-                      who: Principal = page("broadcast.create")) -> Response:
+async def send_submit(
+    request: Request, svc: ServicesDep, who: Principal = page("broadcast.create")
+) -> Response:
     """A file, a recording or a text + villages + time → a bulletin made in a job (its page
     shows the progress), then a broadcast; bad input changes nothing."""
     lang = lang_of(request)
     form = await request.form(max_files=2, max_fields=100)
     text_of = lambda key, default="": str(form.get(key, default)).strip()  # noqa: E731
-    fields = dict(title=text_of("title"), villages=[str(v) for v in form.getlist("village")],
-                  when=text_of("when", "now"), at=text_of("at"),
-                  priority=text_of("priority", "normal"), content=text_of("content", "audio"),
-                  text=str(form.get("text", "")), voice=text_of("voice"),
-                  language=text_of("language", "vi"), extra_language=text_of("extra_language"),
-                  quiet_override=form.get("quiet_override") == "1")
+    fields = dict(
+        title=text_of("title"),
+        villages=[str(v) for v in form.getlist("village")],
+        when=text_of("when", "now"),
+        at=text_of("at"),
+        priority=text_of("priority", "normal"),
+        content=text_of("content", "audio"),
+        text=str(form.get("text", "")),
+        voice=text_of("voice"),
+        language=text_of("language", "vi"),
+        extra_language=text_of("extra_language"),
+        quiet_override=form.get("quiet_override") == "1",
+    )
     upload, extra = _file(form.get("file")), _file(form.get("extra_file"))
     previewed = text_of("media_sha")
     kept = text_of("kept_sha") if upload is None else ""  # the file chosen before an error
@@ -225,14 +277,23 @@ async def send_submit(request: Request, svc: ServicesDep,
     if errors:
         if upload is not None and fields["content"] != "text":
             fields.update(await _keep(svc, who, upload, fields["title"]))
-        return render(request, "send.html", who, status_code=422, errors=errors,
-                      **send_view(svc, fields))
-    main_part = SpeechPart(fields["language"], fields["text"], fields["voice"] or None) \
-        if fields["content"] == "text" else None
+        return render(
+            request, "send.html", who, status_code=422, errors=errors, **send_view(svc, fields)
+        )
+    main_part = (
+        SpeechPart(fields["language"], fields["text"], fields["voice"] or None)
+        if fields["content"] == "text"
+        else None
+    )
     targets = ["all"] if "*" in fields["villages"] else [f"zone:{v}" for v in fields["villages"]]
     priority = Priority(fields["priority"])
-    request_for = dict(targets=targets, start_at=start_at, priority=priority,
-                       title=fields["title"], quiet_override=bool(fields["quiet_override"]))
+    request_for = dict(
+        targets=targets,
+        start_at=start_at,
+        priority=priority,
+        title=fields["title"],
+        quiet_override=bool(fields["quiet_override"]),
+    )
     try:
         if not fields["quiet_override"]:  # refused before anything is made
             svc.broadcasts.quiet_problem(targets, start_at, priority)
@@ -249,8 +310,14 @@ async def send_submit(request: Request, svc: ServicesDep,
                 path.unlink(missing_ok=True)
             raise
     except DomainError as exc:
-        return render(request, "send.html", who, status_code=http_status(exc),
-                      errors=[words(exc, lang)], **send_view(svc, fields))
+        return render(
+            request,
+            "send.html",
+            who,
+            status_code=http_status(exc),
+            errors=[words(exc, lang)],
+            **send_view(svc, fields),
+        )
     draft = form.get("action") == "draft"
 
     def make(progress: Any) -> tuple[MediaOut, bool]:
@@ -269,21 +336,24 @@ async def send_submit(request: Request, svc: ServicesDep,
         return svc.speech.render(who, parts, fields["title"], progress=progress)
 
     def send(media: MediaOut) -> str:
-        return svc.broadcasts.create(BroadcastRequest(media_sha256=media.sha256,
-                                                      **request_for), who, draft=draft)
+        return svc.broadcasts.create(
+            BroadcastRequest(media_sha256=media.sha256, **request_for), who, draft=draft
+        )
 
     def cleanup() -> None:
         for path in received:
             path.unlink(missing_ok=True)
 
-    job = svc.media_jobs.start("speech" if main_part else "upload", who, fields["title"], make,
-                               cleanup=cleanup, then=send)
+    job = svc.media_jobs.start(
+        "speech" if main_part else "upload", who, fields["title"], make, cleanup=cleanup, then=send
+    )
     return RedirectResponse(f"/ui/jobs/{job.id}", status_code=303)
 
 
 @router.get("/jobs/{job_id}", response_class=HTMLResponse)
-def job_page(job_id: str, request: Request, svc: ServicesDep,
-             who: Principal = page("broadcast.read")) -> Response:
+def job_page(
+    job_id: str, request: Request, svc: ServicesDep, who: Principal = page("broadcast.read")
+) -> Response:
     """A bulletin being made: its stage and progress; its broadcast's page once it is sent."""
     job = svc.media_jobs.get(job_id)
     next_url = f"/ui/broadcasts/{job.broadcast_id}" if job.broadcast_id else ""
@@ -291,54 +361,96 @@ def job_page(job_id: str, request: Request, svc: ServicesDep,
         return RedirectResponse(next_url, status_code=303)
     lang = lang_of(request)
     stages = {stage: translate(f"job.stage.{stage}", lang) for stage in JOB_STAGES}
-    return render(request, "job.html", who, job=job, next_url=next_url, stages=stages,
-                  has_stage=lambda stage: stage in JOB_STAGES)
+    return render(
+        request,
+        "job.html",
+        who,
+        job=job,
+        next_url=next_url,
+        stages=stages,
+        has_stage=lambda stage: stage in JOB_STAGES,
+    )
 
 
-JOB_STAGES = ("queued", "starting", "speaking", "measuring", "encoding", "checking", "sending",
-              "done")
+JOB_STAGES = (
+    "queued",
+    "starting",
+    "speaking",
+    "measuring",
+    "encoding",
+    "checking",
+    "sending",
+    "done",
+)
 
 
 HISTORY_PAGE = 25
 
 
 @router.get("/broadcasts", response_class=HTMLResponse)
-def history(request: Request, svc: ServicesDep, q: str = "", village: str = "",
-            state: str = "", priority: str = "", day: str = "", page_no: int = 1,
-            who: Principal = page("broadcast.read")) -> HTMLResponse:
+def history(
+    request: Request,
+    svc: ServicesDep,
+    q: str = "",
+    village: str = "",
+    state: str = "",
+    priority: str = "",
+    day: str = "",
+    page_no: int = 1,
+    who: Principal = page("broadcast.read"),
+) -> HTMLResponse:
     """Every bulletin, newest first: search by title, filter by village, day, state and
     priority, 25 a page."""
     tz = ZoneInfo(svc.settings.timezone)
     since = until = None
     try:
         if day:
-            since = datetime.combine(datetime.strptime(day, "%Y-%m-%d").date(),
-                                     datetime.min.time(), tz)
+            since = datetime.combine(
+                datetime.strptime(day, "%Y-%m-%d").date(), datetime.min.time(), tz
+            )
             until = since + timedelta(days=1)
     except ValueError:
         day = ""
     page_no = max(1, min(page_no, 10_000))
     rows, total = svc.broadcasts.search(
-        q[:100], village if village in svc.zones.names() else "",
+        q[:100],
+        village if village in svc.zones.names() else "",
         state if state in {s.value for s in BroadcastState} else "",
-        priority if priority in {p.value for p in Priority} else "", since, until,
-        offset=(page_no - 1) * HISTORY_PAGE, limit=HISTORY_PAGE)
+        priority if priority in {p.value for p in Priority} else "",
+        since,
+        until,
+        offset=(page_no - 1) * HISTORY_PAGE,
+        limit=HISTORY_PAGE,
+    )
     pages = max(1, -(-total // HISTORY_PAGE))
-    return render(request, "history.html", who, rows=rows, total=total, page_no=page_no,
-                  pages=pages, zones=svc.zones.names(), states=[s.value for s in BroadcastState],
-                  priorities=[p.value for p in Priority],
-                  f=dict(q=q, village=village, state=state, priority=priority, day=day))
+    return render(
+        request,
+        "history.html",
+        who,
+        rows=rows,
+        total=total,
+        page_no=page_no,
+        pages=pages,
+        zones=svc.zones.names(),
+        states=[s.value for s in BroadcastState],
+        priorities=[p.value for p in Priority],
+        f=dict(q=q, village=village, state=state, priority=priority, day=day),
+    )
 
 
 @router.get("/broadcasts/{broadcast_id}", response_class=HTMLResponse)
-def broadcast_page(broadcast_id: str, request: Request, svc: ServicesDep,
-                   who: Principal = page("broadcast.read")) -> HTMLResponse:
-    return render(request, "broadcast.html", who,
-                  **broadcast_view(svc, broadcast_id, lang_of(request)))
+def broadcast_page(
+    broadcast_id: str, request: Request, svc: ServicesDep, who: Principal = page("broadcast.read")
+) -> HTMLResponse:
+    return render(
+        request, "broadcast.html", who, **broadcast_view(svc, broadcast_id, lang_of(request))
+    )
 
 
 @router.get("/broadcasts/{broadcast_id}/progress", response_class=HTMLResponse)
-def broadcast_progress(broadcast_id: str, request: Request, svc: ServicesDep,
-                       who: Principal = page("broadcast.read")) -> HTMLResponse:
-    return render(request, "_progress.html", who,
-                  **broadcast_view(svc, broadcast_id, lang_of(request)))
+def broadcast_progress(
+    broadcast_id: str, request: Request, svc: ServicesDep, who: Principal = page("broadcast.read")
+) -> HTMLResponse:
+    return render(
+        request, "_progress.html", who, **broadcast_view(svc, broadcast_id, lang_of(request))
+    )

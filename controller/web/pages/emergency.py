@@ -19,31 +19,52 @@ router = APIRouter(prefix="/ui", tags=["web"], include_in_schema=False)
 
 
 def _form(svc: ServicesDep, form: dict[str, str | list[str]]) -> dict[str, object]:
-    return dict(form=form, zones=svc.zones.names(), voices=svc.speech.voices(),
-                default_voice=svc.speech.default_voice())
+    return dict(
+        form=form,
+        zones=svc.zones.names(),
+        voices=svc.speech.voices(),
+        default_voice=svc.speech.default_voice(),
+    )
 
 
 @router.get("/emergency", response_class=HTMLResponse)
-def emergency_form(request: Request, svc: ServicesDep,
-                   who: Principal = page("broadcast.create")) -> HTMLResponse:
-    return render(request, "emergency.html", who, errors=[], **_form(svc, {
-        "title": translate("emergency.default_title", lang_of(request)), "villages": ["all"],
-        "intro": "siren"}))
+def emergency_form(
+    request: Request, svc: ServicesDep, who: Principal = page("broadcast.create")
+) -> HTMLResponse:
+    return render(
+        request,
+        "emergency.html",
+        who,
+        errors=[],
+        **_form(
+            svc,
+            {
+                "title": translate("emergency.default_title", lang_of(request)),
+                "villages": ["all"],
+                "intro": "siren",
+            },
+        ),
+    )
 
 
 @router.post("/emergency", response_class=HTMLResponse)
-async def emergency_send(request: Request, svc: ServicesDep,
-                         who: Principal = page("broadcast.create")) -> Response:
+async def emergency_send(
+    request: Request, svc: ServicesDep, who: Principal = page("broadcast.create")
+) -> Response:
     """Made and sent at once (a short text is spoken in a second or two); it waits for a
     second person with its audio already on the loudspeakers."""
     lang = lang_of(request)
     data = await request.form()
     villages = [str(v) for v in data.getlist("village")]
     form: dict[str, str | list[str]] = dict(
-        title=str(data.get("title", "")).strip(), text=str(data.get("text", "")),
-        voice=str(data.get("voice", "")), intro=str(data.get("intro", "siren")),
-        villages=villages, every=str(data.get("every", "")).strip(),
-        hours=str(data.get("hours", "")).strip())
+        title=str(data.get("title", "")).strip(),
+        text=str(data.get("text", "")),
+        voice=str(data.get("voice", "")),
+        intro=str(data.get("intro", "siren")),
+        villages=villages,
+        every=str(data.get("every", "")).strip(),
+        hours=str(data.get("hours", "")).strip(),
+    )
     errors = []
     if not form["title"]:
         errors.append(translate("error.title_empty", lang))
@@ -58,26 +79,41 @@ async def emergency_send(request: Request, svc: ServicesDep,
     except ValueError:
         errors.append(translate("emergency.bad_repeat", lang))
     if errors:
-        return render(request, "emergency.html", who, status_code=422, errors=errors,
-                      **_form(svc, form))
+        return render(
+            request, "emergency.html", who, status_code=422, errors=errors, **_form(svc, form)
+        )
     targets = ["all"] if "all" in villages else [f"zone:{v}" for v in villages]
     intro = str(form["intro"])
     try:
-        broadcast_id = await run_in_threadpool(svc.emergencies.send, who, EmergencyRequest(
-            title=str(form["title"]), targets=targets, text=str(form["text"]),
-            voice=str(form["voice"]) or None,
-            intro=intro if intro in ("siren", "chime", "none") else "siren",  # type: ignore[arg-type]
-            repeat_every_s=every * 60 if every else None,
-            repeat_for_s=round(hours * 3600) if every and hours else None))
+        broadcast_id = await run_in_threadpool(
+            svc.emergencies.send,
+            who,
+            EmergencyRequest(
+                title=str(form["title"]),
+                targets=targets,
+                text=str(form["text"]),
+                voice=str(form["voice"]) or None,
+                intro=intro if intro in ("siren", "chime", "none") else "siren",  # type: ignore[arg-type]
+                repeat_every_s=every * 60 if every else None,
+                repeat_for_s=round(hours * 3600) if every and hours else None,
+            ),
+        )
     except DomainError as exc:
-        return render(request, "emergency.html", who, status_code=http_status(exc),
-                      errors=[words(exc, lang)], **_form(svc, form))
+        return render(
+            request,
+            "emergency.html",
+            who,
+            status_code=http_status(exc),
+            errors=[words(exc, lang)],
+            **_form(svc, form),
+        )
     return RedirectResponse(f"/ui/broadcasts/{broadcast_id}", status_code=303)
 
 
 @router.get("/emergency-badge", response_class=HTMLResponse)
-def emergency_badge(request: Request, svc: ServicesDep,
-                    who: Principal = page("broadcast.read")) -> HTMLResponse:
+def emergency_badge(
+    request: Request, svc: ServicesDep, who: Principal = page("broadcast.read")
+) -> HTMLResponse:
     """The header's badge (re-fetched on every ``broadcasts`` event)."""
     return render(request, "_emergency_badge.html", who)
 

@@ -23,9 +23,13 @@ from ..render import lang_of, page, render
 
 router = APIRouter(prefix="/ui", tags=["web"], include_in_schema=False)
 
-DEVICE_CHARTS = (("load_1m", "device.load", ""), ("battery_v", "device.battery", " V"),
-                 ("temperature_c", "device.temperature", " °C"),
-                 ("disk_free_mb", "device.disk", " MB"), ("signal_dbm", "device.signal", " dBm"))
+DEVICE_CHARTS = (
+    ("load_1m", "device.load", ""),
+    ("battery_v", "device.battery", " V"),
+    ("temperature_c", "device.temperature", " °C"),
+    ("disk_free_mb", "device.disk", " MB"),
+    ("signal_dbm", "device.signal", " dBm"),
+)
 
 
 # --- view builders ----------------------------------------------------------------------------
@@ -43,48 +47,83 @@ def fleet_rows(svc: Services, devices: list[DeviceOut]) -> list[dict[str, Any]]:
     for d in devices:
         health = d.last_health or {}
         read_at = d.last_health_at
-        out.append(dict(id=d.id, name=d.name, zones=d.zones, status=d.status,
-                        status_at=d.status_at, last_seen_at=d.last_seen_at,
-                        alarms=d.active_alarms, hw=health.get("hardware") or {},
-                        net=health.get("network") or {}, load=health.get("load_1m"),
-                        lat=d.latitude, lon=d.longitude, playing=playing.get(d.id),
-                        read_at=read_at, version=d.version,
-                        stale=read_at is None or now - read_at > STALE_AFTER))
+        out.append(
+            dict(
+                id=d.id,
+                name=d.name,
+                zones=d.zones,
+                status=d.status,
+                status_at=d.status_at,
+                last_seen_at=d.last_seen_at,
+                alarms=d.active_alarms,
+                hw=health.get("hardware") or {},
+                net=health.get("network") or {},
+                load=health.get("load_1m"),
+                lat=d.latitude,
+                lon=d.longitude,
+                playing=playing.get(d.id),
+                read_at=read_at,
+                version=d.version,
+                stale=read_at is None or now - read_at > STALE_AFTER,
+            )
+        )
     return out
 
 
-def fleet_table(svc: Services, lang: str, zone: str, state: str, q: str, sort: str,
-                page: int) -> dict[str, Any]:
+def fleet_table(
+    svc: Services, lang: str, zone: str, state: str, q: str, sort: str, page: int
+) -> dict[str, Any]:
     """The table's part of the page (also what its live refresh renders)."""
     sort = sort if sort in FLEET_SORTS else "name"
     found = svc.devices.fleet_page(zone or None, state or None, q, sort, page)
     devices = fleet_rows(svc, found.devices)
-    return dict(devices=devices, counts=found.counts, matched=found.matched,
-                page=found.page, pages=found.pages, zone=zone, state=state, q=q, sort=sort,
-                cluster_map=_cluster_map(devices, lang))
+    return dict(
+        devices=devices,
+        counts=found.counts,
+        matched=found.matched,
+        page=found.page,
+        pages=found.pages,
+        zone=zone,
+        state=state,
+        q=q,
+        sort=sort,
+        cluster_map=_cluster_map(devices, lang),
+    )
 
 
 def _cluster_map(devices: list[dict[str, Any]], lang: str) -> str:
-    return svg.cluster_map([(d["name"], d["lat"], d["lon"], d["status"]) for d in devices],
-                           translate("fleet.map", lang))
+    return svg.cluster_map(
+        [(d["name"], d["lat"], d["lon"], d["status"]) for d in devices],
+        translate("fleet.map", lang),
+    )
 
 
-def fleet_view(svc: Services, lang: str, zone: str, state: str, q: str = "",
-               sort: str = "name", page: int = 1) -> dict[str, Any]:
+def fleet_view(
+    svc: Services, lang: str, zone: str, state: str, q: str = "", sort: str = "name", page: int = 1
+) -> dict[str, Any]:
     table = fleet_table(svc, lang, zone, state, q, sort, page)
     counts = table["counts"]
     tz = ZoneInfo(svc.settings.timezone)
-    ratio = [(ts.astimezone(tz), value) for ts, value in fleet_history.ratio_points(
-        fleet_history.samples(svc.sessions, utcnow() - timedelta(days=7)))]
+    ratio = [
+        (ts.astimezone(tz), value)
+        for ts, value in fleet_history.ratio_points(
+            fleet_history.samples(svc.sessions, utcnow() - timedelta(days=7))
+        )
+    ]
     every = svc.settings.fleet_sample_s
-    return dict(**table, zones=svc.zones.names(), sorts=FLEET_SORTS,
-                online_now=round(100 * counts["online"] / counts["all"]) if counts["all"] else None,
-                ratio_chart=svg.line_chart(ratio, translate("fleet.online_ratio", lang), " %",
-                                           (0, 100)),
-                ratio_now=round(ratio[-1][1]) if ratio else None, ratio_points=len(ratio),
-                dead_air=svc.relays.dead_air(7),
-                sample_every=f"{every:g} s" if every < 60
-                else f"{every / 60:g} {translate('unit.minutes', lang)}")
+    return dict(
+        **table,
+        zones=svc.zones.names(),
+        sorts=FLEET_SORTS,
+        online_now=round(100 * counts["online"] / counts["all"]) if counts["all"] else None,
+        ratio_chart=svg.line_chart(ratio, translate("fleet.online_ratio", lang), " %", (0, 100)),
+        ratio_now=round(ratio[-1][1]) if ratio else None,
+        ratio_points=len(ratio),
+        dead_air=svc.relays.dead_air(7),
+        sample_every=f"{every:g} s"
+        if every < 60
+        else f"{every / 60:g} {translate('unit.minutes', lang)}",
+    )
 
 
 def device_view(svc: Services, lang: str, device_id: str) -> dict[str, Any]:
@@ -95,58 +134,112 @@ def device_view(svc: Services, lang: str, device_id: str) -> dict[str, Any]:
     tz = ZoneInfo(svc.settings.timezone)
 
     def series(attr: str) -> list[tuple[datetime, float]]:
-        return [(r.ts.astimezone(tz), float(getattr(r, attr))) for r in rows
-                if getattr(r, attr) is not None]
+        return [
+            (r.ts.astimezone(tz), float(getattr(r, attr)))
+            for r in rows
+            if getattr(r, attr) is not None
+        ]
 
-    charts = [(translate(key, lang), svg.line_chart(series(attr), translate(key, lang), unit))
-              for attr, key, unit in DEVICE_CHARTS if len(series(attr)) > 1]
+    charts = [
+        (translate(key, lang), svg.line_chart(series(attr), translate(key, lang), unit))
+        for attr, key, unit in DEVICE_CHARTS
+        if len(series(attr)) > 1
+    ]
     return dict(
-        d=dict(id=device.id, name=device.name, status=device.status,
-               status_at=device.status_at, health=device.last_health or {},
-               zones=device.zones, volume=device.volume, lat=device.latitude,
-               lon=device.longitude, retired=device.retired,
-               current_volume=(device.last_health or {}).get("volume", device.volume),
-               health_at=device.last_health_at),
-        charts=charts, all_zones=svc.zones.names(), alarms=svc.alarms.list(device_id),
-        security=[dict(ts=e.ts, reason=translate_or(f"security.{e.payload.get('reason')}", lang,
-                                                    str(e.payload.get("reason", ""))),
-                       detail=e.payload.get("detail", ""),
-                       about=(e.payload.get("report") or {}).get("play_id")
-                       or e.payload.get("topic") or e.payload.get("cmd_id") or "")
-                  for e in svc.broadcasts.events("security", device_id, limit=10)],
-        plays=[dict(ts=p.ts, played=p.type == "playback.finished"
-                    and not p.payload.get("interrupted"),
-                    title=titles.get(p.play_id or "") or p.play_id, payload=p.payload,
-                    broadcast=p.play_id if p.play_id in titles else None) for p in plays])
+        d=dict(
+            id=device.id,
+            name=device.name,
+            status=device.status,
+            status_at=device.status_at,
+            health=device.last_health or {},
+            zones=device.zones,
+            volume=device.volume,
+            lat=device.latitude,
+            lon=device.longitude,
+            retired=device.retired,
+            current_volume=(device.last_health or {}).get("volume", device.volume),
+            health_at=device.last_health_at,
+        ),
+        charts=charts,
+        all_zones=svc.zones.names(),
+        alarms=svc.alarms.list(device_id),
+        security=[
+            dict(
+                ts=e.ts,
+                reason=translate_or(
+                    f"security.{e.payload.get('reason')}", lang, str(e.payload.get("reason", ""))
+                ),
+                detail=e.payload.get("detail", ""),
+                about=(e.payload.get("report") or {}).get("play_id")
+                or e.payload.get("topic")
+                or e.payload.get("cmd_id")
+                or "",
+            )
+            for e in svc.broadcasts.events("security", device_id, limit=10)
+        ],
+        plays=[
+            dict(
+                ts=p.ts,
+                played=p.type == "playback.finished" and not p.payload.get("interrupted"),
+                title=titles.get(p.play_id or "") or p.play_id,
+                payload=p.payload,
+                broadcast=p.play_id if p.play_id in titles else None,
+            )
+            for p in plays
+        ],
+    )
 
 
 # --- pages ------------------------------------------------------------------------------------
 
 
 @router.get("/fleet", response_class=HTMLResponse)
-def fleet(request: Request, svc: ServicesDep, zone: str | None = None, state: str | None = None,
-          q: str = "", sort: str = "name", number: int = Query(1, alias="page"),
-          who: Principal = page("device.read")) -> HTMLResponse:
-    return render(request, "fleet.html", who, **fleet_view(
-        svc, lang_of(request), zone or "", state or "", q[:100], sort, number))
+def fleet(
+    request: Request,
+    svc: ServicesDep,
+    zone: str | None = None,
+    state: str | None = None,
+    q: str = "",
+    sort: str = "name",
+    number: int = Query(1, alias="page"),
+    who: Principal = page("device.read"),
+) -> HTMLResponse:
+    return render(
+        request,
+        "fleet.html",
+        who,
+        **fleet_view(svc, lang_of(request), zone or "", state or "", q[:100], sort, number),
+    )
 
 
 @router.get("/fleet/table", response_class=HTMLResponse)
-def fleet_table_part(request: Request, svc: ServicesDep, zone: str | None = None,
-                     state: str | None = None, q: str = "", sort: str = "name",
-                     number: int = Query(1, alias="page"),
-                     who: Principal = page("device.read")) -> HTMLResponse:
-    return render(request, "_fleet_table.html", who, **fleet_table(
-        svc, lang_of(request), zone or "", state or "", q[:100], sort, number))
+def fleet_table_part(
+    request: Request,
+    svc: ServicesDep,
+    zone: str | None = None,
+    state: str | None = None,
+    q: str = "",
+    sort: str = "name",
+    number: int = Query(1, alias="page"),
+    who: Principal = page("device.read"),
+) -> HTMLResponse:
+    return render(
+        request,
+        "_fleet_table.html",
+        who,
+        **fleet_table(svc, lang_of(request), zone or "", state or "", q[:100], sort, number),
+    )
 
 
 @router.get("/devices/{device_id}", response_class=HTMLResponse)
-def device_page(device_id: str, request: Request, svc: ServicesDep,
-                who: Principal = page("device.read")) -> HTMLResponse:
+def device_page(
+    device_id: str, request: Request, svc: ServicesDep, who: Principal = page("device.read")
+) -> HTMLResponse:
     return render(request, "device.html", who, **device_view(svc, lang_of(request), device_id))
 
 
 @router.get("/alarms", response_class=HTMLResponse)
-def alarms_page(request: Request, svc: ServicesDep, who: Principal = page("alarm.read")
-                ) -> HTMLResponse:
+def alarms_page(
+    request: Request, svc: ServicesDep, who: Principal = page("alarm.read")
+) -> HTMLResponse:
     return render(request, "alarms.html", who, alarms=svc.alarms.list())

@@ -17,8 +17,9 @@ KEEP_ALIVE_S = 15.0
 
 
 @router.get("/stream")
-async def stream(request: Request, svc: ServicesDep, who: Principal = page("account.self")
-                 ) -> StreamingResponse:
+async def stream(
+    request: Request, svc: ServicesDep, who: Principal = page("account.self")
+) -> StreamingResponse:
     """Server-sent events pushed as things change: ``fleet`` (a device's status or an alarm),
     ``progress`` (agents reporting on a play), ``broadcasts`` (created, released, closed); the
     page re-fetches what it shows. Comments keep the connection alive."""
@@ -36,5 +37,6 @@ async def stream(request: Request, svc: ServicesDep, who: Principal = page("acco
         finally:
             subscription.close()
 
-    return StreamingResponse(events(), media_type="text/event-stream",
-                             headers={"Cache-Control": "no-cache"})
+    return StreamingResponse(
+        events(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"}
+    )

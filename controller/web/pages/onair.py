@@ -21,48 +21,70 @@ def on_air_view(svc: ServicesDep, who: Principal | None) -> list[dict[str, objec
     """What is live now, and whether this person may end it."""
     if who is None:
         return []
-    return [dict(id=b.id, title=b.title, targets=b.targets, start_at=b.start_at,
-                 source=b.stream.source if b.stream else None,
-                 mine=b.created_by == who.username,
-                 can_end=b.created_by == who.username or allowed(who.roles, "live.end_any"))
-            for b in svc.broadcasts.on_air()]
+    return [
+        dict(
+            id=b.id,
+            title=b.title,
+            targets=b.targets,
+            start_at=b.start_at,
+            source=b.stream.source if b.stream else None,
+            mine=b.created_by == who.username,
+            can_end=b.created_by == who.username or allowed(who.roles, "live.end_any"),
+        )
+        for b in svc.broadcasts.on_air()
+    ]
 
 
-def _page(request: Request, svc: ServicesDep, who: Principal, status_code: int = 200,
-          relay: dict[str, object] | None = None, relay_errors: list[str] | None = None
-          ) -> HTMLResponse:
-    return render(request, "onair.html", who, status_code=status_code,
-                  zones=svc.zones.names(), enabled=svc.onair.enabled,
-                  server=svc.onair.public_url, presets=svc.settings.relay_presets,
-                  relay=relay or {}, relay_errors=relay_errors or [])
+def _page(
+    request: Request,
+    svc: ServicesDep,
+    who: Principal,
+    status_code: int = 200,
+    relay: dict[str, object] | None = None,
+    relay_errors: list[str] | None = None,
+) -> HTMLResponse:
+    return render(
+        request,
+        "onair.html",
+        who,
+        status_code=status_code,
+        zones=svc.zones.names(),
+        enabled=svc.onair.enabled,
+        server=svc.onair.public_url,
+        presets=svc.settings.relay_presets,
+        relay=relay or {},
+        relay_errors=relay_errors or [],
+    )
 
 
 @router.get("/live", response_class=HTMLResponse)
-def live_page(request: Request, svc: ServicesDep,
-              who: Principal = page("live.start")) -> HTMLResponse:
+def live_page(
+    request: Request, svc: ServicesDep, who: Principal = page("live.start")
+) -> HTMLResponse:
     return _page(request, svc, who)
 
 
 @router.post("/relay", response_class=HTMLResponse)
-async def relay_now(request: Request, svc: ServicesDep,
-                    who: Principal = page("broadcast.create")) -> Response:
+async def relay_now(
+    request: Request, svc: ServicesDep, who: Principal = page("broadcast.create")
+) -> Response:
     """Tiếp sóng ngay: the stream for N minutes to the chosen villages (a broadcaster's
     waits for approval, like a bulletin)."""
     lang = lang_of(request)
     data = await request.form()
     villages = [str(v) for v in data.getlist("village")]
-    form: dict[str, object] = dict(title=str(data.get("title", "")).strip(),
-                                   url=str(data.get("url", "")).strip(),
-                                   fallback=str(data.get("fallback", "")),
-                                   minutes=str(data.get("minutes", "")).strip(),
-                                   villages=villages)
-    urls = [str(form["url"])] + [u.strip() for u in str(form["fallback"]).splitlines()
-                                 if u.strip()]
+    form: dict[str, object] = dict(
+        title=str(data.get("title", "")).strip(),
+        url=str(data.get("url", "")).strip(),
+        fallback=str(data.get("fallback", "")),
+        minutes=str(data.get("minutes", "")).strip(),
+        villages=villages,
+    )
+    urls = [str(form["url"])] + [u.strip() for u in str(form["fallback"]).splitlines() if u.strip()]
     errors = []
     try:
         minutes = int(str(form["minutes"]))
-        if not 1 <= minutes <= 360 or not all(u.startswith(("http://", "https://"))
-                                              for u in urls):
+        if not 1 <= minutes <= 360 or not all(u.startswith(("http://", "https://")) for u in urls):
             raise ValueError
     except ValueError:
         errors.append(translate("relay.bad", lang))
@@ -73,15 +95,17 @@ async def relay_now(request: Request, svc: ServicesDep,
         return _page(request, svc, who, 422, form, errors)
     targets = ["all"] if "all" in villages else [f"zone:{v}" for v in villages]
     try:
-        broadcast_id = await run_in_threadpool(svc.relays.relay_now, who, targets, urls[:6],
-                                               minutes * 60, str(form["title"]))
+        broadcast_id = await run_in_threadpool(
+            svc.relays.relay_now, who, targets, urls[:6], minutes * 60, str(form["title"])
+        )
     except DomainError as exc:
         return _page(request, svc, who, http_status(exc), form, [words(exc, lang)])
     return RedirectResponse(f"/ui/broadcasts/{broadcast_id}", status_code=303)
 
 
 @router.get("/live-banner", response_class=HTMLResponse)
-def live_banner(request: Request, svc: ServicesDep,
-                who: Principal = page("broadcast.read")) -> HTMLResponse:
+def live_banner(
+    request: Request, svc: ServicesDep, who: Principal = page("broadcast.read")
+) -> HTMLResponse:
     """The header's banner (re-fetched on ``broadcasts`` and ``progress`` events)."""
     return render(request, "_live_banner.html", who)

@@ -18,9 +18,12 @@ router = APIRouter(prefix="/ui", tags=["web"], include_in_schema=False)
 
 
 @router.get("/reports", response_class=HTMLResponse)
-def reports_page(request: Request, svc: ServicesDep,
-                 month: str = Query("", max_length=7),
-                 who: Principal = page("report.read")) -> HTMLResponse:
+def reports_page(
+    request: Request,
+    svc: ServicesDep,
+    month: str = Query("", max_length=7),
+    who: Principal = page("report.read"),
+) -> HTMLResponse:
     """Last month by default (the one a station sends); another month from the picker."""
     error = ""
     try:
@@ -30,12 +33,20 @@ def reports_page(request: Request, svc: ServicesDep,
         start, end, label = svc.reports.month(None)
     report = svc.reports.station(start, end, label)
     chosen = f"{report.period_start:%Y-%m}"
-    return render(request, "reports.html", who, report=report, month=chosen, error=error,
-                  query=urlencode({"month": chosen, "lang": lang_of(request)}))
+    return render(
+        request,
+        "reports.html",
+        who,
+        report=report,
+        month=chosen,
+        error=error,
+        query=urlencode({"month": chosen, "lang": lang_of(request)}),
+    )
 
 
 @router.get("/notices", response_class=HTMLResponse)
-def notices_page(request: Request, svc: ServicesDep,
-                 who: Principal = page("alarm.read")) -> HTMLResponse:
+def notices_page(
+    request: Request, svc: ServicesDep, who: Principal = page("alarm.read")
+) -> HTMLResponse:
     """What the station was told lately (the web UI's own channel), newest first."""
     return render(request, "notices.html", who, notices=svc.notices.shown(200))

@@ -31,19 +31,30 @@ async def login_submit(request: Request, svc: ServicesDep) -> Response:
     username, password = str(form.get("username", "")), str(form.get("password", ""))
     target = str(form.get("next", "/ui/"))
     try:
-        result = await run_in_threadpool(svc.accounts.attempt_login, username, password,
-                                         client_ip(request), known_cookie(request, username))
+        result = await run_in_threadpool(
+            svc.accounts.attempt_login,
+            username,
+            password,
+            client_ip(request),
+            known_cookie(request, username),
+        )
     except DomainError as exc:
-        return render(request, "login.html", None, status_code=http_status(exc), next=target,
-                      error=words(exc, lang_of(request)), username=username)
+        return render(
+            request,
+            "login.html",
+            None,
+            status_code=http_status(exc),
+            next=target,
+            error=words(exc, lang_of(request)),
+            username=username,
+        )
     response = RedirectResponse(_safe_next(target), status_code=303)
     set_session_cookie(svc, response, result)
     return response
 
 
 @router.post("/logout")
-def logout(request: Request, svc: ServicesDep, who: Principal = page("account.self")
-           ) -> Response:
+def logout(request: Request, svc: ServicesDep, who: Principal = page("account.self")) -> Response:
     response = RedirectResponse("/ui/login", status_code=303)
     end_session(svc, request, response)
     return response
@@ -59,7 +70,8 @@ def set_language(code: str, request: Request) -> RedirectResponse:
 
 
 @router.get("/account", response_class=HTMLResponse)
-def account_page(request: Request, svc: ServicesDep, who: Principal = page("account.self")
-                 ) -> HTMLResponse:
+def account_page(
+    request: Request, svc: ServicesDep, who: Principal = page("account.self")
+) -> HTMLResponse:
     """Your name, roles and password."""
     return render(request, "account.html", who, me=svc.accounts.me(who))

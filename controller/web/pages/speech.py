@@ -39,23 +39,33 @@ def parse_lexicon(text: str, lang: str) -> tuple[dict[str, str], list[str]]:
     return entries, errors
 
 
-def speech_view(svc: Services, lexicon: str | None = None, sample: str = "",
-                trying: dict[str, str] | None = None) -> dict[str, Any]:
-    return dict(voices=svc.speech.voices(), default_voice=svc.speech.default_voice(),
-                lexicon=lexicon if lexicon is not None else lexicon_text(svc.speech.lexicon()),
-                builtin=sorted(ABBREVIATIONS.items()), sample=sample,
-                said=svc.speech.said(sample, trying) if sample.strip() else "")
+def speech_view(
+    svc: Services,
+    lexicon: str | None = None,
+    sample: str = "",
+    trying: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    return dict(
+        voices=svc.speech.voices(),
+        default_voice=svc.speech.default_voice(),
+        lexicon=lexicon if lexicon is not None else lexicon_text(svc.speech.lexicon()),
+        builtin=sorted(ABBREVIATIONS.items()),
+        sample=sample,
+        said=svc.speech.said(sample, trying) if sample.strip() else "",
+    )
 
 
 @router.get("/speech", response_class=HTMLResponse)
-def speech_page(request: Request, svc: ServicesDep, who: Principal = page("speech.lexicon")
-                ) -> HTMLResponse:
+def speech_page(
+    request: Request, svc: ServicesDep, who: Principal = page("speech.lexicon")
+) -> HTMLResponse:
     return render(request, "speech.html", who, errors=[], saved=False, **speech_view(svc))
 
 
 @router.post("/speech", response_class=HTMLResponse)
-async def speech_save(request: Request, svc: ServicesDep,
-                      who: Principal = page("speech.lexicon")) -> Response:
+async def speech_save(
+    request: Request, svc: ServicesDep, who: Principal = page("speech.lexicon")
+) -> Response:
     """Save the lexicon (and, for an admin, the default voice), or only try a sentence;
     a bad line changes nothing."""
     lang = lang_of(request)
@@ -67,14 +77,28 @@ async def speech_save(request: Request, svc: ServicesDep,
     if not errors and form.get("action") != "try":
         try:
             voice = str(form.get("default_voice", "")).strip()
-            if voice and allowed(who.roles, "speech.settings") and \
-                    voice != svc.speech.default_voice():
+            if (
+                voice
+                and allowed(who.roles, "speech.settings")
+                and voice != svc.speech.default_voice()
+            ):
                 svc.speech.set_default_voice(who, voice)
             svc.speech.set_lexicon(who, entries)
             saved = True
         except DomainError as exc:
             errors.append(words(exc, lang))
     status = 422 if errors else 200
-    return render(request, "speech.html", who, status_code=status, errors=errors, saved=saved,
-                  **speech_view(svc, lexicon=None if saved else lexicon, sample=sample,
-                                trying=None if saved or errors else entries))
+    return render(
+        request,
+        "speech.html",
+        who,
+        status_code=status,
+        errors=errors,
+        saved=saved,
+        **speech_view(
+            svc,
+            lexicon=None if saved else lexicon,
+            sample=sample,
+            trying=None if saved or errors else entries,
+        ),
+    )
