@@ -1,4 +1,5 @@
-"""The code passes its linter and the pure modules their type check (part of ``./run test``)."""
+"""The code passes its linter and formatter, and the pure modules their type check (part of
+``./run test``)."""
 
 import subprocess
 import sys
@@ -20,6 +21,11 @@ def _run(*args: str) -> subprocess.CompletedProcess[str]:
 
 def test_ruff_finds_nothing():
     out = _run("ruff", "check", "--no-cache", ".")
+    assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_the_code_is_formatted():
+    out = _run("ruff", "format", "--check", "--no-cache", ".")
     assert out.returncode == 0, out.stdout + out.stderr
 
 
