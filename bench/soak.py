@@ -27,6 +27,7 @@ import logging
 import os
 import platform
 import random
+import signal
 import subprocess
 import sys
 import tempfile
@@ -537,6 +538,8 @@ def main() -> int:
     if (why := villages.available()) is not None:
         print(f"cannot run: {why}")
         return 2
+    # a kill (SIGTERM) unwinds like Ctrl-C: villages, agents and broker are cleaned up
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     tmp = Path(tempfile.mkdtemp(prefix="loalang-soak-"))
     print(f"soak in {tmp}", flush=True)
     return Soak(args, tmp).run()
