@@ -371,7 +371,7 @@ UI: dict[str, dict[str, str]] = {
         "en": 'Choose villages, watch the microphone\'s level, press "Start" and speak. Press "End" when done. An emergency still comes first.',
     },
     "live.default_title": {"vi": "Phát trực tiếp", "en": "Live"},
-    "live.source": {"vi": "Nguồn tiếng", "en": "Source"},
+    "live.source_label": {"vi": "Nguồn tiếng", "en": "Source"},
     "live.source.browser": {
         "vi": "Micrô của máy này (trình duyệt)",
         "en": "This device's microphone (browser)",
@@ -649,7 +649,7 @@ UI: dict[str, dict[str, str]] = {
     "job.stage.checking": {"vi": "Đang kiểm tra", "en": "Checking"},
     "job.stage.sending": {"vi": "Đang gửi đi", "en": "Sending"},
     "job.stage.done": {"vi": "Xong", "en": "Done"},
-    "job.failed": {"vi": "Không xử lý được bản tin", "en": "The bulletin could not be processed"},
+    "job.failed_title": {"vi": "Không xử lý được bản tin", "en": "The bulletin could not be processed"},
     "job.back": {"vi": "Quay lại trang phát bản tin", "en": "Back to sending"},
     "job.open": {"vi": "Mở bản tin", "en": "Open the bulletin"},
     "broadcast.text": {"vi": "Văn bản đã đọc", "en": "Text read aloud"},
