@@ -102,7 +102,7 @@ def main() -> None:
         "/api/broadcasts", json={"media_sha256": normal["sha256"], "targets": ["zone:all-villages"]}
     ).json()
     _wait_done(api, warm["id"], n)
-    lead = services.broadcasts.emergency_lead().total_seconds()
+    lead = services.broadcast_times.emergency_lead().total_seconds()
 
     # the emergency: one person sends, it is prepared everywhere, a second person confirms
     siren = upload(

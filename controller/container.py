@@ -43,7 +43,13 @@ from .schedules.store import ScheduleStore
 from .services.accounts import AccountService
 from .services.alarms import AlarmService
 from .services.audit import AuditLog
-from .services.broadcasts import BroadcastService
+from .services.broadcasting import (
+    BroadcastQueries,
+    BroadcastSender,
+    BroadcastService,
+    BroadcastTimes,
+    StreamBroadcasts,
+)
 from .services.broker_access import BrokerAccess
 from .services.broker_denials import BrokerDenials
 from .services.cap import CapService
@@ -217,17 +223,32 @@ class Services:
         )
 
         # the application's rules, for every face
-        self.broadcasts = BroadcastService(
+        broadcasts_changed = lambda: self.live.changed(["broadcasts", "progress"])  # noqa: E731
+        self.broadcast_times = BroadcastTimes(
+            settings, self.sessions, lambda: list(self.schedules.current().quiet_hours)
+        )
+        self.sender = BroadcastSender(
             settings,
             self.sessions,
             self.commands,
             self.jobs,
-            self.audit,
             self.plans_changed,
-            lambda: list(self.schedules.current().quiet_hours),
-            lambda: self.live.changed(["broadcasts", "progress"]),
+            broadcasts_changed,
             announce=self._announce_broadcast,
         )
+        self.broadcasts = BroadcastService(
+            self.sessions,
+            self.commands,
+            self.broadcast_times,
+            self.sender,
+            self.audit,
+            self.plans_changed,
+            broadcasts_changed,
+        )
+        self.streams = StreamBroadcasts(
+            self.sessions, self.commands, self.broadcasts, self.audit, broadcasts_changed
+        )
+        self.broadcast_queries = BroadcastQueries(self.sessions, self.commands)
         self.firing = ScheduleFiring(
             self.sessions, self.broadcasts, settings.timezone, settings.prefetch_lead_s
         )
@@ -288,9 +309,17 @@ class Services:
         self.schedule_changes = ScheduleChanges(
             self.sessions, self.schedules, self.audit, self.plans_changed, self.speech
         )
-        self.repeats = RepeatService(self.broadcasts, self.speech, self.media, settings.timezone)
+        self.repeats = RepeatService(
+            self.broadcasts, self.broadcast_queries, self.speech, self.media, settings.timezone
+        )
         self.emergencies = EmergencyService(
-            self.sessions, self.broadcasts, self.repeats, self.speech, self.media, settings.ffmpeg
+            self.sessions,
+            self.broadcasts,
+            self.broadcast_queries,
+            self.repeats,
+            self.speech,
+            self.media,
+            settings.ffmpeg,
         )
         self.cap = CapService(
             settings,
@@ -302,9 +331,9 @@ class Services:
             self.audit,
         )
         self.cap_watch = CapWatcher(self.cap, settings.cap_feeds)
-        self.relays = RelayService(self.sessions, self.broadcasts)
+        self.relays = RelayService(self.sessions, self.streams)
         self.onair = OnAirService(
-            settings, self.sessions, self.broadcasts, self.accounts, self.jobs, self.audit
+            settings, self.sessions, self.streams, self.accounts, self.jobs, self.audit
         )
         # the processes this controller runs, restarted when they die
         self.children = Supervisor(
@@ -432,7 +461,7 @@ class Services:
         """Elected (election thread): take reports, rebuild jobs, run the periodic work."""
         s = self.settings
         self.gateway.start_reports()
-        self.broadcasts.recover()
+        self.sender.recover()
         self.jobs.every(s.command_retry_s, "commands-retry", self.commands.flush_pending)
         self.jobs.every(s.plan_refresh_s, "plans", self.plans.publish_changed)
         self.jobs.every(TICK_S, "firing", self.firing.tick)
@@ -473,7 +502,7 @@ class Services:
         elif kind == "plans":
             self.plans_changed()
         elif kind == "broadcast":
-            self.broadcasts.schedule_jobs(payload)
+            self.sender.schedule_jobs(payload)
         elif kind == "resign":
             self._resign_plans()
 

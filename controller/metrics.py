@@ -17,6 +17,8 @@ from loalang import __version__
 from protocol.messages import utcnow
 
 from .db.models import Alarm, Broadcast, Command, Delivery, Device, MediaJob
+from .domain.command import CommandState
+from .domain.jobs import MediaJobState
 
 if TYPE_CHECKING:
     from .container import Services
@@ -133,7 +135,9 @@ class _ServicesCollector(Collector):
                 "loalang_commands_pending",
                 "Commands signed and waiting for the broker",
                 session.scalar(
-                    select(func.count()).select_from(Command).where(Command.state == "pending")
+                    select(func.count())
+                    .select_from(Command)
+                    .where(Command.state == CommandState.pending)
                 )
                 or 0,
             )
@@ -143,7 +147,7 @@ class _ServicesCollector(Collector):
                 session.scalar(
                     select(func.count())
                     .select_from(MediaJob)
-                    .where(MediaJob.state.in_(("queued", "running")))
+                    .where(MediaJob.state.in_(MediaJobState.unfinished()))
                 )
                 or 0,
             )

@@ -10,6 +10,8 @@ from typing import Any, BinaryIO
 
 import httpx
 
+from controller.domain.jobs import MediaJobState
+
 DEFAULT_URL = "http://127.0.0.1:8080"
 TOKEN_LOCATIONS = ("loalang-data", "loalang-demo")
 
@@ -109,12 +111,12 @@ class Client:
         every_s: float = 0.5,
     ) -> Any:
         """Follow a media job until it is done; its bulletin, or ApiFailure with the reason."""
-        while job["state"] not in ("done", "failed"):
+        while not MediaJobState(job["state"]).finished:
             if progress:
                 progress(job["stage"], job["progress"])
             time.sleep(every_s)
             job = self.get(f"/api/jobs/{job['id']}")
-        if job["state"] == "failed":
+        if job["state"] == MediaJobState.failed:
             error = job["error"] or {}
             raise ApiFailure(
                 f"{error.get('messages', {}).get('vi', '')} / "

@@ -5,8 +5,9 @@ from __future__ import annotations
 from fastapi import APIRouter, Query
 
 from ..auth import Principal
+from ..domain.broadcast import BroadcastState
 from ..http import ServicesDep, allow
-from ..services.broadcasts import BroadcastRequest
+from ..services.broadcasting import BroadcastRequest
 from ..services.emergencies import EmergencyRequest
 from ..services.views import BroadcastOut, DeviceEventOut
 from .schemas import BroadcastIn, BroadcastUpdateIn, EmergencyIn, RejectIn
@@ -39,7 +40,7 @@ def create_broadcast(
         )
     else:
         broadcast_id = svc.broadcasts.create(request, who, draft=body.draft)
-    return svc.broadcasts.get(broadcast_id)
+    return svc.broadcast_queries.get(broadcast_id)
 
 
 @router.post("/api/emergencies", status_code=201, response_model=BroadcastOut)
@@ -62,7 +63,7 @@ def send_emergency(
             repeat_for_s=body.repeat_for_min * 60 if body.repeat_for_min else None,
         ),
     )
-    return svc.broadcasts.get(broadcast_id)
+    return svc.broadcast_queries.get(broadcast_id)
 
 
 @router.post(
@@ -73,7 +74,7 @@ def correct_emergency(
 ) -> BroadcastOut:
     """ "Thông báo nhầm": stop the false emergency (and its repetitions) and send the
     ready-made correction to the same loudspeakers; it waits for a second person."""
-    return svc.broadcasts.get(svc.emergencies.correct(who, broadcast_id))
+    return svc.broadcast_queries.get(svc.emergencies.correct(who, broadcast_id))
 
 
 @router.post("/api/broadcasts/{broadcast_id}/resend", status_code=201, response_model=BroadcastOut)
@@ -82,7 +83,7 @@ def resend_missed(
 ) -> BroadcastOut:
     """The same audio, now, to exactly the loudspeakers that missed it, failed or were cut
     off (held for approval like any broadcast of the caller's)."""
-    return svc.broadcasts.get(svc.broadcasts.resend_missed(broadcast_id, who))
+    return svc.broadcast_queries.get(svc.broadcasts.resend_missed(broadcast_id, who))
 
 
 @router.post("/api/broadcasts/{broadcast_id}/update", response_model=list[str])
@@ -103,9 +104,9 @@ def update_broadcast(
 def list_broadcasts(
     svc: ServicesDep,
     limit: int = Query(50, ge=1, le=500),
-    state: str | None = Query(None, description="e.g. pending_approval"),
+    state: BroadcastState | None = Query(None, description="e.g. pending_approval"),
 ) -> list[BroadcastOut]:
-    return svc.broadcasts.list(limit, state)
+    return svc.broadcast_queries.list(limit, state)
 
 
 @router.get(
@@ -115,7 +116,7 @@ def list_broadcasts(
 )
 def get_broadcast(broadcast_id: str, svc: ServicesDep) -> BroadcastOut:
     """Where the broadcast stands on every device, with actual start times and skew."""
-    return svc.broadcasts.get(broadcast_id)
+    return svc.broadcast_queries.get(broadcast_id)
 
 
 @router.post("/api/broadcasts/{broadcast_id}/cancel", response_model=BroadcastOut)
@@ -126,7 +127,7 @@ def cancel_broadcast(
 
     If the broker is down the cancel waits in ``commands_pending`` and is sent when it is back."""
     svc.broadcasts.cancel(broadcast_id, who)
-    return svc.broadcasts.get(broadcast_id)
+    return svc.broadcast_queries.get(broadcast_id)
 
 
 @router.post("/api/broadcasts/{broadcast_id}/submit", response_model=BroadcastOut)
@@ -136,7 +137,7 @@ def submit_draft(
     """Its author sends a draft on, as if created now: to an approver, to a second person (an
     emergency), or straight out (an approver's or admin's own)."""
     svc.broadcasts.submit(broadcast_id, who)
-    return svc.broadcasts.get(broadcast_id)
+    return svc.broadcast_queries.get(broadcast_id)
 
 
 @router.post("/api/broadcasts/{broadcast_id}/approve", response_model=BroadcastOut)
@@ -145,7 +146,7 @@ def approve_broadcast(
 ) -> BroadcastOut:
     """An approver releases a broadcaster's broadcast (never their own)."""
     svc.broadcasts.approve(broadcast_id, who)
-    return svc.broadcasts.get(broadcast_id)
+    return svc.broadcast_queries.get(broadcast_id)
 
 
 @router.post("/api/broadcasts/{broadcast_id}/confirm", response_model=BroadcastOut)
@@ -154,7 +155,7 @@ def confirm_emergency(
 ) -> BroadcastOut:
     """The second person of an emergency broadcast: someone other than its sender."""
     svc.broadcasts.confirm(broadcast_id, who)
-    return svc.broadcasts.get(broadcast_id)
+    return svc.broadcast_queries.get(broadcast_id)
 
 
 @router.post("/api/broadcasts/{broadcast_id}/reject", response_model=BroadcastOut)
@@ -163,7 +164,7 @@ def reject_broadcast(
 ) -> BroadcastOut:
     """Refuse a held broadcast (or an emergency nobody should confirm), with a reason."""
     svc.broadcasts.reject(broadcast_id, who, body.reason)
-    return svc.broadcasts.get(broadcast_id)
+    return svc.broadcast_queries.get(broadcast_id)
 
 
 @router.get("/api/events", response_model=list[DeviceEventOut], dependencies=[allow("event.read")])
@@ -175,7 +176,7 @@ def list_events(
     limit: int = Query(200, ge=1, le=5000),
 ) -> list[DeviceEventOut]:
     """Everything agents reported, newest first: the playback log and security events."""
-    return svc.broadcasts.events(type, device_id, play_id, limit)
+    return svc.broadcast_queries.events(type, device_id, play_id, limit)
 
 
 @router.get(
@@ -185,4 +186,4 @@ def playback_log(
     svc: ServicesDep, device_id: str | None = None, limit: int = Query(200, ge=1, le=5000)
 ) -> list[DeviceEventOut]:
     """Proof of play: finished and failed playbacks, newest first."""
-    return svc.broadcasts.playback_log(device_id, limit)
+    return svc.broadcast_queries.playback_log(device_id, limit)

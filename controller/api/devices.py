@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Query
 
 from ..auth import Principal
+from ..domain.device import DeviceStatus
 from ..http import ServicesDep, allow
 from ..services.views import DeviceOut, DeviceRegistered
 from .schemas import DeviceIn, DeviceZonesIn, LocationIn, VolumeIn
@@ -26,7 +27,7 @@ def register_device(
 def list_devices(
     svc: ServicesDep,
     zone: str | None = None,
-    status: str | None = None,
+    status: DeviceStatus | None = None,
     offset: int = Query(0, ge=0, le=10_000_000),
     limit: int | None = Query(
         None, ge=1, le=5000, description="at most this many, by id from ``offset`` (absent: all)"

@@ -75,7 +75,7 @@ def end_live(broadcast_id: str, svc: ServicesDep, who: Principal = allow("live.s
 @router.get("/api/live", response_model=list[BroadcastOut])
 def on_air(svc: ServicesDep, who: Principal = allow("broadcast.read")) -> list[BroadcastOut]:
     """Live broadcasts on air now."""
-    return svc.broadcasts.on_air()
+    return svc.broadcast_queries.on_air()
 
 
 @router.post("/api/live/source-password", response_model=SourcePasswordOut)
@@ -137,7 +137,7 @@ def relay_now(
         body.fallback_media_sha256,
         body.silence_s,
     )
-    return svc.broadcasts.get(broadcast_id)
+    return svc.broadcast_queries.get(broadcast_id)
 
 
 @router.get("/api/relays/dead-air", response_model=list[DeadAirOut])

@@ -16,6 +16,7 @@ from protocol.messages import utcnow
 
 from ..auth import Principal
 from ..domain.errors import Invalid, NotFound
+from ..domain.schedule_change import ScheduleChangeState
 from ..http import ServicesDep, allow
 from ..schedules.changes import ChangeOutcome, ChangeRecord
 from ..schedules.model import ScheduleSet, ScheduleSpec
@@ -179,10 +180,12 @@ def delete_schedule(name: str, svc: ServicesDep, who: Principal = allow("schedul
 
 
 @changes_router.get("", response_model=list[ChangeRecord], dependencies=[allow("schedule.read")])
-def list_schedule_changes(svc: ServicesDep, state: str | None = Query(None)) -> list[ChangeRecord]:
+def list_schedule_changes(
+    svc: ServicesDep, state: ScheduleChangeState | None = Query(None)
+) -> list[ChangeRecord]:
     """Proposed schedule edits, newest first (``state=pending``: the approver's queue)."""
     changes = svc.schedule_changes.list(state)
-    if state == "pending":
+    if state == ScheduleChangeState.pending:
         changes.reverse()  # newest first here too
     return changes
 

@@ -7,6 +7,7 @@ from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, Field, model_validator
 
 from ..auth import Principal
+from ..domain.jobs import MediaJobState
 from ..http import ServicesDep, allow
 from ..services.speech import SpeechPart
 from ..services.views import JobOut, LanguageOut, VoiceOut
@@ -113,7 +114,7 @@ def speak(
     )
     if wait:
         job = svc.media_jobs.wait(job.id, WAIT_MAX_S)
-        if job.state in ("done", "failed"):
+        if MediaJobState(job.state).finished:
             response.status_code = 200
     return job
 

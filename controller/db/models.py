@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 from datetime import datetime, timezone
 from typing import Any
 
@@ -21,6 +22,15 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from ..domain.broadcast import BroadcastState
+from ..domain.command import CommandState
+from ..domain.delivery import DeliveryState
+from ..domain.device import DeviceStatus
+from ..domain.jobs import MediaJobState
+from ..domain.rollout import RolloutState, TargetState
+from ..domain.schedule_change import ScheduleChangeState
+from ..notices.rules import NoticeState
+
 
 class UtcDateTime(TypeDecorator[datetime]):
     """Stores naive UTC, returns aware UTC: the same on SQLite and PostgreSQL."""
@@ -37,6 +47,25 @@ class UtcDateTime(TypeDecorator[datetime]):
 
     def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
         return None if value is None else value.replace(tzinfo=timezone.utc)
+
+
+class EnumText(TypeDecorator[Any]):
+    """A state enum kept as its value in a VARCHAR: a member goes in (a value that is not one
+    is refused before the database sees it), a member comes out. The stored text is what it
+    was before the columns were typed, so no migration changes a row."""
+
+    impl = String
+    cache_ok = True
+
+    def __init__(self, enum_cls: type[enum.Enum], length: int):
+        super().__init__(length)
+        self.enum_cls = enum_cls
+
+    def process_bind_param(self, value: Any, dialect: Any) -> str | None:
+        return None if value is None else str(self.enum_cls(value).value)
+
+    def process_result_value(self, value: str | None, dialect: Any) -> Any:
+        return None if value is None else self.enum_cls(value)
 
 
 def _now() -> datetime:
@@ -79,7 +108,9 @@ class Device(Base):
     mqtt_password_hash: Mapped[str | None] = mapped_column(String(200), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=_now)
     retired: Mapped[bool] = mapped_column(Boolean, default=False)
-    status: Mapped[str] = mapped_column(String(16), default="unknown")
+    status: Mapped[DeviceStatus] = mapped_column(
+        EnumText(DeviceStatus, 16), default=DeviceStatus.unknown
+    )
     status_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
     last_seen_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
     version: Mapped[str] = mapped_column(String(40), default="")
@@ -134,7 +165,9 @@ class Broadcast(Base):
     send_at: Mapped[datetime] = mapped_column(UtcDateTime)
     schedule: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
     not_after: Mapped[datetime] = mapped_column(UtcDateTime)
-    state: Mapped[str] = mapped_column(String(24), default="scheduled", index=True)
+    state: Mapped[BroadcastState] = mapped_column(
+        EnumText(BroadcastState, 24), default=BroadcastState.scheduled, index=True
+    )
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=_now)
     sent_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
     cancelled_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
@@ -167,7 +200,9 @@ class Delivery(Base):
         String(80), ForeignKey("broadcasts.id", ondelete="CASCADE"), index=True
     )
     device_id: Mapped[str] = mapped_column(ForeignKey("devices.id"), index=True)
-    state: Mapped[str] = mapped_column(String(16), default="pending")
+    state: Mapped[DeliveryState] = mapped_column(
+        EnumText(DeliveryState, 16), default=DeliveryState.pending
+    )
     reason: Mapped[str | None] = mapped_column(Text, nullable=True)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=_now)
     sent_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
@@ -198,7 +233,9 @@ class Command(Base):
     topic: Mapped[str] = mapped_column(String(200), default="")
     retain: Mapped[bool] = mapped_column(Boolean, default=False)
     data: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
-    state: Mapped[str] = mapped_column(String(12), default="published", index=True)
+    state: Mapped[CommandState] = mapped_column(
+        EnumText(CommandState, 12), default=CommandState.published, index=True
+    )
     broadcast_id: Mapped[str | None] = mapped_column(String(80), nullable=True, index=True)
     issued_at: Mapped[datetime] = mapped_column(UtcDateTime)
     not_after: Mapped[datetime] = mapped_column(UtcDateTime)
@@ -360,7 +397,9 @@ class ScheduleChange(Base):
     kind: Mapped[str] = mapped_column(String(16))  # put | delete | replace
     name: Mapped[str] = mapped_column(String(64), default="")
     content: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
-    state: Mapped[str] = mapped_column(String(16), default="pending", index=True)
+    state: Mapped[ScheduleChangeState] = mapped_column(
+        EnumText(ScheduleChangeState, 16), default=ScheduleChangeState.pending, index=True
+    )
     created_by: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=_now)
     decided_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
@@ -405,7 +444,7 @@ class DeviceStatusChange(Base):
     __tablename__ = "device_status_changes"
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     device_id: Mapped[str] = mapped_column(String(64), index=True)
-    status: Mapped[str] = mapped_column(String(16))
+    status: Mapped[DeviceStatus] = mapped_column(EnumText(DeviceStatus, 16))
     at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
 
 
@@ -422,7 +461,7 @@ class Notice(Base):
     subject: Mapped[str] = mapped_column(String(300))
     text: Mapped[str] = mapped_column(Text)
     detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
-    state: Mapped[str] = mapped_column(String(12), index=True)  # NoticeState
+    state: Mapped[NoticeState] = mapped_column(EnumText(NoticeState, 12), index=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=_now, index=True)
@@ -445,7 +484,9 @@ class MediaJob(Base):
     __tablename__ = "media_jobs"
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     kind: Mapped[str] = mapped_column(String(16))  # upload | speech
-    state: Mapped[str] = mapped_column(String(12), default="queued", index=True)
+    state: Mapped[MediaJobState] = mapped_column(
+        EnumText(MediaJobState, 12), default=MediaJobState.queued, index=True
+    )
     stage: Mapped[str] = mapped_column(String(20), default="")
     progress: Mapped[float] = mapped_column(Float, default=0.0)
     title: Mapped[str] = mapped_column(String(200), default="")
@@ -499,7 +540,7 @@ class Rollout(Base):
     __tablename__ = "rollouts"
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     version: Mapped[str] = mapped_column(ForeignKey("agent_releases.version"), index=True)
-    state: Mapped[str] = mapped_column(String(12), index=True)  # RolloutState
+    state: Mapped[RolloutState] = mapped_column(EnumText(RolloutState, 12), index=True)
     wave: Mapped[int] = mapped_column(Integer, default=0)  # the wave under way (0-based)
     waves: Mapped[int] = mapped_column(Integer)
     wave_at: Mapped[datetime] = mapped_column(UtcDateTime, default=_now)  # when it began
@@ -519,7 +560,7 @@ class RolloutTarget(Base):
     rollout_id: Mapped[str] = mapped_column(ForeignKey("rollouts.id"), primary_key=True)
     device_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     wave: Mapped[int] = mapped_column(Integer)
-    state: Mapped[str] = mapped_column(String(12))  # TargetState
+    state: Mapped[TargetState] = mapped_column(EnumText(TargetState, 12))
     from_version: Mapped[str] = mapped_column(String(40), default="")
     cmd_id: Mapped[str | None] = mapped_column(String(80), nullable=True)
     sent_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)

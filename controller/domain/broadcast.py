@@ -11,7 +11,7 @@ from __future__ import annotations
 import enum
 
 
-class BroadcastState(str, enum.Enum):
+class BroadcastState(enum.StrEnum):
     draft = "draft"  # saved by its author, not submitted
     pending_approval = "pending_approval"  # a broadcaster's, until an approver releases it
     pending_confirmation = "pending_confirmation"  # every emergency, until a second person confirms

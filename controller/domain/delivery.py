@@ -9,7 +9,7 @@ from __future__ import annotations
 import enum
 
 
-class DeliveryState(str, enum.Enum):
+class DeliveryState(enum.StrEnum):
     pending = "pending"  # broadcast not sent yet
     sent = "sent"  # command published; device has not answered
     acked = "acked"  # agent verified and accepted the command

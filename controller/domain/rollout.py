@@ -11,7 +11,7 @@ import math
 from collections.abc import Iterable, Sequence
 
 
-class RolloutState(str, enum.Enum):
+class RolloutState(enum.StrEnum):
     running = "running"
     stopped = "stopped"  # a device failed (or a person stopped it): nothing more is sent
     finished = "finished"  # every wave done
@@ -28,7 +28,7 @@ ROLLOUT_TRANSITIONS: dict[RolloutState, frozenset[RolloutState]] = {
 }
 
 
-class TargetState(str, enum.Enum):
+class TargetState(enum.StrEnum):
     waiting = "waiting"  # its wave has not reached it, or it is offline
     sent = "sent"  # the signed update command went out
     installed = "installed"  # it runs the release, online and checked

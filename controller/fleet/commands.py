@@ -17,7 +17,6 @@ One object, ``CommandPath``, for plays, cancels, STOPs, zone and volume changes 
 
 from __future__ import annotations
 
-import enum
 import logging
 import time
 import uuid
@@ -34,6 +33,7 @@ from protocol.envelope import sign
 from protocol.messages import CommandPayload, utcnow
 
 from ..db.models import Command, CommandSequence
+from ..domain.command import CommandState
 from ..keys import KeyRing, SigningKey
 from ..leadership import KeyLocks
 from .gateway import MqttGateway, NotConnected
@@ -42,13 +42,6 @@ log = logging.getLogger(__name__)
 
 OWN_VALIDITY = frozenset({"play", "plan"})
 """Kinds whose validity the caller computes (the play's window, the plan's window)."""
-
-
-class CommandState(str, enum.Enum):
-    pending = "pending"  # signed and recorded, waiting for the broker
-    published = "published"  # the broker acknowledged it (QoS 1)
-    expired = "expired"  # its validity ran out before the broker took it
-    retained = "retained"  # a retained message (plan), re-asserted rather than queued
 
 
 @dataclass(frozen=True)

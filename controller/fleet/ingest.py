@@ -31,6 +31,7 @@ from protocol.messages import (
     AckMessage,
     AgentEvent,
     AlarmEvent,
+    DeviceState,
     HealthReport,
     MediaReadyEvent,
     PlaybackFailedEvent,
@@ -453,7 +454,7 @@ class _BatchApplier:
             applied += 1
             model = report.model
             # a last-will is the broker speaking, not the device
-            if not (report.kind == "status" and model.state.value == "offline") and (
+            if not (report.kind == "status" and model.state is DeviceState.offline) and (
                 device.last_seen_at is None
                 or (now - device.last_seen_at).total_seconds() >= LAST_SEEN_EVERY_S
             ):

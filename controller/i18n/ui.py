@@ -649,7 +649,10 @@ UI: dict[str, dict[str, str]] = {
     "job.stage.checking": {"vi": "Đang kiểm tra", "en": "Checking"},
     "job.stage.sending": {"vi": "Đang gửi đi", "en": "Sending"},
     "job.stage.done": {"vi": "Xong", "en": "Done"},
-    "job.failed_title": {"vi": "Không xử lý được bản tin", "en": "The bulletin could not be processed"},
+    "job.failed_title": {
+        "vi": "Không xử lý được bản tin",
+        "en": "The bulletin could not be processed",
+    },
     "job.back": {"vi": "Quay lại trang phát bản tin", "en": "Back to sending"},
     "job.open": {"vi": "Mở bản tin", "en": "Open the bulletin"},
     "broadcast.text": {"vi": "Văn bản đã đọc", "en": "Text read aloud"},
@@ -848,8 +851,8 @@ UI: dict[str, dict[str, str]] = {
     "account.save": {"vi": "Lưu mật khẩu mới", "en": "Save the new password"},
     "account.password_changed": {"vi": "Đã đổi mật khẩu.", "en": "The password was changed."},
     "users.locked": {
-        "vi": "Đang bị khoá (nhập sai nhiều lần)",
-        "en": "Locked (too many wrong tries)",
+        "vi": "Đang bị khoá tạm (nhập sai nhiều lần: phải chờ, hoặc bị từ chối ở nơi đó)",
+        "en": "Held back (too many wrong tries: slowed, or refused from where they came)",
     },
     "users.unlock": {"vi": "Mở khoá", "en": "Unlock"},
     "users.unlocked": {"vi": "Đã mở khoá tài khoản.", "en": "The account was unlocked."},

@@ -18,7 +18,7 @@ class Rule(str, enum.Enum):
     bulletin_missed = "bulletin_missed"  # a bulletin did not play in a village
 
 
-class NoticeState(str, enum.Enum):
+class NoticeState(enum.StrEnum):
     sent = "sent"
     failed = "failed"  # tried, will be tried again (``attempts`` < MAX_ATTEMPTS)
     given_up = "given_up"

@@ -7,6 +7,7 @@ from collections.abc import Iterable, Sequence
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+from ..domain.device import DeviceStatus
 from ..domain.outcome import Outcome
 
 
@@ -34,10 +35,10 @@ def online_seconds(
     status, since = before, start
     for at, new in changes:
         at = min(max(at, start), end)
-        if status == "online":
+        if status == DeviceStatus.online:
             total += (at - since).total_seconds()
         status, since = new, at
-    if status == "online":
+    if status == DeviceStatus.online:
         total += (end - since).total_seconds()
     return max(0.0, total)
 

@@ -18,6 +18,7 @@ from protocol.messages import utcnow
 from ..auth import Principal, skips_approval
 from ..db.models import ScheduleChange
 from ..domain.errors import Conflict, DomainError, Invalid, NotAllowed, NotFound
+from ..domain.schedule_change import ScheduleChangeState
 from ..i18n import translate
 from ..services.audit import AuditLog
 from ..services.speech import SpeechPart, SpeechService
@@ -177,7 +178,7 @@ class ScheduleChanges:
                 kind=kind,
                 name=name,
                 content=content,
-                state="pending",
+                state=ScheduleChangeState.pending,
                 created_by=who.username,
                 created_at=utcnow(),
             )
@@ -194,10 +195,12 @@ class ScheduleChanges:
         ``decided`` gives the last decided ones."""
         query = select(ScheduleChange)
         if decided:
-            query = query.where(ScheduleChange.state != "pending")
+            query = query.where(ScheduleChange.state != ScheduleChangeState.pending)
         elif state:
             query = query.where(ScheduleChange.state == state)
-        order = ScheduleChange.id if state == "pending" else ScheduleChange.id.desc()
+        order = (
+            ScheduleChange.id if state == ScheduleChangeState.pending else ScheduleChange.id.desc()
+        )
         with self._sessions() as session:
             return [_record(c) for c in session.scalars(query.order_by(order).limit(limit))]
 
@@ -206,7 +209,7 @@ class ScheduleChanges:
             change = session.get(ScheduleChange, change_id)
             if change is None:
                 raise NotFound("schedule_change.not_found", id=change_id)
-            if change.state != "pending":
+            if change.state != ScheduleChangeState.pending:
                 raise Conflict("schedule_change.decided", state=change.state)
             return _record(change)
 
@@ -219,7 +222,7 @@ class ScheduleChanges:
         if outcome.problems:
             self._audit.record(who, "schedule.approve", str(change_id), "failed")
             return outcome
-        self._decide(change_id, "approved", who.username, None)
+        self._decide(change_id, ScheduleChangeState.approved, who.username, None)
         self._audit.record(
             who, "schedule.approve", str(change_id), kind=proposed.kind, name=proposed.name
         )
@@ -229,11 +232,13 @@ class ScheduleChanges:
         if not reason.strip():
             raise Invalid("approvals.reason_required")
         self._pending(change_id)
-        out = self._decide(change_id, "rejected", who.username, reason)
+        out = self._decide(change_id, ScheduleChangeState.rejected, who.username, reason)
         self._audit.record(who, "schedule.reject", str(change_id), reason=reason)
         return out
 
-    def _decide(self, change_id: int, state: str, by: str, reason: str | None) -> ChangeRecord:
+    def _decide(
+        self, change_id: int, state: ScheduleChangeState, by: str, reason: str | None
+    ) -> ChangeRecord:
         with self._sessions.begin() as session:
             change = session.get(ScheduleChange, change_id)
             assert change is not None

@@ -19,7 +19,7 @@ from protocol.messages import Priority, utcnow
 
 from ..db.models import Broadcast
 from ..domain.broadcast import BroadcastState
-from ..services.broadcasts import BroadcastService
+from ..services.broadcasting import BroadcastService
 from .planning import planned_plays
 from .snapshot import read_snapshot
 

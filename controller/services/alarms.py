@@ -15,6 +15,7 @@ from protocol.messages import utcnow
 
 from ..auth import Principal
 from ..db.models import Alarm, Device
+from ..domain.device import DeviceStatus
 from ..domain.errors import NotFound
 from .audit import AuditLog
 from .views import AlarmOut
@@ -56,7 +57,7 @@ class AlarmService:
             }
             for d in devices:
                 gone = (
-                    d.status == "offline"
+                    d.status == DeviceStatus.offline
                     and d.status_at is not None
                     and now - d.status_at > timedelta(minutes=after_min)
                 )
@@ -72,7 +73,7 @@ class AlarmService:
                         )
                     )
                     raised += 1
-                elif d.status != "offline" and d.id in open_:
+                elif d.status != DeviceStatus.offline and d.id in open_:
                     open_[d.id].cleared_at = d.status_at or now
                     cleared += 1
         if raised or cleared:

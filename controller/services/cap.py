@@ -26,10 +26,11 @@ from ..cap.alert import Alert, CapInvalid, Info, parse
 from ..cap.decision import Decision, Verdict, decide
 from ..cap.rules import zones_for
 from ..db.models import CapAlert, Device, Zone
+from ..domain.broadcast import BroadcastState
 from ..domain.errors import Conflict, DomainError, Invalid, Unauthenticated
 from ..settings import CapFeed, Settings
 from .audit import AuditLog
-from .broadcasts import BroadcastRequest, BroadcastService
+from .broadcasting import BroadcastRequest, BroadcastService
 from .media import MediaService
 from .repeats import RepeatService
 from .speech import SpeechPart, SpeechService
@@ -201,11 +202,7 @@ class CapService:
     def _release(self, feed_name: str, broadcast_id: str) -> None:
         """A feed trusted to release on its own (policy ``auto``): audited as such."""
         releaser = Principal(username=f"cap:{feed_name}:auto", roles=frozenset({Role.approver}))
-        state = self._broadcasts.get(broadcast_id).state
-        if state == "pending_confirmation":
-            self._broadcasts.confirm(broadcast_id, releaser)
-        elif state == "pending_approval":
-            self._broadcasts.approve(broadcast_id, releaser)
+        self._broadcasts.release_held(broadcast_id, releaser)
 
     def _cancel_referenced(self, who: Principal, alert: Alert) -> list[str]:
         cancelled = []
@@ -222,8 +219,7 @@ class CapService:
             ]
         for broadcast_id in ids:
             try:
-                state = self._broadcasts.get(broadcast_id).state
-                if state in ("pending_confirmation", "pending_approval"):
+                if self._broadcasts.state_of(broadcast_id) in BroadcastState.held():
                     self._broadcasts.reject(broadcast_id, who, f"CAP {alert.msg_type}")
                 else:
                     self._broadcasts.cancel(broadcast_id, who)

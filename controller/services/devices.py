@@ -18,6 +18,7 @@ from protocol.messages import SetVolumeCommand, SetZonesCommand, StopCommand
 
 from ..auth import Principal, token_hash
 from ..db.models import Alarm, Device, DeviceEvent, DeviceTelemetry, DeviceZone, Zone
+from ..domain.device import DeviceStatus
 from ..domain.errors import Conflict, NotFound
 from ..fleet.commands import CommandPath
 from ..keys import KeyRing
@@ -104,8 +105,7 @@ def fleet_order(
 
 
 def fleet_counts(rows: list[Any], alarms: dict[str, int]) -> dict[str, int]:
-    counts = {s: sum(1 for r in rows if r.status == s) for s in ("online", "offline", "stopped")}
-    counts["unknown"] = len(rows) - sum(counts.values())
+    counts = {s.value: sum(1 for r in rows if r.status == s) for s in DeviceStatus}
     counts["alarms"] = sum(1 for r in rows if alarms.get(r.id))
     counts["all"] = len(rows)
     return counts
@@ -323,7 +323,7 @@ class DeviceService:
         nothing is planned or sent to it, its reports are ignored. Its history stays."""
         with self._sessions.begin() as session:
             device = get_device(session, device_id)
-            online = device.status == "online"
+            online = device.status == DeviceStatus.online
             device.retired = True
             session.flush()
             out = device_out(device)

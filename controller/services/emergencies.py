@@ -19,7 +19,7 @@ from protocol.messages import Priority
 from ..auth import Principal
 from ..db.models import Media
 from ..domain.errors import Conflict, Invalid
-from .broadcasts import BroadcastRequest, BroadcastService
+from .broadcasting import BroadcastQueries, BroadcastRequest, BroadcastService
 from .media import MediaService
 from .repeats import RepeatService
 from .speech import SpeechPart, SpeechService
@@ -56,6 +56,7 @@ class EmergencyService:
         self,
         sessions: sessionmaker[Session],
         broadcasts: BroadcastService,
+        queries: BroadcastQueries,
         repeats: RepeatService,
         speech: SpeechService,
         media: MediaService,
@@ -63,6 +64,7 @@ class EmergencyService:
     ):
         self._sessions = sessions
         self._broadcasts = broadcasts
+        self._queries = queries
         self._repeats = repeats
         self._speech = speech
         self._media = media
@@ -140,10 +142,10 @@ class EmergencyService:
         """ "Thông báo nhầm": stop what the false emergency still plays (its repetitions too)
         and send the ready-made correction to the same loudspeakers (two people, as every
         emergency)."""
-        original = self._broadcasts.get(broadcast_id)
+        original = self._queries.get(broadcast_id)
         if original.priority != Priority.emergency.value:
             raise Conflict("emergency.not_an_emergency")
-        first = self._broadcasts.get(original.series_id) if original.series_id else original
+        first = self._queries.get(original.series_id) if original.series_id else original
         try:
             self._broadcasts.cancel(first.id, who)
         except Conflict:

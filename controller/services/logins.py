@@ -101,10 +101,10 @@ class LoginThrottle:
         )
 
     def locked_names(self) -> set[str]:
-        """Names refused now from some address, or slowed from everywhere: the accounts page
-        offers an admin to unlock them."""
+        """Names held back now — slowed or refused from some address, or slowed from
+        everywhere: the accounts page offers an admin to unlock them."""
         since = utcnow() - self.limits.window
-        hard = self.limits.name_and_address.hard or 0
+        hard = self.limits.name_and_address.soft
         locked = set()
         with self._sessions() as session:
             names = set(

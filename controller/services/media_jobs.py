@@ -22,6 +22,7 @@ from protocol.messages import utcnow
 from ..auth import Principal
 from ..db.models import MediaJob
 from ..domain.errors import DomainError, NotFound
+from ..domain.jobs import MediaJobState
 from ..i18n import translate
 from .views import JobOut, MediaOut
 
@@ -52,13 +53,15 @@ class MediaJobs:
             session.execute(
                 update(MediaJob)
                 .where(
-                    MediaJob.state.in_(("queued", "running")),
+                    MediaJob.state.in_(MediaJobState.unfinished()),
                     or_(
                         MediaJob.controller_id == self._controller_id,
                         MediaJob.controller_id.is_(None),
                     ),
                 )
-                .values(state="failed", error_key="job.interrupted", updated_at=utcnow())
+                .values(
+                    state=MediaJobState.failed, error_key="job.interrupted", updated_at=utcnow()
+                )
             )
 
     def shutdown(self) -> None:
@@ -82,7 +85,7 @@ class MediaJobs:
                 MediaJob(
                     id=job_id,
                     kind=kind,
-                    state="queued",
+                    state=MediaJobState.queued,
                     stage="queued",
                     progress=0.0,
                     title=title[:200],
@@ -116,24 +119,30 @@ class MediaJobs:
             now = time.monotonic()
             if now - last[0] >= REPORT_EVERY_S:
                 last[0] = now
-                self._set(job_id, state="running", stage=stage, progress=round(done, 3))
+                self._set(job_id, state=MediaJobState.running, stage=stage, progress=round(done, 3))
 
         try:
-            self._set(job_id, state="running", stage="starting")
+            self._set(job_id, state=MediaJobState.running, stage="starting")
             media, _ = work(progress)
             self._set(job_id, stage="sending" if then else "done", media_sha256=media.sha256)
             broadcast_id = then(media) if then else None
-            self._set(job_id, state="done", stage="done", progress=1.0, broadcast_id=broadcast_id)
+            self._set(
+                job_id,
+                state=MediaJobState.done,
+                stage="done",
+                progress=1.0,
+                broadcast_id=broadcast_id,
+            )
         except DomainError as exc:
             self._set(
                 job_id,
-                state="failed",
+                state=MediaJobState.failed,
                 error_key=exc.key,
                 error_params={k: str(v) for k, v in exc.params.items()},
             )
         except Exception:
             log.exception("media job %s failed", job_id)
-            self._set(job_id, state="failed", error_key="job.failed")
+            self._set(job_id, state=MediaJobState.failed, error_key="job.failed")
         finally:
             try:
                 cleanup()

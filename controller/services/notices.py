@@ -17,6 +17,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from protocol.messages import utcnow
 
 from ..db.models import Alarm, Broadcast, Delivery, Device, Notice
+from ..domain.broadcast import BroadcastState
+from ..domain.delivery import DeliveryState
 from ..i18n import translate
 from ..notices.channels import Channel, ChannelError, Outgoing, SmtpChannel, WebhookChannel
 from ..notices.rules import (
@@ -152,7 +154,7 @@ class Notices:
             held = [
                 HeldEmergency(b.id, b.title, b.created_by, b.created_at)
                 for b in session.scalars(
-                    select(Broadcast).where(Broadcast.state == "pending_confirmation")
+                    select(Broadcast).where(Broadcast.state == BroadcastState.pending_confirmation)
                 )
             ]
             missed_rows: dict[str, list[str]] = defaultdict(list)
@@ -160,7 +162,10 @@ class Notices:
             for delivery, b in session.execute(
                 select(Delivery, Broadcast)
                 .join(Broadcast)
-                .where(Delivery.state == "missed", Broadcast.start_at >= now - MISSED_WINDOW)
+                .where(
+                    Delivery.state == DeliveryState.missed,
+                    Broadcast.start_at >= now - MISSED_WINDOW,
+                )
                 .order_by(Broadcast.start_at)
             ):
                 missed_rows[b.id].append(delivery.device_id)

@@ -1,4 +1,4 @@
-"""Going live from the station: a live broadcast (``BroadcastService.create_stream``) on a
+"""Going live from the station: a live broadcast (``StreamBroadcasts.create``) on a
 mount of the station's Icecast, its source (the browser's microphone, the line-in, or a
 streaming client such as BUTT with the person's own source password), and the questions
 Icecast asks about who may listen and who may speak.
@@ -27,6 +27,7 @@ from protocol.messages import Priority, utcnow
 
 from ..auth import Principal, Role, allowed, token_hash, tokens_equal
 from ..db.models import Broadcast, Delivery, User
+from ..domain.broadcast import BroadcastState
 from ..domain.errors import Conflict, Invalid, NotAllowed, NotFound
 from ..fsutil import secret_file
 from ..jobs import Jobs
@@ -35,7 +36,7 @@ from ..streams.icecast import AUTH_PATH, IcecastServer
 from ..streams.sources import FfmpegSource, icecast_target
 from .accounts import AccountService
 from .audit import AuditLog
-from .broadcasts import BroadcastService, StreamRequest
+from .broadcasting import StreamBroadcasts, StreamRequest
 
 log = logging.getLogger(__name__)
 
@@ -57,14 +58,14 @@ class OnAirService:
         self,
         settings: Settings,
         sessions: sessionmaker[Session],
-        broadcasts: BroadcastService,
+        streams: StreamBroadcasts,
         accounts: AccountService,
         jobs: Jobs,
         audit: AuditLog,
     ):
         self.settings = settings
         self._sessions = sessions
-        self._broadcasts = broadcasts
+        self._streams = streams
         self._accounts = accounts
         self._jobs = jobs
         self._audit = audit
@@ -129,7 +130,7 @@ class OnAirService:
             raise Invalid("live.source", sources=", ".join(SOURCES))
         broadcast_id = "l-" + secrets.token_hex(6)
         mount = f"/{broadcast_id}.ogg"
-        self._broadcasts.create_stream(
+        self._streams.create(
             StreamRequest(
                 kind="live",
                 targets=targets,
@@ -156,7 +157,7 @@ class OnAirService:
     def end(self, broadcast_id: str, who: Principal | None) -> None:
         """ "Kết thúc": every loudspeaker stops and logs it as played; the source is closed."""
         self._owned(broadcast_id, who)
-        self._broadcasts.end_stream(broadcast_id, who)
+        self._streams.end(broadcast_id, who)
         self._jobs.cancel(f"live-end:{broadcast_id}")
         self._detach(broadcast_id)
 
@@ -244,7 +245,7 @@ class OnAirService:
                 row is None
                 or row.stream is None
                 or row.ended_at is not None
-                or row.state not in ("scheduled", "sending", "sent")
+                or row.state not in BroadcastState.awaiting_play()
             ):
                 return False
             if user == CONTROLLER_SOURCE:
@@ -311,5 +312,5 @@ class OnAirService:
             broadcast_id,
             self.settings.live_source_grace_s,
         )
-        self._broadcasts.end_stream(broadcast_id, None)
+        self._streams.end(broadcast_id, None)
         self._detach(broadcast_id)

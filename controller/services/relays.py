@@ -14,7 +14,7 @@ from protocol.messages import Priority, utcnow
 
 from ..auth import Principal
 from ..db.models import Broadcast, DeviceEvent
-from .broadcasts import BroadcastService, StreamRequest
+from .broadcasting import StreamBroadcasts, StreamRequest
 
 
 @dataclass(frozen=True)
@@ -29,9 +29,9 @@ class DeadAir:
 
 
 class RelayService:
-    def __init__(self, sessions: sessionmaker[Session], broadcasts: BroadcastService):
+    def __init__(self, sessions: sessionmaker[Session], streams: StreamBroadcasts):
         self._sessions = sessions
-        self._broadcasts = broadcasts
+        self._streams = streams
 
     def relay_now(
         self,
@@ -47,7 +47,7 @@ class RelayService:
     ) -> str:
         """A relay to ``targets`` (its URLs first to last, then the fallback file), held for
         approval like any of its sender's bulletins."""
-        return self._broadcasts.create_stream(
+        return self._streams.create(
             StreamRequest(
                 kind="relay",
                 targets=targets,

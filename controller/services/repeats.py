@@ -14,7 +14,7 @@ from protocol.messages import utcnow
 from ..auth import Principal
 from ..domain.errors import DomainError, Invalid
 from ..domain.repeats import issue_time_words, repetition_count
-from .broadcasts import BroadcastRequest, BroadcastService
+from .broadcasting import BroadcastQueries, BroadcastRequest, BroadcastService
 from .media import MediaService
 from .speech import SpeechPart, SpeechService
 
@@ -26,11 +26,13 @@ class RepeatService:
     def __init__(
         self,
         broadcasts: BroadcastService,
+        queries: BroadcastQueries,
         speech: SpeechService,
         media: MediaService,
         timezone: str,
     ):
         self._broadcasts = broadcasts
+        self._queries = queries
         self._speech = speech
         self._media = media
         self._zone = ZoneInfo(timezone)
@@ -83,7 +85,7 @@ class RepeatService:
         """The sentence the series' repetitions already say (the same words after an
         update), else one from when the series was created."""
         try:
-            said = self._media.get(self._broadcasts.get(f"{series_id}-r1").media_sha256)
+            said = self._media.get(self._queries.get(f"{series_id}-r1").media_sha256)
             words = (said.parts or [{}])[0].get("text") or ""
             if words.startswith("Bản tin phát lúc"):
                 return str(words)
@@ -94,8 +96,8 @@ class RepeatService:
     def update(self, who: Principal, broadcast_id: str, media_sha256: str) -> list[str]:
         """A new message for the repetitions still to come, introduced by the original
         issue time (kept from the series' first)."""
-        first = self._broadcasts.get(broadcast_id)
-        series = self._broadcasts.get(first.series_id) if first.series_id else first
+        first = self._queries.get(broadcast_id)
+        series = self._queries.get(first.series_id) if first.series_id else first
         message = self._media.get(media_sha256)
         introduced = self._said_before(
             who,

@@ -24,6 +24,7 @@ from protocol.messages import UpdateCommand, utcnow
 
 from ..auth import Principal
 from ..db.models import AgentRelease, Device, DeviceEvent, DeviceZone, Rollout, RolloutTarget
+from ..domain.device import DeviceStatus
 from ..domain.errors import Conflict, Invalid, NotFound, TooLarge
 from ..domain.rollout import (
     ROLLOUT_TRANSITIONS,
@@ -274,7 +275,7 @@ class Updates:
             if not devices:
                 raise Invalid("rollout.no_devices", version=req.version)
             # online first, so the first wave is a device that answers now
-            devices.sort(key=lambda d: (d.status != "online", d.id))
+            devices.sort(key=lambda d: (d.status != DeviceStatus.online, d.id))
             waves = assign_waves([d.id for d in devices])
             rollout = Rollout(
                 id=uuid.uuid4().hex[:16],
@@ -472,7 +473,7 @@ class Updates:
                         moved |= self._set(t, TargetState.skipped, now, "retired")
                     elif device.version == row.version:
                         moved |= self._set(t, TargetState.installed, now, "already")
-                    elif device.status == "online" and UPDATE_CAPABILITY not in (
+                    elif device.status == DeviceStatus.online and UPDATE_CAPABILITY not in (
                         device.capabilities or []
                     ):
                         moved |= self._set(
@@ -482,7 +483,7 @@ class Updates:
                             "unsupported",
                             f"agent {device.version or '?'} cannot update itself",
                         )
-                    elif device.status == "online":  # claimed here: one sender only
+                    elif device.status == DeviceStatus.online:  # claimed here: one sender only
                         t.state, t.sent_at = TargetState.sent.value, now
                         to_send.append(t.device_id)
                 break

@@ -113,6 +113,9 @@ class BroadcastOut(BaseModel):
     priority: str
     targets: list[str]
     state: str
+    settled: bool = Field(
+        False, description="every device's delivery has ended (played, failed, missed …)"
+    )
     start_at: datetime
     start_on_release: bool = Field(
         False,

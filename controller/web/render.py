@@ -16,9 +16,15 @@ from fastapi.templating import Jinja2Templates
 
 from ..auth import Principal, allowed
 from ..container import Services
+from ..domain.broadcast import BroadcastState
+from ..domain.device import DeviceStatus
 from ..domain.errors import DomainError, NotAllowed
+from ..domain.jobs import MediaJobState
+from ..domain.rollout import RolloutState
+from ..domain.schedule_change import ScheduleChangeState
 from ..http import SESSION_COOKIE, Allow, ServicesDep, principal_for
 from ..i18n import LANGUAGES, device_state_words, state_words, translate
+from .frame import frame
 
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
 
@@ -127,20 +133,6 @@ class PlaceNames:
         return self._devices.get(ident, ident)
 
 
-def _waiting(svc: Services, who: Principal | None) -> int:
-    """Emergencies this person may confirm (someone else's), for the header's badge."""
-    from .pages.emergency import waiting_for
-
-    return waiting_for(svc, who)
-
-
-def _on_air(svc: Services, who: Principal | None) -> list[dict[str, Any]]:
-    """What is live now, for the banner every page shows."""
-    from .pages.onair import on_air_view
-
-    return on_air_view(svc, who)
-
-
 def render(
     request: Request,
     name: str,
@@ -200,10 +192,15 @@ def render(
             place=places.target,
             zone_name=places.zone,
             device_state=lambda status: device_state_words(status, lang),
+            # states are the domain's: pages compare with these, never with strings
+            BS=BroadcastState,
+            DS=DeviceStatus,
+            JS=MediaJobState,
+            RS=RolloutState,
+            CS=ScheduleChangeState,
             can=lambda perm: who is not None and allowed(who.roles, perm),
             name_of=name_of,
-            waiting=_waiting(svc, who),
-            on_air=_on_air(svc, who),
+            **frame(svc, who).context(),
             **context,
         ),
         status_code=status_code,

@@ -700,7 +700,7 @@ def test_own_password_change_and_an_admin_resets_and_unlocks(demo, browser):
     _shot(hong, "34-phone-own-password")
 
     stranger = browser.new_context(base_url=demo["base"]).new_page()
-    for _ in range(5):  # a stranger's wrong tries lock her name (from that address)
+    for _ in range(5):  # a stranger's wrong tries hold her name back (from that address)
         stranger.request.post("/auth/login", data={"username": "hong", "password": "doan-bua"})
     accounts = dict(
         line.split()[:2] for line in (demo["data"] / "demo-accounts.txt").read_text().splitlines()

@@ -30,13 +30,9 @@ def _never_connects(src: Path) -> None:
     and never comes online."""
     link = src / "edge_agent" / "link.py"
     text = link.read_text()
-    assert "self._client.connect_async(self.config.host, self.config.port," in text
-    link.write_text(
-        text.replace(
-            "self._client.connect_async(self.config.host, self.config.port,",
-            "self._client.connect_async(self.config.host, 9,",
-        )
-    )
+    dial = "self.config.host, self.config.port, keepalive=self.config.keepalive_s"
+    assert dial in text
+    link.write_text(text.replace(dial, "self.config.host, 9, keepalive=self.config.keepalive_s"))
 
 
 @pytest.fixture(scope="module")

@@ -4,11 +4,11 @@ downloads, the CLI, and the provincial export API (paged, filtered, its own toke
 from __future__ import annotations
 
 import io
+import subprocess
+import sys
 
 from pypdf import PdfReader
-from typer.testing import CliRunner
 
-from loalang.cli import app
 from tests.support.history import write_month
 
 MONTH = {"from": "2026-11-01T00:00:00", "to": "2026-12-01T00:00:00"}  # station time
@@ -79,6 +79,16 @@ def test_export_api_pages_filters_and_keeps_to_its_token(stack, tmp_path):
         assert getattr(province, method)(path).status_code == 403, path
 
 
+def _cli(args: list[str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "loalang.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
 def test_the_report_page_downloads_and_cli(stack, tmp_path):
     assert stack.services is not None
     write_month(stack.services.sessions)
@@ -107,8 +117,7 @@ def test_the_report_page_downloads_and_cli(stack, tmp_path):
 
     out = tmp_path / "bao-cao.csv"
     token = broadcaster.headers["Authorization"].split()[1]
-    result = CliRunner().invoke(
-        app,
+    result = _cli(
         [
             "report",
             "--month",
@@ -125,12 +134,11 @@ def test_the_report_page_downloads_and_cli(stack, tmp_path):
             token,
         ],
     )
-    assert result.exit_code == 0, result.output
+    assert result.returncode == 0, result.stdout + result.stderr
     lines = out.read_text(encoding="utf-8-sig").splitlines()
     assert lines[0].startswith("Thôn,Số bản tin")
     assert len(lines) == 4
-    result = CliRunner().invoke(
-        app,
+    result = _cli(
         [
             "report",
             "--month",
@@ -143,5 +151,5 @@ def test_the_report_page_downloads_and_cli(stack, tmp_path):
             str(tmp_path / "x.pdf"),
         ],
     )
-    assert result.exit_code == 1
+    assert result.returncode == 1
     assert not (tmp_path / "x.pdf").exists()

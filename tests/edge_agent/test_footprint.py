@@ -17,8 +17,13 @@ HEAVY_FOR_A_PI = [*CONTROLLER, "pydantic", "typer", "rich", "click", "httpx"]
 
 
 def _loaded(code: str, names: list[str]) -> str:
+    """Which of ``names`` the code imported; of the controller, its pure ``controller.domain``
+    (the states and rules the operator CLI shares with it, stdlib only) does not count."""
     script = (
-        f"{code}\nimport sys\nprint('LOADED', ','.join(m for m in {names!r} if m in sys.modules))"
+        f"{code}\nimport sys\n"
+        f"print('LOADED', ','.join(m for m in {names!r} if m in sys.modules and (m != "
+        f"'controller' or any(n.startswith('controller.') and not n.startswith("
+        f"'controller.domain') for n in sys.modules))))"
     )
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
     return out.stdout.strip().rsplit("LOADED", 1)[1].strip()

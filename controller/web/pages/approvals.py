@@ -20,7 +20,7 @@ router = APIRouter(prefix="/ui", tags=["web"], include_in_schema=False)
 
 def approvals_view(svc: Services, lang: str) -> dict[str, Any]:
     held = sorted(
-        svc.broadcasts.list(limit=500, states=tuple(BroadcastState.held())),
+        svc.broadcast_queries.list(limit=500, states=tuple(BroadcastState.held())),
         key=lambda b: b.created_at,
     )
     return dict(

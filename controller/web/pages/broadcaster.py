@@ -17,7 +17,9 @@ from protocol.messages import Priority, utcnow
 from ...auth import Principal
 from ...container import Services
 from ...domain.broadcast import BroadcastState
+from ...domain.device import DeviceStatus
 from ...domain.errors import DomainError, NotFound
+from ...domain.jobs import MediaJobState
 from ...domain.outcome import (
     OUTCOME_ORDER,
     RESENDABLE,
@@ -28,7 +30,7 @@ from ...domain.outcome import (
 from ...errors import http_status
 from ...http import ServicesDep
 from ...i18n import reason_words, translate
-from ...services.broadcasts import BroadcastRequest
+from ...services.broadcasting import BroadcastRequest
 from ...services.coverage import village_coverage
 from ...services.speech import SpeechPart
 from ...services.views import MediaOut
@@ -49,7 +51,7 @@ def _today(svc: Services) -> tuple[datetime, datetime]:
 def home_view(svc: Services, lang: str) -> dict[str, Any]:
     """Today's programme, the last bulletins, and whether each village heard its latest."""
     start, end = _today(svc)
-    recent = svc.broadcasts.list(limit=10, by_creation=True)
+    recent = svc.broadcast_queries.list(limit=10, by_creation=True)
     return dict(
         plan=svc.programme.between(start, end),
         recent=recent,
@@ -71,7 +73,7 @@ def week_view(svc: Services) -> dict[str, Any]:
 
 def broadcast_view(svc: Services, broadcast_id: str, lang: str) -> dict[str, Any]:
     """A bulletin and where it stands on every loudspeaker, by name, in words."""
-    b = svc.broadcasts.get(broadcast_id)
+    b = svc.broadcast_queries.get(broadcast_id)
     media = svc.media.get(b.media_sha256) if b.media_sha256 else None  # a stream has none
     names = svc.devices.names()
     outcomes = [outcome(d.state, d.line_check) for d in b.deliveries]
@@ -147,7 +149,7 @@ def send_view(svc: Services, form: dict[str, Any]) -> dict[str, Any]:
     with an alarm open): the sender is told before sending, not after."""
     unwell: dict[str, list[str]] = {}
     for d in svc.devices.list(include_retired=False):
-        if d.status != "online" or d.active_alarms:
+        if d.status != DeviceStatus.online or d.active_alarms:
             for z in d.zones:
                 unwell.setdefault(z, []).append(d.name or d.id)
     return dict(
@@ -162,7 +164,7 @@ def send_view(svc: Services, form: dict[str, Any]) -> dict[str, Any]:
 
 def _prefill(svc: Services, broadcast_id: str) -> dict[str, Any]:
     """A bulletin's fields again, to edit its text and send it once more."""
-    b = svc.broadcasts.get(broadcast_id)
+    b = svc.broadcast_queries.get(broadcast_id)
     if b.media_sha256 is None:
         raise NotFound("broadcast.not_found")  # a live or relay broadcast has no text
     media = svc.media.get(b.media_sha256)
@@ -296,7 +298,7 @@ async def send_submit(
     )
     try:
         if not fields["quiet_override"]:  # refused before anything is made
-            svc.broadcasts.quiet_problem(targets, start_at, priority)
+            svc.broadcast_times.quiet_problem(targets, start_at, priority)
         if main_part is not None:
             svc.speech.check([main_part])  # refused at once: no voice for the language, ...
         received: list[Path] = []
@@ -357,7 +359,7 @@ def job_page(
     """A bulletin being made: its stage and progress; its broadcast's page once it is sent."""
     job = svc.media_jobs.get(job_id)
     next_url = f"/ui/broadcasts/{job.broadcast_id}" if job.broadcast_id else ""
-    if job.state == "done" and next_url and request.query_params.get("stay") is None:
+    if job.state == MediaJobState.done and next_url and request.query_params.get("stay") is None:
         return RedirectResponse(next_url, status_code=303)
     lang = lang_of(request)
     stages = {stage: translate(f"job.stage.{stage}", lang) for stage in JOB_STAGES}
@@ -412,7 +414,7 @@ def history(
     except ValueError:
         day = ""
     page_no = max(1, min(page_no, 10_000))
-    rows, total = svc.broadcasts.search(
+    rows, total = svc.broadcast_queries.search(
         q[:100],
         village if village in svc.zones.names() else "",
         state if state in {s.value for s in BroadcastState} else "",

@@ -7,7 +7,7 @@ from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from ...auth import Principal, allowed
+from ...auth import Principal
 from ...domain.errors import DomainError
 from ...errors import http_status
 from ...http import ServicesDep
@@ -116,10 +116,3 @@ def emergency_badge(
 ) -> HTMLResponse:
     """The header's badge (re-fetched on every ``broadcasts`` event)."""
     return render(request, "_emergency_badge.html", who)
-
-
-def waiting_for(svc: ServicesDep, who: Principal | None) -> int:
-    """Emergencies this person may confirm (someone else's, still waiting)."""
-    if who is None or not allowed(who.roles, "broadcast.confirm"):
-        return 0
-    return svc.broadcasts.waiting_for_others(who.username)

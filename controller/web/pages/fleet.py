@@ -41,7 +41,7 @@ STALE_AFTER = timedelta(minutes=5)
 
 def fleet_rows(svc: Services, devices: list[DeviceOut]) -> list[dict[str, Any]]:
     """What the table shows of each of the page's devices."""
-    playing = svc.broadcasts.now_playing()
+    playing = svc.broadcast_queries.now_playing()
     now = utcnow()
     out = []
     for d in devices:
@@ -129,8 +129,8 @@ def fleet_view(
 def device_view(svc: Services, lang: str, device_id: str) -> dict[str, Any]:
     device = svc.devices.get(device_id)
     rows = svc.devices.telemetry(device_id, utcnow() - timedelta(days=2))
-    plays = svc.broadcasts.playback_log(device_id, limit=20)
-    titles = svc.broadcasts.titles({p.play_id for p in plays if p.play_id})
+    plays = svc.broadcast_queries.playback_log(device_id, limit=20)
+    titles = svc.broadcast_queries.titles({p.play_id for p in plays if p.play_id})
     tz = ZoneInfo(svc.settings.timezone)
 
     def series(attr: str) -> list[tuple[datetime, float]]:
@@ -175,7 +175,7 @@ def device_view(svc: Services, lang: str, device_id: str) -> dict[str, Any]:
                 or e.payload.get("cmd_id")
                 or "",
             )
-            for e in svc.broadcasts.events("security", device_id, limit=10)
+            for e in svc.broadcast_queries.events("security", device_id, limit=10)
         ],
         plays=[
             dict(

@@ -7,7 +7,7 @@ from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from ...auth import Principal, allowed
+from ...auth import Principal
 from ...domain.errors import DomainError
 from ...errors import http_status
 from ...http import ServicesDep
@@ -15,24 +15,6 @@ from ...i18n import translate
 from ..render import lang_of, page, render, words
 
 router = APIRouter(prefix="/ui", tags=["web"], include_in_schema=False)
-
-
-def on_air_view(svc: ServicesDep, who: Principal | None) -> list[dict[str, object]]:
-    """What is live now, and whether this person may end it."""
-    if who is None:
-        return []
-    return [
-        dict(
-            id=b.id,
-            title=b.title,
-            targets=b.targets,
-            start_at=b.start_at,
-            source=b.stream.source if b.stream else None,
-            mine=b.created_by == who.username,
-            can_end=b.created_by == who.username or allowed(who.roles, "live.end_any"),
-        )
-        for b in svc.broadcasts.on_air()
-    ]
 
 
 def _page(

@@ -11,6 +11,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from ...auth import Principal
 from ...container import Services
 from ...domain.errors import NotFound
+from ...domain.schedule_change import ScheduleChangeState
 from ...http import ServicesDep
 from ...i18n import translate
 from ...schedules.model import ScheduleSpec
@@ -69,7 +70,7 @@ def schedule_changes_view(
                 listen=routine.media_of(spec),
             )
             before = stored.get(spec.name)
-            if before is not None and c.state == "pending":
+            if before is not None and c.state == ScheduleChangeState.pending:
                 item["changes"] = routine.differences(before, spec, titles, lang, place)
         out.append(item)
     return out

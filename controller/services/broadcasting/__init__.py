@@ -1,0 +1,21 @@
+"""Broadcasts: their life (``lifecycle``), on their way (``sending``), streams (``streams``),
+when they play (``timing``), and how they are read (``queries``)."""
+
+from .lifecycle import BroadcastService
+from .queries import BroadcastQueries, broadcast_out
+from .records import BroadcastRequest, StreamRequest, resolve_devices
+from .sending import BroadcastSender
+from .streams import StreamBroadcasts
+from .timing import BroadcastTimes
+
+__all__ = [
+    "BroadcastQueries",
+    "BroadcastRequest",
+    "BroadcastSender",
+    "BroadcastService",
+    "BroadcastTimes",
+    "StreamBroadcasts",
+    "StreamRequest",
+    "broadcast_out",
+    "resolve_devices",
+]

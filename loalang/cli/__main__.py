@@ -1,0 +1,5 @@
+"""``python -m loalang.cli``: the ``loalang`` command."""
+
+from . import main
+
+main()
