@@ -35,7 +35,7 @@ from .media.store import MediaStore
 from .media.tts.engines import Engines, TtsEngine
 from .media.tts.espeak import EspeakEngine
 from .media.tts.hosted import HostedEngine
-from .metrics import Metrics
+from .metrics import Metrics, Readings
 from .schedules.changes import ScheduleChanges
 from .schedules.firing import TICK_S, ScheduleFiring
 from .schedules.publishing import PlanPublisher
@@ -193,11 +193,13 @@ class Services:
 
         # the fleet: reports in, commands out, retained messages kept as written
         url = settings.resolved_database_url
+        self.metrics = Metrics()
         self.ingest = Ingest(
             self.sessions,
             on_applied=self._fleet_changed,
             on_stored=self._send_receipts,
             process_url=url if settings.ingest_process and url.startswith("postgresql") else None,
+            observe_lag=self.metrics.ingest_lag.observe,
         )
         self.gateway = MqttGateway(
             self.broker_access.login(),
@@ -206,6 +208,7 @@ class Services:
             on_connected=self._on_connected,
             on_reports_connected=self._on_reports_connected,
             watch=(topics.ALL_PLANS, topics.CONTROLLER_STATUS),
+            observe_publish=self.metrics.publish.observe,
         )
         self.commands = CommandPath(
             self.keys, self.sessions, self.gateway, settings.command_validity.seconds, self.locks
@@ -267,7 +270,6 @@ class Services:
         )
         self.zones = ZoneService(self.sessions, self.audit)
         self.reports = Reports(self.sessions, settings)
-        self.metrics = Metrics(self)
         self.notices = Notices(self.sessions, settings)
         self.updates = Updates(
             settings.data_dir / "releases",
@@ -344,6 +346,18 @@ class Services:
         )
         if isinstance(self.broker, MosquittoBroker):
             self.children.add("mosquitto", self.broker, prepare=self.broker_access.sync)
+        self.metrics.read(
+            Readings(
+                controller_id=self.controller_id,
+                sessions=self.sessions,
+                is_leader=lambda: self.leadership.is_leader,
+                broker_connected=self.gateway.connected.is_set,
+                children=self.children.statuses,
+                reports=lambda: (self.ingest.processed, self.ingest.rejected),
+                ingest_backlog=lambda: self.ingest.backlog,
+                broker_denials=lambda: self.denials.seen_total,
+            )
+        )
         icecast = self.onair.stream_server()
         if icecast is not None:
             self.children.add("icecast", icecast, required=False)

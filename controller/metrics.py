@@ -4,24 +4,23 @@ ingest lag, a command's publish → PUBACK). One registry per controller, not th
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from datetime import timedelta
-from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoMetricFamily
 from prometheus_client.registry import Collector
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
 
 from loalang import __version__
 from protocol.messages import utcnow
 
+from .children import ChildStatus
 from .db.models import Alarm, Broadcast, Command, Delivery, Device, MediaJob
 from .domain.command import CommandState
 from .domain.jobs import MediaJobState
-
-if TYPE_CHECKING:
-    from .container import Services
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
@@ -29,8 +28,25 @@ DELIVERIES_WINDOW = timedelta(hours=24)
 """``loalang_deliveries`` counts the deliveries of bulletins that started this recently."""
 
 
+@dataclass(frozen=True)
+class Readings:
+    """What the collector reads at scrape time, each through one narrow call."""
+
+    controller_id: str
+    sessions: sessionmaker[Session]
+    is_leader: Callable[[], bool]
+    broker_connected: Callable[[], bool]
+    children: Callable[[], list[ChildStatus]]
+    reports: Callable[[], tuple[int, int]]  # applied, rejected
+    ingest_backlog: Callable[[], int]
+    broker_denials: Callable[[], int]
+
+
 class Metrics:
-    def __init__(self, services: Services):
+    """The registry and the histograms the services observe into (their ``observe``
+    callables are handed to them when they are made); ``read`` adds what is read at scrape."""
+
+    def __init__(self) -> None:
         self.registry = CollectorRegistry()  # no auto-describe: no query before migrations
         self.ingest_lag = Histogram(
             "loalang_ingest_lag_seconds",
@@ -44,9 +60,9 @@ class Metrics:
             buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5),
             registry=self.registry,
         )
-        self.registry.register(_ServicesCollector(services))
-        services.ingest.observe_lag = self.ingest_lag.observe
-        services.gateway.observe_publish = self.publish.observe
+
+    def read(self, readings: Readings) -> None:
+        self.registry.register(_ServicesCollector(readings))
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)
@@ -55,23 +71,23 @@ class Metrics:
 class _ServicesCollector(Collector):
     """Values read at scrape time: a few grouped queries, no per-device work."""
 
-    def __init__(self, services: Services):
-        self._svc = services
+    def __init__(self, readings: Readings):
+        self._read = readings
 
     def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily | InfoMetricFamily]:
-        svc = self._svc
+        svc = self._read
         info = InfoMetricFamily("loalang_controller", "This controller")
         info.add_metric([], {"version": __version__, "controller_id": svc.controller_id})
         yield info
         yield _gauge(
             "loalang_leader",
             "1 if this controller runs the scheduler and plans",
-            1 if svc.leadership.is_leader else 0,
+            1 if svc.is_leader() else 0,
         )
         yield _gauge(
             "loalang_broker_connected",
             "1 while the command session is connected",
-            1 if svc.gateway.connected.is_set() else 0,
+            1 if svc.broker_connected() else 0,
         )
         up = GaugeMetricFamily(
             "loalang_service_up",
@@ -86,7 +102,7 @@ class _ServicesCollector(Collector):
         restarts = CounterMetricFamily(
             "loalang_service_restarts", "Started again after dying", labels=["service"]
         )
-        for child in svc.children.statuses():
+        for child in svc.children():
             up.add_metric([child.name], 1 if child.up else 0)
             failing.add_metric([child.name], 1 if child.failing else 0)
             restarts.add_metric([child.name], child.restarts)
@@ -156,18 +172,19 @@ class _ServicesCollector(Collector):
             "Agent reports applied (rejected: malformed or refused)",
             labels=["result"],
         )
-        processed.add_metric(["applied"], svc.ingest.processed)
-        processed.add_metric(["rejected"], svc.ingest.rejected)
+        applied, rejected = svc.reports()
+        processed.add_metric(["applied"], applied)
+        processed.add_metric(["rejected"], rejected)
         yield processed
         denials = CounterMetricFamily(
             "loalang_broker_denials", "Refusals the broker logged for devices' log-ins (ACL)"
         )
-        denials.add_metric([], svc.denials.seen_total)
+        denials.add_metric([], svc.broker_denials())
         yield denials
         yield _gauge(
             "loalang_ingest_backlog",
             "Reports received, not yet committed and receipted",
-            svc.ingest.backlog,
+            svc.ingest_backlog(),
         )
 
 

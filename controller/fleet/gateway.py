@@ -59,12 +59,13 @@ class MqttGateway:
         on_connected: ConnectHandler = lambda: None,
         on_reports_connected: ConnectHandler = lambda: None,
         watch: tuple[str, ...] = (),
+        observe_publish: Callable[[float], None] = lambda seconds: None,
     ):
         """``on_message`` gets every agent report and every message on the ``watch`` topics
         (the retained messages the controller owns); ``on_connected`` runs on the network
         thread after each (re)connect of the command session, ``on_reports_connected`` of the
         report session (the broker then sends the retained copies again): hand work off."""
-        self.observe_publish: Callable[[float], None] = lambda seconds: None  # metrics
+        self.observe_publish = observe_publish  # metrics
         self.host = login.host
         self.port = login.port
         self.status_topic = topics.controller_status(controller_id)

@@ -209,6 +209,7 @@ class Ingest:
         on_applied: Callable[[set[str]], None] = lambda topics: None,
         on_stored: Callable[[dict[str, list[str]]], None] = lambda ids: None,
         process_url: str | None = None,
+        observe_lag: Callable[[float], None] = lambda seconds: None,
     ):
         """``on_applied`` learns what each committed batch touched: ``fleet`` (a status or an
         alarm), ``progress`` (acks, playback and security events); ``on_stored`` the event
@@ -232,7 +233,7 @@ class Ingest:
         self.processed = 0
         self.rejected = 0
         self.lag_s: list[float] = []  # receive → committed, last 10,000 reports (benchmarks)
-        self.observe_lag: Callable[[float], None] = lambda seconds: None  # metrics
+        self.observe_lag = observe_lag  # metrics
         self._idle = threading.Event()
         self._idle.set()
         self._on_applied = on_applied
