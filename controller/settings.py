@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import ipaddress
+import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal
 
@@ -101,12 +103,10 @@ class CommandValidity(BaseModel):
         return value
 
 
-class Settings(BaseSettings):
-    """Everything the controller can be told; defaults give the embedded single-machine setup."""
+class StorageSettings(BaseModel):
+    """Where the controller keeps its data, and which of several controllers leads."""
 
-    model_config = SettingsConfigDict(
-        env_prefix="LOALANG_", env_file=".env", extra="ignore", env_nested_delimiter="__"
-    )
+    model_config = ConfigDict(extra="forbid")
 
     data_dir: Path = Field(Path("./loalang-data"), description="Database, media store and keys")
     database_url: str | None = Field(None, description="SQLAlchemy URL; default SQLite in data_dir")
@@ -122,9 +122,18 @@ class Settings(BaseSettings):
         le=30,
         description="how often a follower controller tries to take the lead (PostgreSQL)",
     )
+    timezone: str = Field(
+        "Asia/Ho_Chi_Minh", description="local civil time of schedules, pages and reports"
+    )
 
-    http_host: str = "127.0.0.1"
-    http_port: int = 8080
+
+class WebSettings(BaseModel):
+    """The web UI and the API: addresses, HTTPS, logins."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    http_host: str = Field("127.0.0.1", description="where the web UI and API listen (HTTP)")
+    http_port: int = Field(8080, ge=1, le=65535, description="its port")
     public_url: str | None = Field(None, description="Base URL agents use to fetch media")
     https_host: str = Field(
         "0.0.0.0",
@@ -137,12 +146,16 @@ class Settings(BaseSettings):
         description="the operator's certificate (PEM, chain "
         "included); unset: one made by the station's own CA",
     )
-    tls_key: Path | None = None
+    tls_key: Path | None = Field(None, description="the key of LOALANG_TLS_CERT (PEM)")
     tls_names: list[str] = Field(
         default_factory=list,
         description="more names the made certificate covers (the machine's own are found)",
     )
-    station_name: str = Field("Đài truyền thanh xã", max_length=64)
+    station_name: str = Field(
+        "Đài truyền thanh xã",
+        max_length=64,
+        description="the station's name on pages, reports and its own certificate",
+    )
     session_hours: float = Field(12.0, gt=0, description="browser login lifetime")
     login_lockout_failures: int = Field(
         10,
@@ -152,33 +165,32 @@ class Settings(BaseSettings):
         "login_lockout_minutes pass (slowed from the 3rd; a "
         "browser that logged in to it before is exempt)",
     )
-    login_lockout_minutes: int = Field(15, ge=1)
+    login_lockout_minutes: int = Field(
+        15, ge=1, description="the window failed log-ins are counted over"
+    )
     login_slowdown_max_s: float = Field(
         300.0,
         gt=0,
         description="the longest a slowed log-in waits (2 s after the 3rd failure, doubling)",
     )
-    broker_log_file: Path | None = Field(
-        None,
-        description="the log file of a broker the "
-        "operator runs, followed for its refusals (ACL "
-        "denials) as devices' security events; Mosquitto "
-        "with log_type debug, or NATS",
-    )
-    child_restart_max_s: float = Field(
-        60.0,
-        gt=0,
-        description="the longest wait before a "
-        "dead broker or Icecast the controller runs is started "
-        "again (the wait doubles from 1 s)",
-    )
-    child_stable_s: float = Field(
-        60.0, gt=0, description="up this long after dying, a service's alarm clears"
-    )
     api_token: str | None = Field(None, description="Operator API token; generated if unset")
 
-    mqtt_host: str = "127.0.0.1"
-    mqtt_port: int = 1883
+
+class BrokerSettings(BaseModel):
+    """The MQTT broker: the one the controller runs, or one it is told of; log-ins and ACL."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    broker: Literal["external", "mosquitto", "embedded"] = Field(
+        "external",
+        description="external: connect to a broker run as a service; mosquitto: "
+        "start and stop one (config in data_dir/mosquitto); embedded: an in-process amqtt "
+        "broker, for trying out only (no ACL, fails under connection bursts)",
+    )
+    mqtt_host: str = Field(
+        "127.0.0.1", description="the broker, as the controller reaches it (plain MQTT: loopback)"
+    )
+    mqtt_port: int = Field(1883, ge=1, le=65535, description="its port")
     controller_id: str | None = Field(
         None,
         pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$",
@@ -207,7 +219,9 @@ class Settings(BaseSettings):
         "listens here with TLS (certificate from the station's CA), "
         "for agents off this machine; 0: loopback only",
     )
-    mqtt_tls_host: str = "0.0.0.0"
+    mqtt_tls_host: str = Field(
+        "0.0.0.0", description="where the managed broker's TLS listener listens"
+    )
     mqtt_public_host: str | None = Field(
         None,
         description="the broker's name agents connect "
@@ -235,29 +249,47 @@ class Settings(BaseSettings):
         "'systemctl reload mosquitto' (NATS: "
         "'systemctl reload nats-server' on every node)",
     )
-    broker: Literal["external", "mosquitto", "embedded"] = Field(
-        "external",
-        description="external: connect to a broker run as a service; mosquitto: "
-        "start and stop one (config in data_dir/mosquitto); embedded: an in-process amqtt "
-        "broker, for trying out only (no ACL, fails under connection bursts)",
+    broker_log_file: Path | None = Field(
+        None,
+        description="the log file of a broker the "
+        "operator runs, followed for its refusals (ACL "
+        "denials) as devices' security events; Mosquitto "
+        "with log_type debug, or NATS",
+    )
+    child_restart_max_s: float = Field(
+        60.0,
+        gt=0,
+        description="the longest wait before a "
+        "dead broker or Icecast the controller runs is started "
+        "again (the wait doubles from 1 s)",
+    )
+    child_stable_s: float = Field(
+        60.0, gt=0, description="up this long after dying, a service's alarm clears"
     )
 
-    timezone: str = "Asia/Ho_Chi_Minh"
+
+class MediaSettings(BaseModel):
+    """Uploads and text to speech: limits, loudness, encoding, voices."""
+
+    model_config = ConfigDict(extra="forbid")
 
     # media pipeline
-    max_upload_bytes: int = 200 * 1024 * 1024
-    max_duration_s: float = 2 * 3600
-    min_duration_s: float = 0.3
-    loudness_target_lufs: float = -16.0
+    max_upload_bytes: int = Field(
+        200 * 1024 * 1024, description="the largest audio file an upload may be"
+    )
+    max_duration_s: float = Field(2 * 3600, description="the longest bulletin, in seconds")
+    min_duration_s: float = Field(0.3, description="the shortest bulletin (shorter: not audio)")
+    loudness_target_lufs: float = Field(
+        -16.0, description="every bulletin is brought to this loudness (docs/media.md)"
+    )
     true_peak_dbtp: float = Field(-1.5, description="ceiling, measured in the stored Opus file")
     loudness_tolerance_lu: float = Field(
         1.0, gt=0, description="a stored file further off target is flagged to the user"
     )
-    opus_bitrate_kbps: int = 20
-    ffmpeg: str = "ffmpeg"
-    ffprobe: str = "ffprobe"
+    opus_bitrate_kbps: int = Field(20, description="what bulletins are encoded at (Opus)")
+    ffmpeg: str = Field("ffmpeg", description="the ffmpeg program")
+    ffprobe: str = Field("ffprobe", description="the ffprobe program")
     media_workers: int = Field(2, ge=1, le=8, description="uploads and speech processed at once")
-
     # text to speech
     tts_default_voice: str = Field("espeak:vi", description="until the station chooses one")
     tts_hosted_url: str | None = Field(
@@ -265,26 +297,60 @@ class Settings(BaseSettings):
         description="a hosted TTS service (HTTP API: "
         "text + voice in, audio out); none: espeak-ng only",
     )
-    tts_hosted_api_key: str | None = None
+    tts_hosted_api_key: str | None = Field(None, description="sent to the hosted service")
     tts_hosted_voices: dict[str, str] = Field(
         default_factory=dict,
         description="voice name → the service's voice id, e.g. "
         '{"ban-mai": "banmai"}; each is offered as "hosted:NAME" (Vietnamese)',
     )
-    espeak: str = "espeak-ng"
+    espeak: str = Field("espeak-ng", description="the espeak-ng program")
 
-    # CAP 1.2 alerts from warning centres
-    cap_feeds: dict[str, CapFeed] = Field(
-        default_factory=dict,
-        description='feed name → {"token": "...", "policy": "confirm" '
-        '(two people, the default) or "auto", "test_zone": a zone for Test/Exercise alerts, '
-        '"folder": a watched folder, "url": a CAP alert or Atom/RSS index, "poll_s": 30}; '
-        "a token posts to /api/cap",
+
+class BroadcastSettings(BaseModel):
+    """When broadcasts and emergencies play, and how long commands stay valid."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    # timing
+    sync_lead_s: float = Field(4.0, description="start_at = now + this for 'now' broadcasts")
+    emergency_volume: int = Field(
+        100,
+        ge=0,
+        le=100,
+        description="every emergency plays at this volume, whatever a loudspeaker's own volume is",
     )
-    cap_rules: list[CapRule] = Field(
-        default_factory=lambda: list(DEFAULT_RULES),
-        description="severity/urgency/certainty → action, first match wins (docs/emergencies.md)",
+    emergency_lead_min_s: float = Field(
+        0.5,
+        ge=0.1,
+        description="an emergency's sync lead: "
+        "the fleet's measured command delivery time (p99 of the "
+        "recent acks), at least this, at most sync_lead_s",
     )
+    emergency_lead_unmeasured_s: float = Field(
+        1.5, ge=0.1, description="an emergency's sync lead before any delivery has been measured"
+    )
+    prefetch_lead_s: float = Field(90.0, description="send scheduled plays this long before start")
+    default_max_late_s: int = Field(120, description="how late an agent may still start a play")
+    command_validity: CommandValidity = Field(
+        default_factory=CommandValidity,
+        description="seconds each kind of command stays valid: cancel, stop, set_zones, "
+        "set_volume, prepare, trust_key, retire_key, update "
+        "(LOALANG_COMMAND_VALIDITY__STOP=60)",
+    )
+    command_retry_s: float = Field(
+        5.0,
+        gt=0,
+        description="publish commands kept while the "
+        "broker was down this often (and at once on reconnect)",
+    )
+    missed_grace_s: float = Field(10.0, description="wait after a play's window before 'missed'")
+    plan_refresh_s: float = Field(600.0, description="recompute plans this often (window slides)")
+
+
+class LiveSettings(BaseModel):
+    """Live voices and relays: the station's Icecast and its sources."""
+
+    model_config = ConfigDict(extra="forbid")
 
     # live and relays (docs/live.md)
     icecast: Literal["managed", "external", "off"] = Field(
@@ -294,7 +360,7 @@ class Settings(BaseSettings):
         "shows; off: no live broadcasts",
     )
     icecast_host: str = Field("127.0.0.1", description="where the managed Icecast listens")
-    icecast_port: int = 8000
+    icecast_port: int = Field(8000, ge=1, le=65535, description="its port")
     icecast_public_url: str | None = Field(
         None, description="how devices reach Icecast; default http://icecast_host:icecast_port"
     )
@@ -322,35 +388,31 @@ class Settings(BaseSettings):
         "went away (browser closed, link lost) ends after this",
     )
 
-    # timing
-    sync_lead_s: float = Field(4.0, description="start_at = now + this for 'now' broadcasts")
-    emergency_volume: int = Field(
-        100,
-        ge=0,
-        le=100,
-        description="every emergency plays at this volume, whatever a loudspeaker's own volume is",
+
+class CapSettings(BaseModel):
+    """CAP alerts from warning centres: the feeds and the station's rules."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    # CAP 1.2 alerts from warning centres
+    cap_feeds: dict[str, CapFeed] = Field(
+        default_factory=dict,
+        description='feed name → {"token": "...", "policy": "confirm" '
+        '(two people, the default) or "auto", "test_zone": a zone for Test/Exercise alerts, '
+        '"folder": a watched folder, "url": a CAP alert or Atom/RSS index, "poll_s": 30}; '
+        "a token posts to /api/cap",
     )
-    emergency_lead_min_s: float = Field(
-        0.5,
-        ge=0.1,
-        description="an emergency's sync lead: "
-        "the fleet's measured command delivery time (p99 of the "
-        "recent acks), at least this, at most sync_lead_s",
+    cap_rules: list[CapRule] = Field(
+        default_factory=lambda: list(DEFAULT_RULES),
+        description="severity/urgency/certainty → action, first match wins (docs/emergencies.md)",
     )
-    emergency_lead_unmeasured_s: float = Field(
-        1.5, ge=0.1, description="an emergency's sync lead before any delivery has been measured"
-    )
-    prefetch_lead_s: float = Field(90.0, description="send scheduled plays this long before start")
-    default_max_late_s: int = Field(120, description="how late an agent may still start a play")
-    command_validity: CommandValidity = Field(default_factory=CommandValidity)
-    command_retry_s: float = Field(
-        5.0,
-        gt=0,
-        description="publish commands kept while the "
-        "broker was down this often (and at once on reconnect)",
-    )
-    missed_grace_s: float = Field(10.0, description="wait after a play's window before 'missed'")
-    plan_refresh_s: float = Field(600.0, description="recompute plans this often (window slides)")
+
+
+class FleetSettings(BaseModel):
+    """The loudspeakers: reports, health history, alarms, updates."""
+
+    model_config = ConfigDict(extra="forbid")
+
     offline_after_s: float = Field(180.0, description="no report for this long: shown as stale")
     ingest_process: bool = Field(
         True,
@@ -385,6 +447,13 @@ class Settings(BaseSettings):
         gt=0,
         description="follow agent update rollouts this often (outcomes in, the next wave out)",
     )
+
+
+class NoticeSettings(BaseModel):
+    """Telling people: e-mail and a webhook, at a bounded rate."""
+
+    model_config = ConfigDict(extra="forbid")
+
     # notices to people (controller/notices): e-mail and a webhook; the web UI always lists them
     notice_every_s: float = Field(30.0, gt=0, description="look for what to tell this often")
     notice_per_hour: int = Field(
@@ -397,18 +466,115 @@ class Settings(BaseSettings):
     notice_confirm_wait_s: float = Field(
         120.0, gt=0, description="an emergency waiting this long for its second person is told"
     )
-    notice_language: str = Field("vi", pattern="^(vi|en)$")
+    notice_language: str = Field("vi", pattern="^(vi|en)$", description="vi or en")
     notice_smtp_host: str | None = Field(None, description="SMTP server (unset: no e-mail)")
-    notice_smtp_port: int = Field(25, ge=1, le=65535)
-    notice_smtp_starttls: bool = False
-    notice_smtp_user: str | None = None
-    notice_smtp_password: str | None = None
-    notice_smtp_from: str = "loalang@localhost"
+    notice_smtp_port: int = Field(25, ge=1, le=65535, description="its port")
+    notice_smtp_starttls: bool = Field(False, description="STARTTLS before logging in")
+    notice_smtp_user: str | None = Field(None, description="SMTP log-in, if it needs one")
+    notice_smtp_password: str | None = Field(None, description="its password")
+    notice_smtp_from: str = Field("loalang@localhost", description="the sender address")
     notice_smtp_to: list[str] = Field(default_factory=list, description="technicians' addresses")
     notice_webhook_url: str | None = Field(
         None, description="HTTPS endpoint of a chat or SMS gateway (JSON POST; unset: none)"
     )
     notice_webhook_token: str | None = Field(None, description="sent as a Bearer token")
+
+
+PREFIX = "LOALANG_"
+CLIENT_VARIABLES = frozenset(
+    {
+        "LOALANG_URL",
+        "LOALANG_TOKEN",
+        "LOALANG_CAP_TOKEN",
+        "LOALANG_CONTROLLER",
+        "LOALANG_TEST_WORKERS",
+    }
+)
+"""``LOALANG_`` variables that are not the controller's: the operator CLI's, the edge
+installer's, the test command's."""
+
+
+def known_variables() -> tuple[frozenset[str], tuple[str, ...]]:
+    """Every variable the controller reads, and the prefixes of nested ones (a section's own
+    model: ``LOALANG_COMMAND_VALIDITY__STOP``; a mapping: ``LOALANG_CAP_FEEDS__…``)."""
+    names, nested = set(), []
+    for section in SECTIONS:
+        for name, field in section.model_fields.items():
+            var = PREFIX + name.upper()
+            names.add(var)
+            annotation = field.annotation
+            if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+                names |= {f"{var}__{sub.upper()}" for sub in annotation.model_fields}
+            elif "dict[" in str(annotation) or "list[" in str(annotation):
+                nested.append(var + "__")
+    return frozenset(names), tuple(nested)
+
+
+def unknown_variables(environ: Mapping[str, str]) -> list[str]:
+    """``LOALANG_`` variables no section knows, each with the closest known name."""
+    import difflib
+
+    names, nested = known_variables()
+    problems = []
+    for var in sorted(environ):
+        upper = var.upper()
+        if not upper.startswith(PREFIX) or upper in names or upper in CLIENT_VARIABLES:
+            continue
+        if upper.startswith(nested):
+            continue
+        close = difflib.get_close_matches(upper, sorted(names), n=1, cutoff=0.6)
+        hint = f" (did you mean {close[0]}?)" if close else ""
+        problems.append(f"unknown setting {var}{hint}")
+    return problems
+
+
+SECTIONS: tuple[type[BaseModel], ...] = (
+    StorageSettings,
+    WebSettings,
+    BrokerSettings,
+    MediaSettings,
+    BroadcastSettings,
+    LiveSettings,
+    CapSettings,
+    FleetSettings,
+    NoticeSettings,
+)
+"""Every section, in the order the reference (docs/settings.md) lists them."""
+
+
+class Settings(
+    NoticeSettings,
+    FleetSettings,
+    CapSettings,
+    LiveSettings,
+    BroadcastSettings,
+    MediaSettings,
+    BrokerSettings,
+    WebSettings,
+    StorageSettings,
+    BaseSettings,
+):
+    """Everything the controller can be told, by section; defaults give the embedded
+    single-machine setup. A ``LOALANG_`` variable no section knows stops the start."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="LOALANG_", env_file=".env", extra="forbid", env_nested_delimiter="__"
+    )
+
+    @model_validator(mode="after")
+    def _no_unknown_variables(self) -> Settings:
+        """A mistyped variable was once silently ignored (the default used instead): now it
+        stops the start, naming the closest known one."""
+        found = dict(os.environ)
+        env_file = self.model_config.get("env_file")
+        if isinstance(env_file, str) and Path(env_file).is_file():
+            from dotenv import dotenv_values
+
+            found.update({k: v or "" for k, v in dotenv_values(env_file).items()})
+        problems = unknown_variables(found)
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
 
     @property
     def resolved_database_url(self) -> str:
@@ -434,3 +600,50 @@ class Settings(BaseSettings):
     @property
     def keys_dir(self) -> Path:
         return (self.shared_dir or self.data_dir) / "keys"
+
+
+def reference() -> str:
+    """docs/settings.md, from the sections themselves (a test keeps the file in step):
+    ``python -m controller.settings > docs/settings.md``."""
+    out = [
+        "# Settings",
+        "",
+        "Every setting of the controller, by section, as `LOALANG_*` environment variables (or",
+        "lines of a `.env` file in the folder it starts in). A variable no section knows stops",
+        "the start with its name and the closest known one. Generated from",
+        "`controller/settings.py` (`python -m controller.settings > docs/settings.md`).",
+    ]
+    for section in SECTIONS:
+        out += [
+            "",
+            f"## {section.__name__.removesuffix('Settings')}",
+            "",
+            (section.__doc__ or "").strip(),
+            "",
+            "| variable | default | what |",
+            "|---|---|---|",
+        ]
+        for name, field in section.model_fields.items():
+            default = (
+                "" if field.is_required() else _shown(field.get_default(call_default_factory=True))
+            )
+            what = (field.description or "").replace("|", "\\|").replace("\n", " ")
+            out.append(f"| `{PREFIX}{name.upper()}` | {default} | {what} |")
+    return "\n".join(out) + "\n"
+
+
+def _shown(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, BaseModel):
+        return "see below" if type(value).model_fields else ""
+    if isinstance(value, (list, dict)) and not value:
+        return ""
+    if isinstance(value, (list, dict)):
+        return f"{len(value)} entries"
+    text = str(value).replace("|", "\\|")
+    return f"`{text}`"
+
+
+if __name__ == "__main__":
+    print(reference(), end="")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from .common import TokenOpt, UrlOpt, call, client_for, fail
+from .common import TokenOpt, UrlOpt, call, client_for, fail, settings_or_fail
 
 cap_app = typer.Typer(
     help="Cảnh báo CAP 1.2 / CAP alerts from warning centres", no_args_is_help=True
@@ -38,9 +38,8 @@ def cap_check(
 
     from controller.cap.alert import CapInvalid, parse
     from controller.cap.decision import decide
-    from controller.settings import Settings
 
-    settings = Settings()
+    settings = settings_or_fail()
     if feed is not None and feed not in settings.cap_feeds:
         fail(
             f"--feed: no feed {feed!r} in the settings (cap_feeds: "

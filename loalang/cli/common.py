@@ -52,9 +52,8 @@ def call(fn, *args, **kwargs):  # type: ignore[no-untyped-def]
 def local_sessions():  # type: ignore[no-untyped-def]
     """The controller's database, from the same LOALANG_* settings as ``loalang controller``."""
     from controller.db.session import make_engine, make_sessionmaker, migrate
-    from controller.settings import Settings
 
-    settings = Settings()
+    settings = settings_or_fail()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     engine = make_engine(settings.resolved_database_url)
     migrate(engine)
@@ -161,3 +160,24 @@ def follow(client, broadcast_id: str, wait: bool) -> None:  # type: ignore[no-un
         counts = {k: v for k, v in b["summary"].items() if v}
         typer.echo(f"… {json.dumps(counts)}")
         time.sleep(1)
+
+
+def settings_or_fail(**values: Any) -> Any:
+    """The controller's settings (``LOALANG_*``, ``.env``), or one line per problem and exit 1:
+    a mistyped variable names the closest known one."""
+    from pydantic import ValidationError
+
+    from controller.settings import Settings, unknown_variables
+
+    try:
+        return Settings(**values)
+    except ValidationError as exc:
+        for error in exc.errors():
+            where = ".".join(str(p) for p in error.get("loc", ()))
+            message = str(error.get("msg", "")).removeprefix("Value error, ")
+            if error.get("type") == "extra_forbidden" and where.upper().startswith("LOALANG_"):
+                where, message = "", unknown_variables({where.upper(): ""})[0]  # a .env line
+            typer.secho(
+                f"settings: {where + ': ' if where else ''}{message}", err=True, fg=typer.colors.RED
+            )
+        raise typer.Exit(1) from None

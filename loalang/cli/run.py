@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from .common import fail, setup_logging
+from .common import fail, settings_or_fail, setup_logging
 
 
 def controller(verbose: bool = typer.Option(False, "-v")) -> None:
@@ -19,10 +19,9 @@ def controller(verbose: bool = typer.Option(False, "-v")) -> None:
     from controller.app import create_app
     from controller.container import Services
     from controller.server import https_server
-    from controller.settings import Settings
 
     setup_logging(verbose)
-    settings = Settings()
+    settings = settings_or_fail()
     services = Services(settings)
     services.start()
     app_ = create_app(services=services)
@@ -101,5 +100,5 @@ def demo(
             ports=DemoPorts(http_port, https_port, mqtt_port, icecast_port),
             broker=broker,
         )
-    except RuntimeError as exc:  # a port taken, a broker that would not start: one line
+    except (RuntimeError, ValueError) as exc:  # a port taken, a bad setting: one line
         fail(f"loalang demo: {exc}")
