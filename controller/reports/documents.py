@@ -1,17 +1,19 @@
 """A station report as files: CSV for spreadsheets (UTF-8 with BOM, headers in the reader's
-language, local times) and a PDF for the province (fpdf2, charts drawn by matplotlib)."""
+language, local times) and a PDF for the province (fpdf2, charts as SVG: ``charts.py``)."""
 
 from __future__ import annotations
 
 import csv
 import enum
 import io
+import re
 from collections import defaultdict
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import datetime, time
 from pathlib import Path
 from typing import Any
 
+from .. import charts
 from ..domain.outcome import Outcome
 from ..i18n import device_state_words, translate
 from .models import BroadcastLine, StationReport
@@ -152,67 +154,36 @@ def csv_bytes(report: StationReport, kind: CsvKind, lang: str = "vi") -> bytes:
 # --- PDF ---------------------------------------------------------------------------------
 
 
-def _font_dir() -> Path:
-    """DejaVu Sans as matplotlib ships it: every Vietnamese letter, nothing to install."""
-    import matplotlib
-
-    return Path(matplotlib.get_data_path()) / "fonts" / "ttf"
+FONTS = Path(__file__).parent / "fonts"
+"""DejaVu Sans, shipped with the controller (its licence beside it): every Vietnamese letter,
+nothing to install."""
 
 
-def _chart_png(draw: Callable[[Any], None], width_in: float = 7.5, height_in: float = 2.6) -> bytes:
-    """A matplotlib figure (no pyplot: no global state, safe in a server thread) as PNG."""
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(width_in, height_in), dpi=150)
-    ax = fig.add_subplot()
-    draw(ax)
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png")
-    return buf.getvalue()
+def _svg(text: str) -> io.BytesIO:
+    """A chart for fpdf2, without the ``<title>`` a page shows on hover (the PDF has its
+    heading above it)."""
+    return io.BytesIO(re.sub(r"<title>.*?</title>", "", text).encode())
 
 
-def _coverage_chart(report: StationReport, lang: str) -> bytes:
-    names = [v.village for v in report.villages]
-    rates = [(v.success_rate or 0.0) * 100 for v in report.villages]
-
-    def draw(ax: Any) -> None:
-        ax.bar(range(len(names)), rates, color="#2e7d32")
-        ax.set_xticks(
-            range(len(names)),
-            names,
-            rotation=30 if len(names) > 6 else 0,
-            ha="right" if len(names) > 6 else "center",
-            fontsize=7,
+def _coverage_chart(report: StationReport, lang: str) -> io.BytesIO:
+    return _svg(
+        charts.bar_chart(
+            [v.village for v in report.villages],
+            [(v.success_rate or 0.0) * 100 for v in report.villages],
+            translate("report.chart_coverage", lang),
+            " %",
         )
-        ax.set_ylim(0, 100)
-        ax.set_ylabel("%")
-        ax.set_title(translate("report.chart_coverage", lang), fontsize=10)
-        ax.grid(axis="y", alpha=0.3)
-
-    return _chart_png(draw)
+    )
 
 
-def _online_chart(report: StationReport, lang: str) -> bytes:
-    days = [d.day for d in report.days if d.online_ratio is not None]
-    ratios = [(d.online_ratio or 0.0) * 100 for d in report.days if d.online_ratio is not None]
-
-    def draw(ax: Any) -> None:
-        ax.plot(days, ratios, marker="o", markersize=3, color="#1565c0")
-        ax.set_ylim(0, 105)
-        ax.set_ylabel("%")
-        ax.set_title(translate("report.chart_online", lang), fontsize=10)
-        ax.grid(alpha=0.3)
-        ax.tick_params(axis="x", labelsize=7)
-        ax.xaxis.set_major_formatter(_day_formatter())
-
-    return _chart_png(draw)
-
-
-def _day_formatter() -> Any:
-    from matplotlib.dates import DateFormatter
-
-    return DateFormatter("%d/%m")  # type: ignore[no-untyped-call]
+def _online_chart(report: StationReport, lang: str) -> io.BytesIO:
+    days = [d for d in report.days if d.online_ratio is not None]
+    points = [(datetime.combine(d.day, time(12)), (d.online_ratio or 0.0) * 100) for d in days]
+    return _svg(
+        charts.line_chart(
+            points, translate("report.chart_online", lang), " %", (0, 100), time_format="%d/%m"
+        )
+    )
 
 
 def bulletin_rows(lines: Sequence[BroadcastLine]) -> list[dict[str, Any]]:
@@ -246,9 +217,8 @@ def pdf_bytes(report: StationReport, lang: str = "vi") -> bytes:
 
     t: Callable[[str], str] = lambda key: translate(key, lang)  # noqa: E731
     pdf = FPDF(orientation="portrait", format="A4")
-    fonts = _font_dir()
-    pdf.add_font("DejaVu", "", str(fonts / "DejaVuSans.ttf"))
-    pdf.add_font("DejaVu", "B", str(fonts / "DejaVuSans-Bold.ttf"))
+    pdf.add_font("DejaVu", "", str(FONTS / "DejaVuSans.ttf"))
+    pdf.add_font("DejaVu", "B", str(FONTS / "DejaVuSans-Bold.ttf"))
     pdf.set_title(f"{report.station} — {t('report.title')} {report.label}")
     pdf.set_author(report.station)
     pdf.set_auto_page_break(True, margin=12)
@@ -321,9 +291,14 @@ def pdf_bytes(report: StationReport, lang: str = "vi") -> bytes:
 
     if report.villages:
         pdf.ln(2)
-        pdf.image(io.BytesIO(_coverage_chart(report, lang)), w=pdf.epw)
+        pdf.set_font("DejaVu", "B", 10)
+        pdf.cell(0, 6, translate("report.chart_coverage", lang), new_x="LMARGIN", new_y="NEXT")
+        pdf.image(_coverage_chart(report, lang), w=pdf.epw)
     if any(d.online_ratio is not None for d in report.days):
-        pdf.image(io.BytesIO(_online_chart(report, lang)), w=pdf.epw)
+        pdf.set_font("DejaVu", "B", 10)
+        pdf.cell(0, 6, translate("report.chart_online", lang), new_x="LMARGIN", new_y="NEXT")
+        pdf.image(_online_chart(report, lang), w=pdf.epw)
+    pdf.set_font("DejaVu", "", 8)
 
     section("report.per_village")
     table(

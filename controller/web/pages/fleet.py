@@ -11,6 +11,7 @@ from fastapi.responses import HTMLResponse
 
 from protocol.messages import utcnow
 
+from ... import charts as svg
 from ...auth import Principal
 from ...container import Services
 from ...fleet import history as fleet_history
@@ -18,7 +19,6 @@ from ...http import ServicesDep
 from ...i18n import translate, translate_or
 from ...services.devices import FLEET_SORTS
 from ...services.views import DeviceOut
-from .. import svg
 from ..render import lang_of, page, render
 
 router = APIRouter(prefix="/ui", tags=["web"], include_in_schema=False)
