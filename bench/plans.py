@@ -20,11 +20,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from controller.keys import public_of
 from controller.schedules.model import ScheduleSet
 from controller.schedules.planning import Snapshot, build_plans
 from controller.schedules.recurrence import expand_all
 from controller.schedules.targets import Fleet
-from protocol.envelope import key_id, sign
+from protocol.envelope import sign
 from protocol.messages import CommandPayload
 
 
@@ -110,7 +111,7 @@ def main() -> None:
     plans = build_plans(snapshot, now, end, 120)
     t2 = time.perf_counter()
     key = Ed25519PrivateKey.generate()
-    kid = key_id(key.public_key())
+    kid = public_of(key).kid
     total_bytes = 0
     for seq, (device, plan) in enumerate(plans.items(), start=1):
         payload = CommandPayload(

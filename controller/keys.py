@@ -19,10 +19,15 @@ from cryptography.hazmat.primitives.serialization import (
     load_pem_private_key,
 )
 
-from protocol.envelope import dump_public_key, key_id
+from protocol.keys import PublicKey
 
 KEY_FILE = "controller-ed25519.pem"
 NEXT_FILE = "next-ed25519.pem"
+
+
+def public_of(private: Ed25519PrivateKey) -> PublicKey:
+    """The public half, as the wire contract holds keys."""
+    return PublicKey(private.public_key().public_bytes_raw())
 
 
 @dataclass(frozen=True)
@@ -32,14 +37,14 @@ class SigningKey:
 
     @property
     def public_b64(self) -> str:
-        return dump_public_key(self.private.public_key())
+        return public_of(self.private).text
 
 
 def _read(path: Path) -> SigningKey:
     key = load_pem_private_key(path.read_bytes(), password=None)
     if not isinstance(key, Ed25519PrivateKey):
         raise ValueError(f"{path} is not an Ed25519 private key")
-    return SigningKey(private=key, kid=key_id(key.public_key()))
+    return SigningKey(private=key, kid=public_of(key).kid)
 
 
 def _create(path: Path) -> SigningKey:
@@ -52,7 +57,7 @@ def _create(path: Path) -> SigningKey:
         fh.flush()
         os.fsync(fh.fileno())
     os.replace(tmp, path)
-    return SigningKey(private=key, kid=key_id(key.public_key()))
+    return SigningKey(private=key, kid=public_of(key).kid)
 
 
 def load_or_create(keys_dir: Path) -> SigningKey:

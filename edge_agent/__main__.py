@@ -78,7 +78,7 @@ def check(config_path: Path) -> int:
     import importlib
     import subprocess
 
-    from loalang import __version__
+    from protocol import __version__
     from protocol.messages import PlanCommand, convert
 
     from .config import AgentConfig, ConfigError

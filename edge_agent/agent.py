@@ -11,9 +11,9 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from protocol import topics
+from protocol.keys import PublicKey
 from protocol.messages import (
     AgentCounters,
     DeviceState,
@@ -64,7 +64,7 @@ CAPABILITIES = [
 
 
 def _version() -> str:
-    from loalang import __version__
+    from protocol import __version__
 
     return __version__
 
@@ -239,7 +239,7 @@ class Agent:
     def duplicates_ignored(self) -> int:
         return self.commands.duplicates_ignored
 
-    def trusted_keys(self) -> dict[str, Ed25519PublicKey]:
+    def trusted_keys(self) -> dict[str, PublicKey]:
         """The keys pinned in the config and those learnt since, less the retired ones."""
         return self.keys()
 

@@ -13,10 +13,10 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 import msgspec.structs
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from msgspec import Meta
 
 from protocol.envelope import key_id, load_public_key
+from protocol.keys import PublicKey
 from protocol.messages import Ident
 
 
@@ -127,7 +127,7 @@ class AgentConfig(_Section):
             else ssl.create_default_context()
         )
 
-    def public_keys(self) -> dict[str, Ed25519PublicKey]:
+    def public_keys(self) -> dict[str, PublicKey]:
         return {kid: load_public_key(text) for kid, text in self.keys.items()}
 
     @property

@@ -3,20 +3,19 @@
 
 from __future__ import annotations
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-
 from protocol.envelope import load_public_key
+from protocol.keys import PublicKey
 
 from .state import AgentState
 
 
 class TrustedKeys:
-    def __init__(self, pinned: dict[str, Ed25519PublicKey], state: AgentState):
+    def __init__(self, pinned: dict[str, PublicKey], state: AgentState):
         self._pinned = pinned
         self._state = state
         self._keys = self._now()
 
-    def __call__(self) -> dict[str, Ed25519PublicKey]:
+    def __call__(self) -> dict[str, PublicKey]:
         """Made when the agent starts and when a key is trusted or retired, not per command."""
         return self._keys
 
@@ -28,7 +27,7 @@ class TrustedKeys:
         self._state.retire_key(kid)
         self._keys = self._now()
 
-    def _now(self) -> dict[str, Ed25519PublicKey]:
+    def _now(self) -> dict[str, PublicKey]:
         keys = dict(self._pinned)
         for kid, text in self._state.keys.items():
             keys.setdefault(kid, load_public_key(text))

@@ -1,3 +1,5 @@
 """Loa Làng command line and version."""
 
-__version__ = "0.1.0"
+from protocol import __version__
+
+__all__ = ["__version__"]

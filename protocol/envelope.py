@@ -6,18 +6,14 @@ numbers, and persists the new sequence number after acceptance.
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import json
 from collections.abc import Mapping
 from datetime import datetime, timedelta
-from typing import Annotated, Any
+from typing import Annotated, Any, Protocol
 
 import msgspec
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
+from .keys import InvalidSignature, PublicKey, b64decode, b64encode
 from .messages import (
     CommandPayload,
     Invalid,
@@ -110,36 +106,28 @@ def canonical_json(value: Any) -> bytes:
 _canonical = msgspec.json.Encoder(order="sorted")
 
 
-def b64encode(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).decode().rstrip("=")
+class Signer(Protocol):
+    """What signs: the controller's Ed25519 private key (``cryptography``'s has this
+    method); the agent never signs, so the wire contract does not import it."""
+
+    def sign(self, data: bytes) -> bytes: ...
 
 
-def b64decode(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-
-
-def public_key_bytes(key: Ed25519PublicKey) -> bytes:
-    return key.public_bytes(Encoding.Raw, PublicFormat.Raw)
-
-
-def key_id(key: Ed25519PublicKey) -> str:
+def key_id(key: PublicKey) -> str:
     """Short stable id of a public key: first 16 hex digits of the SHA-256 of its raw bytes."""
-    return hashlib.sha256(public_key_bytes(key)).hexdigest()[:16]
+    return key.kid
 
 
-def load_public_key(text: str) -> Ed25519PublicKey:
+def load_public_key(text: str) -> PublicKey:
     """Public key from its base64url raw form (as written in the agent's config)."""
-    raw = b64decode(text.strip())
-    if len(raw) != 32:
-        raise ValueError("an Ed25519 public key is 32 bytes")
-    return Ed25519PublicKey.from_public_bytes(raw)
+    return PublicKey.from_text(text)
 
 
-def dump_public_key(key: Ed25519PublicKey) -> str:
-    return b64encode(public_key_bytes(key))
+def dump_public_key(key: PublicKey) -> str:
+    return key.text
 
 
-def sign(payload: CommandPayload, private_key: Ed25519PrivateKey) -> bytes:
+def sign(payload: CommandPayload, private_key: Signer) -> bytes:
     """Serialise ``payload`` into a signed envelope, ready to publish.
 
     The payload is decoded back first, so nothing is signed that an agent would refuse as
@@ -182,7 +170,7 @@ def target_matches(target: str, device_id: str, zones: frozenset[str] | set[str]
 def verify(
     raw: bytes,
     *,
-    keys: Mapping[str, Ed25519PublicKey],
+    keys: Mapping[str, PublicKey],
     device_id: str,
     zones: frozenset[str] | set[str],
     last_seq: Mapping[str, int],

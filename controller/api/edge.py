@@ -1,15 +1,14 @@
 """What a technician's Pi fetches to install itself: the install script, the systemd unit and
-the agent's source (protocol, agent, serial bridge, CLI: no controller code)."""
+the agent's own distribution (protocol, agent, serial bridge: no controller code)."""
 
 from __future__ import annotations
 
-import io
-import tarfile
 from functools import lru_cache
 from pathlib import Path
 
 from fastapi import APIRouter, Response
 
+from .. import edge_dist
 from ..domain.errors import NotFound
 from ..http import ServicesDep
 
@@ -17,16 +16,6 @@ router = APIRouter(prefix="/edge", tags=["edge"])
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy" / "edge"
-AGENT_SOURCES = (
-    "pyproject.toml",
-    "README.md",
-    "LICENSE",
-    "protocol",
-    "edge_agent",
-    "firmware_bridge",
-    "loalang",
-    "deploy",
-)
 
 
 def _read(name: str) -> bytes:
@@ -64,22 +53,13 @@ def systemd_unit() -> Response:
 
 @lru_cache(maxsize=1)
 def _agent_tarball() -> bytes:
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
-        for name in AGENT_SOURCES:
-            path = ROOT / name
-            if path.exists():
-                tar.add(
-                    path,
-                    arcname=f"loalang-agent/{name}",
-                    filter=lambda info: None if "__pycache__" in info.name else info,
-                )
-    return buf.getvalue()
+    return edge_dist.tarball()
 
 
 @router.get("/loalang-agent.tar.gz", response_class=Response, responses=_file("application/gzip"))
 def agent_source() -> Response:
-    """The agent's source tree; ``pip install loalang-agent.tar.gz[agent]`` builds it."""
-    if not (ROOT / "edge_agent").is_dir():
+    """The agent's own distribution (loalang-agent) as a source tree; ``pip install`` builds
+    it. No controller code in it."""
+    if not edge_dist.available():
         raise NotFound("edge.not_available")
     return Response(_agent_tarball(), media_type="application/gzip")

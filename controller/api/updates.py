@@ -62,7 +62,7 @@ def list_releases(svc: ServicesDep) -> list[ReleaseOut]:
 def download_release(
     svc: ServicesDep,
     filename: str = PathParam(
-        max_length=200, pattern=r"^loalang-[A-Za-z0-9_.+!]+-py3-none-any\.whl$"
+        max_length=200, pattern=r"^loalang_agent-[A-Za-z0-9_.+!]+-py3-none-any\.whl$"
     ),
 ) -> FileResponse:
     """A release's wheel, for a device told to update (its own token)."""

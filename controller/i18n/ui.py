@@ -968,8 +968,8 @@ UI: dict[str, dict[str, str]] = {
     "updates.start.button": {"vi": "Bắt đầu cập nhật", "en": "Start the rollout"},
     "updates.add": {"vi": "Thêm bản phát hành", "en": "Add a release"},
     "updates.file": {
-        "vi": "Tệp wheel (loalang-PHIÊNBẢN-py3-none-any.whl, tối đa {mb} MB)",
-        "en": "Wheel file (loalang-VERSION-py3-none-any.whl, at most {mb} MB)",
+        "vi": "Tệp wheel (loalang_agent-PHIÊNBẢN-py3-none-any.whl, tối đa {mb} MB)",
+        "en": "Wheel file (loalang_agent-VERSION-py3-none-any.whl, at most {mb} MB)",
     },
     "updates.notes": {"vi": "Ghi chú", "en": "Notes"},
     "updates.add.button": {"vi": "Tải lên", "en": "Upload"},

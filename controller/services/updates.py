@@ -115,20 +115,22 @@ class RolloutOut(BaseModel):
 
 
 def read_wheel(path: Path, filename: str) -> str:
-    """The version of an agent wheel, or ``Invalid`` saying why it is not one."""
-    if not re.fullmatch(r"loalang-[A-Za-z0-9_.+!]+-py3-none-any\.whl", filename):
+    """The version of an agent wheel (the ``loalang-agent`` distribution, as ``loalang release
+    build`` makes it), or ``Invalid`` saying why it is not one."""
+    if not re.fullmatch(r"loalang_agent-[A-Za-z0-9_.+!]+-py3-none-any\.whl", filename):
         raise Invalid("release.bad_name", filename=filename[:100])
     try:
         with zipfile.ZipFile(path) as wheel:
             names = wheel.namelist()
             meta = next(
-                (n for n in names if re.fullmatch(r"loalang-[^/]+\.dist-info/METADATA", n)), None
+                (n for n in names if re.fullmatch(r"loalang_agent-[^/]+\.dist-info/METADATA", n)),
+                None,
             )
             entry = next(
                 (
                     n
                     for n in names
-                    if re.fullmatch(r"loalang-[^/]+\.dist-info/entry_points\.txt", n)
+                    if re.fullmatch(r"loalang_agent-[^/]+\.dist-info/entry_points\.txt", n)
                 ),
                 None,
             )
@@ -139,11 +141,12 @@ def read_wheel(path: Path, filename: str) -> str:
     except (zipfile.BadZipFile, OSError, KeyError):
         raise Invalid("release.not_wheel") from None
     version = (headers.get("Version") or "").strip()
-    if headers.get("Name", "").strip().lower() != "loalang" or not VERSION_RE.match(version):
+    name = headers.get("Name", "").strip().lower().replace("_", "-")
+    if name != "loalang-agent" or not VERSION_RE.match(version):
         raise Invalid("release.not_agent")
     if "loalang-agent" not in entry_points:
         raise Invalid("release.not_agent")
-    if filename != f"loalang-{version.replace('-', '_')}-py3-none-any.whl":
+    if filename != f"loalang_agent-{version.replace('-', '_')}-py3-none-any.whl":
         raise Invalid("release.name_version", filename=filename[:100], version=version)
     return version
 

@@ -105,15 +105,20 @@ if [ -n "$PYTHON" ]; then
   AGENT=("$PYTHON" -m edge_agent)
 else
   tmp=""
-  if [ -n "$SRC_DIR" ] && [ -f "$SRC_DIR/pyproject.toml" ] && [ -d "$SRC_DIR/edge_agent" ]; then
-    SOURCE="$SRC_DIR"
+  if [ -n "$SRC_DIR" ] && [ -f "$SRC_DIR/controller/edge_dist.py" ]; then
+    # a checkout of the whole project: the agent's own distribution, laid out from it
+    tmp=$(mktemp -d)
+    (cd "$SRC_DIR" && python3 -m controller.edge_dist tree "$tmp/loalang-agent" >/dev/null)
+    SOURCE="$tmp/loalang-agent"
+  elif [ -n "$SRC_DIR" ] && [ -f "$SRC_DIR/pyproject.toml" ] && [ -d "$SRC_DIR/edge_agent" ]; then
+    SOURCE="$SRC_DIR"  # the agent's source tree itself (the controller's tarball, unpacked)
   else
     tmp=$(mktemp -d)
     "${CURL[@]}" "$CONTROLLER/edge/loalang-agent.tar.gz" -o "$tmp/loalang-agent.tar.gz"
     tar -xzf "$tmp/loalang-agent.tar.gz" -C "$tmp"
     SOURCE="$tmp/loalang-agent"
   fi
-  VERSION=$(sed -n 's/^__version__ = "\(.*\)"$/\1/p' "$SOURCE/loalang/__init__.py")
+  VERSION=$(sed -n 's/^__version__ = "\(.*\)"$/\1/p' "$SOURCE/protocol/__init__.py")
   [ -n "$VERSION" ] || die "cannot read the agent's version in $SOURCE"
   RELEASE="$ROOT$RELEASES/$VERSION"
   say "installing agent $VERSION into $RELEASE"
@@ -121,7 +126,7 @@ else
   rm -rf "$RELEASE"
   python3 -m venv "$RELEASE"
   "$RELEASE/bin/pip" install -q --upgrade pip
-  "$RELEASE/bin/pip" install -q "$SOURCE[agent]"
+  "$RELEASE/bin/pip" install -q "$SOURCE"  # loalang-agent: no controller, no FastAPI
   ln -sfn "$VERSION" "$ROOT$RELEASES/current"
   if [ -n "$tmp" ]; then rm -rf "$tmp"; fi
   # the agent installs its updates itself: the releases are its own

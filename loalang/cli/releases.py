@@ -29,11 +29,25 @@ def release_add(
     url: str | None = UrlOpt,
     token: str | None = TokenOpt,
 ) -> None:
-    """Keep an agent release: a wheel built with ``pip wheel --no-deps -w dist .``."""
+    """Keep an agent release: a wheel built with ``loalang release build``."""
     if not wheel.is_file():
         fail(f"Không thấy tệp / no such file: {wheel}")
     out = call(client_for(url, token).post_file, "/api/releases", wheel, notes=notes)
     typer.echo(f"{out['version']}  sha256 {out['sha256']}  {out['size']} bytes")
+
+
+@release_app.command("build")
+def release_build(
+    out: Path = typer.Option(Path("dist"), "--out", help="where the wheel is written"),
+) -> None:
+    """Build the agent's release from this source tree: a wheel of the loalang-agent
+    distribution (the agent, the wire contract, the serial bridge; no controller code), its
+    version the one in protocol/__init__.py."""
+    from controller import edge_dist
+
+    if not edge_dist.available():
+        fail("Không có mã nguồn của thiết bị ở đây / no agent source tree here")
+    typer.echo(str(edge_dist.wheel(out)))
 
 
 @release_app.command("list")

@@ -12,9 +12,11 @@ from controller.domain.errors import Invalid
 from controller.services.updates import read_wheel
 
 
-def _wheel(path: Path, version: str = "0.2.0", name: str = "loalang", agent: bool = True) -> Path:
+def _wheel(
+    path: Path, version: str = "0.2.0", name: str = "loalang-agent", agent: bool = True
+) -> Path:
     with zipfile.ZipFile(path, "w") as z:
-        info = f"loalang-{version}.dist-info"
+        info = f"loalang_agent-{version}.dist-info"
         z.writestr(f"{info}/METADATA", f"Metadata-Version: 2.4\nName: {name}\nVersion: {version}\n")
         z.writestr(
             f"{info}/entry_points.txt",
@@ -27,7 +29,7 @@ def _wheel(path: Path, version: str = "0.2.0", name: str = "loalang", agent: boo
 
 def test_an_agent_wheel_gives_its_version(tmp_path: Path) -> None:
     path = _wheel(tmp_path / "w.whl")
-    assert read_wheel(path, "loalang-0.2.0-py3-none-any.whl") == "0.2.0"
+    assert read_wheel(path, "loalang_agent-0.2.0-py3-none-any.whl") == "0.2.0"
 
 
 @pytest.mark.parametrize(
@@ -35,16 +37,33 @@ def test_an_agent_wheel_gives_its_version(tmp_path: Path) -> None:
     [
         (
             lambda p: p.write_bytes(b"PK not really"),
-            "loalang-0.2.0-py3-none-any.whl",
+            "loalang_agent-0.2.0-py3-none-any.whl",
             "release.not_wheel",
         ),
         (lambda p: _wheel(p), "agent.zip", "release.bad_name"),
-        (lambda p: _wheel(p), "loalang-0.2.0-cp311-cp311-linux_armv7l.whl", "release.bad_name"),
-        (lambda p: _wheel(p, agent=False), "loalang-0.2.0-py3-none-any.whl", "release.not_agent"),
-        (lambda p: _wheel(p, name="other"), "loalang-0.2.0-py3-none-any.whl", "release.not_agent"),
+        (
+            lambda p: _wheel(p),
+            "loalang_agent-0.2.0-cp311-cp311-linux_armv7l.whl",
+            "release.bad_name",
+        ),
+        (
+            lambda p: _wheel(p, agent=False),
+            "loalang_agent-0.2.0-py3-none-any.whl",
+            "release.not_agent",
+        ),
+        (
+            lambda p: _wheel(p, name="other"),
+            "loalang_agent-0.2.0-py3-none-any.whl",
+            "release.not_agent",
+        ),
+        (  # the whole project's wheel (the controller's): not what a Pi installs
+            lambda p: _wheel(p, name="loalang"),
+            "loalang_agent-0.2.0-py3-none-any.whl",
+            "release.not_agent",
+        ),
         (
             lambda p: _wheel(p, version="0.3.0"),
-            "loalang-0.2.0-py3-none-any.whl",
+            "loalang_agent-0.2.0-py3-none-any.whl",
             "release.name_version",
         ),
     ],

@@ -12,9 +12,10 @@ import paho.mqtt.client as mqtt
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from controller.keys import public_of
 from edge_agent.agent import Agent
 from protocol import topics
-from protocol.envelope import key_id, sign
+from protocol.envelope import sign
 from protocol.messages import CommandPayload, MediaRef, PlayCommand, to_builtins, utcnow
 from tests.support.stack import Stack, wait_for
 
@@ -120,7 +121,7 @@ def test_tampered_signature_is_refused(one_agent):
 def test_unknown_key_is_refused(one_agent):
     stack, media = one_agent
     rogue = Ed25519PrivateKey.generate()
-    _send(_publisher(stack), sign(_play_payload(key_id(rogue.public_key()), media), rogue))
+    _send(_publisher(stack), sign(_play_payload(public_of(rogue).kid, media), rogue))
     _assert_refused(stack, "unknown_key")
 
 

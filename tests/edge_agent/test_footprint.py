@@ -55,3 +55,49 @@ def test_the_operator_cli_imports_nothing_of_the_controller():
         "    c.main()\nexcept SystemExit:\n    pass"
     )
     assert _loaded("import sys\n" + code, CONTROLLER) == ""
+
+
+def test_the_agents_own_distribution_installs_without_the_controller(tmp_path):
+    """What a Pi installs (install.sh, signed updates): a wheel of loalang-agent, with the
+    agent, the wire contract and the serial bridge only, that runs in a clean virtualenv
+    holding just its dependencies."""
+    import zipfile
+
+    from controller import edge_dist
+    from edge_agent.update import Releases
+    from tests.support.releases import dependencies_site
+
+    wheel = edge_dist.wheel(tmp_path / "dist")
+    assert wheel.name.startswith("loalang_agent-")
+    tops = {n.split("/")[0] for n in zipfile.ZipFile(wheel).namelist()}
+    assert {t for t in tops if not t.endswith(".dist-info")} == {
+        "protocol",
+        "edge_agent",
+        "firmware_bridge",
+    }
+    release = Releases(tmp_path / "releases").install(
+        wheel, "0.0.1", dependencies_site(tmp_path / "deps")
+    )
+    python = str(release / "bin" / "python")
+    out = subprocess.run(
+        [
+            python,
+            "-c",
+            "import edge_agent.agent, edge_agent.outputs.alsa, edge_agent.update; "
+            "import importlib.util as u; print(u.find_spec('controller'), u.find_spec('loalang'), "
+            "u.find_spec('cryptography'))",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=tmp_path,
+    )
+    assert out.stdout.split() == ["None", "None", "None"]
+    help_ = subprocess.run(
+        [str(release / "bin" / "loalang-agent"), "--help"],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=tmp_path,
+    )
+    assert "run" in help_.stdout

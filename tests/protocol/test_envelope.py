@@ -10,11 +10,11 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
+from controller.keys import public_of
 from protocol.envelope import (
     CanonicalJsonError,
     Rejected,
     canonical_json,
-    key_id,
     sign,
     verify,
 )
@@ -28,8 +28,8 @@ from protocol.messages import (
 )
 
 KEY = Ed25519PrivateKey.generate()
-KID = key_id(KEY.public_key())
-KEYS = {KID: KEY.public_key()}
+KID = public_of(KEY).kid
+KEYS = {KID: public_of(KEY)}
 NOW = datetime(2026, 11, 22, 5, 30, tzinfo=timezone.utc)
 NOW_MS = int(NOW.timestamp() * 1000)  # sequence numbers follow the clock in milliseconds
 
@@ -192,7 +192,7 @@ def test_oversized_and_unknown_key_and_missing_signature():
         )
     assert exc.value.reason == "malformed"
     other = Ed25519PrivateKey.generate()
-    payload = _play(kid=key_id(other.public_key()))
+    payload = _play(kid=public_of(other).kid)
     with pytest.raises(Rejected) as exc:
         verify(
             sign(payload, other), keys=KEYS, device_id="loa-1", zones=set(), last_seq={}, now=NOW
@@ -282,3 +282,47 @@ def test_the_signer_s_canonical_form_is_the_checker_s_for_every_character():
         canonical_json(value)
         == json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
     )
+
+
+def test_the_agents_verifier_checks_what_the_controllers_signer_signs():
+    """The agent verifies with libsodium (PyNaCl), the controller signs with OpenSSL
+    (``cryptography``): both agree with RFC 8032's test vectors and with each other, and a
+    signature one bit off, or of other bytes, or by another key, is refused."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from protocol.keys import InvalidSignature, PublicKey
+
+    # RFC 8032 section 7.1, TEST 1 and TEST 2
+    for secret, public, message, signature in (
+        (
+            "9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60",
+            "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a",
+            "",
+            "e5564300c360ac729086e2cc806e828a84877f1eb8e5d974d873e06522490155"
+            "5fb8821590a33bacc61e39701cf9b46bd25bf5f0595bbe24655141438e7a100b",
+        ),
+        (
+            "4ccd089b28ff96da9db6c346ec114e0f5b8a319f35aba624da8cf6ed4fb8a6fb",
+            "3d4017c3e843895a92b70aa74d1b7ebc9c982ccf2ec4968cc0cd55f12af4660c",
+            "72",
+            "92a009a9f0d4cab8720e820b5f642540a2b27b5416503f8fb3762223ebdb69da"
+            "085ac1e43e15996e458f3613d0f11d8c387b2eaeb4302aeeb00d291612bb0c00",
+        ),
+    ):
+        key = PublicKey(bytes.fromhex(public))
+        key.verify(bytes.fromhex(signature), bytes.fromhex(message))
+        signer = Ed25519PrivateKey.from_private_bytes(bytes.fromhex(secret))
+        assert signer.sign(bytes.fromhex(message)).hex() == signature
+        assert public_of(signer) == key
+    message = b'{"payload": "canonical bytes"}'
+    signature = KEY.sign(message)
+    public_of(KEY).verify(signature, message)
+    flipped = bytes([signature[0] ^ 1]) + signature[1:]
+    for bad_sig, bad_msg, key in (
+        (flipped, message, public_of(KEY)),
+        (signature, message + b" ", public_of(KEY)),
+        (signature, message, public_of(Ed25519PrivateKey.generate())),
+        (signature[:63], message, public_of(KEY)),
+    ):
+        with pytest.raises(InvalidSignature):
+            key.verify(bad_sig, bad_msg)

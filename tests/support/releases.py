@@ -4,7 +4,6 @@ version, or broken on purpose), and a first release laid out as ``install.sh`` l
 from __future__ import annotations
 
 import importlib.metadata
-import re
 import shutil
 import subprocess
 import sys
@@ -14,10 +13,9 @@ from pathlib import Path
 from edge_agent.update import Releases
 
 ROOT = Path(__file__).resolve().parents[2]
-AGENT_PACKAGES = ("protocol", "edge_agent", "firmware_bridge", "loalang")
 AGENT_DISTRIBUTIONS = (
     "msgspec",
-    "cryptography",
+    "pynacl",
     "cffi",
     "pycparser",
     "paho-mqtt",
@@ -25,23 +23,17 @@ AGENT_DISTRIBUTIONS = (
     "cobs",
     "pip",
 )
-"""What a Pi's first release holds besides the agent (``pip install loalang[agent]``)."""
+"""What a Pi's first release holds besides the agent (``pip install loalang-agent``)."""
 
 
 def build_wheel(version: str, work: Path, patch: Callable[[Path], None] | None = None) -> Path:
-    """A wheel of the agent's packages at ``version`` (``patch`` may break the copy first)."""
+    """A wheel of the agent's own distribution at ``version`` (``patch`` may break the copy
+    first), laid out and built as ``loalang release build`` does (``controller/edge_dist.py``)."""
+    from controller import edge_dist
+
     src = work / f"src-{version}"
     shutil.rmtree(src, ignore_errors=True)
-    src.mkdir(parents=True)
-    for name in AGENT_PACKAGES:
-        shutil.copytree(ROOT / name, src / name, ignore=shutil.ignore_patterns("__pycache__"))
-    (src / "README.md").write_text("Loa Làng agent (test release)\n")
-    pyproject = (ROOT / "pyproject.toml").read_text()
-    (src / "pyproject.toml").write_text(
-        re.sub(r'(?m)^version = ".*"$', f'version = "{version}"', pyproject, count=1)
-    )
-    init = src / "loalang" / "__init__.py"
-    init.write_text(re.sub(r'__version__ = ".*"', f'__version__ = "{version}"', init.read_text()))
+    edge_dist.tree(src, version)
     if patch is not None:
         patch(src)
     out = work / "wheels"
@@ -62,7 +54,7 @@ def build_wheel(version: str, work: Path, patch: Callable[[Path], None] | None =
         check=True,
         capture_output=True,
     )
-    return out / f"loalang-{version}-py3-none-any.whl"
+    return out / f"loalang_agent-{version}-py3-none-any.whl"
 
 
 def dependencies_site(dest: Path) -> Path:
