@@ -316,8 +316,8 @@ MESSAGES: dict[str, dict[str, str]] = {
     },
     # signed agent updates (services/updates.py)
     "release.bad_name": {
-        "vi": "Tên tệp {filename} không phải bản phát hành của phần mềm thiết bị (loalang_agent-PHIÊNBẢN-py3-none-any.whl, làm bằng "loalang release build").",
-        "en": "{filename} is not named as an agent release (loalang_agent-VERSION-py3-none-any.whl, made by "loalang release build").",
+        "vi": "Tên tệp {filename} không phải bản phát hành của phần mềm thiết bị (loalang_agent-PHIÊNBẢN-py3-none-any.whl, làm bằng «loalang release build»).",
+        "en": "{filename} is not named as an agent release (loalang_agent-VERSION-py3-none-any.whl, made by «loalang release build»).",
     },
     "release.not_wheel": {
         "vi": "Tệp không phải gói wheel đọc được.",
