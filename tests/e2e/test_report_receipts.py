@@ -231,15 +231,14 @@ def test_a_new_report_goes_out_while_an_earlier_one_waits_for_its_receipt(tmp_pa
         wait_for(lambda: [e for e, _ in arrived] == [first_id], what="the first report sent")
         # no receipt for it: the next report still goes at once, not after the first's timeout
         second_topic, second, second_id = _queued_report(device, 2)
-        queued = time.monotonic()
         outbox.put(second_topic, second, key=second_id)
         wait_for(
             lambda: second_id in {e for e, _ in arrived},
             timeout=3,
             what="the second report sent while the first waits for its receipt",
         )
-        took = next(t for e, t in arrived if e == second_id) - queued
-        assert took < 2.0, f"the second report waited {took:.1f} s"
+        # it went before the first was sent again (the first's receipt wait had not run out)
+        assert [e for e, _ in arrived][:2] == [first_id, second_id]
         controller.publish(
             topics.device_topic(device, "receipt"), encode(ReceiptMessage(ids=[second_id])), qos=1
         )

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from edge_agent.clock import SystemClock
+from edge_agent.clock import Clock, SystemClock
 from edge_agent.outputs.base import BYTES_PER_SECOND, SAMPLE_WIDTH
 from edge_agent.outputs.file import FileOutput
 from edge_agent.player import Player
@@ -29,6 +29,7 @@ from protocol.messages import (
     SecurityEvent,
     utcnow,
 )
+from tests.support.clock import StoppedClock
 from tests.support.stack import wait_for
 
 SHA = "0" * 64
@@ -79,7 +80,8 @@ class DummySources:
 
 
 class Rig:
-    def __init__(self, tmp_path: Path, clock: SystemClock | None = None):
+    def __init__(self, tmp_path: Path, clock: Clock | None = None):
+        self.clock = clock or SystemClock()
         self.sources = DummySources()
         self.output = FileOutput(tmp_path / "out")
         self.events: list = []
@@ -90,7 +92,7 @@ class Rig:
             self.output,
             self.sources,
             self._emit,
-            clock=clock or SystemClock(),
+            clock=self.clock,
             on_over=self.over.append,
         )
 
@@ -109,7 +111,7 @@ class Rig:
         late_ms: int = 2000,
     ) -> PlayCommand:
         self.sources.tones[play_id] = (ms, level)
-        start = utcnow() + timedelta(milliseconds=in_ms)
+        start = self.clock.now() + timedelta(milliseconds=in_ms)
         cmd = PlayCommand(
             play_id=play_id,
             broadcast_id=play_id,
@@ -205,7 +207,8 @@ def test_an_equal_priority_waits_for_the_output_and_gives_up_after_its_window(ri
 
 def test_a_play_whose_window_has_passed_on_the_agents_clock_is_too_late(tmp_path: Path):
     rig = Rig(tmp_path, clock=SystemClock(offset=timedelta(minutes=10)))
-    rig.play("late", in_ms=50, ms=200, late_ms=1000)
+    # due 50 ms from now in true time: ten minutes ago on this agent's clock
+    rig.play("late", in_ms=50 - 600_000, ms=200, late_ms=1000)
     failed = rig.finished("late")
     assert isinstance(failed, PlaybackFailedEvent)
     assert failed.reason == "too_late"
@@ -254,23 +257,28 @@ def test_media_that_is_not_what_was_signed_is_a_security_event_and_plays_nothing
     assert list(rig.output.dir.glob("*.wav")) == []
 
 
-def test_a_play_ready_after_its_start_joins_at_the_offset_the_others_have_reached(rig: Rig):
+def test_a_play_ready_after_its_start_joins_at_the_offset_the_others_have_reached(
+    tmp_path: Path,
+):
     """An emergency whose command came 1.5 s late plays in step with the loudspeakers that
-    were on time: from 1.5 s into its audio, not from the beginning."""
-    cmd = rig.play("late", in_ms=-1500, ms=4000, late_ms=10_000)
-    done = rig.finished("late")
+    were on time: from 1.5 s into its audio, not from the beginning. (On a clock that does
+    not move, so the offset is exact.)"""
+    rig = Rig(tmp_path, clock=StoppedClock(utcnow()))
+    try:
+        cmd = rig.play("late", in_ms=-1500, ms=4000, late_ms=10_000)
+        done = rig.finished("late")
+    finally:
+        rig.player.shutdown()
     assert isinstance(done, PlaybackFinishedEvent)
     assert not done.interrupted
     [started] = rig.of(PlaybackStartedEvent, "late")
-    assert started.joined_late_ms is not None
-    assert 1500 <= started.joined_late_ms < 2500
-    assert done.joined_late_ms == started.joined_late_ms
-    into_audio = (started.actual_start - cmd.start_at).total_seconds() * 1000
-    assert abs(into_audio - started.joined_late_ms) < 100  # the offset is the time it lost
+    assert started.joined_late_ms == 1500
+    assert done.joined_late_ms == 1500
+    assert started.actual_start - cmd.start_at == timedelta(milliseconds=1500)
     samples, values = rig.wav("late")
-    assert abs(samples - _samples(4000 - started.joined_late_ms)) <= _samples(1)
+    assert samples == _samples(4000 - 1500)  # the rest of the audio, in step
     assert values == {1000}
-    assert abs(done.played_ms - (4000 - started.joined_late_ms)) <= 1
+    assert done.played_ms == 2500
 
 
 def test_an_on_time_play_and_one_that_waited_for_the_output_start_from_the_beginning(rig: Rig):
