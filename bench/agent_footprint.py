@@ -16,12 +16,12 @@ import platform
 import statistics
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bench.scratch import scratch
 
 TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -108,7 +108,7 @@ def main() -> None:
     from tests.support.mosquitto import Mosquitto
     from tests.support.stack import Stack, wait_for
 
-    tmp = Path(tempfile.mkdtemp(prefix="loalang-footprint-"))
+    tmp = scratch("loalang-footprint-")
     broker = Mosquitto(tmp / "mosquitto").start()
     stack = Stack(tmp, broker.port).start()
     stack.add_zone("thon-dong")

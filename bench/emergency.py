@@ -21,12 +21,13 @@ import multiprocessing as mp
 import os
 import platform
 import sys
-import tempfile
 import time
 from datetime import datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bench.scratch import scratch
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from fanout import _wait_done, pct, raw_baseline, start_agents, start_station
@@ -59,7 +60,7 @@ def main() -> None:
     from tests.support.audio import make_speech
     from tests.support.mosquitto import Mosquitto
 
-    tmp = Path(tempfile.mkdtemp(prefix="loalang-bench-emergency-"))
+    tmp = scratch("loalang-bench-emergency-")
     broker = Mosquitto(tmp / "mosquitto").start()
     n = args.agents
     groups = [list(range(i, min(n, i + args.per_process))) for i in range(0, n, args.per_process)]
@@ -69,10 +70,8 @@ def main() -> None:
     raw_ms = raw_baseline(broker.port, groups, args.pings, ctx)
 
     # 2. controller + N agents with empty caches
-    agent_root = Path(
-        tempfile.mkdtemp(
-            prefix="loalang-bench-agents-", dir="/dev/shm" if Path("/dev/shm").is_dir() else None
-        )
+    agent_root = scratch(
+        "loalang-bench-agents-", dir="/dev/shm" if Path("/dev/shm").is_dir() else None
     )
     feed_token = "bench-cap-feed-token-0123"
     services, server, api, configs = start_station(

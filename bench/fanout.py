@@ -18,13 +18,13 @@ import platform
 import shutil
 import statistics
 import sys
-import tempfile
 import time
 import uuid
 from datetime import datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bench.scratch import scratch
 
 
 def pct(values: list[float], p: float) -> float:
@@ -213,7 +213,7 @@ def main() -> None:
     from tests.support.audio import make_speech
     from tests.support.mosquitto import Mosquitto
 
-    tmp = Path(tempfile.mkdtemp(prefix="loalang-bench-"))
+    tmp = scratch("loalang-bench-")
     if args.broker == "nats":
         from tests.support.nats import NatsCluster
 
@@ -230,7 +230,7 @@ def main() -> None:
     raw_ms = raw_baseline(broker.port, groups, args.pings, ctx, node_ports)
 
     # 2. the system: controller + N agents
-    agent_root = Path(tempfile.mkdtemp(prefix="loalang-bench-agents-", dir=args.agent_dir))
+    agent_root = scratch("loalang-bench-agents-", dir=args.agent_dir)
     t0 = time.time()
     services, server, api, configs = start_station(
         tmp, broker.port, n, agent_root, sync_lead_s=args.lead, missed_grace_s=5

@@ -17,11 +17,11 @@ import contextlib
 import os
 import platform
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bench.scratch import scratch
 
 
 def main() -> int:
@@ -45,7 +45,7 @@ def main() -> int:
     if (why := villages.available()) is not None:
         print(f"cannot run: {why}")
         return 2
-    tmp = Path(tempfile.mkdtemp(prefix="loalang-faults-"))
+    tmp = scratch("loalang-faults-")
     speech = make_speech(tmp / "bulletin.wav", "Thông báo khẩn về cơn bão số năm.")
     t0 = time.time()
     with (

@@ -36,7 +36,6 @@ import platform
 import resource
 import socket
 import sys
-import tempfile
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -44,6 +43,8 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bench.failures import ErrorWatch
+from bench.scratch import scratch
 
 LOOP_LATE_LIMIT_MS = 1000.0
 """Simulators' loops later than this (p99): "'playing' stored" is refused.
@@ -436,8 +437,9 @@ def main() -> None:
     from tests.support.stack import Stack, wait_for
 
     n = args.agents
-    tmp = Path(tempfile.mkdtemp(prefix="loalang-fleet-"))
-    state_root = Path(tempfile.mkdtemp(prefix="loalang-fleet-agents-", dir=args.state_dir))
+    errors = ErrorWatch()  # a database that refuses writes fails the run at once
+    tmp = scratch("loalang-fleet-")
+    state_root = scratch("loalang-fleet-agents-", dir=args.state_dir)
     broker = Mosquitto(tmp / "mosquitto").start()
     pg = postgres.temp_database() if args.db == "postgresql" else None
     url = pg.__enter__() if pg else None
@@ -492,6 +494,7 @@ def main() -> None:
         connect_s = time.monotonic() - began
 
         def online() -> int:
+            errors.check(services.ingest)
             with services.sessions() as session:
                 return (
                     session.scalar(
@@ -530,6 +533,7 @@ def main() -> None:
         # (the prepare command's acks and 'media ready' reports are in)
         time.sleep(3)
         services.ingest.wait_idle(120)
+        errors.check(services.ingest)
         time.sleep(1)
         cpu0, broker0 = resource.getrusage(resource.RUSAGE_SELF), cpu_of(broker._proc.pid)
         confirmed = time.time()
@@ -538,6 +542,7 @@ def main() -> None:
         ).raise_for_status()
 
         def played() -> int:
+            errors.check(services.ingest)
             with services.sessions() as session:
                 return (
                     session.scalar(
@@ -680,6 +685,8 @@ def main() -> None:
             stop.set()
         for p in procs:
             p.join(30)
+            if p.is_alive():  # else the interpreter's exit waits for it for good
+                p.kill()
         stack.stop()
         broker.stop()
         if pg:

@@ -18,12 +18,12 @@ import argparse
 import contextlib
 import statistics
 import sys
-import tempfile
 import time
 from datetime import timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bench.scratch import scratch
 
 
 def main() -> None:
@@ -45,7 +45,7 @@ def main() -> None:
     from tests.support.mosquitto import Mosquitto
     from tests.support.stack import Stack
 
-    tmp = Path(tempfile.mkdtemp(prefix="loalang-fleetpage-"))
+    tmp = scratch("loalang-fleetpage-")
     with contextlib.ExitStack() as cleanup:  # stopped in reverse: controller, database, broker
         broker = Mosquitto(tmp / "mosquitto").start()
         cleanup.callback(broker.stop)

@@ -28,13 +28,13 @@ import os
 import platform
 import resource
 import sys
-import tempfile
 import time
 import uuid
 from datetime import timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bench.scratch import scratch
 
 
 def cpu_of(pid: int) -> float:
@@ -211,7 +211,7 @@ def main() -> None:
     from tests.support.mosquitto import Mosquitto
     from tests.support.stack import Stack, wait_for
 
-    tmp = Path(tempfile.mkdtemp(prefix="loalang-ingest-"))
+    tmp = scratch("loalang-ingest-")
     broker = Mosquitto(tmp / "mosquitto", max_queued=10_000_000, max_inflight=1000).start()
     pg = postgres.temp_database() if args.db == "postgresql" else None
     url = pg.__enter__() if pg else None

@@ -21,7 +21,6 @@ import os
 import platform
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import wave
@@ -31,6 +30,8 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bench.scratch import scratch
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from fanout import pct, start_agents, start_station
@@ -118,7 +119,7 @@ def _clicks_heard(wav: Path, started: float) -> list[float]:
 def run(n: int, per_process: int, seconds: float, broker_port: int, ctx) -> dict:  # type: ignore[no-untyped-def]
     from tests.support.mosquitto import free_port
 
-    tmp = Path(tempfile.mkdtemp(prefix="loalang-bench-live-"))
+    tmp = scratch("loalang-bench-live-")
     agent_root = tmp / "agents"
     services, server, api, configs = start_station(
         tmp, broker_port, n, agent_root, icecast="managed", icecast_port=free_port()
@@ -211,7 +212,7 @@ def main() -> None:
     args = parser.parse_args()
     from tests.support.mosquitto import Mosquitto
 
-    broker = Mosquitto(Path(tempfile.mkdtemp(prefix="loalang-bench-mqtt-"))).start()
+    broker = Mosquitto(scratch("loalang-bench-mqtt-")).start()
     ctx = mp.get_context("spawn")
     print(
         f"\nLoa Làng live latency — mouth to speaker, {platform.machine()} "

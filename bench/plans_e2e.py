@@ -18,12 +18,15 @@ import os
 import platform
 import resource
 import sys
-import tempfile
 import threading
 import time
+from datetime import datetime, timezone
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bench.scratch import scratch
+
+GOAL_S = 5.0  # every device's plan retained on the broker after a change (docs/benchmarks.md)
 
 
 def watch_plans(port: int, conn) -> None:  # type: ignore[no-untyped-def]
@@ -72,11 +75,15 @@ def main() -> None:
     from bench.plans import make_set
     from controller.db.models import Device, DevicePlan, DeviceZone, Media, Zone
     from protocol.messages import utcnow
+
+    def as_utc(at: datetime) -> datetime:  # SQLite hands back naive UTC
+        return at if at.tzinfo else at.replace(tzinfo=timezone.utc)
+
     from tests.support import postgres
     from tests.support.mosquitto import Mosquitto
     from tests.support.stack import Stack, wait_for
 
-    tmp = Path(tempfile.mkdtemp(prefix="loalang-plans-"))
+    tmp = scratch("loalang-plans-")
     broker = Mosquitto(tmp / "mosquitto", max_queued=1_000_000, max_inflight=1000).start()
     pg = postgres.temp_database() if args.db == "postgresql" else None
     url = pg.__enter__() if pg else None
@@ -133,23 +140,27 @@ def main() -> None:
                 f"    the change checked and saved (the API's answer) in "
                 f"{time.monotonic() - began:.2f} s"
             )
-            time.sleep(0.5)
+
+            def published() -> tuple[int, datetime | None]:
+                with services.sessions() as session:
+                    count, last = session.execute(
+                        select(func.count(), func.max(DevicePlan.published_at)).where(
+                            DevicePlan.published_at >= began_at
+                        )
+                    ).one()
+                return count or 0, last
+
+            # the refresh has started (a plan recorded since) and is over; the figure is the
+            # last plan's own record, not when this loop looked
             wait_for(
-                lambda: not services._refresh_running,
+                lambda: published()[0] and not services._refresh_running,
                 timeout=600,
-                interval=0.05,
+                interval=0.2,
                 what="the refresh done",
             )
-            recorded = time.monotonic() - began
-            with services.sessions() as session:
-                count = (
-                    session.scalar(
-                        select(func.count())
-                        .select_from(DevicePlan)
-                        .where(DevicePlan.published_at >= began_at)
-                    )
-                    or 0
-                )
+            count, last_recorded = published()
+            assert last_recorded is not None
+            recorded = (as_utc(last_recorded) - began_at).total_seconds()
             wait_for(
                 lambda: ask()[0] >= count,
                 timeout=120,
@@ -171,7 +182,12 @@ def main() -> None:
         recorded, on_broker, count = change(body)
         print(
             f"  every plan after a change: {count} plans recorded in {recorded:.2f} s, "
-            f"the last retained on the broker after {on_broker:.2f} s"
+            f"the last retained on the broker after {on_broker:.2f} s "
+            + (
+                f"(goal under {GOAL_S:.0f} s: {'met' if on_broker < GOAL_S else 'NOT met'})"
+                if n >= 5000
+                else f"(the goal, under {GOAL_S:.0f} s, is for 5,000 devices)"
+            )
         )
         one_zone = dict(body)
         one_zone["schedules"] = [

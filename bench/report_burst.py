@@ -16,13 +16,13 @@ from __future__ import annotations
 import argparse
 import multiprocessing as mp
 import sys
-import tempfile
 import time
 import uuid
 from collections import Counter
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bench.scratch import scratch
 
 
 def links_group(
@@ -112,7 +112,7 @@ def main() -> None:
     from tests.support.mosquitto import Mosquitto
     from tests.support.stack import Stack
 
-    tmp = Path(tempfile.mkdtemp(prefix="loalang-burst-"))
+    tmp = scratch("loalang-burst-")
     broker = Mosquitto(tmp / "mosquitto", max_queued=args.queue).start()
     pg = postgres.temp_database() if args.db == "postgresql" else None
     url = pg.__enter__() if pg else None

@@ -14,13 +14,13 @@ import platform
 import random
 import resource
 import sys
-import tempfile
 import time
 from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bench.scratch import scratch
 
 
 def main() -> None:
@@ -49,7 +49,7 @@ def main() -> None:
     from controller.settings import Settings
     from tests.support import postgres
 
-    tmp = Path(tempfile.mkdtemp(prefix="loalang-reports-"))
+    tmp = scratch("loalang-reports-")
     pg = postgres.temp_database() if args.db == "postgresql" else None
     url = pg.__enter__() if pg else f"sqlite:///{tmp / 'r.db'}"
     engine = make_engine(url)

@@ -30,7 +30,6 @@ import random
 import signal
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from collections import Counter
@@ -43,6 +42,7 @@ from zoneinfo import ZoneInfo
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from scratch import scratch
 
 HCM = ZoneInfo("Asia/Ho_Chi_Minh")
 
@@ -540,7 +540,7 @@ def main() -> int:
         return 2
     # a kill (SIGTERM) unwinds like Ctrl-C: villages, agents and broker are cleaned up
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    tmp = Path(tempfile.mkdtemp(prefix="loalang-soak-"))
+    tmp = scratch("loalang-soak-")
     print(f"soak in {tmp}", flush=True)
     return Soak(args, tmp).run()
 

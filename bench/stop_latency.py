@@ -11,11 +11,11 @@ from __future__ import annotations
 import argparse
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bench.scratch import scratch
 
 
 def main() -> None:
@@ -29,7 +29,7 @@ def main() -> None:
     from tests.support.mosquitto import Mosquitto
     from tests.support.stack import Stack
 
-    tmp = Path(tempfile.mkdtemp(prefix="loalang-stop-"))
+    tmp = scratch("loalang-stop-")
     broker = Mosquitto(tmp / "mosquitto").start()
     stack = Stack(tmp, broker.port).start()
     devices = [f"loa-{i}" for i in range(args.agents)]

@@ -353,7 +353,11 @@ class Services:
                 is_leader=lambda: self.leadership.is_leader,
                 broker_connected=self.gateway.connected.is_set,
                 children=self.children.statuses,
-                reports=lambda: (self.ingest.processed, self.ingest.rejected),
+                reports=lambda: (
+                    self.ingest.processed,
+                    self.ingest.rejected - self.ingest.failed,
+                    self.ingest.failed,
+                ),
                 ingest_backlog=lambda: self.ingest.backlog,
                 broker_denials=lambda: self.denials.seen_total,
             )

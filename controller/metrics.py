@@ -37,7 +37,7 @@ class Readings:
     is_leader: Callable[[], bool]
     broker_connected: Callable[[], bool]
     children: Callable[[], list[ChildStatus]]
-    reports: Callable[[], tuple[int, int]]  # applied, rejected
+    reports: Callable[[], tuple[int, int, int]]  # applied, refused, failed (an error)
     ingest_backlog: Callable[[], int]
     broker_denials: Callable[[], int]
 
@@ -169,12 +169,14 @@ class _ServicesCollector(Collector):
             )
         processed = CounterMetricFamily(
             "loalang_reports",
-            "Agent reports applied (rejected: malformed or refused)",
+            "Agent reports applied, rejected (malformed or refused) or failed (not stored for "
+            "an error, such as a database refusing writes: sent again by the agent)",
             labels=["result"],
         )
-        applied, rejected = svc.reports()
+        applied, rejected, failed = svc.reports()
         processed.add_metric(["applied"], applied)
         processed.add_metric(["rejected"], rejected)
+        processed.add_metric(["failed"], failed)
         yield processed
         denials = CounterMetricFamily(
             "loalang_broker_denials", "Refusals the broker logged for devices' log-ins (ACL)"

@@ -33,3 +33,17 @@ def test_the_pure_modules_type_check():
     """protocol/, the domain rules, plan building and serial framing (``[tool.mypy]``)."""
     out = _run("mypy", "--no-incremental")
     assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_tests_share_helpers_only_through_tests_support():
+    """A helper imported from another test module drags that module's tests and fixtures
+    along and breaks when it is edited for its own sake: shared code lives in tests/support."""
+    import re
+
+    crossing = [
+        f"{path.relative_to(ROOT)}: {line.strip()}"
+        for path in (ROOT / "tests").rglob("*.py")
+        for line in path.read_text().splitlines()
+        if re.match(r"\s*(from|import) tests\.(?!support\b)", line)
+    ]
+    assert crossing == []

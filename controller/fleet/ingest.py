@@ -71,6 +71,8 @@ class BatchResult:
     rejected: int = 0
     stored: dict[str, list[str]] = field(default_factory=dict)  # device → event ids
     touched: set[str] = field(default_factory=set)  # "fleet", "progress"
+    failed: int = 0  # of the rejected: not refused for what they said, but not stored (an error)
+    error: str | None = None  # the first such error, as text
 
     def merged(self, other: BatchResult) -> BatchResult:
         stored = {k: list(v) for k, v in self.stored.items()}
@@ -81,6 +83,8 @@ class BatchResult:
             self.rejected + other.rejected,
             stored,
             self.touched | other.touched,
+            self.failed + other.failed,
+            self.error or other.error,
         )
 
 
@@ -122,8 +126,10 @@ class Applier:
                     result.rejected += 1 - applied
                     for device_id, ids in applier.stored.items():
                         stored[device_id] += ids
-                except Exception:  # no receipt: the agent sends it again later
+                except Exception as exc:  # no receipt: the agent sends it again later
                     result.rejected += 1
+                    result.failed += 1
+                    result.error = result.error or f"{type(exc).__name__}: {exc}"
                     log.exception("dropping %s report from %s", report.kind, report.device_id)
         result.stored = dict(stored)
         result.touched = {t for t in (_live_topic(r) for r in reports) if t}
@@ -184,7 +190,8 @@ class _ProcessApplier:
         except (EOFError, OSError):
             log.error("ingest process died (exit code %s); starting another", self._proc.exitcode)
             self._conn = None
-            return BatchResult(rejected=len(batch))
+            died = f"the ingest process died (exit code {self._proc.exitcode})"
+            return BatchResult(rejected=len(batch), failed=len(batch), error=died)
 
     def close(self) -> None:
         if self._conn is not None:
@@ -232,6 +239,8 @@ class Ingest:
         self._count_lock = threading.Lock()
         self.processed = 0
         self.rejected = 0
+        self.failed = 0  # reports not stored for an error (a database refusing writes)
+        self.last_error: str | None = None
         self.lag_s: list[float] = []  # receive → committed, last 10,000 reports (benchmarks)
         self.observe_lag = observe_lag  # metrics
         self._idle = threading.Event()
@@ -299,9 +308,10 @@ class Ingest:
     def _apply(self, batch: list[tuple[str, bytes, float]]) -> BatchResult:
         try:
             return self._applier.apply(batch)
-        except Exception:  # the process could not start: no receipts, sent again later
+        except Exception as exc:  # the process could not start: no receipts, sent again later
             log.exception("ingest batch not applied")
-            return BatchResult(rejected=len(batch))
+            error = f"{type(exc).__name__}: {exc}"
+            return BatchResult(rejected=len(batch), failed=len(batch), error=error)
 
     def apply_batch(self, batch: list[tuple[str, bytes, float]]) -> None:
         """Apply one batch of (topic, payload, received monotonic time) now, receipts
@@ -312,6 +322,8 @@ class Ingest:
         """After a batch is committed: receipts, counters, live pages."""
         self.processed += result.processed
         self.rejected += result.rejected
+        self.failed += result.failed
+        self.last_error = result.error or self.last_error
         if result.stored:
             try:
                 self._on_stored(result.stored)

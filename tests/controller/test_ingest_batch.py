@@ -512,3 +512,25 @@ def test_an_ack_before_its_command_was_issued_is_refused(sessions):
     )
     assert [e.payload["detail"] for e in _security(sessions, "loa-1")] == ["ack_out_of_window"]
     assert _delivery(sessions, "loa-1").acked_at is None
+
+
+@pytest.mark.allow_errors  # the refused writes are logged with their traceback
+def test_a_database_refusing_writes_counts_failures_gives_no_receipt_and_loses_nothing(sessions):
+    """A full disk: the reports are not stored, not receipted (the agent keeps them and sends
+    them again), and counted as failed with the error, which is not a refusal of their content."""
+    receipted: list[dict[str, list[str]]] = []
+    ingest = Ingest(sessions, on_stored=receipted.append)
+    started = _play_event("playback.started")
+    with sessions() as s:
+        s.connection().exec_driver_sql("PRAGMA query_only = ON")
+    ingest.apply_batch([started])
+    assert ingest.failed == 1
+    assert "readonly" in (ingest.last_error or "")
+    assert receipted == []
+    assert _delivery(sessions, "loa-1").state == "sent"
+    with sessions() as s:
+        s.connection().exec_driver_sql("PRAGMA query_only = OFF")
+    ingest.apply_batch([started])  # sent again by the agent, once the disk has room
+    assert _delivery(sessions, "loa-1").state == "playing"
+    assert [ids for r in receipted for ids in r.values()] == [[json.loads(started[1])["event_id"]]]
+    assert ingest.failed == 1

@@ -4,18 +4,15 @@ nothing else; a rotated or retired credential is refused at once."""
 
 from __future__ import annotations
 
-import threading
-import time
-import uuid
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 
-import paho.mqtt.client as mqtt
 import pytest
 
 from protocol import topics
 from tests.support.mosquitto import free_port
+from tests.support.mqtt_probe import Probe, barrier, own_login, published
 from tests.support.stack import Stack, wait_for
 
 
@@ -32,47 +29,6 @@ def station(tmp_path: Path) -> Iterator[Stack]:
     s.stop()
 
 
-class Client:
-    """A plain MQTT client with someone's credential: what it got, whether it got in."""
-
-    def __init__(
-        self, s: Stack, username: str | None, password: str | None, client_id: str | None = None
-    ):
-        self.got: list[tuple[str, bytes]] = []
-        self.refused: int | None = None
-        self.connected = threading.Event()
-        self.c = mqtt.Client(
-            mqtt.CallbackAPIVersion.VERSION2, client_id=client_id or f"probe-{uuid.uuid4().hex[:6]}"
-        )
-        if username is not None:
-            self.c.username_pw_set(username, password)
-        self.c.on_connect = self._on_connect
-        self.c.on_message = lambda c, u, m: self.got.append((m.topic, m.payload))
-        self.c.connect("127.0.0.1", s.settings.mqtt_port)
-        self.c.loop_start()
-
-    def _on_connect(self, c, u, flags, reason, props) -> None:  # type: ignore[no-untyped-def]
-        if reason.is_failure:
-            self.refused = reason.value
-        else:
-            self.connected.set()
-
-    def settle(self) -> bool:
-        deadline = time.time() + 5
-        while time.time() < deadline and not self.connected.is_set() and self.refused is None:
-            time.sleep(0.05)
-        return self.connected.is_set()
-
-    def close(self) -> None:
-        self.c.loop_stop()
-        self.c.disconnect()
-
-
-def _own(s: Stack, device: str) -> tuple[str, str]:
-    config = s.configs[device]
-    return config.mqtt.username or "", config.mqtt.password or ""
-
-
 def test_a_devices_credential_does_its_own_job_and_nothing_else(station: Stack, speech_wav):
     s = station
     assert s.configs["loa-1"].mqtt.username == "loa-1"  # its own log-in, not the controller's
@@ -80,17 +36,16 @@ def test_a_devices_credential_does_its_own_job_and_nothing_else(station: Stack, 
     b = s.broadcast(media["sha256"], ["all"])
     s.wait_states(b["id"], {"played"}, timeout=60)  # the fleet works through the ACL
 
-    thief = Client(s, *_own(s, "loa-1"), client_id="loalang-agent-loa-2")
+    s.agents.pop("loa-1").stop()  # the stolen Pi is off its pole; its credential in use
+    thief = Probe(s, *own_login(s, "loa-1"), client_id="loalang-agent-loa-2")
     assert thief.settle()
-    thief.c.subscribe("#", qos=1)
-    thief.c.subscribe(topics.device_topic("loa-2", "cmd"), qos=1)
-    time.sleep(0.5)
+    thief.subscribe("#", topics.device_topic("loa-2", "cmd"))
     # forged reports as loa-2 and a retained "offline" for the controller
     from datetime import datetime
 
     import msgspec
 
-    from protocol.messages import PlaybackFinishedEvent, utcnow
+    from protocol.messages import MediaReadyEvent, PlaybackFinishedEvent, utcnow
 
     at = datetime.fromisoformat(s.get_broadcast(b["id"])["start_at"])
     forged = msgspec.json.encode(
@@ -113,17 +68,34 @@ def test_a_devices_credential_does_its_own_job_and_nothing_else(station: Stack, 
     thief.c.publish(
         topics.CONTROLLER_STATUS, topics.CONTROLLER_OFFLINE, qos=1, retain=True
     ).wait_for_publish(5)
+    # then one report it may send, as itself: once the controller has stored it, the forged
+    # one (sent before it on the same connection) would have been stored too
+    own = MediaReadyEvent(
+        event_id="after-forged",
+        device_id="loa-1",
+        ts=utcnow(),
+        play_id=b["id"],
+        sha256=media["sha256"],
+    )
+    thief.c.publish(
+        topics.device_topic("loa-1", "event"), msgspec.json.encode(own), qos=1
+    ).wait_for_publish(5)
+    wait_for(
+        lambda: [e for e in s.events(device_id="loa-1") if e["event_id"] == "after-forged"],
+        what="the thief's own report stored",
+    )
     # a STOP for loa-2 goes to loa-2, not to the thief connected with loa-2's client id
     stop = s.api.post("/api/stop", json={"targets": ["device:loa-2"], "reason": "thu"})
     assert stop.status_code == 200, stop.text
-    time.sleep(2)
-    assert not [t for t, _ in thief.got if "/loa-2/" in t or t == topics.ALL_PLANS]
-    assert not [t for t, _ in thief.got if t.startswith(f"{topics.PREFIX}/device/loa-2")]
+    published(s, stop.json()["cmd_ids"][0])
+    barrier(s, thief, "loa-1")  # had the broker routed the STOP to the thief, it would be here
+    assert not thief.topics_about("loa-2")
+    assert not [t for t, _ in thief.got if t == topics.ALL_PLANS]
     assert [e for e in s.events(device_id="loa-2") if e["event_id"] == "forged-1"] == []
     devices = {d["id"]: d for d in s.api.get("/api/devices").json()}
     assert devices["loa-2"]["status"] == "online"  # the forged status did not reach it
     assert s.agents["loa-2"].link.connected.is_set()  # and it was never kicked
-    second = Client(s, *_own(s, "loa-2"))  # what loa-2 reads: the controller still online
+    second = Probe(s, *own_login(s, "loa-2"))  # what loa-2 reads: the controller still online
     assert second.settle()
     second.c.subscribe(topics.CONTROLLER_STATUS, qos=1)
     wait_for(lambda: second.got, timeout=5, what="the controller's retained status")
@@ -134,31 +106,32 @@ def test_a_devices_credential_does_its_own_job_and_nothing_else(station: Stack, 
 
 def test_no_one_gets_in_without_a_registered_credential(station: Stack):
     s = station
-    anonymous = Client(s, None, None)
+    anonymous = Probe(s, None, None)
     assert not anonymous.settle()
     assert anonymous.refused is not None
-    bogus = Client(s, "loa-1", "loa-1.khong-phai-mat-khau")
+    bogus = Probe(s, "loa-1", "loa-1.khong-phai-mat-khau")
     assert not bogus.settle()
-    controller_name = Client(s, "loalang-controller", _own(s, "loa-1")[1])
+    controller_name = Probe(s, "loalang-controller", own_login(s, "loa-1")[1])
     assert not controller_name.settle()
 
 
 def test_a_rotated_or_retired_credential_is_refused_at_once(station: Stack):
     s = station
-    old = _own(s, "loa-1")
+    old = own_login(s, "loa-1")
     rotated = s.api.post("/api/devices/loa-1/rotate-token", params={"output": "file"})
     assert rotated.status_code == 200, rotated.text
-    assert not Client(s, *old).settle()
+    assert not Probe(s, *old).settle()
     assert 'username = "loa-1"' in rotated.json()["config_toml"]
-    retired_creds = _own(s, "loa-2")
+    retired_creds = own_login(s, "loa-2")
     assert s.api.post("/api/devices/loa-2/retire").status_code == 200
-    assert not Client(s, *retired_creds).settle()
+    assert not Probe(s, *retired_creds).settle()
 
 
 def test_a_retired_device_is_put_off_the_broker_and_gets_no_more_commands(
     station: Stack, speech_wav
 ):
     s = station
+    retired = own_login(s, "loa-2")
     assert s.api.post("/api/devices/loa-2/retire").status_code == 200
     # the broker re-reads its log-ins and drops the connection; reconnecting is refused
     wait_for(
@@ -170,8 +143,13 @@ def test_a_retired_device_is_put_off_the_broker_and_gets_no_more_commands(
     b = s.broadcast(media["sha256"], ["all"])
     s.wait_states(b["id"], {"played"}, timeout=60)
     assert [d["device_id"] for d in s.get_broadcast(b["id"])["deliveries"]] == ["loa-1"]
-    time.sleep(3)
-    assert s.output_files("loa-2") == []  # the ACL no longer lets "all" reach it
+    # "all" cannot reach it on the wire either: its log-in is refused, so it holds no session
+    # and no subscription (its agent has been retrying all along)
+    assert not s.agents["loa-2"].link.connected.is_set()
+    probe = Probe(s, *retired)
+    assert not probe.settle()
+    assert probe.refused is not None
+    probe.close()
 
 
 def test_a_retired_pi_still_on_its_pole_is_emptied_before_its_log_in_goes(
@@ -205,7 +183,7 @@ def test_the_broker_drops_a_message_over_a_mebibyte_before_anyone_reads_it(stati
     from protocol.messages import MediaReadyEvent, utcnow
 
     s = station
-    own = Client(s, *_own(s, "loa-1"))
+    own = Probe(s, *own_login(s, "loa-1"))
     assert own.settle()
 
     def event(event_id: str, pad: int) -> bytes:
@@ -263,8 +241,8 @@ def test_reports_a_device_could_not_have_made_are_refused_and_shown_to_the_techn
             )
         )
 
-    own = Client(s, *_own(s, "loa-1"))
-    neighbour = Client(s, *_own(s, "loa-2"))
+    own = Probe(s, *own_login(s, "loa-1"))
+    neighbour = Probe(s, *own_login(s, "loa-2"))
     assert own.settle()
     assert neighbour.settle()
     own.c.publish(
@@ -309,9 +287,10 @@ def test_what_the_broker_refuses_a_device_becomes_its_security_events_at_a_measu
     for a subscription, filters what it delivers); the controller reads the refusals from
     the broker's log and shows them on that device, one event a minute however many."""
     s = station
-    thief = Client(s, *_own(s, "loa-1"))
+    s.agents.pop("loa-1").stop()  # (else the two sessions of one client id take turns)
+    thief = Probe(s, *own_login(s, "loa-1"))
     assert thief.settle()
-    thief.c.subscribe("#", qos=1)
+    thief.subscribe("#")
     for _ in range(50):
         thief.c.publish(topics.device_topic("loa-2", "event"), b"{}", qos=1)
     thief.c.publish(

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import ssl
 import threading
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,6 +16,7 @@ import pytest
 
 from protocol import topics
 from tests.support.mosquitto import free_port
+from tests.support.mqtt_probe import Probe, acknowledged, barrier, own_login, published
 from tests.support.stack import Stack, wait_for
 
 
@@ -111,44 +111,6 @@ def test_the_broker_status_topic_of_each_controller_is_its_own(station: Stack):
     assert own != topics.CONTROLLER_STATUS
 
 
-class _Probe:
-    """An MQTT client over TLS with someone's credential and a client id of its choosing."""
-
-    def __init__(
-        self,
-        s: Stack,
-        context: ssl.SSLContext,
-        username: str,
-        password: str,
-        client_id: str,
-        clean: bool = True,
-    ):
-        self.got: list[tuple[str, bytes]] = []
-        self.connected = threading.Event()
-        self.session_present: bool | None = None
-        self.c = mqtt.Client(
-            mqtt.CallbackAPIVersion.VERSION2,
-            client_id=client_id,
-            clean_session=clean,
-            protocol=mqtt.MQTTv311,
-        )
-        self.c.tls_set_context(context)
-        self.c.username_pw_set(username, password)
-        self.c.on_connect = self._on_connect
-        self.c.on_message = lambda c, u, m: self.got.append((m.topic, m.payload))
-        self.c.connect("localhost", s.settings.mqtt_tls_port, keepalive=10)
-        self.c.loop_start()
-
-    def _on_connect(self, c, u, flags, reason, props) -> None:  # type: ignore[no-untyped-def]
-        if not reason.is_failure:
-            self.session_present = flags.session_present
-            self.connected.set()
-
-    def close(self) -> None:
-        self.c.loop_stop()
-        self.c.disconnect()
-
-
 def test_a_stolen_credential_over_tls_takes_no_other_session_and_a_queued_stop_reaches_its_device(
     station: Stack,
 ):
@@ -161,35 +123,42 @@ def test_a_stolen_credential_over_tls_takes_no_other_session_and_a_queued_stop_r
         s.start_agent(device)
     assert s.services is not None
     context = s.configs["loa-1"].tls_context()
-    thief_login = (s.configs["loa-1"].mqtt.username or "", s.configs["loa-1"].mqtt.password or "")
+    thief_login = own_login(s, "loa-1")
+    tls_port = s.settings.mqtt_tls_port
     victim = s.agents["loa-2"]
     victim_id = victim.link._client._client_id.decode()  # what a thief would have to name
     controller_ids = [
         f"loalang-controller-{s.services.controller_id}",
         f"loalang-controller-{s.services.controller_id}-cmd",
     ]
-    # every controller status on the wire, read with the controller's own log-in on loopback
-    statuses: list[bytes] = []
-    watch = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="status-watch")
-    watch.username_pw_set(s.services.broker_access.username, s.services.broker_access.password)
-    watch.on_message = lambda c, u, m: statuses.append(m.payload)
-    watch.connect("127.0.0.1", s.settings.mqtt_port)
-    watch.subscribe(topics.CONTROLLER_STATUSES, qos=1)
-    watch.loop_start()
-    time.sleep(1)
+    # every controller status on the wire, read with a third device's log-in on loopback (a
+    # second log-in with the controller's name would itself take the controller's session)
+    s.register("loa-3", ["thon-dong"])
+    watch = Probe(s, *own_login(s, "loa-3"))
+    assert watch.settle()
+    watch.subscribe(topics.CONTROLLER_STATUSES, topics.device_topic("loa-3", "receipt"))
     losses_before = victim.link.losses
-    statuses.clear()
+
+    def thief(client_id: str, clean: bool) -> Probe:
+        probe = Probe(
+            s, *thief_login, client_id, tls=context, host="localhost", port=tls_port, clean=clean
+        )
+        assert probe.connected.wait(5), client_id
+        return probe
 
     for name in [victim_id, "loalang-agent-loa-2", *controller_ids]:
         for clean in (True, False):
-            thief = _Probe(s, context, *thief_login, client_id=name, clean=clean)
-            assert thief.connected.wait(5), name
-            time.sleep(0.3)
-            thief.close()
-    time.sleep(2)
+            thief(name, clean).close()
+    # a session taken over is closed before the newcomer's CONNACK: had one been, loa-2 would
+    # have lost its link before it could acknowledge a STOP sent after all of them, and a
+    # controller's last will would be queued to the watch before the barrier's sentinel
+    probe_stop = s.api.post("/api/stop", json={"targets": ["device:loa-2"], "reason": "thử"})
+    assert probe_stop.status_code == 200, probe_stop.text
+    acknowledged(s, "loa-2", probe_stop.json()["cmd_ids"][0])
+    barrier(s, watch, "loa-3")
     assert victim.link.losses == losses_before  # never kicked
     assert victim.link.connected.is_set()
-    assert topics.CONTROLLER_OFFLINE not in statuses  # no controller session was kicked
+    assert topics.CONTROLLER_OFFLINE not in [payload for _, payload in watch.got]
     assert s.services.gateway.connected.is_set()
 
     # loa-2 offline, its persistent session kept by the broker; the thief logs in with
@@ -200,21 +169,18 @@ def test_a_stolen_credential_over_tls_takes_no_other_session_and_a_queued_stop_r
         timeout=30,
         what="loa-2 offline",
     )
-    thief = _Probe(s, context, *thief_login, client_id=victim_id, clean=False)
-    assert thief.connected.wait(5)
+    s.agents.pop("loa-1").stop()  # (its own session would take turns with the thief's)
+    stolen = thief(victim_id, clean=False)
     # (its client id is its own user name: at most it resumes loa-1's session)
+    stolen.subscribe(topics.device_topic("loa-1", "receipt"))
     stop = s.api.post("/api/stop", json={"targets": ["device:loa-2"], "reason": "kiểm tra"})
     assert stop.status_code == 200, stop.text
     cmd_id = stop.json()["cmd_ids"][0]
-    time.sleep(2)
-    assert not [t for t, _ in thief.got if "/loa-2/" in t]
-    thief.close()
+    published(s, cmd_id)
+    barrier(s, stolen, "loa-1")  # had the broker handed loa-2's queue to the thief: here
+    assert not stolen.topics_about("loa-2")
+    stolen.close()
     victim.stop()
     s.start_agent("loa-2")  # the same device, its own log-in and session
-    wait_for(
-        lambda: [e for e in s.events(device_id="loa-2") if e["payload"].get("cmd_id") == cmd_id],
-        timeout=30,
-        what="loa-2's ack of the STOP queued for it",
-    )
-    watch.loop_stop()
-    watch.disconnect()
+    acknowledged(s, "loa-2", cmd_id)  # the STOP queued for it
+    watch.close()

@@ -6,7 +6,6 @@ broker down and reported once when it is back, and a power cut shows through the
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -15,9 +14,9 @@ from typing import Any
 import pytest
 
 from protocol.messages import utcnow
-from tests.e2e.test_plans_offline import _schedule_at
 from tests.support.mosquitto import Mosquitto
 from tests.support.nats import NatsCluster
+from tests.support.schedules import one_off_at
 from tests.support.stack import Stack, wait_for
 
 
@@ -72,7 +71,7 @@ def test_a_plan_plays_from_disk_with_the_broker_down_and_is_reported_once(
     stack = cluster_stack
     media = stack.upload(speech_wav)
     start = (utcnow() + timedelta(seconds=14)).replace(microsecond=0)
-    r = stack.api.put("/api/schedules", json=_schedule_at(start, media["sha256"]))
+    r = stack.api.put("/api/schedules", json=one_off_at(start, media["sha256"]))
     assert r.status_code == 200, r.text
     assert r.json()["applied"], r.text
     for device_id in ("loa-1", "loa-2"):  # the retained plan reached the other node too
@@ -149,13 +148,13 @@ def test_a_stolen_pis_credential_does_only_its_own_job_on_the_cluster(
 
     from protocol import topics
     from protocol.messages import PlaybackFinishedEvent
-    from tests.e2e.test_broker_access import Client, _own
+    from tests.support.mqtt_probe import Probe, acknowledged, barrier, own_login
 
     stack = cluster_stack
-    thief = Client(stack, *_own(stack, "loa-1"))
+    thief = Probe(stack, *own_login(stack, "loa-1"))
     assert thief.settle()
-    for topic in ("#", topics.device_topic("loa-2", "cmd"), topics.ALL_PLANS):
-        thief.c.subscribe(topic, qos=1)
+    thief.subscribe("#", topics.device_topic("loa-2", "cmd"), topics.ALL_PLANS)
+    thief.subscribe(topics.device_topic("loa-1", "receipt"))  # its own: NATS refuses "#" whole
     now = utcnow()
     forged = msgspec.json.encode(
         PlaybackFinishedEvent(
@@ -174,8 +173,9 @@ def test_a_stolen_pis_credential_does_only_its_own_job_on_the_cluster(
     thief.c.publish(topics.CONTROLLER_STATUS, topics.CONTROLLER_OFFLINE, qos=1, retain=True)
     stop = stack.api.post("/api/stop", json={"targets": ["device:loa-2"], "reason": "thu"})
     assert stop.status_code == 200, stop.text
-    time.sleep(2)
-    assert not [t for t, _ in thief.got if "/loa-2/" in t]
+    acknowledged(stack, "loa-2", stop.json()["cmd_ids"][0])  # across the cluster to loa-2
+    barrier(stack, thief, "loa-1")  # and whatever was routed to the thief is in its hands
+    assert not thief.topics_about("loa-2")
     assert [e for e in stack.events(device_id="loa-2") if e["event_id"] == "forged-1"] == []
     # the node's log says what it refused: loa-1's security event
     refused = wait_for(
@@ -188,20 +188,20 @@ def test_a_stolen_pis_credential_does_only_its_own_job_on_the_cluster(
         what="the cluster's refusal as loa-1's security event",
     )
     assert refused[0]["detail"] == "subscribe # ×1"  # the first at once (the rest: later)
-    status = Client(stack, *_own(stack, "loa-2"))  # what loa-2 reads: still online
+    status = Probe(stack, *own_login(stack, "loa-2"))  # what loa-2 reads: still online
     assert status.settle()
     status.c.subscribe(topics.CONTROLLER_STATUS, qos=1)
     wait_for(lambda: status.got, timeout=5, what="the controller's retained status")
     assert status.got[-1][1] == topics.CONTROLLER_ONLINE
 
     def refused(username: str, password: str) -> bool:
-        probe = Client(stack, username, password)
+        probe = Probe(stack, username, password)
         got_in = probe.settle()
         probe.close()
         return not got_in
 
     assert refused("loa-1", "khong-phai-mat-khau")
-    old = _own(stack, "loa-2")
+    old = own_login(stack, "loa-2")
     assert (
         stack.api.post("/api/devices/loa-2/rotate-token", params={"output": "file"}).status_code
         == 200
@@ -228,7 +228,7 @@ def test_on_the_cluster_no_other_credential_can_name_a_session_or_speak_nats_its
     import socket
 
     from protocol import topics
-    from tests.e2e.test_broker_access import Client, _own
+    from tests.support.mqtt_probe import Probe, acknowledged, own_login
 
     stack = cluster_stack
     assert stack.services is not None
@@ -242,11 +242,14 @@ def test_on_the_cluster_no_other_credential_can_name_a_session_or_speak_nats_its
         f"loalang-controller-{controller}-cmd",
     ]
     for name in guesses:
-        thief = Client(stack, *_own(stack, "loa-1"), client_id=name)
+        thief = Probe(stack, *own_login(stack, "loa-1"), client_id=name)
         assert thief.settle(), name
-        time.sleep(0.5)
         thief.close()
-    time.sleep(2)
+    # a session taken over is closed when the newcomer gets in: had one been, loa-2 would
+    # have lost its link before it could acknowledge a STOP sent after all of them
+    stop = stack.api.post("/api/stop", json={"targets": ["device:loa-2"], "reason": "thử"})
+    assert stop.status_code == 200, stop.text
+    acknowledged(stack, "loa-2", stop.json()["cmd_ids"][0])
     assert victim.link.losses == losses
     assert victim.link.connected.is_set()
     assert victim.link.controller_online.is_set()  # no controller session was taken either
@@ -256,7 +259,7 @@ def test_on_the_cluster_no_other_credential_can_name_a_session_or_speak_nats_its
     # NATS's client port with a device's log-in: refused
     with socket.create_connection(("127.0.0.1", broker.client_ports[0]), timeout=5) as sock:
         sock.recv(4096)  # INFO
-        user, password = _own(stack, "loa-1")
+        user, password = own_login(stack, "loa-1")
         sock.sendall(
             f'CONNECT {{"user":"{user}","pass":"{password}","verbose":true}}\r\n'
             f"SUB {topics.PREFIX.replace('/', '.')}.> 1\r\nPING\r\n".encode()

@@ -9,7 +9,6 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from protocol.messages import utcnow
-from tests.e2e.test_streams import _mount_up
 from tests.support.audio import as_played, correlation, decode, make_speech, read_wav
 from tests.support.icecast import Icecast
 from tests.support.stack import Stack, wait_for
@@ -36,7 +35,7 @@ def test_a_confirmed_emergency_interrupts_a_bulletin_and_a_relay_and_plays_from_
     stack: Stack, icecast: Icecast, tmp_path: Path
 ):
     icecast.feed("vov1.ogg", 440)
-    wait_for(lambda: _mount_up(icecast, "vov1.ogg"), what="vov1 up", timeout=60)
+    wait_for(lambda: icecast.mount_up("vov1.ogg"), what="vov1 up", timeout=60)
     stack.add_zone("thon-dong")
     stack.add_zone("thon-tay")
     for device, zone in (("loa-1", "thon-dong"), ("loa-2", "thon-tay")):

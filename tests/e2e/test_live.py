@@ -15,8 +15,7 @@ import httpx
 import numpy as np
 import pytest
 
-from tests.edge_agent.test_stream import dominant_hz
-from tests.support.audio import make_speech, read_wav
+from tests.support.audio import dominant_hz, make_speech, read_wav
 from tests.support.mosquitto import Mosquitto, free_port
 from tests.support.stack import Stack, wait_for
 

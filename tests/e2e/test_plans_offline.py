@@ -10,27 +10,10 @@ from controller.db.models import DevicePlan
 from protocol.messages import utcnow
 from tests.support.audio import correlation, decode, read_wav
 from tests.support.mosquitto import Mosquitto
+from tests.support.schedules import one_off_at
 from tests.support.stack import Stack, wait_for
 
 HCM = ZoneInfo("Asia/Ho_Chi_Minh")
-
-
-def _schedule_at(when: datetime, sha: str, name: str = "ban-tin") -> dict:
-    local = when.astimezone(HCM)
-    return {
-        "timezone": "Asia/Ho_Chi_Minh",
-        "quiet_hours": [],
-        "schedules": [
-            {
-                "name": name,
-                "title": "Bản tin theo lịch",
-                "targets": ["zone:thon-dong"],
-                "start": local.strftime("%H:%M:%S"),
-                "date": local.date().isoformat(),
-                "programme": [{"media": sha}],
-            }
-        ],
-    }
 
 
 def _one_agent(stack: Stack, speech_wav) -> dict:
@@ -51,7 +34,7 @@ def test_agent_plays_its_plan_with_the_broker_down_and_reports_once(
 ):
     media = _one_agent(stack, speech_wav)
     start = (utcnow() + timedelta(seconds=12)).replace(microsecond=0)
-    r = stack.api.put("/api/schedules", json=_schedule_at(start, media["sha256"]))
+    r = stack.api.put("/api/schedules", json=one_off_at(start, media["sha256"]))
     assert r.status_code == 200, r.text
     assert r.json()["applied"], r.text
 
@@ -103,7 +86,7 @@ def test_plans_are_republished_only_on_change_and_a_removed_play_does_not_play(
 ):
     media = _one_agent(stack, speech_wav)
     start = utcnow() + timedelta(seconds=15)
-    body = _schedule_at(start, media["sha256"])
+    body = one_off_at(start, media["sha256"])
     assert stack.api.put("/api/schedules", json=body).json()["applied"]
     entries = wait_for(
         lambda: _plan_file(stack, "loa-1").get("plan", {}).get("entries"), what="plan"
@@ -151,7 +134,7 @@ def test_agent_restarted_offline_still_plays_from_the_plan_on_disk(
 
     media = _one_agent(stack, speech_wav)
     start = utcnow() + timedelta(seconds=14)
-    assert stack.api.put("/api/schedules", json=_schedule_at(start, media["sha256"])).json()[
+    assert stack.api.put("/api/schedules", json=one_off_at(start, media["sha256"])).json()[
         "applied"
     ]
     wait_for(lambda: _plan_file(stack, "loa-1").get("plan", {}).get("entries"), what="plan")
@@ -178,7 +161,7 @@ def test_schedule_occurrence_is_also_fired_centrally_and_plays_once(stack: Stack
         stack.start_agent(d)
     media = stack.upload(speech_wav)
     start = utcnow() + timedelta(seconds=12)
-    assert stack.api.put("/api/schedules", json=_schedule_at(start, media["sha256"])).json()[
+    assert stack.api.put("/api/schedules", json=one_off_at(start, media["sha256"])).json()[
         "applied"
     ]
     play_id = f"s-ban-tin-{start.astimezone(HCM):%Y%m%dT%H%M}"

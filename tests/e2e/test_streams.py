@@ -9,8 +9,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 
 from protocol.messages import utcnow
-from tests.edge_agent.test_stream import _mount_up, dominant_hz
-from tests.support.audio import read_wav
+from tests.support.audio import dominant_hz, read_wav
 from tests.support.icecast import Icecast
 from tests.support.stack import Stack, wait_for
 
@@ -23,7 +22,7 @@ def test_relay_plays_for_its_slot_and_falls_back_when_the_source_drops(
     icecast.feed("vov1.ogg", 440)
     icecast.feed("du-phong.ogg", 880)
     for mount in ("vov1.ogg", "du-phong.ogg"):
-        wait_for(lambda m=mount: _mount_up(icecast, m), what=f"{mount} up", timeout=60)
+        wait_for(lambda m=mount: icecast.mount_up(m), what=f"{mount} up", timeout=60)
     stack.add_zone("thon-dong")
     stack.register("loa-1", ["thon-dong"])
     stack.start_agent("loa-1")

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from protocol import topics
-from tests.e2e.test_broker_access import Client, _own
 from tests.support.mosquitto import free_port
+from tests.support.mqtt_probe import Probe, acknowledged, barrier, own_login
 from tests.support.stack import Stack, wait_for
 
 
@@ -61,26 +61,25 @@ def test_a_broker_killed_with_minus_9_is_back_with_its_log_ins_and_acl(station: 
             s.agents[device].link.connected.is_set, timeout=30, what=f"{device} back on the broker"
         )
     # the ACL still holds: loa-1's credential reads nothing of anyone else's
-    thief = Client(s, *_own(s, "loa-1"))
+    s.agents.pop("loa-1").stop()  # (its own session would take turns with the thief's)
+    thief = Probe(s, *own_login(s, "loa-1"))
     assert thief.settle()
-    thief.c.subscribe("#", qos=1)
-    thief.c.subscribe(topics.device_topic("loa-2", "cmd"), qos=1)
-    time.sleep(0.5)
-    assert s.api.post(
-        "/api/stop", json={"targets": ["device:loa-2"], "reason": "kiểm tra"}
-    ).status_code in (200, 202)
-    time.sleep(1.5)
-    assert not [t for t, _ in thief.got if "/loa-2/" in t]
+    thief.subscribe("#", topics.device_topic("loa-2", "cmd"))
+    stop = s.api.post("/api/stop", json={"targets": ["device:loa-2"], "reason": "kiểm tra"})
+    assert stop.status_code == 200, stop.text
+    acknowledged(s, "loa-2", stop.json()["cmd_ids"][0])
+    barrier(s, thief, "loa-1")  # had the restarted broker routed the STOP to it: here
+    assert not thief.topics_about("loa-2")
     thief.close()
     # a retirement after the restart reaches the new process: the credential is refused
-    retired = _own(s, "loa-2")
+    retired = own_login(s, "loa-2")
     assert s.api.post("/api/devices/loa-2/retire").status_code == 200
     wait_for(
         lambda: not s.agents["loa-2"].link.connected.is_set(),
         timeout=10,
         what="the retired device put off the restarted broker",
     )
-    probe = Client(s, *retired)
+    probe = Probe(s, *retired)
     assert not probe.settle()
     probe.close()
     metrics = s.api.get("/metrics").text

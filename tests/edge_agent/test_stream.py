@@ -8,18 +8,9 @@ import numpy as np
 
 from edge_agent.outputs.base import BYTES_PER_SECOND
 from edge_agent.stream import StreamSource
+from tests.support.audio import dominant_hz
 from tests.support.icecast import Icecast
 from tests.support.stack import wait_for
-
-
-def _mount_up(icecast: Icecast, mount: str) -> bool:
-    import httpx
-
-    try:
-        with httpx.stream("GET", icecast.url(mount), timeout=2) as r:
-            return r.status_code == 200
-    except httpx.HTTPError:
-        return False
 
 
 def _play(source: StreamSource, seconds: float) -> np.ndarray:
@@ -32,14 +23,9 @@ def _play(source: StreamSource, seconds: float) -> np.ndarray:
     return np.frombuffer(b"".join(chunks), dtype="<i2").astype(np.float64)
 
 
-def dominant_hz(samples: np.ndarray) -> float:
-    spectrum = np.abs(np.fft.rfft(samples * np.hanning(len(samples))))
-    return float(np.argmax(spectrum) * 48000 / len(samples))
-
-
 def test_dead_url_falls_back_and_a_slot_keeps_its_length(icecast: Icecast):
     icecast.feed("backup.ogg", 880)
-    wait_for(lambda: _mount_up(icecast, "backup.ogg"), what="backup mount up")
+    wait_for(lambda: icecast.mount_up("backup.ogg"), what="backup mount up")
     source = StreamSource(
         "ffmpeg", [icecast.url("nothing.ogg"), icecast.url("backup.ogg")], duration_s=6, volume=None
     )

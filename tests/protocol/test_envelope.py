@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -26,12 +26,7 @@ from protocol.messages import (
     StopCommand,
     to_builtins,
 )
-
-KEY = Ed25519PrivateKey.generate()
-KID = public_of(KEY).kid
-KEYS = {KID: public_of(KEY)}
-NOW = datetime(2026, 11, 22, 5, 30, tzinfo=timezone.utc)
-NOW_MS = int(NOW.timestamp() * 1000)  # sequence numbers follow the clock in milliseconds
+from tests.support.signing import KEY, KEYS, KID, NOW, NOW_MS
 
 ids = st.from_regex(r"[a-z0-9][a-z0-9_-]{0,20}", fullmatch=True)
 texts = st.text(st.characters(blacklist_categories=("Cc", "Cs")), max_size=40)  # one line

@@ -31,7 +31,7 @@ from protocol.messages import (
     StopCommand,
     StreamRef,
 )
-from tests.protocol.test_envelope import KEY, KEYS, KID, NOW
+from tests.support.signing import KEY, KEYS, KID, NOW
 
 SHA = "ab" * 32
 MEDIA = MediaRef(sha256=SHA, url=f"/media/{SHA}", size=48_000, duration_ms=30_000)

@@ -84,3 +84,9 @@ def as_played(reference: np.ndarray, delivery: dict) -> np.ndarray:
     the start on a loaded machine, so it joined in step rather than from the beginning)."""
     late = delivery.get("joined_late_ms") or 0
     return reference[int(late * RATE / 1000) :]
+
+
+def dominant_hz(samples: np.ndarray, rate: int = 48000) -> float:
+    """The loudest frequency of a stretch of samples (a test tone's pitch)."""
+    spectrum = np.abs(np.fft.rfft(samples * np.hanning(len(samples))))
+    return float(np.argmax(spectrum) * rate / len(samples))

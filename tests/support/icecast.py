@@ -54,6 +54,16 @@ class Icecast:
     def url(self, mount: str) -> str:
         return f"http://127.0.0.1:{self.port}/{mount}"
 
+    def mount_up(self, mount: str) -> bool:
+        """A listener gets the mount now (its source is connected)."""
+        import httpx
+
+        try:
+            with httpx.stream("GET", self.url(mount), timeout=2) as r:
+                return r.status_code == 200
+        except httpx.HTTPError:
+            return False
+
     def start(self) -> Icecast:
         self.proc = subprocess.Popen(
             [self.binary, "-c", str(self.conf)],
