@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import platform
 import statistics
@@ -24,6 +25,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.scratch import scratch
 
 TICKS = os.sysconf("SC_CLK_TCK")
+GOAL_IDLE_RSS_MB = 35.0  # the agent idle, on the Pi's 1 GB (docs/benchmarks.md)
+
+
+def step(text: str) -> None:
+    print(text, flush=True)
 
 
 def cpu_ticks(pid: int) -> int:
@@ -109,6 +115,17 @@ def main() -> None:
     from tests.support.stack import Stack, wait_for
 
     tmp = scratch("loalang-footprint-")
+    # the controller's own log (its link drops at each deliberate broker restart) goes to a
+    # file; the terminal gets what the bench is doing
+    logging.basicConfig(
+        filename=tmp / "controller.log",
+        level=logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        force=True,
+    )
+    total_s = 3 + args.idle_s + args.play_s + (args.restarts + 1) * (args.stable_s + 2)
+    minutes = max(1, round(total_s / 60))
+    step(f"starting a controller, Mosquitto and one agent (about {minutes} min in all)")
     broker = Mosquitto(tmp / "mosquitto").start()
     stack = Stack(tmp, broker.port).start()
     stack.add_zone("thon-dong")
@@ -132,7 +149,9 @@ def main() -> None:
     try:
         wait_for(lambda: status() == "online", what="agent online")
         time.sleep(3)  # past start-up
+        step(f"idle: sampling the agent for {args.idle_s:.0f} s")
         idle = sample(agent.pid, args.idle_s)
+        step(f"  RSS {idle['rss_mb']:.1f} MB, CPU {idle['cpu_pct']:.2f} %")
 
         long_wav = tmp / "long.wav"
         subprocess.run(
@@ -157,8 +176,11 @@ def main() -> None:
         if state["deliveries"][0]["state"] != "playing":
             raise SystemExit(f"the play did not start: {state['deliveries'][0]}")
         time.sleep(1)
+        step(f"playing: sampling for {args.play_s:.0f} s")
         playing = sample(agent.pid, args.play_s)
+        step(f"  RSS {playing['rss_mb']:.1f} MB, CPU {playing['cpu_pct']:.2f} %")
         stack.api.post("/api/stop", json={"targets": ["all"], "reason": "bench"})
+        step(f"stopped; link stable for {args.stable_s:.0f} s before the first broker restart")
         time.sleep(args.stable_s)
 
         # reconnection: broker restart → the agent's retained "online" status again
@@ -171,8 +193,8 @@ def main() -> None:
             "loalang/v1/device/loa-bench/status", qos=1
         )
         reconnect_s = []
-        for _ in range(args.restarts):
-            broker.kill()
+        for n in range(args.restarts):
+            broker.kill()  # deliberate: the controller's log says its link dropped
             time.sleep(1.0)
             broker.start()
             up = time.monotonic()
@@ -183,9 +205,15 @@ def main() -> None:
             if not seen.wait(120):
                 raise SystemExit("agent did not come back within 120 s")
             reconnect_s.append(time.monotonic() - up)
+            step(
+                f"broker restart {n + 1}/{args.restarts}: the agent online again after "
+                f"{reconnect_s[-1]:.2f} s"
+                + (f"; stable {args.stable_s:.0f} s" if n + 1 < args.restarts else "")
+            )
             watcher.loop_stop()
             watcher.disconnect()
-            time.sleep(args.stable_s)
+            if n + 1 < args.restarts:
+                time.sleep(args.stable_s)
     finally:
         agent.terminate()
         agent.wait(timeout=20)
@@ -203,6 +231,10 @@ def main() -> None:
             f"CPU {s['children_cpu_pct']:.2f} %"
         )
     print(f"RSS share of a 1 GB Raspberry Pi 3: {playing['rss_mb'] / 1024 * 100:.1f} %")
+    print(
+        f"goal: idle RSS ≤ {GOAL_IDLE_RSS_MB:.0f} MB: "
+        f"{'met' if idle['rss_mb'] <= GOAL_IDLE_RSS_MB else 'NOT met'} ({idle['rss_mb']:.1f} MB)"
+    )
     print(
         f"reconnect after broker restart (n={len(reconnect_s)}): "
         f"median {statistics.median(reconnect_s):.2f} s, max {max(reconnect_s):.2f} s "

@@ -160,18 +160,22 @@ class StreamSource:
             if got:
                 self.drops += 1
                 tries = 0
-                log.warning("stream %s dropped; reconnecting", shown(url))
-            else:
-                tries += 1
-                if tries > RECONNECTS_PER_URL:
-                    index, tries = (index + 1) % len(self._urls), 0
-                    log.warning(
-                        "stream %s unavailable; trying %s", shown(url), shown(self._urls[index])
-                    )
-                    if index == 0 and self._fm is not None and not self.fm_on:
-                        self.fm_on = self._fm(True)  # a full round without sound: FM
-                        if self.fm_on:
-                            self.urls_played.append("fm")
+                # counted and reported with the play; not a warning by itself: every live
+                # voice's source ends before the broadcaster's "end" reaches the agent. A
+                # stream that does not come back is warned of below ("unavailable")
+                log.info("stream %s dropped; reconnecting", shown(url))
+                self._stop.wait(RETRY_PAUSE_S)
+                continue
+            tries += 1
+            if tries > RECONNECTS_PER_URL:
+                index, tries = (index + 1) % len(self._urls), 0
+                log.warning(
+                    "stream %s unavailable; trying %s", shown(url), shown(self._urls[index])
+                )
+                if index == 0 and self._fm is not None and not self.fm_on:
+                    self.fm_on = self._fm(True)  # a full round without sound: FM
+                    if self.fm_on:
+                        self.urls_played.append("fm")
             self._stop.wait(RETRY_PAUSE_S)
 
     def _pump(self, url: str) -> tuple[int, bool]:

@@ -147,8 +147,9 @@ class Evidence:
         zones = self._zones.get(device_id, frozenset())
         return record if any(reaches(t, device_id, zones) for t in targets) else None
 
-    def refusal(self, device_id: str, model: Any, now: datetime) -> Refusal | None:
-        """Why this report is not believable (None: it is)."""
+    def refusal(self, device_id: str, model: Any, received_at: datetime) -> Refusal | None:
+        """Why this report is not believable (None: it is); ``received_at``: when it reached
+        the controller (nothing it tells can have happened after)."""
         if isinstance(model, AckMessage):
             facts = self.commands.get(model.cmd_id)
             return check_ack(
@@ -167,7 +168,7 @@ class Evidence:
                 if model.clock_offset_ms is not None
                 else self._offsets.get(device_id)
             )
-            return check_started(record, model.actual_start, offset, now)
+            return check_started(record, model.actual_start, offset, received_at)
         if isinstance(model, PlaybackFinishedEvent):
             return check_finished(
                 record,
@@ -175,7 +176,7 @@ class Evidence:
                 model.actual_end,
                 model.played_ms,
                 self._offsets.get(device_id),
-                now,
+                received_at,
             )
         return None if record is not None else Refusal.not_sent
 

@@ -19,7 +19,7 @@ import time
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from multiprocessing.connection import Connection
 from typing import Any
 
@@ -99,8 +99,14 @@ class Applier:
     def apply(self, batch: list[tuple[str, bytes, float]]) -> BatchResult:
         result = BatchResult()
         refused: dict[str, list[str]] = defaultdict(list)
+        wall, mono = utcnow(), time.monotonic()  # CLOCK_MONOTONIC: the same in every process
         reports = [
-            r for r in (_parse(topic, payload, result, refused) for topic, payload, _ in batch) if r
+            r
+            for r in (
+                _parse(topic, payload, result, refused, wall - timedelta(seconds=mono - received))
+                for topic, payload, received in batch
+            )
+            if r
         ]
         stored: dict[str, list[str]] = defaultdict(list)
         for device_id, ids in refused.items():
@@ -343,7 +349,11 @@ class Ingest:
 
 
 def _parse(
-    topic: str, payload: bytes, result: BatchResult, refused: dict[str, list[str]]
+    topic: str,
+    payload: bytes,
+    result: BatchResult,
+    refused: dict[str, list[str]],
+    received_at: datetime,
 ) -> _Report | None:
     """Validate one report into its model; anything malformed is counted and dropped."""
     parsed = topics.parse_device_topic(topic)
@@ -374,7 +384,7 @@ def _parse(
         result.rejected += 1
         log.warning("%s report on %s claims device %s", parsed.kind, topic, model.device_id)
         return None
-    return _Report(parsed.device_id, parsed.kind, model)
+    return _Report(parsed.device_id, parsed.kind, model, min(received_at, utcnow()))
 
 
 def _event_id(payload: bytes) -> str | None:
@@ -400,6 +410,7 @@ class _Report:
     device_id: str
     kind: str
     model: Any
+    received_at: datetime  # when its message reached the controller (not its batch's commit)
 
 
 LAST_SEEN_EVERY_S = 10.0
@@ -484,7 +495,7 @@ class _BatchApplier:
                         last_health=to_builtins(model), last_health_at=model.ts
                     )
                 continue
-            refused = self.evidence.refusal(device.id, model, now)
+            refused = self.evidence.refusal(device.id, model, report.received_at)
             if refused is not None:  # not about anything sent to it, or out of its window
                 rows.append(refused_row(device.id, report.kind, model, refused, now))
                 self.refused.append((device.id, refused, model))
@@ -496,7 +507,7 @@ class _BatchApplier:
                     device_id=device.id,
                     type="ack" if report.kind == "ack" else model.type,
                     ts=model.ts,
-                    received_at=now,
+                    received_at=report.received_at,
                     play_id=getattr(model, "play_id", None),
                     payload=to_builtins(model),
                 )

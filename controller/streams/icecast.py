@@ -116,9 +116,9 @@ class IcecastServer:
         )
         (self.workdir / "icecast.pid").write_text(f"{self._proc.pid}\n")
         try:
-            wait_listening(self._proc, self.host, self.port, timeout, "icecast2", str(logdir))
+            wait_listening(self._proc, self.host, self.port, timeout, "icecast2", str(self.workdir))
         except RuntimeError:
-            self.stop()
+            self.stop()  # (its logs are copied into the workdir the message names)
             raise
         log.info("Icecast listening on %s:%s (logs in %s)", self.host, self.port, logdir)
 
@@ -127,5 +127,14 @@ class IcecastServer:
         return proc is not None and proc.poll() is None
 
     def stop(self) -> None:
+        """Stop it; its logs are kept in the workdir and the folder in /tmp removed (a
+        restart by the supervisor does not stop it first, and writes on into the same one)."""
         stop_child(self._proc)
         self._proc = None
+        if self._logdir is not None:
+            for name in ("error.log", "access.log"):
+                kept = self._logdir / name
+                if kept.exists():
+                    shutil.copyfile(kept, self.workdir / name)
+            shutil.rmtree(self._logdir, ignore_errors=True)
+            self._logdir = None
