@@ -5,7 +5,7 @@
 Makes a long spoken Vietnamese file (espeak-ng, a different volume every minute, stereo MP3
 at 44.1 kHz as a phone or a mixer would give it), then
 
-1. runs the controller's pipeline on it (``controller.media.pipeline.process_upload``: probe,
+1. runs the controller's pipeline on it (``controller.media.upload.process_upload``: probe,
    measure the mono downmix, level, encode to Opus, measure the stored file, re-encode if off);
 2. runs the same ffmpeg work by hand, one command after the other, as an operator would: a
    loudness measurement, an encode with the gain it gives, a measurement of the result.
@@ -29,7 +29,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from controller.media import pipeline
-from controller.media.pipeline import DOWNMIX, EncodeSettings, process_upload
+from controller.media.pipeline import DOWNMIX, EncodeSettings
+from controller.media.upload import process_upload
 
 TEXT = (
     "Kính thưa bà con, sau đây là bản tin của đài truyền thanh xã. Sáng mai, ngày mười hai "

@@ -17,9 +17,10 @@ from sqlalchemy.orm import Session, sessionmaker
 from protocol import topics
 from protocol.messages import ReceiptMessage, encode
 
-from .broker.denials import Handler, LogTail
+from .broker.denials import LogTail
 from .broker.embedded import EmbeddedBroker
-from .broker.mosquitto import MosquittoBroker, TlsListener
+from .broker.managed import managed_broker
+from .broker.mosquitto import MosquittoBroker
 from .children import Supervisor
 from .db.session import make_engine, make_sessionmaker, migrate
 from .fleet import history as fleet_history
@@ -32,9 +33,7 @@ from .keys import KeyRing, SigningKey
 from .leadership import KeyLocks, Leadership
 from .media.pipeline import EncodeSettings
 from .media.store import MediaStore
-from .media.tts.engines import Engines, TtsEngine
-from .media.tts.espeak import EspeakEngine
-from .media.tts.hosted import HostedEngine
+from .media.tts.configured import configured_engines
 from .metrics import Metrics, Readings
 from .schedules.changes import ScheduleChanges
 from .schedules.firing import TICK_S, ScheduleFiring
@@ -70,7 +69,6 @@ from .services.speech import SpeechService
 from .services.updates import Updates
 from .services.zones import ZoneService
 from .settings import Settings, is_loopback
-from .tls import ensure_certificate
 
 log = logging.getLogger(__name__)
 
@@ -101,62 +99,6 @@ def _controller_id(data_dir: Path) -> str:
     return value
 
 
-def _broker(
-    settings: Settings, access: bool, on_log: Handler | None
-) -> MosquittoBroker | EmbeddedBroker | None:
-    """The broker the controller runs itself, if any (``Settings.broker``)."""
-    if settings.broker == "mosquitto":
-        tls = None
-        if settings.mqtt_tls_port:
-            files = ensure_certificate(
-                settings.data_dir / "tls",
-                settings.station_name,
-                [settings.agent_mqtt_host, *settings.tls_names],
-                settings.tls_cert,
-                settings.tls_key,
-            )
-            tls = TlsListener(
-                settings.mqtt_tls_host,
-                settings.mqtt_tls_port,
-                files.ca or files.cert,
-                files.cert,
-                files.key,
-            )
-        elif not is_loopback(settings.mqtt_host):
-            raise ValueError(
-                f"plain MQTT on {settings.mqtt_host} would carry device "
-                "credentials in clear text: keep mqtt_host on loopback and set "
-                "mqtt_tls_port for agents off this machine"
-            )
-        return MosquittoBroker(
-            settings.data_dir / "mosquitto",
-            settings.mqtt_host,
-            settings.mqtt_port,
-            access=access,
-            tls=tls,
-            on_log=on_log if access else None,
-        )
-    if settings.broker == "embedded":
-        log.warning(
-            "embedded amqtt broker: for trying out only (no ACL, fails under "
-            "connection bursts); install mosquitto for anything else"
-        )
-        return EmbeddedBroker(settings.mqtt_host, settings.mqtt_port)
-    return None
-
-
-def tts_engines(settings: Settings) -> Engines:
-    """espeak-ng always (offline), a hosted service when one is configured."""
-    engines: list[TtsEngine] = [EspeakEngine(settings.espeak)]
-    if settings.tts_hosted_url:
-        engines.append(
-            HostedEngine(
-                settings.tts_hosted_url, settings.tts_hosted_api_key, settings.tts_hosted_voices
-            )
-        )
-    return Engines(engines)
-
-
 class Services:
     def __init__(self, settings: Settings):
         self.settings = settings
@@ -175,7 +117,7 @@ class Services:
             if settings.broker_log_file
             else None
         )
-        self.broker = _broker(settings, self.broker_access.enabled, self.denials.seen)
+        self.broker = managed_broker(settings, self.broker_access.enabled, self.denials.seen)
         self.jobs = Jobs()
         self.live = LiveUpdates()
         self.audit = AuditLog(self.sessions)
@@ -306,7 +248,11 @@ class Services:
         )
         self.programme = ProgrammeService(self.sessions, self.schedules, settings.timezone)
         self.speech = SpeechService(
-            self.sessions, tts_engines(settings), self.media, self.audit, settings.tts_default_voice
+            self.sessions,
+            configured_engines(settings),
+            self.media,
+            self.audit,
+            settings.tts_default_voice,
         )
         self.schedule_changes = ScheduleChanges(
             self.sessions, self.schedules, self.audit, self.plans_changed, self.speech

@@ -15,8 +15,9 @@ from ..auth import Principal
 from ..db.models import Media
 from ..domain.errors import DomainError, Invalid, NotFound, TooLarge, Unsupported
 from ..fsutil import AsyncReader, receive_upload
-from ..media.pipeline import EncodeSettings, MediaRejected, Progress, probe, process_upload
+from ..media.pipeline import EncodeSettings, MediaRejected, Progress, probe
 from ..media.store import MediaStore
+from ..media.upload import process_upload
 from .audit import AuditLog
 from .views import MediaOut
 

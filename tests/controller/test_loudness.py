@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from controller.media.pipeline import EncodeSettings, MediaRejected, process_upload
+from controller.media.pipeline import EncodeSettings, MediaRejected
+from controller.media.upload import process_upload
 from tests.support.audio import make_speech
 
 SETTINGS = EncodeSettings()

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from controller.settings import SECTIONS, Settings, reference, unknown_variables
+from controller.settings import SECTIONS, Settings, unknown_variables
+from controller.settings.reference import reference
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -1,0 +1,5 @@
+"""``python -m controller.settings > docs/settings.md``"""
+
+from .reference import reference
+
+print(reference(), end="")
