@@ -62,31 +62,31 @@ def tarball() -> bytes:
 
 def wheel(out: Path, version: str | None = None, python: str = sys.executable) -> Path:
     """A wheel of the agent in ``out`` (built offline: no download)."""
-    out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="loalang-agent-") as tmp:
-        src = tree(Path(tmp) / "loalang-agent", version)
-        before = set(out.glob("loalang_agent-*.whl"))
-        subprocess.run(
-            [
-                python,
-                "-m",
-                "pip",
-                "wheel",
-                "-q",
-                "--no-deps",
-                "--no-build-isolation",
-                "--no-index",
-                "-w",
-                str(out),
-                str(src),
-            ],
-            check=True,
-            capture_output=True,
-        )
-    made = sorted(set(out.glob("loalang_agent-*.whl")) - before) or sorted(
-        out.glob("loalang_agent-*.whl")
+        return wheel_of(tree(Path(tmp) / "loalang-agent", version), out, python)
+
+
+def wheel_of(src: Path, out: Path, python: str = sys.executable) -> Path:
+    """The wheel of a tree laid out by ``tree`` (offline, no build isolation), into ``out``."""
+    out.mkdir(parents=True, exist_ok=True)
+    subprocess.run(
+        [
+            python,
+            "-m",
+            "pip",
+            "wheel",
+            "-q",
+            "--no-deps",
+            "--no-build-isolation",
+            "--no-index",
+            "-w",
+            str(out),
+            str(src),
+        ],
+        check=True,
+        capture_output=True,
     )
-    return made[-1]
+    return max(out.glob("loalang_agent-*.whl"), key=lambda p: p.stat().st_mtime_ns)  # just made
 
 
 def main() -> None:

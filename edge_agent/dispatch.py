@@ -7,7 +7,6 @@ from __future__ import annotations
 import errno
 import logging
 import threading
-import uuid
 from collections.abc import Callable
 from datetime import datetime
 
@@ -17,7 +16,6 @@ from protocol.messages import (
     PlayCommand,
     PrepareCommand,
     RetireKeyCommand,
-    SecurityEvent,
     SetVolumeCommand,
     SetZonesCommand,
     StopCommand,
@@ -79,7 +77,7 @@ class CommandDispatcher:
                     now=now,
                 )
             except Rejected as rej:
-                self._refused(topic, rej, now)
+                self._refused(topic, rej)
                 return
             body = command.body
             play = body if isinstance(body, PlayCommand) else None
@@ -118,7 +116,7 @@ class CommandDispatcher:
             else:
                 self._act(body, command.kid, command.cmd_id)
 
-    def _refused(self, topic: str, rej: Rejected, now: datetime) -> None:
+    def _refused(self, topic: str, rej: Rejected) -> None:
         if rej.reason == "duplicate":
             # The last accepted command again: the broker redelivering an unacknowledged
             # QoS 1 message after a reconnect. Harmless (already acted on); counted.
@@ -133,18 +131,7 @@ class CommandDispatcher:
             log.info("expired copy of %s, already handled, ignored", play_id)
             return
         log.warning("refused command on %s: %s", topic, rej)
-        self._reporter.event(
-            SecurityEvent(
-                event_id=uuid.uuid4().hex,
-                device_id=self.device_id,
-                ts=now,
-                reason=rej.reason,
-                detail=rej.detail[:300],
-                topic=topic[:200],
-                cmd_id=rej.cmd_id,
-                play_id=play_id,
-            )
-        )
+        self._reporter.refused(rej, topic, play_id)
 
     def _act(self, body: object, kid: str, cmd_id: str) -> None:
         """Every command but a play and a prepare."""

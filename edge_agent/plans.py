@@ -6,12 +6,11 @@ from __future__ import annotations
 import json
 import logging
 import threading
-import uuid
 from datetime import timedelta
 from pathlib import Path
 
 from protocol.envelope import Rejected, verify
-from protocol.messages import PlanCommand, PlayCommand, SecurityEvent, convert, to_builtins, utcnow
+from protocol.messages import PlanCommand, PlayCommand, convert, to_builtins, utcnow
 
 from .fsutil import atomic_write, read_json
 from .player import Player
@@ -87,17 +86,7 @@ class PlanKeeper:
                     )
                     return
                 log.warning("refused plan: %s", rej)
-                self._reporter.event(
-                    SecurityEvent(
-                        event_id=uuid.uuid4().hex,
-                        device_id=self.device_id,
-                        ts=now,
-                        reason=rej.reason,
-                        detail=rej.detail[:300],
-                        topic=self.topic,
-                        cmd_id=rej.cmd_id,
-                    )
-                )
+                self._reporter.refused(rej, self.topic)
                 return
             plan = command.body
             if not isinstance(plan, PlanCommand):

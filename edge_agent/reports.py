@@ -9,11 +9,13 @@ import uuid
 from typing import Any
 
 from protocol import topics
+from protocol.envelope import Rejected
 from protocol.messages import (
     AckMessage,
     AgentCounters,
     PlaybackFinishedEvent,
     PlaybackStartedEvent,
+    SecurityEvent,
     encode,
     utcnow,
 )
@@ -39,6 +41,21 @@ class Reporter:
         elif isinstance(event, PlaybackFinishedEvent):
             self.counters.plays_finished += 1
         self.put("event", encode(event), event.event_id)
+
+    def refused(self, rej: Rejected, topic: str, play_id: str | None = None) -> None:
+        """A signed message (command or plan) this agent refused: a security event."""
+        self.event(
+            SecurityEvent(
+                event_id=uuid.uuid4().hex,
+                device_id=self.device_id,
+                ts=utcnow(),
+                reason=rej.reason,
+                detail=rej.detail[:300],
+                topic=topic[:200],
+                cmd_id=rej.cmd_id,
+                play_id=play_id,
+            )
+        )
 
     def ack(self, cmd_id: str, play_id: str | None, refused: str | None = None) -> None:
         """Once per command received: accepted, or refused with a reason."""

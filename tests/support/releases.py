@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import importlib.metadata
 import shutil
-import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -36,25 +34,7 @@ def build_wheel(version: str, work: Path, patch: Callable[[Path], None] | None =
     edge_dist.tree(src, version)
     if patch is not None:
         patch(src)
-    out = work / "wheels"
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "wheel",
-            "-q",
-            "--no-deps",
-            "--no-build-isolation",
-            "--no-index",
-            "-w",
-            str(out),
-            str(src),
-        ],
-        check=True,
-        capture_output=True,
-    )
-    return out / f"loalang_agent-{version}-py3-none-any.whl"
+    return edge_dist.wheel_of(src, work / "wheels")
 
 
 def dependencies_site(dest: Path) -> Path:
