@@ -355,8 +355,8 @@ class Player:
             self._fail(play, "output_error", error)
             return
         outcome = source.outcome(written)
-        if outcome.failure is not None:
-            self._fail(play, *outcome.failure)
+        if outcome.failure is not None and not interrupted:  # stopped while it connected:
+            self._fail(play, *outcome.failure)  # the station ended it, nothing was lost
             return
         self._emit(
             self._event(

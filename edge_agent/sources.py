@@ -39,7 +39,8 @@ class Source(Protocol):
     def close(self) -> None: ...
 
     def outcome(self, written: int) -> SourceOutcome:
-        """After the play: a failure to report instead of "finished", and extra fields."""
+        """After the play: a failure to report instead of "finished" (unless the play was
+        stopped), and the extra fields "finished" carries."""
         ...
 
 
@@ -197,8 +198,9 @@ class Stream:
         self._source.close()
 
     def outcome(self, written: int) -> SourceOutcome:
+        failure = None
         if not self._source.audio_bytes and "fm" not in self._source.urls_played:
-            return SourceOutcome(failure=("stream_unavailable", self._source.error()))
+            failure = ("stream_unavailable", self._source.error())
         gaps = max(0, written - self._source.audio_bytes)
         silence_ms = round(gaps * 1000 / BYTES_PER_SECOND)
         dead_ms = min(
@@ -210,6 +212,7 @@ class Stream:
             for u in self._source.urls_played
         ]
         return SourceOutcome(
+            failure=failure,
             extra=dict(
                 stream_urls=played,
                 silence_ms=silence_ms,

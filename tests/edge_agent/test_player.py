@@ -58,6 +58,15 @@ class Tone:
         return SourceOutcome()
 
 
+class SilentStream(Tone):
+    """A stream that never gave a sound: silence for its slot, and its outcome says so."""
+
+    def outcome(self, written: int) -> SourceOutcome:
+        return SourceOutcome(
+            failure=("stream_unavailable", "404"), extra={"dead_air_ms": written // 96}
+        )
+
+
 class DummySources:
     """Each play id gets a tone of its own length and level; ``broken`` ids fail to prepare."""
 
@@ -65,6 +74,7 @@ class DummySources:
         self.tones: dict[str, tuple[int, int]] = {}
         self.broken: dict[str, SourceFailed] = {}
         self.offsets: dict[str, float] = {}
+        self.silent: set[str] = set()
 
     def prepare(self, cmd: PlayCommand, deadline_ts: float) -> Prepared:
         if cmd.play_id in self.broken:
@@ -76,7 +86,7 @@ class DummySources:
     ) -> Tone:
         ms, level = self.tones[cmd.play_id]
         self.offsets[cmd.play_id] = offset_s
-        return Tone(ms, level, offset_s)
+        return (SilentStream if cmd.play_id in self.silent else Tone)(ms, level, offset_s)
 
 
 class Rig:
@@ -241,6 +251,27 @@ def test_a_cancel_before_the_start_plays_nothing_and_during_the_play_interrupts(
     done = rig.finished("running")
     assert done.interrupted
     assert done.interrupted_by == "cancel"
+
+
+def test_a_stream_stopped_before_its_sound_arrived_is_interrupted_not_failed(rig: Rig):
+    """A relay cancelled while it still connects was stopped by the station, not lost: a
+    failure ("stream unavailable") would tell the broadcaster something untrue."""
+    rig.sources.silent.add("relay")
+    rig.play("relay", in_ms=50, ms=3000, level=0)
+    wait_for(lambda: rig.of(PlaybackStartedEvent, "relay"), 5, 0.01, "relay started")
+    rig.player.cancel("relay")
+    done = rig.finished("relay")
+    assert isinstance(done, PlaybackFinishedEvent), done
+    assert done.interrupted and done.interrupted_by == "cancel"
+    assert done.dead_air_ms is not None
+
+
+def test_a_stream_that_gave_no_sound_for_its_whole_slot_fails(rig: Rig):
+    rig.sources.silent.add("relay")
+    rig.play("relay", in_ms=50, ms=300, level=0)
+    done = rig.finished("relay")
+    assert isinstance(done, PlaybackFailedEvent), done
+    assert done.reason == "stream_unavailable"
 
 
 def test_media_that_is_not_what_was_signed_is_a_security_event_and_plays_nothing(rig: Rig):

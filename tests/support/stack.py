@@ -185,15 +185,21 @@ class Stack:
     def wait_states(
         self, broadcast_id: str, states: set[str], timeout: float = 30
     ) -> dict[str, Any]:
+        seen: list[Any] = []
+
         def done() -> dict[str, Any] | None:
             r = self.api.get(f"/api/broadcasts/{broadcast_id}")
             if r.status_code == 404:  # a schedule's play: its row appears when it fires
                 return None
             assert r.status_code == 200, r.text
             b = r.json()
+            seen[:] = [(d["device_id"], d["state"], d.get("reason")) for d in b["deliveries"]]
             return b if all(d["state"] in states for d in b["deliveries"]) else None
 
-        return wait_for(done, timeout, what=f"deliveries of {broadcast_id} in {states}")
+        try:
+            return wait_for(done, timeout, what=f"deliveries of {broadcast_id} in {states}")
+        except AssertionError as exc:  # say where each delivery stood
+            raise AssertionError(f"{exc}; deliveries were {seen}") from None
 
     def person(self, username: str, *roles: str) -> httpx.Client:
         """An account with ``roles`` (created by the bootstrap admin) and a client using its
