@@ -11,6 +11,7 @@ import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from itertools import islice
 from typing import Any
 
 from sqlalchemy import select, update
@@ -77,6 +78,10 @@ class BatchResult:
         )
 
 
+COMMAND_CACHE_MAX = 20_000
+"""Recorded commands kept for report checks; reports name recent ones, older are read again."""
+
+
 class Applier:
     """Parses a batch of raw reports and applies it in one transaction (one by one if the
     batch fails). Holds the command look-up cache: commands never change."""
@@ -106,8 +111,9 @@ class Applier:
                 applied = applier.apply()
             result.processed += applied
             result.rejected += len(reports) - applied
-            if len(self._commands) > 100_000:
-                self._commands.clear()
+            if len(self._commands) > COMMAND_CACHE_MAX:  # the oldest half goes (a few MB)
+                for cmd_id in list(islice(self._commands, len(self._commands) // 2)):
+                    del self._commands[cmd_id]
             for device_id, ids in applier.stored.items():
                 stored[device_id] += ids
         except Exception:
