@@ -365,10 +365,15 @@ Ctrl-C để dừng / to stop.
     )
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    # Ctrl-C stops the demo even where it was started in the background (a shell, nohup or a
+    # CI runner hands it SIGINT ignored, and Python then never raises KeyboardInterrupt)
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    told: set[str] = set()
     try:
         while not stop.is_set():
             for proc, config in zip(procs, configs, strict=False):
-                if proc.poll() is not None:
+                if proc.poll() is not None and config.stem not in told:
+                    told.add(config.stem)
                     log.warning("agent %s exited with %s", config.stem, proc.returncode)
             stop.wait(5)
     except KeyboardInterrupt:

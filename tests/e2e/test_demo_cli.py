@@ -135,7 +135,8 @@ def test_the_demo_on_taken_ports_after_a_kill_and_a_failed_start(tmp_path):
         finally:
             if first.poll() is None:
                 first.kill()
-    second = demo_process(data, ports, log, env)
+    # started as in the background (SIGINT ignored): Ctrl-C must still stop it
+    second = demo_process(data, ports, log, env, background=True)
     try:
         wait_for(lambda: _three_online(demo), timeout=180, what="the demo online again")
         running = processes_of(data)

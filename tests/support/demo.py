@@ -113,14 +113,20 @@ def stop_agent(demo: Demo, device_id: str, sig: signal.Signals = signal.SIGTERM)
 
 
 def demo_process(
-    data: Path, ports: dict[str, int], log: Path, env: dict[str, str]
+    data: Path, ports: dict[str, int], log: Path, env: dict[str, str], background: bool = False
 ) -> subprocess.Popen[bytes]:
-    """``loalang demo`` on ``data`` with ``ports`` (option name → port), as its own session."""
+    """``loalang demo`` on ``data`` with ``ports`` (option name → port), as its own session;
+    ``background``: with SIGINT ignored, as a shell's ``cmd &``, nohup or a CI runner starts it."""
     args = [sys.executable, "-m", "loalang.cli", "demo", "--data-dir", str(data)]
     for option, port in ports.items():
         args += [f"--{option}", str(port)]
     return subprocess.Popen(
-        args, stdout=log.open("ab"), stderr=subprocess.STDOUT, env=env, start_new_session=True
+        args,
+        stdout=log.open("ab"),
+        stderr=subprocess.STDOUT,
+        env=env,
+        start_new_session=True,
+        preexec_fn=(lambda: signal.signal(signal.SIGINT, signal.SIG_IGN)) if background else None,
     )
 
 
