@@ -35,6 +35,10 @@ NOW = utcnow()
 
 @pytest.fixture
 def sessions() -> Iterator[sessionmaker[Session]]:
+    # the record's times are this test's "now": reports are judged against the command's
+    # window, and the module may have been imported minutes earlier in a long suite
+    global NOW
+    NOW = utcnow()
     engine = create_engine(
         "sqlite://", poolclass=StaticPool, connect_args={"check_same_thread": False}
     )

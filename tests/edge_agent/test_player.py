@@ -262,7 +262,8 @@ def test_a_stream_stopped_before_its_sound_arrived_is_interrupted_not_failed(rig
     rig.player.cancel("relay")
     done = rig.finished("relay")
     assert isinstance(done, PlaybackFinishedEvent), done
-    assert done.interrupted and done.interrupted_by == "cancel"
+    assert done.interrupted
+    assert done.interrupted_by == "cancel"
     assert done.dead_air_ms is not None
 
 
