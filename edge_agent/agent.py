@@ -125,6 +125,7 @@ class Agent:
             lead_s=hw.lead_s,
             hold_s=hw.hold_s,
             poll_s=hw.poll_s,
+            channel_gap_s=hw.channel_gap_s,
             thresholds=Thresholds(
                 battery_low_v=hw.battery_low_v,
                 over_temperature_c=hw.over_temperature_c,

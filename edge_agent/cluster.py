@@ -48,8 +48,10 @@ class Cluster:
         line_check_after_s: float = 1.0,
         thresholds: Thresholds | None = None,
         unreachable_after_s: float = 5.0,
+        channel_gap_s: float = 0.0,
     ):
         self.board = board
+        self.channel_gap_s = channel_gap_s  # channels switch one by one, this far apart
         self.device_id = device_id
         self.lead_s = lead_s if board.name != "none" else 0.0
         self.hold_s = hold_s
@@ -105,7 +107,7 @@ class Cluster:
         self._thread.join(timeout=5)
         if power_off and self._applied_on is not False:
             try:
-                self.board.set_amplifiers(False)
+                self.board.set_amplifiers(False, self.channel_gap_s)
             except HardwareError:
                 pass
         self.board.stop()
@@ -252,9 +254,18 @@ class Cluster:
                 log.warning("hardware volume failed: %s", exc)
         if want_on != self._applied_on:
             try:
-                self.board.set_amplifiers(want_on)
+                began = time.monotonic()
+                self.board.set_amplifiers(want_on, self.channel_gap_s, self._stop.wait)
                 self._applied_on = want_on
-                log.info("amplifiers %s", "on" if want_on else "off")
+                took = time.monotonic() - began
+                log.info("amplifiers %s (%.1f s)", "on" if want_on else "off", took)
+                if want_on and took > self.lead_s:
+                    log.warning(
+                        "switching the amplifiers on took %.1f s, more than lead_s %.1f s: "
+                        "the first words may go out before the last channel is on",
+                        took,
+                        self.lead_s,
+                    )
             except HardwareError as exc:
                 log.warning("amplifiers %s failed: %s", "on" if want_on else "off", exc)
                 poll = True

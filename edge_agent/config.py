@@ -67,6 +67,9 @@ class HardwareConfig(_Section):
     relays: Annotated[int, Meta(ge=1, le=8)] = 1
     lead_s: Annotated[float, Meta(ge=0, le=30)] = 2.0  # amplifiers on this long before a play
     hold_s: Annotated[float, Meta(ge=0, le=600)] = 5.0  # and off this long after the last
+    # amplifier channels switch on one by one this far apart (off in reverse): four 100 W
+    # amplifiers' inrush at once trips a weak cabinet's breaker; lead_s must cover the sequence
+    channel_gap_s: Annotated[float, Meta(ge=0, le=5)] = 0.5
     poll_s: Annotated[float, Meta(ge=1, le=3600)] = 30.0
     line_min_ma: Annotated[int, Meta(ge=0)] = 20
     battery_low_v: float = 11.5

@@ -218,7 +218,7 @@ class Stream:
                 silence_ms=silence_ms,
                 dead_air_ms=dead_ms,
                 silence_switches=self._source.silence_switches,
-            )
+            ),
         )
 
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Literal
 
@@ -25,6 +26,12 @@ class BoardNotice:
 NoticeHandler = Callable[[BoardNotice], None]
 
 
+def switching_order(channels: int, on: bool) -> Iterator[int]:
+    """Channels switch one by one: on from the first, off from the last (the reverse), so the
+    amplifiers' inrush currents never add up on the cabinet's supply."""
+    return iter(range(channels)) if on else reversed(range(channels))
+
+
 class ClusterBoard:
     """The narrow interface every board implements (amplifier power, volume, readings)."""
 
@@ -38,8 +45,24 @@ class ClusterBoard:
     def stop(self) -> None:
         """Close the port."""
 
-    def set_amplifiers(self, on: bool) -> None:
-        """Power every amplifier channel on or off; raises HardwareError."""
+    @property
+    def channels(self) -> int:
+        """How many amplifier channels the board switches (raises HardwareError if unknown)."""
+        return 0
+
+    def set_channel(self, channel: int, on: bool) -> None:
+        """Power one amplifier channel (0-based) on or off; raises HardwareError."""
+
+    def set_amplifiers(
+        self, on: bool, gap_s: float = 0.0, wait: Callable[[float], object] = time.sleep
+    ) -> None:
+        """Power every channel on (first to last) or off (last to first), ``gap_s`` apart;
+        ``wait`` sleeps between two switchings (the cluster passes one its stop cuts short).
+        Raises HardwareError, leaving the channels already switched as they are."""
+        for i, channel in enumerate(switching_order(self.channels, on)):
+            if i and gap_s > 0:
+                wait(gap_s)
+            self.set_channel(channel, on)
 
     def set_volume(self, level: int) -> None:
         """Hardware volume in percent (only where ``hardware_volume``); raises HardwareError."""

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
+from collections.abc import Callable
 
 from firmware_bridge import codec
 from firmware_bridge.framing import PROTOCOL_VERSION
@@ -73,8 +75,31 @@ class McuBoard(ClusterBoard):
         except (McuTimeout, McuRefused) as exc:
             raise HardwareError(str(exc)) from None
 
-    def set_amplifiers(self, on: bool) -> None:
-        self._request(codec.SetAmplifier(codec.ALL_CHANNELS, int(on)))
+    def _board_info(self) -> codec.Info:
+        """The board's INFO, asked once per (re)connection."""
+        info = self._info
+        if info is None:
+            info = self._request(codec.GetInfo())
+            assert isinstance(info, codec.Info)
+            if info.protocol != PROTOCOL_VERSION:
+                log.error(
+                    "board speaks protocol %d, this agent %d", info.protocol, PROTOCOL_VERSION
+                )
+                raise HardwareError("unsupported protocol version")
+            self._info = info
+        return info
+
+    @property
+    def channels(self) -> int:
+        return self._board_info().channels
+
+    def set_channel(self, channel: int, on: bool) -> None:
+        self._request(codec.SetAmplifier(channel, int(on)))
+
+    def set_amplifiers(
+        self, on: bool, gap_s: float = 0.0, wait: Callable[[float], object] = time.sleep
+    ) -> None:
+        super().set_amplifiers(on, gap_s, wait)
         if on:
             self._request(codec.SetInput(codec.InputSource.ip))
 
@@ -90,16 +115,7 @@ class McuBoard(ClusterBoard):
 
     def read(self) -> HardwareReadings:
         try:
-            info = self._info
-            if info is None:
-                info = self._request(codec.GetInfo())
-                assert isinstance(info, codec.Info)
-                if info.protocol != PROTOCOL_VERSION:
-                    log.error(
-                        "board speaks protocol %d, this agent %d", info.protocol, PROTOCOL_VERSION
-                    )
-                    raise HardwareError("unsupported protocol version")
-                self._info = info
+            info = self._board_info()
             status = self._request(codec.GetStatus())
             assert isinstance(status, codec.Status)
         except HardwareError:

@@ -53,12 +53,14 @@ def test_amplifiers_on_before_and_off_after_a_play_with_proof_of_play(
     assert board.state.amplifiers == 0  # idle: amplifiers off
     b = stack.broadcast(media["sha256"], ["zone:thon-dong"])
     d = stack.wait_states(b["id"], {"played"})["deliveries"][0]
-    wait_for(lambda: len(board.amplifier_log) >= 2, what="amplifiers switched off again")
-    (on_at, on_mask), (off_at, off_mask) = board.amplifier_log[:2]
-    assert on_mask == 0b11
-    assert off_mask == 0
-    assert on_at < _ts(d["started_at"])  # powered before the audio (lead_s ahead)
-    assert off_at > _ts(d["ended_at"])  # and only after it ended
+    wait_for(lambda: len(board.amplifier_log) >= 4, what="amplifiers switched off again")
+    # one channel at a time (channel_gap_s, 0.5 s by default), off in reverse
+    assert [mask for _, mask in board.amplifier_log[:4]] == [0b01, 0b11, 0b01, 0b00]
+    (first_on, _), (all_on, _), (first_off, _), (all_off, _) = board.amplifier_log[:4]
+    assert all_on - first_on >= 0.4
+    assert all_off - first_off >= 0.4
+    assert all_on < _ts(d["started_at"])  # every channel powered before the audio
+    assert first_off > _ts(d["ended_at"])  # and none cut before it ended
     assert d["line_check"] == {"line_ma": [NOMINAL_LINE_MA] * 2, "dead_channels": []}
     finished = stack.events(type="playback.finished", play_id=b["id"])[0]
     assert finished["payload"]["line_check"]["line_ma"] == [NOMINAL_LINE_MA] * 2
