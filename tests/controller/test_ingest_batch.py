@@ -429,10 +429,10 @@ def test_a_neighbour_reporting_a_play_sent_only_to_another_device_is_refused(ses
 @pytest.mark.parametrize(
     ("extra", "refusal"),
     [
-        (dict(actual_end=(NOW + timedelta(minutes=4)).isoformat()), "ends_too_late"),
-        (dict(played_ms=60_000), "played_too_long"),
+        (lambda: dict(actual_end=(NOW + timedelta(minutes=4)).isoformat()), "ends_too_late"),
+        (lambda: dict(played_ms=60_000), "played_too_long"),
         (
-            dict(
+            lambda: dict(
                 actual_start=(NOW + timedelta(minutes=3)).isoformat(),
                 actual_end=(NOW + timedelta(minutes=3, seconds=3)).isoformat(),
             ),
@@ -442,7 +442,7 @@ def test_a_neighbour_reporting_a_play_sent_only_to_another_device_is_refused(ses
 )
 def test_times_outside_the_plays_window_are_refused(sessions, extra, refusal):
     ingest = Ingest(sessions)
-    ingest.apply_batch([_play_event("playback.finished", **extra)])
+    ingest.apply_batch([_play_event("playback.finished", **extra())])  # times from this NOW
     assert [e.payload["detail"] for e in _security(sessions, "loa-1")] == [refusal]
     assert _delivery(sessions, "loa-1").state == "sent"
 
