@@ -160,6 +160,7 @@ def run(n: int, per_process: int, seconds: float, broker_port: int, ctx) -> dict
     delays: list[float] = []
     steady: list[float] = []  # clicks said 5 s or more after every loudspeaker was on air
     per_agent = []
+    by_click: dict[float, list[float]] = {}  # said → each loudspeaker's delay: the spread
     with services.sessions() as session:
         from controller.db.models import DeviceEvent
 
@@ -183,6 +184,7 @@ def run(n: int, per_process: int, seconds: float, broker_port: int, ctx) -> dict
             after = [h - said for h in heard if 0 < h - said < 5]
             if after:
                 mine.append(min(after) * 1000)
+                by_click.setdefault(said, []).append(min(after) * 1000)
                 if said > on_air + 5:
                     steady.append(min(after) * 1000)
         per_agent.append(len(mine))
@@ -200,6 +202,7 @@ def run(n: int, per_process: int, seconds: float, broker_port: int, ctx) -> dict
         agents_heard=len(per_agent),
         delays=delays,
         steady=steady,
+        spreads=[max(v) - min(v) for v in by_click.values() if len(v) > 1],
         load=load,
     )
 
@@ -230,11 +233,19 @@ def main() -> None:
                 print(f"  {n:>3} agents: no click heard ({r['agents_heard']} sinks)")
                 continue
             print(
-                f"  {n:>3} agents: p50 {pct(d, 50):6.0f} ms  p99 {pct(d, 99):6.0f} ms  "
+                f"  {n:>3} agents: min {min(d):6.0f} ms  p50 {pct(d, 50):6.0f} ms  "
+                f"p99 {pct(d, 99):6.0f} ms  "
                 f"max {max(d):6.0f} ms  ({r['heard']}/{r['clicks'] * n} clicks heard, "
                 f"goal p99 ≤ 1500 ms; load average {r['load']:.1f} on "
                 f"{mp.cpu_count()} cores)"
             )
+            if r["spreads"]:  # how far apart the loudspeakers said the same click
+                w = r["spreads"]
+                print(
+                    f"       spread between loudspeakers per click: min {min(w):5.1f}  "
+                    f"p50 {pct(w, 50):5.1f}  p99 {pct(w, 99):5.1f}  max {max(w):5.1f} ms  "
+                    f"({len(w)} clicks; goal p99 ≤ 20 ms)"
+                )
             if r["steady"]:
                 s = r["steady"]
                 print(
