@@ -366,7 +366,8 @@ Ctrl-C để dừng / to stop.
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     # Ctrl-C stops the demo even where it was started in the background (a shell, nohup or a
-    # CI runner hands it SIGINT ignored, and Python then never raises KeyboardInterrupt)
+    # CI runner hands it SIGINT ignored, and Python then never raises KeyboardInterrupt); it
+    # sets the same event as SIGTERM, so no KeyboardInterrupt is caught here any more
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     told: set[str] = set()
     try:
@@ -376,8 +377,6 @@ Ctrl-C để dừng / to stop.
                     told.add(config.stem)
                     log.warning("agent %s exited with %s", config.stem, proc.returncode)
             stop.wait(5)
-    except KeyboardInterrupt:
-        pass
     finally:
         for proc in procs:
             if proc.poll() is None:
