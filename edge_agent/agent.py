@@ -152,6 +152,7 @@ class Agent:
             software_volume=self._software_volume,
             on_over=self.state.play_over,
             clock_offset_ms=lambda: self.clock_offset.offset_ms,
+            clock_correction=self.clock_offset.correction,
         )
         # signed updates; ``loalang-agent run`` sets ``updates.restart`` (exec into a release)
         self.updates = Updater(

@@ -49,6 +49,8 @@ class _Play:
     interrupt: threading.Event = field(default_factory=threading.Event)
     interrupted_by: str | None = None
     ended: bool = False  # stopped because it is over (a live broadcast's end), not cut
+    start_local: datetime | None = None  # start_at on this device's clock (see _placement)
+    clock_source: str = "free"
 
 
 class Player:
@@ -63,9 +65,13 @@ class Player:
         software_volume: Callable[[], int] = lambda: 100,
         on_over: Callable[[str], None] = lambda play_id: None,
         clock_offset_ms: Callable[[], float | None] = lambda: None,
+        clock_correction: Callable[[], tuple[float, str]] = lambda: (0.0, "free"),
     ):
         self.device_id = device_id
         self._clock_offset_ms = clock_offset_ms  # the last reading (timesync), for reports
+        # seconds to take off true times to get this clock's, and which clock that follows
+        self._clock_correction = clock_correction
+        self._output_alarm = False
         self.output = output
         self.sources = sources
         self.clock: Clock = clock or SystemClock()
@@ -220,8 +226,17 @@ class Player:
             if self.cluster:
                 self.cluster.release(play.cmd.play_id)
 
+    def _placement(self, play: _Play) -> datetime:
+        """The start on this device's own clock: ``start_at`` itself when chrony or
+        timesyncd discipline the clock, ``start_at − θ`` when only the agent's own SNTP
+        reading says how far off it is (θ = true time − this clock)."""
+        applied_s, play.clock_source = self._clock_correction()
+        play.start_local = play.cmd.start_at - timedelta(seconds=applied_s)
+        return play.start_local
+
     def _prepare_and_play(self, play: _Play) -> None:
         cmd = play.cmd
+        start = self._placement(play)
         try:
             prepared = self.sources.prepare(cmd, deadline_ts=play.not_after.timestamp())
         except SourceFailed as exc:
@@ -247,16 +262,16 @@ class Player:
             )
         ahead = timedelta(seconds=prepared.ahead_s)
         lead = timedelta(seconds=self.cluster.lead_s if self.cluster else 0.0)
-        if self.clock.wait_until(cmd.start_at - max(lead, ahead), play.cancelled):
+        if self.clock.wait_until(start - max(lead, ahead), play.cancelled):
             return
         if self.cluster:
             self.cluster.warm_up(cmd.play_id, self._board_level(cmd))
-        if self.clock.wait_until(cmd.start_at - ahead, play.cancelled):
+        if self.clock.wait_until(start - ahead, play.cancelled):
             return
         if self.clock.now() > play.not_after:
             self._fail(play, "too_late", "media or command arrived after the play window")
             return
-        offset_s = self._late_s(cmd)
+        offset_s = self._late_s(cmd, start)
         if cmd.media is not None and offset_s * 1000 >= cmd.media.duration_ms:
             self._fail(
                 play,
@@ -278,18 +293,20 @@ class Player:
         finally:
             source.close()
 
-    def _late_s(self, cmd: PlayCommand) -> float:
+    def _late_s(self, cmd: PlayCommand, start: datetime) -> float:
         """How far past ``start_at`` stored media is opened: the offset a late play joins
         at, in step with the loudspeakers that started on time (0 when on time; a live
         stream has no offset)."""
         if cmd.stream is not None:
             return 0.0
-        return max(0.0, (self.clock.now() - cmd.start_at).total_seconds())
+        return max(0.0, (self.clock.now() - start).total_seconds())
 
     def _play_when_due(self, play: _Play, source: Source, preroll: bytes, offset_s: float) -> None:
-        if self.clock.wait_until(play.cmd.start_at, play.cancelled):
+        """Take the output ``lead_s`` before the start (a sound card is opened and primed in
+        that time), place the first sample at the start, and play."""
+        cmd, start = play.cmd, play.start_local or play.cmd.start_at
+        if self.clock.wait_until(start - timedelta(seconds=self.output.lead_s), play.cancelled):
             return
-        asked = self.clock.now()
         if not self._take_output(play):
             if play.cancelled.is_set():
                 self._fail(play, "cancelled", play.interrupted_by or "")
@@ -299,27 +316,38 @@ class Player:
                 )
             return
         try:
+            try:
+                sink = self.output.open(
+                    PlayInfo(cmd.play_id, cmd.broadcast_id, cmd.title, cmd.start_at)
+                )
+            except OSError as exc:  # no sound card, device busy or gone
+                self._fail(play, "output_error", str(exc))
+                self._set_output_alarm([f"cannot open the sound card: {exc}"])
+                return
+            first = sink.start(start, self.clock)  # when the first sample leaves the device
             joined_late_ms = None
-            if offset_s > 0:  # also skip what passed while the source opened
-                lag_s = max(0.0, (asked - play.cmd.start_at).total_seconds() - offset_s)
+            if offset_s > 0:  # also skip what passed while the source and device opened
+                lag_s = max(0.0, (first - start).total_seconds() - offset_s)
                 preroll = _skip(source, preroll, pcm_bytes(lag_s))
                 if not preroll:
+                    sink.close(actual_start=first, actual_end=first, interrupted=True)
                     self._fail(play, "too_late", "the bulletin was already over")
                     return
                 joined_late_ms = round((offset_s + lag_s) * 1000)
-            self._play_stream(play, source, preroll, joined_late_ms)
+            self._play_stream(play, sink, first, source, preroll, joined_late_ms)
         finally:
             self._release_output(play)
 
     def _play_stream(
-        self, play: _Play, source: Source, preroll: bytes, joined_late_ms: int | None = None
+        self,
+        play: _Play,
+        sink: Sink,
+        actual_start: datetime,
+        source: Source,
+        preroll: bytes,
+        joined_late_ms: int | None = None,
     ) -> None:
         cmd = play.cmd
-        sink: Sink = self.output.open(
-            PlayInfo(cmd.play_id, cmd.broadcast_id, cmd.title, cmd.start_at)
-        )
-        sink.start()
-        actual_start = self.clock.now()
         if self.cluster:
             self.cluster.started(cmd.play_id)
         self._emit(
@@ -331,6 +359,7 @@ class Player:
                 actual_start=actual_start,
                 joined_late_ms=joined_late_ms,
                 clock_offset_ms=self._clock_offset_ms(),
+                clock_source=play.clock_source,
             )
         )
         written = 0
@@ -351,6 +380,9 @@ class Player:
         interrupted = play.interrupt.is_set() and not play.ended
         sink.close(actual_start=actual_start, actual_end=actual_end, interrupted=interrupted)
         line_check = self.cluster.ended(cmd.play_id) if self.cluster else None
+        timing = sink.report()
+        if timing is not None:
+            self._set_output_alarm(timing.problems)
         if error:
             self._fail(play, "output_error", error)
             return
@@ -372,10 +404,28 @@ class Player:
                 line_check=line_check,
                 joined_late_ms=joined_late_ms,
                 **outcome.extra,
+                **(timing.extra() if timing is not None else {}),
             )
         )
         if cmd.stream is not None:
             self._dead_air_alarm(cmd, outcome.extra)
+
+    def _set_output_alarm(self, problems: list[str]) -> None:
+        """The ``audio_output`` alarm: raised with the sound card's problems in words (it
+        could not be opened, ran dry, had to jump back onto the timeline), cleared by the
+        next clean play. Changes only, so a healthy card sends nothing."""
+        active = bool(problems)
+        if active == self._output_alarm and not active:
+            return
+        self._output_alarm = active
+        self._emit(
+            self._event(
+                AlarmEvent,
+                code=AlarmCode.audio_output,
+                active=active,
+                detail="; ".join(problems)[:300],
+            )
+        )
 
     def _dead_air_alarm(self, cmd: PlayCommand, extra: dict[str, Any]) -> None:
         """A relay or live stream that was silent longer than its threshold raises the

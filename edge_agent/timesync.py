@@ -148,6 +148,21 @@ def read_offset(ntp_server: str | None, ntp_port: int = 123) -> ClockOffset | No
     return None
 
 
+def placement_correction(reading: ClockOffset | None) -> tuple[float, str]:
+    """Seconds to take off a true instant to get this clock's, and which clock that follows.
+
+    A clock that chrony or timesyncd disciplines is followed as it is ("system": they steer it
+    already, correcting again would count the offset twice); with only the agent's own SNTP
+    reading nothing steers the clock, so the offset is applied ("offset"); with no reading the
+    clock is used as it is ("free").
+    """
+    if reading is None:
+        return 0.0, "free"
+    if reading.source == "sntp":
+        return reading.offset_ms / 1000, "offset"
+    return 0.0, "system"
+
+
 class OffsetReader:
     """The last reading, refreshed at most every ``every_s`` (from the health thread)."""
 
@@ -170,6 +185,10 @@ class OffsetReader:
         with self._lock:
             self.last = reading
         return reading
+
+    def correction(self) -> tuple[float, str]:
+        """``placement_correction`` of the last reading (the player asks before each play)."""
+        return placement_correction(self.last)
 
     @property
     def offset_ms(self) -> float | None:

@@ -414,6 +414,9 @@ class PlaybackStartedEvent(_Event, tag="playback.started"):
     actual_start: UtcDatetime  # on the device's own clock
     joined_late_ms: JoinedLateMs = None
     clock_offset_ms: float | None = None  # true start = actual_start + this (HealthReport)
+    # which time the start was placed on: "system" (a clock chrony or timesyncd disciplines),
+    # "offset" (the agent's own SNTP offset applied) or "free" (no reading: the clock as is)
+    clock_source: Literal["system", "offset", "free"] | None = None
 
 
 class PlaybackFinishedEvent(_Event, tag="playback.finished"):
@@ -431,6 +434,12 @@ class PlaybackFinishedEvent(_Event, tag="playback.finished"):
     dead_air_ms: Annotated[int, Meta(ge=0)] | None = None  # gaps and silent sound, in all
     silence_switches: Annotated[int, Meta(ge=0)] | None = None  # URLs left for their silence
     joined_late_ms: JoinedLateMs = None
+    # a sound card's timekeeping (outputs/alsa.py): underruns, jumps back onto the timeline,
+    # samples inserted or dropped against its crystal's drift, and the largest error seen
+    underruns: Annotated[int, Meta(ge=0)] | None = None
+    timeline_rejoins: Annotated[int, Meta(ge=0)] | None = None
+    timeline_corrected_ms: Annotated[float, Meta(ge=0)] | None = None
+    timeline_max_error_ms: Annotated[float, Meta(ge=0)] | None = None
 
 
 class PlaybackFailedEvent(_Event, tag="playback.failed"):
@@ -464,6 +473,7 @@ class AlarmCode(str, enum.Enum):
     mcu_unreachable = "mcu_unreachable"
     dead_air = "dead_air"  # a relay or live stream gave silence longer than its threshold
     disk_low = "disk_low"  # the agent's storage is nearly full: commands may be refused
+    audio_output = "audio_output"  # the sound card cannot be opened, runs dry or loses time
 
 
 class AlarmEvent(_Event, tag="alarm"):

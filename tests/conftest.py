@@ -67,8 +67,8 @@ def speech_wav(speech_dir: Path) -> Path:
 # --- tiers ----------------------------------------------------------------------------------
 
 E2E_DIRS = ("e2e", "browser")
-E2E_FIXTURES = {"mosquitto", "icecast"}
-"""A test that needs a real broker or stream server is end to end; ``-m "not e2e"`` runs the
+E2E_FIXTURES = {"mosquitto", "icecast", "room"}
+"""A test that needs a real broker, stream server or sound server is end to end; ``-m "not e2e"`` runs the
 fast tier alone."""
 
 

@@ -466,6 +466,10 @@ UI: dict[str, dict[str, str]] = {
         "vi": "Tiếp sóng bị lặng tiếng (luồng có kết nối nhưng không có tiếng)",
         "en": "Dead air on a relay (connected, but silent)",
     },
+    "alarm.audio_output": {
+        "vi": "Card âm thanh có sự cố (không mở được, bị cạn dữ liệu hoặc lệch nhịp với các cụm loa khác)",
+        "en": "Sound card trouble (cannot be opened, ran dry, or fell out of step with the other clusters)",
+    },
     "enrolled.no_public_url": {
         "vi": "Bộ điều khiển chưa có địa chỉ công khai (LOALANG_PUBLIC_URL), nên cấu hình này trỏ tới 127.0.0.1: chỉ dùng được cho cụm loa trên chính máy này. Hãy đặt địa chỉ mà cụm loa trong thôn gọi tới được, khởi động lại, rồi cấp lại mã (đổi khoá).",
         "en": "The controller has no public address (LOALANG_PUBLIC_URL), so this config points at 127.0.0.1: it only works for a cluster on this very machine. Set the address the village clusters can reach, restart, then issue the credentials again (rotate).",

@@ -7,13 +7,15 @@ demo and the tests, which check the audio itself.
 from __future__ import annotations
 
 import json
+import threading
 import time
 import wave
 from datetime import datetime
 from pathlib import Path
 
+from ..clock import Clock
 from ..fsutil import atomic_write
-from .base import BYTES_PER_SECOND, CHANNELS, SAMPLE_RATE, SAMPLE_WIDTH, PlayInfo
+from .base import BYTES_PER_SECOND, CHANNELS, SAMPLE_RATE, SAMPLE_WIDTH, PlayInfo, SinkReport
 
 
 class FileSink:
@@ -27,8 +29,11 @@ class FileSink:
         self._t0 = 0.0
         self._written = 0
 
-    def start(self) -> None:
+    def start(self, at: datetime, clock: Clock) -> datetime:
+        """Wait for ``at``: the file's first sample is "heard" when it is written."""
+        clock.wait_until(at, threading.Event())
         self._t0 = time.monotonic()
+        return clock.now()
 
     def write(self, pcm: bytes) -> None:
         self._wav.writeframesraw(pcm)
@@ -53,9 +58,13 @@ class FileSink:
         }
         atomic_write(self.path.with_suffix(".json"), json.dumps(meta, indent=1).encode())
 
+    def report(self) -> SinkReport | None:
+        return None
+
 
 class FileOutput:
     name = "file"
+    lead_s = 0.0  # nothing to open ahead
 
     def __init__(self, directory: Path):
         self.dir = directory

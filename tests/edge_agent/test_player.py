@@ -185,6 +185,22 @@ def test_a_play_starts_at_its_instant_and_writes_all_of_its_audio(rig: Rig):
     assert not rig.player.has("p1")
 
 
+def test_an_undisciplined_clock_places_the_start_by_its_measured_offset(tmp_path: Path):
+    """Only the agent's own SNTP reading: this clock is 300 ms behind true time, so the
+    play starts when it reads start_at − 300 ms, and the report says which clock it used."""
+    rig = Rig(tmp_path)
+    rig.player._clock_correction = lambda: (0.3, "offset")
+    try:
+        cmd = rig.play("p1", in_ms=600, ms=100)
+        assert isinstance(rig.finished("p1"), PlaybackFinishedEvent)
+        [started] = rig.of(PlaybackStartedEvent, "p1")
+        assert started.clock_source == "offset"
+        early_ms = (cmd.start_at - started.actual_start).total_seconds() * 1000
+        assert 250 < early_ms <= 300
+    finally:
+        rig.player.shutdown()
+
+
 def test_a_higher_priority_preempts_and_the_lower_is_reported_interrupted_by_it(rig: Rig):
     rig.play("normal", in_ms=50, ms=2000, level=100)
     rig.play("alarm", in_ms=300, ms=200, level=9000, priority=Priority.emergency)

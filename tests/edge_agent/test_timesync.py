@@ -9,10 +9,12 @@ import pytest
 
 from edge_agent.timesync import (
     PACKET,
+    ClockOffset,
     OffsetReader,
     from_ntp,
     parse_chrony_tracking,
     parse_timesyncd_status,
+    placement_correction,
     query_sntp,
     sntp_offset,
     sntp_request,
@@ -93,3 +95,11 @@ def test_no_source_answering_gives_no_offset_rather_than_a_guess():
     reader = OffsetReader("127.0.0.1", 9, every_s=600)  # discard port: nobody answers
     reading = reader.refresh()
     assert reading is None or reading.source in ("chrony", "timesyncd")
+
+
+def test_only_an_undisciplined_clock_has_its_offset_applied_to_a_start():
+    # chrony and timesyncd steer the clock already: applying their offset would count it twice
+    assert placement_correction(ClockOffset(12.0, "chrony")) == (0.0, "system")
+    assert placement_correction(ClockOffset(-3.0, "timesyncd")) == (0.0, "system")
+    assert placement_correction(ClockOffset(250.0, "sntp")) == (0.25, "offset")
+    assert placement_correction(None) == (0.0, "free")
