@@ -30,7 +30,7 @@ from protocol.messages import (
 
 from .clock import Clock, SystemClock
 from .cluster import Cluster
-from .outputs.base import BYTES_PER_SECOND, AudioOutput, PlayInfo, Sink
+from .outputs.base import BYTES_PER_SECOND, AudioOutput, PlayInfo, Sink, SinkReport
 from .sources import Source, SourceFailed, Sources, pcm_bytes
 
 log = logging.getLogger(__name__)
@@ -72,6 +72,7 @@ class Player:
         # seconds to take off true times to get this clock's, and which clock that follows
         self._clock_correction = clock_correction
         self._output_alarm = False
+        self._last_play_troubled = False
         self.output = output
         self.sources = sources
         self.clock: Clock = clock or SystemClock()
@@ -266,7 +267,10 @@ class Player:
             return
         if self.cluster:
             self.cluster.warm_up(cmd.play_id, self._board_level(cmd))
-        if self.clock.wait_until(start - ahead, play.cancelled):
+        # the source opens first, then the output lead_s before the start (a sound card primes)
+        if self.clock.wait_until(
+            start - max(ahead, timedelta(seconds=self.output.lead_s + 0.05)), play.cancelled
+        ):
             return
         if self.clock.now() > play.not_after:
             self._fail(play, "too_late", "media or command arrived after the play window")
@@ -382,7 +386,7 @@ class Player:
         line_check = self.cluster.ended(cmd.play_id) if self.cluster else None
         timing = sink.report()
         if timing is not None:
-            self._set_output_alarm(timing.problems)
+            self._judge_output(timing)
         if error:
             self._fail(play, "output_error", error)
             return
@@ -409,6 +413,15 @@ class Player:
         )
         if cmd.stream is not None:
             self._dead_air_alarm(cmd, outcome.extra)
+
+    def _judge_output(self, timing: SinkReport) -> None:
+        """One underrun or jump back onto the timeline is in the play's report only (a
+        moment of load); two plays in a row with trouble, or three in one, raise the alarm."""
+        troubled = bool(timing.problems)
+        persists = troubled and (self._last_play_troubled or timing.underruns + timing.rejoins >= 3)
+        self._last_play_troubled = troubled
+        if persists or not troubled:
+            self._set_output_alarm(timing.problems if persists else [])
 
     def _set_output_alarm(self, problems: list[str]) -> None:
         """The ``audio_output`` alarm: raised with the sound card's problems in words (it

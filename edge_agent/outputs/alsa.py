@@ -33,7 +33,11 @@ FORMAT_S16_LE = 2
 ACCESS_RW_INTERLEAVED = 3
 BUFFER_US = 100_000  # the device's buffer: STOP is heard within it
 PRIME_FRAMES = SAMPLE_RATE // 100  # silence is written 10 ms at a time until the start
-SETTLE_S = 0.15  # the delay a plugin reports is trusted once it has run this long
+# the last lead-in is written in one go from this far out: where the first sample lands is
+# set by the frames queued, not by when a write returns (a plugin wakes a writer in periods
+# of 25 ms or more, later still on a loaded Pi)
+PLACE_FRAMES = SAMPLE_RATE // 20
+SETTLE_S = 0.1  # the delay a plugin reports is trusted once it has run this long
 
 _lib: ctypes.CDLL | None = None
 _lib_lock = threading.Lock()
@@ -109,13 +113,13 @@ class Pcm:
             reason = self._lib.snd_strerror(rc).decode(errors="replace")
             raise AlsaError(-rc, f"ALSA device {self.device!r}: cannot {what}: {reason}")
 
+    def running(self) -> bool:
+        return self._lib.snd_pcm_state(self._handle) == STATE_RUNNING
+
     def steady(self) -> bool:
         """Running, and long enough since an underrun that its delay can be trusted (a
         plugin reports its latency again only once it plays)."""
-        return (
-            self._lib.snd_pcm_state(self._handle) == STATE_RUNNING
-            and time.monotonic() - self.recovered_at >= SETTLE_S
-        )
+        return self.running() and time.monotonic() - self.recovered_at >= SETTLE_S
 
     def delay(self) -> int | None:
         """Frames between the next sample written and the DAC; None when not running."""
@@ -170,15 +174,18 @@ class AlsaSink:
         self._clock = clock
         target = at.timestamp()
         silence = bytes(PRIME_FRAMES * SAMPLE_WIDTH)
-        primed_at = self._now()
+        running_since: float | None = None
         while True:
             delay = self._pcm.delay()
             now = self._now()
-            settled = delay is not None and now - primed_at >= SETTLE_S
+            if running_since is None and self._pcm.running():
+                running_since = now
+            # a plugin adds its own latency only once the stream runs: trust it after a while
+            settled = running_since is not None and now - running_since >= SETTLE_S
             gap = lead_in_frames(target, now, delay or 0, SAMPLE_RATE)
-            if settled and gap <= PRIME_FRAMES:
+            if settled and gap <= PLACE_FRAMES:
                 break
-            if not settled and target - now < SETTLE_S / 3:
+            if not settled and gap <= PRIME_FRAMES:
                 break  # no time left to let the device settle: place by what it says now
             self._pcm.write(silence)
         if gap > 0:
@@ -236,7 +243,7 @@ class AlsaSink:
 
 class AlsaOutput:
     name = "alsa"
-    lead_s = 0.4  # open and prime the device this long before the start
+    lead_s = 0.5  # open and prime the device this long before the start
 
     def __init__(self, device: str = "default"):
         self.device = device

@@ -163,17 +163,29 @@ def test_three_loudspeakers_start_on_the_instant_and_report_it_truly(pulse_env: 
 def test_a_stalled_source_runs_dry_then_rejoins_the_timeline(pulse_env: SoundRoom):
     room = pulse_env
     speaker = Speaker(room.device(0), lambda: ClickTrack(4, stall_at_s=1.2, stall_s=0.5))
-    start = utcnow() + timedelta(seconds=1.0)
-    speaker.play("stall", start, 4)
-    finished = speaker.over()
-    time.sleep(0.3)
-    clicks = _clicks(room, 0, start.timestamp() - 0.5, 4)
-    # the click at 2 s was due 0.8 s after the stall began: the card ran dry, then dropped
-    # what was late so that click came where the timeline puts it, not half a second behind
-    assert [c - start.timestamp() for c in clicks] == pytest.approx([0, 1, 2, 3], abs=0.05)
-    assert finished.underruns >= 1
-    assert finished.timeline_rejoins >= 1
-    [alarm] = [a for a in speaker.of(AlarmEvent) if a.code == AlarmCode.audio_output]
+    for run in range(2):
+        start = utcnow() + timedelta(seconds=1.0)
+        speaker.play(f"stall{run}", start, 4)
+        finished = wait_for(
+            lambda run=run: [
+                e for e in speaker.of(PlaybackFinishedEvent) if e.play_id == f"stall{run}"
+            ],
+            15,
+            0.05,
+            "play over",
+        )[0]
+        time.sleep(0.3)
+        clicks = _clicks(room, 0, start.timestamp() - 0.5, 4)
+        # the click at 2 s was due 0.8 s after the stall began: the card ran dry, then dropped
+        # what was late so that click came where the timeline puts it, not 0.5 s behind
+        assert [c - start.timestamp() for c in clicks] == pytest.approx([0, 1, 2, 3], abs=0.05)
+        assert finished.underruns >= 1
+        assert finished.timeline_rejoins >= 1
+        alarms = [a for a in speaker.of(AlarmEvent) if a.code == AlarmCode.audio_output]
+        if run == 0:  # once is a moment of load: in the report, not an alarm
+            assert alarms == []
+    # twice in a row persists: the technician is told, in words
+    [alarm] = alarms
     assert alarm.active
     assert "underrun" in alarm.detail
     speaker.player.shutdown()
