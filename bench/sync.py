@@ -28,8 +28,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench.scratch import scratch  # noqa: E402
-from fanout import _wait_done, pct, start_agents, start_station  # noqa: E402
+from fanout import _wait_done, pct, start_agents, start_station
+
+from bench.scratch import scratch
 
 RATE = 48000
 

@@ -68,8 +68,8 @@ def speech_wav(speech_dir: Path) -> Path:
 
 E2E_DIRS = ("e2e", "browser")
 E2E_FIXTURES = {"mosquitto", "icecast", "room"}
-"""A test that needs a real broker, stream server or sound server is end to end; ``-m "not e2e"`` runs the
-fast tier alone."""
+"""A test that needs a real broker, stream server or sound server is end to end;
+``-m "not e2e"`` runs the fast tier alone."""
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
