@@ -31,6 +31,7 @@ from protocol.messages import (
 from .clock import Clock, SystemClock
 from .cluster import Cluster
 from .outputs.base import BYTES_PER_SECOND, AudioOutput, PlayInfo, Sink, SinkReport
+from .resume import preempted_by, resume_until
 from .sources import Source, SourceFailed, Sources, pcm_bytes
 
 log = logging.getLogger(__name__)
@@ -51,6 +52,9 @@ class _Play:
     ended: bool = False  # stopped because it is over (a live broadcast's end), not cut
     start_local: datetime | None = None  # start_at on this device's clock (see _placement)
     clock_source: str = "free"
+    cut: bool = False  # the last run was interrupted (by whatever interrupted_by says)
+    resumed_after: str | None = None  # back after this higher priority (resume.py)
+    resumes: int = 0
 
 
 class Player:
@@ -283,19 +287,38 @@ class Player:
                 f"ready {offset_s:.1f} s after the start: the bulletin was already over",
             )
             return
-        source = self.sources.open(cmd, prepared, self._volume(cmd), offset_s)
-        try:
-            preroll = b"" if cmd.stream is not None else _read_exact(source, PREROLL_BYTES)
-            if cmd.stream is None and not preroll:
-                self._fail(
-                    play,
-                    "too_late" if offset_s else "decode_failed",
-                    "the bulletin was already over" if offset_s else source.error(),
-                )
+        while True:
+            source = self.sources.open(cmd, prepared, self._volume(cmd), offset_s)
+            try:
+                preroll = b"" if cmd.stream is not None else _read_exact(source, PREROLL_BYTES)
+                if cmd.stream is None and not preroll:
+                    self._fail(
+                        play,
+                        "too_late" if offset_s else "decode_failed",
+                        "the bulletin was already over" if offset_s else source.error(),
+                    )
+                    return
+                self._play_when_due(play, source, preroll, offset_s)
+            finally:
+                source.close()
+            if not self._resume(play):
                 return
-            self._play_when_due(play, source, preroll, offset_s)
-        finally:
-            source.close()
+            offset_s = 0.0  # a bulletin replays from its start; a stream rejoins live
+
+    def _resume(self, play: _Play) -> bool:
+        """Whether a play cut by a higher priority comes back once that play is over
+        (resume.py says until when); readies it to wait for the output again."""
+        by = preempted_by(play.interrupted_by) if play.cut else None
+        if by is None or play.cancelled.is_set() or self._stopping.is_set():
+            return False
+        until = resume_until(play.cmd, play.not_after)
+        if self.clock.now() >= until:
+            return False
+        play.resumed_after = play.interrupted_by
+        play.resumes += 1
+        play.interrupted_by, play.cut, play.not_after = None, False, until
+        play.interrupt.clear()
+        return True
 
     def _late_s(self, cmd: PlayCommand, start: datetime) -> float:
         """How far past ``start_at`` stored media is opened: the offset a late play joins
@@ -312,6 +335,8 @@ class Player:
         if self.clock.wait_until(start - timedelta(seconds=self.output.lead_s), play.cancelled):
             return
         if not self._take_output(play):
+            if play.resumed_after:  # already reported interrupted: it just does not come back
+                return
             if play.cancelled.is_set():
                 self._fail(play, "cancelled", play.interrupted_by or "")
             else:
@@ -322,7 +347,7 @@ class Player:
         try:
             try:
                 sink = self.output.open(
-                    PlayInfo(cmd.play_id, cmd.broadcast_id, cmd.title, cmd.start_at)
+                    PlayInfo(cmd.play_id, cmd.broadcast_id, cmd.title, cmd.start_at, play.resumes)
                 )
             except OSError as exc:  # no sound card, device busy or gone
                 self._fail(play, "output_error", str(exc))
@@ -364,6 +389,7 @@ class Player:
                 joined_late_ms=joined_late_ms,
                 clock_offset_ms=self._clock_offset_ms(),
                 clock_source=play.clock_source,
+                resumed_after=play.resumed_after,
             )
         )
         written = 0
@@ -382,6 +408,7 @@ class Player:
             error = str(exc)
         actual_end = self.clock.now()
         interrupted = play.interrupt.is_set() and not play.ended
+        play.cut = interrupted
         sink.close(actual_start=actual_start, actual_end=actual_end, interrupted=interrupted)
         line_check = self.cluster.ended(cmd.play_id) if self.cluster else None
         timing = sink.report()
@@ -407,6 +434,7 @@ class Player:
                 played_ms=round(written * 1000 / BYTES_PER_SECOND),
                 line_check=line_check,
                 joined_late_ms=joined_late_ms,
+                resumed_after=play.resumed_after,
                 **outcome.extra,
                 **(timing.extra() if timing is not None else {}),
             )
@@ -465,19 +493,24 @@ class Player:
     # --- arbitration ----------------------------------------------------------------------
 
     def _take_output(self, play: _Play) -> bool:
-        """Own the output; preempt a lower priority; wait for an equal or higher one."""
+        """Own the output; preempt a lower priority; wait for an equal or higher one (and a
+        play coming back after a preemption waits for its preemptor to be over)."""
         with self._lock:
             while True:
                 if play.cancelled.is_set():
                     return False
                 current = self._current
                 if current is None:
-                    self._current = play
-                    return True
-                if play.cmd.priority.rank > current.cmd.priority.rank:
+                    back_after = preempted_by(play.resumed_after)
+                    if not (back_after and back_after in self._plays):
+                        self._current = play
+                        return True
+                elif play.cmd.priority.rank > current.cmd.priority.rank:
                     current.interrupted_by = f"{play.cmd.priority.value}:{play.cmd.play_id}"
                     current.interrupt.set()
-                elif self.clock.now() > play.not_after:
+                    self._lock.wait(ARBITRATION_POLL_S)
+                    continue
+                if self.clock.now() > play.not_after:
                     return False
                 self._lock.wait(ARBITRATION_POLL_S)
 

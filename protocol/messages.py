@@ -417,6 +417,8 @@ class PlaybackStartedEvent(_Event, tag="playback.started"):
     # which time the start was placed on: "system" (a clock chrony or timesyncd disciplines),
     # "offset" (the agent's own SNTP offset applied) or "free" (no reading: the clock as is)
     clock_source: Literal["system", "offset", "free"] | None = None
+    # back after a higher priority cut it ("emergency:<play id>"): docs/protocol.md, resume rule
+    resumed_after: Text200 | None = None
 
 
 class PlaybackFinishedEvent(_Event, tag="playback.finished"):
@@ -440,6 +442,7 @@ class PlaybackFinishedEvent(_Event, tag="playback.finished"):
     timeline_rejoins: Annotated[int, Meta(ge=0)] | None = None
     timeline_corrected_ms: Annotated[float, Meta(ge=0)] | None = None
     timeline_max_error_ms: Annotated[float, Meta(ge=0)] | None = None
+    resumed_after: Text200 | None = None
 
 
 class PlaybackFailedEvent(_Event, tag="playback.failed"):

@@ -82,6 +82,13 @@ _PATTERNS: list[tuple[re.Pattern[str], str]] = [
         "reason.preempted",
     ),
     (re.compile(r"^interrupted by (?P<what>cancel|plan|shutdown)$"), "reason.by_{what}"),
+    (
+        re.compile(
+            r"^resumed after (?P<priority>emergency|live|priority|normal|background):"
+            r"(?P<play>.+)$"
+        ),
+        "reason.resumed",
+    ),
     (re.compile(r"^refused: (?P<code>[a-z_]+)$"), "reason.refused_{code}"),
     (re.compile(r"^rejected: (?P<text>.*)$"), "reason.rejected"),
     (

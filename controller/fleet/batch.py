@@ -472,6 +472,8 @@ def _apply_event(delivery: Delivery | None, device_id: str, event: Any) -> None:
                 DeliveryState.interrupted,
                 f"interrupted by {event.interrupted_by or 'stop'}",
             )
+        elif event.resumed_after:  # the resume rule brought it back after a preemption
+            _move(delivery, DeliveryState.played, f"resumed after {event.resumed_after}")
         else:
             _move(delivery, DeliveryState.played)
     elif isinstance(event, PlaybackFailedEvent):

@@ -727,6 +727,10 @@ UI: dict[str, dict[str, str]] = {
         "en": "the command expired before the cluster received it (it was offline)",
     },
     "reason.stop": {"vi": "dừng bằng nút DỪNG ({who})", "en": "stopped with STOP ({who})"},
+    "reason.resumed": {
+        "vi": "phát lại sau khi nhường cho một bản tin ưu tiên cao hơn ({priority})",
+        "en": "played again after making way for a higher-priority bulletin ({priority})",
+    },
     "reason.preempted": {
         "vi": "nhường cho một bản tin ưu tiên cao hơn ({priority})",
         "en": "made way for a higher-priority bulletin ({priority})",

@@ -232,6 +232,8 @@ class AlsaSink:
             problems.append(f"{self._pcm.underruns} underrun(s): the sound card ran dry")
         if stats.rejoins:
             problems.append(f"rejoined the timeline {stats.rejoins} time(s)")
+        if stats.unpaced:
+            problems.append("the device plays faster than real time (not a sound card?)")
         return SinkReport(
             underruns=self._pcm.underruns,
             rejoins=stats.rejoins,

@@ -20,6 +20,7 @@ class PlayInfo:
     broadcast_id: str
     title: str
     scheduled_start: datetime
+    resumed: int = 0  # how many times it came back after a preemption (resume.py)
 
 
 @dataclass

@@ -73,4 +73,5 @@ class FileOutput:
     def open(self, play: PlayInfo) -> FileSink:
         stamp = play.scheduled_start.strftime("%Y%m%dT%H%M%S")
         safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in play.play_id)[:60]
-        return FileSink(self.dir / f"{stamp}_{safe}.wav", play)
+        again = f"_r{play.resumed}" if play.resumed else ""  # a replay keeps the cut part
+        return FileSink(self.dir / f"{stamp}_{safe}{again}.wav", play)

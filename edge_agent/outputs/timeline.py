@@ -18,6 +18,8 @@ TOLERANCE_S = 0.002  # a smoothed error under 2 ms is left alone: delay readings
 JUMP_S = 0.030  # beyond 30 ms (an underrun, a clock step) rejoin the timeline at once
 WINDOW = 9  # delay readings smoothed over (about a second of 100 ms writes)
 MAX_STEP_FRAMES = 4  # per write while correcting slowly: 40 frames/s, far above crystal drift
+MAX_JUMP_INSERT_S = 2.0  # silence a play may insert in jumps (clock steps back) in all: a
+# device that does not consume in real time (ALSA's "null") would otherwise be fed forever
 
 
 def lead_in_frames(start: float, now: float, delay_frames: int, rate: int) -> int:
@@ -43,6 +45,7 @@ class TimelineStats:
     rejoins: int = 0  # jumps back onto the timeline (underrun, clock step, stall)
     max_error_s: float = 0.0  # the largest smoothed error seen before it was corrected
     last_error_s: float = 0.0
+    unpaced: bool = False  # the device ran ahead of time past MAX_JUMP_INSERT_S: left as is
 
 
 class DriftGuard:
@@ -65,6 +68,10 @@ class DriftGuard:
         self.stats.last_error_s = error_s
         if abs(error_s) >= self.jump_s:
             self._errors.clear()
+            inserted_s = self.stats.inserted_frames / self.rate
+            if error_s < 0 and (self.stats.unpaced or inserted_s - error_s > MAX_JUMP_INSERT_S):
+                self.stats.unpaced = True  # it plays faster than time: nothing to hold back
+                return 0
             self.stats.rejoins += 1
             self._note(error_s)
             return self._count(-round(error_s * self.rate))

@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import json
-import shutil
 import time
 import tomllib
 from datetime import datetime, timedelta
 
-import pytest
-
 from edge_agent.agent import Agent
 from edge_agent.config import AgentConfig
 from protocol.messages import utcnow
+from tests.support.sound_room import SoundRoom
 from tests.support.stack import Stack, wait_for
 
 
@@ -88,8 +86,13 @@ def test_unknown_targets_and_past_times_are_refused(stack: Stack, speech_wav):
     assert stack.api.get("/api/broadcasts").json() == []
 
 
-@pytest.mark.skipif(not shutil.which("aplay"), reason="alsa-utils not installed")
-def test_alsa_output_plays_through_aplay(stack: Stack, speech_wav):
+def test_a_loudspeaker_on_alsa_plays_the_bulletin_on_time(
+    stack: Stack, speech_wav, tmp_path, monkeypatch
+):
+    """The ALSA output end to end, on a paced sound device recorded back (sound_room.py)."""
+    room = SoundRoom(1, tmp_path / "room").start()
+    monkeypatch.setenv("PULSE_SERVER", room.server)
+    room.record()
     stack.add_zone("thon-dong")
     r = stack.api.post(
         "/api/devices",
@@ -97,18 +100,28 @@ def test_alsa_output_plays_through_aplay(stack: Stack, speech_wav):
     )
     data = tomllib.loads(r.json()["config_toml"])
     data["data_dir"] = str(stack.tmp / "agents" / "loa-alsa")
-    data["output"]["device"] = "null"  # ALSA's discard device: the real aplay path, no card
+    data["output"]["device"] = room.device(0)
     stack.configs["loa-alsa"] = AgentConfig.from_dict(data)
     stack.start_agent("loa-alsa")
     media = stack.upload(speech_wav)
     b = stack.broadcast(media["sha256"], ["zone:thon-dong"])
-    done = stack.wait_states(b["id"], {"played", "failed"})
-    d = done["deliveries"][0]
-    assert d["state"] == "played", d
-    assert abs(d["played_ms"] - media["duration_ms"]) < 50
+    try:
+        done = stack.wait_states(b["id"], {"played", "failed"})
+        d = done["deliveries"][0]
+        assert d["state"] == "played", d
+        assert abs(d["played_ms"] - media["duration_ms"]) < 50
+        [heard] = room.onsets(datetime.fromisoformat(b["start_at"]).timestamp() - 1, 1000)
+        assert heard is not None, "nothing came out of the sound device"
+        # the speech's first loud sample is a little into the file: on time, not before it
+        start = datetime.fromisoformat(b["start_at"]).timestamp()
+        assert start - 0.03 < heard.at < start + 1.0
+    finally:
+        room.stop()
 
 
-def test_emergency_preempts_a_normal_play_which_is_reported_interrupted(stack: Stack, speech_dir):
+def test_emergency_preempts_a_normal_play_which_then_replays_from_its_start(
+    stack: Stack, speech_dir
+):
     from tests.support.audio import make_speech
 
     stack.add_zone("thon-dong")
@@ -125,15 +138,28 @@ def test_emergency_preempts_a_normal_play_which_is_reported_interrupted(stack: S
     assert alarm["state"] == "pending_confirmation"  # two people: a second one confirms
     confirmer = stack.person("pho-chu-tich", "approver")
     assert confirmer.post(f"/api/broadcasts/{alarm['id']}/confirm").status_code == 200
-    done = stack.wait_states(alarm["id"], {"played"})
-    cut = stack.wait_states(first["id"], {"interrupted"})["deliveries"][0]
-    assert cut["reason"] == f"interrupted by emergency:{alarm['id']}"
+    done = stack.wait_states(alarm["id"], {"played"})["deliveries"][0]
+    [cut] = wait_for(
+        lambda: [
+            e["payload"]
+            for e in stack.events(type="playback.finished", play_id=first["id"])
+            if e["payload"]["interrupted"]
+        ],
+        what="the cut reported",
+    )
+    assert cut["interrupted_by"] == f"emergency:{alarm['id']}"
     assert 1000 < cut["played_ms"] < normal["duration_ms"]
     # the interrupted play stopped before the emergency started
-    assert datetime.fromisoformat(cut["ended_at"]) <= datetime.fromisoformat(
-        done["deliveries"][0]["started_at"]
-    )
-    assert len(stack.output_files("loa-1")) == 2
+    assert datetime.fromisoformat(cut["actual_end"]) <= datetime.fromisoformat(done["started_at"])
+    # the resume rule: its window (120 s) is still open, so it plays again from its start,
+    # after the emergency, and the bulletin page says so
+    again = stack.wait_states(first["id"], {"played"}, timeout=60)["deliveries"][0]
+    assert again["reason"] == f"resumed after emergency:{alarm['id']}"
+    assert abs(again["played_ms"] - normal["duration_ms"]) < 100
+    assert datetime.fromisoformat(again["started_at"]) >= datetime.fromisoformat(done["ended_at"])
+    assert len(stack.output_files("loa-1")) == 3
+    page = stack.person("lan", "broadcaster").get(f"/ui/broadcasts/{first['id']}").text
+    assert "phát lại sau khi nhường cho một bản tin ưu tiên cao hơn" in page
 
 
 def test_stop_to_a_zone_silences_its_devices_and_keeps_what_is_due_later(stack: Stack, speech_dir):

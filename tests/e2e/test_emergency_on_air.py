@@ -94,11 +94,22 @@ def test_a_confirmed_emergency_interrupts_a_bulletin_and_a_relay_and_plays_from_
         [done] = [
             e["payload"]
             for e in stack.events(type="playback.finished", play_id=play_id)
-            if e["device_id"] == device
+            if e["device_id"] == device and e["payload"]["interrupted"]
         ]
-        assert done["interrupted"]
         assert done["interrupted_by"] == f"emergency:{b['id']}"
-    assert {d["state"] for d in stack.get_broadcast(normal["id"])["deliveries"]} == {"interrupted"}
+    # the resume rule: the bulletin (its window still open) replays from its start and the
+    # relay (its slot still on) rejoins VOV, each once the emergency is over
+    for device, play_id in (("loa-1", normal["id"]), ("loa-2", relay["play_id"])):
+        [back] = wait_for(
+            lambda device=device, play_id=play_id: [
+                e["payload"]
+                for e in stack.events(type="playback.started", play_id=play_id)
+                if e["device_id"] == device and e["payload"].get("resumed_after")
+            ],
+            timeout=30,
+            what=f"{device} back on air",
+        )
+        assert back["resumed_after"] == f"emergency:{b['id']}"
     # the emergency came from the cache the prepare filled: nothing downloaded on release
     ready = [
         e["payload"]["fetched_bytes"] for e in stack.events(type="media.ready", play_id=b["id"])

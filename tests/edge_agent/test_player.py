@@ -18,6 +18,7 @@ from edge_agent.clock import Clock, SystemClock
 from edge_agent.outputs.base import BYTES_PER_SECOND, SAMPLE_WIDTH
 from edge_agent.outputs.file import FileOutput
 from edge_agent.player import Player
+from edge_agent.resume import preempted_by, resume_until
 from edge_agent.sources import Prepared, SourceFailed, SourceOutcome, pcm_bytes
 from protocol.messages import (
     MediaRef,
@@ -27,6 +28,7 @@ from protocol.messages import (
     PlayCommand,
     Priority,
     SecurityEvent,
+    StreamRef,
     utcnow,
 )
 from tests.support.clock import StoppedClock
@@ -202,7 +204,8 @@ def test_an_undisciplined_clock_places_the_start_by_its_measured_offset(tmp_path
 
 
 def test_a_higher_priority_preempts_and_the_lower_is_reported_interrupted_by_it(rig: Rig):
-    rig.play("normal", in_ms=50, ms=2000, level=100)
+    # its window closes at its start (max_late 0): once cut, it does not come back
+    rig.play("normal", in_ms=50, ms=2000, level=100, late_ms=0)
     rig.play("alarm", in_ms=300, ms=200, level=9000, priority=Priority.emergency)
     low, high = rig.finished("normal"), rig.finished("alarm")
     assert low.interrupted
@@ -215,6 +218,73 @@ def test_a_higher_priority_preempts_and_the_lower_is_reported_interrupted_by_it(
     assert samples < _samples(2000)
     assert values == {100}
     assert rig.wav("alarm") == (_samples(200), {9000})
+
+
+def test_a_bulletin_cut_by_an_emergency_replays_from_its_start_while_its_window_is_open(
+    rig: Rig,
+):
+    rig.play("normal", in_ms=50, ms=800, level=100, late_ms=3000)
+    rig.play("alarm", in_ms=300, ms=300, level=9000, priority=Priority.emergency)
+    cut = rig.finished("normal")
+    assert cut.interrupted
+    assert cut.interrupted_by == "emergency:alarm"
+    alarm = rig.finished("alarm")
+    again = wait_for(
+        lambda: [e for e in rig.of(PlaybackFinishedEvent, "normal") if not e.interrupted],
+        5,
+        0.01,
+        "the bulletin played again",
+    )[0]
+    assert again.resumed_after == "emergency:alarm"
+    assert again.played_ms == 800  # from its start, all of it
+    restarted = rig.of(PlaybackStartedEvent, "normal")[-1]
+    assert restarted.resumed_after == "emergency:alarm"
+    assert restarted.actual_start >= alarm.actual_end  # after the emergency, never over it
+    [replay] = [p for p in rig.output.dir.glob("*normal_r1.wav")]
+    with wave.open(str(replay)) as w:
+        assert w.getnframes() == _samples(800)
+    assert rig.over == ["alarm", "normal"]
+
+
+def test_a_bulletin_whose_window_closed_during_the_emergency_stays_cut(rig: Rig):
+    rig.play("normal", in_ms=50, ms=800, level=100, late_ms=300)
+    rig.play("alarm", in_ms=200, ms=500, level=9000, priority=Priority.emergency)
+    assert rig.finished("normal").interrupted
+    rig.finished("alarm")
+    wait_for(lambda: sorted(rig.over) == ["alarm", "normal"], 5, 0.01, "both over")
+    assert len(rig.of(PlaybackStartedEvent, "normal")) == 1
+    assert len(list(rig.output.dir.glob("*normal*.wav"))) == 1
+
+
+def test_a_stopped_bulletin_does_not_come_back(rig: Rig):
+    rig.play("normal", in_ms=50, ms=800, level=100, late_ms=5000)
+    wait_for(lambda: rig.of(PlaybackStartedEvent, "normal"), 5, 0.01, "on air")
+    rig.player.stop_now("stop: test")
+    assert rig.finished("normal").interrupted_by == "stop: test"
+    wait_for(lambda: rig.over == ["normal"], 5, 0.01, "over")
+    assert len(rig.of(PlaybackStartedEvent, "normal")) == 1
+
+
+def test_the_resume_rule_for_bulletins_relays_and_live():
+    start = utcnow()
+    bulletin = PlayCommand(
+        play_id="b",
+        broadcast_id="b",
+        start_at=start,
+        media=MediaRef(sha256=SHA, url="/m", size=1, duration_ms=60_000),
+    )
+    relay = PlayCommand(
+        play_id="r",
+        broadcast_id="r",
+        start_at=start,
+        stream=StreamRef(url="http://127.0.0.1/vov1.mp3", duration_s=1800),
+    )
+    window = start + timedelta(seconds=120)
+    assert resume_until(bulletin, window) == window  # its play window
+    assert resume_until(relay, window) == start + timedelta(seconds=1800)  # its slot
+    assert preempted_by("emergency:b-123") == "b-123"
+    assert preempted_by("stop: nhầm tin") is None
+    assert preempted_by("cancel") is None
 
 
 def test_an_equal_priority_waits_for_the_output_and_gives_up_after_its_window(rig: Rig):

@@ -75,3 +75,11 @@ def test_an_error_just_under_the_jump_is_corrected_gently_not_in_one_step():
     assert guard.stats.rejoins == 0
     assert all(-8 <= s <= 0 for s in steps)
     assert sum(steps) < 0
+
+
+def test_a_device_that_does_not_keep_time_is_not_fed_silence_forever():
+    # ALSA's "null" device takes everything at once: the timeline runs ever further behind
+    guard = DriftGuard(RATE)
+    steps = [guard.step(-0.1 * n) for n in range(1, 200)]
+    assert sum(s for s in steps if s > 0) / RATE <= 2.0
+    assert guard.stats.unpaced
