@@ -29,6 +29,7 @@ class McuBoard(ClusterBoard):
         self._on_notice: NoticeHandler = lambda notice: None
         self._info: codec.Info | None = None
         self._uptime_s: int | None = None
+        self._fm_10khz: int | None = None  # the tuner feeds the amplifiers (listen_fm)
         self._stop = threading.Event()
         self._heartbeat = threading.Thread(target=self._beat, name="mcu-heartbeat", daemon=True)
 
@@ -100,13 +101,15 @@ class McuBoard(ClusterBoard):
         self, on: bool, gap_s: float = 0.0, wait: Callable[[float], object] = time.sleep
     ) -> None:
         super().set_amplifiers(on, gap_s, wait)
-        if on:
-            self._request(codec.SetInput(codec.InputSource.ip))
+        if on:  # the Pi's audio, unless a relay went to the tuner while the channels switched
+            fm = self._fm_10khz is not None
+            self._request(codec.SetInput(codec.InputSource.fm if fm else codec.InputSource.ip))
 
     def set_volume(self, level: int) -> None:
         self._request(codec.SetVolume(level))
 
     def listen_fm(self, freq_10khz: int | None) -> None:
+        self._fm_10khz = freq_10khz
         if freq_10khz is None:
             self._request(codec.SetInput(codec.InputSource.ip))
             return

@@ -127,10 +127,10 @@ def test_emergency_preempts_a_normal_play_which_then_replays_from_its_start(
     stack.add_zone("thon-dong")
     stack.register("loa-1", ["thon-dong"])
     stack.start_agent("loa-1")
-    long_text = "Kính thưa bà con. " * 12
+    long_text = "Kính thưa bà con. " * 6  # it plays twice: short keeps the suite short
     normal = stack.upload(make_speech(speech_dir / "dai.wav", long_text))
     urgent = stack.upload(make_speech(speech_dir / "khan.wav", "Báo động lũ quét."))
-    assert normal["duration_ms"] > 8000
+    assert normal["duration_ms"] > 4000
     first = stack.broadcast(normal["sha256"], ["zone:thon-dong"])
     stack.wait_states(first["id"], {"playing"})
     time.sleep(1.5)

@@ -46,6 +46,23 @@ def _gaps(times: list[float]) -> list[float]:
     return [b - a for a, b in zip(times, times[1:], strict=False)]
 
 
+def test_a_relay_gone_to_fm_while_the_channels_switch_stays_on_fm(mcu):
+    """The tuner takes over (no stream answers) while four channels are still switching on,
+    a gap apart: the end of the switching must not put the Pi's silent input back."""
+    sim, board = mcu
+    switching = threading.Thread(target=board.set_amplifiers, args=(True, GAP_S))
+    switching.start()
+    wait_for(lambda: sim.amplifier_log, what="the first channel on")
+    board.listen_fm(10000)
+    switching.join(5)
+    assert sim.state.amplifiers == 0b1111
+    assert sim.state.source == codec.InputSource.fm
+    assert sim.state.fm_10khz == 10000
+    board.listen_fm(None)  # a stream is back
+    board.set_amplifiers(True, 0.0)
+    assert sim.state.source == codec.InputSource.ip
+
+
 def test_the_mcu_switches_four_channels_one_by_one_and_back_in_reverse(mcu):
     sim, board = mcu
     assert board.channels == 4
