@@ -50,8 +50,7 @@ class _Play:
     interrupt: threading.Event = field(default_factory=threading.Event)
     interrupted_by: str | None = None
     ended: bool = False  # stopped because it is over (a live broadcast's end), not cut
-    start_local: datetime | None = None  # start_at on this device's clock (see _placement)
-    clock_source: str = "free"
+    clock_source: str = "free"  # which clock the start was placed on (see _placement)
     cut: bool = False  # the last run was interrupted (by whatever interrupted_by says)
     resumed_after: str | None = None  # back after this higher priority (resume.py)
     resumes: int = 0
@@ -236,8 +235,7 @@ class Player:
         timesyncd discipline the clock, ``start_at − θ`` when only the agent's own SNTP
         reading says how far off it is (θ = true time − this clock)."""
         applied_s, play.clock_source = self._clock_correction()
-        play.start_local = play.cmd.start_at - timedelta(seconds=applied_s)
-        return play.start_local
+        return play.cmd.start_at - timedelta(seconds=applied_s)
 
     def _prepare_and_play(self, play: _Play) -> None:
         cmd = play.cmd
@@ -298,7 +296,7 @@ class Player:
                         "the bulletin was already over" if offset_s else source.error(),
                     )
                     return
-                self._play_when_due(play, source, preroll, offset_s)
+                self._play_when_due(play, start, source, preroll, offset_s)
             finally:
                 source.close()
             if not self._resume(play):
@@ -328,10 +326,12 @@ class Player:
             return 0.0
         return max(0.0, (self.clock.now() - start).total_seconds())
 
-    def _play_when_due(self, play: _Play, source: Source, preroll: bytes, offset_s: float) -> None:
+    def _play_when_due(
+        self, play: _Play, start: datetime, source: Source, preroll: bytes, offset_s: float
+    ) -> None:
         """Take the output ``lead_s`` before the start (a sound card is opened and primed in
         that time), place the first sample at the start, and play."""
-        cmd, start = play.cmd, play.start_local or play.cmd.start_at
+        cmd = play.cmd
         if self.clock.wait_until(start - timedelta(seconds=self.output.lead_s), play.cancelled):
             return
         if not self._take_output(play):
@@ -454,7 +454,7 @@ class Player:
     def _set_output_alarm(self, problems: list[str]) -> None:
         """The ``audio_output`` alarm: raised with the sound card's problems in words (it
         could not be opened, ran dry, had to jump back onto the timeline), cleared by the
-        next clean play. Changes only, so a healthy card sends nothing."""
+        next clean play; a healthy card sends nothing, a troubled one each time (counted)."""
         active = bool(problems)
         if active == self._output_alarm and not active:
             return

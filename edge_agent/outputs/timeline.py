@@ -44,7 +44,6 @@ class TimelineStats:
     dropped_frames: int = 0
     rejoins: int = 0  # jumps back onto the timeline (underrun, clock step, stall)
     max_error_s: float = 0.0  # the largest smoothed error seen before it was corrected
-    last_error_s: float = 0.0
     unpaced: bool = False  # the device ran ahead of time past MAX_JUMP_INSERT_S: left as is
 
 
@@ -65,7 +64,6 @@ class DriftGuard:
 
     def step(self, error_s: float) -> int:
         """Frames to insert (> 0) or drop (< 0) before the next write; 0 to write as is."""
-        self.stats.last_error_s = error_s
         if abs(error_s) >= self.jump_s:
             self._errors.clear()
             inserted_s = self.stats.inserted_frames / self.rate
