@@ -18,7 +18,7 @@ import pytest
 from edge_agent.outputs.alsa import AlsaOutput
 from edge_agent.outputs.base import SAMPLE_RATE
 from edge_agent.player import Player
-from edge_agent.sources import Prepared, SourceOutcome
+from edge_agent.sources import Prepared
 from protocol.messages import (
     AlarmCode,
     AlarmEvent,
@@ -29,13 +29,14 @@ from protocol.messages import (
     PlayCommand,
     utcnow,
 )
+from tests.support.pcm_source import PcmSource
 from tests.support.sound_room import SoundRoom
 from tests.support.stack import wait_for
 
 CLICK = 20000
 
 
-class ClickTrack:
+class ClickTrack(PcmSource):
     """Silence with a 5 ms click at each whole second, from 0 s; ``stall_at_s`` makes the
     source hang for ``stall_s`` when the player reads past that point (a stalled stream)."""
 
@@ -45,8 +46,7 @@ class ClickTrack:
         click = CLICK.to_bytes(2, "little", signed=True) * (SAMPLE_RATE // 200)
         for s in range(seconds):
             pcm[s * SAMPLE_RATE * 2 : s * SAMPLE_RATE * 2 + len(click)] = click
-        self._data = bytes(pcm)
-        self._pos = 0
+        super().__init__(bytes(pcm))
         self._stall = None if stall_at_s is None else int(stall_at_s * SAMPLE_RATE * 2)
         self._stall_s = stall_s
 
@@ -54,18 +54,7 @@ class ClickTrack:
         if self._stall is not None and self._pos >= self._stall:
             self._stall = None
             time.sleep(self._stall_s)
-        data = self._data[self._pos : self._pos + size]
-        self._pos += len(data)
-        return data
-
-    def error(self) -> str:
-        return "empty"
-
-    def close(self) -> None:
-        pass
-
-    def outcome(self, written: int) -> SourceOutcome:
-        return SourceOutcome()
+        return super().read(size)
 
 
 class ClickSources:
