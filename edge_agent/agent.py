@@ -138,6 +138,7 @@ class Agent:
             pcm_max_ms=round(config.pcm_cache_max_s * 1000),
             credentials=(config.device_id, config.token),
             live_buffer_s=config.live_buffer_ms / 1000,
+            tls=tls,
             fm=(lambda on: self.cluster.listen_fm(on, fm_mhz))
             if (fm_mhz := hw.fm_fallback_mhz)
             else None,

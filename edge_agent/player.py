@@ -51,6 +51,7 @@ class _Play:
     interrupted_by: str | None = None
     ended: bool = False  # stopped because it is over (a live broadcast's end), not cut
     clock_source: str = "free"  # which clock the start was placed on (see _placement)
+    clock_applied_s: float = 0.0  # the SNTP offset the start was placed by ("offset")
     cut: bool = False  # the last run was interrupted (by whatever interrupted_by says)
     resumed_after: str | None = None  # back after this higher priority (resume.py)
     resumes: int = 0
@@ -235,6 +236,7 @@ class Player:
         timesyncd discipline the clock, ``start_at − θ`` when only the agent's own SNTP
         reading says how far off it is (θ = true time − this clock)."""
         applied_s, play.clock_source = self._clock_correction()
+        play.clock_applied_s = applied_s
         return play.cmd.start_at - timedelta(seconds=applied_s)
 
     def _prepare_and_play(self, play: _Play) -> None:
@@ -354,6 +356,7 @@ class Player:
                 self._set_output_alarm([f"cannot open the sound card: {exc}"])
                 return
             first = sink.start(start, self.clock)  # when the first sample leaves the device
+            source.align(first, play.clock_applied_s)  # a live stream reads by it
             joined_late_ms = None
             if offset_s > 0:  # also skip what passed while the source and device opened
                 lag_s = max(0.0, (first - start).total_seconds() - offset_s)

@@ -4,11 +4,13 @@ a live stream. The player sees only the narrow ``Source`` / ``Sources`` interfac
 from __future__ import annotations
 
 import logging
+import ssl
 import subprocess
 import sys
 from array import array
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -17,6 +19,7 @@ from protocol.urls import with_credentials
 
 from .cache import MediaCache, MediaHashMismatch, MediaUnavailable, StorageFull
 from .outputs.base import BYTES_PER_SECOND, SAMPLE_RATE
+from .stamped_stream import StampedStream
 from .stream import DEAD_AIR_S, StreamSource
 
 log = logging.getLogger(__name__)
@@ -31,6 +34,11 @@ class Source(Protocol):
     """PCM for one play: 16-bit mono at ``SAMPLE_RATE``; ``b""`` at its end."""
 
     def read(self, size: int) -> bytes: ...
+
+    def align(self, heard_at: datetime, clock_offset_s: float = 0.0) -> None:
+        """The next sample read is heard at ``heard_at`` (``+ clock_offset_s`` in true
+        time): a stream on the station's timeline picks its audio by it; others ignore it."""
+        ...
 
     def error(self) -> str:
         """Why it produced nothing (for the failure report)."""
@@ -109,6 +117,9 @@ class PcmFile:
             scaled.byteswap()
         return scaled.tobytes()
 
+    def align(self, heard_at: datetime, clock_offset_s: float = 0.0) -> None:
+        pass
+
     def error(self) -> str:
         return "cached PCM is empty"
 
@@ -135,6 +146,9 @@ class Decoder:
     def read(self, size: int) -> bytes:
         assert self._proc.stdout is not None
         return self._proc.stdout.read(size)
+
+    def align(self, heard_at: datetime, clock_offset_s: float = 0.0) -> None:
+        pass
 
     def error(self) -> str:
         try:
@@ -168,6 +182,7 @@ class Stream:
         live_buffer_s: float = 1.0,
         fallback_file: Path | None = None,
         fm: Callable[[bool], bool] | None = None,
+        tls: ssl.SSLContext | None = None,
     ):
         assert cmd.stream is not None
         stream = cmd.stream
@@ -175,6 +190,14 @@ class Stream:
             with_credentials(u, *credentials) if stream.auth and credentials else u
             for u in stream.urls
         ]
+        self._delay_ms = stream.delay_ms if stream.live else None
+        self._source: StreamSource | StampedStream
+        if self._delay_ms is not None:  # the station's stamped live stream: on its timeline
+            self._source = StampedStream(
+                urls[0], stream.duration_s, volume, self._delay_ms / 1000, tls=tls
+            )
+            self._shown = [stream.url]
+            return
         self._source = StreamSource(
             ffmpeg,
             urls,
@@ -190,6 +213,10 @@ class Stream:
 
     def read(self, size: int) -> bytes:
         return self._source.read(size)
+
+    def align(self, heard_at: datetime, clock_offset_s: float = 0.0) -> None:
+        if isinstance(self._source, StampedStream):
+            self._source.align(heard_at, clock_offset_s)
 
     def error(self) -> str:
         return self._source.error()
@@ -211,15 +238,19 @@ class Stream:
             u if u == "fm" else self._shown[self._source.urls.index(u)]
             for u in self._source.urls_played
         ]
-        return SourceOutcome(
-            failure=failure,
-            extra=dict(
-                stream_urls=played,
-                silence_ms=silence_ms,
-                dead_air_ms=dead_ms,
-                silence_switches=self._source.silence_switches,
-            ),
+        extra: dict[str, Any] = dict(
+            stream_urls=played,
+            silence_ms=silence_ms,
+            dead_air_ms=dead_ms,
+            silence_switches=self._source.silence_switches,
         )
+        if isinstance(self._source, StampedStream):
+            extra.update(
+                live_delay_ms=self._delay_ms,
+                stamped=self._source.stamped,
+                late_ms=self._source.late_ms,
+            )
+        return SourceOutcome(failure=failure, extra=extra)
 
 
 class MediaSources:
@@ -233,7 +264,9 @@ class MediaSources:
         credentials: tuple[str, str] | None = None,
         live_buffer_s: float = 1.0,
         fm: Callable[[bool], bool] | None = None,
+        tls: ssl.SSLContext | None = None,
     ):
+        self._tls = tls  # the station's CA, for a stream server on https
         self._cache = cache
         self._fm = fm  # the board's FM tuner as a relay's last resort
         self._ffmpeg = ffmpeg
@@ -293,6 +326,7 @@ class MediaSources:
                 self._live_buffer_s,
                 fallback_file=prepared.path,
                 fm=self._fm,
+                tls=self._tls,
             )
         if prepared.pcm is not None:
             return PcmFile(prepared.pcm, volume, offset_s)

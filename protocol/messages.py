@@ -122,6 +122,9 @@ class StreamRef(Message, omit_defaults=True):
     # tried; when none gives sound, ``fallback_media`` (a stored bulletin) plays
     silence_s: Annotated[int, Meta(ge=2, le=600)] | None = None
     fallback_media: MediaRef | None = None
+    # the station stamps the stream with its capture time (docs/live.md): every loudspeaker
+    # plays each piece at capture time + ``delay_ms``, so all of them speak together
+    delay_ms: Annotated[int, Meta(ge=50, le=10_000)] | None = None
 
     @property
     def urls(self) -> list[str]:
@@ -443,6 +446,11 @@ class PlaybackFinishedEvent(_Event, tag="playback.finished"):
     timeline_corrected_ms: Annotated[float, Meta(ge=0)] | None = None
     timeline_max_error_ms: Annotated[float, Meta(ge=0)] | None = None
     resumed_after: Text200 | None = None
+    # a stream on the station's timeline: the delay it played at, whether the stream named
+    # its capture time (False: placed by arrival), audio that came after its time (dropped)
+    live_delay_ms: Annotated[int, Meta(ge=0)] | None = None
+    stamped: bool | None = None
+    late_ms: Annotated[int, Meta(ge=0)] | None = None
 
 
 class PlaybackFailedEvent(_Event, tag="playback.failed"):

@@ -42,6 +42,9 @@ class LiveOut(BaseModel):
     feed: str | None = Field(
         None, description="browser: the WebSocket the microphone's WebM/Opus chunks are sent to"
     )
+    delay_ms: int = Field(
+        description="every loudspeaker plays the voice this long after it was captured, together"
+    )
 
 
 class SourcePasswordOut(BaseModel):
@@ -61,6 +64,7 @@ def go_live(body: LiveIn, svc: ServicesDep, who: Principal = allow("live.start")
         mount=started.mount,
         source=started.source,
         source_url=started.source_url,
+        delay_ms=started.delay_ms,
         feed=f"/api/live/{started.broadcast_id}/feed" if started.source == "browser" else None,
     )
 

@@ -130,6 +130,10 @@ MESSAGES: dict[str, dict[str, str]] = {
         "vi": "Buổi phát này không lấy tiếng từ trình duyệt.",
         "en": "This live broadcast does not take the browser's microphone.",
     },
+    "live.ended": {
+        "vi": "Buổi phát trực tiếp này đã kết thúc.",
+        "en": "This live broadcast has ended.",
+    },
     "live.not_yours": {
         "vi": "Chỉ người phát hoặc người duyệt mới kết thúc được buổi phát này.",
         "en": "Only its announcer or an approver can end this live broadcast.",

@@ -7,7 +7,13 @@ Devices listen with their own credentials and only to a live broadcast they are 
 of; a source may speak only on the mount of a live broadcast that has not ended (the
 controller's own sources with the controller's password, a person's client with theirs, on
 their own broadcast). When a source goes and does not come back within
-``live_source_grace_s``, the broadcast ends by itself."""
+``live_source_grace_s``, the broadcast ends by itself.
+
+Every live broadcast has a channel (``streams/channel.py``): the controller's encoder on
+the mount the devices hear, paced by the controller's clock and stamped with it, so every
+loudspeaker plays each piece ``live_delay_ms`` after it was captured, all together. A
+streaming client sends to the broadcast's own input mount (``/l-….in.ogg``); the channel
+reads it from there."""
 
 from __future__ import annotations
 
@@ -15,10 +21,12 @@ import hmac
 import logging
 import re
 import secrets
+import shlex
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
@@ -32,8 +40,9 @@ from ..domain.errors import Conflict, Invalid, NotAllowed, NotFound
 from ..fsutil import secret_file
 from ..jobs import Jobs
 from ..settings import Settings
+from ..streams.channel import LiveChannel, LiveInput
 from ..streams.icecast import AUTH_PATH, IcecastServer
-from ..streams.sources import FfmpegSource, icecast_target
+from ..streams.sources import icecast_target
 from .accounts import AccountService
 from .audit import AuditLog
 from .broadcasting import StreamBroadcasts, StreamRequest
@@ -42,7 +51,7 @@ log = logging.getLogger(__name__)
 
 CONTROLLER_SOURCE = "loalang"  # the user name of the controller's own sources
 SOURCES = ("browser", "line_in", "client")
-MOUNT = re.compile(r"^/(l-[0-9a-f]{12})\.ogg$")
+MOUNT = re.compile(r"^/(l-[0-9a-f]{12})(\.in)?\.ogg$")  # the channel; a client's input
 
 
 @dataclass(frozen=True)
@@ -51,6 +60,7 @@ class LiveStarted:
     mount: str
     source: str
     source_url: str  # where a streaming client sends (host, port, mount; its user is the person)
+    delay_ms: int  # every loudspeaker speaks this long after the microphone
 
 
 class OnAirService:
@@ -74,7 +84,7 @@ class OnAirService:
             workdir / "source-password"
         )
         self.auth_key = secret_file(workdir / "auth-key")  # Icecast's questions carry it
-        self._sources: dict[str, FfmpegSource] = {}
+        self._channels: dict[str, LiveChannel] = {}
         self._lock = threading.Lock()
         self._icecast: IcecastServer | None = None
 
@@ -115,9 +125,9 @@ class OnAirService:
     def stop(self) -> None:
         """Close the live sources (the supervisor stops Icecast itself)."""
         with self._lock:
-            sources, self._sources = list(self._sources.values()), {}
-        for source in sources:
-            source.stop()
+            channels, self._channels = list(self._channels.values()), {}
+        for channel in channels:
+            channel.stop()
 
     # --- going live ------------------------------------------------------------------------
 
@@ -140,43 +150,54 @@ class OnAirService:
                 source=source,
                 mount=mount,
                 broadcast_id=broadcast_id,
+                delay_ms=self.settings.live_delay_ms,
             ),
             who,
         )
-        if source == "line_in":
-            self._attach(
-                broadcast_id,
-                FfmpegSource.line_in(
-                    self.settings.ffmpeg, self.settings.live_line_in, self._target(mount)
-                ),
-            )
+        channel = LiveChannel(self.settings.ffmpeg, self._target(mount), broadcast_id)
+        with self._lock:
+            self._channels[broadcast_id] = channel
         # a source must come: the browser's within seconds, a person's client a little later
         self._end_later(broadcast_id, self.settings.live_source_grace_s + 45)
-        return LiveStarted(broadcast_id, mount, source, self.public_url + mount)
+        if source == "line_in":
+            self._jobs.cancel(f"live-end:{broadcast_id}")
+            channel.attach(
+                "line_in", shlex.split(self.settings.live_line_in), self._input_ended(broadcast_id)
+            )
+        return LiveStarted(
+            broadcast_id,
+            mount,
+            source,
+            f"{self.public_url}/{broadcast_id}.in.ogg",
+            self.settings.live_delay_ms,
+        )
 
     def end(self, broadcast_id: str, who: Principal | None) -> None:
         """ "Kết thúc": every loudspeaker stops and logs it as played; the source is closed."""
         self._owned(broadcast_id, who)
         self._streams.end(broadcast_id, who)
         self._jobs.cancel(f"live-end:{broadcast_id}")
-        self._detach(broadcast_id)
+        self._close_channel(broadcast_id)
 
-    def browser_feed(self, broadcast_id: str, who: Principal) -> FfmpegSource:
-        """The encoder the browser's microphone chunks are written to (one per broadcast: a
+    def browser_feed(self, broadcast_id: str, who: Principal) -> LiveInput:
+        """The decoder the browser's microphone chunks are written to (one per broadcast: a
         reconnect replaces it)."""
         row = self._owned(broadcast_id, who)
         if row.stream is None or row.stream.get("source") != "browser":
             raise Conflict("live.not_browser")
-        source = FfmpegSource.browser(self.settings.ffmpeg, self._target(row.stream["mount"]))
-        self._attach(broadcast_id, source)
-        return source
+        channel = self._channel(broadcast_id)
+        self._jobs.cancel(f"live-end:{broadcast_id}")
+        return channel.attach("browser", None, self._input_ended(broadcast_id))
 
-    def feed_closed(self, broadcast_id: str, source: FfmpegSource) -> None:
-        """The browser's socket closed: its encoder goes (the mount's end starts the grace)."""
+    def feed_closed(self, broadcast_id: str, source: LiveInput) -> None:
+        """The browser's socket closed: its decoder goes and the grace time starts."""
         with self._lock:
-            if self._sources.get(broadcast_id) is source:
-                del self._sources[broadcast_id]
-        source.stop()
+            channel = self._channels.get(broadcast_id)
+        if channel is not None:
+            channel.detach(source)
+            self._source_gone(broadcast_id)
+        else:
+            source.stop()
 
     def new_source_password(self, who: Principal) -> str:
         """A new source password for this person's streaming client (shown once)."""
@@ -200,23 +221,61 @@ class OnAirService:
         action, mount = form.get("action", ""), form.get("mount", "").split("?")[0]
         found = MOUNT.match(mount)
         broadcast_id = found.group(1) if found else None
+        is_input = bool(found and found.group(2))  # a person's client sends there
+        user, password = form.get("user", ""), form.get("pass", "")
         if action == "listener_add":
-            return self._may_listen(broadcast_id, form.get("user", ""), form.get("pass", ""))
+            if is_input:  # only the channel reads a client's input
+                return user == CONTROLLER_SOURCE and tokens_equal(password, self.source_password)
+            return self._may_listen(broadcast_id, user, password)
         if action == "stream_auth":
-            return self._may_speak(broadcast_id, form.get("user", ""), form.get("pass", ""))
+            return self._may_speak(broadcast_id, user, password, is_input)
         if action == "mount_add" and broadcast_id:
-            self._jobs.cancel(f"live-end:{broadcast_id}")
-            log.info("live %s: source on air", broadcast_id)
+            if is_input:
+                self._client_came(broadcast_id, mount)
+            log.info("live %s: %s on air", broadcast_id, "client" if is_input else "channel")
             return True
         if action == "mount_remove" and broadcast_id:
-            log.info(
-                "live %s: source gone; ends in %.0f s unless it comes back",
-                broadcast_id,
-                self.settings.live_source_grace_s,
-            )
-            self._end_later(broadcast_id, self.settings.live_source_grace_s)
+            if is_input:
+                with self._lock:
+                    channel = self._channels.get(broadcast_id)
+                if channel is not None:
+                    channel.detach()
+                self._source_gone(broadcast_id)
+            else:
+                log.info("live %s: channel off the stream server", broadcast_id)
             return True
         return False
+
+    def _client_came(self, broadcast_id: str, mount: str) -> None:
+        """A person's client is on its input mount: the channel reads it from there."""
+        with self._lock:
+            channel = self._channels.get(broadcast_id)
+        if channel is None:
+            return
+        self._jobs.cancel(f"live-end:{broadcast_id}")
+        url = self._local_url(mount, CONTROLLER_SOURCE, self.source_password)
+        channel.attach(
+            "client", ["-i", url], self._input_ended(broadcast_id), secret=self.source_password
+        )
+
+    def _input_ended(self, broadcast_id: str) -> Callable[[LiveInput], None]:
+        def ended(source: LiveInput) -> None:
+            log.warning("live %s: source ended (%s)", broadcast_id, source.error() or "no error")
+            with self._lock:
+                channel = self._channels.get(broadcast_id)
+            if channel is not None:
+                channel.detach(source)
+                self._source_gone(broadcast_id)
+
+        return ended
+
+    def _source_gone(self, broadcast_id: str) -> None:
+        log.info(
+            "live %s: source gone; ends in %.0f s unless it comes back",
+            broadcast_id,
+            self.settings.live_source_grace_s,
+        )
+        self._end_later(broadcast_id, self.settings.live_source_grace_s)
 
     def _may_listen(self, broadcast_id: str | None, user: str, password: str) -> bool:
         device_id = self._accounts.device_for_token(password)
@@ -236,7 +295,10 @@ class OnAirService:
                 is not None
             )
 
-    def _may_speak(self, broadcast_id: str | None, user: str, password: str) -> bool:
+    def _may_speak(
+        self, broadcast_id: str | None, user: str, password: str, is_input: bool
+    ) -> bool:
+        """The channel's mount: only the controller; a client's input: only its person."""
         if broadcast_id is None:
             return False
         with self._sessions() as session:
@@ -249,7 +311,9 @@ class OnAirService:
             ):
                 return False
             if user == CONTROLLER_SOURCE:
-                return tokens_equal(password, self.source_password)
+                return not is_input and tokens_equal(password, self.source_password)
+            if not is_input:
+                return False
             person = session.scalar(select(User).where(User.username == user))
             if person is None or not person.active or person.source_password_hash is None:
                 return False
@@ -276,27 +340,35 @@ class OnAirService:
             session.expunge(row)
             return row
 
-    def _target(self, mount: str) -> str:
-        """Where the controller's own sources send: its managed Icecast, else the public one."""
+    def _server(self) -> tuple[str, int]:
+        """Where the controller reaches Icecast: its managed one, else the public one."""
         s = self.settings
         if s.icecast == "managed":
-            host, port = s.icecast_host, s.icecast_port
-        else:
-            public = urlsplit(self.public_url)
-            host, port = public.hostname or "127.0.0.1", public.port or 80
+            return s.icecast_host, s.icecast_port
+        public = urlsplit(self.public_url)
+        return public.hostname or "127.0.0.1", public.port or 80
+
+    def _target(self, mount: str) -> str:
+        """Where the channel's encoder sends."""
+        host, port = self._server()
         return icecast_target(host, port, mount, CONTROLLER_SOURCE, self.source_password)
 
-    def _attach(self, broadcast_id: str, source: FfmpegSource) -> None:
-        with self._lock:
-            old, self._sources[broadcast_id] = self._sources.get(broadcast_id), source
-        if old is not None:
-            old.stop()
+    def _local_url(self, mount: str, user: str, password: str) -> str:
+        host, port = self._server()
+        return f"http://{quote(user, safe='')}:{quote(password, safe='')}@{host}:{port}{mount}"
 
-    def _detach(self, broadcast_id: str) -> None:
+    def _channel(self, broadcast_id: str) -> LiveChannel:
         with self._lock:
-            source = self._sources.pop(broadcast_id, None)
-        if source is not None:
-            source.stop()
+            channel = self._channels.get(broadcast_id)
+        if channel is None:
+            raise Conflict("live.ended")
+        return channel
+
+    def _close_channel(self, broadcast_id: str) -> None:
+        with self._lock:
+            channel = self._channels.pop(broadcast_id, None)
+        if channel is not None:
+            channel.stop()
 
     def _end_later(self, broadcast_id: str, seconds: float) -> None:
         self._jobs.at(
@@ -313,4 +385,4 @@ class OnAirService:
             self.settings.live_source_grace_s,
         )
         self._streams.end(broadcast_id, None)
-        self._detach(broadcast_id)
+        self._close_channel(broadcast_id)

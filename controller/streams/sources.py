@@ -1,20 +1,20 @@
-"""The controller's own live sources: ffmpeg encoding to Opus in Ogg and sending it to an
-Icecast mount, from the browser's microphone (WebM/Opus chunks written to its stdin) or from
-the station's line-in (ffmpeg's ALSA input, or any input the settings name).
+"""ffmpeg at the edges of the live channel (``channel.py``): decoders turning a source (the
+browser's WebM/Opus chunks, the line-in, a streaming client's mount) into PCM, and the one
+encoder that sends the paced PCM as Opus in Ogg to the station's Icecast.
 
-Ogg pages are flushed every 100 ms (ffmpeg's default is one second): what the listener
-waits for before it can decode is a page, so this is most of the stream's own delay."""
+The encoder flushes an Ogg page every 40 ms (ffmpeg's default is one second): a listener
+waits for a whole page before it can decode, so this is most of the stream's own delay."""
 
 from __future__ import annotations
 
 import logging
-import shlex
 import subprocess
 import threading
 from urllib.parse import quote
 
 log = logging.getLogger(__name__)
 
+PCM_ARGS = ["-f", "s16le", "-ac", "1", "-ar", "48000"]
 OPUS_ARGS = [
     "-ac",
     "1",
@@ -29,7 +29,7 @@ OPUS_ARGS = [
     "-frame_duration",
     "20",
     "-page_duration",
-    "100000",
+    "40000",
     "-flush_packets",
     "1",
     "-content_type",
@@ -37,47 +37,43 @@ OPUS_ARGS = [
     "-f",
     "ogg",
 ]
+# start at once: ffmpeg's default probing holds a second or more of input before any output
+LOW_DELAY_INPUT = [
+    "-fflags",
+    "nobuffer",
+    "-flags",
+    "low_delay",
+    "-probesize",
+    "4096",
+    "-analyzeduration",
+    "0",
+]
 
 
 def icecast_target(host: str, port: int, mount: str, user: str, password: str) -> str:
     return f"icecast://{quote(user, safe='')}:{quote(password, safe='')}@{host}:{port}{mount}"
 
 
-class FfmpegSource:
-    """One ffmpeg sending to one mount; ``write`` feeds its stdin when it reads a pipe."""
+class Ffmpeg:
+    """One ffmpeg process: ``write`` feeds its stdin, ``read`` takes its stdout (when
+    asked for); what it says on stderr is logged without ``secret``."""
 
-    def __init__(self, ffmpeg: str, input_args: list[str], target: str, stdin: bool):
-        self._secret = target.partition("://")[2].rpartition("@")[0]  # never in a log
-        args = [
-            ffmpeg,
-            "-v",
-            "error",
-            "-nostdin" if not stdin else "-hide_banner",
-            "-fflags",
-            "nobuffer",
-            *input_args,
-            *OPUS_ARGS,
-            target,
-        ]
+    def __init__(self, args: list[str], stdin: bool, stdout: bool, secret: str = ""):
+        self._secret = secret
         self._proc = subprocess.Popen(
-            args,
+            [args[0], "-v", "error", "-hide_banner" if stdin else "-nostdin", *args[1:]],
             stdin=subprocess.PIPE if stdin else None,
-            stdout=subprocess.DEVNULL,
+            stdout=subprocess.PIPE if stdout else subprocess.DEVNULL,
             stderr=subprocess.PIPE,
         )
         self._lock = threading.Lock()
         self._stderr: list[str] = []
-        threading.Thread(target=self._drain, daemon=True, name="live-source-log").start()
+        threading.Thread(target=self._drain, daemon=True, name="ffmpeg-log").start()
 
-    @classmethod
-    def browser(cls, ffmpeg: str, target: str) -> FfmpegSource:
-        """The browser's MediaRecorder output (WebM with Opus) on stdin."""
-        return cls(ffmpeg, ["-f", "webm", "-i", "pipe:0"], target, stdin=True)
-
-    @classmethod
-    def line_in(cls, ffmpeg: str, input_args: str, target: str) -> FfmpegSource:
-        """The station's mixer on the controller's capture device (settings: live_line_in)."""
-        return cls(ffmpeg, shlex.split(input_args), target, stdin=False)
+    def read(self, size: int) -> bytes:
+        """Up to ``size`` bytes of its output as they come; b"" at its end."""
+        assert self._proc.stdout is not None
+        return self._proc.stdout.read1(size)  # type: ignore[attr-defined]
 
     def write(self, chunk: bytes) -> bool:
         """Feed the encoder; False once it has gone (its output is closed)."""
@@ -99,6 +95,8 @@ class FfmpegSource:
         return " ".join(self._stderr[-3:])[-300:]
 
     def stop(self) -> None:
+        if self._proc.stdin is None:  # reading a device or a URL: nothing to finish
+            self._proc.terminate()
         with self._lock:
             if self._proc.stdin is not None:
                 try:
@@ -117,4 +115,19 @@ class FfmpegSource:
             text = line.decode(errors="replace").strip().replace(self._secret, "***")
             if text:
                 self._stderr.append(text)
-                log.warning("live source: %s", text)
+                log.warning("live ffmpeg: %s", text)
+
+
+def encoder(ffmpeg: str, target: str, origin_ns: int) -> Ffmpeg:
+    """Paced PCM on stdin to Opus/Ogg on ``target``, its first sample stamped ``origin_ns``."""
+    secret = target.partition("://")[2].rpartition("@")[0]
+    args = [ffmpeg, "-fflags", "nobuffer", "-probesize", "32", "-analyzeduration", "0"]
+    args += [*PCM_ARGS, "-i", "pipe:0", *OPUS_ARGS]
+    args += ["-metadata", f"LOALANG_ORIGIN={origin_ns}", target]
+    return Ffmpeg(args, stdin=True, stdout=False, secret=secret)
+
+
+def decoder(ffmpeg: str, input_args: list[str], stdin: bool, secret: str = "") -> Ffmpeg:
+    """A source (``input_args``, or whatever is written to stdin) as PCM on stdout."""
+    args = [ffmpeg, *LOW_DELAY_INPUT, *input_args, *PCM_ARGS, "pipe:1"]
+    return Ffmpeg(args, stdin=stdin, stdout=True, secret=secret)

@@ -10,6 +10,7 @@ import time
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import httpx
 import numpy as np
@@ -97,12 +98,19 @@ def test_an_announcer_goes_live_from_a_streaming_client_to_two_villages(station:
     )
     assert live.status_code == 201, live.text
     out = live.json()
+    # the client sends to the broadcast's own input; only the station's channel is heard
+    in_mount = urlsplit(out["source_url"]).path
+    assert in_mount == f"/{out['broadcast_id']}.in.ogg"
+    assert out["mount"] != in_mount
     # a wrong password is refused by the station's Icecast; the right one speaks
-    wrong = _client(_target(s, "lan", "sai-mat-khau", out["mount"]))
+    wrong = _client(_target(s, "lan", "sai-mat-khau", in_mount))
     assert wrong.wait(timeout=20) != 0
     assert b"401" in wrong.stderr.read()
+    # nobody speaks on the channel itself, not even with the right password
+    squatter = _client(_target(s, "lan", secret["password"], out["mount"]))
+    assert squatter.wait(timeout=20) != 0
     started_at = time.time()
-    client = _client(_target(s, "lan", secret["password"], out["mount"]))
+    client = _client(_target(s, "lan", secret["password"], in_mount))
     try:
         wait_for(
             lambda: len(_started(s, out["broadcast_id"])) == 2,
@@ -146,6 +154,14 @@ def test_an_announcer_goes_live_from_a_streaming_client_to_two_villages(station:
         delays.append(switch_at - (started_at + SWITCH_S))
     print(f"mouth-to-speaker delay (client → Icecast → agents): {delays}")
     assert all(0 < x < 4.0 for x in delays), delays  # a live buffer, not a relay's 20 s
+    # on the station's timeline: both villages switch together (a 100 ms step resolution)
+    assert abs(delays[0] - delays[1]) < 0.15, delays
+    for d in done["deliveries"]:
+        [finished] = s.events(
+            type="playback.finished", play_id=out["broadcast_id"], device_id=d["device_id"]
+        )
+        assert finished["payload"]["stamped"] is True
+        assert finished["payload"]["live_delay_ms"] == out["delay_ms"]
 
 
 def test_a_device_listens_only_with_its_own_credentials_to_its_own_live(station: Stack):

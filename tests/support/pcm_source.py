@@ -18,6 +18,9 @@ class PcmSource:
         self._pos += len(data)
         return data
 
+    def align(self, heard_at: object, clock_offset_s: float = 0.0) -> None:
+        pass
+
     def error(self) -> str:
         return "empty"
 

@@ -55,6 +55,7 @@ class StreamRequest:
     broadcast_id: str | None = None  # chosen by the caller (the mount is named by it)
     fallback_media_sha256: str | None = None  # relay: plays when no URL gives sound
     silence_s: int | None = None  # dead air longer than this on a URL: the next is tried
+    delay_ms: int | None = None  # a stream stamped by the station: played at capture + this
 
 
 def resolve_devices(session: Session, targets: list[str]) -> list[str]:
@@ -167,6 +168,7 @@ def playable(session: Session, broadcast: Broadcast) -> dict[str, Any]:
                 live=s["kind"] == "live",
                 auth=bool(s.get("auth")),
                 silence_s=s.get("silence_s"),
+                delay_ms=s.get("delay_ms"),
                 fallback_media=media_ref(fallback) if fallback else None,
             )
         )

@@ -87,6 +87,7 @@ class StreamBroadcasts:
                         mount=req.mount,
                         fallback_media=req.fallback_media_sha256,
                         silence_s=req.silence_s,
+                        delay_ms=req.delay_ms,
                     ),
                     start_at=timing.start_at,
                     send_at=timing.send_at,
