@@ -1,15 +1,23 @@
-"""Live latency benchmark: mouth to speaker. A source writes a 50 ms 1 kHz click every 2 s
-into the live encoder (ffmpeg → Opus/Ogg → the controller's Icecast, as a streaming client
-with the announcer's source password would); every agent's sink is searched for the clicks;
-each click's delay = when it came out of the sink − when the source wrote it.
+"""Live: mouth to speaker, and how far apart the loudspeakers speak, for every live source.
 
-    .venv/bin/python bench/live_latency.py                  # 1, 5 and 50 agents
-    .venv/bin/python bench/live_latency.py --agents 5 --seconds 30
+    .venv/bin/python bench/live_latency.py                          # 5 agents (room), 50 (files)
+    .venv/bin/python bench/live_latency.py --agents 5 --sources client line_in browser
 
-Real Mosquitto, the controller over HTTP with its managed Icecast, real agents (file output,
-paced like a sound card) in worker processes. Prints figures; asserts nothing. Goal (issue
-13): p99 ≤ 1.5 s. What the sink's clock says is when the sample left for the sound card; a
-real card's own buffer (ALSA period, 20–50 ms) comes on top.
+A 50 ms 1 kHz click every 2 s goes into each live source the way a station makes it:
+- ``client``: a streaming client (ffmpeg → Opus/Ogg, 100 ms pages → the broadcast's own
+  input mount on the controller's Icecast, with the announcer's source password);
+- ``line_in``: the controller's line-in reading PCM as a capture device gives it (a FIFO
+  the bench writes in real time: what ``-f alsa`` reads from a mixer);
+- ``browser``: the live page in Chromium, its fake microphone playing the clicks; the page's
+  own audio graph notes when each click reached it (the "mouth").
+Each click's delay = when a loudspeaker played it − when it was said. With ``--room`` (the
+default up to 16 agents) the agents play on PulseAudio null sinks through ALSA and the
+clicks are found in the room's recording (tests/support/sound_room.py); with more agents,
+on file sinks paced like a sound card (what each sink says it played when).
+
+Real Mosquitto, the real controller over HTTP with its managed Icecast, real agents in
+worker processes. Prints figures; asserts nothing. Goals (issue 28): spread between
+loudspeakers ≤ 20 ms p99; mouth → speaker ≤ 0.5 s p99 for each source.
 """
 
 from __future__ import annotations
@@ -30,108 +38,222 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from bench.scratch import scratch
-
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from fanout import pct, start_agents, start_station
 
+from bench.scratch import scratch
+
 RATE = 48000
 CLICK_EVERY_S = 2.0
 CLICK_S = 0.05
+LOUD = 3000
 
 
-def _source(target: str, seconds: float, clicks: list[float], stop: threading.Event) -> None:
-    """Paced raw PCM into ffmpeg's stdin; each click's wall time is noted as it is written."""
-    proc = subprocess.Popen(
-        [
-            "ffmpeg",
-            "-v",
-            "error",
-            "-hide_banner",
-            "-fflags",
-            "nobuffer",
-            "-f",
-            "s16le",
-            "-ar",
-            str(RATE),
-            "-ac",
-            "1",
-            "-i",
-            "pipe:0",
-            "-c:a",
-            "libopus",
-            "-b:a",
-            "32k",
-            "-application",
-            "voip",
-            "-frame_duration",
-            "20",
-            "-page_duration",
-            "100000",
-            "-flush_packets",
-            "1",
-            "-content_type",
-            "application/ogg",
-            "-f",
-            "ogg",
-            target,
-        ],
-        stdin=subprocess.PIPE,
-    )
-    assert proc.stdin is not None
-    chunk = RATE // 50  # 20 ms
+def _click() -> bytes:
     t = np.arange(int(RATE * CLICK_S)) / RATE
-    click = (np.sin(2 * np.pi * 1000 * t) * 0.6 * 32767).astype("<i2").tobytes()
+    return (np.sin(2 * np.pi * 1000 * t) * 0.6 * 32767).astype("<i2").tobytes()
+
+
+def _paced(write, seconds: float, clicks: list[float], stop: threading.Event) -> None:  # type: ignore[no-untyped-def]
+    """Raw PCM in real time, 20 ms at a time; each click's wall time noted as it is written."""
+    chunk = RATE // 50
     hiss = (np.random.default_rng(1).normal(0, 30, chunk)).astype("<i2").tobytes()
-    t0 = time.monotonic()
-    sent = 0.0
-    next_click = 1.0
+    click = _click()
+    t0, sent, next_click = time.monotonic(), 0.0, 1.0
     while sent < seconds and not stop.is_set():
         if sent >= next_click:
             clicks.append(time.time())
-            proc.stdin.write(click)
+            write(click)
             sent += CLICK_S
             next_click += CLICK_EVERY_S
         else:
-            proc.stdin.write(hiss)
+            write(hiss)
             sent += chunk / RATE
-        proc.stdin.flush()
         delay = t0 + sent - time.monotonic()
         if delay > 0:
             time.sleep(delay)
+
+
+def _client(target: str, seconds: float, clicks: list[float], stop: threading.Event) -> None:
+    proc = subprocess.Popen(
+        ["ffmpeg", "-v", "error", "-hide_banner", "-fflags", "nobuffer", "-probesize", "32"]
+        + ["-analyzeduration", "0", "-f", "s16le", "-ar", str(RATE), "-ac", "1", "-i", "pipe:0"]
+        + ["-c:a", "libopus", "-b:a", "32k", "-application", "voip", "-frame_duration", "20"]
+        + ["-page_duration", "100000", "-flush_packets", "1", "-content_type", "application/ogg"]
+        + ["-f", "ogg", target],
+        stdin=subprocess.PIPE,
+    )
+    assert proc.stdin is not None
+
+    def write(pcm: bytes) -> None:
+        proc.stdin.write(pcm)  # type: ignore[union-attr]
+        proc.stdin.flush()  # type: ignore[union-attr]
+
+    time.sleep(0.5)  # the client connects before it speaks (as a person would)
+    _paced(write, seconds, clicks, stop)
     proc.stdin.close()
     proc.wait(timeout=10)
 
 
-def _clicks_heard(wav: Path, started: float) -> list[float]:
-    """Wall times at which clicks came out of a sink (onsets of 1 kHz energy)."""
-    with wave.open(str(wav)) as w:
-        pcm = np.frombuffer(w.readframes(w.getnframes()), dtype="<i2").astype(np.float64)
-    hop = RATE // 200  # 5 ms
-    frames = len(pcm) // hop
-    energy = np.array([np.sqrt(np.mean(pcm[i * hop : (i + 1) * hop] ** 2)) for i in range(frames)])
-    loud = energy > 3000
-    onsets = [i for i in range(1, frames) if loud[i] and not loud[i - 1]]
-    return [started + i * hop / RATE for i in onsets]
+def _line_in(fifo: Path, seconds: float, clicks: list[float], stop: threading.Event) -> None:
+    with open(fifo, "wb", buffering=0) as fh:  # blocks until the controller's ffmpeg reads
+        time.sleep(0.5)
+        _paced(fh.write, seconds, clicks, stop)
 
 
-def run(n: int, per_process: int, seconds: float, broker_port: int, ctx) -> dict:  # type: ignore[no-untyped-def]
-    from tests.support.mosquitto import free_port
+CLICK_TAP = """
+(() => {
+  window.__clicks = [];
+  const original = navigator.mediaDevices.getUserMedia.bind(navigator.mediaDevices);
+  navigator.mediaDevices.getUserMedia = async (constraints) => {
+    const stream = await original(constraints);
+    const ctx = new AudioContext();
+    const tap = ctx.createScriptProcessor(256, 1, 1);
+    let n = 0, lastLoud = -1e9;
+    tap.onaudioprocess = (e) => {
+      const d = e.inputBuffer.getChannelData(0), now = Date.now();
+      for (let i = 0; i < d.length; i++, n++) {
+        if (Math.abs(d[i]) <= 0.3) { continue; }
+        if (n - lastLoud > ctx.sampleRate / 4) {  // a click's first loud sample
+          window.__clicks.push(now - (d.length - i) / ctx.sampleRate * 1000);
+        }
+        lastLoud = n;
+      }
+    };
+    ctx.createMediaStreamSource(stream).connect(tap);
+    tap.connect(ctx.destination);
+    return stream;
+  };
+})();
+"""
+
+
+def _browser(base: str, wav: Path, seconds: float, clicks: list[float]) -> None:
+    """The live page, as a broadcaster uses it, with Chromium's fake microphone."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path="/usr/bin/chromium",
+            args=[
+                "--use-fake-device-for-media-stream",
+                "--use-fake-ui-for-media-stream",
+                f"--use-file-for-fake-audio-capture={wav}",
+                "--autoplay-policy=no-user-gesture-required",
+            ],
+        )
+        page = browser.new_context(base_url=base, locale="vi-VN").new_page()
+        page.add_init_script(CLICK_TAP)
+        page.goto("/ui/login")
+        page.get_by_label("Tên đăng nhập").fill("phat-thanh-vien")
+        page.get_by_label("Mật khẩu").fill("bench-password-1")
+        page.get_by_role("button", name="Đăng nhập").click()
+        page.wait_for_url("**/ui/")
+        page.goto("/ui/live")
+        form = page.locator("#live-form")
+        form.locator("input[name=village][value=all]").check()
+        page.locator("#live-start").click()
+        page.wait_for_timeout(int(seconds * 1000))
+        said = page.evaluate("window.__clicks")
+        page.locator("#live-end").click()
+        page.wait_for_timeout(1000)
+        browser.close()
+    clicks.extend(t / 1000 for t in said)
+
+
+def _click_wav(path: Path, seconds: float) -> Path:
+    frames = bytearray(int(seconds * RATE) * 2)
+    click = _click()
+    at = 1.0
+    while at + CLICK_S < seconds:
+        start = int(at * RATE) * 2
+        frames[start : start + len(click)] = click
+        at += CLICK_EVERY_S
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(RATE)
+        w.writeframes(bytes(frames))
+    return path
+
+
+def _heard_in_files(configs: list[dict], broadcast_id: str) -> dict[str, list[float]]:
+    """Per agent, wall times at which clicks came out of its file sink."""
+    heard = {}
+    for config in configs:
+        wavs = sorted((Path(config["data_dir"]) / "output").glob(f"*{broadcast_id}*.wav"))
+        if not wavs:
+            continue
+        meta = json.loads(wavs[0].with_suffix(".json").read_text())
+        started = datetime.fromisoformat(meta["actual_start"]).timestamp()
+        with wave.open(str(wavs[0])) as w:
+            pcm = np.frombuffer(w.readframes(w.getnframes()), dtype="<i2")
+        heard[config["device_id"]] = _onsets(pcm, started)
+    return heard
+
+
+def _onsets(pcm: np.ndarray, t0: float) -> list[float]:
+    loud = np.abs(pcm.astype(np.int32)) > LOUD
+    edges = np.nonzero(loud[1:] & ~loud[:-1])[0] + 1
+    out, last = [], -RATE
+    for e in edges:  # one onset per click (a 1 kHz tone crosses the threshold each period)
+        if e - last > RATE // 4:
+            out.append(t0 + e / RATE)
+        last = e
+    return out
+
+
+def _heard_in_room(room, n: int, since: float) -> dict[str, list[float]]:  # type: ignore[no-untyped-def]
+    t0, audio = room.recording()
+    first = max(0, int((since - t0) * RATE))
+    return {f"loa-{i:04d}": _onsets(audio[first:, i], t0 + first / RATE) for i in range(n)}
+
+
+def run(
+    n: int,
+    sources: list[str],
+    seconds: float,
+    per_process: int,
+    use_room: bool,
+    delay_ms: int | None,
+) -> None:
+    from controller.db.models import DeviceEvent
+    from tests.support.mosquitto import Mosquitto, free_port
 
     tmp = scratch("loalang-bench-live-")
-    agent_root = tmp / "agents"
+    broker = Mosquitto(tmp / "mosquitto").start()
+    room = None
+    if use_room:
+        from tests.support.sound_room import SoundRoom
+
+        room = SoundRoom(n, tmp / "room").start()
+        os.environ.update(room.env)
+    fifo = tmp / "line-in.fifo"
+    os.mkfifo(fifo)
+    agent_root = scratch("loalang-bench-live-agents-")
     services, server, api, configs = start_station(
-        tmp, broker_port, n, agent_root, icecast="managed", icecast_port=free_port()
+        tmp,
+        broker.port,
+        n,
+        agent_root,
+        icecast="managed",
+        icecast_port=free_port(),
+        live_line_in=f"-f s16le -ar {RATE} -ac 1 -i {fifo}",
+        **({"live_delay_ms": delay_ms} if delay_ms else {}),
     )
+    if room is not None:
+        for i, data in enumerate(configs):
+            data["output"] = {"backend": "alsa", "device": room.device(i)}
     groups = [list(range(i, min(n, i + per_process))) for i in range(0, n, per_process)]
-    procs, stop_agents = start_agents(configs, groups, ctx)
+    procs, stop_agents = start_agents(configs, groups, mp.get_context("spawn"))
     deadline = time.time() + 300
-    while (
-        sum(d["status"] == "online" for d in api.get("/api/devices").json()) < n
-        and time.time() < deadline
-    ):
+    while time.time() < deadline:
+        if sum(d["status"] == "online" for d in api.get("/api/devices").json()) == n:
+            break
         time.sleep(1)
+    if room is not None:
+        room.record()
     api.post(
         "/api/users",
         json={
@@ -143,117 +265,103 @@ def run(n: int, per_process: int, seconds: float, broker_port: int, ctx) -> dict
     token = api.post("/api/users/phat-thanh-vien/tokens", json={}).json()["token"]
     auth = {"Authorization": f"Bearer {token}"}
     secret = api.post("/api/live/source-password", headers=auth).json()["password"]
-    live = api.post(
-        "/api/live", headers=auth, json={"targets": ["zone:all-villages"], "source": "client"}
-    ).json()
-    s = services.settings
-    target = f"icecast://phat-thanh-vien:{secret}@127.0.0.1:{s.icecast_port}{live['mount']}"
-    clicks: list[float] = []
-    stop = threading.Event()
-    source = threading.Thread(target=_source, args=(target, seconds, clicks, stop))
-    source.start()
-    source.join()
-    load = os.getloadavg()[0]  # the host while 1 + n decoders ran: a harness limit shows here
-    time.sleep(1.5)
-    api.post(f"/api/live/{live['broadcast_id']}/end", headers=auth).raise_for_status()
-    time.sleep(3)
-    delays: list[float] = []
-    steady: list[float] = []  # clicks said 5 s or more after every loudspeaker was on air
-    per_agent = []
-    by_click: dict[float, list[float]] = {}  # said → each loudspeaker's delay: the spread
-    with services.sessions() as session:
-        from controller.db.models import DeviceEvent
-
-        on_air = max(
-            datetime.fromisoformat(e.payload["actual_start"]).timestamp()
-            for e in session.query(DeviceEvent).filter_by(
-                type="playback.started", play_id=live["broadcast_id"]
-            )
-        )
-    for config in configs:
-        out = Path(config["data_dir"]) / "output"
-        wavs = sorted(out.glob(f"*{live['broadcast_id']}*.wav"))
-        if not wavs:
+    print(f"\n{n} agents on {'the sound room (ALSA → PulseAudio)' if room else 'file sinks'}:")
+    for source in sources:
+        clicks: list[float] = []
+        stop = threading.Event()
+        if source == "browser":
+            base = str(api.base_url).rstrip("/")
+            _browser(base, _click_wav(tmp / "clicks.wav", seconds + 2), seconds, clicks)
+            lives = api.get("/api/broadcasts", params={"limit": 5}).json()
+            broadcast_id = next(b["id"] for b in lives if b["id"].startswith("l-"))
+        else:
+            live = api.post(
+                "/api/live",
+                headers=auth,
+                json={"targets": ["zone:all-villages"], "source": source},
+            ).json()
+            broadcast_id = live["broadcast_id"]
+            if source == "client":
+                s = services.settings
+                mount = f"/{broadcast_id}.in.ogg"
+                target = f"icecast://phat-thanh-vien:{secret}@127.0.0.1:{s.icecast_port}{mount}"
+                _client(target, seconds, clicks, stop)
+            else:
+                _line_in(fifo, seconds, clicks, stop)
+            time.sleep(1.0)
+            api.post(f"/api/live/{broadcast_id}/end", headers=auth).raise_for_status()
+        time.sleep(2.5)
+        services.ingest.wait_idle(30)
+        with services.sessions() as session:
+            rows = session.query(DeviceEvent).filter_by(play_id=broadcast_id).all()
+            started = [
+                datetime.fromisoformat(e.payload["actual_start"]).timestamp()
+                for e in rows
+                if e.type == "playback.started"
+            ]
+            finished = [e.payload for e in rows if e.type == "playback.finished"]
+        if not started:
+            print(f"  {source}: no loudspeaker started")
             continue
-        meta = json.loads(wavs[0].with_suffix(".json").read_text())
-        started = datetime.fromisoformat(meta["actual_start"]).timestamp()
-        heard = _clicks_heard(wavs[0], started)
-        mine = []
-        for said in [c for c in clicks if c > on_air + 0.5]:  # said once all were on air:
-            # the first click heard after it was said, within 5 s
-            after = [h - said for h in heard if 0 < h - said < 5]
-            if after:
-                mine.append(min(after) * 1000)
-                by_click.setdefault(said, []).append(min(after) * 1000)
-                if said > on_air + 5:
-                    steady.append(min(after) * 1000)
-        per_agent.append(len(mine))
-        delays += mine
+        on_air = max(started)
+        heard = (
+            _heard_in_room(room, n, on_air - 0.5)
+            if room is not None
+            else _heard_in_files(configs, broadcast_id)
+        )
+        delays: list[float] = []
+        by_click: dict[float, list[float]] = {}
+        for said in [c for c in clicks if c > on_air + 0.5]:
+            for times in heard.values():
+                after = [h - said for h in times if 0 < h - said < 3]
+                if after:
+                    delays.append(min(after) * 1000)
+                    by_click.setdefault(said, []).append(min(after) * 1000)
+        counted = len([c for c in clicks if c > on_air + 0.5])
+        late = sum(p.get("late_ms") or 0 for p in finished)
+        delay = next((p.get("live_delay_ms") for p in finished), None)
+        if not delays:
+            print(f"  {source}: no click heard")
+            continue
+        spreads = [max(v) - min(v) for v in by_click.values() if len(v) > 1]
+        print(
+            f"  {source:>8}: mouth → speaker min {min(delays):4.0f}  p50 {pct(delays, 50):4.0f}  "
+            f"p99 {pct(delays, 99):4.0f}  max {max(delays):4.0f} ms "
+            f"({len(delays)}/{counted * n} clicks heard; delay {delay} ms; "
+            f"audio that came after its time: {late} ms in all)"
+        )
+        if spreads:
+            print(
+                f"            spread between loudspeakers per click: min {min(spreads):5.1f}  "
+                f"p50 {pct(spreads, 50):5.1f}  p99 {pct(spreads, 99):5.1f}  "
+                f"max {max(spreads):5.1f} ms ({len(spreads)} clicks)"
+            )
     stop_agents.set()
     for p in procs:
         p.join(timeout=60)
     server.stop()
     services.stop()
-    counted = len([c for c in clicks if c > on_air + 0.5])
-    return dict(
-        n=n,
-        clicks=counted,
-        heard=sum(per_agent),
-        agents_heard=len(per_agent),
-        delays=delays,
-        steady=steady,
-        spreads=[max(v) - min(v) for v in by_click.values() if len(v) > 1],
-        load=load,
-    )
+    if room is not None:
+        room.stop()
+    broker.stop()
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--agents", type=int, nargs="*", default=[1, 5, 50])
+    parser.add_argument("--agents", type=int, nargs="*", default=[5, 50])
+    parser.add_argument("--sources", nargs="*", default=["client", "line_in", "browser"])
     parser.add_argument("--per-process", type=int, default=10)
-    parser.add_argument("--seconds", type=float, default=25)
+    parser.add_argument("--seconds", type=float, default=21)
+    parser.add_argument("--room", choices=["auto", "yes", "no"], default="auto")
+    parser.add_argument("--delay-ms", type=int, help="the station's live delay (its default)")
     args = parser.parse_args()
-    from tests.support.mosquitto import Mosquitto
-
-    broker = Mosquitto(scratch("loalang-bench-mqtt-")).start()
-    ctx = mp.get_context("spawn")
     print(
-        f"\nLoa Làng live latency — mouth to speaker, {platform.machine()} "
+        f"Loa Làng live — mouth to speaker and spread, {platform.machine()} "
         f"{mp.cpu_count()} cores, CPython {platform.python_version()}"
     )
-    print(
-        "  (source → ffmpeg Opus/Ogg, 100 ms pages → Icecast → agent ffmpeg → 1 s jitter "
-        "buffer cap → sink)"
-    )
-    try:
-        for n in args.agents:
-            r = run(n, args.per_process, args.seconds, broker.port, ctx)
-            d = r["delays"]
-            if not d:
-                print(f"  {n:>3} agents: no click heard ({r['agents_heard']} sinks)")
-                continue
-            print(
-                f"  {n:>3} agents: min {min(d):6.0f} ms  p50 {pct(d, 50):6.0f} ms  "
-                f"p99 {pct(d, 99):6.0f} ms  "
-                f"max {max(d):6.0f} ms  ({r['heard']}/{r['clicks'] * n} clicks heard, "
-                f"goal p99 ≤ 1500 ms; load average {r['load']:.1f} on "
-                f"{mp.cpu_count()} cores)"
-            )
-            if r["spreads"]:  # how far apart the loudspeakers said the same click
-                w = r["spreads"]
-                print(
-                    f"       spread between loudspeakers per click: min {min(w):5.1f}  "
-                    f"p50 {pct(w, 50):5.1f}  p99 {pct(w, 99):5.1f}  max {max(w):5.1f} ms  "
-                    f"({len(w)} clicks; goal p99 ≤ 20 ms)"
-                )
-            if r["steady"]:
-                s = r["steady"]
-                print(
-                    f"       from 5 s on air: p50 {pct(s, 50):6.0f} ms  p99 {pct(s, 99):6.0f} "
-                    f"ms  max {max(s):6.0f} ms"
-                )
-    finally:
-        broker.stop()
+    for n in args.agents:
+        use_room = args.room == "yes" or (args.room == "auto" and n <= 16)
+        run(n, args.sources, args.seconds, args.per_process, use_room, args.delay_ms)
 
 
 if __name__ == "__main__":

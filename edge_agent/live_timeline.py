@@ -60,10 +60,13 @@ class TimelineBuffer:
         first, pcm = self._parts[-1]
         return first + len(pcm) // 2
 
-    def put(self, first: int, pcm: bytes) -> None:
+    def put(self, first: int, pcm: bytes, count_late: bool = True) -> None:
+        """Place audio; what is before the cursor is dropped (counted late unless told:
+        a stream server's burst of old audio on connecting is not late, just old)."""
         if self.cursor is not None and first < self.cursor:
             cut = min(self.cursor - first, len(pcm) // 2)
-            self.late += cut
+            if count_late:
+                self.late += cut
             first, pcm = first + cut, pcm[cut * 2 :]
         if not pcm:
             return

@@ -29,6 +29,9 @@ log = logging.getLogger(__name__)
 
 READ_BYTES = 4096
 DUE_GUARD_S = 0.02  # stop waiting for audio this long before it is due at the sink
+# what one read gives at most: the player asks for 100 ms, but the newest 20 ms need not wait
+# for the 80 after them, so the delay can be smaller by that much
+READ_MAX = RATE // 50
 
 
 class StampedStream:
@@ -78,7 +81,7 @@ class StampedStream:
         self._taken = 0
 
     def read(self, size: int) -> bytes:
-        count = min(size // 2, self._remaining)
+        count = min(size // 2, self._remaining, READ_MAX)
         if count <= 0:
             return b""
         if self._buffer.cursor is None:  # not aligned: play from what is here now
@@ -184,6 +187,7 @@ class StampedStream:
         reader = OggReader()
         decoder: OpusDecoder | None = None
         pre_skip, origin, expect, next_end, got = 0, None, "head", None, 0
+        in_time = False  # the server's burst of old audio on connecting is not "late"
         try:
             while not self._stop.is_set():
                 data = resp.read1(READ_BYTES)
@@ -221,7 +225,10 @@ class StampedStream:
                         self.urls_played.append(self._url)
                     got += len(pcm)
                     with self._cond:
-                        self._buffer.put(first, pcm)
+                        cursor = self._buffer.cursor
+                        if cursor is not None and first + len(pcm) // 2 > cursor:
+                            in_time = True
+                        self._buffer.put(first, pcm, count_late=in_time)
                         self._cond.notify_all()
             return got
         finally:

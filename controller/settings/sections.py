@@ -376,11 +376,11 @@ class LiveSettings(BaseModel):
         1.0, ge=0.2, le=10, description="a live or relay play starts this long after it is sent"
     )
     live_delay_ms: int = Field(
-        300,
+        200,
         ge=100,
         le=10_000,
         description="every loudspeaker plays live audio this long after it was captured, all "
-        "together; 300 ms on a LAN, 800–1500 ms over 4G (docs/live.md)",
+        "together; 200 ms on a LAN, 800–1500 ms over 4G (docs/live.md)",
     )
     live_line_in: str = Field(
         "-f alsa -i default",

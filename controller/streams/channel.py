@@ -21,7 +21,7 @@ READ_BYTES = 1920
 CONNECT_TRIES = 20  # a client's mount is read as soon as Icecast says it came; it may lag
 CONNECT_PAUSE_S = 0.25
 # how much a source is let run ahead before the pacer takes from it: its longest burst
-PREROLL_S = {"browser": 0.12, "client": 0.12, "line_in": 0.06}
+PREROLL_S = {"browser": 0.08, "client": 0.12, "line_in": 0.06}
 
 
 class LiveInput:

@@ -112,7 +112,9 @@ class Ffmpeg:
     def _drain(self) -> None:
         assert self._proc.stderr is not None
         for line in self._proc.stderr:
-            text = line.decode(errors="replace").strip().replace(self._secret, "***")
+            text = line.decode(errors="replace").strip()
+            if self._secret:
+                text = text.replace(self._secret, "***")
             if text:
                 self._stderr.append(text)
                 log.warning("live ffmpeg: %s", text)

@@ -75,11 +75,12 @@ if [ ! -f "$CONFIG" ]; then
 fi
 if [ "$SYSTEM" = 1 ] && [ "$(id -u)" -ne 0 ]; then die "run as root (sudo)"; fi
 
-# 1. Debian packages: Python, ffmpeg (decoding, streams), ALSA tools.
+# 1. Debian packages: Python, ffmpeg (decoding, streams), libopus (live), ALSA tools.
 if [ "$SYSTEM" = 1 ]; then
   missing=()
   python3 -c 'import venv, ensurepip' 2>/dev/null || missing+=(python3-venv)
   command -v ffmpeg >/dev/null || missing+=(ffmpeg)
+  dpkg -s libopus0 >/dev/null 2>&1 || missing+=(libopus0)  # live audio decoded by the agent
   command -v aplay >/dev/null || missing+=(alsa-utils)
   command -v curl >/dev/null || missing+=(curl)
   if [ ${#missing[@]} -gt 0 ]; then

@@ -1,12 +1,15 @@
 """Live from the station, against a real Icecast the controller runs: a streaming client with
 the announcer's own source password, the line-in, devices that listen with their own
 credentials; "Kết thúc" ends it on every loudspeaker with start and end logged; an emergency
-preempts it and it does not come back by itself."""
+preempts it and it comes back while on air; loudspeakers on sound cards speak each word
+together (the station's timeline)."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import time
+import tomllib
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
@@ -16,8 +19,10 @@ import httpx
 import numpy as np
 import pytest
 
+from edge_agent.config import AgentConfig
 from tests.support.audio import dominant_hz, make_speech, read_wav
 from tests.support.mosquitto import Mosquitto, free_port
+from tests.support.sound_room import SoundRoom
 from tests.support.stack import Stack, wait_for
 
 SWITCH_S = 4.0  # the source's tone goes from 440 Hz to 880 Hz this long after it starts
@@ -234,3 +239,62 @@ def test_an_emergency_preempts_live_and_live_comes_back_while_on_air(station: St
         what="live back on both loudspeakers",
     )
     lan.post(f"/api/live/{out['broadcast_id']}/end").raise_for_status()
+
+
+def test_loudspeakers_on_sound_cards_say_each_live_word_together(tmp_path, mosquitto, monkeypatch):
+    """The station's timeline end to end: a click track into the line-in (a FIFO written in
+    real time, as a mixer would give it), two agents on ALSA sound devices recorded back
+    (sound_room.py); each click comes out of both at the same instant, ``delay_ms`` plus the
+    channel's short queue after it was said."""
+    fifo = tmp_path / "line-in.fifo"
+    os.mkfifo(fifo)
+    room = SoundRoom(2, tmp_path / "room").start()
+    monkeypatch.setenv("PULSE_SERVER", room.server)
+    s = Stack(
+        tmp_path,
+        mosquitto.port,
+        icecast="managed",
+        icecast_port=free_port(),
+        live_line_in=f"-f s16le -ar 48000 -ac 1 -i {fifo}",
+    ).start()
+    try:
+        room.record()
+        s.add_zone("thon-dong")
+        for i, device in enumerate(("loa-a", "loa-b")):
+            r = s.api.post(
+                "/api/devices",
+                json={"id": device, "name": device, "zones": ["thon-dong"], "output": "alsa"},
+            )
+            data = tomllib.loads(r.json()["config_toml"])
+            data["data_dir"] = str(tmp_path / "agents" / device)
+            data["output"]["device"] = room.device(i)
+            s.configs[device] = AgentConfig.from_dict(data)
+            s.start_agent(device)
+        out = s.api.post("/api/live", json={"targets": ["zone:thon-dong"], "source": "line_in"})
+        assert out.status_code == 201, out.text
+        live = out.json()
+        said: list[float] = []
+        click = (np.sin(2 * np.pi * 1000 * np.arange(2400) / 48000) * 20000).astype("<i2")
+        with open(fifo, "wb", buffering=0) as mic:  # opens once the line-in reads it
+            wait_for(lambda: len(_started(s, live["broadcast_id"])) == 2, what="both on air")
+            t0 = time.monotonic()
+            for k in range(int(6.5 * 50)):  # 6.5 s in 20 ms pieces, a click each 1.5 s
+                if k % 75 == 40:
+                    said.append(time.time())
+                    piece = click[:960].tobytes()
+                else:
+                    piece = bytes(1920)
+                mic.write(piece)
+                time.sleep(max(0.0, t0 + (k + 1) * 0.02 - time.monotonic()))
+            time.sleep(1.0)
+        assert s.api.post(f"/api/live/{live['broadcast_id']}/end").status_code == 204
+        s.wait_states(live["broadcast_id"], {"played"}, timeout=30)
+        assert len(said) == 4
+        for moment in said:
+            a, b = room.onsets(moment, threshold=3000)
+            assert a is not None and b is not None, "a click did not come out"
+            assert abs(a.at - b.at) < 0.015, (a, b)  # together (echoes fuse below ~40 ms)
+            assert live["delay_ms"] / 1000 <= a.at - moment < 0.6, a.at - moment
+    finally:
+        s.stop()
+        room.stop()

@@ -347,7 +347,7 @@
             recorder.ondataavailable = function (e) {
               if (e.data.size && socket.readyState === 1) { socket.send(e.data); }
             };
-            recorder.start(100);
+            recorder.start(40);
           };
         });
       }).catch(function (error) { fail(String(error)); });
