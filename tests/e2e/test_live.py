@@ -292,7 +292,8 @@ def test_loudspeakers_on_sound_cards_say_each_live_word_together(tmp_path, mosqu
         assert len(said) == 4
         for moment in said:
             a, b = room.onsets(moment, threshold=3000)
-            assert a is not None and b is not None, "a click did not come out"
+            assert a is not None, "a click did not come out of loa-a"
+            assert b is not None, "a click did not come out of loa-b"
             assert abs(a.at - b.at) < 0.015, (a, b)  # together (echoes fuse below ~40 ms)
             assert live["delay_ms"] / 1000 <= a.at - moment < 0.6, a.at - moment
     finally:
