@@ -418,6 +418,10 @@ UI: dict[str, dict[str, str]] = {
     "approvals.none": {"vi": "Không có gì chờ duyệt.", "en": "Nothing is waiting."},
     "approvals.approve": {"vi": "Duyệt", "en": "Approve"},
     "approvals.confirm": {"vi": "Xác nhận (người thứ hai)", "en": "Confirm (second person)"},
+    "approvals.confirm_ask": {
+        "vi": "Phát KHẨN CẤP «{title}» tới {places} ngay bây giờ? Mọi loa ở đó sẽ phát ngay.",
+        "en": "Sound the EMERGENCY “{title}” in {places} now? Every loudspeaker there plays it.",
+    },
     "approvals.reject": {"vi": "Từ chối", "en": "Reject"},
     "approvals.reason": {"vi": "Lý do từ chối", "en": "Reason"},
     "approvals.schedules": {"vi": "Thay đổi lịch phát", "en": "Schedule changes"},

@@ -179,6 +179,20 @@ class MediaService:
                 )
             }
 
+    def texts(self, shas: list[str]) -> dict[str, str]:
+        """sha256 → the text a bulletin was spoken from (those that were typed), for pages
+        where a person must read what will sound before letting it."""
+        if not shas:
+            return {}
+        with self._sessions() as session:
+            return {
+                sha: text
+                for sha, text in session.execute(
+                    select(Media.sha256, Media.text).where(Media.sha256.in_(shas))
+                )
+                if text
+            }
+
     def file(self, sha256: str) -> Path:
         """The encoded file, for agents; NotFound for anything else."""
         path = self.store.path_for(sha256) if re.fullmatch("[0-9a-f]{64}", sha256) else None

@@ -206,9 +206,10 @@ class SpeechService:
                     report("speaking", 0.5 * done / total)
             joined = compose(pieces, work / "bulletin.wav")
             first = parts[0]
+            spoken = [p.text for p in parts if p.text]  # a siren or a recording says no text
             about = About(
                 language=first.language,
-                text=first.text,
+                text="\n\n".join(spoken) or None,
                 voice=first.voice,
                 parts=[
                     {

@@ -17,11 +17,12 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import numpy as np
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
-from tests.support.audio import read_wav
+from tests.support.audio import make_speech, read_wav
 from tests.support.demo import running_demo, stop_agent
 from tests.support.stack import wait_for
 
@@ -433,7 +434,22 @@ def test_broadcaster_types_a_text_listens_and_sends_it(demo, browser):
 
 
 def test_an_emergency_from_a_phone_reaches_the_approvers_open_page_live(demo, browser):
-    boss = _login(browser, demo, "chu-tich")
+    """Issue 29: on the approver's phone the emergency comes first, with its text and
+    villages, and is confirmed in two taps (the badge, then the button, with one question
+    that names what sounds where) without scrolling past the bulletins waiting before it."""
+    api = demo["api"]
+    token = api.post("/api/users/lan/tokens", json={}).json()["token"]
+    wav = make_speech(Path(demo["data"]) / "waiting.wav", "Tin chờ duyệt.")
+    sha = api.post("/api/media", files={"file": ("waiting.wav", wav.read_bytes())}).json()["sha256"]
+    for _ in range(4):  # normal bulletins waiting since before the emergency
+        r = httpx.post(
+            f"{demo['base']}/api/broadcasts",
+            headers={"Authorization": f"Bearer {token}"},
+            json={"media_sha256": sha, "targets": ["all"], "title": _own("Tin chờ duyệt")},
+        )
+        assert r.status_code == 201, r.text
+        assert r.json()["state"] == "pending_approval"  # lan is a broadcaster
+    boss = _login(browser, demo, "chu-tich", mobile=True)
     boss.get_by_role("link", name="Phê duyệt").click()  # open before the emergency exists
     badge = boss.locator("#emergency-badge")
     expect(badge).to_be_hidden()
@@ -452,11 +468,29 @@ def test_an_emergency_from_a_phone_reaches_the_approvers_open_page_live(demo, br
     # the approver's page was not reloaded: the badge and the emergency arrive by themselves
     expect(badge).to_be_visible(timeout=15_000)
     expect(badge).to_have_text(re.compile(r"\d+ tin khẩn cấp chờ xác nhận"))
-    card = boss.locator(f'section[data-broadcast="{lan.url.rsplit("/", 1)[1]}"]')
+    emergency_id = lan.url.rsplit("/", 1)[1]
+    expect(lan.locator("#spoken-text")).to_contain_text("Nước sông đang lên nhanh")
+    badge.click()  # the first tap
+    card = boss.locator("section.card").first  # before the four that waited longer
+    expect(card).to_have_attribute("data-broadcast", emergency_id)
     expect(card).to_contain_text("Thông báo khẩn cấp")
+    expect(card.locator("blockquote.spoken")).to_contain_text("Nước sông đang lên nhanh")
+    expect(card).to_contain_text("Thôn Đông")
+    confirm = card.get_by_role("button", name="Xác nhận (người thứ hai)")
+    box = confirm.bounding_box()
+    assert box is not None
+    assert box["y"] >= 0, box  # on screen without scrolling
+    assert box["y"] + box["height"] <= 844, box
     _shot(boss, "24-approver-emergency-waiting")
-    card.get_by_role("button", name="Xác nhận (người thứ hai)").click()  # the second tap
-    expect(card).to_have_count(0, timeout=15_000)
+    asked: list[str] = []
+    boss.once("dialog", lambda d: (asked.append(d.message), d.accept()))
+    confirm.click()  # the second tap, and one question that names what sounds where
+    expect(boss.locator(f'section[data-broadcast="{emergency_id}"]')).to_have_count(
+        0, timeout=15_000
+    )
+    assert "KHẨN CẤP" in asked[0]
+    assert "Thôn Đông" in asked[0]
+    assert "Bản Nà" in asked[0]
     rows = lan.locator("#progress tbody tr")
     expect(rows).to_have_count(3)
     for i in range(3):
