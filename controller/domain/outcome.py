@@ -70,6 +70,8 @@ def summarise(outcomes: Iterable[Outcome]) -> dict[str, int]:
 
 _PATTERNS: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r"^no start reported in the play window"), "reason.no_start"),
+    (re.compile(r"^device offline since (?P<since>\S+)$"), "reason.offline"),
+    (re.compile(r"^device never connected$"), "reason.never_connected"),
     (re.compile(r"^controller was down or unreachable at send time"), "reason.controller_down"),
     (re.compile(r"^command expired before the device received it"), "reason.expired"),
     (re.compile(r"^interrupted by stop: ?(?P<who>.*)$"), "reason.stop"),

@@ -7,7 +7,9 @@ and the CLI), ``ui.py`` the words of the web pages.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from ..domain.outcome import reason_of
 from .messages import MESSAGES
@@ -61,12 +63,26 @@ def device_state_words(status: str, lang: str) -> str:
     return translate(f"state.{status}" if status in DEVICE_STATES else "state.unknown", lang)
 
 
-def reason_words(reason: str | None, lang: str) -> str:
-    """A delivery's stored reason in words (``domain/outcome.py`` knows our reasons)."""
+def local_time(iso: str, tz: str | None) -> str:
+    """An ISO instant as the station reads it: "08:35 06/12" (as given if it is not one)."""
+    try:
+        moment = datetime.fromisoformat(iso)
+    except ValueError:
+        return iso
+    if tz:
+        moment = moment.astimezone(ZoneInfo(tz))
+    return moment.strftime("%H:%M %d/%m")
+
+
+def reason_words(reason: str | None, lang: str, tz: str | None = None) -> str:
+    """A delivery's stored reason in words (``domain/outcome.py`` knows our reasons); a time
+    in it is shown in ``tz`` (the station's)."""
     found = reason_of(reason)
     if found is None:
         return ""
     params = dict(found.params)
+    if "since" in params:
+        params["since"] = local_time(params["since"], tz)
     if "priority" in params:
         params["priority"] = translate(f"priority.{params['priority']}", lang)
     if found.key == "reason.stop" and not params.get("who"):

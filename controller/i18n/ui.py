@@ -718,6 +718,26 @@ UI: dict[str, dict[str, str]] = {
         "vi": "đường loa {lines} không có dòng điện",
         "en": "speaker line {lines} carried no current",
     },
+    "reason.offline": {
+        "vi": "cụm loa mất kết nối từ {since}",
+        "en": "the loudspeaker has been offline since {since}",
+    },
+    "reason.never_connected": {
+        "vi": "cụm loa chưa từng kết nối",
+        "en": "the loudspeaker has never connected",
+    },
+    "broadcast.offline_waiting": {
+        "vi": "cụm loa mất kết nối từ {since} — sẽ phát khi có lại kết nối nếu còn trong khung giờ",
+        "en": "offline since {since} — it plays when it is back, if still within the play window",
+    },
+    "broadcast.never_connected_waiting": {
+        "vi": "cụm loa chưa từng kết nối — sẽ phát khi kết nối nếu còn trong khung giờ",
+        "en": "never connected — it plays once it connects, if still within the play window",
+    },
+    "broadcast.resend_offline": {
+        "vi": "Vẫn mất kết nối: {names}. Bản phát lại chỉ đến khi các cụm loa này có lại kết nối.",
+        "en": "Still offline: {names}. The resend reaches them only once they are back.",
+    },
     "reason.no_start": {
         "vi": "cụm loa không báo bắt đầu phát trong khung giờ (mất kết nối, đến muộn hoặc hết bộ nhớ)",
         "en": "the cluster never reported a start in the play window (offline, late or out of storage)",

@@ -66,6 +66,17 @@ FLEET_PAGE_SIZE = 200
 """Rows per fleet page: a province's 5,000 clusters are 25 pages, not one 3 MB table."""
 
 
+def offline_since(session: Session) -> dict[str, datetime | None]:
+    """Devices whose link is lost (or that were never heard from), and since when."""
+    return dict(
+        session.execute(  # type: ignore[arg-type]
+            select(Device.id, Device.status_at).where(
+                Device.status.in_((DeviceStatus.offline, DeviceStatus.unknown))
+            )
+        ).all()
+    )
+
+
 @dataclass(frozen=True)
 class FleetPage:
     """One page of the fleet as a technician filtered and sorted it."""
@@ -412,6 +423,11 @@ class DeviceService:
                     .order_by(DeviceTelemetry.ts)
                 )
             )
+
+    def offline_since(self) -> dict[str, datetime | None]:
+        """Devices whose link is lost (or never heard from), and since when."""
+        with self._sessions() as session:
+            return offline_since(session)
 
     def names(self) -> dict[str, str]:
         with self._sessions() as session:

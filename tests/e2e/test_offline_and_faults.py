@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from edge_agent.agent import Agent
 from protocol.messages import utcnow
@@ -59,6 +60,29 @@ def test_offline_agent_that_returns_before_the_start_plays_in_time(stack: Stack,
     assert late["start_offset_ms"] >= 0
     assert all(d["start_offset_ms"] >= 0 for d in done["deliveries"])
     assert len(stack.output_files("loa-2")) == 1
+
+
+def test_the_bulletin_page_says_a_loudspeaker_is_offline_from_the_start_and_why_it_missed(
+    stack: Stack, speech_wav
+):
+    """Issue 29: the controller knows the link is lost, so the page says so at once (not
+    "Đã gửi"), the miss is put down to that (not a list of guesses), and the resend says the
+    loudspeaker is still offline."""
+    media = _setup(stack, speech_wav)
+    stack.agents.pop("loa-2").kill()
+    wait_for(lambda: _status(stack, "loa-2") == "offline", what="loa-2 shown offline")
+    since = datetime.fromisoformat(stack.api.get("/api/devices/loa-2").json()["status_at"])
+    at = since.astimezone(ZoneInfo(stack.settings.timezone)).strftime("%H:%M %d/%m")
+    lan = stack.person("lan", "broadcaster")
+    b = stack.broadcast(media["sha256"], ["zone:thon-dong"], max_late_s=1)
+    waiting = lan.get(f"/ui/broadcasts/{b['id']}").text
+    assert f"cụm loa mất kết nối từ {at} — sẽ phát khi có lại kết nối" in waiting
+    done = stack.wait_states(b["id"], {"played", "missed"}, timeout=30)
+    assert _delivery(done, "loa-2")["reason"] == f"device offline since {since.isoformat()}"
+    page = lan.get(f"/ui/broadcasts/{b['id']}").text
+    assert f"cụm loa mất kết nối từ {at}" in page
+    assert "không báo bắt đầu phát" not in page  # no guessing
+    assert "Vẫn mất kết nối: Cụm loa loa-2." in page
 
 
 def test_offline_agent_that_returns_after_the_play_window_does_not_play(stack: Stack, speech_wav):

@@ -19,6 +19,7 @@ from ...domain.delivery import TERMINAL, DeliveryState
 from ...fleet.commands import CommandPath, SentCommand
 from ...jobs import Jobs
 from ...settings import Settings
+from ..devices import offline_since
 from .records import MISSED_REASON, claim, duration_ms, playable, resolve_devices
 
 log = logging.getLogger(__name__)
@@ -141,7 +142,7 @@ class BroadcastSender:
             broadcast = session.get(Broadcast, broadcast_id)
             if broadcast is None or broadcast.state not in (S.sent, S.scheduled):
                 return
-            close_row(broadcast, MISSED_REASON)
+            close_row(broadcast, MISSED_REASON, offline_since(session))
         self._changed()
 
     def close_later(self, broadcast_id: str, at: datetime) -> None:
@@ -193,14 +194,24 @@ class BroadcastSender:
             self._jobs.at(close_at, f"close:{broadcast_id}", self.close, broadcast_id)
 
 
-def close_row(broadcast: Broadcast, reason: str) -> None:
-    """Over: every delivery that never started is ``missed`` for ``reason`` (one playing keeps
-    its state: its finished report is on the way)."""
+def close_row(
+    broadcast: Broadcast, reason: str, offline: dict[str, datetime | None] | None = None
+) -> None:
+    """Over: every delivery that never started is ``missed`` for ``reason`` — or, for a
+    loudspeaker the controller knows is offline, for that (one playing keeps its state: its
+    finished report is on the way)."""
     now = utcnow()
+    offline = offline or {}
     for delivery in broadcast.deliveries:
         if DeliveryState(delivery.state) in TERMINAL or delivery.state == DeliveryState.playing:
             continue
         delivery.state = DeliveryState.missed
-        delivery.reason = reason
+        if delivery.device_id in offline:
+            since = offline[delivery.device_id]
+            delivery.reason = (
+                f"device offline since {since.isoformat()}" if since else "device never connected"
+            )
+        else:
+            delivery.reason = reason
         delivery.updated_at = now
     broadcast.state = S.done

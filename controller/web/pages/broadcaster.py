@@ -29,7 +29,7 @@ from ...domain.outcome import (
 )
 from ...errors import http_status
 from ...http import ServicesDep
-from ...i18n import reason_words, translate
+from ...i18n import local_time, reason_words, translate
 from ...services.broadcasting import BroadcastRequest
 from ...services.coverage import village_coverage
 from ...services.speech import SpeechPart
@@ -71,11 +71,20 @@ def week_view(svc: Services) -> dict[str, Any]:
     return dict(days=days)
 
 
+def _offline_words(since: datetime | None, lang: str, tz: str) -> str:
+    """What a loudspeaker still waiting for a bulletin does while its link is lost."""
+    if since is None:
+        return translate("broadcast.never_connected_waiting", lang)
+    return translate("broadcast.offline_waiting", lang, since=local_time(since.isoformat(), tz))
+
+
 def broadcast_view(svc: Services, broadcast_id: str, lang: str) -> dict[str, Any]:
     """A bulletin and where it stands on every loudspeaker, by name, in words."""
     b = svc.broadcast_queries.get(broadcast_id)
     media = svc.media.get(b.media_sha256) if b.media_sha256 else None  # a stream has none
     names = svc.devices.names()
+    offline = svc.devices.offline_since()
+    tz = svc.settings.timezone
     outcomes = [outcome(d.state, d.line_check) for d in b.deliveries]
     deliveries = [
         dict(
@@ -84,7 +93,9 @@ def broadcast_view(svc: Services, broadcast_id: str, lang: str) -> dict[str, Any
             state=d.state,
             outcome=o.value,
             dead_lines=", ".join(str(n) for n in dead_lines(d.line_check)),
-            reason=reason_words(d.reason, lang),
+            reason=reason_words(d.reason, lang, tz)
+            if o.value != "waiting" or d.device_id not in offline
+            else _offline_words(offline[d.device_id], lang, tz),
             started_at=d.started_at,
             joined_late_ms=d.joined_late_ms,
             online=d.device_status,
@@ -121,6 +132,11 @@ def broadcast_view(svc: Services, broadcast_id: str, lang: str) -> dict[str, Any
             resendable=[
                 d.device_id for d, o in zip(b.deliveries, outcomes, strict=True) if o in RESENDABLE
             ],
+            still_offline=", ".join(
+                names.get(d.device_id, d.device_id)
+                for d, o in zip(b.deliveries, outcomes, strict=True)
+                if o in RESENDABLE and d.device_id in offline
+            ),
         ),
         outcome_order=[o.value for o in OUTCOME_ORDER],
     )
