@@ -41,6 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from fanout import pct, start_agents, start_station
+from sync import click_track
 
 from bench.scratch import scratch
 
@@ -162,22 +163,6 @@ def _browser(base: str, wav: Path, seconds: float, clicks: list[float]) -> None:
     clicks.extend(t / 1000 for t in said)
 
 
-def _click_wav(path: Path, seconds: float) -> Path:
-    frames = bytearray(int(seconds * RATE) * 2)
-    click = _click()
-    at = 1.0
-    while at + CLICK_S < seconds:
-        start = int(at * RATE) * 2
-        frames[start : start + len(click)] = click
-        at += CLICK_EVERY_S
-    with wave.open(str(path), "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(RATE)
-        w.writeframes(bytes(frames))
-    return path
-
-
 def _heard_in_files(configs: list[dict], broadcast_id: str) -> dict[str, list[float]]:
     """Per agent, wall times at which clicks came out of its file sink."""
     heard = {}
@@ -271,7 +256,10 @@ def run(
         stop = threading.Event()
         if source == "browser":
             base = str(api.base_url).rstrip("/")
-            _browser(base, _click_wav(tmp / "clicks.wav", seconds + 2), seconds, clicks)
+            wav = click_track(
+                tmp / "clicks.wav", seconds + 2, CLICK_EVERY_S, 1.0, int(CLICK_S * 1000)
+            )
+            _browser(base, wav, seconds, clicks)
             lives = api.get("/api/broadcasts", params={"limit": 5}).json()
             broadcast_id = next(b["id"] for b in lives if b["id"].startswith("l-"))
         else:

@@ -35,13 +35,19 @@ from bench.scratch import scratch
 RATE = 48000
 
 
-def click_track(path: Path, seconds: int = 4) -> Path:
-    """A 1 kHz burst of 30 ms at each whole second: sharp onsets that survive Opus."""
-    frames = bytearray(seconds * RATE * 2)
-    for s in range(seconds):
-        for k in range(RATE * 30 // 1000):
+def click_track(
+    path: Path, seconds: float = 4, every_s: float = 1.0, first_s: float = 0.0, ms: int = 30
+) -> Path:
+    """A 1 kHz burst of ``ms`` every ``every_s`` from ``first_s``: sharp onsets that survive
+    Opus (also the fake microphone of bench/live_latency.py)."""
+    frames = bytearray(int(seconds * RATE) * 2)
+    at = first_s
+    while at + ms / 1000 <= seconds:
+        start = int(at * RATE)
+        for k in range(RATE * ms // 1000):
             v = int(20000 * math.sin(2 * math.pi * 1000 * k / RATE))
-            struct.pack_into("<h", frames, (s * RATE + k) * 2, v)
+            struct.pack_into("<h", frames, (start + k) * 2, v)
+        at += every_s
     with wave.open(str(path), "wb") as w:
         w.setnchannels(1)
         w.setsampwidth(2)
