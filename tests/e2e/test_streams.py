@@ -75,6 +75,9 @@ def test_relay_plays_for_its_slot_and_falls_back_when_the_source_drops(
     assert abs(dominant_hz(seconds[audible[0]]) - 440) < 5  # the live stream first
     assert abs(dominant_hz(seconds[audible[-1]]) - 880) < 5  # then the fallback, audible
     # the gap while it reconnected was filled with silence (the slot kept its length), and
-    # it is what the agent reported
-    gap_s = 12 - len(audible)
-    assert abs(finished["silence_ms"] / 1000 - gap_s) <= 2
+    # it is what the agent reported (measured in 10 ms steps: whole seconds would miss the
+    # silence at either edge of the gap)
+    steps = [pcm[i : i + 480] for i in range(0, len(pcm) - 479, 480)]
+    quiet_s = sum(np.sqrt(np.mean(s**2)) <= 0.03 for s in steps) / 100
+    assert quiet_s >= 0.5, quiet_s  # there was a gap
+    assert abs(finished["silence_ms"] / 1000 - quiet_s) <= 0.5, (finished["silence_ms"], quiet_s)
