@@ -30,7 +30,7 @@ from bench.scratch import scratch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from fanout import _wait_done, pct, raw_baseline, start_agents, start_station
+from fanout import _wait_done, pct, raw_baseline, start_agents, start_station, stop_station
 
 
 def _all_ready(api, broadcast_id: str, n: int, timeout: float = 120) -> float:  # type: ignore[no-untyped-def]
@@ -169,11 +169,7 @@ def main() -> None:
         (datetime.fromisoformat(e.payload["actual_start"]).timestamp() - posted) * 1000
         for e in cap_started
     ]
-    stop.set()
-    for p in procs:
-        p.join(timeout=60)
-    server.stop()
-    services.stop()
+    stop_station(procs, stop, server, services)
     broker.stop()
 
     print(

@@ -140,6 +140,16 @@ def start_agents(configs: list[dict], groups: list[list[int]], ctx):  # type: ig
     return procs, stop
 
 
+def stop_station(procs, stop, server, services, timeout: float = 60) -> None:  # type: ignore[no-untyped-def]
+    """What ``start_agents`` and ``start_station`` started, stopped: agents, then the HTTP
+    server, then the controller."""
+    stop.set()
+    for p in procs:
+        p.join(timeout=timeout)
+    server.stop()
+    services.stop()
+
+
 def start_station(tmp: Path, broker_port: int, n: int, agent_root: Path, **settings):  # type: ignore[no-untyped-def]
     """The controller over HTTP with ``n`` devices registered in one zone; their agent
     configs (state under ``agent_root``) for the worker processes."""
@@ -333,12 +343,8 @@ def main() -> None:
     starts = [datetime.fromisoformat(e.payload["actual_start"]).timestamp() for e in started]
     offsets = [(s - start_at) * 1000 for s in starts]
     played = final["summary"].get("played", 0)
-    stop.set()
-    for p in procs:
-        p.join(timeout=60)
+    stop_station(procs, stop, server, services)
     shutil.rmtree(agent_root, ignore_errors=True)
-    server.stop()
-    services.stop()
     broker.stop()
 
     print(

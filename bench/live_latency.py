@@ -40,7 +40,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from fanout import pct, start_agents, start_station
+from fanout import pct, start_agents, start_station, stop_station
 from sync import click_track
 
 from bench.scratch import scratch
@@ -324,11 +324,7 @@ def run(
                 f"p50 {pct(spreads, 50):5.1f}  p99 {pct(spreads, 99):5.1f}  "
                 f"max {max(spreads):5.1f} ms ({len(spreads)} clicks)"
             )
-    stop_agents.set()
-    for p in procs:
-        p.join(timeout=60)
-    server.stop()
-    services.stop()
+    stop_station(procs, stop_agents, server, services)
     if room is not None:
         room.stop()
     broker.stop()

@@ -28,7 +28,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from fanout import _wait_done, pct, start_agents, start_station
+from fanout import _wait_done, pct, start_agents, start_station, stop_station
 
 from bench.scratch import scratch
 
@@ -148,11 +148,7 @@ def main() -> None:
             f"{max(start_err[-len(heard) :]):+.1f} ms"
         )
 
-    stop.set()
-    for p in procs:
-        p.join(timeout=30)
-    server.stop()
-    services.stop()
+    stop_station(procs, stop, server, services, timeout=30)
     room.stop()
     broker.stop()
     print()

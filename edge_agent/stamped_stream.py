@@ -23,7 +23,7 @@ from protocol.urls import without_credentials as shown
 from .live_timeline import RATE, TimelineBuffer, origin_ns, sample_number, sample_of
 from .ogg import OggReader, opus_head, opus_samples, opus_tags
 from .opus import OpusDecoder, OpusError
-from .stream import DEAD_AIR_S, RETRY_PAUSE_S, SILENT_PEAK, _peak
+from .stream import DEAD_AIR_S, RETRY_PAUSE_S, DeadAir
 
 log = logging.getLogger(__name__)
 
@@ -58,9 +58,8 @@ class StampedStream:
         self._conn: http.client.HTTPConnection | None = None
         self._due0: float | None = None  # monotonic time the cursor's first sample is heard
         self._taken = 0
-        self._silent_run = 0
+        self._dead = DeadAir(int(DEAD_AIR_S * RATE) * 2)
         self.audio_bytes = 0
-        self.silent_bytes = 0
         self.silence_switches = 0
         self.urls_played: list[str] = []
         self.stamped: bool | None = None  # the stream named its origin (False: arrival time)
@@ -108,6 +107,10 @@ class StampedStream:
         return [self._url]
 
     @property
+    def silent_bytes(self) -> int:
+        return self._dead.bytes
+
+    @property
     def late_ms(self) -> int:
         """Audio that arrived after its time to be heard (dropped)."""
         return round(self._buffer.late * 1000 / RATE)
@@ -129,17 +132,10 @@ class StampedStream:
 
     def _count_silence(self, pcm: bytes, whole: bool) -> None:
         """Dead air: stream audio that stays silent (gaps are counted apart, as missing)."""
-        if not whole:
-            self._silent_run = 0
-            return
-        n = len(pcm)
-        if _peak(pcm) < SILENT_PEAK:
-            self._silent_run += n
-            limit = int(DEAD_AIR_S * RATE) * 2
-            if self._silent_run >= limit:
-                self.silent_bytes += n if self._silent_run - n >= limit else self._silent_run
+        if whole:
+            self._dead.feed(pcm)
         else:
-            self._silent_run = 0
+            self._dead.reset()
 
     # --- the reader thread ------------------------------------------------------------------
 

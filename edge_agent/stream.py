@@ -31,13 +31,36 @@ SILENT_PEAK = 100  # |sample| below this (about -50 dBFS) throughout a chunk: si
 DEAD_AIR_S = 10.0  # silence this long is dead air, where the stream names no threshold
 
 
-def _peak(pcm: bytes) -> int:
+def peak(pcm: bytes) -> int:
     """The largest absolute sample of 16-bit little-endian PCM (min/max run in C)."""
     samples = array("h")
     samples.frombytes(pcm)
     if sys.byteorder != "little":
         samples.byteswap()
     return max(max(samples), -min(samples)) if samples else 0
+
+
+class DeadAir:
+    """Silence that lasts: ``run`` is the silent run so far (bytes), ``bytes`` all silence
+    in runs of at least ``after`` bytes — a stream connected but mute, not a pause."""
+
+    def __init__(self, after: int):
+        self.after = after
+        self.run = 0
+        self.bytes = 0
+
+    def feed(self, pcm: bytes) -> None:
+        n = len(pcm)
+        if peak(pcm) < SILENT_PEAK:
+            self.run += n
+            if self.run >= self.after:  # the whole run, once it is dead air
+                self.bytes += n if self.run - n >= self.after else self.run
+        else:
+            self.run = 0
+
+    def reset(self) -> None:
+        """A gap or a new connection: the run starts again."""
+        self.run = 0
 
 
 class StreamSource:
@@ -62,7 +85,7 @@ class StreamSource:
         self.fm_on = False
         self._silence_limit = int(silence_s * SAMPLE_RATE) * 2 if silence_s else None
         # dead air is silence that lasts: runs at least this long (a pause is not dead air)
-        self._dead_after = self._silence_limit or int(DEAD_AIR_S * SAMPLE_RATE) * 2
+        self._dead = DeadAir(self._silence_limit or int(DEAD_AIR_S * SAMPLE_RATE) * 2)
         # a relay keeps up to BUFFER_MAX_S; a live voice only its jitter buffer: what is
         # older is dropped, so the delay from the microphone stays that low
         self._limit = int((buffer_max_s or BUFFER_MAX_S) * SAMPLE_RATE) * 2
@@ -76,7 +99,6 @@ class StreamSource:
         self._stop = threading.Event()
         self._proc: subprocess.Popen[bytes] | None = None
         self.audio_bytes = 0  # from the stream, as opposed to silence
-        self.silent_bytes = 0  # of those, in silences that lasted (dead air: connected, mute)
         self.silence_switches = 0  # URLs left because they had been silent too long
         self.urls_played: list[str] = []
         self.drops = 0
@@ -122,6 +144,11 @@ class StreamSource:
     @property
     def urls(self) -> list[str]:
         return list(self._urls)
+
+    @property
+    def silent_bytes(self) -> int:
+        """Of the audio, silences that lasted (dead air: connected, mute)."""
+        return self._dead.bytes
 
     def error(self) -> str:
         return "; ".join(self._errors[-3:]) or "no audio from any stream URL"
@@ -206,7 +233,8 @@ class StreamSource:
             self._errors.append(str(exc))
             return 0, False
         self._proc = proc
-        got, silent_run, left_silent = 0, 0, False
+        got, left_silent = 0, False
+        self._dead.reset()
         switch_after = (
             self._silence_limit if url != self._fallback and len(self._urls) > 1 else None
         )
@@ -227,16 +255,9 @@ class StreamSource:
             carry = data[cut:]
             if cut:
                 chunk = data[:cut]
-                if _peak(chunk) < SILENT_PEAK:
-                    silent_run += cut
-                    if silent_run >= self._dead_after:  # the whole run once it is dead air
-                        self.silent_bytes += (
-                            cut if silent_run - cut >= self._dead_after else silent_run
-                        )
-                else:
-                    silent_run = 0
+                self._dead.feed(chunk)
                 self._push(chunk)
-                if switch_after is not None and silent_run >= switch_after:
+                if switch_after is not None and self._dead.run >= switch_after:
                     left_silent = True
                     self._drop_buffered()  # queued silence is dead air too: not played
                     break

@@ -191,12 +191,7 @@ class OnAirService:
 
     def feed_closed(self, broadcast_id: str, source: LiveInput) -> None:
         """The browser's socket closed: its decoder goes and the grace time starts."""
-        with self._lock:
-            channel = self._channels.get(broadcast_id)
-        if channel is not None:
-            channel.detach(source)
-            self._source_gone(broadcast_id)
-        else:
+        if not self._source_lost(broadcast_id, source):
             source.stop()
 
     def new_source_password(self, who: Principal) -> str:
@@ -236,11 +231,7 @@ class OnAirService:
             return True
         if action == "mount_remove" and broadcast_id:
             if is_input:
-                with self._lock:
-                    channel = self._channels.get(broadcast_id)
-                if channel is not None:
-                    channel.detach()
-                self._source_gone(broadcast_id)
+                self._source_lost(broadcast_id, None)
             else:
                 log.info("live %s: channel off the stream server", broadcast_id)
             return True
@@ -261,21 +252,25 @@ class OnAirService:
     def _input_ended(self, broadcast_id: str) -> Callable[[LiveInput], None]:
         def ended(source: LiveInput) -> None:
             log.warning("live %s: source ended (%s)", broadcast_id, source.error() or "no error")
-            with self._lock:
-                channel = self._channels.get(broadcast_id)
-            if channel is not None:
-                channel.detach(source)
-                self._source_gone(broadcast_id)
+            self._source_lost(broadcast_id, source)
 
         return ended
 
-    def _source_gone(self, broadcast_id: str) -> None:
+    def _source_lost(self, broadcast_id: str, source: LiveInput | None) -> bool:
+        """A source went (``source``, or whichever is attached): the channel carries silence
+        and the grace time starts. False when the broadcast has no channel any more."""
+        with self._lock:
+            channel = self._channels.get(broadcast_id)
+        if channel is None:
+            return False
+        channel.detach(source)
         log.info(
             "live %s: source gone; ends in %.0f s unless it comes back",
             broadcast_id,
             self.settings.live_source_grace_s,
         )
         self._end_later(broadcast_id, self.settings.live_source_grace_s)
+        return True
 
     def _may_listen(self, broadcast_id: str | None, user: str, password: str) -> bool:
         device_id = self._accounts.device_for_token(password)
