@@ -1,7 +1,7 @@
 """Live: mouth to speaker, and how far apart the loudspeakers speak, for every live source.
 
     .venv/bin/python bench/live_latency.py                          # 5 agents (room), 50 (files)
-    .venv/bin/python bench/live_latency.py --agents 5 --sources client line_in browser
+    .venv/bin/python bench/live_latency.py --agents 5 --sources client line_in browser relay
 
 A 50 ms 1 kHz click every 2 s goes into each live source the way a station makes it:
 - ``client``: a streaming client (ffmpeg → Opus/Ogg, 100 ms pages → the broadcast's own
@@ -9,7 +9,9 @@ A 50 ms 1 kHz click every 2 s goes into each live source the way a station makes
 - ``line_in``: the controller's line-in reading PCM as a capture device gives it (a FIFO
   the bench writes in real time: what ``-f alsa`` reads from a mixer);
 - ``browser``: the live page in Chromium, its fake microphone playing the clicks; the page's
-  own audio graph notes when each click reached it (the "mouth").
+  own audio graph notes when each click reached it (the "mouth");
+- ``relay``: VOV on an Icecast of its own (the clicks sent as the ``client`` does) relayed to
+  every village; the station keeps a copy on its timeline (``relay_delay_ms`` after it).
 Each click's delay = when a loudspeaker played it − when it was said. With ``--room`` (the
 default up to 16 agents) the agents play on PulseAudio null sinks through ALSA and the
 clicks are found in the room's recording (tests/support/sound_room.py); with more agents,
@@ -163,6 +165,32 @@ def _browser(base: str, wav: Path, seconds: float, clicks: list[float]) -> None:
     clicks.extend(t / 1000 for t in said)
 
 
+def _relay(api, tmp: Path, seconds: float, clicks: list[float], stop: threading.Event) -> str:  # type: ignore[no-untyped-def]
+    """VOV (an Icecast of its own, the clicks sent to it as a station's encoder would) relayed
+    to every village for ``seconds``; the mouth is when a click went into VOV's encoder."""
+    from tests.support.icecast import PASSWORD, Icecast
+
+    vov = Icecast(tmp / "vov").start()
+    target = f"icecast://source:{PASSWORD}@127.0.0.1:{vov.port}/vov1.ogg"
+    feeding = threading.Thread(target=_client, args=(target, seconds + 8, clicks, stop))
+    feeding.start()
+    while not vov.mount_up("vov1.ogg"):
+        time.sleep(0.2)
+    relay = api.post(
+        "/api/relays",
+        json={
+            "targets": ["zone:all-villages"],
+            "url": vov.url("vov1.ogg"),
+            "duration_s": int(seconds),
+            "title": "Tiếp sóng VOV1",
+        },
+    )
+    relay.raise_for_status()
+    feeding.join()
+    vov.stop()
+    return str(relay.json()["id"])
+
+
 def _heard_in_files(configs: list[dict], broadcast_id: str) -> dict[str, list[float]]:
     """Per agent, wall times at which clicks came out of its file sink."""
     heard = {}
@@ -262,6 +290,8 @@ def run(
             _browser(base, wav, seconds, clicks)
             lives = api.get("/api/broadcasts", params={"limit": 5}).json()
             broadcast_id = next(b["id"] for b in lives if b["id"].startswith("l-"))
+        elif source == "relay":
+            broadcast_id = _relay(api, tmp, seconds, clicks, stop)
         else:
             live = api.post(
                 "/api/live",
@@ -297,17 +327,22 @@ def run(
             if room is not None
             else _heard_in_files(configs, broadcast_id)
         )
+        late = sum(p.get("late_ms") or 0 for p in finished)
+        delay = next((p.get("live_delay_ms") for p in finished), None)
+        # a click is heard no sooner than the delay after it was said, and before the next
+        # one would be: the window for each (a relay's delay is longer than the clicks' gap)
+        soonest = (delay or 0) / 1000 - 0.05
+        off_air = min(started) + min(p.get("played_ms") or 0 for p in finished) / 1000
+        in_play = [c for c in clicks if on_air + 0.5 < c < off_air - soonest - 0.5]
         delays: list[float] = []
         by_click: dict[float, list[float]] = {}
-        for said in [c for c in clicks if c > on_air + 0.5]:
+        for said in in_play:
             for times in heard.values():
-                after = [h - said for h in times if 0 < h - said < 3]
+                after = [h - said for h in times if soonest < h - said < soonest + CLICK_EVERY_S]
                 if after:
                     delays.append(min(after) * 1000)
                     by_click.setdefault(said, []).append(min(after) * 1000)
-        counted = len([c for c in clicks if c > on_air + 0.5])
-        late = sum(p.get("late_ms") or 0 for p in finished)
-        delay = next((p.get("live_delay_ms") for p in finished), None)
+        counted = len(in_play)
         if not delays:
             print(f"  {source}: no click heard")
             continue
@@ -333,7 +368,7 @@ def run(
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--agents", type=int, nargs="*", default=[5, 50])
-    parser.add_argument("--sources", nargs="*", default=["client", "line_in", "browser"])
+    parser.add_argument("--sources", nargs="*", default=["client", "line_in", "browser", "relay"])
     parser.add_argument("--per-process", type=int, default=10)
     parser.add_argument("--seconds", type=float, default=21)
     parser.add_argument("--room", choices=["auto", "yes", "no"], default="auto")

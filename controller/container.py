@@ -61,6 +61,8 @@ from .services.media_jobs import MediaJobs
 from .services.notices import Notices
 from .services.onair import OnAirService
 from .services.programme import ProgrammeService
+from .services.relay_copies import TICK_S as RELAY_TICK_S
+from .services.relay_copies import RelayCopies
 from .services.relays import RelayService
 from .services.repeats import RepeatService
 from .services.reports import Reports
@@ -69,6 +71,7 @@ from .services.speech import SpeechService
 from .services.updates import Updates
 from .services.zones import ZoneService
 from .settings import Settings, is_loopback
+from .streams.timeline import RelayTimeline
 
 log = logging.getLogger(__name__)
 
@@ -159,7 +162,11 @@ class Services:
         # schedules and plans
         self.schedules = ScheduleStore(self.sessions, settings.timezone)
         self.plans = PlanPublisher(
-            self.sessions, self.commands, settings.timezone, settings.default_max_late_s
+            self.sessions,
+            self.commands,
+            settings.timezone,
+            settings.default_max_late_s,
+            RelayTimeline.of(settings),
         )
         self.retained = RetainedKeeper(
             self.gateway,
@@ -282,6 +289,12 @@ class Services:
         self.relays = RelayService(self.sessions, self.streams)
         self.onair = OnAirService(
             settings, self.sessions, self.streams, self.accounts, self.jobs, self.audit
+        )
+        # relays played in step: the station's copy of each (None: each plays the original)
+        self.relay_copies = (
+            RelayCopies(settings, self.sessions, self.jobs, self.onair.target, self.commands)
+            if RelayTimeline.of(settings)
+            else None
         )
         # the processes this controller runs, restarted when they die
         self.children = Supervisor(
@@ -411,6 +424,7 @@ class Services:
         "notices",
         "updates",
         "broker-denials",
+        "relay-copies",
     )
     """What runs on the leading controller only (and ``cap-watch:*``)."""
 
@@ -441,6 +455,8 @@ class Services:
         self.jobs.every(s.notice_every_s, "notices", self.notices.tick)
         self.jobs.every(s.rollout_every_s, "updates", self.updates.tick)
         self.jobs.every(10.0, "broker-denials", self.denials.flush)
+        if self.relay_copies is not None:
+            self.jobs.every(RELAY_TICK_S, "relay-copies", self.relay_copies.tick)
         for name, feed in self.cap_watch.watched().items():
             self.jobs.every(
                 feed.poll_s, f"cap-watch:{name}", lambda name=name: self.cap_watch.poll(name)
@@ -529,6 +545,7 @@ class Services:
         steps = [
             self.leadership.stop,
             self.onair.stop,
+            *([self.relay_copies.stop] if self.relay_copies else []),
             self.media_jobs.shutdown,
             self.jobs.stop,
             self.retained.stop,

@@ -21,6 +21,7 @@ from .cache import MediaCache, MediaHashMismatch, MediaUnavailable, StorageFull
 from .outputs.base import BYTES_PER_SECOND, SAMPLE_RATE
 from .stamped_stream import StampedStream
 from .stream import DEAD_AIR_S, StreamSource
+from .timed_relay import TimedRelay
 
 log = logging.getLogger(__name__)
 
@@ -190,8 +191,33 @@ class Stream:
             with_credentials(u, *credentials) if stream.auth and credentials else u
             for u in stream.urls
         ]
-        self._delay_ms = stream.delay_ms if stream.live else None
-        self._source: StreamSource | StampedStream
+        self._delay_ms = stream.delay_ms if stream.live or stream.station_url else None
+        self._source: StreamSource | StampedStream | TimedRelay
+        if stream.station_url and stream.delay_ms:  # a relay through the station's copy
+            station = stream.station_url
+            self._source = TimedRelay(
+                StampedStream(
+                    with_credentials(station, *credentials) if credentials else station,
+                    stream.duration_s,
+                    volume,
+                    stream.delay_ms / 1000,
+                    tls=tls,
+                ),
+                lambda seconds: StreamSource(
+                    ffmpeg,
+                    urls,
+                    seconds,
+                    volume,
+                    silence_s=stream.silence_s or DEAD_AIR_S,
+                    fallback_file=str(fallback_file) if fallback_file else None,
+                    fm=None if fallback_file else fm,
+                ),
+                urls + ([str(fallback_file)] if fallback_file else []),
+                stream.duration_s,
+                mute_s=stream.silence_s,
+            )
+            self._shown = [station, *stream.urls, *(["fallback"] if fallback_file else [])]
+            return
         if self._delay_ms is not None:  # the station's stamped live stream: on its timeline
             self._source = StampedStream(
                 urls[0], stream.duration_s, volume, self._delay_ms / 1000, tls=tls
@@ -215,7 +241,7 @@ class Stream:
         return self._source.read(size)
 
     def align(self, heard_at: datetime, clock_offset_s: float = 0.0) -> None:
-        if isinstance(self._source, StampedStream):
+        if isinstance(self._source, (StampedStream, TimedRelay)):
             self._source.align(heard_at, clock_offset_s)
 
     def error(self) -> str:
@@ -244,7 +270,7 @@ class Stream:
             dead_air_ms=dead_ms,
             silence_switches=self._source.silence_switches,
         )
-        if isinstance(self._source, StampedStream):
+        if isinstance(self._source, (StampedStream, TimedRelay)):
             extra.update(
                 live_delay_ms=self._delay_ms,
                 stamped=self._source.stamped,

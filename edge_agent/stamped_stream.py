@@ -111,6 +111,11 @@ class StampedStream:
         return self._dead.bytes
 
     @property
+    def silent_run(self) -> int:
+        """The silence played just now, in bytes (gaps in the stream are not counted)."""
+        return self._dead.run
+
+    @property
     def late_ms(self) -> int:
         """Audio that arrived after its time to be heard (dropped)."""
         return round(self._buffer.late * 1000 / RATE)

@@ -125,6 +125,10 @@ class StreamRef(Message, omit_defaults=True):
     # the station stamps the stream with its capture time (docs/live.md): every loudspeaker
     # plays each piece at capture time + ``delay_ms``, so all of them speak together
     delay_ms: Annotated[int, Meta(ge=50, le=10_000)] | None = None
+    # a relay: the station's own copy of it on its timeline (the device's credentials, played
+    # at capture + ``delay_ms``), tried first; ``url`` and the fallbacks, out of step, when
+    # that copy gives nothing (the station or its stream server out of reach, or mute)
+    station_url: StreamUrl | None = None
 
     @property
     def urls(self) -> list[str]:

@@ -25,6 +25,7 @@ from protocol.messages import (
     one_line,
 )
 
+from ..streams.timeline import RelayTimeline
 from .model import MediaItem, ProgrammeItem, ScheduleSet, TextItem
 from .recurrence import Occurrence, expand_all
 from .targets import Fleet
@@ -53,6 +54,7 @@ class Snapshot:
     media: Mapping[str, tuple[int, int]]  # sha256 → (size, duration_ms)
     devices: tuple[str, ...]  # active devices, each gets a plan (empty ones too)
     one_offs: tuple[OneOff, ...] = ()
+    relay_timeline: RelayTimeline | None = None  # relays through the station's copy
 
     @property
     def durations(self) -> dict[str, int]:
@@ -81,6 +83,7 @@ def programme_entries(
     programme: list[ProgrammeItem],
     media: Mapping[str, tuple[int, int]],
     title: str,
+    timeline: RelayTimeline | None = None,
 ) -> list[PlanEntry]:
     """A programme becomes consecutive entries; a single item keeps the occurrence's play id."""
     entries = []
@@ -118,6 +121,8 @@ def programme_entries(
                         fallback_media=_media_ref(fallback, media)
                         if fallback is not None and fallback in media
                         else None,
+                        station_url=timeline.url_for(play_id) if timeline else None,
+                        delay_ms=timeline.delay_ms if timeline else None,
                     ),
                 )
             )
@@ -136,7 +141,9 @@ def planned_plays(
         plays.append(
             PlannedPlay(
                 occ,
-                programme_entries(occ, list(spec.programme), snapshot.media, spec.title),
+                programme_entries(
+                    occ, list(spec.programme), snapshot.media, spec.title, snapshot.relay_timeline
+                ),
                 targets=occ.targets,
             )
         )

@@ -23,6 +23,7 @@ from protocol.messages import PlanCommand, utcnow
 from ..db.models import DevicePlan, ScheduledPlay
 from ..fleet.commands import CommandPath, RetainedMessage, SentCommand
 from ..fleet.retained import RetainedSource
+from ..streams.timeline import RelayTimeline
 from .planning import PlannedPlay, build_plans, plan_version, planned_plays
 from .snapshot import read_snapshot
 
@@ -38,7 +39,9 @@ class PlanPublisher:
         commands: CommandPath,
         default_timezone: str,
         max_late_s: int,
+        relay_timeline: RelayTimeline | None = None,
     ):
+        self._relay_timeline = relay_timeline  # relays through the station's copy
         self._sessions = sessions
         self._commands = commands
         self._default_tz = default_timezone
@@ -52,7 +55,13 @@ class PlanPublisher:
             now = utcnow()
             end = now + PLAN_WINDOW
             with self._sessions() as session:
-                snapshot = read_snapshot(session, self._default_tz, start=now, end=end)
+                snapshot = read_snapshot(
+                    session,
+                    self._default_tz,
+                    start=now,
+                    end=end,
+                    relay_timeline=self._relay_timeline,
+                )
                 # the versions only: the rows hold each plan's signed bytes (60 MB for 5,000)
                 held = {
                     d: v

@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 
 from ..db.models import Broadcast, Device, DeviceZone, Media, Schedule, SiteSetting
 from ..domain.broadcast import BroadcastState
+from ..streams.timeline import RelayTimeline
 from .model import ScheduleSet, ScheduleSpec
 from .planning import OneOff, Snapshot
 from .targets import Fleet
@@ -88,6 +89,7 @@ def read_snapshot(
     *,
     start: datetime | None = None,
     end: datetime | None = None,
+    relay_timeline: RelayTimeline | None = None,
 ) -> Snapshot:
     """Everything in one session; one-off broadcasts only when a window is given."""
     devices = tuple(
@@ -99,4 +101,5 @@ def read_snapshot(
         media=media_refs(session),
         devices=devices,
         one_offs=one_offs(session, start, end) if start and end else (),
+        relay_timeline=relay_timeline,
     )

@@ -43,6 +43,7 @@ from ..settings import Settings
 from ..streams.channel import LiveChannel, LiveInput
 from ..streams.icecast import AUTH_PATH, IcecastServer
 from ..streams.sources import icecast_target
+from ..streams.timeline import RELAY_MOUNT, stream_server_url
 from .accounts import AccountService
 from .audit import AuditLog
 from .broadcasting import StreamBroadcasts, StreamRequest
@@ -96,8 +97,7 @@ class OnAirService:
 
     @property
     def public_url(self) -> str:
-        s = self.settings
-        return (s.icecast_public_url or f"http://{s.icecast_host}:{s.icecast_port}").rstrip("/")
+        return stream_server_url(self.settings)
 
     def auth_url(self) -> str:
         """The URL Icecast asks (with the key that proves it is the station's Icecast)."""
@@ -154,7 +154,7 @@ class OnAirService:
             ),
             who,
         )
-        channel = LiveChannel(self.settings.ffmpeg, self._target(mount), broadcast_id)
+        channel = LiveChannel(self.settings.ffmpeg, self.target(mount), broadcast_id)
         with self._lock:
             self._channels[broadcast_id] = channel
         # a source must come: the browser's within seconds, a person's client a little later
@@ -214,10 +214,16 @@ class OnAirService:
             log.warning("Icecast call without the station's key refused")
             return False
         action, mount = form.get("action", ""), form.get("mount", "").split("?")[0]
+        user, password = form.get("user", ""), form.get("pass", "")
+        if RELAY_MOUNT.match(mount):  # the station's copy of a relay (relay_copies.py)
+            if action == "listener_add":  # any device of the station, with its own log-in
+                return self._accounts.device_for_token(password) == user != ""
+            if action == "stream_auth":
+                return user == CONTROLLER_SOURCE and tokens_equal(password, self.source_password)
+            return action in ("mount_add", "mount_remove")
         found = MOUNT.match(mount)
         broadcast_id = found.group(1) if found else None
         is_input = bool(found and found.group(2))  # a person's client sends there
-        user, password = form.get("user", ""), form.get("pass", "")
         if action == "listener_add":
             if is_input:  # only the channel reads a client's input
                 return user == CONTROLLER_SOURCE and tokens_equal(password, self.source_password)
@@ -343,8 +349,8 @@ class OnAirService:
         public = urlsplit(self.public_url)
         return public.hostname or "127.0.0.1", public.port or 80
 
-    def _target(self, mount: str) -> str:
-        """Where the channel's encoder sends."""
+    def target(self, mount: str) -> str:
+        """Where a channel's encoder sends (as the controller's own source)."""
         host, port = self._server()
         return icecast_target(host, port, mount, CONTROLLER_SOURCE, self.source_password)
 

@@ -101,6 +101,12 @@ class StreamOut(BaseModel):
     urls: list[str] = Field(description="the stream, then its fallbacks")
     source: str | None = Field(None, description="live: browser, line_in or client")
     mount: str | None = Field(None, description="on the station's stream server")
+    station_url: str | None = Field(
+        None, description="relay: the station's copy every loudspeaker plays in step"
+    )
+    delay_ms: int | None = Field(
+        None, description="loudspeakers play the stream this long after the station had it"
+    )
 
 
 class BroadcastOut(BaseModel):

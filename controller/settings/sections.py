@@ -382,6 +382,14 @@ class LiveSettings(BaseModel):
         description="every loudspeaker plays live audio this long after it was captured, all "
         "together; 200 ms on a LAN, 800–1500 ms over 4G (docs/live.md)",
     )
+    relay_delay_ms: int = Field(
+        1500,
+        ge=0,
+        le=10_000,
+        description="every loudspeaker plays a relay (VOV, the provincial station) this long "
+        "after the station received it, all together; 0: each plays the relayed stream itself, "
+        "out of step (docs/live.md)",
+    )
     live_line_in: str = Field(
         "-f alsa -i default",
         description="ffmpeg input arguments of the controller's line-in (the station's mixer)",

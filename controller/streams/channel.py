@@ -11,6 +11,7 @@ import threading
 import time
 from collections.abc import Callable
 
+from .pacing import SLACK_S as DEFAULT_SLACK_S
 from .pacing import PacedQueue, Pacer
 from .sources import Ffmpeg, decoder, encoder
 
@@ -21,7 +22,9 @@ READ_BYTES = 1920
 CONNECT_TRIES = 20  # a client's mount is read as soon as Icecast says it came; it may lag
 CONNECT_PAUSE_S = 0.25
 # how much a source is let run ahead before the pacer takes from it: its longest burst
-PREROLL_S = {"browser": 0.08, "client": 0.12, "line_in": 0.06}
+PREROLL_S = {"browser": 0.08, "client": 0.12, "line_in": 0.06, "relay": 0.5}
+# how far past it before the oldest is dropped: a relay's internet stream comes in bursts
+SLACK_S = {"relay": 1.0}
 
 
 class LiveInput:
@@ -96,7 +99,7 @@ class LiveChannel:
     ) -> LiveInput:
         """A new source (the old one goes): ``input_args`` for ffmpeg, or None to be
         written to (the browser's WebM)."""
-        queue = PacedQueue(PREROLL_S.get(kind, 0.12))
+        queue = PacedQueue(PREROLL_S.get(kind, 0.12), SLACK_S.get(kind, DEFAULT_SLACK_S))
         stdin = input_args is None
         args = ["-f", "webm", "-i", "pipe:0"] if stdin else list(input_args or [])
         source = LiveInput(

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import datetime, timedelta, timezone
 
 from controller.schedules.model import ScheduleSet
 from controller.schedules.planning import OneOff, Snapshot, build_plans, planned_plays
 from controller.schedules.targets import Fleet
+from controller.streams.timeline import RelayTimeline, relay_mount
 
 A, B = "a" * 64, "b" * 64
 MEDIA = {A: (1000, 60_000), B: (2000, 30_000)}  # sha → (size, duration_ms)
@@ -190,3 +192,24 @@ def test_a_relay_carries_its_fallback_file_only_when_the_controller_has_it():
     [without] = build_plans(_snapshot(relay("c" * 64)), START, END, 120)["loa-1"].entries
     assert without.stream is not None
     assert without.stream.fallback_media is None
+
+
+def test_a_relay_goes_through_the_stations_copy_named_by_its_play_id():
+    timeline = RelayTimeline("http://dai.example:8000", 1500)
+    snapshot = dataclasses.replace(_snapshot(MORNING), relay_timeline=timeline)
+    entries = build_plans(snapshot, START, END, 120)["loa-1"].entries
+    relays = [e for e in entries if e.stream is not None]
+    assert relays
+    mounts = set()
+    for entry in relays:
+        assert entry.stream is not None
+        assert entry.stream.url == "http://vov.example/1"  # the original, when the copy fails
+        assert entry.stream.delay_ms == 1500
+        assert entry.stream.station_url == "http://dai.example:8000" + relay_mount(entry.play_id)
+        mounts.add(entry.stream.station_url)
+    assert len(mounts) == len(relays)  # one copy per play
+    [plain] = [
+        e for e in build_plans(_snapshot(MORNING), START, END, 120)["loa-1"].entries[:3] if e.stream
+    ]
+    assert plain.stream is not None
+    assert plain.stream.station_url is None  # no stream server: each plays the original

@@ -11,15 +11,17 @@ import subprocess
 import time
 import tomllib
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
 
 import httpx
 import numpy as np
 import pytest
 
 from edge_agent.config import AgentConfig
+from protocol.messages import utcnow
 from tests.support.audio import dominant_hz, make_speech, read_wav
 from tests.support.mosquitto import Mosquitto, free_port
 from tests.support.sound_room import SoundRoom
@@ -299,3 +301,96 @@ def test_loudspeakers_on_sound_cards_say_each_live_word_together(tmp_path, mosqu
     finally:
         s.stop()
         room.stop()
+
+
+def test_loudspeakers_on_sound_cards_relay_vov_in_step(tmp_path, mosquitto, icecast, monkeypatch):
+    """A relay on the station's timeline: VOV (an Icecast of its own, a click each 1.5 s)
+    relayed to two agents on ALSA sound devices; the station keeps a copy on its own stream
+    server and every click comes out of both loudspeakers together."""
+    icecast.feed("vov1.ogg", 1000, clicks_every_s=1.5)
+    wait_for(lambda: icecast.mount_up("vov1.ogg"), what="VOV on air", timeout=60)
+    room = SoundRoom(2, tmp_path / "room").start()
+    monkeypatch.setenv("PULSE_SERVER", room.server)
+    s = Stack(tmp_path, mosquitto.port, icecast="managed", icecast_port=free_port()).start()
+    try:
+        room.record()
+        s.add_zone("thon-dong")
+        for i, device in enumerate(("loa-a", "loa-b")):
+            r = s.api.post(
+                "/api/devices",
+                json={"id": device, "name": device, "zones": ["thon-dong"], "output": "alsa"},
+            )
+            data = tomllib.loads(r.json()["config_toml"])
+            data["data_dir"] = str(tmp_path / "agents" / device)
+            data["output"]["device"] = room.device(i)
+            s.configs[device] = AgentConfig.from_dict(data)
+            s.start_agent(device)
+        r = s.api.post(
+            "/api/relays",
+            json={
+                "targets": ["zone:thon-dong"],
+                "url": icecast.url("vov1.ogg"),
+                "duration_s": 10,
+                "title": "Tiếp sóng VOV1",
+            },
+        )
+        assert r.status_code == 201, r.text
+        relay = r.json()
+        station_url = relay["stream"].get("station_url")
+        assert station_url
+        assert "/r-" in station_url
+        started = wait_for(lambda: len(_started(s, relay["id"])) == 2 and _started(s, relay["id"]))
+        s.wait_states(relay["id"], {"played"}, timeout=40)
+        begin = min(datetime.fromisoformat(e["actual_start"]).timestamp() for e in started.values())
+        moments = [begin + 1.0 + 1.5 * k for k in range(5)]
+        for moment in moments:
+            a, b = room.onsets(moment, threshold=3000)
+            assert a is not None, "a click did not come out of loa-a"
+            assert b is not None, "a click did not come out of loa-b"
+            assert abs(a.at - b.at) < 0.015, (a, b)  # in step (echoes fuse below ~40 ms)
+        for device in ("loa-a", "loa-b"):
+            [done] = s.events(type="playback.finished", play_id=relay["id"], device_id=device)
+            assert done["payload"]["stamped"] is True
+            assert done["payload"]["stream_urls"] == [station_url]
+            assert done["payload"]["live_delay_ms"] == 1500
+    finally:
+        s.stop()
+        room.stop()
+
+
+def test_a_routine_relay_plays_the_stations_copy(station: Stack, icecast):
+    """A relay in the routine (made into plans ahead) goes through the station's copy too:
+    the controller opens it when the slot comes, the loudspeaker plays it on the timeline."""
+    icecast.feed("vov1.ogg", 440)
+    wait_for(lambda: icecast.mount_up("vov1.ogg"), what="VOV on air", timeout=60)
+    start = (utcnow() + timedelta(seconds=12)).replace(microsecond=0)
+    local = start.astimezone(ZoneInfo("Asia/Ho_Chi_Minh"))
+    r = station.api.put(
+        "/api/schedules",
+        json={
+            "timezone": "Asia/Ho_Chi_Minh",
+            "schedules": [
+                {
+                    "name": "tiep-song-vov",
+                    "title": "Tiếp sóng VOV1",
+                    "targets": ["zone:thon-dong"],
+                    "start": local.strftime("%H:%M:%S"),
+                    "date": local.date().isoformat(),
+                    "programme": [{"relay": icecast.url("vov1.ogg"), "duration_s": 6}],
+                }
+            ],
+        },
+    )
+    assert r.status_code == 200, r.text
+    done = wait_for(
+        lambda: station.events(type="playback.finished", device_id="loa-1"),
+        timeout=60,
+        what="the relay over",
+    )[0]["payload"]
+    assert done["stamped"] is True
+    [url] = done["stream_urls"]
+    assert "/r-" in url  # the station's copy, not VOV itself
+    assert done["dead_air_ms"] == 0
+    pcm = read_wav(station.output_files("loa-1")[0])
+    assert abs(len(pcm) / 48000 - 6) < 0.05
+    assert abs(dominant_hz(pcm[-48000:]) - 440) < 5

@@ -73,9 +73,10 @@ class Icecast:
         wait_port(self.port)
         return self
 
-    def feed(self, mount: str, frequency: int) -> None:
+    def feed(self, mount: str, frequency: int, clicks_every_s: float | None = None) -> None:
         """An ffmpeg source sending a sine tone (Ogg/Opus, in real time) to ``mount``;
-        frequency 0: silence (a studio link that is up but carries nothing: dead air)."""
+        frequency 0: silence (a studio link that is up but carries nothing: dead air);
+        ``clicks_every_s``: 50 ms bursts of the tone that often, silence between."""
         # (a hiss at -66 dBFS, as a studio feed that carries nothing has: pure digital zeros
         # would be Opus packets of a few bytes that Ogg holds back for seconds)
         source = (
@@ -83,6 +84,11 @@ class Icecast:
             if frequency
             else "anoisesrc=color=pink:amplitude=0.0005:sample_rate=48000"
         )
+        if clicks_every_s:
+            source = (
+                f"aevalsrc=exprs=0.6*sin(2*PI*{frequency}*t)*lt(mod(t\\,{clicks_every_s})"
+                "\\,0.05):sample_rate=48000"
+            )
         self.sources[mount] = subprocess.Popen(
             [
                 "ffmpeg",

@@ -210,6 +210,8 @@ def broadcast_out(broadcast: Broadcast, device_status: dict[str, str]) -> Broadc
             urls=[without_credentials(u) for u in broadcast.stream["urls"]],
             source=broadcast.stream.get("source"),
             mount=broadcast.stream.get("mount"),
+            station_url=broadcast.stream.get("station_url"),
+            delay_ms=broadcast.stream.get("delay_ms"),
         )
         if broadcast.stream
         else None,

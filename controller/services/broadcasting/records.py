@@ -169,6 +169,7 @@ def playable(session: Session, broadcast: Broadcast) -> dict[str, Any]:
                 auth=bool(s.get("auth")),
                 silence_s=s.get("silence_s"),
                 delay_ms=s.get("delay_ms"),
+                station_url=s.get("station_url"),
                 fallback_media=media_ref(fallback) if fallback else None,
             )
         )

@@ -17,9 +17,12 @@ from ...db.models import Broadcast, Media
 from ...domain.broadcast import BroadcastState as S
 from ...domain.errors import Conflict, Invalid, NotFound
 from ...fleet.commands import CommandPath
+from ...streams.timeline import RelayTimeline
 from ..audit import AuditLog
 from .lifecycle import BroadcastService
 from .records import StreamRequest, get_row, hold_of, resolve_devices, store
+
+RELAY_COPY_START_S = 1.0  # the station's copy of a relay takes this long to give its first audio
 
 
 class StreamBroadcasts:
@@ -55,7 +58,10 @@ class StreamBroadcasts:
         duration = req.duration_s or self.settings.live_max_s
         if not 1 <= duration <= self.settings.live_max_s:
             raise Invalid("live.duration", max_min=self.settings.live_max_s // 60)
+        timeline = RelayTimeline.of(self.settings) if req.kind == "relay" else None
         lead = timedelta(seconds=self.settings.live_lead_s)
+        if timeline is not None:  # the station's copy opens when it is sent: room for its delay
+            lead += timedelta(seconds=timeline.delay_ms / 1000 + RELAY_COPY_START_S)
         timing = self._times.window(req.start_at, duration, lead)  # may join while it lasts
         broadcast_id = (
             req.broadcast_id or ("l-" if req.kind == "live" else "r-") + uuid.uuid4().hex[:12]
@@ -87,7 +93,8 @@ class StreamBroadcasts:
                         mount=req.mount,
                         fallback_media=req.fallback_media_sha256,
                         silence_s=req.silence_s,
-                        delay_ms=req.delay_ms,
+                        delay_ms=timeline.delay_ms if timeline else req.delay_ms,
+                        station_url=timeline.url_for(broadcast_id) if timeline else None,
                     ),
                     start_at=timing.start_at,
                     send_at=timing.send_at,
