@@ -56,6 +56,15 @@ def outcome(state: str, line_check: Mapping[str, Any] | None = None) -> Outcome:
     return Outcome.waiting
 
 
+def play_outcome(event_type: str, payload: Mapping[str, Any]) -> Outcome:
+    """A device's own playback report in the same words (its proof-of-play log)."""
+    if event_type != "playback.finished":
+        return Outcome.failed
+    if payload.get("interrupted"):
+        return Outcome.interrupted
+    return outcome("played", payload.get("line_check"))
+
+
 def dead_lines(line_check: Mapping[str, Any] | None) -> list[int]:
     """Speaker lines (numbered from 1, as on the cabinet) that carried no current."""
     return [int(ch) + 1 for ch in (line_check or {}).get("dead_channels") or []]

@@ -294,6 +294,12 @@ UI: dict[str, dict[str, str]] = {
         "en": "Nothing more plays today.",
     },
     "home.recent": {"vi": "Bản tin gần đây", "en": "Recent broadcasts"},
+    "home.programme": {"vi": "Chương trình hôm nay", "en": "Today's programme"},
+    "home.unreachable": {
+        "vi": "Cụm loa không phát được lúc này: {n}",
+        "en": "Loudspeakers that cannot play now: {n}",
+    },
+    "home.since": {"vi": "từ {when}", "en": "since {when}"},
     "home.villages": {"vi": "Các thôn: bản tin gần nhất", "en": "Villages: last broadcast"},
     "home.none": {"vi": "Chưa có bản tin nào.", "en": "No broadcasts yet."},
     "send.title": {"vi": "Phát bản tin", "en": "Send a bulletin"},

@@ -78,6 +78,26 @@ def offline_since(session: Session) -> dict[str, datetime | None]:
 
 
 @dataclass(frozen=True)
+class Unreachable:
+    """A loudspeaker in service that cannot play now, and since when it is so."""
+
+    id: str
+    name: str
+    status: str  # offline (link lost), stopped (on purpose), unknown (never heard from)
+    since: datetime | None
+
+
+def unreachable(session: Session) -> list[Unreachable]:
+    """Devices in service that cannot play now, the longest gone first."""
+    rows = session.execute(
+        select(Device.id, Device.name, Device.status, Device.status_at)
+        .where(Device.retired.is_(False), Device.status != DeviceStatus.online)
+        .order_by(Device.status_at.is_(None).desc(), Device.status_at, Device.name)
+    ).all()
+    return [Unreachable(*row) for row in rows]
+
+
+@dataclass(frozen=True)
 class FleetPage:
     """One page of the fleet as a technician filtered and sorted it."""
 
@@ -428,6 +448,11 @@ class DeviceService:
         """Devices whose link is lost (or never heard from), and since when."""
         with self._sessions() as session:
             return offline_since(session)
+
+    def unreachable(self) -> list[Unreachable]:
+        """In service but not on air (link lost, stopped, never heard from), longest first."""
+        with self._sessions() as session:
+            return unreachable(session)
 
     def names(self) -> dict[str, str]:
         with self._sessions() as session:

@@ -132,7 +132,12 @@ class BroadcastOut(BaseModel):
     not_after: datetime
     created_at: datetime
     sent_at: datetime | None
-    summary: dict[str, int]
+    summary: dict[str, int] = Field(description="loudspeakers per delivery state")
+    outcomes: dict[str, int] = Field(
+        default_factory=dict,
+        description="loudspeakers per outcome, the words every page uses: played, fault (played "
+        "with a dead speaker line), interrupted, missed, failed, cancelled, waiting",
+    )
     start_skew_ms: int | None = Field(None, description="latest minus earliest actual start")
     created_by: str = "system"
     approved_by: str | None = None

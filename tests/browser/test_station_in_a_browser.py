@@ -193,7 +193,26 @@ def test_technician_sees_an_agent_go_offline(own_demo, browser):
         re.compile("Mất kết nối"), timeout=30_000
     )
     expect(minh.locator("svg.map circle.dot.offline")).to_have_count(1)  # the map is live too
+    # the figures it sent before its link went are not what it is like now
+    expect(minh.locator('tr[data-device="loa-tay-1"]')).to_contain_text("số liệu cũ")
     _shot(minh, "07-technician-agent-offline")
+    # on the phone, the home page says first which loudspeakers cannot play, and since when
+    phone = _login(browser, demo, "minh", mobile=True)
+    gone = phone.locator("#unreachable")
+    expect(gone).to_contain_text(re.compile(r"Cụm loa không phát được lúc này: \d+"))
+    expect(gone.locator('li[data-device="loa-tay-1"]')).to_contain_text(
+        re.compile(r"Mất kết nối từ \d\d:\d\d")
+    )
+    expect(gone.locator('li[data-device="loa-na-1"]')).to_contain_text("Đã tắt")
+    villages = phone.locator("#villages").bounding_box()
+    assert villages is not None
+    box = gone.bounding_box()
+    assert box is not None
+    assert box["y"] < villages["y"] < 844  # both before the fold: no scrolling to find them
+    _shot(phone, "07b-technician-home-offline-phone")
+    gone.get_by_role("link", name="Cụm loa trường bản Nà").click()
+    expect(phone.get_by_role("heading", name=re.compile("Số liệu theo thời gian"))).to_be_visible()
+    phone.context.close()
     minh.get_by_role("link", name="Cụm loa trường bản Nà").click()
     expect(minh.get_by_role("heading", name=re.compile("Số liệu theo thời gian"))).to_be_visible()
     _shot(minh, "08-technician-device-page")

@@ -14,6 +14,8 @@ from protocol.urls import without_credentials
 from ...db.models import Broadcast, Delivery, Device, DeviceEvent
 from ...domain.broadcast import BroadcastState as S
 from ...domain.delivery import TERMINAL, DeliveryState, summarise
+from ...domain.outcome import outcome
+from ...domain.outcome import summarise as summarise_outcomes
 from ...fleet.commands import CommandPath
 from ..views import BroadcastOut, DeliveryOut, DeviceEventOut, StreamOut
 from .records import duration_ms, get_row
@@ -234,6 +236,7 @@ def broadcast_out(broadcast: Broadcast, device_status: dict[str, str]) -> Broadc
         series_id=broadcast.series_id,
         repeat_index=broadcast.repeat_index or 0,
         summary=summarise(states),
+        outcomes=summarise_outcomes(outcome(d.state, d.line_check) for d in broadcast.deliveries),
         start_skew_ms=skew,
         deliveries=deliveries,
     )

@@ -57,6 +57,7 @@ def home_view(svc: Services, lang: str) -> dict[str, Any]:
         recent=recent,
         villages=village_coverage(svc.sessions),
         outcomes=[o.value for o in OUTCOME_ORDER],
+        unreachable=svc.devices.unreachable(),
     )
 
 

@@ -14,6 +14,7 @@ from protocol.messages import utcnow
 from ... import charts as svg
 from ...auth import Principal
 from ...container import Services
+from ...domain.outcome import dead_lines, play_outcome
 from ...fleet import history as fleet_history
 from ...http import ServicesDep
 from ...i18n import translate, translate_or
@@ -64,7 +65,8 @@ def fleet_rows(svc: Services, devices: list[DeviceOut]) -> list[dict[str, Any]]:
                 playing=playing.get(d.id),
                 read_at=read_at,
                 version=d.version,
-                stale=read_at is None or now - read_at > STALE_AFTER,
+                # figures from before its link went are not what it is like now
+                stale=read_at is None or now - read_at > STALE_AFTER or d.status != "online",
             )
         )
     return out
@@ -180,7 +182,8 @@ def device_view(svc: Services, lang: str, device_id: str) -> dict[str, Any]:
         plays=[
             dict(
                 ts=p.ts,
-                played=p.type == "playback.finished" and not p.payload.get("interrupted"),
+                outcome=play_outcome(p.type, p.payload).value,
+                dead_lines=", ".join(str(n) for n in dead_lines(p.payload.get("line_check"))),
                 title=titles.get(p.play_id or "") or p.play_id,
                 payload=p.payload,
                 broadcast=p.play_id if p.play_id in titles else None,
