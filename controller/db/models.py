@@ -20,7 +20,7 @@ from sqlalchemy import (
     TypeDecorator,
     UniqueConstraint,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship, validates
 
 from ..domain.broadcast import BroadcastState
 from ..domain.command import CommandState
@@ -29,6 +29,7 @@ from ..domain.device import DeviceStatus
 from ..domain.jobs import MediaJobState
 from ..domain.rollout import RolloutState, TargetState
 from ..domain.schedule_change import ScheduleChangeState
+from ..domain.text import fold
 from ..notices.rules import NoticeState
 
 
@@ -154,6 +155,8 @@ class Broadcast(Base):
     __tablename__ = "broadcasts"
     id: Mapped[str] = mapped_column(String(80), primary_key=True)  # = play id
     title: Mapped[str] = mapped_column(String(200), default="")
+    # the title as people search it on a phone, without accents (set with the title)
+    title_folded: Mapped[str] = mapped_column(String(200), default="", server_default="")
     # a stored bulletin, or (live, relay) a stream: {"kind", "url", "fallback_urls", "source"}
     media_sha256: Mapped[str | None] = mapped_column(ForeignKey("media.sha256"), nullable=True)
     stream: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
@@ -188,6 +191,11 @@ class Broadcast(Base):
     deliveries: Mapped[list[Delivery]] = relationship(
         back_populates="broadcast", lazy="selectin", order_by="Delivery.device_id"
     )
+
+    @validates("title")
+    def _fold_title(self, _key: str, title: str) -> str:
+        self.title_folded = fold(title or "")[:200]
+        return title
 
 
 class Delivery(Base):

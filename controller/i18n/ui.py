@@ -867,7 +867,7 @@ UI: dict[str, dict[str, str]] = {
         "vi": "Đã giữ tệp “{name}”: không cần chọn lại (chọn tệp khác để thay).",
         "en": "“{name}” is kept: no need to choose it again (choose another to replace it).",
     },
-    "history.title": {"vi": "Các bản tin đã phát", "en": "Bulletin history"},
+    "history.title": {"vi": "Tất cả bản tin", "en": "All bulletins"},
     "history.search": {"vi": "Tìm theo tiêu đề", "en": "Search titles"},
     "history.any": {"vi": "Tất cả", "en": "Any"},
     "history.day": {"vi": "Ngày", "en": "Day"},

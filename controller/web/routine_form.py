@@ -8,7 +8,6 @@ schedule file may hold stays editable as its RFC 5545 rule.
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, time
@@ -16,6 +15,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from ..domain.text import fold
 from ..i18n import translate
 from ..schedules.model import RelayItem, ScheduleSpec, TextItem, item_media
 
@@ -53,9 +53,7 @@ class RoutineForm:
 def derive_name(title: str, taken: set[str] | frozenset[str] = frozenset()) -> str:
     """A schedule's code from its title, as a person would write it without accents
     ("Bản tin sáng" → "ban-tin-sang"), made unique among ``taken``."""
-    plain = unicodedata.normalize("NFKD", title.replace("đ", "d").replace("Đ", "D"))
-    plain = "".join(c for c in plain if not unicodedata.combining(c)).lower()
-    base = re.sub(r"[^a-z0-9]+", "-", plain).strip("-")[:56] or "lich"
+    base = re.sub(r"[^a-z0-9]+", "-", fold(title)).strip("-")[:56] or "lich"
     name, n = base, 2
     while name in taken:
         name, n = f"{base}-{n}", n + 1

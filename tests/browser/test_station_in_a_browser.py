@@ -22,6 +22,7 @@ import numpy as np
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
+from controller.domain.text import fold
 from tests.support.audio import make_speech, read_wav
 from tests.support.demo import running_demo, stop_agent
 from tests.support.stack import wait_for
@@ -734,6 +735,11 @@ def test_the_history_of_bulletins_is_searched_on_a_phone(demo, browser):
     expect(lan.locator("#history tbody tr").first).to_contain_text("Bản Nà")
     assert _fits(lan)
     _shot(lan, "33-phone-history")
+    # as people type on a phone: without accents (and the page says what it lists: all of them)
+    expect(lan.get_by_role("heading", level=1)).to_have_text("Tất cả bản tin")
+    lan.get_by_label("Tìm theo tiêu đề").fill(fold(tax))
+    lan.get_by_role("button", name="Tìm").click()
+    expect(lan.locator("#history-count")).to_have_text("3 bản tin")
     lan.get_by_label("Tìm theo tiêu đề").fill("không có tin này")
     lan.get_by_role("button", name="Tìm").click()
     expect(lan.locator("#history-count")).to_have_text("0 bản tin")

@@ -16,6 +16,7 @@ from ...domain.broadcast import BroadcastState as S
 from ...domain.delivery import TERMINAL, DeliveryState, summarise
 from ...domain.outcome import outcome
 from ...domain.outcome import summarise as summarise_outcomes
+from ...domain.text import fold
 from ...fleet.commands import CommandPath
 from ..views import BroadcastOut, DeliveryOut, DeviceEventOut, StreamOut
 from .records import duration_ms, get_row
@@ -72,9 +73,9 @@ class BroadcastQueries:
         total."""
         query = select(Broadcast)
         if text:
-            like = f"%{text.strip().lower()}%"
+            like = f"%{fold(text.strip())}%"  # as typed on a phone: accents or none
             query = query.where(
-                or_(func.lower(Broadcast.title).like(like), func.lower(Broadcast.id).like(like))
+                or_(Broadcast.title_folded.like(like), func.lower(Broadcast.id).like(like))
             )
         if zone:
             as_text = cast(Broadcast.targets, String)
