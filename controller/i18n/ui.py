@@ -300,6 +300,11 @@ UI: dict[str, dict[str, str]] = {
         "en": "Loudspeakers that cannot play now: {n}",
     },
     "home.since": {"vi": "từ {when}", "en": "since {when}"},
+    "page.not_found": {
+        "vi": "Không có trang này. Có thể địa chỉ bị gõ sai hoặc trang đã được chuyển đi.",
+        "en": "There is no such page. The address may be mistyped, or the page has moved.",
+    },
+    "page.go_home": {"vi": "Về trang chính", "en": "Go to the home page"},
     "home.villages": {"vi": "Các thôn: bản tin gần nhất", "en": "Villages: last broadcast"},
     "home.none": {"vi": "Chưa có bản tin nào.", "en": "No broadcasts yet."},
     "send.title": {"vi": "Phát bản tin", "en": "Send a bulletin"},

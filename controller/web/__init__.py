@@ -11,9 +11,11 @@ from pathlib import Path
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..domain.errors import DomainError
 from ..errors import error_response, http_status
+from ..i18n import translate
 from .pages import (
     admin,
     approvals,
@@ -67,6 +69,23 @@ def install(app: FastAPI) -> None:
             None,
             status_code=http_status(exc),
             message=words(exc, lang_of(request)),
+        )
+
+    api_http_error = app.exception_handlers[StarletteHTTPException]
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _no_such_page(request: Request, exc: StarletteHTTPException) -> Response:
+        """An address under /ui/ that is no page: a page in the station's layout that says so
+        and leads home, not the framework's JSON."""
+        if exc.status_code != 404 or not request.url.path.startswith("/ui"):
+            return await api_http_error(request, exc)
+        return render(
+            request,
+            "error.html",
+            None,
+            status_code=404,
+            message=translate("page.not_found", lang_of(request)),
+            home=True,
         )
 
     @app.exception_handler(PageForbidden)

@@ -789,3 +789,18 @@ def test_own_password_change_and_an_admin_resets_and_unlocks(demo, browser):
     expect(admin.get_by_role("status")).to_contain_text("Đã đặt lại mật khẩu")
     again = _login(browser, demo, "hong", password="mat-khau-dat-lai-1")
     expect(again.locator("header .me")).to_have_text("Trần Thị Hồng")
+
+
+def test_an_address_that_is_no_page_gets_a_page_that_leads_home(demo, browser):
+    lan = _login(browser, demo, "lan", mobile=True)
+    answer = lan.goto("/ui/ban-tin-cu-da-xoa")
+    assert answer is not None
+    assert answer.status == 404
+    expect(lan.get_by_role("alert")).to_have_text(re.compile("^Không có trang này."))
+    assert "detail" not in lan.content()  # not the framework's JSON
+    _shot(lan, "35-phone-no-such-page")
+    lan.get_by_role("link", name="Về trang chính").click()
+    expect(lan).to_have_url(re.compile(r"/ui/$"))
+    api = demo["api"].get("/api/khong-co")  # the API keeps its JSON, in its own shape
+    assert api.status_code == 404
+    assert api.json()["error"]["code"] == "http.not_found"
