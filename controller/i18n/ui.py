@@ -3,6 +3,7 @@
 UI: dict[str, dict[str, str]] = {
     "app.name": {"vi": "Loa Làng — Đài truyền thanh xã", "en": "Loa Làng — commune radio"},
     "nav.home": {"vi": "Trang chính", "en": "Home"},
+    "nav.menu": {"vi": "Danh mục", "en": "Menu"},
     "nav.send": {"vi": "Phát bản tin", "en": "Send a bulletin"},
     "nav.week": {"vi": "Lịch tuần", "en": "This week"},
     "week.title": {"vi": "Lịch phát 7 ngày tới", "en": "The next 7 days"},

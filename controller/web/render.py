@@ -36,7 +36,7 @@ NAV = [
     ("nav.send", "/ui/send", "broadcast.create"),
     ("nav.emergency", "/ui/emergency", "broadcast.create"),
     ("nav.live", "/ui/live", "live.start"),
-    ("nav.approvals", "/ui/approvals", "broadcast.read"),
+    ("nav.approvals", "/ui/approvals", "broadcast.approve"),  # (a second person: the badge)
     ("nav.fleet", "/ui/fleet", "device.read"),
     ("nav.alarms", "/ui/alarms", "alarm.read"),
     ("nav.speech", "/ui/speech", "speech.lexicon"),

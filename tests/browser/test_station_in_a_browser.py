@@ -107,6 +107,19 @@ def _login(
     return page
 
 
+def _open_menu(page: Page) -> None:
+    """On a phone the pages, the account and the language are behind the menu's button."""
+    toggle = page.locator("header .menu-toggle")
+    if toggle.is_visible() and toggle.get_attribute("aria-expanded") != "true":
+        toggle.click()
+
+
+def _nav(page: Page, name: str) -> None:
+    """Go to a page by the station's menu."""
+    _open_menu(page)
+    page.locator("header nav").get_by_role("link", name=name).click()
+
+
 def wait_until(check, what: str, timeout: float = 60):  # type: ignore[no-untyped-def]
     return wait_for(check, timeout=timeout, what=what)
 
@@ -125,7 +138,7 @@ def test_broadcaster_sends_approver_releases_three_villages_play(demo, browser):
     title = _own("Thông báo lịch tiêm chủng")
     lan = _login(browser, demo, "lan", mobile=True)  # a broadcaster on a phone
     _shot(lan, "01-broadcaster-home")
-    lan.get_by_role("link", name="Phát bản tin").click()
+    _nav(lan, "Phát bản tin")
     lan.get_by_label("Tiêu đề bản tin").fill(title)
     lan.get_by_label("Tệp âm thanh").set_input_files(str(demo["data"] / "ban-tin-mau.wav"))
     for village in ("Thôn Đông", "Thôn Tây", "Bản Nà"):
@@ -138,7 +151,7 @@ def test_broadcaster_sends_approver_releases_three_villages_play(demo, browser):
     _shot(lan, "03-broadcaster-waiting-for-approval")
 
     boss = _login(browser, demo, "chu-tich")
-    boss.get_by_role("link", name="Phê duyệt").click()
+    _nav(boss, "Phê duyệt")
     card = boss.locator("section[data-broadcast]").filter(has_text=title)
     expect(card).to_be_visible()
     _shot(boss, "04-approver-queue")
@@ -155,7 +168,7 @@ def test_broadcaster_sends_approver_releases_three_villages_play(demo, browser):
         expect(rows.nth(i).locator("td.state")).to_have_text(re.compile("Đã phát"))
     assert lan.url == broadcast_url
     _shot(lan, "05-broadcaster-three-villages-played")
-    lan.get_by_role("link", name="Lịch tuần").click()
+    _nav(lan, "Lịch tuần")
     expect(lan.get_by_text(title)).to_be_visible()
     _shot(lan, "13-broadcaster-week")
 
@@ -182,7 +195,7 @@ def own_demo(tmp_path) -> Iterator[dict]:
 def test_technician_sees_an_agent_go_offline(own_demo, browser):
     demo = own_demo
     minh = _login(browser, demo, "minh")
-    minh.get_by_role("link", name="Thiết bị").click()
+    _nav(minh, "Thiết bị")
     row = minh.locator('tr[data-device="loa-na-1"] td.status')
     expect(row).to_have_text(re.compile("Trực tuyến"))
     _shot(minh, "06-technician-fleet")
@@ -293,7 +306,7 @@ def test_admin_manages_accounts_and_a_technician_can_stop_everything(demo, brows
     admin.get_by_label("Tên đăng nhập").fill("quan-tri")
     admin.get_by_label("Mật khẩu").fill(accounts["quan-tri"])
     admin.get_by_role("button", name="Đăng nhập").click()
-    admin.get_by_role("link", name="Tài khoản").click()
+    _nav(admin, "Tài khoản")
 
     admin.get_by_label("Tên đăng nhập").fill("thu-ky")
     admin.get_by_label("Mật khẩu").fill("mat-khau-thu-ky-1")
@@ -310,7 +323,7 @@ def test_admin_manages_accounts_and_a_technician_can_stop_everything(demo, brows
     _shot(admin, "14-admin-accounts")
 
     minh = _login(browser, demo, "minh")
-    minh.get_by_role("link", name="Thiết bị").click()
+    _nav(minh, "Thiết bị")
     minh.once("dialog", lambda dialog: dialog.accept())
     with minh.expect_response(lambda r: r.url.endswith("/api/stop")) as stopped:
         minh.get_by_role("button", name="DỪNG PHÁT tất cả").click()
@@ -348,7 +361,7 @@ def test_broadcaster_edits_the_routine_and_the_approver_applies_it(demo, browser
         "/api/media", files={"file": (sample.name, sample.read_bytes())}
     ).status_code in (200, 201)
     lan = _login(browser, demo, "lan")
-    lan.get_by_role("link", name="Lịch định kỳ").click()
+    _nav(lan, "Lịch định kỳ")
     lan.get_by_role("link", name="Thêm lịch").click()
     lan.get_by_role("button", name="Lưu lịch").click()  # nothing filled in
     expect(lan.get_by_role("alert")).to_contain_text("Hãy nhập tiêu đề bản tin.")
@@ -367,13 +380,13 @@ def test_broadcaster_edits_the_routine_and_the_approver_applies_it(demo, browser
     expect(lan.get_by_text("Thứ Bảy lúc 16:45")).to_be_visible()  # in the waiting list
 
     boss = _login(browser, demo, "chu-tich")
-    boss.get_by_role("link", name="Phê duyệt").click()
+    _nav(boss, "Phê duyệt")
     change = boss.locator("section[data-change]").filter(has_text="Thứ Bảy lúc 16:45")
     expect(change).to_contain_text("Thôn Tây")
     _shot(boss, "17-approver-schedule-change")
     change.get_by_role("button", name="Duyệt").click()
     expect(boss.locator("section[data-change]")).to_have_count(0)
-    boss.get_by_role("link", name="Lịch định kỳ").click()
+    _nav(boss, "Lịch định kỳ")
     expect(boss.locator('section[data-schedule="ban-tin-nong-nghiep"]')).to_contain_text(
         "Thứ Bảy lúc 16:45"
     )
@@ -388,7 +401,7 @@ def test_admin_adds_a_village_and_registers_a_cluster(demo, browser):
         line.split()[:2] for line in (demo["data"] / "demo-accounts.txt").read_text().splitlines()
     )
     admin = _login(browser, demo, "quan-tri", password=accounts["quan-tri"])
-    admin.get_by_role("link", name="Thôn & thiết bị").click()
+    _nav(admin, "Thôn & thiết bị")
     admin.get_by_label("Tên thôn").fill("Thôn Nam")
     admin.get_by_label("Mã thôn").fill("thon-nam")
     admin.get_by_role("button", name="Thêm thôn").click()
@@ -470,11 +483,11 @@ def test_an_emergency_from_a_phone_reaches_the_approvers_open_page_live(demo, br
         assert r.status_code == 201, r.text
         assert r.json()["state"] == "pending_approval"  # lan is a broadcaster
     boss = _login(browser, demo, "chu-tich", mobile=True)
-    boss.get_by_role("link", name="Phê duyệt").click()  # open before the emergency exists
+    _nav(boss, "Phê duyệt")  # open before the emergency exists
     badge = boss.locator("#emergency-badge")
     expect(badge).to_be_hidden()
     lan = _login(browser, demo, "lan", mobile=True)
-    lan.get_by_role("link", name="Phát khẩn cấp").click()
+    _nav(lan, "Phát khẩn cấp")
     expect(lan.get_by_label("Tất cả các thôn")).to_be_checked()  # every village preselected
     lan.get_by_label("Tất cả các thôn").uncheck()  # (another test added a cluster with no agent)
     for village in ("Thôn Đông", "Thôn Tây", "Bản Nà"):
@@ -523,7 +536,7 @@ def test_a_broadcaster_goes_live_from_a_phone_to_two_villages_and_ends_it(demo, 
     """Chromium's fake microphone (a beeping tone) → the page's WebSocket → the controller's
     encoder → Icecast → two villages' agents; the banner stays on every page while live."""
     lan = _login(browser, demo, "lan", mobile=True)
-    lan.get_by_role("link", name="Phát trực tiếp").click()
+    _nav(lan, "Phát trực tiếp")
     form = lan.locator("#live-form")  # (the relay form below has villages too)
     form.get_by_label("Thôn Đông").check()
     form.get_by_label("Thôn Tây").check()
@@ -726,8 +739,19 @@ def test_the_history_of_bulletins_is_searched_on_a_phone(demo, browser):
             json={"media_sha256": sha, "title": f"{tax} {i}", "targets": ["zone:ban-na"]},
         )
     lan = _login(browser, demo, "lan", mobile=True)
-    lan.get_by_role("link", name="Lịch sử").click()
-    expect(lan.get_by_role("link", name="Lịch sử")).to_have_attribute("aria-current", "page")
+    # the phone's header is one line: the pages are behind one button, and only those her
+    # role can act on (approving is not hers: a second person's emergency has its own badge)
+    header = lan.locator("header").bounding_box()
+    assert header is not None
+    assert header["height"] <= 100, header  # (was 290–410 px: 13–19 links)
+    expect(lan.locator("header nav")).to_be_hidden()
+    lan.locator("header .menu-toggle").click()
+    menu = lan.locator("header nav")
+    expect(menu.get_by_role("link", name="Phát bản tin")).to_be_visible()
+    expect(menu.get_by_role("link", name="Phê duyệt")).to_have_count(0)
+    _shot(lan, "33a-phone-menu")
+    menu.get_by_role("link", name="Lịch sử").click()
+    expect(lan.locator('header nav a[aria-current="page"]')).to_have_text("Lịch sử")
     lan.get_by_label("Tìm theo tiêu đề").fill(tax.lower())
     lan.get_by_role("button", name="Tìm").click()
     expect(lan.locator("#history-count")).to_have_text("3 bản tin")
@@ -761,6 +785,7 @@ def test_own_password_change_and_an_admin_resets_and_unlocks(demo, browser):
     assert made.returncode == 0, made.stderr
     hong = _login(browser, demo, "hong", mobile=True)
     expect(hong.locator("header .me")).to_have_text("Trần Thị Hồng")  # her name, not "hong"
+    _open_menu(hong)
     hong.locator("header .me").click()
     hong.get_by_label("Mật khẩu hiện tại").fill("sai-mat-khau-roi")
     hong.get_by_label("Mật khẩu mới").fill("mat-khau-moi-cua-hong")

@@ -13,6 +13,17 @@
     });
   }
 
+  // The menu on a phone: one button opens the pages (the header stays one line high).
+  var header = document.querySelector("header");
+  var toggle = header && header.querySelector(".menu-toggle");
+  if (toggle) {
+    header.classList.add("js-menu");
+    toggle.addEventListener("click", function () {
+      var open = header.classList.toggle("open");
+      toggle.setAttribute("aria-expanded", open ? "true" : "false");
+    });
+  }
+
   // What the last action saved, said once after the reload it caused.
   var said = window.sessionStorage.getItem("loalang-saved");
   if (said) {
