@@ -85,6 +85,23 @@ def _target(s: Stack, user: str, password: str, mount: str) -> str:
     return f"icecast://{user}:{password}@127.0.0.1:{s.settings.icecast_port}{mount}"
 
 
+def _on_sound_cards(s: Stack, room: SoundRoom, tmp_path: Path) -> None:
+    """Two loudspeakers in Thôn Đông, loa-a and loa-b, each on a sound device of the room
+    (ALSA → PulseAudio, recorded back), the recording started."""
+    room.record()
+    s.add_zone("thon-dong")
+    for i, device in enumerate(("loa-a", "loa-b")):
+        r = s.api.post(
+            "/api/devices",
+            json={"id": device, "name": device, "zones": ["thon-dong"], "output": "alsa"},
+        )
+        data = tomllib.loads(r.json()["config_toml"])
+        data["data_dir"] = str(tmp_path / "agents" / device)
+        data["output"]["device"] = room.device(i)
+        s.configs[device] = AgentConfig.from_dict(data)
+        s.start_agent(device)
+
+
 def _started(s: Stack, play_id: str) -> dict[str, dict]:
     return {
         e["device_id"]: e["payload"] for e in s.events(type="playback.started", play_id=play_id)
@@ -260,18 +277,7 @@ def test_loudspeakers_on_sound_cards_say_each_live_word_together(tmp_path, mosqu
         live_line_in=f"-f s16le -ar 48000 -ac 1 -i {fifo}",
     ).start()
     try:
-        room.record()
-        s.add_zone("thon-dong")
-        for i, device in enumerate(("loa-a", "loa-b")):
-            r = s.api.post(
-                "/api/devices",
-                json={"id": device, "name": device, "zones": ["thon-dong"], "output": "alsa"},
-            )
-            data = tomllib.loads(r.json()["config_toml"])
-            data["data_dir"] = str(tmp_path / "agents" / device)
-            data["output"]["device"] = room.device(i)
-            s.configs[device] = AgentConfig.from_dict(data)
-            s.start_agent(device)
+        _on_sound_cards(s, room, tmp_path)
         out = s.api.post("/api/live", json={"targets": ["zone:thon-dong"], "source": "line_in"})
         assert out.status_code == 201, out.text
         live = out.json()
@@ -313,18 +319,7 @@ def test_loudspeakers_on_sound_cards_relay_vov_in_step(tmp_path, mosquitto, icec
     monkeypatch.setenv("PULSE_SERVER", room.server)
     s = Stack(tmp_path, mosquitto.port, icecast="managed", icecast_port=free_port()).start()
     try:
-        room.record()
-        s.add_zone("thon-dong")
-        for i, device in enumerate(("loa-a", "loa-b")):
-            r = s.api.post(
-                "/api/devices",
-                json={"id": device, "name": device, "zones": ["thon-dong"], "output": "alsa"},
-            )
-            data = tomllib.loads(r.json()["config_toml"])
-            data["data_dir"] = str(tmp_path / "agents" / device)
-            data["output"]["device"] = room.device(i)
-            s.configs[device] = AgentConfig.from_dict(data)
-            s.start_agent(device)
+        _on_sound_cards(s, room, tmp_path)
         r = s.api.post(
             "/api/relays",
             json={

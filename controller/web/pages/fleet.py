@@ -14,6 +14,7 @@ from protocol.messages import utcnow
 from ... import charts as svg
 from ...auth import Principal
 from ...container import Services
+from ...domain.device import DeviceStatus
 from ...domain.outcome import dead_lines, play_outcome
 from ...fleet import history as fleet_history
 from ...http import ServicesDep
@@ -66,7 +67,9 @@ def fleet_rows(svc: Services, devices: list[DeviceOut]) -> list[dict[str, Any]]:
                 read_at=read_at,
                 version=d.version,
                 # figures from before its link went are not what it is like now
-                stale=read_at is None or now - read_at > STALE_AFTER or d.status != "online",
+                stale=read_at is None
+                or now - read_at > STALE_AFTER
+                or not DeviceStatus(d.status).reachable,
             )
         )
     return out
