@@ -27,8 +27,10 @@ from ..db.models import Broadcast
 from ..domain.broadcast import BroadcastState
 from ..fleet.commands import CommandPath, SentCommand
 from ..jobs import Jobs
-from ..schedules.planning import planned_plays
-from ..schedules.snapshot import read_snapshot
+from ..schedules.model import RelayItem
+from ..schedules.planning import Snapshot, planned_plays
+from ..schedules.snapshot import media_refs, stored_schedules
+from ..schedules.targets import Fleet
 from ..settings import Settings
 from ..streams.channel import LiveChannel, LiveInput
 from ..streams.timeline import relay_mount
@@ -102,7 +104,15 @@ class RelayCopies:
                 end = row.start_at + timedelta(seconds=int(stream["duration_s"]))
                 if end > now:
                     found[row.id] = DueRelay(row.id, tuple(stream["urls"]), row.start_at, end)
-            snapshot = read_snapshot(session, self.settings.timezone)
+            # every 5 s: the schedules only, and the media only when one of them relays
+            schedules = stored_schedules(session, self.settings.timezone)
+            if not any(
+                isinstance(item, RelayItem)
+                for spec in schedules.schedules
+                for item in spec.programme
+            ):
+                return found
+            snapshot = Snapshot(schedules, Fleet({}), media_refs(session), devices=())
         for play in planned_plays(snapshot, now - LONGEST, soon, one_offs=False):
             for entry in play.entries:
                 if entry.stream is None or entry.start_at > soon:
