@@ -6,14 +6,12 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 from protocol.messages import utcnow
 from tests.support.audio import as_played, correlation, decode, make_speech, read_wav
 from tests.support.icecast import Icecast
 from tests.support.stack import Stack, wait_for
 
-HCM = ZoneInfo("Asia/Ho_Chi_Minh")
 LONG_TEXT = (
     "Kính thưa bà con, sau đây là bản tin nông nghiệp của xã. Thời tiết tuần này "
     "thuận lợi cho việc gieo cấy lúa vụ đông. Bà con chú ý thăm đồng thường xuyên, "
@@ -45,22 +43,12 @@ def test_a_confirmed_emergency_interrupts_a_bulletin_and_a_relay_and_plays_from_
     bulletin = stack.upload(make_speech(tmp_path / "nong-nghiep.wav", LONG_TEXT), "Nông nghiệp")
     assert bulletin["duration_ms"] > 12_000
     normal = stack.broadcast(bulletin["sha256"], ["zone:thon-dong"])
-    local = (utcnow() + timedelta(seconds=6)).replace(microsecond=0).astimezone(HCM)
-    r = stack.api.put(
-        "/api/schedules",
-        json={
-            "timezone": "Asia/Ho_Chi_Minh",
-            "schedules": [
-                {
-                    "name": "tiep-song-vov",
-                    "title": "Tiếp sóng VOV1",
-                    "targets": ["zone:thon-tay"],
-                    "start": local.strftime("%H:%M:%S"),
-                    "date": local.date().isoformat(),
-                    "programme": [{"relay": icecast.url("vov1.ogg"), "duration_s": 60}],
-                }
-            ],
-        },
+    r = stack.schedule_once(
+        "tiep-song-vov",
+        "Tiếp sóng VOV1",
+        ["zone:thon-tay"],
+        utcnow() + timedelta(seconds=6),
+        [{"relay": icecast.url("vov1.ogg"), "duration_s": 60}],
     )
     assert r.status_code == 200, r.text
     assert r.json()["applied"], r.text

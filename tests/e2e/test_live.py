@@ -14,7 +14,6 @@ from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
-from zoneinfo import ZoneInfo
 
 import httpx
 import numpy as np
@@ -359,22 +358,12 @@ def test_a_routine_relay_plays_the_stations_copy(station: Stack, icecast):
     icecast.feed("vov1.ogg", 440)
     wait_for(lambda: icecast.mount_up("vov1.ogg"), what="VOV on air", timeout=60)
     start = (utcnow() + timedelta(seconds=12)).replace(microsecond=0)
-    local = start.astimezone(ZoneInfo("Asia/Ho_Chi_Minh"))
-    r = station.api.put(
-        "/api/schedules",
-        json={
-            "timezone": "Asia/Ho_Chi_Minh",
-            "schedules": [
-                {
-                    "name": "tiep-song-vov",
-                    "title": "Tiếp sóng VOV1",
-                    "targets": ["zone:thon-dong"],
-                    "start": local.strftime("%H:%M:%S"),
-                    "date": local.date().isoformat(),
-                    "programme": [{"relay": icecast.url("vov1.ogg"), "duration_s": 6}],
-                }
-            ],
-        },
+    r = station.schedule_once(
+        "tiep-song-vov",
+        "Tiếp sóng VOV1",
+        ["zone:thon-dong"],
+        start,
+        [{"relay": icecast.url("vov1.ogg"), "duration_s": 6}],
     )
     assert r.status_code == 200, r.text
     done = wait_for(

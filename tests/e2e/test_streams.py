@@ -4,7 +4,6 @@ by moving to the fallback stream (real Icecast, real ffmpeg sources)."""
 from __future__ import annotations
 
 from datetime import timedelta
-from zoneinfo import ZoneInfo
 
 import numpy as np
 
@@ -12,8 +11,6 @@ from protocol.messages import utcnow
 from tests.support.audio import dominant_hz, read_wav
 from tests.support.icecast import Icecast
 from tests.support.stack import Stack, wait_for
-
-HCM = ZoneInfo("Asia/Ho_Chi_Minh")
 
 
 def test_relay_plays_for_its_slot_and_falls_back_when_the_source_drops(
@@ -27,28 +24,18 @@ def test_relay_plays_for_its_slot_and_falls_back_when_the_source_drops(
     stack.register("loa-1", ["thon-dong"])
     stack.start_agent("loa-1")
     start = (utcnow() + timedelta(seconds=8)).replace(microsecond=0)
-    local = start.astimezone(HCM)
-    r = stack.api.put(
-        "/api/schedules",
-        json={
-            "timezone": "Asia/Ho_Chi_Minh",
-            "schedules": [
-                {
-                    "name": "tiep-song-vov",
-                    "title": "Tiếp sóng VOV1",
-                    "targets": ["zone:thon-dong"],
-                    "start": local.strftime("%H:%M:%S"),
-                    "date": local.date().isoformat(),
-                    "programme": [
-                        {
-                            "relay": icecast.url("vov1.ogg"),
-                            "duration_s": 12,
-                            "fallback": [icecast.url("du-phong.ogg")],
-                        }
-                    ],
-                }
-            ],
-        },
+    r = stack.schedule_once(
+        "tiep-song-vov",
+        "Tiếp sóng VOV1",
+        ["zone:thon-dong"],
+        start,
+        [
+            {
+                "relay": icecast.url("vov1.ogg"),
+                "duration_s": 12,
+                "fallback": [icecast.url("du-phong.ogg")],
+            }
+        ],
     )
     assert r.status_code == 200, r.text
     assert r.json()["applied"], r.text

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 
@@ -20,6 +21,8 @@ from edge_agent.agent import Agent
 from edge_agent.config import AgentConfig
 
 from .mosquitto import free_port
+
+STATION_TZ = ZoneInfo("Asia/Ho_Chi_Minh")
 
 
 def wait_for(
@@ -176,6 +179,29 @@ class Stack:
         )
         assert r.status_code == 201, r.text
         return r.json()
+
+    def schedule_once(
+        self, name: str, title: str, targets: list[str], start: datetime, programme: list[dict]
+    ) -> httpx.Response:
+        """Replace the routine with one schedule that plays ``programme`` once at ``start``,
+        written in the station's time as a person would (to the second)."""
+        local = start.replace(microsecond=0).astimezone(STATION_TZ)
+        return self.api.put(
+            "/api/schedules",
+            json={
+                "timezone": STATION_TZ.key,
+                "schedules": [
+                    {
+                        "name": name,
+                        "title": title,
+                        "targets": targets,
+                        "start": local.strftime("%H:%M:%S"),
+                        "date": local.date().isoformat(),
+                        "programme": programme,
+                    }
+                ],
+            },
+        )
 
     def get_broadcast(self, broadcast_id: str) -> dict[str, Any]:
         r = self.api.get(f"/api/broadcasts/{broadcast_id}")
