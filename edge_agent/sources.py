@@ -192,50 +192,48 @@ class Stream:
             for u in stream.urls
         ]
         self._delay_ms = stream.delay_ms if stream.live or stream.station_url else None
+        fallback = str(fallback_file) if fallback_file else None
+
+        def originals(seconds: float) -> StreamSource:
+            """The stream's own URLs (then the fallback file, then FM), as they arrive."""
+            return StreamSource(
+                ffmpeg,
+                urls,
+                seconds,
+                volume,
+                buffer_max_s=live_buffer_s if stream.live else None,
+                silence_s=stream.silence_s or (None if stream.live else DEAD_AIR_S),
+                fallback_file=fallback,
+                fm=None if stream.live or fallback_file else fm,
+            )
+
+        # reported without the credentials; the fallback file and the tuner by name
+        self._shown = [*stream.urls, *(["fallback"] if fallback_file else [])]
         self._source: StreamSource | StampedStream | TimedRelay
         if stream.station_url and stream.delay_ms:  # a relay through the station's copy
             station = stream.station_url
+            copy = StampedStream(
+                with_credentials(station, *credentials) if credentials else station,
+                stream.duration_s,
+                volume,
+                stream.delay_ms / 1000,
+                tls=tls,
+            )
             self._source = TimedRelay(
-                StampedStream(
-                    with_credentials(station, *credentials) if credentials else station,
-                    stream.duration_s,
-                    volume,
-                    stream.delay_ms / 1000,
-                    tls=tls,
-                ),
-                lambda seconds: StreamSource(
-                    ffmpeg,
-                    urls,
-                    seconds,
-                    volume,
-                    silence_s=stream.silence_s or DEAD_AIR_S,
-                    fallback_file=str(fallback_file) if fallback_file else None,
-                    fm=None if fallback_file else fm,
-                ),
-                urls + ([str(fallback_file)] if fallback_file else []),
+                copy,
+                originals,
+                urls + ([fallback] if fallback else []),
                 stream.duration_s,
                 mute_s=stream.silence_s,
             )
-            self._shown = [station, *stream.urls, *(["fallback"] if fallback_file else [])]
-            return
-        if self._delay_ms is not None:  # the station's stamped live stream: on its timeline
+            self._shown = [station, *self._shown]
+        elif self._delay_ms is not None:  # the station's stamped live stream: on its timeline
             self._source = StampedStream(
                 urls[0], stream.duration_s, volume, self._delay_ms / 1000, tls=tls
             )
             self._shown = [stream.url]
-            return
-        self._source = StreamSource(
-            ffmpeg,
-            urls,
-            stream.duration_s,
-            volume,
-            buffer_max_s=live_buffer_s if stream.live else None,
-            silence_s=stream.silence_s or (None if stream.live else DEAD_AIR_S),
-            fallback_file=str(fallback_file) if fallback_file else None,
-            fm=None if stream.live or fallback_file else fm,
-        )
-        # reported without the credentials; the fallback file and the tuner by name
-        self._shown = [*stream.urls, *(["fallback"] if fallback_file else [])]
+        else:
+            self._source = originals(stream.duration_s)
 
     def read(self, size: int) -> bytes:
         return self._source.read(size)
