@@ -31,7 +31,17 @@ def station(tmp_path: Path) -> Iterator[Stack]:
 
 
 def _broker_pid(s: Stack) -> int:
-    return int((s.settings.data_dir / "mosquitto" / "mosquitto.pid").read_text())
+    """The running broker's pid: its pid file is missing or empty for a moment while a
+    restarted broker writes it (read then, the test failed on ``int('')``)."""
+    path = s.settings.data_dir / "mosquitto" / "mosquitto.pid"
+
+    def written() -> str | None:
+        try:
+            return path.read_text().strip() or None
+        except FileNotFoundError:
+            return None
+
+    return int(wait_for(written, timeout=10, what="the broker's pid file"))
 
 
 def _kill_broker(s: Stack) -> int:
