@@ -125,6 +125,7 @@ class Services:
         self.live = LiveUpdates()
         self.audit = AuditLog(self.sessions)
         self.controller_id = settings.controller_id or _controller_id(settings.data_dir)
+        self._beat: fleet_history.ControllerBeat | None = None  # while it leads
         # one leader among the controllers of one database (PostgreSQL); SQLite: this one
         self.leadership = Leadership(
             self.engine,
@@ -425,6 +426,7 @@ class Services:
         "updates",
         "broker-denials",
         "relay-copies",
+        "controller-beat",
     )
     """What runs on the leading controller only (and ``cap-watch:*``)."""
 
@@ -440,6 +442,9 @@ class Services:
         s = self.settings
         self.gateway.start_reports()
         self.sender.recover()
+        self._beat = fleet_history.ControllerBeat(self.sessions, self.controller_id)
+        self._beat.start()
+        self.jobs.every(fleet_history.BEAT_S, "controller-beat", self._beat.beat)
         self.jobs.every(s.command_retry_s, "commands-retry", self.commands.flush_pending)
         self.jobs.every(s.plan_refresh_s, "plans", self.plans.publish_changed)
         self.jobs.every(TICK_S, "firing", self.firing.tick)
@@ -469,6 +474,7 @@ class Services:
         """Lost the lead (the database connection broke): stop what only the leader runs."""
         for job_id in self.LEADER_JOBS:
             self.jobs.cancel(job_id)
+        self._beat = None  # (its last beat stands: the lead was lost then, or soon after)
         for name in self.cap_watch.watched():
             self.jobs.cancel(f"cap-watch:{name}")
         self.gateway.stop_reports()
@@ -543,6 +549,9 @@ class Services:
         """Stop every part, each whatever became of the others (after a failed start some
         never ran)."""
         steps = [
+            *(
+                [self._beat.beat] if self._beat is not None else []
+            ),  # the run ends now, not ≤ 15 s ago
             self.leadership.stop,
             self.onair.stop,
             *([self.relay_copies.stop] if self.relay_copies else []),

@@ -19,7 +19,7 @@ router = APIRouter(tags=["reports"])
 MonthQuery = Query(
     None,
     pattern=r"^\d{4}-\d{2}$",
-    description="YYYY-MM in the station's time zone (default: last month)",
+    description="YYYY-MM in the station's time zone (default: this month, counted up to now)",
 )
 StartQuery = Query(
     None,

@@ -456,6 +456,18 @@ class DeviceStatusChange(Base):
     at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
 
 
+class ControllerRun(Base):
+    """A stretch of time a leading controller watched the fleet, from when it took the lead
+    to the last beat it wrote; the gaps between runs are the station's own downtime, when no
+    one heard the clusters (the report says so rather than counting them offline)."""
+
+    __tablename__ = "controller_runs"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    controller_id: Mapped[str] = mapped_column(String(64))
+    started_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    alive_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
+
+
 class Notice(Base):
     """Something a person was told (or was to be told) on one channel: one row per condition
     and channel, so it is told once; failures are retried, a flood is suppressed."""

@@ -1,4 +1,5 @@
-"""The fleet's online ratio over time: a sample every few minutes, averaged into plot points.
+"""The fleet's online ratio over time: a sample every few minutes, averaged into plot points;
+and the leading controller's own beat, so the report knows when no one was watching.
 
 ``record`` is the periodic job (I/O); ``ratio_points`` is pure, so the averaging is easy to test.
 """
@@ -12,7 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from protocol.messages import utcnow
 
-from ..db.models import Device, DeviceTelemetry, FleetSample
+from ..db.models import ControllerRun, Device, DeviceTelemetry, FleetSample
 
 KEEP = timedelta(days=90)
 _UTC = timezone.utc
@@ -33,6 +34,37 @@ def record(sessions: sessionmaker[Session], now: datetime | None = None) -> Flee
         session.merge(sample)
         session.execute(delete(FleetSample).where(FleetSample.ts < now - KEEP))
     return sample
+
+
+BEAT_S = 15.0
+"""How often the leader writes that it is alive: its downtime is known to within this."""
+
+
+class ControllerBeat:
+    """The leader's run on record: ``start`` when it takes the lead opens a row, each
+    ``beat`` moves its ``alive_at`` to now (one small UPDATE every ``BEAT_S``)."""
+
+    def __init__(self, sessions: sessionmaker[Session], controller_id: str):
+        self._sessions = sessions
+        self._controller_id = controller_id
+        self._run_id: int | None = None
+
+    def start(self, now: datetime | None = None) -> None:
+        now = now or utcnow()
+        with self._sessions.begin() as session:
+            run = ControllerRun(controller_id=self._controller_id, started_at=now, alive_at=now)
+            session.add(run)
+            session.flush()
+            self._run_id = run.id
+
+    def beat(self, now: datetime | None = None) -> None:
+        if self._run_id is None:
+            self.start(now)
+            return
+        with self._sessions.begin() as session:
+            run = session.get(ControllerRun, self._run_id)
+            if run is not None:
+                run.alive_at = now or utcnow()
 
 
 def prune_telemetry(

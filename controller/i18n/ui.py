@@ -936,6 +936,17 @@ UI: dict[str, dict[str, str]] = {
     "report.success_rate": {"vi": "Tỷ lệ thành công", "en": "Success rate"},
     "report.online_ratio": {"vi": "Tỷ lệ trực tuyến", "en": "Online ratio"},
     "report.online_hours": {"vi": "Giờ trực tuyến", "en": "Hours online"},
+    "report.offline_min": {"vi": "Phút mất kết nối", "en": "Minutes offline"},
+    "report.counted_until": {
+        "vi": "Tháng chưa hết: số liệu tính đến {at}.",
+        "en": "The month is not over: figures up to {at}.",
+    },
+    "report.controller_down": {
+        "vi": "Máy chủ của đài ngừng hoạt động {minutes} phút ({spans}): trong thời gian đó "
+        "không biết cụm loa nào trực tuyến, nên không tính vào tỷ lệ trực tuyến của cụm loa.",
+        "en": "The station's controller was down for {minutes} min ({spans}): no one could "
+        "tell which clusters were online then, so that time is left out of their online ratio.",
+    },
     "report.alarms_raised": {"vi": "Cảnh báo phát sinh", "en": "Alarms raised"},
     "report.alarms_cleared": {"vi": "Cảnh báo đã khắc phục", "en": "Alarms cleared"},
     "report.mttr": {"vi": "Thời gian khắc phục TB (phút)", "en": "Mean time to repair (min)"},

@@ -16,6 +16,7 @@ from typing import Any
 from .. import charts
 from ..domain.outcome import Outcome
 from ..i18n import device_state_words, translate
+from .figures import percent
 from .models import BroadcastLine, StationReport
 
 
@@ -35,11 +36,32 @@ def _when(at: datetime | None) -> str:
 
 
 def _ratio(value: float | None) -> str:
-    return f"{value * 100:.1f}%" if value is not None else ""
+    return percent(value)
 
 
 def _number(value: float | None) -> str:
     return f"{value:.1f}" if value is not None else ""
+
+
+def counting_notes(report: StationReport, lang: str = "vi") -> list[str]:
+    """What the uptime figures leave out, in words: time still to come and the controller's
+    own downtime (the page and the PDF say the same)."""
+    notes = []
+    if report.counted_until < report.period_end:
+        notes.append(translate("report.counted_until", lang, at=_when(report.counted_until)))
+    if report.controller_down:
+        spans = ", ".join(
+            f"{d.start:%H:%M %d/%m} – {d.end:%H:%M %d/%m}" for d in report.controller_down
+        )
+        notes.append(
+            translate(
+                "report.controller_down",
+                lang,
+                minutes=f"{report.totals.controller_down_min:.0f}",
+                spans=spans,
+            )
+        )
+    return notes
 
 
 def csv_bytes(report: StationReport, kind: CsvKind, lang: str = "vi") -> bytes:
@@ -127,6 +149,7 @@ def csv_bytes(report: StationReport, kind: CsvKind, lang: str = "vi") -> bytes:
                     "report.village",
                     "report.status_now",
                     "report.online_hours",
+                    "report.offline_min",
                     "report.online_ratio",
                     "report.alarms_raised",
                     "report.alarms_cleared",
@@ -142,6 +165,7 @@ def csv_bytes(report: StationReport, kind: CsvKind, lang: str = "vi") -> bytes:
                     ", ".join(c.villages),
                     device_state_words(c.status_now, lang),
                     f"{c.online_hours:.2f}",
+                    f"{c.offline_min:.1f}",
                     _ratio(c.online_ratio),
                     c.alarms_raised,
                     c.alarms_cleared,
@@ -239,6 +263,8 @@ def pdf_bytes(report: StationReport, lang: str = "vi") -> bytes:
         new_x="LMARGIN",
         new_y="NEXT",
     )
+    for note in counting_notes(report, lang):
+        pdf.multi_cell(0, 5, note, new_x="LMARGIN", new_y="NEXT")
     pdf.ln(2)
 
     def section(key: str) -> None:
@@ -341,6 +367,7 @@ def pdf_bytes(report: StationReport, lang: str = "vi") -> bytes:
                 "report.cluster",
                 "report.village",
                 "report.online_hours",
+                "report.offline_min",
                 "report.online_ratio",
                 "report.alarms_raised",
                 "report.alarms_cleared",
@@ -352,6 +379,7 @@ def pdf_bytes(report: StationReport, lang: str = "vi") -> bytes:
                 c.cluster,
                 ", ".join(c.villages),
                 f"{c.online_hours:.1f}",
+                f"{c.offline_min:.0f}",
                 _ratio(c.online_ratio),
                 str(c.alarms_raised),
                 str(c.alarms_cleared),
@@ -359,7 +387,7 @@ def pdf_bytes(report: StationReport, lang: str = "vi") -> bytes:
             ]
             for c in report.clusters
         ],
-        (2.4, 2.4, 1, 1, 1, 1, 1.2),
+        (2.2, 2.2, 1, 1, 1, 1, 1, 1.2),
     )
 
     section("report.broadcast_log")

@@ -50,8 +50,13 @@ class ClusterEquipment(BaseModel):
     villages: list[str]
     status_now: str
     online_hours: float
+    offline_min: float = Field(
+        description="minutes not online while the controller was watching (since it was "
+        "registered, up to now)"
+    )
     online_ratio: float | None = Field(
-        description="online time / the period (since it was registered, if later)"
+        description="online time / the time watched: the period since it was registered, up "
+        "to now, less the controller's own downtime"
     )
     alarms_raised: int
     alarms_cleared: int
@@ -65,6 +70,14 @@ class DayOnline(BaseModel):
     online_ratio: float | None
 
 
+class Downtime(BaseModel):
+    """A time the station's controller was not running: no one heard the clusters."""
+
+    start: datetime
+    end: datetime
+    minutes: float
+
+
 class ReportTotals(BaseModel):
     bulletins: int
     deliveries: int
@@ -75,6 +88,10 @@ class ReportTotals(BaseModel):
     alarms_raised: int
     alarms_cleared: int
     mean_repair_min: float | None
+    controller_down_min: float = Field(
+        description="minutes the controller itself was down in the period (not counted for "
+        "or against the clusters)"
+    )
 
 
 class StationReport(BaseModel):
@@ -87,7 +104,12 @@ class StationReport(BaseModel):
     label: str = Field(description="what the period is called, e.g. 11/2026")
     timezone: str
     generated_at: datetime
+    counted_until: datetime = Field(
+        description="the period's end, or now when it has not ended: nothing is counted for "
+        "time still to come"
+    )
     totals: ReportTotals
+    controller_down: list[Downtime]
     villages: list[VillageTotals]
     clusters: list[ClusterEquipment]
     days: list[DayOnline]

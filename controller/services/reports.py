@@ -14,20 +14,33 @@ from sqlalchemy.orm import Session, lazyload, sessionmaker
 
 from protocol.messages import utcnow
 
-from ..db.models import Alarm, Broadcast, Delivery, Device, DeviceStatusChange, Media
+from ..db.models import (
+    Alarm,
+    Broadcast,
+    ControllerRun,
+    Delivery,
+    Device,
+    DeviceStatusChange,
+    Media,
+)
 from ..domain.errors import Invalid
 from ..domain.outcome import Outcome, outcome
 from ..reports.figures import (
+    Span,
+    controller_down,
     local_days,
     mean_repair_minutes,
     month_bounds,
-    online_seconds,
+    online_spans,
+    seconds,
     success_rate,
+    without,
 )
 from ..reports.models import (
     BroadcastLine,
     ClusterEquipment,
     DayOnline,
+    Downtime,
     ExportAlarm,
     ExportBulletin,
     ExportDevice,
@@ -55,11 +68,10 @@ class Reports:
         return ZoneInfo(self._settings.timezone)
 
     def month(self, month: str | None = None) -> tuple[datetime, datetime, str]:
-        """``YYYY-MM`` (default: last month, the one a station reports) → its bounds, label."""
+        """``YYYY-MM`` (default: this month, so far) → its bounds, label."""
         if month is None:
-            first = utcnow().astimezone(self.zone).date().replace(day=1)
-            prev = first - timedelta(days=1)
-            month = f"{prev.year:04d}-{prev.month:02d}"
+            today = utcnow().astimezone(self.zone).date()
+            month = f"{today.year:04d}-{today.month:02d}"
         try:
             start, end = month_bounds(month, self.zone)
         except ValueError:
@@ -85,13 +97,16 @@ class Reports:
     def station(self, start: datetime, end: datetime, label: str = "") -> StationReport:
         start, end = self.period(start, end)
         zone = self.zone
+        now = utcnow()
+        until = max(start, min(end, now))  # nothing is counted for time still to come
         with self._sessions() as session:
             devices = list(session.scalars(select(Device).order_by(Device.id)))
             lines, by_broadcast = self._lines(session, devices, start, end)
-            history = self._status_history(session, start, end)
+            history = self._status_history(session, start, until)
+            down = self._controller_down(session, start, until)
             repairs = self._repairs(session, start, end)
-            clusters = self._equipment(session, devices, history, repairs, start, end)
-            days = self._days(devices, history, start, end)
+            clusters = self._equipment(session, devices, history, down, repairs, start, until)
+            days = self._days(devices, history, down, start, end, until)
             alarms_raised = sum(c.alarms_raised for c in clusters)
             alarms_cleared = sum(c.alarms_cleared for c in clusters)
         villages = self._villages(devices, lines)
@@ -110,6 +125,7 @@ class Reports:
             alarms_raised=alarms_raised,
             alarms_cleared=alarms_cleared,
             mean_repair_min=mean_repair_minutes(r for rs in repairs.values() for r in rs),
+            controller_down_min=round(seconds(down) / 60, 1),
         )
         return StationReport(
             station=self._settings.station_name,
@@ -120,8 +136,17 @@ class Reports:
             label=label
             or f"{start.astimezone(zone):%d/%m/%Y} – "
             f"{(end - timedelta(seconds=1)).astimezone(zone):%d/%m/%Y}",
-            generated_at=utcnow().astimezone(zone),
+            generated_at=now.astimezone(zone),
+            counted_until=until.astimezone(zone),
             totals=totals,
+            controller_down=[
+                Downtime(
+                    start=lo.astimezone(zone),
+                    end=hi.astimezone(zone),
+                    minutes=round((hi - lo).total_seconds() / 60, 1),
+                )
+                for lo, hi in down
+            ],
             villages=villages,
             clusters=clusters,
             days=days,
@@ -268,10 +293,13 @@ class Reports:
         session: Session,
         devices: Sequence[Device],
         history: _History,
+        down: list[Span],
         repairs: dict[str, list[tuple[datetime, datetime]]],
         start: datetime,
         end: datetime,
     ) -> list[ClusterEquipment]:
+        """Per cluster over ``[start, end)`` (end: now at the latest), counting only the time
+        the controller was watching (``down`` is when it was not)."""
         before, changes = history
         raised = dict(
             session.execute(
@@ -292,10 +320,12 @@ class Reports:
             if d.retired and d.id not in changes and d.id not in raised:
                 continue
             since = max(start, d.created_at)
-            span = (end - since).total_seconds()
-            seconds = (
-                online_seconds(changes.get(d.id, []), before.get(d.id), since, end)
-                if span > 0
+            watched = seconds(without([(since, end)], down)) if end > since else 0.0
+            online = (
+                seconds(
+                    without(online_spans(changes.get(d.id, []), before.get(d.id), since, end), down)
+                )
+                if watched > 0
                 else 0.0
             )
             out.append(
@@ -304,8 +334,9 @@ class Reports:
                     cluster=d.name,
                     villages=[z.name for z in d.zones],
                     status_now=d.status,
-                    online_hours=round(seconds / 3600, 2),
-                    online_ratio=seconds / span if span > 0 else None,
+                    online_hours=round(online / 3600, 2),
+                    offline_min=round((watched - online) / 60, 1),
+                    online_ratio=online / watched if watched > 0 else None,
                     alarms_raised=int(raised.get(d.id, 0)),
                     alarms_cleared=int(cleared.get(d.id, 0)),
                     mean_repair_min=mean_repair_minutes(repairs.get(d.id, [])),
@@ -314,9 +345,16 @@ class Reports:
         return out
 
     def _days(
-        self, devices: Sequence[Device], history: _History, start: datetime, end: datetime
+        self,
+        devices: Sequence[Device],
+        history: _History,
+        down: list[Span],
+        start: datetime,
+        end: datetime,
+        until: datetime,
     ) -> list[DayOnline]:
-        """The fleet's online ratio each local day: the clusters' mean over the day."""
+        """The fleet's online ratio each local day of the period: the clusters' mean over
+        the watched part of the day up to ``until``; None for a day not watched or to come."""
         before, changes = history
         days = local_days(start, end, self.zone)
         ratios: list[list[float]] = [[] for _ in days]
@@ -328,17 +366,35 @@ class Reports:
             for n, (_, lo, hi) in enumerate(days):
                 while i < len(seq) and seq[i][0] < lo:
                     held, i = seq[i][1], i + 1
-                since = max(lo, d.created_at)
+                since, hi = max(lo, d.created_at), min(hi, until)
                 if since >= hi:
                     continue
+                watched = seconds(without([(since, hi)], down))
+                if watched <= 0:
+                    continue
                 inside = [change for change in seq[i:] if change[0] < hi]
-                ratios[n].append(
-                    online_seconds(inside, held, since, hi) / (hi - since).total_seconds()
-                )
+                online = seconds(without(online_spans(inside, held, since, hi), down))
+                ratios[n].append(online / watched)
         return [
             DayOnline(day=day, online_ratio=sum(r) / len(r) if r else None)
             for (day, _, _), r in zip(days, ratios, strict=True)
         ]
+
+    def _controller_down(self, session: Session, start: datetime, end: datetime) -> list[Span]:
+        """When no controller watched the fleet inside ``[start, end)``: the gaps between
+        the runs on record (the one before the period too, so a gap across its start counts)."""
+        first = session.scalar(
+            select(func.max(ControllerRun.alive_at)).where(ControllerRun.alive_at < start)
+        )
+        runs = [
+            (lo, hi)
+            for lo, hi in session.execute(
+                select(ControllerRun.started_at, ControllerRun.alive_at).where(
+                    ControllerRun.alive_at >= (first or start)
+                )
+            )
+        ]
+        return controller_down(runs, start, end)
 
     def _repairs(
         self, session: Session, start: datetime, end: datetime

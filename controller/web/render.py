@@ -24,9 +24,11 @@ from ..domain.rollout import RolloutState
 from ..domain.schedule_change import ScheduleChangeState
 from ..http import SESSION_COOKIE, Allow, ServicesDep, principal_for
 from ..i18n import LANGUAGES, device_state_words, state_words, translate
+from ..reports.figures import percent
 from .frame import frame
 
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
+templates.env.filters["percent"] = percent
 
 NAV = [
     ("nav.home", "/ui/", "broadcast.read"),

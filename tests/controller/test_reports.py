@@ -183,3 +183,36 @@ def test_online_seconds_counts_from_the_state_held_at_the_start():
         success_rate([Outcome.played, Outcome.fault, Outcome.cancelled, Outcome.waiting]) == 0.5
     )  # a dead line is no success; withdrawn or on its way: not counted
     assert success_rate([Outcome.cancelled]) is None
+
+
+def test_online_time_leaves_out_the_controllers_downtime_and_time_to_come():
+    from datetime import UTC, datetime, timedelta
+
+    from controller.reports.figures import controller_down, online_spans, seconds, without
+
+    t0 = datetime(2026, 12, 6, 8, 0, tzinfo=UTC)
+
+    def at(minutes: float) -> datetime:
+        return t0 + timedelta(minutes=minutes)
+
+    # the controller ran 0–30 and 34–60 (stopped 4 minutes), and again from 90
+    runs = [(at(0), at(30)), (at(34), at(60)), (at(90), at(95))]
+    down = controller_down(runs, at(0), at(100))
+    assert down == [(at(30), at(34)), (at(60), at(90))]
+    assert controller_down(runs, at(32), at(70)) == [(at(32), at(34)), (at(60), at(70))]
+    assert controller_down([], at(0), at(10)) == []  # before any run on record: not known
+    # a cluster online from 5, offline 40–44: 35 minutes of 30 + 26 + 5 watched up to 95
+    changes = [(at(5), "online"), (at(40), "offline"), (at(44), "online")]
+    online = without(online_spans(changes, None, at(0), at(95)), down)
+    assert seconds(online) / 60 == 25 + 22 + 5
+    watched = seconds(without([(at(0), at(95))], down)) / 60
+    assert watched == 30 + 26 + 5
+
+
+def test_percent_never_reads_a_whole_hundred_for_minutes_lost():
+    from controller.reports.figures import percent
+
+    assert percent(1.0) == "100.0%"
+    assert percent(1 - 4 / (60 * 24 * 30)) == "99.9%"  # 4 minutes in a month
+    assert percent(0.5) == "50.0%"
+    assert percent(None) == ""

@@ -12,6 +12,7 @@ from ...auth import Principal
 from ...domain.errors import Invalid
 from ...http import ServicesDep
 from ...i18n import translate
+from ...reports.documents import counting_notes
 from ..render import lang_of, page, render
 
 router = APIRouter(prefix="/ui", tags=["web"], include_in_schema=False)
@@ -24,7 +25,7 @@ def reports_page(
     month: str = Query("", max_length=7),
     who: Principal = page("report.read"),
 ) -> HTMLResponse:
-    """Last month by default (the one a station sends); another month from the picker."""
+    """This month so far by default; another month (the one to send) from the picker."""
     error = ""
     try:
         start, end, label = svc.reports.month(month or None)
@@ -38,6 +39,7 @@ def reports_page(
         "reports.html",
         who,
         report=report,
+        notes=counting_notes(report, lang_of(request)),
         month=chosen,
         error=error,
         query=urlencode({"month": chosen, "lang": lang_of(request)}),
