@@ -47,6 +47,7 @@ from .services.broadcasting import (
     BroadcastSender,
     BroadcastService,
     BroadcastTimes,
+    HeldExpiry,
     StreamBroadcasts,
 )
 from .services.broker_access import BrokerAccess
@@ -72,6 +73,9 @@ from .services.updates import Updates
 from .services.zones import ZoneService
 from .settings import Settings, is_loopback
 from .streams.timeline import RelayTimeline
+
+EXPIRY_TICK_S = 10.0
+"""How soon a bulletin held past its start is said to have expired."""
 
 log = logging.getLogger(__name__)
 
@@ -197,6 +201,9 @@ class Services:
             self.audit,
             self.plans_changed,
             broadcasts_changed,
+        )
+        self.expiry = HeldExpiry(
+            self.sessions, self.broadcast_times, self.audit, broadcasts_changed
         )
         self.streams = StreamBroadcasts(
             self.sessions, self.commands, self.broadcasts, self.audit, broadcasts_changed
@@ -427,6 +434,7 @@ class Services:
         "broker-denials",
         "relay-copies",
         "controller-beat",
+        "held-expiry",
     )
     """What runs on the leading controller only (and ``cap-watch:*``)."""
 
@@ -448,6 +456,7 @@ class Services:
         self.jobs.every(s.command_retry_s, "commands-retry", self.commands.flush_pending)
         self.jobs.every(s.plan_refresh_s, "plans", self.plans.publish_changed)
         self.jobs.every(TICK_S, "firing", self.firing.tick)
+        self.jobs.every(EXPIRY_TICK_S, "held-expiry", self.expiry.tick)
         self.jobs.every(
             s.fleet_sample_s, "fleet-sample", lambda: fleet_history.record(self.sessions)
         )

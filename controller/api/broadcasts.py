@@ -10,7 +10,7 @@ from ..http import ServicesDep, allow
 from ..services.broadcasting import BroadcastRequest
 from ..services.emergencies import EmergencyRequest
 from ..services.views import BroadcastOut, DeviceEventOut
-from .schemas import BroadcastIn, BroadcastUpdateIn, EmergencyIn, RejectIn
+from .schemas import BroadcastIn, BroadcastUpdateIn, EmergencyIn, RejectIn, RescheduleIn
 
 router = APIRouter(tags=["broadcasts"])
 
@@ -164,6 +164,19 @@ def reject_broadcast(
 ) -> BroadcastOut:
     """Refuse a held broadcast (or an emergency nobody should confirm), with a reason."""
     svc.broadcasts.reject(broadcast_id, who, body.reason)
+    return svc.broadcast_queries.get(broadcast_id)
+
+
+@router.post("/api/broadcasts/{broadcast_id}/reschedule", response_model=BroadcastOut)
+def reschedule_broadcast(
+    broadcast_id: str,
+    body: RescheduleIn,
+    svc: ServicesDep,
+    who: Principal = allow("broadcast.create"),
+) -> BroadcastOut:
+    """Give a bulletin that expired unapproved (state ``expired``) a new start ("hẹn lại"):
+    it waits for approval again. Its author or an approver may."""
+    svc.expiry.reschedule(broadcast_id, body.start_at, who)
     return svc.broadcast_queries.get(broadcast_id)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import Path as PathParam
@@ -156,6 +157,13 @@ class StopIn(BaseModel):
 class VolumeIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     level: int = Field(ge=0, le=100, strict=True)
+
+
+class RescheduleIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    start_at: datetime = Field(
+        description="the new start; without an offset, in the station's time zone"
+    )
 
 
 class RejectIn(BaseModel):

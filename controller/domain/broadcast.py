@@ -1,7 +1,9 @@
 """A broadcast's life as a state machine: its states and the moves allowed between them.
 
 Held first (draft, waiting for an approver or for a second person), then released
-(scheduled → sending → sent → done), or rejected, or cancelled. Services move a broadcast
+(scheduled → sending → sent → done), or rejected, or cancelled. One held past its start time
+(nobody approved it in time) expires; its author or an approver gives it a new time
+("hẹn lại"), which holds it again for approval. Services move a broadcast
 with a conditional UPDATE from one state to the next, so two workers (or two controllers)
 never both send it; ``can_move`` is the rule they follow.
 """
@@ -9,6 +11,7 @@ never both send it; ``can_move`` is the rule they follow.
 from __future__ import annotations
 
 import enum
+from datetime import datetime
 
 
 class BroadcastState(enum.StrEnum):
@@ -16,6 +19,7 @@ class BroadcastState(enum.StrEnum):
     pending_approval = "pending_approval"  # a broadcaster's, until an approver releases it
     pending_confirmation = "pending_confirmation"  # every emergency, until a second person confirms
     rejected = "rejected"
+    expired = "expired"  # held past its start time: not approved in time; may be given a new one
     scheduled = "scheduled"  # released; its send job is due at send_at
     sending = "sending"  # claimed by a worker, commands being signed
     sent = "sent"  # handed to the command path
@@ -53,10 +57,28 @@ TRANSITIONS: dict[BroadcastState, frozenset[BroadcastState]] = {
         }
     ),
     BroadcastState.pending_approval: frozenset(
-        {BroadcastState.scheduled, BroadcastState.rejected, BroadcastState.cancelled}
+        {
+            BroadcastState.scheduled,
+            BroadcastState.rejected,
+            BroadcastState.expired,
+            BroadcastState.cancelled,
+        }
     ),
     BroadcastState.pending_confirmation: frozenset(
-        {BroadcastState.scheduled, BroadcastState.rejected, BroadcastState.cancelled}
+        {
+            BroadcastState.scheduled,
+            BroadcastState.rejected,
+            BroadcastState.expired,
+            BroadcastState.cancelled,
+        }
+    ),
+    # a new time ("hẹn lại") holds it again, for the same people as before
+    BroadcastState.expired: frozenset(
+        {
+            BroadcastState.pending_approval,
+            BroadcastState.pending_confirmation,
+            BroadcastState.cancelled,
+        }
     ),
     BroadcastState.scheduled: frozenset(
         {BroadcastState.sending, BroadcastState.done, BroadcastState.cancelled}
@@ -75,3 +97,11 @@ TRANSITIONS: dict[BroadcastState, frozenset[BroadcastState]] = {
 def can_move(current: BroadcastState, new: BroadcastState) -> bool:
     """Whether a broadcast in ``current`` may become ``new``."""
     return new in TRANSITIONS[current]
+
+
+def overdue(
+    state: BroadcastState, start_on_release: bool, start_at: datetime, now: datetime
+) -> bool:
+    """Held past its start: nobody approved it in time, so it expires. One that plays when
+    approved ("ngay khi được duyệt") has no start to miss."""
+    return state in BroadcastState.held() and not start_on_release and start_at <= now

@@ -102,6 +102,7 @@ _PATTERNS: list[tuple[re.Pattern[str], str]] = [
     ),
     (re.compile(r"^refused: (?P<code>[a-z_]+)$"), "reason.refused_{code}"),
     (re.compile(r"^rejected: (?P<text>.*)$"), "reason.rejected"),
+    (re.compile(r"^not approved before its start$"), "reason.not_approved"),
     (
         re.compile(
             r"^(?P<code>too_late|output_busy|output_error|decode_failed|agent_error|"

@@ -217,6 +217,20 @@ MESSAGES: dict[str, dict[str, str]] = {
         "vi": "Chỉ người soạn bản nháp mới gửi được nó.",
         "en": "Only the author of a draft may submit it.",
     },
+    "broadcast.expired_on_release": {
+        "vi": "Đã quá giờ phát mà bản tin chưa được duyệt, nên không phát nữa. Bản tin chuyển "
+        "sang «Quá giờ, chưa duyệt»: hãy hẹn lại giờ phát mới trên trang bản tin.",
+        "en": "Its start time passed before it was approved, so it will not play. It is now "
+        "'Expired, not approved': give it a new time on its page.",
+    },
+    "broadcast.not_expired": {
+        "vi": "Chỉ hẹn lại được bản tin đã quá giờ mà chưa duyệt.",
+        "en": "Only a bulletin that expired unapproved can be given a new time.",
+    },
+    "broadcast.reschedule_not_yours": {
+        "vi": "Chỉ người soạn bản tin hoặc người phê duyệt mới hẹn lại được.",
+        "en": "Only its author or an approver can give it a new time.",
+    },
     "broadcast.not_held": {
         "vi": "Bản tin không ở trạng thái chờ duyệt/xác nhận (hiện tại: {state}).",
         "en": "The broadcast is not waiting for approval or confirmation (now: {state}).",

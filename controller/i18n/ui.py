@@ -577,6 +577,20 @@ UI: dict[str, dict[str, str]] = {
     "st.done": {"vi": "Đã xong", "en": "Done"},
     "st.cancelled": {"vi": "Đã huỷ", "en": "Cancelled"},
     "st.rejected": {"vi": "Bị từ chối", "en": "Rejected"},
+    "st.expired": {"vi": "Quá giờ, chưa duyệt", "en": "Expired, not approved"},
+    "broadcast.expired_reason": {
+        "vi": "Không phát: chưa được duyệt trước giờ phát {at}. Chọn giờ mới rồi gửi duyệt lại.",
+        "en": "Not played: it was not approved before its start at {at}. Choose a new time "
+        "and send it for approval again.",
+    },
+    "broadcast.planned_start": {"vi": "Giờ phát đã định", "en": "Planned start"},
+    "broadcast.not_played": {"vi": "không phát", "en": "not played"},
+    "broadcast.reschedule": {"vi": "Hẹn lại", "en": "Reschedule"},
+    "broadcast.reschedule_at": {"vi": "Giờ phát mới", "en": "New start time"},
+    "broadcast.rescheduled": {
+        "vi": "Đã hẹn lại: bản tin chờ phê duyệt với giờ phát mới.",
+        "en": "Rescheduled: it waits for approval at its new time.",
+    },
     "st.pending_approval": {"vi": "Chờ phê duyệt", "en": "Waiting for approval"},
     "st.pending_confirmation": {
         "vi": "Chờ người thứ hai xác nhận",
@@ -721,6 +735,10 @@ UI: dict[str, dict[str, str]] = {
     "outcome.failed": {"vi": "Lỗi (không phát)", "en": "Failed (not played)"},
     "outcome.cancelled": {"vi": "Đã huỷ (không phát)", "en": "Cancelled (not played)"},
     "reason.rejected": {"vi": "bị từ chối: {text}", "en": "rejected: {text}"},
+    "reason.not_approved": {
+        "vi": "chưa được duyệt trước giờ phát",
+        "en": "not approved before its start",
+    },
     "broadcast.on_release": {"vi": "Ngay khi được duyệt", "en": "As soon as it is approved"},
     "broadcast.rejected_by": {"vi": "từ chối bởi {who}", "en": "rejected by {who}"},
     "broadcast.edit_again": {"vi": "Sửa và gửi lại", "en": "Edit and send again"},

@@ -15,7 +15,9 @@ import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import httpx
 import numpy as np
@@ -829,3 +831,55 @@ def test_an_address_that_is_no_page_gets_a_page_that_leads_home(demo, browser):
     api = demo["api"].get("/api/khong-co")  # the API keeps its JSON, in its own shape
     assert api.status_code == 404
     assert api.json()["error"]["code"] == "http.not_found"
+
+
+def test_a_bulletin_approved_too_late_says_so_and_is_given_a_new_time_on_a_phone(demo, browser):
+    """Issue 29: a bulletin nobody approved before its start is not left "Chờ phê duyệt" for
+    good: its page says it expired and why, shows the time it had as not played, and "Hẹn
+    lại" from the phone holds it again for approval at the new time."""
+    api = demo["api"]
+    token = api.post("/api/users/lan/tokens", json={}).json()["token"]
+    wav = make_speech(Path(demo["data"]) / "late.wav", "Tin duyệt muộn.")
+    sha = api.post("/api/media", files={"file": ("late.wav", wav.read_bytes())}).json()["sha256"]
+    title = _own("Lịch họp tổ dân phố")
+    start = datetime.now(UTC) + timedelta(seconds=4)
+    r = httpx.post(
+        f"{demo['base']}/api/broadcasts",
+        headers={"Authorization": f"Bearer {token}"},
+        json={
+            "media_sha256": sha,
+            "targets": ["all"],
+            "title": title,
+            "start_at": start.isoformat(),
+        },
+    )
+    assert r.status_code == 201, r.text
+    broadcast_id = r.json()["id"]
+    wait_until(
+        lambda: api.get(f"/api/broadcasts/{broadcast_id}").json()["state"] == "expired",
+        "expired by the controller's tick",
+    )
+
+    lan = _login(browser, demo, "lan", mobile=True)
+    item = lan.locator("ul.list li", has_text=title)
+    expect(item.locator(".state")).to_have_text("Quá giờ, chưa duyệt")  # the home page
+    item.get_by_role("link").click()
+    expect(lan.locator("#broadcast-state")).to_have_text("Quá giờ, chưa duyệt")
+    expect(lan.locator("#expired-reason")).to_contain_text("chưa được duyệt trước giờ phát")
+    expect(lan.locator("#planned-start")).to_contain_text("không phát")
+    facts = lan.locator("dl.facts dt")
+    expect(facts.filter(has_text=re.compile(r"^Giờ phát$"))).to_have_count(0)  # none to come
+    _shot(lan, "30-broadcaster-phone-expired")
+    new_time = lan.get_by_label("Giờ phát mới")
+    expect(new_time).to_be_in_viewport()
+    tomorrow = datetime.now(ZoneInfo("Asia/Ho_Chi_Minh")) + timedelta(days=1)
+    new_time.fill(f"{tomorrow:%Y-%m-%d}T09:00")
+    lan.get_by_role("button", name="Hẹn lại").click()
+    expect(lan.locator("#broadcast-state")).to_have_text("Chờ phê duyệt")
+    expect(lan.get_by_role("status").filter(has_text="Đã hẹn lại")).to_be_visible()
+    b = api.get(f"/api/broadcasts/{broadcast_id}").json()
+    assert b["state"] == "pending_approval"
+    local = datetime.fromisoformat(b["start_at"]).astimezone(ZoneInfo("Asia/Ho_Chi_Minh"))
+    assert (local.date(), local.hour, local.minute) == (tomorrow.date(), 9, 0)
+    cancelled = api.post(f"/api/broadcasts/{broadcast_id}/cancel")  # (leave the demo quiet)
+    assert cancelled.status_code == 200, cancelled.text

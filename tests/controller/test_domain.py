@@ -75,9 +75,18 @@ def test_broadcast_states_move_only_forward_and_final_states_stay():
     for final in (S.done, S.cancelled, S.rejected):
         assert final.is_final
         assert not any(can_move(final, s) for s in S)
-    # held: only released, rejected or cancelled; never sent straight away
+    # held: only released, rejected, expired (not approved before its start) or cancelled;
+    # never sent straight away
     for held in S.held():
-        assert {s for s in S if can_move(held, s)} == {S.scheduled, S.rejected, S.cancelled}
+        assert {s for s in S if can_move(held, s)} == {
+            S.scheduled,
+            S.rejected,
+            S.expired,
+            S.cancelled,
+        }
+    # expired: a new time holds it again (never released without an approver), or cancelled
+    assert {s for s in S if can_move(S.expired, s)} == {*S.held(), S.cancelled}
+    assert not S.expired.is_final
     assert not can_move(S.draft, S.sent)
     assert not can_move(S.scheduled, S.sent)
     assert can_move(S.sending, S.scheduled)  # a restart caught between claim and hand-over
@@ -105,3 +114,19 @@ def test_every_state_a_row_can_take_fits_its_column():
         width = column.property.columns[0].type.length
         too_long = [s.value for s in states if len(s.value) > width]
         assert too_long == [], f"{column} ({width}) cannot hold {too_long}"
+
+
+def test_only_a_held_bulletin_with_a_start_time_expires_at_that_time():
+    from datetime import UTC, datetime, timedelta
+
+    from controller.domain.broadcast import BroadcastState as S
+    from controller.domain.broadcast import overdue
+
+    start = datetime(2026, 12, 6, 7, 0, tzinfo=UTC)
+    after, before = start + timedelta(seconds=1), start - timedelta(seconds=1)
+    assert overdue(S.pending_approval, False, start, after)
+    assert overdue(S.pending_confirmation, False, start, start)
+    assert not overdue(S.pending_approval, False, start, before)
+    assert not overdue(S.pending_approval, True, start, after)  # plays when approved
+    for state in (S.draft, S.scheduled, S.sent, S.rejected, S.expired):
+        assert not overdue(state, False, start, after)

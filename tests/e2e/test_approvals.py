@@ -252,3 +252,71 @@ def test_audit_log_is_append_only_and_exportable(station):
         with pytest.raises(sqlalchemy.exc.DatabaseError), engine.begin() as conn:
             conn.execute(statement)
     assert stack.api.get("/api/audit").json()[-1]["actor"] != "ke-gian"
+
+
+def test_a_bulletin_nobody_approved_in_time_expires_and_is_given_a_new_time(station):
+    """Issue 29: held past its start it expires (said on every list, its plays called off
+    with the reason), an approval then says so in words, and "hẹn lại" holds it again."""
+    stack, people, media = station
+    start = utcnow() + timedelta(seconds=5)
+    made = []
+    for _ in range(2):
+        r = people["lan"].post(
+            "/api/broadcasts",
+            json={
+                "media_sha256": media["sha256"],
+                "targets": ["zone:thon-dong"],
+                "start_at": start.isoformat(),
+            },
+        )
+        assert r.status_code == 201, r.text
+        made.append(r.json()["id"])
+    ticked, approved_late = made
+
+    # an approver who comes too late is told so, and the bulletin expires at once
+    time.sleep(max(0.0, (start - utcnow()).total_seconds()) + 0.5)
+    r = people["chu-tich"].post(f"/api/broadcasts/{approved_late}/approve")
+    assert r.status_code == 409
+    assert r.json()["error"]["code"] == "broadcast.expired_on_release"
+    assert "hẹn lại" in r.json()["error"]["message"]
+    assert stack.get_broadcast(approved_late)["state"] == "expired"
+    # nobody looked at the other: the controller expires it by itself within its tick
+    b = stack.wait_states(ticked, {"cancelled"})
+    assert b["state"] == "expired"
+    assert b["deliveries"][0]["reason"] == "not approved before its start"
+    waiting = stack.api.get("/api/broadcasts", params={"state": "pending_approval"}).json()
+    assert waiting == []
+    assert stack.output_files("loa-1") == []
+
+    # "hẹn lại": not someone else's broadcaster, not a time gone, yes its author
+    tomorrow = (utcnow().astimezone(HCM) + timedelta(days=1)).replace(
+        hour=9, minute=0, second=0, microsecond=0
+    )
+    r = people["hoa"].post(
+        f"/api/broadcasts/{ticked}/reschedule", json={"start_at": tomorrow.isoformat()}
+    )
+    assert r.status_code == 403
+    r = people["lan"].post(
+        f"/api/broadcasts/{ticked}/reschedule",
+        json={"start_at": (utcnow() - timedelta(minutes=1)).isoformat()},
+    )
+    assert r.status_code == 422
+    assert stack.get_broadcast(ticked)["state"] == "expired"  # nothing changed
+    r = people["lan"].post(
+        f"/api/broadcasts/{ticked}/reschedule",
+        json={"start_at": tomorrow.replace(tzinfo=None).isoformat()},  # station time
+    )
+    assert r.status_code == 200, r.text
+    b = r.json()
+    assert b["state"] == "pending_approval"
+    assert datetime.fromisoformat(b["start_at"]) == tomorrow
+    assert [d["state"] for d in b["deliveries"]] == ["pending"]
+    r = people["chu-tich"].post(f"/api/broadcasts/{ticked}/approve")
+    assert r.status_code == 200
+    assert r.json()["state"] == "scheduled"
+    # an approver may give a new time to anyone's
+    r = people["chu-tich"].post(
+        f"/api/broadcasts/{approved_late}/reschedule", json={"start_at": tomorrow.isoformat()}
+    )
+    assert r.status_code == 200
+    assert r.json()["state"] == "pending_approval"

@@ -1,6 +1,7 @@
 """Broadcasts: their life (``lifecycle``), on their way (``sending``), streams (``streams``),
-when they play (``timing``), and how they are read (``queries``)."""
+when they play (``timing``), held too long (``expiry``), and how they are read (``queries``)."""
 
+from .expiry import HeldExpiry
 from .lifecycle import BroadcastService
 from .queries import BroadcastQueries, broadcast_out
 from .records import BroadcastRequest, StreamRequest, resolve_devices
@@ -14,6 +15,7 @@ __all__ = [
     "BroadcastSender",
     "BroadcastService",
     "BroadcastTimes",
+    "HeldExpiry",
     "StreamBroadcasts",
     "StreamRequest",
     "broadcast_out",

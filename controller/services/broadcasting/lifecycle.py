@@ -28,7 +28,7 @@ from protocol.messages import (
 from ...auth import Principal
 from ...db.models import Broadcast, Media
 from ...domain.broadcast import BroadcastState as S
-from ...domain.broadcast import can_move
+from ...domain.broadcast import can_move, overdue
 from ...domain.delivery import TERMINAL, DeliveryState
 from ...domain.errors import Conflict, DomainError, Invalid, NotAllowed, NotFound
 from ...domain.outcome import RESENDABLE, outcome
@@ -36,6 +36,7 @@ from ...domain.repeats import repetition_starts
 from ...fleet.commands import CommandPath, SentCommand
 from ..audit import AuditLog
 from ..views import StopOut
+from .expiry import expire
 from .records import (
     BroadcastRequest,
     claim,
@@ -338,6 +339,17 @@ class BroadcastService:
                 raise Conflict("broadcast.not_held", state=broadcast.state)
             if broadcast.created_by == by and not by_author:
                 raise NotAllowed("approval.same_person")
+            if overdue(held_as, broadcast.start_on_release, broadcast.start_at, now):
+                expired = expire(session, broadcast)  # said now, not at the next tick
+            else:
+                expired = False
+        if expired:
+            self._changed()
+            raise Conflict("broadcast.expired_on_release")
+        with self._sessions.begin() as session:
+            broadcast = get_row(session, broadcast_id, deliveries=False)
+            if broadcast.state != held_as:
+                raise Conflict("broadcast.not_held", state=broadcast.state)
             late = broadcast.not_after - broadcast.start_at
             lead = self.times.lead(Priority(broadcast.priority))
             timing = self.times.window(

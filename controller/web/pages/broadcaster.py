@@ -96,6 +96,8 @@ def broadcast_view(svc: Services, broadcast_id: str, lang: str) -> dict[str, Any
             dead_lines=", ".join(str(n) for n in dead_lines(d.line_check)),
             reason=reason_words(d.reason, lang, tz)
             if o.value != "waiting" or d.device_id not in offline
+            else None
+            if BroadcastState(b.state) == BroadcastState.expired  # (it will not play: no news)
             else _offline_words(offline[d.device_id], lang, tz),
             started_at=d.started_at,
             joined_late_ms=d.joined_late_ms,
@@ -115,6 +117,9 @@ def broadcast_view(svc: Services, broadcast_id: str, lang: str) -> dict[str, Any
             created_by=b.created_by,
             approved_by=b.approved_by,
             reason=b.rejected_reason,
+            settled=b.settled,
+            sent=b.sent_at is not None,
+            reschedule_default=_next_quarter_hour(tz),
             sha=media.sha256 if media else None,
             duration_s=round(b.duration_ms / 1000, 1),
             loudness_in=media.loudness_in_lufs if media else None,
@@ -141,6 +146,14 @@ def broadcast_view(svc: Services, broadcast_id: str, lang: str) -> dict[str, Any
         ),
         outcome_order=[o.value for o in OUTCOME_ORDER],
     )
+
+
+def _next_quarter_hour(tz: str) -> str:
+    """What a new time for an expired bulletin starts as: the first quarter hour at least
+    ten minutes from now, station time, as a ``datetime-local`` value."""
+    at = utcnow().astimezone(ZoneInfo(tz)) + timedelta(minutes=10)
+    at += timedelta(minutes=-at.minute % 15)
+    return f"{at:%Y-%m-%dT%H:%M}"
 
 
 # --- pages ------------------------------------------------------------------------------------
