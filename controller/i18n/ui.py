@@ -417,7 +417,6 @@ UI: dict[str, dict[str, str]] = {
     "broadcast.state": {"vi": "Trạng thái", "en": "State"},
     "broadcast.start": {"vi": "Giờ phát", "en": "Start"},
     "broadcast.length": {"vi": "Độ dài", "en": "Length"},
-    "broadcast.loudness": {"vi": "Độ to (LUFS)", "en": "Loudness (LUFS)"},
     "broadcast.listen": {"vi": "Nghe thử", "en": "Listen"},
     "broadcast.by": {"vi": "Người tạo", "en": "Created by"},
     "broadcast.device": {"vi": "Cụm loa", "en": "Loudspeaker"},
@@ -691,8 +690,21 @@ UI: dict[str, dict[str, str]] = {
     "job.open": {"vi": "Mở bản tin", "en": "Open the bulletin"},
     "broadcast.text": {"vi": "Văn bản đã đọc", "en": "Text read aloud"},
     "broadcast.loudness_warning": {
-        "vi": "Âm lượng lệch mức chuẩn: hãy nghe lại.",
-        "en": "Loudness off target: listen to it.",
+        "vi": "Bản ghi này {way} các bản tin khác khoảng {db} dB dù máy đã chỉnh. Hãy nghe "
+        "thử; nếu khó nghe, hãy ghi lại (nói gần micro, nơi yên tĩnh) trước khi được duyệt.",
+        "en": "This recording is about {db} dB {way} than other bulletins even after "
+        "adjustment. Listen to it; if it is hard to hear, record it again (close to the "
+        "microphone, somewhere quiet) before it is approved.",
+    },
+    "broadcast.loudness_quiet": {"vi": "nhỏ hơn", "en": "quieter"},
+    "broadcast.loudness_loud": {"vi": "to hơn", "en": "louder"},
+    "broadcast.record_again": {"vi": "Ghi lại", "en": "Record again"},
+    "broadcast.technical": {"vi": "Chi tiết kỹ thuật", "en": "Technical details"},
+    "broadcast.loudness_figures": {
+        "vi": "Độ to: bản gốc {before} LUFS, khi phát {after} LUFS (mức chuẩn của đài "
+        "{target} LUFS).",
+        "en": "Loudness: {before} LUFS as received, {after} LUFS as played (the station's "
+        "target {target} LUFS).",
     },
     "nav.speech": {"vi": "Đọc văn bản", "en": "Text to speech"},
     "speech.title": {

@@ -550,3 +550,38 @@ def test_a_province_fleet_is_paged_counted_whole_and_filtered_before_paging(stac
     assert [d["id"] for d in page] == [f"loa-{i:04d}" for i in range(20, 30, 2)]
     assert stack.api.get("/api/devices", params={"limit": 0}).status_code == 422
     assert stack.api.get("/api/devices", params={"offset": 2**63}).status_code == 422
+
+
+def test_a_loudness_warning_is_said_only_while_its_author_can_still_record_again(
+    stack: Stack, speech_wav
+):
+    """Issue 29: the loudness figures are technical details, not a fact on every bulletin;
+    a recording still off target after adjustment is told in words, with a way to record
+    again, while it waits for approval, and not once it has been sent."""
+    from controller.db.models import Media
+
+    stack.add_zone("thon-dong", "Thôn Đông")
+    stack.register("loa-1", ["thon-dong"])
+    media = stack.upload(speech_wav, "Tin nhỏ")
+    assert stack.services is not None
+    with stack.services.sessions.begin() as session:  # as a whispered recording leaves it
+        row = session.get(Media, media["sha256"])
+        assert row is not None
+        row.loudness_warning, row.loudness_out_lufs = "media.loudness_off", -23.2
+    lan = stack.person("lan", "broadcaster")
+    held = lan.post(
+        "/api/broadcasts", json={"media_sha256": media["sha256"], "targets": ["zone:thon-dong"]}
+    ).json()
+    sent = stack.broadcast(media["sha256"], ["zone:thon-dong"])  # the station's own: no hold
+
+    page = lan.get(f"/ui/broadcasts/{held['id']}").text
+    assert "Độ to (LUFS)" not in page
+    assert re.search(
+        r'id="loudness-warning">Bản ghi này nhỏ hơn các bản tin khác khoảng 7 dB', page
+    )
+    assert 'href="/ui/send">Ghi lại</a>' in page
+    assert "bản gốc" in page
+    assert "khi phát -23.2 LUFS (mức chuẩn của đài -16 LUFS)" in page
+    page = lan.get(f"/ui/broadcasts/{sent['id']}").text
+    assert 'id="loudness-warning"' not in page  # nothing to do about it any more
+    assert "khi phát -23.2 LUFS" in page  # (still there, folded away, for a technician)

@@ -129,6 +129,14 @@ def broadcast_view(svc: Services, broadcast_id: str, lang: str) -> dict[str, Any
             text=media.text if media else None,
             voice=media.voice if media else None,
             loudness_warning=media.loudness_warning if media else False,
+            loudness_target=svc.settings.loudness_target_lufs,
+            loudness_off=(media.loudness_out_lufs or 0) - svc.settings.loudness_target_lufs
+            if media
+            else 0.0,
+            # its author can still make it again: a warning is worth saying only then
+            editable=BroadcastState(b.state)
+            in {BroadcastState.draft, BroadcastState.rejected, BroadcastState.expired}
+            or BroadcastState(b.state) in BroadcastState.held(),
             parts=(media.parts or []) if media else [],
             stream=b.stream,
             ended_at=b.ended_at,
