@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import Path as PathParam
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from protocol.messages import Priority
 
@@ -44,13 +44,21 @@ Geocode = Annotated[str, Field(min_length=1, max_length=120, pattern=r"^[^\s]+$"
 
 
 class ZoneIn(BaseModel):
-    id: Ident
+    id: Ident | None = Field(
+        None, description="its code in schedules and targets; made from the name when left out"
+    )
     name: str = Field(min_length=1, max_length=200)
     geocodes: list[Geocode] = Field(
         default_factory=list,
         max_length=50,
         description="what CAP alerts call this village: VALUE or valueName=VALUE",
     )
+
+    @field_validator("id", mode="before")
+    @classmethod
+    def _empty_is_none(cls, value: object) -> object:
+        """The form's empty field: make the code from the name."""
+        return None if value == "" else value
 
 
 class ZoneRenameIn(BaseModel):

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 import unicodedata
+from collections.abc import Collection
 
 
 def fold(text: str) -> str:
@@ -10,3 +12,14 @@ def fold(text: str) -> str:
     and for codes made from names."""
     plain = unicodedata.normalize("NFKD", text.replace("đ", "d").replace("Đ", "D"))
     return "".join(c for c in plain if not unicodedata.combining(c)).lower()
+
+
+def code_from_name(name: str, taken: Collection[str] = (), limit: int = 64) -> str:
+    """A code people never type, made from a name: "Thôn Đông" → "thon-dong" (and
+    "thon-dong-2" when that is taken); "x" when the name has no letter or digit."""
+    base = re.sub(r"[^a-z0-9]+", "-", fold(name)).strip("-")[: limit - 4].strip("-") or "x"
+    code, n = base, 1
+    while code in taken:
+        n += 1
+        code = f"{base}-{n}"
+    return code

@@ -91,3 +91,23 @@ def reason_words(reason: str | None, lang: str, tz: str | None = None) -> str:
         return translate(found.key, lang, **params)
     except KeyError:
         return reason or ""
+
+
+def alarm_detail_words(
+    code: str, channel: int | None, value: float | None, detail: str, lang: str
+) -> str:
+    """What an alarm's reading means, in words a broadcaster uses (the agent's ``detail`` is
+    an English line for the log: "line 2: 0 mA", "0 MB free"); other alarms keep it."""
+    if code == "speaker_line" and channel is not None:
+        return translate("alarm.detail.speaker_line", lang, line=channel + 1)
+    if code == "disk_low" and value is not None:
+        if value < 1:
+            return translate("alarm.detail.disk_full", lang)
+        return translate("alarm.detail.disk_low", lang, mb=f"{value:.0f}")
+    if code == "battery_low" and value is not None:
+        return translate("alarm.detail.battery", lang, v=f"{value:.1f}")
+    if code == "over_temperature" and value is not None:
+        return translate("alarm.detail.temperature", lang, c=f"{value:.0f}")
+    if code in ("mains_lost", "mcu_unreachable"):
+        return ""  # (the alarm's own words say it all)
+    return detail

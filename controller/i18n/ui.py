@@ -41,6 +41,12 @@ UI: dict[str, dict[str, str]] = {
     "role.technician": {"vi": "Kỹ thuật viên", "en": "Technician"},
     "role.admin": {"vi": "Quản trị", "en": "Admin"},
     "stop.button": {"vi": "DỪNG PHÁT tất cả", "en": "STOP all"},
+    "stop.title": {"vi": "Dừng phát khẩn cấp", "en": "Emergency stop"},
+    "stop.hint": {
+        "vi": "Chỉ khi loa phát nhầm: mọi cụm loa im lặng ngay, kể cả bản tin đang phát.",
+        "en": "Only when something wrong is playing: every loudspeaker goes silent at once, "
+        "even a bulletin under way.",
+    },
     "stop.confirm": {"vi": "Dừng ngay mọi loa đang phát?", "en": "Silence every loudspeaker now?"},
     "nav.setup": {"vi": "Thôn & thiết bị", "en": "Villages & devices"},
     "setup.title": {"vi": "Thôn và cụm loa", "en": "Villages and loudspeaker clusters"},
@@ -52,8 +58,10 @@ UI: dict[str, dict[str, str]] = {
     "setup.rename_prompt": {"vi": "Tên mới", "en": "New name"},
     "setup.new_zone": {"vi": "Thêm thôn", "en": "Add a village"},
     "setup.id_hint": {
-        "vi": "Mã: chữ thường không dấu, số, dấu - (không đổi được sau này).",
-        "en": "Id: lowercase letters without accents, digits, - (cannot change later).",
+        "vi": "Không bắt buộc: để trống thì máy tự đặt mã từ tên (Thôn Đông → thon-dong). "
+        "Mã không đổi được sau này.",
+        "en": "Optional: left empty, it is made from the name (Thôn Đông → thon-dong). It "
+        "cannot change later.",
     },
     "setup.devices": {"vi": "Cụm loa", "en": "Loudspeaker clusters"},
     "setup.registered": {"vi": "Ngày đăng ký", "en": "Registered"},
@@ -95,7 +103,7 @@ UI: dict[str, dict[str, str]] = {
         "vi": "Sau một phút, kiểm tra cụm loa trực tuyến:",
         "en": "After a minute, check that the cluster is online:",
     },
-    "device.load": {"vi": "Tải CPU (1 phút)", "en": "CPU load (1 min)"},
+    "device.load": {"vi": "Độ bận của máy (trung bình 1 phút)", "en": "CPU load (1 min)"},
     "device.battery": {"vi": "Điện áp ắc quy", "en": "Battery voltage"},
     "device.temperature": {"vi": "Nhiệt độ tủ", "en": "Cabinet temperature"},
     "device.disk": {"vi": "Dung lượng trống", "en": "Free disk space"},
@@ -156,10 +164,13 @@ UI: dict[str, dict[str, str]] = {
     "routine.repeat.daily": {"vi": "Hằng ngày", "en": "Every day"},
     "routine.repeat.weekly": {"vi": "Các ngày trong tuần", "en": "On weekdays"},
     "routine.repeat.once": {"vi": "Một lần", "en": "Once"},
-    "routine.repeat.rule": {"vi": "Quy tắc RRULE (nâng cao)", "en": "RRULE (advanced)"},
+    "routine.repeat.rule": {"vi": "Cách lặp khác (cho kỹ thuật viên)", "en": "RRULE (advanced)"},
     "routine.days": {"vi": "Ngày trong tuần", "en": "Days of the week"},
     "routine.date": {"vi": "Ngày phát", "en": "Date"},
-    "routine.rrule": {"vi": "Quy tắc (RFC 5545)", "en": "Rule (RFC 5545)"},
+    "routine.rrule": {
+        "vi": "Quy tắc lặp (ví dụ FREQ=MONTHLY;BYMONTHDAY=1: ngày 1 hằng tháng)",
+        "en": "Rule (RFC 5545)",
+    },
     "routine.from": {"vi": "Áp dụng từ ngày", "en": "Valid from"},
     "routine.until": {"vi": "Đến ngày", "en": "Valid until"},
     "routine.except_dates": {
@@ -389,11 +400,11 @@ UI: dict[str, dict[str, str]] = {
         "en": "This device's microphone (browser)",
     },
     "live.source.line_in": {
-        "vi": "Bàn trộn của đài (line-in máy chủ)",
+        "vi": "Bàn trộn âm thanh của đài (cắm vào máy chủ)",
         "en": "The station's mixer (the controller's line-in)",
     },
     "live.source.client": {
-        "vi": "Phần mềm phát (BUTT, Mixxx, ffmpeg)",
+        "vi": "Phần mềm phát thanh trên máy tính",
         "en": "A streaming client (BUTT, Mixxx, ffmpeg)",
     },
     "live.level": {"vi": "Mức micrô", "en": "Microphone level"},
@@ -402,7 +413,7 @@ UI: dict[str, dict[str, str]] = {
         "en": "The browser allows no microphone at this address: open the page over https:// (see the guide), or choose another source.",
     },
     "live.client_help": {
-        "vi": 'Máy chủ: {server}. Tên: tên đăng nhập của bạn. Điểm gắn (mount) hiện ra khi bấm "Bắt đầu".',
+        "vi": 'Địa chỉ máy chủ: {server}. Tên: tên đăng nhập của bạn. Đường dẫn phát hiện ra khi bấm "Bắt đầu".',
         "en": 'Server: {server}. User: your login name. The mount appears when you press "Start".',
     },
     "live.new_password": {"vi": "Tạo mật khẩu nguồn phát mới", "en": "Make a new source password"},
@@ -525,7 +536,7 @@ UI: dict[str, dict[str, str]] = {
         "en": "A station service keeps dying (being restarted)",
     },
     "alarms.station": {"vi": "Máy chủ của trạm", "en": "Station server"},
-    "fleet.load": {"vi": "tải CPU", "en": "load"},
+    "fleet.load": {"vi": "độ bận máy", "en": "load"},
     "fleet.counts": {"vi": "Tổng số", "en": "In all"},
     "fleet.with_alarms": {"vi": "Có cảnh báo", "en": "With alarms"},
     "fleet.now_playing": {"vi": "Đang phát", "en": "Now playing"},
@@ -540,6 +551,17 @@ UI: dict[str, dict[str, str]] = {
     "fleet.sort.name": {"vi": "Theo tên", "en": "By name"},
     "fleet.sort.state": {"vi": "Mất kết nối trước", "en": "Offline first"},
     "fleet.sort.alarms": {"vi": "Nhiều cảnh báo trước", "en": "Most alarms first"},
+    "alarm.detail.speaker_line": {
+        "vi": "đường loa số {line}: loa hỏng hoặc đứt dây",
+        "en": "speaker line {line}: a horn dead or a cable cut",
+    },
+    "alarm.detail.disk_full": {
+        "vi": "bộ nhớ đã đầy, không nhận thêm bản tin",
+        "en": "storage full: no new bulletin fits",
+    },
+    "alarm.detail.disk_low": {"vi": "chỉ còn trống {mb} MB", "en": "only {mb} MB free"},
+    "alarm.detail.battery": {"vi": "ắc quy còn {v} V", "en": "battery at {v} V"},
+    "alarm.detail.temperature": {"vi": "trong tủ {c} °C", "en": "{c} °C inside"},
     "alarm.disk_low": {
         "vi": "Bộ nhớ của cụm loa sắp đầy (lệnh phát có thể bị từ chối)",
         "en": "The cluster's storage is almost full (commands may be refused)",
@@ -1050,10 +1072,16 @@ UI: dict[str, dict[str, str]] = {
         "vi": "Thời gian chờ thiết bị trực tuyến lại (giây)",
         "en": "Time for a device to come back online (seconds)",
     },
+    "updates.never_connected": {"vi": "Chưa kết nối lần nào", "en": "Never connected"},
+    "updates.unknown_version": {"vi": "chưa rõ", "en": "unknown"},
+    "updates.no_release": {
+        "vi": "Chưa có bản cập nhật nào: hãy tải tệp bản cập nhật lên ở dưới trước.",
+        "en": "No release yet: upload a release file below first.",
+    },
     "updates.start.button": {"vi": "Bắt đầu cập nhật", "en": "Start the rollout"},
     "updates.add": {"vi": "Thêm bản phát hành", "en": "Add a release"},
     "updates.file": {
-        "vi": "Tệp wheel (loalang_agent-PHIÊNBẢN-py3-none-any.whl, tối đa {mb} MB)",
+        "vi": "Tệp bản cập nhật (tên dạng loalang_agent-PHIÊNBẢN-py3-none-any.whl, tối đa {mb} MB)",
         "en": "Wheel file (loalang_agent-VERSION-py3-none-any.whl, at most {mb} MB)",
     },
     "updates.notes": {"vi": "Ghi chú", "en": "Notes"},

@@ -72,7 +72,10 @@ class RelayService:
                 )
             ).all()
             finished = [(pid or "", p) for pid, p in rows if p.get("stream_urls") is not None]
-            ids = {pid for pid, _ in finished if pid.startswith(("r-", "l-"))}
+            finished = [
+                (pid, p) for pid, p in finished if not pid.startswith("l-")
+            ]  # live: no relay
+            ids = {pid for pid, _ in finished if pid.startswith("r-")}
             titles = (
                 dict(
                     session.execute(

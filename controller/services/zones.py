@@ -8,6 +8,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from ..auth import Principal
 from ..db.models import DeviceZone, Zone
 from ..domain.errors import Conflict, NotFound
+from ..domain.text import code_from_name
 from .audit import AuditLog
 from .views import ZoneOut
 
@@ -18,9 +19,12 @@ class ZoneService:
         self._audit = audit
 
     def create(
-        self, who: Principal, zone_id: str, name: str, geocodes: list[str] | None = None
+        self, who: Principal, zone_id: str | None, name: str, geocodes: list[str] | None = None
     ) -> ZoneOut:
+        """A new village; its code made from its name unless one is given."""
         with self._sessions.begin() as session:
+            if zone_id is None:
+                zone_id = code_from_name(name, set(session.scalars(select(Zone.id))))
             if session.get(Zone, zone_id) is not None:
                 raise Conflict("zone.exists", id=zone_id)
             session.add(Zone(id=zone_id, name=name, geocodes=list(geocodes or [])))

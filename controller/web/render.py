@@ -23,7 +23,13 @@ from ..domain.jobs import MediaJobState
 from ..domain.rollout import RolloutState
 from ..domain.schedule_change import ScheduleChangeState
 from ..http import SESSION_COOKIE, Allow, ServicesDep, principal_for
-from ..i18n import LANGUAGES, device_state_words, state_words, translate
+from ..i18n import (
+    LANGUAGES,
+    alarm_detail_words,
+    device_state_words,
+    state_words,
+    translate,
+)
 from ..reports.figures import percent
 from .frame import frame
 
@@ -194,6 +200,7 @@ def render(
             place=places.target,
             zone_name=places.zone,
             device_state=lambda status: device_state_words(status, lang),
+            alarm_detail=lambda a: alarm_detail_words(a.code, a.channel, a.value, a.detail, lang),
             # states are the domain's: pages compare with these, never with strings
             BS=BroadcastState,
             DS=DeviceStatus,

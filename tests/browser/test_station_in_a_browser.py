@@ -436,7 +436,7 @@ def test_broadcaster_types_a_text_listens_and_sends_it(demo, browser):
     lan.get_by_label("Văn bản cần đọc").fill(
         "Thông báo: 8h30 sáng mai họp thôn tại nhà văn hoá, UBND xã mời bà con đến đúng giờ."
     )
-    lan.get_by_label("Giọng đọc").select_option(label="Giọng miền Nam (espeak-ng)")
+    lan.get_by_label("Giọng đọc").select_option(label="Giọng máy miền Nam (ngoại tuyến)")
     lan.get_by_role("button", name="Nghe thử").click()
     expect(lan.locator("#say-audio")).to_be_visible(timeout=60_000)
     said = lan.locator("#said")

@@ -585,3 +585,87 @@ def test_a_loudness_warning_is_said_only_while_its_author_can_still_record_again
     page = lan.get(f"/ui/broadcasts/{sent['id']}").text
     assert 'id="loudness-warning"' not in page  # nothing to do about it any more
     assert "khi phát -23.2 LUFS" in page  # (still there, folded away, for a technician)
+
+
+def test_pages_use_the_words_a_broadcaster_uses(stack: Stack, speech_wav):
+    """Issue 29: no "line 2: 0 mA", "0 MB free", "(espeak-ng)", "RFC 5545", "line-in",
+    "BUTT, Mixxx", "mount", "Tệp wheel", "tải CPU", "?" for a version; people by their full
+    names; village codes made from names; STOP at the foot of the fleet page, explained."""
+    from datetime import UTC, datetime
+
+    from controller.db.models import Alarm
+
+    admin = stack.api
+    for name, code in (("Thôn Đông", "thon-dong"), ("Thôn Đông", "thon-dong-2")):
+        r = admin.post("/api/zones", json={"id": "", "name": name})  # the form's empty code
+        assert r.status_code == 201, r.text
+        assert r.json()["id"] == code
+    stack.register("loa-1", ["thon-dong"])  # never connects
+    assert stack.services is not None
+    with stack.services.sessions.begin() as session:  # as the agent reports them
+        now = datetime.now(UTC)
+        session.add_all(
+            [
+                Alarm(
+                    device_id="loa-1",
+                    key="speaker_line:1",
+                    code="speaker_line",
+                    channel=1,
+                    value=0,
+                    detail="line 2: 0 mA",
+                    raised_at=now,
+                ),
+                Alarm(
+                    device_id="loa-1",
+                    key="disk_low",
+                    code="disk_low",
+                    value=0,
+                    detail="0 MB free",
+                    raised_at=now,
+                ),
+            ]
+        )
+    sha = stack.upload(speech_wav, "Tin sáng")["sha256"]
+    lan = stack.person("lan", "broadcaster")
+    lan.post("/api/broadcasts", json={"media_sha256": sha, "targets": ["zone:thon-dong"]})
+    boss = stack.person("chu-tich", "approver")
+    tech = stack.person("minh", "technician")
+
+    alarms = tech.get("/ui/alarms").text
+    assert "đường loa số 2: loa hỏng hoặc đứt dây" in alarms
+    assert "bộ nhớ đã đầy, không nhận thêm bản tin" in alarms
+    approvals = boss.get("/ui/approvals").text
+    assert "<p>Lan · <strong>" in approvals  # the full name, not "lan"
+    history = boss.get("/ui/broadcasts").text
+    assert "<td>Lan</td>" in history
+    speech = lan.get("/ui/send").text
+    assert "Giọng máy miền Bắc (ngoại tuyến)" in speech
+    routine = boss.get("/ui/routine/new").text
+    live = lan.get("/ui/live").text
+    fleet = tech.get("/ui/fleet").text
+    device = tech.get("/ui/devices/loa-1").text
+    updates = admin.get("/ui/updates").text
+    assert "Cách lặp khác (cho kỹ thuật viên)" in routine
+    assert "Phần mềm phát thanh trên máy tính" in live
+    assert "Chưa kết nối lần nào" in updates
+    assert "Chưa có bản cập nhật nào" in updates
+    assert 'action="/ui/updates/rollouts"' not in updates  # nothing to start without one
+    for page in (alarms, approvals, speech, routine, live, fleet, device, updates):
+        for jargon in (
+            " mA",
+            "MB free",
+            "espeak-ng",
+            "RFC 5545",
+            "RRULE",
+            "line-in",
+            "BUTT",
+            "Mixxx",
+            "mount",
+            "Tệp wheel",
+            "tải CPU",
+            "<td>?</td>",
+        ):
+            assert jargon not in page, jargon
+    # the safety stop is there, explained, after what a technician reads first
+    assert fleet.index('id="stop-all"') > fleet.index('id="fleet-table"')
+    assert "Chỉ khi loa phát nhầm" in fleet

@@ -10,17 +10,17 @@ from pathlib import Path
 from .engines import SpeechFailed, Voice
 
 VOICES = (
-    Voice("espeak:vi", "vi", "Giọng miền Bắc (espeak-ng)", "Northern Vietnamese (espeak-ng)"),
+    Voice("espeak:vi", "vi", "Giọng máy miền Bắc (ngoại tuyến)", "Northern Vietnamese (espeak-ng)"),
     Voice(
         "espeak:vi-vn-x-central",
         "vi",
-        "Giọng miền Trung (espeak-ng)",
+        "Giọng máy miền Trung (ngoại tuyến)",
         "Central Vietnamese (espeak-ng)",
     ),
     Voice(
         "espeak:vi-vn-x-south",
         "vi",
-        "Giọng miền Nam (espeak-ng)",
+        "Giọng máy miền Nam (ngoại tuyến)",
         "Southern Vietnamese (espeak-ng)",
     ),
 )

@@ -24,7 +24,7 @@ def _page(
 ) -> HTMLResponse:
     rollouts = svc.updates.rollouts(10)
     latest = svc.updates.rollout(rollouts[0].id) if rollouts else None
-    versions = sorted((v or "?", n) for v, n in svc.updates.versions().items())
+    versions = sorted(svc.updates.versions().items(), key=lambda vn: (not vn[0], vn[0] or ""))
     return render(
         request,
         "updates.html",
