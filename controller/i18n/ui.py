@@ -750,9 +750,41 @@ UI: dict[str, dict[str, str]] = {
         "vi": "Dòng {line} không đúng dạng CHỮ = cách đọc.",
         "en": "Line {line} is not of the form WORD = how it is read.",
     },
+    "send.open_secure": {
+        "vi": "Mở trang an toàn để ghi âm",
+        "en": "Open the secure page to record",
+    },
+    "setup.phone": {"vi": "Ghi âm trên điện thoại", "en": "Recording on a phone"},
+    "setup.phone.hint": {
+        "vi": "Điện thoại chỉ cho ghi âm trên trang an toàn (https) của đài. Làm một lần cho "
+        "mỗi điện thoại, trong mạng của đài:",
+        "en": "Phones record only on the station's secure (https) page. Once per phone, on "
+        "the station's network:",
+    },
+    "setup.phone.step1": {
+        "vi": "Quét mã 1: tải chứng chỉ của đài rồi cài (Android: Cài đặt › Bảo mật › Mã hoá "
+        "và thông tin xác thực › Cài chứng chỉ CA; iPhone: mở tệp, Cài đặt › Cài đặt chung › "
+        "VPN & Quản lý thiết bị › Cài đặt, rồi Giới thiệu › Cài đặt tin cậy chứng nhận › bật).",
+        "en": "Scan code 1: download the station's certificate and install it (Android: "
+        "Settings › Security › Encryption & credentials › Install a CA certificate; iPhone: "
+        "open it, Settings › General › VPN & Device Management › Install, then About › "
+        "Certificate Trust Settings › on).",
+    },
+    "setup.phone.step2": {
+        "vi": "Quét mã 2: mở trang gửi bản tin an toàn, rồi thêm vào màn hình chính.",
+        "en": "Scan code 2: open the secure send page, and add it to the home screen.",
+    },
+    "setup.phone.none": {
+        "vi": "Đài chưa bật trang an toàn (LOALANG_HTTPS_PORT=0): điện thoại không ghi âm được.",
+        "en": "The station serves no secure page (LOALANG_HTTPS_PORT=0): phones cannot record.",
+    },
     "send.mic_unavailable": {
-        "vi": "Trình duyệt không cho dùng micrô ở đây: hãy mở trang bằng https:// (hoặc trên chính máy chủ), hoặc tải tệp lên.",
-        "en": "The browser does not allow the microphone here: open the page over https:// (or on the controller itself), or upload a file.",
+        "vi": "Điện thoại chỉ cho ghi âm trên trang an toàn của đài. Bấm nút dưới đây để mở "
+        "trang đó (lần đầu, nếu máy cảnh báo, nhờ quản trị cài chứng chỉ của đài: mã QR ở "
+        "trang Thôn & thiết bị), hoặc tải tệp ghi âm lên.",
+        "en": "Phones record only on the station's secure page. Tap below to open it (the "
+        "first time, if the phone warns, ask an admin to install the station's certificate: "
+        "the QR code on Villages & devices), or upload a recording.",
     },
     "send.no_voice_hint": {
         "vi": "Ngôn ngữ này chưa có giọng máy: hãy chọn “Âm thanh (tải tệp lên hoặc ghi âm)” và ghi âm.",

@@ -200,6 +200,7 @@ def render(
             place=places.target,
             zone_name=places.zone,
             device_state=lambda status: device_state_words(status, lang),
+            secure_port=svc.settings.https_port,  # where a phone may record (0: nowhere)
             alarm_detail=lambda a: alarm_detail_words(a.code, a.channel, a.value, a.detail, lang),
             # states are the domain's: pages compare with these, never with strings
             BS=BroadcastState,

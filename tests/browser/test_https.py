@@ -20,6 +20,7 @@ from controller.tls import spki_sha256
 from tests.support.mosquitto import Mosquitto, free_port
 from tests.support.stack import Stack
 
+SHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
 NAME = "loa-lang.xa-mau.vn"  # the station's LAN name (resolved to this machine in Chromium)
 
 
@@ -101,8 +102,42 @@ def test_over_https_by_a_lan_name_the_microphone_works_and_over_http_the_page_sa
                     expect(why).to_be_visible()
                     expect(why).to_contain_text("https://")
                     page.goto("/ui/send")
-                    expect(record).to_be_disabled()
-                    expect(page.locator(".mic-why").first).to_be_visible()
+                    expect(record).to_be_hidden()  # not a greyed button beside the text
+                    said = page.locator(".mic-why").first
+                    expect(said).to_contain_text("chỉ cho ghi âm trên trang an toàn của đài")
+                    way = said.get_by_role("link", name="Mở trang an toàn để ghi âm")
+                    expect(way).to_have_attribute("href", f"https://{NAME}:{port}/ui/send")
+                    page.set_viewport_size({"width": 390, "height": 844})
+                    SHOTS.mkdir(parents=True, exist_ok=True)
+                    page.screenshot(path=str(SHOTS / "31-phone-plain-http.png"), full_page=True)
+                    way.click()  # the same page, where the microphone records
+                    expect(page).to_have_url(re.compile(rf"^https://{NAME}:{port}/ui/"))
+                    if "/ui/login" in page.url:  # (a session cookie made over http)
+                        page.get_by_label("Tên đăng nhập").fill("lan")
+                        page.get_by_label("Mật khẩu").fill("lan-secret-pw")
+                        page.get_by_role("button", name="Đăng nhập").click()
+                        page.goto("/ui/send")
+                    assert page.evaluate("window.isSecureContext") is True
+                    expect(record).to_be_enabled()
                 page.context.close()
         finally:
             browser.close()
+
+
+def test_the_admin_page_gives_a_phone_the_certificate_and_the_secure_page_as_qr_codes(
+    station,
+):
+    """Issue 29: recording on a phone made a one-step thing for the station: two QR codes on
+    the admin page; what code 2 opens is signed by what code 1 downloads."""
+    s, port = station
+    html = s.api.get("/ui/setup").text
+    ca_url = re.search(r'id="qr-ca"><svg.*?<a href="([^"]+)"', html, re.S)
+    send_url = re.search(r'id="qr-send"><svg.*?<a href="([^"]+)"', html, re.S)
+    assert ca_url, html[-2000:]
+    assert send_url
+    assert ca_url[1].endswith(f":{port}/tls/ca.crt")
+    assert send_url[1].endswith(f":{port}/ui/send")
+    ca = httpx.get(ca_url[1], verify=False).text  # what code 1 downloads...
+    assert ca.startswith("-----BEGIN CERTIFICATE-----")
+    page = httpx.get(send_url[1], verify=ssl.create_default_context(cadata=ca))
+    assert page.status_code in (200, 303), page.status_code  # ...signs what code 2 opens

@@ -404,8 +404,7 @@ def test_admin_adds_a_village_and_registers_a_cluster(demo, browser):
     )
     admin = _login(browser, demo, "quan-tri", password=accounts["quan-tri"])
     _nav(admin, "Thôn & thiết bị")
-    admin.get_by_label("Tên thôn").fill("Thôn Nam")
-    admin.get_by_label("Mã thôn").fill("thon-nam")
+    admin.get_by_label("Tên thôn").fill("Thôn Nam")  # its code is made from the name
     admin.get_by_role("button", name="Thêm thôn").click()
     expect(admin.locator('tr[data-zone="thon-nam"]')).to_contain_text("Thôn Nam")
 

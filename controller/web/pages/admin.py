@@ -21,6 +21,7 @@ from ...services.audit import KINDS
 from ...services.views import DeviceRegistered
 from ...settings import is_loopback
 from ..render import lang_of, page, render, words
+from ..secure_address import qr_svg, secure_base
 
 router = APIRouter(prefix="/ui", tags=["web"], include_in_schema=False)
 
@@ -31,9 +32,22 @@ RANGES = {"latitude": 90.0, "longitude": 180.0}
 # --- view builders ----------------------------------------------------------------------------
 
 
-def setup_view(svc: Services) -> dict[str, Any]:
+def setup_view(svc: Services, request_url: str) -> dict[str, Any]:
     devices = sorted(svc.devices.list(), key=lambda d: (d.retired, d.id))
-    return dict(zones=svc.zones.list(), devices=devices)
+    base = secure_base(svc.settings, request_url)
+    own_ca = svc.settings.tls_cert is None  # (an operator's certificate needs no installing)
+    phone = (
+        dict(
+            base=base,
+            ca_url=f"{base}/tls/ca.crt" if own_ca else None,
+            ca_qr=qr_svg(f"{base}/tls/ca.crt") if own_ca else None,
+            send_url=f"{base}/ui/send",
+            send_qr=qr_svg(f"{base}/ui/send"),
+        )
+        if base
+        else None
+    )
+    return dict(zones=svc.zones.list(), devices=devices, phone=phone)
 
 
 def enrolment_view(svc: Services, registered: DeviceRegistered) -> dict[str, Any]:
@@ -124,7 +138,9 @@ def setup_page(
     request: Request, svc: ServicesDep, who: Principal = page("device.manage")
 ) -> HTMLResponse:
     """Villages and loudspeaker clusters: add, rename, register, retire."""
-    return render(request, "setup.html", who, errors=[], form={}, **setup_view(svc))
+    return render(
+        request, "setup.html", who, errors=[], form={}, **setup_view(svc, str(request.url))
+    )
 
 
 @router.post("/setup/devices", response_class=HTMLResponse)
@@ -172,7 +188,7 @@ async def setup_register(
             status_code=422,
             errors=list(dict.fromkeys(errors)),
             form=fields,
-            **setup_view(svc),
+            **setup_view(svc, str(request.url)),
         )
     return render(
         request,

@@ -147,11 +147,22 @@
   // Where the browser allows no microphone (plain http:// off this machine), say why.
   document.querySelectorAll("button.record").forEach(function (record) {
     if (!(navigator.mediaDevices && window.MediaRecorder)) {
-      var why = document.createElement("span");
-      why.className = "error mic-why";
+      // say why on a line of its own, with the way to the station's HTTPS address
+      var why = document.createElement("p");
+      why.className = "notice mic-why";
       why.textContent = record.dataset.why || "";
-      record.disabled = true;
-      record.insertAdjacentElement("afterend", why);
+      var port = record.dataset.securePort;
+      if (port && port !== "0" && window.location.protocol === "http:") {
+        var link = document.createElement("a");
+        link.className = "button secure-link";
+        link.href = "https://" + window.location.hostname + (port === "443" ? "" : ":" + port) +
+          window.location.pathname + window.location.search;
+        link.textContent = record.dataset.secureText || link.href;
+        why.appendChild(document.createElement("br"));
+        why.appendChild(link);
+      }
+      record.hidden = true;
+      (record.closest("p") || record).insertAdjacentElement("afterend", why);
       return;
     }
     var recorder = null, chunks = [];
