@@ -94,13 +94,17 @@ def cluster_map(devices: list[tuple[str, float, float, str]], label: str) -> str
         lats, lons = [d[1] for d in placed], [d[2] for d in placed]
         la0, la1, lo0, lo1 = min(lats), max(lats), min(lons), max(lons)
         for name, lat, lon, status in placed:
-            x = 30 + ((lon - lo0) / ((lo1 - lo0) or 1)) * (W - 240)
+            x = 30 + ((lon - lo0) / ((lo1 - lo0) or 1)) * (W - 60)
             y = 20 + (1 - (lat - la0) / ((la1 - la0) or 1)) * (H + 40)
+            # the name on the side with room: a dot in the right half has it on its left,
+            # so no name runs off the picture (a phone's narrow screen cut them)
+            right = x > W / 2
+            anchor = ' text-anchor="end"' if right else ""
             parts.append(
                 f'<circle cx="{x:.1f}" cy="{y:.1f}" r="7" class="dot {status}">'
                 f"<title>{escape(name)}</title></circle>"
-                f'<text x="{x + 10:.1f}" y="{y + 4:.1f}" {AXIS}>{escape(name)}'
-                f"</text>"
+                f'<text x="{x - 10 if right else x + 10:.1f}" y="{y + 4:.1f}" {AXIS}'
+                f"{anchor}>{escape(name)}</text>"
             )
     return "".join(parts) + "</svg>"
 

@@ -216,3 +216,23 @@ def test_percent_never_reads_a_whole_hundred_for_minutes_lost():
     assert percent(1 - 4 / (60 * 24 * 30)) == "99.9%"  # 4 minutes in a month
     assert percent(0.5) == "50.0%"
     assert percent(None) == ""
+
+
+def test_map_names_stay_inside_the_picture_on_a_narrow_screen():
+    """Issue 29: names of clusters at the map's right edge ran off it (cut on a phone)."""
+    import re
+
+    from controller.charts import W, cluster_map
+
+    names = ["Cụm loa nhà văn hoá thôn Đông", "Cụm loa chợ thôn Tây", "Cụm loa trường bản Nà"]
+    svg = cluster_map(
+        [(n, 9.1 + i * 0.05, 105.1 + i * 0.1, "online") for i, n in enumerate(names)], "map"
+    )
+    glyph = 7.5  # DejaVu Sans at 12 px: wider than any Vietnamese letter's mean advance
+    for x, anchor, name in re.findall(
+        r'<text x="([\d.]+)"[^>]*?( text-anchor="end")?>([^<]+)', svg
+    ):
+        left = float(x) - (len(name) * glyph if anchor else 0)
+        right = float(x) + (0 if anchor else len(name) * glyph)
+        assert 0 <= left, name
+        assert right <= W, name
