@@ -1,6 +1,6 @@
 """A signed order that fits one SMS: what reaches a cluster when the 4G data link is gone.
 
-One line of GSM-7 characters (160 at most; in practice 115–123)::
+One line of GSM-7 characters (160 allowed; at most 148 by the fields' bounds)::
 
     LL1 P Zc41a09be storm 2f 1b9x3k 1b9x9c <86 characters of signature>
     │   │ │         │     │  │      │
