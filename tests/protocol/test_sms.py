@@ -130,3 +130,10 @@ def test_no_change_of_one_character_is_obeyed_as_something_else(position, char):
     except Rejected:
         return
     assert order == _read(text)  # (only a change the format ignores, e.g. trailing space)
+
+
+def test_the_longest_order_the_bounds_allow_still_fits_one_sms():
+    longest = _order(message="m" * 16, seq=36**10 - 1, target="device:" + "x" * 64)
+    text = encode_sms(longest, SIGNER)
+    assert len(text) <= 148
+    assert _read(text, device="x" * 64).seq == 36**10 - 1
