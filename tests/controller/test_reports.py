@@ -234,5 +234,5 @@ def test_map_names_stay_inside_the_picture_on_a_narrow_screen():
     ):
         left = float(x) - (len(name) * glyph if anchor else 0)
         right = float(x) + (0 if anchor else len(name) * glyph)
-        assert 0 <= left, name
+        assert left >= 0, name
         assert right <= W, name
