@@ -557,10 +557,9 @@ class Services:
     def stop(self) -> None:
         """Stop every part, each whatever became of the others (after a failed start some
         never ran)."""
+        last_beat = [self._beat.beat] if self._beat is not None else []  # its run ends now
         steps = [
-            *(
-                [self._beat.beat] if self._beat is not None else []
-            ),  # the run ends now, not ≤ 15 s ago
+            *last_beat,
             self.leadership.stop,
             self.onair.stop,
             *([self.relay_copies.stop] if self.relay_copies else []),
