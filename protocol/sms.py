@@ -152,6 +152,8 @@ def read_sms(
         signature = b64decode(match["sig"])
     except ValueError:
         raise Rejected("malformed", "signature") from None
+    if b64encode(signature) != match["sig"]:  # one text per signature: the last character's
+        raise Rejected("malformed", "signature")  # spare bits must be zero
     for key in keys.values():
         try:
             key.verify(signature, DOMAIN + body)

@@ -48,8 +48,8 @@ def _cli(*args: str, env: dict, stdin: str = "") -> subprocess.CompletedProcess:
     )
 
 
-@pytest.fixture(scope="module")
-def demo(tmp_path_factory) -> Iterator[dict]:
+@pytest.fixture(scope="session")  # not module: xdist sends this worker other modules' tests
+def demo(tmp_path_factory) -> Iterator[dict]:  # between these, and each made it start anew
     tmp = tmp_path_factory.mktemp("browser")
     with running_demo(tmp, LOALANG_MAX_UPLOAD_BYTES=str(MAX_UPLOAD)) as running:
         for user, role in (

@@ -70,7 +70,7 @@ def test_stop_and_fm_orders():
     [
         (lambda t: t.replace(" storm-evacuate ", " all-clear "), "bad_signature"),
         (lambda t: t.replace(" P ", " S "), "bad_signature"),
-        (lambda t: t[:-1] + ("A" if t[-1] != "A" else "B"), "bad_signature"),
+        (lambda t: t[:-9] + ("A" if t[-9] != "A" else "B") + t[-8:], "bad_signature"),
         (lambda t: "Khẩn cấp! Mở http://x.vn", "malformed"),
         (lambda t: t + " thêm", "malformed"),
         (lambda t: "", "malformed"),
@@ -129,7 +129,8 @@ def test_no_change_of_one_character_is_obeyed_as_something_else(position, char):
         order = _read(changed)
     except Rejected:
         return
-    assert order == _read(text)  # (only a change the format ignores, e.g. trailing space)
+    assert changed.strip() == text  # (only spaces around it are ignored)
+    assert order == _read(text)
 
 
 def test_the_longest_order_the_bounds_allow_still_fits_one_sms():
@@ -137,3 +138,14 @@ def test_the_longest_order_the_bounds_allow_still_fits_one_sms():
     text = encode_sms(longest, SIGNER)
     assert len(text) <= 148
     assert _read(text, device="x" * 64).seq == 36**10 - 1
+
+
+def test_one_signature_has_one_text():
+    """The last base64 character carries 2 bits of the signature and 4 spare ones: a text
+    that differs only there is not the same order sent again under another spelling."""
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+    text = encode_sms(_order(), SIGNER)
+    spare = alphabet[alphabet.index(text[-1]) + 1]  # the same 2 bits, a spare bit set
+    with pytest.raises(Rejected) as refused:
+        _read(text[:-1] + spare)
+    assert refused.value.reason == "malformed"
