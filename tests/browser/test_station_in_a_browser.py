@@ -854,7 +854,8 @@ def test_a_bulletin_approved_too_late_says_so_and_is_given_a_new_time_on_a_phone
     )
     assert r.status_code == 201, r.text
     broadcast_id = r.json()["id"]
-    wait_until(lambda: datetime.now(UTC) > start, "its start time passed")
+    starts = datetime.fromisoformat(r.json()["start_at"])  # (no sooner than the sync lead)
+    wait_until(lambda: datetime.now(UTC) > starts, "its start time passed")
     late = api.post(f"/api/broadcasts/{broadcast_id}/approve")  # too late: it expires now
     assert late.status_code == 409, late.text
 
