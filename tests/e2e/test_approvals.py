@@ -284,6 +284,9 @@ def test_a_bulletin_nobody_approved_in_time_expires_and_is_given_a_new_time(stat
     b = stack.wait_states(ticked, {"cancelled"})
     assert b["state"] == "expired"
     assert b["deliveries"][0]["reason"] == "not approved before its start"
+    r = people["chu-tich"].post(f"/api/broadcasts/{ticked}/approve")  # after the tick: same words
+    assert r.status_code == 409
+    assert r.json()["error"]["code"] == "broadcast.expired_on_release"
     waiting = stack.api.get("/api/broadcasts", params={"state": "pending_approval"}).json()
     assert waiting == []
     assert stack.output_files("loa-1") == []

@@ -335,6 +335,8 @@ class BroadcastService:
         now = utcnow()
         with self._sessions.begin() as session:
             broadcast = get_row(session, broadcast_id, deliveries=False)
+            if broadcast.state == S.expired:  # (the tick came first: the same words)
+                raise Conflict("broadcast.expired_on_release")
             if broadcast.state != held_as:
                 raise Conflict("broadcast.not_held", state=broadcast.state)
             if broadcast.created_by == by and not by_author:
