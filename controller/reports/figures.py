@@ -94,6 +94,23 @@ def without(spans: Iterable[Span], cut: Sequence[Span]) -> list[Span]:
     return out
 
 
+def watched_online(
+    changes: Sequence[tuple[datetime, str]],
+    before: str | None,
+    start: datetime,
+    end: datetime,
+    down: Sequence[Span],
+) -> tuple[float, float]:
+    """Seconds of ``[start, end)`` the controller watched (outside ``down``), and of those
+    the cluster spent online: the two figures every uptime ratio is made of."""
+    if end <= start:
+        return 0.0, 0.0
+    watched = seconds(without([(start, end)], down))
+    if watched <= 0:
+        return 0.0, 0.0
+    return watched, seconds(without(online_spans(changes, before, start, end), down))
+
+
 def controller_down(runs: Iterable[Span], start: datetime, end: datetime) -> list[Span]:
     """When in ``[start, end)`` no controller was watching the fleet: the gaps between its
     runs (each from its start to the last time it said it was alive). Before the first run

@@ -31,10 +31,9 @@ from ..reports.figures import (
     local_days,
     mean_repair_minutes,
     month_bounds,
-    online_spans,
     seconds,
     success_rate,
-    without,
+    watched_online,
 )
 from ..reports.models import (
     BroadcastLine,
@@ -320,13 +319,8 @@ class Reports:
             if d.retired and d.id not in changes and d.id not in raised:
                 continue
             since = max(start, d.created_at)
-            watched = seconds(without([(since, end)], down)) if end > since else 0.0
-            online = (
-                seconds(
-                    without(online_spans(changes.get(d.id, []), before.get(d.id), since, end), down)
-                )
-                if watched > 0
-                else 0.0
+            watched, online = watched_online(
+                changes.get(d.id, []), before.get(d.id), since, end, down
             )
             out.append(
                 ClusterEquipment(
@@ -367,14 +361,10 @@ class Reports:
                 while i < len(seq) and seq[i][0] < lo:
                     held, i = seq[i][1], i + 1
                 since, hi = max(lo, d.created_at), min(hi, until)
-                if since >= hi:
-                    continue
-                watched = seconds(without([(since, hi)], down))
-                if watched <= 0:
-                    continue
                 inside = [change for change in seq[i:] if change[0] < hi]
-                online = seconds(without(online_spans(inside, held, since, hi), down))
-                ratios[n].append(online / watched)
+                watched, online = watched_online(inside, held, since, hi, down)
+                if watched > 0:
+                    ratios[n].append(online / watched)
         return [
             DayOnline(day=day, online_ratio=sum(r) / len(r) if r else None)
             for (day, _, _), r in zip(days, ratios, strict=True)
