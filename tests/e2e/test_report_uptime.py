@@ -25,12 +25,15 @@ def _runs(stack) -> int:
 
 def test_uptime_matches_a_measured_outage_of_a_cluster_and_of_the_controller(stack):
     stack.add_zone("na", "Bản Nà")
+    before_registering = time.monotonic()
     for d in ("loa-1", "loa-2"):
         stack.register(d, ["na"])
     for d in ("loa-1", "loa-2"):
         stack.start_agent(d)
         wait_for(lambda d=d: _status(stack, d) == "online", what=f"{d} online")
     registered = time.monotonic()
+    # offline until first online, as any registered cluster is (seconds; 3 s for rounding)
+    first_online = registered - before_registering + 3
 
     # loa-2 loses power for a measured time: the broker tells the controller at once (its will)
     stack.agents.pop("loa-2").kill()
@@ -72,11 +75,11 @@ def test_uptime_matches_a_measured_outage_of_a_cluster_and_of_the_controller(sta
     assert report["totals"]["controller_down_min"] == round(down / 60, 1)
     print(f"controller downtime reported {down:.1f} s")
     # ...and counted against no cluster: loa-1 was never cut off
-    assert clusters["loa-1"]["offline_min"] * 60 <= 8, clusters["loa-1"]
-    assert clusters["loa-1"]["online_ratio"] > 0.9
+    assert clusters["loa-1"]["offline_min"] * 60 <= first_online, (clusters, first_online)
+    watched = watched_s - controller_down_s
+    assert clusters["loa-1"]["online_ratio"] >= 1 - first_online / watched
     # loa-2's ratio is its online time over the time watched (not the month, not the time
     # the controller was down)
-    watched = watched_s - controller_down_s
     expected = 1 - outage_s / watched
     assert abs(clusters["loa-2"]["online_ratio"] - expected) < 0.15, (clusters, expected)
 
