@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import signal
 import ssl
 import sys
@@ -31,6 +32,15 @@ def _logging(verbose: bool) -> None:
         level=logging.DEBUG if verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+
+
+STOP_GRACE_S = 10.0
+
+
+def _leave_now() -> None:
+    logging.getLogger(__name__).error("the agent did not stop within %.0f s: leaving", STOP_GRACE_S)
+    logging.shutdown()
+    os._exit(1)
 
 
 def run(config_path: Path, verbose: bool = False) -> int:
@@ -63,6 +73,11 @@ def run(config_path: Path, verbose: bool = False) -> int:
         if not agent.updates.give_up("start_failed", f"{type(exc).__name__}: {exc}"):
             raise
     done.wait()
+    # a stop that hangs (a board or broker gone with the host that started us) must not keep
+    # the process: systemd, or a demo killed with -9, expects it gone within seconds
+    watchdog = threading.Timer(STOP_GRACE_S, _leave_now)
+    watchdog.daemon = True
+    watchdog.start()
     try:
         agent.stop()
     except Exception:  # a start that failed half-way: leave anyway

@@ -127,11 +127,16 @@ def test_the_demo_on_taken_ports_after_a_kill_and_a_failed_start(tmp_path):
             assert any("mosquitto" in p for p in processes_of(data))
             os.kill(first.pid, signal.SIGKILL)
             first.wait()
-            wait_for(
-                lambda: [p for p in processes_of(data) if "icecast" not in p] == [],
-                timeout=30,
-                what="broker and agents gone with the killed demo",
-            )
+            left: list[str] = []
+
+            def gone() -> bool:
+                left[:] = [p for p in processes_of(data) if "icecast" not in p]
+                return not left
+
+            try:
+                wait_for(gone, timeout=30, what="broker and agents gone with the killed demo")
+            except AssertionError as exc:
+                raise AssertionError(f"{exc}; still running: {left}") from None
         finally:
             if first.poll() is None:
                 first.kill()
