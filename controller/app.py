@@ -20,6 +20,7 @@ from .api import (
     live,
     media,
     notices,
+    pinned,
     reports,
     schedules,
     session,
@@ -82,6 +83,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         reports,
         notices,
         updates,
+        pinned,
     ):
         app.include_router(module.router, responses=ERROR_RESPONSES)
     app.include_router(schedules.changes_router, responses=ERROR_RESPONSES)

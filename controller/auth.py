@@ -56,6 +56,8 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     "broadcast.approve": frozenset({A, ADMIN}),
     "broadcast.confirm": frozenset({B, A, ADMIN}),  # the second person of an emergency
     "broadcast.stop": ALL,  # silencing is a safety action anyone on duty may take
+    "sms.send": frozenset({B, A, ADMIN}),  # an SMS order sounds a pinned message (audited)
+    "pinned.manage": frozenset({A, ADMIN}),  # what every cluster keeps for emergencies
     "live.start": frozenset({B, A, ADMIN}),  # a live voice is not held (it is audited)
     "live.end_any": frozenset({A, ADMIN}),  # end someone else's live broadcast
     "schedule.read": ALL,

@@ -61,6 +61,7 @@ from .services.media import MediaService
 from .services.media_jobs import MediaJobs
 from .services.notices import Notices
 from .services.onair import OnAirService
+from .services.pinned import PinnedService
 from .services.programme import ProgrammeService
 from .services.relay_copies import TICK_S as RELAY_TICK_S
 from .services.relay_copies import RelayCopies
@@ -68,10 +69,12 @@ from .services.relays import RelayService
 from .services.repeats import RepeatService
 from .services.reports import Reports
 from .services.signing import SigningKeys
+from .services.sms_orders import SmsOrderService
 from .services.speech import SpeechService
 from .services.updates import Updates
 from .services.zones import ZoneService
 from .settings import Settings, is_loopback
+from .sms.senders import sms_channels
 from .streams.timeline import RelayTimeline
 
 EXPIRY_TICK_S = 10.0
@@ -294,6 +297,16 @@ class Services:
             self.audit,
         )
         self.cap_watch = CapWatcher(self.cap, settings.cap_feeds)
+        self.pinned = PinnedService(self.sessions, self.commands, self.audit)
+        self.sms_orders = SmsOrderService(
+            self.sessions,
+            self.commands,
+            sms_channels(settings),
+            self.pinned,
+            self.audit,
+            settings.sms_valid_min,
+            lambda: self.live.changed(["fleet"]),
+        )
         self.relays = RelayService(self.sessions, self.streams)
         self.onair = OnAirService(
             settings, self.sessions, self.streams, self.accounts, self.jobs, self.audit
@@ -469,6 +482,10 @@ class Services:
         self.jobs.every(s.notice_every_s, "notices", self.notices.tick)
         self.jobs.every(s.rollout_every_s, "updates", self.updates.tick)
         self.jobs.every(10.0, "broker-denials", self.denials.flush)
+        self.jobs.every(30.0, "pinned", lambda: self.pinned.tick(s.pinned_alarm_after_min))
+        if (sms := self.sms_orders).channels.available:
+            self.jobs.every(2.0, "sms-fallback", lambda: sms.fallback_tick(s.sms_fallback_after_s))
+            self.jobs.every(10.0, "sms-resend", lambda: sms.resend_tick(s.sms_resend_after_s))
         if self.relay_copies is not None:
             self.jobs.every(RELAY_TICK_S, "relay-copies", self.relay_copies.tick)
         for name, feed in self.cap_watch.watched().items():

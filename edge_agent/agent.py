@@ -35,12 +35,15 @@ from .dispatch import CommandDispatcher
 from .hardware.base import ClusterBoard
 from .health import read_health
 from .link import MqttLink
+from .modem import SmsModem
 from .network import read_network
 from .outbox import Outbox
 from .outputs.base import AudioOutput
+from .pinned import PinnedMessages
 from .plans import PlanKeeper
 from .player import Player
 from .reports import Reporter
+from .sms_orders import SmsOrders
 from .sources import MediaSources
 from .state import AgentState
 from .timesync import OffsetReader
@@ -60,6 +63,7 @@ CAPABILITIES = [
     "range-download",
     "live",
     "update",
+    "pin",
 ]
 
 
@@ -107,6 +111,7 @@ class Agent:
         self.outbox = Outbox(config.data_path / "outbox")
         self.reporter = Reporter(self.device_id, self.outbox)
         self._prepared: dict[str, datetime] = {}  # sha256 → until when a prepare keeps it
+        self._health_now = threading.Event()  # a health report now, not at the next interval
         self.cache = MediaCache(
             config.data_path / "cache",
             config.controller_url,
@@ -114,6 +119,10 @@ class Agent:
             max_bytes=int(config.cache_max_mb * 2**20),
             protected=self._media_in_use,
             tls=tls,
+        )
+        # the station's pinned emergency messages: on disk, never evicted
+        self.pinned = PinnedMessages(
+            config.data_path / "pinned.json", self.cache, on_held=lambda _: self._health_now.set()
         )
         self.output = output or make_output(config)
         hw = config.hardware
@@ -199,6 +208,22 @@ class Agent:
         )
         self.reporter.link = self.commands.link = self.link
         self.commands.on_zones = lambda: self.link.publish_status(self._birth())
+        self.commands.on_pin = self.pinned.pin
+        # SMS orders, when the data link is gone (the modem is optional)
+        self.sms = SmsOrders(
+            self.device_id, self.state, self.keys, self.pinned, self.player, self.report_event
+        )
+        self.modem = (
+            SmsModem(
+                config.modem.port,
+                config.modem.baudrate,
+                self.sms.on_sms,
+                self.cluster.modem_fault,
+                poll_s=config.modem.poll_s,
+            )
+            if config.modem.port
+            else None
+        )
         self._stop = threading.Event()
         self._health_thread = threading.Thread(target=self._health_loop, name="health", daemon=True)
 
@@ -210,6 +235,9 @@ class Agent:
         self.cluster.start()
         self.cluster.set_volume(self.state.volume)
         self.link.start()
+        self.pinned.start()
+        if self.modem is not None:
+            self.modem.start()
         self._health_thread.start()
         self.updates.started(
             online=lambda: self.link.connected.is_set() and self.link.controller_online.is_set()
@@ -218,6 +246,10 @@ class Agent:
 
     def stop(self) -> None:
         self._stop.set()
+        self._health_now.set()
+        if self.modem is not None:
+            self.modem.stop()
+        self.pinned.stop()
         self.updates.close()
         self.player.shutdown()
         self.cluster.stop()
@@ -227,6 +259,10 @@ class Agent:
     def kill(self) -> None:
         """Vanish without a goodbye, as on a power cut (tests)."""
         self._stop.set()
+        self._health_now.set()
+        if self.modem is not None:
+            self.modem.stop()
+        self.pinned.stop()
         self.player.shutdown()
         self.cluster.stop(power_off=False)
         self.link.kill()
@@ -279,7 +315,7 @@ class Agent:
         a prepare asked for until its command expires."""
         now = utcnow()
         prepared = {sha for sha, until in list(self._prepared.items()) if until > now}
-        return self.plans.media | self.player.media_in_use() | prepared
+        return self.plans.media | self.player.media_in_use() | prepared | self.pinned.media()
 
     def _prepare(self, cmd: PrepareCommand, not_after: datetime) -> None:
         """Fetch a play's media ahead (in the background) and report it ready: an emergency
@@ -352,9 +388,12 @@ class Agent:
                     clock_offset_ms=offset.offset_ms if offset else None,
                     clock_source=offset.source if offset else None,
                     counters=self._counted(),
+                    pinned_version=self.pinned.held_version,
+                    modem=self.modem.readings() if self.modem else None,
                 )
                 self.cluster.check_disk(report.disk_free_mb, self.config.disk_low_mb)
                 self.reporter.put("telemetry", encode(report), report.event_id, droppable=True)
             except Exception:
                 log.exception("health report failed")
-            self._stop.wait(self.config.health_interval_s)
+            self._health_now.wait(self.config.health_interval_s)
+            self._health_now.clear()

@@ -346,6 +346,11 @@ class Cluster:
         self.last_line_check = check
         return check
 
+    def modem_fault(self, reason: str | None) -> None:
+        """The SMS modem's state: a reason raises the ``modem`` alarm, None clears it."""
+        found = [Condition(AlarmCode.modem, detail=reason)] if reason else []
+        self._apply(found, {AlarmCode.modem.value})
+
     def check_disk(self, free_mb: int | None, low_mb: float) -> None:
         """The health loop's reading of free storage: raise or clear ``disk_low``."""
         with self._lock:

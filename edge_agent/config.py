@@ -79,6 +79,15 @@ class HardwareConfig(_Section):
     fm_fallback_mhz: Annotated[float, Meta(ge=64.0, le=108.0)] | None = None
 
 
+class ModemConfig(_Section):
+    """The cellular modem's AT port, read for SMS orders (edge_agent/modem.py); none: no
+    modem. On a SIM7600 or EC25 the AT port is usually the third USB serial port."""
+
+    port: str | None = None
+    baudrate: Annotated[int, Meta(ge=1200)] = 115200
+    poll_s: Annotated[float, Meta(ge=1, le=3600)] = 60.0
+
+
 class AgentConfig(_Section):
     device_id: Ident
     controller_url: Annotated[str, Meta(pattern=r"^https?://")]
@@ -103,6 +112,7 @@ class AgentConfig(_Section):
     # audio is dropped (the delay from the microphone stays below it plus the pipeline's)
     live_buffer_ms: Annotated[int, Meta(ge=200, le=10_000)] = 1000
     hardware: HardwareConfig = msgspec.field(default_factory=HardwareConfig)
+    modem: ModemConfig = msgspec.field(default_factory=ModemConfig)
     # free storage under this raises a disk_low alarm (a full disk refuses commands)
     disk_low_mb: Annotated[float, Meta(ge=0)] = 100.0
     # the clock's offset is read from chrony or timesyncd, else asked of this SNTP server

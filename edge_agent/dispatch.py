@@ -13,6 +13,7 @@ from datetime import datetime
 from protocol.envelope import Rejected, verify
 from protocol.messages import (
     CancelCommand,
+    PinCommand,
     PlayCommand,
     PrepareCommand,
     RetireKeyCommand,
@@ -60,6 +61,7 @@ class CommandDispatcher:
         self._lock = lock  # shared with the plan keeper: sequence checks never interleave
         self.link: MqttLink | None = None  # (made with this dispatcher's handler)
         self.on_zones: Callable[[], None] = lambda: None  # the retained birth says them again
+        self.on_pin: Callable[[PinCommand], None] = lambda command: None  # the pinned set
         self.duplicates_ignored = 0
 
     def on_command(self, topic: str, raw: bytes) -> None:
@@ -158,3 +160,5 @@ class CommandDispatcher:
             log.warning("signing key %s retired (by %s)", body.kid, kid)
         elif isinstance(body, UpdateCommand):
             self._updates.handle(body, cmd_id)
+        elif isinstance(body, PinCommand):
+            self.on_pin(body)

@@ -34,6 +34,8 @@ class AgentState:
         # signing keys learnt by command (kid -> base64url key) and those retired for good
         self.keys: dict[str, str] = {str(k): str(v) for k, v in data.get("keys", {}).items()}
         self.retired_keys: set[str] = {str(k) for k in data.get("retired_keys", [])}
+        # the last SMS order obeyed (protocol/sms.py): one sequence for every SMS
+        self.sms_seq: int = int(data.get("sms_seq", 0))
 
     def _save(self) -> None:
         data = {
@@ -45,6 +47,7 @@ class AgentState:
             "pending": self.pending,
             "keys": self.keys,
             "retired_keys": sorted(self.retired_keys),
+            "sms_seq": self.sms_seq,
         }
         atomic_write(self.path, json.dumps(data, sort_keys=True).encode())
 
@@ -80,6 +83,18 @@ class AgentState:
                     }
             self._save()
             return new_play
+
+    def accept_sms(self, seq: int) -> None:
+        """An SMS order obeyed: its number kept on disk before it is acted on (raises
+        ``OSError`` if it cannot be, and the order must then not be obeyed)."""
+        with self._lock:
+            previous = self.sms_seq
+            self.sms_seq = max(seq, previous)
+            try:
+                self._save()
+            except OSError:
+                self.sms_seq = previous
+                raise
 
     def trust_key(self, kid: str, key: str) -> None:
         with self._lock:

@@ -13,45 +13,74 @@ is checked by a round trip first (``envelope.sign``).
 from __future__ import annotations
 
 import enum
-from datetime import datetime, timezone
 from typing import Annotated, Any, Literal
 
 import msgspec
 import msgspec.structs
 from msgspec import Meta
 
-from .topics import ID_PATTERN, SHA256_PATTERN, TARGET_PATTERN
-
-UtcDatetime = Annotated[datetime, Meta(tz=True)]
-"""A datetime that must carry an explicit offset; held in UTC after decoding."""
-Sha256 = Annotated[str, Meta(pattern=SHA256_PATTERN)]
-Ident = Annotated[str, Meta(pattern=f"^{ID_PATTERN}$")]
-Target = Annotated[str, Meta(pattern=TARGET_PATTERN)]
-Text200 = Annotated[str, Meta(max_length=200)]
-Line200 = Annotated[str, Meta(max_length=200, pattern=r"^[^\x00-\x1f\x7f]*$")]
-"""One line of text in a command (a title, a reason): no control characters."""
-
-
-def one_line(text: str, limit: int = 200) -> str:
-    """``text`` as a command may carry it: whitespace and control characters become single
-    spaces, cut at ``limit`` (a title typed with a line break, a CAP headline)."""
-    return " ".join("".join(" " if c < " " or c == "\x7f" else c for c in text).split())[:limit]
-
-
-Percent = Annotated[int, Meta(ge=0, le=100)]
-WORD_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,79}$"
-PlayId = Annotated[str, Meta(pattern=WORD_PATTERN)]
-"""A play, broadcast or command id: letters, digits and ``._:-``, never a space or a control
-character (ids go into logs and database keys)."""
-
-
-def utcnow() -> datetime:
-    """Current time as an aware UTC datetime."""
-    return datetime.now(timezone.utc)
-
-
-def _utc(value: datetime) -> datetime:
-    return value if value.tzinfo is timezone.utc else value.astimezone(timezone.utc)
+# the building blocks (protocol/base.py) and the health report (protocol/health.py), named
+# here too: every module reads its messages from here, as before they moved
+from .base import (
+    WORD_PATTERN as WORD_PATTERN,
+)
+from .base import (
+    Ident as Ident,
+)
+from .base import (
+    Line200 as Line200,
+)
+from .base import (
+    Message as Message,
+)
+from .base import (
+    Percent as Percent,
+)
+from .base import (
+    PlayId as PlayId,
+)
+from .base import (
+    Sha256 as Sha256,
+)
+from .base import (
+    Tagged as Tagged,
+)
+from .base import (
+    Target as Target,
+)
+from .base import (
+    Text200 as Text200,
+)
+from .base import (
+    UtcDatetime as UtcDatetime,
+)
+from .base import (
+    _utc,
+)
+from .base import (
+    one_line as one_line,
+)
+from .base import (
+    utcnow as utcnow,
+)
+from .health import (
+    AgentCounters as AgentCounters,
+)
+from .health import (
+    HardwareReadings as HardwareReadings,
+)
+from .health import (
+    HealthReport as HealthReport,
+)
+from .health import (
+    LineCheck as LineCheck,
+)
+from .health import (
+    ModemReadings as ModemReadings,
+)
+from .health import (
+    NetworkReadings as NetworkReadings,
+)
 
 
 class Priority(str, enum.Enum):
@@ -69,21 +98,6 @@ class Priority(str, enum.Enum):
 
 
 _PRIORITY_RANK = {p: i for i, p in enumerate(Priority)}
-
-
-class Message(msgspec.Struct, forbid_unknown_fields=True):
-    """Every message: unknown fields refused; every field written (readers need no defaults),
-    except in the command parts that gained fields later (``omit_defaults``: a stream, a
-    cancel): those are left out at their default, so an agent one version older still reads
-    what it knows. (Events go to the controller, which is upgraded first.)"""
-
-
-class Tagged(Message, tag_field="type"):
-    """A message whose ``type`` names it (commands, events): unions decode by that tag."""
-
-    @property
-    def type(self) -> str:
-        return self.__struct_config__.tag  # type: ignore[return-value]
 
 
 # --- commands (the signed body) -------------------------------------------------------------
@@ -227,6 +241,26 @@ class UpdateCommand(Tagged, tag="update", kw_only=True):
     confirm_s: Annotated[int, Meta(ge=10, le=3600)] = 180
 
 
+PinnedId = Annotated[str, Meta(pattern=r"^[a-z0-9][a-z0-9-]{0,15}$")]
+"""A pinned message's id: what an SMS order names (``protocol/sms.py``), so short and plain."""
+
+
+class PinnedMessage(Message):
+    """One stored emergency message: its id, a title for reports, its audio."""
+
+    id: PinnedId
+    title: Line200
+    media: MediaRef
+
+
+class PinCommand(Tagged, tag="pin"):
+    """The station's pinned messages, all of them (``version`` counts the sets): kept on disk
+    until the next set, never evicted, played on a signed SMS when the data link is gone."""
+
+    version: Annotated[int, Meta(ge=1)]
+    messages: Annotated[list[PinnedMessage], Meta(max_length=32)]
+
+
 class PlanEntry(Playable, kw_only=True):
     """One play in a device's plan (its play id doubles as the broadcast id)."""
 
@@ -259,6 +293,7 @@ CommandBody = (
     | TrustKeyCommand
     | RetireKeyCommand
     | UpdateCommand
+    | PinCommand
 )
 
 
@@ -319,82 +354,6 @@ class AckMessage(Message):
     accepted: bool
     play_id: PlayId | None = None
     reason: Text200 | None = None
-
-
-class HardwareReadings(Message):
-    """What the cluster's control board says (MCU) or what the agent switched (relay board)."""
-
-    backend: Annotated[str, Meta(max_length=20)]
-    connected: bool
-    firmware: Text200 | None = None
-    mcu_uptime_s: int | None = None
-    mains: bool | None = None
-    battery_v: float | None = None
-    temperature_c: float | None = None
-    door_open: bool | None = None
-    amplifiers: Annotated[list[bool], Meta(max_length=16)] = msgspec.field(default_factory=list)
-    input: Annotated[str, Meta(max_length=10)] | None = None
-    volume: int | None = None
-    line_ma: Annotated[list[int], Meta(max_length=16)] = msgspec.field(default_factory=list)
-
-
-class NetworkReadings(Message):
-    """The uplink: which interface carries the default route, and its signal where known."""
-
-    interface: Annotated[str, Meta(max_length=32)] | None = None
-    type: Literal["ethernet", "wifi", "cellular", "unknown"] = "unknown"
-    signal_dbm: int | None = None
-    signal_percent: Percent | None = None
-
-
-class LineCheck(Message):
-    """Proof of play from the hardware: current in each speaker line while the audio played."""
-
-    line_ma: Annotated[list[int], Meta(max_length=16)]
-    dead_channels: Annotated[list[int], Meta(max_length=16)] = msgspec.field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        return not self.dead_channels
-
-
-class AgentCounters(Message):
-    """What the agent counted since it started (a monitoring system plots their rates)."""
-
-    commands_accepted: int = 0
-    commands_refused: int = 0
-    plays_started: int = 0
-    plays_finished: int = 0
-    link_losses: int = 0  # MQTT sessions lost
-    reports_resent: int = 0  # sent again for want of the controller's receipt
-
-
-class HealthReport(Message):
-    """Periodic health telemetry."""
-
-    event_id: PlayId
-    device_id: Ident
-    ts: UtcDatetime
-    version: Annotated[str, Meta(max_length=40)]
-    uptime_s: Annotated[int, Meta(ge=0)]
-    load_1m: float | None = None
-    mem_total_mb: int | None = None
-    mem_available_mb: int | None = None
-    disk_free_mb: int | None = None
-    cache_mb: float = 0.0
-    cache_files: int = 0
-    clock_synchronized: bool | None = None
-    # true time minus this device's clock (NTP's θ), and where it was read (chrony, timesyncd,
-    # sntp); None where nothing answers
-    clock_offset_ms: float | None = None
-    clock_source: Annotated[str, Meta(max_length=20)] | None = None
-    outbox_pending: int = 0
-    duplicates_ignored: int = 0  # QoS 1 redeliveries of the last command
-    volume: Percent | None = None
-    hardware: HardwareReadings | None = None
-    last_line_check: LineCheck | None = None  # speaker lines in the last play
-    network: NetworkReadings | None = None
-    counters: AgentCounters | None = None
 
 
 class _Event(Tagged):
@@ -477,6 +436,24 @@ class SecurityEvent(_Event, tag="security"):
     play_id: Annotated[str, Meta(max_length=80)] | None = None
 
 
+class SmsOutcome(str, enum.Enum):
+    accepted = "accepted"  # valid: acted on (a play follows with play id ``sms-<seq>``)
+    refused = "refused"  # ``reason``: protocol/sms.py's read_sms codes
+
+
+class SmsEvent(_Event, tag="sms"):
+    """An SMS order the modem received, reported when the data link allows."""
+
+    outcome: SmsOutcome
+    received_at: UtcDatetime
+    seq: Annotated[int, Meta(ge=0)] | None = None
+    action: Annotated[str, Meta(max_length=10)] | None = None  # play, stop, fm
+    message: Annotated[str, Meta(max_length=20)] | None = None
+    reason: Annotated[str, Meta(max_length=40)] = ""
+    sender: Annotated[str, Meta(max_length=24)] = ""  # as the network said (not trusted)
+    play_id: PlayId | None = None
+
+
 class AlarmCode(str, enum.Enum):
     """Conditions a technician must see (and acknowledge) on the controller."""
 
@@ -489,6 +466,7 @@ class AlarmCode(str, enum.Enum):
     dead_air = "dead_air"  # a relay or live stream gave silence longer than its threshold
     disk_low = "disk_low"  # the agent's storage is nearly full: commands may be refused
     audio_output = "audio_output"  # the sound card cannot be opened, runs dry or loses time
+    modem = "modem"  # the SMS modem does not answer, answers garbage or has lost its SIM
 
 
 class AlarmEvent(_Event, tag="alarm"):
@@ -532,6 +510,7 @@ AgentEvent = (
     | SecurityEvent
     | AlarmEvent
     | UpdateEvent
+    | SmsEvent
 )
 
 

@@ -8,7 +8,7 @@ from ..auth import Principal
 from ..domain.device import DeviceStatus
 from ..http import ServicesDep, allow
 from ..services.views import DeviceOut, DeviceRegistered
-from .schemas import DeviceIn, DeviceZonesIn, LocationIn, VolumeIn
+from .schemas import DeviceIn, DeviceZonesIn, LocationIn, PhoneIn, VolumeIn
 
 router = APIRouter(prefix="/api/devices", tags=["devices"])
 
@@ -65,6 +65,15 @@ def set_device_location(
 ) -> DeviceOut:
     """Where the cluster stands (WGS 84), for the technician's map."""
     return svc.devices.set_location(who, device_id, body.latitude, body.longitude)
+
+
+@router.put("/{device_id}/phone", response_model=DeviceOut)
+def set_device_phone(
+    device_id: str, body: PhoneIn, svc: ServicesDep, who: Principal = allow("device.manage")
+) -> DeviceOut:
+    """The number of the SIM in the cluster's modem: where SMS orders reach it when the data
+    link is gone."""
+    return svc.devices.set_phone(who, device_id, body.phone)
 
 
 @router.post("/{device_id}/rotate-token", response_model=DeviceRegistered)

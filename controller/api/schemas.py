@@ -86,6 +86,14 @@ class LocationIn(BaseModel):
     longitude: float = Field(ge=-180, le=180, strict=True)
 
 
+class PhoneIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    phone: str | None = Field(
+        description="the SIM's number, international (+84…) or national (09…); null: none",
+        pattern=r"^\+?[0-9]{6,15}$",
+    )
+
+
 class DeviceZonesIn(BaseModel):
     zones: list[Ident] = Field(max_length=64)
 

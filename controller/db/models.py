@@ -121,6 +121,8 @@ class Device(Base):
     volume: Mapped[int | None] = mapped_column(Integer, nullable=True)
     latitude: Mapped[float | None] = mapped_column(Float, nullable=True)
     longitude: Mapped[float | None] = mapped_column(Float, nullable=True)
+    # the number of the SIM in its modem: SMS orders reach it there when data is gone
+    phone: Mapped[str | None] = mapped_column(String(20), nullable=True)
     zones: Mapped[list[Zone]] = relationship(secondary="device_zones", lazy="selectin")
 
 

@@ -29,6 +29,7 @@ from protocol.messages import (
     PlaybackFinishedEvent,
     PlaybackStartedEvent,
     SecurityEvent,
+    SmsEvent,
     StatusMessage,
     decode,
     to_builtins,
@@ -47,6 +48,10 @@ from ..domain.delivery import DeliveryState, advance
 from ..domain.report_checks import Refusal
 from .evidence import CommandFacts, Evidence
 from .security import refused_row, security_alarm
+from .sms_reports import apply_sms_event, apply_sms_play
+
+SMS_PLAY = "sms-"
+"""The play id an SMS order's play carries (``sms-<seq>``: edge_agent/sms_orders.py)."""
 
 log = logging.getLogger(__name__)
 
@@ -385,6 +390,13 @@ class _BatchApplier:
             if isinstance(model, AlarmEvent):
                 _apply_alarm(self.session, report.device_id, model)
                 continue
+            if isinstance(model, SmsEvent):
+                apply_sms_event(self.session, report.device_id, model, utcnow())
+                continue
+            if isinstance(model, (PlaybackStartedEvent, PlaybackFinishedEvent)) and (
+                model.play_id.startswith(SMS_PLAY)
+            ):
+                apply_sms_play(self.session, report.device_id, model.play_id, model.actual_start)
             delivery = deliveries.get((self._broadcast_of(report), report.device_id))
             if report.kind == "ack":
                 _apply_ack(delivery, model)

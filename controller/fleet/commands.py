@@ -179,7 +179,7 @@ class CommandPath:
                 key = self.key  # one key for the chunk (a promotion waits for the next)
                 with self._sessions.begin() as session:
                     prefetch(session, part)
-                    seqs = _next_seqs(session, [m.seq_key for m in part])
+                    seqs = next_seqs(session, [m.seq_key for m in part])
                     rows: list[dict[str, Any]] = []
                     for m, seq in zip(part, seqs, strict=True):
                         cmd_id, now, data = self._signed(seq, m.target, m.body, m.not_after, key)
@@ -325,7 +325,7 @@ class CommandPath:
     ) -> Command:
         return self._new_row(
             session,
-            _next_seqs(session, [seq_key])[0],
+            next_seqs(session, [seq_key])[0],
             seq_key,
             target,
             topic,
@@ -434,7 +434,7 @@ class CommandPath:
                     log.exception("command listener failed for %s", cmd.cmd_id)
 
 
-def _next_seqs(session: Session, keys: list[str]) -> list[int]:
+def next_seqs(session: Session, keys: list[str]) -> list[int]:
     """The next sequence number of each key (in order; a key twice gets two), never below
     wall-clock milliseconds: a controller restored from an old backup still issues numbers
     above what agents have seen. The rows are locked until the transaction ends."""

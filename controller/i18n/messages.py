@@ -35,6 +35,30 @@ MESSAGES: dict[str, dict[str, str]] = {
         "en": "The audio file is silent.",
     },
     "media.not_found": {"vi": "Không tìm thấy tệp âm thanh.", "en": "Audio file not found."},
+    "pinned.bad_id": {
+        "vi": "Mã tin ghim '{id}' không hợp lệ: chỉ chữ thường không dấu, số và '-', tối đa 16 ký tự.",
+        "en": "Pinned message code '{id}' is not valid: lowercase letters, digits and '-', at most 16.",
+    },
+    "pinned.not_found": {
+        "vi": "Không có tin ghim '{id}'.",
+        "en": "No pinned message '{id}'.",
+    },
+    "pinned.too_many": {
+        "vi": "Đài chỉ giữ tối đa {limit} tin ghim: hãy bỏ bớt một tin trước.",
+        "en": "The station keeps at most {limit} pinned messages: remove one first.",
+    },
+    "sms.no_channel": {
+        "vi": "Đài chưa có đường gửi tin nhắn (modem GSM hoặc cổng SMS): hãy nhờ kỹ thuật viên cài đặt.",
+        "en": "The station has no way to send SMS (GSM modem or SMS gateway): ask a technician to set one up.",
+    },
+    "sms.nothing_pinned": {
+        "vi": "Chưa có tin ghim nào để phát qua tin nhắn: hãy ghim một tin khẩn cấp trước.",
+        "en": "No pinned message to play by SMS yet: pin an emergency message first.",
+    },
+    "sms.unsupported_action": {
+        "vi": "Tin nhắn chưa hỗ trợ lệnh '{action}'.",
+        "en": "SMS orders do not support '{action}' yet.",
+    },
     "zone.exists": {"vi": "Thôn/khu vực '{id}' đã tồn tại.", "en": "Zone '{id}' already exists."},
     "zone.not_found": {"vi": "Không tìm thấy thôn/khu vực '{id}'.", "en": "Zone '{id}' not found."},
     "broadcast.resend_stream": {

@@ -501,6 +501,16 @@ UI: dict[str, dict[str, str]] = {
         "en": "The controller has no public address (LOALANG_PUBLIC_URL), so this config points at 127.0.0.1: it only works for a cluster on this very machine. Set the address the village clusters can reach, restart, then issue the credentials again (rotate).",
     },
     "alarm.device_offline": {"vi": "Cụm loa mất kết nối quá lâu", "en": "Cluster offline too long"},
+    "alarm.modem": {
+        "vi": "Modem nhận tin nhắn khẩn cấp có sự cố (không trả lời, mất SIM hoặc trả lời sai): "
+        "khi mất mạng dữ liệu, cụm loa sẽ không nhận được lệnh qua SMS",
+        "en": "The modem that receives emergency SMS is in trouble (no answer, no SIM or garbage): "
+        "with the data link gone, this cluster would not get SMS orders",
+    },
+    "alarm.pinned_missing": {
+        "vi": "Cụm loa chưa có bộ tin khẩn cấp ghim mới nhất (khi mất mạng sẽ phát tin cũ hoặc không phát được)",
+        "en": "Cluster lacks the current pinned emergency messages (with the link gone it would play old ones or none)",
+    },
     "alarm.security": {
         "vi": "Tài khoản của cụm loa làm điều không được phép (đã bị từ chối: "
         "báo cáo sai, truy cập trái phép)",

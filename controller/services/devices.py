@@ -56,6 +56,7 @@ def device_out(device: Device, active_alarms: int = 0) -> DeviceOut:
         volume=device.volume,
         latitude=device.latitude,
         longitude=device.longitude,
+        phone=device.phone,
         active_alarms=active_alarms,
         created_at=device.created_at,
     )
@@ -479,6 +480,14 @@ class DeviceService:
             get_device(session, device_id).volume = level
         self._commands.send(f"device:{device_id}", SetVolumeCommand(level=level))
         self._audit.record(who, "device.volume", device_id, level=level)
+        return self.get(device_id)
+
+    def set_phone(self, who: Principal, device_id: str, phone: str | None) -> DeviceOut:
+        """The number of the SIM in the cluster's modem: SMS orders go there (None: none)."""
+        with self._sessions.begin() as session:
+            device = get_device(session, device_id)
+            device.phone = phone
+        self._audit.record(who, "device.phone", device_id, phone=phone or "")
         return self.get(device_id)
 
     def set_location(

@@ -59,6 +59,7 @@ class DeviceOut(BaseModel):
     volume: int | None = None
     latitude: float | None = None
     longitude: float | None = None
+    phone: str | None = Field(None, description="the number of the SIM in its modem (SMS orders)")
     active_alarms: int = 0
     created_at: datetime | None = None
     commands_pending: list[str] = Field(

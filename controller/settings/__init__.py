@@ -21,6 +21,7 @@ from .sections import (
     LiveSettings,
     MediaSettings,
     NoticeSettings,
+    SmsSettings,
     StorageSettings,
     WebSettings,
     is_loopback,
@@ -95,6 +96,7 @@ SECTIONS: tuple[type[BaseModel], ...] = (
     LiveSettings,
     CapSettings,
     FleetSettings,
+    SmsSettings,
     NoticeSettings,
 )
 """Every section, in the order the reference (docs/settings.md) lists them."""
@@ -102,6 +104,7 @@ SECTIONS: tuple[type[BaseModel], ...] = (
 
 class Settings(
     NoticeSettings,
+    SmsSettings,
     FleetSettings,
     CapSettings,
     LiveSettings,

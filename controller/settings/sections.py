@@ -86,6 +86,13 @@ class CommandValidity(BaseModel):
         description="a device offline this long still learns the next signing key when it returns",
     )
     retire_key: int = Field(7 * 86400, ge=10, le=7 * 86400)
+    pin: int = Field(
+        7 * 86400,
+        ge=60,
+        le=7 * 86400,
+        description="a device offline this long still takes the pinned messages on return "
+        "(one offline longer is sent them again when it reports an older set)",
+    )
     update: int = Field(
         86400,
         ge=60,
@@ -418,6 +425,48 @@ class CapSettings(BaseModel):
     cap_rules: list[CapRule] = Field(
         default_factory=lambda: list(DEFAULT_RULES),
         description="severity/urgency/certainty → action, first match wins (docs/emergencies.md)",
+    )
+
+
+class SmsSettings(BaseModel):
+    """When the data link is gone: SMS orders that sound the pinned messages
+    (docs/emergencies.md)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    sms_modem_port: str | None = Field(
+        None,
+        description="the station's GSM/4G modem's AT port (e.g. /dev/ttyUSB2) that sends SMS "
+        "orders; none: no modem",
+    )
+    sms_modem_baudrate: int = Field(115200, ge=1200, description="the modem's AT port speed")
+    sms_gateway_url: str | None = Field(
+        None,
+        pattern=r"^https?://",
+        description="an SMS gateway over HTTPS, the second channel: POST "
+        '{"to": "+84…", "text": "…"} with the token as a bearer (docs/emergencies.md)',
+    )
+    sms_gateway_token: str | None = Field(None, description="the gateway's bearer token")
+    sms_fallback_after_s: float = Field(
+        15.0,
+        ge=0,
+        description="an emergency not acknowledged over MQTT by a cluster this long after it "
+        "was sent goes to that cluster by SMS (0: never on its own)",
+    )
+    sms_resend_after_s: float = Field(
+        60.0,
+        gt=0,
+        description="an SMS order with no report of its play yet is sent once more after this "
+        "(a lost SMS; the copy plays once)",
+    )
+    sms_valid_min: int = Field(
+        30, ge=1, le=1440, description="an SMS order is obeyed this many minutes after sending"
+    )
+    pinned_alarm_after_min: float = Field(
+        30.0,
+        gt=0,
+        description="a cluster online without the current pinned messages this long after "
+        "they changed raises an alarm",
     )
 
 

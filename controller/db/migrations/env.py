@@ -3,6 +3,7 @@
 from alembic import context
 from sqlalchemy import create_engine
 
+from controller.db import storm  # noqa: F401 - its tables in the same metadata
 from controller.db.models import Base
 
 config = context.config

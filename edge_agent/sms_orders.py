@@ -1,0 +1,130 @@
+"""SMS orders obeyed: each text from the modem checked (``protocol/sms.py``: signature,
+target, sequence, validity), its number kept on disk, then acted on — a pinned message
+played as an emergency, or STOP — and every outcome reported through the outbox, which the
+link empties when it is back. The same SMS delivered twice plays once."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import uuid
+from collections.abc import Callable, Mapping
+from datetime import timedelta
+
+from protocol.envelope import Rejected
+from protocol.keys import PublicKey
+from protocol.messages import PlayCommand, Priority, SmsEvent, SmsOutcome, utcnow
+from protocol.sms import SmsAction, SmsOrder, read_sms
+
+from .modem import ReceivedSms
+from .pinned import PinnedMessages
+from .player import Player
+from .state import AgentState
+
+log = logging.getLogger(__name__)
+
+ACTION_NAMES = {SmsAction.play: "play", SmsAction.stop: "stop", SmsAction.fm: "fm"}
+
+
+class SmsOrders:
+    def __init__(
+        self,
+        device_id: str,
+        state: AgentState,
+        keys: Callable[[], Mapping[str, PublicKey]],
+        pinned: PinnedMessages,
+        player: Player,
+        report: Callable[[SmsEvent], None],
+    ):
+        self.device_id = device_id
+        self._state = state
+        self._keys = keys
+        self._pinned = pinned
+        self._player = player
+        self._report = report
+        self._lock = threading.Lock()
+        self._last_text = ""
+        self.duplicates = 0
+
+    def on_sms(self, sms: ReceivedSms) -> None:
+        with self._lock:
+            self._handle(sms)
+
+    def _handle(self, sms: ReceivedSms) -> None:
+        text = sms.text.strip()
+        try:
+            order = read_sms(
+                text,
+                keys=self._keys(),
+                device_id=self.device_id,
+                zones=set(self._state.zones),
+                last_seq=self._state.sms_seq,
+                now=utcnow(),
+            )
+        except Rejected as rej:
+            if rej.reason == "replayed" and text == self._last_text:
+                self.duplicates += 1  # the sender's retry, or the network's: played once
+                log.info("SMS order delivered again: ignored")
+                return
+            log.warning("SMS order from %s refused: %s", sms.sender, rej)
+            self._said(sms, SmsOutcome.refused, None, rej.reason)
+            return
+        if order.action is SmsAction.play and self._pinned.find(order.message) is None:
+            self._said(sms, SmsOutcome.refused, order, "not_pinned")
+            return
+        if order.action is SmsAction.fm:
+            self._said(sms, SmsOutcome.refused, order, "fm_unsupported")
+            return
+        try:
+            self._state.accept_sms(order.seq)
+        except OSError as exc:  # its number cannot be kept: not obeyed
+            self._said(sms, SmsOutcome.refused, order, "storage_error")
+            log.error("SMS order %d not obeyed: state not writable (%s)", order.seq, exc)
+            return
+        self._last_text = text
+        play_id = f"sms-{order.seq}" if order.action is SmsAction.play else None
+        self._said(sms, SmsOutcome.accepted, order, "", play_id)
+        if order.action is SmsAction.stop:
+            self._player.stop_now("stop: SMS")
+        else:
+            self._play(order, play_id or "")
+
+    def _play(self, order: SmsOrder, play_id: str) -> None:
+        message = self._pinned.find(order.message)
+        assert message is not None  # (checked before its number was kept)
+        now = utcnow()
+        self._player.schedule(
+            PlayCommand(
+                play_id=play_id,
+                broadcast_id=play_id,
+                start_at=now,
+                title=message.title,
+                priority=Priority.emergency,
+                media=message.media,
+            ),
+            max(order.valid_until, now + timedelta(minutes=1)),
+        )
+
+    def _said(
+        self,
+        sms: ReceivedSms,
+        outcome: SmsOutcome,
+        order: SmsOrder | None,
+        reason: str,
+        play_id: str | None = None,
+    ) -> None:
+        self._report(
+            SmsEvent(
+                event_id=uuid.uuid4().hex,
+                device_id=self.device_id,
+                ts=utcnow(),
+                outcome=outcome,
+                received_at=sms.received_at,
+                seq=order.seq if order else None,
+                action=ACTION_NAMES[order.action] if order else None,
+                message=order.message[:20] if order else None,
+                reason=reason,
+                sender=sms.sender,
+                play_id=play_id,
+            )
+        )
