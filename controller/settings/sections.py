@@ -447,6 +447,11 @@ class SmsSettings(BaseModel):
         '{"to": "+84…", "text": "…"} with the token as a bearer (docs/emergencies.md)',
     )
     sms_gateway_token: str | None = Field(None, description="the gateway's bearer token")
+    sms_gateway_ca: str | None = Field(
+        None,
+        description="a CA bundle (PEM file) the gateway's certificate is checked against; "
+        "none: the system's CAs",
+    )
     sms_fallback_after_s: float = Field(
         15.0,
         ge=0,

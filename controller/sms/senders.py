@@ -5,6 +5,7 @@ behind one small interface; ``SmsChannels`` tries them in order."""
 from __future__ import annotations
 
 import logging
+import ssl
 import threading
 from typing import Any, Protocol
 
@@ -64,10 +65,11 @@ class HttpsGatewaySender:
 
     name = "gateway"
 
-    def __init__(self, url: str, token: str | None, verify: bool | str = True, timeout: float = 15):
+    def __init__(self, url: str, token: str | None, ca: str | None = None, timeout: float = 15):
         self.url = url
         self.token = token
-        self.verify = verify
+        # the gateway's certificate against this CA bundle, else the system's
+        self.verify = ssl.create_default_context(cafile=ca) if ca else True
         self.timeout = timeout
 
     def send(self, number: str, text: str) -> str:
@@ -98,7 +100,13 @@ def sms_channels(settings: Any) -> SmsChannels:
     if settings.sms_modem_port:
         senders.append(GsmModemSender(settings.sms_modem_port, settings.sms_modem_baudrate))
     if settings.sms_gateway_url:
-        senders.append(HttpsGatewaySender(settings.sms_gateway_url, settings.sms_gateway_token))
+        senders.append(
+            HttpsGatewaySender(
+                settings.sms_gateway_url,
+                settings.sms_gateway_token,
+                ca=settings.sms_gateway_ca,
+            )
+        )
     return SmsChannels(senders)
 
 

@@ -149,3 +149,59 @@ def test_one_signature_has_one_text():
     with pytest.raises(Rejected) as refused:
         _read(text[:-1] + spare)
     assert refused.value.reason == "malformed"
+
+
+OTHER = encode_sms(_order(message="flood", seq=48, target="all"), SIGNER)
+"""A second valid order: pieces of it spliced into the first must not make a third."""
+
+
+@st.composite
+def mutated(draw) -> str:
+    """A valid SMS changed as a network, a forger or a replay might: truncated, cut short,
+    characters inserted, deleted or replaced, fields swapped or re-ordered, pieces of another
+    valid order spliced in, letters' case changed."""
+    text = encode_sms(_order(), SIGNER)
+    fields = text.split(" ")
+    kind = draw(
+        st.sampled_from(["truncate", "insert", "delete", "replace", "swap", "splice", "case"])
+    )
+    if kind == "truncate":
+        return text[: draw(st.integers(0, len(text) - 1))]
+    if kind == "insert":
+        i = draw(st.integers(0, len(text)))
+        return text[:i] + draw(st.text(alphabet=sorted(GSM7), min_size=1, max_size=5)) + text[i:]
+    if kind == "delete":
+        i = draw(st.integers(0, len(text) - 1))
+        return text[:i] + text[i + draw(st.integers(1, 5)) :]
+    if kind == "replace":
+        i = draw(st.integers(0, len(text) - 1))
+        return text[:i] + draw(st.characters(codec="ascii")) + text[i + 1 :]
+    if kind == "swap":
+        i, j = draw(st.integers(0, len(fields) - 1)), draw(st.integers(0, len(fields) - 1))
+        fields[i], fields[j] = fields[j], fields[i]
+        return " ".join(fields)
+    if kind == "splice":
+        other = OTHER.split(" ")
+        i = draw(st.integers(0, len(fields) - 1))
+        fields[i] = other[i]
+        return " ".join(fields)
+    i = draw(st.integers(0, len(text) - 1))
+    return text[:i] + text[i].swapcase() + text[i + 1 :]
+
+
+@settings(max_examples=1500, deadline=None)
+@given(mutated())
+def test_no_mutated_sms_is_obeyed(changed):
+    """1,500 mutations of a valid order: each is refused, or is that very order."""
+    original = encode_sms(_order(), SIGNER)
+    try:
+        order = _read(changed)
+    except Rejected as refused:
+        reason = refused.reason
+    else:
+        reason = None
+    if reason is not None:
+        assert reason in {"malformed", "bad_signature", "wrong_target", "replayed"}
+        return
+    assert changed.strip() == original
+    assert order == _read(original)
