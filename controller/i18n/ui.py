@@ -501,6 +501,40 @@ UI: dict[str, dict[str, str]] = {
         "en": "The controller has no public address (LOALANG_PUBLIC_URL), so this config points at 127.0.0.1: it only works for a cluster on this very machine. Set the address the village clusters can reach, restart, then issue the credentials again (rotate).",
     },
     "alarm.device_offline": {"vi": "Cụm loa mất kết nối quá lâu", "en": "Cluster offline too long"},
+    "sms.title": {"vi": "Khi mất mạng dữ liệu: tin nhắn SMS", "en": "When the data link is gone: SMS"},
+    "sms.explain": {
+        "vi": "Cụm loa không báo nhận qua mạng sau vài giây sẽ được gửi tin nhắn có chữ ký để "
+        "phát tin khẩn cấp ghim sẵn trong máy. Cụm loa báo lại kết quả khi có mạng trở lại.",
+        "en": "A cluster that does not acknowledge over the network within seconds is sent a "
+        "signed SMS that plays the emergency message it keeps. It reports back once its link returns.",
+    },
+    "sms.send": {"vi": "Gửi qua SMS", "en": "Send by SMS"},
+    "sms.send_confirm": {
+        "vi": "Gửi tin nhắn để mọi cụm loa của tin này phát tin khẩn cấp ghim sẵn?",
+        "en": "Send an SMS so every cluster of this bulletin plays its pinned emergency message?",
+    },
+    "sms.not_ready": {
+        "vi": "Chưa gửi được qua SMS: đài cần modem GSM hoặc cổng SMS, và ít nhất một tin khẩn cấp ghim sẵn.",
+        "en": "SMS cannot be sent yet: the station needs a GSM modem or SMS gateway and at least one pinned message.",
+    },
+    "sms.state.sending": {"vi": "đang gửi tin nhắn", "en": "sending the SMS"},
+    "sms.state.sent": {
+        "vi": "đã gửi tin nhắn lúc {at}, chờ cụm loa báo lại",
+        "en": "SMS sent at {at}, waiting for the cluster to report",
+    },
+    "sms.state.failed": {
+        "vi": "không gửi được tin nhắn ({detail}); sẽ thử lại",
+        "en": "the SMS could not be sent ({detail}); will try again",
+    },
+    "sms.state.received": {"vi": "cụm loa đã nhận tin nhắn", "en": "the cluster took the SMS"},
+    "sms.state.played": {
+        "vi": "đã phát tin ghim nhờ tin nhắn lúc {at}",
+        "en": "played the pinned message by SMS at {at}",
+    },
+    "sms.state.refused": {
+        "vi": "cụm loa từ chối tin nhắn ({detail})",
+        "en": "the cluster refused the SMS ({detail})",
+    },
     "alarm.modem": {
         "vi": "Modem nhận tin nhắn khẩn cấp có sự cố (không trả lời, mất SIM hoặc trả lời sai): "
         "khi mất mạng dữ liệu, cụm loa sẽ không nhận được lệnh qua SMS",

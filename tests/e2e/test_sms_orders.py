@@ -166,3 +166,17 @@ def test_an_emergency_a_cluster_does_not_acknowledge_goes_to_it_by_sms(storm, sp
     wait_for(lambda: stack.output_files("loa-b"), timeout=30, what="loa-b sounding by SMS")
     wait_for(lambda: stack.output_files("loa-a"), timeout=30, what="loa-a sounding over MQTT")
     assert [t for _, t, _ in network.sent if t != STATION] == [PHONES["loa-b"]]
+    # the broadcaster's page says it in words; once loa-b's link is back, that it played
+    page = lan.get(f"/ui/broadcasts/{b['id']}").text
+    assert "Gửi qua SMS" in page
+    assert "Cụm loa loa-b</strong>: đã gửi tin nhắn lúc" in page
+    stack.agents["loa-b"].stop()
+    stack.start_agent("loa-b")
+    wait_for(
+        lambda: _orders(stack, broadcast_id=b["id"])[0]["state"] == "played",
+        timeout=30,
+        what="the SMS play reported",
+    )
+    assert "Cụm loa loa-b</strong>: đã phát tin ghim nhờ tin nhắn lúc" in (
+        lan.get(f"/ui/broadcasts/{b['id']}").text
+    )

@@ -153,6 +153,30 @@ def broadcast_view(svc: Services, broadcast_id: str, lang: str) -> dict[str, Any
             ),
         ),
         outcome_order=[o.value for o in OUTCOME_ORDER],
+        sms=_sms_view(svc, b.id, names, lang, tz) if b.priority == "emergency" else None,
+    )
+
+
+def _sms_view(
+    svc: Services, broadcast_id: str, names: dict[str, str], lang: str, tz: str
+) -> dict[str, Any]:
+    """An emergency's SMS orders, per cluster in words, and whether one can be sent now."""
+    orders = svc.sms_orders.list(broadcast_id=broadcast_id)
+    return dict(
+        ready=svc.sms_orders.channels.available and bool(svc.pinned.current().messages),
+        orders=[
+            dict(
+                name=names.get(o.device_id, o.device_id),
+                state=o.state.value,
+                words=translate(
+                    f"sms.state.{o.state.value}",
+                    lang,
+                    at=local_time((o.played_at or o.sent_at or o.created_at).isoformat(), tz),
+                    detail=o.detail,
+                ),
+            )
+            for o in reversed(orders)
+        ],
     )
 
 
