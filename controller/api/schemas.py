@@ -93,6 +93,12 @@ class PhoneIn(BaseModel):
         pattern=r"^\+?[0-9]{6,15}$",
     )
 
+    @field_validator("phone", mode="before")
+    @classmethod
+    def _blank_is_none(cls, value: object) -> object:
+        """The page's emptied field: no number."""
+        return None if isinstance(value, str) and not value.strip() else value
+
 
 class DeviceZonesIn(BaseModel):
     zones: list[Ident] = Field(max_length=64)

@@ -501,7 +501,29 @@ UI: dict[str, dict[str, str]] = {
         "en": "The controller has no public address (LOALANG_PUBLIC_URL), so this config points at 127.0.0.1: it only works for a cluster on this very machine. Set the address the village clusters can reach, restart, then issue the credentials again (rotate).",
     },
     "alarm.device_offline": {"vi": "Cụm loa mất kết nối quá lâu", "en": "Cluster offline too long"},
-    "sms.title": {"vi": "Khi mất mạng dữ liệu: tin nhắn SMS", "en": "When the data link is gone: SMS"},
+    "device.pinned": {"vi": "Tin khẩn cấp ghim sẵn", "en": "Pinned emergency messages"},
+    "device.pinned_none": {"vi": "đài chưa ghim tin nào", "en": "the station has pinned none"},
+    "device.pinned_current": {"vi": "đủ, bản {version}", "en": "complete, set {version}"},
+    "device.pinned_behind": {
+        "vi": "thiếu bản mới (có bản {held}, bản hiện tại {version})",
+        "en": "behind (holds set {held}, current is {version})",
+    },
+    "device.phone": {"vi": "Số điện thoại SIM trong modem", "en": "Number of the SIM in its modem"},
+    "device.phone_help": {
+        "vi": "Khi mất mạng dữ liệu, lệnh khẩn cấp qua SMS được gửi tới số này.",
+        "en": "With the data link gone, emergency SMS orders go to this number.",
+    },
+    "device.modem": {"vi": "Modem nhận SMS", "en": "SMS modem"},
+    "device.modem_none": {"vi": "không có", "en": "none"},
+    "device.modem_down": {"vi": "có sự cố", "en": "in trouble"},
+    "device.modem_ok": {
+        "vi": "hoạt động, mạng {operator}, sóng {dbm} dBm",
+        "en": "working, {operator}, signal {dbm} dBm",
+    },
+    "sms.title": {
+        "vi": "Khi mất mạng dữ liệu: tin nhắn SMS",
+        "en": "When the data link is gone: SMS",
+    },
     "sms.explain": {
         "vi": "Cụm loa không báo nhận qua mạng sau vài giây sẽ được gửi tin nhắn có chữ ký để "
         "phát tin khẩn cấp ghim sẵn trong máy. Cụm loa báo lại kết quả khi có mạng trở lại.",

@@ -125,6 +125,11 @@ class PinnedService:
                 ],
             )
 
+    def version(self) -> int:
+        """The current set's version (0: nothing pinned)."""
+        with self._sessions() as session:
+            return _version(session)[0]
+
     def message(self, message_id: str) -> PinnedOut:
         for m in self.current().messages:
             if m.id == message_id:

@@ -72,6 +72,16 @@ def test_a_pinned_message_sounds_on_a_signed_sms_with_the_data_link_gone(storm, 
         "loa-a": 1,
         "loa-b": 1,
     }
+    # the technician's device page: the set held, the modem working (and its number)
+    page = wait_for(
+        lambda: (lambda html: html if "sóng -73 dBm" in html else None)(
+            stack.api.get("/ui/devices/loa-a").text
+        ),
+        timeout=30,
+        what="the modem's readings on the device page",
+    )
+    assert "Tin khẩn cấp ghim sẵn: đủ, bản 1</span>" in page
+    assert "Modem nhận SMS: hoạt động, mạng Viettel, sóng -73 dBm (+84911000001)" in page
     # the data link goes; the pinned audio stays (never evicted)
     agent = stack.agents["loa-a"]
     agent.link.kill()

@@ -162,6 +162,7 @@ def device_view(svc: Services, lang: str, device_id: str) -> dict[str, Any]:
             lat=device.latitude,
             lon=device.longitude,
             retired=device.retired,
+            phone=device.phone,
             current_volume=(device.last_health or {}).get("volume", device.volume),
             health_at=device.last_health_at,
         ),
@@ -193,7 +194,33 @@ def device_view(svc: Services, lang: str, device_id: str) -> dict[str, Any]:
             )
             for p in plays
         ],
+        storm=_storm_path(svc, device.last_health or {}, lang),
     )
+
+
+def _storm_path(svc: Services, health: dict[str, Any], lang: str) -> dict[str, str]:
+    """What the cluster holds for a storm, in words: the pinned messages and its modem."""
+    current = svc.pinned.version()
+    held = health.get("pinned_version")
+    modem = health.get("modem")
+    if current == 0:
+        pinned = translate("device.pinned_none", lang)
+    elif held == current:
+        pinned = translate("device.pinned_current", lang, version=current)
+    else:
+        pinned = translate("device.pinned_behind", lang, held=held or 0, version=current)
+    if not isinstance(modem, dict):
+        modem_words = translate("device.modem_none", lang)
+    elif not modem.get("connected"):
+        modem_words = translate("device.modem_down", lang)
+    else:
+        modem_words = translate(
+            "device.modem_ok",
+            lang,
+            operator=modem.get("operator") or "?",
+            dbm=modem.get("signal_dbm") if modem.get("signal_dbm") is not None else "?",
+        )
+    return dict(pinned=pinned, pinned_ok="1" if held == current else "", modem=modem_words)
 
 
 # --- pages ------------------------------------------------------------------------------------
