@@ -200,6 +200,8 @@ def demo_settings(data_dir: Path, ports: DemoPorts, broker: str) -> Settings:
     """The demo's settings: SQLite in ``data_dir``, every port chosen (``DemoError``)."""
     from controller.settings import Settings
 
+    from .demo_storm import station_modem
+
     usual = Settings(data_dir=data_dir)  # what the environment says otherwise
     # the demo's own broker, beside a system one on 1883
     usual_mqtt = usual.mqtt_port if "LOALANG_MQTT_PORT" in os.environ else DEMO_MQTT_PORT
@@ -215,8 +217,9 @@ def demo_settings(data_dir: Path, ports: DemoPorts, broker: str) -> Settings:
         icecast_port=_choose(
             "--icecast-port", ports.icecast, usual.icecast_port, usual.icecast_host
         ),
-        fleet_sample_s=30,
-    )  # a visible online-ratio plot within minutes
+        fleet_sample_s=30,  # a visible online-ratio plot within minutes
+        sms_modem_port=str(station_modem(data_dir)),  # a simulator (loalang/demo_storm.py)
+    )
 
 
 def run_demo(data_dir: Path, ports: DemoPorts, broker: str = "mosquitto") -> None:
@@ -303,6 +306,8 @@ def _run_agents(settings: Settings, services: Services, data_dir: Path) -> None:
     from controller.children import die_with_parent
     from firmware_bridge.simulator import McuSimulator
 
+    from .demo_storm import DemoStorm, pin_and_number
+
     base_url = settings.resolved_public_url
     mqtt_port = settings.mqtt_port
     agents_dir = data_dir / "agents"
@@ -316,6 +321,9 @@ def _run_agents(settings: Settings, services: Services, data_dir: Path) -> None:
     }
     if "loa-na-1" in boards:
         boards["loa-na-1"].kill_line(1)  # something for the technician to find
+    storm = DemoStorm(data_dir, [c.stem for c in configs])  # modems, SMS, cut-able links
+    for config in configs:
+        storm.wire(config)
     procs = [
         subprocess.Popen(
             [sys.executable, "-m", "edge_agent", "run", "--config", str(c)],
@@ -329,6 +337,7 @@ def _run_agents(settings: Settings, services: Services, data_dir: Path) -> None:
         (agents_dir / f"{config.stem}.pid").write_text(f"{proc.pid}\n")
     sample = data_dir / "ban-tin-mau.wav"
     make_sample(sample)
+    pin_and_number(base_url, services.api_token, sample, [c.stem for c in configs])
     token_file = data_dir / "api-token"
     broker_kind = {
         "mosquitto": "Mosquitto, its own",
@@ -359,6 +368,11 @@ Thử / try (in another terminal, same folder):
 Tủ điều khiển mô phỏng / simulated control boards (MCU over a pty): {agents_dir}/<id>/ttyMCU
   loa-na-1 has a dead speaker line (line 2): its next play raises an alarm.
 
+Mất mạng / a storm takes a village's data link (modems simulated, SMS 3–10 s):
+  touch {agents_dir}/loa-na-1.cut      # cut Bản Nà off; rm the file to bring it back
+  then send an emergency (web: Phát khẩn cấp) and confirm it as the second person:
+  Bản Nà plays the pinned message by SMS within ~20 s (docs/emergencies.md)
+
 Ctrl-C để dừng / to stop.
 """,
         flush=True,
@@ -388,3 +402,4 @@ Ctrl-C để dừng / to stop.
                 proc.kill()
         for board in boards.values():
             board.stop()
+        storm.stop()
