@@ -23,10 +23,11 @@ import re
 import select
 import threading
 import time
-import tty
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+
+from . import serial_pty
 
 CTRL_Z = b"\x1a"
 ESC = b"\x1b"
@@ -105,14 +106,7 @@ class ModemSimulator:
     # --- the pty -------------------------------------------------------------------------
 
     def start(self) -> ModemSimulator:
-        master, slave = os.openpty()
-        tty.setraw(slave)
-        self._master, self._slave = master, slave
-        self.port.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.port.with_name(self.port.name + ".tmp")
-        tmp.unlink(missing_ok=True)
-        tmp.symlink_to(os.ttyname(slave))
-        os.replace(tmp, self.port)
+        self._master, self._slave = serial_pty.plug(self.port)
         self._stop.clear()
         self._thread = threading.Thread(target=self._serve, name="modem-sim", daemon=True)
         self._thread.start()
@@ -122,13 +116,7 @@ class ModemSimulator:
         self._stop.set()
         if self._thread:
             self._thread.join(timeout=2)
-        self.port.unlink(missing_ok=True)
-        for fd in (self._master, self._slave):
-            if fd is not None:
-                try:
-                    os.close(fd)
-                except OSError:
-                    pass
+        serial_pty.unplug(self.port, self._master, self._slave)
         self._master = self._slave = None
 
     # --- faults --------------------------------------------------------------------------

@@ -12,11 +12,10 @@ from __future__ import annotations
 import os
 import threading
 import time
-import tty
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import codec
+from . import codec, serial_pty
 from .framing import FrameDecoder, FrameError, Packet, encode
 
 NOMINAL_LINE_MA = 180
@@ -72,14 +71,7 @@ class McuSimulator:
         return self
 
     def _plug(self) -> None:
-        master, slave = os.openpty()
-        tty.setraw(slave)
-        self._master, self._slave = master, slave
-        self.port.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.port.with_name(self.port.name + ".tmp")
-        tmp.unlink(missing_ok=True)
-        tmp.symlink_to(os.ttyname(slave))
-        os.replace(tmp, self.port)
+        self._master, self._slave = serial_pty.plug(self.port)
         self._stop.clear()
         self._thread = threading.Thread(target=self._serve, name="mcu-sim", daemon=True)
         self._thread.start()
@@ -89,13 +81,7 @@ class McuSimulator:
         self._stop.set()
         if self._thread:
             self._thread.join(timeout=2)
-        self.port.unlink(missing_ok=True)
-        for fd in (self._master, self._slave):
-            if fd is not None:
-                try:
-                    os.close(fd)
-                except OSError:
-                    pass
+        serial_pty.unplug(self.port, self._master, self._slave)
         self._master = self._slave = None
 
     def replug(self) -> None:
