@@ -10,6 +10,12 @@ from .settings import Settings
 from .tls import TlsFiles, ensure_certificate
 
 
+KEEP_ALIVE_S = 75
+"""Idle connections kept longer than clients keep them (httpx: 5 s, uvicorn's own default
+too): a server closing one just as a client reuses it resets the request (a call after a
+5 s wait failed so)."""
+
+
 class ServerThread:
     """uvicorn in a background thread; the app's lifespan starts the controller's services
     (``lifespan="off"`` for a second server of the same app, e.g. its HTTPS face)."""
@@ -24,7 +30,15 @@ class ServerThread:
             dict(ssl_certfile=str(tls.cert), ssl_keyfile=str(tls.key)) if tls else {}
         )
         self.server = uvicorn.Server(
-            uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan=lifespan, **ssl)
+            uvicorn.Config(
+                app,
+                host=host,
+                port=port,
+                log_level="warning",
+                lifespan=lifespan,
+                timeout_keep_alive=KEEP_ALIVE_S,
+                **ssl,
+            )
         )
         self.thread = threading.Thread(target=self.server.run, name="http", daemon=True)
 

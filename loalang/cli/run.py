@@ -18,7 +18,7 @@ def controller(verbose: bool = typer.Option(False, "-v")) -> None:
 
     from controller.app import create_app
     from controller.container import Services
-    from controller.server import https_server
+    from controller.server import KEEP_ALIVE_S, https_server
 
     setup_logging(verbose)
     settings = settings_or_fail()
@@ -43,6 +43,7 @@ def controller(verbose: bool = typer.Option(False, "-v")) -> None:
             host=settings.http_host,
             port=settings.http_port,
             log_level="info" if verbose else "warning",
+            timeout_keep_alive=KEEP_ALIVE_S,
         )
     finally:
         if https is not None:
