@@ -9,7 +9,6 @@ from typing import Any
 from .settings import Settings
 from .tls import TlsFiles, ensure_certificate
 
-
 KEEP_ALIVE_S = 75
 """Idle connections kept longer than clients keep them (httpx: 5 s, uvicorn's own default
 too): a server closing one just as a client reuses it resets the request (a call after a
