@@ -215,13 +215,20 @@ class SmsOrderService:
     # --- on their own (leader jobs) -----------------------------------------------------
 
     def fallback_tick(self, after_s: float) -> int:
-        """Every cluster an emergency was sent to that has not acknowledged it within
-        ``after_s``: the first pinned message by SMS (once per emergency and cluster)."""
+        """Every cluster that has not reported the start of a sent emergency ``after_s``
+        after its start time (its link is gone: no ack, no start can reach us): the first
+        pinned message by SMS (once per emergency and cluster). A delivery's ``acked_at``
+        cannot tell: the prepare sent while the emergency waited is acknowledged too."""
         if after_s <= 0 or not self.channels.available:
             return 0
         now = utcnow()
+        sounding = [
+            DeliveryState.playing,
+            DeliveryState.played,
+            DeliveryState.interrupted,
+            DeliveryState.cancelled,
+        ]
         with self._sessions() as session:
-            sent_at = func.coalesce(Delivery.sent_at, Broadcast.sent_at)
             rows = session.execute(
                 select(Delivery.broadcast_id, Delivery.device_id)
                 .join(Broadcast, Broadcast.id == Delivery.broadcast_id)
@@ -236,10 +243,10 @@ class SmsOrderService:
                 .where(
                     Broadcast.priority == Priority.emergency.value,
                     Broadcast.sent_at.is_not(None),
-                    Broadcast.sent_at > now - FALLBACK_WINDOW,
-                    Delivery.state.in_([DeliveryState.pending, DeliveryState.sent]),
-                    Delivery.acked_at.is_(None),
-                    sent_at < now - timedelta(seconds=after_s),
+                    Broadcast.start_at > now - FALLBACK_WINDOW,
+                    Broadcast.start_at < now - timedelta(seconds=after_s),
+                    Delivery.started_at.is_(None),
+                    Delivery.state.not_in(sounding),
                     Device.phone.is_not(None),
                     SmsOrder.seq.is_(None),
                 )

@@ -455,8 +455,8 @@ class SmsSettings(BaseModel):
     sms_fallback_after_s: float = Field(
         15.0,
         ge=0,
-        description="an emergency not acknowledged over MQTT by a cluster this long after it "
-        "was sent goes to that cluster by SMS (0: never on its own)",
+        description="an emergency whose start a cluster has not reported this long after its "
+        "start time goes to that cluster by SMS (0: never on its own)",
     )
     sms_resend_after_s: float = Field(
         60.0,

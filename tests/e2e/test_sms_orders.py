@@ -150,7 +150,7 @@ def _text_of(stack: Stack, seq: int) -> str:
         return row.text
 
 
-def test_an_emergency_a_cluster_does_not_acknowledge_goes_to_it_by_sms(storm, speech_wav):
+def test_an_emergency_a_cluster_does_not_start_goes_to_it_by_sms(storm, speech_wav):
     stack, network, modems = storm
     media = stack.upload(speech_wav, title="Lũ quét")
     assert stack.api.put(
@@ -161,12 +161,19 @@ def test_an_emergency_a_cluster_does_not_acknowledge_goes_to_it_by_sms(storm, sp
         timeout=30,
         what="the pinned set held",
     )
-    stack.agents["loa-b"].link.kill()  # loa-b's data link is gone; loa-a's is up
     lan = stack.person("lan", "broadcaster")
     b = lan.post(
         "/api/broadcasts",
         json={"media_sha256": media["sha256"], "targets": ["all"], "priority": "emergency"},
     ).json()
+    wait_for(
+        lambda: all(
+            d["state"] == "media_ready" for d in stack.get_broadcast(b["id"])["deliveries"]
+        ),
+        timeout=30,
+        what="the emergency prepared (and acknowledged) everywhere",
+    )
+    stack.agents["loa-b"].link.kill()  # then loa-b's data link goes; loa-a's stays up
     confirmed = stack.person("chu-tich", "approver").post(f"/api/broadcasts/{b['id']}/confirm")
     assert confirmed.status_code == 200, confirmed.text
     [order] = wait_for(
