@@ -17,10 +17,8 @@ SMS after a delay and loses a share of them (``SmsNetwork``). Used by the tests 
 
 from __future__ import annotations
 
-import os
 import random
 import re
-import select
 import threading
 import time
 from dataclasses import dataclass, field
@@ -154,26 +152,16 @@ class ModemSimulator:
     # --- the wire ------------------------------------------------------------------------
 
     def _write(self, data: bytes) -> None:
-        fd = self._master
-        if fd is None:
-            return
-        try:
-            os.write(fd, data)
-        except OSError:
-            pass
+        serial_pty.write(self._master, data)
 
     def _serve(self) -> None:
         buffer = b""
         fd = self._master
         while not self._stop.is_set() and fd is not None:
-            try:
-                ready, _, _ = select.select([fd], [], [], 0.05)
-                if not ready:
-                    continue
-                data = os.read(fd, 1024)
-            except OSError:
+            data = serial_pty.read(fd, 0.05)
+            if data is None:
                 return
-            if self.hung:
+            if not data or self.hung:
                 continue
             buffer += data
             buffer = self._consume(buffer)

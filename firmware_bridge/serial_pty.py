@@ -4,6 +4,7 @@ names, as udev names a real USB serial device (the simulators' shared plumbing).
 from __future__ import annotations
 
 import os
+import select
 import tty
 from pathlib import Path
 
@@ -29,3 +30,23 @@ def unplug(port: Path, *fds: int | None) -> None:
                 os.close(fd)
             except OSError:
                 pass
+
+
+def write(fd: int | None, data: bytes) -> None:
+    """Bytes to the program on the far end; nothing if unplugged or it went away."""
+    if fd is None:
+        return
+    try:
+        os.write(fd, data)
+    except OSError:
+        pass
+
+
+def read(fd: int, timeout: float) -> bytes | None:
+    """What the far end wrote within ``timeout`` (``b""``: nothing), or None once the pty is
+    closed (unplugged)."""
+    try:
+        ready, _, _ = select.select([fd], [], [], timeout)
+        return os.read(fd, 1024) if ready else b""
+    except OSError:
+        return None

@@ -9,7 +9,6 @@ and by ``loalang demo``.
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from dataclasses import dataclass, field
@@ -126,27 +125,14 @@ class McuSimulator:
         self._write(encode(codec.to_packet(event, seq)))
 
     def _write(self, data: bytes) -> None:
-        fd = self._master
-        if fd is None:
-            return
-        try:
-            os.write(fd, data)
-        except OSError:
-            pass
+        serial_pty.write(self._master, data)
 
     def _serve(self) -> None:
         decoder = FrameDecoder()
         fd = self._master
         while not self._stop.is_set() and fd is not None:
-            try:
-                import select
-
-                ready, _, _ = select.select([fd], [], [], 0.05)
-                if not ready:
-                    self._watchdog()
-                    continue
-                data = os.read(fd, 512)
-            except OSError:
+            data = serial_pty.read(fd, 0.05)
+            if data is None:
                 return
             for item in decoder.feed(data):
                 if isinstance(item, Packet):
