@@ -86,32 +86,22 @@ class PinnedService:
 
     # --- reading ------------------------------------------------------------------------
 
+    def messages(self) -> list[PinnedOut]:
+        """The pinned messages in their order (what an SMS order may name)."""
+        with self._sessions() as session:
+            return _messages(session)
+
     def current(self) -> PinnedSetOut:
+        """The set and which version every cluster holds (the API's and pages' view)."""
         with self._sessions() as session:
             version, changed = _version(session)
-            rows = session.execute(
-                select(PinnedMessage, Media.duration_ms)
-                .join(Media)
-                .order_by(PinnedMessage.position, PinnedMessage.id)
-            ).all()
             devices = session.scalars(
                 select(Device).where(Device.retired.is_(False)).order_by(Device.id)
             ).all()
             return PinnedSetOut(
                 version=version,
                 changed_at=changed,
-                messages=[
-                    PinnedOut(
-                        id=p.id,
-                        title=p.title,
-                        media_sha256=p.media_sha256,
-                        duration_ms=duration,
-                        position=p.position,
-                        updated_at=p.updated_at,
-                        updated_by=p.updated_by,
-                    )
-                    for p, duration in rows
-                ],
+                messages=_messages(session),
                 devices=[
                     PinnedHolding(
                         device_id=d.id,
@@ -129,12 +119,6 @@ class PinnedService:
         """The current set's version (0: nothing pinned)."""
         with self._sessions() as session:
             return _version(session)[0]
-
-    def message(self, message_id: str) -> PinnedOut:
-        for m in self.current().messages:
-            if m.id == message_id:
-                return m
-        raise NotFound("pinned.not_found", id=message_id)
 
     # --- changing -----------------------------------------------------------------------
 
@@ -244,6 +228,26 @@ class PinnedService:
                 self._sent_at[device_id] = clock
                 log.info("pinned set %d sent again to %s", command.version, device_id)
                 self._commands.send(f"device:{device_id}", command)
+
+
+def _messages(session: Session) -> list[PinnedOut]:
+    rows = session.execute(
+        select(PinnedMessage, Media.duration_ms)
+        .join(Media)
+        .order_by(PinnedMessage.position, PinnedMessage.id)
+    ).all()
+    return [
+        PinnedOut(
+            id=p.id,
+            title=p.title,
+            media_sha256=p.media_sha256,
+            duration_ms=duration,
+            position=p.position,
+            updated_at=p.updated_at,
+            updated_by=p.updated_by,
+        )
+        for p, duration in rows
+    ]
 
 
 def _version(session: Session) -> tuple[int, datetime | None]:

@@ -109,7 +109,7 @@ class SmsOrderService:
             raise Invalid("sms.no_channel")
         duration_ms = 0
         if action is SmsAction.play:
-            pinned = self._pinned.current().messages
+            pinned = self._pinned.messages()
             if not pinned:
                 raise Invalid("sms.nothing_pinned")
             chosen = next((m for m in pinned if m.id == message), None) if message else pinned[0]

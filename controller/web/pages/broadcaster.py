@@ -163,7 +163,7 @@ def _sms_view(
     """An emergency's SMS orders, per cluster in words, and whether one can be sent now."""
     orders = svc.sms_orders.list(broadcast_id=broadcast_id)
     return dict(
-        ready=svc.sms_orders.channels.available and bool(svc.pinned.current().messages),
+        ready=svc.sms_orders.channels.available and bool(svc.pinned.messages()),
         orders=[
             dict(
                 name=names.get(o.device_id, o.device_id),
