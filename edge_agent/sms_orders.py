@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 import threading
 import uuid
+from collections import deque
 from collections.abc import Callable, Mapping
 from datetime import timedelta
 
@@ -43,7 +44,9 @@ class SmsOrders:
         self._player = player
         self._report = report
         self._lock = threading.Lock()
-        self._last_text = ""
+        # texts obeyed lately: a copy of any of them (the network's, or the sender's resend
+        # arriving after a newer order) is a duplicate, not a replay to report
+        self._obeyed: deque[str] = deque(maxlen=64)
         self.duplicates = 0
 
     def on_sms(self, sms: ReceivedSms) -> None:
@@ -62,7 +65,7 @@ class SmsOrders:
                 now=utcnow(),
             )
         except Rejected as rej:
-            if rej.reason == "replayed" and text == self._last_text:
+            if rej.reason == "replayed" and text in self._obeyed:
                 self.duplicates += 1  # the sender's retry, or the network's: played once
                 log.info("SMS order delivered again: ignored")
                 return
@@ -81,7 +84,7 @@ class SmsOrders:
             self._said(sms, SmsOutcome.refused, order, "storage_error")
             log.error("SMS order %d not obeyed: state not writable (%s)", order.seq, exc)
             return
-        self._last_text = text
+        self._obeyed.append(text)
         play_id = f"sms-{order.seq}" if order.action is SmsAction.play else None
         self._said(sms, SmsOutcome.accepted, order, "", play_id)
         if order.action is SmsAction.stop:
