@@ -15,7 +15,7 @@ from datetime import timedelta
 from protocol.envelope import Rejected
 from protocol.keys import PublicKey
 from protocol.messages import PlayCommand, Priority, SmsEvent, SmsOutcome, utcnow
-from protocol.sms import SmsAction, SmsOrder, read_sms
+from protocol.sms import SmsAction, SmsOrder, play_id, read_sms
 
 from .modem import ReceivedSms
 from .pinned import PinnedMessages
@@ -85,21 +85,21 @@ class SmsOrders:
             log.error("SMS order %d not obeyed: state not writable (%s)", order.seq, exc)
             return
         self._obeyed.append(text)
-        play_id = f"sms-{order.seq}" if order.action is SmsAction.play else None
-        self._said(sms, SmsOutcome.accepted, order, "", play_id)
+        play = play_id(order.seq) if order.action is SmsAction.play else None
+        self._said(sms, SmsOutcome.accepted, order, "", play)
         if order.action is SmsAction.stop:
             self._player.stop_now("stop: SMS")
         else:
-            self._play(order, play_id or "")
+            self._play(order, play or "")
 
-    def _play(self, order: SmsOrder, play_id: str) -> None:
+    def _play(self, order: SmsOrder, play: str) -> None:
         message = self._pinned.find(order.message)
         assert message is not None  # (checked before its number was kept)
         now = utcnow()
         self._player.schedule(
             PlayCommand(
-                play_id=play_id,
-                broadcast_id=play_id,
+                play_id=play,
+                broadcast_id=play,
                 start_at=now,
                 title=message.title,
                 priority=Priority.emergency,

@@ -48,6 +48,24 @@ _LINE = re.compile(
 )
 
 
+PLAY_PREFIX = "sms-"
+"""An obeyed order's play is ``sms-<seq>``: the cluster's play reports name it so."""
+
+
+def play_id(seq: int) -> str:
+    return f"{PLAY_PREFIX}{seq}"
+
+
+def seq_of_play(play: str) -> int | None:
+    """The order a play id names, or None if it is not an SMS order's play."""
+    if not play.startswith(PLAY_PREFIX):
+        return None
+    try:
+        return int(play.removeprefix(PLAY_PREFIX))
+    except ValueError:
+        return None
+
+
 class BadOrder(ValueError):
     """An order no cluster would take: never signed."""
 

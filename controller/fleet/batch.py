@@ -35,6 +35,7 @@ from protocol.messages import (
     to_builtins,
     utcnow,
 )
+from protocol.sms import PLAY_PREFIX
 
 from ..db.models import (
     Alarm,
@@ -49,9 +50,6 @@ from ..domain.report_checks import Refusal
 from .evidence import CommandFacts, Evidence
 from .security import refused_row, security_alarm
 from .sms_reports import apply_sms_event, apply_sms_play
-
-SMS_PLAY = "sms-"
-"""The play id an SMS order's play carries (``sms-<seq>``: edge_agent/sms_orders.py)."""
 
 log = logging.getLogger(__name__)
 
@@ -394,7 +392,7 @@ class _BatchApplier:
                 apply_sms_event(self.session, report.device_id, model, utcnow())
                 continue
             if isinstance(model, (PlaybackStartedEvent, PlaybackFinishedEvent)) and (
-                model.play_id.startswith(SMS_PLAY)
+                model.play_id.startswith(PLAY_PREFIX)
             ):
                 apply_sms_play(self.session, report.device_id, model.play_id, model.actual_start)
             delivery = deliveries.get((self._broadcast_of(report), report.device_id))

@@ -10,6 +10,7 @@ from datetime import datetime
 from sqlalchemy.orm import Session
 
 from protocol.messages import SmsEvent, SmsOutcome
+from protocol.sms import seq_of_play
 
 from ..db.storm import SmsOrder
 from ..domain.sms import SmsState, advance
@@ -42,9 +43,8 @@ def apply_sms_event(session: Session, device_id: str, event: SmsEvent, now: date
 
 def apply_sms_play(session: Session, device_id: str, play_id: str, started: datetime) -> None:
     """A play ``sms-<seq>`` began on the cluster."""
-    try:
-        seq = int(play_id.removeprefix("sms-"))
-    except ValueError:
+    seq = seq_of_play(play_id)
+    if seq is None:
         return
     row = session.get(SmsOrder, seq)
     if row is None or row.device_id != device_id:

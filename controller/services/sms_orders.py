@@ -20,7 +20,7 @@ from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from protocol.messages import Priority, utcnow
-from protocol.sms import SmsAction, encode_sms
+from protocol.sms import SmsAction, encode_sms, play_id
 from protocol.sms import SmsOrder as WireOrder
 
 from ..auth import Principal
@@ -184,7 +184,7 @@ class SmsOrderService:
                 if action is SmsAction.play:  # what the cluster's play report is checked against
                     session.add(
                         ScheduledPlay(
-                            play_id=f"sms-{seq}",
+                            play_id=play_id(seq),
                             start_at=valid_from,
                             latest_start=valid_until,
                             ends_by=valid_until + timedelta(milliseconds=duration_ms + 60_000),
