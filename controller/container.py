@@ -10,6 +10,7 @@ import logging
 import secrets
 import threading
 from datetime import timedelta
+from functools import partial
 from pathlib import Path
 
 from sqlalchemy.orm import Session, sessionmaker
@@ -278,6 +279,7 @@ class Services:
         self.repeats = RepeatService(
             self.broadcasts, self.broadcast_queries, self.speech, self.media, settings.timezone
         )
+        self.pinned = PinnedService(self.sessions, self.commands, self.audit)
         self.emergencies = EmergencyService(
             self.sessions,
             self.broadcasts,
@@ -295,9 +297,9 @@ class Services:
             self.speech,
             self.media,
             self.audit,
+            self.pinned,
         )
         self.cap_watch = CapWatcher(self.cap, settings.cap_feeds)
-        self.pinned = PinnedService(self.sessions, self.commands, self.audit)
         self.sms_orders = SmsOrderService(
             self.sessions,
             self.commands,
@@ -471,7 +473,7 @@ class Services:
         self.jobs.every(TICK_S, "firing", self.firing.tick)
         self.jobs.every(EXPIRY_TICK_S, "held-expiry", self.expiry.tick)
         self.jobs.every(
-            s.fleet_sample_s, "fleet-sample", lambda: fleet_history.record(self.sessions)
+            s.fleet_sample_s, "fleet-sample", partial(fleet_history.record, self.sessions)
         )
         self.jobs.every(3600, "telemetry-prune", self._prune_telemetry)
         self.jobs.every(
@@ -489,12 +491,9 @@ class Services:
         if self.relay_copies is not None:
             self.jobs.every(RELAY_TICK_S, "relay-copies", self.relay_copies.tick)
         for name, feed in self.cap_watch.watched().items():
-            self.jobs.every(
-                feed.poll_s, f"cap-watch:{name}", lambda name=name: self.cap_watch.poll(name)
-            )
-            self.jobs.run_soon(
-                f"cap-watch-first:{name}", lambda name=name: self.cap_watch.poll(name)
-            )
+            poll = partial(self.cap_watch.poll, name)
+            self.jobs.every(feed.poll_s, f"cap-watch:{name}", poll)
+            self.jobs.run_soon(f"cap-watch-first:{name}", poll)
 
     def _follow(self) -> None:
         """Lost the lead (the database connection broke): stop what only the leader runs."""
@@ -582,6 +581,7 @@ class Services:
             *([self.relay_copies.stop] if self.relay_copies else []),
             self.media_jobs.shutdown,
             self.jobs.stop,
+            self.cap.close,
             self.retained.stop,
             self.gateway.stop,
             self.ingest.stop,

@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, Header, Request
+from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 
 from ..cap.alert import MAX_BYTES
@@ -21,6 +22,11 @@ class CapOut(BaseModel):
     broadcast_id: str | None
     duplicate: bool
     zones: list[str]
+    speech: str = Field(
+        description="the alert's own audio: pending (made after this answer), done, refused; "
+        "empty when nothing sounds"
+    )
+    pinned: str | None = Field(description="the pinned message sounded at once, if any")
 
 
 @router.post("", response_model=CapOut)
@@ -31,7 +37,8 @@ async def receive_alert(
 ) -> CapOut:
     """A CAP 1.2 document (``application/cap+xml``): checked, acted on once per (sender,
     identifier) by the station's rules. Malformed or expired → 422 naming the problem and
-    nothing is broadcast; the same alert again answers what was done the first time."""
+    nothing is broadcast; the same alert again answers what was done the first time. The
+    answer does not wait for speech: ``GET /api/cap`` shows the spoken broadcast when made."""
     scheme, _, token = authorization.partition(" ")
     if scheme.lower() != "bearer" or not token:
         raise Unauthenticated("cap.bad_token")
@@ -39,8 +46,6 @@ async def receive_alert(
     body = await request.body()
     if len(body) > MAX_BYTES:
         raise TooLarge("upload.too_large", limit_mb=MAX_BYTES // 2**20)
-    from fastapi.concurrency import run_in_threadpool
-
     outcome = await run_in_threadpool(svc.cap.receive, feed, body)
     return CapOut(
         alert_id=outcome.alert_id,
@@ -48,6 +53,8 @@ async def receive_alert(
         broadcast_id=outcome.broadcast_id,
         duplicate=outcome.duplicate,
         zones=list(outcome.zones),
+        speech=outcome.speech,
+        pinned=outcome.pinned,
     )
 
 

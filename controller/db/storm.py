@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, ForeignKey, Integer, String
+from sqlalchemy import JSON, BigInteger, ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ..domain.sms import SmsState
@@ -22,6 +22,8 @@ class PinnedMessage(Base):
     title: Mapped[str] = mapped_column(String(200))
     media_sha256: Mapped[str] = mapped_column(ForeignKey("media.sha256"))
     position: Mapped[int] = mapped_column(Integer, default=0)
+    cap_words: Mapped[list[str]] = mapped_column(JSON, default=list)
+    """Words of a CAP alert's event or headline that select this message (``cap/pinned.py``)."""
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=_now)
     updated_by: Mapped[str] = mapped_column(String(64), default="system")
 

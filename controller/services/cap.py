@@ -2,15 +2,22 @@
 identifier), mapped to villages by their areas and to an action by the station's rules,
 spoken by the station's voice (or played from the alert's own audio once its digest checks),
 and released by two people unless the feed's policy says otherwise. Every alert is recorded
-with what was done, and audited."""
+with what was done, and audited.
+
+The answer never waits for speech: the alert is recorded and answered at once, and its
+audio is made on a worker (``speech`` in the record says how far it is). On a feed trusted to
+release on its own, an emergency whose words select a pinned message (``cap/pinned.py``)
+sounds that message at once — every cluster holds it on disk, nothing to render or fetch —
+and the spoken alert follows it."""
 
 from __future__ import annotations
 
 import hmac
 import logging
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -24,14 +31,16 @@ from protocol.messages import Priority, utcnow
 from ..auth import Principal, Role
 from ..cap.alert import Alert, CapInvalid, Info, parse
 from ..cap.decision import Decision, Verdict, decide
-from ..cap.rules import zones_for
-from ..db.models import CapAlert, Device, Zone
+from ..cap.pinned import pinned_for
+from ..cap.rules import CapRule, zones_for
+from ..db.models import Broadcast, CapAlert, Device, Zone
 from ..domain.broadcast import BroadcastState
 from ..domain.errors import Conflict, DomainError, Invalid, Unauthenticated
 from ..settings import CapFeed, Settings
 from .audit import AuditLog
 from .broadcasting import BroadcastRequest, BroadcastService
 from .media import MediaService
+from .pinned import PinnedService
 from .repeats import RepeatService
 from .speech import SpeechPart, SpeechService
 
@@ -39,6 +48,17 @@ log = logging.getLogger(__name__)
 
 MAX_AUDIO_BYTES = 50 * 2**20
 MAX_REPEAT_S = 7 * 86400
+AFTER_PINNED_S = 1.0
+"""The gap between a pinned message sounded at once and the spoken alert that follows it."""
+
+
+class Speech:
+    """How far an alert's own audio is: made on a worker after the answer."""
+
+    none = ""  # nothing to say (logged, cancelled, no area)
+    pending = "pending"
+    done = "done"
+    refused = "refused"
 
 
 @dataclass(frozen=True)
@@ -51,6 +71,25 @@ class CapOutcome:
     broadcast_id: str | None
     duplicate: bool = False
     zones: tuple[str, ...] = ()
+    speech: str = Speech.none
+    pinned: str | None = None  # the pinned message sounded at once
+
+
+@dataclass(frozen=True)
+class _Sounding:
+    """What the worker makes once the alert is recorded: the alert's own audio, broadcast to
+    ``zones`` (after the pinned message's play when one went first)."""
+
+    feed_name: str
+    who: Principal
+    info: Info
+    rule: CapRule
+    zones: frozenset[str]
+    emergency: bool
+    test: bool
+    start: datetime | None
+    auto: bool
+    after: str | None  # the pinned message's broadcast
 
 
 class CapService:
@@ -63,14 +102,20 @@ class CapService:
         speech: SpeechService,
         media: MediaService,
         audit: AuditLog,
+        pinned: PinnedService,
     ):
         self._settings = settings
+        self._pinned = pinned
+        self._workers = ThreadPoolExecutor(2, thread_name_prefix="cap-speech")
         self._sessions = sessions
         self._broadcasts = broadcasts
         self._repeats = repeats
         self._speech = speech
         self._media = media
         self._audit = audit
+
+    def close(self) -> None:
+        self._workers.shutdown(wait=False, cancel_futures=True)
 
     def feed_for(self, token: str) -> str:
         """The feed a token belongs to (compared in constant time)."""
@@ -100,8 +145,12 @@ class CapService:
             assert decision.info.expires is not None
             self._audit.record(who, "cap.receive", alert.identifier, "refused", problem="expired")
             raise Invalid("cap.expired", expires=decision.info.expires.isoformat())
-        action, broadcast_id, zones, detail = self._act(feed_name, feed, who, alert, decision)
+        action, broadcast_id, zones, detail, sounding = self._act(
+            feed_name, feed, who, alert, decision
+        )
         outcome = self._store(feed_name, alert, action, broadcast_id, zones, detail)
+        if sounding is not None and not outcome.duplicate:
+            self._workers.submit(self._sound, outcome.alert_id, sounding)
         self._audit.record(
             who,
             "cap.receive",
@@ -127,6 +176,9 @@ class CapService:
                     msg_type=a.msg_type,
                     action=a.action,
                     broadcast_id=a.broadcast_id,
+                    speech=a.detail.get("speech", Speech.none),
+                    pinned=a.detail.get("pinned"),
+                    spoken_broadcast_id=a.detail.get("spoken_broadcast_id"),
                     detail=a.detail,
                     received_at=a.received_at,
                 )
@@ -144,23 +196,20 @@ class CapService:
             )
             if row is None:
                 return None
-            return CapOutcome(
-                row.id,
-                row.action,
-                row.broadcast_id,
-                duplicate=True,
-                zones=tuple(row.detail.get("zones", [])),
-            )
+            return _outcome(row, duplicate=True)
 
     def _act(
         self, feed_name: str, feed: CapFeed, who: Principal, alert: Alert, decision: Decision
-    ) -> tuple[str, str | None, set[str], dict[str, Any]]:
+    ) -> tuple[str, str | None, set[str], dict[str, Any], _Sounding | None]:
+        """What is done before answering: cancellations, the villages, and on an automatic
+        feed the matching pinned message sounded at once; the alert's own audio is left to
+        the worker (the returned sounding)."""
         info = decision.info
         detail: dict[str, Any] = {"headline": info.headline if info else ""}
         if decision.cancels:
             detail["cancelled"] = self._cancel_referenced(who, alert)
         if decision.verdict != Verdict.sound:
-            return decision.action, None, set(), detail
+            return decision.action, None, set(), detail, None
         assert info is not None
         assert decision.rule is not None
         rule, test = decision.rule, decision.test
@@ -168,36 +217,135 @@ class CapService:
         zones = {feed.test_zone} if test and feed.test_zone else self._zones(info)
         detail["zones"] = sorted(zones)
         if not zones:
-            return "no_area", None, zones, detail
+            return "no_area", None, zones, detail, None
         emergency = rule.action == "emergency" and not test
         now = utcnow()
         start = None
         if not emergency and info.onset is not None and info.onset > now + timedelta(minutes=1):
             start = info.onset
+        auto = feed.policy == "auto"
+        first = self._pinned_first(feed_name, who, info, zones) if emergency and auto else None
+        if first is not None:
+            detail["pinned"], broadcast_id = first
+        else:
+            broadcast_id = None
+        detail["speech"] = Speech.pending
+        sounding = _Sounding(
+            feed_name,
+            who,
+            info,
+            rule,
+            frozenset(zones),
+            emergency,
+            test,
+            start,
+            auto,
+            broadcast_id,
+        )
+        return ("test" if test else rule.action), broadcast_id, zones, detail, sounding
+
+    def _pinned_first(
+        self, feed_name: str, who: Principal, info: Info, zones: set[str]
+    ) -> tuple[str, str] | None:
+        """The pinned message the alert names, broadcast and released at once: (its id, the
+        broadcast); None when no message matches or it cannot be sent."""
+        messages = self._pinned.messages()
+        chosen = pinned_for(info, [(m.id, m.cap_words) for m in messages])
+        if chosen is None:
+            return None
+        message = next(m for m in messages if m.id == chosen)
         try:
-            request = BroadcastRequest(
-                media_sha256=self._audio(who, info),
-                targets=[f"zone:{z}" for z in sorted(zones)],
-                start_at=start,
-                title=(info.headline or info.event)[:200],
-                priority=Priority.emergency if emergency else Priority.priority,
+            broadcast_id = self._broadcasts.create(
+                BroadcastRequest(
+                    media_sha256=message.media_sha256,
+                    targets=[f"zone:{z}" for z in sorted(zones)],
+                    title=f"{message.title} — {(info.headline or info.event)}"[:200],
+                    priority=Priority.emergency,
+                ),
+                who,
             )
-            if rule.repeat_every_min and not test:  # until it expires (48 plays at most)
-                until = (info.expires - (start or now)).total_seconds() if info.expires else None
-                broadcast_id = self._repeats.create(
-                    who,
-                    request,
-                    rule.repeat_every_min * 60,
-                    None if until is None else max(1, min(int(until), MAX_REPEAT_S)),
-                )
-            else:
-                broadcast_id = self._broadcasts.create(request, who)
-        except (CapInvalid, DomainError) as exc:  # quiet hours, no voice, a bad digest…
-            detail["refused"] = getattr(exc, "key", None) or str(exc)
-            return "refused", None, zones, detail
-        if feed.policy == "auto":
             self._release(feed_name, broadcast_id)
-        return ("test" if test else rule.action), broadcast_id, zones, detail
+        except DomainError as exc:
+            log.warning("CAP: pinned message %s not sounded: %s", chosen, exc)
+            return None
+        return chosen, broadcast_id
+
+    def _sound(self, alert_id: int, work: _Sounding) -> None:
+        """The worker: the alert's own audio made and broadcast (after the pinned message when
+        one went first); the record says what became of it. Never raises."""
+        try:
+            broadcast_id = self._spoken(work)
+        except (CapInvalid, DomainError) as exc:  # quiet hours, no voice, a bad digest…
+            self._settle(alert_id, None, getattr(exc, "key", None) or str(exc))
+        except Exception as exc:  # a worker's failure is recorded, not lost
+            log.exception("CAP alert %s: its audio was not made", alert_id)
+            self._settle(alert_id, None, f"internal: {exc.__class__.__name__}")
+        else:
+            self._settle(alert_id, broadcast_id, None)
+
+    def _spoken(self, work: _Sounding) -> str | None:
+        media = self._audio(work.who, work.info)
+        start = work.start
+        if work.after is not None:
+            start = self._end_of(work.after)
+        request = BroadcastRequest(
+            media_sha256=media,
+            targets=[f"zone:{z}" for z in sorted(work.zones)],
+            start_at=start,
+            title=(work.info.headline or work.info.event)[:200],
+            priority=Priority.emergency if work.emergency else Priority.priority,
+        )
+        info, rule = work.info, work.rule
+        if rule.repeat_every_min and not work.test:  # until it expires (48 plays at most)
+            now = utcnow()
+            until = (info.expires - (start or now)).total_seconds() if info.expires else None
+            broadcast_id = self._repeats.create(
+                work.who,
+                request,
+                rule.repeat_every_min * 60,
+                None if until is None else max(1, min(int(until), MAX_REPEAT_S)),
+            )
+        else:
+            broadcast_id = self._broadcasts.create(request, work.who)
+        if work.auto:
+            self._release(work.feed_name, broadcast_id)
+        return broadcast_id
+
+    def _end_of(self, broadcast_id: str) -> datetime | None:
+        """When the pinned message's play ends (plus a breath): the spoken alert's start."""
+        with self._sessions() as session:
+            row = session.get(Broadcast, broadcast_id)
+            if row is None or row.start_at is None:
+                return None
+            duration_ms = self._media.get(row.media_sha256).duration_ms if row.media_sha256 else 0
+            end = row.start_at + timedelta(milliseconds=duration_ms, seconds=AFTER_PINNED_S)
+        return end if end > utcnow() + timedelta(seconds=AFTER_PINNED_S) else None
+
+    def _settle(self, alert_id: int, broadcast_id: str | None, refused: str | None) -> None:
+        """Record what became of the alert's audio; a broadcast made for an alert cancelled
+        meanwhile is cancelled in turn."""
+        withdrawn = False
+        with self._sessions.begin() as session:
+            row = session.get(CapAlert, alert_id)
+            if row is None:
+                return
+            detail = dict(row.detail)
+            if refused is not None:
+                detail["speech"], detail["refused"] = Speech.refused, refused
+                if row.broadcast_id is None:
+                    row.action = "refused"
+            else:
+                detail["speech"], detail["spoken_broadcast_id"] = Speech.done, broadcast_id
+                if row.broadcast_id is None:
+                    row.broadcast_id = broadcast_id
+            withdrawn = bool(detail.get("withdrawn"))
+            row.detail = detail
+        if withdrawn and broadcast_id is not None:
+            self._withdraw(
+                broadcast_id,
+                Principal(username="cap", roles=frozenset({Role.approver})),
+                "CAP Cancel",
+            )
 
     def _release(self, feed_name: str, broadcast_id: str) -> None:
         """A feed trusted to release on its own (policy ``auto``): audited as such."""
@@ -205,28 +353,31 @@ class CapService:
         self._broadcasts.release_held(broadcast_id, releaser)
 
     def _cancel_referenced(self, who: Principal, alert: Alert) -> list[str]:
-        cancelled = []
-        with self._sessions() as session:
-            ids = [
-                row.broadcast_id
-                for sender, identifier, _ in alert.references
+        """Cancel (or reject, while held) what the referenced alerts made; one whose audio is
+        still being made is marked, so its broadcast is withdrawn when it comes."""
+        ids: list[str] = []
+        with self._sessions.begin() as session:
+            for sender, identifier, _ in alert.references:
                 for row in session.scalars(
                     select(CapAlert).where(
                         CapAlert.sender == sender, CapAlert.identifier == identifier
                     )
-                )
-                if row.broadcast_id
-            ]
-        for broadcast_id in ids:
-            try:
-                if self._broadcasts.state_of(broadcast_id) in BroadcastState.held():
-                    self._broadcasts.reject(broadcast_id, who, f"CAP {alert.msg_type}")
-                else:
-                    self._broadcasts.cancel(broadcast_id, who)
-                cancelled.append(broadcast_id)
-            except (Conflict, DomainError):
-                pass  # over already
-        return cancelled
+                ):
+                    row.detail = {**row.detail, "withdrawn": True}
+                    made = [row.broadcast_id, row.detail.get("spoken_broadcast_id")]
+                    ids += [b for b in made if b and b not in ids]
+        reason = f"CAP {alert.msg_type}"
+        return [b for b in ids if self._withdraw(b, who, reason)]
+
+    def _withdraw(self, broadcast_id: str, who: Principal, reason: str) -> bool:
+        try:
+            if self._broadcasts.state_of(broadcast_id) in BroadcastState.held():
+                self._broadcasts.reject(broadcast_id, who, reason)
+            else:
+                self._broadcasts.cancel(broadcast_id, who)
+        except (Conflict, DomainError):
+            return False  # over already
+        return True
 
     def _zones(self, info: Info) -> set[str]:
         with self._sessions() as session:
@@ -312,8 +463,20 @@ class CapService:
                 )
                 session.add(row)
                 session.flush()
-                return CapOutcome(row.id, action, broadcast_id, zones=tuple(sorted(zones)))
+                return _outcome(row)
         except IntegrityError:  # the same alert at the same moment from another request
             seen = self._seen(alert)
             assert seen is not None
             return seen
+
+
+def _outcome(row: CapAlert, duplicate: bool = False) -> CapOutcome:
+    return CapOutcome(
+        row.id,
+        row.action,
+        row.broadcast_id,
+        duplicate=duplicate,
+        zones=tuple(row.detail.get("zones", [])),
+        speech=row.detail.get("speech", Speech.none),
+        pinned=row.detail.get("pinned"),
+    )

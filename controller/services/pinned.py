@@ -12,8 +12,9 @@ import logging
 import re
 import time
 from datetime import datetime, timedelta
+from typing import Annotated
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -21,6 +22,7 @@ from protocol.messages import PinCommand, utcnow
 from protocol.messages import PinnedMessage as PinnedWire
 
 from ..auth import Principal
+from ..cap.pinned import MAX_WORDS, clean_words
 from ..db.models import Alarm, Device, Media, SiteSetting
 from ..db.storm import PinnedMessage
 from ..domain.device import DeviceStatus
@@ -41,9 +43,15 @@ ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,15}$")
 
 
 class PinnedIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
     title: str = Field(min_length=1, max_length=200)
     media_sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
     position: int = Field(0, ge=0, le=99)
+    cap_words: list[Annotated[str, Field(min_length=1, max_length=40)]] = Field(
+        default_factory=list,
+        max_length=MAX_WORDS,
+        description="words of a CAP alert's event or headline that sound this message at once",
+    )
 
 
 class PinnedOut(BaseModel):
@@ -52,6 +60,7 @@ class PinnedOut(BaseModel):
     media_sha256: str
     duration_ms: int
     position: int
+    cap_words: list[str]
     updated_at: datetime
     updated_by: str
 
@@ -138,6 +147,7 @@ class PinnedService:
             row.title = data.title.strip()
             row.media_sha256 = data.media_sha256
             row.position = data.position
+            row.cap_words = clean_words(data.cap_words)
             row.updated_at = utcnow()
             row.updated_by = who.username
             _bump(session)
@@ -179,8 +189,12 @@ class PinnedService:
             return
         self._commands.send("all", command)
         now = time.monotonic()
-        with self._sessions() as session:
-            for device_id in session.scalars(select(Device.id).where(Device.retired.is_(False))):
+        with self._sessions() as session:  # an offline cluster missed it: the tick resends
+            for device_id in session.scalars(
+                select(Device.id).where(
+                    Device.retired.is_(False), Device.status == DeviceStatus.online
+                )
+            ):
                 self._sent_at[device_id] = now
 
     # --- keeping every cluster current (leader job) -------------------------------------
@@ -243,6 +257,7 @@ def _messages(session: Session) -> list[PinnedOut]:
             media_sha256=p.media_sha256,
             duration_ms=duration,
             position=p.position,
+            cap_words=list(p.cap_words or []),
             updated_at=p.updated_at,
             updated_by=p.updated_by,
         )

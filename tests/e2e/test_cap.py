@@ -6,6 +6,7 @@ malformed, expired or unauthenticated document broadcasts nothing."""
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -55,6 +56,17 @@ def _broadcasts(s: Stack) -> list[dict]:
     return s.api.get("/api/broadcasts").json()
 
 
+def _spoken(s: Stack, out: dict) -> dict:
+    """The alert's record once its own audio is made (the answer does not wait for it)."""
+    assert out["speech"] == "pending", out
+
+    def record() -> dict | None:
+        row = next(a for a in s.api.get("/api/cap").json() if a["id"] == out["alert_id"])
+        return None if row["speech"] == "pending" else row
+
+    return wait_for(record, timeout=60, what="the alert's speech made")
+
+
 def test_an_actual_storm_alert_becomes_a_spoken_repeating_emergency_for_its_villages(station):
     s = station
     r = _post(s, cap_alert())
@@ -62,6 +74,8 @@ def test_an_actual_storm_alert_becomes_a_spoken_repeating_emergency_for_its_vill
     out = r.json()
     assert out["action"] == "emergency"
     assert out["zones"] == ["thon-dong"]
+    assert out["broadcast_id"] is None  # spoken after the answer
+    out = {**out, "broadcast_id": _spoken(s, out)["broadcast_id"]}
     b = s.get_broadcast(out["broadcast_id"])
     assert b["state"] == "pending_confirmation"
     assert b["priority"] == "emergency"
@@ -88,10 +102,11 @@ def test_an_actual_storm_alert_becomes_a_spoken_repeating_emergency_for_its_vill
     )
     assert update.json()["action"] == "emergency"
     assert s.get_broadcast(out["broadcast_id"])["state"] == "rejected"  # never confirmed
+    updated = _spoken(s, update.json())
     ref2 = "kttv@nchmf.gov.vn,VN-KTTV-2026-0092,2026-12-01T15:00:00+07:00"
     cancel = _post(s, cap_alert("VN-KTTV-2026-0093", msg_type="Cancel", references=ref2))
     assert cancel.json()["action"] == "cancelled"
-    assert s.get_broadcast(update.json()["broadcast_id"])["state"] == "rejected"
+    assert s.get_broadcast(updated["broadcast_id"])["state"] == "rejected"
 
 
 def test_test_and_exercise_never_reach_the_public(station):
@@ -99,7 +114,7 @@ def test_test_and_exercise_never_reach_the_public(station):
     test = _post(s, cap_alert("T-1", status="Test"))
     assert test.json()["action"] == "test"
     assert test.json()["zones"] == ["thu-nghiem"]
-    b = s.get_broadcast(test.json()["broadcast_id"])
+    b = s.get_broadcast(_spoken(s, test.json())["broadcast_id"])
     assert b["targets"] == ["zone:thu-nghiem"]
     assert b["priority"] == "priority"
     assert {d["device_id"] for d in b["deliveries"]} == {"loa-thu"}
@@ -114,7 +129,8 @@ def test_areas_by_polygon_rules_and_refusals(station):
     )
     assert advisory.json()["action"] == "advisory"
     assert advisory.json()["zones"] == ["ban-na"]
-    assert s.get_broadcast(advisory.json()["broadcast_id"])["state"] == "pending_approval"
+    spoken = _spoken(s, advisory.json())
+    assert s.get_broadcast(spoken["broadcast_id"])["state"] == "pending_approval"
     assert _post(s, cap_alert("M-1", severity="Minor")).json()["action"] == "ignored"
     nowhere = "<geocode><valueName>xa</valueName><value>VN-XA-9999</value></geocode>"
     assert _post(s, cap_alert("N-1", area=nowhere)).json()["action"] == "no_area"
@@ -140,9 +156,8 @@ def test_an_alerts_own_audio_is_played_once_its_digest_checks(station, speech_wa
     audio = speech_wav.read_bytes()
     good = _post(s, cap_alert("A-1", resource=audio_resource(audio)))
     assert good.json()["action"] == "emergency"
-    media = s.api.get(
-        f"/api/media/{s.get_broadcast(good.json()['broadcast_id'])['media_sha256']}"
-    ).json()
+    made = _spoken(s, good.json())
+    media = s.api.get(f"/api/media/{s.get_broadcast(made['broadcast_id'])['media_sha256']}").json()
     assert media["text"] is None
     assert media["original_filename"] == "cap-audio"
     bad = _post(s, cap_alert("A-2", resource=audio_resource(audio, digest="0" * 40)))
@@ -155,6 +170,8 @@ def test_a_feed_trusted_to_release_plays_at_once_and_is_audited(station):
     s.start_agent("loa-dong")
     out = _post(s, cap_alert("AUTO-1", expires=None), token=AUTO).json()
     assert out["action"] == "emergency"
+    assert out["pinned"] is None  # nothing pinned: the spoken alert alone
+    out = _spoken(s, out)
     b = s.get_broadcast(out["broadcast_id"])
     assert b["approved_by"] == "cap:tu-dong:auto"
     assert b["state"] not in ("pending_confirmation", "rejected", "cancelled")
@@ -163,3 +180,55 @@ def test_a_feed_trusted_to_release_plays_at_once_and_is_audited(station):
     assert confirms
     assert confirms[0]["actor"] == "cap:tu-dong:auto"
     wait_for(lambda: len(s.output_files("loa-dong")) == 1, what="played on thôn Đông")
+
+
+def test_an_automatic_alert_sounds_its_pinned_message_at_once_and_the_speech_follows(
+    station, speech_wav
+):
+    s = station
+    s.start_agent("loa-dong")
+    media = s.upload(speech_wav, title="Bão: sơ tán")
+    flood = s.upload(speech_wav, title="Lũ quét")
+    for message, title, sha, words in (
+        ("lu-quet", "Lũ quét", flood["sha256"], ["lũ quét"]),
+        ("bao", "Bão — sơ tán ngay", media["sha256"], ["Bão", "typhoon"]),
+    ):
+        r = s.api.put(
+            f"/api/pinned/{message}",
+            json={"title": title, "media_sha256": sha, "cap_words": words},
+        )
+        assert r.status_code == 200, r.text
+    assert [m["cap_words"] for m in r.json()["messages"]] == [["bão", "typhoon"], ["lũ quét"]]
+    wait_for(
+        lambda: next(
+            d["current"]
+            for d in s.api.get("/api/pinned").json()["devices"]
+            if d["device_id"] == "loa-dong"
+        ),
+        timeout=30,
+        what="the pinned set on thôn Đông",
+    )
+    out = _post(s, cap_alert("AUTO-P", expires=None), token=AUTO).json()
+    assert (out["action"], out["pinned"], out["speech"]) == ("emergency", "bao", "pending")
+    first = s.get_broadcast(out["broadcast_id"])
+    assert first["media_sha256"] == media["sha256"]  # on every cluster's disk: nothing to make
+    assert first["priority"] == "emergency"
+    assert first["approved_by"] == "cap:tu-dong:auto"
+    record = _spoken(s, out)
+    assert record["speech"] == "done"
+    assert record["broadcast_id"] == out["broadcast_id"]
+    spoken = s.get_broadcast(record["spoken_broadcast_id"])
+    said = s.api.get(f"/api/media/{spoken['media_sha256']}").json()
+    assert said["text"].startswith("Cảnh báo bão số 9")
+    assert said["created_at"] > first["created_at"]  # the speech was made after the first play
+    s.wait_states(out["broadcast_id"], {"played"}, timeout=60)
+    s.wait_states(spoken["id"], {"played"}, timeout=90)
+    first, spoken = s.get_broadcast(first["id"]), s.get_broadcast(spoken["id"])
+    ends = datetime.fromisoformat(first["start_at"]) + timedelta(milliseconds=media["duration_ms"])
+    assert datetime.fromisoformat(spoken["start_at"]) >= ends  # one after the other
+    wait_for(lambda: len(s.output_files("loa-dong")) == 2, what="both played on thôn Đông")
+    # an alert whose words name no pinned message is spoken alone
+    other = _post(
+        s, cap_alert("AUTO-Q", expires=None, event="Cháy rừng", headline="Cháy rừng"), token=AUTO
+    )
+    assert other.json()["pinned"] is None

@@ -134,7 +134,7 @@ def test_files_dropped_in_the_folder_are_read_once_and_filed_with_the_reason(
     assert "not well-formed" in (refused / "hong.xml.txt").read_text()
     assert (refused / "hong.xml").read_bytes() == b"<alert>"  # kept as it came
     assert (inbox / "ghi-chu.txt").exists()
-    [b] = _broadcasts(s)
+    [b] = wait_for(lambda: _broadcasts(s), what="the alert spoken")
     assert b["priority"] == "emergency"
     assert b["state"] == "pending_confirmation"
     assert b["targets"] == ["zone:thon-dong"]
@@ -155,7 +155,11 @@ def test_an_atom_index_is_followed_each_alert_read_once(station: Stack, centre: 
     centre.documents["/cap/t1.xml"] = cap_alert("KTTV-T1", status="Test")
     centre.documents["/cap/index.atom"] = atom("/cap/t1.xml", "a1.xml")  # relative links too
 
-    wait_for(lambda: len(s.api.get("/api/cap").json()) == 2, timeout=60, what="both read")
+    wait_for(
+        lambda: [a["speech"] for a in s.api.get("/api/cap").json()] == ["done", "done"],
+        timeout=60,
+        what="both read and spoken",
+    )
     by_id = {a["identifier"]: a for a in s.api.get("/api/cap").json()}
     assert by_id["KTTV-A1"]["action"] == "emergency"
     assert by_id["KTTV-A1"]["feed"] == "kttv"

@@ -31,6 +31,7 @@ def cap_alert(
     language: str = "vi-VN",
     extra_info: str = "",
     headline: str = "Cảnh báo bão số 9",
+    event: str = "Bão",
     description: str = STORM_TEXT,
 ) -> bytes:
     refs = f"<references>{references}</references>" if references else ""
@@ -49,7 +50,7 @@ def cap_alert(
   <info>
     <language>{language}</language>
     <category>Met</category>
-    <event>Bão</event>
+    <event>{event}</event>
     <urgency>{urgency}</urgency>
     <severity>{severity}</severity>
     <certainty>{certainty}</certainty>
