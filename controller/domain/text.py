@@ -16,8 +16,13 @@ def fold(text: str) -> str:
 
 def code_from_name(name: str, taken: Collection[str] = (), limit: int = 64) -> str:
     """A code people never type, made from a name: "Thôn Đông" → "thon-dong" (and
-    "thon-dong-2" when that is taken); "x" when the name has no letter or digit."""
-    base = re.sub(r"[^a-z0-9]+", "-", fold(name)).strip("-")[: limit - 4].strip("-") or "x"
+    "thon-dong-2" when that is taken), cut between words to fit; "x" when the name has no
+    letter or digit."""
+    full = re.sub(r"[^a-z0-9]+", "-", fold(name)).strip("-")
+    base = full[: limit - 4]
+    if len(full) > len(base) and full[len(base)] != "-" and "-" in base:
+        base = base.rsplit("-", 1)[0]  # cut between words, not inside one
+    base = base.strip("-") or "x"
     code, n = base, 1
     while code in taken:
         n += 1

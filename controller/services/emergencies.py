@@ -112,24 +112,10 @@ class EmergencyService:
         so "Thông báo nhầm" is ready when it is needed."""
         if not req.targets:
             raise Invalid("broadcast.no_targets")
-        if req.media_sha256:
-            message = SpeechPart(
-                self._media.get(req.media_sha256).language, media_sha256=req.media_sha256
-            )
-        elif req.text and req.text.strip():
-            message = SpeechPart("vi", req.text.strip(), req.voice)
-        else:
-            raise Invalid("speech.empty_text")
-        self._speech.check([message])
-        parts = (
-            []
-            if req.intro == "none"
-            else [SpeechPart("vi", media_sha256=self.sound(who, req.intro))]
-        )
-        media, _ = self._speech.render(who, [*parts, message], req.title)
+        sha256 = self.audio(who, req.title, req.text, req.voice, req.media_sha256, req.intro)
         self.correction_media(who)
         request = BroadcastRequest(
-            media_sha256=media.sha256,
+            media_sha256=sha256,
             targets=list(req.targets),
             priority=Priority.emergency,
             title=req.title,
@@ -137,6 +123,31 @@ class EmergencyService:
         if req.repeat_every_s:
             return self._repeats.create(who, request, req.repeat_every_s, req.repeat_for_s)
         return self._broadcasts.create(request, who)
+
+    def audio(
+        self,
+        who: Principal,
+        title: str,
+        text: str | None,
+        voice: str | None = None,
+        media_sha256: str | None = None,
+        intro: Intro = "siren",
+    ) -> str:
+        """An emergency's audio: the siren or chime, then a recording or the text read aloud
+        (also what a pinned message is made of)."""
+        if media_sha256:
+            language = self._media.get(media_sha256).language
+            if intro == "none":
+                return media_sha256  # the recording as it is
+            message = SpeechPart(language, media_sha256=media_sha256)
+        elif text and text.strip():
+            message = SpeechPart("vi", text.strip(), voice)
+        else:
+            raise Invalid("speech.empty_text")
+        self._speech.check([message])
+        parts = [] if intro == "none" else [SpeechPart("vi", media_sha256=self.sound(who, intro))]
+        media, _ = self._speech.render(who, [*parts, message], title)
+        return media.sha256
 
     def correct(self, who: Principal, broadcast_id: str) -> str:
         """ "Thông báo nhầm": stop what the false emergency still plays (its repetitions too)

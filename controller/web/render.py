@@ -43,6 +43,7 @@ NAV = [
     ("nav.routine", "/ui/routine", "schedule.read"),
     ("nav.send", "/ui/send", "broadcast.create"),
     ("nav.emergency", "/ui/emergency", "broadcast.create"),
+    ("nav.pinned", "/ui/pinned", "pinned.manage"),
     ("nav.live", "/ui/live", "live.start"),
     ("nav.approvals", "/ui/approvals", "broadcast.approve"),  # (a second person: the badge)
     ("nav.fleet", "/ui/fleet", "device.read"),

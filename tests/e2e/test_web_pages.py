@@ -668,3 +668,72 @@ def test_pages_use_the_words_a_broadcaster_uses(stack: Stack, speech_wav):
     # the safety stop is there, explained, after what a technician reads first
     assert fleet.index('id="stop-all"') > fleet.index('id="fleet-table"')
     assert "Chỉ khi loa phát nhầm" in fleet
+
+
+def test_an_approver_pins_a_storm_message_from_the_page_and_sees_who_holds_it(
+    stack: Stack, speech_wav
+):
+    """Issue 30: the pinned set made from a page — a text read after the siren, or a recording
+    — with the CAP words that sound it at once; the clusters behind are named."""
+    stack.add_zone("thon-dong", "Thôn Đông")
+    stack.register("loa-1", ["thon-dong"])
+    stack.start_agent("loa-1")
+    stack.register("loa-2", ["thon-dong"])  # never started: it cannot hold the set
+    recording = stack.upload(speech_wav, "Lũ quét — lên chỗ cao")
+    hoa = stack.person("hoa", "approver")
+    page = hoa.get("/ui/pinned").text
+    assert 'href="/ui/pinned"' in page  # in the approver's menu
+    assert 'id="pinned-none"' in page
+
+    bad = hoa.post("/ui/pinned", data={"title": "Bão", "text": "", "intro": "siren"})
+    assert bad.status_code == 422  # nothing to say
+    assert 'id="pinned-none"' in bad.text
+    assert stack.api.get("/api/pinned").json()["messages"] == []
+
+    made = hoa.post(
+        "/ui/pinned",
+        data={
+            "title": "Bão — sơ tán ngay",
+            "text": "Bão mạnh sắp đổ bộ. Bà con sơ tán ngay đến nơi an toàn.",
+            "intro": "siren",
+            "words": "Bão, áp thấp nhiệt đới, ",
+        },
+    )
+    assert made.status_code == 303, made.text
+    taken = hoa.post(
+        "/ui/pinned",
+        data={
+            "title": "Lũ quét",
+            "recording": recording["sha256"],
+            "intro": "none",
+            "position": "1",
+        },
+    )
+    assert taken.status_code == 303, taken.text
+    got = stack.api.get("/api/pinned").json()
+    assert got["version"] == 2
+    [bao, lu] = got["messages"]
+    assert (bao["id"], bao["cap_words"]) == ("bao-so-tan", ["bão", "áp thấp nhiệt đới"])
+    assert bao["duration_ms"] > 4000  # the siren, then the words
+    assert (lu["id"], lu["media_sha256"]) == ("lu-quet", recording["sha256"])
+    page = wait_for(
+        lambda: (lambda html: html if "1/2 cụm loa đã giữ đủ" in html else None)(
+            hoa.get("/ui/pinned").text
+        ),
+        timeout=60,
+        what="loa-1 holding the set",
+    )
+    assert "Bản 2: 1/2 cụm loa đã giữ đủ" in page
+    behind = page.split('id="pinned-behind"')[1].split("</ul>")[0]
+    assert "loa-2" in behind
+    assert "loa-1" not in behind
+    assert "mã SMS bao-so-tan, SMS tự động phát tin này" in page
+    assert "chỉ phát bằng SMS" in page  # the flood message has no words
+
+    # a technician reads it and cannot change it; a broadcaster has no such page
+    tech = stack.person("tuan", "technician")
+    assert "Bỏ ghim" not in tech.get("/ui/pinned").text
+    assert tech.post("/ui/pinned/lu-quet/remove").status_code == 403
+    removed = hoa.post("/ui/pinned/lu-quet/remove")
+    assert removed.status_code == 303
+    assert [m["id"] for m in stack.api.get("/api/pinned").json()["messages"]] == ["bao-so-tan"]
