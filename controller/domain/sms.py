@@ -35,3 +35,24 @@ def advance(current: SmsState, incoming: SmsState) -> SmsState:
     """The state after ``incoming``: a move the table allows, else unchanged (a late
     "received" after "played" changes nothing)."""
     return incoming if incoming in TRANSITIONS[current] else current
+
+
+class Reach(enum.StrEnum):
+    """How an emergency reached a cluster, for the storm view: over its data link, by SMS
+    (the cluster said so), by an SMS sent that it has not spoken of yet, or not at all."""
+
+    mqtt = "mqtt"
+    sms = "sms"
+    sms_sent = "sms_sent"
+    none = "none"
+
+
+def reach(started: bool, orders: list[SmsState]) -> Reach:
+    """A cluster's reach from whether it reported the play's start and its SMS orders."""
+    if started:
+        return Reach.mqtt
+    if any(s in (SmsState.received, SmsState.played) for s in orders):
+        return Reach.sms
+    if any(s in (SmsState.sent, SmsState.sending) for s in orders):
+        return Reach.sms_sent
+    return Reach.none

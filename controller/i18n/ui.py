@@ -589,6 +589,20 @@ UI: dict[str, dict[str, str]] = {
         "en": "A cluster that does not acknowledge over the network within seconds is sent a "
         "signed SMS that plays the emergency message it keeps. It reports back once its link returns.",
     },
+    "sms.reach_map": {
+        "vi": "Bản đồ: tin khẩn cấp đến cụm loa bằng đường nào",
+        "en": "Map: how the emergency reached each cluster",
+    },
+    "sms.reach.mqtt": {
+        "vi": "{n} cụm loa nhận qua mạng dữ liệu",
+        "en": "{n} reached over the data link",
+    },
+    "sms.reach.sms": {"vi": "{n} cụm loa nhận qua SMS", "en": "{n} reached by SMS"},
+    "sms.reach.sms_sent": {
+        "vi": "{n} cụm loa đã được gửi SMS, chưa báo lại (mất mạng dữ liệu nên chỉ báo khi có lại)",
+        "en": "{n} sent an SMS, not heard from yet (with the data link gone they report once it is back)",
+    },
+    "sms.reach.none": {"vi": "{n} cụm loa chưa nhận được", "en": "{n} not reached yet"},
     "sms.send": {"vi": "Gửi qua SMS", "en": "Send by SMS"},
     "sms.send_confirm": {
         "vi": "Gửi tin nhắn để mọi cụm loa của tin này phát tin khẩn cấp ghim sẵn?",

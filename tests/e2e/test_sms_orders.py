@@ -38,6 +38,8 @@ def storm(tmp_path: Path, mosquitto: Mosquitto):
         stack.start_agent(device)
         r = stack.api.put(f"/api/devices/{device}/phone", json={"phone": PHONES[device]})
         assert r.status_code == 200, r.text
+        where = {"latitude": 21.3 + len(zone) / 100, "longitude": 105.5 + ord(zone[-1]) / 1000}
+        assert stack.api.put(f"/api/devices/{device}/location", json=where).is_success
     yield stack, network, modems
     stack.stop()
     for modem in modems.values():
@@ -187,6 +189,13 @@ def test_an_emergency_a_cluster_does_not_start_goes_to_it_by_sms(storm, speech_w
     page = lan.get(f"/ui/broadcasts/{b['id']}").text
     assert "Gửi qua SMS" in page
     assert "Cụm loa loa-b</strong>: đã gửi tin nhắn lúc" in page
+    # the storm view: reached over the data link, or sent an SMS not yet heard of
+    reach = page.split('id="storm-reach"')[1].split("</ul>")[0]
+    assert "<strong>1 cụm loa nhận qua mạng dữ liệu</strong>" in reach
+    assert "<strong>1 cụm loa đã được gửi SMS, chưa báo lại" in reach
+    assert "</strong>: Cụm loa loa-b</li>" in reach
+    assert 'class="dot reach-sms_sent"><title>Cụm loa loa-b</title>' in page  # on the map
+    assert 'class="dot reach-mqtt"><title>Cụm loa loa-a</title>' in page
     stack.agents["loa-b"].stop()
     stack.start_agent("loa-b")
     wait_for(
@@ -194,6 +203,7 @@ def test_an_emergency_a_cluster_does_not_start_goes_to_it_by_sms(storm, speech_w
         timeout=30,
         what="the SMS play reported",
     )
-    assert "Cụm loa loa-b</strong>: đã phát tin ghim nhờ tin nhắn lúc" in (
-        lan.get(f"/ui/broadcasts/{b['id']}").text
-    )
+    page = lan.get(f"/ui/broadcasts/{b['id']}").text
+    assert "Cụm loa loa-b</strong>: đã phát tin ghim nhờ tin nhắn lúc" in page
+    assert "<strong>1 cụm loa nhận qua SMS</strong>: Cụm loa loa-b</li>" in page
+    assert "chưa nhận được" not in page

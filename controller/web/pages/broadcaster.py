@@ -35,6 +35,7 @@ from ...services.coverage import village_coverage
 from ...services.speech import SpeechPart
 from ...services.views import MediaOut
 from ..render import lang_of, page, render, words
+from .pinned import sms_view
 
 router = APIRouter(prefix="/ui", tags=["web"], include_in_schema=False)
 
@@ -153,30 +154,7 @@ def broadcast_view(svc: Services, broadcast_id: str, lang: str) -> dict[str, Any
             ),
         ),
         outcome_order=[o.value for o in OUTCOME_ORDER],
-        sms=_sms_view(svc, b.id, names, lang, tz) if b.priority == "emergency" else None,
-    )
-
-
-def _sms_view(
-    svc: Services, broadcast_id: str, names: dict[str, str], lang: str, tz: str
-) -> dict[str, Any]:
-    """An emergency's SMS orders, per cluster in words, and whether one can be sent now."""
-    orders = svc.sms_orders.list(broadcast_id=broadcast_id)
-    return dict(
-        ready=svc.sms_orders.channels.available and bool(svc.pinned.messages()),
-        orders=[
-            dict(
-                name=names.get(o.device_id, o.device_id),
-                state=o.state.value,
-                words=translate(
-                    f"sms.state.{o.state.value}",
-                    lang,
-                    at=local_time((o.played_at or o.sent_at or o.created_at).isoformat(), tz),
-                    detail=o.detail,
-                ),
-            )
-            for o in reversed(orders)
-        ],
+        sms=sms_view(svc, b, names, lang, tz) if b.priority == "emergency" else None,
     )
 
 

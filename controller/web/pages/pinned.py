@@ -1,6 +1,8 @@
-"""Tin ghim sẵn: the emergency messages every cluster keeps on disk — what they say, which
-alert words sound them at once, and which clusters hold the current set; pinned from a text
-read aloud (after the siren or chime) or from a recording already in the station."""
+"""The storm path in pages. Tin ghim sẵn: the emergency messages every cluster keeps on disk —
+what they say, which alert words sound them at once, and which clusters hold the current
+set; pinned from a text read aloud (after the siren or chime) or from a recording already in
+the station. And an emergency's SMS card: its orders in words and the storm view (reached
+over the data link, by SMS, or not at all), on the bulletin's page."""
 
 from __future__ import annotations
 
@@ -11,14 +13,17 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
 
+from ... import charts as svg
 from ...auth import Principal
 from ...container import Services
 from ...domain.errors import DomainError
+from ...domain.sms import Reach, SmsState, reach
 from ...domain.text import code_from_name
 from ...errors import http_status
 from ...http import ServicesDep
-from ...i18n import translate
+from ...i18n import local_time, translate
 from ...services.pinned import PinnedIn
+from ...services.views import BroadcastOut
 from ..render import lang_of, page, render, words
 
 router = APIRouter(prefix="/ui", tags=["web"], include_in_schema=False)
@@ -119,4 +124,54 @@ def _again(
 ) -> HTMLResponse:
     return render(
         request, "pinned.html", who, status_code=status, errors=errors, **pinned_view(svc, form)
+    )
+
+
+def sms_view(
+    svc: Services, b: BroadcastOut, names: dict[str, str], lang: str, tz: str
+) -> dict[str, Any]:
+    """An emergency's SMS orders, per cluster in words, whether one can be sent now, and the
+    storm view: which clusters it reached over their data link, by SMS, or not at all."""
+    orders = svc.sms_orders.list(broadcast_id=b.id)
+    by_device: dict[str, list[SmsState]] = {}
+    for o in orders:
+        by_device.setdefault(o.device_id, []).append(o.state)
+    reached = {
+        d.device_id: reach(d.started_at is not None, by_device.get(d.device_id, []))
+        for d in b.deliveries
+    }
+    places = {d.id: d for d in svc.devices.list() if d.id in reached}
+    return dict(
+        ready=svc.sms_orders.channels.available and bool(svc.pinned.messages()),
+        orders=[
+            dict(
+                name=names.get(o.device_id, o.device_id),
+                state=o.state.value,
+                words=translate(
+                    f"sms.state.{o.state.value}",
+                    lang,
+                    at=local_time((o.played_at or o.sent_at or o.created_at).isoformat(), tz),
+                    detail=o.detail,
+                ),
+            )
+            for o in reversed(orders)
+        ],
+        reach=[
+            dict(
+                reach=r.value,
+                count=sum(x == r for x in reached.values()),
+                names=sorted(names.get(d, d) for d, x in reached.items() if x == r),
+            )
+            for r in Reach
+        ],
+        reach_map=svg.cluster_map(
+            [
+                (names.get(d, d), places[d].latitude, places[d].longitude, f"reach-{r.value}")
+                for d, r in reached.items()
+                if d in places
+            ],
+            translate("sms.reach_map", lang),
+        )
+        if any(p.latitude is not None for p in places.values())
+        else "",
     )
