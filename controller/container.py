@@ -487,7 +487,7 @@ class Services:
         self.jobs.every(30.0, "pinned", lambda: self.pinned.tick(s.pinned_alarm_after_min))
         if (sms := self.sms_orders).channels.available:
             self.jobs.every(2.0, "sms-fallback", lambda: sms.fallback_tick(s.sms_fallback_after_s))
-            self.jobs.every(10.0, "sms-resend", lambda: sms.resend_tick(s.sms_resend_after_s))
+            self.jobs.every(2.0, "sms-resend", lambda: sms.resend_tick(s.sms_resend_after_s))
         if self.relay_copies is not None:
             self.jobs.every(RELAY_TICK_S, "relay-copies", self.relay_copies.tick)
         for name, feed in self.cap_watch.watched().items():
@@ -582,6 +582,7 @@ class Services:
             self.media_jobs.shutdown,
             self.jobs.stop,
             self.cap.close,
+            self.sms_orders.channels.close,
             self.retained.stop,
             self.gateway.stop,
             self.ingest.stop,

@@ -49,19 +49,27 @@ class AtPort:
         """A command that asks for a text after its ``> `` prompt (``AT+CMGS``): the text,
         then Ctrl-Z; the answer as for ``command`` (the network can take a minute)."""
         self._port.write(f"{cmd}\r".encode("ascii"))
-        deadline = time.monotonic() + 10
-        while True:
-            line = self.line(max(0.0, deadline - time.monotonic()))
-            if line is None:
-                raise ModemError(f"no prompt after {cmd}")
-            if line.startswith(">"):
-                break
-            if line == "ERROR" or line.startswith(("+CME ERROR", "+CMS ERROR")):
-                raise ModemError(f"{cmd}: {line}")
-            if line.startswith(URC):
-                self.unsolicited.append(line)
+        self._prompt(cmd, time.monotonic() + 10)
         self._port.write(text.encode("ascii") + CTRL_Z)
         return [ln for ln in self._answer(cmd, time.monotonic() + timeout) if ln != text]
+
+    def _prompt(self, cmd: str, deadline: float) -> None:
+        """Wait for the ``> `` prompt, which no line end follows (so not line by line: a
+        readline would sit out the port's timeout on every SMS)."""
+        buffer = b""
+        while time.monotonic() < deadline:
+            buffer += self._port.read_until(b"> ")
+            *lines, rest = buffer.split(b"\n")
+            for raw in lines:
+                line = raw.decode("ascii", "replace").strip()
+                if line == "ERROR" or line.startswith(("+CME ERROR", "+CMS ERROR")):
+                    raise ModemError(f"{cmd}: {line}")
+                if line.startswith(URC):
+                    self.unsolicited.append(line)
+            if rest.lstrip().startswith(b">"):
+                return
+            buffer = rest
+        raise ModemError(f"no prompt after {cmd}")
 
     def _answer(self, cmd: str, deadline: float) -> list[str]:
         lines: list[str] = []

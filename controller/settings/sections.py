@@ -453,13 +453,13 @@ class SmsSettings(BaseModel):
         "none: the system's CAs",
     )
     sms_fallback_after_s: float = Field(
-        15.0,
+        6.0,
         ge=0,
         description="an emergency whose start a cluster has not reported this long after its "
         "start time goes to that cluster by SMS (0: never on its own)",
     )
     sms_resend_after_s: float = Field(
-        60.0,
+        10.0,
         gt=0,
         description="an SMS order with no report of its play yet is sent once more after this "
         "(a lost SMS; the copy plays once)",

@@ -4,6 +4,7 @@ behind one small interface; ``SmsChannels`` tries them in order."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import ssl
 import threading
@@ -30,8 +31,10 @@ class SmsSender(Protocol):
 
 
 class GsmModemSender:
-    """The station's USB modem: opened per SMS (it may be unplugged between storms), set to
-    text mode, one ``AT+CMGS`` per message; one SMS at a time."""
+    """The station's USB modem: opened and set to text mode on the first SMS, then kept open
+    while it answers (a storm's orders go out back to back); closed on any fault and opened
+    again for the next SMS (it may have been unplugged between storms). One ``AT+CMGS`` per
+    message, one SMS at a time."""
 
     name = "modem"
 
@@ -39,24 +42,44 @@ class GsmModemSender:
         self.port = port
         self.baudrate = baudrate
         self._lock = threading.Lock()
+        self._open: tuple[serial.Serial, AtPort] | None = None
 
     def send(self, number: str, text: str) -> str:
         with self._lock:
-            try:
-                with serial.Serial(self.port, self.baudrate, timeout=0.2) as ser:
-                    at = AtPort(ser)
-                    at.command("AT", timeout=2)
-                    at.command("ATE0")
-                    at.command("AT+CMEE=2")
-                    at.command("AT+CMGF=1")
-                    at.command('AT+CSCS="IRA"')
-                    answer = at.with_text(f'AT+CMGS="{number}"', text)
-            except (ModemError, serial.SerialException, OSError) as exc:
-                raise SmsNotSent(f"modem {self.port}: {exc}") from None
+            for fresh in (self._open is None, True):
+                try:
+                    answer = self._at().with_text(f'AT+CMGS="{number}"', text)
+                    break
+                except (ModemError, serial.SerialException, OSError) as exc:
+                    self.close()
+                    if fresh:  # (a port kept open may have gone stale: once more, afresh)
+                        raise SmsNotSent(f"modem {self.port}: {exc}") from None
         reference = next(
             (ln.split(":", 1)[1].strip() for ln in answer if ln.startswith("+CMGS:")), ""
         )
         return f"mr {reference}"
+
+    def close(self) -> None:
+        if self._open is not None:
+            with contextlib.suppress(OSError, serial.SerialException):
+                self._open[0].close()
+            self._open = None
+
+    def _at(self) -> AtPort:
+        if self._open is None:
+            ser = serial.Serial(self.port, self.baudrate, timeout=0.2)
+            try:
+                at = AtPort(ser)
+                at.command("AT", timeout=2)
+                at.command("ATE0")
+                at.command("AT+CMEE=2")
+                at.command("AT+CMGF=1")
+                at.command('AT+CSCS="IRA"')
+            except BaseException:
+                ser.close()
+                raise
+            self._open = (ser, at)
+        return self._open[1]
 
 
 class HttpsGatewaySender:
@@ -119,6 +142,11 @@ class SmsChannels:
     @property
     def available(self) -> bool:
         return bool(self.senders)
+
+    def close(self) -> None:
+        for sender in self.senders:
+            if isinstance(sender, GsmModemSender):
+                sender.close()
 
     def send(self, number: str, text: str) -> tuple[str, str]:
         """(channel name, its reference); ``SmsNotSent`` with every channel's reason."""
