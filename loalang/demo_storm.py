@@ -165,5 +165,9 @@ def pin_and_number(base_url: str, token: str, sample: Path, device_ids: list[str
         media.raise_for_status()
         http.put(
             f"/api/pinned/{PINNED_ID}",
-            json={"title": PINNED_TITLE, "media_sha256": media.json()["sha256"]},
+            json={
+                "title": PINNED_TITLE,
+                "media_sha256": media.json()["sha256"],
+                "cap_words": ["bão", "áp thấp nhiệt đới"],  # a CAP alert naming them plays it
+            },
         ).raise_for_status()
