@@ -151,6 +151,7 @@ class Agent:
             fm=(lambda on: self.cluster.listen_fm(on, fm_mhz))
             if (fm_mhz := hw.fm_fallback_mhz)
             else None,
+            tuner=self.cluster.listen_fm,
         )
         self.clock_offset = OffsetReader(config.ntp_server, config.ntp_port, config.ntp_check_s)
         self.player = Player(
@@ -211,7 +212,13 @@ class Agent:
         self.commands.on_pin = self.pinned.pin
         # SMS orders, when the data link is gone (the modem is optional)
         self.sms = SmsOrders(
-            self.device_id, self.state, self.keys, self.pinned, self.player, self.report_event
+            self.device_id,
+            self.state,
+            self.keys,
+            self.pinned,
+            self.player,
+            self.report_event,
+            fm_tuner=self.cluster.board.fm_tuner,
         )
         self.modem = (
             SmsModem(

@@ -1,7 +1,8 @@
 """SMS orders obeyed: each text from the modem checked (``protocol/sms.py``: signature,
 target, sequence, validity), its number kept on disk, then acted on — a pinned message
-played as an emergency, or STOP — and every outcome reported through the outbox, which the
-link empties when it is back. The same SMS delivered twice plays once."""
+played as an emergency, STOP, or the board's FM tuner relaying a frequency until the order's
+window closes — and every outcome reported through the outbox, which the link empties when
+it is back. The same SMS delivered twice plays once."""
 
 from __future__ import annotations
 
@@ -14,8 +15,9 @@ from datetime import timedelta
 
 from protocol.envelope import Rejected
 from protocol.keys import PublicKey
-from protocol.messages import PlayCommand, Priority, SmsEvent, SmsOutcome, utcnow
+from protocol.messages import PlayCommand, Priority, SmsEvent, SmsOutcome, StreamRef, utcnow
 from protocol.sms import SmsAction, SmsOrder, play_id, read_sms
+from protocol.urls import fm_khz
 
 from .modem import ReceivedSms
 from .pinned import PinnedMessages
@@ -24,6 +26,7 @@ from .state import AgentState
 
 log = logging.getLogger(__name__)
 
+MAX_RELAY_S = 6 * 3600
 ACTION_NAMES = {SmsAction.play: "play", SmsAction.stop: "stop", SmsAction.fm: "fm"}
 
 
@@ -36,6 +39,7 @@ class SmsOrders:
         pinned: PinnedMessages,
         player: Player,
         report: Callable[[SmsEvent], None],
+        fm_tuner: bool = False,
     ):
         self.device_id = device_id
         self._state = state
@@ -43,6 +47,7 @@ class SmsOrders:
         self._pinned = pinned
         self._player = player
         self._report = report
+        self._fm_tuner = fm_tuner  # the cluster's board has one (an FM order can be obeyed)
         self._lock = threading.Lock()
         # texts obeyed lately: a copy of any of them (the network's, or the sender's resend
         # arriving after a newer order) is a duplicate, not a replay to report
@@ -75,7 +80,9 @@ class SmsOrders:
         if order.action is SmsAction.play and self._pinned.find(order.message) is None:
             self._said(sms, SmsOutcome.refused, order, "not_pinned")
             return
-        if order.action is SmsAction.fm:
+        if order.action is SmsAction.fm and (
+            not self._fm_tuner or fm_khz(fm_url_of(order)) is None
+        ):
             self._said(sms, SmsOutcome.refused, order, "fm_unsupported")
             return
         try:
@@ -85,10 +92,12 @@ class SmsOrders:
             log.error("SMS order %d not obeyed: state not writable (%s)", order.seq, exc)
             return
         self._obeyed.append(text)
-        play = play_id(order.seq) if order.action is SmsAction.play else None
+        play = None if order.action is SmsAction.stop else play_id(order.seq)
         self._said(sms, SmsOutcome.accepted, order, "", play)
         if order.action is SmsAction.stop:
             self._player.stop_now("stop: SMS")
+        elif order.action is SmsAction.fm:
+            self._relay_fm(order, play or "")
         else:
             self._play(order, play or "")
 
@@ -131,3 +140,29 @@ class SmsOrders:
                 play_id=play_id,
             )
         )
+
+    def _relay_fm(self, order: SmsOrder, play: str) -> None:
+        """The tuner on the order's frequency, amplifiers on, until its window closes (at most
+        the six hours a relay may last), as an emergency: what the province's radio or VOV
+        carries about the storm, with no data link."""
+        now = utcnow()
+        seconds = int(min((order.valid_until - now).total_seconds(), MAX_RELAY_S))
+        if seconds < 1:
+            return
+        url = fm_url_of(order)
+        self._player.schedule(
+            PlayCommand(
+                play_id=play,
+                broadcast_id=play,
+                start_at=now,
+                title=f"FM {int(order.message) / 1000:.1f} MHz",
+                priority=Priority.emergency,
+                stream=StreamRef(url=url, duration_s=seconds),
+            ),
+            order.valid_until,
+        )
+
+
+def fm_url_of(order: SmsOrder) -> str:
+    """An FM order's frequency (kHz in the message field) as the relay's ``fm:`` URL."""
+    return f"fm:{order.message}"

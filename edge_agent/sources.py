@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from protocol.messages import MediaRef, PlayCommand
-from protocol.urls import with_credentials
+from protocol.urls import fm_khz, with_credentials
 
 from .cache import MediaCache, MediaHashMismatch, MediaUnavailable, StorageFull
 from .outputs.base import BYTES_PER_SECOND, SAMPLE_RATE
@@ -184,6 +184,7 @@ class Stream:
         fallback_file: Path | None = None,
         fm: Callable[[bool], bool] | None = None,
         tls: ssl.SSLContext | None = None,
+        tuner: Callable[[bool, float], bool] | None = None,
     ):
         assert cmd.stream is not None
         stream = cmd.stream
@@ -205,6 +206,7 @@ class Stream:
                 silence_s=stream.silence_s or (None if stream.live else DEAD_AIR_S),
                 fallback_file=fallback,
                 fm=None if stream.live or fallback_file else fm,
+                tuner=tuner,
             )
 
         # reported without the credentials; the fallback file and the tuner by name
@@ -248,11 +250,16 @@ class Stream:
     def close(self) -> None:
         self._source.close()
 
+    def _tuned_bytes(self) -> int:
+        return self._source.tuned_bytes if isinstance(self._source, StreamSource) else 0
+
     def outcome(self, written: int) -> SourceOutcome:
         failure = None
-        if not self._source.audio_bytes and "fm" not in self._source.urls_played:
+        tuned = [u for u in self._source.urls_played if u == "fm" or fm_khz(u) is not None]
+        if not self._source.audio_bytes and not tuned:
             failure = ("stream_unavailable", self._source.error())
-        gaps = max(0, written - self._source.audio_bytes)
+        # while the tuner feeds the amplifiers the Pi's silence is no gap
+        gaps = max(0, written - self._source.audio_bytes - self._tuned_bytes())
         silence_ms = round(gaps * 1000 / BYTES_PER_SECOND)
         dead_ms = min(
             round((gaps + self._source.silent_bytes) * 1000 / BYTES_PER_SECOND),
@@ -289,10 +296,12 @@ class MediaSources:
         live_buffer_s: float = 1.0,
         fm: Callable[[bool], bool] | None = None,
         tls: ssl.SSLContext | None = None,
+        tuner: Callable[[bool, float], bool] | None = None,
     ):
         self._tls = tls  # the station's CA, for a stream server on https
         self._cache = cache
         self._fm = fm  # the board's FM tuner as a relay's last resort
+        self._tuner = tuner  # the same tuner for a relay of an ``fm:<kHz>`` URL
         self._ffmpeg = ffmpeg
         self._pcm_max_ms = pcm_max_ms
         self._credentials = credentials  # for the station's own stream server
@@ -351,6 +360,7 @@ class MediaSources:
                 fallback_file=prepared.path,
                 fm=self._fm,
                 tls=self._tls,
+                tuner=self._tuner,
             )
         if prepared.pcm is not None:
             return PcmFile(prepared.pcm, volume, offset_s)

@@ -17,6 +17,7 @@ from array import array
 from collections import deque
 from collections.abc import Callable
 
+from protocol.urls import fm_khz
 from protocol.urls import without_credentials as shown  # what logs and reports may carry
 
 from .outputs.base import BYTES_PER_SECOND, SAMPLE_RATE
@@ -77,12 +78,16 @@ class StreamSource:
         silence_s: float | None = None,
         fallback_file: str | None = None,
         fm: Callable[[bool], bool] | None = None,
+        tuner: Callable[[bool, float], bool] | None = None,
     ):
         self._ffmpeg = ffmpeg
+        self._tuner = tuner  # the board's FM tuner for an ``fm:<kHz>`` URL (on, MHz)
         self._urls = list(urls) + ([fallback_file] if fallback_file else [])
         self._fallback = fallback_file  # played when no URL gives sound, then URLs again
         self._fm = fm  # the board's FM tuner, when no URL answers and there is no file
         self.fm_on = False
+        self._tuned: float | None = None  # MHz, when an ``fm:`` URL tuned it
+        self._reading = threading.Event()  # the player has begun to read: the play is on
         self._silence_limit = int(silence_s * SAMPLE_RATE) * 2 if silence_s else None
         # dead air is silence that lasts: runs at least this long (a pause is not dead air)
         self._dead = DeadAir(self._silence_limit or int(DEAD_AIR_S * SAMPLE_RATE) * 2)
@@ -99,6 +104,7 @@ class StreamSource:
         self._stop = threading.Event()
         self._proc: subprocess.Popen[bytes] | None = None
         self.audio_bytes = 0  # from the stream, as opposed to silence
+        self.tuned_bytes = 0  # while the tuner fed the amplifiers (the Pi's audio is silent)
         self.silence_switches = 0  # URLs left because they had been silent too long
         self.urls_played: list[str] = []
         self.drops = 0
@@ -110,6 +116,7 @@ class StreamSource:
 
     def read(self, size: int) -> bytes:
         """Up to ``size`` bytes: buffered audio, else silence after one chunk's wait."""
+        self._reading.set()
         size = min(size - size % 2, self._remaining)
         if size <= 0:
             return b""
@@ -126,6 +133,8 @@ class StreamSource:
                 have += len(part)
             self._buffered -= have
         self.audio_bytes += have
+        if self.fm_on:
+            self.tuned_bytes += size - have
         self._remaining -= size
         return b"".join(parts) + bytes(size - have)
 
@@ -155,9 +164,7 @@ class StreamSource:
 
     def close(self) -> None:
         self._stop.set()
-        if self.fm_on and self._fm is not None:
-            self._fm(False)
-            self.fm_on = False
+        self._fm_off()
         proc = self._proc
         if proc is not None and proc.poll() is None:
             proc.kill()
@@ -165,10 +172,41 @@ class StreamSource:
 
     # --- the reader thread ------------------------------------------------------------------
 
+    def _fm_off(self) -> None:
+        if self.fm_on:
+            if self._tuned is not None and self._tuner is not None:
+                self._tuner(False, self._tuned)
+            elif self._fm is not None:
+                self._fm(False)
+            self.fm_on, self._tuned = False, None
+
+    def _tune(self, url: str, khz: int) -> bool:
+        """An ``fm:`` URL: the tuner on that frequency feeds the amplifiers until the play is
+        over (the Pi's audio stays silent meanwhile); False when there is no tuner."""
+        mhz = khz / 1000
+        while not self._reading.wait(0.1):  # at the play's start, the amplifiers on
+            if self._stop.is_set():
+                return False
+        if self._tuner is None or not self._tuner(True, mhz):
+            self._errors.append(f"no FM tuner took {mhz:.1f} MHz")
+            return False
+        self.fm_on, self._tuned = True, mhz
+        self.urls_played.append(url)
+        log.warning("relay: FM %.1f MHz on the amplifiers", mhz)
+        return True
+
     def _run(self) -> None:
         index, tries = 0, 0
         while not self._stop.is_set():
             url = self._urls[index]
+            if (khz := fm_khz(url)) is not None:
+                if self._tune(url, khz):
+                    self._stop.wait()  # until the play is over (close)
+                    return
+                index = (index + 1) % len(self._urls)
+                if index == 0:
+                    self._stop.wait(RETRY_PAUSE_S)
+                continue
             got, silent = self._pump(url)
             if self._stop.is_set():
                 return
@@ -200,7 +238,7 @@ class StreamSource:
                     "stream %s unavailable; trying %s", shown(url), shown(self._urls[index])
                 )
                 if index == 0 and self._fm is not None and not self.fm_on:
-                    self.fm_on = self._fm(True)  # a full round without sound: FM
+                    self.fm_on, self._tuned = self._fm(True), None  # a round without sound
                     if self.fm_on:
                         self.urls_played.append("fm")
             self._stop.wait(RETRY_PAUSE_S)
@@ -246,9 +284,7 @@ class StreamSource:
                 break
             if not got:
                 self.urls_played.append(url)
-                if self.fm_on and self._fm is not None:  # a stream is back: FM off
-                    self._fm(False)
-                    self.fm_on = False
+                self._fm_off()  # a stream is back: FM off
             got += len(data)
             data = carry + data
             cut = len(data) - len(data) % 2

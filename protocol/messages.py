@@ -114,7 +114,8 @@ class MediaRef(Message):
     mime: Annotated[str, Meta(max_length=40, pattern=r"^[a-z]+/[a-z0-9.+-]+$")] = "audio/ogg"
 
 
-StreamUrl = Annotated[str, Meta(max_length=500, pattern=r"^https?://[\x21-\x7e]+$")]
+# an http(s) stream, or ``fm:<kHz>``: the cluster's own FM tuner (protocol/urls.py)
+StreamUrl = Annotated[str, Meta(max_length=500, pattern=r"^(https?://[\x21-\x7e]+|fm:[0-9]{5,6})$")]
 
 
 class StreamRef(Message, omit_defaults=True):

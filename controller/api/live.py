@@ -12,6 +12,7 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field, field_validator
 
 from protocol.messages import Priority
+from protocol.urls import fm_khz
 
 from ..auth import Principal, allowed, tokens_equal
 from ..http import SESSION_COOKIE, ServicesDep, allow
@@ -92,7 +93,11 @@ def source_password(svc: ServicesDep, who: Principal = allow("live.start")) -> S
 
 class RelayIn(BaseModel):
     targets: list[str] = Field(min_length=1, max_length=200)
-    url: str = Field(pattern=r"^https?://", max_length=500)
+    url: str = Field(
+        pattern=r"^(https?://|fm:[0-9]{5,6}$)",
+        max_length=500,
+        description="a stream, or fm:<kHz>: the clusters' own FM tuners (no data link needed)",
+    )
     fallback_urls: list[str] = Field(default_factory=list, max_length=5)
     duration_s: int = Field(ge=1, le=6 * 3600)
     title: str = Field("", max_length=200)
@@ -111,9 +116,18 @@ class RelayIn(BaseModel):
     @field_validator("fallback_urls")
     @classmethod
     def _http(cls, urls: list[str]) -> list[str]:
-        if any(not u.startswith(("http://", "https://")) or len(u) > 500 for u in urls):
-            raise ValueError("every fallback must be an http(s) URL")
+        if any(
+            not (u.startswith(("http://", "https://")) or fm_khz(u)) or len(u) > 500 for u in urls
+        ):
+            raise ValueError("every fallback must be an http(s) URL or fm:<kHz>")
         return urls
+
+    @field_validator("url")
+    @classmethod
+    def _in_band(cls, url: str) -> str:
+        if url.startswith("fm:") and fm_khz(url) is None:
+            raise ValueError("an FM frequency between 64,000 and 108,000 kHz")
+        return url
 
 
 class DeadAirOut(BaseModel):

@@ -20,13 +20,17 @@ router = APIRouter(prefix="/api", tags=["emergency"])
 class SmsIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     targets: list[Target] = Field(min_length=1, max_length=500)
-    action: str = Field("play", pattern="^(play|stop)$")
+    action: str = Field("play", pattern="^(play|stop|fm)$")
     message: str | None = Field(
         None,
         pattern=r"^[a-z0-9][a-z0-9-]{0,15}$",
         description="a pinned message; the first if none",
     )
     broadcast_id: str | None = Field(None, max_length=80, description="the emergency it stands for")
+    fm_mhz: float | None = Field(
+        None, ge=64, le=108, description="fm: the frequency the clusters' tuners relay"
+    )
+    fm_minutes: int = Field(60, ge=1, le=360, description="fm: how long (the order's window)")
 
 
 @router.get("/pinned", response_model=PinnedSetOut)
@@ -53,9 +57,14 @@ def unpin_message(
 @router.post("/sms", status_code=201, response_model=SmsSendOut)
 def send_sms(body: SmsIn, svc: ServicesDep, who: Principal = allow("sms.send")) -> SmsSendOut:
     """A signed SMS order to every cluster the targets reach that has a SIM number: play a
-    pinned message, or STOP."""
-    action = SmsAction.play if body.action == "play" else SmsAction.stop
-    return svc.sms_orders.send(who, list(body.targets), action, body.message, body.broadcast_id)
+    pinned message, STOP, or relay an FM frequency with the cluster's own tuner."""
+    action = {"play": SmsAction.play, "stop": SmsAction.stop, "fm": SmsAction.fm}[body.action]
+    message = body.message
+    if action is SmsAction.fm:
+        message = str(round(body.fm_mhz * 1000)) if body.fm_mhz is not None else None
+    return svc.sms_orders.send(
+        who, list(body.targets), action, message, body.broadcast_id, body.fm_minutes
+    )
 
 
 @router.get("/sms", response_model=list[SmsOrderOut])

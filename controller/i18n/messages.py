@@ -55,6 +55,10 @@ MESSAGES: dict[str, dict[str, str]] = {
         "vi": "Chưa có tin ghim nào để phát qua tin nhắn: hãy ghim một tin khẩn cấp trước.",
         "en": "No pinned message to play by SMS yet: pin an emergency message first.",
     },
+    "sms.bad_fm": {
+        "vi": "Tần số FM không hợp lệ ({frequency}): hãy nhập tần số từ 64 đến 108 MHz và thời gian từ 1 đến 360 phút.",
+        "en": "Not a valid FM frequency ({frequency}): give 64 to 108 MHz and 1 to 360 minutes.",
+    },
     "sms.unsupported_action": {
         "vi": "Tin nhắn chưa hỗ trợ lệnh '{action}'.",
         "en": "SMS orders do not support '{action}' yet.",

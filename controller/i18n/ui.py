@@ -377,7 +377,10 @@ UI: dict[str, dict[str, str]] = {
     "fleet.switches": {"vi": "Lần chuyển luồng vì lặng", "en": "Switches for silence"},
     "fleet.no_relays": {"vi": "Chưa có lượt tiếp sóng nào.", "en": "No relay has played yet."},
     "relay.title": {"vi": "Tiếp sóng ngay", "en": "Relay now"},
-    "relay.url": {"vi": "Địa chỉ luồng (VOV, đài tỉnh)", "en": "Stream URL (VOV, the province)"},
+    "relay.url": {
+        "vi": "Địa chỉ luồng (VOV, đài tỉnh), hoặc fm:100000 để máy thu FM của cụm loa bắt tần số 100,0 MHz (không cần mạng)",
+        "en": "Stream URL (VOV, the province), or fm:100000 for the clusters' own FM tuners on 100.0 MHz (no data link needed)",
+    },
     "relay.fallback": {
         "vi": "Địa chỉ dự phòng (mỗi dòng một địa chỉ)",
         "en": "Fallback URLs (one per line)",

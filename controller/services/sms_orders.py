@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from protocol.messages import Priority, utcnow
 from protocol.sms import SmsAction, encode_sms, play_id
 from protocol.sms import SmsOrder as WireOrder
+from protocol.urls import fm_khz
 
 from ..auth import Principal
 from ..db.models import Broadcast, Delivery, Device, DeviceZone, ScheduledPlay
@@ -102,12 +103,14 @@ class SmsOrderService:
         action: SmsAction = SmsAction.play,
         message: str | None = None,
         broadcast_id: str | None = None,
+        fm_minutes: int = 60,
     ) -> SmsSendOut:
         """One SMS order per cluster the targets reach: a pinned message (the first pinned
-        when none is named) or STOP."""
+        when none is named), STOP, or an FM frequency (``message`` in kHz) relayed by the
+        cluster's tuner for ``fm_minutes`` (the order's window)."""
         if not self.channels.available:
             raise Invalid("sms.no_channel")
-        duration_ms = 0
+        duration_ms, valid = 0, self._valid
         if action is SmsAction.play:
             pinned = self._pinned.messages()
             if not pinned:
@@ -118,12 +121,18 @@ class SmsOrderService:
             message, duration_ms = chosen.id, chosen.duration_ms
         elif action is SmsAction.stop:
             message = "-"
+        elif action is SmsAction.fm:
+            khz = fm_khz(f"fm:{message}") if message else None
+            if khz is None or not 1 <= fm_minutes <= 360:
+                raise Invalid("sms.bad_fm", frequency=message or "")
+            message, duration_ms = str(khz), fm_minutes * 60_000
+            valid = timedelta(minutes=fm_minutes)
         else:
             raise Invalid("sms.unsupported_action", action=action.name)
         devices, no_phone = self._reached(targets)
         if not devices and not no_phone:
             raise Invalid("broadcast.no_targets")
-        prepared = self._record(who, devices, action, message, duration_ms, broadcast_id)
+        prepared = self._record(who, devices, action, message, duration_ms, broadcast_id, valid)
         for one in prepared:
             self._send_one(one)
         self._audit.record(who, f"sms.{action.name}", f"{message} → {', '.join(targets)}")
@@ -150,10 +159,11 @@ class SmsOrderService:
         message: str,
         duration_ms: int,
         broadcast_id: str | None,
+        valid: timedelta,
     ) -> list[_Prepared]:
         """Numbered, signed and recorded (with the play each may report) before any is sent."""
         now = utcnow()
-        valid_from, valid_until = now - timedelta(minutes=1), now + self._valid
+        valid_from, valid_until = now - timedelta(minutes=1), now + valid
         key = self._commands.key
         prepared: list[_Prepared] = []
         with self._sessions.begin() as session:
@@ -181,14 +191,16 @@ class SmsOrderService:
                         valid_until=valid_until,
                     )
                 )
-                if action is SmsAction.play:  # what the cluster's play report is checked against
+                if action is not SmsAction.stop:  # what its play report is checked against
+                    fm = action is SmsAction.fm  # a relay: over when the window closes
                     session.add(
                         ScheduledPlay(
                             play_id=play_id(seq),
                             start_at=valid_from,
                             latest_start=valid_until,
-                            ends_by=valid_until + timedelta(milliseconds=duration_ms + 60_000),
-                            duration_ms=duration_ms,
+                            ends_by=valid_until
+                            + timedelta(milliseconds=(0 if fm else duration_ms) + 60_000),
+                            duration_ms=None if fm else duration_ms,
                             targets=[f"device:{device_id}"],
                         )
                     )

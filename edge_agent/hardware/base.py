@@ -38,6 +38,7 @@ class ClusterBoard:
     name = "none"
     hardware_volume = False  # True: set_volume changes the analogue gain on the board
     senses_lines = False  # True: readings carry speaker-line currents
+    fm_tuner = False  # True: listen_fm feeds the amplifiers from the board's FM tuner
 
     def start(self, on_notice: NoticeHandler) -> None:
         """Open the port and start whatever background work the board needs."""

@@ -23,6 +23,7 @@ class McuBoard(ClusterBoard):
     name = "mcu"
     hardware_volume = True
     senses_lines = True
+    fm_tuner = True
 
     def __init__(self, port: str, baudrate: int = 115200):
         self._link = McuLink(port, on_event=self._on_event, baudrate=baudrate)

@@ -281,3 +281,42 @@ def test_a_relay_with_no_stream_left_falls_back_to_the_boards_fm_tuner(stack: St
     assert done["stream_urls"] == ["fm"]
     assert not done["interrupted"]
     assert board.state.source == 0  # back to the Pi's audio for what comes next
+
+
+def test_an_fm_relay_on_demand_tunes_the_boards_tuner_for_its_slot(stack: Stack, board):
+    """Issue 30: a relay of an FM frequency (``fm:<kHz>``) plays through the cluster's own
+    tuner — no stream, no data link needed — with the amplifiers sequenced and proof of play
+    like any relay, and no dead-air alarm for the Pi's silence meanwhile."""
+    _cluster(stack, board)
+    wait_for(lambda: board.received, what="agent talking to the board")
+    bad = stack.api.post(
+        "/api/relays", json={"targets": ["zone:thon-dong"], "url": "fm:200000", "duration_s": 5}
+    )
+    assert bad.status_code == 422  # outside the FM band
+    r = stack.api.post(
+        "/api/relays",
+        json={
+            "targets": ["zone:thon-dong"],
+            "url": "fm:98500",
+            "duration_s": 8,
+            "title": "Tiếp sóng Đài tỉnh (FM 98,5)",
+        },
+    )
+    assert r.status_code == 201, r.text
+    assert r.json()["stream"]["station_url"] is None  # no copy on the station's timeline
+    wait_for(lambda: board.state.source == 1, timeout=30, what="the board on its FM input")
+    assert board.state.fm_10khz == 9850
+    wait_for(lambda: board.state.amplifiers == 0b11, what="both channels on, one by one")
+    assert board.state.source == 1  # (still the tuner once the switching is over)
+    done = wait_for(
+        lambda: stack.events(type="playback.finished", play_id=r.json()["id"]),
+        timeout=40,
+        what="the FM relay over",
+    )[0]["payload"]
+    assert done["stream_urls"] == ["fm:98500"]
+    assert not done["interrupted"]
+    assert done["dead_air_ms"] == 0  # the tuner fed the amplifiers, not the Pi
+    assert done["line_check"]["line_ma"]  # the speaker lines carried current
+    wait_for(lambda: board.state.source == 0, what="back to the Pi's audio")
+    stack.wait_states(r.json()["id"], {"played"})
+    assert not [a for a in stack.alarms(device_id="loa-1") if a["code"] == "dead_air"]

@@ -207,3 +207,78 @@ def test_an_emergency_a_cluster_does_not_start_goes_to_it_by_sms(storm, speech_w
     assert "Cụm loa loa-b</strong>: đã phát tin ghim nhờ tin nhắn lúc" in page
     assert "<strong>1 cụm loa nhận qua SMS</strong>: Cụm loa loa-b</li>" in page
     assert "chưa nhận được" not in page
+
+
+def test_an_sms_fm_order_relays_the_frequency_with_the_boards_tuner(storm, tmp_path):
+    """Issue 30 item 3: with the data link gone, a signed SMS sets the cluster's own tuner on
+    the province's or VOV's frequency for the order's time; a cluster without a tuner refuses
+    it (fm_unsupported); a STOP by SMS ends it."""
+    from firmware_bridge.simulator import McuSimulator
+
+    stack, network, modems = storm
+    board = McuSimulator(tmp_path / "ttyMCU", channels=2).start()
+    try:
+        modems["loa-fm"] = ModemSimulator(tmp_path / "modems" / "loa-fm").start()
+        network.attach("+84911000003", modems["loa-fm"])
+        stack.add_zone("thon-fm")
+        stack.register(
+            "loa-fm",
+            ["thon-fm"],
+            modem={"port": str(modems["loa-fm"].port), "poll_s": 5},
+            hardware={"backend": "mcu", "port": str(board.port), "lead_s": 0.5, "hold_s": 0.5},
+        )
+        agent = stack.start_agent("loa-fm")
+        assert stack.api.put("/api/devices/loa-fm/phone", json={"phone": "+84911000003"}).is_success
+        wait_for(lambda: board.received, what="the agent talking to its board")
+        agent.link.kill()  # the storm takes the data link
+
+        bad = stack.api.post("/api/sms", json={"targets": ["all"], "action": "fm", "fm_mhz": 120})
+        assert bad.status_code == 422
+        sent = stack.api.post(
+            "/api/sms",
+            json={
+                "targets": ["device:loa-fm", "device:loa-a"],
+                "action": "fm",
+                "fm_mhz": 100.0,
+                "fm_minutes": 5,
+            },
+        )
+        assert sent.status_code == 201, sent.text
+        assert {o["message"] for o in sent.json()["orders"]} == {"100000"}
+        wait_for(lambda: board.state.source == 1, timeout=30, what="the tuner on the amplifiers")
+        assert board.state.fm_10khz == 10000
+        wait_for(lambda: board.state.amplifiers == 0b11, what="both channels on, one by one")
+        assert board.state.source == 1  # (still the tuner once the switching is over)
+        stopped = stack.api.post("/api/sms", json={"targets": ["device:loa-fm"], "action": "stop"})
+        assert stopped.status_code == 201, stopped.text
+        wait_for(lambda: board.state.amplifiers == 0, timeout=30, what="STOP by SMS")
+        assert board.state.source == 0
+
+        # the link is back: loa-fm says it relayed FM, loa-a (no tuner) that it could not
+        agent.stop()
+        stack.start_agent("loa-fm")
+        events = wait_for(
+            lambda: (lambda e: e if len(e) == 2 else None)(
+                stack.events(type="sms", device_id="loa-fm")
+            ),
+            timeout=30,
+            what="loa-fm's SMS reported",
+        )
+        assert sorted(e["payload"]["action"] for e in events) == ["fm", "stop"]
+        assert {e["payload"]["outcome"] for e in events} == {"accepted"}
+        played = wait_for(
+            lambda: stack.events(type="playback.finished", device_id="loa-fm"),
+            timeout=30,
+            what="the FM relay's report",
+        )[0]["payload"]
+        assert played["stream_urls"] == ["fm:100000"]
+        assert played["interrupted"]  # cut short by the STOP
+        assert stack.events(type="security", device_id="loa-fm") == []  # its reports believed
+        refused = wait_for(
+            lambda: stack.events(type="sms", device_id="loa-a"), timeout=40, what="loa-a's"
+        )
+        assert [(e["payload"]["outcome"], e["payload"]["reason"]) for e in refused] == [
+            ("refused", "fm_unsupported")
+        ]
+    finally:
+        board.stop()

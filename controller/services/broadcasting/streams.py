@@ -10,7 +10,7 @@ from datetime import timedelta
 from sqlalchemy.orm import Session, sessionmaker
 
 from protocol.messages import CancelCommand, Priority, utcnow
-from protocol.urls import without_credentials
+from protocol.urls import fm_khz, without_credentials
 
 from ...auth import Principal
 from ...db.models import Broadcast, Media
@@ -58,7 +58,10 @@ class StreamBroadcasts:
         duration = req.duration_s or self.settings.live_max_s
         if not 1 <= duration <= self.settings.live_max_s:
             raise Invalid("live.duration", max_min=self.settings.live_max_s // 60)
-        timeline = RelayTimeline.of(self.settings) if req.kind == "relay" else None
+        # the station keeps a copy of a relay on its timeline; not of an FM one (each
+        # cluster's own tuner hears the transmitter, in step by nature, with no data link)
+        on_air = req.kind == "relay" and fm_khz(req.urls[0]) is None
+        timeline = RelayTimeline.of(self.settings) if on_air else None
         lead = timedelta(seconds=self.settings.live_lead_s)
         if timeline is not None:  # the station's copy opens when it is sent: room for its delay
             lead += timedelta(seconds=timeline.delay_ms / 1000 + RELAY_COPY_START_S)

@@ -7,6 +7,8 @@ from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from protocol.urls import fm_khz
+
 from ...auth import Principal
 from ...domain.errors import DomainError
 from ...errors import http_status
@@ -66,7 +68,9 @@ async def relay_now(
     errors = []
     try:
         minutes = int(str(form["minutes"]))
-        if not 1 <= minutes <= 360 or not all(u.startswith(("http://", "https://")) for u in urls):
+        if not 1 <= minutes <= 360 or not all(
+            u.startswith(("http://", "https://")) or fm_khz(u) for u in urls
+        ):
             raise ValueError
     except ValueError:
         errors.append(translate("relay.bad", lang))
