@@ -44,6 +44,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from scratch import scratch
 
+from tests.support import agent_group
+
 HCM = ZoneInfo("Asia/Ho_Chi_Minh")
 
 
@@ -175,13 +177,7 @@ class Soak:
             self._quiesce(stack, devices, wait_for)
             self._check_plays(stack, devices)
         finally:
-            for proc in procs:
-                proc.terminate()
-            for proc in procs:
-                try:
-                    proc.wait(30)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
+            agent_group.stop(procs)
             stack.stop()
             relay.shutdown()
         self._report()
@@ -205,19 +201,9 @@ class Soak:
             # village 0's first agent runs alone: the footprint of one agent process
             groups = [mine[:1], mine[1:]] if v == 0 else [mine]
             for k, group in enumerate(g for g in groups if g):
+                configs = [stack.config_data[d] for d in group]
                 path = self.tmp / f"agents-{v}-{k}.json"
-                path.write_text(json.dumps([stack.config_data[d] for d in group]))
-                with path.with_suffix(".log").open("wb") as log:
-                    procs.append(
-                        subprocess.Popen(
-                            village.command(
-                                [sys.executable, "-m", "tests.support.agent_group", str(path)]
-                            ),
-                            cwd=ROOT,
-                            stdout=log,
-                            stderr=subprocess.STDOUT,
-                        )
-                    )
+                procs.append(agent_group.launch(configs, path, village.command))
         self.agent_pid = procs[0].pid  # ("ip netns exec" execs the agent in place)
         wait_for(
             lambda: (

@@ -36,8 +36,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.scratch import scratch
+from tests.support import agent_group
 
-ROOT = Path(__file__).resolve().parents[1]
 STATION = "+84200000000"
 CAP_TOKEN = "storm-feed-token-0123456789"
 
@@ -141,13 +141,7 @@ class Storm:
                 self._mutated(stack)
                 self._cap(stack, villages)
             finally:
-                for proc in procs:
-                    proc.terminate()
-                for proc in procs:
-                    try:
-                        proc.wait(30)
-                    except subprocess.TimeoutExpired:
-                        proc.kill()
+                agent_group.stop(procs)
                 stack.stop()
                 for modem in self.modems.values():
                     modem.stop()
@@ -179,21 +173,9 @@ class Storm:
         for v, village in enumerate(villages.villages):
             mine = [d for d, dv in devices.items() if dv == v]
             for k in range(0, len(mine), a.per_process):
+                group = [stack.config_data[d] for d in mine[k : k + a.per_process]]
                 path = self.tmp / f"agents-{v}-{k}.json"
-                path.write_text(
-                    json.dumps([stack.config_data[d] for d in mine[k : k + a.per_process]])
-                )
-                with path.with_suffix(".log").open("wb") as log:
-                    procs.append(
-                        subprocess.Popen(
-                            village.command(
-                                [sys.executable, "-m", "tests.support.agent_group", str(path)]
-                            ),
-                            cwd=ROOT,
-                            stdout=log,
-                            stderr=subprocess.STDOUT,
-                        )
-                    )
+                procs.append(agent_group.launch(group, path, village.command))
         started = time.time()
         wait_for(
             lambda: self._online(stack) == len(devices),

@@ -191,8 +191,7 @@ class StreamSource:
             self._errors.append(f"no FM tuner took {mhz:.1f} MHz")
             return False
         self.fm_on, self._tuned = True, mhz
-        self.urls_played.append(url)
-        log.warning("relay: FM %.1f MHz on the amplifiers", mhz)
+        self.urls_played.append(url)  # (the cluster logs the tuner's switching)
         return True
 
     def _run(self) -> None:

@@ -48,6 +48,7 @@ log = logging.getLogger(__name__)
 
 MAX_AUDIO_BYTES = 50 * 2**20
 MAX_REPEAT_S = 7 * 86400
+LOST_AFTER = timedelta(minutes=10)
 AFTER_PINNED_S = 1.0
 """The gap between a pinned message sounded at once and the spoken alert that follows it."""
 
@@ -176,7 +177,7 @@ class CapService:
                     msg_type=a.msg_type,
                     action=a.action,
                     broadcast_id=a.broadcast_id,
-                    speech=a.detail.get("speech", Speech.none),
+                    speech=_speech_of(a),
                     pinned=a.detail.get("pinned"),
                     spoken_broadcast_id=a.detail.get("spoken_broadcast_id"),
                     detail=a.detail,
@@ -480,3 +481,11 @@ def _outcome(row: CapAlert, duplicate: bool = False) -> CapOutcome:
         speech=row.detail.get("speech", Speech.none),
         pinned=row.detail.get("pinned"),
     )
+
+
+def _speech_of(row: CapAlert) -> str:
+    """How far its audio is; one still "pending" long after it came was lost with the
+    controller that was making it (a worker takes seconds): said as refused."""
+    speech = row.detail.get("speech", Speech.none)
+    lost = speech == Speech.pending and utcnow() - row.received_at > LOST_AFTER
+    return Speech.refused if lost else speech

@@ -10,9 +10,41 @@ from __future__ import annotations
 import json
 import logging
 import signal
+import subprocess
 import sys
 import threading
+from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def launch(
+    configs: list[dict[str, Any]], path: Path, inside: Callable[[list[str]], list[str]]
+) -> subprocess.Popen[bytes]:
+    """One process running the agents of ``configs`` (written to ``path``), started through
+    ``inside`` (a village's ``command``: its network namespace); its output in ``path``.log."""
+    path.write_text(json.dumps(configs))
+    with path.with_suffix(".log").open("wb") as log:
+        return subprocess.Popen(
+            inside([sys.executable, "-m", "tests.support.agent_group", str(path)]),
+            cwd=ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+
+
+def stop(procs: Iterable[subprocess.Popen[bytes]], timeout: float = 30) -> None:
+    """SIGTERM to every group (each stops its agents cleanly), then -9 to any still there."""
+    procs = list(procs)
+    for proc in procs:
+        proc.terminate()
+    for proc in procs:
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
 
 
 def main(path: Path) -> None:

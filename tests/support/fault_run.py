@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import statistics
 import subprocess
-import sys
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -27,12 +26,12 @@ from controller.db.models import DeviceEvent
 from edge_agent.outbox import DROPPABLE
 from protocol.messages import utcnow
 
+from . import agent_group
 from .mosquitto import free_port
 from .stack import Stack, wait_for
 from .villages import Villages
 
 HCM = ZoneInfo("Asia/Ho_Chi_Minh")
-ROOT = Path(__file__).resolve().parents[2]
 TERMINAL = {"played", "failed", "missed", "interrupted", "cancelled"}
 
 
@@ -76,13 +75,7 @@ class FaultRun:
                 devices = self._provision(stack, villages, tmp, procs)
                 self._scenario(stack, villages, devices, speech_wav)
             finally:
-                for proc in procs:
-                    proc.terminate()
-                for proc in procs:
-                    try:
-                        proc.wait(30)
-                    except subprocess.TimeoutExpired:
-                        proc.kill()
+                agent_group.stop(procs)
                 stack.stop()
             self._check_outboxes(stack, devices)
         return self
@@ -106,21 +99,9 @@ class FaultRun:
         for v, village in enumerate(villages.villages):
             mine = [d for d, dv in devices.items() if dv == v]
             for k in range(0, len(mine), self.per_process):
+                group = [stack.config_data[d] for d in mine[k : k + self.per_process]]
                 path = tmp / f"agents-{v}-{k}.json"
-                path.write_text(
-                    json.dumps([stack.config_data[d] for d in mine[k : k + self.per_process]])
-                )
-                with path.with_suffix(".log").open("wb") as log:
-                    procs.append(
-                        subprocess.Popen(
-                            village.command(
-                                [sys.executable, "-m", "tests.support.agent_group", str(path)]
-                            ),
-                            cwd=ROOT,
-                            stdout=log,
-                            stderr=subprocess.STDOUT,
-                        )
-                    )
+                procs.append(agent_group.launch(group, path, village.command))
         t0 = time.time()
         wait_for(
             lambda: self._online(stack) == len(devices),
