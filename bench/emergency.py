@@ -159,9 +159,10 @@ def main() -> None:
     answered_s = time.time() - posted
     # nothing pinned here: the spoken alert alone, made after the answer (bench/storm.py
     # measures an alert that sounds a pinned message at once)
+    alert_id = answer["alert_id"]
     while answer.get("speech") == "pending":
         time.sleep(0.1)
-        answer = next(a for a in api.get("/api/cap").json() if a["id"] == answer["alert_id"])
+        answer = next(a for a in api.get("/api/cap").json() if a["id"] == alert_id)
     cap_final = _wait_done(api, answer["broadcast_id"], n)
     services.ingest.wait_idle(30)
     with services.sessions() as session:
