@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -458,6 +458,20 @@ class DeviceService:
     def names(self) -> dict[str, str]:
         with self._sessions() as session:
             return dict(session.execute(select(Device.id, Device.name)).all())  # type: ignore[arg-type]
+
+    def places(self, device_ids: Collection[str]) -> dict[str, tuple[float, float]]:
+        """Where these devices stand (those with a location), for a map."""
+        with self._sessions() as session:
+            return {
+                d: (lat, lon)
+                for d, lat, lon in session.execute(
+                    select(Device.id, Device.latitude, Device.longitude).where(
+                        Device.id.in_(list(device_ids)),
+                        Device.latitude.is_not(None),
+                        Device.longitude.is_not(None),
+                    )
+                )
+            }
 
     # --- settings from afar ----------------------------------------------------------------
 

@@ -140,7 +140,7 @@ def sms_view(
         d.device_id: reach(d.started_at is not None, by_device.get(d.device_id, []))
         for d in b.deliveries
     }
-    places = {d.id: d for d in svc.devices.list() if d.id in reached}
+    places = svc.devices.places(reached)
     return dict(
         ready=svc.sms_orders.channels.available and bool(svc.pinned.messages()),
         orders=[
@@ -166,12 +166,12 @@ def sms_view(
         ],
         reach_map=svg.cluster_map(
             [
-                (names.get(d, d), places[d].latitude, places[d].longitude, f"reach-{r.value}")
+                (names.get(d, d), *places[d], f"reach-{r.value}")
                 for d, r in reached.items()
                 if d in places
             ],
             translate("sms.reach_map", lang),
         )
-        if any(p.latitude is not None for p in places.values())
+        if places
         else "",
     )
