@@ -170,12 +170,9 @@ class Storm:
             r = stack.api.put(f"/api/devices/{device}/phone", json={"phone": phone(i)})
             assert r.status_code == 200, r.text
             devices[device] = v
-        for v, village in enumerate(villages.villages):
-            mine = [d for d, dv in devices.items() if dv == v]
-            for k in range(0, len(mine), a.per_process):
-                group = [stack.config_data[d] for d in mine[k : k + a.per_process]]
-                path = self.tmp / f"agents-{v}-{k}.json"
-                procs.append(agent_group.launch(group, path, village.command))
+        procs += agent_group.launch_in_villages(
+            stack.config_data, devices, villages, a.per_process, self.tmp
+        )
         started = time.time()
         wait_for(
             lambda: self._online(stack) == len(devices),

@@ -35,6 +35,24 @@ def launch(
         )
 
 
+def launch_in_villages(
+    configs: dict[str, dict[str, Any]],
+    devices: dict[str, int],
+    villages: Any,
+    per_process: int,
+    tmp: Path,
+) -> list[subprocess.Popen[bytes]]:
+    """Each village's agents (``devices``: device → village index) in groups of
+    ``per_process``, each group one process inside its village's namespace."""
+    procs = []
+    for v, village in enumerate(villages.villages):
+        mine = [d for d, dv in devices.items() if dv == v]
+        for k in range(0, len(mine), per_process):
+            group = [configs[d] for d in mine[k : k + per_process]]
+            procs.append(launch(group, tmp / f"agents-{v}-{k}.json", village.command))
+    return procs
+
+
 def stop(procs: Iterable[subprocess.Popen[bytes]], timeout: float = 30) -> None:
     """SIGTERM to every group (each stops its agents cleanly), then -9 to any still there."""
     procs = list(procs)

@@ -96,12 +96,9 @@ class FaultRun:
             stack.register(device, ["all", f"village-{v}"])
             stack.config_data[device]["mqtt"]["keepalive_s"] = self.keepalive_s
             devices[device] = v
-        for v, village in enumerate(villages.villages):
-            mine = [d for d, dv in devices.items() if dv == v]
-            for k in range(0, len(mine), self.per_process):
-                group = [stack.config_data[d] for d in mine[k : k + self.per_process]]
-                path = tmp / f"agents-{v}-{k}.json"
-                procs.append(agent_group.launch(group, path, village.command))
+        procs += agent_group.launch_in_villages(
+            stack.config_data, devices, villages, self.per_process, tmp
+        )
         t0 = time.time()
         wait_for(
             lambda: self._online(stack) == len(devices),
