@@ -286,7 +286,8 @@ class Updater:
         self._quiet = quiet
         self._device_id = device_id
         self.restart: Callable[[], None] | None = None  # set by ``loalang-agent run``
-        self._busy = threading.Lock()
+        self._guard = threading.Lock()
+        self._under_way = ""  # the version this process is installing, under the guard
         self._stop = threading.Event()
 
     # --- at start -----------------------------------------------------------------------
@@ -384,8 +385,17 @@ class Updater:
         ).start()
 
     def _update(self, cmd: UpdateCommand, cmd_id: str) -> None:
-        if not self._busy.acquire(blocking=False):
-            self._refused(cmd, cmd_id, "update_under_way", "another update is being installed")
+        with self._guard:
+            busy_with = self._under_way
+            if not busy_with:
+                self._under_way = cmd.version
+        if busy_with == cmd.version:
+            # the same release asked for again while it installs (a rollout's command sent
+            # twice): its one outcome answers both, nothing to refuse
+            log.info("update to %s already under way (%s)", cmd.version, cmd_id)
+            return
+        if busy_with:
+            self._refused(cmd, cmd_id, "update_under_way", f"{busy_with} is being installed")
             return
         try:
             self._install(cmd, cmd_id)
@@ -396,7 +406,8 @@ class Updater:
             log.exception("update to %s failed", cmd.version)
             self._refused(cmd, cmd_id, "install_failed", f"{type(exc).__name__}: {exc}")
         finally:
-            self._busy.release()
+            with self._guard:
+                self._under_way = ""
 
     def _install(self, cmd: UpdateCommand, cmd_id: str) -> None:
         running = self.releases.running()

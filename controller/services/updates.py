@@ -520,6 +520,7 @@ class Updates:
         device's state moved."""
         moved = False
         sent = {t.cmd_id: t for t in targets if t.state == TargetState.sent.value and t.cmd_id}
+        by_device = {t.device_id: t for t in sent.values()}
         if sent:
             for event in session.scalars(
                 select(DeviceEvent).where(
@@ -527,8 +528,17 @@ class Updates:
                     DeviceEvent.device_id.in_([t.device_id for t in sent.values()]),
                 )
             ):
-                target = sent.get(event.payload.get("cmd_id"))
+                target = sent.get(event.payload.get("cmd_id")) or by_device.get(event.device_id)
                 if target is None or target.device_id != event.device_id:
+                    continue
+                if target.cmd_id != event.payload.get("cmd_id") and not (
+                    # an outcome of the same release under another command id (the command
+                    # sent twice): it answers this one too, if it came after it was sent
+                    event.payload.get("version") == row.version
+                    and event.payload.get("result") in ("installed", "rolled_back")
+                    and target.sent_at is not None
+                    and event.ts >= target.sent_at
+                ):
                     continue
                 result = str(event.payload.get("result"))
                 state = {
