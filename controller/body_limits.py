@@ -32,8 +32,10 @@ UPLOAD_PATHS = (
     "/api/media",
     "/ui/send",  # audio files: up to max_upload_bytes, logged in only
     "/api/releases",
-    "/ui/updates/releases",
-)  # agent releases (wheels)
+    "/ui/updates/releases",  # agent releases (wheels)
+    "/api/speech/voices",
+    "/ui/speech/voices",  # Piper voices (a model of 20-120 MB and its config)
+)
 MULTIPART_SLACK = 1024 * 1024  # the form's other fields and boundaries around the file
 PUBLIC = ("/auth/login", "/auth/logout", "/ui/login", "/icecast/auth", "/api/cap")
 """Where a body comes without a person's log-in: logging in, Icecast's questions (its own

@@ -61,6 +61,11 @@ class Client:
             self._check(resp)
         return resp.content
 
+    def delete(self, path: str) -> None:
+        resp = self._http.delete(path)
+        if resp.status_code >= 400:
+            self._check(resp)
+
     def post(self, path: str, json: Any = None) -> Any:
         return self._check(self._http.post(path, json=json))
 
@@ -103,6 +108,17 @@ class Client:
         """A multipart upload answered at once (an agent release)."""
         with file.open("rb") as fh:
             return self._check(self._http.post(path, files={"file": (file.name, fh)}, data=fields))
+
+    def post_files(self, path: str, files: dict[str, Path]) -> Any:
+        """A multipart upload of several named files, answered at once (a voice)."""
+        handles = {field: f.open("rb") for field, f in files.items()}
+        try:
+            return self._check(
+                self._http.post(path, files={k: (files[k].name, fh) for k, fh in handles.items()})
+            )
+        finally:
+            for fh in handles.values():
+                fh.close()
 
     def wait_job(
         self,

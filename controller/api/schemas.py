@@ -65,6 +65,13 @@ class ZoneRenameIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str | None = Field(None, min_length=1, max_length=200)
     geocodes: list[Geocode] | None = Field(None, max_length=50)
+    languages: list[Annotated[str, Field(max_length=16)]] | None = Field(
+        None,
+        min_length=1,
+        max_length=8,
+        description="the languages its people hear, in the order a bulletin's versions play "
+        '(e.g. ["hmn", "vi"])',
+    )
 
 
 class DeviceIn(BaseModel):

@@ -3,14 +3,24 @@ spoken from text (a job with progress), and media jobs."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Query, Response
+import shutil
+import tempfile
+from dataclasses import asdict
+from pathlib import Path
+
+from fastapi import APIRouter, Query, Request, Response
+from fastapi import Path as PathParam
+from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field, model_validator
+from starlette.datastructures import UploadFile
 
 from ..auth import Principal
+from ..domain.errors import Invalid
 from ..domain.jobs import MediaJobState
 from ..http import ServicesDep, allow
+from ..media.tts.piper import InstalledVoice
 from ..services.speech import SpeechPart
-from ..services.views import JobOut, LanguageOut, VoiceOut
+from ..services.views import InstalledVoiceOut, JobOut, LanguageOut, VoiceOut
 
 router = APIRouter(tags=["speech"])
 
@@ -139,6 +149,70 @@ def set_default_voice(
     body: VoiceIn, svc: ServicesDep, who: Principal = allow("speech.settings")
 ) -> VoiceIn:
     return VoiceIn(voice=svc.speech.set_default_voice(who, body.voice))
+
+
+async def receive_voice(request: Request) -> tuple[Path, Path, str, Path]:
+    """The multipart fields ``model`` (.onnx) and ``config`` (.onnx.json) copied to a scratch
+    directory (removed by the caller): model, config, the model's file name, the directory."""
+    form = await request.form(max_files=2, max_fields=2)
+    model, config = form.get("model"), form.get("config")
+    if not isinstance(model, UploadFile) or not isinstance(config, UploadFile):
+        raise Invalid("speech.voice_files_missing")
+    work = Path(tempfile.mkdtemp(prefix="loalang-voice-"))
+    for upload, name in ((model, "model.onnx"), (config, "model.onnx.json")):
+        with (work / name).open("wb") as out:
+            await run_in_threadpool(shutil.copyfileobj, upload.file, out, 1024 * 1024)
+    return work / "model.onnx", work / "model.onnx.json", model.filename or "voice", work
+
+
+def installed_out(voice: InstalledVoice) -> InstalledVoiceOut:
+    return InstalledVoiceOut(id=voice.id, **asdict(voice))
+
+
+@router.get(
+    "/api/speech/voices/installed",
+    response_model=list[InstalledVoiceOut],
+    dependencies=[allow("media.read")],
+)
+def installed_voices(svc: ServicesDep) -> list[InstalledVoiceOut]:
+    """The Piper voices the station installed: language, quality, and speed here."""
+    return [installed_out(v) for v in svc.speech.installed_voices()]
+
+
+@router.post(
+    "/api/speech/voices",
+    status_code=201,
+    response_model=InstalledVoiceOut,
+    responses={
+        413: {"description": "file too large"},
+        422: {
+            "description": "not a Piper voice, a config that does not fit it, or a "
+            "language no village hears"
+        },
+    },
+)
+async def add_voice(
+    request: Request, svc: ServicesDep, who: Principal = allow("speech.settings")
+) -> InstalledVoiceOut:
+    """Install a Piper voice: multipart ``model`` (FILE.onnx) and ``config``
+    (FILE.onnx.json). Checked (config, language, a test sentence renders), then kept."""
+    model, config, name, work = await receive_voice(request)
+    try:
+        voice = await run_in_threadpool(svc.speech.add_voice, who, model, config, name)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return installed_out(voice)
+
+
+@router.delete("/api/speech/voices/{voice_id}", status_code=204)
+def remove_voice(
+    voice_id: str = PathParam(max_length=80),
+    *,
+    svc: ServicesDep,
+    who: Principal = allow("speech.settings"),
+) -> Response:
+    svc.speech.remove_voice(who, voice_id)
+    return Response(status_code=204)
 
 
 @router.get("/api/jobs/{job_id}", response_model=JobOut, dependencies=[allow("media.read")])

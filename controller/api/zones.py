@@ -27,8 +27,10 @@ def rename_zone(
     zone_id: str, body: ZoneRenameIn, svc: ServicesDep, who: Principal = allow("zone.manage")
 ) -> ZoneOut:
     """A zone's name is what broadcasters read; its id (in schedules and targets) stays.
-    ``geocodes``: what CAP alerts call it."""
+    ``geocodes``: what CAP alerts call it; ``languages``: what its people hear, in order."""
     out = svc.zones.rename(who, zone_id, body.name) if body.name is not None else None
     if body.geocodes is not None:
         out = svc.zones.set_geocodes(who, zone_id, body.geocodes)
+    if body.languages is not None:
+        out = svc.zones.set_languages(who, zone_id, body.languages)
     return out or svc.zones.get(zone_id)

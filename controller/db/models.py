@@ -85,6 +85,8 @@ class Zone(Base):
     name: Mapped[str] = mapped_column(String(200))
     # what warning centres call it in a CAP alert's <geocode> ("VALUE" or "valueName=VALUE")
     geocodes: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # the languages its people hear, in the order a bulletin's versions are played to them
+    languages: Mapped[list[str]] = mapped_column(JSON, default=lambda: ["vi"])
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=_now)
 
 

@@ -312,8 +312,48 @@ MESSAGES: dict[str, dict[str, str]] = {
         "en": "Language '{language}' is not in the list.",
     },
     "speech.no_voice_for_language": {
-        "vi": "Chưa có giọng đọc máy cho {language}: hãy ghi âm hoặc tải tệp âm thanh lên.",
-        "en": "No synthetic voice speaks {language}: record it or upload an audio file.",
+        "vi": "Chưa có giọng đọc máy cho {language}: hãy ghi âm hoặc tải tệp âm thanh lên. "
+        "Giọng máy đọc được: {spoken}.",
+        "en": "No synthetic voice speaks {language}: record it or upload an audio file. "
+        "Voices speak: {spoken}.",
+    },
+    "speech.voice_files_missing": {
+        "vi": "Cần hai tệp: mô hình giọng (.onnx) và tệp cấu hình của nó (.onnx.json).",
+        "en": "Two files are needed: the voice model (.onnx) and its config (.onnx.json).",
+    },
+    "speech.voice_config_unreadable": {
+        "vi": "Không đọc được tệp cấu hình giọng (.onnx.json): không phải JSON.",
+        "en": "The voice config (.onnx.json) cannot be read: not JSON.",
+    },
+    "speech.voice_config_not_piper": {
+        "vi": "Tệp cấu hình không phải của một giọng Piper (thiếu audio.sample_rate hoặc "
+        "phoneme_id_map).",
+        "en": "The config is not a Piper voice's (no audio.sample_rate or phoneme_id_map).",
+    },
+    "speech.voice_language_unknown": {
+        "vi": "Giọng này đọc ngôn ngữ '{language}', không có trong danh sách ngôn ngữ của đài.",
+        "en": "This voice speaks '{language}', not one of the station's languages.",
+    },
+    "speech.voice_language_unused": {
+        "vi": "Chưa thôn nào nghe {language}: hãy thêm ngôn ngữ này cho thôn trước "
+        "(trang Thôn bản).",
+        "en": "No village hears {language}: add it to a village first (Villages page).",
+    },
+    "speech.voice_not_a_model": {
+        "vi": "Tệp mô hình không phải mô hình giọng ONNX chạy được.",
+        "en": "The model file is not an ONNX voice model that runs.",
+    },
+    "speech.voice_config_mismatch": {
+        "vi": "Tệp cấu hình không khớp với mô hình: câu đọc thử không tạo ra âm thanh.",
+        "en": "The config does not fit the model: the test sentence made no sound.",
+    },
+    "speech.voice_exists": {
+        "vi": "Đã có giọng '{voice}': hãy xoá giọng cũ trước.",
+        "en": "Voice '{voice}' is already installed: remove it first.",
+    },
+    "speech.voice_not_removable": {
+        "vi": "Giọng '{voice}' có sẵn trong hệ thống, không xoá được.",
+        "en": "Voice '{voice}' is built in and cannot be removed.",
     },
     "speech.voice_language": {
         "vi": "Giọng '{voice}' không đọc ngôn ngữ này.",

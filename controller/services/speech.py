@@ -12,15 +12,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from ..auth import Principal
-from ..db.models import SiteSetting
+from ..db.models import SiteSetting, Zone
 from ..domain.errors import DomainError, Invalid, NotFound
 from ..media.compose import Piece, compose
 from ..media.pipeline import Progress
 from ..media.tts.engines import LANGUAGES, Engines, SpeechFailed, Voice
 from ..media.tts.normalise import normalise
+from ..media.tts.piper import InstalledVoice, PiperEngine
 from .audit import AuditLog
 from .media import About, MediaService
 from .views import MediaOut
@@ -98,8 +100,21 @@ class SpeechService:
                 row.value = value
 
     def default_voice(self) -> str:
-        voice = self._setting(VOICE_KEY, self._fallback_voice)
-        return voice if self.engines.voice(voice) else self._fallback_voice
+        """The station's chosen voice; until it chooses, a neural Vietnamese voice if one is
+        installed, else the configured one (espeak-ng)."""
+        voice = self._setting(VOICE_KEY, None)
+        if voice and self.engines.voice(voice):
+            return str(voice)
+        neural = self.engines.voice_for("vi")
+        if neural is not None and neural.id.startswith("piper:"):
+            return neural.id
+        return self._fallback_voice
+
+    def voice_for(self, language: str) -> str:
+        """The voice a text in ``language`` is spoken with when none is chosen: the
+        station's chosen default if it speaks it, else a neural voice, else espeak-ng."""
+        found = self.engines.voice_for(language, self._setting(VOICE_KEY, None))
+        return found.id if found is not None else self.default_voice()
 
     def set_default_voice(self, who: Principal, voice: str) -> str:
         if self.engines.voice(voice) is None:
@@ -107,6 +122,42 @@ class SpeechService:
         self._store_setting(VOICE_KEY, voice)
         self._audit.record(who, "speech.voice", voice)
         return voice
+
+    # --- Piper voices the station installs ----------------------------------------------------
+
+    def _piper(self) -> PiperEngine:
+        engine = self.engines.engine("piper")
+        assert isinstance(engine, PiperEngine), "configured_engines always has piper"
+        return engine
+
+    def installed_voices(self) -> list[InstalledVoice]:
+        return self._piper().installed()
+
+    def add_voice(self, who: Principal, model: Path, config: Path, name: str) -> InstalledVoice:
+        """Check a Piper model and its config (a language some village hears, a test
+        sentence renders) and keep them; refused with nothing kept otherwise."""
+        with self._sessions() as session:
+            heard = {"vi"} | {
+                code for langs in session.scalars(select(Zone.languages)) for code in langs or []
+            }
+        try:
+            voice = self._piper().install(model, config, name, heard)
+        except SpeechFailed as exc:
+            raise Invalid(exc.key, **exc.params) from None
+        self._audit.record(
+            who, "speech.voice_add", voice.id, language=voice.language, rtf=voice.rtf
+        )
+        return voice
+
+    def remove_voice(self, who: Principal, voice_id: str) -> None:
+        engine, _, name = voice_id.partition(":")
+        if engine != "piper":
+            raise Invalid("speech.voice_not_removable", voice=voice_id[:80])
+        try:
+            self._piper().remove(name)
+        except SpeechFailed as exc:
+            raise NotFound(exc.key, **exc.params) from None
+        self._audit.record(who, "speech.voice_remove", voice_id)
 
     def lexicon(self) -> dict[str, str]:
         """The station's own abbreviations (added to, or replacing, the built-in ones)."""
@@ -157,8 +208,13 @@ class SpeechService:
             if len(text) > MAX_TEXT:
                 raise Invalid("speech.text_too_long", max=MAX_TEXT)
             if part.language not in spoken:
-                raise Invalid("speech.no_voice_for_language", language=LANGUAGES[part.language][0])
-            voice = part.voice or self.default_voice()
+                raise Invalid(
+                    "speech.no_voice_for_language",
+                    language=LANGUAGES[part.language][0],
+                    spoken=", ".join(LANGUAGES[c][0] for c in sorted(spoken) if c in LANGUAGES)
+                    or "-",
+                )
+            voice = part.voice or self.voice_for(part.language)
             found = self.engines.voice(voice)
             if found is None:
                 raise NotFound("speech.unknown_voice", voice=voice)

@@ -42,6 +42,9 @@ class ZoneOut(BaseModel):
     name: str
     device_count: int = 0
     geocodes: list[str] = Field(default_factory=list)
+    languages: list[str] = Field(
+        default_factory=lambda: ["vi"], description="what its people hear, in order"
+    )
 
 
 class DeviceOut(BaseModel):
@@ -250,6 +253,21 @@ class VoiceOut(BaseModel):
     name_vi: str
     name_en: str
     default: bool = False
+
+
+class InstalledVoiceOut(BaseModel):
+    """A Piper voice the station installed."""
+
+    id: str = Field(description="piper:NAME, what a text's ``voice`` names")
+    name: str
+    language: str
+    locale: str
+    quality: str = Field(description="x_low, low, medium or high")
+    sample_rate: int
+    dataset: str
+    rtf: float = Field(description="seconds of work per second of speech on this controller")
+    size_bytes: int
+    installed_at: str
 
 
 class LanguageOut(BaseModel):

@@ -7,8 +7,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from ..auth import Principal
 from ..db.models import DeviceZone, Zone
-from ..domain.errors import Conflict, NotFound
+from ..domain.errors import Conflict, Invalid, NotFound
 from ..domain.text import code_from_name
+from ..media.tts.engines import LANGUAGES
 from .audit import AuditLog
 from .views import ZoneOut
 
@@ -47,6 +48,28 @@ class ZoneService:
         self._audit.record(who, "zone.geocodes", zone_id, geocodes=geocodes)
         return self.get(zone_id)
 
+    def set_languages(self, who: Principal, zone_id: str, languages: list[str]) -> ZoneOut:
+        """The languages a village hears, in the order a bulletin's versions are played."""
+        wanted = list(dict.fromkeys(languages))
+        unknown = [code for code in wanted if code not in LANGUAGES]
+        if unknown or not wanted:
+            raise Invalid("speech.unknown_language", language=(unknown or ["-"])[0][:20])
+        with self._sessions.begin() as session:
+            zone = session.get(Zone, zone_id)
+            if zone is None:
+                raise NotFound("zone.not_found", id=zone_id)
+            zone.languages = wanted
+        self._audit.record(who, "zone.languages", zone_id, languages=wanted)
+        return self.get(zone_id)
+
+    def languages(self) -> dict[str, list[str]]:
+        """zone id → the languages its people hear, in order."""
+        with self._sessions() as session:
+            return {
+                zone_id: list(langs or ["vi"])
+                for zone_id, langs in session.execute(select(Zone.id, Zone.languages))
+            }
+
     def list(self) -> list[ZoneOut]:
         """Every zone with how many devices it holds."""
         with self._sessions() as session:
@@ -62,6 +85,7 @@ class ZoneService:
                     name=z.name,
                     device_count=counts.get(z.id, 0),
                     geocodes=list(z.geocodes or []),
+                    languages=list(z.languages or ["vi"]),
                 )
                 for z in zones
             ]
@@ -81,5 +105,9 @@ class ZoneService:
             count = session.scalar(select(func.count()).where(DeviceZone.zone_id == zone_id))
         self._audit.record(who, "zone.rename", zone_id, old=old, name=name)
         return ZoneOut(
-            id=zone_id, name=name, device_count=count or 0, geocodes=list(zone.geocodes or [])
+            id=zone_id,
+            name=name,
+            device_count=count or 0,
+            geocodes=list(zone.geocodes or []),
+            languages=list(zone.languages or ["vi"]),
         )

@@ -159,5 +159,10 @@ class Settings(
         return (self.shared_dir or self.data_dir) / "media"
 
     @property
+    def voices_dir(self) -> Path:
+        """The Piper voices the station installed (``loalang speech voice add``)."""
+        return (self.shared_dir or self.data_dir) / "voices"
+
+    @property
     def keys_dir(self) -> Path:
         return (self.shared_dir or self.data_dir) / "keys"

@@ -34,6 +34,50 @@ def speech_voices(url: str | None = UrlOpt, token: str | None = TokenOpt) -> Non
         typer.echo(f"{mark} {v['id']:<26} {v['language']:<4} {v['name_vi']} / {v['name_en']}")
 
 
+voice_app = typer.Typer(
+    help="Giọng đọc Piper của đài / the station's Piper voices", no_args_is_help=True
+)
+speech_app.add_typer(voice_app, name="voice")
+
+
+def _installed_line(v: dict) -> str:
+    return (
+        f"{v['id']:<34} {v['language']:<4} {v['locale']:<6} {v['quality']:<7} "
+        f"{v['sample_rate']} Hz  RTF {v['rtf']:.2f}  {v['size_bytes'] // 2**20} MB"
+    )
+
+
+@voice_app.command("add")
+def voice_add(
+    model: Path, config: Path, url: str | None = UrlOpt, token: str | None = TokenOpt
+) -> None:
+    """Install a Piper voice (FILE.onnx FILE.onnx.json): the controller checks the pair
+    (config, language, a test sentence renders) and keeps it."""
+    for f in (model, config):
+        if not f.is_file():
+            fail(f"Không thấy tệp / no such file: {f}")
+    out = call(
+        client_for(url, token).post_files,
+        "/api/speech/voices",
+        {"model": model, "config": config},
+    )
+    typer.echo(_installed_line(out))
+
+
+@voice_app.command("list")
+def voice_list(url: str | None = UrlOpt, token: str | None = TokenOpt) -> None:
+    """The Piper voices installed: language, quality, and speed (RTF) on the controller."""
+    for v in call(client_for(url, token).get, "/api/speech/voices/installed"):
+        typer.echo(_installed_line(v))
+
+
+@voice_app.command("remove")
+def voice_remove(voice: str, url: str | None = UrlOpt, token: str | None = TokenOpt) -> None:
+    """Remove an installed Piper voice (piper:NAME)."""
+    call(client_for(url, token).delete, f"/api/speech/voices/{voice}")
+    typer.echo(f"{voice}: đã xoá / removed")
+
+
 @speech_app.command("said")
 def speech_said(text: str, url: str | None = UrlOpt, token: str | None = TokenOpt) -> None:
     """How a text will be read aloud: numbers, dates, units and abbreviations in words."""

@@ -61,8 +61,22 @@ class Engines:
     def __init__(self, engines: Iterable[TtsEngine]):
         self._engines = {e.name: e for e in engines}
 
+    def engine(self, name: str) -> TtsEngine | None:
+        return self._engines.get(name)
+
     def voices(self) -> list[Voice]:
         return [v for e in self._engines.values() for v in e.voices()]
+
+    def voice_for(self, language: str, preferred: str | None = None) -> Voice | None:
+        """The voice that speaks ``language``: ``preferred`` if it does, else a neural
+        (Piper) voice, else any (espeak-ng is the fallback)."""
+        voices = [v for v in self.voices() if v.language == language]
+        chosen = next((v for v in voices if v.id == preferred), None)
+        return (
+            chosen
+            or next((v for v in voices if v.id.startswith("piper:")), None)
+            or (voices[0] if voices else None)
+        )
 
     def voice(self, voice_id: str) -> Voice | None:
         return next((v for v in self.voices() if v.id == voice_id), None)
