@@ -3,10 +3,7 @@ spoken from text (a job with progress), and media jobs."""
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 from dataclasses import asdict
-from pathlib import Path
 
 from fastapi import APIRouter, Query, Request, Response
 from fastapi import Path as PathParam
@@ -151,20 +148,6 @@ def set_default_voice(
     return VoiceIn(voice=svc.speech.set_default_voice(who, body.voice))
 
 
-async def receive_voice(request: Request) -> tuple[Path, Path, str, Path]:
-    """The multipart fields ``model`` (.onnx) and ``config`` (.onnx.json) copied to a scratch
-    directory (removed by the caller): model, config, the model's file name, the directory."""
-    form = await request.form(max_files=2, max_fields=2)
-    model, config = form.get("model"), form.get("config")
-    if not isinstance(model, UploadFile) or not isinstance(config, UploadFile):
-        raise Invalid("speech.voice_files_missing")
-    work = Path(tempfile.mkdtemp(prefix="loalang-voice-"))
-    for upload, name in ((model, "model.onnx"), (config, "model.onnx.json")):
-        with (work / name).open("wb") as out:
-            await run_in_threadpool(shutil.copyfileobj, upload.file, out, 1024 * 1024)
-    return work / "model.onnx", work / "model.onnx.json", model.filename or "voice", work
-
-
 def installed_out(voice: InstalledVoice) -> InstalledVoiceOut:
     return InstalledVoiceOut(id=voice.id, **asdict(voice))
 
@@ -196,11 +179,14 @@ async def add_voice(
 ) -> InstalledVoiceOut:
     """Install a Piper voice: multipart ``model`` (FILE.onnx) and ``config``
     (FILE.onnx.json). Checked (config, language, a test sentence renders), then kept."""
-    model, config, name, work = await receive_voice(request)
-    try:
-        voice = await run_in_threadpool(svc.speech.add_voice, who, model, config, name)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
+    form = await request.form(max_files=2, max_fields=2)
+    model, config = form.get("model"), form.get("config")
+    if not isinstance(model, UploadFile) or not isinstance(config, UploadFile):
+        raise Invalid("speech.voice_files_missing")
+    work = await svc.speech.receive_voice(model, config)
+    voice = await run_in_threadpool(
+        svc.speech.add_received_voice, who, work, model.filename or "voice"
+    )
     return installed_out(voice)
 
 

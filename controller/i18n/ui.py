@@ -884,6 +884,34 @@ UI: dict[str, dict[str, str]] = {
         "en": "The station's abbreviations (one per line: WORD = how it is read)",
     },
     "speech.builtin": {"vi": "Đã có sẵn", "en": "Built in"},
+    "speech.voices": {
+        "vi": "Giọng đọc tự nhiên (Piper, không cần mạng)",
+        "en": "Natural voices (Piper, offline)",
+    },
+    "speech.voices_hint": {
+        "vi": "Giọng máy ngoại tuyến đọc tự nhiên hơn espeak-ng. Tải tệp giọng (.onnx và "
+        ".onnx.json) trên máy có mạng rồi đưa lên đây; giọng được thử đọc trước khi lưu. "
+        "Ngôn ngữ chưa có giọng Piper vẫn đọc bằng espeak-ng.",
+        "en": "Offline voices that sound more natural than espeak-ng. Fetch a voice (.onnx and "
+        ".onnx.json) on a connected machine and add it here; it is tried before it is kept. "
+        "Languages with no Piper voice are still read by espeak-ng.",
+    },
+    "speech.voices_none": {
+        "vi": "Chưa cài giọng Piper nào: đang đọc bằng espeak-ng.",
+        "en": "No Piper voice installed: espeak-ng reads.",
+    },
+    "speech.voice_name": {"vi": "Giọng", "en": "Voice"},
+    "speech.voice_lang_column": {"vi": "Ngôn ngữ", "en": "Language"},
+    "speech.voice_quality": {"vi": "Chất lượng", "en": "Quality"},
+    "speech.voice_speed": {"vi": "Tốc độ tạo", "en": "Render speed"},
+    "speech.voice_rtf": {
+        "vi": "{rtf} giây cho mỗi giây lời đọc",
+        "en": "{rtf} s per second of speech",
+    },
+    "speech.voice_remove": {"vi": "Xoá", "en": "Remove"},
+    "speech.voice_model": {"vi": "Tệp mô hình (.onnx)", "en": "Model file (.onnx)"},
+    "speech.voice_config": {"vi": "Tệp cấu hình (.onnx.json)", "en": "Config file (.onnx.json)"},
+    "speech.voice_add": {"vi": "Thêm giọng", "en": "Add the voice"},
     "speech.save": {"vi": "Lưu", "en": "Save"},
     "speech.saved": {"vi": "Đã lưu.", "en": "Saved."},
     "speech.try": {"vi": "Thử đọc", "en": "Try it"},

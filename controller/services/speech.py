@@ -17,12 +17,13 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from ..auth import Principal
 from ..db.models import SiteSetting, Zone
-from ..domain.errors import DomainError, Invalid, NotFound
+from ..domain.errors import DomainError, Invalid, NotFound, TooLarge
+from ..fsutil import AsyncReader, receive_upload
 from ..media.compose import Piece, compose
 from ..media.pipeline import Progress
 from ..media.tts.engines import LANGUAGES, Engines, SpeechFailed, Voice
 from ..media.tts.normalise import normalise
-from ..media.tts.piper import InstalledVoice, PiperEngine
+from ..media.tts.piper import CONFIG, MAX_MODEL_BYTES, MODEL, InstalledVoice, PiperEngine
 from .audit import AuditLog
 from .media import About, MediaService
 from .views import MediaOut
@@ -132,6 +133,31 @@ class SpeechService:
 
     def installed_voices(self) -> list[InstalledVoice]:
         return self._piper().installed()
+
+    async def receive_voice(self, model: AsyncReader, config: AsyncReader) -> Path:
+        """An uploaded model and config copied to a scratch directory (``add_voice``
+        consumes it): ``model.onnx`` and ``model.onnx.json`` inside."""
+        work = Path(tempfile.mkdtemp(prefix="loalang-voice-"))
+        for upload, name, limit in ((model, MODEL, MAX_MODEL_BYTES), (config, CONFIG, 2**20)):
+            try:
+                await receive_upload(
+                    upload,
+                    work / name,
+                    limit,
+                    lambda limit=limit: TooLarge("upload.too_large", limit_mb=limit // 2**20),
+                    lambda: Invalid("upload.empty"),
+                )
+            except DomainError:
+                shutil.rmtree(work, ignore_errors=True)
+                raise
+        return work
+
+    def add_received_voice(self, who: Principal, work: Path, filename: str) -> InstalledVoice:
+        """``add_voice`` for what ``receive_voice`` kept; the scratch directory removed."""
+        try:
+            return self.add_voice(who, work / MODEL, work / CONFIG, filename)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
 
     def add_voice(self, who: Principal, model: Path, config: Path, name: str) -> InstalledVoice:
         """Check a Piper model and its config (a language some village hears, a test

@@ -176,3 +176,29 @@ def test_a_vietnamese_piper_voice_reads_a_bulletin_where_one_is_installed(stack:
     media = r.json()["media"]
     assert media["voice"] == added["id"]
     assert 2_000 < media["duration_ms"] < 15_000
+
+
+def test_the_speech_page_installs_lists_and_removes_a_voice_for_an_admin_only(stack: Stack):
+    stack.add_zone("ban-du-lich")
+    stack.api.patch("/api/zones/ban-du-lich", json={"languages": ["vi", "en"]})
+    admin = stack.person("quan-tri", "admin")
+    broadcaster = stack.person("phat-thanh", "broadcaster")
+    page = admin.get("/ui/speech")
+    assert "Giọng đọc tự nhiên" in page.text
+    assert "Chưa cài giọng Piper nào" in page.text
+    assert 'action="/ui/speech/voices"' not in broadcaster.get("/ui/speech").text
+    files = {"model": (MODEL.name, MODEL.read_bytes()), "config": (CONFIG.name, b"{ no")}
+    assert broadcaster.post("/ui/speech/voices", files=files).status_code == 403
+    bad = admin.post("/ui/speech/voices", files=files)
+    assert bad.status_code == 422
+    assert "không phải JSON" in bad.text
+    files["config"] = (CONFIG.name, CONFIG.read_bytes())
+    added = admin.post("/ui/speech/voices", files=files)
+    assert added.status_code == 303, added.text
+    listed = admin.get("/ui/speech").text
+    assert "en_US-joe-medium" in listed
+    assert "giây cho mỗi giây lời đọc" in listed
+    gone = admin.post("/ui/speech/voices/remove", data={"voice": VOICE})
+    assert gone.status_code == 303
+    assert "Chưa cài giọng Piper nào" in admin.get("/ui/speech").text
+    assert _kept(stack) == []

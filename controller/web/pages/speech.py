@@ -5,11 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse, Response
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from starlette.datastructures import UploadFile
 
 from ...auth import Principal, allowed
 from ...container import Services
-from ...domain.errors import DomainError
+from ...domain.errors import DomainError, Invalid
 from ...http import ServicesDep
 from ...i18n import translate
 from ...media.tts.normalise import ABBREVIATIONS
@@ -47,6 +49,7 @@ def speech_view(
 ) -> dict[str, Any]:
     return dict(
         voices=svc.speech.voices(),
+        installed=svc.speech.installed_voices(),
         default_voice=svc.speech.default_voice(),
         lexicon=lexicon if lexicon is not None else lexicon_text(svc.speech.lexicon()),
         builtin=sorted(ABBREVIATIONS.items()),
@@ -60,6 +63,56 @@ def speech_page(
     request: Request, svc: ServicesDep, who: Principal = page("speech.lexicon")
 ) -> HTMLResponse:
     return render(request, "speech.html", who, errors=[], saved=False, **speech_view(svc))
+
+
+@router.post("/speech/voices", response_class=HTMLResponse)
+async def speech_add_voice(
+    request: Request, svc: ServicesDep, who: Principal = page("speech.settings")
+) -> Response:
+    """The voice form: a Piper model and its config kept, or the page again with why."""
+    form = await request.form(max_files=2, max_fields=3)
+    model, config = form.get("model"), form.get("config")
+    try:
+        if not (
+            isinstance(model, UploadFile)
+            and isinstance(config, UploadFile)
+            and model.filename
+            and config.filename
+        ):
+            raise Invalid("speech.voice_files_missing")
+        work = await svc.speech.receive_voice(model, config)
+        await run_in_threadpool(svc.speech.add_received_voice, who, work, model.filename)
+    except DomainError as exc:
+        return render(
+            request,
+            "speech.html",
+            who,
+            status_code=422,
+            errors=[words(exc, lang_of(request))],
+            saved=False,
+            **speech_view(svc),
+        )
+    return RedirectResponse("/ui/speech#voices", status_code=303)
+
+
+@router.post("/speech/voices/remove", response_class=HTMLResponse)
+async def speech_remove_voice(
+    request: Request, svc: ServicesDep, who: Principal = page("speech.settings")
+) -> Response:
+    form = await request.form()
+    try:
+        svc.speech.remove_voice(who, str(form.get("voice", ""))[:80])
+    except DomainError as exc:
+        return render(
+            request,
+            "speech.html",
+            who,
+            status_code=422,
+            errors=[words(exc, lang_of(request))],
+            saved=False,
+            **speech_view(svc),
+        )
+    return RedirectResponse("/ui/speech#voices", status_code=303)
 
 
 @router.post("/speech", response_class=HTMLResponse)
