@@ -61,13 +61,13 @@ def test_numbers(number, words):
         ("từ 30-4-2026", "từ ngày ba mươi tháng tư năm hai nghìn không trăm hai mươi sáu"),
         ("thứ 4, tháng 4", "thứ tư, tháng tư"),
         # phone numbers, digit by digit
-        ("Liên hệ 0912 345 678", "Liên hệ không chín một hai ba bốn năm sáu bảy tám"),
+        ("Liên hệ 0912 345 678", "Liên hệ không chín một hai, ba bốn năm, sáu bảy tám"),
         ("gọi 114", "gọi một một bốn"),
         (
             "đường dây nóng: 0203.3822.111",
-            "đường dây nóng: không hai không ba ba tám hai hai một một một",
+            "đường dây nóng: không hai không ba, ba tám hai hai, một một một",
         ),
-        ("+84 912 345 678", "cộng tám bốn chín một hai ba bốn năm sáu bảy tám"),
+        ("+84 912 345 678", "cộng tám bốn, chín một hai, ba bốn năm, sáu bảy tám"),
         # units
         ("Mưa 120 mm", "Mưa một trăm hai mươi mi li mét"),
         ("gió 60 km/h", "gió sáu mươi ki lô mét trên giờ"),
@@ -85,6 +85,79 @@ def test_numbers(number, words):
 )
 def test_sentences(text, said):
     assert normalise(text) == said
+
+
+READINGS: dict[str, list[tuple[str, str]]] = {
+    "money": [
+        ("giá 25.000 đồng/kg", "giá hai mươi lăm nghìn đồng một ki lô gam"),
+        ("vé 50.000đ", "vé năm mươi nghìn đồng"),
+        ("hỗ trợ 1.500.000 VNĐ", "hỗ trợ một triệu năm trăm nghìn đồng"),
+        ("120.000 VND/người", "một trăm hai mươi nghìn đồng một người"),
+        ("lợn hơi 62.000 đ/kg", "lợn hơi sáu mươi hai nghìn đồng một ki lô gam"),
+        ("mức 1,2 triệu đồng", "mức một phẩy hai triệu đồng"),
+    ],
+    "negative temperatures": [
+        ("nhiệt độ -3°C", "nhiệt độ âm ba độ xê"),
+        ("có nơi -3 độ", "có nơi âm ba độ"),
+        ("từ -2 đến 5°C", "từ âm hai đến năm độ xê"),
+    ],
+    "fractions and scores, not dates": [
+        ("được 1/2 số hộ", "được một phần hai số hộ"),
+        ("chiếm 3/10 diện tích", "chiếm ba phần mười diện tích"),
+        ("35/70 hộ đã nộp", "ba mươi lăm phần bảy mươi hộ đã nộp"),
+        ("tỷ số 3-1", "tỷ số ba một"),
+        ("thắng 2:0", "thắng hai không"),
+        ("ngày 3/10 họp", "ngày ba tháng mười họp"),
+        ("hạn 3/10", "hạn ngày ba tháng mười"),
+    ],
+    "ranges": [
+        ("từ 20-25/10", "từ ngày hai mươi đến hai mươi lăm tháng mười"),
+        ("7h-11h", "bảy giờ đến mười một giờ"),
+        ("từ 7:30-11:00", "từ bảy giờ ba mươi phút đến mười một giờ"),
+        (
+            "gió 118-133 km/giờ",
+            "gió một trăm mười tám đến một trăm ba mươi ba ki lô mét trên giờ",
+        ),
+        ("mưa 100-200 mm", "mưa một trăm đến hai trăm mi li mét"),
+    ],
+    "units after a slash": [
+        ("gió 60 km/giờ", "gió sáu mươi ki lô mét trên giờ"),
+        ("xả 1.200 m3/s", "xả một nghìn hai trăm mét khối trên giây"),
+        ("mưa 100 mm/ngày", "mưa một trăm mi li mét trên ngày"),
+        ("năng suất 6 tấn/ha", "năng suất sáu tấn trên héc ta"),
+        ("200 người/km2", "hai trăm người trên ki lô mét vuông"),
+    ],
+    "phone numbers in groups": [
+        ("Liên hệ 0912345678", "Liên hệ không chín một hai, ba bốn năm, sáu bảy tám"),
+        ("gọi 024 3825 1234", "gọi không hai bốn, ba tám hai năm, một hai ba bốn"),
+        (
+            "đường dây nóng 02033822111",
+            "đường dây nóng không hai không ba, ba tám hai, hai một một một",
+        ),
+        ("gọi 1900 1234", "gọi một chín không không, một hai ba bốn"),
+        ("gọi 113", "gọi một một ba"),
+    ],
+    "symbols": [
+        ("Hà Nội - Hải Phòng", "Hà Nội, Hải Phòng"),
+        ("KT-XH", "kinh tế xã hội"),
+        ("a & b", "a và b"),
+    ],
+}
+
+
+@pytest.mark.parametrize(
+    ("category", "text", "said"),
+    [(category, text, said) for category, rows in READINGS.items() for text, said in rows],
+)
+def test_readings_per_category(category, text, said):
+    assert normalise(text) == said, category
+
+
+def test_the_station_lexicon_overrides_a_reading():
+    assert normalise("gió 60 km/giờ", {"km/giờ": "cây số một giờ"}) == (
+        "gió sáu mươi cây số một giờ"
+    )
+    assert normalise("100 VNĐ", {"VNĐ": "đồng Việt Nam"}) == "một trăm đồng Việt Nam"
 
 
 def test_the_station_lexicon_adds_and_overrides_words():
@@ -118,6 +191,19 @@ _PIECES = st.sampled_from(
         "mưa",
         "9999999999999999999",
         "+84",
+        "đ",
+        "VNĐ",
+        "đồng/kg",
+        "km/giờ",
+        "m3/s",
+        "°",
+        "&",
+        "@",
+        "=",
+        "–",
+        "tỷ số ",
+        "được ",
+        " số",
     ]
 )
 
@@ -128,6 +214,7 @@ _PIECES = st.sampled_from(
     ).map("".join)
 )
 @settings(max_examples=500)
-def test_no_digit_survives(text):
+def test_no_digit_or_symbol_survives(text):
     said = normalise(text)
     assert not any(c.isdecimal() for c in said), (text, said)
+    assert not set(said) & set("/%°+&=#*@$<>^~|_\\"), (text, said)
