@@ -167,7 +167,6 @@ class Services:
         self.commands = CommandPath(
             self.keys, self.sessions, self.gateway, settings.command_validity.seconds, self.locks
         )
-
         # schedules and plans
         self.schedules = ScheduleStore(self.sessions, settings.timezone)
         self.plans = PlanPublisher(
@@ -273,6 +272,7 @@ class Services:
             self.audit,
             settings.tts_default_voice,
         )
+        self.broadcasts.routing = self.speech.routing  # each village its language versions
         self.schedule_changes = ScheduleChanges(
             self.sessions, self.schedules, self.audit, self.plans_changed, self.speech
         )

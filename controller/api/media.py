@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse
+from pydantic import BaseModel, Field
 from starlette.datastructures import UploadFile
 
 from ..auth import Principal
@@ -85,6 +86,24 @@ def list_media(svc: ServicesDep) -> list[MediaOut]:
 @router.get("/api/media/{sha256}", response_model=MediaOut, dependencies=[allow("media.read")])
 def get_media(sha256: str, svc: ServicesDep) -> MediaOut:
     return svc.media.get(sha256)
+
+
+class VillageHearsOut(BaseModel):
+    zone: str
+    name: str
+    languages: list[str] = Field(description="what its people hear, in order")
+    hears: list[str] = Field(description="the versions of this bulletin it will hear, in order")
+
+
+@router.get(
+    "/api/media/{sha256}/villages",
+    response_model=list[VillageHearsOut],
+    dependencies=[allow("media.read")],
+)
+def who_hears_what(sha256: str, svc: ServicesDep) -> list[VillageHearsOut]:
+    """Which language versions of a bulletin each village will hear, before it is sent."""
+    svc.media.get(sha256)  # NotFound
+    return [VillageHearsOut(**v) for v in svc.speech.routing.who_hears_what(sha256)]
 
 
 @router.get(

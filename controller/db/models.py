@@ -150,6 +150,8 @@ class Media(Base):
     text: Mapped[str | None] = mapped_column(Text, nullable=True)
     voice: Mapped[str | None] = mapped_column(String(80), nullable=True)
     parts: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON, nullable=True)
+    # its versions joined for villages that hear only some, or in another order: "1,0" → sha
+    variants: Mapped[dict[str, str] | None] = mapped_column(JSON, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=_now)
 
 
@@ -212,6 +214,8 @@ class Delivery(Base):
         String(80), ForeignKey("broadcasts.id", ondelete="CASCADE"), index=True
     )
     device_id: Mapped[str] = mapped_column(ForeignKey("devices.id"), index=True)
+    # the language versions this device's villages hear, when not the broadcast's whole media
+    media_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
     state: Mapped[DeliveryState] = mapped_column(
         EnumText(DeliveryState, 16), default=DeliveryState.pending
     )

@@ -68,18 +68,22 @@ def one_offs(session: Session, start: datetime, end: datetime) -> tuple[OneOff, 
     ).all()
     out = []
     for b in rows:
-        devices = frozenset(d.device_id for d in b.deliveries)
-        out.append(
-            OneOff(
-                play_id=b.id,
-                title=b.title,
-                media_sha256=b.media_sha256,
-                start_at=b.start_at,
-                priority=b.priority,
-                devices=devices,
-                volume=b.volume,
+        # language versions by village: the devices that play each media, apart
+        by_media: dict[str, set[str]] = {}
+        for d in b.deliveries:
+            by_media.setdefault(d.media_sha256 or b.media_sha256, set()).add(d.device_id)
+        for media_sha256, devices in by_media.items():
+            out.append(
+                OneOff(
+                    play_id=b.id,
+                    title=b.title,
+                    media_sha256=media_sha256,
+                    start_at=b.start_at,
+                    priority=b.priority,
+                    devices=frozenset(devices),
+                    volume=b.volume,
+                )
             )
-        )
     return tuple(out)
 
 

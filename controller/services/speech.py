@@ -26,6 +26,7 @@ from ..media.tts.normalise import normalise
 from ..media.tts.piper import CONFIG, MAX_MODEL_BYTES, MODEL, InstalledVoice, PiperEngine
 from .audit import AuditLog
 from .media import About, MediaService
+from .routing import LanguageRouting
 from .views import MediaOut
 
 LEXICON_KEY = "tts_lexicon"
@@ -73,6 +74,7 @@ class SpeechService:
         self._media = media
         self._audit = audit
         self._fallback_voice = default_voice
+        self.routing = LanguageRouting(sessions, media)  # each village its own versions
 
     # --- what the station has ----------------------------------------------------------------
 
@@ -267,25 +269,34 @@ class SpeechService:
             spoken = [p for p in parts if p.text]
             total = sum(len(_chunks(normalise(p.text or "", lexicon))) for p in spoken) or 1
             done = 0
+            apart: list[str | None] = []  # each version's own audio, when there are several
             for index, part in enumerate(parts):
                 if index:
                     pieces.append(Piece(silence_ms=BETWEEN_VERSIONS_MS))
                 if part.media_sha256:
                     pieces.append(Piece(path=self._media.file(part.media_sha256)))
+                    apart.append(part.media_sha256)
                     continue
                 assert part.text is not None
                 assert part.voice is not None
+                own: list[Piece] = []
                 for n, chunk in enumerate(_chunks(normalise(part.text, lexicon))):
                     if n:
-                        pieces.append(Piece(silence_ms=GAP_MS))
+                        own.append(Piece(silence_ms=GAP_MS))
                     out = work / f"{index}-{n}.wav"
                     try:
                         self.engines.synthesize(chunk, part.voice, rate, out)
                     except SpeechFailed as exc:
                         raise Invalid(exc.key, **exc.params) from None
-                    pieces.append(Piece(path=out))
+                    own.append(Piece(path=out))
                     done += 1
                     report("speaking", 0.5 * done / total)
+                pieces += own
+                apart.append(
+                    self._version(who, own, work / f"{index}.wav", title, part)
+                    if len(parts) > 1
+                    else None
+                )
             joined = compose(pieces, work / "bulletin.wav")
             first = parts[0]
             spoken = [p.text for p in parts if p.text]  # a siren or a recording says no text
@@ -302,13 +313,14 @@ class SpeechService:
                             voice=p.voice,
                             said=normalise(p.text, lexicon) if p.text else None,
                             media_sha256=p.media_sha256,
+                            audio_sha256=own_audio,
                         ).items()
                         if v is not None
                     }
-                    for p in parts
+                    for p, own_audio in zip(parts, apart, strict=True)
                 ],
             )
-            return self._media.ingest(
+            made = self._media.ingest(
                 who,
                 joined,
                 "tts.wav",
@@ -316,8 +328,25 @@ class SpeechService:
                 progress=lambda stage, fraction: report(stage, 0.5 + 0.5 * fraction),
                 about=about,
             )
+            if len(parts) > 1:
+                self.routing.prepare(made[0].sha256)  # joined now: sending will not wait
+            return made
         finally:
             shutil.rmtree(work, ignore_errors=True)
+
+    def _version(
+        self, who: Principal, pieces: list[Piece], out: Path, title: str, part: SpeechPart
+    ) -> str:
+        """One spoken version kept as its own audio, so villages can hear it alone."""
+        name = LANGUAGES.get(part.language, ("?", "?"))[0]
+        media, _ = self._media.ingest(
+            who,
+            compose(pieces, out),
+            "tts.wav",
+            f"{title or (part.text or '')[:60]} ({name})"[:200],
+            about=About(language=part.language, text=part.text, voice=part.voice),
+        )
+        return media.sha256
 
     def refusal(self, part: SpeechPart) -> DomainError | None:
         """Why ``part`` cannot be spoken (for checks that report rather than raise), or None."""

@@ -96,6 +96,9 @@ class DeliveryOut(BaseModel):
     )
     line_check: dict[str, Any] | None = None
     interrupted: bool
+    media_sha256: str | None = Field(
+        None, description="the language versions its villages hear, when not the whole bulletin"
+    )
     start_offset_ms: int | None = Field(None, description="actual start minus scheduled start")
     device_status: str | None = None
 

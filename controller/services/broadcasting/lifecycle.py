@@ -13,6 +13,7 @@ import logging
 import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -50,6 +51,9 @@ from .records import (
 from .sending import BroadcastSender
 from .timing import BroadcastTimes
 
+if TYPE_CHECKING:  # (it reads the deliveries' devices through this package)
+    from ..routing import LanguageRouting
+
 log = logging.getLogger(__name__)
 
 
@@ -72,6 +76,7 @@ class BroadcastService:
         self._audit = audit
         self._plans_changed = plans_changed  # a one-off ahead travels in the device plans
         self._changed = changed  # open pages show what waits for someone and what is on air
+        self.routing: LanguageRouting | None = None  # each village its own language versions
 
     # --- making ----------------------------------------------------------------------------
 
@@ -89,6 +94,7 @@ class BroadcastService:
         timing = self.times.window(req.start_at, req.max_late_s, lead)
         broadcast_id = "b-" + uuid.uuid4().hex[:12]
         targets = sorted(set(req.targets))
+        variants = self._variants(req.media_sha256, targets)
         with self._sessions.begin() as session:
             media = session.get(Media, req.media_sha256)
             if media is None:
@@ -118,8 +124,8 @@ class BroadcastService:
                 approved_by=None if hold else who.username,
                 approved_at=None if hold else now,
             )
-            store(session, device_ids, first)
-            repetitions = self._store_repetitions(session, req, first, device_ids, lead)
+            store(session, device_ids, first, variants)
+            repetitions = self._store_repetitions(session, req, first, device_ids, lead, variants)
         self._audit.record(
             who,
             "broadcast.create",
@@ -145,6 +151,12 @@ class BroadcastService:
             self._changed()
         return broadcast_id
 
+    def _variants(self, media_sha256: str, targets: list[str]) -> dict[str, str]:
+        """device → the versions its villages hear, where not the whole bulletin."""
+        if self.routing is None or targets == []:
+            return {}
+        return self.routing.per_device(media_sha256, targets)
+
     def _store_repetitions(
         self,
         session: Session,
@@ -152,6 +164,7 @@ class BroadcastService:
         first: Broadcast,
         device_ids: list[str],
         lead: timedelta,
+        variants: dict[str, str],
     ) -> list[tuple[str, datetime]]:
         """The repetitions of a series, each a broadcast of its own (its own signed play and
         log rows), in the first's state; their times follow the first's release."""
@@ -160,6 +173,8 @@ class BroadcastService:
         media = session.get(Media, req.repeat_media_sha256 or first.media_sha256)
         if media is None:
             raise NotFound("media.not_found")
+        if media.sha256 != first.media_sha256:  # its own versions (the issue time restated)
+            variants = self._variants(media.sha256, first.targets)
         every = timedelta(seconds=req.repeat_every_s)
         first.series_id, first.repeat_every_s = first.id, req.repeat_every_s
         out = []
@@ -192,6 +207,7 @@ class BroadcastService:
                     repeat_index=k,
                     repeat_every_s=req.repeat_every_s,
                 ),
+                variants,
             )
             out.append((f"{first.id}-r{k}", timing.send_at))
         return out

@@ -98,8 +98,14 @@ def claim(session: Session, broadcast_id: str, source: S, dest: S) -> bool:
     return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
-def store(session: Session, device_ids: list[str], broadcast: Broadcast) -> None:
-    """The broadcast row and one pending delivery per device it reaches."""
+def store(
+    session: Session,
+    device_ids: list[str],
+    broadcast: Broadcast,
+    variants: dict[str, str] | None = None,
+) -> None:
+    """The broadcast row and one pending delivery per device it reaches; ``variants``: the
+    devices that play only some of its language versions, and that media."""
     session.add(broadcast)
     for device_id in device_ids:
         session.add(
@@ -108,8 +114,25 @@ def store(session: Session, device_ids: list[str], broadcast: Broadcast) -> None
                 device_id=device_id,
                 state=DeliveryState.pending,
                 updated_at=broadcast.created_at,
+                media_sha256=(variants or {}).get(device_id),
             )
         )
+
+
+def variants_of(session: Session, broadcast_id: str) -> list[tuple[str, Media | None]]:
+    """Each device and the language versions it plays (None: the whole bulletin), when any
+    device plays only some; empty when every device plays the whole bulletin."""
+    rows = list(
+        session.execute(
+            select(Delivery.device_id, Delivery.media_sha256)
+            .where(Delivery.broadcast_id == broadcast_id)
+            .order_by(Delivery.device_id)
+        )
+    )
+    if not any(media for _, media in rows):
+        return []
+    media = {sha: session.get(Media, sha) for sha in {m for _, m in rows if m}}
+    return [(device_id, media.get(sha) if sha else None) for device_id, sha in rows]
 
 
 def get_row(session: Session, broadcast_id: str, deliveries: bool = True) -> Broadcast:

@@ -8,6 +8,7 @@ import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
+from msgspec.structs import replace
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, lazyload, sessionmaker
 
@@ -20,7 +21,15 @@ from ...fleet.commands import CommandPath, SentCommand
 from ...jobs import Jobs
 from ...settings import Settings
 from ..devices import offline_since
-from .records import MISSED_REASON, claim, duration_ms, playable, resolve_devices
+from .records import (
+    MISSED_REASON,
+    claim,
+    duration_ms,
+    media_ref,
+    playable,
+    resolve_devices,
+    variants_of,
+)
 
 log = logging.getLogger(__name__)
 
@@ -84,11 +93,19 @@ class BroadcastSender:
                 volume=broadcast.volume,
                 **playable(session, broadcast),
             )
-            targets = list(broadcast.targets)
+            sends = [(target, play) for target in broadcast.targets]
+            routed = variants_of(session, broadcast_id)
+            if routed:  # language versions by village: each device its own play
+                sends = [
+                    (f"device:{device_id}", replace(play, media=media_ref(media)))
+                    if media is not None
+                    else (f"device:{device_id}", play)
+                    for device_id, media in routed
+                ]
             not_after = broadcast.not_after
             close_at = self.close_time(broadcast)
-        for target in targets:
-            self._commands.send(target, play, not_after=not_after, broadcast_id=broadcast_id)
+        for target, command in sends:
+            self._commands.send(target, command, not_after=not_after, broadcast_id=broadcast_id)
         with self._sessions.begin() as session:
             # conditional: a cancel that arrived meanwhile stays cancelled
             if claim(session, broadcast_id, S.sending, S.sent):
@@ -96,7 +113,7 @@ class BroadcastSender:
                     update(Broadcast).where(Broadcast.id == broadcast_id).values(sent_at=utcnow())
                 )
         self._jobs.at(close_at, f"close:{broadcast_id}", self.close, broadcast_id)
-        log.info("broadcast %s sent to %s", broadcast_id, ", ".join(targets))
+        log.info("broadcast %s sent to %s", broadcast_id, ", ".join(t for t, _ in sends))
 
     def _send_now(self, broadcast_id: str, send_at: datetime) -> bool:
         """Send a broadcast due now (an emergency's confirmation) from the releasing thread,
