@@ -884,6 +884,23 @@ UI: dict[str, dict[str, str]] = {
         "en": "The station's abbreviations (one per line: WORD = how it is read)",
     },
     "speech.builtin": {"vi": "Đã có sẵn", "en": "Built in"},
+    "send.hears": {"vi": "— sẽ nghe:", "en": "— will hear:"},
+    "send.hears_hint": {
+        "vi": "Bản tin có nhiều phiên bản ngôn ngữ: mỗi thôn chỉ nghe phiên bản bằng ngôn ngữ "
+        "của thôn, theo thứ tự đài đặt (trang Thiết lập); thôn không có phiên bản nào của mình "
+        "thì nghe cả bản tin.",
+        "en": "A bulletin in several languages: each village hears only the versions in its own "
+        "languages, in the order the station set (Setup page); a village with none of its "
+        "languages hears the whole bulletin.",
+    },
+    "setup.zone_languages": {"vi": "Ngôn ngữ nghe", "en": "Languages heard"},
+    "setup.save_languages": {"vi": "Lưu", "en": "Save"},
+    "setup.languages_hint": {
+        "vi": "Mỗi thôn nghe các phiên bản ngôn ngữ của bản tin theo thứ tự ghi ở đây "
+        '(ví dụ "hmn, vi": tiếng H\'Mông trước, tiếng Việt sau). Mã ngôn ngữ:',
+        "en": "Each village hears a bulletin's language versions in the order written here "
+        '(e.g. "hmn, vi": Hmong first, then Vietnamese). Language codes:',
+    },
     "speech.voices": {
         "vi": "Giọng đọc tự nhiên (Piper, không cần mạng)",
         "en": "Natural voices (Piper, offline)",

@@ -78,3 +78,24 @@ def test_a_two_language_bulletin_plays_the_right_versions_in_each_village(stack:
     later, _ = correlation(tail[: len(vi)], vi, max_lag=9600)
     assert later > 0.9, later
     assert np.abs(read_wav(stack.output_files("loa-thon-kinh")[0])).max() > 0
+
+
+def test_the_setup_page_sets_a_villages_languages_and_the_send_form_says_who_hears_what(
+    stack: Stack,
+):
+    stack.add_zone("ban-tron", "Bản Tròn")
+    admin = stack.person("quan-tri", "admin")
+    r = admin.post("/ui/zones/ban-tron/languages", data={"languages": "hmn, vi"})
+    assert r.status_code == 303, r.text
+    assert stack.api.get("/api/zones").json()[0]["languages"] == ["hmn", "vi"]
+    bad = admin.post("/ui/zones/ban-tron/languages", data={"languages": "hmn, xx"})
+    assert bad.status_code == 422
+    assert "xx" in bad.text
+    assert stack.api.get("/api/zones").json()[0]["languages"] == ["hmn", "vi"]  # unchanged
+    setup = admin.get("/ui/setup").text
+    assert 'value="hmn, vi"' in setup
+    send = admin.get("/ui/send").text
+    assert "sẽ nghe: <span>Tiếng H&#39;Mông → Tiếng Việt</span>" in send or (
+        "sẽ nghe: <span>Tiếng H'Mông → Tiếng Việt</span>" in send
+    )
+    assert 'data-hears="hmn,vi"' in send

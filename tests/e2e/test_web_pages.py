@@ -168,6 +168,7 @@ def test_zone_rename_keeps_its_id(stack: Stack):
         "name": "Thôn Đông",
         "device_count": 0,
         "geocodes": [],
+        "languages": ["vi"],
     }
 
 

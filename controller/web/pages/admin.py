@@ -17,6 +17,7 @@ from ...container import Services
 from ...domain.errors import DomainError
 from ...http import ServicesDep
 from ...i18n import translate
+from ...media.tts.engines import LANGUAGES
 from ...services.audit import KINDS
 from ...services.views import DeviceRegistered
 from ...settings import is_loopback
@@ -47,7 +48,12 @@ def setup_view(svc: Services, request_url: str) -> dict[str, Any]:
         if base
         else None
     )
-    return dict(zones=svc.zones.list(), devices=devices, phone=phone)
+    return dict(
+        zones=svc.zones.list(),
+        devices=devices,
+        phone=phone,
+        language_names={code: vi for code, (vi, _) in LANGUAGES.items()},
+    )
 
 
 def enrolment_view(svc: Services, registered: DeviceRegistered) -> dict[str, Any]:
@@ -141,6 +147,28 @@ def setup_page(
     return render(
         request, "setup.html", who, errors=[], form={}, **setup_view(svc, str(request.url))
     )
+
+
+@router.post("/zones/{zone_id}/languages", response_class=HTMLResponse)
+async def zone_languages(
+    zone_id: str, request: Request, svc: ServicesDep, who: Principal = page("zone.manage")
+) -> Response:
+    """A village's languages, in the order a bulletin's versions play to it ("hmn, vi")."""
+    form = await request.form()
+    codes = [c.strip() for c in str(form.get("languages", ""))[:120].split(",") if c.strip()]
+    try:
+        svc.zones.set_languages(who, zone_id[:64], codes)
+    except DomainError as exc:
+        return render(
+            request,
+            "setup.html",
+            who,
+            status_code=422,
+            errors=[words(exc, lang_of(request))],
+            form={},
+            **setup_view(svc, str(request.url)),
+        )
+    return RedirectResponse("/ui/setup#villages", status_code=303)
 
 
 @router.post("/setup/devices", response_class=HTMLResponse)

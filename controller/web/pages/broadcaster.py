@@ -199,6 +199,8 @@ def send_view(svc: Services, form: dict[str, Any]) -> dict[str, Any]:
         default_voice=svc.speech.default_voice(),
         languages=svc.speech.languages(),
         unwell=unwell,
+        zone_languages=svc.zones.languages(),  # who hears which version, shown before sending
+        language_names={c["code"]: c["name_vi"] for c in svc.speech.languages()},
     )
 
 

@@ -402,4 +402,29 @@
                                                      : window.location.href + "?stay=1");
            }, function () { window.location.reload(); });
   }
+
+  // The send form: which versions each village will hear, as the languages are chosen
+  // (the same rule as controller/domain/languages.py: its own languages in its order, else all).
+  var villageBox = document.getElementById("villages");
+  if (villageBox && villageBox.dataset.names) {
+    var names = JSON.parse(villageBox.dataset.names);
+    var hearsNow = function () {
+      var main = document.getElementById("language"), extra = document.getElementById("extra_language");
+      var versions = [main ? main.value : "vi"];
+      if (extra && extra.value) versions.push(extra.value);
+      villageBox.querySelectorAll(".hears").forEach(function (el) {
+        var chosen = [];
+        el.dataset.hears.split(",").forEach(function (code) {
+          versions.forEach(function (v) { if (v === code && chosen.indexOf(v) < 0) chosen.push(v); });
+        });
+        if (!chosen.length) chosen = versions;
+        el.querySelector("span").textContent = chosen.map(function (c) { return names[c] || c; }).join(" → ");
+      });
+    };
+    ["language", "extra_language"].forEach(function (id) {
+      var el = document.getElementById(id);
+      if (el) el.addEventListener("change", hearsNow);
+    });
+    hearsNow();
+  }
 })();
