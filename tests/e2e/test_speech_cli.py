@@ -2,35 +2,16 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 from tests.support.audio import make_speech
+from tests.support.cli import run_cli
 from tests.support.stack import Stack
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def _cli(stack: Stack, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "LOALANG_URL": stack.base_url, "LOALANG_TOKEN": stack.services.api_token}
-    return subprocess.run(
-        [sys.executable, "-m", "loalang.cli", *args],
-        env=env,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=180,
-        check=False,
-    )
 
 
 def test_broadcast_a_text_in_the_southern_voice_and_follow_it(stack: Stack):
     stack.add_zone("thon-dong")
     stack.register("loa-1", ["thon-dong"])
     stack.start_agent("loa-1")
-    out = _cli(
+    out = run_cli(
         stack,
         "broadcast",
         "--text",
@@ -56,16 +37,16 @@ def test_broadcast_a_text_in_the_southern_voice_and_follow_it(stack: Stack):
 
 def test_upload_shows_progress_and_a_refusal_says_why(stack: Stack, speech_dir, tmp_path):
     path = make_speech(speech_dir / "cli-upload.wav")
-    ok = _cli(stack, "media", "upload", str(path), "--title", "Thử")
+    ok = run_cli(stack, "media", "upload", str(path), "--title", "Thử")
     assert ok.returncode == 0, ok.stderr
     assert "Tải lên / upload" in ok.stdout + ok.stderr
     assert '"title": "Thử"' in ok.stdout
     junk = tmp_path / "junk.wav"
     junk.write_bytes(b"RIFF not really a wave file" * 200)
-    bad = _cli(stack, "media", "upload", str(junk))
+    bad = run_cli(stack, "media", "upload", str(junk))
     assert bad.returncode == 1
     assert "upload.not_audio" in bad.stderr
-    voices = _cli(stack, "speech", "voices")
+    voices = run_cli(stack, "speech", "voices")
     assert "espeak:vi-vn-x-central" in voices.stdout
-    said = _cli(stack, "speech", "said", "UBND họp lúc 17:00")
+    said = run_cli(stack, "speech", "said", "UBND họp lúc 17:00")
     assert said.stdout.strip() == "Ủy ban nhân dân họp lúc mười bảy giờ"

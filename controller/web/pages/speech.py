@@ -65,6 +65,19 @@ def speech_page(
     return render(request, "speech.html", who, errors=[], saved=False, **speech_view(svc))
 
 
+def _refused(request: Request, svc: Services, who: Principal, exc: DomainError) -> Response:
+    """The page again, saying why a voice was not added or removed."""
+    return render(
+        request,
+        "speech.html",
+        who,
+        status_code=422,
+        errors=[words(exc, lang_of(request))],
+        saved=False,
+        **speech_view(svc),
+    )
+
+
 @router.post("/speech/voices", response_class=HTMLResponse)
 async def speech_add_voice(
     request: Request, svc: ServicesDep, who: Principal = page("speech.settings")
@@ -83,15 +96,7 @@ async def speech_add_voice(
         work = await svc.speech.receive_voice(model, config)
         await run_in_threadpool(svc.speech.add_received_voice, who, work, model.filename)
     except DomainError as exc:
-        return render(
-            request,
-            "speech.html",
-            who,
-            status_code=422,
-            errors=[words(exc, lang_of(request))],
-            saved=False,
-            **speech_view(svc),
-        )
+        return _refused(request, svc, who, exc)
     return RedirectResponse("/ui/speech#voices", status_code=303)
 
 
@@ -103,15 +108,7 @@ async def speech_remove_voice(
     try:
         svc.speech.remove_voice(who, str(form.get("voice", ""))[:80])
     except DomainError as exc:
-        return render(
-            request,
-            "speech.html",
-            who,
-            status_code=422,
-            errors=[words(exc, lang_of(request))],
-            saved=False,
-            **speech_view(svc),
-        )
+        return _refused(request, svc, who, exc)
     return RedirectResponse("/ui/speech#voices", status_code=303)
 
 
