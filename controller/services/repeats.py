@@ -13,7 +13,7 @@ from protocol.messages import utcnow
 
 from ..auth import Principal
 from ..domain.errors import DomainError, Invalid
-from ..domain.repeats import issue_time_words, repetition_count
+from ..domain.repeats import issue_time_in, issue_time_words, repetition_count
 from .broadcasting import BroadcastQueries, BroadcastRequest, BroadcastService
 from .media import MediaService
 from .speech import SpeechPart, SpeechService
@@ -48,7 +48,21 @@ class RepeatService:
     def _said_before(
         self, who: Principal, words: str, media_sha256: str, language: str, title: str
     ) -> str:
+        """The issue time, then the bulletin. A bulletin of several language versions: each
+        version after the time said in its language where a voice speaks it (so each village,
+        hearing its own versions, hears the time in its language where it can)."""
+        message = self._media.get(media_sha256)
+        versions = message.parts or []
         parts = [SpeechPart("vi", words), SpeechPart(language, media_sha256=media_sha256)]
+        if len(versions) > 1 and all(v.get("audio_sha256") for v in versions):
+            spoken = self._speech.engines.languages_spoken()
+            parts = []
+            for v in versions:
+                code = str(v.get("language", "vi"))
+                said = issue_time_in(code, words)
+                if said and code in spoken:
+                    parts.append(SpeechPart(code, said))
+                parts.append(SpeechPart(code, media_sha256=str(v["audio_sha256"])))
         out, _ = self._speech.render(who, parts, title)
         return out.sha256
 

@@ -9,6 +9,7 @@ import pytest
 
 from controller.domain.repeats import (
     MAX_REPETITIONS,
+    issue_time_in,
     issue_time_words,
     repetition_count,
     repetition_starts,
@@ -44,3 +45,10 @@ def test_the_issue_time_is_said_in_words():
     assert (
         issue_time_words(datetime(2026, 12, 1, 7, 0)) == "Bản tin phát lúc 7 giờ ngày 1 tháng 12."
     )
+
+
+def test_the_issue_time_is_said_in_english_and_left_out_where_no_words_exist():
+    words = issue_time_words(datetime(2026, 12, 1, 14, 5))
+    assert issue_time_in("vi", words) == words
+    assert issue_time_in("en", words) == "This bulletin was issued at 14:05 on 1 December."
+    assert issue_time_in("hmn", words) is None

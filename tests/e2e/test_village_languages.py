@@ -99,3 +99,33 @@ def test_the_setup_page_sets_a_villages_languages_and_the_send_form_says_who_hea
         "sẽ nghe: <span>Tiếng H'Mông → Tiếng Việt</span>" in send
     )
     assert 'data-hears="hmn,vi"' in send
+
+
+def test_a_repeated_bulletins_issue_time_is_said_only_to_villages_whose_language_has_it(
+    stack: Stack, speech_dir
+):
+    from controller.auth import SYSTEM, SYSTEM_ROLES, Principal
+
+    for zone, languages in (("thon-kinh", ["vi"]), ("ban-hmong", ["hmn"])):
+        stack.add_zone(zone)
+        stack.api.patch(f"/api/zones/{zone}", json={"languages": languages})
+    recording = stack.upload(make_speech(speech_dir / "hmong-2.wav", "Nyob zoo"), title="H")
+    whole = stack.api.post(
+        "/api/speech",
+        params={"wait": "true"},
+        json={
+            "parts": [
+                {"language": "vi", "text": "Bão số 3 đang vào bờ."},
+                {"language": "hmn", "media_sha256": recording["sha256"]},
+            ]
+        },
+    ).json()["media"]
+    repeated = stack.services.repeats.introduced(
+        Principal(SYSTEM, SYSTEM_ROLES, None), whole["sha256"], "Bão"
+    )
+    parts = stack.api.get(f"/api/media/{repeated}").json()["parts"]
+    assert [p["language"] for p in parts] == ["vi", "vi", "hmn"]
+    assert parts[0]["text"].startswith("Bản tin phát lúc")
+    heard = {v["zone"]: v["hears"] for v in stack.api.get(f"/api/media/{repeated}/villages").json()}
+    # the Kinh village: the time, then the Vietnamese version; the Hmong one: its version only
+    assert heard == {"thon-kinh": ["vi", "vi"], "ban-hmong": ["hmn"]}
