@@ -33,9 +33,11 @@ UPLOAD_PATHS = (
     "/ui/send",  # audio files: up to max_upload_bytes, logged in only
     "/api/releases",
     "/ui/updates/releases",  # agent releases (wheels)
-    "/api/speech/voices",
-    "/ui/speech/voices",  # Piper voices (a model of 20-120 MB and its config)
 )
+VOICE_PATHS = ("/api/speech/voices", "/ui/speech/voices")
+"""Piper voices: a model of 20-120 MB and its config, limited by what a model may weigh (not
+by the station's audio upload limit)."""
+VOICE_LIMIT = 300 * 1024 * 1024 + 2 * 1024 * 1024
 MULTIPART_SLACK = 1024 * 1024  # the form's other fields and boundaries around the file
 PUBLIC = ("/auth/login", "/auth/logout", "/ui/login", "/icecast/auth", "/api/cap")
 """Where a body comes without a person's log-in: logging in, Icecast's questions (its own
@@ -64,7 +66,11 @@ class BodyLimits:
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
         upload = scope["path"] in UPLOAD_PATHS
         limit = (
-            self.services.settings.max_upload_bytes + MULTIPART_SLACK if upload else self.body_limit
+            VOICE_LIMIT
+            if scope["path"] in VOICE_PATHS
+            else self.services.settings.max_upload_bytes + MULTIPART_SLACK
+            if upload
+            else self.body_limit
         )
         lang = pick_language(headers.get("accept-language"))
         too_large = TooLarge("upload.too_large", limit_mb=max(1, limit // 2**20))
