@@ -269,13 +269,16 @@ class SpeechService:
             spoken = [p for p in parts if p.text]
             total = sum(len(_chunks(normalise(p.text or "", lexicon))) for p in spoken) or 1
             done = 0
-            apart: list[str | None] = []  # each version's own audio, when there are several
+            # each version's own audio, for villages that hear only some languages (a siren and
+            # a text in one language stay one piece: nothing more is encoded on that path)
+            several_languages = len({p.language for p in parts}) > 1
+            apart: list[str | None] = []
             for index, part in enumerate(parts):
                 if index:
                     pieces.append(Piece(silence_ms=BETWEEN_VERSIONS_MS))
                 if part.media_sha256:
                     pieces.append(Piece(path=self._media.file(part.media_sha256)))
-                    apart.append(part.media_sha256)
+                    apart.append(part.media_sha256 if several_languages else None)
                     continue
                 assert part.text is not None
                 assert part.voice is not None
@@ -294,7 +297,7 @@ class SpeechService:
                 pieces += own
                 apart.append(
                     self._version(who, own, work / f"{index}.wav", title, part)
-                    if len(parts) > 1
+                    if several_languages
                     else None
                 )
             joined = compose(pieces, work / "bulletin.wav")
@@ -328,7 +331,7 @@ class SpeechService:
                 progress=lambda stage, fraction: report(stage, 0.5 + 0.5 * fraction),
                 about=about,
             )
-            if len(parts) > 1:
+            if several_languages:
                 self.routing.prepare(made[0].sha256)  # joined now: sending will not wait
             return made
         finally:
