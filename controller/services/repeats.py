@@ -87,6 +87,8 @@ class RepeatService:
         if count <= 1:
             return self._broadcasts.create(req, who, draft=draft)
         introduced = self.introduced(who, req.media_sha256, req.title)
+        if req.start_at is not None and req.start_at <= utcnow():
+            req = replace(req, start_at=None)  # making the introduction took past it: now
         return self._broadcasts.create(
             replace(
                 req, repeat_every_s=every_s, repeat_count=count, repeat_media_sha256=introduced

@@ -315,7 +315,9 @@ def test_an_fm_relay_on_demand_tunes_the_boards_tuner_for_its_slot(stack: Stack,
     )[0]["payload"]
     assert done["stream_urls"] == ["fm:98500"]
     assert not done["interrupted"]
-    assert done["dead_air_ms"] == 0  # the tuner fed the amplifiers, not the Pi
+    # the tuner fed the amplifiers for the 8 s slot, not the Pi: at most a block or two of
+    # the Pi's silence while the board switched to the tuner on a loaded machine
+    assert done["dead_air_ms"] <= 250, done["dead_air_ms"]
     assert done["line_check"]["line_ma"]  # the speaker lines carried current
     wait_for(lambda: board.state.source == 0, what="back to the Pi's audio")
     stack.wait_states(r.json()["id"], {"played"})
