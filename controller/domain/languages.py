@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 DEFAULT_LANGUAGES = ("vi",)
+BETWEEN_VERSIONS_MS = 1200  # the pause between two versions, in a bulletin and in its variants
 
 
 def heard_languages(zone_languages: Iterable[Sequence[str]]) -> list[str]:

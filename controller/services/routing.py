@@ -16,15 +16,19 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from ..auth import SYSTEM, SYSTEM_ROLES, Principal
 from ..db.models import DeviceZone, Media, Zone
-from ..domain.languages import heard_languages, is_whole, route, variant_key
+from ..domain.languages import (
+    BETWEEN_VERSIONS_MS,
+    heard_languages,
+    is_whole,
+    route,
+    variant_key,
+)
 from ..media.compose import Piece, compose
 from ..media.tts.engines import LANGUAGES
 from .broadcasting.records import resolve_devices
 from .media import About, MediaService
 
 log = logging.getLogger(__name__)
-
-BETWEEN_VERSIONS_MS = 1200  # the same pause as between the versions of the whole bulletin
 
 
 def version_languages(media: Media) -> list[str] | None:
@@ -64,11 +68,12 @@ class LanguageRouting:
                 return {}
             heard = self._heard(session, resolve_devices(session, targets))
         choices = {d: route(languages, h) for d, h in heard.items()}
-        out: dict[str, str] = {}
-        for device_id, indices in choices.items():
-            if not is_whole(indices, len(languages)):
-                out[device_id] = self.variant(media_sha256, indices)
-        return out
+        joined = {  # each distinct choice once, however many devices make it
+            indices: self.variant(media_sha256, indices)
+            for indices in set(choices.values())
+            if not is_whole(indices, len(languages))
+        }
+        return {d: joined[i] for d, i in choices.items() if i in joined}
 
     def prepare(self, media_sha256: str) -> None:
         """Join now the variants the station's villages will need (after a bulletin is made,

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from ..auth import Principal
 from ..db.models import SiteSetting, Zone
 from ..domain.errors import DomainError, Invalid, NotFound, TooLarge
+from ..domain.languages import BETWEEN_VERSIONS_MS
 from ..fsutil import AsyncReader, receive_upload
 from ..media.compose import Piece, compose
 from ..media.pipeline import Progress
@@ -34,7 +35,6 @@ VOICE_KEY = "tts_default_voice"
 MAX_TEXT = 20_000  # characters in one version (about 25 minutes of speech)
 CHUNK = 400  # characters spoken at a time (progress; a long text is not one process)
 GAP_MS = 250  # between chunks of one text
-BETWEEN_VERSIONS_MS = 1200  # between language versions
 _WORD = re.compile(r"^[\wÀ-ỹĐđ.&/-]{1,20}$")
 
 

@@ -122,6 +122,13 @@ def store(
 def variants_of(session: Session, broadcast_id: str) -> list[tuple[str, Media | None]]:
     """Each device and the language versions it plays (None: the whole bulletin), when any
     device plays only some; empty when every device plays the whole bulletin."""
+    routed = session.scalar(
+        select(Delivery.id)
+        .where(Delivery.broadcast_id == broadcast_id, Delivery.media_sha256.is_not(None))
+        .limit(1)
+    )
+    if routed is None:  # (an emergency's thousands of deliveries are not read for nothing)
+        return []
     rows = list(
         session.execute(
             select(Delivery.device_id, Delivery.media_sha256)
@@ -129,8 +136,6 @@ def variants_of(session: Session, broadcast_id: str) -> list[tuple[str, Media | 
             .order_by(Delivery.device_id)
         )
     )
-    if not any(media for _, media in rows):
-        return []
     media = {sha: session.get(Media, sha) for sha in {m for _, m in rows if m}}
     return [(device_id, media.get(sha) if sha else None) for device_id, sha in rows]
 
