@@ -283,8 +283,16 @@ class PlanCommand(Tagged, tag="plan"):
         self.window_end = _utc(self.window_end)
 
 
+class CalibrateHearingCommand(Tagged, tag="calibrate_hearing"):
+    """Play the calibration chime at ``volume`` and keep what the microphone heard of it as
+    the cluster's usual level (edge_agent/hearing)."""
+
+    volume: Percent = 30
+
+
 CommandBody = (
-    PlayCommand
+    CalibrateHearingCommand
+    | PlayCommand
     | PrepareCommand
     | CancelCommand
     | StopCommand
@@ -468,6 +476,9 @@ class AlarmCode(str, enum.Enum):
     disk_low = "disk_low"  # the agent's storage is nearly full: commands may be refused
     audio_output = "audio_output"  # the sound card cannot be opened, runs dry or loses time
     modem = "modem"  # the SMS modem does not answer, answers garbage or has lost its SIM
+    # the microphone did not hear the play as usual (detail: a HeardVerdict; value: dB)
+    hearing = "hearing"
+    microphone = "microphone"  # no microphone, unplugged, silent or clipped: nothing checked
 
 
 class AlarmEvent(_Event, tag="alarm"):
@@ -503,8 +514,44 @@ class UpdateEvent(_Event, tag="update"):
     detail: Annotated[str, Meta(max_length=300)] = ""
 
 
+class HeardVerdict(str, enum.Enum):
+    """What the cluster's microphone made of one play (edge_agent/hearing/verdict.py)."""
+
+    heard = "heard"
+    quiet = "quiet"  # heard, but ``level_db`` below the calibrated level (a horn dead?)
+    wrong = "wrong"  # something loud was heard, not what was played
+    not_heard = "not_heard"
+    uncertain = "uncertain"  # too much noise, or too little of the play to tell
+    cannot_check = "cannot_check"  # no working microphone: never counted as not heard
+
+
+class PlaybackHeardEvent(_Event, tag="playback.heard"):
+    """The microphone's verdict on a play: features only, never audio. ``level_db``: against
+    the calibrated level (None before a calibration); ``delay_ms``: sound to microphone."""
+
+    play_id: PlayId
+    broadcast_id: PlayId
+    verdict: HeardVerdict
+    score: Annotated[float, Meta(ge=-1, le=1)] | None = None
+    level_db: Annotated[float, Meta(ge=-150, le=150)] | None = None
+    delay_ms: Annotated[int, Meta(ge=0, le=60_000)] | None = None
+    snr_db: Annotated[float, Meta(ge=-150, le=150)] | None = None
+    detail: Annotated[str, Meta(max_length=300)] = ""
+
+
+class HearingCalibratedEvent(_Event, tag="hearing.calibrated"):
+    """A calibration chime was played and heard (``ok``): ``gain_db`` is now the usual level."""
+
+    ok: bool
+    gain_db: Annotated[float, Meta(ge=-150, le=150)] | None = None
+    snr_db: Annotated[float, Meta(ge=-150, le=150)] | None = None
+    detail: Annotated[str, Meta(max_length=300)] = ""
+
+
 AgentEvent = (
-    MediaReadyEvent
+    PlaybackHeardEvent
+    | HearingCalibratedEvent
+    | MediaReadyEvent
     | PlaybackStartedEvent
     | PlaybackFinishedEvent
     | PlaybackFailedEvent
