@@ -71,8 +71,23 @@ def render(text: str, tmp: Path, i: int) -> np.ndarray:
     raw, out = tmp / f"s{i}.wav", tmp / f"s{i}-48k.raw"
     subprocess.run(["espeak-ng", "-v", "vi", "-s", "150", "-w", str(raw), text], check=True)
     subprocess.run(
-        ["ffmpeg", "-v", "error", "-y", "-i", str(raw), "-ac", "1", "-ar", "48000",
-         "-af", "loudnorm=I=-16:TP=-2", "-f", "s16le", str(out)],
+        [
+            "ffmpeg",
+            "-v",
+            "error",
+            "-y",
+            "-i",
+            str(raw),
+            "-ac",
+            "1",
+            "-ar",
+            "48000",
+            "-af",
+            "loudnorm=I=-16:TP=-2",
+            "-f",
+            "s16le",
+            str(out),
+        ],
         check=True,
     )
     return from_pcm(out.read_bytes())
@@ -110,8 +125,9 @@ def fingerprint(pcm: np.ndarray, rate: int, tmp: Path) -> np.ndarray:
     with wave.open(str(path), "wb") as w:
         w.setnchannels(1), w.setsampwidth(2), w.setframerate(rate)
         w.writeframes(to_pcm(pcm))
-    out = subprocess.run(["fpcalc", "-raw", "-length", "600", str(path)], capture_output=True,
-                         text=True, check=False).stdout  # it exits 3 at a WAV's end, yet prints
+    out = subprocess.run(
+        ["fpcalc", "-raw", "-length", "600", str(path)], capture_output=True, text=True, check=False
+    ).stdout  # it exits 3 at a WAV's end, yet prints
     line = next(x for x in out.splitlines() if x.startswith("FINGERPRINT="))
     return np.array([int(v) for v in line.split("=", 1)[1].split(",") if v], dtype=np.uint32)
 
@@ -154,7 +170,9 @@ def main() -> None:
             other = clips[(k + 1 + rng.randrange(len(clips) - 1)) % len(clips)]
             neighbour = rng.random() < 0.3
             room = Room(
-                fault=fault, noise=noise, snr_db=snr,
+                fault=fault,
+                noise=noise,
+                snr_db=snr,
                 delay_ms=rng.uniform(10, 120),
                 neighbour_db=-12.0 if neighbour else None,
             )
@@ -172,7 +190,9 @@ def main() -> None:
             per_snr[(fault, snr)].append(j.verdict in DETECTED[fault])
             if chroma:
                 fp[fault].append(
-                    fp_similarity(fingerprint(played, PLAYED_RATE, tmp), fingerprint(heard, MIC_RATE, tmp))
+                    fp_similarity(
+                        fingerprint(played, PLAYED_RATE, tmp), fingerprint(heard, MIC_RATE, tmp)
+                    )
                 )
         rss1 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     order = list(V)
@@ -184,27 +204,41 @@ def main() -> None:
         total = sum(row.values())
         hits = sum(row[v] for v in DETECTED[fault])
         label = "false alarm" if fault == Fault.ok else "detected"
-        print(f"{fault.value:<10}" + "".join(f"{row[v]:>13}" for v in order)
-              + f"{100 * hits / total:>9.1f}%  ({label})")
+        print(
+            f"{fault.value:<10}"
+            + "".join(f"{row[v]:>13}" for v in order)
+            + f"{100 * hits / total:>9.1f}%  ({label})"
+        )
     print("\nper signal-to-noise ratio (detected, or false alarms for ok):")
     print(f"{'fault':<10}" + "".join(f"{s:>9.0f} dB" for s in SNRS))
     for fault in FAULTS:
         cells = [per_snr[(fault, s)] for s in SNRS]
-        print(f"{fault.value:<10}" + "".join(f"{100 * sum(c) / max(1, len(c)):>11.1f}%" for c in cells))
-    print(f"\nagent CPU: {cpu / (audio_s / 60):.3f} s per minute of audio checked "
-          f"(features of both sides and the verdict; goal ≤ 2 s)")
-    print(f"peak RSS grew by {(rss1 - rss0) / 1024:.1f} MB over the run (the bench's numpy "
-          "included; bench/agent_footprint.py measures the agent itself)")
+        print(
+            f"{fault.value:<10}"
+            + "".join(f"{100 * sum(c) / max(1, len(c)):>11.1f}%" for c in cells)
+        )
+    print(
+        f"\nagent CPU: {cpu / (audio_s / 60):.3f} s per minute of audio checked "
+        f"(features of both sides and the verdict; goal ≤ 2 s)"
+    )
+    print(
+        f"peak RSS grew by {(rss1 - rss0) / 1024:.1f} MB over the run (the bench's numpy "
+        "included; bench/agent_footprint.py measures the agent itself)"
+    )
     if chroma:
         healthy = sorted(fp[Fault.ok])
         cut = healthy[max(0, int(len(healthy) * 0.01) - 1)]  # ≤ 1 % false alarms
-        print(f"\nChromaprint (fpcalc -raw, best-offset bit agreement), threshold {cut:.3f} "
-              "set for ≤ 1 % false alarms on healthy plays:")
+        print(
+            f"\nChromaprint (fpcalc -raw, best-offset bit agreement), threshold {cut:.3f} "
+            "set for ≤ 1 % false alarms on healthy plays:"
+        )
         for fault in FAULTS:
             vals = fp[fault]
             below = sum(1 for v in vals if v < cut)
-            print(f"  {fault.value:<10} median {np.median(vals):.3f}   "
-                  f"below the threshold {100 * below / max(1, len(vals)):.1f}%")
+            print(
+                f"  {fault.value:<10} median {np.median(vals):.3f}   "
+                f"below the threshold {100 * below / max(1, len(vals)):.1f}%"
+            )
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 import uuid
 from datetime import datetime
 from pathlib import Path
@@ -30,10 +31,12 @@ from protocol.messages import (
 from .alarms import Thresholds
 from .cache import MediaCache
 from .cluster import Cluster
-from .config import AgentConfig, HardwareConfig
+from .config import AgentConfig, HardwareConfig, MicrophoneConfig
 from .dispatch import CommandDispatcher
 from .hardware.base import ClusterBoard
 from .health import read_health
+from .hearing.capture import Microphone
+from .hearing.ear import Ear
 from .link import MqttLink
 from .modem import SmsModem
 from .network import read_network
@@ -83,6 +86,18 @@ def make_output(config: AgentConfig) -> AudioOutput:
     return AlsaOutput(config.output.device)
 
 
+def make_microphone(config: MicrophoneConfig) -> Microphone | None:
+    if config.backend == "alsa":
+        from .hearing.capture import AlsaMicrophone
+
+        return AlsaMicrophone(config.device)
+    if config.backend == "fifo" and config.path:
+        from .hearing.capture import FifoMicrophone
+
+        return FifoMicrophone(Path(config.path))
+    return None
+
+
 def make_board(config: HardwareConfig) -> ClusterBoard:
     if config.backend == "mcu":
         from .hardware.mcu import McuBoard
@@ -125,6 +140,14 @@ class Agent:
             config.data_path / "pinned.json", self.cache, on_held=lambda _: self._health_now.set()
         )
         self.output = output or make_output(config)
+        # the microphone that hears the horns: every play's output is listened to
+        microphone = make_microphone(config.microphone)
+        self.ear = (
+            Ear(self.device_id, microphone, self.report_event, config.data_path / "hearing.json")
+            if microphone is not None
+            else None
+        )
+        self.played_output = self.ear.listening(self.output) if self.ear else self.output
         hw = config.hardware
         self.cluster = Cluster(
             make_board(hw),
@@ -156,7 +179,7 @@ class Agent:
         self.clock_offset = OffsetReader(config.ntp_server, config.ntp_port, config.ntp_check_s)
         self.player = Player(
             self.device_id,
-            self.output,
+            self.played_output,
             sources,
             self.report_event,
             cluster=self.cluster,
@@ -210,6 +233,7 @@ class Agent:
         self.reporter.link = self.commands.link = self.link
         self.commands.on_zones = lambda: self.link.publish_status(self._birth())
         self.commands.on_pin = self.pinned.pin
+        self.commands.on_calibrate = self.calibrate_hearing
         # SMS orders, when the data link is gone (the modem is optional)
         self.sms = SmsOrders(
             self.device_id,
@@ -246,6 +270,8 @@ class Agent:
         if self.modem is not None:
             self.modem.start()
         self._health_thread.start()
+        if self.ear is not None and self.ear.reference_db is None:
+            self.calibrate_hearing()  # at enrolment: the cluster's usual level, once
         self.updates.started(
             online=lambda: self.link.connected.is_set() and self.link.controller_online.is_set()
         )
@@ -273,6 +299,26 @@ class Agent:
         self.player.shutdown()
         self.cluster.stop(power_off=False)
         self.link.kill()
+
+    def calibrate_hearing(self, volume: int | None = None) -> None:
+        """The calibration chime through the amplifiers, when nothing plays (no microphone:
+        nothing to do)."""
+        if self.ear is None:
+            return
+        from .hearing.ear import ListeningOutput
+
+        assert isinstance(self.played_output, ListeningOutput)
+        self.ear.calibrate(
+            self.played_output,
+            volume or self.config.microphone.calibration_volume,
+            self.player.quiet,
+            prepare=self._amplifiers_on,
+            done=self.cluster.release,
+        )
+
+    def _amplifiers_on(self, play_id: str) -> None:
+        self.cluster.warm_up(play_id)
+        time.sleep(self.cluster.lead_s)
 
     def _on_message(self, topic: str, raw: bytes) -> None:
         """The link's messages: the plan to the plan keeper, commands to the dispatcher."""
@@ -362,6 +408,7 @@ class Agent:
                 *CAPABILITIES,
                 f"output:{self.output.name}",
                 f"hardware:{self.cluster.board.name}",
+                *([f"hearing:{self.ear.microphone.name}"] if self.ear else []),
             ],
             zones=self.state.zones,
         )

@@ -88,6 +88,18 @@ class ModemConfig(_Section):
     poll_s: Annotated[float, Meta(ge=1, le=3600)] = 60.0
 
 
+class MicrophoneConfig(_Section):
+    """The cluster's microphone, which hears the station's own plays (edge_agent/hearing):
+    ``alsa`` (a USB or I2S microphone; ``device`` e.g. ``plughw:1,0``), ``fifo`` (a
+    simulator's named pipe at ``path``: the demo, the tests) or ``none``."""
+
+    backend: Literal["none", "alsa", "fifo"] = "none"
+    device: str = "default"
+    path: str | None = None
+    # the calibration chime's volume (percent): low, it is heard in the village
+    calibration_volume: Annotated[int, Meta(ge=1, le=100)] = 30
+
+
 class AgentConfig(_Section):
     device_id: Ident
     controller_url: Annotated[str, Meta(pattern=r"^https?://")]
@@ -113,6 +125,7 @@ class AgentConfig(_Section):
     live_buffer_ms: Annotated[int, Meta(ge=200, le=10_000)] = 1000
     hardware: HardwareConfig = msgspec.field(default_factory=HardwareConfig)
     modem: ModemConfig = msgspec.field(default_factory=ModemConfig)
+    microphone: MicrophoneConfig = msgspec.field(default_factory=MicrophoneConfig)
     # free storage under this raises a disk_low alarm (a full disk refuses commands)
     disk_low_mb: Annotated[float, Meta(ge=0)] = 100.0
     # the clock's offset is read from chrony or timesyncd, else asked of this SNTP server

@@ -12,6 +12,7 @@ from datetime import datetime
 
 from protocol.envelope import Rejected, verify
 from protocol.messages import (
+    CalibrateHearingCommand,
     CancelCommand,
     PinCommand,
     PlayCommand,
@@ -62,6 +63,7 @@ class CommandDispatcher:
         self.link: MqttLink | None = None  # (made with this dispatcher's handler)
         self.on_zones: Callable[[], None] = lambda: None  # the retained birth says them again
         self.on_pin: Callable[[PinCommand], None] = lambda command: None  # the pinned set
+        self.on_calibrate: Callable[[int], None] = lambda volume: None  # the microphone's
         self.duplicates_ignored = 0
 
     def on_command(self, topic: str, raw: bytes) -> None:
@@ -162,3 +164,5 @@ class CommandDispatcher:
             self._updates.handle(body, cmd_id)
         elif isinstance(body, PinCommand):
             self.on_pin(body)
+        elif isinstance(body, CalibrateHearingCommand):
+            self.on_calibrate(body.volume)

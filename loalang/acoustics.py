@@ -74,7 +74,7 @@ class _Fir:
 
 def _sparse_taps(delays_ms: list[float], gains: list[float], rate: int) -> np.ndarray:
     taps = np.zeros(int(max(delays_ms) * rate / 1000) + 1)
-    for d, g in zip(delays_ms, gains):
+    for d, g in zip(delays_ms, gains, strict=False):
         taps[int(d * rate / 1000)] += g
     return taps
 
@@ -174,8 +174,7 @@ class Microphone:
         if self.room.neighbour_db is not None and neighbour is not None:
             z = self._neighbour(self._other_shape(self._down_other(neighbour)))
             y = y + z * self._norm * 10 ** (self.room.neighbour_db / 20)
-        y = y * self.room.mic_gain + self.noise(len(y))
-        return y
+        return y * self.room.mic_gain + self.noise(len(y))
 
 
 def to_pcm(x: np.ndarray) -> bytes:

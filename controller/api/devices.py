@@ -8,7 +8,7 @@ from ..auth import Principal
 from ..domain.device import DeviceStatus
 from ..http import ServicesDep, allow
 from ..services.views import DeviceOut, DeviceRegistered
-from .schemas import DeviceIn, DeviceZonesIn, LocationIn, PhoneIn, VolumeIn
+from .schemas import CalibrateIn, DeviceIn, DeviceZonesIn, LocationIn, PhoneIn, VolumeIn
 
 router = APIRouter(prefix="/api/devices", tags=["devices"])
 
@@ -57,6 +57,18 @@ def set_device_volume(
 ) -> DeviceOut:
     """The device's own volume (a signed ``set_volume``; the agent keeps it across restarts)."""
     return svc.devices.set_volume(who, device_id, body.level)
+
+
+@router.post("/{device_id}/calibrate-hearing", response_model=DeviceOut)
+def calibrate_device_hearing(
+    device_id: str,
+    svc: ServicesDep,
+    body: CalibrateIn | None = None,
+    who: Principal = allow("device.control"),
+) -> DeviceOut:
+    """Play the calibration chime on the cluster (a signed ``calibrate_hearing``) and keep what
+    its microphone hears as the usual level; the result comes back as ``hearing.calibration``."""
+    return svc.devices.calibrate_hearing(who, device_id, body.volume if body else None)
 
 
 @router.put("/{device_id}/location", response_model=DeviceOut)

@@ -188,6 +188,13 @@ class VolumeIn(BaseModel):
     level: int = Field(ge=0, le=100, strict=True)
 
 
+class CalibrateIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    volume: int | None = Field(
+        None, ge=1, le=100, strict=True, description="the chime's volume (the agent's own: 30)"
+    )
+
+
 class RescheduleIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     start_at: datetime = Field(

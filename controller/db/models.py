@@ -106,6 +106,8 @@ class Device(Base):
     __tablename__ = "devices"
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
+    # its microphone: {"calibration": {...}, "last": {...}} (hearing.calibrated, playback.heard)
+    hearing: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     token_hash: Mapped[str] = mapped_column(String(128))
     # the same token as the broker password, hashed as Mosquitto's password file wants it
     mqtt_password_hash: Mapped[str | None] = mapped_column(String(200), nullable=True)
@@ -231,6 +233,8 @@ class Delivery(Base):
     joined_late_ms: Mapped[int | None] = mapped_column(Integer, nullable=True)
     interrupted: Mapped[bool] = mapped_column(Boolean, default=False)
     line_check: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    # the cluster's microphone on this play (playback.heard): verdict, level_db, delay_ms, ...
+    hearing: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     broadcast: Mapped[Broadcast] = relationship(back_populates="deliveries")
 
 

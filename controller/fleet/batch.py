@@ -24,9 +24,11 @@ from protocol.messages import (
     AlarmEvent,
     DeviceState,
     HealthReport,
+    HearingCalibratedEvent,
     MediaReadyEvent,
     PlaybackFailedEvent,
     PlaybackFinishedEvent,
+    PlaybackHeardEvent,
     PlaybackStartedEvent,
     SecurityEvent,
     SmsEvent,
@@ -48,6 +50,7 @@ from ..db.models import (
 from ..domain.delivery import DeliveryState, advance
 from ..domain.report_checks import Refusal
 from .evidence import CommandFacts, Evidence
+from .hearing import apply_calibration, apply_heard
 from .security import refused_row, security_alarm
 from .sms_reports import apply_sms_event, apply_sms_play
 
@@ -367,7 +370,7 @@ class _BatchApplier:
         keys = {
             (self._broadcast_of(r), r.device_id)
             for r in fresh
-            if not isinstance(r.model, AlarmEvent)
+            if not isinstance(r.model, (AlarmEvent, HearingCalibratedEvent))
         }
         broadcast_ids = {b for b, _ in keys if b}
         devices = {d for _, d in keys}
@@ -391,6 +394,9 @@ class _BatchApplier:
             if isinstance(model, SmsEvent):
                 apply_sms_event(self.session, report.device_id, model, utcnow())
                 continue
+            if isinstance(model, HearingCalibratedEvent):
+                apply_calibration(self.session, report.device_id, model)
+                continue
             if isinstance(model, (PlaybackStartedEvent, PlaybackFinishedEvent)) and (
                 model.play_id.startswith(PLAY_PREFIX)
             ):
@@ -398,6 +404,8 @@ class _BatchApplier:
             delivery = deliveries.get((self._broadcast_of(report), report.device_id))
             if report.kind == "ack":
                 _apply_ack(delivery, model)
+            elif isinstance(model, PlaybackHeardEvent):
+                apply_heard(self.session, report.device_id, delivery, model)
             else:
                 _apply_event(delivery, report.device_id, model)
 

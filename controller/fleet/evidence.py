@@ -22,6 +22,7 @@ from protocol.messages import (
     MediaReadyEvent,
     PlaybackFailedEvent,
     PlaybackFinishedEvent,
+    PlaybackHeardEvent,
     PlaybackStartedEvent,
 )
 
@@ -36,7 +37,13 @@ from ..domain.report_checks import (
     reaches,
 )
 
-PLAY_REPORTS = (MediaReadyEvent, PlaybackStartedEvent, PlaybackFinishedEvent, PlaybackFailedEvent)
+PLAY_REPORTS = (
+    MediaReadyEvent,
+    PlaybackStartedEvent,
+    PlaybackFinishedEvent,
+    PlaybackFailedEvent,
+    PlaybackHeardEvent,  # "heard" for a play never sent is refused like any report of it
+)
 """Reports about a play: each must name one sent to its device."""
 
 

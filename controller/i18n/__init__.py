@@ -93,6 +93,18 @@ def reason_words(reason: str | None, lang: str, tz: str | None = None) -> str:
         return reason or ""
 
 
+def heard_words(hearing: dict[str, Any] | None, lang: str) -> str:
+    """A play's verdict from the cluster's microphone, in words ("" when none came)."""
+    if not hearing or hearing.get("verdict") not in HEARD_VERDICTS:
+        return ""
+    level = hearing.get("level_db")
+    db = f"{-level:.0f}" if isinstance(level, (int, float)) else "?"
+    return translate(f"heard.{hearing['verdict']}", lang, db=db)
+
+
+HEARD_VERDICTS = ("heard", "quiet", "wrong", "not_heard", "uncertain", "cannot_check")
+
+
 def alarm_detail_words(
     code: str, channel: int | None, value: float | None, detail: str, lang: str
 ) -> str:
@@ -108,6 +120,11 @@ def alarm_detail_words(
         return translate("alarm.detail.battery", lang, v=f"{value:.1f}")
     if code == "over_temperature" and value is not None:
         return translate("alarm.detail.temperature", lang, c=f"{value:.0f}")
+    if code == "hearing" and detail in ("not_heard", "quiet", "wrong"):
+        db = f"{-value:.0f}" if value is not None else "?"
+        return translate(f"alarm.detail.hearing_{detail}", lang, db=db)
+    if code == "microphone":
+        return translate("alarm.detail.microphone", lang, detail=detail)
     if code in ("mains_lost", "mcu_unreachable"):
         return ""  # (the alarm's own words say it all)
     return detail

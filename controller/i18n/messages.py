@@ -97,6 +97,10 @@ MESSAGES: dict[str, dict[str, str]] = {
         "vi": "{count} thiết bị chưa nhận khóa mới ({devices}); chờ thêm hoặc dùng force.",
         "en": "{count} devices have not acknowledged the next key ({devices}); wait, or use force.",
     },
+    "device.no_microphone": {
+        "vi": "Cụm loa '{device}' không có micro (hoặc chưa báo có): không hiệu chuẩn được.",
+        "en": "Cluster '{device}' has no microphone (or has not said so): nothing to calibrate.",
+    },
     "device.exists": {"vi": "Thiết bị '{id}' đã tồn tại.", "en": "Device '{id}' already exists."},
     "device.retired": {
         "vi": "Thiết bị '{id}' đã ngừng sử dụng.",

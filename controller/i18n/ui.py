@@ -693,6 +693,75 @@ UI: dict[str, dict[str, str]] = {
     "fleet.sort.name": {"vi": "Theo tên", "en": "By name"},
     "fleet.sort.state": {"vi": "Mất kết nối trước", "en": "Offline first"},
     "fleet.sort.alarms": {"vi": "Nhiều cảnh báo trước", "en": "Most alarms first"},
+    "alarm.hearing": {
+        "vi": "Micro không nghe thấy cụm loa như thường lệ",
+        "en": "The microphone did not hear the cluster as usual",
+    },
+    "alarm.microphone": {
+        "vi": "Micro của cụm loa có sự cố: không kiểm tra được loa có kêu hay không",
+        "en": "The cluster's microphone is in trouble: whether the horns sound cannot be checked",
+    },
+    "alarm.detail.hearing_not_heard": {
+        "vi": "cụm loa phát nhưng micro không nghe thấy",
+        "en": "the cluster played but the microphone did not hear it",
+    },
+    "alarm.detail.hearing_quiet": {
+        "vi": "nhỏ hơn thường lệ {db} dB (có thể hỏng một loa)",
+        "en": "{db} dB quieter than usual (a horn may be dead)",
+    },
+    "alarm.detail.hearing_wrong": {
+        "vi": "phát sai nội dung",
+        "en": "played the wrong content",
+    },
+    "alarm.detail.microphone": {
+        "vi": "không kiểm tra được: {detail}",
+        "en": "cannot check: {detail}",
+    },
+    "heard.heard": {"vi": "micro nghe thấy", "en": "heard by the microphone"},
+    "heard.quiet": {
+        "vi": "nhỏ hơn thường lệ {db} dB (có thể hỏng một loa)",
+        "en": "{db} dB quieter than usual (a horn may be dead)",
+    },
+    "heard.wrong": {"vi": "phát sai nội dung", "en": "played the wrong content"},
+    "heard.not_heard": {
+        "vi": "cụm loa phát nhưng micro không nghe thấy",
+        "en": "played, but the microphone did not hear it",
+    },
+    "heard.quiet_short": {"vi": "nhỏ hơn thường lệ", "en": "quieter than usual"},
+    "heard.uncertain": {"vi": "micro chưa chắc (quá ồn)", "en": "microphone unsure (too noisy)"},
+    "heard.cannot_check": {
+        "vi": "không kiểm tra được (micro hỏng hoặc không có)",
+        "en": "cannot check (no working microphone)",
+    },
+    "heard.title": {"vi": "Micro nghe", "en": "Microphone"},
+    "heard.village": {"vi": "Micro nghe thấy: {heard}/{checked}", "en": "Heard: {heard}/{checked}"},
+    "heard.map": {
+        "vi": "Bản đồ nghe thấy: lần phát gần nhất của mỗi cụm loa, theo micro tại cụm",
+        "en": "Heard map: each cluster's latest play, as its own microphone heard it",
+    },
+    "heard.privacy": {
+        "vi": "Micro tại cụm loa chỉ bật trong lúc đài phát và khi hiệu chuẩn. Âm thanh thu được "
+        "không bao giờ rời khỏi cụm loa, không được lưu lại: cụm loa chỉ gửi về kết quả "
+        "(nghe thấy hay không, to nhỏ bao nhiêu dB, trễ bao nhiêu).",
+        "en": "The cluster's microphone is on only while the station plays and during a "
+        "calibration. What it picks up never leaves the cluster and is never stored: only the "
+        "result is sent (heard or not, how many dB, what delay).",
+    },
+    "heard.calibrate": {"vi": "Hiệu chuẩn micro", "en": "Calibrate the microphone"},
+    "heard.calibrate_sent": {
+        "vi": "Đã gửi lệnh hiệu chuẩn: cụm loa sẽ phát tiếng chuông nhỏ khi rảnh.",
+        "en": "Calibration sent: the cluster will play a soft chime when it is free.",
+    },
+    "heard.calibrated": {
+        "vi": "Hiệu chuẩn lúc {when}: mức chuẩn {db} dB",
+        "en": "Calibrated at {when}: usual level {db} dB",
+    },
+    "heard.calibration_failed": {
+        "vi": "Hiệu chuẩn không thành công lúc {when}: {detail}",
+        "en": "Calibration failed at {when}: {detail}",
+    },
+    "heard.not_calibrated": {"vi": "Chưa hiệu chuẩn", "en": "Not calibrated yet"},
+    "heard.last": {"vi": "Lần phát gần nhất: {words}", "en": "Latest play: {words}"},
     "alarm.detail.speaker_line": {
         "vi": "đường loa số {line}: loa hỏng hoặc đứt dây",
         "en": "speaker line {line}: a horn dead or a cable cut",
@@ -1203,6 +1272,7 @@ UI: dict[str, dict[str, str]] = {
         "en": "Plays (bulletin × cluster)",
     },
     "report.played": {"vi": "Phát trọn", "en": "Played"},
+    "report.heard": {"vi": "Micro nghe thấy", "en": "Heard (microphone)"},
     "report.minutes_on_air": {"vi": "Số phút phát sóng", "en": "Minutes on air"},
     "report.success_rate": {"vi": "Tỷ lệ thành công", "en": "Success rate"},
     "report.online_ratio": {"vi": "Tỷ lệ trực tuyến", "en": "Online ratio"},

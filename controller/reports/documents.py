@@ -115,6 +115,7 @@ def csv_bytes(report: StationReport, kind: CsvKind, lang: str = "vi") -> bytes:
                     "report.bulletins",
                     "report.deliveries",
                     "report.played",
+                    "report.heard",
                     "report.fault",
                     "report.interrupted",
                     "report.missed",
@@ -131,6 +132,7 @@ def csv_bytes(report: StationReport, kind: CsvKind, lang: str = "vi") -> bytes:
                     v.bulletins,
                     v.deliveries,
                     v.played,
+                    v.heard,
                     v.fault,
                     v.interrupted,
                     v.missed,
@@ -294,6 +296,7 @@ def pdf_bytes(report: StationReport, lang: str = "vi") -> bytes:
             t("report.bulletins"),
             t("report.deliveries"),
             t("report.played"),
+            t("report.heard"),
             t("report.minutes_on_air"),
             t("report.success_rate"),
             t("report.online_ratio"),
@@ -305,6 +308,7 @@ def pdf_bytes(report: StationReport, lang: str = "vi") -> bytes:
                 str(totals.bulletins),
                 str(totals.deliveries),
                 str(totals.played),
+                str(totals.heard),
                 f"{totals.minutes_on_air:.1f}",
                 _ratio(totals.success_rate),
                 _ratio(totals.online_ratio),
@@ -312,7 +316,7 @@ def pdf_bytes(report: StationReport, lang: str = "vi") -> bytes:
                 _number(totals.mean_repair_min),
             ]
         ],
-        (1,) * 8,
+        (1,) * 9,
     )
 
     if report.villages:
@@ -334,6 +338,7 @@ def pdf_bytes(report: StationReport, lang: str = "vi") -> bytes:
                 "report.village",
                 "report.bulletins",
                 "report.played",
+                "report.heard",
                 "report.fault",
                 "report.interrupted",
                 "report.missed",
@@ -347,6 +352,7 @@ def pdf_bytes(report: StationReport, lang: str = "vi") -> bytes:
                 v.village,
                 str(v.bulletins),
                 str(v.played),
+                str(v.heard),
                 str(v.fault),
                 str(v.interrupted),
                 str(v.missed),
@@ -356,7 +362,7 @@ def pdf_bytes(report: StationReport, lang: str = "vi") -> bytes:
             ]
             for v in report.villages
         ],
-        (3, 1, 1, 1, 1, 1, 1, 1.2, 1.2),
+        (3, 1, 1, 1, 1, 1, 1, 1, 1.2, 1.2),
     )
 
     section("report.equipment")

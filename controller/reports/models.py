@@ -28,6 +28,9 @@ class BroadcastLine(BaseModel):
     duration_s: float = Field(description="seconds actually played")
     outcome: Outcome
     reason: str | None = None
+    heard: str | None = Field(
+        None, description="the cluster's microphone: heard, quiet, wrong, not_heard, ..."
+    )
 
 
 class VillageTotals(BaseModel):
@@ -36,6 +39,7 @@ class VillageTotals(BaseModel):
     bulletins: int = Field(description="distinct broadcasts that reached the village")
     deliveries: int = Field(description="bulletin × cluster")
     played: int
+    heard: int = Field(0, description="played and heard by the cluster's own microphone")
     fault: int = Field(description="played, but a speaker line carried no current")
     interrupted: int
     missed: int
@@ -82,6 +86,7 @@ class ReportTotals(BaseModel):
     bulletins: int
     deliveries: int
     played: int
+    heard: int = Field(0, description="played and heard by the clusters' microphones")
     minutes_on_air: float
     success_rate: float | None
     online_ratio: float | None

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
@@ -30,6 +31,17 @@ class VillageCoverage:
     title: str = ""
     start_at: datetime | None = None
     counts: dict[str, int] = field(default_factory=dict)
+    # what the clusters' microphones made of it: verdict → loudspeakers (those that have one)
+    heard: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def heard_ok(self) -> int:
+        return self.heard.get("heard", 0)
+
+    @property
+    def heard_checked(self) -> int:
+        """Loudspeakers whose microphone gave a verdict it could stand by."""
+        return sum(n for v, n in self.heard.items() if v not in ("uncertain", "cannot_check"))
 
     @property
     def worst(self) -> str | None:
@@ -84,5 +96,32 @@ def village_coverage(sessions: sessionmaker[Session]) -> list[VillageCoverage]:
                         row = rows[zone]
                         row.broadcast_id, row.title, row.start_at = b.id, b.title, b.start_at
                         row.counts = summarise(outcome(d.state, d.line_check) for d in own)
+                        for d in own:
+                            verdict = (d.hearing or {}).get("verdict")
+                            if verdict:
+                                row.heard[verdict] = row.heard.get(verdict, 0) + 1
                         waiting.discard(zone)
         return [rows[z.id] for z in zones]
+
+
+@dataclass(frozen=True)
+class HeardPoint:
+    """One cluster on the "heard" map: where it stands and its latest play's verdict."""
+
+    device_id: str
+    name: str
+    lat: float
+    lon: float
+    hearing: dict[str, Any]
+
+
+def heard_map(sessions: sessionmaker[Session]) -> list[HeardPoint]:
+    """Clusters with a place and a microphone verdict (the others have nothing to show)."""
+    with sessions() as session:
+        return [
+            HeardPoint(d.id, d.name, d.latitude, d.longitude, (d.hearing or {}).get("last") or {})
+            for d in session.scalars(
+                select(Device).where(Device.retired.is_(False)).order_by(Device.name)
+            )
+            if d.latitude is not None and d.longitude is not None and (d.hearing or {}).get("last")
+        ]

@@ -14,12 +14,17 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from protocol.messages import SetVolumeCommand, SetZonesCommand, StopCommand
+from protocol.messages import (
+    CalibrateHearingCommand,
+    SetVolumeCommand,
+    SetZonesCommand,
+    StopCommand,
+)
 
 from ..auth import Principal, token_hash
 from ..db.models import Alarm, Device, DeviceEvent, DeviceTelemetry, DeviceZone, Zone
 from ..domain.device import DeviceStatus
-from ..domain.errors import Conflict, NotFound
+from ..domain.errors import Conflict, Invalid, NotFound
 from ..fleet.commands import CommandPath
 from ..keys import KeyRing
 from ..settings import Settings, is_loopback
@@ -494,6 +499,19 @@ class DeviceService:
             get_device(session, device_id).volume = level
         self._commands.send(f"device:{device_id}", SetVolumeCommand(level=level))
         self._audit.record(who, "device.volume", device_id, level=level)
+        return self.get(device_id)
+
+    def calibrate_hearing(self, who: Principal, device_id: str, volume: int | None) -> DeviceOut:
+        """The calibration chime on a cluster with a microphone (signed ``calibrate_hearing``):
+        what it hears becomes the level later plays are compared with."""
+        with self._sessions() as session:
+            device = get_device(session, device_id)
+            capabilities = device.capabilities or []
+        if not any(str(c).startswith("hearing:") for c in capabilities):
+            raise Invalid("device.no_microphone", device=device_id)
+        command = CalibrateHearingCommand() if volume is None else CalibrateHearingCommand(volume)
+        self._commands.send(f"device:{device_id}", command)
+        self._audit.record(who, "device.calibrate_hearing", device_id, volume=volume or 0)
         return self.get(device_id)
 
     def set_phone(self, who: Principal, device_id: str, phone: str | None) -> DeviceOut:

@@ -57,6 +57,10 @@ MAX_PERIOD = timedelta(days=400)
 """A report covers at most a year and a bit: the broadcast log of one is already long."""
 
 
+HEARD = ("heard", "quiet")
+"""Verdicts that count as heard: a horn down (quiet) was still heard in the village."""
+
+
 class Reports:
     def __init__(self, sessions: sessionmaker[Session], settings: Settings):
         self._sessions = sessions
@@ -115,6 +119,7 @@ class Reports:
             bulletins=len(by_broadcast),
             deliveries=len(lines),
             played=len(played),
+            heard=sum(line.heard in HEARD for line in lines),
             minutes_on_air=round(
                 sum(max(line.duration_s for line in group) for group in by_broadcast.values()) / 60,
                 1,
@@ -169,6 +174,7 @@ class Reports:
                 Delivery.device_id,
                 Delivery.state,
                 Delivery.line_check,
+                Delivery.hearing,
                 Delivery.started_at,
                 Delivery.ended_at,
                 Delivery.played_ms,
@@ -199,6 +205,7 @@ class Reports:
             device_id,
             state,
             line_check,
+            hearing,
             started,
             ended,
             played_ms,
@@ -224,6 +231,7 @@ class Reports:
                 duration_s=round((played_ms or 0) / 1000, 1),
                 outcome=outcome(state, line_check),
                 reason=reason,
+                heard=(hearing or {}).get("verdict"),
             )
             lines.append(line)
             by_broadcast[bid].append(line)
@@ -252,6 +260,7 @@ class Reports:
                     bulletins=len(longest),
                     deliveries=len(group),
                     played=count[Outcome.played],
+                    heard=sum(line.heard in HEARD for line in group),
                     fault=count[Outcome.fault],
                     interrupted=count[Outcome.interrupted],
                     missed=count[Outcome.missed],

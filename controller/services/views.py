@@ -63,6 +63,11 @@ class DeviceOut(BaseModel):
     latitude: float | None = None
     longitude: float | None = None
     phone: str | None = Field(None, description="the number of the SIM in its modem (SMS orders)")
+    hearing: dict[str, Any] | None = Field(
+        None,
+        description="its microphone: the calibration (ok, gain_db, ts) and the latest "
+        "play's verdict (last)",
+    )
     active_alarms: int = 0
     created_at: datetime | None = None
     commands_pending: list[str] = Field(
@@ -95,6 +100,11 @@ class DeliveryOut(BaseModel):
         "far into the audio, in step with the others",
     )
     line_check: dict[str, Any] | None = None
+    hearing: dict[str, Any] | None = Field(
+        None,
+        description="what the cluster's microphone heard: verdict (heard, quiet, wrong, "
+        "not_heard, uncertain, cannot_check), level_db against its calibration, delay_ms",
+    )
     interrupted: bool
     media_sha256: str | None = Field(
         None, description="the language versions its villages hear, when not the whole bulletin"

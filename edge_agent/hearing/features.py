@@ -63,7 +63,9 @@ class Envelope:
             return audioop.mul(s, 2, k)
 
         add = audioop.add
-        low = add(add(scaled(x, 0.25), scaled(x1, 0.25), 2), add(scaled(x2, 0.25), scaled(x3, 0.25), 2), 2)
+        low = add(
+            add(scaled(x, 0.25), scaled(x1, 0.25), 2), add(scaled(x2, 0.25), scaled(x3, 0.25), 2), 2
+        )
         d1 = add(scaled(x, 0.5), scaled(x1, -0.5), 2)
         d2 = add(add(scaled(x, 0.25), scaled(x1, -0.5), 2), scaled(x2, 0.25), 2)
         rms = audioop.rms
@@ -73,7 +75,8 @@ class Envelope:
                 break
             end = at + step
             frame = x[at:end]
-            for band, signal in zip(self.bands, (low[at:end], frame, d1[at:end], d2[at:end])):
+            signals = (low[at:end], frame, d1[at:end], d2[at:end])
+            for band, signal in zip(self.bands, signals, strict=True):
                 band.append(float(rms(signal, 2)) ** 2)
             if audioop.max(frame, 2) >= CLIP_LEVEL:
                 self.clipped_frames += 1

@@ -24,8 +24,8 @@ QUIET_DB = -3.5  # heard this much below the calibrated level: a horn may be dea
 FAINT_DB = -15.0  # heard only this far down: not the cluster's own horns (a neighbour's)
 WRONG_RISE_DB = 4.0  # no match, but this much louder than before the play: something else
 MIN_ACTIVE_FRAMES = 25  # half a second of sound played, at least
-UNHEARABLE_SNR_DB = -15.0
-GAIN_BAND = 2  # levels are read in the first difference's band (features.py)  # a calibrated horn under this much noise could not be told apart
+UNHEARABLE_SNR_DB = -15.0  # a calibrated horn under this much noise could not be told apart
+GAIN_BAND = 2  # levels are read in the first difference's band (features.py)
 
 
 class Envelopes(Protocol):
@@ -76,7 +76,7 @@ def best_delay(played: Envelopes, heard: Envelopes, lags: range) -> tuple[int, f
         if lag + n > len(hs[0]):
             break
         total = 0.0
-        for (pc, pnorm), h, (s, s2) in zip(ps, hs, prefix):
+        for (pc, pnorm), h, (s, s2) in zip(ps, hs, prefix, strict=False):
             window_sum = s[lag + n] - s[lag]
             var = s2[lag + n] - s2[lag] - window_sum * window_sum / n
             if pnorm <= 0 or var <= 0:
@@ -154,8 +154,10 @@ def judge(
                 HeardVerdict.quiet, **common, detail=f"{-level:.0f} dB below the usual level"
             )
         return Judgement(HeardVerdict.heard, **common)
-    before = heard.bands[GAIN_BAND][: max(1, expected_lag - 2)]  # before anything played
-    ambient = power_db(sum(before) / len(before)) if len(before) else -math.inf
+    # the sound around the play: before its first sample, and after its echoes died away
+    band = heard.bands[GAIN_BAND]
+    around = list(band[: max(0, expected_lag - 2)]) + list(band[lag + n + 10 :])
+    ambient = power_db(sum(around) / len(around)) if around else -math.inf
     during = heard.bands[GAIN_BAND][lag : lag + n]
     loudness = power_db(sum(during) / max(1, len(during)))
     rise = loudness - ambient

@@ -14,6 +14,7 @@ from starlette.datastructures import UploadFile
 
 from protocol.messages import Priority, utcnow
 
+from ... import charts as svg
 from ...auth import Principal
 from ...container import Services
 from ...domain.broadcast import BroadcastState
@@ -29,9 +30,9 @@ from ...domain.outcome import (
 )
 from ...errors import http_status
 from ...http import ServicesDep
-from ...i18n import local_time, reason_words, translate
+from ...i18n import heard_words, local_time, reason_words, translate
 from ...services.broadcasting import BroadcastRequest
-from ...services.coverage import village_coverage
+from ...services.coverage import heard_map, village_coverage
 from ...services.speech import SpeechPart
 from ...services.views import MediaOut
 from ..render import lang_of, page, render, words
@@ -59,6 +60,27 @@ def home_view(svc: Services, lang: str) -> dict[str, Any]:
         villages=village_coverage(svc.sessions),
         outcomes=[o.value for o in OUTCOME_ORDER],
         unreachable=svc.devices.unreachable(),
+        heard_map=_heard_map(svc, lang),
+    )
+
+
+def _heard_map(svc: Services, lang: str) -> str | None:
+    """Each cluster's latest play as its microphone heard it, on the map (None: no cluster
+    has a microphone)."""
+    points = heard_map(svc.sessions)
+    if not points:
+        return None
+    return svg.cluster_map(
+        [
+            (
+                f"{p.name}: {heard_words(p.hearing, lang)}",
+                p.lat,
+                p.lon,
+                f"heard-{p.hearing.get('verdict', 'none')}",
+            )
+            for p in points
+        ],
+        translate("heard.map", lang),
     )
 
 
@@ -95,6 +117,8 @@ def broadcast_view(svc: Services, broadcast_id: str, lang: str) -> dict[str, Any
             state=d.state,
             outcome=o.value,
             dead_lines=", ".join(str(n) for n in dead_lines(d.line_check)),
+            heard=heard_words(d.hearing, lang),
+            verdict=(d.hearing or {}).get("verdict"),
             reason=reason_words(d.reason, lang, tz)
             if o.value != "waiting" or d.device_id not in offline
             else None

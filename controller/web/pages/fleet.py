@@ -18,7 +18,7 @@ from ...domain.device import DeviceStatus
 from ...domain.outcome import dead_lines, play_outcome
 from ...fleet import history as fleet_history
 from ...http import ServicesDep
-from ...i18n import translate, translate_or
+from ...i18n import heard_words, local_time, translate, translate_or
 from ...services.devices import FLEET_SORTS
 from ...services.views import DeviceOut
 from ..render import lang_of, page, render
@@ -103,6 +103,26 @@ def _cluster_map(devices: list[dict[str, Any]], lang: str) -> str:
     )
 
 
+def _hearing_view(hearing: dict[str, Any], lang: str, tz: str) -> dict[str, str]:
+    """The microphone's calibration and latest verdict, in words, for the device page."""
+    cal = hearing.get("calibration") or {}
+    when = local_time(str(cal.get("ts", "")), tz) if cal else ""
+    if not cal:
+        calibration = translate("heard.not_calibrated", lang)
+    elif cal.get("ok"):
+        calibration = translate("heard.calibrated", lang, when=when, db=cal.get("gain_db"))
+    else:
+        calibration = translate(
+            "heard.calibration_failed", lang, when=when, detail=cal.get("detail") or ""
+        )
+    last = hearing.get("last") or {}
+    return dict(
+        calibration=calibration,
+        last=translate("heard.last", lang, words=heard_words(last, lang)) if last else "",
+        verdict=str(last.get("verdict", "")),
+    )
+
+
 def fleet_view(
     svc: Services, lang: str, zone: str, state: str, q: str = "", sort: str = "name", page: int = 1
 ) -> dict[str, Any]:
@@ -165,6 +185,8 @@ def device_view(svc: Services, lang: str, device_id: str) -> dict[str, Any]:
             phone=device.phone,
             current_volume=(device.last_health or {}).get("volume", device.volume),
             health_at=device.last_health_at,
+            microphone=any(str(c).startswith("hearing:") for c in device.capabilities or []),
+            hearing=_hearing_view(device.hearing or {}, lang, svc.settings.timezone),
         ),
         charts=charts,
         all_zones=svc.zones.names(),
