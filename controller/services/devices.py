@@ -62,6 +62,7 @@ def device_out(device: Device, active_alarms: int = 0) -> DeviceOut:
         latitude=device.latitude,
         longitude=device.longitude,
         phone=device.phone,
+        hearing=device.hearing,
         active_alarms=active_alarms,
         created_at=device.created_at,
     )
