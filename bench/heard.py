@@ -145,6 +145,39 @@ def fp_similarity(a: np.ndarray, b: np.ndarray) -> float:
     return best
 
 
+AGENT_COST = """
+import resource, sys, time
+sys.path.insert(0, {root!r})
+def rss(): return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+base = rss()
+from edge_agent.hearing.features import Envelope, chime
+from edge_agent.hearing.verdict import judge
+imported = rss()
+second_48k, second_16k = chime(48000, 1.0, 0.3), chime(16000, 1.0, 0.2)
+ready = rss()
+c0 = time.process_time()
+played, heard = Envelope(48000), Envelope(16000)
+heard.feed(bytes(16000))  # the half second before the first sample, and then some
+for _ in range({minutes} * 60):
+    played.feed(second_48k)
+    heard.feed(second_16k)
+heard.feed(bytes(48000))
+judge(played, heard, expected_lag=25, reference_gain_db=0.0)
+cpu = time.process_time() - c0
+print(imported - base, rss() - ready, cpu / {minutes})
+"""
+
+
+def agent_cost(minutes: int = 10) -> tuple[float, float, float]:
+    """In a process of its own, as on the Pi (no numpy): the MB the hearing modules add when
+    imported, the MB ``minutes`` of envelopes and a verdict add, and CPU s per minute."""
+    code = AGENT_COST.format(root=str(Path(__file__).resolve().parents[1]), minutes=minutes)
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.split()
+    return float(out[0]), float(out[1]), float(out[2])
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--plays", type=int, default=560)
@@ -224,6 +257,12 @@ def main() -> None:
     print(
         f"peak RSS grew by {(rss1 - rss0) / 1024:.1f} MB over the run (the bench's numpy "
         "included; bench/agent_footprint.py measures the agent itself)"
+    )
+    imported, grown, per_minute = agent_cost()
+    print(
+        f"on the agent, alone (no numpy): importing the check adds {imported:.1f} MB; ten "
+        f"minutes of envelopes and the verdict add {grown:.1f} MB more; CPU "
+        f"{per_minute:.3f} s per minute of audio (goals: RSS ≤ 10 MB, CPU ≤ 2 s)"
     )
     if chroma:
         healthy = sorted(fp[Fault.ok])

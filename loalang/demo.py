@@ -13,13 +13,15 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
 if TYPE_CHECKING:
     from controller.container import Services
     from controller.settings import Settings
+
+    from .room_simulator import RoomSimulator
 
 log = logging.getLogger(__name__)
 
@@ -133,7 +135,39 @@ def provision(base_url: str, token: str, agents_dir: Path) -> list[Path]:
             text += f'\n[hardware]\nbackend = "mcu"\nport = "{agent_dir / "ttyMCU"}"\npoll_s = 10\n'
             config.touch(mode=0o600)
             config.write_text(text)
+    for config in configs:  # (a config made before the demo had microphones gets one)
+        text = config.read_text()
+        if "[microphone]" not in text:
+            mic = (agents_dir / config.stem).resolve() / "mic.fifo"
+            config.write_text(text + f'\n[microphone]\nbackend = "fifo"\npath = "{mic}"\n')
     return configs
+
+
+ROOMS: dict[str, dict[str, Any]] = {
+    "loa-dong-1": {"noise": "wind", "snr_db": 20.0},
+    "loa-tay-1": {"noise": "market", "snr_db": 10.0, "neighbour": "loa-dong-1"},
+    # Bản Nà's horn on line 2 is dead (its board's line sensor says so too): heard 6 dB down
+    "loa-na-1": {"noise": "rain", "snr_db": 15.0, "fault": "one_dead", "fault_after_s": 60.0},
+}
+"""Each demo cluster's microphone: the simulated room around it (loalang/room_simulator)."""
+
+
+def start_rooms(agents_dir: Path, device_ids: list[str]) -> RoomSimulator:
+    from .room_simulator import RoomSimulator, load_specs
+
+    return RoomSimulator(
+        load_specs(
+            [
+                {
+                    "name": d,
+                    "output_dir": str((agents_dir / d).resolve() / "output"),
+                    "fifo": str((agents_dir / d).resolve() / "mic.fifo"),
+                    **ROOMS.get(d, {}),
+                }
+                for d in device_ids
+            ]
+        )
+    ).start()
 
 
 DEMO_PEOPLE = [
@@ -349,6 +383,7 @@ def _run_agents(settings: Settings, services: Services, data_dir: Path) -> None:
     if "loa-na-1" in boards:
         boards["loa-na-1"].kill_line(1)  # something for the technician to find
     storm = DemoStorm(data_dir, [c.stem for c in configs])  # modems, SMS, cut-able links
+    rooms = start_rooms(agents_dir, [c.stem for c in configs])  # microphones that hear them
     for config in configs:
         storm.wire(config)
     procs = [
@@ -395,6 +430,10 @@ Thử / try (in another terminal, same folder):
 Tủ điều khiển mô phỏng / simulated control boards (MCU over a pty): {agents_dir}/<id>/ttyMCU
   loa-na-1 has a dead speaker line (line 2): its next play raises an alarm.
 
+Micro tại cụm loa / microphones (simulated rooms, loalang/room_simulator.py): each cluster
+  plays a soft chime at start to calibrate; a minute later Bản Nà's horn dies, and its next
+  play shows "nhỏ hơn thường lệ 6 dB (có thể hỏng một loa)" on the home page's heard map.
+
 Mất mạng / a storm takes a village's data link (modems simulated, SMS 3–10 s):
   touch {agents_dir}/loa-na-1.cut      # cut Bản Nà off; rm the file to bring it back
   then send an emergency (web: Phát khẩn cấp) and confirm it as the second person:
@@ -430,3 +469,4 @@ Ctrl-C để dừng / to stop.
         for board in boards.values():
             board.stop()
         storm.stop()
+        rooms.stop()

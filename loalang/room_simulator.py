@@ -24,6 +24,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -47,6 +48,7 @@ class RoomSpec:
     snr_db: float = 15.0
     neighbour: str | None = None
     neighbour_db: float = -12.0
+    fault_after_s: float = 0.0  # healthy until then (the demo: calibrated, then a horn dies)
 
 
 @dataclass
@@ -80,7 +82,7 @@ class RoomSimulator:
         self.started = time.time()
         self._wrong = _wrong_clip()
         self.clusters = {
-            s.name: _Cluster(s, Microphone(self._room(s, s.fault), seed=i), fault=s.fault)
+            s.name: _Cluster(s, Microphone(self._room(s, Fault.ok), seed=i), fault=Fault.ok)
             for i, s in enumerate(specs)
         }
         self._stop = threading.Event()
@@ -147,7 +149,7 @@ class RoomSimulator:
         try:
             fault = Fault(wanted.read_text().strip())
         except (OSError, ValueError):
-            return
+            fault = c.spec.fault if time.time() >= self.started + c.spec.fault_after_s else Fault.ok
         if fault != c.fault:
             c.fault = fault
             c.mic = Microphone(self._room(c.spec, fault))
@@ -194,7 +196,10 @@ class RoomSimulator:
 
 
 def load(path: Path) -> list[RoomSpec]:
-    rooms = json.loads(path.read_text())
+    return load_specs(json.loads(path.read_text()))
+
+
+def load_specs(rooms: list[dict[str, Any]]) -> list[RoomSpec]:
     return [
         RoomSpec(
             name=r["name"],
@@ -205,6 +210,7 @@ def load(path: Path) -> list[RoomSpec]:
             snr_db=float(r.get("snr_db", 15.0)),
             neighbour=r.get("neighbour"),
             neighbour_db=float(r.get("neighbour_db", -12.0)),
+            fault_after_s=float(r.get("fault_after_s", 0.0)),
         )
         for r in rooms
     ]

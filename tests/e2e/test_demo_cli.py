@@ -41,6 +41,16 @@ def test_demo_runs_and_the_cli_broadcasts_to_its_three_villages(tmp_path):
         assert sent.stdout.count(" played ") == 3, sent.stdout
         broadcast_id = re.search(r"(b-[0-9a-f]{12})", sent.stdout).group(1)
 
+        # each cluster's simulated microphone heard it: the home page has the heard map
+        def heard() -> bool:
+            with demo.api() as api:
+                got = api.get(f"/api/broadcasts/{broadcast_id}").json()["deliveries"]
+            return all((d.get("hearing") or {}).get("verdict") for d in got)
+
+        wait_for(heard, timeout=60, interval=1, what="the microphones' verdicts")
+        with demo.api() as api:
+            assert 'id="heard-map"' in api.get("/ui/").text
+
         # the packaged Piper voice is installed; Thôn Đông's homestays hear English too
         assert "piper:en_US-joe-medium" in _cli("speech", "voice", "list", env=env).stdout
         english = _cli(
