@@ -79,13 +79,14 @@ class Listening:
             try:
                 while self._stop_at is None or time.monotonic() < self._stop_at:
                     self.heard.feed(capture.read())
-                    if self.heard.full and self.played.full:
+                    if self.heard.full:  # ten minutes at most, whatever became of the play
                         break
             except MicrophoneError as exc:
                 self._error = str(exc)
             finally:
                 capture.close()
-        self.ear.judged(self, self._judge())
+        if len(self.played) or self.calibrating:  # nothing played (too late): nothing to say
+            self.ear.judged(self, self._judge())
 
     def _judge(self) -> Judgement:
         if self._error is not None:
@@ -116,7 +117,11 @@ class ListeningSink:
 
     def start(self, at: datetime, clock: Clock) -> datetime:
         self._listening.begin()
-        first = self._inner.start(at, clock)
+        try:
+            first = self._inner.start(at, clock)
+        except BaseException:
+            self._listening.end()  # the capture stops with the play that never began
+            raise
         self._listening.first_sample((first - clock.now()).total_seconds())
         return first
 

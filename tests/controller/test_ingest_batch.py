@@ -538,3 +538,20 @@ def test_a_database_refusing_writes_counts_failures_gives_no_receipt_and_loses_n
     assert _delivery(sessions, "loa-1").state == "playing"
     assert [ids for r in receipted for ids in r.values()] == [[json.loads(started[1])["event_id"]]]
     assert ingest.failed == 1
+
+
+def test_a_heard_verdict_is_stored_for_the_device_sent_the_play_and_refused_from_another(
+    sessions,
+):
+    _only_to_loa_1(sessions)
+    ingest = Ingest(sessions)
+    heard = dict(play_id="b-2", broadcast_id="b-2", verdict="quiet", level_db=-6.2, delay_ms=40)
+    ingest.apply_batch([_play_event("playback.heard", device_id="loa-2", **heard)])
+    assert [e.payload["detail"] for e in _security(sessions, "loa-2")] == ["not_sent"]
+    ingest.apply_batch([_play_event("playback.heard", device_id="loa-1", **heard)])
+    with sessions() as s:
+        delivery = s.scalars(select(Delivery).where(Delivery.broadcast_id == "b-2")).one()
+        assert delivery.hearing is not None
+        assert (delivery.hearing["verdict"], delivery.hearing["level_db"]) == ("quiet", -6.2)
+        assert s.get(Device, "loa-1").hearing["last"]["verdict"] == "quiet"
+        assert s.get(Device, "loa-2").hearing is None
