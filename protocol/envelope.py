@@ -56,6 +56,7 @@ MAX_VALIDITY: dict[str, timedelta] = {
     "retire_key": timedelta(days=7),
     "update": timedelta(days=7),
     "pin": timedelta(days=7),
+    "calibrate_hearing": timedelta(days=1),
 }
 """The longest a command of each kind may be valid (``not_after − issued_at``); a play's
 ``start_at`` (each of a plan's) may also lie at most this long before ``issued_at`` (a late

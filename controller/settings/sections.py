@@ -93,6 +93,13 @@ class CommandValidity(BaseModel):
         description="a device offline this long still takes the pinned messages on return "
         "(one offline longer is sent them again when it reports an older set)",
     )
+    calibrate_hearing: int = Field(
+        3600,
+        ge=60,
+        le=86400,
+        description="a microphone calibration asked for while the cluster is offline "
+        "still happens if it returns within this",
+    )
     update: int = Field(
         86400,
         ge=60,
@@ -339,7 +346,7 @@ class BroadcastSettings(BaseModel):
     command_validity: CommandValidity = Field(
         default_factory=CommandValidity,
         description="seconds each kind of command stays valid: cancel, stop, set_zones, "
-        "set_volume, prepare, trust_key, retire_key, update "
+        "set_volume, prepare, trust_key, retire_key, pin, update, calibrate_hearing "
         "(LOALANG_COMMAND_VALIDITY__STOP=60)",
     )
     command_retry_s: float = Field(

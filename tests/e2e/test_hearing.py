@@ -93,6 +93,25 @@ def test_a_dead_horn_and_the_wrong_bulletin_are_heard_and_said_in_words(
         assert "nhỏ hơn thường lệ" in alarms
         assert "phát sai nội dung" in alarms
 
+        # a technician calibrates again from the device page (a signed command)
+        before = _hearing(stack, "loa-lanh")["calibration"]["ts"]
+        r = stack.api.post("/api/devices/loa-lanh/calibrate-hearing", json={"volume": 30})
+        assert r.status_code == 200, r.text
+        wait_for(
+            lambda: _hearing(stack, "loa-lanh")["calibration"]["ts"] > before,
+            timeout=60,
+            what="a second calibration",
+        )
+        assert _hearing(stack, "loa-lanh")["calibration"]["ok"]
+        device_page = stack.api.get("/ui/devices/loa-lanh").text
+        assert "Hiệu chuẩn micro" in device_page
+        assert "không bao giờ rời khỏi cụm loa" in device_page
+        stack.register("loa-cam", ["thon-a"])  # no microphone: nothing to calibrate, in words
+        r = stack.api.post("/api/devices/loa-cam/calibrate-hearing")
+        assert r.status_code == 422, r.text
+        assert r.json()["error"]["code"] == "device.no_microphone"
+        assert "không có micro" in r.text
+
         # a report counts heard beside played
         report = stack.api.get("/api/reports/station").json()
         assert report["totals"]["heard"] == 2  # heard, and quieter than usual
