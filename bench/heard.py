@@ -41,6 +41,7 @@ from loalang.acoustics import (
     from_pcm,
     to_pcm,
 )
+from loalang.room_simulator import spoken
 from protocol.messages import HeardVerdict as V
 
 SENTENCES = (
@@ -65,32 +66,6 @@ DETECTED = {
     Fault.all_dead: {V.not_heard, V.wrong, V.quiet},
     Fault.wrong: {V.wrong, V.not_heard},
 }
-
-
-def render(text: str, tmp: Path, i: int) -> np.ndarray:
-    raw, out = tmp / f"s{i}.wav", tmp / f"s{i}-48k.raw"
-    subprocess.run(["espeak-ng", "-v", "vi", "-s", "150", "-w", str(raw), text], check=True)
-    subprocess.run(
-        [
-            "ffmpeg",
-            "-v",
-            "error",
-            "-y",
-            "-i",
-            str(raw),
-            "-ac",
-            "1",
-            "-ar",
-            "48000",
-            "-af",
-            "loudnorm=I=-16:TP=-2",
-            "-f",
-            "s16le",
-            str(out),
-        ],
-        check=True,
-    )
-    return from_pcm(out.read_bytes())
 
 
 def capture(mic: Microphone, played: np.ndarray, other: np.ndarray | None) -> np.ndarray:
@@ -193,7 +168,7 @@ def main() -> None:
     chroma = not args.no_chromaprint and shutil.which("fpcalc") is not None
     with tempfile.TemporaryDirectory() as t:
         tmp = Path(t)
-        clips = [render(s, tmp, i) for i, s in enumerate(SENTENCES)]
+        clips = [spoken(s, speed=150) for s in SENTENCES]
         refs = {noise: calibrate(noise, args.seed) for noise in NOISES}
         matrix: dict[Fault, collections.Counter[V]] = collections.defaultdict(collections.Counter)
         per_snr: dict[tuple[Fault, float], list[bool]] = collections.defaultdict(list)
@@ -245,7 +220,7 @@ def main() -> None:
         print(
             f"{fault.value:<10}"
             + "".join(f"{row[v]:>13}" for v in order)
-            + f"{100 * hits / total:>9.1f}%  ({label})"
+            + f"{100 * hits / max(1, total):>9.1f}%  ({label})"
         )
     print("\nper signal-to-noise ratio (detected, or false alarms for ok):")
     print(f"{'fault':<10}" + "".join(f"{s:>9.0f} dB" for s in SNRS))

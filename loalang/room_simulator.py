@@ -19,7 +19,6 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
@@ -62,19 +61,26 @@ class _Cluster:
     fault: Fault = Fault.ok
 
 
+def spoken(text: str, speed: int = 175) -> np.ndarray:
+    """Vietnamese speech (espeak-ng) as 48 kHz floats at the station's loudness (−16 LUFS):
+    the bulletins of the bench and the tests, and the simulator's wrong audio."""
+    voice = subprocess.run(
+        ["espeak-ng", "-v", "vi", "-s", str(speed), "--stdout", text],
+        check=True, capture_output=True,
+    ).stdout  # fmt: skip
+    raw = subprocess.run(
+        ["ffmpeg", "-v", "error", "-i", "-", "-ac", "1", "-ar", "48000",
+         "-af", "loudnorm=I=-16:TP=-2", "-f", "s16le", "-"],
+        input=voice, check=True, capture_output=True,
+    ).stdout  # fmt: skip
+    return from_pcm(raw)
+
+
 def _wrong_clip() -> np.ndarray:
     """Something the cluster should not be playing: a song announcement, spoken."""
-    with tempfile.TemporaryDirectory() as tmp:
-        wav, raw = Path(tmp) / "w.wav", Path(tmp) / "w.raw"
-        if shutil.which("espeak-ng") is None:
-            return np.random.default_rng(7).normal(0, 0.1, PLAYED_RATE * 5)
-        subprocess.run(["espeak-ng", "-v", "vi", "-w", str(wav), WRONG_TEXT], check=True)
-        subprocess.run(
-            ["ffmpeg", "-v", "error", "-y", "-i", str(wav), "-ac", "1", "-ar", "48000",
-             "-af", "loudnorm=I=-16:TP=-2", "-f", "s16le", str(raw)],
-            check=True,
-        )  # fmt: skip
-        return from_pcm(raw.read_bytes())
+    if shutil.which("espeak-ng") is None:
+        return np.random.default_rng(7).normal(0, 0.1, PLAYED_RATE * 5)
+    return spoken(WRONG_TEXT)
 
 
 class RoomSimulator:

@@ -13,12 +13,10 @@ import time
 from pathlib import Path
 from typing import Protocol
 
-from ..outputs.alsa import AlsaError, _libasound
+from ..outputs.alsa import ACCESS_RW_INTERLEAVED, FORMAT_S16_LE, AlsaError, _libasound
 from .features import RATE
 
 STREAM_CAPTURE = 1
-FORMAT_S16_LE = 2
-ACCESS_RW_INTERLEAVED = 3
 READ_FRAMES = RATE // 10  # 100 ms a read
 
 

@@ -178,7 +178,6 @@ class Ear:
             AlarmCode.hearing: None,  # None: unknown since the start (the next verdict says)
             AlarmCode.microphone: None,
         }
-        self._calibrated = threading.Event()
         try:
             saved = json.loads(state_path.read_text())
             self.reference_db = float(saved["gain_db"])
@@ -247,7 +246,6 @@ class Ear:
                 detail=detail[:300],
             )
         )
-        self._calibrated.set()
 
     def calibrate(
         self,
@@ -272,7 +270,6 @@ class Ear:
             prepare(play_id)  # the amplifiers on (the cluster's lead)
             info = PlayInfo(play_id, play_id, "Hiệu chuẩn micro", utcnow())
             pcm = chime(SAMPLE_RATE, CALIBRATION_S, amplitude=volume / 100)
-            self._calibrated.clear()
             try:
                 sink = output.open(info)
                 start = self.clock.now() + timedelta(seconds=output.lead_s + 0.05)

@@ -4,9 +4,7 @@ wrong-audio clusters, with noise; and a microphone that is silent or overloaded.
 
 from __future__ import annotations
 
-import subprocess
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -25,29 +23,18 @@ from loalang.acoustics import (
     from_pcm,
     to_pcm,
 )
+from loalang.room_simulator import spoken
 from protocol.messages import HeardVerdict, utcnow
-from tests.support.audio import make_speech
 
 PRE_S, POST_S = 0.5, 1.5
 LAG = round(PRE_S / FRAME_S)
 
 
-def _speech(path: Path, text: str) -> np.ndarray:
-    wav = make_speech(path, text)
-    raw = subprocess.run(
-        ["ffmpeg", "-v", "error", "-i", str(wav), "-ac", "1", "-ar", "48000", "-af",
-         "loudnorm=I=-16:TP=-2", "-f", "s16le", "-"],
-        check=True, capture_output=True,
-    ).stdout  # fmt: skip
-    return from_pcm(raw)
-
-
 @pytest.fixture(scope="module")
-def clips(tmp_path_factory: pytest.TempPathFactory) -> tuple[np.ndarray, np.ndarray]:
-    d = tmp_path_factory.mktemp("hearing")
+def clips() -> tuple[np.ndarray, np.ndarray]:
     return (
-        _speech(d / "a.wav", "Kính thưa bà con, sáng mai xã tổ chức tiêm phòng cho trẻ em."),
-        _speech(d / "b.wav", "Chương trình ca nhạc theo yêu cầu, mời quý vị cùng nghe."),
+        spoken("Kính thưa bà con, sáng mai xã tổ chức tiêm phòng cho trẻ em.", speed=170),
+        spoken("Chương trình ca nhạc theo yêu cầu, mời quý vị cùng nghe.", speed=170),
     )
 
 
