@@ -50,6 +50,7 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     "media.upload": frozenset({B, A, ADMIN}),
     "speech.lexicon": frozenset({B, A, ADMIN}),  # the station's abbreviations
     "speech.settings": frozenset({ADMIN}),  # the station's default voice
+    "station.settings": frozenset({ADMIN}),  # receivers' floor, the public page, the archive
     "broadcast.read": ALL,
     "broadcast.create": frozenset({B, A, ADMIN}),
     "broadcast.cancel": frozenset({B, A, ADMIN}),

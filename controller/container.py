@@ -57,6 +57,7 @@ from .services.cap import CapService
 from .services.cap_watch import CapWatcher
 from .services.devices import DeviceService
 from .services.emergencies import EmergencyService
+from .services.listeners import ListenerRecords
 from .services.live import LiveUpdates
 from .services.media import MediaService
 from .services.media_jobs import MediaJobs
@@ -72,6 +73,7 @@ from .services.reports import Reports
 from .services.signing import SigningKeys
 from .services.sms_orders import SmsOrderService
 from .services.speech import SpeechService
+from .services.station import StationService
 from .services.updates import Updates
 from .services.zones import ZoneService
 from .settings import Settings, is_loopback
@@ -229,6 +231,7 @@ class Services:
             self.keys, self.sessions, self.commands, self.audit, self._resign_plans
         )
         self.zones = ZoneService(self.sessions, self.audit)
+        self.station = StationService(self.sessions, self.audit)
         self.reports = Reports(self.sessions, settings)
         self.notices = Notices(self.sessions, settings)
         self.updates = Updates(
@@ -251,16 +254,7 @@ class Services:
         self.media = MediaService(
             self.sessions,
             MediaStore(settings.media_dir),
-            EncodeSettings(
-                loudness_target_lufs=settings.loudness_target_lufs,
-                true_peak_dbtp=settings.true_peak_dbtp,
-                tolerance_lu=settings.loudness_tolerance_lu,
-                opus_bitrate_kbps=settings.opus_bitrate_kbps,
-                min_duration_s=settings.min_duration_s,
-                max_duration_s=settings.max_duration_s,
-                ffmpeg=settings.ffmpeg,
-                ffprobe=settings.ffprobe,
-            ),
+            EncodeSettings.of(settings),
             settings.max_upload_bytes,
             self.audit,
         )
@@ -313,6 +307,7 @@ class Services:
         self.onair = OnAirService(
             settings, self.sessions, self.streams, self.accounts, self.jobs, self.audit
         )
+        self.listeners = self.onair.listeners = ListenerRecords(self.sessions, self.accounts)
         # relays played in step: the station's copy of each (None: each plays the original)
         self.relay_copies = (
             RelayCopies(settings, self.sessions, self.jobs, self.onair.target, self.commands)

@@ -37,7 +37,9 @@ from .hardware.base import ClusterBoard
 from .health import read_health
 from .hearing.capture import Microphone
 from .hearing.ear import Ear
+from .household import Household
 from .link import MqttLink
+from .local_control import LocalControl
 from .modem import SmsModem
 from .network import read_network
 from .outbox import Outbox
@@ -110,6 +112,17 @@ def make_board(config: HardwareConfig) -> ClusterBoard:
     return ClusterBoard()
 
 
+def _local_control(household: Household | None, port: int) -> LocalControl | None:
+    """The receiver's buttons' control; a taken port costs the buttons, never the plays."""
+    if household is None:
+        return None
+    try:
+        return LocalControl(household, port)
+    except OSError as exc:
+        log.error("local control: port %d unavailable (%s): the buttons cannot reach it", port, exc)
+        return None
+
+
 class Agent:
     def __init__(
         self,
@@ -176,6 +189,20 @@ class Agent:
             else None,
             tuner=self.cluster.listen_fm,
         )
+        # a home receiver: its household's knob and switch, and the buttons' local control
+        rc = config.receiver
+        self.household = (
+            Household(
+                config.data_path / "household.json",
+                self.device_id,
+                self.report_event,
+                indoor_max=rc.indoor_max,
+                volume=rc.volume,
+            )
+            if config.kind == "receiver"
+            else None
+        )
+        self.local_control = _local_control(self.household, rc.control_port)
         self.clock_offset = OffsetReader(config.ntp_server, config.ntp_port, config.ntp_check_s)
         self.player = Player(
             self.device_id,
@@ -184,6 +211,7 @@ class Agent:
             self.report_event,
             cluster=self.cluster,
             software_volume=self._software_volume,
+            household=self.household,
             on_over=self.state.play_over,
             clock_offset_ms=lambda: self.clock_offset.offset_ms,
             clock_correction=self.clock_offset.correction,
@@ -270,6 +298,9 @@ class Agent:
         if self.modem is not None:
             self.modem.start()
         self._health_thread.start()
+        if self.local_control is not None and self.household is not None:
+            self.local_control.start()
+            self.report_event(self.household.controls())  # the station learns where it stands
         if self.ear is not None and self.ear.reference_db is None:
             self.calibrate_hearing()  # at enrolment: the cluster's usual level, once
         self.updates.started(
@@ -283,6 +314,8 @@ class Agent:
         if self.modem is not None:
             self.modem.stop()
         self.pinned.stop()
+        if self.local_control is not None:
+            self.local_control.stop()
         self.updates.close()
         self.player.shutdown()
         self.cluster.stop()
@@ -296,6 +329,8 @@ class Agent:
         if self.modem is not None:
             self.modem.stop()
         self.pinned.stop()
+        if self.local_control is not None:
+            self.local_control.stop()
         self.player.shutdown()
         self.cluster.stop(power_off=False)
         self.link.kill()
@@ -409,6 +444,7 @@ class Agent:
                 f"output:{self.output.name}",
                 f"hardware:{self.cluster.board.name}",
                 *([f"hearing:{self.ear.microphone.name}"] if self.ear else []),
+                *(["receiver"] if self.household else []),
             ],
             zones=self.state.zones,
         )

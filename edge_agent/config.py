@@ -100,6 +100,16 @@ class MicrophoneConfig(_Section):
     calibration_volume: Annotated[int, Meta(ge=1, le=100)] = 30
 
 
+class ReceiverConfig(_Section):
+    """A home receiver (``kind = "receiver"``): its indoor scale and its local control."""
+
+    # the loopback port its buttons call (edge_agent/local_control.py); 0: any free port
+    control_port: Annotated[int, Meta(ge=0, le=65535)] = 8765
+    # its full scale as a share of a horn's (percent): indoors, a knob at 100 is this loud
+    indoor_max: Annotated[int, Meta(ge=1, le=100)] = 40
+    volume: Annotated[int, Meta(ge=0, le=100)] = 50  # the knob's first position
+
+
 class AgentConfig(_Section):
     device_id: Ident
     controller_url: Annotated[str, Meta(pattern=r"^https?://")]
@@ -126,6 +136,9 @@ class AgentConfig(_Section):
     hardware: HardwareConfig = msgspec.field(default_factory=HardwareConfig)
     modem: ModemConfig = msgspec.field(default_factory=ModemConfig)
     microphone: MicrophoneConfig = msgspec.field(default_factory=MicrophoneConfig)
+    # a loudspeaker cluster on a pole, or a receiver in a home (its household's controls)
+    kind: Literal["cluster", "receiver"] = "cluster"
+    receiver: ReceiverConfig = msgspec.field(default_factory=ReceiverConfig)
     # free storage under this raises a disk_low alarm (a full disk refuses commands)
     disk_low_mb: Annotated[float, Meta(ge=0)] = 100.0
     # the clock's offset is read from chrony or timesyncd, else asked of this SNTP server

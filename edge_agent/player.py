@@ -30,6 +30,7 @@ from protocol.messages import (
 
 from .clock import Clock, SystemClock
 from .cluster import Cluster
+from .household import Household
 from .outputs.base import BYTES_PER_SECOND, AudioOutput, PlayInfo, Sink, SinkReport
 from .resume import preempted_by, resume_until
 from .sources import Source, SourceFailed, Sources, pcm_bytes
@@ -67,6 +68,7 @@ class Player:
         clock: Clock | None = None,
         cluster: Cluster | None = None,
         software_volume: Callable[[], int] = lambda: 100,
+        household: Household | None = None,
         on_over: Callable[[str], None] = lambda play_id: None,
         clock_offset_ms: Callable[[], float | None] = lambda: None,
         clock_correction: Callable[[], tuple[float, str]] = lambda: (0.0, "free"),
@@ -82,6 +84,7 @@ class Player:
         self.clock: Clock = clock or SystemClock()
         self.cluster = cluster
         self._software_volume = software_volume
+        self.household = household  # a home receiver: its knob and switch
         self._on_over = on_over
         self._emit = emit
         self._plays: dict[str, _Play] = {}
@@ -214,11 +217,17 @@ class Player:
 
     def _board_level(self, cmd: PlayCommand) -> int | None:
         """The volume a board with hardware volume is set to for this play (else None)."""
+        if self.household is not None:
+            return None
         return self._emergency_level(cmd) if self._hardware_volume else None
 
     def _volume(self, cmd: PlayCommand) -> int | None:
         """The gain applied in software: the play's volume times the device's (unless the
-        board sets it in hardware: then an emergency's level goes to the board instead)."""
+        board sets it in hardware: then an emergency's level goes to the board instead); on
+        a home receiver, on its indoor scale with the household's knob."""
+        if self.household is not None:
+            level = self.household.level(cmd, self._software_volume())
+            return None if level == 100 else level
         if (level := self._emergency_level(cmd)) is not None:
             return None if self._hardware_volume or level == 100 else level
         level = round((100 if cmd.volume is None else cmd.volume) * self._software_volume() / 100)
@@ -278,6 +287,9 @@ class Player:
             return
         if self.clock.now() > play.not_after:
             self._fail(play, "too_late", "media or command arrived after the play window")
+            return
+        if self.household is not None and not self.household.admits(cmd):
+            self._fail(play, "household_off", "the household switched the receiver off")
             return
         offset_s = self._late_s(cmd, start)
         if cmd.media is not None and offset_s * 1000 >= cmd.media.duration_ms:

@@ -55,3 +55,11 @@ class Tagged(Message, tag_field="type"):
     @property
     def type(self) -> str:
         return self.__struct_config__.tag  # type: ignore[return-value]
+
+
+class Event(Tagged):
+    """Every agent event: its own id (the controller drops a repeat), the device, the time."""
+
+    event_id: PlayId
+    device_id: Ident
+    ts: UtcDatetime

@@ -25,6 +25,9 @@ from .base import (
     WORD_PATTERN as WORD_PATTERN,
 )
 from .base import (
+    Event as _Event,
+)
+from .base import (
     Ident as Ident,
 )
 from .base import (
@@ -62,6 +65,18 @@ from .base import (
 )
 from .base import (
     utcnow as utcnow,
+)
+from .device_events import (
+    HeardVerdict as HeardVerdict,
+)
+from .device_events import (
+    HearingCalibratedEvent as HearingCalibratedEvent,
+)
+from .device_events import (
+    HouseholdControlsEvent as HouseholdControlsEvent,
+)
+from .device_events import (
+    PlaybackHeardEvent as PlaybackHeardEvent,
 )
 from .health import (
     AgentCounters as AgentCounters,
@@ -150,9 +165,10 @@ class StreamRef(Message, omit_defaults=True):
         return [self.url, *self.fallback_urls]
 
 
-class Playable(Message, kw_only=True):
+class Playable(Message, kw_only=True, omit_defaults=True):
     """What is played, and when: a stored file (``media``) or a live relay (``stream``),
-    exactly one; a command and a plan entry both hold it."""
+    exactly one; a command and a plan entry both hold it. ``receiver_floor``: an emergency's
+    least volume on a home receiver, whatever its household set (a station setting)."""
 
     play_id: PlayId
     start_at: UtcDatetime
@@ -161,6 +177,7 @@ class Playable(Message, kw_only=True):
     volume: Percent | None = None
     media: MediaRef | None = None
     stream: StreamRef | None = None
+    receiver_floor: Percent | None = None
 
     def __post_init__(self) -> None:
         self.start_at = _utc(self.start_at)
@@ -365,12 +382,6 @@ class AckMessage(Message):
     reason: Text200 | None = None
 
 
-class _Event(Tagged):
-    event_id: PlayId
-    device_id: Ident
-    ts: UtcDatetime
-
-
 class MediaReadyEvent(_Event, tag="media.ready"):
     play_id: PlayId
     sha256: Sha256
@@ -514,42 +525,9 @@ class UpdateEvent(_Event, tag="update"):
     detail: Annotated[str, Meta(max_length=300)] = ""
 
 
-class HeardVerdict(str, enum.Enum):
-    """What the cluster's microphone made of one play (edge_agent/hearing/verdict.py)."""
-
-    heard = "heard"
-    quiet = "quiet"  # heard, but ``level_db`` below the calibrated level (a horn dead?)
-    wrong = "wrong"  # something loud was heard, not what was played
-    not_heard = "not_heard"
-    uncertain = "uncertain"  # too much noise, or too little of the play to tell
-    cannot_check = "cannot_check"  # no working microphone: never counted as not heard
-
-
-class PlaybackHeardEvent(_Event, tag="playback.heard"):
-    """The microphone's verdict on a play: features only, never audio. ``level_db``: against
-    the calibrated level (None before a calibration); ``delay_ms``: sound to microphone."""
-
-    play_id: PlayId
-    broadcast_id: PlayId
-    verdict: HeardVerdict
-    score: Annotated[float, Meta(ge=-1, le=1)] | None = None
-    level_db: Annotated[float, Meta(ge=-150, le=150)] | None = None
-    delay_ms: Annotated[int, Meta(ge=0, le=60_000)] | None = None
-    snr_db: Annotated[float, Meta(ge=-150, le=150)] | None = None
-    detail: Annotated[str, Meta(max_length=300)] = ""
-
-
-class HearingCalibratedEvent(_Event, tag="hearing.calibrated"):
-    """A calibration chime was played and heard (``ok``): ``gain_db`` is now the usual level."""
-
-    ok: bool
-    gain_db: Annotated[float, Meta(ge=-150, le=150)] | None = None
-    snr_db: Annotated[float, Meta(ge=-150, le=150)] | None = None
-    detail: Annotated[str, Meta(max_length=300)] = ""
-
-
 AgentEvent = (
-    PlaybackHeardEvent
+    HouseholdControlsEvent
+    | PlaybackHeardEvent
     | HearingCalibratedEvent
     | MediaReadyEvent
     | PlaybackStartedEvent

@@ -19,7 +19,14 @@ def register_device(
 ) -> DeviceRegistered:
     """Register a device; the response holds its token (shown once) and its config file."""
     return svc.devices.register(
-        who, body.id, body.name, list(body.zones), body.output, body.latitude, body.longitude
+        who,
+        body.id,
+        body.name,
+        list(body.zones),
+        body.output,
+        body.latitude,
+        body.longitude,
+        body.kind,
     )
 
 

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from protocol.messages import Priority
 
+from ..domain.device import DeviceKind
 from ..domain.types import Ident, Sha256, Target, UtcDatetime
 
 RowId = Annotated[int, PathParam(ge=1, le=2**63 - 1, description="a stored row's number")]
@@ -85,6 +86,11 @@ class DeviceIn(BaseModel):
     )
     latitude: float | None = Field(None, ge=-90, le=90, strict=True)
     longitude: float | None = Field(None, ge=-180, le=180, strict=True)
+    kind: DeviceKind = Field(
+        DeviceKind.cluster,
+        description="cluster: loudspeakers on a pole; receiver: a smart IP radio in a home "
+        "(our agent); stream_only: a receiver that can only play the station's channel URL",
+    )
 
 
 class LocationIn(BaseModel):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import secrets
 from datetime import datetime, timezone
 from typing import Any
 
@@ -25,7 +26,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship,
 from ..domain.broadcast import BroadcastState
 from ..domain.command import CommandState
 from ..domain.delivery import DeliveryState
-from ..domain.device import DeviceStatus
+from ..domain.device import DeviceKind, DeviceStatus
 from ..domain.jobs import MediaJobState
 from ..domain.rollout import RolloutState, TargetState
 from ..domain.schedule_change import ScheduleChangeState
@@ -106,6 +107,11 @@ class Device(Base):
     __tablename__ = "devices"
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[DeviceKind] = mapped_column(
+        EnumText(DeviceKind, 16), default=DeviceKind.cluster, server_default="cluster"
+    )
+    # a home receiver's household controls (household.controls): {"volume", "on", "ts"}
+    household: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     # its microphone: {"calibration": {...}, "last": {...}} (hearing.calibrated, playback.heard)
     hearing: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     token_hash: Mapped[str] = mapped_column(String(128))
@@ -195,6 +201,16 @@ class Broadcast(Base):
     approved_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
     approved_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
     rejected_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # on the public page and feed: None is the station's default (emergencies always are);
+    # ``public_slug`` names it there (never its id)
+    public: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
+    public_slug: Mapped[str | None] = mapped_column(
+        String(24),
+        nullable=True,
+        unique=True,
+        index=True,
+        default=lambda: secrets.token_urlsafe(12),
+    )
     media: Mapped[Media | None] = relationship(lazy="joined")
     deliveries: Mapped[list[Delivery]] = relationship(
         back_populates="broadcast", lazy="selectin", order_by="Delivery.device_id"
@@ -599,3 +615,19 @@ class RolloutTarget(Base):
     done_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
     reason: Mapped[str] = mapped_column(String(40), default="")
     detail: Mapped[str] = mapped_column(String(300), default="")
+
+
+class ListenerSession(Base):
+    """One connection to a station stream, from Icecast's listener_add to its
+    listener_remove: a stream-only receiver's proof that it was tuned in (connected from …
+    to …), and the count of the channel's public listeners."""
+
+    __tablename__ = "listener_sessions"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    mount: Mapped[str] = mapped_column(String(120))
+    client: Mapped[str] = mapped_column(String(40), index=True)  # Icecast's client number
+    device_id: Mapped[str | None] = mapped_column(
+        ForeignKey("devices.id"), nullable=True, index=True
+    )
+    connected_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
+    disconnected_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)

@@ -15,3 +15,18 @@ class DeviceStatus(enum.StrEnum):
     @property
     def reachable(self) -> bool:
         return self is DeviceStatus.online
+
+
+class DeviceKind(enum.StrEnum):
+    """What a device is, chosen at registration: it decides what the agent's config holds,
+    how a play on it is counted, and whether it is sent anything at all."""
+
+    cluster = "cluster"  # a loudspeaker cluster on a pole: horns, amplifier, perhaps a board
+    receiver = "receiver"  # a smart IP radio receiver in a home, office or school (our agent)
+    stream_only = "stream_only"  # a third party's receiver that can only play a stream URL
+
+    @property
+    def runs_agent(self) -> bool:
+        """A stream-only receiver has no agent: it is sent no commands, it tunes to the
+        station's channel, and the stream server's listener records are its proof."""
+        return self is not DeviceKind.stream_only

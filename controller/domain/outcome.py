@@ -106,7 +106,8 @@ _PATTERNS: list[tuple[re.Pattern[str], str]] = [
     (
         re.compile(
             r"^(?P<code>too_late|output_busy|output_error|decode_failed|agent_error|"
-            r"agent_restarted|cancelled|disk_full|media_unavailable)(: (?P<detail>.*))?$"
+            r"agent_restarted|cancelled|disk_full|media_unavailable|household_off)"
+            r"(: (?P<detail>.*))?$"
         ),
         "reason.{code}",
     ),

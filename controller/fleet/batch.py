@@ -25,6 +25,7 @@ from protocol.messages import (
     DeviceState,
     HealthReport,
     HearingCalibratedEvent,
+    HouseholdControlsEvent,
     MediaReadyEvent,
     PlaybackFailedEvent,
     PlaybackFinishedEvent,
@@ -51,6 +52,7 @@ from ..domain.delivery import DeliveryState, advance
 from ..domain.report_checks import Refusal
 from .evidence import CommandFacts, Evidence
 from .hearing import apply_calibration, apply_heard
+from .household import apply_controls
 from .security import refused_row, security_alarm
 from .sms_reports import apply_sms_event, apply_sms_play
 
@@ -370,7 +372,7 @@ class _BatchApplier:
         keys = {
             (self._broadcast_of(r), r.device_id)
             for r in fresh
-            if not isinstance(r.model, (AlarmEvent, HearingCalibratedEvent))
+            if not isinstance(r.model, (AlarmEvent, HearingCalibratedEvent, HouseholdControlsEvent))
         }
         broadcast_ids = {b for b, _ in keys if b}
         devices = {d for _, d in keys}
@@ -396,6 +398,9 @@ class _BatchApplier:
                 continue
             if isinstance(model, HearingCalibratedEvent):
                 apply_calibration(self.session, report.device_id, model)
+                continue
+            if isinstance(model, HouseholdControlsEvent):
+                apply_controls(self.session, report.device_id, model)
                 continue
             if isinstance(model, (PlaybackStartedEvent, PlaybackFinishedEvent)) and (
                 model.play_id.startswith(PLAY_PREFIX)

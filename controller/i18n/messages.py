@@ -107,6 +107,11 @@ MESSAGES: dict[str, dict[str, str]] = {
         "en": "Device '{id}' is retired.",
     },
     "device.not_found": {"vi": "Không tìm thấy thiết bị '{id}'.", "en": "Device '{id}' not found."},
+    "device.stream_only": {
+        "vi": "'{id}' là máy thu chỉ nghe luồng: nó nghe kênh của đài, không nhận lệnh phát.",
+        "en": "'{id}' is a stream-only receiver: it hears the station's channel, it takes no "
+        "play commands.",
+    },
     "broadcast.not_found": {"vi": "Không tìm thấy bản tin phát.", "en": "Broadcast not found."},
     "broadcast.no_targets": {
         "vi": "Chưa chọn nơi phát (thôn hoặc thiết bị).",

@@ -118,6 +118,47 @@ UI: dict[str, dict[str, str]] = {
         "en": "Clock offset from true time",
     },
     "device.zones": {"vi": "Thuộc thôn", "en": "Villages"},
+    "device.kind": {"vi": "Loại thiết bị", "en": "Kind of device"},
+    "kind.cluster": {"vi": "Cụm loa", "en": "Loudspeaker cluster"},
+    "kind.receiver": {"vi": "Máy thu trong nhà", "en": "Home receiver"},
+    "kind.stream_only": {"vi": "Máy thu chỉ nghe luồng", "en": "Stream-only receiver"},
+    "setup.kind_hint": {
+        "vi": "Cụm loa: loa ngoài trời trên cột. Máy thu trong nhà: radio IP ở nhà dân, trường, "
+        "cơ quan, chạy phần mềm của đài (người nghe tự chỉnh âm lượng, tắt máy; tin khẩn cấp "
+        "vẫn phát ở mức tối thiểu). Chỉ nghe luồng: máy của hãng khác, chỉ mở được một địa chỉ "
+        "luồng: nó nghe kênh của đài.",
+        "en": "Cluster: outdoor horns on a pole. Home receiver: an IP radio in a home, school or "
+        "office running the station's agent (the household sets its volume or turns it off; "
+        "emergencies still play at the floor volume). Stream-only: another maker's receiver "
+        "that can only open a stream address: it hears the station's channel.",
+    },
+    "household.title": {"vi": "Người nghe tại nhà", "en": "The household"},
+    "household.unknown": {"vi": "chưa báo", "en": "not reported yet"},
+    "household.on": {"vi": "đang bật, âm lượng {volume}%", "en": "on, volume {volume}%"},
+    "household.off": {
+        "vi": "đã tắt máy (chỉ tin khẩn cấp vẫn phát)",
+        "en": "switched off (only emergencies play)",
+    },
+    "listened.title": {"vi": "Đã nghe kênh của đài", "en": "Tuned to the station's channel"},
+    "listened.help": {
+        "vi": "Máy này không chạy phần mềm của đài: bằng chứng là bản ghi của máy chủ luồng "
+        "(kết nối từ … đến …).",
+        "en": "This receiver runs no agent: its proof is the stream server's listener record "
+        "(connected from … to …).",
+    },
+    "listened.from": {"vi": "Kết nối từ", "en": "Connected from"},
+    "listened.to": {"vi": "đến", "en": "to"},
+    "listened.now": {"vi": "đang nghe", "en": "listening now"},
+    "listened.never": {"vi": "Chưa kết nối lần nào.", "en": "Never connected yet."},
+    "setup.bad_kind": {"vi": "Chọn loại thiết bị.", "en": "Choose the kind of device."},
+    "enrolled.stream_only": {
+        "vi": "Máy thu này không chạy phần mềm của đài. Nhập địa chỉ dưới đây vào máy: nó sẽ "
+        "nghe kênh của đài; máy chủ luồng ghi lại lúc nó kết nối và ngắt, đó là bằng chứng "
+        "máy đã nghe.",
+        "en": "This receiver runs no agent. Type the address below into it: it will hear the "
+        "station's channel; the stream server records when it connects and leaves, which is "
+        "the proof it listened.",
+    },
     "device.save": {"vi": "Lưu", "en": "Save"},
     "device.admin": {"vi": "Quản trị", "en": "Administration"},
     "device.rotate": {"vi": "Cấp mã truy cập mới", "en": "New credentials"},
@@ -1166,6 +1207,10 @@ UI: dict[str, dict[str, str]] = {
         "en": "refused by the cluster: unsigned",
     },
     "reason.too_late": {"vi": "lệnh đến quá muộn để phát", "en": "it arrived too late to play"},
+    "reason.household_off": {
+        "vi": "nhà dân đã tắt máy thu (chỉ tin khẩn cấp vẫn phát)",
+        "en": "the household switched its receiver off (only emergencies still play)",
+    },
     "reason.output_busy": {
         "vi": "loa đang phát một bản tin khác không nhường được",
         "en": "the output was busy with a bulletin it could not interrupt",

@@ -31,6 +31,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 ACCEPTED_FORMATS = {
     "wav": "wav",
@@ -87,6 +88,23 @@ class EncodeSettings:
     max_duration_s: float = 7200.0
     ffmpeg: str = "ffmpeg"
     ffprobe: str = "ffprobe"
+
+    @classmethod
+    def of(cls, settings: Any) -> EncodeSettings:
+        """The controller's settings for its pipeline (``controller.settings.Settings``)."""
+        return cls(**{field: getattr(settings, name) for field, name in _SETTING_NAMES.items()})
+
+
+_SETTING_NAMES = {
+    "loudness_target_lufs": "loudness_target_lufs",
+    "true_peak_dbtp": "true_peak_dbtp",
+    "tolerance_lu": "loudness_tolerance_lu",
+    "opus_bitrate_kbps": "opus_bitrate_kbps",
+    "min_duration_s": "min_duration_s",
+    "max_duration_s": "max_duration_s",
+    "ffmpeg": "ffmpeg",
+    "ffprobe": "ffprobe",
+}
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,8 @@ KINDS = (
     "user.",
     "token.",
     "alarm.",
+    "station.",
+    "archive.",
 )
 """Action prefixes a reader filters by."""
 

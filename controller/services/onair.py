@@ -43,10 +43,11 @@ from ..settings import Settings
 from ..streams.channel import LiveChannel, LiveInput
 from ..streams.icecast import AUTH_PATH, IcecastServer
 from ..streams.sources import icecast_target
-from ..streams.timeline import RELAY_MOUNT, stream_server_url
+from ..streams.timeline import CHANNEL_MOUNT, RELAY_MOUNT, stream_server_url
 from .accounts import AccountService
 from .audit import AuditLog
 from .broadcasting import StreamBroadcasts, StreamRequest
+from .listeners import ListenerRecords
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +89,7 @@ class OnAirService:
         self._channels: dict[str, LiveChannel] = {}
         self._lock = threading.Lock()
         self._icecast: IcecastServer | None = None
+        self.listeners: ListenerRecords | None = None  # the station's channel's listeners
 
     # --- the stream server -----------------------------------------------------------------
 
@@ -215,6 +217,16 @@ class OnAirService:
             return False
         action, mount = form.get("action", ""), form.get("mount", "").split("?")[0]
         user, password = form.get("user", ""), form.get("pass", "")
+        if mount == CHANNEL_MOUNT and self.listeners is not None:  # the station's channel
+            client = form.get("client", "")
+            if action == "listener_add":
+                return self.listeners.may_listen(mount, client, user, password)
+            if action == "listener_remove":
+                self.listeners.left(client)
+                return True
+            if action == "stream_auth":
+                return user == CONTROLLER_SOURCE and tokens_equal(password, self.source_password)
+            return action in ("mount_add", "mount_remove")
         if RELAY_MOUNT.match(mount):  # the station's copy of a relay (relay_copies.py)
             if action == "listener_add":  # any device of the station, with its own log-in
                 return self._accounts.device_for_token(password) == user != ""

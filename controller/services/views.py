@@ -50,6 +50,12 @@ class ZoneOut(BaseModel):
 class DeviceOut(BaseModel):
     id: str
     name: str
+    kind: str = Field(
+        "cluster", description="cluster (loudspeakers), receiver (in a home), stream_only"
+    )
+    household: dict[str, Any] | None = Field(
+        None, description="a home receiver's own controls: volume (percent), on, ts"
+    )
     zones: list[str]
     status: str
     status_at: datetime | None

@@ -24,6 +24,15 @@ def stream_server_url(settings: Settings) -> str:
     return (s.icecast_public_url or f"http://{s.icecast_host}:{s.icecast_port}").rstrip("/")
 
 
+CHANNEL_MOUNT = "/kenh.ogg"
+"""The station's channel: what the loudspeakers play, when they play it (``kenh``: channel)."""
+
+
+def channel_url(settings: Settings) -> str:
+    """The station's channel as devices and listeners reach it."""
+    return stream_server_url(settings) + CHANNEL_MOUNT
+
+
 @dataclass(frozen=True)
 class RelayTimeline:
     """Relays go through the station's stream server and play ``delay_ms`` after it got them."""

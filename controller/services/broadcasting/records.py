@@ -17,7 +17,8 @@ from ...db.models import Broadcast, Delivery, Device, DeviceZone, Media, Zone
 from ...domain.broadcast import BroadcastState as S
 from ...domain.broadcast import can_move
 from ...domain.delivery import DeliveryState
-from ...domain.errors import NotFound
+from ...domain.device import DeviceKind
+from ...domain.errors import Invalid, NotFound
 
 MISSED_REASON = "no start reported in the play window (device offline, late or out of storage)"
 
@@ -59,11 +60,13 @@ class StreamRequest:
 
 
 def resolve_devices(session: Session, targets: list[str]) -> list[str]:
-    """Ids of the active devices a list of targets reaches, each once, sorted."""
+    """Ids of the active devices a list of targets reaches, each once, sorted (never a
+    stream-only receiver: it runs no agent, it hears the station's channel)."""
     ids: set[str] = set()
+    sent_to = (Device.retired.is_(False), Device.kind != DeviceKind.stream_only)
     for target in targets:
         if target == "all":
-            ids.update(session.scalars(select(Device.id).where(Device.retired.is_(False))))
+            ids.update(session.scalars(select(Device.id).where(*sent_to)))
             continue
         kind, _, ident = target.partition(":")
         if kind == "zone":
@@ -73,13 +76,15 @@ def resolve_devices(session: Session, targets: list[str]) -> list[str]:
                 session.scalars(
                     select(Device.id)
                     .join(DeviceZone, DeviceZone.device_id == Device.id)
-                    .where(DeviceZone.zone_id == ident, Device.retired.is_(False))
+                    .where(DeviceZone.zone_id == ident, *sent_to)
                 )
             )
         elif kind == "device":
             device = session.get(Device, ident)
             if device is None or device.retired:
                 raise NotFound("device.not_found", id=ident)
+            if not device.kind.runs_agent:
+                raise Invalid("device.stream_only", id=ident)
             ids.add(ident)
     return sorted(ids)
 

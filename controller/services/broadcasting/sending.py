@@ -21,6 +21,7 @@ from ...fleet.commands import CommandPath, SentCommand
 from ...jobs import Jobs
 from ...settings import Settings
 from ..devices import offline_since
+from ..station import read as station_settings
 from .records import (
     MISSED_REASON,
     claim,
@@ -91,6 +92,10 @@ class BroadcastSender:
                 start_at=broadcast.start_at,
                 priority=Priority(broadcast.priority),
                 volume=broadcast.volume,
+                # a home receiver's least volume for an emergency (the station's setting)
+                receiver_floor=station_settings(session).receiver_floor
+                if broadcast.priority == Priority.emergency.value
+                else None,
                 **playable(session, broadcast),
             )
             sends = [(target, play) for target in broadcast.targets]

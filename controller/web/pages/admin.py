@@ -14,6 +14,7 @@ from protocol.topics import ID_PATTERN
 
 from ...auth import Principal, Role
 from ...container import Services
+from ...domain.device import DeviceKind
 from ...domain.errors import DomainError
 from ...http import ServicesDep
 from ...i18n import translate
@@ -184,8 +185,12 @@ async def setup_register(
         zones=[str(z) for z in form.getlist("zones")],
         latitude=str(form.get("latitude", "")).strip(),
         longitude=str(form.get("longitude", "")).strip(),
+        kind=str(form.get("kind", "cluster")),
     )
     errors = []
+    if fields["kind"] not in DeviceKind.__members__:
+        errors.append(translate("setup.bad_kind", lang))
+        fields["kind"] = "cluster"
     if not IDENT.fullmatch(fields["id"]):
         errors.append(translate("setup.bad_id", lang))
     if not fields["name"]:
@@ -205,6 +210,7 @@ async def setup_register(
                 "alsa",
                 where["latitude"],
                 where["longitude"],
+                DeviceKind(fields["kind"]),
             )
         except DomainError as exc:
             errors.append(words(exc, lang))

@@ -53,6 +53,8 @@ def fleet_rows(svc: Services, devices: list[DeviceOut]) -> list[dict[str, Any]]:
             dict(
                 id=d.id,
                 name=d.name,
+                kind=d.kind,
+                household=d.household,
                 zones=d.zones,
                 status=d.status,
                 status_at=d.status_at,
@@ -174,6 +176,9 @@ def device_view(svc: Services, lang: str, device_id: str) -> dict[str, Any]:
         d=dict(
             id=device.id,
             name=device.name,
+            kind=device.kind,
+            household=device.household,
+            listened=svc.listeners.of_device(device.id) if device.kind == "stream_only" else [],
             status=device.status,
             status_at=device.status_at,
             health=device.last_health or {},
