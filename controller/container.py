@@ -65,6 +65,7 @@ from .services.notices import Notices
 from .services.onair import OnAirService
 from .services.pinned import PinnedService
 from .services.programme import ProgrammeService
+from .services.public import PublicBulletins
 from .services.relay_copies import TICK_S as RELAY_TICK_S
 from .services.relay_copies import RelayCopies
 from .services.relays import RelayService
@@ -258,6 +259,7 @@ class Services:
             settings.max_upload_bytes,
             self.audit,
         )
+        self.public = PublicBulletins(self.sessions, self.media.store)
         self.programme = ProgrammeService(self.sessions, self.schedules, settings.timezone)
         self.speech = SpeechService(
             self.sessions,

@@ -33,6 +33,7 @@ def create_broadcast(
         max_late_s=body.max_late_s,
         volume=body.volume,
         quiet_override=body.quiet_override,
+        public=body.public,
     )
     if body.repeat_every_s:
         broadcast_id = svc.repeats.create(

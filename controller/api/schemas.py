@@ -137,6 +137,11 @@ class BroadcastIn(BaseModel):
         description="play inside the quiet hours on purpose "
         "(logged; a broadcaster's still waits for an approver)",
     )
+    public: bool | None = Field(
+        None,
+        description="on the public page and feed once aired (absent: the station's default; "
+        "an emergency always is)",
+    )
     repeat_every_s: int | None = Field(
         None,
         ge=15,

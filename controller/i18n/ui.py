@@ -919,6 +919,46 @@ UI: dict[str, dict[str, str]] = {
         "vi": "Dừng tin này (và các lần phát lại) và gửi thông báo đính chính tới cùng các loa?",
         "en": "Stop this (and its repeats) and send the correction to the same loudspeakers?",
     },
+    "public.title": {"vi": "Bản tin chính thức", "en": "Official bulletins"},
+    "public.lead": {
+        "vi": "Đây là các bản tin {station} đã phát trên loa. Nghe lại hoặc đọc để đối chiếu "
+        "khi nghe tin đồn: tin nào không có ở đây thì đài không phát.",
+        "en": "These are the bulletins {station} aired on its loudspeakers. Listen again or read "
+        "them to check a rumour: what is not here, the station did not say.",
+    },
+    "public.official": {"vi": "Chính thức · {station}", "en": "Official · {station}"},
+    "public.emergency": {"vi": "KHẨN CẤP", "en": "EMERGENCY"},
+    "public.repeats": {"vi": "phát {n} lần", "en": "aired {n} times"},
+    "public.read": {"vi": "Đọc nội dung", "en": "Read it"},
+    "public.link": {"vi": "Liên kết bản tin này", "en": "Link to this bulletin"},
+    "public.none": {"vi": "Chưa có bản tin công khai nào.", "en": "No public bulletin yet."},
+    "public.not_found": {
+        "vi": "Không có bản tin này trên trang công khai của đài.",
+        "en": "This bulletin is not on the station's public page.",
+    },
+    "public.untitled": {"vi": "Bản tin", "en": "Bulletin"},
+    "public.newer": {"vi": "← Mới hơn", "en": "← Newer"},
+    "public.older": {"vi": "Cũ hơn →", "en": "Older →"},
+    "public.all": {"vi": "Tất cả bản tin", "en": "All bulletins"},
+    "public.feed": {"vi": "Nhận bản tin (RSS/podcast)", "en": "Subscribe (RSS/podcast)"},
+    "public.qr": {"vi": "Mã QR để dán ở bảng tin thôn", "en": "QR code for the notice board"},
+    "public.page_of": {"vi": "Trang {page}/{pages}", "en": "Page {page} of {pages}"},
+    "public.feed_description": {
+        "vi": "Các bản tin chính thức {station} đã phát trên hệ thống loa.",
+        "en": "The official bulletins {station} aired on its loudspeakers.",
+    },
+    "public.too_many": {
+        "vi": "Bạn đã mở trang quá nhiều lần. Vui lòng chờ một lát rồi thử lại.",
+        "en": "Too many requests. Please wait a moment and try again.",
+    },
+    "send.public": {
+        "vi": "Công khai trên trang nghe lại của đài",
+        "en": "Public on the station's listen-again page",
+    },
+    "send.public_hint": {
+        "vi": "Bỏ chọn cho tin nội bộ. Tin khẩn cấp luôn công khai.",
+        "en": "Untick for an internal bulletin. Emergencies are always public.",
+    },
     "send.quiet_override": {
         "vi": "Phát cả trong giờ yên tĩnh (cần người duyệt, được ghi nhật ký)",
         "en": "Play even inside the quiet hours (needs an approver, logged)",
@@ -1317,6 +1357,8 @@ UI: dict[str, dict[str, str]] = {
         "en": "Plays (bulletin × cluster)",
     },
     "report.played": {"vi": "Phát trọn", "en": "Played"},
+    "report.homes": {"vi": "Nhà dân nghe được", "en": "Heard in homes (receivers)"},
+    "report.homes_off": {"vi": "{n} lần nhà dân đã tắt máy", "en": "{n} times switched off"},
     "report.heard": {"vi": "Micro nghe thấy", "en": "Heard (microphone)"},
     "report.minutes_on_air": {"vi": "Số phút phát sóng", "en": "Minutes on air"},
     "report.success_rate": {"vi": "Tỷ lệ thành công", "en": "Success rate"},

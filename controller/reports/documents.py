@@ -297,6 +297,7 @@ def pdf_bytes(report: StationReport, lang: str = "vi") -> bytes:
             t("report.deliveries"),
             t("report.played"),
             t("report.heard"),
+            t("report.homes"),
             t("report.minutes_on_air"),
             t("report.success_rate"),
             t("report.online_ratio"),
@@ -309,6 +310,7 @@ def pdf_bytes(report: StationReport, lang: str = "vi") -> bytes:
                 str(totals.deliveries),
                 str(totals.played),
                 str(totals.heard),
+                str(totals.homes),
                 f"{totals.minutes_on_air:.1f}",
                 _ratio(totals.success_rate),
                 _ratio(totals.online_ratio),
@@ -316,7 +318,7 @@ def pdf_bytes(report: StationReport, lang: str = "vi") -> bytes:
                 _number(totals.mean_repair_min),
             ]
         ],
-        (1,) * 9,
+        (1,) * 10,
     )
 
     if report.villages:

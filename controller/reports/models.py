@@ -31,6 +31,7 @@ class BroadcastLine(BaseModel):
     heard: str | None = Field(
         None, description="the cluster's microphone: heard, quiet, wrong, not_heard, ..."
     )
+    receiver: bool = Field(False, description="a home receiver's play, not a cluster's")
 
 
 class VillageTotals(BaseModel):
@@ -87,6 +88,8 @@ class ReportTotals(BaseModel):
     deliveries: int
     played: int
     heard: int = Field(0, description="played and heard by the clusters' microphones")
+    homes: int = Field(0, description="played on home receivers (households that heard it)")
+    homes_off: int = Field(0, description="not played: the household had switched it off")
     minutes_on_air: float
     success_rate: float | None
     online_ratio: float | None

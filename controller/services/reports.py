@@ -23,6 +23,7 @@ from ..db.models import (
     DeviceStatusChange,
     Media,
 )
+from ..domain.device import DeviceKind
 from ..domain.errors import Invalid
 from ..domain.outcome import Outcome, outcome
 from ..reports.figures import (
@@ -120,6 +121,10 @@ class Reports:
             deliveries=len(lines),
             played=len(played),
             heard=sum(line.heard in HEARD for line in lines),
+            homes=sum(line.receiver for line in played),
+            homes_off=sum(
+                line.receiver and (line.reason or "").startswith("household_off") for line in lines
+            ),
             minutes_on_air=round(
                 sum(max(line.duration_s for line in group) for group in by_broadcast.values()) / 60,
                 1,
@@ -167,6 +172,7 @@ class Reports:
     ) -> tuple[list[BroadcastLine], dict[str, list[BroadcastLine]]]:
         """Every delivery of the broadcasts sent for a start in the period, in start order."""
         names = {d.id: (d.name, [z.name for z in d.zones]) for d in devices}
+        receivers = {d.id for d in devices if d.kind is DeviceKind.receiver}
         # plain columns, not entities: a broadcast entity would load all its deliveries again
         query = (
             select(
@@ -232,6 +238,7 @@ class Reports:
                 outcome=outcome(state, line_check),
                 reason=reason,
                 heard=(hearing or {}).get("verdict"),
+                receiver=device_id in receivers,
             )
             lines.append(line)
             by_broadcast[bid].append(line)

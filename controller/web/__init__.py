@@ -25,15 +25,18 @@ from .pages import (
     live,
     onair,
     pinned,
+    public,
     reports,
     routine,
     session,
     speech,
     updates,
 )
+from .pages.public import PublicGuard, TooMany
 from .render import LoginRequired, PageForbidden, lang_of, render, words
 
 PAGE_MODULES = (
+    public,
     session,
     broadcaster,
     emergency,
@@ -52,6 +55,7 @@ PAGE_MODULES = (
 
 def install(app: FastAPI) -> None:
     """Routes, static files and the pages for missing or insufficient rights."""
+    app.state.public_guard = PublicGuard()
     for module in PAGE_MODULES:
         app.include_router(module.router)
     app.mount("/ui/static", StaticFiles(directory=Path(__file__).parent / "static"), name="static")
@@ -88,6 +92,16 @@ def install(app: FastAPI) -> None:
             status_code=404,
             message=translate("page.not_found", lang_of(request)),
             home=True,
+        )
+
+    @app.exception_handler(TooMany)
+    async def _too_many(request: Request, exc: TooMany) -> Response:
+        """A public page asked too often from one address: wait, in words."""
+        return Response(
+            translate("public.too_many", "vi"),
+            status_code=429,
+            media_type="text/plain; charset=utf-8",
+            headers={"Retry-After": str(max(1, round(exc.wait_s)))},
         )
 
     @app.exception_handler(PageForbidden)

@@ -116,7 +116,12 @@ class Stack:
         assert r.status_code == 201, r.text
 
     def register(
-        self, device_id: str, zones: list[str], mqtt_port: int | None = None, **overrides: Any
+        self,
+        device_id: str,
+        zones: list[str],
+        mqtt_port: int | None = None,
+        kind: str = "cluster",
+        **overrides: Any,
     ) -> AgentConfig:
         """Register through the API and make the agent's config (``mqtt_port``: another node
         of a clustered broker than the controller's)."""
@@ -124,13 +129,16 @@ class Stack:
             "/api/devices",
             json={
                 "id": device_id,
-                "name": f"Cụm loa {device_id}",
+                "name": f"{'Máy thu' if kind == 'receiver' else 'Cụm loa'} {device_id}",
                 "zones": zones,
                 "output": "file",
+                "kind": kind,
             },
         )
         assert r.status_code == 201, r.text
         data = tomllib.loads(r.json()["config_toml"])
+        if kind == "receiver":  # its buttons' control on any free port (tests run side by side)
+            data["receiver"]["control_port"] = 0
         data["data_dir"] = str(self.tmp / "agents" / device_id)
         data["health_interval_s"] = 5
         # Tests stop brokers for tens of seconds; they check what arrives, not the backoff.

@@ -121,6 +121,7 @@ class BroadcastService:
                 created_by=who.username,
                 start_on_release=req.start_at is None,
                 quiet_override=req.quiet_override,
+                public=req.public,
                 approved_by=None if hold else who.username,
                 approved_at=None if hold else now,
             )
@@ -201,6 +202,7 @@ class BroadcastService:
                     created_by=first.created_by,
                     start_on_release=False,
                     quiet_override=first.quiet_override,
+                    public=first.public,
                     approved_by=first.approved_by,
                     approved_at=first.approved_at,
                     series_id=first.id,

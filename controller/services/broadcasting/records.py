@@ -33,6 +33,7 @@ class BroadcastRequest:
     max_late_s: int | None = None
     volume: int | None = None
     quiet_override: bool = False  # play inside quiet hours on purpose (an approver decides)
+    public: bool | None = None  # on the public page once aired (None: the station's default)
     repeat_every_s: int | None = None  # a series: this often, ``repeat_count`` plays in all
     repeat_count: int = 1
     repeat_media_sha256: str | None = None  # what the repetitions play (the issue time first)

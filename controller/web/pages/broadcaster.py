@@ -218,7 +218,7 @@ def send_view(svc: Services, form: dict[str, Any]) -> dict[str, Any]:
                 unwell.setdefault(z, []).append(d.name or d.id)
     return dict(
         zones=svc.zones.names(),
-        form=form,
+        form={"public": svc.station.get().public_by_default, **form},
         voices=svc.speech.voices(),
         default_voice=svc.speech.default_voice(),
         languages=svc.speech.languages(),
@@ -310,6 +310,7 @@ async def send_submit(
         language=text_of("language", "vi"),
         extra_language=text_of("extra_language"),
         quiet_override=form.get("quiet_override") == "1",
+        public=form.get("public") == "1",
     )
     upload, extra = _file(form.get("file")), _file(form.get("extra_file"))
     previewed = text_of("media_sha")
@@ -361,6 +362,7 @@ async def send_submit(
         priority=priority,
         title=fields["title"],
         quiet_override=bool(fields["quiet_override"]),
+        public=bool(fields["public"]),
     )
     try:
         if not fields["quiet_override"]:  # refused before anything is made

@@ -153,6 +153,13 @@ def fleet_view(
     )
 
 
+def _household(controls: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A receiver's household controls as the page shows them (its time as a time)."""
+    if not controls:
+        return None
+    return {**controls, "ts": datetime.fromisoformat(str(controls["ts"]).replace("Z", "+00:00"))}
+
+
 def device_view(svc: Services, lang: str, device_id: str) -> dict[str, Any]:
     device = svc.devices.get(device_id)
     rows = svc.devices.telemetry(device_id, utcnow() - timedelta(days=2))
@@ -177,7 +184,7 @@ def device_view(svc: Services, lang: str, device_id: str) -> dict[str, Any]:
             id=device.id,
             name=device.name,
             kind=device.kind,
-            household=device.household,
+            household=_household(device.household),
             listened=svc.listeners.of_device(device.id) if device.kind == "stream_only" else [],
             status=device.status,
             status_at=device.status_at,
