@@ -882,3 +882,55 @@ def test_a_bulletin_approved_too_late_says_so_and_is_given_a_new_time_on_a_phone
     assert (local.date(), local.hour, local.minute) == (tomorrow.date(), 9, 0)
     cancelled = api.post(f"/api/broadcasts/{broadcast_id}/cancel")  # (leave the demo quiet)
     assert cancelled.status_code == 200, cancelled.text
+
+
+def test_a_villager_checks_a_bulletin_on_the_public_page_from_a_phone(demo, browser):
+    """No log-in: the station's public page on a phone lists what aired, with its text and
+    its audio, fits the screen, and leads to the feed and the QR code."""
+    api = demo["api"]
+    title = _own("Lịch tiêm phòng dại")
+    spoken = api.post(
+        "/api/speech",
+        params={"wait": "true"},
+        json={
+            "title": title,
+            "parts": [{"language": "vi", "text": "Sáng thứ bảy tiêm phòng dại tại nhà văn hoá."}],
+        },
+    )
+    assert spoken.status_code == 200, spoken.text
+    sent = api.post(
+        "/api/broadcasts",
+        json={"media_sha256": spoken.json()["media"]["sha256"], "targets": ["all"], "title": title},
+    )
+    assert sent.status_code == 201, sent.text
+
+    def aired() -> bool:
+        state = api.get(f"/api/broadcasts/{sent.json()['id']}").json()["state"]
+        return state in ("sent", "done")
+
+    wait_until(aired, "the bulletin aired")
+    context = browser.new_context(
+        base_url=demo["base"], locale="vi-VN", viewport={"width": 390, "height": 844}
+    )
+    phone = context.new_page()
+
+    def listed() -> bool:  # the page is cached a few seconds
+        phone.goto("/nghe")
+        return phone.get_by_role("heading", name=title).count() == 1
+
+    wait_until(listed, "the bulletin on the public page", timeout=90)
+    item = phone.locator("li.bulletin").filter(has_text=title)
+    expect(item.locator(".official")).to_contain_text("Chính thức")
+    expect(item.locator("audio")).to_have_count(1)
+    item.get_by_text("Đọc nội dung").click()
+    expect(item.locator(".text")).to_contain_text("tiêm phòng dại")
+    assert _fits(phone)
+    box = item.bounding_box()
+    assert box is not None
+    assert box["width"] <= 390
+    _shot(phone, "36-phone-public-page")
+    item.get_by_role("link", name="Liên kết bản tin này").click()
+    expect(phone.get_by_role("heading", name=title)).to_be_visible()
+    expect(phone.locator(".text")).to_be_visible()  # the one bulletin: its text shown at once
+    assert "/ui/login" not in phone.url
+    context.close()

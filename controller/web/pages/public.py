@@ -25,7 +25,7 @@ from ..secure_address import qr_svg
 
 PREFIX = "/nghe"
 HEADERS = {
-    "Cache-Control": "public, max-age=60",
+    "Cache-Control": "public, max-age=10",
     "Content-Security-Policy": "default-src 'none'; style-src 'self'; media-src 'self' blob:; "
     "img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
     "X-Content-Type-Options": "nosniff",
@@ -36,7 +36,7 @@ HEADERS = {
 class PublicGuard:
     """One app's rate limit and cache of rendered public pages (``app.state.public_guard``)."""
 
-    def __init__(self, per_minute: float = 120, burst: int = 40, ttl_s: float = 30):
+    def __init__(self, per_minute: float = 120, burst: int = 40, ttl_s: float = 5):
         self.limit = RateLimit(per_minute, burst)
         self.rendered: TtlCache[tuple[bytes, str]] = TtlCache(ttl_s)
 
