@@ -25,6 +25,7 @@ from .api import (
     schedules,
     session,
     speech,
+    station,
     stop,
     updates,
     users,
@@ -84,6 +85,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         notices,
         updates,
         pinned,
+        station,
     ):
         app.include_router(module.router, responses=ERROR_RESPONSES)
     app.include_router(schedules.changes_router, responses=ERROR_RESPONSES)

@@ -300,6 +300,10 @@ class Agent:
         self._health_thread.start()
         if self.local_control is not None and self.household is not None:
             self.local_control.start()
+            # where its buttons find it (the port may be chosen by the system: control_port 0)
+            (self.config.data_path / "local-control.port").write_text(
+                f"{self.local_control.port}\n"
+            )
             self.report_event(self.household.controls())  # the station learns where it stands
         if self.ear is not None and self.ear.reference_db is None:
             self.calibrate_hearing()  # at enrolment: the cluster's usual level, once

@@ -32,11 +32,16 @@ DEVICES = [
     ("loa-dong-1", "Cụm loa nhà văn hoá thôn Đông", "thon-dong"),
     ("loa-tay-1", "Cụm loa chợ thôn Tây", "thon-tay"),
     ("loa-na-1", "Cụm loa trường bản Nà", "ban-na"),
+    ("nha-dong-1", "Máy thu nhà bà Hoa, thôn Đông", "thon-dong"),
 ]
+RECEIVERS = {"nha-dong-1"}
+"""Smart IP radio receivers in homes (the rest are loudspeaker clusters): no board, no
+microphone; the household's buttons call the agent's local control (README tour)."""
 COORDINATES = {
     "loa-dong-1": (21.8312, 105.2105),
     "loa-tay-1": (21.8275, 105.1987),
     "loa-na-1": (21.8421, 105.2043),
+    "nha-dong-1": (21.8305, 105.2118),
 }  # a made-up commune in the northern hills
 SAMPLE_TEXT = (
     "Kính thưa bà con. Đây là bản tin thử nghiệm của đài truyền thanh xã. "
@@ -121,6 +126,7 @@ def provision(base_url: str, token: str, agents_dir: Path) -> list[Path]:
                         "output": "file",
                         "latitude": lat,
                         "longitude": lon,
+                        "kind": "receiver" if device_id in RECEIVERS else "cluster",
                     },
                 )
             resp.raise_for_status()
@@ -130,14 +136,22 @@ def provision(base_url: str, token: str, agents_dir: Path) -> list[Path]:
                 'data_dir = "/var/lib/loalang-agent"',
                 f'data_dir = "{agent_dir}"\nhealth_interval_s = 15',
             )
-            text += f'dir = "{agent_dir / "output"}"\n'
-            # The cluster's control board: an MCU simulator on a pty (see run_demo).
-            text += f'\n[hardware]\nbackend = "mcu"\nport = "{agent_dir / "ttyMCU"}"\npoll_s = 10\n'
+            if device_id in RECEIVERS:  # its output's folder, before its [receiver] section
+                text = text.replace(
+                    'backend = "file"\n', f'backend = "file"\ndir = "{agent_dir / "output"}"\n'
+                )
+                text = text.replace("control_port = 8765", "control_port = 0")
+            else:
+                text += f'dir = "{agent_dir / "output"}"\n'
+                # The cluster's control board: an MCU simulator on a pty (see run_demo).
+                text += (
+                    f'\n[hardware]\nbackend = "mcu"\nport = "{agent_dir / "ttyMCU"}"\npoll_s = 10\n'
+                )
             config.touch(mode=0o600)
             config.write_text(text)
     for config in configs:  # (a config made before the demo had microphones gets one)
         text = config.read_text()
-        if "[microphone]" not in text:
+        if "[microphone]" not in text and config.stem not in RECEIVERS:
             mic = (agents_dir / config.stem).resolve() / "mic.fifo"
             config.write_text(text + f'\n[microphone]\nbackend = "fifo"\npath = "{mic}"\n')
     return configs
@@ -377,13 +391,12 @@ def _run_agents(settings: Settings, services: Services, data_dir: Path) -> None:
     accounts = demo_accounts(base_url, services.api_token, data_dir)
     # the link's folder resolved, not the link: one left by a killed demo points at a pty
     # that is gone (resolving it once made the board write /dev/pts/N.tmp)
-    boards = {
-        c.stem: McuSimulator((agents_dir / c.stem).resolve() / "ttyMCU").start() for c in configs
-    }
+    clusters = [c.stem for c in configs if c.stem not in RECEIVERS]
+    boards = {d: McuSimulator((agents_dir / d).resolve() / "ttyMCU").start() for d in clusters}
     if "loa-na-1" in boards:
         boards["loa-na-1"].kill_line(1)  # something for the technician to find
     storm = DemoStorm(data_dir, [c.stem for c in configs])  # modems, SMS, cut-able links
-    rooms = start_rooms(agents_dir, [c.stem for c in configs])  # microphones that hear them
+    rooms = start_rooms(agents_dir, clusters)  # microphones that hear them
     for config in configs:
         storm.wire(config)
     procs = [
@@ -433,6 +446,14 @@ Tủ điều khiển mô phỏng / simulated control boards (MCU over a pty): {a
 Micro tại cụm loa / microphones (simulated rooms, loalang/room_simulator.py): each cluster
   plays a soft chime at start to calibrate; a minute later Bản Nà's horn dies, and its next
   play shows "nhỏ hơn thường lệ 6 dB (có thể hỏng một loa)" on the home page's heard map.
+
+Máy thu trong nhà / a home receiver (nha-dong-1, Thôn Đông): the household's buttons call
+  its local control; switch it off, send a bulletin to Thôn Đông, then an emergency:
+  curl -d '{{"on": false}}' http://127.0.0.1:$(cat {agents_dir}/nha-dong-1/local-control.port)/power
+  the bulletin page says "nhà dân đã tắt máy thu"; the emergency still plays on it, softly.
+
+Trang công khai / the public page (no log-in, for phones): {base_url}/nghe
+  feed {base_url}/nghe/rss.xml · QR code for the notice board {base_url}/nghe/qr.svg
 
 Mất mạng / a storm takes a village's data link (modems simulated, SMS 3–10 s):
   touch {agents_dir}/loa-na-1.cut      # cut Bản Nà off; rm the file to bring it back

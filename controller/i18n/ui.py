@@ -951,6 +951,31 @@ UI: dict[str, dict[str, str]] = {
         "vi": "Bạn đã mở trang quá nhiều lần. Vui lòng chờ một lát rồi thử lại.",
         "en": "Too many requests. Please wait a moment and try again.",
     },
+    "station.title": {"vi": "Cài đặt của đài", "en": "The station's settings"},
+    "station.receiver_floor": {
+        "vi": "Âm lượng tối thiểu của tin khẩn cấp trên máy thu trong nhà (%)",
+        "en": "An emergency's least volume on a home receiver (%)",
+    },
+    "station.public_by_default": {
+        "vi": "Bản tin mới mặc định công khai",
+        "en": "New bulletins are public by default",
+    },
+    "station.public_listening": {
+        "vi": "Ai cũng nghe được kênh của đài",
+        "en": "Anyone may listen to the station's channel",
+    },
+    "station.archive_months": {
+        "vi": "Lưu trữ những gì đã phát (tháng)",
+        "en": "Keep what aired (months)",
+    },
+    "station.hint": {
+        "vi": "Mỗi thay đổi được ghi vào nhật ký. Trang công khai:",
+        "en": "Every change is logged. The public page:",
+    },
+    "station.bad": {
+        "vi": "Cài đặt không hợp lệ: âm lượng 0–100, lưu trữ 1–120 tháng. Chưa lưu gì.",
+        "en": "Invalid settings: volume 0–100, archive 1–120 months. Nothing was saved.",
+    },
     "send.public": {
         "vi": "Công khai trên trang nghe lại của đài",
         "en": "Public on the station's listen-again page",

@@ -162,8 +162,8 @@ def test_broadcaster_sends_approver_releases_three_villages_play(demo, browser):
 
     # The broadcaster's page was not reloaded: the states arrive by themselves.
     rows = lan.locator("#progress tbody tr")
-    expect(rows).to_have_count(3)
-    for i in range(3):
+    expect(rows).to_have_count(4)  # three clusters and the home receiver in Thôn Đông
+    for i in range(4):
         expect(rows.nth(i).locator("td.state")).to_have_attribute(
             "data-state", "played", timeout=60_000
         )
@@ -526,8 +526,8 @@ def test_an_emergency_from_a_phone_reaches_the_approvers_open_page_live(demo, br
     assert "Thôn Đông" in asked[0]
     assert "Bản Nà" in asked[0]
     rows = lan.locator("#progress tbody tr")
-    expect(rows).to_have_count(3)
-    for i in range(3):
+    expect(rows).to_have_count(4)  # three clusters and the home receiver in Thôn Đông
+    for i in range(4):
         expect(rows.nth(i).locator("td.state")).to_have_attribute(
             "data-state", "played", timeout=60_000
         )
@@ -635,8 +635,8 @@ def test_a_missed_village_is_told_live_with_its_reason_and_resent(demo, browser)
     expect(lan.locator('.village[data-zone="xom-moi"]')).to_have_attribute("data-worst", "missed")
     expect(lan.locator('.village[data-zone="thon-dong"]')).to_contain_text("Tin họp xóm")
     expect(lan.locator('.village[data-zone="thon-dong"] [data-outcome="played"]')).to_have_text(
-        "Đã phát: 1"
-    )  # its own loudspeaker, not the bulletin's two
+        "Đã phát: 2"
+    )  # its own cluster and home receiver, not the bulletin's three devices
     _shot(lan, "31-phone-villages")
     lan.goto(f"/ui/broadcasts/{b['id']}")
     lan.get_by_role("button", name=re.compile("Phát lại cho các thôn bị lỡ")).click()

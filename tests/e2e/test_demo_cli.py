@@ -38,14 +38,16 @@ def test_demo_runs_and_the_cli_broadcasts_to_its_three_villages(tmp_path):
             "broadcast", str(sample), "--to", "thon-dong,thon-tay,ban-na", "--wait", env=env
         )
         assert sent.returncode == 0, sent.stderr + sent.stdout
-        assert sent.stdout.count(" played ") == 3, sent.stdout
+        # three clusters and the home receiver in Thôn Đông
+        assert sent.stdout.count(" played ") == 4, sent.stdout
         broadcast_id = re.search(r"(b-[0-9a-f]{12})", sent.stdout).group(1)
 
         # each cluster's simulated microphone heard it: the home page has the heard map
         def heard() -> bool:
             with demo.api() as api:
                 got = api.get(f"/api/broadcasts/{broadcast_id}").json()["deliveries"]
-            return all((d.get("hearing") or {}).get("verdict") for d in got)
+            clusters = [d for d in got if d["device_id"].startswith("loa-")]  # (microphones)
+            return all((d.get("hearing") or {}).get("verdict") for d in clusters)
 
         wait_for(heard, timeout=60, interval=1, what="the microphones' verdicts")
         with demo.api() as api:
@@ -65,13 +67,13 @@ def test_demo_runs_and_the_cli_broadcasts_to_its_three_villages(tmp_path):
             env=env,
         )
         assert english.returncode == 0, english.stderr + english.stdout
-        assert english.stdout.count(" played ") == 1, english.stdout
+        assert english.stdout.count(" played ") == 2, english.stdout  # its cluster and receiver
 
         status = _cli("broadcast", "status", broadcast_id, env=env)
         assert status.returncode == 0
-        assert '"played": 3' in status.stdout
+        assert '"played": 4' in status.stdout
         devices = _cli("device", "list", env=env)
-        assert devices.stdout.count("online") == 3
+        assert devices.stdout.count("online") == 4
 
         # the demo's simulated board in bản Nà has a dead speaker line: the technician sees it
         def alarm_listed():
@@ -88,7 +90,7 @@ def test_demo_runs_and_the_cli_broadcasts_to_its_three_villages(tmp_path):
         assert "ack by Minh" in _cli("alarms", env=env).stdout
         stopped = _cli("stop", "--to", "all", "--reason", "thử", env=env)
         assert stopped.returncode == 0
-        assert "3 device(s)" in stopped.stdout
+        assert "4 device(s)" in stopped.stdout
         for device in ("loa-dong-1", "loa-tay-1", "loa-na-1"):
             assert list((data / "agents" / device / "output").glob("*.wav"))
 
@@ -117,7 +119,7 @@ def test_the_demo_on_taken_ports_after_a_kill_and_a_failed_start(tmp_path):
     import signal
     import socket
 
-    from tests.support.demo import Demo, _three_online, demo_process, processes_of
+    from tests.support.demo import Demo, _all_online, demo_process, processes_of
     from tests.support.mosquitto import free_port
 
     data = tmp_path / "demo"
@@ -148,7 +150,7 @@ def test_the_demo_on_taken_ports_after_a_kill_and_a_failed_start(tmp_path):
         log = tmp_path / "demo.log"
         first = demo_process(data, ports, log, {**env, "LOALANG_HTTPS_PORT": str(busy)})
         try:
-            wait_for(lambda: _three_online(demo), timeout=180, what="the demo online")
+            wait_for(lambda: _all_online(demo), timeout=180, what="the demo online")
             assert f"port {busy} is in use; the demo takes" in log.read_text()
             assert any("mosquitto" in p for p in processes_of(data))
             os.kill(first.pid, signal.SIGKILL)
@@ -169,9 +171,9 @@ def test_the_demo_on_taken_ports_after_a_kill_and_a_failed_start(tmp_path):
     # started as in the background (SIGINT ignored): Ctrl-C must still stop it
     second = demo_process(data, ports, log, env, background=True)
     try:
-        wait_for(lambda: _three_online(demo), timeout=180, what="the demo online again")
+        wait_for(lambda: _all_online(demo), timeout=180, what="the demo online again")
         running = processes_of(data)
-        assert len([p for p in running if "edge_agent" in p]) == 3, running
+        assert len([p for p in running if "edge_agent" in p]) == 4, running
         assert len([p for p in running if "mosquitto -c" in p]) == 1, running
         assert len([p for p in running if "icecast2" in p]) == 1, running
         again = _cli("demo", "--data-dir", str(data), "--http-port", str(free_port()), env=env)

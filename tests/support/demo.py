@@ -33,14 +33,15 @@ class Demo:
         )
 
 
-def _three_online(demo: Demo) -> bool:
+def _all_online(demo: Demo) -> bool:
+    """The demo's three clusters and its home receiver."""
     try:
         devices = httpx.get(
             f"{demo.base}/api/devices", headers={"Authorization": f"Bearer {demo.token}"}
         ).json()
     except (OSError, httpx.HTTPError, ValueError):
         return False
-    return len(devices) == 3 and all(d["status"] == "online" for d in devices)
+    return len(devices) == 4 and all(d["status"] == "online" for d in devices)
 
 
 @contextmanager
@@ -81,7 +82,7 @@ def running_demo(tmp: Path, **env: str) -> Iterator[Demo]:
         start_new_session=True,
     )  # its agents share its process group
     try:
-        wait_for(lambda: _three_online(demo), timeout=180, what="demo agents online")
+        wait_for(lambda: _all_online(demo), timeout=180, what="demo agents online")
         yield demo
     finally:
         proc.send_signal(signal.SIGINT)

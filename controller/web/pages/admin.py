@@ -52,6 +52,7 @@ def setup_view(svc: Services, request_url: str) -> dict[str, Any]:
     return dict(
         zones=svc.zones.list(),
         devices=devices,
+        station=svc.station.get(),
         phone=phone,
         language_names={code: vi for code, (vi, _) in LANGUAGES.items()},
     )
@@ -170,6 +171,33 @@ async def zone_languages(
             **setup_view(svc, str(request.url)),
         )
     return RedirectResponse("/ui/setup#villages", status_code=303)
+
+
+@router.post("/station", response_class=HTMLResponse)
+async def station_change(
+    request: Request, svc: ServicesDep, who: Principal = page("station.settings")
+) -> Response:
+    """The station's settings from the setup page (checked as a whole; audited)."""
+    form = await request.form()
+    try:
+        svc.station.change(
+            who,
+            receiver_floor=int(str(form.get("receiver_floor", ""))),
+            archive_months=int(str(form.get("archive_months", ""))),
+            public_by_default=form.get("public_by_default") == "1",
+            public_listening=form.get("public_listening") == "1",
+        )
+    except ValueError:
+        return render(
+            request,
+            "setup.html",
+            who,
+            status_code=422,
+            errors=[translate("station.bad", lang_of(request))],
+            form={},
+            **setup_view(svc, str(request.url)),
+        )
+    return RedirectResponse("/ui/setup#station", status_code=303)
 
 
 @router.post("/setup/devices", response_class=HTMLResponse)
