@@ -835,6 +835,7 @@ UI: dict[str, dict[str, str]] = {
     "audit.kind.user": {"vi": "Tài khoản", "en": "Accounts"},
     "audit.kind.token": {"vi": "Mã truy cập API", "en": "API tokens"},
     "audit.kind.alarm": {"vi": "Cảnh báo", "en": "Alarms"},
+    "audit.kind.station": {"vi": "Cài đặt của đài", "en": "Station settings"},
     "audit.export": {"vi": "Tải CSV", "en": "Download CSV"},
     "fleet.mains": {"vi": "điện lưới", "en": "mains"},
     "fleet.battery": {"vi": "chạy pin", "en": "on battery"},

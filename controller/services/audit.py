@@ -26,7 +26,6 @@ KINDS = (
     "token.",
     "alarm.",
     "station.",
-    "archive.",
 )
 """Action prefixes a reader filters by."""
 

@@ -31,6 +31,12 @@ PUBLIC = {  # deliberately open: liveness, and what a Pi fetches to install itse
     ("POST", "/api/cap"),  # a warning centre's feed: its own token (tests/e2e/test_cap.py)
     ("POST", "/icecast/auth"),  # the station's Icecast: its own key (tests/e2e/test_live.py)
     ("GET", "/tls/ca.crt"),  # a public certificate, to trust before logging in over HTTPS
+    # the station's public listen-again page, feed and QR (tests/e2e/test_public.py)
+    ("GET", "/nghe"),
+    ("GET", "/nghe/b/{slug}"),
+    ("GET", "/nghe/audio/{slug}.ogg"),
+    ("GET", "/nghe/rss.xml"),
+    ("GET", "/nghe/qr.svg"),
 }
 PLACEHOLDERS = {
     "sha256": "0" * 64,
