@@ -67,15 +67,6 @@ class ListenerRecords:
                     .values(disconnected_at=utcnow())
                 )
 
-    def server_restarted(self) -> None:
-        """The stream server (re)started: every connection it knew of is over."""
-        with self._sessions.begin() as session:
-            session.execute(
-                update(ListenerSession)
-                .where(ListenerSession.disconnected_at.is_(None))
-                .values(disconnected_at=utcnow())
-            )
-
     def of_device(self, device_id: str, limit: int = 20) -> list[Listened]:
         """A device's latest connections, newest first."""
         with self._sessions() as session:

@@ -157,7 +157,7 @@ def _household(controls: dict[str, Any] | None) -> dict[str, Any] | None:
     """A receiver's household controls as the page shows them (its time as a time)."""
     if not controls:
         return None
-    return {**controls, "ts": datetime.fromisoformat(str(controls["ts"]).replace("Z", "+00:00"))}
+    return {**controls, "ts": datetime.fromisoformat(str(controls["ts"]))}
 
 
 def device_view(svc: Services, lang: str, device_id: str) -> dict[str, Any]:

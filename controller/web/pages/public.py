@@ -119,13 +119,24 @@ async def public_page(request: Request, trang: int = Query(1, ge=1, le=100_000))
 
 @router.get("/b/{slug}", response_class=HTMLResponse)
 async def public_bulletin(request: Request, slug: str) -> Response:
-    """One bulletin, to share (a rumour checked against what the station said)."""
+    """One bulletin, to share (a rumour checked against what the station said): the link a
+    whole village opens at once, so kept like the list."""
     svc: Services = request.app.state.services
-    found = await run_in_threadpool(svc.public.get, slug[:40])
-    if found is None:
-        return _html(request, "public.html", items=[], page=1, pages=1, missing=True)
-    tz = ZoneInfo(svc.settings.timezone)
-    return _html(request, "public.html", items=[_item(found, tz)], page=1, pages=1, single=True)
+    slug = slug[:40]
+
+    def make() -> tuple[bytes, str]:
+        found = svc.public.get(slug)
+        tz = ZoneInfo(svc.settings.timezone)
+        html = (
+            _html(request, "public.html", items=[], page=1, pages=1, missing=True)
+            if found is None
+            else _html(
+                request, "public.html", items=[_item(found, tz)], page=1, pages=1, single=True
+            )
+        )
+        return bytes(html.body), "text/html; charset=utf-8"
+
+    return await run_in_threadpool(_cached, request, f"bulletin:{slug}", make)
 
 
 @router.get("/audio/{slug}.ogg")
