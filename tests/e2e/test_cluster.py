@@ -4,12 +4,13 @@ around plays, speaker lines checked in every play, alarms that reach the control
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from firmware_bridge.simulator import NOMINAL_LINE_MA, McuSimulator
+from protocol.messages import utcnow
 from tests.support.stack import Stack, wait_for
 
 
@@ -51,7 +52,10 @@ def test_amplifiers_on_before_and_off_after_a_play_with_proof_of_play(
     media = stack.upload(speech_wav)
     wait_for(lambda: board.received, what="agent talking to the board")
     assert board.state.amplifiers == 0  # idle: amplifiers off
-    b = stack.broadcast(media["sha256"], ["zone:thon-dong"])
+    # a start far enough ahead for the amplifiers' lead (lead_s 1.5 s) on a loaded machine:
+    # warming up never holds the player back, so a command that arrives late starts on time
+    start = (utcnow() + timedelta(seconds=5)).isoformat()
+    b = stack.broadcast(media["sha256"], ["zone:thon-dong"], start_at=start)
     d = stack.wait_states(b["id"], {"played"})["deliveries"][0]
     wait_for(lambda: len(board.amplifier_log) >= 4, what="amplifiers switched off again")
     # one channel at a time (channel_gap_s, 0.5 s by default), off in reverse
