@@ -11,6 +11,7 @@ from loalang import __version__
 
 from .api import (
     alarms,
+    archive,
     audit,
     broadcasts,
     cap,
@@ -66,6 +67,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     install_handlers(app)
     app.add_middleware(BodyLimits, services=svc)  # before any route reads a byte of a body
     for module in (
+        archive,
         media,
         speech,
         zones,

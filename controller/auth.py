@@ -77,6 +77,8 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     "audit.read": frozenset({ADMIN}),
     "keys.manage": frozenset({ADMIN}),  # rotate the key every loudspeaker trusts
     "report.read": ALL,  # the station's monthly report (page, CSV, PDF)
+    "archive.read": ALL,  # what aired: the channel's recordings, each bulletin and its log
+    "archive.export": frozenset({A, ADMIN, Role.province}),  # a signed ZIP of a period
     "export.read": frozenset({Role.province, ADMIN}),  # the provincial export API
     "metrics.read": frozenset({T, ADMIN}),  # Prometheus scrapes /metrics with a token
     "update.read": frozenset({T, ADMIN}),  # agent releases and their rollouts

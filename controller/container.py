@@ -7,11 +7,9 @@ objects here; nothing else is shared between them.
 from __future__ import annotations
 
 import logging
-import secrets
 import threading
 from datetime import timedelta
 from functools import partial
-from pathlib import Path
 
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -29,6 +27,8 @@ from .fleet.commands import CommandPath
 from .fleet.gateway import MqttGateway, NotConnected
 from .fleet.ingest import Ingest
 from .fleet.retained import RetainedKeeper
+from .identity import controller_id as _controller_id
+from .identity import load_or_create_api_token
 from .jobs import Jobs
 from .keys import KeyRing, SigningKey
 from .leadership import KeyLocks, Leadership
@@ -42,6 +42,8 @@ from .schedules.publishing import PlanPublisher
 from .schedules.store import ScheduleStore
 from .services.accounts import AccountService
 from .services.alarms import AlarmService
+from .services.archive import ArchiveService
+from .services.archive_export import ArchiveExport
 from .services.audit import AuditLog
 from .services.broadcasting import (
     BroadcastQueries,
@@ -85,32 +87,6 @@ EXPIRY_TICK_S = 10.0
 """How soon a bulletin held past its start is said to have expired."""
 
 log = logging.getLogger(__name__)
-
-API_TOKEN_FILE = "api-token"
-
-
-def load_or_create_api_token(settings: Settings) -> str:
-    """The operator token: from settings, else from the data dir, else generated there (0600)."""
-    if settings.api_token:
-        return settings.api_token
-    path = settings.data_dir / API_TOKEN_FILE
-    if path.exists():
-        return path.read_text().strip()
-    token = secrets.token_urlsafe(32)
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    path.touch(mode=0o600)
-    path.write_text(token + "\n")
-    return token
-
-
-def _controller_id(data_dir: Path) -> str:
-    """This installation's own id on the broker, made once and kept in the data dir."""
-    path = data_dir / "controller-id"
-    if path.is_file():
-        return path.read_text().strip()
-    value = "c" + secrets.token_hex(4)
-    path.write_text(value + "\n")
-    return value
 
 
 class Services:
@@ -260,6 +236,18 @@ class Services:
             self.audit,
         )
         self.public = PublicBulletins(self.sessions, self.media.store)
+        # the channel's recordings (the channel process writes them: python -m controller.channel)
+        self.archive = ArchiveService(
+            settings, self.sessions, self.station, self.audit, lambda: self.live.changed(["fleet"])
+        )
+        self.archive_export = ArchiveExport(
+            self.archive,
+            self.sessions,
+            self.keys,
+            self.media.store.path_for,
+            settings.station_name,
+            self.audit,
+        )
         self.programme = ProgrammeService(self.sessions, self.schedules, settings.timezone)
         self.speech = SpeechService(
             self.sessions,
@@ -447,6 +435,8 @@ class Services:
         "relay-copies",
         "controller-beat",
         "held-expiry",
+        "archive-disk",
+        "archive-prune",
     )
     """What runs on the leading controller only (and ``cap-watch:*``)."""
 
@@ -482,6 +472,8 @@ class Services:
         self.jobs.every(s.rollout_every_s, "updates", self.updates.tick)
         self.jobs.every(10.0, "broker-denials", self.denials.flush)
         self.jobs.every(30.0, "pinned", lambda: self.pinned.tick(s.pinned_alarm_after_min))
+        self.jobs.every(60.0, "archive-disk", self.archive.check_disk)
+        self.jobs.every(3600.0, "archive-prune", self.archive.prune)
         if (sms := self.sms_orders).channels.available:
             self.jobs.every(2.0, "sms-fallback", lambda: sms.fallback_tick(s.sms_fallback_after_s))
             self.jobs.every(2.0, "sms-resend", lambda: sms.resend_tick(s.sms_resend_after_s))

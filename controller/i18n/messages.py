@@ -477,4 +477,16 @@ MESSAGES: dict[str, dict[str, str]] = {
         "vi": "Bản tin “{title}” lúc {start} không phát được trên {clusters} cụm loa ({villages}).",
         "en": "Bulletin “{title}” at {start} did not play on {clusters} clusters ({villages}).",
     },
+    "archive.not_found": {
+        "vi": "Không có bản ghi này trong lưu trữ (có thể đã quá thời hạn lưu).",
+        "en": "No such recording in the archive (it may be past the retention).",
+    },
+    "archive.period": {
+        "vi": "Khoảng thời gian không hợp lệ: giờ kết thúc phải sau giờ bắt đầu.",
+        "en": "Not a period: the end must come after the start.",
+    },
+    "archive.period_too_long": {
+        "vi": "Mỗi lần xuất tối đa {days} ngày.",
+        "en": "One export covers at most {days} days.",
+    },
 }

@@ -1511,4 +1511,101 @@ UI: dict[str, dict[str, str]] = {
     "target.state.rolled_back": {"vi": "đã tự quay về bản cũ", "en": "went back on its own"},
     "target.state.timed_out": {"vi": "không trả lời kịp", "en": "no answer in time"},
     "fleet.version": {"vi": "phiên bản", "en": "version"},
+    "nav.archive": {"vi": "Lưu trữ", "en": "Archive"},
+    "archive.title": {"vi": "Lưu trữ những gì đã phát", "en": "Archive of what aired"},
+    "archive.hint": {
+        "vi": "Kênh của đài được ghi liên tục thành từng tệp một giờ. Chọn ngày và giờ để nghe "
+        "lại; bên dưới là các bản tin đã phát hôm đó và nơi đã phát.",
+        "en": "The station's channel is recorded without a break in files of an hour. Pick a "
+        "day and a time to listen again; below are the bulletins aired that day and where.",
+    },
+    "archive.day": {"vi": "Ngày", "en": "Day"},
+    "archive.at": {"vi": "Giờ (tùy chọn)", "en": "Time (optional)"},
+    "archive.show": {"vi": "Xem", "en": "Show"},
+    "archive.running": {
+        "vi": "Kênh đang phát và đang ghi.",
+        "en": "The channel is on and being recorded.",
+    },
+    "archive.not_running": {
+        "vi": "Kênh của đài không chạy: không có gì được ghi lúc này.",
+        "en": "The station's channel is not running: nothing is being recorded.",
+    },
+    "archive.last_heard": {"vi": "Lần ghi cuối: {at}.", "en": "Last recorded: {at}."},
+    "archive.disk": {"vi": "Dung lượng lưu trữ", "en": "Archive disk"},
+    "archive.used": {
+        "vi": "Đang lưu {gb} GB: {hours} giờ ghi trong {files} tệp.",
+        "en": "Keeping {gb} GB: {hours} hours recorded in {files} files.",
+    },
+    "archive.need": {
+        "vi": "Giữ {months} tháng cần khoảng {gb} GB (đo được {mb} MB mỗi giờ).",
+        "en": "Keeping {months} months needs about {gb} GB ({mb} MB an hour, measured).",
+    },
+    "archive.free": {
+        "vi": "Ổ đĩa còn trống {gb} GB (đủ ghi khoảng {days} ngày).",
+        "en": "The disk has {gb} GB free (about {days} days of recording).",
+    },
+    "archive.disk_low": {
+        "vi": "Ổ đĩa lưu trữ sắp đầy: hãy giải phóng chỗ hoặc giảm số tháng lưu. Kênh vẫn phát "
+        "bình thường.",
+        "en": "The archive disk is filling up: free some space or keep fewer months. The "
+        "channel goes on.",
+    },
+    "archive.will_not_fit": {
+        "vi": "Với số tháng lưu này, ổ đĩa sẽ không đủ chỗ.",
+        "en": "At this retention the disk will not hold it all.",
+    },
+    "archive.retention_hint": {
+        "vi": "Tệp cũ hơn số tháng lưu được xóa tự động (ghi vào nhật ký).",
+        "en": "Files older than the retention are deleted by themselves (written to the log).",
+    },
+    "archive.retention_link": {"vi": "Đổi số tháng lưu", "en": "Change the retention"},
+    "archive.recordings": {"vi": "Bản ghi của kênh", "en": "The channel's recordings"},
+    "archive.no_recordings": {
+        "vi": "Không có bản ghi nào trong ngày này.",
+        "en": "No recordings that day.",
+    },
+    "archive.from": {"vi": "Từ", "en": "From"},
+    "archive.to": {"vi": "Đến", "en": "To"},
+    "archive.size": {"vi": "Dung lượng", "en": "Size"},
+    "archive.listen": {"vi": "Nghe", "en": "Listen"},
+    "archive.recording_now": {"vi": "đang ghi", "en": "recording"},
+    "archive.gaps": {"vi": "Khoảng không ghi được", "en": "Gaps in the recording"},
+    "archive.gap.channel_stopped": {
+        "vi": "kênh của đài không chạy",
+        "en": "the station's channel was not running",
+    },
+    "archive.gap.recorder_died": {
+        "vi": "bộ ghi bị dừng, đã tự khởi động lại",
+        "en": "the recorder died and was restarted",
+    },
+    "archive.gap.stalled": {"vi": "máy chủ bị chậm", "en": "the server stalled"},
+    "archive.aired": {"vi": "Đã phát trong ngày", "en": "Aired that day"},
+    "archive.nothing_aired": {"vi": "Không có bản tin nào.", "en": "No bulletins."},
+    "archive.when": {"vi": "Lúc", "en": "At"},
+    "archive.bulletin": {"vi": "Bản tin", "en": "Bulletin"},
+    "archive.priority": {"vi": "Mức ưu tiên", "en": "Priority"},
+    "archive.played": {"vi": "Đã phát / gửi tới", "en": "Played / sent to"},
+    "archive.export": {"vi": "Xuất một khoảng thời gian", "en": "Export a period"},
+    "archive.export_button": {"vi": "Tải tệp ZIP có chữ ký", "en": "Download the signed ZIP"},
+    "archive.export_hint": {
+        "vi": "Tệp ZIP gồm bản ghi của kênh, âm thanh từng bản tin, nhật ký phát và chữ ký của "
+        "đài; tỉnh kiểm tra bằng lệnh: loalang archive verify TỆP.zip",
+        "en": "The ZIP holds the channel's recordings, each bulletin's audio, the playback log "
+        "and the station's signature; the province checks it with: loalang archive verify "
+        "FILE.zip",
+    },
+    "alarm.archive_disk": {
+        "vi": "Ổ đĩa lưu trữ sắp đầy (kênh vẫn phát)",
+        "en": "The archive disk is filling up (the channel goes on)",
+    },
+    "audit.kind.archive": {"vi": "Lưu trữ (xóa tệp cũ, xuất)", "en": "Archive (pruning, exports)"},
+    "report.archive_link": {
+        "vi": "Nghe lại và tải bản ghi của tháng này trong Lưu trữ",
+        "en": "Listen again and export this month's recordings in the Archive",
+    },
+    "public.live": {"vi": "Nghe trực tiếp kênh của đài", "en": "Listen to the station live"},
+    "public.live_hint": {
+        "vi": "Đúng những gì loa đang phát, ngay lúc này.",
+        "en": "Exactly what the loudspeakers play, right now.",
+    },
 }

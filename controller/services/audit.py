@@ -26,6 +26,7 @@ KINDS = (
     "token.",
     "alarm.",
     "station.",
+    "archive.",
 )
 """Action prefixes a reader filters by."""
 

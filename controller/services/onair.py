@@ -26,7 +26,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
@@ -43,7 +43,7 @@ from ..settings import Settings
 from ..streams.channel import LiveChannel, LiveInput
 from ..streams.icecast import AUTH_PATH, IcecastServer
 from ..streams.sources import icecast_target
-from ..streams.timeline import CHANNEL_MOUNT, RELAY_MOUNT, stream_server_url
+from ..streams.timeline import CHANNEL_MOUNT, RELAY_MOUNT, station_server, stream_server_url
 from .accounts import AccountService
 from .audit import AuditLog
 from .broadcasting import StreamBroadcasts, StreamRequest
@@ -227,6 +227,8 @@ class OnAirService:
             if action == "stream_auth":
                 return user == CONTROLLER_SOURCE and tokens_equal(password, self.source_password)
             return action in ("mount_add", "mount_remove")
+        if action == "listener_add" and self._is_station(user, password):
+            return True  # the station's channel process carries every live voice and relay
         if RELAY_MOUNT.match(mount):  # the station's copy of a relay (relay_copies.py)
             if action == "listener_add":  # any device of the station, with its own log-in
                 return self._accounts.device_for_token(password) == user != ""
@@ -237,9 +239,7 @@ class OnAirService:
         broadcast_id = found.group(1) if found else None
         is_input = bool(found and found.group(2))  # a person's client sends there
         if action == "listener_add":
-            if is_input:  # only the channel reads a client's input
-                return user == CONTROLLER_SOURCE and tokens_equal(password, self.source_password)
-            return self._may_listen(broadcast_id, user, password)
+            return not is_input and self._may_listen(broadcast_id, user, password)
         if action == "stream_auth":
             return self._may_speak(broadcast_id, user, password, is_input)
         if action == "mount_add" and broadcast_id:
@@ -289,6 +289,10 @@ class OnAirService:
         )
         self._end_later(broadcast_id, self.settings.live_source_grace_s)
         return True
+
+    def _is_station(self, user: str, password: str) -> bool:
+        """The controller's own log-in (its live channels, the station's channel process)."""
+        return user == CONTROLLER_SOURCE and tokens_equal(password, self.source_password)
 
     def _may_listen(self, broadcast_id: str | None, user: str, password: str) -> bool:
         device_id = self._accounts.device_for_token(password)
@@ -354,12 +358,7 @@ class OnAirService:
             return row
 
     def _server(self) -> tuple[str, int]:
-        """Where the controller reaches Icecast: its managed one, else the public one."""
-        s = self.settings
-        if s.icecast == "managed":
-            return s.icecast_host, s.icecast_port
-        public = urlsplit(self.public_url)
-        return public.hostname or "127.0.0.1", public.port or 80
+        return station_server(self.settings)
 
     def target(self, mount: str) -> str:
         """Where a channel's encoder sends (as the controller's own source)."""

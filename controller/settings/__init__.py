@@ -159,6 +159,10 @@ class Settings(
         return (self.shared_dir or self.data_dir) / "media"
 
     @property
+    def resolved_archive_dir(self) -> Path:
+        return self.archive_dir or (self.shared_dir or self.data_dir) / "archive"
+
+    @property
     def voices_dir(self) -> Path:
         """The Piper voices the station installed (``loalang speech voice add``)."""
         return (self.shared_dir or self.data_dir) / "voices"

@@ -137,6 +137,22 @@ class StorageSettings(BaseModel):
     timezone: str = Field(
         "Asia/Ho_Chi_Minh", description="local civil time of schedules, pages and reports"
     )
+    archive_dir: Path | None = Field(
+        None,
+        description="the station's archive: the channel recorded in hour files "
+        "(docs/archive.md); default data_dir/archive",
+    )
+    archive_kbps: int = Field(24, ge=8, le=128, description="the archive's Opus bit rate")
+    archive_alarm_free_pct: float = Field(
+        10.0,
+        ge=1,
+        le=90,
+        description="an alarm when the archive's disk has less free than this, or than "
+        "archive_alarm_days of recording",
+    )
+    archive_alarm_days: int = Field(
+        30, ge=1, le=365, description="days of recording the archive's disk must still hold"
+    )
 
 
 class WebSettings(BaseModel):

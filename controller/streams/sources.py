@@ -91,6 +91,10 @@ class Ffmpeg:
     def running(self) -> bool:
         return self._proc.poll() is None
 
+    @property
+    def pid(self) -> int:
+        return self._proc.pid
+
     def error(self) -> str:
         return " ".join(self._stderr[-3:])[-300:]
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from ..settings import Settings
 
@@ -22,6 +23,14 @@ def stream_server_url(settings: Settings) -> str:
     """The station's Icecast as devices reach it."""
     s = settings
     return (s.icecast_public_url or f"http://{s.icecast_host}:{s.icecast_port}").rstrip("/")
+
+
+def station_server(settings: Settings) -> tuple[str, int]:
+    """Where the station's own processes reach Icecast: the managed one, else the public one."""
+    if settings.icecast == "managed":
+        return settings.icecast_host, settings.icecast_port
+    public = urlsplit(stream_server_url(settings))
+    return public.hostname or "127.0.0.1", public.port or 80
 
 
 CHANNEL_MOUNT = "/kenh.ogg"

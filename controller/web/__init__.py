@@ -19,6 +19,7 @@ from ..i18n import translate
 from .pages import (
     admin,
     approvals,
+    archive,
     broadcaster,
     emergency,
     fleet,
@@ -49,6 +50,7 @@ PAGE_MODULES = (
     admin,
     live,
     reports,
+    archive,
     updates,
 )
 

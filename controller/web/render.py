@@ -50,6 +50,7 @@ NAV = [
     ("nav.alarms", "/ui/alarms", "alarm.read"),
     ("nav.speech", "/ui/speech", "speech.lexicon"),
     ("nav.reports", "/ui/reports", "report.read"),
+    ("nav.archive", "/ui/archive", "archive.read"),
     ("nav.notices", "/ui/notices", "alarm.read"),
     ("nav.updates", "/ui/updates", "update.read"),
     ("nav.setup", "/ui/setup", "device.manage"),

@@ -1,0 +1,102 @@
+"""The channel's programme: the broadcasts sent to the loudspeakers, read from the station's
+database (the controller's own records of what it sent) as ``AirItem``s.
+
+Read-only and read often (every second): the channel process runs apart from the controller,
+so a controller restart leaves it reading the same rows; a database that does not answer
+leaves it with the programme it last read."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from protocol.messages import Priority
+
+from ..db.models import Broadcast, Delivery
+from ..domain.broadcast import BroadcastState
+from ..domain.delivery import DeliveryState
+from ..services.broadcasting.records import duration_ms
+from .airtime import AirItem
+
+log = logging.getLogger(__name__)
+
+ON_AIR_STATES = (
+    BroadcastState.scheduled,
+    BroadcastState.sending,
+    BroadcastState.sent,
+    BroadcastState.done,
+    BroadcastState.cancelled,  # stopped under way: it played until then
+)
+NOT_SENT = (DeliveryState.pending, DeliveryState.cancelled)
+LOOK_BACK = timedelta(hours=6)  # the longest play (a relay, a live voice) still under way
+LOOK_AHEAD = timedelta(minutes=10)
+
+
+def _item(row: Broadcast, reach: int) -> AirItem | None:
+    end_ms = duration_ms(row)
+    stopped = row.cancelled_at or row.ended_at
+    if stopped is not None:
+        end_ms = min(end_ms, int((stopped - row.start_at).total_seconds() * 1000))
+    if end_ms <= 0:
+        return None
+    if row.stream is not None:
+        # a relay's station copy (what the loudspeakers play in step), else its stream
+        source, stream = row.stream.get("station_url") or row.stream["urls"][0], True
+    elif row.media_sha256:
+        source, stream = row.media_sha256, False
+    else:
+        return None
+    return AirItem(
+        play_id=row.id,
+        start=row.start_at,
+        duration_s=end_ms / 1000,
+        priority=Priority(row.priority),
+        reach=reach,
+        source=source,
+        stream=stream,
+        not_after=row.not_after,
+    )
+
+
+class Programme:
+    """The broadcasts around now; ``read`` refreshes them (keeping the last on failure)."""
+
+    def __init__(self, sessions: sessionmaker[Session]):
+        self._sessions = sessions
+        self.items: list[AirItem] = []
+        self.failing = False
+
+    def read(self, now: datetime) -> list[AirItem]:
+        try:
+            self.items = self._query(now)
+            if self.failing:
+                log.warning("the database answers again")
+            self.failing = False
+        except Exception as exc:  # noqa: BLE001 - any database fault: keep the last programme
+            if not self.failing:
+                log.error("database unreadable, keeping the programme last read: %s", exc)
+            self.failing = True
+        return self.items
+
+    def _query(self, now: datetime) -> list[AirItem]:
+        reach = (
+            select(Delivery.broadcast_id, func.count().label("n"))
+            .where(Delivery.state.notin_([s.value for s in NOT_SENT]))
+            .group_by(Delivery.broadcast_id)
+            .subquery()
+        )
+        with self._sessions() as session:
+            rows = session.execute(
+                select(Broadcast, reach.c.n)
+                .join(reach, reach.c.broadcast_id == Broadcast.id)
+                .where(
+                    Broadcast.start_at >= now - LOOK_BACK,
+                    Broadcast.start_at < now + LOOK_AHEAD,
+                    Broadcast.state.in_([s.value for s in ON_AIR_STATES]),
+                )
+            ).all()
+            items = [_item(row, n) for row, n in rows]
+        return [i for i in items if i is not None]
