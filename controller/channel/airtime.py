@@ -53,18 +53,18 @@ def _rank(item: AirItem) -> tuple[int, int, float, str]:
 def with_replays(items: list[AirItem]) -> list[AirItem]:
     """``items`` plus the replays the loudspeakers make: a stored bulletin under way when a
     higher priority starts plays again from its start when that one ends (if still allowed)."""
-    out = list(items)
+    out: list[AirItem] = []
     for cut in items:
-        if cut.stream or cut.replay_of:
-            continue
         cutters = [
             p
             for p in items
             if p.priority.rank > cut.priority.rank and cut.start < p.start < cut.end
         ]
-        if not cutters:
+        if cut.stream or not cutters:
+            out.append(cut)
             continue
         first = min(cutters, key=lambda p: p.start)
+        out.append(replace(cut, duration_s=(first.start - cut.start).total_seconds()))
         back_at = first.end
         if cut.not_after is not None and back_at <= cut.not_after:
             out.append(replace(cut, start=back_at, replay_of=cut.play_id))

@@ -26,6 +26,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "device": ("fleet", "device_app"),
     "alarms": ("fleet", "alarms_app"),
     "report": ("report", "report"),
+    "archive": ("archive", "archive_app"),
     "cap": ("cap", "cap_app"),
     "user": ("users", "user_app"),
     "keys": ("keys", "keys_app"),

@@ -22,6 +22,7 @@ from controller.channel.seal import verify_zip
 from protocol.keys import PublicKey
 from protocol.messages import utcnow
 from tests.support.channel import ChannelProcess, Listener, decode, onset_s
+from tests.support.cli import run_cli
 from tests.support.mosquitto import free_port
 from tests.support.stack import Stack, wait_for
 
@@ -149,6 +150,14 @@ def test_the_channel_carries_what_the_loudspeaker_plays_and_the_archive_keeps_it
             data = src.read(item)
             dst.writestr(item, data + b"x" if item.filename == "nhat-ky.csv" else data)
     assert verify_zip(tampered, station_key).problems == ["changed: nhat-ky.csv"]
+    # the province's side: the command line, with the key the station gave it
+    key = stack.services.keys.active.public_b64
+    ok = run_cli(stack, "archive", "verify", str(zipped), "--key", key)
+    assert ok.returncode == 0, ok.stderr
+    assert "HỢP LỆ / VALID" in ok.stdout
+    bad_zip = run_cli(stack, "archive", "verify", str(tampered), "--key", key)
+    assert bad_zip.returncode == 1
+    assert "changed: nhat-ky.csv" in bad_zip.stdout
     bad = stack.api.get(
         "/api/archive/export",
         params={"from": "2026-01-01T00:00", "to": "2026-03-01T00:00"},
