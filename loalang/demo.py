@@ -365,6 +365,29 @@ def stop_orphans(data_dir: Path) -> None:
         stop_orphan(pidfile, agents_dir / f"{pidfile.stem}.toml", "agent")
 
 
+def start_channel(settings: Settings, data_dir: Path) -> subprocess.Popen[bytes]:
+    """The channel process (``python -m controller.channel``) with the demo's settings: a
+    process of its own, as in production, so it records on while the controller restarts."""
+    from controller.children import die_with_parent
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LOALANG_")}
+    env.update(
+        LOALANG_DATA_DIR=str(settings.data_dir),
+        LOALANG_ICECAST=settings.icecast,
+        LOALANG_ICECAST_PORT=str(settings.icecast_port),
+        LOALANG_HTTP_PORT=str(settings.http_port),
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "controller.channel"],
+        env=env,
+        stdout=open(data_dir / "channel.log", "ab"),
+        stderr=subprocess.STDOUT,
+        preexec_fn=die_with_parent,
+    )
+    (data_dir / "channel.pid").write_text(f"{proc.pid}\n")
+    return proc
+
+
 def _https_line(settings: Settings) -> str:
     if not settings.https_port:
         return "HTTPS off (LOALANG_HTTPS_PORT=0)"
@@ -379,6 +402,7 @@ def _https_line(settings: Settings) -> str:
 def _run_agents(settings: Settings, services: Services, data_dir: Path) -> None:
     """Provision the demo devices, start their boards and agents, wait for Ctrl-C."""
     from controller.children import die_with_parent
+    from controller.streams.timeline import channel_url
     from firmware_bridge.simulator import McuSimulator
 
     from .demo_storm import DemoStorm, pin_and_number
@@ -410,6 +434,7 @@ def _run_agents(settings: Settings, services: Services, data_dir: Path) -> None:
     ]  # (a demo killed with -9 takes its agents with it)
     for config, proc in zip(configs, procs, strict=True):  # for whoever must stop just one
         (agents_dir / f"{config.stem}.pid").write_text(f"{proc.pid}\n")
+    channel = start_channel(settings, data_dir)  # the station's channel and its archive
     sample = data_dir / "ban-tin-mau.wav"
     make_sample(sample)
     pin_and_number(base_url, services.api_token, sample, [c.stem for c in configs])
@@ -455,6 +480,10 @@ Máy thu trong nhà / a home receiver (nha-dong-1, Thôn Đông): the household'
 Trang công khai / the public page (no log-in, for phones): {base_url}/nghe
   feed {base_url}/nghe/rss.xml · QR code for the notice board {base_url}/nghe/qr.svg
 
+Kênh của đài / the station's channel (what the loudspeakers play, live):
+  ffplay -nodisp {channel_url(settings)}   (or open it in a browser; also on /nghe)
+  Lưu trữ / the archive (recorded in hour files): {base_url}/ui/archive
+
 Mất mạng / a storm takes a village's data link (modems simulated, SMS 3–10 s):
   touch {agents_dir}/loa-na-1.cut      # cut Bản Nà off; rm the file to bring it back
   then send an emergency (web: Phát khẩn cấp) and confirm it as the second person:
@@ -479,10 +508,10 @@ Ctrl-C để dừng / to stop.
                     log.warning("agent %s exited with %s", config.stem, proc.returncode)
             stop.wait(5)
     finally:
-        for proc in procs:
+        for proc in [*procs, channel]:
             if proc.poll() is None:
                 proc.send_signal(signal.SIGTERM)
-        for proc in procs:
+        for proc in [*procs, channel]:
             try:
                 proc.wait(timeout=10)
             except subprocess.TimeoutExpired:

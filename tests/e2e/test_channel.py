@@ -58,6 +58,11 @@ def test_the_channel_carries_what_the_loudspeaker_plays_and_the_archive_keeps_it
     try:
         wait_for(lambda: _mount_up(url), timeout=30, what="the channel on Icecast")
         listener = Listener(url)  # anyone may listen (the station's default)
+        public = httpx.get(f"{stack.base_url}/nghe")  # its live player, allowed by the CSP
+        assert f'src="{url}"' in public.text
+        assert f"media-src 'self' http://127.0.0.1:{stack.settings.icecast_port}" in (
+            public.headers["content-security-policy"]
+        )
         wait_for(lambda: listener.chunks, what="the listener hearing the channel")
 
         media = stack.upload(speech_wav)

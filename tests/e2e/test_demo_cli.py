@@ -74,6 +74,12 @@ def test_demo_runs_and_the_cli_broadcasts_to_its_three_villages(tmp_path):
         assert '"played": 4' in status.stdout
         devices = _cli("device", "list", env=env)
         assert devices.stdout.count("online") == 4
+        # the demo's channel process recorded it in the archive
+        with demo.api() as api:
+            day = api.get("/api/archive").json()
+        assert day["channel_running"]
+        assert day["files"]
+        assert broadcast_id in [a["id"] for a in day["aired"]]
 
         # the demo's simulated board in bản Nà has a dead speaker line: the technician sees it
         def alarm_listed():
@@ -108,6 +114,7 @@ def test_demo_runs_and_the_cli_broadcasts_to_its_three_villages(tmp_path):
         assert refused.returncode == 1
         assert "upload.not_audio" in refused.stderr
     assert not [p for p in (data / "agents").glob("*.log") if b"Traceback" in p.read_bytes()]
+    assert b"Traceback" not in (data / "channel.log").read_bytes()
 
 
 def test_the_demo_on_taken_ports_after_a_kill_and_a_failed_start(tmp_path):

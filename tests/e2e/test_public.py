@@ -99,7 +99,9 @@ def test_an_anonymous_visitor_sees_only_public_bulletins_and_nothing_internal(
     assert len(audio.content) == text_media["size"]
     # an internal bulletin: not there, whatever address is tried
     assert web.get(f"/nghe/audio/{slugs[internal['id']]}.ogg").status_code == 404
-    assert "Không có bản tin này" in web.get(f"/nghe/b/{slugs[internal['id']]}").text
+    hidden = web.get(f"/nghe/b/{slugs[internal['id']]}")
+    assert hidden.status_code == 404
+    assert "Không có bản tin này" in hidden.text
     assert web.get(f"/nghe/audio/{internal['id']}.ogg").status_code == 404
     assert web.get("/nghe?trang=abc").status_code == 422
     # the log-in pages stay shut to the same visitor

@@ -19,6 +19,7 @@ from fastapi.responses import FileResponse, HTMLResponse, Response
 from ...container import Services
 from ...i18n import translate
 from ...services.public import PublicBulletin
+from ...streams.timeline import channel_url, stream_server_url
 from ..public_guard import RateLimit, TtlCache
 from ..render import templates
 from ..secure_address import qr_svg
@@ -76,6 +77,22 @@ def _item(b: PublicBulletin, tz: ZoneInfo) -> dict[str, Any]:
     )
 
 
+def _live_url(svc: Services) -> str | None:
+    """The station's channel, when the public may listen to it."""
+    if svc.settings.icecast == "off" or not svc.station.get().public_listening:
+        return None
+    return channel_url(svc.settings)
+
+
+def _headers(svc: Services) -> dict[str, str]:
+    """The page's headers; its media may come from the station's Icecast (the channel)."""
+    origin = stream_server_url(svc.settings) if svc.settings.icecast != "off" else ""
+    csp = HEADERS["Content-Security-Policy"].replace(
+        "media-src 'self'", f"media-src 'self' {origin}".rstrip()
+    )
+    return {**HEADERS, "Content-Security-Policy": csp}
+
+
 def _html(request: Request, name: str, **context: Any) -> HTMLResponse:
     svc: Services = request.app.state.services
     return templates.TemplateResponse(
@@ -84,16 +101,18 @@ def _html(request: Request, name: str, **context: Any) -> HTMLResponse:
         dict(
             t=lambda key, **kw: translate(key, "vi", **kw),
             station=svc.settings.station_name,
+            live=_live_url(svc),
             **context,
         ),
-        headers=HEADERS,
+        headers=_headers(svc),
+        status_code=404 if context.get("missing") else 200,
     )
 
 
 def _cached(request: Request, key: str, make: Any) -> Response:
     guard: PublicGuard = request.app.state.public_guard
     body, kind = guard.rendered.get(key, make)
-    return Response(body, media_type=kind, headers=HEADERS)
+    return Response(body, media_type=kind, headers=_headers(request.app.state.services))
 
 
 @router.get("", response_class=HTMLResponse)
@@ -126,17 +145,16 @@ async def public_bulletin(request: Request, slug: str) -> Response:
 
     def make() -> tuple[bytes, str]:
         found = svc.public.get(slug)
+        if found is None:
+            return b"", ""
         tz = ZoneInfo(svc.settings.timezone)
-        html = (
-            _html(request, "public.html", items=[], page=1, pages=1, missing=True)
-            if found is None
-            else _html(
-                request, "public.html", items=[_item(found, tz)], page=1, pages=1, single=True
-            )
-        )
+        html = _html(request, "public.html", items=[_item(found, tz)], page=1, pages=1, single=True)
         return bytes(html.body), "text/html; charset=utf-8"
 
-    return await run_in_threadpool(_cached, request, f"bulletin:{slug}", make)
+    response = await run_in_threadpool(_cached, request, f"bulletin:{slug}", make)
+    if not response.body:  # an unknown link says so, as a 404 (a mistyped or made-up one)
+        return _html(request, "public.html", items=[], page=1, pages=1, missing=True)
+    return response
 
 
 @router.get("/audio/{slug}.ogg")
