@@ -105,6 +105,7 @@ def test_the_channel_carries_what_the_loudspeaker_plays_and_the_archive_keeps_it
         pid = json.loads((root / "recording.json").read_text())["pid"]
         os.kill(pid, signal.SIGKILL)
         gap = wait_for(lambda: read_archive(root)[1], what="the gap recorded")[0]
+        print(f"recorder killed: a gap of {gap.seconds:.2f} s written down")
         assert gap.reason == "recorder_died"
         assert gap.seconds < 2
         wait_for(
