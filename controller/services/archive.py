@@ -23,6 +23,7 @@ from protocol.messages import utcnow
 from ..channel.archive_index import ArchiveFile, Gap, Recording, read_archive
 from ..db.models import Alarm, Broadcast
 from ..domain.broadcast import BroadcastState
+from ..domain.delivery import DeliveryState
 from ..domain.errors import NotFound
 from ..settings import Settings
 from .audit import AuditLog
@@ -150,7 +151,7 @@ class ArchiveService:
                     b.priority,
                     b.stream["kind"] if b.stream else "media",
                     len(b.deliveries),
-                    sum(1 for d in b.deliveries if d.state.value == "played"),
+                    sum(1 for d in b.deliveries if d.state == DeliveryState.played),
                     b.media_sha256,
                 )
                 for b in rows

@@ -60,8 +60,9 @@ def test_the_channel_carries_what_the_loudspeaker_plays_and_the_archive_keeps_it
         listener = Listener(url)  # anyone may listen (the station's default)
         public = httpx.get(f"{stack.base_url}/nghe")  # its live player, allowed by the CSP
         assert f'src="{url}"' in public.text
-        assert f"media-src 'self' http://127.0.0.1:{stack.settings.icecast_port}" in (
-            public.headers["content-security-policy"]
+        assert (
+            f"media-src 'self' http://127.0.0.1:{stack.settings.icecast_port}"
+            in (public.headers["content-security-policy"])
         )
         wait_for(lambda: listener.chunks, what="the listener hearing the channel")
 
