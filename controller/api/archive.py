@@ -11,7 +11,7 @@ from pydantic import BaseModel
 
 from ..auth import Principal
 from ..http import ServicesDep, allow
-from ..services.archive import ArchiveDay
+from ..services.archive import ArchiveDay, file_id
 
 router = APIRouter(tags=["archive"])
 
@@ -71,7 +71,7 @@ def day_out(found: ArchiveDay, usage: UsageOut, prefix: str) -> ArchiveDayOut:
         files=[
             ArchiveFileOut(
                 name=f.name,
-                url=f"{prefix}/{f.name}",
+                url=f"{prefix}/{file_id(f.name)}",
                 start=f.start,
                 end=f.end,
                 bytes=f.bytes,
@@ -109,12 +109,12 @@ def archive_day(
     return day_out(found, usage, "/api/archive/files")
 
 
-@router.get("/api/archive/files/{name:path}", response_class=FileResponse)
+@router.get("/api/archive/files/{file}", response_class=FileResponse)
 def archive_file(
-    name: str, svc: ServicesDep, who: Principal = allow("archive.read")
+    file: str, svc: ServicesDep, who: Principal = allow("archive.read")
 ) -> FileResponse:
-    """One recording (Ogg Opus), as the recorder wrote it."""
-    return FileResponse(svc.archive.path(name), media_type="audio/ogg")
+    """One recording (Ogg Opus, ``20261207-080000.ogg``), as the recorder wrote it."""
+    return FileResponse(svc.archive.path(file), media_type="audio/ogg")
 
 
 @router.get("/api/archive/export", response_class=FileResponse)

@@ -29,11 +29,16 @@ from ..settings import Settings
 from .audit import AuditLog
 from .station import StationService
 
-NAME = re.compile(r"^\d{4}/\d{2}/\d{2}/\d{6}(-\d{9})?\.ogg$")
+FILE_ID = re.compile(r"^(\d{4})(\d{2})(\d{2})-(\d{6}(?:-\d{9})?\.ogg)$")
 DISK_ALARM = "archive_disk"
 CHANNEL_SILENT_S = 30.0  # a heartbeat this old: the channel process is not running
 NOMINAL_BYTES_PER_HOUR = 24_000 / 8 * 3600  # before anything is measured (24 kb/s)
 AIRED = (BroadcastState.sent, BroadcastState.done, BroadcastState.cancelled)
+
+
+def file_id(name: str) -> str:
+    """A file's id in URLs: ``2026/12/07/080000.ogg`` → ``20261207-080000.ogg``."""
+    return name[:10].replace("/", "") + "-" + name[11:]
 
 
 @dataclass(frozen=True)
@@ -157,11 +162,15 @@ class ArchiveService:
                 for b in rows
             ]
 
-    def path(self, name: str) -> Path:
-        """An archive file by its name (NotFound for anything else: no path tricks)."""
-        if not NAME.match(name) or not (self.root / name).is_file():
+    def path(self, file_id: str) -> Path:
+        """An archive file by its id (``file_id``); NotFound for anything else: no path tricks."""
+        found = FILE_ID.match(file_id)
+        if found is None:
             raise NotFound("archive.not_found")
-        return self.root / name
+        path = self.root.joinpath(*found.groups())
+        if not path.is_file():
+            raise NotFound("archive.not_found")
+        return path
 
     def channel_running(self, recording: Recording | None = None) -> bool:
         if recording is None:

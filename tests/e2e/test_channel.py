@@ -127,13 +127,19 @@ def test_the_channel_carries_what_the_loudspeaker_plays_and_the_archive_keeps_it
     audio = stack.api.get(day["files"][0]["url"])
     assert audio.status_code == 200
     assert audio.content[:4] == b"OggS"
-    assert stack.api.get("/api/archive/files/../loalang.db").status_code == 404
-    assert stack.api.get("/api/archive/files/2020/01/01/000000.ogg").status_code == 404
+    assert stack.api.get("/api/archive/files/..%2Floalang.db").status_code == 404
+    assert stack.api.get("/api/archive/files/20200101-000000.ogg").status_code == 404
     lan = stack.person("lan", "broadcaster")
     page = lan.get("/ui/archive").text
     assert b["id"] in page
     assert "bộ ghi bị dừng, đã tự khởi động lại" in page
     assert 'id="export"' not in page  # a broadcaster listens; an approver exports
+    moment = datetime.fromtimestamp(speaker_sound).astimezone(stack.services.archive.tz)
+    cued = lan.get(
+        "/ui/archive", params={"day": moment.date().isoformat(), "at": f"{moment:%H:%M}"}
+    )
+    assert 'id="cued"' in cued.text  # the recording holding that minute, played from there
+    assert "#t=" in cued.text
 
     # a signed export of the period, checked as a province would
     period = {"from": (start - timedelta(minutes=5)).isoformat(), "to": utcnow().isoformat()}

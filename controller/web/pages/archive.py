@@ -11,6 +11,7 @@ from fastapi.responses import FileResponse, HTMLResponse
 from ...auth import Principal, allowed
 from ...domain.errors import DomainError, Invalid
 from ...http import ServicesDep
+from ...services.archive import file_id
 from ..render import lang_of, page, render, words
 
 router = APIRouter(prefix="/ui", tags=["web"], include_in_schema=False)
@@ -38,9 +39,10 @@ def archive_page(
     if at:
         try:
             moment = archive.aware(datetime.combine(chosen, datetime.strptime(at, "%H:%M").time()))
-            for f in found.files:
-                if f.start <= moment < f.end:
-                    cue = (f.name, (moment - f.start).total_seconds())
+            for f in found.files:  # the one holding that minute (from where it begins)
+                if f.end > moment and f.start < moment + timedelta(minutes=1):
+                    cue = (f.name, max(0.0, (moment - f.start).total_seconds()))
+                    break
         except ValueError:
             at = ""
     return render(
@@ -54,17 +56,18 @@ def archive_page(
         cue=cue,
         tz=archive.tz,
         may_export=allowed(who.roles, "archive.export"),
+        file_id=file_id,
         export_from=f"{chosen.isoformat()}T00:00",
         export_to=f"{(chosen + timedelta(days=1)).isoformat()}T00:00",
         error=request.query_params.get("error", ""),
     )
 
 
-@router.get("/archive/files/{name:path}", response_class=FileResponse)
+@router.get("/archive/files/{file}", response_class=FileResponse)
 def archive_file(
-    name: str, svc: ServicesDep, who: Principal = page("archive.read")
+    file: str, svc: ServicesDep, who: Principal = page("archive.read")
 ) -> FileResponse:
-    return FileResponse(svc.archive.path(name), media_type="audio/ogg")
+    return FileResponse(svc.archive.path(file), media_type="audio/ogg")
 
 
 @router.get("/archive/export", response_model=None)
@@ -108,6 +111,7 @@ def _again(request: Request, svc: ServicesDep, who: Principal, error: str) -> HT
         cue=None,
         tz=archive.tz,
         may_export=True,
+        file_id=file_id,
         export_from=request.query_params.get("from", ""),
         export_to=request.query_params.get("to", ""),
         error=error,
