@@ -331,7 +331,7 @@ class Services:
         )
         icecast = self.onair.stream_server()
         if icecast is not None:
-            self.children.add("icecast", icecast, required=False)
+            self.children.add("icecast", icecast, prepare=self.listeners.close_open, required=False)
         self.media_jobs = MediaJobs(
             self.sessions, settings.media_workers, self.media.get, self.controller_id
         )
@@ -407,6 +407,8 @@ class Services:
         self.broker_access.sync()  # the broker's log-ins before it (or we) start
         if isinstance(self.broker, EmbeddedBroker):
             self.broker.start()  # in this process: nothing to supervise
+        if self.onair.stream_server() is not None:  # a new Icecast holds no listener yet
+            self.listeners.close_open()
         self.children.start()  # the broker and Icecast we run, kept running
         if self.broker_log is not None:
             self.broker_log.start()

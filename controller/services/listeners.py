@@ -67,6 +67,17 @@ class ListenerRecords:
                     .values(disconnected_at=utcnow())
                 )
 
+    def close_open(self) -> int:
+        """Icecast (re)starts: every connection it held is gone, so none stays open (and its
+        client numbers start again from 1, so no old record is closed by a new client)."""
+        with self._sessions.begin() as session:
+            closed = session.execute(
+                update(ListenerSession)
+                .where(ListenerSession.disconnected_at.is_(None))
+                .values(disconnected_at=utcnow())
+            ).rowcount
+        return int(closed or 0)
+
     def of_device(self, device_id: str, limit: int = 20) -> list[Listened]:
         """A device's latest connections, newest first."""
         with self._sessions() as session:

@@ -19,6 +19,7 @@ import pytest
 
 from controller.channel.archive_index import read_archive
 from controller.channel.seal import verify_zip
+from controller.db.models import ListenerSession
 from protocol.keys import PublicKey
 from protocol.messages import utcnow
 from tests.support.channel import ChannelProcess, Listener, decode, onset_s
@@ -94,6 +95,7 @@ def test_the_channel_carries_what_the_loudspeaker_plays_and_the_archive_keeps_it
         assert abs(at - speaker_sound) < 0.1
 
         # a controller restart (its Icecast with it): the archive goes on without a gap
+        restarted = utcnow()
         stack.restart_controller()
         time.sleep(3)
         files, gaps, rec = read_archive(root)
@@ -101,6 +103,14 @@ def test_the_channel_carries_what_the_loudspeaker_plays_and_the_archive_keeps_it
         assert rec is not None
         assert (utcnow() - rec.updated).total_seconds() < 3
         wait_for(lambda: _mount_up(url), timeout=30, what="the channel back on Icecast")
+        with stack.services.sessions() as session:  # the phone's connection went with Icecast
+            held = (
+                session.query(ListenerSession)
+                .filter(ListenerSession.connected_at < restarted)
+                .filter(ListenerSession.disconnected_at.is_(None))
+                .count()
+            )
+        assert held == 0
 
         # the recorder killed: restarted on a new file, the gap written down as a gap
         pid = json.loads((root / "recording.json").read_text())["pid"]
