@@ -16,7 +16,7 @@ from ..fsutil import secret_file
 from ..media.store import MediaStore
 from ..settings import Settings
 from ..streams.sources import icecast_target
-from ..streams.timeline import CHANNEL_MOUNT, station_server, stream_server_url
+from ..streams.timeline import CHANNEL_MOUNT, RelayTimeline, station_server, stream_server_url
 from .programme import Programme
 from .recorder import Recorder
 from .station import StationChannel
@@ -47,9 +47,10 @@ def build(settings: Settings) -> StationChannel:
     sessions = make_sessionmaker(make_engine(settings.resolved_database_url))
     store = MediaStore(settings.media_dir)
     recorder = Recorder(settings.resolved_archive_dir, "ffmpeg", settings.archive_kbps)
-    return StationChannel(
-        Programme(sessions), store.path_for, recorder, target, "ffmpeg", authorise
+    programme = Programme(
+        sessions, settings.timezone, RelayTimeline.of(settings), settings.default_max_late_s
     )
+    return StationChannel(programme, store.path_for, recorder, target, "ffmpeg", authorise)
 
 
 def main() -> int:

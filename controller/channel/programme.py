@@ -8,17 +8,20 @@ leaves it with the programme it last read."""
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from protocol.messages import Priority
+from protocol.messages import PlanEntry, Priority
 
 from ..db.models import Broadcast, Delivery
 from ..domain.broadcast import BroadcastState
 from ..domain.delivery import DeliveryState
+from ..schedules.planning import planned_plays
+from ..schedules.snapshot import read_snapshot
 from ..services.broadcasting.records import duration_ms
+from ..streams.timeline import RelayTimeline
 from .airtime import AirItem
 
 log = logging.getLogger(__name__)
@@ -33,6 +36,7 @@ ON_AIR_STATES = (
 NOT_SENT = (DeliveryState.pending, DeliveryState.cancelled)
 LOOK_BACK = timedelta(hours=6)  # the longest play (a relay, a live voice) still under way
 LOOK_AHEAD = timedelta(minutes=10)
+ROUTINE_EVERY = timedelta(seconds=10)  # the schedules change rarely; expanding them costs more
 
 
 def _item(row: Broadcast, reach: int) -> AirItem | None:
@@ -61,11 +65,43 @@ def _item(row: Broadcast, reach: int) -> AirItem | None:
     )
 
 
-class Programme:
-    """The broadcasts around now; ``read`` refreshes them (keeping the last on failure)."""
+def _planned(entry: PlanEntry, reach: int, not_after_s: int) -> AirItem:
+    """A routine occurrence as the devices' plans hold it (its relays have no broadcast)."""
+    if entry.stream is not None:
+        source = entry.stream.station_url or entry.stream.url
+        duration_s, stream = float(entry.stream.duration_s), True
+    else:
+        assert entry.media is not None
+        source, duration_s, stream = entry.media.sha256, entry.media.duration_ms / 1000, False
+    return AirItem(
+        play_id=entry.play_id,
+        start=entry.start_at,
+        duration_s=duration_s,
+        priority=entry.priority,
+        reach=reach,
+        source=source,
+        stream=stream,
+        not_after=entry.start_at + timedelta(seconds=not_after_s),
+    )
 
-    def __init__(self, sessions: sessionmaker[Session]):
+
+class Programme:
+    """The broadcasts around now and the routine's occurrences (as the plans hold them);
+    ``read`` refreshes them (keeping the last on failure)."""
+
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        timezone: str = "Asia/Ho_Chi_Minh",
+        relay_timeline: RelayTimeline | None = None,
+        max_late_s: int = 120,
+    ):
         self._sessions = sessions
+        self._timezone = timezone
+        self._relay_timeline = relay_timeline
+        self._max_late_s = max_late_s
+        self._routine: list[AirItem] = []
+        self._routine_read = datetime.min.replace(tzinfo=UTC)
         self.items: list[AirItem] = []
         self.failing = False
 
@@ -98,5 +134,17 @@ class Programme:
                     Broadcast.state.in_([s.value for s in ON_AIR_STATES]),
                 )
             ).all()
-            items = [_item(row, n) for row, n in rows]
-        return [i for i in items if i is not None]
+            items = [i for i in (_item(row, n) for row, n in rows) if i is not None]
+            if now - self._routine_read >= ROUTINE_EVERY:
+                self._routine = self._read_routine(session, now)
+                self._routine_read = now
+        sent = {i.play_id for i in items}  # a fired occurrence: its broadcast says it best
+        return items + [i for i in self._routine if i.play_id not in sent]
+
+    def _read_routine(self, session: Session, now: datetime) -> list[AirItem]:
+        snapshot = read_snapshot(session, self._timezone, relay_timeline=self._relay_timeline)
+        return [
+            _planned(entry, max(1, len(play.targets)), self._max_late_s)
+            for play in planned_plays(snapshot, now - LOOK_BACK, now + LOOK_AHEAD, one_offs=False)
+            for entry in play.entries
+        ]

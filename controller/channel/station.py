@@ -123,12 +123,14 @@ class StationChannel:
         """Decode what is coming, open the streams about to sound, drop what is over."""
         wanted_pcm = {i.source for i in items if not i.stream and i.end > now}
         for sha in wanted_pcm - self._pcm.keys():
+            log.info("bulletin %s coming: decoding it", sha[:12])
             self._pcm[sha] = self._decoders.submit(self._decode, sha)
         for sha in self._pcm.keys() - wanted_pcm:
             del self._pcm[sha]
         live = {i.play_id: i for i in items if i.stream and i.start - STREAM_EARLY <= now < i.end}
         for play_id in live.keys() - self._streams.keys():
             url, secret = self._authorise(live[play_id].source)
+            log.info("stream of %s coming: opening %s", play_id, live[play_id].source)
             self._streams[play_id] = StreamAudio(self._ffmpeg, url, secret)
         for play_id in self._streams.keys() - live.keys():
             self._streams.pop(play_id).close()

@@ -22,6 +22,7 @@ import pytest
 from edge_agent.config import AgentConfig
 from protocol.messages import utcnow
 from tests.support.audio import dominant_hz, make_speech, read_wav
+from tests.support.channel import ChannelProcess, Listener
 from tests.support.mosquitto import Mosquitto, free_port
 from tests.support.sound_room import SoundRoom
 from tests.support.stack import Stack, wait_for
@@ -355,11 +356,16 @@ def test_loudspeakers_on_sound_cards_relay_vov_in_step(tmp_path, mosquitto, icec
         room.stop()
 
 
-def test_a_routine_relay_plays_the_stations_copy(station: Stack, icecast):
+def test_a_routine_relay_plays_the_stations_copy(station: Stack, icecast, tmp_path):
     """A relay in the routine (made into plans ahead) goes through the station's copy too:
-    the controller opens it when the slot comes, the loudspeaker plays it on the timeline."""
+    the controller opens it when the slot comes, the loudspeaker plays it on the timeline;
+    the station's channel carries it as well (a stream is read with the station's log-in)."""
     icecast.feed("vov1.ogg", 440)
+    channel = ChannelProcess(station.settings, tmp_path / "channel.log")
+    kenh = f"http://127.0.0.1:{station.settings.icecast_port}/kenh.ogg"
     wait_for(lambda: icecast.mount_up("vov1.ogg"), what="VOV on air", timeout=60)
+    wait_for(lambda: _channel_up(kenh), what="the channel on air", timeout=30)
+    phone = Listener(kenh)
     start = (utcnow() + timedelta(seconds=12)).replace(microsecond=0)
     r = station.schedule_once(
         "tiep-song-vov",
@@ -381,3 +387,21 @@ def test_a_routine_relay_plays_the_stations_copy(station: Stack, icecast):
     pcm = read_wav(station.output_files("loa-1")[0])
     assert abs(len(pcm) / 48000 - 6) < 0.05
     assert abs(dominant_hz(pcm[-48000:]) - 440) < 5
+    time.sleep(1)
+    phone.stop()
+    channel.stop()
+    heard = np.frombuffer(b"".join(c for _, c in phone.chunks), dtype="<i2") / 32768
+    tone = [
+        abs(dominant_hz(heard[i : i + 4800]) - 440) < 5
+        for i in range(0, len(heard) - 4800, 4800)
+        if np.sqrt(np.mean(heard[i : i + 4800] ** 2)) > 0.01
+    ]
+    assert sum(tone) >= 40, f"the channel carried {sum(tone) / 10:.1f} s of the relay"
+
+
+def _channel_up(url: str) -> bool:
+    try:
+        with httpx.stream("GET", url, timeout=2) as r:
+            return r.status_code == 200
+    except httpx.HTTPError:
+        return False
