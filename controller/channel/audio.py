@@ -82,7 +82,7 @@ class StreamAudio:
 class Sink:
     """A writer on its own thread: ``put`` never blocks (a full queue drops the frame)."""
 
-    def __init__(self, name: str, write: Callable[[bytes, int], None], depth: int = 250):
+    def __init__(self, name: str, write: Callable[[bytes, int], None], depth: int = 50):
         self.name = name
         self._write = write
         self._queue: queue.Queue[tuple[bytes, int] | None] = queue.Queue(depth)

@@ -33,6 +33,7 @@ from .archive_index import (
 log = logging.getLogger(__name__)
 
 FRAME_NS = 20_000_000
+FRAME_BYTES = 1920
 RETRY_NS = 5_000_000_000  # a recorder that keeps failing (a full disk) is tried this often
 BEAT_NS = 1_000_000_000
 
@@ -77,6 +78,7 @@ class Recorder:
         return files[-1].end if files else None
 
     def write(self, frame: bytes, due_ns: int) -> None:
+        """``frame``: whole 20 ms frames of PCM, the first due at ``due_ns``."""
         current = self._open
         at = _at(due_ns)
         if current is not None and (at >= current.hour_end or due_ns != current.next_ns):
@@ -98,8 +100,9 @@ class Recorder:
             ran_s = (at - current.file.start).total_seconds()
             self._next_try_ns = due_ns + (FRAME_NS if ran_s > 10 else RETRY_NS)
             return
-        current.file = replace(current.file, end=_at(due_ns + FRAME_NS))
-        current.next_ns = due_ns + FRAME_NS
+        span_ns = len(frame) // FRAME_BYTES * FRAME_NS  # (the channel writes 100 ms at a time)
+        current.file = replace(current.file, end=_at(due_ns + span_ns))
+        current.next_ns = due_ns + span_ns
         self.last_end = current.file.end
         if due_ns - self._beat_ns >= BEAT_NS:
             self._beat_ns = due_ns
