@@ -15,7 +15,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from protocol.messages import utcnow
@@ -34,6 +34,19 @@ DISK_ALARM = "archive_disk"
 CHANNEL_SILENT_S = 30.0  # a heartbeat this old: the channel process is not running
 NOMINAL_BYTES_PER_HOUR = 24_000 / 8 * 3600  # before anything is measured (24 kb/s)
 AIRED = (BroadcastState.sent, BroadcastState.done, BroadcastState.cancelled)
+
+
+def aired_between(start: datetime, end: datetime) -> Select[tuple[Broadcast]]:
+    """The broadcasts sent to the loudspeakers that began in [start, end), in time order."""
+    return (
+        select(Broadcast)
+        .where(
+            Broadcast.start_at >= start,
+            Broadcast.start_at < end,
+            Broadcast.state.in_([s.value for s in AIRED]),
+        )
+        .order_by(Broadcast.start_at)
+    )
 
 
 def file_id(name: str) -> str:
@@ -139,15 +152,7 @@ class ArchiveService:
     def aired(self, start: datetime, end: datetime) -> list[AiredItem]:
         """What was sent to the loudspeakers in [start, end), with how many played it."""
         with self._sessions() as session:
-            rows = session.scalars(
-                select(Broadcast)
-                .where(
-                    Broadcast.start_at >= start,
-                    Broadcast.start_at < end,
-                    Broadcast.state.in_([s.value for s in AIRED]),
-                )
-                .order_by(Broadcast.start_at)
-            ).all()
+            rows = session.scalars(aired_between(start, end)).all()
             return [
                 AiredItem(
                     b.id,

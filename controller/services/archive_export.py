@@ -16,17 +16,15 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from protocol.messages import utcnow
 
 from ..auth import Principal
 from ..channel.seal import MANIFEST, SIGNATURE, manifest_bytes
-from ..db.models import Broadcast
 from ..domain.errors import Invalid
 from ..keys import KeyRing
-from .archive import AIRED, ArchiveService
+from .archive import ArchiveService, aired_between
 from .audit import AuditLog
 
 MAX_PERIOD = timedelta(days=31)
@@ -119,15 +117,7 @@ class ArchiveExport:
 
     def _log(self, start: datetime, end: datetime) -> list[dict[str, Any]]:
         with self._sessions() as session:
-            rows = session.scalars(
-                select(Broadcast)
-                .where(
-                    Broadcast.start_at >= start,
-                    Broadcast.start_at < end,
-                    Broadcast.state.in_([s.value for s in AIRED]),
-                )
-                .order_by(Broadcast.start_at)
-            ).all()
+            rows = session.scalars(aired_between(start, end)).all()
             return [
                 {
                     "id": b.id,
