@@ -135,11 +135,21 @@ class Programme:
                 )
             ).all()
             items = [i for i in (_item(row, n) for row, n in rows) if i is not None]
+            # a fired occurrence: its broadcast says it best (cancelled or stopped included)
+            fired = set(
+                session.scalars(
+                    select(Broadcast.id).where(
+                        Broadcast.start_at >= now - LOOK_BACK,
+                        Broadcast.start_at < now + LOOK_AHEAD,
+                        Broadcast.schedule.is_not(None),
+                    )
+                )
+            )
             if now - self._routine_read >= ROUTINE_EVERY:
                 self._routine = self._read_routine(session, now)
                 self._routine_read = now
-        sent = {i.play_id for i in items}  # a fired occurrence: its broadcast says it best
-        return items + [i for i in self._routine if i.play_id not in sent]
+        fired |= {i.play_id for i in items}
+        return items + [i for i in self._routine if i.play_id not in fired]
 
     def _read_routine(self, session: Session, now: datetime) -> list[AirItem]:
         snapshot = read_snapshot(session, self._timezone, relay_timeline=self._relay_timeline)

@@ -29,7 +29,7 @@ def _cluster(stack: Stack, board: McuSimulator, device_id: str = "loa-1") -> Non
         hardware={
             "backend": "mcu",
             "port": str(board.port),
-            "lead_s": 1.5,
+            "lead_s": 3.0,  # (1 s of channel gap: the rest is slack for a loaded machine)
             "hold_s": 1.0,
             "poll_s": 1.0,
         },
@@ -52,9 +52,9 @@ def test_amplifiers_on_before_and_off_after_a_play_with_proof_of_play(
     media = stack.upload(speech_wav)
     wait_for(lambda: board.received, what="agent talking to the board")
     assert board.state.amplifiers == 0  # idle: amplifiers off
-    # a start far enough ahead for the amplifiers' lead (lead_s 1.5 s) on a loaded machine:
+    # a start far enough ahead for the amplifiers' lead (lead_s 3 s) on a loaded machine:
     # warming up never holds the player back, so a command that arrives late starts on time
-    start = (utcnow() + timedelta(seconds=5)).isoformat()
+    start = (utcnow() + timedelta(seconds=7)).isoformat()
     b = stack.broadcast(media["sha256"], ["zone:thon-dong"], start_at=start)
     d = stack.wait_states(b["id"], {"played"})["deliveries"][0]
     wait_for(lambda: len(board.amplifier_log) >= 4, what="amplifiers switched off again")
@@ -77,7 +77,8 @@ def test_dead_speaker_line_raises_an_alarm_a_technician_acknowledges(
     _cluster(stack, board)
     media = stack.upload(speech_wav)
     board.kill_line(1)
-    b = stack.broadcast(media["sha256"], ["zone:thon-dong"])
+    start = (utcnow() + timedelta(seconds=7)).isoformat()  # its media fetched in time
+    b = stack.broadcast(media["sha256"], ["zone:thon-dong"], start_at=start)
     d = stack.wait_states(b["id"], {"played"})["deliveries"][0]
     assert d["line_check"] == {"line_ma": [NOMINAL_LINE_MA, 0], "dead_channels": [1]}
     # the pages say it played with a fault, not a green "Đã phát"

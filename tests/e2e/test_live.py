@@ -108,8 +108,13 @@ def _started(s: Stack, play_id: str) -> dict[str, dict]:
     }
 
 
-def test_an_announcer_goes_live_from_a_streaming_client_to_two_villages(station: Stack):
+def test_an_announcer_goes_live_from_a_streaming_client_to_two_villages(
+    station: Stack, tmp_path: Path
+):
     s = station
+    # the station's channel carries the live voice too (read with the station's log-in)
+    channel = ChannelProcess(s.settings, tmp_path / "channel.log")
+    kenh = f"http://127.0.0.1:{s.settings.icecast_port}/kenh.ogg"
     lan = s.person("lan", "broadcaster")
     secret = lan.post("/api/live/source-password").json()
     live = lan.post(
@@ -133,6 +138,8 @@ def test_an_announcer_goes_live_from_a_streaming_client_to_two_villages(station:
     # nobody speaks on the channel itself, not even with the right password
     squatter = _client(_target(s, "lan", secret["password"], out["mount"]))
     assert squatter.wait(timeout=20) != 0
+    wait_for(lambda: _channel_up(kenh), what="the channel on air", timeout=30)
+    phone = Listener(kenh)
     started_at = time.time()
     client = _client(_target(s, "lan", secret["password"], in_mount))
     try:
@@ -156,7 +163,16 @@ def test_an_announcer_goes_live_from_a_streaming_client_to_two_villages(station:
     finally:
         client.kill()
         client.wait()
+        phone.stop()
+        channel.stop()
     assert lan.get("/api/live").json() == []
+    on_channel = np.frombuffer(b"".join(c for _, c in phone.chunks), dtype="<i2") / 32768
+    tones = {
+        round(dominant_hz(on_channel[i : i + 4800]) / 10) * 10
+        for i in range(0, len(on_channel) - 4800, 4800)
+        if np.sqrt(np.mean(on_channel[i : i + 4800] ** 2)) > 0.05
+    }
+    assert {440, 880} <= tones, tones
     assert done["ended_at"] is not None
     delays = []
     for d in done["deliveries"]:
