@@ -489,4 +489,8 @@ MESSAGES: dict[str, dict[str, str]] = {
         "vi": "Mỗi lần xuất tối đa {days} ngày.",
         "en": "One export covers at most {days} days.",
     },
+    "archive.bad_day": {
+        "vi": "Ngày không hợp lệ: {day} (dạng NNNN-TT-NN). Đang hiện hôm nay.",
+        "en": "Not a day: {day} (YYYY-MM-DD). Showing today.",
+    },
 }

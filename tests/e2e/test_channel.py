@@ -150,6 +150,7 @@ def test_the_channel_carries_what_the_loudspeaker_plays_and_the_archive_keeps_it
     )
     assert 'id="cued"' in cued.text  # the recording holding that minute, played from there
     assert "#t=" in cued.text
+    assert "Ngày không hợp lệ: 2026-13-45" in lan.get("/ui/archive?day=2026-13-45").text
 
     # a signed export of the period, checked as a province would
     period = {"from": (start - timedelta(minutes=5)).isoformat(), "to": utcnow().isoformat()}

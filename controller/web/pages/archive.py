@@ -34,6 +34,9 @@ def archive_page(
 ) -> HTMLResponse:
     archive = svc.archive
     chosen = _parse_day(day, archive.today())
+    error = request.query_params.get("error", "")
+    if day and chosen.isoformat() != day:  # not a day: today instead, and said so
+        error = words(Invalid("archive.bad_day", day=day), lang_of(request))
     found = archive.day(chosen)
     cue: tuple[str, float] | None = None  # the recording holding ``at``, and where in it
     if at:
@@ -59,7 +62,7 @@ def archive_page(
         file_id=file_id,
         export_from=f"{chosen.isoformat()}T00:00",
         export_to=f"{(chosen + timedelta(days=1)).isoformat()}T00:00",
-        error=request.query_params.get("error", ""),
+        error=error,
     )
 
 
