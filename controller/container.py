@@ -238,7 +238,7 @@ class Services:
         self.public = PublicBulletins(self.sessions, self.media.store)
         # the channel's recordings (the channel process writes them: python -m controller.channel)
         self.archive = ArchiveService(
-            settings, self.sessions, self.station, self.audit, lambda: self.live.changed(["fleet"])
+            settings, self.sessions, self.station, self.audit, self.alarms
         )
         self.archive_export = ArchiveExport(
             self.archive,

@@ -368,18 +368,12 @@ def stop_orphans(data_dir: Path) -> None:
 def start_channel(settings: Settings, data_dir: Path) -> subprocess.Popen[bytes]:
     """The channel process (``python -m controller.channel``) with the demo's settings: a
     process of its own, as in production, so it records on while the controller restarts."""
+    from controller.channel.__main__ import environment
     from controller.children import die_with_parent
 
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LOALANG_")}
-    env.update(
-        LOALANG_DATA_DIR=str(settings.data_dir),
-        LOALANG_ICECAST=settings.icecast,
-        LOALANG_ICECAST_PORT=str(settings.icecast_port),
-        LOALANG_HTTP_PORT=str(settings.http_port),
-    )
     proc = subprocess.Popen(
         [sys.executable, "-m", "controller.channel"],
-        env=env,
+        env=environment(settings),
         stdout=open(data_dir / "channel.log", "ab"),
         stderr=subprocess.STDOUT,
         preexec_fn=die_with_parent,

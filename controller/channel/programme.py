@@ -11,7 +11,7 @@ import logging
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session, noload, sessionmaker
 
 from protocol.messages import PlanEntry, Priority
 
@@ -127,28 +127,22 @@ class Programme:
         with self._sessions() as session:
             rows = session.execute(
                 select(Broadcast, reach.c.n)
-                .join(reach, reach.c.broadcast_id == Broadcast.id)
+                .outerjoin(reach, reach.c.broadcast_id == Broadcast.id)
                 .where(
                     Broadcast.start_at >= now - LOOK_BACK,
                     Broadcast.start_at < now + LOOK_AHEAD,
-                    Broadcast.state.in_([s.value for s in ON_AIR_STATES]),
                 )
+                .options(noload(Broadcast.deliveries))  # (counted above; read every second)
             ).all()
-            items = [i for i in (_item(row, n) for row, n in rows) if i is not None]
-            # a fired occurrence: its broadcast says it best (cancelled or stopped included)
-            fired = set(
-                session.scalars(
-                    select(Broadcast.id).where(
-                        Broadcast.start_at >= now - LOOK_BACK,
-                        Broadcast.start_at < now + LOOK_AHEAD,
-                        Broadcast.schedule.is_not(None),
-                    )
-                )
-            )
+            # sent to some device, and not held, rejected or a draft
+            on_air = [_item(row, n) for row, n in rows if n and row.state in ON_AIR_STATES]
             if now - self._routine_read >= ROUTINE_EVERY:
                 self._routine = self._read_routine(session, now)
                 self._routine_read = now
-        fired |= {i.play_id for i in items}
+        items = [i for i in on_air if i is not None]
+        # a broadcast stands for itself: a fired occurrence (even cancelled) is not taken again
+        # from the routine
+        fired = {row.id for row, _n in rows}
         return items + [i for i in self._routine if i.play_id not in fired]
 
     def _read_routine(self, session: Session, now: datetime) -> list[AirItem]:

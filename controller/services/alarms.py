@@ -82,41 +82,44 @@ class AlarmService:
 
     def service_failing(self, name: str, detail: str) -> None:
         """A supervised child keeps dying: one open alarm per service (a repeat counts up)."""
-        key = f"service:{name}"
+        self.station_alarm(f"service:{name}", SERVICE_DOWN, f"{name}: {detail}", True, count=True)
+
+    def service_recovered(self, name: str) -> None:
+        """It has stayed up: its alarm clears (and leaves the list once acknowledged)."""
+        self.station_alarm(f"service:{name}", SERVICE_DOWN, "", False)
+
+    def station_alarm(
+        self, key: str, code: str, detail: str, active: bool, count: bool = False
+    ) -> bool:
+        """The station's own alarm ``key`` (no device) raised while ``active`` — once, its
+        detail kept fresh (``count``: each repeat counted) — and cleared when not. Returns
+        whether anything changed (the open pages are told)."""
         with self._sessions.begin() as session:
             open_alarm = session.scalars(
                 select(Alarm)
                 .where(Alarm.device_id.is_(None), Alarm.key == key, Alarm.cleared_at.is_(None))
                 .limit(1)
             ).first()
-            if open_alarm is not None:
-                open_alarm.occurrences += 1
-                open_alarm.detail = detail
-            else:
+            if active and open_alarm is not None:
+                open_alarm.occurrences += 1 if count else 0
+                open_alarm.detail = detail[:300]
+            elif active:
                 session.add(
                     Alarm(
                         device_id=None,
                         key=key,
-                        code=SERVICE_DOWN,
+                        code=code,
                         raised_at=utcnow(),
                         occurrences=1,
-                        detail=f"{name}: {detail}"[:300],
+                        detail=detail[:300],
                     )
                 )
+            elif open_alarm is not None:
+                open_alarm.cleared_at = utcnow()
+            else:
+                return False
         self._changed()
-
-    def service_recovered(self, name: str) -> None:
-        """It has stayed up: its alarm clears (and leaves the list once acknowledged)."""
-        with self._sessions.begin() as session:
-            for alarm in session.scalars(
-                select(Alarm).where(
-                    Alarm.device_id.is_(None),
-                    Alarm.key == f"service:{name}",
-                    Alarm.cleared_at.is_(None),
-                )
-            ):
-                alarm.cleared_at = utcnow()
-        self._changed()
+        return True
 
     def list(
         self, device_id: str | None = None, state: str = "open", limit: int = 500

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import re
 import shutil
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
@@ -21,11 +20,12 @@ from sqlalchemy.orm import Session, sessionmaker
 from protocol.messages import utcnow
 
 from ..channel.archive_index import ArchiveFile, Gap, Recording, read_archive
-from ..db.models import Alarm, Broadcast
+from ..db.models import Broadcast
 from ..domain.broadcast import BroadcastState
 from ..domain.delivery import DeliveryState
 from ..domain.errors import NotFound
 from ..settings import Settings
+from .alarms import AlarmService
 from .audit import AuditLog
 from .station import StationService
 
@@ -102,14 +102,14 @@ class ArchiveService:
         sessions: sessionmaker[Session],
         station: StationService,
         audit: AuditLog,
-        changed: Callable[[], None] = lambda: None,
+        alarms: AlarmService,
     ):
         self.root = settings.resolved_archive_dir
         self._settings = settings
         self._sessions = sessions
         self._station = station
         self._audit = audit
-        self._changed = changed
+        self._alarms = alarms
         self.tz = ZoneInfo(settings.timezone)
 
     # --- reading -------------------------------------------------------------------------
@@ -222,30 +222,7 @@ class ArchiveService:
         channel never stops for it). Returns whether it is raised."""
         u = self.usage()
         detail = f"còn trống {u.disk_free / 1e9:.1f} GB (~{u.days_left:.0f} ngày ghi)"
-        with self._sessions.begin() as session:
-            open_alarm = session.scalars(
-                select(Alarm).where(
-                    Alarm.device_id.is_(None), Alarm.key == DISK_ALARM, Alarm.cleared_at.is_(None)
-                )
-            ).first()
-            if u.alarm and open_alarm is None:
-                session.add(
-                    Alarm(
-                        device_id=None,
-                        key=DISK_ALARM,
-                        code=DISK_ALARM,
-                        raised_at=utcnow(),
-                        occurrences=1,
-                        detail=detail,
-                    )
-                )
-            elif u.alarm and open_alarm is not None:
-                open_alarm.detail = detail
-            elif open_alarm is not None:
-                open_alarm.cleared_at = utcnow()
-            else:
-                return False
-        self._changed()
+        self._alarms.station_alarm(DISK_ALARM, DISK_ALARM, detail, u.alarm)
         return u.alarm
 
     def prune(self, now: datetime | None = None) -> int:

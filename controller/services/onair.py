@@ -26,7 +26,6 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
-from urllib.parse import quote
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
@@ -42,8 +41,14 @@ from ..jobs import Jobs
 from ..settings import Settings
 from ..streams.channel import LiveChannel, LiveInput
 from ..streams.icecast import AUTH_PATH, IcecastServer
-from ..streams.sources import icecast_target
-from ..streams.timeline import CHANNEL_MOUNT, RELAY_MOUNT, station_server, stream_server_url
+from ..streams.sources import CONTROLLER_SOURCE, icecast_target, listen_url
+from ..streams.timeline import (
+    CHANNEL_MOUNT,
+    RELAY_MOUNT,
+    station_server,
+    station_source_password,
+    stream_server_url,
+)
 from .accounts import AccountService
 from .audit import AuditLog
 from .broadcasting import StreamBroadcasts, StreamRequest
@@ -51,7 +56,6 @@ from .listeners import ListenerRecords
 
 log = logging.getLogger(__name__)
 
-CONTROLLER_SOURCE = "loalang"  # the user name of the controller's own sources
 SOURCES = ("browser", "line_in", "client")
 MOUNT = re.compile(r"^/(l-[0-9a-f]{12})(\.in)?\.ogg$")  # the channel; a client's input
 
@@ -82,9 +86,7 @@ class OnAirService:
         self._jobs = jobs
         self._audit = audit
         workdir = settings.data_dir / "icecast"
-        self.source_password = settings.icecast_source_password or secret_file(
-            workdir / "source-password"
-        )
+        self.source_password = station_source_password(settings)
         self.auth_key = secret_file(workdir / "auth-key")  # Icecast's questions carry it
         self._channels: dict[str, LiveChannel] = {}
         self._lock = threading.Lock()
@@ -366,8 +368,7 @@ class OnAirService:
         return icecast_target(host, port, mount, CONTROLLER_SOURCE, self.source_password)
 
     def _local_url(self, mount: str, user: str, password: str) -> str:
-        host, port = self._server()
-        return f"http://{quote(user, safe='')}:{quote(password, safe='')}@{host}:{port}{mount}"
+        return listen_url(*self._server(), mount, user, password)
 
     def _channel(self, broadcast_id: str) -> LiveChannel:
         with self._lock:

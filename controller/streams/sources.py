@@ -50,8 +50,17 @@ LOW_DELAY_INPUT = [
 ]
 
 
+CONTROLLER_SOURCE = "loalang"
+"""The user name of the station's own sources and listeners (the controller, its channel)."""
+
+
 def icecast_target(host: str, port: int, mount: str, user: str, password: str) -> str:
     return f"icecast://{quote(user, safe='')}:{quote(password, safe='')}@{host}:{port}{mount}"
+
+
+def listen_url(host: str, port: int, mount: str, user: str, password: str) -> str:
+    """A mount read with a log-in (ffmpeg's input)."""
+    return f"http://{quote(user, safe='')}:{quote(password, safe='')}@{host}:{port}{mount}"
 
 
 class Ffmpeg:

@@ -9,6 +9,7 @@ import re
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from ..fsutil import secret_file
 from ..settings import Settings
 
 RELAY_MOUNT = re.compile(r"^/(r-[0-9a-f]{12})\.ogg$")
@@ -31,6 +32,13 @@ def station_server(settings: Settings) -> tuple[str, int]:
         return settings.icecast_host, settings.icecast_port
     public = urlsplit(stream_server_url(settings))
     return public.hostname or "127.0.0.1", public.port or 80
+
+
+def station_source_password(settings: Settings) -> str:
+    """The station's own Icecast password (set, or generated once in the data dir)."""
+    return settings.icecast_source_password or secret_file(
+        settings.data_dir / "icecast" / "source-password"
+    )
 
 
 CHANNEL_MOUNT = "/kenh.ogg"

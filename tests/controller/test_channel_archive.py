@@ -21,6 +21,7 @@ from controller.channel.seal import MANIFEST, SIGNATURE, manifest_bytes, verify_
 from controller.db.models import Alarm, AuditEntry
 from controller.db.session import make_engine, make_sessionmaker, migrate
 from controller.keys import public_of
+from controller.services.alarms import AlarmService
 from controller.services.archive import DISK_ALARM, ArchiveService
 from controller.services.audit import AuditLog
 from controller.services.station import StationService
@@ -170,7 +171,8 @@ def archive(tmp_path: Path) -> ArchiveService:
     sessions = make_sessionmaker(engine)
     audit = AuditLog(sessions)
     settings = Settings(data_dir=tmp_path / "data", archive_dir=tmp_path / "archive")
-    return ArchiveService(settings, sessions, StationService(sessions, audit), audit)
+    station = StationService(sessions, audit)
+    return ArchiveService(settings, sessions, station, audit, AlarmService(sessions, audit))
 
 
 def _file(root: Path, start: datetime, hours: float = 1.0, size: int = 10) -> ArchiveFile:

@@ -22,18 +22,10 @@ from controller.channel.seal import verify_zip
 from controller.db.models import ListenerSession
 from protocol.keys import PublicKey
 from protocol.messages import utcnow
-from tests.support.channel import ChannelProcess, Listener, decode, onset_s
+from tests.support.channel import ChannelProcess, Listener, decode, mount_up, onset_s
 from tests.support.cli import run_cli
 from tests.support.mosquitto import free_port
 from tests.support.stack import Stack, wait_for
-
-
-def _mount_up(url: str) -> bool:
-    try:
-        with httpx.stream("GET", url, timeout=2) as r:
-            return r.status_code == 200 and bool(next(r.iter_bytes(), b""))
-    except httpx.HTTPError:
-        return False
 
 
 def _ts(value: str) -> float:
@@ -57,7 +49,7 @@ def test_the_channel_carries_what_the_loudspeaker_plays_and_the_archive_keeps_it
     root = stack.settings.resolved_archive_dir
     url = f"http://127.0.0.1:{stack.settings.icecast_port}/kenh.ogg"
     try:
-        wait_for(lambda: _mount_up(url), timeout=30, what="the channel on Icecast")
+        wait_for(lambda: mount_up(url), timeout=30, what="the channel on Icecast")
         listener = Listener(url)  # anyone may listen (the station's default)
         public = httpx.get(f"{stack.base_url}/nghe")  # its live player, allowed by the CSP
         assert f'src="{url}"' in public.text
@@ -101,8 +93,8 @@ def test_the_channel_carries_what_the_loudspeaker_plays_and_the_archive_keeps_it
         files, gaps, rec = read_archive(root)
         assert gaps == [], gaps
         assert rec is not None
-        assert (utcnow() - rec.updated).total_seconds() < 3
-        wait_for(lambda: _mount_up(url), timeout=30, what="the channel back on Icecast")
+        assert rec.file.start < restarted < rec.updated  # the same file, still recording
+        wait_for(lambda: mount_up(url), timeout=30, what="the channel back on Icecast")
         with stack.services.sessions() as session:  # the phone's connection went with Icecast
             held = (
                 session.query(ListenerSession)
@@ -114,11 +106,12 @@ def test_the_channel_carries_what_the_loudspeaker_plays_and_the_archive_keeps_it
 
         # the recorder killed: restarted on a new file, the gap written down as a gap
         pid = json.loads((root / "recording.json").read_text())["pid"]
+        killed = utcnow()
         os.kill(pid, signal.SIGKILL)
         gap = wait_for(lambda: read_archive(root)[1], what="the gap recorded")[0]
         print(f"recorder killed: a gap of {gap.seconds:.2f} s written down")
         assert gap.reason == "recorder_died"
-        assert gap.seconds < 2
+        assert gap.start <= killed <= gap.end  # the break around the kill, and only it
         wait_for(
             lambda: (r := read_archive(root)[2]) is not None and r.file.start >= gap.end,
             what="a new file recording",

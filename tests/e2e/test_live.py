@@ -22,7 +22,7 @@ import pytest
 from edge_agent.config import AgentConfig
 from protocol.messages import utcnow
 from tests.support.audio import dominant_hz, make_speech, read_wav
-from tests.support.channel import ChannelProcess, Listener
+from tests.support.channel import ChannelProcess, Listener, mount_up
 from tests.support.mosquitto import Mosquitto, free_port
 from tests.support.sound_room import SoundRoom
 from tests.support.stack import Stack, wait_for
@@ -138,7 +138,7 @@ def test_an_announcer_goes_live_from_a_streaming_client_to_two_villages(
     # nobody speaks on the channel itself, not even with the right password
     squatter = _client(_target(s, "lan", secret["password"], out["mount"]))
     assert squatter.wait(timeout=20) != 0
-    wait_for(lambda: _channel_up(kenh), what="the channel on air", timeout=30)
+    wait_for(lambda: mount_up(kenh), what="the channel on air", timeout=30)
     phone = Listener(kenh)
     started_at = time.time()
     client = _client(_target(s, "lan", secret["password"], in_mount))
@@ -380,7 +380,7 @@ def test_a_routine_relay_plays_the_stations_copy(station: Stack, icecast, tmp_pa
     channel = ChannelProcess(station.settings, tmp_path / "channel.log")
     kenh = f"http://127.0.0.1:{station.settings.icecast_port}/kenh.ogg"
     wait_for(lambda: icecast.mount_up("vov1.ogg"), what="VOV on air", timeout=60)
-    wait_for(lambda: _channel_up(kenh), what="the channel on air", timeout=30)
+    wait_for(lambda: mount_up(kenh), what="the channel on air", timeout=30)
     phone = Listener(kenh)
     start = (utcnow() + timedelta(seconds=12)).replace(microsecond=0)
     r = station.schedule_once(
@@ -413,11 +413,3 @@ def test_a_routine_relay_plays_the_stations_copy(station: Stack, icecast, tmp_pa
         if np.sqrt(np.mean(heard[i : i + 4800] ** 2)) > 0.01
     ]
     assert sum(tone) >= 40, f"the channel carried {sum(tone) / 10:.1f} s of the relay"
-
-
-def _channel_up(url: str) -> bool:
-    try:
-        with httpx.stream("GET", url, timeout=2) as r:
-            return r.status_code == 200
-    except httpx.HTTPError:
-        return False

@@ -4,35 +4,19 @@ when each piece of sound arrived."""
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import threading
 import time
 from pathlib import Path
 
+import httpx
 import numpy as np
 
+from controller.channel.__main__ import environment
 from controller.settings import Settings
 
 RATE = 48000
-
-
-def channel_env(settings: Settings) -> dict[str, str]:
-    """The ``LOALANG_`` variables that give the channel the controller's settings."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LOALANG_")}
-    env.update(
-        LOALANG_DATA_DIR=str(settings.data_dir),
-        LOALANG_ICECAST=settings.icecast,
-        LOALANG_ICECAST_HOST=settings.icecast_host,
-        LOALANG_ICECAST_PORT=str(settings.icecast_port),
-        LOALANG_TIMEZONE=settings.timezone,
-    )
-    if settings.database_url:
-        env["LOALANG_DATABASE_URL"] = settings.database_url
-    if settings.archive_dir:
-        env["LOALANG_ARCHIVE_DIR"] = str(settings.archive_dir)
-    return env
 
 
 class ChannelProcess:
@@ -40,7 +24,7 @@ class ChannelProcess:
         self.log = log
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "controller.channel"],
-            env=channel_env(settings),
+            env=environment(settings),
             stdout=log.open("ab"),
             stderr=subprocess.STDOUT,
         )
@@ -53,6 +37,15 @@ class ChannelProcess:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+
+
+def mount_up(url: str) -> bool:
+    """A listener gets the mount now: 200 and its first bytes."""
+    try:
+        with httpx.stream("GET", url, timeout=2) as r:
+            return r.status_code == 200 and bool(next(r.iter_bytes(), b""))
+    except httpx.HTTPError:
+        return False
 
 
 class Listener:
