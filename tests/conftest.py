@@ -9,12 +9,19 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings as hypothesis_settings
 
 from tests.support import postgres
 from tests.support.audio import make_speech
 from tests.support.icecast import Icecast
 from tests.support.mosquitto import Mosquitto
 from tests.support.stack import Stack
+
+# No wall-clock deadline for a generated example: on a shared 2-core machine under the whole
+# suite one took 313 ms against Hypothesis's 200 ms and failed a property that held (timings
+# are measured by bench/, never asserted by a test)
+hypothesis_settings.register_profile("loalang", deadline=None)
+hypothesis_settings.load_profile("loalang")
 
 
 @pytest.fixture
