@@ -103,6 +103,7 @@ class Programme:
         self._routine: list[AirItem] = []
         self._routine_read = datetime.min.replace(tzinfo=UTC)
         self.items: list[AirItem] = []
+        self.coming: set[str] = set()  # media of broadcasts released and not over
         self.failing = False
 
     def read(self, now: datetime) -> list[AirItem]:
@@ -136,6 +137,13 @@ class Programme:
             ).all()
             # sent to some device, and not held, rejected or a draft
             on_air = [_item(row, n) for row, n in rows if n and row.state in ON_AIR_STATES]
+            # released but not sent yet: its audio can be decoded before it is (a bulletin
+            # sent "now" starts a couple of seconds after it is sent)
+            self.coming = {
+                row.media_sha256
+                for row, _n in rows
+                if row.media_sha256 and row.state in BroadcastState.awaiting_play()
+            }
             if now - self._routine_read >= ROUTINE_EVERY:
                 self._routine = self._read_routine(session, now)
                 self._routine_read = now

@@ -126,6 +126,7 @@ class StationChannel:
     def _prepare(self, items: list[AirItem], now: datetime) -> None:
         """Decode what is coming, open the streams about to sound, drop what is over."""
         wanted_pcm = {i.source for i in items if not i.stream and i.end > now}
+        wanted_pcm |= self._programme.coming
         for sha in wanted_pcm - self._pcm.keys():
             log.info("bulletin %s coming: decoding it", sha[:12])
             self._pcm[sha] = self._decoders.submit(self._decode, sha)

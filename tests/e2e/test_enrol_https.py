@@ -53,8 +53,9 @@ def _enrol(s: Stack, out: Path, *extra: str) -> subprocess.CompletedProcess[str]
             "enrol",
             "--controller",
             s.settings.public_url,
-            "--token",
-            s.services.api_token,
+            # as install.sh passes it: a token may begin with "-" (token_urlsafe), which
+            # argparse once took for an option
+            f"--token={s.services.api_token}",
             "--device",
             "loa-1",
             "--zone",
