@@ -28,10 +28,6 @@ from tests.support.mosquitto import free_port
 from tests.support.stack import Stack, wait_for
 
 
-def _ts(value: str) -> float:
-    return datetime.fromisoformat(value).timestamp()
-
-
 @pytest.fixture
 def stack(tmp_path: Path, mosquitto):
     s = Stack(tmp_path, mosquitto.port, icecast="managed", icecast_port=free_port()).start()
