@@ -306,7 +306,7 @@ class Agent:
             )
             self.report_event(self.household.controls())  # the station learns where it stands
         if self.ear is not None and self.ear.reference_db is None:
-            self.calibrate_hearing()  # at enrolment: the cluster's usual level, once
+            self.calibrate_hearing(attempts=3)  # at enrolment: the cluster's usual level
         self.updates.started(
             online=lambda: self.link.connected.is_set() and self.link.controller_online.is_set()
         )
@@ -339,9 +339,9 @@ class Agent:
         self.cluster.stop(power_off=False)
         self.link.kill()
 
-    def calibrate_hearing(self, volume: int | None = None) -> None:
+    def calibrate_hearing(self, volume: int | None = None, attempts: int = 1) -> None:
         """The calibration chime through the amplifiers, when nothing plays (no microphone:
-        nothing to do)."""
+        nothing to do); at enrolment tried again while it is not heard."""
         if self.ear is None:
             return
         from .hearing.ear import ListeningOutput
@@ -353,6 +353,8 @@ class Agent:
             self.player.quiet,
             prepare=self._amplifiers_on,
             done=self.cluster.release,
+            attempts=attempts,
+            retry_s=self.config.microphone.calibration_retry_s,
         )
 
     def _amplifiers_on(self, play_id: str) -> None:

@@ -72,8 +72,9 @@ class MediaCache:
 
     def usage(self) -> tuple[int, int]:
         """(bytes on disk, media files) held in the cache, decoded PCM included."""
+        # A part file may be renamed or deleted between the listing and its stat: _size says 0.
         paths = [p for p in self.dir.iterdir() if p.is_file()]
-        return sum(p.stat().st_size for p in paths), sum(p.suffix == ".opus" for p in paths)
+        return sum(_size(p) for p in paths), sum(p.suffix == ".opus" for p in paths)
 
     def pcm_path(self, sha256: str) -> Path:
         return self.dir / f"{sha256}.pcm"

@@ -98,6 +98,9 @@ class MicrophoneConfig(_Section):
     path: str | None = None
     # the calibration chime's volume (percent): low, it is heard in the village
     calibration_volume: Annotated[int, Meta(ge=1, le=100)] = 30
+    # a chime not heard at enrolment (noise, a busy pole) is tried again this much later,
+    # three times in all
+    calibration_retry_s: Annotated[float, Meta(ge=1, le=86400)] = 300.0
 
 
 class ReceiverConfig(_Section):

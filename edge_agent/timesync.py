@@ -80,16 +80,36 @@ def sntp_offset(reply: bytes, t1: float, t4: float) -> float:
     return ((t2 - t1) + (t3 - t4)) / 2
 
 
-def query_sntp(host: str, port: int = 123, timeout: float = 2.0) -> float:
-    """θ in seconds from one SNTP exchange with ``host``."""
+def round_trip(reply: bytes, t1: float, t4: float) -> float:
+    """δ in seconds: the exchange's time on the wire, the server's own time taken out."""
+    receive, transmit = PACKET.unpack_from(reply)[9:11]
+    return (t4 - t1) - (from_ntp(transmit) - from_ntp(receive))
+
+
+def query_sntp(host: str, port: int = 123, timeout: float = 2.0, exchanges: int = 4) -> float:
+    """θ in seconds from ``exchanges`` SNTP exchanges with ``host``: the one with the
+    shortest round trip, as NTP's clock filter does (a delay met on one way only — a busy 4G
+    cell, a loaded CPU — skews θ by up to half of it)."""
     family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_DGRAM)[0]
+    samples: list[tuple[float, float]] = []
+    error: Exception | None = None
     with socket.socket(family, kind, proto) as sock:
         sock.settimeout(timeout)
-        t1 = time.time()
-        sock.sendto(sntp_request(t1), address)
-        reply, _ = sock.recvfrom(512)
-        t4 = time.time()
-    return sntp_offset(reply, t1, t4)
+        for _ in range(exchanges):
+            try:
+                t1 = time.time()
+                sock.sendto(sntp_request(t1), address)
+                reply, _ = sock.recvfrom(512)
+                t4 = time.time()
+                samples.append((round_trip(reply, t1, t4), sntp_offset(reply, t1, t4)))
+            except TimeoutError as exc:  # nobody answers: asking again only waits longer
+                error = exc
+                break
+            except (OSError, ValueError) as exc:  # a refused or stale datagram: the next one
+                error = exc
+    if not samples:
+        raise error or OSError("no SNTP reply")
+    return min(samples)[1]
 
 
 _CHRONY_RE = re.compile(r"^System time\s*:\s*([0-9.]+) seconds (slow|fast) of NTP time", re.M)

@@ -174,6 +174,8 @@ class Ear:
         self.clock = clock or SystemClock()
         self.reference_db: float | None = None
         self.calibrated_at: str | None = None
+        self._judged = threading.Event()  # a calibration's verdict came (its chime's thread waits)
+        self._judged_ok = False
         self._alarms: dict[AlarmCode, bool | None] = {
             AlarmCode.hearing: None,  # None: unknown since the start (the next verdict says)
             AlarmCode.microphone: None,
@@ -236,6 +238,8 @@ class Ear:
                 self._path,
                 json.dumps({"gain_db": j.gain_db, "calibrated_at": self.calibrated_at}).encode(),
             )
+        self._judged_ok = ok
+        self._judged.set()
         detail = "" if ok else (j.detail or f"the chime was not heard ({j.verdict.value})")
         self._emit(
             self._event(
@@ -255,18 +259,38 @@ class Ear:
         prepare: Callable[[str], None] = lambda play_id: None,
         done: Callable[[str], None] = lambda play_id: None,
         give_up_s: float = 600.0,
+        attempts: int = 1,
+        retry_s: float = 300.0,
     ) -> None:
         """Play the chime at ``volume`` % once nothing plays or is due for a while (within
-        ``give_up_s``); its verdict becomes the usual level. Runs in its own thread."""
+        ``give_up_s``); its verdict becomes the usual level. A chime not heard (a lorry
+        passing, a busy pole) is tried again ``retry_s`` later, ``attempts`` times in all,
+        until the cluster has a usual level. Runs in its own thread."""
 
         def run() -> None:
+            for attempt in range(attempts):
+                if attempt:
+                    time.sleep(retry_s)
+                    if self.reference_db is not None:
+                        return  # calibrated meanwhile (a technician's command)
+                    log.info("calibration tried again (%d of %d)", attempt + 1, attempts)
+                played = chime_once()
+                if played is None:
+                    return
+                if played and self._judged.wait(POST_S + 60) and self._judged_ok:
+                    return
+
+        def chime_once() -> bool | None:
+            """Plays the chime: True if it did, False if the output failed, None if it never
+            fell quiet."""
             deadline = time.monotonic() + give_up_s
             while not quiet(CALIBRATION_S + 10):
                 if time.monotonic() > deadline:
                     log.warning("calibration given up: the output never fell quiet")
-                    return
+                    return None
                 time.sleep(1.0)
             play_id = CALIBRATION_PREFIX + uuid.uuid4().hex[:12]
+            self._judged.clear()
             prepare(play_id)  # the amplifiers on (the cluster's lead)
             info = PlayInfo(play_id, play_id, "Hiệu chuẩn micro", utcnow())
             pcm = chime(SAMPLE_RATE, CALIBRATION_S, amplitude=volume / 100)
@@ -282,7 +306,9 @@ class Ear:
                 self._emit(
                     self._event(HearingCalibratedEvent, ok=False, detail=f"output: {exc}"[:300])
                 )
+                return False
             finally:
                 done(play_id)
+            return True
 
         threading.Thread(target=run, name="calibration", daemon=True).start()

@@ -31,8 +31,12 @@ def test_broker_killed_mid_play_the_play_finishes_and_is_reported_once(
     stack.register("loa-1", ["thon-dong"])
     agent = stack.start_agent("loa-1")
     media = stack.upload(make_speech(speech_dir / "dai-broker.wav", "Kính thưa bà con. " * 8))
-    b = stack.broadcast(media["sha256"], ["zone:thon-dong"])
-    stack.wait_states(b["id"], {"playing"})
+    # started well ahead: a loaded machine's late start would skip to stay on the timeline,
+    # and this test counts every sample of the play
+    b = stack.broadcast(
+        media["sha256"], ["zone:thon-dong"], start_at=(utcnow() + timedelta(seconds=6)).isoformat()
+    )
+    stack.wait_states(b["id"], {"playing"}, timeout=60)
     mosquitto.kill()
     sidecar = wait_for(
         lambda: [p for p in stack.configs["loa-1"].output_dir.glob("*.json")],

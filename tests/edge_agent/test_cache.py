@@ -134,3 +134,31 @@ def test_cache_cap_evicts_least_recently_used_but_never_media_in_use(tmp_path):
     assert cache.evict() == []
     assert len(list(cache_dir.iterdir())) == 2
     cache.close()
+
+
+def test_usage_is_counted_while_part_files_come_and_go(tmp_path):
+    """A health report counts the cache while a download renames its part file (CI saw
+    FileNotFoundError from a .pcm.part gone between the listing and its stat)."""
+    import threading
+
+    cache_dir = tmp_path / "cache"
+    cache = MediaCache(cache_dir, "http://127.0.0.1:9", "t" * 10)
+    (cache_dir / f"{'a' * 64}.opus").write_bytes(b"x" * 1000)
+    stop = threading.Event()
+
+    def churn() -> None:
+        part = cache_dir / f"{'b' * 64}.pcm.part"
+        while not stop.is_set():
+            part.write_bytes(b"p" * 10)
+            part.unlink()
+
+    worker = threading.Thread(target=churn)
+    worker.start()
+    try:
+        counts = [cache.usage() for _ in range(3000)]
+    finally:
+        stop.set()
+        worker.join()
+    assert {files for _, files in counts} == {1}
+    assert {size for size, _ in counts} <= {1000, 1010}
+    cache.close()

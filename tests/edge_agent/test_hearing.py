@@ -149,3 +149,28 @@ def test_a_dead_or_overloaded_microphone_cannot_check_and_says_so(tmp_path, clip
     assert alarm.active
     # never "not heard", and no hearing alarm raised for it
     assert not any(getattr(e, "code", None) and e.code.value == "hearing" for e in events)  # type: ignore[attr-defined]
+
+
+def test_a_calibration_chime_not_heard_is_played_again_until_the_attempts_run_out(tmp_path):
+    """At enrolment a chime not heard (here: a microphone giving nothing) is played again
+    after the retry delay, as many times as it may and no more."""
+    attempts = 2
+    from edge_agent.hearing.ear import ListeningOutput
+    from edge_agent.outputs.file import FileOutput
+
+    events: list[object] = []
+    ear = Ear("loa-1", _Mic(bytes(1600)), events.append, tmp_path / "hearing.json")
+    output = ListeningOutput(FileOutput(tmp_path / "out"), ear)
+    ear.calibrate(output, 30, quiet=lambda s: True, attempts=attempts, retry_s=0.2)
+
+    def calibrations() -> list:
+        return [e for e in events if type(e).__name__ == "HearingCalibratedEvent"]
+
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and len(calibrations()) < attempts:
+        time.sleep(0.1)
+    time.sleep(1.0)  # and no more than that
+    assert [c.ok for c in calibrations()] == [False] * attempts
+    assert "gives no sound" in calibrations()[0].detail
+    assert ear.reference_db is None
+    assert len(list((tmp_path / "out").glob("*_calibration-*.wav"))) == attempts  # chimes played

@@ -86,7 +86,18 @@ def test_a_real_sntp_exchange_measures_a_clock_that_is_behind():
         if first.source == "sntp":
             assert first.offset_ms == pytest.approx(250, abs=20)
         reader.refresh()  # within every_s: the last reading, no new query
-        assert server.requests == (2 if first.source == "sntp" else 1)
+        assert server.requests == (8 if first.source == "sntp" else 4)  # four exchanges each
+    finally:
+        server.stop()
+
+
+def test_the_exchange_with_the_shortest_round_trip_gives_the_offset():
+    """Replies held 200 ms on their way back would read the clock 100 ms less behind; the
+    one quick exchange among them is the one believed (NTP's clock filter)."""
+    server = SntpServer(ahead_s=0.25, reply_delays=(0.2, 0.2, 0.0, 0.2)).start()
+    try:
+        assert query_sntp("127.0.0.1", server.port) == pytest.approx(0.25, abs=0.02)
+        assert server.requests == 4
     finally:
         server.stop()
 

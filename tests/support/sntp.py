@@ -11,8 +11,10 @@ from edge_agent.timesync import PACKET, to_ntp
 
 
 class SntpServer:
-    def __init__(self, ahead_s: float = 0.0, stratum: int = 2):
+    def __init__(self, ahead_s: float = 0.0, stratum: int = 2, reply_delays: tuple = ()):
         self.ahead_s = ahead_s
+        # seconds each reply in turn waits after it is stamped: a delay on the way back only
+        self.reply_delays = list(reply_delays)
         self.stratum = stratum
         self.requests = 0
         self._sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -57,4 +59,6 @@ class SntpServer:
                 to_ntp(received),
                 to_ntp(time.time() + self.ahead_s),
             )
+            if self.reply_delays:
+                time.sleep(self.reply_delays.pop(0))
             self._sock.sendto(reply, peer)
