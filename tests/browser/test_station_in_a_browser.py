@@ -48,8 +48,8 @@ def _cli(*args: str, env: dict, stdin: str = "") -> subprocess.CompletedProcess:
     )
 
 
-@pytest.fixture(scope="session")  # not module: xdist sends this worker other modules' tests
-def demo(tmp_path_factory) -> Iterator[dict]:  # between these, and each made it start anew
+@pytest.fixture(scope="module")  # --dist loadgroup sends the group's tests as one unit: the
+def demo(tmp_path_factory) -> Iterator[dict]:  # demo stops after them, not with the session
     tmp = tmp_path_factory.mktemp("browser")
     with running_demo(tmp, LOALANG_MAX_UPLOAD_BYTES=str(MAX_UPLOAD)) as running:
         for user, role in (
