@@ -91,6 +91,15 @@ def browser() -> Iterator[Browser]:
         b.close()
 
 
+@pytest.fixture(autouse=True)
+def _close_pages(browser: Browser) -> Iterator[None]:
+    """Each test's pages close after it: left open, every one kept polling and redrawing its
+    live parts for the rest of the module (two dozen by the end, most of Chromium's CPU)."""
+    yield
+    for context in browser.contexts:
+        context.close()
+
+
 def _login(
     browser: Browser, demo: dict, user: str, mobile: bool = False, password: str = PASSWORD
 ) -> Page:
