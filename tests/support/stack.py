@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import atexit
 import json
+import shutil
+import tempfile
 import time
 import tomllib
 from collections.abc import Callable
@@ -15,6 +18,7 @@ import httpx
 
 from controller.app import create_app
 from controller.container import Services
+from controller.db.session import make_engine, migrate
 from controller.server import ServerThread
 from controller.settings import Settings
 from edge_agent.agent import Agent
@@ -41,9 +45,30 @@ def wait_for(
     raise AssertionError(f"timed out after {timeout}s waiting for {what}; last value: {last!r}")
 
 
+_schema: list[Path] = []
+
+
+def migrated_database() -> Path:
+    """An empty SQLite station database at the newest revision, made once per test process:
+    each stack starts from a copy (its controller still migrates, and finds nothing to do)
+    instead of running every migration again (0.3-0.5 s of CPU a test)."""
+    if not _schema:
+        path = Path(tempfile.mkdtemp(prefix="loalang-schema-")) / "loalang.db"
+        atexit.register(shutil.rmtree, path.parent, True)
+        engine = make_engine(f"sqlite:///{path}")
+        migrate(engine)
+        engine.dispose()
+        _schema.append(path)
+    return _schema[0]
+
+
 class Stack:
     def __init__(self, tmp: Path, mqtt_port: int, database_url: str | None = None, **settings: Any):
         self.tmp = tmp
+        if database_url is None:
+            (tmp / "controller").mkdir(parents=True, exist_ok=True)
+            if not (tmp / "controller" / "loalang.db").exists():
+                shutil.copyfile(migrated_database(), tmp / "controller" / "loalang.db")
         self.http_port = free_port()
         defaults: dict[str, Any] = dict(
             sync_lead_s=2.0, missed_grace_s=2.0, prefetch_lead_s=10, icecast="off"
