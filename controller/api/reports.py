@@ -96,8 +96,9 @@ def station_report_pdf(
 ) -> Response:
     """The report as a PDF: the station's name, totals, charts and tables."""
     report = _report(svc, month, start, end)
+    archive = f"{svc.settings.resolved_public_url}/ui/archive?day={report.period_start:%Y-%m-%d}"
     return Response(
-        pdf_bytes(report, lang),
+        pdf_bytes(report, lang, archive_url=archive),
         media_type="application/pdf",
         headers={
             "Content-Disposition": f'attachment; filename="{_filename(report, "report")}.pdf"'

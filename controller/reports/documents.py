@@ -235,9 +235,9 @@ def bulletin_rows(lines: Sequence[BroadcastLine]) -> list[dict[str, Any]]:
     return rows
 
 
-def pdf_bytes(report: StationReport, lang: str = "vi") -> bytes:
+def pdf_bytes(report: StationReport, lang: str = "vi", archive_url: str | None = None) -> bytes:
     """The monthly report: the station's name, totals, two charts, per village, equipment and
-    the bulletins of the period."""
+    the bulletins of the period; with ``archive_url``, a link to the period in the archive."""
     from fpdf import FPDF
     from fpdf.fonts import FontFace
 
@@ -267,6 +267,11 @@ def pdf_bytes(report: StationReport, lang: str = "vi") -> bytes:
     )
     for note in counting_notes(report, lang):
         pdf.multi_cell(0, 5, note, new_x="LMARGIN", new_y="NEXT")
+    if archive_url:
+        pdf.multi_cell(
+            0, 5, f"{t('report.archive_link')}: {archive_url}", new_x="LMARGIN", new_y="NEXT"
+        )
+        pdf.link(pdf.l_margin, pdf.get_y() - 5, pdf.epw, 5, archive_url)
     pdf.ln(2)
 
     def section(key: str) -> None:

@@ -125,7 +125,8 @@ def test_pdf_has_the_station_charts_and_tables(month_sqlite):
     reports, w = month_sqlite
     start, end, label = reports.month("2026-11")
     report = reports.station(start, end, label)
-    data = pdf_bytes(report)
+    archive = "https://dai.example.vn/ui/archive?day=2026-11-01"
+    data = pdf_bytes(report, archive_url=archive)
     assert data.startswith(b"%PDF")
     pdf = PdfReader(io.BytesIO(data))
     text = "\n".join(page.extract_text() for page in pdf.pages)
@@ -146,6 +147,10 @@ def test_pdf_has_the_station_charts_and_tables(month_sqlite):
     assert "01/11" in first  # the online chart's first day
     assert sum(len(page.images) for page in pdf.pages) == 0  # no raster images any more
     assert pdf.metadata.title == "Đài truyền thanh xã Tân Lập — Báo cáo hoạt động 11/2026"
+    # the month in the archive: said in words and a link a reader can click
+    assert "Nghe lại và tải bản ghi của tháng này trong Lưu trữ" in first
+    links = [a["/A"]["/URI"] for a in pdf.pages[0].get("/Annots", []) if "/A" in a.get_object()]
+    assert links == [archive]
 
 
 def test_bad_periods_are_refused_in_words(month_sqlite):
