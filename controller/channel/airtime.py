@@ -10,6 +10,7 @@ that reaches the most devices, then the one that began first.
 
 from __future__ import annotations
 
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
@@ -84,3 +85,22 @@ def next_start(items: list[AirItem], after: datetime) -> datetime | None:
     """When the next play begins after ``after`` (for preparing its audio ahead)."""
     starts = [i.start for i in items if i.start > after]
     return min(starts) if starts else None
+
+
+def cut_by_stops(
+    items: Sequence[AirItem],
+    targets_of: Mapping[str, Collection[str]],
+    stops: Sequence[tuple[datetime, Collection[str]]],
+) -> list[AirItem]:
+    """A STOP silences what plays at its instant on the targets it names: an item on air
+    then ends there when the stop names ``all`` or every target the item was sent to (a stop
+    of one of its villages leaves the others, and the channel, playing it)."""
+    out = []
+    for item in items:
+        targets = set(targets_of.get(item.play_id, ()))
+        for at, stopped in sorted(stops, key=lambda stop: stop[0]):
+            if item.covers(at) and ("all" in stopped or (targets and targets <= set(stopped))):
+                item = replace(item, duration_s=(at - item.start).total_seconds())
+                break
+        out.append(item)
+    return out

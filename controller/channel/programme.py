@@ -15,14 +15,14 @@ from sqlalchemy.orm import Session, noload, sessionmaker
 
 from protocol.messages import PlanEntry, Priority
 
-from ..db.models import Broadcast, Delivery
+from ..db.models import AuditEntry, Broadcast, Delivery
 from ..domain.broadcast import BroadcastState
 from ..domain.delivery import DeliveryState
 from ..schedules.planning import planned_plays
 from ..schedules.snapshot import read_snapshot
 from ..services.broadcasting.records import duration_ms
 from ..streams.timeline import RelayTimeline
-from .airtime import AirItem
+from .airtime import AirItem, cut_by_stops
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +37,7 @@ NOT_SENT = (DeliveryState.pending, DeliveryState.cancelled)
 LOOK_BACK = timedelta(hours=6)  # the longest play (a relay, a live voice) still under way
 LOOK_AHEAD = timedelta(minutes=10)
 ROUTINE_EVERY = timedelta(seconds=10)  # the schedules change rarely; expanding them costs more
+STOP_ACTION = "broadcast.stop"  # the audit's record of a STOP (its targets, comma-separated)
 
 
 def _item(row: Broadcast, reach: int) -> AirItem | None:
@@ -101,6 +102,7 @@ class Programme:
         self._relay_timeline = relay_timeline
         self._max_late_s = max_late_s
         self._routine: list[AirItem] = []
+        self._routine_targets: dict[str, tuple[str, ...]] = {}  # play id -> the plan's targets
         self._routine_read = datetime.min.replace(tzinfo=UTC)
         self.items: list[AirItem] = []
         self.coming: set[str] = set()  # media of broadcasts released and not over
@@ -147,16 +149,33 @@ class Programme:
             if now - self._routine_read >= ROUTINE_EVERY:
                 self._routine = self._read_routine(session, now)
                 self._routine_read = now
+            # a STOP silences a routine occurrence the plans play (a broadcast's own row says
+            # when it was cut)
+            stops = [
+                (ts, target.split(","))
+                for ts, target in session.execute(
+                    select(AuditEntry.ts, AuditEntry.target).where(
+                        AuditEntry.action == STOP_ACTION,
+                        AuditEntry.outcome == "ok",
+                        AuditEntry.ts >= now - LOOK_BACK,
+                    )
+                )
+            ]
         items = [i for i in on_air if i is not None]
         # a broadcast stands for itself: a fired occurrence (even cancelled) is not taken again
         # from the routine
         fired = {row.id for row, _n in rows}
-        return items + [i for i in self._routine if i.play_id not in fired]
+        routine = [i for i in self._routine if i.play_id not in fired]
+        return items + cut_by_stops(routine, self._routine_targets, stops)
 
     def _read_routine(self, session: Session, now: datetime) -> list[AirItem]:
         snapshot = read_snapshot(session, self._timezone, relay_timeline=self._relay_timeline)
+        plays = planned_plays(snapshot, now - LOOK_BACK, now + LOOK_AHEAD, one_offs=False)
+        self._routine_targets = {
+            entry.play_id: tuple(play.targets) for play in plays for entry in play.entries
+        }
         return [
             _planned(entry, max(1, len(play.targets)), self._max_late_s)
-            for play in planned_plays(snapshot, now - LOOK_BACK, now + LOOK_AHEAD, one_offs=False)
+            for play in plays
             for entry in play.entries
         ]

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from controller.channel.airtime import AirItem, on_air, with_replays
+from controller.channel.airtime import AirItem, cut_by_stops, on_air, with_replays
 from controller.channel.archive_index import ArchiveFile, file_line, parse_index, read_archive
 from controller.channel.recorder import FRAME_NS, Recorder, ogg_seconds
 from controller.channel.seal import MANIFEST, SIGNATURE, manifest_bytes, verify_zip
@@ -74,6 +74,25 @@ def test_different_villages_at_once_the_channel_carries_the_widest_heard():
     relay = _item("vov", 0, 600, "normal", stream=True)
     siren = _item("khan", 100, 10, "emergency")
     assert _at([relay, siren], 115) == ("vov", 115.0)
+
+
+def test_a_stop_silences_a_routine_relay_on_the_channel_when_it_names_all_its_villages():
+    relay = _item("vov-sang", 0, 600, stream=True)  # a routine relay: no broadcast row
+    targets = {"vov-sang": ("zone:thon-a", "zone:thon-b")}
+
+    def after(*stops: tuple[float, list[str]]) -> tuple[str, float] | None:
+        cut = cut_by_stops(
+            [relay], targets, [(T0 + timedelta(seconds=at), names) for at, names in stops]
+        )
+        return _at(cut, 200)
+
+    assert after() == ("vov-sang", 200.0)
+    assert after((100, ["zone:thon-a", "zone:thon-b"])) is None  # stopped at 100 s
+    assert after((100, ["all"])) is None
+    assert after((100, ["zone:thon-a"])) == ("vov-sang", 200.0)  # thôn B still plays it
+    assert after((-50, ["all"]), (700, ["all"])) == ("vov-sang", 200.0)  # before, after it
+    [cut] = cut_by_stops([relay], targets, [(T0 + timedelta(seconds=30), ["all"])])
+    assert cut.duration_s == 30.0
 
 
 def test_the_index_skips_damaged_lines_and_reads_what_is_there(tmp_path: Path):
