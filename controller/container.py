@@ -264,6 +264,7 @@ class Services:
             self.broadcasts, self.broadcast_queries, self.speech, self.media, settings.timezone
         )
         self.pinned = PinnedService(self.sessions, self.commands, self.audit)
+        self.station.listeners.append(self.pinned.station_changed)
         self.emergencies = EmergencyService(
             self.sessions,
             self.broadcasts,

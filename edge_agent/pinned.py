@@ -75,6 +75,13 @@ class PinnedMessages:
             wanted = self._wanted
         return {m.media.sha256 for m in wanted.messages} if wanted else set()
 
+    @property
+    def receiver_floor(self) -> int | None:
+        """The station's floor for home receivers as the set last carried it."""
+        with self._lock:
+            wanted = self._wanted
+        return wanted.receiver_floor if wanted else None
+
     def find(self, message_id: str) -> PinnedMessage | None:
         """A message of the set, if its audio is on disk."""
         with self._lock:

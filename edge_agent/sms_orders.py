@@ -113,6 +113,7 @@ class SmsOrders:
                 title=message.title,
                 priority=Priority.emergency,
                 media=message.media,
+                receiver_floor=self._pinned.receiver_floor,
             ),
             max(order.valid_until, now + timedelta(minutes=1)),
         )

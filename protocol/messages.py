@@ -277,6 +277,9 @@ class PinCommand(Tagged, tag="pin"):
 
     version: Annotated[int, Meta(ge=1)]
     messages: Annotated[list[PinnedMessage], Meta(max_length=32)]
+    # the station's floor for home receivers, as a broadcast emergency carries it: an SMS
+    # played with the data link gone is just as loud indoors (None: the agent's default)
+    receiver_floor: Percent | None = None
 
 
 class PlanEntry(Playable, kw_only=True):

@@ -30,6 +30,7 @@ from ..domain.errors import Invalid, NotFound
 from ..fleet.commands import CommandPath
 from .audit import AuditLog
 from .broadcasting.records import media_ref
+from .station import read as station_settings
 
 log = logging.getLogger(__name__)
 
@@ -181,7 +182,13 @@ class PinnedService:
                 )
                 for p in rows
             ]
-        return PinCommand(version=version, messages=messages)
+            floor = station_settings(session).receiver_floor
+        return PinCommand(version=version, messages=messages, receiver_floor=floor)
+
+    def station_changed(self, names: set[str]) -> None:
+        """The set carries the receivers' floor: a new floor goes out with it at once."""
+        if "receiver_floor" in names:
+            self.send_all()
 
     def send_all(self) -> None:
         command = self.command()

@@ -5,6 +5,7 @@ the channel may be heard by anyone, how long the archive keeps what aired. Kept 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -46,6 +47,9 @@ class StationService:
     def __init__(self, sessions: sessionmaker[Session], audit: AuditLog):
         self._sessions = sessions
         self._audit = audit
+        # called with the names of the settings a change altered (the pinned set carries the
+        # receivers' floor, so it is sent again when that changes)
+        self.listeners: list[Callable[[set[str]], None]] = []
 
     def get(self) -> StationSettings:
         with self._sessions() as session:
@@ -64,6 +68,8 @@ class StationService:
         }
         if changed:
             self._audit.record(who, "station.settings", KEY, **changed)
+            for listener in self.listeners:
+                listener(set(changed))
         return after
 
 

@@ -74,6 +74,15 @@ def test_a_pinned_message_sounds_on_a_signed_sms_with_the_data_link_gone(storm, 
         "loa-a": 1,
         "loa-b": 1,
     }
+    # the set carries the station's floor for home receivers (an SMS-played emergency is as
+    # loud indoors as a broadcast one); an admin's new floor goes out with it at once
+    assert {a.pinned.receiver_floor for a in stack.agents.values()} == {60}
+    assert stack.api.patch("/api/station", json={"receiver_floor": 75}).status_code == 200
+    wait_for(
+        lambda: {a.pinned.receiver_floor for a in stack.agents.values()} == {75},
+        timeout=30,
+        what="the new floor held with the pinned set",
+    )
     # the technician's device page: the set held, the modem working (and its number)
     page = wait_for(
         lambda: (lambda html: html if "sóng -73 dBm" in html else None)(
