@@ -149,8 +149,8 @@ class Programme:
             if now - self._routine_read >= ROUTINE_EVERY:
                 self._routine = self._read_routine(session, now)
                 self._routine_read = now
-            # a STOP silences a routine occurrence the plans play (a broadcast's own row says
-            # when it was cut)
+            # a STOP silences what plays on the villages it names (neither a broadcast's row
+            # nor a plan says so)
             stops = [
                 (ts, target.split(","))
                 for ts, target in session.execute(
@@ -166,7 +166,8 @@ class Programme:
         # from the routine
         fired = {row.id for row, _n in rows}
         routine = [i for i in self._routine if i.play_id not in fired]
-        return items + cut_by_stops(routine, self._routine_targets, stops)
+        targets = {**self._routine_targets, **{row.id: tuple(row.targets) for row, _n in rows}}
+        return cut_by_stops(items + routine, targets, stops)
 
     def _read_routine(self, session: Session, now: datetime) -> list[AirItem]:
         snapshot = read_snapshot(session, self._timezone, relay_timeline=self._relay_timeline)
