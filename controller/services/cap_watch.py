@@ -109,9 +109,9 @@ class CapWatcher:
             dest = target / path.name
             if dest.exists():
                 dest = target / f"{path.stem}-{utcnow():%Y%m%dT%H%M%S%f}{path.suffix}"
-            shutil.move(str(path), dest)
-            if problem:
+            if problem:  # the reason first: a refused file never shows up without it
                 dest.with_name(dest.name + ".txt").write_text(problem + "\n", encoding="utf-8")
+            shutil.move(str(path), dest)
         except OSError as exc:
             self._error(name, f"{path} not moved: {exc}")
 
