@@ -95,11 +95,12 @@ def cut_by_stops(
     """A STOP silences what plays at its instant on the targets it names: an item on air
     then ends there when the stop names ``all`` or every target the item was sent to (a stop
     of one of its villages leaves the others, and the channel, playing it)."""
+    in_order = sorted(((at, set(stopped)) for at, stopped in stops), key=lambda stop: stop[0])
     out = []
     for item in items:
         targets = set(targets_of.get(item.play_id, ()))
-        for at, stopped in sorted(stops, key=lambda stop: stop[0]):
-            if item.covers(at) and ("all" in stopped or (targets and targets <= set(stopped))):
+        for at, stopped in in_order:
+            if item.covers(at) and ("all" in stopped or (targets and targets <= stopped)):
                 item = replace(item, duration_s=(at - item.start).total_seconds())
                 break
         out.append(item)
